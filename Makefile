@@ -1,0 +1,58 @@
+# Two commands set up everything on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+# Debian packages the tests and demo run against (the Distribution registry, skopeo, htpasswd).
+APT_PACKAGES := docker-registry skopeo apache2-utils
+
+.PHONY: help install deps tools lint unit test demo bench clean
+
+help:
+	@echo "make demo   pack an example model, push it to a throwaway registry, pull it back by digest"
+	@echo "make test   install everything, lint, run the whole test suite against a real registry"
+	@echo "make bench  transfer benchmarks against the oras Go CLI"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# System packages: installed with apt-get when missing (needs root, as in CI).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Reference OCI clients (oras, cosign, crane) from Debian's archive, unpacked into .tools/bin.
+tools:
+	scripts/fetch-oci-tools $(TOOLS) oras cosign crane
+
+lint: install
+	$(VENV)/bin/ruff check src tests examples scripts benchmarks
+	$(VENV)/bin/mypy
+
+unit: install
+	$(PY) -m pytest -q -m "not interop" tests/unit
+
+test: deps tools install lint
+	@status=0; MODELPACK_TOOLS_DIR=$(CURDIR)/$(TOOLS) $(PY) -m pytest -q || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$status
+
+demo: deps install
+	$(PY) scripts/demo.py
+
+bench: deps tools install
+	MODELPACK_TOOLS_DIR=$(CURDIR)/$(TOOLS) $(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .demo .bench build *.egg-info

@@ -1,0 +1,3 @@
+from modelpack.cli.main import main
+
+main()

@@ -1,0 +1,313 @@
+"""The Python API. The CLI is a thin layer over these functions.
+
+    import modelpack
+    desc = modelpack.pack("./model", "localhost:5000/team/iris:1.0").descriptor
+    modelpack.push("localhost:5000/team/iris:1.0", options=modelpack.ClientOptions(plain_http=True))
+    modelpack.pull("localhost:5000/team/iris@" + desc.digest, output="./restored")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelpack.errors import NotFoundError, UsageError
+from modelpack.metadata.load import load_metadata
+from modelpack.metadata.mapping import metadata_view
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.oci.reference import Reference
+from modelpack.pack.build import PackedModel, build
+from modelpack.store import credentials
+from modelpack.store.client import ClientOptions, RegistryClient
+from modelpack.store.copy import CopyOptions, CopyResult, copy
+from modelpack.store.layout import LayoutStore
+from modelpack.store.registry import RegistryRepository
+from modelpack.unpack import layer_path, unpack_manifest
+
+
+@dataclass
+class PackResult:
+    reference: Reference
+    descriptor: Descriptor
+    model: PackedModel
+
+
+@dataclass
+class TransferResult:
+    reference: Reference
+    descriptor: Descriptor
+    copied: int  # blobs transferred
+    skipped: int  # blobs the destination already had
+    bytes: int
+    output: Path | None = None
+    files: list[str] = field(default_factory=list)
+
+
+def _store(store: LayoutStore | None) -> LayoutStore:
+    return store or LayoutStore()
+
+
+def parse_reference(text: str | Reference) -> Reference:
+    return text if isinstance(text, Reference) else Reference.parse(text)
+
+
+def remote(reference: Reference, options: ClientOptions | None = None) -> RegistryRepository:
+    """The registry repository a reference names."""
+    reference.require_registry()
+    name = reference.repository
+    if reference.registry == "docker.io" and "/" not in name:
+        name = f"library/{name}"
+    return RegistryRepository(RegistryClient(reference.api_host, options), name)
+
+
+def pack(
+    model_dir: str | Path,
+    reference: str | Reference,
+    overrides: Sequence[str] = (),
+    *,
+    store: LayoutStore | None = None,
+    copy_options: CopyOptions | None = None,
+) -> PackResult:
+    """Pack a directory into the local store under `reference`."""
+    ref = parse_reference(reference)
+    model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1])
+    target = _store(store).repository(ref.name)
+    copy(model, target, model.descriptor.digest, ref.tag, copy_options)
+    if ref.digest and ref.digest != model.descriptor.digest:
+        raise UsageError(f"packed digest {model.descriptor.digest} differs from the one in {ref}")
+    return PackResult(ref.with_digest(model.descriptor.digest) if not ref.tag else ref, model.descriptor, model)
+
+
+def describe(model_dir: str | Path, overrides: Sequence[str] = (), *, default_name: str | None = None) -> PackedModel:
+    """Describe a directory as a ModelPack artifact without storing anything."""
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise UsageError(f"{model_dir} is not a directory")
+    metadata = load_metadata(path, list(overrides), default_name=default_name or path.resolve().name)
+    return build(path, metadata)
+
+
+def push(
+    source: str | Reference | Path,
+    reference: str | Reference | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+    copy_options: CopyOptions | None = None,
+) -> TransferResult:
+    """Push a model to a registry: `push(REF)` from the local store, or `push(DIR, REF)` packing the
+    directory and streaming its files straight to the registry (nothing is copied into the store)."""
+    if reference is None:
+        ref = parse_reference(source if isinstance(source, str | Reference) else str(source))
+        local = _store(store).repository(ref.name)
+        src: Any = local
+        version = ref.version
+    else:
+        ref = parse_reference(reference)
+        if not Path(source).is_dir():  # type: ignore[arg-type]
+            raise UsageError(f"{source} is not a directory")
+        model = describe(Path(source), overrides, default_name=ref.repository.rsplit("/", 1)[-1])  # type: ignore[arg-type]
+        src, version = model, model.descriptor.digest
+    dst = remote(ref, options)
+    result = copy(src, dst, version, ref.tag, copy_options)
+    return _transfer(ref, result)
+
+
+def pull(
+    reference: str | Reference,
+    *,
+    output: str | Path | None = None,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+    copy_options: CopyOptions | None = None,
+) -> TransferResult:
+    """Fetch a model (by tag or digest) into the local store, verifying every blob; with `output`,
+    also restore its files there."""
+    ref = parse_reference(reference)
+    local_store = _store(store)
+    src = remote(ref, options)
+    result = copy(src, local_store.repository(ref.name), ref.version, ref.tag, copy_options)
+    transfer = _transfer(ref, result)
+    if output is not None:
+        transfer.output = Path(output)
+        transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store)
+    return transfer
+
+
+def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore | None = None) -> list[str]:
+    """Restore the files of a model in the local store into `output` (new or empty)."""
+    ref = parse_reference(reference)
+    local_store = _store(store)
+    manifest = _manifest_for_files(local_store, ref)
+    return unpack_manifest(manifest, local_store.open_blob, Path(output))
+
+
+def _manifest_for_files(local_store: LayoutStore, ref: Reference) -> Manifest:
+    desc = local_store.resolve(ref)
+    node = parse_manifest(local_store.read_blob_bytes(desc))
+    if isinstance(node, Index):
+        raise UsageError(f"{ref} is an index of several manifests; name one of them by digest")
+    return node
+
+
+def _transfer(ref: Reference, result: CopyResult) -> TransferResult:
+    return TransferResult(ref, result.descriptor, len(result.copied), len(result.skipped), result.bytes_copied)
+
+
+@dataclass
+class Inspection:
+    reference: str
+    descriptor: Descriptor
+    manifest: Manifest | Index
+    config: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        node = self.manifest
+        out: dict[str, Any] = {
+            "reference": self.reference,
+            "digest": self.descriptor.digest,
+            "mediaType": node.media_type,
+            "artifactType": node.artifact_type or (node.config.media_type if isinstance(node, Manifest) else None),
+            "size": self.descriptor.size,
+            "annotations": dict(node.annotations or {}),
+        }
+        if isinstance(node, Index):
+            out["manifests"] = [m.to_json() for m in node.manifests]
+            out["metadata"] = metadata_view(node.annotations, None)
+            out["layers"] = []
+            return out
+        out["config"] = node.config.to_json()
+        out["metadata"] = metadata_view(node.annotations, self.config)
+        out["layers"] = [
+            {
+                "path": layer_path(layer),
+                "kind": (mt.parse_layer_media_type(layer.media_type) or (None,))[0],
+                "mediaType": layer.media_type,
+                "digest": layer.digest,
+                "size": layer.size,
+            }
+            for layer in node.layers
+        ]
+        out["totalSize"] = sum(layer.size for layer in node.layers)
+        return out
+
+
+def inspect(
+    reference: str | Reference,
+    *,
+    remote_only: bool = False,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+) -> Inspection:
+    """Manifest, config and metadata of a model: from the local store when it has the reference, else
+    (or with `remote_only`) from the registry, fetching only the manifest and the config blob."""
+    ref = parse_reference(reference)
+    local_store = _store(store)
+    if not remote_only:
+        try:
+            desc = local_store.resolve(ref)
+        except NotFoundError:
+            if not ref.registry:
+                raise
+        else:
+            node = parse_manifest(local_store.read_blob_bytes(desc))
+            config = None
+            if isinstance(node, Manifest) and local_store.has_blob(node.config):
+                config = _config_json(node.config, local_store.read_blob_bytes(node.config))
+            return Inspection(str(ref), desc, node, config)
+    repo = remote(ref, options)
+    desc, data = repo.fetch_manifest(ref.version)
+    node = parse_manifest(data)
+    config = None
+    if isinstance(node, Manifest) and node.config.media_type != mt.OCI_EMPTY and node.config.size <= 4 << 20:
+        with repo.open_blob(node.config) as blob:
+            raw = blob.read(node.config.size + 1)
+        from modelpack.oci import digest as digests
+
+        verifier = digests.Verifier(node.config.digest, node.config.size)
+        verifier.update(raw)
+        verifier.verify()
+        config = _config_json(node.config, raw)
+    return Inspection(str(ref), desc, node, config)
+
+
+def _config_json(desc: Descriptor, raw: bytes) -> dict[str, Any] | None:
+    if not desc.media_type.endswith("json"):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+@dataclass
+class ListedModel:
+    reference: str
+    digest: str
+    size: int
+    created: str | None
+    version: str | None
+    name: str | None
+    artifact_type: str | None
+
+
+def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
+    """Every reference in the local store with its digest, total size and key metadata."""
+    local_store = _store(store)
+    out = []
+    for entry in local_store.entries():
+        desc = entry.descriptor
+        size, annotations, artifact_type = desc.size, {}, desc.artifact_type
+        try:
+            node = parse_manifest(local_store.read_blob_bytes(desc))
+        except NotFoundError:
+            node = None
+        if isinstance(node, Manifest):
+            size = node.config.size + sum(layer.size for layer in node.layers)
+            annotations = node.annotations or {}
+            artifact_type = node.artifact_type or node.config.media_type
+        out.append(ListedModel(entry.reference, desc.digest, size, annotations.get(mt.A_CREATED),
+                               annotations.get(mt.A_VERSION), annotations.get(mt.NS + "name"), artifact_type))
+    return out
+
+
+def tag(source: str | Reference, target: str | Reference, *, store: LayoutStore | None = None) -> Descriptor:
+    """Give a model in the local store another reference."""
+    src, dst = parse_reference(source), parse_reference(target)
+    if not dst.tag:
+        raise UsageError(f"{target}: a tag is needed to name the new reference")
+    local_store = _store(store)
+    desc = local_store.resolve(src)
+    local_store.set_reference(dst, desc)
+    return desc
+
+
+def remove(reference: str | Reference, *, store: LayoutStore | None = None) -> list[str]:
+    """Remove a reference from the local store and delete blobs nothing else uses."""
+    return _store(store).remove_reference(parse_reference(reference))
+
+
+def login(registry: str, username: str, password: str, *, options: ClientOptions | None = None) -> Path:
+    """Check the credentials against the registry, then save them in the docker config."""
+    host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
+    if not host or "/" in host:
+        raise UsageError(f"{registry!r} is not a registry host (e.g. localhost:5000 or ghcr.io)")
+    if not username or not password:
+        raise UsageError("login needs a username and a password")
+    creds = credentials.Credentials(username, password)
+    opts = options or ClientOptions()
+    opts.credentials = creds
+    client = RegistryClient("registry-1.docker.io" if host == "docker.io" else host, opts)
+    client.ping()
+    return credentials.store(host, creds)
+
+
+def logout(registry: str) -> bool:
+    host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
+    return credentials.remove(host)

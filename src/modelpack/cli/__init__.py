@@ -1,0 +1,1 @@
+"""The `modelpack` command line: argument parsing and output only; the work is in `modelpack.api`."""

@@ -1,0 +1,229 @@
+"""Entry point: `modelpack COMMAND ...`. Commands import the API lazily so `--version` stays fast."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from modelpack.cli.common import (
+    client_options,
+    handle_errors,
+    human_size,
+    json_option,
+    network_options,
+    print_json,
+)
+from modelpack.cli.progress import transfer_progress
+from modelpack.version import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="modelpack")
+def cli() -> None:
+    """Pack ML models as CNCF ModelPack OCI artifacts, push them to any OCI registry, and pull any
+    version back by tag or digest."""
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path(file_okay=False))
+@click.option("-t", "--tag", "reference", required=True, help="Reference, e.g. localhost:5000/team/iris:1.0.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override metadata, dotted keys allowed (metrics.accuracy=0.97). Repeatable.")
+@json_option
+@handle_errors
+def pack(model_dir: str, reference: str, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Pack MODEL_DIR into the local store; prints the manifest digest."""
+    from modelpack import api
+
+    result = api.pack(model_dir, reference, overrides)
+    if as_json:
+        print_json({"reference": str(result.reference), "digest": result.descriptor.digest,
+                    "size": result.descriptor.size, "layers": len(result.model.layers)})
+    else:
+        click.echo(result.descriptor.digest)
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("reference", required=False)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Metadata override (with DIR).")
+@network_options
+@json_option
+@handle_errors
+def push(source: str, reference: str | None, overrides: tuple[str, ...], plain_http: bool, insecure: bool,
+         ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Push a model: `push REF` from the local store, or `push DIR REF` to pack DIR and stream it
+    straight to the registry."""
+    from modelpack import api
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    if reference is None and overrides:
+        raise click.UsageError("--set only applies when pushing a directory (push DIR REF)")
+    with transfer_progress("push", not as_json) as copy_options:
+        result = api.push(source, reference, overrides, options=options, copy_options=copy_options)
+    _report(result, as_json, "pushed")
+
+
+@cli.command()
+@click.argument("reference")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Also restore the files into this "
+              "directory (new or empty).")
+@network_options
+@json_option
+@handle_errors
+def pull(reference: str, output: str | None, plain_http: bool, insecure: bool, ca_file: str | None,
+         verbose: bool, as_json: bool) -> None:
+    """Pull a model by tag or @sha256: digest into the local store, verifying every blob."""
+    from modelpack import api
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    with transfer_progress("pull", not as_json) as copy_options:
+        result = api.pull(reference, output=output, options=options, copy_options=copy_options)
+    _report(result, as_json, "pulled")
+
+
+def _report(result: object, as_json: bool, verb: str) -> None:
+    from modelpack.api import TransferResult
+
+    assert isinstance(result, TransferResult)
+    ref = result.reference
+    digest_ref = ref.with_digest(result.descriptor.digest)
+    if as_json:
+        out = {"reference": str(ref), "digest": result.descriptor.digest, "digestReference": str(digest_ref),
+               "blobsCopied": result.copied, "blobsSkipped": result.skipped, "bytesCopied": result.bytes}
+        if result.output is not None:
+            out["output"] = str(result.output)
+            out["files"] = result.files
+        print_json(out)
+        return
+    click.echo(f"{verb} {ref}: {result.copied} blobs ({human_size(result.bytes)}), "
+               f"{result.skipped} already present", err=True)
+    if result.output is not None:
+        click.echo(f"restored {len(result.files)} files into {result.output}", err=True)
+    click.echo(str(digest_ref))
+
+
+@cli.command()
+@click.argument("reference")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Directory to restore into (new or empty).")
+@handle_errors
+def unpack(reference: str, output: str) -> None:
+    """Restore the files of a model in the local store into a directory."""
+    from modelpack import api
+
+    files = api.unpack(reference, output)
+    click.echo(f"restored {len(files)} files into {output}")
+
+
+@cli.command(name="list")
+@json_option
+@handle_errors
+def list_command(as_json: bool) -> None:
+    """List the models in the local store."""
+    from modelpack import api
+
+    models = api.list_models()
+    if as_json:
+        print_json([{"reference": m.reference, "digest": m.digest, "size": m.size, "created": m.created,
+                     "version": m.version, "name": m.name, "artifactType": m.artifact_type} for m in models])
+        return
+    if not models:
+        click.echo("no models in the local store", err=True)
+        return
+    width = max(len(m.reference) for m in models)
+    click.echo(f"{'REFERENCE':<{width}}  {'DIGEST':<19}  {'SIZE':>10}  CREATED")
+    for m in models:
+        click.echo(f"{m.reference:<{width}}  {m.digest[:19]:<19}  {human_size(m.size):>10}  {m.created or '-'}")
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("target")
+@handle_errors
+def tag(source: str, target: str) -> None:
+    """Give a model in the local store another reference."""
+    from modelpack import api
+
+    desc = api.tag(source, target)
+    click.echo(f"{target} -> {desc.digest}")
+
+
+@cli.command()
+@click.argument("reference")
+@handle_errors
+def rm(reference: str) -> None:
+    """Remove a reference from the local store (and blobs no other model uses)."""
+    from modelpack import api
+
+    for name in api.remove(reference):
+        click.echo(f"removed {name}")
+
+
+@cli.command()
+@click.argument("reference")
+@click.option("--remote", "remote_only", is_flag=True, help="Read from the registry, not the local store.")
+@network_options
+@json_option
+@handle_errors
+def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool, ca_file: str | None,
+            verbose: bool, as_json: bool) -> None:
+    """Show a model's digest, metadata and layers (only the manifest and config are fetched)."""
+    from modelpack import api
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    info = api.inspect(reference, remote_only=remote_only, options=options).to_json()
+    if as_json:
+        print_json(info)
+        return
+    click.echo(f"Reference:     {info['reference']}")
+    click.echo(f"Digest:        {info['digest']}")
+    click.echo(f"Artifact type: {info['artifactType']}")
+    meta = info["metadata"]
+    for key, value in meta.items():
+        shown = value if isinstance(value, str) else __import__("json").dumps(value, sort_keys=True)
+        click.echo(f"  {key + ':':<16}{shown}")
+    if info["layers"]:
+        click.echo(f"Layers ({len(info['layers'])}, {human_size(info.get('totalSize', 0))}):")
+        for layer in info["layers"]:
+            click.echo(f"  {layer['digest'][:19]}  {human_size(layer['size']):>10}  "
+                       f"{(layer['kind'] or '-'):<13}  {layer['path'] or '-'}")
+
+
+@cli.command()
+@click.argument("registry")
+@click.option("-u", "--username", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@network_options
+@handle_errors
+def login(registry: str, username: str, password_stdin: bool, plain_http: bool, insecure: bool,
+          ca_file: str | None, verbose: bool) -> None:
+    """Log in to a registry; credentials go to the docker config, shared with docker, oras and crane."""
+    from modelpack import api
+
+    password = sys.stdin.read().rstrip("\r\n") if password_stdin else click.prompt("Password", hide_input=True)
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    path = api.login(registry, username, password, options=options)
+    click.echo(f"Login succeeded (credentials saved in {path})")
+
+
+@cli.command()
+@click.argument("registry")
+@handle_errors
+def logout(registry: str) -> None:
+    """Remove the saved credentials for a registry."""
+    from modelpack import api
+
+    if api.logout(registry):
+        click.echo(f"Removed credentials for {registry}")
+    else:
+        click.echo(f"Not logged in to {registry}")
+
+
+def main() -> None:
+    cli(prog_name="modelpack")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Typed errors. Each says what failed in one line; the CLI prints that line and exits non-zero.
+
+The classes also inherit the matching built-in exception so library callers can catch either.
+"""
+
+from __future__ import annotations
+
+
+class ModelpackError(Exception):
+    """Base of every error modelpack raises on purpose. `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(ModelpackError, ValueError):
+    """The caller asked for something malformed: a bad reference, flag or path."""
+
+    exit_code = 2
+
+
+class InvalidReferenceError(UsageError):
+    pass
+
+
+class MetadataError(UsageError):
+    """modelpack.yaml or --set values do not validate."""
+
+
+class NotFoundError(ModelpackError, LookupError):
+    """A reference, manifest or blob does not exist (locally or in the registry)."""
+
+    exit_code = 3
+
+
+class AuthenticationError(ModelpackError, PermissionError):
+    """The registry refused our credentials (401) or our access (403)."""
+
+    exit_code = 4
+
+
+class RegistryError(ModelpackError):
+    """The registry answered with an error we cannot recover from."""
+
+    def __init__(self, message: str, status: int | None = None, codes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.codes = codes
+
+
+class TransportError(ModelpackError, ConnectionError):
+    """The registry could not be reached: connection refused, reset, timed out or a TLS failure."""
+
+    exit_code = 5
+
+
+class IntegrityError(ModelpackError):
+    """Content does not match its digest or declared size. Nothing unverified is kept."""
+
+    exit_code = 6
+
+
+class UnsafePathError(IntegrityError):
+    """An artifact names a path that would land outside the output directory."""
+
+
+class UnsupportedArtifactError(ModelpackError):
+    """A manifest we can parse, but whose shape modelpack does not know how to unpack."""

@@ -1,0 +1,176 @@
+"""Read `modelpack.yaml`, apply `--set key=value` overrides, fill in git facts, validate."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import types
+import typing
+import urllib.parse
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from modelpack.errors import MetadataError
+from modelpack.metadata.schema import ModelMetadata
+
+METADATA_FILE = "modelpack.yaml"
+MAX_METADATA_BYTES = 1024 * 1024
+
+
+def load_metadata(
+    model_dir: Path | None,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    default_name: str | None = None,
+    use_git: bool = True,
+) -> ModelMetadata:
+    """The validated metadata for a model directory; raises MetadataError naming the bad field."""
+    raw: dict[str, Any] = {}
+    if model_dir is not None and (model_dir / METADATA_FILE).is_file():
+        raw = read_yaml(model_dir / METADATA_FILE)
+    for item in overrides:
+        apply_override(raw, item)
+    if "name" not in raw and default_name:
+        raw["name"] = default_name
+    if use_git and model_dir is not None:
+        for key, value in git_facts(model_dir).items():
+            raw.setdefault(key, value)
+    return validate(raw)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if path.stat().st_size > MAX_METADATA_BYTES:
+        raise MetadataError(f"{path}: larger than {MAX_METADATA_BYTES} bytes")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise MetadataError(f"{path}: not valid YAML{line}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise MetadataError(f"{path}: expected a mapping of fields at the top level")
+    return data
+
+
+def validate(raw: dict[str, Any]) -> ModelMetadata:
+    try:
+        return ModelMetadata.model_validate(raw)
+    except ValidationError as exc:
+        raise MetadataError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad field, e.g. `metrics.accuracy: Input should be a valid number`."""
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "missing":
+            msg = "required"
+        elif err["type"] == "string_type" and isinstance(err.get("input"), int | float):
+            msg += f" (quote it: \"{err['input']}\")"
+        parts.append(f"{field}: {msg}")
+    return "invalid metadata: " + "; ".join(parts)
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one `dotted.key=value`. Values are YAML scalars, except where the field is text."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise MetadataError(f"--set {item!r}: expected key=value, e.g. metrics.accuracy=0.97")
+    path = key.split(".")
+    field = ModelMetadata.model_fields.get(path[0]) or next(
+        (f for f in ModelMetadata.model_fields.values() if f.alias == path[0]), None
+    )
+    if field is None:
+        raise MetadataError(f"--set {item!r}: unknown field {path[0]!r}")
+    value: Any
+    if (len(path) == 1 and _is_text(field.annotation)) or path[0] == "labels":
+        value = text
+    else:
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            value = text
+        if len(path) == 1 and _is_list(field.annotation) and not isinstance(value, list):
+            value = [v.strip() for v in text.split(",")] if text else []
+    node = raw
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise MetadataError(f"--set {item!r}: {part!r} is not a mapping")
+        node = child
+    node[path[-1]] = value
+
+
+def _is_text(annotation: Any) -> bool:
+    return annotation is str or (
+        isinstance(annotation, types.UnionType | type(typing.Optional[int]))  # noqa: UP045
+        and str in typing.get_args(annotation)
+        and len([a for a in typing.get_args(annotation) if a is not type(None)]) == 1
+    )
+
+
+def _is_list(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is list
+
+
+def git_facts(model_dir: Path) -> dict[str, str]:
+    """sourceURL and revision of the git repository that holds `model_dir`, if any."""
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(model_dir), *args], capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() or None
+
+    facts: dict[str, str] = {}
+    if git("rev-parse", "--is-inside-work-tree") != "true":
+        return facts
+    if revision := git("rev-parse", "HEAD"):
+        facts["revision"] = revision
+    if url := git("remote", "get-url", "origin"):
+        facts["sourceURL"] = strip_credentials(url)
+    return facts
+
+
+def strip_credentials(url: str) -> str:
+    """Drop `user:token@` from a URL so a token in a remote never lands in an artifact."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urllib.parse.urlunsplit(parts._replace(netloc=host))
+    return url
+
+
+def creation_time(metadata: ModelMetadata) -> datetime:
+    """`created` from the metadata, else SOURCE_DATE_EPOCH (reproducible builds), else now."""
+    if metadata.created is not None:
+        created = metadata.created
+        return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+    epoch = source_date_epoch()
+    if epoch is not None:
+        return datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return datetime.now(tz=timezone.utc).replace(microsecond=0)
+
+
+def source_date_epoch() -> int | None:
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise MetadataError(f"SOURCE_DATE_EPOCH={value!r} is not an integer number of seconds") from None

@@ -1,0 +1,106 @@
+"""References: `[registry/]repository[:tag][@digest]`, parsed by the distribution grammar.
+
+oras-py's own parser accepts names registries refuse (upper case, empty components), so we validate
+here first and only hand well-formed references to oras.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from modelpack.errors import InvalidReferenceError
+from modelpack.oci.digest import is_digest
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_PATH = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_DOMAIN = re.compile(
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$"
+)
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"
+
+
+@dataclass(frozen=True)
+class Reference:
+    registry: str  # "" for a name that lives only in the local store
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, *, default_tag: str | None = "latest") -> Reference:
+        """Parse and validate. A reference with neither tag nor digest gets `default_tag`."""
+        original = text
+        if not text or text != text.strip():
+            raise InvalidReferenceError(f"invalid reference {original!r}: empty or surrounded by spaces")
+        digest = None
+        if "@" in text:
+            text, _, digest = text.partition("@")
+            if not is_digest(digest):
+                raise InvalidReferenceError(
+                    f"invalid reference {original!r}: {digest!r} is not a digest (sha256:<64 hex>)"
+                )
+        tag = None
+        last_slash = text.rfind("/")
+        colon = text.rfind(":")
+        if colon > last_slash:
+            text, tag = text[:colon], text[colon + 1 :]
+            if not _TAG.match(tag):
+                raise InvalidReferenceError(f"invalid reference {original!r}: bad tag {tag!r}")
+        registry = ""
+        first, sep, rest = text.partition("/")
+        if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
+            if not _DOMAIN.match(first):
+                raise InvalidReferenceError(f"invalid reference {original!r}: bad registry host {first!r}")
+            registry, text = first, rest
+        if not _PATH.match(text):
+            hint = " (repository names are lower case)" if text.lower() != text else ""
+            raise InvalidReferenceError(f"invalid reference {original!r}: bad repository name {text!r}{hint}")
+        if len(text) + len(registry) > 255:
+            raise InvalidReferenceError(f"invalid reference {original!r}: name longer than 255 characters")
+        if tag is None and digest is None:
+            tag = default_tag
+        return cls(registry=registry, repository=text, tag=tag, digest=digest)
+
+    @property
+    def name(self) -> str:
+        """registry/repository, without tag or digest."""
+        return f"{self.registry}/{self.repository}" if self.registry else self.repository
+
+    @property
+    def api_host(self) -> str:
+        """The host the registry's HTTP API answers on (Docker Hub's differs from its name)."""
+        return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+
+    @property
+    def version(self) -> str:
+        """What a manifest request names: the digest when there is one, else the tag."""
+        if self.digest:
+            return self.digest
+        if self.tag:
+            return self.tag
+        raise InvalidReferenceError(f"reference {self} has neither tag nor digest")
+
+    def with_digest(self, digest: str) -> Reference:
+        return replace(self, tag=None, digest=digest)
+
+    def with_tag(self, tag: str) -> Reference:
+        return replace(self, tag=tag, digest=None)
+
+    def require_registry(self) -> Reference:
+        if not self.registry:
+            raise InvalidReferenceError(
+                f"reference {self} names no registry; write it as e.g. localhost:5000/{self.repository}"
+            )
+        return self
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text

@@ -1,0 +1,1 @@
+"""Turning a model directory into a ModelPack artifact: file selection, classification, tar layers, manifest."""

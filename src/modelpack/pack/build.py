@@ -1,0 +1,147 @@
+"""Build a ModelPack manifest for a directory: hash every layer once, then describe it.
+
+The result, `PackedModel`, is a read-only content source: `copy()` moves it into the local store or
+straight to a registry, re-reading files (or regenerating tar streams) as the destination asks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from modelpack.errors import IntegrityError, NotFoundError
+from modelpack.metadata.load import creation_time, source_date_epoch
+from modelpack.metadata.mapping import manifest_annotations, model_config, rfc3339
+from modelpack.metadata.schema import ModelMetadata
+from modelpack.oci import digest as digests
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor, Manifest, json_bytes
+from modelpack.pack.select import LayerSource, select_layers
+from modelpack.pack.tarball import tar_chunks
+from modelpack.streams import ByteStream, IterStream
+
+TYPEFLAG_REG = ord("0")
+TYPEFLAG_DIR = ord("5")
+
+
+@dataclass(frozen=True)
+class PackedLayer:
+    descriptor: Descriptor
+    source: LayerSource
+    tar_mtime: int
+
+    def open(self) -> ByteStream:
+        if self.source.archive:
+            return IterStream(tar_chunks(self.source.files, self.tar_mtime))
+        return open(self.source.files[0].path, "rb")
+
+
+@dataclass(frozen=True)
+class PackedModel:
+    """A model described but not yet stored anywhere. Implements the read side of a storage target."""
+
+    metadata: ModelMetadata
+    manifest: Manifest
+    manifest_bytes: bytes
+    descriptor: Descriptor
+    config_bytes: bytes
+    layers: tuple[PackedLayer, ...]
+
+    def fetch_manifest(self, version: str) -> tuple[Descriptor, bytes]:
+        if version != self.descriptor.digest:
+            raise NotFoundError(f"manifest {version} is not part of this model")
+        return self.descriptor, self.manifest_bytes
+
+    def open_blob(self, desc: Descriptor) -> ByteStream:
+        if desc.digest == self.manifest.config.digest:
+            return io.BytesIO(self.config_bytes)
+        for layer in self.layers:
+            if layer.descriptor.digest == desc.digest:
+                return layer.open()
+        raise NotFoundError(f"blob {desc.digest} is not part of this model")
+
+
+def build(
+    model_dir: Path,
+    metadata: ModelMetadata,
+    *,
+    workers: int = 2,
+    on_hashed: Callable[[int], None] | None = None,
+) -> PackedModel:
+    """Describe `model_dir` as a ModelPack artifact. Reads every byte once to compute digests."""
+    epoch = source_date_epoch()
+    created = creation_time(metadata)
+    tar_mtime = epoch if epoch is not None else int(created.timestamp())
+    sources = select_layers(model_dir, metadata.files)
+
+    def describe(source: LayerSource) -> PackedLayer:
+        if source.archive:
+            digest, size = digests.of_stream(IterStream(tar_chunks(source.files, tar_mtime)))
+        else:
+            digest, size = digests.of_file(source.files[0].path)
+            if size != source.files[0].size:
+                raise IntegrityError(f"{source.relpath} changed while it was being packed")
+        if on_hashed:
+            on_hashed(size)
+        desc = Descriptor(
+            mediaType=mt.layer_media_type(source.kind, "tar" if source.archive else "raw"),
+            digest=digest,
+            size=size,
+            annotations=_layer_annotations(source, epoch),
+        )
+        return PackedLayer(desc, source, tar_mtime)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        layers = tuple(pool.map(describe, sources))
+    return assemble(metadata, created, layers)
+
+
+def assemble(metadata: ModelMetadata, created: datetime, layers: tuple[PackedLayer, ...]) -> PackedModel:
+    diff_ids = [layer.descriptor.digest for layer in layers]  # uncompressed layers: diffID == digest
+    config_bytes = json_bytes(model_config(metadata, created, diff_ids))
+    config = Descriptor(mediaType=mt.MODEL_CONFIG, digest=digests.of_bytes(config_bytes), size=len(config_bytes))
+    manifest = Manifest(
+        artifactType=mt.MODEL_ARTIFACT,
+        config=config,
+        layers=[layer.descriptor for layer in layers],
+        annotations=manifest_annotations(metadata, created),
+    )
+    data = manifest.canonical_bytes()
+    desc = Descriptor(
+        mediaType=mt.OCI_MANIFEST, digest=digests.of_bytes(data), size=len(data), artifactType=mt.MODEL_ARTIFACT
+    )
+    return PackedModel(metadata, manifest, data, desc, config_bytes, layers)
+
+
+def _layer_annotations(source: LayerSource, epoch: int | None) -> dict[str, str]:
+    head = source.files[0]
+    if source.archive:
+        # The folder itself: a directory entry, as modctl and the spec's typeflag describe it.
+        mode, size, typeflag = 0o755, 0, TYPEFLAG_DIR
+        mtime = max((f.mtime for f in source.files), default=head.mtime)
+    else:
+        mode, size, typeflag, mtime = head.mode, head.size, TYPEFLAG_REG, head.mtime
+    if epoch is not None:
+        mtime = min(mtime, epoch)  # clamp, as reproducible-builds.org specifies
+    file_meta = {
+        "name": source.relpath.rsplit("/", 1)[-1],
+        "mode": mode,
+        "uid": 0,
+        "gid": 0,
+        "size": size,
+        "mtime": rfc3339(datetime.fromtimestamp(mtime).astimezone()),
+        "typeflag": typeflag,
+    }
+    annotations = {
+        mt.A_FILEPATH: source.relpath,
+        mt.A_FILE_METADATA: json.dumps(file_meta, separators=(",", ":")),
+        mt.A_TITLE: source.relpath,
+    }
+    if not source.certain:
+        annotations[mt.A_MEDIATYPE_UNTESTED] = "true"
+    return annotations

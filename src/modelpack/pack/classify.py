@@ -1,0 +1,61 @@
+"""Default layer kinds from file names; `files.kinds` in modelpack.yaml overrides them."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from modelpack.metadata.schema import FileRules
+from modelpack.oci.mediatypes import Kind
+from modelpack.pack.globs import first_match
+
+WEIGHT_SUFFIXES = frozenset({
+    ".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf", ".ggml", ".joblib", ".skops", ".pkl", ".pickle",
+    ".h5", ".hdf5", ".keras", ".tflite", ".ckpt", ".msgpack", ".npz", ".npy", ".pb", ".mlmodel", ".params",
+    ".mar", ".engine", ".plan", ".xgb", ".ubj", ".cbm", ".lgb", ".pdparams", ".ot", ".mlpackage",
+})
+WEIGHT_CONFIG_NAMES = frozenset({
+    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "added_tokens.json", "vocab.json", "vocab.txt", "merges.txt",
+    "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "preprocessor_config.json",
+    "processor_config.json", "chat_template.jinja", "chat_template.json", "params.json",
+    "adapter_config.json", "feature_extractor_config.json", "image_processor_config.json",
+})
+DOC_SUFFIXES = frozenset({".md", ".rst", ".pdf", ".html", ".adoc"})
+DOC_STEMS = frozenset({"readme", "license", "licence", "notice", "copying", "authors", "changelog",
+                       "model_card", "modelcard", "citation", "use_policy"})
+CODE_SUFFIXES = frozenset({".py", ".ipynb", ".sh", ".js", ".ts", ".go", ".rs", ".c", ".cc", ".cpp", ".h",
+                           ".java", ".r", ".jl", ".lua", ".ps1"})
+CODE_NAMES = frozenset({"dockerfile", "makefile", "pyproject.toml", "setup.cfg", "environment.yml",
+                        "environment.yaml", "conda.yaml", "pipfile", "pipfile.lock", "mlproject"})
+DATASET_SUFFIXES = frozenset({".csv", ".tsv", ".parquet", ".jsonl", ".arrow", ".feather", ".avro",
+                              ".tfrecord", ".libsvm"})
+CONFIG_SUFFIXES = frozenset({".json", ".yaml", ".yml", ".toml", ".txt", ".cfg", ".ini", ".jinja"})
+
+
+def default_kind(relpath: str) -> tuple[Kind, bool]:
+    """(kind, certain). `certain` is False when we fell back to a guess (annotated as untested)."""
+    path = PurePosixPath(relpath)
+    name = path.name.lower()
+    suffix = path.suffix.lower()
+    stem = name.split(".", 1)[0]
+    if name in WEIGHT_CONFIG_NAMES or name.endswith(".index.json"):
+        return "weight.config", True
+    if suffix in WEIGHT_SUFFIXES:
+        return "weight", True
+    if stem in DOC_STEMS or suffix in DOC_SUFFIXES:
+        return "doc", True
+    if suffix in CODE_SUFFIXES or name in CODE_NAMES or (name.startswith("requirements") and suffix == ".txt"):
+        return "code", True
+    if suffix in DATASET_SUFFIXES:
+        return "dataset", True
+    if suffix in CONFIG_SUFFIXES:
+        return "weight.config", False
+    return "weight", False
+
+
+def classify(relpath: str, rules: FileRules) -> tuple[Kind, bool]:
+    """Kind of a file: the first matching `files.kinds` glob wins, else the default."""
+    pattern = first_match(rules.kinds, relpath)
+    if pattern is not None:
+        return rules.kinds[pattern], True
+    return default_kind(relpath)

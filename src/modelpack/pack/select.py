@@ -1,0 +1,116 @@
+"""Walk a model directory and decide which files become which layers."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelpack.errors import UsageError
+from modelpack.metadata.load import METADATA_FILE
+from modelpack.metadata.schema import FileRules
+from modelpack.oci.mediatypes import Kind
+from modelpack.pack.classify import classify
+from modelpack.pack.globs import matches
+
+# Never packed: version control internals and our own metadata file (it becomes annotations and config).
+ALWAYS_EXCLUDED = (".git", ".hg", ".svn", ".modelpack")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    relpath: str  # posix, relative to the model root
+    path: Path  # where to read it (symlinks already resolved)
+    mode: int  # permission bits
+    size: int
+    mtime: int
+    is_dir: bool = False
+
+
+@dataclass
+class LayerSource:
+    """One future layer: a single file, or a folder declared as one archive."""
+
+    relpath: str
+    kind: Kind
+    certain: bool
+    files: list[SourceFile] = field(default_factory=list)
+    archive: bool = False
+
+
+def select_layers(root: Path, rules: FileRules) -> list[LayerSource]:
+    """The layers for `root`, sorted by path. Raises UsageError for an empty selection or odd files."""
+    root = root.resolve()
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a directory")
+    archives = [a.strip("/").removeprefix("./") for a in rules.archives]
+    for folder in archives:
+        if not (root / folder).is_dir():
+            raise UsageError(f"files.archives: {folder!r} is not a folder of {root}")
+    layers: dict[str, LayerSource] = {}
+    for item in _walk(root):
+        if not _selected(item.relpath, item.is_dir, rules):
+            continue
+        owner = next((a for a in archives if item.relpath == a or item.relpath.startswith(a + "/")), None)
+        if owner is not None:
+            kind, certain = classify(owner, rules)
+            layer = layers.setdefault(owner, LayerSource(owner, kind, certain, archive=True))
+            layer.files.append(item)
+        elif not item.is_dir:
+            kind, certain = classify(item.relpath, rules)
+            layers[item.relpath] = LayerSource(item.relpath, kind, certain, files=[item])
+    if not layers:
+        raise UsageError(f"no files to pack in {root} (check files.include / files.exclude)")
+    for layer in layers.values():
+        layer.files.sort(key=lambda f: f.relpath)
+    return [layers[k] for k in sorted(layers)]
+
+
+def _selected(relpath: str, is_dir: bool, rules: FileRules) -> bool:
+    if relpath == METADATA_FILE:
+        return False
+    if any(matches(p, relpath) for p in rules.exclude):
+        return False
+    if rules.include and not is_dir:
+        return any(matches(p, relpath) for p in rules.include)
+    return True
+
+
+def _walk(root: Path) -> list[SourceFile]:
+    """Every file and folder below root. File symlinks are followed (a Hugging Face cache snapshot is
+    all symlinks); folder symlinks too, once each, so a loop cannot recurse forever."""
+    found: list[SourceFile] = []
+    seen_dirs = {os.path.realpath(root)}
+
+    def visit(folder: Path, prefix: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise UsageError(f"cannot read {folder}: {exc.strerror}") from None
+        for entry in entries:
+            relpath = f"{prefix}{entry.name}"
+            if entry.name in ALWAYS_EXCLUDED:
+                continue
+            try:
+                st = os.stat(entry.path)  # follows symlinks
+            except FileNotFoundError:
+                raise UsageError(f"{relpath}: broken symlink") from None
+            if stat.S_ISDIR(st.st_mode):
+                real = os.path.realpath(entry.path)
+                if real in seen_dirs:
+                    continue
+                seen_dirs.add(real)
+                found.append(SourceFile(relpath, Path(entry.path), 0o755, 0, int(st.st_mtime), is_dir=True))
+                visit(Path(entry.path), relpath + "/")
+            elif stat.S_ISREG(st.st_mode):
+                found.append(
+                    SourceFile(relpath, Path(os.path.realpath(entry.path)), stat.S_IMODE(st.st_mode) & 0o777,
+                               st.st_size, int(st.st_mtime))
+                )
+            else:
+                raise UsageError(f"{relpath}: not a regular file or folder (sockets, devices and FIFOs "
+                                 "cannot be packed)")
+
+    visit(root, "")
+    return found

@@ -1,0 +1,1 @@
+"""Where content lives: the local OCI layout store and remote registries, behind one `Target` protocol."""

@@ -1,0 +1,229 @@
+"""A repository in a remote registry, as a storage `Target` (blobs, manifests, tags)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import requests
+
+from modelpack.errors import IntegrityError, NotFoundError, RegistryError, TransportError
+from modelpack.oci import digest as digests
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, parse_manifest
+from modelpack.store.client import RegistryClient
+from modelpack.store.target import Opener, Progress
+from modelpack.streams import ByteStream
+
+log = logging.getLogger("modelpack.registry")
+ACCEPT_MANIFESTS = ", ".join(mt.MANIFEST_TYPES)
+UPLOAD_CHUNK = 1024 * 1024
+
+
+class RegistryRepository:
+    def __init__(self, client: RegistryClient, name: str) -> None:
+        self.client = client
+        self.name = name  # repository path, without the registry host
+        self._prefix = f"/v2/{name}"
+
+    def __repr__(self) -> str:
+        return f"RegistryRepository({self.client.host}/{self.name})"
+
+    # -- blobs -----------------------------------------------------------------------------------
+    def has_blob(self, desc: Descriptor) -> bool:
+        resp = self.client.send("HEAD", f"{self._prefix}/blobs/{desc.digest}", allow_404=True,
+                                what=f"blob {desc.digest}")
+        resp.close()
+        return resp.status_code == 200
+
+    def open_blob(self, desc: Descriptor) -> ByteStream:
+        return ResumableBlob(self, desc)
+
+    def _get_blob(self, digest: str, offset: int = 0) -> requests.Response:
+        headers = {"Range": f"bytes={offset}-"} if offset else None
+        return self.client.send("GET", f"{self._prefix}/blobs/{digest}", headers=headers, stream=True,
+                                what=f"blob {digest} in {self.name}")
+
+    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None) -> None:
+        """POST for an upload session (auth settles on this body-less request), then one streamed PUT."""
+        for attempt in range(3):
+            start = self.client.send("POST", f"{self._prefix}/blobs/uploads/", headers={"Content-Length": "0"},
+                                     ok=(202, 201), what=f"start upload of {desc.digest}")
+            start.close()
+            location = _absolute(self.client.base, start.headers.get("Location", ""))
+            if not location:
+                raise RegistryError(f"{self.client.host} started an upload without a Location")
+            sep = "&" if "?" in location else "?"
+
+            def body() -> ByteStream:
+                return _SizedReader(opener(), desc.size, progress)
+
+            try:
+                resp = self.client.send(
+                    "PUT", f"{location}{sep}digest={desc.digest}", body=body, ok=(201, 204),
+                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(desc.size)},
+                    what=f"upload of {desc.digest}",
+                )
+                resp.close()
+                return
+            except RegistryError as exc:
+                # A broken upload session (e.g. after a cut connection) is restarted from a new POST.
+                if "BLOB_UPLOAD_UNKNOWN" in exc.codes and attempt < 2:
+                    continue
+                if "DIGEST_INVALID" in exc.codes or "SIZE_INVALID" in exc.codes:
+                    raise IntegrityError(f"registry refused {desc.digest}: content does not match") from None
+                raise
+            except NotFoundError:
+                if attempt < 2:
+                    continue
+                raise
+
+    # -- manifests -------------------------------------------------------------------------------
+    def resolve(self, version: str) -> Descriptor:
+        resp = self.client.send("HEAD", f"{self._prefix}/manifests/{version}", headers={"Accept": ACCEPT_MANIFESTS},
+                                what=f"{self.client.host}/{self.name}:{version}" if not digests.is_digest(version)
+                                else f"{self.client.host}/{self.name}@{version}")
+        resp.close()
+        digest = resp.headers.get("Docker-Content-Digest")
+        size = resp.headers.get("Content-Length")
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        if digest and digests.is_digest(digest) and size and size.isdigit() and media_type in mt.MANIFEST_TYPES:
+            if digests.is_digest(version) and digest != version:
+                raise IntegrityError(f"registry answered {digest} for {version}")
+            return Descriptor(mediaType=media_type, digest=digest, size=int(size))
+        desc, _ = self.fetch_manifest(version)
+        return desc
+
+    def fetch_manifest(self, version: str) -> tuple[Descriptor, bytes]:
+        what = (f"{self.client.host}/{self.name}@{version}" if digests.is_digest(version)
+                else f"{self.client.host}/{self.name}:{version}")
+        resp = self.client.send("GET", f"{self._prefix}/manifests/{version}", headers={"Accept": ACCEPT_MANIFESTS},
+                                stream=True, what=what)
+        with resp:
+            data = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise IntegrityError(f"manifest of {what} is over the {MAX_MANIFEST_BYTES} byte limit")
+        digest = digests.of_bytes(data)
+        if digests.is_digest(version) and digest != version:
+            raise IntegrityError(f"manifest of {what} does not match its digest (got {digest})")
+        header = resp.headers.get("Docker-Content-Digest")
+        if header and header.startswith("sha256:") and header != digest:
+            raise IntegrityError(f"manifest of {what}: registry says {header}, content is {digest}")
+        node = parse_manifest(data)
+        media_type = node.media_type or resp.headers.get("Content-Type", mt.OCI_MANIFEST).split(";")[0]
+        return Descriptor(mediaType=media_type, digest=digest, size=len(data),
+                          artifactType=node.artifact_type), data
+
+    def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None:
+        version = tag or desc.digest
+        resp = self.client.send("PUT", f"{self._prefix}/manifests/{version}", body=data,
+                                headers={"Content-Type": desc.media_type}, ok=(201, 200, 204),
+                                what=f"push of manifest {self.client.host}/{self.name}:{version}")
+        resp.close()
+        echoed = resp.headers.get("Docker-Content-Digest")
+        if echoed and echoed.startswith("sha256:") and echoed != desc.digest:
+            raise IntegrityError(f"registry stored manifest as {echoed}, expected {desc.digest}")
+
+    def delete_manifest(self, digest: str) -> None:
+        self.client.send("DELETE", f"{self._prefix}/manifests/{digest}", ok=(202, 200, 204),
+                         what=f"delete of {self.client.host}/{self.name}@{digest}").close()
+
+    def tags(self) -> list[str]:
+        """All tags, following pagination (oras-py's tag listing, over our transport)."""
+        return list(self.client.get_tags(self.client.container(self.name)))
+
+
+class ResumableBlob(io.RawIOBase):
+    """A blob download that resumes with a Range request when the connection is cut mid-way."""
+
+    def __init__(self, repo: RegistryRepository, desc: Descriptor) -> None:
+        self._repo = repo
+        self._desc = desc
+        self._offset = 0
+        self._resumes = 0
+        self._resp: requests.Response | None = repo._get_blob(desc.digest)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        while True:
+            if self._resp is None:
+                return 0
+            try:
+                n = self._resp.raw.readinto(target)
+            except Exception as exc:  # urllib3's errors for a cut stream vary by version
+                if isinstance(exc, IntegrityError):
+                    raise
+                n = -1
+                log.info("download of %s cut at %d bytes: %s", self._desc.digest, self._offset, type(exc).__name__)
+            if n and n > 0:
+                self._offset += n
+                return n
+            if n == 0 and self._offset >= self._desc.size:
+                return 0
+            self._reopen()
+
+    def _reopen(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
+        self._resumes += 1
+        if self._resumes > 5:
+            raise TransportError(f"download of {self._desc.digest} kept breaking at {self._offset} bytes")
+        resp = self._repo._get_blob(self._desc.digest, self._offset)
+        if self._offset and resp.status_code != 206:
+            resp.close()
+            raise TransportError(f"download of {self._desc.digest} was cut and the registry cannot resume it")
+        self._resp = resp
+
+    def close(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
+            self._resp = None
+        super().close()
+
+
+class _SizedReader(io.RawIOBase):
+    """Feeds a PUT: exposes the length (so requests sends Content-Length, not chunked encoding), reads in
+    large pieces, reports progress, and checks the source still has exactly the size it was hashed at."""
+
+    def __init__(self, source: ByteStream, size: int, progress: Progress | None) -> None:
+        self._source = source
+        self._size = size
+        self._sent = 0
+        self._progress = progress
+
+    def __len__(self) -> int:
+        return self._size
+
+    def tell(self) -> int:  # requests asks, to work out how much is left to send
+        return self._sent
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        want = UPLOAD_CHUNK if n is None or n < 0 else max(n, UPLOAD_CHUNK)
+        chunk = self._source.read(min(want, self._size - self._sent) if self._sent < self._size else 1)
+        if self._sent >= self._size:
+            if chunk:
+                raise IntegrityError("a file grew while it was being uploaded")
+            return b""
+        if not chunk:
+            raise IntegrityError("a file shrank while it was being uploaded")
+        self._sent += len(chunk)
+        if self._progress:
+            self._progress(len(chunk))
+        return chunk
+
+    def close(self) -> None:
+        self._source.close()
+        super().close()
+
+
+def _absolute(base: str, location: str) -> str:
+    if not location:
+        return ""
+    if location.startswith(("http://", "https://")):
+        return location
+    return base + (location if location.startswith("/") else "/" + location)

@@ -1,0 +1,35 @@
+"""The storage roles every place content lives in implements: the local layout, a registry repository,
+and a packed-but-unstored model (read side only). `copy()` is written against these alone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from modelpack.oci.descriptor import Descriptor
+from modelpack.streams import ByteStream
+
+Opener = Callable[[], ByteStream]
+Progress = Callable[[int], None]
+
+
+class ReadableTarget(Protocol):
+    def fetch_manifest(self, version: str) -> tuple[Descriptor, bytes]:
+        """A manifest by tag or digest: its descriptor and exact bytes (verified against a digest)."""
+        ...
+
+    def open_blob(self, desc: Descriptor) -> ByteStream:
+        """A stream of the blob's bytes. Callers verify what they read."""
+        ...
+
+
+class Target(ReadableTarget, Protocol):
+    def has_blob(self, desc: Descriptor) -> bool: ...
+
+    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None) -> None:
+        """Store a blob read from `opener()` (called again for a retry); refuse it unless it matches."""
+        ...
+
+    def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None: ...
+
+    def resolve(self, version: str) -> Descriptor: ...

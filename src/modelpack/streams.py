@@ -1,0 +1,41 @@
+"""The byte-stream type passed between stores, and a stream over generated chunks."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+
+class ByteStream(Protocol):
+    """What a blob source hands out: readable, closable, usable in `with`."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *args: Any) -> Any: ...
+
+
+class IterStream(io.RawIOBase):
+    """A read-only file object over an iterator of byte chunks (for tar layers generated on the fly)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n

@@ -1,0 +1,148 @@
+"""Restore a model's files from the local store into a directory, safely and atomically.
+
+Every path comes from an untrusted artifact: absolute paths, `..` and links that would leave the
+output directory are refused. Files are assembled in a temporary directory beside the output and
+renamed into place only when all of them are written, so a refused or interrupted unpack leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from modelpack.errors import UnsafePathError, UnsupportedArtifactError, UsageError
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.streams import ByteStream
+
+CHUNK = 4 * 1024 * 1024
+
+
+def layer_path(layer: Descriptor) -> str | None:
+    """The relative path a layer restores to: model-spec's filepath, else the OCI title (oras)."""
+    return layer.annotation(mt.A_FILEPATH, mt.LEGACY_A_FILEPATH, mt.A_TITLE)
+
+
+def layer_is_archive(layer: Descriptor) -> bool:
+    parsed = mt.parse_layer_media_type(layer.media_type)
+    if parsed is not None:
+        return parsed[1] != "raw"
+    # oras CLI: a directory pushed as a tar+gzip layer it marks for unpacking.
+    return layer.annotation(mt.A_ORAS_UNPACK) == "true"
+
+
+def safe_relpath(path: str) -> str:
+    """Normalise an artifact path, refusing anything that is not plainly inside the output directory."""
+    if not path or "\0" in path:
+        raise UnsafePathError(f"refused path {path!r}: empty or contains NUL")
+    if path.startswith("/") or path.startswith("\\") or (len(path) > 1 and path[1] == ":"):
+        raise UnsafePathError(f"refused absolute path {path!r}")
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    if any(part == ".." for part in parts):
+        raise UnsafePathError(f"refused path {path!r}: it climbs out with '..'")
+    clean = [p for p in parts if p not in (".", "")]
+    if not clean:
+        raise UnsafePathError(f"refused path {path!r}: it names the output directory itself")
+    return "/".join(clean)
+
+
+def unpack_manifest(manifest: Manifest, open_blob: Callable[[Descriptor], ByteStream], output: Path) -> list[str]:
+    """Write every layer of `manifest` under `output` (which must not exist, or be empty). Returns paths."""
+    output = output.absolute()
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise UsageError(f"output directory {output} exists and is not empty")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
+    written: list[str] = []
+    try:
+        seen: set[str] = set()
+        for layer in manifest.layers:
+            raw_path = layer_path(layer)
+            if raw_path is None:
+                raise UnsupportedArtifactError(f"layer {layer.digest} names no file path; cannot unpack it")
+            rel = safe_relpath(raw_path)
+            if layer_is_archive(layer):
+                written.extend(_extract_archive(layer, open_blob, staging))
+                continue
+            if rel in seen:
+                raise UnsafePathError(f"refused artifact: two layers write {rel!r}")
+            seen.add(rel)
+            _write_file(layer, rel, open_blob, staging)
+            written.append(rel)
+        os.chmod(staging, 0o755)
+        if output.exists():
+            output.rmdir()
+        os.rename(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return written
+
+
+def _inside(root: Path, rel: str) -> Path:
+    target = root / rel
+    # A symlink planted by an earlier tar layer must not redirect a later file outside the root.
+    parent = target.parent.resolve()
+    if parent != root.resolve() and root.resolve() not in parent.parents:
+        raise UnsafePathError(f"refused path {rel!r}: it leads outside the output directory")
+    return target
+
+
+def _write_file(layer: Descriptor, rel: str, open_blob: Callable[[Descriptor], ByteStream], root: Path) -> None:
+    target = root / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target = _inside(root, rel)
+    if target.is_symlink() or target.exists():
+        raise UnsafePathError(f"refused artifact: {rel!r} is written twice")
+    with open_blob(layer) as src, open(target, "xb") as out:
+        shutil.copyfileobj(src, out, CHUNK)
+    meta = _file_metadata(layer)
+    mode = meta.get("mode")
+    os.chmod(target, (int(mode) & 0o777) if isinstance(mode, int) else 0o644)
+    mtime = meta.get("mtime")
+    if isinstance(mtime, str):
+        with contextlib.suppress(ValueError, OverflowError, OSError):
+            stamp = datetime.fromisoformat(mtime.replace("Z", "+00:00")).timestamp()
+            os.utime(target, (stamp, stamp))
+
+
+def _file_metadata(layer: Descriptor) -> dict:
+    text = layer.annotation(mt.A_FILE_METADATA, mt.LEGACY_A_FILE_METADATA)
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStream], root: Path) -> list[str]:
+    parsed = mt.parse_layer_media_type(layer.media_type)
+    packing = parsed[1] if parsed else ("tar+gzip" if "gzip" in layer.media_type else "tar")
+    if packing == "tar+zstd":
+        raise UnsupportedArtifactError(f"layer {layer.digest} is zstd-compressed, which modelpack cannot read yet")
+    names: list[str] = []
+    with open_blob(layer) as blob:
+        stream: Any = gzip.GzipFile(fileobj=blob) if packing == "tar+gzip" else blob
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                rel = safe_relpath(member.name)
+                if member.issym() or member.islnk():
+                    raise UnsafePathError(f"refused archive entry {rel!r}: links are not unpacked")
+                _inside(root, rel)
+                # filter="data" refuses device files, absolute names and escapes, and drops setuid bits.
+                tar.extract(member, root, filter="data")
+                if member.isfile():
+                    names.append(rel)
+    return names

@@ -1,0 +1,115 @@
+"""Shared fixtures: a real Distribution registry, reference OCI clients, an isolated modelpack home.
+
+Missing external programs skip the tests that need them, except in CI (CI=true or CI=1), where they
+fail: CI must not go green by skipping everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from registry_process import Registry, RegistryStartError, RegistryUnavailable, start_registry
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TOOLS_DIR_ENV = "MODELPACK_TOOLS_DIR"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1"}
+
+
+def missing(message: str) -> NoReturn:
+    """Skip locally, fail in CI."""
+    if in_ci():
+        pytest.fail(f"{message} (CI is set, so this is a failure rather than a skip)", pytrace=False)
+    pytest.skip(message)
+
+
+def _start(directory: Path, **opts: Any) -> Registry:
+    try:
+        return start_registry(directory, **opts)
+    except (RegistryUnavailable, RegistryStartError) as exc:
+        error = exc
+    # Reported outside the except block, so pytest does not print the exception chain as well.
+    if isinstance(error, RegistryUnavailable):
+        missing(f"{error}; install it with `apt-get install docker-registry`")
+    pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """One registry for the whole session; use ``registry.repo()`` for a repository of your own."""
+    reg = _start(tmp_path_factory.mktemp("registry"))
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture
+def fresh_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Registry]]:
+    """Factory for a private registry: ``fresh_registry(auth_htpasswd=..., tls=(cert, key))``."""
+    started: list[Registry] = []
+
+    def factory(**opts: Any) -> Registry:
+        reg = _start(tmp_path_factory.mktemp("fresh-registry"), **opts)
+        started.append(reg)
+        return reg
+
+    yield factory
+    for reg in started:
+        reg.stop()
+
+
+def find_tool(name: str) -> Path | None:
+    """$MODELPACK_TOOLS_DIR/bin, then <repo>/.tools/bin, then PATH."""
+    candidates = []
+    if os.environ.get(TOOLS_DIR_ENV):
+        candidates.append(Path(os.environ[TOOLS_DIR_ENV]) / "bin" / name)
+    candidates.append(REPO_ROOT / ".tools" / "bin" / name)
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+def _tool(name: str) -> Path:
+    path = find_tool(name)
+    if path is None:
+        missing(
+            f"{name} not found in ${TOOLS_DIR_ENV}/bin, {REPO_ROOT / '.tools' / 'bin'} or PATH; "
+            f"run `make tools` (scripts/fetch-oci-tools .tools)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def oras_bin() -> Path:
+    return _tool("oras")
+
+
+@pytest.fixture(scope="session")
+def crane_bin() -> Path:
+    return _tool("crane")
+
+
+@pytest.fixture(scope="session")
+def cosign_bin() -> Path:
+    return _tool("cosign")
+
+
+@pytest.fixture(autouse=True)
+def modelpack_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own MODELPACK_HOME and an empty Docker credentials dir."""
+    home = tmp_path_factory.mktemp("modelpack-home")
+    docker_config = tmp_path_factory.mktemp("docker-config")
+    monkeypatch.setenv("MODELPACK_HOME", str(home))
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
+    return home
