@@ -20,13 +20,13 @@ from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
-from modelpack.pack.build import PackedModel, build
+from modelpack.packing.build import PackedModel, build
 from modelpack.store import credentials
 from modelpack.store.client import ClientOptions, RegistryClient
 from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.registry import RegistryRepository
-from modelpack.unpack import layer_path, unpack_manifest
+from modelpack.unpacking import layer_path, unpack_manifest
 
 
 @dataclass
@@ -212,8 +212,8 @@ def inspect(
         try:
             desc = local_store.resolve(ref)
         except NotFoundError:
-            if not ref.registry:
-                raise
+            hint = " (add --remote to read it from the registry)" if ref.registry else ""
+            raise NotFoundError(f"{ref} is not in the local store{hint}") from None
         else:
             node = parse_manifest(local_store.read_blob_bytes(desc))
             config = None

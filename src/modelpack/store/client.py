@@ -134,8 +134,10 @@ class RegistryClient(oras.provider.Registry):
             except requests.exceptions.SSLError as exc:
                 raise TransportError(_tls_message(self.host, exc, self.options.plain_http)) from None
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                refused = "refused" in str(exc).lower()
-                limit = min(2, self.options.retries) if refused else self.options.retries
+                text = str(exc).lower()
+                # Refused connections and unknown hosts are rarely transient: fail fast rather than back off.
+                hopeless = "refused" in text or "resolve" in text or "name or service" in text
+                limit = min(1, self.options.retries) if hopeless else self.options.retries
                 if attempt > limit:
                     raise TransportError(_connection_message(self.host, exc)) from None
                 self._sleep(attempt, None, f"{method} {_redact(url)}: {type(exc).__name__}")
@@ -204,6 +206,9 @@ class RegistryClient(oras.provider.Registry):
         time.sleep(delay)
 
     def error_for(self, resp: requests.Response, what: str) -> Exception:
+        if status_is_https_hint(resp, self.options.plain_http):
+            resp.close()
+            return TransportError(f"{self.host} speaks HTTPS, not plain HTTP: drop --plain-http")
         codes, messages = _error_body(resp)
         detail = "; ".join(messages) if messages else f"HTTP {resp.status_code}"
         status = resp.status_code
@@ -242,6 +247,11 @@ class RegistryClient(oras.provider.Registry):
     def ping(self) -> None:
         """GET /v2/: checks reachability and, when logged in, the credentials."""
         self.send("GET", "/v2/", scope="", what=f"registry {self.host}")
+
+
+def status_is_https_hint(resp: requests.Response, plain_http: bool) -> bool:
+    """Go servers answer a plain-HTTP request on a TLS port with 400 and this sentence."""
+    return plain_http and resp.status_code == 400 and b"HTTPS server" in (resp.content or b"")[:512]
 
 
 def _error_body(resp: requests.Response) -> tuple[list[str], list[str]]:

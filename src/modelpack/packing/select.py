@@ -11,8 +11,8 @@ from modelpack.errors import UsageError
 from modelpack.metadata.load import METADATA_FILE
 from modelpack.metadata.schema import FileRules
 from modelpack.oci.mediatypes import Kind
-from modelpack.pack.classify import classify
-from modelpack.pack.globs import matches
+from modelpack.packing.classify import classify, classify_folder
+from modelpack.packing.globs import matches
 
 # Never packed: version control internals and our own metadata file (it becomes annotations and config).
 ALWAYS_EXCLUDED = (".git", ".hg", ".svn", ".modelpack")
@@ -54,8 +54,7 @@ def select_layers(root: Path, rules: FileRules) -> list[LayerSource]:
             continue
         owner = next((a for a in archives if item.relpath == a or item.relpath.startswith(a + "/")), None)
         if owner is not None:
-            kind, certain = classify(owner, rules)
-            layer = layers.setdefault(owner, LayerSource(owner, kind, certain, archive=True))
+            layer = layers.setdefault(owner, LayerSource(owner, "weight", False, archive=True))
             layer.files.append(item)
         elif not item.is_dir:
             kind, certain = classify(item.relpath, rules)
@@ -64,6 +63,9 @@ def select_layers(root: Path, rules: FileRules) -> list[LayerSource]:
         raise UsageError(f"no files to pack in {root} (check files.include / files.exclude)")
     for layer in layers.values():
         layer.files.sort(key=lambda f: f.relpath)
+        if layer.archive:
+            files = [f.relpath for f in layer.files if not f.is_dir]
+            layer.kind, layer.certain = classify_folder(layer.relpath, files, rules)
     return [layers[k] for k in sorted(layers)]
 
 

@@ -6,7 +6,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 
 from modelpack.errors import IntegrityError
-from modelpack.pack.select import SourceFile
+from modelpack.packing.select import SourceFile
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE

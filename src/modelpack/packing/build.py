@@ -21,8 +21,8 @@ from modelpack.metadata.schema import ModelMetadata
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest, json_bytes
-from modelpack.pack.select import LayerSource, select_layers
-from modelpack.pack.tarball import tar_chunks
+from modelpack.packing.select import LayerSource, select_layers
+from modelpack.packing.tarball import tar_chunks
 from modelpack.streams import ByteStream, IterStream
 
 TYPEFLAG_REG = ord("0")

@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 
 from modelpack.metadata.schema import FileRules
 from modelpack.oci.mediatypes import Kind
-from modelpack.pack.globs import first_match
+from modelpack.packing.globs import first_match
 
 WEIGHT_SUFFIXES = frozenset({
     ".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf", ".ggml", ".joblib", ".skops", ".pkl", ".pickle",
@@ -59,3 +59,18 @@ def classify(relpath: str, rules: FileRules) -> tuple[Kind, bool]:
     if pattern is not None:
         return rules.kinds[pattern], True
     return default_kind(relpath)
+
+
+def classify_folder(folder: str, files: list[str], rules: FileRules) -> tuple[Kind, bool]:
+    """Kind of a folder packed as one archive: a `files.kinds` match on the folder, else the kind its
+    files agree on; a mixed folder holding weights is a weight layer, any other mix is untested."""
+    pattern = first_match(rules.kinds, folder)
+    if pattern is not None:
+        return rules.kinds[pattern], True
+    kinds = [classify(f, rules) for f in files]
+    certain = {kind for kind, sure in kinds if sure}
+    if len(certain) == 1:
+        return certain.pop(), all(sure for _, sure in kinds)
+    if "weight" in certain:
+        return "weight", False
+    return (kinds[0][0] if kinds else "weight"), False

@@ -1,0 +1,144 @@
+"""Every failure a user can meet is one clear line on stderr and a non-zero exit, never a traceback;
+credentials never appear in output."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from faulty_server import FaultyServer
+from helpers import Run, modelpack
+from registry_process import Registry, free_port
+
+PASSWORD = "s3cret-Passw0rd-XYZ"
+
+
+def assert_one_line_error(result: Run, *fragments: str) -> None:
+    assert result.code != 0, result.out
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    root = tmp_path / "model"
+    root.mkdir()
+    (root / "model.onnx").write_bytes(b"onnx" * 100)
+    return root
+
+
+def test_not_found(registry: Registry) -> None:
+    assert_one_line_error(modelpack("pull", "--plain-http", registry.repo() + ":missing"), "not found")
+    assert_one_line_error(modelpack("inspect", "--remote", "--plain-http", registry.repo() + ":missing"), "not found")
+    assert_one_line_error(modelpack("inspect", "example.com/not/here:1"), "not in the local store")
+
+
+def test_connection_refused() -> None:
+    result = modelpack("pull", "--plain-http", f"127.0.0.1:{free_port()}/a/b:1")
+    assert_one_line_error(result, "connection refused")
+
+
+def test_bad_reference_and_bad_metadata(model: Path) -> None:
+    assert_one_line_error(modelpack("pull", "localhost:5000/UPPER/case:1"), "lower case")
+    assert_one_line_error(modelpack("pull", "localhost:5000/a@sha256:123"), "not a digest")
+    assert_one_line_error(modelpack("pack", str(model), "-t", "a/b:bad tag"), "bad tag")
+    (model / "modelpack.yaml").write_text("name: m\nmetrics:\n  accuracy: high\n")
+    assert_one_line_error(modelpack("pack", str(model), "-t", "a/b:1"), "metrics.accuracy")
+    (model / "modelpack.yaml").write_text("name: m\nmetric: {a: 1}\n")
+    assert_one_line_error(modelpack("pack", str(model), "-t", "a/b:1"), "metric", "unknown field")
+    (model / "modelpack.yaml").write_text("name: [unclosed\n")
+    assert_one_line_error(modelpack("pack", str(model), "-t", "a/b:1"), "not valid YAML")
+    (model / "modelpack.yaml").write_text("name: m\n")
+    assert_one_line_error(modelpack("pack", str(model), "-t", "a/b:1", "--set", "nokey"), "key=value")
+    # Nothing was written for any refused pack.
+    assert json.loads(modelpack("list", "--json").out) == []
+
+
+def test_server_errors_are_retried_then_reported() -> None:
+    with FaultyServer(503, {"Retry-After": "0"}) as server:
+        result = modelpack("pull", "--plain-http", f"{server.host}/a/b:1")
+    assert_one_line_error(result, "503")
+    assert len(server.requests) == 6  # the first try and five retries
+
+
+def test_forbidden_is_final_at_once() -> None:
+    body = json.dumps({"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]})
+    with FaultyServer(403, body=body.encode()) as server:
+        result = modelpack("pull", "--plain-http", f"{server.host}/a/b:1")
+    assert_one_line_error(result, "denied")
+    assert len(server.requests) == 1
+
+
+def _htpasswd(tmp_path: Path, user: str, password: str) -> Path:
+    path = tmp_path / "htpasswd"
+    subprocess.run(["htpasswd", "-Bbc", str(path), user, password], check=True, capture_output=True)
+    return path
+
+
+def test_login_push_logout_with_basic_auth(fresh_registry, tmp_path: Path, model: Path) -> None:  # type: ignore[no-untyped-def]
+    reg = fresh_registry(auth_htpasswd=_htpasswd(tmp_path, "alice", PASSWORD))
+    ref = reg.repo() + ":1"
+    assert_one_line_error(modelpack("push", "--plain-http", str(model), ref), "modelpack login")
+
+    wrong = modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin="nope\n")
+    assert_one_line_error(wrong, "refused the credentials")
+
+    good = modelpack("login", "-v", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    assert good.code == 0, good.err
+    config = json.loads((Path(__import__("os").environ["DOCKER_CONFIG"]) / "config.json").read_text())
+    assert reg.host in config["auths"]
+
+    pushed = modelpack("push", "-v", "--plain-http", str(model), ref)
+    assert pushed.code == 0, pushed.err
+    pulled = modelpack("pull", "-v", "--plain-http", ref, "-o", str(tmp_path / "out"))
+    assert pulled.code == 0, pulled.err
+    for run in (good, pushed, pulled):
+        text = run.out + run.err
+        assert PASSWORD not in text
+        assert __import__("base64").b64encode(f"alice:{PASSWORD}".encode()).decode() not in text
+        assert "Authorization" not in text
+
+    assert modelpack("logout", reg.host).code == 0
+    assert_one_line_error(modelpack("pull", "--plain-http", ref), "modelpack login")
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modelpack test CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_verification_is_on_by_default(fresh_registry, tmp_path: Path, model: Path) -> None:  # type: ignore[no-untyped-def]
+    cert, key = _self_signed(tmp_path)
+    reg = fresh_registry(tls=(cert, key))
+    ref = reg.repo() + ":tls"
+    assert_one_line_error(modelpack("push", str(model), ref), "not trusted", "--ca-file")
+    assert modelpack("push", "--ca-file", str(cert), str(model), ref).code == 0
+    assert modelpack("inspect", "--remote", "--insecure", ref).code == 0
+    assert_one_line_error(modelpack("pull", "--plain-http", ref), "speaks HTTPS")
