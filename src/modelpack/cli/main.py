@@ -14,7 +14,6 @@ from modelpack.cli.common import (
     network_options,
     print_json,
 )
-from modelpack.cli.progress import transfer_progress
 from modelpack.version import __version__
 
 
@@ -57,6 +56,8 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], plain_h
     straight to the registry."""
     from modelpack import api
 
+    from modelpack.cli.progress import transfer_progress
+
     options = client_options(plain_http, insecure, ca_file, verbose)
     if reference is None and overrides:
         raise click.UsageError("--set only applies when pushing a directory (push DIR REF)")
@@ -76,6 +77,8 @@ def pull(reference: str, output: str | None, plain_http: bool, insecure: bool, c
          verbose: bool, as_json: bool) -> None:
     """Pull a model by tag or @sha256: digest into the local store, verifying every blob."""
     from modelpack import api
+
+    from modelpack.cli.progress import transfer_progress
 
     options = client_options(plain_http, insecure, ca_file, verbose)
     with transfer_progress("pull", not as_json) as copy_options:
