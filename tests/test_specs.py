@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import make_tricky_model
-
 import modelpack as mp
+from helpers import make_tricky_model
 from modelpack.metadata.jsonschema import render
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"

@@ -45,7 +45,7 @@ def safe_relpath(path: str) -> str:
     """Normalise an artifact path, refusing anything that is not plainly inside the output directory."""
     if not path or "\0" in path:
         raise UnsafePathError(f"refused path {path!r}: empty or contains NUL")
-    if path.startswith("/") or path.startswith("\\") or (len(path) > 1 and path[1] == ":"):
+    if path.startswith(("/", "\\")):
         raise UnsafePathError(f"refused absolute path {path!r}")
     parts = PurePosixPath(path.replace("\\", "/")).parts
     if any(part == ".." for part in parts):
@@ -53,6 +53,8 @@ def safe_relpath(path: str) -> str:
     clean = [p for p in parts if p not in (".", "")]
     if not clean:
         raise UnsafePathError(f"refused path {path!r}: it names the output directory itself")
+    if len(clean[0]) >= 2 and clean[0][1] == ":" and clean[0][0].isascii() and clean[0][0].isalpha():
+        raise UnsafePathError(f"refused path {path!r}: it names a drive")
     return "/".join(clean)
 
 

@@ -55,7 +55,6 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], plain_h
     """Push a model: `push REF` from the local store, or `push DIR REF` to pack DIR and stream it
     straight to the registry."""
     from modelpack import api
-
     from modelpack.cli.progress import transfer_progress
 
     options = client_options(plain_http, insecure, ca_file, verbose)
@@ -77,7 +76,6 @@ def pull(reference: str, output: str | None, plain_http: bool, insecure: bool, c
          verbose: bool, as_json: bool) -> None:
     """Pull a model by tag or @sha256: digest into the local store, verifying every blob."""
     from modelpack import api
-
     from modelpack.cli.progress import transfer_progress
 
     options = client_options(plain_http, insecure, ca_file, verbose)

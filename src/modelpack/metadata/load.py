@@ -98,10 +98,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     if (len(path) == 1 and _is_text(field.annotation)) or path[0] == "labels":
         value = text
     else:
-        try:
-            value = yaml.safe_load(text) if text else ""
-        except yaml.YAMLError:
-            value = text
+        value = _scalar(text)
         if len(path) == 1 and _is_list(field.annotation) and not isinstance(value, list):
             value = [v.strip() for v in text.split(",")] if text else []
     node = raw
@@ -111,6 +108,19 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
             raise MetadataError(f"--set {item!r}: {part!r} is not a mapping")
         node = child
     node[path[-1]] = value
+
+
+def _scalar(text: str) -> Any:
+    """A --set value: numbers as numbers (YAML 1.1 would keep `1e-3` as text), else a YAML scalar."""
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    try:
+        return yaml.safe_load(text) if text else ""
+    except yaml.YAMLError:
+        return text
 
 
 def _is_text(annotation: Any) -> bool:

@@ -1,6 +1,6 @@
 """Metadata <-> the ModelPack config blob and manifest annotations.
 
-Annotations carry everything, so registry UIs and `inspect --remote` read a model's metadata from the
+Annotations carry all the metadata, so registry UIs and `inspect --remote` read a model's metadata from the
 manifest alone; the config blob carries what model-spec defines, and nothing else (its schema forbids it).
 """
 
@@ -17,7 +17,7 @@ from modelpack.oci import mediatypes as mt
 _SCALARS = ("name", "framework", "format", "architecture", "family", "paramSize", "precision",
             "quantization", "parent")
 # Structured fields, as JSON in keys ending +json (the convention model-spec itself uses).
-_STRUCTURED = ("metrics", "hyperparameters", "datasets", "labels")
+_STRUCTURED = ("metrics", "hyperparameters", "datasets", "labels", "authors", "capabilities")
 _OCI = {
     "title": mt.A_TITLE,
     "description": mt.A_DESCRIPTION,
@@ -30,6 +30,9 @@ _OCI = {
 
 
 def rfc3339(moment: datetime) -> str:
+    """UTC, whole seconds. A naive time is taken as UTC (as `created` is), not as the machine's zone."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -37,8 +40,18 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _capabilities(meta: ModelMetadata) -> dict[str, Any] | None:
+    if meta.capabilities is None:
+        return None
+    caps = meta.capabilities.model_dump(by_alias=True, exclude_none=True, mode="json")
+    if meta.capabilities.knowledge_cutoff is not None:
+        caps["knowledgeCutoff"] = rfc3339(meta.capabilities.knowledge_cutoff)
+    return caps
+
+
 def manifest_annotations(meta: ModelMetadata, created: datetime) -> dict[str, str]:
     fields = meta.model_dump(by_alias=True, exclude_none=True, mode="json")
+    fields["capabilities"] = _capabilities(meta)
     out: dict[str, str] = {}
     for alias, key in _OCI.items():
         if fields.get(alias):
@@ -84,10 +97,7 @@ def model_config(meta: ModelMetadata, created: datetime, diff_ids: list[str]) ->
         "quantization": meta.quantization,
     }
     if meta.capabilities is not None:
-        caps = meta.capabilities.model_dump(by_alias=True, exclude_none=True, mode="json")
-        if "knowledgeCutoff" in caps and meta.capabilities.knowledge_cutoff is not None:
-            caps["knowledgeCutoff"] = rfc3339(meta.capabilities.knowledge_cutoff)
-        config["capabilities"] = caps
+        config["capabilities"] = _capabilities(meta)
     return {
         "descriptor": {k: v for k, v in descriptor.items() if v is not None},
         "config": {k: v for k, v in config.items() if v is not None},
@@ -121,7 +131,7 @@ def metadata_view(annotations: dict[str, str] | None, config: dict[str, Any] | N
             view.setdefault(alias, ann[key])
     if mt.A_CREATED in ann:
         view.setdefault("created", ann[mt.A_CREATED])
-    if mt.A_AUTHORS in ann:
+    if mt.A_AUTHORS in ann and mt.NS + "authors+json" not in ann:
         view.setdefault("authors", [a.strip() for a in ann[mt.A_AUTHORS].split(",") if a.strip()])
     if mt.A_LICENSES in ann:
         view.setdefault("licenses", [x.strip() for x in ann[mt.A_LICENSES].split(" AND ") if x.strip()])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modelpack.oci import digest as _digest
 from modelpack.oci import mediatypes as mt
@@ -88,15 +88,20 @@ def parse_manifest(data: bytes) -> Manifest | Index:
         raise IntegrityError(f"manifest is {len(data)} bytes, over the {MAX_MANIFEST_BYTES} byte limit")
     try:
         raw = json.loads(data)
-    except ValueError as exc:
-        raise IntegrityError(f"manifest is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise IntegrityError(f"manifest is not valid JSON: {type(exc).__name__}") from None
     if not isinstance(raw, dict):
         raise IntegrityError("manifest is not a JSON object")
     media_type = raw.get("mediaType")
-    if media_type in (mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST) or ("manifests" in raw and "config" not in raw):
-        return Index.model_validate(raw)
-    if "config" in raw:
-        if media_type is None:
-            raw["mediaType"] = mt.OCI_MANIFEST
-        return Manifest.model_validate(raw)
+    try:
+        if media_type in (mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST) or ("manifests" in raw and "config" not in raw):
+            return Index.model_validate(raw)
+        if "config" in raw:
+            if media_type is None:
+                raw["mediaType"] = mt.OCI_MANIFEST
+            return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise IntegrityError(f"malformed manifest: {where}: {first['msg']}") from None
     raise UnsupportedArtifactError(f"unsupported manifest media type {media_type!r}")

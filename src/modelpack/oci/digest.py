@@ -9,19 +9,19 @@ import re
 from modelpack.errors import IntegrityError, UsageError
 from modelpack.streams import ByteStream
 
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$")
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
 CHUNK = 4 * 1024 * 1024
 
 
 def validate(digest: str) -> str:
     """Return `digest` if it is a well-formed sha256/sha512 digest, else raise."""
-    if not _DIGEST.match(digest):
+    if not _DIGEST.fullmatch(digest):
         raise UsageError(f"not a valid digest: {digest!r} (expected sha256:<64 hex>)")
     return digest
 
 
 def is_digest(text: str) -> bool:
-    return bool(_DIGEST.match(text))
+    return bool(_DIGEST.fullmatch(text))
 
 
 def of_bytes(data: bytes) -> str:

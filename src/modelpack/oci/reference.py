@@ -13,12 +13,12 @@ from modelpack.errors import InvalidReferenceError
 from modelpack.oci.digest import is_digest
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_PATH = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _DOMAIN = re.compile(
-    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-    r"|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$"
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
 )
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 
@@ -48,18 +48,18 @@ class Reference:
         colon = text.rfind(":")
         if colon > last_slash:
             text, tag = text[:colon], text[colon + 1 :]
-            if not _TAG.match(tag):
+            if not _TAG.fullmatch(tag):
                 raise InvalidReferenceError(f"invalid reference {original!r}: bad tag {tag!r}")
         registry = ""
         first, sep, rest = text.partition("/")
         if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
-            if not _DOMAIN.match(first):
+            if not _DOMAIN.fullmatch(first):
                 raise InvalidReferenceError(f"invalid reference {original!r}: bad registry host {first!r}")
             registry, text = first, rest
-        if not _PATH.match(text):
+        if not _PATH.fullmatch(text):
             hint = " (repository names are lower case)" if text.lower() != text else ""
             raise InvalidReferenceError(f"invalid reference {original!r}: bad repository name {text!r}{hint}")
-        if len(text) + len(registry) > 255:
+        if len(f"{registry}/{text}" if registry else text) > 255:
             raise InvalidReferenceError(f"invalid reference {original!r}: name longer than 255 characters")
         if tag is None and digest is None:
             tag = default_tag

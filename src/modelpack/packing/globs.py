@@ -13,7 +13,7 @@ from functools import lru_cache
 
 @lru_cache(maxsize=512)
 def _compile(pattern: str) -> re.Pattern[str]:
-    pattern = pattern.strip().removeprefix("./").rstrip("/")
+    pattern = pattern.strip().removeprefix("./").lstrip("/").rstrip("/")
     out = []
     i = 0
     while i < len(pattern):
@@ -31,15 +31,22 @@ def _compile(pattern: str) -> re.Pattern[str]:
             out.append("[^/]")
             i += 1
         elif ch == "[":
-            end = pattern.find("]", i + 1)
+            # As fnmatch: a `]` first in the set (after an optional `!`) is a member; no closing `]`
+            # at all makes the `[` literal.
+            j = i + 1
+            if pattern.startswith("!", j):
+                j += 1
+            if pattern.startswith("]", j):
+                j += 1
+            end = pattern.find("]", j)
             if end == -1:
                 out.append(re.escape(ch))
                 i += 1
             else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
+                body = pattern[i + 1 : end]
+                negate = body.startswith("!")
+                members = re.sub(r"([\\\[\]^])", r"\\\1", body[1:] if negate else body)
+                out.append(f"[^/{members}]" if negate else f"[{members}]")
                 i = end + 1
         else:
             out.append(re.escape(ch))
