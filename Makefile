@@ -38,7 +38,7 @@ tools:
 	scripts/fetch-oci-tools $(TOOLS) oras cosign crane
 
 lint: install
-	$(VENV)/bin/ruff check src tests examples scripts benchmarks
+	$(VENV)/bin/ruff check src tests examples scripts $(wildcard benchmarks)
 	$(VENV)/bin/mypy
 
 unit: install
