@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from modelpack.errors import NotFoundError, UsageError
+from modelpack.errors import IntegrityError, NotFoundError, UsageError
 from modelpack.metadata.load import load_metadata
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import mediatypes as mt
@@ -114,8 +114,24 @@ def push(
         model = describe(Path(source), overrides, default_name=ref.repository.rsplit("/", 1)[-1])  # type: ignore[arg-type]
         src, version = model, model.descriptor.digest
     dst = remote(ref, options)
-    result = copy(src, dst, version, ref.tag, copy_options)
+    local_store = _store(store)
+    options_with_mount = _with_mounts(copy_options, local_store, ref)
+    result = copy(src, dst, version, ref.tag, options_with_mount)
+    local_store.record_origin(ref.name, result.blobs)
     return _transfer(ref, result)
+
+
+def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref: Reference) -> CopyOptions:
+    """Offer the registry a cross-repository mount for blobs we know it already holds elsewhere."""
+    options = replace(copy_options) if copy_options else CopyOptions()
+    prefix = ref.registry + "/"
+
+    def candidates(blob: Descriptor) -> list[str]:
+        return [name[len(prefix):] for name in local_store.origins(blob.digest)
+                if name.startswith(prefix) and name != ref.name]
+
+    options.mount_candidates = candidates
+    return options
 
 
 def pull(
@@ -131,7 +147,12 @@ def pull(
     ref = parse_reference(reference)
     local_store = _store(store)
     src = remote(ref, options)
-    result = copy(src, local_store.repository(ref.name), ref.version, ref.tag, copy_options)
+    target = local_store.repository(ref.name)
+    result = copy(src, target, ref.version, ref.tag, copy_options)
+    if output is not None and _drop_corrupt_blobs(local_store, result.blobs):
+        # A stored blob failed its check (e.g. edited through a hard link): fetch it again.
+        result = copy(src, target, result.descriptor.digest, ref.tag, copy_options)
+    local_store.record_origin(ref.name, result.blobs)
     transfer = _transfer(ref, result)
     if output is not None:
         transfer.output = Path(output)
@@ -139,12 +160,23 @@ def pull(
     return transfer
 
 
+def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bool:
+    """Verify blobs the pull did not download before they are linked out; delete any that fail."""
+    dropped = False
+    for blob in blobs:
+        try:
+            local_store.verify_blob(blob)
+        except IntegrityError:
+            dropped = True
+    return dropped
+
+
 def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore | None = None) -> list[str]:
     """Restore the files of a model in the local store into `output` (new or empty)."""
     ref = parse_reference(reference)
     local_store = _store(store)
     manifest = _manifest_for_files(local_store, ref)
-    return unpack_manifest(manifest, local_store.open_blob, Path(output))
+    return unpack_manifest(manifest, local_store, Path(output))
 
 
 def _manifest_for_files(local_store: LayoutStore, ref: Reference) -> Manifest:

@@ -13,12 +13,13 @@ import gzip
 import json
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 from modelpack.errors import UnsafePathError, UnsupportedArtifactError, UsageError
 from modelpack.oci import mediatypes as mt
@@ -58,8 +59,20 @@ def safe_relpath(path: str) -> str:
     return "/".join(clean)
 
 
-def unpack_manifest(manifest: Manifest, open_blob: Callable[[Descriptor], ByteStream], output: Path) -> list[str]:
-    """Write every layer of `manifest` under `output` (which must not exist, or be empty). Returns paths."""
+class BlobSource(Protocol):
+    def open_blob(self, desc: Descriptor) -> ByteStream: ...
+
+    def linkable_path(self, desc: Descriptor) -> Path | None:
+        """A verified file holding the blob, which output files may hard-link to; None to copy."""
+        ...
+
+
+def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path) -> list[str]:
+    """Write every layer of `manifest` under `output` (which must not exist, or be empty). Returns paths.
+
+    Files are hard links to the store's blobs where that is safe (same filesystem, and no other link
+    with different permissions shares the blob), so a pull writes each byte to disk once; otherwise
+    they are copied. The store re-verifies a blob before handing it out for linking."""
     output = output.absolute()
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise UsageError(f"output directory {output} exists and is not empty")
@@ -74,12 +87,12 @@ def unpack_manifest(manifest: Manifest, open_blob: Callable[[Descriptor], ByteSt
                 raise UnsupportedArtifactError(f"layer {layer.digest} names no file path; cannot unpack it")
             rel = safe_relpath(raw_path)
             if layer_is_archive(layer):
-                written.extend(_extract_archive(layer, open_blob, staging))
+                written.extend(_extract_archive(layer, blobs.open_blob, staging))
                 continue
             if rel in seen:
                 raise UnsafePathError(f"refused artifact: two layers write {rel!r}")
             seen.add(rel)
-            _write_file(layer, rel, open_blob, staging)
+            _write_file(layer, rel, blobs, staging)
             written.append(rel)
         os.chmod(staging, 0o755)
         if output.exists():
@@ -100,22 +113,55 @@ def _inside(root: Path, rel: str) -> Path:
     return target
 
 
-def _write_file(layer: Descriptor, rel: str, open_blob: Callable[[Descriptor], ByteStream], root: Path) -> None:
+def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Path) -> None:
     target = root / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     target = _inside(root, rel)
     if target.is_symlink() or target.exists():
         raise UnsafePathError(f"refused artifact: {rel!r} is written twice")
-    with open_blob(layer) as src, open(target, "xb") as out:
-        shutil.copyfileobj(src, out, CHUNK)
     meta = _file_metadata(layer)
-    mode = meta.get("mode")
-    os.chmod(target, (int(mode) & 0o777) if isinstance(mode, int) else 0o644)
-    mtime = meta.get("mtime")
-    if isinstance(mtime, str):
-        with contextlib.suppress(ValueError, OverflowError, OSError):
-            stamp = datetime.fromisoformat(mtime.replace("Z", "+00:00")).timestamp()
+    mode = (int(meta["mode"]) & 0o777) if isinstance(meta.get("mode"), int) else 0o644
+    stamp = _timestamp(meta.get("mtime"))
+    source = blobs.linkable_path(layer)
+    if source is not None and _link(source, target, mode, stamp):
+        return
+    if source is not None:
+        shutil.copyfile(source, target)  # sendfile(2): no trip through Python
+    else:
+        with blobs.open_blob(layer) as src, open(target, "xb") as out:
+            shutil.copyfileobj(src, out, CHUNK)
+    _set_attributes(target, mode, stamp)
+
+
+def _link(source: Path, target: Path, mode: int, stamp: float | None) -> bool:
+    """Hard-link `target` to `source` unless another link already shares it with other attributes
+    (two models holding the same bytes with different modes must not change each other's files)."""
+    try:
+        st = os.stat(source)
+        same_mtime = stamp is None or int(st.st_mtime) == int(stamp)
+        if st.st_nlink > 1 and (stat.S_IMODE(st.st_mode) != mode or not same_mtime):
+            return False
+        os.link(source, target)
+    except OSError:  # another filesystem, or links not allowed: copy instead
+        return False
+    _set_attributes(target, mode, stamp)
+    return True
+
+
+def _set_attributes(target: Path, mode: int, stamp: float | None) -> None:
+    os.chmod(target, mode)
+    if stamp is not None:
+        with contextlib.suppress(OSError, OverflowError):
             os.utime(target, (stamp, stamp))
+
+
+def _timestamp(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError):
+        return None
 
 
 def _file_metadata(layer: Descriptor) -> dict:

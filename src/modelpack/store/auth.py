@@ -86,7 +86,7 @@ class TokenCache:
         if not challenge.realm.startswith(("https://", "http://")):
             raise RegistryError(f"{self.host} sent an authentication challenge without a usable realm")
         creds = self._credentials()
-        params = {"service": challenge.service} if challenge.service else {}
+        params: list[tuple[str, str]] = [("service", challenge.service)] if challenge.service else []
         try:
             if creds and creds.username == "<token>":
                 # An identity token from `docker login` against an OAuth2 registry.
@@ -94,8 +94,8 @@ class TokenCache:
                         "service": challenge.service, "scope": scope}
                 resp = self._session.post(challenge.realm, data=data, verify=self._verify, timeout=self._timeout)
             else:
-                if scope:
-                    params["scope"] = scope
+                # One `scope` parameter per resource, as the token specification has it.
+                params.extend(("scope", s) for s in scope.split())
                 headers = {"Authorization": f"Basic {creds.basic()}"} if creds else {}
                 resp = self._session.get(challenge.realm, params=params, headers=headers, verify=self._verify,
                                          timeout=self._timeout)

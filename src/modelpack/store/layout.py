@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,10 @@ class LayoutStore:
         self._ingest = self.root / "ingest"
         self._index = self.root / "index.json"
         self._lock = self.root / ".index.lock"
+        self._origins = self.root / "origins.json"
+        # Digests whose file this process has hashed (on ingest or on use): safe to hand out unread.
+        self.verified: set[str] = set()
+        self._verified_lock = threading.Lock()
 
     # -- layout ---------------------------------------------------------------------------------
     def _ensure(self) -> None:
@@ -74,11 +80,34 @@ class LayoutStore:
         except FileNotFoundError:
             raise NotFoundError(f"blob {desc.digest} is not in the local store") from None
 
-    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None) -> None:
+    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
+                  mount_from: Sequence[str] = ()) -> None:
         if self.has_blob(desc):
             return
         with opener() as source:
             self.ingest(desc, source, progress)
+
+    def linkable_path(self, desc: Descriptor) -> Path | None:
+        """The blob's file, verified, for an output file to hard-link to (see unpacking)."""
+        self.verify_blob(desc)
+        return self.blob_path(desc.digest)
+
+    def verify_blob(self, desc: Descriptor) -> None:
+        """Hash a stored blob before it is used unread (linked out); a corrupt one is deleted, so the
+        next pull fetches it again, and IntegrityError is raised."""
+        if desc.digest in self.verified:
+            return
+        verifier = digests.Verifier(desc.digest, desc.size)
+        try:
+            with self.open_blob(desc) as f:
+                while chunk := f.read(CHUNK):
+                    verifier.update(chunk)
+            verifier.verify()
+        except IntegrityError:
+            self.blob_path(desc.digest).unlink(missing_ok=True)
+            raise IntegrityError(f"local store blob {desc.digest} was corrupt and has been removed") from None
+        with self._verified_lock:
+            self.verified.add(desc.digest)
 
     def ingest(self, desc: Descriptor, source: ByteStream, progress: Progress | None = None) -> Path:
         """Copy `source` into the store, verifying size and digest before it gets its name."""
@@ -103,12 +132,12 @@ class LayoutStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        with self._verified_lock:
+            self.verified.add(desc.digest)
         return final
 
     def put_bytes(self, desc: Descriptor, data: bytes) -> None:
         if not self.has_blob(desc):
-            import io
-
             self.ingest(desc, io.BytesIO(data))
 
     def read_blob_bytes(self, desc: Descriptor, limit: int = MAX_MANIFEST_BYTES) -> bytes:
@@ -184,6 +213,32 @@ class LayoutStore:
             self._collect_garbage(kept)
         return [e.reference for e in gone]
 
+    # -- where blobs came from: lets a push mount a blob from another repository of the registry ------
+    def record_origin(self, repository: str, blobs: Iterable[Descriptor]) -> None:
+        """Remember that `repository` (registry/name) holds these blobs; keeps the 8 latest per blob."""
+        with self._locked():
+            origins = self._read_origins()
+            for blob in blobs:
+                names = [n for n in origins.get(blob.digest, []) if n != repository]
+                origins[blob.digest] = [repository, *names][:8]
+            _atomic_write(self._origins, json.dumps(origins, separators=(",", ":")).encode())
+
+    def origins(self, digest: str) -> list[str]:
+        return self._read_origins().get(digest, [])
+
+    def _read_origins(self) -> dict[str, list[str]]:
+        try:
+            data = json.loads(self._origins.read_bytes())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def find(self, reference: Reference) -> Descriptor | None:
+        try:
+            return self.resolve(reference)
+        except NotFoundError:
+            return None
+
     def resolve(self, reference: Reference) -> Descriptor:
         if reference.digest:
             digest = reference.digest
@@ -241,14 +296,33 @@ class LayoutRepository:
     def has_blob(self, desc: Descriptor) -> bool:
         return self.store.has_blob(desc)
 
+    def has_manifest(self, desc: Descriptor) -> bool:
+        # Unlike a registry, a local directory can lose files: check the children too (stat calls only).
+        if not self.store.has_blob(desc):
+            return False
+        try:
+            node = parse_manifest(self.store.read_blob_bytes(desc))
+        except (IntegrityError, NotFoundError):
+            return False
+        if isinstance(node, Manifest):
+            return all(self.store.has_blob(d) for d in (node.config, *node.layers))
+        return all(self.has_manifest(d) for d in node.manifests)
+
     def open_blob(self, desc: Descriptor) -> ByteStream:
         return self.store.open_blob(desc)
 
-    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None) -> None:
+    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
+                  mount_from: Sequence[str] = ()) -> None:
         self.store.push_blob(desc, opener, progress)
 
     def resolve(self, version: str) -> Descriptor:
         return self.store.resolve(self._ref(version))
+
+    def find(self, version: str) -> Descriptor | None:
+        # A local tag whose content has gone missing (or been found corrupt) counts as absent, so a
+        # pull fetches the content again instead of trusting the tag.
+        desc = self.store.find(self._ref(version))
+        return desc if desc is not None and self.has_manifest(desc) else None
 
     def fetch_manifest(self, version: str) -> tuple[Descriptor, bytes]:
         desc = self.resolve(version)

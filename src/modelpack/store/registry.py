@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Sequence
 
 import requests
 
@@ -11,6 +12,7 @@ from modelpack.errors import IntegrityError, NotFoundError, RegistryError, Trans
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, parse_manifest
+from modelpack.store.auth import merge_scopes
 from modelpack.store.client import RegistryClient
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
@@ -44,12 +46,16 @@ class RegistryRepository:
         return self.client.send("GET", f"{self._prefix}/blobs/{digest}", headers=headers, stream=True,
                                 what=f"blob {digest} in {self.name}")
 
-    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None) -> None:
-        """POST for an upload session (auth settles on this body-less request), then one streamed PUT."""
+    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
+                  mount_from: Sequence[str] = ()) -> None:
+        """POST for an upload session (auth settles on this body-less request), then one streamed PUT.
+        With `mount_from`, the POST first asks the registry to mount the blob from those repositories;
+        a registry that cannot answers 202 with an ordinary upload session, used as usual."""
+        candidates = [name for name in mount_from if name != self.name]
         for attempt in range(3):
-            start = self.client.send("POST", f"{self._prefix}/blobs/uploads/", headers={"Content-Length": "0"},
-                                     ok=(202, 201), what=f"start upload of {desc.digest}")
-            start.close()
+            start = self._start_upload(desc, candidates[0] if candidates and attempt == 0 else None)
+            if start is None:
+                return  # mounted: no bytes sent
             location = _absolute(self.client.base, start.headers.get("Location", ""))
             if not location:
                 raise RegistryError(f"{self.client.host} started an upload without a Location")
@@ -78,7 +84,30 @@ class RegistryRepository:
                     continue
                 raise
 
+    def _start_upload(self, desc: Descriptor, mount_from: str | None) -> requests.Response | None:
+        url = f"{self._prefix}/blobs/uploads/"
+        scope = None
+        if mount_from:
+            url += f"?mount={desc.digest}&from={mount_from}"
+            scope = merge_scopes(self.client.scope_for("POST", url), f"repository:{mount_from}:pull")
+        start = self.client.send("POST", url, headers={"Content-Length": "0"}, ok=(202, 201), scope=scope,
+                                 what=f"start upload of {desc.digest}")
+        start.close()
+        if start.status_code == 201:
+            log.debug("mounted %s from %s", desc.digest, mount_from)
+            return None
+        return start
+
     # -- manifests -------------------------------------------------------------------------------
+    def has_manifest(self, desc: Descriptor) -> bool:
+        return self.find(desc.digest) is not None
+
+    def find(self, version: str) -> Descriptor | None:
+        try:
+            return self.resolve(version)
+        except NotFoundError:
+            return None
+
     def resolve(self, version: str) -> Descriptor:
         resp = self.client.send("HEAD", f"{self._prefix}/manifests/{version}", headers={"Accept": ACCEPT_MANIFESTS},
                                 what=f"{self.client.host}/{self.name}:{version}" if not digests.is_digest(version)

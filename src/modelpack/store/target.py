@@ -3,7 +3,7 @@ and a packed-but-unstored model (read side only). `copy()` is written against th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from modelpack.oci.descriptor import Descriptor
@@ -26,10 +26,20 @@ class ReadableTarget(Protocol):
 class Target(ReadableTarget, Protocol):
     def has_blob(self, desc: Descriptor) -> bool: ...
 
-    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None) -> None:
-        """Store a blob read from `opener()` (called again for a retry); refuse it unless it matches."""
+    def has_manifest(self, desc: Descriptor) -> bool:
+        """Whether the manifest (and so, by the registry's guarantee, everything it references) is here."""
+        ...
+
+    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
+                  mount_from: Sequence[str] = ()) -> None:
+        """Store a blob read from `opener()` (called again for a retry); refuse it unless it matches.
+        `mount_from` names other repositories of the same registry that may already hold it."""
         ...
 
     def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None: ...
 
     def resolve(self, version: str) -> Descriptor: ...
+
+    def find(self, version: str) -> Descriptor | None:
+        """resolve(), but None when the tag or digest is unknown."""
+        ...

@@ -1,0 +1,136 @@
+"""An HTTP proxy in front of a real registry that records every request and can inject faults:
+cut a response after N bytes, or answer a request with a status of its own (e.g. 503) a set number of
+times. Registry behaviour stays the registry's own; the proxy only observes and breaks the wire."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
+
+
+@dataclass
+class Fault:
+    """Applies to requests whose "METHOD /path" matches `pattern`, at most `times` times."""
+
+    pattern: str
+    times: int = 1
+    cut_after: int | None = None  # bytes of response body to send before closing the connection
+    status: int | None = None  # answer this instead of forwarding
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def matches(self, line: str) -> bool:
+        return self.times > 0 and re.search(self.pattern, line) is not None
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream  # host:port of the real registry (plain HTTP)
+        self.log: list[tuple[str, int]] = []  # ("GET /v2/...", status)
+        self.faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.host = f"127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def requests(self, method: str | None = None, contains: str = "") -> list[str]:
+        with self._lock:
+            return [line for line, _ in self.log if (method is None or line.startswith(method + " "))
+                    and contains in line]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+    def _take_fault(self, line: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.matches(line):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _record(self, line: str, status: int) -> None:
+        with self._lock:
+            self.log.append((line, status))
+
+    def _handler(self) -> Callable[..., BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                line = f"{self.command} {self.path}"
+                if self.headers.get("Range"):
+                    line += f" [Range: {self.headers['Range']}]"
+                fault = proxy._take_fault(line)
+                length = int(self.headers.get("Content-Length") or 0)
+                if fault is not None and fault.status is not None:
+                    if length:
+                        self.rfile.read(length)
+                    proxy._record(line, fault.status)
+                    self.send_response(fault.status)
+                    for key, value in fault.headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                for key, value in headers.items():
+                    upstream.putheader(key, value)
+                upstream.endheaders()
+                remaining = length
+                while remaining > 0:
+                    chunk = self.rfile.read(min(1 << 20, remaining))
+                    if not chunk:
+                        break
+                    upstream.send(chunk)
+                    remaining -= len(chunk)
+                resp = upstream.getresponse()
+                proxy._record(line, resp.status)
+                self.send_response(resp.status)
+                for key, value in resp.getheaders():
+                    if key.lower() not in HOP_BY_HOP:
+                        self.send_header(key, value)
+                self.end_headers()
+                sent = 0
+                limit = fault.cut_after if fault is not None else None
+                while self.command != "HEAD":
+                    chunk = resp.read(1 << 16)
+                    if not chunk:
+                        break
+                    if limit is not None and sent + len(chunk) >= limit:
+                        self.wfile.write(chunk[: limit - sent])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(2)  # cut mid-body
+                        upstream.close()
+                        return
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+                upstream.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
+
+        return Handler
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,148 @@
+"""Transfer behaviour seen on the wire, through a recording proxy in front of a real registry:
+skip-existing, one-file updates, cross-repository mount, store hits, resume after a cut connection,
+retries, and hard-linked output."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import modelpack as mp
+from fault_proxy import Fault, FaultProxy
+from helpers import tree
+from modelpack.store.client import ClientOptions
+from modelpack.store.layout import LayoutStore
+from registry_process import Registry
+
+PLAIN = ClientOptions(plain_http=True, backoff=0.01)
+
+
+@pytest.fixture
+def proxy(registry: Registry) -> Iterator[FaultProxy]:
+    with FaultProxy(registry.host) as p:
+        yield p
+
+
+def _repo(registry: Registry, proxy: FaultProxy) -> str:
+    return proxy.host + "/" + registry.repo().split("/", 1)[1]
+
+
+def _model(root: Path, files: dict[str, int]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, size in files.items():
+        (root / name).write_bytes(os.urandom(size))
+    return root
+
+
+def _digest(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_unchanged_push_sends_only_head_requests(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"a.safetensors": 300_000, "b.safetensors": 200_000})
+    ref = _repo(registry, proxy) + ":v1"
+    mp.push(model, ref, options=PLAIN)
+    proxy.clear()
+    again = mp.push(model, ref, options=PLAIN)
+    assert again.copied == 0
+    methods = {line.split()[0] for line in proxy.requests()}
+    assert methods == {"HEAD"}, proxy.requests()
+
+
+def test_new_version_uploads_only_the_changed_file(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"a.safetensors": 300_000, "b.safetensors": 200_000, "c.bin": 1000})
+    repo = _repo(registry, proxy)
+    mp.push(model, repo + ":v1", options=PLAIN)
+    (model / "b.safetensors").write_bytes(os.urandom(200_000))
+    proxy.clear()
+    result = mp.push(model, repo + ":v2", options=PLAIN)
+    uploads = proxy.requests("PUT", "/blobs/uploads/")
+    uploaded = {line.split("digest=")[1].split()[0].replace("%3A", ":") for line in uploads}
+    assert _digest(model / "b.safetensors") in uploaded
+    assert len(uploaded) == 2  # the changed file and the new config
+    assert result.copied == 2 and result.skipped == 2
+
+
+def test_push_to_another_repository_mounts_known_blobs(registry: Registry, proxy: FaultProxy,
+                                                        tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"w.safetensors": 500_000})
+    mp.push(model, _repo(registry, proxy) + ":1", options=PLAIN)
+    proxy.clear()
+    mp.push(model, _repo(registry, proxy) + ":1", options=PLAIN)
+    mounts = proxy.requests("POST", "mount=")
+    assert mounts, proxy.requests()
+    uploaded = " ".join(proxy.requests("PUT", "/blobs/uploads/"))
+    assert _digest(model / "w.safetensors").split(":")[1] not in uploaded
+
+
+def test_pull_with_blobs_in_the_store_downloads_no_blob(registry: Registry, proxy: FaultProxy,
+                                                         tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"w.safetensors": 400_000, "x.onnx": 1000})
+    ref = _repo(registry, proxy) + ":1"
+    packed = mp.pack(model, ref)
+    mp.push(ref, options=PLAIN)
+    proxy.clear()
+    by_digest = ref.rsplit(":", 1)[0] + "@" + packed.descriptor.digest
+    result = mp.pull(by_digest, output=tmp_path / "out", options=PLAIN)
+    assert result.copied == 0
+    assert proxy.requests("GET", "/blobs/") == []
+    assert tree(tmp_path / "out") == tree(model)
+
+
+def test_inspect_remote_by_digest_makes_one_manifest_and_one_config_request(
+    registry: Registry, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    model = _model(tmp_path / "m", {"w.safetensors": 100_000})
+    ref = _repo(registry, proxy) + ":1"
+    pushed = mp.push(model, ref, options=PLAIN)
+    proxy.clear()
+    info = mp.inspect(ref.rsplit(":", 1)[0] + "@" + pushed.descriptor.digest, remote_only=True, options=PLAIN)
+    assert info.config is not None
+    assert proxy.requests() == [
+        f"GET /v2/{ref.split('/', 1)[1].rsplit(':', 1)[0]}/manifests/{pushed.descriptor.digest}",
+        f"GET /v2/{ref.split('/', 1)[1].rsplit(':', 1)[0]}/blobs/{info.to_json()['config']['digest']}",
+    ]
+
+
+def test_pull_resumes_a_cut_download_with_range(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"big.safetensors": 3_000_000})
+    ref = _repo(registry, proxy) + ":1"
+    mp.push(model, ref, options=PLAIN)
+    digest = _digest(model / "big.safetensors")
+    proxy.faults.append(Fault(f"GET .*/blobs/{digest}", times=1, cut_after=1_000_000))
+    proxy.clear()
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN)
+    assert tree(tmp_path / "out") == tree(model)
+    gets = proxy.requests("GET", digest)
+    assert len(gets) == 2
+    assert "[Range: bytes=" in gets[1] and "bytes=0-" not in gets[1]
+
+
+def test_server_errors_mid_pull_are_retried(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"w.safetensors": 100_000})
+    ref = _repo(registry, proxy) + ":1"
+    mp.push(model, ref, options=PLAIN)
+    proxy.faults.append(Fault("GET .*/blobs/", times=2, status=503))
+    proxy.faults.append(Fault("GET .*/manifests/", times=1, status=429, headers={"Retry-After": "0"}))
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN)
+    assert tree(tmp_path / "out") == tree(model)
+
+
+def test_pull_output_is_hard_linked_and_heals_an_edited_blob(registry: Registry, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"w.safetensors": 200_000})
+    ref = registry.repo() + ":1"
+    mp.push(model, ref, options=PLAIN)
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN)
+    out_file = tmp_path / "out" / "w.safetensors"
+    blob = LayoutStore().blob_path(_digest(model / "w.safetensors"))
+    assert os.stat(out_file).st_ino == os.stat(blob).st_ino  # written once, linked twice
+    # Editing the output in place also edits the store's copy; the next pull notices and repairs it.
+    with open(out_file, "r+b") as f:
+        f.write(b"edited")
+    result = mp.pull(ref, output=tmp_path / "again", options=PLAIN)
+    assert result.copied == 1
+    assert tree(tmp_path / "again") == tree(model)
