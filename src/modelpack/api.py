@@ -9,24 +9,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import IntegrityError, NotFoundError, UsageError
-from modelpack.metadata.load import load_metadata
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
-from modelpack.packing.build import PackedModel, build
 from modelpack.store import credentials
 from modelpack.store.client import ClientOptions, RegistryClient
-from modelpack.store.copy import CopyOptions, CopyResult, copy
+from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.registry import RegistryRepository
 from modelpack.unpacking import layer_path, unpack_manifest
+
+if TYPE_CHECKING:
+    from modelpack.packing.build import PackedLayer, PackedModel
 
 
 @dataclass
@@ -82,13 +83,23 @@ def pack(
     return PackResult(ref.with_digest(model.descriptor.digest) if not ref.tag else ref, model.descriptor, model)
 
 
-def describe(model_dir: str | Path, overrides: Sequence[str] = (), *, default_name: str | None = None) -> PackedModel:
+def describe(
+    model_dir: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    default_name: str | None = None,
+    on_layer: Callable[[PackedLayer], None] | None = None,
+) -> PackedModel:
     """Describe a directory as a ModelPack artifact without storing anything."""
+    # Imported here: pydantic's metadata models cost ~50 ms to build, and pull/inspect never need them.
+    from modelpack.metadata.load import load_metadata
+    from modelpack.packing.build import build
+
     path = Path(model_dir)
     if not path.is_dir():
         raise UsageError(f"{model_dir} is not a directory")
     metadata = load_metadata(path, list(overrides), default_name=default_name or path.resolve().name)
-    return build(path, metadata)
+    return build(path, metadata, on_layer=on_layer)
 
 
 def push(
@@ -102,23 +113,36 @@ def push(
 ) -> TransferResult:
     """Push a model to a registry: `push(REF)` from the local store, or `push(DIR, REF)` packing the
     directory and streaming its files straight to the registry (nothing is copied into the store)."""
+    local_store = _store(store)
     if reference is None:
         ref = parse_reference(source if isinstance(source, str | Reference) else str(source))
-        local = _store(store).repository(ref.name)
-        src: Any = local
-        version = ref.version
+        dst = remote(ref, options)
+        result = copy(local_store.repository(ref.name), dst, ref.version, ref.tag,
+                      _with_mounts(copy_options, local_store, ref))
     else:
         ref = parse_reference(reference)
         if not Path(source).is_dir():  # type: ignore[arg-type]
             raise UsageError(f"{source} is not a directory")
-        model = describe(Path(source), overrides, default_name=ref.repository.rsplit("/", 1)[-1])  # type: ignore[arg-type]
-        src, version = model, model.descriptor.digest
-    dst = remote(ref, options)
-    local_store = _store(store)
-    options_with_mount = _with_mounts(copy_options, local_store, ref)
-    result = copy(src, dst, version, ref.tag, options_with_mount)
+        dst = remote(ref, options)
+        result = _push_directory(Path(source), overrides, ref, dst, _with_mounts(copy_options, local_store, ref))  # type: ignore[arg-type]
     local_store.record_origin(ref.name, result.blobs)
     return _transfer(ref, result)
+
+
+def _push_directory(model_dir: Path, overrides: Sequence[str], ref: Reference, dst: RegistryRepository,
+                    options: CopyOptions) -> CopyResult:
+    """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
+    config and manifest follow through `copy()`, which skips the blobs already handled."""
+    with BlobPipeline(dst, options) as pipeline:
+        model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
+                         on_layer=lambda layer: pipeline.submit(layer.descriptor, layer.open))
+    handled = pipeline.copied + pipeline.skipped
+    result = copy(model, dst, model.descriptor.digest, ref.tag,
+                  replace(options, present=frozenset(d.digest for d in handled)))
+    sent = {d.digest for d in pipeline.copied} | {d.digest for d in result.copied}
+    result.copied = [b for b in result.blobs if b.digest in sent]
+    result.skipped = [b for b in result.blobs if b.digest not in sent]
+    return result
 
 
 def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref: Reference) -> CopyOptions:

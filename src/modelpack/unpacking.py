@@ -26,7 +26,7 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
 from modelpack.streams import ByteStream
 
-CHUNK = 4 * 1024 * 1024
+CHUNK = 1024 * 1024
 
 
 def layer_path(layer: Descriptor) -> str | None:

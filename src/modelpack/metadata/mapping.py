@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelpack.metadata.schema import ModelMetadata
 from modelpack.oci import mediatypes as mt
+
+if TYPE_CHECKING:
+    from modelpack.metadata.schema import ModelMetadata
 
 # Our scalar fields: annotation key suffix -> metadata field alias.
 _SCALARS = ("name", "framework", "format", "architecture", "family", "paramSize", "precision",

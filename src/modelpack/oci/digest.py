@@ -44,7 +44,7 @@ class Verifier:
         self._hash = hashlib.new(alg)
         self.size = 0
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | memoryview) -> None:
         self._hash.update(chunk)
         self.size += len(chunk)
         if self.expected_size is not None and self.size > self.expected_size:

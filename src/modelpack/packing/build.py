@@ -71,9 +71,10 @@ def build(
     metadata: ModelMetadata,
     *,
     workers: int = 2,
-    on_hashed: Callable[[int], None] | None = None,
+    on_layer: Callable[[PackedLayer], None] | None = None,
 ) -> PackedModel:
-    """Describe `model_dir` as a ModelPack artifact. Reads every byte once to compute digests."""
+    """Describe `model_dir` as a ModelPack artifact. Reads every byte once to compute digests;
+    `on_layer` sees each layer as soon as it is hashed (a push starts uploading it at once)."""
     epoch = source_date_epoch()
     created = creation_time(metadata)
     tar_mtime = epoch if epoch is not None else int(created.timestamp())
@@ -86,15 +87,16 @@ def build(
             digest, size = digests.of_file(source.files[0].path)
             if size != source.files[0].size:
                 raise IntegrityError(f"{source.relpath} changed while it was being packed")
-        if on_hashed:
-            on_hashed(size)
         desc = Descriptor(
             mediaType=mt.layer_media_type(source.kind, "tar" if source.archive else "raw"),
             digest=digest,
             size=size,
             annotations=_layer_annotations(source, epoch),
         )
-        return PackedLayer(desc, source, tar_mtime)
+        layer = PackedLayer(desc, source, tar_mtime)
+        if on_layer:
+            on_layer(layer)
+        return layer
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         layers = tuple(pool.map(describe, sources))

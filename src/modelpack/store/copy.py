@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
-from modelpack.store.target import Progress, ReadableTarget, Target
+from modelpack.store.target import Opener, Progress, ReadableTarget, Target
 
 
 @dataclass
@@ -25,6 +25,8 @@ class CopyOptions:
     progress: Progress | None = None
     # Other repositories of the destination registry that may hold a blob (cross-repository mount).
     mount_candidates: Callable[[Descriptor], Sequence[str]] | None = None
+    # Digests already known to be in the destination: skipped without asking.
+    present: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -92,42 +94,64 @@ def _copy_node(src: ReadableTarget, dst: Target, data: bytes, options: CopyOptio
 
 def _copy_blobs(src: ReadableTarget, dst: Target, blobs: list[Descriptor], options: CopyOptions,
                 result: CopyResult) -> None:
-    lock = threading.Lock()
-    cancelled = threading.Event()
-
-    def move(blob: Descriptor) -> None:
-        if cancelled.is_set():
-            return
-        if dst.has_blob(blob):
-            with lock:
-                result.skipped.append(blob)
-            if options.on_blob_done:
-                options.on_blob_done(blob, True)
-            return
-        if options.on_blob_start:
-            options.on_blob_start(blob)
-        mount_from = options.mount_candidates(blob) if options.mount_candidates else ()
-        dst.push_blob(blob, lambda: src.open_blob(blob), options.progress, mount_from)
-        with lock:
-            result.copied.append(blob)
-        if options.on_blob_done:
-            options.on_blob_done(blob, False)
-
-    if len(blobs) == 1 or options.workers <= 1:
-        for blob in blobs:
-            move(blob)
-        return
     # Largest first, so one big weight file does not start last and leave a core idle at the end.
-    ordered = sorted(blobs, key=lambda d: d.size, reverse=True)
-    with ThreadPoolExecutor(max_workers=min(options.workers, len(ordered))) as pool:
-        futures = [pool.submit(move, blob) for blob in ordered]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = next((f for f in done if f.exception() is not None), None)
-        if failed is not None:
-            cancelled.set()  # queued blobs are not started; running ones finish or fail on their own
-            for future in futures:
-                future.cancel()
-            raise failed.exception()  # type: ignore[misc]
+    with BlobPipeline(dst, options) as pipeline:
+        for blob in sorted(blobs, key=lambda d: d.size, reverse=True):
+            pipeline.submit(blob, _opener(src, blob))
+    result.copied.extend(pipeline.copied)
+    result.skipped.extend(pipeline.skipped)
+
+
+def _opener(src: ReadableTarget, blob: Descriptor) -> Opener:
+    return lambda: src.open_blob(blob)
+
+
+class BlobPipeline:
+    """Moves blobs to `dst` on a bounded pool as they are submitted: skipped when `dst` has them (or
+    `options.present` says so), mounted when a candidate repository may hold them, uploaded otherwise.
+    A push of a directory submits each file as soon as it is hashed, so uploads overlap hashing."""
+
+    def __init__(self, dst: Target, options: CopyOptions) -> None:
+        self.dst = dst
+        self.options = options
+        self.copied: list[Descriptor] = []
+        self.skipped: list[Descriptor] = []
+        self._lock = threading.Lock()
+        self._failed = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, options.workers))
+        self._futures: list[Future[None]] = []
+
+    def submit(self, blob: Descriptor, opener: Opener) -> None:
+        self._futures.append(self._pool.submit(self._move, blob, opener))
+
+    def _move(self, blob: Descriptor, opener: Opener) -> None:
+        if self._failed.is_set():
+            return
+        try:
+            present = blob.digest in self.options.present or self.dst.has_blob(blob)
+            if not present:
+                if self.options.on_blob_start:
+                    self.options.on_blob_start(blob)
+                mount_from = self.options.mount_candidates(blob) if self.options.mount_candidates else ()
+                self.dst.push_blob(blob, opener, self.options.progress, mount_from)
+        except BaseException:
+            self._failed.set()  # queued blobs are not started; running ones finish or fail on their own
+            raise
+        with self._lock:
+            (self.skipped if present else self.copied).append(blob)
+        if self.options.on_blob_done:
+            self.options.on_blob_done(blob, present)
+
+    def __enter__(self) -> BlobPipeline:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is not None:
+            self._failed.set()
+        self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+        if exc_type is None:
+            for future in self._futures:
+                future.result()  # the first failure, if any, is raised here
 
 
 def _unique(descs: list[Descriptor]) -> list[Descriptor]:

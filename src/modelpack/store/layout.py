@@ -27,7 +27,7 @@ from modelpack.oci.reference import Reference
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
 
-CHUNK = 4 * 1024 * 1024
+CHUNK = 1024 * 1024
 
 
 def default_home() -> Path:
@@ -116,15 +116,25 @@ class LayoutStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         verifier = digests.Verifier(desc.digest, desc.size)
         fd, tmp = tempfile.mkstemp(dir=self._ingest, prefix=desc.digest.split(":")[1][:16] + ".")
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        readinto = getattr(source, "readinto", None)
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := source.read(CHUNK):
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                while True:
+                    # readinto a reused buffer: the bytes are copied once into it, hashed and written from it.
+                    if readinto is not None:
+                        n = readinto(view)
+                        chunk = view[:n] if n else b""
+                    else:
+                        chunk = source.read(CHUNK)
+                    if not chunk:
+                        break
                     verifier.update(chunk)
-                    out.write(chunk)
+                    _write_all(out, chunk)
                     if progress:
                         progress(len(chunk))
                 verifier.verify()
-                out.flush()
                 os.fsync(out.fileno())
             os.chmod(tmp, 0o444)
             os.replace(tmp, final)
@@ -332,6 +342,13 @@ class LayoutRepository:
         self.store.put_bytes(desc, data)
         ref = self._ref(tag) if tag else self._ref(desc.digest)
         self.store.set_reference(ref, desc)
+
+
+def _write_all(out: Any, chunk: bytes | memoryview) -> None:
+    view = memoryview(chunk)
+    while view:
+        written = out.write(view)
+        view = view[written:]
 
 
 def _describe_manifest(data: bytes) -> Descriptor:

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""`make bench`: modelpack against the oras Go CLI, measured in the same run on the same machine.
+
+For each shape (one 1 GiB file; eight 128 MiB files) and each trial, every tool pushes to a fresh
+Distribution registry and pulls the same artifact into an empty directory (and, for modelpack, an
+empty store); which tool goes first alternates. Data, registry storage and outputs live in tmpfs so the
+disk's write-back does not drown the clients' differences. Reported: wall time, CPU time and peak RSS
+of every run, and the median of the per-trial ratios modelpack/oras (≤ 1.0 means modelpack is as fast).
+A 4 GiB run checks that peak memory does not grow with the model.
+
+    python benchmarks/run.py [--trials 4] [--shapes 1x1024,8x128] [--big-gib 4] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from registry_process import Registry, start_registry  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class Sample:
+    tool: str
+    op: str
+    shape: str
+    wall: float
+    cpu: float
+    rss_mb: float
+
+
+def find_tool(name: str) -> str:
+    for base in (os.environ.get("MODELPACK_TOOLS_DIR"), str(ROOT / ".tools")):
+        if base and (Path(base) / "bin" / name).exists():
+            return str(Path(base) / "bin" / name)
+    found = shutil.which(name)
+    if not found:
+        sys.exit(f"{name} not found: run `make tools`")
+    return found
+
+
+def measure(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user+sys) and peak RSS in MB of one child process."""
+    subprocess.run(["sync"], check=False)
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.strip()}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def make_data(root: Path, count: int, size_mib: int) -> list[str]:
+    root.mkdir(parents=True, exist_ok=True)
+    names = []
+    block = os.urandom(MIB)
+    for i in range(count):
+        name = f"model-{i + 1:05d}-of-{count:05d}.safetensors"
+        with open(root / name, "wb") as f:
+            for j in range(size_mib):
+                # Distinct content per MiB (so nothing deduplicates), without hashing GiBs of urandom.
+                f.write(j.to_bytes(8, "little") + i.to_bytes(8, "little") + block[16:])
+        names.append(name)
+    return names
+
+
+class Bench:
+    def __init__(self, work: Path, trials: int) -> None:
+        self.work = work
+        self.trials = trials
+        self.modelpack = str(Path(sys.executable).parent / "modelpack")
+        self.oras = find_tool("oras")
+        self.samples: list[Sample] = []
+
+    def env(self, home: Path) -> dict[str, str]:
+        return {**os.environ, "MODELPACK_HOME": str(home), "DOCKER_CONFIG": str(self.work / "docker")}
+
+    def registry(self, name: str) -> Registry:
+        path = self.work / "registries" / name
+        shutil.rmtree(path, ignore_errors=True)
+        return start_registry(path)
+
+    def push(self, tool: str, shape: str, data: Path, files: list[str], trial: int) -> Sample:
+        with self.registry(f"push-{tool}-{trial}") as reg:
+            ref = f"{reg.host}/bench/{tool}:{trial}"
+            if tool == "modelpack":
+                home = self.work / "home-push"
+                shutil.rmtree(home, ignore_errors=True)
+                cmd = [self.modelpack, "push", "--plain-http", str(data), ref]
+                wall, cpu, rss = measure(cmd, env=self.env(home))
+            else:
+                wall, cpu, rss = measure([self.oras, "push", "--plain-http", ref, *files], cwd=data)
+        return Sample(tool, "push", shape, wall, cpu, rss)
+
+    def pull(self, tool: str, shape: str, ref: str) -> Sample:
+        out = self.work / f"out-{tool}"
+        home = self.work / "home-pull"
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+        if tool == "modelpack":
+            wall, cpu, rss = measure([self.modelpack, "pull", "--plain-http", ref, "-o", str(out)], env=self.env(home))
+        else:
+            out.mkdir()
+            wall, cpu, rss = measure([self.oras, "pull", "--plain-http", ref], cwd=out)
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+        return Sample(tool, "pull", shape, wall, cpu, rss)
+
+    def shape(self, count: int, size_mib: int) -> None:
+        shape = f"{count}x{size_mib}MiB"
+        data = self.work / f"data-{shape}"
+        files = make_data(data, count, size_mib)
+        for trial in range(self.trials):
+            order = ["modelpack", "oras"] if trial % 2 == 0 else ["oras", "modelpack"]
+            for tool in order:
+                self.record(self.push(tool, shape, data, files, trial))
+        with self.registry(f"pull-{shape}") as reg:
+            ref = f"{reg.host}/bench/pull:1"
+            subprocess.run([self.modelpack, "push", "--plain-http", str(data), ref], env=self.env(self.work / "seed"),
+                           check=True, capture_output=True)
+            self.pull("oras", shape, ref)  # warm-up: a registry's first read of a blob is slower
+            for trial in range(self.trials):
+                order = ["modelpack", "oras"] if trial % 2 == 0 else ["oras", "modelpack"]
+                for tool in order:
+                    self.record(self.pull(tool, shape, ref))
+        shutil.rmtree(data, ignore_errors=True)
+
+    def memory(self, gib: int, root: Path) -> None:
+        """Peak RSS of modelpack at a larger size (data on disk: it need not fit in memory)."""
+        shape = f"1x{gib}GiB"
+        data = root / f"data-{shape}"
+        make_data(data, 1, gib * 1024)
+        try:
+            with self.registry(f"mem-{gib}") as reg:
+                ref = f"{reg.host}/bench/mem:1"
+                home = root / "home-mem"
+                wall, cpu, rss = measure([self.modelpack, "push", "--plain-http", str(data), ref], env=self.env(home))
+                self.record(Sample("modelpack", "push", shape, wall, cpu, rss))
+                out = root / "out-mem"
+                wall, cpu, rss = measure([self.modelpack, "pull", "--plain-http", ref, "-o", str(out)],
+                                         env=self.env(root / "home-mem-pull"))
+                self.record(Sample("modelpack", "pull", shape, wall, cpu, rss))
+        finally:
+            for path in (data, root / "home-mem", root / "home-mem-pull", root / "out-mem"):
+                shutil.rmtree(path, ignore_errors=True)
+
+    def record(self, sample: Sample) -> None:
+        self.samples.append(sample)
+        print(f"  {sample.op:4} {sample.shape:10} {sample.tool:9} wall {sample.wall:6.2f} s  cpu {sample.cpu:6.2f} s  "
+              f"rss {sample.rss_mb:6.1f} MB", flush=True)
+
+    def ratios(self) -> list[dict[str, object]]:
+        rows = []
+        keys = sorted({(s.op, s.shape) for s in self.samples if s.tool == "oras"})
+        for op, shape in keys:
+            mine = [s for s in self.samples if (s.tool, s.op, s.shape) == ("modelpack", op, shape)]
+            theirs = [s for s in self.samples if (s.tool, s.op, s.shape) == ("oras", op, shape)]
+            per_trial = [a.wall / b.wall for a, b in zip(mine, theirs, strict=False)]
+            rows.append({
+                "op": op, "shape": shape, "ratio_median": statistics.median(per_trial),
+                "ratios": [round(r, 3) for r in per_trial],
+                "modelpack_wall_median": statistics.median(s.wall for s in mine),
+                "oras_wall_median": statistics.median(s.wall for s in theirs),
+                "modelpack_rss_max": max(s.rss_mb for s in mine), "oras_rss_max": max(s.rss_mb for s in theirs),
+                "modelpack_cpu_median": statistics.median(s.cpu for s in mine),
+                "oras_cpu_median": statistics.median(s.cpu for s in theirs),
+            })
+        return rows
+
+
+def startup(modelpack: str, runs: int = 15) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([modelpack, "--version"], check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--shapes", default="1x1024,8x128", help="COUNTxMIB, comma-separated")
+    parser.add_argument("--big-gib", type=int, default=4, help="size of the memory check (0 to skip)")
+    parser.add_argument("--json", type=Path, default=ROOT / ".bench" / "results.json")
+    args = parser.parse_args()
+
+    tmpfs = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    work = Path(tempfile.mkdtemp(prefix="modelpack-bench-", dir=tmpfs))
+    (ROOT / ".bench").mkdir(exist_ok=True)
+    disk = Path(tempfile.mkdtemp(prefix="modelpack-bench-", dir=ROOT / ".bench"))
+    bench = Bench(work, args.trials)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    oras_version = subprocess.run([bench.oras, "version"], capture_output=True, text=True).stdout.split("\n")[0]
+    print(f"machine: {machine}; {oras_version}; data in {tmpfs}")
+    try:
+        for spec in args.shapes.split(","):
+            count, size = (int(x) for x in spec.lower().split("x"))
+            bench.shape(count, size)
+        if args.big_gib:
+            bench.memory(args.big_gib, disk)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(disk, ignore_errors=True)
+    start_s = startup(bench.modelpack)
+    rows = bench.ratios()
+    print("\n| operation | shape | modelpack / oras (median of trials) | per-trial ratios | modelpack wall | "
+          "oras wall | modelpack peak RSS | oras peak RSS |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['op']} | {r['shape']} | **{r['ratio_median']:.2f}** | {', '.join(map(str, r['ratios']))} | "
+              f"{r['modelpack_wall_median']:.2f} s | {r['oras_wall_median']:.2f} s | {r['modelpack_rss_max']:.0f} MB | "
+              f"{r['oras_rss_max']:.0f} MB |")
+    big = [s for s in bench.samples if s.shape.endswith("GiB")]
+    for s in big:
+        print(f"| {s.op} | {s.shape} (memory check) | – | – | {s.wall:.2f} s | – | {s.rss_mb:.0f} MB | – |")
+    print(f"\n`modelpack --version`: median {start_s * 1000:.0f} ms over 15 runs")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"machine": machine, "oras": oras_version, "rows": rows,
+                                     "samples": [asdict(s) for s in bench.samples], "startup_s": start_s},
+                                    indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
