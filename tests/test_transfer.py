@@ -146,3 +146,62 @@ def test_pull_output_is_hard_linked_and_heals_an_edited_blob(registry: Registry,
     result = mp.pull(ref, output=tmp_path / "again", options=PLAIN)
     assert result.copied == 1
     assert tree(tmp_path / "again") == tree(model)
+
+
+BIG = 40 * 1024 * 1024  # above the size at which uploads start before the digest is known
+
+
+def test_large_file_uploads_while_it_is_hashed(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"big.safetensors": BIG, "config.json": 100})
+    ref = _repo(registry, proxy) + ":1"
+    result = mp.push(model, ref, options=PLAIN)
+    digest = _digest(model / "big.safetensors")
+    assert proxy.requests("PATCH", "/blobs/uploads/"), "streamed without knowing the digest"
+    assert any(digest.replace(":", "%3A") in line or digest in line for line in proxy.requests("PUT"))
+    assert result.copied == 3
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN, store=LayoutStore(tmp_path / "other"))
+    assert tree(tmp_path / "out") == tree(model)
+
+
+def test_speculative_upload_is_abandoned_when_the_registry_has_the_blob(
+    registry: Registry, proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _model(tmp_path / "m", {"big.safetensors": BIG})
+    ref = _repo(registry, proxy) + ":1"
+    mp.push(model, ref, options=PLAIN)
+    # Another machine (nothing cached) pushes the same weights under a new tag.
+    monkeypatch.setenv("MODELPACK_HOME", str(tmp_path / "machine-b"))
+    proxy.clear()
+    result = mp.push(model, ref.rsplit(":", 1)[0] + ":2", options=PLAIN)
+    digest = _digest(model / "big.safetensors")
+    assert result.copied == 0 or all(d.digest != digest for d in result.copied if hasattr(d, "digest"))
+    assert not [line for line in proxy.requests("PUT") if digest.split(":")[1] in line]
+    assert proxy.requests("DELETE", "/blobs/uploads/"), "the abandoned upload session is cancelled"
+
+
+def test_registry_refusing_streamed_upload_falls_back_to_a_plain_put(
+    registry: Registry, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    model = _model(tmp_path / "m", {"big.safetensors": BIG})
+    ref = _repo(registry, proxy) + ":1"
+    proxy.faults.append(Fault("PATCH ", times=1, status=405))
+    mp.push(model, ref, options=PLAIN)
+    digest = _digest(model / "big.safetensors")
+    assert [line for line in proxy.requests("PUT") if digest.split(":")[1] in line]
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN, store=LayoutStore(tmp_path / "other"))
+    assert tree(tmp_path / "out") == tree(model)
+
+
+def test_second_pack_of_an_unchanged_model_reads_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _model(tmp_path / "m", {"w.safetensors": 100_000, "x.bin": 10})
+    first = mp.describe(model).descriptor.digest
+    import modelpack.oci.digest as digests
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("a cached file was hashed again")
+
+    monkeypatch.setattr(digests, "of_file", refuse)
+    assert mp.describe(model).descriptor.digest == first
+    (model / "x.bin").write_bytes(b"changed")
+    monkeypatch.undo()
+    assert mp.describe(model).descriptor.digest != first

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ from modelpack.unpacking import layer_path, unpack_manifest
 
 if TYPE_CHECKING:
     from modelpack.packing.build import PackedLayer, PackedModel
+    from modelpack.packing.hashcache import HashCache
+    from modelpack.packing.select import LayerSource
 
 
 @dataclass
@@ -89,6 +92,8 @@ def describe(
     *,
     default_name: str | None = None,
     on_layer: Callable[[PackedLayer], None] | None = None,
+    on_hashing: Callable[[LayerSource, Future[str]], None] | None = None,
+    hashes: HashCache | None = None,
 ) -> PackedModel:
     """Describe a directory as a ModelPack artifact without storing anything."""
     # Imported here: pydantic's metadata models cost ~50 ms to build, and pull/inspect never need them.
@@ -99,7 +104,13 @@ def describe(
     if not path.is_dir():
         raise UsageError(f"{model_dir} is not a directory")
     metadata = load_metadata(path, list(overrides), default_name=default_name or path.resolve().name)
-    return build(path, metadata, on_layer=on_layer)
+    return build(path, metadata, on_layer=on_layer, on_hashing=on_hashing, hashes=hashes or _store_hashes())
+
+
+def _store_hashes() -> HashCache:
+    from modelpack.packing.hashcache import HashCache
+
+    return HashCache(LayoutStore().root / "hash-cache.json")
 
 
 def push(
@@ -133,9 +144,24 @@ def _push_directory(model_dir: Path, overrides: Sequence[str], ref: Reference, d
                     options: CopyOptions) -> CopyResult:
     """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
     config and manifest follow through `copy()`, which skips the blobs already handled."""
+    from modelpack.oci import mediatypes as media
+    from modelpack.packing.build import layer_opener
+
+    speculated: set[str] = set()
+
+    def on_hashing(source: LayerSource, digest: Future[str]) -> None:
+        # A large file starts uploading now; the registry is asked whether it has it once hashed.
+        media_type = media.layer_media_type(source.kind, "raw")
+        if pipeline.submit_unhashed(media_type, source.files[0].size, layer_opener(source), digest):
+            speculated.add(source.relpath)
+
+    def on_layer(layer: PackedLayer) -> None:
+        if layer.source.relpath not in speculated:
+            pipeline.submit(layer.descriptor, layer.open)
+
     with BlobPipeline(dst, options) as pipeline:
         model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
-                         on_layer=lambda layer: pipeline.submit(layer.descriptor, layer.open))
+                         on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes())
     handled = pipeline.copied + pipeline.skipped
     result = copy(model, dst, model.descriptor.digest, ref.tag,
                   replace(options, present=frozenset(d.digest for d in handled)))

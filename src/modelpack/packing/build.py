@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,11 +21,14 @@ from modelpack.metadata.schema import ModelMetadata
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest, json_bytes
+from modelpack.packing.hashcache import HashCache
 from modelpack.packing.select import LayerSource, select_layers
 from modelpack.packing.tarball import tar_chunks
 from modelpack.streams import ByteStream, IterStream
 
 TYPEFLAG_REG = ord("0")
+# Files at least this large may start uploading before their digest is known (see api.push).
+SPECULATE_MIN_BYTES = 32 * 1024 * 1024
 TYPEFLAG_DIR = ord("5")
 
 
@@ -39,6 +42,11 @@ class PackedLayer:
         if self.source.archive:
             return IterStream(tar_chunks(self.source.files, self.tar_mtime))
         return open(self.source.files[0].path, "rb")
+
+
+def layer_opener(source: LayerSource) -> Callable[[], ByteStream]:
+    """Opens a single-file layer's bytes (before its digest is known)."""
+    return lambda: open(source.files[0].path, "rb")
 
 
 @dataclass(frozen=True)
@@ -71,22 +79,44 @@ def build(
     metadata: ModelMetadata,
     *,
     workers: int = 2,
+    hashes: HashCache | None = None,
     on_layer: Callable[[PackedLayer], None] | None = None,
+    on_hashing: Callable[[LayerSource, Future[str]], None] | None = None,
 ) -> PackedModel:
-    """Describe `model_dir` as a ModelPack artifact. Reads every byte once to compute digests;
-    `on_layer` sees each layer as soon as it is hashed (a push starts uploading it at once)."""
+    """Describe `model_dir` as a ModelPack artifact, hashing each file (unless `hashes` knows it).
+
+    Hooks for a push that overlaps hashing with uploading: `on_hashing` is told about a large file
+    before it is hashed, with a future of its digest; `on_layer` sees each layer once described."""
     epoch = source_date_epoch()
     created = creation_time(metadata)
     tar_mtime = epoch if epoch is not None else int(created.timestamp())
     sources = select_layers(model_dir, metadata.files)
 
+    def file_digest(source: LayerSource) -> tuple[str, int]:
+        file = source.files[0]
+        cached = hashes.get(file.path) if hashes else None
+        if cached is not None:
+            return cached, file.size
+        future: Future[str] = Future()
+        if on_hashing and file.size >= SPECULATE_MIN_BYTES:
+            on_hashing(source, future)
+        try:
+            digest, size = digests.of_file(file.path)
+            if size != file.size:
+                raise IntegrityError(f"{source.relpath} changed while it was being packed")
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        future.set_result(digest)
+        if hashes:
+            hashes.put(file.path, digest)
+        return digest, size
+
     def describe(source: LayerSource) -> PackedLayer:
         if source.archive:
             digest, size = digests.of_stream(IterStream(tar_chunks(source.files, tar_mtime)))
         else:
-            digest, size = digests.of_file(source.files[0].path)
-            if size != source.files[0].size:
-                raise IntegrityError(f"{source.relpath} changed while it was being packed")
+            digest, size = file_digest(source)
         desc = Descriptor(
             mediaType=mt.layer_media_type(source.kind, "tar" if source.archive else "raw"),
             digest=digest,
@@ -98,9 +128,13 @@ def build(
             on_layer(layer)
         return layer
 
+    # Largest first: their uploads take longest, so they should start first.
+    by_size = sorted(sources, key=lambda s: sum(f.size for f in s.files), reverse=True)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        layers = tuple(pool.map(describe, sources))
-    return assemble(metadata, created, layers)
+        described = dict(zip((s.relpath for s in by_size), pool.map(describe, by_size), strict=True))
+    if hashes:
+        hashes.save()
+    return assemble(metadata, created, tuple(described[s.relpath] for s in sources))
 
 
 def assemble(metadata: ModelMetadata, created: datetime, layers: tuple[PackedLayer, ...]) -> PackedModel:

@@ -112,8 +112,10 @@ class RegistryClient(oras.provider.Registry):
         ok: Iterable[int] = (200, 201, 202, 204, 206),
         what: str = "",
         allow_404: bool = False,
+        retries: int | None = None,
     ) -> requests.Response:
         """Send with auth, timeouts and retries; raise a typed error unless the status is in `ok`."""
+        retries = self.options.retries if retries is None else retries
         if url.startswith("/"):
             url = self.base + url
         scope = self.scope_for(method, url) if scope is None else scope
@@ -137,7 +139,7 @@ class RegistryClient(oras.provider.Registry):
                 text = str(exc).lower()
                 # Refused connections and unknown hosts are rarely transient: fail fast rather than back off.
                 hopeless = "refused" in text or "resolve" in text or "name or service" in text
-                limit = min(1, self.options.retries) if hopeless else self.options.retries
+                limit = min(1, retries) if hopeless else retries
                 if attempt > limit:
                     raise TransportError(_connection_message(self.host, exc)) from None
                 self._sleep(attempt, None, f"{method} {_redact(url)}: {type(exc).__name__}")
@@ -151,7 +153,7 @@ class RegistryClient(oras.provider.Registry):
                 self._handle_401(resp, scope, had_auth=bool(auth))
                 resp.close()
                 continue
-            if resp.status_code in RETRY_STATUS and attempt <= self.options.retries:
+            if resp.status_code in RETRY_STATUS and attempt <= retries:
                 retry_after = resp.headers.get("Retry-After")
                 resp.close()
                 self._sleep(attempt, retry_after, f"{method} {_redact(url)}: HTTP {resp.status_code}")

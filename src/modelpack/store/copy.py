@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
-from modelpack.store.target import Opener, Progress, ReadableTarget, Target
+from modelpack.store.target import Opener, Progress, ReadableTarget, SpeculationFailed, Target
 
 
 @dataclass
@@ -124,13 +124,44 @@ class BlobPipeline:
     def submit(self, blob: Descriptor, opener: Opener) -> None:
         self._futures.append(self._pool.submit(self._move, blob, opener))
 
-    def _move(self, blob: Descriptor, opener: Opener) -> None:
+    def submit_unhashed(self, media_type: str, size: int, opener: Opener, digest: Future[str]) -> bool:
+        """Start moving a blob whose digest is still being computed, where the destination can take
+        a blob that way (`push_blob_speculative`); False when it cannot (submit it once hashed)."""
+        speculate = getattr(self.dst, "push_blob_speculative", None)
+        if speculate is None:
+            return False
+
+        def job() -> None:
+            if self._failed.is_set():
+                return
+            try:
+                if self.options.on_blob_start:
+                    self.options.on_blob_start(Descriptor(mediaType=media_type, digest=_PENDING, size=size))
+                try:
+                    uploaded = speculate(size, opener, digest, self.options.progress)
+                except SpeculationFailed:
+                    blob = Descriptor(mediaType=media_type, digest=digest.result(), size=size)
+                    self._move(blob, opener, announced=True)
+                    return
+            except BaseException:
+                self._failed.set()
+                raise
+            blob = Descriptor(mediaType=media_type, digest=digest.result(), size=size)
+            with self._lock:
+                (self.copied if uploaded else self.skipped).append(blob)
+            if self.options.on_blob_done:
+                self.options.on_blob_done(blob, not uploaded)
+
+        self._futures.append(self._pool.submit(job))
+        return True
+
+    def _move(self, blob: Descriptor, opener: Opener, announced: bool = False) -> None:
         if self._failed.is_set():
             return
         try:
             present = blob.digest in self.options.present or self.dst.has_blob(blob)
             if not present:
-                if self.options.on_blob_start:
+                if self.options.on_blob_start and not announced:
                     self.options.on_blob_start(blob)
                 mount_from = self.options.mount_candidates(blob) if self.options.mount_candidates else ()
                 self.dst.push_blob(blob, opener, self.options.progress, mount_from)
@@ -152,6 +183,9 @@ class BlobPipeline:
         if exc_type is None:
             for future in self._futures:
                 future.result()  # the first failure, if any, is raised here
+
+
+_PENDING = "sha256:" + "0" * 64  # stands in for a digest still being computed (progress display only)
 
 
 def _unique(descs: list[Descriptor]) -> list[Descriptor]:

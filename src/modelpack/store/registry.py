@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import requests
@@ -15,7 +17,7 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, parse_manifest
 from modelpack.store.auth import merge_scopes
 from modelpack.store.client import RegistryClient
-from modelpack.store.target import Opener, Progress
+from modelpack.store.target import Opener, Progress, SpeculationFailed
 from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.registry")
@@ -84,6 +86,58 @@ class RegistryRepository:
                 if attempt < 2:
                     continue
                 raise
+
+    def push_blob_speculative(self, size: int, opener: Opener, digest: Future[str],
+                              progress: Progress | None = None) -> bool:
+        """Start uploading a blob whose digest is still being computed, so hashing and uploading
+        overlap. When the digest arrives, a HEAD asks whether the registry already has the blob; if so,
+        the upload is abandoned. Returns whether bytes were uploaded; raises SpeculationFailed when the
+        registry refused the streamed upload, so the caller pushes the ordinary way."""
+        present = threading.Event()
+
+        def check(done: Future[str]) -> None:
+            if done.exception() is None and self.has_blob(_probe(done.result(), size)):
+                present.set()
+
+        start = self.client.send("POST", f"{self._prefix}/blobs/uploads/", headers={"Content-Length": "0"},
+                                 ok=(202,), what="start upload")
+        start.close()
+        location = _absolute(self.client.base, start.headers.get("Location", ""))
+        digest.add_done_callback(check)
+        try:
+            resp = self.client.send(
+                "PATCH", location, body=lambda: _SizedReader(opener(), size, progress, abort=present),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                ok=(202,), retries=0, what="streamed upload",
+            )
+            resp.close()
+        except _Abandoned:
+            self._cancel(location)
+            return False
+        except (RegistryError, TransportError, NotFoundError) as exc:
+            self._cancel(location)
+            raise SpeculationFailed(str(exc)) from None
+        final = digest.result()  # the hash finished long before a large upload did
+        if present.is_set():
+            self._cancel(_absolute(self.client.base, resp.headers.get("Location", "")) or location)
+            return False
+        after = _absolute(self.client.base, resp.headers.get("Location", "")) or location
+        sep = "&" if "?" in after else "?"
+        try:
+            self.client.send("PUT", f"{after}{sep}digest={final}", headers={"Content-Length": "0"},
+                             ok=(201, 204), what=f"upload of {final}").close()
+        except RegistryError as exc:
+            if "DIGEST_INVALID" in exc.codes or "SIZE_INVALID" in exc.codes:
+                raise IntegrityError(f"registry refused {final}: content does not match") from None
+            raise SpeculationFailed(str(exc)) from None
+        return True
+
+    def _cancel(self, location: str) -> None:
+        """Abandon an upload session; registries expire them anyway, so failure here is harmless."""
+        try:
+            self.client.send("DELETE", location, ok=range(200, 500), retries=0, what="cancel upload").close()
+        except Exception as exc:
+            log.debug("could not cancel upload: %s", type(exc).__name__)
 
     def _start_upload(self, desc: Descriptor, mount_from: str | None) -> requests.Response | None:
         url = f"{self._prefix}/blobs/uploads/"
@@ -229,11 +283,13 @@ class _SizedReader(io.RawIOBase):
     """Feeds a PUT: exposes the length (so requests sends Content-Length, not chunked encoding), reads in
     large pieces, reports progress, and checks the source still has exactly the size it was hashed at."""
 
-    def __init__(self, source: ByteStream, size: int, progress: Progress | None) -> None:
+    def __init__(self, source: ByteStream, size: int, progress: Progress | None,
+                 abort: threading.Event | None = None) -> None:
         self._source = source
         self._size = size
         self._sent = 0
         self._progress = progress
+        self._abort = abort
 
     def __len__(self) -> int:
         return self._size
@@ -245,6 +301,8 @@ class _SizedReader(io.RawIOBase):
         return True
 
     def read(self, n: int = -1) -> bytes:
+        if self._abort is not None and self._abort.is_set():
+            raise _Abandoned()
         want = UPLOAD_CHUNK if n is None or n < 0 else max(n, UPLOAD_CHUNK)
         chunk = self._source.read(min(want, self._size - self._sent) if self._sent < self._size else 1)
         if self._sent >= self._size:
@@ -261,6 +319,14 @@ class _SizedReader(io.RawIOBase):
     def close(self) -> None:
         self._source.close()
         super().close()
+
+
+class _Abandoned(Exception):
+    """Raised inside a request body to stop sending: the registry turned out to have the blob."""
+
+
+def _probe(digest: str, size: int) -> Descriptor:
+    return Descriptor(mediaType="application/octet-stream", digest=digest, size=size)
 
 
 def _absolute(base: str, location: str) -> str:

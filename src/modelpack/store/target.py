@@ -13,6 +13,11 @@ Opener = Callable[[], ByteStream]
 Progress = Callable[[int], None]
 
 
+class SpeculationFailed(Exception):
+    """A speculative upload (digest not yet known) the destination would not take: push the blob the
+    ordinary way instead."""
+
+
 class ReadableTarget(Protocol):
     def fetch_manifest(self, version: str) -> tuple[Descriptor, bytes]:
         """A manifest by tag or digest: its descriptor and exact bytes (verified against a digest)."""

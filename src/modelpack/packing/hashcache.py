@@ -1,0 +1,66 @@
+"""Digests of files already hashed, keyed by what `stat` says about them (as git's index does).
+
+A second pack or push of an unchanged model then reads no file to know its digests, so it costs
+only HEAD requests. An entry is trusted only while path, size, mtime, ctime, inode and device all
+match; a stale entry could still not corrupt anything: the store and registries verify every digest
+against the bytes they receive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+MAX_ENTRIES = 50_000
+
+
+def _key(path: Path) -> tuple[str, list[int]]:
+    st = os.stat(path)
+    return os.path.realpath(path), [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+class HashCache:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._entries: dict[str, list] | None = None
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, list]:
+        if self._entries is None:
+            try:
+                data = json.loads(self.path.read_bytes())
+                self._entries = data if isinstance(data, dict) else {}
+            except (FileNotFoundError, ValueError):
+                self._entries = {}
+        return self._entries
+
+    def get(self, path: Path) -> str | None:
+        name, signature = _key(path)
+        with self._lock:
+            entry = self._load().get(name)
+        if isinstance(entry, list) and len(entry) == 2 and entry[0] == signature:
+            return str(entry[1])
+        return None
+
+    def put(self, path: Path, digest: str) -> None:
+        name, signature = _key(path)
+        with self._lock:
+            entries = self._load()
+            entries.pop(name, None)  # re-insert: dict order doubles as least-recently-written order
+            entries[name] = [signature, digest]
+            while len(entries) > MAX_ENTRIES:
+                entries.pop(next(iter(entries)))
+            self._dirty = True
+
+    def save(self) -> None:
+        with self._lock:
+            if not self._dirty or self._entries is None:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp.write_text(json.dumps(self._entries, separators=(",", ":")))
+            os.replace(tmp, self.path)
+            self._dirty = False
