@@ -208,7 +208,8 @@ def main() -> int:
     (ROOT / ".bench").mkdir(exist_ok=True)
     disk = Path(tempfile.mkdtemp(prefix="modelpack-bench-", dir=ROOT / ".bench"))
     bench = Bench(work, args.trials)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {python}"
     oras_version = subprocess.run([bench.oras, "version"], capture_output=True, text=True).stdout.split("\n")[0]
     print(f"machine: {machine}; {oras_version}; data in {tmpfs}")
     try:
