@@ -83,9 +83,10 @@ def make_data(root: Path, count: int, size_mib: int) -> list[str]:
 
 
 class Bench:
-    def __init__(self, work: Path, trials: int) -> None:
+    def __init__(self, work: Path, trials: int, ops: set[str]) -> None:
         self.work = work
         self.trials = trials
+        self.ops = ops
         self.modelpack = str(Path(sys.executable).parent / "modelpack")
         self.oras = find_tool("oras")
         self.samples: list[Sample] = []
@@ -94,12 +95,13 @@ class Bench:
         return {**os.environ, "MODELPACK_HOME": str(home), "DOCKER_CONFIG": str(self.work / "docker")}
 
     def registry(self, name: str) -> Registry:
+        # One registry directory per name, emptied each time: earlier trials must not fill the tmpfs.
         path = self.work / "registries" / name
         shutil.rmtree(path, ignore_errors=True)
         return start_registry(path)
 
     def push(self, tool: str, shape: str, data: Path, files: list[str], trial: int) -> Sample:
-        with self.registry(f"push-{tool}-{trial}") as reg:
+        with self.registry("push") as reg:
             ref = f"{reg.host}/bench/{tool}:{trial}"
             if tool == "modelpack":
                 home = self.work / "home-push"
@@ -128,11 +130,14 @@ class Bench:
         shape = f"{count}x{size_mib}MiB"
         data = self.work / f"data-{shape}"
         files = make_data(data, count, size_mib)
-        for trial in range(self.trials):
+        for trial in range(self.trials if "push" in self.ops else 0):
             order = ["modelpack", "oras"] if trial % 2 == 0 else ["oras", "modelpack"]
             for tool in order:
                 self.record(self.push(tool, shape, data, files, trial))
-        with self.registry(f"pull-{shape}") as reg:
+        if "pull" not in self.ops:
+            shutil.rmtree(data, ignore_errors=True)
+            return
+        with self.registry("pull") as reg:
             ref = f"{reg.host}/bench/pull:1"
             subprocess.run([self.modelpack, "push", "--plain-http", str(data), ref], env=self.env(self.work / "seed"),
                            check=True, capture_output=True)
@@ -201,13 +206,14 @@ def main() -> int:
     parser.add_argument("--shapes", default="1x1024,8x128", help="COUNTxMIB, comma-separated")
     parser.add_argument("--big-gib", type=int, default=4, help="size of the memory check (0 to skip)")
     parser.add_argument("--json", type=Path, default=ROOT / ".bench" / "results.json")
+    parser.add_argument("--ops", default="push,pull", help="which operations to measure")
     args = parser.parse_args()
 
     tmpfs = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
     work = Path(tempfile.mkdtemp(prefix="modelpack-bench-", dir=tmpfs))
     (ROOT / ".bench").mkdir(exist_ok=True)
     disk = Path(tempfile.mkdtemp(prefix="modelpack-bench-", dir=ROOT / ".bench"))
-    bench = Bench(work, args.trials)
+    bench = Bench(work, args.trials, set(args.ops.split(",")))
     python = f"{platform.python_implementation()} {platform.python_version()}"
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {python}"
     oras_version = subprocess.run([bench.oras, "version"], capture_output=True, text=True).stdout.split("\n")[0]

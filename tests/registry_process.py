@@ -150,6 +150,7 @@ def registry_config(
     *,
     auth_htpasswd: Path | None = None,
     tls: tuple[Path, Path] | None = None,
+    auth_token: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     http: dict[str, Any] = {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex}
     if tls is not None:
@@ -164,6 +165,9 @@ def registry_config(
     if auth_htpasswd is not None:
         # registry 2.8 accepts bcrypt entries only (htpasswd -B).
         config["auth"] = {"htpasswd": {"realm": "modelpack-test", "path": str(auth_htpasswd)}}
+    if auth_token is not None:
+        # Bearer tokens: {"realm", "service", "issuer", "rootcertbundle"}, as Distribution's token auth.
+        config["auth"] = {"token": dict(auth_token)}
     return config
 
 
@@ -203,6 +207,7 @@ def start_registry(
     *,
     auth_htpasswd: Path | None = None,
     tls: tuple[Path, Path] | None = None,
+    auth_token: dict[str, str] | None = None,
     binary: str | None = None,
     timeout: float = START_TIMEOUT,
 ) -> Registry:
@@ -223,7 +228,7 @@ def start_registry(
     for _ in range(_PORT_RETRIES):
         port = free_port()
         config_path.write_text(
-            _yaml(registry_config(storage, port, auth_htpasswd=auth_htpasswd, tls=tls)) + "\n"
+            _yaml(registry_config(storage, port, auth_htpasswd=auth_htpasswd, tls=tls, auth_token=auth_token)) + "\n"
         )
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
@@ -241,7 +246,7 @@ def start_registry(
             config_path=config_path,
             log_path=log_path,
             tls=tls is not None,
-            auth=auth_htpasswd is not None,
+            auth=auth_htpasswd is not None or auth_token is not None,
             process=proc,
         )
         problem = _wait_ready(reg, proc, timeout)

@@ -218,7 +218,11 @@ class RegistryClient(oras.provider.Registry):
         if status == 404:
             return NotFoundError(f"{what}: not found ({detail})")
         if status in (401, 403):
-            return AuthenticationError(f"{what}: access denied by {self.host} ({detail})")
+            match = _REPO_PATH.match(urllib.parse.urlsplit(resp.url or "").path)
+            target = f"repository {match.group('name')}" if match else what
+            creds = self._credentials()
+            who = f"user {creds.username!r}" if creds else f"anonymous access (run `modelpack login {self.host}`)"
+            return AuthenticationError(f"{self.host} denied {who} to {target} ({detail})")
         return RegistryError(f"{what}: {self.host} answered HTTP {status} ({detail})", status, tuple(codes))
 
     # -- oras-py integration: its helpers (tag listing, pagination) go through send() -----------

@@ -1,0 +1,49 @@
+"""Bearer-token registries (Distribution `auth: token`): one token per scope, cached and reused;
+a push asks for pull,push on its repository; a mount adds pull on the source repository."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from helpers import modelpack, tree
+from registry_process import Registry
+from token_server import TokenServer
+
+PASSWORD = "t0ken-Secret"
+
+
+def test_push_and_pull_with_per_scope_tokens(fresh_registry: Callable[..., Registry], tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    for i in range(5):
+        (model / f"part-{i}.safetensors").write_bytes(os.urandom(50_000))
+    with TokenServer(tmp_path, {"alice": PASSWORD}, grant_prefix="team/") as tokens:
+        reg = fresh_registry(auth_token=tokens.registry_auth())
+        assert modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin",
+                         stdin=PASSWORD).code == 0
+        tokens.requests.clear()
+        pushed = modelpack("push", "-v", "--plain-http", str(model), f"{reg.host}/team/a:1")
+        assert pushed.code == 0, pushed.err
+        assert PASSWORD not in pushed.out + pushed.err
+        scopes = [tuple(s) for _, s in tokens.requests]
+        # Five layers, a config and a manifest moved, yet each scope's token was fetched once.
+        assert len(scopes) == len(set(scopes)), scopes
+        assert ("repository:team/a:pull,push",) in scopes
+        assert all(user == "alice" for user, _ in tokens.requests)
+
+        # Same registry, other repository: the blobs are mounted, which needs a token for two scopes.
+        tokens.requests.clear()
+        again = modelpack("push", "--plain-http", str(model), f"{reg.host}/team/b:1")
+        assert again.code == 0, again.err
+        assert ("repository:team/b:pull,push", "repository:team/a:pull") in [tuple(s) for _, s in tokens.requests]
+
+        pulled = modelpack("pull", "--plain-http", f"{reg.host}/team/b:1", "-o", str(tmp_path / "out"))
+        assert pulled.code == 0, pulled.err
+        assert tree(tmp_path / "out") == tree(model)
+
+        # A repository the token service grants nothing on: refused at once, one clear line.
+        denied = modelpack("push", "--plain-http", str(model), f"{reg.host}/other/c:1")
+        assert denied.code == 4, denied.err
+        assert denied.err.startswith("error: ") and len(denied.err.strip().splitlines()) == 1
