@@ -8,6 +8,7 @@ checks them on upload.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,9 +18,17 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.store.target import Opener, Progress, ReadableTarget, SpeculationFailed, Target
 
 
+def default_workers() -> int:
+    """Concurrent blob transfers: MODELPACK_CONCURRENCY, else 4."""
+    try:
+        return max(1, int(os.environ.get("MODELPACK_CONCURRENCY", "4")))
+    except ValueError:
+        return 4
+
+
 @dataclass
 class CopyOptions:
-    workers: int = 4
+    workers: int = field(default_factory=default_workers)
     on_blob_start: Callable[[Descriptor], None] | None = None
     on_blob_done: Callable[[Descriptor, bool], None] | None = None  # (descriptor, skipped)
     progress: Progress | None = None
