@@ -174,7 +174,7 @@ def test_speculative_upload_is_abandoned_when_the_registry_has_the_blob(
     proxy.clear()
     result = mp.push(model, ref.rsplit(":", 1)[0] + ":2", options=PLAIN)
     digest = _digest(model / "big.safetensors")
-    assert result.copied == 0 or all(d.digest != digest for d in result.copied if hasattr(d, "digest"))
+    assert result.skipped >= 1 and result.bytes < 1024 * 1024  # at most the new config went up
     assert not [line for line in proxy.requests("PUT") if digest.split(":")[1] in line]
     assert proxy.requests("DELETE", "/blobs/uploads/"), "the abandoned upload session is cancelled"
 

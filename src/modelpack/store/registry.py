@@ -18,6 +18,7 @@ from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, parse_manif
 from modelpack.store.auth import merge_scopes
 from modelpack.store.client import RegistryClient
 from modelpack.store.target import Opener, Progress, SpeculationFailed
+from modelpack.store.upload import Abandoned, FileBody
 from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.registry")
@@ -64,8 +65,7 @@ class RegistryRepository:
                 raise RegistryError(f"{self.client.host} started an upload without a Location")
             sep = "&" if "?" in location else "?"
 
-            def body() -> ByteStream:
-                return _SizedReader(opener(), desc.size, progress)
+            body = FileBody(opener, desc.size, progress)
 
             try:
                 resp = self.client.send(
@@ -106,12 +106,12 @@ class RegistryRepository:
         digest.add_done_callback(check)
         try:
             resp = self.client.send(
-                "PATCH", location, body=lambda: _SizedReader(opener(), size, progress, abort=present),
+                "PATCH", location, body=FileBody(opener, size, progress, abort=present),
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
                 ok=(202,), retries=0, what="streamed upload",
             )
             resp.close()
-        except _Abandoned:
+        except Abandoned:
             self._cancel(location)
             return False
         except (RegistryError, TransportError, NotFoundError) as exc:
@@ -277,52 +277,6 @@ class ResumableBlob(io.RawIOBase):
             self._resp.close()
             self._resp = None
         super().close()
-
-
-class _SizedReader(io.RawIOBase):
-    """Feeds a PUT: exposes the length (so requests sends Content-Length, not chunked encoding), reads in
-    large pieces, reports progress, and checks the source still has exactly the size it was hashed at."""
-
-    def __init__(self, source: ByteStream, size: int, progress: Progress | None,
-                 abort: threading.Event | None = None) -> None:
-        self._source = source
-        self._size = size
-        self._sent = 0
-        self._progress = progress
-        self._abort = abort
-
-    def __len__(self) -> int:
-        return self._size
-
-    def tell(self) -> int:  # requests asks, to work out how much is left to send
-        return self._sent
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        if self._abort is not None and self._abort.is_set():
-            raise _Abandoned()
-        want = UPLOAD_CHUNK if n is None or n < 0 else max(n, UPLOAD_CHUNK)
-        chunk = self._source.read(min(want, self._size - self._sent) if self._sent < self._size else 1)
-        if self._sent >= self._size:
-            if chunk:
-                raise IntegrityError("a file grew while it was being uploaded")
-            return b""
-        if not chunk:
-            raise IntegrityError("a file shrank while it was being uploaded")
-        self._sent += len(chunk)
-        if self._progress:
-            self._progress(len(chunk))
-        return chunk
-
-    def close(self) -> None:
-        self._source.close()
-        super().close()
-
-
-class _Abandoned(Exception):
-    """Raised inside a request body to stop sending: the registry turned out to have the blob."""
 
 
 def _probe(digest: str, size: int) -> Descriptor:
