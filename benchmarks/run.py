@@ -57,6 +57,7 @@ def find_tool(name: str) -> str:
 def measure(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user+sys) and peak RSS in MB of one child process."""
     subprocess.run(["sync"], check=False)
+    time.sleep(0.5)  # let the kernel finish freeing the previous run's tmpfs pages
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -191,6 +192,18 @@ class Bench:
         return rows
 
 
+def warm_memory(root: Path, gib: int = 4) -> None:
+    """Write and delete a few GiB first: on a virtual machine the first touch of guest memory the host
+    has not backed yet costs several times more kernel time, which would land on whichever tool runs
+    first."""
+    block = os.urandom(MIB)
+    path = root / "warm-up"
+    with open(path, "wb") as f:
+        for _ in range(gib * 1024):
+            f.write(block)
+    path.unlink()
+
+
 def startup(modelpack: str, runs: int = 15) -> float:
     times = []
     for _ in range(runs):
@@ -219,6 +232,7 @@ def main() -> int:
     oras_version = subprocess.run([bench.oras, "version"], capture_output=True, text=True).stdout.split("\n")[0]
     print(f"machine: {machine}; {oras_version}; data in {tmpfs}")
     try:
+        warm_memory(work)
         for spec in args.shapes.split(","):
             count, size = (int(x) for x in spec.lower().split("x"))
             bench.shape(count, size)
