@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ from modelpack.store.client import ClientOptions, RegistryClient
 from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.registry import RegistryRepository
+from modelpack.streams import read_at_most
 from modelpack.unpacking import layer_path, unpack_manifest
 
 if TYPE_CHECKING:
@@ -191,14 +193,23 @@ def pull(
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
+    verify_key: str | Path | None = None,
 ) -> TransferResult:
     """Fetch a model (by tag or digest) into the local store, verifying every blob; with `output`,
-    also restore its files there."""
+    also restore its files there. With `verify_key`, the manifest's signature is checked first:
+    if it does not verify, nothing is written anywhere."""
     ref = parse_reference(reference)
     local_store = _store(store)
     src = remote(ref, options)
     target = local_store.repository(ref.name)
-    result = copy(src, target, ref.version, ref.tag, copy_options)
+    version = ref.version
+    if verify_key is not None:
+        from modelpack.sign import keys, referrers
+
+        subject = src.resolve(version)
+        referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key)))
+        version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
+    result = copy(src, target, version, ref.tag, copy_options)
     if output is not None and _drop_corrupt_blobs(local_store, result.blobs):
         # A stored blob failed its check (e.g. edited through a hard link): fetch it again.
         result = copy(src, target, result.descriptor.digest, ref.tag, copy_options)
@@ -308,7 +319,7 @@ def inspect(
     config = None
     if isinstance(node, Manifest) and node.config.media_type != mt.OCI_EMPTY and node.config.size <= 4 << 20:
         with repo.open_blob(node.config) as blob:
-            raw = blob.read(node.config.size + 1)
+            raw = read_at_most(blob, node.config.size)
         from modelpack.oci import digest as digests
 
         verifier = digests.Verifier(node.config.digest, node.config.size)
@@ -393,3 +404,74 @@ def login(registry: str, username: str, password: str, *, options: ClientOptions
 def logout(registry: str) -> bool:
     host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
     return credentials.remove(host)
+
+
+# -- signing ---------------------------------------------------------------------------------------
+@dataclass
+class SignResult:
+    reference: Reference
+    digest: str
+    signature: Descriptor
+
+
+def generate_key_pair(directory: str | Path, password: bytes, *, prefix: str = "cosign") -> tuple[Path, Path]:
+    """Write `cosign.key` (encrypted as cosign does) and `cosign.pub`; refuses to overwrite."""
+    from modelpack.sign import keys
+
+    folder = Path(directory)
+    private, public = folder / f"{prefix}.key", folder / f"{prefix}.pub"
+    for path in (private, public):
+        if path.exists():
+            raise UsageError(f"{path} already exists; remove it or choose another directory")
+    signer = keys.generate()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(keys.encrypt_private_key(signer, password))
+    public.write_bytes(keys.public_pem(signer.public_key))
+    return private, public
+
+
+def sign(
+    reference: str | Reference,
+    key: str | Path,
+    password: bytes | None,
+    annotations: dict[str, str] | None = None,
+    *,
+    options: ClientOptions | None = None,
+) -> SignResult:
+    """Sign the manifest a reference names. A tag is resolved first: a signature binds a digest."""
+    from modelpack.sign import keys, referrers
+
+    signer = keys.load_private_key(Path(key), password)
+    ref = parse_reference(reference)
+    repo = remote(ref, options)
+    subject = repo.resolve(ref.version)
+    signature = referrers.attach_signature(repo, subject, signer, annotations)
+    return SignResult(ref, subject.digest, signature)
+
+
+@dataclass
+class VerifyResult:
+    reference: Reference
+    digest: str
+    signatures: list[Any]
+
+
+def verify(
+    reference: str | Reference,
+    key: str | Path,
+    annotations: dict[str, str] | None = None,
+    *,
+    options: ClientOptions | None = None,
+) -> VerifyResult:
+    """Verify that the manifest a reference names carries a signature made with `key`'s private key
+    (ours or cosign's, bundle or legacy format). Raises VerificationError otherwise."""
+    from modelpack.sign import keys, referrers
+
+    public = keys.load_public_key(Path(key))
+    ref = parse_reference(reference)
+    repo = remote(ref, options)
+    subject = repo.resolve(ref.version)
+    found = referrers.verify_signatures(repo, subject.digest, public, annotations)
+    return VerifyResult(ref, subject.digest, found)

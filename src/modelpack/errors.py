@@ -63,5 +63,11 @@ class UnsafePathError(IntegrityError):
     """An artifact names a path that would land outside the output directory."""
 
 
+class VerificationError(ModelpackError):
+    """No signature verifies: none found, a wrong key, or signatures over another digest."""
+
+    exit_code = 7
+
+
 class UnsupportedArtifactError(ModelpackError):
     """A manifest we can parse, but whose shape modelpack does not know how to unpack."""

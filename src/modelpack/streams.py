@@ -19,6 +19,20 @@ class ByteStream(Protocol):
     def __exit__(self, *args: Any) -> Any: ...
 
 
+def read_at_most(stream: ByteStream, limit: int) -> bytes:
+    """Everything left in `stream`, up to `limit` + 1 bytes (so a caller can tell it was too long).
+    Loops, since a raw stream may return fewer bytes than asked for."""
+    parts: list[bytes] = []
+    total = 0
+    while total <= limit:
+        chunk = stream.read(min(1024 * 1024, limit + 1 - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts)
+
+
 class IterStream(io.RawIOBase):
     """A read-only file object over an iterator of byte chunks (for tar layers generated on the fly)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -69,18 +70,21 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], plain_h
 @click.argument("reference")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Also restore the files into this "
               "directory (new or empty).")
+@click.option("--verify-key", type=click.Path(dir_okay=False),
+              help="Public key: verify the model's signature first; nothing is written unless it verifies.")
 @network_options
 @json_option
 @handle_errors
-def pull(reference: str, output: str | None, plain_http: bool, insecure: bool, ca_file: str | None,
-         verbose: bool, as_json: bool) -> None:
+def pull(reference: str, output: str | None, verify_key: str | None, plain_http: bool, insecure: bool,
+         ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Pull a model by tag or @sha256: digest into the local store, verifying every blob."""
     from modelpack import api
     from modelpack.cli.progress import transfer_progress
 
     options = client_options(plain_http, insecure, ca_file, verbose)
     with transfer_progress("pull", not as_json) as copy_options:
-        result = api.pull(reference, output=output, options=options, copy_options=copy_options)
+        result = api.pull(reference, output=output, options=options, copy_options=copy_options,
+                          verify_key=verify_key)
     _report(result, as_json, "pulled")
 
 
@@ -220,6 +224,84 @@ def logout(registry: str) -> None:
         click.echo(f"Removed credentials for {registry}")
     else:
         click.echo(f"Not logged in to {registry}")
+
+
+def _password(confirm: bool = False) -> bytes:
+    """COSIGN_PASSWORD (as cosign reads it), else a prompt on a terminal."""
+    if "COSIGN_PASSWORD" in os.environ:
+        return os.environ["COSIGN_PASSWORD"].encode()
+    if not sys.stdin.isatty():
+        raise click.UsageError("set COSIGN_PASSWORD (no terminal to ask for the key's password)")
+    return click.prompt("Password for the private key", hide_input=True, confirmation_prompt=confirm,
+                        default="", show_default=False).encode()
+
+
+def _annotations(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"-a {item!r}: expected key=value")
+        out[key] = value
+    return out
+
+
+@cli.command(name="generate-key-pair")
+@click.option("-d", "--directory", default=".", type=click.Path(file_okay=False), show_default=True)
+@handle_errors
+def generate_key_pair(directory: str) -> None:
+    """Write cosign.key (encrypted, cosign's format) and cosign.pub (ECDSA P-256)."""
+    from modelpack import api
+
+    private, public = api.generate_key_pair(directory, _password(confirm=True))
+    click.echo(f"Private key written to {private}")
+    click.echo(f"Public key written to {public}")
+
+
+@cli.command()
+@click.argument("reference")
+@click.option("--key", required=True, type=click.Path(dir_okay=False), help="Private key (cosign.key).")
+@click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
+              help="Annotation signed along with the digest. Repeatable.")
+@network_options
+@json_option
+@handle_errors
+def sign(reference: str, key: str, annotations: tuple[str, ...], plain_http: bool, insecure: bool,
+         ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Sign a model; a tag is resolved to its digest first. Stored where cosign finds it."""
+    from modelpack import api
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    result = api.sign(reference, key, _password(), _annotations(annotations), options=options)
+    if as_json:
+        print_json({"reference": str(result.reference), "digest": result.digest,
+                    "signature": result.signature.digest})
+    else:
+        click.echo(f"signed {result.reference.with_digest(result.digest)} (signature {result.signature.digest})")
+
+
+@cli.command()
+@click.argument("reference")
+@click.option("--key", required=True, type=click.Path(dir_okay=False), help="Public key (cosign.pub).")
+@click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
+              help="Require this signed annotation. Repeatable.")
+@network_options
+@json_option
+@handle_errors
+def verify(reference: str, key: str, annotations: tuple[str, ...], plain_http: bool, insecure: bool,
+           ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Verify a model's signature (modelpack's or cosign's; bundle or legacy format)."""
+    from modelpack import api
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    result = api.verify(reference, key, _annotations(annotations), options=options)
+    if as_json:
+        print_json({"reference": str(result.reference), "digest": result.digest, "verified": True,
+                    "signatures": [{"kind": s.kind, "location": s.location, "annotations": s.annotations}
+                                   for s in result.signatures]})
+    else:
+        click.echo(f"verified {result.reference.with_digest(result.digest)}: "
+                   f"{len(result.signatures)} valid signature(s)")
 
 
 def main() -> None:

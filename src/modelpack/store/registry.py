@@ -14,7 +14,7 @@ import requests
 from modelpack.errors import IntegrityError, NotFoundError, RegistryError, TransportError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, parse_manifest
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, parse_manifest
 from modelpack.store.auth import merge_scopes
 from modelpack.store.client import RegistryClient
 from modelpack.store.target import Opener, Progress, SpeculationFailed
@@ -199,6 +199,10 @@ class RegistryRepository:
                           artifactType=node.artifact_type), data
 
     def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None:
+        self.put_manifest(desc, data, tag)
+
+    def put_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> dict[str, str]:
+        """PUT a manifest (by tag, or by digest); returns the response headers (e.g. OCI-Subject)."""
         version = tag or desc.digest
         resp = self.client.send("PUT", f"{self._prefix}/manifests/{version}", body=data,
                                 headers={"Content-Type": desc.media_type}, ok=(201, 200, 204),
@@ -207,6 +211,18 @@ class RegistryRepository:
         echoed = resp.headers.get("Docker-Content-Digest")
         if echoed and echoed.startswith("sha256:") and echoed != desc.digest:
             raise IntegrityError(f"registry stored manifest as {echoed}, expected {desc.digest}")
+        return dict(resp.headers)
+
+    def referrers_api(self, digest: str) -> list[Descriptor] | None:
+        """The OCI 1.1 referrers of a manifest, or None when the registry has no referrers API."""
+        resp = self.client.send("GET", f"{self._prefix}/referrers/{digest}", headers={"Accept": mt.OCI_INDEX},
+                                allow_404=True, ok=(200,), what=f"referrers of {digest}")
+        with resp:
+            if resp.status_code != 200 or not resp.headers.get("Content-Type", "").startswith(mt.OCI_INDEX):
+                return None
+            data = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+        node = parse_manifest(data)
+        return list(node.manifests) if isinstance(node, Index) else None
 
     def delete_manifest(self, digest: str) -> None:
         self.client.send("DELETE", f"{self._prefix}/manifests/{digest}", ok=(202, 200, 204),

@@ -1,0 +1,80 @@
+"""DSSE envelopes over in-toto statements, and the sigstore bundle (v0.3) that carries them."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from modelpack.errors import VerificationError
+from modelpack.sign.keys import PublicKey, Signer, key_hint, verify_signature
+
+BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+COSIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
+MAX_BUNDLE_BYTES = 1024 * 1024
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: what the signature is computed over."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def statement(digest: str, annotations: dict[str, str] | None = None) -> bytes:
+    """The in-toto statement cosign signs for an image: the manifest digest as the subject."""
+    alg, _, hexd = digest.partition(":")
+    body = {"_type": STATEMENT_TYPE,
+            "subject": [{"digest": {alg: hexd}, "annotations": dict(annotations or {})}],
+            "predicateType": COSIGN_PREDICATE, "predicate": {}}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def make_bundle(signer: Signer, digest: str, annotations: dict[str, str] | None = None) -> bytes:
+    payload = statement(digest, annotations)
+    signature = signer.sign(pae(IN_TOTO_PAYLOAD, payload))
+    bundle = {
+        "mediaType": BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {"publicKey": {"hint": key_hint(signer.public_key)}},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": IN_TOTO_PAYLOAD,
+            "signatures": [{"sig": base64.b64encode(signature).decode()}],
+        },
+    }
+    return json.dumps(bundle, separators=(",", ":")).encode()
+
+
+def verify_bundle(data: bytes, public: PublicKey, digest: str) -> dict[str, str]:
+    """Check a bundle's DSSE signature with `public` and that it names `digest`; returns the subject's
+    annotations. Raises VerificationError saying what did not hold."""
+    try:
+        bundle = json.loads(data)
+        envelope = bundle["dsseEnvelope"]
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        payload_type = envelope["payloadType"]
+        signatures = [base64.b64decode(s["sig"], validate=True) for s in envelope["signatures"]]
+    except (ValueError, KeyError, TypeError):
+        raise VerificationError("malformed sigstore bundle") from None
+    if payload_type != IN_TOTO_PAYLOAD:
+        raise VerificationError(f"bundle payload is {payload_type!r}, not an in-toto statement")
+    if not any(verify_signature(public, sig, pae(payload_type, payload)) for sig in signatures):
+        raise VerificationError("signature does not verify with this key")
+    return _subject_annotations(payload, digest)
+
+
+def _subject_annotations(payload: bytes, digest: str) -> dict[str, str]:
+    try:
+        body: Any = json.loads(payload)
+        subjects = body["subject"]
+    except (ValueError, KeyError, TypeError):
+        raise VerificationError("signed statement is malformed") from None
+    if body.get("_type") != STATEMENT_TYPE:
+        raise VerificationError("signed payload is not an in-toto statement")
+    alg, _, hexd = digest.partition(":")
+    for subject in subjects if isinstance(subjects, list) else []:
+        if isinstance(subject, dict) and (subject.get("digest") or {}).get(alg) == hexd:
+            annotations = subject.get("annotations") or {}
+            return {str(k): str(v) for k, v in annotations.items()} if isinstance(annotations, dict) else {}
+    raise VerificationError(f"signature is valid but signs another digest, not {digest}")

@@ -1,0 +1,192 @@
+"""Key pairs in cosign's formats.
+
+Private: PEM `ENCRYPTED SIGSTORE PRIVATE KEY` (or cosign's older `ENCRYPTED COSIGN PRIVATE KEY`)
+holding JSON `{"kdf": {"name": "scrypt", "params": {"N", "r", "p"}, "salt"}, "cipher": {"name":
+"nacl/secretbox", "nonce"}, "ciphertext"}` over the PKCS#8 DER key; plain PKCS#8 PEM is accepted too.
+Public: PEM PKIX. Signing keys are ECDSA P-256 (cosign's default); verification also takes P-384,
+Ed25519 and RSA keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from modelpack.errors import UsageError
+from modelpack.sign import secretbox
+
+ENCRYPTED_TYPES = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY")
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 65536, 8, 1
+
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+
+
+class KeyFileError(UsageError):
+    """A key that cannot be read: wrong password, unknown format, unsupported algorithm."""
+
+
+@dataclass(frozen=True)
+class Signer:
+    key: PrivateKey
+
+    def sign(self, data: bytes) -> bytes:
+        if isinstance(self.key, ec.EllipticCurvePrivateKey):
+            return self.key.sign(data, ec.ECDSA(_ec_hash(self.key.curve)))
+        if isinstance(self.key, ed25519.Ed25519PrivateKey):
+            return self.key.sign(data)
+        return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self.key.public_key()
+
+
+def verify_signature(public: PublicKey, signature: bytes, data: bytes) -> bool:
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(signature, data, ec.ECDSA(_ec_hash(public.curve)))
+        elif isinstance(public, ed25519.Ed25519PublicKey):
+            public.verify(signature, data)
+        else:
+            try:
+                public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+            except InvalidSignature:
+                public.verify(signature, data, padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.AUTO),
+                              hashes.SHA256())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _ec_hash(curve: ec.EllipticCurve) -> hashes.HashAlgorithm:
+    return hashes.SHA384() if curve.key_size == 384 else hashes.SHA512() if curve.key_size > 384 else hashes.SHA256()
+
+
+def key_hint(public: PublicKey) -> str:
+    """sigstore's public key hint: base64 of the sha256 of the DER SubjectPublicKeyInfo."""
+    return base64.b64encode(hashlib.sha256(public_der(public)).digest()).decode()
+
+
+def public_der(public: PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def public_pem(public: PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def generate() -> Signer:
+    return Signer(ec.generate_private_key(ec.SECP256R1()))
+
+
+def encrypt_private_key(signer: Signer, password: bytes) -> bytes:
+    """The key in cosign's encrypted PEM format."""
+    der = signer.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption())
+    salt, nonce = os.urandom(32), os.urandom(secretbox.NONCE_SIZE)
+    box = secretbox.seal(der, nonce, _derive(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P))
+    document = {
+        "kdf": {"name": "scrypt", "params": {"N": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P},
+                "salt": base64.b64encode(salt).decode()},
+        "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
+        "ciphertext": base64.b64encode(box).decode(),
+    }
+    return _pem(ENCRYPTED_TYPES[0], json.dumps(document, separators=(",", ":")).encode())
+
+
+def load_private_key(path: Path, password: bytes | None) -> Signer:
+    text = _read(path)
+    kind, body = _unpem(text, path)
+    if kind in ENCRYPTED_TYPES:
+        if password is None:
+            raise KeyFileError(f"{path} is encrypted: set COSIGN_PASSWORD or enter the password")
+        der = _decrypt(body, password, path)
+        key: Any = serialization.load_der_private_key(der, password=None)
+    else:
+        try:
+            key = serialization.load_pem_private_key(text, password=password or None)
+        except (ValueError, TypeError) as exc:
+            raise KeyFileError(f"{path}: not a private key modelpack can read ({exc})") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
+        raise KeyFileError(f"{path}: unsupported key type {type(key).__name__}")
+    return Signer(key)
+
+
+def load_public_key(path: Path) -> PublicKey:
+    text = _read(path)
+    try:
+        key = serialization.load_pem_public_key(text)
+    except ValueError:
+        try:  # a certificate works as well: its public key is used
+            from cryptography import x509
+
+            key = x509.load_pem_x509_certificate(text).public_key()
+        except ValueError:
+            raise KeyFileError(f"{path}: not a PEM public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
+        raise KeyFileError(f"{path}: unsupported public key type {type(key).__name__}")
+    return key
+
+
+def _decrypt(body: bytes, password: bytes, path: Path) -> bytes:
+    try:
+        doc = json.loads(body)
+        kdf, cipher = doc["kdf"], doc["cipher"]
+        if kdf["name"] != "scrypt" or cipher["name"] != "nacl/secretbox":
+            raise KeyFileError(f"{path}: unsupported encryption {kdf['name']}/{cipher['name']}")
+        params = kdf["params"]
+        key = _derive(password, base64.b64decode(kdf["salt"]), int(params["N"]), int(params["r"]), int(params["p"]))
+        return secretbox.open_box(base64.b64decode(doc["ciphertext"]), base64.b64decode(cipher["nonce"]), key)
+    except KeyFileError:
+        raise
+    except ValueError as exc:
+        if "authentication failed" in str(exc):
+            raise KeyFileError(f"{path}: wrong password") from None
+        raise KeyFileError(f"{path}: malformed encrypted key ({exc})") from None
+    except (KeyError, TypeError):
+        raise KeyFileError(f"{path}: malformed encrypted key") from None
+
+
+def _derive(password: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    if n > 1 << 20 or r > 32 or p > 16:
+        raise KeyFileError("refused scrypt parameters beyond what any cosign key uses")
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(password)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key {path}: {exc.strerror}") from None
+    if len(data) > 64 * 1024:
+        raise KeyFileError(f"{path} is too large to be a key")
+    return data
+
+
+def _pem(kind: str, body: bytes) -> bytes:
+    b64 = base64.b64encode(body).decode()
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    return (f"-----BEGIN {kind}-----\n" + "\n".join(lines) + f"\n-----END {kind}-----\n").encode()
+
+
+def _unpem(text: bytes, path: Path) -> tuple[str, bytes]:
+    try:
+        s = text.decode("ascii")
+        head = s.index("-----BEGIN ") + len("-----BEGIN ")
+        kind = s[head : s.index("-----", head)]
+        start = s.index("-----", head) + 5
+        end = s.index(f"-----END {kind}-----")
+        return kind, base64.b64decode("".join(s[start:end].split()))
+    except (ValueError, UnicodeDecodeError):
+        raise KeyFileError(f"{path}: not a PEM file") from None

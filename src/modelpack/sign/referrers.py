@@ -1,0 +1,187 @@
+"""Where signatures live in a registry, and how we find and verify them.
+
+Written (as cosign 3 does): a sigstore bundle as an OCI 1.1 referrer of the signed manifest. A
+registry with the referrers API indexes it itself (it answers the push with `OCI-Subject`); for one
+without, the referrer is also listed in the tag-schema fallback index, tag `sha256-<hex>`.
+Read: bundles found either way, and cosign's legacy layout (tag `sha256-<hex>.sig`, simple-signing
+payload layers whose annotation `dev.cosignproject.cosign/signature` holds the signature).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from modelpack.errors import NotFoundError, VerificationError
+from modelpack.oci import digest as digests
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.sign.dsse import BUNDLE_MEDIA_TYPE, COSIGN_PREDICATE, MAX_BUNDLE_BYTES, make_bundle, verify_bundle
+from modelpack.sign.keys import PublicKey, Signer, verify_signature
+from modelpack.store.registry import RegistryRepository
+from modelpack.streams import ByteStream, read_at_most
+
+EMPTY_JSON = b"{}"
+SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+
+
+def fallback_tag(digest: str) -> str:
+    alg, _, hexd = digest.partition(":")
+    return f"{alg}-{hexd}"
+
+
+@dataclass
+class FoundSignature:
+    kind: str  # "bundle" or "legacy"
+    location: str  # the signature manifest's digest (or the legacy tag)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def attach_signature(repo: RegistryRepository, subject: Descriptor, signer: Signer,
+                     annotations: dict[str, str] | None = None) -> Descriptor:
+    """Sign `subject` (a manifest, by digest) and store the bundle as its referrer."""
+    bundle = make_bundle(signer, subject.digest, annotations)
+    empty = Descriptor(mediaType=mt.OCI_EMPTY, digest=digests.of_bytes(EMPTY_JSON), size=len(EMPTY_JSON))
+    layer = Descriptor(mediaType=BUNDLE_MEDIA_TYPE, digest=digests.of_bytes(bundle), size=len(bundle))
+    manifest = Manifest(
+        artifactType=BUNDLE_MEDIA_TYPE,
+        config=empty,
+        layers=[layer],
+        subject=Descriptor(mediaType=subject.media_type, digest=subject.digest, size=subject.size),
+        annotations={
+            "dev.sigstore.bundle.content": "dsse-envelope",
+            "dev.sigstore.bundle.predicateType": COSIGN_PREDICATE,
+            mt.A_CREATED: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    )
+    for desc, data in ((empty, EMPTY_JSON), (layer, bundle)):
+        if not repo.has_blob(desc):
+            repo.push_blob(desc, _bytes_opener(data))
+    data = manifest.canonical_bytes()
+    desc = Descriptor(mediaType=mt.OCI_MANIFEST, digest=digests.of_bytes(data), size=len(data),
+                      artifactType=BUNDLE_MEDIA_TYPE, annotations=manifest.annotations)
+    headers = repo.put_manifest(desc, data)
+    if {k.lower(): v for k, v in headers.items()}.get("oci-subject") != subject.digest:
+        _add_to_fallback_index(repo, subject.digest, desc)
+    return desc
+
+
+def _add_to_fallback_index(repo: RegistryRepository, subject_digest: str, entry: Descriptor) -> None:
+    """Registries without the referrers API: list the referrer in the index tagged sha256-<hex>."""
+    tag = fallback_tag(subject_digest)
+    manifests: list[Descriptor] = []
+    current = repo.find(tag)
+    if current is not None:
+        node = parse_manifest(repo.fetch_manifest(current.digest)[1])
+        if isinstance(node, Index):
+            manifests = [m for m in node.manifests if m.digest != entry.digest]
+    index = Index(manifests=[*manifests, entry])
+    data = index.canonical_bytes()
+    repo.put_manifest(Descriptor(mediaType=mt.OCI_INDEX, digest=digests.of_bytes(data), size=len(data)), data, tag)
+
+
+def referrers(repo: RegistryRepository, digest: str) -> list[Descriptor]:
+    """Referrers of a manifest: from the referrers API where the registry has it, else the fallback tag."""
+    found = repo.referrers_api(digest)
+    if found is not None:
+        return found
+    current = repo.find(fallback_tag(digest))
+    if current is None:
+        return []
+    node = parse_manifest(repo.fetch_manifest(current.digest)[1])
+    return list(node.manifests) if isinstance(node, Index) else []
+
+
+def verify_signatures(repo: RegistryRepository, subject_digest: str, public: PublicKey,
+                      required: dict[str, str] | None = None) -> list[FoundSignature]:
+    """Every signature on `subject_digest` that verifies with `public` (and carries `required`
+    annotations). Raises VerificationError, with the reasons, when there is none."""
+    verified: list[FoundSignature] = []
+    reasons: list[str] = []
+    for ref in referrers(repo, subject_digest):
+        try:
+            manifest = _manifest(repo, ref.digest)
+            if manifest.artifact_type != BUNDLE_MEDIA_TYPE and ref.artifact_type != BUNDLE_MEDIA_TYPE:
+                continue
+            for layer in manifest.layers:
+                if layer.media_type == BUNDLE_MEDIA_TYPE:
+                    annotations = verify_bundle(_blob(repo, layer), public, subject_digest)
+                    verified.append(FoundSignature("bundle", ref.digest, annotations))
+        except (VerificationError, NotFoundError) as exc:
+            reasons.append(str(exc))
+    try:
+        legacy = _manifest(repo, fallback_tag(subject_digest) + ".sig")
+    except NotFoundError:
+        legacy = None
+    for layer in legacy.layers if legacy else []:
+        if layer.media_type != SIMPLE_SIGNING:
+            continue
+        try:
+            annotations = _verify_simple_signing(repo, layer, public, subject_digest)
+            verified.append(FoundSignature("legacy", fallback_tag(subject_digest) + ".sig", annotations))
+        except VerificationError as exc:
+            reasons.append(str(exc))
+    if required:
+        kept = [s for s in verified if all(s.annotations.get(k) == v for k, v in required.items())]
+        if verified and not kept:
+            reasons.append("no verified signature carries the required annotations")
+        verified = kept
+    if not verified:
+        detail = "; ".join(sorted(set(reasons))) if reasons else "no signatures found"
+        raise VerificationError(f"no valid signature on {subject_digest}: {detail}")
+    return verified
+
+
+def _verify_simple_signing(repo: RegistryRepository, layer: Descriptor, public: PublicKey,
+                           digest: str) -> dict[str, str]:
+    encoded = layer.annotation(COSIGN_SIGNATURE_ANNOTATION)
+    if not encoded:
+        raise VerificationError("legacy signature layer without a signature annotation")
+    return verify_simple_signing(_blob(repo, layer), encoded, public, digest)
+
+
+def verify_simple_signing(payload: bytes, signature_b64: str, public: PublicKey, digest: str) -> dict[str, str]:
+    """cosign's legacy format: an ECDSA (or other) signature over the simple-signing JSON payload,
+    which must name `digest`. Returns the payload's `optional` annotations."""
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+    except ValueError:
+        raise VerificationError("legacy signature is not base64") from None
+    if not verify_signature(public, signature, payload):
+        raise VerificationError("signature does not verify with this key")
+    try:
+        body = json.loads(payload)
+        signed = body["critical"]["image"]["docker-manifest-digest"]
+        optional = body.get("optional") or {}
+    except (ValueError, KeyError, TypeError):
+        raise VerificationError("legacy signature payload is malformed") from None
+    if signed != digest:
+        raise VerificationError(f"signature is valid but signs another digest, not {digest}")
+    return {str(k): str(v) for k, v in optional.items()} if isinstance(optional, dict) else {}
+
+
+def _manifest(repo: RegistryRepository, version: str) -> Manifest:
+    node = parse_manifest(repo.fetch_manifest(version)[1])
+    if not isinstance(node, Manifest):
+        raise VerificationError(f"{version} is not a signature manifest")
+    return node
+
+
+def _blob(repo: RegistryRepository, layer: Descriptor) -> bytes:
+    if layer.size > MAX_BUNDLE_BYTES:
+        raise VerificationError(f"signature blob {layer.digest} is implausibly large")
+    with repo.open_blob(layer) as stream:
+        data = read_at_most(stream, layer.size)
+    verifier = digests.Verifier(layer.digest, layer.size)
+    verifier.update(data)
+    verifier.verify()
+    return data
+
+
+def _bytes_opener(data: bytes) -> Callable[[], ByteStream]:
+    return lambda: io.BytesIO(data)
