@@ -5,6 +5,7 @@ times. Registry behaviour stays the registry's own; the proxy only observes and 
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -30,8 +31,15 @@ class Fault:
 
 
 class FaultProxy:
-    def __init__(self, upstream: str) -> None:
+    """With `referrers_api=True` it also answers the OCI 1.1 referrers API (GET
+    /v2/<name>/referrers/<digest>, and `OCI-Subject` on manifest pushes), from the manifests with a
+    `subject` pushed through it: neither registry available here implements that API, and the
+    client's path for registries that do needs a test. Everything else is the real registry's."""
+
+    def __init__(self, upstream: str, referrers_api: bool = False) -> None:
         self.upstream = upstream  # host:port of the real registry (plain HTTP)
+        self.referrers_api = referrers_api
+        self._referrers: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.log: list[tuple[str, int]] = []  # ("GET /v2/...", status)
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -72,6 +80,10 @@ class FaultProxy:
 
             def _forward(self) -> None:
                 line = f"{self.command} {self.path}"
+                if proxy.referrers_api and self.command == "GET" and "/referrers/" in self.path:
+                    proxy._record(line, 200)
+                    self._answer_referrers()
+                    return
                 if self.headers.get("Range"):
                     line += f" [Range: {self.headers['Range']}]"
                 fault = proxy._take_fault(line)
@@ -93,18 +105,27 @@ class FaultProxy:
                     upstream.putheader(key, value)
                 upstream.endheaders()
                 remaining = length
+                manifest_body = b""
+                is_manifest_put = self.command == "PUT" and "/manifests/" in self.path
                 while remaining > 0:
                     chunk = self.rfile.read(min(1 << 20, remaining))
                     if not chunk:
                         break
                     upstream.send(chunk)
+                    if is_manifest_put:
+                        manifest_body += chunk
                     remaining -= len(chunk)
                 resp = upstream.getresponse()
                 proxy._record(line, resp.status)
+                subject = None
+                if proxy.referrers_api and is_manifest_put and resp.status == 201:
+                    subject = proxy._remember(self.path, manifest_body, resp.getheader("Docker-Content-Digest"))
                 self.send_response(resp.status)
                 for key, value in resp.getheaders():
                     if key.lower() not in HOP_BY_HOP:
                         self.send_header(key, value)
+                if subject:
+                    self.send_header("OCI-Subject", subject)
                 self.end_headers()
                 sent = 0
                 limit = fault.cut_after if fault is not None else None
@@ -123,9 +144,36 @@ class FaultProxy:
                     sent += len(chunk)
                 upstream.close()
 
+            def _answer_referrers(self) -> None:
+                name, _, digest = self.path.split("?")[0].removeprefix("/v2/").partition("/referrers/")
+                body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                                   "manifests": proxy._referrers.get((name, digest), [])}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.oci.image.index.v1+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
 
         return Handler
+
+    def _remember(self, path: str, body: bytes, digest: str | None) -> str | None:
+        try:
+            manifest = json.loads(body)
+        except ValueError:
+            return None
+        subject = manifest.get("subject") if isinstance(manifest, dict) else None
+        if not subject or not digest:
+            return None
+        name = path.removeprefix("/v2/").split("/manifests/")[0]
+        entry = {"mediaType": manifest.get("mediaType"), "digest": digest, "size": len(body),
+                 "artifactType": manifest.get("artifactType") or manifest["config"]["mediaType"]}
+        if manifest.get("annotations"):
+            entry["annotations"] = manifest["annotations"]
+        with self._lock:
+            self._referrers.setdefault((name, subject["digest"]), []).append(entry)
+        return str(subject["digest"])
 
     def __enter__(self) -> FaultProxy:
         self._thread.start()

@@ -222,3 +222,27 @@ def test_legacy_layout_is_found_in_a_registry(pushed: tuple[str, str], tmp_path:
     result = json.loads(modelpack("verify", "--plain-http", "--json", "--key", str(public_path), tag_ref).out)
     assert result["signatures"] == [{"kind": "legacy", "location": fallback_tag(subject) + ".sig",
                                      "annotations": {"from": "cosign2"}}]
+
+
+def test_registry_with_the_referrers_api_needs_no_fallback_tag(
+    registry: Registry, cosign_bin: Path, tmp_path: Path
+) -> None:
+    from fault_proxy import FaultProxy
+
+    private, public = keypair(tmp_path, "k")
+    with FaultProxy(registry.host, referrers_api=True) as proxy:
+        model = tmp_path / "model"
+        model.mkdir()
+        (model / "w.safetensors").write_bytes(os.urandom(1000))
+        ref = proxy.host + "/" + registry.repo().split("/", 1)[1] + ":1"
+        digest = mp.push(model, ref, options=PLAIN).descriptor.digest
+        assert modelpack("sign", "--plain-http", "--key", str(private), ref, env={"COSIGN_PASSWORD": "pw"}).code == 0
+        repo = mp.remote(mp.Reference.parse(ref), PLAIN)
+        assert fallback_tag(digest) not in repo.tags()  # the registry indexes referrers itself
+        proxy.clear()
+        assert modelpack("verify", "--plain-http", "--key", str(public), ref).code == 0
+        assert proxy.requests("GET", f"/referrers/{digest}")
+        # cosign, asked to use the referrers API, finds our signature through it too.
+        checked = cosign(cosign_bin, "verify", "--key", str(public), "--insecure-ignore-tlog=true", *COSIGN_FLAGS,
+                         ref.rsplit(":", 1)[0] + "@" + digest)
+        assert checked.returncode == 0, checked.stderr

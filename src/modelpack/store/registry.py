@@ -216,7 +216,7 @@ class RegistryRepository:
     def referrers_api(self, digest: str) -> list[Descriptor] | None:
         """The OCI 1.1 referrers of a manifest, or None when the registry has no referrers API."""
         resp = self.client.send("GET", f"{self._prefix}/referrers/{digest}", headers={"Accept": mt.OCI_INDEX},
-                                allow_404=True, ok=(200,), what=f"referrers of {digest}")
+                                allow_404=True, ok=(200,), stream=True, what=f"referrers of {digest}")
         with resp:
             if resp.status_code != 200 or not resp.headers.get("Content-Type", "").startswith(mt.OCI_INDEX):
                 return None
