@@ -14,7 +14,8 @@ from modelpack.version import __version__
 defer(*DEFERRED)  # before oras-py and requests import them eagerly
 
 _API = ("pack", "push", "pull", "unpack", "inspect", "list_models", "tag", "remove", "login", "logout",
-        "describe", "remote")
+        "describe", "remote", "list_versions", "resolve", "diff", "tag_remote", "remove_remote", "copy_model",
+        "generate_key_pair", "sign", "verify")
 
 __all__ = [*_API, "ClientOptions", "LayoutStore", "Reference", "__version__"]
 

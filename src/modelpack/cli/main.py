@@ -146,24 +146,131 @@ def list_command(as_json: bool) -> None:
 @cli.command()
 @click.argument("source")
 @click.argument("target")
+@click.option("--remote", is_flag=True, help="Set the tag in the registry (no blob moves).")
+@network_options
 @handle_errors
-def tag(source: str, target: str) -> None:
-    """Give a model in the local store another reference."""
+def tag(source: str, target: str, remote: bool, plain_http: bool, insecure: bool, ca_file: str | None,
+        verbose: bool) -> None:
+    """Give a model another reference: in the local store, or with --remote in the registry
+    (aliases such as prod or champion)."""
     from modelpack import api
 
-    desc = api.tag(source, target)
+    if remote:
+        desc = api.tag_remote(source, target, options=client_options(plain_http, insecure, ca_file, verbose))
+    else:
+        desc = api.tag(source, target)
     click.echo(f"{target} -> {desc.digest}")
 
 
 @cli.command()
 @click.argument("reference")
+@click.option("--remote", is_flag=True, help="Delete the manifest from the registry, where it allows that.")
+@network_options
 @handle_errors
-def rm(reference: str) -> None:
-    """Remove a reference from the local store (and blobs no other model uses)."""
+def rm(reference: str, remote: bool, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """Remove a reference from the local store (and blobs no other model uses), or with --remote
+    delete the manifest (and every tag on it) from the registry."""
     from modelpack import api
 
+    if remote:
+        digest = api.remove_remote(reference, options=client_options(plain_http, insecure, ca_file, verbose))
+        click.echo(f"deleted {digest}")
+        return
     for name in api.remove(reference):
         click.echo(f"removed {name}")
+
+
+@cli.command()
+@click.argument("reference")
+@network_options
+@handle_errors
+def resolve(reference: str, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """Print the digest a reference names in its registry."""
+    from modelpack import api
+
+    click.echo(api.resolve(reference, options=client_options(plain_http, insecure, ca_file, verbose)).digest)
+
+
+@cli.command()
+@click.argument("repository")
+@click.option("--where", "where", multiple=True, metavar="EXPR",
+              help="Filter, e.g. 'metrics.accuracy>=0.9', 'labels.stage=prod'. Repeatable (all must hold).")
+@click.option("--sort", metavar="KEY", help="Sort by a field; '-' in front for descending, e.g. -metrics.accuracy.")
+@network_options
+@json_option
+@handle_errors
+def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bool, insecure: bool,
+       ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """List every version of a model in a registry with its digest, version, created time, metrics and
+    size (manifests only; cached by digest)."""
+    from modelpack import api
+
+    versions = api.list_versions(repository, where, sort,
+                                 options=client_options(plain_http, insecure, ca_file, verbose))
+    if as_json:
+        print_json([v.to_json() for v in versions])
+        return
+    if not versions:
+        click.echo("no matching versions", err=True)
+        return
+    width = max(3, *(len(v.tag) for v in versions))
+    click.echo(f"{'TAG':<{width}}  {'DIGEST':<19}  {'VERSION':<10}  {'CREATED':<20}  {'SIZE':>10}  METRICS")
+    for v in versions:
+        metrics = ", ".join(f"{k}={val}" for k, val in sorted((v.metadata.get("metrics") or {}).items()))
+        click.echo(f"{v.tag:<{width}}  {v.digest[:19]:<19}  {v.metadata.get('version') or '-'!s:<10}  "
+                   f"{v.metadata.get('created') or '-'!s:<20}  {human_size(v.size):>10}  {metrics}")
+
+
+@cli.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--remote", "remote_only", is_flag=True, help="Read both from the registry.")
+@network_options
+@json_option
+@handle_errors
+def diff(old: str, new: str, remote_only: bool, plain_http: bool, insecure: bool, ca_file: str | None,
+         verbose: bool, as_json: bool) -> None:
+    """What changed between two versions: files (by digest and size) and metadata, metrics included."""
+    from modelpack import api
+
+    result = api.diff(old, new, remote_only=remote_only,
+                      options=client_options(plain_http, insecure, ca_file, verbose))
+    if as_json:
+        print_json(result.to_json())
+        return
+    if result.empty:
+        click.echo("no differences")
+        return
+    for item in result.added:
+        click.echo(f"+ {item['path']}  ({human_size(item['size'])})")
+    for item in result.removed:
+        click.echo(f"- {item['path']}  ({human_size(item['size'])})")
+    for item in result.changed:
+        click.echo(f"~ {item['path']}  {human_size(item['oldSize'])} -> {human_size(item['newSize'])}")
+    for key, change in result.metadata.items():
+        click.echo(f"  {key}: {change['old']!r} -> {change['new']!r}")
+
+
+@cli.command(name="copy")
+@click.argument("source")
+@click.argument("target")
+@click.option("--from-local", is_flag=True, help="SOURCE is in the local store.")
+@click.option("--to-local", is_flag=True, help="Copy into the local store.")
+@click.option("--no-referrers", is_flag=True, help="Leave signatures and other referrers behind.")
+@network_options
+@json_option
+@handle_errors
+def copy_command(source: str, target: str, from_local: bool, to_local: bool, no_referrers: bool, plain_http: bool,
+                 insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Copy a model between registries (or the local store), with its signatures."""
+    from modelpack import api
+    from modelpack.cli.progress import transfer_progress
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    with transfer_progress("copy", not as_json) as copy_options:
+        result = api.copy_model(source, target, from_local=from_local, to_local=to_local,
+                                with_referrers=not no_referrers, options=options, copy_options=copy_options)
+    _report(result, as_json, "copied")
 
 
 @cli.command()

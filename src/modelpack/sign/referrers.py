@@ -22,6 +22,7 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.sign.dsse import BUNDLE_MEDIA_TYPE, COSIGN_PREDICATE, MAX_BUNDLE_BYTES, make_bundle, verify_bundle
 from modelpack.sign.keys import PublicKey, Signer, verify_signature
+from modelpack.store.copy import CopyOptions
 from modelpack.store.registry import RegistryRepository
 from modelpack.streams import ByteStream, read_at_most
 
@@ -185,3 +186,17 @@ def _blob(repo: RegistryRepository, layer: Descriptor) -> bytes:
 
 def _bytes_opener(data: bytes) -> Callable[[], ByteStream]:
     return lambda: io.BytesIO(data)
+
+
+def copy_referrers(src: RegistryRepository, dst: RegistryRepository, digest: str, options: CopyOptions) -> int:
+    """Copy every referrer of `digest` (signatures, attestations) with its blobs, and list them in
+    `dst`'s fallback index unless `dst` indexes referrers itself. Returns how many were copied."""
+    from modelpack.store.copy import copy
+
+    found = referrers(src, digest)
+    for entry in found:
+        copy(src, dst, entry.digest, None, options)
+    if found and dst.referrers_api(digest) is None:
+        for entry in found:
+            _add_to_fallback_index(dst, digest, entry)
+    return len(found)

@@ -228,9 +228,18 @@ class RegistryRepository:
         self.client.send("DELETE", f"{self._prefix}/manifests/{digest}", ok=(202, 200, 204),
                          what=f"delete of {self.client.host}/{self.name}@{digest}").close()
 
-    def tags(self) -> list[str]:
-        """All tags, following pagination (oras-py's tag listing, over our transport)."""
-        return list(self.client.get_tags(self.client.container(self.name)))
+    def tags(self, page_size: int = 1000) -> list[str]:
+        """All tags, following the registry's `Link` pagination with oras-py's paginated-request
+        helper (over our transport); pages are requested explicitly, since Distribution paginates only
+        when asked."""
+        found: list[str] = []
+
+        def collect(resp: requests.Response) -> bool:
+            found.extend(str(t) for t in (resp.json().get("tags") or []))
+            return True
+
+        self.client._do_paginated_request(f"{self.client.base}{self._prefix}/tags/list?n={page_size}", collect)
+        return found
 
 
 class ResumableBlob(io.RawIOBase):

@@ -1,0 +1,60 @@
+"""What changed between two model versions: files by path (digest and size) and metadata fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Diff:
+    added: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # dotted key -> {"old", "new"}
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed or self.metadata)
+
+    def to_json(self) -> dict[str, Any]:
+        metrics = {k.removeprefix("metrics."): v for k, v in self.metadata.items() if k.startswith("metrics.")}
+        return {"files": {"added": self.added, "removed": self.removed, "changed": self.changed},
+                "metadata": self.metadata, "metrics": metrics}
+
+
+def diff_models(old: dict[str, Any], new: dict[str, Any]) -> Diff:
+    """Compare two `inspect --json` documents."""
+    result = Diff()
+    before = {layer["path"]: layer for layer in old.get("layers", []) if layer.get("path")}
+    after = {layer["path"]: layer for layer in new.get("layers", []) if layer.get("path")}
+    for path in sorted(after.keys() - before.keys()):
+        result.added.append(_file(after[path]))
+    for path in sorted(before.keys() - after.keys()):
+        result.removed.append(_file(before[path]))
+    for path in sorted(before.keys() & after.keys()):
+        a, b = before[path], after[path]
+        if a["digest"] != b["digest"]:
+            result.changed.append({"path": path, "oldDigest": a["digest"], "newDigest": b["digest"],
+                                   "oldSize": a["size"], "newSize": b["size"]})
+    flat_old, flat_new = flatten(old.get("metadata", {})), flatten(new.get("metadata", {}))
+    for key in sorted(flat_old.keys() | flat_new.keys()):
+        if flat_old.get(key) != flat_new.get(key):
+            result.metadata[key] = {"old": flat_old.get(key), "new": flat_new.get(key)}
+    return result
+
+
+def _file(layer: dict[str, Any]) -> dict[str, Any]:
+    return {"path": layer["path"], "digest": layer["digest"], "size": layer["size"]}
+
+
+def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"metrics": {"accuracy": 0.9}} -> {"metrics.accuracy": 0.9}; lists stay whole."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, dict) and item:
+            out.update(flatten(item, name + "."))
+        else:
+            out[name] = item
+    return out

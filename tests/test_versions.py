@@ -1,0 +1,142 @@
+"""Versions as a registry: ls with filters and sorting, diff, aliases, resolve, delete, copy with
+signatures to another registry, tag pagination."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import modelpack as mp
+from fault_proxy import FaultProxy
+from helpers import modelpack
+from modelpack.store.client import ClientOptions
+from registry_process import Registry
+
+PLAIN = ClientOptions(plain_http=True)
+
+
+@pytest.fixture
+def proxy(registry: Registry) -> Iterator[FaultProxy]:
+    with FaultProxy(registry.host) as p:
+        yield p
+
+
+def _push_versions(repo: str, tmp_path: Path) -> dict[str, str]:
+    """Three versions: accuracy 0.81, 0.93, 0.88; v3 adds a file and drops another."""
+    digests = {}
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.safetensors").write_bytes(os.urandom(5000))
+    (model / "notes.md").write_text("v1 notes")
+    for version, accuracy, stage in (("1.0.0", 0.81, "dev"), ("1.1.0", 0.93, "prod"), ("1.2.0", 0.88, "dev")):
+        if version == "1.2.0":
+            (model / "notes.md").unlink()
+            (model / "tokenizer.json").write_text("{}")
+            (model / "weights.safetensors").write_bytes(os.urandom(6000))
+        result = mp.push(model, f"{repo}:{version}", [f"version={version}", f"metrics.accuracy={accuracy}",
+                                                      f"labels.stage={stage}", "framework=pytorch"], options=PLAIN)
+        digests[version] = result.descriptor.digest
+    return digests
+
+
+def test_ls_filters_sorts_and_caches(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    repo = proxy.host + "/" + registry.repo().split("/", 1)[1]
+    digests = _push_versions(repo, tmp_path)
+    listed = modelpack("ls", "--plain-http", "--json", repo)
+    assert listed.code == 0, listed.err
+    rows = json.loads(listed.out)
+    assert {r["tag"]: r["digest"] for r in rows} == digests
+    assert all({"tag", "digest", "metadata", "size", "created"} <= set(r) for r in rows)
+
+    best = json.loads(modelpack("ls", "--plain-http", "--json", "--where", "metrics.accuracy>=0.85",
+                                "--sort", "-metrics.accuracy", repo).out)
+    assert [r["tag"] for r in best] == ["1.1.0", "1.2.0"]
+    prod = json.loads(modelpack("ls", "--plain-http", "--json", "--where", "labels.stage=prod",
+                                "--where", "framework==pytorch", repo).out)
+    assert [r["tag"] for r in prod] == ["1.1.0"]
+    table = modelpack("ls", "--plain-http", "--sort", "version", repo)
+    assert [line.split()[0] for line in table.out.splitlines()[1:]] == ["1.0.0", "1.1.0", "1.2.0"]
+
+    # Manifests are cached by digest: a second listing only lists tags and resolves them.
+    proxy.clear()
+    assert modelpack("ls", "--plain-http", repo).code == 0
+    assert proxy.requests("GET", "/manifests/") == []
+    assert len(proxy.requests("HEAD", "/manifests/")) == 3
+
+
+def test_bad_where_is_one_line() -> None:
+    result = modelpack("ls", "--plain-http", "--where", "accuracy>>", "localhost:1/a/b")
+    assert result.code == 2 and result.err.startswith("error: ") and "FIELD OP VALUE" in result.err
+
+
+def test_diff_shows_files_and_metric_changes(registry: Registry, tmp_path: Path) -> None:
+    repo = registry.repo()
+    _push_versions(repo, tmp_path)
+    result = modelpack("diff", "--plain-http", "--json", f"{repo}:1.0.0", f"{repo}:1.2.0")
+    assert result.code == 0, result.err
+    diff = json.loads(result.out)
+    assert [f["path"] for f in diff["files"]["added"]] == ["tokenizer.json"]
+    assert [f["path"] for f in diff["files"]["removed"]] == ["notes.md"]
+    assert [f["path"] for f in diff["files"]["changed"]] == ["weights.safetensors"]
+    assert diff["files"]["changed"][0]["newSize"] == 6000
+    assert diff["metrics"]["accuracy"] == {"old": 0.81, "new": 0.88}
+    assert diff["metadata"]["version"] == {"old": "1.0.0", "new": "1.2.0"}
+    same = modelpack("diff", "--plain-http", f"{repo}:1.0.0", f"{repo}:1.0.0")
+    assert same.out.strip() == "no differences"
+
+
+def test_alias_resolve_and_delete(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    repo = proxy.host + "/" + registry.repo().split("/", 1)[1]
+    digests = _push_versions(repo, tmp_path)
+    proxy.clear()
+    assert modelpack("tag", "--remote", "--plain-http", f"{repo}:1.1.0", f"{repo}:champion").code == 0
+    assert proxy.requests("GET", "/blobs/") == [] and proxy.requests("PUT", "/blobs/") == []
+    assert modelpack("resolve", "--plain-http", f"{repo}:champion").out.strip() == digests["1.1.0"]
+
+    deleted = modelpack("rm", "--remote", "--plain-http", f"{repo}:1.0.0")
+    assert deleted.code == 0, deleted.err
+    gone = modelpack("resolve", "--plain-http", f"{repo}:1.0.0")
+    assert gone.code == 3 and "not found" in gone.err
+
+
+def test_tags_are_followed_across_pages(registry: Registry, tmp_path: Path) -> None:
+    repo = registry.repo()
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"w")
+    mp.push(model, f"{repo}:t0", options=PLAIN)
+    for i in range(1, 7):
+        mp.tag_remote(f"{repo}:t0", f"{repo}:t{i}", options=PLAIN)
+    remote = mp.remote(mp.Reference.parse(repo), PLAIN)
+    assert sorted(remote.tags(page_size=2)) == [f"t{i}" for i in range(7)]
+
+
+def test_copy_to_another_registry_keeps_the_signature(
+    registry: Registry, fresh_registry: Callable[..., Registry], cosign_bin: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(os.urandom(20_000))
+    src = registry.repo() + ":1"
+    digest = mp.push(model, src, options=PLAIN).descriptor.digest
+    keys = tmp_path / "keys"
+    assert modelpack("generate-key-pair", "-d", str(keys), env={"COSIGN_PASSWORD": "pw"}).code == 0
+    assert modelpack("sign", "--plain-http", "--key", str(keys / "cosign.key"), src,
+                     env={"COSIGN_PASSWORD": "pw"}).code == 0
+    other = fresh_registry()
+    dst = f"{other.host}/mirror/model:1"
+    copied = modelpack("copy", "--plain-http", "--json", src, dst)
+    assert copied.code == 0, copied.err
+    assert json.loads(copied.out)["digest"] == digest
+    checked = subprocess.run([str(cosign_bin), "verify", "--key", str(keys / "cosign.pub"),
+                              "--insecure-ignore-tlog=true", "--allow-http-registry", "--allow-insecure-registry",
+                              f"{other.host}/mirror/model@{digest}"], capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stderr
+    out = tmp_path / "out"
+    assert modelpack("pull", "--plain-http", "--verify-key", str(keys / "cosign.pub"), dst, "-o", str(out)).code == 0
+    assert (out / "w.safetensors").read_bytes() == (model / "w.safetensors").read_bytes()
