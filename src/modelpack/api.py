@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import IntegrityError, NotFoundError, UsageError
+from modelpack.formats import foreign_metadata, layer_kind
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
@@ -275,11 +276,12 @@ class Inspection:
             out["layers"] = []
             return out
         out["config"] = node.config.to_json()
-        out["metadata"] = metadata_view(node.annotations, self.config)
+        foreign = foreign_metadata(node.config.media_type, self.config)
+        out["metadata"] = {**foreign, **metadata_view(node.annotations, None if foreign else self.config)}
         out["layers"] = [
             {
                 "path": layer_path(layer),
-                "kind": (mt.parse_layer_media_type(layer.media_type) or (None,))[0],
+                "kind": layer_kind(layer.media_type),
                 "mediaType": layer.media_type,
                 "digest": layer.digest,
                 "size": layer.size,

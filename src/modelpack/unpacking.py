@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from modelpack.errors import UnsafePathError, UnsupportedArtifactError, UsageError
+from modelpack.formats import default_name, is_foreign_archive
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
 from modelpack.streams import ByteStream
@@ -30,14 +31,17 @@ CHUNK = 1024 * 1024
 
 
 def layer_path(layer: Descriptor) -> str | None:
-    """The relative path a layer restores to: model-spec's filepath, else the OCI title (oras)."""
-    return layer.annotation(mt.A_FILEPATH, mt.LEGACY_A_FILEPATH, mt.A_TITLE)
+    """The relative path a layer restores to: model-spec's filepath, else the OCI title (oras), else
+    the name another tool's format implies (Docker model artifacts)."""
+    return layer.annotation(mt.A_FILEPATH, mt.LEGACY_A_FILEPATH, mt.A_TITLE) or default_name(layer.media_type)
 
 
 def layer_is_archive(layer: Descriptor) -> bool:
     parsed = mt.parse_layer_media_type(layer.media_type)
     if parsed is not None:
         return parsed[1] != "raw"
+    if is_foreign_archive(layer.media_type):
+        return True
     # oras CLI: a directory pushed as a tar+gzip layer it marks for unpacking.
     return layer.annotation(mt.A_ORAS_UNPACK) == "true"
 
@@ -82,13 +86,13 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path) -> list
     try:
         seen: set[str] = set()
         for layer in manifest.layers:
+            if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
+                written.extend(_extract_archive(layer, blobs.open_blob, staging))
+                continue
             raw_path = layer_path(layer)
             if raw_path is None:
                 raise UnsupportedArtifactError(f"layer {layer.digest} names no file path; cannot unpack it")
             rel = safe_relpath(raw_path)
-            if layer_is_archive(layer):
-                written.extend(_extract_archive(layer, blobs.open_blob, staging))
-                continue
             if rel in seen:
                 raise UnsafePathError(f"refused artifact: two layers write {rel!r}")
             seen.add(rel)
