@@ -47,7 +47,8 @@ def test_kitops_modelkit_is_inspected_and_pulled(registry: Registry, oras_bin: P
     _tar(work / "model.tar", {"model.bin": b"\x01" * 4096})
     _tar(work / "data.tgz", {"data/train.csv": b"a,b\n1,2\n"}, gzip=True)
     ref = registry.repo() + ":kit"
-    oras(oras_bin, "push", "--plain-http", ref, "--config", "Kitfile.json:application/vnd.kitops.modelkit.config.v1+json",
+    oras(oras_bin, "push", "--plain-http", ref,
+         "--config", "Kitfile.json:application/vnd.kitops.modelkit.config.v1+json",
          "model.tar:application/vnd.kitops.modelkit.model.v1.tar",
          "data.tgz:application/vnd.kitops.modelkit.dataset.v1.tar+gzip", cwd=work)
 
