@@ -140,3 +140,34 @@ def test_copy_to_another_registry_keeps_the_signature(
     out = tmp_path / "out"
     assert modelpack("pull", "--plain-http", "--verify-key", str(keys / "cosign.pub"), dst, "-o", str(out)).code == 0
     assert (out / "w.safetensors").read_bytes() == (model / "w.safetensors").read_bytes()
+
+
+def test_lineage_is_pinned_at_pack_time(registry: Registry, tmp_path: Path) -> None:
+    repo = registry.repo()
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(os.urandom(1000))
+    base = mp.push(model, f"{repo}/base:latest", ["version=1"], options=PLAIN).descriptor.digest
+    data = mp.push(model, f"{repo}/data:v1", ["version=d1"], options=PLAIN).descriptor.digest
+    child = mp.push(model, f"{repo}/child:1", ["version=2", f"parent={repo}/base:latest",
+                                                f"datasets={repo}/data:v1,imagenet"], options=PLAIN)
+    mp.push(model, f"{repo}/grandchild:1", ["version=3", f"parent={repo}/child:1"], options=PLAIN)
+    mp.push(model, f"{repo}/base:latest", ["version=1-retrained"], options=PLAIN)  # the tag moves on
+
+    info = mp.inspect(f"{repo}/child:1", remote_only=True, options=PLAIN).to_json()
+    assert info["metadata"]["parent"] == f"{repo}/base:latest@{base}"
+    assert info["metadata"]["datasets"] == [f"{repo}/data:v1@{data}", "imagenet"]
+    result = modelpack("lineage", "--plain-http", "--json", f"{repo}/grandchild:1")
+    assert result.code == 0, result.err
+    chain = json.loads(result.out)
+    assert [entry["version"] for entry in chain] == ["3", "2", "1"]
+    assert chain[1]["digest"] == child.descriptor.digest and chain[2]["digest"] == base
+
+
+def test_unreachable_parent_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"w")
+    result = modelpack("pack", str(model), "-t", "example.com/a/b:1", "--set", "parent=127.0.0.1:1/gone/model:1")
+    assert result.code == 2 and "cannot pin" in result.err
+    assert json.loads(modelpack("list", "--json").out) == []

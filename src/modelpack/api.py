@@ -78,10 +78,13 @@ def pack(
     *,
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
+    options: ClientOptions | None = None,
 ) -> PackResult:
-    """Pack a directory into the local store under `reference`."""
+    """Pack a directory into the local store under `reference`. A `parent` or dataset that is a
+    registry reference is pinned to its digest (from the local store, else the registry)."""
     ref = parse_reference(reference)
-    model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1])
+    model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
+                     resolver=_lineage_resolver(_store(store), options))
     target = _store(store).repository(ref.name)
     copy(model, target, model.descriptor.digest, ref.tag, copy_options)
     if ref.digest and ref.digest != model.descriptor.digest:
@@ -97,8 +100,10 @@ def describe(
     on_layer: Callable[[PackedLayer], None] | None = None,
     on_hashing: Callable[[LayerSource, Future[str]], None] | None = None,
     hashes: HashCache | None = None,
+    resolver: Callable[[Reference], str] | None = None,
 ) -> PackedModel:
-    """Describe a directory as a ModelPack artifact without storing anything."""
+    """Describe a directory as a ModelPack artifact without storing anything. With `resolver`,
+    lineage references (parent, datasets) are pinned to digests."""
     # Imported here: pydantic's metadata models cost ~50 ms to build, and pull/inspect never need them.
     from modelpack.metadata.load import load_metadata
     from modelpack.packing.build import build
@@ -107,7 +112,35 @@ def describe(
     if not path.is_dir():
         raise UsageError(f"{model_dir} is not a directory")
     metadata = load_metadata(path, list(overrides), default_name=default_name or path.resolve().name)
+    if resolver is not None:
+        from modelpack.lineage import pin
+
+        metadata = metadata.model_copy(update={
+            "parent": pin(metadata.parent, resolver) if metadata.parent else None,
+            "datasets": [pin(d, resolver) for d in metadata.datasets],
+        })
     return build(path, metadata, on_layer=on_layer, on_hashing=on_hashing, hashes=hashes or _store_hashes())
+
+
+def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -> Callable[[Reference], str]:
+    def resolve_digest(ref: Reference) -> str:
+        found = local_store.find(ref)
+        return found.digest if found is not None else remote(ref, options).resolve(ref.version).digest
+
+    return resolve_digest
+
+
+def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
+            store: LayoutStore | None = None) -> list[dict[str, Any]]:
+    """The chain of `parent`s from a model back to its first ancestor, each with digest and version."""
+    from modelpack.lineage import chain
+
+    def read(text: str) -> dict[str, Any]:
+        ref = parse_reference(text)
+        local = _store(store).find(ref) is not None
+        return inspect(ref, remote_only=not local, options=options, store=store).to_json()
+
+    return chain(str(parse_reference(reference)), read)
 
 
 def _store_hashes() -> HashCache:
@@ -164,7 +197,8 @@ def _push_directory(model_dir: Path, overrides: Sequence[str], ref: Reference, d
 
     with BlobPipeline(dst, options) as pipeline:
         model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
-                         on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes())
+                         on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes(),
+                         resolver=_lineage_resolver(LayoutStore(), dst.client.options))
     handled = pipeline.copied + pipeline.skipped
     result = copy(model, dst, model.descriptor.digest, ref.tag,
                   replace(options, present=frozenset(d.digest for d in handled)))

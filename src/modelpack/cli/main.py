@@ -30,13 +30,16 @@ def cli() -> None:
 @click.option("-t", "--tag", "reference", required=True, help="Reference, e.g. localhost:5000/team/iris:1.0.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override metadata, dotted keys allowed (metrics.accuracy=0.97). Repeatable.")
+@network_options
 @json_option
 @handle_errors
-def pack(model_dir: str, reference: str, overrides: tuple[str, ...], as_json: bool) -> None:
-    """Pack MODEL_DIR into the local store; prints the manifest digest."""
+def pack(model_dir: str, reference: str, overrides: tuple[str, ...], plain_http: bool, insecure: bool,
+         ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Pack MODEL_DIR into the local store; prints the manifest digest. (Network options apply only to
+    pinning a parent model that is not in the local store.)"""
     from modelpack import api
 
-    result = api.pack(model_dir, reference, overrides)
+    result = api.pack(model_dir, reference, overrides, options=client_options(plain_http, insecure, ca_file, verbose))
     if as_json:
         print_json({"reference": str(result.reference), "digest": result.descriptor.digest,
                     "size": result.descriptor.size, "layers": len(result.model.layers)})
@@ -331,6 +334,25 @@ def logout(registry: str) -> None:
         click.echo(f"Removed credentials for {registry}")
     else:
         click.echo(f"Not logged in to {registry}")
+
+
+@cli.command()
+@click.argument("reference")
+@network_options
+@json_option
+@handle_errors
+def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool,
+            as_json: bool) -> None:
+    """The chain of parent models back to the first ancestor."""
+    from modelpack import api
+
+    entries = api.lineage(reference, options=client_options(plain_http, insecure, ca_file, verbose))
+    if as_json:
+        print_json(entries)
+        return
+    for depth, entry in enumerate(entries):
+        label = " ".join(str(x) for x in (entry["name"], entry["version"]) if x)
+        click.echo(f"{'  ' * depth}{'└─ ' if depth else ''}{entry['reference']}  {entry['digest'][:19]}  {label}")
 
 
 def _password(confirm: bool = False) -> bytes:
