@@ -168,6 +168,27 @@ class Bench:
             for path in (data, root / "home-mem", root / "home-mem-pull", root / "out-mem"):
                 shutil.rmtree(path, ignore_errors=True)
 
+    def listing(self, count: int = 100) -> None:
+        """`modelpack ls` over `count` versions (distinct manifests) on loopback, cold and cached."""
+        import modelpack as mp
+        from modelpack.store.client import ClientOptions
+
+        model = self.work / "ls-model"
+        model.mkdir(exist_ok=True)
+        (model / "model.safetensors").write_bytes(os.urandom(4096))
+        with self.registry("ls") as reg:
+            repo = f"{reg.host}/bench/versions"
+            seed = mp.LayoutStore(self.work / "ls-seed")
+            for i in range(count):
+                mp.push(model, f"{repo}:v{i}", [f"version=1.0.{i}", f"metrics.accuracy={i / count}"],
+                        options=ClientOptions(plain_http=True), store=seed)
+            home = self.work / "home-ls"
+            shutil.rmtree(home, ignore_errors=True)
+            for label in ("ls, cold cache", "ls, cached"):
+                wall, cpu, rss = measure([self.modelpack, "ls", "--plain-http", "--where",
+                                          "metrics.accuracy>=0.5", repo], env=self.env(home))
+                self.record(Sample("modelpack", label, f"{count} tags", wall, cpu, rss))
+
     def record(self, sample: Sample) -> None:
         self.samples.append(sample)
         print(f"  {sample.op:4} {sample.shape:10} {sample.tool:9} wall {sample.wall:6.2f} s  cpu {sample.cpu:6.2f} s  "
@@ -219,7 +240,7 @@ def main() -> int:
     parser.add_argument("--shapes", default="1x1024,8x128", help="COUNTxMIB, comma-separated")
     parser.add_argument("--big-gib", type=int, default=4, help="size of the memory check (0 to skip)")
     parser.add_argument("--json", type=Path, default=ROOT / ".bench" / "results.json")
-    parser.add_argument("--ops", default="push,pull", help="which operations to measure")
+    parser.add_argument("--ops", default="push,pull,ls", help="which operations to measure")
     args = parser.parse_args()
 
     tmpfs = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
@@ -233,11 +254,13 @@ def main() -> int:
     print(f"machine: {machine}; {oras_version}; data in {tmpfs}")
     try:
         warm_memory(work)
-        for spec in args.shapes.split(","):
+        for spec in filter(None, args.shapes.split(",")):
             count, size = (int(x) for x in spec.lower().split("x"))
             bench.shape(count, size)
         if args.big_gib:
             bench.memory(args.big_gib, disk)
+        if "ls" in bench.ops:
+            bench.listing()
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(disk, ignore_errors=True)
@@ -253,6 +276,8 @@ def main() -> int:
     big = [s for s in bench.samples if s.shape.endswith("GiB")]
     for s in big:
         print(f"| {s.op} | {s.shape} (memory check) | – | – | {s.wall:.2f} s | – | {s.rss_mb:.0f} MB | – |")
+    for s in (s for s in bench.samples if s.op.startswith("ls")):
+        print(f"| {s.op} | {s.shape} | – | – | {s.wall:.2f} s | – | {s.rss_mb:.0f} MB | – |")
     print(f"\n`modelpack --version`: median {start_s * 1000:.0f} ms over 15 runs")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"machine": machine, "oras": oras_version, "rows": rows,
