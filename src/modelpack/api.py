@@ -119,7 +119,7 @@ def describe(
             "parent": pin(metadata.parent, resolver) if metadata.parent else None,
             "datasets": [pin(d, resolver) for d in metadata.datasets],
         })
-    return build(path, metadata, on_layer=on_layer, on_hashing=on_hashing, hashes=hashes or _store_hashes())
+    return build(path, metadata, on_layer=on_layer, on_hashing=on_hashing, hashes=hashes or _store_hashes(None))
 
 
 def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -> Callable[[Reference], str]:
@@ -143,10 +143,10 @@ def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
     return chain(str(parse_reference(reference)), read)
 
 
-def _store_hashes() -> HashCache:
+def _store_hashes(store: LayoutStore | None) -> HashCache:
     from modelpack.packing.hashcache import HashCache
 
-    return HashCache(LayoutStore().root / "hash-cache.json")
+    return HashCache(_store(store).root / "hash-cache.json")
 
 
 def push(
@@ -171,13 +171,14 @@ def push(
         if not Path(source).is_dir():  # type: ignore[arg-type]
             raise UsageError(f"{source} is not a directory")
         dst = remote(ref, options)
-        result = _push_directory(Path(source), overrides, ref, dst, _with_mounts(copy_options, local_store, ref))  # type: ignore[arg-type]
+        result = _push_directory(Path(source), overrides, ref, dst,  # type: ignore[arg-type]
+                                 _with_mounts(copy_options, local_store, ref), local_store)
     local_store.record_origin(ref.name, result.blobs)
     return _transfer(ref, result)
 
 
 def _push_directory(model_dir: Path, overrides: Sequence[str], ref: Reference, dst: RegistryRepository,
-                    options: CopyOptions) -> CopyResult:
+                    options: CopyOptions, local_store: LayoutStore) -> CopyResult:
     """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
     config and manifest follow through `copy()`, which skips the blobs already handled."""
     from modelpack.oci import mediatypes as media
@@ -197,8 +198,8 @@ def _push_directory(model_dir: Path, overrides: Sequence[str], ref: Reference, d
 
     with BlobPipeline(dst, options) as pipeline:
         model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
-                         on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes(),
-                         resolver=_lineage_resolver(LayoutStore(), dst.client.options))
+                         on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes(local_store),
+                         resolver=_lineage_resolver(local_store, dst.client.options))
     handled = pipeline.copied + pipeline.skipped
     result = copy(model, dst, model.descriptor.digest, ref.tag,
                   replace(options, present=frozenset(d.digest for d in handled)))
