@@ -84,7 +84,7 @@ def pack(
     registry reference is pinned to its digest (from the local store, else the registry)."""
     ref = parse_reference(reference)
     model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
-                     resolver=_lineage_resolver(_store(store), options))
+                     resolver=_lineage_resolver(_store(store), options), hashes=_store_hashes(store))
     target = _store(store).repository(ref.name)
     copy(model, target, model.descriptor.digest, ref.tag, copy_options)
     if ref.digest and ref.digest != model.descriptor.digest:
