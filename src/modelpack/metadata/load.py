@@ -165,14 +165,18 @@ def strip_credentials(url: str) -> str:
     return url
 
 
-def creation_time(metadata: ModelMetadata) -> datetime:
-    """`created` from the metadata, else SOURCE_DATE_EPOCH (reproducible builds), else now."""
+def creation_time(metadata: ModelMetadata, newest_mtime: int | None = None) -> datetime:
+    """`created` from the metadata, else SOURCE_DATE_EPOCH (reproducible builds), else the newest
+    modification time among the packed files (so packing an unchanged directory again gives the same
+    digest), else now."""
     if metadata.created is not None:
         created = metadata.created
         return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
     epoch = source_date_epoch()
     if epoch is not None:
         return datetime.fromtimestamp(epoch, tz=timezone.utc)
+    if newest_mtime is not None:
+        return datetime.fromtimestamp(newest_mtime, tz=timezone.utc)
     return datetime.now(tz=timezone.utc).replace(microsecond=0)
 
 

@@ -88,9 +88,9 @@ def build(
     Hooks for a push that overlaps hashing with uploading: `on_hashing` is told about a large file
     before it is hashed, with a future of its digest; `on_layer` sees each layer once described."""
     epoch = source_date_epoch()
-    created = creation_time(metadata)
-    tar_mtime = epoch if epoch is not None else int(created.timestamp())
     sources = select_layers(model_dir, metadata.files)
+    created = creation_time(metadata, max((f.mtime for s in sources for f in s.files), default=None))
+    tar_mtime = epoch if epoch is not None else int(created.timestamp())
 
     def file_digest(source: LayerSource) -> tuple[str, int]:
         file = source.files[0]
