@@ -192,9 +192,14 @@ def _extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteSt
                 rel = safe_relpath(member.name)
                 if member.issym() or member.islnk():
                     raise UnsafePathError(f"refused archive entry {rel!r}: links are not unpacked")
+                if not (member.isfile() or member.isdir()):
+                    raise UnsafePathError(f"refused archive entry {rel!r}: not a regular file or folder")
                 _inside(root, rel)
-                # filter="data" refuses device files, absolute names and escapes, and drops setuid bits.
-                tar.extract(member, root, filter="data")
+                # filter="data" also refuses absolute names and escapes, and drops setuid bits.
+                try:
+                    tar.extract(member, root, filter="data")
+                except tarfile.FilterError as exc:
+                    raise UnsafePathError(f"refused archive entry {rel!r}: {exc}") from None
                 if member.isfile():
                     names.append(rel)
     return names

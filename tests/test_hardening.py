@@ -1,0 +1,164 @@
+"""Hostile artifacts, size lies, interrupted pushes and concurrent use of one store."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import modelpack as mp
+from helpers import modelpack, tree
+from modelpack.oci import digest as digests
+from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.store.client import ClientOptions
+from modelpack.store.credentials import Credentials
+from modelpack.store.layout import LayoutStore
+from registry_process import Registry
+
+PLAIN = ClientOptions(plain_http=True)
+RAW = "application/vnd.cncf.model.weight.v1.raw"
+TAR = "application/vnd.cncf.model.weight.v1.tar"
+
+
+def _publish(ref: str, layers: list[tuple[Descriptor, bytes]]) -> None:
+    """Push a hand-made ModelPack manifest with the given layers (descriptor, bytes)."""
+    repo = mp.remote(mp.Reference.parse(ref), PLAIN)
+    config = b'{"descriptor":{"name":"evil"},"config":{},"modelfs":{"type":"layers","diffIds":[]}}'
+    config_desc = Descriptor(mediaType="application/vnd.cncf.model.config.v1+json", digest=digests.of_bytes(config),
+                             size=len(config))
+    for desc, data in [(config_desc, config), *layers]:
+        repo.push_blob(desc.model_copy(update={"size": len(data)}), lambda data=data: io.BytesIO(data))
+    manifest = Manifest(artifactType="application/vnd.cncf.model.manifest.v1+json", config=config_desc,
+                        layers=[d for d, _ in layers]).canonical_bytes()
+    repo.put_manifest(Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json",
+                                 digest=digests.of_bytes(manifest), size=len(manifest)),
+                      manifest, mp.Reference.parse(ref).tag)
+
+
+def _raw(path: str, data: bytes = b"evil") -> tuple[Descriptor, bytes]:
+    return Descriptor(mediaType=RAW, digest=digests.of_bytes(data), size=len(data),
+                      annotations={"org.cncf.model.filepath": path}), data
+
+
+def _tar_layer(build: callable) -> tuple[Descriptor, bytes]:  # type: ignore[valid-type]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        build(tar)
+    data = buffer.getvalue()
+    return Descriptor(mediaType=TAR, digest=digests.of_bytes(data), size=len(data),
+                      annotations={"org.cncf.model.filepath": "folder"}), data
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes = b"x", kind: bytes = tarfile.REGTYPE,
+         link: str = "") -> None:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+
+HOSTILE = {
+    "dotdot": lambda: [_raw("../escaped.txt")],
+    "absolute": lambda: [_raw("/tmp/modelpack-absolute.txt")],
+    "nested-dotdot": lambda: [_raw("a/../../escaped.txt")],
+    "duplicate": lambda: [_raw("same.txt", b"one"), _raw("same.txt", b"two")],
+    "tar-dotdot": lambda: [_tar_layer(lambda t: _add(t, "../escaped.txt"))],
+    "tar-absolute": lambda: [_tar_layer(lambda t: _add(t, "/tmp/modelpack-abs.txt"))],
+    "tar-symlink": lambda: [_tar_layer(lambda t: (_add(t, "link", kind=tarfile.SYMTYPE, link="/etc"),
+                                                  _add(t, "link/passwd")))],
+    "tar-hardlink": lambda: [_tar_layer(lambda t: _add(t, "h", kind=tarfile.LNKTYPE, link="/etc/passwd"))],
+    "tar-device": lambda: [_tar_layer(lambda t: _add(t, "dev", kind=tarfile.CHRTYPE))],
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_artifacts_are_refused_and_nothing_is_written(registry: Registry, tmp_path: Path,
+                                                              case: str) -> None:
+    ref = registry.repo() + ":evil"
+    _publish(ref, HOSTILE[case]())
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "out"
+    result = modelpack("pull", "--plain-http", ref, "-o", str(out))
+    assert result.code == 6, result.err
+    assert result.err.startswith("error: refused") and len(result.err.strip().splitlines()) == 1
+    assert sorted(p.name for p in work.iterdir()) == []  # no output, no leftover staging directory
+    assert not (tmp_path / "escaped.txt").exists() and not Path("/tmp/modelpack-absolute.txt").exists()
+
+
+def test_a_descriptor_that_lies_about_size_is_refused(registry: Registry, tmp_path: Path) -> None:
+    ref = registry.repo() + ":lie"
+    desc, data = _raw("w.bin", b"A" * 100)
+    repo = mp.remote(mp.Reference.parse(ref), PLAIN)
+    repo.push_blob(desc, lambda: io.BytesIO(data))
+    _publish(ref, [(desc.model_copy(update={"size": 50}), data)])
+    result = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"))
+    assert result.code == 6 and "declared size" in result.err, result.err
+    assert not (tmp_path / "out").exists()
+    assert not list(LayoutStore().blobs.rglob(desc.digest.split(":")[1])) if LayoutStore().blobs.exists() else True
+
+
+def test_push_killed_mid_upload_completes_when_run_again(registry: Registry, tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "big.safetensors").write_bytes(os.urandom(300 * 1024 * 1024))
+    ref = registry.repo() + ":1"
+    proc = subprocess.Popen([sys.executable, "-m", "modelpack", "push", "--plain-http", str(model), ref],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    again = modelpack("push", "--plain-http", str(model), ref, timeout=300)
+    assert again.code == 0, again.err
+    out = tmp_path / "out"
+    assert modelpack("pull", "--plain-http", ref, "-o", str(out), env={"MODELPACK_HOME": str(tmp_path / "h")}).code == 0
+    assert tree(out) == tree(model)
+
+
+def test_parallel_pulls_and_packs_share_one_store(registry: Registry, tmp_path: Path) -> None:
+    repo = registry.repo()
+    refs = []
+    for i in range(6):
+        model = tmp_path / f"m{i}"
+        model.mkdir()
+        (model / "w.safetensors").write_bytes(os.urandom(200_000))
+        (model / "shared.json").write_text('{"same": true}')
+        mp.push(model, f"{repo}:v{i}", options=PLAIN)
+        refs.append(f"{repo}:v{i}")
+    store = LayoutStore(tmp_path / "shared-store")
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            if i % 2:
+                mp.pull(refs[i], options=PLAIN, store=store)
+            else:
+                mp.pack(tmp_path / f"m{i}", f"example.com/local/m:{i}", store=store)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    names = sorted(e.reference for e in store.entries())
+    assert names == sorted([refs[1], refs[3], refs[5]] + [f"example.com/local/m:{i}" for i in (0, 2, 4)])
+    index = json.loads((store.root / "index.json").read_text())
+    assert len(index["manifests"]) == 6
+
+
+def test_credentials_never_show_in_repr_or_errors() -> None:
+    creds = Credentials("alice", "hunter2-secret")
+    assert "hunter2" not in repr(creds) and "hunter2" not in str(creds)
