@@ -23,6 +23,7 @@ class Fault:
     pattern: str
     times: int = 1
     cut_after: int | None = None  # bytes of response body to send before closing the connection
+    cut_request_after: int | None = None  # bytes of request body to read before closing the connection
     status: int | None = None  # answer this instead of forwarding
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -97,6 +98,12 @@ class FaultProxy:
                         self.send_header(key, value)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                    return
+                if fault is not None and fault.cut_request_after is not None:
+                    self.rfile.read(min(length, fault.cut_request_after))
+                    proxy._record(line, 0)
+                    self.close_connection = True
+                    self.connection.shutdown(2)  # the client's upload dies mid-body
                     return
                 upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}

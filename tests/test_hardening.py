@@ -162,3 +162,52 @@ def test_parallel_pulls_and_packs_share_one_store(registry: Registry, tmp_path: 
 def test_credentials_never_show_in_repr_or_errors() -> None:
     creds = Credentials("alice", "hunter2-secret")
     assert "hunter2" not in repr(creds) and "hunter2" not in str(creds)
+
+
+def test_uploads_cut_or_refused_midway_are_retried(registry: Registry, tmp_path: Path) -> None:
+    from fault_proxy import Fault, FaultProxy
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "a.safetensors").write_bytes(os.urandom(3_000_000))  # monolithic PUT
+    (model / "big.safetensors").write_bytes(os.urandom(40 * 1024 * 1024))  # streamed PATCH
+    with FaultProxy(registry.host) as proxy:
+        ref = proxy.host + "/" + registry.repo().split("/", 1)[1] + ":1"
+        proxy.faults += [Fault(r"PUT .*/blobs/uploads/.*digest=", times=1, cut_request_after=1_000_000),
+                         Fault(r"PATCH ", times=1, cut_request_after=5_000_000),
+                         Fault(r"POST .*/blobs/uploads/", times=1, status=503, headers={"Retry-After": "0"}),
+                         Fault(r"PUT .*/manifests/", times=1, status=429, headers={"Retry-After": "0"})]
+        result = mp.push(model, ref, options=ClientOptions(plain_http=True, backoff=0.01))
+        assert all(f.times == 0 for f in proxy.faults), "every fault was hit"
+    out = tmp_path / "out"
+    mp.pull(registry.host + "/" + ref.split("/", 1)[1], output=out, options=PLAIN, store=LayoutStore(tmp_path / "h"))
+    assert tree(out) == tree(model)
+    assert result.copied == 3
+
+
+def test_parallel_pushes_of_different_tags_into_one_repository(registry: Registry, tmp_path: Path) -> None:
+    repo = registry.repo()
+    errors: list[BaseException] = []
+
+    def push(i: int) -> None:
+        model = tmp_path / f"m{i}"
+        model.mkdir()
+        (model / "w.safetensors").write_bytes(os.urandom(500_000))
+        (model / "config.json").write_text('{"shared": true}')  # the same blob from every pusher
+        try:
+            mp.push(model, f"{repo}:v{i}", options=PLAIN)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    remote = mp.remote(mp.Reference.parse(repo), PLAIN)
+    assert sorted(remote.tags()) == [f"v{i}" for i in range(6)]
+    for i in (0, 5):
+        out = tmp_path / f"out{i}"
+        mp.pull(f"{repo}:v{i}", output=out, options=PLAIN)
+        assert tree(out) == tree(tmp_path / f"m{i}")

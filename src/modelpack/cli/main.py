@@ -434,7 +434,18 @@ def verify(reference: str, key: str, annotations: tuple[str, ...], plain_http: b
 
 
 def main() -> None:
-    cli(prog_name="modelpack")
+    # standalone_mode=False so a usage mistake (unknown flag, missing argument) is one line too,
+    # instead of click's usage block.
+    try:
+        code = cli.main(prog_name="modelpack", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        command = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else "modelpack"
+        click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

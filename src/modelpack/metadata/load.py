@@ -70,7 +70,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     """One line naming each bad field, e.g. `metrics.accuracy: Input should be a valid number`."""
     parts = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        field = ".".join(_shown(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
@@ -80,6 +80,12 @@ def describe_validation_error(exc: ValidationError) -> str:
             msg += f" (quote it: \"{err['input']}\")"
         parts.append(f"{field}: {msg}")
     return "invalid metadata: " + "; ".join(parts)
+
+
+def _shown(part: object) -> str:
+    """A key as it reads in an error line: quoted when it has spaces, newlines or other oddities."""
+    text = str(part)
+    return text if text.isprintable() and text.strip() == text and text else repr(text)
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
