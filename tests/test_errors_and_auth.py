@@ -142,3 +142,20 @@ def test_tls_verification_is_on_by_default(fresh_registry, tmp_path: Path, model
     assert modelpack("push", "--ca-file", str(cert), str(model), ref).code == 0
     assert modelpack("inspect", "--remote", "--insecure", ref).code == 0
     assert_one_line_error(modelpack("pull", "--plain-http", ref), "speaks HTTPS")
+
+
+def test_bad_keys_and_flags_are_one_line(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.key"
+    garbage.write_text("not a key at all")
+    assert_one_line_error(modelpack("sign", "--key", str(garbage), "localhost:1/a/b:1",
+                                    env={"COSIGN_PASSWORD": "x"}), "not a PEM file")
+    truncated = tmp_path / "truncated.key"
+    truncated.write_text("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnt9fQ==\n"
+                         "-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n")
+    assert_one_line_error(modelpack("sign", "--key", str(truncated), "localhost:1/a/b:1",
+                                    env={"COSIGN_PASSWORD": "x"}), "malformed encrypted key")
+    assert_one_line_error(modelpack("verify", "--key", str(tmp_path / "missing.pub"), "localhost:1/a/b:1"),
+                          "cannot read key")
+    assert_one_line_error(modelpack("pull", "--no-such-flag", "x"), "No such option")
+    assert_one_line_error(modelpack("pull"), "Missing argument")
+    assert_one_line_error(modelpack("frobnicate"), "No such command")
