@@ -355,6 +355,53 @@ def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
         click.echo(f"{'  ' * depth}{'└─ ' if depth else ''}{entry['reference']}  {entry['digest'][:19]}  {label}")
 
 
+@cli.command(name="build-image")
+@click.argument("model_ref")
+@click.option("-t", "--tag", "image", required=True, help="Image reference to push, e.g. registry/team/iris-serve:1.")
+@click.option("--base", help="Base image (default: the modelpack serving image; busybox with --modelcar).")
+@click.option("--modelcar", is_flag=True, help="KServe modelcar: the base plus /models, no serving entrypoint.")
+@click.option("--docker", "use_docker", is_flag=True, help="Build with a Docker engine instead (needs one).")
+@network_options
+@json_option
+@handle_errors
+def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, use_docker: bool, plain_http: bool,
+                insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Build a serving image (or a modelcar) from a model and push it, without a Docker engine."""
+    from modelpack import api
+
+    if use_docker:
+        from modelpack.image.docker_build import build_with_docker
+
+        desc = build_with_docker(model_ref, image, base=base, modelcar=modelcar,
+                                 options=client_options(plain_http, insecure, ca_file, verbose))
+    else:
+        desc = api.build_image(model_ref, image, base=base, modelcar=modelcar,
+                               options=client_options(plain_http, insecure, ca_file, verbose))
+    ref = api.parse_reference(image)
+    if as_json:
+        print_json({"image": image, "digest": desc.digest, "pinned": str(ref.with_digest(desc.digest))})
+    else:
+        click.echo(str(ref.with_digest(desc.digest)))
+
+
+@cli.command()
+@click.argument("reference")
+@click.option("--kind", type=click.Choice(["deployment", "kserve", "image-volume"]), default="deployment",
+              show_default=True)
+@click.option("--serving-image", help="With --kind image-volume: the image that serves /models.")
+@click.option("--cpu", default="1", show_default=True)
+@click.option("--memory", default="2Gi", show_default=True)
+@network_options
+@handle_errors
+def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: str, plain_http: bool,
+        insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """Kubernetes YAML for a model, every image reference pinned by digest."""
+    from modelpack import api
+
+    click.echo(api.kubernetes(reference, kind, serving_image=serving_image, cpu=cpu, memory=memory,
+                              options=client_options(plain_http, insecure, ca_file, verbose)), nl=False)
+
+
 def _password(confirm: bool = False) -> bytes:
     """COSIGN_PASSWORD (as cosign reads it), else a prompt on a terminal."""
     if "COSIGN_PASSWORD" in os.environ:

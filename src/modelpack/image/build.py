@@ -1,0 +1,167 @@
+"""`build-image` without a daemon: read the base image's manifest and config from its registry, append
+the model's files as layers under /models, write a config that records the model's digest (and, for a
+serving image, runs `modelpack serve`), and push. Base layers are mounted within one registry, or
+streamed across registries; they are never unpacked. A multi-platform base gets the model appended to
+every platform, and an index is pushed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from modelpack.errors import UnsupportedArtifactError, UsageError
+from modelpack.image.layers import epoch_of, group, model_files, tar_chunks
+from modelpack.metadata.mapping import metadata_view
+from modelpack.oci import digest as digests
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor, Index, Manifest, json_bytes, parse_manifest
+from modelpack.oci.reference import Reference
+from modelpack.store.copy import BlobPipeline, CopyOptions
+from modelpack.store.registry import RegistryRepository
+from modelpack.streams import IterStream, read_at_most
+
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+SERVE_PORT = 8080
+SERVE_COMMAND = ["modelpack", "serve", "/models", "--host", "0.0.0.0", "--port", str(SERVE_PORT)]
+A_MODEL_DIGEST = "io.modelpack.model.digest"
+A_MODEL_REFERENCE = "io.modelpack.model.reference"
+A_BASE_NAME = "org.opencontainers.image.base.name"
+A_BASE_DIGEST = "org.opencontainers.image.base.digest"
+_DOCKER_TO_OCI = {
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+}
+
+
+@dataclass
+class ModelSource:
+    reference: Reference
+    descriptor: Descriptor
+    manifest: Manifest
+    blob_path: Callable[[str], Any]
+
+
+@dataclass
+class _ModelLayer:
+    descriptor: Descriptor
+    entries: list[Any]
+    mtime: int
+
+    def open(self) -> IterStream:
+        return IterStream(tar_chunks(self.entries, self.mtime))
+
+
+def build_image(model: ModelSource, base_ref: Reference, base: RegistryRepository, image_ref: Reference,
+                dst: RegistryRepository, *, modelcar: bool, copy_options: CopyOptions | None = None) -> Descriptor:
+    meta = metadata_view(model.manifest.annotations, None)
+    mtime = epoch_of(meta.get("created"))
+    layers = []
+    for entries in group(model_files(model.manifest, model.blob_path)):
+        digest, size = digests.of_stream(IterStream(tar_chunks(entries, mtime)))
+        layers.append(_ModelLayer(Descriptor(mediaType=OCI_LAYER, digest=digest, size=size), entries, mtime))
+    if not layers:
+        raise UsageError(f"{model.reference} has no files to put under /models")
+    base_desc, base_data = base.fetch_manifest(base_ref.version)
+    node = parse_manifest(base_data)
+    options = CopyOptions() if copy_options is None else copy_options
+    if base_ref.registry == image_ref.registry and base_ref.repository != image_ref.repository:
+        options.mount_candidates = lambda blob: [base_ref.repository]
+    context = _Context(model, meta, base_ref, base_desc, base, dst, layers, modelcar, options)
+    if isinstance(node, Index):
+        children = []
+        for child in node.manifests:
+            if child.platform is not None and child.platform.os == "unknown":
+                continue  # attestation manifests describe the base, not the new image
+            built = context.extend(base.fetch_manifest(child.digest)[1])
+            dst.push_manifest(built, context.last_bytes, None)
+            children.append(built.model_copy(update={"platform": child.platform}))
+        index = Index(manifests=children, annotations=context.annotations())
+        data = index.canonical_bytes()
+        desc = Descriptor(mediaType=mt.OCI_INDEX, digest=digests.of_bytes(data), size=len(data))
+        dst.push_manifest(desc, data, image_ref.tag)
+        return desc
+    desc = context.extend(base_data)
+    dst.push_manifest(desc, context.last_bytes, image_ref.tag)
+    return desc
+
+
+class _Context:
+    def __init__(self, model: ModelSource, meta: dict[str, Any], base_ref: Reference, base_desc: Descriptor,
+                 base: RegistryRepository, dst: RegistryRepository, layers: list[_ModelLayer], modelcar: bool,
+                 options: CopyOptions) -> None:
+        self.model, self.meta, self.base_ref, self.base_desc = model, meta, base_ref, base_desc
+        self.base, self.dst, self.layers, self.modelcar, self.options = base, dst, layers, modelcar, options
+        self.last_bytes = b""
+
+    def annotations(self) -> dict[str, str]:
+        out = {
+            A_MODEL_DIGEST: self.model.descriptor.digest,
+            A_MODEL_REFERENCE: str(self.model.reference.with_digest(self.model.descriptor.digest)),
+            A_BASE_NAME: str(self.base_ref),
+            A_BASE_DIGEST: self.base_desc.digest,
+        }
+        for key, field in ((mt.A_TITLE, "title"), (mt.A_VERSION, "version"), (mt.A_DESCRIPTION, "description")):
+            if self.meta.get(field):
+                out[key] = str(self.meta[field])
+        if self.meta.get("created"):
+            out[mt.A_CREATED] = str(self.meta["created"])
+        return dict(sorted(out.items()))
+
+    def extend(self, base_data: bytes) -> Descriptor:
+        node = parse_manifest(base_data)
+        if not isinstance(node, Manifest):
+            raise UnsupportedArtifactError("nested indexes in a base image are not supported")
+        if node.config.size > 4 << 20:
+            raise UnsupportedArtifactError("the base image's config is implausibly large")
+        with self.base.open_blob(node.config) as stream:
+            raw = read_at_most(stream, node.config.size)
+        verifier = digests.Verifier(node.config.digest, node.config.size)
+        verifier.update(raw)
+        verifier.verify()
+        config = self._config(json.loads(raw))
+        config_bytes = json_bytes(config)
+        config_desc = Descriptor(mediaType=OCI_CONFIG, digest=digests.of_bytes(config_bytes), size=len(config_bytes))
+        base_layers = [layer.model_copy(update={"media_type": _DOCKER_TO_OCI.get(layer.media_type, layer.media_type)})
+                       for layer in node.layers]
+        manifest = Manifest(config=config_desc, layers=[*base_layers, *(m.descriptor for m in self.layers)],
+                            annotations=self.annotations())
+        with BlobPipeline(self.dst, self.options) as pipeline:
+            for layer in node.layers:
+                pipeline.submit(layer, self._base_opener(layer))
+            for model_layer in self.layers:
+                pipeline.submit(model_layer.descriptor, model_layer.open)
+            pipeline.submit(config_desc, lambda: IterStream(iter([config_bytes])))
+        self.last_bytes = manifest.canonical_bytes()
+        return Descriptor(mediaType=mt.OCI_MANIFEST, digest=digests.of_bytes(self.last_bytes),
+                          size=len(self.last_bytes))
+
+    def _base_opener(self, layer: Descriptor) -> Callable[[], Any]:
+        return lambda: self.base.open_blob(layer)
+
+    def _config(self, config: dict[str, Any]) -> dict[str, Any]:
+        settings = config.setdefault("config", {}) or {}
+        config["config"] = settings
+        env = [e for e in settings.get("Env") or [] if not e.startswith(("MODEL_DIR=", "MODELPACK_MODEL_DIGEST="))]
+        settings["Env"] = [*env, "MODEL_DIR=/models", f"MODELPACK_MODEL_DIGEST={self.model.descriptor.digest}"]
+        labels = dict(settings.get("Labels") or {})
+        labels.update(self.annotations())
+        settings["Labels"] = dict(sorted(labels.items()))
+        if not self.modelcar:
+            settings["Entrypoint"] = SERVE_COMMAND
+            settings["Cmd"] = None
+            settings["ExposedPorts"] = {**(settings.get("ExposedPorts") or {}), f"{SERVE_PORT}/tcp": {}}
+        rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+        rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), *(m.descriptor.digest for m in self.layers)]
+        history = list(config.get("history") or [])
+        for model_layer in self.layers:
+            history.append({"created": self.meta.get("created") or "1970-01-01T00:00:00Z",
+                            "created_by": f"modelpack build-image: {len(model_layer.entries)} file(s) under /models",
+                            "comment": str(self.model.reference.with_digest(self.model.descriptor.digest))})
+        config["history"] = history
+        if self.meta.get("created"):
+            config["created"] = self.meta["created"]
+        return config

@@ -1,0 +1,53 @@
+"""`build-image --docker`: the same image built by a Docker engine (for teams that want `docker build`
+semantics), through the `docker` Python package. Fails with one clear line when no engine answers."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from modelpack.errors import ModelpackError, TransportError, UsageError
+from modelpack.oci.descriptor import Descriptor
+
+SERVE_ENTRYPOINT = '["modelpack", "serve", "/models", "--host", "0.0.0.0", "--port", "8080"]'
+
+
+def dockerfile(base: str, modelcar: bool, labels: dict[str, str]) -> str:
+    lines = [f"FROM {base}", "COPY models /models", "ENV MODEL_DIR=/models"]
+    lines += [f'LABEL "{k}"="{v}"' for k, v in sorted(labels.items())]
+    if not modelcar:
+        lines += ["EXPOSE 8080", f"ENTRYPOINT {SERVE_ENTRYPOINT}"]
+    return "\n".join(lines) + "\n"
+
+
+def build_with_docker(model_ref: str, image: str, *, base: str | None, modelcar: bool, options: Any) -> Descriptor:
+    try:
+        import docker
+    except ImportError:
+        raise UsageError("--docker needs the docker package: pip install 'modelpack[docker]'") from None
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        raise TransportError(f"no Docker engine reachable ({type(exc).__name__}); "
+                             "build without --docker, which needs no engine") from None
+    from modelpack import api
+
+    pulled = api.pull(model_ref, options=options)
+    digest = pulled.descriptor.digest
+    base = base or (api.DEFAULT_MODELCAR_BASE if modelcar else api.DEFAULT_SERVE_BASE)
+    with tempfile.TemporaryDirectory() as context:
+        api.unpack(api.parse_reference(model_ref).with_digest(digest), Path(context) / "models")
+        labels = {"io.modelpack.model.digest": digest, "org.opencontainers.image.base.name": base}
+        (Path(context) / "Dockerfile").write_text(dockerfile(base, modelcar, labels))
+        try:
+            client.images.build(path=context, tag=image, rm=True)
+            for line in client.images.push(image, stream=True, decode=True):
+                if isinstance(line, dict) and line.get("error"):
+                    raise ModelpackError(f"docker push failed: {line['error']}")
+        except ModelpackError:
+            raise
+        except Exception as exc:
+            raise ModelpackError(f"docker build failed: {exc}") from None
+    return api.resolve(image, options=options)

@@ -1,0 +1,70 @@
+"""Kubernetes manifests for a model, every image and volume reference pinned by digest."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+PROBE_PORT = 8080
+_FORMATS = {"scikit-learn": "sklearn", "sklearn": "sklearn", "onnx": "onnx", "pytorch": "pytorch",
+            "transformers": "huggingface", "xgboost": "xgboost", "lightgbm": "lightgbm", "tensorflow": "tensorflow"}
+
+
+def name_for(repository: str) -> str:
+    """A DNS-1123 name from a repository path's last component."""
+    name = re.sub(r"[^a-z0-9-]+", "-", repository.rsplit("/", 1)[-1].lower()).strip("-")[:50]
+    return name or "model"
+
+
+def resources(cpu: str, memory: str) -> dict[str, Any]:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
+
+
+def probes() -> dict[str, Any]:
+    return {
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": PROBE_PORT}, "periodSeconds": 10},
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": PROBE_PORT}, "periodSeconds": 5},
+    }
+
+
+def deployment(name: str, image: str, cpu: str, memory: str, volume_image: str | None = None,
+               model_digest: str | None = None) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "model-server", "image": image,
+                                 "ports": [{"name": "http", "containerPort": PROBE_PORT}],
+                                 "resources": resources(cpu, memory), **probes()}
+    pod: dict[str, Any] = {"containers": [container]}
+    if volume_image is not None:
+        # Kubernetes 1.33+ image volumes: the model artifact itself, mounted read-only.
+        container["args"] = ["serve", "/models", "--host", "0.0.0.0", "--port", str(PROBE_PORT)]
+        container["volumeMounts"] = [{"name": "model", "mountPath": "/models", "readOnly": True}]
+        pod["volumes"] = [{"name": "model", "image": {"reference": volume_image, "pullPolicy": "IfNotPresent"}}]
+    labels = {"app.kubernetes.io/name": name}
+    annotations = {"io.modelpack.model.digest": model_digest} if model_digest else {}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels, **({"annotations": annotations} if annotations else {})},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": pod}},
+    }
+
+
+def service(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"selector": {"app.kubernetes.io/name": name},
+                     "ports": [{"name": "http", "port": 80, "targetPort": PROBE_PORT}]}}
+
+
+def inference_service(name: str, model_uri: str, framework: str | None, cpu: str, memory: str) -> dict[str, Any]:
+    model_format = _FORMATS.get((framework or "").lower(), framework or "sklearn")
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+        "metadata": {"name": name},
+        "spec": {"predictor": {"model": {"modelFormat": {"name": model_format}, "protocolVersion": "v2",
+                                         "storageUri": model_uri, "resources": resources(cpu, memory)}}},
+    }
+
+
+def render(documents: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(documents, sort_keys=False)
