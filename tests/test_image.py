@@ -57,8 +57,9 @@ def push_base(ref: str, archs: tuple[str, ...]) -> None:
         children.append(desc.model_copy(update={"platform": Platform(architecture=arch, os="linux")}))
     if len(archs) > 1:
         index = Index(manifests=children).canonical_bytes()
-        repo.put_manifest(Descriptor(mediaType="application/vnd.oci.image.index.v1+json",
-                                     digest=digests.of_bytes(index), size=len(index)), index, mp.Reference.parse(ref).tag)
+        index_desc = Descriptor(mediaType="application/vnd.oci.image.index.v1+json", digest=digests.of_bytes(index),
+                                size=len(index))
+        repo.put_manifest(index_desc, index, mp.Reference.parse(ref).tag)
 
 
 def crane(crane_bin: Path, *args: str) -> bytes:
