@@ -690,3 +690,44 @@ def kubernetes(
         return k8s.render([k8s.deployment(name, server_pinned, cpu, memory, volume_image=pinned,
                                           model_digest=pinned.split("@")[1]), k8s.service(name)])
     raise UsageError(f"--kind {kind!r}: expected deployment, kserve or image-volume")
+
+
+def serve_model(
+    source: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    name: str | None = None,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+) -> Any:
+    """An Open Inference Protocol (V2) server for a model directory or a reference (pulled, verified,
+    unpacked). Returns the server; call `serve_forever()` on it."""
+    import re
+    import tempfile
+
+    from modelpack.serve.runtimes import load
+    from modelpack.serve.server import ServedModel, make_server
+
+    path = Path(source)
+    metadata: dict[str, Any] = {}
+    digest = os.environ.get("MODELPACK_MODEL_DIGEST")
+    if path.is_dir():
+        model_dir = path
+        if (path / "modelpack.yaml").is_file():
+            from modelpack.metadata.load import load_metadata
+
+            metadata = load_metadata(path, default_name=path.resolve().name, use_git=False).model_dump(
+                by_alias=True, exclude_none=True, mode="json")
+    else:
+        ref = parse_reference(str(source))
+        pulled = pull(ref, options=options, store=store)
+        digest = pulled.descriptor.digest
+        metadata = inspect(ref.with_digest(digest), store=store).to_json()["metadata"]
+        model_dir = Path(tempfile.mkdtemp(prefix="modelpack-serve-")) / "model"
+        unpack(ref.with_digest(digest), model_dir, store=store)
+    runtime = load(model_dir, metadata.get("framework"))
+    label = name or metadata.get("name") or model_dir.resolve().name
+    served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
+                         str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
+    return make_server(served, host, port)

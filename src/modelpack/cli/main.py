@@ -402,6 +402,31 @@ def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: 
                               options=client_options(plain_http, insecure, ca_file, verbose)), nl=False)
 
 
+@cli.command()
+@click.argument("source")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--name", help="Model name in the API (default: the model's name).")
+@network_options
+@handle_errors
+def serve(source: str, host: str, port: int, name: str | None, plain_http: bool, insecure: bool,
+          ca_file: str | None, verbose: bool) -> None:
+    """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST):
+    /v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer."""
+    import logging
+
+    from modelpack import api
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    server = api.serve_model(source, host=host, port=port, name=name,
+                             options=client_options(plain_http, insecure, ca_file, verbose))
+    click.echo(f"serving on http://{host}:{server.server_address[1]}/v2", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 def _password(confirm: bool = False) -> bytes:
     """COSIGN_PASSWORD (as cosign reads it), else a prompt on a terminal."""
     if "COSIGN_PASSWORD" in os.environ:
