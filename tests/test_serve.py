@@ -75,7 +75,7 @@ def test_sklearn_model_served_from_a_registry(registry: Registry, serving: Any, 
     assert meta["parameters"]["digest"] == digest and meta["parameters"]["metrics"] == {"accuracy": 0.97}
     rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
     status, result = call(f"{base}/v2/models/iris/infer", {"id": "r1", "inputs": [
-        {"name": "input-0", "shape": [3, 4], "datatype": "FP64", "data": sum(rows, [])}]})
+        {"name": "input-0", "shape": [3, 4], "datatype": "FP64", "data": np.array(rows).reshape(-1).tolist()}]})
     assert status == 200 and result["id"] == "r1"
     outputs = {o["name"]: o for o in result["outputs"]}
     assert outputs["predict"]["data"] == model.predict(np.array(rows)).tolist()
@@ -119,8 +119,8 @@ def test_onnx_model_predictions(serving: Any, tmp_path: Path) -> None:
     assert status == 200 and meta["platform"] == "onnxruntime_onnx"
     assert meta["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}]
     x = np.array([[1, 2, 3], [0.5, -1, 4]], dtype=np.float32)
-    status, result = call(f"{base}/v2/models/linear/infer",
-                          {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": x.reshape(-1).tolist()}]})
+    tensor = {"name": "x", "shape": [2, 3], "datatype": "FP32", "data": x.reshape(-1).tolist()}
+    status, result = call(f"{base}/v2/models/linear/infer", {"inputs": [tensor]})
     assert status == 200
     assert result["outputs"][0]["shape"] == [2, 2]
     assert np.allclose(result["outputs"][0]["data"], (x @ weights + bias).reshape(-1))
