@@ -171,3 +171,19 @@ def test_unreachable_parent_is_refused_before_anything_is_written(tmp_path: Path
     result = modelpack("pack", str(model), "-t", "example.com/a/b:1", "--set", "parent=127.0.0.1:1/gone/model:1")
     assert result.code == 2 and "cannot pin" in result.err
     assert json.loads(modelpack("list", "--json").out) == []
+
+
+def test_copy_between_the_local_store_and_a_registry(registry: Registry, tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(os.urandom(30_000))
+    packed = mp.pack(model, "example.com/local/model:1")
+    dst = registry.repo() + ":from-store"
+    up = modelpack("copy", "--plain-http", "--from-local", "example.com/local/model:1", dst)
+    assert up.code == 0, up.err
+    assert modelpack("resolve", "--plain-http", dst).out.strip() == packed.descriptor.digest
+    down = modelpack("copy", "--plain-http", "--to-local", dst, "example.com/back/model:2")
+    assert down.code == 0, down.err
+    out = tmp_path / "out"
+    assert modelpack("unpack", "example.com/back/model:2", "-o", str(out)).code == 0
+    assert (out / "w.safetensors").read_bytes() == (model / "w.safetensors").read_bytes()
