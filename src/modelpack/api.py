@@ -27,7 +27,6 @@ from modelpack.store.client import ClientOptions, RegistryClient
 from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.registry import RegistryRepository
-from modelpack.streams import read_at_most
 from modelpack.unpacking import layer_path, unpack_manifest
 
 if TYPE_CHECKING:
@@ -355,14 +354,7 @@ def inspect(
     node = parse_manifest(data)
     config = None
     if isinstance(node, Manifest) and node.config.media_type != mt.OCI_EMPTY and node.config.size <= 4 << 20:
-        with repo.open_blob(node.config) as blob:
-            raw = read_at_most(blob, node.config.size)
-        from modelpack.oci import digest as digests
-
-        verifier = digests.Verifier(node.config.digest, node.config.size)
-        verifier.update(raw)
-        verifier.verify()
-        config = _config_json(node.config, raw)
+        config = _config_json(node.config, repo.read_small_blob(node.config))
     return Inspection(str(ref), desc, node, config)
 
 

@@ -20,7 +20,7 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, json_bytes, pa
 from modelpack.oci.reference import Reference
 from modelpack.store.copy import BlobPipeline, CopyOptions
 from modelpack.store.registry import RegistryRepository
-from modelpack.streams import IterStream, read_at_most
+from modelpack.streams import IterStream
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
@@ -115,14 +115,7 @@ class _Context:
         node = parse_manifest(base_data)
         if not isinstance(node, Manifest):
             raise UnsupportedArtifactError("nested indexes in a base image are not supported")
-        if node.config.size > 4 << 20:
-            raise UnsupportedArtifactError("the base image's config is implausibly large")
-        with self.base.open_blob(node.config) as stream:
-            raw = read_at_most(stream, node.config.size)
-        verifier = digests.Verifier(node.config.digest, node.config.size)
-        verifier.update(raw)
-        verifier.verify()
-        config = self._config(json.loads(raw))
+        config = self._config(json.loads(self.base.read_small_blob(node.config)))
         config_bytes = json_bytes(config)
         config_desc = Descriptor(mediaType=OCI_CONFIG, digest=digests.of_bytes(config_bytes), size=len(config_bytes))
         base_layers = [layer.model_copy(update={"media_type": _DOCKER_TO_OCI.get(layer.media_type, layer.media_type)})

@@ -13,6 +13,8 @@ import os
 import threading
 from pathlib import Path
 
+from modelpack.files import atomic_write
+
 MAX_ENTRIES = 50_000
 
 
@@ -59,8 +61,5 @@ class HashCache:
         with self._lock:
             if not self._dirty or self._entries is None:
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
-            tmp.write_text(json.dumps(self._entries, separators=(",", ":")))
-            os.replace(tmp, self.path)
+            atomic_write(self.path, json.dumps(self._entries, separators=(",", ":")).encode())
             self._dirty = False

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from modelpack.errors import NotFoundError, VerificationError
+from modelpack.errors import IntegrityError, NotFoundError, VerificationError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
@@ -24,7 +24,7 @@ from modelpack.sign.dsse import BUNDLE_MEDIA_TYPE, COSIGN_PREDICATE, MAX_BUNDLE_
 from modelpack.sign.keys import PublicKey, Signer, verify_signature
 from modelpack.store.copy import CopyOptions
 from modelpack.store.registry import RegistryRepository
-from modelpack.streams import ByteStream, read_at_most
+from modelpack.streams import ByteStream
 
 EMPTY_JSON = b"{}"
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -174,14 +174,11 @@ def _manifest(repo: RegistryRepository, version: str) -> Manifest:
 
 
 def _blob(repo: RegistryRepository, layer: Descriptor) -> bytes:
-    if layer.size > MAX_BUNDLE_BYTES:
-        raise VerificationError(f"signature blob {layer.digest} is implausibly large")
-    with repo.open_blob(layer) as stream:
-        data = read_at_most(stream, layer.size)
-    verifier = digests.Verifier(layer.digest, layer.size)
-    verifier.update(data)
-    verifier.verify()
-    return data
+    try:
+        return repo.read_small_blob(layer, MAX_BUNDLE_BYTES)
+    except IntegrityError:
+        raise VerificationError(f"signature blob {layer.digest} is too large or does not match its digest") \
+            from None
 
 
 def _bytes_opener(data: bytes) -> Callable[[], ByteStream]:

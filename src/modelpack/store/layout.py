@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from modelpack.errors import IntegrityError, NotFoundError
+from modelpack.files import atomic_write
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, json_bytes, parse_manifest
@@ -61,7 +62,7 @@ class LayoutStore:
             return
         self._ingest.mkdir(parents=True, exist_ok=True)
         (self.blobs / "sha256").mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.root / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        atomic_write(self.root / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
 
     # -- blobs ----------------------------------------------------------------------------------
     def blob_path(self, digest: str) -> Path:
@@ -192,7 +193,7 @@ class LayoutStore:
             annotations[mt.A_REF_NAME] = entry.reference
             manifests.append(entry.descriptor.model_copy(update={"annotations": annotations}).to_json())
         index: dict[str, Any] = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
-        _atomic_write(self._index, json.dumps(index, indent=2).encode() + b"\n")
+        atomic_write(self._index, json.dumps(index, indent=2).encode() + b"\n")
 
     def entries(self) -> list[StoreEntry]:
         return self._read_index()
@@ -231,7 +232,7 @@ class LayoutStore:
             for blob in blobs:
                 names = [n for n in origins.get(blob.digest, []) if n != repository]
                 origins[blob.digest] = [repository, *names][:8]
-            _atomic_write(self._origins, json.dumps(origins, separators=(",", ":")).encode())
+            atomic_write(self._origins, json.dumps(origins, separators=(",", ":")).encode())
 
     def origins(self, digest: str) -> list[str]:
         return self._read_origins().get(digest, [])
@@ -355,21 +356,6 @@ def _describe_manifest(data: bytes) -> Descriptor:
     node = parse_manifest(data)
     return Descriptor(mediaType=node.media_type, digest=digests.of_bytes(data), size=len(data),
                       artifactType=node.artifact_type)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 __all__ = ["LayoutRepository", "LayoutStore", "StoreEntry", "default_home", "json_bytes"]
