@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
 
 CHUNK = 1024 * 1024
+GC_GRACE_SECONDS = 600
 
 
 def default_home() -> Path:
@@ -284,10 +286,15 @@ class LayoutStore:
                         stack.append(node.subject)
                 else:
                     stack.extend(node.manifests)
+        # A blob written in the last minutes may belong to a pull or pack still running in another
+        # process (blobs land before the index names them): leave those for a later collection.
+        cutoff = time.time() - GC_GRACE_SECONDS
         for alg_dir in self.blobs.iterdir() if self.blobs.exists() else []:
             for blob in alg_dir.iterdir():
                 if f"{alg_dir.name}:{blob.name}" not in live:
-                    blob.unlink(missing_ok=True)
+                    with contextlib.suppress(FileNotFoundError):
+                        if blob.stat().st_mtime < cutoff:
+                            blob.unlink()
 
     def repository(self, name: str) -> LayoutRepository:
         return LayoutRepository(self, name)
