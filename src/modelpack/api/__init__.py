@@ -1,0 +1,39 @@
+"""The Python API. The CLI is a thin layer over these functions.
+
+    import modelpack
+    desc = modelpack.pack("./model", "localhost:5000/team/iris:1.0").descriptor
+    modelpack.push("localhost:5000/team/iris:1.0", options=modelpack.ClientOptions(plain_http=True))
+    modelpack.pull("localhost:5000/team/iris@" + desc.digest, output="./restored")
+"""
+
+from modelpack.api.catalog import copy_model, diff, list_versions, remove_remote, resolve, tag_remote
+from modelpack.api.core import (
+    Inspection,
+    ListedModel,
+    PackResult,
+    TransferResult,
+    describe,
+    inspect,
+    lineage,
+    list_models,
+    login,
+    logout,
+    pack,
+    parse_reference,
+    pull,
+    push,
+    remote,
+    remove,
+    tag,
+    unpack,
+)
+from modelpack.api.deploy import DEFAULT_MODELCAR_BASE, DEFAULT_SERVE_BASE, build_image, kubernetes, serve_model
+from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, sign, verify
+
+__all__ = [
+    "DEFAULT_MODELCAR_BASE", "DEFAULT_SERVE_BASE", "Inspection", "ListedModel", "PackResult", "SignResult",
+    "TransferResult", "VerifyResult", "build_image", "copy_model", "describe", "diff", "generate_key_pair",
+    "inspect", "kubernetes", "lineage", "list_models", "list_versions", "login", "logout", "pack",
+    "parse_reference", "pull", "push", "remote", "remove", "remove_remote", "resolve", "serve_model", "sign",
+    "tag", "tag_remote", "unpack", "verify",
+]

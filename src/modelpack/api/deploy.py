@@ -1,0 +1,127 @@
+"""From model to running service: build-image, Kubernetes YAML, and the V2 inference server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from modelpack.api.catalog import resolve
+from modelpack.api.core import _manifest_for_files, _store, inspect, parse_reference, pull, remote, unpack
+from modelpack.errors import UsageError
+from modelpack.oci.descriptor import Descriptor
+from modelpack.oci.reference import Reference
+from modelpack.store.client import ClientOptions
+from modelpack.store.copy import CopyOptions, copy
+from modelpack.store.layout import LayoutStore
+
+DEFAULT_SERVE_BASE = "ghcr.io/modelpack/modelpack-serve:0.1"  # built from serve/Dockerfile in this repository
+DEFAULT_MODELCAR_BASE = "docker.io/library/busybox:1.36"
+
+
+def build_image(
+    model: str | Reference,
+    image: str | Reference,
+    *,
+    base: str | Reference | None = None,
+    modelcar: bool = False,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+    copy_options: CopyOptions | None = None,
+) -> Descriptor:
+    """A serving image (or with `modelcar`, KServe's modelcar shape) from a model, without a Docker
+    engine: the base image's layers plus the model's files under /models, pushed to `image`."""
+    from modelpack.image.build import ModelSource
+    from modelpack.image.build import build_image as _build
+
+    model_ref, image_ref = parse_reference(model), parse_reference(image)
+    base_ref = parse_reference(base or (DEFAULT_MODELCAR_BASE if modelcar else DEFAULT_SERVE_BASE))
+    if not image_ref.tag:
+        raise UsageError(f"{image}: give the image a tag")
+    local_store = _store(store)
+    target = local_store.repository(model_ref.name)
+    desc = target.find(model_ref.version) if model_ref.registry or model_ref.digest else None
+    if desc is None:
+        desc = copy(remote(model_ref, options), target, model_ref.version, model_ref.tag).descriptor
+    manifest = _manifest_for_files(local_store, model_ref.with_digest(desc.digest))
+    for layer in manifest.layers:
+        local_store.verify_blob(layer)  # the image is built from these bytes: check them first
+
+    def blob_path(digest: str) -> Path:
+        return local_store.blob_path(digest)
+
+    source = ModelSource(model_ref, desc, manifest, blob_path)
+    return _build(source, base_ref, remote(base_ref, options), image_ref, remote(image_ref, options),
+                  modelcar=modelcar, copy_options=copy_options)
+
+
+def kubernetes(
+    reference: str | Reference,
+    kind: str = "deployment",
+    *,
+    serving_image: str | Reference | None = None,
+    cpu: str = "1",
+    memory: str = "2Gi",
+    options: ClientOptions | None = None,
+) -> str:
+    """YAML for running a model: `deployment` (REF is a serving image), `kserve` (an InferenceService
+    whose storageUri is the model artifact) or `image-volume` (the model artifact mounted into a serving
+    image). Tags are resolved now: every reference in the output is pinned by digest."""
+    from modelpack.image import k8s
+
+    ref = parse_reference(reference)
+    pinned = str(ref.with_digest(resolve(ref, options=options).digest))
+    name = k8s.name_for(ref.repository)
+    if kind == "deployment":
+        return k8s.render([k8s.deployment(name, pinned, cpu, memory), k8s.service(name)])
+    if kind == "kserve":
+        info = inspect(ref, remote_only=True, options=options).to_json()
+        return k8s.render([k8s.inference_service(name, f"oci://{pinned}", info["metadata"].get("framework"),
+                                                 cpu, memory)])
+    if kind == "image-volume":
+        server = parse_reference(serving_image or DEFAULT_SERVE_BASE)
+        server_pinned = str(server.with_digest(resolve(server, options=options).digest))
+        return k8s.render([k8s.deployment(name, server_pinned, cpu, memory, volume_image=pinned,
+                                          model_digest=pinned.split("@")[1]), k8s.service(name)])
+    raise UsageError(f"--kind {kind!r}: expected deployment, kserve or image-volume")
+
+
+def serve_model(
+    source: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    name: str | None = None,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+) -> Any:
+    """An Open Inference Protocol (V2) server for a model directory or a reference (pulled, verified,
+    unpacked). Returns the server; call `serve_forever()` on it."""
+    import re
+    import tempfile
+
+    from modelpack.serve.runtimes import load
+    from modelpack.serve.server import ServedModel, make_server
+
+    path = Path(source)
+    metadata: dict[str, Any] = {}
+    digest = os.environ.get("MODELPACK_MODEL_DIGEST")
+    if path.is_dir():
+        model_dir = path
+        if (path / "modelpack.yaml").is_file():
+            from modelpack.metadata.load import load_metadata
+
+            metadata = load_metadata(path, default_name=path.resolve().name, use_git=False).model_dump(
+                by_alias=True, exclude_none=True, mode="json")
+    else:
+        ref = parse_reference(str(source))
+        pulled = pull(ref, options=options, store=store)
+        digest = pulled.descriptor.digest
+        metadata = inspect(ref.with_digest(digest), store=store).to_json()["metadata"]
+        model_dir = Path(tempfile.mkdtemp(prefix="modelpack-serve-")) / "model"
+        unpack(ref.with_digest(digest), model_dir, store=store)
+    runtime = load(model_dir, metadata.get("framework"))
+    label = name or metadata.get("name") or model_dir.resolve().name
+    served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
+                         str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
+    return make_server(served, host, port)

@@ -1,0 +1,84 @@
+"""Signing and verifying models (cosign-compatible); the API behind generate-key-pair, sign, verify."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelpack.api.core import parse_reference, remote
+from modelpack.errors import UsageError
+from modelpack.oci.descriptor import Descriptor
+from modelpack.oci.reference import Reference
+from modelpack.store.client import ClientOptions
+
+
+@dataclass
+class SignResult:
+    reference: Reference
+    digest: str
+    signature: Descriptor
+
+
+def generate_key_pair(directory: str | Path, password: bytes, *, prefix: str = "cosign") -> tuple[Path, Path]:
+    """Write `cosign.key` (encrypted as cosign does) and `cosign.pub`; refuses to overwrite."""
+    from modelpack.sign import keys
+
+    folder = Path(directory)
+    private, public = folder / f"{prefix}.key", folder / f"{prefix}.pub"
+    for path in (private, public):
+        if path.exists():
+            raise UsageError(f"{path} already exists; remove it or choose another directory")
+    signer = keys.generate()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(keys.encrypt_private_key(signer, password))
+    public.write_bytes(keys.public_pem(signer.public_key))
+    return private, public
+
+
+def sign(
+    reference: str | Reference,
+    key: str | Path,
+    password: bytes | None,
+    annotations: dict[str, str] | None = None,
+    *,
+    options: ClientOptions | None = None,
+) -> SignResult:
+    """Sign the manifest a reference names. A tag is resolved first: a signature binds a digest."""
+    from modelpack.sign import keys, referrers
+
+    signer = keys.load_private_key(Path(key), password)
+    ref = parse_reference(reference)
+    repo = remote(ref, options)
+    subject = repo.resolve(ref.version)
+    signature = referrers.attach_signature(repo, subject, signer, annotations)
+    return SignResult(ref, subject.digest, signature)
+
+
+@dataclass
+class VerifyResult:
+    reference: Reference
+    digest: str
+    signatures: list[Any]
+
+
+def verify(
+    reference: str | Reference,
+    key: str | Path,
+    annotations: dict[str, str] | None = None,
+    *,
+    options: ClientOptions | None = None,
+) -> VerifyResult:
+    """Verify that the manifest a reference names carries a signature made with `key`'s private key
+    (ours or cosign's, bundle or legacy format). Raises VerificationError otherwise."""
+    from modelpack.sign import keys, referrers
+
+    public = keys.load_public_key(Path(key))
+    ref = parse_reference(reference)
+    repo = remote(ref, options)
+    subject = repo.resolve(ref.version)
+    found = referrers.verify_signatures(repo, subject.digest, public, annotations)
+    return VerifyResult(ref, subject.digest, found)
