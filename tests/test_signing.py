@@ -246,3 +246,31 @@ def test_registry_with_the_referrers_api_needs_no_fallback_tag(
         checked = cosign(cosign_bin, "verify", "--key", str(public), "--insecure-ignore-tlog=true", *COSIGN_FLAGS,
                          ref.rsplit(":", 1)[0] + "@" + digest)
         assert checked.returncode == 0, checked.stderr
+
+
+def test_pulled_directory_verifies_offline_with_openssf_model_signing(pushed: tuple[str, str],
+                                                                      tmp_path: Path) -> None:
+    import shutil
+    import sys
+
+    from conftest import missing
+
+    tool = Path(sys.executable).parent / "model_signing"
+    tool_path = str(tool) if tool.exists() else shutil.which("model_signing")
+    if tool_path is None:
+        missing("model_signing not installed (pip install model-signing)")
+    tag_ref, _ = pushed
+    private, public = keypair(tmp_path, "k")
+    assert modelpack("sign", "--plain-http", "--key", str(private), tag_ref, env={"COSIGN_PASSWORD": "pw"}).code == 0
+    out = tmp_path / "out"
+    assert modelpack("pull", "--plain-http", "--verify-key", str(public), tag_ref, "-o", str(out)).code == 0
+    assert (out / "model.sig").is_file()
+
+    def model_signing_verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([tool_path, "verify", "key", "--signature", str(out / "model.sig"), "--public_key",
+                               str(public), str(out)], capture_output=True, text=True, timeout=120)
+
+    checked = model_signing_verify()
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (out / "model.safetensors").write_bytes(b"tampered")
+    assert model_signing_verify().returncode != 0

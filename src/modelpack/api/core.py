@@ -252,7 +252,20 @@ def pull(
     if output is not None:
         transfer.output = Path(output)
         transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store)
+        _write_model_sig(src, result.descriptor.digest, Path(output))
     return transfer
+
+
+def _write_model_sig(repo: RegistryRepository, digest: str, output: Path) -> None:
+    """Put the model's OpenSSF model-signing signature beside its files, when it was signed with one:
+    the directory then verifies offline with `model_signing verify key`."""
+    from modelpack.files import atomic_write
+    from modelpack.sign.model_signing import FILE_NAME
+    from modelpack.sign.referrers import model_signature
+
+    signature = model_signature(repo, digest)
+    if signature is not None and not (output / FILE_NAME).exists():
+        atomic_write(output / FILE_NAME, signature, mode=0o644)
 
 
 def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bool:

@@ -20,6 +20,7 @@ from modelpack.errors import IntegrityError, NotFoundError, VerificationError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.sign import model_signing
 from modelpack.sign.dsse import BUNDLE_MEDIA_TYPE, COSIGN_PREDICATE, MAX_BUNDLE_BYTES, make_bundle, verify_bundle
 from modelpack.sign.keys import PublicKey, Signer, verify_signature
 from modelpack.store.copy import CopyOptions
@@ -45,31 +46,56 @@ class FoundSignature:
 
 def attach_signature(repo: RegistryRepository, subject: Descriptor, signer: Signer,
                      annotations: dict[str, str] | None = None) -> Descriptor:
-    """Sign `subject` (a manifest, by digest) and store the bundle as its referrer."""
+    """Sign `subject` (a manifest, by digest) and store the bundle as its referrer. For a model whose
+    layers are files, an OpenSSF model-signing `model.sig` over them is attached too (pull -o writes it)."""
     bundle = make_bundle(signer, subject.digest, annotations)
+    desc = _attach(repo, subject, BUNDLE_MEDIA_TYPE, bundle, {
+        "dev.sigstore.bundle.content": "dsse-envelope",
+        "dev.sigstore.bundle.predicateType": COSIGN_PREDICATE,
+    })
+    node = parse_manifest(repo.fetch_manifest(subject.digest)[1])
+    if isinstance(node, Manifest):
+        name = (node.annotations or {}).get(mt.NS + "name") or repo.name.rsplit("/", 1)[-1]
+        sig = model_signing.model_sig(signer, node, name)
+        if sig is not None:
+            _attach(repo, subject, model_signing.ARTIFACT_TYPE, sig,
+                    {"dev.sigstore.bundle.predicateType": model_signing.PREDICATE})
+    return desc
+
+
+def _attach(repo: RegistryRepository, subject: Descriptor, artifact_type: str, bundle: bytes,
+            annotations: dict[str, str]) -> Descriptor:
+    """Push `bundle` as a referrer of `subject` (and list it in the fallback index if need be)."""
     empty = Descriptor(mediaType=mt.OCI_EMPTY, digest=digests.of_bytes(EMPTY_JSON), size=len(EMPTY_JSON))
     layer = Descriptor(mediaType=BUNDLE_MEDIA_TYPE, digest=digests.of_bytes(bundle), size=len(bundle))
     manifest = Manifest(
-        artifactType=BUNDLE_MEDIA_TYPE,
+        artifactType=artifact_type,
         config=empty,
         layers=[layer],
         subject=Descriptor(mediaType=subject.media_type, digest=subject.digest, size=subject.size),
-        annotations={
-            "dev.sigstore.bundle.content": "dsse-envelope",
-            "dev.sigstore.bundle.predicateType": COSIGN_PREDICATE,
-            mt.A_CREATED: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
+        annotations={**annotations, mt.A_CREATED: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")},
     )
     for desc, data in ((empty, EMPTY_JSON), (layer, bundle)):
         if not repo.has_blob(desc):
             repo.push_blob(desc, _bytes_opener(data))
     data = manifest.canonical_bytes()
     desc = Descriptor(mediaType=mt.OCI_MANIFEST, digest=digests.of_bytes(data), size=len(data),
-                      artifactType=BUNDLE_MEDIA_TYPE, annotations=manifest.annotations)
+                      artifactType=artifact_type, annotations=manifest.annotations)
     headers = repo.put_manifest(desc, data)
     if {k.lower(): v for k, v in headers.items()}.get("oci-subject") != subject.digest:
         _add_to_fallback_index(repo, subject.digest, desc)
     return desc
+
+
+def model_signature(repo: RegistryRepository, subject_digest: str) -> bytes | None:
+    """The OpenSSF model-signing bundle (model.sig) attached to a manifest, if any."""
+    for ref in referrers(repo, subject_digest):
+        if ref.artifact_type == model_signing.ARTIFACT_TYPE:
+            manifest = _manifest(repo, ref.digest)
+            for layer in manifest.layers:
+                if layer.media_type == BUNDLE_MEDIA_TYPE:
+                    return _blob(repo, layer)
+    return None
 
 
 def _add_to_fallback_index(repo: RegistryRepository, subject_digest: str, entry: Descriptor) -> None:
