@@ -95,3 +95,30 @@ def test_archive_folder_layer_is_a_reproducible_tar(registry: Registry, oras_bin
     out = tmp_path / "out"
     assert modelpack("pull", "--plain-http", ref, "-o", str(out)).code == 0
     assert tree(out) == tree(model)
+
+
+def test_skopeo_copies_our_artifact_faithfully(registry: Registry, tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import missing
+
+    if shutil.which("skopeo") is None:
+        missing("skopeo not installed (apt-get install skopeo)")
+    model = make_tricky_model(tmp_path / "model")
+    src = registry.repo() + ":v1"
+    digest = mp.push(model, src, options=PLAIN).descriptor.digest
+    layout = tmp_path / "layout"
+    dst = registry.repo("copied") + ":v1"
+    for target in (f"oci:{layout}:m", f"docker://{dst}"):
+        proc = subprocess.run(["skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+                               f"docker://{src}", target], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    index = json.loads((layout / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == digest  # byte-identical manifest, so the same digest
+    manifest = json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes())
+    for layer in manifest["layers"]:
+        blob = (layout / "blobs" / "sha256" / layer["digest"].split(":")[1]).read_bytes()
+        assert "sha256:" + __import__("hashlib").sha256(blob).hexdigest() == layer["digest"]
+    out = tmp_path / "out"
+    assert modelpack("pull", "--plain-http", dst, "-o", str(out)).code == 0
+    assert tree(out) == tree(model)
