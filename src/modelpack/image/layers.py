@@ -4,7 +4,6 @@ layer (so an updated weight file is the only layer that changes), small files to
 from __future__ import annotations
 
 import json
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,12 +11,11 @@ from pathlib import Path
 
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.packing.select import SourceFile
+from modelpack.packing.tarball import tar_chunks as reproducible_tar
 from modelpack.unpacking import layer_is_archive, layer_path, safe_relpath
 
 OWN_LAYER_BYTES = 64 * 1024 * 1024
-BLOCK = tarfile.BLOCKSIZE
-RECORD = tarfile.RECORDSIZE
-CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,8 +48,8 @@ def group(entries: list[FileEntry]) -> list[list[FileEntry]]:
 
 
 def tar_chunks(entries: list[FileEntry], mtime: int) -> Iterator[bytes]:
-    """A PAX tar of the entries with their parent folders, fixed owner and mtime, streamed."""
-    total = 0
+    """A reproducible tar of the entries and their parent folders (the same writer `pack` uses)."""
+    members: list[SourceFile] = []
     folders: set[str] = set()
     for entry in entries:
         parts = entry.path.split("/")
@@ -59,38 +57,9 @@ def tar_chunks(entries: list[FileEntry], mtime: int) -> Iterator[bytes]:
             folder = "/".join(parts[:i])
             if folder not in folders:
                 folders.add(folder)
-                header = _header(folder + "/", tarfile.DIRTYPE, 0o755, 0, mtime)
-                total += len(header)
-                yield header
-        header = _header(entry.path, tarfile.REGTYPE, entry.mode, entry.size, mtime)
-        total += len(header)
-        yield header
-        sent = 0
-        with open(entry.source, "rb") as f:
-            while chunk := f.read(CHUNK):
-                sent += len(chunk)
-                yield chunk
-        if sent != entry.size:
-            raise ValueError(f"{entry.source} changed size while building the image")
-        total += sent
-        if sent % BLOCK:
-            pad = BLOCK - sent % BLOCK
-            total += pad
-            yield b"\0" * pad
-    end = b"\0" * (2 * BLOCK)
-    total += len(end)
-    yield end + b"\0" * (-total % RECORD)
-
-
-def _header(name: str, kind: bytes, mode: int, size: int, mtime: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = mode
-    info.size = size
-    info.mtime = mtime
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+                members.append(SourceFile(folder, entry.source, 0o755, 0, mtime, is_dir=True))
+        members.append(SourceFile(entry.path, entry.source, entry.mode, entry.size, mtime))
+    return reproducible_tar(members, mtime)
 
 
 def _meta(layer: Descriptor) -> dict:
