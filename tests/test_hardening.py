@@ -11,6 +11,7 @@ import sys
 import tarfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,24 @@ from registry_process import Registry
 PLAIN = ClientOptions(plain_http=True)
 RAW = "application/vnd.cncf.model.weight.v1.raw"
 TAR = "application/vnd.cncf.model.weight.v1.tar"
+
+
+def run_concurrently(work: Callable[[int], None], count: int) -> list[BaseException]:
+    """Run work(0) ... work(count - 1) on threads at once; the exceptions they raised."""
+    errors: list[BaseException] = []
+
+    def guarded(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
 
 
 def _publish(ref: str, layers: list[tuple[Descriptor, bytes]]) -> None:
@@ -136,23 +155,14 @@ def test_parallel_pulls_and_packs_share_one_store(registry: Registry, tmp_path: 
         mp.push(model, f"{repo}:v{i}", options=PLAIN)
         refs.append(f"{repo}:v{i}")
     store = LayoutStore(tmp_path / "shared-store")
-    errors: list[BaseException] = []
 
     def work(i: int) -> None:
-        try:
-            if i % 2:
-                mp.pull(refs[i], options=PLAIN, store=store)
-            else:
-                mp.pack(tmp_path / f"m{i}", f"example.com/local/m:{i}", store=store)
-        except BaseException as exc:
-            errors.append(exc)
+        if i % 2:
+            mp.pull(refs[i], options=PLAIN, store=store)
+        else:
+            mp.pack(tmp_path / f"m{i}", f"example.com/local/m:{i}", store=store)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_concurrently(work, 6) == []
     names = sorted(e.reference for e in store.entries())
     assert names == sorted([refs[1], refs[3], refs[5]] + [f"example.com/local/m:{i}" for i in (0, 2, 4)])
     index = json.loads((store.root / "index.json").read_text())
@@ -187,24 +197,15 @@ def test_uploads_cut_or_refused_midway_are_retried(registry: Registry, tmp_path:
 
 def test_parallel_pushes_of_different_tags_into_one_repository(registry: Registry, tmp_path: Path) -> None:
     repo = registry.repo()
-    errors: list[BaseException] = []
 
     def push(i: int) -> None:
         model = tmp_path / f"m{i}"
         model.mkdir()
         (model / "w.safetensors").write_bytes(os.urandom(500_000))
         (model / "config.json").write_text('{"shared": true}')  # the same blob from every pusher
-        try:
-            mp.push(model, f"{repo}:v{i}", options=PLAIN)
-        except BaseException as exc:
-            errors.append(exc)
+        mp.push(model, f"{repo}:v{i}", options=PLAIN)
 
-    threads = [threading.Thread(target=push, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_concurrently(push, 6) == []
     remote = mp.remote(mp.Reference.parse(repo), PLAIN)
     assert sorted(remote.tags()) == [f"v{i}" for i in range(6)]
     for i in (0, 5):
