@@ -26,7 +26,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, json_bytes, parse_manifest
 from modelpack.oci.reference import Reference
-from modelpack.store.target import Opener, Progress
+from modelpack.store.target import Opener, Progress, read_small
 from modelpack.streams import ByteStream
 
 CHUNK = 1024 * 1024
@@ -155,14 +155,7 @@ class LayoutStore:
 
     def read_blob_bytes(self, desc: Descriptor, limit: int = MAX_MANIFEST_BYTES) -> bytes:
         """A small blob (manifest, config), size-capped and re-verified on every read."""
-        if desc.size > limit:
-            raise IntegrityError(f"{desc.digest} is {desc.size} bytes, over the {limit} byte limit")
-        with self.open_blob(desc) as f:
-            data = f.read(limit + 1)
-        verifier = digests.Verifier(desc.digest, desc.size)
-        verifier.update(data)
-        verifier.verify()
-        return data
+        return read_small(self, desc, limit)
 
     # -- index ----------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -17,9 +17,9 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, parse_manifest
 from modelpack.store.auth import merge_scopes
 from modelpack.store.client import RegistryClient
-from modelpack.store.target import Opener, Progress, SpeculationFailed
+from modelpack.store.target import Opener, Progress, SpeculationFailed, read_small
 from modelpack.store.upload import Abandoned, FileBody
-from modelpack.streams import ByteStream, read_at_most
+from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.registry")
 ACCEPT_MANIFESTS = ", ".join(mt.MANIFEST_TYPES)
@@ -47,14 +47,7 @@ class RegistryRepository:
 
     def read_small_blob(self, desc: Descriptor, limit: int = MAX_MANIFEST_BYTES) -> bytes:
         """A config or signature blob, read whole (size-capped) and verified against its digest."""
-        if desc.size > limit:
-            raise IntegrityError(f"blob {desc.digest} is {desc.size} bytes, over the {limit} byte limit")
-        with self.open_blob(desc) as stream:
-            data = read_at_most(stream, desc.size)
-        verifier = digests.Verifier(desc.digest, desc.size)
-        verifier.update(data)
-        verifier.verify()
-        return data
+        return read_small(self, desc, limit)
 
     def _get_blob(self, digest: str, offset: int = 0) -> requests.Response:
         headers = {"Range": f"bytes={offset}-"} if offset else None

@@ -6,11 +6,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from modelpack.errors import IntegrityError
+from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor
-from modelpack.streams import ByteStream
+from modelpack.streams import ByteStream, read_at_most
 
 Opener = Callable[[], ByteStream]
 Progress = Callable[[int], None]
+
+
+def read_small(target: BlobReader, desc: Descriptor, limit: int) -> bytes:
+    """A small blob (manifest, config, signature) read whole, size-capped and verified against its digest."""
+    if desc.size > limit:
+        raise IntegrityError(f"blob {desc.digest} is {desc.size} bytes, over the {limit} byte limit")
+    with target.open_blob(desc) as stream:
+        data = read_at_most(stream, desc.size)
+    verifier = digests.Verifier(desc.digest, desc.size)
+    verifier.update(data)
+    verifier.verify()
+    return data
 
 
 class SpeculationFailed(Exception):
@@ -18,13 +32,15 @@ class SpeculationFailed(Exception):
     ordinary way instead."""
 
 
-class ReadableTarget(Protocol):
-    def fetch_manifest(self, version: str) -> tuple[Descriptor, bytes]:
-        """A manifest by tag or digest: its descriptor and exact bytes (verified against a digest)."""
-        ...
-
+class BlobReader(Protocol):
     def open_blob(self, desc: Descriptor) -> ByteStream:
         """A stream of the blob's bytes. Callers verify what they read."""
+        ...
+
+
+class ReadableTarget(BlobReader, Protocol):
+    def fetch_manifest(self, version: str) -> tuple[Descriptor, bytes]:
+        """A manifest by tag or digest: its descriptor and exact bytes (verified against a digest)."""
         ...
 
 
