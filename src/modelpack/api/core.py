@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -243,29 +243,59 @@ def pull(
         subject = src.resolve(version)
         referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key)))
         version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
-    result = copy(src, target, version, ref.tag, copy_options)
-    if output is not None and _drop_corrupt_blobs(local_store, result.blobs):
-        # A stored blob failed its check (e.g. edited through a hard link): fetch it again.
-        result = copy(src, target, result.descriptor.digest, ref.tag, copy_options)
-    local_store.record_origin(ref.name, result.blobs)
-    transfer = _transfer(ref, result)
-    if output is not None:
-        transfer.output = Path(output)
-        transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store)
-        _write_model_sig(src, result.descriptor.digest, Path(output))
+    signature = _SignatureLookup(src) if output is not None else None
+    if signature is not None:
+        copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
+    try:
+        result = copy(src, target, version, ref.tag, copy_options)
+        if output is not None and _drop_corrupt_blobs(local_store, result.blobs):
+            # A stored blob failed its check (e.g. edited through a hard link): fetch it again.
+            result = copy(src, target, result.descriptor.digest, ref.tag, copy_options)
+        local_store.record_origin(ref.name, result.blobs)
+        transfer = _transfer(ref, result)
+        if output is not None:
+            transfer.output = Path(output)
+            transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store)
+            if signature is not None:
+                signature.write(Path(output))
+    finally:
+        if signature is not None:
+            signature.close()
     return transfer
 
 
-def _write_model_sig(repo: RegistryRepository, digest: str, output: Path) -> None:
-    """Put the model's OpenSSF model-signing signature beside its files, when it was signed with one:
-    the directory then verifies offline with `model_signing verify key`."""
-    from modelpack.files import atomic_write
-    from modelpack.sign.model_signing import FILE_NAME
+class _SignatureLookup:
+    """The model's OpenSSF model-signing signature (model.sig), looked up while its blobs download
+    (a referrers query costs round trips, and loading the signing code ~10 ms), then written beside
+    the pulled files so the directory verifies offline with `model_signing verify key`."""
+
+    def __init__(self, repo: RegistryRepository) -> None:
+        self._repo = repo
+        self._future: Future[bytes | None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def start(self, root: Descriptor) -> None:
+        if self._future is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-sig")
+            self._future = self._pool.submit(_model_signature, self._repo, root.digest)
+
+    def write(self, output: Path) -> None:
+        from modelpack.files import atomic_write
+        from modelpack.sign.model_signing import FILE_NAME
+
+        signature = self._future.result() if self._future is not None else None
+        if signature is not None and not (output / FILE_NAME).exists():
+            atomic_write(output / FILE_NAME, signature, mode=0o644)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _model_signature(repo: RegistryRepository, digest: str) -> bytes | None:
     from modelpack.sign.referrers import model_signature
 
-    signature = model_signature(repo, digest)
-    if signature is not None and not (output / FILE_NAME).exists():
-        atomic_write(output / FILE_NAME, signature, mode=0o644)
+    return model_signature(repo, digest)
 
 
 def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bool:

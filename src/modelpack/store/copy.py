@@ -36,6 +36,8 @@ class CopyOptions:
     mount_candidates: Callable[[Descriptor], Sequence[str]] | None = None
     # Digests already known to be in the destination: skipped without asking.
     present: frozenset[str] = frozenset()
+    # Told the root manifest as soon as it is known, before any blob moves.
+    on_root: Callable[[Descriptor], None] | None = None
 
 
 @dataclass
@@ -62,6 +64,8 @@ def copy(
     then point `tag` at it (if given)."""
     options = options or CopyOptions()
     root, data = src.fetch_manifest(version)
+    if options.on_root:
+        options.on_root(root)
     result = CopyResult(root)
     _collect_blobs(src, data, result)
     if tag is not None:
