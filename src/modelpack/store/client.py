@@ -33,7 +33,7 @@ from modelpack.errors import (
 from modelpack.store import credentials as creds_store
 from modelpack.store.auth import Challenge, TokenCache, parse_challenge
 from modelpack.store.credentials import Credentials
-from modelpack.store.upload import FileBody, SizedReader, is_regular_file, send_with_sendfile
+from modelpack.store.upload import FileBody, SizedReader
 
 log = logging.getLogger("modelpack.registry")
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -130,14 +130,10 @@ class RegistryClient(oras.provider.Registry):
                 req_headers["Authorization"] = auth
             data: Any = body.opener() if isinstance(body, FileBody) else body
             try:
-                if isinstance(body, FileBody) and is_regular_file(data) and not self._proxied(url):
-                    resp = send_with_sendfile(method, url, {"User-Agent": "modelpack", **req_headers}, data, body,
-                                              self.options.verify, self._timeout)
-                else:
-                    payload = SizedReader(data, body) if isinstance(body, FileBody) else data
-                    resp = self._session().request(method, url, headers=req_headers, data=payload, stream=stream,
-                                                   verify=self.options.verify, timeout=self._timeout,
-                                                   allow_redirects=True)
+                payload = SizedReader(data, body) if isinstance(body, FileBody) else data
+                resp = self._session().request(method, url, headers=req_headers, data=payload, stream=stream,
+                                               verify=self.options.verify, timeout=self._timeout,
+                                               allow_redirects=True)
             except requests.exceptions.SSLError as exc:
                 raise TransportError(_tls_message(self.host, exc, self.options.plain_http)) from None
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
@@ -166,10 +162,6 @@ class RegistryClient(oras.provider.Registry):
             if resp.status_code in ok or (allow_404 and resp.status_code == 404):
                 return resp
             raise self.error_for(resp, what or f"{method} {_redact(url)}")
-
-    def _proxied(self, url: str) -> bool:
-        """Whether the environment routes this URL through an HTTP proxy (then requests must send it)."""
-        return bool(requests.utils.get_environ_proxies(url))
 
     def scope_for(self, method: str, url: str) -> str:
         """The token scope a request needs, derived from its path: pull for reads, pull,push for
