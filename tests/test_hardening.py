@@ -55,7 +55,7 @@ def _publish(ref: str, layers: list[tuple[Descriptor, bytes]]) -> None:
     config_desc = Descriptor(mediaType="application/vnd.cncf.model.config.v1+json", digest=digests.of_bytes(config),
                              size=len(config))
     for desc, data in [(config_desc, config), *layers]:
-        repo.push_blob(desc.model_copy(update={"size": len(data)}), lambda data=data: io.BytesIO(data))
+        repo.push_blob(desc.replace(size=len(data)), lambda data=data: io.BytesIO(data))
     manifest = Manifest(artifactType="application/vnd.cncf.model.manifest.v1+json", config=config_desc,
                         layers=[d for d, _ in layers]).canonical_bytes()
     repo.put_manifest(Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json",
@@ -120,7 +120,7 @@ def test_a_descriptor_that_lies_about_size_is_refused(registry: Registry, tmp_pa
     desc, data = _raw("w.bin", b"A" * 100)
     repo = mp.remote(mp.Reference.parse(ref), PLAIN)
     repo.push_blob(desc, lambda: io.BytesIO(data))
-    _publish(ref, [(desc.model_copy(update={"size": 50}), data)])
+    _publish(ref, [(desc.replace(size=50), data)])
     result = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"))
     assert result.code == 6 and "declared size" in result.err, result.err
     assert not (tmp_path / "out").exists()

@@ -54,7 +54,7 @@ def push_base(ref: str, archs: tuple[str, ...]) -> None:
         desc = Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json", digest=digests.of_bytes(manifest),
                           size=len(manifest))
         repo.put_manifest(desc, manifest, None if len(archs) > 1 else mp.Reference.parse(ref).tag)
-        children.append(desc.model_copy(update={"platform": Platform(architecture=arch, os="linux")}))
+        children.append(desc.replace(platform=Platform(architecture=arch, os="linux")))
     if len(archs) > 1:
         index = Index(manifests=children).canonical_bytes()
         index_desc = Descriptor(mediaType="application/vnd.oci.image.index.v1+json", digest=digests.of_bytes(index),

@@ -137,7 +137,7 @@ def test_edited_payload_is_refused(pushed: tuple[str, str], tmp_path: Path) -> N
     subject = digest_ref.split("@")[1]
     index_bytes = repo.fetch_manifest(fallback_tag(subject))[1]
     entry = json.loads(index_bytes)["manifests"][0]
-    manifest = Manifest.model_validate_json(repo.fetch_manifest(entry["digest"])[1])
+    manifest = Manifest.from_json(json.loads(repo.fetch_manifest(entry["digest"])[1]))
     layer = manifest.layers[0]
     with repo.open_blob(layer) as stream:
         bundle = json.loads(stream.read(layer.size))
@@ -145,9 +145,9 @@ def test_edited_payload_is_refused(pushed: tuple[str, str], tmp_path: Path) -> N
     statement["subject"][0]["annotations"] = {"approved": "yes"}  # an edit the signer never made
     bundle["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
     edited = json.dumps(bundle).encode()
-    edited_layer = layer.model_copy(update={"digest": digests.of_bytes(edited), "size": len(edited)})
+    edited_layer = layer.replace(digest=digests.of_bytes(edited), size=len(edited))
     repo.push_blob(edited_layer, lambda: io.BytesIO(edited))
-    forged = manifest.model_copy(update={"layers": [edited_layer]}).canonical_bytes()
+    forged = manifest.replace(layers=[edited_layer]).canonical_bytes()
     forged_desc = Descriptor(mediaType=manifest.media_type, digest=digests.of_bytes(forged), size=len(forged),
                              artifactType=manifest.artifact_type)
     repo.put_manifest(forged_desc, forged)

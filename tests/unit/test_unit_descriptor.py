@@ -215,8 +215,10 @@ def test_descriptor_rejects_bad_digest_and_negative_size() -> None:
 
 def test_models_are_frozen() -> None:
     desc = Descriptor(mediaType="m", digest=D1, size=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(AttributeError):
         desc.size = 5  # type: ignore[misc]
+    assert desc.replace(size=5).size == 5
+    assert desc.size == 0
 
 
 def test_json_bytes_is_compact_and_utf8() -> None:

@@ -78,7 +78,7 @@ def build_image(model: ModelSource, base_ref: Reference, base: RegistryRepositor
                 continue  # attestation manifests describe the base, not the new image
             built = context.extend(base.fetch_manifest(child.digest)[1])
             dst.push_manifest(built, context.last_bytes, None)
-            children.append(built.model_copy(update={"platform": child.platform}))
+            children.append(built.replace(platform=child.platform))
         index = Index(manifests=children, annotations=context.annotations())
         data = index.canonical_bytes()
         desc = Descriptor(mediaType=mt.OCI_INDEX, digest=digests.of_bytes(data), size=len(data))
@@ -118,7 +118,7 @@ class _Context:
         config = self._config(json.loads(self.base.read_small_blob(node.config)))
         config_bytes = json_bytes(config)
         config_desc = Descriptor(mediaType=OCI_CONFIG, digest=digests.of_bytes(config_bytes), size=len(config_bytes))
-        base_layers = [layer.model_copy(update={"media_type": _DOCKER_TO_OCI.get(layer.media_type, layer.media_type)})
+        base_layers = [layer.replace(media_type=_DOCKER_TO_OCI.get(layer.media_type, layer.media_type))
                        for layer in node.layers]
         manifest = Manifest(config=config_desc, layers=[*base_layers, *(m.descriptor for m in self.layers)],
                             annotations=self.annotations())

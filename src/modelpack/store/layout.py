@@ -173,7 +173,7 @@ class LayoutStore:
             raw = json.loads(self._index.read_bytes())
         except FileNotFoundError:
             return []
-        index = Index.model_validate(raw)
+        index = Index.from_json(raw)
         entries = []
         for desc in index.manifests:
             ref = desc.annotation(mt.A_REF_NAME)
@@ -186,7 +186,7 @@ class LayoutStore:
         for entry in sorted(entries, key=lambda e: e.reference):
             annotations = dict(entry.descriptor.annotations or {})
             annotations[mt.A_REF_NAME] = entry.reference
-            manifests.append(entry.descriptor.model_copy(update={"annotations": annotations}).to_json())
+            manifests.append(entry.descriptor.replace(annotations=annotations).to_json())
         index: dict[str, Any] = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
         atomic_write(self._index, json.dumps(index, indent=2).encode() + b"\n")
 
