@@ -18,7 +18,8 @@ from modelpack.errors import VerificationError
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
 from modelpack.sign import keys
-from modelpack.sign.referrers import SIMPLE_SIGNING, fallback_tag, verify_simple_signing
+from modelpack.sign.lookup import fallback_tag
+from modelpack.sign.referrers import SIMPLE_SIGNING, verify_simple_signing
 from modelpack.store.client import ClientOptions
 from registry_process import Registry
 

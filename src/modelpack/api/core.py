@@ -281,11 +281,11 @@ class _SignatureLookup:
 
     def write(self, output: Path) -> None:
         from modelpack.files import atomic_write
-        from modelpack.sign.model_signing import FILE_NAME
+        from modelpack.sign.lookup import MODEL_SIG_FILE
 
         signature = self._future.result() if self._future is not None else None
-        if signature is not None and not (output / FILE_NAME).exists():
-            atomic_write(output / FILE_NAME, signature, mode=0o644)
+        if signature is not None and not (output / MODEL_SIG_FILE).exists():
+            atomic_write(output / MODEL_SIG_FILE, signature, mode=0o644)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -293,7 +293,7 @@ class _SignatureLookup:
 
 
 def _model_signature(repo: RegistryRepository, digest: str) -> bytes | None:
-    from modelpack.sign.referrers import model_signature
+    from modelpack.sign.lookup import model_signature
 
     return model_signature(repo, digest)
 

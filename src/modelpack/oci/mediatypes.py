@@ -55,6 +55,10 @@ A_MEDIATYPE_UNTESTED: Final = "org.cncf.model.file.mediatype.untested"
 LEGACY_A_FILEPATH: Final = "org.cnai.model.filepath"
 LEGACY_A_FILE_METADATA: Final = "org.cnai.model.file.metadata+json"
 
+# Signatures: a sigstore bundle (as cosign 3 writes), and our referrer holding the OpenSSF model.sig.
+SIGSTORE_BUNDLE: Final = "application/vnd.dev.sigstore.bundle.v0.3+json"
+MODEL_SIGNING_ARTIFACT: Final = "application/vnd.modelpack.model-signing.v1+json"
+
 A_TITLE: Final = "org.opencontainers.image.title"
 A_DESCRIPTION: Final = "org.opencontainers.image.description"
 A_VERSION: Final = "org.opencontainers.image.version"

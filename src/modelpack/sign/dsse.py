@@ -7,13 +7,12 @@ import json
 from typing import Any
 
 from modelpack.errors import VerificationError
+from modelpack.oci import mediatypes as mt
 from modelpack.sign.keys import PublicKey, Signer, key_hint, verify_signature
 
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 COSIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
-MAX_BUNDLE_BYTES = 1024 * 1024
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -35,7 +34,7 @@ def make_bundle(signer: Signer, digest: str, annotations: dict[str, str] | None 
     payload = statement(digest, annotations)
     signature = signer.sign(pae(IN_TOTO_PAYLOAD, payload))
     bundle = {
-        "mediaType": BUNDLE_MEDIA_TYPE,
+        "mediaType": mt.SIGSTORE_BUNDLE,
         "verificationMaterial": {"publicKey": {"hint": key_hint(signer.public_key)}},
         "dsseEnvelope": {
             "payload": base64.b64encode(payload).decode(),

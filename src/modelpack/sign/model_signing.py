@@ -11,14 +11,13 @@ import base64
 import hashlib
 import json
 
+from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Manifest
-from modelpack.sign.dsse import BUNDLE_MEDIA_TYPE, IN_TOTO_PAYLOAD, STATEMENT_TYPE, pae
+from modelpack.sign.dsse import IN_TOTO_PAYLOAD, STATEMENT_TYPE, pae
 from modelpack.sign.keys import Signer, public_pem
 from modelpack.unpacking import layer_is_archive, layer_path, safe_relpath
 
 PREDICATE = "https://model_signing/signature/v1.0"
-ARTIFACT_TYPE = "application/vnd.modelpack.model-signing.v1+json"  # our referrer holding model.sig
-FILE_NAME = "model.sig"
 DEFAULT_IGNORED = [".github", ".gitattributes", ".git", ".gitignore"]
 
 
@@ -48,7 +47,7 @@ def model_sig(signer: Signer, manifest: Manifest, name: str) -> bytes | None:
         return None
     signature = signer.sign(pae(IN_TOTO_PAYLOAD, payload))
     bundle = {
-        "mediaType": BUNDLE_MEDIA_TYPE,
+        "mediaType": mt.SIGSTORE_BUNDLE,
         # model-signing identifies the key by the sha256 of its PEM (cosign uses the DER's, in base64).
         "verificationMaterial": {"publicKey": {"hint": hashlib.sha256(public_pem(signer.public_key)).hexdigest()},
                                  "tlogEntries": []},

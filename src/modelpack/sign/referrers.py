@@ -16,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from modelpack.errors import IntegrityError, NotFoundError, VerificationError
+from modelpack.errors import NotFoundError, VerificationError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.sign import model_signing
-from modelpack.sign.dsse import BUNDLE_MEDIA_TYPE, COSIGN_PREDICATE, MAX_BUNDLE_BYTES, make_bundle, verify_bundle
+from modelpack.sign.dsse import COSIGN_PREDICATE, make_bundle, verify_bundle
 from modelpack.sign.keys import PublicKey, Signer, verify_signature
+from modelpack.sign.lookup import fallback_tag, referrers, signature_blob, signature_manifest
 from modelpack.store.copy import CopyOptions
 from modelpack.store.registry import RegistryRepository
 from modelpack.streams import ByteStream
@@ -30,11 +31,6 @@ from modelpack.streams import ByteStream
 EMPTY_JSON = b"{}"
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-
-
-def fallback_tag(digest: str) -> str:
-    alg, _, hexd = digest.partition(":")
-    return f"{alg}-{hexd}"
 
 
 @dataclass
@@ -49,7 +45,7 @@ def attach_signature(repo: RegistryRepository, subject: Descriptor, signer: Sign
     """Sign `subject` (a manifest, by digest) and store the bundle as its referrer. For a model whose
     layers are files, an OpenSSF model-signing `model.sig` over them is attached too (pull -o writes it)."""
     bundle = make_bundle(signer, subject.digest, annotations)
-    desc = _attach(repo, subject, BUNDLE_MEDIA_TYPE, bundle, {
+    desc = _attach(repo, subject, mt.SIGSTORE_BUNDLE, bundle, {
         "dev.sigstore.bundle.content": "dsse-envelope",
         "dev.sigstore.bundle.predicateType": COSIGN_PREDICATE,
     })
@@ -58,7 +54,7 @@ def attach_signature(repo: RegistryRepository, subject: Descriptor, signer: Sign
         name = (node.annotations or {}).get(mt.NS + "name") or repo.name.rsplit("/", 1)[-1]
         sig = model_signing.model_sig(signer, node, name)
         if sig is not None:
-            _attach(repo, subject, model_signing.ARTIFACT_TYPE, sig,
+            _attach(repo, subject, mt.MODEL_SIGNING_ARTIFACT, sig,
                     {"dev.sigstore.bundle.predicateType": model_signing.PREDICATE})
     return desc
 
@@ -67,7 +63,7 @@ def _attach(repo: RegistryRepository, subject: Descriptor, artifact_type: str, b
             annotations: dict[str, str]) -> Descriptor:
     """Push `bundle` as a referrer of `subject` (and list it in the fallback index if need be)."""
     empty = Descriptor(mediaType=mt.OCI_EMPTY, digest=digests.of_bytes(EMPTY_JSON), size=len(EMPTY_JSON))
-    layer = Descriptor(mediaType=BUNDLE_MEDIA_TYPE, digest=digests.of_bytes(bundle), size=len(bundle))
+    layer = Descriptor(mediaType=mt.SIGSTORE_BUNDLE, digest=digests.of_bytes(bundle), size=len(bundle))
     manifest = Manifest(
         artifactType=artifact_type,
         config=empty,
@@ -87,17 +83,6 @@ def _attach(repo: RegistryRepository, subject: Descriptor, artifact_type: str, b
     return desc
 
 
-def model_signature(repo: RegistryRepository, subject_digest: str) -> bytes | None:
-    """The OpenSSF model-signing bundle (model.sig) attached to a manifest, if any."""
-    for ref in referrers(repo, subject_digest):
-        if ref.artifact_type == model_signing.ARTIFACT_TYPE:
-            manifest = _manifest(repo, ref.digest)
-            for layer in manifest.layers:
-                if layer.media_type == BUNDLE_MEDIA_TYPE:
-                    return _blob(repo, layer)
-    return None
-
-
 def _add_to_fallback_index(repo: RegistryRepository, subject_digest: str, entry: Descriptor) -> None:
     """Registries without the referrers API: list the referrer in the index tagged sha256-<hex>."""
     tag = fallback_tag(subject_digest)
@@ -112,18 +97,6 @@ def _add_to_fallback_index(repo: RegistryRepository, subject_digest: str, entry:
     repo.put_manifest(Descriptor(mediaType=mt.OCI_INDEX, digest=digests.of_bytes(data), size=len(data)), data, tag)
 
 
-def referrers(repo: RegistryRepository, digest: str) -> list[Descriptor]:
-    """Referrers of a manifest: from the referrers API where the registry has it, else the fallback tag."""
-    found = repo.referrers_api(digest)
-    if found is not None:
-        return found
-    current = repo.find(fallback_tag(digest))
-    if current is None:
-        return []
-    node = parse_manifest(repo.fetch_manifest(current.digest)[1])
-    return list(node.manifests) if isinstance(node, Index) else []
-
-
 def verify_signatures(repo: RegistryRepository, subject_digest: str, public: PublicKey,
                       required: dict[str, str] | None = None) -> list[FoundSignature]:
     """Every signature on `subject_digest` that verifies with `public` (and carries `required`
@@ -132,17 +105,17 @@ def verify_signatures(repo: RegistryRepository, subject_digest: str, public: Pub
     reasons: list[str] = []
     for ref in referrers(repo, subject_digest):
         try:
-            manifest = _manifest(repo, ref.digest)
-            if manifest.artifact_type != BUNDLE_MEDIA_TYPE and ref.artifact_type != BUNDLE_MEDIA_TYPE:
+            manifest = signature_manifest(repo, ref.digest)
+            if manifest.artifact_type != mt.SIGSTORE_BUNDLE and ref.artifact_type != mt.SIGSTORE_BUNDLE:
                 continue
             for layer in manifest.layers:
-                if layer.media_type == BUNDLE_MEDIA_TYPE:
-                    annotations = verify_bundle(_blob(repo, layer), public, subject_digest)
+                if layer.media_type == mt.SIGSTORE_BUNDLE:
+                    annotations = verify_bundle(signature_blob(repo, layer), public, subject_digest)
                     verified.append(FoundSignature("bundle", ref.digest, annotations))
         except (VerificationError, NotFoundError) as exc:
             reasons.append(str(exc))
     try:
-        legacy = _manifest(repo, fallback_tag(subject_digest) + ".sig")
+        legacy = signature_manifest(repo, fallback_tag(subject_digest) + ".sig")
     except NotFoundError:
         legacy = None
     for layer in legacy.layers if legacy else []:
@@ -169,7 +142,7 @@ def _verify_simple_signing(repo: RegistryRepository, layer: Descriptor, public: 
     encoded = layer.annotation(COSIGN_SIGNATURE_ANNOTATION)
     if not encoded:
         raise VerificationError("legacy signature layer without a signature annotation")
-    return verify_simple_signing(_blob(repo, layer), encoded, public, digest)
+    return verify_simple_signing(signature_blob(repo, layer), encoded, public, digest)
 
 
 def verify_simple_signing(payload: bytes, signature_b64: str, public: PublicKey, digest: str) -> dict[str, str]:
@@ -190,21 +163,6 @@ def verify_simple_signing(payload: bytes, signature_b64: str, public: PublicKey,
     if signed != digest:
         raise VerificationError(f"signature is valid but signs another digest, not {digest}")
     return {str(k): str(v) for k, v in optional.items()} if isinstance(optional, dict) else {}
-
-
-def _manifest(repo: RegistryRepository, version: str) -> Manifest:
-    node = parse_manifest(repo.fetch_manifest(version)[1])
-    if not isinstance(node, Manifest):
-        raise VerificationError(f"{version} is not a signature manifest")
-    return node
-
-
-def _blob(repo: RegistryRepository, layer: Descriptor) -> bytes:
-    try:
-        return repo.read_small_blob(layer, MAX_BUNDLE_BYTES)
-    except IntegrityError:
-        raise VerificationError(f"signature blob {layer.digest} is too large or does not match its digest") \
-            from None
 
 
 def _bytes_opener(data: bytes) -> Callable[[], ByteStream]:

@@ -1,0 +1,58 @@
+"""Finding what refers to a manifest in a registry (its signatures, its model.sig), without loading
+any cryptography: `pull -o` looks for a model.sig on every pull, while the blobs download.
+
+Referrers come from the OCI 1.1 referrers API where the registry has it, else from the tag-schema
+fallback index tagged `sha256-<hex>`.
+"""
+
+from __future__ import annotations
+
+from modelpack.errors import IntegrityError, VerificationError
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.store.registry import RegistryRepository
+
+MAX_BUNDLE_BYTES = 1024 * 1024
+MODEL_SIG_FILE = "model.sig"  # the name `model_signing verify` expects beside the model's files
+
+
+def fallback_tag(digest: str) -> str:
+    alg, _, hexd = digest.partition(":")
+    return f"{alg}-{hexd}"
+
+
+def referrers(repo: RegistryRepository, digest: str) -> list[Descriptor]:
+    """Referrers of a manifest: from the referrers API where the registry has it, else the fallback tag."""
+    found = repo.referrers_api(digest)
+    if found is not None:
+        return found
+    current = repo.find(fallback_tag(digest))
+    if current is None:
+        return []
+    node = parse_manifest(repo.fetch_manifest(current.digest)[1])
+    return list(node.manifests) if isinstance(node, Index) else []
+
+
+def signature_manifest(repo: RegistryRepository, version: str) -> Manifest:
+    node = parse_manifest(repo.fetch_manifest(version)[1])
+    if not isinstance(node, Manifest):
+        raise VerificationError(f"{version} is not a signature manifest")
+    return node
+
+
+def signature_blob(repo: RegistryRepository, layer: Descriptor) -> bytes:
+    try:
+        return repo.read_small_blob(layer, MAX_BUNDLE_BYTES)
+    except IntegrityError:
+        raise VerificationError(f"signature blob {layer.digest} is too large or does not match its digest") \
+            from None
+
+
+def model_signature(repo: RegistryRepository, subject_digest: str) -> bytes | None:
+    """The OpenSSF model-signing bundle (model.sig) attached to a manifest, if any."""
+    for ref in referrers(repo, subject_digest):
+        if ref.artifact_type == mt.MODEL_SIGNING_ARTIFACT:
+            for layer in signature_manifest(repo, ref.digest).layers:
+                if layer.media_type == mt.SIGSTORE_BUNDLE:
+                    return signature_blob(repo, layer)
+    return None
