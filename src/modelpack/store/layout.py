@@ -30,6 +30,8 @@ from modelpack.store.target import Opener, Progress, read_small
 from modelpack.streams import ByteStream
 
 CHUNK = 1024 * 1024
+# A blob at least this large is hashed on a second thread while it is received and written.
+THREADED_HASH_MIN_BYTES = 64 * 1024 * 1024
 GC_GRACE_SECONDS = 600
 
 
@@ -119,29 +121,33 @@ class LayoutStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         verifier = digests.Verifier(desc.digest, desc.size)
         fd, tmp = tempfile.mkstemp(dir=self._ingest, prefix=desc.digest.split(":")[1][:16] + ".")
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
+        hashing = (digests.ThreadedHashing(verifier, CHUNK) if desc.size >= THREADED_HASH_MIN_BYTES
+                   else digests.InlineHashing(verifier, CHUNK))
         readinto = getattr(source, "readinto", None)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
                 while True:
-                    # readinto a reused buffer: the bytes are copied once into it, hashed and written from it.
+                    # Read into a pooled buffer: the bytes are copied once into it, written and hashed from it.
+                    buffer = hashing.buffer()
                     if readinto is not None:
-                        n = readinto(view)
-                        chunk = view[:n] if n else b""
+                        n = readinto(memoryview(buffer)) or 0
                     else:
                         chunk = source.read(CHUNK)
-                    if not chunk:
+                        n = len(chunk)
+                        buffer[:n] = chunk
+                    if not n:
                         break
-                    verifier.update(chunk)
-                    _write_all(out, chunk)
+                    _write_all(out, memoryview(buffer)[:n])
+                    hashing.hashed(buffer, n)
                     if progress:
-                        progress(len(chunk))
+                        progress(n)
+                hashing.finish()
                 verifier.verify()
                 os.fsync(out.fileno())
             os.chmod(tmp, 0o444)
             os.replace(tmp, final)
         except BaseException:
+            hashing.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
