@@ -8,7 +8,7 @@ disk's write-back does not drown the clients' differences. Reported: wall time, 
 of every run, and the median of the per-trial ratios modelpack/oras (≤ 1.0 means modelpack is as fast).
 A 4 GiB run checks that peak memory does not grow with the model.
 
-    python benchmarks/run.py [--trials 4] [--shapes 1x1024,8x128] [--big-gib 4] [--json out.json]
+    python benchmarks/run.py [--trials 5] [--shapes 1x1024,8x128] [--big-gib 4] [--json out.json]
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ def startup(modelpack: str, runs: int = 15) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--shapes", default="1x1024,8x128", help="COUNTxMIB, comma-separated")
     parser.add_argument("--big-gib", type=int, default=4, help="size of the memory check (0 to skip)")
     parser.add_argument("--json", type=Path, default=ROOT / ".bench" / "results.json")

@@ -223,3 +223,36 @@ def test_models_are_frozen() -> None:
 
 def test_json_bytes_is_compact_and_utf8() -> None:
     assert json_bytes({"a": [1, 2], "b": "é"}) == '{"a":[1,2],"b":"é"}'.encode()
+
+
+def test_replace_checks_the_changed_fields_and_keeps_unknown_ones() -> None:
+    desc = Descriptor.from_json({"mediaType": "m", "digest": D1, "size": 1, "data": "e30="})
+    moved = desc.replace(size=2, annotations={"k": "v"})
+    assert moved.to_json() == {"mediaType": "m", "digest": D1, "size": 2, "annotations": {"k": "v"}, "data": "e30="}
+    assert desc.size == 1
+    with pytest.raises(ValueError):
+        desc.replace(digest="sha256:short")
+
+
+def test_equality_and_hash_follow_the_json() -> None:
+    a = Descriptor(mediaType="m", digest=D1, size=1)
+    b = Descriptor.from_json({"size": 1, "digest": D1, "mediaType": "m"})
+    assert a == b and hash(a) == hash(b)
+    assert a != a.replace(size=2)
+    assert a != Manifest(config=a)
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (manifest_dict(layers=[{"mediaType": "x", "digest": D2, "size": True}]), "layers.0.size"),
+        (manifest_dict(layers=[{"mediaType": "x", "digest": D2, "size": "12"}]), "layers.0.size"),
+        (manifest_dict(annotations={"a": 1}), "annotations.a"),
+        (manifest_dict(layers={"mediaType": "x"}), "layers"),
+        (manifest_dict(config={"digest": D1, "size": 1}), "config.mediaType"),
+        (manifest_dict(subject=[]), "subject"),
+    ],
+)
+def test_malformed_fields_are_named_in_the_error(raw: dict, where: str) -> None:
+    with pytest.raises(IntegrityError, match=f"malformed manifest: {where}:"):
+        parse_manifest(json.dumps(raw).encode())

@@ -158,3 +158,61 @@ def test_of_file(tmp_path: Path) -> None:
 def test_of_file_missing_raises_os_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         d.of_file(tmp_path / "absent")
+
+
+# --- copying through pooled buffers, hashed inline or on a thread -------------------------------------------
+
+
+def _copy_through(hashing: d.InlineHashing, data: bytes) -> bytes:
+    """What ingest does: fill a buffer, use it, hand it over for hashing."""
+    out = bytearray()
+    source = io.BytesIO(data)
+    while True:
+        buffer = hashing.buffer()
+        n = source.readinto(memoryview(buffer))
+        if not n:
+            break
+        out += memoryview(buffer)[:n]
+        hashing.hashed(buffer, n)
+    hashing.finish()
+    return bytes(out)
+
+
+@pytest.mark.parametrize("kind", [d.InlineHashing, d.ThreadedHashing])
+def test_hashing_strategies_verify_what_passed_through(kind: type[d.InlineHashing]) -> None:
+    data = bytes(range(256)) * 4099  # not a multiple of the buffer size
+    verifier = d.Verifier(sha256(data), len(data))
+    assert _copy_through(kind(verifier, 1000), data) == data
+    verifier.verify()
+    assert verifier.size == len(data)
+
+
+def test_threaded_hashing_reports_a_wrong_digest() -> None:
+    data = b"x" * 10_000
+    verifier = d.Verifier(sha256(b"y" * 10_000), len(data))
+    _copy_through(d.ThreadedHashing(verifier, 1000), data)
+    with pytest.raises(IntegrityError, match="digest mismatch"):
+        verifier.verify()
+
+
+def test_threaded_hashing_stops_the_copy_when_content_outgrows_its_size() -> None:
+    """The size check runs on the hashing thread; the copying side learns of it within a few
+    buffers, not at the end of an endless stream."""
+    verifier = d.Verifier(sha256(b""), 100)
+    hashing = d.ThreadedHashing(verifier, 64, buffers=2)
+    handed = 0
+    with pytest.raises(IntegrityError, match="larger than its declared size"):
+        for _ in range(1000):
+            buffer = hashing.buffer()
+            hashing.hashed(buffer, 64)
+            handed += 1
+    assert handed < 10
+    hashing.close()
+
+
+def test_threaded_hashing_close_is_idempotent_and_ends_the_thread() -> None:
+    hashing = d.ThreadedHashing(d.Verifier(EMPTY_SHA256, 0), 16)
+    hashing.close()
+    hashing.close()
+    hashing.finish()
+    assert not hashing._thread.is_alive()
