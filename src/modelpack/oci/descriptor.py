@@ -215,49 +215,48 @@ class Descriptor(_Document):
         return None
 
 
-class Manifest(_Document):
+class _Node(_Document):
+    """A manifest or an index: the documents a registry stores under a digest."""
+
     schema_version: int
     media_type: str
     artifact_type: str | None
-    config: Descriptor
-    layers: list[Descriptor]
     subject: Descriptor | None
     annotations: dict[str, str] | None
-
-    _fields = (
-        _Field("schema_version", "schemaVersion", _int, default=lambda: 2),
-        _Field("media_type", "mediaType", _str, default=lambda: mt.OCI_MANIFEST),
-        _Field("artifact_type", "artifactType", _str),
-        _Field("config", "config", _one(lambda: Descriptor), required=True),
-        _Field("layers", "layers", _many(lambda: Descriptor), default=list),
-        _Field("subject", "subject", _one(lambda: Descriptor)),
-        _Field("annotations", "annotations", _str_map),
-    )
 
     def canonical_bytes(self) -> bytes:
         """The bytes we push. Key order is fixed by the declared fields, so the digest is reproducible."""
         return json_bytes(self.to_json())
 
 
-class Index(_Document):
-    schema_version: int
-    media_type: str
-    artifact_type: str | None
-    manifests: list[Descriptor]
-    subject: Descriptor | None
-    annotations: dict[str, str] | None
-
-    _fields = (
+def _node_fields(media_type: str, *content: _Field) -> tuple[_Field, ...]:
+    """schemaVersion, mediaType, artifactType, the node's own fields, subject, annotations: the order
+    of the OCI specification's examples, and so of the bytes we write."""
+    return (
         _Field("schema_version", "schemaVersion", _int, default=lambda: 2),
-        _Field("media_type", "mediaType", _str, default=lambda: mt.OCI_INDEX),
+        _Field("media_type", "mediaType", _str, default=lambda: media_type),
         _Field("artifact_type", "artifactType", _str),
-        _Field("manifests", "manifests", _many(lambda: Descriptor), default=list),
+        *content,
         _Field("subject", "subject", _one(lambda: Descriptor)),
         _Field("annotations", "annotations", _str_map),
     )
 
-    def canonical_bytes(self) -> bytes:
-        return json_bytes(self.to_json())
+
+class Manifest(_Node):
+    config: Descriptor
+    layers: list[Descriptor]
+
+    _fields = _node_fields(
+        mt.OCI_MANIFEST,
+        _Field("config", "config", _one(lambda: Descriptor), required=True),
+        _Field("layers", "layers", _many(lambda: Descriptor), default=list),
+    )
+
+
+class Index(_Node):
+    manifests: list[Descriptor]
+
+    _fields = _node_fields(mt.OCI_INDEX, _Field("manifests", "manifests", _many(lambda: Descriptor), default=list))
 
 
 def json_bytes(value: Any) -> bytes:
