@@ -141,5 +141,13 @@ def of_stream(stream: ByteStream) -> tuple[str, int]:
 
 
 def of_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    with open(path, "rb") as f:
-        return of_stream(f)
+    """sha256 digest and size of a file, read into one reused buffer (no allocation per piece)."""
+    h = hashlib.sha256()
+    size = 0
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buffer):
+            h.update(view[:n])
+            size += n
+    return "sha256:" + h.hexdigest(), size
