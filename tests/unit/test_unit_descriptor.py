@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -254,5 +255,19 @@ def test_equality_and_hash_follow_the_json() -> None:
     ],
 )
 def test_malformed_fields_are_named_in_the_error(raw: dict, where: str) -> None:
-    with pytest.raises(IntegrityError, match=f"malformed manifest: {where}:"):
+    with pytest.raises(IntegrityError, match=re.escape(f"malformed manifest: {where}:")):
         parse_manifest(json.dumps(raw).encode())
+
+
+def test_attribute_and_json_names_are_one_field() -> None:
+    desc = Descriptor(mediaType="a", media_type="b", digest=D1, size=0)
+    assert desc.media_type == "a"
+    assert desc.to_json() == {"mediaType": "a", "digest": D1, "size": 0}
+    assert Descriptor(media_type="m", digest=D1, size=0) == Descriptor(mediaType="m", digest=D1, size=0)
+
+
+def test_null_required_fields_are_refused() -> None:
+    with pytest.raises(IntegrityError, match="config: field required"):
+        parse_manifest(json.dumps(manifest_dict(config=None)).encode())
+    with pytest.raises(IntegrityError, match=r"layers\.0\.digest: field required"):
+        parse_manifest(json.dumps(manifest_dict(layers=[{"mediaType": "x", "digest": None, "size": 1}])).encode())

@@ -49,16 +49,15 @@ class _Document:
 
     def __init__(self, **values: Any) -> None:
         for spec in self._fields:
-            if spec.key in values:
-                value = values.pop(spec.key)
-            elif spec.attr in values:
-                value = values.pop(spec.attr)
-            elif spec.required:
-                raise InvalidDocument(spec.key, "field required")
+            if spec.key in values or spec.attr in values:
+                value = values.pop(spec.attr, None)
+                value = values.pop(spec.key, value)  # the JSON key wins if both are given
             else:
                 value = spec.default() if spec.default else None
             if value is not None:
                 value = spec.check(value, spec.key)
+            elif spec.required:
+                raise InvalidDocument(spec.key, "field required")
             object.__setattr__(self, spec.attr, value)
         object.__setattr__(self, "_extra", values)  # unknown fields, kept as they came
 
