@@ -13,8 +13,9 @@ import requests
 import modelpack as mp
 from helpers import make_tricky_model, modelpack, tree
 from modelpack.errors import IntegrityError, NotFoundError
+from modelpack.oci import digest as digests
 from modelpack.store.client import ClientOptions
-from modelpack.store.layout import LayoutStore
+from modelpack.store.layout import THREADED_HASH_MIN_BYTES, LayoutStore
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)
@@ -116,16 +117,30 @@ def test_local_inspect_list_tag_rm(tmp_path: Path) -> None:
         mp.inspect("example.com/team/tricky:prod")
 
 
-def test_pull_refuses_a_blob_corrupted_in_the_registry(registry: Registry, tmp_path: Path) -> None:
+# Small blobs are hashed as they are written; large ones, arriving alone, on a second thread.
+@pytest.mark.parametrize("size", [100_000, THREADED_HASH_MIN_BYTES + 12_345], ids=["inline", "threaded"])
+def test_pull_refuses_a_blob_corrupted_in_the_registry(registry: Registry, tmp_path: Path, size: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    threaded: list[int] = []
+
+    class Recording(digests.ThreadedHashing):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            threaded.append(1)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(digests, "ThreadedHashing", Recording)
     model = tmp_path / "m"
     model.mkdir()
-    (model / "w.bin").write_bytes(b"A" * 100_000)
+    (model / "w.bin").write_bytes(b"A" * size)
     ref = registry.repo() + ":c"
     pushed = mp.push(model, ref, options=PLAIN)
+    mp.pull(ref, output=tmp_path / "good", options=PLAIN, store=LayoutStore(tmp_path / "other-store"))
+    assert (tmp_path / "good" / "w.bin").read_bytes() == b"A" * size
+    assert bool(threaded) == (size >= THREADED_HASH_MIN_BYTES)
     layer = mp.inspect(ref, remote_only=True, options=PLAIN).to_json()["layers"][0]
     hexd = layer["digest"].split(":")[1]
     data = registry.storage / "docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data"
-    data.write_bytes(b"B" * 100_000)  # same size, other bytes
+    data.write_bytes(b"A" * (size - 1) + b"B")  # same size, last byte differs
     with pytest.raises(IntegrityError):
         mp.pull(ref, output=tmp_path / "out", options=PLAIN)
     assert not (tmp_path / "out").exists()
