@@ -21,6 +21,7 @@ from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
+from modelpack.sign.lookup import MODEL_SIG_FILE, model_signature
 from modelpack.store import credentials
 from modelpack.store.client import ClientOptions, RegistryClient
 from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
@@ -265,9 +266,9 @@ def pull(
 
 
 class _SignatureLookup:
-    """The model's OpenSSF model-signing signature (model.sig), looked up while its blobs download
-    (a referrers query costs round trips, and loading the signing code ~10 ms), then written beside
-    the pulled files so the directory verifies offline with `model_signing verify key`."""
+    """The model's OpenSSF model-signing signature (model.sig), looked up while its blobs download (a
+    referrers query costs round trips), then written beside the pulled files so the directory
+    verifies offline with `model_signing verify key`."""
 
     def __init__(self, repo: RegistryRepository) -> None:
         self._repo = repo
@@ -277,11 +278,10 @@ class _SignatureLookup:
     def start(self, root: Descriptor) -> None:
         if self._future is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-sig")
-            self._future = self._pool.submit(_model_signature, self._repo, root.digest)
+            self._future = self._pool.submit(model_signature, self._repo, root.digest)
 
     def write(self, output: Path) -> None:
         from modelpack.files import atomic_write
-        from modelpack.sign.lookup import MODEL_SIG_FILE
 
         signature = self._future.result() if self._future is not None else None
         if signature is not None and not (output / MODEL_SIG_FILE).exists():
@@ -290,12 +290,6 @@ class _SignatureLookup:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _model_signature(repo: RegistryRepository, digest: str) -> bytes | None:
-    from modelpack.sign.lookup import model_signature
-
-    return model_signature(repo, digest)
 
 
 def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bool:
