@@ -59,7 +59,7 @@ class LayoutStore:
         # Digests whose file this process has hashed (on ingest or on use): safe to hand out unread.
         self.verified: set[str] = set()
         self._verified_lock = threading.Lock()
-        self._ingesting = 0  # blobs being written now (see ingest)
+        self._ingesting_large = 0  # large blobs being written now (see ingest)
 
     # -- layout ---------------------------------------------------------------------------------
     def _ensure(self) -> None:
@@ -122,13 +122,13 @@ class LayoutStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         verifier = digests.Verifier(desc.digest, desc.size)
         fd, tmp = tempfile.mkstemp(dir=self._ingest, prefix=desc.digest.split(":")[1][:16] + ".")
+        large = desc.size >= THREADED_HASH_MIN_BYTES
         with self._verified_lock:
-            # A second core for hashing only while there are cores to spare: with several blobs
+            # A second core for hashing only while there are cores to spare: with several large blobs
             # arriving at once, the extra threads only add hand-offs (measured).
-            spare = self._ingesting * 2 < (os.cpu_count() or 1)
-            self._ingesting += 1
-        hashing = (digests.ThreadedHashing(verifier, CHUNK) if spare and desc.size >= THREADED_HASH_MIN_BYTES
-                   else digests.InlineHashing(verifier, CHUNK))
+            threaded = large and self._ingesting_large * 2 < (os.cpu_count() or 1)
+            self._ingesting_large += large
+        hashing = digests.ThreadedHashing(verifier, CHUNK) if threaded else digests.InlineHashing(verifier, CHUNK)
         readinto = getattr(source, "readinto", None)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
@@ -159,7 +159,7 @@ class LayoutStore:
             raise
         finally:
             with self._verified_lock:
-                self._ingesting -= 1
+                self._ingesting_large -= large
         with self._verified_lock:
             self.verified.add(desc.digest)
         return final
