@@ -13,7 +13,7 @@ import pytest
 
 import modelpack as mp
 from fault_proxy import Fault, FaultProxy
-from helpers import tree
+from helpers import modelpack, tree
 from modelpack.store.client import ClientOptions
 from modelpack.store.layout import LayoutStore
 from registry_process import Registry
@@ -205,3 +205,28 @@ def test_second_pack_of_an_unchanged_model_reads_no_file(tmp_path: Path, monkeyp
     (model / "x.bin").write_bytes(b"changed")
     monkeypatch.undo()
     assert mp.describe(model).descriptor.digest != first
+
+
+def test_a_proxy_from_the_environment_carries_every_request(registry: Registry, proxy: FaultProxy,
+                                                             tmp_path: Path) -> None:
+    """HTTP_PROXY is honoured for every request of a command (the settings are read once per host), and
+    NO_PROXY still bypasses it."""
+    model = _model(tmp_path / "m", {"a.safetensors": 300_000, "b.bin": 1000})
+    ref = registry.repo() + ":p"
+    mp.push(model, ref, options=PLAIN)
+    base = {"HTTP_PROXY": f"http://{proxy.host}", "http_proxy": f"http://{proxy.host}",
+            "MODELPACK_HOME": str(tmp_path / "home")}
+    proxy.clear()
+    run = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"),
+                    env={**base, "NO_PROXY": "", "no_proxy": ""})
+    assert run.code == 0, run.err
+    assert tree(tmp_path / "out") == tree(model)
+    seen = proxy.requests()
+    assert len([line for line in seen if "/blobs/sha256:" in line]) >= 3, seen  # config and both files
+    assert all(f"http://{registry.host}/v2/" in line for line in seen), seen  # absolute URIs: a forward proxy
+    proxy.clear()
+    run = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out2"),
+                    env={**base, "MODELPACK_HOME": str(tmp_path / "home2"), "NO_PROXY": "127.0.0.1",
+                         "no_proxy": "127.0.0.1"})
+    assert run.code == 0, run.err
+    assert proxy.requests() == []
