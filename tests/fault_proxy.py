@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from background_server import BackgroundServer
+
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
 
 
@@ -40,7 +42,7 @@ class Fault:
         return self.times > 0 and re.search(self.pattern, line) is not None
 
 
-class FaultProxy:
+class FaultProxy(BackgroundServer):
     """With `referrers_api=True` it also answers the OCI 1.1 referrers API (GET
     /v2/<name>/referrers/<digest>, and `OCI-Subject` on manifest pushes), from the manifests with a
     `subject` pushed through it: neither registry available here implements that API, and the
@@ -53,10 +55,7 @@ class FaultProxy:
         self.log: list[tuple[str, int]] = []  # ("GET /v2/...", status)
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.host = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler(), _QuietServer)
 
     def requests(self, method: str | None = None, contains: str = "") -> list[str]:
         with self._lock:
@@ -191,10 +190,3 @@ class FaultProxy:
             self._referrers.setdefault((name, subject["digest"]), []).append(entry)
         return str(subject["digest"])
 
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from background_server import BackgroundServer
 
-class FaultyServer:
+
+class FaultyServer(BackgroundServer):
     def __init__(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
         self.requests: list[str] = []
         outer = self
@@ -30,14 +31,4 @@ class FaultyServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FaultyServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler)

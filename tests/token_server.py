@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from background_server import BackgroundServer
+
 SERVICE = "modelpack-test-registry"
 ISSUER = "modelpack-test-issuer"
 
@@ -32,7 +34,7 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class TokenServer:
+class TokenServer(BackgroundServer):
     def __init__(self, directory: Path, users: dict[str, str], grant_prefix: str = "") -> None:
         self.users = users
         self.grant_prefix = grant_prefix
@@ -48,10 +50,8 @@ class TokenServer:
         self.bundle = directory / "token-signer.pem"
         self.bundle.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.realm = f"http://127.0.0.1:{self._server.server_address[1]}/token"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
+        self.realm = f"http://{self.host}/token"
 
     def registry_auth(self) -> dict[str, str]:
         return {"realm": self.realm, "service": SERVICE, "issuer": ISSUER, "rootcertbundle": str(self.bundle)}
@@ -103,10 +103,3 @@ class TokenServer:
 
         return Handler
 
-    def __enter__(self) -> TokenServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
