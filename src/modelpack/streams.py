@@ -19,6 +19,17 @@ class ByteStream(Protocol):
     def __exit__(self, *args: Any) -> Any: ...
 
 
+def fill(stream: ByteStream, view: memoryview) -> int:
+    """Read up to len(view) bytes of `stream` into `view`; 0 at its end. Through `readinto` where the
+    stream has one (the bytes land in the caller's reused buffer), else through `read`."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return int(readinto(view) or 0)
+    chunk = stream.read(len(view))
+    view[:len(chunk)] = chunk
+    return len(chunk)
+
+
 def read_at_most(stream: ByteStream, limit: int) -> bytes:
     """Everything left in `stream`, up to `limit` + 1 bytes (so a caller can tell it was too long).
     Loops, since a raw stream may return fewer bytes than asked for."""

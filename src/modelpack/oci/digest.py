@@ -9,7 +9,7 @@ import re
 import threading
 
 from modelpack.errors import IntegrityError, UsageError
-from modelpack.streams import ByteStream
+from modelpack.streams import ByteStream, fill
 
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
 CHUNK = 4 * 1024 * 1024
@@ -131,23 +131,17 @@ class ThreadedHashing(InlineHashing):
 
 
 def of_stream(stream: ByteStream) -> tuple[str, int]:
-    """sha256 digest and size of everything left in `stream`, read in constant memory."""
+    """sha256 digest and size of everything left in `stream`, read in constant memory through one
+    reused buffer."""
     h = hashlib.sha256()
     size = 0
-    while chunk := stream.read(CHUNK):
-        h.update(chunk)
-        size += len(chunk)
+    view = memoryview(bytearray(CHUNK))
+    while n := fill(stream, view):
+        h.update(view[:n])
+        size += n
     return "sha256:" + h.hexdigest(), size
 
 
 def of_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """sha256 digest and size of a file, read into one reused buffer (no allocation per piece)."""
-    h = hashlib.sha256()
-    size = 0
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buffer):
-            h.update(view[:n])
-            size += n
-    return "sha256:" + h.hexdigest(), size
+        return of_stream(f)

@@ -27,7 +27,7 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, json_bytes, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.store.target import Opener, Progress, read_small
-from modelpack.streams import ByteStream
+from modelpack.streams import ByteStream, fill
 
 CHUNK = 1024 * 1024
 # A blob at least this large may be hashed on a second thread while it is received and written.
@@ -129,18 +129,12 @@ class LayoutStore:
             threaded = large and self._ingesting_large * 2 < (os.cpu_count() or 1)
             self._ingesting_large += large
         hashing = digests.ThreadedHashing(verifier, CHUNK) if threaded else digests.InlineHashing(verifier, CHUNK)
-        readinto = getattr(source, "readinto", None)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
                 while True:
                     # Read into a pooled buffer: the bytes are copied once into it, written and hashed from it.
                     buffer = hashing.buffer()
-                    if readinto is not None:
-                        n = readinto(memoryview(buffer)) or 0
-                    else:
-                        chunk = source.read(CHUNK)
-                        n = len(chunk)
-                        buffer[:n] = chunk
+                    n = fill(source, memoryview(buffer))
                     if not n:
                         break
                     _write_all(out, memoryview(buffer)[:n])

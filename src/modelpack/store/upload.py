@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from modelpack.errors import IntegrityError
 from modelpack.store.target import Opener, Progress
-from modelpack.streams import ByteStream
+from modelpack.streams import ByteStream, fill
 
 UPLOAD_CHUNK = 1024 * 1024
 
@@ -46,7 +46,6 @@ class SizedReader(io.RawIOBase):
         self._body = body
         self._sent = 0
         self._buffer = memoryview(bytearray(UPLOAD_CHUNK))
-        self._readinto = getattr(source, "readinto", None)
 
     def __len__(self) -> int:
         return self._body.size
@@ -57,27 +56,22 @@ class SizedReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes | memoryview:
+    def read(self, n: int = -1) -> memoryview:
         if self._body.abort is not None and self._body.abort.is_set():
             raise Abandoned()
         size = self._body.size
-        chunk = self._piece(min(UPLOAD_CHUNK, size - self._sent) if self._sent < size else 1)
+        want = min(UPLOAD_CHUNK, size - self._sent) if self._sent < size else 1
+        chunk = self._buffer[:fill(self._source, self._buffer[:want])]
         if self._sent >= size:
             if chunk:
                 raise IntegrityError("a file grew while it was being uploaded")
-            return b""
+            return self._buffer[:0]
         if not chunk:
             raise IntegrityError("a file shrank while it was being uploaded")
         self._sent += len(chunk)
         if self._body.progress:
             self._body.progress(len(chunk))
         return chunk
-
-    def _piece(self, want: int) -> bytes | memoryview:
-        if self._readinto is None:
-            return self._source.read(want)
-        n = self._readinto(self._buffer[:want])
-        return self._buffer[:n or 0]
 
     def close(self) -> None:
         self._source.close()
