@@ -58,7 +58,7 @@ class LayoutStore:
         self._origins = self.root / "origins.json"
         # Digests whose file this process has hashed (on ingest or on use): safe to hand out unread.
         self.verified: set[str] = set()
-        self._verified_lock = threading.Lock()
+        self._state_lock = threading.Lock()  # guards `verified` and `_ingesting_large`
         self._ingesting_large = 0  # large blobs being written now (see ingest)
 
     # -- layout ---------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ class LayoutStore:
         except IntegrityError:
             self.blob_path(desc.digest).unlink(missing_ok=True)
             raise IntegrityError(f"local store blob {desc.digest} was corrupt and has been removed") from None
-        with self._verified_lock:
+        with self._state_lock:
             self.verified.add(desc.digest)
 
     def ingest(self, desc: Descriptor, source: ByteStream, progress: Progress | None = None) -> Path:
@@ -123,7 +123,7 @@ class LayoutStore:
         verifier = digests.Verifier(desc.digest, desc.size)
         fd, tmp = tempfile.mkstemp(dir=self._ingest, prefix=desc.digest.split(":")[1][:16] + ".")
         large = desc.size >= THREADED_HASH_MIN_BYTES
-        with self._verified_lock:
+        with self._state_lock:
             # A second core for hashing only while there are cores to spare: with several large blobs
             # arriving at once, the extra threads only add hand-offs (measured).
             threaded = large and self._ingesting_large * 2 < (os.cpu_count() or 1)
@@ -152,9 +152,9 @@ class LayoutStore:
                 os.unlink(tmp)
             raise
         finally:
-            with self._verified_lock:
+            with self._state_lock:
                 self._ingesting_large -= large
-        with self._verified_lock:
+        with self._state_lock:
             self.verified.add(desc.digest)
         return final
 
