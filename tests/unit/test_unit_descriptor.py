@@ -271,3 +271,9 @@ def test_null_required_fields_are_refused() -> None:
         parse_manifest(json.dumps(manifest_dict(config=None)).encode())
     with pytest.raises(IntegrityError, match=r"layers\.0\.digest: field required"):
         parse_manifest(json.dumps(manifest_dict(layers=[{"mediaType": "x", "digest": None, "size": 1}])).encode())
+
+
+def test_replace_takes_json_names_too() -> None:
+    desc = Descriptor(mediaType="m", digest=D1, size=0)
+    assert desc.replace(mediaType="n", artifactType="t").to_json() == {
+        "mediaType": "n", "digest": D1, "size": 0, "artifactType": "t"}

@@ -83,10 +83,7 @@ class _Document:
     def replace(self: T, **changes: Any) -> T:
         """A copy with `changes` (attribute names or JSON keys), checked like a new one."""
         values = {spec.attr: getattr(self, spec.attr) for spec in self._fields}
-        for key, value in changes.items():
-            spec = next((s for s in self._fields if key in (s.attr, s.key)), None)
-            values[spec.attr if spec else key] = value
-        return type(self)(**{**self._extra, **values})
+        return type(self)(**{**self._extra, **values, **changes})  # a JSON-key change wins over the attribute
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable; use replace()")
