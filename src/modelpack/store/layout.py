@@ -105,9 +105,10 @@ class LayoutStore:
             return
         verifier = digests.Verifier(desc.digest, desc.size)
         try:
+            view = memoryview(bytearray(CHUNK))
             with self.open_blob(desc) as f:
-                while chunk := f.read(CHUNK):
-                    verifier.update(chunk)
+                while n := fill(f, view):
+                    verifier.update(view[:n])
             verifier.verify()
         except IntegrityError:
             self.blob_path(desc.digest).unlink(missing_ok=True)
