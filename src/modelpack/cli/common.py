@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from modelpack.cli.escape import clean
+
 if TYPE_CHECKING:
     from modelpack.store.client import ClientOptions
 
@@ -38,10 +40,24 @@ def client_options(plain_http: bool, insecure: bool, ca_file: str | None, verbos
     from modelpack.store.client import ClientOptions
 
     if verbose:
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s", stream=sys.stderr)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(EscapingFormatter("%(name)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG, handlers=[handler])
         # urllib3 logs URLs only; headers (and so credentials) are never logged by it at any level.
         logging.getLogger("urllib3").setLevel(logging.INFO)
     return ClientOptions(plain_http=plain_http, insecure=insecure, ca_file=ca_file)
+
+
+class EscapingFormatter(logging.Formatter):
+    """Log lines carry URLs and headers a registry chose (Location, Link): shown escaped, one line each."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record))
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 file`, `2 files`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def print_json(value: Any) -> None:
@@ -58,7 +74,8 @@ def human_size(size: int) -> str:
 
 
 def fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
+    """Print `error: MESSAGE` (escaped: it may quote a registry's words) and exit with `code`."""
+    click.echo(f"error: {clean(message)}", err=True)
     sys.exit(code)
 
 

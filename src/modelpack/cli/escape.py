@@ -1,0 +1,38 @@
+"""Make text from a registry or an artifact safe to show on a terminal.
+
+Annotations, tags, layer paths, metric names and registry error messages are written by whoever pushed
+the artifact or runs the registry. Shown raw, an escape sequence could retitle the terminal, clear it, or
+move the cursor to forge a line ("verified ..."); a newline could forge a whole line; a bidi override
+could make a name read differently from what it is. Every such character is shown as a visible escape
+(`\\x1b`, `\\n`, `\\u202e`), as git and kubectl do. `--json` output is exact and never goes through here.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 controls, DEL, and the invisible format characters that change how text reads: zero-width
+# characters, bidi embeddings/overrides/isolates, line and paragraph separators, the byte-order mark.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def clean(value: object) -> str:
+    """`str(value)` with every control or invisible formatting character shown as an escape.
+
+    Args:
+        value: anything; non-strings are converted with `str` first.
+
+    Returns:
+        One line of text that puts nothing but printable characters on the terminal.
+    """
+    text = value if isinstance(value, str) else str(value)
+    return _UNSAFE.sub(_escape, text)
