@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import subprocess
 import types
@@ -12,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from modelpack.errors import MetadataError
-from modelpack.metadata.schema import ModelMetadata
+from modelpack.metadata.schema import Capabilities, FileRules, ModelMetadata
 
 METADATA_FILE = "modelpack.yaml"
 MAX_METADATA_BYTES = 1024 * 1024
@@ -46,7 +47,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if path.stat().st_size > MAX_METADATA_BYTES:
         raise MetadataError(f"{path}: larger than {MAX_METADATA_BYTES} bytes")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
@@ -57,6 +58,21 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MetadataError(f"{path}: expected a mapping of fields at the top level")
     return data
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, except that a key given twice in one mapping is an error: YAML would keep the last
+    silently, and a second `metrics:` block lower in the file would quietly replace the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def validate(raw: dict[str, Any]) -> ModelMetadata:
@@ -73,13 +89,28 @@ def describe_validation_error(exc: ValidationError) -> str:
         field = ".".join(_shown(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown field"
+            msg = "unknown field" + did_you_mean(str(err["loc"][-1]), _known_fields(err["loc"][:-1]))
         elif err["type"] == "missing":
             msg = "required"
         elif err["type"] == "string_type" and isinstance(err.get("input"), int | float):
             msg += f" (quote it: \"{err['input']}\")"
         parts.append(f"{field}: {msg}")
     return "invalid metadata: " + "; ".join(parts)
+
+
+def did_you_mean(name: str, known: typing.Iterable[str]) -> str:
+    """` (did you mean 'version'?)` for a near miss such as `versoin`, else nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _known_fields(where: tuple[Any, ...]) -> list[str]:
+    """The field names (as written in YAML) accepted by the mapping at `where`."""
+    nested: dict[str, type[BaseModel]] = {"files": FileRules, "capabilities": Capabilities}
+    model = nested.get(str(where[0])) if where else ModelMetadata
+    if model is None or len(where) > 1:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
 
 
 def _shown(part: object) -> str:
@@ -99,7 +130,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         (f for f in ModelMetadata.model_fields.values() if f.alias == path[0]), None
     )
     if field is None:
-        raise MetadataError(f"--set {item!r}: unknown field {path[0]!r}")
+        raise MetadataError(f"--set {item!r}: unknown field {path[0]!r}{did_you_mean(path[0], _known_fields(()))}")
     value: Any
     if (len(path) == 1 and _is_text(field.annotation)) or path[0] == "labels":
         value = text

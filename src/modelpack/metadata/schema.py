@@ -79,6 +79,12 @@ class ModelMetadata(_Strict):
     created: datetime | None = Field(default=None, description="Set at pack time unless given.")
     files: FileRules = Field(default_factory=FileRules)
 
+    @field_validator("authors", "licenses", "datasets", mode="before")
+    @classmethod
+    def _one_as_list(cls, value: Any) -> Any:
+        # `licenses: MIT` means the one-item list, as `--set licenses=MIT` does.
+        return [value] if isinstance(value, str) else value
+
     @field_validator("metrics")
     @classmethod
     def _finite(cls, value: dict[str, float]) -> dict[str, float]:
