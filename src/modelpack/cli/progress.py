@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpack.store.copy import CopyOptions
+
+if TYPE_CHECKING:
+    from modelpack.packing.build import HashProgress
 
 
 @contextmanager
@@ -17,17 +20,51 @@ def transfer_progress(label: str, enabled: bool) -> Iterator[CopyOptions]:
     if not enabled or not sys.stderr.isatty():
         yield options
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+    with _growing_bar(label) as (start, advance):
+        options.on_blob_start = lambda desc: start(desc.size)
+        options.progress = advance
+        yield options
 
+
+@contextmanager
+def hash_progress(label: str, enabled: bool) -> Iterator[HashProgress | None]:
+    """A bar for hashing files (pack of a large model reads every byte once before storing it)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from modelpack.packing.build import HashProgress
+
+    with _growing_bar(label) as (start, advance):
+        yield HashProgress(start=start, advance=advance)
+
+
+@contextmanager
+def _growing_bar(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """One bar whose total grows as work is announced: `start(size)` adds to it, `advance(n)` fills it."""
     lock = threading.Lock()
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), transient=True) as bar:
+    with _bar() as bar:
         task: Any = bar.add_task(label, total=0)
 
-        def start(desc: Any) -> None:
+        def start(size: int) -> None:
             with lock:
-                bar.update(task, total=(bar.tasks[0].total or 0) + desc.size)
+                bar.update(task, total=(bar.tasks[0].total or 0) + size)
 
-        options.on_blob_start = start
-        options.progress = lambda n: bar.advance(task, n)
-        yield options
+        yield start, lambda n: bar.advance(task, n)
+
+
+def _bar() -> Any:
+    from rich.filesize import pick_unit_and_suffix
+    from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, Task
+    from rich.text import Text
+
+    class BinarySpeedColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            if speed is None:
+                return Text("?", style="progress.data.speed")
+            unit, suffix = pick_unit_and_suffix(int(speed), ["B", "KiB", "MiB", "GiB", "TiB"], 1024)
+            return Text(f"{speed / unit:.1f} {suffix}/s", style="progress.data.speed")
+
+    # Binary units (GiB), as every size modelpack prints.
+    return Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(binary_units=True),
+                    BinarySpeedColumn(), transient=True)

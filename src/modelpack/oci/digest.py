@@ -7,6 +7,7 @@ import os
 import queue
 import re
 import threading
+from collections.abc import Callable
 
 from modelpack.errors import IntegrityError, UsageError
 from modelpack.streams import ByteStream, fill
@@ -130,18 +131,20 @@ class ThreadedHashing(InlineHashing):
             self._free.put(buffer)
 
 
-def of_stream(stream: ByteStream) -> tuple[str, int]:
+def of_stream(stream: ByteStream, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     """sha256 digest and size of everything left in `stream`, read in constant memory through one
-    reused buffer."""
+    reused buffer; `progress(n)` is told of each piece hashed."""
     h = hashlib.sha256()
     size = 0
     view = memoryview(bytearray(CHUNK))
     while n := fill(stream, view):
         h.update(view[:n])
         size += n
+        if progress is not None:
+            progress(n)
     return "sha256:" + h.hexdigest(), size
 
 
-def of_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+def of_file(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     with open(path, "rb", buffering=0) as f:
-        return of_stream(f)
+        return of_stream(f, progress)

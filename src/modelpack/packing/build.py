@@ -74,6 +74,14 @@ class PackedModel:
         raise NotFoundError(f"blob {desc.digest} is not part of this model")
 
 
+@dataclass(frozen=True)
+class HashProgress:
+    """How `build` reports hashing: `start(size)` as a file's hashing begins, `advance(n)` per piece."""
+
+    start: Callable[[int], None]
+    advance: Callable[[int], None]
+
+
 def build(
     model_dir: Path,
     metadata: ModelMetadata,
@@ -82,11 +90,13 @@ def build(
     hashes: HashCache | None = None,
     on_layer: Callable[[PackedLayer], None] | None = None,
     on_hashing: Callable[[LayerSource, Future[str]], None] | None = None,
+    hash_progress: HashProgress | None = None,
 ) -> PackedModel:
     """Describe `model_dir` as a ModelPack artifact, hashing each file (unless `hashes` knows it).
 
     Hooks for a push that overlaps hashing with uploading: `on_hashing` is told about a large file
-    before it is hashed, with a future of its digest; `on_layer` sees each layer once described."""
+    before it is hashed, with a future of its digest; `on_layer` sees each layer once described.
+    `hash_progress` is told of each file hashed and of the bytes read (for a progress bar)."""
     epoch = source_date_epoch()
     sources = select_layers(model_dir, metadata.files)
     created = creation_time(metadata, max((f.mtime for s in sources for f in s.files), default=None))
@@ -100,8 +110,10 @@ def build(
         future: Future[str] = Future()
         if on_hashing and file.size >= SPECULATE_MIN_BYTES:
             on_hashing(source, future)
+        if hash_progress:
+            hash_progress.start(file.size)
         try:
-            digest, size = digests.of_file(file.path)
+            digest, size = digests.of_file(file.path, hash_progress.advance if hash_progress else None)
             if size != file.size:
                 raise IntegrityError(f"{source.relpath} changed while it was being packed")
         except BaseException as exc:
