@@ -8,7 +8,7 @@ from typing import Any
 
 from modelpack.api.catalog import resolve
 from modelpack.api.core import _manifest_for_files, _store, inspect, parse_reference, pull, remote, unpack
-from modelpack.errors import UsageError
+from modelpack.errors import AuthenticationError, NotFoundError, RegistryError, TransportError, UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference
 from modelpack.store.client import ClientOptions
@@ -35,9 +35,14 @@ def build_image(
     from modelpack.image.build import build_image as _build
 
     model_ref, image_ref = parse_reference(model), parse_reference(image)
-    base_ref = parse_reference(base or (DEFAULT_MODELCAR_BASE if modelcar else DEFAULT_SERVE_BASE))
     if not image_ref.tag:
         raise UsageError(f"{image}: give the image a tag")
+    if base is not None:
+        base_ref = parse_reference(base)
+    elif modelcar:
+        base_ref = _default_image(DEFAULT_MODELCAR_BASE, "modelcar base", "--base", options)
+    else:
+        base_ref = _default_image(DEFAULT_SERVE_BASE, "serving base", "--base", options)
     local_store = _store(store)
     target = local_store.repository(model_ref.name)
     desc = target.find(model_ref.version) if model_ref.registry or model_ref.digest else None
@@ -79,11 +84,30 @@ def kubernetes(
         return k8s.render([k8s.inference_service(name, f"oci://{pinned}", info["metadata"].get("framework"),
                                                  cpu, memory)])
     if kind == "image-volume":
-        server = parse_reference(serving_image or DEFAULT_SERVE_BASE)
-        server_pinned = str(server.with_digest(resolve(server, options=options).digest))
+        if serving_image:
+            server = parse_reference(serving_image)
+            server_pinned = str(server.with_digest(resolve(server, options=options).digest))
+        else:
+            server_pinned = str(_default_image(DEFAULT_SERVE_BASE, "serving image", "--serving-image", options))
         return k8s.render([k8s.deployment(name, server_pinned, cpu, memory, volume_image=pinned,
                                           model_digest=pinned.split("@")[1]), k8s.service(name)])
     raise UsageError(f"--kind {kind!r}: expected deployment, kserve or image-volume")
+
+
+def _default_image(image: str, what: str, option: str, options: ClientOptions | None) -> Reference:
+    """`image`, pinned by digest, when the user gave none: if it cannot be had, the error names the
+    image and the option to use instead (not just a host that does not resolve).
+
+    Raises:
+        ModelpackError: of the same kind as the registry's failure (exit code kept), reworded.
+    """
+    ref = parse_reference(image)
+    try:
+        return ref.with_digest(resolve(ref, options=options).digest)
+    except (NotFoundError, AuthenticationError, TransportError, RegistryError) as exc:
+        hint = " (build one from serve/Dockerfile)" if "serv" in what else ""
+        raise type(exc)(f"the default {what} {image} is not available ({exc}); pass {option} IMAGE to use "
+                        f"another{hint}") from None
 
 
 def serve_model(

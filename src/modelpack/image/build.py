@@ -89,6 +89,40 @@ def build_image(model: ModelSource, base_ref: Reference, base: RegistryRepositor
     return desc
 
 
+# The fields of an image config that build-image reads or extends, and the JSON type each must have.
+_CONFIG_SHAPE: dict[str, tuple[type, ...]] = {"config": (dict,), "rootfs": (dict,), "history": (list,)}
+_SETTINGS_SHAPE: dict[str, tuple[type, ...]] = {"Env": (list,), "Labels": (dict,), "ExposedPorts": (dict,)}
+
+
+def checked_config(raw: bytes, base_ref: Reference) -> dict[str, Any]:
+    """The base image's config, refused (not crashed on) where a field build-image extends has the
+    wrong shape: the registry's content is not to be trusted to be well formed.
+
+    Raises:
+        UnsupportedArtifactError: naming the base image and the malformed field.
+    """
+    def bad(what: str) -> UnsupportedArtifactError:
+        return UnsupportedArtifactError(f"base image {base_ref}: its config is malformed ({what}); "
+                                        "use another --base")
+
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        raise bad("not JSON") from None
+    if not isinstance(config, dict):
+        raise bad("not a JSON object")
+    for shape, node, prefix in ((_CONFIG_SHAPE, config, ""), (_SETTINGS_SHAPE, config.get("config") or {}, "config.")):
+        for key, types in shape.items():
+            if node.get(key) is not None and not isinstance(node[key], types):
+                raise bad(f"{prefix}{key} is not a JSON {'object' if types == (dict,) else 'array'}")
+    if not all(isinstance(e, str) for e in (config.get("config") or {}).get("Env") or []):
+        raise bad("config.Env holds something other than strings")
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids")
+    if diff_ids is not None and not (isinstance(diff_ids, list) and all(isinstance(d, str) for d in diff_ids)):
+        raise bad("rootfs.diff_ids is not an array of strings")
+    return config
+
+
 class _Context:
     def __init__(self, model: ModelSource, meta: dict[str, Any], base_ref: Reference, base_desc: Descriptor,
                  base: RegistryRepository, dst: RegistryRepository, layers: list[_ModelLayer], modelcar: bool,
@@ -115,7 +149,7 @@ class _Context:
         node = parse_manifest(base_data)
         if not isinstance(node, Manifest):
             raise UnsupportedArtifactError("nested indexes in a base image are not supported")
-        config = self._config(json.loads(self.base.read_small_blob(node.config)))
+        config = self._config(checked_config(self.base.read_small_blob(node.config), self.base_ref))
         config_bytes = json_bytes(config)
         config_desc = Descriptor(mediaType=OCI_CONFIG, digest=digests.of_bytes(config_bytes), size=len(config_bytes))
         base_layers = [layer.replace(media_type=_DOCKER_TO_OCI.get(layer.media_type, layer.media_type))
@@ -147,8 +181,8 @@ class _Context:
             settings["Entrypoint"] = SERVE_COMMAND
             settings["Cmd"] = None
             settings["ExposedPorts"] = {**(settings.get("ExposedPorts") or {}), f"{SERVE_PORT}/tcp": {}}
-        rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
-        rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), *(m.descriptor.digest for m in self.layers)]
+        rootfs = config["rootfs"] = config.get("rootfs") or {"type": "layers", "diff_ids": []}
+        rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), *(m.descriptor.digest for m in self.layers)]
         history = list(config.get("history") or [])
         for model_layer in self.layers:
             history.append({"created": self.meta.get("created") or "1970-01-01T00:00:00Z",
