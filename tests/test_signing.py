@@ -177,6 +177,7 @@ def test_pull_with_verify_key_writes_nothing_when_refused(pushed: tuple[str, str
     assert not out.exists()
     accepted = modelpack("pull", "--plain-http", "--verify-key", str(public), tag_ref, "-o", str(out))
     assert accepted.code == 0, accepted.err
+    assert "verified " in accepted.err and ": 1 valid signature" in accepted.err
     assert (out / "model.safetensors").stat().st_size == 10_000
 
 

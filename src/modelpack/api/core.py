@@ -30,7 +30,7 @@ from modelpack.store.registry import RegistryRepository
 from modelpack.unpacking import layer_path, unpack_manifest
 
 if TYPE_CHECKING:
-    from modelpack.packing.build import PackedLayer, PackedModel
+    from modelpack.packing.build import HashProgress, PackedLayer, PackedModel
     from modelpack.packing.hashcache import HashCache
     from modelpack.packing.select import LayerSource
 
@@ -51,6 +51,7 @@ class TransferResult:
     bytes: int
     output: Path | None = None
     files: list[str] = field(default_factory=list)
+    verified_signatures: int = 0  # with `pull(verify_key=...)`: how many signatures verified
 
 
 def _store(store: LayoutStore | None) -> LayoutStore:
@@ -78,12 +79,15 @@ def pack(
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
     options: ClientOptions | None = None,
+    hash_progress: HashProgress | None = None,
 ) -> PackResult:
     """Pack a directory into the local store under `reference`. A `parent` or dataset that is a
-    registry reference is pinned to its digest (from the local store, else the registry)."""
+    registry reference is pinned to its digest (from the local store, else the registry).
+    `hash_progress` hears of the files being hashed (for a progress bar)."""
     ref = parse_reference(reference)
     model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
-                     resolver=_lineage_resolver(_store(store), options), hashes=_store_hashes(store))
+                     resolver=_lineage_resolver(_store(store), options), hashes=_store_hashes(store),
+                     hash_progress=hash_progress)
     target = _store(store).repository(ref.name)
     copy(model, target, model.descriptor.digest, ref.tag, copy_options)
     if ref.digest and ref.digest != model.descriptor.digest:
@@ -100,6 +104,7 @@ def describe(
     on_hashing: Callable[[LayerSource, Future[str]], None] | None = None,
     hashes: HashCache | None = None,
     resolver: Callable[[Reference], str] | None = None,
+    hash_progress: HashProgress | None = None,
 ) -> PackedModel:
     """Describe a directory as a ModelPack artifact without storing anything. With `resolver`,
     lineage references (parent, datasets) are pinned to digests."""
@@ -118,7 +123,8 @@ def describe(
             "parent": pin(metadata.parent, resolver) if metadata.parent else None,
             "datasets": [pin(d, resolver) for d in metadata.datasets],
         })
-    return build(path, metadata, on_layer=on_layer, on_hashing=on_hashing, hashes=hashes or _store_hashes(None))
+    return build(path, metadata, on_layer=on_layer, on_hashing=on_hashing, hashes=hashes or _store_hashes(None),
+                 hash_progress=hash_progress)
 
 
 def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -> Callable[[Reference], str]:
@@ -242,7 +248,7 @@ def pull(
         from modelpack.sign import keys, referrers
 
         subject = src.resolve(version)
-        referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key)))
+        verified = referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key)))
         version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
     signature = _SignatureLookup(src) if output is not None else None
     if signature is not None:
@@ -254,6 +260,8 @@ def pull(
             result = copy(src, target, result.descriptor.digest, ref.tag, copy_options)
         local_store.record_origin(ref.name, result.blobs)
         transfer = _transfer(ref, result)
+        if verify_key is not None:
+            transfer.verified_signatures = len(verified)
         if output is not None:
             transfer.output = Path(output)
             transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import sys
@@ -11,11 +12,13 @@ from typing import NoReturn
 import click
 
 from modelpack.cli.common import (
+    clean,
     client_options,
     handle_errors,
     human_size,
     json_option,
     network_options,
+    plural,
     print_json,
 )
 from modelpack.version import __version__
@@ -41,8 +44,11 @@ def pack(model_dir: str, reference: str, overrides: tuple[str, ...], plain_http:
     """Pack MODEL_DIR into the local store; prints the manifest digest. (Network options apply only to
     pinning a parent model that is not in the local store.)"""
     from modelpack import api
+    from modelpack.cli.progress import hash_progress
 
-    result = api.pack(model_dir, reference, overrides, options=client_options(plain_http, insecure, ca_file, verbose))
+    with hash_progress("hashing", not as_json) as progress:
+        result = api.pack(model_dir, reference, overrides, hash_progress=progress,
+                          options=client_options(plain_http, insecure, ca_file, verbose))
     if as_json:
         print_json({"reference": str(result.reference), "digest": result.descriptor.digest,
                     "size": result.descriptor.size, "layers": len(result.model.layers)})
@@ -94,6 +100,15 @@ def pull(reference: str, output: str | None, verify_key: str | None, plain_http:
     _report(result, as_json, "pulled")
 
 
+def _change(old: object, new: object) -> str:
+    """`0.9 -> 0.95`, or what appeared or went, for one metadata field of a diff."""
+    if old is None:
+        return f"{clean(repr(new))} (added)"
+    if new is None:
+        return f"{clean(repr(old))} (removed)"
+    return f"{clean(repr(old))} -> {clean(repr(new))}"
+
+
 def _report(result: object, as_json: bool, verb: str) -> None:
     from modelpack.api import TransferResult
 
@@ -106,13 +121,18 @@ def _report(result: object, as_json: bool, verb: str) -> None:
         if result.output is not None:
             out["output"] = str(result.output)
             out["files"] = result.files
+        if result.verified_signatures:
+            out["verifiedSignatures"] = result.verified_signatures
         print_json(out)
         return
-    click.echo(f"{verb} {ref}: {result.copied} blobs ({human_size(result.bytes)}), "
+    if result.verified_signatures:
+        click.echo(f"verified {clean(digest_ref)}: {plural(result.verified_signatures, 'valid signature')}",
+                   err=True)
+    click.echo(f"{verb} {clean(ref)}: {plural(result.copied, 'blob')} ({human_size(result.bytes)}), "
                f"{result.skipped} already present", err=True)
     if result.output is not None:
-        click.echo(f"restored {len(result.files)} files into {result.output}", err=True)
-    click.echo(str(digest_ref))
+        click.echo(f"restored {plural(len(result.files), 'file')} into {clean(result.output)}", err=True)
+    click.echo(clean(digest_ref))
 
 
 @cli.command()
@@ -125,7 +145,7 @@ def unpack(reference: str, output: str) -> None:
     from modelpack import api
 
     files = api.unpack(reference, output)
-    click.echo(f"restored {len(files)} files into {output}")
+    click.echo(f"restored {plural(len(files), 'file')} into {clean(output)}")
 
 
 @cli.command(name="list")
@@ -143,10 +163,11 @@ def list_command(as_json: bool) -> None:
     if not models:
         click.echo("no models in the local store", err=True)
         return
-    width = max(len(m.reference) for m in models)
+    rows = [(clean(m.reference), clean(m.digest[:19]), human_size(m.size), clean(m.created or "-")) for m in models]
+    width = max(len(row[0]) for row in rows)
     click.echo(f"{'REFERENCE':<{width}}  {'DIGEST':<19}  {'SIZE':>10}  CREATED")
-    for m in models:
-        click.echo(f"{m.reference:<{width}}  {m.digest[:19]:<19}  {human_size(m.size):>10}  {m.created or '-'}")
+    for reference, digest, size, created in rows:
+        click.echo(f"{reference:<{width}}  {digest:<19}  {size:>10}  {created}")
 
 
 @cli.command()
@@ -165,7 +186,7 @@ def tag(source: str, target: str, remote: bool, plain_http: bool, insecure: bool
         desc = api.tag_remote(source, target, options=client_options(plain_http, insecure, ca_file, verbose))
     else:
         desc = api.tag(source, target)
-    click.echo(f"{target} -> {desc.digest}")
+    click.echo(f"{clean(target)} -> {clean(desc.digest)}")
 
 
 @cli.command()
@@ -180,10 +201,10 @@ def rm(reference: str, remote: bool, plain_http: bool, insecure: bool, ca_file: 
 
     if remote:
         digest = api.remove_remote(reference, options=client_options(plain_http, insecure, ca_file, verbose))
-        click.echo(f"deleted {digest}")
+        click.echo(f"deleted {clean(digest)}")
         return
     for name in api.remove(reference):
-        click.echo(f"removed {name}")
+        click.echo(f"removed {clean(name)}")
 
 
 @cli.command()
@@ -194,7 +215,7 @@ def resolve(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
     """Print the digest a reference names in its registry."""
     from modelpack import api
 
-    click.echo(api.resolve(reference, options=client_options(plain_http, insecure, ca_file, verbose)).digest)
+    click.echo(clean(api.resolve(reference, options=client_options(plain_http, insecure, ca_file, verbose)).digest))
 
 
 @cli.command()
@@ -219,12 +240,13 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bo
     if not versions:
         click.echo("no matching versions", err=True)
         return
-    width = max(3, *(len(v.tag) for v in versions))
+    width = max(3, *(len(clean(v.tag)) for v in versions))
     click.echo(f"{'TAG':<{width}}  {'DIGEST':<19}  {'VERSION':<10}  {'CREATED':<20}  {'SIZE':>10}  METRICS")
     for v in versions:
         metrics = ", ".join(f"{k}={val}" for k, val in sorted((v.metadata.get("metrics") or {}).items()))
-        click.echo(f"{v.tag:<{width}}  {v.digest[:19]:<19}  {v.metadata.get('version') or '-'!s:<10}  "
-                   f"{v.metadata.get('created') or '-'!s:<20}  {human_size(v.size):>10}  {metrics}")
+        version, created = clean(v.metadata.get("version") or "-"), clean(v.metadata.get("created") or "-")
+        click.echo(f"{clean(v.tag):<{width}}  {clean(v.digest[:19]):<19}  {version:<10}  "
+                   f"{created:<20}  {human_size(v.size):>10}  {clean(metrics)}")
 
 
 @cli.command()
@@ -248,13 +270,13 @@ def diff(old: str, new: str, remote_only: bool, plain_http: bool, insecure: bool
         click.echo("no differences")
         return
     for item in result.added:
-        click.echo(f"+ {item['path']}  ({human_size(item['size'])})")
+        click.echo(f"+ {clean(item['path'])}  ({human_size(item['size'])})")
     for item in result.removed:
-        click.echo(f"- {item['path']}  ({human_size(item['size'])})")
+        click.echo(f"- {clean(item['path'])}  ({human_size(item['size'])})")
     for item in result.changed:
-        click.echo(f"~ {item['path']}  {human_size(item['oldSize'])} -> {human_size(item['newSize'])}")
+        click.echo(f"~ {clean(item['path'])}  {human_size(item['oldSize'])} -> {human_size(item['newSize'])}")
     for key, change in result.metadata.items():
-        click.echo(f"  {key}: {change['old']!r} -> {change['new']!r}")
+        click.echo(f"  {clean(key)}: {_change(change['old'], change['new'])}")
 
 
 @cli.command(name="copy")
@@ -295,18 +317,18 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
     if as_json:
         print_json(info)
         return
-    click.echo(f"Reference:     {info['reference']}")
-    click.echo(f"Digest:        {info['digest']}")
-    click.echo(f"Artifact type: {info['artifactType']}")
+    click.echo(f"Reference:     {clean(info['reference'])}")
+    click.echo(f"Digest:        {clean(info['digest'])}")
+    click.echo(f"Artifact type: {clean(info['artifactType'] or '-')}")
     meta = info["metadata"]
     for key, value in meta.items():
-        shown = value if isinstance(value, str) else __import__("json").dumps(value, sort_keys=True)
-        click.echo(f"  {key + ':':<16}{shown}")
+        shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+        click.echo(f"  {clean(key) + ':':<16}{clean(shown)}")
     if info["layers"]:
         click.echo(f"Layers ({len(info['layers'])}, {human_size(info.get('totalSize', 0))}):")
         for layer in info["layers"]:
-            click.echo(f"  {layer['digest'][:19]}  {human_size(layer['size']):>10}  "
-                       f"{(layer['kind'] or '-'):<13}  {layer['path'] or '-'}")
+            click.echo(f"  {clean(layer['digest'][:19])}  {human_size(layer['size']):>10}  "
+                       f"{clean(layer['kind'] or '-'):<13}  {clean(layer['path'] or '-')}")
 
 
 @cli.command()
@@ -355,7 +377,8 @@ def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
         return
     for depth, entry in enumerate(entries):
         label = " ".join(str(x) for x in (entry["name"], entry["version"]) if x)
-        click.echo(f"{'  ' * depth}{'└─ ' if depth else ''}{entry['reference']}  {entry['digest'][:19]}  {label}")
+        click.echo(f"{'  ' * depth}{'└─ ' if depth else ''}{clean(entry['reference'])}  "
+                   f"{clean(entry['digest'][:19])}  {clean(label)}")
 
 
 @cli.command(name="build-image")
@@ -481,7 +504,8 @@ def sign(reference: str, key: str, annotations: tuple[str, ...], plain_http: boo
         print_json({"reference": str(result.reference), "digest": result.digest,
                     "signature": result.signature.digest})
     else:
-        click.echo(f"signed {result.reference.with_digest(result.digest)} (signature {result.signature.digest})")
+        click.echo(f"signed {clean(result.reference.with_digest(result.digest))} "
+                   f"(signature {clean(result.signature.digest)})")
 
 
 @cli.command()
@@ -504,8 +528,8 @@ def verify(reference: str, key: str, annotations: tuple[str, ...], plain_http: b
                     "signatures": [{"kind": s.kind, "location": s.location, "annotations": s.annotations}
                                    for s in result.signatures]})
     else:
-        click.echo(f"verified {result.reference.with_digest(result.digest)}: "
-                   f"{len(result.signatures)} valid signature(s)")
+        click.echo(f"verified {clean(result.reference.with_digest(result.digest))}: "
+                   f"{plural(len(result.signatures), 'valid signature')}")
 
 
 def main() -> NoReturn:
@@ -517,6 +541,9 @@ def main() -> NoReturn:
     except click.exceptions.Abort:
         click.echo("error: interrupted", err=True)
         code = 130
+    except click.exceptions.NoArgsIsHelpError as exc:  # `modelpack` (or a group) alone: help, not an error
+        click.echo(exc.ctx.get_help() if exc.ctx else cli.get_help(click.Context(cli)))
+        code = 0
     except click.exceptions.ClickException as exc:
         command = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else "modelpack"
         click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
