@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelpack.lazy import DEFERRED, defer
 from modelpack.version import __version__
-
-defer(*DEFERRED)  # before oras-py and requests import them eagerly
 
 _API = ("pack", "push", "pull", "unpack", "inspect", "list_models", "tag", "remove", "login", "logout",
         "describe", "remote", "list_versions", "resolve", "diff", "tag_remote", "remove_remote", "copy_model",

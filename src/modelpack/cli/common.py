@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 import json
 import logging
 import os
@@ -93,6 +92,9 @@ def handle_errors(func: F) -> F:
             fail(_one_line(str(exc)), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except BrokenPipeError:  # `modelpack ls | head -1`: the reader left; nothing to say to it
+            silence_stdout()
+            sys.exit(1)
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             fail(f"{exc.strerror or exc}{where}", 1)
@@ -105,15 +107,17 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def load_api() -> None:
-    """Import the Python API every command wraps, with the garbage collector paused (`main` pauses it):
-    loading creates some 300,000 long-lived objects, and collecting among them while they are being
-    created costs ~10 ms of start-up for nothing. Afterwards they are frozen out of later collections."""
-    import modelpack.api  # noqa: F401
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone, so the interpreter's last flush at exit
+    does not print "Exception ignored ... BrokenPipeError"."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
+
+def load_api() -> None:
+    """Import the Python API every command wraps (inside the error handler: a broken install is one line too)."""
+    import modelpack.api  # noqa: F401
 
 
 def _one_line(text: str) -> str:

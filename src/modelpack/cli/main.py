@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import json
-import logging
 import os
 import sys
 from typing import NoReturn
@@ -20,6 +18,7 @@ from modelpack.cli.common import (
     network_options,
     plural,
     print_json,
+    silence_stdout,
 )
 from modelpack.version import __version__
 
@@ -533,7 +532,6 @@ def verify(reference: str, key: str, annotations: tuple[str, ...], plain_http: b
 
 
 def main() -> NoReturn:
-    gc.disable()  # until the API is loaded (see common.load_api)
     # standalone_mode=False so a usage mistake (unknown flag, missing argument) is one line too,
     # instead of click's usage block.
     try:
@@ -554,16 +552,14 @@ def main() -> NoReturn:
 
 
 def _exit(code: int) -> NoReturn:
-    """Leave without the interpreter's teardown of every loaded module (~30 ms): by now every file
-    is written, renamed and closed and every worker thread has finished; only the standard streams
-    and log handlers still hold anything."""
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            code = code or 1  # e.g. stdout was a closed pipe: the output did not all arrive
-    os._exit(code)
+    """Exit with `code`; if stdout was a closed pipe (`modelpack ls | head -1`), the output did not all
+    arrive: exit non-zero, without Python's "Exception ignored ... BrokenPipeError" at shutdown."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        code = code or 1
+        silence_stdout()
+    sys.exit(code)
 
 
 if __name__ == "__main__":
