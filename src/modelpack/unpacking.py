@@ -60,7 +60,16 @@ def safe_relpath(path: str) -> str:
         raise UnsafePathError(f"refused path {path!r}: it names the output directory itself")
     if len(clean[0]) >= 2 and clean[0][1] == ":" and clean[0][0].isascii() and clean[0][0].isalpha():
         raise UnsafePathError(f"refused path {path!r}: it names a drive")
+    if any(_is_git_dir(part) for part in clean):
+        raise UnsafePathError(f"refused path {path!r}: a .git folder's hooks would run on the next git command")
     return "/".join(clean)
+
+
+def _is_git_dir(part: str) -> bool:
+    """What git's own checkout refuses (verify_dotfile): `.git` in any case, also with the trailing dots
+    or spaces Windows drops, and its 8.3 short name `git~1`."""
+    name = part.rstrip(". ").lower()
+    return name in (".git", "git~1")
 
 
 class BlobSource(Protocol):
