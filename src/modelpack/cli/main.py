@@ -15,6 +15,7 @@ from modelpack.cli.common import (
     handle_errors,
     human_size,
     json_option,
+    link_force_options,
     network_options,
     print_json,
 )
@@ -78,19 +79,22 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], plain_h
               "directory (new or empty).")
 @click.option("--verify-key", type=click.Path(dir_okay=False),
               help="Public key: verify the model's signature first; nothing is written unless it verifies.")
+@link_force_options
 @network_options
 @json_option
 @handle_errors
-def pull(reference: str, output: str | None, verify_key: str | None, plain_http: bool, insecure: bool,
-         ca_file: str | None, verbose: bool, as_json: bool) -> None:
+def pull(reference: str, output: str | None, verify_key: str | None, link: bool, force: bool, plain_http: bool,
+         insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Pull a model by tag or @sha256: digest into the local store, verifying every blob."""
     from modelpack import api
     from modelpack.cli.progress import transfer_progress
 
     options = client_options(plain_http, insecure, ca_file, verbose)
+    if (link or force) and output is None:
+        raise click.UsageError("--link and --force apply to the files restored with -o DIR")
     with transfer_progress("pull", not as_json) as copy_options:
         result = api.pull(reference, output=output, options=options, copy_options=copy_options,
-                          verify_key=verify_key)
+                          verify_key=verify_key, link=link, force=force)
     _report(result, as_json, "pulled")
 
 
@@ -119,12 +123,13 @@ def _report(result: object, as_json: bool, verb: str) -> None:
 @click.argument("reference")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Directory to restore into (new or empty).")
+@link_force_options
 @handle_errors
-def unpack(reference: str, output: str) -> None:
+def unpack(reference: str, output: str, link: bool, force: bool) -> None:
     """Restore the files of a model in the local store into a directory."""
     from modelpack import api
 
-    files = api.unpack(reference, output)
+    files = api.unpack(reference, output, link=link, force=force)
     click.echo(f"restored {len(files)} files into {output}")
 
 

@@ -93,8 +93,8 @@ class LayoutStore:
         with opener() as source:
             self.ingest(desc, source, progress)
 
-    def linkable_path(self, desc: Descriptor) -> Path | None:
-        """The blob's file, verified, for an output file to hard-link to (see unpacking)."""
+    def verified_path(self, desc: Descriptor) -> Path | None:
+        """The blob's file, verified, for an output file to be copied (or hard-linked) from (see unpacking)."""
         self.verify_blob(desc)
         return self.blob_path(desc.digest)
 
@@ -103,13 +103,9 @@ class LayoutStore:
         next pull fetches it again, and IntegrityError is raised."""
         if desc.digest in self.verified:
             return
-        verifier = digests.Verifier(desc.digest, desc.size)
         try:
-            view = memoryview(bytearray(CHUNK))
             with self.open_blob(desc) as f:
-                while n := fill(f, view):
-                    verifier.update(view[:n])
-            verifier.verify()
+                digests.verify_stream(f, desc.digest, desc.size)
         except IntegrityError:
             self.blob_path(desc.digest).unlink(missing_ok=True)
             raise IntegrityError(f"local store blob {desc.digest} was corrupt and has been removed") from None

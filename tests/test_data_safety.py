@@ -1,0 +1,95 @@
+"""Data safety of the local store and of restored files: pulled files are independent of the store,
+hard links only on request (read-only), restoring into an existing directory with --force."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import modelpack as mp
+from helpers import modelpack, tree
+from modelpack.store.client import ClientOptions
+from modelpack.store.layout import LayoutStore
+from registry_process import Registry
+
+PLAIN = ClientOptions(plain_http=True)
+
+
+def _model(root: Path, files: dict[str, bytes]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def _blob(path: Path) -> Path:
+    return LayoutStore().blob_path("sha256:" + hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def test_editing_a_pulled_file_leaves_the_store_intact(registry: Registry, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"w.safetensors": os.urandom(300_000), "config.json": b'{"a": 1}'})
+    ref = registry.repo() + ":1"
+    mp.push(model, ref, options=PLAIN)
+    out = tmp_path / "out"
+    assert modelpack("pull", "--plain-http", ref, "-o", str(out)).code == 0
+    blob = _blob(model / "w.safetensors")
+    assert os.stat(out / "w.safetensors").st_ino != os.stat(blob).st_ino
+    assert stat.S_IMODE(os.stat(blob).st_mode) & 0o222 == 0  # store blobs stay read-only
+    with open(out / "w.safetensors", "ab") as f:
+        f.write(b"edit")
+    # The stored model is still whole: it pushes elsewhere and unpacks to the original files.
+    again = modelpack("push", "--plain-http", ref)
+    assert again.code == 0, again.err
+    assert modelpack("unpack", ref, "-o", str(tmp_path / "again")).code == 0
+    assert tree(tmp_path / "again") == tree(model)
+
+
+def test_link_gives_read_only_hard_links(registry: Registry, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"w.safetensors": os.urandom(100_000)})
+    ref = registry.repo() + ":1"
+    mp.push(model, ref, options=PLAIN)
+    out = tmp_path / "out"
+    result = modelpack("pull", "--plain-http", ref, "-o", str(out), "--link")
+    assert result.code == 0, result.err
+    blob = _blob(model / "w.safetensors")
+    assert os.stat(out / "w.safetensors").st_ino == os.stat(blob).st_ino
+    assert stat.S_IMODE(os.stat(out / "w.safetensors").st_mode) & 0o222 == 0
+    linked = tmp_path / "linked"
+    mp.unpack(ref, linked, link=True)
+    assert os.stat(linked / "w.safetensors").st_ino == os.stat(blob).st_ino
+    assert tree(linked) == {k: (v[0], 0o444) for k, v in tree(model).items()}
+
+
+def test_force_replaces_only_files_that_differ(registry: Registry, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"same.bin": b"same bytes", "changed.bin": b"new bytes",
+                                    "sub/added.txt": b"added"})
+    ref = registry.repo() + ":1"
+    mp.push(model, ref, options=PLAIN)
+    out = _model(tmp_path / "out", {"same.bin": b"same bytes", "changed.bin": b"old", "mine.txt": b"keep"})
+    same_inode = os.stat(out / "same.bin").st_ino
+    refused = modelpack("pull", "--plain-http", ref, "-o", str(out))
+    assert refused.code == 2 and "--force" in refused.err, refused.err
+    assert not LayoutStore().blobs.exists() or not list(LayoutStore().blobs.rglob("*/*")), "refused before download"
+    result = modelpack("pull", "--plain-http", ref, "-o", str(out), "--force")
+    assert result.code == 0, result.err
+    assert (out / "changed.bin").read_bytes() == b"new bytes"
+    assert (out / "sub" / "added.txt").read_bytes() == b"added"
+    assert (out / "mine.txt").read_bytes() == b"keep"  # not in the artifact: left alone
+    assert os.stat(out / "same.bin").st_ino == same_inode  # equal: not rewritten
+    assert sorted(p.name for p in out.iterdir()) == ["changed.bin", "mine.txt", "same.bin", "sub"]
+
+
+def test_force_checks_every_target_before_replacing_any(registry: Registry, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"a.bin": b"new a", "b.bin": b"new b"})
+    ref = registry.repo() + ":1"
+    mp.pull(mp.push(model, ref, options=PLAIN).reference, options=PLAIN)
+    out = _model(tmp_path / "out", {"a.bin": b"old a", "b.bin/inside": b"a folder where a file goes"})
+    result = modelpack("unpack", ref, "-o", str(out), "--force")
+    assert result.code == 2 and "b.bin" in result.err, result.err
+    assert (out / "a.bin").read_bytes() == b"old a"  # nothing was replaced
+    assert sorted(p.name for p in out.iterdir()) == ["a.bin", "b.bin"]  # no staging left behind
+    refused = modelpack("unpack", ref, "-o", str(out))
+    assert refused.code == 2 and "not empty" in refused.err
