@@ -263,7 +263,7 @@ def pull(
             transfer.output = Path(output)
             transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store,
                                     link=link, force=force)
-            if signature is not None:
+            if signature is not None and MODEL_SIG_FILE not in transfer.files:
                 signature.write(Path(output))
     finally:
         if signature is not None:
@@ -290,7 +290,7 @@ class _SignatureLookup:
         from modelpack.files import atomic_write
 
         signature = self._future.result() if self._future is not None else None
-        if signature is not None and not (output / MODEL_SIG_FILE).exists():
+        if signature is not None:  # replaces a stale one a --force pull found there
             atomic_write(output / MODEL_SIG_FILE, signature, mode=0o644)
 
     def close(self) -> None:
