@@ -3,16 +3,22 @@ hard links only on request (read-only), restoring into an existing directory wit
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import os
 import stat
+import tarfile
 from pathlib import Path
 
 import modelpack as mp
 from helpers import modelpack, tree
+from modelpack.oci import digest as digests
+from modelpack.oci.descriptor import Descriptor
 from modelpack.store.client import ClientOptions
 from modelpack.store.layout import LayoutStore
 from registry_process import Registry
+from test_hardening import _add, _publish
 
 PLAIN = ClientOptions(plain_http=True)
 
@@ -93,3 +99,66 @@ def test_force_checks_every_target_before_replacing_any(registry: Registry, tmp_
     assert sorted(p.name for p in out.iterdir()) == ["a.bin", "b.bin"]  # no staging left behind
     refused = modelpack("unpack", ref, "-o", str(out))
     assert refused.code == 2 and "not empty" in refused.err
+
+
+TAR_GZIP = "application/vnd.cncf.model.weight.v1.tar+gzip"
+MIB = 1024 * 1024
+
+
+def _archive_layer(data: bytes, media_type: str = TAR_GZIP) -> tuple[Descriptor, bytes]:
+    return Descriptor(mediaType=media_type, digest=digests.of_bytes(data), size=len(data),
+                      annotations={"org.cncf.model.filepath": "folder"}), data
+
+
+def _gzip_bomb(unpacked: int) -> bytes:
+    """A tar+gzip layer of ~1/1000 its unpacked size: one file of zeros, as concatenated gzip members."""
+    info = tarfile.TarInfo("zeros.bin")
+    info.size = unpacked
+    zeros = gzip.compress(b"\0" * MIB, 9)
+    return gzip.compress(info.tobuf(tarfile.GNU_FORMAT)) + zeros * (unpacked // MIB) + gzip.compress(b"\0" * 1024)
+
+
+def _many_entries(count: int) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for i in range(count):
+            _add(tar, f"d/{i}.txt", b"")
+    return buffer.getvalue()
+
+
+def _pull_refused(ref: str, tmp_path: Path, env: dict[str, str] | None = None) -> str:
+    out = tmp_path / "work" / "out"
+    out.parent.mkdir()
+    result = modelpack("pull", "--plain-http", ref, "-o", str(out), env=env)
+    assert result.code == 6, result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert list(out.parent.iterdir()) == []  # nothing written, no staging left
+    return result.err
+
+
+def test_a_gzip_bomb_is_refused_before_it_is_written(registry: Registry, tmp_path: Path) -> None:
+    ref = registry.repo() + ":bomb"
+    layer = _archive_layer(_gzip_bomb(2 * 1024 * MIB))
+    assert layer[0].size < 3 * MIB
+    _publish(ref, [layer])
+    err = _pull_refused(ref, tmp_path)
+    assert "MODELPACK_ARCHIVE_MAX_RATIO" in err and "unpacks to more than" in err
+
+
+def test_archive_entry_count_is_capped_and_configurable(registry: Registry, tmp_path: Path) -> None:
+    ref = registry.repo() + ":many"
+    _publish(ref, [_archive_layer(_many_entries(1500))])
+    err = _pull_refused(ref, tmp_path, env={"MODELPACK_ARCHIVE_MAX_ENTRIES": "1000"})
+    assert "more than 1000 archive entries" in err and "MODELPACK_ARCHIVE_MAX_ENTRIES" in err
+    assert len(mp.unpack(ref, tmp_path / "default")) == 1500  # under the default limit
+
+
+def test_a_huge_tar_metadata_record_is_refused(registry: Registry, tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("a.txt")
+        info.pax_headers = {"comment": "x" * (3 * MIB)}
+        tar.addfile(info, io.BytesIO(b""))
+    ref = registry.repo() + ":pax"
+    _publish(ref, [_archive_layer(buffer.getvalue())])
+    assert "metadata record" in _pull_refused(ref, tmp_path)

@@ -10,18 +10,16 @@ files, unless hard links are asked for; then they are read-only.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 import os
 import shutil
 import stat
-import tarfile
 import tempfile
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Protocol
 
+from modelpack.archives import extract_archive
 from modelpack.errors import IntegrityError, UnsafePathError, UnsupportedArtifactError, UsageError
 from modelpack.filecopy import clone_or_copy
 from modelpack.formats import default_name, is_foreign_archive
@@ -155,7 +153,7 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
     seen: set[str] = set()
     for layer in manifest.layers:
         if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
-            written.extend(_extract_archive(layer, blobs.open_blob, staging))
+            written.extend(extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name)))
             continue
         raw_path = layer_path(layer)
         if raw_path is None:
@@ -201,6 +199,12 @@ def _merge(staging: Path, output: Path, files: list[str]) -> None:
             raise UsageError(f"cannot restore {rel!r}: {target} is a folder")
     for rel in files:
         os.replace(staging / rel, output / rel)
+
+
+def _place(root: Path, name: str) -> str:
+    rel = safe_relpath(name)
+    _inside(root, rel)
+    return rel
 
 
 def _inside(root: Path, rel: str) -> Path:
@@ -273,29 +277,3 @@ def _file_metadata(layer: Descriptor) -> dict:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStream], root: Path) -> list[str]:
-    parsed = mt.parse_layer_media_type(layer.media_type)
-    packing = parsed[1] if parsed else ("tar+gzip" if "gzip" in layer.media_type else "tar")
-    if packing == "tar+zstd":
-        raise UnsupportedArtifactError(f"layer {layer.digest} is zstd-compressed, which modelpack cannot read yet")
-    names: list[str] = []
-    with open_blob(layer) as blob:
-        stream: Any = gzip.GzipFile(fileobj=blob) if packing == "tar+gzip" else blob
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                rel = safe_relpath(member.name)
-                if member.issym() or member.islnk():
-                    raise UnsafePathError(f"refused archive entry {rel!r}: links are not unpacked")
-                if not (member.isfile() or member.isdir()):
-                    raise UnsafePathError(f"refused archive entry {rel!r}: not a regular file or folder")
-                _inside(root, rel)
-                # filter="data" also refuses absolute names and escapes, and drops setuid bits.
-                try:
-                    tar.extract(member, root, filter="data")
-                except tarfile.FilterError as exc:
-                    raise UnsafePathError(f"refused archive entry {rel!r}: {exc}") from None
-                if member.isfile():
-                    names.append(rel)
-    return names
