@@ -6,8 +6,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
+import shutil
 import stat
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -18,7 +22,7 @@ from modelpack.oci.descriptor import Descriptor
 from modelpack.store.client import ClientOptions
 from modelpack.store.layout import LayoutStore
 from registry_process import Registry
-from test_hardening import _add, _publish
+from test_hardening import _add, _publish, _raw
 
 PLAIN = ClientOptions(plain_http=True)
 
@@ -162,3 +166,117 @@ def test_a_huge_tar_metadata_record_is_refused(registry: Registry, tmp_path: Pat
     ref = registry.repo() + ":pax"
     _publish(ref, [_archive_layer(buffer.getvalue())])
     assert "metadata record" in _pull_refused(ref, tmp_path)
+
+
+def test_declared_sizes_that_cannot_fit_are_refused_before_writing(registry: Registry, tmp_path: Path) -> None:
+    ref = registry.repo() + ":huge"
+    desc, data = _raw("w.bin")
+    repo = mp.remote(mp.Reference.parse(ref), PLAIN)
+    repo.push_blob(desc, lambda: io.BytesIO(data))
+    _publish(ref, [(desc.replace(size=10**15), data)])
+    result = modelpack("pull", "--plain-http", ref)
+    assert result.code == 1, result.err
+    assert "not enough free space" in result.err and "909.5 TiB" in result.err and "available" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    store = LayoutStore()
+    assert not list(store.blobs.rglob("*/*")) and not list(store.ingest_dir.glob("*"))
+
+
+def test_pull_o_counts_the_output_copy_too(registry: Registry, tmp_path: Path) -> None:
+    # A declared size that fits on the disk once but not twice (store blob + restored copy, one disk).
+    size = int(shutil.disk_usage(tmp_path).free * 0.6)
+    ref = registry.repo() + ":twice"
+    desc, data = _raw("w.bin")
+    mp.remote(mp.Reference.parse(ref), PLAIN).push_blob(desc, lambda: io.BytesIO(data))
+    _publish(ref, [(desc.replace(size=size), data)])
+    refused = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"))
+    assert refused.code == 1 and "not enough free space" in refused.err, refused.err
+    alone = modelpack("pull", "--plain-http", ref)  # into the store only it fits (then the lie is caught)
+    assert alone.code != 0 and "free space" not in alone.err, alone.err
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from modelpack.store.layout import LayoutStore
+store = LayoutStore(Path(sys.argv[1]))
+if sys.argv[2] == "ingest":
+    fd, tmp = store.open_ingest("abc")
+    import os; os.write(fd, b"x" * 1000)
+    print(tmp, flush=True)
+    time.sleep(60)
+else:
+    with store.writing():
+        print("writing", flush=True)
+        time.sleep(60)
+"""
+
+
+def _holder(store: LayoutStore, what: str) -> tuple[subprocess.Popen[str], str]:
+    """Another process writing to the store: an ingest file in progress, or a copy under way."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(store.root), what], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def test_gc_frees_killed_transfers_and_unused_blobs_but_spares_live_writers(tmp_path: Path) -> None:
+    store = LayoutStore()
+    killed, leftover = _holder(store, "ingest")
+    killed.kill()
+    killed.wait()
+    live, in_progress = _holder(store, "ingest")
+    try:
+        unused = os.urandom(5000)
+        store.put_bytes(Descriptor(mediaType="application/octet-stream", digest=digests.of_bytes(unused),
+                                   size=len(unused)), unused)
+        writer, _ = _holder(store, "writing")  # a pull whose blobs the index does not name yet
+        try:
+            busy = modelpack("store", "gc", "--json")
+            assert busy.code == 0, busy.err
+            assert json.loads(busy.out) == {"freed": 1000, "blobs": 0, "blobBytes": 0, "ingestFiles": 1,
+                                            "ingestBytes": 1000, "busy": True}
+            assert not Path(leftover).exists() and Path(in_progress).exists()
+            assert list(store.blobs.rglob("*/*"))  # left while the copy runs
+        finally:
+            writer.kill()
+            writer.wait()
+        done = modelpack("store", "gc")
+        assert done.code == 0 and "freed 4.9 KiB: 1 unused blobs" in done.out, done.out + done.err
+        assert not list(store.blobs.rglob("*/*")) and Path(in_progress).exists()
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_rm_also_clears_killed_transfers(registry: Registry, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"w.safetensors": os.urandom(1000)})
+    ref = registry.repo() + ":1"
+    mp.pull(mp.push(model, ref, options=PLAIN).reference, options=PLAIN)
+    killed, leftover = _holder(LayoutStore(), "ingest")
+    killed.kill()
+    killed.wait()
+    assert modelpack("rm", ref).code == 0
+    assert not Path(leftover).exists()
+
+
+def test_store_check_finds_corruption_and_names_the_models_to_pull_again(registry: Registry,
+                                                                        tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"w.safetensors": os.urandom(100_000), "config.json": b"{}"})
+    ref = registry.repo() + ":1"
+    mp.pull(mp.push(model, ref, options=PLAIN).reference, options=PLAIN)
+    assert modelpack("store", "check").code == 0
+    blob = _blob(model / "w.safetensors")
+    os.chmod(blob, 0o644)
+    with open(blob, "ab") as f:
+        f.write(b"edit")
+    found = modelpack("store", "check", "--json")
+    assert found.code == 6, found.err
+    report = json.loads(found.out)
+    digest = "sha256:" + blob.name
+    assert report["corrupt"] == [digest] and report["repull"] == {ref: [digest]} and not report["ok"]
+    repaired = modelpack("store", "check", "--repair")
+    assert repaired.code == 6 and f"needs a re-pull: {ref}" in repaired.out, repaired.out + repaired.err
+    assert not blob.exists()
+    mp.pull(ref, options=PLAIN)
+    healthy = modelpack("store", "check")
+    assert healthy.code == 0 and "checked 4 blobs" in healthy.out, healthy.out + healthy.err

@@ -40,14 +40,19 @@ def clone_or_copy(source: Path, target: Path) -> str:
             callers write it inside a staging directory they remove on failure.
     """
     with open(source, "rb", buffering=0) as src, open(target, "xb", buffering=0) as dst:
-        if _reflink(src.fileno(), dst.fileno()):
-            return "reflink"
-        size = os.fstat(src.fileno()).st_size
-        done = copy_range(src.fileno(), dst.fileno(), size)
-        if done >= size:
-            return "copy_file_range"
-        buffered_copy(src.fileno(), dst.fileno(), done)
-        return "copy"
+        return copy_fd(src.fileno(), dst.fileno())
+
+
+def copy_fd(src: int, dst: int) -> str:
+    """Copy the whole of open file `src` into the empty open file `dst`; how (see clone_or_copy)."""
+    if _reflink(src, dst):
+        return "reflink"
+    size = os.fstat(src).st_size
+    done = copy_range(src, dst, size)
+    if done >= size:
+        return "copy_file_range"
+    buffered_copy(src, dst, done)
+    return "copy"
 
 
 def _reflink(src: int, dst: int) -> bool:

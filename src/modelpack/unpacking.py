@@ -26,6 +26,7 @@ from modelpack.formats import default_name, is_foreign_archive
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.space import require_space
 from modelpack.streams import ByteStream
 
 CHUNK = 1024 * 1024
@@ -124,6 +125,9 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
     output as it was, and `force` replaces each file by a rename, so no file is ever half-written."""
     output = output.absolute()
     merge = check_output(output, force)
+    if not link:  # (links take no room; where they cannot be made, a full disk fails the copy cleanly)
+        require_space([(output, sum(layer.size for layer in manifest.layers
+                                    if not (merge and _same_size(output, layer))))])
     if merge:
         staging = Path(tempfile.mkdtemp(dir=output, prefix=".modelpack-partial-"))
     else:
@@ -168,6 +172,15 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
             continue
         _write_file(layer, rel, blobs, staging, link)
     return written, unchanged
+
+
+def _same_size(output: Path, layer: Descriptor) -> bool:
+    """A file of the layer's size is already at its place (a --force restore will likely keep it)."""
+    path = layer_path(layer)
+    try:
+        return path is not None and (output / path).lstat().st_size == layer.size
+    except (OSError, ValueError):
+        return False
 
 
 def _same_file(path: Path, layer: Descriptor) -> bool:

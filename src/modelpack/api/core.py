@@ -241,7 +241,7 @@ def pull(
         check_output(Path(output), force)  # before anything is downloaded
     local_store = _store(store)
     src = remote(ref, options)
-    target = local_store.repository(ref.name)
+    target = local_store.repository(ref.name, also_at=Path(output) if output is not None and not link else None)
     version = ref.version
     if verify_key is not None:
         from modelpack.sign import keys, referrers

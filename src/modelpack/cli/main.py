@@ -10,6 +10,7 @@ from typing import NoReturn
 
 import click
 
+from modelpack.cli import store_commands
 from modelpack.cli.common import (
     client_options,
     handle_errors,
@@ -511,6 +512,9 @@ def verify(reference: str, key: str, annotations: tuple[str, ...], plain_http: b
     else:
         click.echo(f"verified {result.reference.with_digest(result.digest)}: "
                    f"{len(result.signatures)} valid signature(s)")
+
+
+cli.add_command(store_commands.store)
 
 
 def main() -> NoReturn:
