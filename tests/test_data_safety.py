@@ -280,3 +280,16 @@ def test_store_check_finds_corruption_and_names_the_models_to_pull_again(registr
     mp.pull(ref, options=PLAIN)
     healthy = modelpack("store", "check")
     assert healthy.code == 0 and "checked 4 blobs" in healthy.out, healthy.out + healthy.err
+
+
+def test_a_digest_naming_a_huge_blob_is_not_read_whole(tmp_path: Path) -> None:
+    # `inspect REPO@<digest of a weight file>`: only the first 4 MiB may be read to see it is no manifest.
+    store = LayoutStore()
+    digest = "sha256:" + "ab" * 32
+    store.blob_path(digest).parent.mkdir(parents=True)
+    with open(store.blob_path(digest), "wb") as f:
+        f.truncate(3 << 30)  # sparse: 3 GiB of zeros that take no disk
+    limit = "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); " \
+            "sys.argv = ['modelpack', 'inspect', 'example.com/x/y@" + digest + "']; runpy.run_module('modelpack')"
+    result = subprocess.run([sys.executable, "-c", limit], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 6 and "over the" in result.stderr, result.stderr[-500:]

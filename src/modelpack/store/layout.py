@@ -312,7 +312,8 @@ class LayoutStore:
                     return entry.descriptor
             path = self.blob_path(digest)
             if path.exists():
-                data = path.read_bytes()[: MAX_MANIFEST_BYTES + 1]
+                with open(path, "rb") as f:  # it may be a 10 GB weight file: read no more than a manifest's cap
+                    data = f.read(MAX_MANIFEST_BYTES + 1)
                 return _describe_manifest(data)
             raise NotFoundError(f"{reference} is not in the local store")
         key = str(reference)
