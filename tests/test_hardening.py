@@ -97,6 +97,10 @@ HOSTILE = {
                                                   _add(t, "link/passwd")))],
     "tar-hardlink": lambda: [_tar_layer(lambda t: _add(t, "h", kind=tarfile.LNKTYPE, link="/etc/passwd"))],
     "tar-device": lambda: [_tar_layer(lambda t: _add(t, "dev", kind=tarfile.CHRTYPE))],
+    # git runs hooks from .git/: git itself refuses any path component named .git (any case).
+    "dotgit": lambda: [_raw(".git/hooks/post-checkout", b"#!/bin/sh\ntouch pwned\n")],
+    "dotgit-case": lambda: [_raw("sub/.GiT/config")],
+    "tar-dotgit": lambda: [_tar_layer(lambda t: _add(t, "repo/.Git/hooks/pre-commit"))],
 }
 
 

@@ -276,3 +276,8 @@ def test_pulled_directory_verifies_offline_with_openssf_model_signing(pushed: tu
     assert checked.returncode == 0, checked.stdout + checked.stderr
     (out / "model.safetensors").write_bytes(b"tampered")
     assert model_signing_verify().returncode != 0
+    # --force puts the model back: the tampered file is replaced and so is a stale model.sig.
+    (out / "model.sig").write_text("stale")
+    assert modelpack("pull", "--plain-http", tag_ref, "-o", str(out), "--force").code == 0
+    checked = model_signing_verify()
+    assert checked.returncode == 0, checked.stdout + checked.stderr

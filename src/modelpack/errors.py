@@ -69,5 +69,9 @@ class VerificationError(ModelpackError):
     exit_code = 7
 
 
+class InsufficientSpaceError(ModelpackError):
+    """The declared sizes of what is to be written exceed the free space; refused before writing."""
+
+
 class UnsupportedArtifactError(ModelpackError):
     """A manifest we can parse, but whose shape modelpack does not know how to unpack."""

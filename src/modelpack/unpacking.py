@@ -3,28 +3,30 @@
 Every path comes from an untrusted artifact: absolute paths, `..` and links that would leave the
 output directory are refused. Files are assembled in a temporary directory beside the output and
 renamed into place only when all of them are written, so a refused or interrupted unpack leaves
-nothing behind.
+nothing behind. Output files are copies (reflinks where the filesystem can), never the store's own
+files, unless hard links are asked for; then they are read-only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 import os
 import shutil
 import stat
-import tarfile
 import tempfile
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Protocol
 
-from modelpack.errors import UnsafePathError, UnsupportedArtifactError, UsageError
+from modelpack.archives import extract_archive
+from modelpack.errors import IntegrityError, UnsafePathError, UnsupportedArtifactError, UsageError
+from modelpack.filecopy import clone_or_copy
 from modelpack.formats import default_name, is_foreign_archive
+from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.space import require_space
 from modelpack.streams import ByteStream
 
 CHUNK = 1024 * 1024
@@ -60,52 +62,162 @@ def safe_relpath(path: str) -> str:
         raise UnsafePathError(f"refused path {path!r}: it names the output directory itself")
     if len(clean[0]) >= 2 and clean[0][1] == ":" and clean[0][0].isascii() and clean[0][0].isalpha():
         raise UnsafePathError(f"refused path {path!r}: it names a drive")
+    if any(_is_git_dir(part) for part in clean):
+        raise UnsafePathError(f"refused path {path!r}: a .git folder's hooks would run on the next git command")
     return "/".join(clean)
+
+
+def _is_git_dir(part: str) -> bool:
+    """What git's own checkout refuses (verify_dotfile): `.git` in any case, also with the trailing dots
+    or spaces Windows drops, and its 8.3 short name `git~1`."""
+    name = part.rstrip(". ").lower()
+    return name in (".git", "git~1")
 
 
 class BlobSource(Protocol):
     def open_blob(self, desc: Descriptor) -> ByteStream: ...
 
-    def linkable_path(self, desc: Descriptor) -> Path | None:
-        """A verified file holding the blob, which output files may hard-link to; None to copy."""
+    def verified_path(self, desc: Descriptor) -> Path | None:
+        """A verified file holding the blob, for output files to be copied (or linked) from; None to
+        stream it through open_blob instead."""
         ...
 
 
-def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path) -> list[str]:
-    """Write every layer of `manifest` under `output` (which must not exist, or be empty). Returns paths.
-
-    Files are hard links to the store's blobs where that is safe (same filesystem, and no other link
-    with different permissions shares the blob), so a pull writes each byte to disk once; otherwise
-    they are copied. The store re-verifies a blob before handing it out for linking."""
+def check_output(output: Path, force: bool = False) -> bool:
+    """Refuse an output that exists and is not an empty directory, unless `force`. Returns whether
+    it holds files already (so unpacking merges into it)."""
     output = output.absolute()
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise UsageError(f"output directory {output} exists and is not empty")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
-    written: list[str] = []
+    if not output.exists():
+        return False
+    if not output.is_dir():
+        raise UsageError(f"output {output} exists and is not a directory")
+    if not any(output.iterdir()):
+        return False
+    if not force:
+        raise UsageError(f"output directory {output} exists and is not empty "
+                         "(--force replaces the files that differ)")
+    return True
+
+
+def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link: bool = False,
+                    force: bool = False) -> list[str]:
+    """Write every layer of `manifest` under `output`. Returns the artifact's file paths.
+
+    Args:
+        manifest: the model's manifest; its layers name the files.
+        blobs: where the layers' bytes are (the local store).
+        output: a new or empty directory; with `force`, an existing one too.
+        link: hard-link files to the store's blobs instead of copying them (same filesystem only);
+            the files, and so the blobs, are then made read-only.
+        force: merge into an existing directory: files that differ from the artifact's are replaced
+            (each by one rename), equal ones (by size and digest) and files not in the artifact are
+            left alone.
+
+    Returns:
+        The artifact's file paths, relative to `output`.
+
+    Raises:
+        UsageError: `output` is not empty (and not `force`), or a file's place there is a directory.
+        UnsafePathError: the artifact names a path that must not be written.
+
+    Each output file is independent of the store (a reflink or a copy, see filecopy) unless `link`.
+    Everything is assembled in a staging directory first: a refused or interrupted unpack leaves the
+    output as it was, and `force` replaces each file by a rename, so no file is ever half-written."""
+    output = output.absolute()
+    merge = check_output(output, force)
+    if not link:  # (links take no room; where they cannot be made, a full disk fails the copy cleanly)
+        require_space([(output, sum(layer.size for layer in manifest.layers
+                                    if not (merge and _same_size(output, layer))))])
+    if merge:
+        staging = Path(tempfile.mkdtemp(dir=output, prefix=".modelpack-partial-"))
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
     try:
-        seen: set[str] = set()
-        for layer in manifest.layers:
-            if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
-                written.extend(_extract_archive(layer, blobs.open_blob, staging))
-                continue
-            raw_path = layer_path(layer)
-            if raw_path is None:
-                raise UnsupportedArtifactError(f"layer {layer.digest} names no file path; cannot unpack it")
-            rel = safe_relpath(raw_path)
-            if rel in seen:
-                raise UnsafePathError(f"refused artifact: two layers write {rel!r}")
-            seen.add(rel)
-            _write_file(layer, rel, blobs, staging)
-            written.append(rel)
-        os.chmod(staging, 0o755)
-        if output.exists():
-            output.rmdir()
-        os.rename(staging, output)
+        written, unchanged = _assemble(manifest, blobs, staging, link, output if merge else None)
+        if merge:
+            _merge(staging, output, [rel for rel in written if rel not in unchanged])
+            shutil.rmtree(staging)
+        else:
+            os.chmod(staging, 0o755)
+            if output.exists():
+                output.rmdir()
+            os.rename(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return written
+
+
+def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
+              existing: Path | None) -> tuple[list[str], set[str]]:
+    """Write the layers under `staging`; with `existing`, skip files already equal there."""
+    written: list[str] = []
+    unchanged: set[str] = set()
+    seen: set[str] = set()
+    for layer in manifest.layers:
+        if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
+            written.extend(extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name)))
+            continue
+        raw_path = layer_path(layer)
+        if raw_path is None:
+            raise UnsupportedArtifactError(f"layer {layer.digest} names no file path; cannot unpack it")
+        rel = safe_relpath(raw_path)
+        if rel in seen:
+            raise UnsafePathError(f"refused artifact: two layers write {rel!r}")
+        seen.add(rel)
+        written.append(rel)
+        if existing is not None and _same_file(existing / rel, layer):
+            unchanged.add(rel)
+            continue
+        _write_file(layer, rel, blobs, staging, link)
+    return written, unchanged
+
+
+def _same_size(output: Path, layer: Descriptor) -> bool:
+    """A file of the layer's size is already at its place (a --force restore will likely keep it)."""
+    path = layer_path(layer)
+    try:
+        return path is not None and (output / path).lstat().st_size == layer.size
+    except (OSError, ValueError):
+        return False
+
+
+def _same_file(path: Path, layer: Descriptor) -> bool:
+    """Whether `path` is a regular file (not a link) holding exactly the layer's bytes."""
+    try:
+        st = path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != layer.size:
+        return False
+    try:
+        with open(path, "rb", buffering=0) as f:
+            digests.verify_stream(f, layer.digest, layer.size)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _merge(staging: Path, output: Path, files: list[str]) -> None:
+    """Move staged files into `output`, each by one rename; every target is checked before any moves."""
+    for rel in files:
+        for parent in reversed(PurePosixPath(rel).parents[:-1]):
+            place = output / parent
+            if place.exists() and not place.is_dir():
+                raise UsageError(f"cannot restore {rel!r}: {place} is a file, not a folder")
+        (output / rel).parent.mkdir(parents=True, exist_ok=True)
+        target = _inside(output, rel)
+        if target.is_dir() and not target.is_symlink():
+            raise UsageError(f"cannot restore {rel!r}: {target} is a folder")
+    for rel in files:
+        os.replace(staging / rel, output / rel)
+
+
+def _place(root: Path, name: str) -> str:
+    rel = safe_relpath(name)
+    _inside(root, rel)
+    return rel
 
 
 def _inside(root: Path, rel: str) -> Path:
@@ -117,7 +229,7 @@ def _inside(root: Path, rel: str) -> Path:
     return target
 
 
-def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Path) -> None:
+def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Path, link: bool) -> None:
     target = root / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     target = _inside(root, rel)
@@ -126,11 +238,11 @@ def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Path) -> N
     meta = _file_metadata(layer)
     mode = (int(meta["mode"]) & 0o777) if isinstance(meta.get("mode"), int) else 0o644
     stamp = _timestamp(meta.get("mtime"))
-    source = blobs.linkable_path(layer)
-    if source is not None and _link(source, target, mode, stamp):
+    source = blobs.verified_path(layer)
+    if source is not None and link and _link(source, target, mode & ~0o222, stamp):
         return
     if source is not None:
-        shutil.copyfile(source, target)  # sendfile(2): no trip through Python
+        clone_or_copy(source, target)  # independent of the store: editing it cannot corrupt a blob
     else:
         with blobs.open_blob(layer) as src, open(target, "xb") as out:
             shutil.copyfileobj(src, out, CHUNK)
@@ -138,8 +250,9 @@ def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Path) -> N
 
 
 def _link(source: Path, target: Path, mode: int, stamp: float | None) -> bool:
-    """Hard-link `target` to `source` unless another link already shares it with other attributes
-    (two models holding the same bytes with different modes must not change each other's files)."""
+    """Hard-link `target` to `source` (asked for with --link; `mode` is read-only, so the shared blob
+    stays intact) unless another link already shares it with other attributes (two models holding the
+    same bytes with different modes must not change each other's files)."""
     try:
         st = os.stat(source)
         same_mtime = stamp is None or int(st.st_mtime) == int(stamp)
@@ -177,29 +290,3 @@ def _file_metadata(layer: Descriptor) -> dict:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStream], root: Path) -> list[str]:
-    parsed = mt.parse_layer_media_type(layer.media_type)
-    packing = parsed[1] if parsed else ("tar+gzip" if "gzip" in layer.media_type else "tar")
-    if packing == "tar+zstd":
-        raise UnsupportedArtifactError(f"layer {layer.digest} is zstd-compressed, which modelpack cannot read yet")
-    names: list[str] = []
-    with open_blob(layer) as blob:
-        stream: Any = gzip.GzipFile(fileobj=blob) if packing == "tar+gzip" else blob
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                rel = safe_relpath(member.name)
-                if member.issym() or member.islnk():
-                    raise UnsafePathError(f"refused archive entry {rel!r}: links are not unpacked")
-                if not (member.isfile() or member.isdir()):
-                    raise UnsafePathError(f"refused archive entry {rel!r}: not a regular file or folder")
-                _inside(root, rel)
-                # filter="data" also refuses absolute names and escapes, and drops setuid bits.
-                try:
-                    tar.extract(member, root, filter="data")
-                except tarfile.FilterError as exc:
-                    raise UnsafePathError(f"refused archive entry {rel!r}: {exc}") from None
-                if member.isfile():
-                    names.append(rel)
-    return names

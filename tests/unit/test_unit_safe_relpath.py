@@ -27,6 +27,8 @@ SETTINGS = settings(database=None, deadline=None, max_examples=300)
         ("..a/b..", "..a/b.."),
         ("a b/ç ö.bin", "a b/ç ö.bin"),
         ("~/x", "~/x"),
+        (".gitignore", ".gitignore"),
+        ("a/.github/x.yml", "a/.github/x.yml"),
     ],
 )
 def test_normalises_safe_paths(path: str, expected: str) -> None:
@@ -57,6 +59,12 @@ def test_normalises_safe_paths(path: str, expected: str) -> None:
         "c:x",
         "a\0b",
         "\0",
+        ".git/hooks/post-checkout",
+        "x/.GIT/config",
+        ".git",
+        ".Git./hooks/x",
+        "a\\.git \\hooks",
+        "GIT~1/hooks/x",
     ],
 )
 def test_refuses_unsafe_paths(path: str) -> None:

@@ -29,11 +29,12 @@ from modelpack.api.core import (
 )
 from modelpack.api.deploy import DEFAULT_MODELCAR_BASE, DEFAULT_SERVE_BASE, build_image, kubernetes, serve_model
 from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, sign, verify
+from modelpack.api.store import check_store, gc_store
 
 __all__ = [
     "DEFAULT_MODELCAR_BASE", "DEFAULT_SERVE_BASE", "Inspection", "ListedModel", "PackResult", "SignResult",
-    "TransferResult", "VerifyResult", "build_image", "copy_model", "describe", "diff", "generate_key_pair",
-    "inspect", "kubernetes", "lineage", "list_models", "list_versions", "login", "logout", "pack",
-    "parse_reference", "pull", "push", "remote", "remove", "remove_remote", "resolve", "serve_model", "sign",
-    "tag", "tag_remote", "unpack", "verify",
+    "TransferResult", "VerifyResult", "build_image", "check_store", "copy_model", "describe", "diff", "gc_store",
+    "generate_key_pair", "inspect", "kubernetes", "lineage", "list_models", "list_versions", "login", "logout",
+    "pack", "parse_reference", "pull", "push", "remote", "remove", "remove_remote", "resolve", "serve_model",
+    "sign", "tag", "tag_remote", "unpack", "verify",
 ]

@@ -27,7 +27,7 @@ from modelpack.store.client import ClientOptions, RegistryClient
 from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.registry import RegistryRepository
-from modelpack.unpacking import layer_path, unpack_manifest
+from modelpack.unpacking import check_output, layer_path, unpack_manifest
 
 if TYPE_CHECKING:
     from modelpack.packing.build import HashProgress, PackedLayer, PackedModel
@@ -235,14 +235,19 @@ def pull(
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
     verify_key: str | Path | None = None,
+    link: bool = False,
+    force: bool = False,
 ) -> TransferResult:
     """Fetch a model (by tag or digest) into the local store, verifying every blob; with `output`,
-    also restore its files there. With `verify_key`, the manifest's signature is checked first:
-    if it does not verify, nothing is written anywhere."""
+    also restore its files there (copies; with `link`, read-only hard links into the store; with
+    `force`, into an existing directory, see `unpack`). With `verify_key`, the manifest's signature
+    is checked first: if it does not verify, nothing is written anywhere."""
     ref = parse_reference(reference)
+    if output is not None:
+        check_output(Path(output), force)  # before anything is downloaded
     local_store = _store(store)
     src = remote(ref, options)
-    target = local_store.repository(ref.name)
+    target = local_store.repository(ref.name, also_at=Path(output) if output is not None and not link else None)
     version = ref.version
     if verify_key is not None:
         from modelpack.sign import keys, referrers
@@ -264,8 +269,9 @@ def pull(
             transfer.verified_signatures = len(verified)
         if output is not None:
             transfer.output = Path(output)
-            transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store)
-            if signature is not None:
+            transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store,
+                                    link=link, force=force)
+            if signature is not None and MODEL_SIG_FILE not in transfer.files:
                 signature.write(Path(output))
     finally:
         if signature is not None:
@@ -292,7 +298,7 @@ class _SignatureLookup:
         from modelpack.files import atomic_write
 
         signature = self._future.result() if self._future is not None else None
-        if signature is not None and not (output / MODEL_SIG_FILE).exists():
+        if signature is not None:  # replaces a stale one a --force pull found there
             atomic_write(output / MODEL_SIG_FILE, signature, mode=0o644)
 
     def close(self) -> None:
@@ -311,12 +317,28 @@ def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bo
     return dropped
 
 
-def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore | None = None) -> list[str]:
-    """Restore the files of a model in the local store into `output` (new or empty)."""
+def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore | None = None,
+           link: bool = False, force: bool = False) -> list[str]:
+    """Restore the files of a model in the local store into `output`.
+
+    Args:
+        reference: the model in the local store.
+        output: a new or empty directory (any directory with `force`).
+        store: the local store (default: MODELPACK_HOME's).
+        link: hard-link the files to the store's blobs (read-only) instead of copying them.
+        force: replace the files of `output` that differ from the model's; leave the rest alone.
+
+    Returns:
+        The restored paths, relative to `output`.
+
+    Raises:
+        UsageError: `output` is not empty and not `force`.
+        UnsafePathError: the artifact names a path that must not be written (nothing is written).
+    """
     ref = parse_reference(reference)
     local_store = _store(store)
     manifest = _manifest_for_files(local_store, ref)
-    return unpack_manifest(manifest, local_store, Path(output))
+    return unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
 
 
 def _manifest_for_files(local_store: LayoutStore, ref: Reference) -> Manifest:

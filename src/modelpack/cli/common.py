@@ -31,6 +31,15 @@ def network_options(func: F) -> F:
     return func
 
 
+def link_force_options(func: F) -> F:
+    """--link and --force for commands that restore files (pull -o, unpack)."""
+    func = click.option("--force", is_flag=True, help="Restore into an existing directory: replace the files "
+                        "that differ, leave equal files and files not in the model alone.")(func)
+    func = click.option("--link", is_flag=True, help="Hard-link the files to the local store's blobs instead of "
+                        "copying them (same filesystem); they are made read-only.")(func)
+    return func
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(func)
 

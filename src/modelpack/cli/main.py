@@ -9,12 +9,14 @@ from typing import NoReturn
 
 import click
 
+from modelpack.cli import store_commands
 from modelpack.cli.common import (
     clean,
     client_options,
     handle_errors,
     human_size,
     json_option,
+    link_force_options,
     network_options,
     plural,
     print_json,
@@ -83,19 +85,22 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], plain_h
               "directory (new or empty).")
 @click.option("--verify-key", type=click.Path(dir_okay=False),
               help="Public key: verify the model's signature first; nothing is written unless it verifies.")
+@link_force_options
 @network_options
 @json_option
 @handle_errors
-def pull(reference: str, output: str | None, verify_key: str | None, plain_http: bool, insecure: bool,
-         ca_file: str | None, verbose: bool, as_json: bool) -> None:
+def pull(reference: str, output: str | None, verify_key: str | None, link: bool, force: bool, plain_http: bool,
+         insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Pull a model by tag or @sha256: digest into the local store, verifying every blob."""
     from modelpack import api
     from modelpack.cli.progress import transfer_progress
 
     options = client_options(plain_http, insecure, ca_file, verbose)
+    if (link or force) and output is None:
+        raise click.UsageError("--link and --force apply to the files restored with -o DIR")
     with transfer_progress("pull", not as_json) as copy_options:
         result = api.pull(reference, output=output, options=options, copy_options=copy_options,
-                          verify_key=verify_key)
+                          verify_key=verify_key, link=link, force=force)
     _report(result, as_json, "pulled")
 
 
@@ -138,12 +143,13 @@ def _report(result: object, as_json: bool, verb: str) -> None:
 @click.argument("reference")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Directory to restore into (new or empty).")
+@link_force_options
 @handle_errors
-def unpack(reference: str, output: str) -> None:
+def unpack(reference: str, output: str, link: bool, force: bool) -> None:
     """Restore the files of a model in the local store into a directory."""
     from modelpack import api
 
-    files = api.unpack(reference, output)
+    files = api.unpack(reference, output, link=link, force=force)
     click.echo(f"restored {plural(len(files), 'file')} into {clean(output)}")
 
 
@@ -529,6 +535,9 @@ def verify(reference: str, key: str, annotations: tuple[str, ...], plain_http: b
     else:
         click.echo(f"verified {clean(result.reference.with_digest(result.digest))}: "
                    f"{plural(len(result.signatures), 'valid signature')}")
+
+
+cli.add_command(store_commands.store)
 
 
 def main() -> NoReturn:

@@ -145,6 +145,16 @@ def of_stream(stream: ByteStream, progress: Callable[[int], None] | None = None)
     return "sha256:" + h.hexdigest(), size
 
 
+def verify_stream(stream: ByteStream, expected_digest: str, expected_size: int | None = None) -> None:
+    """Read everything left in `stream` (through one reused buffer) and raise IntegrityError unless it
+    has the expected digest and size."""
+    verifier = Verifier(expected_digest, expected_size)
+    view = memoryview(bytearray(CHUNK))
+    while n := fill(stream, view):
+        verifier.update(view[:n])
+    verifier.verify()
+
+
 def of_file(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     with open(path, "rb", buffering=0) as f:
         return of_stream(f, progress)

@@ -14,7 +14,6 @@ import json
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +25,14 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, json_bytes, parse_manifest
 from modelpack.oci.reference import Reference
+from modelpack.space import require_space
+from modelpack.store.maintenance import GcReport, collect_garbage, sweep_ingest
 from modelpack.store.target import Opener, Progress, read_small
 from modelpack.streams import ByteStream, fill
 
 CHUNK = 1024 * 1024
 # A blob at least this large may be hashed on a second thread while it is received and written.
 THREADED_HASH_MIN_BYTES = 64 * 1024 * 1024
-GC_GRACE_SECONDS = 600
 
 
 def default_home() -> Path:
@@ -52,9 +52,10 @@ class LayoutStore:
     def __init__(self, root: Path | None = None) -> None:
         self.root = (root or default_home()).expanduser()
         self.blobs = self.root / "blobs"
-        self._ingest = self.root / "ingest"
+        self.ingest_dir = self.root / "ingest"
         self._index = self.root / "index.json"
         self._lock = self.root / ".index.lock"
+        self._lease = self.root / ".gc.lock"  # shared while copies into the store run, exclusive for GC
         self._origins = self.root / "origins.json"
         # Digests whose file this process has hashed (on ingest or on use): safe to hand out unread.
         self.verified: set[str] = set()
@@ -65,7 +66,7 @@ class LayoutStore:
     def _ensure(self) -> None:
         if (self.root / "oci-layout").exists():
             return
-        self._ingest.mkdir(parents=True, exist_ok=True)
+        self.ingest_dir.mkdir(parents=True, exist_ok=True)
         (self.blobs / "sha256").mkdir(parents=True, exist_ok=True)
         atomic_write(self.root / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
 
@@ -93,8 +94,8 @@ class LayoutStore:
         with opener() as source:
             self.ingest(desc, source, progress)
 
-    def linkable_path(self, desc: Descriptor) -> Path | None:
-        """The blob's file, verified, for an output file to hard-link to (see unpacking)."""
+    def verified_path(self, desc: Descriptor) -> Path | None:
+        """The blob's file, verified, for an output file to be copied (or hard-linked) from (see unpacking)."""
         self.verify_blob(desc)
         return self.blob_path(desc.digest)
 
@@ -103,13 +104,9 @@ class LayoutStore:
         next pull fetches it again, and IntegrityError is raised."""
         if desc.digest in self.verified:
             return
-        verifier = digests.Verifier(desc.digest, desc.size)
         try:
-            view = memoryview(bytearray(CHUNK))
             with self.open_blob(desc) as f:
-                while n := fill(f, view):
-                    verifier.update(view[:n])
-            verifier.verify()
+                digests.verify_stream(f, desc.digest, desc.size)
         except IntegrityError:
             self.blob_path(desc.digest).unlink(missing_ok=True)
             raise IntegrityError(f"local store blob {desc.digest} was corrupt and has been removed") from None
@@ -122,7 +119,7 @@ class LayoutStore:
         final = self.blob_path(desc.digest)
         final.parent.mkdir(parents=True, exist_ok=True)
         verifier = digests.Verifier(desc.digest, desc.size)
-        fd, tmp = tempfile.mkstemp(dir=self._ingest, prefix=desc.digest.split(":")[1][:16] + ".")
+        fd, tmp = self.open_ingest(desc.digest.split(":")[1][:16])
         large = desc.size >= THREADED_HASH_MIN_BYTES
         with self._state_lock:
             # A second core for hashing only while there are cores to spare: with several large blobs
@@ -158,6 +155,50 @@ class LayoutStore:
         with self._state_lock:
             self.verified.add(desc.digest)
         return final
+
+    def open_ingest(self, prefix: str) -> tuple[int, str]:
+        """A new file in ingest/ (fd, path), locked for as long as the fd is open: `store gc` removes
+        only ingest files nobody holds (see maintenance)."""
+        self._ensure()
+        while True:
+            fd, tmp = tempfile.mkstemp(dir=self.ingest_dir, prefix=prefix + ".")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(tmp).st_ino == os.fstat(fd).st_ino:
+                    return fd, tmp
+            except FileNotFoundError:
+                pass  # a GC took it between its creation and our lock: take another
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Held while a copy into the store runs, from its first blob until the index names it: blobs
+        not yet referenced are then safe from garbage collection (which needs the lease exclusively)."""
+        self._ensure()
+        with open(self._lease, "a+") as lease:
+            fcntl.flock(lease, fcntl.LOCK_SH)
+            yield
+
+    @contextlib.contextmanager
+    def exclusive_lease(self) -> Iterator[bool]:
+        """Whether no copy into the store is running (in any process), held until the block ends."""
+        self._ensure()
+        with open(self._lease, "a+") as lease:
+            try:
+                fcntl.flock(lease, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+
+    def check_room(self, blobs: Iterable[Descriptor], also_at: Path | None = None) -> None:
+        """Refuse, before anything is written, blobs whose declared sizes do not fit on the store's
+        filesystem (and, with `also_at`, a directory they will also be copied to)."""
+        blobs = list(blobs)
+        needs = [(self.root, sum(b.size for b in blobs if not self.has_blob(b)))]
+        if also_at is not None:
+            needs.append((also_at, sum(b.size for b in blobs)))
+        require_space(needs)
 
     def put_bytes(self, desc: Descriptor, data: bytes) -> None:
         if not self.has_blob(desc):
@@ -226,8 +267,16 @@ class LayoutStore:
                 raise NotFoundError(f"{reference} is not in the local store")
             kept = [e for e in entries if e not in gone]
             self._write_index(kept)
-            self._collect_garbage(kept)
+            collect_garbage(self, kept)
+            sweep_ingest(self)  # cheap, and safe: only files no live process holds
         return [e.reference for e in gone]
+
+    def collect_garbage(self) -> GcReport:
+        """Remove unreferenced blobs (unless a copy into the store runs) and ingest leftovers."""
+        with self._locked():
+            report = collect_garbage(self, self._read_index())
+        report.ingest_files, report.ingest_bytes = sweep_ingest(self)
+        return report
 
     # -- where blobs came from: lets a push mount a blob from another repository of the registry ------
     def record_origin(self, repository: str, blobs: Iterable[Descriptor]) -> None:
@@ -263,7 +312,8 @@ class LayoutStore:
                     return entry.descriptor
             path = self.blob_path(digest)
             if path.exists():
-                data = path.read_bytes()[: MAX_MANIFEST_BYTES + 1]
+                with open(path, "rb") as f:  # it may be a 10 GB weight file: read no more than a manifest's cap
+                    data = f.read(MAX_MANIFEST_BYTES + 1)
                 return _describe_manifest(data)
             raise NotFoundError(f"{reference} is not in the local store")
         key = str(reference)
@@ -272,43 +322,24 @@ class LayoutStore:
                 return entry.descriptor
         raise NotFoundError(f"{reference} is not in the local store")
 
-    def _collect_garbage(self, kept: list[StoreEntry]) -> None:
-        live: set[str] = set()
-        stack = [e.descriptor for e in kept]
-        while stack:
-            desc = stack.pop()
-            if desc.digest in live:
-                continue
-            live.add(desc.digest)
-            if desc.media_type in mt.MANIFEST_TYPES and self.has_blob(desc):
-                node = parse_manifest(self.read_blob_bytes(desc))
-                if isinstance(node, Manifest):
-                    stack.append(node.config)
-                    stack.extend(node.layers)
-                    if node.subject:
-                        stack.append(node.subject)
-                else:
-                    stack.extend(node.manifests)
-        # A blob written in the last minutes may belong to a pull or pack still running in another
-        # process (blobs land before the index names them): leave those for a later collection.
-        cutoff = time.time() - GC_GRACE_SECONDS
-        for alg_dir in self.blobs.iterdir() if self.blobs.exists() else []:
-            for blob in alg_dir.iterdir():
-                if f"{alg_dir.name}:{blob.name}" not in live:
-                    with contextlib.suppress(FileNotFoundError):
-                        if blob.stat().st_mtime < cutoff:
-                            blob.unlink()
-
-    def repository(self, name: str) -> LayoutRepository:
-        return LayoutRepository(self, name)
+    def repository(self, name: str, also_at: Path | None = None) -> LayoutRepository:
+        return LayoutRepository(self, name, also_at)
 
 
 class LayoutRepository:
-    """The local store seen as one repository, so `copy()` can treat it like a registry."""
+    """The local store seen as one repository, so `copy()` can treat it like a registry. `also_at`:
+    a directory the blobs will be copied to afterwards (pull -o), counted in the free-space check."""
 
-    def __init__(self, store: LayoutStore, name: str) -> None:
+    def __init__(self, store: LayoutStore, name: str, also_at: Path | None = None) -> None:
         self.store = store
         self.name = name
+        self.also_at = also_at
+
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        return self.store.writing()
+
+    def prepare_blobs(self, blobs: list[Descriptor]) -> None:
+        self.store.check_room(blobs, self.also_at)
 
     def _ref(self, version: str) -> Reference:
         base = Reference.parse(self.name + ":x")

@@ -1,0 +1,126 @@
+"""Extracting a tar or tar+gzip layer: only files and folders, each path checked, and bounded.
+
+A layer's bytes are verified against its digest, but a verified archive can still be a bomb: 2 MiB of
+gzip that unpacks to 2 GiB, or 200,000 entries. Extraction stops, before writing the entry that would
+cross it, at a cap on the entry count and on the unpacked size (a ratio of the layer's size, with a
+generous floor so small archives of compressible text always unpack); tar's own metadata records
+(pax headers, GNU long names), which tarfile reads into memory whole, are capped too. The caps are
+environment variables, for the rare model that needs more.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelpack.errors import IntegrityError, UnsafePathError, UnsupportedArtifactError, UsageError
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor
+from modelpack.streams import ByteStream
+
+ENV_MAX_ENTRIES = "MODELPACK_ARCHIVE_MAX_ENTRIES"
+ENV_MAX_RATIO = "MODELPACK_ARCHIVE_MAX_RATIO"
+ENV_MIN_BYTES = "MODELPACK_ARCHIVE_MIN_BYTES"
+MAX_METADATA_BYTES = 1024 * 1024  # one pax header or GNU long name; real ones are a few hundred bytes
+_METADATA_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                   tarfile.GNUTYPE_LONGLINK)
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_entries: int = 100_000
+    max_ratio: int = 100  # unpacked bytes per byte of the layer
+    min_bytes: int = 1 << 30  # every archive may unpack to this much, whatever its ratio
+
+    @classmethod
+    def from_env(cls) -> ArchiveLimits:
+        """The defaults, each overridden by its environment variable."""
+        default = cls()
+        return cls(_env_int(ENV_MAX_ENTRIES, default.max_entries), _env_int(ENV_MAX_RATIO, default.max_ratio),
+                   _env_int(ENV_MIN_BYTES, default.min_bytes))
+
+    def max_bytes(self, layer_size: int) -> int:
+        return max(self.min_bytes, layer_size * self.max_ratio)
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(f"{name}={text!r}: expected a whole number of at least 0")
+    return value
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """tarfile reads a pax header or GNU long name into memory in one piece: refuse a huge one first."""
+
+    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _METADATA_TYPES and self.size > MAX_METADATA_BYTES:
+            raise IntegrityError(f"refused archive: a {self.size}-byte tar metadata record "
+                                 f"(limit {MAX_METADATA_BYTES})")
+        return super()._proc_member(tarfile)  # type: ignore[misc]
+
+
+def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStream], root: Path,
+                    place: Callable[[str], str], limits: ArchiveLimits | None = None) -> list[str]:
+    """Extract a tar layer under `root`; the paths of the files written.
+
+    Args:
+        layer: the layer (tar, tar+gzip; zstd is not supported).
+        open_blob: opens the layer's verified bytes.
+        root: the directory to extract into.
+        place: checks an entry's name and returns its relative path (raises UnsafePathError).
+        limits: entry count and size caps (default: from the environment).
+
+    Returns:
+        The relative paths of the regular files extracted.
+
+    Raises:
+        UnsafePathError: an entry is a link, a device or FIFO, or its path is unsafe.
+        IntegrityError: the archive crosses a limit (nothing past it is written).
+        UnsupportedArtifactError: a zstd layer.
+    """
+    limits = limits or ArchiveLimits.from_env()
+    parsed = mt.parse_layer_media_type(layer.media_type)
+    packing = parsed[1] if parsed else ("tar+gzip" if "gzip" in layer.media_type else "tar")
+    if packing == "tar+zstd":
+        raise UnsupportedArtifactError(f"layer {layer.digest} is zstd-compressed, which modelpack cannot read yet")
+    max_bytes = limits.max_bytes(layer.size)
+    names: list[str] = []
+    entries = unpacked = 0
+    with open_blob(layer) as blob:
+        stream: Any = gzip.GzipFile(fileobj=blob) if packing == "tar+gzip" else blob
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as tar:
+            for member in tar:
+                entries += 1
+                unpacked += member.size
+                if entries > limits.max_entries:
+                    raise IntegrityError(f"refused layer {layer.digest}: more than {limits.max_entries} archive "
+                                         f"entries (limit {ENV_MAX_ENTRIES})")
+                if unpacked > max_bytes:
+                    raise IntegrityError(f"refused layer {layer.digest}: it unpacks to more than {max_bytes} bytes, "
+                                         f"{limits.max_ratio} times its {layer.size} (limits {ENV_MAX_RATIO}, "
+                                         f"{ENV_MIN_BYTES})")
+                rel = place(member.name)
+                if member.issym() or member.islnk():
+                    raise UnsafePathError(f"refused archive entry {rel!r}: links are not unpacked")
+                if not (member.isfile() or member.isdir()):
+                    raise UnsafePathError(f"refused archive entry {rel!r}: not a regular file or folder")
+                # filter="data" also refuses absolute names and escapes, and drops setuid bits.
+                try:
+                    tar.extract(member, root, filter="data")
+                except tarfile.FilterError as exc:
+                    raise UnsafePathError(f"refused archive entry {rel!r}: {exc}") from None
+                if member.isfile():
+                    names.append(rel)
+    return names

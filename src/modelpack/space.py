@@ -1,0 +1,50 @@
+"""Refusing early a write that cannot fit: a registry controls the sizes it declares (10^15 bytes is a
+valid descriptor), so the total is checked against the free space before the first byte is written,
+instead of failing with a full disk hours later. Nothing is preallocated from a declared size."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from modelpack.errors import InsufficientSpaceError
+
+
+def require_space(needs: Iterable[tuple[Path, int]]) -> None:
+    """Raise unless each filesystem has room for what is to be written on it.
+
+    Args:
+        needs: (a path on or below which the bytes will be written, how many bytes); paths on one
+            filesystem add up. A path need not exist yet: its nearest existing parent is asked.
+
+    Raises:
+        InsufficientSpaceError: one line naming the place, the bytes needed and the bytes available.
+    """
+    totals: dict[int, tuple[Path, int]] = {}
+    for path, size in needs:
+        if size <= 0:
+            continue
+        anchor = _existing(Path(path).absolute())
+        device = os.stat(anchor).st_dev
+        first, total = totals.get(device, (anchor, 0))
+        totals[device] = (first, total + size)
+    for anchor, total in totals.values():
+        free = shutil.disk_usage(anchor).free
+        if total > free:
+            raise InsufficientSpaceError(f"not enough free space on {anchor}: {_size(total)} needed, "
+                                         f"{_size(free)} available")
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit} ({n} bytes)"
+    return f"{n} bytes"
