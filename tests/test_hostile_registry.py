@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
-import tempfile
-import time
 import zlib
 from http.server import BaseHTTPRequestHandler
 
@@ -30,30 +27,24 @@ main()
 """
 
 
+# Runs a command and then reports the peak RSS of its children: a small parent of its own, so the
+# figure is the command's, not that of a large test process it was forked from.
+_MEASURE = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print("MAXRSS_KIB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def run_measured(*args: str, env: dict[str, str] | None = None, timeout: float = 90) -> tuple[Run, int]:
-    """Run the CLI; its result and its peak RSS in MiB (from wait4, so only this child counts)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([sys.executable, "-c", _CAPPED, *args], stdout=out, stderr=err,
-                                env={**os.environ, **(env or {})})
-        try:
-            _, status, usage = _wait4(proc.pid, timeout)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Run(proc.returncode, out.read(), err.read()), usage.ru_maxrss // 1024
-
-
-def _wait4(pid: int, timeout: float) -> tuple[int, int, resource.struct_rusage]:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
-        if done:
-            return done, status, usage
-        time.sleep(0.05)
-    raise TimeoutError(f"the command did not end within {timeout} s")
+    """Run the CLI; its result and its peak RSS in MiB."""
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, "-c", _CAPPED, *args],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    lines = proc.stderr.splitlines()
+    rss = [int(line.split()[1]) for line in lines if line.startswith("MAXRSS_KIB")]
+    err = "".join(line + "\n" for line in lines if not line.startswith("MAXRSS_KIB"))
+    return Run(proc.returncode, proc.stdout, err), (rss[-1] // 1024 if rss else -1)
 
 
 def assert_transport_error(result: Run, *fragments: str) -> None:
