@@ -20,8 +20,22 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_TIMEOUT_KEY = "modelpack.timeout"
+
+
+def _remember_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+    # Not passed to the command: client_options() reads it, so commands keep their signatures.
+    if value is not None:
+        ctx.meta[_TIMEOUT_KEY] = value
+
+
 def network_options(func: F) -> F:
-    """--plain-http, --insecure, --ca-file and -v on every command that talks to a registry."""
+    """--plain-http, --insecure, --ca-file, --timeout and -v on every command that talks to a registry."""
+    func = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), envvar="MODELPACK_TIMEOUT",
+                        expose_value=False, callback=_remember_timeout, metavar="SECONDS",
+                        help="Give up on a registry request after this long in all, retries included "
+                             "(default 120; env MODELPACK_TIMEOUT). Blob transfers run while they make "
+                             "progress, and fail after min(30, SECONDS) without it.")(func)
     func = click.option("-v", "--verbose", is_flag=True, help="Log each HTTP request (never credentials).")(func)
     func = click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
                         help="PEM file of CA certificates to trust for the registry.")(func)
@@ -53,7 +67,14 @@ def client_options(plain_http: bool, insecure: bool, ca_file: str | None, verbos
         logging.basicConfig(level=logging.DEBUG, handlers=[handler])
         # urllib3 logs URLs only; headers (and so credentials) are never logged by it at any level.
         logging.getLogger("urllib3").setLevel(logging.INFO)
-    return ClientOptions(plain_http=plain_http, insecure=insecure, ca_file=ca_file)
+    options = ClientOptions(plain_http=plain_http, insecure=insecure, ca_file=ca_file)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and _TIMEOUT_KEY in ctx.meta:
+        options.timeout = float(ctx.meta[_TIMEOUT_KEY])
+    if sys.stderr.isatty() and not verbose:
+        # On a terminal, say what we are waiting for and when we retry; -v logs it anyway.
+        options.on_retry = lambda message: click.echo(message, err=True)
+    return options
 
 
 class EscapingFormatter(logging.Formatter):

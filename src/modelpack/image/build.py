@@ -26,6 +26,10 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 SERVE_PORT = 8080
 SERVE_COMMAND = ["modelpack", "serve", "/models", "--host", "0.0.0.0", "--port", str(SERVE_PORT)]
+# Each platform of a base index becomes one image (its config read, its layers copied), so the count is
+# bounded. Official multi-platform images list up to ~10 platforms plus as many attestation manifests;
+# 64 leaves room for every real base while keeping a hostile 5,000-entry index from driving a build.
+MAX_BASE_PLATFORMS = 64
 A_MODEL_DIGEST = "io.modelpack.model.digest"
 A_MODEL_REFERENCE = "io.modelpack.model.reference"
 A_BASE_NAME = "org.opencontainers.image.base.name"
@@ -72,10 +76,18 @@ def build_image(model: ModelSource, base_ref: Reference, base: RegistryRepositor
         options.mount_candidates = lambda blob: [base_ref.repository]
     context = _Context(model, meta, base_ref, base_desc, base, dst, layers, modelcar, options)
     if isinstance(node, Index):
+        if len(node.manifests) > MAX_BASE_PLATFORMS:
+            raise UnsupportedArtifactError(
+                f"base image {base_ref} lists {len(node.manifests)} manifests, over the {MAX_BASE_PLATFORMS} "
+                "modelpack builds on; choose one platform's manifest with --base REF@sha256:...")
         children = []
+        seen: set[str] = set()
         for child in node.manifests:
             if child.platform is not None and child.platform.os == "unknown":
                 continue  # attestation manifests describe the base, not the new image
+            if child.digest in seen:
+                continue  # named twice: built once
+            seen.add(child.digest)
             built = context.extend(base.fetch_manifest(child.digest)[1])
             dst.push_manifest(built, context.last_bytes, None)
             children.append(built.replace(platform=child.platform))

@@ -6,13 +6,12 @@ on another fails on registries that scope tokens strictly. Here each scope has i
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import requests
 
 from modelpack.errors import AuthenticationError, RegistryError
 from modelpack.store.credentials import Credentials
@@ -56,16 +55,22 @@ def merge_scopes(*scopes: str) -> str:
     return " ".join(f"{res}:{','.join(sorted(acts))}" for res, acts in actions.items())
 
 
-class TokenCache:
-    """Bearer tokens keyed by scope, thread-safe; each fetched at most once while it is valid."""
+TokenFetch = Callable[[str, str, dict[str, str], list[tuple[str, str]], dict[str, str] | None], tuple[int, bytes]]
 
-    def __init__(self, host: str, credentials: Callable[[], Credentials | None], session: requests.Session,
-                 verify: bool | str, timeout: tuple[float, float]) -> None:
+
+class TokenCache:
+    """Bearer tokens of one origin, keyed by scope, thread-safe; each fetched at most once while it is valid.
+
+    `fetch(method, url, headers, params, form)` sends the token request (time- and size-bounded by the
+    client) and returns the status and body. Credentials go to the realm only over HTTPS, or when the
+    registry itself was asked for plain HTTP: a `http://` realm behind an `https://` registry gets none."""
+
+    def __init__(self, host: str, credentials: Callable[[], Credentials | None], fetch: TokenFetch,
+                 plain_http_ok: bool) -> None:
         self.host = host
         self._credentials = credentials
-        self._session = session
-        self._verify = verify
-        self._timeout = timeout
+        self._fetch_raw = fetch
+        self._plain_http_ok = plain_http_ok
         self._tokens: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
@@ -85,33 +90,32 @@ class TokenCache:
     def _fetch(self, challenge: Challenge, scope: str) -> tuple[str, float]:
         if not challenge.realm.startswith(("https://", "http://")):
             raise RegistryError(f"{self.host} sent an authentication challenge without a usable realm")
-        creds = self._credentials()
+        creds = self._credentials() if challenge.realm.startswith("https://") or self._plain_http_ok else None
         params: list[tuple[str, str]] = [("service", challenge.service)] if challenge.service else []
-        try:
-            if creds and creds.username == "<token>":
-                # An identity token from `docker login` against an OAuth2 registry.
-                data = {"grant_type": "refresh_token", "refresh_token": creds.password, "client_id": "modelpack",
-                        "service": challenge.service, "scope": scope}
-                resp = self._session.post(challenge.realm, data=data, verify=self._verify, timeout=self._timeout)
-            else:
-                # One `scope` parameter per resource, as the token specification has it.
-                params.extend(("scope", s) for s in scope.split())
-                headers = {"Authorization": f"Basic {creds.basic()}"} if creds else {}
-                resp = self._session.get(challenge.realm, params=params, headers=headers, verify=self._verify,
-                                         timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise AuthenticationError(f"cannot reach the token service of {self.host}: {type(exc).__name__}") \
-                from None
-        if resp.status_code in (401, 403):
+        if creds and creds.username == "<token>":
+            # An identity token from `docker login` against an OAuth2 registry.
+            form = {"grant_type": "refresh_token", "refresh_token": creds.password, "client_id": "modelpack",
+                    "service": challenge.service, "scope": scope}
+            status, data = self._fetch_raw("POST", challenge.realm, {}, [], form)
+        else:
+            # One `scope` parameter per resource, as the token specification has it.
+            params.extend(("scope", s) for s in scope.split())
+            headers = {"Authorization": f"Basic {creds.basic()}"} if creds else {}
+            status, data = self._fetch_raw("GET", challenge.realm, headers, params, None)
+        if status in (401, 403):
             who = f" for user {creds.username!r}" if creds else " (not logged in: run `modelpack login`)"
             raise AuthenticationError(f"{self.host} refused the credentials{who}")
-        if resp.status_code != 200:
-            raise AuthenticationError(f"token service of {self.host} answered HTTP {resp.status_code}")
+        if status != 200:
+            raise AuthenticationError(f"token service of {self.host} answered HTTP {status}")
         try:
-            body = resp.json()
+            body = json.loads(data)
         except ValueError:
             raise AuthenticationError(f"token service of {self.host} sent no JSON") from None
-        token = body.get("token") or body.get("access_token")
-        if not token:
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        if not token or not isinstance(token, str):
             raise AuthenticationError(f"token service of {self.host} sent no token")
-        return str(token), float(body.get("expires_in") or 60)
+        try:
+            lifetime = float(body.get("expires_in") or 60)
+        except (TypeError, ValueError):
+            lifetime = 60.0
+        return token, lifetime

@@ -1,22 +1,26 @@
 """The registry HTTP client: oras-py's `Registry`, with what it lacks done here.
 
-Every request gets a timeout, retries with exponential backoff and jitter on connection errors, 408,
-429 and 5xx (honouring Retry-After), per-scope bearer tokens, and typed errors. Request bodies are
-*openers* (callables returning a fresh stream), so a retried upload re-reads its file instead of
-holding it in memory. Credentials never reach a log line or an error message.
+Every operation is bounded in time: a metadata request (manifest, HEAD, tags, token) has `timeout`
+seconds in all, retries included; a blob transfer may take as long as it keeps making progress (see
+`watch`). Retries use exponential backoff with jitter on connection errors, timeouts, 408, 429 and 5xx
+(honouring Retry-After). Bodies are read with caps (see `bodies`), redirects are followed here so each
+hop carries only its own host's credentials (see `hostauth`). Request bodies are *openers* (callables
+returning a fresh stream), so a retried upload re-reads its file instead of holding it in memory.
+Credentials never reach a log line or an error message.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import oras.container
@@ -29,37 +33,80 @@ from modelpack.errors import (
     NotFoundError,
     RegistryError,
     TransportError,
+    UsageError,
 )
-from modelpack.store import credentials as creds_store
-from modelpack.store.auth import Challenge, TokenCache, parse_challenge
+from modelpack.store.bodies import METADATA_LIMIT, read_capped, read_error_body
 from modelpack.store.credentials import Credentials
+from modelpack.store.hostauth import HostAuth, host_of
+from modelpack.store.messages import connection_message, error_details, path_of, redact, seconds, tls_message, who
 from modelpack.store.upload import FileBody, SizedReader
+from modelpack.store.watch import Watch, WatchedAdapter, watching
 
 log = logging.getLogger("modelpack.registry")
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+DEFAULT_TIMEOUT = 120.0
 _REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
+# Failures worth another attempt: the wire broke or stalled (requests' own, or urllib3's while we read).
+_WIRE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 Body = bytes | FileBody | None
+
+
+def default_timeout() -> float:
+    """MODELPACK_TIMEOUT (seconds), else two minutes.
+
+    Raises:
+        UsageError: the variable is not a positive number.
+    """
+    value = os.environ.get("MODELPACK_TIMEOUT", "").strip()
+    if not value:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise UsageError(f"MODELPACK_TIMEOUT={value!r} is not a positive number of seconds")
+    return seconds
 
 
 @dataclass
 class ClientOptions:
-    """How to talk to a registry. The defaults are the safe ones: HTTPS with verification on."""
+    """How to talk to a registry. The defaults are the safe ones: HTTPS with verification on.
+
+    `timeout` is the total time one metadata request may take, retries included; `read_timeout` is how
+    long one attempt may go without an answer (or a blob transfer without progress) before it is retried
+    or abandoned (at most half of `timeout`, so a retry fits)."""
 
     plain_http: bool = False
     insecure: bool = False  # skip TLS verification
     ca_file: str | None = None
+    timeout: float = field(default_factory=default_timeout)
     connect_timeout: float = 10.0
-    read_timeout: float = 120.0
+    read_timeout: float = 30.0
     retries: int = 5
     backoff: float = 0.5
     max_backoff: float = 20.0
-    credentials: Credentials | None = None  # overrides the docker config
+    credentials: Credentials | None = None  # for the registry host only; overrides the docker config
+    on_retry: Callable[[str], None] | None = None  # told each retry in one line (the CLI: on a terminal)
 
     @property
     def verify(self) -> bool | str:
         if self.insecure:
             return False
         return self.ca_file or True
+
+    @property
+    def stall(self) -> float:
+        """How long a blob transfer may go without progress."""
+        return min(self.read_timeout, self.timeout)
+
+    @property
+    def attempt(self) -> float:
+        """How long one attempt of a metadata request may wait: at least two fit in `timeout`."""
+        return min(self.read_timeout, self.timeout / 2)
 
 
 class RegistryClient(oras.provider.Registry):
@@ -69,25 +116,15 @@ class RegistryClient(oras.provider.Registry):
         self.host = host
         self.base = f"{'http' if self.options.plain_http else 'https'}://{host}"
         self._local = threading.local()
-        self._challenge: Challenge | None = None
-        self._creds_loaded = False
-        self._creds: Credentials | None = self.options.credentials
-        self.tokens = TokenCache(host, self._credentials, self.session, self.options.verify, self._timeout)
+        self.auth = HostAuth(host, self.options.credentials, self.options.plain_http, self._token_request)
         if self.options.insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.host!r})"
 
-    @property
-    def _timeout(self) -> tuple[float, float]:
-        return (self.options.connect_timeout, self.options.read_timeout)
-
     def _credentials(self) -> Credentials | None:
-        if not self._creds_loaded and self._creds is None:
-            self._creds = creds_store.lookup(self.host)
-        self._creds_loaded = True
-        return self._creds
+        return self.auth.credentials(self.host)
 
     def _session(self) -> requests.Session:
         # One session (one connection pool) per thread: parallel layer transfers do not contend.
@@ -96,6 +133,10 @@ class RegistryClient(oras.provider.Registry):
             session = requests.Session()
             session.trust_env = True
             session.headers["User-Agent"] = "modelpack"
+            session.headers["Accept-Encoding"] = "identity"  # bodies are decoded here, with a cap
+            adapter = WatchedAdapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             self._local.session = session
         return session
 
@@ -113,55 +154,169 @@ class RegistryClient(oras.provider.Registry):
         what: str = "",
         allow_404: bool = False,
         retries: int | None = None,
+        transfer: bool = False,
+        limit: int = METADATA_LIMIT,
     ) -> requests.Response:
-        """Send with auth, timeouts and retries; raise a typed error unless the status is in `ok`."""
+        """Send with auth, time bounds and retries; raise a typed error unless the status is in `ok`.
+
+        Args:
+            stream: leave the body to the caller (read it under the same bounds), else read it here,
+                at most `limit` bytes.
+            transfer: a blob download: once the headers are in, the body is bounded by progress, not by
+                the total timeout.
+
+        Raises:
+            TransportError: the registry could not be reached or did not answer in time.
+            AuthenticationError, NotFoundError, RegistryError: the registry's answer.
+        """
         retries = self.options.retries if retries is None else retries
         if url.startswith("/"):
             url = self.base + url
         scope = self.scope_for(method, url) if scope is None else scope
         ok = set(ok)
+        uploading = isinstance(body, FileBody)
+        # An upload's time is its body's; the bound starts when the registry's answer is awaited.
+        deadline = None if uploading else time.monotonic() + self.options.timeout
         attempt = 0
         auth_tries = 0
         while True:
             attempt += 1
+            watch = Watch(self.options.timeout if uploading else self.options.attempt, deadline)
+            try:
+                resp = self._exchange(method, url, headers, body, scope, watch)
+            except requests.exceptions.SSLError as exc:
+                raise TransportError(tls_message(self.host, exc, self.options.plain_http)) from None
+            except _WIRE_ERRORS as exc:
+                if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+                    raise RegistryError(f"{self.host} sent an unusable URL") from None
+                self._after_failure(method, url, exc, watch, attempt, retries, deadline)
+                continue
+            log.debug("%s %s -> %s", method, redact(resp.url), resp.status_code)
+            if resp.status_code == 401 and auth_tries < 2:
+                auth_tries += 1
+                had_auth = bool(resp.request.headers.get("Authorization"))
+                resp.close()
+                self.auth.learn(resp.url, resp.headers.get("WWW-Authenticate", ""), scope, had_auth)
+                continue
+            if resp.status_code in RETRY_STATUS and attempt <= retries:
+                retry_after = resp.headers.get("Retry-After")
+                resp.close()
+                if self._retry(attempt, retries, retry_after, deadline,
+                               f"{who(resp.url)} answered {method} {path_of(resp.url)} with HTTP {resp.status_code}"):
+                    continue
+                raise self.error_for(resp, what or f"{method} {redact(url)}")
+            if resp.status_code in ok or (allow_404 and resp.status_code == 404):
+                if transfer:
+                    watch.deadline = None  # headers are in: the body is bounded by progress alone
+                if not stream and method != "HEAD":
+                    try:
+                        resp._content = read_capped(resp, limit, what or f"{method} {redact(url)}")
+                    except _WIRE_ERRORS as exc:
+                        resp.close()
+                        self._after_failure(method, url, exc, watch, attempt, retries, deadline)
+                        continue
+                    resp.close()
+                resp.watch = watch  # type: ignore[attr-defined]
+                return resp
+            raise self.error_for(resp, what or f"{method} {redact(url)}")
+
+    def _exchange(self, method: str, url: str, headers: dict[str, str] | None, body: Body, scope: str,
+                  watch: Watch) -> requests.Response:
+        """One attempt: the request and its redirects, each hop authenticated for its own host only."""
+        timeout = (min(self.options.connect_timeout, self.options.attempt), self.options.stall)
+        if isinstance(body, FileBody):
+            timeout = (max(self.options.connect_timeout, self.options.stall), self.options.stall)
+        for _ in range(MAX_REDIRECTS + 1):
+            if watch.deadline is not None:
+                left = watch.deadline - time.monotonic()
+                if left <= 0:
+                    watch.expired = "deadline"
+                    raise requests.Timeout("deadline passed")
+                timeout = (min(timeout[0], left), timeout[1])
             req_headers = dict(headers or {})
-            auth = self._auth_header(scope)
+            auth = self.auth.header(url, scope)
             if auth:
                 req_headers["Authorization"] = auth
             data: Any = body.opener() if isinstance(body, FileBody) else body
             try:
                 payload = SizedReader(data, body) if isinstance(body, FileBody) else data
-                resp = self._session().request(method, url, headers=req_headers, data=payload, stream=stream,
-                                               verify=self.options.verify, timeout=self._timeout,
-                                               allow_redirects=True)
-            except requests.exceptions.SSLError as exc:
-                raise TransportError(_tls_message(self.host, exc, self.options.plain_http)) from None
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                text = str(exc).lower()
-                # Refused connections and unknown hosts are rarely transient: fail fast rather than back off.
-                hopeless = "refused" in text or "resolve" in text or "name or service" in text
-                limit = min(1, retries) if hopeless else retries
-                if attempt > limit:
-                    raise TransportError(_connection_message(self.host, exc)) from None
-                self._sleep(attempt, None, f"{method} {_redact(url)}: {type(exc).__name__}")
-                continue
+                with watching(watch):
+                    resp = self._session().request(method, url, headers=req_headers, data=payload, stream=True,
+                                                   verify=self.options.verify, timeout=timeout,
+                                                   allow_redirects=False)
             finally:
                 if hasattr(data, "close"):
                     data.close()
-            log.debug("%s %s -> %s", method, _redact(url), resp.status_code)
-            if resp.status_code == 401 and auth_tries < 2:
-                auth_tries += 1
-                self._handle_401(resp, scope, had_auth=bool(auth))
-                resp.close()
-                continue
-            if resp.status_code in RETRY_STATUS and attempt <= retries:
-                retry_after = resp.headers.get("Retry-After")
-                resp.close()
-                self._sleep(attempt, retry_after, f"{method} {_redact(url)}: HTTP {resp.status_code}")
-                continue
-            if resp.status_code in ok or (allow_404 and resp.status_code == 404):
+            location = resp.headers.get("Location")
+            if resp.status_code not in REDIRECT_STATUS or not location:
                 return resp
-            raise self.error_for(resp, what or f"{method} {_redact(url)}")
+            resp.close()
+            target = urllib.parse.urljoin(url, location)
+            if url.startswith("https://") and not target.startswith("https://"):
+                raise RegistryError(f"{who(url)} redirected {method} {path_of(url)} from HTTPS to plain HTTP; refused")
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method not in ("GET", "HEAD")):
+                method, body = "GET", None
+            url = target
+        raise RegistryError(f"{self.host}: more than {MAX_REDIRECTS} redirects for {method} {path_of(url)}")
+
+    def _after_failure(self, method: str, url: str, exc: Exception, watch: Watch, attempt: int,
+                       retries: int, deadline: float | None) -> None:
+        """Decide about a failed attempt: return to retry, or raise the TransportError that ends it."""
+        text = str(exc).lower()
+        timed_out = watch.expired is not None or isinstance(exc, requests.Timeout | TimeoutError) \
+            or "timed out" in text
+        if timed_out:
+            why = f"{who(url)} did not answer {method} {path_of(url)} within {seconds(watch.stall)}"
+        else:
+            why = f"{connection_message(host_of(url), exc)} during {method} {path_of(url)}"
+        # Refused connections and unknown hosts are rarely transient: fail fast rather than back off.
+        hopeless = "refused" in text or "resolve" in text or "name or service" in text
+        limit = min(1, retries) if hopeless else retries
+        if watch.expired == "deadline" or attempt > limit or not self._retry(attempt, retries, None, deadline, why):
+            if timed_out:
+                total = self.options.timeout if deadline is not None else watch.stall
+                raise TransportError(f"{who(url)} did not answer {method} {path_of(url)} within "
+                                     f"{seconds(total)} (--timeout {seconds(self.options.timeout, unit=False)}; "
+                                     "raise it to wait longer)") from None
+            raise TransportError(connection_message(host_of(url), exc)) from None
+
+    def _retry(self, attempt: int, retries: int, retry_after: str | None, deadline: float | None,
+               why: str) -> bool:
+        """Sleep before the next attempt and return True, or False when the deadline leaves no time."""
+        delay = min(self.options.max_backoff, self.options.backoff * 2 ** (attempt - 1))
+        delay = random.uniform(delay / 2, delay)  # jitter, so parallel workers do not retry in lockstep
+        if retry_after:
+            with contextlib.suppress(ValueError):  # an HTTP date instead of seconds: keep our own delay
+                delay = min(max(float(retry_after), 0.0), 60.0)
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            return False
+        message = f"{why}; retrying in {delay:.1f} s (attempt {attempt + 1} of {retries + 1})"
+        if self.options.on_retry is not None:
+            self.options.on_retry(message)
+        else:
+            log.info("%s", message)
+        time.sleep(delay)
+        return True
+
+    def _token_request(self, method: str, url: str, headers: dict[str, str], params: list[tuple[str, str]],
+                       form: dict[str, str] | None) -> tuple[int, bytes]:
+        """A token service request: bounded in time (like any metadata request) and in size (4 MiB)."""
+        watch = Watch(self.options.attempt, time.monotonic() + self.options.timeout)
+        try:
+            with watching(watch):
+                resp = self._session().request(method, url, headers=headers, params=params, data=form,
+                                               stream=True, verify=self.options.verify,
+                                               timeout=(self.options.connect_timeout, self.options.attempt))
+            with resp:
+                data = read_capped(resp, METADATA_LIMIT, "token response") if resp.status_code == 200 else b""
+        except _WIRE_ERRORS as exc:
+            what = "did not answer in time" if watch.expired or "timed out" in str(exc).lower() \
+                else f"could not be reached ({type(exc).__name__})"
+            raise AuthenticationError(f"the token service of {self.host} ({host_of(url)}) {what} "
+                                      f"(--timeout {seconds(self.options.timeout, unit=False)})") from None
+        except RegistryError as exc:
+            raise AuthenticationError(f"token service of {self.host}: {exc}") from None
+        return resp.status_code, data
 
     def scope_for(self, method: str, url: str) -> str:
         """The token scope a request needs, derived from its path: pull for reads, pull,push for
@@ -173,49 +328,16 @@ class RegistryClient(oras.provider.Registry):
         actions = {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}.get(method.upper(), "pull,push")
         return f"repository:{match.group('name')}:{actions}"
 
-    def _auth_header(self, scope: str) -> str | None:
-        challenge = self._challenge
-        if challenge is None:
-            return None
-        if challenge.scheme == "basic":
-            creds = self._credentials()
-            return f"Basic {creds.basic()}" if creds else None
-        if challenge.scheme == "bearer":
-            return f"Bearer {self.tokens.get(challenge, scope)}"
-        return None
-
-    def _handle_401(self, resp: requests.Response, scope: str, had_auth: bool) -> None:
-        """Learn the registry's auth scheme from a 401; refuse at once when credentials cannot help."""
-        challenge = parse_challenge(resp.headers.get("WWW-Authenticate", ""))
-        if challenge is None or challenge.scheme not in ("basic", "bearer"):
-            raise AuthenticationError(f"{self.host} requires authentication of a kind modelpack does not support")
-        if challenge.scheme == "basic":
-            creds = self._credentials()
-            if creds is None:
-                raise AuthenticationError(f"{self.host} requires authentication: run `modelpack login {self.host}`")
-            if had_auth:
-                raise AuthenticationError(f"{self.host} refused the credentials for user {creds.username!r}")
-        elif had_auth:
-            self.tokens.forget(scope)  # expired or revoked: the next try fetches a fresh one
-        self._challenge = Challenge(challenge.scheme, challenge.realm, challenge.service)
-
-    def _sleep(self, attempt: int, retry_after: str | None, why: str) -> None:
-        delay = min(self.options.max_backoff, self.options.backoff * 2 ** (attempt - 1))
-        delay = random.uniform(delay / 2, delay)  # jitter, so parallel workers do not retry in lockstep
-        if retry_after:
-            with contextlib.suppress(ValueError):  # an HTTP date instead of seconds: keep our own delay
-                delay = min(max(float(retry_after), 0.0), 60.0)
-        log.info("retrying in %.1fs after %s", delay, why)
-        time.sleep(delay)
-
     def error_for(self, resp: requests.Response, what: str) -> Exception:
-        if status_is_https_hint(resp, self.options.plain_http):
-            resp.close()
-            return TransportError(f"{self.host} speaks HTTPS, not plain HTTP: drop --plain-http")
-        codes, messages = _error_body(resp)
-        detail = "; ".join(messages) if messages else f"HTTP {resp.status_code}"
+        """The typed error for a refusal, from the status and (the first 8 KiB of) the error body."""
         status = resp.status_code
+        text = read_error_body(resp) if resp.request is None or resp.request.method != "HEAD" else b""
         resp.close()
+        if self.options.plain_http and status == 400 and b"HTTPS server" in text[:512]:
+            # Go servers answer a plain-HTTP request on a TLS port with 400 and this sentence.
+            return TransportError(f"{self.host} speaks HTTPS, not plain HTTP: drop --plain-http")
+        codes, messages = error_details(text)
+        detail = "; ".join(messages) if messages else f"HTTP {status}"
         if status == 404:
             return NotFoundError(f"{what}: not found ({detail})")
         if status in (401, 403):
@@ -226,7 +348,7 @@ class RegistryClient(oras.provider.Registry):
             return AuthenticationError(f"{self.host} denied {who} to {target} ({detail})")
         return RegistryError(f"{what}: {self.host} answered HTTP {status} ({detail})", status, tuple(codes))
 
-    # -- oras-py integration: its helpers (tag listing, pagination) go through send() -----------
+    # -- oras-py integration: should any of its helpers run, they go through send() ----------------
     def do_request(
         self,
         url: str,
@@ -246,7 +368,7 @@ class RegistryClient(oras.provider.Registry):
 
     def _check_200_response(self, response: requests.Response) -> None:
         if response.status_code not in (200, 201, 202):
-            raise self.error_for(response, f"{response.request.method} {_redact(response.url)}")
+            raise self.error_for(response, f"{response.request.method} {redact(response.url)}")
 
     def container(self, repository: str) -> oras.container.Container:
         return oras.container.Container(repository, registry=self.host)
@@ -254,50 +376,3 @@ class RegistryClient(oras.provider.Registry):
     def ping(self) -> None:
         """GET /v2/: checks reachability and, when logged in, the credentials."""
         self.send("GET", "/v2/", scope="", what=f"registry {self.host}")
-
-
-def status_is_https_hint(resp: requests.Response, plain_http: bool) -> bool:
-    """Go servers answer a plain-HTTP request on a TLS port with 400 and this sentence."""
-    return plain_http and resp.status_code == 400 and b"HTTPS server" in (resp.content or b"")[:512]
-
-
-def _error_body(resp: requests.Response) -> tuple[list[str], list[str]]:
-    try:
-        body = resp.json() if resp.content and len(resp.content) < 65536 else {}
-    except ValueError:
-        return [], []
-    codes, messages = [], []
-    for err in (body.get("errors") or []) if isinstance(body, dict) else []:
-        if isinstance(err, dict):
-            codes.append(str(err.get("code", "")))
-            messages.append(f"{err.get('code', '')}: {err.get('message', '')}".strip(": "))
-    return codes, messages
-
-
-def _redact(url: str) -> str:
-    """Drop the query string: upload URLs carry opaque state we have no need to print."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(query="", netloc=parts.netloc.rsplit("@", 1)[-1]))
-
-
-def _tls_message(host: str, exc: Exception, plain_http: bool) -> str:
-    text = str(exc)
-    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
-        return f"TLS handshake with {host} failed: it seems to speak plain HTTP (use --plain-http)"
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        reason = text.split("certificate verify failed:", 1)[-1].split("(")[0].strip(" ')\"")
-        return f"TLS certificate of {host} not trusted ({reason}); use --ca-file, or --insecure to skip checks"
-    return f"TLS connection to {host} failed"
-
-
-def _connection_message(host: str, exc: Exception) -> str:
-    text = str(exc).lower()
-    if "refused" in text:
-        return f"cannot connect to {host}: connection refused"
-    if isinstance(exc, requests.Timeout):
-        return f"{host} did not answer in time"
-    if "name or service not known" in text or "nodename nor servname" in text or "failed to resolve" in text:
-        return f"cannot resolve host {host}"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "reset" in text or "aborted" in text:
-        return f"connection to {host} was cut"
-    return f"cannot connect to {host}"

@@ -15,8 +15,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from modelpack.errors import UnsupportedArtifactError
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.store.target import Opener, Progress, ReadableTarget, SpeculationFailed, Target
+
+MAX_INDEX_DEPTH = 16  # indexes within indexes: real images use one level, artifacts none
+MAX_GRAPH_MANIFESTS = 1000  # manifests in one graph: a multi-platform image with attestations has ~50
 
 
 def default_workers() -> int:
@@ -68,7 +72,8 @@ def copy(
     if options.on_root:
         options.on_root(root)
     result = CopyResult(root)
-    _collect_blobs(src, data, result)
+    graph = Graph.walk(src, root, data)
+    result.blobs.extend(graph.blobs)
     if tag is not None:
         current = dst.find(tag)
         if current is not None and current.digest == root.digest:
@@ -85,30 +90,67 @@ def copy(
             prepare = getattr(dst, "prepare_blobs", None)
             if prepare is not None:  # e.g. the local store refuses early what cannot fit on its disk
                 prepare(result.blobs)
-            _copy_node(src, dst, data, options, result)
+            _copy_node(src, dst, graph, root.digest, options, result, set())
         dst.push_manifest(root, data, tag)
     return result
 
 
-def _collect_blobs(src: ReadableTarget, data: bytes, result: CopyResult) -> None:
-    node = parse_manifest(data)
-    if isinstance(node, Index):
-        for child in node.manifests:
-            _collect_blobs(src, src.fetch_manifest(child.digest)[1], result)
-    else:
-        result.blobs.extend(_unique([node.config, *node.layers]))
+@dataclass
+class Graph:
+    """A manifest and everything it references, each manifest fetched once: an index that names a child
+    twice (or a diamond, 40 levels deep) costs one fetch per distinct node, not one per path."""
+
+    nodes: dict[str, tuple[Descriptor, bytes, Manifest | Index]]
+    blobs: list[Descriptor]
+
+    @classmethod
+    def walk(cls, src: ReadableTarget, root: Descriptor, data: bytes) -> Graph:
+        """Fetch the graph under `root` (whose bytes are `data`).
+
+        Raises:
+            UnsupportedArtifactError: indexes nested deeper than MAX_INDEX_DEPTH, or more than
+                MAX_GRAPH_MANIFESTS manifests in all.
+        """
+        nodes: dict[str, tuple[Descriptor, bytes, Manifest | Index]] = {root.digest: (root, data, parse_manifest(data))}
+        blobs: list[Descriptor] = []
+        level = [root.digest]
+        for depth in range(MAX_INDEX_DEPTH + 1):
+            following: list[str] = []
+            for digest in level:
+                node = nodes[digest][2]
+                if isinstance(node, Manifest):
+                    blobs.extend([node.config, *node.layers])
+                    continue
+                if depth == MAX_INDEX_DEPTH:
+                    raise UnsupportedArtifactError(f"{root.digest} nests indexes more than {MAX_INDEX_DEPTH} "
+                                                   "levels deep; refused")
+                for child in node.manifests:
+                    if child.digest in nodes:
+                        continue
+                    if len(nodes) >= MAX_GRAPH_MANIFESTS:
+                        raise UnsupportedArtifactError(f"{root.digest} references more than {MAX_GRAPH_MANIFESTS} "
+                                                       "manifests; refused")
+                    child_desc, child_data = src.fetch_manifest(child.digest)
+                    nodes[child.digest] = (child_desc, child_data, parse_manifest(child_data))
+                    following.append(child.digest)
+            level = following
+        return cls(nodes, _unique(blobs))
 
 
-def _copy_node(src: ReadableTarget, dst: Target, data: bytes, options: CopyOptions, result: CopyResult) -> None:
-    node = parse_manifest(data)
+def _copy_node(src: ReadableTarget, dst: Target, graph: Graph, digest: str, options: CopyOptions,
+               result: CopyResult, done: set[str]) -> None:
+    """Children before parents, each node once (recursion depth is bounded by the walk's depth cap)."""
+    node = graph.nodes[digest][2]
     if isinstance(node, Index):
         for child in node.manifests:
-            child_desc, child_data = src.fetch_manifest(child.digest)
+            if child.digest in done:
+                continue
+            done.add(child.digest)
+            child_desc, child_data, _ = graph.nodes[child.digest]
             if not dst.has_manifest(child_desc):
-                _copy_node(src, dst, child_data, options, result)
+                _copy_node(src, dst, graph, child.digest, options, result, done)
                 dst.push_manifest(child_desc, child_data, None)
         return
-    assert isinstance(node, Manifest)
     _copy_blobs(src, dst, _unique([node.config, *node.layers]), options, result)
 
 

@@ -349,16 +349,27 @@ class LayoutRepository:
         return self.store.has_blob(desc)
 
     def has_manifest(self, desc: Descriptor) -> bool:
-        # Unlike a registry, a local directory can lose files: check the children too (stat calls only).
-        if not self.store.has_blob(desc):
-            return False
-        try:
-            node = parse_manifest(self.store.read_blob_bytes(desc))
-        except (IntegrityError, NotFoundError):
-            return False
-        if isinstance(node, Manifest):
-            return all(self.store.has_blob(d) for d in (node.config, *node.layers))
-        return all(self.has_manifest(d) for d in node.manifests)
+        # Unlike a registry, a local directory can lose files: check the children too (stat calls only),
+        # each node once, so a diamond-shaped index costs its size, not its number of paths.
+        seen: set[str] = set()
+        pending = [desc]
+        while pending:
+            current = pending.pop()
+            if current.digest in seen:
+                continue
+            seen.add(current.digest)
+            if not self.store.has_blob(current):
+                return False
+            try:
+                node = parse_manifest(self.store.read_blob_bytes(current))
+            except (IntegrityError, NotFoundError):
+                return False
+            if isinstance(node, Manifest):
+                if not all(self.store.has_blob(d) for d in (node.config, *node.layers)):
+                    return False
+            else:
+                pending.extend(node.manifests)
+        return True
 
     def open_blob(self, desc: Descriptor) -> ByteStream:
         return self.store.open_blob(desc)

@@ -17,13 +17,16 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, parse_manifest
 from modelpack.store.auth import merge_scopes
 from modelpack.store.client import RegistryClient
+from modelpack.store.pages import paginate
 from modelpack.store.target import Opener, Progress, SpeculationFailed, read_small
 from modelpack.store.upload import Abandoned, FileBody
+from modelpack.store.watch import Watch
 from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.registry")
 ACCEPT_MANIFESTS = ", ".join(mt.MANIFEST_TYPES)
 UPLOAD_CHUNK = 1024 * 1024
+MAX_REFERRERS = 100  # signatures and attestations read per manifest, as cosign
 
 
 class RegistryRepository:
@@ -52,7 +55,7 @@ class RegistryRepository:
     def _get_blob(self, digest: str, offset: int = 0) -> requests.Response:
         headers = {"Range": f"bytes={offset}-"} if offset else None
         return self.client.send("GET", f"{self._prefix}/blobs/{digest}", headers=headers, stream=True,
-                                what=f"blob {digest} in {self.name}")
+                                transfer=True, what=f"blob {digest} in {self.name}")
 
     def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
                   mount_from: Sequence[str] = ()) -> None:
@@ -186,11 +189,8 @@ class RegistryRepository:
         what = (f"{self.client.host}/{self.name}@{version}" if digests.is_digest(version)
                 else f"{self.client.host}/{self.name}:{version}")
         resp = self.client.send("GET", f"{self._prefix}/manifests/{version}", headers={"Accept": ACCEPT_MANIFESTS},
-                                stream=True, what=what)
-        with resp:
-            data = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
-        if len(data) > MAX_MANIFEST_BYTES:
-            raise IntegrityError(f"manifest of {what} is over the {MAX_MANIFEST_BYTES} byte limit")
+                                limit=MAX_MANIFEST_BYTES, what=f"manifest of {what}")
+        data = resp.content
         digest = digests.of_bytes(data)
         if digests.is_digest(version) and digest != version:
             raise IntegrityError(f"manifest of {what} does not match its digest (got {digest})")
@@ -220,30 +220,32 @@ class RegistryRepository:
     def referrers_api(self, digest: str) -> list[Descriptor] | None:
         """The OCI 1.1 referrers of a manifest, or None when the registry has no referrers API."""
         resp = self.client.send("GET", f"{self._prefix}/referrers/{digest}", headers={"Accept": mt.OCI_INDEX},
-                                allow_404=True, ok=(200,), stream=True, what=f"referrers of {digest}")
-        with resp:
-            if resp.status_code != 200 or not resp.headers.get("Content-Type", "").startswith(mt.OCI_INDEX):
-                return None
-            data = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+                                allow_404=True, ok=(200,), limit=MAX_MANIFEST_BYTES, what=f"referrers of {digest}")
+        if resp.status_code != 200 or not resp.headers.get("Content-Type", "").startswith(mt.OCI_INDEX):
+            return None
+        data = resp.content
         node = parse_manifest(data)
-        return list(node.manifests) if isinstance(node, Index) else None
+        if not isinstance(node, Index):
+            return None
+        if len(node.manifests) > MAX_REFERRERS:
+            raise RegistryError(f"{self.client.host}/{self.name}@{digest} has {len(node.manifests)} referrers, "
+                                f"over the {MAX_REFERRERS} modelpack reads (cosign's limit too); refused")
+        return list(node.manifests)
 
     def delete_manifest(self, digest: str) -> None:
         self.client.send("DELETE", f"{self._prefix}/manifests/{digest}", ok=(202, 200, 204),
                          what=f"delete of {self.client.host}/{self.name}@{digest}").close()
 
     def tags(self, page_size: int = 1000) -> list[str]:
-        """All tags, following the registry's `Link` pagination with oras-py's paginated-request
-        helper (over our transport); pages are requested explicitly, since Distribution paginates only
-        when asked."""
-        found: list[str] = []
+        """All tags, following the registry's `Link` pagination (bounded: see `pages`); pages are
+        requested explicitly, since Distribution paginates only when asked."""
 
-        def collect(resp: requests.Response) -> bool:
-            found.extend(str(t) for t in (resp.json().get("tags") or []))
-            return True
+        def fetch(url: str) -> tuple[bytes, str]:
+            resp = self.client.send("GET", url, what=f"tags of {self.client.host}/{self.name}")
+            return resp.content, resp.headers.get("Link", "")
 
-        self.client._do_paginated_request(f"{self.client.base}{self._prefix}/tags/list?n={page_size}", collect)
-        return found
+        return paginate(fetch, f"{self.client.base}{self._prefix}/tags/list?n={page_size}", "tags",
+                        f"tags of {self.client.host}/{self.name}")
 
 
 class ResumableBlob(io.RawIOBase):
@@ -255,18 +257,25 @@ class ResumableBlob(io.RawIOBase):
         self._offset = 0
         self._resumes = 0
         self._resp: requests.Response | None = None
+        self._watch: Watch | None = None
         self._reader = self._open(repo._get_blob(desc.digest))
 
     def _open(self, resp: requests.Response) -> Any:
-        """The fastest way to read this response into a buffer: straight from http.client when the body
-        is not content-encoded (one copy, from the socket into our buffer), else through urllib3."""
+        """The fastest way to read this response into a buffer: straight from http.client (one copy,
+        from the socket into our buffer). Content-encoded blobs are refused: we ask for `identity`, and
+        decoding would let a small body unpack without bound."""
         self._resp = resp
-        raw = resp.raw
-        fp = getattr(raw, "_fp", None)
-        encoding = resp.headers.get("Content-Encoding", "identity").lower()
-        if fp is not None and hasattr(fp, "readinto") and encoding in ("", "identity"):
+        self._watch = getattr(resp, "watch", None)
+        encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            resp.close()
+            raise RegistryError(f"{self._repo.client.host} sent blob {self._desc.digest} with Content-Encoding "
+                                f"{encoding!r}; modelpack asked for the bytes as they are")
+        fp = getattr(resp.raw, "_fp", None)
+        if fp is not None and hasattr(fp, "readinto"):
             return fp.readinto
-        return raw.readinto
+        resp.raw.decode_content = False
+        return resp.raw.readinto
 
     def readable(self) -> bool:
         return True
@@ -280,6 +289,9 @@ class ResumableBlob(io.RawIOBase):
             except Exception as exc:  # urllib3's errors for a cut stream vary by version
                 if isinstance(exc, IntegrityError):
                     raise
+                if self._watch is not None and self._watch.expired:
+                    self.close()
+                    raise TransportError(self._stalled()) from None
                 n = -1
                 log.info("download of %s cut at %d bytes: %s", self._desc.digest, self._offset, type(exc).__name__)
             if n and n > 0:
@@ -288,6 +300,12 @@ class ResumableBlob(io.RawIOBase):
             if n == 0 and self._offset >= self._desc.size:
                 return 0
             self._reopen()
+
+    def _stalled(self) -> str:
+        client, watch = self._repo.client, self._watch
+        stall = watch.stall if watch is not None else client.options.stall
+        return (f"registry {client.host} sent less than {(watch.min_bytes if watch else 0) // 1024} KiB of blob "
+                f"{self._desc.digest} in {stall:g} s (--timeout {client.options.timeout:g}; raise it to wait longer)")
 
     def _reopen(self) -> None:
         if self._resp is not None:

@@ -1,0 +1,78 @@
+"""Response bodies read with a cap: what a registry sends is hostile until it has been counted.
+
+Bodies are read raw and decompressed here, never by urllib3, so a small gzip body cannot unpack into
+gigabytes: the decompressor is told how much output it may produce. We ask for `identity` anyway.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import requests
+import urllib3
+
+from modelpack.errors import RegistryError
+
+ERROR_BODY_LIMIT = 8 * 1024  # a registry's error document (oras-go's limit)
+METADATA_LIMIT = 4 * 1024 * 1024  # manifests, tag pages, token responses
+_PIECE = 64 * 1024
+# gzip, or deflate with either a zlib or a gzip header (32 = detect).
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 32 + zlib.MAX_WBITS}
+
+
+def read_at_most(resp: requests.Response, limit: int) -> bytes:
+    """Up to `limit + 1` bytes of the (decoded) body, so the caller can tell "over the limit" apart;
+    the rest is left unread. Raises RegistryError for a content encoding other than gzip or deflate."""
+    encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+    raw = resp.raw
+    if encoding in ("", "identity"):
+        return _read_raw(raw, limit + 1)
+    if encoding not in _WBITS:
+        raise RegistryError(f"{_host(resp)} sent a body with Content-Encoding {encoding!r}, which modelpack "
+                            "does not accept")
+    inflater = zlib.decompressobj(_WBITS[encoding])
+    out = bytearray()
+    pending = b""
+    while len(out) <= limit:
+        if not pending:
+            pending = raw.read(_PIECE, decode_content=False)
+            if not pending:
+                break
+        try:
+            out += inflater.decompress(pending, limit + 1 - len(out))
+        except zlib.error:
+            raise RegistryError(f"{_host(resp)} sent a corrupt {encoding} body") from None
+        pending = inflater.unconsumed_tail
+    return bytes(out)
+
+
+def read_capped(resp: requests.Response, limit: int, what: str) -> bytes:
+    """The whole body, refused with RegistryError when it is over `limit` bytes."""
+    data = read_at_most(resp, limit)
+    if len(data) > limit:
+        raise RegistryError(f"{what}: {_host(resp)} sent more than {limit} bytes; refused")
+    return data
+
+
+def read_error_body(resp: requests.Response) -> bytes:
+    """The first ERROR_BODY_LIMIT bytes of an error response (less is enough to explain an error)."""
+    try:
+        return read_at_most(resp, ERROR_BODY_LIMIT)[:ERROR_BODY_LIMIT]
+    except (RegistryError, requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
+        return b""  # an unreadable error body still leaves the status to report
+
+
+def _read_raw(raw: object, count: int) -> bytes:
+    out = bytearray()
+    while len(out) < count:
+        piece = raw.read(min(_PIECE, count - len(out)), decode_content=False)  # type: ignore[attr-defined]
+        if not piece:
+            break
+        out += piece
+    return bytes(out)
+
+
+def _host(resp: requests.Response) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(resp.url or "").netloc or "the registry"

@@ -1,0 +1,98 @@
+"""Authentication bound to the host that asked for it.
+
+A registry's requests can reach other hosts: a blob GET redirected to object storage, a `Link` page or
+an upload `Location` elsewhere. Each origin (scheme, host and port) keeps its own challenge and bearer
+tokens, and credentials are looked up by the host of the request being sent, so a registry's password
+never follows a URL to a host that did not ask for it. Credentials are sent over plain HTTP only when the
+user asked to talk to the registry in plain HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+
+from modelpack.errors import AuthenticationError
+from modelpack.store import credentials as creds_store
+from modelpack.store.auth import Challenge, TokenCache, TokenFetch, parse_challenge
+from modelpack.store.credentials import Credentials
+
+
+def origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}".lower()
+
+
+def host_of(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc.rsplit("@", 1)[-1]
+
+
+class HostAuth:
+    """Challenges, bearer tokens and credentials of every origin one client's requests reach."""
+
+    def __init__(self, registry_host: str, given: Credentials | None, plain_http: bool, fetch: TokenFetch) -> None:
+        self.registry_host = registry_host
+        self._given = given  # credentials passed in (login, API): for the registry host only
+        self._plain_http = plain_http
+        self._fetch = fetch
+        self._creds: dict[str, Credentials | None] = {}
+        self._challenges: dict[str, Challenge] = {}
+        self._tokens: dict[str, TokenCache] = {}
+        self._lock = threading.Lock()
+
+    def credentials(self, host: str) -> Credentials | None:
+        """The user's credentials for `host` (given ones for the registry host, else the docker config)."""
+        with self._lock:
+            if host not in self._creds:
+                self._creds[host] = self._given if self._given and host == self.registry_host \
+                    else creds_store.lookup(host)
+            return self._creds[host]
+
+    def header(self, url: str, scope: str) -> str | None:
+        """The Authorization header for a request to `url`, from what its origin asked for (if anything)."""
+        challenge = self._challenges.get(origin(url))
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            creds = self.credentials(host_of(url)) if self._may_send(url) else None
+            return f"Basic {creds.basic()}" if creds else None
+        if challenge.scheme == "bearer":
+            return f"Bearer {self._cache(url).get(challenge, scope)}"
+        return None
+
+    def learn(self, url: str, www_authenticate: str, scope: str, had_auth: bool) -> None:
+        """Remember the challenge of a 401 from `url`; refuse at once when credentials cannot help.
+
+        Raises:
+            AuthenticationError: an unsupported scheme, Basic auth without credentials for this host, or
+                credentials this host already refused.
+        """
+        host = host_of(url)
+        challenge = parse_challenge(www_authenticate)
+        if challenge is None or challenge.scheme not in ("basic", "bearer"):
+            raise AuthenticationError(f"{host} requires authentication of a kind modelpack does not support")
+        if challenge.scheme == "basic":
+            creds = self.credentials(host) if self._may_send(url) else None
+            if creds is None:
+                if not self._may_send(url):
+                    raise AuthenticationError(f"{host} asks for a password over plain HTTP; refused")
+                raise AuthenticationError(f"{host} requires authentication: run `modelpack login {host}`")
+            if had_auth:
+                raise AuthenticationError(f"{host} refused the credentials for user {creds.username!r}")
+        elif had_auth:
+            self._cache(url).forget(scope)  # expired or revoked: the next try fetches a fresh one
+        self._challenges[origin(url)] = Challenge(challenge.scheme, challenge.realm, challenge.service)
+
+    def _may_send(self, url: str) -> bool:
+        return url.lower().startswith("https://") or self._plain_http
+
+    def _cache(self, url: str) -> TokenCache:
+        key = origin(url)
+        with self._lock:
+            cache = self._tokens.get(key)
+            if cache is None:
+                host = host_of(url)
+                cache = TokenCache(host, lambda: self.credentials(host), self._fetch,
+                                   plain_http_ok=self._plain_http)
+                self._tokens[key] = cache
+            return cache

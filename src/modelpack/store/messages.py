@@ -1,0 +1,66 @@
+"""How transport failures and registry refusals read: one line, naming the host and the request,
+never a credential or an upload URL's opaque query."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+
+import requests
+
+from modelpack.store.hostauth import host_of
+
+
+def error_details(text: bytes) -> tuple[list[str], list[str]]:
+    try:
+        body = json.loads(text) if text else {}
+    except ValueError:
+        return [], []
+    codes, messages = [], []
+    for err in (body.get("errors") or []) if isinstance(body, dict) else []:
+        if isinstance(err, dict):
+            codes.append(str(err.get("code", ""))[:100])
+            messages.append(f"{err.get('code', '')}: {err.get('message', '')}".strip(": ")[:500])
+    return codes[:5], messages[:5]
+
+
+def who(url: str) -> str:
+    return f"registry {host_of(url)}"
+
+
+def path_of(url: str) -> str:
+    return urllib.parse.urlsplit(url).path
+
+
+def seconds(value: float, unit: bool = True) -> str:
+    text = f"{value:g}"
+    return f"{text} s" if unit else text
+
+
+def redact(url: str) -> str:
+    """Drop the query string: upload URLs carry opaque state we have no need to print."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(query="", netloc=parts.netloc.rsplit("@", 1)[-1]))
+
+
+def tls_message(host: str, exc: Exception, plain_http: bool) -> str:
+    text = str(exc)
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+        return f"TLS handshake with {host} failed: it seems to speak plain HTTP (use --plain-http)"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        reason = text.split("certificate verify failed:", 1)[-1].split("(")[0].strip(" ')\"")
+        return f"TLS certificate of {host} not trusted ({reason}); use --ca-file, or --insecure to skip checks"
+    return f"TLS connection to {host} failed"
+
+
+def connection_message(host: str, exc: Exception) -> str:
+    text = str(exc).lower()
+    if "refused" in text:
+        return f"cannot connect to {host}: connection refused"
+    if isinstance(exc, requests.Timeout):
+        return f"{host} did not answer in time"
+    if "name or service not known" in text or "nodename nor servname" in text or "failed to resolve" in text:
+        return f"cannot resolve host {host}"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "reset" in text or "aborted" in text:
+        return f"connection to {host} was cut"
+    return f"cannot connect to {host}"

@@ -1,0 +1,60 @@
+"""Paginated listings (`/tags/list`, `/_catalog`) followed through `Link` headers, with bounds: each page
+is read with the 4 MiB cap, a URL seen before ends the walk as a loop, and pages and entries are
+counted, so a registry cannot keep a listing going forever."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import Callable
+
+from modelpack.errors import RegistryError
+
+MAX_ENTRIES = 100_000
+MAX_PAGES = 10_000
+_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*rel="?next"?', re.IGNORECASE)
+
+
+def paginate(fetch: Callable[[str], tuple[bytes, str]], first: str, key: str, what: str,
+             max_entries: int = MAX_ENTRIES) -> list[str]:
+    """Every entry of the JSON list `key` across the pages starting at URL `first`.
+
+    Args:
+        fetch: sends GET for a URL and returns the body (already size-capped) and the Link header.
+        first: the absolute URL of the first page.
+        key: the list in each page, e.g. "tags" or "repositories".
+        what: names the listing in errors, e.g. "tags of team/iris".
+        max_entries: refuse a listing longer than this.
+
+    Raises:
+        RegistryError: a page that is not the expected JSON, a pagination loop, too many pages or entries.
+    """
+    found: list[str] = []
+    seen: set[str] = set()
+    url: str | None = first
+    while url:
+        if url in seen:
+            raise RegistryError(f"{what}: the registry's pagination loops back to a page already read")
+        if len(seen) >= MAX_PAGES:
+            raise RegistryError(f"{what}: more than {MAX_PAGES} pages; refused")
+        seen.add(url)
+        data, link = fetch(url)
+        try:
+            page = json.loads(data) if data else {}
+        except ValueError:
+            raise RegistryError(f"{what}: the registry sent a page that is not JSON") from None
+        entries = page.get(key) if isinstance(page, dict) else None
+        if entries is not None and not isinstance(entries, list):
+            raise RegistryError(f"{what}: the registry sent a malformed page")
+        found.extend(str(entry) for entry in entries or [])
+        if len(found) > max_entries:
+            raise RegistryError(f"{what}: more than {max_entries} entries; refused")
+        url = next_page(url, link)
+    return found
+
+
+def next_page(current: str, link: str) -> str | None:
+    """The absolute URL of the `rel="next"` target of a Link header, relative to the current page."""
+    match = _NEXT.search(link or "")
+    return urllib.parse.urljoin(current, match.group(1)) if match else None

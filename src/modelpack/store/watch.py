@@ -1,0 +1,153 @@
+"""Time bounds enforced where response bytes arrive: every socket read of a response is watched.
+
+A read timeout bounds one recv(); a server that drips a byte every 20 s never trips it, and retries
+multiply it. Here a response reads its socket through a `Watch`, which bounds two things: an absolute
+deadline (the total time an operation may take, retries included) and a stall (fewer than `min_bytes`
+arriving within `stall` seconds). Before each recv() the socket timeout is set to whichever ends first,
+so a dripping status line or header is caught as surely as a dripping body.
+
+The watch of the request being sent is a thread-local set with `watching()`; requests and urllib3 build
+the response on the calling thread, and the response keeps its watch for later (streamed) reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+PROGRESS_BYTES = 16 * 1024  # "meaningful progress": this much within one stall window
+_current = threading.local()
+
+
+class Expired(TimeoutError):
+    """A watched read ran out of time; `kind` says which bound: "deadline" or "stall"."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"watched read: {kind} passed")
+        self.kind = kind
+
+
+class Watch:
+    """The time bounds of one response. `deadline` is a time.monotonic() value or None (no total bound)."""
+
+    def __init__(self, stall: float, deadline: float | None = None, min_bytes: int = PROGRESS_BYTES) -> None:
+        self.stall = stall
+        self.deadline = deadline
+        self.min_bytes = min_bytes
+        self.expired: str | None = None
+        self._pending = "stall"
+        self._window_start = time.monotonic()
+        self._window_bytes = 0
+
+    def begin(self) -> None:
+        """A response starts: the stall window opens now (an upload's body may have taken long)."""
+        self._window_start = time.monotonic()
+        self._window_bytes = 0
+
+    def next_timeout(self) -> float:
+        """Seconds the next recv() may wait; raises Expired when a bound has passed."""
+        now = time.monotonic()
+        limit, kind = self._window_start + self.stall - now, "stall"
+        if self.deadline is not None and self.deadline - now < limit:
+            limit, kind = self.deadline - now, "deadline"
+        if limit <= 0:
+            self.expired = kind
+            raise Expired(kind)
+        self._pending = kind
+        return limit
+
+    def timed_out(self) -> None:
+        """The recv() waited the whole time next_timeout() allowed."""
+        self.expired = self._pending
+
+    def arrived(self, count: int) -> None:
+        self._window_bytes += count
+        if self._window_bytes >= self.min_bytes:
+            self._window_start = time.monotonic()
+            self._window_bytes = 0
+
+
+@contextlib.contextmanager
+def watching(watch: Watch) -> Iterator[Watch]:
+    """Responses created on this thread inside the block read under `watch`."""
+    previous = getattr(_current, "watch", None)
+    _current.watch = watch
+    try:
+        yield watch
+    finally:
+        _current.watch = previous
+
+
+class _WatchedSocketIO(socket.SocketIO):
+    def __init__(self, sock: socket.socket, watch: Watch) -> None:
+        super().__init__(sock, "rb")
+        sock._io_refs += 1  # type: ignore[attr-defined]  # as socket.makefile() does; close() gives it back
+        self._watched = sock
+        self._watch = watch
+
+    def readinto(self, buffer: Any) -> int:
+        self._watched.settimeout(self._watch.next_timeout())
+        try:
+            count = super().readinto(buffer)
+        except TimeoutError:
+            self._watch.timed_out()
+            raise
+        if count:
+            self._watch.arrived(count)
+        return count or 0
+
+
+class WatchedResponse(http.client.HTTPResponse):
+    """http.client's response, reading its socket through the current thread's watch (if any)."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.begin()
+            self.fp.close()  # nothing was read from it yet
+            self.fp = io.BufferedReader(_WatchedSocketIO(sock, watch))
+        self.watch = watch
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = WatchedResponse
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = WatchedResponse
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class WatchedAdapter(HTTPAdapter):
+    """requests' adapter with connections whose responses read under a watch (also through an HTTP proxy)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if isinstance(manager, urllib3.ProxyManager):  # SOCKS managers keep their own connection classes
+            manager.pool_classes_by_scheme = _POOLS
+        return manager

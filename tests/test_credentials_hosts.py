@@ -1,0 +1,123 @@
+"""Credentials go only to the host that asked for them: redirects, `Link` pages and upload locations on
+another host, and token realms on plain HTTP behind HTTPS, never see the registry's password."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import modelpack as mp
+from helpers import modelpack
+from hostile_registry import HostileRegistry, model_content, reply, serve_content, weights_digest
+from modelpack.store.client import ClientOptions
+from test_errors_and_auth import _self_signed
+
+SECRET = "registry-S3cret"
+BASIC = "Basic " + base64.b64encode(f"alice:{SECRET}".encode()).decode()
+Answer = Callable[[BaseHTTPRequestHandler], None]
+
+
+def login_to(host: str) -> None:
+    """alice's password for `host` in the docker config the test runs with."""
+    path = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
+    path.write_text(json.dumps({"auths": {host: {"auth": BASIC.removeprefix("Basic ")}}}))
+
+
+def basic_only(answer: Answer) -> Answer:
+    def guarded(handler: BaseHTTPRequestHandler) -> None:
+        if handler.headers.get("Authorization") != BASIC:
+            reply(handler, 401, b"", {"WWW-Authenticate": 'Basic realm="a"'})
+        else:
+            answer(handler)
+
+    return guarded
+
+
+def bearer_host(server: HostileRegistry, answer: Answer) -> None:
+    """`server` asks for a bearer token from its own realm, hands one to anyone, and then answers."""
+    server.routes["GET /token"] = lambda h: reply(h, 200, json.dumps({"token": "b-token"}))
+
+    def guarded(handler: BaseHTTPRequestHandler) -> None:
+        if handler.headers.get("Authorization") != "Bearer b-token":
+            reply(handler, 401, b"", {"WWW-Authenticate": f'Bearer realm="http://localhost:{server.port}/token"'})
+        else:
+            answer(handler)
+
+    server.routes[""] = guarded
+
+
+def assert_never_saw_the_secret(server: HostileRegistry) -> None:
+    assert server.seen, "the other host was never asked: the test proves nothing"
+    for auth in server.authorizations():
+        assert auth != BASIC and SECRET not in base64.b64decode(auth.split()[-1] + "==").decode(errors="replace"), auth
+
+
+def test_a_blob_redirected_to_another_host_gets_that_hosts_auth_only(tmp_path: Path) -> None:
+    content = model_content()
+    layer = weights_digest(content)
+    with HostileRegistry() as registry, HostileRegistry() as storage:
+        bearer_host(storage, lambda h: reply(h, 200, content[layer][1]))
+        redirect = lambda h: reply(h, 307, b"", {"Location": f"http://localhost:{storage.port}/blob/{layer}"})  # noqa: E731
+        registry.routes[f"GET /v2/a/b/blobs/{layer}"] = basic_only(redirect)
+        registry.routes[r"^(GET|HEAD) /v2/a/b/"] = basic_only(serve_content(content))
+        registry.routes["/v2/"] = basic_only(lambda h: reply(h, 200, b"{}"))
+        login_to(registry.host)
+        result = modelpack("pull", "--plain-http", f"{registry.host}/a/b:1", "-o", str(tmp_path / "out"))
+    assert_never_saw_the_secret(storage)
+    assert result.code == 0, result.err
+    assert (tmp_path / "out" / "w.bin").read_bytes() == content[layer][1]
+
+
+def test_a_link_page_on_another_host_gets_no_credentials() -> None:
+    with HostileRegistry() as registry, HostileRegistry() as other:
+        other.routes["/tags/list"] = lambda h: reply(h, 200, json.dumps({"name": "a/b", "tags": ["2"]}))
+        registry.routes["/tags/list"] = basic_only(lambda h: reply(h, 200, json.dumps({"tags": ["1"]}), {
+            "Link": f'<http://localhost:{other.port}/v2/a/b/tags/list?last=1>; rel="next"'}))
+        registry.routes["/v2/"] = basic_only(lambda h: reply(h, 404, b""))
+        login_to(registry.host)
+        modelpack("ls", "--plain-http", f"{registry.host}/a/b")
+    assert_never_saw_the_secret(other)
+
+
+def test_an_upload_location_on_another_host_gets_no_credentials(tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(os.urandom(1000))
+    with HostileRegistry() as registry, HostileRegistry() as other:
+        location = {"Location": f"http://localhost:{other.port}/upload/1?state=x"}
+        other.routes["^PATCH"] = lambda h: reply(h, 202, b"", location)
+        other.routes["^PUT"] = lambda h: reply(h, 201, b"")
+        other.routes[""] = lambda h: reply(h, 202, b"")
+        registry.routes["^POST /v2/a/b/blobs/uploads/"] = basic_only(lambda h: reply(h, 202, b"", location))
+        registry.routes["^PUT /v2/a/b/manifests/"] = basic_only(lambda h: reply(h, 201, b""))
+        registry.routes["/v2/"] = basic_only(lambda h: reply(h, 404, b""))
+        login_to(registry.host)
+        mp.push(model, f"{registry.host}/a/b:1", options=ClientOptions(plain_http=True, backoff=0.01))
+    assert_never_saw_the_secret(other)
+
+
+def test_a_plain_http_token_realm_behind_https_gets_no_password(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    content = model_content()
+    with HostileRegistry() as registry, HostileRegistry() as realm:
+        registry._server.socket = tls.wrap_socket(registry._server.socket, server_side=True)
+        realm.routes["GET /token"] = lambda h: reply(h, 200, json.dumps({"token": "t"}))
+
+        def bearer(handler: BaseHTTPRequestHandler) -> None:
+            if handler.headers.get("Authorization") != "Bearer t":
+                reply(handler, 401, b"", {"WWW-Authenticate": f'Bearer realm="http://localhost:{realm.port}/token"'})
+            else:
+                serve_content(content)(handler)
+
+        registry.routes[""] = bearer
+        login_to(registry.host)
+        result = modelpack("pull", "--insecure", f"{registry.host}/a/b:1", "-o", str(tmp_path / "out"))
+    assert_never_saw_the_secret(realm)
+    assert result.code == 0, result.err

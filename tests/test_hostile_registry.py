@@ -1,0 +1,152 @@
+"""Registries that never answer, drip, send endless or compressed bodies: every command ends, in bounded
+memory, with one line and the transport exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zlib
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from helpers import Run
+from hostile_registry import OCI_MANIFEST, HostileRegistry, model_content, reply, serve_content, weights_digest
+
+EXIT_TRANSPORT = 5
+
+# Runs the CLI in a child whose address space is capped (a failure stays bounded on a shared machine).
+_CAPPED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+from modelpack.cli.main import main
+sys.argv[0] = "modelpack"
+main()
+"""
+
+
+# Runs a command and then reports the peak RSS of its children: a small parent of its own, so the
+# figure is the command's, not that of a large test process it was forked from.
+_MEASURE = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print("MAXRSS_KIB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_measured(*args: str, env: dict[str, str] | None = None, timeout: float = 90) -> tuple[Run, int]:
+    """Run the CLI; its result and its peak RSS in MiB."""
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, "-c", _CAPPED, *args],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    lines = proc.stderr.splitlines()
+    rss = [int(line.split()[1]) for line in lines if line.startswith("MAXRSS_KIB")]
+    err = "".join(line + "\n" for line in lines if not line.startswith("MAXRSS_KIB"))
+    return Run(proc.returncode, proc.stdout, err), (rss[-1] // 1024 if rss else -1)
+
+
+def assert_transport_error(result: Run, *fragments: str) -> None:
+    lines = result.err.strip().splitlines()
+    assert result.code == EXIT_TRANSPORT, result.err
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+# -- item 4: nothing hangs --------------------------------------------------------------------------
+def test_a_registry_that_accepts_and_never_answers_fails_within_the_timeout(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with HostileRegistry() as server:
+        server.routes[""] = server.never_answer
+        result, _ = run_measured("pull", "--plain-http", "--timeout", "2", f"{server.host}/a/b:1",
+                                 "-o", str(tmp_path / "out"))
+    assert_transport_error(result, server.host, "--timeout", "/v2/a/b/manifests/1")
+
+
+def test_the_timeout_also_comes_from_the_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with HostileRegistry() as server:
+        server.routes[""] = server.never_answer
+        result, _ = run_measured("ls", "--plain-http", f"{server.host}/a/b", env={"MODELPACK_TIMEOUT": "2"},
+                                 timeout=60)
+    assert_transport_error(result, server.host, "--timeout")
+
+
+@pytest.mark.parametrize("where", ["manifest body", "manifest headers", "blob body"])
+def test_a_dripping_response_does_not_keep_a_command_alive(tmp_path, where: str) -> None:  # type: ignore[no-untyped-def]
+    content = model_content(b"w" * 200_000)
+    with HostileRegistry() as server:
+        layer = weights_digest(content)
+        if where == "manifest body":
+            server.routes[r"/manifests/"] = server.drip(200, {"Content-Type": OCI_MANIFEST}, 10_000)
+        elif where == "manifest headers":
+            server.routes[r"/manifests/"] = server.drip_headers
+        else:
+            server.routes[f"/blobs/{layer}"] = server.drip(200, {"Content-Type": "application/octet-stream"},
+                                                           200_000)
+        server.routes[r"^(GET|HEAD) /v2/a/b/(manifests|blobs)/"] = serve_content(content)
+        result, _ = run_measured("pull", "--plain-http", "--timeout", "3", f"{server.host}/a/b:1",
+                                 "-o", str(tmp_path / "out"))
+    assert_transport_error(result, server.host, "--timeout")
+
+
+def test_retries_of_an_unanswered_request_say_so_on_request(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with HostileRegistry() as server:
+        server.routes[""] = server.never_answer
+        result, _ = run_measured("pull", "-v", "--plain-http", "--timeout", "3", f"{server.host}/a/b:1")
+    assert result.code == EXIT_TRANSPORT
+    assert "did not answer GET /v2/a/b/manifests/1" in result.err, result.err
+    assert "retrying in" in result.err, result.err
+
+
+# -- item 12: unbounded bodies ----------------------------------------------------------------------
+_GZIP_BOMB: list[bytes] = []
+
+
+def gzip_bomb() -> bytes:
+    """1 GiB of spaces, gzip-compressed to about 1 MiB (made once)."""
+    if not _GZIP_BOMB:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        piece = b" " * (1 << 20)
+        _GZIP_BOMB.append(b"".join(packer.compress(piece) for _ in range(1024)) + packer.flush())
+    return _GZIP_BOMB[0]
+
+
+def _bomb(handler: BaseHTTPRequestHandler) -> None:
+    reply(handler, 404, gzip_bomb(), {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+
+@pytest.mark.parametrize("case", ["endless 404", "endless token", "gzip 404", "endless tag page",
+                                  "endless manifest", "gzip manifest"])
+def test_hostile_bodies_are_refused_in_bounded_memory(case: str) -> None:
+    with HostileRegistry() as server:
+        if case == "endless 404":
+            server.routes[""] = server.endless(404)
+        elif case == "endless token":
+            server.routes["GET /token"] = server.endless(200)
+            server.routes["/v2/"] = lambda h: reply(h, 401, b"", {
+                "WWW-Authenticate": f'Bearer realm="http://{server.host}/token",service="x"'})
+        elif case == "gzip 404":
+            server.routes[""] = _bomb
+        elif case == "endless tag page":
+            server.routes["/tags/list"] = server.endless(200)
+        elif case == "endless manifest":
+            server.routes["/manifests/"] = server.endless(200, {"Content-Type": OCI_MANIFEST})
+        else:
+            server.routes["/manifests/"] = lambda h: reply(h, 200, gzip_bomb(), {
+                "Content-Type": OCI_MANIFEST, "Content-Encoding": "gzip"})
+        args = ("ls", "--plain-http", f"{server.host}/a/b") if "tag" in case else \
+            ("pull", "--plain-http", f"{server.host}/a/b:1")
+        result, rss = run_measured(*args, "--timeout", "20")
+    lines = result.err.strip().splitlines()
+    assert result.code in (1, 3, 4, 5, 6), result.err
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "internal error" not in lines[0], result.err
+    assert 0 < rss < 300, f"peak RSS {rss} MiB"
+
+
+def test_error_bodies_still_explain_the_error() -> None:
+    body = json.dumps({"errors": [{"code": "DENIED", "message": "no pulls on Sundays"}]}).encode()
+    with HostileRegistry() as server:
+        server.routes[""] = lambda h: reply(h, 403, zlib.compress(body), {"Content-Encoding": "deflate"})
+        result, _ = run_measured("pull", "--plain-http", f"{server.host}/a/b:1")
+    assert result.code == 4 and "no pulls on Sundays" in result.err, result.err
