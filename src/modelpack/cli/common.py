@@ -76,6 +76,8 @@ def handle_errors(func: F) -> F:
             fail(_one_line(str(exc)), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except (click.ClickException, click.Abort):
+            raise  # a usage mistake (or ^C at a prompt): main() prints it as one line
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             fail(f"{exc.strerror or exc}{where}", 1)

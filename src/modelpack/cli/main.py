@@ -320,10 +320,24 @@ def login(registry: str, username: str, password_stdin: bool, plain_http: bool, 
     """Log in to a registry; credentials go to the docker config, shared with docker, oras and crane."""
     from modelpack import api
 
-    password = sys.stdin.read().rstrip("\r\n") if password_stdin else click.prompt("Password", hide_input=True)
+    password = _login_password(password_stdin)
     options = client_options(plain_http, insecure, ca_file, verbose)
     path = api.login(registry, username, password, options=options)
     click.echo(f"Login succeeded (credentials saved in {path})")
+
+
+def _login_password(password_stdin: bool) -> str:
+    """The password from stdin (--password-stdin), else a prompt; a user error when there is neither."""
+    from modelpack.errors import UsageError
+
+    if password_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+        if not password:
+            raise UsageError("no password on standard input (pipe it in: echo ... | modelpack login --password-stdin)")
+        return password
+    if not sys.stdin.isatty():  # getpass would warn and read an echoing stream
+        raise UsageError("no terminal to ask for the password: pipe it in with --password-stdin")
+    return str(click.prompt("Password", hide_input=True))
 
 
 @cli.command()
@@ -435,7 +449,9 @@ def _password(confirm: bool = False) -> bytes:
     if "COSIGN_PASSWORD" in os.environ:
         return os.environ["COSIGN_PASSWORD"].encode()
     if not sys.stdin.isatty():
-        raise click.UsageError("set COSIGN_PASSWORD (no terminal to ask for the key's password)")
+        from modelpack.errors import UsageError
+
+        raise UsageError("no password for the private key: set COSIGN_PASSWORD or run on a terminal")
     return click.prompt("Password for the private key", hide_input=True, confirmation_prompt=confirm,
                         default="", show_default=False).encode()
 
