@@ -67,8 +67,13 @@ def _subject_annotations(payload: bytes, digest: str) -> dict[str, str]:
     try:
         body: Any = json.loads(payload)
         subjects = body["subject"]
-    except (ValueError, KeyError, TypeError):
+        predicate_type = body.get("predicateType")
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise VerificationError("signed statement is malformed") from None
+    # An attestation (provenance, SBOM, ...) signed by the same key states something about the image;
+    # it is not a signature of it. Only the signed predicate type decides, not the manifest's label.
+    if predicate_type != COSIGN_PREDICATE:
+        raise VerificationError(f"an attestation ({str(predicate_type)[:100]!r}), not a signature")
     if body.get("_type") != STATEMENT_TYPE:
         raise VerificationError("signed payload is not an in-toto statement")
     alg, _, hexd = digest.partition(":")
