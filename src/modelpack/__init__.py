@@ -15,7 +15,8 @@ defer(*DEFERRED)  # before oras-py and requests import them eagerly
 
 _API = ("pack", "push", "pull", "unpack", "inspect", "list_models", "tag", "remove", "login", "logout",
         "describe", "remote", "list_versions", "resolve", "diff", "tag_remote", "remove_remote", "copy_model",
-        "generate_key_pair", "sign", "verify", "lineage", "build_image", "kubernetes", "serve_model")
+        "generate_key_pair", "sign", "verify", "lineage", "build_image", "kubernetes", "serve_model",
+        "list_repositories")
 
 __all__ = [*_API, "ClientOptions", "LayoutStore", "Reference", "__version__"]
 

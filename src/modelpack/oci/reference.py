@@ -104,3 +104,17 @@ class Reference:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+
+def is_registry_host(text: str) -> bool:
+    """Whether `text` names a registry alone (`localhost:5000`, `ghcr.io`), with no repository."""
+    host = text.removeprefix("https://").removeprefix("http://").rstrip("/")
+    return "/" not in host and bool(_DOMAIN.fullmatch(host)) and ("." in host or ":" in host or host == "localhost")
+
+
+def retarget(source: Reference, target: str | Reference) -> Reference:
+    """The reference a tag command writes: a bare tag (`champion`, as `oras tag` takes) lands in the
+    source's repository; anything else is a full reference."""
+    if isinstance(target, str) and _TAG.fullmatch(target):
+        return source.with_tag(target)
+    return target if isinstance(target, Reference) else Reference.parse(target)
