@@ -121,3 +121,27 @@ def test_ls_host_without_a_catalog_says_to_name_a_repository(status: int) -> Non
     with FaultyServer(status) as server:
         result = modelpack("ls", "--plain-http", server.host)
         _one_line_error(result, 2, "catalog", f"{server.host}/")
+
+
+def test_names_a_registry_sends_are_checked_before_use() -> None:
+    # Repository and tag names are the registry's to send: ones outside the distribution grammar (here
+    # terminal escapes, a path) are neither printed nor put into a request.
+    with TinyRegistry(deletes_tags=False) as tiny:
+        tiny.add("team/iris", "1.1.0", "champion", "\x1b[2J", "..%2f..%2fx")
+        tiny.add("\x1b]0;owned\x07", "1")
+        listed = modelpack("ls", "--plain-http", "--json", tiny.host)
+        assert listed.code == 0, listed.err
+        assert [r["repository"] for r in json.loads(listed.out)] == ["team/iris"]
+        refused = modelpack("rm", "--remote", "--plain-http", f"{tiny.host}/team/iris:champion")
+        _one_line_error(refused, 2, "tag(s) 1.1.0 of")
+        assert not [r for r in tiny.requests if "\x1b" in r or "%2f" in r]
+
+
+def test_local_tag_takes_a_bare_tag(tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(b"w")
+    assert modelpack("pack", str(model), "-t", "localhost:5000/team/iris:1").code == 0
+    assert modelpack("tag", "localhost:5000/team/iris:1", "champion").code == 0
+    refs = {m["reference"] for m in json.loads(modelpack("list", "--json").out)}
+    assert refs == {"localhost:5000/team/iris:1", "localhost:5000/team/iris:champion"}

@@ -1,6 +1,7 @@
 """An in-memory registry answering just what tag deletion and repository listing need, for behaviour
 Distribution 2.8 does not have: DELETE of a tag that removes only the tag (OCI distribution-spec 1.1),
-and a `_catalog` whose `Link` header points back at the page it came from."""
+a `_catalog` whose `Link` header points back at the page it came from, and repository and tag names
+no real registry would accept."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 class TinyRegistry(BackgroundServer):
-    def __init__(self, *, looping_catalog: bool = False) -> None:
+    def __init__(self, *, looping_catalog: bool = False, deletes_tags: bool = True) -> None:
         self.manifests: dict[str, bytes] = {}  # digest -> bytes
         self.tags: dict[tuple[str, str], str] = {}  # (repository, tag) -> digest
         self.requests: list[str] = []
@@ -46,10 +47,16 @@ class TinyRegistry(BackgroundServer):
                     link = {"Link": f'<{self.path}>; rel="next"'} if looping_catalog else {}
                     names = sorted({name for name, _ in outer.tags})
                     return self._send(200, json.dumps({"repositories": names}).encode(), link)
+                if path.endswith("/tags/list"):
+                    name = path.removeprefix("/v2/").removesuffix("/tags/list")
+                    tags = sorted(tag for repo, tag in outer.tags if repo == name)
+                    return self._send(200, json.dumps({"name": name, "tags": tags}).encode())
                 name, _, version = path.removeprefix("/v2/").partition("/manifests/")
                 digest = version if version.startswith("sha256:") else outer.tags.get((name, version))
                 if not version or digest not in outer.manifests:
                     return self._send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}')
+                if self.command == "DELETE" and version != digest and not deletes_tags:  # as Distribution 2.8
+                    return self._send(400, b'{"errors":[{"code":"DIGEST_INVALID","message":"invalid digest"}]}')
                 if self.command == "DELETE":
                     with outer._lock:
                         if version == digest:

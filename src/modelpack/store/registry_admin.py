@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from modelpack.errors import NotFoundError, RegistryError
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES
+from modelpack.oci.reference import is_repository_name, is_tag
 from modelpack.store.client import RegistryClient
 from modelpack.store.registry import RegistryRepository
 
@@ -34,14 +35,15 @@ def delete_tag(repo: RegistryRepository, tag: str) -> bool:
 
 def tags_naming(repo: RegistryRepository, digest: str, workers: int = 8) -> list[str]:
     """Every tag of the repository that currently names `digest` (one HEAD per tag, concurrently)."""
-    tags = repo.tags()
+    tags = [tag for tag in repo.tags() if is_tag(tag)]  # never a request path of the registry's making
     with ThreadPoolExecutor(max_workers=workers) as pool:
         resolved = list(pool.map(repo.find, tags))
     return [tag for tag, desc in zip(tags, resolved, strict=True) if desc is not None and desc.digest == digest]
 
 
 def repositories(client: RegistryClient, page_size: int = 1000) -> list[str]:
-    """The registry's repositories from `/v2/_catalog`, following `Link` pagination on the same host.
+    """The registry's repositories from `/v2/_catalog`, following `Link` pagination on the same host;
+    names outside the distribution grammar are dropped.
     Raises RegistryError on a pagination loop or past MAX_CATALOG_PAGES / MAX_REPOSITORIES, and the
     client's typed errors (AuthenticationError, NotFoundError) when the registry refuses the catalog."""
     url = f"{client.base}/v2/_catalog?n={page_size}"
@@ -65,7 +67,7 @@ def repositories(client: RegistryClient, page_size: int = 1000) -> list[str]:
         except (ValueError, AttributeError):
             raise RegistryError(f"{client.host} answered its repository list with something that is not JSON") \
                 from None
-        names.extend(str(name) for name in page if isinstance(name, str))
+        names.extend(name for name in page if isinstance(name, str) and is_repository_name(name))
         if len(names) > MAX_REPOSITORIES:
             raise RegistryError(f"{client.host} lists more than {MAX_REPOSITORIES} repositories")
         url = _same_host(client, urllib.parse.urljoin(url, link)) if link else ""
