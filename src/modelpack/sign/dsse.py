@@ -13,6 +13,7 @@ from modelpack.sign.keys import PublicKey, Signer, key_hint, verify_signature
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 COSIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
+MAX_ENVELOPE_SIGNATURES = 8
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -53,7 +54,10 @@ def verify_bundle(data: bytes, public: PublicKey, digest: str) -> dict[str, str]
         envelope = bundle["dsseEnvelope"]
         payload = base64.b64decode(envelope["payload"], validate=True)
         payload_type = envelope["payloadType"]
-        signatures = [base64.b64decode(s["sig"], validate=True) for s in envelope["signatures"]]
+        listed = envelope["signatures"]
+        if len(listed) > MAX_ENVELOPE_SIGNATURES:  # cosign writes one; each costs a public-key check
+            raise VerificationError(f"{len(listed)} signatures in one envelope; refusing to check them")
+        signatures = [base64.b64decode(s["sig"], validate=True) for s in listed]
     except (ValueError, KeyError, TypeError):
         raise VerificationError("malformed sigstore bundle") from None
     if payload_type != IN_TOTO_PAYLOAD:
