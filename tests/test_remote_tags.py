@@ -145,3 +145,23 @@ def test_local_tag_takes_a_bare_tag(tmp_path: Path) -> None:
     assert modelpack("tag", "localhost:5000/team/iris:1", "champion").code == 0
     refs = {m["reference"] for m in json.loads(modelpack("list", "--json").out)}
     assert refs == {"localhost:5000/team/iris:1", "localhost:5000/team/iris:champion"}
+
+
+@pytest.mark.parametrize("answer", ["n", "y"])
+def test_rm_asks_on_a_terminal(registry: Registry, tmp_path: Path, answer: str) -> None:
+    import pty
+    import subprocess
+    import sys
+
+    repo = registry.repo()
+    digest = _push(f"{repo}:1.0.0", tmp_path)
+    assert modelpack("tag", "--remote", "--plain-http", f"{repo}:1.0.0", "champion").code == 0
+    primary, secondary = pty.openpty()
+    os.write(primary, f"{answer}\n".encode())
+    proc = subprocess.run([sys.executable, "-m", "modelpack", "rm", "--remote", "--plain-http", "--all-tags",
+                           f"{repo}:champion"], stdin=secondary, capture_output=True, text=True, timeout=60)
+    os.close(primary)
+    os.close(secondary)
+    assert "1.0.0" in proc.stdout + proc.stderr and digest in proc.stdout + proc.stderr  # the prompt names them
+    assert (proc.returncode == 0) == (answer == "y"), proc.stderr
+    assert _resolves(f"{repo}:1.0.0") == (answer == "n")
