@@ -57,3 +57,41 @@ def tree(root: Path, skip: tuple[str, ...] = ("modelpack.yaml",)) -> dict[str, t
         if path.is_file() and rel not in skip:
             out[rel] = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mode & 0o777)
     return out
+
+
+
+def push_legacy_signature(tag_ref: str, subject: str, public_path: Path, *, optional: dict[str, str] | None = None,
+                          kind: str = "cosign container image signature") -> str:
+    """cosign's older layout, built the way cosign 2 wrote it, signed by a new key whose public half goes to
+    `public_path`: a manifest tagged `sha256-<hex>.sig` whose simple-signing layer carries the signature in
+    an annotation. Returns the tag."""
+    import base64
+    import io
+    import json
+
+    import modelpack as mp
+    from modelpack.oci import digest as digests
+    from modelpack.oci.descriptor import Descriptor, Manifest
+    from modelpack.sign import keys
+    from modelpack.sign.lookup import fallback_tag
+    from modelpack.sign.referrers import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING
+    from modelpack.store.client import ClientOptions
+
+    signer = keys.generate()
+    public_path.write_bytes(keys.public_pem(signer.public_key))
+    payload = json.dumps({"critical": {"identity": {"docker-reference": tag_ref.rsplit(":", 1)[0]},
+                                       "image": {"docker-manifest-digest": subject}, "type": kind},
+                          "optional": optional or {}}).encode()
+    repo = mp.remote(mp.Reference.parse(tag_ref), ClientOptions(plain_http=True))
+    layer = Descriptor(mediaType=SIMPLE_SIGNING, digest=digests.of_bytes(payload), size=len(payload),
+                       annotations={COSIGN_SIGNATURE_ANNOTATION: base64.b64encode(signer.sign(payload)).decode()})
+    config = b'{"architecture":"","os":""}'
+    config_desc = Descriptor(mediaType="application/vnd.oci.image.config.v1+json", digest=digests.of_bytes(config),
+                             size=len(config))
+    for desc, data in ((layer, payload), (config_desc, config)):
+        repo.push_blob(desc, lambda data=data: io.BytesIO(data))
+    manifest = Manifest(config=config_desc, layers=[layer]).canonical_bytes()
+    tag = fallback_tag(subject) + ".sig"
+    repo.put_manifest(Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json",
+                                 digest=digests.of_bytes(manifest), size=len(manifest)), manifest, tag)
+    return tag

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import modelpack as mp
-from helpers import Run, modelpack
+from helpers import Run, modelpack, push_legacy_signature
 from modelpack.errors import VerificationError
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
@@ -201,26 +201,8 @@ def test_legacy_layout_is_found_in_a_registry(pushed: tuple[str, str], tmp_path:
     """cosign's older `sha256-<hex>.sig` tag, built here the way cosign 2 wrote it."""
     tag_ref, digest_ref = pushed
     subject = digest_ref.split("@")[1]
-    signer = keys.generate()
     public_path = tmp_path / "legacy.pub"
-    public_path.write_bytes(keys.public_pem(signer.public_key))
-    payload = json.dumps({"critical": {"identity": {"docker-reference": tag_ref.rsplit(":", 1)[0]},
-                                       "image": {"docker-manifest-digest": subject},
-                                       "type": "cosign container image signature"},
-                          "optional": {"from": "cosign2"}}).encode()
-    repo = mp.remote(mp.Reference.parse(tag_ref), PLAIN)
-    layer = Descriptor(mediaType=SIMPLE_SIGNING, digest=digests.of_bytes(payload), size=len(payload),
-                       annotations={"dev.cosignproject.cosign/signature":
-                                    base64.b64encode(signer.sign(payload)).decode()})
-    config = b'{"architecture":"","os":""}'
-    config_desc = Descriptor(mediaType="application/vnd.oci.image.config.v1+json", digest=digests.of_bytes(config),
-                             size=len(config))
-    for desc, data in ((layer, payload), (config_desc, config)):
-        repo.push_blob(desc, lambda data=data: io.BytesIO(data))
-    manifest = Manifest(config=config_desc, layers=[layer]).canonical_bytes()
-    repo.put_manifest(Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json",
-                                 digest=digests.of_bytes(manifest), size=len(manifest)),
-                      manifest, fallback_tag(subject) + ".sig")
+    push_legacy_signature(tag_ref, subject, public_path, optional={"from": "cosign2"})
     result = json.loads(modelpack("verify", "--plain-http", "--json", "--key", str(public_path), tag_ref).out)
     assert result["signatures"] == [{"kind": "legacy", "location": fallback_tag(subject) + ".sig",
                                      "annotations": {"from": "cosign2"}}]

@@ -13,7 +13,7 @@ from modelpack.version import __version__
 _API = ("pack", "push", "pull", "unpack", "inspect", "list_models", "tag", "remove", "login", "logout",
         "describe", "remote", "list_versions", "resolve", "diff", "tag_remote", "remove_remote", "copy_model",
         "generate_key_pair", "sign", "verify", "lineage", "build_image", "kubernetes", "serve_model", "check_store",
-        "gc_store")
+        "gc_store", "list_repositories")
 
 __all__ = [*_API, "ClientOptions", "LayoutStore", "Reference", "__version__"]
 

@@ -6,7 +6,17 @@
     modelpack.pull("localhost:5000/team/iris@" + desc.digest, output="./restored")
 """
 
-from modelpack.api.catalog import copy_model, diff, list_versions, remove_remote, resolve, tag_remote
+from modelpack.api.catalog import (
+    Removal,
+    Repository,
+    copy_model,
+    diff,
+    list_repositories,
+    list_versions,
+    remove_remote,
+    resolve,
+    tag_remote,
+)
 from modelpack.api.core import (
     Inspection,
     ListedModel,
@@ -32,9 +42,9 @@ from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, s
 from modelpack.api.store import check_store, gc_store
 
 __all__ = [
-    "DEFAULT_MODELCAR_BASE", "DEFAULT_SERVE_BASE", "Inspection", "ListedModel", "PackResult", "SignResult",
-    "TransferResult", "VerifyResult", "build_image", "check_store", "copy_model", "describe", "diff", "gc_store",
-    "generate_key_pair", "inspect", "kubernetes", "lineage", "list_models", "list_versions", "login", "logout",
-    "pack", "parse_reference", "pull", "push", "remote", "remove", "remove_remote", "resolve", "serve_model",
-    "sign", "tag", "tag_remote", "unpack", "verify",
+    "DEFAULT_MODELCAR_BASE", "DEFAULT_SERVE_BASE", "Inspection", "ListedModel", "PackResult", "Removal", "Repository",
+    "SignResult", "TransferResult", "VerifyResult", "build_image", "check_store", "copy_model", "describe", "diff",
+    "gc_store", "generate_key_pair", "inspect", "kubernetes", "lineage", "list_models", "list_repositories",
+    "list_versions", "login", "logout", "pack", "parse_reference", "pull", "push", "remote", "remove",
+    "remove_remote", "resolve", "serve_model", "sign", "tag", "tag_remote", "unpack", "verify",
 ]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelpack.api.core import TransferResult, _store, _transfer, inspect, parse_reference, remote
-from modelpack.errors import UsageError
+from modelpack.errors import ModelpackError, RegistryError, UsageError
 from modelpack.oci.descriptor import Descriptor
-from modelpack.oci.reference import Reference
+from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, retarget
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
+from modelpack.store.registry import RegistryRepository
+from modelpack.store.registry_admin import delete_tag, repositories, tags_naming
 
 
 def list_versions(
@@ -57,35 +60,125 @@ def diff(
     return diff_models(read(old), read(new))
 
 
-def tag_remote(source: str | Reference, target: str | Reference, *, options: ClientOptions | None = None) -> Descriptor:
-    """Point a tag in the registry at the manifest `source` names. Within one repository no blob
-    moves; into another repository of the same registry, blobs are mounted."""
-    src, dst = parse_reference(source), parse_reference(target)
-    if not dst.tag or dst.digest:
-        raise UsageError(f"{target}: name the new tag, e.g. {dst.name}:prod")
+def tag_remote(source: str | Reference, *targets: str | Reference, options: ClientOptions | None = None) -> Descriptor:
+    """Point tags in the registry at the manifest `source` names. A target is a full reference or a
+    bare tag (same repository as `source`). Within one repository no blob moves; into another
+    repository of the same registry, blobs are mounted."""
+    src = parse_reference(source)
+    if not targets:
+        raise UsageError("name the new tag, e.g. champion")
     src_repo = remote(src, options)
-    if (src.registry, src.repository) == (dst.registry, dst.repository):
-        desc, data = src_repo.fetch_manifest(src.version)
-        src_repo.put_manifest(desc, data, dst.tag)
-        return desc
-    result = copy(src_repo, remote(dst, options), src.version, dst.tag, _mount_from(src, dst))
-    return result.descriptor
+    fetched: tuple[Descriptor, bytes] | None = None
+    desc: Descriptor | None = None
+    for target in targets:
+        dst = retarget(src, target)
+        if not dst.tag or dst.digest:
+            raise UsageError(f"{target}: name the new tag, e.g. {dst.name}:prod")
+        if (src.registry, src.repository) == (dst.registry, dst.repository):
+            fetched = fetched or src_repo.fetch_manifest(src.version)
+            src_repo.put_manifest(fetched[0], fetched[1], dst.tag)
+            desc = fetched[0]
+        else:
+            desc = copy(src_repo, remote(dst, options), src.version, dst.tag, _mount_from(src, dst)).descriptor
+    assert desc is not None
+    return desc
 
 
-def remove_remote(reference: str | Reference, *, options: ClientOptions | None = None) -> str:
-    """Delete a manifest from the registry (with every tag on it), where the registry allows it."""
-    from modelpack.errors import RegistryError
+@dataclass
+class Removal:
+    """What `remove_remote` took from the registry: one tag alone (`untagged`), or a manifest with
+    every tag that named it."""
 
+    reference: Reference
+    digest: str
+    untagged: bool
+    tags: list[str] = field(default_factory=list)
+
+
+def remove_remote(
+    reference: str | Reference,
+    *,
+    all_tags: bool = False,
+    confirm: Callable[[Removal], bool] | None = None,
+    options: ClientOptions | None = None,
+) -> Removal:
+    """Remove a tag, or a manifest named by digest, from the registry.
+
+    A tag is untagged where the registry can delete tags alone. Where it can only delete manifests
+    (Distribution 2.8), the manifest goes only if no other tag names it, or with `all_tags`. Before a
+    deletion that takes tags the caller did not name, `confirm(plan)` must say yes.
+
+    Args:
+        reference: `registry/repo:tag` or `registry/repo@sha256:...`.
+        all_tags: allow deleting the manifest when other tags name it too.
+        confirm: asked before anything unnamed goes; None means yes.
+        options: registry client options.
+
+    Returns:
+        The Removal done.
+
+    Raises:
+        UsageError: other tags would go without `all_tags`, or `confirm` said no.
+        RegistryError: the registry does not allow deletion.
+    """
     ref = parse_reference(reference)
     repo = remote(ref, options)
     digest = repo.resolve(ref.version).digest
+    by_tag = ref.tag is not None and ref.digest is None
+    if by_tag and delete_tag(repo, ref.version):
+        return Removal(ref, digest, untagged=True, tags=[ref.version])
+    plan = Removal(ref, digest, untagged=False, tags=tags_naming(repo, digest))
+    unnamed = [t for t in plan.tags if not by_tag or t != ref.tag]
+    if by_tag and unnamed and not all_tags:
+        raise UsageError(f"{ref.registry} cannot delete a tag alone, and deleting {ref} would also delete tag(s) "
+                         f"{', '.join(unnamed)} of the same version; pass --all-tags to delete them all")
+    if unnamed and confirm is not None and not confirm(plan):
+        raise UsageError(f"nothing deleted: {ref} not confirmed")
     try:
         repo.delete_manifest(digest)
     except RegistryError as exc:
         if exc.status == 405 or "UNSUPPORTED" in exc.codes:
             raise RegistryError(f"{ref.registry} does not allow deleting manifests", exc.status, exc.codes) from None
         raise
-    return digest
+    return plan
+
+
+def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool = True,
+                      options: ClientOptions | None = None) -> list[Repository]:
+    """The repositories of a registry (its `/v2/_catalog`), each with its number of tags.
+
+    Raises:
+        UsageError: the registry does not list its repositories to us (401, 403, 404).
+    """
+    from modelpack.errors import AuthenticationError, NotFoundError
+    from modelpack.store.client import RegistryClient
+
+    host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
+    client = RegistryClient(DOCKER_HUB_API if host == DOCKER_HUB else host, options)
+    try:
+        names = repositories(client, page_size)
+    except (AuthenticationError, NotFoundError) as exc:
+        raise UsageError(f"{host} does not show its repository catalog ({exc}); name a repository instead, "
+                         f"e.g. modelpack ls {host}/team/model") from None
+
+    def count(name: str) -> int | None:
+        try:
+            return len(RegistryRepository(client, name).tags())
+        except ModelpackError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        counts = list(pool.map(count, names)) if tag_counts else [None] * len(names)
+    return [Repository(name, tags) for name, tags in zip(names, counts, strict=True)]
+
+
+@dataclass
+class Repository:
+    repository: str
+    tags: int | None  # None: not counted, or the registry would not list them
+
+    def to_json(self) -> dict[str, Any]:
+        return {"repository": self.repository, "tags": self.tags}
 
 
 def _mount_from(src: Reference, dst: Reference, base: CopyOptions | None = None) -> CopyOptions:

@@ -20,7 +20,7 @@ from modelpack.formats import foreign_metadata, layer_kind
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
-from modelpack.oci.reference import Reference
+from modelpack.oci.reference import Reference, retarget
 from modelpack.sign.lookup import MODEL_SIG_FILE, model_signature
 from modelpack.store import credentials
 from modelpack.store.client import ClientOptions, RegistryClient
@@ -466,8 +466,9 @@ def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
 
 
 def tag(source: str | Reference, target: str | Reference, *, store: LayoutStore | None = None) -> Descriptor:
-    """Give a model in the local store another reference."""
-    src, dst = parse_reference(source), parse_reference(target)
+    """Give a model in the local store another reference (or a bare tag in its repository)."""
+    src = parse_reference(source)
+    dst = retarget(src, target)
     if not dst.tag:
         raise UsageError(f"{target}: a tag is needed to name the new reference")
     local_store = _store(store)

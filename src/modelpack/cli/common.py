@@ -125,6 +125,8 @@ def handle_errors(func: F) -> F:
         except BrokenPipeError:  # `modelpack ls | head -1`: the reader left; nothing to say to it
             silence_stdout()
             sys.exit(1)
+        except (click.ClickException, click.Abort):
+            raise  # a usage mistake (or ^C at a prompt): main() prints it as one line
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             fail(f"{exc.strerror or exc}{where}", 1)

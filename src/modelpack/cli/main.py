@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -23,6 +23,10 @@ from modelpack.cli.common import (
     silence_stdout,
 )
 from modelpack.version import __version__
+
+if TYPE_CHECKING:
+    from modelpack.api.catalog import Removal
+    from modelpack.store.client import ClientOptions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -177,39 +181,59 @@ def list_command(as_json: bool) -> None:
 
 @cli.command()
 @click.argument("source")
-@click.argument("target")
-@click.option("--remote", is_flag=True, help="Set the tag in the registry (no blob moves).")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--remote", is_flag=True, help="Set the tags in the registry (no blob moves).")
 @network_options
 @handle_errors
-def tag(source: str, target: str, remote: bool, plain_http: bool, insecure: bool, ca_file: str | None,
+def tag(source: str, targets: tuple[str, ...], remote: bool, plain_http: bool, insecure: bool, ca_file: str | None,
         verbose: bool) -> None:
-    """Give a model another reference: in the local store, or with --remote in the registry
-    (aliases such as prod or champion)."""
+    """Give a model more references: in the local store, or with --remote in the registry (aliases
+    such as prod or champion). Each TARGET is a full reference or a bare tag in SOURCE's repository."""
     from modelpack import api
 
     if remote:
-        desc = api.tag_remote(source, target, options=client_options(plain_http, insecure, ca_file, verbose))
-    else:
-        desc = api.tag(source, target)
-    click.echo(f"{clean(target)} -> {clean(desc.digest)}")
+        desc = api.tag_remote(source, *targets, options=client_options(plain_http, insecure, ca_file, verbose))
+    for target in targets:
+        if not remote:
+            desc = api.tag(source, target)
+        click.echo(f"{clean(target)} -> {clean(desc.digest)}")
 
 
 @cli.command()
 @click.argument("reference")
-@click.option("--remote", is_flag=True, help="Delete the manifest from the registry, where it allows that.")
+@click.option("--remote", is_flag=True, help="Remove the tag (or the manifest, by digest) from the registry.")
+@click.option("--all-tags", is_flag=True, help="With --remote, where the registry can only delete a whole manifest: "
+              "delete it even though other tags name it (they go too).")
+@click.option("-y", "--yes", is_flag=True, help="With --remote, do not ask before deleting tags not named.")
 @network_options
 @handle_errors
-def rm(reference: str, remote: bool, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
-    """Remove a reference from the local store (and blobs no other model uses), or with --remote
-    delete the manifest (and every tag on it) from the registry."""
+def rm(reference: str, remote: bool, all_tags: bool, yes: bool, plain_http: bool, insecure: bool,
+       ca_file: str | None, verbose: bool) -> None:
+    """Remove a reference from the local store (and blobs no other model uses), or with --remote from
+    the registry: a tag alone where the registry can, else its manifest when no other tag names it
+    (--all-tags to take them too); REPO@sha256:... deletes that manifest and the tags on it."""
     from modelpack import api
 
     if remote:
-        digest = api.remove_remote(reference, options=client_options(plain_http, insecure, ca_file, verbose))
-        click.echo(f"deleted {clean(digest)}")
+        removal = api.remove_remote(reference, all_tags=all_tags, confirm=None if yes else _confirm_removal,
+                                    options=client_options(plain_http, insecure, ca_file, verbose))
+        if removal.untagged:
+            click.echo(f"untagged {clean(removal.reference)}")
+        else:
+            click.echo(f"deleted {clean(removal.digest)} (tags: {clean(', '.join(removal.tags)) or 'none'})")
         return
     for name in api.remove(reference):
         click.echo(f"removed {clean(name)}")
+
+
+def _confirm_removal(plan: Removal) -> bool:
+    """Ask on a terminal before a deletion takes tags the user did not name; refuse without one."""
+    from modelpack.errors import UsageError
+
+    what = clean(f"{plan.reference.name}@{plan.digest} and its tags {', '.join(plan.tags)}")
+    if not sys.stdin.isatty():
+        raise UsageError(f"deleting {plan.reference} deletes {what}; pass --yes to confirm (no terminal to ask)")
+    return click.confirm(f"Delete {what}?", default=False)
 
 
 @cli.command()
@@ -234,9 +258,15 @@ def resolve(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
 def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bool, insecure: bool,
        ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """List every version of a model in a registry with its digest, version, created time, metrics and
-    size (manifests only; cached by digest)."""
+    size (manifests only; cached by digest). `ls HOST` lists the registry's repositories instead."""
     from modelpack import api
+    from modelpack.oci.reference import is_registry_host
 
+    if is_registry_host(repository):
+        if where or sort:
+            raise click.UsageError("--where and --sort apply to a repository's versions, not to `ls HOST`")
+        _list_repositories(repository, client_options(plain_http, insecure, ca_file, verbose), as_json)
+        return
     versions = api.list_versions(repository, where, sort,
                                  options=client_options(plain_http, insecure, ca_file, verbose))
     if as_json:
@@ -252,6 +282,22 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bo
         version, created = clean(v.metadata.get("version") or "-"), clean(v.metadata.get("created") or "-")
         click.echo(f"{clean(v.tag):<{width}}  {clean(v.digest[:19]):<19}  {version:<10}  "
                    f"{created:<20}  {human_size(v.size):>10}  {clean(metrics)}")
+
+
+def _list_repositories(registry: str, options: ClientOptions, as_json: bool) -> None:
+    from modelpack import api
+
+    found = api.list_repositories(registry, options=options)
+    if as_json:
+        print_json([r.to_json() for r in found])
+        return
+    if not found:
+        click.echo(f"no repositories in {clean(registry)}", err=True)
+        return
+    width = max(10, *(len(clean(r.repository)) for r in found))
+    click.echo(f"{'REPOSITORY':<{width}}  TAGS")
+    for r in found:
+        click.echo(f"{clean(r.repository):<{width}}  {'-' if r.tags is None else r.tags}")
 
 
 @cli.command()
@@ -347,10 +393,24 @@ def login(registry: str, username: str, password_stdin: bool, plain_http: bool, 
     """Log in to a registry; credentials go to the docker config, shared with docker, oras and crane."""
     from modelpack import api
 
-    password = sys.stdin.read().rstrip("\r\n") if password_stdin else click.prompt("Password", hide_input=True)
+    password = _login_password(password_stdin)
     options = client_options(plain_http, insecure, ca_file, verbose)
     path = api.login(registry, username, password, options=options)
     click.echo(f"Login succeeded (credentials saved in {path})")
+
+
+def _login_password(password_stdin: bool) -> str:
+    """The password from stdin (--password-stdin), else a prompt; a user error when there is neither."""
+    from modelpack.errors import UsageError
+
+    if password_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+        if not password:
+            raise UsageError("no password on standard input (pipe it in: echo ... | modelpack login --password-stdin)")
+        return password
+    if not sys.stdin.isatty():  # getpass would warn and read an echoing stream
+        raise UsageError("no terminal to ask for the password: pipe it in with --password-stdin")
+    return str(click.prompt("Password", hide_input=True))
 
 
 @cli.command()
@@ -463,7 +523,9 @@ def _password(confirm: bool = False) -> bytes:
     if "COSIGN_PASSWORD" in os.environ:
         return os.environ["COSIGN_PASSWORD"].encode()
     if not sys.stdin.isatty():
-        raise click.UsageError("set COSIGN_PASSWORD (no terminal to ask for the key's password)")
+        from modelpack.errors import UsageError
+
+        raise UsageError("no password for the private key: set COSIGN_PASSWORD or run on a terminal")
     return click.prompt("Password for the private key", hide_input=True, confirmation_prompt=confirm,
                         default="", show_default=False).encode()
 

@@ -104,3 +104,27 @@ class Reference:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+
+def is_registry_host(text: str) -> bool:
+    """Whether `text` names a registry alone (`localhost:5000`, `ghcr.io`), with no repository."""
+    host = text.removeprefix("https://").removeprefix("http://").rstrip("/")
+    return "/" not in host and bool(_DOMAIN.fullmatch(host)) and ("." in host or ":" in host or host == "localhost")
+
+
+def retarget(source: Reference, target: str | Reference) -> Reference:
+    """The reference a tag command writes: a bare tag (`champion`, as `oras tag` takes) lands in the
+    source's repository; anything else is a full reference."""
+    if isinstance(target, str) and is_tag(target):
+        return source.with_tag(target)
+    return target if isinstance(target, Reference) else Reference.parse(target)
+
+
+def is_tag(text: str) -> bool:
+    """Whether `text` is a well-formed tag (what a registry's tag list may hold; other names are junk)."""
+    return _TAG.fullmatch(text) is not None
+
+
+def is_repository_name(text: str) -> bool:
+    """Whether `text` is a well-formed repository path (as a registry's catalog should list)."""
+    return _PATH.fullmatch(text) is not None and len(text) <= 255

@@ -13,6 +13,7 @@ from modelpack.sign.keys import PublicKey, Signer, key_hint, verify_signature
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 COSIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
+MAX_ENVELOPE_SIGNATURES = 8
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -53,7 +54,10 @@ def verify_bundle(data: bytes, public: PublicKey, digest: str) -> dict[str, str]
         envelope = bundle["dsseEnvelope"]
         payload = base64.b64decode(envelope["payload"], validate=True)
         payload_type = envelope["payloadType"]
-        signatures = [base64.b64decode(s["sig"], validate=True) for s in envelope["signatures"]]
+        listed = envelope["signatures"]
+        if len(listed) > MAX_ENVELOPE_SIGNATURES:  # cosign writes one; each costs a public-key check
+            raise VerificationError(f"{len(listed)} signatures in one envelope; refusing to check them")
+        signatures = [base64.b64decode(s["sig"], validate=True) for s in listed]
     except (ValueError, KeyError, TypeError):
         raise VerificationError("malformed sigstore bundle") from None
     if payload_type != IN_TOTO_PAYLOAD:
@@ -67,8 +71,13 @@ def _subject_annotations(payload: bytes, digest: str) -> dict[str, str]:
     try:
         body: Any = json.loads(payload)
         subjects = body["subject"]
-    except (ValueError, KeyError, TypeError):
+        predicate_type = body.get("predicateType")
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise VerificationError("signed statement is malformed") from None
+    # An attestation (provenance, SBOM, ...) signed by the same key states something about the image;
+    # it is not a signature of it. Only the signed predicate type decides, not the manifest's label.
+    if predicate_type != COSIGN_PREDICATE:
+        raise VerificationError(f"an attestation ({str(predicate_type)[:100]!r}), not a signature")
     if body.get("_type") != STATEMENT_TYPE:
         raise VerificationError("signed payload is not an in-toto statement")
     alg, _, hexd = digest.partition(":")

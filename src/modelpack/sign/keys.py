@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -112,11 +112,14 @@ def load_private_key(path: Path, password: bytes | None) -> Signer:
         if password is None:
             raise KeyFileError(f"{path} is encrypted: set COSIGN_PASSWORD or enter the password")
         der = _decrypt(body, password, path)
-        key: Any = serialization.load_der_private_key(der, password=None)
+        try:
+            key: Any = serialization.load_der_private_key(der, password=None)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise KeyFileError(f"{path} decrypts, but holds no private key modelpack can read") from None
     else:
         try:
             key = serialization.load_pem_private_key(text, password=password or None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise KeyFileError(f"{path}: not a private key modelpack can read ({exc})") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
         raise KeyFileError(f"{path}: unsupported key type {type(key).__name__}")
@@ -127,12 +130,12 @@ def load_public_key(path: Path) -> PublicKey:
     text = _read(path)
     try:
         key = serialization.load_pem_public_key(text)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         try:  # a certificate works as well: its public key is used
             from cryptography import x509
 
             key = x509.load_pem_x509_certificate(text).public_key()
-        except ValueError:
+        except (ValueError, UnsupportedAlgorithm):
             raise KeyFileError(f"{path}: not a PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
         raise KeyFileError(f"{path}: unsupported public key type {type(key).__name__}")

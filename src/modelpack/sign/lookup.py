@@ -13,6 +13,7 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.store.registry import RegistryRepository
 
 MAX_BUNDLE_BYTES = 1024 * 1024
+MAX_REFERRERS = 100  # cosign's limit on the signatures and attestations it walks per image
 MODEL_SIG_FILE = "model.sig"  # the name `model_signing verify` expects beside the model's files
 
 
@@ -21,16 +22,23 @@ def fallback_tag(digest: str) -> str:
     return f"{alg}-{hexd}"
 
 
+class TooManyReferrers(VerificationError):
+    """More signatures and attestations than anyone attaches: walking them is what a hostile registry wants."""
+
+
 def referrers(repo: RegistryRepository, digest: str) -> list[Descriptor]:
-    """Referrers of a manifest: from the referrers API where the registry has it, else the fallback tag."""
+    """Referrers of a manifest, each once: from the referrers API where the registry has it, else the
+    fallback tag. Raises TooManyReferrers past MAX_REFERRERS, as cosign does."""
     found = repo.referrers_api(digest)
-    if found is not None:
-        return found
-    current = repo.find(fallback_tag(digest))
-    if current is None:
-        return []
-    node = parse_manifest(repo.fetch_manifest(current.digest)[1])
-    return list(node.manifests) if isinstance(node, Index) else []
+    if found is None:
+        current = repo.find(fallback_tag(digest))
+        node = parse_manifest(repo.fetch_manifest(current.digest)[1]) if current is not None else None
+        found = list(node.manifests) if isinstance(node, Index) else []
+    unique = list({ref.digest: ref for ref in found}.values())
+    if len(unique) > MAX_REFERRERS:
+        raise TooManyReferrers(f"{digest} has {len(unique)} signatures and attestations, more than "
+                               f"{MAX_REFERRERS} (cosign's limit); refusing to walk them")
+    return unique
 
 
 def signature_manifest(repo: RegistryRepository, version: str) -> Manifest:
@@ -50,7 +58,11 @@ def signature_blob(repo: RegistryRepository, layer: Descriptor) -> bytes:
 
 def model_signature(repo: RegistryRepository, subject_digest: str) -> bytes | None:
     """The OpenSSF model-signing bundle (model.sig) attached to a manifest, if any."""
-    for ref in referrers(repo, subject_digest):
+    try:
+        found = referrers(repo, subject_digest)
+    except TooManyReferrers:
+        return None  # model.sig is a convenience; `verify` reports the excess
+    for ref in found:
         if ref.artifact_type == mt.MODEL_SIGNING_ARTIFACT:
             for layer in signature_manifest(repo, ref.digest).layers:
                 if layer.media_type == mt.SIGSTORE_BUNDLE:

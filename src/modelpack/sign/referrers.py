@@ -23,7 +23,14 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.sign import model_signing
 from modelpack.sign.dsse import COSIGN_PREDICATE, make_bundle, verify_bundle
 from modelpack.sign.keys import PublicKey, Signer, verify_signature
-from modelpack.sign.lookup import fallback_tag, referrers, signature_blob, signature_manifest
+from modelpack.sign.lookup import (
+    MAX_REFERRERS,
+    TooManyReferrers,
+    fallback_tag,
+    referrers,
+    signature_blob,
+    signature_manifest,
+)
 from modelpack.store.copy import CopyOptions
 from modelpack.store.registry import RegistryRepository
 from modelpack.streams import ByteStream
@@ -31,6 +38,8 @@ from modelpack.streams import ByteStream
 EMPTY_JSON = b"{}"
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
+SIMPLE_SIGNING_TYPE = "cosign container image signature"  # critical.type of a legacy image signature
 
 
 @dataclass
@@ -47,7 +56,7 @@ def attach_signature(repo: RegistryRepository, subject: Descriptor, signer: Sign
     bundle = make_bundle(signer, subject.digest, annotations)
     desc = _attach(repo, subject, mt.SIGSTORE_BUNDLE, bundle, {
         "dev.sigstore.bundle.content": "dsse-envelope",
-        "dev.sigstore.bundle.predicateType": COSIGN_PREDICATE,
+        PREDICATE_ANNOTATION: COSIGN_PREDICATE,
     })
     node = parse_manifest(repo.fetch_manifest(subject.digest)[1])
     if isinstance(node, Manifest):
@@ -55,7 +64,7 @@ def attach_signature(repo: RegistryRepository, subject: Descriptor, signer: Sign
         sig = model_signing.model_sig(signer, node, name)
         if sig is not None:
             _attach(repo, subject, mt.MODEL_SIGNING_ARTIFACT, sig,
-                    {"dev.sigstore.bundle.predicateType": model_signing.PREDICATE})
+                    {PREDICATE_ANNOTATION: model_signing.PREDICATE})
     return desc
 
 
@@ -100,7 +109,8 @@ def _add_to_fallback_index(repo: RegistryRepository, subject_digest: str, entry:
 def verify_signatures(repo: RegistryRepository, subject_digest: str, public: PublicKey,
                       required: dict[str, str] | None = None) -> list[FoundSignature]:
     """Every signature on `subject_digest` that verifies with `public` (and carries `required`
-    annotations). Raises VerificationError, with the reasons, when there is none."""
+    annotations); attestations never count. At most MAX_REFERRERS are walked, as cosign does.
+    Raises VerificationError, with the reasons, when there is none."""
     verified: list[FoundSignature] = []
     reasons: list[str] = []
     for ref in referrers(repo, subject_digest):
@@ -108,24 +118,17 @@ def verify_signatures(repo: RegistryRepository, subject_digest: str, public: Pub
             manifest = signature_manifest(repo, ref.digest)
             if manifest.artifact_type != mt.SIGSTORE_BUNDLE and ref.artifact_type != mt.SIGSTORE_BUNDLE:
                 continue
-            for layer in manifest.layers:
-                if layer.media_type == mt.SIGSTORE_BUNDLE:
-                    annotations = verify_bundle(signature_blob(repo, layer), public, subject_digest)
-                    verified.append(FoundSignature("bundle", ref.digest, annotations))
+            labelled = (manifest.annotations or {}).get(PREDICATE_ANNOTATION, COSIGN_PREDICATE)
+            if labelled != COSIGN_PREDICATE:  # an attestation by its own label: not worth a download
+                reasons.append("attestations are not signatures")
+                continue
+            layer = next((x for x in manifest.layers if x.media_type == mt.SIGSTORE_BUNDLE), None)
+            if layer is not None:  # cosign's bundle manifests hold one bundle
+                annotations = verify_bundle(signature_blob(repo, layer), public, subject_digest)
+                verified.append(FoundSignature("bundle", ref.digest, annotations))
         except (VerificationError, NotFoundError) as exc:
             reasons.append(str(exc))
-    try:
-        legacy = signature_manifest(repo, fallback_tag(subject_digest) + ".sig")
-    except NotFoundError:
-        legacy = None
-    for layer in legacy.layers if legacy else []:
-        if layer.media_type != SIMPLE_SIGNING:
-            continue
-        try:
-            annotations = _verify_simple_signing(repo, layer, public, subject_digest)
-            verified.append(FoundSignature("legacy", fallback_tag(subject_digest) + ".sig", annotations))
-        except VerificationError as exc:
-            reasons.append(str(exc))
+    verified.extend(_legacy_signatures(repo, subject_digest, public, reasons))
     if required:
         kept = [s for s in verified if all(s.annotations.get(k) == v for k, v in required.items())]
         if verified and not kept:
@@ -135,6 +138,29 @@ def verify_signatures(repo: RegistryRepository, subject_digest: str, public: Pub
         detail = "; ".join(sorted(set(reasons))) if reasons else "no signatures found"
         raise VerificationError(f"no valid signature on {subject_digest}: {detail}")
     return verified
+
+
+def _legacy_signatures(repo: RegistryRepository, subject_digest: str, public: PublicKey,
+                       reasons: list[str]) -> list[FoundSignature]:
+    """The signatures in cosign's legacy `sha256-<hex>.sig` manifest that verify; why others did not
+    goes to `reasons`."""
+    tag = fallback_tag(subject_digest) + ".sig"
+    try:
+        legacy = signature_manifest(repo, tag)
+    except NotFoundError:
+        return []
+    layers = [layer for layer in legacy.layers if layer.media_type == SIMPLE_SIGNING]
+    if len(layers) > MAX_REFERRERS:
+        raise TooManyReferrers(f"{tag} holds {len(layers)} signatures, more than {MAX_REFERRERS} (cosign's "
+                               "limit); refusing to walk them")
+    found = []
+    for layer in layers:
+        try:
+            annotations = _verify_simple_signing(repo, layer, public, subject_digest)
+            found.append(FoundSignature("legacy", tag, annotations))
+        except VerificationError as exc:
+            reasons.append(str(exc))
+    return found
 
 
 def _verify_simple_signing(repo: RegistryRepository, layer: Descriptor, public: PublicKey,
@@ -157,9 +183,12 @@ def verify_simple_signing(payload: bytes, signature_b64: str, public: PublicKey,
     try:
         body = json.loads(payload)
         signed = body["critical"]["image"]["docker-manifest-digest"]
+        kind = body["critical"]["type"]
         optional = body.get("optional") or {}
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise VerificationError("legacy signature payload is malformed") from None
+    if kind != SIMPLE_SIGNING_TYPE:  # e.g. cosign's legacy attestations: signed, but not a signature
+        raise VerificationError(f"legacy payload is a {str(kind)[:100]!r}, not a {SIMPLE_SIGNING_TYPE!r}")
     if signed != digest:
         raise VerificationError(f"signature is valid but signs another digest, not {digest}")
     return {str(k): str(v) for k, v in optional.items()} if isinstance(optional, dict) else {}
