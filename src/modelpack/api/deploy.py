@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpack.api.catalog import resolve
 from modelpack.api.core import _manifest_for_files, _store, inspect, parse_reference, pull, remote, unpack
@@ -14,6 +14,9 @@ from modelpack.oci.reference import Reference
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
+
+if TYPE_CHECKING:
+    from modelpack.serve.limits import ServerLimits
 
 DEFAULT_SERVE_BASE = "ghcr.io/modelpack/modelpack-serve:0.1"  # built from serve/Dockerfile in this repository
 DEFAULT_MODELCAR_BASE = "docker.io/library/busybox:1.36"
@@ -97,6 +100,7 @@ def serve_model(
     verify_key: str | Path | None = None,
     trust_unverified_pickle: bool = False,
     model_file: str | Path | None = None,
+    limits: ServerLimits | None = None,
 ) -> Any:
     """An Open Inference Protocol (V2) server for a model directory or a reference (pulled, verified,
     unpacked). Returns the server; call `serve_forever()` on it.
@@ -116,6 +120,7 @@ def serve_model(
         verify_key: public key: verify the reference's signature before pulling it.
         trust_unverified_pickle: load a pickle from a reference whose signature was not verified.
         model_file: the file to serve, relative to the model directory (default: chosen from the files).
+        limits: connections, request deadline and body size (default: `ServerLimits()`).
 
     Returns:
         The server (not yet serving).
@@ -170,4 +175,4 @@ def serve_model(
     label = name or metadata.get("name") or model_dir.resolve().name
     served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
                          str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
-    return make_server(served, host, port)
+    return make_server(served, host, port, limits)
