@@ -240,3 +240,24 @@ def test_missing_runtime_names_the_serve_extra(tmp_path: Path, blocked: str, fil
             f"{str(folder)!r}]; from modelpack.cli.main import main; main()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert_one_line(proc.stderr, 2, proc.returncode, 'pip install "modelpack[serve]"', blocked)
+
+
+# Other ways an artifact could reach outside itself: ONNX external data naming files elsewhere.
+
+def test_onnx_external_data_outside_the_model_is_refused_in_one_line(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    tensor = helper.make_tensor("W", TensorProto.UINT8, [8], bytes(8), raw=True)
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in {"location": "../../../../../../etc/hostname", "length": "8"}.items():
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    tensor.ClearField("raw_data")
+    graph = helper.make_graph([helper.make_node("Identity", ["W"], ["y"])], "leak", [],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, [8])], [tensor])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    folder = model_dir(tmp_path, "leak", {"model.onnx": onnx.ModelProto.SerializeToString(model)})
+    result = modelpack("serve", "--port", "0", str(folder), timeout=60)
+    assert_one_line(result.err, 2, result.code, "model.onnx", "External data")
