@@ -113,3 +113,24 @@ def modelpack_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("MODELPACK_HOME", str(home))
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
     return home
+
+
+@pytest.fixture
+def serving() -> Iterator[Callable[..., str]]:
+    """start(source, **serve_model kwargs) -> base URL of a V2 server running in this process."""
+    import threading
+
+    import modelpack as mp
+
+    servers = []
+
+    def start(source: str | Path, **kwargs: Any) -> str:
+        server = mp.serve_model(source, host="127.0.0.1", port=0, **kwargs)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

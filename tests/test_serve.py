@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +16,9 @@ from sklearn.linear_model import LogisticRegression
 import modelpack as mp
 from modelpack.store.client import ClientOptions
 from registry_process import Registry
+from serving import call
 
 PLAIN = ClientOptions(plain_http=True)
-
-
-def call(url: str, body: dict[str, Any] | bytes | None = None) -> tuple[int, dict[str, Any]]:
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-@pytest.fixture
-def serving() -> Iterator[Any]:
-    servers = []
-
-    def start(source: str | Path, **kwargs: Any) -> str:
-        server = mp.serve_model(source, host="127.0.0.1", port=0, **kwargs)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -67,7 +37,7 @@ def test_sklearn_model_served_from_a_registry(registry: Registry, serving: Any, 
     folder, model = iris_model
     ref = registry.repo() + ":1.0"
     digest = mp.push(folder, ref, options=PLAIN).descriptor.digest
-    base = serving(ref, options=PLAIN)
+    base = serving(ref, options=PLAIN, trust_unverified_pickle=True)  # a pickle, unsigned: opted in
     assert call(f"{base}/v2/health/live") == (200, {"live": True})
     assert call(f"{base}/v2/health/ready")[0] == 200
     status, meta = call(f"{base}/v2/models/iris")

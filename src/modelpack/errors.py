@@ -75,3 +75,12 @@ class InsufficientSpaceError(ModelpackError):
 
 class UnsupportedArtifactError(ModelpackError):
     """A manifest we can parse, but whose shape modelpack does not know how to unpack."""
+
+
+class UntrustedContentError(UsageError):
+    """A model file modelpack will not load because loading it could run the artifact's code: a pickle
+    whose signature was not verified, a .skops file naming types outside the allow-list."""
+
+
+class MissingDependencyError(UsageError):
+    """An optional extra (e.g. `modelpack[serve]`) is not installed."""

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpack.api.catalog import resolve
 from modelpack.api.core import _manifest_for_files, _store, inspect, parse_reference, pull, remote, unpack
-from modelpack.errors import AuthenticationError, NotFoundError, RegistryError, TransportError, UsageError
+from modelpack.errors import (
+    AuthenticationError,
+    NotFoundError,
+    RegistryError,
+    TransportError,
+    UntrustedContentError,
+    UsageError,
+)
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
+
+if TYPE_CHECKING:
+    from modelpack.serve.limits import ServerLimits
 
 DEFAULT_SERVE_BASE = "ghcr.io/modelpack/modelpack-serve:0.1"  # built from serve/Dockerfile in this repository
 DEFAULT_MODELCAR_BASE = "docker.io/library/busybox:1.36"
@@ -118,12 +128,46 @@ def serve_model(
     name: str | None = None,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
+    verify_key: str | Path | None = None,
+    trust_unverified_pickle: bool = False,
+    model_file: str | Path | None = None,
+    limits: ServerLimits | None = None,
 ) -> Any:
     """An Open Inference Protocol (V2) server for a model directory or a reference (pulled, verified,
-    unpacked). Returns the server; call `serve_forever()` on it."""
+    unpacked). Returns the server; call `serve_forever()` on it.
+
+    A pickle (.joblib/.pkl/.pickle) runs code when loaded. From a directory it is loaded (the user chose
+    the directory); from a reference only if `verify_key` verified the artifact's signature (exactly the
+    verified digest is then pulled) or `trust_unverified_pickle` says to run it anyway (logged as a
+    warning). ONNX and .skops files are preferred to pickles; see `modelpack.serve.model_file.choose`.
+
+    Args:
+        source: a model directory, or a reference to pull.
+        host: address to listen on.
+        port: port to listen on (0: any free port).
+        name: the model's name in the API (default: from its metadata, else the directory's name).
+        options: registry client options.
+        store: the local store (default: the user's).
+        verify_key: public key: verify the reference's signature before pulling it.
+        trust_unverified_pickle: load a pickle from a reference whose signature was not verified.
+        model_file: the file to serve, relative to the model directory (default: chosen from the files).
+        limits: connections, request deadline and body size (default: `ServerLimits()`).
+
+    Returns:
+        The server (not yet serving).
+
+    Raises:
+        UntrustedContentError: a pickle from an unverified reference, or a .skops file naming types
+            outside the allow-list.
+        VerificationError: `verify_key` given and no signature verifies.
+        MissingDependencyError: the `[serve]` extra is not installed.
+        UsageError: no servable file, an ambiguous choice, or a bad `model_file`.
+    """
+    import logging
     import re
     import tempfile
 
+    from modelpack.serve import model_file as files
     from modelpack.serve.runtimes import load
     from modelpack.serve.server import ServedModel, make_server
 
@@ -131,7 +175,10 @@ def serve_model(
     metadata: dict[str, Any] = {}
     digest = os.environ.get("MODELPACK_MODEL_DIGEST")
     if path.is_dir():
-        model_dir = path
+        if verify_key is not None:
+            raise UsageError("--verify-key checks a reference's signature; a directory is served as it is "
+                             "(verify it when pulling: modelpack pull REF --verify-key KEY -o DIR)")
+        model_dir, trusted = path, True  # the user's own choice of files
         if (path / "modelpack.yaml").is_file():
             from modelpack.metadata.load import load_metadata
 
@@ -139,13 +186,24 @@ def serve_model(
                 by_alias=True, exclude_none=True, mode="json")
     else:
         ref = parse_reference(str(source))
-        pulled = pull(ref, options=options, store=store)
+        pulled = pull(ref, options=options, store=store, verify_key=verify_key)
         digest = pulled.descriptor.digest
         metadata = inspect(ref.with_digest(digest), store=store).to_json()["metadata"]
         model_dir = Path(tempfile.mkdtemp(prefix="modelpack-serve-")) / "model"
         unpack(ref.with_digest(digest), model_dir, store=store)
-    runtime = load(model_dir, metadata.get("framework"))
+        trusted = verify_key is not None or trust_unverified_pickle
+    chosen = files.choose(model_dir, metadata.get("framework"), model_file)
+    if files.is_pickle(chosen) and not trusted:
+        raise UntrustedContentError(
+            f"refusing to load {chosen.name} from {source}: a pickle runs code when loaded and the model's "
+            "signature was not verified; pass --verify-key KEY to verify it, or --trust-unverified-pickle "
+            "to run it anyway")
+    if files.is_pickle(chosen) and verify_key is None and not path.is_dir():
+        logging.getLogger("modelpack.serve").warning(
+            "warning: loading %s from %s, a pickle whose signature was not verified "
+            "(--trust-unverified-pickle): it runs as code with this process's privileges", chosen.name, source)
+    runtime = load(chosen)
     label = name or metadata.get("name") or model_dir.resolve().name
     served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
                          str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
-    return make_server(served, host, port)
+    return make_server(served, host, port, limits)

@@ -498,19 +498,40 @@ def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: 
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--name", help="Model name in the API (default: the model's name).")
+@click.option("--verify-key", type=click.Path(dir_okay=False),
+              help="Public key: verify REF's signature first and serve exactly the verified digest; a pickle "
+              "(.joblib/.pkl) from a registry is loaded only then (or with --trust-unverified-pickle).")
+@click.option("--trust-unverified-pickle", is_flag=True,
+              help="Load a pickle from REF although its signature was not verified: it runs as code.")
+@click.option("--model-file", help="The file to serve, relative to the model directory (when several could be).")
+@click.option("--max-connections", default=64, show_default=True, type=click.IntRange(1),
+              help="Connections handled at once; more get 503.")
+@click.option("--request-timeout", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Seconds a client has to send a request's headers and body.")
+@click.option("--max-request-size", default="16MiB", show_default=True,
+              help="Largest request body (e.g. 64MiB); larger ones get 413 unread.")
 @network_options
 @handle_errors
-def serve(source: str, host: str, port: int, name: str | None, plain_http: bool, insecure: bool,
-          ca_file: str | None, verbose: bool) -> None:
+def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
+          trust_unverified_pickle: bool, model_file: str | None, max_connections: int, request_timeout: float,
+          max_request_size: str, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST):
-    /v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer."""
+    /v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer.
+
+    ONNX and .skops files are preferred to pickles. A pickle (.joblib/.pkl) runs code when loaded: from a
+    directory you name it is loaded as your choice (a directory made by `pull -o` holds a registry's
+    content: pull it with --verify-key); from a REF only with --verify-key or --trust-unverified-pickle.
+    .skops files load only scikit-learn, numpy and scipy types. Exit 2 when a model is refused."""
     import logging
 
     from modelpack import api
+    from modelpack.serve.limits import ServerLimits, parse_size
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    server = api.serve_model(source, host=host, port=port, name=name,
-                             options=client_options(plain_http, insecure, ca_file, verbose))
+    limits = ServerLimits(max_connections, request_timeout, parse_size(max_request_size))
+    server = api.serve_model(source, host=host, port=port, name=name, verify_key=verify_key,
+                             trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
+                             limits=limits, options=client_options(plain_http, insecure, ca_file, verbose))
     click.echo(f"serving on http://{host}:{server.server_address[1]}/v2", err=True)
     try:
         server.serve_forever()

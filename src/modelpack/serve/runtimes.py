@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from modelpack.errors import UsageError
-
-SKLEARN_SUFFIXES = (".joblib", ".skops", ".pkl", ".pickle")
-SKLEARN_FRAMEWORKS = ("scikit-learn", "sklearn")
+from modelpack.errors import MissingDependencyError, ModelpackError, UsageError
 
 
 class Runtime(Protocol):
@@ -98,28 +97,57 @@ def _numpy_type(onnx_type: str) -> str:
             "FP16": "float16", "BYTES": "object"}[_v2_type(onnx_type)]
 
 
-def load(model_dir: Path, framework: str | None = None) -> Runtime:
-    """The runtime for a model directory: chosen from `framework`, else from the files present."""
-    files = sorted(p for p in model_dir.rglob("*") if p.is_file())
-    onnx_files = [p for p in files if p.suffix == ".onnx"]
-    sklearn_files = [p for p in files if p.suffix in SKLEARN_SUFFIXES]
-    wants = (framework or "").lower()
-    if (wants == "onnx" or not wants or wants not in SKLEARN_FRAMEWORKS) and onnx_files and \
-            (wants == "onnx" or not sklearn_files):
-        try:
-            import onnxruntime
-        except ImportError:
-            raise UsageError("serving ONNX models needs onnxruntime: pip install 'modelpack[serve]'") from None
-        return OnnxRuntime(onnxruntime.InferenceSession(str(onnx_files[0]), providers=["CPUExecutionProvider"]))
-    if sklearn_files:
-        path = sklearn_files[0]
-        if path.suffix == ".skops":
-            try:
-                import skops.io as sio
-            except ImportError:
-                raise UsageError("serving .skops files needs skops: pip install 'modelpack[serve]'") from None
-            return SklearnRuntime(sio.load(path, trusted=sio.get_untrusted_types(file=path)))
-        import joblib
+def load(path: Path) -> Runtime:
+    """The runtime for one model file (chosen by `model_file.choose`; the caller decides whether a
+    pickle may be loaded at all).
 
-        return SklearnRuntime(joblib.load(path))
-    raise UsageError(f"no model file modelpack can serve in {model_dir} (scikit-learn .joblib/.skops/.pkl, .onnx)")
+    Args:
+        path: an .onnx, .skops, .joblib, .pkl or .pickle file.
+
+    Returns:
+        A runtime ready to predict.
+
+    Raises:
+        MissingDependencyError: the `[serve]` extra (or the package the model needs) is not installed.
+        UntrustedContentError: a .skops file names types outside the allow-list.
+        UsageError: the file cannot be loaded.
+    """
+    require("numpy")
+    if path.suffix.lower() == ".onnx":
+        onnxruntime = require("onnxruntime")
+        return OnnxRuntime(_loading(path, lambda: onnxruntime.InferenceSession(
+            str(path), providers=["CPUExecutionProvider"])))
+    if path.suffix.lower() == ".skops":
+        require("skops.io")
+        from modelpack.serve.skops_trust import load_skops
+
+        return SklearnRuntime(_loading(path, lambda: load_skops(path)))
+    joblib = require("joblib")
+    return SklearnRuntime(_loading(path, lambda: joblib.load(path)))
+
+
+def require(module: str) -> Any:
+    """Import a module the `[serve]` extra provides, or say how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = exc.name or module
+        raise MissingDependencyError(f'serving needs {missing}, which is not installed: '
+                                     'pip install "modelpack[serve]"') from None
+
+
+def _loading(path: Path, load: Callable[[], Any]) -> Any:
+    try:
+        return load()
+    except ModelpackError:
+        raise
+    except ModuleNotFoundError as exc:  # the model names a package: ours to install, or not servable
+        if (exc.name or "").split(".")[0] in _SERVE_PACKAGES:
+            raise MissingDependencyError(f'{path.name} needs {exc.name}, which is not installed: '
+                                         'pip install "modelpack[serve]"') from None
+        raise UsageError(f"{path.name}: cannot load it, it needs the module {exc.name}") from None
+    except Exception as exc:  # a corrupt or foreign file: say which, one line
+        raise UsageError(f"{path.name}: cannot load it ({type(exc).__name__}: {exc})") from None
+
+
+_SERVE_PACKAGES = ("numpy", "scipy", "sklearn", "joblib", "skops", "onnxruntime")

@@ -3,8 +3,8 @@
     GET  /v2/health/live, /v2/health/ready, /v2, /v2/models/{name}[/versions/{v}], .../ready
     POST /v2/models/{name}[/versions/{v}]/infer
 
-A malformed request gets 400 (bad JSON, shapes, types) or 404 (unknown model or path), with
-`{"error": "..."}` as the protocol specifies.
+A malformed request gets 400 (bad JSON, shapes, types) or 404 (unknown model or path), an oversized
+one 413, one over the server's limits 503, each with `{"error": "..."}` as the protocol specifies.
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
+import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from modelpack.serve.limits import BoundedHTTPServer, ServerLimits
 from modelpack.serve.runtimes import Runtime
 from modelpack.version import __version__
 
 log = logging.getLogger("modelpack.serve")
-MAX_REQUEST_BYTES = 64 * 1024 * 1024
 _MODEL_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<rest>/infer|/ready)?$")
 _V2_TO_NUMPY = {"BOOL": "bool", "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
                 "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
@@ -101,18 +104,48 @@ def _v2_name(dtype: Any) -> str:
     return "FP64"
 
 
-def make_server(model: ServedModel, host: str, port: int) -> ThreadingHTTPServer:
+def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits | None = None) -> BoundedHTTPServer:
+    """A server for `model`, bounded by `limits` (see modelpack.serve.limits); call serve_forever()."""
+    bounds = limits or ServerLimits()
+
     class Handler(BaseHTTPRequestHandler):
         server_version = f"modelpack/{__version__}"
+        timeout = bounds.request_timeout  # every socket read and write
+        server: BoundedHTTPServer
+        _body_read = False
 
         def log_message(self, fmt: str, *args: Any) -> None:
-            log.info("%s %s", self.address_string(), fmt % args)
+            # The request line is the client's: no terminal control characters reach the log.
+            log.info("%s %s", self.address_string(), _printable(fmt % args))
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            # The protocol's {"error": ...} body, also for what the base class refuses (bad request line,
+            # headers too long, unsupported method).
+            self.close_connection = True
+            self._send(code, {"error": message or HTTPStatus(code).phrase})
+            if self.command == "POST" and not self._body_read:
+                self._linger()
+
+        def _linger(self) -> None:
+            # Closing with the client's body still arriving would reset the connection and lose the
+            # reply: stop sending, then discard what arrives (never stored) for a moment before closing.
+            self.wfile.flush()
+            try:
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(0.5)
+                until = time.monotonic() + 2
+                while time.monotonic() < until and self.connection.recv_into(_DISCARD):
+                    pass
+            except OSError:
+                pass
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
 
@@ -124,6 +157,7 @@ def make_server(model: ServedModel, host: str, port: int) -> ThreadingHTTPServer
             return match, known
 
         def do_GET(self) -> None:
+            self.server.done_reading(self.connection)
             path = self.path.split("?")[0]
             if path == "/v2/health/live":
                 return self._send(200, {"live": True})
@@ -143,24 +177,55 @@ def make_server(model: ServedModel, host: str, port: int) -> ThreadingHTTPServer
         def do_POST(self) -> None:
             match, known = self._model()
             if match is None or match.group("rest") != "/infer":
-                return self._send(404, {"error": f"no such endpoint: POST {self.path}"})
+                return self.send_error(404, f"no such endpoint: POST {self.path}")
             if not known:
-                return self._send(404, {"error": f"unknown model {match.group('name')!r}"})
+                return self.send_error(404, f"unknown model {match.group('name')!r}")
+            if self.headers.get("Transfer-Encoding"):
+                return self.send_error(411, "send the body with a Content-Length (chunked bodies are not read)")
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
-                return self._send(400, {"error": "bad Content-Length"})
-            if length <= 0 or length > MAX_REQUEST_BYTES:
-                return self._send(400, {"error": f"request body must be 1 to {MAX_REQUEST_BYTES} bytes"})
+                return self.send_error(400, "bad Content-Length")
+            if length > bounds.max_request_bytes:  # refused before a byte of the body is read
+                return self.send_error(413, f"request body of {length} bytes is over the limit of "
+                                            f"{bounds.max_request_bytes} bytes")
+            if length <= 0:
+                return self.send_error(400, "the request needs a JSON body")
+            if not self.server.budget.reserve(length, bounds.request_timeout):
+                return self.send_error(503, "the server is busy parsing other requests; retry later")
             try:
-                request = json.loads(self.rfile.read(length))
-            except ValueError:
-                return self._send(400, {"error": "request body is not valid JSON"})
+                body = self.rfile.read(length)
+                self._body_read = True
+                self.server.done_reading(self.connection)
+                if len(body) < length:
+                    self.close_connection = True  # cut off (deadline) or the client hung up
+                    return None
+                self._infer(body)
+            finally:
+                self.server.budget.release(length)
+
+        def _infer(self, body: bytes) -> None:
+            try:
+                request = json.loads(body)
+            except (ValueError, RecursionError):
+                return self._send(400, {"error": "request body is not valid JSON (or nested too deeply)"})
+            del body
             try:
                 return self._send(200, model.infer(request))
             except BadRequest as exc:
                 return self._send(400, {"error": str(exc)})
+            except (RecursionError, OverflowError) as exc:
+                return self._send(400, {"error": f"the input does not fit its datatype or nesting: {exc}"})
+            except Exception as exc:  # a bug of ours: still a JSON reply, one log line
+                log.warning("inference failed: %s: %s", type(exc).__name__, exc)
+                return self._send(500, {"error": f"inference failed ({type(exc).__name__})"})
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return BoundedHTTPServer((host, port), Handler, bounds)
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+_DISCARD = bytearray(65536)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -1,0 +1,163 @@
+"""A bounded HTTP server for `serve`: a fixed pool of connection threads, a deadline for receiving each
+request, a cap on body size and on the bytes being parsed at once.
+
+The standard library's ThreadingHTTPServer starts a thread per connection and waits forever for a
+request, so half-sent requests pile up threads and a large body is parsed however many arrive. Here:
+- at most `max_connections` connections are handled at once; one more gets a 503 and is closed;
+- each request's headers and body must arrive within `request_timeout` seconds in total (a client that
+  drips a byte at a time is cut off too), and every socket read or write times out after as long;
+- a body over `max_request_bytes` gets a 413 before any of it is read;
+- bodies read and parsed at once total at most `max_inflight_bytes` (JSON parsing costs ~10-25 times
+  the body size in Python objects); a request that cannot get its share in time gets a 503.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+from modelpack.errors import UsageError
+
+log = logging.getLogger("modelpack.serve")
+_BUSY = b'{"error": "the server is busy: too many connections; retry later"}'
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Limits of the inference server; the defaults suit one model on a small machine."""
+
+    max_connections: int = 64
+    request_timeout: float = 30.0
+    max_request_bytes: int = 16 * 1024 * 1024
+    max_inflight_bytes: int | None = None  # default: twice max_request_bytes
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1 or self.request_timeout <= 0 or self.max_request_bytes < 1:
+            raise UsageError("server limits must be positive")
+
+    @property
+    def inflight_bytes(self) -> int:
+        return max(self.max_inflight_bytes or 2 * self.max_request_bytes, self.max_request_bytes)
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `16777216`, `16M`, `16MiB`, `512K` (binary units).
+
+    Raises:
+        UsageError: not a positive size.
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if not match or int(match.group(1)) < 1:
+        raise UsageError(f"{text!r}: expected a size such as 16M or 1048576")
+    return int(match.group(1)) * 1024 ** " KMG".index(match.group(2).upper() or " ")
+
+
+class ByteBudget:
+    """Bytes that may be held by request bodies at once; callers wait for their share."""
+
+    def __init__(self, total: int) -> None:
+        self._free = total
+        self._ready = threading.Condition()
+
+    def reserve(self, size: int, timeout: float) -> bool:
+        with self._ready:
+            return self._ready.wait_for(lambda: self._free >= size, timeout) and self._take(size)
+
+    def _take(self, size: int) -> bool:
+        self._free -= size
+        return True
+
+    def release(self, size: int) -> None:
+        with self._ready:
+            self._free += size
+            self._ready.notify_all()
+
+
+class BoundedHTTPServer(HTTPServer):
+    """HTTPServer with a fixed thread pool and request deadlines (see the module docstring)."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 limits: ServerLimits) -> None:
+        self.limits = limits
+        self.budget = ByteBudget(limits.inflight_bytes)
+        self.request_queue_size = max(128, limits.max_connections)  # listen backlog
+        self._slots = threading.BoundedSemaphore(limits.max_connections)
+        self._pool = ThreadPoolExecutor(limits.max_connections, thread_name_prefix="modelpack-serve")
+        self._deadlines: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        super().__init__(address, handler)
+        threading.Thread(target=self._reap, name="modelpack-serve-deadlines", daemon=True).start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        self.watch(request)
+        self._pool.submit(self._work, request, client_address)
+
+    def _work(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.done_reading(request)
+            self.shutdown_request(request)
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        """503 to a connection over the limit, without reading its request or starting a thread."""
+        try:
+            request.setblocking(False)
+            with contextlib.suppress(OSError):
+                request.recv(65536)  # what has arrived: closing with unread data would reset the reply
+            request.settimeout(1)
+            request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            b"Retry-After: 1\r\nConnection: close\r\nContent-Length: "
+                            + str(len(_BUSY)).encode() + b"\r\n\r\n" + _BUSY)
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)
+
+    def watch(self, connection: socket.socket) -> None:
+        """Start the clock on receiving a request from `connection`."""
+        with self._lock:
+            self._deadlines[connection] = time.monotonic() + self.limits.request_timeout
+
+    def done_reading(self, connection: socket.socket) -> None:
+        """The request has arrived (or the connection is over): stop its clock."""
+        with self._lock:
+            self._deadlines.pop(connection, None)
+
+    def _reap(self) -> None:
+        # One thread for all deadlines: a socket shut down under a blocked read wakes it with EOF.
+        while not self._closed.wait(0.5):
+            now = time.monotonic()
+            with self._lock:
+                late = [conn for conn, deadline in self._deadlines.items() if deadline < now]
+                for conn in late:
+                    del self._deadlines[conn]
+            for conn in late:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # One line, not the base class's traceback on stderr (a client that hung up is routine).
+        error = sys.exc_info()[1]
+        log.warning("request from %s failed: %s: %s", client_address[0], type(error).__name__, error)
+
+    def server_close(self) -> None:
+        self._closed.set()
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,75 @@
+"""Which file of a model directory to serve: safe formats before pickles, and no guessing.
+
+ONNX and .skops files hold data (an ONNX graph, an allow-listed skops tree); .joblib/.pkl/.pickle are
+pickles, i.e. code. A pickle is only chosen when no safe candidate exists; two candidates of the same
+preference, or a declared framework none of the files belongs to, are refused with the files named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelpack.errors import UsageError
+
+SAFE_SUFFIXES = (".onnx", ".skops")
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+_FRAMEWORK_SUFFIXES = {
+    "onnx": (".onnx",), "onnxruntime": (".onnx",),
+    "scikit-learn": (".skops", *PICKLE_SUFFIXES), "sklearn": (".skops", *PICKLE_SUFFIXES),
+}
+
+
+def is_pickle(path: Path) -> bool:
+    """Whether loading `path` unpickles it (runs code the file names)."""
+    return path.suffix.lower() in PICKLE_SUFFIXES
+
+
+def choose(model_dir: Path, framework: str | None = None, model_file: str | Path | None = None) -> Path:
+    """The model file to serve from `model_dir`.
+
+    Args:
+        model_dir: the model's directory.
+        framework: the model's declared framework (metadata); `onnx`/`scikit-learn` restrict the choice.
+        model_file: an explicit choice, relative to `model_dir` (it must stay inside it).
+
+    Returns:
+        The path of the file to load.
+
+    Raises:
+        UsageError: nothing servable, several equally good candidates, a framework none of the files
+            matches, or a `model_file` that is missing, outside the directory or of an unknown kind.
+    """
+    root = model_dir.resolve()
+    if model_file is not None:
+        return _explicit(root, Path(model_file))
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SAFE_SUFFIXES + PICKLE_SUFFIXES)
+    if not files:
+        raise UsageError(f"no model file modelpack can serve in {model_dir} "
+                         "(.onnx, scikit-learn .skops/.joblib/.pkl)")
+    wanted = _FRAMEWORK_SUFFIXES.get((framework or "").lower())
+    matching = [p for p in files if wanted is None or p.suffix.lower() in wanted]
+    if not matching:
+        raise UsageError(f"the model's framework is {framework} but its files are {_names(root, files)}; "
+                         "choose one with --model-file PATH")
+    safe = [p for p in matching if not is_pickle(p)]
+    best = safe or matching
+    if len(best) > 1:
+        raise UsageError(f"several model files could be served: {_names(root, best)}; "
+                         "choose one with --model-file PATH")
+    return best[0]
+
+
+def _explicit(root: Path, model_file: Path) -> Path:
+    path = (root / model_file).resolve()
+    if not path.is_relative_to(root):
+        raise UsageError(f"--model-file {model_file}: outside the model directory")
+    if not path.is_file():
+        raise UsageError(f"--model-file {model_file}: no such file in the model directory")
+    if path.suffix.lower() not in SAFE_SUFFIXES + PICKLE_SUFFIXES:
+        raise UsageError(f"--model-file {model_file}: modelpack serves .onnx, .skops, .joblib, .pkl and "
+                         ".pickle files")
+    return path
+
+
+def _names(root: Path, files: list[Path]) -> str:
+    return ", ".join(str(p.relative_to(root)) for p in files)

@@ -1,0 +1,156 @@
+"""The inference server stays bounded under hostile clients: half-sent requests do not each hold a
+thread, slow clients are cut off, and an oversized body is refused before it is read."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import skops.io as sio
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+from serving import call
+
+MiB = 1024 * 1024
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen[str], port: int) -> None:
+        self.proc, self.port = proc, port
+        self.base = f"http://127.0.0.1:{port}"
+
+    def threads(self) -> int:
+        return len(os.listdir(f"/proc/{self.proc.pid}/task"))
+
+    def peak_rss_mib(self) -> float:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=60)
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    features, labels = load_iris(return_X_y=True)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    sio.dump(LogisticRegression(max_iter=500).fit(features, labels), folder / "model.skops")
+    return folder
+
+
+@pytest.fixture
+def server(model_dir: Path) -> Iterator[Any]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> Server:
+        proc = subprocess.Popen([sys.executable, "-m", "modelpack", "serve", "--port", "0", "--name", "m", *args,
+                                 str(model_dir)], stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("serving on"):
+                threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining the log
+                return Server(proc, int(line.rsplit(":", 1)[1].split("/")[0]))
+        raise AssertionError(f"the server did not start (exit {proc.wait()})")
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def infer_body() -> dict[str, Any]:
+    return {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}]}
+
+
+def test_half_sent_requests_do_not_each_hold_a_thread(server: Any) -> None:
+    srv = server()
+    assert call(f"{srv.base}/v2/models/m/infer", infer_body())[0] == 200
+    before = srv.threads()
+    half_sent = []
+    for _ in range(300):
+        conn = srv.connect()
+        conn.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
+        half_sent.append(conn)
+    status, body = call(f"{srv.base}/v2/models/m/infer", infer_body())
+    assert status == 200 or (status == 503 and "error" in body)
+    assert srv.threads() <= before + 64 + 2, srv.threads()
+    for conn in half_sent:
+        conn.close()
+    for _ in range(50):  # the slots free as the server sees the closes
+        status, body = call(f"{srv.base}/v2/models/m/infer", infer_body())
+        if status == 200:
+            break
+    assert status == 200, body
+
+
+def read_response(conn: socket.socket) -> bytes:
+    data = b""
+    while chunk := conn.recv(65536):
+        data += chunk
+    return data
+
+
+def test_a_slow_client_is_cut_off(server: Any) -> None:
+    srv = server("--request-timeout", "2")
+    conn = srv.connect()
+    conn.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\n")
+    # One header byte every half second keeps each read short, but not the request as a whole.
+    for _ in range(40):
+        time.sleep(0.5)
+        try:
+            conn.sendall(b"X")
+            if select.select([conn], [], [], 0)[0]:
+                data = conn.recv(65536)
+                assert data == b"" or b" 408 " in data.split(b"\r\n")[0], data[:200]
+                return
+        except ConnectionResetError:
+            return  # cut off
+    pytest.fail("the server kept a dripping request open for 20 s")
+
+
+def test_oversized_body_is_refused_before_it_is_read(server: Any) -> None:
+    srv = server()
+    size = 64 * MiB
+    row = json.dumps([5.1, 3.5, 1.4, 0.2]).encode() + b","
+    conn = srv.connect()
+    conn.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: " + str(size).encode() + b"\r\n\r\n")
+
+    def send_body() -> None:
+        head = b'{"inputs":[{"name":"x","datatype":"FP64","shape":[1,4],"data":['
+        body = head + row * ((size - len(head) - 4) // len(row))
+        body = body[:-1] + b"]}]}"
+        body += b" " * (size - len(body))
+        with contextlib.suppress(OSError):  # the server stops reading: expected
+            conn.sendall(body)
+
+    sender = threading.Thread(target=send_body, daemon=True)
+    sender.start()
+    response = read_response(conn)
+    sender.join(60)
+    status_line, _, rest = response.partition(b"\r\n")
+    assert b" 413 " in status_line, response[:200]
+    assert "error" in json.loads(rest.split(b"\r\n\r\n", 1)[1])
+    assert srv.peak_rss_mib() < 400, srv.peak_rss_mib()
+    assert call(f"{srv.base}/v2/models/m/infer", infer_body())[0] == 200
+
+
+def test_max_request_size_is_configurable(server: Any) -> None:
+    srv = server("--max-request-size", "100")
+    status, body = call(f"{srv.base}/v2/models/m/infer", b" " * 101)
+    assert status == 413 and "100" in body["error"]
