@@ -88,10 +88,9 @@ def pack(
     model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
                      resolver=_lineage_resolver(_store(store), options), hashes=_store_hashes(store),
                      hash_progress=hash_progress)
+    _check_pinned(ref, model.descriptor.digest)
     target = _store(store).repository(ref.name)
     copy(model, target, model.descriptor.digest, ref.tag, copy_options)
-    if ref.digest and ref.digest != model.descriptor.digest:
-        raise UsageError(f"packed digest {model.descriptor.digest} differs from the one in {ref}")
     return PackResult(ref.with_digest(model.descriptor.digest) if not ref.tag else ref, model.descriptor, model)
 
 
@@ -167,6 +166,8 @@ def push(
     directory and streaming its files straight to the registry (nothing is copied into the store)."""
     local_store = _store(store)
     if reference is None:
+        if isinstance(source, str | Path) and Path(source).is_dir():
+            raise UsageError(f"push {source}: a directory needs a reference to push to (push DIR REF)")
         ref = parse_reference(source if isinstance(source, str | Reference) else str(source))
         dst = remote(ref, options)
         result = copy(local_store.repository(ref.name), dst, ref.version, ref.tag,
@@ -174,7 +175,8 @@ def push(
     else:
         ref = parse_reference(reference)
         if not Path(source).is_dir():  # type: ignore[arg-type]
-            raise UsageError(f"{source} is not a directory")
+            hint = "; to copy between registries: modelpack copy SRC DST" if not Path(source).exists() else ""  # type: ignore[arg-type]
+            raise UsageError(f"{source} is not a directory{hint}")
         dst = remote(ref, options)
         result = _push_directory(Path(source), overrides, ref, dst,  # type: ignore[arg-type]
                                  _with_mounts(copy_options, local_store, ref), local_store)
@@ -205,6 +207,7 @@ def _push_directory(model_dir: Path, overrides: Sequence[str], ref: Reference, d
         model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
                          on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes(local_store),
                          resolver=_lineage_resolver(local_store, dst.client.options))
+    _check_pinned(ref, model.descriptor.digest)
     handled = pipeline.copied + pipeline.skipped
     result = copy(model, dst, model.descriptor.digest, ref.tag,
                   replace(options, present=frozenset(d.digest for d in handled)))
@@ -212,6 +215,13 @@ def _push_directory(model_dir: Path, overrides: Sequence[str], ref: Reference, d
     result.copied = [b for b in result.blobs if b.digest in sent]
     result.skipped = [b for b in result.blobs if b.digest not in sent]
     return result
+
+
+def _check_pinned(ref: Reference, digest: str) -> None:
+    """A reference written with @digest promises that digest: refuse before a manifest is stored or
+    pushed under it if the packed model has another."""
+    if ref.digest and ref.digest != digest:
+        raise UsageError(f"packed digest {digest} differs from the one in {ref}; nothing was stored under it")
 
 
 def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref: Reference) -> CopyOptions:
@@ -244,7 +254,7 @@ def pull(
     is checked first: if it does not verify, nothing is written anywhere."""
     ref = parse_reference(reference)
     if output is not None:
-        check_output(Path(output), force)  # before anything is downloaded
+        check_output(output, force)  # before anything is downloaded
     local_store = _store(store)
     src = remote(ref, options)
     target = local_store.repository(ref.name, also_at=Path(output) if output is not None and not link else None)
@@ -338,6 +348,7 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
     ref = parse_reference(reference)
     local_store = _store(store)
     manifest = _manifest_for_files(local_store, ref)
+    check_output(output, force)
     return unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
 
 
