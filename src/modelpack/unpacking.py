@@ -83,11 +83,18 @@ class BlobSource(Protocol):
         ...
 
 
-def check_output(output: Path, force: bool = False) -> bool:
+def check_output(output: str | Path, force: bool = False) -> bool:
     """Refuse an output that exists and is not an empty directory, unless `force`. Returns whether
     it holds files already (so unpacking merges into it)."""
-    output = output.absolute()
+    if not str(output):  # (Path("") would quietly be the current directory)
+        raise UsageError("the output directory is an empty name")
+    output = Path(output).absolute()
     if not output.exists():
+        for parent in output.parents:  # the nearest one that exists must be a folder to create it in
+            if parent.exists():
+                if not parent.is_dir():
+                    raise UsageError(f"cannot create output {output}: {parent} is not a directory")
+                break
         return False
     if not output.is_dir():
         raise UsageError(f"output {output} exists and is not a directory")
@@ -128,11 +135,14 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
     if not link:  # (links take no room; where they cannot be made, a full disk fails the copy cleanly)
         require_space([(output, sum(layer.size for layer in manifest.layers
                                     if not (merge and _same_size(output, layer))))])
-    if merge:
-        staging = Path(tempfile.mkdtemp(dir=output, prefix=".modelpack-partial-"))
-    else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
+    try:
+        if merge:
+            staging = Path(tempfile.mkdtemp(dir=output, prefix=".modelpack-partial-"))
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
+    except OSError as exc:
+        raise _naming_output(exc, None, output) from None
     try:
         written, unchanged = _assemble(manifest, blobs, staging, link, output if merge else None)
         if merge:
@@ -143,10 +153,22 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
             if output.exists():
                 output.rmdir()
             os.rename(staging, output)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _naming_output(exc, staging, output) from None
         raise
     return written
+
+
+def _naming_output(exc: OSError, staging: Path | None, output: Path) -> OSError:
+    """The same error, naming the path the user asked for rather than our hidden staging folder."""
+    name = str(exc.filename or "")
+    if staging is not None and name.startswith(str(staging)):
+        name = str(output) + name[len(str(staging)):]
+    elif not name or ".partial-" in name:
+        name = str(output)
+    return OSError(exc.errno, exc.strerror, name)
 
 
 def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
