@@ -117,13 +117,23 @@ def load_private_key(path: Path, password: bytes | None) -> Signer:
         except (ValueError, TypeError, UnsupportedAlgorithm):
             raise KeyFileError(f"{path} decrypts, but holds no private key modelpack can read") from None
     else:
+        # A password given for a key that has none (COSIGN_PASSWORD set for another key) is not needed.
+        needed = kind == "ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in text
         try:
-            key = serialization.load_pem_private_key(text, password=password or None)
+            key = serialization.load_pem_private_key(text, password=(password or None) if needed else None)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise KeyFileError(f"{path}: not a private key modelpack can read ({exc})") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
         raise KeyFileError(f"{path}: unsupported key type {type(key).__name__}")
+    _check_strength(key, path)
     return Signer(key)
+
+
+def needs_password(path: Path) -> bool:
+    """Whether the private key in `path` is encrypted (so a password must be asked for)."""
+    text = _read(path)
+    kind, _ = _unpem(text, path)
+    return kind in ENCRYPTED_TYPES or kind == "ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in text
 
 
 def load_public_key(path: Path) -> PublicKey:
@@ -139,7 +149,19 @@ def load_public_key(path: Path) -> PublicKey:
             raise KeyFileError(f"{path}: not a PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
         raise KeyFileError(f"{path}: unsupported public key type {type(key).__name__}")
+    _check_strength(key, path)
     return key
+
+
+MIN_RSA_BITS = 2048
+
+
+def _check_strength(key: Any, path: Path) -> None:
+    """RSA below 2048 bits can be factored by a determined attacker (NIST SP 800-131A; cosign and
+    sigstore refuse such keys too): a signature from one proves little."""
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        raise KeyFileError(f"{path}: a {key.key_size}-bit RSA key is too weak; use at least {MIN_RSA_BITS} bits "
+                           "or an ECDSA P-256 key (modelpack generate-key-pair)")
 
 
 def _decrypt(body: bytes, password: bytes, path: Path) -> bytes:
