@@ -8,9 +8,11 @@ absent never matches (except with `!=`).
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from modelpack.errors import UsageError
@@ -46,7 +48,48 @@ def parse_condition(text: str) -> Condition:
     field, op, value = match.groups()
     if value == "" or value[0] in "<>=!":
         raise UsageError(f"--where {text!r}: expected FIELD OP VALUE, e.g. metrics.accuracy>=0.9")
-    return Condition(field, op, value.strip("\"'"))
+    value = value.strip("\"'")
+    if op in _ORDERING and field.startswith("metrics.") and _number(value) is None:
+        raise UsageError(f"--where {text!r}: metrics compare as numbers, and {value!r} is not one")
+    if op in _ORDERING and field == "created" and not _is_time(value):
+        raise UsageError(f"--where {text!r}: created compares as a time, e.g. created>=2026-01-31")
+    return Condition(field, op, value)
+
+
+_ORDERING = (">", "<", ">=", "<=")
+
+
+def _is_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def check_fields(fields: Iterable[str], records: list[dict[str, Any]], option: str) -> None:
+    """Refuse a field that no record has (a typo such as `metrcs.accuracy` would otherwise filter
+    everything out, or sort nothing, in silence), with the nearest field that exists.
+
+    Raises:
+        UsageError: naming the field and, where one is close, the field meant.
+    """
+    if not records:
+        return
+    for field in fields:
+        if any(lookup(record, field) is not _MISSING for record in records):
+            continue
+        known = sorted({key for record in records for key in _paths(record)})
+        close = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"{option} {field!r}: no version has this field{hint}")
+
+
+def _paths(record: dict[str, Any], prefix: str = "") -> Iterable[str]:
+    for key, value in record.items():
+        yield prefix + str(key)
+        if isinstance(value, dict):
+            yield from _paths(value, f"{prefix}{key}.")
 
 
 def lookup(record: dict[str, Any], path: str) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
-from modelpack.query import parse_condition, sort_key
+from modelpack.query import check_fields, parse_condition, sort_key
 from modelpack.store.layout import LayoutStore
 from modelpack.store.registry import RegistryRepository
 
@@ -45,14 +45,12 @@ def list_versions(repo: RegistryRepository, cache: LayoutStore, where: list[str]
         by_digest = {d.digest: d for d in resolved if d is not None}
         manifests = dict(zip(by_digest, pool.map(lambda d: _manifest(repo, cache, d), by_digest.values()),
                              strict=True))
-    versions = []
-    for tag, desc in zip(tags, resolved, strict=True):
-        if desc is None or _is_signature_tag(tag):
-            continue
-        node = manifests[desc.digest]
-        version = _describe(tag, desc, node)
-        if all(condition(version.record()) for condition in conditions):
-            versions.append(version)
+    every = [_describe(tag, desc, manifests[desc.digest]) for tag, desc in zip(tags, resolved, strict=True)
+             if desc is not None and not _is_signature_tag(tag)]
+    records = [version.record() for version in every]
+    check_fields([c.field for c in conditions if c.op != "!="], records, "--where")
+    check_fields([sort.lstrip("-+")] if sort else [], records, "--sort")
+    versions = [v for v, record in zip(every, records, strict=True) if all(c(record) for c in conditions)]
     if key is not None:
         function, descending = key
         versions.sort(key=lambda v: function(v.record()), reverse=descending)
