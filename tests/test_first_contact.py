@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -204,3 +206,111 @@ def test_unreachable_default_image_names_the_image_and_the_option(
     assert run.code in (3, 4, 5), run.err
     assert image in run.err and f"pass {option} IMAGE" in run.err
     assert len(run.err.strip().splitlines()) == 1
+
+
+# -- more first-contact mistakes (probe findings) ------------------------------------------------------
+def test_push_of_a_directory_without_a_reference_says_so(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m")
+    run = modelpack("push", str(model))
+    assert run.code == 2 and "needs a reference to push to (push DIR REF)" in run.err
+    two_refs = modelpack("push", "localhost:5000/a/b:1", "localhost:5000/a/c:1")
+    assert two_refs.code == 2 and "modelpack copy SRC DST" in two_refs.err
+
+
+def test_push_to_a_digest_the_model_does_not_have_is_refused(registry: Registry, tmp_path: Path) -> None:
+    repo = registry.repo()
+    wrong = "sha256:" + "0" * 64
+    run = modelpack("push", str(_model(tmp_path / "m")), f"{repo}@{wrong}", "--plain-http")
+    assert run.code == 2, run.err
+    assert "differs from the one in" in run.err
+    tags = mp.remote(mp.Reference.parse(f"{repo}:x"), PLAIN).find(wrong)
+    assert tags is None  # no manifest was stored under the promised digest
+
+
+@pytest.mark.parametrize("output, message", [
+    ("fifo", "exists and is not a directory"),
+    ("afile/sub", "afile is not a directory"),
+    ("", "empty name"),
+])
+def test_unusable_output_paths_are_named(tmp_path: Path, output: str, message: str) -> None:
+    mp.pack(_model(tmp_path / "m"), "localhost:5000/t/out:1")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "afile").write_text("x")
+    run = modelpack("unpack", "localhost:5000/t/out:1", "-o", str(tmp_path / output) if output else "")
+    assert run.code == 2, run.err
+    assert message in run.err and ".partial-" not in run.err
+
+
+def test_errors_name_the_output_not_the_staging_folder(tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / ("x" * 250)).write_bytes(b"1")
+    mp.pack(model, "localhost:5000/t/long:1")
+    output = tmp_path / ("y" * 250)
+    run = modelpack("unpack", "localhost:5000/t/long:1", "-o", str(output))
+    assert run.code == 1
+    assert str(output) in run.err and ".partial-" not in run.err
+
+
+def _key(path: Path, key: object, encrypt: bool = False) -> Path:
+    from cryptography.hazmat.primitives import serialization
+
+    algorithm = (serialization.BestAvailableEncryption(b"pw") if encrypt else serialization.NoEncryption())
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,  # type: ignore[attr-defined]
+                                       serialization.PrivateFormat.PKCS8, algorithm))
+    return path
+
+
+def test_unencrypted_key_signs_without_a_password_even_if_one_is_set(registry: Registry, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ref = f"{registry.repo()}:1"
+    assert modelpack("push", str(_model(tmp_path / "m")), ref, "--plain-http").code == 0
+    key = _key(tmp_path / "plain.key", ec.generate_private_key(ec.SECP256R1()))
+    for env in ({"COSIGN_PASSWORD": "for-another-key"}, {}):
+        proc_env = {k: v for k, v in os.environ.items() if k != "COSIGN_PASSWORD"} | env
+        run = subprocess.run([sys.executable, "-m", "modelpack", "sign", "--key", str(key), ref, "--plain-http"],
+                             capture_output=True, text=True, env=proc_env, stdin=subprocess.DEVNULL, timeout=120)
+        assert run.returncode == 0, run.stderr
+
+
+def test_weak_rsa_keys_are_refused(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from modelpack.sign import keys
+    from modelpack.sign.keys import KeyFileError
+
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    with pytest.raises(KeyFileError, match="1024-bit RSA key is too weak"):
+        keys.load_private_key(_key(tmp_path / "weak.key", weak), None)
+    public = tmp_path / "weak.pub"
+    public.write_bytes(weak.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
+    with pytest.raises(KeyFileError, match="too weak"):
+        keys.load_public_key(public)
+    strong = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert keys.load_private_key(_key(tmp_path / "ok.key", strong), None)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--where", "metrics.accuracy>=abc"), "metrics compare as numbers"),
+    (("--where", "metrics.accuracy>=nan"), "metrics compare as numbers"),
+    (("--where", "created>notadate"), "created compares as a time"),
+    (("--where", "metrcs.accuracy>=0.1"), "no version has this field (did you mean 'metrics.accuracy'?)"),
+    (("--where", "metrics.acuracy>=0.1"), "(did you mean 'metrics.accuracy'?)"),
+    (("--sort", "nonsense"), "--sort 'nonsense': no version has this field"),
+    (("--sort", ""), "--sort needs a field"),
+])
+def test_ls_refuses_filters_that_cannot_match(registry: Registry, tmp_path: Path, args: tuple[str, ...],
+                                              message: str) -> None:
+    repo = registry.repo()
+    assert modelpack("push", str(_model(tmp_path / "m", "name: m\nmetrics: {accuracy: 0.9}\n")), f"{repo}:1",
+                     "--plain-http").code == 0
+    run = modelpack("ls", repo, *args, "--plain-http")
+    assert run.code == 2, run.err
+    assert message in run.err
+    fine = modelpack("ls", repo, "--where", "metrics.accuracy>=0.5", "--where", "labels.stage!=prod",
+                     "--sort", "-metrics.accuracy", "--plain-http")
+    assert fine.code == 0, fine.err
+    assert [line.split()[0] for line in fine.out.splitlines()[1:]] == ["1"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -267,6 +268,8 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bo
             raise click.UsageError("--where and --sort apply to a repository's versions, not to `ls HOST`")
         _list_repositories(repository, client_options(plain_http, insecure, ca_file, verbose), as_json)
         return
+    if sort is not None and not sort.strip("-+ "):
+        raise click.UsageError("--sort needs a field, e.g. metrics.accuracy or -created")
     versions = api.list_versions(repository, where, sort,
                                  options=client_options(plain_http, insecure, ca_file, verbose))
     if as_json:
@@ -587,7 +590,11 @@ def sign(reference: str, key: str, annotations: tuple[str, ...], plain_http: boo
     from modelpack import api
 
     options = client_options(plain_http, insecure, ca_file, verbose)
-    result = api.sign(reference, key, _password(), _annotations(annotations), options=options)
+    from modelpack.sign.keys import needs_password
+
+    extra = _annotations(annotations)
+    password = _password() if needs_password(Path(key)) else None  # asked only after the key file is read
+    result = api.sign(reference, key, password, extra, options=options)
     if as_json:
         print_json({"reference": str(result.reference), "digest": result.digest,
                     "signature": result.signature.digest})
