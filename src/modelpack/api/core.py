@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -20,6 +19,7 @@ from modelpack.formats import foreign_metadata, layer_kind
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
 from modelpack.sign.lookup import MODEL_SIG_FILE, model_signature
 from modelpack.store import credentials
@@ -427,10 +427,7 @@ def inspect(
 def _config_json(desc: Descriptor, raw: bytes) -> dict[str, Any] | None:
     if not desc.media_type.endswith("json"):
         return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
+    value = parse_or_none(raw)
     return value if isinstance(value, dict) else None
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ from modelpack.errors import NotFoundError, VerificationError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.sign import model_signing
 from modelpack.sign.dsse import COSIGN_PREDICATE, make_bundle, verify_bundle
 from modelpack.sign.keys import PublicKey, Signer, verify_signature
@@ -181,7 +181,7 @@ def verify_simple_signing(payload: bytes, signature_b64: str, public: PublicKey,
     if not verify_signature(public, signature, payload):
         raise VerificationError("signature does not verify with this key")
     try:
-        body = json.loads(payload)
+        body = parse_or_none(payload)
         signed = body["critical"]["image"]["docker-manifest-digest"]
         kind = body["critical"]["type"]
         optional = body.get("optional") or {}
