@@ -268,7 +268,8 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bo
         _list_repositories(repository, client_options(plain_http, insecure, ca_file, verbose), as_json)
         return
     versions = api.list_versions(repository, where, sort,
-                                 options=client_options(plain_http, insecure, ca_file, verbose))
+                                 options=client_options(plain_http, insecure, ca_file, verbose),
+                                 warn=lambda message: click.echo(f"warning: {clean(message)}", err=True))
     if as_json:
         print_json([v.to_json() for v in versions])
         return
@@ -281,7 +282,7 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bo
         metrics = ", ".join(f"{k}={val}" for k, val in sorted((v.metadata.get("metrics") or {}).items()))
         version, created = clean(v.metadata.get("version") or "-"), clean(v.metadata.get("created") or "-")
         click.echo(f"{clean(v.tag):<{width}}  {clean(v.digest[:19]):<19}  {version:<10}  "
-                   f"{created:<20}  {human_size(v.size):>10}  {clean(metrics)}")
+                   f"{created:<20}  {human_size(v.size):>10}  {clean(metrics or '-')}")
 
 
 def _list_repositories(registry: str, options: ClientOptions, as_json: bool) -> None:
