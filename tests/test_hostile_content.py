@@ -1,0 +1,131 @@
+"""Content a registry controls (manifests, configs, annotations, layer paths and sizes, parent links) is
+refused or ignored, never crashed on: each malformed shape ends in one line and a documented exit code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import Run, modelpack
+from hostile_registry import HostileRegistry, crafted_model, raw_layer, serve_content, serve_tags
+from modelpack.oci import digest as digests
+
+EXIT_INTEGRITY = 6
+PARENT = "io.modelpack.model.parent"
+
+
+@pytest.fixture
+def registry() -> Iterator[HostileRegistry]:
+    with HostileRegistry() as server:
+        yield server
+
+
+def serve(server: HostileRegistry, content: dict[str, tuple[str, bytes]], tags: list[str] | None = None) -> None:
+    server.routes[r"^(GET|HEAD) /v2/a/b/(manifests|blobs)/"] = serve_content(content)
+    server.routes["/tags/list"] = serve_tags(tags or ["1"])
+
+
+def one_line_error(result: Run, code: int, *fragments: str) -> str:
+    lines = result.err.strip().splitlines()
+    assert result.code == code, result.err
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.err
+    assert "internal error" not in lines[0], lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def with_layers(*layers: tuple[str | None, bytes], **kwargs: Any) -> dict[str, tuple[str, bytes]]:
+    made = [raw_layer(path, data) for path, data in layers]
+    content = crafted_model(layers=[desc for desc, _ in made], **kwargs)
+    content.update(entry for _, entry in made)
+    return content
+
+
+# -- A9: one guarded parse for every registry document -------------------------------------------------
+def test_a_config_nested_fifty_thousand_deep_is_ignored_like_any_malformed_config(
+        registry: HostileRegistry, tmp_path: Path) -> None:
+    serve(registry, crafted_model(config=b"[" * 50_000 + b"]" * 50_000, annotations={"io.modelpack.model.name": "m"}))
+    ref = f"{registry.host}/a/b:1"
+    env = {"MODELPACK_HOME": str(tmp_path / "home")}
+    for args in (["inspect", "--remote", ref], ["diff", ref, ref], ["lineage", ref], ["pull", ref],
+                 ["inspect", ref]):
+        result = modelpack(*args, "--plain-http", env=env)
+        assert result.code == 0, (args, result.err)
+        assert "internal error" not in result.err
+
+
+# -- A10: a malformed metadata annotation does not fail the listing ------------------------------------
+@pytest.mark.parametrize("bad", ["{bad", "[1,2]", "1e999", '{"a": 1e999}', '"text"'])
+def test_a_malformed_metrics_annotation_is_shown_as_missing_with_one_warning(
+        registry: HostileRegistry, bad: str) -> None:
+    good = crafted_model(annotations={"io.modelpack.model.metrics+json": '{"a": 0.5}'}, tags=("good",))
+    broken = crafted_model(annotations={"io.modelpack.model.metrics+json": bad}, tags=("bad1", "bad2"))
+    serve(registry, {**good, **broken}, ["good", "bad1", "bad2"])
+    for extra in ([], ["--sort", "-metrics.a"], ["--where", "metrics.a>0.1"]):
+        result = modelpack("ls", "--plain-http", f"{registry.host}/a/b", *extra)
+        assert result.code == 0, result.err
+        assert "good" in result.out and "a=0.5" in result.out, result.out
+        if not extra:
+            rows = {line.split()[0]: line.split()[-1] for line in result.out.splitlines()[1:]}
+            assert rows["bad1"] == rows["bad2"] == "-", result.out
+        warnings = [line for line in result.err.splitlines() if "metrics" in line]
+        assert len(warnings) == 1 and "bad1" in warnings[0] and "bad2" in warnings[0], result.err
+
+
+# -- C10: descriptor sizes are bounded where descriptors are parsed --------------------------------------
+@pytest.mark.parametrize("command", ["pull", "inspect", "ls"])
+def test_a_layer_size_beyond_any_real_file_is_refused(registry: HostileRegistry, tmp_path: Path,
+                                                      command: str) -> None:
+    content = with_layers(("a", b"x"))
+    manifest = json.loads(content["1"][1])
+    manifest["layers"][0]["size"] = 10**30
+    data = json.dumps(manifest).encode()
+    serve(registry, {**content, "1": (content["1"][0], data), digests.of_bytes(data): (content["1"][0], data)})
+    args = {"pull": ["pull", "-o", str(tmp_path / "out")], "inspect": ["inspect", "--remote"], "ls": ["ls"]}[command]
+    ref = f"{registry.host}/a/b" + ("" if command == "ls" else ":1")
+    result = modelpack(*args, ref, "--plain-http", env={"MODELPACK_HOME": str(tmp_path / "home")})
+    if command == "ls":  # one malformed version does not fail the listing: it is named and left out
+        assert result.code == 0 and "TiB" not in result.out, result.out
+        assert "layers.0.size" in result.err, result.err
+    else:
+        one_line_error(result, EXIT_INTEGRITY, "malformed manifest", "layers.0.size")
+
+
+# -- C9, C11: layer paths that cannot be unpacked ----------------------------------------------------
+@pytest.mark.parametrize(("first", "second", "message"), [
+    ("a", "a/b", "refused path 'a/b': 'a' is a file in this artifact"),
+    ("a/b", "a", "refused path 'a': it is a folder in this artifact"),
+])
+def test_a_file_and_a_folder_of_the_same_name_are_refused(registry: HostileRegistry, tmp_path: Path,
+                                                          first: str, second: str, message: str) -> None:
+    serve(registry, with_layers((first, b"x"), (second, b"y")))
+    result = modelpack("pull", "--plain-http", f"{registry.host}/a/b:1", "-o", str(tmp_path / "out"),
+                       env={"MODELPACK_HOME": str(tmp_path / "home")})
+    one_line_error(result, EXIT_INTEGRITY, message)
+    assert not (tmp_path / "out").exists() and list(tmp_path.glob(".out*")) == []
+
+
+def test_a_layer_naming_no_path_is_refused_as_malformed(registry: HostileRegistry, tmp_path: Path) -> None:
+    serve(registry, with_layers((None, b"x")))
+    result = modelpack("pull", "--plain-http", f"{registry.host}/a/b:1", "-o", str(tmp_path / "out"),
+                       env={"MODELPACK_HOME": str(tmp_path / "home")})
+    one_line_error(result, EXIT_INTEGRITY, "names no file path")
+
+
+# -- C12, C13: manifests missing what makes them manifests ------------------------------------------------
+@pytest.mark.parametrize(("drop", "message"), [
+    (("config",), "malformed manifest: config: field required"),
+    (("config", "mediaType"), "malformed manifest: no mediaType, and neither config nor manifests"),
+])
+def test_a_manifest_without_its_config_is_malformed(registry: HostileRegistry, tmp_path: Path,
+                                                    drop: tuple[str, ...], message: str) -> None:
+    serve(registry, crafted_model(drop=drop))
+    for args in (["inspect", "--remote"], ["pull", "-o", str(tmp_path / "out")]):
+        result = modelpack(*args, f"{registry.host}/a/b:1", "--plain-http",
+                           env={"MODELPACK_HOME": str(tmp_path / "home")})
+        one_line_error(result, EXIT_INTEGRITY, message)
