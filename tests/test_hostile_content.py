@@ -129,3 +129,57 @@ def test_a_manifest_without_its_config_is_malformed(registry: HostileRegistry, t
         result = modelpack(*args, f"{registry.host}/a/b:1", "--plain-http",
                            env={"MODELPACK_HOME": str(tmp_path / "home")})
         one_line_error(result, EXIT_INTEGRITY, message)
+
+
+# -- C14, C15, C16: lineage through parent annotations a registry wrote ---------------------------------
+def chain_of(host: str, length: int, last_parent: str | None = None) -> dict[str, tuple[str, bytes]]:
+    """Tags m0 .. m<length-1>, each naming the next as its parent; the last names `last_parent`."""
+    content: dict[str, tuple[str, bytes]] = {}
+    for i in range(length):
+        parent = f"{host}/a/b:m{i + 1}" if i + 1 < length else last_parent
+        annotations = {"io.modelpack.model.name": f"m{i}", **({PARENT: parent} if parent else {})}
+        content.update(crafted_model(annotations=annotations, tags=(f"m{i}",)))
+    return content
+
+
+@pytest.mark.parametrize(("parent", "reason"), [("UPPER/x::", "invalid reference"),
+                                                ("library/ubuntu", "names no registry")])
+def test_a_parent_annotation_that_is_no_reference_is_malformed_content(registry: HostileRegistry,
+                                                                       parent: str, reason: str) -> None:
+    serve(registry, chain_of(registry.host, 2, last_parent=parent))
+    result = modelpack("lineage", "--plain-http", f"{registry.host}/a/b:m0")
+    line = one_line_error(result, EXIT_INTEGRITY, f"parent annotation of {registry.host}/a/b:m1", reason)
+    assert "write it as" not in line  # not worded as if the user had typed it
+    assert [row.split()[-1] for row in result.out.splitlines()] == ["m0", "m1"], result.out
+
+
+def test_a_parent_on_an_unreachable_host_prints_the_chain_known_so_far(registry: HostileRegistry) -> None:
+    serve(registry, chain_of(registry.host, 2, last_parent="127.0.0.1:9/gone/model:1"))
+    result = modelpack("lineage", "--plain-http", "--timeout", "5", f"{registry.host}/a/b:m0")
+    one_line_error(result, 5, "127.0.0.1:9")
+    assert [row.split()[-1] for row in result.out.splitlines()] == ["m0", "m1"], result.out
+
+
+def test_a_parent_loop_is_malformed_and_prints_the_chain(registry: HostileRegistry) -> None:
+    serve(registry, chain_of(registry.host, 3, last_parent=f"{registry.host}/a/b:m0"))
+    result = modelpack("lineage", "--plain-http", f"{registry.host}/a/b:m0")
+    one_line_error(result, EXIT_INTEGRITY, "loops back")
+    assert [row.split()[-1] for row in result.out.splitlines()][:3] == ["m0", "m1", "m2"], result.out
+    as_json = modelpack("lineage", "--plain-http", "--json", f"{registry.host}/a/b:m0")
+    assert as_json.code == EXIT_INTEGRITY and [e["name"] for e in json.loads(as_json.out)][:3] == ["m0", "m1", "m2"]
+
+
+def test_a_chain_beyond_the_depth_limit_says_where_it_stopped(registry: HostileRegistry) -> None:
+    serve(registry, chain_of(registry.host, 105))
+    result = modelpack("lineage", "--plain-http", f"{registry.host}/a/b:m0", timeout=300)
+    assert result.code == 0, result.err
+    assert len(result.out.splitlines()) == 100
+    assert "stopped after 100" in result.err and f"{registry.host}/a/b:m100" in result.err, result.err
+
+
+def test_pack_refuses_a_parent_that_is_no_reference(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(b"w")
+    result = modelpack("pack", str(tmp_path / "m"), "-t", "localhost:5000/m:1", "--set", "parent=UPPER/x::",
+                       env={"MODELPACK_HOME": str(tmp_path / "home")})
+    one_line_error(result, 2, "parent", "invalid reference")

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -117,10 +117,10 @@ def describe(
         raise UsageError(f"{model_dir} is not a directory")
     metadata = load_metadata(path, list(overrides), default_name=default_name or path.resolve().name)
     if resolver is not None:
-        from modelpack.lineage import pin
+        from modelpack.lineage import pin, pin_parent
 
         metadata = metadata.model_copy(update={
-            "parent": pin(metadata.parent, resolver) if metadata.parent else None,
+            "parent": pin_parent(metadata.parent, resolver) if metadata.parent else None,
             "datasets": [pin(d, resolver) for d in metadata.datasets],
         })
     return build(path, metadata, on_layer=on_layer, on_hashing=on_hashing, hashes=hashes or _store_hashes(None),
@@ -136,8 +136,9 @@ def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -
 
 
 def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
-            store: LayoutStore | None = None) -> list[dict[str, Any]]:
-    """The chain of `parent`s from a model back to its first ancestor, each with digest and version."""
+            store: LayoutStore | None = None) -> Iterator[dict[str, Any]]:
+    """The chain of `parent`s from a model back to its first ancestor, each with digest and version,
+    yielded as read (at most `lineage.MAX_DEPTH`; see `lineage.chain`)."""
     from modelpack.lineage import chain
 
     def read(text: str) -> dict[str, Any]:

@@ -436,15 +436,22 @@ def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
             as_json: bool) -> None:
     """The chain of parent models back to the first ancestor."""
     from modelpack import api
+    from modelpack.lineage import MAX_DEPTH
 
-    entries = api.lineage(reference, options=client_options(plain_http, insecure, ca_file, verbose))
-    if as_json:
-        print_json(entries)
-        return
-    for depth, entry in enumerate(entries):
-        label = " ".join(str(x) for x in (entry["name"], entry["version"]) if x)
-        click.echo(f"{'  ' * depth}{'└─ ' if depth else ''}{clean(entry['reference'])}  "
-                   f"{clean(entry['digest'][:19])}  {clean(label)}")
+    entries: list[dict] = []
+    try:  # the chain known so far is shown even when a later parent cannot be read
+        for entry in api.lineage(reference, options=client_options(plain_http, insecure, ca_file, verbose)):
+            entries.append(entry)
+            if not as_json:
+                label = " ".join(str(x) for x in (entry["name"], entry["version"]) if x)
+                click.echo(f"{'  ' * (len(entries) - 1)}{'└─ ' if len(entries) > 1 else ''}"
+                           f"{clean(entry['reference'])}  {clean(entry['digest'][:19])}  {clean(label)}")
+    finally:
+        if as_json:
+            print_json(entries)
+    if len(entries) == MAX_DEPTH and entries[-1]["parent"]:
+        click.echo(f"warning: stopped after {MAX_DEPTH} models; the chain goes on at "
+                   f"{clean(entries[-1]['parent'])}", err=True)
 
 
 @cli.command(name="build-image")
