@@ -19,7 +19,7 @@ PARENT = "io.modelpack.model.parent"
 
 
 @pytest.fixture
-def registry() -> Iterator[HostileRegistry]:
+def hostile() -> Iterator[HostileRegistry]:
     with HostileRegistry() as server:
         yield server
 
@@ -48,9 +48,9 @@ def with_layers(*layers: tuple[str | None, bytes], **kwargs: Any) -> dict[str, t
 
 # -- A9: one guarded parse for every registry document -------------------------------------------------
 def test_a_config_nested_fifty_thousand_deep_is_ignored_like_any_malformed_config(
-        registry: HostileRegistry, tmp_path: Path) -> None:
-    serve(registry, crafted_model(config=b"[" * 50_000 + b"]" * 50_000, annotations={"io.modelpack.model.name": "m"}))
-    ref = f"{registry.host}/a/b:1"
+        hostile: HostileRegistry, tmp_path: Path) -> None:
+    serve(hostile, crafted_model(config=b"[" * 50_000 + b"]" * 50_000, annotations={"io.modelpack.model.name": "m"}))
+    ref = f"{hostile.host}/a/b:1"
     env = {"MODELPACK_HOME": str(tmp_path / "home")}
     for args in (["inspect", "--remote", ref], ["diff", ref, ref], ["lineage", ref], ["pull", ref],
                  ["inspect", ref]):
@@ -62,12 +62,12 @@ def test_a_config_nested_fifty_thousand_deep_is_ignored_like_any_malformed_confi
 # -- A10: a malformed metadata annotation does not fail the listing ------------------------------------
 @pytest.mark.parametrize("bad", ["{bad", "[1,2]", "1e999", '{"a": 1e999}', '"text"'])
 def test_a_malformed_metrics_annotation_is_shown_as_missing_with_one_warning(
-        registry: HostileRegistry, bad: str) -> None:
+        hostile: HostileRegistry, bad: str) -> None:
     good = crafted_model(annotations={"io.modelpack.model.metrics+json": '{"a": 0.5}'}, tags=("good",))
     broken = crafted_model(annotations={"io.modelpack.model.metrics+json": bad}, tags=("bad1", "bad2"))
-    serve(registry, {**good, **broken}, ["good", "bad1", "bad2"])
+    serve(hostile, {**good, **broken}, ["good", "bad1", "bad2"])
     for extra in ([], ["--sort", "-metrics.a"], ["--where", "metrics.a>0.1"]):
-        result = modelpack("ls", "--plain-http", f"{registry.host}/a/b", *extra)
+        result = modelpack("ls", "--plain-http", f"{hostile.host}/a/b", *extra)
         assert result.code == 0, result.err
         assert "good" in result.out and "a=0.5" in result.out, result.out
         if not extra:
@@ -79,15 +79,15 @@ def test_a_malformed_metrics_annotation_is_shown_as_missing_with_one_warning(
 
 # -- C10: descriptor sizes are bounded where descriptors are parsed --------------------------------------
 @pytest.mark.parametrize("command", ["pull", "inspect", "ls"])
-def test_a_layer_size_beyond_any_real_file_is_refused(registry: HostileRegistry, tmp_path: Path,
+def test_a_layer_size_beyond_any_real_file_is_refused(hostile: HostileRegistry, tmp_path: Path,
                                                       command: str) -> None:
     content = with_layers(("a", b"x"))
     manifest = json.loads(content["1"][1])
     manifest["layers"][0]["size"] = 10**30
     data = json.dumps(manifest).encode()
-    serve(registry, {**content, "1": (content["1"][0], data), digests.of_bytes(data): (content["1"][0], data)})
+    serve(hostile, {**content, "1": (content["1"][0], data), digests.of_bytes(data): (content["1"][0], data)})
     args = {"pull": ["pull", "-o", str(tmp_path / "out")], "inspect": ["inspect", "--remote"], "ls": ["ls"]}[command]
-    ref = f"{registry.host}/a/b" + ("" if command == "ls" else ":1")
+    ref = f"{hostile.host}/a/b" + ("" if command == "ls" else ":1")
     result = modelpack(*args, ref, "--plain-http", env={"MODELPACK_HOME": str(tmp_path / "home")})
     if command == "ls":  # one malformed version does not fail the listing: it is named and left out
         assert result.code == 0 and "TiB" not in result.out, result.out
@@ -101,18 +101,18 @@ def test_a_layer_size_beyond_any_real_file_is_refused(registry: HostileRegistry,
     ("a", "a/b", "refused path 'a/b': 'a' is a file in this artifact"),
     ("a/b", "a", "refused path 'a': it is a folder in this artifact"),
 ])
-def test_a_file_and_a_folder_of_the_same_name_are_refused(registry: HostileRegistry, tmp_path: Path,
+def test_a_file_and_a_folder_of_the_same_name_are_refused(hostile: HostileRegistry, tmp_path: Path,
                                                           first: str, second: str, message: str) -> None:
-    serve(registry, with_layers((first, b"x"), (second, b"y")))
-    result = modelpack("pull", "--plain-http", f"{registry.host}/a/b:1", "-o", str(tmp_path / "out"),
+    serve(hostile, with_layers((first, b"x"), (second, b"y")))
+    result = modelpack("pull", "--plain-http", f"{hostile.host}/a/b:1", "-o", str(tmp_path / "out"),
                        env={"MODELPACK_HOME": str(tmp_path / "home")})
     one_line_error(result, EXIT_INTEGRITY, message)
     assert not (tmp_path / "out").exists() and list(tmp_path.glob(".out*")) == []
 
 
-def test_a_layer_naming_no_path_is_refused_as_malformed(registry: HostileRegistry, tmp_path: Path) -> None:
-    serve(registry, with_layers((None, b"x")))
-    result = modelpack("pull", "--plain-http", f"{registry.host}/a/b:1", "-o", str(tmp_path / "out"),
+def test_a_layer_naming_no_path_is_refused_as_malformed(hostile: HostileRegistry, tmp_path: Path) -> None:
+    serve(hostile, with_layers((None, b"x")))
+    result = modelpack("pull", "--plain-http", f"{hostile.host}/a/b:1", "-o", str(tmp_path / "out"),
                        env={"MODELPACK_HOME": str(tmp_path / "home")})
     one_line_error(result, EXIT_INTEGRITY, "names no file path")
 
@@ -122,11 +122,11 @@ def test_a_layer_naming_no_path_is_refused_as_malformed(registry: HostileRegistr
     (("config",), "malformed manifest: config: field required"),
     (("config", "mediaType"), "malformed manifest: no mediaType, and neither config nor manifests"),
 ])
-def test_a_manifest_without_its_config_is_malformed(registry: HostileRegistry, tmp_path: Path,
+def test_a_manifest_without_its_config_is_malformed(hostile: HostileRegistry, tmp_path: Path,
                                                     drop: tuple[str, ...], message: str) -> None:
-    serve(registry, crafted_model(drop=drop))
+    serve(hostile, crafted_model(drop=drop))
     for args in (["inspect", "--remote"], ["pull", "-o", str(tmp_path / "out")]):
-        result = modelpack(*args, f"{registry.host}/a/b:1", "--plain-http",
+        result = modelpack(*args, f"{hostile.host}/a/b:1", "--plain-http",
                            env={"MODELPACK_HOME": str(tmp_path / "home")})
         one_line_error(result, EXIT_INTEGRITY, message)
 
@@ -144,37 +144,37 @@ def chain_of(host: str, length: int, last_parent: str | None = None) -> dict[str
 
 @pytest.mark.parametrize(("parent", "reason"), [("UPPER/x::", "invalid reference"),
                                                 ("library/ubuntu", "names no registry")])
-def test_a_parent_annotation_that_is_no_reference_is_malformed_content(registry: HostileRegistry,
+def test_a_parent_annotation_that_is_no_reference_is_malformed_content(hostile: HostileRegistry,
                                                                        parent: str, reason: str) -> None:
-    serve(registry, chain_of(registry.host, 2, last_parent=parent))
-    result = modelpack("lineage", "--plain-http", f"{registry.host}/a/b:m0")
-    line = one_line_error(result, EXIT_INTEGRITY, f"parent annotation of {registry.host}/a/b:m1", reason)
+    serve(hostile, chain_of(hostile.host, 2, last_parent=parent))
+    result = modelpack("lineage", "--plain-http", f"{hostile.host}/a/b:m0")
+    line = one_line_error(result, EXIT_INTEGRITY, f"parent annotation of {hostile.host}/a/b:m1", reason)
     assert "write it as" not in line  # not worded as if the user had typed it
     assert [row.split()[-1] for row in result.out.splitlines()] == ["m0", "m1"], result.out
 
 
-def test_a_parent_on_an_unreachable_host_prints_the_chain_known_so_far(registry: HostileRegistry) -> None:
-    serve(registry, chain_of(registry.host, 2, last_parent="127.0.0.1:9/gone/model:1"))
-    result = modelpack("lineage", "--plain-http", "--timeout", "5", f"{registry.host}/a/b:m0")
+def test_a_parent_on_an_unreachable_host_prints_the_chain_known_so_far(hostile: HostileRegistry) -> None:
+    serve(hostile, chain_of(hostile.host, 2, last_parent="127.0.0.1:9/gone/model:1"))
+    result = modelpack("lineage", "--plain-http", "--timeout", "5", f"{hostile.host}/a/b:m0")
     one_line_error(result, 5, "127.0.0.1:9")
     assert [row.split()[-1] for row in result.out.splitlines()] == ["m0", "m1"], result.out
 
 
-def test_a_parent_loop_is_malformed_and_prints_the_chain(registry: HostileRegistry) -> None:
-    serve(registry, chain_of(registry.host, 3, last_parent=f"{registry.host}/a/b:m0"))
-    result = modelpack("lineage", "--plain-http", f"{registry.host}/a/b:m0")
+def test_a_parent_loop_is_malformed_and_prints_the_chain(hostile: HostileRegistry) -> None:
+    serve(hostile, chain_of(hostile.host, 3, last_parent=f"{hostile.host}/a/b:m0"))
+    result = modelpack("lineage", "--plain-http", f"{hostile.host}/a/b:m0")
     one_line_error(result, EXIT_INTEGRITY, "loops back")
     assert [row.split()[-1] for row in result.out.splitlines()][:3] == ["m0", "m1", "m2"], result.out
-    as_json = modelpack("lineage", "--plain-http", "--json", f"{registry.host}/a/b:m0")
+    as_json = modelpack("lineage", "--plain-http", "--json", f"{hostile.host}/a/b:m0")
     assert as_json.code == EXIT_INTEGRITY and [e["name"] for e in json.loads(as_json.out)][:3] == ["m0", "m1", "m2"]
 
 
-def test_a_chain_beyond_the_depth_limit_says_where_it_stopped(registry: HostileRegistry) -> None:
-    serve(registry, chain_of(registry.host, 105))
-    result = modelpack("lineage", "--plain-http", f"{registry.host}/a/b:m0", timeout=300)
+def test_a_chain_beyond_the_depth_limit_says_where_it_stopped(hostile: HostileRegistry) -> None:
+    serve(hostile, chain_of(hostile.host, 105))
+    result = modelpack("lineage", "--plain-http", f"{hostile.host}/a/b:m0", timeout=300)
     assert result.code == 0, result.err
     assert len(result.out.splitlines()) == 100
-    assert "stopped after 100" in result.err and f"{registry.host}/a/b:m100" in result.err, result.err
+    assert "stopped after 100" in result.err and f"{hostile.host}/a/b:m100" in result.err, result.err
 
 
 def test_pack_refuses_a_parent_that_is_no_reference(tmp_path: Path) -> None:
@@ -183,3 +183,10 @@ def test_pack_refuses_a_parent_that_is_no_reference(tmp_path: Path) -> None:
     result = modelpack("pack", str(tmp_path / "m"), "-t", "localhost:5000/m:1", "--set", "parent=UPPER/x::",
                        env={"MODELPACK_HOME": str(tmp_path / "home")})
     one_line_error(result, 2, "parent", "invalid reference")
+
+
+# -- C22: a repository that does not exist ------------------------------------------------------------
+def test_ls_of_a_repository_that_does_not_exist_names_it_and_the_registry(registry: Any) -> None:
+    result = modelpack("ls", "--plain-http", f"{registry.host}/t/nonexistrepo")
+    line = one_line_error(result, 3, f"repository t/nonexistrepo not found on {registry.host}")
+    assert "GET " not in line and "NAME_UNKNOWN" not in line, line
