@@ -190,3 +190,42 @@ def test_ls_of_a_repository_that_does_not_exist_names_it_and_the_registry(regist
     result = modelpack("ls", "--plain-http", f"{registry.host}/t/nonexistrepo")
     line = one_line_error(result, 3, f"repository t/nonexistrepo not found on {registry.host}")
     assert "GET " not in line and "NAME_UNKNOWN" not in line, line
+
+
+# -- C17: a signature broken in any way is "no valid signature" (exit 7) ----------------------------------
+def _public_key(path: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    path.write_bytes(public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return path
+
+
+def _legacy_sig(layer_blob: bytes | None) -> bytes:
+    blob = layer_blob if layer_blob is not None else b"missing"
+    layer = {"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": digests.of_bytes(blob),
+             "size": len(blob), "annotations": {"dev.cosignproject.cosign/signature": "AAAA"}}
+    config = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digests.of_bytes(b"{}"), "size": 2}
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": config, "layers": [layer]}).encode()
+
+
+@pytest.mark.parametrize("broken", ["sig manifest without config", "sig blob missing", "fallback index unknown"])
+def test_a_broken_signature_is_no_valid_signature(hostile: HostileRegistry, tmp_path: Path, broken: str) -> None:
+    content = crafted_model()
+    subject = next(key for key, (_, data) in content.items() if key.startswith("sha256:") and data == content["1"][1])
+    tag = subject.replace(":", "-")
+    manifest = "application/vnd.oci.image.manifest.v1+json"
+    if broken == "sig manifest without config":
+        content[tag + ".sig"] = (manifest, json.dumps({"schemaVersion": 2, "mediaType": manifest}).encode())
+    elif broken == "sig blob missing":
+        content[tag + ".sig"] = (manifest, _legacy_sig(None))
+    else:
+        content[tag] = (manifest, json.dumps({"schemaVersion": 2, "mediaType": "application/x-unknown"}).encode())
+    content.update({digests.of_bytes(data): (media, data) for key, (media, data) in list(content.items())
+                    if key.startswith("sha256-")})
+    serve(hostile, content)
+    key = _public_key(tmp_path / "cosign.pub")
+    result = modelpack("verify", "--plain-http", "--key", str(key), f"{hostile.host}/a/b:1")
+    one_line_error(result, 7, f"no valid signature on {subject}")

@@ -113,7 +113,14 @@ def verify_signatures(repo: RegistryRepository, subject_digest: str, public: Pub
     Raises VerificationError, with the reasons, when there is none."""
     verified: list[FoundSignature] = []
     reasons: list[str] = []
-    for ref in referrers(repo, subject_digest):
+    try:
+        listed = referrers(repo, subject_digest)
+    except TooManyReferrers:
+        raise
+    except (VerificationError, NotFoundError) as exc:  # a broken fallback index: the legacy .sig may still hold one
+        reasons.append(str(exc))
+        listed = []
+    for ref in listed:
         try:
             manifest = signature_manifest(repo, ref.digest)
             if manifest.artifact_type != mt.SIGSTORE_BUNDLE and ref.artifact_type != mt.SIGSTORE_BUNDLE:
@@ -148,6 +155,9 @@ def _legacy_signatures(repo: RegistryRepository, subject_digest: str, public: Pu
     try:
         legacy = signature_manifest(repo, tag)
     except NotFoundError:
+        return []
+    except VerificationError as exc:
+        reasons.append(str(exc))
         return []
     layers = [layer for layer in legacy.layers if layer.media_type == SIMPLE_SIGNING]
     if len(layers) > MAX_REFERRERS:
