@@ -170,3 +170,41 @@ def model_content(blob: bytes = b"weights" * 100) -> dict[str, tuple[str, bytes]
 def weights_digest(content: dict[str, tuple[str, bytes]]) -> str:
     """The digest of the weights blob in `model_content()`."""
     return next(key for key, (media, _) in content.items() if media == "application/octet-stream")
+
+
+def crafted_model(*, config: bytes | None = None, layers: list[dict[str, Any]] | None = None,
+                  annotations: dict[str, Any] | None = None, drop: tuple[str, ...] = (),
+                  tags: tuple[str, ...] = ("1",)) -> dict[str, tuple[str, bytes]]:
+    """A model whose manifest a test writes field by field, for `serve_content`: `config` replaces the
+    config blob, `layers` the layer descriptors (their blobs: `layer_blob(...)` entries added by the
+    caller), `annotations` the manifest's, and `drop` removes top-level fields. Tags name the manifest."""
+    config = config if config is not None else b'{"descriptor":{"name":"m"},"config":{},"modelfs":{"type":"layers"}}'
+    blob = b"weights" * 100
+    default_layer = {"mediaType": RAW, "digest": digests.of_bytes(blob), "size": len(blob),
+                     "annotations": {"org.cncf.model.filepath": "w.bin"}}
+    manifest: dict[str, Any] = {
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.cncf.model.manifest.v1+json",
+        "config": {"mediaType": MODEL_CONFIG, "digest": digests.of_bytes(config), "size": len(config)},
+        "layers": [default_layer] if layers is None else layers}
+    if annotations is not None:
+        manifest["annotations"] = annotations
+    for key in drop:
+        manifest.pop(key, None)
+    data = json.dumps(manifest).encode()
+    content = {digests.of_bytes(data): (OCI_MANIFEST, data), digests.of_bytes(config): (MODEL_CONFIG, config),
+               digests.of_bytes(blob): ("application/octet-stream", blob)}
+    content.update({tag: (OCI_MANIFEST, data) for tag in tags})
+    return content
+
+
+def raw_layer(path: str | None, data: bytes) -> tuple[dict[str, Any], tuple[str, tuple[str, bytes]]]:
+    """A raw-file layer descriptor naming `path` (none when None), and its content entry."""
+    desc: dict[str, Any] = {"mediaType": RAW, "digest": digests.of_bytes(data), "size": len(data)}
+    if path is not None:
+        desc["annotations"] = {"org.cncf.model.filepath": path}
+    return desc, (digests.of_bytes(data), ("application/octet-stream", data))
+
+
+def serve_tags(tags: list[str]) -> Answer:
+    """Answer /v2/<name>/tags/list with `tags`."""
+    return lambda handler: reply(handler, 200, json.dumps({"tags": tags}), {"Content-Type": "application/json"})

@@ -3,10 +3,10 @@ digests when it is packed, so the chain back to the first ancestor stays exact e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from modelpack.errors import InvalidReferenceError, ModelpackError, UsageError
+from modelpack.errors import IntegrityError, InvalidReferenceError, ModelpackError, UsageError
 from modelpack.oci.reference import Reference
 
 Resolver = Callable[[Reference], str]
@@ -30,19 +30,56 @@ def pin(value: str, resolve: Resolver) -> str:
     return str(Reference(ref.registry, ref.repository, ref.tag, digest))
 
 
-def chain(start: str, read: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
-    """Follow `parent` from `start` back to the first ancestor. `read(reference)` returns an
-    `inspect --json` document."""
-    entries: list[dict[str, Any]] = []
+def pin_parent(value: str, resolve: Resolver) -> str:
+    """`pin` for a model's `parent`, which must be a valid reference (a registry's, or a bare name):
+    readers follow it with `lineage`.
+
+    Raises:
+        UsageError: `value` is not a valid reference, or names a registry that cannot resolve it.
+    """
+    try:
+        Reference.parse(value)
+    except InvalidReferenceError as exc:
+        raise UsageError(f"parent: {exc}; write it as registry/repository:tag, e.g. "
+                         "localhost:5000/team/base:1") from None
+    return pin(value, resolve)
+
+
+def chain(start: str, read: Callable[[str], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Follow `parent` from `start` back to the first ancestor, at most MAX_DEPTH models (the last
+    one's `parent` then names where the chain goes on). `read(reference)` returns an `inspect --json`
+    document. Entries are yielded as they are read, so a caller can show the chain known so far when a
+    later step fails.
+
+    Raises:
+        IntegrityError: a parent annotation is not a registry reference, or the chain loops.
+        ModelpackError: what `read` raises (an unreachable or missing parent).
+    """
     seen: set[str] = set()
     current: str | None = start
-    while current and len(entries) < MAX_DEPTH:
+    for _ in range(MAX_DEPTH):
+        if current is None:
+            return
         info = read(current)
         meta = info.get("metadata", {})
-        entries.append({"reference": current, "digest": info["digest"], "name": meta.get("name"),
-                        "version": meta.get("version"), "parent": meta.get("parent")})
+        parent = meta.get("parent")
+        yield {"reference": current, "digest": info["digest"], "name": meta.get("name"),
+               "version": meta.get("version"), "parent": parent}
         if info["digest"] in seen:
-            raise UsageError(f"lineage of {start} loops back to {info['digest']}")
+            raise IntegrityError(f"lineage of {start} loops back to {info['digest']} ({current})")
         seen.add(info["digest"])
-        current = meta.get("parent")
-    return entries
+        current = _parent_reference(current, parent) if parent is not None else None
+
+
+def _parent_reference(child: str, parent: object) -> str:
+    """The parent a registry's annotation names, checked: it is the artifact's claim, not the user's."""
+    where = f"the parent annotation of {child}"
+    if not isinstance(parent, str):
+        raise IntegrityError(f"{where} is not a string")
+    try:
+        ref = Reference.parse(parent)
+    except InvalidReferenceError as exc:
+        raise IntegrityError(f"{where} is not a valid reference: {exc}") from None
+    if not ref.registry:
+        raise IntegrityError(f"{where} ({parent!r}) names no registry")
+    return str(ref)

@@ -10,7 +10,6 @@ files, unless hard links are asked for; then they are read-only.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import stat
@@ -20,12 +19,13 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from modelpack.archives import extract_archive
-from modelpack.errors import IntegrityError, UnsafePathError, UnsupportedArtifactError, UsageError
+from modelpack.errors import IntegrityError, UnsafePathError, UsageError
 from modelpack.filecopy import clone_or_copy
 from modelpack.formats import default_name, is_foreign_archive
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.space import require_space
 from modelpack.streams import ByteStream
 
@@ -176,24 +176,51 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
     """Write the layers under `staging`; with `existing`, skip files already equal there."""
     written: list[str] = []
     unchanged: set[str] = set()
-    seen: set[str] = set()
+    paths = file_paths(manifest)
     for layer in manifest.layers:
         if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
             written.extend(extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name)))
             continue
-        raw_path = layer_path(layer)
-        if raw_path is None:
-            raise UnsupportedArtifactError(f"layer {layer.digest} names no file path; cannot unpack it")
-        rel = safe_relpath(raw_path)
-        if rel in seen:
-            raise UnsafePathError(f"refused artifact: two layers write {rel!r}")
-        seen.add(rel)
+        rel = paths[layer.digest, layer_path(layer)]
         written.append(rel)
         if existing is not None and _same_file(existing / rel, layer):
             unchanged.add(rel)
             continue
         _write_file(layer, rel, blobs, staging, link)
     return written, unchanged
+
+
+def file_paths(manifest: Manifest) -> dict[tuple[str, str | None], str]:
+    """The checked relative path of every file layer, keyed by (digest, path as annotated): all are
+    refused before anything is written when one cannot be restored.
+
+    Raises:
+        IntegrityError: a file layer names no path.
+        UnsafePathError: a path is unsafe, written twice, or both a file and a folder of another file.
+    """
+    paths: dict[tuple[str, str | None], str] = {}
+    files: set[str] = set()
+    folders: dict[str, str] = {}  # folder -> a file below it
+    for layer in manifest.layers:
+        if layer_is_archive(layer):
+            continue
+        raw_path = layer_path(layer)
+        if raw_path is None:
+            raise IntegrityError(f"layer {layer.digest} names no file path ({mt.A_FILEPATH}); cannot unpack it")
+        rel = safe_relpath(raw_path)
+        if rel in files:
+            raise UnsafePathError(f"refused artifact: two layers write {rel!r}")
+        if rel in folders:
+            raise UnsafePathError(f"refused path {rel!r}: it is a folder in this artifact (of {folders[rel]!r})")
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if folder in files:
+                raise UnsafePathError(f"refused path {rel!r}: {folder!r} is a file in this artifact")
+            folders.setdefault(folder, rel)
+        files.add(rel)
+        paths[layer.digest, raw_path] = rel
+    return paths
 
 
 def _same_size(output: Path, layer: Descriptor) -> bool:
@@ -253,7 +280,10 @@ def _inside(root: Path, rel: str) -> Path:
 
 def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Path, link: bool) -> None:
     target = root / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # an archive layer wrote a file where a folder goes
+        raise UnsafePathError(f"refused path {rel!r}: a folder of it is a file in this artifact") from None
     target = _inside(root, rel)
     if target.is_symlink() or target.exists():
         raise UnsafePathError(f"refused artifact: {rel!r} is written twice")
@@ -307,8 +337,5 @@ def _file_metadata(layer: Descriptor) -> dict:
     text = layer.annotation(mt.A_FILE_METADATA, mt.LEGACY_A_FILE_METADATA)
     if not text:
         return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
+    value = parse_or_none(text)
     return value if isinstance(value, dict) else {}

@@ -6,10 +6,13 @@ listing only re-resolves the tags (one HEAD each, concurrently).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelpack.errors import IntegrityError, UnsupportedArtifactError
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.query import check_fields, parse_condition, sort_key
@@ -24,6 +27,7 @@ class Version:
     size: int
     artifact_type: str | None
     metadata: dict[str, Any] = field(default_factory=dict)
+    malformed: list[str] = field(default_factory=list)  # annotation keys left out of `metadata`
 
     def record(self) -> dict[str, Any]:
         """What --where and --sort look at: the metadata, plus tag, digest and size."""
@@ -36,7 +40,12 @@ class Version:
 
 
 def list_versions(repo: RegistryRepository, cache: LayoutStore, where: list[str] | tuple[str, ...] = (),
-                  sort: str | None = None, workers: int = 8) -> list[Version]:
+                  sort: str | None = None, workers: int = 8,
+                  warn: Callable[[str], None] | None = None) -> list[Version]:
+    """The repository's versions, filtered and sorted. What a registry wrote is not trusted to be well
+    formed, and one bad version does not fail the listing: a malformed manifest leaves its tags out,
+    a malformed metadata annotation is left out of the version; each is said once through `warn`
+    (default: a logging warning)."""
     conditions = [parse_condition(w) for w in where]
     key = sort_key(sort) if sort else None
     tags = repo.tags()
@@ -45,8 +54,21 @@ def list_versions(repo: RegistryRepository, cache: LayoutStore, where: list[str]
         by_digest = {d.digest: d for d in resolved if d is not None}
         manifests = dict(zip(by_digest, pool.map(lambda d: _manifest(repo, cache, d), by_digest.values()),
                              strict=True))
-    every = [_describe(tag, desc, manifests[desc.digest]) for tag, desc in zip(tags, resolved, strict=True)
-             if desc is not None and not _is_signature_tag(tag)]
+    every: list[Version] = []
+    refused: dict[str, list[str]] = {}  # reason -> tags
+    for tag, desc in zip(tags, resolved, strict=True):
+        if desc is None or _is_signature_tag(tag):
+            continue
+        node = manifests[desc.digest]
+        if isinstance(node, Exception):
+            refused.setdefault(str(node), []).append(tag)
+            continue
+        version = _describe(tag, desc, node)
+        for annotation in version.malformed:
+            refused.setdefault(f"ignored its malformed {annotation} annotation", []).append(tag)
+        every.append(version)
+    for reason, named in refused.items():
+        (warn or _log.warning)(f"{_tag_list(named)}: {reason}")
     records = [version.record() for version in every]
     check_fields([c.field for c in conditions if c.op != "!="], records, "--where")
     check_fields([sort.lstrip("-+")] if sort else [], records, "--sort")
@@ -57,22 +79,37 @@ def list_versions(repo: RegistryRepository, cache: LayoutStore, where: list[str]
     return versions
 
 
+_log = logging.getLogger("modelpack.versions")
+
+
+def _tag_list(tags: list[str], shown: int = 5) -> str:
+    more = f" and {len(tags) - shown} more" if len(tags) > shown else ""
+    return ("tag " if len(tags) == 1 else "tags ") + ", ".join(tags[:shown]) + more
+
+
 def _is_signature_tag(tag: str) -> bool:
     # sha256-<hex> (referrers fallback) and sha256-<hex>.sig/.att (cosign): signatures, not versions.
     return tag.startswith(("sha256-", "sha512-")) and len(tag) >= 71
 
 
-def _manifest(repo: RegistryRepository, cache: LayoutStore, desc: Descriptor) -> Manifest | Index:
-    if cache.has_blob(desc):
-        return parse_manifest(cache.read_blob_bytes(desc))
-    fetched, data = repo.fetch_manifest(desc.digest)
-    cache.put_bytes(fetched, data)
-    return parse_manifest(data)
+def _manifest(repo: RegistryRepository, cache: LayoutStore,
+              desc: Descriptor) -> Manifest | Index | IntegrityError | UnsupportedArtifactError:
+    """The version's manifest, or why it cannot be read (a registry's content: one bad version is
+    reported, not raised)."""
+    try:
+        if cache.has_blob(desc):
+            return parse_manifest(cache.read_blob_bytes(desc))
+        fetched, data = repo.fetch_manifest(desc.digest)
+        cache.put_bytes(fetched, data)
+        return parse_manifest(data)
+    except (IntegrityError, UnsupportedArtifactError) as exc:
+        return exc
 
 
 def _describe(tag: str, desc: Descriptor, node: Manifest | Index) -> Version:
+    malformed: list[str] = []
+    metadata = metadata_view(node.annotations, None, malformed)
     if isinstance(node, Index):
-        return Version(tag, desc.digest, desc.size, node.artifact_type, metadata_view(node.annotations, None))
+        return Version(tag, desc.digest, desc.size, node.artifact_type, metadata, malformed)
     size = node.config.size + sum(layer.size for layer in node.layers)
-    return Version(tag, desc.digest, size, node.artifact_type or node.config.media_type,
-                   metadata_view(node.annotations, None))
+    return Version(tag, desc.digest, size, node.artifact_type or node.config.media_type, metadata, malformed)

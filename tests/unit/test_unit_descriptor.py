@@ -13,6 +13,7 @@ from modelpack.oci.descriptor import (
     MAX_MANIFEST_BYTES,
     Descriptor,
     Index,
+    InvalidDocument,
     Manifest,
     json_bytes,
     parse_manifest,
@@ -98,13 +99,26 @@ def test_manifests_without_config_and_without_media_type_is_an_index() -> None:
     assert node.media_type == mt.OCI_INDEX
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [{"schemaVersion": 2}, {"schemaVersion": 2, "mediaType": "application/vnd.example+json", "layers": []}],
-)
-def test_neither_manifest_nor_index_is_unsupported(raw: dict) -> None:
+def test_a_well_formed_document_of_another_media_type_is_unsupported() -> None:
     with pytest.raises(UnsupportedArtifactError):
+        parse_manifest(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.example+json",
+                                   "layers": []}).encode())
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"schemaVersion": 2}, "no mediaType, and neither config nor manifests"),
+    ({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "layers": []}, "config: field required"),
+    ({"schemaVersion": 2, "mediaType": 7}, "mediaType: must be a string"),
+])
+def test_a_document_missing_what_makes_it_a_manifest_is_malformed(raw: dict, message: str) -> None:
+    with pytest.raises(IntegrityError, match=message):
         parse_manifest(json.dumps(raw).encode())
+
+
+@pytest.mark.parametrize("size", [-1, 2**53 + 1, 10**30])
+def test_a_size_outside_0_to_2_to_the_53_is_malformed(size: int) -> None:
+    with pytest.raises(InvalidDocument, match="size"):
+        Descriptor(mediaType="x", digest="sha256:" + "0" * 64, size=size)
 
 
 @pytest.mark.parametrize("data", [b"", b"{", b"not json", b'{"a":}', b"\xff\xfe\x00garbage"])

@@ -272,8 +272,17 @@ def test_metadata_view_tolerates_foreign_artifacts() -> None:
         "com.example.other": "x",
     }
     config = {"descriptor": ["not", "a", "dict"], "config": "nope"}
-    view = metadata_view(ann, config)
-    assert view == {"title": "foreign", "metrics": "{not json"}
+    malformed: list[str] = []
+    view = metadata_view(ann, config, malformed)
+    assert view == {"title": "foreign"}  # a metrics field that is not metrics is left out, and said
+    assert malformed == [mt.NS + "metrics+json"]
+
+
+@pytest.mark.parametrize("text", ["[1,2]", "1e999", '{"a": 1e999}', '{"a": "x"}', '{"a": true}', "[" * 50_000])
+def test_structured_annotations_of_the_wrong_shape_are_left_out(text: str) -> None:
+    malformed: list[str] = []
+    assert "metrics" not in metadata_view({mt.NS + "metrics+json": text}, None, malformed)
+    assert malformed == [mt.NS + "metrics+json"]
 
 
 def test_metadata_view_skips_empty_config_values() -> None:

@@ -25,13 +25,16 @@ def list_versions(
     *,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[Any]:
     """Every tag of a repository with its digest, version, created time, metrics and size, filtered
-    by `where` (`metrics.accuracy>=0.9`, ...) and sorted by `sort` (`-metrics.accuracy`)."""
+    by `where` (`metrics.accuracy>=0.9`, ...) and sorted by `sort` (`-metrics.accuracy`). A version
+    whose manifest or metadata is malformed is left out (or its field is), said once through `warn`
+    (default: a logging warning)."""
     from modelpack.versions import list_versions as _list
 
     ref = parse_reference(repository)
-    return _list(remote(ref, options), _store(store), list(where), sort)
+    return _list(remote(ref, options), _store(store), list(where), sort, warn=warn)
 
 
 def resolve(reference: str | Reference, *, options: ClientOptions | None = None) -> Descriptor:

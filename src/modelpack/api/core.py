@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from modelpack.formats import foreign_metadata, layer_kind
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
 from modelpack.sign.lookup import MODEL_SIG_FILE, model_signature
 from modelpack.store import credentials
@@ -116,10 +116,10 @@ def describe(
         raise UsageError(f"{model_dir} is not a directory")
     metadata = load_metadata(path, list(overrides), default_name=default_name or path.resolve().name)
     if resolver is not None:
-        from modelpack.lineage import pin
+        from modelpack.lineage import pin, pin_parent
 
         metadata = metadata.model_copy(update={
-            "parent": pin(metadata.parent, resolver) if metadata.parent else None,
+            "parent": pin_parent(metadata.parent, resolver) if metadata.parent else None,
             "datasets": [pin(d, resolver) for d in metadata.datasets],
         })
     return build(path, metadata, on_layer=on_layer, on_hashing=on_hashing, hashes=hashes or _store_hashes(None),
@@ -135,8 +135,9 @@ def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -
 
 
 def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
-            store: LayoutStore | None = None) -> list[dict[str, Any]]:
-    """The chain of `parent`s from a model back to its first ancestor, each with digest and version."""
+            store: LayoutStore | None = None) -> Iterator[dict[str, Any]]:
+    """The chain of `parent`s from a model back to its first ancestor, each with digest and version,
+    yielded as read (at most `lineage.MAX_DEPTH`; see `lineage.chain`)."""
     from modelpack.lineage import chain
 
     def read(text: str) -> dict[str, Any]:
@@ -438,10 +439,7 @@ def inspect(
 def _config_json(desc: Descriptor, raw: bytes) -> dict[str, Any] | None:
     if not desc.media_type.endswith("json"):
         return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
+    value = parse_or_none(raw)
     return value if isinstance(value, dict) else None
 
 

@@ -271,7 +271,8 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bo
     if sort is not None and not sort.strip("-+ "):
         raise click.UsageError("--sort needs a field, e.g. metrics.accuracy or -created")
     versions = api.list_versions(repository, where, sort,
-                                 options=client_options(plain_http, insecure, ca_file, verbose))
+                                 options=client_options(plain_http, insecure, ca_file, verbose),
+                                 warn=lambda message: click.echo(f"warning: {clean(message)}", err=True))
     if as_json:
         print_json([v.to_json() for v in versions])
         return
@@ -284,7 +285,7 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bo
         metrics = ", ".join(f"{k}={val}" for k, val in sorted((v.metadata.get("metrics") or {}).items()))
         version, created = clean(v.metadata.get("version") or "-"), clean(v.metadata.get("created") or "-")
         click.echo(f"{clean(v.tag):<{width}}  {clean(v.digest[:19]):<19}  {version:<10}  "
-                   f"{created:<20}  {human_size(v.size):>10}  {clean(metrics)}")
+                   f"{created:<20}  {human_size(v.size):>10}  {clean(metrics or '-')}")
 
 
 def _list_repositories(registry: str, options: ClientOptions, as_json: bool) -> None:
@@ -438,15 +439,22 @@ def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
             as_json: bool) -> None:
     """The chain of parent models back to the first ancestor."""
     from modelpack import api
+    from modelpack.lineage import MAX_DEPTH
 
-    entries = api.lineage(reference, options=client_options(plain_http, insecure, ca_file, verbose))
-    if as_json:
-        print_json(entries)
-        return
-    for depth, entry in enumerate(entries):
-        label = " ".join(str(x) for x in (entry["name"], entry["version"]) if x)
-        click.echo(f"{'  ' * depth}{'└─ ' if depth else ''}{clean(entry['reference'])}  "
-                   f"{clean(entry['digest'][:19])}  {clean(label)}")
+    entries: list[dict] = []
+    try:  # the chain known so far is shown even when a later parent cannot be read
+        for entry in api.lineage(reference, options=client_options(plain_http, insecure, ca_file, verbose)):
+            entries.append(entry)
+            if not as_json:
+                label = " ".join(str(x) for x in (entry["name"], entry["version"]) if x)
+                click.echo(f"{'  ' * (len(entries) - 1)}{'└─ ' if len(entries) > 1 else ''}"
+                           f"{clean(entry['reference'])}  {clean(entry['digest'][:19])}  {clean(label)}")
+    finally:
+        if as_json:
+            print_json(entries)
+    if len(entries) == MAX_DEPTH and entries[-1]["parent"]:
+        click.echo(f"warning: stopped after {MAX_DEPTH} models; the chain goes on at "
+                   f"{clean(entries[-1]['parent'])}", err=True)
 
 
 @cli.command(name="build-image")

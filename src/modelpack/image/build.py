@@ -6,7 +6,6 @@ every platform, and an index is pushed."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, json_bytes, parse_manifest
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
 from modelpack.store.copy import BlobPipeline, CopyOptions
 from modelpack.store.registry import RegistryRepository
@@ -117,10 +117,9 @@ def checked_config(raw: bytes, base_ref: Reference) -> dict[str, Any]:
         return UnsupportedArtifactError(f"base image {base_ref}: its config is malformed ({what}); "
                                         "use another --base")
 
-    try:
-        config = json.loads(raw)
-    except ValueError:
-        raise bad("not JSON") from None
+    config = parse_or_none(raw)  # also nested 50,000 deep, NaN, 1e999: not JSON
+    if config is None:
+        raise bad("not JSON")
     if not isinstance(config, dict):
         raise bad("not a JSON object")
     for shape, node, prefix in ((_CONFIG_SHAPE, config, ""), (_SETTINGS_SHAPE, config.get("config") or {}, "config.")):

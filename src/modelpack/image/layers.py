@@ -3,7 +3,6 @@ layer (so an updated weight file is the only layer that changes), small files to
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.packing.select import SourceFile
 from modelpack.packing.tarball import tar_chunks as reproducible_tar
 from modelpack.unpacking import layer_is_archive, layer_path, safe_relpath
@@ -64,10 +64,7 @@ def tar_chunks(entries: list[FileEntry], mtime: int) -> Iterator[bytes]:
 
 def _meta(layer: Descriptor) -> dict:
     text = layer.annotation(mt.A_FILE_METADATA, mt.LEGACY_A_FILE_METADATA)
-    try:
-        value = json.loads(text) if text else {}
-    except ValueError:
-        return {}
+    value = parse_or_none(text)
     return value if isinstance(value, dict) else {}
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from modelpack.oci import mediatypes as mt
+from modelpack.oci.jsontext import parse_or_none
 
 if TYPE_CHECKING:
     from modelpack.metadata.schema import ModelMetadata
@@ -107,10 +108,12 @@ def model_config(meta: ModelMetadata, created: datetime, diff_ids: list[str]) ->
     }
 
 
-def metadata_view(annotations: dict[str, str] | None, config: dict[str, Any] | None) -> dict[str, Any]:
+def metadata_view(annotations: dict[str, str] | None, config: dict[str, Any] | None,
+                  malformed: list[str] | None = None) -> dict[str, Any]:
     """What a reader shows as a model's metadata, from the manifest annotations and (if read) the config.
 
-    Works for artifacts other tools made: absent fields are simply absent.
+    Works for artifacts other tools made: absent fields are simply absent. A structured annotation
+    that is not JSON of its field's shape is left out, and its key appended to `malformed`.
     """
     ann = annotations or {}
     view: dict[str, Any] = {}
@@ -143,8 +146,22 @@ def metadata_view(annotations: dict[str, str] | None, config: dict[str, Any] | N
     for alias in _STRUCTURED:
         key = mt.NS + alias + "+json"
         if key in ann:
-            try:
-                view[alias] = json.loads(ann[key])
-            except ValueError:
-                view[alias] = ann[key]
+            value = parse_or_none(ann[key])  # a registry's annotation: it may be anything
+            if _well_formed(alias, value):
+                view[alias] = value
+            elif malformed is not None:
+                malformed.append(key)
     return dict(sorted(view.items()))
+
+
+def _well_formed(alias: str, value: Any) -> bool:
+    """Whether a structured annotation has its field's shape (metrics: name -> finite number, ...)."""
+    if alias in ("datasets", "authors"):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if not isinstance(value, dict):
+        return False
+    if alias == "metrics":
+        return all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+    if alias == "labels":
+        return all(isinstance(v, str) for v in value.values())
+    return True

@@ -126,9 +126,14 @@ def _int(value: Any, where: str) -> int:
     return value
 
 
+# The largest size a descriptor may declare (the OCI image spec's bound: JSON parsers keep integers
+# exact only to 2**53). Anything beyond is no real blob, only a way to overflow a sum or a free-space check.
+MAX_SIZE = 2**53
+
+
 def _size(value: Any, where: str) -> int:
-    if _int(value, where) < 0:
-        raise InvalidDocument(where, "must be 0 or more")
+    if not 0 <= _int(value, where) <= MAX_SIZE:
+        raise InvalidDocument(where, f"must be from 0 to 2**53, not {str(value)[:40]}")
     return int(value)
 
 
@@ -261,25 +266,33 @@ def json_bytes(value: Any) -> bytes:
 
 
 def parse_manifest(data: bytes) -> Manifest | Index:
-    """Parse manifest bytes of any supported media type; raises UnsupportedArtifactError otherwise."""
-    from modelpack.errors import IntegrityError, UnsupportedArtifactError
+    """Parse manifest bytes: an image manifest or an index (OCI or Docker).
 
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise IntegrityError(f"manifest is {len(data)} bytes, over the {MAX_MANIFEST_BYTES} byte limit")
-    try:
-        raw = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise IntegrityError(f"manifest is not valid JSON: {type(exc).__name__}") from None
+    Raises:
+        IntegrityError: not a JSON object, over the size cap, or a field missing or malformed
+            (a manifest media type without `config`, a size beyond 2**53, ...).
+        UnsupportedArtifactError: a well-formed document of a media type modelpack does not read.
+    """
+    from modelpack.errors import IntegrityError, UnsupportedArtifactError
+    from modelpack.oci.jsontext import parse
+
+    raw = parse(data, "manifest", MAX_MANIFEST_BYTES)
     if not isinstance(raw, dict):
         raise IntegrityError("manifest is not a JSON object")
     media_type = raw.get("mediaType")
     try:
-        if media_type in (mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST) or ("manifests" in raw and "config" not in raw):
+        if media_type in _INDEX_TYPES or ("manifests" in raw and "config" not in raw):
             return Index.from_json(raw)
-        if "config" in raw:
-            if media_type is None:
-                raw["mediaType"] = mt.OCI_MANIFEST
-            return Manifest.from_json(raw)
+        if media_type in _MANIFEST_TYPES or "config" in raw:
+            return Manifest.from_json({"mediaType": mt.OCI_MANIFEST, **raw})
     except InvalidDocument as exc:
         raise IntegrityError(f"malformed manifest: {exc}") from None
-    raise UnsupportedArtifactError(f"unsupported manifest media type {media_type!r}")
+    if media_type is None:
+        raise IntegrityError("malformed manifest: no mediaType, and neither config nor manifests")
+    if not isinstance(media_type, str):
+        raise IntegrityError("malformed manifest: mediaType: must be a string")
+    raise UnsupportedArtifactError(f"unsupported manifest media type {media_type[:100]!r}")
+
+
+_INDEX_TYPES = (mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST)
+_MANIFEST_TYPES = (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST)

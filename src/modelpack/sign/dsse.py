@@ -8,6 +8,7 @@ from typing import Any
 
 from modelpack.errors import VerificationError
 from modelpack.oci import mediatypes as mt
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.sign.keys import PublicKey, Signer, key_hint, verify_signature
 
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
@@ -50,7 +51,7 @@ def verify_bundle(data: bytes, public: PublicKey, digest: str) -> dict[str, str]
     """Check a bundle's DSSE signature with `public` and that it names `digest`; returns the subject's
     annotations. Raises VerificationError saying what did not hold."""
     try:
-        bundle = json.loads(data)
+        bundle = parse_or_none(data)
         envelope = bundle["dsseEnvelope"]
         payload = base64.b64decode(envelope["payload"], validate=True)
         payload_type = envelope["payloadType"]
@@ -69,7 +70,7 @@ def verify_bundle(data: bytes, public: PublicKey, digest: str) -> dict[str, str]
 
 def _subject_annotations(payload: bytes, digest: str) -> dict[str, str]:
     try:
-        body: Any = json.loads(payload)
+        body: Any = parse_or_none(payload)
         subjects = body["subject"]
         predicate_type = body.get("predicateType")
     except (ValueError, KeyError, TypeError, AttributeError):

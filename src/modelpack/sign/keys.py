@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from modelpack.errors import UsageError
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.sign import secretbox
 
 ENCRYPTED_TYPES = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY")
@@ -166,7 +167,7 @@ def _check_strength(key: Any, path: Path) -> None:
 
 def _decrypt(body: bytes, password: bytes, path: Path) -> bytes:
     try:
-        doc = json.loads(body)
+        doc = parse_or_none(body)
         kdf, cipher = doc["kdf"], doc["cipher"]
         if kdf["name"] != "scrypt" or cipher["name"] != "nacl/secretbox":
             raise KeyFileError(f"{path}: unsupported encryption {kdf['name']}/{cipher['name']}")

@@ -7,7 +7,7 @@ fallback index tagged `sha256-<hex>`.
 
 from __future__ import annotations
 
-from modelpack.errors import IntegrityError, VerificationError
+from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactError, VerificationError
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.store.registry import RegistryRepository
@@ -32,7 +32,7 @@ def referrers(repo: RegistryRepository, digest: str) -> list[Descriptor]:
     found = repo.referrers_api(digest)
     if found is None:
         current = repo.find(fallback_tag(digest))
-        node = parse_manifest(repo.fetch_manifest(current.digest)[1]) if current is not None else None
+        node = _signature_node(repo, current.digest, fallback_tag(digest)) if current is not None else None
         found = list(node.manifests) if isinstance(node, Index) else []
     unique = list({ref.digest: ref for ref in found}.values())
     if len(unique) > MAX_REFERRERS:
@@ -41,8 +41,20 @@ def referrers(repo: RegistryRepository, digest: str) -> list[Descriptor]:
     return unique
 
 
+def _signature_node(repo: RegistryRepository, version: str, name: str) -> Manifest | Index:
+    """A signature's manifest or index. What a registry serves as a signature is never more than a
+    signature that does not verify: malformed, it is a VerificationError (exit 7). NotFoundError when
+    `version` names nothing."""
+    try:
+        return parse_manifest(repo.fetch_manifest(version)[1])
+    except (IntegrityError, UnsupportedArtifactError) as exc:
+        raise VerificationError(f"{name} is not a valid signature manifest ({exc})") from None
+
+
 def signature_manifest(repo: RegistryRepository, version: str) -> Manifest:
-    node = parse_manifest(repo.fetch_manifest(version)[1])
+    """A signature manifest. Raises NotFoundError when `version` names none, VerificationError when
+    what it names is not one."""
+    node = _signature_node(repo, version, version)
     if not isinstance(node, Manifest):
         raise VerificationError(f"{version} is not a signature manifest")
     return node
@@ -54,6 +66,8 @@ def signature_blob(repo: RegistryRepository, layer: Descriptor) -> bytes:
     except IntegrityError:
         raise VerificationError(f"signature blob {layer.digest} is too large or does not match its digest") \
             from None
+    except NotFoundError:
+        raise VerificationError(f"signature blob {layer.digest} is missing from the registry") from None
 
 
 def model_signature(repo: RegistryRepository, subject_digest: str) -> bytes | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ from modelpack.errors import NotFoundError, VerificationError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.sign import model_signing
 from modelpack.sign.dsse import COSIGN_PREDICATE, make_bundle, verify_bundle
 from modelpack.sign.keys import PublicKey, Signer, verify_signature
@@ -113,7 +113,14 @@ def verify_signatures(repo: RegistryRepository, subject_digest: str, public: Pub
     Raises VerificationError, with the reasons, when there is none."""
     verified: list[FoundSignature] = []
     reasons: list[str] = []
-    for ref in referrers(repo, subject_digest):
+    try:
+        listed = referrers(repo, subject_digest)
+    except TooManyReferrers:
+        raise
+    except (VerificationError, NotFoundError) as exc:  # a broken fallback index: the legacy .sig may still hold one
+        reasons.append(str(exc))
+        listed = []
+    for ref in listed:
         try:
             manifest = signature_manifest(repo, ref.digest)
             if manifest.artifact_type != mt.SIGSTORE_BUNDLE and ref.artifact_type != mt.SIGSTORE_BUNDLE:
@@ -149,6 +156,9 @@ def _legacy_signatures(repo: RegistryRepository, subject_digest: str, public: Pu
         legacy = signature_manifest(repo, tag)
     except NotFoundError:
         return []
+    except VerificationError as exc:
+        reasons.append(str(exc))
+        return []
     layers = [layer for layer in legacy.layers if layer.media_type == SIMPLE_SIGNING]
     if len(layers) > MAX_REFERRERS:
         raise TooManyReferrers(f"{tag} holds {len(layers)} signatures, more than {MAX_REFERRERS} (cosign's "
@@ -181,7 +191,7 @@ def verify_simple_signing(payload: bytes, signature_b64: str, public: PublicKey,
     if not verify_signature(public, signature, payload):
         raise VerificationError("signature does not verify with this key")
     try:
-        body = json.loads(payload)
+        body = parse_or_none(payload)
         signed = body["critical"]["image"]["docker-manifest-digest"]
         kind = body["critical"]["type"]
         optional = body.get("optional") or {}

@@ -6,7 +6,6 @@ on another fails on registries that scope tokens strictly. Here each scope has i
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -14,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelpack.errors import AuthenticationError, RegistryError
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.store.credentials import Credentials
 
 _PARAM = re.compile(r'(\w+)=("([^"]*)"|[^,\s]*)')
@@ -107,10 +107,9 @@ class TokenCache:
             raise AuthenticationError(f"{self.host} refused the credentials{who}")
         if status != 200:
             raise AuthenticationError(f"token service of {self.host} answered HTTP {status}")
-        try:
-            body = json.loads(data)
-        except ValueError:
-            raise AuthenticationError(f"token service of {self.host} sent no JSON") from None
+        body = parse_or_none(data)
+        if body is None:
+            raise AuthenticationError(f"token service of {self.host} sent no JSON")
         token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not token or not isinstance(token, str):
             raise AuthenticationError(f"token service of {self.host} sent no token")

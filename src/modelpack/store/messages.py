@@ -3,19 +3,16 @@ never a credential or an upload URL's opaque query."""
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 
 import requests
 
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.store.hostauth import host_of
 
 
 def error_details(text: bytes) -> tuple[list[str], list[str]]:
-    try:
-        body = json.loads(text) if text else {}
-    except ValueError:
-        return [], []
+    body = parse_or_none(text) if text else {}
     codes, messages = [], []
     for err in (body.get("errors") or []) if isinstance(body, dict) else []:
         if isinstance(err, dict):

@@ -4,12 +4,12 @@ counted, so a registry cannot keep a listing going forever."""
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.parse
 from collections.abc import Callable
 
 from modelpack.errors import RegistryError
+from modelpack.oci.jsontext import parse_or_none
 
 MAX_ENTRIES = 100_000
 MAX_PAGES = 10_000
@@ -40,10 +40,9 @@ def paginate(fetch: Callable[[str], tuple[bytes, str]], first: str, key: str, wh
             raise RegistryError(f"{what}: more than {MAX_PAGES} pages; refused")
         seen.add(url)
         data, link = fetch(url)
-        try:
-            page = json.loads(data) if data else {}
-        except ValueError:
-            raise RegistryError(f"{what}: the registry sent a page that is not JSON") from None
+        page = parse_or_none(data) if data else {}
+        if page is None:
+            raise RegistryError(f"{what}: the registry sent a page that is not JSON")
         entries = page.get(key) if isinstance(page, dict) else None
         if entries is not None and not isinstance(entries, list):
             raise RegistryError(f"{what}: the registry sent a malformed page")

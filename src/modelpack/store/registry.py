@@ -244,8 +244,11 @@ class RegistryRepository:
             resp = self.client.send("GET", url, what=f"tags of {self.client.host}/{self.name}")
             return resp.content, resp.headers.get("Link", "")
 
-        return paginate(fetch, f"{self.client.base}{self._prefix}/tags/list?n={page_size}", "tags",
-                        f"tags of {self.client.host}/{self.name}")
+        try:
+            return paginate(fetch, f"{self.client.base}{self._prefix}/tags/list?n={page_size}", "tags",
+                            f"tags of {self.client.host}/{self.name}")
+        except NotFoundError:  # the tag list of a repository is only missing when the repository is
+            raise NotFoundError(f"repository {self.name} not found on {self.client.host}") from None
 
 
 class ResumableBlob(io.RawIOBase):

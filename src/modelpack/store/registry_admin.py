@@ -3,12 +3,12 @@ repositories (`/v2/_catalog`). What the registry sends is capped: pages, names, 
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from modelpack.errors import NotFoundError, RegistryError
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import is_repository_name, is_tag
 from modelpack.store.client import RegistryClient
 from modelpack.store.registry import RegistryRepository
@@ -62,11 +62,12 @@ def repositories(client: RegistryClient, page_size: int = 1000) -> list[str]:
             link = resp.links.get("next", {}).get("url", "")
         if len(data) > MAX_MANIFEST_BYTES:
             raise RegistryError(f"{client.host}: a page of its repository list is over {MAX_MANIFEST_BYTES} bytes")
-        try:
-            page = json.loads(data).get("repositories") or []
-        except (ValueError, AttributeError):
-            raise RegistryError(f"{client.host} answered its repository list with something that is not JSON") \
-                from None
+        body = parse_or_none(data)
+        if not isinstance(body, dict):
+            raise RegistryError(f"{client.host} answered its repository list with something that is not JSON")
+        page = body.get("repositories") or []
+        if not isinstance(page, list):
+            raise RegistryError(f"{client.host} answered its repository list with a malformed page")
         names.extend(name for name in page if isinstance(name, str) and is_repository_name(name))
         if len(names) > MAX_REPOSITORIES:
             raise RegistryError(f"{client.host} lists more than {MAX_REPOSITORIES} repositories")

@@ -1,0 +1,69 @@
+"""JSON a registry or an artifact wrote: parsed once, the same guarded way, wherever it is read.
+
+A hostile document can nest arrays 50,000 deep (RecursionError), carry NaN or 1e999 (not JSON, or not
+a finite number), a 5,000-digit integer (ValueError) or bytes that are not UTF-8. Each is refused as
+malformed content (exit 6), never reaches the caller as an exception it did not expect.
+"""
+
+from __future__ import annotations
+
+import math
+from json import JSONDecoder
+from typing import Any
+
+from modelpack.errors import IntegrityError
+
+# Manifests, configs and the other documents a registry serves are small; bodies are capped on the
+# wire too, this bounds what reaches the parser from the local store or an annotation.
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = JSONDecoder(parse_float=_finite, parse_constant=_not_json)
+
+
+def parse(data: bytes | str, what: str, limit: int = MAX_DOCUMENT_BYTES) -> Any:
+    """Parse registry or artifact JSON.
+
+    Args:
+        data: the document's bytes (UTF-8) or text.
+        what: names the document in the error, e.g. "manifest" or "config of sha256:...".
+        limit: the largest document accepted, in bytes.
+
+    Returns:
+        The parsed value (any JSON type: callers check the shape they need).
+
+    Raises:
+        IntegrityError: over `limit`, not UTF-8, not JSON, nested too deep, or a number out of range.
+    """
+    if len(data) > limit:
+        raise IntegrityError(f"{what} is {len(data)} bytes, over the {limit} byte limit")
+    try:
+        text = data.decode() if isinstance(data, bytes | bytearray) else data
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise IntegrityError(f"{what} is not valid JSON: nested too deep") from None
+    except ValueError as exc:  # also UnicodeDecodeError and over-long integers
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise IntegrityError(f"{what} is not valid JSON: {reason}") from None
+
+
+def parse_or_none(data: bytes | str | None, limit: int = MAX_DOCUMENT_BYTES) -> Any:
+    """Like `parse`, for optional content that is ignored when malformed (an annotation, a foreign
+    config): the parsed value, or None."""
+    if data is None:
+        return None
+    try:
+        return parse(data, "value", limit)
+    except IntegrityError:
+        return None
