@@ -15,8 +15,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from modelpack.errors import MetadataError
+from modelpack.errors import MetadataError, UsageError
 from modelpack.metadata.schema import Capabilities, FileRules, ModelMetadata
+from modelpack.packing.links import LinkPolicy
 
 METADATA_FILE = "modelpack.yaml"
 MAX_METADATA_BYTES = 1024 * 1024
@@ -31,8 +32,8 @@ def load_metadata(
 ) -> ModelMetadata:
     """The validated metadata for a model directory; raises MetadataError naming the bad field."""
     raw: dict[str, Any] = {}
-    if model_dir is not None and (model_dir / METADATA_FILE).is_file():
-        raw = read_yaml(model_dir / METADATA_FILE)
+    if model_dir is not None and (path := metadata_path(model_dir)) is not None:
+        raw = read_yaml(path)
     for item in overrides:
         apply_override(raw, item)
     if "name" not in raw and default_name:
@@ -41,6 +42,25 @@ def load_metadata(
         for key, value in git_facts(model_dir).items():
             raw.setdefault(key, value)
     return validate(raw)
+
+
+def metadata_path(model_dir: Path) -> Path | None:
+    """The model directory's modelpack.yaml, if it has one, read through a link only if the link stays
+    inside the directory (as every packed file).
+
+    Raises:
+        MetadataError: it is a folder or other non-file, or a link that leaves the directory.
+    """
+    path = model_dir / METADATA_FILE
+    if not os.path.lexists(path):
+        return None
+    try:
+        real = Path(LinkPolicy(model_dir).resolve(path, METADATA_FILE))
+    except UsageError as exc:
+        raise MetadataError(str(exc)) from None
+    if not real.is_file():
+        raise MetadataError(f"{path} is not a regular file: the metadata must be a YAML file (rename it)")
+    return real
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
