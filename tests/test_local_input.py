@@ -84,3 +84,52 @@ def test_hugging_face_cache_snapshot_links_into_its_blobs_are_followed(tmp_path:
     (snapshot / "ref").symlink_to("../../refs/main")
     run = modelpack("pack", str(snapshot), "-t", "localhost:5000/t/tiny:2")
     assert run.code == 2 and "ref" in run.err, run.err
+
+
+# -- C39, C41, C42, C43: odd files are refused or reported by name ------------------------------------
+def test_folder_named_like_the_metadata_file_is_refused(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", yaml_text=None)
+    (model / "modelpack.yaml").mkdir()
+    (model / "modelpack.yaml" / "a.txt").write_text("x")
+    run = modelpack("pack", str(model), "-t", "localhost:5000/t/m:1")
+    assert run.code == 2, run.err
+    assert "modelpack.yaml" in run.err and "not a regular file" in run.err
+
+
+def test_link_loop_is_refused_by_name(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m")
+    (model / "a").symlink_to("b")
+    (model / "b").symlink_to("a")
+    run = modelpack("pack", str(model), "-t", "localhost:5000/t/m:1")
+    assert run.code == 2, run.err
+    assert "link loop" in run.err and ("a:" in run.err or "b:" in run.err)
+
+
+def test_read_errors_name_the_file() -> None:
+    from modelpack.errors import ModelpackError
+    from modelpack.packing.reading import open_source
+    from modelpack.packing.select import SourceFile
+
+    # /proc/self/mem opens but every read at offset 0 fails with EIO, whose message names no file.
+    with open_source(SourceFile("weights/mem.bin", Path("/proc/self/mem"), 0o644, 10, 0)) as f, \
+            pytest.raises(ModelpackError, match=r"cannot read weights/mem\.bin: Input/output error") as err:
+        f.read(10)
+    assert err.value.exit_code == 1
+
+
+@pytest.mark.parametrize("archive", [False, True])
+def test_file_deleted_while_packing_is_a_change_not_a_crash(tmp_path: Path, archive: bool) -> None:
+    from modelpack.errors import IntegrityError
+    from modelpack.metadata.load import load_metadata
+    from modelpack.packing.build import HashProgress, build
+
+    model = _model(tmp_path / "m", yaml_text="name: m\nfiles: {archives: [data]}\n" if archive else "name: m\n")
+    (model / "big.bin").write_bytes(b"b" * 1000)
+    (model / "data").mkdir()
+    (model / "data" / "small.csv").write_text("x\n")
+    victim = model / "data" / "small.csv" if archive else model / "weights.bin"
+    # The largest file is hashed first; deleting the other then is a deletion during the pack.
+    progress = HashProgress(start=lambda size: victim.unlink(missing_ok=True), advance=lambda n: None)
+    with pytest.raises(IntegrityError, match="changed while it was being packed") as err:
+        build(model, load_metadata(model, use_git=False), workers=1, hash_progress=progress)
+    assert err.value.exit_code == 6
