@@ -166,7 +166,7 @@ def test_non_utf8_yaml_is_a_metadata_error(tmp_path: Path) -> None:
 
 def test_utf16_yaml_is_named_as_not_utf8(tmp_path: Path) -> None:
     (tmp_path / "modelpack.yaml").write_bytes("name: m\n".encode("utf-16"))
-    with pytest.raises(MetadataError, match="not UTF-8 text .*save it as UTF-8"):
+    with pytest.raises(MetadataError, match=r"not UTF-8 text .*save it as UTF-8"):
         load_metadata(tmp_path, use_git=False)
 
 
@@ -347,7 +347,7 @@ def test_naive_created_is_taken_as_utc() -> None:
 @pytest.mark.parametrize("value", ["yesterday", "-1", "253402300800", "99999999999999"])
 def test_invalid_source_date_epoch(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
-    with pytest.raises(MetadataError, match="SOURCE_DATE_EPOCH=.*from 0 to 253402300799"):
+    with pytest.raises(MetadataError, match=r"SOURCE_DATE_EPOCH=.*from 0 to 253402300799"):
         creation_time(ModelMetadata(name="m"))
 
 
