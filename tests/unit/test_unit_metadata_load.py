@@ -421,3 +421,16 @@ def test_git_facts_without_origin_or_commit(tmp_path: Path) -> None:
 
 def test_git_facts_outside_a_repository(tmp_path: Path) -> None:
     assert git_facts(tmp_path) == {}
+
+
+@pytest.mark.parametrize(("folder", "why"), [("../", "leaves the model directory"), (".", "model directory itself"),
+                                             ("", "model directory itself"), ("/tmp/m", "absolute path"),
+                                             ("a/../../b", "leaves the model directory")])
+def test_archive_folders_must_lie_inside_the_model(tmp_path: Path, folder: str, why: str) -> None:
+    with pytest.raises(MetadataError, match=f"files.archives.*{why}"):
+        load_metadata(write_yaml(tmp_path, f"name: m\nfiles: {{archives: [{folder!r}]}}\n"), use_git=False)
+
+
+def test_archive_folders_are_normalised(tmp_path: Path) -> None:
+    meta = load_metadata(write_yaml(tmp_path, "name: m\nfiles: {archives: [./data/, x//y]}\n"), use_git=False)
+    assert meta.files.archives == ["data", "x/y"]

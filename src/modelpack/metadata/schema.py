@@ -31,6 +31,22 @@ class FileRules(_Strict):
         description="Folders packed as one reproducible tar layer each, instead of one layer per file.",
     )
 
+    @field_validator("archives")
+    @classmethod
+    def _folders_inside(cls, value: list[str]) -> list[str]:
+        # Each must name a folder below the model root, written relative to it.
+        folders = []
+        for text in value:
+            parts = [p for p in text.strip().split("/") if p not in ("", ".")]
+            if text.strip().startswith("/"):
+                raise ValueError(f"{text!r} is an absolute path: name a folder relative to the model directory")
+            if ".." in parts:
+                raise ValueError(f"{text!r} leaves the model directory: name a folder inside it")
+            if not parts:
+                raise ValueError(f"{text!r} is the model directory itself: name a folder inside it")
+            folders.append("/".join(parts))
+        return folders
+
 
 class Capabilities(_Strict):
     input_types: list[Modality] | None = Field(default=None, alias="inputTypes")
