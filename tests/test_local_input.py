@@ -3,6 +3,7 @@ never packed silently and never an "internal error" (issue 11, item 5 and the pr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,57 @@ def test_file_deleted_while_packing_is_a_change_not_a_crash(tmp_path: Path, arch
     with pytest.raises(IntegrityError, match="changed while it was being packed") as err:
         build(model, load_metadata(model, use_git=False), workers=1, hash_progress=progress)
     assert err.value.exit_code == 6
+
+
+# -- A8, C48, C49: a damaged store is reported in one line and can be repaired ----------------------
+@pytest.mark.parametrize("text", ["{", "[1]", '{"manifests":"x"}', '{"manifests":[{"digest":5}]}'])
+@pytest.mark.parametrize("command", [("list",), ("inspect", "localhost:5000/t/m:1"), ("rm", "localhost:5000/t/m:1"),
+                                     ("tag", "localhost:5000/t/m:1", "localhost:5000/t/m:2")])
+def test_corrupt_store_index_is_one_line_naming_store_check(modelpack_home: Path, text: str,
+                                                            command: tuple[str, ...]) -> None:
+    modelpack_home.mkdir(exist_ok=True)
+    (modelpack_home / "index.json").write_text(text)
+    run = modelpack(*command)
+    assert run.code == 6, run.err
+    assert run.err.count("\n") == 1 and "internal error" not in run.err
+    assert str(modelpack_home / "index.json") in run.err and "modelpack store check --repair" in run.err
+
+
+def test_store_check_repair_keeps_the_entries_that_still_read(tmp_path: Path, modelpack_home: Path) -> None:
+    assert modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1").code == 0
+    index = modelpack_home / "index.json"
+    good = json.loads(index.read_text())
+    good["manifests"].append({"digest": 5})
+    index.write_text(json.dumps(good))
+    checked = modelpack("store", "check")
+    assert checked.code == 6 and "corrupt index" in checked.out, checked.out + checked.err
+    repaired = modelpack("store", "check", "--repair")
+    assert repaired.code == 0, repaired.out + repaired.err
+    assert "rebuilt" in repaired.out and (modelpack_home / "index.json.corrupt").exists()
+    listed = modelpack("list")
+    assert listed.code == 0 and "localhost:5000/t/m:1" in listed.out
+
+
+def test_store_home_that_is_a_file_names_the_variable(tmp_path: Path) -> None:
+    home = tmp_path / "afile"
+    home.write_text("x")
+    for command in (("list",), ("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1")):
+        run = modelpack(*command, env={"MODELPACK_HOME": str(home)})
+        assert run.code == 2, run.err
+        assert f"MODELPACK_HOME ({home}) is not a directory" in run.err
+
+
+def test_list_marks_a_model_whose_content_is_missing(tmp_path: Path, modelpack_home: Path) -> None:
+    assert modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1").code == 0
+    assert modelpack("pack", str(_model(tmp_path / "n", "name: n\n")), "-t", "localhost:5000/t/n:1").code == 0
+    digest = json.loads(modelpack("list", "--json").out)[0]["digest"]
+    (modelpack_home / "blobs" / "sha256" / digest.split(":")[1]).unlink()
+    listed = modelpack("list")
+    assert listed.code == 0
+    lines = {line.split()[0]: line for line in listed.out.splitlines()[1:]}
+    assert "MISSING CONTENT" in lines["localhost:5000/t/m:1"] and "MISSING" not in lines["localhost:5000/t/n:1"]
+    assert "store check" in listed.err
+    as_json = {m["reference"]: m["complete"] for m in json.loads(modelpack("list", "--json").out)}
+    assert as_json == {"localhost:5000/t/m:1": False, "localhost:5000/t/n:1": True}
+    checked = modelpack("store", "check")
+    assert checked.code == 6 and "needs a re-pull: localhost:5000/t/m:1" in checked.out

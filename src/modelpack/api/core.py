@@ -443,6 +443,7 @@ class ListedModel:
     version: str | None
     name: str | None
     artifact_type: str | None
+    complete: bool = True  # False: a blob it needs is missing or corrupt (`store check` names it)
 
 
 def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
@@ -454,14 +455,16 @@ def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
         size, annotations, artifact_type = desc.size, {}, desc.artifact_type
         try:
             node = parse_manifest(local_store.read_blob_bytes(desc))
-        except NotFoundError:
+        except (NotFoundError, IntegrityError, ValueError):
             node = None
         if isinstance(node, Manifest):
             size = node.config.size + sum(layer.size for layer in node.layers)
             annotations = node.annotations or {}
             artifact_type = node.artifact_type or node.config.media_type
+        complete = node is not None and local_store.repository(entry.reference).has_manifest(desc)
         out.append(ListedModel(entry.reference, desc.digest, size, annotations.get(mt.A_CREATED),
-                               annotations.get(mt.A_VERSION), annotations.get(mt.NS + "name"), artifact_type))
+                               annotations.get(mt.A_VERSION), annotations.get(mt.NS + "name"), artifact_type,
+                               complete))
     return out
 
 

@@ -167,16 +167,20 @@ def list_command(as_json: bool) -> None:
     models = api.list_models()
     if as_json:
         print_json([{"reference": m.reference, "digest": m.digest, "size": m.size, "created": m.created,
-                     "version": m.version, "name": m.name, "artifactType": m.artifact_type} for m in models])
+                     "version": m.version, "name": m.name, "artifactType": m.artifact_type,
+                     "complete": m.complete} for m in models])
         return
     if not models:
         click.echo("no models in the local store", err=True)
         return
-    rows = [(clean(m.reference), clean(m.digest[:19]), human_size(m.size), clean(m.created or "-")) for m in models]
+    rows = [(clean(m.reference), clean(m.digest[:19]), human_size(m.size),
+             clean(m.created or "-") + ("" if m.complete else "  MISSING CONTENT")) for m in models]
     width = max(len(row[0]) for row in rows)
     click.echo(f"{'REFERENCE':<{width}}  {'DIGEST':<19}  {'SIZE':>10}  CREATED")
     for reference, digest, size, created in rows:
         click.echo(f"{reference:<{width}}  {digest:<19}  {size:>10}  {created}")
+    if not all(m.complete for m in models):
+        click.echo("some models lost content: `modelpack store check` names it; pull them again", err=True)
 
 
 @cli.command()

@@ -22,7 +22,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest, json_bytes
 from modelpack.packing.hashcache import HashCache
-from modelpack.packing.reading import named_errors, open_source
+from modelpack.packing.reading import open_source
 from modelpack.packing.select import LayerSource, select_layers
 from modelpack.packing.tarball import tar_chunks
 from modelpack.streams import ByteStream, IterStream
@@ -105,8 +105,7 @@ def build(
 
     def file_digest(source: LayerSource) -> tuple[str, int]:
         file = source.files[0]
-        with named_errors(file.relpath):
-            cached = hashes.get(file.path) if hashes else None
+        cached = hashes.get(file.path) if hashes else None
         if cached is not None:
             return cached, file.size
         future: Future[str] = Future()
@@ -124,8 +123,7 @@ def build(
             raise
         future.set_result(digest)
         if hashes:
-            with named_errors(file.relpath):
-                hashes.put(file.path, digest)
+            hashes.put(file.path, digest)
         return digest, size
 
     def describe(source: LayerSource) -> PackedLayer:
