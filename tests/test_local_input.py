@@ -4,11 +4,13 @@ never packed silently and never an "internal error" (issue 11, item 5 and the pr
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from helpers import modelpack
+from registry_process import Registry
 
 
 def _model(root: Path, yaml_text: str | None = "name: m\n") -> Path:
@@ -188,3 +190,43 @@ def test_list_marks_a_model_whose_content_is_missing(tmp_path: Path, modelpack_h
     assert as_json == {"localhost:5000/t/m:1": False, "localhost:5000/t/n:1": True}
     checked = modelpack("store", "check")
     assert checked.code == 6 and "needs a re-pull: localhost:5000/t/m:1" in checked.out
+
+
+# -- A5, C37, C38: the docker config is read strictly and a credential helper is honoured ------------
+@pytest.mark.parametrize(("config", "named"), [('{"auths": "x"}', "'auths' must be an object"),
+                                               ("[1]", "JSON object at the top level"),
+                                               ('{"credHelpers": []}', "'credHelpers' must be an object"),
+                                               ('{"credsStore": 5}', "'credsStore' must be a string"),
+                                               ('{"credsStore": "nonexistent-helper"}',
+                                                "docker-credential-nonexistent-helper is not on PATH")])
+def test_login_refuses_a_docker_config_it_cannot_honour(registry: Registry, config: str, named: str) -> None:
+    path = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
+    path.write_text(config)
+    run = modelpack("login", "--plain-http", registry.host, "-u", "u", "--password-stdin", stdin="secret\n")
+    assert run.code == 2, run.err
+    assert named in run.err and str(path) in run.err and run.err.count("\n") == 1
+    assert path.read_text() == config  # neither overwritten nor given the password in plain text
+
+
+def test_login_stores_through_the_credential_helper(registry: Registry, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    kept = tmp_path / "kept.json"
+    helper = bin_dir / "docker-credential-fake"
+    helper.write_text(f"#!/bin/sh\ncase $1 in\n  store) cat > {kept} ;;\n  get) cat {kept} ;;\n"
+                      f"  erase) rm -f {kept} ;;\nesac\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    path = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
+    path.write_text('{"credsStore": "fake"}')
+    run = modelpack("login", "--plain-http", registry.host, "-u", "alice", "--password-stdin", stdin="s3cret\n")
+    assert run.code == 0, run.err
+    assert "s3cret" not in path.read_text() and json.loads(path.read_text())["auths"] == {registry.host: {}}
+    assert json.loads(kept.read_text()) == {"ServerURL": registry.host, "Username": "alice", "Secret": "s3cret"}
+    from modelpack.store import credentials
+
+    found = credentials.lookup(registry.host)
+    assert found is not None and (found.username, found.password) == ("alice", "s3cret")
+    assert modelpack("logout", registry.host).code == 0
+    assert not kept.exists()

@@ -492,6 +492,7 @@ def login(registry: str, username: str, password: str, *, options: ClientOptions
         raise UsageError(f"{registry!r} is not a registry host (e.g. localhost:5000 or ghcr.io)")
     if not username or not password:
         raise UsageError("login needs a username and a password")
+    credentials.check_storable(host)
     creds = credentials.Credentials(username, password)
     opts = options or ClientOptions()
     opts.credentials = creds
