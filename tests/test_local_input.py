@@ -230,3 +230,18 @@ def test_login_stores_through_the_credential_helper(registry: Registry, tmp_path
     assert found is not None and (found.username, found.password) == ("alice", "s3cret")
     assert modelpack("logout", registry.host).code == 0
     assert not kept.exists()
+
+
+# -- C47: malformed settings in the environment are refused, not replaced by a default --------------
+@pytest.mark.parametrize("value", ["0", "-3", "abc", "1.5", "100000"])
+def test_malformed_concurrency_is_refused(tmp_path: Path, value: str) -> None:
+    run = modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1",
+                    env={"MODELPACK_CONCURRENCY": value})
+    assert run.code == 2, run.err
+    assert f"MODELPACK_CONCURRENCY={value!r}: expected a whole number of at least 1 and at most 64" in run.err
+
+
+def test_concurrency_in_range_is_used(tmp_path: Path) -> None:
+    run = modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1",
+                    env={"MODELPACK_CONCURRENCY": " 8 "})
+    assert run.code == 0, run.err
