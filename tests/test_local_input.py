@@ -245,3 +245,22 @@ def test_concurrency_in_range_is_used(tmp_path: Path) -> None:
     run = modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1",
                     env={"MODELPACK_CONCURRENCY": " 8 "})
     assert run.code == 0, run.err
+
+
+# -- B2, C20: files named by options are regular files, a CA file holds a certificate -----------------
+@pytest.mark.parametrize("command", [("sign", "--key"), ("verify", "--key"), ("pull", "--verify-key")])
+def test_a_fifo_as_key_is_refused_without_blocking(tmp_path: Path, command: tuple[str, str]) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    run = modelpack(*command, str(fifo), "localhost:5000/t/m:1", timeout=60)
+    assert run.code == 2, run.err
+    assert "is not a regular file" in run.err
+
+
+@pytest.mark.parametrize("content", ["garbage\n", "", "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"])
+def test_ca_file_without_a_certificate_is_refused_up_front(registry: Registry, tmp_path: Path, content: str) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text(content)
+    run = modelpack("ls", "--ca-file", str(ca), registry.repo())
+    assert run.code == 2, run.err
+    assert "no PEM certificate in" in run.err and str(ca) in run.err
