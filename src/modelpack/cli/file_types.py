@@ -15,21 +15,25 @@ import click
 
 
 class RegularFile(click.Path):
-    """An existing regular file (links to one are fine); anything else is a usage error (exit 2)."""
+    """A regular file (links to one are fine), if it exists (`exists`: it must); a FIFO, device or
+    socket is a usage error (exit 2). A missing file is left to the command, which names what it is."""
 
-    def __init__(self) -> None:
-        super().__init__(exists=True, dir_okay=False)
+    def __init__(self, exists: bool = False) -> None:
+        super().__init__(exists=exists, dir_okay=False)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         path = super().convert(value, param, ctx)
-        if not stat.S_ISREG(os.stat(path).st_mode):
+        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
             self.fail(f"{os.fsdecode(path)!r} is not a regular file (a FIFO, device or socket cannot be read "
                       "safely)", param, ctx)
         return path
 
 
 class CaFile(RegularFile):
-    """A regular file holding at least one PEM certificate that Python's TLS can load."""
+    """An existing regular file holding at least one PEM certificate that Python's TLS can load."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         path = super().convert(value, param, ctx)
