@@ -11,14 +11,14 @@ environment variables, for the rare model that needs more.
 from __future__ import annotations
 
 import gzip
-import os
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelpack.errors import IntegrityError, UnsafePathError, UnsupportedArtifactError, UsageError
+from modelpack.environment import env_int
+from modelpack.errors import IntegrityError, UnsafePathError, UnsupportedArtifactError
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor
 from modelpack.streams import ByteStream
@@ -41,24 +41,11 @@ class ArchiveLimits:
     def from_env(cls) -> ArchiveLimits:
         """The defaults, each overridden by its environment variable."""
         default = cls()
-        return cls(_env_int(ENV_MAX_ENTRIES, default.max_entries), _env_int(ENV_MAX_RATIO, default.max_ratio),
-                   _env_int(ENV_MIN_BYTES, default.min_bytes))
+        return cls(env_int(ENV_MAX_ENTRIES, default.max_entries), env_int(ENV_MAX_RATIO, default.max_ratio),
+                   env_int(ENV_MIN_BYTES, default.min_bytes))
 
     def max_bytes(self, layer_size: int) -> int:
         return max(self.min_bytes, layer_size * self.max_ratio)
-
-
-def _env_int(name: str, default: int) -> int:
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise UsageError(f"{name}={text!r}: expected a whole number of at least 0")
-    return value
 
 
 class _BoundedTarInfo(tarfile.TarInfo):

@@ -160,8 +160,47 @@ def test_invalid_yaml_reports_the_line(tmp_path: Path) -> None:
 
 def test_non_utf8_yaml_is_a_metadata_error(tmp_path: Path) -> None:
     (tmp_path / "modelpack.yaml").write_bytes(b"name: \xff\xfe\n")
-    with pytest.raises(MetadataError, match="not valid YAML"):
+    with pytest.raises(MetadataError, match="not UTF-8 text"):
         load_metadata(tmp_path, use_git=False)
+
+
+def test_utf16_yaml_is_named_as_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "modelpack.yaml").write_bytes("name: m\n".encode("utf-16"))
+    with pytest.raises(MetadataError, match=r"not UTF-8 text .*save it as UTF-8"):
+        load_metadata(tmp_path, use_git=False)
+
+
+@pytest.mark.parametrize("text", ["created: 2020-13-45", "created: 2020-02-30T00:00:00Z"])
+def test_impossible_created_date_is_invalid_metadata(tmp_path: Path, text: str) -> None:
+    with pytest.raises(MetadataError, match="invalid metadata: created: "):
+        load_metadata(write_yaml(tmp_path, f"name: m\n{text}\n"), use_git=False)
+
+
+def test_yaml_dates_are_parsed_by_the_fields_that_are_times(tmp_path: Path) -> None:
+    meta = load_metadata(write_yaml(tmp_path, "name: m\ncreated: 2020-01-02\nhyperparameters: {d: 2020-01-02}\n"),
+                         use_git=False)
+    assert meta.created == datetime(2020, 1, 2)
+    assert meta.hyperparameters == {"d": "2020-01-02"}  # text, as JSON can hold it
+
+
+@pytest.mark.parametrize("value", ["!!binary aGVsbG8=", "!!set {x, y}", "!!omap [a: 1]", "!!pairs [a: 1]"])
+def test_yaml_types_json_cannot_hold_are_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(MetadataError, match=r"line 2\): !!\w+ is not allowed"):
+        load_metadata(write_yaml(tmp_path, f"name: m\nhyperparameters: {{a: {value}}}\n"), use_git=False)
+
+
+@pytest.mark.parametrize("value", [".nan", "[1, .inf]", "{deep: [-.inf]}"])
+def test_non_finite_hyperparameter_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(MetadataError, match=r"hyperparameters: .*a(\.\S+)? is not a finite number"):
+        load_metadata(write_yaml(tmp_path, f"name: m\nhyperparameters: {{a: {value}}}\n"), use_git=False)
+    with pytest.raises(MetadataError, match="not a finite number"):
+        load_metadata(None, ["name=m", "hyperparameters.lr=nan"])
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_boolean_metric_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(MetadataError, match=f"metric 'a' is {value}, not a number"):
+        load_metadata(write_yaml(tmp_path, f"name: m\nmetrics: {{a: {value}}}\n"), use_git=False)
 
 
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
@@ -305,10 +344,17 @@ def test_naive_created_is_taken_as_utc() -> None:
     assert (created.year, created.hour) == (2020, 7)
 
 
-def test_invalid_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
-    with pytest.raises(MetadataError, match="SOURCE_DATE_EPOCH"):
+@pytest.mark.parametrize("value", ["yesterday", "-1", "253402300800", "99999999999999"])
+def test_invalid_source_date_epoch(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    with pytest.raises(MetadataError, match=r"SOURCE_DATE_EPOCH=.*from 0 to 253402300799"):
         creation_time(ModelMetadata(name="m"))
+
+
+@pytest.mark.parametrize("value", ["0", "253402300799"])
+def test_source_date_epoch_bounds_are_accepted(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    assert creation_time(ModelMetadata(name="m")).timestamp() == int(value)
 
 
 def test_without_source_date_epoch_now_is_whole_seconds_utc() -> None:
@@ -375,3 +421,16 @@ def test_git_facts_without_origin_or_commit(tmp_path: Path) -> None:
 
 def test_git_facts_outside_a_repository(tmp_path: Path) -> None:
     assert git_facts(tmp_path) == {}
+
+
+@pytest.mark.parametrize(("folder", "why"), [("../", "leaves the model directory"), (".", "model directory itself"),
+                                             ("", "model directory itself"), ("/tmp/m", "absolute path"),
+                                             ("a/../../b", "leaves the model directory")])
+def test_archive_folders_must_lie_inside_the_model(tmp_path: Path, folder: str, why: str) -> None:
+    with pytest.raises(MetadataError, match=f"files.archives.*{why}"):
+        load_metadata(write_yaml(tmp_path, f"name: m\nfiles: {{archives: [{folder!r}]}}\n"), use_git=False)
+
+
+def test_archive_folders_are_normalised(tmp_path: Path) -> None:
+    meta = load_metadata(write_yaml(tmp_path, "name: m\nfiles: {archives: [./data/, x//y]}\n"), use_git=False)
+    assert meta.files.archives == ["data", "x/y"]

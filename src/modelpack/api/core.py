@@ -452,6 +452,7 @@ class ListedModel:
     version: str | None
     name: str | None
     artifact_type: str | None
+    complete: bool = True  # False: a blob it needs is missing or corrupt (`store check` names it)
 
 
 def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
@@ -463,14 +464,16 @@ def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
         size, annotations, artifact_type = desc.size, {}, desc.artifact_type
         try:
             node = parse_manifest(local_store.read_blob_bytes(desc))
-        except NotFoundError:
+        except (NotFoundError, IntegrityError, ValueError):
             node = None
         if isinstance(node, Manifest):
             size = node.config.size + sum(layer.size for layer in node.layers)
             annotations = node.annotations or {}
             artifact_type = node.artifact_type or node.config.media_type
+        complete = node is not None and local_store.repository(entry.reference).has_manifest(desc)
         out.append(ListedModel(entry.reference, desc.digest, size, annotations.get(mt.A_CREATED),
-                               annotations.get(mt.A_VERSION), annotations.get(mt.NS + "name"), artifact_type))
+                               annotations.get(mt.A_VERSION), annotations.get(mt.NS + "name"), artifact_type,
+                               complete))
     return out
 
 
@@ -498,6 +501,7 @@ def login(registry: str, username: str, password: str, *, options: ClientOptions
         raise UsageError(f"{registry!r} is not a registry host (e.g. localhost:5000 or ghcr.io)")
     if not username or not password:
         raise UsageError("login needs a username and a password")
+    credentials.check_storable(host)
     creds = credentials.Credentials(username, password)
     opts = options or ClientOptions()
     opts.credentials = creds

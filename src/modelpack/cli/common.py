@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from modelpack.cli.escape import clean
+from modelpack.cli.file_types import CaFile
 
 if TYPE_CHECKING:
     from modelpack.store.client import ClientOptions
@@ -37,7 +38,7 @@ def network_options(func: F) -> F:
                              "(default 120; env MODELPACK_TIMEOUT). Blob transfers run while they make "
                              "progress, and fail after min(30, SECONDS) without it.")(func)
     func = click.option("-v", "--verbose", is_flag=True, help="Log each HTTP request (never credentials).")(func)
-    func = click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+    func = click.option("--ca-file", type=CaFile(),
                         help="PEM file of CA certificates to trust for the registry.")(func)
     func = click.option("--insecure", is_flag=True, help="Skip TLS certificate verification (unsafe).")(func)
     func = click.option("--plain-http", is_flag=True, envvar="MODELPACK_PLAIN_HTTP",

@@ -23,6 +23,7 @@ from modelpack.cli.common import (
     print_json,
     silence_stdout,
 )
+from modelpack.cli.file_types import RegularFile
 from modelpack.version import __version__
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], plain_h
 @click.argument("reference")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Also restore the files into this "
               "directory (new or empty).")
-@click.option("--verify-key", type=click.Path(dir_okay=False),
+@click.option("--verify-key", type=RegularFile(),
               help="Public key: verify the model's signature first; nothing is written unless it verifies.")
 @link_force_options
 @network_options
@@ -168,16 +169,20 @@ def list_command(as_json: bool) -> None:
     models = api.list_models()
     if as_json:
         print_json([{"reference": m.reference, "digest": m.digest, "size": m.size, "created": m.created,
-                     "version": m.version, "name": m.name, "artifactType": m.artifact_type} for m in models])
+                     "version": m.version, "name": m.name, "artifactType": m.artifact_type,
+                     "complete": m.complete} for m in models])
         return
     if not models:
         click.echo("no models in the local store", err=True)
         return
-    rows = [(clean(m.reference), clean(m.digest[:19]), human_size(m.size), clean(m.created or "-")) for m in models]
+    rows = [(clean(m.reference), clean(m.digest[:19]), human_size(m.size),
+             clean(m.created or "-") + ("" if m.complete else "  MISSING CONTENT")) for m in models]
     width = max(len(row[0]) for row in rows)
     click.echo(f"{'REFERENCE':<{width}}  {'DIGEST':<19}  {'SIZE':>10}  CREATED")
     for reference, digest, size, created in rows:
         click.echo(f"{reference:<{width}}  {digest:<19}  {size:>10}  {created}")
+    if not all(m.complete for m in models):
+        click.echo("some models lost content: `modelpack store check` names it; pull them again", err=True)
 
 
 @cli.command()
@@ -509,7 +514,7 @@ def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: 
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--name", help="Model name in the API (default: the model's name).")
-@click.option("--verify-key", type=click.Path(dir_okay=False),
+@click.option("--verify-key", type=RegularFile(),
               help="Public key: verify REF's signature first and serve exactly the verified digest; a pickle "
               "(.joblib/.pkl) from a registry is loaded only then (or with --trust-unverified-pickle).")
 @click.option("--trust-unverified-pickle", is_flag=True,
@@ -586,7 +591,7 @@ def generate_key_pair(directory: str) -> None:
 
 @cli.command()
 @click.argument("reference")
-@click.option("--key", required=True, type=click.Path(dir_okay=False), help="Private key (cosign.key).")
+@click.option("--key", required=True, type=RegularFile(), help="Private key (cosign.key).")
 @click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
               help="Annotation signed along with the digest. Repeatable.")
 @network_options
@@ -613,7 +618,7 @@ def sign(reference: str, key: str, annotations: tuple[str, ...], plain_http: boo
 
 @cli.command()
 @click.argument("reference")
-@click.option("--key", required=True, type=click.Path(dir_okay=False), help="Public key (cosign.pub).")
+@click.option("--key", required=True, type=RegularFile(), help="Public key (cosign.pub).")
 @click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
               help="Require this signed annotation. Repeatable.")
 @network_options

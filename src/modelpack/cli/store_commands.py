@@ -25,8 +25,14 @@ def check(repair: bool, as_json: bool) -> None:
     report = api.check_store(repair=repair)
     if as_json:
         print_json({"ok": report.ok, "blobs": report.blobs, "bytes": report.bytes, "corrupt": report.corrupt,
-                    "removed": report.removed, "writable": report.writable, "repull": report.repull})
+                    "removed": report.removed, "writable": report.writable, "repull": report.repull,
+                    "indexError": report.index_error, "indexRepaired": report.index_repaired})
     else:
+        if report.index_error and report.index_repaired:
+            click.echo("index.json was corrupt: rebuilt from the entries that still read (the old one is "
+                       "index.json.corrupt); models it no longer names must be pulled or packed again")
+        elif report.index_error:
+            click.echo(f"corrupt index: {clean(report.index_error)}")
         click.echo(f"checked {plural(report.blobs + len(report.corrupt), 'blob')} ({human_size(report.bytes)})")
         for digest in report.corrupt:
             click.echo(f"corrupt {digest}" + (" (removed)" if digest in report.removed else ""))
@@ -36,7 +42,8 @@ def check(repair: bool, as_json: bool) -> None:
         for reference, digests in report.repull.items():
             click.echo(f"needs a re-pull: {clean(reference)} ({plural(len(digests), 'blob')} missing or corrupt)")
     if not report.ok:
-        hint = "pull the models named above again" if set(report.corrupt) <= set(report.removed) else \
+        repaired = set(report.corrupt) <= set(report.removed) and not (report.index_error and not report.index_repaired)
+        hint = "pull the models named above again" if repaired else \
             "run `modelpack store check --repair`, then pull the models named above again"
         raise IntegrityError(f"the local store has problems: {hint}")
 

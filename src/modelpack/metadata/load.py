@@ -15,11 +15,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from modelpack.errors import MetadataError
+from modelpack.errors import MetadataError, UsageError
 from modelpack.metadata.schema import Capabilities, FileRules, ModelMetadata
+from modelpack.packing.links import LinkPolicy
 
 METADATA_FILE = "modelpack.yaml"
 MAX_METADATA_BYTES = 1024 * 1024
+MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last second RFC 3339 can write
 
 
 def load_metadata(
@@ -31,8 +33,8 @@ def load_metadata(
 ) -> ModelMetadata:
     """The validated metadata for a model directory; raises MetadataError naming the bad field."""
     raw: dict[str, Any] = {}
-    if model_dir is not None and (model_dir / METADATA_FILE).is_file():
-        raw = read_yaml(model_dir / METADATA_FILE)
+    if model_dir is not None and (path := metadata_path(model_dir)) is not None:
+        raw = read_yaml(path)
     for item in overrides:
         apply_override(raw, item)
     if "name" not in raw and default_name:
@@ -43,12 +45,35 @@ def load_metadata(
     return validate(raw)
 
 
+def metadata_path(model_dir: Path) -> Path | None:
+    """The model directory's modelpack.yaml, if it has one, read through a link only if the link stays
+    inside the directory (as every packed file).
+
+    Raises:
+        MetadataError: it is a folder or other non-file, or a link that leaves the directory.
+    """
+    path = model_dir / METADATA_FILE
+    if not os.path.lexists(path):
+        return None
+    try:
+        real = Path(LinkPolicy(model_dir).resolve(path, METADATA_FILE))
+    except UsageError as exc:
+        raise MetadataError(str(exc)) from None
+    if not real.is_file():
+        raise MetadataError(f"{path} is not a regular file: the metadata must be a YAML file (rename it)")
+    return real
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     if path.stat().st_size > MAX_METADATA_BYTES:
         raise MetadataError(f"{path}: larger than {MAX_METADATA_BYTES} bytes")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MetadataError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=_JsonLoader)  # a SafeLoader
+    except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
@@ -60,9 +85,12 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load, except that a key given twice in one mapping is an error: YAML would keep the last
-    silently, and a second `metrics:` block lower in the file would quietly replace the first."""
+class _JsonLoader(yaml.SafeLoader):
+    """safe_load, but building only what JSON can hold, since metadata ends up as JSON: text, numbers,
+    true/false, null, lists and mappings. A timestamp stays text (the fields that are times parse it and
+    name a bad one, such as month 13); `!!binary`, `!!set`, `!!omap` and `!!pairs` are refused. A key
+    given twice in one mapping is an error: YAML would keep the last silently, and a second `metrics:`
+    block lower in the file would quietly replace the first."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -73,6 +101,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+    def construct_text(self, node: yaml.Node) -> str:
+        return str(self.construct_scalar(node))  # type: ignore[arg-type]
+
+    def refuse(self, node: yaml.Node) -> None:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"!!{node.tag.rsplit(':', 1)[-1]} is not allowed: metadata holds only text, numbers, "
+            "true/false, lists and mappings", node.start_mark)
+
+
+_JsonLoader.add_constructor("tag:yaml.org,2002:timestamp", _JsonLoader.construct_text)
+for _tag in ("binary", "set", "omap", "pairs"):
+    _JsonLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _JsonLoader.refuse)
 
 
 def validate(raw: dict[str, Any]) -> ModelMetadata:
@@ -222,6 +263,10 @@ def source_date_epoch() -> int | None:
     if not value:
         return None
     try:
-        return int(value)
+        seconds = int(value)
     except ValueError:
-        raise MetadataError(f"SOURCE_DATE_EPOCH={value!r} is not an integer number of seconds") from None
+        seconds = -1
+    if not 0 <= seconds <= MAX_EPOCH:
+        raise MetadataError(f"SOURCE_DATE_EPOCH={value!r}: expected whole seconds since 1970, from 0 to "
+                            f"{MAX_EPOCH} (9999-12-31)")
+    return seconds

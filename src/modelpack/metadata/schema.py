@@ -31,6 +31,22 @@ class FileRules(_Strict):
         description="Folders packed as one reproducible tar layer each, instead of one layer per file.",
     )
 
+    @field_validator("archives")
+    @classmethod
+    def _folders_inside(cls, value: list[str]) -> list[str]:
+        # Each must name a folder below the model root, written relative to it.
+        folders = []
+        for text in value:
+            parts = [p for p in text.strip().split("/") if p not in ("", ".")]
+            if text.strip().startswith("/"):
+                raise ValueError(f"{text!r} is an absolute path: name a folder relative to the model directory")
+            if ".." in parts:
+                raise ValueError(f"{text!r} leaves the model directory: name a folder inside it")
+            if not parts:
+                raise ValueError(f"{text!r} is the model directory itself: name a folder inside it")
+            folders.append("/".join(parts))
+        return folders
+
 
 class Capabilities(_Strict):
     input_types: list[Modality] | None = Field(default=None, alias="inputTypes")
@@ -85,12 +101,29 @@ class ModelMetadata(_Strict):
         # `licenses: MIT` means the one-item list, as `--set licenses=MIT` does.
         return [value] if isinstance(value, str) else value
 
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _not_boolean(cls, value: Any) -> Any:
+        # pydantic would read `true` as 1.0; a metric is a measured number.
+        for key, item in value.items() if isinstance(value, dict) else ():
+            if isinstance(item, bool):
+                raise ValueError(f"metric {key!r} is {str(item).lower()}, not a number")
+        return value
+
     @field_validator("metrics")
     @classmethod
     def _finite(cls, value: dict[str, float]) -> dict[str, float]:
         for key, number in value.items():
             if not math.isfinite(number):
                 raise ValueError(f"metric {key!r} is not a finite number")
+        return value
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _finite_anywhere(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # JSON has no NaN or infinity: json.dumps would write an invalid document, or null silently.
+        if (where := _non_finite(value)) is not None:
+            raise ValueError(f"{where or 'value'} is not a finite number (JSON has no NaN or infinity)")
         return value
 
     @field_validator("labels", mode="before")
@@ -108,3 +141,15 @@ def _scalar_text(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(value)
     return value
+
+
+def _non_finite(value: Any, where: str = "") -> str | None:
+    """The dotted path of the first NaN or infinity in nested lists and mappings, else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None

@@ -22,6 +22,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest, json_bytes
 from modelpack.packing.hashcache import HashCache
+from modelpack.packing.reading import open_source
 from modelpack.packing.select import LayerSource, select_layers
 from modelpack.packing.tarball import tar_chunks
 from modelpack.streams import ByteStream, IterStream
@@ -41,12 +42,12 @@ class PackedLayer:
     def open(self) -> ByteStream:
         if self.source.archive:
             return IterStream(tar_chunks(self.source.files, self.tar_mtime))
-        return open(self.source.files[0].path, "rb")
+        return open_source(self.source.files[0])
 
 
 def layer_opener(source: LayerSource) -> Callable[[], ByteStream]:
     """Opens a single-file layer's bytes (before its digest is known)."""
-    return lambda: open(source.files[0].path, "rb")
+    return lambda: open_source(source.files[0])
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def build(
         if hash_progress:
             hash_progress.start(file.size)
         try:
-            digest, size = digests.of_file(file.path, hash_progress.advance if hash_progress else None)
+            with open_source(file) as stream:
+                digest, size = digests.of_stream(stream, hash_progress.advance if hash_progress else None)
             if size != file.size:
                 raise IntegrityError(f"{source.relpath} changed while it was being packed")
         except BaseException as exc:

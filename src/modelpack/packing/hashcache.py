@@ -8,6 +8,7 @@ against the bytes they receive.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -35,12 +36,15 @@ class HashCache:
             try:
                 data = json.loads(self.path.read_bytes())
                 self._entries = data if isinstance(data, dict) else {}
-            except (FileNotFoundError, ValueError):
+            except (OSError, ValueError):  # absent, unreadable or damaged: a cache only saves time
                 self._entries = {}
         return self._entries
 
     def get(self, path: Path) -> str | None:
-        name, signature = _key(path)
+        try:
+            name, signature = _key(path)
+        except FileNotFoundError:
+            return None  # gone since the walk: reading it says so, naming it
         with self._lock:
             entry = self._load().get(name)
         if isinstance(entry, list) and len(entry) == 2 and entry[0] == signature:
@@ -48,7 +52,10 @@ class HashCache:
         return None
 
     def put(self, path: Path, digest: str) -> None:
-        name, signature = _key(path)
+        try:
+            name, signature = _key(path)
+        except FileNotFoundError:
+            return
         with self._lock:
             entries = self._load()
             entries.pop(name, None)  # re-insert: dict order doubles as least-recently-written order
@@ -61,5 +68,6 @@ class HashCache:
         with self._lock:
             if not self._dirty or self._entries is None:
                 return
-            atomic_write(self.path, json.dumps(self._entries, separators=(",", ":")).encode())
+            with contextlib.suppress(OSError):  # e.g. a store that is not a folder: said when it is written to
+                atomic_write(self.path, json.dumps(self._entries, separators=(",", ":")).encode())
             self._dirty = False

@@ -13,6 +13,7 @@ from modelpack.metadata.schema import FileRules
 from modelpack.oci.mediatypes import Kind
 from modelpack.packing.classify import classify, classify_folder
 from modelpack.packing.globs import matches
+from modelpack.packing.links import LinkPolicy
 
 # Never packed: version control internals and our own metadata file (it becomes annotations and config).
 ALWAYS_EXCLUDED = (".git", ".hg", ".svn", ".modelpack")
@@ -80,39 +81,40 @@ def _selected(relpath: str, is_dir: bool, rules: FileRules) -> bool:
 
 
 def _walk(root: Path) -> list[SourceFile]:
-    """Every file and folder below root. File symlinks are followed (a Hugging Face cache snapshot is
-    all symlinks); folder symlinks too, once each, so a loop cannot recurse forever."""
+    """Every file and folder below root. Links are followed only where they stay inside root (see
+    links.LinkPolicy: a Hugging Face cache snapshot is all links into its blobs folder); a folder
+    reached twice is walked once, so a loop cannot recurse forever."""
     found: list[SourceFile] = []
-    seen_dirs = {os.path.realpath(root)}
+    links = LinkPolicy(root)
+    seen_dirs = {links.root}
 
-    def visit(folder: Path, prefix: str) -> None:
+    def visit(folder: str, prefix: str) -> None:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
-            raise UsageError(f"cannot read {folder}: {exc.strerror}") from None
+            raise UsageError(f"cannot read {prefix or folder}: {exc.strerror}") from None
         for entry in entries:
             relpath = f"{prefix}{entry.name}"
             if entry.name in ALWAYS_EXCLUDED:
                 continue
+            real = links.resolve(entry.path, relpath) if entry.is_symlink() else entry.path
             try:
-                st = os.stat(entry.path)  # follows symlinks
-            except FileNotFoundError:
-                raise UsageError(f"{relpath}: broken symlink") from None
+                st = os.stat(real)
+            except OSError as exc:
+                raise UsageError(f"{relpath}: cannot read it ({exc.strerror})") from None
             if stat.S_ISDIR(st.st_mode):
-                real = os.path.realpath(entry.path)
                 if real in seen_dirs:
                     continue
                 seen_dirs.add(real)
-                found.append(SourceFile(relpath, Path(entry.path), 0o755, 0, int(st.st_mtime), is_dir=True))
-                visit(Path(entry.path), relpath + "/")
+                found.append(SourceFile(relpath, Path(real), 0o755, 0, int(st.st_mtime), is_dir=True))
+                visit(real, relpath + "/")
             elif stat.S_ISREG(st.st_mode):
                 found.append(
-                    SourceFile(relpath, Path(os.path.realpath(entry.path)), stat.S_IMODE(st.st_mode) & 0o777,
-                               st.st_size, int(st.st_mtime))
+                    SourceFile(relpath, Path(real), stat.S_IMODE(st.st_mode) & 0o777, st.st_size, int(st.st_mtime))
                 )
             else:
                 raise UsageError(f"{relpath}: not a regular file or folder (sockets, devices and FIFOs "
                                  "cannot be packed)")
 
-    visit(root, "")
+    visit(links.root, "")
     return found

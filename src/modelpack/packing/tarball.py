@@ -6,6 +6,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 
 from modelpack.errors import IntegrityError
+from modelpack.packing.reading import open_source
 from modelpack.packing.select import SourceFile
 
 BLOCK = tarfile.BLOCKSIZE
@@ -31,7 +32,7 @@ def tar_chunks(files: Iterable[SourceFile], mtime: int) -> Iterator[bytes]:
         if item.is_dir:
             continue
         written = 0
-        with open(item.path, "rb") as f:
+        with open_source(item) as f:
             while written < item.size and (chunk := f.read(min(CHUNK, item.size - written))):
                 written += len(chunk)
                 yield chunk

@@ -9,26 +9,28 @@ checks them on upload.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from modelpack.environment import env_int
 from modelpack.errors import UnsupportedArtifactError
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.store.target import Opener, Progress, ReadableTarget, SpeculationFailed, Target
 
 MAX_INDEX_DEPTH = 16  # indexes within indexes: real images use one level, artifacts none
+MAX_WORKERS = 64  # more threads only add contention; a typo of 10000 would start that many
 MAX_GRAPH_MANIFESTS = 1000  # manifests in one graph: a multi-platform image with attestations has ~50
 
 
 def default_workers() -> int:
-    """Concurrent blob transfers: MODELPACK_CONCURRENCY, else 4."""
-    try:
-        return max(1, int(os.environ.get("MODELPACK_CONCURRENCY", "4")))
-    except ValueError:
-        return 4
+    """Concurrent blob transfers: MODELPACK_CONCURRENCY, else 4.
+
+    Raises:
+        UsageError: the variable is not a whole number from 1 to 64.
+    """
+    return env_int("MODELPACK_CONCURRENCY", 4, minimum=1, maximum=MAX_WORKERS)
 
 
 @dataclass

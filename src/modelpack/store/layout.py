@@ -15,17 +15,16 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelpack.errors import IntegrityError, NotFoundError
 from modelpack.files import atomic_write
 from modelpack.oci import digest as digests
-from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, json_bytes, parse_manifest
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Manifest, json_bytes, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.space import require_space
+from modelpack.store.index_file import StoreEntry, index_bytes, parse_index, repair_index_file, require_folder
 from modelpack.store.maintenance import GcReport, collect_garbage, sweep_ingest
 from modelpack.store.target import Opener, Progress, read_small
 from modelpack.streams import ByteStream, fill
@@ -40,12 +39,6 @@ def default_home() -> Path:
         return Path(home).expanduser()
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(data) / "modelpack"
-
-
-@dataclass(frozen=True)
-class StoreEntry:
-    reference: str  # registry/repository:tag or registry/repository@digest
-    descriptor: Descriptor
 
 
 class LayoutStore:
@@ -66,6 +59,7 @@ class LayoutStore:
     def _ensure(self) -> None:
         if (self.root / "oci-layout").exists():
             return
+        self._check_root()
         self.ingest_dir.mkdir(parents=True, exist_ok=True)
         (self.blobs / "sha256").mkdir(parents=True, exist_ok=True)
         atomic_write(self.root / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
@@ -220,26 +214,23 @@ class LayoutStore:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _read_index(self) -> list[StoreEntry]:
+        self._check_root()
         try:
-            raw = json.loads(self._index.read_bytes())
+            data = self._index.read_bytes()
         except FileNotFoundError:
             return []
-        index = Index.from_json(raw)
-        entries = []
-        for desc in index.manifests:
-            ref = desc.annotation(mt.A_REF_NAME)
-            if ref:
-                entries.append(StoreEntry(ref, desc))
-        return entries
+        return parse_index(data, self._index)
 
     def _write_index(self, entries: list[StoreEntry]) -> None:
-        manifests = []
-        for entry in sorted(entries, key=lambda e: e.reference):
-            annotations = dict(entry.descriptor.annotations or {})
-            annotations[mt.A_REF_NAME] = entry.reference
-            manifests.append(entry.descriptor.replace(annotations=annotations).to_json())
-        index: dict[str, Any] = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
-        atomic_write(self._index, json.dumps(index, indent=2).encode() + b"\n")
+        atomic_write(self._index, index_bytes(entries))
+
+    def _check_root(self) -> None:
+        require_folder(self.root)
+
+    def repair_index(self) -> str | None:
+        """Replace a corrupt index.json by the entries that still read (see index_file.repair_index_file)."""
+        with self._locked():
+            return repair_index_file(self._index)
 
     def entries(self) -> list[StoreEntry]:
         return self._read_index()

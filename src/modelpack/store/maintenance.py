@@ -24,9 +24,11 @@ from modelpack.errors import IntegrityError, NotFoundError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest, parse_manifest
+from modelpack.store.index_file import CorruptIndexError
 
 if TYPE_CHECKING:
-    from modelpack.store.layout import LayoutStore, StoreEntry
+    from modelpack.store.index_file import StoreEntry
+    from modelpack.store.layout import LayoutStore
 
 
 @dataclass
@@ -50,11 +52,14 @@ class CheckReport:
     removed: list[str] = field(default_factory=list)  # corrupt blobs deleted (with repair)
     writable: list[str] = field(default_factory=list)  # blobs not read-only (made read-only with repair)
     repull: dict[str, list[str]] = field(default_factory=dict)  # reference -> its missing or corrupt blobs
+    index_error: str | None = None  # index.json is corrupt (with repair: it was, and was rebuilt)
+    index_repaired: bool = False
 
     @property
     def ok(self) -> bool:
-        """No problem remains: every blob sound, every model whole."""
-        return not (set(self.corrupt) - set(self.removed)) and not self.repull
+        """No problem remains: every blob sound, every model whole, the index readable."""
+        return (not (set(self.corrupt) - set(self.removed)) and not self.repull
+                and (self.index_error is None or self.index_repaired))
 
 
 def sweep_ingest(store: LayoutStore) -> tuple[int, int]:
@@ -125,6 +130,13 @@ def check(store: LayoutStore, repair: bool = False) -> CheckReport:
     With `repair`, delete corrupt blobs and make writable ones read-only (copying a blob first when
     an old hard-linked output shares it, so the output keeps its mode and the store its own bytes)."""
     report = CheckReport()
+    if repair:
+        report.index_error = store.repair_index()
+        report.index_repaired = report.index_error is not None
+    try:
+        entries = store.entries()
+    except CorruptIndexError as exc:
+        report.index_error, entries = str(exc), []
     for digest, path in _blob_files(store):
         try:
             st = path.lstat()
@@ -144,7 +156,7 @@ def check(store: LayoutStore, repair: bool = False) -> CheckReport:
             if repair:
                 _make_read_only(store, path, st)
     bad = set(report.corrupt)
-    for entry in store.entries():
+    for entry in entries:
         broken = sorted(_broken_blobs(store, entry.descriptor, bad))
         if broken:
             report.repull[entry.reference] = broken

@@ -1,0 +1,56 @@
+"""Reading a model's files while packing, with every I/O error turned into one line naming the file.
+
+Between the walk that lists the files and the reads that hash and send them, a file can vanish or fail
+to read (a device, `/proc`, a flaky disk). The operating system's message ("Input/output error") names no
+file; these wrappers name the model-relative path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from modelpack.errors import IntegrityError, ModelpackError
+from modelpack.packing.select import SourceFile
+
+
+class SourceReadError(ModelpackError):
+    """A model file could not be read (exit 1)."""
+
+
+@contextlib.contextmanager
+def named_errors(relpath: str) -> Iterator[None]:
+    """Raise, for an OSError in the block, IntegrityError if the file is gone (it changed while being
+    packed, as a truncated file does) or SourceReadError naming `relpath`."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise IntegrityError(f"{relpath} changed while it was being packed (it was deleted)") from None
+    except OSError as exc:
+        raise SourceReadError(f"cannot read {relpath}: {exc.strerror or exc}") from None
+
+
+class _NamedFile(io.RawIOBase):
+    def __init__(self, raw: Any, relpath: str) -> None:
+        self._raw = raw
+        self._relpath = relpath
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        with named_errors(self._relpath):
+            return int(self._raw.readinto(target) or 0)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def open_source(file: SourceFile) -> io.RawIOBase:
+    """An unbuffered reader of a model file whose errors name it (see named_errors)."""
+    with named_errors(file.relpath):
+        raw = open(file.path, "rb", buffering=0)  # noqa: SIM115 - closed by the wrapper
+    return _NamedFile(raw, file.relpath)

@@ -1,0 +1,110 @@
+"""The local store's `index.json`: references to manifests, read strictly and rewritten whole.
+
+A damaged index (a crash of another tool, a hand edit) must not surface as a traceback in every command
+that reads the store: it is reported once, as CorruptIndexError naming the file and `store check --repair`,
+which keeps every entry that still reads and sets the damaged file aside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelpack.errors import IntegrityError, UsageError
+from modelpack.files import atomic_write
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor
+
+
+class CorruptIndexError(IntegrityError):
+    """The local store's index.json cannot be read (exit 6)."""
+
+
+@dataclass(frozen=True)
+class StoreEntry:
+    reference: str  # registry/repository:tag or registry/repository@digest
+    descriptor: Descriptor
+
+
+def parse_index(data: bytes, path: Path) -> list[StoreEntry]:
+    """The entries of an index.json, each naming its reference.
+
+    Raises:
+        CorruptIndexError: not JSON, not an index, or an entry that is no valid descriptor.
+    """
+    try:
+        raw = json.loads(data)
+        manifests = raw.get("manifests", []) if isinstance(raw, dict) else None
+        if not isinstance(manifests, list):
+            raise ValueError("'manifests' is not a list" if isinstance(raw, dict) else "not a JSON object")
+        return [entry for n, item in enumerate(manifests) if (entry := _entry(item, f"manifests[{n}]"))]
+    except (ValueError, RecursionError) as exc:
+        raise CorruptIndexError(f"the local store's index {path} is corrupt ({exc}); run "
+                                "`modelpack store check --repair` to keep what still reads") from None
+
+
+def salvage_index(data: bytes) -> list[StoreEntry]:
+    """The entries of a damaged index.json that still read; none if it is not JSON at all."""
+    try:
+        raw = json.loads(data)
+    except (ValueError, RecursionError):
+        return []
+    manifests = raw.get("manifests") if isinstance(raw, dict) else None
+    kept = []
+    for item in manifests if isinstance(manifests, list) else []:
+        try:
+            if entry := _entry(item, "entry"):
+                kept.append(entry)
+        except ValueError:
+            continue
+    return kept
+
+
+def repair_index_file(path: Path) -> str | None:
+    """Replace a corrupt index.json by the entries that still read, keeping the damaged file beside it
+    as index.json.corrupt. The caller holds the index lock.
+
+    Returns:
+        Why it was corrupt, or None when it was sound (or absent) and left alone.
+    """
+    try:
+        data = path.read_bytes()
+        parse_index(data, path)
+        return None
+    except FileNotFoundError:
+        return None
+    except CorruptIndexError as exc:
+        atomic_write(path.with_name(path.name + ".corrupt"), data)
+        atomic_write(path, index_bytes(salvage_index(data)))
+        return str(exc)
+
+
+def require_folder(root: Path) -> None:
+    """Refuse a store root that exists but is not a folder, in one line naming where it came from.
+
+    Raises:
+        UsageError: MODELPACK_HOME (or the default store path) is a file.
+    """
+    if root.exists() and not root.is_dir():
+        named = "MODELPACK_HOME" if os.environ.get("MODELPACK_HOME") else "the local store"
+        raise UsageError(f"{named} ({root}) is not a directory: point MODELPACK_HOME at a folder")
+
+
+def index_bytes(entries: list[StoreEntry]) -> bytes:
+    """index.json for `entries`, sorted by reference, each naming it in `org.opencontainers.image.ref.name`."""
+    manifests = []
+    for entry in sorted(entries, key=lambda e: e.reference):
+        annotations = dict(entry.descriptor.annotations or {})
+        annotations[mt.A_REF_NAME] = entry.reference
+        manifests.append(entry.descriptor.replace(annotations=annotations).to_json())
+    index: dict[str, Any] = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
+    return json.dumps(index, indent=2).encode() + b"\n"
+
+
+def _entry(item: Any, where: str) -> StoreEntry | None:
+    desc = Descriptor.from_json(item, where)
+    ref = desc.annotation(mt.A_REF_NAME)
+    return StoreEntry(ref, desc) if ref else None

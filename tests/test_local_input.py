@@ -1,0 +1,266 @@
+"""Local input, store and configuration mistakes: each refused in one line with its documented exit code,
+never packed silently and never an "internal error" (issue 11, item 5 and the probe's local findings)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers import modelpack
+from registry_process import Registry
+
+
+def _model(root: Path, yaml_text: str | None = "name: m\n") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "weights.bin").write_bytes(b"w" * 100)
+    if yaml_text is not None:
+        (root / "modelpack.yaml").write_text(yaml_text)
+    return root
+
+
+# -- C40: links that leave the model directory are refused (security) -------------------------------
+@pytest.mark.parametrize("name", ["out", "sub/out"])
+def test_file_link_leaving_the_model_directory_is_refused(tmp_path: Path, name: str) -> None:
+    secret = tmp_path / "home" / ".ssh" / "id_rsa"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("PRIVATE KEY")
+    model = _model(tmp_path / "m")
+    (model / "sub").mkdir()
+    (model / name).symlink_to(secret)
+    run = modelpack("pack", str(model), "-t", "localhost:5000/t/m:1")
+    assert run.code == 2, run.err
+    assert name in run.err and str(secret) in run.err and "copy" in run.err
+    assert "PRIVATE KEY" not in modelpack("inspect", "localhost:5000/t/m:1").out
+
+
+def test_folder_link_leaving_the_model_directory_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    (outside / "passwd").write_text("root:x:0:0")
+    model = _model(tmp_path / "m")
+    (model / "outdir").symlink_to(outside)
+    run = modelpack("pack", str(model), "-t", "localhost:5000/t/m:1")
+    assert run.code == 2, run.err
+    assert "outdir" in run.err and str(outside) in run.err
+
+
+def test_metadata_file_linked_outside_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "passwd.yaml"
+    outside.write_text("name: stolen\ndescription: root:x:0:0\n")
+    model = _model(tmp_path / "m", yaml_text=None)
+    (model / "modelpack.yaml").symlink_to(outside)
+    run = modelpack("pack", str(model), "-t", "localhost:5000/t/m:1")
+    assert run.code == 2, run.err
+    assert "modelpack.yaml" in run.err and str(outside) in run.err
+
+
+def test_links_that_stay_inside_are_followed(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m")
+    (model / "real").mkdir()
+    (model / "real" / "a.bin").write_bytes(b"a" * 10)
+    (model / "alias.bin").symlink_to("real/a.bin")
+    (model / "up").mkdir()
+    (model / "up" / "back.bin").symlink_to("../weights.bin")
+    run = modelpack("pack", str(model), "-t", "localhost:5000/t/m:1")
+    assert run.code == 0, run.err
+    out = tmp_path / "out"
+    assert modelpack("unpack", "localhost:5000/t/m:1", "-o", str(out)).code == 0
+    assert (out / "alias.bin").read_bytes() == b"a" * 10
+    assert (out / "up" / "back.bin").read_bytes() == b"w" * 100
+
+
+def test_hugging_face_cache_snapshot_links_into_its_blobs_are_followed(tmp_path: Path) -> None:
+    repo = tmp_path / "hub" / "models--org--tiny"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "blobs" / "abc123").write_bytes(b"weights")
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.safetensors").symlink_to("../../blobs/abc123")
+    run = modelpack("pack", str(snapshot), "-t", "localhost:5000/t/tiny:1")
+    assert run.code == 0, run.err
+    # ... but not anywhere else in the cache.
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    (snapshot / "ref").symlink_to("../../refs/main")
+    run = modelpack("pack", str(snapshot), "-t", "localhost:5000/t/tiny:2")
+    assert run.code == 2 and "ref" in run.err, run.err
+
+
+# -- C39, C41, C42, C43: odd files are refused or reported by name ------------------------------------
+def test_folder_named_like_the_metadata_file_is_refused(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", yaml_text=None)
+    (model / "modelpack.yaml").mkdir()
+    (model / "modelpack.yaml" / "a.txt").write_text("x")
+    run = modelpack("pack", str(model), "-t", "localhost:5000/t/m:1")
+    assert run.code == 2, run.err
+    assert "modelpack.yaml" in run.err and "not a regular file" in run.err
+
+
+def test_link_loop_is_refused_by_name(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m")
+    (model / "a").symlink_to("b")
+    (model / "b").symlink_to("a")
+    run = modelpack("pack", str(model), "-t", "localhost:5000/t/m:1")
+    assert run.code == 2, run.err
+    assert "link loop" in run.err and ("a:" in run.err or "b:" in run.err)
+
+
+def test_read_errors_name_the_file() -> None:
+    from modelpack.errors import ModelpackError
+    from modelpack.packing.reading import open_source
+    from modelpack.packing.select import SourceFile
+
+    # /proc/self/mem opens but every read at offset 0 fails with EIO, whose message names no file.
+    with open_source(SourceFile("weights/mem.bin", Path("/proc/self/mem"), 0o644, 10, 0)) as f, \
+            pytest.raises(ModelpackError, match=r"cannot read weights/mem\.bin: Input/output error") as err:
+        f.read(10)
+    assert err.value.exit_code == 1
+
+
+@pytest.mark.parametrize("archive", [False, True])
+def test_file_deleted_while_packing_is_a_change_not_a_crash(tmp_path: Path, archive: bool) -> None:
+    from modelpack.errors import IntegrityError
+    from modelpack.metadata.load import load_metadata
+    from modelpack.packing.build import HashProgress, build
+
+    model = _model(tmp_path / "m", yaml_text="name: m\nfiles: {archives: [data]}\n" if archive else "name: m\n")
+    (model / "big.bin").write_bytes(b"b" * 1000)
+    (model / "data").mkdir()
+    (model / "data" / "small.csv").write_text("x\n")
+    victim = model / "data" / "small.csv" if archive else model / "weights.bin"
+    # The largest file is hashed first; deleting the other then is a deletion during the pack.
+    progress = HashProgress(start=lambda size: victim.unlink(missing_ok=True), advance=lambda n: None)
+    with pytest.raises(IntegrityError, match="changed while it was being packed") as err:
+        build(model, load_metadata(model, use_git=False), workers=1, hash_progress=progress)
+    assert err.value.exit_code == 6
+
+
+# -- A8, C48, C49: a damaged store is reported in one line and can be repaired ----------------------
+@pytest.mark.parametrize("text", ["{", "[1]", '{"manifests":"x"}', '{"manifests":[{"digest":5}]}'])
+@pytest.mark.parametrize("command", [("list",), ("inspect", "localhost:5000/t/m:1"), ("rm", "localhost:5000/t/m:1"),
+                                     ("tag", "localhost:5000/t/m:1", "localhost:5000/t/m:2")])
+def test_corrupt_store_index_is_one_line_naming_store_check(modelpack_home: Path, text: str,
+                                                            command: tuple[str, ...]) -> None:
+    modelpack_home.mkdir(exist_ok=True)
+    (modelpack_home / "index.json").write_text(text)
+    run = modelpack(*command)
+    assert run.code == 6, run.err
+    assert run.err.count("\n") == 1 and "internal error" not in run.err
+    assert str(modelpack_home / "index.json") in run.err and "modelpack store check --repair" in run.err
+
+
+def test_store_check_repair_keeps_the_entries_that_still_read(tmp_path: Path, modelpack_home: Path) -> None:
+    assert modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1").code == 0
+    index = modelpack_home / "index.json"
+    good = json.loads(index.read_text())
+    good["manifests"].append({"digest": 5})
+    index.write_text(json.dumps(good))
+    checked = modelpack("store", "check")
+    assert checked.code == 6 and "corrupt index" in checked.out, checked.out + checked.err
+    repaired = modelpack("store", "check", "--repair")
+    assert repaired.code == 0, repaired.out + repaired.err
+    assert "rebuilt" in repaired.out and (modelpack_home / "index.json.corrupt").exists()
+    listed = modelpack("list")
+    assert listed.code == 0 and "localhost:5000/t/m:1" in listed.out
+
+
+def test_store_home_that_is_a_file_names_the_variable(tmp_path: Path) -> None:
+    home = tmp_path / "afile"
+    home.write_text("x")
+    for command in (("list",), ("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1")):
+        run = modelpack(*command, env={"MODELPACK_HOME": str(home)})
+        assert run.code == 2, run.err
+        assert f"MODELPACK_HOME ({home}) is not a directory" in run.err
+
+
+def test_list_marks_a_model_whose_content_is_missing(tmp_path: Path, modelpack_home: Path) -> None:
+    assert modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1").code == 0
+    assert modelpack("pack", str(_model(tmp_path / "n", "name: n\n")), "-t", "localhost:5000/t/n:1").code == 0
+    digest = json.loads(modelpack("list", "--json").out)[0]["digest"]
+    (modelpack_home / "blobs" / "sha256" / digest.split(":")[1]).unlink()
+    listed = modelpack("list")
+    assert listed.code == 0
+    lines = {line.split()[0]: line for line in listed.out.splitlines()[1:]}
+    assert "MISSING CONTENT" in lines["localhost:5000/t/m:1"] and "MISSING" not in lines["localhost:5000/t/n:1"]
+    assert "store check" in listed.err
+    as_json = {m["reference"]: m["complete"] for m in json.loads(modelpack("list", "--json").out)}
+    assert as_json == {"localhost:5000/t/m:1": False, "localhost:5000/t/n:1": True}
+    checked = modelpack("store", "check")
+    assert checked.code == 6 and "needs a re-pull: localhost:5000/t/m:1" in checked.out
+
+
+# -- A5, C37, C38: the docker config is read strictly and a credential helper is honoured ------------
+@pytest.mark.parametrize(("config", "named"), [('{"auths": "x"}', "'auths' must be an object"),
+                                               ("[1]", "JSON object at the top level"),
+                                               ('{"credHelpers": []}', "'credHelpers' must be an object"),
+                                               ('{"credsStore": 5}', "'credsStore' must be a string"),
+                                               ('{"credsStore": "nonexistent-helper"}',
+                                                "docker-credential-nonexistent-helper is not on PATH")])
+def test_login_refuses_a_docker_config_it_cannot_honour(registry: Registry, config: str, named: str) -> None:
+    path = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
+    path.write_text(config)
+    run = modelpack("login", "--plain-http", registry.host, "-u", "u", "--password-stdin", stdin="secret\n")
+    assert run.code == 2, run.err
+    assert named in run.err and str(path) in run.err and run.err.count("\n") == 1
+    assert path.read_text() == config  # neither overwritten nor given the password in plain text
+
+
+def test_login_stores_through_the_credential_helper(registry: Registry, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    kept = tmp_path / "kept.json"
+    helper = bin_dir / "docker-credential-fake"
+    helper.write_text(f"#!/bin/sh\ncase $1 in\n  store) cat > {kept} ;;\n  get) cat {kept} ;;\n"
+                      f"  erase) rm -f {kept} ;;\nesac\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    path = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
+    path.write_text('{"credsStore": "fake"}')
+    run = modelpack("login", "--plain-http", registry.host, "-u", "alice", "--password-stdin", stdin="s3cret\n")
+    assert run.code == 0, run.err
+    assert "s3cret" not in path.read_text() and json.loads(path.read_text())["auths"] == {registry.host: {}}
+    assert json.loads(kept.read_text()) == {"ServerURL": registry.host, "Username": "alice", "Secret": "s3cret"}
+    from modelpack.store import credentials
+
+    found = credentials.lookup(registry.host)
+    assert found is not None and (found.username, found.password) == ("alice", "s3cret")
+    assert modelpack("logout", registry.host).code == 0
+    assert not kept.exists()
+
+
+# -- C47: malformed settings in the environment are refused, not replaced by a default --------------
+@pytest.mark.parametrize("value", ["0", "-3", "abc", "1.5", "100000"])
+def test_malformed_concurrency_is_refused(tmp_path: Path, value: str) -> None:
+    run = modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1",
+                    env={"MODELPACK_CONCURRENCY": value})
+    assert run.code == 2, run.err
+    assert f"MODELPACK_CONCURRENCY={value!r}: expected a whole number of at least 1 and at most 64" in run.err
+
+
+def test_concurrency_in_range_is_used(tmp_path: Path) -> None:
+    run = modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1",
+                    env={"MODELPACK_CONCURRENCY": " 8 "})
+    assert run.code == 0, run.err
+
+
+# -- B2, C20: files named by options are regular files, a CA file holds a certificate -----------------
+@pytest.mark.parametrize("command", [("sign", "--key"), ("verify", "--key"), ("pull", "--verify-key")])
+def test_a_fifo_as_key_is_refused_without_blocking(tmp_path: Path, command: tuple[str, str]) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    run = modelpack(*command, str(fifo), "localhost:5000/t/m:1", timeout=60)
+    assert run.code == 2, run.err
+    assert "is not a regular file" in run.err
+
+
+@pytest.mark.parametrize("content", ["garbage\n", "", "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"])
+def test_ca_file_without_a_certificate_is_refused_up_front(registry: Registry, tmp_path: Path, content: str) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text(content)
+    run = modelpack("ls", "--ca-file", str(ca), registry.repo())
+    assert run.code == 2, run.err
+    assert "no PEM certificate in" in run.err and str(ca) in run.err
