@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +12,7 @@ from modelpack.api.catalog import resolve
 from modelpack.api.core import _manifest_for_files, _store, inspect, parse_reference, pull, remote, unpack
 from modelpack.errors import (
     AuthenticationError,
+    InvalidReferenceError,
     NotFoundError,
     RegistryError,
     TransportError,
@@ -24,6 +27,7 @@ from modelpack.store.layout import LayoutStore
 
 if TYPE_CHECKING:
     from modelpack.serve.limits import ServerLimits
+    from modelpack.serve.runtimes import Runtime
 
 DEFAULT_SERVE_BASE = "ghcr.io/modelpack/modelpack-serve:0.1"  # built from serve/Dockerfile in this repository
 DEFAULT_MODELCAR_BASE = "docker.io/library/busybox:1.36"
@@ -161,49 +165,78 @@ def serve_model(
             outside the allow-list.
         VerificationError: `verify_key` given and no signature verifies.
         MissingDependencyError: the `[serve]` extra is not installed.
-        UsageError: no servable file, an ambiguous choice, or a bad `model_file`.
+        UsageError: no servable file, an ambiguous choice, a bad `model_file`, `source` neither a
+            directory nor a reference, or an address that cannot be listened on.
     """
-    import logging
     import re
-    import tempfile
 
-    from modelpack.serve import model_file as files
-    from modelpack.serve.runtimes import load
     from modelpack.serve.server import ServedModel, make_server
 
     path = Path(source)
-    metadata: dict[str, Any] = {}
-    digest = os.environ.get("MODELPACK_MODEL_DIGEST")
     if path.is_dir():
         if verify_key is not None:
             raise UsageError("--verify-key checks a reference's signature; a directory is served as it is "
                              "(verify it when pulling: modelpack pull REF --verify-key KEY -o DIR)")
-        model_dir, trusted = path, True  # the user's own choice of files
-        if (path / "modelpack.yaml").is_file():
-            from modelpack.metadata.load import load_metadata
-
-            metadata = load_metadata(path, default_name=path.resolve().name, use_git=False).model_dump(
-                by_alias=True, exclude_none=True, mode="json")
+        digest = os.environ.get("MODELPACK_MODEL_DIGEST")
+        metadata = _directory_metadata(path)
+        runtime = _load_runtime(path, str(source), metadata, model_file, trusted=True)
+        label = name or metadata.get("name") or path.resolve().name
     else:
-        ref = parse_reference(str(source))
+        ref = _served_reference(source)
         pulled = pull(ref, options=options, store=store, verify_key=verify_key)
         digest = pulled.descriptor.digest
         metadata = inspect(ref.with_digest(digest), store=store).to_json()["metadata"]
-        model_dir = Path(tempfile.mkdtemp(prefix="modelpack-serve-")) / "model"
-        unpack(ref.with_digest(digest), model_dir, store=store)
-        trusted = verify_key is not None or trust_unverified_pickle
-    chosen = files.choose(model_dir, metadata.get("framework"), model_file)
-    if files.is_pickle(chosen) and not trusted:
-        raise UntrustedContentError(
-            f"refusing to load {chosen.name} from {source}: a pickle runs code when loaded and the model's "
-            "signature was not verified; pass --verify-key KEY to verify it, or --trust-unverified-pickle "
-            "to run it anyway")
-    if files.is_pickle(chosen) and verify_key is None and not path.is_dir():
-        logging.getLogger("modelpack.serve").warning(
-            "warning: loading %s from %s, a pickle whose signature was not verified "
-            "(--trust-unverified-pickle): it runs as code with this process's privileges", chosen.name, source)
-    runtime = load(chosen)
-    label = name or metadata.get("name") or model_dir.resolve().name
+        workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
+        try:  # the runtime holds the model in memory once loaded: the unpacked copy is not kept
+            unpack(ref.with_digest(digest), workdir / "model", store=store)
+            runtime = _load_runtime(workdir / "model", str(source), metadata, model_file,
+                                    trusted=verify_key is not None or trust_unverified_pickle,
+                                    warn_unverified=verify_key is None)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        label = name or metadata.get("name") or ref.repository.rsplit("/", 1)[-1]
     served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
                          str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
     return make_server(served, host, port, limits)
+
+
+def _served_reference(source: str | Path) -> Reference:
+    """`source` as a reference, or the one-line reason it is neither a directory nor a reference."""
+    path = Path(source)
+    if path.exists():
+        raise UsageError(f"{source}: not a directory (serve takes a model directory or a reference)")
+    try:
+        return parse_reference(str(source))
+    except InvalidReferenceError:
+        raise UsageError(f"{source}: no such directory (and not a reference)") from None
+
+
+def _directory_metadata(path: Path) -> dict[str, Any]:
+    if not (path / "modelpack.yaml").is_file():
+        return {}
+    from modelpack.metadata.load import load_metadata
+
+    return load_metadata(path, default_name=path.resolve().name, use_git=False).model_dump(
+        by_alias=True, exclude_none=True, mode="json")
+
+
+def _load_runtime(model_dir: Path, label: str, metadata: dict[str, Any], model_file: str | Path | None, *,
+                  trusted: bool, warn_unverified: bool = False) -> Runtime:
+    """The runtime for the model file chosen in `model_dir`; errors name `label` (what the user typed),
+    not a temporary directory."""
+    import logging
+
+    from modelpack.serve import model_file as files
+    from modelpack.serve.runtimes import load
+
+    chosen = files.choose(model_dir, metadata.get("framework"), model_file, label=label)
+    if files.is_pickle(chosen) and not trusted:
+        raise UntrustedContentError(
+            f"refusing to load {chosen.name} from {label}: a pickle runs code when loaded and the model's "
+            "signature was not verified; pass --verify-key KEY to verify it, or --trust-unverified-pickle "
+            "to run it anyway")
+    if files.is_pickle(chosen) and warn_unverified:
+        logging.getLogger("modelpack.serve").warning(
+            "warning: loading %s from %s, a pickle whose signature was not verified "
+            "(--trust-unverified-pickle): it runs as code with this process's privileges", chosen.name, label)
+    return load(chosen)

@@ -496,7 +496,7 @@ def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: 
 @cli.command()
 @click.argument("source")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
 @click.option("--name", help="Model name in the API (default: the model's name).")
 @click.option("--verify-key", type=click.Path(dir_okay=False),
               help="Public key: verify REF's signature first and serve exactly the verified digest; a pickle "
@@ -521,22 +521,19 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
     ONNX and .skops files are preferred to pickles. A pickle (.joblib/.pkl) runs code when loaded: from a
     directory you name it is loaded as your choice (a directory made by `pull -o` holds a registry's
     content: pull it with --verify-key); from a REF only with --verify-key or --trust-unverified-pickle.
-    .skops files load only scikit-learn, numpy and scipy types. Exit 2 when a model is refused."""
-    import logging
-
+    .skops files load only scikit-learn, numpy and scipy types. Exit 2 when a model is refused.
+    SIGTERM or Ctrl-C stops it cleanly (requests in flight finish) with exit 0."""
     from modelpack import api
+    from modelpack.serve.lifecycle import configure_logging, run
     from modelpack.serve.limits import ServerLimits, parse_size
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_logging()
     limits = ServerLimits(max_connections, request_timeout, parse_size(max_request_size))
     server = api.serve_model(source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
                              limits=limits, options=client_options(plain_http, insecure, ca_file, verbose))
-    click.echo(f"serving on http://{host}:{server.server_address[1]}/v2", err=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    run(server, drain_timeout=request_timeout,
+        ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2", err=True))
 
 
 def _password(confirm: bool = False) -> bytes:
