@@ -482,14 +482,17 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, us
 @click.option("--serving-image", help="With --kind image-volume: the image that serves /models.")
 @click.option("--cpu", default="1", show_default=True)
 @click.option("--memory", default="2Gi", show_default=True)
+@click.option("--model-format", help="With --kind kserve: KServe's modelFormat (default: the model's framework).")
 @network_options
 @handle_errors
-def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: str, plain_http: bool,
-        insecure: bool, ca_file: str | None, verbose: bool) -> None:
-    """Kubernetes YAML for a model, every image reference pinned by digest."""
+def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: str, model_format: str | None,
+        plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """Kubernetes YAML, every image reference pinned by digest: REF is a serving image for `deployment`
+    (see build-image), the model artifact for `kserve` and `image-volume`."""
     from modelpack import api
 
     click.echo(api.kubernetes(reference, kind, serving_image=serving_image, cpu=cpu, memory=memory,
+                              model_format=model_format,
                               options=client_options(plain_http, insecure, ca_file, verbose)), nl=False)
 
 
