@@ -3,7 +3,6 @@ hostile artifact cannot use to forge or scramble the terminal (issue 11, items 5
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -14,9 +13,8 @@ import pytest
 
 import modelpack as mp
 from helpers import modelpack
+from images import push_image
 from modelpack.cli.escape import clean
-from modelpack.oci import digest as digests
-from modelpack.oci.descriptor import Descriptor, Manifest
 from modelpack.store.client import ClientOptions
 from registry_process import Registry
 
@@ -153,22 +151,6 @@ def test_pack_reports_hashing_progress(tmp_path: Path) -> None:
 
 
 # -- items 5 and 6: registry trouble named, not crashed on --------------------------------------------
-def _push_image(registry: Registry, repo: str, config: bytes) -> str:
-    ref = f"{repo}:1"
-    target = mp.remote(mp.Reference.parse(ref), PLAIN)
-    layer = b"\0" * 1024
-    layer_desc = Descriptor(mediaType="application/vnd.oci.image.layer.v1.tar", digest=digests.of_bytes(layer),
-                            size=len(layer))
-    config_desc = Descriptor(mediaType="application/vnd.oci.image.config.v1+json", digest=digests.of_bytes(config),
-                             size=len(config))
-    for desc, data in ((layer_desc, layer), (config_desc, config)):
-        target.push_blob(desc, lambda data=data: io.BytesIO(data))
-    manifest = Manifest(config=config_desc, layers=[layer_desc]).canonical_bytes()
-    target.put_manifest(Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json",
-                                   digest=digests.of_bytes(manifest), size=len(manifest)), manifest, "1")
-    return ref
-
-
 @pytest.mark.parametrize("config", [
     b'{"config": {"Env": "PATH=/bin"}}',
     b'{"config": {"Env": [1, 2]}}',
@@ -179,12 +161,13 @@ def _push_image(registry: Registry, repo: str, config: bytes) -> str:
     b"not json",
 ])
 def test_malformed_base_config_is_one_line(registry: Registry, tmp_path: Path, config: bytes) -> None:
-    base = _push_image(registry, registry.repo(), config)
+    base = f"{registry.repo()}:1"
+    push_image(base, config)
     model_ref = f"{registry.repo()}:1"
     assert modelpack("push", str(_model(tmp_path / "m")), model_ref, "--plain-http").code == 0
     run = modelpack("build-image", model_ref, "-t", f"{registry.repo()}:1", "--base", base,
                     "--plain-http")
-    assert run.code == 1, run.err
+    assert run.code == 6, run.err  # malformed content, as for a malformed manifest
     assert "internal error" not in run.err
     assert f"base image {base}: its config is malformed" in run.err and "--base" in run.err
     assert len(run.err.strip().splitlines()) == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,13 +12,15 @@ from modelpack.api.catalog import resolve
 from modelpack.api.core import _manifest_for_files, _store, inspect, parse_reference, pull, remote, unpack
 from modelpack.errors import (
     AuthenticationError,
+    InvalidReferenceError,
     NotFoundError,
     RegistryError,
     TransportError,
     UntrustedContentError,
     UsageError,
 )
-from modelpack.oci.descriptor import Descriptor
+from modelpack.image.kinds import is_container_image, kind_of
+from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
@@ -24,6 +28,7 @@ from modelpack.store.layout import LayoutStore
 
 if TYPE_CHECKING:
     from modelpack.serve.limits import ServerLimits
+    from modelpack.serve.runtimes import Runtime
 
 DEFAULT_SERVE_BASE = "ghcr.io/modelpack/modelpack-serve:0.1"  # built from serve/Dockerfile in this repository
 DEFAULT_MODELCAR_BASE = "docker.io/library/busybox:1.36"
@@ -40,25 +45,37 @@ def build_image(
     copy_options: CopyOptions | None = None,
 ) -> Descriptor:
     """A serving image (or with `modelcar`, KServe's modelcar shape) from a model, without a Docker
-    engine: the base image's layers plus the model's files under /models, pushed to `image`."""
+    engine: the base image's layers plus the model's files under /models, pushed to `image`.
+
+    Args:
+        model: the model artifact (from the local store, else its registry).
+        image: where to push the image; needs a tag.
+        base: the base image (default: modelpack's serving image, or busybox with `modelcar`).
+        modelcar: keep the base's entrypoint (KServe modelcar) instead of running `modelpack serve`.
+        options: registry client options.
+        store: the local store (default: the user's).
+        copy_options: transfer options for pushing the layers.
+
+    Returns:
+        The pushed image's (or index's) descriptor.
+
+    Raises:
+        UsageError: `model` is a container image, the base is not one, or `image` has no tag.
+        IntegrityError: the base's manifest or config is malformed.
+        UnsupportedArtifactError: a base index with no platform image, or too many.
+    """
     from modelpack.image.build import ModelSource
     from modelpack.image.build import build_image as _build
 
     model_ref, image_ref = parse_reference(model), parse_reference(image)
     if not image_ref.tag:
         raise UsageError(f"{image}: give the image a tag")
-    if base is not None:
-        base_ref = parse_reference(base)
-    elif modelcar:
-        base_ref = _default_image(DEFAULT_MODELCAR_BASE, "modelcar base", "--base", options)
-    else:
-        base_ref = _default_image(DEFAULT_SERVE_BASE, "serving base", "--base", options)
+    base_ref = parse_reference(base) if base is not None else None
     local_store = _store(store)
-    target = local_store.repository(model_ref.name)
-    desc = target.find(model_ref.version) if model_ref.registry or model_ref.digest else None
-    if desc is None:
-        desc = copy(remote(model_ref, options), target, model_ref.version, model_ref.tag).descriptor
-    manifest = _manifest_for_files(local_store, model_ref.with_digest(desc.digest))
+    desc, manifest = _model_for_image(local_store, model_ref, options)  # the model first: the user's input
+    if base_ref is None:
+        base_ref = _default_image(DEFAULT_MODELCAR_BASE if modelcar else DEFAULT_SERVE_BASE,
+                                  "modelcar base" if modelcar else "serving base", "--base", options)
     for layer in manifest.layers:
         local_store.verify_blob(layer)  # the image is built from these bytes: check them first
 
@@ -77,31 +94,87 @@ def kubernetes(
     serving_image: str | Reference | None = None,
     cpu: str = "1",
     memory: str = "2Gi",
+    model_format: str | None = None,
     options: ClientOptions | None = None,
 ) -> str:
     """YAML for running a model: `deployment` (REF is a serving image), `kserve` (an InferenceService
     whose storageUri is the model artifact) or `image-volume` (the model artifact mounted into a serving
-    image). Tags are resolved now: every reference in the output is pinned by digest."""
+    image). Tags are resolved now: every reference in the output is pinned by digest.
+
+    Args:
+        reference: a serving image (`deployment`) or a model artifact (`kserve`, `image-volume`).
+        kind: deployment, kserve or image-volume.
+        serving_image: with image-volume, the image that serves /models (default: modelpack's).
+        cpu: CPU request.
+        memory: memory request and limit.
+        model_format: KServe's modelFormat name (default: from the model's recorded framework).
+        options: registry client options.
+
+    Returns:
+        The YAML documents.
+
+    Raises:
+        UsageError: an unknown kind, an image where a model is expected (or the reverse), or no
+            framework recorded for kserve and no `model_format`.
+        NotFoundError, AuthenticationError, TransportError: from the registry.
+    """
     from modelpack.image import k8s
 
+    if kind not in ("deployment", "kserve", "image-volume"):
+        raise UsageError(f"--kind {kind!r}: expected deployment, kserve or image-volume")
     ref = parse_reference(reference)
-    pinned = str(ref.with_digest(resolve(ref, options=options).digest))
+    pinned, node = _remote_node(ref, options)
     name = k8s.name_for(ref.repository)
     if kind == "deployment":
+        if not is_container_image(node):
+            raise UsageError(f"{reference} is {kind_of(node)}, not a container image: build a serving image with "
+                             f"`modelpack build-image {reference} -t IMAGE`, or use --kind kserve or image-volume")
         return k8s.render([k8s.deployment(name, pinned, cpu, memory), k8s.service(name)])
+    if is_container_image(node):
+        raise UsageError(f"{reference} is a container image; --kind {kind} takes the model artifact "
+                         "(--kind deployment runs a serving image)")
     if kind == "kserve":
-        info = inspect(ref, remote_only=True, options=options).to_json()
-        return k8s.render([k8s.inference_service(name, f"oci://{pinned}", info["metadata"].get("framework"),
-                                                 cpu, memory)])
-    if kind == "image-volume":
-        if serving_image:
-            server = parse_reference(serving_image)
-            server_pinned = str(server.with_digest(resolve(server, options=options).digest))
-        else:
-            server_pinned = str(_default_image(DEFAULT_SERVE_BASE, "serving image", "--serving-image", options))
-        return k8s.render([k8s.deployment(name, server_pinned, cpu, memory, volume_image=pinned,
-                                          model_digest=pinned.split("@")[1]), k8s.service(name)])
-    raise UsageError(f"--kind {kind!r}: expected deployment, kserve or image-volume")
+        framework = model_format or inspect(ref, remote_only=True, options=options).to_json()["metadata"].get(
+            "framework")
+        if not framework:
+            raise UsageError(f"{reference} records no framework: pass --model-format NAME (e.g. sklearn, onnx) "
+                             "for KServe's modelFormat")
+        return k8s.render([k8s.inference_service(name, f"oci://{pinned}", framework, cpu, memory)])
+    if serving_image:
+        server_pinned, server_node = _remote_node(parse_reference(serving_image), options)
+        if not is_container_image(server_node):
+            raise UsageError(f"--serving-image {serving_image} is {kind_of(server_node)}, not a container image")
+    else:
+        server_pinned = str(_default_image(DEFAULT_SERVE_BASE, "serving image", "--serving-image", options))
+    return k8s.render([k8s.deployment(name, server_pinned, cpu, memory, volume_image=pinned,
+                                      model_digest=pinned.split("@")[1]), k8s.service(name)])
+
+
+def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:
+    """`ref` pinned by digest, and its manifest or index, from its registry."""
+    desc, data = remote(ref, options).fetch_manifest(ref.version)
+    return str(ref.with_digest(desc.digest)), parse_manifest(data)
+
+
+def _model_for_image(local_store: LayoutStore, model_ref: Reference,
+                     options: ClientOptions | None) -> tuple[Descriptor, Manifest]:
+    """The model to build an image from, in the local store (copied there if needed); a container image
+    is refused before its layers are copied."""
+    target = local_store.repository(model_ref.name)
+    desc = target.find(model_ref.version) if model_ref.registry or model_ref.digest else None
+    if desc is None:
+        source = remote(model_ref, options)
+        _refuse_image_as_model(model_ref, parse_manifest(source.fetch_manifest(model_ref.version)[1]))
+        desc = copy(source, target, model_ref.version, model_ref.tag).descriptor
+    pinned = model_ref.with_digest(desc.digest)
+    _refuse_image_as_model(model_ref, parse_manifest(local_store.read_blob_bytes(local_store.resolve(pinned))))
+    return desc, _manifest_for_files(local_store, pinned)
+
+
+def _refuse_image_as_model(ref: Reference, node: Manifest | Index) -> None:
+    if is_container_image(node):
+        raise UsageError(f"{ref} is a container image, not a model artifact; build-image takes a model "
+                         "(one `modelpack push` made)")
 
 
 def _default_image(image: str, what: str, option: str, options: ClientOptions | None) -> Reference:
@@ -161,49 +234,78 @@ def serve_model(
             outside the allow-list.
         VerificationError: `verify_key` given and no signature verifies.
         MissingDependencyError: the `[serve]` extra is not installed.
-        UsageError: no servable file, an ambiguous choice, or a bad `model_file`.
+        UsageError: no servable file, an ambiguous choice, a bad `model_file`, `source` neither a
+            directory nor a reference, or an address that cannot be listened on.
     """
-    import logging
     import re
-    import tempfile
 
-    from modelpack.serve import model_file as files
-    from modelpack.serve.runtimes import load
     from modelpack.serve.server import ServedModel, make_server
 
     path = Path(source)
-    metadata: dict[str, Any] = {}
-    digest = os.environ.get("MODELPACK_MODEL_DIGEST")
     if path.is_dir():
         if verify_key is not None:
             raise UsageError("--verify-key checks a reference's signature; a directory is served as it is "
                              "(verify it when pulling: modelpack pull REF --verify-key KEY -o DIR)")
-        model_dir, trusted = path, True  # the user's own choice of files
-        if (path / "modelpack.yaml").is_file():
-            from modelpack.metadata.load import load_metadata
-
-            metadata = load_metadata(path, default_name=path.resolve().name, use_git=False).model_dump(
-                by_alias=True, exclude_none=True, mode="json")
+        digest = os.environ.get("MODELPACK_MODEL_DIGEST")
+        metadata = _directory_metadata(path)
+        runtime = _load_runtime(path, str(source), metadata, model_file, trusted=True)
+        label = name or metadata.get("name") or path.resolve().name
     else:
-        ref = parse_reference(str(source))
+        ref = _served_reference(source)
         pulled = pull(ref, options=options, store=store, verify_key=verify_key)
         digest = pulled.descriptor.digest
         metadata = inspect(ref.with_digest(digest), store=store).to_json()["metadata"]
-        model_dir = Path(tempfile.mkdtemp(prefix="modelpack-serve-")) / "model"
-        unpack(ref.with_digest(digest), model_dir, store=store)
-        trusted = verify_key is not None or trust_unverified_pickle
-    chosen = files.choose(model_dir, metadata.get("framework"), model_file)
-    if files.is_pickle(chosen) and not trusted:
-        raise UntrustedContentError(
-            f"refusing to load {chosen.name} from {source}: a pickle runs code when loaded and the model's "
-            "signature was not verified; pass --verify-key KEY to verify it, or --trust-unverified-pickle "
-            "to run it anyway")
-    if files.is_pickle(chosen) and verify_key is None and not path.is_dir():
-        logging.getLogger("modelpack.serve").warning(
-            "warning: loading %s from %s, a pickle whose signature was not verified "
-            "(--trust-unverified-pickle): it runs as code with this process's privileges", chosen.name, source)
-    runtime = load(chosen)
-    label = name or metadata.get("name") or model_dir.resolve().name
+        workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
+        try:  # the runtime holds the model in memory once loaded: the unpacked copy is not kept
+            unpack(ref.with_digest(digest), workdir / "model", store=store)
+            runtime = _load_runtime(workdir / "model", str(source), metadata, model_file,
+                                    trusted=verify_key is not None or trust_unverified_pickle,
+                                    warn_unverified=verify_key is None)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        label = name or metadata.get("name") or ref.repository.rsplit("/", 1)[-1]
     served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
                          str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
     return make_server(served, host, port, limits)
+
+
+def _served_reference(source: str | Path) -> Reference:
+    """`source` as a reference, or the one-line reason it is neither a directory nor a reference."""
+    path = Path(source)
+    if path.exists():
+        raise UsageError(f"{source}: not a directory (serve takes a model directory or a reference)")
+    try:
+        return parse_reference(str(source))
+    except InvalidReferenceError:
+        raise UsageError(f"{source}: no such directory (and not a reference)") from None
+
+
+def _directory_metadata(path: Path) -> dict[str, Any]:
+    if not (path / "modelpack.yaml").is_file():
+        return {}
+    from modelpack.metadata.load import load_metadata
+
+    return load_metadata(path, default_name=path.resolve().name, use_git=False).model_dump(
+        by_alias=True, exclude_none=True, mode="json")
+
+
+def _load_runtime(model_dir: Path, label: str, metadata: dict[str, Any], model_file: str | Path | None, *,
+                  trusted: bool, warn_unverified: bool = False) -> Runtime:
+    """The runtime for the model file chosen in `model_dir`; errors name `label` (what the user typed),
+    not a temporary directory."""
+    import logging
+
+    from modelpack.serve import model_file as files
+    from modelpack.serve.runtimes import load
+
+    chosen = files.choose(model_dir, metadata.get("framework"), model_file, label=label)
+    if files.is_pickle(chosen) and not trusted:
+        raise UntrustedContentError(
+            f"refusing to load {chosen.name} from {label}: a pickle runs code when loaded and the model's "
+            "signature was not verified; pass --verify-key KEY to verify it, or --trust-unverified-pickle "
+            "to run it anyway")
+    if files.is_pickle(chosen) and warn_unverified:
+        logging.getLogger("modelpack.serve").warning(
+            "warning: loading %s from %s, a pickle whose signature was not verified "
+            "(--trust-unverified-pickle): it runs as code with this process's privileges", chosen.name, label)
+    return load(chosen)

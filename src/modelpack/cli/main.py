@@ -498,21 +498,24 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, us
 @click.option("--serving-image", help="With --kind image-volume: the image that serves /models.")
 @click.option("--cpu", default="1", show_default=True)
 @click.option("--memory", default="2Gi", show_default=True)
+@click.option("--model-format", help="With --kind kserve: KServe's modelFormat (default: the model's framework).")
 @network_options
 @handle_errors
-def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: str, plain_http: bool,
-        insecure: bool, ca_file: str | None, verbose: bool) -> None:
-    """Kubernetes YAML for a model, every image reference pinned by digest."""
+def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: str, model_format: str | None,
+        plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """Kubernetes YAML, every image reference pinned by digest: REF is a serving image for `deployment`
+    (see build-image), the model artifact for `kserve` and `image-volume`."""
     from modelpack import api
 
     click.echo(api.kubernetes(reference, kind, serving_image=serving_image, cpu=cpu, memory=memory,
+                              model_format=model_format,
                               options=client_options(plain_http, insecure, ca_file, verbose)), nl=False)
 
 
 @cli.command()
 @click.argument("source")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
 @click.option("--name", help="Model name in the API (default: the model's name).")
 @click.option("--verify-key", type=RegularFile(),
               help="Public key: verify REF's signature first and serve exactly the verified digest; a pickle "
@@ -537,22 +540,19 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
     ONNX and .skops files are preferred to pickles. A pickle (.joblib/.pkl) runs code when loaded: from a
     directory you name it is loaded as your choice (a directory made by `pull -o` holds a registry's
     content: pull it with --verify-key); from a REF only with --verify-key or --trust-unverified-pickle.
-    .skops files load only scikit-learn, numpy and scipy types. Exit 2 when a model is refused."""
-    import logging
-
+    .skops files load only scikit-learn, numpy and scipy types. Exit 2 when a model is refused.
+    SIGTERM or Ctrl-C stops it cleanly (requests in flight finish) with exit 0."""
     from modelpack import api
+    from modelpack.serve.lifecycle import configure_logging, run
     from modelpack.serve.limits import ServerLimits, parse_size
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_logging()
     limits = ServerLimits(max_connections, request_timeout, parse_size(max_request_size))
     server = api.serve_model(source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
                              limits=limits, options=client_options(plain_http, insecure, ca_file, verbose))
-    click.echo(f"serving on http://{host}:{server.server_address[1]}/v2", err=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    run(server, drain_timeout=request_timeout,
+        ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2", err=True))
 
 
 def _password(confirm: bool = False) -> bytes:

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelpack.errors import UnsupportedArtifactError, UsageError
+from modelpack.image.base_config import checked_config
+from modelpack.image.kinds import is_container_image, kind_of
 from modelpack.image.layers import epoch_of, group, model_files, tar_chunks
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, json_bytes, parse_manifest
-from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
 from modelpack.store.copy import BlobPipeline, CopyOptions
 from modelpack.store.registry import RegistryRepository
@@ -91,6 +92,9 @@ def build_image(model: ModelSource, base_ref: Reference, base: RegistryRepositor
             built = context.extend(base.fetch_manifest(child.digest)[1])
             dst.push_manifest(built, context.last_bytes, None)
             children.append(built.replace(platform=child.platform))
+        if not children:
+            raise UnsupportedArtifactError(f"base image {base_ref} is an index that lists no platform image; "
+                                           "use another --base")
         index = Index(manifests=children, annotations=context.annotations())
         data = index.canonical_bytes()
         desc = Descriptor(mediaType=mt.OCI_INDEX, digest=digests.of_bytes(data), size=len(data))
@@ -99,39 +103,6 @@ def build_image(model: ModelSource, base_ref: Reference, base: RegistryRepositor
     desc = context.extend(base_data)
     dst.push_manifest(desc, context.last_bytes, image_ref.tag)
     return desc
-
-
-# The fields of an image config that build-image reads or extends, and the JSON type each must have.
-_CONFIG_SHAPE: dict[str, tuple[type, ...]] = {"config": (dict,), "rootfs": (dict,), "history": (list,)}
-_SETTINGS_SHAPE: dict[str, tuple[type, ...]] = {"Env": (list,), "Labels": (dict,), "ExposedPorts": (dict,)}
-
-
-def checked_config(raw: bytes, base_ref: Reference) -> dict[str, Any]:
-    """The base image's config, refused (not crashed on) where a field build-image extends has the
-    wrong shape: the registry's content is not to be trusted to be well formed.
-
-    Raises:
-        UnsupportedArtifactError: naming the base image and the malformed field.
-    """
-    def bad(what: str) -> UnsupportedArtifactError:
-        return UnsupportedArtifactError(f"base image {base_ref}: its config is malformed ({what}); "
-                                        "use another --base")
-
-    config = parse_or_none(raw)  # also nested 50,000 deep, NaN, 1e999: not JSON
-    if config is None:
-        raise bad("not JSON")
-    if not isinstance(config, dict):
-        raise bad("not a JSON object")
-    for shape, node, prefix in ((_CONFIG_SHAPE, config, ""), (_SETTINGS_SHAPE, config.get("config") or {}, "config.")):
-        for key, types in shape.items():
-            if node.get(key) is not None and not isinstance(node[key], types):
-                raise bad(f"{prefix}{key} is not a JSON {'object' if types == (dict,) else 'array'}")
-    if not all(isinstance(e, str) for e in (config.get("config") or {}).get("Env") or []):
-        raise bad("config.Env holds something other than strings")
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids")
-    if diff_ids is not None and not (isinstance(diff_ids, list) and all(isinstance(d, str) for d in diff_ids)):
-        raise bad("rootfs.diff_ids is not an array of strings")
-    return config
 
 
 class _Context:
@@ -160,7 +131,11 @@ class _Context:
         node = parse_manifest(base_data)
         if not isinstance(node, Manifest):
             raise UnsupportedArtifactError("nested indexes in a base image are not supported")
-        config = self._config(checked_config(self.base.read_small_blob(node.config), self.base_ref))
+        if not is_container_image(node):
+            raise UsageError(f"--base {self.base_ref} is not a container image but {kind_of(node)}; "
+                             "pass a container image")
+        config = self._config(checked_config(self.base.read_small_blob(node.config), self.base_ref,
+                                             len(node.layers)))
         config_bytes = json_bytes(config)
         config_desc = Descriptor(mediaType=OCI_CONFIG, digest=digests.of_bytes(config_bytes), size=len(config_bytes))
         base_layers = [layer.replace(media_type=_DOCKER_TO_OCI.get(layer.media_type, layer.media_type))

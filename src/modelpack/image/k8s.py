@@ -13,9 +13,12 @@ _FORMATS = {"scikit-learn": "sklearn", "sklearn": "sklearn", "onnx": "onnx", "py
 
 
 def name_for(repository: str) -> str:
-    """A DNS-1123 name from a repository path's last component."""
-    name = re.sub(r"[^a-z0-9-]+", "-", repository.rsplit("/", 1)[-1].lower()).strip("-")[:50]
-    return name or "model"
+    """A name valid for every object emitted, from a repository path's last component: a DNS-1035 label
+    (a Service's name must start with a letter; lower-case letters, digits and '-'; at most 63)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", repository.rsplit("/", 1)[-1].lower()).strip("-")
+    if not name[:1].isalpha():
+        name = f"model-{name}"
+    return name[:50].rstrip("-")
 
 
 def resources(cpu: str, memory: str) -> dict[str, Any]:
@@ -56,8 +59,8 @@ def service(name: str) -> dict[str, Any]:
                      "ports": [{"name": "http", "port": 80, "targetPort": PROBE_PORT}]}}
 
 
-def inference_service(name: str, model_uri: str, framework: str | None, cpu: str, memory: str) -> dict[str, Any]:
-    model_format = _FORMATS.get((framework or "").lower(), framework or "sklearn")
+def inference_service(name: str, model_uri: str, framework: str, cpu: str, memory: str) -> dict[str, Any]:
+    model_format = _FORMATS.get(framework.lower(), framework)
     return {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
         "metadata": {"name": name},
@@ -66,5 +69,12 @@ def inference_service(name: str, model_uri: str, framework: str | None, cpu: str
     }
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """No anchors and aliases (&id001/*id001) for objects used twice: plain YAML every tool reads."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def render(documents: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(documents, sort_keys=False)
+    return yaml.dump_all(documents, Dumper=_PlainDumper, sort_keys=False)

@@ -95,7 +95,14 @@ class BoundedHTTPServer(HTTPServer):
         self._deadlines: dict[socket.socket, float] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        super().__init__(address, handler)
+        self._active = 0  # connections being handled
+        self._idle = threading.Condition()
+        try:
+            super().__init__(address, handler)
+        except OSError as exc:  # in use, not ours to bind, not an address of this machine
+            self._pool.shutdown(wait=False)
+            raise UsageError(f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}; "
+                             "choose another --port or --host") from None
         threading.Thread(target=self._reap, name="modelpack-serve-deadlines", daemon=True).start()
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -103,6 +110,8 @@ class BoundedHTTPServer(HTTPServer):
             self._refuse(request)
             return
         self.watch(request)
+        with self._idle:
+            self._active += 1
         self._pool.submit(self._work, request, client_address)
 
     def _work(self, request: Any, client_address: Any) -> None:
@@ -114,6 +123,23 @@ class BoundedHTTPServer(HTTPServer):
             self.done_reading(request)
             self.shutdown_request(request)
             self._slots.release()
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Stop accepting connections and wait up to `timeout` seconds for those being handled to finish
+        (call after `shutdown()`); True when none is left."""
+        self.socket.setblocking(False)
+        while True:  # connections already in the listen backlog were sent before the stop: handle them
+            try:
+                request, client_address = self.get_request()
+            except OSError:
+                break
+            self.process_request(request, client_address)
+        self.socket.close()  # later clients are refused instead of waiting in the backlog
+        with self._idle:
+            return self._idle.wait_for(lambda: self._active == 0, timeout)
 
     def _refuse(self, request: socket.socket) -> None:
         """503 to a connection over the limit, without reading its request or starting a thread."""

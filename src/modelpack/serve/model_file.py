@@ -24,13 +24,15 @@ def is_pickle(path: Path) -> bool:
     return path.suffix.lower() in PICKLE_SUFFIXES
 
 
-def choose(model_dir: Path, framework: str | None = None, model_file: str | Path | None = None) -> Path:
+def choose(model_dir: Path, framework: str | None = None, model_file: str | Path | None = None,
+           label: str | None = None) -> Path:
     """The model file to serve from `model_dir`.
 
     Args:
         model_dir: the model's directory.
         framework: the model's declared framework (metadata); `onnx`/`scikit-learn` restrict the choice.
         model_file: an explicit choice, relative to `model_dir` (it must stay inside it).
+        label: how errors name the model (default: `model_dir`), e.g. the reference it was pulled from.
 
     Returns:
         The path of the file to load.
@@ -44,7 +46,7 @@ def choose(model_dir: Path, framework: str | None = None, model_file: str | Path
         return _explicit(root, Path(model_file))
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SAFE_SUFFIXES + PICKLE_SUFFIXES)
     if not files:
-        raise UsageError(f"no model file modelpack can serve in {model_dir} "
+        raise UsageError(f"no model file modelpack can serve in {label or model_dir} "
                          "(.onnx, scikit-learn .skops/.joblib/.pkl)")
     wanted = _FRAMEWORK_SUFFIXES.get((framework or "").lower())
     matching = [p for p in files if wanted is None or p.suffix.lower() in wanted]

@@ -9,7 +9,6 @@ one 413, one over the server's limits 503, each with `{"error": "..."}` as the p
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import socket
@@ -20,18 +19,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from modelpack.serve.limits import BoundedHTTPServer, ServerLimits
+from modelpack.serve.protocol import BadRequest, dumps, loads, output_tensor, parse_request
 from modelpack.serve.runtimes import Runtime
 from modelpack.version import __version__
 
 log = logging.getLogger("modelpack.serve")
 _MODEL_PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<rest>/infer|/ready)?$")
-_V2_TO_NUMPY = {"BOOL": "bool", "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
-                "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
-                "FP16": "float16", "FP32": "float32", "FP64": "float64", "BYTES": "object"}
-
-
-class BadRequest(Exception):
-    pass
 
 
 @dataclass
@@ -54,54 +47,30 @@ class ServedModel:
             info["parameters"] = parameters
         return info
 
-    def infer(self, request: Any) -> dict[str, Any]:
-        import numpy as np
+    def output_names(self) -> list[str]:
+        return [str(o["name"]) for o in self.runtime.signature()[1]]
 
-        if not isinstance(request, dict) or not isinstance(request.get("inputs"), list) or not request["inputs"]:
-            raise BadRequest("request must be a JSON object with a non-empty 'inputs' list")
-        arrays = {}
-        for i, tensor in enumerate(request["inputs"]):
-            if not isinstance(tensor, dict):
-                raise BadRequest(f"inputs[{i}] must be an object")
-            name, shape, datatype, data = (tensor.get(k) for k in ("name", "shape", "datatype", "data"))
-            if not isinstance(name, str) or not isinstance(shape, list) or datatype not in _V2_TO_NUMPY:
-                raise BadRequest(f"inputs[{i}] needs a name, a shape list and a known datatype")
-            if not all(isinstance(d, int) and d >= 0 for d in shape):
-                raise BadRequest(f"inputs[{i}].shape must be non-negative integers")
-            try:
-                array = np.asarray(data, dtype=_V2_TO_NUMPY[datatype])
-                arrays[name] = array.reshape(shape)
-            except (ValueError, TypeError) as exc:
-                raise BadRequest(f"inputs[{i}] ({name}): data does not fit shape {shape} as {datatype}: {exc}") \
-                    from None
+    def infer(self, request: Any) -> dict[str, Any]:
+        """A protocol response to a decoded request.
+
+        Raises:
+            BadRequest: the request breaks the protocol or the model refuses its inputs.
+        """
+        parsed = parse_request(request, self.output_names())
         try:
-            results = self.runtime.predict(arrays)
+            results = self.runtime.predict(parsed.inputs)
         except (ValueError, TypeError) as exc:
             raise BadRequest(f"the model refused the input: {exc}") from None
         except Exception as exc:  # runtimes raise their own types for bad input (onnxruntime's Fail, ...)
             raise BadRequest(f"the model refused the input: {type(exc).__name__}: {exc}") from None
-        wanted = [o.get("name") for o in request.get("outputs") or [] if isinstance(o, dict)]
-        outputs = []
-        for name, value in results.items():
-            if wanted and name not in wanted:
-                continue
-            array = np.asarray(value)
-            datatype = "BYTES" if array.dtype.kind in "OUS" else _v2_name(array.dtype)
-            data = [str(v) for v in array.reshape(-1)] if datatype == "BYTES" else array.reshape(-1).tolist()
-            outputs.append({"name": name, "shape": list(array.shape), "datatype": datatype, "data": data})
+        outputs = [output_tensor(name, value) for name, value in results.items()
+                   if not parsed.outputs or name in parsed.outputs]
         response: dict[str, Any] = {"model_name": self.name, "outputs": outputs}
         if self.version:
             response["model_version"] = self.version
-        if isinstance(request.get("id"), str):
-            response["id"] = request["id"]
+        if parsed.id is not None:
+            response["id"] = parsed.id
         return response
-
-
-def _v2_name(dtype: Any) -> str:
-    for v2, numpy_name in _V2_TO_NUMPY.items():
-        if numpy_name == dtype.name:
-            return v2
-    return "FP64"
 
 
 def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits | None = None) -> BoundedHTTPServer:
@@ -140,7 +109,7 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
                 pass
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
+            data = dumps(body)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -206,11 +175,8 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
 
         def _infer(self, body: bytes) -> None:
             try:
-                request = json.loads(body)
-            except (ValueError, RecursionError):
-                return self._send(400, {"error": "request body is not valid JSON (or nested too deeply)"})
-            del body
-            try:
+                request = loads(body)
+                del body
                 return self._send(200, model.infer(request))
             except BadRequest as exc:
                 return self._send(400, {"error": str(exc)})

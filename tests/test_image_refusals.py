@@ -1,0 +1,188 @@
+"""build-image and k8s refuse what would give broken output: a model as base, an image as model, an empty
+base index, base configs that break the image spec, the wrong kind of reference for a Kubernetes kind."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import modelpack as mp
+from helpers import modelpack
+from images import GOOD_CONFIG, LAYER, push_image
+from modelpack.errors import NotFoundError
+from modelpack.oci import digest as digests
+from modelpack.oci.descriptor import Descriptor, Index, Platform
+from modelpack.store.client import ClientOptions
+from registry_process import Registry
+
+PLAIN = ClientOptions(plain_http=True)
+def push_index(ref: str, children: list[Descriptor]) -> None:
+    data = Index(manifests=children).canonical_bytes()
+    desc = Descriptor(mediaType="application/vnd.oci.image.index.v1+json", digest=digests.of_bytes(data),
+                      size=len(data))
+    mp.remote(mp.Reference.parse(ref), PLAIN).put_manifest(desc, data, mp.Reference.parse(ref).tag)
+
+
+def push_model(registry: Registry, tmp_path: Path, yaml_text: str = "name: iris\nframework: scikit-learn\n",
+               repo: str | None = None) -> str:
+    folder = tmp_path / "model"
+    folder.mkdir(exist_ok=True)
+    (folder / "model.onnx").write_bytes(os.urandom(2000))
+    (folder / "modelpack.yaml").write_text(yaml_text)
+    ref = (repo or registry.repo()) + ":1"
+    mp.push(folder, ref, options=PLAIN)
+    return ref
+
+
+def tags(ref: str) -> list[str]:
+    try:
+        return mp.remote(mp.Reference.parse(ref), PLAIN).tags()
+    except NotFoundError:
+        return []
+
+
+def build(model: str, image: str, *extra: str) -> Any:
+    return modelpack("build-image", model, "-t", image, "--plain-http", *extra)
+
+
+def one_line(err: str) -> bool:
+    return err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_a_model_artifact_as_base_is_refused(registry: Registry, tmp_path: Path) -> None:
+    model = push_model(registry, tmp_path)
+    image = registry.repo("img") + ":1"
+    run = build(model, image, "--base", model)
+    assert run.code == 2 and one_line(run.err), run.err
+    assert "is not a container image" in run.err and "--base" in run.err
+    assert tags(image) == []
+
+
+def test_a_container_image_as_the_model_is_named_as_such(registry: Registry) -> None:
+    serving = registry.repo("serving") + ":1"
+    push_image(serving)
+    run = build(serving, registry.repo("img") + ":1", "--base", serving)
+    assert run.code == 2 and one_line(run.err), run.err
+    assert "is a container image, not a model artifact" in run.err
+
+
+@pytest.mark.parametrize("children", ["none", "attestations only"])
+def test_a_base_index_without_platform_images_is_refused(registry: Registry, tmp_path: Path, children: str) -> None:
+    model = push_model(registry, tmp_path)
+    repo = registry.repo("base")
+    base = repo + ":empty"
+    listed = []
+    if children != "none":
+        attestation = push_image(repo + ":x", tag=False)
+        listed = [attestation.replace(platform=Platform(architecture="unknown", os="unknown"))]
+    push_index(base, listed)
+    image = registry.repo("img") + ":1"
+    run = build(model, image, "--base", base)
+    assert run.code != 0 and one_line(run.err), run.err
+    assert "lists no platform image" in run.err
+    assert tags(image) == []
+
+
+def _config(**changes: Any) -> dict[str, Any]:
+    config = json.loads(json.dumps(GOOD_CONFIG))
+    for path, value in changes.items():
+        node = config
+        *parents, key = path.split("__")
+        for parent in parents:
+            node = node[parent]
+        if value is _DROP:
+            del node[key]
+        else:
+            node[key] = value
+    return config
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize(("config", "field"), [
+    (_config(rootfs__diff_ids=[digests.of_bytes(LAYER), digests.of_bytes(b"x")]), "rootfs.diff_ids lists 2"),
+    (_config(rootfs=_DROP), "rootfs is missing"),
+    (_config(rootfs__type="tar"), "rootfs.type"),
+    (_config(os=5), "os is not a string"),
+    (_config(architecture=_DROP), "architecture is missing"),
+    (_config(config__Cmd="sh"), "config.Cmd is not an array of strings"),
+    (_config(config__Cmd=[5]), "config.Cmd is not an array of strings"),
+    (_config(config__Entrypoint="sh"), "config.Entrypoint"),
+    (_config(config__WorkingDir=5), "config.WorkingDir is not a string"),
+    (_config(config__Labels={"a": 5}), "config.Labels is not an object of strings"),
+    (_config(config__ExposedPorts={"80/tcp": 1}), "config.ExposedPorts"),
+    (_config(history=[1, 2]), "history is not an array of objects"),
+    (_config(history=[{"empty_layer": "yes"}]), "history[0].empty_layer"),
+])
+def test_base_configs_that_break_the_image_spec_are_refused(registry: Registry, tmp_path: Path,
+                                                            config: dict[str, Any], field: str) -> None:
+    model = push_model(registry, tmp_path)
+    base = registry.repo("base") + ":1"
+    push_image(base, config)
+    image = registry.repo("img") + ":1"
+    run = build(model, image, "--base", base)
+    assert run.code == 6 and one_line(run.err), run.err
+    assert f"base image {base}: its config is malformed" in run.err and field in run.err
+    assert tags(image) == []
+
+
+def test_a_well_formed_base_still_builds(registry: Registry, tmp_path: Path) -> None:
+    model = push_model(registry, tmp_path)
+    base = registry.repo("base") + ":1"
+    push_image(base, _config(config__Cmd=None, config__Labels={"a": "b"}, history=[{"empty_layer": False}]))
+    run = build(model, registry.repo("img") + ":1", "--base", base)
+    assert run.code == 0, run.err
+
+
+def test_a_missing_model_is_reported_before_the_default_base(registry: Registry) -> None:
+    run = build(registry.repo("nothing") + ":1", registry.repo("img") + ":1")
+    assert run.code == 3 and one_line(run.err), run.err
+    assert "ghcr.io" not in run.err and "nothing" in run.err
+
+
+def test_k8s_deployment_of_a_model_artifact_is_refused(registry: Registry, tmp_path: Path) -> None:
+    model = push_model(registry, tmp_path)
+    run = modelpack("k8s", model, "--plain-http")
+    assert run.code == 2 and one_line(run.err), run.err
+    assert "not a container image" in run.err and "build-image" in run.err and run.out == ""
+
+
+def test_k8s_kserve_and_image_volume_refuse_a_container_image(registry: Registry) -> None:
+    serving = registry.repo("serving") + ":1"
+    push_image(serving)
+    for kind in ("kserve", "image-volume"):
+        run = modelpack("k8s", "--kind", kind, serving, "--plain-http")
+        assert run.code == 2 and one_line(run.err), run.err
+        assert "is a container image" in run.err and run.out == ""
+
+
+def test_k8s_image_volume_refuses_a_model_as_serving_image(registry: Registry, tmp_path: Path) -> None:
+    model = push_model(registry, tmp_path)
+    run = modelpack("k8s", "--kind", "image-volume", "--serving-image", model, model, "--plain-http")
+    assert run.code == 2 and "--serving-image" in run.err and "not a container image" in run.err
+
+
+def test_kserve_needs_a_framework_or_model_format(registry: Registry, tmp_path: Path) -> None:
+    model = push_model(registry, tmp_path, "name: iris\n")
+    run = modelpack("k8s", "--kind", "kserve", model, "--plain-http")
+    assert run.code == 2 and one_line(run.err) and "--model-format" in run.err, run.err
+    given = modelpack("k8s", "--kind", "kserve", "--model-format", "onnx", model, "--plain-http")
+    assert given.code == 0, given.err
+    assert yaml.safe_load(given.out)["spec"]["predictor"]["model"]["modelFormat"]["name"] == "onnx"
+
+
+def test_k8s_names_start_with_a_letter_and_yaml_has_no_aliases(registry: Registry) -> None:
+    image = f"{registry.host}/team/9start:1"
+    push_image(image)
+    run = modelpack("k8s", image, "--plain-http")
+    assert run.code == 0, run.err
+    documents = list(yaml.safe_load_all(run.out))
+    assert documents[1]["kind"] == "Service" and documents[1]["metadata"]["name"] == "model-9start"
+    assert documents[0]["metadata"]["name"] == "model-9start"
+    assert "&id" not in run.out and "*id" not in run.out

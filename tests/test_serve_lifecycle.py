@@ -1,0 +1,179 @@
+"""`modelpack serve` as a process: what it leaves on disk, how it stops, and how it says it cannot start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import modelpack as mp
+from fault_proxy import Fault, FaultProxy
+from helpers import modelpack
+from modelpack.store.client import ClientOptions
+from registry_process import Registry
+
+PLAIN = ClientOptions(plain_http=True)
+BODY = json.dumps({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}).encode()
+
+
+def onnx_model(folder: Path) -> Path:
+    weights = np.ones((3, 2), dtype=np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "linear",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+                              [helper.make_tensor("W", TensorProto.FLOAT, [3, 2], weights.reshape(-1).tolist())])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    folder.mkdir()
+    onnx.save(model, folder / "model.onnx")
+    (folder / "modelpack.yaml").write_text("name: linear\nversion: '1.0'\nframework: onnx\n")
+    return folder
+
+
+@pytest.fixture
+def pushed(registry: Registry, tmp_path: Path) -> str:
+    ref = registry.repo() + ":1.0"
+    mp.push(onnx_model(tmp_path / "linear"), ref, options=PLAIN)
+    return ref
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    """TMPDIR of the serve process: whatever it leaves there is a leak."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    return folder
+
+
+def copies(scratch: Path) -> list[Path]:
+    """What serve left in TMPDIR (onnxruntime keeps a `.ses` session file of its own there)."""
+    return list(scratch.glob("modelpack-serve-*"))
+
+
+def start(scratch: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen([sys.executable, "-m", "modelpack", "serve", *args, "--port", "0"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    if "serving on http://127.0.0.1:" not in line:
+        proc.kill()
+        raise AssertionError(line + proc.stderr.read())
+    return proc, int(line.rsplit(":", 1)[1].split("/")[0])
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def wait_until_refused(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while not refused(port):
+        assert time.monotonic() < deadline, "the server kept accepting connections after the stop signal"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_finishes_the_request_in_flight_and_exits_0_leaving_nothing(
+        pushed: str, scratch: Path, processes: list[subprocess.Popen[str]], stop: signal.Signals) -> None:
+    proc, port = start(scratch, pushed, "--plain-http")
+    processes.append(proc)
+    assert copies(scratch) == [], "the unpacked model copy is removed once the model is loaded"
+    conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = (f"POST /v2/models/linear/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(BODY)}\r\n\r\n").encode()
+    conn.sendall(head + BODY[:10])  # in flight: half of the body sent
+    proc.send_signal(stop)
+    wait_until_refused(port)
+    conn.sendall(BODY[10:])
+    reply = b""
+    while chunk := conn.recv(65536):
+        reply += chunk
+    conn.close()
+    assert reply.startswith(b"HTTP/1.0 200"), reply
+    assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["outputs"][0]["data"] == [6.0, 6.0]
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert "stopped" in err and "interrupted" not in err and "Traceback" not in err
+    assert copies(scratch) == []
+
+
+def test_port_in_use_names_host_and_port_and_leaves_nothing(pushed: str, scratch: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([sys.executable, "-m", "modelpack", "serve", pushed, "--plain-http", "--port", str(port)],
+                             capture_output=True, text=True, env={**os.environ, "TMPDIR": str(scratch)}, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and f"127.0.0.1:{port}" in run.stderr and "in use" in run.stderr
+    assert copies(scratch) == []
+
+
+def test_a_model_that_cannot_be_served_is_named_by_its_reference(registry: Registry, tmp_path: Path,
+                                                                 scratch: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "README.md").write_text("no model here\n")
+    ref = registry.repo() + ":1"
+    mp.push(folder, ref, options=PLAIN)
+    run = subprocess.run([sys.executable, "-m", "modelpack", "serve", ref, "--plain-http"], capture_output=True,
+                         text=True, env={**os.environ, "TMPDIR": str(scratch)}, timeout=120)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert f"in {ref} " in run.stderr and "modelpack-serve-" not in run.stderr
+    assert copies(scratch) == []
+
+
+def test_missing_directory_and_a_file_are_not_called_bad_references(tmp_path: Path) -> None:
+    missing = modelpack("serve", str(tmp_path / "nonexist"))
+    assert missing.code == 2 and "no such directory (and not a reference)" in missing.err
+    assert "bad repository" not in missing.err
+    (tmp_path / "afile").write_text("x")
+    a_file = modelpack("serve", str(tmp_path / "afile"))
+    assert a_file.code == 2 and "not a directory" in a_file.err
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536"])
+def test_port_out_of_range_is_a_usage_error(tmp_path: Path, port: str) -> None:
+    run = modelpack("serve", str(onnx_model(tmp_path / "m")), "--port", port)
+    assert run.code == 2 and run.err.count("\n") == 1 and "--port" in run.err and "Overflow" not in run.err
+
+
+def test_registry_retries_are_not_printed_without_verbose(registry: Registry, pushed: str,
+                                                          processes: list[subprocess.Popen[str]],
+                                                          scratch: Path) -> None:
+    with FaultProxy(registry.host) as proxy:
+        proxy.faults.append(Fault(r"GET .*/manifests/", times=1, status=503, headers={"Retry-After": "0"}))
+        proc, _ = start(scratch, proxy.host + "/" + pushed.split("/", 1)[1], "--plain-http")
+        processes.append(proc)
+        assert all(f.times == 0 for f in proxy.faults), "the fault was hit"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr is not None
+    assert "retrying" not in proc.stderr.read()
