@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import selectors
 import socket
 import sys
 import threading
@@ -104,6 +105,7 @@ class BoundedHTTPServer(HTTPServer):
             raise UsageError(f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}; "
                              "choose another --port or --host") from None
         threading.Thread(target=self._reap, name="modelpack-serve-deadlines", daemon=True).start()
+        self._linger = _Linger()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -142,19 +144,22 @@ class BoundedHTTPServer(HTTPServer):
             return self._idle.wait_for(lambda: self._active == 0, timeout)
 
     def _refuse(self, request: socket.socket) -> None:
-        """503 to a connection over the limit, without reading its request or starting a thread."""
+        """503 to a connection over the limit, without reading its request or starting a thread. The
+        socket is then closed lingering (see `_Linger`): closing it with the client's request still
+        arriving would reset the connection before the client reads the 503."""
         try:
             request.setblocking(False)
             with contextlib.suppress(OSError):
-                request.recv(65536)  # what has arrived: closing with unread data would reset the reply
+                request.recv(65536)
             request.settimeout(1)
             request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                             b"Retry-After: 1\r\nConnection: close\r\nContent-Length: "
                             + str(len(_BUSY)).encode() + b"\r\n\r\n" + _BUSY)
+            request.shutdown(socket.SHUT_WR)
         except OSError:
-            pass
-        finally:
             self.shutdown_request(request)
+            return
+        self._linger.add(request)
 
     def watch(self, connection: socket.socket) -> None:
         """Start the clock on receiving a request from `connection`."""
@@ -187,3 +192,56 @@ class BoundedHTTPServer(HTTPServer):
         self._closed.set()
         super().server_close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Linger:
+    """Refused connections, read and discarded until the client closes (or for `seconds`), on one
+    thread for all of them: a lingering close, so the client gets to read its 503. At most `limit` are
+    held; beyond that a refused connection is closed at once."""
+
+    def __init__(self, seconds: float = 2.0, limit: int = 256) -> None:
+        self.seconds, self.limit = seconds, limit
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        threading.Thread(target=self._run, name="modelpack-serve-linger", daemon=True).start()
+
+    def add(self, connection: socket.socket) -> None:
+        with self._lock:
+            if len(self._selector.get_map()) >= self.limit:
+                connection.close()
+                return
+            connection.setblocking(False)
+            self._selector.register(connection, selectors.EVENT_READ, time.monotonic() + self.seconds)
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                watched = len(self._selector.get_map())
+            if not watched:  # sleep until a refusal comes
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            for key, _ in self._selector.select(timeout=0.05):
+                self._read(key.fileobj)  # type: ignore[arg-type]
+            now = time.monotonic()
+            with self._lock:
+                expired = [k.fileobj for k in self._selector.get_map().values() if k.data < now]
+            for connection in expired:
+                self._close(connection)  # type: ignore[arg-type]
+
+    def _read(self, connection: socket.socket) -> None:
+        try:
+            if connection.recv(65536):
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self._close(connection)  # the client closed (or reset): done
+
+    def _close(self, connection: socket.socket) -> None:
+        with self._lock, contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(connection)
+        connection.close()
