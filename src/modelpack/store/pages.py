@@ -17,7 +17,7 @@ _NEXT = re.compile(r'<([^>]*)>\s*;[^,]*rel="?next"?', re.IGNORECASE)
 
 
 def paginate(fetch: Callable[[str], tuple[bytes, str]], first: str, key: str, what: str,
-             max_entries: int = MAX_ENTRIES) -> list[str]:
+             max_entries: int = MAX_ENTRIES, max_pages: int = MAX_PAGES) -> list[str]:
     """Every entry of the JSON list `key` across the pages starting at URL `first`.
 
     Args:
@@ -26,6 +26,7 @@ def paginate(fetch: Callable[[str], tuple[bytes, str]], first: str, key: str, wh
         key: the list in each page, e.g. "tags" or "repositories".
         what: names the listing in errors, e.g. "tags of team/iris".
         max_entries: refuse a listing longer than this.
+        max_pages: refuse a listing spread over more pages than this.
 
     Raises:
         RegistryError: a page that is not the expected JSON, a pagination loop, too many pages or entries.
@@ -36,8 +37,8 @@ def paginate(fetch: Callable[[str], tuple[bytes, str]], first: str, key: str, wh
     while url:
         if url in seen:
             raise RegistryError(f"{what}: the registry's pagination loops back to a page already read")
-        if len(seen) >= MAX_PAGES:
-            raise RegistryError(f"{what}: more than {MAX_PAGES} pages; refused")
+        if len(seen) >= max_pages:
+            raise RegistryError(f"{what}: more than {max_pages} pages; refused")
         seen.add(url)
         data, link = fetch(url)
         page = parse_or_none(data) if data else {}

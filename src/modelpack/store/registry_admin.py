@@ -7,10 +7,9 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from modelpack.errors import NotFoundError, RegistryError
-from modelpack.oci.descriptor import MAX_MANIFEST_BYTES
-from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import is_repository_name, is_tag
 from modelpack.store.client import RegistryClient
+from modelpack.store.pages import paginate
 from modelpack.store.registry import RegistryRepository
 
 MAX_CATALOG_PAGES = 100
@@ -42,37 +41,19 @@ def tags_naming(repo: RegistryRepository, digest: str, workers: int = 8) -> list
 
 
 def repositories(client: RegistryClient, page_size: int = 1000) -> list[str]:
-    """The registry's repositories from `/v2/_catalog`, following `Link` pagination on the same host;
-    names outside the distribution grammar are dropped.
+    """The registry's repositories from `/v2/_catalog`, following `Link` pagination on the same host
+    (the shared bounded walk of `pages`); names outside the distribution grammar are dropped.
     Raises RegistryError on a pagination loop or past MAX_CATALOG_PAGES / MAX_REPOSITORIES, and the
     client's typed errors (AuthenticationError, NotFoundError) when the registry refuses the catalog."""
-    url = f"{client.base}/v2/_catalog?n={page_size}"
-    seen: set[str] = set()
-    names: list[str] = []
-    while url:
-        if url in seen:
-            raise RegistryError(f"{client.host}: the repository list's pages loop back to {url}")
-        if len(seen) >= MAX_CATALOG_PAGES:
-            raise RegistryError(f"{client.host} lists its repositories over more than {MAX_CATALOG_PAGES} pages")
-        seen.add(url)
-        resp = client.send("GET", url, stream=True, scope="registry:catalog:*",
-                           what=f"repository list of {client.host}")
-        with resp:
-            data = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
-            link = resp.links.get("next", {}).get("url", "")
-        if len(data) > MAX_MANIFEST_BYTES:
-            raise RegistryError(f"{client.host}: a page of its repository list is over {MAX_MANIFEST_BYTES} bytes")
-        body = parse_or_none(data)
-        if not isinstance(body, dict):
-            raise RegistryError(f"{client.host} answered its repository list with something that is not JSON")
-        page = body.get("repositories") or []
-        if not isinstance(page, list):
-            raise RegistryError(f"{client.host} answered its repository list with a malformed page")
-        names.extend(name for name in page if isinstance(name, str) and is_repository_name(name))
-        if len(names) > MAX_REPOSITORIES:
-            raise RegistryError(f"{client.host} lists more than {MAX_REPOSITORIES} repositories")
-        url = _same_host(client, urllib.parse.urljoin(url, link)) if link else ""
-    return names
+    what = f"repository list of {client.host}"
+
+    def fetch(url: str) -> tuple[bytes, str]:
+        resp = client.send("GET", _same_host(client, url), scope="registry:catalog:*", what=what)
+        return resp.content, resp.headers.get("Link", "")
+
+    names = paginate(fetch, f"{client.base}/v2/_catalog?n={page_size}", "repositories", what,
+                     max_entries=MAX_REPOSITORIES, max_pages=MAX_CATALOG_PAGES)
+    return [name for name in names if is_repository_name(name)]
 
 
 def _same_host(client: RegistryClient, url: str) -> str:
