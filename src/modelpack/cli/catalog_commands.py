@@ -1,0 +1,273 @@
+"""Commands that read and name versions: list, tag, rm, resolve, ls, diff, inspect, lineage."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from modelpack.cli.common import (
+    clean,
+    client_options,
+    handle_errors,
+    human_size,
+    json_option,
+    network_options,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from modelpack.api.catalog import Removal
+    from modelpack.store.client import ClientOptions
+
+
+def _change(old: object, new: object) -> str:
+    """`0.9 -> 0.95`, or what appeared or went, for one metadata field of a diff."""
+    if old is None:
+        return f"{clean(repr(new))} (added)"
+    if new is None:
+        return f"{clean(repr(old))} (removed)"
+    return f"{clean(repr(old))} -> {clean(repr(new))}"
+
+
+@click.command(name="list")
+@json_option
+@handle_errors
+def list_command(as_json: bool) -> None:
+    """List the models in the local store."""
+    from modelpack import api
+
+    models = api.list_models()
+    if as_json:
+        print_json([{"reference": m.reference, "digest": m.digest, "size": m.size, "created": m.created,
+                     "version": m.version, "name": m.name, "artifactType": m.artifact_type,
+                     "complete": m.complete} for m in models])
+        return
+    if not models:
+        click.echo("no models in the local store", err=True)
+        return
+    rows = [(clean(m.reference), clean(m.digest[:19]), human_size(m.size),
+             clean(m.created or "-") + ("" if m.complete else "  MISSING CONTENT")) for m in models]
+    width = max(len(row[0]) for row in rows)
+    click.echo(f"{'REFERENCE':<{width}}  {'DIGEST':<19}  {'SIZE':>10}  CREATED")
+    for reference, digest, size, created in rows:
+        click.echo(f"{reference:<{width}}  {digest:<19}  {size:>10}  {created}")
+    if not all(m.complete for m in models):
+        click.echo("some models lost content: `modelpack store check` names it; pull them again", err=True)
+
+
+@click.command()
+@click.argument("source")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--remote", is_flag=True, help="Set the tags in the registry (no blob moves).")
+@network_options
+@handle_errors
+def tag(source: str, targets: tuple[str, ...], remote: bool, plain_http: bool, insecure: bool, ca_file: str | None,
+        verbose: bool) -> None:
+    """Give a model more references: in the local store, or with --remote in the registry (aliases
+    such as prod or champion). Each TARGET is a full reference or a bare tag in SOURCE's repository."""
+    from modelpack import api
+
+    if remote:
+        desc = api.tag_remote(source, *targets, options=client_options(plain_http, insecure, ca_file, verbose))
+    for target in targets:
+        if not remote:
+            desc = api.tag(source, target)
+        click.echo(f"{clean(target)} -> {clean(desc.digest)}")
+
+
+@click.command()
+@click.argument("reference")
+@click.option("--remote", is_flag=True, help="Remove the tag (or the manifest, by digest) from the registry.")
+@click.option("--all-tags", is_flag=True, help="With --remote, where the registry can only delete a whole manifest: "
+              "delete it even though other tags name it (they go too).")
+@click.option("-y", "--yes", is_flag=True, help="With --remote, do not ask before deleting tags not named.")
+@network_options
+@handle_errors
+def rm(reference: str, remote: bool, all_tags: bool, yes: bool, plain_http: bool, insecure: bool,
+       ca_file: str | None, verbose: bool) -> None:
+    """Remove a reference from the local store (and blobs no other model uses), or with --remote from
+    the registry: a tag alone where the registry can, else its manifest when no other tag names it
+    (--all-tags to take them too); REPO@sha256:... deletes that manifest and the tags on it."""
+    from modelpack import api
+
+    if remote:
+        removal = api.remove_remote(reference, all_tags=all_tags, confirm=None if yes else _confirm_removal,
+                                    options=client_options(plain_http, insecure, ca_file, verbose))
+        if removal.untagged:
+            click.echo(f"untagged {clean(removal.reference)}")
+        else:
+            click.echo(f"deleted {clean(removal.digest)} (tags: {clean(', '.join(removal.tags)) or 'none'})")
+        return
+    for name in api.remove(reference):
+        click.echo(f"removed {clean(name)}")
+
+
+def _confirm_removal(plan: Removal) -> bool:
+    """Ask on a terminal before a deletion takes tags the user did not name; refuse without one."""
+    from modelpack.errors import UsageError
+
+    what = clean(f"{plan.reference.name}@{plan.digest} and its tags {', '.join(plan.tags)}")
+    if not sys.stdin.isatty():
+        raise UsageError(f"deleting {plan.reference} deletes {what}; pass --yes to confirm (no terminal to ask)")
+    return click.confirm(f"Delete {what}?", default=False)
+
+
+@click.command()
+@click.argument("reference")
+@network_options
+@handle_errors
+def resolve(reference: str, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """Print the digest a reference names in its registry."""
+    from modelpack import api
+
+    click.echo(clean(api.resolve(reference, options=client_options(plain_http, insecure, ca_file, verbose)).digest))
+
+
+@click.command()
+@click.argument("repository")
+@click.option("--where", "where", multiple=True, metavar="EXPR",
+              help="Filter, e.g. 'metrics.accuracy>=0.9', 'labels.stage=prod'. Repeatable (all must hold).")
+@click.option("--sort", metavar="KEY", help="Sort by a field; '-' in front for descending, e.g. -metrics.accuracy.")
+@network_options
+@json_option
+@handle_errors
+def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bool, insecure: bool,
+       ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """List every version of a model in a registry with its digest, version, created time, metrics and
+    size (manifests only; cached by digest). `ls HOST` lists the registry's repositories instead."""
+    from modelpack import api
+    from modelpack.oci.reference import is_registry_host
+
+    if is_registry_host(repository):
+        if where or sort:
+            raise click.UsageError("--where and --sort apply to a repository's versions, not to `ls HOST`")
+        _list_repositories(repository, client_options(plain_http, insecure, ca_file, verbose), as_json)
+        return
+    if sort is not None and not sort.strip("-+ "):
+        raise click.UsageError("--sort needs a field, e.g. metrics.accuracy or -created")
+    versions = api.list_versions(repository, where, sort,
+                                 options=client_options(plain_http, insecure, ca_file, verbose),
+                                 warn=lambda message: click.echo(f"warning: {clean(message)}", err=True))
+    if as_json:
+        print_json([v.to_json() for v in versions])
+        return
+    if not versions:
+        click.echo("no matching versions", err=True)
+        return
+    width = max(3, *(len(clean(v.tag)) for v in versions))
+    click.echo(f"{'TAG':<{width}}  {'DIGEST':<19}  {'VERSION':<10}  {'CREATED':<20}  {'SIZE':>10}  METRICS")
+    for v in versions:
+        metrics = ", ".join(f"{k}={val}" for k, val in sorted((v.metadata.get("metrics") or {}).items()))
+        version, created = clean(v.metadata.get("version") or "-"), clean(v.metadata.get("created") or "-")
+        click.echo(f"{clean(v.tag):<{width}}  {clean(v.digest[:19]):<19}  {version:<10}  "
+                   f"{created:<20}  {human_size(v.size):>10}  {clean(metrics or '-')}")
+
+
+def _list_repositories(registry: str, options: ClientOptions, as_json: bool) -> None:
+    from modelpack import api
+
+    found = api.list_repositories(registry, options=options)
+    if as_json:
+        print_json([r.to_json() for r in found])
+        return
+    if not found:
+        click.echo(f"no repositories in {clean(registry)}", err=True)
+        return
+    width = max(10, *(len(clean(r.repository)) for r in found))
+    click.echo(f"{'REPOSITORY':<{width}}  TAGS")
+    for r in found:
+        click.echo(f"{clean(r.repository):<{width}}  {'-' if r.tags is None else r.tags}")
+
+
+@click.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--remote", "remote_only", is_flag=True, help="Read both from the registry.")
+@network_options
+@json_option
+@handle_errors
+def diff(old: str, new: str, remote_only: bool, plain_http: bool, insecure: bool, ca_file: str | None,
+         verbose: bool, as_json: bool) -> None:
+    """What changed between two versions: files (by digest and size) and metadata, metrics included."""
+    from modelpack import api
+
+    result = api.diff(old, new, remote_only=remote_only,
+                      options=client_options(plain_http, insecure, ca_file, verbose))
+    if as_json:
+        print_json(result.to_json())
+        return
+    if result.empty:
+        click.echo("no differences")
+        return
+    for item in result.added:
+        click.echo(f"+ {clean(item['path'])}  ({human_size(item['size'])})")
+    for item in result.removed:
+        click.echo(f"- {clean(item['path'])}  ({human_size(item['size'])})")
+    for item in result.changed:
+        click.echo(f"~ {clean(item['path'])}  {human_size(item['oldSize'])} -> {human_size(item['newSize'])}")
+    for key, change in result.metadata.items():
+        click.echo(f"  {clean(key)}: {_change(change['old'], change['new'])}")
+
+
+@click.command()
+@click.argument("reference")
+@click.option("--remote", "remote_only", is_flag=True, help="Read from the registry, not the local store.")
+@network_options
+@json_option
+@handle_errors
+def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool, ca_file: str | None,
+            verbose: bool, as_json: bool) -> None:
+    """Show a model's digest, metadata and layers (only the manifest and config are fetched)."""
+    from modelpack import api
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    info = api.inspect(reference, remote_only=remote_only, options=options).to_json()
+    if as_json:
+        print_json(info)
+        return
+    click.echo(f"Reference:     {clean(info['reference'])}")
+    click.echo(f"Digest:        {clean(info['digest'])}")
+    click.echo(f"Artifact type: {clean(info['artifactType'] or '-')}")
+    meta = info["metadata"]
+    for key, value in meta.items():
+        shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+        click.echo(f"  {clean(key) + ':':<16}{clean(shown)}")
+    if info["layers"]:
+        click.echo(f"Layers ({len(info['layers'])}, {human_size(info.get('totalSize', 0))}):")
+        for layer in info["layers"]:
+            click.echo(f"  {clean(layer['digest'][:19])}  {human_size(layer['size']):>10}  "
+                       f"{clean(layer['kind'] or '-'):<13}  {clean(layer['path'] or '-')}")
+
+
+@click.command()
+@click.argument("reference")
+@network_options
+@json_option
+@handle_errors
+def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool,
+            as_json: bool) -> None:
+    """The chain of parent models back to the first ancestor."""
+    from modelpack import api
+    from modelpack.lineage import MAX_DEPTH
+
+    entries: list[dict] = []
+    try:  # the chain known so far is shown even when a later parent cannot be read
+        for entry in api.lineage(reference, options=client_options(plain_http, insecure, ca_file, verbose)):
+            entries.append(entry)
+            if not as_json:
+                label = " ".join(str(x) for x in (entry["name"], entry["version"]) if x)
+                click.echo(f"{'  ' * (len(entries) - 1)}{'└─ ' if len(entries) > 1 else ''}"
+                           f"{clean(entry['reference'])}  {clean(entry['digest'][:19])}  {clean(label)}")
+    finally:
+        if as_json:
+            print_json(entries)
+    if len(entries) == MAX_DEPTH and entries[-1]["parent"]:
+        click.echo(f"warning: stopped after {MAX_DEPTH} models; the chain goes on at "
+                   f"{clean(entries[-1]['parent'])}", err=True)
+
+
+
+COMMANDS = (list_command, tag, rm, resolve, ls, diff, inspect, lineage)

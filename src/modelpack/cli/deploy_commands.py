@@ -1,0 +1,116 @@
+"""Commands from model to service: build-image, k8s, serve."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from modelpack.cli.common import (
+    client_options,
+    handle_errors,
+    json_option,
+    network_options,
+    print_json,
+)
+from modelpack.cli.file_types import RegularFile
+
+if TYPE_CHECKING:
+    pass
+
+
+@click.command(name="build-image")
+@click.argument("model_ref")
+@click.option("-t", "--tag", "image", required=True, help="Image reference to push, e.g. registry/team/iris-serve:1.")
+@click.option("--base", help="Base image (default: the modelpack serving image; busybox with --modelcar).")
+@click.option("--modelcar", is_flag=True, help="KServe modelcar: the base plus /models, no serving entrypoint.")
+@click.option("--docker", "use_docker", is_flag=True, help="Build with a Docker engine instead (needs one).")
+@network_options
+@json_option
+@handle_errors
+def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, use_docker: bool, plain_http: bool,
+                insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Build a serving image (or a modelcar) from a model and push it, without a Docker engine."""
+    from modelpack import api
+
+    if use_docker:
+        from modelpack.image.docker_build import build_with_docker
+
+        desc = build_with_docker(model_ref, image, base=base, modelcar=modelcar,
+                                 options=client_options(plain_http, insecure, ca_file, verbose))
+    else:
+        desc = api.build_image(model_ref, image, base=base, modelcar=modelcar,
+                               options=client_options(plain_http, insecure, ca_file, verbose))
+    ref = api.parse_reference(image)
+    if as_json:
+        print_json({"image": image, "digest": desc.digest, "pinned": str(ref.with_digest(desc.digest))})
+    else:
+        click.echo(str(ref.with_digest(desc.digest)))
+
+
+@click.command()
+@click.argument("reference")
+@click.option("--kind", type=click.Choice(["deployment", "kserve", "image-volume"]), default="deployment",
+              show_default=True)
+@click.option("--serving-image", help="With --kind image-volume: the image that serves /models.")
+@click.option("--cpu", default="1", show_default=True)
+@click.option("--memory", default="2Gi", show_default=True)
+@click.option("--model-format", help="With --kind kserve: KServe's modelFormat (default: the model's framework).")
+@network_options
+@handle_errors
+def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: str, model_format: str | None,
+        plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """Kubernetes YAML, every image reference pinned by digest: REF is a serving image for `deployment`
+    (see build-image), the model artifact for `kserve` and `image-volume`."""
+    from modelpack import api
+
+    click.echo(api.kubernetes(reference, kind, serving_image=serving_image, cpu=cpu, memory=memory,
+                              model_format=model_format,
+                              options=client_options(plain_http, insecure, ca_file, verbose)), nl=False)
+
+
+@click.command()
+@click.argument("source")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.option("--name", help="Model name in the API (default: the model's name).")
+@click.option("--verify-key", type=RegularFile(),
+              help="Public key: verify REF's signature first and serve exactly the verified digest; a pickle "
+              "(.joblib/.pkl) from a registry is loaded only then (or with --trust-unverified-pickle).")
+@click.option("--trust-unverified-pickle", is_flag=True,
+              help="Load a pickle from REF although its signature was not verified: it runs as code.")
+@click.option("--model-file", help="The file to serve, relative to the model directory (when several could be).")
+@click.option("--max-connections", default=64, show_default=True, type=click.IntRange(1),
+              help="Connections handled at once; more get 503.")
+@click.option("--request-timeout", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Seconds a client has to send a request's headers and body.")
+@click.option("--max-request-size", default="16MiB", show_default=True,
+              help="Largest request body (e.g. 64MiB); larger ones get 413 unread.")
+@network_options
+@handle_errors
+def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
+          trust_unverified_pickle: bool, model_file: str | None, max_connections: int, request_timeout: float,
+          max_request_size: str, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST):
+    /v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer.
+
+    ONNX and .skops files are preferred to pickles. A pickle (.joblib/.pkl) runs code when loaded: from a
+    directory you name it is loaded as your choice (a directory made by `pull -o` holds a registry's
+    content: pull it with --verify-key); from a REF only with --verify-key or --trust-unverified-pickle.
+    .skops files load only scikit-learn, numpy and scipy types. Exit 2 when a model is refused.
+    SIGTERM or Ctrl-C stops it cleanly (requests in flight finish) with exit 0."""
+    from modelpack import api
+    from modelpack.serve.lifecycle import configure_logging, run
+    from modelpack.serve.limits import ServerLimits, parse_size
+
+    configure_logging()
+    limits = ServerLimits(max_connections, request_timeout, parse_size(max_request_size))
+    server = api.serve_model(source, host=host, port=port, name=name, verify_key=verify_key,
+                             trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
+                             limits=limits, options=client_options(plain_http, insecure, ca_file, verbose))
+    run(server, drain_timeout=request_timeout,
+        ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2", err=True))
+
+
+
+COMMANDS = (build_image, k8s, serve)

@@ -1,0 +1,157 @@
+"""Commands for credentials and signatures: login, logout, generate-key-pair, sign, verify."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from modelpack.cli.common import (
+    clean,
+    client_options,
+    handle_errors,
+    json_option,
+    network_options,
+    plural,
+    print_json,
+)
+from modelpack.cli.file_types import RegularFile
+
+if TYPE_CHECKING:
+    pass
+
+
+@click.command()
+@click.argument("registry")
+@click.option("-u", "--username", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@network_options
+@handle_errors
+def login(registry: str, username: str, password_stdin: bool, plain_http: bool, insecure: bool,
+          ca_file: str | None, verbose: bool) -> None:
+    """Log in to a registry; credentials go to the docker config, shared with docker, oras and crane."""
+    from modelpack import api
+
+    password = _login_password(password_stdin)
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    path = api.login(registry, username, password, options=options)
+    click.echo(f"Login succeeded (credentials saved in {path})")
+
+
+def _login_password(password_stdin: bool) -> str:
+    """The password from stdin (--password-stdin), else a prompt; a user error when there is neither."""
+    from modelpack.errors import UsageError
+
+    if password_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+        if not password:
+            raise UsageError("no password on standard input (pipe it in: echo ... | modelpack login --password-stdin)")
+        return password
+    if not sys.stdin.isatty():  # getpass would warn and read an echoing stream
+        raise UsageError("no terminal to ask for the password: pipe it in with --password-stdin")
+    return str(click.prompt("Password", hide_input=True))
+
+
+@click.command()
+@click.argument("registry")
+@handle_errors
+def logout(registry: str) -> None:
+    """Remove the saved credentials for a registry."""
+    from modelpack import api
+
+    if api.logout(registry):
+        click.echo(f"Removed credentials for {registry}")
+    else:
+        click.echo(f"Not logged in to {registry}")
+
+
+def _password(confirm: bool = False) -> bytes:
+    """COSIGN_PASSWORD (as cosign reads it), else a prompt on a terminal."""
+    if "COSIGN_PASSWORD" in os.environ:
+        return os.environ["COSIGN_PASSWORD"].encode()
+    if not sys.stdin.isatty():
+        from modelpack.errors import UsageError
+
+        raise UsageError("no password for the private key: set COSIGN_PASSWORD or run on a terminal")
+    return click.prompt("Password for the private key", hide_input=True, confirmation_prompt=confirm,
+                        default="", show_default=False).encode()
+
+
+def _annotations(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"-a {item!r}: expected key=value")
+        out[key] = value
+    return out
+
+
+@click.command(name="generate-key-pair")
+@click.option("-d", "--directory", default=".", type=click.Path(file_okay=False), show_default=True)
+@handle_errors
+def generate_key_pair(directory: str) -> None:
+    """Write cosign.key (encrypted, cosign's format) and cosign.pub (ECDSA P-256)."""
+    from modelpack import api
+
+    private, public = api.generate_key_pair(directory, _password(confirm=True))
+    click.echo(f"Private key written to {private}")
+    click.echo(f"Public key written to {public}")
+
+
+@click.command()
+@click.argument("reference")
+@click.option("--key", required=True, type=RegularFile(), help="Private key (cosign.key).")
+@click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
+              help="Annotation signed along with the digest. Repeatable.")
+@network_options
+@json_option
+@handle_errors
+def sign(reference: str, key: str, annotations: tuple[str, ...], plain_http: bool, insecure: bool,
+         ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Sign a model; a tag is resolved to its digest first. Stored where cosign finds it."""
+    from modelpack import api
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    from modelpack.sign.keys import needs_password
+
+    extra = _annotations(annotations)
+    password = _password() if needs_password(Path(key)) else None  # asked only after the key file is read
+    result = api.sign(reference, key, password, extra, options=options)
+    if as_json:
+        print_json({"reference": str(result.reference), "digest": result.digest,
+                    "signature": result.signature.digest})
+    else:
+        click.echo(f"signed {clean(result.reference.with_digest(result.digest))} "
+                   f"(signature {clean(result.signature.digest)})")
+
+
+@click.command()
+@click.argument("reference")
+@click.option("--key", required=True, type=RegularFile(), help="Public key (cosign.pub).")
+@click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
+              help="Require this signed annotation. Repeatable.")
+@network_options
+@json_option
+@handle_errors
+def verify(reference: str, key: str, annotations: tuple[str, ...], plain_http: bool, insecure: bool,
+           ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Verify a model's signature (modelpack's or cosign's; bundle or legacy format)."""
+    from modelpack import api
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    result = api.verify(reference, key, _annotations(annotations), options=options)
+    if as_json:
+        print_json({"reference": str(result.reference), "digest": result.digest, "verified": True,
+                    "signatures": [{"kind": s.kind, "location": s.location, "annotations": s.annotations}
+                                   for s in result.signatures]})
+    else:
+        click.echo(f"verified {clean(result.reference.with_digest(result.digest))}: "
+                   f"{plural(len(result.signatures), 'valid signature')}")
+
+
+
+COMMANDS = (login, logout, generate_key_pair, sign, verify)

@@ -1,0 +1,161 @@
+"""Commands that move models: pack, push, pull, unpack, copy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from modelpack.cli.common import (
+    clean,
+    client_options,
+    handle_errors,
+    human_size,
+    json_option,
+    link_force_options,
+    network_options,
+    plural,
+    print_json,
+)
+from modelpack.cli.file_types import RegularFile
+
+if TYPE_CHECKING:
+    pass
+
+
+@click.command()
+@click.argument("model_dir", type=click.Path(file_okay=False))
+@click.option("-t", "--tag", "reference", required=True, help="Reference, e.g. localhost:5000/team/iris:1.0.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override metadata, dotted keys allowed (metrics.accuracy=0.97). Repeatable.")
+@network_options
+@json_option
+@handle_errors
+def pack(model_dir: str, reference: str, overrides: tuple[str, ...], plain_http: bool, insecure: bool,
+         ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Pack MODEL_DIR into the local store; prints the manifest digest. (Network options apply only to
+    pinning a parent model that is not in the local store.)"""
+    from modelpack import api
+    from modelpack.cli.progress import hash_progress
+
+    with hash_progress("hashing", not as_json) as progress:
+        result = api.pack(model_dir, reference, overrides, hash_progress=progress,
+                          options=client_options(plain_http, insecure, ca_file, verbose))
+    if as_json:
+        print_json({"reference": str(result.reference), "digest": result.descriptor.digest,
+                    "size": result.descriptor.size, "layers": len(result.model.layers)})
+    else:
+        click.echo(result.descriptor.digest)
+
+
+@click.command()
+@click.argument("source")
+@click.argument("reference", required=False)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Metadata override (with DIR).")
+@network_options
+@json_option
+@handle_errors
+def push(source: str, reference: str | None, overrides: tuple[str, ...], plain_http: bool, insecure: bool,
+         ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Push a model: `push REF` from the local store, or `push DIR REF` to pack DIR and stream it
+    straight to the registry."""
+    from modelpack import api
+    from modelpack.cli.progress import transfer_progress
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    if reference is None and overrides:
+        raise click.UsageError("--set only applies when pushing a directory (push DIR REF)")
+    with transfer_progress("push", not as_json) as copy_options:
+        result = api.push(source, reference, overrides, options=options, copy_options=copy_options)
+    _report(result, as_json, "pushed")
+
+
+@click.command()
+@click.argument("reference")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Also restore the files into this "
+              "directory (new or empty).")
+@click.option("--verify-key", type=RegularFile(),
+              help="Public key: verify the model's signature first; nothing is written unless it verifies.")
+@link_force_options
+@network_options
+@json_option
+@handle_errors
+def pull(reference: str, output: str | None, verify_key: str | None, link: bool, force: bool, plain_http: bool,
+         insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Pull a model by tag or @sha256: digest into the local store, verifying every blob."""
+    from modelpack import api
+    from modelpack.cli.progress import transfer_progress
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    if (link or force) and output is None:
+        raise click.UsageError("--link and --force apply to the files restored with -o DIR")
+    with transfer_progress("pull", not as_json) as copy_options:
+        result = api.pull(reference, output=output, options=options, copy_options=copy_options,
+                          verify_key=verify_key, link=link, force=force)
+    _report(result, as_json, "pulled")
+
+
+def _report(result: object, as_json: bool, verb: str) -> None:
+    from modelpack.api import TransferResult
+
+    assert isinstance(result, TransferResult)
+    ref = result.reference
+    digest_ref = ref.with_digest(result.descriptor.digest)
+    if as_json:
+        out = {"reference": str(ref), "digest": result.descriptor.digest, "digestReference": str(digest_ref),
+               "blobsCopied": result.copied, "blobsSkipped": result.skipped, "bytesCopied": result.bytes}
+        if result.output is not None:
+            out["output"] = str(result.output)
+            out["files"] = result.files
+        if result.verified_signatures:
+            out["verifiedSignatures"] = result.verified_signatures
+        print_json(out)
+        return
+    if result.verified_signatures:
+        click.echo(f"verified {clean(digest_ref)}: {plural(result.verified_signatures, 'valid signature')}",
+                   err=True)
+    click.echo(f"{verb} {clean(ref)}: {plural(result.copied, 'blob')} ({human_size(result.bytes)}), "
+               f"{result.skipped} already present", err=True)
+    if result.output is not None:
+        click.echo(f"restored {plural(len(result.files), 'file')} into {clean(result.output)}", err=True)
+    click.echo(clean(digest_ref))
+
+
+@click.command()
+@click.argument("reference")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Directory to restore into (new or empty).")
+@link_force_options
+@handle_errors
+def unpack(reference: str, output: str, link: bool, force: bool) -> None:
+    """Restore the files of a model in the local store into a directory."""
+    from modelpack import api
+
+    files = api.unpack(reference, output, link=link, force=force)
+    click.echo(f"restored {plural(len(files), 'file')} into {clean(output)}")
+
+
+@click.command(name="copy")
+@click.argument("source")
+@click.argument("target")
+@click.option("--from-local", is_flag=True, help="SOURCE is in the local store.")
+@click.option("--to-local", is_flag=True, help="Copy into the local store.")
+@click.option("--no-referrers", is_flag=True, help="Leave signatures and other referrers behind.")
+@network_options
+@json_option
+@handle_errors
+def copy_command(source: str, target: str, from_local: bool, to_local: bool, no_referrers: bool, plain_http: bool,
+                 insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Copy a model between registries (or the local store), with its signatures."""
+    from modelpack import api
+    from modelpack.cli.progress import transfer_progress
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    with transfer_progress("copy", not as_json) as copy_options:
+        result = api.copy_model(source, target, from_local=from_local, to_local=to_local,
+                                with_referrers=not no_referrers, options=options, copy_options=copy_options)
+    _report(result, as_json, "copied")
+
+
+
+COMMANDS = (pack, push, pull, unpack, copy_command)
