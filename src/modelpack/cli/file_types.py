@@ -7,7 +7,6 @@ click.Path(exists=True, dir_okay=False) accepts a FIFO or a device, and reading 
 from __future__ import annotations
 
 import os
-import ssl
 import stat
 from typing import Any
 
@@ -36,6 +35,8 @@ class CaFile(RegularFile):
         super().__init__(exists=True)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import ssl  # here, not at import: ~20 ms of every command's start-up for one option
+
         path = super().convert(value, param, ctx)
         try:
             ssl.create_default_context().load_verify_locations(cafile=path)
