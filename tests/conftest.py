@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from fault_proxy import FaultProxy
 from registry_process import Registry, RegistryStartError, RegistryUnavailable, start_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +51,13 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         yield reg
     finally:
         reg.stop()
+
+
+@pytest.fixture
+def proxy(registry: Registry) -> Iterator[FaultProxy]:
+    """A FaultProxy in front of the session's registry: it records requests and injects faults."""
+    with FaultProxy(registry.host) as p:
+        yield p
 
 
 @pytest.fixture

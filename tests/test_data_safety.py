@@ -44,7 +44,7 @@ def test_editing_a_pulled_file_leaves_the_store_intact(registry: Registry, tmp_p
     ref = registry.repo() + ":1"
     mp.push(model, ref, options=PLAIN)
     out = tmp_path / "out"
-    assert modelpack("pull", "--plain-http", ref, "-o", str(out)).code == 0
+    assert modelpack("pull", "--plain-http", ref, "-o", str(out), "--keep").code == 0
     blob = _blob(model / "w.safetensors")
     assert os.stat(out / "w.safetensors").st_ino != os.stat(blob).st_ino
     assert stat.S_IMODE(os.stat(blob).st_mode) & 0o222 == 0  # store blobs stay read-only
@@ -154,7 +154,7 @@ def test_archive_entry_count_is_capped_and_configurable(registry: Registry, tmp_
     _publish(ref, [_archive_layer(_many_entries(1500))])
     err = _pull_refused(ref, tmp_path, env={"MODELPACK_ARCHIVE_MAX_ENTRIES": "1000"})
     assert "more than 1000 archive entries" in err and "MODELPACK_ARCHIVE_MAX_ENTRIES" in err
-    assert len(mp.unpack(ref, tmp_path / "default")) == 1500  # under the default limit
+    assert len(mp.pull(ref, output=tmp_path / "default", options=PLAIN).files) == 1500  # under the default limit
 
 
 def test_a_huge_tar_metadata_record_is_refused(registry: Registry, tmp_path: Path) -> None:
@@ -182,17 +182,29 @@ def test_declared_sizes_that_cannot_fit_are_refused_before_writing(registry: Reg
     assert not list(store.blobs.rglob("*/*")) and not list(store.ingest_dir.glob("*"))
 
 
-def test_pull_o_counts_the_output_copy_too(registry: Registry, tmp_path: Path) -> None:
+def test_pull_o_keep_counts_the_output_copy_too(registry: Registry, tmp_path: Path) -> None:
     # A declared size that fits on the disk once but not twice (store blob + restored copy, one disk).
     size = int(shutil.disk_usage(tmp_path).free * 0.6)
     ref = registry.repo() + ":twice"
     desc, data = _raw("w.bin")
     mp.remote(mp.Reference.parse(ref), PLAIN).push_blob(desc, lambda: io.BytesIO(data))
     _publish(ref, [(desc.replace(size=size), data)])
+    refused = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"), "--keep")
+    assert refused.code == 1 and "not enough free space" in refused.err, refused.err
+    for once in (["-o", str(tmp_path / "files")], []):  # files only, or the store only: it fits once
+        alone = modelpack("pull", "--plain-http", ref, *once)  # (then the size lie is caught)
+        assert alone.code != 0 and "free space" not in alone.err, alone.err
+    assert not (tmp_path / "files").exists() and not list(tmp_path.glob(".files*"))
+
+
+def test_pull_o_that_cannot_fit_is_refused_before_a_byte_is_received(registry: Registry, tmp_path: Path) -> None:
+    ref = registry.repo() + ":toobig"
+    desc, data = _raw("w.bin")
+    mp.remote(mp.Reference.parse(ref), PLAIN).push_blob(desc, lambda: io.BytesIO(data))
+    _publish(ref, [(desc.replace(size=int(shutil.disk_usage(tmp_path).free * 1.5)), data)])
     refused = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"))
     assert refused.code == 1 and "not enough free space" in refused.err, refused.err
-    alone = modelpack("pull", "--plain-http", ref)  # into the store only it fits (then the lie is caught)
-    assert alone.code != 0 and "free space" not in alone.err, alone.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 HOLD = """

@@ -13,7 +13,8 @@ from helpers import make_tricky_model, modelpack, tree
 from modelpack.errors import IntegrityError, NotFoundError
 from modelpack.oci import digest as digests
 from modelpack.store.client import ClientOptions
-from modelpack.store.layout import THREADED_HASH_MIN_BYTES, LayoutStore
+from modelpack.store.layout import LayoutStore
+from modelpack.store.receive import THREADED_HASH_MIN_BYTES
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)
@@ -34,7 +35,14 @@ def test_tricky_model_round_trips_by_digest_into_an_empty_store(registry: Regist
     assert tree(out) == tree(model)
     assert (out / "run model.sh").stat().st_mode & 0o111
     assert (out / "empty.txt").stat().st_size == 0
-    # The pull also landed in that store, under the digest reference.
+    # The files are all -o wrote: the store keeps no second copy of the weights...
+    listed = json.loads(modelpack("list", "--json", env={"MODELPACK_HOME": str(other_home)}).out)
+    assert listed == [] and not list((other_home / "blobs").rglob("*/*"))
+    # ...unless --keep asks for one: the model then lands in the store, under the digest reference.
+    kept = modelpack("pull", "--plain-http", digest_ref, "-o", str(tmp_path / "kept"), "--keep",
+                     env={"MODELPACK_HOME": str(other_home)})
+    assert kept.code == 0, kept.err
+    assert tree(tmp_path / "kept") == tree(model)
     listed = json.loads(modelpack("list", "--json", env={"MODELPACK_HOME": str(other_home)}).out)
     assert [m["digest"] for m in listed] == [digest_ref.split("@")[1]]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,6 @@ from modelpack.store.layout import LayoutStore
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True, backoff=0.01)
-
-
-@pytest.fixture
-def proxy(registry: Registry) -> Iterator[FaultProxy]:
-    with FaultProxy(registry.host) as p:
-        yield p
 
 
 def _repo(registry: Registry, proxy: FaultProxy) -> str:
@@ -136,16 +129,24 @@ def test_pull_heals_a_blob_corrupted_in_the_store(registry: Registry, tmp_path: 
     model = _model(tmp_path / "m", {"w.safetensors": 200_000})
     ref = registry.repo() + ":1"
     mp.push(model, ref, options=PLAIN)
-    mp.pull(ref, output=tmp_path / "out", options=PLAIN)
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN, keep=True)
     blob = LayoutStore().blob_path(_digest(model / "w.safetensors"))
     # Damaged behind modelpack's back (a disk error, an old hard-linked output edited in place):
     # the next pull notices and fetches it again.
     os.chmod(blob, 0o644)
     with open(blob, "r+b") as f:
         f.write(b"edited")
-    result = mp.pull(ref, output=tmp_path / "again", options=PLAIN)
+    result = mp.pull(ref, output=tmp_path / "again", options=PLAIN, keep=True)
     assert result.copied == 1
     assert tree(tmp_path / "again") == tree(model)
+    assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name  # the store's copy is whole again
+    # Without --keep the corrupt blob is not used either: it is downloaded instead.
+    os.chmod(blob, 0o644)
+    with open(blob, "r+b") as f:
+        f.write(b"edited")
+    result = mp.pull(ref, output=tmp_path / "third", options=PLAIN)
+    assert result.copied == 1 and tree(tmp_path / "third") == tree(model)
+    assert not blob.exists()
 
 
 BIG = 40 * 1024 * 1024  # above the size at which uploads start before the digest is known

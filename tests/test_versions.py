@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 import modelpack as mp
 from fault_proxy import FaultProxy
@@ -18,12 +16,6 @@ from modelpack.store.client import ClientOptions
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)
-
-
-@pytest.fixture
-def proxy(registry: Registry) -> Iterator[FaultProxy]:
-    with FaultProxy(registry.host) as p:
-        yield p
 
 
 def _push_versions(repo: str, tmp_path: Path) -> dict[str, str]:

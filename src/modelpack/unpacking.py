@@ -83,6 +83,13 @@ class BlobSource(Protocol):
         ...
 
 
+class MovableBlobSource(BlobSource, Protocol):
+    def take(self, desc: Descriptor, target: Path) -> bool:
+        """Move the blob's own verified file to `target` (a rename: a blob downloaded for this restore
+        alone); False when it cannot (already moved: copy it from `verified_path` instead)."""
+        ...
+
+
 def check_output(output: str | Path, force: bool = False) -> bool:
     """Refuse an output that exists and is not an empty directory, unless `force`. Returns whether
     it holds files already (so unpacking merges into it)."""
@@ -107,7 +114,8 @@ def check_output(output: str | Path, force: bool = False) -> bool:
 
 
 def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link: bool = False,
-                    force: bool = False) -> list[str]:
+                    force: bool = False, unchanged: frozenset[str] = frozenset(),
+                    space_checked: bool = False) -> list[str]:
     """Write every layer of `manifest` under `output`. Returns the artifact's file paths.
 
     Args:
@@ -119,6 +127,8 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
         force: merge into an existing directory: files that differ from the artifact's are replaced
             (each by one rename), equal ones (by size and digest) and files not in the artifact are
             left alone.
+        unchanged: with `force`, files the caller already found equal in `output` (not read again).
+        space_checked: the caller has already made sure the files fit (its blobs are on that disk now).
 
     Returns:
         The artifact's file paths, relative to `output`.
@@ -132,21 +142,14 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
     output as it was, and `force` replaces each file by a rename, so no file is ever half-written."""
     output = output.absolute()
     merge = check_output(output, force)
-    if not link:  # (links take no room; where they cannot be made, a full disk fails the copy cleanly)
+    if not (link or space_checked):  # (links take no room; where they cannot be made, a full disk fails cleanly)
         require_space([(output, sum(layer.size for layer in manifest.layers
-                                    if not (merge and _same_size(output, layer))))])
+                                    if not (merge and same_size(output, layer))))])
+    staging = work_folder(output, merge)
     try:
+        written, kept = _assemble(manifest, blobs, staging, link, output if merge else None, unchanged)
         if merge:
-            staging = Path(tempfile.mkdtemp(dir=output, prefix=".modelpack-partial-"))
-        else:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
-    except OSError as exc:
-        raise _naming_output(exc, None, output) from None
-    try:
-        written, unchanged = _assemble(manifest, blobs, staging, link, output if merge else None)
-        if merge:
-            _merge(staging, output, [rel for rel in written if rel not in unchanged])
+            _merge(staging, output, [rel for rel in written if rel not in kept])
             shutil.rmtree(staging)
         else:
             os.chmod(staging, 0o755)
@@ -161,6 +164,18 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
     return written
 
 
+def work_folder(output: Path, merge: bool, purpose: str = "") -> Path:
+    """A new hidden folder on the output's filesystem, so what is made there moves into place by a
+    rename: inside `output` when merging into it, else beside it (an empty `output` must stay empty)."""
+    try:
+        if merge:
+            return Path(tempfile.mkdtemp(dir=output, prefix=f".modelpack-partial-{purpose}"))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-{purpose}"))
+    except OSError as exc:
+        raise _naming_output(exc, None, output) from None
+
+
 def _naming_output(exc: OSError, staging: Path | None, output: Path) -> OSError:
     """The same error, naming the path the user asked for rather than our hidden staging folder."""
     name = str(exc.filename or "")
@@ -172,7 +187,7 @@ def _naming_output(exc: OSError, staging: Path | None, output: Path) -> OSError:
 
 
 def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
-              existing: Path | None) -> tuple[list[str], set[str]]:
+              existing: Path | None, known_equal: frozenset[str]) -> tuple[list[str], set[str]]:
     """Write the layers under `staging`; with `existing`, skip files already equal there."""
     written: list[str] = []
     unchanged: set[str] = set()
@@ -183,7 +198,7 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
             continue
         rel = paths[layer.digest, layer_path(layer)]
         written.append(rel)
-        if existing is not None and _same_file(existing / rel, layer):
+        if existing is not None and (rel in known_equal or same_file(existing / rel, layer)):
             unchanged.add(rel)
             continue
         _write_file(layer, rel, blobs, staging, link)
@@ -223,7 +238,7 @@ def file_paths(manifest: Manifest) -> dict[tuple[str, str | None], str]:
     return paths
 
 
-def _same_size(output: Path, layer: Descriptor) -> bool:
+def same_size(output: Path, layer: Descriptor) -> bool:
     """A file of the layer's size is already at its place (a --force restore will likely keep it)."""
     path = layer_path(layer)
     try:
@@ -232,7 +247,7 @@ def _same_size(output: Path, layer: Descriptor) -> bool:
         return False
 
 
-def _same_file(path: Path, layer: Descriptor) -> bool:
+def same_file(path: Path, layer: Descriptor) -> bool:
     """Whether `path` is a regular file (not a link) holding exactly the layer's bytes."""
     try:
         st = path.lstat()
@@ -290,6 +305,10 @@ def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Path, link
     meta = _file_metadata(layer)
     mode = (int(meta["mode"]) & 0o777) if isinstance(meta.get("mode"), int) else 0o644
     stamp = _timestamp(meta.get("mtime"))
+    take = getattr(blobs, "take", None)
+    if take is not None and take(layer, target):
+        _set_attributes(target, mode, stamp)
+        return
     source = blobs.verified_path(layer)
     if source is not None and link and _link(source, target, mode & ~0o222, stamp):
         return

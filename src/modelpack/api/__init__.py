@@ -30,14 +30,13 @@ from modelpack.api.core import (
     logout,
     pack,
     parse_reference,
-    pull,
     push,
     remote,
     remove,
     tag,
-    unpack,
 )
 from modelpack.api.deploy import DEFAULT_MODELCAR_BASE, DEFAULT_SERVE_BASE, build_image, kubernetes, serve_model
+from modelpack.api.pulling import pull, unpack
 from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, sign, verify
 from modelpack.api.store import check_store, gc_store
 

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,13 +21,12 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
-from modelpack.sign.lookup import MODEL_SIG_FILE, model_signature
 from modelpack.store import credentials
 from modelpack.store.client import ClientOptions, RegistryClient
 from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.registry import RegistryRepository
-from modelpack.unpacking import check_output, layer_path, unpack_manifest
+from modelpack.unpacking import layer_path
 
 if TYPE_CHECKING:
     from modelpack.packing.build import HashProgress, PackedLayer, PackedModel
@@ -236,129 +235,6 @@ def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref
 
     options.mount_candidates = candidates
     return options
-
-
-def pull(
-    reference: str | Reference,
-    *,
-    output: str | Path | None = None,
-    options: ClientOptions | None = None,
-    store: LayoutStore | None = None,
-    copy_options: CopyOptions | None = None,
-    verify_key: str | Path | None = None,
-    link: bool = False,
-    force: bool = False,
-) -> TransferResult:
-    """Fetch a model (by tag or digest) into the local store, verifying every blob; with `output`,
-    also restore its files there (copies; with `link`, read-only hard links into the store; with
-    `force`, into an existing directory, see `unpack`). With `verify_key`, the manifest's signature
-    is checked first: if it does not verify, nothing is written anywhere."""
-    ref = parse_reference(reference)
-    if output is not None:
-        check_output(output, force)  # before anything is downloaded
-    local_store = _store(store)
-    src = remote(ref, options)
-    target = local_store.repository(ref.name, also_at=Path(output) if output is not None and not link else None)
-    version = ref.version
-    if verify_key is not None:
-        from modelpack.sign import keys, referrers
-
-        subject = src.resolve(version)
-        verified = referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key)))
-        version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
-    signature = _SignatureLookup(src) if output is not None else None
-    if signature is not None:
-        copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
-    try:
-        result = copy(src, target, version, ref.tag, copy_options)
-        if output is not None and _drop_corrupt_blobs(local_store, result.blobs):
-            # A stored blob failed its check (e.g. edited through a hard link): fetch it again.
-            result = copy(src, target, result.descriptor.digest, ref.tag, copy_options)
-        local_store.record_origin(ref.name, result.blobs)
-        transfer = _transfer(ref, result)
-        if verify_key is not None:
-            transfer.verified_signatures = len(verified)
-        if output is not None:
-            transfer.output = Path(output)
-            transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store,
-                                    link=link, force=force)
-            if signature is not None and MODEL_SIG_FILE not in transfer.files:
-                signature.write(Path(output))
-    finally:
-        if signature is not None:
-            signature.close()
-    return transfer
-
-
-class _SignatureLookup:
-    """The model's OpenSSF model-signing signature (model.sig), looked up while its blobs download (a
-    referrers query costs round trips), then written beside the pulled files so the directory
-    verifies offline with `model_signing verify key`."""
-
-    def __init__(self, repo: RegistryRepository) -> None:
-        self._repo = repo
-        self._future: Future[bytes | None] | None = None
-        self._pool: ThreadPoolExecutor | None = None
-
-    def start(self, root: Descriptor) -> None:
-        if self._future is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-sig")
-            self._future = self._pool.submit(model_signature, self._repo, root.digest)
-
-    def write(self, output: Path) -> None:
-        from modelpack.files import atomic_write
-
-        signature = self._future.result() if self._future is not None else None
-        if signature is not None:  # replaces a stale one a --force pull found there
-            atomic_write(output / MODEL_SIG_FILE, signature, mode=0o644)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bool:
-    """Verify blobs the pull did not download before they are linked out; delete any that fail."""
-    dropped = False
-    for blob in blobs:
-        try:
-            local_store.verify_blob(blob)
-        except IntegrityError:
-            dropped = True
-    return dropped
-
-
-def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore | None = None,
-           link: bool = False, force: bool = False) -> list[str]:
-    """Restore the files of a model in the local store into `output`.
-
-    Args:
-        reference: the model in the local store.
-        output: a new or empty directory (any directory with `force`).
-        store: the local store (default: MODELPACK_HOME's).
-        link: hard-link the files to the store's blobs (read-only) instead of copying them.
-        force: replace the files of `output` that differ from the model's; leave the rest alone.
-
-    Returns:
-        The restored paths, relative to `output`.
-
-    Raises:
-        UsageError: `output` is not empty and not `force`.
-        UnsafePathError: the artifact names a path that must not be written (nothing is written).
-    """
-    ref = parse_reference(reference)
-    local_store = _store(store)
-    manifest = _manifest_for_files(local_store, ref)
-    check_output(output, force)
-    return unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
-
-
-def _manifest_for_files(local_store: LayoutStore, ref: Reference) -> Manifest:
-    desc = local_store.resolve(ref)
-    node = parse_manifest(local_store.read_blob_bytes(desc))
-    if isinstance(node, Index):
-        raise UsageError(f"{ref} is an index of several manifests; name one of them by digest")
-    return node
 
 
 def _transfer(ref: Reference, result: CopyResult) -> TransferResult:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpack.api.catalog import resolve
-from modelpack.api.core import _manifest_for_files, _store, inspect, parse_reference, pull, remote, unpack
+from modelpack.api.core import _store, inspect, parse_reference, remote
+from modelpack.api.pulling import manifest_for_files, pull, unpack
 from modelpack.errors import (
     AuthenticationError,
     InvalidReferenceError,
@@ -168,7 +169,7 @@ def _model_for_image(local_store: LayoutStore, model_ref: Reference,
         desc = copy(source, target, model_ref.version, model_ref.tag).descriptor
     pinned = model_ref.with_digest(desc.digest)
     _refuse_image_as_model(model_ref, parse_manifest(local_store.read_blob_bytes(local_store.resolve(pinned))))
-    return desc, _manifest_for_files(local_store, pinned)
+    return desc, manifest_for_files(local_store, pinned)
 
 
 def _refuse_image_as_model(ref: Reference, node: Manifest | Index) -> None:

@@ -51,7 +51,8 @@ def link_force_options(func: F) -> F:
     func = click.option("--force", is_flag=True, help="Restore into an existing directory: replace the files "
                         "that differ, leave equal files and files not in the model alone.")(func)
     func = click.option("--link", is_flag=True, help="Hard-link the files to the local store's blobs instead of "
-                        "copying them (same filesystem); they are made read-only.")(func)
+                        "copying them (same filesystem); they are made read-only. pull then keeps the model in "
+                        "the store.")(func)
     return func
 
 

@@ -72,26 +72,29 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], plain_h
 
 @click.command()
 @click.argument("reference")
-@click.option("-o", "--output", type=click.Path(file_okay=False), help="Also restore the files into this "
-              "directory (new or empty).")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Write the model's files into this "
+              "directory (new or empty) instead of the local store.")
+@click.option("--keep", is_flag=True, help="With -o: also keep the model in the local store (the files are "
+              "then copies of its blobs).")
 @click.option("--verify-key", type=RegularFile(),
               help="Public key: verify the model's signature first; nothing is written unless it verifies.")
 @link_force_options
 @network_options
 @json_option
 @handle_errors
-def pull(reference: str, output: str | None, verify_key: str | None, link: bool, force: bool, plain_http: bool,
-         insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
-    """Pull a model by tag or @sha256: digest into the local store, verifying every blob."""
+def pull(reference: str, output: str | None, keep: bool, verify_key: str | None, link: bool, force: bool,
+         plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Pull a model by tag or @sha256: digest, verifying every blob: into the local store, or with
+    -o DIR its files straight into DIR (each byte written once; the store keeps no copy unless --keep)."""
     from modelpack import api
     from modelpack.cli.progress import transfer_progress
 
     options = client_options(plain_http, insecure, ca_file, verbose)
-    if (link or force) and output is None:
-        raise click.UsageError("--link and --force apply to the files restored with -o DIR")
+    if (link or force or keep) and output is None:
+        raise click.UsageError("--keep, --link and --force apply to the files restored with -o DIR")
     with transfer_progress("pull", not as_json) as copy_options:
         result = api.pull(reference, output=output, options=options, copy_options=copy_options,
-                          verify_key=verify_key, link=link, force=force)
+                          verify_key=verify_key, link=link, force=force, keep=keep)
     _report(result, as_json, "pulled")
 
 

@@ -116,12 +116,18 @@ class RegistryClient(oras.provider.Registry):
         self.host = host
         self.base = f"{'http' if self.options.plain_http else 'https'}://{host}"
         self._local = threading.local()
+        self._cancelled = threading.Event()
         self.auth = HostAuth(host, self.options.credentials, self.options.plain_http, self._token_request)
         if self.options.insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.host!r})"
+
+    def cancel(self) -> None:
+        """Stop waiting to retry: a transfer being abandoned (Ctrl-C, a failed sibling) must not sit
+        out a back-off of up to a minute in a worker thread first."""
+        self._cancelled.set()
 
     def _credentials(self) -> Credentials | None:
         return self.auth.credentials(self.host)
@@ -295,7 +301,8 @@ class RegistryClient(oras.provider.Registry):
             self.options.on_retry(message)
         else:
             log.info("%s", message)
-        time.sleep(delay)
+        if self._cancelled.wait(delay):
+            raise TransportError(f"{self.host}: cancelled while waiting to retry")
         return True
 
     def _token_request(self, method: str, url: str, headers: dict[str, str], params: list[tuple[str, str]],

@@ -66,11 +66,13 @@ def copy(
     version: str,
     tag: str | None = None,
     options: CopyOptions | None = None,
+    fetched: tuple[Descriptor, bytes] | None = None,
 ) -> CopyResult:
     """Copy the manifest named `version` (tag or digest) in `src`, and all it references, to `dst`;
-    then point `tag` at it (if given)."""
+    then point `tag` at it (if given). `fetched`: the manifest's descriptor and bytes, when the
+    caller has already fetched (and so verified) them."""
     options = options or CopyOptions()
-    root, data = src.fetch_manifest(version)
+    root, data = fetched if fetched is not None else src.fetch_manifest(version)
     if options.on_root:
         options.on_root(root)
     result = CopyResult(root)
@@ -159,7 +161,7 @@ def _copy_node(src: ReadableTarget, dst: Target, graph: Graph, digest: str, opti
 def _copy_blobs(src: ReadableTarget, dst: Target, blobs: list[Descriptor], options: CopyOptions,
                 result: CopyResult) -> None:
     # Largest first, so one big weight file does not start last and leave a core idle at the end.
-    with BlobPipeline(dst, options) as pipeline:
+    with BlobPipeline(dst, options, also_cancel=src) as pipeline:
         for blob in sorted(blobs, key=lambda d: d.size, reverse=True):
             pipeline.submit(blob, _opener(src, blob))
     result.copied.extend(pipeline.copied)
@@ -175,9 +177,12 @@ class BlobPipeline:
     `options.present` says so), mounted when a candidate repository may hold them, uploaded otherwise.
     A push of a directory submits each file as soon as it is hashed, so uploads overlap hashing."""
 
-    def __init__(self, dst: Target, options: CopyOptions) -> None:
+    def __init__(self, dst: Target, options: CopyOptions, also_cancel: object = None) -> None:
         self.dst = dst
         self.options = options
+        # Ends that can abandon their waits to retry (registries): told when the pipeline fails.
+        cancels = [getattr(end, "cancel", None) for end in (dst, also_cancel)]
+        self._cancel = [cancel for cancel in cancels if callable(cancel)]
         self.copied: list[Descriptor] = []
         self.skipped: list[Descriptor] = []
         self._lock = threading.Lock()
@@ -208,7 +213,7 @@ class BlobPipeline:
                     self._move(blob, opener, announced=True)
                     return
             except BaseException:
-                self._failed.set()
+                self._abandon()
                 raise
             blob = Descriptor(mediaType=media_type, digest=digest.result(), size=size)
             with self._lock:
@@ -230,20 +235,31 @@ class BlobPipeline:
                 mount_from = self.options.mount_candidates(blob) if self.options.mount_candidates else ()
                 self.dst.push_blob(blob, opener, self.options.progress, mount_from)
         except BaseException:
-            self._failed.set()  # queued blobs are not started; running ones finish or fail on their own
+            self._abandon()  # queued blobs are not started; running ones finish or fail on their own
             raise
         with self._lock:
             (self.skipped if present else self.copied).append(blob)
         if self.options.on_blob_done:
             self.options.on_blob_done(blob, present)
 
+    def _abandon(self) -> None:
+        """Start no more blobs, and let a worker waiting to retry give up now, not after its back-off."""
+        self._failed.set()
+        for cancel in self._cancel:
+            cancel()
+
     def __enter__(self) -> BlobPipeline:
         return self
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is not None:
-            self._failed.set()
-        self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+            self._abandon()
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+        except BaseException:  # Ctrl-C while waiting for the workers
+            self._abandon()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            raise
         if exc_type is None:
             for future in self._futures:
                 future.result()  # the first failure, if any, is raised here

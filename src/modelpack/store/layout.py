@@ -16,7 +16,6 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from modelpack.errors import IntegrityError, NotFoundError
 from modelpack.files import atomic_write
@@ -26,12 +25,9 @@ from modelpack.oci.reference import Reference
 from modelpack.space import require_space
 from modelpack.store.index_file import StoreEntry, index_bytes, parse_index, repair_index_file, require_folder
 from modelpack.store.maintenance import GcReport, collect_garbage, sweep_ingest
+from modelpack.store.receive import Receiver
 from modelpack.store.target import Opener, Progress, read_small
-from modelpack.streams import ByteStream, fill
-
-CHUNK = 1024 * 1024
-# A blob at least this large may be hashed on a second thread while it is received and written.
-THREADED_HASH_MIN_BYTES = 64 * 1024 * 1024
+from modelpack.streams import ByteStream
 
 
 def default_home() -> Path:
@@ -52,8 +48,8 @@ class LayoutStore:
         self._origins = self.root / "origins.json"
         # Digests whose file this process has hashed (on ingest or on use): safe to hand out unread.
         self.verified: set[str] = set()
-        self._state_lock = threading.Lock()  # guards `verified` and `_ingesting_large`
-        self._ingesting_large = 0  # large blobs being written now (see ingest)
+        self._state_lock = threading.Lock()  # guards `verified`
+        self._receiver = Receiver()
 
     # -- layout ---------------------------------------------------------------------------------
     def _ensure(self) -> None:
@@ -112,40 +108,15 @@ class LayoutStore:
         self._ensure()
         final = self.blob_path(desc.digest)
         final.parent.mkdir(parents=True, exist_ok=True)
-        verifier = digests.Verifier(desc.digest, desc.size)
         fd, tmp = self.open_ingest(desc.digest.split(":")[1][:16])
-        large = desc.size >= THREADED_HASH_MIN_BYTES
-        with self._state_lock:
-            # A second core for hashing only while there are cores to spare: with several large blobs
-            # arriving at once, the extra threads only add hand-offs (measured).
-            threaded = large and self._ingesting_large * 2 < (os.cpu_count() or 1)
-            self._ingesting_large += large
-        hashing = digests.ThreadedHashing(verifier, CHUNK) if threaded else digests.InlineHashing(verifier, CHUNK)
         try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
-                while True:
-                    # Read into a pooled buffer: the bytes are copied once into it, written and hashed from it.
-                    buffer = hashing.buffer()
-                    n = fill(source, memoryview(buffer))
-                    if not n:
-                        break
-                    _write_all(out, memoryview(buffer)[:n])
-                    hashing.hashed(buffer, n)
-                    if progress:
-                        progress(n)
-                hashing.finish()
-                verifier.verify()
-                os.fsync(out.fileno())
+            self._receiver.receive(desc, source, fd, progress)
             os.chmod(tmp, 0o444)
             os.replace(tmp, final)
         except BaseException:
-            hashing.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        finally:
-            with self._state_lock:
-                self._ingesting_large -= large
         with self._state_lock:
             self.verified.add(desc.digest)
         return final
@@ -386,13 +357,6 @@ class LayoutRepository:
         self.store.put_bytes(desc, data)
         ref = self._ref(tag) if tag else self._ref(desc.digest)
         self.store.set_reference(ref, desc)
-
-
-def _write_all(out: Any, chunk: bytes | memoryview) -> None:
-    view = memoryview(chunk)
-    while view:
-        written = out.write(view)
-        view = view[written:]
 
 
 def _describe_manifest(data: bytes) -> Descriptor:

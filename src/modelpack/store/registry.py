@@ -38,6 +38,10 @@ class RegistryRepository:
     def __repr__(self) -> str:
         return f"RegistryRepository({self.client.host}/{self.name})"
 
+    def cancel(self) -> None:
+        """Abandon waits to retry (see RegistryClient.cancel)."""
+        self.client.cancel()
+
     # -- blobs -----------------------------------------------------------------------------------
     def has_blob(self, desc: Descriptor) -> bool:
         resp = self.client.send("HEAD", f"{self._prefix}/blobs/{desc.digest}", allow_404=True,

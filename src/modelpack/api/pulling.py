@@ -1,0 +1,218 @@
+"""Getting a model out of a registry or the store: pull (into the store, or straight into a directory)
+and unpack (the store's copy of a model into a directory).
+
+    import modelpack
+    modelpack.pull("localhost:5000/team/iris@sha256:...", output="./iris")      # files only
+    modelpack.pull("localhost:5000/team/iris:1.0")                              # into the local store
+    modelpack.unpack("localhost:5000/team/iris:1.0", "./iris-again")            # from the store
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, remote
+from modelpack.errors import IntegrityError, UsageError
+from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.oci.reference import Reference
+from modelpack.sign.lookup import MODEL_SIG_FILE, model_signature
+from modelpack.store.client import ClientOptions
+from modelpack.store.copy import CopyOptions, copy
+from modelpack.store.layout import LayoutStore
+from modelpack.store.registry import RegistryRepository
+from modelpack.unpacking import check_output, unpack_manifest
+
+
+def pull(
+    reference: str | Reference,
+    *,
+    output: str | Path | None = None,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+    copy_options: CopyOptions | None = None,
+    verify_key: str | Path | None = None,
+    link: bool = False,
+    force: bool = False,
+    keep: bool = False,
+) -> TransferResult:
+    """Fetch a model by tag or digest, verifying every blob.
+
+    Args:
+        reference: the model in a registry.
+        output: write the model's files into this directory (new or empty; any with `force`), straight
+            from the registry: the local store does not keep a copy, unless `keep` (or `link`).
+            Without `output`, the model goes into the local store.
+        options: how to reach the registry.
+        store: the local store (default: MODELPACK_HOME's). With `output`, blobs it already holds are
+            copied from it instead of downloaded.
+        copy_options: concurrency and progress callbacks.
+        verify_key: a public key; the manifest's signature is checked first and, if it does not
+            verify, nothing is written anywhere. Then exactly the verified digest is pulled.
+        link: with `output`: keep the model in the store and hard-link the files to its blobs
+            (read-only) instead of copying them.
+        force: with `output`: replace the files of an existing directory that differ from the model's.
+        keep: with `output`: also keep the model in the local store (the files are copies of its blobs).
+
+    Returns:
+        What was transferred; with `output`, the restored file paths.
+
+    Raises:
+        UsageError: `output` is not empty (and not `force`), or names an index of several models.
+        VerificationError: `verify_key` was given and no signature verified.
+        UnsafePathError, IntegrityError: the artifact names a path that cannot be restored, or a blob
+            does not match its digest (nothing is written).
+    """
+    ref = parse_reference(reference)
+    if output is not None:
+        check_output(output, force)  # before anything is downloaded
+    local_store = _store(store)
+    src = remote(ref, options)
+    version = ref.version
+    verified = 0
+    if verify_key is not None:
+        from modelpack.sign import keys, referrers
+
+        subject = src.resolve(version)
+        verified = len(referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key))))
+        version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
+    if output is None:
+        result = copy(src, local_store.repository(ref.name), version, ref.tag, copy_options)
+        local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
+        transfer = _transfer(ref, result)
+    elif keep or link:
+        transfer = _pull_through_store(ref, version, src, local_store, Path(output), copy_options, link, force)
+    else:
+        transfer = _pull_files(ref, version, src, local_store, Path(output), copy_options, force)
+    transfer.verified_signatures = verified
+    return transfer
+
+
+def _pull_files(ref: Reference, version: str, src: RegistryRepository, local_store: LayoutStore, output: Path,
+                copy_options: CopyOptions | None, force: bool) -> TransferResult:
+    """pull -o: each blob received once into the output's filesystem, then renamed into place."""
+    from modelpack.store.directory import DirectoryTarget
+
+    fetched = src.fetch_manifest(version)
+    manifest = _single_manifest(ref, fetched[1])
+    target = DirectoryTarget(manifest, output, force=force, local=local_store)  # paths checked here
+    signature = _SignatureLookup(src)
+    signature.start(fetched[0])
+    try:
+        result = copy(src, target, fetched[0].digest, None, copy_options, fetched=fetched)
+        local = [blob for blob in result.copied if blob.digest in target.from_store]
+        result.copied = [blob for blob in result.copied if blob.digest not in target.from_store]
+        result.skipped.extend(local)  # already here: copied from the local store, not downloaded
+        transfer = _transfer(ref, result)
+        transfer.output, transfer.files = output, target.files
+        if MODEL_SIG_FILE not in transfer.files:
+            signature.write(output)
+    finally:
+        target.close()
+        signature.close()
+    return transfer
+
+
+def _pull_through_store(ref: Reference, version: str, src: RegistryRepository, local_store: LayoutStore,
+                        output: Path, copy_options: CopyOptions | None, link: bool,
+                        force: bool) -> TransferResult:
+    """pull -o --keep / --link: into the store, then the files copied (or linked) out of it."""
+    target = local_store.repository(ref.name, also_at=None if link else output)
+    signature = _SignatureLookup(src)
+    copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
+    try:
+        result = copy(src, target, version, ref.tag, copy_options)
+        if _drop_corrupt_blobs(local_store, result.blobs):
+            # A stored blob failed its check (e.g. edited through a hard link): fetch it again.
+            result = copy(src, target, result.descriptor.digest, ref.tag, copy_options)
+        local_store.record_origin(ref.name, result.blobs)
+        transfer = _transfer(ref, result)
+        transfer.output = output
+        transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store,
+                                link=link, force=force)
+        if MODEL_SIG_FILE not in transfer.files:
+            signature.write(output)
+    finally:
+        signature.close()
+    return transfer
+
+
+def _single_manifest(ref: Reference, data: bytes) -> Manifest:
+    node = parse_manifest(data)
+    if isinstance(node, Index):
+        raise UsageError(f"{ref} is an index of several manifests; name one of them by digest")
+    return node
+
+
+class _SignatureLookup:
+    """The model's OpenSSF model-signing signature (model.sig), looked up while its blobs download (a
+    referrers query costs round trips), then written beside the pulled files so the directory
+    verifies offline with `model_signing verify key`."""
+
+    def __init__(self, repo: RegistryRepository) -> None:
+        self._repo = repo
+        self._future: Future[bytes | None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def start(self, root: Descriptor) -> None:
+        if self._future is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-sig")
+            self._future = self._pool.submit(model_signature, self._repo, root.digest)
+
+    def write(self, output: Path) -> None:
+        from modelpack.files import atomic_write
+
+        signature = self._future.result() if self._future is not None else None
+        if signature is not None:  # replaces a stale one a --force pull found there
+            atomic_write(output / MODEL_SIG_FILE, signature, mode=0o644)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bool:
+    """Verify blobs the pull did not download before they are linked out; delete any that fail."""
+    dropped = False
+    for blob in blobs:
+        try:
+            local_store.verify_blob(blob)
+        except IntegrityError:
+            dropped = True
+    return dropped
+
+
+def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore | None = None,
+           link: bool = False, force: bool = False) -> list[str]:
+    """Restore the files of a model in the local store into `output`.
+
+    Args:
+        reference: the model in the local store.
+        output: a new or empty directory (any directory with `force`).
+        store: the local store (default: MODELPACK_HOME's).
+        link: hard-link the files to the store's blobs (read-only) instead of copying them.
+        force: replace the files of `output` that differ from the model's; leave the rest alone.
+
+    Returns:
+        The restored paths, relative to `output`.
+
+    Raises:
+        UsageError: `output` is not empty and not `force`.
+        UnsafePathError: the artifact names a path that must not be written (nothing is written).
+    """
+    ref = parse_reference(reference)
+    local_store = _store(store)
+    manifest = manifest_for_files(local_store, ref)
+    check_output(output, force)
+    return unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
+
+
+def manifest_for_files(local_store: LayoutStore, ref: Reference) -> Manifest:
+    """The manifest of a model in the local store whose files are to be restored.
+
+    Raises:
+        UsageError: the reference names an index of several manifests.
+    """
+    desc = local_store.resolve(ref)
+    return _single_manifest(ref, local_store.read_blob_bytes(desc))

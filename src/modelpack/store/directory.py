@@ -1,0 +1,167 @@
+"""A directory of files as the destination of a copy: what `pull -o DIR` writes into (oras-go's file store).
+
+Each blob is received once, straight from the registry, into a hidden folder on the output's
+filesystem, its digest checked on the way; when every blob is there, the files are moved into place by
+renames (see unpacking: paths checked, staged, nothing half-written). Nothing goes into the local store,
+so a 70 GB model costs 70 GB of disk and one write of each byte, as `oras pull` does. A blob the local
+store already holds is copied from it (a reflink where the filesystem can) instead of downloaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelpack.errors import IntegrityError, NotFoundError
+from modelpack.filecopy import clone_or_copy
+from modelpack.oci import digest as digests
+from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.space import require_space
+from modelpack.store.layout import LayoutStore
+from modelpack.store.receive import Receiver
+from modelpack.store.target import Opener, Progress
+from modelpack.streams import ByteStream
+from modelpack.unpacking import check_output, file_paths, same_file, same_size, unpack_manifest, work_folder
+
+
+class DirectoryTarget:
+    """Where a copy() of one manifest writes its files. `files` names them once the manifest is pushed.
+
+    Args:
+        manifest: the manifest that will be copied here; its paths are checked now, before any download.
+        output: a new or empty directory; with `force`, an existing one (files that differ are replaced).
+        local: a store whose blobs, where it has them, are copied instead of downloaded.
+
+    Raises:
+        UsageError: `output` is not empty and not `force`, or cannot be made.
+        UnsafePathError, IntegrityError: the manifest names a path that cannot be restored.
+    """
+
+    def __init__(self, manifest: Manifest, output: Path, *, force: bool = False,
+                 local: LayoutStore | None = None) -> None:
+        self.manifest = manifest
+        self.output = output.absolute()
+        self.force = force
+        self.local = local
+        self.files: list[str] = []
+        self._paths = file_paths(manifest)
+        self._merge = check_output(self.output, force)
+        self._receiver = Receiver()
+        self._lock = threading.Lock()
+        self._folder: Path | None = None
+        self._received: dict[str, Path] = {}  # digest -> its verified file (downloaded, or moved into place)
+        self._taken: set[str] = set()  # digests whose downloaded file has been moved to a restored path
+        self._equal: set[str] = set()  # with force: paths whose file in `output` is already the artifact's
+        self.from_store: set[str] = set()  # digests copied from the local store, not downloaded
+
+    # -- what copy() asks of a destination --------------------------------------------------------
+    def find(self, version: str) -> Descriptor | None:
+        return None  # a directory keeps no tags: every pull writes the files
+
+    def resolve(self, version: str) -> Descriptor:
+        raise NotFoundError(f"{self.output} is a directory of files, not a store of manifests")
+
+    def fetch_manifest(self, version: str) -> tuple[Descriptor, bytes]:
+        raise NotFoundError(f"{self.output} is a directory of files, not a store of manifests")
+
+    def open_blob(self, desc: Descriptor) -> ByteStream:
+        """A received blob (an archive layer being extracted)."""
+        path = self._received.get(desc.digest)
+        if path is None:
+            raise NotFoundError(f"blob {desc.digest} was not received")
+        return open(path, "rb")
+
+    def has_manifest(self, desc: Descriptor) -> bool:
+        return False
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        """With `force`: whether every file this blob restores is already there, byte for byte."""
+        if not self._merge:
+            return False
+        rels = self._rels(desc)
+        if not rels or not all(same_file(self.output / rel, desc) for rel in rels):
+            return False
+        with self._lock:
+            self._equal.update(rels)
+        return True
+
+    def prepare_blobs(self, blobs: list[Descriptor]) -> None:
+        """Refuse what cannot fit before anything is received; make the hidden folder blobs go to."""
+        sizes = [blob.size for blob in blobs if not (self._merge and self._rels(blob)
+                                                       and all(same_size(self.output, layer)
+                                                               for layer in self._layers(blob)))]
+        require_space([(self.output, sum(sizes))])
+        self._folder = work_folder(self.output, self._merge, "download-")
+
+    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
+                  mount_from: Sequence[str] = ()) -> None:
+        """Receive a blob into the hidden folder, verified; from the local store when it has it."""
+        if self._folder is None:
+            self._folder = work_folder(self.output, self._merge, "download-")
+        path = self._folder / digests.hex_part(desc.digest)[1]
+        if not self._copy_from_store(desc, path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with opener() as source:
+                    self._receiver.receive(desc, source, fd, progress)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                raise
+        else:
+            with self._lock:
+                self.from_store.add(desc.digest)
+            if progress:
+                progress(desc.size)
+        with self._lock:
+            self._received[desc.digest] = path
+
+    def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None:
+        """Every blob is here: restore the files (a rename each) and remove the hidden folder."""
+        self.files = unpack_manifest(self.manifest, self, self.output, force=self.force,
+                                     unchanged=frozenset(self._equal), space_checked=True)
+
+    # -- what unpacking asks of a blob source -----------------------------------------------------
+    def verified_path(self, desc: Descriptor) -> Path | None:
+        return self._received.get(desc.digest)
+
+    def take(self, desc: Descriptor, target: Path) -> bool:
+        with self._lock:
+            path = self._received.get(desc.digest)
+            if path is None or desc.digest in self._taken:
+                return False
+            os.rename(path, target)
+            self._taken.add(desc.digest)
+            self._received[desc.digest] = target  # a second path with these bytes is copied from here
+        return True
+
+    def close(self) -> None:
+        """Remove the hidden folder and whatever is left in it (all of it, after a failure)."""
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _layers(self, desc: Descriptor) -> list[Descriptor]:
+        return [layer for layer in self.manifest.layers if layer.digest == desc.digest]
+
+    def _rels(self, desc: Descriptor) -> list[str]:
+        """The restored paths of the file layers holding these bytes (none for archives and configs)."""
+        return [rel for (digest, _), rel in self._paths.items() if digest == desc.digest]
+
+    def _copy_from_store(self, desc: Descriptor, path: Path) -> bool:
+        if self.local is None or not self.local.has_blob(desc):
+            return False
+        try:
+            source = self.local.verified_path(desc)  # a corrupt blob is deleted there: download it instead
+        except IntegrityError:
+            return False
+        if source is None:
+            return False
+        clone_or_copy(source, path)
+        os.chmod(path, 0o600)
+        return True

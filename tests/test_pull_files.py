@@ -1,0 +1,146 @@
+"""pull -o writes the files straight from the registry: each blob received once, nothing kept in the store."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import modelpack as mp
+from fault_proxy import Fault, FaultProxy
+from helpers import modelpack, tree
+from modelpack.oci.descriptor import Descriptor
+from modelpack.store.client import ClientOptions
+from modelpack.store.layout import LayoutStore
+from registry_process import Registry
+from test_hardening import _publish, _raw
+from test_transfer import _repo
+
+PLAIN = ClientOptions(plain_http=True)
+
+
+def _blob_gets(proxy: FaultProxy) -> list[str]:
+    return [line.rsplit("/", 1)[1] for line in proxy.requests("GET", "/blobs/")]
+
+
+def _sha(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_files_are_written_once_each_and_the_store_keeps_nothing(registry: Registry, proxy: FaultProxy,
+                                                                 tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    (model / "copies").mkdir(parents=True)
+    same = os.urandom(150_000)
+    (model / "a.safetensors").write_bytes(same)
+    (model / "copies" / "b.safetensors").write_bytes(same)  # the same bytes at two paths: one blob
+    (model / "c.bin").write_bytes(os.urandom(70_000))
+    ref = _repo(registry, proxy) + ":1"
+    mp.push(model, ref, options=PLAIN)
+    proxy.clear()
+    result = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    assert tree(tmp_path / "out") == tree(model)
+    gets = _blob_gets(proxy)
+    assert len(gets) == len(set(gets)) == 3  # config, the shared blob once, c.bin
+    a, b = (os.stat(tmp_path / "out" / p) for p in ("a.safetensors", "copies/b.safetensors"))
+    assert a.st_ino != b.st_ino and a.st_nlink == b.st_nlink == 1  # independent files
+    store = LayoutStore()
+    assert mp.list_models() == [] and not list(store.blobs.rglob("*/*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "out"]  # no hidden folder left
+
+
+def test_a_pull_into_a_directory_copies_what_the_store_already_has(registry: Registry, proxy: FaultProxy,
+                                                                  tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(os.urandom(300_000))
+    ref = _repo(registry, proxy) + ":1"
+    mp.push(model, ref, options=PLAIN)
+    mp.pull(ref, options=PLAIN)  # into the store
+    proxy.clear()
+    result = mp.pull(ref, output=tmp_path / "out", options=PLAIN)
+    assert result.copied == 0 and result.skipped == 2
+    assert _blob_gets(proxy) == []
+    out = tmp_path / "out" / "w.safetensors"
+    assert out.read_bytes() == (model / "w.safetensors").read_bytes()
+    assert os.stat(out).st_ino != os.stat(LayoutStore().blob_path(_sha(out))).st_ino
+
+
+def test_force_downloads_only_the_files_that_differ(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    for name in ("keep.bin", "edit.bin"):
+        (model / name).write_bytes(os.urandom(200_000))
+    ref = _repo(registry, proxy) + ":1"
+    mp.push(model, ref, options=PLAIN)
+    out = tmp_path / "out"
+    mp.pull(ref, output=out, options=PLAIN)
+    with open(out / "edit.bin", "r+b") as f:
+        f.write(b"changed")
+    (out / "mine.txt").write_text("not the model's")
+    proxy.clear()
+    mp.pull(ref, output=out, options=PLAIN, force=True)
+    assert _sha(model / "edit.bin") in _blob_gets(proxy)
+    assert _sha(model / "keep.bin") not in _blob_gets(proxy)
+    assert (out / "edit.bin").read_bytes() == (model / "edit.bin").read_bytes()
+    assert (out / "mine.txt").read_text() == "not the model's"
+    assert sorted(p.name for p in out.iterdir()) == ["edit.bin", "keep.bin", "mine.txt"]
+
+
+def test_an_artifact_with_a_path_that_cannot_be_restored_is_refused_before_any_download(
+        registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    ref = _repo(registry, proxy) + ":evil"
+    desc, data = _raw("w.bin", os.urandom(100_000))
+    nameless = Descriptor(mediaType=desc.media_type, digest=desc.digest, size=desc.size)  # no path at all
+    _publish(registry.host + "/" + ref.split("/", 1)[1], [(nameless, data)])
+    proxy.clear()
+    result = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"))
+    assert result.code == 6 and "names no file path" in result.err, result.err
+    assert _blob_gets(proxy) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_cut_connection_mid_blob_is_resumed_and_a_refusal_leaves_nothing(
+        registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(os.urandom(3_000_000))
+    ref = _repo(registry, proxy) + ":1"
+    mp.push(model, ref, options=PLAIN)
+    proxy.faults.append(Fault("GET .*/blobs/", times=1, cut_after=1_000_000))
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN)
+    assert tree(tmp_path / "out") == tree(model)
+    # The registry has lost the blob: the pull fails in one line and leaves nothing behind.
+    work = tmp_path / "work"
+    work.mkdir()
+    proxy.faults.append(Fault("GET .*/blobs/sha256:" + _sha(model / "w.safetensors")[7:], times=50, status=404))
+    refused = modelpack("pull", "--plain-http", ref, "-o", str(work / "out"), "--timeout", "20")
+    assert refused.code != 0 and len(refused.err.strip().splitlines()) == 1, refused.err
+    assert list(work.iterdir()) == []
+
+
+def test_an_interrupted_pull_leaves_no_output(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(os.urandom(8_000_000))
+    ref = _repo(registry, proxy) + ":1"
+    mp.push(model, ref, options=PLAIN)
+    # The weight's GET is told to come back in a minute: the pull waits there, its hidden folder made.
+    # Ctrl-C must end it now, not after the back-off.
+    proxy.faults.append(Fault("GET .*/blobs/sha256:" + _sha(model / "w.safetensors")[7:], status=503,
+                              headers={"Retry-After": "60"}))
+    work = tmp_path / "work"
+    work.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "modelpack", "pull", "--plain-http", ref, "-o",
+                                str(work / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(work.iterdir()):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(20) == 130
+    assert list(work.iterdir()) == []
