@@ -87,4 +87,4 @@ def test_more_referrers_than_cosign_reads_are_refused() -> None:
         server.routes["/referrers/"] = lambda h: reply(h, 200, body, {"Content-Type": OCI_INDEX})
         repo = mp.remote(mp.Reference.parse(f"{server.host}/a/b:1"), ClientOptions(plain_http=True))
         with pytest.raises(RegistryError, match="100"):
-            repo.referrers_api("sha256:" + "0" * 64)
+            repo.list_referrers("sha256:" + "0" * 64)

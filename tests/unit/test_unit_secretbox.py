@@ -1,4 +1,4 @@
-"""NaCl secretbox as written in modelpack.sign.secretbox (cosign key files are checked end to end
+"""NaCl secretbox through modelpack.sign.secretbox (PyNaCl; cosign key files are checked end to end
 against the cosign binary in tests/test_signing.py)."""
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from modelpack.api.core import TransferResult, _store, _transfer, inspect, parse
 from modelpack.errors import ModelpackError, RegistryError, UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, retarget
+from modelpack.places import Place, open_place, parse_place
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
@@ -192,8 +193,8 @@ def _mount_from(src: Reference, dst: Reference, base: CopyOptions | None = None)
 
 
 def copy_model(
-    source: str | Reference,
-    target: str | Reference,
+    source: str | Place,
+    target: str | Place,
     *,
     from_local: bool = False,
     to_local: bool = False,
@@ -202,15 +203,23 @@ def copy_model(
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
 ) -> TransferResult:
-    """Copy a model between registries, or between the local store and a registry, blobs streamed
-    (or mounted within one registry); its referrers (signatures, attestations) come along."""
+    """Copy a model between places: registries, the local store (`from_local`, `to_local`) and OCI
+    layout directories (`oci:DIR[:TAG]`); blobs are streamed (or mounted within one registry) and its
+    referrers (signatures, attestations) come along.
+
+    Raises:
+        UsageError: a place cannot be parsed, or names no manifest to copy.
+        NotFoundError: the source has no such model.
+    """
     from modelpack.sign.referrers import copy_referrers
 
-    src_ref, dst_ref = parse_reference(source), parse_reference(target)
+    src_ref, dst_ref = parse_place(source), parse_place(target)
     local_store = _store(store)
-    src: Any = local_store.repository(src_ref.name) if from_local else remote(src_ref, options)
-    dst: Any = local_store.repository(dst_ref.name) if to_local else remote(dst_ref, options)
-    result = copy(src, dst, src_ref.version, dst_ref.tag, _mount_from(src_ref, dst_ref, copy_options))
-    if with_referrers and not from_local and not to_local:
-        copy_referrers(src, dst, result.descriptor.digest, _mount_from(src_ref, dst_ref, copy_options))
+    src, version = open_place(src_ref, options=options, store=local_store, local=from_local)
+    dst, _ = open_place(dst_ref, options=options, store=local_store, local=to_local, create=True)
+    mounts = _mount_from(src_ref, dst_ref, copy_options) \
+        if isinstance(src_ref, Reference) and isinstance(dst_ref, Reference) else copy_options
+    result = copy(src, dst, version or "", dst_ref.tag, mounts)
+    if with_referrers:
+        copy_referrers(src, dst, result.descriptor.digest, mounts or CopyOptions())
     return _transfer(dst_ref, result)

@@ -21,6 +21,7 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
+from modelpack.places import LayoutReference, Place, is_layout, open_layout, parse_place
 from modelpack.store import credentials
 from modelpack.store.client import ClientOptions, RegistryClient
 from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
@@ -43,7 +44,7 @@ class PackResult:
 
 @dataclass
 class TransferResult:
-    reference: Reference
+    reference: Place
     descriptor: Descriptor
     copied: int  # blobs transferred
     skipped: int  # blobs the destination already had
@@ -155,7 +156,7 @@ def _store_hashes(store: LayoutStore | None) -> HashCache:
 
 def push(
     source: str | Reference | Path,
-    reference: str | Reference | None = None,
+    reference: str | Place | None = None,
     overrides: Sequence[str] = (),
     *,
     options: ClientOptions | None = None,
@@ -163,8 +164,11 @@ def push(
     copy_options: CopyOptions | None = None,
 ) -> TransferResult:
     """Push a model to a registry: `push(REF)` from the local store, or `push(DIR, REF)` packing the
-    directory and streaming its files straight to the registry (nothing is copied into the store)."""
+    directory and streaming its files straight to the registry (nothing is copied into the store).
+    `push(DIR, "oci:OUT[:TAG]")` packs it into an OCI layout directory instead, offline."""
     local_store = _store(store)
+    if reference is not None and is_layout(reference):
+        return _push_to_layout(source, parse_place(reference), overrides, local_store, options, copy_options)
     if reference is None:
         if isinstance(source, str | Path) and Path(source).is_dir():
             raise UsageError(f"push {source}: a directory needs a reference to push to (push DIR REF)")
@@ -173,6 +177,7 @@ def push(
         result = copy(local_store.repository(ref.name), dst, ref.version, ref.tag,
                       _with_mounts(copy_options, local_store, ref))
     else:
+        assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)
         ref = parse_reference(reference)
         if not Path(source).is_dir():  # type: ignore[arg-type]
             hint = "; to copy between registries: modelpack copy SRC DST" if not Path(source).exists() else ""  # type: ignore[arg-type]
@@ -182,6 +187,21 @@ def push(
                                  _with_mounts(copy_options, local_store, ref), local_store)
     local_store.record_origin(ref.name, result.blobs)
     return _transfer(ref, result)
+
+
+def _push_to_layout(source: object, place: Place, overrides: Sequence[str], local_store: LayoutStore,
+                    options: ClientOptions | None, copy_options: CopyOptions | None) -> TransferResult:
+    """push DIR oci:OUT[:TAG]: pack the directory into an OCI layout, offline (nothing goes to the store)."""
+    assert isinstance(place, LayoutReference)
+    if not (isinstance(source, str | Path) and Path(source).is_dir()):
+        raise UsageError(f"{source} is not a directory; to put a stored model in a layout: "
+                         f"modelpack copy REF {place} --from-local")
+    layout = open_layout(place, create=True)
+    model = describe(source, overrides, default_name=place.name, hashes=_store_hashes(local_store),
+                     resolver=_lineage_resolver(local_store, options))
+    if place.digest and place.digest != model.descriptor.digest:
+        raise UsageError(f"packed digest {model.descriptor.digest} differs from the one in {place}")
+    return _transfer(place, copy(model, layout, model.descriptor.digest, place.tag, copy_options))
 
 
 def _push_directory(model_dir: Path, overrides: Sequence[str], ref: Reference, dst: RegistryRepository,
@@ -237,7 +257,7 @@ def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref
     return options
 
 
-def _transfer(ref: Reference, result: CopyResult) -> TransferResult:
+def _transfer(ref: Place, result: CopyResult) -> TransferResult:
     return TransferResult(ref, result.descriptor, len(result.copied), len(result.skipped), result.bytes_copied)
 
 

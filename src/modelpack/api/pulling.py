@@ -17,16 +17,17 @@ from modelpack.api.core import TransferResult, _store, _transfer, parse_referenc
 from modelpack.errors import IntegrityError, UsageError
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
+from modelpack.places import LayoutReference, Place, open_place, parse_place
 from modelpack.sign.lookup import MODEL_SIG_FILE, model_signature
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
-from modelpack.store.registry import RegistryRepository
+from modelpack.store.target import Storage
 from modelpack.unpacking import check_output, unpack_manifest
 
 
 def pull(
-    reference: str | Reference,
+    reference: str | Place,
     *,
     output: str | Path | None = None,
     options: ClientOptions | None = None,
@@ -40,7 +41,7 @@ def pull(
     """Fetch a model by tag or digest, verifying every blob.
 
     Args:
-        reference: the model in a registry.
+        reference: the model in a registry, or in an OCI layout (`oci:DIR[:TAG|@DIGEST]`, with `output`).
         output: write the model's files into this directory (new or empty; any with `force`), straight
             from the registry: the local store does not keep a copy, unless `keep` (or `link`).
             Without `output`, the model goes into the local store.
@@ -64,12 +65,18 @@ def pull(
         UnsafePathError, IntegrityError: the artifact names a path that cannot be restored, or a blob
             does not match its digest (nothing is written).
     """
-    ref = parse_reference(reference)
+    ref = parse_place(reference)
     if output is not None:
         check_output(output, force)  # before anything is downloaded
     local_store = _store(store)
-    src = remote(ref, options)
-    version = ref.version
+    if isinstance(ref, LayoutReference):
+        if output is None or keep or link:
+            raise UsageError(f"{ref} is an OCI layout: pull its files with -o DIR, or put it in the local store "
+                             "with `modelpack copy oci:DIR:TAG REGISTRY/REPO:TAG --to-local`")
+        src, layout_version = open_place(ref)
+        version = layout_version or ""
+    else:
+        src, version = remote(ref, options), ref.version
     verified = 0
     if verify_key is not None:
         from modelpack.sign import keys, referrers
@@ -78,10 +85,12 @@ def pull(
         verified = len(referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key))))
         version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
     if output is None:
+        assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
         result = copy(src, local_store.repository(ref.name), version, ref.tag, copy_options)
         local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
         transfer = _transfer(ref, result)
     elif keep or link:
+        assert isinstance(ref, Reference)
         transfer = _pull_through_store(ref, version, src, local_store, Path(output), copy_options, link, force)
     else:
         transfer = _pull_files(ref, version, src, local_store, Path(output), copy_options, force)
@@ -89,7 +98,7 @@ def pull(
     return transfer
 
 
-def _pull_files(ref: Reference, version: str, src: RegistryRepository, local_store: LayoutStore, output: Path,
+def _pull_files(ref: Place, version: str, src: Storage, local_store: LayoutStore, output: Path,
                 copy_options: CopyOptions | None, force: bool) -> TransferResult:
     """pull -o: each blob received once into the output's filesystem, then renamed into place."""
     from modelpack.store.directory import DirectoryTarget
@@ -114,7 +123,7 @@ def _pull_files(ref: Reference, version: str, src: RegistryRepository, local_sto
     return transfer
 
 
-def _pull_through_store(ref: Reference, version: str, src: RegistryRepository, local_store: LayoutStore,
+def _pull_through_store(ref: Reference, version: str, src: Storage, local_store: LayoutStore,
                         output: Path, copy_options: CopyOptions | None, link: bool,
                         force: bool) -> TransferResult:
     """pull -o --keep / --link: into the store, then the files copied (or linked) out of it."""
@@ -138,7 +147,7 @@ def _pull_through_store(ref: Reference, version: str, src: RegistryRepository, l
     return transfer
 
 
-def _single_manifest(ref: Reference, data: bytes) -> Manifest:
+def _single_manifest(ref: Place, data: bytes) -> Manifest:
     node = parse_manifest(data)
     if isinstance(node, Index):
         raise UsageError(f"{ref} is an index of several manifests; name one of them by digest")
@@ -150,7 +159,7 @@ class _SignatureLookup:
     referrers query costs round trips), then written beside the pulled files so the directory
     verifies offline with `model_signing verify key`."""
 
-    def __init__(self, repo: RegistryRepository) -> None:
+    def __init__(self, repo: Storage) -> None:
         self._repo = repo
         self._future: Future[bytes | None] | None = None
         self._pool: ThreadPoolExecutor | None = None

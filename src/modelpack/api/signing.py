@@ -7,16 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelpack.api.core import parse_reference, remote
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
-from modelpack.oci.reference import Reference
+from modelpack.places import Place, open_place, parse_place
 from modelpack.store.client import ClientOptions
 
 
 @dataclass
 class SignResult:
-    reference: Reference
+    reference: Place
     digest: str
     signature: Descriptor
 
@@ -40,7 +39,7 @@ def generate_key_pair(directory: str | Path, password: bytes, *, prefix: str = "
 
 
 def sign(
-    reference: str | Reference,
+    reference: str | Place,
     key: str | Path,
     password: bytes | None,
     annotations: dict[str, str] | None = None,
@@ -51,22 +50,22 @@ def sign(
     from modelpack.sign import keys, referrers
 
     signer = keys.load_private_key(Path(key), password)
-    ref = parse_reference(reference)
-    repo = remote(ref, options)
-    subject = repo.resolve(ref.version)
+    ref = parse_place(reference)
+    repo, version = open_place(ref, options=options)
+    subject = repo.resolve(version or "")
     signature = referrers.attach_signature(repo, subject, signer, annotations)
     return SignResult(ref, subject.digest, signature)
 
 
 @dataclass
 class VerifyResult:
-    reference: Reference
+    reference: Place
     digest: str
     signatures: list[Any]
 
 
 def verify(
-    reference: str | Reference,
+    reference: str | Place,
     key: str | Path,
     annotations: dict[str, str] | None = None,
     *,
@@ -77,8 +76,8 @@ def verify(
     from modelpack.sign import keys, referrers
 
     public = keys.load_public_key(Path(key))
-    ref = parse_reference(reference)
-    repo = remote(ref, options)
-    subject = repo.resolve(ref.version)
+    ref = parse_place(reference)
+    repo, version = open_place(ref, options=options)
+    subject = repo.resolve(version or "")
     found = referrers.verify_signatures(repo, subject.digest, public, annotations)
     return VerifyResult(ref, subject.digest, found)

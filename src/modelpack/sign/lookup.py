@@ -1,8 +1,8 @@
-"""Finding what refers to a manifest in a registry (its signatures, its model.sig), without loading
+"""Finding what refers to a manifest in any storage (its signatures, its model.sig), without loading
 any cryptography: `pull -o` looks for a model.sig on every pull, while the blobs download.
 
-Referrers come from the OCI 1.1 referrers API where the registry has it, else from the tag-schema
-fallback index tagged `sha256-<hex>`.
+Referrers come from the storage's own index where it has one (the OCI 1.1 referrers API, an OCI
+layout's index), else from the tag-schema fallback index tagged `sha256-<hex>`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactError, VerificationError
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
-from modelpack.store.registry import RegistryRepository
+from modelpack.store.target import ReferrerLister, Storage, read_small
 
 MAX_BUNDLE_BYTES = 1024 * 1024
 MAX_REFERRERS = 100  # cosign's limit on the signatures and attestations it walks per image
@@ -26,10 +26,10 @@ class TooManyReferrers(VerificationError):
     """More signatures and attestations than anyone attaches: walking them is what a hostile registry wants."""
 
 
-def referrers(repo: RegistryRepository, digest: str) -> list[Descriptor]:
+def referrers(repo: Storage, digest: str) -> list[Descriptor]:
     """Referrers of a manifest, each once: from the referrers API where the registry has it, else the
     fallback tag. Raises TooManyReferrers past MAX_REFERRERS, as cosign does."""
-    found = repo.referrers_api(digest)
+    found = repo.list_referrers(digest) if isinstance(repo, ReferrerLister) else None
     if found is None:
         current = repo.find(fallback_tag(digest))
         node = _signature_node(repo, current.digest, fallback_tag(digest)) if current is not None else None
@@ -41,7 +41,7 @@ def referrers(repo: RegistryRepository, digest: str) -> list[Descriptor]:
     return unique
 
 
-def _signature_node(repo: RegistryRepository, version: str, name: str) -> Manifest | Index:
+def _signature_node(repo: Storage, version: str, name: str) -> Manifest | Index:
     """A signature's manifest or index. What a registry serves as a signature is never more than a
     signature that does not verify: malformed, it is a VerificationError (exit 7). NotFoundError when
     `version` names nothing."""
@@ -51,7 +51,7 @@ def _signature_node(repo: RegistryRepository, version: str, name: str) -> Manife
         raise VerificationError(f"{name} is not a valid signature manifest ({exc})") from None
 
 
-def signature_manifest(repo: RegistryRepository, version: str) -> Manifest:
+def signature_manifest(repo: Storage, version: str) -> Manifest:
     """A signature manifest. Raises NotFoundError when `version` names none, VerificationError when
     what it names is not one."""
     node = _signature_node(repo, version, version)
@@ -60,17 +60,17 @@ def signature_manifest(repo: RegistryRepository, version: str) -> Manifest:
     return node
 
 
-def signature_blob(repo: RegistryRepository, layer: Descriptor) -> bytes:
+def signature_blob(repo: Storage, layer: Descriptor) -> bytes:
     try:
-        return repo.read_small_blob(layer, MAX_BUNDLE_BYTES)
+        return read_small(repo, layer, MAX_BUNDLE_BYTES)
     except IntegrityError:
         raise VerificationError(f"signature blob {layer.digest} is too large or does not match its digest") \
             from None
     except NotFoundError:
-        raise VerificationError(f"signature blob {layer.digest} is missing from the registry") from None
+        raise VerificationError(f"signature blob {layer.digest} is missing") from None
 
 
-def model_signature(repo: RegistryRepository, subject_digest: str) -> bytes | None:
+def model_signature(repo: Storage, subject_digest: str) -> bytes | None:
     """The OpenSSF model-signing bundle (model.sig) attached to a manifest, if any."""
     try:
         found = referrers(repo, subject_digest)

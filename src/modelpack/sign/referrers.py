@@ -32,7 +32,7 @@ from modelpack.sign.lookup import (
     signature_manifest,
 )
 from modelpack.store.copy import CopyOptions
-from modelpack.store.registry import RegistryRepository
+from modelpack.store.target import ReferrerLister, Storage
 from modelpack.streams import ByteStream
 
 EMPTY_JSON = b"{}"
@@ -49,7 +49,7 @@ class FoundSignature:
     annotations: dict[str, str] = field(default_factory=dict)
 
 
-def attach_signature(repo: RegistryRepository, subject: Descriptor, signer: Signer,
+def attach_signature(repo: Storage, subject: Descriptor, signer: Signer,
                      annotations: dict[str, str] | None = None) -> Descriptor:
     """Sign `subject` (a manifest, by digest) and store the bundle as its referrer. For a model whose
     layers are files, an OpenSSF model-signing `model.sig` over them is attached too (pull -o writes it)."""
@@ -60,7 +60,7 @@ def attach_signature(repo: RegistryRepository, subject: Descriptor, signer: Sign
     })
     node = parse_manifest(repo.fetch_manifest(subject.digest)[1])
     if isinstance(node, Manifest):
-        name = (node.annotations or {}).get(mt.NS + "name") or repo.name.rsplit("/", 1)[-1]
+        name = (node.annotations or {}).get(mt.NS + "name") or str(getattr(repo, "name", "model")).rsplit("/", 1)[-1]
         sig = model_signing.model_sig(signer, node, name)
         if sig is not None:
             _attach(repo, subject, mt.MODEL_SIGNING_ARTIFACT, sig,
@@ -68,7 +68,7 @@ def attach_signature(repo: RegistryRepository, subject: Descriptor, signer: Sign
     return desc
 
 
-def _attach(repo: RegistryRepository, subject: Descriptor, artifact_type: str, bundle: bytes,
+def _attach(repo: Storage, subject: Descriptor, artifact_type: str, bundle: bytes,
             annotations: dict[str, str]) -> Descriptor:
     """Push `bundle` as a referrer of `subject` (and list it in the fallback index if need be)."""
     empty = Descriptor(mediaType=mt.OCI_EMPTY, digest=digests.of_bytes(EMPTY_JSON), size=len(EMPTY_JSON))
@@ -86,13 +86,17 @@ def _attach(repo: RegistryRepository, subject: Descriptor, artifact_type: str, b
     data = manifest.canonical_bytes()
     desc = Descriptor(mediaType=mt.OCI_MANIFEST, digest=digests.of_bytes(data), size=len(data),
                       artifactType=artifact_type, annotations=manifest.annotations)
-    headers = repo.put_manifest(desc, data)
-    if {k.lower(): v for k, v in headers.items()}.get("oci-subject") != subject.digest:
+    if isinstance(repo, ReferrerLister):
+        indexed = repo.push_referrer(desc, data)
+    else:
+        repo.push_manifest(desc, data)
+        indexed = False
+    if not indexed:
         _add_to_fallback_index(repo, subject.digest, desc)
     return desc
 
 
-def _add_to_fallback_index(repo: RegistryRepository, subject_digest: str, entry: Descriptor) -> None:
+def _add_to_fallback_index(repo: Storage, subject_digest: str, entry: Descriptor) -> None:
     """Registries without the referrers API: list the referrer in the index tagged sha256-<hex>."""
     tag = fallback_tag(subject_digest)
     manifests: list[Descriptor] = []
@@ -103,10 +107,10 @@ def _add_to_fallback_index(repo: RegistryRepository, subject_digest: str, entry:
             manifests = [m for m in node.manifests if m.digest != entry.digest]
     index = Index(manifests=[*manifests, entry])
     data = index.canonical_bytes()
-    repo.put_manifest(Descriptor(mediaType=mt.OCI_INDEX, digest=digests.of_bytes(data), size=len(data)), data, tag)
+    repo.push_manifest(Descriptor(mediaType=mt.OCI_INDEX, digest=digests.of_bytes(data), size=len(data)), data, tag)
 
 
-def verify_signatures(repo: RegistryRepository, subject_digest: str, public: PublicKey,
+def verify_signatures(repo: Storage, subject_digest: str, public: PublicKey,
                       required: dict[str, str] | None = None) -> list[FoundSignature]:
     """Every signature on `subject_digest` that verifies with `public` (and carries `required`
     annotations); attestations never count. At most MAX_REFERRERS are walked, as cosign does.
@@ -147,7 +151,7 @@ def verify_signatures(repo: RegistryRepository, subject_digest: str, public: Pub
     return verified
 
 
-def _legacy_signatures(repo: RegistryRepository, subject_digest: str, public: PublicKey,
+def _legacy_signatures(repo: Storage, subject_digest: str, public: PublicKey,
                        reasons: list[str]) -> list[FoundSignature]:
     """The signatures in cosign's legacy `sha256-<hex>.sig` manifest that verify; why others did not
     goes to `reasons`."""
@@ -173,7 +177,7 @@ def _legacy_signatures(repo: RegistryRepository, subject_digest: str, public: Pu
     return found
 
 
-def _verify_simple_signing(repo: RegistryRepository, layer: Descriptor, public: PublicKey,
+def _verify_simple_signing(repo: Storage, layer: Descriptor, public: PublicKey,
                            digest: str) -> dict[str, str]:
     encoded = layer.annotation(COSIGN_SIGNATURE_ANNOTATION)
     if not encoded:
@@ -208,7 +212,7 @@ def _bytes_opener(data: bytes) -> Callable[[], ByteStream]:
     return lambda: io.BytesIO(data)
 
 
-def copy_referrers(src: RegistryRepository, dst: RegistryRepository, digest: str, options: CopyOptions) -> int:
+def copy_referrers(src: Storage, dst: Storage, digest: str, options: CopyOptions) -> int:
     """Copy every referrer of `digest` (signatures, attestations) with its blobs, and list them in
     `dst`'s fallback index unless `dst` indexes referrers itself. Returns how many were copied."""
     from modelpack.store.copy import copy
@@ -216,7 +220,7 @@ def copy_referrers(src: RegistryRepository, dst: RegistryRepository, digest: str
     found = referrers(src, digest)
     for entry in found:
         copy(src, dst, entry.digest, None, options)
-    if found and dst.referrers_api(digest) is None:
+    if found and not (isinstance(dst, ReferrerLister) and dst.list_referrers(digest) is not None):
         for entry in found:
             _add_to_fallback_index(dst, digest, entry)
     return len(found)

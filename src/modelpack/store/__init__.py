@@ -1,1 +1,1 @@
-"""Where content lives: the local OCI layout store and remote registries, behind one `Target` protocol."""
+"""Where content lives: the local OCI layout store and remote registries, behind one `Storage` protocol."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from modelpack.environment import env_int
 from modelpack.errors import UnsupportedArtifactError
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
-from modelpack.store.target import Opener, Progress, ReadableTarget, SpeculationFailed, Target
+from modelpack.store.target import Opener, Progress, ReadableStorage, SpeculationFailed, Storage
 
 MAX_INDEX_DEPTH = 16  # indexes within indexes: real images use one level, artifacts none
 MAX_WORKERS = 64  # more threads only add contention; a typo of 10000 would start that many
@@ -61,8 +61,8 @@ class CopyResult:
 
 
 def copy(
-    src: ReadableTarget,
-    dst: Target,
+    src: ReadableStorage,
+    dst: Storage,
     version: str,
     tag: str | None = None,
     options: CopyOptions | None = None,
@@ -108,7 +108,7 @@ class Graph:
     blobs: list[Descriptor]
 
     @classmethod
-    def walk(cls, src: ReadableTarget, root: Descriptor, data: bytes) -> Graph:
+    def walk(cls, src: ReadableStorage, root: Descriptor, data: bytes) -> Graph:
         """Fetch the graph under `root` (whose bytes are `data`).
 
         Raises:
@@ -141,7 +141,7 @@ class Graph:
         return cls(nodes, _unique(blobs))
 
 
-def _copy_node(src: ReadableTarget, dst: Target, graph: Graph, digest: str, options: CopyOptions,
+def _copy_node(src: ReadableStorage, dst: Storage, graph: Graph, digest: str, options: CopyOptions,
                result: CopyResult, done: set[str]) -> None:
     """Children before parents, each node once (recursion depth is bounded by the walk's depth cap)."""
     node = graph.nodes[digest][2]
@@ -158,7 +158,7 @@ def _copy_node(src: ReadableTarget, dst: Target, graph: Graph, digest: str, opti
     _copy_blobs(src, dst, _unique([node.config, *node.layers]), options, result)
 
 
-def _copy_blobs(src: ReadableTarget, dst: Target, blobs: list[Descriptor], options: CopyOptions,
+def _copy_blobs(src: ReadableStorage, dst: Storage, blobs: list[Descriptor], options: CopyOptions,
                 result: CopyResult) -> None:
     # Largest first, so one big weight file does not start last and leave a core idle at the end.
     with BlobPipeline(dst, options, also_cancel=src) as pipeline:
@@ -168,7 +168,7 @@ def _copy_blobs(src: ReadableTarget, dst: Target, blobs: list[Descriptor], optio
     result.skipped.extend(pipeline.skipped)
 
 
-def _opener(src: ReadableTarget, blob: Descriptor) -> Opener:
+def _opener(src: ReadableStorage, blob: Descriptor) -> Opener:
     return lambda: src.open_blob(blob)
 
 
@@ -177,7 +177,7 @@ class BlobPipeline:
     `options.present` says so), mounted when a candidate repository may hold them, uploaded otherwise.
     A push of a directory submits each file as soon as it is hashed, so uploads overlap hashing."""
 
-    def __init__(self, dst: Target, options: CopyOptions, also_cancel: object = None) -> None:
+    def __init__(self, dst: Storage, options: CopyOptions, also_cancel: object = None) -> None:
         self.dst = dst
         self.options = options
         # Ends that can abandon their waits to retry (registries): told when the pipeline fails.

@@ -1,4 +1,4 @@
-"""A repository in a remote registry, as a storage `Target` (blobs, manifests, tags)."""
+"""A repository in a remote registry, as a `Storage` (blobs, manifests, tags, referrers, deletion)."""
 
 from __future__ import annotations
 
@@ -221,7 +221,14 @@ class RegistryRepository:
             raise IntegrityError(f"registry stored manifest as {echoed}, expected {desc.digest}")
         return dict(resp.headers)
 
-    def referrers_api(self, digest: str) -> list[Descriptor] | None:
+    def push_referrer(self, desc: Descriptor, data: bytes) -> bool:
+        """PUT a manifest that has a subject; whether the registry indexed it (it says so with an
+        `OCI-Subject` header naming the subject)."""
+        headers = {k.lower(): v for k, v in self.put_manifest(desc, data).items()}
+        subject = getattr(parse_manifest(data), "subject", None)
+        return subject is not None and headers.get("oci-subject") == subject.digest
+
+    def list_referrers(self, digest: str) -> list[Descriptor] | None:
         """The OCI 1.1 referrers of a manifest, or None when the registry has no referrers API."""
         resp = self.client.send("GET", f"{self._prefix}/referrers/{digest}", headers={"Accept": mt.OCI_INDEX},
                                 allow_404=True, ok=(200,), limit=MAX_MANIFEST_BYTES, what=f"referrers of {digest}")

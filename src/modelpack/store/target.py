@@ -1,10 +1,13 @@
-"""The storage roles every place content lives in implements: the local layout, a registry repository,
-and a packed-but-unstored model (read side only). `copy()` is written against these alone."""
+"""The storage roles every place content lives in implements, the oras-go way: a small `Storage`
+(blobs and manifests, by tag or digest) and optional capabilities, discovered with `isinstance`:
+`ReferrerLister` (what refers to a manifest), `TagLister`, `Deleter`. Implemented by a registry
+repository, the local store, an OCI image layout directory (`oci:DIR`), memory (tests), and, read side
+only, a packed-but-unstored model. `copy()`, signing and verification are written against these alone."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from modelpack.errors import IntegrityError
 from modelpack.oci import digest as digests
@@ -38,13 +41,13 @@ class BlobReader(Protocol):
         ...
 
 
-class ReadableTarget(BlobReader, Protocol):
+class ReadableStorage(BlobReader, Protocol):
     def fetch_manifest(self, version: str) -> tuple[Descriptor, bytes]:
         """A manifest by tag or digest: its descriptor and exact bytes (verified against a digest)."""
         ...
 
 
-class Target(ReadableTarget, Protocol):
+class Storage(ReadableStorage, Protocol):
     def has_blob(self, desc: Descriptor) -> bool: ...
 
     def has_manifest(self, desc: Descriptor) -> bool:
@@ -63,4 +66,33 @@ class Target(ReadableTarget, Protocol):
 
     def find(self, version: str) -> Descriptor | None:
         """resolve(), but None when the tag or digest is unknown."""
+        ...
+
+
+@runtime_checkable
+class ReferrerLister(Protocol):
+    """A storage that indexes manifests by their `subject` (a registry with the OCI 1.1 referrers API,
+    an OCI layout, memory). Elsewhere referrers are listed in the fallback index tagged `sha256-<hex>`."""
+
+    def list_referrers(self, digest: str) -> list[Descriptor] | None:
+        """The manifests whose subject is `digest`; None where this storage turns out not to index them
+        (a registry without the referrers API)."""
+        ...
+
+    def push_referrer(self, desc: Descriptor, data: bytes) -> bool:
+        """Push a manifest that has a subject; whether the storage indexed it by that subject."""
+        ...
+
+
+@runtime_checkable
+class TagLister(Protocol):
+    def tags(self) -> list[str]:
+        """Every tag, in the storage's order."""
+        ...
+
+
+@runtime_checkable
+class Deleter(Protocol):
+    def delete_manifest(self, digest: str) -> None:
+        """Delete a manifest (with every tag naming it, where the storage cannot untag)."""
         ...

@@ -1,0 +1,122 @@
+"""Where a model is: a registry (or local store) reference, or an OCI image layout directory.
+
+`oci:DIR[:TAG|@DIGEST]` is the containers/skopeo transport name: the directory is readable and
+writable by `skopeo oci:DIR:TAG`, `oras --oci-layout DIR:TAG` and oras-go. As in containers/image,
+the path ends at the first `:` after `oci:` (a path cannot hold one) and `@` starts a digest.
+Every verb that takes a reference takes a place: the existing `--remote`, `--from-local` and
+`--to-local` choose between the registry and the local store for a registry reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelpack.errors import NotFoundError, UsageError
+from modelpack.oci import digest as digests
+from modelpack.oci.reference import Reference, is_tag
+
+if TYPE_CHECKING:
+    from modelpack.store.client import ClientOptions
+    from modelpack.store.layout import LayoutStore
+    from modelpack.store.oci_layout import OciLayout
+    from modelpack.store.target import Storage
+
+OCI_PREFIX = "oci:"
+
+
+@dataclass(frozen=True)
+class LayoutReference:
+    """`oci:DIR[:TAG|@DIGEST]`: a manifest in an OCI image layout directory."""
+
+    path: Path
+    tag: str | None = None
+    digest: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> LayoutReference:
+        """Raises UsageError for an empty path, an invalid digest or tag."""
+        rest = text[len(OCI_PREFIX):]
+        digest = None
+        if "@" in rest:
+            rest, digest = rest.rsplit("@", 1)
+            if not digests.is_digest(digest):
+                raise UsageError(f"{text!r}: {digest!r} is not a digest (sha256:<64 hex digits>)")
+        path, _, tag = rest.partition(":")
+        if not path:
+            raise UsageError(f"{text!r} names no directory: write oci:DIR[:TAG|@DIGEST]")
+        if tag and not is_tag(tag):
+            raise UsageError(f"{text!r}: {tag!r} is not a valid tag")
+        return cls(Path(path), tag or None, digest)
+
+    @property
+    def version(self) -> str | None:
+        return self.digest or self.tag
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name or "model"
+
+    def with_digest(self, digest: str) -> LayoutReference:
+        return replace(self, tag=None, digest=digest)
+
+    def __str__(self) -> str:
+        return f"{OCI_PREFIX}{self.path}" + (f":{self.tag}" if self.tag else "") + \
+            (f"@{self.digest}" if self.digest else "")
+
+
+Place = Reference | LayoutReference
+
+
+def is_layout(text: object) -> bool:
+    return isinstance(text, LayoutReference) or (isinstance(text, str) and text.startswith(OCI_PREFIX))
+
+
+def parse_place(text: str | Place) -> Place:
+    if isinstance(text, Reference | LayoutReference):
+        return text
+    return LayoutReference.parse(text) if is_layout(text) else Reference.parse(text)
+
+
+def open_layout(place: LayoutReference, *, create: bool = False) -> OciLayout:
+    """The layout a place names.
+
+    Raises:
+        NotFoundError: reading a directory that is no OCI image layout.
+        UsageError: writing where a file is.
+    """
+    from modelpack.store.oci_layout import OciLayout
+
+    if place.path.exists() and not place.path.is_dir():
+        raise UsageError(f"{place.path} is not a directory, so not an OCI image layout")
+    layout = OciLayout(place.path)
+    if not create and not layout.exists():
+        raise NotFoundError(f"{place.path} is not an OCI image layout (it has no oci-layout file)")
+    return layout
+
+
+def open_place(place: Place, *, options: ClientOptions | None = None, store: LayoutStore | None = None,
+               local: bool = False, create: bool = False) -> tuple[Storage, str | None]:
+    """The storage a place names and the version (tag or digest) it names there.
+
+    Args:
+        place: a registry reference or an `oci:` layout.
+        options: how to reach a registry.
+        store: the local store, for a registry reference with `local`.
+        local: a registry reference names a model in the local store, not the registry.
+        create: the place is written to (a layout directory is made if need be).
+
+    Returns:
+        (storage, version): version is None for a layout named without tag or digest that is written to.
+    """
+    if isinstance(place, LayoutReference):
+        layout = open_layout(place, create=create)
+        return layout, place.version or (None if create else layout.default_version())
+    if local:
+        from modelpack.store.layout import LayoutStore
+
+        return (store or LayoutStore()).repository(place.name), place.version
+    from modelpack.api.core import remote
+
+    return remote(place, options), place.version

@@ -1,0 +1,167 @@
+"""Any OCI image layout directory as a `Storage`: the `oci:DIR[:TAG|@DIGEST]` place.
+
+The layout is the one `oras --oci-layout`, `skopeo oci:` and oras-go's `oci` store read and write:
+`oci-layout`, `blobs/<alg>/<hex>`, and `index.json` whose entries name their tag in
+`org.opencontainers.image.ref.name`. As oras-go does, every manifest pushed is listed in index.json,
+tagged or not, so referrers (signatures, attestations) are found through the index: the entries
+whose manifest's `subject` is the digest asked about.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from modelpack.errors import IntegrityError, NotFoundError, UsageError
+from modelpack.files import atomic_write
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor, Index, parse_manifest
+from modelpack.store.layout import LayoutStore
+from modelpack.store.target import Opener, Progress
+from modelpack.streams import ByteStream
+
+MAX_INDEX_ENTRIES = 10_000  # manifests listed in one layout's index.json that a referrer search reads
+
+
+class OciLayout:
+    """An OCI image layout at `root`. Blobs are received and verified as in the local store (whose
+    blob half this reuses); the index is the layout's own: tags are bare names, not references."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.name = root.resolve().name or "model"
+        self._blobs = LayoutStore(root)
+        self._index = root / "index.json"
+        self._subjects: dict[str, str | None] = {}  # manifest digest -> its subject's digest (read once)
+
+    def __repr__(self) -> str:
+        return f"OciLayout({str(self.root)!r})"
+
+    def exists(self) -> bool:
+        return (self.root / "oci-layout").is_file()
+
+    # -- blobs -------------------------------------------------------------------------------------
+    def has_blob(self, desc: Descriptor) -> bool:
+        return self._blobs.has_blob(desc)
+
+    def open_blob(self, desc: Descriptor) -> ByteStream:
+        return self._blobs.open_blob(desc)
+
+    def verified_path(self, desc: Descriptor) -> Path | None:
+        return self._blobs.verified_path(desc)
+
+    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
+                  mount_from: Sequence[str] = ()) -> None:
+        self._blobs.push_blob(desc, opener, progress)
+
+    # -- manifests ---------------------------------------------------------------------------------
+    def has_manifest(self, desc: Descriptor) -> bool:
+        return self._blobs.repository(self.name).has_manifest(desc)
+
+    def fetch_manifest(self, version: str) -> tuple[Descriptor, bytes]:
+        desc = self.resolve(version)
+        return desc, self._blobs.read_blob_bytes(desc)
+
+    def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None:
+        self._blobs.put_bytes(desc, data)
+        entry = Descriptor(mediaType=desc.media_type, digest=desc.digest, size=desc.size,
+                           artifactType=desc.artifact_type or parse_manifest(data).artifact_type)
+        with self._locked():
+            entries = self._entries()
+            if tag is not None:
+                entries = [e for e in entries if e.annotation(mt.A_REF_NAME) != tag]
+                entries.append(entry.replace(annotations={mt.A_REF_NAME: tag}))
+            elif not any(e.digest == desc.digest for e in entries):
+                entries.append(entry)  # untagged, as oras-go lists it: so referrers are found
+            self._write(entries)
+
+    def resolve(self, version: str) -> Descriptor:
+        found = self.find(version)
+        if found is None:
+            raise NotFoundError(f"{version} is not in the OCI layout {self.root}")
+        return found
+
+    def find(self, version: str) -> Descriptor | None:
+        for entry in self._entries():
+            if entry.annotation(mt.A_REF_NAME) == version or entry.digest == version:
+                return entry.replace(annotations=None)
+        return None
+
+    def default_version(self) -> str:
+        """What `oci:DIR` with no tag names: the layout's only tagged manifest, else its only manifest.
+
+        Raises:
+            UsageError: none, or several to choose from.
+        """
+        entries = self._entries()
+        tagged = [e for e in entries if e.annotation(mt.A_REF_NAME)]
+        candidates = tagged or entries
+        if len(candidates) == 1:
+            return candidates[0].digest
+        names = ", ".join(sorted(self.tags())) or "none"
+        raise UsageError(f"the OCI layout {self.root} holds {len(candidates)} manifests; name one as "
+                         f"oci:{self.root}:TAG or @sha256:... (tags: {names})")
+
+    # -- capabilities ------------------------------------------------------------------------------
+    def list_referrers(self, digest: str) -> list[Descriptor] | None:
+        found = []
+        for entry in self._entries()[:MAX_INDEX_ENTRIES]:
+            if self._subject_of(entry) == digest:
+                node = parse_manifest(self._blobs.read_blob_bytes(entry))
+                found.append(Descriptor(mediaType=entry.media_type, digest=entry.digest, size=entry.size,
+                                        artifactType=node.artifact_type, annotations=node.annotations))
+        return found
+
+    def push_referrer(self, desc: Descriptor, data: bytes) -> bool:
+        self.push_manifest(desc, data)
+        return True
+
+    def tags(self) -> list[str]:
+        return sorted({tag for e in self._entries() if (tag := e.annotation(mt.A_REF_NAME))})
+
+    def delete_manifest(self, digest: str) -> None:
+        with self._locked():
+            entries = self._entries()
+            if not any(e.digest == digest for e in entries):
+                raise NotFoundError(f"{digest} is not in the OCI layout {self.root}")
+            self._write([e for e in entries if e.digest != digest])
+
+    # -- index.json --------------------------------------------------------------------------------
+    def _subject_of(self, entry: Descriptor) -> str | None:
+        if entry.digest not in self._subjects:
+            try:
+                subject = getattr(parse_manifest(self._blobs.read_blob_bytes(entry)), "subject", None)
+            except (IntegrityError, NotFoundError):
+                subject = None  # a damaged or missing entry refers to nothing
+            self._subjects[entry.digest] = subject.digest if subject is not None else None
+        return self._subjects[entry.digest]
+
+    def _entries(self) -> list[Descriptor]:
+        try:
+            data = self._index.read_bytes()
+        except FileNotFoundError:
+            return []
+        except IsADirectoryError:
+            raise UsageError(f"{self._index} is a directory, not an OCI layout's index") from None
+        try:
+            node = parse_manifest(data)
+        except IntegrityError as exc:
+            raise IntegrityError(f"the OCI layout's index {self._index} is not valid ({exc})") from None
+        if not isinstance(node, Index):
+            raise IntegrityError(f"the OCI layout's index {self._index} is not an image index")
+        return list(node.manifests)
+
+    def _write(self, entries: list[Descriptor]) -> None:
+        atomic_write(self._index, Index(manifests=entries).canonical_bytes())
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Writers of index.json take turns (a lock file under ingest/, which oras-go uses too)."""
+        self._blobs.ingest_dir.mkdir(parents=True, exist_ok=True)
+        if not self.exists():
+            atomic_write(self.root / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        with open(self._blobs.ingest_dir / ".index.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield

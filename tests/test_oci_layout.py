@@ -1,0 +1,98 @@
+"""`oci:DIR[:TAG|@DIGEST]` places: pack, sign and verify offline in an OCI image layout, read it with oras
+and skopeo, copy it to a registry where cosign verifies it, and back."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import missing
+from helpers import modelpack, tree
+from registry_process import Registry
+from test_signing import COSIGN_FLAGS, cosign, keypair
+
+pytestmark = pytest.mark.interop
+
+
+def _model(root: Path) -> Path:
+    root.mkdir()
+    (root / "w.safetensors").write_bytes(os.urandom(200_000))
+    (root / "config.json").write_text('{"hidden": 4}')
+    return root
+
+
+def _ok(*args: str) -> str:
+    run = modelpack(*args)
+    assert run.code == 0, run.err
+    return run.out.strip()
+
+
+def test_a_model_packed_and_signed_offline_in_a_layout_verifies_everywhere(
+        registry: Registry, tmp_path: Path, oras_bin: Path, cosign_bin: Path) -> None:
+    model = _model(tmp_path / "m")
+    layout = tmp_path / "out"
+    digest = _ok("push", str(model), f"oci:{layout}:1.0").rsplit("@", 1)[1]
+    private, public = keypair(tmp_path, "keys", "pw")
+    signed = modelpack("sign", f"oci:{layout}:1.0", "--key", str(private), env={"COSIGN_PASSWORD": "pw"})
+    assert signed.code == 0, signed.err
+    assert "1 valid signature" in modelpack("verify", f"oci:{layout}:1.0", "--key", str(public)).out
+    # The layout is an ordinary one: oras and skopeo read it, and oras finds the signature through its index.
+    resolved = subprocess.run([str(oras_bin), "resolve", "--oci-layout", f"{layout}:1.0"], capture_output=True,
+                              text=True, timeout=60)
+    assert resolved.stdout.strip() == digest, resolved.stderr
+    discovered = subprocess.run([str(oras_bin), "discover", "--format", "json", "--oci-layout", f"{layout}:1.0"],
+                                capture_output=True, text=True, timeout=60)
+    assert "application/vnd.dev.sigstore.bundle" in discovered.stdout, discovered.stderr
+    if shutil.which("skopeo") is None:
+        missing("skopeo not installed (apt-get install skopeo)")
+    raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{layout}:1.0"], capture_output=True, timeout=60)
+    assert raw.returncode == 0 and json.loads(raw.stdout)["artifactType"].startswith("application/vnd.cncf.model")
+    # To a registry (no referrers API: the fallback tag), where cosign verifies what was signed offline.
+    ref = registry.repo() + ":1.0"
+    _ok("copy", "--plain-http", f"oci:{layout}:1.0", ref)
+    checked = cosign(cosign_bin, "verify", "--key", str(public), "--insecure-ignore-tlog=true", *COSIGN_FLAGS,
+                     ref.rsplit(":", 1)[0] + "@" + digest)
+    assert checked.returncode == 0, checked.stderr
+    # And back into another layout, signature included; its files restore from the layout.
+    _ok("copy", "--plain-http", ref, f"oci:{tmp_path / 'again'}:x")
+    assert "1 valid signature" in modelpack("verify", f"oci:{tmp_path / 'again'}@{digest}", "--key", str(public)).out
+    _ok("pull", f"oci:{tmp_path / 'again'}:x", "-o", str(tmp_path / "files"))
+    assert tree(tmp_path / "files", skip=("model.sig",)) == tree(model)
+    assert (tmp_path / "files" / "model.sig").is_file()
+
+
+def test_a_layout_written_by_oras_is_read(tmp_path: Path, oras_bin: Path) -> None:
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "weights.bin").write_bytes(os.urandom(5000))
+    pushed = subprocess.run([str(oras_bin), "push", "--oci-layout", f"{tmp_path / 'by-oras'}:v1", "weights.bin"],
+                            cwd=work, capture_output=True, text=True, timeout=60)
+    assert pushed.returncode == 0, pushed.stderr
+    _ok("pull", f"oci:{tmp_path / 'by-oras'}", "-o", str(tmp_path / "files"))  # no tag: its only manifest
+    assert (tmp_path / "files" / "weights.bin").read_bytes() == (work / "weights.bin").read_bytes()
+
+
+@pytest.mark.parametrize(("place", "message"), [
+    ("oci:", "names no directory"),
+    ("oci:{tmp}/nowhere:1", "is not an OCI image layout"),
+    ("oci:{tmp}/out@sha256:abc", "is not a digest"),
+    ("oci:{tmp}/out:bad tag", "is not a valid tag"),
+])
+def test_places_that_name_nothing_are_one_line_errors(tmp_path: Path, place: str, message: str) -> None:
+    run = modelpack("pull", place.format(tmp=tmp_path), "-o", str(tmp_path / "files"))
+    assert run.code != 0 and message in run.err and len(run.err.strip().splitlines()) == 1, run.err
+    assert not (tmp_path / "files").exists()
+
+
+def test_a_layout_holding_several_models_needs_a_tag(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m")
+    _ok("push", str(model), f"oci:{tmp_path / 'out'}:1")
+    (model / "config.json").write_text('{"hidden": 5}')
+    _ok("push", str(model), f"oci:{tmp_path / 'out'}:2")
+    run = modelpack("pull", f"oci:{tmp_path / 'out'}", "-o", str(tmp_path / "files"))
+    assert run.code == 2 and "tags: 1, 2" in run.err, run.err
