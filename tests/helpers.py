@@ -72,9 +72,9 @@ def push_legacy_signature(tag_ref: str, subject: str, public_path: Path, *, opti
     import modelpack as mp
     from modelpack.oci import digest as digests
     from modelpack.oci.descriptor import Descriptor, Manifest
-    from modelpack.sign import keys
-    from modelpack.sign.lookup import fallback_tag
-    from modelpack.sign.referrers import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING
+    from modelpack.signatures import keys
+    from modelpack.signatures.lookup import fallback_tag
+    from modelpack.signatures.referrers import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING
     from modelpack.store.client import ClientOptions
 
     signer = keys.generate()

@@ -261,8 +261,8 @@ def test_weak_rsa_keys_are_refused(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from modelpack.sign import keys
-    from modelpack.sign.keys import KeyFileError
+    from modelpack.signatures import keys
+    from modelpack.signatures.keys import KeyFileError
 
     weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     with pytest.raises(KeyFileError, match="1024-bit RSA key is too weak"):

@@ -96,3 +96,22 @@ def test_a_layout_holding_several_models_needs_a_tag(tmp_path: Path) -> None:
     _ok("push", str(model), f"oci:{tmp_path / 'out'}:2")
     run = modelpack("pull", f"oci:{tmp_path / 'out'}", "-o", str(tmp_path / "files"))
     assert run.code == 2 and "tags: 1, 2" in run.err, run.err
+
+
+def test_inspect_ls_resolve_and_diff_read_layouts(registry: Registry, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m")
+    (model / "modelpack.yaml").write_text("name: m\nversion: '1'\nmetrics: {accuracy: 0.8}\n")
+    layout = f"oci:{tmp_path / 'out'}"
+    one = _ok("push", str(model), f"{layout}:1").rsplit("@", 1)[1]
+    (model / "modelpack.yaml").write_text("name: m\nversion: '2'\nmetrics: {accuracy: 0.9}\n")
+    _ok("push", str(model), f"{layout}:2")
+    assert _ok("resolve", f"{layout}:1") == one
+    info = json.loads(_ok("inspect", "--json", f"{layout}:1"))
+    assert info["digest"] == one and info["metadata"]["metrics"] == {"accuracy": 0.8}
+    listed = json.loads(_ok("ls", "--json", layout, "--where", "metrics.accuracy>0.85"))
+    assert [v["tag"] for v in listed] == ["2"]
+    # Across places: the layout's version 1 against the same model pushed to a registry as version 2.
+    ref = registry.repo() + ":2"
+    _ok("copy", "--plain-http", f"{layout}:2", ref)
+    changes = json.loads(_ok("diff", "--json", "--remote", "--plain-http", f"{layout}:1", ref))
+    assert changes["metrics"]["accuracy"] == {"old": 0.8, "new": 0.9}, changes

@@ -17,10 +17,10 @@ from helpers import modelpack, push_legacy_signature
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest
-from modelpack.sign import keys
-from modelpack.sign.dsse import IN_TOTO_PAYLOAD, pae
-from modelpack.sign.lookup import fallback_tag
-from modelpack.sign.referrers import _attach
+from modelpack.signatures import keys
+from modelpack.signatures.dsse import IN_TOTO_PAYLOAD, pae
+from modelpack.signatures.lookup import fallback_tag
+from modelpack.signatures.referrers import _attach
 from modelpack.store.client import ClientOptions
 from registry_process import Registry
 from test_signing import COSIGN_FLAGS, assert_refused, cosign, keypair

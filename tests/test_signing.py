@@ -17,9 +17,9 @@ from helpers import Run, modelpack, push_legacy_signature
 from modelpack.errors import VerificationError
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
-from modelpack.sign import keys
-from modelpack.sign.lookup import fallback_tag
-from modelpack.sign.referrers import SIMPLE_SIGNING, verify_simple_signing
+from modelpack.signatures import keys
+from modelpack.signatures.lookup import fallback_tag
+from modelpack.signatures.referrers import SIMPLE_SIGNING, verify_simple_signing
 from modelpack.store.client import ClientOptions
 from registry_process import Registry
 

@@ -1,38 +1,32 @@
 """modelpack: ML models as CNCF ModelPack OCI artifacts.
 
 The public API (`pack`, `push`, `pull`, `unpack`, `inspect`, `list_models`, `tag`, `remove`, `login`,
-`logout`) lives in `modelpack.api` and is re-exported here lazily, so importing the package is cheap.
+`logout`, ..., and `Client`) lives in `modelpack.api` and is re-exported here lazily, so importing the
+package is cheap; `modelpack.public` lists every public name once.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from modelpack.public import API_NAMES, OTHER_NAMES
 from modelpack.version import __version__
 
-_API = ("pack", "push", "pull", "unpack", "inspect", "list_models", "tag", "remove", "login", "logout",
-        "describe", "remote", "list_versions", "resolve", "diff", "tag_remote", "remove_remote", "copy_model",
-        "generate_key_pair", "sign", "verify", "lineage", "build_image", "kubernetes", "serve_model", "check_store",
-        "gc_store", "list_repositories")
-
-__all__ = [*_API, "ClientOptions", "LayoutStore", "Reference", "__version__"]
+__all__ = [*API_NAMES, *OTHER_NAMES, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API:
+    # Imported on first use: `import modelpack` stays cheap for commands that need little of it.
+    if name in API_NAMES:
         from modelpack import api
 
         return getattr(api, name)
-    if name == "ClientOptions":
-        from modelpack.store.client import ClientOptions
+    if name in OTHER_NAMES:
+        import importlib
 
-        return ClientOptions
-    if name == "LayoutStore":
-        from modelpack.store.layout import LayoutStore
+        return getattr(importlib.import_module(OTHER_NAMES[name]), name)
+    raise AttributeError(f"module 'modelpack' has no attribute {name!r}")
 
-        return LayoutStore
-    if name == "Reference":
-        from modelpack.oci.reference import Reference
 
-        return Reference
-    raise AttributeError(name)
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

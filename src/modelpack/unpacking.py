@@ -302,9 +302,8 @@ def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Path, link
     target = _inside(root, rel)
     if target.is_symlink() or target.exists():
         raise UnsafePathError(f"refused artifact: {rel!r} is written twice")
-    meta = _file_metadata(layer)
-    mode = (int(meta["mode"]) & 0o777) if isinstance(meta.get("mode"), int) else 0o644
-    stamp = _timestamp(meta.get("mtime"))
+    mode = file_mode(layer)
+    stamp = _timestamp(file_metadata(layer).get("mtime"))
     take = getattr(blobs, "take", None)
     if take is not None and take(layer, target):
         _set_attributes(target, mode, stamp)
@@ -352,7 +351,14 @@ def _timestamp(value: object) -> float | None:
         return None
 
 
-def _file_metadata(layer: Descriptor) -> dict:
+def file_mode(layer: Descriptor) -> int:
+    """The permission bits a file layer restores with (its file metadata's `mode`, else 0644)."""
+    mode = file_metadata(layer).get("mode")
+    return int(mode) & 0o777 if isinstance(mode, int) else 0o644
+
+
+def file_metadata(layer: Descriptor) -> dict:
+    """A file layer's model-spec file metadata (mode, mtime, ...); {} when absent or malformed."""
     text = layer.annotation(mt.A_FILE_METADATA, mt.LEGACY_A_FILE_METADATA)
     if not text:
         return {}

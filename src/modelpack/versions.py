@@ -17,7 +17,7 @@ from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.query import check_fields, parse_condition, sort_key
 from modelpack.store.layout import LayoutStore
-from modelpack.store.registry import RegistryRepository
+from modelpack.store.target import Repository
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Version:
                 "metrics": self.metadata.get("metrics", {}), "metadata": self.metadata}
 
 
-def list_versions(repo: RegistryRepository, cache: LayoutStore, where: list[str] | tuple[str, ...] = (),
+def list_versions(repo: Repository, cache: LayoutStore, where: list[str] | tuple[str, ...] = (),
                   sort: str | None = None, workers: int = 8,
                   warn: Callable[[str], None] | None = None) -> list[Version]:
     """The repository's versions, filtered and sorted. What a registry wrote is not trusted to be well
@@ -92,7 +92,7 @@ def _is_signature_tag(tag: str) -> bool:
     return tag.startswith(("sha256-", "sha512-")) and len(tag) >= 71
 
 
-def _manifest(repo: RegistryRepository, cache: LayoutStore,
+def _manifest(repo: Repository, cache: LayoutStore,
               desc: Descriptor) -> Manifest | Index | IntegrityError | UnsupportedArtifactError:
     """The version's manifest, or why it cannot be read (a registry's content: one bad version is
     reported, not raised)."""

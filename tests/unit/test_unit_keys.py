@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelpack.sign import keys
+from modelpack.signatures import keys
 
 
 def test_encrypted_key_holding_junk_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,7 +36,7 @@ def test_bundle_with_many_signatures_is_refused_before_checking_them() -> None:
     import json
 
     from modelpack.errors import VerificationError
-    from modelpack.sign.dsse import IN_TOTO_PAYLOAD, verify_bundle
+    from modelpack.signatures.dsse import IN_TOTO_PAYLOAD, verify_bundle
 
     junk = base64.b64encode(b"\x30" * 70).decode()
     bundle = json.dumps({"dsseEnvelope": {"payload": "e30=", "payloadType": IN_TOTO_PAYLOAD,

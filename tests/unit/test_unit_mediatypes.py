@@ -53,12 +53,7 @@ def test_parse_returns_none_for_other_media_types(media_type: str) -> None:
     assert mt.parse_layer_media_type(media_type) is None
 
 
-def test_model_config_and_artifact_detection() -> None:
+def test_model_config_detection() -> None:
     assert mt.is_model_config(mt.MODEL_CONFIG)
     assert mt.is_model_config("application/vnd.cnai.model.config.v1+json")
     assert not mt.is_model_config(mt.OCI_EMPTY)
-    assert mt.is_model_artifact(mt.MODEL_ARTIFACT, mt.OCI_EMPTY)
-    assert mt.is_model_artifact("application/vnd.cnai.model.manifest.v1+json", mt.OCI_EMPTY)
-    assert mt.is_model_artifact(None, mt.MODEL_CONFIG)
-    assert not mt.is_model_artifact(None, "application/vnd.oci.image.config.v1+json")
-    assert not mt.is_model_artifact("application/vnd.example", mt.OCI_EMPTY)

@@ -11,9 +11,9 @@ from modelpack.errors import IntegrityError, VerificationError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest
-from modelpack.sign import keys
-from modelpack.sign.lookup import fallback_tag, referrers
-from modelpack.sign.referrers import attach_signature, copy_referrers, verify_signatures
+from modelpack.signatures import keys
+from modelpack.signatures.lookup import fallback_tag, referrers
+from modelpack.signatures.referrers import attach_signature, copy_referrers, verify_signatures
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.memory import MemoryStore
 from modelpack.store.target import Opener, Progress, ReferrerLister

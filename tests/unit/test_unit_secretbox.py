@@ -1,4 +1,4 @@
-"""NaCl secretbox through modelpack.sign.secretbox (PyNaCl; cosign key files are checked end to end
+"""NaCl secretbox through modelpack.signatures.secretbox (PyNaCl; cosign key files are checked end to end
 against the cosign binary in tests/test_signing.py)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from modelpack.sign import secretbox
+from modelpack.signatures import secretbox
 
 
 def test_round_trip_and_tamper_detection() -> None:

@@ -6,6 +6,7 @@
     modelpack.pull("localhost:5000/team/iris@" + desc.digest, output="./restored")
 """
 
+from modelpack import public
 from modelpack.api.catalog import (
     Removal,
     Repository,
@@ -17,6 +18,7 @@ from modelpack.api.catalog import (
     resolve,
     tag_remote,
 )
+from modelpack.api.client import Client
 from modelpack.api.core import (
     Inspection,
     ListedModel,
@@ -30,20 +32,14 @@ from modelpack.api.core import (
     logout,
     pack,
     parse_reference,
-    push,
     remote,
     remove,
     tag,
 )
 from modelpack.api.deploy import DEFAULT_MODELCAR_BASE, DEFAULT_SERVE_BASE, build_image, kubernetes, serve_model
 from modelpack.api.pulling import pull, unpack
+from modelpack.api.pushing import push
 from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, sign, verify
 from modelpack.api.store import check_store, gc_store
 
-__all__ = [
-    "DEFAULT_MODELCAR_BASE", "DEFAULT_SERVE_BASE", "Inspection", "ListedModel", "PackResult", "Removal", "Repository",
-    "SignResult", "TransferResult", "VerifyResult", "build_image", "check_store", "copy_model", "describe", "diff",
-    "gc_store", "generate_key_pair", "inspect", "kubernetes", "lineage", "list_models", "list_repositories",
-    "list_versions", "login", "logout", "pack", "parse_reference", "pull", "push", "remote", "remove",
-    "remove_remote", "resolve", "serve_model", "sign", "tag", "tag_remote", "unpack", "verify",
-]
+__all__ = list(public.API_NAMES)

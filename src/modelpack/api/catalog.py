@@ -7,16 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from modelpack.api.core import TransferResult, _store, _transfer, inspect, parse_reference, remote
-from modelpack.errors import ModelpackError, RegistryError, UsageError
+from modelpack.api.core import TransferResult, _store, _transfer, inspect_json, parse_reference, remote
+from modelpack.errors import RegistryError, UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, retarget
-from modelpack.places import Place, open_place, parse_place
+from modelpack.places import LayoutReference, Place, open_layout, open_place, parse_place
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
-from modelpack.store.registry import RegistryRepository
-from modelpack.store.registry_admin import delete_tag, repositories, tags_naming
+from modelpack.store.registry_admin import repositories, tag_count, tags_naming
 
 
 def list_versions(
@@ -34,19 +33,20 @@ def list_versions(
     (default: a logging warning)."""
     from modelpack.versions import list_versions as _list
 
-    ref = parse_reference(repository)
-    return _list(remote(ref, options), _store(store), list(where), sort, warn=warn)
+    place = parse_place(repository)
+    repo = open_layout(place) if isinstance(place, LayoutReference) else remote(place, options)
+    return _list(repo, _store(store), list(where), sort, warn=warn)
 
 
-def resolve(reference: str | Reference, *, options: ClientOptions | None = None) -> Descriptor:
-    """The manifest descriptor a reference names in its registry (one HEAD request)."""
-    ref = parse_reference(reference)
-    return remote(ref, options).resolve(ref.version)
+def resolve(reference: str | Place, *, options: ClientOptions | None = None) -> Descriptor:
+    """The manifest descriptor a reference names in its registry (one HEAD request) or OCI layout."""
+    repo, version = open_place(parse_place(reference), options=options)
+    return repo.resolve(version or "")
 
 
 def diff(
-    old: str | Reference,
-    new: str | Reference,
+    old: str | Place,
+    new: str | Place,
     *,
     remote_only: bool = False,
     options: ClientOptions | None = None,
@@ -54,14 +54,11 @@ def diff(
 ) -> Any:
     """Files added, removed and changed, and metadata changes, between two versions (each read from
     the local store when it has it, else from the registry)."""
-    from modelpack.diff import diff_models
+    from modelpack.model_diff import diff_models
 
-    def read(reference: str | Reference) -> dict[str, Any]:
-        ref = parse_reference(reference)
-        local = not remote_only and _store(store).find(ref) is not None
-        return inspect(ref, remote_only=not local, options=options, store=store).to_json()
-
-    return diff_models(read(old), read(new))
+    local_store = _store(store)
+    return diff_models(inspect_json(old, local_store, options, remote_only),
+                       inspect_json(new, local_store, options, remote_only))
 
 
 def tag_remote(source: str | Reference, *targets: str | Reference, options: ClientOptions | None = None) -> Descriptor:
@@ -80,7 +77,7 @@ def tag_remote(source: str | Reference, *targets: str | Reference, options: Clie
             raise UsageError(f"{target}: name the new tag, e.g. {dst.name}:prod")
         if (src.registry, src.repository) == (dst.registry, dst.repository):
             fetched = fetched or src_repo.fetch_manifest(src.version)
-            src_repo.put_manifest(fetched[0], fetched[1], dst.tag)
+            src_repo.push_manifest(fetched[0], fetched[1], dst.tag)
             desc = fetched[0]
         else:
             desc = copy(src_repo, remote(dst, options), src.version, dst.tag, _mount_from(src, dst)).descriptor
@@ -129,7 +126,7 @@ def remove_remote(
     repo = remote(ref, options)
     digest = repo.resolve(ref.version).digest
     by_tag = ref.tag is not None and ref.digest is None
-    if by_tag and delete_tag(repo, ref.version):
+    if by_tag and repo.untag(ref.version):
         return Removal(ref, digest, untagged=True, tags=[ref.version])
     plan = Removal(ref, digest, untagged=False, tags=tags_naming(repo, digest))
     unnamed = [t for t in plan.tags if not by_tag or t != ref.tag]
@@ -165,14 +162,8 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
         raise UsageError(f"{host} does not show its repository catalog ({exc}); name a repository instead, "
                          f"e.g. modelpack ls {host}/team/model") from None
 
-    def count(name: str) -> int | None:
-        try:
-            return len(RegistryRepository(client, name).tags())
-        except ModelpackError:
-            return None
-
     with ThreadPoolExecutor(max_workers=8) as pool:
-        counts = list(pool.map(count, names)) if tag_counts else [None] * len(names)
+        counts = list(pool.map(lambda name: tag_count(client, name), names)) if tag_counts else [None] * len(names)
     return [Repository(name, tags) for name, tags in zip(names, counts, strict=True)]
 
 
@@ -211,7 +202,7 @@ def copy_model(
         UsageError: a place cannot be parsed, or names no manifest to copy.
         NotFoundError: the source has no such model.
     """
-    from modelpack.sign.referrers import copy_referrers
+    from modelpack.signatures.referrers import copy_referrers
 
     src_ref, dst_ref = parse_place(source), parse_place(target)
     local_store = _store(store)

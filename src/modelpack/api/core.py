@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,15 +18,16 @@ from modelpack.errors import IntegrityError, NotFoundError, UsageError
 from modelpack.formats import foreign_metadata, layer_kind
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
-from modelpack.places import LayoutReference, Place, is_layout, open_layout, parse_place
+from modelpack.places import Place, open_place, parse_place
 from modelpack.store import credentials
 from modelpack.store.client import ClientOptions, RegistryClient
-from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
+from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
-from modelpack.store.registry import RegistryRepository
+from modelpack.store.registry import open_repository
+from modelpack.store.target import Repository, read_small
 from modelpack.unpacking import layer_path
 
 if TYPE_CHECKING:
@@ -62,13 +63,9 @@ def parse_reference(text: str | Reference) -> Reference:
     return text if isinstance(text, Reference) else Reference.parse(text)
 
 
-def remote(reference: Reference, options: ClientOptions | None = None) -> RegistryRepository:
+def remote(reference: Reference, options: ClientOptions | None = None) -> Repository:
     """The registry repository a reference names."""
-    reference.require_registry()
-    name = reference.repository
-    if reference.registry == "docker.io" and "/" not in name:
-        name = f"library/{name}"
-    return RegistryRepository(RegistryClient(reference.api_host, options), name)
+    return open_repository(reference, options)
 
 
 def pack(
@@ -85,11 +82,12 @@ def pack(
     registry reference is pinned to its digest (from the local store, else the registry).
     `hash_progress` hears of the files being hashed (for a progress bar)."""
     ref = parse_reference(reference)
+    local_store = _store(store)  # one per call: it remembers which blobs it has verified
     model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
-                     resolver=_lineage_resolver(_store(store), options), hashes=_store_hashes(store),
+                     resolver=_lineage_resolver(local_store, options), hashes=_store_hashes(local_store),
                      hash_progress=hash_progress)
     _check_pinned(ref, model.descriptor.digest)
-    target = _store(store).repository(ref.name)
+    target = local_store.repository(ref.name)
     copy(model, target, model.descriptor.digest, ref.tag, copy_options)
     return PackResult(ref.with_digest(model.descriptor.digest) if not ref.tag else ref, model.descriptor, model)
 
@@ -116,7 +114,7 @@ def describe(
         raise UsageError(f"{model_dir} is not a directory")
     metadata = load_metadata(path, list(overrides), default_name=default_name or path.resolve().name)
     if resolver is not None:
-        from modelpack.lineage import pin, pin_parent
+        from modelpack.lineage_chain import pin, pin_parent
 
         metadata = metadata.model_copy(update={
             "parent": pin_parent(metadata.parent, resolver) if metadata.parent else None,
@@ -138,103 +136,25 @@ def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
             store: LayoutStore | None = None) -> Iterator[dict[str, Any]]:
     """The chain of `parent`s from a model back to its first ancestor, each with digest and version,
     yielded as read (at most `lineage.MAX_DEPTH`; see `lineage.chain`)."""
-    from modelpack.lineage import chain
+    from modelpack.lineage_chain import chain
 
-    def read(text: str) -> dict[str, Any]:
-        ref = parse_reference(text)
-        local = _store(store).find(ref) is not None
-        return inspect(ref, remote_only=not local, options=options, store=store).to_json()
+    local_store = _store(store)
+    return chain(str(parse_reference(reference)), lambda text: inspect_json(text, local_store, options))
 
-    return chain(str(parse_reference(reference)), read)
+
+def inspect_json(reference: str | Place, local_store: LayoutStore, options: ClientOptions | None,
+                 remote_only: bool = False) -> dict[str, Any]:
+    """`inspect(...).to_json()` of a model: from the local store when it has it (and not `remote_only`),
+    else from the registry; an `oci:` layout from the layout."""
+    place = parse_place(reference)
+    local = isinstance(place, Reference) and not remote_only and local_store.find(place) is not None
+    return inspect(place, remote_only=not local, options=options, store=local_store).to_json()
 
 
 def _store_hashes(store: LayoutStore | None) -> HashCache:
     from modelpack.packing.hashcache import HashCache
 
-    return HashCache(_store(store).root / "hash-cache.json")
-
-
-def push(
-    source: str | Reference | Path,
-    reference: str | Place | None = None,
-    overrides: Sequence[str] = (),
-    *,
-    options: ClientOptions | None = None,
-    store: LayoutStore | None = None,
-    copy_options: CopyOptions | None = None,
-) -> TransferResult:
-    """Push a model to a registry: `push(REF)` from the local store, or `push(DIR, REF)` packing the
-    directory and streaming its files straight to the registry (nothing is copied into the store).
-    `push(DIR, "oci:OUT[:TAG]")` packs it into an OCI layout directory instead, offline."""
-    local_store = _store(store)
-    if reference is not None and is_layout(reference):
-        return _push_to_layout(source, parse_place(reference), overrides, local_store, options, copy_options)
-    if reference is None:
-        if isinstance(source, str | Path) and Path(source).is_dir():
-            raise UsageError(f"push {source}: a directory needs a reference to push to (push DIR REF)")
-        ref = parse_reference(source if isinstance(source, str | Reference) else str(source))
-        dst = remote(ref, options)
-        result = copy(local_store.repository(ref.name), dst, ref.version, ref.tag,
-                      _with_mounts(copy_options, local_store, ref))
-    else:
-        assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)
-        ref = parse_reference(reference)
-        if not Path(source).is_dir():  # type: ignore[arg-type]
-            hint = "; to copy between registries: modelpack copy SRC DST" if not Path(source).exists() else ""  # type: ignore[arg-type]
-            raise UsageError(f"{source} is not a directory{hint}")
-        dst = remote(ref, options)
-        result = _push_directory(Path(source), overrides, ref, dst,  # type: ignore[arg-type]
-                                 _with_mounts(copy_options, local_store, ref), local_store)
-    local_store.record_origin(ref.name, result.blobs)
-    return _transfer(ref, result)
-
-
-def _push_to_layout(source: object, place: Place, overrides: Sequence[str], local_store: LayoutStore,
-                    options: ClientOptions | None, copy_options: CopyOptions | None) -> TransferResult:
-    """push DIR oci:OUT[:TAG]: pack the directory into an OCI layout, offline (nothing goes to the store)."""
-    assert isinstance(place, LayoutReference)
-    if not (isinstance(source, str | Path) and Path(source).is_dir()):
-        raise UsageError(f"{source} is not a directory; to put a stored model in a layout: "
-                         f"modelpack copy REF {place} --from-local")
-    layout = open_layout(place, create=True)
-    model = describe(source, overrides, default_name=place.name, hashes=_store_hashes(local_store),
-                     resolver=_lineage_resolver(local_store, options))
-    if place.digest and place.digest != model.descriptor.digest:
-        raise UsageError(f"packed digest {model.descriptor.digest} differs from the one in {place}")
-    return _transfer(place, copy(model, layout, model.descriptor.digest, place.tag, copy_options))
-
-
-def _push_directory(model_dir: Path, overrides: Sequence[str], ref: Reference, dst: RegistryRepository,
-                    options: CopyOptions, local_store: LayoutStore) -> CopyResult:
-    """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
-    config and manifest follow through `copy()`, which skips the blobs already handled."""
-    from modelpack.oci import mediatypes as media
-    from modelpack.packing.build import layer_opener
-
-    speculated: set[str] = set()
-
-    def on_hashing(source: LayerSource, digest: Future[str]) -> None:
-        # A large file starts uploading now; the registry is asked whether it has it once hashed.
-        media_type = media.layer_media_type(source.kind, "raw")
-        if pipeline.submit_unhashed(media_type, source.files[0].size, layer_opener(source), digest):
-            speculated.add(source.relpath)
-
-    def on_layer(layer: PackedLayer) -> None:
-        if layer.source.relpath not in speculated:
-            pipeline.submit(layer.descriptor, layer.open)
-
-    with BlobPipeline(dst, options) as pipeline:
-        model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
-                         on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes(local_store),
-                         resolver=_lineage_resolver(local_store, dst.client.options))
-    _check_pinned(ref, model.descriptor.digest)
-    handled = pipeline.copied + pipeline.skipped
-    result = copy(model, dst, model.descriptor.digest, ref.tag,
-                  replace(options, present=frozenset(d.digest for d in handled)))
-    sent = {d.digest for d in pipeline.copied} | {d.digest for d in result.copied}
-    result.copied = [b for b in result.blobs if b.digest in sent]
-    result.skipped = [b for b in result.blobs if b.digest not in sent]
-    return result
+    return HashCache(_store(store).root / "hash-cache.json")  # (describe() alone: no store at hand)
 
 
 def _check_pinned(ref: Reference, digest: str) -> None:
@@ -243,18 +163,6 @@ def _check_pinned(ref: Reference, digest: str) -> None:
     if ref.digest and ref.digest != digest:
         raise UsageError(f"packed digest {digest} differs from the one in {ref}; nothing was stored under it")
 
-
-def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref: Reference) -> CopyOptions:
-    """Offer the registry a cross-repository mount for blobs we know it already holds elsewhere."""
-    options = replace(copy_options) if copy_options else CopyOptions()
-    prefix = ref.registry + "/"
-
-    def candidates(blob: Descriptor) -> list[str]:
-        return [name[len(prefix):] for name in local_store.origins(blob.digest)
-                if name.startswith(prefix) and name != ref.name]
-
-    options.mount_candidates = candidates
-    return options
 
 
 def _transfer(ref: Place, result: CopyResult) -> TransferResult:
@@ -301,35 +209,41 @@ class Inspection:
 
 
 def inspect(
-    reference: str | Reference,
+    reference: str | Place,
     *,
     remote_only: bool = False,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
 ) -> Inspection:
-    """Manifest, config and metadata of a model: from the local store when it has the reference, else
-    (or with `remote_only`) from the registry, fetching only the manifest and the config blob."""
-    ref = parse_reference(reference)
-    local_store = _store(store)
-    if not remote_only:
-        try:
-            desc = local_store.resolve(ref)
-        except NotFoundError:
-            hint = " (add --remote to read it from the registry)" if ref.registry else ""
-            raise NotFoundError(f"{ref} is not in the local store{hint}") from None
-        else:
-            node = parse_manifest(local_store.read_blob_bytes(desc))
-            config = None
-            if isinstance(node, Manifest) and local_store.has_blob(node.config):
-                config = _config_json(node.config, local_store.read_blob_bytes(node.config))
-            return Inspection(str(ref), desc, node, config)
-    repo = remote(ref, options)
-    desc, data = repo.fetch_manifest(ref.version)
+    """Manifest, config and metadata of a model, fetching only the manifest and the config blob.
+
+    Args:
+        reference: a registry reference (read from the local store, or with `remote_only` from the
+            registry), or an OCI layout `oci:DIR[:TAG|@DIGEST]`.
+        remote_only: read a registry reference from the registry.
+        options: how to reach the registry.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Raises:
+        NotFoundError: no such model there.
+    """
+    place = parse_place(reference)
+    local = isinstance(place, Reference) and not remote_only
+    repo, version = open_place(place, options=options, store=_store(store), local=local)
+    try:
+        desc, data = repo.fetch_manifest(version or "")
+    except NotFoundError:
+        if not local:
+            raise
+        hint = " (add --remote to read it from the registry)" if isinstance(place, Reference) and place.registry \
+            else ""
+        raise NotFoundError(f"{place} is not in the local store{hint}") from None
     node = parse_manifest(data)
     config = None
-    if isinstance(node, Manifest) and node.config.media_type != mt.OCI_EMPTY and node.config.size <= 4 << 20:
-        config = _config_json(node.config, repo.read_small_blob(node.config))
-    return Inspection(str(ref), desc, node, config)
+    if isinstance(node, Manifest) and node.config.media_type != mt.OCI_EMPTY and node.config.size <= 4 << 20 \
+            and (not local or repo.has_blob(node.config)):
+        config = _config_json(node.config, read_small(repo, node.config, MAX_MANIFEST_BYTES))
+    return Inspection(str(place), desc, node, config)
 
 
 def _config_json(desc: Descriptor, raw: bytes) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from modelpack.errors import IntegrityError, UsageError
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, open_place, parse_place
-from modelpack.sign.lookup import MODEL_SIG_FILE, model_signature
+from modelpack.signatures.lookup import MODEL_SIG_FILE, model_signature
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
@@ -79,7 +79,7 @@ def pull(
         src, version = remote(ref, options), ref.version
     verified = 0
     if verify_key is not None:
-        from modelpack.sign import keys, referrers
+        from modelpack.signatures import keys, referrers
 
         subject = src.resolve(version)
         verified = len(referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key))))

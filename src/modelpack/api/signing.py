@@ -22,7 +22,7 @@ class SignResult:
 
 def generate_key_pair(directory: str | Path, password: bytes, *, prefix: str = "cosign") -> tuple[Path, Path]:
     """Write `cosign.key` (encrypted as cosign does) and `cosign.pub`; refuses to overwrite."""
-    from modelpack.sign import keys
+    from modelpack.signatures import keys
 
     folder = Path(directory)
     private, public = folder / f"{prefix}.key", folder / f"{prefix}.pub"
@@ -47,7 +47,7 @@ def sign(
     options: ClientOptions | None = None,
 ) -> SignResult:
     """Sign the manifest a reference names. A tag is resolved first: a signature binds a digest."""
-    from modelpack.sign import keys, referrers
+    from modelpack.signatures import keys, referrers
 
     signer = keys.load_private_key(Path(key), password)
     ref = parse_place(reference)
@@ -73,7 +73,7 @@ def verify(
 ) -> VerifyResult:
     """Verify that the manifest a reference names carries a signature made with `key`'s private key
     (ours or cosign's, bundle or legacy format). Raises VerificationError otherwise."""
-    from modelpack.sign import keys, referrers
+    from modelpack.signatures import keys, referrers
 
     public = keys.load_public_key(Path(key))
     ref = parse_place(reference)

@@ -251,7 +251,7 @@ def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
             as_json: bool) -> None:
     """The chain of parent models back to the first ancestor."""
     from modelpack import api
-    from modelpack.lineage import MAX_DEPTH
+    from modelpack.lineage_chain import MAX_DEPTH
 
     entries: list[dict] = []
     try:  # the chain known so far is shown even when a later parent cannot be read

@@ -116,7 +116,7 @@ def sign(reference: str, key: str, annotations: tuple[str, ...], plain_http: boo
     from modelpack import api
 
     options = client_options(plain_http, insecure, ca_file, verbose)
-    from modelpack.sign.keys import needs_password
+    from modelpack.signatures.keys import needs_password
 
     extra = _annotations(annotations)
     password = _password() if needs_password(Path(key)) else None  # asked only after the key file is read

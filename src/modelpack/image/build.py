@@ -14,19 +14,18 @@ from modelpack.errors import UnsupportedArtifactError, UsageError
 from modelpack.image.base_config import checked_config
 from modelpack.image.kinds import is_container_image, kind_of
 from modelpack.image.layers import epoch_of, group, model_files, tar_chunks
+from modelpack.image.serving import SERVE_COMMAND, SERVE_PORT
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import Descriptor, Index, Manifest, json_bytes, parse_manifest
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, json_bytes, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.store.copy import BlobPipeline, CopyOptions
-from modelpack.store.registry import RegistryRepository
+from modelpack.store.target import Storage, read_small
 from modelpack.streams import IterStream
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-SERVE_PORT = 8080
-SERVE_COMMAND = ["modelpack", "serve", "/models", "--host", "0.0.0.0", "--port", str(SERVE_PORT)]
 # Each platform of a base index becomes one image (its config read, its layers copied), so the count is
 # bounded. Official multi-platform images list up to ~10 platforms plus as many attestation manifests;
 # 64 leaves room for every real base while keeping a hostile 5,000-entry index from driving a build.
@@ -60,8 +59,8 @@ class _ModelLayer:
         return IterStream(tar_chunks(self.entries, self.mtime))
 
 
-def build_image(model: ModelSource, base_ref: Reference, base: RegistryRepository, image_ref: Reference,
-                dst: RegistryRepository, *, modelcar: bool, copy_options: CopyOptions | None = None) -> Descriptor:
+def build_image(model: ModelSource, base_ref: Reference, base: Storage, image_ref: Reference,
+                dst: Storage, *, modelcar: bool, copy_options: CopyOptions | None = None) -> Descriptor:
     meta = metadata_view(model.manifest.annotations, None)
     mtime = epoch_of(meta.get("created"))
     layers = []
@@ -107,7 +106,7 @@ def build_image(model: ModelSource, base_ref: Reference, base: RegistryRepositor
 
 class _Context:
     def __init__(self, model: ModelSource, meta: dict[str, Any], base_ref: Reference, base_desc: Descriptor,
-                 base: RegistryRepository, dst: RegistryRepository, layers: list[_ModelLayer], modelcar: bool,
+                 base: Storage, dst: Storage, layers: list[_ModelLayer], modelcar: bool,
                  options: CopyOptions) -> None:
         self.model, self.meta, self.base_ref, self.base_desc = model, meta, base_ref, base_desc
         self.base, self.dst, self.layers, self.modelcar, self.options = base, dst, layers, modelcar, options
@@ -134,7 +133,7 @@ class _Context:
         if not is_container_image(node):
             raise UsageError(f"--base {self.base_ref} is not a container image but {kind_of(node)}; "
                              "pass a container image")
-        config = self._config(checked_config(self.base.read_small_blob(node.config), self.base_ref,
+        config = self._config(checked_config(read_small(self.base, node.config, MAX_MANIFEST_BYTES), self.base_ref,
                                              len(node.layers)))
         config_bytes = json_bytes(config)
         config_desc = Descriptor(mediaType=OCI_CONFIG, digest=digests.of_bytes(config_bytes), size=len(config_bytes))

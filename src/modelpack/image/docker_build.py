@@ -3,21 +3,23 @@ semantics), through the `docker` Python package. Fails with one clear line when 
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from modelpack.errors import ModelpackError, TransportError, UsageError
+from modelpack.image.serving import SERVE_COMMAND, SERVE_PORT
 from modelpack.oci.descriptor import Descriptor
 
-SERVE_ENTRYPOINT = '["modelpack", "serve", "/models", "--host", "0.0.0.0", "--port", "8080"]'
+SERVE_ENTRYPOINT = json.dumps(SERVE_COMMAND)  # the exec form
 
 
 def dockerfile(base: str, modelcar: bool, labels: dict[str, str]) -> str:
     lines = [f"FROM {base}", "COPY models /models", "ENV MODEL_DIR=/models"]
     lines += [f'LABEL "{k}"="{v}"' for k, v in sorted(labels.items())]
     if not modelcar:
-        lines += ["EXPOSE 8080", f"ENTRYPOINT {SERVE_ENTRYPOINT}"]
+        lines += [f"EXPOSE {SERVE_PORT}", f"ENTRYPOINT {SERVE_ENTRYPOINT}"]
     return "\n".join(lines) + "\n"
 
 

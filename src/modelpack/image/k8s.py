@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-PROBE_PORT = 8080
+from modelpack.image.serving import SERVE_ARGS, SERVE_PORT
+
 _FORMATS = {"scikit-learn": "sklearn", "sklearn": "sklearn", "onnx": "onnx", "pytorch": "pytorch",
             "transformers": "huggingface", "xgboost": "xgboost", "lightgbm": "lightgbm", "tensorflow": "tensorflow"}
 
@@ -27,20 +28,20 @@ def resources(cpu: str, memory: str) -> dict[str, Any]:
 
 def probes() -> dict[str, Any]:
     return {
-        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": PROBE_PORT}, "periodSeconds": 10},
-        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": PROBE_PORT}, "periodSeconds": 5},
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": SERVE_PORT}, "periodSeconds": 10},
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": SERVE_PORT}, "periodSeconds": 5},
     }
 
 
 def deployment(name: str, image: str, cpu: str, memory: str, volume_image: str | None = None,
                model_digest: str | None = None) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "model-server", "image": image,
-                                 "ports": [{"name": "http", "containerPort": PROBE_PORT}],
+                                 "ports": [{"name": "http", "containerPort": SERVE_PORT}],
                                  "resources": resources(cpu, memory), **probes()}
     pod: dict[str, Any] = {"containers": [container]}
     if volume_image is not None:
         # Kubernetes 1.33+ image volumes: the model artifact itself, mounted read-only.
-        container["args"] = ["serve", "/models", "--host", "0.0.0.0", "--port", str(PROBE_PORT)]
+        container["args"] = SERVE_ARGS
         container["volumeMounts"] = [{"name": "model", "mountPath": "/models", "readOnly": True}]
         pod["volumes"] = [{"name": "model", "image": {"reference": volume_image, "pullPolicy": "IfNotPresent"}}]
     labels = {"app.kubernetes.io/name": name}
@@ -56,7 +57,7 @@ def deployment(name: str, image: str, cpu: str, memory: str, volume_image: str |
 def service(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
             "spec": {"selector": {"app.kubernetes.io/name": name},
-                     "ports": [{"name": "http", "port": 80, "targetPort": PROBE_PORT}]}}
+                     "ports": [{"name": "http", "port": 80, "targetPort": SERVE_PORT}]}}
 
 
 def inference_service(name: str, model_uri: str, framework: str, cpu: str, memory: str) -> dict[str, Any]:

@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import Descriptor, Manifest
-from modelpack.oci.jsontext import parse_or_none
+from modelpack.oci.descriptor import Manifest
 from modelpack.packing.select import SourceFile
 from modelpack.packing.tarball import tar_chunks as reproducible_tar
-from modelpack.unpacking import layer_is_archive, layer_path, safe_relpath
+from modelpack.unpacking import file_mode, layer_is_archive, layer_path, safe_relpath
 
 OWN_LAYER_BYTES = 64 * 1024 * 1024
 
@@ -35,9 +33,8 @@ def model_files(manifest: Manifest, blob_path: Callable[[str], Path], root: str 
         path = layer_path(layer)
         if path is None:
             continue
-        meta = _meta(layer)
-        mode = int(meta["mode"]) & 0o777 if isinstance(meta.get("mode"), int) else 0o644
-        entries.append(FileEntry(f"{root}/{safe_relpath(path)}", blob_path(layer.digest), layer.size, mode))
+        entries.append(FileEntry(f"{root}/{safe_relpath(path)}", blob_path(layer.digest), layer.size,
+                                 file_mode(layer)))
     return sorted(entries, key=lambda e: e.path)
 
 
@@ -60,12 +57,6 @@ def tar_chunks(entries: list[FileEntry], mtime: int) -> Iterator[bytes]:
                 members.append(SourceFile(folder, entry.source, 0o755, 0, mtime, is_dir=True))
         members.append(SourceFile(entry.path, entry.source, entry.mode, entry.size, mtime))
     return reproducible_tar(members, mtime)
-
-
-def _meta(layer: Descriptor) -> dict:
-    text = layer.annotation(mt.A_FILE_METADATA, mt.LEGACY_A_FILE_METADATA)
-    value = parse_or_none(text)
-    return value if isinstance(value, dict) else {}
 
 
 def epoch_of(created: str | None) -> int:

@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Kind = Literal["weight", "weight.config", "doc", "code", "dataset"]
+from modelpack.oci.mediatypes import Kind
+
 Modality = Literal["text", "image", "audio", "video", "embedding", "other"]
-Scalar = str | int | float | bool | None
 
 
 class _Strict(BaseModel):

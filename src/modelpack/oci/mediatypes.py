@@ -42,12 +42,6 @@ def is_model_config(media_type: str) -> bool:
     return media_type in (MODEL_CONFIG, LEGACY_PREFIX + "config.v1+json")
 
 
-def is_model_artifact(artifact_type: str | None, config_media_type: str) -> bool:
-    return artifact_type in (MODEL_ARTIFACT, LEGACY_PREFIX + "manifest.v1+json") or is_model_config(
-        config_media_type
-    )
-
-
 # Annotation keys. Layer keys come from model-spec; the rest from OCI or our own namespace.
 A_FILEPATH: Final = "org.cncf.model.filepath"
 A_FILE_METADATA: Final = "org.cncf.model.file.metadata+json"

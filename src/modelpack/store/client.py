@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import oras.container
 import oras.provider
 import requests
 import urllib3
@@ -54,6 +53,21 @@ _WIRE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.
 Body = bytes | FileBody | None
 
 
+_TRUE, _FALSE = ("1", "true", "t", "yes", "y", "on"), ("", "0", "false", "f", "no", "n", "off")
+
+
+def default_plain_http() -> bool:
+    """MODELPACK_PLAIN_HTTP as a yes/no (as the CLI's --plain-http reads it), else False.
+
+    Raises:
+        UsageError: the variable is neither.
+    """
+    value = os.environ.get("MODELPACK_PLAIN_HTTP", "").strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise UsageError(f"MODELPACK_PLAIN_HTTP={value!r} is not a yes/no value (1, true, yes, on / 0, false, no, off)")
+
+
 def default_timeout() -> float:
     """MODELPACK_TIMEOUT (seconds), else two minutes.
 
@@ -80,7 +94,7 @@ class ClientOptions:
     long one attempt may go without an answer (or a blob transfer without progress) before it is retried
     or abandoned (at most half of `timeout`, so a retry fits)."""
 
-    plain_http: bool = False
+    plain_http: bool = field(default_factory=default_plain_http)
     insecure: bool = False  # skip TLS verification
     ca_file: str | None = None
     timeout: float = field(default_factory=default_timeout)
@@ -91,6 +105,18 @@ class ClientOptions:
     max_backoff: float = 20.0
     credentials: Credentials | None = None  # for the registry host only; overrides the docker config
     on_retry: Callable[[str], None] | None = None  # told each retry in one line (the CLI: on a terminal)
+    # One client (connection pool, token cache) per registry host for everything done with these options.
+    # (Not init fields: a `dataclasses.replace()` copy, with other settings, gets clients of its own.)
+    _clients: dict[str, RegistryClient] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def client_for(self, host: str) -> RegistryClient:
+        """The registry client for `host` shared by every call made with these options."""
+        with self._clients_lock:
+            client = self._clients.get(host)
+            if client is None:
+                client = self._clients[host] = RegistryClient(host, self)
+            return client
 
     @property
     def verify(self) -> bool | str:
@@ -128,6 +154,10 @@ class RegistryClient(oras.provider.Registry):
         """Stop waiting to retry: a transfer being abandoned (Ctrl-C, a failed sibling) must not sit
         out a back-off of up to a minute in a worker thread first."""
         self._cancelled.set()
+
+    def resume(self) -> None:
+        """Retry again after a cancelled transfer has ended (the client serves the next one)."""
+        self._cancelled.clear()
 
     def _credentials(self) -> Credentials | None:
         return self.auth.credentials(self.host)
@@ -376,9 +406,6 @@ class RegistryClient(oras.provider.Registry):
     def _check_200_response(self, response: requests.Response) -> None:
         if response.status_code not in (200, 201, 202):
             raise self.error_for(response, f"{response.request.method} {redact(response.url)}")
-
-    def container(self, repository: str) -> oras.container.Container:
-        return oras.container.Container(repository, registry=self.host)
 
     def ping(self) -> None:
         """GET /v2/: checks reachability and, when logged in, the credentials."""

@@ -52,7 +52,6 @@ class CopyResult:
     descriptor: Descriptor
     copied: list[Descriptor] = field(default_factory=list)
     skipped: list[Descriptor] = field(default_factory=list)
-    manifest_present: bool = False  # the destination already had the root manifest
     blobs: list[Descriptor] = field(default_factory=list)  # every blob of the graph, copied or not
 
     @property
@@ -81,14 +80,12 @@ def copy(
     if tag is not None:
         current = dst.find(tag)
         if current is not None and current.digest == root.digest:
-            result.manifest_present = True
             result.skipped.extend(result.blobs)
             return result  # nothing to send: an unchanged model costs one HEAD
     # A store that collects garbage is told a copy into it runs until the tag names the content.
     writing = getattr(dst, "writing", None)
     with writing() if writing is not None else contextlib.nullcontext():
         if dst.has_manifest(root):
-            result.manifest_present = True
             result.skipped.extend(result.blobs)
         else:
             prepare = getattr(dst, "prepare_blobs", None)
@@ -181,8 +178,9 @@ class BlobPipeline:
         self.dst = dst
         self.options = options
         # Ends that can abandon their waits to retry (registries): told when the pipeline fails.
-        cancels = [getattr(end, "cancel", None) for end in (dst, also_cancel)]
-        self._cancel = [cancel for cancel in cancels if callable(cancel)]
+        ends = (dst, also_cancel)
+        self._cancel = [c for c in (getattr(end, "cancel", None) for end in ends) if callable(c)]
+        self._resume = [r for r in (getattr(end, "resume", None) for end in ends) if callable(r)]
         self.copied: list[Descriptor] = []
         self.skipped: list[Descriptor] = []
         self._lock = threading.Lock()
@@ -260,6 +258,9 @@ class BlobPipeline:
             self._abandon()
             self._pool.shutdown(wait=True, cancel_futures=True)
             raise
+        finally:
+            for resume in self._resume:  # every worker is done: a shared client serves the next transfer
+                resume()
         if exc_type is None:
             for future in self._futures:
                 future.result()  # the first failure, if any, is raised here

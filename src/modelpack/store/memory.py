@@ -93,6 +93,10 @@ class MemoryStore:
     def tags(self) -> list[str]:
         return sorted(self._tags)
 
+    def untag(self, tag: str) -> bool:
+        with self._lock:
+            return self._tags.pop(tag, None) is not None
+
     def delete_manifest(self, digest: str) -> None:
         with self._lock:
             if self._manifests.pop(digest, None) is None:

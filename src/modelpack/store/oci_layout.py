@@ -121,6 +121,13 @@ class OciLayout:
     def tags(self) -> list[str]:
         return sorted({tag for e in self._entries() if (tag := e.annotation(mt.A_REF_NAME))})
 
+    def untag(self, tag: str) -> bool:
+        with self._locked():
+            entries = self._entries()
+            kept = [e for e in entries if e.annotation(mt.A_REF_NAME) != tag]
+            self._write(kept)
+        return len(kept) < len(entries)
+
     def delete_manifest(self, digest: str) -> None:
         with self._locked():
             entries = self._entries()

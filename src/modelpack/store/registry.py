@@ -15,17 +15,17 @@ from modelpack.errors import IntegrityError, NotFoundError, RegistryError, Trans
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, parse_manifest
+from modelpack.oci.reference import Reference
 from modelpack.store.auth import merge_scopes
-from modelpack.store.client import RegistryClient
+from modelpack.store.client import ClientOptions, RegistryClient
 from modelpack.store.pages import paginate
-from modelpack.store.target import Opener, Progress, SpeculationFailed, read_small
+from modelpack.store.target import Opener, Progress, SpeculationFailed
 from modelpack.store.upload import Abandoned, FileBody
 from modelpack.store.watch import Watch
 from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.registry")
 ACCEPT_MANIFESTS = ", ".join(mt.MANIFEST_TYPES)
-UPLOAD_CHUNK = 1024 * 1024
 MAX_REFERRERS = 100  # signatures and attestations read per manifest, as cosign
 
 
@@ -42,6 +42,9 @@ class RegistryRepository:
         """Abandon waits to retry (see RegistryClient.cancel)."""
         self.client.cancel()
 
+    def resume(self) -> None:
+        self.client.resume()
+
     # -- blobs -----------------------------------------------------------------------------------
     def has_blob(self, desc: Descriptor) -> bool:
         resp = self.client.send("HEAD", f"{self._prefix}/blobs/{desc.digest}", allow_404=True,
@@ -51,10 +54,6 @@ class RegistryRepository:
 
     def open_blob(self, desc: Descriptor) -> ByteStream:
         return ResumableBlob(self, desc)
-
-    def read_small_blob(self, desc: Descriptor, limit: int = MAX_MANIFEST_BYTES) -> bytes:
-        """A config or signature blob, read whole (size-capped) and verified against its digest."""
-        return read_small(self, desc, limit)
 
     def _get_blob(self, digest: str, offset: int = 0) -> requests.Response:
         headers = {"Range": f"bytes={offset}-"} if offset else None
@@ -247,6 +246,21 @@ class RegistryRepository:
         self.client.send("DELETE", f"{self._prefix}/manifests/{digest}", ok=(202, 200, 204),
                          what=f"delete of {self.client.host}/{self.name}@{digest}").close()
 
+    def untag(self, tag: str) -> bool:
+        """Remove `tag` alone (OCI distribution-spec 1.1: DELETE of a manifest by tag), leaving the manifest
+        and its other tags. Returns False when the registry cannot: Distribution 2.8 answers 400
+        DIGEST_INVALID, others 405 or UNSUPPORTED (or 404: the tag was taken for a digest)."""
+        try:
+            self.client.send("DELETE", f"{self._prefix}/manifests/{tag}", ok=(200, 202, 204), retries=0,
+                             what=f"delete of tag {self.client.host}/{self.name}:{tag}").close()
+        except NotFoundError:
+            return False
+        except RegistryError as exc:
+            if exc.status in (400, 405) or {"UNSUPPORTED", "DIGEST_INVALID"} & set(exc.codes):
+                return False
+            raise
+        return True
+
     def tags(self, page_size: int = 1000) -> list[str]:
         """All tags, following the registry's `Link` pagination (bounded: see `pages`); pages are
         requested explicitly, since Distribution paginates only when asked."""
@@ -350,3 +364,17 @@ def _absolute(base: str, location: str) -> str:
     if location.startswith(("http://", "https://")):
         return location
     return base + (location if location.startswith("/") else "/" + location)
+
+
+def open_repository(reference: Reference, options: ClientOptions | None = None) -> RegistryRepository:
+    """The registry repository a reference names (Docker Hub's official images under `library/`).
+
+    Raises:
+        UsageError: the reference names no registry.
+    """
+    reference.require_registry()
+    name = reference.repository
+    if reference.registry == "docker.io" and "/" not in name:
+        name = f"library/{name}"
+    client = options.client_for(reference.api_host) if options is not None else RegistryClient(reference.api_host)
+    return RegistryRepository(client, name)

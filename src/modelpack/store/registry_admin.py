@@ -6,33 +6,18 @@ from __future__ import annotations
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-from modelpack.errors import NotFoundError, RegistryError
+from modelpack.errors import RegistryError
 from modelpack.oci.reference import is_repository_name, is_tag
 from modelpack.store.client import RegistryClient
 from modelpack.store.pages import paginate
 from modelpack.store.registry import RegistryRepository
+from modelpack.store.target import Repository
 
 MAX_CATALOG_PAGES = 100
 MAX_REPOSITORIES = 10_000
 
 
-def delete_tag(repo: RegistryRepository, tag: str) -> bool:
-    """Remove `tag` alone (OCI distribution-spec 1.1: DELETE of a manifest by tag), leaving the manifest
-    and its other tags. Returns False when the registry cannot: Distribution 2.8 answers 400
-    DIGEST_INVALID, others 405 or UNSUPPORTED (or 404: the tag was taken for a digest)."""
-    try:
-        repo.client.send("DELETE", f"/v2/{repo.name}/manifests/{tag}", ok=(200, 202, 204), retries=0,
-                         what=f"delete of tag {repo.client.host}/{repo.name}:{tag}").close()
-    except NotFoundError:
-        return False
-    except RegistryError as exc:
-        if exc.status in (400, 405) or {"UNSUPPORTED", "DIGEST_INVALID"} & set(exc.codes):
-            return False
-        raise
-    return True
-
-
-def tags_naming(repo: RegistryRepository, digest: str, workers: int = 8) -> list[str]:
+def tags_naming(repo: Repository, digest: str, workers: int = 8) -> list[str]:
     """Every tag of the repository that currently names `digest` (one HEAD per tag, concurrently)."""
     tags = [tag for tag in repo.tags() if is_tag(tag)]  # never a request path of the registry's making
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -54,6 +39,16 @@ def repositories(client: RegistryClient, page_size: int = 1000) -> list[str]:
     names = paginate(fetch, f"{client.base}/v2/_catalog?n={page_size}", "repositories", what,
                      max_entries=MAX_REPOSITORIES, max_pages=MAX_CATALOG_PAGES)
     return [name for name in names if is_repository_name(name)]
+
+
+def tag_count(client: RegistryClient, name: str) -> int | None:
+    """How many tags a repository has; None when the registry will not say."""
+    from modelpack.errors import ModelpackError
+
+    try:
+        return len(RegistryRepository(client, name).tags())
+    except ModelpackError:
+        return None
 
 
 def _same_host(client: RegistryClient, url: str) -> str:

@@ -96,3 +96,13 @@ class Deleter(Protocol):
     def delete_manifest(self, digest: str) -> None:
         """Delete a manifest (with every tag naming it, where the storage cannot untag)."""
         ...
+
+    def untag(self, tag: str) -> bool:
+        """Remove a tag alone, leaving its manifest; False where the storage cannot."""
+        ...
+
+
+class Repository(Storage, TagLister, ReferrerLister, Deleter, Protocol):
+    """Everything a registry repository can do (what `modelpack.remote()` returns)."""
+
+    name: str  # the repository path, without the registry host

@@ -20,10 +20,10 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
-from modelpack.sign import model_signing
-from modelpack.sign.dsse import COSIGN_PREDICATE, make_bundle, verify_bundle
-from modelpack.sign.keys import PublicKey, Signer, verify_signature
-from modelpack.sign.lookup import (
+from modelpack.signatures import model_signing
+from modelpack.signatures.dsse import COSIGN_PREDICATE, make_bundle, verify_bundle
+from modelpack.signatures.keys import PublicKey, Signer, verify_signature
+from modelpack.signatures.lookup import (
     MAX_REFERRERS,
     TooManyReferrers,
     fallback_tag,

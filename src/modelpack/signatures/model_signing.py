@@ -13,8 +13,8 @@ import json
 
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Manifest
-from modelpack.sign.dsse import IN_TOTO_PAYLOAD, STATEMENT_TYPE, pae
-from modelpack.sign.keys import Signer, public_pem
+from modelpack.signatures.dsse import IN_TOTO_PAYLOAD, STATEMENT_TYPE, pae
+from modelpack.signatures.keys import Signer, public_pem
 from modelpack.unpacking import layer_is_archive, layer_path, safe_relpath
 
 PREDICATE = "https://model_signing/signature/v1.0"

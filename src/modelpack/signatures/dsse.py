@@ -9,7 +9,7 @@ from typing import Any
 from modelpack.errors import VerificationError
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.jsontext import parse_or_none
-from modelpack.sign.keys import PublicKey, Signer, key_hint, verify_signature
+from modelpack.signatures.keys import PublicKey, Signer, key_hint, verify_signature
 
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from modelpack.errors import UsageError
 from modelpack.oci.jsontext import parse_or_none
-from modelpack.sign import secretbox
+from modelpack.signatures import secretbox
 
 ENCRYPTED_TYPES = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 65536, 8, 1

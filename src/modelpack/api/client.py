@@ -1,0 +1,111 @@
+"""`modelpack.Client`: the verbs as methods of one object holding the registry options, one connection
+pool and token cache per registry host, and the local store (as `huggingface_hub.HfApi` does).
+
+    import modelpack
+    client = modelpack.Client(plain_http=True)
+    client.push("./model", "localhost:5000/team/iris:1.0")
+    client.pull("localhost:5000/team/iris:1.0", output="./iris")
+    for version in client.list_versions("localhost:5000/team/iris", where=["metrics.accuracy>=0.9"]):
+        print(version.tag, version.digest)
+
+The module-level functions (`modelpack.pull`, ...) stay: each call there gets its own options and pool.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from modelpack.api import catalog, core, deploy, pulling, pushing, signing
+from modelpack.api import store as store_api
+from modelpack.store.client import ClientOptions, default_plain_http
+from modelpack.store.credentials import Credentials
+from modelpack.store.layout import LayoutStore
+
+
+def _bound(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A method calling `func` with the client's `options` and `store` (where `func` takes them); the
+    method shows `func`'s documentation and signature, less those two parameters."""
+    parameters = inspect.signature(func).parameters
+    takes_options, takes_store = "options" in parameters, "store" in parameters
+
+    def method(self: Client, *args: Any, **kwargs: Any) -> Any:
+        if takes_options:
+            kwargs.setdefault("options", self.options)
+        if takes_store:
+            kwargs.setdefault("store", self.store)
+        return func(*args, **kwargs)
+
+    signature = inspect.signature(func)
+    kept = [p for name, p in signature.parameters.items() if name not in ("options", "store")]
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    method.__signature__ = signature.replace(parameters=[self_param, *kept])  # type: ignore[attr-defined]
+    method.__name__ = func.__name__
+    method.__qualname__ = f"Client.{func.__name__}"
+    method.__doc__ = func.__doc__
+    return method
+
+
+class Client:
+    """Registry options, a connection pool and token cache per registry host, and the local store,
+    shared by every call made through it.
+
+    Args:
+        plain_http: HTTP instead of HTTPS (test registries); default: MODELPACK_PLAIN_HTTP.
+        insecure: skip TLS certificate verification.
+        ca_file: PEM file of CA certificates to trust.
+        timeout: total seconds a metadata request may take, retries included (default:
+            MODELPACK_TIMEOUT, else 120).
+        credentials: for the registries this client talks to, instead of the docker config.
+        store: the local store, or its directory (default: MODELPACK_HOME).
+        options: all the registry settings at once (then the arguments above must be left out).
+
+    Raises:
+        UsageError: `options` given together with other settings.
+    """
+
+    def __init__(self, *, plain_http: bool | None = None, insecure: bool = False, ca_file: str | None = None,
+                 timeout: float | None = None, credentials: Credentials | None = None,
+                 store: LayoutStore | str | Path | None = None, options: ClientOptions | None = None) -> None:
+        from modelpack.errors import UsageError
+
+        if options is not None and (plain_http is not None or insecure or ca_file or timeout or credentials):
+            raise UsageError("Client(options=...) already holds the registry settings: pass one or the other")
+        if options is None:
+            options = ClientOptions(plain_http=default_plain_http() if plain_http is None else plain_http,
+                                    insecure=insecure, ca_file=ca_file, credentials=credentials)
+            if timeout is not None:
+                options.timeout = timeout
+        self.options = options
+        self.store = store if isinstance(store, LayoutStore) else LayoutStore(Path(store) if store else None)
+
+    def __repr__(self) -> str:
+        return f"Client(plain_http={self.options.plain_http}, store={str(self.store.root)!r})"
+
+    pack = _bound(core.pack)
+    push = _bound(pushing.push)
+    pull = _bound(pulling.pull)
+    unpack = _bound(pulling.unpack)
+    inspect = _bound(core.inspect)
+    lineage = _bound(core.lineage)
+    list_models = _bound(core.list_models)
+    tag = _bound(core.tag)
+    remove = _bound(core.remove)
+    login = _bound(core.login)
+    remote = _bound(core.remote)
+    copy_model = _bound(catalog.copy_model)
+    diff = _bound(catalog.diff)
+    list_repositories = _bound(catalog.list_repositories)
+    list_versions = _bound(catalog.list_versions)
+    remove_remote = _bound(catalog.remove_remote)
+    resolve = _bound(catalog.resolve)
+    tag_remote = _bound(catalog.tag_remote)
+    sign = _bound(signing.sign)
+    verify = _bound(signing.verify)
+    build_image = _bound(deploy.build_image)
+    kubernetes = _bound(deploy.kubernetes)
+    serve_model = _bound(deploy.serve_model)
+    check_store = _bound(store_api.check_store)
+    gc_store = _bound(store_api.gc_store)

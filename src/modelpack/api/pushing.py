@@ -1,0 +1,137 @@
+"""Sending a model to a registry (or an OCI layout): from the local store, or a directory packed and
+streamed in one pipeline.
+
+    import modelpack
+    modelpack.push("./model", "localhost:5000/team/iris:1.0")      # pack and stream, nothing stored
+    modelpack.push("localhost:5000/team/iris:1.0")                 # from the local store
+    modelpack.push("./model", "oci:./iris-layout:1.0")             # into an OCI layout, offline
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelpack.api.core import (
+    TransferResult,
+    _check_pinned,
+    _lineage_resolver,
+    _store,
+    _store_hashes,
+    _transfer,
+    describe,
+    parse_reference,
+    remote,
+)
+from modelpack.errors import UsageError
+from modelpack.oci.descriptor import Descriptor
+from modelpack.oci.reference import Reference
+from modelpack.places import LayoutReference, Place, is_layout, open_layout, parse_place
+from modelpack.store.client import ClientOptions
+from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
+from modelpack.store.layout import LayoutStore
+from modelpack.store.target import Storage
+
+if TYPE_CHECKING:
+    from modelpack.packing.build import PackedLayer
+    from modelpack.packing.select import LayerSource
+
+
+def push(
+    source: str | Reference | Path,
+    reference: str | Place | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+    copy_options: CopyOptions | None = None,
+) -> TransferResult:
+    """Push a model to a registry: `push(REF)` from the local store, or `push(DIR, REF)` packing the
+    directory and streaming its files straight to the registry (nothing is copied into the store).
+    `push(DIR, "oci:OUT[:TAG]")` packs it into an OCI layout directory instead, offline."""
+    local_store = _store(store)
+    if reference is not None and is_layout(reference):
+        return _push_to_layout(source, parse_place(reference), overrides, local_store, options, copy_options)
+    if reference is None:
+        if isinstance(source, str | Path) and Path(source).is_dir():
+            raise UsageError(f"push {source}: a directory needs a reference to push to (push DIR REF)")
+        ref = parse_reference(source if isinstance(source, str | Reference) else str(source))
+        dst = remote(ref, options)
+        result = copy(local_store.repository(ref.name), dst, ref.version, ref.tag,
+                      _with_mounts(copy_options, local_store, ref))
+    else:
+        assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)
+        ref = parse_reference(reference)
+        if not Path(source).is_dir():  # type: ignore[arg-type]
+            hint = "; to copy between registries: modelpack copy SRC DST" if not Path(source).exists() else ""  # type: ignore[arg-type]
+            raise UsageError(f"{source} is not a directory{hint}")
+        dst = remote(ref, options)
+        result = _push_directory(Path(source), overrides, ref, dst,  # type: ignore[arg-type]
+                                 _with_mounts(copy_options, local_store, ref), local_store, options)
+    local_store.record_origin(ref.name, result.blobs)
+    return _transfer(ref, result)
+
+
+def _push_to_layout(source: object, place: Place, overrides: Sequence[str], local_store: LayoutStore,
+                    options: ClientOptions | None, copy_options: CopyOptions | None) -> TransferResult:
+    """push DIR oci:OUT[:TAG]: pack the directory into an OCI layout, offline (nothing goes to the store)."""
+    assert isinstance(place, LayoutReference)
+    if not (isinstance(source, str | Path) and Path(source).is_dir()):
+        raise UsageError(f"{source} is not a directory; to put a stored model in a layout: "
+                         f"modelpack copy REF {place} --from-local")
+    layout = open_layout(place, create=True)
+    model = describe(source, overrides, default_name=place.name, hashes=_store_hashes(local_store),
+                     resolver=_lineage_resolver(local_store, options))
+    if place.digest and place.digest != model.descriptor.digest:
+        raise UsageError(f"packed digest {model.descriptor.digest} differs from the one in {place}")
+    return _transfer(place, copy(model, layout, model.descriptor.digest, place.tag, copy_options))
+
+
+def _push_directory(model_dir: Path, overrides: Sequence[str], ref: Reference, dst: Storage,
+                    options: CopyOptions, local_store: LayoutStore, client_options: ClientOptions | None) -> CopyResult:
+    """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
+    config and manifest follow through `copy()`, which skips the blobs already handled."""
+    from modelpack.oci import mediatypes as media
+    from modelpack.packing.build import layer_opener
+
+    speculated: set[str] = set()
+
+    def on_hashing(source: LayerSource, digest: Future[str]) -> None:
+        # A large file starts uploading now; the registry is asked whether it has it once hashed.
+        media_type = media.layer_media_type(source.kind, "raw")
+        if pipeline.submit_unhashed(media_type, source.files[0].size, layer_opener(source), digest):
+            speculated.add(source.relpath)
+
+    def on_layer(layer: PackedLayer) -> None:
+        if layer.source.relpath not in speculated:
+            pipeline.submit(layer.descriptor, layer.open)
+
+    with BlobPipeline(dst, options) as pipeline:
+        model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
+                         on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes(local_store),
+                         resolver=_lineage_resolver(local_store, client_options))
+    _check_pinned(ref, model.descriptor.digest)
+    handled = pipeline.copied + pipeline.skipped
+    result = copy(model, dst, model.descriptor.digest, ref.tag,
+                  replace(options, present=frozenset(d.digest for d in handled)))
+    sent = {d.digest for d in pipeline.copied} | {d.digest for d in result.copied}
+    result.copied = [b for b in result.blobs if b.digest in sent]
+    result.skipped = [b for b in result.blobs if b.digest not in sent]
+    return result
+
+
+def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref: Reference) -> CopyOptions:
+    """Offer the registry a cross-repository mount for blobs we know it already holds elsewhere."""
+    options = replace(copy_options) if copy_options else CopyOptions()
+    prefix = ref.registry + "/"
+
+    def candidates(blob: Descriptor) -> list[str]:
+        return [name[len(prefix):] for name in local_store.origins(blob.digest)
+                if name.startswith(prefix) and name != ref.name]
+
+    options.mount_candidates = candidates
+    return options
+

@@ -1,0 +1,59 @@
+"""The public names are listed once (modelpack/public.py) and match what modelpack.api defines."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import types
+
+import modelpack
+import modelpack.api
+from modelpack.public import API_NAMES, OTHER_NAMES
+
+
+def test_every_listed_name_exists_and_every_exported_name_is_listed() -> None:
+    for name in API_NAMES:
+        assert hasattr(modelpack.api, name), name
+        assert getattr(modelpack, name) is getattr(modelpack.api, name)
+    for name in OTHER_NAMES:
+        assert getattr(modelpack, name).__name__ == name
+    exported = {name for name, value in vars(modelpack.api).items()
+                if not name.startswith("_") and not isinstance(value, types.ModuleType)
+                and name not in ("annotations",)}
+    assert exported == set(API_NAMES)
+
+
+def test_dir_and_completion_show_the_verbs_and_result_types() -> None:
+    shown = dir(modelpack)
+    for name in ("pull", "push", "Client", "TransferResult", "Inspection", "ClientOptions", "__version__"):
+        assert name in shown
+
+
+def test_importing_modelpack_plants_no_fake_modules() -> None:
+    # A stand-in module once made find_spec raise after `import modelpack`: a fresh interpreter checks it.
+    code = ("import modelpack, modelpack.api, modelpack.cli.main, importlib.util, sys; "
+            "importlib.util.find_spec('jsonschema'); "
+            "assert all(getattr(m, '__spec__', None) is not None for n, m in sys.modules.items() "
+            "if n.startswith(('modelpack', 'jsonschema')))")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_client_methods_carry_the_verbs_documentation_without_options_and_store() -> None:
+    client = modelpack.Client(plain_http=True, store="/nonexistent-store-for-test")
+    assert client.options.plain_http
+    parameters = inspect.signature(modelpack.Client.pull).parameters
+    assert "reference" in parameters and "options" not in parameters and "store" not in parameters
+    assert modelpack.Client.pull.__doc__ == modelpack.api.pull.__doc__
+
+
+def test_the_plain_http_variable_applies_to_the_api(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("MODELPACK_PLAIN_HTTP", "true")
+    assert modelpack.ClientOptions().plain_http and modelpack.Client().options.plain_http
+    monkeypatch.setenv("MODELPACK_PLAIN_HTTP", "maybe")
+    try:
+        modelpack.ClientOptions()
+    except modelpack.ModelpackError as exc:
+        assert "MODELPACK_PLAIN_HTTP" in str(exc)
+    else:
+        raise AssertionError("a bad MODELPACK_PLAIN_HTTP was accepted")
