@@ -47,9 +47,14 @@ lint: install
 unit: install
 	$(PY) -m pytest -q -m "not interop" tests/unit
 
+# Coverage is measured in the test process and in every CLI child process it starts (coverage's
+# `patch = subprocess`, see pyproject.toml); the total is printed at the end.
 test: deps tools install lint
-	@status=0; MODELPACK_TOOLS_DIR=$(CURDIR)/$(TOOLS) $(PY) -m pytest -q || status=$$?; \
-	if [ $$status -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$status
+	@rm -rf .coverage-data; mkdir -p .coverage-data; status=0; \
+	MODELPACK_TOOLS_DIR=$(CURDIR)/$(TOOLS) $(PY) -m pytest -q --cov --cov-report= || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; \
+	echo "coverage of src/modelpack (CLI child processes included): $$($(VENV)/bin/coverage report --format=total)%"; \
+	exit $$status
 
 demo: deps install
 	$(PY) scripts/demo.py
@@ -58,4 +63,4 @@ bench: deps tools install
 	MODELPACK_TOOLS_DIR=$(CURDIR)/$(TOOLS) $(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .demo .bench build *.egg-info
+	rm -rf $(VENV) $(TOOLS) .demo .bench .coverage-data build *.egg-info

@@ -2,8 +2,8 @@
 """`make demo`: the main job end to end, against a real registry started for the occasion.
 
 Packs the scikit-learn example, pushes it, inspects it by tag and by digest (remote: manifest and
-config only), pulls it by digest into an empty store and a fresh directory, and checks every byte.
-"""
+config only), pulls it by digest on a "second machine" (an empty store) into a fresh directory, and checks
+every byte."""
 
 from __future__ import annotations
 

@@ -66,6 +66,29 @@ def test_a_model_packed_and_signed_offline_in_a_layout_verifies_everywhere(
     assert (tmp_path / "files" / "model.sig").is_file()
 
 
+def test_a_model_signed_in_the_local_store_keeps_its_signature_when_pushed(
+        registry: Registry, tmp_path: Path, cosign_bin: Path) -> None:
+    model = _model(tmp_path / "m")
+    ref = registry.repo() + ":1.0"
+    digest = _ok("pack", str(model), "-t", ref)
+    private, public = keypair(tmp_path, "keys", "pw")
+    signed = modelpack("sign", "--local", ref, "--key", str(private), env={"COSIGN_PASSWORD": "pw"})
+    assert signed.code == 0, signed.err
+    assert "1 valid signature" in _ok("verify", "--local", ref, "--key", str(public))
+    # Nothing is in the registry yet; the signature is the store's, and `list` shows the model alone.
+    assert modelpack("verify", "--plain-http", ref, "--key", str(public)).code != 0
+    assert [line.split()[0] for line in _ok("list").splitlines()[1:]] == [ref]
+    _ok("push", "--plain-http", ref)
+    checked = cosign(cosign_bin, "verify", "--key", str(public), "--insecure-ignore-tlog=true", *COSIGN_FLAGS,
+                     ref.rsplit(":", 1)[0] + "@" + digest)
+    assert checked.returncode == 0, checked.stderr
+    # Removing the model removes its signature's entries too: nothing is left to keep blobs alive.
+    _ok("rm", ref)
+    home = Path(os.environ["MODELPACK_HOME"])
+    assert json.loads((home / "index.json").read_text())["manifests"] == []
+    assert not any((home / "blobs" / "sha256").iterdir())
+
+
 def test_a_layout_written_by_oras_is_read(tmp_path: Path, oras_bin: Path) -> None:
     work = tmp_path / "w"
     work.mkdir()

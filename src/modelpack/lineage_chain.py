@@ -4,13 +4,17 @@ digests when it is packed, so the chain back to the first ancestor stays exact e
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import IntegrityError, InvalidReferenceError, ModelpackError, UsageError
 from modelpack.oci.reference import Reference
 
 Resolver = Callable[[Reference], str]
 MAX_DEPTH = 100
+
+
+if TYPE_CHECKING:
+    from modelpack.model_info import ModelInfo
 
 
 def pin(value: str, resolve: Resolver) -> str:
@@ -45,10 +49,10 @@ def pin_parent(value: str, resolve: Resolver) -> str:
     return pin(value, resolve)
 
 
-def chain(start: str, read: Callable[[str], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def chain(start: str, read: Callable[[str], ModelInfo]) -> Iterator[dict[str, Any]]:
     """Follow `parent` from `start` back to the first ancestor, at most MAX_DEPTH models (the last
-    one's `parent` then names where the chain goes on). `read(reference)` returns an `inspect --json`
-    document. Entries are yielded as they are read, so a caller can show the chain known so far when a
+    one's `parent` then names where the chain goes on). `read(reference)` returns the model's info.
+    Entries are yielded as they are read, so a caller can show the chain known so far when a
     later step fails.
 
     Raises:
@@ -61,13 +65,12 @@ def chain(start: str, read: Callable[[str], dict[str, Any]]) -> Iterator[dict[st
         if current is None:
             return
         info = read(current)
-        meta = info.get("metadata", {})
-        parent = meta.get("parent")
-        yield {"reference": current, "digest": info["digest"], "name": meta.get("name"),
-               "version": meta.get("version"), "parent": parent}
-        if info["digest"] in seen:
-            raise IntegrityError(f"lineage of {start} loops back to {info['digest']} ({current})")
-        seen.add(info["digest"])
+        parent = info.metadata.get("parent")  # raw: the artifact's claim, checked below
+        yield {"reference": current, "digest": info.digest, "name": info.metadata.get("name"),
+               "version": info.metadata.get("version"), "parent": parent}
+        if info.digest in seen:
+            raise IntegrityError(f"lineage of {start} loops back to {info.digest} ({current})")
+        seen.add(info.digest)
         current = _parent_reference(current, parent) if parent is not None else None
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelpack.model_info import ModelInfo
 
 
 @dataclass
@@ -23,11 +26,11 @@ class Diff:
                 "metadata": self.metadata, "metrics": metrics}
 
 
-def diff_models(old: dict[str, Any], new: dict[str, Any]) -> Diff:
-    """Compare two `inspect --json` documents."""
+def diff_models(old: ModelInfo, new: ModelInfo) -> Diff:
+    """Files added, removed and changed, and every metadata field that differs, between two models."""
     result = Diff()
-    before = {layer["path"]: layer for layer in old.get("layers", []) if layer.get("path")}
-    after = {layer["path"]: layer for layer in new.get("layers", []) if layer.get("path")}
+    before = {f.path: f.to_json() for f in old.files if f.path}
+    after = {f.path: f.to_json() for f in new.files if f.path}
     for path in sorted(after.keys() - before.keys()):
         result.added.append(_file(after[path]))
     for path in sorted(before.keys() - after.keys()):
@@ -37,7 +40,7 @@ def diff_models(old: dict[str, Any], new: dict[str, Any]) -> Diff:
         if a["digest"] != b["digest"]:
             result.changed.append({"path": path, "oldDigest": a["digest"], "newDigest": b["digest"],
                                    "oldSize": a["size"], "newSize": b["size"]})
-    flat_old, flat_new = flatten(old.get("metadata", {})), flatten(new.get("metadata", {}))
+    flat_old, flat_new = flatten(old.metadata), flatten(new.metadata)
     for key in sorted(flat_old.keys() | flat_new.keys()):
         if flat_old.get(key) != flat_new.get(key):
             result.metadata[key] = {"old": flat_old.get(key), "new": flat_new.get(key)}

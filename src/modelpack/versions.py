@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelpack.errors import IntegrityError, UnsupportedArtifactError
-from modelpack.metadata.mapping import metadata_view
+from modelpack.model_info import ModelInfo
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.query import check_fields, parse_condition, sort_key
 from modelpack.store.layout import LayoutStore
@@ -28,6 +28,7 @@ class Version:
     artifact_type: str | None
     metadata: dict[str, Any] = field(default_factory=dict)
     malformed: list[str] = field(default_factory=list)  # annotation keys left out of `metadata`
+    model: ModelInfo | None = None  # the typed view (from the manifest alone: ls reads no config)
 
     def record(self) -> dict[str, Any]:
         """What --where and --sort look at: the metadata, plus tag, digest and size."""
@@ -108,8 +109,8 @@ def _manifest(repo: Repository, cache: LayoutStore,
 
 def _describe(tag: str, desc: Descriptor, node: Manifest | Index) -> Version:
     malformed: list[str] = []
-    metadata = metadata_view(node.annotations, None, malformed)
+    model = ModelInfo.read(tag, desc, node, None, malformed)
     if isinstance(node, Index):
-        return Version(tag, desc.digest, desc.size, node.artifact_type, metadata, malformed)
-    size = node.config.size + sum(layer.size for layer in node.layers)
-    return Version(tag, desc.digest, size, node.artifact_type or node.config.media_type, metadata, malformed)
+        return Version(tag, desc.digest, desc.size, node.artifact_type, model.metadata, malformed, model)
+    size = node.config.size + model.total_size
+    return Version(tag, desc.digest, size, model.artifact_type, model.metadata, malformed, model)

@@ -41,5 +41,6 @@ from modelpack.api.pulling import pull, unpack
 from modelpack.api.pushing import push
 from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, sign, verify
 from modelpack.api.store import check_store, gc_store
+from modelpack.model_info import FileInfo, ModelInfo
 
 __all__ = list(public.API_NAMES)

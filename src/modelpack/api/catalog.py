@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from modelpack.api.core import TransferResult, _store, _transfer, inspect_json, parse_reference, remote
+from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, remote
 from modelpack.errors import RegistryError, UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, retarget
@@ -57,8 +57,8 @@ def diff(
     from modelpack.model_diff import diff_models
 
     local_store = _store(store)
-    return diff_models(inspect_json(old, local_store, options, remote_only),
-                       inspect_json(new, local_store, options, remote_only))
+    return diff_models(read_model(old, local_store, options, remote_only),
+                       read_model(new, local_store, options, remote_only))
 
 
 def tag_remote(source: str | Reference, *targets: str | Reference, options: ClientOptions | None = None) -> Descriptor:

@@ -15,20 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import IntegrityError, NotFoundError, UsageError
-from modelpack.formats import foreign_metadata, layer_kind
-from modelpack.metadata.mapping import metadata_view
+from modelpack.model_info import ModelInfo
 from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
 from modelpack.places import Place, open_place, parse_place
 from modelpack.store import credentials
 from modelpack.store.client import ClientOptions, RegistryClient
 from modelpack.store.copy import CopyOptions, CopyResult, copy
+from modelpack.store.index_file import is_fallback_tag
 from modelpack.store.layout import LayoutStore
 from modelpack.store.registry import open_repository
 from modelpack.store.target import Repository, read_small
-from modelpack.unpacking import layer_path
 
 if TYPE_CHECKING:
     from modelpack.packing.build import HashProgress, PackedLayer, PackedModel
@@ -139,16 +138,16 @@ def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
     from modelpack.lineage_chain import chain
 
     local_store = _store(store)
-    return chain(str(parse_reference(reference)), lambda text: inspect_json(text, local_store, options))
+    return chain(str(parse_reference(reference)), lambda text: read_model(text, local_store, options))
 
 
-def inspect_json(reference: str | Place, local_store: LayoutStore, options: ClientOptions | None,
-                 remote_only: bool = False) -> dict[str, Any]:
-    """`inspect(...).to_json()` of a model: from the local store when it has it (and not `remote_only`),
-    else from the registry; an `oci:` layout from the layout."""
+def read_model(reference: str | Place, local_store: LayoutStore, options: ClientOptions | None,
+               remote_only: bool = False) -> ModelInfo:
+    """A model's info: from the local store when it has it (and not `remote_only`), else from the
+    registry; an `oci:` layout from the layout."""
     place = parse_place(reference)
     local = isinstance(place, Reference) and not remote_only and local_store.find(place) is not None
-    return inspect(place, remote_only=not local, options=options, store=local_store).to_json()
+    return inspect(place, remote_only=not local, options=options, store=local_store)
 
 
 def _store_hashes(store: LayoutStore | None) -> HashCache:
@@ -169,43 +168,7 @@ def _transfer(ref: Place, result: CopyResult) -> TransferResult:
     return TransferResult(ref, result.descriptor, len(result.copied), len(result.skipped), result.bytes_copied)
 
 
-@dataclass
-class Inspection:
-    reference: str
-    descriptor: Descriptor
-    manifest: Manifest | Index
-    config: dict[str, Any] | None
-
-    def to_json(self) -> dict[str, Any]:
-        node = self.manifest
-        out: dict[str, Any] = {
-            "reference": self.reference,
-            "digest": self.descriptor.digest,
-            "mediaType": node.media_type,
-            "artifactType": node.artifact_type or (node.config.media_type if isinstance(node, Manifest) else None),
-            "size": self.descriptor.size,
-            "annotations": dict(node.annotations or {}),
-        }
-        if isinstance(node, Index):
-            out["manifests"] = [m.to_json() for m in node.manifests]
-            out["metadata"] = metadata_view(node.annotations, None)
-            out["layers"] = []
-            return out
-        out["config"] = node.config.to_json()
-        foreign = foreign_metadata(node.config.media_type, self.config)
-        out["metadata"] = {**foreign, **metadata_view(node.annotations, None if foreign else self.config)}
-        out["layers"] = [
-            {
-                "path": layer_path(layer),
-                "kind": layer_kind(layer.media_type),
-                "mediaType": layer.media_type,
-                "digest": layer.digest,
-                "size": layer.size,
-            }
-            for layer in node.layers
-        ]
-        out["totalSize"] = sum(layer.size for layer in node.layers)
-        return out
+Inspection = ModelInfo  # the name inspect()'s result had before it was typed
 
 
 def inspect(
@@ -214,7 +177,7 @@ def inspect(
     remote_only: bool = False,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
-) -> Inspection:
+) -> ModelInfo:
     """Manifest, config and metadata of a model, fetching only the manifest and the config blob.
 
     Args:
@@ -223,6 +186,9 @@ def inspect(
         remote_only: read a registry reference from the registry.
         options: how to reach the registry.
         store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        The model's identity, metadata and files (`to_json()` gives the `inspect --json` document).
 
     Raises:
         NotFoundError: no such model there.
@@ -243,7 +209,7 @@ def inspect(
     if isinstance(node, Manifest) and node.config.media_type != mt.OCI_EMPTY and node.config.size <= 4 << 20 \
             and (not local or repo.has_blob(node.config)):
         config = _config_json(node.config, read_small(repo, node.config, MAX_MANIFEST_BYTES))
-    return Inspection(str(place), desc, node, config)
+    return ModelInfo.read(str(place), desc, node, config)
 
 
 def _config_json(desc: Descriptor, raw: bytes) -> dict[str, Any] | None:
@@ -271,11 +237,15 @@ def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
     out = []
     for entry in local_store.entries():
         desc = entry.descriptor
+        if is_fallback_tag(entry.reference):  # where sign --local lists signatures
+            continue
         size, annotations, artifact_type = desc.size, {}, desc.artifact_type
         try:
             node = parse_manifest(local_store.read_blob_bytes(desc))
         except (NotFoundError, IntegrityError, ValueError):
             node = None
+        if isinstance(node, Manifest) and node.subject is not None:  # a signature or attestation
+            continue
         if isinstance(node, Manifest):
             size = node.config.size + sum(layer.size for layer in node.layers)
             annotations = node.annotations or {}

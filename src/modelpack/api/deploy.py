@@ -135,8 +135,7 @@ def kubernetes(
         raise UsageError(f"{reference} is a container image; --kind {kind} takes the model artifact "
                          "(--kind deployment runs a serving image)")
     if kind == "kserve":
-        framework = model_format or inspect(ref, remote_only=True, options=options).to_json()["metadata"].get(
-            "framework")
+        framework = model_format or inspect(ref, remote_only=True, options=options).framework
         if not framework:
             raise UsageError(f"{reference} records no framework: pass --model-format NAME (e.g. sklearn, onnx) "
                              "for KServe's modelFormat")
@@ -255,7 +254,7 @@ def serve_model(
         ref = _served_reference(source)
         pulled = pull(ref, options=options, store=store, verify_key=verify_key)
         digest = pulled.descriptor.digest
-        metadata = inspect(ref.with_digest(digest), store=store).to_json()["metadata"]
+        metadata = inspect(ref.with_digest(digest), store=store).metadata
         workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
         try:  # the runtime holds the model in memory once loaded: the unpacked copy is not kept
             unpack(ref.with_digest(digest), workdir / "model", store=store)

@@ -60,8 +60,12 @@ def push(
             raise UsageError(f"push {source}: a directory needs a reference to push to (push DIR REF)")
         ref = parse_reference(source if isinstance(source, str | Reference) else str(source))
         dst = remote(ref, options)
-        result = copy(local_store.repository(ref.name), dst, ref.version, ref.tag,
-                      _with_mounts(copy_options, local_store, ref))
+        from modelpack.signatures.referrers import copy_referrers
+
+        stored = local_store.repository(ref.name)
+        mounts = _with_mounts(copy_options, local_store, ref)
+        result = copy(stored, dst, ref.version, ref.tag, mounts)
+        copy_referrers(stored, dst, result.descriptor.digest, mounts)  # signatures made with sign --local
     else:
         assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)
         ref = parse_reference(reference)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.places import Place, open_place, parse_place
 from modelpack.store.client import ClientOptions
+
+if TYPE_CHECKING:
+    from modelpack.store.layout import LayoutStore
 
 
 @dataclass
@@ -44,14 +47,35 @@ def sign(
     password: bytes | None,
     annotations: dict[str, str] | None = None,
     *,
+    local: bool = False,
     options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
 ) -> SignResult:
-    """Sign the manifest a reference names. A tag is resolved first: a signature binds a digest."""
+    """Sign the manifest a place names; a tag is resolved first, as a signature binds a digest. The
+    signature is stored where cosign finds it (a referrer, listed in the `sha256-<hex>` index where the
+    storage has no referrers API); `copy` and `push` carry it along.
+
+    Args:
+        reference: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
+        key: the private key (cosign.key).
+        password: the key's password (None for an unencrypted key).
+        annotations: signed along with the digest.
+        local: sign the model in the local store, not the registry.
+        options: how to reach the registry.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        The digest signed and the signature manifest's descriptor.
+
+    Raises:
+        NotFoundError: no such model there.
+        UsageError: the key cannot be read with this password.
+    """
     from modelpack.signatures import keys, referrers
 
     signer = keys.load_private_key(Path(key), password)
     ref = parse_place(reference)
-    repo, version = open_place(ref, options=options)
+    repo, version = open_place(ref, options=options, store=store, local=local)
     subject = repo.resolve(version or "")
     signature = referrers.attach_signature(repo, subject, signer, annotations)
     return SignResult(ref, subject.digest, signature)
@@ -69,15 +93,33 @@ def verify(
     key: str | Path,
     annotations: dict[str, str] | None = None,
     *,
+    local: bool = False,
     options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
 ) -> VerifyResult:
-    """Verify that the manifest a reference names carries a signature made with `key`'s private key
-    (ours or cosign's, bundle or legacy format). Raises VerificationError otherwise."""
+    """Verify that the manifest a place names carries a signature made with `key`'s private key
+    (ours or cosign's, bundle or legacy format).
+
+    Args:
+        reference: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
+        key: the public key (cosign.pub).
+        annotations: annotations a verified signature must carry.
+        local: verify the model in the local store, not the registry.
+        options: how to reach the registry.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        The digest and the signatures that verified.
+
+    Raises:
+        VerificationError: no signature verifies (the reasons are given).
+        NotFoundError: no such model there.
+    """
     from modelpack.signatures import keys, referrers
 
     public = keys.load_public_key(Path(key))
     ref = parse_place(reference)
-    repo, version = open_place(ref, options=options)
+    repo, version = open_place(ref, options=options, store=store, local=local)
     subject = repo.resolve(version or "")
     found = referrers.verify_signatures(repo, subject.digest, public, annotations)
     return VerifyResult(ref, subject.digest, found)

@@ -224,22 +224,21 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
     from modelpack import api
 
     options = client_options(plain_http, insecure, ca_file, verbose)
-    info = api.inspect(reference, remote_only=remote_only, options=options).to_json()
+    info = api.inspect(reference, remote_only=remote_only, options=options)
     if as_json:
-        print_json(info)
+        print_json(info.to_json())
         return
-    click.echo(f"Reference:     {clean(info['reference'])}")
-    click.echo(f"Digest:        {clean(info['digest'])}")
-    click.echo(f"Artifact type: {clean(info['artifactType'] or '-')}")
-    meta = info["metadata"]
-    for key, value in meta.items():
+    click.echo(f"Reference:     {clean(info.reference)}")
+    click.echo(f"Digest:        {clean(info.digest)}")
+    click.echo(f"Artifact type: {clean(info.artifact_type or '-')}")
+    for key, value in info.metadata.items():
         shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
         click.echo(f"  {clean(key) + ':':<16}{clean(shown)}")
-    if info["layers"]:
-        click.echo(f"Layers ({len(info['layers'])}, {human_size(info.get('totalSize', 0))}):")
-        for layer in info["layers"]:
-            click.echo(f"  {clean(layer['digest'][:19])}  {human_size(layer['size']):>10}  "
-                       f"{clean(layer['kind'] or '-'):<13}  {clean(layer['path'] or '-')}")
+    if info.files:
+        click.echo(f"Layers ({len(info.files)}, {human_size(info.total_size)}):")
+        for file in info.files:
+            click.echo(f"  {clean(file.digest[:19])}  {human_size(file.size):>10}  "
+                       f"{clean(file.kind or '-'):<13}  {clean(file.path or '-')}")
 
 
 @click.command()

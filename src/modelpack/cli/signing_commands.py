@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -19,9 +18,6 @@ from modelpack.cli.common import (
     print_json,
 )
 from modelpack.cli.file_types import RegularFile
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command()
@@ -107,12 +103,14 @@ def generate_key_pair(directory: str) -> None:
 @click.option("--key", required=True, type=RegularFile(), help="Private key (cosign.key).")
 @click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
               help="Annotation signed along with the digest. Repeatable.")
+@click.option("--local", is_flag=True, help="Sign the model in the local store (push and copy carry the signature).")
 @network_options
 @json_option
 @handle_errors
-def sign(reference: str, key: str, annotations: tuple[str, ...], plain_http: bool, insecure: bool,
+def sign(reference: str, key: str, annotations: tuple[str, ...], local: bool, plain_http: bool, insecure: bool,
          ca_file: str | None, verbose: bool, as_json: bool) -> None:
-    """Sign a model; a tag is resolved to its digest first. Stored where cosign finds it."""
+    """Sign a model (in a registry, the local store with --local, or oci:DIR:TAG); a tag is resolved
+    to its digest first. Stored where cosign finds it."""
     from modelpack import api
 
     options = client_options(plain_http, insecure, ca_file, verbose)
@@ -120,7 +118,7 @@ def sign(reference: str, key: str, annotations: tuple[str, ...], plain_http: boo
 
     extra = _annotations(annotations)
     password = _password() if needs_password(Path(key)) else None  # asked only after the key file is read
-    result = api.sign(reference, key, password, extra, options=options)
+    result = api.sign(reference, key, password, extra, local=local, options=options)
     if as_json:
         print_json({"reference": str(result.reference), "digest": result.digest,
                     "signature": result.signature.digest})
@@ -134,16 +132,17 @@ def sign(reference: str, key: str, annotations: tuple[str, ...], plain_http: boo
 @click.option("--key", required=True, type=RegularFile(), help="Public key (cosign.pub).")
 @click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
               help="Require this signed annotation. Repeatable.")
+@click.option("--local", is_flag=True, help="Verify the model in the local store.")
 @network_options
 @json_option
 @handle_errors
-def verify(reference: str, key: str, annotations: tuple[str, ...], plain_http: bool, insecure: bool,
+def verify(reference: str, key: str, annotations: tuple[str, ...], local: bool, plain_http: bool, insecure: bool,
            ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Verify a model's signature (modelpack's or cosign's; bundle or legacy format)."""
     from modelpack import api
 
     options = client_options(plain_http, insecure, ca_file, verbose)
-    result = api.verify(reference, key, _annotations(annotations), options=options)
+    result = api.verify(reference, key, _annotations(annotations), local=local, options=options)
     if as_json:
         print_json({"reference": str(result.reference), "digest": result.digest, "verified": True,
                     "signatures": [{"kind": s.kind, "location": s.location, "annotations": s.annotations}
@@ -151,7 +150,6 @@ def verify(reference: str, key: str, annotations: tuple[str, ...], plain_http: b
     else:
         click.echo(f"verified {clean(result.reference.with_digest(result.digest))}: "
                    f"{plural(len(result.signatures), 'valid signature')}")
-
 
 
 COMMANDS = (login, logout, generate_key_pair, sign, verify)

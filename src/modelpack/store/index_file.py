@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,23 @@ def _entry(item: Any, where: str) -> StoreEntry | None:
     desc = Descriptor.from_json(item, where)
     ref = desc.annotation(mt.A_REF_NAME)
     return StoreEntry(ref, desc) if ref else None
+
+
+def is_fallback_tag(reference: str) -> bool:
+    """`name:sha256-<hex>` (and cosign's `.sig`/`.att`): where referrers are listed without the API."""
+    tag = reference.rpartition(":")[2]
+    base = tag.removesuffix(".sig").removesuffix(".att")
+    alg, _, hexd = base.partition("-")
+    return alg == "sha256" and len(hexd) == 64 and all(c in "0123456789abcdef" for c in hexd)
+
+
+def attached_entries(entries: list[StoreEntry], name: str, digest: str,
+                     read_index: Callable[[Descriptor], list[str]]) -> list[StoreEntry]:
+    """The entries that only exist for `digest` in repository `name`: its fallback tags
+    (`name:sha256-<hex>[.sig|.att]`) and the signatures and attestations they list by digest.
+    `read_index` gives the digests an index lists (none when it cannot be read)."""
+    tag = f"{name}:{digest.replace(':', '-')}"
+    tagged = [e for e in entries if e.reference in (tag, tag + ".sig", tag + ".att")]
+    listed = {d for e in tagged for d in read_index(e.descriptor)}
+    by_digest = [e for e in entries if e.descriptor.digest in listed and e.reference == f"{name}@{e.descriptor.digest}"]
+    return tagged + by_digest

@@ -20,10 +20,17 @@ from pathlib import Path
 from modelpack.errors import IntegrityError, NotFoundError
 from modelpack.files import atomic_write
 from modelpack.oci import digest as digests
-from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Manifest, json_bytes, parse_manifest
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, json_bytes, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.space import require_space
-from modelpack.store.index_file import StoreEntry, index_bytes, parse_index, repair_index_file, require_folder
+from modelpack.store.index_file import (
+    StoreEntry,
+    attached_entries,
+    index_bytes,
+    parse_index,
+    repair_index_file,
+    require_folder,
+)
 from modelpack.store.maintenance import GcReport, collect_garbage, sweep_ingest
 from modelpack.store.receive import Receiver
 from modelpack.store.target import Opener, Progress, read_small
@@ -228,10 +235,21 @@ class LayoutStore:
             if not gone:
                 raise NotFoundError(f"{reference} is not in the local store")
             kept = [e for e in entries if e not in gone]
+            for digest in {e.descriptor.digest for e in gone} - {e.descriptor.digest for e in kept}:
+                attached = attached_entries(kept, reference.name, digest, self._listed)  # sign --local's
+                kept = [e for e in kept if e not in attached]
             self._write_index(kept)
             collect_garbage(self, kept)
             sweep_ingest(self)  # cheap, and safe: only files no live process holds
         return [e.reference for e in gone]
+
+    def _listed(self, desc: Descriptor) -> list[str]:
+        """The digests an index in the store lists (none if it is missing or not an index)."""
+        try:
+            node = parse_manifest(self.read_blob_bytes(desc))
+        except (NotFoundError, IntegrityError, ValueError):
+            return []
+        return [m.digest for m in node.manifests] if isinstance(node, Index) else []
 
     def collect_garbage(self) -> GcReport:
         """Remove unreferenced blobs (unless a copy into the store runs) and ingest leftovers."""

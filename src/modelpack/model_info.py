@@ -1,0 +1,140 @@
+"""What a model is, typed: rebuilt from its manifest, config and annotations, the same type whatever
+wrote the artifact (modelpack, the legacy `cnai` names, other tools' formats) and wherever it was read
+(a registry, the local store, an OCI layout). `diff`, `lineage`, `serve`, `k8s` and the CLI read its
+fields; `to_json()` is for output only (`inspect --json`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelpack.formats import foreign_metadata, layer_kind
+from modelpack.metadata.mapping import metadata_view
+from modelpack.oci.descriptor import Descriptor, Index, Manifest
+from modelpack.unpacking import layer_path
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One layer: the file (or folder archive) it restores."""
+
+    path: str | None  # None: a layer that names no path
+    kind: str | None  # weight, weight.config, doc, code, dataset; None for other tools' media types
+    media_type: str
+    digest: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "mediaType": self.media_type, "digest": self.digest,
+                "size": self.size}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model's identity, metadata and files.
+
+    `metadata` holds every field the artifact records (the `modelpack.yaml` names: name, version,
+    description, metrics, datasets, ...); the properties read the common ones, typed.
+    """
+
+    reference: str
+    descriptor: Descriptor
+    manifest: Manifest | Index
+    config: dict[str, Any] | None = None  # the config blob, when it is JSON
+    metadata: dict[str, Any] = field(default_factory=dict)
+    files: tuple[FileInfo, ...] = ()
+
+    @classmethod
+    def read(cls, reference: str, descriptor: Descriptor, manifest: Manifest | Index,
+             config: dict[str, Any] | None, malformed: list[str] | None = None) -> ModelInfo:
+        """Build from what a storage returned: the manifest (or index) and its parsed config (None when
+        it was not read). `malformed` collects the annotation keys left out as not well formed."""
+        if isinstance(manifest, Index):
+            return cls(reference, descriptor, manifest, config, metadata_view(manifest.annotations, None, malformed))
+        foreign = foreign_metadata(manifest.config.media_type, config)
+        metadata = {**foreign, **metadata_view(manifest.annotations, None if foreign else config, malformed)}
+        files = tuple(FileInfo(layer_path(layer), layer_kind(layer.media_type), layer.media_type, layer.digest,
+                               layer.size) for layer in manifest.layers)
+        return cls(reference, descriptor, manifest, config, metadata, files)
+
+    # -- identity ----------------------------------------------------------------------------------
+    @property
+    def digest(self) -> str:
+        return self.descriptor.digest
+
+    @property
+    def artifact_type(self) -> str | None:
+        node = self.manifest
+        return node.artifact_type or (node.config.media_type if isinstance(node, Manifest) else None)
+
+    @property
+    def children(self) -> list[Descriptor]:
+        """An index's manifests (none for a single model)."""
+        return list(self.manifest.manifests) if isinstance(self.manifest, Index) else []
+
+    # -- metadata ----------------------------------------------------------------------------------
+    @property
+    def name(self) -> str | None:
+        return _text(self.metadata.get("name"))
+
+    @property
+    def version(self) -> str | None:
+        return _text(self.metadata.get("version"))
+
+    @property
+    def description(self) -> str | None:
+        return _text(self.metadata.get("description"))
+
+    @property
+    def created(self) -> str | None:
+        return _text(self.metadata.get("created"))
+
+    @property
+    def framework(self) -> str | None:
+        return _text(self.metadata.get("framework"))
+
+    @property
+    def parent(self) -> str | None:
+        return _text(self.metadata.get("parent"))
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The numeric metrics (an artifact may record others; they stay in `metadata`)."""
+        raw = self.metadata.get("metrics")
+        if not isinstance(raw, dict):
+            return {}
+        return {str(k): float(v) for k, v in raw.items()
+                if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    # -- output ------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The `inspect --json` document."""
+        node = self.manifest
+        out: dict[str, Any] = {
+            "reference": self.reference,
+            "digest": self.digest,
+            "mediaType": node.media_type,
+            "artifactType": self.artifact_type,
+            "size": self.descriptor.size,
+            "annotations": dict(node.annotations or {}),
+        }
+        if isinstance(node, Index):
+            out["manifests"] = [m.to_json() for m in node.manifests]
+            out["metadata"] = self.metadata
+            out["layers"] = []
+            return out
+        out["config"] = node.config.to_json()
+        out["metadata"] = self.metadata
+        out["layers"] = [f.to_json() for f in self.files]
+        out["totalSize"] = self.total_size
+        return out
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)
