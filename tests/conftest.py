@@ -1,5 +1,10 @@
 """Shared fixtures: a real Distribution registry, reference OCI clients, an isolated modelpack home.
 
+MODELPACK_TEST_REGISTRY picks how the registry runs: ``auto`` (default: a container where a Docker
+engine answers, else the process), ``process`` (Debian's docker-registry as a child process) or
+``container`` (testcontainers; image from MODELPACK_TEST_REGISTRY_IMAGE, default ``registry:2``).
+Asking for ``container`` without a Docker engine stops the run with one line.
+
 Missing external programs skip the tests that need them, except in CI (CI=true or CI=1), where they
 fail: CI must not go green by skipping everything.
 """
@@ -19,6 +24,8 @@ from registry_process import Registry, RegistryStartError, RegistryUnavailable, 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOOLS_DIR_ENV = "MODELPACK_TOOLS_DIR"
+REGISTRY_MODE_ENV = "MODELPACK_TEST_REGISTRY"
+REGISTRY_MODES = ("process", "container", "auto")
 
 
 def in_ci() -> bool:
@@ -32,8 +39,33 @@ def missing(message: str) -> NoReturn:
     pytest.skip(message)
 
 
+def registry_mode() -> str:
+    mode = os.environ.get(REGISTRY_MODE_ENV, "").strip().lower() or "auto"
+    if mode not in REGISTRY_MODES:
+        pytest.exit(f"{REGISTRY_MODE_ENV}={mode!r}: expected one of {', '.join(REGISTRY_MODES)}", returncode=4)
+    if mode == "auto":
+        from registry_container import engine_problem  # cached: the engine is asked once per session
+
+        mode = "container" if engine_problem() is None else "process"
+    return mode
+
+
 def _start(directory: Path, **opts: Any) -> Registry:
     try:
+        if registry_mode() == "container":
+            # Imported only when asked for: the process mode needs neither testcontainers nor docker.
+            from registry_container import EngineUnavailable
+            from registry_container import start_registry as start_container
+
+            try:
+                return start_container(directory, **opts)
+            except RegistryStartError as exc:  # e.g. an engine that cannot pull registry:2 offline
+                error = RegistryStartError(f"{exc}\n(MODELPACK_TEST_REGISTRY=process runs Debian's docker-registry "
+                                           "as a child process instead)")
+                pytest.fail(str(error), pytrace=False)
+            except EngineUnavailable as exc:
+                # Asked for explicitly, so no silent fallback to the process, and no 300 identical failures.
+                pytest.exit(f"{REGISTRY_MODE_ENV}=container: {exc}", returncode=4)
         return start_registry(directory, **opts)
     except (RegistryUnavailable, RegistryStartError) as exc:
         error = exc

@@ -7,6 +7,7 @@ Stdlib + requests only; pytest-specific policy (skip or fail when the binary is 
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,16 +183,21 @@ def _tail(text: str, limit: int = 4000) -> str:
     return text if len(text) <= limit else "...\n" + text[-limit:]
 
 
-def _wait_ready(reg: Registry, proc: subprocess.Popen[bytes], timeout: float) -> str | None:
-    """None once GET /v2/ answers; else the reason it did not. 401 counts as ready with auth on."""
+def _wait_ready(reg: Registry, exited: Callable[[], str | None], timeout: float) -> str | None:
+    """None once GET /v2/ answers; else the reason it did not. 401 counts as ready with auth on.
+
+    ``exited()`` says why the server is gone (None while it runs): a process here, a container in
+    registry_container.py.
+    """
     ok = {200, 401} if reg.auth else {200}
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     with reg.session() as http, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                return f"process exited with status {proc.returncode}"
+            gone = exited()
+            if gone is not None:
+                return gone
             try:
                 r = http.get(f"{reg.url}/v2/", timeout=2)
                 if r.status_code in ok:
@@ -200,6 +207,10 @@ def _wait_ready(reg: Registry, proc: subprocess.Popen[bytes], timeout: float) ->
                 last = f"GET /v2/ failed: {exc.__class__.__name__}"
             time.sleep(0.05)
     return f"not ready after {timeout:g} s ({last})"
+
+
+def _exit_status(proc: subprocess.Popen[bytes]) -> str | None:
+    return None if proc.poll() is None else f"process exited with status {proc.returncode}"
 
 
 def start_registry(
@@ -249,7 +260,7 @@ def start_registry(
             auth=auth_htpasswd is not None or auth_token is not None,
             process=proc,
         )
-        problem = _wait_ready(reg, proc, timeout)
+        problem = _wait_ready(reg, functools.partial(_exit_status, proc), timeout)
         if problem is None:
             return reg
         reg.stop()

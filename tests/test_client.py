@@ -25,6 +25,10 @@ def test_a_client_pushes_pulls_and_lists_over_one_pool(registry: Registry, tmp_p
     assert tree(tmp_path / "out") == tree(model)
     versions = client.list_versions(ref.rsplit(":", 1)[0], where=["metrics.accuracy>=0.9"])
     assert [v.tag for v in versions] == ["1"]
+    # Metadata overrides as a mapping, typed values kept: the version stays the text "2.0".
+    second = client.push(model, registry.repo() + ":2", {"version": "2.0", "metrics": {"f1": 0.8}})
+    info = client.inspect(second.reference, remote_only=True)
+    assert (info.version, info.metrics) == ("2.0", {"accuracy": 0.9, "f1": 0.8})
     client.pull(ref)  # into the client's own store
     assert [m.digest for m in client.list_models()] == [pushed.descriptor.digest]
     assert not (Path(os.environ["MODELPACK_HOME"]) / "index.json").exists()  # not the default store

@@ -130,6 +130,30 @@ def test_overrides_apply_over_the_file(tmp_path: Path) -> None:
     assert meta.metrics == {"accuracy": 0.9, "loss": 0.2}
 
 
+def test_overrides_as_a_mapping_merge_nested_keys_and_keep_values_as_given(tmp_path: Path) -> None:
+    write_yaml(tmp_path, "name: m\nversion: '1'\nmetrics: {accuracy: 0.5, loss: 0.2}\nlabels: {a: x}\n")
+    meta = load_metadata(tmp_path, {"version": "2.0", "metrics": {"accuracy": 0.9}, "licenses": ["MIT"],
+                                    "labels": {"team": "ml"}}, use_git=False)
+    assert meta.version == "2.0"  # not parsed as the number 2.0
+    assert meta.metrics == {"accuracy": 0.9, "loss": 0.2}
+    assert meta.licenses == ["MIT"]
+    assert meta.labels == {"a": "x", "team": "ml"}  # merged, as --set labels.team=ml does
+    same = load_metadata(tmp_path, {"metrics.accuracy": 0.9}, use_git=False)
+    assert same.metrics == meta.metrics
+
+
+def test_overrides_as_a_mapping_name_an_unknown_field(tmp_path: Path) -> None:
+    with pytest.raises(MetadataError, match=r"'versoin'.*did you mean 'version'"):
+        load_metadata(write_yaml(tmp_path, "name: m\n"), {"versoin": "2"}, use_git=False)
+    with pytest.raises(MetadataError, match=r"'name' is not a mapping"):
+        load_metadata(write_yaml(tmp_path, "name: m\n"), {"name.x": 1}, use_git=False)
+
+
+def test_a_lone_override_string_is_one_override(tmp_path: Path) -> None:
+    meta = load_metadata(write_yaml(tmp_path, "name: m\n"), "version=3", use_git=False)  # type: ignore[arg-type]
+    assert meta.version == "3"
+
+
 def test_validation_error_names_nested_field(tmp_path: Path) -> None:
     with pytest.raises(MetadataError, match=r"metrics\.accuracy"):
         load_metadata(write_yaml(tmp_path, "name: m\nmetrics:\n  accuracy: high\n"), use_git=False)

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from modelpack.store.registry import open_repository
 from modelpack.store.target import Repository, read_small
 
 if TYPE_CHECKING:
+    from modelpack.metadata.load import Overrides
     from modelpack.packing.build import HashProgress, PackedLayer, PackedModel
     from modelpack.packing.hashcache import HashCache
     from modelpack.packing.select import LayerSource
@@ -70,7 +71,7 @@ def remote(reference: Reference, options: ClientOptions | None = None) -> Reposi
 def pack(
     model_dir: str | Path,
     reference: str | Reference,
-    overrides: Sequence[str] = (),
+    overrides: Overrides = (),
     *,
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
@@ -79,7 +80,24 @@ def pack(
 ) -> PackResult:
     """Pack a directory into the local store under `reference`. A `parent` or dataset that is a
     registry reference is pinned to its digest (from the local store, else the registry).
-    `hash_progress` hears of the files being hashed (for a progress bar)."""
+
+    Args:
+        model_dir: the model's directory (its `modelpack.yaml`, if any, gives the metadata).
+        reference: where it is stored, e.g. `registry.example.com/team/iris:1.0`.
+        overrides: metadata over `modelpack.yaml`'s: `["metrics.f1=0.91"]` as `--set` takes them, or a
+            mapping taken as given, `{"version": "1.1", "metrics": {"f1": 0.91}}`.
+        store: the local store (default: MODELPACK_HOME's).
+        copy_options: concurrency and progress of the copy into the store.
+        options: how to reach a registry named by `parent` or a dataset.
+        hash_progress: hears of the files being hashed (for a progress bar).
+
+    Returns:
+        The stored reference (pinned to the digest when it names no tag), descriptor and model.
+
+    Raises:
+        UsageError: not a directory, or a reference pinned to another digest.
+        MetadataError: metadata that does not validate (the field is named).
+    """
     ref = parse_reference(reference)
     local_store = _store(store)  # one per call: it remembers which blobs it has verified
     model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
@@ -93,7 +111,7 @@ def pack(
 
 def describe(
     model_dir: str | Path,
-    overrides: Sequence[str] = (),
+    overrides: Overrides = (),
     *,
     default_name: str | None = None,
     on_layer: Callable[[PackedLayer], None] | None = None,
@@ -111,7 +129,7 @@ def describe(
     path = Path(model_dir)
     if not path.is_dir():
         raise UsageError(f"{model_dir} is not a directory")
-    metadata = load_metadata(path, list(overrides), default_name=default_name or path.resolve().name)
+    metadata = load_metadata(path, overrides, default_name=default_name or path.resolve().name)
     if resolver is not None:
         from modelpack.lineage_chain import pin, pin_parent
 

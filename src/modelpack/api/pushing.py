@@ -9,7 +9,6 @@ streamed in one pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.target import Storage
 
 if TYPE_CHECKING:
+    from modelpack.metadata.load import Overrides
     from modelpack.packing.build import PackedLayer
     from modelpack.packing.select import LayerSource
 
@@ -43,15 +43,32 @@ if TYPE_CHECKING:
 def push(
     source: str | Reference | Path,
     reference: str | Place | None = None,
-    overrides: Sequence[str] = (),
+    overrides: Overrides = (),
     *,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
 ) -> TransferResult:
-    """Push a model to a registry: `push(REF)` from the local store, or `push(DIR, REF)` packing the
-    directory and streaming its files straight to the registry (nothing is copied into the store).
-    `push(DIR, "oci:OUT[:TAG]")` packs it into an OCI layout directory instead, offline."""
+    """Push a model to a registry: `push(REF)` from the local store (with the signatures `sign --local`
+    made), or `push(DIR, REF)` packing the directory and streaming its files straight to the registry
+    (nothing is copied into the store). `push(DIR, "oci:OUT[:TAG]")` packs it into an OCI layout
+    directory instead, offline.
+
+    Args:
+        source: a reference in the local store, or a model directory.
+        reference: where a directory goes (a registry reference or `oci:OUT[:TAG]`).
+        overrides: metadata for a directory, as `pack` takes them (strings or a mapping).
+        options: how to reach the registry.
+        store: the local store (default: MODELPACK_HOME's).
+        copy_options: concurrency and progress.
+
+    Returns:
+        The reference pushed, its descriptor, and how many blobs and bytes moved.
+
+    Raises:
+        UsageError: a directory without a reference, or a reference that is no directory.
+        NotFoundError: `push(REF)` of a model the local store does not have.
+    """
     local_store = _store(store)
     if reference is not None and is_layout(reference):
         return _push_to_layout(source, parse_place(reference), overrides, local_store, options, copy_options)
@@ -79,7 +96,7 @@ def push(
     return _transfer(ref, result)
 
 
-def _push_to_layout(source: object, place: Place, overrides: Sequence[str], local_store: LayoutStore,
+def _push_to_layout(source: object, place: Place, overrides: Overrides, local_store: LayoutStore,
                     options: ClientOptions | None, copy_options: CopyOptions | None) -> TransferResult:
     """push DIR oci:OUT[:TAG]: pack the directory into an OCI layout, offline (nothing goes to the store)."""
     assert isinstance(place, LayoutReference)
@@ -94,7 +111,7 @@ def _push_to_layout(source: object, place: Place, overrides: Sequence[str], loca
     return _transfer(place, copy(model, layout, model.descriptor.digest, place.tag, copy_options))
 
 
-def _push_directory(model_dir: Path, overrides: Sequence[str], ref: Reference, dst: Storage,
+def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: Storage,
                     options: CopyOptions, local_store: LayoutStore, client_options: ClientOptions | None) -> CopyResult:
     """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
     config and manifest follow through `copy()`, which skips the blobs already handled."""

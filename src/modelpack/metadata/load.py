@@ -8,6 +8,7 @@ import subprocess
 import types
 import typing
 import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,14 @@ MAX_METADATA_BYTES = 1024 * 1024
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last second RFC 3339 can write
 
 
+# `--set` strings (`metrics.f1=0.9`, values parsed as YAML scalars) or a mapping from the API, whose
+# values are taken as given and whose nested mappings merge key by key ({"metrics": {"f1": 0.9}}).
+Overrides = Sequence[str] | Mapping[str, Any]
+
+
 def load_metadata(
     model_dir: Path | None,
-    overrides: list[str] | tuple[str, ...] = (),
+    overrides: Overrides = (),
     *,
     default_name: str | None = None,
     use_git: bool = True,
@@ -35,8 +41,7 @@ def load_metadata(
     raw: dict[str, Any] = {}
     if model_dir is not None and (path := metadata_path(model_dir)) is not None:
         raw = read_yaml(path)
-    for item in overrides:
-        apply_override(raw, item)
+    apply_overrides(raw, overrides)
     if "name" not in raw and default_name:
         raw["name"] = default_name
     if use_git and model_dir is not None:
@@ -160,6 +165,27 @@ def _shown(part: object) -> str:
     return text if text.isprintable() and text.strip() == text and text else repr(text)
 
 
+def apply_overrides(raw: dict[str, Any], overrides: Overrides) -> None:
+    """Apply `--set` strings, or a mapping of dotted keys to values (see `Overrides`)."""
+    if isinstance(overrides, Mapping):
+        for key, value in _flatten(overrides, ""):
+            _set(raw, key.split("."), value, f"override {key!r}")
+        return
+    if isinstance(overrides, str):  # a lone "k=v" would otherwise be applied character by character
+        overrides = [overrides]
+    for item in overrides:
+        apply_override(raw, item)
+
+
+def _flatten(mapping: Mapping[Any, Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from _flatten(value, dotted + ".")
+        else:
+            yield dotted, dict(value) if isinstance(value, Mapping) else value
+
+
 def apply_override(raw: dict[str, Any], item: str) -> None:
     """Apply one `dotted.key=value`. Values are YAML scalars, except where the field is text."""
     key, sep, text = item.partition("=")
@@ -167,11 +193,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     if not sep or not key or any(not part for part in key.split(".")):
         raise MetadataError(f"--set {item!r}: expected key=value, e.g. metrics.accuracy=0.97")
     path = key.split(".")
-    field = ModelMetadata.model_fields.get(path[0]) or next(
-        (f for f in ModelMetadata.model_fields.values() if f.alias == path[0]), None
-    )
-    if field is None:
-        raise MetadataError(f"--set {item!r}: unknown field {path[0]!r}{did_you_mean(path[0], _known_fields(()))}")
+    field = _field(path[0], f"--set {item!r}")
     value: Any
     if (len(path) == 1 and _is_text(field.annotation)) or path[0] == "labels":
         value = text
@@ -179,11 +201,28 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         value = _scalar(text)
         if len(path) == 1 and _is_list(field.annotation) and not isinstance(value, list):
             value = [v.strip() for v in text.split(",")] if text else []
+    _set(raw, path, value, f"--set {item!r}")
+
+
+def _field(name: str, label: str) -> Any:
+    """The metadata field `name` (or its alias) names; MetadataError with "did you mean" otherwise."""
+    field = ModelMetadata.model_fields.get(name) or next(
+        (f for f in ModelMetadata.model_fields.values() if f.alias == name), None
+    )
+    if field is None:
+        raise MetadataError(f"{label}: unknown field {name!r}{did_you_mean(name, _known_fields(()))}")
+    return field
+
+
+def _set(raw: dict[str, Any], path: list[str], value: Any, label: str) -> None:
+    if any(not part for part in path):
+        raise MetadataError(f"{label}: expected a dotted key, e.g. metrics.accuracy")
+    _field(path[0], label)
     node = raw
     for part in path[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise MetadataError(f"--set {item!r}: {part!r} is not a mapping")
+            raise MetadataError(f"{label}: {part!r} is not a mapping")
         node = child
     node[path[-1]] = value
 
