@@ -27,6 +27,7 @@ def _repo(registry: Registry, proxy: FaultProxy) -> str:
 def _model(root: Path, files: dict[str, int]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for name, size in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(os.urandom(size))
     return root
 
@@ -35,15 +36,35 @@ def _digest(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_unchanged_push_sends_only_head_requests(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
-    model = _model(tmp_path / "m", {"a.safetensors": 300_000, "b.safetensors": 200_000})
+def test_unchanged_push_is_one_request(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"a.safetensors": 300_000, "b.safetensors": 200_000,
+                                    **{f"s/{i}.bin": 100 for i in range(20)}})
     ref = _repo(registry, proxy) + ":v1"
     mp.push(model, ref, options=PLAIN)
     proxy.clear()
     again = mp.push(model, ref, options=PLAIN)
-    assert again.copied == 0
-    methods = {line.split()[0] for line in proxy.requests()}
-    assert methods == {"HEAD"}, proxy.requests()
+    assert (again.copied, again.skipped) == (0, 23)
+    manifest_path = "/v2/" + ref.split("/", 1)[1].replace(":", "/manifests/")
+    assert [line.split()[:2] for line in proxy.requests()] == [["GET", manifest_path]]
+
+
+def test_a_changed_file_under_the_same_tag_sends_that_file_and_no_head_for_the_rest(
+        registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {"a.safetensors": 300_000, "b.safetensors": 200_000,
+                                    **{f"s/{i}.bin": 100 for i in range(20)}})
+    ref = _repo(registry, proxy) + ":v1"
+    mp.push(model, ref, options=PLAIN)
+    (model / "s" / "3.bin").write_bytes(os.urandom(100))
+    proxy.clear()
+    result = mp.push(model, ref, options=PLAIN)
+    uploads = proxy.requests("PUT", "/blobs/uploads/")
+    uploaded = {line.split("digest=")[1].split()[0].replace("%3A", ":") for line in uploads}
+    assert _digest(model / "s" / "3.bin") in uploaded and len(uploaded) == 2  # the changed file, the new config
+    blob_heads = proxy.requests("HEAD", "/blobs/")
+    assert len(blob_heads) <= 2, blob_heads  # at most the new file and config are asked about
+    assert result.copied == 2
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN, store=LayoutStore(tmp_path / "other"))
+    assert tree(tmp_path / "out") == tree(model)
 
 
 def test_new_version_uploads_only_the_changed_file(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:

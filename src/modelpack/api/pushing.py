@@ -25,14 +25,15 @@ from modelpack.api.core import (
     parse_reference,
     remote,
 )
-from modelpack.errors import UsageError
-from modelpack.oci.descriptor import Descriptor
+from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactError, UsageError
+from modelpack.oci.descriptor import Descriptor, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, is_layout, open_layout, parse_place
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.target import Storage
+from modelpack.unpacking import layer_path
 
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
@@ -119,9 +120,17 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
     from modelpack.packing.build import layer_opener
 
     speculated: set[str] = set()
+    previous_digest, previous = _tagged_manifest(dst, ref)
+    if previous is not None:  # what the tag names now: its blobs are in the registry, so no HEAD for them
+        options = replace(options, present=options.present | {previous.config.digest} |
+                          {layer.digest for layer in previous.layers})
+    unchanged_files = {(layer_path(layer), layer.size) for layer in previous.layers} if previous else set()
 
     def on_hashing(source: LayerSource, digest: Future[str]) -> None:
-        # A large file starts uploading now; the registry is asked whether it has it once hashed.
+        # A large file starts uploading now; the registry is asked whether it has it once hashed. Not a
+        # file the tag already holds at that path and size: it is most likely unchanged.
+        if (source.relpath, source.files[0].size) in unchanged_files:
+            return
         media_type = media.layer_media_type(source.kind, "raw")
         if pipeline.submit_unhashed(media_type, source.files[0].size, layer_opener(source), digest):
             speculated.add(source.relpath)
@@ -135,6 +144,9 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
                          on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes(local_store),
                          resolver=_lineage_resolver(local_store, client_options))
     _check_pinned(ref, model.descriptor.digest)
+    if previous_digest == model.descriptor.digest:  # unchanged: one GET in all
+        blobs = [model.manifest.config, *model.manifest.layers]
+        return CopyResult(model.descriptor, skipped=blobs, blobs=list(blobs))
     handled = pipeline.copied + pipeline.skipped
     result = copy(model, dst, model.descriptor.digest, ref.tag,
                   replace(options, present=frozenset(d.digest for d in handled)))
@@ -142,6 +154,18 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
     result.copied = [b for b in result.blobs if b.digest in sent]
     result.skipped = [b for b in result.blobs if b.digest not in sent]
     return result
+
+
+def _tagged_manifest(dst: Storage, ref: Reference) -> tuple[str | None, Manifest | None]:
+    """The digest and manifest the tag names in `dst` now (None, None: no tag, not there, or an index)."""
+    if not ref.tag:
+        return None, None
+    try:
+        desc, data = dst.fetch_manifest(ref.tag)
+        node = parse_manifest(data)
+    except (NotFoundError, IntegrityError, UnsupportedArtifactError, ValueError):
+        return None, None  # nothing usable: the push goes ahead as if the tag were new
+    return (desc.digest, node) if isinstance(node, Manifest) else (None, None)
 
 
 def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref: Reference) -> CopyOptions:

@@ -16,6 +16,7 @@ from modelpack.errors import RegistryError
 ERROR_BODY_LIMIT = 8 * 1024  # a registry's error document (oras-go's limit)
 METADATA_LIMIT = 4 * 1024 * 1024  # manifests, tag pages, token responses
 _PIECE = 64 * 1024
+_DRAIN_LIMIT = 64 * 1024  # what may be read and dropped to keep a connection for the next request
 # gzip, or deflate with either a zlib or a gzip header (32 = detect).
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 32 + zlib.MAX_WBITS}
 
@@ -60,6 +61,27 @@ def read_error_body(resp: requests.Response) -> bytes:
         return read_at_most(resp, ERROR_BODY_LIMIT)[:ERROR_BODY_LIMIT]
     except (RegistryError, requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
         return b""  # an unreadable error body still leaves the status to report
+
+
+def finish(resp: requests.Response) -> None:
+    """Done with a response. Its connection goes back to the pool when the body is over or what is
+    left of it is short and counted (a HEAD, a 201, a small error document), so the next request
+    reuses it; closing it instead would cost a new TCP (and TLS) connection per request. A body of
+    unknown or large length is not read: the connection is closed."""
+    raw = resp.raw
+    remaining = getattr(raw, "length_remaining", None)
+    try:
+        if remaining is not None and remaining <= _DRAIN_LIMIT and not getattr(raw, "chunked", True):
+            if remaining:
+                _read_raw(raw, remaining)
+            original = getattr(raw, "_original_response", None)  # http.client's: knows `Connection: close`
+            if raw.length_remaining == 0 and original is not None and not original.will_close:
+                original.close()  # an empty body is never read to its end, which would mark it done
+                raw.release_conn()
+                return
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
+        pass  # a broken connection is closed below, not reused
+    resp.close()
 
 
 def _read_raw(raw: object, count: int) -> bytes:

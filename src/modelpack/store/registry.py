@@ -17,6 +17,7 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.store.auth import merge_scopes
+from modelpack.store.bodies import finish
 from modelpack.store.client import ClientOptions, RegistryClient
 from modelpack.store.pages import paginate
 from modelpack.store.target import Opener, Progress, SpeculationFailed
@@ -49,7 +50,7 @@ class RegistryRepository:
     def has_blob(self, desc: Descriptor) -> bool:
         resp = self.client.send("HEAD", f"{self._prefix}/blobs/{desc.digest}", allow_404=True,
                                 what=f"blob {desc.digest}")
-        resp.close()
+        finish(resp)
         return resp.status_code == 200
 
     def open_blob(self, desc: Descriptor) -> ByteStream:
@@ -83,7 +84,7 @@ class RegistryRepository:
                     headers={"Content-Type": "application/octet-stream", "Content-Length": str(desc.size)},
                     what=f"upload of {desc.digest}",
                 )
-                resp.close()
+                finish(resp)
                 return
             except RegistryError as exc:
                 # A broken upload session (e.g. after a cut connection) is restarted from a new POST.
@@ -111,7 +112,7 @@ class RegistryRepository:
 
         start = self.client.send("POST", f"{self._prefix}/blobs/uploads/", headers={"Content-Length": "0"},
                                  ok=(202,), what="start upload")
-        start.close()
+        finish(start)
         location = _absolute(self.client.base, start.headers.get("Location", ""))
         digest.add_done_callback(check)
         try:
@@ -120,7 +121,7 @@ class RegistryRepository:
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
                 ok=(202,), retries=0, what="streamed upload",
             )
-            resp.close()
+            finish(resp)
         except Abandoned:
             self._cancel(location)
             return False
@@ -157,7 +158,7 @@ class RegistryRepository:
             scope = merge_scopes(self.client.scope_for("POST", url), f"repository:{mount_from}:pull")
         start = self.client.send("POST", url, headers={"Content-Length": "0"}, ok=(202, 201), scope=scope,
                                  what=f"start upload of {desc.digest}")
-        start.close()
+        finish(start)
         if start.status_code == 201:
             log.debug("mounted %s from %s", desc.digest, mount_from)
             return None
@@ -177,7 +178,7 @@ class RegistryRepository:
         resp = self.client.send("HEAD", f"{self._prefix}/manifests/{version}", headers={"Accept": ACCEPT_MANIFESTS},
                                 what=f"{self.client.host}/{self.name}:{version}" if not digests.is_digest(version)
                                 else f"{self.client.host}/{self.name}@{version}")
-        resp.close()
+        finish(resp)
         digest = resp.headers.get("Docker-Content-Digest")
         size = resp.headers.get("Content-Length")
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
@@ -214,7 +215,7 @@ class RegistryRepository:
         resp = self.client.send("PUT", f"{self._prefix}/manifests/{version}", body=data,
                                 headers={"Content-Type": desc.media_type}, ok=(201, 200, 204),
                                 what=f"push of manifest {self.client.host}/{self.name}:{version}")
-        resp.close()
+        finish(resp)
         echoed = resp.headers.get("Docker-Content-Digest")
         if echoed and echoed.startswith("sha256:") and echoed != desc.digest:
             raise IntegrityError(f"registry stored manifest as {echoed}, expected {desc.digest}")
