@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """`make bench`: modelpack against the oras Go CLI, measured in the same run on the same machine.
 
-For each shape (one 1 GiB file; eight 128 MiB files) and each trial, every tool pushes to a fresh
-Distribution registry and pulls the same artifact into an empty directory (and, for modelpack, an
-empty store); which tool goes first alternates. Data, registry storage and outputs live in tmpfs so the
+For each shape (one 1 GiB file; eight 128 MiB files; 2,000 files of 32 KiB) and each trial, every tool
+pushes to a fresh Distribution registry (and, for the many-file shape, pushes the unchanged directory
+again) and pulls the same artifact into an empty directory (and, for modelpack, an empty store); which
+tool goes first alternates. Data, registry storage and outputs live in tmpfs so the
 disk's write-back does not drown the clients' differences. Reported: wall time, CPU time and peak RSS
 of every run, and the median of the per-trial ratios modelpack/oras (≤ 1.0 means modelpack is as fast).
 A 4 GiB run checks that peak memory does not grow with the model.
 
-    python benchmarks/run.py [--trials 5] [--shapes 1x1024,8x128] [--big-gib 4] [--json out.json]
+    python benchmarks/run.py [--trials 5] [--shapes 1x1024,8x128,2000x32k] [--big-gib 4] [--json out.json]
 """
 
 from __future__ import annotations
@@ -69,18 +70,27 @@ def measure(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None 
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def make_data(root: Path, count: int, size_mib: int) -> list[str]:
+def make_data(root: Path, count: int, size: int) -> list[str]:
+    """`count` files of `size` bytes, no two alike."""
     root.mkdir(parents=True, exist_ok=True)
     names = []
     block = os.urandom(MIB)
     for i in range(count):
         name = f"model-{i + 1:05d}-of-{count:05d}.safetensors"
         with open(root / name, "wb") as f:
-            for j in range(size_mib):
+            for j in range(0, size, MIB):
                 # Distinct content per MiB (so nothing deduplicates), without hashing GiBs of urandom.
-                f.write(j.to_bytes(8, "little") + i.to_bytes(8, "little") + block[16:])
+                f.write((j.to_bytes(8, "little") + i.to_bytes(8, "little") + block[16:])[:size - j])
         names.append(name)
     return names
+
+
+def parse_shape(spec: str) -> tuple[int, int, str]:
+    """`8x128` (MiB) or `2000x32k` (KiB): (count, bytes, label)."""
+    count, size = spec.lower().split("x")
+    if size.endswith("k"):
+        return int(count), int(size[:-1]) * 1024, f"{count}x{size[:-1]}KiB"
+    return int(count), int(size) * MIB, f"{count}x{size}MiB"
 
 
 class Bench:
@@ -91,6 +101,7 @@ class Bench:
         self.modelpack = str(Path(sys.executable).parent / "modelpack")
         self.oras = find_tool("oras")
         self.samples: list[Sample] = []
+        self.again = False
 
     def env(self, home: Path) -> dict[str, str]:
         return {**os.environ, "MODELPACK_HOME": str(home), "DOCKER_CONFIG": str(self.work / "docker")}
@@ -101,17 +112,21 @@ class Bench:
         shutil.rmtree(path, ignore_errors=True)
         return start_registry(path)
 
-    def push(self, tool: str, shape: str, data: Path, files: list[str], trial: int) -> Sample:
+    def push(self, tool: str, shape: str, data: Path, files: list[str], trial: int) -> list[Sample]:
+        """A push to an empty registry, then (with `again`) the same push once more: nothing changed."""
+        samples = []
         with self.registry("push") as reg:
             ref = f"{reg.host}/bench/{tool}:{trial}"
-            if tool == "modelpack":
-                home = self.work / "home-push"
-                shutil.rmtree(home, ignore_errors=True)
-                cmd = [self.modelpack, "push", "--plain-http", str(data), ref]
-                wall, cpu, rss = measure(cmd, env=self.env(home))
-            else:
-                wall, cpu, rss = measure([self.oras, "push", "--plain-http", ref, *files], cwd=data)
-        return Sample(tool, "push", shape, wall, cpu, rss)
+            home = self.work / "home-push"
+            shutil.rmtree(home, ignore_errors=True)
+            for op in ("push", "re-push") if self.again else ("push",):
+                if tool == "modelpack":
+                    cmd = [self.modelpack, "push", "--plain-http", str(data), ref]
+                    wall, cpu, rss = measure(cmd, env=self.env(home))
+                else:
+                    wall, cpu, rss = measure([self.oras, "push", "--plain-http", ref, *files], cwd=data)
+                samples.append(Sample(tool, op, shape, wall, cpu, rss))
+        return samples
 
     def pull(self, tool: str, shape: str, ref: str) -> Sample:
         out = self.work / f"out-{tool}"
@@ -127,14 +142,15 @@ class Bench:
         shutil.rmtree(home, ignore_errors=True)
         return Sample(tool, "pull", shape, wall, cpu, rss)
 
-    def shape(self, count: int, size_mib: int) -> None:
-        shape = f"{count}x{size_mib}MiB"
+    def shape(self, count: int, size: int, shape: str) -> None:
         data = self.work / f"data-{shape}"
-        files = make_data(data, count, size_mib)
+        files = make_data(data, count, size)
+        self.again = count > 100  # the unchanged re-push is measured where per-file cost shows
         for trial in range(self.trials if "push" in self.ops else 0):
             order = ["modelpack", "oras"] if trial % 2 == 0 else ["oras", "modelpack"]
             for tool in order:
-                self.record(self.push(tool, shape, data, files, trial))
+                for sample in self.push(tool, shape, data, files, trial):
+                    self.record(sample)
         if "pull" not in self.ops:
             shutil.rmtree(data, ignore_errors=True)
             return
@@ -153,7 +169,7 @@ class Bench:
         """Peak RSS of modelpack at a larger size (data on disk: it need not fit in memory)."""
         shape = f"1x{gib}GiB"
         data = root / f"data-{shape}"
-        make_data(data, 1, gib * 1024)
+        make_data(data, 1, gib * 1024 * MIB)
         try:
             with self.registry(f"mem-{gib}") as reg:
                 ref = f"{reg.host}/bench/mem:1"
@@ -191,7 +207,7 @@ class Bench:
 
     def record(self, sample: Sample) -> None:
         self.samples.append(sample)
-        print(f"  {sample.op:4} {sample.shape:10} {sample.tool:9} wall {sample.wall:6.2f} s  cpu {sample.cpu:6.2f} s  "
+        print(f"  {sample.op:7} {sample.shape:11} {sample.tool:9} wall {sample.wall:6.2f} s  cpu {sample.cpu:6.2f} s  "
               f"rss {sample.rss_mb:6.1f} MB", flush=True)
 
     def ratios(self) -> list[dict[str, object]]:
@@ -237,7 +253,8 @@ def startup(modelpack: str, runs: int = 15) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=5)
-    parser.add_argument("--shapes", default="1x1024,8x128", help="COUNTxMIB, comma-separated")
+    parser.add_argument("--shapes", default="1x1024,8x128,2000x32k",
+                        help="COUNTxMIB or COUNTxKIBk, comma-separated")
     parser.add_argument("--big-gib", type=int, default=4, help="size of the memory check (0 to skip)")
     parser.add_argument("--json", type=Path, default=ROOT / ".bench" / "results.json")
     parser.add_argument("--ops", default="push,pull,ls", help="which operations to measure")
@@ -255,8 +272,7 @@ def main() -> int:
     try:
         warm_memory(work)
         for spec in filter(None, args.shapes.split(",")):
-            count, size = (int(x) for x in spec.lower().split("x"))
-            bench.shape(count, size)
+            bench.shape(*parse_shape(spec))
         if args.big_gib:
             bench.memory(args.big_gib, disk)
         if "ls" in bench.ops:
