@@ -48,6 +48,21 @@ def test_unchanged_push_is_one_request(registry: Registry, proxy: FaultProxy, tm
     assert [line.split()[:2] for line in proxy.requests()] == [["GET", manifest_path]]
 
 
+def test_small_files_into_a_new_repository_are_sent_without_asking_first(
+        registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    model = _model(tmp_path / "m", {f"s/{i}.bin": 100 for i in range(20)})
+    ref = _repo(registry, proxy) + ":v1"
+    result = mp.push(model, ref, options=PLAIN)
+    assert result.copied == 21  # 20 files and the config
+    assert proxy.requests("HEAD", "/blobs/") == []  # two requests per file (POST, PUT), not three
+    # A second tag in the repository (now not new): whatever is there is asked about, not sent again.
+    proxy.clear()
+    again = mp.push(model, ref.rsplit(":", 1)[0] + ":v2", options=PLAIN, store=LayoutStore(tmp_path / "b"))
+    assert again.copied == 0 and proxy.requests("PUT", "/blobs/") == []
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN, store=LayoutStore(tmp_path / "other"))
+    assert tree(tmp_path / "out") == tree(model)
+
+
 def test_a_changed_file_under_the_same_tag_sends_that_file_and_no_head_for_the_rest(
         registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
     model = _model(tmp_path / "m", {"a.safetensors": 300_000, "b.safetensors": 200_000,

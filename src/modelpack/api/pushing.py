@@ -32,8 +32,12 @@ from modelpack.places import LayoutReference, Place, is_layout, open_layout, par
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
-from modelpack.store.target import Storage
+from modelpack.store.target import Storage, TagLister
 from modelpack.unpacking import layer_path
+
+# Into a repository without tags, files under this size are uploaded without a HEAD first: per small
+# file that is two requests instead of three, and an unneeded upload of one costs about what a HEAD does.
+UNASKED_BELOW = 1024 * 1024
 
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
@@ -124,6 +128,8 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
     if previous is not None:  # what the tag names now: its blobs are in the registry, so no HEAD for them
         options = replace(options, present=options.present | {previous.config.digest} |
                           {layer.digest for layer in previous.layers})
+    elif isinstance(dst, TagLister) and not dst.has_tags():  # a new repository: small files need no HEAD
+        options = replace(options, unasked_below=UNASKED_BELOW)
     unchanged_files = {(layer_path(layer), layer.size) for layer in previous.layers} if previous else set()
 
     def on_hashing(source: LayerSource, digest: Future[str]) -> None:

@@ -131,12 +131,24 @@ class ThreadedHashing(InlineHashing):
             self._free.put(buffer)
 
 
+_buffers = threading.local()
+
+
+def _scratch() -> memoryview:
+    """This thread's hashing buffer, allocated once: a fresh, zeroed 4 MiB per file cost more than
+    hashing a small file does (a model of 2,000 files of 32 KiB zeroed 8 GB)."""
+    view: memoryview | None = getattr(_buffers, "view", None)
+    if view is None:
+        view = _buffers.view = memoryview(bytearray(CHUNK))
+    return view
+
+
 def of_stream(stream: ByteStream, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     """sha256 digest and size of everything left in `stream`, read in constant memory through one
     reused buffer; `progress(n)` is told of each piece hashed."""
     h = hashlib.sha256()
     size = 0
-    view = memoryview(bytearray(CHUNK))
+    view = _scratch()
     while n := fill(stream, view):
         h.update(view[:n])
         size += n
@@ -149,7 +161,7 @@ def verify_stream(stream: ByteStream, expected_digest: str, expected_size: int |
     """Read everything left in `stream` (through one reused buffer) and raise IntegrityError unless it
     has the expected digest and size."""
     verifier = Verifier(expected_digest, expected_size)
-    view = memoryview(bytearray(CHUNK))
+    view = _scratch()
     while n := fill(stream, view):
         verifier.update(view[:n])
     verifier.verify()

@@ -45,6 +45,9 @@ class CopyOptions:
     present: frozenset[str] = frozenset()
     # Told the root manifest as soon as it is known, before any blob moves.
     on_root: Callable[[Descriptor], None] | None = None
+    # Blobs smaller than this are sent without asking first whether the destination has them: set when
+    # it is known to be new, where the answer is "no" and resending a small blob costs what asking does.
+    unasked_below: int = 0
 
 
 @dataclass
@@ -226,7 +229,8 @@ class BlobPipeline:
         if self._failed.is_set():
             return
         try:
-            present = blob.digest in self.options.present or self.dst.has_blob(blob)
+            present = blob.digest in self.options.present or (
+                blob.size >= self.options.unasked_below and self.dst.has_blob(blob))
             if not present:
                 if self.options.on_blob_start and not announced:
                     self.options.on_blob_start(blob)

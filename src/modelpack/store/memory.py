@@ -93,6 +93,9 @@ class MemoryStore:
     def tags(self) -> list[str]:
         return sorted(self._tags)
 
+    def has_tags(self) -> bool:
+        return bool(self._tags)
+
     def untag(self, tag: str) -> bool:
         with self._lock:
             return self._tags.pop(tag, None) is not None

@@ -121,6 +121,9 @@ class OciLayout:
     def tags(self) -> list[str]:
         return sorted({tag for e in self._entries() if (tag := e.annotation(mt.A_REF_NAME))})
 
+    def has_tags(self) -> bool:
+        return bool(self.tags())
+
     def untag(self, tag: str) -> bool:
         with self._locked():
             entries = self._entries()

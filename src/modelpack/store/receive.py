@@ -46,7 +46,9 @@ class Receiver:
             # arriving at once, the extra threads only add hand-offs (measured).
             threaded = large and self._large * 2 < (os.cpu_count() or 1)
             self._large += large
-        hashing = digests.ThreadedHashing(verifier, CHUNK) if threaded else digests.InlineHashing(verifier, CHUNK)
+        # A buffer the blob's size when it is small: zeroing a full chunk per 32 KiB file costs more than its copy.
+        piece = min(CHUNK, max(desc.size, 4096))
+        hashing = digests.ThreadedHashing(verifier, piece) if threaded else digests.InlineHashing(verifier, piece)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
                 while True:

@@ -15,6 +15,7 @@ from modelpack.errors import IntegrityError, NotFoundError, RegistryError, Trans
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, parse_manifest
+from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
 from modelpack.store.auth import merge_scopes
 from modelpack.store.bodies import finish
@@ -275,6 +276,18 @@ class RegistryRepository:
                             f"tags of {self.client.host}/{self.name}")
         except NotFoundError:  # the tag list of a repository is only missing when the repository is
             raise NotFoundError(f"repository {self.name} not found on {self.client.host}") from None
+
+
+    def has_tags(self) -> bool:
+        """Whether the repository has any tag: one page of one tag (a repository never pushed to is
+        404). What the registry sends is capped like any metadata answer."""
+        try:
+            resp = self.client.send("GET", f"{self._prefix}/tags/list?n=1",
+                                    what=f"tags of {self.client.host}/{self.name}")
+        except NotFoundError:
+            return False
+        page = parse_or_none(resp.content)
+        return isinstance(page, dict) and isinstance(page.get("tags"), list) and bool(page["tags"])
 
 
 class ResumableBlob(io.RawIOBase):

@@ -90,6 +90,10 @@ class TagLister(Protocol):
         """Every tag, in the storage's order."""
         ...
 
+    def has_tags(self) -> bool:
+        """Whether there is any tag (one short request, where listing them all could take many)."""
+        ...
+
 
 @runtime_checkable
 class Deleter(Protocol):

@@ -45,7 +45,8 @@ class SizedReader(io.RawIOBase):
         self._source = source
         self._body = body
         self._sent = 0
-        self._buffer = memoryview(bytearray(UPLOAD_CHUNK))
+        # No larger than the body (and one byte to notice growth): small files are most uploads.
+        self._buffer = memoryview(bytearray(min(UPLOAD_CHUNK, body.size + 1)))
 
     def __len__(self) -> int:
         return self._body.size
