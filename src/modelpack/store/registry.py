@@ -363,7 +363,11 @@ class ResumableBlob(io.RawIOBase):
 
     def close(self) -> None:
         if self._resp is not None:
-            self._resp.close()
+            original = getattr(self._resp.raw, "_original_response", None)  # http.client's, read directly
+            if original is not None and original.isclosed() and not original.will_close:
+                self._resp.raw.release_conn()  # the whole body was read: the next GET reuses the connection
+            else:
+                self._resp.close()
             self._resp = None
         super().close()
 
