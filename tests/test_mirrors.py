@@ -4,9 +4,11 @@ cache serving corrupt bytes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -137,6 +139,44 @@ def test_a_dead_mirror_falls_back_to_the_origin_once(
     assert [line for line in pulled.err.splitlines() if dead in line and "unreachable" in line] == \
         [f"modelpack.mirrors: manifest 1: {dead} (mirror) unreachable; trying the next endpoint"]
     assert "retrying" not in "\n".join(line for line in pulled.err.splitlines() if dead in line)
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """host:port where connections are never answered: a listener that never accepts, its backlog full,
+    so the kernel drops further SYNs (what a firewalled or powered-off mirror does)."""
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(4):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        time.sleep(0.2)
+        probe = stack.enter_context(socket.socket())
+        probe.settimeout(1)
+        try:
+            probe.connect(("127.0.0.1", port))
+        except TimeoutError:
+            yield f"127.0.0.1:{port}"
+            return
+        pytest.skip("this kernel answers connections beyond a full backlog: no black hole to test against")
+
+
+def test_a_black_hole_mirror_costs_one_connect_timeout(
+        fresh_registry: Callable[..., Registry], black_hole: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    origin = fresh_registry()
+    write_conf(tmp_path, monkeypatch, mirrored(origin.host, black_hole))
+    ref = f"{origin.host}/team/m:1"
+    assert modelpack("push", "--plain-http", str(make_model(tmp_path / "model")), ref).code == 0
+    pulled = modelpack("pull", "-v", "--plain-http", ref, "-o", str(tmp_path / "out"))
+    assert pulled.code == 0, pulled.err
+    tried = [line for line in pulled.err.splitlines() if black_hole in line]
+    assert tried == [f"modelpack.mirrors: manifest 1: {black_hole} (mirror) unreachable; trying the next endpoint"]
+    assert served(pulled.err, "manifest 1 ") == [f"modelpack.mirrors: manifest 1 served by {origin.host} (origin)"]
 
 
 def test_a_blocked_registry_is_refused_for_pulls_and_pushes_in_one_line(
