@@ -94,7 +94,8 @@ def proxy(registry: Registry) -> Iterator[FaultProxy]:
 
 @pytest.fixture
 def fresh_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Registry]]:
-    """Factory for a private registry: ``fresh_registry(auth_htpasswd=..., tls=(cert, key))``."""
+    """Factory for a private registry: ``fresh_registry(auth_htpasswd=..., tls=(cert, key))``, or a
+    pull-through cache of another: ``fresh_registry(proxy=origin.url)``."""
     started: list[Registry] = []
 
     def factory(**opts: Any) -> Registry:
@@ -147,11 +148,13 @@ def cosign_bin() -> Path:
 
 @pytest.fixture(autouse=True)
 def modelpack_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own MODELPACK_HOME and an empty Docker credentials dir."""
+    """Every test gets its own MODELPACK_HOME, an empty Docker credentials dir, and no registries.conf
+    (the machine's /etc/containers one must not route the tests' pulls)."""
     home = tmp_path_factory.mktemp("modelpack-home")
     docker_config = tmp_path_factory.mktemp("docker-config")
     monkeypatch.setenv("MODELPACK_HOME", str(home))
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(docker_config / "no-registries.conf"))
     return home
 
 

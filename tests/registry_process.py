@@ -153,7 +153,9 @@ def registry_config(
     auth_htpasswd: Path | None = None,
     tls: tuple[Path, Path] | None = None,
     auth_token: dict[str, str] | None = None,
+    proxy: str | None = None,
 ) -> dict[str, Any]:
+    """A Distribution config; with `proxy` (the URL of another registry), a pull-through cache of it."""
     http: dict[str, Any] = {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex}
     if tls is not None:
         cert, key = tls
@@ -170,6 +172,9 @@ def registry_config(
     if auth_token is not None:
         # Bearer tokens: {"realm", "service", "issuer", "rootcertbundle"}, as Distribution's token auth.
         config["auth"] = {"token": dict(auth_token)}
+    if proxy is not None:
+        # A pull-through cache: misses are fetched from `proxy` and kept; the cache refuses pushes.
+        config["proxy"] = {"remoteurl": proxy}
     return config
 
 
@@ -219,6 +224,7 @@ def start_registry(
     auth_htpasswd: Path | None = None,
     tls: tuple[Path, Path] | None = None,
     auth_token: dict[str, str] | None = None,
+    proxy: str | None = None,
     binary: str | None = None,
     timeout: float = START_TIMEOUT,
 ) -> Registry:
@@ -239,7 +245,8 @@ def start_registry(
     for _ in range(_PORT_RETRIES):
         port = free_port()
         config_path.write_text(
-            _yaml(registry_config(storage, port, auth_htpasswd=auth_htpasswd, tls=tls, auth_token=auth_token)) + "\n"
+            _yaml(registry_config(storage, port, auth_htpasswd=auth_htpasswd, tls=tls, auth_token=auth_token,
+                                  proxy=proxy)) + "\n"
         )
         with log_path.open("wb") as log:
             proc = subprocess.Popen(

@@ -54,9 +54,14 @@ class TransportError(ModelpackError, ConnectionError):
 
 
 class IntegrityError(ModelpackError):
-    """Content does not match its digest or declared size. Nothing unverified is kept."""
+    """Content does not match its digest or declared size. Nothing unverified is kept. `digest`: the
+    content's expected digest, where one was checked (so a caller can name the host that served it)."""
 
     exit_code = 6
+
+    def __init__(self, message: str, digest: str | None = None) -> None:
+        super().__init__(message)
+        self.digest = digest
 
 
 class UnsafePathError(IntegrityError):

@@ -97,7 +97,7 @@ def open_layout(place: LayoutReference, *, create: bool = False) -> OciLayout:
 
 
 def open_place(place: Place, *, options: ClientOptions | None = None, store: LayoutStore | None = None,
-               local: bool = False, create: bool = False) -> tuple[Storage, str | None]:
+               local: bool = False, create: bool = False, mirrors: bool = False) -> tuple[Storage, str | None]:
     """The storage a place names and the version (tag or digest) it names there.
 
     Args:
@@ -106,6 +106,7 @@ def open_place(place: Place, *, options: ClientOptions | None = None, store: Lay
         store: the local store, for a registry reference with `local`.
         local: a registry reference names a model in the local store, not the registry.
         create: the place is written to (a layout directory is made if need be).
+        mirrors: the place is only read: a registry reference is read through its registries.conf mirrors.
 
     Returns:
         (storage, version): version is None for a layout named without tag or digest that is written to.
@@ -119,4 +120,4 @@ def open_place(place: Place, *, options: ClientOptions | None = None, store: Lay
         return (store or LayoutStore()).repository(place.name), place.version
     from modelpack.api.core import remote
 
-    return remote(place, options), place.version
+    return remote(place, options, mirrors=mirrors), place.version

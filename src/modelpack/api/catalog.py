@@ -15,6 +15,7 @@ from modelpack.places import LayoutReference, Place, open_layout, open_place, pa
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
+from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.registry_admin import repositories, tag_count, tags_naming
 
 
@@ -40,7 +41,7 @@ def list_versions(
 
 def resolve(reference: str | Place, *, options: ClientOptions | None = None) -> Descriptor:
     """The manifest descriptor a reference names in its registry (one HEAD request) or OCI layout."""
-    repo, version = open_place(parse_place(reference), options=options)
+    repo, version = open_place(parse_place(reference), options=options, mirrors=True)
     return repo.resolve(version or "")
 
 
@@ -206,11 +207,12 @@ def copy_model(
 
     src_ref, dst_ref = parse_place(source), parse_place(target)
     local_store = _store(store)
-    src, version = open_place(src_ref, options=options, store=local_store, local=from_local)
+    src, version = open_place(src_ref, options=options, store=local_store, local=from_local, mirrors=True)
     dst, _ = open_place(dst_ref, options=options, store=local_store, local=to_local, create=True)
     mounts = _mount_from(src_ref, dst_ref, copy_options) \
         if isinstance(src_ref, Reference) and isinstance(dst_ref, Reference) else copy_options
-    result = copy(src, dst, version or "", dst_ref.tag, mounts)
-    if with_referrers:
-        copy_referrers(src, dst, result.descriptor.digest, mounts or CopyOptions())
+    with naming_mirrors(src):
+        result = copy(src, dst, version or "", dst_ref.tag, mounts)
+        if with_referrers:
+            copy_referrers(src, dst, result.descriptor.digest, mounts or CopyOptions())
     return _transfer(dst_ref, result)

@@ -26,7 +26,7 @@ from modelpack.store.client import ClientOptions, RegistryClient
 from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.index_file import is_fallback_tag
 from modelpack.store.layout import LayoutStore
-from modelpack.store.registry import open_repository
+from modelpack.store.mirrored import naming_mirrors, open_remote
 from modelpack.store.target import Repository, read_small
 
 if TYPE_CHECKING:
@@ -63,9 +63,20 @@ def parse_reference(text: str | Reference) -> Reference:
     return text if isinstance(text, Reference) else Reference.parse(text)
 
 
-def remote(reference: Reference, options: ClientOptions | None = None) -> Repository:
-    """The registry repository a reference names."""
-    return open_repository(reference, options)
+def remote(reference: Reference, options: ClientOptions | None = None, *, mirrors: bool = False) -> Repository:
+    """The registry repository a reference names, as registries.conf routes it (`location`, `blocked`,
+    `insecure`; see README, Environment).
+
+    Args:
+        reference: a reference naming a registry.
+        options: how to reach registries.
+        mirrors: the caller only reads (a pull): reads try the reference's registries.conf mirrors first.
+            Writes always go to the origin.
+
+    Raises:
+        UsageError: the reference names no registry, is blocked, or registries.conf is malformed.
+    """
+    return open_remote(reference, options, mirrors=mirrors)
 
 
 def pack(
@@ -213,7 +224,7 @@ def inspect(
     """
     place = parse_place(reference)
     local = isinstance(place, Reference) and not remote_only
-    repo, version = open_place(place, options=options, store=_store(store), local=local)
+    repo, version = open_place(place, options=options, store=_store(store), local=local, mirrors=True)
     try:
         desc, data = repo.fetch_manifest(version or "")
     except NotFoundError:
@@ -226,7 +237,8 @@ def inspect(
     config = None
     if isinstance(node, Manifest) and node.config.media_type != mt.OCI_EMPTY and node.config.size <= 4 << 20 \
             and (not local or repo.has_blob(node.config)):
-        config = _config_json(node.config, read_small(repo, node.config, MAX_MANIFEST_BYTES))
+        with naming_mirrors(repo):
+            config = _config_json(node.config, read_small(repo, node.config, MAX_MANIFEST_BYTES))
     return ModelInfo.read(str(place), desc, node, config)
 
 

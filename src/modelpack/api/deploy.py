@@ -163,7 +163,7 @@ def _model_for_image(local_store: LayoutStore, model_ref: Reference,
     target = local_store.repository(model_ref.name)
     desc = target.find(model_ref.version) if model_ref.registry or model_ref.digest else None
     if desc is None:
-        source = remote(model_ref, options)
+        source = remote(model_ref, options, mirrors=True)
         _refuse_image_as_model(model_ref, parse_manifest(source.fetch_manifest(model_ref.version)[1]))
         desc = copy(source, target, model_ref.version, model_ref.tag).descriptor
     pinned = model_ref.with_digest(desc.digest)

@@ -9,12 +9,13 @@ and unpack (the store's copy of a model into a directory).
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, remote
-from modelpack.errors import IntegrityError, UsageError
+from modelpack.errors import IntegrityError, TransportError, UsageError
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, open_place, parse_place
@@ -22,8 +23,11 @@ from modelpack.signatures.lookup import MODEL_SIG_FILE, model_signature
 from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
+from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.target import Storage
 from modelpack.unpacking import check_output, unpack_manifest
+
+log = logging.getLogger("modelpack.pull")
 
 
 def pull(
@@ -76,24 +80,25 @@ def pull(
         src, layout_version = open_place(ref)
         version = layout_version or ""
     else:
-        src, version = remote(ref, options), ref.version
-    verified = 0
-    if verify_key is not None:
-        from modelpack.signatures import keys, referrers
+        src, version = remote(ref, options, mirrors=True), ref.version
+    with naming_mirrors(src):
+        verified = 0
+        if verify_key is not None:
+            from modelpack.signatures import keys, referrers
 
-        subject = src.resolve(version)
-        verified = len(referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key))))
-        version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
-    if output is None:
-        assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
-        result = copy(src, local_store.repository(ref.name), version, ref.tag, copy_options)
-        local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
-        transfer = _transfer(ref, result)
-    elif keep or link:
-        assert isinstance(ref, Reference)
-        transfer = _pull_through_store(ref, version, src, local_store, Path(output), copy_options, link, force)
-    else:
-        transfer = _pull_files(ref, version, src, local_store, Path(output), copy_options, force)
+            subject = src.resolve(version)
+            verified = len(referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key))))
+            version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
+        if output is None:
+            assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
+            result = copy(src, local_store.repository(ref.name), version, ref.tag, copy_options)
+            local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
+            transfer = _transfer(ref, result)
+        elif keep or link:
+            assert isinstance(ref, Reference)
+            transfer = _pull_through_store(ref, version, src, local_store, Path(output), copy_options, link, force)
+        else:
+            transfer = _pull_files(ref, version, src, local_store, Path(output), copy_options, force)
     transfer.verified_signatures = verified
     return transfer
 
@@ -172,7 +177,13 @@ class _SignatureLookup:
     def write(self, output: Path) -> None:
         from modelpack.files import atomic_write
 
-        signature = self._future.result() if self._future is not None else None
+        try:
+            signature = self._future.result() if self._future is not None else None
+        except TransportError as exc:
+            # The files are complete and verified without it: a pull through a mirror while the origin
+            # (where signatures are looked up last) is down still succeeds, and says what it could not do.
+            log.warning("model.sig not looked up: %s", exc)
+            return
         if signature is not None:  # replaces a stale one a --force pull found there
             atomic_write(output / MODEL_SIG_FILE, signature, mode=0o644)
 

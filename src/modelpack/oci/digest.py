@@ -52,17 +52,18 @@ class Verifier:
         self.size += len(chunk)
         if self.expected_size is not None and self.size > self.expected_size:
             raise IntegrityError(
-                f"content of {self.expected} is larger than its declared size {self.expected_size}"
+                f"content of {self.expected} is larger than its declared size {self.expected_size}", self.expected
             )
 
     def verify(self) -> None:
         if self.expected_size is not None and self.size != self.expected_size:
             raise IntegrityError(
-                f"content of {self.expected} has {self.size} bytes, its descriptor says {self.expected_size}"
+                f"content of {self.expected} has {self.size} bytes, its descriptor says {self.expected_size}",
+                self.expected,
             )
         actual = f"{self._hash.name}:{self._hash.hexdigest()}"
         if actual != self.expected:
-            raise IntegrityError(f"digest mismatch: expected {self.expected}, got {actual}")
+            raise IntegrityError(f"digest mismatch: expected {self.expected}, got {actual}", self.expected)
 
 
 class InlineHashing:

@@ -112,6 +112,11 @@ def is_registry_host(text: str) -> bool:
     return "/" not in host and bool(_DOMAIN.fullmatch(host)) and ("." in host or ":" in host or host == "localhost")
 
 
+def is_domain(text: str) -> bool:
+    """Whether `text` is a host name or address, with an optional port (`registry.local:5000`, `[::1]`)."""
+    return _DOMAIN.fullmatch(text) is not None
+
+
 def retarget(source: Reference, target: str | Reference) -> Reference:
     """The reference a tag command writes: a bare tag (`champion`, as `oras tag` takes) lands in the
     source's repository; anything else is a full reference."""

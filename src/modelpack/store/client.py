@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import oras.provider
@@ -46,6 +46,7 @@ RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 DEFAULT_TIMEOUT = 120.0
+MIRROR_CONNECT_TIMEOUT = 3.0  # a dead mirror costs this once, then the next endpoint is tried
 _REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
 # Failures worth another attempt: the wire broke or stalled (requests' own, or urllib3's while we read).
 _WIRE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
@@ -109,6 +110,11 @@ class ClientOptions:
     # (Not init fields: a `dataclasses.replace()` copy, with other settings, gets clients of its own.)
     _clients: dict[str, RegistryClient] = field(default_factory=dict, init=False, repr=False, compare=False)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    # Derived options for registries.conf endpoints (see `for_endpoint`), and the schemes found for
+    # `insecure` hosts: each made once, so their clients (pools, tokens) are shared like the others.
+    _variants: dict[tuple[bool, bool, bool], ClientOptions] = field(default_factory=dict, init=False, repr=False,
+                                                                    compare=False)
+    schemes: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def client_for(self, host: str) -> RegistryClient:
         """The registry client for `host` shared by every call made with these options."""
@@ -117,6 +123,32 @@ class ClientOptions:
             if client is None:
                 client = self._clients[host] = RegistryClient(host, self)
             return client
+
+    def for_endpoint(self, *, plain_http: bool, insecure: bool, mirror: bool) -> ClientOptions:
+        """These options as one endpoint of registries.conf needs them.
+
+        Args:
+            plain_http: talk HTTP to it.
+            insecure: skip TLS verification (`insecure = true`).
+            mirror: a mirror: a short connect timeout, one attempt per request (the next endpoint is the
+                retry), and none of the credentials given for the registry (a mirror's come from the
+                docker config, by its own host).
+
+        Returns:
+            These very options when nothing differs, else a copy made once and kept.
+        """
+        if (plain_http, insecure, mirror) == (self.plain_http, self.insecure, False):
+            return self
+        with self._clients_lock:
+            found = self._variants.get((plain_http, insecure, mirror))
+            if found is None:
+                found = replace(self, plain_http=plain_http, insecure=insecure)
+                if mirror:
+                    found.connect_timeout = min(self.connect_timeout, MIRROR_CONNECT_TIMEOUT)
+                    found.retries, found.credentials = 0, None
+                found.schemes = self.schemes
+                self._variants[(plain_http, insecure, mirror)] = found
+            return found
 
     @property
     def verify(self) -> bool | str:
@@ -420,6 +452,25 @@ class RegistryClient(oras.provider.Registry):
     def _check_200_response(self, response: requests.Response) -> None:
         if response.status_code not in (200, 201, 202):
             raise self.error_for(response, f"{response.request.method} {redact(response.url)}")
+
+    def speaks_tls(self) -> bool:
+        """Whether the host answers HTTPS (an `insecure` registries.conf host may speak plain HTTP only:
+        tried as containers/image does, HTTPS first, certificates unchecked).
+
+        Raises:
+            TransportError: nothing answers either way.
+        """
+        watch = Watch(self.options.attempt, time.monotonic() + self.options.timeout)
+        try:
+            with watching(watch):
+                self._session().get(f"https://{self.host}/v2/", verify=False, allow_redirects=False, stream=True,
+                                    timeout=(min(self.options.connect_timeout, self.options.attempt),
+                                             self.options.attempt)).close()
+        except requests.exceptions.SSLError:
+            return False
+        except _WIRE_ERRORS as exc:
+            raise TransportError(connection_message(self.host, exc)) from None
+        return True
 
     def ping(self) -> None:
         """GET /v2/: checks reachability and, when logged in, the credentials."""

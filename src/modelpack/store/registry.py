@@ -384,15 +384,22 @@ def _absolute(base: str, location: str) -> str:
     return base + (location if location.startswith("/") else "/" + location)
 
 
+def repository_path(reference: Reference) -> str:
+    """The repository path a reference names in its registry's API (Docker Hub's official images under
+    `library/`)."""
+    name = reference.repository
+    if reference.registry == "docker.io" and "/" not in name:
+        name = f"library/{name}"
+    return name
+
+
 def open_repository(reference: Reference, options: ClientOptions | None = None) -> RegistryRepository:
-    """The registry repository a reference names (Docker Hub's official images under `library/`).
+    """The registry repository a reference names, exactly (registries.conf is applied by
+    `mirrored.open_remote`, which the API's `remote()` uses).
 
     Raises:
         UsageError: the reference names no registry.
     """
     reference.require_registry()
-    name = reference.repository
-    if reference.registry == "docker.io" and "/" not in name:
-        name = f"library/{name}"
     client = options.client_for(reference.api_host) if options is not None else RegistryClient(reference.api_host)
-    return RegistryRepository(client, name)
+    return RegistryRepository(client, repository_path(reference))

@@ -1,0 +1,259 @@
+"""A registry reference opened through registries.conf (see `mirrors`): `location` rewrites it, `blocked`
+refuses it, `insecure` relaxes TLS, and reads may go through mirrors.
+
+Reads (manifests by tag or digest, blobs, referrers) try each endpoint in order, the mirrors a pull of
+this kind may use (`pull-from-mirror`) and then the origin. An endpoint that answers "not found" (or
+"no referrers API"), refuses access, or serves a manifest that does not match its digest is passed
+over for that request; one that cannot be reached is passed over for the rest of the command (a dead
+mirror costs one connect timeout: mirrors get a short one and no retries). The origin's failure is
+final. Blobs are verified where they land whatever host served them: a mirror serving wrong bytes fails
+the pull (exit 6, nothing kept; `-v` names the host), it is not silently replaced. Writes, deletions and
+existence checks before a write always go to the origin: mirrors are for pulls only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from typing import TypeVar
+
+from modelpack.errors import (
+    AuthenticationError,
+    IntegrityError,
+    ModelpackError,
+    NotFoundError,
+    RegistryError,
+    TransportError,
+)
+from modelpack.oci.descriptor import Descriptor
+from modelpack.oci.reference import Reference
+from modelpack.store import mirrors as registries_conf
+from modelpack.store.client import ClientOptions
+from modelpack.store.mirrors import Endpoint
+from modelpack.store.registry import RegistryRepository, open_repository, repository_path
+from modelpack.store.target import Opener, Progress, Repository
+from modelpack.streams import ByteStream
+
+log = logging.getLogger("modelpack.mirrors")
+T = TypeVar("T")
+# What passes a request on to the next endpoint (the origin's own failure is final).
+_PASS_OVER = (NotFoundError, TransportError, AuthenticationError, RegistryError, IntegrityError)
+
+
+def open_remote(reference: Reference, options: ClientOptions | None = None, *, mirrors: bool = False) -> Repository:
+    """The registry repository `reference` names, as registries.conf routes it.
+
+    Args:
+        reference: a reference naming a registry.
+        options: how to reach registries (default: the safe defaults).
+        mirrors: the caller only reads (pull, inspect, copy's source): its reads may go through mirrors.
+
+    Returns:
+        The origin repository (after any `location` rewrite), or one that reads through mirrors first.
+
+    Raises:
+        UsageError: the reference names no registry, is blocked, or a registries.conf file is malformed.
+    """
+    reference.require_registry()
+    options = options or ClientOptions()
+    route = registries_conf.load().route(reference)
+    by_digest = reference.digest is not None
+    sources = route.sources(by_digest) if mirrors else [route.origin]
+    if len(sources) == 1:
+        return open_endpoint(route.origin, options)
+    return MirroredRepository(sources, options)
+
+
+def open_endpoint(endpoint: Endpoint, options: ClientOptions) -> RegistryRepository:
+    """The repository at one endpoint, with its client options (`insecure`: HTTPS unchecked, or plain HTTP
+    where the host speaks no TLS).
+
+    Raises:
+        TransportError: an `insecure` host answers neither HTTPS nor HTTP.
+    """
+    plain = options.plain_http
+    if endpoint.insecure and not plain:
+        host = endpoint.host
+        if host not in options.schemes:
+            probe = options.for_endpoint(plain_http=False, insecure=True, mirror=endpoint.mirror).client_for(host)
+            options.schemes[host] = not probe.speaks_tls()
+        plain = options.schemes[host]
+    chosen = options.for_endpoint(plain_http=plain, insecure=options.insecure or endpoint.insecure,
+                                  mirror=endpoint.mirror)
+    return open_repository(endpoint.reference, chosen)
+
+
+class _Source:
+    """One endpoint of a mirrored read, opened on first use; `dead` once it could not be reached."""
+
+    def __init__(self, endpoint: Endpoint, options: ClientOptions) -> None:
+        self.endpoint = endpoint
+        self.options = options
+        self.dead = False
+        self._repo: RegistryRepository | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return f"{self.endpoint.host} ({'mirror' if self.endpoint.mirror else 'origin'})"
+
+    def repo(self) -> RegistryRepository:
+        with self._lock:
+            if self._repo is None:
+                self._repo = open_endpoint(self.endpoint, self.options)
+            return self._repo
+
+    def opened(self) -> RegistryRepository | None:
+        return self._repo
+
+
+class MirroredRepository:
+    """A repository read through mirrors, then its origin; written at its origin only."""
+
+    def __init__(self, endpoints: Sequence[Endpoint], options: ClientOptions) -> None:
+        self._sources = [_Source(endpoint, options) for endpoint in endpoints]
+        self._served: dict[str, str] = {}  # digest -> the mirror that served it (for integrity errors)
+        self._origin = self._sources[-1]
+        self.name = repository_path(self._origin.endpoint.reference)
+
+    def __repr__(self) -> str:
+        return f"MirroredRepository({' -> '.join(s.label for s in self._sources)})"
+
+    def _read(self, what: str, call: Callable[[RegistryRepository], T],
+              passes: Callable[[T], bool] = lambda _: False, digest: str | None = None) -> T:
+        """`call` on each live endpoint in order until one answers (an answer `passes` says to pass over,
+        such as "no referrers API", moves on too); said with -v."""
+        skipped: list[str] = []
+        for source in self._sources:
+            last = source is self._origin
+            if source.dead and not last:
+                continue
+            try:
+                result = call(source.repo())
+            except _PASS_OVER as exc:
+                if last:
+                    raise _with_mirrors(exc, skipped) from None
+                source.dead = isinstance(exc, TransportError)
+                log.info("%s: %s %s; trying the next endpoint", what, source.label,
+                         "unreachable" if source.dead else f"failed: {exc}")
+                skipped.append(f"{source.endpoint.host}: {_short(exc)}")
+                continue
+            if passes(result) and not last:
+                skipped.append(f"{source.endpoint.host}: no answer")
+                continue
+            log.info("%s served by %s", what, source.label)
+            if digest is not None and not last:
+                self._served[digest] = source.endpoint.host
+            return result
+        raise AssertionError("the origin is always tried")  # pragma: no cover
+
+    # -- reads: mirrors first --------------------------------------------------------------------
+    def fetch_manifest(self, version: str) -> tuple[Descriptor, bytes]:
+        return self._read(f"manifest {version}", lambda repo: repo.fetch_manifest(version))
+
+    def resolve(self, version: str) -> Descriptor:
+        return self._read(f"manifest {version}", lambda repo: repo.resolve(version))
+
+    def find(self, version: str) -> Descriptor | None:
+        try:
+            return self.resolve(version)
+        except NotFoundError:
+            return None
+
+    def open_blob(self, desc: Descriptor) -> ByteStream:
+        return self._read(f"blob {desc.digest}", lambda repo: repo.open_blob(desc), digest=desc.digest)
+
+    def list_referrers(self, digest: str) -> list[Descriptor] | None:
+        return self._read(f"referrers of {digest}", lambda repo: repo.list_referrers(digest),
+                          passes=lambda found: found is None)
+
+    def served_by_mirror(self, digest: str) -> str | None:
+        """The mirror that served blob `digest` in this command, if one did."""
+        return self._served.get(digest)
+
+    # -- writes, and what decides them: the origin only --------------------------------------------
+    def origin(self) -> RegistryRepository:
+        return self._origin.repo()
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        return self.origin().has_blob(desc)
+
+    def has_manifest(self, desc: Descriptor) -> bool:
+        return self.origin().has_manifest(desc)
+
+    def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
+                  mount_from: Sequence[str] = ()) -> None:
+        self.origin().push_blob(desc, opener, progress, mount_from)
+
+    def push_blob_speculative(self, size: int, opener: Opener, digest: Future[str],
+                              progress: Progress | None = None) -> bool:
+        return self.origin().push_blob_speculative(size, opener, digest, progress)
+
+    def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None:
+        self.origin().push_manifest(desc, data, tag)
+
+    def push_referrer(self, desc: Descriptor, data: bytes) -> bool:
+        return self.origin().push_referrer(desc, data)
+
+    def delete_manifest(self, digest: str) -> None:
+        self.origin().delete_manifest(digest)
+
+    def untag(self, tag: str) -> bool:
+        return self.origin().untag(tag)
+
+    def tags(self) -> list[str]:
+        return self.origin().tags()
+
+    def cancel(self) -> None:
+        """Abandon waits to retry on every endpoint opened (see RegistryClient.cancel)."""
+        for source in self._sources:
+            repo = source.opened()
+            if repo is not None:
+                repo.cancel()
+
+    def resume(self) -> None:
+        for source in self._sources:
+            repo = source.opened()
+            if repo is not None:
+                repo.resume()
+
+
+@contextlib.contextmanager
+def naming_mirrors(storage: object) -> Iterator[None]:
+    """An IntegrityError about a blob a mirror served says which mirror (the digest check is where the
+    blob lands, after the bytes went by: the pull fails rather than fetching it again elsewhere)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        host = storage.served_by_mirror(exc.digest) if isinstance(storage, MirroredRepository) and exc.digest \
+            else None
+        if host is None or type(exc) is not IntegrityError:
+            raise
+        raise IntegrityError(f"{exc} (served by mirror {host}: fix it or take it out of registries.conf)",
+                             exc.digest) from None
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, NotFoundError):
+        return "not found"
+    if isinstance(exc, TransportError):
+        return "unreachable"
+    if isinstance(exc, RegistryError) and exc.status:
+        return f"HTTP {exc.status}"
+    return type(exc).__name__
+
+
+def _with_mirrors(exc: ModelpackError, skipped: list[str]) -> ModelpackError:
+    """The origin's error, of the same type, saying what the mirrors answered before it."""
+    if not skipped:
+        return exc
+    message = f"{exc} (mirrors tried first: {'; '.join(skipped)})"
+    if isinstance(exc, RegistryError):
+        return type(exc)(message, exc.status, exc.codes)
+    try:
+        return type(exc)(message)
+    except TypeError:  # pragma: no cover - a subclass with another signature: its own message
+        return exc

@@ -1,0 +1,354 @@
+"""registries.conf (containers-registries.conf(5), as podman, skopeo, buildah and CRI-O read it): where a
+reference is really read from and written to. Pure parsing and matching; `mirrored.py` does the I/O.
+
+Read: `[[registry]]` tables (`prefix`, `location`, `insecure`, `blocked`, `mirror-by-digest-only`) with
+their `[[registry.mirror]]` tables (`location`, `insecure`, `pull-from-mirror`), and the version-1
+`[registries.insecure]` / `[registries.block]` lists. Ignored: short-name settings
+(`unqualified-search-registries`, `[aliases]`, ...): modelpack takes fully qualified references only.
+
+Files: `$CONTAINERS_REGISTRIES_CONF` alone when set (a missing file is an empty configuration); else
+`$XDG_CONFIG_HOME/containers/registries.conf` (default `~/.config`) if it exists, else
+`/etc/containers/registries.conf`, each followed by the `*.conf` drop-ins of its `registries.conf.d`
+(and the user's drop-ins after the system's), in name order; a later table with the same `prefix`
+replaces an earlier one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from modelpack.errors import UsageError
+from modelpack.oci.reference import DOCKER_HUB, Reference, is_domain, is_registry_host, is_repository_name
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (tomli is a dependency there)
+    import tomli as tomllib
+
+ENV = "CONTAINERS_REGISTRIES_CONF"
+SYSTEM_CONF = Path("/etc/containers/registries.conf")
+MAX_CONF_BYTES = 1 << 20  # real files are a few KiB; a huge one is a mistake, not a configuration
+MAX_DROP_INS = 100
+PULL_FROM = ("all", "digest-only", "tag-only")
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """One `[[registry.mirror]]`: a location that may serve what its registry's prefix names."""
+
+    location: str
+    insecure: bool = False
+    pull_from: str = "all"  # which pulls may use it: "all", "digest-only" or "tag-only"
+
+    def serves(self, by_digest: bool) -> bool:
+        """Whether a pull by digest (or, when False, by tag) may read from this mirror."""
+        return self.pull_from == "all" or self.pull_from == ("digest-only" if by_digest else "tag-only")
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One `[[registry]]` table, with the file that defined it (named in every error about it)."""
+
+    prefix: str
+    location: str  # "" for a wildcard prefix: the host that matched is kept
+    source: str
+    insecure: bool = False
+    blocked: bool = False
+    mirrors: tuple[Mirror, ...] = ()
+
+    @property
+    def wildcard(self) -> bool:
+        return self.prefix.startswith("*.")
+
+    def matched(self, name: str) -> int:
+        """How many leading characters of `name` (host/repository) this entry's prefix matches; -1: none."""
+        if self.wildcard:
+            host = name.split("/", 1)[0]
+            return len(host) if host.endswith(self.prefix[1:]) else -1
+        if name == self.prefix or name.startswith(self.prefix + "/"):
+            return len(self.prefix)
+        return -1
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A place a reference is read from: its (rewritten) reference there and how to talk to it."""
+
+    reference: Reference
+    insecure: bool = False
+    mirror: bool = False
+
+    @property
+    def host(self) -> str:
+        return self.reference.api_host
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a reference goes: `origin` (every write, and reads last) and the mirrors reads try first."""
+
+    origin: Endpoint
+    mirrors: tuple[tuple[Mirror, Endpoint], ...] = ()
+
+    def sources(self, by_digest: bool) -> list[Endpoint]:
+        """The endpoints a pull tries in order: the mirrors its kind (by digest or by tag) may use, then
+        the origin."""
+        return [endpoint for mirror, endpoint in self.mirrors if mirror.serves(by_digest)] + [self.origin]
+
+
+@dataclass(frozen=True)
+class RegistriesConf:
+    entries: tuple[RegistryEntry, ...] = ()
+    files: tuple[str, ...] = ()
+
+    def entry_for(self, name: str) -> RegistryEntry | None:
+        """The table whose prefix matches `name` (host/repository) longest (exact beats wildcard)."""
+        best: tuple[int, bool] = (-1, False)
+        found = None
+        for entry in self.entries:
+            if entry.matched(name) >= 0 and (len(entry.prefix), not entry.wildcard) > best:
+                best, found = (len(entry.prefix), not entry.wildcard), entry
+        return found
+
+    def route(self, reference: Reference) -> Route:
+        """Where `reference` is read and written.
+
+        Args:
+            reference: a reference naming a registry.
+
+        Returns:
+            Its origin (rewritten by `location`) and its mirrors; an unlisted registry is its own origin.
+
+        Raises:
+            UsageError: the reference is blocked, or a location rewrites it into no valid reference.
+        """
+        name = full_name(reference)
+        entry = self.entry_for(name)
+        if entry is None:
+            return Route(Endpoint(reference))
+        if entry.blocked:
+            raise UsageError(f"{reference.name} is blocked by {entry.source} (prefix {entry.prefix!r}, "
+                             "blocked = true): nothing was sent; edit that file to allow it")
+        rest = name[entry.matched(name):]
+        origin = _rewrite(reference, entry.location + rest, entry) if entry.location else reference
+        mirrors = tuple((m, Endpoint(_rewrite(reference, m.location + rest, entry), m.insecure, True))
+                        for m in entry.mirrors)
+        return Route(Endpoint(origin, entry.insecure), mirrors)
+
+
+def full_name(reference: Reference) -> str:
+    """host/repository as registries.conf matches it: Docker Hub's official images under `library/`."""
+    repository = reference.repository
+    if reference.registry == DOCKER_HUB and "/" not in repository:
+        repository = f"library/{repository}"
+    return f"{reference.registry}/{repository}"
+
+
+def _rewrite(reference: Reference, name: str, entry: RegistryEntry) -> Reference:
+    host, _, repository = name.partition("/")
+    if not is_repository_name(repository):
+        raise UsageError(f"{entry.source}: prefix {entry.prefix!r} maps {reference.name} to {name!r}, which is "
+                         "no registry/repository name; fix the location")
+    return replace(reference, registry=host, repository=repository)
+
+
+# -- parsing -------------------------------------------------------------------------------------------
+def parse(text: str, source: str) -> list[RegistryEntry]:
+    """The `[[registry]]` tables of one file.
+
+    Args:
+        text: the file's content (TOML).
+        source: the file's name, for error messages.
+
+    Returns:
+        The entries, in file order.
+
+    Raises:
+        UsageError: not TOML, or a table that does not follow containers-registries.conf(5).
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{source} is not valid TOML ({exc}); fix or remove it") from None
+    tables = data.get("registry", [])
+    legacy = data.get("registries", {})
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise UsageError(f"{source}: `registry` must be [[registry]] tables")
+    if tables and legacy:
+        raise UsageError(f"{source} mixes version 1 ([registries.*]) and version 2 ([[registry]]) tables; use one")
+    entries = [_entry(table, source) for table in tables] + _legacy(legacy, source)
+    prefixes = [entry.prefix for entry in entries]
+    for prefix in prefixes:
+        if prefixes.count(prefix) > 1:
+            raise UsageError(f"{source}: prefix {prefix!r} is defined more than once")
+    return entries
+
+
+def _entry(table: dict[str, Any], source: str) -> RegistryEntry:
+    prefix = _text(table, "prefix", source)
+    location = _text(table, "location", source)
+    if not prefix and not location:
+        raise UsageError(f"{source}: a [[registry]] has neither prefix nor location")
+    prefix = prefix or location
+    if prefix.startswith("*."):
+        if location:
+            raise UsageError(f"{source}: the wildcard prefix {prefix!r} cannot have a location")
+        _check_name(prefix[2:], source, "prefix", host_only=True)
+    else:
+        _check_name(prefix, source, "prefix")
+        location = location or prefix
+    if location:
+        _check_name(location, source, "location")
+    by_digest_only = _flag(table, "mirror-by-digest-only", source)
+    mirrors = table.get("mirror", [])
+    if not isinstance(mirrors, list) or not all(isinstance(m, dict) for m in mirrors):
+        raise UsageError(f"{source}: `mirror` of prefix {prefix!r} must be [[registry.mirror]] tables")
+    return RegistryEntry(prefix, location, source, _flag(table, "insecure", source), _flag(table, "blocked", source),
+                         tuple(_mirror(m, source, prefix, by_digest_only) for m in mirrors))
+
+
+def _mirror(table: dict[str, Any], source: str, prefix: str, by_digest_only: bool) -> Mirror:
+    location = _text(table, "location", source)
+    if not location:
+        raise UsageError(f"{source}: a mirror of prefix {prefix!r} has no location")
+    _check_name(location, source, "mirror location")
+    pull_from = _text(table, "pull-from-mirror", source)
+    if pull_from and pull_from not in PULL_FROM:
+        raise UsageError(f"{source}: pull-from-mirror = {pull_from!r} (mirror {location}); "
+                         f"expected {', '.join(PULL_FROM)}")
+    if by_digest_only and pull_from not in ("", "digest-only"):
+        raise UsageError(f"{source}: prefix {prefix!r} sets mirror-by-digest-only and its mirror {location} "
+                         f"sets pull-from-mirror = {pull_from!r}; keep one")
+    return Mirror(location, _flag(table, "insecure", source),
+                  pull_from or ("digest-only" if by_digest_only else "all"))
+
+
+def _legacy(tables: Any, source: str) -> list[RegistryEntry]:
+    """Version 1: `[registries.insecure] registries = [...]` and `[registries.block]` (search is ignored)."""
+    if not isinstance(tables, dict):
+        raise UsageError(f"{source}: `registries` must be a table")
+    hosts: dict[str, dict[str, bool]] = {}
+    for kind in ("insecure", "block"):
+        names = tables.get(kind, {}).get("registries", []) if isinstance(tables.get(kind, {}), dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise UsageError(f"{source}: [registries.{kind}] registries must be a list of strings")
+        for name in names:
+            _check_name(name, source, f"registries.{kind} entry")
+            hosts.setdefault(name, {})["blocked" if kind == "block" else "insecure"] = True
+    return [RegistryEntry(name, name, source, insecure=flags.get("insecure", False),
+                          blocked=flags.get("blocked", False)) for name, flags in hosts.items()]
+
+
+def _text(table: dict[str, Any], key: str, source: str) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise UsageError(f"{source}: {key} must be a string, not {value!r}")
+    return value.strip()
+
+
+def _flag(table: dict[str, Any], key: str, source: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise UsageError(f"{source}: {key} must be true or false, not {value!r}")
+    return value
+
+
+def _check_name(value: str, source: str, what: str, host_only: bool = False) -> None:
+    """host[:port][/namespace...]; no scheme, tag or digest (modelpack matches repository prefixes)."""
+    if "://" in value:
+        raise UsageError(f"{source}: {what} {value!r} must not name a scheme (insecure = true allows plain HTTP)")
+    host, _, path = value.partition("/")
+    host_ok = is_domain(host) if host_only else is_registry_host(host)
+    if not host_ok or (path and (host_only or not is_repository_name(path))):
+        raise UsageError(f"{source}: {what} {value!r} is not host[:port][/namespace] (no tag or digest)")
+
+
+# -- files ---------------------------------------------------------------------------------------------
+_cache: dict[tuple[tuple[str, int, int], ...], RegistriesConf] = {}
+_cache_lock = threading.Lock()
+
+
+def config_files() -> list[Path]:
+    """The files read, in order (see the module docstring); missing ones included, as empty."""
+    chosen = os.environ.get(ENV, "").strip()
+    if chosen:
+        return [Path(chosen)]
+    user_dir = _user_dir()
+    user = user_dir / "registries.conf" if user_dir is not None else None
+    main = user if user is not None and user.is_file() else SYSTEM_CONF
+    dirs = [Path(f"{main}.d")]
+    if main == SYSTEM_CONF and user_dir is not None:
+        dirs.append(user_dir / "registries.conf.d")
+    drop_ins: list[Path] = []
+    for folder in dirs:
+        if folder.is_dir():
+            drop_ins.extend(sorted(p for p in folder.iterdir() if p.suffix == ".conf" and p.is_file()))
+    if len(drop_ins) > MAX_DROP_INS:
+        raise UsageError(f"{len(drop_ins)} drop-in files in {', '.join(map(str, dirs))}: over the {MAX_DROP_INS} "
+                         "modelpack reads; merge them")
+    return [main, *drop_ins]
+
+
+def _user_dir() -> Path | None:
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    if not base:
+        try:
+            base = str(Path.home() / ".config")
+        except RuntimeError:  # no home directory (a bare service account): the system files alone
+            return None
+    return Path(base) / "containers"
+
+
+def load() -> RegistriesConf:
+    """The registries configuration in effect, read again when a file changes.
+
+    Raises:
+        UsageError: a file cannot be read, is over 1 MiB, or is malformed (the file is named).
+    """
+    files = config_files()
+    key = tuple(_signature(path) for path in files)
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    merged: dict[str, RegistryEntry] = {}
+    read: list[str] = []
+    for path, (_, _, size) in zip(files, key, strict=True):
+        if size < 0:
+            continue
+        for entry in parse(_read(path), str(path)):
+            merged[entry.prefix] = entry  # a drop-in's table replaces the same prefix's earlier one
+        read.append(str(path))
+    conf = RegistriesConf(tuple(merged.values()), tuple(read))
+    with _cache_lock:
+        _cache.clear()  # one configuration is in effect at a time: keep only the latest
+        _cache[key] = conf
+    return conf
+
+
+def _signature(path: Path) -> tuple[str, int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (str(path), 0, -1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    return (str(path), st.st_mtime_ns, st.st_size)
+
+
+def _read(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONF_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONF_BYTES:
+        raise UsageError(f"{path} is over {MAX_CONF_BYTES >> 20} MiB; a registries.conf is a few KiB: fix it")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text; fix or remove it") from None

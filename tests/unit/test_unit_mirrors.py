@@ -1,0 +1,211 @@
+"""registries.conf parsing and routing (containers-registries.conf(5)): pure, no network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelpack.errors import UsageError
+from modelpack.oci.reference import Reference
+from modelpack.store import mirrors
+from modelpack.store.mirrors import RegistriesConf, parse
+
+DIGEST = "sha256:" + "a" * 64
+
+
+def conf(text: str) -> RegistriesConf:
+    return RegistriesConf(tuple(parse(text, "test.conf")), ("test.conf",))
+
+
+def where(route: mirrors.Route, by_digest: bool) -> list[str]:
+    return [str(endpoint.reference.name) for endpoint in route.sources(by_digest)]
+
+
+def test_location_rewrites_the_prefix_and_mirrors_come_first_in_order() -> None:
+    c = conf('''
+[[registry]]
+prefix = "example.com/foo"
+location = "internal.example.net/bar"
+[[registry.mirror]]
+location = "mirror-0.local/mirror-for-foo"
+[[registry.mirror]]
+location = "mirror-1.local:5000/mirrors/foo"
+insecure = true
+''')
+    route = c.route(Reference.parse("example.com/foo/image:latest"))
+    assert where(route, by_digest=False) == ["mirror-0.local/mirror-for-foo/image",
+                                             "mirror-1.local:5000/mirrors/foo/image", "internal.example.net/bar/image"]
+    assert [e.mirror for e in route.sources(False)] == [True, True, False]
+    assert [e.insecure for e in route.sources(False)] == [False, True, False]
+    assert route.origin.reference.tag == "latest"  # the version is kept
+
+
+def test_prefix_defaults_to_location_and_the_longest_prefix_wins() -> None:
+    c = conf('''
+[[registry]]
+location = "reg.example.com"
+insecure = true
+[[registry]]
+prefix = "reg.example.com/team"
+location = "reg.example.com/team"
+blocked = true
+''')
+    assert c.route(Reference.parse("reg.example.com/other/m:1")).origin.insecure
+    with pytest.raises(UsageError, match=r"reg.example.com/team/m is blocked by test.conf"):
+        c.route(Reference.parse("reg.example.com/team/m:1"))
+    # A prefix matches whole path components only, and a host prefix is not another port of that host.
+    assert c.entry_for("reg.example.com/teamwork/m").prefix == "reg.example.com"  # type: ignore[union-attr]
+    assert c.entry_for("reg.example.com:5000/team/m") is None
+
+
+def test_wildcard_prefix_matches_subdomains_and_loses_to_an_exact_one() -> None:
+    c = conf('''
+[[registry]]
+prefix = "*.example.com"
+[[registry.mirror]]
+location = "cache.local/ex"
+[[registry]]
+prefix = "a.example.com"
+location = "a.example.com"
+''')
+    route = c.route(Reference.parse("b.example.com/team/m:1"))
+    assert where(route, False) == ["cache.local/ex/team/m", "b.example.com/team/m"]
+    assert c.route(Reference.parse("a.example.com/team/m:1")).mirrors == ()
+    assert c.entry_for("example.com/team/m") is None
+
+
+def test_pull_from_mirror_selects_mirrors_by_the_kind_of_pull() -> None:
+    c = conf('''
+[[registry]]
+location = "origin.example.com"
+[[registry.mirror]]
+location = "digests.local"
+pull-from-mirror = "digest-only"
+[[registry.mirror]]
+location = "tags.local"
+pull-from-mirror = "tag-only"
+[[registry.mirror]]
+location = "both.local"
+''')
+    route = c.route(Reference.parse("origin.example.com/m:1"))
+    assert [e.host for e in route.sources(by_digest=False)] == ["tags.local", "both.local", "origin.example.com"]
+    assert [e.host for e in route.sources(by_digest=True)] == ["digests.local", "both.local", "origin.example.com"]
+
+
+def test_mirror_by_digest_only_applies_to_every_mirror_and_conflicts_are_refused() -> None:
+    c = conf('[[registry]]\nlocation = "o.example.com"\nmirror-by-digest-only = true\n'
+             '[[registry.mirror]]\nlocation = "m.local"\n')
+    assert [e.host for e in c.route(Reference.parse("o.example.com/m:1")).sources(False)] == ["o.example.com"]
+    with pytest.raises(UsageError, match="mirror-by-digest-only"):
+        conf('[[registry]]\nlocation = "o.example.com"\nmirror-by-digest-only = true\n'
+             '[[registry.mirror]]\nlocation = "m.local"\npull-from-mirror = "all"\n')
+
+
+def test_docker_hub_official_images_match_under_library() -> None:
+    c = conf('[[registry]]\nprefix = "docker.io/library"\nlocation = "docker.io/library"\n'
+             '[[registry.mirror]]\nlocation = "mirror.gcr.io/library"\n')
+    route = c.route(Reference.parse("docker.io/alpine:3"))
+    assert route.mirrors[0][1].reference.name == "mirror.gcr.io/library/alpine"
+
+
+def test_version_1_insecure_and_block_lists() -> None:
+    c = conf('[registries.search]\nregistries = ["docker.io"]\n[registries.insecure]\nregistries = ["old.local:5000"]\n'
+             '[registries.block]\nregistries = ["bad.example.com"]\n')
+    assert c.route(Reference.parse("old.local:5000/m:1")).origin.insecure
+    with pytest.raises(UsageError, match="blocked"):
+        c.route(Reference.parse("bad.example.com/m:1"))
+
+
+def test_short_name_settings_are_ignored() -> None:
+    c = conf('unqualified-search-registries = ["docker.io"]\nshort-name-mode = "enforcing"\n'
+             '[aliases]\n"alpine" = "docker.io/library/alpine"\n')
+    assert c.entries == ()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[[registry]\nlocation = 1", "is not valid TOML"),
+    ('[[registry]]\nlocation = 5', "location must be a string"),
+    ('[[registry]]\ninsecure = true', "neither prefix nor location"),
+    ('[[registry]]\nlocation = "https://r.example.com"', "must not name a scheme"),
+    ('[[registry]]\nlocation = "r.example.com/repo:tag"', "no tag or digest"),
+    ('[[registry]]\nlocation = "r.example.com"\ninsecure = "yes"', "insecure must be true or false"),
+    ('[[registry]]\nprefix = "*.example.com"\nlocation = "x.example.com"', "wildcard prefix"),
+    ('[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\ninsecure = true', "has no location"),
+    ('[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\nlocation = "m.local"\npull-from-mirror = "some"',
+     "pull-from-mirror"),
+    ('[[registry]]\nlocation = "r.example.com"\n[[registry]]\nlocation = "r.example.com"', "more than once"),
+    ('[registries.block]\nregistries = ["a.example.com"]\n[[registry]]\nlocation = "r.example.com"', "mixes version"),
+])
+def test_malformed_files_are_one_line_naming_the_file(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message) as caught:
+        parse(text, "/etc/containers/registries.conf")
+    assert str(caught.value).count("/etc/containers/registries.conf") >= 1 and "\n" not in str(caught.value)
+
+
+def test_a_location_that_leaves_no_repository_is_refused_when_used() -> None:
+    c = conf('[[registry]]\nprefix = "a.example.com/x/y"\nlocation = "b.example.com"\n')
+    with pytest.raises(UsageError, match="no registry/repository name"):
+        c.route(Reference.parse("a.example.com/x/y:1"))
+    assert c.route(Reference.parse("a.example.com/x/y/z:1")).origin.reference.name == "b.example.com/z"
+
+
+def test_files_env_drop_ins_size_cap_and_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(mirrors.ENV, str(tmp_path / "missing.conf"))
+    assert mirrors.load().entries == ()  # a missing file is an empty configuration
+    main = tmp_path / "registries.conf"
+    main.write_text('[[registry]]\nlocation = "a.example.com"\ninsecure = true\n')
+    monkeypatch.setenv(mirrors.ENV, str(main))
+    assert mirrors.load().entry_for("a.example.com/m").insecure  # type: ignore[union-attr]
+    main.write_text('[[registry]]\nlocation = "a.example.com"\nblocked = true\n# changed\n')
+    assert mirrors.load().entry_for("a.example.com/m").blocked  # type: ignore[union-attr]  # re-read on change
+    main.write_bytes(b"#" * (mirrors.MAX_CONF_BYTES + 1))
+    with pytest.raises(UsageError, match="over 1 MiB"):
+        mirrors.load()
+
+    # Without the variable: the user's file and its drop-ins, a later drop-in replacing the same prefix.
+    monkeypatch.delenv(mirrors.ENV)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    user = tmp_path / "cfg" / "containers"
+    (user / "registries.conf.d").mkdir(parents=True)
+    (user / "registries.conf").write_text('[[registry]]\nlocation = "a.example.com"\ninsecure = true\n')
+    (user / "registries.conf.d" / "50-block.conf").write_text('[[registry]]\nlocation = "a.example.com"\n'
+                                                               'blocked = true\n')
+    (user / "registries.conf.d" / "ignored.txt").write_text("not toml [")
+    assert mirrors.config_files() == [user / "registries.conf", user / "registries.conf.d" / "50-block.conf"]
+    entry = mirrors.load().entry_for("a.example.com/m")
+    assert entry is not None and entry.blocked and not entry.insecure
+    assert entry.source.endswith("50-block.conf")
+
+
+def test_a_mirror_gets_no_given_credentials_a_short_connect_timeout_and_no_retries() -> None:
+    from modelpack.store.client import ClientOptions
+    from modelpack.store.credentials import Credentials
+
+    options = ClientOptions(plain_http=True, credentials=Credentials("user", "secret"))
+    mirror = options.for_endpoint(plain_http=True, insecure=False, mirror=True)
+    assert mirror.credentials is None and mirror.retries == 0 and mirror.connect_timeout <= 3
+    assert options.for_endpoint(plain_http=True, insecure=False, mirror=False) is options
+    assert options.for_endpoint(plain_http=True, insecure=False, mirror=True) is mirror  # one pool per kind
+    assert mirror.client_for("m.local").auth.credentials("m.local") is None  # the docker config has none
+    assert options.client_for("o.local").auth.credentials("o.local") == Credentials("user", "secret")
+
+
+def test_reads_may_go_through_mirrors_and_writes_never(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelpack.api import remote
+    from modelpack.store.client import ClientOptions
+    from modelpack.store.mirrored import MirroredRepository
+    from modelpack.store.registry import RegistryRepository
+
+    (tmp_path / "r.conf").write_text('[[registry]]\nprefix = "o.example.com/team"\nlocation = "p.example.com/t"\n'
+                                     '[[registry.mirror]]\nlocation = "m.local/cache"\n')
+    monkeypatch.setenv(mirrors.ENV, str(tmp_path / "r.conf"))
+    ref = Reference.parse("o.example.com/team/m:1")
+    options = ClientOptions()
+    writer = remote(ref, options)
+    assert isinstance(writer, RegistryRepository)
+    assert (writer.client.host, writer.name) == ("p.example.com", "t/m")  # location applies to writes too
+    reader = remote(ref, options, mirrors=True)
+    assert isinstance(reader, MirroredRepository) and reader.name == "t/m"
+    assert repr(reader) == "MirroredRepository(m.local (mirror) -> p.example.com (origin))"
+    assert reader.origin().client.host == "p.example.com"
