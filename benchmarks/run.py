@@ -187,7 +187,7 @@ class Bench:
     def listing(self, count: int = 100) -> None:
         """`modelpack ls` over `count` versions (distinct manifests) on loopback, cold and cached."""
         import modelpack as mp
-        from modelpack.store.client import ClientOptions
+        from modelpack.store.options import ClientOptions
 
         model = self.work / "ls-model"
         model.mkdir(exist_ok=True)

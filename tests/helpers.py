@@ -75,7 +75,7 @@ def push_legacy_signature(tag_ref: str, subject: str, public_path: Path, *, opti
     from modelpack.signatures import keys
     from modelpack.signatures.lookup import fallback_tag
     from modelpack.signatures.referrers import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING
-    from modelpack.store.client import ClientOptions
+    from modelpack.store.options import ClientOptions
 
     signer = keys.generate()
     public_path.write_bytes(keys.public_pem(signer.public_key))

@@ -10,7 +10,7 @@ from typing import Any
 import modelpack as mp
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 
 PLAIN = ClientOptions(plain_http=True)
 LAYER = b"\0" * 1024

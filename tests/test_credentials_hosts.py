@@ -14,7 +14,7 @@ from pathlib import Path
 import modelpack as mp
 from helpers import modelpack
 from hostile_registry import HostileRegistry, model_content, reply, serve_content, weights_digest
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 from test_errors_and_auth import _self_signed
 
 SECRET = "registry-S3cret"

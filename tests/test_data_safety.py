@@ -19,8 +19,8 @@ import modelpack as mp
 from helpers import modelpack, tree
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor
-from modelpack.store.client import ClientOptions
 from modelpack.store.layout import LayoutStore
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 from test_hardening import _add, _publish, _raw
 

@@ -15,7 +15,7 @@ import modelpack as mp
 from helpers import modelpack
 from images import push_image
 from modelpack.cli.escape import clean
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)

@@ -15,7 +15,7 @@ import modelpack as mp
 from helpers import modelpack
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)

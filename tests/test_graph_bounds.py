@@ -14,7 +14,7 @@ from helpers import Run, modelpack
 from hostile_registry import OCI_MANIFEST, HostileRegistry, model_content, reply, serve_content
 from modelpack.errors import RegistryError
 from modelpack.oci import digest as digests
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 

@@ -20,9 +20,9 @@ import modelpack as mp
 from helpers import modelpack, tree
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
-from modelpack.store.client import ClientOptions
 from modelpack.store.credentials import Credentials
 from modelpack.store.layout import LayoutStore
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)

@@ -17,7 +17,7 @@ from images import GOOD_CONFIG, LAYER, push_image
 from modelpack.errors import NotFoundError
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Index, Platform
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)

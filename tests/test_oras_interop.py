@@ -11,7 +11,7 @@ import pytest
 
 import modelpack as mp
 from helpers import make_tricky_model, modelpack, tree
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)

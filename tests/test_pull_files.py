@@ -14,8 +14,8 @@ import modelpack as mp
 from fault_proxy import Fault, FaultProxy
 from helpers import modelpack, tree
 from modelpack.oci.descriptor import Descriptor
-from modelpack.store.client import ClientOptions
 from modelpack.store.layout import LayoutStore
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 from test_hardening import _publish, _raw
 from test_transfer import _repo

@@ -12,8 +12,8 @@ import modelpack as mp
 from helpers import make_tricky_model, modelpack, tree
 from modelpack.errors import IntegrityError, NotFoundError
 from modelpack.oci import digest as digests
-from modelpack.store.client import ClientOptions
 from modelpack.store.layout import LayoutStore
+from modelpack.store.options import ClientOptions
 from modelpack.store.receive import THREADED_HASH_MIN_BYTES
 from registry_process import Registry
 

@@ -14,7 +14,7 @@ import modelpack as mp
 from faulty_server import FaultyServer
 from helpers import modelpack
 from modelpack.errors import RegistryError
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 from tiny_registry import TinyRegistry
 

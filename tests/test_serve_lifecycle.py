@@ -20,7 +20,7 @@ from onnx import TensorProto, helper
 import modelpack as mp
 from fault_proxy import Fault, FaultProxy
 from helpers import modelpack
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)

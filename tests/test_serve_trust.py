@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 import modelpack as mp
 from helpers import modelpack
 from modelpack.errors import UsageError
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 from serving import call
 

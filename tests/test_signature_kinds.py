@@ -21,7 +21,7 @@ from modelpack.signatures import keys
 from modelpack.signatures.dsse import IN_TOTO_PAYLOAD, pae
 from modelpack.signatures.lookup import fallback_tag
 from modelpack.signatures.referrers import _attach
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 from test_signing import COSIGN_FLAGS, assert_refused, cosign, keypair
 

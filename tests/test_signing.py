@@ -20,7 +20,7 @@ from modelpack.oci.descriptor import Descriptor, Manifest
 from modelpack.signatures import keys
 from modelpack.signatures.lookup import fallback_tag
 from modelpack.signatures.referrers import SIMPLE_SIGNING, verify_simple_signing
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)

@@ -13,8 +13,8 @@ import pytest
 import modelpack as mp
 from fault_proxy import Fault, FaultProxy
 from helpers import modelpack, tree
-from modelpack.store.client import ClientOptions
 from modelpack.store.layout import LayoutStore
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True, backoff=0.01)

@@ -12,7 +12,7 @@ from pathlib import Path
 import modelpack as mp
 from fault_proxy import FaultProxy
 from helpers import modelpack
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)

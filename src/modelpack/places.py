@@ -18,9 +18,9 @@ from modelpack.oci import digest as digests
 from modelpack.oci.reference import Reference, is_tag
 
 if TYPE_CHECKING:
-    from modelpack.store.client import ClientOptions
     from modelpack.store.layout import LayoutStore
     from modelpack.store.oci_layout import OciLayout
+    from modelpack.store.options import ClientOptions
     from modelpack.store.target import Storage
 
 OCI_PREFIX = "oci:"

@@ -179,8 +179,8 @@ def test_files_env_drop_ins_size_cap_and_missing_file(tmp_path: Path, monkeypatc
 
 
 def test_a_mirror_gets_no_given_credentials_a_short_connect_timeout_and_no_retries() -> None:
-    from modelpack.store.client import ClientOptions
     from modelpack.store.credentials import Credentials
+    from modelpack.store.options import ClientOptions
 
     options = ClientOptions(plain_http=True, credentials=Credentials("user", "secret"))
     mirror = options.for_endpoint(plain_http=True, insecure=False, mirror=True)
@@ -193,8 +193,8 @@ def test_a_mirror_gets_no_given_credentials_a_short_connect_timeout_and_no_retri
 
 def test_reads_may_go_through_mirrors_and_writes_never(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from modelpack.api import remote
-    from modelpack.store.client import ClientOptions
     from modelpack.store.mirrored import MirroredRepository
+    from modelpack.store.options import ClientOptions
     from modelpack.store.registry import RegistryRepository
 
     (tmp_path / "r.conf").write_text('[[registry]]\nprefix = "o.example.com/team"\nlocation = "p.example.com/t"\n'

@@ -12,10 +12,10 @@ from modelpack.errors import RegistryError, UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, retarget
 from modelpack.places import LayoutReference, Place, open_layout, open_place, parse_place
-from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
+from modelpack.store.options import ClientOptions
 from modelpack.store.registry_admin import repositories, tag_count, tags_naming
 
 

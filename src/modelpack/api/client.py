@@ -20,9 +20,9 @@ from typing import Any
 
 from modelpack.api import catalog, core, deploy, pulling, pushing, signing
 from modelpack.api import store as store_api
-from modelpack.store.client import ClientOptions, default_plain_http
 from modelpack.store.credentials import Credentials
 from modelpack.store.layout import LayoutStore
+from modelpack.store.options import ClientOptions, default_plain_http
 
 
 def _bound(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -22,11 +22,12 @@ from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
 from modelpack.places import Place, open_place, parse_place
 from modelpack.store import credentials
-from modelpack.store.client import ClientOptions, RegistryClient
+from modelpack.store.client import RegistryClient
 from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.index_file import is_fallback_tag
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors, open_remote
+from modelpack.store.options import ClientOptions
 from modelpack.store.target import Repository, read_small
 
 if TYPE_CHECKING:

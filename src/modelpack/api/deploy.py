@@ -23,9 +23,9 @@ from modelpack.errors import (
 from modelpack.image.kinds import is_container_image, kind_of
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
-from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
+from modelpack.store.options import ClientOptions
 
 if TYPE_CHECKING:
     from modelpack.serve.limits import ServerLimits

@@ -20,10 +20,10 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, open_place, parse_place
 from modelpack.signatures.lookup import MODEL_SIG_FILE, model_signature
-from modelpack.store.client import ClientOptions
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
+from modelpack.store.options import ClientOptions
 from modelpack.store.target import Storage
 from modelpack.unpacking import check_output, unpack_manifest
 

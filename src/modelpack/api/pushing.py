@@ -29,9 +29,9 @@ from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactE
 from modelpack.oci.descriptor import Descriptor, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, is_layout, open_layout, parse_place
-from modelpack.store.client import ClientOptions
 from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
+from modelpack.store.options import ClientOptions
 from modelpack.store.target import Storage, TagLister
 from modelpack.unpacking import layer_path
 

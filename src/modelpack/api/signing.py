@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.places import Place, open_place, parse_place
-from modelpack.store.client import ClientOptions
+from modelpack.store.options import ClientOptions
 
 if TYPE_CHECKING:
     from modelpack.store.layout import LayoutStore

@@ -20,7 +20,7 @@ from modelpack.cli.common import (
 
 if TYPE_CHECKING:
     from modelpack.api.catalog import Removal
-    from modelpack.store.client import ClientOptions
+    from modelpack.store.options import ClientOptions
 
 
 def _change(old: object, new: object) -> str:

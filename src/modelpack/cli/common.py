@@ -16,7 +16,7 @@ from modelpack.cli.escape import clean
 from modelpack.cli.file_types import CaFile
 
 if TYPE_CHECKING:
-    from modelpack.store.client import ClientOptions
+    from modelpack.store.options import ClientOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,7 +61,7 @@ def json_option(func: F) -> F:
 
 
 def client_options(plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> ClientOptions:
-    from modelpack.store.client import ClientOptions
+    from modelpack.store.options import ClientOptions
 
     if verbose:
         handler = logging.StreamHandler(sys.stderr)

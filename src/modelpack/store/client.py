@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from typing import Any
 
 import oras.provider
@@ -32,12 +30,12 @@ from modelpack.errors import (
     NotFoundError,
     RegistryError,
     TransportError,
-    UsageError,
 )
 from modelpack.store.bodies import METADATA_LIMIT, finish, read_capped, read_error_body
 from modelpack.store.credentials import Credentials
 from modelpack.store.hostauth import HostAuth, host_of
 from modelpack.store.messages import connection_message, error_details, path_of, redact, seconds, tls_message, who
+from modelpack.store.options import ClientOptions
 from modelpack.store.upload import FileBody, SizedReader
 from modelpack.store.watch import Watch, WatchedAdapter, watching
 
@@ -45,127 +43,11 @@ log = logging.getLogger("modelpack.registry")
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
-DEFAULT_TIMEOUT = 120.0
-MIRROR_CONNECT_TIMEOUT = 3.0  # a dead mirror costs this once, then the next endpoint is tried
 _REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
 # Failures worth another attempt: the wire broke or stalled (requests' own, or urllib3's while we read).
 _WIRE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                 urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 Body = bytes | FileBody | None
-
-
-_TRUE, _FALSE = ("1", "true", "t", "yes", "y", "on"), ("", "0", "false", "f", "no", "n", "off")
-
-
-def default_plain_http() -> bool:
-    """MODELPACK_PLAIN_HTTP as a yes/no (as the CLI's --plain-http reads it), else False.
-
-    Raises:
-        UsageError: the variable is neither.
-    """
-    value = os.environ.get("MODELPACK_PLAIN_HTTP", "").strip().lower()
-    if value in _TRUE or value in _FALSE:
-        return value in _TRUE
-    raise UsageError(f"MODELPACK_PLAIN_HTTP={value!r} is not a yes/no value (1, true, yes, on / 0, false, no, off)")
-
-
-def default_timeout() -> float:
-    """MODELPACK_TIMEOUT (seconds), else two minutes.
-
-    Raises:
-        UsageError: the variable is not a positive number.
-    """
-    value = os.environ.get("MODELPACK_TIMEOUT", "").strip()
-    if not value:
-        return DEFAULT_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise UsageError(f"MODELPACK_TIMEOUT={value!r} is not a positive number of seconds")
-    return seconds
-
-
-@dataclass
-class ClientOptions:
-    """How to talk to a registry. The defaults are the safe ones: HTTPS with verification on.
-
-    `timeout` is the total time one metadata request may take, retries included; `read_timeout` is how
-    long one attempt may go without an answer (or a blob transfer without progress) before it is retried
-    or abandoned (at most half of `timeout`, so a retry fits)."""
-
-    plain_http: bool = field(default_factory=default_plain_http)
-    insecure: bool = False  # skip TLS verification
-    ca_file: str | None = None
-    timeout: float = field(default_factory=default_timeout)
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
-    retries: int = 5
-    backoff: float = 0.5
-    max_backoff: float = 20.0
-    credentials: Credentials | None = None  # for the registry host only; overrides the docker config
-    on_retry: Callable[[str], None] | None = None  # told each retry in one line (the CLI: on a terminal)
-    # One client (connection pool, token cache) per registry host for everything done with these options.
-    # (Not init fields: a `dataclasses.replace()` copy, with other settings, gets clients of its own.)
-    _clients: dict[str, RegistryClient] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _clients_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
-    # Derived options for registries.conf endpoints (see `for_endpoint`), and the schemes found for
-    # `insecure` hosts: each made once, so their clients (pools, tokens) are shared like the others.
-    _variants: dict[tuple[bool, bool, bool], ClientOptions] = field(default_factory=dict, init=False, repr=False,
-                                                                    compare=False)
-    schemes: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def client_for(self, host: str) -> RegistryClient:
-        """The registry client for `host` shared by every call made with these options."""
-        with self._clients_lock:
-            client = self._clients.get(host)
-            if client is None:
-                client = self._clients[host] = RegistryClient(host, self)
-            return client
-
-    def for_endpoint(self, *, plain_http: bool, insecure: bool, mirror: bool) -> ClientOptions:
-        """These options as one endpoint of registries.conf needs them.
-
-        Args:
-            plain_http: talk HTTP to it.
-            insecure: skip TLS verification (`insecure = true`).
-            mirror: a mirror: a short connect timeout, one attempt per request (the next endpoint is the
-                retry), and none of the credentials given for the registry (a mirror's come from the
-                docker config, by its own host).
-
-        Returns:
-            These very options when nothing differs, else a copy made once and kept.
-        """
-        if (plain_http, insecure, mirror) == (self.plain_http, self.insecure, False):
-            return self
-        with self._clients_lock:
-            found = self._variants.get((plain_http, insecure, mirror))
-            if found is None:
-                found = replace(self, plain_http=plain_http, insecure=insecure)
-                if mirror:
-                    found.connect_timeout = min(self.connect_timeout, MIRROR_CONNECT_TIMEOUT)
-                    found.retries, found.credentials = 0, None
-                found.schemes = self.schemes
-                self._variants[(plain_http, insecure, mirror)] = found
-            return found
-
-    @property
-    def verify(self) -> bool | str:
-        if self.insecure:
-            return False
-        # The bundles requests would honour from the environment (sessions do not read it, see _session).
-        return self.ca_file or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-
-    @property
-    def stall(self) -> float:
-        """How long a blob transfer may go without progress."""
-        return min(self.read_timeout, self.timeout)
-
-    @property
-    def attempt(self) -> float:
-        """How long one attempt of a metadata request may wait: at least two fit in `timeout`."""
-        return min(self.read_timeout, self.timeout / 2)
 
 
 class RegistryClient(oras.provider.Registry):
@@ -463,7 +345,8 @@ class RegistryClient(oras.provider.Registry):
         watch = Watch(self.options.attempt, time.monotonic() + self.options.timeout)
         try:
             with watching(watch):
-                self._session().get(f"https://{self.host}/v2/", verify=False, allow_redirects=False, stream=True,
+                url = f"https://{self.host}/v2/"
+                self._session().get(url, verify=False, allow_redirects=False, stream=True, proxies=self._proxies(url),
                                     timeout=(min(self.options.connect_timeout, self.options.attempt),
                                              self.options.attempt)).close()
         except requests.exceptions.SSLError:

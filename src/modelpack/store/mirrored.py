@@ -31,8 +31,8 @@ from modelpack.errors import (
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference
 from modelpack.store import mirrors as registries_conf
-from modelpack.store.client import ClientOptions
 from modelpack.store.mirrors import Endpoint
+from modelpack.store.options import ClientOptions
 from modelpack.store.registry import RegistryRepository, open_repository, repository_path
 from modelpack.store.target import Opener, Progress, Repository
 from modelpack.streams import ByteStream
@@ -206,6 +206,9 @@ class MirroredRepository:
 
     def tags(self) -> list[str]:
         return self.origin().tags()
+
+    def has_tags(self) -> bool:
+        return self.origin().has_tags()
 
     def cancel(self) -> None:
         """Abandon waits to retry on every endpoint opened (see RegistryClient.cancel)."""

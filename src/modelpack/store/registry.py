@@ -19,7 +19,8 @@ from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
 from modelpack.store.auth import merge_scopes
 from modelpack.store.bodies import finish
-from modelpack.store.client import ClientOptions, RegistryClient
+from modelpack.store.client import RegistryClient
+from modelpack.store.options import ClientOptions
 from modelpack.store.pages import paginate
 from modelpack.store.target import Opener, Progress, SpeculationFailed
 from modelpack.store.upload import Abandoned, FileBody

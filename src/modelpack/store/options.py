@@ -1,0 +1,136 @@
+"""How to reach a registry: `ClientOptions`, with its defaults from the environment.
+
+The options also own the per-host clients made with them (one connection pool and token cache per
+registry host), and the variants registries.conf endpoints need (plain HTTP, unchecked TLS, a mirror).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from modelpack.errors import UsageError
+from modelpack.store.credentials import Credentials
+
+if TYPE_CHECKING:
+    from modelpack.store.client import RegistryClient
+
+DEFAULT_TIMEOUT = 120.0
+MIRROR_CONNECT_TIMEOUT = 3.0  # a dead mirror costs this once, then the next endpoint is tried
+_TRUE, _FALSE = ("1", "true", "t", "yes", "y", "on"), ("", "0", "false", "f", "no", "n", "off")
+
+
+def default_plain_http() -> bool:
+    """MODELPACK_PLAIN_HTTP as a yes/no (as the CLI's --plain-http reads it), else False.
+
+    Raises:
+        UsageError: the variable is neither.
+    """
+    value = os.environ.get("MODELPACK_PLAIN_HTTP", "").strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise UsageError(f"MODELPACK_PLAIN_HTTP={value!r} is not a yes/no value (1, true, yes, on / 0, false, no, off)")
+
+
+def default_timeout() -> float:
+    """MODELPACK_TIMEOUT (seconds), else two minutes.
+
+    Raises:
+        UsageError: the variable is not a positive number.
+    """
+    value = os.environ.get("MODELPACK_TIMEOUT", "").strip()
+    if not value:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise UsageError(f"MODELPACK_TIMEOUT={value!r} is not a positive number of seconds")
+    return seconds
+
+
+@dataclass
+class ClientOptions:
+    """How to talk to a registry. The defaults are the safe ones: HTTPS with verification on.
+
+    `timeout` is the total time one metadata request may take, retries included; `read_timeout` is how
+    long one attempt may go without an answer (or a blob transfer without progress) before it is retried
+    or abandoned (at most half of `timeout`, so a retry fits)."""
+
+    plain_http: bool = field(default_factory=default_plain_http)
+    insecure: bool = False  # skip TLS verification
+    ca_file: str | None = None
+    timeout: float = field(default_factory=default_timeout)
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    retries: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 20.0
+    credentials: Credentials | None = None  # for the registry host only; overrides the docker config
+    on_retry: Callable[[str], None] | None = None  # told each retry in one line (the CLI: on a terminal)
+    # One client (connection pool, token cache) per registry host for everything done with these options.
+    # (Not init fields: a `dataclasses.replace()` copy, with other settings, gets clients of its own.)
+    _clients: dict[str, RegistryClient] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    # Derived options for registries.conf endpoints (see `for_endpoint`), and the schemes found for
+    # `insecure` hosts: each made once, so their clients (pools, tokens) are shared like the others.
+    _variants: dict[tuple[bool, bool, bool], ClientOptions] = field(default_factory=dict, init=False, repr=False,
+                                                                    compare=False)
+    schemes: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def client_for(self, host: str) -> RegistryClient:
+        """The registry client for `host` shared by every call made with these options."""
+        with self._clients_lock:
+            client = self._clients.get(host)
+            if client is None:
+                from modelpack.store.client import RegistryClient  # (it imports this module)
+
+                client = self._clients[host] = RegistryClient(host, self)
+            return client
+
+    def for_endpoint(self, *, plain_http: bool, insecure: bool, mirror: bool) -> ClientOptions:
+        """These options as one endpoint of registries.conf needs them.
+
+        Args:
+            plain_http: talk HTTP to it.
+            insecure: skip TLS verification (`insecure = true`).
+            mirror: a mirror: a short connect timeout, one attempt per request (the next endpoint is the
+                retry), and none of the credentials given for the registry (a mirror's come from the
+                docker config, by its own host).
+
+        Returns:
+            These very options when nothing differs, else a copy made once and kept.
+        """
+        if (plain_http, insecure, mirror) == (self.plain_http, self.insecure, False):
+            return self
+        with self._clients_lock:
+            found = self._variants.get((plain_http, insecure, mirror))
+            if found is None:
+                found = replace(self, plain_http=plain_http, insecure=insecure)
+                if mirror:
+                    found.connect_timeout = min(self.connect_timeout, MIRROR_CONNECT_TIMEOUT)
+                    found.retries, found.credentials = 0, None
+                found.schemes = self.schemes
+                self._variants[(plain_http, insecure, mirror)] = found
+            return found
+
+    @property
+    def verify(self) -> bool | str:
+        if self.insecure:
+            return False
+        # The bundles requests would honour from the environment (sessions do not read it, see _session).
+        return self.ca_file or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+    @property
+    def stall(self) -> float:
+        """How long a blob transfer may go without progress."""
+        return min(self.read_timeout, self.timeout)
+
+    @property
+    def attempt(self) -> float:
+        """How long one attempt of a metadata request may wait: at least two fit in `timeout`."""
+        return min(self.read_timeout, self.timeout / 2)
