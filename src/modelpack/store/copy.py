@@ -192,6 +192,12 @@ class BlobPipeline:
         self._futures: list[Future[None]] = []
 
     def submit(self, blob: Descriptor, opener: Opener) -> None:
+        if blob.digest in self.options.present:  # nothing to ask or send: no need for a worker
+            with self._lock:
+                self.skipped.append(blob)
+            if self.options.on_blob_done:
+                self.options.on_blob_done(blob, True)
+            return
         self._futures.append(self._pool.submit(self._move, blob, opener))
 
     def submit_unhashed(self, media_type: str, size: int, opener: Opener, digest: Future[str]) -> bool:
