@@ -139,7 +139,7 @@ class RangeServer:
     def __init__(self, data: bytes, corrupt_after: int | None = None, accept_ranges: bool = True,
                  pace: float = 0) -> None:
         self.data, self.corrupt_after, self.accept_ranges = data, corrupt_after, accept_ranges
-        self.pace = pace  # seconds between pieces of 64 KiB (0: all at once)
+        self.pace = pace  # seconds between pieces of 64 KiB of a range (0: all at once)
         self.ranges: list[str] = []
 
     def __call__(self, handler: BaseHTTPRequestHandler) -> None:
@@ -151,7 +151,7 @@ class RangeServer:
         if accept_ranges:
             headers["Accept-Ranges"] = "bytes"
         if not match:
-            self._send(handler, 200, data, headers)
+            reply(handler, 200, data, headers)
             return
         start = int(match.group(1))
         end = int(match.group(2)) + 1 if match.group(2) else len(data)
@@ -234,10 +234,10 @@ def test_a_failed_sibling_stops_every_range_of_a_blob(tmp_path: Path) -> None:
     small_desc, small_entry = raw_layer("small.bin", small)
     content = crafted_model(layers=[big_desc, small_desc])
     content.update([big_entry, small_entry])
-    answer = RangeServer(big, pace=0.05)  # ~1.3 s per 1 MiB range: the whole would take seconds
+    answer = RangeServer(big, pace=0.1)  # ~1.6 s per 1 MiB range: only the first ones start in time
 
     def lost_late(handler: BaseHTTPRequestHandler) -> None:
-        time.sleep(1)  # the big blob's ranges are under way by now
+        time.sleep(0.5)  # the big blob's ranges are under way by now
         reply(handler, 404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"gone"}]}')
 
     with HostileRegistry() as registry:
@@ -249,5 +249,5 @@ def test_a_failed_sibling_stops_every_range_of_a_blob(tmp_path: Path) -> None:
         with pytest.raises(NotFoundError):
             mp.pull(f"{registry.host}/a/b:1", output=work / "out", options=PLAIN)
         started = len(answer.ranges)
-    assert 1 <= started < 12, answer.ranges  # ranges had started; the rest were never asked for
+    assert 1 <= started <= 10, answer.ranges  # ranges had started (16 in all); the rest were never asked for
     assert list(work.iterdir()) == []

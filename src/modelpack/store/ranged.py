@@ -37,9 +37,9 @@ from modelpack.streams import ByteStream, fill
 
 log = logging.getLogger("modelpack.registry")
 MIB = 1024 * 1024
-DEFAULT_CONNECTIONS = 4
+DEFAULT_CONNECTIONS = 8
 MAX_CONNECTIONS = 16
-TOTAL_EXTRA = 16  # extra connections for all the blobs one receiver fetches at once
+TOTAL_EXTRA = 16  # extra connections for all the blobs one receiver fetches at once (2 blobs x 8)
 CHUNK = 1024 * 1024
 HASH_CHUNK = 4 * 1024 * 1024
 
@@ -61,7 +61,7 @@ POLICY = Policy()
 
 
 def default_connections() -> int:
-    """Connections for one blob: MODELPACK_RANGE_CONNECTIONS, else 4 (1 turns ranged downloads off).
+    """Connections for one blob: MODELPACK_RANGE_CONNECTIONS, else 8 (1 turns ranged downloads off).
 
     Raises:
         UsageError: the variable is not a whole number from 1 to 16.
@@ -70,7 +70,7 @@ def default_connections() -> int:
 
 
 class Budget:
-    """Extra connections shared by the blobs one receiver fetches at once (4 blobs x 4 connections)."""
+    """Extra connections shared by the blobs one receiver fetches at once."""
 
     def __init__(self, total: int = TOTAL_EXTRA) -> None:
         self._left = total
@@ -119,14 +119,15 @@ class Splitter:
 
     def due(self, received: int) -> bool:
         """Told the bytes received so far after each piece of the stream: whether to split now."""
-        now, cpu = time.monotonic(), time.process_time()
+        now = time.monotonic()
         if self._window is None:
-            self._window = (now, cpu, received)
+            self._window = (now, time.process_time(), received)
             return False
         start, cpu_start, bytes_start = self._window
         elapsed = now - start
         if elapsed < self._policy.window:
             return False
+        cpu = time.process_time()  # all of this process's threads: other blobs, hashing, everything
         self._window = (now, cpu, received)
         if self._desc.size - received < self._policy.min_rest or not self._budget.available():
             return False
