@@ -44,7 +44,7 @@ BOUNDED = re.compile(r"\[Range: bytes=(\d+)-(\d+)\]")
 @pytest.fixture(autouse=True)
 def split_at_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Split every blob of 1 MiB or more after its first piece, into 1 MiB ranges."""
-    monkeypatch.setattr(ranged, "POLICY", ranged.Policy(min_bytes=MIB, window=0, max_rate=float("inf"),
+    monkeypatch.setattr(ranged, "POLICY", ranged.Policy(min_bytes=MIB, window=0, max_rate=float("inf"), min_waiting=0,
                                                          max_cpu=float("inf"), min_rest=MIB, piece_min=MIB,
                                                          piece_max=MIB))
     monkeypatch.delenv("MODELPACK_RANGE_CONNECTIONS", raising=False)

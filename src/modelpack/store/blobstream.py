@@ -8,9 +8,12 @@ authenticates each request for its own host only, so that host never sees the re
 
 from __future__ import annotations
 
+import fcntl
 import io
 import logging
 import re
+import struct
+import termios
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +93,16 @@ class ResumableBlob(io.RawIOBase):
             return blob
 
         return open_range
+
+    def queued(self) -> int | None:
+        """Bytes that have arrived on this stream's socket and wait to be read; None when unknown. Near 0
+        after a read means the connection, not this process, sets the pace."""
+        sock = getattr(getattr(self._resp.raw, "_connection", None), "sock", None) if self._resp else None
+        try:
+            return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]) \
+                if sock is not None else None
+        except (OSError, ValueError):
+            return None
 
     def _get(self) -> requests.Response:
         headers = None

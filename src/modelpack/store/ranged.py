@@ -2,13 +2,16 @@
 the rest of the blob is fetched over several connections, each range written at its place in the file.
 
 A large blob starts as one stream, like any other (on a fast link that stays the fastest way: one copy
-from the socket, hashed on a second core). Every `Policy.window` seconds the receiver asks `Splitter.due`:
-when the stream is slow (under `max_rate`) while the process is mostly idle (under `max_cpu` cores), the
-link caps the connection, and the rest is cut into pieces that up to MODELPACK_RANGE_CONNECTIONS
-connections fetch, lowest first. The first stream keeps reading while its next piece is free. The first
-ranged request is a probe: until a 206 with the requested Content-Range confirms that ranges are served,
-no other connection starts; any other answer (a 200 with the whole blob from a server that ignores
-Range, an error) leaves the blob to the first stream alone. Pieces go to the URL the blob came from
+from the socket, hashed on a second core). After each read the receiver asks `Splitter.due`, which looks
+at the socket: when the bytes waiting there are nearly none after most reads of a window, this process is
+waiting for the connection, not the other way round; when the stream is also under `max_rate`, the rest is
+cut into pieces that up to MODELPACK_RANGE_CONNECTIONS connections fetch, lowest first. (On loopback the
+socket is always full, even when the machine is so busy that this process gets little CPU: a stream
+starved of CPU is not split, since more connections would only compete for the same cores.) The first
+stream keeps reading while its next piece is free. The first ranged request is a probe: until a 206
+with the requested Content-Range confirms that ranges are served, no other connection starts; any other
+answer (a 200 with the whole blob from a server that ignores Range, an error) leaves the blob to the
+first stream alone. Pieces go to the URL the blob came from
 after redirects (object storage), authenticated for that host only (see `hostauth`); each resumes a cut
 connection and is watched for stalls like any download (see `blobstream`).
 
@@ -25,6 +28,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelpack.environment import env_int
@@ -42,6 +46,7 @@ MAX_CONNECTIONS = 16
 TOTAL_EXTRA = 16  # extra connections for all the blobs one receiver fetches at once (2 blobs x 8)
 CHUNK = 1024 * 1024
 HASH_CHUNK = 4 * 1024 * 1024
+NEARLY_EMPTY = 64 * 1024  # bytes waiting on a socket after a read that count as none
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ class Policy:
     min_bytes: int = 64 * MIB  # smaller blobs are over before more connections pay off
     window: float = 0.5  # seconds of one stream measured per decision
     max_rate: float = 128 * MIB  # bytes/s: a stream this fast is left alone
-    max_cpu: float = 0.5  # cores the process used meanwhile: above, it is the limit, not the link
+    min_waiting: float = 0.5  # share of a window's reads after which the socket was (nearly) empty
+    max_cpu: float = 0.5  # where the socket cannot be looked at: cores used meanwhile, above which we are the limit
     min_rest: int = 16 * MIB  # bytes that must be left to split
     piece_min: int = 4 * MIB
     piece_max: int = 64 * MIB
@@ -94,8 +100,10 @@ class Splitter:
     """Watches one blob's stream and, once `due`, fetches the rest of it in ranges (`run`)."""
 
     def __init__(self, desc: Descriptor, opener: RangeOpener, connections: int, budget: Budget,
-                 policy: Policy) -> None:
+                 policy: Policy, queued: Callable[[], int | None] | None = None) -> None:
         self._desc = desc
+        self._queued = queued  # bytes waiting on the stream's socket
+        self._reads = self._waiting = 0  # reads in this window, and those after which the socket was empty
         self._opener = opener
         self._connections = connections
         self._budget = budget
@@ -115,11 +123,15 @@ class Splitter:
         opener = ranges() if callable(ranges) else None
         if opener is None or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDWR:
             return None
-        return cls(desc, opener, connections, budget, policy)
+        return cls(desc, opener, connections, budget, policy, getattr(source, "queued", None))
 
     def due(self, received: int) -> bool:
         """Told the bytes received so far after each piece of the stream: whether to split now."""
         now = time.monotonic()
+        waiting = self._queued() if self._queued is not None else None
+        if waiting is not None:
+            self._reads += 1
+            self._waiting += waiting < NEARLY_EMPTY
         if self._window is None:
             self._window = (now, time.process_time(), received)
             return False
@@ -128,11 +140,16 @@ class Splitter:
         if elapsed < self._policy.window:
             return False
         cpu = time.process_time()  # all of this process's threads: other blobs, hashing, everything
-        self._window = (now, cpu, received)
+        reads, waited = self._reads, self._waiting
+        self._window, self._reads, self._waiting = (now, cpu, received), 0, 0
         if self._desc.size - received < self._policy.min_rest or not self._budget.available():
             return False
         rate, cores = (received - bytes_start) / max(elapsed, 1e-9), (cpu - cpu_start) / max(elapsed, 1e-9)
-        return rate < self._policy.max_rate and cores < self._policy.max_cpu
+        if rate >= self._policy.max_rate:
+            return False
+        if reads:
+            return waited >= self._policy.min_waiting * reads
+        return cores < self._policy.max_cpu
 
     def run(self, source: ByteStream, fd: int, received: int, verifier: Verifier,
             progress: Progress | None = None) -> None:
