@@ -116,8 +116,10 @@ class Splitter:
         """A splitter for `source` when it could be split: large enough, ranges not refused up front,
         ranges enabled, and `fd` readable (the hashing thread reads the pieces back). Else None."""
         policy = POLICY
+        if desc.size < policy.min_bytes:
+            return None
         connections = default_connections() if connections is None else connections
-        if connections < 2 or desc.size < policy.min_bytes:
+        if connections < 2:
             return None
         ranges = getattr(source, "ranges", None)
         opener = ranges() if callable(ranges) else None
