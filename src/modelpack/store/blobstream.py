@@ -109,6 +109,8 @@ class ResumableBlob(io.RawIOBase):
         if self._ranged or self._offset:
             last = "" if self._end == self._desc.size and not self._ranged else str(self._end - 1)
             headers = {"Range": f"bytes={self._offset}-{last}"}
+        if self._repo.client.cancelled:  # the transfer is being abandoned: ask for nothing more
+            raise TransportError(f"download of {self._desc.digest} cancelled")
         send = self._repo.client.send
         what = f"blob {self._desc.digest} in {self._repo.name}"
         try:
