@@ -28,7 +28,7 @@ from hostile_registry import (
     serve_content,
     weights_digest,
 )
-from modelpack.errors import IntegrityError, NotFoundError, TransportError
+from modelpack.errors import IntegrityError, NotFoundError, TransportError, UsageError
 from modelpack.store import ranged
 from modelpack.store.client import ClientOptions
 from modelpack.store.layout import LayoutStore
@@ -86,6 +86,14 @@ def test_a_large_blob_is_fetched_in_ranges_and_verified(registry: Registry, prox
     stored = LayoutStore().blob_path(digest)
     assert _digest(stored) == digest
     assert list(LayoutStore().ingest_dir.iterdir()) == []
+
+
+def test_the_connections_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELPACK_RANGE_CONNECTIONS", "0")
+    with pytest.raises(UsageError, match="MODELPACK_RANGE_CONNECTIONS"):
+        ranged.default_connections()
+    monkeypatch.setenv("MODELPACK_RANGE_CONNECTIONS", "3")
+    assert ranged.default_connections() == 3
 
 
 def test_one_connection_when_ranges_are_turned_off(registry: Registry, proxy: FaultProxy, tmp_path: Path,
@@ -208,13 +216,18 @@ def test_a_range_with_wrong_bytes_is_refused_and_nothing_is_kept(tmp_path: Path)
     assert list(store.ingest_dir.iterdir()) == []
 
 
-def test_ranges_of_a_redirected_blob_go_to_the_target_with_its_own_credentials(tmp_path: Path) -> None:
+@pytest.mark.parametrize("storage_auth", ["presigned", "own token"])
+def test_ranges_of_a_redirected_blob_go_to_the_target_with_its_own_credentials(tmp_path: Path,
+                                                                              storage_auth: str) -> None:
     blob = os.urandom(8 * MIB)
     content = model_content(blob)
     layer = weights_digest(content)
     answer = RangeServer(blob, accept_ranges=False)  # a 206 to a Range, but no Accept-Ranges header
     with HostileRegistry() as registry, HostileRegistry() as storage:
-        bearer_host(storage, answer)  # storage asks for a token of its own
+        if storage_auth == "own token":
+            bearer_host(storage, answer)  # storage asks for a bearer token of its own
+        else:
+            storage.routes[""] = answer  # the URL's signature is the credential: no Authorization at all
         redirect = lambda h: reply(h, 307, b"", {"Location": f"http://localhost:{storage.port}/blob/{layer}?sig=x"})  # noqa: E731
         registry.routes[f"GET /v2/a/b/blobs/{layer}"] = basic_only(redirect)
         registry.routes[r"^(GET|HEAD) /v2/a/b/"] = basic_only(serve_content(content))
@@ -222,12 +235,17 @@ def test_ranges_of_a_redirected_blob_go_to_the_target_with_its_own_credentials(t
         login_to(registry.host)
         mp.pull(f"{registry.host}/a/b:1", output=tmp_path / "out", options=PLAIN)
     assert (tmp_path / "out" / "w.bin").read_bytes() == blob
-    assert_never_saw_the_secret(storage)
     assert len(answer.ranges) >= 4 and all(re.fullmatch(r"bytes=\d+-\d+", r) for r in answer.ranges), answer.ranges
     gets = [auth for line, auth in storage.seen if line == f"GET /blob/{layer}?sig=x"]
-    assert len(gets) == len(answer.ranges) + 2  # the stream (asked twice: first without the token), the ranges
-    assert gets[1:] == ["Bearer b-token"] * (len(gets) - 1)
-    assert len([line for line in registry.requests(f"blobs/{layer}") if line.startswith("GET")]) <= 2
+    if storage_auth == "own token":
+        assert_never_saw_the_secret(storage)
+        assert len(gets) == len(answer.ranges) + 2  # the stream (asked twice: first without the token), the ranges
+        assert gets[1:] == ["Bearer b-token"] * (len(gets) - 1)
+    else:
+        assert gets == [""] * (len(answer.ranges) + 1)  # the stream and every range: no Authorization header
+    # The registry was asked for the blob once (twice when storage's 401 restarted the request): no range.
+    asked = [line for line in registry.requests(f"blobs/{layer}") if line.startswith("GET")]
+    assert len(asked) == (2 if storage_auth == "own token" else 1), asked
 
 
 def test_a_failed_sibling_stops_every_range_of_a_blob(tmp_path: Path) -> None:
