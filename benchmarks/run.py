@@ -7,9 +7,13 @@ again) and pulls the same artifact into an empty directory (and, for modelpack, 
 tool goes first alternates. Data, registry storage and outputs live in tmpfs so the
 disk's write-back does not drown the clients' differences. Reported: wall time, CPU time and peak RSS
 of every run, and the median of the per-trial ratios modelpack/oras (≤ 1.0 means modelpack is as fast).
-A 4 GiB run checks that peak memory does not grow with the model.
+A 4 GiB run checks that peak memory does not grow with the model. A capped row pulls one 256 MiB blob
+through `capping_proxy.py`, which caps each connection at ~24 MB/s (oras uses one connection, modelpack
+fetches the rest in ranges over several once it sees the cap).
 
-    python benchmarks/run.py [--trials 5] [--shapes 1x1024,8x128,2000x32k] [--big-gib 4] [--json out.json]
+    python benchmarks/run.py [--trials 5] [--shapes 1x1024,8x128,2000x32k] [--big-gib 4] [--capped 256]
+                             [--json out.json]
+    python benchmarks/run.py --capped-only          # the capped row alone
 """
 
 from __future__ import annotations
@@ -165,6 +169,32 @@ class Bench:
                     self.record(self.pull(tool, shape, ref))
         shutil.rmtree(data, ignore_errors=True)
 
+    def capped(self, size_mib: int, rate: float) -> None:
+        """`pull -o` against `oras pull` of one blob through a proxy capping each connection at `rate`."""
+        shape = f"1x{size_mib}MiB"
+        op = f"pull, {rate / 1e6:g} MB/s per connection"
+        data = self.work / f"data-capped-{shape}"
+        make_data(data, 1, size_mib * MIB)
+        with self.registry("capped") as reg:
+            subprocess.run([self.modelpack, "push", "--plain-http", str(data), f"{reg.host}/bench/capped:1"],
+                           env=self.env(self.work / "seed-capped"), check=True, capture_output=True)
+            shutil.rmtree(data, ignore_errors=True)
+            proxy = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "capping_proxy.py"), reg.host,
+                                      "--rate", str(rate), "--idle", "120"], stdout=subprocess.PIPE, text=True)
+            try:
+                assert proxy.stdout is not None
+                ref = f"127.0.0.1:{proxy.stdout.readline().strip()}/bench/capped:1"
+                self.pull("oras", op, ref)  # warm-up, as for the other pulls
+                for trial in range(self.trials):
+                    order = ["modelpack", "oras"] if trial % 2 == 0 else ["oras", "modelpack"]
+                    for tool in order:
+                        sample = self.pull(tool, shape, ref)
+                        sample.op = op
+                        self.record(sample)
+            finally:
+                proxy.terminate()
+                proxy.wait()
+
     def memory(self, gib: int, root: Path) -> None:
         """Peak RSS of modelpack at a larger size (data on disk: it need not fit in memory)."""
         shape = f"1x{gib}GiB"
@@ -258,7 +288,12 @@ def main() -> int:
     parser.add_argument("--big-gib", type=int, default=4, help="size of the memory check (0 to skip)")
     parser.add_argument("--json", type=Path, default=ROOT / ".bench" / "results.json")
     parser.add_argument("--ops", default="push,pull,ls", help="which operations to measure")
+    parser.add_argument("--capped", type=int, default=256, help="MiB pulled through the capping proxy (0 to skip)")
+    parser.add_argument("--cap-rate", type=float, default=24e6, help="bytes/s per connection through that proxy")
+    parser.add_argument("--capped-only", action="store_true", help="only the capped row")
     args = parser.parse_args()
+    if args.capped_only:
+        args.shapes, args.big_gib, args.ops = "", 0, "pull"
 
     tmpfs = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
     work = Path(tempfile.mkdtemp(prefix="modelpack-bench-", dir=tmpfs))
@@ -273,6 +308,8 @@ def main() -> int:
         warm_memory(work)
         for spec in filter(None, args.shapes.split(",")):
             bench.shape(*parse_shape(spec))
+        if args.capped and "pull" in bench.ops:
+            bench.capped(args.capped, args.cap_rate)
         if args.big_gib:
             bench.memory(args.big_gib, disk)
         if "ls" in bench.ops:

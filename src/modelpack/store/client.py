@@ -75,6 +75,11 @@ class RegistryClient(oras.provider.Registry):
         """Retry again after a cancelled transfer has ended (the client serves the next one)."""
         self._cancelled.clear()
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether the transfer under way is being abandoned: downloads stop at their next read."""
+        return self._cancelled.is_set()
+
     def _credentials(self) -> Credentials | None:
         return self.auth.credentials(self.host)
 

@@ -188,6 +188,7 @@ class BlobPipeline:
         self.skipped: list[Descriptor] = []
         self._lock = threading.Lock()
         self._failed = threading.Event()
+        self._first: BaseException | None = None  # what failed first (the others may only be its cancellation)
         self._pool = ThreadPoolExecutor(max_workers=max(1, options.workers))
         self._futures: list[Future[None]] = []
 
@@ -219,8 +220,8 @@ class BlobPipeline:
                     blob = Descriptor(mediaType=media_type, digest=digest.result(), size=size)
                     self._move(blob, opener, announced=True)
                     return
-            except BaseException:
-                self._abandon()
+            except BaseException as exc:
+                self._abandon(exc)
                 raise
             blob = Descriptor(mediaType=media_type, digest=digest.result(), size=size)
             with self._lock:
@@ -242,16 +243,19 @@ class BlobPipeline:
                     self.options.on_blob_start(blob)
                 mount_from = self.options.mount_candidates(blob) if self.options.mount_candidates else ()
                 self.dst.push_blob(blob, opener, self.options.progress, mount_from)
-        except BaseException:
-            self._abandon()  # queued blobs are not started; running ones finish or fail on their own
+        except BaseException as exc:
+            self._abandon(exc)  # queued blobs are not started; running downloads stop at their next read
             raise
         with self._lock:
             (self.skipped if present else self.copied).append(blob)
         if self.options.on_blob_done:
             self.options.on_blob_done(blob, present)
 
-    def _abandon(self) -> None:
+    def _abandon(self, exc: BaseException | None = None) -> None:
         """Start no more blobs, and let a worker waiting to retry give up now, not after its back-off."""
+        with self._lock:
+            if self._first is None and exc is not None:
+                self._first = exc
         self._failed.set()
         for cancel in self._cancel:
             cancel()
@@ -272,6 +276,8 @@ class BlobPipeline:
             for resume in self._resume:  # every worker is done: a shared client serves the next transfer
                 resume()
         if exc_type is None:
+            if self._first is not None:
+                raise self._first  # the cause, not the cancellations it caused
             for future in self._futures:
                 future.result()  # the first failure, if any, is raised here
 

@@ -104,7 +104,8 @@ class DirectoryTarget:
             self._folder = work_folder(self.output, self._merge, "download-")
         path = self._folder / digests.hex_part(desc.digest)[1]
         if not self._copy_from_store(desc, path):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # Read-write: a blob fetched in ranges is read back to be hashed (see ranged).
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 with opener() as source:
                     self._receiver.receive(desc, source, fd, progress)

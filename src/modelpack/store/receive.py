@@ -12,6 +12,7 @@ from typing import Any
 
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor
+from modelpack.store.ranged import Budget, Splitter
 from modelpack.store.target import Progress
 from modelpack.streams import ByteStream, fill
 
@@ -26,14 +27,17 @@ class Receiver:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._large = 0  # large blobs being received now
+        self._budget = Budget()  # extra connections for blobs fetched in ranges
 
     def receive(self, desc: Descriptor, source: ByteStream, fd: int, progress: Progress | None = None) -> None:
-        """Write `source` to the open file `fd` (closed on return), then flush it to disk.
+        """Write `source` to the open file `fd` (closed on return), then flush it to disk. A large blob
+        whose stream turns out to be capped by its connection gets the rest fetched in ranges over several
+        (see `ranged`; `source` must offer `ranges()`, and `fd` be open for reading too).
 
         Args:
             desc: the blob expected: its digest and size are checked over every byte written.
             source: the blob's bytes.
-            fd: a new, empty file opened for writing.
+            fd: a new, empty file opened for writing (or reading and writing).
             progress: told the size of each piece written.
 
         Raises:
@@ -50,7 +54,9 @@ class Receiver:
         piece = min(CHUNK, max(desc.size, 4096))
         hashing = digests.ThreadedHashing(verifier, piece) if threaded else digests.InlineHashing(verifier, piece)
         try:
+            splitter = Splitter.for_source(desc, source, fd, self._budget)
             with os.fdopen(fd, "wb", buffering=0) as out:
+                received = 0
                 while True:
                     buffer = hashing.buffer()
                     n = fill(source, memoryview(buffer))
@@ -60,6 +66,11 @@ class Receiver:
                     hashing.hashed(buffer, n)
                     if progress:
                         progress(n)
+                    received += n
+                    if splitter is not None and splitter.due(received):
+                        hashing.finish()  # the ranges' hashing goes on from here, in order
+                        splitter.run(source, out.fileno(), received, verifier, progress)
+                        break
                 hashing.finish()
                 verifier.verify()
                 os.fsync(out.fileno())  # renamed into place next: its bytes must be on disk first

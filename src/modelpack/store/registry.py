@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any
 
 import requests
 
@@ -18,13 +16,13 @@ from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, pars
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
 from modelpack.store.auth import merge_scopes
+from modelpack.store.blobstream import ResumableBlob
 from modelpack.store.bodies import finish
 from modelpack.store.client import RegistryClient
 from modelpack.store.options import ClientOptions
 from modelpack.store.pages import paginate
 from modelpack.store.target import Opener, Progress, SpeculationFailed
 from modelpack.store.upload import Abandoned, FileBody
-from modelpack.store.watch import Watch
 from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.registry")
@@ -56,12 +54,9 @@ class RegistryRepository:
         return resp.status_code == 200
 
     def open_blob(self, desc: Descriptor) -> ByteStream:
+        """The blob as a stream that resumes a cut connection; it can also open other ranges of the blob
+        (`ResumableBlob.ranges`), for a receiver that fetches a large one over several connections."""
         return ResumableBlob(self, desc)
-
-    def _get_blob(self, digest: str, offset: int = 0) -> requests.Response:
-        headers = {"Range": f"bytes={offset}-"} if offset else None
-        return self.client.send("GET", f"{self._prefix}/blobs/{digest}", headers=headers, stream=True,
-                                transfer=True, what=f"blob {digest} in {self.name}")
 
     def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
                   mount_from: Sequence[str] = ()) -> None:
@@ -289,88 +284,6 @@ class RegistryRepository:
             return False
         page = parse_or_none(resp.content)
         return isinstance(page, dict) and isinstance(page.get("tags"), list) and bool(page["tags"])
-
-
-class ResumableBlob(io.RawIOBase):
-    """A blob download that resumes with a Range request when the connection is cut mid-way."""
-
-    def __init__(self, repo: RegistryRepository, desc: Descriptor) -> None:
-        self._repo = repo
-        self._desc = desc
-        self._offset = 0
-        self._resumes = 0
-        self._resp: requests.Response | None = None
-        self._watch: Watch | None = None
-        self._reader = self._open(repo._get_blob(desc.digest))
-
-    def _open(self, resp: requests.Response) -> Any:
-        """The fastest way to read this response into a buffer: straight from http.client (one copy,
-        from the socket into our buffer). Content-encoded blobs are refused: we ask for `identity`, and
-        decoding would let a small body unpack without bound."""
-        self._resp = resp
-        self._watch = getattr(resp, "watch", None)
-        encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
-        if encoding not in ("", "identity"):
-            resp.close()
-            raise RegistryError(f"{self._repo.client.host} sent blob {self._desc.digest} with Content-Encoding "
-                                f"{encoding!r}; modelpack asked for the bytes as they are")
-        fp = getattr(resp.raw, "_fp", None)
-        if fp is not None and hasattr(fp, "readinto"):
-            return fp.readinto
-        resp.raw.decode_content = False
-        return resp.raw.readinto
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-        while True:
-            if self._resp is None:
-                return 0
-            try:
-                n = self._reader(target)
-            except Exception as exc:  # urllib3's errors for a cut stream vary by version
-                if isinstance(exc, IntegrityError):
-                    raise
-                if self._watch is not None and self._watch.expired:
-                    self.close()
-                    raise TransportError(self._stalled()) from None
-                n = -1
-                log.info("download of %s cut at %d bytes: %s", self._desc.digest, self._offset, type(exc).__name__)
-            if n and n > 0:
-                self._offset += n
-                return n
-            if n == 0 and self._offset >= self._desc.size:
-                return 0
-            self._reopen()
-
-    def _stalled(self) -> str:
-        client, watch = self._repo.client, self._watch
-        stall = watch.stall if watch is not None else client.options.stall
-        return (f"registry {client.host} sent less than {(watch.min_bytes if watch else 0) // 1024} KiB of blob "
-                f"{self._desc.digest} in {stall:g} s (--timeout {client.options.timeout:g}; raise it to wait longer)")
-
-    def _reopen(self) -> None:
-        if self._resp is not None:
-            self._resp.close()
-        self._resumes += 1
-        if self._resumes > 5:
-            raise TransportError(f"download of {self._desc.digest} kept breaking at {self._offset} bytes")
-        resp = self._repo._get_blob(self._desc.digest, self._offset)
-        if self._offset and resp.status_code != 206:
-            resp.close()
-            raise TransportError(f"download of {self._desc.digest} was cut and the registry cannot resume it")
-        self._reader = self._open(resp)
-
-    def close(self) -> None:
-        if self._resp is not None:
-            original = getattr(self._resp.raw, "_original_response", None)  # http.client's, read directly
-            if original is not None and original.isclosed() and not original.will_close:
-                self._resp.raw.release_conn()  # the whole body was read: the next GET reuses the connection
-            else:
-                self._resp.close()
-            self._resp = None
-        super().close()
 
 
 def _probe(digest: str, size: int) -> Descriptor:
