@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry_process import Registry, RegistryStartError, _tail, _wait_ready, _yaml, registry_config
+from registry_process import Registry, RegistryStartError, _tail, _wait_ready, _yaml, free_port, registry_config
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -115,6 +115,7 @@ def start_registry(
     auth_htpasswd: Path | None = None,
     tls: tuple[Path, Path] | None = None,
     auth_token: dict[str, str] | None = None,
+    proxy: str | None = None,
     image: str | None = None,
     timeout: float = START_TIMEOUT,
 ) -> Registry:
@@ -145,10 +146,15 @@ def start_registry(
         # The realm is fetched by the client, not the registry, so 127.0.0.1 URLs stay valid.
         bundle = _mount(directory, Path(auth_token["rootcertbundle"]), "token.pem")
         inside_token = dict(auth_token, rootcertbundle=bundle)
+    # A pull-through cache (`proxy`) must reach its upstream at a 127.0.0.1 URL, which in a container's
+    # own network is the container itself: it shares the host's network instead, on a free port there.
+    host_port = free_port() if proxy is not None else None
     config: dict[str, Any] = registry_config(
-        Path(STORAGE_IN), PORT, auth_htpasswd=inside_htpasswd, tls=inside_tls, auth_token=inside_token
+        Path(STORAGE_IN), host_port or PORT, auth_htpasswd=inside_htpasswd, tls=inside_tls, auth_token=inside_token,
+        proxy=proxy,
     )
-    config["http"]["addr"] = f":{PORT}"  # all interfaces of the container; the engine publishes it
+    # All interfaces of the container (the engine publishes the port), or the host's loopback.
+    config["http"]["addr"] = f"127.0.0.1:{host_port}" if host_port else f":{PORT}"
     config_path.write_text(_yaml(config) + "\n")
 
     container = (
@@ -161,12 +167,16 @@ def start_registry(
     )
     if (directory / "files").is_dir():
         container.with_volume_mapping(str(directory / "files"), FILES_IN, "ro")
-    # Published on the host's loopback only (docker-py: a one-tuple is "this IP, any port").
-    container.ports[f"{PORT}/tcp"] = ("127.0.0.1",)  # type: ignore[assignment]
+    if host_port:
+        container.with_kwargs(user=f"{os.getuid()}:{os.getgid()}", network_mode="host")
+    else:
+        # Published on the host's loopback only (docker-py: a one-tuple is "this IP, any port").
+        container.ports[f"{PORT}/tcp"] = ("127.0.0.1",)  # type: ignore[assignment]
 
     try:
         container.start()
-        host_port = container.get_docker_client().port(container.get_container_id(), PORT)
+        if not host_port:
+            host_port = container.get_docker_client().port(container.get_container_id(), PORT)
     except Exception as exc:  # pull refused, bad image, port not published: one readable line each
         with contextlib.suppress(Exception):
             container.stop()
