@@ -12,7 +12,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from modelpack.environment import env_int
 from modelpack.errors import UnsupportedArtifactError
@@ -22,20 +22,25 @@ from modelpack.store.target import Opener, Progress, ReadableStorage, Speculatio
 MAX_INDEX_DEPTH = 16  # indexes within indexes: real images use one level, artifacts none
 MAX_WORKERS = 64  # more threads only add contention; a typo of 10000 would start that many
 MAX_GRAPH_MANIFESTS = 1000  # manifests in one graph: a multi-platform image with attestations has ~50
+MANY_BLOBS, SMALL_BLOB = 64, 1024 * 1024  # more workers for at least this many blobs, half under this size
 
 
-def default_workers() -> int:
-    """Concurrent blob transfers: MODELPACK_CONCURRENCY, else 4.
+def default_workers(blobs: Sequence[Descriptor] = ()) -> int:
+    """Concurrent blob transfers: MODELPACK_CONCURRENCY, else 4, or 8 for a graph of many small blobs
+    (each small transfer is mostly waiting on the registry: measured ~10 % faster for 2,000 files of
+    32 KiB, while more threads only slow large transfers down).
 
     Raises:
         UsageError: the variable is not a whole number from 1 to 64.
     """
-    return env_int("MODELPACK_CONCURRENCY", 4, minimum=1, maximum=MAX_WORKERS)
+    sizes = sorted(blob.size for blob in blobs)
+    many_small = len(sizes) >= MANY_BLOBS and sizes[len(sizes) // 2] < SMALL_BLOB
+    return env_int("MODELPACK_CONCURRENCY", 8 if many_small else 4, minimum=1, maximum=MAX_WORKERS)
 
 
 @dataclass
 class CopyOptions:
-    workers: int = field(default_factory=default_workers)
+    workers: int = 0  # 0: `default_workers` for the blobs at hand
     on_blob_start: Callable[[Descriptor], None] | None = None
     on_blob_done: Callable[[Descriptor, bool], None] | None = None  # (descriptor, skipped)
     progress: Progress | None = None
@@ -161,6 +166,8 @@ def _copy_node(src: ReadableStorage, dst: Storage, graph: Graph, digest: str, op
 def _copy_blobs(src: ReadableStorage, dst: Storage, blobs: list[Descriptor], options: CopyOptions,
                 result: CopyResult) -> None:
     # Largest first, so one big weight file does not start last and leave a core idle at the end.
+    if not options.workers:
+        options = replace(options, workers=default_workers(blobs))
     with BlobPipeline(dst, options, also_cancel=src) as pipeline:
         for blob in sorted(blobs, key=lambda d: d.size, reverse=True):
             pipeline.submit(blob, _opener(src, blob))
@@ -189,7 +196,7 @@ class BlobPipeline:
         self._lock = threading.Lock()
         self._failed = threading.Event()
         self._first: BaseException | None = None  # what failed first (the others may only be its cancellation)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, options.workers))
+        self._pool = ThreadPoolExecutor(max_workers=max(1, options.workers or default_workers()))
         self._futures: list[Future[None]] = []
 
     def submit(self, blob: Descriptor, opener: Opener) -> None:
