@@ -201,10 +201,7 @@ class BlobPipeline:
 
     def submit(self, blob: Descriptor, opener: Opener) -> None:
         if blob.digest in self.options.present:  # nothing to ask or send: no need for a worker
-            with self._lock:
-                self.skipped.append(blob)
-            if self.options.on_blob_done:
-                self.options.on_blob_done(blob, True)
+            self._finished(blob, skipped=True)
             return
         self._futures.append(self._pool.submit(self._move, blob, opener))
 
@@ -230,11 +227,7 @@ class BlobPipeline:
             except BaseException as exc:
                 self._abandon(exc)
                 raise
-            blob = Descriptor(mediaType=media_type, digest=digest.result(), size=size)
-            with self._lock:
-                (self.copied if uploaded else self.skipped).append(blob)
-            if self.options.on_blob_done:
-                self.options.on_blob_done(blob, not uploaded)
+            self._finished(Descriptor(mediaType=media_type, digest=digest.result(), size=size), skipped=not uploaded)
 
         self._futures.append(self._pool.submit(job))
         return True
@@ -253,10 +246,14 @@ class BlobPipeline:
         except BaseException as exc:
             self._abandon(exc)  # queued blobs are not started; running downloads stop at their next read
             raise
+        self._finished(blob, skipped=present)
+
+    def _finished(self, blob: Descriptor, skipped: bool) -> None:
+        """Count a blob as skipped or copied, and tell `on_blob_done`."""
         with self._lock:
-            (self.skipped if present else self.copied).append(blob)
+            (self.skipped if skipped else self.copied).append(blob)
         if self.options.on_blob_done:
-            self.options.on_blob_done(blob, present)
+            self.options.on_blob_done(blob, skipped)
 
     def _abandon(self, exc: BaseException | None = None) -> None:
         """Start no more blobs, and let a worker waiting to retry give up now, not after its back-off."""
