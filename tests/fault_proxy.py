@@ -54,6 +54,7 @@ class FaultProxy(BackgroundServer):
         self._referrers: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.log: list[tuple[str, int]] = []  # ("GET /v2/...", status)
         self.faults: list[Fault] = []
+        self.proxy_auth: str | None = None  # "Basic ..." a request must carry, else 407
         self._lock = threading.Lock()
         super().__init__(self._handler(), _QuietServer)
 
@@ -95,6 +96,13 @@ class FaultProxy(BackgroundServer):
                     return
                 if self.headers.get("Range"):
                     line += f" [Range: {self.headers['Range']}]"
+                if proxy.proxy_auth is not None and self.headers.get("Proxy-Authorization") != proxy.proxy_auth:
+                    proxy._record(line, 407)
+                    self.send_response(407)
+                    self.send_header("Proxy-Authenticate", 'Basic realm="proxy"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 fault = proxy._take_fault(line)
                 length = int(self.headers.get("Content-Length") or 0)
                 if fault is not None and fault.status is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -142,6 +143,26 @@ def test_tls_verification_is_on_by_default(fresh_registry, tmp_path: Path, model
     assert modelpack("push", "--ca-file", str(cert), str(model), ref).code == 0
     assert modelpack("inspect", "--remote", "--insecure", ref).code == 0
     assert_one_line_error(modelpack("pull", "--plain-http", ref), "speaks HTTPS")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to hash a CA folder")
+def test_the_requests_ca_bundle_variable_is_trusted_as_a_file_or_a_folder(fresh_registry, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                           model: Path) -> None:
+    """REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) is honoured as it was when requests sent our requests:
+    a bundle file, or a folder of hashed certificates as `openssl rehash` leaves it."""
+    cert, key = _self_signed(tmp_path)
+    reg = fresh_registry(tls=(cert, key))
+    folder = tmp_path / "cas"
+    folder.mkdir()
+    shutil.copy(cert, folder / "registry.pem")
+    subprocess.run(["openssl", "rehash", str(folder)], check=True, capture_output=True)
+    for bundle in (cert, folder):
+        run = modelpack("push", str(model), reg.repo() + ":ok", env={"REQUESTS_CA_BUNDLE": str(bundle)})
+        assert run.code == 0, run.err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(modelpack("push", str(model), reg.repo() + ":no", env={"CURL_CA_BUNDLE": str(empty)}),
+                          "not trusted")
 
 
 def test_bad_keys_and_flags_are_one_line(tmp_path: Path) -> None:

@@ -267,3 +267,26 @@ def test_a_proxy_from_the_environment_carries_every_request(registry: Registry, 
                          "no_proxy": "127.0.0.1"})
     assert run.code == 0, run.err
     assert proxy.requests() == []
+
+
+def test_a_proxy_url_with_a_user_and_password_authenticates_to_the_proxy(registry: Registry, proxy: FaultProxy,
+                                                                          tmp_path: Path) -> None:
+    """The user and password in HTTP_PROXY (percent-encoded) reach the proxy as Proxy-Authorization, and
+    a proxy refusing them is one line naming the status."""
+    model = _model(tmp_path / "m", {"a.bin": 1000})
+    ref = registry.repo() + ":auth"
+    mp.push(model, ref, options=PLAIN)
+    proxy.proxy_auth = "Basic " + __import__("base64").b64encode(b"me:p@ss").decode()
+    base = {"MODELPACK_HOME": str(tmp_path / "home"), "NO_PROXY": "", "no_proxy": ""}
+    good = f"http://me:p%40ss@{proxy.host}"
+    run = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"),
+                    env={**base, "HTTP_PROXY": good, "http_proxy": good})
+    assert run.code == 0, run.err
+    assert tree(tmp_path / "out") == tree(model)
+    assert proxy.requests(contains="/blobs/sha256:"), "the blobs came through the proxy"
+    bad = f"http://me:wrong@{proxy.host}"
+    run = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out2"),
+                    env={**base, "HTTP_PROXY": bad, "http_proxy": bad, "MODELPACK_HOME": str(tmp_path / "h2")})
+    assert run.code != 0
+    assert "407" in run.err and "Traceback" not in run.err, run.err
+    assert len(run.err.strip().splitlines()) == 1, run.err

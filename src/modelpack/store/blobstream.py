@@ -17,13 +17,12 @@ import termios
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from modelpack.errors import AuthenticationError, IntegrityError, NotFoundError, RegistryError, TransportError
 from modelpack.oci.descriptor import Descriptor
 
 if TYPE_CHECKING:
     from modelpack.store.registry import RegistryRepository
+    from modelpack.store.transport import Response
 
 log = logging.getLogger("modelpack.registry")
 MAX_RESUMES = 5  # cut connections one stream survives
@@ -61,7 +60,7 @@ class ResumableBlob(io.RawIOBase):
         self._end = desc.size if end is None else end
         self._offset = start
         self._resumes = 0
-        self._resp: requests.Response | None = None
+        self._resp: Response | None = None
         self._watch: Any = None
         self._registry_url = f"{repo.client.base}/v2/{repo.name}/blobs/{desc.digest}"
         self._url = url or self._registry_url
@@ -104,7 +103,7 @@ class ResumableBlob(io.RawIOBase):
         except (OSError, ValueError):
             return None
 
-    def _get(self) -> requests.Response:
+    def _get(self) -> Response:
         headers = None
         if self._ranged or self._offset:
             last = "" if self._end == self._desc.size and not self._ranged else str(self._end - 1)
@@ -126,7 +125,7 @@ class ResumableBlob(io.RawIOBase):
             self._check_range(resp)
         return resp
 
-    def _check_range(self, resp: requests.Response) -> None:
+    def _check_range(self, resp: Response) -> None:
         """A ranged request must get exactly the range asked for; anything else is closed unread."""
         want_last = self._end - 1
         match = _CONTENT_RANGE.fullmatch(resp.headers.get("Content-Range", "").strip())
@@ -139,7 +138,7 @@ class ResumableBlob(io.RawIOBase):
         raise RangesIgnored(f"{self._repo.client.host} did not serve bytes {self._offset}-{want_last} of "
                             f"{self._desc.digest} (HTTP {resp.status_code})")
 
-    def _open(self, resp: requests.Response) -> Any:
+    def _open(self, resp: Response) -> Any:
         """The fastest way to read this response into a buffer: straight from http.client (one copy,
         from the socket into our buffer). Content-encoded blobs are refused: we ask for `identity`, and
         decoding would let a small body unpack without bound."""

@@ -6,12 +6,16 @@ gigabytes: the decompressor is told how much output it may produce. We ask for `
 
 from __future__ import annotations
 
+import http.client
 import zlib
+from typing import TYPE_CHECKING
 
-import requests
 import urllib3
 
 from modelpack.errors import RegistryError
+
+if TYPE_CHECKING:
+    from modelpack.store.transport import Response
 
 ERROR_BODY_LIMIT = 8 * 1024  # a registry's error document (oras-go's limit)
 METADATA_LIMIT = 4 * 1024 * 1024  # manifests, tag pages, token responses
@@ -21,7 +25,7 @@ _DRAIN_LIMIT = 64 * 1024  # what may be read and dropped to keep a connection fo
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 32 + zlib.MAX_WBITS}
 
 
-def read_at_most(resp: requests.Response, limit: int) -> bytes:
+def read_at_most(resp: Response, limit: int) -> bytes:
     """Up to `limit + 1` bytes of the (decoded) body, so the caller can tell "over the limit" apart;
     the rest is left unread. Raises RegistryError for a content encoding other than gzip or deflate."""
     encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
@@ -47,7 +51,7 @@ def read_at_most(resp: requests.Response, limit: int) -> bytes:
     return bytes(out)
 
 
-def read_capped(resp: requests.Response, limit: int, what: str) -> bytes:
+def read_capped(resp: Response, limit: int, what: str) -> bytes:
     """The whole body, refused with RegistryError when it is over `limit` bytes."""
     data = read_at_most(resp, limit)
     if len(data) > limit:
@@ -55,15 +59,15 @@ def read_capped(resp: requests.Response, limit: int, what: str) -> bytes:
     return data
 
 
-def read_error_body(resp: requests.Response) -> bytes:
+def read_error_body(resp: Response) -> bytes:
     """The first ERROR_BODY_LIMIT bytes of an error response (less is enough to explain an error)."""
     try:
         return read_at_most(resp, ERROR_BODY_LIMIT)[:ERROR_BODY_LIMIT]
-    except (RegistryError, requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
+    except (RegistryError, http.client.HTTPException, urllib3.exceptions.HTTPError, OSError, ValueError):
         return b""  # an unreadable error body still leaves the status to report
 
 
-def finish(resp: requests.Response) -> None:
+def finish(resp: Response) -> None:
     """Done with a response. Its connection goes back to the pool when the body is over or what is
     left of it is short and counted (a HEAD, a 201, a small error document), so the next request
     reuses it; closing it instead would cost a new TCP (and TLS) connection per request. A body of
@@ -79,7 +83,7 @@ def finish(resp: requests.Response) -> None:
                 original.close()  # an empty body is never read to its end, which would mark it done
                 raw.release_conn()
                 return
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
+    except (http.client.HTTPException, urllib3.exceptions.HTTPError, OSError, ValueError):
         pass  # a broken connection is closed below, not reused
     resp.close()
 
@@ -94,7 +98,7 @@ def _read_raw(raw: object, count: int) -> bytes:
     return bytes(out)
 
 
-def _host(resp: requests.Response) -> str:
+def _host(resp: Response) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(resp.url or "").netloc or "the registry"

@@ -12,6 +12,7 @@ Credentials never reach a log line or an error message.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import random
 import re
@@ -22,7 +23,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import oras.provider
-import requests
 import urllib3
 
 from modelpack.errors import (
@@ -36,17 +36,17 @@ from modelpack.store.credentials import Credentials
 from modelpack.store.hostauth import HostAuth, host_of
 from modelpack.store.messages import connection_message, error_details, path_of, redact, seconds, tls_message, who
 from modelpack.store.options import ClientOptions
+from modelpack.store.transport import Response, Transport, timed_out
 from modelpack.store.upload import FileBody, SizedReader
-from modelpack.store.watch import Watch, WatchedAdapter, watching
+from modelpack.store.watch import Watch, watching
 
 log = logging.getLogger("modelpack.registry")
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 _REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
-# Failures worth another attempt: the wire broke or stalled (requests' own, or urllib3's while we read).
-_WIRE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+# Failures worth another attempt: the wire broke or stalled.
+_WIRE_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 Body = bytes | FileBody | None
 
 
@@ -58,7 +58,8 @@ class RegistryClient(oras.provider.Registry):
         self.base = f"{'http' if self.options.plain_http else 'https'}://{host}"
         self._local = threading.local()
         self._cancelled = threading.Event()
-        self._proxy_cache: dict[str, dict[str, str]] = {}
+        self._transport = Transport(self.options.verify)
+        self._unverified: Transport | None = None  # for speaks_tls()'s probe
         self.auth = HostAuth(host, self.options.credentials, self.options.plain_http, self._token_request)
         if self.options.insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -83,31 +84,6 @@ class RegistryClient(oras.provider.Registry):
     def _credentials(self) -> Credentials | None:
         return self.auth.credentials(self.host)
 
-    def _session(self) -> requests.Session:
-        # One session (one connection pool) per thread: parallel layer transfers do not contend.
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            # The environment is read once per host (`_proxies`), not on every request (~0.3 ms each,
-            # a second per thousand small blobs); netrc is not consulted: credentials are ours to bind.
-            session.trust_env = False
-            session.headers["User-Agent"] = "modelpack"
-            session.headers["Accept-Encoding"] = "identity"  # bodies are decoded here, with a cap
-            adapter = WatchedAdapter()
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            self._local.session = session
-        return session
-
-    def _proxies(self, url: str) -> dict[str, str]:
-        """HTTP(S)_PROXY / NO_PROXY for `url`'s origin, as requests reads them, looked up once per origin."""
-        origin = url.split("/", 3)[:3]
-        key = "/".join(origin)
-        found = self._proxy_cache.get(key)
-        if found is None:
-            found = self._proxy_cache[key] = requests.utils.get_environ_proxies(key + "/")
-        return found
-
     # -- the one place requests are sent ----------------------------------------------------------
     def send(
         self,
@@ -124,7 +100,7 @@ class RegistryClient(oras.provider.Registry):
         retries: int | None = None,
         transfer: bool = False,
         limit: int = METADATA_LIMIT,
-    ) -> requests.Response:
+    ) -> Response:
         """Send with auth, time bounds and retries; raise a typed error unless the status is in `ok`.
 
         Args:
@@ -152,19 +128,18 @@ class RegistryClient(oras.provider.Registry):
             watch = Watch(self.options.timeout if uploading else self.options.attempt, deadline)
             try:
                 resp = self._exchange(method, url, headers, body, scope, watch)
-            except requests.exceptions.SSLError as exc:
+            except urllib3.exceptions.SSLError as exc:
                 raise TransportError(tls_message(self.host, exc, self.options.plain_http)) from None
+            except urllib3.exceptions.LocationValueError:
+                raise RegistryError(f"{self.host} sent an unusable URL") from None
             except _WIRE_ERRORS as exc:
-                if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-                    raise RegistryError(f"{self.host} sent an unusable URL") from None
                 self._after_failure(method, url, exc, watch, attempt, retries, deadline)
                 continue
             log.debug("%s %s -> %s", method, redact(resp.url), resp.status_code)
             if resp.status_code == 401 and auth_tries < 2:
                 auth_tries += 1
-                had_auth = bool(resp.request.headers.get("Authorization"))
                 finish(resp)
-                self.auth.learn(resp.url, resp.headers.get("WWW-Authenticate", ""), scope, had_auth)
+                self.auth.learn(resp.url, resp.headers.get("WWW-Authenticate", ""), scope, resp.authorized)
                 continue
             if resp.status_code in RETRY_STATUS and attempt <= retries:
                 retry_after = resp.headers.get("Retry-After")
@@ -178,19 +153,18 @@ class RegistryClient(oras.provider.Registry):
                     watch.deadline = None  # headers are in: the body is bounded by progress alone
                 if not stream and method != "HEAD":
                     try:
-                        resp._content = read_capped(resp, limit, what or f"{method} {redact(url)}")
-                        resp._content_consumed = True  # type: ignore[attr-defined]
+                        resp.content = read_capped(resp, limit, what or f"{method} {redact(url)}")
                     except _WIRE_ERRORS as exc:
                         resp.close()
                         self._after_failure(method, url, exc, watch, attempt, retries, deadline)
                         continue
                     finish(resp)
-                resp.watch = watch  # type: ignore[attr-defined]
+                resp.watch = watch
                 return resp
             raise self.error_for(resp, what or f"{method} {redact(url)}")
 
     def _exchange(self, method: str, url: str, headers: dict[str, str] | None, body: Body, scope: str,
-                  watch: Watch) -> requests.Response:
+                  watch: Watch) -> Response:
         """One attempt: the request and its redirects, each hop authenticated for its own host only."""
         timeout = (min(self.options.connect_timeout, self.options.attempt), self.options.stall)
         if isinstance(body, FileBody):
@@ -200,7 +174,7 @@ class RegistryClient(oras.provider.Registry):
                 left = watch.deadline - time.monotonic()
                 if left <= 0:
                     watch.expired = "deadline"
-                    raise requests.Timeout("deadline passed")
+                    raise TimeoutError("deadline passed")
                 timeout = (min(timeout[0], left), timeout[1])
             req_headers = dict(headers or {})
             auth = self.auth.header(url, scope)
@@ -210,9 +184,8 @@ class RegistryClient(oras.provider.Registry):
             try:
                 payload = SizedReader(data, body) if isinstance(body, FileBody) else data
                 with watching(watch):
-                    resp = self._session().request(method, url, headers=req_headers, data=payload, stream=True,
-                                                   verify=self.options.verify, timeout=timeout,
-                                                   allow_redirects=False, proxies=self._proxies(url))
+                    resp = self._transport.request(method, url, req_headers, payload, timeout,
+                                                   body.size if isinstance(body, FileBody) else None)
             finally:
                 if hasattr(data, "close"):
                     data.close()
@@ -232,9 +205,8 @@ class RegistryClient(oras.provider.Registry):
                        retries: int, deadline: float | None) -> None:
         """Decide about a failed attempt: return to retry, or raise the TransportError that ends it."""
         text = str(exc).lower()
-        timed_out = watch.expired is not None or isinstance(exc, requests.Timeout | TimeoutError) \
-            or "timed out" in text
-        if timed_out:
+        expired = watch.expired is not None or timed_out(exc) or "timed out" in text
+        if expired:
             why = f"{who(url)} did not answer {method} {path_of(url)} within {seconds(watch.stall)}"
         else:
             why = f"{connection_message(host_of(url), exc)} during {method} {path_of(url)}"
@@ -242,7 +214,7 @@ class RegistryClient(oras.provider.Registry):
         hopeless = "refused" in text or "resolve" in text or "name or service" in text
         limit = min(1, retries) if hopeless else retries
         if watch.expired == "deadline" or attempt > limit or not self._retry(attempt, retries, None, deadline, why):
-            if timed_out:
+            if expired:
                 total = self.options.timeout if deadline is not None else watch.stall
                 raise TransportError(f"{who(url)} did not answer {method} {path_of(url)} within "
                                      f"{seconds(total)} (--timeout {seconds(self.options.timeout, unit=False)}; "
@@ -272,11 +244,16 @@ class RegistryClient(oras.provider.Registry):
                        form: dict[str, str] | None) -> tuple[int, bytes]:
         """A token service request: bounded in time (like any metadata request) and in size (4 MiB)."""
         watch = Watch(self.options.attempt, time.monotonic() + self.options.timeout)
+        if params:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
         try:
             with watching(watch):
-                resp = self._session().request(method, url, headers=headers, params=params, data=form,
-                                               stream=True, verify=self.options.verify, proxies=self._proxies(url),
-                                               timeout=(self.options.connect_timeout, self.options.attempt))
+                resp = self._transport.request(method, url, headers, body,
+                                               (self.options.connect_timeout, self.options.attempt))
             with resp:
                 data = read_capped(resp, METADATA_LIMIT, "token response") if resp.status_code == 200 else b""
         except _WIRE_ERRORS as exc:
@@ -298,10 +275,10 @@ class RegistryClient(oras.provider.Registry):
         actions = {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}.get(method.upper(), "pull,push")
         return f"repository:{match.group('name')}:{actions}"
 
-    def error_for(self, resp: requests.Response, what: str) -> Exception:
+    def error_for(self, resp: Response, what: str) -> Exception:
         """The typed error for a refusal, from the status and (the first 8 KiB of) the error body."""
         status = resp.status_code
-        text = read_error_body(resp) if resp.request is None or resp.request.method != "HEAD" else b""
+        text = read_error_body(resp) if resp.method != "HEAD" else b""
         finish(resp)
         if self.options.plain_http and status == 400 and b"HTTPS server" in text[:512]:
             # Go servers answer a plain-HTTP request on a TLS port with 400 and this sentence.
@@ -327,7 +304,7 @@ class RegistryClient(oras.provider.Registry):
         headers: dict | None = None,
         json: dict | None = None,
         stream: bool = False,
-    ) -> requests.Response:
+    ) -> Response:
         if json is not None:
             import json as _json
 
@@ -336,9 +313,9 @@ class RegistryClient(oras.provider.Registry):
         return self.send(method, url, headers={k: v for k, v in (headers or {}).items() if k != "Authorization"},
                          body=data, stream=stream, ok=range(100, 600))
 
-    def _check_200_response(self, response: requests.Response) -> None:
+    def _check_200_response(self, response: Response) -> None:
         if response.status_code not in (200, 201, 202):
-            raise self.error_for(response, f"{response.request.method} {redact(response.url)}")
+            raise self.error_for(response, f"{response.method} {redact(response.url)}")
 
     def speaks_tls(self) -> bool:
         """Whether the host answers HTTPS (an `insecure` registries.conf host may speak plain HTTP only:
@@ -348,13 +325,14 @@ class RegistryClient(oras.provider.Registry):
             TransportError: nothing answers either way.
         """
         watch = Watch(self.options.attempt, time.monotonic() + self.options.timeout)
+        if self._unverified is None:
+            self._unverified = Transport(verify=False)
         try:
             with watching(watch):
-                url = f"https://{self.host}/v2/"
-                self._session().get(url, verify=False, allow_redirects=False, stream=True, proxies=self._proxies(url),
-                                    timeout=(min(self.options.connect_timeout, self.options.attempt),
-                                             self.options.attempt)).close()
-        except requests.exceptions.SSLError:
+                self._unverified.request("GET", f"https://{self.host}/v2/", {}, None,
+                                         (min(self.options.connect_timeout, self.options.attempt),
+                                          self.options.attempt)).close()
+        except urllib3.exceptions.SSLError:
             return False
         except _WIRE_ERRORS as exc:
             raise TransportError(connection_message(self.host, exc)) from None

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import urllib.parse
 
-import requests
+import urllib3
 
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.store.hostauth import host_of
+from modelpack.store.transport import timed_out
 
 
 def error_details(text: bytes) -> tuple[list[str], list[str]]:
@@ -54,10 +55,10 @@ def connection_message(host: str, exc: Exception) -> str:
     text = str(exc).lower()
     if "refused" in text:
         return f"cannot connect to {host}: connection refused"
-    if isinstance(exc, requests.Timeout):
+    if timed_out(exc):
         return f"{host} did not answer in time"
     if "name or service not known" in text or "nodename nor servname" in text or "failed to resolve" in text:
         return f"cannot resolve host {host}"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "reset" in text or "aborted" in text:
+    if isinstance(exc, urllib3.exceptions.ProtocolError) or "reset" in text or "aborted" in text:
         return f"connection to {host} was cut"
     return f"cannot connect to {host}"

@@ -7,8 +7,6 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 
-import requests
-
 from modelpack.errors import IntegrityError, NotFoundError, RegistryError, TransportError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
@@ -22,6 +20,7 @@ from modelpack.store.client import RegistryClient
 from modelpack.store.options import ClientOptions
 from modelpack.store.pages import paginate
 from modelpack.store.target import Opener, Progress, SpeculationFailed
+from modelpack.store.transport import Response
 from modelpack.store.upload import Abandoned, FileBody
 from modelpack.streams import ByteStream
 
@@ -147,7 +146,7 @@ class RegistryRepository:
         except Exception as exc:
             log.debug("could not cancel upload: %s", type(exc).__name__)
 
-    def _start_upload(self, desc: Descriptor, mount_from: str | None) -> requests.Response | None:
+    def _start_upload(self, desc: Descriptor, mount_from: str | None) -> Response | None:
         url = f"{self._prefix}/blobs/uploads/"
         scope = None
         if mount_from:

@@ -6,7 +6,7 @@ deadline (the total time an operation may take, retries included) and a stall (f
 arriving within `stall` seconds). Before each recv() the socket timeout is set to whichever ends first,
 so a dripping status line or header is caught as surely as a dripping body.
 
-The watch of the request being sent is a thread-local set with `watching()`; requests and urllib3 build
+The watch of the request being sent is a thread-local set with `watching()`; urllib3 builds
 the response on the calling thread, and the response keeps its watch for later (streamed) reads.
 """
 
@@ -22,8 +22,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 PROGRESS_BYTES = 16 * 1024  # "meaningful progress": this much within one stall window
 _current = threading.local()
@@ -120,34 +118,9 @@ class WatchedResponse(http.client.HTTPResponse):
         self.watch = watch
 
 
-class _HTTPConnection(urllib3.connection.HTTPConnection):
+class WatchedHTTPConnection(urllib3.connection.HTTPConnection):
     response_class = WatchedResponse
 
 
-class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+class WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
     response_class = WatchedResponse
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
-class WatchedAdapter(HTTPAdapter):
-    """requests' adapter with connections whose responses read under a watch (also through an HTTP proxy)."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        if isinstance(manager, urllib3.ProxyManager):  # SOCKS managers keep their own connection classes
-            manager.pool_classes_by_scheme = _POOLS
-        return manager

@@ -1,0 +1,179 @@
+"""HTTP exchanges on urllib3's connection pools, without requests.
+
+requests costs ~0.6 ms of CPU per request on top of urllib3 (session and settings merging, hooks,
+cookies, a prepared request and a response object per call): measured over 2,000 HEADs to a local
+Distribution registry, 0.91 ms per request through `requests.Session` against 0.30 ms through a
+urllib3 pool. A model of 2,000 small files is ~4,000 requests, so that was seconds of a push. What
+requests gave us is done here in a few lines: TLS settings (certifi's bundle, a CA file or folder,
+or no checks), HTTP(S)_PROXY / NO_PROXY per origin (with the proxy URL's user and password), and a
+small response object. Redirects, retries, authentication and body caps stay in `client`/`bodies`.
+
+Every connection's responses read their socket through the current `Watch` (see `watch`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+import urllib3
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+
+from modelpack.oci.jsontext import parse_or_none
+from modelpack.store.watch import WatchedHTTPConnection, WatchedHTTPSConnection
+
+POOL_SIZE = 32  # kept-alive connections per host: transfer workers plus the ranges of large blobs
+_DEFAULT_HEADERS = {"User-Agent": "modelpack", "Accept-Encoding": "identity", "Accept": "*/*"}
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = WatchedHTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class Response:
+    """A registry's answer: status and headers, the body left on the wire in `raw` (urllib3's response)
+    until `bodies` reads it; `content` holds it once read."""
+
+    __slots__ = ("authorized", "content", "headers", "method", "raw", "status_code", "url", "watch")
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse, url: str, method: str, authorized: bool) -> None:
+        self.raw = raw
+        self.status_code = raw.status
+        self.headers = raw.headers
+        self.url = url
+        self.method = method
+        self.authorized = authorized  # whether the request carried credentials
+        self.content = b""
+        self.watch: Any = None
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        return parse_or_none(self.content)
+
+    def close(self) -> None:
+        """Drop the connection (a body left unread cannot be reused) and give its slot back to the pool."""
+        self.raw.close()
+        self.raw.release_conn()
+
+    def __enter__(self) -> Response:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a failure is a timeout (urllib3 files "connection refused" under connect timeouts)."""
+    if isinstance(exc, NewConnectionError):
+        return False
+    return isinstance(exc, ReadTimeoutError | ConnectTimeoutError | TimeoutError)
+
+
+class Transport:
+    """Connection pools for one TLS setting, shared by all threads (urllib3's pools are thread-safe).
+
+    Args:
+        verify: True for certifi's bundle (what requests used), a CA file or folder path, or False
+            for no certificate checks.
+    """
+
+    def __init__(self, verify: bool | str = True) -> None:
+        self._pool_kw = _tls_settings(verify)
+        self._direct = self._manager(None)
+        self._proxied: dict[str, urllib3.PoolManager] = {}
+        self._proxies: dict[str, str] = {}  # origin -> proxy URL, "" for none
+        self._lock = threading.Lock()
+
+    def request(self, method: str, url: str, headers: Mapping[str, str], body: Any, timeout: tuple[float, float],
+                length: int | None = None) -> Response:
+        """Send one request and return once the response's headers are in; its body is left unread.
+
+        Args:
+            body: bytes, a readable object (sent as it reads, `length` bytes), or None.
+            timeout: (connect, read) seconds; reads are further bounded by the thread's `Watch`.
+
+        Raises:
+            urllib3.exceptions.HTTPError, OSError: the exchange failed (see `timed_out`).
+        """
+        sent = {**_DEFAULT_HEADERS, **headers}
+        if length is not None:
+            sent["Content-Length"] = str(length)
+        manager = self._manager_for(url)
+        raw = manager.urlopen(method, url, body=body, headers=sent, redirect=False, retries=False,
+                              preload_content=False, decode_content=False, assert_same_host=False,
+                              timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
+        return Response(raw, url, method, "Authorization" in sent)
+
+    def _manager_for(self, url: str) -> urllib3.PoolManager:
+        origin = "/".join(url.split("/", 3)[:3])
+        proxy = self._proxies.get(origin)
+        if proxy is None:
+            proxy = self._proxies[origin] = proxy_for(origin)
+        if not proxy:
+            return self._direct
+        with self._lock:
+            manager = self._proxied.get(proxy)
+            if manager is None:
+                manager = self._proxied[proxy] = self._manager(proxy)
+            return manager
+
+    def _manager(self, proxy: str | None) -> urllib3.PoolManager:
+        if proxy is None:
+            manager = urllib3.PoolManager(num_pools=16, maxsize=POOL_SIZE, **self._pool_kw)
+        elif proxy.lower().startswith("socks"):
+            from urllib3.contrib.socks import SOCKSProxyManager
+
+            return SOCKSProxyManager(proxy, num_pools=16, maxsize=POOL_SIZE, **self._pool_kw)
+        else:
+            parts = urllib.parse.urlsplit(proxy)
+            headers = {}
+            if parts.username:
+                auth = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+                headers = urllib3.make_headers(proxy_basic_auth=auth)
+            manager = urllib3.ProxyManager(proxy, num_pools=16, maxsize=POOL_SIZE, proxy_headers=headers,
+                                           **self._pool_kw)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+    def clear(self) -> None:
+        """Close every pooled connection."""
+        self._direct.clear()
+        with self._lock:
+            for manager in self._proxied.values():
+                manager.clear()
+
+
+def proxy_for(origin: str) -> str:
+    """The proxy URL for `origin` ("scheme://host:port") from HTTP(S)_PROXY / ALL_PROXY and NO_PROXY,
+    as requests reads them; "" for a direct connection."""
+    import requests.utils  # its NO_PROXY rules (CIDR blocks, ports, suffixes); read once per origin
+
+    proxies = requests.utils.get_environ_proxies(origin + "/")
+    proxy = requests.utils.select_proxy(origin + "/", proxies) or ""
+    if proxy and "://" not in proxy:
+        proxy = "http://" + proxy
+    return proxy
+
+
+def _tls_settings(verify: bool | str) -> dict[str, Any]:
+    if verify is False:
+        return {"cert_reqs": "CERT_NONE", "assert_hostname": False}
+    if verify is True:
+        import certifi  # the bundle requests verified against; kept so trust does not change
+
+        return {"cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
+    if os.path.isdir(verify):
+        return {"cert_reqs": "CERT_REQUIRED", "ca_cert_dir": verify}
+    return {"cert_reqs": "CERT_REQUIRED", "ca_certs": verify}
+
