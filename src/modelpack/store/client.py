@@ -1,4 +1,4 @@
-"""The registry HTTP client: oras-py's `Registry`, with what it lacks done here.
+"""The registry HTTP client: every request to a registry (and the hosts it redirects to) is sent here.
 
 Every operation is bounded in time: a metadata request (manifest, HEAD, tags, token) has `timeout`
 seconds in all, retries included; a blob transfer may take as long as it keeps making progress (see
@@ -22,7 +22,6 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
-import oras.provider
 import urllib3
 
 from modelpack.errors import (
@@ -50,10 +49,9 @@ _WIRE_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError
 Body = bytes | FileBody | None
 
 
-class RegistryClient(oras.provider.Registry):
+class RegistryClient:
     def __init__(self, host: str, options: ClientOptions | None = None) -> None:
         self.options = options or ClientOptions()
-        super().__init__(hostname=host, insecure=self.options.plain_http, tls_verify=self.options.verify)
         self.host = host
         self.base = f"{'http' if self.options.plain_http else 'https'}://{host}"
         self._local = threading.local()
@@ -294,28 +292,6 @@ class RegistryClient(oras.provider.Registry):
             who = f"user {creds.username!r}" if creds else f"anonymous access (run `modelpack login {self.host}`)"
             return AuthenticationError(f"{self.host} denied {who} to {target} ({detail})")
         return RegistryError(f"{what}: {self.host} answered HTTP {status} ({detail})", status, tuple(codes))
-
-    # -- oras-py integration: should any of its helpers run, they go through send() ----------------
-    def do_request(
-        self,
-        url: str,
-        method: str = "GET",
-        data: Any = None,
-        headers: dict | None = None,
-        json: dict | None = None,
-        stream: bool = False,
-    ) -> Response:
-        if json is not None:
-            import json as _json
-
-            data = _json.dumps(json).encode()
-            headers = {**(headers or {}), "Content-Type": "application/json"}
-        return self.send(method, url, headers={k: v for k, v in (headers or {}).items() if k != "Authorization"},
-                         body=data, stream=stream, ok=range(100, 600))
-
-    def _check_200_response(self, response: Response) -> None:
-        if response.status_code not in (200, 201, 202):
-            raise self.error_for(response, f"{response.method} {redact(response.url)}")
 
     def speaks_tls(self) -> bool:
         """Whether the host answers HTTPS (an `insecure` registries.conf host may speak plain HTTP only:
