@@ -1,7 +1,7 @@
-"""Extracting a tar or tar+gzip layer: only files and folders, each path checked, and bounded.
+"""Extracting a tar, tar+gzip or tar+zstd layer: only files and folders, each path checked, and bounded.
 
 A layer's bytes are verified against its digest, but a verified archive can still be a bomb: 2 MiB of
-gzip that unpacks to 2 GiB, or 200,000 entries. Extraction stops, before writing the entry that would
+gzip or zstd that unpacks to 2 GiB, or 200,000 entries. Extraction stops, before writing the entry that would
 cross it, at a cap on the entry count and on the unpacked size (a ratio of the layer's size, with a
 generous floor so small archives of compressible text always unpack); tar's own metadata records
 (pax headers, GNU long names), which tarfile reads into memory whole, are capped too. The caps are
@@ -10,15 +10,20 @@ environment variables, for the rare model that needs more.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import tarfile
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import zstandard
+
+from modelpack.compression import decompressing
 from modelpack.environment import env_int
-from modelpack.errors import IntegrityError, UnsafePathError, UnsupportedArtifactError
+from modelpack.errors import IntegrityError, UnsafePathError
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor
 from modelpack.streams import ByteStream
@@ -63,7 +68,7 @@ def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStr
     """Extract a tar layer under `root`; the paths of the files written.
 
     Args:
-        layer: the layer (tar, tar+gzip; zstd is not supported).
+        layer: the layer (tar, tar+gzip or tar+zstd).
         open_blob: opens the layer's verified bytes.
         root: the directory to extract into.
         place: checks an entry's name and returns its relative path (raises UnsafePathError).
@@ -74,19 +79,17 @@ def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStr
 
     Raises:
         UnsafePathError: an entry is a link, a device or FIFO, or its path is unsafe.
-        IntegrityError: the archive crosses a limit (nothing past it is written).
-        UnsupportedArtifactError: a zstd layer.
+        IntegrityError: the archive crosses a limit (nothing past it is written), or its compressed
+            stream is corrupt.
     """
     limits = limits or ArchiveLimits.from_env()
     parsed = mt.parse_layer_media_type(layer.media_type)
-    packing = parsed[1] if parsed else ("tar+gzip" if "gzip" in layer.media_type else "tar")
-    if packing == "tar+zstd":
-        raise UnsupportedArtifactError(f"layer {layer.digest} is zstd-compressed, which modelpack cannot read yet")
+    packing = parsed[1] if parsed else _packing(layer.media_type)
     max_bytes = limits.max_bytes(layer.size)
     names: list[str] = []
     entries = unpacked = 0
-    with open_blob(layer) as blob:
-        stream: Any = gzip.GzipFile(fileobj=blob) if packing == "tar+gzip" else blob
+    with open_blob(layer) as blob, _corrupt_stream_refused(layer):
+        stream: Any = decompressing(blob, packing)
         with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as tar:
             for member in tar:
                 entries += 1
@@ -111,3 +114,21 @@ def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStr
                 if member.isfile():
                     names.append(rel)
     return names
+
+
+def _packing(media_type: str) -> str:
+    """The packing of a layer that is not ModelPack's (KitOps, oras): from its media type's suffix."""
+    return "tar+zstd" if "zstd" in media_type else "tar+gzip" if "gzip" in media_type else "tar"
+
+
+@contextlib.contextmanager
+def _corrupt_stream_refused(layer: Descriptor) -> Iterator[None]:
+    """A compressed stream that does not decompress (or a tar that does not parse) is refused as
+    malformed content, naming the layer."""
+    try:
+        yield
+    except (zstandard.ZstdError, OSError, EOFError, zlib.error, tarfile.ReadError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
+            raise
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise IntegrityError(f"refused layer {layer.digest}: not a readable archive ({reason})") from None

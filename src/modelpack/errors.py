@@ -26,6 +26,11 @@ class MetadataError(UsageError):
     """modelpack.yaml or --set values do not validate."""
 
 
+class MalformedFileError(UsageError):
+    """A local model file whose header cannot be read (safetensors, GGUF, ONNX, a pickle, a model card):
+    truncated, over a cap, or not of its format. Read by `init`; nothing is written."""
+
+
 class NotFoundError(ModelpackError, LookupError):
     """A reference, manifest or blob does not exist (locally or in the registry)."""
 

@@ -28,8 +28,9 @@ def layer_kind(media_type: str) -> str | None:
 
 
 def is_foreign_archive(media_type: str) -> bool:
-    """A KitOps layer: a tar (or gzipped tar) of paths relative to the model root."""
-    return media_type.startswith(KITOPS_PREFIX) and (media_type.endswith(".tar") or "tar+gzip" in media_type)
+    """A KitOps layer: a tar (plain, gzip or zstd) of paths relative to the model root."""
+    return media_type.startswith(KITOPS_PREFIX) and (media_type.endswith(".tar") or "tar+gzip" in media_type
+                                                     or "tar+zstd" in media_type)
 
 
 def default_name(media_type: str) -> str | None:

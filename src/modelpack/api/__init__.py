@@ -41,6 +41,7 @@ from modelpack.api.pulling import pull, unpack
 from modelpack.api.pushing import push
 from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, sign, verify
 from modelpack.api.store import check_store, gc_store
+from modelpack.inspection.init import InitResult, init_metadata
 from modelpack.model_info import FileInfo, ModelInfo
 
 __all__ = list(public.API_NAMES)

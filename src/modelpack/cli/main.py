@@ -11,6 +11,7 @@ import click
 from modelpack.cli import (
     catalog_commands,
     deploy_commands,
+    init_commands,
     signing_commands,
     store_commands,
     transfer_commands,
@@ -26,7 +27,7 @@ def cli() -> None:
     version back by tag or digest."""
 
 
-for _module in (transfer_commands, catalog_commands, signing_commands, deploy_commands):
+for _module in (transfer_commands, catalog_commands, signing_commands, deploy_commands, init_commands):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 cli.add_command(store_commands.store)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,22 +23,37 @@ from modelpack.cli.file_types import RegularFile
 if TYPE_CHECKING:
     pass
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def compress_option(func: F) -> F:
+    """--compress gzip|zstd: doc, code and dataset layers as compressed tars (files.compress)."""
+    return click.option("--compress", type=click.Choice(["gzip", "zstd"]),
+                        help="Compress doc, code and dataset layers (as files.compress in modelpack.yaml); "
+                             "weights and their config files stay raw.")(func)
+
+
+def _with_compress(overrides: tuple[str, ...], compress: str | None) -> tuple[str, ...]:
+    return (*overrides, f"files.compress={compress}") if compress else overrides
+
 
 @click.command()
 @click.argument("model_dir", type=click.Path(file_okay=False))
 @click.option("-t", "--tag", "reference", required=True, help="Reference, e.g. localhost:5000/team/iris:1.0.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override metadata, dotted keys allowed (metrics.accuracy=0.97). Repeatable.")
+@compress_option
 @network_options
 @json_option
 @handle_errors
-def pack(model_dir: str, reference: str, overrides: tuple[str, ...], plain_http: bool, insecure: bool,
-         ca_file: str | None, verbose: bool, as_json: bool) -> None:
+def pack(model_dir: str, reference: str, overrides: tuple[str, ...], compress: str | None, plain_http: bool,
+         insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Pack MODEL_DIR into the local store; prints the manifest digest. (Network options apply only to
     pinning a parent model that is not in the local store.)"""
     from modelpack import api
     from modelpack.cli.progress import hash_progress
 
+    overrides = _with_compress(overrides, compress)
     with hash_progress("hashing", not as_json) as progress:
         result = api.pack(model_dir, reference, overrides, hash_progress=progress,
                           options=client_options(plain_http, insecure, ca_file, verbose))
@@ -52,19 +68,21 @@ def pack(model_dir: str, reference: str, overrides: tuple[str, ...], plain_http:
 @click.argument("source")
 @click.argument("reference", required=False)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Metadata override (with DIR).")
+@compress_option
 @network_options
 @json_option
 @handle_errors
-def push(source: str, reference: str | None, overrides: tuple[str, ...], plain_http: bool, insecure: bool,
-         ca_file: str | None, verbose: bool, as_json: bool) -> None:
+def push(source: str, reference: str | None, overrides: tuple[str, ...], compress: str | None, plain_http: bool,
+         insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Push a model: `push REF` from the local store, or `push DIR REF` to pack DIR and stream it
     straight to the registry."""
     from modelpack import api
     from modelpack.cli.progress import transfer_progress
 
     options = client_options(plain_http, insecure, ca_file, verbose)
-    if reference is None and overrides:
-        raise click.UsageError("--set only applies when pushing a directory (push DIR REF)")
+    if reference is None and (overrides or compress):
+        raise click.UsageError("--set and --compress only apply when pushing a directory (push DIR REF)")
+    overrides = _with_compress(overrides, compress)
     with transfer_progress("push", not as_json) as copy_options:
         result = api.push(source, reference, overrides, options=options, copy_options=copy_options)
     _report(result, as_json, "pushed")

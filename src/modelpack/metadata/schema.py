@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from modelpack.oci.mediatypes import Kind
+from modelpack.oci.mediatypes import Compression, Kind
 
 Modality = Literal["text", "image", "audio", "video", "embedding", "other"]
 
@@ -29,6 +29,11 @@ class FileRules(_Strict):
     archives: list[str] = Field(
         default_factory=list,
         description="Folders packed as one reproducible tar layer each, instead of one layer per file.",
+    )
+    compress: Compression | None = Field(
+        default=None,
+        description="Compress doc, code and dataset layers (each file, or folder of `archives`, as a tar): "
+        "gzip or zstd. Weights and their config files stay uncompressed.",
     )
 
     @field_validator("archives")

@@ -21,6 +21,8 @@ MODEL_PREFIX: Final = "application/vnd.cncf.model."
 Kind = Literal["weight", "weight.config", "doc", "code", "dataset"]
 KINDS: Final[tuple[Kind, ...]] = ("weight", "weight.config", "doc", "code", "dataset")
 Packing = Literal["raw", "tar", "tar+gzip", "tar+zstd"]
+Compression = Literal["gzip", "zstd"]  # files.compress: what a compressed layer's tar goes through
+COMPRESSED_KINDS: Final[tuple[Kind, ...]] = ("doc", "code", "dataset")  # weights stay raw, as model-spec says
 
 
 def layer_media_type(kind: Kind, packing: Packing) -> str:

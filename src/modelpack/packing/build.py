@@ -6,9 +6,10 @@ straight to a registry, re-reading files (or regenerating tar streams) as the de
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,11 +39,36 @@ class PackedLayer:
     descriptor: Descriptor
     source: LayerSource
     tar_mtime: int
+    diff_id: str | None = None  # the uncompressed tar's digest, for a compressed layer
 
     def open(self) -> ByteStream:
-        if self.source.archive:
-            return IterStream(tar_chunks(self.source.files, self.tar_mtime))
+        parsed = mt.parse_layer_media_type(self.descriptor.media_type)
+        packing = parsed[1] if parsed else "raw"
+        if packing != "raw":
+            return IterStream(layer_chunks(self.source, self.tar_mtime, packing))
         return open_source(self.source.files[0])
+
+
+def layer_packing(source: LayerSource, compress: mt.Compression | None) -> mt.Packing:
+    """How a layer is packed: `raw` for a single file, `tar` for a folder of `files.archives`; with
+    `compress`, a doc, code or dataset layer is a tar (of its one file, or its folder) compressed."""
+    if compress is not None and source.kind in mt.COMPRESSED_KINDS:
+        return "tar+gzip" if compress == "gzip" else "tar+zstd"
+    return "tar" if source.archive else "raw"
+
+
+def layer_chunks(source: LayerSource, tar_mtime: int, packing: mt.Packing,
+                 tar_hash: hashlib._Hash | None = None) -> Iterator[bytes]:
+    """The bytes of a tar layer (`packing` other than raw): its files as a tar, compressed if asked;
+    `tar_hash` is updated with the uncompressed tar (the layer's diffID)."""
+    chunks = tar_chunks(source.files, tar_mtime)
+    if tar_hash is not None:
+        chunks = _hashing(chunks, tar_hash)
+    if packing == "tar":
+        return chunks
+    from modelpack.compression import compressed
+
+    return compressed(chunks, "gzip" if packing == "tar+gzip" else "zstd")
 
 
 def layer_opener(source: LayerSource) -> Callable[[], ByteStream]:
@@ -75,6 +101,12 @@ class PackedModel:
         raise NotFoundError(f"blob {desc.digest} is not part of this model")
 
 
+def _hashing(chunks: Iterator[bytes], tar_hash: hashlib._Hash) -> Iterator[bytes]:
+    for chunk in chunks:
+        tar_hash.update(chunk)
+        yield chunk
+
+
 @dataclass(frozen=True)
 class HashProgress:
     """How `build` reports hashing: `start(size)` as a file's hashing begins, `advance(n)` per piece."""
@@ -105,7 +137,8 @@ def build(
 
     # Digests the cache knows, looked up here: for an unchanged model of many small files, handing
     # each lookup to the pool cost more in thread hand-offs than the lookups themselves.
-    known = {s.relpath: digest for s in sources if hashes and not s.archive
+    packings = {s.relpath: layer_packing(s, metadata.files.compress) for s in sources}
+    known = {s.relpath: digest for s in sources if hashes and packings[s.relpath] == "raw"
              and (digest := hashes.get(s.files[0].path)) is not None}
 
     def file_digest(source: LayerSource) -> tuple[str, int]:
@@ -132,17 +165,20 @@ def build(
         return digest, size
 
     def describe(source: LayerSource) -> PackedLayer:
-        if source.archive:
-            digest, size = digests.of_stream(IterStream(tar_chunks(source.files, tar_mtime)))
+        packing = packings[source.relpath]
+        tar_hash = hashlib.sha256()
+        if packing != "raw":
+            digest, size = digests.of_stream(IterStream(layer_chunks(source, tar_mtime, packing, tar_hash)))
         else:
             digest, size = file_digest(source)
         desc = Descriptor(
-            mediaType=mt.layer_media_type(source.kind, "tar" if source.archive else "raw"),
+            mediaType=mt.layer_media_type(source.kind, packing),
             digest=digest,
             size=size,
             annotations=_layer_annotations(source, epoch),
         )
-        layer = PackedLayer(desc, source, tar_mtime)
+        diff_id = "sha256:" + tar_hash.hexdigest() if packing in ("tar+gzip", "tar+zstd") else None
+        layer = PackedLayer(desc, source, tar_mtime, diff_id)
         if on_layer:
             on_layer(layer)
         return layer
@@ -159,7 +195,7 @@ def build(
 
 
 def assemble(metadata: ModelMetadata, created: datetime, layers: tuple[PackedLayer, ...]) -> PackedModel:
-    diff_ids = [layer.descriptor.digest for layer in layers]  # uncompressed layers: diffID == digest
+    diff_ids = [layer.diff_id or layer.descriptor.digest for layer in layers]  # uncompressed: diffID == digest
     config_bytes = json_bytes(model_config(metadata, created, diff_ids))
     config = Descriptor(mediaType=mt.MODEL_CONFIG, digest=digests.of_bytes(config_bytes), size=len(config_bytes))
     manifest = Manifest(

@@ -1,0 +1,240 @@
+"""`modelpack init`: a `modelpack.yaml` written from what a directory's files say, with no network.
+
+Each format has its own reader (safetensors and GGUF headers, config.json, the model card, ONNX, pickles
+and skops files, the Hugging Face cache path); this module runs them on the files it recognises and
+merges their answers, the first source in `_merge`'s order winning for each field. The result is
+validated by the same loader `pack` uses before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelpack.errors import InvalidReferenceError, UsageError
+from modelpack.inspection.gguf_header import GgufSummary, read_gguf_header
+from modelpack.inspection.hf_cache import snapshot_fields
+from modelpack.inspection.hf_config import read_hf_config
+from modelpack.inspection.model_card import read_model_card
+from modelpack.inspection.onnx_header import read_onnx_header
+from modelpack.inspection.param_size import format_param_count
+from modelpack.inspection.pickle_classes import pickled_class
+from modelpack.inspection.reading import short_text
+from modelpack.inspection.safetensors_header import SafetensorsSummary, read_safetensors_header
+from modelpack.inspection.skops_schema import skops_class
+from modelpack.metadata.load import METADATA_FILE, validate
+from modelpack.metadata.schema import FileRules
+from modelpack.oci.reference import Reference
+from modelpack.packing.select import select_layers
+
+MAX_SAFETENSORS_FILES = 10_000  # shards whose headers are read
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+
+
+@dataclass
+class InitResult:
+    """What `init` found: the metadata (as modelpack.yaml holds it), the files it came from, notes on
+    what was left out, the YAML text and where it was written (None with `write=False`)."""
+
+    fields: dict[str, Any]
+    sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    text: str = ""
+    path: Path | None = None
+
+
+def init_metadata(model_dir: str | Path, *, force: bool = False, write: bool = True) -> InitResult:
+    """Describe a model directory's files as modelpack.yaml metadata and (by default) write it there.
+
+    Args:
+        model_dir: the model's directory (a Hugging Face cache snapshot folder too).
+        force: replace an existing modelpack.yaml.
+        write: False to only return the text (`init --print`).
+
+    Returns:
+        The fields, their sources, notes and the YAML text; `path` is the file written.
+
+    Raises:
+        UsageError: not a directory, or modelpack.yaml exists and `force` is not set.
+        MalformedFileError: a recognised file whose header cannot be read (named, with what is wrong).
+    """
+    root = Path(model_dir)
+    if not root.is_dir():
+        raise UsageError(f"{model_dir} is not a directory")
+    target = root / METADATA_FILE
+    if write and not force and os.path.lexists(target):
+        raise UsageError(f"{target} exists: nothing written (--force replaces it, --print shows what init "
+                         "would write)")
+    result = describe_files(root)
+    validate(dict(result.fields))  # what pack will read must load: refused here, not at pack time
+    result.text = render(result)
+    if write:
+        result.path = _write(target, result.text, force)
+    return result
+
+
+def describe_files(root: Path) -> InitResult:
+    """The metadata fields the files below `root` state, merged; nothing is written."""
+    found: dict[str, list[tuple[str, Path]]] = {}
+    for layer in select_layers(root, FileRules()):
+        if layer.archive:
+            continue
+        kind = _format_of(layer.relpath)
+        if kind is not None:
+            found.setdefault(kind, []).append((layer.relpath, layer.files[0].path))
+    result = InitResult(fields={})
+    parts: list[dict[str, Any]] = [snapshot_fields(root)]
+    parts.append(_safetensors(found.get("safetensors", []), result))
+    parts += [_single(found, kind, reader, result) for kind, reader in _READERS]
+    _merge(result, parts)
+    result.fields.setdefault("name", short_text(root.absolute().name) or "model")
+    result.fields = {"name": result.fields.pop("name"), **result.fields}
+    return result
+
+
+def render(result: InitResult) -> str:
+    """modelpack.yaml's text: a comment naming the sources, then the fields."""
+    sources = ", ".join(result.sources) or "no recognised file"
+    head = f"# Written by `modelpack init` from {sources}.\n# Edit freely: pack and push read this file.\n"
+    return head + yaml.safe_dump(result.fields, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def _format_of(relpath: str) -> str | None:
+    lower = relpath.lower()
+    if relpath in ("config.json", "README.md"):
+        return relpath
+    for suffix, kind in ((".safetensors", "safetensors"), (".gguf", "gguf"), (".onnx", "onnx"),
+                         (".skops", "skops")):
+        if lower.endswith(suffix):
+            return kind
+    return "pickle" if lower.endswith(PICKLE_SUFFIXES) else None
+
+
+def _safetensors(files: list[tuple[str, Path]], result: InitResult) -> dict[str, Any]:
+    if not files:
+        return {}
+    total = SafetensorsSummary()
+    for relpath, path in files[:MAX_SAFETENSORS_FILES]:
+        total.add(read_safetensors_header(path, relpath))
+    if len(files) > MAX_SAFETENSORS_FILES:
+        result.notes.append(f"{len(files)} safetensors files: the first {MAX_SAFETENSORS_FILES} were counted")
+    result.sources.append(files[0][0] if len(files) == 1 else f"{len(files)} safetensors files")
+    out: dict[str, Any] = {"format": "safetensors", "paramSize": format_param_count(total.parameters)}
+    if total.precision:
+        out["precision"] = total.precision
+    return out
+
+
+def _single(found: dict[str, list[tuple[str, Path]]], kind: str,
+            reader: Callable[[Path, str, InitResult], dict[str, Any]], result: InitResult) -> dict[str, Any]:
+    """The fields of the first file of `kind` (sorted by path); a note when others were not read."""
+    files = found.get(kind, [])
+    if not files:
+        return {}
+    relpath, path = files[0]
+    if len(files) > 1:
+        result.notes.append(f"{len(files)} {kind} files: described from {relpath} only")
+    fields = reader(path, relpath, result)
+    result.sources.append(relpath)
+    return fields
+
+
+def _config(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
+    return read_hf_config(path, relpath)
+
+
+def _card(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
+    card = read_model_card(path, relpath)
+    fields: dict[str, Any] = {k: card[k] for k in ("licenses", "datasets") if k in card}
+    if "languages" in card:
+        fields["capabilities"] = {"languages": card["languages"]}
+    if base := card.get("base_model"):
+        try:
+            Reference.parse(base)
+            fields["parent"] = base
+        except InvalidReferenceError:
+            fields["labels"] = {"baseModel": base}
+            result.notes.append(f"{relpath}: base_model {base!r} is not a valid reference (upper case?), so it "
+                                "is recorded as labels.baseModel, not parent")
+    return fields
+
+
+def _gguf(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
+    summary: GgufSummary = read_gguf_header(path, relpath)
+    fields = {"format": "gguf", **summary.fields()}
+    if summary.parameters:
+        fields["paramSize"] = format_param_count(summary.parameters)
+    elif size := short_text(summary.values.get("general.size_label"), 32):
+        fields["paramSize"] = size
+    return fields
+
+
+def _onnx(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
+    summary = read_onnx_header(path, relpath)
+    labels = {}
+    if summary.opset is not None:
+        labels["onnx.opset"] = str(summary.opset)
+    if summary.inputs:
+        labels["onnx.inputs"] = ",".join(summary.inputs)
+    return {"format": "onnx", **({"labels": labels} if labels else {})}
+
+
+def _estimator(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
+    suffix = relpath.rsplit(".", 1)[-1].lower()
+    found = skops_class(path, relpath) if suffix == "skops" else pickled_class(path, relpath)
+    fields: dict[str, Any] = {"format": "pickle" if suffix == "pkl" else suffix}
+    if found is None:
+        result.notes.append(f"{relpath}: no class named before the end of what was read")
+        return fields
+    module, cls = found
+    fields["architecture"] = cls
+    if module.split(".")[0] == "sklearn":
+        fields["framework"] = "scikit-learn"
+    return fields
+
+
+# After the cache path and safetensors: their order is each field's precedence.
+_READERS: tuple[tuple[str, Callable[[Path, str, InitResult], dict[str, Any]]], ...] = (
+    ("config.json", _config), ("README.md", _card), ("gguf", _gguf), ("onnx", _onnx), ("skops", _estimator),
+    ("pickle", _estimator),
+)
+
+
+def _merge(result: InitResult, parts: list[dict[str, Any]]) -> None:
+    """Each field from the first part that has it; labels merged key by key."""
+    for part in parts:
+        for key, value in part.items():
+            if key == "labels":
+                result.fields["labels"] = {**value, **result.fields.get("labels", {})}
+            else:
+                result.fields.setdefault(key, value)
+
+
+def _write(target: Path, text: str, force: bool) -> Path:
+    """Write `text` to `target`: created exclusively (a file made meanwhile is not replaced) unless
+    `force`, then through a temporary file renamed over it (a link there is replaced, not followed)."""
+    data = text.encode()
+    if not force:
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise UsageError(f"{target} exists: nothing written (--force replaces it)") from None
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        return target
+    fd, temp = tempfile.mkstemp(prefix=".modelpack.yaml.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    return target
