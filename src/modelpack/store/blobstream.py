@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import AuthenticationError, IntegrityError, NotFoundError, RegistryError, TransportError
 from modelpack.oci.descriptor import Descriptor
+from modelpack.store.upload import SMALL_BODY
 
 if TYPE_CHECKING:
     from modelpack.store.registry import RegistryRepository
@@ -110,16 +111,22 @@ class ResumableBlob(io.RawIOBase):
             headers = {"Range": f"bytes={self._offset}-{last}"}
         if self._repo.client.cancelled:  # the transfer is being abandoned: ask for nothing more
             raise TransportError(f"download of {self._desc.digest} cancelled")
-        send = self._repo.client.send
         what = f"blob {self._desc.digest} in {self._repo.name}"
+        # A small blob is read whole by the curl engine (one byte more than declared is enough to tell).
+        whole = self._desc.size + 1 if headers is None and self._desc.size <= SMALL_BODY else None
+
+        def send() -> Response:
+            return self._repo.client.send("GET", self._url, headers=headers, stream=True, transfer=True,
+                                          scope=self._scope, what=what, buffer=whole)
+
         try:
-            resp = send("GET", self._url, headers=headers, stream=True, transfer=True, scope=self._scope, what=what)
+            resp = send()
         except (AuthenticationError, NotFoundError):
             if self._url == self._registry_url:
                 raise
             # A redirect target (a presigned URL) may have expired: ask the registry for a fresh one.
             self._url = self._registry_url
-            resp = send("GET", self._url, headers=headers, stream=True, transfer=True, scope=self._scope, what=what)
+            resp = send()
         self._url = resp.url or self._url
         if headers is not None:
             self._check_range(resp)
@@ -149,6 +156,8 @@ class ResumableBlob(io.RawIOBase):
             resp.close()
             raise RegistryError(f"{self._repo.client.host} sent blob {self._desc.digest} with Content-Encoding "
                                 f"{encoding!r}; modelpack asked for the bytes as they are")
+        if resp.raw is None:  # read whole already
+            return io.BytesIO(resp.content).readinto
         fp = getattr(resp.raw, "_fp", None)
         if fp is not None and hasattr(fp, "readinto"):
             return fp.readinto
@@ -203,7 +212,7 @@ class ResumableBlob(io.RawIOBase):
         resp, self._resp = self._resp, None
         if resp is not None:
             fp = getattr(resp.raw, "_fp", None)
-            if self._offset >= self._end and fp is not None and fp.isclosed():
+            if self._offset >= self._end and resp.raw is not None and fp is not None and fp.isclosed():
                 resp.raw.release_conn()  # the body was read to its end: the connection serves the next range
             resp.close()
         super().close()

@@ -7,8 +7,9 @@ gigabytes: the decompressor is told how much output it may produce. We ask for `
 from __future__ import annotations
 
 import http.client
+import io
 import zlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 
@@ -29,7 +30,7 @@ def read_at_most(resp: Response, limit: int) -> bytes:
     """Up to `limit + 1` bytes of the (decoded) body, so the caller can tell "over the limit" apart;
     the rest is left unread. Raises RegistryError for a content encoding other than gzip or deflate."""
     encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
-    raw = resp.raw
+    raw: Any = resp.raw if resp.raw is not None else _Buffered(resp.content)  # read whole by the curl engine
     if encoding in ("", "identity"):
         return _read_raw(raw, limit + 1)
     if encoding not in _WBITS:
@@ -73,6 +74,8 @@ def finish(resp: Response) -> None:
     reuses it; closing it instead would cost a new TCP (and TLS) connection per request. A body of
     unknown or large length is not read: the connection is closed."""
     raw = resp.raw
+    if raw is None:
+        return  # read whole: its connection is libcurl's to keep
     remaining = getattr(raw, "length_remaining", None)
     try:
         if remaining is not None and remaining <= _DRAIN_LIMIT and not getattr(raw, "chunked", True):
@@ -96,6 +99,16 @@ def _read_raw(raw: object, count: int) -> bytes:
             break
         out += piece
     return bytes(out)
+
+
+class _Buffered:
+    """A body already in memory, read as urllib3's raw response is."""
+
+    def __init__(self, data: bytes) -> None:
+        self._stream = io.BytesIO(data)
+
+    def read(self, count: int, decode_content: bool = False) -> bytes:
+        return self._stream.read(count)
 
 
 def _host(resp: Response) -> str:

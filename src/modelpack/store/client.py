@@ -30,13 +30,14 @@ from modelpack.errors import (
     RegistryError,
     TransportError,
 )
-from modelpack.store.bodies import METADATA_LIMIT, finish, read_capped, read_error_body
+from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped, read_error_body
 from modelpack.store.credentials import Credentials
+from modelpack.store.curl_engine import CurlEngine, CurlFailure, Exchange
 from modelpack.store.hostauth import HostAuth, host_of
 from modelpack.store.messages import connection_message, error_details, path_of, redact, seconds, tls_message, who
 from modelpack.store.options import ClientOptions
-from modelpack.store.transport import Response, Transport, timed_out
-from modelpack.store.upload import FileBody, SizedReader
+from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport, timed_out
+from modelpack.store.upload import SMALL_BODY, FileBody, SizedReader, read_whole
 from modelpack.store.watch import Watch, watching
 
 log = logging.getLogger("modelpack.registry")
@@ -57,6 +58,7 @@ class RegistryClient:
         self._local = threading.local()
         self._cancelled = threading.Event()
         self._transport = Transport(self.options.verify)
+        self._engine = CurlEngine(self.options.verify)  # small exchanges (see curl_engine)
         self._unverified: Transport | None = None  # for speaks_tls()'s probe
         self.auth = HostAuth(host, self.options.credentials, self.options.plain_http, self._token_request)
         if self.options.insecure:
@@ -98,6 +100,7 @@ class RegistryClient:
         retries: int | None = None,
         transfer: bool = False,
         limit: int = METADATA_LIMIT,
+        buffer: int | None = None,
     ) -> Response:
         """Send with auth, time bounds and retries; raise a typed error unless the status is in `ok`.
 
@@ -106,6 +109,8 @@ class RegistryClient:
                 at most `limit` bytes.
             transfer: a blob download: once the headers are in, the body is bounded by progress, not by
                 the total timeout.
+            buffer: with `stream`, a body known to be at most this many bytes: read whole (in `content`)
+                by the curl engine instead of left on the wire.
 
         Raises:
             TransportError: the registry could not be reached or did not answer in time.
@@ -125,7 +130,13 @@ class RegistryClient:
             attempt += 1
             watch = Watch(self.options.timeout if uploading else self.options.attempt, deadline)
             try:
-                resp = self._exchange(method, url, headers, body, scope, watch)
+                resp = self._exchange(method, url, headers, body, scope, watch, _whole_cap(method, body, stream,
+                                                                                           buffer, limit))
+            except CurlFailure as exc:
+                if exc.tls:
+                    raise TransportError(tls_message(self.host, exc, self.options.plain_http)) from None
+                self._after_failure(method, url, exc, watch, attempt, retries, deadline)
+                continue
             except urllib3.exceptions.SSLError as exc:
                 raise TransportError(tls_message(self.host, exc, self.options.plain_http)) from None
             except urllib3.exceptions.LocationValueError:
@@ -162,8 +173,9 @@ class RegistryClient:
             raise self.error_for(resp, what or f"{method} {redact(url)}")
 
     def _exchange(self, method: str, url: str, headers: dict[str, str] | None, body: Body, scope: str,
-                  watch: Watch) -> Response:
-        """One attempt: the request and its redirects, each hop authenticated for its own host only."""
+                  watch: Watch, whole: int | None) -> Response:
+        """One attempt: the request and its redirects, each hop authenticated for its own host only.
+        With `whole` (a cap), each hop is read whole by the curl engine, else left on urllib3's stream."""
         timeout = (min(self.options.connect_timeout, self.options.attempt), self.options.stall)
         if isinstance(body, FileBody):
             timeout = (max(self.options.connect_timeout, self.options.stall), self.options.stall)
@@ -178,15 +190,18 @@ class RegistryClient:
             auth = self.auth.header(url, scope)
             if auth:
                 req_headers["Authorization"] = auth
-            data: Any = body.opener() if isinstance(body, FileBody) else body
-            try:
-                payload = SizedReader(data, body) if isinstance(body, FileBody) else data
-                with watching(watch):
-                    resp = self._transport.request(method, url, req_headers, payload, timeout,
-                                                   body.size if isinstance(body, FileBody) else None)
-            finally:
-                if hasattr(data, "close"):
-                    data.close()
+            if whole is not None:
+                resp = self._exchange_whole(method, url, req_headers, body, whole, watch, timeout[0])
+            else:
+                data: Any = body.opener() if isinstance(body, FileBody) else body
+                try:
+                    payload = SizedReader(data, body) if isinstance(body, FileBody) else data
+                    with watching(watch):
+                        resp = self._transport.request(method, url, req_headers, payload, timeout,
+                                                       body.size if isinstance(body, FileBody) else None)
+                finally:
+                    if hasattr(data, "close"):
+                        data.close()
             location = resp.headers.get("Location")
             if resp.status_code not in REDIRECT_STATUS or not location:
                 return resp
@@ -198,6 +213,24 @@ class RegistryClient:
                 method, body = "GET", None
             url = target
         raise RegistryError(f"{self.host}: more than {MAX_REDIRECTS} redirects for {method} {path_of(url)}")
+
+    def _exchange_whole(self, method: str, url: str, headers: dict[str, str], body: Body, cap: int, watch: Watch,
+                        connect: float) -> Response:
+        """One hop through the curl engine, under the same bounds as a streamed one."""
+        payload = read_whole(body) if isinstance(body, FileBody) else body
+        total = None if watch.deadline is None else watch.deadline - time.monotonic()
+        request = Exchange(method, url, {**DEFAULT_HEADERS, **headers}, payload, cap, connect, total, watch.stall,
+                           watch.min_bytes, self._transport.proxy(url))
+        try:
+            answer = self._engine.exchange(request)
+        except CurlFailure as exc:
+            if exc.timed_out:
+                ended = watch.deadline is not None and time.monotonic() >= watch.deadline - 0.05
+                watch.expired = "deadline" if ended else "stall"
+            raise
+        if isinstance(body, FileBody) and body.progress:
+            body.progress(body.size)
+        return Response(None, url, method, "Authorization" in headers, answer=answer)
 
     def _after_failure(self, method: str, url: str, exc: Exception, watch: Watch, attempt: int,
                        retries: int, deadline: float | None) -> None:
@@ -317,3 +350,14 @@ class RegistryClient:
     def ping(self) -> None:
         """GET /v2/: checks reachability and, when logged in, the credentials."""
         self.send("GET", "/v2/", scope="", what=f"registry {self.host}")
+
+
+def _whole_cap(method: str, body: Body, stream: bool, buffer: int | None, limit: int) -> int | None:
+    """How many body bytes to read whole through the curl engine, or None to stream with urllib3: what is
+    small both ways goes whole (no body, a manifest or a small file up; an answer read here, or a blob
+    known to be small, down). Large uploads and downloads stream in constant memory."""
+    if isinstance(body, FileBody) and (body.size > SMALL_BODY or body.abort is not None):
+        return None
+    if stream:
+        return buffer
+    return max(limit, ERROR_BODY_LIMIT) + 1

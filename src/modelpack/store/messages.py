@@ -3,6 +3,7 @@ never a credential or an upload URL's opaque query."""
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 import urllib3
@@ -47,6 +48,9 @@ def tls_message(host: str, exc: Exception, plain_http: bool) -> str:
         return f"TLS handshake with {host} failed: it seems to speak plain HTTP (use --plain-http)"
     if "CERTIFICATE_VERIFY_FAILED" in text:
         reason = text.split("certificate verify failed:", 1)[-1].split("(")[0].strip(" ')\"")
+        return f"TLS certificate of {host} not trusted ({reason}); use --ca-file, or --insecure to skip checks"
+    if "verify result:" in text or "certificate problem:" in text:  # libcurl's words (see curl_engine)
+        reason = re.split(r"verify result:|certificate problem:", text, maxsplit=1)[-1].split("(")[0].strip(" ')\"")
         return f"TLS certificate of {host} not trusted ({reason}); use --ca-file, or --insecure to skip checks"
     return f"TLS connection to {host} failed"
 

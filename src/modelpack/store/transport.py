@@ -20,14 +20,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import urllib3
+from urllib3 import HTTPHeaderDict
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 from modelpack.oci.jsontext import parse_or_none
+from modelpack.store.curl_engine import Answer, CurlFailure
 from modelpack.store.watch import WatchedHTTPConnection, WatchedHTTPSConnection
 
 POOL_SIZE = 32  # kept-alive connections per host: transfer workers plus the ranges of large blobs
-_DEFAULT_HEADERS = {"User-Agent": "modelpack", "Accept-Encoding": "identity", "Accept": "*/*"}
+DEFAULT_HEADERS = {"User-Agent": "modelpack", "Accept-Encoding": "identity", "Accept": "*/*"}
 
 
 class _HTTPPool(HTTPConnectionPool):
@@ -43,18 +45,21 @@ _POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
 
 class Response:
     """A registry's answer: status and headers, the body left on the wire in `raw` (urllib3's response)
-    until `bodies` reads it; `content` holds it once read."""
+    until `bodies` reads it; `content` holds it once read. An answer read whole by the curl engine has no
+    `raw`: its body is in `content` already (`overflow`: it went past the cap it was read under)."""
 
-    __slots__ = ("authorized", "content", "headers", "method", "raw", "status_code", "url", "watch")
+    __slots__ = ("authorized", "content", "headers", "method", "overflow", "raw", "status_code", "url", "watch")
 
-    def __init__(self, raw: urllib3.BaseHTTPResponse, url: str, method: str, authorized: bool) -> None:
+    def __init__(self, raw: urllib3.BaseHTTPResponse | None, url: str, method: str, authorized: bool, *,
+                 answer: Answer | None = None) -> None:
         self.raw = raw
-        self.status_code = raw.status
-        self.headers = raw.headers
+        self.status_code = raw.status if raw is not None else answer.status if answer else 0
+        self.headers = raw.headers if raw is not None else answer.headers if answer else HTTPHeaderDict()
         self.url = url
         self.method = method
         self.authorized = authorized  # whether the request carried credentials
-        self.content = b""
+        self.content = answer.body if answer is not None else b""
+        self.overflow = answer.overflow if answer is not None else False
         self.watch: Any = None
 
     def json(self) -> Any:
@@ -63,8 +68,9 @@ class Response:
 
     def close(self) -> None:
         """Drop the connection (a body left unread cannot be reused) and give its slot back to the pool."""
-        self.raw.close()
-        self.raw.release_conn()
+        if self.raw is not None:
+            self.raw.close()
+            self.raw.release_conn()
 
     def __enter__(self) -> Response:
         return self
@@ -77,6 +83,8 @@ def timed_out(exc: BaseException) -> bool:
     """Whether a failure is a timeout (urllib3 files "connection refused" under connect timeouts)."""
     if isinstance(exc, NewConnectionError):
         return False
+    if isinstance(exc, CurlFailure):
+        return exc.timed_out
     return isinstance(exc, ReadTimeoutError | ConnectTimeoutError | TimeoutError)
 
 
@@ -106,7 +114,7 @@ class Transport:
         Raises:
             urllib3.exceptions.HTTPError, OSError: the exchange failed (see `timed_out`).
         """
-        sent = {**_DEFAULT_HEADERS, **headers}
+        sent = {**DEFAULT_HEADERS, **headers}
         if length is not None:
             sent["Content-Length"] = str(length)
         manager = self._manager_for(url)
@@ -115,11 +123,16 @@ class Transport:
                               timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
         return Response(raw, url, method, "Authorization" in sent)
 
-    def _manager_for(self, url: str) -> urllib3.PoolManager:
+    def proxy(self, url: str) -> str:
+        """The proxy for `url`'s origin ("" for none), looked up in the environment once per origin."""
         origin = "/".join(url.split("/", 3)[:3])
         proxy = self._proxies.get(origin)
         if proxy is None:
             proxy = self._proxies[origin] = proxy_for(origin)
+        return proxy
+
+    def _manager_for(self, url: str) -> urllib3.PoolManager:
+        proxy = self.proxy(url)
         if not proxy:
             return self._direct
         with self._lock:

@@ -18,6 +18,7 @@ from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream, fill
 
 UPLOAD_CHUNK = 1024 * 1024
+SMALL_BODY = 1024 * 1024  # an upload this small is read into memory and sent whole (see curl_engine)
 
 
 class Abandoned(Exception):
@@ -77,3 +78,24 @@ class SizedReader(io.RawIOBase):
     def close(self) -> None:
         self._source.close()
         super().close()
+
+
+def read_whole(body: FileBody) -> bytes:
+    """A small body read into memory, checked to have exactly the size it was hashed at.
+
+    Raises:
+        IntegrityError: the file grew or shrank since.
+    """
+    source = body.opener()
+    try:
+        buffer = bytearray(body.size + 1)  # one more byte to notice growth
+        view, count = memoryview(buffer), 0
+        while count < len(buffer) and (got := fill(source, view[count:])):  # raw streams return pieces
+            count += got
+    finally:
+        source.close()
+    if count > body.size:
+        raise IntegrityError("a file grew while it was being uploaded")
+    if count < body.size:
+        raise IntegrityError("a file shrank while it was being uploaded")
+    return bytes(memoryview(buffer)[:count])
