@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelpack.formats import foreign_metadata, layer_kind
-from modelpack.metadata.mapping import metadata_view
+from modelpack.formats import layer_kind
 from modelpack.oci.descriptor import Descriptor, Index, Manifest
+from modelpack.readers import read_fields
 from modelpack.unpacking import layer_path
 
 
@@ -36,7 +36,9 @@ class ModelInfo:
     """A model's identity, metadata and files.
 
     `metadata` holds every field the artifact records (the `modelpack.yaml` names: name, version,
-    description, metrics, datasets, ...); the properties read the common ones, typed.
+    description, metrics, datasets, ...; `readers.Fields`), as the reader of its format found them;
+    the properties read the common ones, typed. `source_format` names that format ("modelpack",
+    "cnai", "kitops", "docker-model", "omlmd", "modctl", "oras", or "index").
     """
 
     reference: str
@@ -45,19 +47,29 @@ class ModelInfo:
     config: dict[str, Any] | None = None  # the config blob, when it is JSON
     metadata: dict[str, Any] = field(default_factory=dict)
     files: tuple[FileInfo, ...] = ()
+    source_format: str = "modelpack"
 
     @classmethod
     def read(cls, reference: str, descriptor: Descriptor, manifest: Manifest | Index,
              config: dict[str, Any] | None, malformed: list[str] | None = None) -> ModelInfo:
-        """Build from what a storage returned: the manifest (or index) and its parsed config (None when
-        it was not read). `malformed` collects the annotation keys left out as not well formed."""
+        """Build from what a storage returned.
+
+        Args:
+            reference: what the model was read as (shown back).
+            descriptor: the manifest's (or index's) descriptor.
+            manifest: the parsed manifest or index.
+            config: its parsed config blob, or None when it was not read (`ls`) or is not JSON.
+            malformed: collects the annotation keys left out as not well formed.
+
+        Returns:
+            The model, its metadata read by the reader of whichever format wrote it.
+        """
+        source_format, metadata = read_fields(manifest, config, malformed)
         if isinstance(manifest, Index):
-            return cls(reference, descriptor, manifest, config, metadata_view(manifest.annotations, None, malformed))
-        foreign = foreign_metadata(manifest.config.media_type, config)
-        metadata = {**foreign, **metadata_view(manifest.annotations, None if foreign else config, malformed)}
+            return cls(reference, descriptor, manifest, config, metadata, source_format=source_format)
         files = tuple(FileInfo(layer_path(layer), layer_kind(layer.media_type), layer.media_type, layer.digest,
                                layer.size) for layer in manifest.layers)
-        return cls(reference, descriptor, manifest, config, metadata, files)
+        return cls(reference, descriptor, manifest, config, metadata, files, source_format)
 
     # -- identity ----------------------------------------------------------------------------------
     @property
@@ -100,6 +112,37 @@ class ModelInfo:
         return _text(self.metadata.get("parent"))
 
     @property
+    def title(self) -> str | None:
+        return _text(self.metadata.get("title"))
+
+    @property
+    def family(self) -> str | None:
+        return _text(self.metadata.get("family"))
+
+    @property
+    def architecture(self) -> str | None:
+        return _text(self.metadata.get("architecture"))
+
+    @property
+    def source(self) -> str | None:
+        """Where the model's source lives (`sourceURL`)."""
+        return _text(self.metadata.get("sourceURL"))
+
+    @property
+    def authors(self) -> list[str]:
+        return _texts(self.metadata.get("authors"))
+
+    @property
+    def licenses(self) -> list[str]:
+        return _texts(self.metadata.get("licenses"))
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The model's parameters as recorded (`hyperparameters`; a KitOps model's `parameters`)."""
+        raw = self.metadata.get("hyperparameters")
+        return dict(raw) if isinstance(raw, dict) else {}
+
+    @property
     def metrics(self) -> dict[str, float]:
         """The numeric metrics (an artifact may record others; they stay in `metadata`)."""
         raw = self.metadata.get("metrics")
@@ -121,6 +164,7 @@ class ModelInfo:
             "digest": self.digest,
             "mediaType": node.media_type,
             "artifactType": self.artifact_type,
+            "artifactFormat": self.source_format,
             "size": self.descriptor.size,
             "annotations": dict(node.annotations or {}),
         }
@@ -138,3 +182,7 @@ class ModelInfo:
 
 def _text(value: object) -> str | None:
     return None if value is None or value == "" else str(value)
+
+
+def _texts(value: object) -> list[str]:
+    return [str(item) for item in value if item not in (None, "")] if isinstance(value, list) else []

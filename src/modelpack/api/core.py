@@ -270,20 +270,20 @@ def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
         desc = entry.descriptor
         if is_fallback_tag(entry.reference):  # where sign --local lists signatures
             continue
-        size, annotations, artifact_type = desc.size, {}, desc.artifact_type
+        size, artifact_type = desc.size, desc.artifact_type
         try:
             node = parse_manifest(local_store.read_blob_bytes(desc))
         except (NotFoundError, IntegrityError, ValueError):
             node = None
         if isinstance(node, Manifest) and node.subject is not None:  # a signature or attestation
             continue
+        info = ModelInfo.read(entry.reference, desc, node, None) if node is not None else None
         if isinstance(node, Manifest):
             size = node.config.size + sum(layer.size for layer in node.layers)
-            annotations = node.annotations or {}
             artifact_type = node.artifact_type or node.config.media_type
         complete = node is not None and local_store.repository(entry.reference).has_manifest(desc)
-        out.append(ListedModel(entry.reference, desc.digest, size, annotations.get(mt.A_CREATED),
-                               annotations.get(mt.A_VERSION), annotations.get(mt.NS + "name"), artifact_type,
+        out.append(ListedModel(entry.reference, desc.digest, size, info.created if info else None,
+                               info.version if info else None, info.name if info else None, artifact_type,
                                complete))
     return out
 
