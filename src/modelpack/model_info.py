@@ -7,10 +7,11 @@ fields; `to_json()` is for output only (`inspect --json`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelpack.formats import layer_kind
+from modelpack.image.kinds import platform_name
 from modelpack.oci.descriptor import Descriptor, Index, Manifest
 from modelpack.readers import read_fields
 from modelpack.unpacking import layer_path
@@ -32,6 +33,21 @@ class FileInfo:
 
 
 @dataclass(frozen=True)
+class IndexEntry:
+    """One manifest an index lists: what it is for (platform) and what it is (artifact type)."""
+
+    digest: str
+    size: int
+    media_type: str
+    platform: str | None  # os/architecture[/variant], when the index says
+    artifact_type: str | None  # the entry's, else its manifest's artifactType or config media type
+
+    def to_json(self) -> dict[str, Any]:
+        return {"digest": self.digest, "size": self.size, "mediaType": self.media_type, "platform": self.platform,
+                "artifactType": self.artifact_type}
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """A model's identity, metadata and files.
 
@@ -48,6 +64,7 @@ class ModelInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
     files: tuple[FileInfo, ...] = ()
     source_format: str = "modelpack"
+    entries: tuple[IndexEntry, ...] = ()  # an index's manifests (see `with_entry_types`)
 
     @classmethod
     def read(cls, reference: str, descriptor: Descriptor, manifest: Manifest | Index,
@@ -66,7 +83,11 @@ class ModelInfo:
         """
         source_format, metadata = read_fields(manifest, config, malformed)
         if isinstance(manifest, Index):
-            return cls(reference, descriptor, manifest, config, metadata, source_format=source_format)
+            entries = tuple(IndexEntry(child.digest, child.size, child.media_type,
+                                       platform_name(child.platform) if child.platform else None,
+                                       child.artifact_type) for child in manifest.manifests)
+            return cls(reference, descriptor, manifest, config, metadata, source_format=source_format,
+                       entries=entries)
         files = tuple(FileInfo(layer_path(layer), layer_kind(layer.media_type), layer.media_type, layer.digest,
                                layer.size) for layer in manifest.layers)
         return cls(reference, descriptor, manifest, config, metadata, files, source_format)
@@ -80,6 +101,12 @@ class ModelInfo:
     def artifact_type(self) -> str | None:
         node = self.manifest
         return node.artifact_type or (node.config.media_type if isinstance(node, Manifest) else None)
+
+    def with_entry_types(self, types: dict[str, str]) -> ModelInfo:
+        """A copy whose index entries that declare no artifact type take theirs from `types` (digest ->
+        the child manifest's artifact type, read by the caller)."""
+        return replace(self, entries=tuple(replace(e, artifact_type=e.artifact_type or types.get(e.digest))
+                                           for e in self.entries))
 
     @property
     def children(self) -> list[Descriptor]:
@@ -170,6 +197,7 @@ class ModelInfo:
         }
         if isinstance(node, Index):
             out["manifests"] = [m.to_json() for m in node.manifests]
+            out["children"] = [entry.to_json() for entry in self.entries]
             out["metadata"] = self.metadata
             out["layers"] = []
             return out
