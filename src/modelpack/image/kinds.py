@@ -53,7 +53,7 @@ def refuse_container_image(reference: object, node: Manifest | Index) -> None:
         what = f"an index of container images ({', '.join(platforms[:8])}{', ...' if len(platforms) > 8 else ''})"
     else:
         what = f"a container image (config {node.config.media_type})"
-    raise ContainerImageError(f"{reference} is {what}, not a model; nothing was downloaded. "
+    raise ContainerImageError(f"{reference} is {what}, not a model; nothing was downloaded or written. "
                               f"`modelpack build-image` makes such images; to read its files use "
                               f"`crane export {reference} image.tar`")
 
