@@ -92,5 +92,10 @@ class UntrustedContentError(UsageError):
     whose signature was not verified, a .skops file naming types outside the allow-list."""
 
 
+class ContainerImageError(UsageError):
+    """A reference to be pulled or unpacked as a model names a container image (an image config and
+    no model layers, or an index of platform images): refused before any layer is fetched."""
+
+
 class MissingDependencyError(UsageError):
     """An optional extra (e.g. `modelpack[serve]`) is not installed."""

@@ -7,12 +7,13 @@ fields; `to_json()` is for output only (`inspect --json`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from modelpack.formats import foreign_metadata, layer_kind
-from modelpack.metadata.mapping import metadata_view
+from modelpack.formats import layer_kind
+from modelpack.image.kinds import platform_name
 from modelpack.oci.descriptor import Descriptor, Index, Manifest
+from modelpack.readers import read_fields
 from modelpack.unpacking import layer_path
 
 
@@ -32,11 +33,28 @@ class FileInfo:
 
 
 @dataclass(frozen=True)
+class IndexEntry:
+    """One manifest an index lists: what it is for (platform) and what it is (artifact type)."""
+
+    digest: str
+    size: int
+    media_type: str
+    platform: str | None  # os/architecture[/variant], when the index says
+    artifact_type: str | None  # the entry's, else its manifest's artifactType or config media type
+
+    def to_json(self) -> dict[str, Any]:
+        return {"digest": self.digest, "size": self.size, "mediaType": self.media_type, "platform": self.platform,
+                "artifactType": self.artifact_type}
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """A model's identity, metadata and files.
 
     `metadata` holds every field the artifact records (the `modelpack.yaml` names: name, version,
-    description, metrics, datasets, ...); the properties read the common ones, typed.
+    description, metrics, datasets, ...; `readers.Fields`), as the reader of its format found them;
+    the properties read the common ones, typed. `source_format` names that format ("modelpack",
+    "cnai", "kitops", "docker-model", "omlmd", "modctl", "oras", or "index").
     """
 
     reference: str
@@ -45,19 +63,34 @@ class ModelInfo:
     config: dict[str, Any] | None = None  # the config blob, when it is JSON
     metadata: dict[str, Any] = field(default_factory=dict)
     files: tuple[FileInfo, ...] = ()
+    source_format: str = "modelpack"
+    entries: tuple[IndexEntry, ...] = ()  # an index's manifests (see `with_entry_types`)
 
     @classmethod
     def read(cls, reference: str, descriptor: Descriptor, manifest: Manifest | Index,
              config: dict[str, Any] | None, malformed: list[str] | None = None) -> ModelInfo:
-        """Build from what a storage returned: the manifest (or index) and its parsed config (None when
-        it was not read). `malformed` collects the annotation keys left out as not well formed."""
+        """Build from what a storage returned.
+
+        Args:
+            reference: what the model was read as (shown back).
+            descriptor: the manifest's (or index's) descriptor.
+            manifest: the parsed manifest or index.
+            config: its parsed config blob, or None when it was not read (`ls`) or is not JSON.
+            malformed: collects the annotation keys left out as not well formed.
+
+        Returns:
+            The model, its metadata read by the reader of whichever format wrote it.
+        """
+        source_format, metadata = read_fields(manifest, config, malformed)
         if isinstance(manifest, Index):
-            return cls(reference, descriptor, manifest, config, metadata_view(manifest.annotations, None, malformed))
-        foreign = foreign_metadata(manifest.config.media_type, config)
-        metadata = {**foreign, **metadata_view(manifest.annotations, None if foreign else config, malformed)}
+            entries = tuple(IndexEntry(child.digest, child.size, child.media_type,
+                                       platform_name(child.platform) if child.platform else None,
+                                       child.artifact_type) for child in manifest.manifests)
+            return cls(reference, descriptor, manifest, config, metadata, source_format=source_format,
+                       entries=entries)
         files = tuple(FileInfo(layer_path(layer), layer_kind(layer.media_type), layer.media_type, layer.digest,
                                layer.size) for layer in manifest.layers)
-        return cls(reference, descriptor, manifest, config, metadata, files)
+        return cls(reference, descriptor, manifest, config, metadata, files, source_format)
 
     # -- identity ----------------------------------------------------------------------------------
     @property
@@ -68,6 +101,12 @@ class ModelInfo:
     def artifact_type(self) -> str | None:
         node = self.manifest
         return node.artifact_type or (node.config.media_type if isinstance(node, Manifest) else None)
+
+    def with_entry_types(self, types: dict[str, str]) -> ModelInfo:
+        """A copy whose index entries that declare no artifact type take theirs from `types` (digest ->
+        the child manifest's artifact type, read by the caller)."""
+        return replace(self, entries=tuple(replace(e, artifact_type=e.artifact_type or types.get(e.digest))
+                                           for e in self.entries))
 
     @property
     def children(self) -> list[Descriptor]:
@@ -100,6 +139,37 @@ class ModelInfo:
         return _text(self.metadata.get("parent"))
 
     @property
+    def title(self) -> str | None:
+        return _text(self.metadata.get("title"))
+
+    @property
+    def family(self) -> str | None:
+        return _text(self.metadata.get("family"))
+
+    @property
+    def architecture(self) -> str | None:
+        return _text(self.metadata.get("architecture"))
+
+    @property
+    def source(self) -> str | None:
+        """Where the model's source lives (`sourceURL`)."""
+        return _text(self.metadata.get("sourceURL"))
+
+    @property
+    def authors(self) -> list[str]:
+        return _texts(self.metadata.get("authors"))
+
+    @property
+    def licenses(self) -> list[str]:
+        return _texts(self.metadata.get("licenses"))
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The model's parameters as recorded (`hyperparameters`; a KitOps model's `parameters`)."""
+        raw = self.metadata.get("hyperparameters")
+        return dict(raw) if isinstance(raw, dict) else {}
+
+    @property
     def metrics(self) -> dict[str, float]:
         """The numeric metrics (an artifact may record others; they stay in `metadata`)."""
         raw = self.metadata.get("metrics")
@@ -121,11 +191,13 @@ class ModelInfo:
             "digest": self.digest,
             "mediaType": node.media_type,
             "artifactType": self.artifact_type,
+            "artifactFormat": self.source_format,
             "size": self.descriptor.size,
             "annotations": dict(node.annotations or {}),
         }
         if isinstance(node, Index):
             out["manifests"] = [m.to_json() for m in node.manifests]
+            out["children"] = [entry.to_json() for entry in self.entries]
             out["metadata"] = self.metadata
             out["layers"] = []
             return out
@@ -138,3 +210,7 @@ class ModelInfo:
 
 def _text(value: object) -> str | None:
     return None if value is None or value == "" else str(value)
+
+
+def _texts(value: object) -> list[str]:
+    return [str(item) for item in value if item not in (None, "")] if isinstance(value, list) else []

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelpack.errors import IntegrityError, NotFoundError, UsageError
+from modelpack.errors import IntegrityError, ModelpackError, NotFoundError, UsageError
 from modelpack.model_info import ModelInfo
 from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Manifest, parse_manifest
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
 from modelpack.places import Place, open_place, parse_place
@@ -28,7 +28,7 @@ from modelpack.store.index_file import is_fallback_tag
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors, open_remote
 from modelpack.store.options import ClientOptions
-from modelpack.store.target import Repository, read_small
+from modelpack.store.target import ReadableStorage, Repository, read_small
 
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
@@ -240,7 +240,26 @@ def inspect(
             and (not local or repo.has_blob(node.config)):
         with naming_mirrors(repo):
             config = _config_json(node.config, read_small(repo, node.config, MAX_MANIFEST_BYTES))
-    return ModelInfo.read(str(place), desc, node, config)
+    info = ModelInfo.read(str(place), desc, node, config)
+    return info.with_entry_types(_entry_types(repo, node)) if isinstance(node, Index) else info
+
+
+MAX_INDEX_ENTRIES_READ = 32  # an index's child manifests read by inspect to name their artifact type
+
+
+def _entry_types(repo: ReadableStorage, index: Index) -> dict[str, str]:
+    """Digest -> artifact type (or config media type) of an index's first children that declare none,
+    read from their manifests; a child that cannot be read is left out (inspect still shows it)."""
+    types: dict[str, str] = {}
+    for child in [c for c in index.manifests if not c.artifact_type][:MAX_INDEX_ENTRIES_READ]:
+        try:
+            node = parse_manifest(repo.fetch_manifest(child.digest)[1])
+        except ModelpackError:
+            continue
+        declared = node.artifact_type or (node.config.media_type if isinstance(node, Manifest) else node.media_type)
+        if declared:
+            types[child.digest] = declared
+    return types
 
 
 def _config_json(desc: Descriptor, raw: bytes) -> dict[str, Any] | None:
@@ -270,20 +289,20 @@ def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
         desc = entry.descriptor
         if is_fallback_tag(entry.reference):  # where sign --local lists signatures
             continue
-        size, annotations, artifact_type = desc.size, {}, desc.artifact_type
+        size, artifact_type = desc.size, desc.artifact_type
         try:
             node = parse_manifest(local_store.read_blob_bytes(desc))
         except (NotFoundError, IntegrityError, ValueError):
             node = None
         if isinstance(node, Manifest) and node.subject is not None:  # a signature or attestation
             continue
+        info = ModelInfo.read(entry.reference, desc, node, None) if node is not None else None
         if isinstance(node, Manifest):
             size = node.config.size + sum(layer.size for layer in node.layers)
-            annotations = node.annotations or {}
             artifact_type = node.artifact_type or node.config.media_type
         complete = node is not None and local_store.repository(entry.reference).has_manifest(desc)
-        out.append(ListedModel(entry.reference, desc.digest, size, annotations.get(mt.A_CREATED),
-                               annotations.get(mt.A_VERSION), annotations.get(mt.NS + "name"), artifact_type,
+        out.append(ListedModel(entry.reference, desc.digest, size, info.created if info else None,
+                               info.version if info else None, info.name if info else None, artifact_type,
                                complete))
     return out
 

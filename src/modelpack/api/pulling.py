@@ -16,6 +16,7 @@ from pathlib import Path
 
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, remote
 from modelpack.errors import IntegrityError, TransportError, UsageError
+from modelpack.image.kinds import refuse_container_image
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, open_place, parse_place
@@ -89,26 +90,27 @@ def pull(
             subject = src.resolve(version)
             verified = len(referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key))))
             version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
+        fetched = src.fetch_manifest(version)
+        refuse_container_image(ref, parse_manifest(fetched[1]))  # before any blob is fetched
         if output is None:
             assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
-            result = copy(src, local_store.repository(ref.name), version, ref.tag, copy_options)
+            result = copy(src, local_store.repository(ref.name), version, ref.tag, copy_options, fetched=fetched)
             local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
             transfer = _transfer(ref, result)
         elif keep or link:
             assert isinstance(ref, Reference)
-            transfer = _pull_through_store(ref, version, src, local_store, Path(output), copy_options, link, force)
+            transfer = _pull_through_store(ref, fetched, src, local_store, Path(output), copy_options, link, force)
         else:
-            transfer = _pull_files(ref, version, src, local_store, Path(output), copy_options, force)
+            transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force)
     transfer.verified_signatures = verified
     return transfer
 
 
-def _pull_files(ref: Place, version: str, src: Storage, local_store: LayoutStore, output: Path,
-                copy_options: CopyOptions | None, force: bool) -> TransferResult:
+def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, local_store: LayoutStore,
+                output: Path, copy_options: CopyOptions | None, force: bool) -> TransferResult:
     """pull -o: each blob received once into the output's filesystem, then renamed into place."""
     from modelpack.store.directory import DirectoryTarget
 
-    fetched = src.fetch_manifest(version)
     manifest = _single_manifest(ref, fetched[1])
     target = DirectoryTarget(manifest, output, force=force, local=local_store)  # paths checked here
     signature = _SignatureLookup(src)
@@ -128,15 +130,15 @@ def _pull_files(ref: Place, version: str, src: Storage, local_store: LayoutStore
     return transfer
 
 
-def _pull_through_store(ref: Reference, version: str, src: Storage, local_store: LayoutStore,
-                        output: Path, copy_options: CopyOptions | None, link: bool,
+def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Storage,
+                        local_store: LayoutStore, output: Path, copy_options: CopyOptions | None, link: bool,
                         force: bool) -> TransferResult:
     """pull -o --keep / --link: into the store, then the files copied (or linked) out of it."""
     target = local_store.repository(ref.name, also_at=None if link else output)
     signature = _SignatureLookup(src)
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
     try:
-        result = copy(src, target, version, ref.tag, copy_options)
+        result = copy(src, target, fetched[0].digest, ref.tag, copy_options, fetched=fetched)
         if _drop_corrupt_blobs(local_store, result.blobs):
             # A stored blob failed its check (e.g. edited through a hard link): fetch it again.
             result = copy(src, target, result.descriptor.digest, ref.tag, copy_options)
@@ -154,6 +156,7 @@ def _pull_through_store(ref: Reference, version: str, src: Storage, local_store:
 
 def _single_manifest(ref: Place, data: bytes) -> Manifest:
     node = parse_manifest(data)
+    refuse_container_image(ref, node)
     if isinstance(node, Index):
         raise UsageError(f"{ref} is an index of several manifests; name one of them by digest")
     return node

@@ -230,7 +230,15 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
         return
     click.echo(f"Reference:     {clean(info.reference)}")
     click.echo(f"Digest:        {clean(info.digest)}")
-    click.echo(f"Artifact type: {clean(info.artifact_type or '-')}")
+    if info.source_format == "index":
+        click.echo(f"Index of {len(info.entries)} manifest{'s' if len(info.entries) != 1 else ''}"
+                   f"{' (' + clean(info.artifact_type) + ')' if info.artifact_type else ''}:")
+        for entry in info.entries:
+            click.echo(f"  {clean(entry.digest[:19])}  {human_size(entry.size):>10}  "
+                       f"{clean(entry.platform or '-'):<14}  {clean(entry.artifact_type or entry.media_type)}")
+    else:
+        click.echo(f"Artifact type: {clean(info.artifact_type or '-')}")
+        click.echo(f"Written by:    {clean(info.source_format)}")
     for key, value in info.metadata.items():
         shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
         click.echo(f"  {clean(key) + ':':<16}{clean(shown)}")

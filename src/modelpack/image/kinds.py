@@ -7,7 +7,10 @@ is an image when the entries it lists are platform images.
 
 from __future__ import annotations
 
-from modelpack.oci.descriptor import Index, Manifest
+from modelpack.errors import ContainerImageError
+from modelpack.formats import layer_kind
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor, Index, Manifest, Platform
 
 IMAGE_CONFIG_TYPES = ("application/vnd.oci.image.config.v1+json",
                       "application/vnd.docker.container.image.v1+json")
@@ -29,3 +32,37 @@ def kind_of(node: Manifest | Index) -> str:
         return "a container image"
     declared = node.artifact_type or (node.config.media_type if isinstance(node, Manifest) else node.media_type)
     return f"an artifact of type {declared}"
+
+
+def refuse_container_image(reference: object, node: Manifest | Index) -> None:
+    """Refuse to restore a container image as a model, in one line that says what it is and what to
+    use instead. Called on the manifest alone, so nothing else has been fetched. A manifest with an
+    image config whose layers are model layers (a model kind, or a file path) is let through.
+
+    Args:
+        reference: what the user named (shown back).
+        node: its manifest or index.
+
+    Raises:
+        ContainerImageError: `node` is a container image or an index of them.
+    """
+    if not is_container_image(node) or (isinstance(node, Manifest) and any(map(_is_model_layer, node.layers))):
+        return
+    if isinstance(node, Index):
+        platforms = sorted({platform_name(entry.platform) for entry in node.manifests if entry.platform is not None})
+        what = f"an index of container images ({', '.join(platforms[:8])}{', ...' if len(platforms) > 8 else ''})"
+    else:
+        what = f"a container image (config {node.config.media_type})"
+    raise ContainerImageError(f"{reference} is {what}, not a model; nothing was downloaded or written. "
+                              f"`modelpack build-image` makes such images; to read its files use "
+                              f"`crane export {reference} image.tar`")
+
+
+def _is_model_layer(layer: Descriptor) -> bool:
+    return layer_kind(layer.media_type) is not None or layer.annotation(
+        mt.A_FILEPATH, mt.LEGACY_A_FILEPATH, mt.A_TITLE) is not None
+
+
+def platform_name(platform: Platform) -> str:
+    """`os/architecture[/variant]`, as docker and crane write a platform."""
+    return "/".join(part for part in (platform.os, platform.architecture, platform.variant) if part)
