@@ -195,6 +195,7 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
     for layer in manifest.layers:
         if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
             written.extend(extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name)))
+            _stamp_folder(staging, layer)
             continue
         rel = paths[layer.digest, layer_path(layer)]
         written.append(rel)
@@ -203,6 +204,25 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
             continue
         _write_file(layer, rel, blobs, staging, link)
     return written, unchanged
+
+
+def _stamp_folder(root: Path, layer: Descriptor) -> None:
+    """Give a folder restored from an archive layer, and all in it, the modification time its layer
+    records (the newest of its entries when packed), so packing it again describes it the same way."""
+    stamp = _timestamp(file_metadata(layer).get("mtime"))
+    path = layer_path(layer)
+    if stamp is None or path is None:
+        return
+    try:
+        folder = _inside(root, safe_relpath(path))
+    except UnsafePathError:
+        return
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for current, dirs, files in os.walk(folder, topdown=False):  # a folder after what is in it
+        for name in [*files, *dirs, ""]:
+            with contextlib.suppress(OSError, OverflowError):
+                os.utime(os.path.join(current, name) if name else current, (stamp, stamp), follow_symlinks=False)
 
 
 def file_paths(manifest: Manifest) -> dict[tuple[str, str | None], str]:
