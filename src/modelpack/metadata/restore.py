@@ -29,7 +29,7 @@ _DIGEST = re.compile(r"^# modelpack-digest: (sha256:[0-9a-f]{64})$", re.MULTILIN
 _DESCRIPTOR_FIELDS = ("name", "version", "title", "description", "authors", "licenses", "family", "vendor",
                       "docURL", "sourceURL", "revision")
 _SIGNATURE_FILE = "model.sig"  # written beside pulled files (see signatures.lookup); not a layer
-_TYPEFLAG_DIR = 5
+_TYPEFLAG_DIR = ord("5")  # a folder, as pack annotates an archive layer (tar's typeflag)
 
 
 def packed_metadata(manifest: Manifest, config: dict[str, Any]) -> dict[str, Any]:
