@@ -7,6 +7,7 @@
 """
 
 from modelpack import public
+from modelpack.api.attaching import attach
 from modelpack.api.catalog import (
     Removal,
     Repository,

@@ -167,6 +167,28 @@ def unpack(reference: str, output: str, link: bool, force: bool, include: tuple[
     click.echo(f"restored {plural(len(files), 'file')} into {clean(output)}")
 
 
+@click.command()
+@click.argument("reference")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-t", "--tag", "target", required=True,
+              help="The new version: a full reference, or a bare tag in REFERENCE's repository.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Metadata change (version=1.1).")
+@network_options
+@json_option
+@handle_errors
+def attach(reference: str, files: tuple[str, ...], target: str, overrides: tuple[str, ...], plain_http: bool,
+           insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Add FILES (paths inside the current directory, which become their layer paths) to the version
+    REFERENCE as a new version -t TARGET, uploading only the new blobs; its parent is REFERENCE's digest."""
+    from modelpack import api
+    from modelpack.cli.progress import transfer_progress
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    with transfer_progress("push", not as_json) as copy_options:
+        result = api.attach(reference, list(files), target, overrides, options=options, copy_options=copy_options)
+    _report(result, as_json, "attached: pushed")
+
+
 @click.command(name="copy")
 @click.argument("source")
 @click.argument("target")
@@ -190,4 +212,4 @@ def copy_command(source: str, target: str, from_local: bool, to_local: bool, no_
 
 
 
-COMMANDS = (pack, push, pull, unpack, copy_command)
+COMMANDS = (pack, push, pull, unpack, attach, copy_command)
