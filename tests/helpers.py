@@ -17,11 +17,13 @@ class Run:
     err: str
 
 
-def modelpack(*args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 120) -> Run:
+def modelpack(*args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 120,
+              cwd: Path | None = None) -> Run:
     """Run the real `modelpack` command in a child process (exit codes and stderr as a user sees them)."""
     proc = subprocess.run(
         [sys.executable, "-m", "modelpack", *args],
         capture_output=True,
+        cwd=cwd,
         text=True,
         env={**os.environ, **(env or {})},
         input=stdin,

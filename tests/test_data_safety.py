@@ -89,7 +89,7 @@ def test_force_replaces_only_files_that_differ(registry: Registry, tmp_path: Pat
     assert (out / "sub" / "added.txt").read_bytes() == b"added"
     assert (out / "mine.txt").read_bytes() == b"keep"  # not in the artifact: left alone
     assert os.stat(out / "same.bin").st_ino == same_inode  # equal: not rewritten
-    assert sorted(p.name for p in out.iterdir()) == ["changed.bin", "mine.txt", "same.bin", "sub"]
+    assert sorted(p.name for p in out.iterdir()) == ["changed.bin", "mine.txt", "modelpack.yaml", "same.bin", "sub"]
 
 
 def test_force_checks_every_target_before_replacing_any(registry: Registry, tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def test_force_downloads_only_the_files_that_differ(registry: Registry, proxy: F
     assert _sha(model / "keep.bin") not in _blob_gets(proxy)
     assert (out / "edit.bin").read_bytes() == (model / "edit.bin").read_bytes()
     assert (out / "mine.txt").read_text() == "not the model's"
-    assert sorted(p.name for p in out.iterdir()) == ["edit.bin", "keep.bin", "mine.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["edit.bin", "keep.bin", "mine.txt", "modelpack.yaml"]
 
 
 def test_an_artifact_with_a_path_that_cannot_be_restored_is_refused_before_any_download(

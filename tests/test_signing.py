@@ -249,6 +249,7 @@ def test_pulled_directory_verifies_offline_with_openssf_model_signing(pushed: tu
     out = tmp_path / "out"
     assert modelpack("pull", "--plain-http", "--verify-key", str(public), tag_ref, "-o", str(out)).code == 0
     assert (out / "model.sig").is_file()
+    assert not (out / "modelpack.yaml").exists()  # a file model.sig does not cover would fail the check
 
     def model_signing_verify() -> subprocess.CompletedProcess[str]:
         return subprocess.run([tool_path, "verify", "key", "--signature", str(out / "model.sig"), "--public_key",

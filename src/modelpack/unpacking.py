@@ -195,6 +195,7 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
     for layer in manifest.layers:
         if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
             written.extend(extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name)))
+            _stamp_archive(staging, layer)
             continue
         rel = paths[layer.digest, layer_path(layer)]
         written.append(rel)
@@ -203,6 +204,29 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
             continue
         _write_file(layer, rel, blobs, staging, link)
     return written, unchanged
+
+
+def _stamp_archive(root: Path, layer: Descriptor) -> None:
+    """Give what an archive layer restored (a folder and all in it, or one compressed file) the
+    modification time its layer records, so packing it again describes it the same way."""
+    stamp = _timestamp(file_metadata(layer).get("mtime"))
+    path = layer_path(layer)
+    if stamp is None or path is None:
+        return
+    try:
+        folder = _inside(root, safe_relpath(path))
+    except UnsafePathError:
+        return
+    if folder.is_symlink() or not folder.exists():
+        return
+    if not folder.is_dir():
+        with contextlib.suppress(OSError, OverflowError):
+            os.utime(folder, (stamp, stamp), follow_symlinks=False)
+        return
+    for current, dirs, files in os.walk(folder, topdown=False):  # a folder after what is in it
+        for name in [*files, *dirs, ""]:
+            with contextlib.suppress(OSError, OverflowError):
+                os.utime(os.path.join(current, name) if name else current, (stamp, stamp), follow_symlinks=False)
 
 
 def file_paths(manifest: Manifest) -> dict[tuple[str, str | None], str]:

@@ -7,6 +7,7 @@
 """
 
 from modelpack import public
+from modelpack.api.attaching import attach
 from modelpack.api.catalog import (
     Removal,
     Repository,
@@ -37,7 +38,7 @@ from modelpack.api.core import (
     tag,
 )
 from modelpack.api.deploy import DEFAULT_MODELCAR_BASE, DEFAULT_SERVE_BASE, build_image, kubernetes, serve_model
-from modelpack.api.pulling import pull, unpack
+from modelpack.api.pulling import absent_layers, pull, unpack
 from modelpack.api.pushing import push
 from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, sign, verify
 from modelpack.api.store import check_store, gc_store

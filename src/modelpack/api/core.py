@@ -278,7 +278,8 @@ class ListedModel:
     version: str | None
     name: str | None
     artifact_type: str | None
-    complete: bool = True  # False: a blob it needs is missing or corrupt (`store check` names it)
+    complete: bool = True  # False: a blob it needs is absent (lost, or left out by a partial pull)
+    partial: bool = False  # pulled in part on purpose (--include/--exclude/--kind): the absent blobs are layers
 
 
 def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
@@ -301,9 +302,11 @@ def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
             size = node.config.size + sum(layer.size for layer in node.layers)
             artifact_type = node.artifact_type or node.config.media_type
         complete = node is not None and local_store.repository(entry.reference).has_manifest(desc)
+        partial = not complete and entry.partial and isinstance(node, Manifest) \
+            and local_store.has_blob(node.config)  # (a partial model still has its config)
         out.append(ListedModel(entry.reference, desc.digest, size, info.created if info else None,
                                info.version if info else None, info.name if info else None, artifact_type,
-                               complete))
+                               complete, partial))
     return out
 
 

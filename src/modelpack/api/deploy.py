@@ -246,8 +246,14 @@ def serve_model(
         if verify_key is not None:
             raise UsageError("--verify-key checks a reference's signature; a directory is served as it is "
                              "(verify it when pulling: modelpack pull REF --verify-key KEY -o DIR)")
-        digest = os.environ.get("MODELPACK_MODEL_DIGEST")
+        from modelpack.metadata.restore import recorded_digest
+
+        # The serving image says who it serves in its environment; a pulled directory in modelpack.yaml.
+        digest = os.environ.get("MODELPACK_MODEL_DIGEST") or recorded_digest(path)
         metadata = _directory_metadata(path)
+        for field in ("name", "version"):
+            if not metadata.get(field) and os.environ.get(f"MODELPACK_MODEL_{field.upper()}"):
+                metadata[field] = os.environ[f"MODELPACK_MODEL_{field.upper()}"]
         runtime = _load_runtime(path, str(source), metadata, model_file, trusted=True)
         label = name or metadata.get("name") or path.resolve().name
     else:

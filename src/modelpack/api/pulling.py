@@ -13,20 +13,26 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, remote
-from modelpack.errors import IntegrityError, TransportError, UsageError
+from modelpack.errors import IntegrityError, NotFoundError, TransportError, UsageError
 from modelpack.image.kinds import refuse_container_image
-from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.metadata.restore import restore_metadata_file
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, open_place, parse_place
+from modelpack.selection import LayerSelection
 from modelpack.signatures.lookup import MODEL_SIG_FILE, model_signature
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions
 from modelpack.store.target import Storage
-from modelpack.unpacking import check_output, unpack_manifest
+from modelpack.unpacking import check_output, layer_path, unpack_manifest
+
+if TYPE_CHECKING:
+    from modelpack.store.directory import DirectoryTarget
 
 log = logging.getLogger("modelpack.pull")
 
@@ -42,6 +48,7 @@ def pull(
     link: bool = False,
     force: bool = False,
     keep: bool = False,
+    selection: LayerSelection | None = None,
 ) -> TransferResult:
     """Fetch a model by tag or digest, verifying every blob.
 
@@ -60,12 +67,18 @@ def pull(
             (read-only) instead of copying them.
         force: with `output`: replace the files of an existing directory that differ from the model's.
         keep: with `output`: also keep the model in the local store (the files are copies of its blobs).
+        selection: fetch only the layers it takes (`--include`, `--exclude`, `--kind`); in the local
+            store the model is then recorded as partial until a pull without a selection completes it.
+
+    With `output`, a ModelPack model's metadata is also restored as `modelpack.yaml` (see
+    metadata.restore), unless one of its layers is a file of that name.
 
     Returns:
         What was transferred; with `output`, the restored file paths.
 
     Raises:
-        UsageError: `output` is not empty (and not `force`), or names an index of several models.
+        UsageError: `output` is not empty (and not `force`), names an index of several models, or
+            `selection` takes no layer (refused before any blob is fetched).
         VerificationError: `verify_key` was given and no signature verified.
         UnsafePathError, IntegrityError: the artifact names a path that cannot be restored, or a blob
             does not match its digest (nothing is written).
@@ -74,6 +87,9 @@ def pull(
     if output is not None:
         check_output(output, force)  # before anything is downloaded
     local_store = _store(store)
+    selection = selection or LayerSelection()
+    if not selection.everything:
+        copy_options = replace(copy_options or CopyOptions(), layer_filter=selection)
     if isinstance(ref, LayoutReference):
         if output is None or keep or link:
             raise UsageError(f"{ref} is an OCI layout: pull its files with -o DIR, or put it in the local store "
@@ -94,24 +110,28 @@ def pull(
         refuse_container_image(ref, parse_manifest(fetched[1]))  # before any blob is fetched
         if output is None:
             assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
-            result = copy(src, local_store.repository(ref.name), version, ref.tag, copy_options, fetched=fetched)
+            target = local_store.repository(ref.name, partial=not selection.everything)
+            result = copy(src, target, version, ref.tag, copy_options, fetched=fetched)
             local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
             transfer = _transfer(ref, result)
         elif keep or link:
             assert isinstance(ref, Reference)
-            transfer = _pull_through_store(ref, fetched, src, local_store, Path(output), copy_options, link, force)
+            transfer = _pull_through_store(ref, fetched, src, local_store, Path(output), copy_options, link, force,
+                                           selection)
         else:
-            transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force)
+            transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force, selection)
     transfer.verified_signatures = verified
     return transfer
 
 
 def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, local_store: LayoutStore,
-                output: Path, copy_options: CopyOptions | None, force: bool) -> TransferResult:
+                output: Path, copy_options: CopyOptions | None, force: bool,
+                selection: LayerSelection) -> TransferResult:
     """pull -o: each blob received once into the output's filesystem, then renamed into place."""
     from modelpack.store.directory import DirectoryTarget
 
-    manifest = _single_manifest(ref, fetched[1])
+    whole = _single_manifest(ref, fetched[1])
+    manifest = selection.select(whole, str(ref))
     target = DirectoryTarget(manifest, output, force=force, local=local_store)  # paths checked here
     signature = _SignatureLookup(src)
     signature.start(fetched[0])
@@ -124,6 +144,8 @@ def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, loc
         transfer.output, transfer.files = output, target.files
         if MODEL_SIG_FILE not in transfer.files:
             signature.write(output)
+        restore_metadata_file(output, whole, _small(target, whole.config), str(ref), fetched[0].digest,
+                              transfer.files)
     finally:
         target.close()
         signature.close()
@@ -132,9 +154,9 @@ def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, loc
 
 def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Storage,
                         local_store: LayoutStore, output: Path, copy_options: CopyOptions | None, link: bool,
-                        force: bool) -> TransferResult:
+                        force: bool, selection: LayerSelection) -> TransferResult:
     """pull -o --keep / --link: into the store, then the files copied (or linked) out of it."""
-    target = local_store.repository(ref.name, also_at=None if link else output)
+    target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything)
     signature = _SignatureLookup(src)
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
     try:
@@ -146,7 +168,7 @@ def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: 
         transfer = _transfer(ref, result)
         transfer.output = output
         transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store,
-                                link=link, force=force)
+                                link=link, force=force, selection=selection, origin=str(ref))
         if MODEL_SIG_FILE not in transfer.files:
             signature.write(output)
     finally:
@@ -207,8 +229,10 @@ def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bo
 
 
 def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore | None = None,
-           link: bool = False, force: bool = False) -> list[str]:
-    """Restore the files of a model in the local store into `output`.
+           link: bool = False, force: bool = False, selection: LayerSelection | None = None,
+           origin: str | None = None) -> list[str]:
+    """Restore the files of a model in the local store into `output`, and a ModelPack model's
+    metadata as `modelpack.yaml` (unless one of its layers is a file of that name).
 
     Args:
         reference: the model in the local store.
@@ -216,19 +240,61 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
         store: the local store (default: MODELPACK_HOME's).
         link: hard-link the files to the store's blobs (read-only) instead of copying them.
         force: replace the files of `output` that differ from the model's; leave the rest alone.
+        selection: restore only the layers it takes.
+        origin: the reference modelpack.yaml names (default: `reference`).
 
     Returns:
         The restored paths, relative to `output`.
 
     Raises:
-        UsageError: `output` is not empty and not `force`.
+        UsageError: `output` is not empty and not `force`, or `selection` takes no layer.
+        NotFoundError: a layer to restore is absent from the store (a partial pull left it out).
         UnsafePathError: the artifact names a path that must not be written (nothing is written).
     """
     ref = parse_reference(reference)
     local_store = _store(store)
-    manifest = manifest_for_files(local_store, ref)
+    desc = local_store.resolve(ref)
+    whole = _single_manifest(ref, local_store.read_blob_bytes(desc))
+    manifest = (selection or LayerSelection()).select(whole, str(ref))
     check_output(output, force)
-    return unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
+    absent = [layer for layer in manifest.layers if not local_store.has_blob(layer)]
+    if absent:
+        raise NotFoundError(f"{ref} is partial in the local store: {_names(absent)} not pulled; pull it without "
+                            "a selection (or with one that takes them) first, or unpack with --include/--kind")
+    files = unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
+    config = local_store.read_blob_bytes(whole.config) if local_store.has_blob(whole.config) \
+        and whole.config.size <= MAX_MANIFEST_BYTES else None
+    restore_metadata_file(Path(output), whole, config, origin or str(ref), desc.digest, files)
+    return files
+
+
+def absent_layers(reference: str | Reference, *, store: LayoutStore | None = None) -> list[Descriptor]:
+    """The layers of a model in the local store that it does not hold (left out by a partial pull, or
+    lost); none for a complete model or an index.
+
+    Raises:
+        NotFoundError: the model is not in the local store.
+    """
+    local_store = _store(store)
+    desc = local_store.resolve(parse_reference(reference))
+    node = parse_manifest(local_store.read_blob_bytes(desc))
+    return [layer for layer in node.layers if not local_store.has_blob(layer)] if isinstance(node, Manifest) else []
+
+
+def _names(layers: list[Descriptor]) -> str:
+    paths = [layer_path(layer) or layer.digest[:19] for layer in layers]
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+
+
+def _small(source: DirectoryTarget, desc: Descriptor) -> bytes | None:
+    """A received config blob's bytes (verified on receipt), if it is small enough to be one."""
+    if desc.size > MAX_MANIFEST_BYTES:
+        return None
+    try:
+        with source.open_blob(desc) as f:
+            return f.read(MAX_MANIFEST_BYTES + 1)
+    except (NotFoundError, OSError):
+        return None
 
 
 def manifest_for_files(local_store: LayoutStore, ref: Reference) -> Manifest:

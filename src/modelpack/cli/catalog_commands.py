@@ -15,6 +15,7 @@ from modelpack.cli.common import (
     human_size,
     json_option,
     network_options,
+    plural,
     print_json,
 )
 
@@ -43,19 +44,26 @@ def list_command(as_json: bool) -> None:
     if as_json:
         print_json([{"reference": m.reference, "digest": m.digest, "size": m.size, "created": m.created,
                      "version": m.version, "name": m.name, "artifactType": m.artifact_type,
-                     "complete": m.complete} for m in models])
+                     "complete": m.complete, "partial": m.partial} for m in models])
         return
     if not models:
         click.echo("no models in the local store", err=True)
         return
     rows = [(clean(m.reference), clean(m.digest[:19]), human_size(m.size),
-             clean(m.created or "-") + ("" if m.complete else "  MISSING CONTENT")) for m in models]
+             clean(m.created or "-") + _state(m)) for m in models]
     width = max(len(row[0]) for row in rows)
     click.echo(f"{'REFERENCE':<{width}}  {'DIGEST':<19}  {'SIZE':>10}  CREATED")
     for reference, digest, size, created in rows:
         click.echo(f"{reference:<{width}}  {digest:<19}  {size:>10}  {created}")
-    if not all(m.complete for m in models):
+    if not all(m.complete or m.partial for m in models):
         click.echo("some models lost content: `modelpack store check` names it; pull them again", err=True)
+
+
+def _state(model: object) -> str:
+    """What `list` adds after a model's creation time: nothing when all of it is here."""
+    if getattr(model, "partial", False):
+        return "  partial (pulled with a selection; a pull without one completes it)"
+    return "" if getattr(model, "complete", True) else "  MISSING CONTENT"
 
 
 @click.command()
@@ -225,8 +233,9 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
 
     options = client_options(plain_http, insecure, ca_file, verbose)
     info = api.inspect(reference, remote_only=remote_only, options=options)
+    absent = [] if remote_only or reference.startswith("oci:") else api.absent_layers(reference)
     if as_json:
-        print_json(info.to_json())
+        print_json({**info.to_json(), **({"absentLayers": [a.digest for a in absent]} if absent else {})})
         return
     click.echo(f"Reference:     {clean(info.reference)}")
     click.echo(f"Digest:        {clean(info.digest)}")
@@ -246,7 +255,11 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
         click.echo(f"Layers ({len(info.files)}, {human_size(info.total_size)}):")
         for file in info.files:
             click.echo(f"  {clean(file.digest[:19])}  {human_size(file.size):>10}  "
-                       f"{clean(file.kind or '-'):<13}  {clean(file.path or '-')}")
+                       f"{clean(file.kind or '-'):<13}  {clean(file.path or '-')}"
+                       + ("  (absent: not pulled)" if file.digest in {a.digest for a in absent} else ""))
+    if absent:
+        click.echo(f"Partial: {plural(len(absent), 'layer')} not in the local store (a pull without "
+                   "--include/--exclude/--kind fetches them)")
 
 
 @click.command()

@@ -56,6 +56,28 @@ def link_force_options(func: F) -> F:
     return func
 
 
+def selection_options(func: F) -> F:
+    """--include, --exclude and --kind (each repeatable) for commands that take some of a model's layers."""
+    from modelpack.oci.mediatypes import KINDS
+
+    func = click.option("--kind", "kinds", multiple=True, type=click.Choice(KINDS),
+                        help="Only layers of this kind. Repeatable.")(func)
+    func = click.option("--exclude", multiple=True, metavar="GLOB",
+                        help="Leave out layers whose path matches (wins over --include). Repeatable.")(func)
+    func = click.option("--include", multiple=True, metavar="GLOB",
+                        help="Only layers whose path matches (`*.json`, `weights/**`, a folder). Repeatable.")(func)
+    return func
+
+
+def layer_selection(include: tuple[str, ...], exclude: tuple[str, ...], kinds: tuple[str, ...]) -> Any:
+    """The LayerSelection the options name (None: every layer)."""
+    if not (include or exclude or kinds):
+        return None
+    from modelpack.selection import LayerSelection
+
+    return LayerSelection.of(include, exclude, kinds)
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(func)
 

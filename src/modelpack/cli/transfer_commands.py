@@ -13,10 +13,12 @@ from modelpack.cli.common import (
     handle_errors,
     human_size,
     json_option,
+    layer_selection,
     link_force_options,
     network_options,
     plural,
     print_json,
+    selection_options,
 )
 from modelpack.cli.file_types import RegularFile
 
@@ -97,22 +99,27 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], compres
 @click.option("--verify-key", type=RegularFile(),
               help="Public key: verify the model's signature first; nothing is written unless it verifies.")
 @link_force_options
+@selection_options
 @network_options
 @json_option
 @handle_errors
 def pull(reference: str, output: str | None, keep: bool, verify_key: str | None, link: bool, force: bool,
-         plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+         include: tuple[str, ...], exclude: tuple[str, ...], kinds: tuple[str, ...], plain_http: bool,
+         insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Pull a model by tag or @sha256: digest, verifying every blob: into the local store, or with
-    -o DIR its files straight into DIR (each byte written once; the store keeps no copy unless --keep)."""
+    -o DIR its files straight into DIR (each byte written once; the store keeps no copy unless --keep),
+    with its metadata as DIR/modelpack.yaml. --include/--exclude/--kind fetch only some layers (in the
+    store, the model is then partial until a pull without them completes it)."""
     from modelpack import api
     from modelpack.cli.progress import transfer_progress
 
     options = client_options(plain_http, insecure, ca_file, verbose)
     if (link or force or keep) and output is None:
         raise click.UsageError("--keep, --link and --force apply to the files restored with -o DIR")
+    selection = layer_selection(include, exclude, kinds)
     with transfer_progress("pull", not as_json) as copy_options:
         result = api.pull(reference, output=output, options=options, copy_options=copy_options,
-                          verify_key=verify_key, link=link, force=force, keep=keep)
+                          verify_key=verify_key, link=link, force=force, keep=keep, selection=selection)
     _report(result, as_json, "pulled")
 
 
@@ -147,13 +154,39 @@ def _report(result: object, as_json: bool, verb: str) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Directory to restore into (new or empty).")
 @link_force_options
+@selection_options
 @handle_errors
-def unpack(reference: str, output: str, link: bool, force: bool) -> None:
-    """Restore the files of a model in the local store into a directory."""
+def unpack(reference: str, output: str, link: bool, force: bool, include: tuple[str, ...], exclude: tuple[str, ...],
+           kinds: tuple[str, ...]) -> None:
+    """Restore the files of a model in the local store into a directory, with its metadata as
+    modelpack.yaml; --include/--exclude/--kind restore only some layers."""
     from modelpack import api
 
-    files = api.unpack(reference, output, link=link, force=force)
+    files = api.unpack(reference, output, link=link, force=force,
+                       selection=layer_selection(include, exclude, kinds))
     click.echo(f"restored {plural(len(files), 'file')} into {clean(output)}")
+
+
+@click.command()
+@click.argument("reference")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-t", "--tag", "target", required=True,
+              help="The new version: a full reference, or a bare tag in REFERENCE's repository.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Metadata change (version=1.1).")
+@network_options
+@json_option
+@handle_errors
+def attach(reference: str, files: tuple[str, ...], target: str, overrides: tuple[str, ...], plain_http: bool,
+           insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+    """Add FILES (paths inside the current directory, which become their layer paths) to the version
+    REFERENCE as a new version -t TARGET, uploading only the new blobs; its parent is REFERENCE's digest."""
+    from modelpack import api
+    from modelpack.cli.progress import transfer_progress
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    with transfer_progress("push", not as_json) as copy_options:
+        result = api.attach(reference, list(files), target, overrides, options=options, copy_options=copy_options)
+    _report(result, as_json, "attached: pushed")
 
 
 @click.command(name="copy")
@@ -179,4 +212,4 @@ def copy_command(source: str, target: str, from_local: bool, to_local: bool, no_
 
 
 
-COMMANDS = (pack, push, pull, unpack, copy_command)
+COMMANDS = (pack, push, pull, unpack, attach, copy_command)

@@ -157,8 +157,13 @@ class _Context:
     def _config(self, config: dict[str, Any]) -> dict[str, Any]:
         settings = config.setdefault("config", {}) or {}
         config["config"] = settings
-        env = [e for e in settings.get("Env") or [] if not e.startswith(("MODEL_DIR=", "MODELPACK_MODEL_DIGEST="))]
-        settings["Env"] = [*env, "MODEL_DIR=/models", f"MODELPACK_MODEL_DIGEST={self.model.descriptor.digest}"]
+        ours = ("MODEL_DIR=", "MODELPACK_MODEL_DIGEST=", "MODELPACK_MODEL_NAME=", "MODELPACK_MODEL_VERSION=")
+        env = [e for e in settings.get("Env") or [] if not e.startswith(ours)]
+        # Who `serve /models` answers as (/v2/models/NAME, its version and digest): /models has no modelpack.yaml.
+        identity = [f"MODELPACK_MODEL_{key.upper()}={self.meta[key]}" for key in ("name", "version")
+                    if isinstance(self.meta.get(key), str) and self.meta[key].isprintable()]
+        settings["Env"] = [*env, "MODEL_DIR=/models", f"MODELPACK_MODEL_DIGEST={self.model.descriptor.digest}",
+                           *identity]
         labels = dict(settings.get("Labels") or {})
         labels.update(self.annotations())
         settings["Labels"] = dict(sorted(labels.items()))

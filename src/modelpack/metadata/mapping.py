@@ -21,6 +21,7 @@ _SCALARS = ("name", "framework", "format", "architecture", "family", "paramSize"
             "quantization", "parent")
 # Structured fields, as JSON in keys ending +json (the convention model-spec itself uses).
 _STRUCTURED = ("metrics", "hyperparameters", "datasets", "labels", "authors", "capabilities")
+SCALAR_FIELDS, STRUCTURED_FIELDS = _SCALARS, _STRUCTURED  # for readers that rebuild modelpack.yaml
 _OCI = {
     "title": mt.A_TITLE,
     "description": mt.A_DESCRIPTION,

@@ -175,7 +175,7 @@ def build(
             mediaType=mt.layer_media_type(source.kind, packing),
             digest=digest,
             size=size,
-            annotations=_layer_annotations(source, epoch),
+            annotations=layer_annotations(source, epoch),
         )
         diff_id = "sha256:" + tar_hash.hexdigest() if packing in ("tar+gzip", "tar+zstd") else None
         layer = PackedLayer(desc, source, tar_mtime, diff_id)
@@ -211,7 +211,7 @@ def assemble(metadata: ModelMetadata, created: datetime, layers: tuple[PackedLay
     return PackedModel(metadata, manifest, data, desc, config_bytes, layers)
 
 
-def _layer_annotations(source: LayerSource, epoch: int | None) -> dict[str, str]:
+def layer_annotations(source: LayerSource, epoch: int | None) -> dict[str, str]:
     head = source.files[0]
     if source.archive:
         # The folder itself: a directory entry, as modctl and the spec's typeflag describe it.

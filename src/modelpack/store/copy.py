@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from modelpack.environment import env_int
-from modelpack.errors import UnsupportedArtifactError
+from modelpack.errors import UnsupportedArtifactError, UsageError
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.store.target import Opener, Progress, ReadableStorage, SpeculationFailed, Storage
 
@@ -53,6 +53,9 @@ class CopyOptions:
     # Blobs smaller than this are sent without asking first whether the destination has them: set when
     # it is known to be new, where the answer is "no" and resending a small blob costs what asking does.
     unasked_below: int = 0
+    # A partial transfer: only the layers this takes are moved (configs always are). Its str() names it
+    # in the error when it takes no layer at all (see selection.LayerSelection).
+    layer_filter: Callable[[Descriptor], bool] | None = None
 
 
 @dataclass
@@ -83,7 +86,10 @@ def copy(
     if options.on_root:
         options.on_root(root)
     result = CopyResult(root)
-    graph = Graph.walk(src, root, data)
+    graph = Graph.walk(src, root, data, options.layer_filter)
+    if options.layer_filter is not None and graph.layers and not graph.taken:
+        raise UsageError(f"{options.layer_filter} matches none of the {graph.layers} layers of {root.digest}; "
+                         "nothing was fetched")
     result.blobs.extend(graph.blobs)
     if tag is not None:
         current = dst.find(tag)
@@ -110,25 +116,36 @@ class Graph:
     twice (or a diamond, 40 levels deep) costs one fetch per distinct node, not one per path."""
 
     nodes: dict[str, tuple[Descriptor, bytes, Manifest | Index]]
-    blobs: list[Descriptor]
+    blobs: list[Descriptor]  # the configs, and the layers `layer_filter` takes
+    layer_filter: Callable[[Descriptor], bool] | None = None
+    layers: int = 0  # layers in all, taken or not
+    taken: int = 0
+
+    def node_blobs(self, node: Manifest) -> list[Descriptor]:
+        """A manifest's config and the layers the filter takes."""
+        keep = self.layer_filter
+        return [node.config, *(layer for layer in node.layers if keep is None or keep(layer))]
 
     @classmethod
-    def walk(cls, src: ReadableStorage, root: Descriptor, data: bytes) -> Graph:
-        """Fetch the graph under `root` (whose bytes are `data`).
+    def walk(cls, src: ReadableStorage, root: Descriptor, data: bytes,
+             layer_filter: Callable[[Descriptor], bool] | None = None) -> Graph:
+        """Fetch the graph under `root` (whose bytes are `data`); `layer_filter` leaves layers out.
 
         Raises:
             UnsupportedArtifactError: indexes nested deeper than MAX_INDEX_DEPTH, or more than
                 MAX_GRAPH_MANIFESTS manifests in all.
         """
         nodes: dict[str, tuple[Descriptor, bytes, Manifest | Index]] = {root.digest: (root, data, parse_manifest(data))}
-        blobs: list[Descriptor] = []
+        graph = cls(nodes, [], layer_filter)
         level = [root.digest]
         for depth in range(MAX_INDEX_DEPTH + 1):
             following: list[str] = []
             for digest in level:
                 node = nodes[digest][2]
                 if isinstance(node, Manifest):
-                    blobs.extend([node.config, *node.layers])
+                    taken = graph.node_blobs(node)
+                    graph.blobs.extend(taken)
+                    graph.layers, graph.taken = graph.layers + len(node.layers), graph.taken + len(taken) - 1
                     continue
                 if depth == MAX_INDEX_DEPTH:
                     raise UnsupportedArtifactError(f"{root.digest} nests indexes more than {MAX_INDEX_DEPTH} "
@@ -143,7 +160,8 @@ class Graph:
                     nodes[child.digest] = (child_desc, child_data, parse_manifest(child_data))
                     following.append(child.digest)
             level = following
-        return cls(nodes, _unique(blobs))
+        graph.blobs = _unique(graph.blobs)
+        return graph
 
 
 def _copy_node(src: ReadableStorage, dst: Storage, graph: Graph, digest: str, options: CopyOptions,
@@ -160,7 +178,7 @@ def _copy_node(src: ReadableStorage, dst: Storage, graph: Graph, digest: str, op
                 _copy_node(src, dst, graph, child.digest, options, result, done)
                 dst.push_manifest(child_desc, child_data, None)
         return
-    _copy_blobs(src, dst, _unique([node.config, *node.layers]), options, result)
+    _copy_blobs(src, dst, _unique(graph.node_blobs(node)), options, result)
 
 
 def _copy_blobs(src: ReadableStorage, dst: Storage, blobs: list[Descriptor], options: CopyOptions,

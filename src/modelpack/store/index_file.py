@@ -24,10 +24,19 @@ class CorruptIndexError(IntegrityError):
     """The local store's index.json cannot be read (exit 6)."""
 
 
+# On an index.json entry: the model was pulled in part (--include/--exclude/--kind), so layers it lacks
+# are absent by choice, not lost (`list` says partial, `store check` does not ask for a re-pull).
+A_PARTIAL = "io.modelpack.store.partial"
+
+
 @dataclass(frozen=True)
 class StoreEntry:
     reference: str  # registry/repository:tag or registry/repository@digest
     descriptor: Descriptor
+
+    @property
+    def partial(self) -> bool:
+        return self.descriptor.annotation(A_PARTIAL) == "true"
 
 
 def parse_index(data: bytes, path: Path) -> list[StoreEntry]:

@@ -24,6 +24,7 @@ from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Mani
 from modelpack.oci.reference import Reference
 from modelpack.space import require_space
 from modelpack.store.index_file import (
+    A_PARTIAL,
     StoreEntry,
     attached_entries,
     index_bytes,
@@ -213,10 +214,14 @@ class LayoutStore:
     def entries(self) -> list[StoreEntry]:
         return self._read_index()
 
-    def set_reference(self, reference: Reference, desc: Descriptor) -> None:
+    def set_reference(self, reference: Reference, desc: Descriptor, partial: bool | None = None) -> None:
+        """Point `reference` at `desc`; `partial`: some of its layers were left out on purpose (None: as
+        `desc`, an entry of this index, says)."""
         key = str(reference)
+        if partial is None:
+            partial = StoreEntry(key, desc).partial
         plain = Descriptor(mediaType=desc.media_type, digest=desc.digest, size=desc.size,
-                           artifactType=desc.artifact_type)
+                           artifactType=desc.artifact_type, annotations={A_PARTIAL: "true"} if partial else None)
         with self._locked():
             entries = [e for e in self._read_index() if e.reference != key]
             entries.append(StoreEntry(key, plain))
@@ -302,18 +307,21 @@ class LayoutStore:
                 return entry.descriptor
         raise NotFoundError(f"{reference} is not in the local store")
 
-    def repository(self, name: str, also_at: Path | None = None) -> LayoutRepository:
-        return LayoutRepository(self, name, also_at)
+    def repository(self, name: str, also_at: Path | None = None, partial: bool = False) -> LayoutRepository:
+        return LayoutRepository(self, name, also_at, partial)
 
 
 class LayoutRepository:
     """The local store seen as one repository, so `copy()` can treat it like a registry. `also_at`:
-    a directory the blobs will be copied to afterwards (pull -o), counted in the free-space check."""
+    a directory the blobs will be copied to afterwards (pull -o), counted in the free-space check.
+    `partial`: a copy that leaves layers out; a manifest it stores without all its layers is recorded
+    as partial."""
 
-    def __init__(self, store: LayoutStore, name: str, also_at: Path | None = None) -> None:
+    def __init__(self, store: LayoutStore, name: str, also_at: Path | None = None, partial: bool = False) -> None:
         self.store = store
         self.name = name
         self.also_at = also_at
+        self.partial = partial
 
     def writing(self) -> contextlib.AbstractContextManager[None]:
         return self.store.writing()
@@ -374,7 +382,7 @@ class LayoutRepository:
     def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None:
         self.store.put_bytes(desc, data)
         ref = self._ref(tag) if tag else self._ref(desc.digest)
-        self.store.set_reference(ref, desc)
+        self.store.set_reference(ref, desc, partial=self.partial and not self.has_manifest(desc))
 
 
 def _describe_manifest(data: bytes) -> Descriptor:

@@ -157,15 +157,17 @@ def check(store: LayoutStore, repair: bool = False) -> CheckReport:
                 _make_read_only(store, path, st)
     bad = set(report.corrupt)
     for entry in entries:
-        broken = sorted(_broken_blobs(store, entry.descriptor, bad))
+        broken = sorted(_broken_blobs(store, entry.descriptor, bad, entry.partial))
         if broken:
             report.repull[entry.reference] = broken
     return report
 
 
-def _broken_blobs(store: LayoutStore, root: Descriptor, bad: set[str]) -> set[str]:
+def _broken_blobs(store: LayoutStore, root: Descriptor, bad: set[str], partial: bool = False) -> set[str]:
+    """The corrupt or missing blobs under `root`; of a `partial` model, layers it lacks are not broken."""
     broken: set[str] = set()
     seen: set[str] = set()
+    optional: set[str] = set()  # layers a partial pull may have left out
     stack = [root]
     while stack:
         desc = stack.pop()
@@ -173,12 +175,17 @@ def _broken_blobs(store: LayoutStore, root: Descriptor, bad: set[str]) -> set[st
             continue
         seen.add(desc.digest)
         if desc.digest in bad or not store.has_blob(desc):
-            broken.add(desc.digest)
+            if desc.digest in bad or desc.digest not in optional:
+                broken.add(desc.digest)
             continue
         try:
-            stack.extend(_children(store, desc))
+            children = _children(store, desc)
         except (IntegrityError, NotFoundError, ValueError):
             broken.add(desc.digest)
+            continue
+        if partial and desc.media_type in mt.MANIFEST_TYPES and children:
+            optional.update(c.digest for c in children[1:] if c.media_type not in mt.MANIFEST_TYPES)
+        stack.extend(children)
     return broken
 
 

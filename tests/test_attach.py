@@ -1,0 +1,74 @@
+"""attach REF FILE... -t NEWREF: a new version with more files, uploading only the new blobs, its parent
+recorded for lineage."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import modelpack as mp
+from fault_proxy import FaultProxy
+from helpers import modelpack
+from modelpack.oci import digest as digests
+from modelpack.store.options import ClientOptions
+from registry_process import Registry
+from test_transfer import _repo
+
+PLAIN = ClientOptions(plain_http=True)
+
+
+def _version(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> tuple[str, str]:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(os.urandom(200_000))
+    (model / "config.json").write_text('{"a": 1}\n')
+    (model / "modelpack.yaml").write_text("name: base\nversion: '1.0'\nmetrics: {acc: 0.9}\n")
+    ref = _repo(registry, proxy) + ":1.0"
+    digest = mp.push(model, ref, options=PLAIN).descriptor.digest
+    proxy.clear()
+    return ref, digest
+
+
+def test_attach_uploads_only_the_new_blobs_and_records_the_parent(registry: Registry, proxy: FaultProxy,
+                                                                  tmp_path: Path) -> None:
+    ref, parent_digest = _version(registry, proxy, tmp_path)
+    work = tmp_path / "work"
+    (work / "eval").mkdir(parents=True)
+    report = b"# evaluation\naccuracy 0.91\n"
+    (work / "eval" / "report.md").write_bytes(report)
+    result = modelpack("attach", "--plain-http", ref, "eval/report.md", "-t", "1.0-eval", "--set", "version=1.0.1",
+                       "--json", cwd=work)
+    assert result.code == 0, result.err
+    out = json.loads(result.out)
+    assert out["blobsCopied"] == 2  # the report and the new config
+    uploads = [line for line in proxy.requests() if line.startswith(("POST", "PUT")) and "/blobs/" in line]
+    put_digests = {line.split("digest=")[1].split("&")[0].split(" ")[0] for line in uploads if "digest=" in line}
+    assert digests.of_bytes(report) in put_digests
+    assert len(put_digests) == 2
+    assert len(proxy.requests("GET", "/blobs/")) == 1  # nothing downloaded but the old config
+    new_ref = ref.rsplit(":", 1)[0] + ":1.0-eval"
+    info = mp.inspect(new_ref, remote_only=True, options=PLAIN)
+    assert [f.path for f in info.files] == ["config.json", "w.safetensors", "eval/report.md"]
+    assert info.version == "1.0.1" and info.metrics == {"acc": 0.9}
+    assert info.parent == f"{ref}@{parent_digest}"
+    chain = list(mp.lineage(new_ref, options=PLAIN))
+    assert [entry["digest"] for entry in chain] == [info.digest, parent_digest]
+    pulled = tmp_path / "pulled"
+    mp.pull(new_ref, output=pulled, options=PLAIN)
+    assert (pulled / "eval" / "report.md").read_bytes() == report
+
+
+def test_attach_refuses_paths_outside_and_links(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    ref, _ = _version(registry, proxy, tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "secret.txt").write_text("secret")
+    (work / "link.md").symlink_to(tmp_path / "secret.txt")
+    (work / "inner").symlink_to(tmp_path)
+    (work / "config.json").write_text("{}")
+    for name in ("../secret.txt", str(tmp_path / "secret.txt"), "link.md", "inner/secret.txt", "config.json"):
+        result = modelpack("attach", "--plain-http", ref, name, "-t", "bad", cwd=work)
+        assert result.code == 2, (name, result.err)
+        assert "Traceback" not in result.err and result.err.count("\n") == 1
+    assert not [line for line in proxy.requests() if line.startswith(("POST", "PUT"))]
