@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -19,17 +20,29 @@ from modelpack.files import atomic_write
 MAX_ENTRIES = 50_000
 
 
-def _key(path: Path) -> tuple[str, list[int]]:
-    st = os.stat(path)
-    return os.path.realpath(path), [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
-
-
 class HashCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._entries: dict[str, list] | None = None
         self._dirty = False
         self._lock = threading.Lock()
+        # Folders' resolved paths, each resolved once: realpath() of every file of a 2,000-file model
+        # cost more than reading them. A folder renamed meanwhile only misses: the key's inode and device
+        # must match too.
+        self._folders: dict[str, str] = {}
+
+    def _key(self, path: Path) -> tuple[str, list[int]]:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            st = os.stat(path)
+            name = os.path.realpath(path)
+        else:
+            folder, base = os.path.split(os.path.abspath(path))
+            real = self._folders.get(folder)
+            if real is None:
+                real = self._folders[folder] = os.path.realpath(folder)
+            name = os.path.join(real, base)
+        return name, [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
     def _load(self) -> dict[str, list]:
         if self._entries is None:
@@ -42,7 +55,7 @@ class HashCache:
 
     def get(self, path: Path) -> str | None:
         try:
-            name, signature = _key(path)
+            name, signature = self._key(path)
         except FileNotFoundError:
             return None  # gone since the walk: reading it says so, naming it
         with self._lock:
@@ -53,7 +66,7 @@ class HashCache:
 
     def put(self, path: Path, digest: str) -> None:
         try:
-            name, signature = _key(path)
+            name, signature = self._key(path)
         except FileNotFoundError:
             return
         with self._lock:

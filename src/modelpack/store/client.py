@@ -144,7 +144,8 @@ class RegistryClient:
             except _WIRE_ERRORS as exc:
                 self._after_failure(method, url, exc, watch, attempt, retries, deadline)
                 continue
-            log.debug("%s %s -> %s", method, redact(resp.url), resp.status_code)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s -> %s", method, redact(resp.url), resp.status_code)
             if resp.status_code == 401 and auth_tries < 2:
                 auth_tries += 1
                 finish(resp)

@@ -90,23 +90,11 @@ class Exchange:
     min_bytes: int
     proxy: str
     future: Future[Answer] = field(default_factory=Future)
-    _headers: HTTPHeaderDict = field(default_factory=HTTPHeaderDict)
-    _header_lines: int = 0
+    # Header lines as libcurl hands them over (appended from C, no Python call per line); parsed once.
+    header_lines: list[bytes] = field(default_factory=list)
     _parts: list[bytes] = field(default_factory=list)
     _size: int = 0
     _overflow: bool = False
-
-    def header_line(self, line: bytes) -> None:
-        if line.startswith(b"HTTP/"):  # a new response (after 100 Continue, or a proxy's CONNECT answer)
-            self._headers, self._header_lines = HTTPHeaderDict(), 0
-            return
-        text = line.decode("iso-8859-1").rstrip("\r\n")
-        self._header_lines += 1
-        if not text or self._header_lines > MAX_HEADERS:
-            return
-        name, sep, value = text.partition(":")
-        if sep and name and name == name.strip():
-            self._headers.add(name, value.strip())
 
     def write(self, data: bytes) -> int | None:
         room = self.cap - self._size
@@ -225,8 +213,8 @@ class CurlEngine:
                 if code and not (request._overflow and status):
                     request.future.set_exception(CurlFailure(code, message))
                 else:
-                    request.future.set_result(Answer(status, request._headers, b"".join(request._parts),
-                                                     request._overflow))
+                    request.future.set_result(Answer(status, parse_headers(request.header_lines),
+                                                     b"".join(request._parts), request._overflow))
             if not queued:
                 return
 
@@ -255,7 +243,7 @@ class CurlEngine:
             if request.body is not None or request.method in ("POST", "PUT", "PATCH"):
                 handle.setopt(pycurl.POSTFIELDSIZE, len(request.body or b""))
                 handle.setopt(pycurl.POSTFIELDS, request.body or b"")
-        handle.setopt(pycurl.HEADERFUNCTION, request.header_line)
+        handle.setopt(pycurl.HEADERFUNCTION, request.header_lines.append)
         handle.setopt(pycurl.WRITEFUNCTION, request.write)
         return handle
 
@@ -275,3 +263,15 @@ class CurlEngine:
         else:
             handle.setopt(pycurl.CAINFO, verify)
             handle.unsetopt(pycurl.CAPATH)
+
+
+def parse_headers(lines: list[bytes]) -> HTTPHeaderDict:
+    """The last response's headers (earlier ones: 100 Continue, a proxy's CONNECT answer), at most
+    MAX_HEADERS of them; lines that are not `name: value` are left out."""
+    start = max((i + 1 for i, line in enumerate(lines) if line.startswith(b"HTTP/")), default=0)
+    headers = HTTPHeaderDict()
+    for line in lines[start:start + MAX_HEADERS]:
+        name, sep, value = line.decode("iso-8859-1").partition(":")
+        if sep and name and name == name.strip():
+            headers.add(name, value.strip())
+    return headers
