@@ -169,3 +169,26 @@ def test_kubernetes_yaml_is_pinned_by_digest(registry: Registry, model_ref: tupl
     assert spec["volumes"][0]["image"]["reference"] == ref.rsplit(":", 1)[0] + "@" + model_digest
     assert spec["containers"][0]["image"].endswith("@" + image_digest)
     assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == "/models"
+
+
+def test_image_volume_warns_about_folders_packed_as_one_tar(registry: Registry, tmp_path: Path) -> None:
+    """CRI-O mounts an image volume's layers as they are: `k8s --kind image-volume` names the folders it
+    would show as single tar files; a model of per-file layers gets no warning."""
+    base = registry.repo("base") + ":1"
+    push_base(base, ("amd64",))
+    quiet = None
+    for archived in (True, False):
+        model = tmp_path / f"m{archived}"
+        (model / "tokenizer").mkdir(parents=True)
+        (model / "tokenizer" / "vocab.json").write_text("{}")
+        (model / "w.safetensors").write_bytes(b"w" * 100)
+        (model / "modelpack.yaml").write_text("name: vol\n" + ("files: {archives: [tokenizer]}\n" if archived else ""))
+        ref = registry.repo() + ":v"
+        mp.push(model, ref, options=PLAIN)
+        run = modelpack("k8s", "--plain-http", "--kind", "image-volume", "--serving-image", base, ref)
+        assert run.code == 0, run.err
+        if archived:
+            assert "tokenizer" in run.err and "single files" in run.err, run.err
+        else:
+            quiet = run.err
+    assert quiet is not None and "single files" not in quiet

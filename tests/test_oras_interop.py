@@ -122,3 +122,30 @@ def test_skopeo_copies_our_artifact_faithfully(registry: Registry, tmp_path: Pat
     out = tmp_path / "out"
     assert modelpack("pull", "--plain-http", dst, "-o", str(out)).code == 0
     assert tree(out) == tree(model)
+
+
+def test_oras_pull_unpacks_a_gzip_archive_folder(registry: Registry, oras_bin: Path, tmp_path: Path) -> None:
+    """A `files.archives` folder packed with `compress: gzip` carries what oras pull needs to unpack it
+    (io.deis.oras.content.unpack and the tar's digest): oras restores the folder, not one tar file."""
+    model = tmp_path / "m"
+    (model / "tokenizer" / "sub").mkdir(parents=True)
+    (model / "tokenizer" / "vocab.json").write_text('{"a": 1}')
+    (model / "tokenizer" / "sub" / "merges.txt").write_text("a b")
+    (model / "w.safetensors").write_bytes(b"w" * 1000)
+    (model / "modelpack.yaml").write_text("name: arch\nfiles:\n  archives: [tokenizer]\n  compress: gzip\n")
+    ref = registry.repo() + ":gz"
+    mp.push(model, ref, options=PLAIN)
+    manifest = json.loads(oras(oras_bin, "manifest", "fetch", "--plain-http", ref))
+    folder = next(layer for layer in manifest["layers"]
+                  if layer["annotations"]["org.cncf.model.filepath"] == "tokenizer")
+    assert folder["mediaType"] == "application/vnd.cncf.model.weight.config.v1.tar+gzip"
+    assert folder["annotations"]["io.deis.oras.content.unpack"] == "true"
+    out = tmp_path / "oras-out"
+    out.mkdir()
+    oras(oras_bin, "pull", "--plain-http", ref, cwd=out)
+    assert (out / "tokenizer" / "vocab.json").read_text() == '{"a": 1}'
+    assert (out / "tokenizer" / "sub" / "merges.txt").read_text() == "a b"
+    assert (out / "w.safetensors").read_bytes() == b"w" * 1000
+    mine = tmp_path / "mine"
+    assert modelpack("pull", "--plain-http", ref, "-o", str(mine)).code == 0
+    assert (mine / "tokenizer" / "sub" / "merges.txt").read_text() == "a b"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -26,6 +27,9 @@ from modelpack.oci.reference import Reference
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
+from modelpack.unpacking import layer_path
+
+log = logging.getLogger("modelpack.deploy")
 
 if TYPE_CHECKING:
     from modelpack.serve.limits import ServerLimits
@@ -140,6 +144,7 @@ def kubernetes(
             raise UsageError(f"{reference} records no framework: pass --model-format NAME (e.g. sklearn, onnx) "
                              "for KServe's modelFormat")
         return k8s.render([k8s.inference_service(name, f"oci://{pinned}", framework, cpu, memory)])
+    _warn_tar_layers(node)
     if serving_image:
         server_pinned, server_node = _remote_node(parse_reference(serving_image), options)
         if not is_container_image(server_node):
@@ -148,6 +153,18 @@ def kubernetes(
         server_pinned = str(_default_image(DEFAULT_SERVE_BASE, "serving image", "--serving-image", options))
     return k8s.render([k8s.deployment(name, server_pinned, cpu, memory, volume_image=pinned,
                                       model_digest=pinned.split("@")[1]), k8s.service(name)])
+
+
+def _warn_tar_layers(node: Manifest | Index) -> None:
+    """CRI-O mounts an image volume's layers as they are: a folder packed as one tar layer
+    (`files.archives`, `files.compress`) appears as a single tar file, not as the folder."""
+    layers = node.layers if isinstance(node, Manifest) else []
+    packed = [layer_path(layer) or layer.digest for layer in layers if not layer.media_type.endswith(".raw")
+              and ".tar" in layer.media_type]
+    if packed:
+        shown = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
+        log.warning("an image volume shows tar layers as single files, not folders: %s (pack them as one "
+                    "layer per file, without files.archives or files.compress, to mount them as files)", shown)
 
 
 def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:

@@ -66,8 +66,10 @@ A_REVISION: Final = "org.opencontainers.image.revision"
 A_VENDOR: Final = "org.opencontainers.image.vendor"
 A_DOCUMENTATION: Final = "org.opencontainers.image.documentation"
 A_REF_NAME: Final = "org.opencontainers.image.ref.name"
-# Set by the oras CLI on a directory packed as one tar+gzip layer.
+# Set by the oras CLI on a directory packed as one tar+gzip layer: `oras pull` unpacks such a layer into a
+# folder named by its title, checking the uncompressed tar against the digest annotation.
 A_ORAS_UNPACK: Final = "io.deis.oras.content.unpack"
+A_ORAS_DIGEST: Final = "io.deis.oras.content.digest"
 
 # Our namespace for model fields that OCI has no key for.
 NS: Final = "io.modelpack.model."

@@ -51,19 +51,23 @@ class PackedLayer:
 
 def layer_packing(source: LayerSource, compress: mt.Compression | None) -> mt.Packing:
     """How a layer is packed: `raw` for a single file, `tar` for a folder of `files.archives`; with
-    `compress`, a doc, code or dataset layer is a tar (of its one file, or its folder) compressed."""
-    if compress is not None and source.kind in mt.COMPRESSED_KINDS:
+    `compress`, a doc, code or dataset layer is a tar (of its one file, or its folder) compressed, and so
+    is a folder of any kind but weights (a tokenizer folder: one tar either way, and compressed with gzip
+    it is one that `oras pull` unpacks)."""
+    archived = source.archive and source.kind != "weight"
+    if compress is not None and (source.kind in mt.COMPRESSED_KINDS or archived):
         return "tar+gzip" if compress == "gzip" else "tar+zstd"
     return "tar" if source.archive else "raw"
 
 
 def layer_chunks(source: LayerSource, tar_mtime: int, packing: mt.Packing,
-                 tar_hash: hashlib._Hash | None = None) -> Iterator[bytes]:
+                 tar_hash: hashlib._Hash | None = None, unpadded: hashlib._Hash | None = None) -> Iterator[bytes]:
     """The bytes of a tar layer (`packing` other than raw): its files as a tar, compressed if asked;
-    `tar_hash` is updated with the uncompressed tar (the layer's diffID)."""
+    `tar_hash` is updated with the uncompressed tar (the layer's diffID), `unpadded` with the same tar
+    up to its end-of-archive blocks: what a Go tar reader consumes, so what `oras pull` checks."""
     chunks = tar_chunks(source.files, tar_mtime)
     if tar_hash is not None:
-        chunks = _hashing(chunks, tar_hash)
+        chunks = _hashing(chunks, tar_hash, unpadded)
     if packing == "tar":
         return chunks
     from modelpack.compression import compressed
@@ -101,9 +105,13 @@ class PackedModel:
         raise NotFoundError(f"blob {desc.digest} is not part of this model")
 
 
-def _hashing(chunks: Iterator[bytes], tar_hash: hashlib._Hash) -> Iterator[bytes]:
+def _hashing(chunks: Iterator[bytes], tar_hash: hashlib._Hash, unpadded: hashlib._Hash | None) -> Iterator[bytes]:
+    previous = None
     for chunk in chunks:
         tar_hash.update(chunk)
+        if unpadded is not None and previous is not None:
+            unpadded.update(previous)  # every piece but the last: the record padding (see tar_chunks)
+        previous = chunk
         yield chunk
 
 
@@ -166,18 +174,22 @@ def build(
 
     def describe(source: LayerSource) -> PackedLayer:
         packing = packings[source.relpath]
-        tar_hash = hashlib.sha256()
+        tar_hash, unpadded = hashlib.sha256(), hashlib.sha256()
         if packing != "raw":
-            digest, size = digests.of_stream(IterStream(layer_chunks(source, tar_mtime, packing, tar_hash)))
+            digest, size = digests.of_stream(IterStream(layer_chunks(source, tar_mtime, packing, tar_hash, unpadded)))
         else:
             digest, size = file_digest(source)
+        diff_id = "sha256:" + tar_hash.hexdigest() if packing in ("tar+gzip", "tar+zstd") else None
+        annotations = layer_annotations(source, epoch)
+        if source.archive and packing == "tar+gzip" and diff_id:
+            # A folder oras pull unpacks as the folder (it reads only gzip); a plain tar stays one file there.
+            annotations.update({mt.A_ORAS_UNPACK: "true", mt.A_ORAS_DIGEST: "sha256:" + unpadded.hexdigest()})
         desc = Descriptor(
             mediaType=mt.layer_media_type(source.kind, packing),
             digest=digest,
             size=size,
-            annotations=layer_annotations(source, epoch),
+            annotations=annotations,
         )
-        diff_id = "sha256:" + tar_hash.hexdigest() if packing in ("tar+gzip", "tar+zstd") else None
         layer = PackedLayer(desc, source, tar_mtime, diff_id)
         if on_layer:
             on_layer(layer)

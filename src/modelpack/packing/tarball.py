@@ -46,6 +46,7 @@ def tar_chunks(files: Iterable[SourceFile], mtime: int) -> Iterator[bytes]:
             yield b"\0" * pad
     end = b"\0" * (2 * BLOCK)
     total += len(end)
-    # Pad to a whole record, as tar(1) and Python's tarfile do.
-    yield end + b"\0" * (-total % RECORD)
+    yield end
+    # Pad to a whole record, as tar(1) and Python's tarfile do; always the last piece (see `unpadded`).
+    yield b"\0" * (-total % RECORD)
 
