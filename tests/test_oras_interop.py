@@ -79,13 +79,18 @@ def test_we_read_what_oras_pushed(registry: Registry, oras_bin: Path, tmp_path: 
     assert {layer["path"] for layer in info["layers"]} == {"weights.bin", "notes.md", "tokenizer"}
 
 
-def test_archive_folder_layer_is_a_reproducible_tar(registry: Registry, oras_bin: Path, tmp_path: Path) -> None:
-    model = tmp_path / "m"
+def _tokenizer_model(model: Path, files: str) -> Path:
+    """A weight file and a tokenizer folder (with a subfolder), packed with `files: {<files>}`."""
     (model / "tokenizer" / "sub").mkdir(parents=True)
-    (model / "tokenizer" / "vocab.json").write_text("{}")
+    (model / "tokenizer" / "vocab.json").write_text('{"a": 1}')
     (model / "tokenizer" / "sub" / "merges.txt").write_text("a b")
     (model / "w.safetensors").write_bytes(b"w" * 1000)
-    (model / "modelpack.yaml").write_text("name: arch\nfiles:\n  archives: [tokenizer]\n")
+    (model / "modelpack.yaml").write_text(f"name: arch\nfiles: {{{files}}}\n")
+    return model
+
+
+def test_archive_folder_layer_is_a_reproducible_tar(registry: Registry, oras_bin: Path, tmp_path: Path) -> None:
+    model = _tokenizer_model(tmp_path / "m", "archives: [tokenizer]")
     ref = registry.repo() + ":a"
     mp.push(model, ref, options=PLAIN)
     manifest = json.loads(oras(oras_bin, "manifest", "fetch", "--plain-http", ref))
@@ -127,12 +132,7 @@ def test_skopeo_copies_our_artifact_faithfully(registry: Registry, tmp_path: Pat
 def test_oras_pull_unpacks_a_gzip_archive_folder(registry: Registry, oras_bin: Path, tmp_path: Path) -> None:
     """A `files.archives` folder packed with `compress: gzip` carries what oras pull needs to unpack it
     (io.deis.oras.content.unpack and the tar's digest): oras restores the folder, not one tar file."""
-    model = tmp_path / "m"
-    (model / "tokenizer" / "sub").mkdir(parents=True)
-    (model / "tokenizer" / "vocab.json").write_text('{"a": 1}')
-    (model / "tokenizer" / "sub" / "merges.txt").write_text("a b")
-    (model / "w.safetensors").write_bytes(b"w" * 1000)
-    (model / "modelpack.yaml").write_text("name: arch\nfiles:\n  archives: [tokenizer]\n  compress: gzip\n")
+    model = _tokenizer_model(tmp_path / "m", "archives: [tokenizer], compress: gzip")
     ref = registry.repo() + ":gz"
     mp.push(model, ref, options=PLAIN)
     manifest = json.loads(oras(oras_bin, "manifest", "fetch", "--plain-http", ref))
