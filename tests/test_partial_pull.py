@@ -86,6 +86,12 @@ def test_partial_store_entry_then_a_full_pull_fetches_only_what_is_missing(
     missing = modelpack("unpack", ref, "-o", str(tmp_path / "all"))
     assert missing.code == 3 and "partial" in missing.err and "Traceback" not in missing.err
     assert missing.err.count("\n") == 1
+    elsewhere = registry.repo("elsewhere") + ":1"  # where the left-out blobs are not
+    assert modelpack("tag", ref, elsewhere).code == 0
+    pushed = modelpack("push", "--plain-http", elsewhere)
+    assert pushed.code == 2 and "partial" in pushed.err and "pull it in full" in pushed.err, pushed.err
+    assert pushed.err.count("\n") == 1
+    assert modelpack("rm", elsewhere).code == 0
     proxy.clear()
     assert modelpack("pull", "--plain-http", ref).code == 0
     assert _layer_gets(proxy, files) == {"model.safetensors", "shards/part-2.safetensors", "run.py"}

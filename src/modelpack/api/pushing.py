@@ -86,7 +86,11 @@ def push(
 
         stored = local_store.repository(ref.name)
         mounts = _with_mounts(copy_options, local_store, ref)
-        result = copy(stored, dst, ref.version, ref.tag, mounts)
+        try:
+            result = copy(stored, dst, ref.version, ref.tag, mounts)
+        except NotFoundError:
+            _refuse_partial(local_store, ref)
+            raise
         copy_referrers(stored, dst, result.descriptor.digest, mounts)  # signatures made with sign --local
     else:
         assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)
@@ -160,6 +164,24 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
     result.copied = [b for b in result.blobs if b.digest in sent]
     result.skipped = [b for b in result.blobs if b.digest not in sent]
     return result
+
+
+def _refuse_partial(local_store: LayoutStore, ref: Reference) -> None:
+    """A model pulled in part (`--include`, `--exclude`, `--kind`) cannot be pushed: say so, not which
+    blob the copy missed first.
+
+    Raises:
+        UsageError: layers of the stored model are absent.
+    """
+    from modelpack.api.pulling import absent_layers
+
+    try:
+        absent = absent_layers(ref, store=local_store)
+    except (NotFoundError, ValueError):
+        return  # not in the store at all: the copy's own error says so
+    if absent:
+        raise UsageError(f"{ref} is partial in the local store ({len(absent)} layer(s) not pulled): "
+                         f"pull it in full first (modelpack pull {ref}), then push")
 
 
 def _tagged_manifest(dst: Storage, ref: Reference) -> tuple[str | None, Manifest | None]:
