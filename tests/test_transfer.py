@@ -290,3 +290,33 @@ def test_a_proxy_url_with_a_user_and_password_authenticates_to_the_proxy(registr
     assert run.code != 0
     assert "407" in run.err and "Traceback" not in run.err, run.err
     assert len(run.err.strip().splitlines()) == 1, run.err
+
+
+def test_the_curl_engine_thread_ends_when_idle_and_comes_back(registry: Registry,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small exchanges run on one libcurl thread per client; it ends after a quiet spell (a long-lived
+    process keeps no idle thread) and the next request starts it again; a refused connection is a
+    CurlFailure that reads as refused, not a hang."""
+    import threading
+    import time
+
+    from modelpack.store import curl_engine
+
+    monkeypatch.setattr(curl_engine, "IDLE_EXIT", 0.2)
+    engine = curl_engine.CurlEngine(verify=True)
+
+    def get(url: str) -> curl_engine.Answer:
+        return engine.exchange(curl_engine.Exchange("GET", url, {}, None, 1024, 2.0, 5.0, 5.0, 1, ""))
+
+    assert get(f"http://{registry.host}/v2/").status == 200
+    assert any(t.name == "modelpack-curl" for t in threading.enumerate())
+    deadline = time.monotonic() + 10
+    while engine._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert engine._thread is None
+    assert get(f"http://{registry.host}/v2/").status == 200
+    with pytest.raises(curl_engine.CurlFailure) as failure:
+        get("http://127.0.0.1:9/v2/")
+    assert "refused" in str(failure.value)
+    answer = get(f"http://{registry.host}/v2/_catalog")
+    assert answer.status == 200 and answer.headers.get("content-type", "").startswith("application/json")
