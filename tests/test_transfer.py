@@ -320,3 +320,22 @@ def test_the_curl_engine_thread_ends_when_idle_and_comes_back(registry: Registry
     assert "refused" in str(failure.value)
     answer = get(f"http://{registry.host}/v2/_catalog")
     assert answer.status == 200 and answer.headers.get("content-type", "").startswith("application/json")
+
+
+def test_small_uploads_handed_back_after_a_refusal_still_arrive(registry: Registry, proxy: FaultProxy,
+                                                                tmp_path: Path) -> None:
+    """Small files go up as callbacks on the curl engine; a refused POST or PUT (503 here, a 401 before
+    credentials are settled elsewhere) hands the file back to the ordinary path, which retries it. Every
+    file arrives, none is sent twice once accepted."""
+    model = _model(tmp_path / "m", {f"part-{i:02d}.bin": 20_000 + i for i in range(30)})
+    proxy.faults.append(Fault("POST .*/blobs/uploads/", times=3, status=503))
+    proxy.faults.append(Fault("PUT .*/blobs/uploads/", times=3, status=503))
+    ref = f"{proxy.host}/{registry.repo().split('/', 1)[1]}:q"
+    result = mp.push(model, ref, options=ClientOptions(plain_http=True, backoff=0.01))
+    assert result.copied == 31  # 30 files and the config
+    accepted = [line for line, status in proxy.log if line.startswith("PUT") and "/blobs/uploads/" in line
+                and status == 201]
+    assert len(accepted) == 31, proxy.log
+    out = tmp_path / "out"
+    mp.pull(ref, output=out, options=PLAIN)
+    assert {name: data for name, data in tree(out).items() if name != "modelpack.yaml"} == tree(model)

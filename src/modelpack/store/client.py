@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterable
+from concurrent.futures import Future
 from typing import Any
 
 import urllib3
@@ -32,13 +33,13 @@ from modelpack.errors import (
 )
 from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped, read_error_body
 from modelpack.store.credentials import Credentials
-from modelpack.store.curl_engine import CurlEngine, CurlFailure, Exchange
+from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange
 from modelpack.store.hostauth import HostAuth, host_of
 from modelpack.store.messages import connection_message, error_details, path_of, redact, seconds, tls_message, who
 from modelpack.store.options import ClientOptions
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport, timed_out
 from modelpack.store.upload import SMALL_BODY, FileBody, SizedReader, read_whole
-from modelpack.store.watch import Watch, watching
+from modelpack.store.watch import PROGRESS_BYTES, Watch, watching
 
 log = logging.getLogger("modelpack.registry")
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -232,6 +233,21 @@ class RegistryClient:
         if isinstance(body, FileBody) and body.progress:
             body.progress(body.size)
         return Response(None, url, method, "Authorization" in headers, answer=answer)
+
+    def start_once(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                   cap: int = ERROR_BODY_LIMIT) -> Future[Answer]:
+        """One attempt of a small exchange, begun on the curl engine and not waited for: no redirect,
+        retry or authentication step is taken (see `quick_upload`, whose caller falls back to `send()`
+        for anything but the expected answer). The registry's credentials go to its own host only."""
+        if url.startswith("/"):
+            url = self.base + url
+        sent = {**DEFAULT_HEADERS, **headers}
+        auth = self.auth.header(url, self.scope_for(method, url))
+        if auth:
+            sent["Authorization"] = auth
+        return self._engine.start(Exchange(method, url, sent, body, cap, self.options.connect_timeout,
+                                           self.options.timeout, self.options.stall, PROGRESS_BYTES,
+                                           self._transport.proxy(url)))
 
     def _after_failure(self, method: str, url: str, exc: Exception, watch: Watch, attempt: int,
                        retries: int, deadline: float | None) -> None:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from modelpack.environment import env_int
 from modelpack.errors import UnsupportedArtifactError, UsageError
@@ -23,6 +24,7 @@ MAX_INDEX_DEPTH = 16  # indexes within indexes: real images use one level, artif
 MAX_WORKERS = 64  # more threads only add contention; a typo of 10000 would start that many
 MAX_GRAPH_MANIFESTS = 1000  # manifests in one graph: a multi-platform image with attestations has ~50
 MANY_BLOBS, SMALL_BLOB = 64, 1024 * 1024  # more workers for at least this many blobs, half under this size
+QUICK_MAX = 1024 * 1024  # blobs this small may go up as callbacks on the curl engine (see quick_upload)
 
 
 def default_workers(blobs: Sequence[Descriptor] = ()) -> int:
@@ -216,12 +218,40 @@ class BlobPipeline:
         self._first: BaseException | None = None  # what failed first (the others may only be its cancellation)
         self._pool = ThreadPoolExecutor(max_workers=max(1, options.workers or default_workers()))
         self._futures: list[Future[None]] = []
+        self._quick: Any = None  # the destination's quick uploads, once a blob used them
 
     def submit(self, blob: Descriptor, opener: Opener) -> None:
         if blob.digest in self.options.present:  # nothing to ask or send: no need for a worker
             self._finished(blob, skipped=True)
             return
+        quick = self._quick_for(blob)
+        if quick is not None:
+            if self.options.on_blob_start:
+                self.options.on_blob_start(blob)
+
+            def done(ok: bool) -> None:
+                if ok:
+                    if self.options.progress:
+                        self.options.progress(blob.size)
+                    self._finished(blob, skipped=False)
+                elif not self._failed.is_set():  # handed back: a worker pushes it the ordinary way
+                    with self._lock:
+                        self._futures.append(self._pool.submit(self._move, blob, opener, True))
+
+            quick.start(blob, opener, done)
+            return
         self._futures.append(self._pool.submit(self._move, blob, opener))
+
+    def _quick_for(self, blob: Descriptor) -> Any:
+        """The destination's quick uploads (see quick_upload), for a small blob sent without asking
+        first and without a mount to try; else None."""
+        quick = getattr(self.dst, "quick_uploads", None)
+        if quick is None or self._failed.is_set() or blob.size >= self.options.unasked_below \
+                or blob.size > QUICK_MAX or (self.options.mount_candidates and self.options.mount_candidates(blob)):
+            return None
+        if self._quick is None:
+            self._quick = quick()
+        return self._quick
 
     def submit_unhashed(self, media_type: str, size: int, opener: Opener, digest: Future[str]) -> bool:
         """Start moving a blob whose digest is still being computed, where the destination can take
@@ -288,6 +318,8 @@ class BlobPipeline:
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is not None:
             self._abandon()
+        if self._quick is not None:
+            self._quick.wait()  # every hand-back to the pool is made before it shuts down
         try:
             self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
         except BaseException:  # Ctrl-C while waiting for the workers

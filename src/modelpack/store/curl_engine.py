@@ -129,6 +129,11 @@ class CurlEngine:
         Raises:
             CurlFailure: the exchange failed on the wire (refused, cut, timed out, TLS).
         """
+        return self.start(request).result()
+
+    def start(self, request: Exchange) -> Future[Answer]:
+        """Begin one exchange; its future is completed on the engine's thread (so are callbacks added to
+        it: keep them short, they hold up every other exchange)."""
         with self._lock:
             self._queue.append(request)
             if self._thread is None:
@@ -136,7 +141,7 @@ class CurlEngine:
                 self._thread.start()
         with contextlib.suppress(BlockingIOError):
             os.write(self._wake_write, b"x")
-        return request.future.result()
+        return request.future
 
     def _run(self) -> None:
         multi = pycurl.CurlMulti()

@@ -19,6 +19,7 @@ from modelpack.store.bodies import finish
 from modelpack.store.client import RegistryClient
 from modelpack.store.options import ClientOptions
 from modelpack.store.pages import paginate
+from modelpack.store.quick_upload import QuickUploads
 from modelpack.store.target import Opener, Progress, SpeculationFailed
 from modelpack.store.transport import Response
 from modelpack.store.upload import Abandoned, FileBody
@@ -34,6 +35,22 @@ class RegistryRepository:
         self.client = client
         self.name = name  # repository path, without the registry host
         self._prefix = f"/v2/{name}"
+        self._quick: QuickUploads | None = None
+
+    @property
+    def prefix(self) -> str:
+        """The repository's API path, `/v2/<name>`."""
+        return self._prefix
+
+    def absolute(self, location: str) -> str:
+        """A Location the registry sent, as a full URL."""
+        return _absolute(self.client.base, location)
+
+    def quick_uploads(self) -> QuickUploads:
+        """Small blobs pushed as callbacks on the curl engine (see quick_upload); one set per repository."""
+        if self._quick is None:
+            self._quick = QuickUploads(self)
+        return self._quick
 
     def __repr__(self) -> str:
         return f"RegistryRepository({self.client.host}/{self.name})"
