@@ -81,9 +81,9 @@ def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: 
               help="Load a pickle from REF although its signature was not verified: it runs as code.")
 @click.option("--model-file", help="The file to serve, relative to the model directory (when several could be).")
 @click.option("--max-connections", default=64, show_default=True, type=click.IntRange(1),
-              help="Connections handled at once; more get 503.")
+              help="Requests handled at once; more get 503.")
 @click.option("--request-timeout", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
-              help="Seconds a client has to send a request's headers and body.")
+              help="Seconds a client has to send a request's headers, then its body; also bounds the graceful stop.")
 @click.option("--max-request-size", default="16MiB", show_default=True,
               help="Largest request body (e.g. 64MiB); larger ones get 413 unread.")
 @network_options
@@ -108,8 +108,7 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
     server = api.serve_model(source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
                              limits=limits, options=client_options(plain_http, insecure, ca_file, verbose))
-    run(server, drain_timeout=request_timeout,
-        ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2", err=True))
+    run(server, ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2", err=True))
 
 
 
