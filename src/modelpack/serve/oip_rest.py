@@ -93,7 +93,13 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return json_response(exc.status_code, {"error": exc.detail}, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        message = exc.detail
+        if exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; use {headers.get('Allow', 'GET')}"
+        elif exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        return json_response(exc.status_code, {"error": message}, headers)
 
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestRefused)
