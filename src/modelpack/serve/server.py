@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from modelpack.serve.http_server import InferenceServer
 from modelpack.serve.limits import ServerLimits
 from modelpack.serve.served_model import ServedModel
@@ -10,7 +12,8 @@ from modelpack.serve.served_model import ServedModel
 __all__ = ["InferenceServer", "ServedModel", "make_server"]
 
 
-def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits | None = None) -> InferenceServer:
+def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits | None = None,
+                sock: socket.socket | None = None) -> InferenceServer:
     """A server for `model`, listening already; call `serve_forever()` on it.
 
     Args:
@@ -18,6 +21,7 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
         host: address to listen on.
         port: port to listen on (0: any free port).
         limits: concurrency, request deadline and body size (default: `ServerLimits()`).
+        sock: a listening socket to serve on instead of binding `host`:`port`.
 
     Returns:
         The server.
@@ -33,7 +37,7 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
     for module in ("uvicorn", "starlette", "prometheus_client"):
         require(module)
     bounds = limits or ServerLimits()
-    sock = listen(host, port)
+    sock = sock or listen(host, port)
     try:
         return InferenceServer(build_app(model, bounds), sock, bounds)
     except BaseException:
