@@ -18,6 +18,7 @@ class ServedModel:
     version: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     digest: str | None = None
+    _outputs: list[str] | None = field(default=None, init=False, repr=False)
 
     def describe(self) -> dict[str, Any]:
         """The protocol's model metadata, with the artifact's digest and metadata in `parameters`."""
@@ -37,7 +38,9 @@ class ServedModel:
         return name == self.name and version in (None, self.version)
 
     def output_names(self) -> list[str]:
-        return [str(o["name"]) for o in self.runtime.signature()[1]]
+        if self._outputs is None:  # asked on every request; a runtime's signature does not change
+            self._outputs = [str(o["name"]) for o in self.runtime.signature()[1]]
+        return self._outputs
 
     def infer(self, request: Any, binary: memoryview | None = None) -> tuple[bytes, int | None]:
         """A protocol response to a decoded request.
