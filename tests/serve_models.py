@@ -26,22 +26,25 @@ def iris_skops(folder: Path, name: str = "iris", version: str = "1.0") -> tuple[
 
 
 def typed_onnx(folder: Path) -> Path:
-    """x (FP32 [N,3]) and flags (UINT8 [N]) in; y = x @ WEIGHTS (FP32), half (FP16), best (INT64 argmax),
-    positive (BOOL y > 0) and flags_out (UINT8, flags unchanged) out."""
+    """x (FP32 [N,3]), flags (UINT8 [N]) and text (BYTES [N]) in; y = x @ WEIGHTS (FP32), half (FP16), best
+    (INT64 argmax), positive (BOOL y > 0), flags_out (UINT8) and text_out (BYTES, both unchanged) out."""
     nodes = [helper.make_node("MatMul", ["x", "W"], ["y"]),
              helper.make_node("Cast", ["y"], ["half"], to=TensorProto.FLOAT16),
              helper.make_node("ArgMax", ["y"], ["best"], axis=1, keepdims=0),
              helper.make_node("Greater", ["y", "zero"], ["positive"]),
-             helper.make_node("Identity", ["flags"], ["flags_out"])]
+             helper.make_node("Identity", ["flags"], ["flags_out"]),
+             helper.make_node("Identity", ["text"], ["text_out"])]
     graph = helper.make_graph(
         nodes, "typed",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3]),
-         helper.make_tensor_value_info("flags", TensorProto.UINT8, [None])],
+         helper.make_tensor_value_info("flags", TensorProto.UINT8, [None]),
+         helper.make_tensor_value_info("text", TensorProto.STRING, [None])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2]),
          helper.make_tensor_value_info("half", TensorProto.FLOAT16, [None, 2]),
          helper.make_tensor_value_info("best", TensorProto.INT64, [None]),
          helper.make_tensor_value_info("positive", TensorProto.BOOL, [None, 2]),
-         helper.make_tensor_value_info("flags_out", TensorProto.UINT8, [None])],
+         helper.make_tensor_value_info("flags_out", TensorProto.UINT8, [None]),
+         helper.make_tensor_value_info("text_out", TensorProto.STRING, [None])],
         [helper.make_tensor("W", TensorProto.FLOAT, [3, 2], WEIGHTS.reshape(-1).tolist()),
          helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])

@@ -75,13 +75,16 @@ def test_tritonclient_every_datatype_of_an_onnx_model(serving: Any, tmp_path: Pa
     tc = client(serving(typed_onnx(tmp_path / "typed")))
     meta = tc.get_model_metadata("typed", "2")
     assert {o["name"]: o["datatype"] for o in meta["outputs"]} == {
-        "y": "FP32", "half": "FP16", "best": "INT64", "positive": "BOOL", "flags_out": "UINT8"}
+        "y": "FP32", "half": "FP16", "best": "INT64", "positive": "BOOL", "flags_out": "UINT8", "text_out": "BYTES"}
     x = np.array([[1, 2, 3], [0.5, -1, 4], [-3, -1, 0]], dtype=np.float32)
     flags = np.array([0, 255, 7], dtype=np.uint8)
-    inputs = [triton.InferInput("x", list(x.shape), "FP32"), triton.InferInput("flags", [3], "UINT8")]
+    text = np.array(["a", "héllo", ""], dtype=object)
+    inputs = [triton.InferInput("x", list(x.shape), "FP32"), triton.InferInput("flags", [3], "UINT8"),
+              triton.InferInput("text", [3], "BYTES")]
     inputs[0].set_data_from_numpy(x, binary_data=binary)
     inputs[1].set_data_from_numpy(flags, binary_data=binary)
-    names = ["y", "half", "best", "positive", "flags_out"]
+    inputs[2].set_data_from_numpy(text, binary_data=binary)
+    names = ["y", "half", "best", "positive", "flags_out", "text_out"]
     result = tc.infer("typed", inputs, outputs=[triton.InferRequestedOutput(n, binary_data=binary) for n in names])
     y = x @ WEIGHTS
     assert np.allclose(result.as_numpy("y"), y) and result.as_numpy("y").dtype == np.float32
@@ -89,3 +92,4 @@ def test_tritonclient_every_datatype_of_an_onnx_model(serving: Any, tmp_path: Pa
     assert result.as_numpy("best").tolist() == y.argmax(axis=1).tolist()
     assert result.as_numpy("positive").tolist() == (y > 0).tolist()
     assert result.as_numpy("flags_out").tolist() == [0, 255, 7]
+    assert [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("text_out")] == ["a", "héllo", ""]

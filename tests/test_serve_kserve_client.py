@@ -42,14 +42,17 @@ def test_kserve_rest_client_infers_on_a_skops_model(serving: Any, tmp_path: Path
 
 def test_kserve_rest_client_onnx_binary_outputs(serving: Any, tmp_path: Path) -> None:
     x = np.array([[1, 2, 3], [0.5, -1, 4]], dtype=np.float32)
-    inputs = [kserve.InferInput("x", [2, 3], "FP32"), kserve.InferInput("flags", [2], "UINT8")]
+    inputs = [kserve.InferInput("x", [2, 3], "FP32"), kserve.InferInput("flags", [2], "UINT8"),
+              kserve.InferInput("text", [2], "BYTES")]
     inputs[0].set_data_from_numpy(x)
     inputs[1].set_data_from_numpy(np.array([1, 200], dtype=np.uint8))
+    inputs[2].set_data_from_numpy(np.array([b"x", b"yz"], dtype=object))
     response = asyncio.run(infer(serving(typed_onnx(tmp_path / "typed")), "typed", inputs,
                                  parameters={"binary_data_output": True}))
     outputs = {o.name: o.as_numpy() for o in response.outputs}
     assert np.allclose(outputs["y"], x @ WEIGHTS) and outputs["best"].tolist() == (x @ WEIGHTS).argmax(1).tolist()
     assert outputs["flags_out"].tolist() == [1, 200] and outputs["positive"].dtype == np.bool_
+    assert [v.decode() if isinstance(v, bytes) else v for v in outputs["text_out"]] == ["x", "yz"]
 
 
 def test_kserve_rest_client_sees_the_servers_error(serving: Any, tmp_path: Path) -> None:

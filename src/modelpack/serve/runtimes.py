@@ -74,6 +74,8 @@ class OnnxRuntime:
                     name = next(iter(expected))
                 else:
                     raise ValueError(f"unknown input {name!r}; the model takes {sorted(expected)}")
+            if expected[name].type == "tensor(string)":  # onnxruntime takes text: binary BYTES arrive as bytes
+                value = np.vectorize(_text, otypes=[object])(value) if np.size(value) else value
             feed[name] = np.asarray(value, dtype=_numpy_type(expected[name].type))
         names = [o.name for o in self.session.get_outputs()]
         return dict(zip(names, self.session.run(names, feed), strict=True))
@@ -89,6 +91,11 @@ class OnnxRuntime:
 _ONNX_TO_V2 = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(float16)": "FP16", "tensor(bool)": "BOOL",
                "tensor(string)": "BYTES", **{f"tensor({t.lower()})": t for t in
                                             ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")}}
+
+
+def _text(value: Any) -> str:
+    """A BYTES element as the text onnxruntime's string tensors take (ValueError: not UTF-8)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _v2_type(onnx_type: str) -> str:
