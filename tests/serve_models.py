@@ -3,7 +3,9 @@ ONNX graph whose outputs cover several datatypes (FP32, FP16, INT64, BOOL, UINT8
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -53,3 +55,13 @@ def typed_onnx(folder: Path) -> Path:
     onnx.save(model, folder / "model.onnx")
     (folder / "modelpack.yaml").write_text("name: typed\nversion: '2'\nframework: onnx\n")
     return folder
+
+
+def typed_inputs(make: Callable[[str, list[int], str], Any], flags: list[int], text: list[bytes],
+                 **options: Any) -> tuple[np.ndarray, list[Any]]:
+    """Two rows of inputs for `typed_onnx`, built with a client's InferInput class: (x, inputs)."""
+    x = np.array([[1, 2, 3], [0.5, -1, 4]], dtype=np.float32)
+    inputs = [make("x", [2, 3], "FP32"), make("flags", [2], "UINT8"), make("text", [2], "BYTES")]
+    for tensor, value in zip(inputs, (x, np.array(flags, dtype=np.uint8), np.array(text, dtype=object)), strict=True):
+        tensor.set_data_from_numpy(value, **options)
+    return x, inputs

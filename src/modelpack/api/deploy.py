@@ -208,6 +208,7 @@ def serve_model(
     model_file: str | Path | None = None,
     limits: ServerLimits | None = None,
     sock: socket.socket | None = None,
+    grpc_port: int | None = None,
 ) -> Any:
     """An Open Inference Protocol (V2) server for a model directory or a reference (pulled, verified,
     unpacked). Returns the server; call `serve_forever()` on it.
@@ -229,6 +230,7 @@ def serve_model(
         model_file: the file to serve, relative to the model directory (default: chosen from the files).
         limits: requests at once, request deadline and body size (default: `ServerLimits()`).
         sock: a listening socket to serve on instead of binding `host`:`port` (`serve --workers`).
+        grpc_port: also serve the protocol over gRPC on this port (0: any free port; None: REST only).
 
     Returns:
         The server (listening, not yet serving).
@@ -276,7 +278,7 @@ def serve_model(
         label = name or metadata.get("name") or ref.repository.rsplit("/", 1)[-1]
     served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
                          str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
-    return make_server(served, host, port, limits, sock=sock)
+    return make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port)
 
 
 def _served_reference(source: str | Path) -> Reference:

@@ -88,13 +88,15 @@ def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: 
               help="Largest request body (e.g. 64MiB); larger ones get 413 unread.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes serving on the one port, each with its own copy of the model.")
+@click.option("--grpc-port", type=click.IntRange(0, 65535),
+              help="Also serve the protocol over gRPC (inference.GRPCInferenceService) on this port; needs grpcio.")
 @click.option("--listen-fd", type=int, hidden=True, help="A listening socket to serve on (set by --workers).")
 @network_options
 @handle_errors
 def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
           trust_unverified_pickle: bool, model_file: str | None, max_connections: int, request_timeout: float,
-          max_request_size: str, workers: int, listen_fd: int | None, plain_http: bool, insecure: bool,
-          ca_file: str | None, verbose: bool) -> None:
+          max_request_size: str, workers: int, grpc_port: int | None, listen_fd: int | None, plain_http: bool,
+          insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST, with
     binary tensors): /v2, /v2/health/live|ready, /v2/models/NAME[/versions/V][/ready|/infer], and
     Prometheus metrics at /metrics labelled with the model's name, version and digest.
@@ -125,8 +127,9 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
     server = api.serve_model(source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
                              limits=limits, options=client_options(plain_http, insecure, ca_file, verbose),
-                             sock=sock)
-    run(server, ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2", err=True))
+                             sock=sock, grpc_port=grpc_port)
+    grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
+    run(server, ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2{grpc}", err=True))
 
 
 

@@ -10,16 +10,17 @@ from modelpack.serve.oip_rest import create_app
 from modelpack.serve.served_model import ServedModel
 
 
-def build_app(model: ServedModel, limits: ServerLimits) -> Any:
+def build_app(model: ServedModel, limits: ServerLimits, metrics: ServerMetrics | None = None) -> Any:
     """The ASGI application for `model`: metrics outermost (refusals are counted too), then the limits,
     then the REST endpoints.
 
     Args:
         model: the loaded model.
         limits: concurrency, body size and body deadline.
+        metrics: where requests are counted (default: new metrics for `model`).
 
     Returns:
         An ASGI application.
     """
-    metrics = ServerMetrics(model.name, model.version, model.digest, model.runtime.platform)
+    metrics = metrics or ServerMetrics(model.name, model.version, model.digest, model.runtime.platform)
     return MetricsMiddleware(LimitsMiddleware(create_app(model, metrics), limits), metrics)

@@ -72,6 +72,8 @@ class InferenceServer:
                                 server_header=False, date_header=True)
         self._server = _server_class()(config)
         self._done = threading.Event()
+        self.grpc_server: Any = None  # also serving gRPC (modelpack.serve.oip_grpc), stopped with this
+        self.grpc_port: int | None = None
 
     @property
     def server_address(self) -> tuple[str, int]:
@@ -88,6 +90,8 @@ class InferenceServer:
         try:
             self._server.run(sockets=[self.socket])
         finally:
+            if self.grpc_server is not None:  # its calls in flight finish too
+                self.grpc_server.stop(self.limits.request_timeout).wait()
             self._done.set()
 
     def shutdown(self) -> None:

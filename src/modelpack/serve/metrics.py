@@ -37,17 +37,17 @@ class ServerMetrics:
                                   buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                            1.0, 2.5, 5.0, 10.0))
 
-    def observe(self, endpoint: str, code: int, seconds: float) -> None:
+    def observe(self, endpoint: str, code: int | str, seconds: float) -> None:
         """Count one answered request.
 
         Args:
             endpoint: a fixed name (infer, metadata, ready, health, server, metrics, other), never the
                 client's path.
-            code: the HTTP status sent.
+            code: the HTTP status sent, or the gRPC status' name (OK, INVALID_ARGUMENT ...).
             seconds: how long it took.
         """
         self._requests.labels(**self._identity, endpoint=endpoint, code=str(code)).inc()
-        if code >= 400:
+        if code not in ("OK",) and (isinstance(code, str) or code >= 400):
             self._errors.labels(**self._identity, endpoint=endpoint, code=str(code)).inc()
         self._latency.labels(**self._identity, endpoint=endpoint).observe(seconds)
 

@@ -42,6 +42,19 @@ class ServedModel:
             self._outputs = [str(o["name"]) for o in self.runtime.signature()[1]]
         return self._outputs
 
+    def predict(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The model's outputs (numpy arrays by name) for checked inputs.
+
+        Raises:
+            BadRequest: the model refuses the inputs.
+        """
+        try:
+            return self.runtime.predict(inputs)
+        except (ValueError, TypeError) as exc:
+            raise BadRequest(f"the model refused the input: {exc}") from None
+        except Exception as exc:  # runtimes raise their own types for bad input (onnxruntime's Fail, ...)
+            raise BadRequest(f"the model refused the input: {type(exc).__name__}: {exc}") from None
+
     def infer(self, request: Any, binary: memoryview | None = None) -> tuple[bytes, int | None]:
         """A protocol response to a decoded request.
 
@@ -56,12 +69,7 @@ class ServedModel:
             BadRequest: the request breaks the protocol or the model refuses its inputs.
         """
         parsed = parse_request(request, self.output_names(), binary)
-        try:
-            results = self.runtime.predict(parsed.inputs)
-        except (ValueError, TypeError) as exc:
-            raise BadRequest(f"the model refused the input: {exc}") from None
-        except Exception as exc:  # runtimes raise their own types for bad input (onnxruntime's Fail, ...)
-            raise BadRequest(f"the model refused the input: {type(exc).__name__}: {exc}") from None
+        results = self.predict(parsed.inputs)
         wanted = parsed.outputs or dict.fromkeys(results, parsed.binary_outputs)
         outputs, blobs = [], []
         for name, value in results.items():

@@ -13,7 +13,7 @@ __all__ = ["InferenceServer", "ServedModel", "make_server"]
 
 
 def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits | None = None,
-                sock: socket.socket | None = None) -> InferenceServer:
+                sock: socket.socket | None = None, grpc_port: int | None = None) -> InferenceServer:
     """A server for `model`, listening already; call `serve_forever()` on it.
 
     Args:
@@ -22,24 +22,34 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
         port: port to listen on (0: any free port).
         limits: concurrency, request deadline and body size (default: `ServerLimits()`).
         sock: a listening socket to serve on instead of binding `host`:`port`.
+        grpc_port: also serve the protocol over gRPC on this port (0: any free port; None: no gRPC).
 
     Returns:
         The server.
 
     Raises:
-        MissingDependencyError: uvicorn, starlette or prometheus-client is not installed.
+        MissingDependencyError: uvicorn, starlette or prometheus-client (with `grpc_port`: grpcio or
+            protobuf) is not installed.
         UsageError: the address cannot be listened on.
     """
     from modelpack.serve.app import build_app
     from modelpack.serve.http_server import listen
+    from modelpack.serve.metrics import ServerMetrics
     from modelpack.serve.runtimes import require
 
     for module in ("uvicorn", "starlette", "prometheus_client"):
         require(module)
     bounds = limits or ServerLimits()
+    metrics = ServerMetrics(model.name, model.version, model.digest, model.runtime.platform)
     sock = sock or listen(host, port)
     try:
-        return InferenceServer(build_app(model, bounds), sock, bounds)
+        server = InferenceServer(build_app(model, bounds, metrics), sock, bounds)
+        if grpc_port is not None:
+            from modelpack.serve.oip_grpc import start_grpc
+
+            server.grpc_server, server.grpc_port = start_grpc(model, metrics, host, grpc_port,
+                                                              bounds.max_request_bytes, bounds.max_connections)
+        return server
     except BaseException:
         sock.close()
         raise
