@@ -214,6 +214,7 @@ def test_requests_over_the_concurrency_limit_get_503_json(serving: Any, iris: Pa
             if status == 503:
                 break
         assert status == 503 and "busy" in body["error"]
+        assert call(f"{base}/v2/health/ready") == (200, {"ready": True})  # probes still answer
     for _ in range(100):
         if call(f"{base}/v2/models/iris/infer", json_body())[0] == 200:
             break

@@ -81,7 +81,7 @@ def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: 
               help="Load a pickle from REF although its signature was not verified: it runs as code.")
 @click.option("--model-file", help="The file to serve, relative to the model directory (when several could be).")
 @click.option("--max-connections", default=64, show_default=True, type=click.IntRange(1),
-              help="Requests handled at once; more get 503.")
+              help="Inference requests handled at once; more get 503.")
 @click.option("--request-timeout", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
               help="Seconds a client has to send a request's headers, then its body; also bounds the graceful stop.")
 @click.option("--max-request-size", default="16MiB", show_default=True,

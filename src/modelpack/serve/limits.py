@@ -1,6 +1,7 @@
 """Limits of the inference server, and the ASGI middleware that enforces those the HTTP layer does not.
 
-- at most `max_connections` requests are handled at once; one more gets a 503 `{"error": ...}` at once;
+- at most `max_connections` requests with a body (inference) are handled at once; one more gets a 503
+  `{"error": ...}` at once (GET and HEAD, e.g. health probes and /metrics, are not counted);
 - a request body over `max_request_bytes` gets a 413 before any of it is read (declared length) or as
   soon as it passes the limit (chunked);
 - a request's body must arrive within `request_timeout` seconds of its headers (408 otherwise); the
@@ -94,7 +95,8 @@ class LimitsMiddleware:
         self.active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            # Bodiless and answered at once: health probes and /metrics still answer under load.
             return await self.app(scope, receive, send)
         if self.active >= self.limits.max_connections:
             return await refuse(send, 503, "the server is busy: too many requests at once; retry later",
@@ -113,7 +115,7 @@ class LimitsMiddleware:
             return await refuse(send, 413 if declared.isdigit() else 400,
                                 f"request body of {declared[:40].decode(errors='replace')} bytes is over the "
                                 f"limit of {cap} bytes" if declared.isdigit() else "bad Content-Length")
-        if scope["method"] in ("GET", "HEAD") or declared == b"0":
+        if declared == b"0":
             return await self.app(scope, receive, send)
         share = int(declared) if declared is not None else cap
         deadline = time.monotonic() + self.limits.request_timeout
