@@ -115,13 +115,39 @@ def test_stop_signal_finishes_the_request_in_flight_and_exits_0_leaving_nothing(
     while chunk := conn.recv(65536):
         reply += chunk
     conn.close()
-    assert reply.startswith(b"HTTP/1.0 200"), reply
+    assert reply.startswith(b"HTTP/1.1 200"), reply  # answered, then closed: the server is stopping
     assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["outputs"][0]["data"] == [6.0, 6.0]
     assert proc.wait(timeout=60) == 0
     assert proc.stderr is not None
     err = proc.stderr.read()
     assert "stopped" in err and "interrupted" not in err and "Traceback" not in err
     assert copies(scratch) == []
+
+
+def test_workers_share_the_port_and_stop_together_with_exit_0(tmp_path: Path, scratch: Path,
+                                                               processes: list[subprocess.Popen[str]]) -> None:
+    proc, port = start(scratch, str(onnx_model(tmp_path / "m")), "--workers", "2")
+    processes.append(proc)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert len(children) == 2
+    listening = {pid for pid in children if any(
+        os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:") for fd in os.listdir(f"/proc/{pid}/fd"))}
+    assert listening == set(children)
+    for _ in range(20):
+        conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+        conn.sendall(b"POST /v2/models/linear/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+        conn.close()
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert err.count("SIGTERM received") == 2 and err.rstrip().endswith("stopped") and "Traceback" not in err
+    assert all(not Path(f"/proc/{pid}").exists() for pid in children)
 
 
 def test_port_in_use_names_host_and_port_and_leaves_nothing(pushed: str, scratch: Path) -> None:

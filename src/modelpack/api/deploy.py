@@ -32,6 +32,8 @@ from modelpack.unpacking import layer_path
 log = logging.getLogger("modelpack.deploy")
 
 if TYPE_CHECKING:
+    import socket
+
     from modelpack.serve.limits import ServerLimits
     from modelpack.serve.runtimes import Runtime
 
@@ -222,6 +224,8 @@ def serve_model(
     trust_unverified_pickle: bool = False,
     model_file: str | Path | None = None,
     limits: ServerLimits | None = None,
+    sock: socket.socket | None = None,
+    grpc_port: int | None = None,
 ) -> Any:
     """An Open Inference Protocol (V2) server for a model directory or a reference (pulled, verified,
     unpacked). Returns the server; call `serve_forever()` on it.
@@ -241,10 +245,12 @@ def serve_model(
         verify_key: public key: verify the reference's signature before pulling it.
         trust_unverified_pickle: load a pickle from a reference whose signature was not verified.
         model_file: the file to serve, relative to the model directory (default: chosen from the files).
-        limits: connections, request deadline and body size (default: `ServerLimits()`).
+        limits: requests at once, request deadline and body size (default: `ServerLimits()`).
+        sock: a listening socket to serve on instead of binding `host`:`port` (`serve --workers`).
+        grpc_port: also serve the protocol over gRPC on this port (0: any free port; None: REST only).
 
     Returns:
-        The server (not yet serving).
+        The server (listening, not yet serving).
 
     Raises:
         UntrustedContentError: a pickle from an unverified reference, or a .skops file naming types
@@ -289,7 +295,7 @@ def serve_model(
         label = name or metadata.get("name") or ref.repository.rsplit("/", 1)[-1]
     served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
                          str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
-    return make_server(served, host, port, limits)
+    return make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port)
 
 
 def _served_reference(source: str | Path) -> Reference:

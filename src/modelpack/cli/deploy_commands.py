@@ -81,35 +81,55 @@ def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: 
               help="Load a pickle from REF although its signature was not verified: it runs as code.")
 @click.option("--model-file", help="The file to serve, relative to the model directory (when several could be).")
 @click.option("--max-connections", default=64, show_default=True, type=click.IntRange(1),
-              help="Connections handled at once; more get 503.")
+              help="Inference requests handled at once; more get 503.")
 @click.option("--request-timeout", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
-              help="Seconds a client has to send a request's headers and body.")
+              help="Seconds a client has to send a request's headers, then its body; also bounds the graceful stop.")
 @click.option("--max-request-size", default="16MiB", show_default=True,
               help="Largest request body (e.g. 64MiB); larger ones get 413 unread.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes serving on the one port, each with its own copy of the model.")
+@click.option("--grpc-port", type=click.IntRange(0, 65535),
+              help="Also serve the protocol over gRPC (inference.GRPCInferenceService) on this port; needs grpcio.")
+@click.option("--listen-fd", type=int, hidden=True, help="A listening socket to serve on (set by --workers).")
 @network_options
 @handle_errors
 def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
           trust_unverified_pickle: bool, model_file: str | None, max_connections: int, request_timeout: float,
-          max_request_size: str, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
-    """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST):
-    /v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer.
+          max_request_size: str, workers: int, grpc_port: int | None, listen_fd: int | None, plain_http: bool,
+          insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST, with
+    binary tensors): /v2, /v2/health/live|ready, /v2/models/NAME[/versions/V][/ready|/infer], and
+    Prometheus metrics at /metrics labelled with the model's name, version and digest.
 
     ONNX and .skops files are preferred to pickles. A pickle (.joblib/.pkl) runs code when loaded: from a
     directory you name it is loaded as your choice (a directory made by `pull -o` holds a registry's
     content: pull it with --verify-key); from a REF only with --verify-key or --trust-unverified-pickle.
     .skops files load only scikit-learn, numpy and scipy types. Exit 2 when a model is refused.
     SIGTERM or Ctrl-C stops it cleanly (requests in flight finish) with exit 0."""
+    import socket
+    import sys
+
     from modelpack import api
+    from modelpack.serve.http_server import listen
     from modelpack.serve.lifecycle import configure_logging, run
     from modelpack.serve.limits import ServerLimits, parse_size
 
     configure_logging()
     limits = ServerLimits(max_connections, request_timeout, parse_size(max_request_size))
+    if workers > 1:
+        from modelpack.serve.workers import run_workers
+
+        shared = listen(host, port)
+        bound = shared.getsockname()[1]
+        sys.exit(run_workers(sys.argv[1:], shared, workers, ready=lambda: click.echo(
+            f"serving on http://{host}:{bound}/v2 ({workers} workers)", err=True)))
+    sock = socket.socket(fileno=listen_fd) if listen_fd is not None else None
     server = api.serve_model(source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
-                             limits=limits, options=client_options(plain_http, insecure, ca_file, verbose))
-    run(server, drain_timeout=request_timeout,
-        ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2", err=True))
+                             limits=limits, options=client_options(plain_http, insecure, ca_file, verbose),
+                             sock=sock, grpc_port=grpc_port)
+    grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
+    run(server, ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2{grpc}", err=True))
 
 
 

@@ -8,13 +8,10 @@ exits 0, as a service manager expects of a requested stop.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Callable
-from typing import Any
 
-from modelpack.serve.limits import BoundedHTTPServer
+from modelpack.serve.http_server import InferenceServer
 
 log = logging.getLogger("modelpack.serve")
 
@@ -31,34 +28,16 @@ def configure_logging() -> None:
     log.propagate = False
 
 
-def run(server: BoundedHTTPServer, drain_timeout: float, ready: Callable[[], None] | None = None) -> None:
+def run(server: InferenceServer, ready: Callable[[], None] | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then stop cleanly (see the module docstring).
 
     Args:
         server: a server from `modelpack.serve.server.make_server`.
-        drain_timeout: seconds to wait for requests in flight once a stop is asked for.
-        ready: called once the stop signals are handled (a "serving on" line: a supervisor that sees
-            it may stop the server cleanly from then on).
+        ready: called once the server accepts connections and the stop signals are handled (a
+            "serving on" line: a supervisor that sees it may stop the server cleanly from then on).
     """
-    stopping = threading.Event()
-
-    def stop(signum: int, frame: Any) -> None:
-        if stopping.is_set():
-            return
-        stopping.set()
-        log.info("%s received: finishing the requests in flight, then stopping", signal.Signals(signum).name)
-        # shutdown() waits for serve_forever() to return, which runs in this (the main) thread.
-        threading.Thread(target=server.shutdown, name="modelpack-serve-stop", daemon=True).start()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        if ready is not None:
-            ready()
-        server.serve_forever()
-        if not server.drain(drain_timeout):
-            log.warning("stopping with requests still in flight after %g s", drain_timeout)
+        server.serve_forever(ready)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         server.server_close()
     log.info("stopped")

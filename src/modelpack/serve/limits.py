@@ -1,35 +1,32 @@
-"""A bounded HTTP server for `serve`: a fixed pool of connection threads, a deadline for receiving each
-request, a cap on body size and on the bytes being parsed at once.
+"""Limits of the inference server, and the ASGI middleware that enforces those the HTTP layer does not.
 
-The standard library's ThreadingHTTPServer starts a thread per connection and waits forever for a
-request, so half-sent requests pile up threads and a large body is parsed however many arrive. Here:
-- at most `max_connections` connections are handled at once; one more gets a 503 and is closed;
-- each request's headers and body must arrive within `request_timeout` seconds in total (a client that
-  drips a byte at a time is cut off too), and every socket read or write times out after as long;
-- a body over `max_request_bytes` gets a 413 before any of it is read;
-- bodies read and parsed at once total at most `max_inflight_bytes` (JSON parsing costs ~10-25 times
-  the body size in Python objects); a request that cannot get its share in time gets a 503.
+- at most `max_connections` requests with a body (inference) are handled at once; one more gets a 503
+  `{"error": ...}` at once (GET and HEAD, e.g. health probes and /metrics, are not counted);
+- a request body over `max_request_bytes` gets a 413 before any of it is read (declared length) or as
+  soon as it passes the limit (chunked);
+- a request's body must arrive within `request_timeout` seconds of its headers (408 otherwise); the
+  headers themselves are bounded by the connection's deadline (`http_protocol.DeadlineH11Protocol`);
+- bodies read and parsed at once total at most `max_inflight_bytes` (JSON parsing costs ~10-25 times the
+  body size in Python objects); a request that cannot get its share in time gets a 503.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
+import asyncio
+import json
 import re
-import selectors
-import socket
-import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from modelpack.errors import UsageError
 
-log = logging.getLogger("modelpack.serve")
-_BUSY = b'{"error": "the server is busy: too many connections; retry later"}'
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -62,186 +59,110 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * 1024 ** " KMG".index(match.group(2).upper() or " ")
 
 
+
 class ByteBudget:
-    """Bytes that may be held by request bodies at once; callers wait for their share."""
+    """Bytes that request bodies may hold at once; callers wait (on the event loop) for their share."""
 
     def __init__(self, total: int) -> None:
         self._free = total
-        self._ready = threading.Condition()
+        self._ready: asyncio.Condition | None = None  # made on the loop that uses it
 
-    def reserve(self, size: int, timeout: float) -> bool:
-        with self._ready:
-            return self._ready.wait_for(lambda: self._free >= size, timeout) and self._take(size)
+    async def reserve(self, size: int, timeout: float) -> bool:
+        """Take `size` bytes, waiting up to `timeout` seconds; False when they did not free in time."""
+        if self._ready is None:
+            self._ready = asyncio.Condition()
+        async with self._ready:
+            try:
+                await asyncio.wait_for(self._ready.wait_for(lambda: self._free >= size), timeout)
+            except asyncio.TimeoutError:
+                return False
+            self._free -= size
+            return True
 
-    def _take(self, size: int) -> bool:
-        self._free -= size
-        return True
-
-    def release(self, size: int) -> None:
-        with self._ready:
+    async def release(self, size: int) -> None:
+        assert self._ready is not None
+        async with self._ready:
             self._free += size
             self._ready.notify_all()
 
 
-class BoundedHTTPServer(HTTPServer):
-    """HTTPServer with a fixed thread pool and request deadlines (see the module docstring)."""
+class LimitsMiddleware:
+    """ASGI middleware enforcing `ServerLimits` (see the module docstring); refusals are JSON."""
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 limits: ServerLimits) -> None:
-        self.limits = limits
+    def __init__(self, app: ASGIApp, limits: ServerLimits) -> None:
+        self.app, self.limits = app, limits
         self.budget = ByteBudget(limits.inflight_bytes)
-        self.request_queue_size = max(128, limits.max_connections)  # listen backlog
-        self._slots = threading.BoundedSemaphore(limits.max_connections)
-        self._pool = ThreadPoolExecutor(limits.max_connections, thread_name_prefix="modelpack-serve")
-        self._deadlines: dict[socket.socket, float] = {}
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
-        self._active = 0  # connections being handled
-        self._idle = threading.Condition()
-        try:
-            super().__init__(address, handler)
-        except OSError as exc:  # in use, not ours to bind, not an address of this machine
-            self._pool.shutdown(wait=False)
-            raise UsageError(f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}; "
-                             "choose another --port or --host") from None
-        threading.Thread(target=self._reap, name="modelpack-serve-deadlines", daemon=True).start()
-        self._linger = _Linger()
+        self.active = 0
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self._refuse(request)
-            return
-        self.watch(request)
-        with self._idle:
-            self._active += 1
-        self._pool.submit(self._work, request, client_address)
-
-    def _work(self, request: Any, client_address: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            # Bodiless and answered at once: health probes and /metrics still answer under load.
+            return await self.app(scope, receive, send)
+        if self.active >= self.limits.max_connections:
+            return await refuse(send, 503, "the server is busy: too many requests at once; retry later",
+                                [(b"retry-after", b"1")])
+        self.active += 1
         try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
+            await self._bounded(scope, receive, send)
         finally:
-            self.done_reading(request)
-            self.shutdown_request(request)
-            self._slots.release()
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
+            self.active -= 1
 
-    def drain(self, timeout: float) -> bool:
-        """Stop accepting connections and wait up to `timeout` seconds for those being handled to finish
-        (call after `shutdown()`); True when none is left."""
-        self.socket.setblocking(False)
-        while True:  # connections already in the listen backlog were sent before the stop: handle them
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        cap = self.limits.max_request_bytes
+        if declared is not None and (not declared.isdigit() or int(declared) > cap):
+            return await refuse(send, 413 if declared.isdigit() else 400,
+                                f"request body of {declared[:40].decode(errors='replace')} bytes is over the "
+                                f"limit of {cap} bytes" if declared.isdigit() else "bad Content-Length")
+        if declared == b"0":
+            return await self.app(scope, receive, send)
+        share = int(declared) if declared is not None else cap
+        deadline = time.monotonic() + self.limits.request_timeout
+        if not await self.budget.reserve(share, self.limits.request_timeout):
+            return await refuse(send, 503, "the server is busy parsing other requests; retry later")
+        received = 0
+        started = False
+
+        async def bounded_receive() -> Message:
+            nonlocal received
             try:
-                request, client_address = self.get_request()
-            except OSError:
-                break
-            self.process_request(request, client_address)
-        self.socket.close()  # later clients are refused instead of waiting in the backlog
-        with self._idle:
-            return self._idle.wait_for(lambda: self._active == 0, timeout)
+                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.001))
+            except asyncio.TimeoutError:
+                raise RequestRefused(408, f"the request body did not arrive within {self.limits.request_timeout:g} s") \
+                    from None
+            received += len(message.get("body", b""))
+            if received > cap:
+                raise RequestRefused(413, f"request body is over the limit of {cap} bytes")
+            return message
 
-    def _refuse(self, request: socket.socket) -> None:
-        """503 to a connection over the limit, without reading its request or starting a thread. The
-        socket is then closed lingering (see `_Linger`): closing it with the client's request still
-        arriving would reset the connection before the client reads the 503."""
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            request.setblocking(False)
-            with contextlib.suppress(OSError):
-                request.recv(65536)
-            request.settimeout(1)
-            request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                            b"Retry-After: 1\r\nConnection: close\r\nContent-Length: "
-                            + str(len(_BUSY)).encode() + b"\r\n\r\n" + _BUSY)
-            request.shutdown(socket.SHUT_WR)
-        except OSError:
-            self.shutdown_request(request)
-            return
-        self._linger.add(request)
-
-    def watch(self, connection: socket.socket) -> None:
-        """Start the clock on receiving a request from `connection`."""
-        with self._lock:
-            self._deadlines[connection] = time.monotonic() + self.limits.request_timeout
-
-    def done_reading(self, connection: socket.socket) -> None:
-        """The request has arrived (or the connection is over): stop its clock."""
-        with self._lock:
-            self._deadlines.pop(connection, None)
-
-    def _reap(self) -> None:
-        # One thread for all deadlines: a socket shut down under a blocked read wakes it with EOF.
-        while not self._closed.wait(0.5):
-            now = time.monotonic()
-            with self._lock:
-                late = [conn for conn, deadline in self._deadlines.items() if deadline < now]
-                for conn in late:
-                    del self._deadlines[conn]
-            for conn in late:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # One line, not the base class's traceback on stderr (a client that hung up is routine).
-        error = sys.exc_info()[1]
-        log.warning("request from %s failed: %s: %s", client_address[0], type(error).__name__, error)
-
-    def server_close(self) -> None:
-        self._closed.set()
-        super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+            await self.app(scope, bounded_receive, tracking_send)
+        except RequestRefused as refusal:
+            if started:
+                raise
+            await refuse(send, refusal.status, refusal.message)
+        finally:
+            await self.budget.release(share)
 
 
-class _Linger:
-    """Refused connections, read and discarded until the client closes (or for `seconds`), on one
-    thread for all of them: a lingering close, so the client gets to read its 503. At most `limit` are
-    held; beyond that a refused connection is closed at once."""
+class RequestRefused(Exception):
+    """A request body refused while it is read (too slow: 408, too large: 413); the app answers it."""
 
-    def __init__(self, seconds: float = 2.0, limit: int = 256) -> None:
-        self.seconds, self.limit = seconds, limit
-        self._selector = selectors.DefaultSelector()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        threading.Thread(target=self._run, name="modelpack-serve-linger", daemon=True).start()
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
-    def add(self, connection: socket.socket) -> None:
-        with self._lock:
-            if len(self._selector.get_map()) >= self.limit:
-                connection.close()
-                return
-            connection.setblocking(False)
-            self._selector.register(connection, selectors.EVENT_READ, time.monotonic() + self.seconds)
-        self._wake.set()
 
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                watched = len(self._selector.get_map())
-            if not watched:  # sleep until a refusal comes
-                self._wake.wait()
-                self._wake.clear()
-                continue
-            for key, _ in self._selector.select(timeout=0.05):
-                self._read(key.fileobj)  # type: ignore[arg-type]
-            now = time.monotonic()
-            with self._lock:
-                expired = [k.fileobj for k in self._selector.get_map().values() if k.data < now]
-            for connection in expired:
-                self._close(connection)  # type: ignore[arg-type]
-
-    def _read(self, connection: socket.socket) -> None:
-        try:
-            if connection.recv(65536):
-                return
-        except BlockingIOError:
-            return
-        except OSError:
-            pass
-        self._close(connection)  # the client closed (or reset): done
-
-    def _close(self, connection: socket.socket) -> None:
-        with self._lock, contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(connection)
-        connection.close()
+async def refuse(send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Send a complete JSON error response `{"error": message}`."""
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,27 +1,22 @@
-"""Open Inference Protocol (KServe V2) request checks and response encoding, independent of the HTTP server.
+"""Open Inference Protocol (KServe V2) inference requests and responses, independent of the HTTP server.
 
 A request is checked against the protocol before any of it reaches numpy or the model: its fields have
-the protocol's JSON types, every input's data are of its datatype and inside that datatype's range (numpy
-would raise, wrap around or overflow to infinity instead), the element count matches the shape, and the
-requested outputs exist. Responses never carry NaN or Infinity, which JSON cannot express: such values
-are written as null.
+the protocol's JSON types, every input's data are of its datatype and inside that datatype's range, the
+element count matches the shape, and the requested outputs exist. Inputs and outputs may travel as
+binary data (see `binary_tensors`). NaN and Infinity, which JSON cannot express, are refused in JSON
+requests and written as null in JSON responses; binary tensors carry them as they are.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-# The protocol's tensor datatypes and the numpy type each becomes.
-NUMPY_TYPES = {"BOOL": "bool", "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
-               "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
-               "FP16": "float16", "FP32": "float32", "FP64": "float64", "BYTES": "object"}
-_INT_RANGES = {name: (0, 2 ** bits - 1) if name.startswith("U") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-               for name, bits in (("INT8", 8), ("INT16", 16), ("INT32", 32), ("INT64", 64),
-                                  ("UINT8", 8), ("UINT16", 16), ("UINT32", 32), ("UINT64", 64))}
-_FLOAT_MAX = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": 1.7976931348623157e308}
+from modelpack.serve import binary_tensors
+from modelpack.serve.datatypes import NUMPY_TYPES, DatatypeError, check_values, datatype_of
+
 _JSON_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer", bool: "a boolean"}
 
 
@@ -31,13 +26,17 @@ class BadRequest(Exception):
 
 @dataclass
 class InferenceRequest:
+    """A checked request: inputs as numpy arrays, the outputs asked for and how to send them."""
+
     inputs: dict[str, Any]  # name -> numpy array of the declared datatype and shape
-    outputs: list[str]  # requested output names, in order; empty: all of them
+    outputs: dict[str, bool]  # requested output -> sent as binary data; empty: all outputs
     id: str | None = None
+    binary_outputs: bool = False  # the request's `binary_data_output` parameter (default for all outputs)
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 def loads(body: bytes) -> Any:
-    """The request body as JSON; NaN and Infinity, which are not JSON, are refused.
+    """The request's JSON header; NaN and Infinity, which are not JSON, are refused.
 
     Raises:
         BadRequest: not JSON, nested too deeply, or a NaN/Infinity token.
@@ -51,15 +50,16 @@ def loads(body: bytes) -> Any:
         raise BadRequest("request body is not valid JSON (or nested too deeply)") from None
 
 
-def parse_request(request: Any, output_names: list[str]) -> InferenceRequest:
+def parse_request(request: Any, output_names: list[str], binary: memoryview | None = None) -> InferenceRequest:
     """Check an inference request and convert its inputs to numpy arrays.
 
     Args:
-        request: the decoded JSON body.
+        request: the decoded JSON header.
         output_names: the outputs the model produces (a requested output outside them is refused).
+        binary: the body's bytes after the JSON header (binary tensor extension), if any.
 
     Returns:
-        The inputs as arrays, the requested outputs and the request id.
+        The checked request.
 
     Raises:
         BadRequest: naming the field (and input) that breaks the protocol.
@@ -67,17 +67,24 @@ def parse_request(request: Any, output_names: list[str]) -> InferenceRequest:
     if not isinstance(request, dict):
         raise BadRequest("request must be a JSON object with a non-empty 'inputs' array")
     _optional(request, "id", str, "id")
-    _optional(request, "parameters", dict, "parameters")
+    parameters = _parameters(request, "parameters")
     inputs = request.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise BadRequest("request must be a JSON object with a non-empty 'inputs' array")
+    rest = binary if binary is not None else memoryview(b"")
     arrays: dict[str, Any] = {}
     for i, tensor in enumerate(inputs):
-        name, array = _input(i, tensor)
+        name, array, rest = _input(i, tensor, rest)
         if name in arrays:
             raise BadRequest(f"inputs[{i}]: a second input named {name!r}")
         arrays[name] = array
-    return InferenceRequest(arrays, _outputs(request.get("outputs"), output_names), request.get("id"))
+    if len(rest):
+        raise BadRequest(f"{len(rest)} bytes of binary data follow the inputs' binary_data_size")
+    binary_default = parameters.get("binary_data_output", False)
+    if not isinstance(binary_default, bool):
+        raise BadRequest("parameters.binary_data_output must be a boolean")
+    return InferenceRequest(arrays, _outputs(request.get("outputs"), output_names, binary_default),
+                            request.get("id"), binary_default, parameters)
 
 
 def _optional(node: dict[str, Any], key: str, kind: type, where: str) -> None:
@@ -85,7 +92,17 @@ def _optional(node: dict[str, Any], key: str, kind: type, where: str) -> None:
         raise BadRequest(f"{where} must be {_JSON_NAMES[kind]}")
 
 
-def _input(i: int, tensor: Any) -> tuple[str, Any]:
+def _parameters(node: dict[str, Any], where: str) -> dict[str, Any]:
+    """A `$parameters` object: string keys to booleans, numbers or strings."""
+    _optional(node, "parameters", dict, where)
+    parameters = node.get("parameters") or {}
+    for key, value in parameters.items():
+        if not isinstance(value, (bool, int, float, str)):
+            raise BadRequest(f"{where}.{key} must be a boolean, a number or a string")
+    return parameters
+
+
+def _input(i: int, tensor: Any, binary: memoryview) -> tuple[str, Any, memoryview]:
     import numpy as np
 
     if not isinstance(tensor, dict):
@@ -96,21 +113,30 @@ def _input(i: int, tensor: Any) -> tuple[str, Any]:
     where = f"input {name!r}"
     if datatype not in NUMPY_TYPES:
         raise BadRequest(f"{where}: datatype {datatype!r} is not one of {', '.join(NUMPY_TYPES)}")
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+    if not isinstance(shape, list) or not all(type(d) is int and 0 <= d < 2 ** 63 for d in shape):
         raise BadRequest(f"{where}: shape must be an array of non-negative integers")
-    _optional(tensor, "parameters", dict, f"{where}: parameters")
-    if "data" not in tensor:
-        raise BadRequest(f"{where}: no data (the binary tensor extension is not supported)")
-    values = _flatten(tensor["data"], len(shape), where)
-    count = math.prod(shape)
-    if len(values) != count:
-        raise BadRequest(f"{where}: {len(values)} values do not fit shape {shape} ({count} values)")
-    _check_values(values, datatype, where)
+    size = _parameters(tensor, f"{where}: parameters").get("binary_data_size")
     try:
+        if size is not None:
+            if type(size) is not int or size < 0 or size > len(binary):
+                raise BadRequest(f"{where}: binary_data_size {size!r} is not a size within the "
+                                 f"{len(binary)} bytes of binary data left")
+            if "data" in tensor:
+                raise BadRequest(f"{where}: both data and binary_data_size")
+            return name, binary_tensors.decode(datatype, shape, binary[:size], where), binary[size:]
+        if "data" not in tensor:
+            raise BadRequest(f"{where}: no data (and no binary_data_size)")
+        values = _flatten(tensor["data"], len(shape), where)
+        count = math.prod(shape)
+        if len(values) != count:
+            raise BadRequest(f"{where}: {len(values)} values do not fit shape {shape} ({count} values)")
+        check_values(values, datatype, where)
         array = np.array(values, dtype=NUMPY_TYPES[datatype])
-    except (ValueError, TypeError, OverflowError) as exc:  # checked above; kept as a last line of defence
+    except DatatypeError as exc:
+        raise BadRequest(str(exc)) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # checked above; a last line of defence
         raise BadRequest(f"{where}: data do not fit {datatype}: {exc}") from None
-    return name, array.reshape(shape)
+    return name, array.reshape(shape), binary
 
 
 def _flatten(data: Any, depth: int, where: str) -> list[Any]:
@@ -130,75 +156,67 @@ def _flatten(data: Any, depth: int, where: str) -> list[Any]:
     return level
 
 
-def _check_values(values: list[Any], datatype: str, where: str) -> None:
-    kinds = set(map(type, values))
-    if datatype == "BOOL":
-        if not kinds <= {bool}:
-            raise BadRequest(f"{where}: BOOL data must be true or false ({_found(kinds - {bool})} given)")
-    elif datatype == "BYTES":
-        if not kinds <= {str}:
-            raise BadRequest(f"{where}: BYTES data must be strings ({_found(kinds - {str})} given)")
-    elif datatype in _INT_RANGES:
-        if not kinds <= {int}:
-            raise BadRequest(f"{where}: {datatype} data must be integers ({_found(kinds - {int})} given)")
-        low, high = _INT_RANGES[datatype]
-        if values and (min(values) < low or max(values) > high):
-            bad = min(values) if min(values) < low else max(values)
-            raise BadRequest(f"{where}: {_short(bad)} is out of range for {datatype} ({low} to {high})")
-    else:
-        if not kinds <= {int, float}:
-            raise BadRequest(f"{where}: {datatype} data must be numbers ({_found(kinds - {int, float})} given)")
-        limit = _FLOAT_MAX[datatype]
-        # min/max run in C; an overflowed literal such as 1e400 was read as inf and is caught here too
-        # (NaN cannot occur: loads() refuses the token).
-        if values and (min(values) < -limit or max(values) > limit):
-            bad = min(values) if min(values) < -limit else max(values)
-            raise BadRequest(f"{where}: {_short(bad)} is out of range for {datatype} (magnitude up to {limit:g})")
-
-
-def _short(value: float) -> str:
-    text = str(value)
-    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} digits)"
-
-
-def _found(kinds: set[type]) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", type(None): "null"}
-    return ", ".join(sorted(names.get(k, k.__name__) for k in kinds))
-
-
-def _outputs(requested: Any, output_names: list[str]) -> list[str]:
+def _outputs(requested: Any, output_names: list[str], binary_default: bool) -> dict[str, bool]:
     if requested is None:
-        return []
+        return {}
     if not isinstance(requested, list):
         raise BadRequest("outputs must be an array of objects with a name")
-    names = []
+    chosen: dict[str, bool] = {}
     for i, output in enumerate(requested):
         if not isinstance(output, dict) or not isinstance(output.get("name"), str):
             raise BadRequest(f"outputs[{i}] must be an object with a name")
-        _optional(output, "parameters", dict, f"outputs[{i}].parameters")
+        parameters = _parameters(output, f"outputs[{i}].parameters")
         if output["name"] not in output_names:
             raise BadRequest(f"unknown output {output['name']!r}; the model's outputs are {', '.join(output_names)}")
-        names.append(output["name"])
-    return names
+        if parameters.get("classification"):
+            raise BadRequest(f"outputs[{i}]: the classification extension is not supported")
+        binary = parameters.get("binary_data", binary_default)
+        if not isinstance(binary, bool):
+            raise BadRequest(f"outputs[{i}].parameters.binary_data must be a boolean")
+        chosen[output["name"]] = binary
+    return chosen
 
 
-def output_tensor(name: str, value: Any) -> dict[str, Any]:
-    """One response tensor; floats that JSON cannot carry (NaN, ±Infinity) become null."""
+def output_tensor(name: str, value: Any, binary: bool) -> tuple[dict[str, Any], bytes | None]:
+    """One response tensor, and its bytes when it is sent as binary data.
+
+    In JSON, floats that JSON cannot carry (NaN, ±Infinity) become null; BYTES are UTF-8 text (bytes
+    that are not UTF-8 are escaped).
+    """
     import numpy as np
 
     array = np.asarray(value)
-    if array.dtype.kind in "OUS":
-        return {"name": name, "shape": list(array.shape), "datatype": "BYTES",
-                "data": [str(v) for v in array.reshape(-1)]}
-    datatype = next((v2 for v2, numpy_name in NUMPY_TYPES.items() if numpy_name == array.dtype.name), None)
-    if datatype is None:  # float128, complex ...: sent as FP64
-        array, datatype = array.astype("float64"), "FP64"
+    datatype = datatype_of(array.dtype)
+    if datatype == "FP64" and array.dtype.name != "float64":  # float128, complex ...
+        array = array.astype("float64")
+    tensor: dict[str, Any] = {"name": name, "shape": list(array.shape), "datatype": datatype}
+    if binary:
+        blob = binary_tensors.encode(array, datatype)
+        tensor["parameters"] = {"binary_data_size": len(blob)}
+        return tensor, blob
+    if datatype == "BYTES":
+        tensor["data"] = [v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
+                          for v in array.reshape(-1)]
+        return tensor, None
     data = array.reshape(-1).tolist()
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         data = [v if math.isfinite(v) else None for v in data]
-    return {"name": name, "shape": list(array.shape), "datatype": datatype, "data": data}
+    tensor["data"] = data
+    return tensor, None
+
+
+def encode_response(response: dict[str, Any], blobs: list[bytes]) -> tuple[bytes, int | None]:
+    """The response body, and the length of its JSON header when binary tensors follow it.
+
+    Raises:
+        ValueError: a NaN slipped into the JSON (strict JSON fails here, not at the client).
+    """
+    header = dumps(response)
+    if not blobs:
+        return header, None
+    return b"".join([header, *blobs]), len(header)
 
 
 def dumps(body: dict[str, Any]) -> bytes:
-    """A response body: strict JSON (a NaN that slipped through fails here, not at the client)."""
+    """A strict JSON body (a NaN that slipped through fails here, not at the client)."""
     return json.dumps(body, allow_nan=False).encode()

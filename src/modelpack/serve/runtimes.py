@@ -43,17 +43,19 @@ class SklearnRuntime:
         return out
 
     def signature(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The datatypes predictions really have: a classifier's labels are of its `classes_` dtype
+        (INT64, BYTES, BOOL ...), a regressor's FP64; probabilities FP64, one column per class."""
+        from modelpack.serve.datatypes import datatype_of
+
         width = int(getattr(self.model, "n_features_in_", -1))
-        outputs = [{"name": "predict", "datatype": "BYTES" if _is_text_labels(self.model) else "FP64",
-                    "shape": [-1]}]
+        classes = getattr(self.model, "classes_", None)
+        dtype = getattr(classes, "dtype", None)
+        labels = datatype_of(dtype) if dtype is not None else "FP64"
+        outputs = [{"name": "predict", "datatype": labels, "shape": [-1]}]
         if hasattr(self.model, "predict_proba"):
-            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
+            columns = len(classes) if classes is not None and getattr(classes, "ndim", 0) == 1 else -1
+            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, columns]})
         return [{"name": "input-0", "datatype": "FP64", "shape": [-1, width]}], outputs
-
-
-def _is_text_labels(model: Any) -> bool:
-    classes = getattr(model, "classes_", None)
-    return classes is not None and getattr(classes, "dtype", None) is not None and classes.dtype.kind in "OUS"
 
 
 @dataclass
@@ -72,6 +74,8 @@ class OnnxRuntime:
                     name = next(iter(expected))
                 else:
                     raise ValueError(f"unknown input {name!r}; the model takes {sorted(expected)}")
+            if expected[name].type == "tensor(string)":  # onnxruntime takes text: binary BYTES arrive as bytes
+                value = np.vectorize(_text, otypes=[object])(value) if np.size(value) else value
             feed[name] = np.asarray(value, dtype=_numpy_type(expected[name].type))
         names = [o.name for o in self.session.get_outputs()]
         return dict(zip(names, self.session.run(names, feed), strict=True))
@@ -84,8 +88,14 @@ class OnnxRuntime:
         return describe(self.session.get_inputs()), describe(self.session.get_outputs())
 
 
-_ONNX_TO_V2 = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(int64)": "INT64", "tensor(int32)": "INT32",
-               "tensor(string)": "BYTES", "tensor(bool)": "BOOL", "tensor(float16)": "FP16"}
+_ONNX_TO_V2 = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(float16)": "FP16", "tensor(bool)": "BOOL",
+               "tensor(string)": "BYTES", **{f"tensor({t.lower()})": t for t in
+                                            ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")}}
+
+
+def _text(value: Any) -> str:
+    """A BYTES element as the text onnxruntime's string tensors take (ValueError: not UTF-8)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _v2_type(onnx_type: str) -> str:
@@ -93,8 +103,9 @@ def _v2_type(onnx_type: str) -> str:
 
 
 def _numpy_type(onnx_type: str) -> str:
-    return {"FP32": "float32", "FP64": "float64", "INT64": "int64", "INT32": "int32", "BOOL": "bool",
-            "FP16": "float16", "BYTES": "object"}[_v2_type(onnx_type)]
+    from modelpack.serve.datatypes import NUMPY_TYPES
+
+    return NUMPY_TYPES[_v2_type(onnx_type)]
 
 
 def load(path: Path) -> Runtime:

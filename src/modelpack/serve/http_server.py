@@ -1,0 +1,210 @@
+"""The HTTP layer of `serve`: uvicorn (HTTP/1.1, keep-alive) on a socket bound before the model is served,
+with a deadline on every request's headers and a graceful stop.
+
+- The listening socket is bound when the server is made, so a port in use is one clear error and
+  port 0 resolves before anything is served; its backlog is `BACKLOG`.
+- Each connection has `request_timeout` seconds to send a request's headers (from connecting, or from
+  the previous response); one that drips bytes or sends nothing is closed. The body's deadline is the
+  application's (`limits.LimitsMiddleware`). Idle keep-alive connections close after `KEEP_ALIVE` s.
+- SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (up to
+  `request_timeout`), and returns normally: the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from modelpack.errors import UsageError
+from modelpack.serve.limits import ServerLimits
+
+log = logging.getLogger("modelpack.serve")
+BACKLOG = 2048
+KEEP_ALIVE = 5.0
+
+
+def listen(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
+    """A listening TCP socket on `host`:`port` (IPv4 or IPv6, as `host` resolves).
+
+    Raises:
+        UsageError: the address is in use, not this machine's, or not an address at all.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --host") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                         "choose another --port or --host") from None
+    sock.set_inheritable(True)  # --workers: the worker processes accept on it too
+    return sock
+
+
+class InferenceServer:
+    """An ASGI application served by uvicorn on a bound socket; `serve_forever()` until stopped."""
+
+    def __init__(self, app: Any, sock: socket.socket, limits: ServerLimits) -> None:
+        """Args:
+            app: the ASGI application (`modelpack.serve.app.build_app`).
+            sock: a listening socket (`listen`).
+            limits: the request deadline also bounds headers and the graceful stop.
+        """
+        import uvicorn
+
+        self.socket, self.limits = sock, limits
+        config = uvicorn.Config(app, http=_protocol_class(limits.request_timeout), lifespan="off", log_config=None,
+                                access_log=False, backlog=BACKLOG, timeout_keep_alive=int(KEEP_ALIVE),
+                                timeout_graceful_shutdown=int(max(1, limits.request_timeout)),
+                                server_header=False, date_header=True)
+        self._server = _server_class()(config)
+        self._done = threading.Event()
+        self.grpc_server: Any = None  # also serving gRPC (modelpack.serve.oip_grpc), stopped with this
+        self.grpc_port: int | None = None
+
+    @property
+    def server_address(self) -> tuple[str, int]:
+        return tuple(self.socket.getsockname()[:2])
+
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> None:
+        """Serve until `shutdown()`, SIGTERM or SIGINT (signals only when called on the main thread).
+
+        Args:
+            ready: called once the server accepts connections and handles the stop signals.
+        """
+        self._server.ready = ready
+        self._done.clear()
+        try:
+            self._server.run(sockets=[self.socket])
+        finally:
+            if self.grpc_server is not None:  # its calls in flight finish too
+                self.grpc_server.stop(self.limits.request_timeout).wait()
+            self._done.set()
+
+    def shutdown(self) -> None:
+        """Ask `serve_forever()` (on another thread) to stop as a signal would, and wait for it."""
+        self._server.should_exit = True
+        self._done.wait(self.limits.request_timeout + 10)
+
+    def server_close(self) -> None:
+        self.socket.close()
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        ready: Callable[[], None] | None = None
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn's own re-raises the signal once stopped, which would end the process with it
+            # instead of exit 0.
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+
+            def stop(signum: int, frame: Any) -> None:
+                if not self.should_exit:
+                    log.info("%s received: finishing the requests in flight, then stopping",
+                             signal.Signals(signum).name)
+                self.handle_exit(signum, frame)
+
+            previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Connections that reached the backlog before the stop were sent before it: let the loop
+            # accept them and read what they sent before the listener closes (a request already
+            # begun is then finished, see DeadlineH11Protocol.shutdown).
+            await asyncio.sleep(0.05)
+            await super().shutdown(sockets)
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and self.ready is not None:
+                self.ready()
+
+    return Server
+
+
+def _protocol_class(request_timeout: float) -> type:
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DeadlineH11Protocol(H11Protocol):
+        """uvicorn's HTTP/1.1 protocol with a deadline for each request's headers and JSON 400s."""
+
+        _deadline: Any = None
+        _stopping = False
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            waiting = self.cycle is None or self.cycle.response_complete
+            super().handle_events()
+            if waiting and self.cycle is not None and not self.cycle.response_complete:
+                self._disarm()  # the headers arrived: the application bounds the body
+                if self._stopping:
+                    self.cycle.keep_alive = False
+
+        def on_response_complete(self) -> None:
+            if not self.transport.is_closing():
+                self._arm()
+            super().on_response_complete()
+
+        def shutdown(self) -> None:
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and (self.conn.their_state is not h11.IDLE or self.conn.trailing_data[0]):
+                self._stopping = True  # a request has begun: answer it, then close (within the deadline)
+                return
+            super().shutdown()
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(request_timeout, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.close()
+
+        def send_400_response(self, msg: str) -> None:
+            body = json.dumps({"error": f"{msg} (not HTTP/1.1)"}).encode()
+            headers = [(b"content-type", b"application/json"), (b"connection", b"close"),
+                       (b"content-length", str(len(body)).encode())]
+            with contextlib.suppress(h11.LocalProtocolError):
+                for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                              h11.Data(data=body), h11.EndOfMessage()):
+                    self.transport.write(self.conn.send(event))
+            self.transport.close()
+
+    return DeadlineH11Protocol

@@ -1,0 +1,95 @@
+"""Prometheus metrics of a server, every series labelled with the model's name, version and digest, so
+what monitoring sees is tied to exactly one packed model."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+LABELS = ("model", "version", "digest")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class ServerMetrics:
+    """Request counts, errors and latencies of one served model, in a registry of their own."""
+
+    def __init__(self, name: str, version: str | None, digest: str | None, platform: str) -> None:
+        """Args:
+            name: the model's name in the API.
+            version: its version ("" when it has none).
+            digest: the artifact's manifest digest ("" when unknown, e.g. a directory never packed).
+            platform: the runtime (sklearn, onnxruntime_onnx).
+        """
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._identity = {"model": name, "version": version or "", "digest": digest or ""}
+        info = Gauge("modelpack_model_info", "The served model (value 1).", [*LABELS, "platform"],
+                     registry=self.registry)
+        info.labels(**self._identity, platform=platform).set(1)
+        self._requests = Counter("modelpack_requests", "Requests answered, by endpoint and HTTP status.",
+                                 [*LABELS, "endpoint", "code"], registry=self.registry)
+        self._errors = Counter("modelpack_request_errors", "Requests answered with an error status (4xx, 5xx).",
+                               [*LABELS, "endpoint", "code"], registry=self.registry)
+        self._latency = Histogram("modelpack_request_duration_seconds",
+                                  "Time from the request's headers to its response, by endpoint.",
+                                  [*LABELS, "endpoint"], registry=self.registry,
+                                  buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                           1.0, 2.5, 5.0, 10.0))
+
+    def observe(self, endpoint: str, code: int | str, seconds: float) -> None:
+        """Count one answered request.
+
+        Args:
+            endpoint: a fixed name (infer, metadata, ready, health, server, metrics, other), never the
+                client's path.
+            code: the HTTP status sent, or the gRPC status' name (OK, INVALID_ARGUMENT ...).
+            seconds: how long it took.
+        """
+        self._requests.labels(**self._identity, endpoint=endpoint, code=str(code)).inc()
+        if code not in ("OK",) and (isinstance(code, str) or code >= 400):
+            self._errors.labels(**self._identity, endpoint=endpoint, code=str(code)).inc()
+        self._latency.labels(**self._identity, endpoint=endpoint).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        from prometheus_client import generate_latest
+
+        return bytes(generate_latest(self.registry))
+
+
+def endpoint_of(path: str) -> str:
+    """A bounded label for a request path (the path itself would let clients add series at will)."""
+    parts: list[Any] = path.rstrip("/").split("/")
+    if path.startswith("/v2/health/"):
+        return "health"
+    if path.rstrip("/") == "/v2":
+        return "server"
+    if path == "/metrics":
+        return "metrics"
+    if path.startswith("/v2/models/"):
+        return {"infer": "infer", "ready": "ready"}.get(parts[-1], "metadata")
+    return "other"
+
+
+class MetricsMiddleware:
+    """ASGI middleware counting every answered request (refusals of the limits included) in `metrics`."""
+
+    def __init__(self, app: Any, metrics: ServerMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), 500
+
+        async def observing_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observing_send)
+        finally:
+            self.metrics.observe(endpoint_of(scope["path"]), status, time.perf_counter() - started)

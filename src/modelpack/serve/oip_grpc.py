@@ -1,0 +1,174 @@
+"""The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`), for one model, on grpcio.
+
+Inputs come as `raw_input_contents` (little-endian bytes, as in the binary tensor extension) or as
+typed `contents`; both are checked like REST requests (datatype ranges, element counts). Outputs are
+sent as `raw_output_contents`. Errors are gRPC statuses: INVALID_ARGUMENT for a request that breaks the
+protocol, NOT_FOUND for an unknown model or version.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from modelpack.errors import MissingDependencyError, UsageError
+from modelpack.serve import binary_tensors
+from modelpack.serve.datatypes import NUMPY_TYPES, DatatypeError, check_values, datatype_of
+from modelpack.serve.grpc_schema import METHODS, SERVICE, messages
+from modelpack.serve.metrics import ServerMetrics
+from modelpack.serve.protocol import BadRequest
+from modelpack.serve.served_model import ServedModel
+from modelpack.version import __version__
+
+# The `contents` field each datatype travels in (FP16 only as raw contents, as the protocol says).
+_CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
+             "INT64": "int64_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
+             "UINT32": "uint_contents", "UINT64": "uint64_contents", "FP32": "fp32_contents",
+             "FP64": "fp64_contents", "BYTES": "bytes_contents"}
+
+
+def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int, max_message_bytes: int,
+               threads: int = 4) -> tuple[Any, int]:
+    """Start a gRPC server for `model` on `host`:`port`.
+
+    Args:
+        model: the loaded model.
+        metrics: where calls are counted (endpoint `grpc_<Method>`).
+        host: address to listen on.
+        port: port (0: any free port).
+        max_message_bytes: the largest request message.
+        threads: calls handled at once.
+
+    Returns:
+        (the running grpc.Server, the port it listens on); stop it with `.stop(grace)`.
+
+    Raises:
+        MissingDependencyError: grpcio or protobuf is not installed.
+        UsageError: the port cannot be bound.
+    """
+    try:
+        import grpc
+
+        classes = messages()
+    except ImportError:
+        raise MissingDependencyError('--grpc-port needs grpcio and protobuf: pip install "modelpack[grpc]"') from None
+    handlers = {}
+    for method, (request, response) in METHODS.items():
+        handler = _observed(metrics, method, getattr(_Service(model, classes, grpc), method))
+        handlers[method] = grpc.unary_unary_rpc_method_handler(
+            handler, request_deserializer=classes[request].FromString,
+            response_serializer=classes[response].SerializeToString)
+    server = grpc.server(ThreadPoolExecutor(threads, thread_name_prefix="modelpack-grpc"),
+                         options=[("grpc.max_receive_message_length", max_message_bytes)])
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise UsageError(f"cannot listen on {host}:{port} for gRPC; choose another --grpc-port")
+    server.start()
+    return server, bound
+
+
+def _observed(metrics: ServerMetrics, method: str, call: Any) -> Any:
+    def handler(request: Any, context: Any) -> Any:
+        started, code = time.perf_counter(), "OK"
+        try:
+            return call(request, context)
+        except Exception:
+            code = str(getattr(context.code(), "name", None) or "UNKNOWN") if hasattr(context, "code") else "UNKNOWN"
+            raise
+        finally:
+            metrics.observe(f"grpc_{method}", code, time.perf_counter() - started)
+
+    return handler
+
+
+class _Service:
+    def __init__(self, model: ServedModel, classes: dict[str, Any], grpc: Any) -> None:
+        self.model, self.classes, self.grpc = model, classes, grpc
+
+    def _known(self, name: str, version: str, context: Any) -> None:
+        if not self.model.answers_to(name, version or None):
+            context.abort(self.grpc.StatusCode.NOT_FOUND,
+                          f"unknown model {name!r}" + (f" version {version!r}" if version else ""))
+
+    def ServerLive(self, request: Any, context: Any) -> Any:
+        return self.classes["ServerLiveResponse"](live=True)
+
+    def ServerReady(self, request: Any, context: Any) -> Any:
+        return self.classes["ServerReadyResponse"](ready=True)
+
+    def ModelReady(self, request: Any, context: Any) -> Any:
+        return self.classes["ModelReadyResponse"](ready=self.model.answers_to(request.name, request.version or None))
+
+    def ServerMetadata(self, request: Any, context: Any) -> Any:
+        return self.classes["ServerMetadataResponse"](name="modelpack", version=__version__,
+                                                      extensions=["binary_tensor_data"])
+
+    def ModelMetadata(self, request: Any, context: Any) -> Any:
+        self._known(request.name, request.version, context)
+        info = self.model.describe()
+        return self.classes["ModelMetadataResponse"](name=info["name"], versions=info["versions"],
+                                                     platform=info["platform"], inputs=info["inputs"],
+                                                     outputs=info["outputs"])
+
+    def ModelInfer(self, request: Any, context: Any) -> Any:
+        self._known(request.model_name, request.model_version, context)
+        try:
+            inputs = _inputs(request)
+            wanted = [o.name for o in request.outputs]
+            unknown = [name for name in wanted if name not in self.model.output_names()]
+            if unknown:
+                raise BadRequest(f"unknown output {unknown[0]!r}; the model's outputs are "
+                                 f"{', '.join(self.model.output_names())}")
+            results = self.model.predict(inputs)
+        except (BadRequest, DatatypeError) as exc:
+            context.abort(self.grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        response = self.classes["ModelInferResponse"](model_name=self.model.name,
+                                                      model_version=self.model.version or "", id=request.id)
+        for name, value in results.items():
+            if wanted and name not in wanted:
+                continue
+            import numpy as np
+
+            array = np.asarray(value)
+            datatype = datatype_of(array.dtype)
+            response.outputs.add(name=name, datatype=datatype, shape=list(array.shape))
+            response.raw_output_contents.append(binary_tensors.encode(array, datatype))
+        return response
+
+
+def _inputs(request: Any) -> dict[str, Any]:
+    """Checked numpy arrays from a ModelInferRequest's inputs (raw or typed contents)."""
+    import numpy as np
+
+    raw = list(request.raw_input_contents)
+    if raw and len(raw) != len(request.inputs):
+        raise BadRequest(f"{len(raw)} raw_input_contents for {len(request.inputs)} inputs")
+    arrays: dict[str, Any] = {}
+    for i, tensor in enumerate(request.inputs):
+        where = f"input {tensor.name!r}"
+        if tensor.datatype not in NUMPY_TYPES:
+            raise BadRequest(f"{where}: datatype {tensor.datatype!r} is not one of {', '.join(NUMPY_TYPES)}")
+        shape = list(tensor.shape)
+        if any(d < 0 for d in shape):
+            raise BadRequest(f"{where}: shape must be non-negative integers")
+        if tensor.name in arrays:
+            raise BadRequest(f"inputs[{i}]: a second input named {tensor.name!r}")
+        if raw:
+            arrays[tensor.name] = binary_tensors.decode(tensor.datatype, shape, memoryview(raw[i]), where)
+            continue
+        if tensor.datatype == "FP16":
+            raise BadRequest(f"{where}: FP16 data must be sent as raw_input_contents")
+        values = list(getattr(tensor.contents, _CONTENTS[tensor.datatype]))
+        count = int(np.prod(shape)) if shape else 1
+        if len(values) != count:
+            raise BadRequest(f"{where}: {len(values)} values do not fit shape {shape} ({count} values)")
+        if tensor.datatype != "BYTES":
+            check_values(values, tensor.datatype, where)
+        arrays[tensor.name] = np.array(values, dtype=NUMPY_TYPES[tensor.datatype]).reshape(shape)
+    return arrays

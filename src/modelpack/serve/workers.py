@@ -1,0 +1,81 @@
+"""`serve --workers N`: N processes accepting on one listening socket, each with its own copy of the model.
+
+The parent binds the socket (so a port in use is its one-line error), then starts N `modelpack serve`
+processes with the same arguments and the socket's descriptor (`--listen-fd`). Each loads the model itself
+(after fork, a model's thread pools would not be there) and serves on the shared socket; the kernel
+spreads connections over them. The parent says "serving on" once all are ready, passes SIGTERM/SIGINT
+on, and exits when they have finished their requests in flight: 0 when every worker stopped cleanly.
+Limit: each worker has its own /metrics counters (a scrape sees the worker that answered it).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: Callable[[], None]) -> int:
+    """Run `workers` serve processes on `sock` until they exit.
+
+    Args:
+        arguments: the `serve` command's arguments (without the program name); `--workers 1 --listen-fd FD`
+            are appended.
+        sock: the bound, listening socket.
+        workers: how many processes.
+        ready: called once every worker said it is serving.
+
+    Returns:
+        The exit status: 0 when all workers exited 0, else the first non-zero status.
+    """
+    command = [sys.executable, "-m", "modelpack", *arguments, "--workers", "1", "--listen-fd", str(sock.fileno())]
+    procs = [subprocess.Popen(command, pass_fds=(sock.fileno(),), stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)  # terminal signals come through the parent, once
+             for _ in range(workers)]
+    started = threading.Semaphore(0)
+    for proc in procs:
+        threading.Thread(target=_relay, args=(proc, started), daemon=True).start()
+
+    def stop(signum: int, frame: Any) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        sock.close()  # the workers hold it now
+        if _all_started(procs, started):
+            ready()
+        else:
+            stop(signal.SIGTERM, None)
+        codes = [proc.wait() for proc in procs]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    logging.getLogger("modelpack.serve").info("stopped")
+    return next((code for code in codes if code != 0), 0)
+
+
+def _all_started(procs: list[subprocess.Popen[str]], started: threading.Semaphore) -> bool:
+    """Wait until each worker said "serving on", or one exited before it did."""
+    for _ in procs:
+        while not started.acquire(timeout=0.2):
+            if any(proc.poll() is not None for proc in procs):
+                return False
+    return True
+
+
+def _relay(proc: subprocess.Popen[str], started: threading.Semaphore) -> None:
+    """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("serving on "):
+            started.release()
+        elif line.strip() != "stopped":
+            sys.stderr.write(line)
+            sys.stderr.flush()

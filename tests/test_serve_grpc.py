@@ -1,0 +1,77 @@
+"""`serve --grpc-port`: the protocol over gRPC (inference.GRPCInferenceService) against tritonclient's gRPC
+client, raw and typed contents, errors as gRPC statuses, calls counted in /metrics."""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import modelpack as mp
+from serve_models import WEIGHTS, iris_skops, typed_inputs, typed_onnx
+
+grpc_client = pytest.importorskip("tritonclient.grpc")
+InferenceServerException = pytest.importorskip("tritonclient.utils").InferenceServerException
+
+
+@pytest.fixture
+def grpc_serving() -> Iterator[Any]:
+    """start(folder) -> (REST base URL, gRPC host:port) of a server running in this process."""
+    servers = []
+
+    def start(folder: Path) -> tuple[str, str]:
+        server = mp.serve_model(folder, port=0, grpc_port=0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", f"127.0.0.1:{server.grpc_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_tritonclient_grpc_infers_and_reads_metadata(grpc_serving: Any, tmp_path: Path) -> None:
+    folder, model = iris_skops(tmp_path / "iris")
+    base, target = grpc_serving(folder)
+    client = grpc_client.InferenceServerClient(target)
+    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("iris", "1.0")
+    assert "binary_tensor_data" in client.get_server_metadata().extensions
+    meta = client.get_model_metadata("iris", "1.0")
+    assert meta.versions == ["1.0"] and [o.datatype for o in meta.outputs] == ["INT64", "FP64"]
+    rows = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
+    tensor = grpc_client.InferInput("input-0", list(rows.shape), "FP64")
+    tensor.set_data_from_numpy(rows)
+    result = client.infer("iris", [tensor], model_version="1.0", request_id="g1")
+    assert result.get_response().id == "g1"
+    assert result.as_numpy("predict").tolist() == model.predict(rows).tolist()
+    assert np.allclose(result.as_numpy("predict_proba"), model.predict_proba(rows))
+    text = urllib.request.urlopen(f"{base}/metrics", timeout=30).read().decode()
+    assert 'endpoint="grpc_ModelInfer"' in text and 'model="iris"' in text
+
+
+def test_tritonclient_grpc_every_datatype_and_errors(grpc_serving: Any, tmp_path: Path) -> None:
+    _, target = grpc_serving(typed_onnx(tmp_path / "typed"))
+    client = grpc_client.InferenceServerClient(target)
+    x, inputs = typed_inputs(grpc_client.InferInput, [3, 250], [b"a", b"bc"])
+    result = client.infer("typed", inputs)
+    assert np.allclose(result.as_numpy("y"), x @ WEIGHTS) and result.as_numpy("half").dtype == np.float16
+    assert result.as_numpy("best").tolist() == (x @ WEIGHTS).argmax(1).tolist()
+    assert result.as_numpy("positive").tolist() == (x @ WEIGHTS > 0).tolist()
+    assert result.as_numpy("flags_out").tolist() == [3, 250] and result.as_numpy("text_out").tolist() == [b"a", b"bc"]
+    with pytest.raises(InferenceServerException, match="unknown output 'nope'") as unknown:
+        client.infer("typed", inputs, outputs=[grpc_client.InferRequestedOutput("nope")])
+    assert "INVALID_ARGUMENT" in str(unknown.value.status())
+    with pytest.raises(InferenceServerException, match="unknown model 'other'") as missing:
+        client.infer("other", inputs)
+    assert "NOT_FOUND" in str(missing.value.status())
+    short = grpc_client.InferInput("x", [1, 3], "FP32")
+    short.set_data_from_numpy(np.zeros((1, 3), dtype=np.float32))
+    short.set_shape([2, 3])  # 12 bytes for a shape of 24
+    with pytest.raises(InferenceServerException, match="do not fit shape"):
+        client.infer("typed", [short, *inputs[1:]])
