@@ -136,8 +136,19 @@ def test_a_well_formed_base_still_builds(registry: Registry, tmp_path: Path) -> 
     model = push_model(registry, tmp_path)
     base = registry.repo("base") + ":1"
     push_image(base, _config(config__Cmd=None, config__Labels={"a": "b"}, history=[{"empty_layer": False}]))
-    run = build(model, registry.repo("img") + ":1", "--base", base)
+    run = build(model, registry.repo("img") + ":1", "--base", base, "--no-serving-layer")
     assert run.code == 0, run.err
+
+
+def test_a_serving_base_without_python_is_refused(registry: Registry, tmp_path: Path) -> None:
+    model = push_model(registry, tmp_path)
+    base = registry.repo("base") + ":nopython"
+    push_image(base)  # one layer of zeros: no interpreter, no standard library
+    image = registry.repo("img") + ":1"
+    run = build(model, image, "--base", base)
+    assert run.code == 2 and one_line(run.err), run.err
+    assert f"--base {base} has no Python 3" in run.err and "--no-serving-layer" in run.err
+    assert tags(image) == []
 
 
 def test_a_missing_model_is_reported_before_the_default_base(registry: Registry) -> None:

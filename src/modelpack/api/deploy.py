@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +37,9 @@ if TYPE_CHECKING:
     from modelpack.serve.limits import ServerLimits
     from modelpack.serve.runtimes import Runtime
 
-DEFAULT_SERVE_BASE = "ghcr.io/modelpack/modelpack-serve:0.1"  # built from serve/Dockerfile in this repository
+# The official Python image of the running Python's version: build-image installs modelpack[serve] on it.
+DEFAULT_SERVE_BASE = f"docker.io/library/python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+_ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 DEFAULT_MODELCAR_BASE = "docker.io/library/busybox:1.36"
 
 
@@ -48,24 +52,31 @@ def build_image(
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
+    serving_layer: bool = True,
 ) -> Descriptor:
     """A serving image (or with `modelcar`, KServe's modelcar shape) from a model, without a Docker
-    engine: the base image's layers plus the model's files under /models, pushed to `image`.
+    engine: the base image's layers, for a serving image `modelpack[serve]` installed for the base's
+    platform and Python (under /opt/modelpack, cached in the store), and the model's files under /models,
+    pushed to `image`. Of a multi-platform base, a serving image is built for this machine's architecture.
 
     Args:
         model: the model artifact (from the local store, else its registry).
         image: where to push the image; needs a tag.
-        base: the base image (default: modelpack's serving image, or busybox with `modelcar`).
+        base: the base image (default: python:3.X-slim for this Python, or busybox with `modelcar`).
         modelcar: keep the base's entrypoint (KServe modelcar) instead of running `modelpack serve`.
         options: registry client options.
         store: the local store (default: the user's).
         copy_options: transfer options for pushing the layers.
+        serving_layer: install modelpack[serve] on the base (False: the base already runs `modelpack serve`,
+            e.g. one built from serve/Dockerfile).
 
     Returns:
         The pushed image's (or index's) descriptor.
 
     Raises:
-        UsageError: `model` is a container image, the base is not one, or `image` has no tag.
+        UsageError: `model` is a container image, the base is not one or has no Python 3, or `image` has
+            no tag.
+        ModelpackError: pip could not install the serving packages.
         IntegrityError: the base's manifest or config is malformed.
         UnsupportedArtifactError: a base index with no platform image, or too many.
     """
@@ -88,8 +99,19 @@ def build_image(
         return local_store.blob_path(digest)
 
     source = ModelSource(model_ref, desc, manifest, blob_path)
+    serving = None if modelcar or not serving_layer else _serving_installer(base_ref, local_store)
+    host = _ARCHITECTURES.get(platform.machine().lower(), platform.machine().lower())
     return _build(source, base_ref, remote(base_ref, options), image_ref, remote(image_ref, options),
-                  modelcar=modelcar, copy_options=copy_options)
+                  modelcar=modelcar, copy_options=copy_options, serving=serving,
+                  architectures=(host,) if serving is not None else ())
+
+
+def _serving_installer(base_ref: Reference, local_store: LayoutStore) -> Any:
+    """What installs modelpack[serve] on each platform image of the base, caching in the local store."""
+    from modelpack.image.serving_layer import serving_setup
+
+    cache = local_store.root / "cache" / "serving-layers"
+    return lambda config, layers, opener: serving_setup(config, layers, opener, str(base_ref), cache)
 
 
 def kubernetes(
@@ -109,7 +131,7 @@ def kubernetes(
     Args:
         reference: a serving image (`deployment`) or a model artifact (`kserve`, `image-volume`).
         kind: deployment, kserve or image-volume.
-        serving_image: with image-volume, the image that serves /models (default: modelpack's).
+        serving_image: with image-volume, the image that serves /models (required: one `build_image` made).
         cpu: CPU request.
         memory: memory request and limit.
         model_format: KServe's modelFormat name (default: from the model's recorded framework).
@@ -149,8 +171,9 @@ def kubernetes(
         server_pinned, server_node = _remote_node(parse_reference(serving_image), options)
         if not is_container_image(server_node):
             raise UsageError(f"--serving-image {serving_image} is {kind_of(server_node)}, not a container image")
-    else:
-        server_pinned = str(_default_image(DEFAULT_SERVE_BASE, "serving image", "--serving-image", options))
+    else:  # no published serving image: the user builds one (a Python base alone does not serve)
+        raise UsageError(f"--kind image-volume needs --serving-image IMAGE: build one with `modelpack build-image "
+                         f"{reference} -t IMAGE` (it serves the mounted /models)")
     return k8s.render([k8s.deployment(name, server_pinned, cpu, memory, volume_image=pinned,
                                       model_digest=pinned.split("@")[1]), k8s.service(name)])
 
@@ -205,7 +228,7 @@ def _default_image(image: str, what: str, option: str, options: ClientOptions | 
     try:
         return ref.with_digest(resolve(ref, options=options).digest)
     except (NotFoundError, AuthenticationError, TransportError, RegistryError) as exc:
-        hint = " (build one from serve/Dockerfile)" if "serv" in what else ""
+        hint = " (any image with python3, e.g. python:3.11-slim from a registry you reach)" if "serv" in what else ""
         raise type(exc)(f"the default {what} {image} is not available ({exc}); pass {option} IMAGE to use "
                         f"another{hint}") from None
 

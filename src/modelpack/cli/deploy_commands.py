@@ -22,15 +22,23 @@ if TYPE_CHECKING:
 @click.command(name="build-image")
 @click.argument("model_ref")
 @click.option("-t", "--tag", "image", required=True, help="Image reference to push, e.g. registry/team/iris-serve:1.")
-@click.option("--base", help="Base image (default: the modelpack serving image; busybox with --modelcar).")
+@click.option("--base", help="Base image (default: python:3.X-slim for this Python; busybox with --modelcar). "
+              "A serving image's base needs python3: modelpack[serve] is installed on it for its platform and Python.")
 @click.option("--modelcar", is_flag=True, help="KServe modelcar: the base plus /models, no serving entrypoint.")
+@click.option("--no-serving-layer", is_flag=True,
+              help="Do not install modelpack[serve]: the base already runs `modelpack serve` (serve/Dockerfile).")
 @click.option("--docker", "use_docker", is_flag=True, help="Build with a Docker engine instead (needs one).")
 @network_options
 @json_option
 @handle_errors
-def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, use_docker: bool, plain_http: bool,
-                insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
-    """Build a serving image (or a modelcar) from a model and push it, without a Docker engine."""
+def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no_serving_layer: bool,
+                use_docker: bool, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool,
+                as_json: bool) -> None:
+    """Build a serving image (or a modelcar) from a model and push it, without a Docker engine.
+
+    A serving image is the base, modelpack[serve] installed for the base's Python and platform under
+    /opt/modelpack (pip wheels, cached in the local store), and the model under /models; it runs
+    `modelpack serve /models` on port 8080 as user 10001."""
     from modelpack import api
 
     if use_docker:
@@ -39,7 +47,7 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, us
         desc = build_with_docker(model_ref, image, base=base, modelcar=modelcar,
                                  options=client_options(plain_http, insecure, ca_file, verbose))
     else:
-        desc = api.build_image(model_ref, image, base=base, modelcar=modelcar,
+        desc = api.build_image(model_ref, image, base=base, modelcar=modelcar, serving_layer=not no_serving_layer,
                                options=client_options(plain_http, insecure, ca_file, verbose))
     ref = api.parse_reference(image)
     if as_json:
