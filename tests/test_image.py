@@ -159,9 +159,12 @@ def test_kubernetes_yaml_is_pinned_by_digest(registry: Registry, model_ref: tupl
     assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert deployment[1]["kind"] == "Service"
 
-    kserve = yaml.safe_load(modelpack("k8s", "--plain-http", "--kind", "kserve", ref).out)
+    modelcar = registry.repo("images") + ":car"
+    car_digest = json.loads(modelpack("build-image", "--plain-http", "--json", "--modelcar", ref, "-t", modelcar,
+                                      "--base", base).out)["digest"]
+    kserve = yaml.safe_load(modelpack("k8s", "--plain-http", "--kind", "kserve", modelcar).out)
     model = kserve["spec"]["predictor"]["model"]
-    assert model["storageUri"] == "oci://" + ref.rsplit(":", 1)[0] + "@" + model_digest
+    assert model["storageUri"] == "oci://" + modelcar.rsplit(":", 1)[0] + "@" + car_digest  # KServe modelcars
     assert model["modelFormat"]["name"] == "sklearn"
 
     volume = list(yaml.safe_load_all(modelpack("k8s", "--plain-http", "--kind", "image-volume",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
 import shutil
@@ -23,15 +22,12 @@ from modelpack.errors import (
     UntrustedContentError,
     UsageError,
 )
-from modelpack.image.kinds import is_container_image, kind_of
+from modelpack.image.kinds import is_container_image
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
-from modelpack.unpacking import layer_path
-
-log = logging.getLogger("modelpack.deploy")
 
 if TYPE_CHECKING:
     from modelpack.serve.limits import ServerLimits
@@ -112,88 +108,6 @@ def _serving_installer(base_ref: Reference, local_store: LayoutStore) -> Any:
 
     cache = local_store.root / "cache" / "serving-layers"
     return lambda config, layers, opener: serving_setup(config, layers, opener, str(base_ref), cache)
-
-
-def kubernetes(
-    reference: str | Reference,
-    kind: str = "deployment",
-    *,
-    serving_image: str | Reference | None = None,
-    cpu: str = "1",
-    memory: str = "2Gi",
-    model_format: str | None = None,
-    options: ClientOptions | None = None,
-) -> str:
-    """YAML for running a model: `deployment` (REF is a serving image), `kserve` (an InferenceService
-    whose storageUri is the model artifact) or `image-volume` (the model artifact mounted into a serving
-    image). Tags are resolved now: every reference in the output is pinned by digest.
-
-    Args:
-        reference: a serving image (`deployment`) or a model artifact (`kserve`, `image-volume`).
-        kind: deployment, kserve or image-volume.
-        serving_image: with image-volume, the image that serves /models (required: one `build_image` made).
-        cpu: CPU request.
-        memory: memory request and limit.
-        model_format: KServe's modelFormat name (default: from the model's recorded framework).
-        options: registry client options.
-
-    Returns:
-        The YAML documents.
-
-    Raises:
-        UsageError: an unknown kind, an image where a model is expected (or the reverse), or no
-            framework recorded for kserve and no `model_format`.
-        NotFoundError, AuthenticationError, TransportError: from the registry.
-    """
-    from modelpack.image import k8s
-
-    if kind not in ("deployment", "kserve", "image-volume"):
-        raise UsageError(f"--kind {kind!r}: expected deployment, kserve or image-volume")
-    ref = parse_reference(reference)
-    pinned, node = _remote_node(ref, options)
-    name = k8s.name_for(ref.repository)
-    if kind == "deployment":
-        if not is_container_image(node):
-            raise UsageError(f"{reference} is {kind_of(node)}, not a container image: build a serving image with "
-                             f"`modelpack build-image {reference} -t IMAGE`, or use --kind kserve or image-volume")
-        return k8s.render([k8s.deployment(name, pinned, cpu, memory), k8s.service(name)])
-    if is_container_image(node):
-        raise UsageError(f"{reference} is a container image; --kind {kind} takes the model artifact "
-                         "(--kind deployment runs a serving image)")
-    if kind == "kserve":
-        framework = model_format or inspect(ref, remote_only=True, options=options).framework
-        if not framework:
-            raise UsageError(f"{reference} records no framework: pass --model-format NAME (e.g. sklearn, onnx) "
-                             "for KServe's modelFormat")
-        return k8s.render([k8s.inference_service(name, f"oci://{pinned}", framework, cpu, memory)])
-    _warn_tar_layers(node)
-    if serving_image:
-        server_pinned, server_node = _remote_node(parse_reference(serving_image), options)
-        if not is_container_image(server_node):
-            raise UsageError(f"--serving-image {serving_image} is {kind_of(server_node)}, not a container image")
-    else:  # no published serving image: the user builds one (a Python base alone does not serve)
-        raise UsageError(f"--kind image-volume needs --serving-image IMAGE: build one with `modelpack build-image "
-                         f"{reference} -t IMAGE` (it serves the mounted /models)")
-    return k8s.render([k8s.deployment(name, server_pinned, cpu, memory, volume_image=pinned,
-                                      model_digest=pinned.split("@")[1]), k8s.service(name)])
-
-
-def _warn_tar_layers(node: Manifest | Index) -> None:
-    """CRI-O mounts an image volume's layers as they are: a folder packed as one tar layer
-    (`files.archives`, `files.compress`) appears as a single tar file, not as the folder."""
-    layers = node.layers if isinstance(node, Manifest) else []
-    packed = [layer_path(layer) or layer.digest for layer in layers if not layer.media_type.endswith(".raw")
-              and ".tar" in layer.media_type]
-    if packed:
-        shown = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
-        log.warning("an image volume shows tar layers as single files, not folders: %s (pack them as one "
-                    "layer per file, without files.archives or files.compress, to mount them as files)", shown)
-
-
-def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:
-    """`ref` pinned by digest, and its manifest or index, from its registry."""
-    desc, data = remote(ref, options).fetch_manifest(ref.version)
-    return str(ref.with_digest(desc.digest)), parse_manifest(data)
 
 
 def _model_for_image(local_store: LayoutStore, model_ref: Reference,

@@ -60,20 +60,26 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
 @click.argument("reference")
 @click.option("--kind", type=click.Choice(["deployment", "kserve", "image-volume"]), default="deployment",
               show_default=True)
-@click.option("--serving-image", help="With --kind image-volume: the image that serves /models.")
+@click.option("--serving-image", help="With --kind image-volume: the image that serves /models (from build-image).")
+@click.option("--name", help="The objects' name, a DNS-1035 label (default: from the repository).")
+@click.option("--namespace", help="The objects' namespace (default: none written: kubectl's current one).")
+@click.option("--replicas", default=1, show_default=True, type=click.IntRange(0),
+              help="Pods: a Deployment's replicas; KServe's minReplicas and maxReplicas.")
 @click.option("--cpu", default="1", show_default=True)
 @click.option("--memory", default="2Gi", show_default=True)
 @click.option("--model-format", help="With --kind kserve: KServe's modelFormat (default: the model's framework).")
 @network_options
 @handle_errors
-def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: str, model_format: str | None,
-        plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
-    """Kubernetes YAML, every image reference pinned by digest: REF is a serving image for `deployment`
-    (see build-image), the model artifact for `kserve` and `image-volume`."""
+def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, namespace: str | None,
+        replicas: int, cpu: str, memory: str, model_format: str | None, plain_http: bool, insecure: bool,
+        ca_file: str | None, verbose: bool) -> None:
+    """Kubernetes YAML, every image reference pinned by digest. REF is: a serving image (build-image) for
+    `deployment`; for `kserve` a modelcar image (build-image --modelcar; storageUri oci://) or a serving image
+    (a custom predictor container); the model artifact for `image-volume`."""
     from modelpack import api
 
     click.echo(api.kubernetes(reference, kind, serving_image=serving_image, cpu=cpu, memory=memory,
-                              model_format=model_format,
+                              model_format=model_format, name=name, namespace=namespace, replicas=replicas,
                               options=client_options(plain_http, insecure, ca_file, verbose)), nl=False)
 
 
