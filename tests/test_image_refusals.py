@@ -164,13 +164,12 @@ def test_k8s_deployment_of_a_model_artifact_is_refused(registry: Registry, tmp_p
     assert "not a container image" in run.err and "build-image" in run.err and run.out == ""
 
 
-def test_k8s_kserve_and_image_volume_refuse_a_container_image(registry: Registry) -> None:
+def test_k8s_image_volume_refuses_a_container_image(registry: Registry) -> None:
     serving = registry.repo("serving") + ":1"
     push_image(serving)
-    for kind in ("kserve", "image-volume"):
-        run = modelpack("k8s", "--kind", kind, serving, "--plain-http")
-        assert run.code == 2 and one_line(run.err), run.err
-        assert "is a container image" in run.err and run.out == ""
+    run = modelpack("k8s", "--kind", "image-volume", serving, "--plain-http")
+    assert run.code == 2 and one_line(run.err), run.err
+    assert "is a container image" in run.err and run.out == ""
 
 
 def test_k8s_image_volume_refuses_a_model_as_serving_image(registry: Registry, tmp_path: Path) -> None:
@@ -181,9 +180,14 @@ def test_k8s_image_volume_refuses_a_model_as_serving_image(registry: Registry, t
 
 def test_kserve_needs_a_framework_or_model_format(registry: Registry, tmp_path: Path) -> None:
     model = push_model(registry, tmp_path, "name: iris\n")
-    run = modelpack("k8s", "--kind", "kserve", model, "--plain-http")
-    assert run.code == 2 and one_line(run.err) and "--model-format" in run.err, run.err
-    given = modelpack("k8s", "--kind", "kserve", "--model-format", "onnx", model, "--plain-http")
+    base = registry.repo("base") + ":1"
+    push_image(base)
+    modelcar = registry.repo("car") + ":1"
+    assert build(model, modelcar, "--modelcar", "--base", base).code == 0
+    for image in (modelcar, base):  # ours, recording a model without a framework; anyone's image
+        run = modelpack("k8s", "--kind", "kserve", image, "--plain-http")
+        assert run.code == 2 and one_line(run.err) and "--model-format" in run.err, run.err
+    given = modelpack("k8s", "--kind", "kserve", "--model-format", "onnx", modelcar, "--plain-http")
     assert given.code == 0, given.err
     assert yaml.safe_load(given.out)["spec"]["predictor"]["model"]["modelFormat"]["name"] == "onnx"
 
