@@ -4,7 +4,6 @@ entrypoint runs in a chroot as the image's user and answers inference under the 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -114,10 +113,11 @@ def test_serving_image_runs_from_its_rootfs_in_a_chroot(registry: Registry, cran
 
     root = tmp_path / "rootfs"
     root.mkdir()
-    exported = subprocess.run([str(crane_bin), "export", image, "-", "--insecure"], capture_output=True,
-                              timeout=600, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+    flat = tmp_path / "image.tar"  # the flattened filesystem, to a file: several hundred MB
+    crane(crane_bin, "export", image, str(flat))
+    with tarfile.open(flat) as tar:
         tar.extractall(root, filter="fully_trusted")
+    flat.unlink()
     env = dict(entry.split("=", 1) for entry in settings["Env"])
     port = _free_port()
     started = time.monotonic()

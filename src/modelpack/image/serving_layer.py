@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -65,14 +66,12 @@ class ServingSetup:
         env: `KEY=VALUE` entries replacing the base's of the same key.
         user: the config's User.
         labels: recorded in the config.
-        cache_hit: whether the requirements layer came from the cache.
     """
 
     layers: list[AppendedLayer]
     env: list[str]
     user: str
     labels: dict[str, str] = field(default_factory=dict)
-    cache_hit: bool = False
 
 
 def serving_setup(config: dict[str, Any], base_layers: list[Descriptor], open_layer: Callable[[Descriptor], Any],
@@ -96,7 +95,7 @@ def serving_setup(config: dict[str, Any], base_layers: list[Descriptor], open_la
     python = python_of(config, base_layers, open_layer, base_name)
     platform = pip_target.wheel_platform(str(config.get("architecture")))
     packages = pip_target.requirements(python.version)
-    deps, hit = _requirements_layer(cache_dir, python, platform, packages)
+    deps = _requirements_layer(cache_dir, python, platform, packages)
     own = _modelpack_layer(cache_dir, python)
     base_env = dict(entry.split("=", 1) for entry in (config.get("config") or {}).get("Env") or [] if "=" in entry)
     path = base_env.get("PATH") or DEFAULT_PATH
@@ -113,11 +112,10 @@ def serving_setup(config: dict[str, Any], base_layers: list[Descriptor], open_la
         f"{LABEL}requirements": ", ".join(packages),
         f"{LABEL}installed": _installed_summary(deps.path.with_name("installed.json")),
     }
-    return ServingSetup([deps, own], env, USER, labels, hit)
+    return ServingSetup([deps, own], env, USER, labels)
 
 
-def _requirements_layer(cache_dir: Path, python: BasePython, platform: str,
-                        packages: list[str]) -> tuple[AppendedLayer, bool]:
+def _requirements_layer(cache_dir: Path, python: BasePython, platform: str, packages: list[str]) -> AppendedLayer:
     """The installed requirements as a layer, from the cache or built (and then cached)."""
     key_doc = {"format": _CACHE_FORMAT, "python": python.version, "platform": platform, "modelpack": __version__,
                "requirements": packages, "compiled": _same_python(python)}
@@ -125,7 +123,7 @@ def _requirements_layer(cache_dir: Path, python: BasePython, platform: str,
     entry = cache_dir / key
     cached = _load(entry)
     if cached is not None:
-        return cached, True
+        return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".building-", dir=cache_dir))
     try:
@@ -146,7 +144,7 @@ def _requirements_layer(cache_dir: Path, python: BasePython, platform: str,
         loaded = _load(entry)
         if loaded is None:
             raise OSError(f"the serving layer cache {entry} could not be read back")
-        return loaded, False
+        return loaded
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
@@ -255,6 +253,4 @@ def _installed_summary(path: Path) -> str:
 
 
 def _same_python(python: BasePython) -> bool:
-    import sys
-
     return f"{sys.version_info.major}.{sys.version_info.minor}" == python.version
