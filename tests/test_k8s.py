@@ -1,7 +1,8 @@
 """`modelpack k8s`: what KServe and Kubernetes accept, checked by structure (no cluster here).
 
 The InferenceService fields allowed below are those of KServe's v1beta1 API reference
-(https://kserve.github.io/website/docs/reference/crd-api): PredictorSpec = ComponentExtensionSpec
+(https://kserve.github.io/website/docs/reference/crd-api; pkg/apis/serving/v1beta1/component.go and
+predictor.go in kserve/kserve): PredictorSpec = ComponentExtensionSpec
 (minReplicas, maxReplicas, ...) + PodSpec (containers, ...) + `model` (ModelSpec: modelFormat, runtime,
 protocolVersion, storageUri and the container fields such as resources)."""
 
