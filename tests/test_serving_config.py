@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import modelpack as mp
+from helpers import modelpack
 from images import GOOD_CONFIG, push_image
 from modelpack.image import pip_target
 from modelpack.oci.descriptor import Descriptor, Platform
@@ -96,3 +97,14 @@ def test_serving_layers_config_and_cache(registry: Registry, tmp_path: Path,
     second = mp.build_image(model, image + ":2", base=base, options=PLAIN)
     assert len(installs) == 1  # the requirements layer came from the cache
     assert second.digest == first.digest  # and every layer is reproducible
+
+
+def test_pip_that_cannot_install_is_one_line(registry: Registry, tmp_path: Path) -> None:
+    model = push_model(registry, tmp_path)
+    image = registry.repo("served") + ":1"
+    no_index = {"PIP_CONFIG_FILE": "/dev/null", "PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_FIND_LINKS": "",
+                "PIP_EXTRA_INDEX_URL": "", "PIP_NO_CACHE_DIR": "1", "PIP_RETRIES": "0", "PIP_TIMEOUT": "2"}
+    run = modelpack("build-image", "--plain-http", model, "-t", image, "--base", _base(registry), env=no_index)
+    assert run.code == 1 and len(run.err.strip().splitlines()) == 1, run.err
+    assert run.err.startswith("error: pip could not install the serving packages for Python 3.12 on manylinux_2_28_")
+    assert "Traceback" not in run.err and run.out == ""
