@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .tools
-# Debian packages the tests and demo run against (the Distribution registry, skopeo, htpasswd).
-APT_PACKAGES := docker-registry skopeo apache2-utils
+# Debian packages the tests and demo run against (the Distribution registry, skopeo, htpasswd, and debootstrap
+# for the serving-image test's Python base).
+APT_PACKAGES := docker-registry skopeo apache2-utils debootstrap
 
 .PHONY: help install deps tools lint unit test demo bench clean
 

@@ -174,9 +174,8 @@ def test_malformed_base_config_is_one_line(registry: Registry, tmp_path: Path, c
 
 
 @pytest.mark.parametrize("args, image, option", [
-    (("build-image", "{model}", "-t", "{host}/x/img:1"), "ghcr.io/modelpack/modelpack-serve", "--base"),
+    (("build-image", "{model}", "-t", "{host}/x/img:1"), "docker.io/library/python:3.", "--base"),
     (("build-image", "{model}", "-t", "{host}/x/img:1", "--modelcar"), "busybox", "--base"),
-    (("k8s", "--kind", "image-volume", "{model}"), "ghcr.io/modelpack/modelpack-serve", "--serving-image"),
 ])
 def test_unreachable_default_image_names_the_image_and_the_option(
         registry: Registry, tmp_path: Path, args: tuple[str, ...], image: str, option: str) -> None:

@@ -99,7 +99,8 @@ def test_serving_image_is_built_without_a_daemon(registry: Registry, crane_bin: 
     base = registry.repo("base") + ":1"
     push_base(base, ("amd64",))
     image = registry.repo("images") + ":serve"
-    built = modelpack("build-image", "--plain-http", "--json", ref, "-t", image, "--base", base)
+    # The tiny base stands for one that already has modelpack (serve/Dockerfile): no serving layer.
+    built = modelpack("build-image", "--plain-http", "--json", ref, "-t", image, "--base", base, "--no-serving-layer")
     assert built.code == 0, built.err
     files = exported(crane_bin, image)
     assert files["models/model.joblib"][0] == (tmp_path / "model" / "model.joblib").read_bytes()
@@ -150,7 +151,7 @@ def test_kubernetes_yaml_is_pinned_by_digest(registry: Registry, model_ref: tupl
     push_base(base, ("amd64",))
     image = registry.repo("images") + ":serve"
     image_digest = json.loads(modelpack("build-image", "--plain-http", "--json", ref, "-t", image, "--base",
-                                        base).out)["digest"]
+                                        base, "--no-serving-layer").out)["digest"]
 
     deployment = list(yaml.safe_load_all(modelpack("k8s", "--plain-http", image).out))
     pod = deployment[0]["spec"]["template"]["spec"]
@@ -158,9 +159,12 @@ def test_kubernetes_yaml_is_pinned_by_digest(registry: Registry, model_ref: tupl
     assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert deployment[1]["kind"] == "Service"
 
-    kserve = yaml.safe_load(modelpack("k8s", "--plain-http", "--kind", "kserve", ref).out)
+    modelcar = registry.repo("images") + ":car"
+    car_digest = json.loads(modelpack("build-image", "--plain-http", "--json", "--modelcar", ref, "-t", modelcar,
+                                      "--base", base).out)["digest"]
+    kserve = yaml.safe_load(modelpack("k8s", "--plain-http", "--kind", "kserve", modelcar).out)
     model = kserve["spec"]["predictor"]["model"]
-    assert model["storageUri"] == "oci://" + ref.rsplit(":", 1)[0] + "@" + model_digest
+    assert model["storageUri"] == "oci://" + modelcar.rsplit(":", 1)[0] + "@" + car_digest  # KServe modelcars
     assert model["modelFormat"]["name"] == "sklearn"
 
     volume = list(yaml.safe_load_all(modelpack("k8s", "--plain-http", "--kind", "image-volume",

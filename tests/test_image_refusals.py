@@ -136,8 +136,19 @@ def test_a_well_formed_base_still_builds(registry: Registry, tmp_path: Path) -> 
     model = push_model(registry, tmp_path)
     base = registry.repo("base") + ":1"
     push_image(base, _config(config__Cmd=None, config__Labels={"a": "b"}, history=[{"empty_layer": False}]))
-    run = build(model, registry.repo("img") + ":1", "--base", base)
+    run = build(model, registry.repo("img") + ":1", "--base", base, "--no-serving-layer")
     assert run.code == 0, run.err
+
+
+def test_a_serving_base_without_python_is_refused(registry: Registry, tmp_path: Path) -> None:
+    model = push_model(registry, tmp_path)
+    base = registry.repo("base") + ":nopython"
+    push_image(base)  # one layer of zeros: no interpreter, no standard library
+    image = registry.repo("img") + ":1"
+    run = build(model, image, "--base", base)
+    assert run.code == 2 and one_line(run.err), run.err
+    assert f"--base {base} has no Python 3" in run.err and "--no-serving-layer" in run.err
+    assert tags(image) == []
 
 
 def test_a_missing_model_is_reported_before_the_default_base(registry: Registry) -> None:
@@ -153,13 +164,12 @@ def test_k8s_deployment_of_a_model_artifact_is_refused(registry: Registry, tmp_p
     assert "not a container image" in run.err and "build-image" in run.err and run.out == ""
 
 
-def test_k8s_kserve_and_image_volume_refuse_a_container_image(registry: Registry) -> None:
+def test_k8s_image_volume_refuses_a_container_image(registry: Registry) -> None:
     serving = registry.repo("serving") + ":1"
     push_image(serving)
-    for kind in ("kserve", "image-volume"):
-        run = modelpack("k8s", "--kind", kind, serving, "--plain-http")
-        assert run.code == 2 and one_line(run.err), run.err
-        assert "is a container image" in run.err and run.out == ""
+    run = modelpack("k8s", "--kind", "image-volume", serving, "--plain-http")
+    assert run.code == 2 and one_line(run.err), run.err
+    assert "is a container image" in run.err and run.out == ""
 
 
 def test_k8s_image_volume_refuses_a_model_as_serving_image(registry: Registry, tmp_path: Path) -> None:
@@ -170,9 +180,14 @@ def test_k8s_image_volume_refuses_a_model_as_serving_image(registry: Registry, t
 
 def test_kserve_needs_a_framework_or_model_format(registry: Registry, tmp_path: Path) -> None:
     model = push_model(registry, tmp_path, "name: iris\n")
-    run = modelpack("k8s", "--kind", "kserve", model, "--plain-http")
-    assert run.code == 2 and one_line(run.err) and "--model-format" in run.err, run.err
-    given = modelpack("k8s", "--kind", "kserve", "--model-format", "onnx", model, "--plain-http")
+    base = registry.repo("base") + ":1"
+    push_image(base)
+    modelcar = registry.repo("car") + ":1"
+    assert build(model, modelcar, "--modelcar", "--base", base).code == 0
+    for image in (modelcar, base):  # ours, recording a model without a framework; anyone's image
+        run = modelpack("k8s", "--kind", "kserve", image, "--plain-http")
+        assert run.code == 2 and one_line(run.err) and "--model-format" in run.err, run.err
+    given = modelpack("k8s", "--kind", "kserve", "--model-format", "onnx", modelcar, "--plain-http")
     assert given.code == 0, given.err
     assert yaml.safe_load(given.out)["spec"]["predictor"]["model"]["modelFormat"]["name"] == "onnx"
 

@@ -37,7 +37,8 @@ from modelpack.api.core import (
     remove,
     tag,
 )
-from modelpack.api.deploy import DEFAULT_MODELCAR_BASE, DEFAULT_SERVE_BASE, build_image, kubernetes, serve_model
+from modelpack.api.deploy import DEFAULT_MODELCAR_BASE, DEFAULT_SERVE_BASE, build_image, serve_model
+from modelpack.api.kubernetes import kubernetes
 from modelpack.api.pulling import absent_layers, pull, unpack
 from modelpack.api.pushing import push
 from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, sign, verify

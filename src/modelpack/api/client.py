@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelpack.api import catalog, core, deploy, pulling, pushing, signing
+from modelpack.api import catalog, core, deploy, kubernetes, pulling, pushing, signing
 from modelpack.api import store as store_api
 from modelpack.store.credentials import Credentials
 from modelpack.store.layout import LayoutStore
@@ -105,7 +105,7 @@ class Client:
     sign = _bound(signing.sign)
     verify = _bound(signing.verify)
     build_image = _bound(deploy.build_image)
-    kubernetes = _bound(deploy.kubernetes)
+    kubernetes = _bound(kubernetes.kubernetes)
     serve_model = _bound(deploy.serve_model)
     check_store = _bound(store_api.check_store)
     gc_store = _bound(store_api.gc_store)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import platform
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,15 +22,12 @@ from modelpack.errors import (
     UntrustedContentError,
     UsageError,
 )
-from modelpack.image.kinds import is_container_image, kind_of
+from modelpack.image.kinds import is_container_image
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
-from modelpack.unpacking import layer_path
-
-log = logging.getLogger("modelpack.deploy")
 
 if TYPE_CHECKING:
     import socket
@@ -37,7 +35,9 @@ if TYPE_CHECKING:
     from modelpack.serve.limits import ServerLimits
     from modelpack.serve.runtimes import Runtime
 
-DEFAULT_SERVE_BASE = "ghcr.io/modelpack/modelpack-serve:0.1"  # built from serve/Dockerfile in this repository
+# The official Python image of the running Python's version: build-image installs modelpack[serve] on it.
+DEFAULT_SERVE_BASE = f"docker.io/library/python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+_ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 DEFAULT_MODELCAR_BASE = "docker.io/library/busybox:1.36"
 
 
@@ -50,24 +50,31 @@ def build_image(
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
+    serving_layer: bool = True,
 ) -> Descriptor:
     """A serving image (or with `modelcar`, KServe's modelcar shape) from a model, without a Docker
-    engine: the base image's layers plus the model's files under /models, pushed to `image`.
+    engine: the base image's layers, for a serving image `modelpack[serve]` installed for the base's
+    platform and Python (under /opt/modelpack, cached in the store), and the model's files under /models,
+    pushed to `image`. Of a multi-platform base, a serving image is built for this machine's architecture.
 
     Args:
         model: the model artifact (from the local store, else its registry).
         image: where to push the image; needs a tag.
-        base: the base image (default: modelpack's serving image, or busybox with `modelcar`).
+        base: the base image (default: python:3.X-slim for this Python, or busybox with `modelcar`).
         modelcar: keep the base's entrypoint (KServe modelcar) instead of running `modelpack serve`.
         options: registry client options.
         store: the local store (default: the user's).
         copy_options: transfer options for pushing the layers.
+        serving_layer: install modelpack[serve] on the base (False: the base already runs `modelpack serve`,
+            e.g. one built from serve/Dockerfile).
 
     Returns:
         The pushed image's (or index's) descriptor.
 
     Raises:
-        UsageError: `model` is a container image, the base is not one, or `image` has no tag.
+        UsageError: `model` is a container image, the base is not one or has no Python 3, or `image` has
+            no tag.
+        ModelpackError: pip could not install the serving packages.
         IntegrityError: the base's manifest or config is malformed.
         UnsupportedArtifactError: a base index with no platform image, or too many.
     """
@@ -90,89 +97,19 @@ def build_image(
         return local_store.blob_path(digest)
 
     source = ModelSource(model_ref, desc, manifest, blob_path)
+    serving = None if modelcar or not serving_layer else _serving_installer(base_ref, local_store)
+    host = _ARCHITECTURES.get(platform.machine().lower(), platform.machine().lower())
     return _build(source, base_ref, remote(base_ref, options), image_ref, remote(image_ref, options),
-                  modelcar=modelcar, copy_options=copy_options)
+                  modelcar=modelcar, copy_options=copy_options, serving=serving,
+                  architectures=(host,) if serving is not None else ())
 
 
-def kubernetes(
-    reference: str | Reference,
-    kind: str = "deployment",
-    *,
-    serving_image: str | Reference | None = None,
-    cpu: str = "1",
-    memory: str = "2Gi",
-    model_format: str | None = None,
-    options: ClientOptions | None = None,
-) -> str:
-    """YAML for running a model: `deployment` (REF is a serving image), `kserve` (an InferenceService
-    whose storageUri is the model artifact) or `image-volume` (the model artifact mounted into a serving
-    image). Tags are resolved now: every reference in the output is pinned by digest.
+def _serving_installer(base_ref: Reference, local_store: LayoutStore) -> Any:
+    """What installs modelpack[serve] on each platform image of the base, caching in the local store."""
+    from modelpack.image.serving_layer import serving_setup
 
-    Args:
-        reference: a serving image (`deployment`) or a model artifact (`kserve`, `image-volume`).
-        kind: deployment, kserve or image-volume.
-        serving_image: with image-volume, the image that serves /models (default: modelpack's).
-        cpu: CPU request.
-        memory: memory request and limit.
-        model_format: KServe's modelFormat name (default: from the model's recorded framework).
-        options: registry client options.
-
-    Returns:
-        The YAML documents.
-
-    Raises:
-        UsageError: an unknown kind, an image where a model is expected (or the reverse), or no
-            framework recorded for kserve and no `model_format`.
-        NotFoundError, AuthenticationError, TransportError: from the registry.
-    """
-    from modelpack.image import k8s
-
-    if kind not in ("deployment", "kserve", "image-volume"):
-        raise UsageError(f"--kind {kind!r}: expected deployment, kserve or image-volume")
-    ref = parse_reference(reference)
-    pinned, node = _remote_node(ref, options)
-    name = k8s.name_for(ref.repository)
-    if kind == "deployment":
-        if not is_container_image(node):
-            raise UsageError(f"{reference} is {kind_of(node)}, not a container image: build a serving image with "
-                             f"`modelpack build-image {reference} -t IMAGE`, or use --kind kserve or image-volume")
-        return k8s.render([k8s.deployment(name, pinned, cpu, memory), k8s.service(name)])
-    if is_container_image(node):
-        raise UsageError(f"{reference} is a container image; --kind {kind} takes the model artifact "
-                         "(--kind deployment runs a serving image)")
-    if kind == "kserve":
-        framework = model_format or inspect(ref, remote_only=True, options=options).framework
-        if not framework:
-            raise UsageError(f"{reference} records no framework: pass --model-format NAME (e.g. sklearn, onnx) "
-                             "for KServe's modelFormat")
-        return k8s.render([k8s.inference_service(name, f"oci://{pinned}", framework, cpu, memory)])
-    _warn_tar_layers(node)
-    if serving_image:
-        server_pinned, server_node = _remote_node(parse_reference(serving_image), options)
-        if not is_container_image(server_node):
-            raise UsageError(f"--serving-image {serving_image} is {kind_of(server_node)}, not a container image")
-    else:
-        server_pinned = str(_default_image(DEFAULT_SERVE_BASE, "serving image", "--serving-image", options))
-    return k8s.render([k8s.deployment(name, server_pinned, cpu, memory, volume_image=pinned,
-                                      model_digest=pinned.split("@")[1]), k8s.service(name)])
-
-
-def _warn_tar_layers(node: Manifest | Index) -> None:
-    """CRI-O mounts an image volume's layers as they are: a folder packed as one tar layer
-    (`files.archives`, `files.compress`) appears as a single tar file, not as the folder."""
-    layers = node.layers if isinstance(node, Manifest) else []
-    packed = [layer_path(layer) or layer.digest for layer in layers if not layer.media_type.endswith(".raw")
-              and ".tar" in layer.media_type]
-    if packed:
-        shown = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
-        log.warning("an image volume shows tar layers as single files, not folders: %s (pack them as one "
-                    "layer per file, without files.archives or files.compress, to mount them as files)", shown)
-
-
-def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:
-    """`ref` pinned by digest, and its manifest or index, from its registry."""
-    desc, data = remote(ref, options).fetch_manifest(ref.version)
-    return str(ref.with_digest(desc.digest)), parse_manifest(data)
+    cache = local_store.root / "cache" / "serving-layers"
+    return lambda config, layers, opener: serving_setup(config, layers, opener, str(base_ref), cache)
 
 
 def _model_for_image(local_store: LayoutStore, model_ref: Reference,
@@ -207,7 +144,7 @@ def _default_image(image: str, what: str, option: str, options: ClientOptions | 
     try:
         return ref.with_digest(resolve(ref, options=options).digest)
     except (NotFoundError, AuthenticationError, TransportError, RegistryError) as exc:
-        hint = " (build one from serve/Dockerfile)" if "serv" in what else ""
+        hint = " (any image with python3, e.g. python:3.11-slim from a registry you reach)" if "serv" in what else ""
         raise type(exc)(f"the default {what} {image} is not available ({exc}); pass {option} IMAGE to use "
                         f"another{hint}") from None
 

@@ -22,15 +22,23 @@ if TYPE_CHECKING:
 @click.command(name="build-image")
 @click.argument("model_ref")
 @click.option("-t", "--tag", "image", required=True, help="Image reference to push, e.g. registry/team/iris-serve:1.")
-@click.option("--base", help="Base image (default: the modelpack serving image; busybox with --modelcar).")
+@click.option("--base", help="Base image (default: python:3.X-slim for this Python; busybox with --modelcar). "
+              "A serving image's base needs python3: modelpack[serve] is installed on it for its platform and Python.")
 @click.option("--modelcar", is_flag=True, help="KServe modelcar: the base plus /models, no serving entrypoint.")
+@click.option("--no-serving-layer", is_flag=True,
+              help="Do not install modelpack[serve]: the base already runs `modelpack serve` (serve/Dockerfile).")
 @click.option("--docker", "use_docker", is_flag=True, help="Build with a Docker engine instead (needs one).")
 @network_options
 @json_option
 @handle_errors
-def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, use_docker: bool, plain_http: bool,
-                insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
-    """Build a serving image (or a modelcar) from a model and push it, without a Docker engine."""
+def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no_serving_layer: bool,
+                use_docker: bool, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool,
+                as_json: bool) -> None:
+    """Build a serving image (or a modelcar) from a model and push it, without a Docker engine.
+
+    A serving image is the base, modelpack[serve] installed for the base's Python and platform under
+    /opt/modelpack (pip wheels, cached in the local store), and the model under /models; it runs
+    `modelpack serve /models` on port 8080 as user 10001."""
     from modelpack import api
 
     if use_docker:
@@ -39,7 +47,7 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, us
         desc = build_with_docker(model_ref, image, base=base, modelcar=modelcar,
                                  options=client_options(plain_http, insecure, ca_file, verbose))
     else:
-        desc = api.build_image(model_ref, image, base=base, modelcar=modelcar,
+        desc = api.build_image(model_ref, image, base=base, modelcar=modelcar, serving_layer=not no_serving_layer,
                                options=client_options(plain_http, insecure, ca_file, verbose))
     ref = api.parse_reference(image)
     if as_json:
@@ -52,20 +60,26 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, us
 @click.argument("reference")
 @click.option("--kind", type=click.Choice(["deployment", "kserve", "image-volume"]), default="deployment",
               show_default=True)
-@click.option("--serving-image", help="With --kind image-volume: the image that serves /models.")
+@click.option("--serving-image", help="With --kind image-volume: the image that serves /models (from build-image).")
+@click.option("--name", help="The objects' name, a DNS-1035 label (default: from the repository).")
+@click.option("--namespace", help="The objects' namespace (default: none written: kubectl's current one).")
+@click.option("--replicas", default=1, show_default=True, type=click.IntRange(0),
+              help="Pods: a Deployment's replicas; KServe's minReplicas and maxReplicas.")
 @click.option("--cpu", default="1", show_default=True)
 @click.option("--memory", default="2Gi", show_default=True)
 @click.option("--model-format", help="With --kind kserve: KServe's modelFormat (default: the model's framework).")
 @network_options
 @handle_errors
-def k8s(reference: str, kind: str, serving_image: str | None, cpu: str, memory: str, model_format: str | None,
-        plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
-    """Kubernetes YAML, every image reference pinned by digest: REF is a serving image for `deployment`
-    (see build-image), the model artifact for `kserve` and `image-volume`."""
+def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, namespace: str | None,
+        replicas: int, cpu: str, memory: str, model_format: str | None, plain_http: bool, insecure: bool,
+        ca_file: str | None, verbose: bool) -> None:
+    """Kubernetes YAML, every image reference pinned by digest. REF is: a serving image (build-image) for
+    `deployment`; for `kserve` a modelcar image (build-image --modelcar; storageUri oci://) or a serving image
+    (a custom predictor container); the model artifact for `image-volume`."""
     from modelpack import api
 
     click.echo(api.kubernetes(reference, kind, serving_image=serving_image, cpu=cpu, memory=memory,
-                              model_format=model_format,
+                              model_format=model_format, name=name, namespace=namespace, replicas=replicas,
                               options=client_options(plain_http, insecure, ca_file, verbose)), nl=False)
 
 

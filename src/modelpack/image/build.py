@@ -15,6 +15,7 @@ from modelpack.image.base_config import checked_config
 from modelpack.image.kinds import is_container_image, kind_of
 from modelpack.image.layers import epoch_of, group, model_files, tar_chunks
 from modelpack.image.serving import SERVE_COMMAND, SERVE_PORT
+from modelpack.image.serving_layer import ServingSetup
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
@@ -59,8 +60,35 @@ class _ModelLayer:
         return IterStream(tar_chunks(self.entries, self.mtime))
 
 
+# Builds the serving layers for one platform of the base: (its config, its layers, a layer opener) -> setup.
+ServingInstaller = Callable[[dict[str, Any], list[Descriptor], Callable[[Descriptor], Any]], ServingSetup]
+
+
 def build_image(model: ModelSource, base_ref: Reference, base: Storage, image_ref: Reference,
-                dst: Storage, *, modelcar: bool, copy_options: CopyOptions | None = None) -> Descriptor:
+                dst: Storage, *, modelcar: bool, copy_options: CopyOptions | None = None,
+                serving: ServingInstaller | None = None, architectures: tuple[str, ...] = ()) -> Descriptor:
+    """Build and push an image: the base's layers, then (for a serving image) the serving layers, then the
+    model's files under /models.
+
+    Args:
+        model: the model, in the local store.
+        base_ref: the base image.
+        base: where the base is read from.
+        image_ref: where the image goes (needs a tag).
+        dst: where it is pushed.
+        modelcar: keep the base's command (KServe modelcar) rather than run `modelpack serve`.
+        copy_options: transfer options.
+        serving: installs modelpack[serve] for each platform (None: the base already runs modelpack).
+        architectures: of a multi-platform base, build these only (empty: every platform).
+
+    Returns:
+        The pushed manifest's (or index's) descriptor.
+
+    Raises:
+        UsageError: the model has no files, the base is not an image, or no platform of it is wanted.
+        UnsupportedArtifactError: a base index with too many entries, none of them a platform image.
+        IntegrityError: the base's config is malformed.
+    """
     meta = metadata_view(model.manifest.annotations, None)
     mtime = epoch_of(meta.get("created"))
     layers = []
@@ -75,6 +103,7 @@ def build_image(model: ModelSource, base_ref: Reference, base: Storage, image_re
     if base_ref.registry == image_ref.registry and base_ref.repository != image_ref.repository:
         options.mount_candidates = lambda blob: [base_ref.repository]
     context = _Context(model, meta, base_ref, base_desc, base, dst, layers, modelcar, options)
+    context.serving = serving
     if isinstance(node, Index):
         if len(node.manifests) > MAX_BASE_PLATFORMS:
             raise UnsupportedArtifactError(
@@ -87,10 +116,15 @@ def build_image(model: ModelSource, base_ref: Reference, base: Storage, image_re
                 continue  # attestation manifests describe the base, not the new image
             if child.digest in seen:
                 continue  # named twice: built once
+            if architectures and (child.platform is None or child.platform.architecture not in architectures):
+                continue
             seen.add(child.digest)
             built = context.extend(base.fetch_manifest(child.digest)[1])
             dst.push_manifest(built, context.last_bytes, None)
             children.append(built.replace(platform=child.platform))
+        platform_images = any(c.platform is None or c.platform.os != "unknown" for c in node.manifests)
+        if not children and architectures and platform_images:
+            raise UsageError(f"base image {base_ref} has no {'/'.join(architectures)} image; use another --base")
         if not children:
             raise UnsupportedArtifactError(f"base image {base_ref} is an index that lists no platform image; "
                                            "use another --base")
@@ -111,6 +145,7 @@ class _Context:
         self.model, self.meta, self.base_ref, self.base_desc = model, meta, base_ref, base_desc
         self.base, self.dst, self.layers, self.modelcar, self.options = base, dst, layers, modelcar, options
         self.last_bytes = b""
+        self.serving: ServingInstaller | None = None
 
     def annotations(self) -> dict[str, str]:
         out = {
@@ -133,17 +168,24 @@ class _Context:
         if not is_container_image(node):
             raise UsageError(f"--base {self.base_ref} is not a container image but {kind_of(node)}; "
                              "pass a container image")
-        config = self._config(checked_config(read_small(self.base, node.config, MAX_MANIFEST_BYTES), self.base_ref,
-                                             len(node.layers)))
+        config = checked_config(read_small(self.base, node.config, MAX_MANIFEST_BYTES), self.base_ref,
+                                len(node.layers))
+        setup = None if self.serving is None or self.modelcar else self.serving(config, node.layers,
+                                                                               self.base.open_blob)
+        config = self._config(config, setup)
         config_bytes = json_bytes(config)
         config_desc = Descriptor(mediaType=OCI_CONFIG, digest=digests.of_bytes(config_bytes), size=len(config_bytes))
         base_layers = [layer.replace(media_type=_DOCKER_TO_OCI.get(layer.media_type, layer.media_type))
                        for layer in node.layers]
-        manifest = Manifest(config=config_desc, layers=[*base_layers, *(m.descriptor for m in self.layers)],
+        serving_layers = setup.layers if setup is not None else []
+        manifest = Manifest(config=config_desc, layers=[*base_layers, *(s.descriptor for s in serving_layers),
+                                                        *(m.descriptor for m in self.layers)],
                             annotations=self.annotations())
         with BlobPipeline(self.dst, self.options) as pipeline:
             for layer in node.layers:
                 pipeline.submit(layer, self._base_opener(layer))
+            for serving_layer in serving_layers:
+                pipeline.submit(serving_layer.descriptor, serving_layer.open)
             for model_layer in self.layers:
                 pipeline.submit(model_layer.descriptor, model_layer.open)
             pipeline.submit(config_desc, lambda: IterStream(iter([config_bytes])))
@@ -154,17 +196,22 @@ class _Context:
     def _base_opener(self, layer: Descriptor) -> Callable[[], Any]:
         return lambda: self.base.open_blob(layer)
 
-    def _config(self, config: dict[str, Any]) -> dict[str, Any]:
+    def _config(self, config: dict[str, Any], setup: ServingSetup | None) -> dict[str, Any]:
         settings = config.setdefault("config", {}) or {}
         config["config"] = settings
-        ours = ("MODEL_DIR=", "MODELPACK_MODEL_DIGEST=", "MODELPACK_MODEL_NAME=", "MODELPACK_MODEL_VERSION=")
+        ours = ("MODEL_DIR=", "MODELPACK_MODEL_DIGEST=", "MODELPACK_MODEL_NAME=", "MODELPACK_MODEL_VERSION=",
+                *(e.split("=", 1)[0] + "=" for e in (setup.env if setup else [])))
         env = [e for e in settings.get("Env") or [] if not e.startswith(ours)]
+        if setup is not None:
+            env += setup.env
+            settings["User"] = setup.user
         # Who `serve /models` answers as (/v2/models/NAME, its version and digest): /models has no modelpack.yaml.
         identity = [f"MODELPACK_MODEL_{key.upper()}={self.meta[key]}" for key in ("name", "version")
                     if isinstance(self.meta.get(key), str) and self.meta[key].isprintable()]
         settings["Env"] = [*env, "MODEL_DIR=/models", f"MODELPACK_MODEL_DIGEST={self.model.descriptor.digest}",
                            *identity]
         labels = dict(settings.get("Labels") or {})
+        labels.update(setup.labels if setup else {})
         labels.update(self.annotations())
         settings["Labels"] = dict(sorted(labels.items()))
         if not self.modelcar:
@@ -172,8 +219,12 @@ class _Context:
             settings["Cmd"] = None
             settings["ExposedPorts"] = {**(settings.get("ExposedPorts") or {}), f"{SERVE_PORT}/tcp": {}}
         rootfs = config["rootfs"] = config.get("rootfs") or {"type": "layers", "diff_ids": []}
-        rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), *(m.descriptor.digest for m in self.layers)]
+        serving_layers = setup.layers if setup is not None else []
+        rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), *(s.diff_id for s in serving_layers),
+                              *(m.descriptor.digest for m in self.layers)]
         history = list(config.get("history") or [])
+        history += [{"created": self.meta.get("created") or "1970-01-01T00:00:00Z", "created_by": s.created_by}
+                    for s in serving_layers]
         for model_layer in self.layers:
             history.append({"created": self.meta.get("created") or "1970-01-01T00:00:00Z",
                             "created_by": f"modelpack build-image: {len(model_layer.entries)} file(s) under /models",

@@ -34,11 +34,15 @@ def build_with_docker(model_ref: str, image: str, *, base: str | None, modelcar:
     except Exception as exc:
         raise TransportError(f"no Docker engine reachable ({type(exc).__name__}); "
                              "build without --docker, which needs no engine") from None
+    if base is None and not modelcar:
+        raise UsageError("--docker builds on a base that already has modelpack[serve]: build one with "
+                         "`docker build -t BASE -f serve/Dockerfile .` and pass --base BASE (or drop --docker: "
+                         "without it the serving layer is installed on any Python base)")
     from modelpack import api
 
     pulled = api.pull(model_ref, options=options)
     digest = pulled.descriptor.digest
-    base = base or (api.DEFAULT_MODELCAR_BASE if modelcar else api.DEFAULT_SERVE_BASE)
+    base = base or api.DEFAULT_MODELCAR_BASE
     with tempfile.TemporaryDirectory() as context:
         api.unpack(api.parse_reference(model_ref).with_digest(digest), Path(context) / "models")
         labels = {"io.modelpack.model.digest": digest, "org.opencontainers.image.base.name": base}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -22,52 +23,87 @@ def name_for(repository: str) -> str:
     return name[:50].rstrip("-")
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where and how many: the objects' name, their namespace (None: not written) and the pod count."""
+
+    name: str
+    namespace: str | None = None
+    replicas: int = 1
+
+    def metadata(self, **extra: Any) -> dict[str, Any]:
+        """An object's metadata: name, namespace when given, then `extra` (labels, annotations)."""
+        return {"name": self.name, **({"namespace": self.namespace} if self.namespace else {}), **extra}
+
+
 def resources(cpu: str, memory: str) -> dict[str, Any]:
+    """Requests of `cpu` and `memory`; `memory` is also the limit."""
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
 
 
 def probes() -> dict[str, Any]:
+    """Liveness and readiness probes on the V2 health endpoints."""
     return {
         "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": SERVE_PORT}, "periodSeconds": 10},
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": SERVE_PORT}, "periodSeconds": 5},
     }
 
 
-def deployment(name: str, image: str, cpu: str, memory: str, volume_image: str | None = None,
+def deployment(where: Placement, image: str, cpu: str, memory: str, volume_image: str | None = None,
                model_digest: str | None = None) -> dict[str, Any]:
+    """A Deployment running `image` (a serving image), or with `volume_image` a serving image that serves the
+    model artifact mounted at /models as a Kubernetes image volume (1.33+)."""
     container: dict[str, Any] = {"name": "model-server", "image": image,
                                  "ports": [{"name": "http", "containerPort": SERVE_PORT}],
                                  "resources": resources(cpu, memory), **probes()}
     pod: dict[str, Any] = {"containers": [container]}
     if volume_image is not None:
-        # Kubernetes 1.33+ image volumes: the model artifact itself, mounted read-only.
         container["args"] = SERVE_ARGS
         container["volumeMounts"] = [{"name": "model", "mountPath": "/models", "readOnly": True}]
         pod["volumes"] = [{"name": "model", "image": {"reference": volume_image, "pullPolicy": "IfNotPresent"}}]
-    labels = {"app.kubernetes.io/name": name}
+    labels = {"app.kubernetes.io/name": where.name}
     annotations = {"io.modelpack.model.digest": model_digest} if model_digest else {}
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels, **({"annotations": annotations} if annotations else {})},
-        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+        "metadata": where.metadata(labels=labels, **({"annotations": annotations} if annotations else {})),
+        "spec": {"replicas": where.replicas, "selector": {"matchLabels": labels},
                  "template": {"metadata": {"labels": labels}, "spec": pod}},
     }
 
 
-def service(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-            "spec": {"selector": {"app.kubernetes.io/name": name},
+def service(where: Placement) -> dict[str, Any]:
+    """A Service in front of the Deployment's pods, port 80 to the server's port."""
+    return {"apiVersion": "v1", "kind": "Service", "metadata": where.metadata(),
+            "spec": {"selector": {"app.kubernetes.io/name": where.name},
                      "ports": [{"name": "http", "port": 80, "targetPort": SERVE_PORT}]}}
 
 
-def inference_service(name: str, model_uri: str, framework: str, cpu: str, memory: str) -> dict[str, Any]:
+def inference_service(where: Placement, model_uri: str, framework: str, cpu: str, memory: str) -> dict[str, Any]:
+    """A KServe InferenceService whose predictor's runtime (chosen by KServe from `modelFormat`) serves the
+    model of a modelcar image (`storageUri: oci://...`, KServe's modelcars, mounted at /mnt/models)."""
     model_format = _FORMATS.get(framework.lower(), framework)
     return {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-        "metadata": {"name": name},
-        "spec": {"predictor": {"model": {"modelFormat": {"name": model_format}, "protocolVersion": "v2",
+        "metadata": where.metadata(),
+        "spec": {"predictor": {**_scale(where),
+                               "model": {"modelFormat": {"name": model_format}, "protocolVersion": "v2",
                                          "storageUri": model_uri, "resources": resources(cpu, memory)}}},
     }
+
+
+def inference_service_container(where: Placement, image: str, cpu: str, memory: str) -> dict[str, Any]:
+    """A KServe InferenceService whose predictor is a custom container: a serving image (`modelpack serve
+    /models` on port 8080), named `kserve-container` as KServe expects of a predictor's container."""
+    container = {"name": "kserve-container", "image": image,
+                 "ports": [{"containerPort": SERVE_PORT, "protocol": "TCP"}],
+                 "resources": resources(cpu, memory), **probes()}
+    return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": where.metadata(),
+            "spec": {"predictor": {**_scale(where), "containers": [container]}}}
+
+
+def _scale(where: Placement) -> dict[str, int]:
+    """KServe's pod count: minReplicas and maxReplicas (a fixed count when equal)."""
+    return {"minReplicas": where.replicas, "maxReplicas": where.replicas}
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -78,4 +114,5 @@ class _PlainDumper(yaml.SafeDumper):
 
 
 def render(documents: list[dict[str, Any]]) -> str:
+    """The documents as YAML, in insertion order, with no anchors or aliases."""
     return yaml.dump_all(documents, Dumper=_PlainDumper, sort_keys=False)

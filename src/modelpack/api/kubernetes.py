@@ -1,0 +1,161 @@
+"""Kubernetes YAML for a model: a Deployment and Service for a serving image, a KServe InferenceService
+(a modelcar image as `storageUri: oci://`, or a serving image as a custom predictor container), or a
+Deployment mounting the model artifact as a Kubernetes image volume. Every reference is pinned by digest."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from modelpack.api.core import inspect, parse_reference, remote
+from modelpack.errors import UsageError
+from modelpack.image.kinds import is_container_image, kind_of
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
+from modelpack.oci.jsontext import parse_or_none
+from modelpack.oci.reference import Reference
+from modelpack.store.options import ClientOptions
+from modelpack.store.target import read_small
+from modelpack.unpacking import layer_path
+
+log = logging.getLogger("modelpack.deploy")
+
+KINDS = ("deployment", "kserve", "image-volume")
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+A_MODEL_REFERENCE = "io.modelpack.model.reference"
+
+
+def kubernetes(
+    reference: str | Reference,
+    kind: str = "deployment",
+    *,
+    serving_image: str | Reference | None = None,
+    cpu: str = "1",
+    memory: str = "2Gi",
+    model_format: str | None = None,
+    name: str | None = None,
+    namespace: str | None = None,
+    replicas: int = 1,
+    options: ClientOptions | None = None,
+) -> str:
+    """YAML for running a model. Tags are resolved now: every reference in the output is pinned by digest.
+
+    - `deployment`: REF is a serving image (`build_image`); a Deployment and a Service.
+    - `kserve`: REF is a modelcar image (`build_image(..., modelcar=True)`), which KServe's modelcars
+      feature mounts at /mnt/models from `storageUri: oci://`; or a serving image, run as the
+      InferenceService's custom predictor container. A model artifact itself is refused: KServe's oci://
+      takes runnable images only (mount an artifact with `image-volume`).
+    - `image-volume`: REF is the model artifact, mounted read-only at /models into `serving_image`
+      (Kubernetes image volumes).
+
+    Args:
+        reference: a serving or modelcar image, or a model artifact (see above).
+        kind: deployment, kserve or image-volume.
+        serving_image: with image-volume, the image that serves /models (required).
+        cpu: CPU request.
+        memory: memory request and limit.
+        model_format: KServe's modelFormat name (default: from the model's recorded framework).
+        name: the objects' name (default: from the repository), a DNS-1035 label.
+        namespace: the objects' namespace (default: none written, kubectl's current one).
+        replicas: pods (Deployment `replicas`; KServe `minReplicas` and `maxReplicas`).
+        options: registry client options.
+
+    Returns:
+        The YAML documents (no anchors or aliases).
+
+    Raises:
+        UsageError: an unknown kind, an image where a model is expected (or the reverse), a bad name,
+            namespace or replica count, or no framework for a modelcar and no `model_format`.
+        NotFoundError, AuthenticationError, TransportError: from the registry.
+    """
+    from modelpack.image import k8s
+
+    if kind not in KINDS:
+        raise UsageError(f"--kind {kind!r}: expected deployment, kserve or image-volume")
+    if name is not None and not _DNS_1035.match(name):
+        raise UsageError(f"--name {name!r} is not a DNS-1035 label (lower-case letters, digits and '-', starting "
+                         "with a letter, at most 63)")
+    if namespace is not None and not _DNS_1123.match(namespace):
+        raise UsageError(f"--namespace {namespace!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
+                         "at most 63)")
+    if replicas < 0:
+        raise UsageError(f"--replicas {replicas}: give 0 or more")
+    ref = parse_reference(reference)
+    pinned, node = _remote_node(ref, options)
+    name = name or k8s.name_for(ref.repository)
+    where = k8s.Placement(name, namespace, replicas)
+    if kind == "deployment":
+        if not is_container_image(node):
+            raise UsageError(f"{reference} is {kind_of(node)}, not a container image: build a serving image with "
+                             f"`modelpack build-image {reference} -t IMAGE`, or use --kind kserve or image-volume")
+        return k8s.render([k8s.deployment(where, pinned, cpu, memory), k8s.service(where)])
+    if kind == "kserve":
+        if not is_container_image(node):
+            raise UsageError(f"{reference} is a model artifact: KServe's storageUri oci:// takes a modelcar image; "
+                             f"build one with `modelpack build-image {reference} -t IMAGE --modelcar` and pass "
+                             "IMAGE (or use --kind image-volume to mount the artifact itself)")
+        if _runs_modelpack_serve(ref, pinned, node, options):
+            return k8s.render([k8s.inference_service_container(where, pinned, cpu, memory)])
+        framework = model_format or _recorded_framework(node, options)
+        if not framework:
+            raise UsageError(f"{reference} records no model framework: pass --model-format NAME (e.g. sklearn, "
+                             "onnx) for KServe's modelFormat")
+        return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
+    if is_container_image(node):
+        raise UsageError(f"{reference} is a container image; --kind image-volume takes the model artifact "
+                         "(--kind deployment runs a serving image)")
+    _warn_tar_layers(node)
+    if not serving_image:  # no published serving image: the user builds one (a Python base alone does not serve)
+        raise UsageError(f"--kind image-volume needs --serving-image IMAGE: build one with `modelpack build-image "
+                         f"{reference} -t IMAGE` (it serves the mounted /models)")
+    server_pinned, server_node = _remote_node(parse_reference(serving_image), options)
+    if not is_container_image(server_node):
+        raise UsageError(f"--serving-image {serving_image} is {kind_of(server_node)}, not a container image")
+    return k8s.render([k8s.deployment(where, server_pinned, cpu, memory, volume_image=pinned,
+                                      model_digest=pinned.split("@")[1]), k8s.service(where)])
+
+
+def _warn_tar_layers(node: Manifest | Index) -> None:
+    """CRI-O mounts an image volume's layers as they are: a folder packed as one tar layer
+    (`files.archives`, `files.compress`) appears as a single tar file, not as the folder."""
+    layers = node.layers if isinstance(node, Manifest) else []
+    packed = [layer_path(layer) or layer.digest for layer in layers if not layer.media_type.endswith(".raw")
+              and ".tar" in layer.media_type]
+    if packed:
+        shown = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
+        log.warning("an image volume shows tar layers as single files, not folders: %s (pack them as one "
+                    "layer per file, without files.archives or files.compress, to mount them as files)", shown)
+
+
+def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:
+    """`ref` pinned by digest, and its manifest or index, from its registry."""
+    desc, data = remote(ref, options).fetch_manifest(ref.version)
+    return str(ref.with_digest(desc.digest)), parse_manifest(data)
+
+
+def _runs_modelpack_serve(ref: Reference, pinned: str, node: Manifest | Index, options: ClientOptions | None) -> bool:
+    """Whether the image's (first platform's) entrypoint is `modelpack serve`: a serving image, not a modelcar."""
+    target = remote(ref, options)
+    if isinstance(node, Index):
+        child = next((m for m in node.manifests if m.platform is None or m.platform.os != "unknown"), None)
+        if child is None:
+            return False
+        node = parse_manifest(target.fetch_manifest(child.digest)[1])
+        if not isinstance(node, Manifest):
+            return False
+    config = parse_or_none(read_small(target, node.config, MAX_MANIFEST_BYTES))
+    settings = config.get("config") if isinstance(config, dict) else None
+    entrypoint = settings.get("Entrypoint") if isinstance(settings, dict) else None
+    return isinstance(entrypoint, list) and entrypoint[:2] == ["modelpack", "serve"]
+
+
+def _recorded_framework(node: Manifest | Index, options: ClientOptions | None) -> str | None:
+    """The framework of the model a modelcar was built from (its `io.modelpack.model.reference`)."""
+    model = (node.annotations or {}).get(A_MODEL_REFERENCE)
+    if not model:
+        return None
+    try:
+        framework = inspect(parse_reference(model), remote_only=True, options=options).framework
+    except UsageError:
+        return None
+    return str(framework) if framework else None

@@ -1,0 +1,139 @@
+"""`modelpack k8s`: what KServe and Kubernetes accept, checked by structure (no cluster here).
+
+The InferenceService fields allowed below are those of KServe's v1beta1 API reference
+(https://kserve.github.io/website/docs/reference/crd-api; pkg/apis/serving/v1beta1/component.go and
+predictor.go in kserve/kserve): PredictorSpec = ComponentExtensionSpec
+(minReplicas, maxReplicas, ...) + PodSpec (containers, ...) + `model` (ModelSpec: modelFormat, runtime,
+protocolVersion, storageUri and the container fields such as resources)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from helpers import modelpack
+from modelpack.image import k8s
+from registry_process import Registry
+from test_image import model_ref as model_ref
+from test_image import push_base
+
+pytestmark = pytest.mark.interop
+PREDICTOR_FIELDS = {"minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "containerConcurrency", "timeout",
+                    "canaryTrafficPercent", "logger", "batcher", "labels", "annotations", "deploymentStrategy",
+                    "containers", "volumes", "serviceAccountName", "nodeSelector", "tolerations", "model"}
+MODEL_FIELDS = {"modelFormat", "runtime", "protocolVersion", "storageUri", "runtimeVersion", "storage", "resources",
+                "env", "args", "command", "name", "image", "ports", "volumeMounts"}
+
+
+def _build(registry: Registry, ref: str, tag: str, *extra: str) -> tuple[str, str]:
+    """The image built from the model on a tiny base: by tag, and pinned by digest."""
+    base = registry.repo("base") + ":1"
+    push_base(base, ("amd64",))
+    image = registry.repo("images") + f":{tag}"
+    built = modelpack("build-image", "--plain-http", "--json", ref, "-t", image, "--base", base, *extra)
+    assert built.code == 0, built.err
+    return image, image.rsplit(":", 1)[0] + "@" + json.loads(built.out)["digest"]
+
+
+def _no_anchors(text: str) -> None:
+    for event in yaml.parse(text):
+        assert not isinstance(event, yaml.AliasEvent), text
+        assert getattr(event, "anchor", None) is None, text
+
+
+def _check_kserve(isvc: dict[str, Any], name: str, namespace: str | None) -> dict[str, Any]:
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1" and isvc["kind"] == "InferenceService"
+    assert isvc["metadata"]["name"] == name and isvc["metadata"].get("namespace") == namespace
+    assert set(isvc["spec"]) == {"predictor"}
+    predictor = isvc["spec"]["predictor"]
+    assert set(predictor) <= PREDICTOR_FIELDS, set(predictor) - PREDICTOR_FIELDS
+    if "model" in predictor:
+        assert set(predictor["model"]) <= MODEL_FIELDS, set(predictor["model"]) - MODEL_FIELDS
+    return predictor
+
+
+def test_kserve_takes_a_modelcar_as_an_oci_storage_uri(registry: Registry, model_ref: tuple[str, str]) -> None:
+    ref, _ = model_ref
+    tagged, modelcar = _build(registry, ref, "car", "--modelcar")
+    out = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged, "--namespace", "ml", "--name", "iris-prod",
+                    "--replicas", "3")
+    assert out.code == 0, out.err
+    _no_anchors(out.out)
+    predictor = _check_kserve(yaml.safe_load(out.out), "iris-prod", "ml")
+    assert predictor["minReplicas"] == predictor["maxReplicas"] == 3
+    model = predictor["model"]
+    assert model["storageUri"] == f"oci://{modelcar}"  # the modelcar image, pinned
+    assert model["modelFormat"]["name"] == "sklearn"  # from the model the modelcar records
+    assert model["protocolVersion"] == "v2"
+    assert model["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+
+
+def test_kserve_runs_a_serving_image_as_its_predictor_container(registry: Registry,
+                                                               model_ref: tuple[str, str]) -> None:
+    ref, _ = model_ref
+    tagged, image = _build(registry, ref, "serve", "--no-serving-layer")
+    out = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged)
+    assert out.code == 0, out.err
+    predictor = _check_kserve(yaml.safe_load(out.out), k8s.name_for(tagged.rsplit(":", 1)[0]), None)
+    container = predictor["containers"][0]
+    assert container["name"] == "kserve-container" and container["image"] == image
+    assert container["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+
+
+def test_kserve_refuses_the_raw_artifact_naming_modelcar(registry: Registry,
+                                                         model_ref: tuple[str, str]) -> None:
+    out = modelpack("k8s", "--plain-http", "--kind", "kserve", model_ref[0])
+    assert out.code == 2 and out.out == "" and len(out.err.strip().splitlines()) == 1, out.err
+    assert "build-image" in out.err and "--modelcar" in out.err and "image-volume" in out.err
+
+
+def test_deployment_takes_name_namespace_and_replicas(registry: Registry,
+                                                      model_ref: tuple[str, str]) -> None:
+    ref, _ = model_ref
+    image = _build(registry, ref, "serve", "--no-serving-layer")[0]
+    out = modelpack("k8s", "--plain-http", image, "--name", "iris", "--namespace", "team-a", "--replicas", "4")
+    assert out.code == 0, out.err
+    _no_anchors(out.out)
+    deployment, service = yaml.safe_load_all(out.out)
+    assert deployment["metadata"]["name"] == service["metadata"]["name"] == "iris"
+    assert deployment["metadata"]["namespace"] == service["metadata"]["namespace"] == "team-a"
+    assert deployment["spec"]["replicas"] == 4
+    assert deployment["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "iris"}
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": "iris"}
+
+    volume = modelpack("k8s", "--plain-http", "--kind", "image-volume", ref, "--serving-image", image,
+                       "--namespace", "team-a", "--replicas", "2")
+    assert volume.code == 0, volume.err
+    _no_anchors(volume.out)
+    docs = list(yaml.safe_load_all(volume.out))
+    assert all(doc["metadata"]["namespace"] == "team-a" for doc in docs)
+    assert docs[0]["spec"]["replicas"] == 2
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("--name", "Iris_Prod"), "--name 'Iris_Prod' is not a DNS-1035 label"),
+    (("--namespace", "ML"), "--namespace 'ML' is not a DNS-1123 label"),
+    (("--kind", "image-volume"), "--kind image-volume needs --serving-image IMAGE"),
+])
+def test_bad_k8s_options_are_one_line(registry: Registry, model_ref: tuple[str, str],
+                                      args: tuple[str, ...], expected: str) -> None:
+    out = modelpack("k8s", "--plain-http", model_ref[0], *args)
+    assert out.code == 2 and len(out.err.strip().splitlines()) == 1 and expected in out.err, out.err
+
+
+def test_rendered_yaml_equals_a_dump_with_anchors_disabled() -> None:
+    where = k8s.Placement("iris", "ml", 2)
+    docs = [k8s.deployment(where, "r/i@sha256:" + "a" * 64, "1", "1Gi"), k8s.service(where)]
+
+    class NoAliases(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    text = k8s.render(docs)
+    assert text == yaml.dump_all(docs, Dumper=NoAliases, sort_keys=False)
+    _no_anchors(text)
+    assert list(yaml.safe_load_all(text)) == docs
