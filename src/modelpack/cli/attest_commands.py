@@ -71,4 +71,44 @@ def verify_attestation(reference: str, key: str, type_name: str, local: bool, pl
         print_json(found.predicate)
 
 
-COMMANDS = (attest, verify_attestation)
+@click.command()
+@click.argument("reference")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True,
+              help="Where to write the BOM (- is standard output).")
+@click.option("--attach", is_flag=True, help="Also sign it and attach it as a cyclonedx attestation (needs --key).")
+@click.option("--key", type=RegularFile(), help="Private key (cosign.key) for --attach.")
+@click.option("--local", is_flag=True, help="Read (and attach to) the model in the local store.")
+@network_options
+@handle_errors
+def sbom(reference: str, output: str, attach: bool, key: str | None, local: bool, plain_http: bool, insecure: bool,
+         ca_file: str | None, verbose: bool) -> None:
+    """Write a CycloneDX 1.6 ML-BOM of a model: the model with its files and layer digests, its model card
+    (architecture, parameters, datasets, metrics), its parent and licenses. Validated against the schema."""
+    import json
+
+    from modelpack.api.bom import sbom as build
+    from modelpack.errors import UsageError
+
+    if attach and key is None:
+        raise UsageError("--attach signs the BOM: give --key cosign.key")
+    if key is not None and not attach:
+        raise UsageError("--key is for --attach: add --attach, or leave --key out")
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    password = key_password(Path(key)) if key else None
+    result = build(reference, key=key, password=password, local=local, options=options)
+    text = json.dumps(result.document, indent=2) + "\n"
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        try:
+            Path(output).write_text(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        click.echo(f"wrote the ML-BOM of {clean(result.reference.with_digest(result.digest))} to {clean(output)}",
+                   err=True)
+    if result.attestation is not None:
+        click.echo(f"attached as attestation {clean(result.attestation.attestation.digest)} "
+                   f"({clean(result.attestation.predicate_type)})", err=True)
+
+
+COMMANDS = (attest, verify_attestation, sbom)
