@@ -13,6 +13,7 @@ from helpers import Run, modelpack
 from modelpack.signatures import predicates
 from modelpack.signatures.lookup import fallback_tag
 from modelpack.store.options import ClientOptions
+from registry_process import Registry
 from test_signing import COSIGN_FLAGS, assert_refused, cosign, keypair
 
 PLAIN = ClientOptions(plain_http=True)
@@ -153,3 +154,20 @@ def test_short_names_map_as_cosign_maps_them() -> None:
     assert predicates.predicate_type("openvex") == "https://openvex.dev/ns"
     assert predicates.predicate_type("custom") == "https://cosign.sigstore.dev/attestation/v1"
     assert predicates.predicate_type("https://example.com/eval/v1") == "https://example.com/eval/v1"
+
+
+def test_an_attestation_made_offline_travels_with_copy(cosign_bin: Path, registry: Registry, keys: tuple[Path, Path],
+                                                       tmp_path: Path) -> None:
+    private, public = keys
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(b"weights" * 100)
+    layout = f"oci:{tmp_path / 'layout'}:1"
+    assert modelpack("push", str(model), layout).code == 0
+    assert attest(layout, private, predicate_file(tmp_path, PROVENANCE), "slsaprovenance1").code == 0
+    assert modelpack("verify-attestation", "--key", str(public), "--type", "slsaprovenance1", layout).code == 0
+    target = registry.repo() + ":1"
+    digest = mp.copy_model(layout, target, options=PLAIN).descriptor.digest
+    checked = cosign(cosign_bin, "verify-attestation", "--key", str(public), "--type", "slsaprovenance1",
+                     "--insecure-ignore-tlog=true", *COSIGN_FLAGS, target.rsplit(":", 1)[0] + "@" + digest)
+    assert checked.returncode == 0, checked.stderr
