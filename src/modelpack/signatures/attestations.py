@@ -148,7 +148,8 @@ def verify_attestations(repo: Storage, subject_digest: str, public: PublicKey,
     found.extend(_legacy_attestations(repo, subject_digest, public, predicate_type, reasons))
     if not found:
         detail = "; ".join(sorted(set(reasons))) if reasons else "no attestations found"
-        raise VerificationError(f"no valid {predicate_type} attestation on {subject_digest}: {detail}")
+        raise VerificationError(f"no valid {predicate_type} attestation on {subject_digest}: {detail} "
+                                "(check the public key and the predicate type)")
     return found
 
 
