@@ -146,6 +146,20 @@ def cosign_bin() -> Path:
     return _tool("cosign")
 
 
+@pytest.fixture
+def pushed(registry: Registry, tmp_path: Path) -> tuple[str, str]:
+    """(tag reference, digest reference) of a freshly pushed one-file model (signing, attestations)."""
+    import modelpack as mp
+    from modelpack.store.options import ClientOptions
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(os.urandom(10_000))
+    ref = registry.repo() + ":v1"
+    result = mp.push(model, ref, options=ClientOptions(plain_http=True))
+    return ref, ref.rsplit(":", 1)[0] + "@" + result.descriptor.digest
+
+
 @pytest.fixture(autouse=True)
 def modelpack_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own MODELPACK_HOME, an empty Docker credentials dir, and no registries.conf

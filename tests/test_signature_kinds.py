@@ -20,7 +20,7 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest
 from modelpack.signatures import keys
 from modelpack.signatures.dsse import IN_TOTO_PAYLOAD, pae
 from modelpack.signatures.lookup import fallback_tag
-from modelpack.signatures.referrers import _attach
+from modelpack.signatures.referrers import attach_bundle
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
 from test_signing import COSIGN_FLAGS, assert_refused, cosign, keypair
@@ -57,9 +57,9 @@ def test_an_attestation_is_not_a_signature(registry: Registry, cosign_bin: Path,
     repo = mp.remote(mp.Reference.parse(tag_ref), PLAIN)
     signer = keys.load_private_key(private, b"pw")
     subject = repo.resolve(digest)
-    _attach(repo, subject, mt.SIGSTORE_BUNDLE, _attestation(signer, digest, SLSA_V1),
+    attach_bundle(repo, subject, mt.SIGSTORE_BUNDLE, _attestation(signer, digest, SLSA_V1),
             {"dev.sigstore.bundle.predicateType": SLSA_V1})
-    _attach(repo, subject, mt.SIGSTORE_BUNDLE, _attestation(signer, digest, "https://example.com/approved/v1"),
+    attach_bundle(repo, subject, mt.SIGSTORE_BUNDLE, _attestation(signer, digest, "https://example.com/approved/v1"),
             {"dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1"})
     assert_refused(modelpack("verify", "--plain-http", "--key", str(public), tag_ref), "attestation")
     # cosign's own attestation (an in-toto v0.1 statement) as well.

@@ -35,17 +35,6 @@ def cosign(cosign_bin: Path, *args: str, password: str = "") -> subprocess.Compl
                           env={**os.environ, "COSIGN_PASSWORD": password})
 
 
-@pytest.fixture
-def pushed(registry: Registry, tmp_path: Path) -> tuple[str, str]:
-    """(tag reference, digest reference) of a freshly pushed model."""
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "model.safetensors").write_bytes(os.urandom(10_000))
-    ref = registry.repo() + ":v1"
-    result = mp.push(model, ref, options=PLAIN)
-    return ref, ref.rsplit(":", 1)[0] + "@" + result.descriptor.digest
-
-
 def keypair(tmp_path: Path, name: str, password: str = "pw") -> tuple[Path, Path]:
     folder = tmp_path / name
     result = modelpack("generate-key-pair", "-d", str(folder), env={"COSIGN_PASSWORD": password})

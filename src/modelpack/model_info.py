@@ -151,6 +151,24 @@ class ModelInfo:
         return _text(self.metadata.get("architecture"))
 
     @property
+    def param_size(self) -> str | None:
+        """The parameter count as recorded (`paramSize`: 8b, 1.2M)."""
+        return _text(self.metadata.get("paramSize"))
+
+    @property
+    def precision(self) -> str | None:
+        return _text(self.metadata.get("precision"))
+
+    @property
+    def quantization(self) -> str | None:
+        return _text(self.metadata.get("quantization"))
+
+    @property
+    def datasets(self) -> list[str]:
+        """The datasets' names or URLs."""
+        return _texts(self.metadata.get("datasets"))
+
+    @property
     def source(self) -> str | None:
         """Where the model's source lives (`sourceURL`)."""
         return _text(self.metadata.get("sourceURL"))

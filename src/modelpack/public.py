@@ -6,13 +6,14 @@ from __future__ import annotations
 
 # Verbs and result types, all from modelpack.api.
 API_NAMES: tuple[str, ...] = (
-    "Client", "DEFAULT_MODELCAR_BASE", "DEFAULT_SERVE_BASE", "FileInfo", "InitResult", "Inspection", "ListedModel",
-    "ModelInfo", "PackResult", "Removal", "Repository", "SignResult", "TransferResult", "VerifyResult",
-    "absent_layers", "attach", "build_image", "check_store", "copy_model", "describe", "diff", "gc_store",
+    "AttestResult", "BomResult", "Client", "DEFAULT_MODELCAR_BASE", "DEFAULT_SERVE_BASE", "FileInfo", "InitResult",
+    "Inspection", "ListedModel", "ModelInfo", "PackResult", "Removal", "Repository", "SignResult", "TransferResult",
+    "VerifyAttestationResult", "VerifyResult",
+    "absent_layers", "attach", "attest", "build_image", "check_store", "copy_model", "describe", "diff", "gc_store",
     "generate_key_pair", "init_metadata", "inspect",
     "kubernetes", "lineage", "list_models", "list_repositories", "list_versions", "login", "logout", "pack",
-    "parse_reference", "pull", "push", "remote", "remove", "remove_remote", "resolve", "serve_model", "sign", "tag",
-    "tag_remote", "unpack", "verify",
+    "parse_reference", "pull", "push", "remote", "remove", "remove_remote", "resolve", "sbom", "serve_model", "sign",
+    "tag", "tag_remote", "unpack", "verify", "verify_attestation",
 )
 
 # Types from elsewhere: name -> module.

@@ -8,6 +8,8 @@
 
 from modelpack import public
 from modelpack.api.attaching import attach
+from modelpack.api.attesting import AttestResult, VerifyAttestationResult, attest, verify_attestation
+from modelpack.api.bom import BomResult, sbom
 from modelpack.api.catalog import (
     Removal,
     Repository,

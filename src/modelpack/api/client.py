@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelpack.api import catalog, core, deploy, kubernetes, pulling, pushing, signing
+from modelpack.api import attesting, bom, catalog, core, deploy, kubernetes, pulling, pushing, signing
 from modelpack.api import store as store_api
 from modelpack.store.credentials import Credentials
 from modelpack.store.layout import LayoutStore
@@ -104,6 +104,9 @@ class Client:
     tag_remote = _bound(catalog.tag_remote)
     sign = _bound(signing.sign)
     verify = _bound(signing.verify)
+    attest = _bound(attesting.attest)
+    verify_attestation = _bound(attesting.verify_attestation)
+    sbom = _bound(bom.sbom)
     build_image = _bound(deploy.build_image)
     kubernetes = _bound(kubernetes.kubernetes)
     serve_model = _bound(deploy.serve_model)

@@ -9,6 +9,7 @@ from typing import NoReturn
 import click
 
 from modelpack.cli import (
+    attest_commands,
     catalog_commands,
     deploy_commands,
     init_commands,
@@ -27,7 +28,8 @@ def cli() -> None:
     version back by tag or digest."""
 
 
-for _module in (transfer_commands, catalog_commands, signing_commands, deploy_commands, init_commands):
+for _module in (transfer_commands, catalog_commands, signing_commands, attest_commands, deploy_commands,
+                init_commands):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 cli.add_command(store_commands.store)

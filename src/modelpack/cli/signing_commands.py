@@ -76,6 +76,17 @@ def _password(confirm: bool = False) -> bytes:
                         default="", show_default=False).encode()
 
 
+def key_password(key: Path) -> bytes | None:
+    """The private key's password when it is encrypted (asked only after the key file is read), else None.
+
+    Raises:
+        UsageError: encrypted, with no COSIGN_PASSWORD and no terminal to ask on.
+    """
+    from modelpack.signatures.keys import needs_password
+
+    return _password() if needs_password(key) else None
+
+
 def _annotations(items: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -114,10 +125,8 @@ def sign(reference: str, key: str, annotations: tuple[str, ...], local: bool, pl
     from modelpack import api
 
     options = client_options(plain_http, insecure, ca_file, verbose)
-    from modelpack.signatures.keys import needs_password
-
     extra = _annotations(annotations)
-    password = _password() if needs_password(Path(key)) else None  # asked only after the key file is read
+    password = key_password(Path(key))
     result = api.sign(reference, key, password, extra, local=local, options=options)
     if as_json:
         print_json({"reference": str(result.reference), "digest": result.digest,

@@ -33,7 +33,29 @@ def statement(digest: str, annotations: dict[str, str] | None = None) -> bytes:
 
 
 def make_bundle(signer: Signer, digest: str, annotations: dict[str, str] | None = None) -> bytes:
-    payload = statement(digest, annotations)
+    """A sigstore bundle signing `digest` as `cosign sign` does (predicate type cosign/sign/v1).
+
+    Args:
+        signer: the private key.
+        digest: the manifest digest signed.
+        annotations: signed with the digest, in the statement's subject.
+
+    Returns:
+        The bundle's JSON bytes.
+    """
+    return statement_bundle(signer, statement(digest, annotations))
+
+
+def statement_bundle(signer: Signer, payload: bytes) -> bytes:
+    """A sigstore bundle (v0.3) holding a DSSE envelope that signs the in-toto statement `payload`.
+
+    Args:
+        signer: the private key.
+        payload: the statement's JSON bytes.
+
+    Returns:
+        The bundle's JSON bytes (key identified by cosign's public key hint).
+    """
     signature = signer.sign(pae(IN_TOTO_PAYLOAD, payload))
     bundle = {
         "mediaType": mt.SIGSTORE_BUNDLE,
@@ -50,9 +72,35 @@ def make_bundle(signer: Signer, digest: str, annotations: dict[str, str] | None 
 def verify_bundle(data: bytes, public: PublicKey, digest: str) -> dict[str, str]:
     """Check a bundle's DSSE signature with `public` and that it names `digest`; returns the subject's
     annotations. Raises VerificationError saying what did not hold."""
+    return _subject_annotations(verify_envelope(bundle_envelope(data), public), digest)
+
+
+def bundle_envelope(data: bytes) -> Any:
+    """The DSSE envelope inside a sigstore bundle's JSON.
+
+    Raises:
+        VerificationError: not a bundle holding an envelope.
+    """
     try:
-        bundle = parse_or_none(data)
-        envelope = bundle["dsseEnvelope"]
+        return parse_or_none(data)["dsseEnvelope"]
+    except (ValueError, KeyError, TypeError):
+        raise VerificationError("malformed sigstore bundle") from None
+
+
+def verify_envelope(envelope: Any, public: PublicKey) -> bytes:
+    """Check a DSSE envelope (parsed JSON) over an in-toto statement with `public`.
+
+    Args:
+        envelope: the envelope object (`payload`, `payloadType`, `signatures`).
+        public: the public key one of its signatures must verify with.
+
+    Returns:
+        The signed payload (the statement's bytes).
+
+    Raises:
+        VerificationError: malformed, not an in-toto payload, or no signature verifies.
+    """
+    try:
         payload = base64.b64decode(envelope["payload"], validate=True)
         payload_type = envelope["payloadType"]
         listed = envelope["signatures"]
@@ -60,12 +108,12 @@ def verify_bundle(data: bytes, public: PublicKey, digest: str) -> dict[str, str]
             raise VerificationError(f"{len(listed)} signatures in one envelope; refusing to check them")
         signatures = [base64.b64decode(s["sig"], validate=True) for s in listed]
     except (ValueError, KeyError, TypeError):
-        raise VerificationError("malformed sigstore bundle") from None
+        raise VerificationError("malformed DSSE envelope") from None
     if payload_type != IN_TOTO_PAYLOAD:
-        raise VerificationError(f"bundle payload is {payload_type!r}, not an in-toto statement")
+        raise VerificationError(f"envelope payload is {str(payload_type)[:100]!r}, not an in-toto statement")
     if not any(verify_signature(public, sig, pae(payload_type, payload)) for sig in signatures):
         raise VerificationError("signature does not verify with this key")
-    return _subject_annotations(payload, digest)
+    return payload
 
 
 def _subject_annotations(payload: bytes, digest: str) -> dict[str, str]:

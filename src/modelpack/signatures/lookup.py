@@ -60,6 +60,35 @@ def signature_manifest(repo: Storage, version: str) -> Manifest:
     return node
 
 
+def legacy_layers(repo: Storage, tag: str, media_type: str, reasons: list[str]) -> list[Descriptor]:
+    """The layers of `media_type` in one of cosign's legacy manifests (`sha256-<hex>.sig` or `.att`).
+
+    Args:
+        repo: where the manifest lives.
+        tag: its tag.
+        media_type: the layers wanted (simple-signing payloads, DSSE envelopes).
+        reasons: where a malformed manifest is reported (then none are returned).
+
+    Returns:
+        The layers; none when the tag does not exist.
+
+    Raises:
+        TooManyReferrers: more than MAX_REFERRERS of them.
+    """
+    try:
+        legacy = signature_manifest(repo, tag)
+    except NotFoundError:
+        return []
+    except VerificationError as exc:
+        reasons.append(str(exc))
+        return []
+    layers = [layer for layer in legacy.layers if layer.media_type == media_type]
+    if len(layers) > MAX_REFERRERS:
+        raise TooManyReferrers(f"{tag} holds {len(layers)} signatures or attestations, more than {MAX_REFERRERS} "
+                               "(cosign's limit); refusing to walk them")
+    return layers
+
+
 def signature_blob(repo: Storage, layer: Descriptor) -> bytes:
     try:
         return read_small(repo, layer, MAX_BUNDLE_BYTES)

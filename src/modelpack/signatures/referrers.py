@@ -24,9 +24,9 @@ from modelpack.signatures import model_signing
 from modelpack.signatures.dsse import COSIGN_PREDICATE, make_bundle, verify_bundle
 from modelpack.signatures.keys import PublicKey, Signer, verify_signature
 from modelpack.signatures.lookup import (
-    MAX_REFERRERS,
     TooManyReferrers,
     fallback_tag,
+    legacy_layers,
     referrers,
     signature_blob,
     signature_manifest,
@@ -54,7 +54,7 @@ def attach_signature(repo: Storage, subject: Descriptor, signer: Signer,
     """Sign `subject` (a manifest, by digest) and store the bundle as its referrer. For a model whose
     layers are files, an OpenSSF model-signing `model.sig` over them is attached too (pull -o writes it)."""
     bundle = make_bundle(signer, subject.digest, annotations)
-    desc = _attach(repo, subject, mt.SIGSTORE_BUNDLE, bundle, {
+    desc = attach_bundle(repo, subject, mt.SIGSTORE_BUNDLE, bundle, {
         "dev.sigstore.bundle.content": "dsse-envelope",
         PREDICATE_ANNOTATION: COSIGN_PREDICATE,
     })
@@ -63,14 +63,26 @@ def attach_signature(repo: Storage, subject: Descriptor, signer: Signer,
         name = (node.annotations or {}).get(mt.NS + "name") or str(getattr(repo, "name", "model")).rsplit("/", 1)[-1]
         sig = model_signing.model_sig(signer, node, name)
         if sig is not None:
-            _attach(repo, subject, mt.MODEL_SIGNING_ARTIFACT, sig,
-                    {PREDICATE_ANNOTATION: model_signing.PREDICATE})
+            attach_bundle(repo, subject, mt.MODEL_SIGNING_ARTIFACT, sig,
+                          {PREDICATE_ANNOTATION: model_signing.PREDICATE})
     return desc
 
 
-def _attach(repo: Storage, subject: Descriptor, artifact_type: str, bundle: bytes,
-            annotations: dict[str, str]) -> Descriptor:
-    """Push `bundle` as a referrer of `subject` (and list it in the fallback index if need be)."""
+def attach_bundle(repo: Storage, subject: Descriptor, artifact_type: str, bundle: bytes,
+                  annotations: dict[str, str]) -> Descriptor:
+    """Push `bundle` as a referrer of `subject` (and list it in the fallback index if need be), as
+    cosign 3 stores signatures and attestations.
+
+    Args:
+        repo: where the subject lives.
+        subject: the manifest the bundle is about.
+        artifact_type: the referrer manifest's artifactType.
+        bundle: the sigstore bundle's bytes (the one layer).
+        annotations: the referrer manifest's annotations (a created time is added).
+
+    Returns:
+        The referrer manifest's descriptor.
+    """
     empty = Descriptor(mediaType=mt.OCI_EMPTY, digest=digests.of_bytes(EMPTY_JSON), size=len(EMPTY_JSON))
     layer = Descriptor(mediaType=mt.SIGSTORE_BUNDLE, digest=digests.of_bytes(bundle), size=len(bundle))
     manifest = Manifest(
@@ -156,19 +168,8 @@ def _legacy_signatures(repo: Storage, subject_digest: str, public: PublicKey,
     """The signatures in cosign's legacy `sha256-<hex>.sig` manifest that verify; why others did not
     goes to `reasons`."""
     tag = fallback_tag(subject_digest) + ".sig"
-    try:
-        legacy = signature_manifest(repo, tag)
-    except NotFoundError:
-        return []
-    except VerificationError as exc:
-        reasons.append(str(exc))
-        return []
-    layers = [layer for layer in legacy.layers if layer.media_type == SIMPLE_SIGNING]
-    if len(layers) > MAX_REFERRERS:
-        raise TooManyReferrers(f"{tag} holds {len(layers)} signatures, more than {MAX_REFERRERS} (cosign's "
-                               "limit); refusing to walk them")
     found = []
-    for layer in layers:
+    for layer in legacy_layers(repo, tag, SIMPLE_SIGNING, reasons):
         try:
             annotations = _verify_simple_signing(repo, layer, public, subject_digest)
             found.append(FoundSignature("legacy", tag, annotations))

@@ -1,0 +1,131 @@
+"""Attestations (cosign-compatible): the API behind `attest` and `verify-attestation`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelpack.errors import UsageError
+from modelpack.oci.descriptor import Descriptor
+from modelpack.places import Place, open_place, parse_place
+from modelpack.store.options import ClientOptions
+
+if TYPE_CHECKING:
+    from modelpack.signatures.attestations import FoundAttestation
+    from modelpack.store.layout import LayoutStore
+
+
+@dataclass
+class AttestResult:
+    reference: Place
+    digest: str
+    predicate_type: str
+    attestation: Descriptor
+
+
+@dataclass
+class VerifyAttestationResult:
+    reference: Place
+    digest: str
+    predicate_type: str
+    attestations: list[FoundAttestation]
+
+
+def read_predicate(path: str | Path) -> bytes:
+    """A predicate file's bytes (`-` reads standard input).
+
+    Raises:
+        UsageError: the file cannot be read.
+    """
+    if str(path) == "-":
+        import sys
+
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the predicate {path}: {exc.strerror}") from None
+
+
+def attest(
+    reference: str | Place,
+    key: str | Path,
+    password: bytes | None,
+    predicate: bytes | Any,
+    type_name: str = "custom",
+    *,
+    local: bool = False,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+) -> AttestResult:
+    """Sign an in-toto statement about the manifest a place names (a tag is resolved to its digest) and
+    store it where `cosign verify-attestation --type T` finds it.
+
+    Args:
+        reference: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
+        key: the private key (cosign.key).
+        password: the key's password (None for an unencrypted key).
+        predicate: the predicate file's bytes (turned into a predicate as cosign does for `type_name`),
+            or an already built JSON value (a dict).
+        type_name: a cosign short name (`slsaprovenance1`, `cyclonedx`, `custom`, ...) or a URI.
+        local: attest the model in the local store, not the registry.
+        options: how to reach the registry.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        The digest attested, the predicate type URI and the attestation's descriptor.
+
+    Raises:
+        UsageError: a bad type, predicate or key.
+        NotFoundError: no such model there.
+    """
+    from modelpack.signatures import attestations, keys, predicates
+
+    uri = predicates.predicate_type(type_name)
+    body = predicates.predicate_body(type_name, predicate) if isinstance(predicate, bytes) else predicate
+    signer = keys.load_private_key(Path(key), password)
+    ref = parse_place(reference)
+    repo, version = open_place(ref, options=options, store=store, local=local)
+    subject = repo.resolve(version or "")
+    desc = attestations.attach_attestation(repo, subject, signer, ref.name, uri, body)
+    return AttestResult(ref, subject.digest, uri, desc)
+
+
+def verify_attestation(
+    reference: str | Place,
+    key: str | Path,
+    type_name: str = "custom",
+    *,
+    local: bool = False,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+) -> VerifyAttestationResult:
+    """Verify that the manifest a place names carries an attestation of the given type signed with
+    `key`'s private key (modelpack's or cosign's; bundle or `.att` layout; statement v0.1 or v1).
+
+    Args:
+        reference: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
+        key: the public key (cosign.pub).
+        type_name: a cosign short name or a URI.
+        local: verify in the local store, not the registry.
+        options: how to reach the registry.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        The digest, the predicate type URI and the attestations that verified (with their statements).
+
+    Raises:
+        VerificationError: none verifies (the reasons are given).
+        NotFoundError: no such model there.
+        UsageError: a bad type or key.
+    """
+    from modelpack.signatures import attestations, keys, predicates
+
+    uri = predicates.predicate_type(type_name)
+    public = keys.load_public_key(Path(key))
+    ref = parse_place(reference)
+    repo, version = open_place(ref, options=options, store=store, local=local)
+    subject = repo.resolve(version or "")
+    found = attestations.verify_attestations(repo, subject.digest, public, uri)
+    return VerifyAttestationResult(ref, subject.digest, uri, found)

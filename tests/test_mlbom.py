@@ -1,0 +1,112 @@
+"""`modelpack sbom`: a CycloneDX 1.6 ML-BOM, checked with cyclonedx-python-lib's JSON validator, and
+attached as a cyclonedx attestation that cosign verifies."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import modelpack as mp
+from helpers import modelpack
+from modelpack.store.options import ClientOptions
+from registry_process import Registry
+from test_signing import COSIGN_FLAGS, cosign, keypair
+
+PLAIN = ClientOptions(plain_http=True)
+PARENT = "registry.example.com/team/iris@sha256:" + "ab" * 32
+METADATA = f"""name: iris
+version: 1.1.0
+description: Iris classifier
+authors: [ML team]
+licenses: [Apache-2.0]
+family: llama
+architecture: transformer
+paramSize: 8b
+precision: float16
+quantization: awq
+metrics: {{accuracy: 0.97, f1: 0.95}}
+hyperparameters: {{epochs: 3}}
+datasets: [iris, https://example.com/data/extra.csv]
+parent: {PARENT}
+"""
+
+
+@pytest.fixture
+def described(registry: Registry, tmp_path: Path) -> tuple[str, mp.ModelInfo]:
+    """A model with full metadata in the registry: its tag reference and what inspect reads."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(os.urandom(4_000))
+    (model / "config.json").write_text('{"layers": 2}')
+    (model / "modelpack.yaml").write_text(METADATA)
+    ref = registry.repo() + ":1.1.0"
+    mp.push(model, ref, options=PLAIN)
+    return ref, mp.inspect(ref, remote_only=True, options=PLAIN)
+
+
+def test_ml_bom_validates_and_carries_weights_datasets_metrics(described: tuple[str, mp.ModelInfo],
+                                                               tmp_path: Path) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    ref, info = described
+    out = tmp_path / "bom.json"
+    made = modelpack("sbom", "--plain-http", ref, "-o", str(out))
+    assert made.code == 0, made.err
+    text = out.read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    bom = json.loads(text)
+    assert bom["specVersion"] == "1.6"
+    model = bom["metadata"]["component"]
+    assert model["type"] == "machine-learning-model" and model["name"] == "iris" and model["version"] == "1.1.0"
+    assert info.digest.split(":")[1] in model["purl"]
+    weights = [f.digest.split(":")[1] for f in info.files if f.kind == "weight"]
+    assert [h["content"] for h in model["hashes"]] == weights
+    files = {c["name"]: c["hashes"][0]["content"] for c in model["components"]}
+    assert files == {f.path: f.digest.split(":")[1] for f in info.files}
+    assert model["licenses"] == [{"license": {"id": "Apache-2.0"}}]
+    card = model["modelCard"]
+    assert card["modelParameters"]["architectureFamily"] == "llama"
+    assert card["modelParameters"]["modelArchitecture"] == "transformer"
+    metrics = {m["type"]: m["value"] for m in card["quantitativeAnalysis"]["performanceMetrics"]}
+    assert metrics == {"accuracy": "0.97", "f1": "0.95"}
+    properties = {p["name"]: p["value"] for p in card["properties"]}
+    assert properties["modelpack:paramSize"] == "8b" and properties["modelpack:precision"] == "float16"
+    assert properties["modelpack:quantization"] == "awq"
+    by_ref = {c["bom-ref"]: c for c in bom["components"]}
+    datasets = [by_ref[d["ref"]] for d in card["modelParameters"]["datasets"]]
+    assert {d["name"] for d in datasets} == {"iris", "https://example.com/data/extra.csv"}
+    assert all(d["type"] == "data" for d in datasets)
+    parent = by_ref["parent"]
+    assert parent["name"] == PARENT and parent["hashes"][0]["content"] == "ab" * 32
+    assert {"ref": "model", "dependsOn": ["parent"]} in bom["dependencies"]
+
+
+def test_attached_ml_bom_verifies_as_a_cyclonedx_attestation(cosign_bin: Path, described: tuple[str, mp.ModelInfo],
+                                                             tmp_path: Path) -> None:
+    ref, info = described
+    private, public = keypair(tmp_path, "k")
+    made = modelpack("sbom", "--plain-http", ref, "--attach", "--key", str(private), env={"COSIGN_PASSWORD": "pw"})
+    assert made.code == 0, made.err
+    assert "https://cyclonedx.org/bom" in made.err
+    bom = json.loads(made.out)
+    checked = modelpack("verify-attestation", "--plain-http", "--key", str(public), "--type", "cyclonedx", ref)
+    assert checked.code == 0, checked.err
+    assert json.loads(checked.out) == bom
+    digest_ref = ref.rsplit(":", 1)[0] + "@" + info.digest
+    judged = cosign(cosign_bin, "verify-attestation", "--key", str(public), "--type", "cyclonedx",
+                    "--insecure-ignore-tlog=true", *COSIGN_FLAGS, digest_ref)
+    assert judged.returncode == 0, judged.stderr
+    # Not a signature.
+    assert modelpack("verify", "--plain-http", "--key", str(public), ref).code == 7
+
+
+def test_sbom_flags_are_checked(described: tuple[str, mp.ModelInfo]) -> None:
+    ref, _ = described
+    alone = modelpack("sbom", "--plain-http", ref, "--attach")
+    assert alone.code == 2 and "--key" in alone.err and len(alone.err.splitlines()) == 1
+    missing = modelpack("sbom", "--plain-http", ref.rsplit(":", 1)[0] + ":nope")
+    assert missing.code == 3 and len(missing.err.splitlines()) == 1
