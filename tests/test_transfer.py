@@ -339,3 +339,21 @@ def test_small_uploads_handed_back_after_a_refusal_still_arrive(registry: Regist
     out = tmp_path / "out"
     mp.pull(ref, output=out, options=PLAIN)
     assert {name: data for name, data in tree(out).items() if name != "modelpack.yaml"} == tree(model)
+
+
+def test_small_downloads_handed_back_after_a_refusal_or_a_cut_still_arrive(registry: Registry, proxy: FaultProxy,
+                                                                           tmp_path: Path) -> None:
+    """Small blobs of a `pull -o` are fetched as callbacks on the curl engine; a refused GET or one cut
+    mid-body hands the blob back to the ordinary path, which retries it. Every file arrives intact and the
+    hidden download folder is gone."""
+    model = _model(tmp_path / "m", {f"part-{i:02d}.bin": 20_000 + i for i in range(30)})
+    ref = f"{proxy.host}/{registry.repo().split('/', 1)[1]}:f"
+    mp.push(model, ref, options=PLAIN)
+    proxy.faults.append(Fault("GET .*/blobs/", times=3, status=503))
+    proxy.faults.append(Fault("GET .*/blobs/", times=2, cut_after=100))
+    out = tmp_path / "out"
+    mp.pull(ref, output=out, options=ClientOptions(plain_http=True, backoff=0.01))
+    assert {name: data for name, data in tree(out).items() if name != "modelpack.yaml"} == tree(model)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".modelpack")]
+    gets = [status for line, status in proxy.log if line.startswith("GET") and "/blobs/" in line]
+    assert gets.count(503) == 3 and gets.count(200) >= 31

@@ -219,28 +219,38 @@ class BlobPipeline:
         self._pool = ThreadPoolExecutor(max_workers=max(1, options.workers or default_workers()))
         self._futures: list[Future[None]] = []
         self._quick: Any = None  # the destination's quick uploads, once a blob used them
+        self._source = also_cancel  # the source, when it can fetch small blobs as callbacks
+        self._fetches: Any = None  # the source's quick fetches, once a blob used them
 
     def submit(self, blob: Descriptor, opener: Opener) -> None:
         if blob.digest in self.options.present:  # nothing to ask or send: no need for a worker
             self._finished(blob, skipped=True)
             return
         quick = self._quick_for(blob)
-        if quick is not None:
-            if self.options.on_blob_start:
-                self.options.on_blob_start(blob)
-
-            def done(ok: bool) -> None:
-                if ok:
-                    if self.options.progress:
-                        self.options.progress(blob.size)
-                    self._finished(blob, skipped=False)
-                elif not self._failed.is_set():  # handed back: a worker pushes it the ordinary way
-                    with self._lock:
-                        self._futures.append(self._pool.submit(self._move, blob, opener, True))
-
-            quick.start(blob, opener, done)
+        fetch = self._fetch_for(blob) if quick is None else None
+        if quick is None and fetch is None:
+            self._futures.append(self._pool.submit(self._move, blob, opener))
             return
-        self._futures.append(self._pool.submit(self._move, blob, opener))
+        if fetch is not None and self.dst.has_blob(blob):  # (a local check: `pull -o --force` of equal files)
+            self._finished(blob, skipped=True)
+            return
+        if self.options.on_blob_start:
+            self.options.on_blob_start(blob)
+
+        def done(ok: bool) -> None:
+            if ok:
+                if self.options.progress:
+                    self.options.progress(blob.size)
+                self._finished(blob, skipped=False)
+            elif not self._failed.is_set():  # handed back: a worker moves it the ordinary way
+                with self._lock:
+                    self._futures.append(self._pool.submit(self._move, blob, opener, True))
+
+        if quick is not None:
+            quick.start(blob, opener, done)
+        elif fetch is not None:
+            accept: Any = self.dst
+            fetch.start(blob, accept.accept_bytes, done)
 
     def _quick_for(self, blob: Descriptor) -> Any:
         """The destination's quick uploads (see quick_upload), for a small blob sent without asking
@@ -252,6 +262,18 @@ class BlobPipeline:
         if self._quick is None:
             self._quick = quick()
         return self._quick
+
+    def _fetch_for(self, blob: Descriptor) -> Any:
+        """The source's quick fetches (see quick_fetch), for a small blob a destination takes as bytes
+        (`accept_bytes`: a directory being pulled into); else None."""
+        fetches = getattr(self._source, "quick_fetches", None)
+        wants = getattr(self.dst, "wants_bytes", None)
+        if fetches is None or wants is None or self._failed.is_set() or blob.size > QUICK_MAX or not wants(blob):
+            return None
+        found = fetches()
+        if found is not None:
+            self._fetches = found
+        return found
 
     def submit_unhashed(self, media_type: str, size: int, opener: Opener, digest: Future[str]) -> bool:
         """Start moving a blob whose digest is still being computed, where the destination can take
@@ -318,8 +340,9 @@ class BlobPipeline:
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is not None:
             self._abandon()
-        if self._quick is not None:
-            self._quick.wait()  # every hand-back to the pool is made before it shuts down
+        for transfers in (self._quick, self._fetches):
+            if transfers is not None:
+                transfers.wait()  # every hand-back to the pool is made before it shuts down
         try:
             self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
         except BaseException:  # Ctrl-C while waiting for the workers

@@ -18,11 +18,12 @@ from pathlib import Path
 
 from modelpack.errors import IntegrityError, NotFoundError
 from modelpack.filecopy import clone_or_copy
+from modelpack.files import sync_filesystem
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
 from modelpack.space import require_space
 from modelpack.store.layout import LayoutStore
-from modelpack.store.receive import Receiver
+from modelpack.store.receive import Receiver, write_all
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
 from modelpack.unpacking import check_output, file_paths, same_file, same_size, unpack_manifest, work_folder
@@ -57,6 +58,7 @@ class DirectoryTarget:
         self._taken: set[str] = set()  # digests whose downloaded file has been moved to a restored path
         self._equal: set[str] = set()  # with force: paths whose file in `output` is already the artifact's
         self.from_store: set[str] = set()  # digests copied from the local store, not downloaded
+        self._unsynced = False  # blobs kept by accept_bytes, written without an fsync each
 
     # -- what copy() asks of a destination --------------------------------------------------------
     def find(self, version: str) -> Descriptor | None:
@@ -121,8 +123,38 @@ class DirectoryTarget:
         with self._lock:
             self._received[desc.digest] = path
 
+    def wants_bytes(self, desc: Descriptor) -> bool:
+        """Whether a small blob's bytes may be handed over whole (`accept_bytes`): not when the local store
+        has it (it is copied from there instead)."""
+        return self.local is None or not self.local.has_blob(desc)
+
+    def accept_bytes(self, desc: Descriptor, data: bytes) -> bool:
+        """Keep a small blob fetched whole, if its bytes are `desc`'s; False (nothing kept) otherwise. Not
+        synced one by one: `push_manifest` flushes the filesystem once before any file is renamed into place."""
+        if len(data) != desc.size or digests.of_bytes(data) != desc.digest:
+            return False
+        if self._folder is None:
+            with self._lock:
+                if self._folder is None:
+                    self._folder = work_folder(self.output, self._merge, "download-")
+        path = self._folder / digests.hex_part(desc.digest)[1]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                write_all(out, data)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            raise
+        with self._lock:
+            self._received[desc.digest] = path
+            self._unsynced = True
+        return True
+
     def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None:
         """Every blob is here: restore the files (a rename each) and remove the hidden folder."""
+        if self._unsynced and self._folder is not None:
+            sync_filesystem(self._folder)  # their bytes on disk before their names are
         self.files = unpack_manifest(self.manifest, self, self.output, force=self.force,
                                      unchanged=frozenset(self._equal), space_checked=True)
 

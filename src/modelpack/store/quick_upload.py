@@ -30,39 +30,66 @@ log = logging.getLogger("modelpack.registry")
 IN_FLIGHT = 16  # blobs under way at once: the registry, not the client, sets the pace beyond this
 
 
-class QuickUploads:
-    """Small-blob uploads to one repository, at most IN_FLIGHT at a time."""
+class InFlight:
+    """Callback transfers under way, at most IN_FLIGHT at a time; `wait` returns once none is."""
 
-    def __init__(self, repo: RegistryRepository) -> None:
-        self._repo = repo
+    def __init__(self) -> None:
         self._slots = threading.BoundedSemaphore(IN_FLIGHT)
         self._idle = threading.Condition()
         self._running = 0
 
-    def start(self, desc: Descriptor, opener: Opener, done: Callable[[bool], None]) -> None:
-        """Begin pushing `desc` (waits for a free slot). `done(True)` is called once the registry holds
-        it, `done(False)` when the ordinary path must push it; either on the engine's thread."""
+    def begin(self, done: Callable[[bool], None]) -> Callable[[bool], None]:
+        """Take a slot (waiting for one); returns what ends the transfer: it tells `done`, then frees the
+        slot, so `wait` returns only after every hand-back has been made."""
         self._slots.acquire()
         with self._idle:
             self._running += 1
 
         def finish(ok: bool) -> None:
             try:
-                done(ok)  # before the count drops: `wait` returns only after every hand-back is made
+                done(ok)
             finally:
                 with self._idle:
                     self._running -= 1
                     self._idle.notify_all()
                 self._slots.release()
 
+        return finish
+
+    @staticmethod
+    def launch(desc: Descriptor, finish: Callable[[bool], None], exchange: Callable[[], Future[Answer]],
+               then: Callable[[Future[Answer]], None]) -> None:
+        """Begin the first exchange of a transfer; `then` gets its answer on the engine's thread. When it
+        cannot even begin (the engine could not start), the transfer is handed back at once."""
         try:
-            post = self._repo.client.start_once("POST", f"{self._repo.prefix}/blobs/uploads/",
-                                                {"Content-Length": "0"}, b"")
-        except Exception as exc:  # e.g. the engine could not start: the ordinary path reports it
-            log.debug("quick upload of %s not started: %s", desc.digest, type(exc).__name__)
+            future = exchange()
+        except Exception as exc:  # the ordinary path meets the same trouble, and reports it
+            log.debug("quick transfer of %s not started: %s", desc.digest, type(exc).__name__)
             finish(False)
             return
-        post.add_done_callback(lambda answer: self._after_post(answer, desc, opener, finish))
+        future.add_done_callback(then)
+
+    def wait(self) -> None:
+        """Return once no transfer is under way (each finished or handed back)."""
+        with self._idle:
+            while self._running:
+                self._idle.wait()
+
+
+class QuickUploads(InFlight):
+    """Small-blob uploads to one repository, at most IN_FLIGHT at a time."""
+
+    def __init__(self, repo: RegistryRepository) -> None:
+        super().__init__()
+        self._repo = repo
+
+    def start(self, desc: Descriptor, opener: Opener, done: Callable[[bool], None]) -> None:
+        """Begin pushing `desc` (waits for a free slot). `done(True)` is called once the registry holds
+        it, `done(False)` when the ordinary path must push it; either on the engine's thread."""
+        finish = self.begin(done)
+        self.launch(desc, finish, lambda: self._repo.client.start_once(
+            "POST", f"{self._repo.prefix}/blobs/uploads/", {"Content-Length": "0"}, b""),
+            lambda answer: self._after_post(answer, desc, opener, finish))
 
     def _after_post(self, future: Future[Answer], desc: Descriptor, opener: Opener,
                     finish: Callable[[bool], None]) -> None:
@@ -90,9 +117,3 @@ class QuickUploads:
         except Exception:
             ok = False
         finish(ok)
-
-    def wait(self) -> None:
-        """Return once no upload is under way (each finished or handed back)."""
-        with self._idle:
-            while self._running:
-                self._idle.wait()

@@ -19,6 +19,7 @@ from modelpack.store.bodies import finish
 from modelpack.store.client import RegistryClient
 from modelpack.store.options import ClientOptions
 from modelpack.store.pages import paginate
+from modelpack.store.quick_fetch import QuickFetches
 from modelpack.store.quick_upload import QuickUploads
 from modelpack.store.target import Opener, Progress, SpeculationFailed
 from modelpack.store.transport import Response
@@ -36,6 +37,7 @@ class RegistryRepository:
         self.name = name  # repository path, without the registry host
         self._prefix = f"/v2/{name}"
         self._quick: QuickUploads | None = None
+        self._fetches: QuickFetches | None = None
 
     @property
     def prefix(self) -> str:
@@ -51,6 +53,13 @@ class RegistryRepository:
         if self._quick is None:
             self._quick = QuickUploads(self)
         return self._quick
+
+    def quick_fetches(self) -> QuickFetches | None:
+        """Small blobs fetched as callbacks on the curl engine (see quick_fetch); None once the registry
+        turned out to redirect blob downloads."""
+        if self._fetches is None:
+            self._fetches = QuickFetches(self)
+        return None if self._fetches.redirected else self._fetches
 
     def __repr__(self) -> str:
         return f"RegistryRepository({self.client.host}/{self.name})"
