@@ -137,14 +137,7 @@ def _requirements_layer(cache_dir: Path, python: BasePython, platform: str, pack
         _write_layer(work / "layer.tar.gz", _tree(target, f"{ROOT}/lib"), created_by)
         (work / "key.json").write_text(json.dumps(key_doc, sort_keys=True))
         shutil.rmtree(target)
-        try:
-            work.rename(entry)  # atomic: a concurrent build that got there first wins, this one is dropped
-        except OSError:
-            shutil.rmtree(work, ignore_errors=True)
-        loaded = _load(entry)
-        if loaded is None:
-            raise OSError(f"the serving layer cache {entry} could not be read back")
-        return loaded
+        return _keep(work, entry)  # a concurrent build that got there first wins, this one is dropped
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
@@ -171,14 +164,23 @@ def _modelpack_layer(cache_dir: Path, python: BasePython) -> AppendedLayer:
         layer = _write_layer(layer_dir / "layer.tar.gz", files, f"modelpack build-image: modelpack {__version__}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    kept = cache_dir / f"self-{layer.descriptor.digest.split(':')[1][:32]}"
+    return _keep(layer_dir, cache_dir / f"self-{layer.descriptor.digest.split(':')[1][:32]}")
+
+
+def _keep(made: Path, entry: Path) -> AppendedLayer:
+    """Move a layer just made into the cache as `entry` (atomic rename; when another build put it there
+    first, this copy is dropped) and read it back from there.
+
+    Raises:
+        OSError: the cached layer cannot be read back.
+    """
     try:
-        layer_dir.rename(kept)  # the same files give the same digest: kept once
+        made.rename(entry)
     except OSError:
-        shutil.rmtree(layer_dir, ignore_errors=True)
-    loaded = _load(kept)
+        shutil.rmtree(made, ignore_errors=True)
+    loaded = _load(entry)
     if loaded is None:
-        raise OSError(f"the serving layer cache {kept} could not be read back")
+        raise OSError(f"the serving layer cache {entry} could not be read back")
     return loaded
 
 

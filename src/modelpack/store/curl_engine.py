@@ -30,6 +30,8 @@ from typing import Any
 import pycurl
 from urllib3 import HTTPHeaderDict
 
+from modelpack.store.options import trusted_certificates
+
 IDLE_EXIT = 30.0  # seconds without work before the engine's thread ends (a new request starts it again)
 MAX_HEADERS = 1000  # header lines kept per response; libcurl caps their total size itself
 _TLS_ERRORS = frozenset({35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98})
@@ -253,20 +255,17 @@ class CurlEngine:
         return handle
 
     def _tls(self, handle: pycurl.Curl) -> None:
-        verify = self._verify
-        if verify is False:
+        trust = trusted_certificates(self._verify)
+        if trust is None:
             handle.setopt(pycurl.SSL_VERIFYPEER, 0)
             handle.setopt(pycurl.SSL_VERIFYHOST, 0)
             return
-        if verify is True:
-            import certifi  # the bundle requests verified against, as the urllib3 transport uses
-
-            verify = certifi.where()
-        if os.path.isdir(verify):
-            handle.setopt(pycurl.CAPATH, verify)
+        file, folder = trust
+        if folder:
+            handle.setopt(pycurl.CAPATH, folder)
             handle.unsetopt(pycurl.CAINFO)  # that folder alone, not libcurl's built-in bundle too
         else:
-            handle.setopt(pycurl.CAINFO, verify)
+            handle.setopt(pycurl.CAINFO, file)
             handle.unsetopt(pycurl.CAPATH)
 
 

@@ -102,9 +102,7 @@ class DirectoryTarget:
     def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
                   mount_from: Sequence[str] = ()) -> None:
         """Receive a blob into the hidden folder, verified; from the local store when it has it."""
-        if self._folder is None:
-            self._folder = work_folder(self.output, self._merge, "download-")
-        path = self._folder / digests.hex_part(desc.digest)[1]
+        path = self._download_folder() / digests.hex_part(desc.digest)[1]
         if not self._copy_from_store(desc, path):
             # Read-write: a blob fetched in ranges is read back to be hashed (see ranged).
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -133,11 +131,7 @@ class DirectoryTarget:
         synced one by one: `push_manifest` flushes the filesystem once before any file is renamed into place."""
         if len(data) != desc.size or digests.of_bytes(data) != desc.digest:
             return False
-        if self._folder is None:
-            with self._lock:
-                if self._folder is None:
-                    self._folder = work_folder(self.output, self._merge, "download-")
-        path = self._folder / digests.hex_part(desc.digest)[1]
+        path = self._download_folder() / digests.hex_part(desc.digest)[1]
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
@@ -179,6 +173,13 @@ class DirectoryTarget:
             self._folder = None
 
     # -- helpers -----------------------------------------------------------------------------------
+    def _download_folder(self) -> Path:
+        """The hidden folder blobs are received into, made once (prepare_blobs usually has)."""
+        with self._lock:
+            if self._folder is None:
+                self._folder = work_folder(self.output, self._merge, "download-")
+            return self._folder
+
     def _layers(self, desc: Descriptor) -> list[Descriptor]:
         return [layer for layer in self.manifest.layers if layer.digest == desc.digest]
 

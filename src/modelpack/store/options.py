@@ -134,3 +134,15 @@ class ClientOptions:
     def attempt(self) -> float:
         """How long one attempt of a metadata request may wait: at least two fit in `timeout`."""
         return min(self.read_timeout, self.timeout / 2)
+
+
+def trusted_certificates(verify: bool | str) -> tuple[str | None, str | None] | None:
+    """What a TLS connection trusts for `verify` (see `ClientOptions.verify`): None for no checks, else
+    (a CA bundle file, a CA folder), one of them set; True means certifi's bundle, as requests verified."""
+    if verify is False:
+        return None
+    if verify is True:
+        import certifi
+
+        return certifi.where(), None
+    return (None, verify) if os.path.isdir(verify) else (verify, None)

@@ -26,6 +26,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTime
 
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.store.curl_engine import Answer, CurlFailure
+from modelpack.store.options import trusted_certificates
 from modelpack.store.watch import WatchedHTTPConnection, WatchedHTTPSConnection
 
 POOL_SIZE = 32  # kept-alive connections per host: transfer workers plus the ranges of large blobs
@@ -182,13 +183,9 @@ def proxy_for(origin: str) -> str:
 
 
 def _tls_settings(verify: bool | str) -> dict[str, Any]:
-    if verify is False:
+    trust = trusted_certificates(verify)
+    if trust is None:
         return {"cert_reqs": "CERT_NONE", "assert_hostname": False}
-    if verify is True:
-        import certifi  # the bundle requests verified against; kept so trust does not change
-
-        return {"cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
-    if os.path.isdir(verify):
-        return {"cert_reqs": "CERT_REQUIRED", "ca_cert_dir": verify}
-    return {"cert_reqs": "CERT_REQUIRED", "ca_certs": verify}
+    file, folder = trust
+    return {"cert_reqs": "CERT_REQUIRED", **({"ca_cert_dir": folder} if folder else {"ca_certs": file})}
 

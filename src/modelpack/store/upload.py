@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from modelpack.errors import IntegrityError
 from modelpack.store.target import Opener, Progress
-from modelpack.streams import ByteStream, fill
+from modelpack.streams import ByteStream, fill, read_at_most
 
 UPLOAD_CHUNK = 1024 * 1024
 SMALL_BODY = 1024 * 1024  # an upload this small is read into memory and sent whole (see curl_engine)
@@ -88,14 +88,11 @@ def read_whole(body: FileBody) -> bytes:
     """
     source = body.opener()
     try:
-        buffer = bytearray(body.size + 1)  # one more byte to notice growth
-        view, count = memoryview(buffer), 0
-        while count < len(buffer) and (got := fill(source, view[count:])):  # raw streams return pieces
-            count += got
+        data = read_at_most(source, body.size)  # one byte more than declared, to notice growth
     finally:
         source.close()
-    if count > body.size:
+    if len(data) > body.size:
         raise IntegrityError("a file grew while it was being uploaded")
-    if count < body.size:
+    if len(data) < body.size:
         raise IntegrityError("a file shrank while it was being uploaded")
-    return bytes(memoryview(buffer)[:count])
+    return data
