@@ -17,11 +17,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from modelpack.errors import MetadataError, UsageError
+from modelpack.metadata.filename import MAX_METADATA_BYTES, METADATA_FILE
 from modelpack.metadata.schema import Capabilities, FileRules, ModelMetadata
 from modelpack.packing.links import LinkPolicy
 
-METADATA_FILE = "modelpack.yaml"
-MAX_METADATA_BYTES = 1024 * 1024
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last second RFC 3339 can write
 
 
