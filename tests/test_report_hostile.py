@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from markdown_it import MarkdownIt
 
 from helpers import modelpack
 from hostile_registry import HostileRegistry, crafted_model, raw_layer
@@ -50,7 +51,7 @@ def test_hostile_annotations_are_escaped_in_both_formats(hostile: HostileRegistr
     name = 'm<img src=x onerror="alert(1)">\u202eevil'
     readme, entry = raw_layer("README.md", b"x" * 300_000)
     readme["mediaType"] = "application/vnd.cncf.model.doc.v1.raw"
-    content = crafted_model(annotations={NAME: name, DESCRIPTION: "[click](javascript:alert(1)) <script>x</script>"},
+    content = crafted_model(annotations={NAME: name, DESCRIPTION: "1. [click](javascript:alert(1)) <script>x</script>"},
                             layers=[readme], tags=("m0",))
     content.update([entry])
     serve(hostile, content)
@@ -61,3 +62,8 @@ def test_hostile_annotations_are_escaped_in_both_formats(hostile: HostileRegistr
     text = report(hostile.host, "md")
     assert "<img" not in text and "<script>" not in text and "\u202e" not in text
     assert "\\[click\\]\\(javascript:alert\\(1\\)\\)" in text
+    # As a CommonMark renderer (raw HTML allowed) shows it: no tag, no link of the registry's making.
+    shown = MarkdownIt("commonmark").enable("table").render(text)
+    assert "<img" not in shown and "<script" not in shown and "javascript:" not in shown.replace(
+        "[click](javascript:alert(1))", "")
+    assert "<h2>Lineage</h2>" in shown and "<table>" in shown and "<ol>" not in shown  # "1." stays text

@@ -12,14 +12,18 @@ from typing import Any
 from modelpack.cli.escape import clean
 from modelpack.report.facts import NOT_COVERED, SECTIONS, ReportFacts
 
-_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+!|~^-])")
+_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#!|~^])")
+_LIST_MARK = re.compile(r"^(\s*)([-+=])")  # a list item or a setext underline where a value starts a line
+_ORDERED = re.compile(r"^(\s*\d+)\.")  # an ordered list item
 
 
-def md(value: Any) -> str:
-    """One value as inline Markdown text that shows exactly that text."""
+def md(value: Any, line_start: bool = False) -> str:
+    """One value as inline Markdown text that shows exactly that text; with `line_start`, also where it
+    begins a line (a paragraph, a quote), so it cannot become a list or a heading underline."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     text = clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _PUNCTUATION.sub(r"\\\1", text)
+    text = _PUNCTUATION.sub(r"\\\1", text)
+    return _ORDERED.sub(r"\1\\.", _LIST_MARK.sub(r"\1\\\2", text)) if line_start else text
 
 
 def render_markdown(facts: ReportFacts) -> str:
@@ -40,7 +44,7 @@ def render_markdown(facts: ReportFacts) -> str:
                f"{md(facts.generator)}. Signature: **{status}**.")
     for key, title, annex in SECTIONS:
         out.append(f"\n## {title}\n\n*{annex}*\n")
-        out.extend(f"> {md(text)}\n" for text in facts.notes.get(key, []))
+        out.extend(f"> {md(text, line_start=True)}\n" for text in facts.notes.get(key, []))
         out.extend(_SECTIONS[key](facts))
     out.append(f"\n---\n\n{NOT_COVERED}\n")
     return "\n".join(out)
@@ -69,7 +73,7 @@ def _identity(f: ReportFacts) -> list[str]:
 
 
 def _description(f: ReportFacts) -> list[str]:
-    out = [md(f.description) + "\n" if f.description else "No description recorded.\n"]
+    out = [md(f.description, line_start=True) + "\n" if f.description else "No description recorded.\n"]
     out += _kv([("Documentation", f.doc_url), *((f"Capability: {k}", v) for k, v in f.capabilities.items())])
     if f.readme is not None:
         text = clean(f.readme, keep="\n\t")
@@ -149,8 +153,8 @@ def _lifecycle(f: ReportFacts) -> list[str]:
 
 def _monitoring(f: ReportFacts) -> list[str]:
     m = f.monitoring
-    return [f"A server started with `modelpack serve` labels every series of `/metrics` "
-            f"({', '.join(md(x) for x in m['metrics'])}) with {', '.join(md(x) for x in m['labels'])}, and answers "
+    return [f"A server started with `modelpack serve` labels every series of `/metrics` "  # (names of ours)
+            f"({', '.join(f'`{x}`' for x in m['metrics'])}) with {', '.join(m['labels'])}, and answers "
             f"`GET /v2/models/NAME` (here {md(m['name'])}) with the digest in `parameters.digest`. Monitoring data "
             f"belongs to this version when its digest label is {md(f.digest)}, for example:\n",
             f"```promql\nsum by (code) (rate(modelpack_requests_total{{digest=\"{clean(f.digest)}\"}}[5m]))\n```\n"]
