@@ -93,6 +93,10 @@ def test_provenance_is_recorded_signed_later_and_accepted_by_cosign(registry: Re
     facts = mp.build_report(repo + ":2.0", [public], options=PLAIN)
     assert [(r.kind, r.predicate_type, bool(r.verified_by)) for r in facts.referrers] == \
         [("attestation", "https://slsa.dev/provenance/v1", True)]
+    assert [(p["source"], p["revision"], p["clean"]) for p in facts.provenance] == \
+        [("https://git.example.com/team/iris.git", commit, "True")]
+    page = mp.render_report(facts, "html")
+    assert "Verified provenance (SLSA v1)" in page and commit in page and parent_digest.split(":")[1] in page
 
 
 def test_a_dirty_tree_is_said_and_misuse_is_refused(registry: Registry, checkout: Path, tmp_path: Path) -> None:

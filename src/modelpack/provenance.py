@@ -55,7 +55,8 @@ def build_predicate(model: PackedModel, model_dir: Path, reference: str, overrid
         The predicate (JSON object): buildDefinition and runDetails.
     """
     meta = model.metadata
-    external: dict[str, Any] = {"reference": reference, "model": {"name": meta.name, "version": meta.version}}
+    model_id = {k: v for k, v in (("name", meta.name), ("version", meta.version)) if v}
+    external: dict[str, Any] = {"reference": reference, "model": model_id}
     source = _source(model_dir, meta.source_url, meta.revision)
     if source:
         external["source"] = source

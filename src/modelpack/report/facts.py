@@ -95,6 +95,7 @@ class ReportFacts:
     metrics: dict[str, float] = field(default_factory=dict)
     referrers: list[Referrer] = field(default_factory=list)
     key_checks: list[KeyCheck] = field(default_factory=list)
+    provenance: list[dict[str, Any]] = field(default_factory=list)  # verified SLSA v1 provenance, summarised
     tags: list[str] = field(default_factory=list)  # the tags naming this digest
     siblings: list[Sibling] = field(default_factory=list)
     monitoring: dict[str, Any] = field(default_factory=dict)

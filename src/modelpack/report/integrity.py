@@ -6,6 +6,7 @@ walked, as everywhere else."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from modelpack.errors import ModelpackError, NotFoundError, VerificationError
 from modelpack.oci import mediatypes as mt
@@ -13,8 +14,12 @@ from modelpack.report.facts import KeyCheck, Referrer
 from modelpack.signatures.attestations import DSSE_ENVELOPE, LEGACY_PREDICATE_ANNOTATION, verify_attestations
 from modelpack.signatures.dsse import COSIGN_PREDICATE
 from modelpack.signatures.lookup import fallback_tag, legacy_layers, referrers, signature_manifest
+from modelpack.signatures.predicates import SLSA_1
 from modelpack.signatures.referrers import PREDICATE_ANNOTATION, SIMPLE_SIGNING, verify_signatures
 from modelpack.store.target import Storage
+
+MAX_TEXT = 500  # characters of one provenance field shown
+MAX_DEPENDENCIES = 50
 
 
 def attached(repo: Storage, digest: str, problems: list[str]) -> list[Referrer]:
@@ -60,7 +65,8 @@ def attached(repo: Storage, digest: str, problems: list[str]) -> list[Referrer]:
     return found
 
 
-def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referrer]) -> list[KeyCheck]:
+def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referrer],
+               provenance: list[dict[str, Any]] | None = None) -> list[KeyCheck]:
     """Verify the model's signatures, and its attestations of every predicate type found, with each key;
     each Referrer that verifies is marked with the key's name.
 
@@ -69,6 +75,7 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
         digest: its manifest digest.
         keys: public keys (cosign.pub).
         found: what `attached` listed (marked in place).
+        provenance: collects a summary of each SLSA v1 provenance that verified (`provenance_summary`).
 
     Returns:
         One KeyCheck per key.
@@ -99,7 +106,48 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
                 continue  # most keys sign some types only: the count of 0 says it
             check.attestations[predicate_type] = len(attestations)
             _mark(found, [a.location for a in attestations], check.key)
+            if predicate_type == SLSA_1 and provenance is not None:
+                provenance.extend(provenance_summary(a.predicate, check.key) for a in attestations)
     return checks
+
+
+def provenance_summary(predicate: Any, key: str) -> dict[str, Any]:
+    """What a verified SLSA v1 provenance says of how the model was made, read defensively (signed by a
+    trusted key, but its shape is still the signer's): builder, build type, source, when, dependencies.
+
+    Args:
+        predicate: the statement's predicate.
+        key: the key it verified with.
+
+    Returns:
+        Text fields only (absent ones left out), and `dependencies` as name, URI and digest triples.
+    """
+    def text(value: Any) -> str | None:
+        return str(value)[:MAX_TEXT] if isinstance(value, str | int | float | bool) else None
+
+    body = predicate if isinstance(predicate, dict) else {}
+    definition = _dict(body.get("buildDefinition"))
+    external = _dict(definition.get("externalParameters"))
+    source = _dict(external.get("source"))
+    run = _dict(body.get("runDetails"))
+    summary = {"key": key, "builder": text(_dict(run.get("builder")).get("id")),
+               "buildType": text(definition.get("buildType")), "source": text(source.get("uri")),
+               "revision": text(source.get("revision")), "clean": text(source.get("clean")),
+               "finishedOn": text(_dict(run.get("metadata")).get("finishedOn"))}
+    dependencies = definition.get("resolvedDependencies")
+    summary_deps = []
+    for item in dependencies[:MAX_DEPENDENCIES] if isinstance(dependencies, list) else []:
+        item = _dict(item)
+        digests = _dict(item.get("digest"))
+        summary_deps.append({"name": text(item.get("name")), "uri": text(item.get("uri")),
+                             "digest": ", ".join(f"{text(k)}:{text(v)}" for k, v in list(digests.items())[:4])})
+    out: dict[str, Any] = {k: v for k, v in summary.items() if v is not None}
+    out["dependencies"] = summary_deps
+    return out
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _mark(found: list[Referrer], locations: list[str], key: str) -> None:

@@ -142,6 +142,14 @@ def _integrity(f: ReportFacts) -> list[str]:
     out += _table(["Attached", "Predicate or artifact type", "Where", "Verified with"],
                   [[r.kind, r.predicate_type, r.location, ", ".join(r.verified_by) or "not verified"]
                    for r in f.referrers]) if f.referrers else ["No signatures or attestations attached.\n"]
+    for p in f.provenance:
+        out.append(f"### Verified provenance (SLSA v1), signed by {md(p['key'])}\n")
+        out += _kv([("Builder", p.get("builder")), ("Build type", p.get("buildType")), ("Source", p.get("source")),
+                    ("Revision", p.get("revision")), ("Work tree clean", p.get("clean")),
+                    ("Finished", p.get("finishedOn"))])
+        if p["dependencies"]:
+            out += _table(["Dependency", "URI", "Digest"], [[d["name"], d["uri"], d["digest"]]
+                                                             for d in p["dependencies"]])
     return out
 
 
