@@ -4,6 +4,7 @@ two-generation model signed with a cosign key by cosign itself; escaped; rendere
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -160,4 +161,13 @@ def test_headless_chromium_renders_the_report(family: Family, tmp_path: Path) ->
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert png.stat().st_size > 60_000  # a page of text and tables, not a blank 1200x3000 (~10 KB)
+    # The report measured ~380 KB; a blank 1200x3000 page ~17 KB, one line of text ~18 KB.
+    assert png.stat().st_size > 60_000
+    # And prints: the @media print rules lay it out on A4 pages.
+    pdf = tmp_path / "report.pdf"
+    printed = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+                              f"--user-data-dir={tmp_path / 'profile'}", f"--print-to-pdf={pdf}", page.as_uri()],
+                             capture_output=True, text=True, timeout=180)
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and len(re.findall(rb"/Type\s*/Page[^s]", data)) >= 2
