@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from modelpack.errors import InvalidReferenceError, ModelpackError, UsageError
 from modelpack.model_diff import flatten
 from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, open_place, parse_place
 from modelpack.report import integrity, lineage
@@ -22,7 +23,7 @@ from modelpack.store.target import Storage, read_small
 from modelpack.version import __version__
 
 if TYPE_CHECKING:
-    from modelpack.model_info import ModelInfo
+    from modelpack.model_info import FileInfo, ModelInfo
     from modelpack.store.layout import LayoutStore
     from modelpack.store.options import ClientOptions
 
@@ -112,10 +113,7 @@ def _describe(facts: ReportFacts, info: ModelInfo, repo: Storage) -> None:
     facts.doc_url = str(doc_url) if doc_url else None
     capabilities = info.metadata.get("capabilities")
     facts.capabilities = flatten(capabilities) if isinstance(capabilities, dict) else {}
-    docs = [f for f in info.files if f.kind == "doc" and f.path]
-    readme = min((f for f in docs if f.path.rsplit("/", 1)[-1].lower() in README_NAMES),  # type: ignore[union-attr]
-                 key=lambda f: (f.path.count("/"), README_NAMES.index(f.path.rsplit("/", 1)[-1].lower())),  # type: ignore[union-attr]
-                 default=None)
+    readme = _readme(info)
     if readme is None:
         return
     facts.readme_path = readme.path
@@ -126,8 +124,6 @@ def _describe(facts: ReportFacts, info: ModelInfo, repo: Storage) -> None:
     if readme.size > MAX_README_BYTES:
         facts.note("description", f"{readme.path} is {readme.size} bytes, over {MAX_README_BYTES}; not shown")
         return
-    from modelpack.oci.descriptor import Descriptor
-
     try:
         data = read_small(repo, Descriptor(mediaType=readme.media_type, digest=readme.digest, size=readme.size),
                           MAX_README_BYTES)
@@ -135,6 +131,14 @@ def _describe(facts: ReportFacts, info: ModelInfo, repo: Storage) -> None:
         facts.note("description", f"{readme.path} could not be read: {exc}")
         return
     facts.readme = data.decode("utf-8", errors="replace")
+
+
+def _readme(info: ModelInfo) -> FileInfo | None:
+    """The doc layer that is the model's README: the shallowest, README.md before other names."""
+    ranked = [(path.count("/"), README_NAMES.index(path.rsplit("/", 1)[-1].lower()), f)
+              for f in info.files if f.kind == "doc" and (path := f.path or "")
+              and path.rsplit("/", 1)[-1].lower() in README_NAMES]
+    return min(ranked, key=lambda r: r[:2])[2] if ranked else None
 
 
 def _dataset(value: str) -> dict[str, Any]:
