@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .tools
-# Debian packages the tests and demo run against (the Distribution registry, skopeo, htpasswd, and debootstrap
-# for the serving-image test's Python base).
-APT_PACKAGES := docker-registry skopeo apache2-utils debootstrap
+# Debian packages the tests and demo run against (the Distribution registry, skopeo, htpasswd, debootstrap
+# for the serving-image test's Python base, and chromium to render `report`'s HTML headless).
+APT_PACKAGES := docker-registry skopeo apache2-utils debootstrap chromium
 
 .PHONY: help install deps tools lint unit test demo bench clean
 

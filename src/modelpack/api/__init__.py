@@ -15,7 +15,13 @@ from modelpack.public import API_NAMES
 
 if TYPE_CHECKING:  # what a type checker sees; at run time each name is imported on first use
     from modelpack.api.attaching import attach
-    from modelpack.api.attesting import AttestResult, VerifyAttestationResult, attest, verify_attestation
+    from modelpack.api.attesting import (
+        AttestResult,
+        VerifyAttestationResult,
+        attest,
+        attest_provenance,
+        verify_attestation,
+    )
     from modelpack.api.bom import BomResult, sbom
     from modelpack.api.catalog import (
         Removal,
@@ -50,10 +56,12 @@ if TYPE_CHECKING:  # what a type checker sees; at run time each name is imported
     from modelpack.api.deployment_yaml import kubernetes
     from modelpack.api.pulling import absent_layers, pull, unpack
     from modelpack.api.pushing import push
+    from modelpack.api.reporting import build_report, render_report
     from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, sign, verify
     from modelpack.api.store import check_store, gc_store
     from modelpack.inspection.init import InitResult, init_metadata
     from modelpack.model_info import FileInfo, ModelInfo
+    from modelpack.report.facts import ReportFacts
 
 __all__ = list(API_NAMES)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ class PackResult:
     reference: Reference
     descriptor: Descriptor
     model: PackedModel
+    provenance: Path | None = None  # with `provenance=True`: the SLSA predicate kept for `attest --provenance`
 
 
 @dataclass
@@ -54,6 +56,7 @@ class TransferResult:
     output: Path | None = None
     files: list[str] = field(default_factory=list)
     verified_signatures: int = 0  # with `pull(verify_key=...)`: how many signatures verified
+    provenance: Path | None = None  # with `push(DIR, REF, provenance=True)`: the SLSA predicate kept
 
 
 def _store(store: LayoutStore | None) -> LayoutStore:
@@ -89,6 +92,7 @@ def pack(
     copy_options: CopyOptions | None = None,
     options: ClientOptions | None = None,
     hash_progress: HashProgress | None = None,
+    provenance: bool = False,
 ) -> PackResult:
     """Pack a directory into the local store under `reference`. A `parent` or dataset that is a
     registry reference is pinned to its digest (from the local store, else the registry).
@@ -102,9 +106,12 @@ def pack(
         copy_options: concurrency and progress of the copy into the store.
         options: how to reach a registry named by `parent` or a dataset.
         hash_progress: hears of the files being hashed (for a progress bar).
+        provenance: also record a SLSA v1 provenance predicate for the digest in the local store
+            (`attest --provenance` signs it; see `modelpack.provenance`).
 
     Returns:
-        The stored reference (pinned to the digest when it names no tag), descriptor and model.
+        The stored reference (pinned to the digest when it names no tag), descriptor, model, and the
+        provenance file when recorded.
 
     Raises:
         UsageError: not a directory, or a reference pinned to another digest.
@@ -112,13 +119,29 @@ def pack(
     """
     ref = parse_reference(reference)
     local_store = _store(store)  # one per call: it remembers which blobs it has verified
+    started = _now()
     model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
                      resolver=_lineage_resolver(local_store, options), hashes=_store_hashes(local_store),
                      hash_progress=hash_progress)
     _check_pinned(ref, model.descriptor.digest)
     target = local_store.repository(ref.name)
     copy(model, target, model.descriptor.digest, ref.tag, copy_options)
-    return PackResult(ref.with_digest(model.descriptor.digest) if not ref.tag else ref, model.descriptor, model)
+    recorded = record_provenance(local_store, model, model_dir, str(ref), overrides, started) if provenance else None
+    return PackResult(ref.with_digest(model.descriptor.digest) if not ref.tag else ref, model.descriptor, model,
+                      recorded)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def record_provenance(local_store: LayoutStore, model: PackedModel, model_dir: str | Path, reference: str,
+                      overrides: Overrides, started: datetime) -> Path:
+    """Build the SLSA v1 provenance of a model just packed and keep it by digest in the local store."""
+    from modelpack import provenance
+
+    predicate = provenance.build_predicate(model, Path(model_dir), reference, overrides, started, _now())
+    return provenance.save(local_store, model.descriptor.digest, predicate)
 
 
 def describe(

@@ -251,16 +251,21 @@ def _is_list(annotation: Any) -> bool:
     return typing.get_origin(annotation) is list
 
 
+def run_git(model_dir: Path, *args: str) -> str | None:
+    """`git -C model_dir ARGS`'s output, stripped; None when git is missing, fails or prints nothing."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(model_dir), *args], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def git_facts(model_dir: Path) -> dict[str, str]:
     """sourceURL and revision of the git repository that holds `model_dir`, if any."""
     def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", "-C", str(model_dir), *args], capture_output=True, text=True, timeout=10, check=True
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() or None
+        return run_git(model_dir, *args)
 
     facts: dict[str, str] = {}
     if git("rev-parse", "--is-inside-work-tree") != "true":
