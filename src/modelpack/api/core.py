@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from modelpack.packing.build import HashProgress, PackedLayer, PackedModel
     from modelpack.packing.hashcache import HashCache
     from modelpack.packing.select import LayerSource
+
+log = logging.getLogger("modelpack")
 
 
 @dataclass
@@ -177,9 +180,21 @@ def describe(
 
 
 def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -> Callable[[Reference], str]:
+    """Pins a lineage reference (parent, dataset) to what its registry serves under that tag: a local
+    tag can be stale (`pack -t X` and later `push DIR X` leave the local X on the older digest), and a
+    parent pinned to a digest its registry never had breaks `lineage` for everyone else. The local store
+    answers only when the registry cannot (offline, or the parent not pushed yet), with a warning."""
+
     def resolve_digest(ref: Reference) -> str:
-        found = local_store.find(ref)
-        return found.digest if found is not None else remote(ref, options).resolve(ref.version).digest
+        try:
+            return remote(ref, options).resolve(ref.version).digest
+        except ModelpackError as exc:
+            found = local_store.find(ref)
+            if found is None:
+                raise
+            log.warning("pinned %s to the local store's %s: its registry did not answer it (%s)",
+                        ref, found.digest, exc)
+            return found.digest
 
     return resolve_digest
 
