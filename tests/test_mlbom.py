@@ -110,3 +110,16 @@ def test_sbom_flags_are_checked(described: tuple[str, mp.ModelInfo]) -> None:
     assert alone.code == 2 and "--key" in alone.err and len(alone.err.splitlines()) == 1
     missing = modelpack("sbom", "--plain-http", ref.rsplit(":", 1)[0] + ":nope")
     assert missing.code == 3 and len(missing.err.splitlines()) == 1
+
+
+def test_a_model_without_a_parent_gets_a_bom_and_a_quiet_stderr(registry: Registry, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(os.urandom(1_000))
+    (model / "README.md").write_text("# tiny\n")
+    ref = registry.repo() + ":1"
+    mp.push(model, ref, options=PLAIN)
+    result = modelpack("sbom", "--plain-http", ref, "-o", str(tmp_path / "bom.json"))
+    assert result.code == 0, result.err
+    assert "Warning" not in result.err and len(result.err.splitlines()) == 1  # the "wrote ..." line alone
+    assert json.loads((tmp_path / "bom.json").read_text())["specVersion"] == "1.6"

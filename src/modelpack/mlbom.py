@@ -14,6 +14,7 @@ Imported only by `modelpack sbom`: cyclonedx-python-lib comes with the `sbom` ex
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 from modelpack.errors import UsageError
@@ -68,7 +69,11 @@ def ml_bom(info: ModelInfo, repository: str) -> dict[str, Any]:
         bom.components.add(parent)
         depends.append(parent)
     bom.register_dependency(model, depends)
-    document: dict[str, Any] = json.loads(JsonV1Dot6(bom).output_as_string())
+    with warnings.catch_warnings():
+        # A model with no parent depends on nothing: a complete graph, which the library warns about
+        # on stderr (with its source path) as "incomplete".
+        warnings.filterwarnings("ignore", message=".*Dependency Graph is incomplete", category=UserWarning)
+        document: dict[str, Any] = json.loads(JsonV1Dot6(bom).output_as_string())
     document["metadata"]["component"]["modelCard"] = _model_card(info, [d.bom_ref.value or "" for d in datasets])
     _validate(document)
     return document
