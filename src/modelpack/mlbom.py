@@ -14,7 +14,6 @@ Imported only by `modelpack sbom`: cyclonedx-python-lib comes with the `sbom` ex
 from __future__ import annotations
 
 import json
-import warnings
 from typing import Any
 
 from modelpack.errors import UsageError
@@ -63,17 +62,15 @@ def ml_bom(info: ModelInfo, repository: str) -> dict[str, Any]:
                           external_references=_links(name)) for i, name in enumerate(_datasets(info))]
     for dataset in datasets:
         bom.components.add(dataset)
-    depends: list[Component] = []
+    # The model depends on the data it was trained and evaluated on, and on its parent: with datasets
+    # listed but no dependency, the graph is incomplete (and the library warns so on stderr).
+    depends: list[Component] = list(datasets)
     if info.parent:
         parent = _parent_component(info.parent)
         bom.components.add(parent)
         depends.append(parent)
     bom.register_dependency(model, depends)
-    with warnings.catch_warnings():
-        # A model with no parent depends on nothing: a complete graph, which the library warns about
-        # on stderr (with its source path) as "incomplete".
-        warnings.filterwarnings("ignore", message=".*Dependency Graph is incomplete", category=UserWarning)
-        document: dict[str, Any] = json.loads(JsonV1Dot6(bom).output_as_string())
+    document: dict[str, Any] = json.loads(JsonV1Dot6(bom).output_as_string())
     document["metadata"]["component"]["modelCard"] = _model_card(info, [d.bom_ref.value or "" for d in datasets])
     _validate(document)
     return document
