@@ -107,6 +107,11 @@ def test_hostile_annotations_are_escaped(auth_registry: Registry, ui: Callable[.
     assert "&lt;script&gt;alert(&#39;description&#39;)&lt;/script&gt;" in shown[2]  # shown, as text
     assert "&lt;img src=x onerror=alert(2)&gt;" in shown[1]  # the metric's name, a column header
     assert "&lt;script&gt;alert(4)&lt;/script&gt;" in shown[2]  # the README's raw HTML, as text
+    answer = pages.http.get(pages.base + f"/r/{repo}", timeout=30)
+    assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")  # no script runs at all
+    # A page elsewhere whose name rebinds to 127.0.0.1 is refused: only the UI's own names are answered.
+    assert pages.http.get(pages.base + "/", headers={"Host": "attacker.example"}, timeout=30).status_code == 400
+    assert pages.http.post(pages.base + f"/r/{repo}", timeout=30).status_code == 405  # read-only
 
 
 def test_without_credentials_the_page_says_so(fresh_registry: Callable[..., Registry], tmp_path: Path,
@@ -152,6 +157,7 @@ def test_a_hundred_versions_load_from_the_cache(auth_registry: Registry, ui: Cal
     assert sum(row[5].startswith("✗") for row in rows) == 99
     # The second load asks for the tag list and each tag's digest (HEAD), as `ls` does, plus the signed
     # version's fallback index: no manifest or blob again, and nothing for the unsigned versions' signatures.
+    assert {line.split()[0] for line in requests} == {"GET", "HEAD"}  # read-only
     gets = [line for line in requests if line.startswith("GET ")]
     assert not [line for line in gets if "/manifests/sha256:" in line or "/blobs/" in line], gets
     assert len([line for line in requests if line.startswith("HEAD ")]) == 101  # 100 versions, 1 fallback index

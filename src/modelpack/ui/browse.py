@@ -26,6 +26,7 @@ class RepositorySummary:
     name: str
     count: int = 0  # distinct versions (digests)
     latest: str | None = None  # the most recently created version's tag
+    latest_digest: str | None = None
     latest_version: str | None = None
     updated: str | None = None
     error: str | None = None
@@ -73,7 +74,8 @@ def _summary(site: Site, host: str, name: str) -> RepositorySummary:
     summary.count = len({v.digest for v in versions})
     if versions:
         newest = newest_first(versions)[0]
-        summary.latest, summary.latest_version = newest.tag, _text(newest.metadata.get("version"))
+        summary.latest, summary.latest_digest = newest.tag, newest.digest
+        summary.latest_version = _text(newest.metadata.get("version"))
         summary.updated = _text(newest.metadata.get("created"))
     return summary
 
