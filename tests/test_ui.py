@@ -39,6 +39,8 @@ def test_pages_show_versions_metrics_lineage_and_signatures(auth_registry: Regis
     private, public = mp.generate_key_pair(tmp_path / "keys", b"pw")
     _, other_key = mp.generate_key_pair(tmp_path / "other", b"pw", prefix="other")
     mp.sign(f"{repo}:v2", private, b"pw", options=ClientOptions(plain_http=True))
+    mp.attest(f"{repo}:v2", private, b"pw", b'{"evaluation": "holdout", "accuracy": 0.92}',
+              options=ClientOptions(plain_http=True))
     pages = Pages(ui([auth_registry.host], [str(public), str(other_key)]))
 
     home = pages.get("/")
@@ -73,6 +75,10 @@ def test_pages_show_versions_metrics_lineage_and_signatures(auth_registry: Regis
     assert "No parent recorded: this is a first ancestor." in pages.get(f"/v/{repo}@{digests[0]}")
     verdicts = {row[0]: row[1] for row in scan(newest).rows if row and row[0] in ("cosign.pub", "other.pub")}
     assert verdicts == {"cosign.pub": "✓ verified", "other.pub": "✗ not verified"}
+    attested = [row for row in scan(newest).rows if row and row[0] == "https://cosign.sigstore.dev/attestation/v1"]
+    assert attested == [["https://cosign.sigstore.dev/attestation/v1", "1",
+                         "cosign.pub: ✓ verified other.pub: ✗ not verified"]]
+    assert "No attestations attached." in pages.get(f"/v/{repo}@{digests[1]}")
     assert f"modelpack pull --plain-http {repo}@{digests[2]}" in newest
     assert f"reference: {repo}@{digests[2]}" in newest  # the image volume of the k8s YAML, pinned
     assert links(newest, "/report/") == [(f"/report/{repo}@{digests[2]}", "Technical-documentation report")]
