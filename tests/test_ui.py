@@ -100,7 +100,7 @@ def test_pages_show_versions_metrics_lineage_and_signatures(auth_registry: Regis
 def test_hostile_annotations_are_escaped(auth_registry: Registry, ui: Callable[..., str], tmp_path: Path) -> None:
     repo = f"{auth_registry.host}/evil/model"
     digest = push_version(tmp_path / "m", f"{repo}:1", {
-        "version": '"><script>alert(1)</script>', "description": "<script>alert('description')</script>",
+        "version": '"><script>alert(1)</script>', "description": "<script>alert('description')</script>\u202etxt.exe",
         "metrics": {"<img src=x onerror=alert(2)>": 0.5}, "labels": {"<b>k</b>": "<i>v</i>"},
         "datasets": ["<svg onload=alert(3)>"]},
         readme="# Title\n\n<script>alert(4)</script>\n\n<img src=x onerror=alert(5)>\n\n[click](javascript:alert(6))\n")
@@ -110,7 +110,8 @@ def test_hostile_annotations_are_escaped(auth_registry: Registry, ui: Callable[.
         lowered = page.lower()
         assert "<script" not in lowered and "<img" not in lowered and "<svg onload" not in lowered
         assert "<b>k</b>" not in page and 'href="javascript:' not in lowered
-    assert "&lt;script&gt;alert(&#39;description&#39;)&lt;/script&gt;" in shown[2]  # shown, as text
+    assert "&lt;script&gt;alert(&#39;description&#39;)&lt;/script&gt;\\u202etxt.exe" in shown[2]  # shown, as text
+    assert "\u202e" not in shown[2]  # a bidi override is shown as an escape, as on a terminal
     assert "&lt;img src=x onerror=alert(2)&gt;" in shown[1]  # the metric's name, a column header
     assert "&lt;script&gt;alert(4)&lt;/script&gt;" in shown[2]  # the README's raw HTML, as text
     answer = pages.http.get(pages.base + f"/r/{repo}", timeout=30)

@@ -41,7 +41,7 @@ def templates() -> Any:
 
     from modelpack.cli.common import human_size
 
-    env = Environment(loader=PackageLoader("modelpack.ui", "templates"), autoescape=True,
+    env = Environment(loader=PackageLoader("modelpack.ui", "templates"), autoescape=True, finalize=_visible,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["size"] = human_size
     env.filters["short"] = lambda digest: str(digest)[:19]
@@ -50,6 +50,18 @@ def templates() -> Any:
     env.globals.update(repo_url=repo_url, version_url=version_page.version_url, report_url=report_url,
                        query=lambda **params: "?" + urlencode({k: v for k, v in params.items() if v}))
     return env
+
+
+def _visible(value: Any) -> Any:
+    """Text as the terminal shows it (`cli.escape.clean`): a bidi override or a zero-width character in a
+    tag or description would make it read as something it is not. Line breaks stay (snippets, YAML)."""
+    from markupsafe import Markup
+
+    from modelpack.cli.escape import clean
+
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return "\n".join(clean(line) for line in value.split("\n"))
 
 
 def _value(value: Any) -> str:

@@ -38,7 +38,8 @@ def make_ui_server(site: Site, host: str = "127.0.0.1", port: int = 8080) -> Inf
 
     # A page from elsewhere whose name resolves to this address must not read ours (DNS rebinding):
     # only the names of this address are accepted, unless it listens on every address anyway.
-    allowed = None if host in _ANY else sorted({host, "localhost", "127.0.0.1"})
+    names = {host, f"[{host}]"} if ":" in host else {host}  # an IPv6 address, as a Host header writes it
+    allowed = None if host in _ANY else sorted(names | {"localhost", "127.0.0.1"})
     sock = listen(host, port)
     try:
         return InferenceServer(build_app(site, allowed), sock, ServerLimits())
