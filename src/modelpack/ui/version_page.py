@@ -88,6 +88,7 @@ def version(site: Site, ref: Reference, digest: str, against: str = "") -> Versi
     lineage, lineage_error = _lineage(site, ref, digest)
     signatures, signature_error, attestations = _signatures(site, repo, digest)
     diff, diff_error = _diff(repo, ref, info, against, versions) if against else (None, None)
+    against = next((v.digest for v in versions if against in (v.tag, v.digest)), against)  # the choice shown
     pull, k8s_command, k8s_yaml = snippets(site, ref, digest)
     return VersionPage(ref.registry, ref.repository, digest, tags, info, _fields(info.metadata), lineage,
                        lineage_error, signatures, signature_error, attestations, read_readme(repo, info),
