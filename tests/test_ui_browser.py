@@ -4,18 +4,20 @@ screenshot of each page into the test's temporary directory."""
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import missing
+from conftest import AUTH_PASSWORD, AUTH_USER, missing
 from registry_process import Registry
 from ui_support import links, push_version
 
@@ -57,22 +59,39 @@ def png_size(path: Path) -> tuple[int, int]:
 
 @pytest.fixture
 def ui_command() -> Iterator[Callable[..., str]]:
-    """start(*arguments) -> the URL the real `modelpack ui` command says it serves on."""
-    started: list[subprocess.Popen[str]] = []
+    """start(*arguments) -> the URL the real `modelpack ui` command says it serves on. Its log (with -v,
+    every registry request) is checked for credentials when it stops."""
+    started: list[tuple[subprocess.Popen[str], list[str]]] = []
+    readers: dict[int, threading.Thread] = {}
 
     def start(*arguments: str) -> str:
         proc = subprocess.Popen([sys.executable, "-m", "modelpack", "ui", "--port", "0", *arguments],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        started.append(proc)
+        seen: list[str] = []
+        started.append((proc, seen))
         assert proc.stderr is not None
-        line = proc.stderr.readline()
-        assert line.startswith("browse http://127.0.0.1:"), line + (proc.stderr.read() if proc.poll() else "")
-        return line.split()[1].rstrip("/")
+        for line in iter(proc.stderr.readline, ""):  # -v logs before it: the line saying where it serves
+            seen.append(line)
+            if line.startswith("browse http://127.0.0.1:"):
+                # The rest of its log is read as it comes, so a full pipe never stalls the server.
+                reader = readers[proc.pid] = threading.Thread(
+                    target=lambda: seen.extend(iter(proc.stderr.readline, "")), daemon=True)
+                reader.start()
+                return line.split()[1].rstrip("/")
+        raise AssertionError("modelpack ui stopped before serving:\n" + "".join(seen))
 
     yield start
-    for proc in started:
+    for proc, seen in started:
+        if proc.poll() is not None:
+            continue  # it failed to start: said above
         proc.send_signal(signal.SIGINT)  # a clean stop: exit 0
         assert proc.wait(timeout=30) == 0
+        readers[proc.pid].join(timeout=30)  # to the end of its log
+        log = "".join(seen)
+        assert "/v2/" in log  # -v logged the registry requests...
+        for secret in (AUTH_PASSWORD, base64.b64encode(f"{AUTH_USER}:{AUTH_PASSWORD}".encode()).decode(),
+                       "Authorization"):
+            assert secret not in log  # ...and never the credentials
 
 
 def test_chromium_follows_links_home_repository_version(auth_registry: Registry, ui_command: Callable[..., str],
@@ -81,7 +100,7 @@ def test_chromium_follows_links_home_repository_version(auth_registry: Registry,
     for i in range(4):
         push_version(tmp_path / f"v{i}", f"{repo}:{i}.0", {"version": f"{i}.0", "description": "an image classifier",
                                                              "metrics": {"top1": 0.7 + i / 50, "top5": 0.9 + i / 100}})
-    base = ui_command("--plain-http", auth_registry.host)
+    base = ui_command("-v", "--plain-http", auth_registry.host)
 
     home = dump_dom(tmp_path, base + "/")
     to_repo = [href for href, text in links(home, "/r/") if text == repo]
