@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .tools
 # Debian packages the tests and demo run against (the Distribution registry, skopeo, htpasswd, debootstrap
-# for the serving-image test's Python base, and chromium, the headless browser of the `modelpack ui` tests).
+# for the serving-image test's Python base, and chromium to render `report`'s HTML headless and to load
+# `modelpack ui`'s pages in its tests).
 APT_PACKAGES := docker-registry skopeo apache2-utils debootstrap chromium
 
 .PHONY: help install deps tools lint unit test demo bench clean

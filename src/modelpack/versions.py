@@ -42,14 +42,14 @@ class Version:
 
 def list_versions(repo: Repository, cache: LayoutStore, where: list[str] | tuple[str, ...] = (),
                   sort: str | None = None, workers: int = 8,
-                  warn: Callable[[str], None] | None = None) -> list[Version]:
+                  warn: Callable[[str], None] | None = None, max_tags: int | None = None) -> list[Version]:
     """The repository's versions, filtered and sorted. What a registry wrote is not trusted to be well
     formed, and one bad version does not fail the listing: a malformed manifest leaves its tags out,
     a malformed metadata annotation is left out of the version; each is said once through `warn`
-    (default: a logging warning)."""
+    (default: a logging warning). With `max_tags`, only the registry's first that many tags are read."""
     conditions = [parse_condition(w) for w in where]
     key = sort_key(sort) if sort else None
-    tags = repo.tags()
+    tags = repo.tags()[:max_tags] if max_tags is not None else repo.tags()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         resolved = list(pool.map(repo.find, tags))
         by_digest = {d.digest: d for d in resolved if d is not None}

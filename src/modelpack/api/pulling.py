@@ -249,6 +249,7 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
     Raises:
         UsageError: `output` is not empty and not `force`, or `selection` takes no layer.
         NotFoundError: a layer to restore is absent from the store (a partial pull left it out).
+        IntegrityError: a layer's blob in the store has changed size (run `store check --repair`).
         UnsafePathError: the artifact names a path that must not be written (nothing is written).
     """
     ref = parse_reference(reference)
@@ -258,6 +259,10 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
     manifest = (selection or LayerSelection()).select(whole, str(ref))
     check_output(output, force)
     absent = [layer for layer in manifest.layers if not local_store.has_blob(layer)]
+    damaged = [layer for layer in absent if local_store.blob_path(layer.digest).exists()]  # of another size
+    if damaged:
+        raise IntegrityError(f"the local store's copy of {_names(damaged)} ({ref}) is damaged: its size changed "
+                             "(an edited --link output?); run `modelpack store check --repair`, then pull it again")
     if absent:
         raise NotFoundError(f"{ref} is partial in the local store: {_names(absent)} not pulled; pull it without "
                             "a selection (or with one that takes them) first, or unpack with --include/--kind")

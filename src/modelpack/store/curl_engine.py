@@ -17,6 +17,7 @@ arguments, and never follows a redirect itself. Large transfers stay on urllib3'
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import select
@@ -62,12 +63,19 @@ class CurlFailure(OSError):
 
 @dataclass
 class Answer:
-    """A response read whole: `overflow` says the body went past the cap (`body` holds the first `cap` bytes)."""
+    """A response read whole: `overflow` says the body went past the cap (`body` holds the first `cap` bytes).
+
+    Its header lines are parsed when first asked for: most answers of a push (a blob's PUT) are
+    judged by their status alone."""
 
     status: int
-    headers: HTTPHeaderDict
+    header_lines: list[bytes]
     body: bytes
     overflow: bool
+
+    @functools.cached_property
+    def headers(self) -> HTTPHeaderDict:
+        return parse_headers(self.header_lines)
 
 
 @dataclass
@@ -220,7 +228,7 @@ class CurlEngine:
                 if code and not (request._overflow and status):
                     request.future.set_exception(CurlFailure(code, message))
                 else:
-                    request.future.set_result(Answer(status, parse_headers(request.header_lines),
+                    request.future.set_result(Answer(status, request.header_lines,
                                                      b"".join(request._parts), request._overflow))
             if not queued:
                 return
