@@ -15,7 +15,7 @@ from modelpack.oci.descriptor import Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
 from modelpack.store.target import read_small
-from modelpack.ui.readme import Readme, read_readme
+from modelpack.ui.readme import Readme, readme
 from modelpack.ui.site import Site
 from modelpack.ui.snapshot import SMALL_BLOB, SnapshotRepository
 from modelpack.versions import list_versions
@@ -91,7 +91,7 @@ def version(site: Site, ref: Reference, digest: str, against: str = "") -> Versi
     against = next((v.digest for v in versions if against in (v.tag, v.digest)), against)  # the choice shown
     pull, k8s_command, k8s_yaml = snippets(site, ref, digest)
     return VersionPage(ref.registry, ref.repository, digest, tags, info, _fields(info.metadata), lineage,
-                       lineage_error, signatures, signature_error, attestations, read_readme(repo, info),
+                       lineage_error, signatures, signature_error, attestations, readme(repo, info),
                        [(label, d) for d, label in others.items()], against, diff, diff_error, pull, k8s_command,
                        k8s_yaml)
 
