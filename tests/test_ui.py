@@ -73,12 +73,15 @@ def test_pages_show_versions_metrics_lineage_and_signatures(auth_registry: Regis
     middle = pages.get(lineage[lineage.index(f"/v/{repo}@{digests[1]}")])  # following the parent's link
     assert [href for href, _ in links(middle, "/v/")] == [f"/v/{repo}@{digests[0]}"]
     assert "No parent recorded: this is a first ancestor." in pages.get(f"/v/{repo}@{digests[0]}")
-    verdicts = {row[0]: row[1] for row in scan(newest).rows if row and row[0] in ("cosign.pub", "other.pub")}
-    assert verdicts == {"cosign.pub": "✓ verified", "other.pub": "✗ not verified"}
-    attested = [row for row in scan(newest).rows if row and row[0] == "https://cosign.sigstore.dev/attestation/v1"]
-    assert attested == [["https://cosign.sigstore.dev/attestation/v1", "1",
-                         "cosign.pub: ✓ verified other.pub: ✗ not verified"]]
-    assert "No attestations attached." in pages.get(f"/v/{repo}@{digests[1]}")
+    verdicts = {row[0].split()[0]: row[1:3] for row in scan(newest).rows if row and row[0].endswith(")")
+                and row[0].split()[0] in ("cosign.pub", "other.pub")}  # "cosign.pub (SHA256:<key hint>)"
+    attestation_type = "https://cosign.sigstore.dev/attestation/v1"
+    assert verdicts == {"cosign.pub": ["✓ 1 verified", f"✓ 1 × {attestation_type}"],
+                        "other.pub": ["✗ none verified", "–"]}
+    attached = {row[0]: row for row in scan(newest).rows if row and row[0] in ("signature", "attestation")}
+    assert attached["attestation"][2] == attestation_type and attached["attestation"][3].startswith("✓ cosign.pub")
+    assert attached["signature"][3].startswith("✓ cosign.pub") and "other.pub" not in attached["signature"][3]
+    assert "No signatures or attestations attached." in pages.get(f"/v/{repo}@{digests[1]}")
     assert f"modelpack pull --plain-http {repo}@{digests[2]}" in newest
     assert f"reference: {repo}@{digests[2]}" in newest  # the image volume of the k8s YAML, pinned
     assert links(newest, "/report/") == [(f"/report/{repo}@{digests[2]}", "Technical-documentation report")]

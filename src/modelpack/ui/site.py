@@ -38,6 +38,7 @@ class Site:
         repositories: `host/repository` names the home page lists whatever the catalog says.
         options: how to reach the registries (credentials come from the docker config, per host).
         keys: (file name shown on pages, public key) pairs signatures are verified with.
+        key_files: the same keys' files (the version page lists and checks as `report` does).
         store: where `ls` caches manifests by digest (the local store).
     """
 
@@ -45,6 +46,7 @@ class Site:
     repositories: list[Reference]
     options: ClientOptions
     keys: list[tuple[str, PublicKey]]
+    key_files: list[Path]
     store: LayoutStore
     shared: SharedState = field(default_factory=SharedState)
 
@@ -73,8 +75,9 @@ class Site:
                 raise UsageError(f"{target}: expected REGISTRY or REGISTRY/REPOSITORY (no tag or digest), "
                                  "e.g. localhost:5000/team/model")
             repositories.append(ref)
-        keys = [(Path(name).name, load_public_key(Path(name))) for name in key_files]
-        return cls(registries, repositories, options, keys, store)
+        paths = [Path(name) for name in key_files]
+        keys = [(path.name, load_public_key(path)) for path in paths]
+        return cls(registries, repositories, options, keys, paths, store)
 
     @property
     def hosts(self) -> set[str]:

@@ -1,19 +1,20 @@
 """The data of one version's page: metadata, files, lineage, signatures and attestations with their
-verify status, the README, a diff against another version, and snippets pinned by digest."""
+verify status (listed and checked as `report` does), the README, a diff against another version, and
+snippets pinned by digest."""
 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from modelpack.errors import ModelpackError, NotFoundError, VerificationError
+from modelpack.errors import ModelpackError
 from modelpack.model_diff import Diff, diff_models
 from modelpack.model_info import ModelInfo
-from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
+from modelpack.report.facts import KeyCheck, Referrer
 from modelpack.store.target import read_small
 from modelpack.ui.readme import Readme, readme
 from modelpack.ui.site import Site
@@ -34,20 +35,6 @@ class LineageEntry:
 
 
 @dataclass
-class KeyCheck:
-    key: str
-    verified: bool
-    detail: str
-
-
-@dataclass
-class AttestationGroup:
-    predicate_type: str
-    count: int
-    checks: list[KeyCheck] = field(default_factory=list)
-
-
-@dataclass
 class VersionPage:
     host: str
     name: str
@@ -57,9 +44,9 @@ class VersionPage:
     fields: list[tuple[str, Any]]
     lineage: list[LineageEntry]
     lineage_error: str | None
-    signatures: list[KeyCheck]
-    signature_error: str | None
-    attestations: list[AttestationGroup]
+    attached: list[Referrer]  # signatures, attestations and other referrers, each marked with the keys it verified
+    key_checks: list[KeyCheck]  # what each key verified
+    integrity_problems: list[str]  # what could not be read, and why
     readme: Readme | None
     others: list[tuple[str, str]]  # (label, digest) of the repository's other versions: the diff choices
     against: str
@@ -86,12 +73,12 @@ def version(site: Site, ref: Reference, digest: str, against: str = "") -> Versi
             label = others.get(v.digest)
             others[v.digest] = f"{label}, {v.tag}" if label else v.tag
     lineage, lineage_error = _lineage(site, ref, digest)
-    signatures, signature_error, attestations = _signatures(site, repo, digest)
+    attached, key_checks, problems = _integrity(site, repo, digest)
     diff, diff_error = _diff(repo, ref, info, against, versions) if against else (None, None)
     against = next((v.digest for v in versions if against in (v.tag, v.digest)), against)  # the choice shown
     pull, k8s_command, k8s_yaml = snippets(site, ref, digest)
     return VersionPage(ref.registry, ref.repository, digest, tags, info, _fields(info.metadata), lineage,
-                       lineage_error, signatures, signature_error, attestations, readme(repo, info),
+                       lineage_error, attached, key_checks, problems, readme(repo, info),
                        [(label, d) for d, label in others.items()], against, diff, diff_error, pull, k8s_command,
                        k8s_yaml)
 
@@ -137,43 +124,17 @@ def _lineage(site: Site, ref: Reference, digest: str) -> tuple[list[LineageEntry
     return entries, None
 
 
-def _signatures(site: Site, repo: SnapshotRepository,
-                digest: str) -> tuple[list[KeyCheck], str | None, list[AttestationGroup]]:
-    """Each key's verdict on the signatures, and the attestations attached (each type checked with each key)."""
-    from modelpack.signatures.attestations import verify_attestations
-    from modelpack.signatures.dsse import COSIGN_PREDICATE
-    from modelpack.signatures.lookup import referrers, signature_manifest
-    from modelpack.signatures.referrers import PREDICATE_ANNOTATION, verify_signatures
+def _integrity(site: Site, repo: SnapshotRepository,
+               digest: str) -> tuple[list[Referrer], list[KeyCheck], list[str]]:
+    """What is attached to the version and what each key verifies of it, as `report` lists them."""
+    from modelpack.report.integrity import attached, check_keys
 
-    checks = []
-    for name, key in site.keys:
-        try:
-            found = verify_signatures(repo, digest, key)
-            checks.append(KeyCheck(name, True, ", ".join(f"{s.kind} {s.location}" for s in found)))
-        except (VerificationError, NotFoundError) as exc:
-            checks.append(KeyCheck(name, False, str(exc)))
-    types: dict[str, int] = {}
+    problems: list[str] = []
     try:
-        for entry in referrers(repo, digest):
-            manifest = signature_manifest(repo, entry.digest)
-            if mt.SIGSTORE_BUNDLE not in (manifest.artifact_type, entry.artifact_type):
-                continue
-            predicate = (manifest.annotations or {}).get(PREDICATE_ANNOTATION)
-            if predicate and predicate != COSIGN_PREDICATE:
-                types[predicate] = types.get(predicate, 0) + 1
-    except ModelpackError as exc:
-        return checks, str(exc), []
-    groups = []
-    for predicate, count in sorted(types.items()):
-        group = AttestationGroup(predicate, count)
-        for name, key in site.keys:
-            try:
-                verify_attestations(repo, digest, key, predicate)
-                group.checks.append(KeyCheck(name, True, "verified"))
-            except (VerificationError, NotFoundError) as exc:
-                group.checks.append(KeyCheck(name, False, str(exc)))
-        groups.append(group)
-    return checks, None, groups
+        found = attached(repo, digest, problems)
+    except ModelpackError as exc:  # more referrers than anyone attaches: not walked
+        return [], [], [str(exc)]
+    return found, check_keys(repo, digest, site.key_files, found), problems
 
 
 def _diff(repo: SnapshotRepository, ref: Reference, info: ModelInfo, against: str,
