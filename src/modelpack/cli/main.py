@@ -17,6 +17,7 @@ from modelpack.cli import (
     signing_commands,
     store_commands,
     transfer_commands,
+    ui_commands,
 )
 from modelpack.cli.common import silence_stdout
 from modelpack.version import __version__
@@ -30,7 +31,7 @@ def cli() -> None:
 
 
 for _module in (transfer_commands, catalog_commands, signing_commands, attest_commands, report_commands,
-                deploy_commands, init_commands):
+                deploy_commands, init_commands, ui_commands):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 cli.add_command(store_commands.store)

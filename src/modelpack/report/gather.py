@@ -13,24 +13,22 @@ from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import InvalidReferenceError, ModelpackError, UsageError
 from modelpack.model_diff import flatten
-from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, open_place, parse_place
+from modelpack.readme_layer import read_readme
 from modelpack.report import integrity, lineage
 from modelpack.report.facts import ReportFacts, Sibling
-from modelpack.store.target import Storage, read_small
+from modelpack.store.target import Storage
 from modelpack.version import __version__
 
 if TYPE_CHECKING:
-    from modelpack.model_info import FileInfo, ModelInfo
+    from modelpack.model_info import ModelInfo
     from modelpack.store.layout import LayoutStore
     from modelpack.store.options import ClientOptions
 
 MAX_README_BYTES = 256 * 1024
 MAX_FILES = 200  # files listed (the total is always given)
 MAX_TAGS = 500  # tags of the repository read for the lifecycle section
-README_NAMES = ("readme.md", "readme", "readme.txt", "readme.rst", "model_card.md", "modelcard.md")
 METRIC_NAMES = ("modelpack_model_info", "modelpack_requests_total", "modelpack_request_errors_total",
                 "modelpack_request_duration_seconds")  # serve/metrics.py's series (counters get _total)
 
@@ -113,32 +111,14 @@ def _describe(facts: ReportFacts, info: ModelInfo, repo: Storage) -> None:
     facts.doc_url = str(doc_url) if doc_url else None
     capabilities = info.metadata.get("capabilities")
     facts.capabilities = flatten(capabilities) if isinstance(capabilities, dict) else {}
-    readme = _readme(info)
+    readme = read_readme(repo, info, MAX_README_BYTES)
     if readme is None:
         return
     facts.readme_path = readme.path
-    parsed = mt.parse_layer_media_type(readme.media_type)
-    if parsed is None or parsed[1] != "raw":
-        facts.note("description", f"{readme.path} is packed as an archive; not shown")
+    if readme.text is None:
+        facts.note("description", f"{readme.path} {readme.problem}")
         return
-    if readme.size > MAX_README_BYTES:
-        facts.note("description", f"{readme.path} is {readme.size} bytes, over {MAX_README_BYTES}; not shown")
-        return
-    try:
-        data = read_small(repo, Descriptor(mediaType=readme.media_type, digest=readme.digest, size=readme.size),
-                          MAX_README_BYTES)
-    except ModelpackError as exc:
-        facts.note("description", f"{readme.path} could not be read: {exc}")
-        return
-    facts.readme = data.decode("utf-8", errors="replace")
-
-
-def _readme(info: ModelInfo) -> FileInfo | None:
-    """The doc layer that is the model's README: the shallowest, README.md before other names."""
-    ranked = [(path.count("/"), README_NAMES.index(path.rsplit("/", 1)[-1].lower()), f)
-              for f in info.files if f.kind == "doc" and (path := f.path or "")
-              and path.rsplit("/", 1)[-1].lower() in README_NAMES]
-    return min(ranked, key=lambda r: r[:2])[2] if ranked else None
+    facts.readme = readme.text
 
 
 def _dataset(value: str) -> dict[str, Any]:
