@@ -85,7 +85,12 @@ def test_pages_show_versions_metrics_lineage_and_signatures(auth_registry: Regis
     assert f"modelpack pull --plain-http {repo}@{digests[2]}" in newest
     assert f"reference: {repo}@{digests[2]}" in newest  # the image volume of the k8s YAML, pinned
     assert links(newest, "/report/") == [(f"/report/{repo}@{digests[2]}", "Technical-documentation report")]
-    assert "not available" in pages.get(f"/report/{repo}@{digests[2]}", status=404)
+    report = pages.get(f"/report/{repo}@{digests[2]}")  # modelpack report's document, with the UI's keys
+    assert "Technical documentation" in report and digests[2] in report and digests[1] in report  # the parent
+    assert "verified" in report and "cosign.pub" in report
+    markdown = pages.http.get(f"{pages.base}/report/{repo}@{digests[2]}", params={"format": "md"}, timeout=60)
+    assert markdown.headers["Content-Type"].startswith("text/markdown") and digests[2] in markdown.text
+    pages.seen.append(markdown.text)
 
     diff = pages.get(f"/v/{repo}@{digests[2]}", against="v0")
     changes = [row for row in scan(diff).rows if row and row[0] in ("changed", "metadata")]

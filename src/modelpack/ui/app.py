@@ -122,10 +122,16 @@ def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
         return page("version.html", v=data, keys=[name for name, _ in site.keys])
 
     def report(request: Request) -> Response:
-        # The technical-documentation report (`modelpack report`) is wired here once it exists.
-        _versioned(site, request)
-        return page("error.html", 404, title="Report not available",
-                    message="The technical-documentation report is not available in this version of modelpack ui.")
+        """The version's technical-documentation report (`modelpack report`), checked with the UI's keys;
+        `?format=md` gives its Markdown."""
+        from modelpack.api.reporting import build_report, render_report
+
+        ref, digest = _versioned(site, request)
+        markdown = request.query_params.get("format") == "md"
+        facts = build_report(ref.with_digest(digest), site.key_files, options=site.options, store=site.store)
+        text = render_report(facts, "md" if markdown else "html")
+        kind = "text/markdown; charset=utf-8" if markdown else "text/html; charset=utf-8"
+        return Response(text, media_type=kind, headers=HEADERS)
 
     def guarded(endpoint: Callable[[Request], Response]) -> Callable[[Request], Response]:
         """Every failure as a page with a message: a registry's in its words (escaped), ours as one line."""
