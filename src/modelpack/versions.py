@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +17,7 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.query import check_fields, parse_condition, sort_key
 from modelpack.store.layout import LayoutStore
 from modelpack.store.target import Repository
+from modelpack.threads import worker_pool
 
 
 @dataclass
@@ -50,7 +50,7 @@ def list_versions(repo: Repository, cache: LayoutStore, where: list[str] | tuple
     conditions = [parse_condition(w) for w in where]
     key = sort_key(sort) if sort else None
     tags = repo.tags()[:max_tags] if max_tags is not None else repo.tags()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:
         resolved = list(pool.map(repo.find, tags))
         by_digest = {d.digest: d for d in resolved if d is not None}
         manifests = dict(zip(by_digest, pool.map(lambda d: _manifest(repo, cache, d), by_digest.values()),

@@ -29,6 +29,7 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions
 from modelpack.store.target import Storage
+from modelpack.threads import worker_pool
 from modelpack.unpacking import check_output, layer_path, unpack_manifest
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ class _SignatureLookup:
 
     def start(self, root: Descriptor) -> None:
         if self._future is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-sig")
+            self._pool = worker_pool(1, "model-sig")
             self._future = self._pool.submit(model_signature, self._repo, root.digest)
 
     def write(self, output: Path) -> None:

@@ -32,6 +32,7 @@ import pycurl
 from urllib3 import HTTPHeaderDict
 
 from modelpack.store.options import trusted_certificates
+from modelpack.threads import worker_thread
 
 IDLE_EXIT = 30.0  # seconds without work before the engine's thread ends (a new request starts it again)
 MAX_HEADERS = 1000  # header lines kept per response; libcurl caps their total size itself
@@ -147,7 +148,7 @@ class CurlEngine:
         with self._lock:
             self._queue.append(request)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="modelpack-curl", daemon=True)
+                self._thread = worker_thread(self._run, name="modelpack-curl", daemon=True)
                 self._thread.start()
         with contextlib.suppress(BlockingIOError):
             os.write(self._wake_write, b"x")
