@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from helpers import Run, modelpack
-from hostile_registry import HostileRegistry, crafted_model, raw_layer, serve_content, serve_tags
+from hostile_registry import HostileRegistry, crafted_model, raw_layer, reply, serve_content, serve_tags
 from modelpack.oci import digest as digests
 
 EXIT_INTEGRITY = 6
@@ -229,3 +229,31 @@ def test_a_broken_signature_is_no_valid_signature(hostile: HostileRegistry, tmp_
     key = _public_key(tmp_path / "cosign.pub")
     result = modelpack("verify", "--plain-http", "--key", str(key), f"{hostile.host}/a/b:1")
     one_line_error(result, 7, f"no valid signature on {subject}")
+
+
+# -- names a registry lists are not trusted into URLs ---------------------------------------------------
+def test_listed_names_outside_the_tag_grammar_are_left_out_not_requested(hostile: HostileRegistry,
+                                                                         tmp_path: Path) -> None:
+    hostile_tags = ["1", "../../../v2/plain/manifests/1", "5?q=1", "4#frag", "3 HTTP/1.1", "2\r\nX-Injected: yes",
+                    "\u00e9", "a\u202eb"]
+    serve(hostile, crafted_model(annotations={"io.modelpack.model.name": "m"}), tags=hostile_tags)
+    result = modelpack("ls", "--plain-http", f"{hostile.host}/a/b", env={"MODELPACK_HOME": str(tmp_path / "h")},
+                       timeout=60)
+    assert result.code == 0, result.err
+    assert "7 name(s) that are not valid tags" in result.err
+    asked = {line.split()[1].rsplit("/", 1)[1] for line in hostile.requests("/manifests/")}
+    assert "1" in asked and all(name == "1" or name.startswith("sha256:") for name in asked), asked
+    assert all(line.startswith(("GET /v2/a/b/", "HEAD /v2/a/b/")) for line in hostile.requests()), hostile.requests()
+
+
+def test_a_non_ascii_link_or_location_is_one_error_line_not_a_hang(hostile: HostileRegistry, tmp_path: Path) -> None:
+    # libcurl takes ASCII URLs only: the engine once died on this, leaving every waiting request hung.
+    hostile.routes["/tags/list"] = lambda handler: reply(
+        handler, 200, json.dumps({"tags": ["1"]}), {"Content-Type": "application/json",
+                                                   "Link": '</v2/a/b/tags/list?n=1000&last=\u00e9>; rel="next"'})
+    env = {"MODELPACK_HOME": str(tmp_path / "h")}
+    first = modelpack("ls", "--plain-http", f"{hostile.host}/a/b", env=env, timeout=60)
+    one_line_error(first, 1, "unusable URL")
+    hostile.routes["/tags/list"] = lambda handler: reply(handler, 307, b"", {"Location": "/v2/a/b/tags/list?\u00e9"})
+    again = modelpack("ls", "--plain-http", f"{hostile.host}/a/b", env=env, timeout=60)
+    assert again.code != 0 and len(again.err.strip().splitlines()) == 1, again.err

@@ -33,7 +33,7 @@ from modelpack.errors import (
 )
 from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped, read_error_body
 from modelpack.store.credentials import Credentials
-from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange
+from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange, UnusableRequest
 from modelpack.store.hostauth import HostAuth, host_of
 from modelpack.store.messages import connection_message, error_details, path_of, redact, seconds, tls_message, who
 from modelpack.store.options import ClientOptions
@@ -140,8 +140,8 @@ class RegistryClient:
                 continue
             except urllib3.exceptions.SSLError as exc:
                 raise TransportError(tls_message(self.host, exc, self.options.plain_http)) from None
-            except urllib3.exceptions.LocationValueError:
-                raise RegistryError(f"{self.host} sent an unusable URL") from None
+            except (urllib3.exceptions.LocationValueError, UnusableRequest, UnicodeError):
+                raise RegistryError(f"{self.host} sent an unusable URL or name") from None
             except _WIRE_ERRORS as exc:
                 self._after_failure(method, url, exc, watch, attempt, retries, deadline)
                 continue

@@ -62,6 +62,14 @@ class CurlFailure(OSError):
         return self.code in _TLS_ERRORS
 
 
+class UnusableRequest(ValueError):
+    """A request libcurl cannot send as asked: a URL (or header) that is not ASCII, from a registry's
+    tag list, `Link` or `Location`."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"cannot request {url.encode('ascii', 'backslashreplace').decode()[:200]}: not a valid URL")
+
+
 @dataclass
 class Answer:
     """A response read whole: `overflow` says the body went past the cap (`body` holds the first `cap` bytes).
@@ -159,6 +167,7 @@ class CurlEngine:
         active: dict[pycurl.Curl, Exchange] = {}
         idle_since = time.monotonic()
         poller = select.poll()
+        new: list[Exchange] = []
         try:
             while True:
                 with self._lock:
@@ -172,6 +181,9 @@ class CurlEngine:
                     except pycurl.error as exc:
                         request.future.set_exception(CurlFailure(exc.args[0], str(exc.args[-1])))
                         continue
+                    except (UnicodeError, ValueError, TypeError):  # a URL or header libcurl cannot take
+                        request.future.set_exception(UnusableRequest(request.url))
+                        continue
                     multi.add_handle(handle)
                     active[handle] = request
                 while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
@@ -183,7 +195,7 @@ class CurlEngine:
         except BaseException as exc:  # never leave a caller waiting on an engine that died
             with self._lock:
                 self._thread = None
-                pending, self._queue = [*active.values(), *self._queue], deque()
+                pending, self._queue = [*active.values(), *new, *self._queue], deque()
             for request in pending:
                 if not request.future.done():
                     request.future.set_exception(CurlFailure(-1, f"transfer engine failed: {type(exc).__name__}"))

@@ -12,7 +12,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
-from modelpack.oci.reference import Reference
+from modelpack.oci.reference import Reference, is_tag
 from modelpack.store.auth import merge_scopes
 from modelpack.store.blobstream import ResumableBlob
 from modelpack.store.bodies import finish
@@ -293,10 +293,17 @@ class RegistryRepository:
             return resp.content, resp.headers.get("Link", "")
 
         try:
-            return paginate(fetch, f"{self.client.base}{self._prefix}/tags/list?n={page_size}", "tags",
-                            f"tags of {self.client.host}/{self.name}")
+            listed = paginate(fetch, f"{self.client.base}{self._prefix}/tags/list?n={page_size}", "tags",
+                              f"tags of {self.client.host}/{self.name}")
         except NotFoundError:  # the tag list of a repository is only missing when the repository is
             raise NotFoundError(f"repository {self.name} not found on {self.client.host}") from None
+        # A name outside the tag grammar would go into a URL as it is: `../../other/manifests/1` reads
+        # another repository, a CR/LF or non-ASCII byte breaks the request. Such names are no tags.
+        tags = [tag for tag in listed if is_tag(tag)]
+        if len(tags) < len(listed):
+            log.warning("warning: %s/%s lists %d name(s) that are not valid tags; left out",
+                        self.client.host, self.name, len(listed) - len(tags))
+        return tags
 
 
     def has_tags(self) -> bool:
