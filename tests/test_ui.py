@@ -193,3 +193,22 @@ def test_filter_conditions_are_split_as_the_box_takes_them(text: str, expected: 
     from modelpack.ui.browse import split_conditions
 
     assert split_conditions(text) == expected
+
+
+def test_lineage_is_read_only_from_the_registries_the_ui_shows(auth_registry: Registry, ui: Callable[..., str],
+                                                                tmp_path: Path) -> None:
+    # A parent annotation is the artifact's claim: it must not make the UI (or its report) contact another
+    # host with the credentials kept for it, nor read a local OCI layout (`oci:5000/x` parses as a host).
+    from hostile_registry import HostileRegistry
+
+    repo = f"{auth_registry.host}/team/confined"
+    pinned = "@sha256:" + "1" * 64
+    with HostileRegistry() as other:
+        elsewhere = push_version(tmp_path / "a", f"{repo}:1", {"version": "1", "parent": f"{other.host}/x/y:1{pinned}"})
+        local = push_version(tmp_path / "b", f"{repo}:2", {"version": "2", "parent": f"oci:5000/x/y:1{pinned}"})
+        pages = Pages(ui([auth_registry.host], []))
+        page = pages.get(f"/v/{repo}@{elsewhere}")
+        assert "a registry not shown here, so not read" in page and other.host in page
+        assert "a registry not shown here, so not read" in pages.get(f"/report/{repo}@{elsewhere}")
+        assert "names a local path, not a registry" in pages.get(f"/v/{repo}@{local}")
+        assert other.requests() == []

@@ -3,10 +3,10 @@ digests when it is packed, so the chain back to the first ancestor stays exact e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
-from modelpack.errors import IntegrityError, InvalidReferenceError, ModelpackError, UsageError
+from modelpack.errors import IntegrityError, InvalidReferenceError, ModelpackError, NotFoundError, UsageError
 from modelpack.oci.reference import Reference
 
 Resolver = Callable[[Reference], str]
@@ -85,4 +85,23 @@ def _parent_reference(child: str, parent: object) -> str:
         raise IntegrityError(f"{where} is not a valid reference: {exc}") from None
     if not ref.registry:
         raise IntegrityError(f"{where} ({parent!r}) names no registry")
+    if str(ref).lower().startswith("oci:"):  # would be read as a local OCI layout (`oci:DIR`), not a registry
+        raise IntegrityError(f"{where} ({parent!r}) names a local path, not a registry")
     return str(ref)
+
+
+def within(hosts: Collection[str] | None, read: Callable[[str], ModelInfo]) -> Callable[[str], ModelInfo]:
+    """`read`, refusing a model on a registry not in `hosts` (None: any): a web UI shows the registries
+    it was started for, and a parent annotation (the artifact's claim) must not make it contact another
+    host, with the credentials kept for it."""
+    if hosts is None:
+        return read
+
+    def read_within(reference: str) -> ModelInfo:
+        host = Reference.parse(reference).registry
+        if host not in hosts:
+            raise NotFoundError(f"the chain goes on at {reference}, on {host}: a registry not shown here, "
+                                "so not read")
+        return read(reference)
+
+    return read_within

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -200,13 +200,15 @@ def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -
 
 
 def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
-            store: LayoutStore | None = None) -> Iterator[dict[str, Any]]:
+            store: LayoutStore | None = None, hosts: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
     """The chain of `parent`s from a model back to its first ancestor, each with digest and version,
-    yielded as read (at most `lineage.MAX_DEPTH`; see `lineage.chain`)."""
-    from modelpack.lineage_chain import chain
+    yielded as read (at most `lineage.MAX_DEPTH`; see `lineage.chain`). With `hosts`, a parent on
+    another registry ends the chain (NotFoundError) instead of being read."""
+    from modelpack.lineage_chain import chain, within
 
     local_store = _store(store)
-    return chain(str(parse_reference(reference)), lambda text: read_model(text, local_store, options))
+    return chain(str(parse_reference(reference)),
+                 within(hosts, lambda text: read_model(text, local_store, options)))
 
 
 def read_model(reference: str | Place, local_store: LayoutStore, options: ClientOptions | None,

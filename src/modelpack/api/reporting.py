@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ def build_report(
     local: bool = False,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
+    hosts: Collection[str] | None = None,
 ) -> ReportFacts:
     """Gather what the registry knows of one model version, section by section (identity, description,
     architecture, hyperparameters, data, lineage, evaluation, integrity, lifecycle, monitoring).
@@ -38,6 +39,7 @@ def build_report(
         local: read the model in the local store instead of the registry.
         options: how to reach the registry.
         store: the local store (default: MODELPACK_HOME's).
+        hosts: the registries the lineage may be read from (None: any); a web UI passes its own.
 
     Returns:
         The facts; a part that could not be read is noted in its section.
@@ -48,7 +50,7 @@ def build_report(
     """
     from modelpack.report.gather import gather
 
-    return gather(reference, keys, local=local, options=options, store=store)
+    return gather(reference, keys, local=local, options=options, store=store, hosts=hosts)
 
 
 def render_report(facts: ReportFacts, format: str = "html") -> str:

@@ -6,12 +6,13 @@ except the model itself."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import InvalidReferenceError, ModelpackError, UsageError
+from modelpack.lineage_chain import within
 from modelpack.model_diff import flatten
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, open_place, parse_place
@@ -34,7 +35,8 @@ METRIC_NAMES = ("modelpack_model_info", "modelpack_requests_total", "modelpack_r
 
 
 def gather(reference: str | Place, keys: Sequence[str | Path] = (), *, local: bool = False,
-           options: ClientOptions | None = None, store: LayoutStore | None = None) -> ReportFacts:
+           options: ClientOptions | None = None, store: LayoutStore | None = None,
+           hosts: Collection[str] | None = None) -> ReportFacts:
     """Everything a report shows about one model version.
 
     Args:
@@ -43,6 +45,7 @@ def gather(reference: str | Place, keys: Sequence[str | Path] = (), *, local: bo
         local: read the model in the local store, not the registry.
         options: how to reach the registry.
         store: the local store (default: MODELPACK_HOME's).
+        hosts: the registries lineage may be read from (None: any): a parent elsewhere ends it, noted.
 
     Returns:
         The facts, section by section.
@@ -72,8 +75,10 @@ def gather(reference: str | Place, keys: Sequence[str | Path] = (), *, local: bo
     facts.datasets = [_dataset(d) for d in info.datasets]
     facts.metrics = dict(sorted(info.metrics.items()))
 
-    def read(text: str) -> ModelInfo:
+    def read_anywhere(text: str) -> ModelInfo:
         return read_model(text, local_store, options, remote_only=not local)
+
+    read = within(hosts, read_anywhere)
 
     start = str(place.with_digest(info.digest)) if isinstance(place, Reference) else str(place)
     facts.lineage = lineage.walk(start, info, read, lambda text: facts.note("lineage", text))

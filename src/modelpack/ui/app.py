@@ -128,7 +128,8 @@ def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
 
         ref, digest = _versioned(site, request)
         markdown = request.query_params.get("format") == "md"
-        facts = build_report(ref.with_digest(digest), site.key_files, options=site.options, store=site.store)
+        facts = build_report(ref.with_digest(digest), site.key_files, options=site.options, store=site.store,
+                             hosts=site.hosts)
         text = render_report(facts, "md" if markdown else "html")
         kind = "text/markdown; charset=utf-8" if markdown else "text/html; charset=utf-8"
         return Response(text, media_type=kind, headers=HEADERS)

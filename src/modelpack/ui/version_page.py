@@ -113,7 +113,7 @@ def _lineage(site: Site, ref: Reference, digest: str) -> tuple[list[LineageEntry
 
     entries: list[LineageEntry] = []
     try:
-        for entry in lineage(str(ref.with_digest(digest)), options=site.options, store=site.store):
+        for entry in lineage(str(ref.with_digest(digest)), options=site.options, store=site.store, hosts=site.hosts):
             parsed = Reference.parse(entry["reference"])
             label = " ".join(str(x) for x in (entry["name"], entry["version"]) if x)
             url = version_url(parsed.registry, parsed.repository, entry["digest"]) \
