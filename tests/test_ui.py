@@ -61,6 +61,8 @@ def test_pages_show_versions_metrics_lineage_and_signatures(auth_registry: Regis
     assert len([row for row in scan(filtered).rows if row and row[1].startswith("sha256:")]) == 2
     ascending = pages.get(f"/r/{repo}", sort="metrics.accuracy")
     assert [row[2] for row in scan(ascending).rows if row and row[1].startswith("sha256:")] == ["1.0", "1.1", "1.2"]
+    huge = pages.get(f"/r/{repo}", where="a=x" + " " * 3_000 + "x" + " " * 3_000 + "\x01")  # quadratic before
+    assert "more than 4096 characters is refused" in huge
     mistake = pages.get(f"/r/{repo}", where="metrcs.accuracy>=0.9")
     assert "did you mean" in mistake and "metrics.accuracy" in mistake
 

@@ -17,7 +17,9 @@ from typing import Any
 
 from modelpack.errors import UsageError
 
-_EXPR = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*(>=|<=|==|!=|=|>|<)\s*(.*?)\s*$")
+# The value is taken whole and stripped after: a lazy `(.*?)\s*$` backtracked quadratically over spaces.
+_EXPR = re.compile(r"\s*([A-Za-z_][\w.\-/]*)\s*(>=|<=|==|!=|=|>|<)(.*)", re.DOTALL)
+MAX_CONDITION = 1024  # characters: a field, an operator and a value; more is a mistake (or a web page's attack)
 _MISSING = object()
 
 
@@ -42,10 +44,12 @@ class Condition:
 
 
 def parse_condition(text: str) -> Condition:
-    match = _EXPR.match(text)
+    if len(text) > MAX_CONDITION:
+        raise UsageError(f"--where condition of {len(text)} characters: at most {MAX_CONDITION}")
+    match = _EXPR.fullmatch(text)
     if not match:
         raise UsageError(f"--where {text!r}: expected FIELD OP VALUE, e.g. metrics.accuracy>=0.9")
-    field, op, value = match.groups()
+    field, op, value = match.group(1), match.group(2), match.group(3).strip()
     if value == "" or value[0] in "<>=!":
         raise UsageError(f"--where {text!r}: expected FIELD OP VALUE, e.g. metrics.accuracy>=0.9")
     value = value.strip("\"'")

@@ -56,3 +56,17 @@ def test_sort_numbers_numerically_and_missing_last() -> None:
 def test_lookup_prefers_whole_keys() -> None:
     assert lookup({"a.b": 1, "a": {"b": 2}}, "a.b") == 1
     assert lookup({"a": {"b": 2}}, "a.b") == 2
+
+
+def test_a_long_condition_is_refused_and_parsing_stays_linear() -> None:
+    from modelpack.errors import UsageError
+    from modelpack.query import MAX_CONDITION, parse_condition
+
+    assert parse_condition("  labels.stage = prod  ").value == "prod"
+    try:
+        parse_condition("a=" + "x" * MAX_CONDITION)
+    except UsageError as exc:
+        assert "at most" in str(exc)
+    else:
+        raise AssertionError("a condition over the cap was taken")
+    assert parse_condition("a=x" + " " * 500 + "x" + " " * 500 + "y").value.endswith("x" + " " * 500 + "y")

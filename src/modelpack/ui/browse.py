@@ -125,6 +125,9 @@ class RepositoryPage:
         return any(row.signature is not None for row in self.rows)
 
 
+MAX_FILTER = 4096  # characters of the filter or sort box
+
+
 def split_conditions(text: str) -> list[str]:
     """`metrics.accuracy>=0.9; labels.stage=prod` (or one a line) as `--where` takes them, one each."""
     return [part.strip() for part in re.split(r"[;\n]", text) if part.strip()]
@@ -137,8 +140,12 @@ def repository(site: Site, ref: Reference, where: str = "", sort: str = "") -> R
     Raises:
         ModelpackError: the registry cannot list the repository (a filter mistake is shown instead).
     """
-    repo = site.open(ref)
     warnings: list[str] = []
+    if len(where) > MAX_FILTER or len(sort) > MAX_FILTER:  # any web page can make the browser ask this
+        page = RepositoryPage(ref.registry, ref.repository, [], [], [], "", DEFAULT_SORT, warnings)
+        page.error = f"a filter or sort of more than {MAX_FILTER} characters is refused"
+        return page
+    repo = site.open(ref)
     page = RepositoryPage(ref.registry, ref.repository, [], [], [], where, sort or DEFAULT_SORT, warnings)
     try:
         versions = list_versions(repo, site.store, split_conditions(where), sort or None, workers=WORKERS,
