@@ -36,6 +36,9 @@ class ServerMetrics:
                                   [*LABELS, "endpoint"], registry=self.registry,
                                   buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                            1.0, 2.5, 5.0, 10.0))
+        # (endpoint, code) -> its request counter, error counter (None for a success) and latency histogram;
+        # bounded: endpoints are a fixed set and codes the server's own.
+        self._series: dict[tuple[str, int | str], tuple[Any, Any, Any]] = {}
 
     def observe(self, endpoint: str, code: int | str, seconds: float) -> None:
         """Count one answered request.
@@ -46,10 +49,19 @@ class ServerMetrics:
             code: the HTTP status sent, or the gRPC status' name (OK, INVALID_ARGUMENT ...).
             seconds: how long it took.
         """
-        self._requests.labels(**self._identity, endpoint=endpoint, code=str(code)).inc()
-        if code not in ("OK",) and (isinstance(code, str) or code >= 400):
-            self._errors.labels(**self._identity, endpoint=endpoint, code=str(code)).inc()
-        self._latency.labels(**self._identity, endpoint=endpoint).observe(seconds)
+        series = self._series.get((endpoint, code))
+        if series is None:  # labels() looks its child up by a tuple of strings: done once per pair
+            labels = {**self._identity, "endpoint": endpoint}
+            failed = code != "OK" and (isinstance(code, str) or code >= 400)
+            series = self._series[(endpoint, code)] = (
+                self._requests.labels(**labels, code=str(code)),
+                self._errors.labels(**labels, code=str(code)) if failed else None,
+                self._latency.labels(**labels))
+        requests, errors, latency = series
+        requests.inc()
+        if errors is not None:
+            errors.inc()
+        latency.observe(seconds)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""
