@@ -191,3 +191,24 @@ def serving() -> Iterator[Callable[..., str]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def grpc_serving() -> Iterator[Callable[[Path], tuple[str, str]]]:
+    """start(folder) -> (REST base URL, gRPC host:port) of a server running in this process."""
+    import threading
+
+    import modelpack as mp
+
+    servers = []
+
+    def start(folder: Path) -> tuple[str, str]:
+        server = mp.serve_model(folder, port=0, grpc_port=0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", f"127.0.0.1:{server.grpc_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
