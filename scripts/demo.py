@@ -3,13 +3,16 @@
 
 Packs the scikit-learn example, pushes it, inspects it by tag and by digest (remote: manifest and
 config only), pulls it by digest on a "second machine" (an empty store) into a fresh directory, and checks
-every byte."""
+every byte. Then a second version derived from the first is pushed and signed, and the demo ends with the
+`modelpack ui` command that browses the registry (MODELPACK_DEMO_KEEP=1, `make demo KEEP=1`, keeps the
+registry running for it until Ctrl-C)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -75,9 +78,33 @@ def main() -> int:
                 print(f"FAILED: packing the restored directory gave {again}, not {digest}", file=sys.stderr)
                 return 1
             print("== OK: packing the restored directory gives the same digest: the model kept its identity")
+            browse_command(registry.host, work, ref, model, env)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def browse_command(host: str, work: Path, ref: str, model: Path, env: dict[str, str]) -> None:
+    """Push a second version (its parent: the first) and sign it, then print how to browse the registry."""
+    print("== a model registry to browse: version 1.1.0 derives from 1.0.0, and is signed")
+    second = f"{host}/demo/iris-classifier:1.1.0"
+    run("push", "--plain-http", str(model), second, "--set", "version=1.1.0", "--set", f"parent={ref}", env=env)
+    keys = {**env, "COSIGN_PASSWORD": "demo"}
+    run("generate-key-pair", "-d", str(work / "keys"), env=keys)
+    run("sign", "--plain-http", "--key", str(work / "keys" / "cosign.key"), second, env=keys)
+    run("tag", "--remote", "--plain-http", second, "prod", env=env)
+    command = f"modelpack ui --plain-http {host} --key {work / 'keys' / 'cosign.pub'}"
+    if os.environ.get("MODELPACK_DEMO_KEEP"):
+        print(f"== browse the demo registry (it runs until Ctrl-C):\n{command}", flush=True)
+        for stop in (signal.SIGINT, signal.SIGTERM):  # either one: the registry stops and the files go
+            signal.signal(stop, signal.default_int_handler)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            print()
+        return
+    print("== browse a registry in a web UI (this demo's registry stops now; `make demo KEEP=1` keeps it):")
+    print(command)
 
 
 if __name__ == "__main__":

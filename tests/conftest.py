@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -172,43 +172,81 @@ def modelpack_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     return home
 
 
+class ServerThreads:
+    """Servers (modelpack.serve.http_server.InferenceServer) run on daemon threads of this process,
+    stopped together at the end of a test."""
+
+    def __init__(self) -> None:
+        self.servers: list[Any] = []
+
+    def start(self, server: Any) -> str:
+        """Serve `server` on a thread; its base URL."""
+        import threading
+
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
 @pytest.fixture
 def serving() -> Iterator[Callable[..., str]]:
     """start(source, **serve_model kwargs) -> base URL of a V2 server running in this process."""
-    import threading
-
     import modelpack as mp
 
-    servers = []
+    threads = ServerThreads()
+    yield lambda source, **kwargs: threads.start(mp.serve_model(source, host="127.0.0.1", port=0, **kwargs))
+    threads.stop()
 
-    def start(source: str | Path, **kwargs: Any) -> str:
-        server = mp.serve_model(source, host="127.0.0.1", port=0, **kwargs)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+
+@pytest.fixture
+def ui() -> Iterator[Callable[..., str]]:
+    """start(targets, keys=()) -> the base URL of a `modelpack ui` served in this process (plain HTTP)."""
+    from modelpack.store.layout import LayoutStore
+    from modelpack.store.options import ClientOptions
+    from modelpack.ui.server import make_ui_server
+    from modelpack.ui.site import Site
+
+    threads = ServerThreads()
+
+    def start(targets: list[str], keys: Sequence[str] = ()) -> str:
+        site = Site.from_arguments(targets, list(keys), ClientOptions(plain_http=True), LayoutStore())
+        return threads.start(make_ui_server(site, "127.0.0.1", 0))
 
     yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    threads.stop()
 
 
 @pytest.fixture
 def grpc_serving() -> Iterator[Callable[[Path], tuple[str, str]]]:
     """start(folder) -> (REST base URL, gRPC host:port) of a server running in this process."""
-    import threading
-
     import modelpack as mp
 
-    servers = []
+    threads = ServerThreads()
 
     def start(folder: Path) -> tuple[str, str]:
         server = mp.serve_model(folder, port=0, grpc_port=0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}", f"127.0.0.1:{server.grpc_port}"
+        return threads.start(server), f"127.0.0.1:{server.grpc_port}"
 
     yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    threads.stop()
+
+
+@pytest.fixture
+def auth_registry(fresh_registry: Callable[..., Registry], tmp_path: Path) -> Registry:
+    """A registry that answers only AUTH_USER:AUTH_PASSWORD (htpasswd), logged in to in this test's
+    docker config."""
+    import modelpack as mp
+    from helpers import htpasswd_file
+    from modelpack.store.options import ClientOptions
+
+    reg = fresh_registry(auth_htpasswd=htpasswd_file(tmp_path / "htpasswd", AUTH_USER, AUTH_PASSWORD))
+    mp.login(reg.host, AUTH_USER, AUTH_PASSWORD, options=ClientOptions(plain_http=True))
+    return reg
+
+
+AUTH_USER, AUTH_PASSWORD = "ui-user", "Pa55-ui-Secret-7q"

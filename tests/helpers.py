@@ -32,6 +32,12 @@ def modelpack(*args: str, env: dict[str, str] | None = None, stdin: str | None =
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+def htpasswd_file(path: Path, user: str, password: str) -> Path:
+    """An htpasswd file (bcrypt: registry 2.8 accepts no other) for a registry's basic auth."""
+    subprocess.run(["htpasswd", "-Bbc", str(path), user, password], check=True, capture_output=True)
+    return path
+
+
 def make_tricky_model(root: Path) -> Path:
     """Nested folders, names with spaces, an empty file, an executable script, a read-only file."""
     root.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ def test_attach_uploads_only_the_new_blobs_and_records_the_parent(registry: Regi
     assert len(proxy.requests("GET", "/blobs/")) == 1  # nothing downloaded but the old config
     new_ref = ref.rsplit(":", 1)[0] + ":1.0-eval"
     info = mp.inspect(new_ref, remote_only=True, options=PLAIN)
-    assert [f.path for f in info.files] == ["config.json", "w.safetensors", "eval/report.md"]
+    assert [f.path for f in info.files] == ["config.json", "eval/report.md", "w.safetensors"]  # as pack orders
     assert info.version == "1.0.1" and info.metrics == {"acc": 0.9}
     assert info.parent == f"{ref}@{parent_digest}"
     chain = list(mp.lineage(new_ref, options=PLAIN))
@@ -57,6 +57,8 @@ def test_attach_uploads_only_the_new_blobs_and_records_the_parent(registry: Regi
     pulled = tmp_path / "pulled"
     mp.pull(new_ref, output=pulled, options=PLAIN)
     assert (pulled / "eval" / "report.md").read_bytes() == report
+    # Packing the pulled new version, unchanged, gives its digest again (as for any pulled version).
+    assert mp.pack(pulled, "example.com/again/model:1").descriptor.digest == info.digest
 
 
 def test_attach_refuses_paths_outside_and_links(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:

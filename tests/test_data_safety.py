@@ -73,6 +73,23 @@ def test_link_gives_read_only_hard_links(registry: Registry, tmp_path: Path) -> 
     assert tree(linked) == {k: (v[0], 0o444) for k, v in tree(model).items()}
 
 
+def test_a_damaged_store_blob_is_reported_as_damaged_not_as_a_partial_pull(registry: Registry,
+                                                                            tmp_path: Path) -> None:
+    # Root can write through a read-only --link output: the shared blob changes size.
+    model = _model(tmp_path / "m", {"w.safetensors": os.urandom(100_000), "README.md": b"# r\n"})
+    ref = registry.repo() + ":1"
+    mp.push(model, ref, options=PLAIN)
+    assert modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"), "--link").code == 0
+    blob = _blob(model / "README.md")
+    os.chmod(blob, 0o644)
+    with open(blob, "ab") as f:
+        f.write(b"edited\n")
+    result = modelpack("unpack", ref, "-o", str(tmp_path / "again"))
+    assert result.code == 6, result.err
+    assert "damaged" in result.err and "store check --repair" in result.err and "partial" not in result.err
+    assert not (tmp_path / "again").exists() or not any((tmp_path / "again").iterdir())
+
+
 def test_force_replaces_only_files_that_differ(registry: Registry, tmp_path: Path) -> None:
     model = _model(tmp_path / "m", {"same.bin": b"same bytes", "changed.bin": b"new bytes",
                                     "sub/added.txt": b"added"})

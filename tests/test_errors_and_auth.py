@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from faulty_server import FaultyServer
-from helpers import Run, modelpack
+from helpers import Run, htpasswd_file, modelpack
 from registry_process import Registry, free_port
 
 PASSWORD = "s3cret-Passw0rd-XYZ"
@@ -83,9 +83,7 @@ def test_forbidden_is_final_at_once() -> None:
 
 
 def _htpasswd(tmp_path: Path, user: str, password: str) -> Path:
-    path = tmp_path / "htpasswd"
-    subprocess.run(["htpasswd", "-Bbc", str(path), user, password], check=True, capture_output=True)
-    return path
+    return htpasswd_file(tmp_path / "htpasswd", user, password)
 
 
 def test_login_push_logout_with_basic_auth(fresh_registry, tmp_path: Path, model: Path) -> None:  # type: ignore[no-untyped-def]

@@ -112,6 +112,16 @@ def test_deployment_takes_name_namespace_and_replicas(registry: Registry,
     docs = list(yaml.safe_load_all(volume.out))
     assert all(doc["metadata"]["namespace"] == "team-a" for doc in docs)
     assert docs[0]["spec"]["replicas"] == 2
+    # Kubernetes appends `args` to the image's entrypoint (already `modelpack serve /models`): a command
+    # replaces it. The serving image names the model it was built from; the mounted model is named instead.
+    container = docs[0]["spec"]["template"]["spec"]["containers"][0]
+    assert "args" not in container
+    assert container["command"][:3] == ["modelpack", "serve", "/models"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["MODELPACK_MODEL_DIGEST"] == docs[0]["metadata"]["annotations"]["io.modelpack.model.digest"]
+    assert env["MODELPACK_MODEL_DIGEST"] == docs[0]["spec"]["template"]["spec"]["volumes"][0]["image"][
+        "reference"].split("@")[1]
+    assert set(env) == {"MODELPACK_MODEL_NAME", "MODELPACK_MODEL_VERSION", "MODELPACK_MODEL_DIGEST"}
 
 
 @pytest.mark.parametrize("args, expected", [

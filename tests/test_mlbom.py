@@ -82,7 +82,7 @@ def test_ml_bom_validates_and_carries_weights_datasets_metrics(described: tuple[
     assert all(d["type"] == "data" for d in datasets)
     parent = by_ref["parent"]
     assert parent["name"] == PARENT and parent["hashes"][0]["content"] == "ab" * 32
-    assert {"ref": "model", "dependsOn": ["parent"]} in bom["dependencies"]
+    assert {"ref": "model", "dependsOn": ["dataset-0", "dataset-1", "parent"]} in bom["dependencies"]
 
 
 def test_attached_ml_bom_verifies_as_a_cyclonedx_attestation(cosign_bin: Path, described: tuple[str, mp.ModelInfo],
@@ -110,3 +110,19 @@ def test_sbom_flags_are_checked(described: tuple[str, mp.ModelInfo]) -> None:
     assert alone.code == 2 and "--key" in alone.err and len(alone.err.splitlines()) == 1
     missing = modelpack("sbom", "--plain-http", ref.rsplit(":", 1)[0] + ":nope")
     assert missing.code == 3 and len(missing.err.splitlines()) == 1
+
+
+def test_a_model_without_a_parent_depends_on_its_datasets_and_stderr_stays_quiet(registry: Registry,
+                                                                                 tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(os.urandom(1_000))
+    (model / "README.md").write_text("# tiny\n")
+    ref = registry.repo() + ":1"
+    mp.push(model, ref, ["datasets=iris"], options=PLAIN)
+    result = modelpack("sbom", "--plain-http", ref, "-o", str(tmp_path / "bom.json"))
+    assert result.code == 0, result.err
+    assert "Warning" not in result.err and len(result.err.splitlines()) == 1  # the "wrote ..." line alone
+    bom = json.loads((tmp_path / "bom.json").read_text())
+    root = bom["metadata"]["component"]["bom-ref"]
+    assert [d["dependsOn"] for d in bom["dependencies"] if d["ref"] == root] == [["dataset-0"]]

@@ -66,6 +66,16 @@ def test_kind_and_exclude_choose_layers(registry: Registry, proxy: FaultProxy, t
     assert _layer_gets(proxy, files) == {"README.md", "run.py"}
 
 
+def test_include_and_kind_add_up_as_the_readme_example_reads(registry: Registry, proxy: FaultProxy,
+                                                            tmp_path: Path) -> None:
+    # README: `--include '*.json' --kind doc   # configs and docs only`
+    ref, files = _pushed(registry, proxy, tmp_path)
+    result = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "cfg"), "--include", "*.json",
+                       "--kind", "doc", "--exclude", "shards/")
+    assert result.code == 0, result.err
+    assert _layer_gets(proxy, files) == {"config.json", "README.md"}
+
+
 def test_partial_store_entry_then_a_full_pull_fetches_only_what_is_missing(
         registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
     ref, files = _pushed(registry, proxy, tmp_path)

@@ -156,6 +156,32 @@ def test_lineage_is_pinned_at_pack_time(registry: Registry, tmp_path: Path) -> N
     assert chain[1]["digest"] == child.descriptor.digest and chain[2]["digest"] == base
 
 
+def test_a_parent_is_pinned_to_what_its_registry_serves_not_a_stale_local_tag(registry: Registry,
+                                                                               tmp_path: Path) -> None:
+    # The README's quick start: `pack -t X`, later `push DIR X`: the local X stays on the first digest.
+    repo = registry.repo()
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(os.urandom(1000))
+    stale = mp.pack(model, f"{repo}/base:1", ["version=1", "metrics.f1=0.5"]).descriptor.digest
+    pushed = mp.push(model, f"{repo}/base:1", ["version=1", "metrics.f1=0.7"], options=PLAIN).descriptor.digest
+    assert stale != pushed
+    child = modelpack("push", "--plain-http", str(model), f"{repo}/child:2", "--set", "version=2",
+                      "--set", f"parent={repo}/base:1")
+    assert child.code == 0, child.err
+    info = mp.inspect(f"{repo}/child:2", remote_only=True, options=PLAIN).to_json()
+    assert info["metadata"]["parent"] == f"{repo}/base:1@{pushed}"
+    # Offline (the parent's registry does not answer), the local store's tag pins it, with a warning.
+    offline = modelpack("pack", str(model), "-t", "example.com/a/child:3", "--set", "version=3",
+                        "--set", "parent=127.0.0.1:1/gone/model:1")
+    assert offline.code == 2  # nothing local either: refused
+    mp.pack(model, "127.0.0.1:1/gone/model:1", ["version=0"])
+    offline = modelpack("pack", str(model), "-t", "example.com/a/child:3", "--set", "version=3",
+                        "--set", "parent=127.0.0.1:1/gone/model:1")
+    assert offline.code == 0, offline.err
+    assert "pinned 127.0.0.1:1/gone/model:1 to the local store's sha256:" in offline.err
+
+
 def test_unreachable_parent_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     model = tmp_path / "m"
     model.mkdir()

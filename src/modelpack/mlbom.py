@@ -62,7 +62,9 @@ def ml_bom(info: ModelInfo, repository: str) -> dict[str, Any]:
                           external_references=_links(name)) for i, name in enumerate(_datasets(info))]
     for dataset in datasets:
         bom.components.add(dataset)
-    depends: list[Component] = []
+    # The model depends on the data it was trained and evaluated on, and on its parent: with datasets
+    # listed but no dependency, the graph is incomplete (and the library warns so on stderr).
+    depends: list[Component] = list(datasets)
     if info.parent:
         parent = _parent_component(info.parent)
         bom.components.add(parent)

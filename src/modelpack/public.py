@@ -4,17 +4,36 @@ against what `modelpack.api` actually defines, so the two cannot drift."""
 
 from __future__ import annotations
 
-# Verbs and result types, all from modelpack.api.
-API_NAMES: tuple[str, ...] = (
-    "AttestResult", "BomResult", "Client", "DEFAULT_MODELCAR_BASE", "DEFAULT_SERVE_BASE", "FileInfo", "InitResult",
-    "Inspection", "ListedModel", "ModelInfo", "PackResult", "Removal", "Repository", "SignResult", "TransferResult",
-    "VerifyAttestationResult", "VerifyResult",
-    "absent_layers", "attach", "attest", "build_image", "check_store", "copy_model", "describe", "diff", "gc_store",
-    "generate_key_pair", "init_metadata", "inspect",
-    "kubernetes", "lineage", "list_models", "list_repositories", "list_versions", "login", "logout", "pack",
-    "parse_reference", "pull", "push", "remote", "remove", "remove_remote", "resolve", "sbom", "serve_model", "sign",
-    "tag", "tag_remote", "unpack", "verify", "verify_attestation",
-)
+# Verbs and result types, re-exported by `modelpack.api`: name -> the module that defines it.
+API_NAMES: dict[str, str] = {
+    "attach": "modelpack.api.attaching",
+    "AttestResult": "modelpack.api.attesting", "VerifyAttestationResult": "modelpack.api.attesting",
+    "attest": "modelpack.api.attesting", "verify_attestation": "modelpack.api.attesting",
+    "attest_provenance": "modelpack.api.attesting",
+    "BomResult": "modelpack.api.bom", "sbom": "modelpack.api.bom",
+    "Removal": "modelpack.api.catalog", "Repository": "modelpack.api.catalog", "copy_model": "modelpack.api.catalog",
+    "diff": "modelpack.api.catalog", "list_repositories": "modelpack.api.catalog",
+    "list_versions": "modelpack.api.catalog", "remove_remote": "modelpack.api.catalog",
+    "resolve": "modelpack.api.catalog", "tag_remote": "modelpack.api.catalog",
+    "Client": "modelpack.api.client",
+    "Inspection": "modelpack.api.core", "ListedModel": "modelpack.api.core", "PackResult": "modelpack.api.core",
+    "TransferResult": "modelpack.api.core", "describe": "modelpack.api.core", "inspect": "modelpack.api.core",
+    "lineage": "modelpack.api.core", "list_models": "modelpack.api.core", "login": "modelpack.api.core",
+    "logout": "modelpack.api.core", "pack": "modelpack.api.core", "parse_reference": "modelpack.api.core",
+    "remote": "modelpack.api.core", "remove": "modelpack.api.core", "tag": "modelpack.api.core",
+    "DEFAULT_MODELCAR_BASE": "modelpack.api.deploy", "DEFAULT_SERVE_BASE": "modelpack.api.deploy",
+    "build_image": "modelpack.api.deploy", "serve_model": "modelpack.api.deploy",
+    "kubernetes": "modelpack.api.deployment_yaml",
+    "absent_layers": "modelpack.api.pulling", "pull": "modelpack.api.pulling", "unpack": "modelpack.api.pulling",
+    "push": "modelpack.api.pushing",
+    "build_report": "modelpack.api.reporting", "render_report": "modelpack.api.reporting",
+    "ReportFacts": "modelpack.report.facts",
+    "SignResult": "modelpack.api.signing", "VerifyResult": "modelpack.api.signing",
+    "generate_key_pair": "modelpack.api.signing", "sign": "modelpack.api.signing", "verify": "modelpack.api.signing",
+    "check_store": "modelpack.api.store", "gc_store": "modelpack.api.store",
+    "InitResult": "modelpack.inspection.init", "init_metadata": "modelpack.inspection.init",
+    "FileInfo": "modelpack.model_info", "ModelInfo": "modelpack.model_info",
+}
 
 # Types from elsewhere: name -> module.
 OTHER_NAMES: dict[str, str] = {

@@ -26,10 +26,14 @@ MAX_PATTERNS = 256  # a command line of more patterns is a mistake, and each one
 class LayerSelection:
     """Include and exclude globs and kinds; the empty selection takes every layer.
 
+    `include` and `kinds` add up, as a reader of `--include '*.json' --kind doc` ("configs and docs")
+    expects and as KitOps' `--filter` does: a layer is taken when its path matches one of `include` or
+    its kind is one of `kinds` (every layer when both are empty); `exclude` then leaves out what it matches.
+
     Args:
-        include: a layer is taken only if its path matches one of these (all layers when empty).
-        exclude: a layer whose path matches one of these is left out (wins over `include`).
-        kinds: a layer is taken only if its kind is one of these (all kinds when empty).
+        include: a layer whose path matches one of these is taken.
+        exclude: a layer whose path matches one of these is left out (wins over `include` and `kinds`).
+        kinds: a layer of one of these kinds is taken.
     """
 
     include: tuple[str, ...] = ()
@@ -61,15 +65,14 @@ class LayerSelection:
 
     def __call__(self, layer: Descriptor) -> bool:
         """Whether `layer` is taken."""
-        if self.kinds and layer_kind(layer.media_type) not in self.kinds:
-            return False
-        path = layer_path(layer)
-        if path is None:
-            return not self.include
-        path = path.replace("\\", "/").strip("/")
-        if self.include and not any(matches(p, path) for p in self.include):
-            return False
-        return not any(matches(p, path) for p in self.exclude)
+        raw = layer_path(layer)
+        path = raw.replace("\\", "/").strip("/") if raw is not None else None
+        if self.include or self.kinds:
+            by_kind = bool(self.kinds) and layer_kind(layer.media_type) in self.kinds
+            by_path = path is not None and any(matches(p, path) for p in self.include)
+            if not (by_kind or by_path):
+                return False
+        return path is None or not any(matches(p, path) for p in self.exclude)
 
     def __str__(self) -> str:
         parts = [f"--include {p!r}" for p in self.include] + [f"--exclude {p!r}" for p in self.exclude]

@@ -192,17 +192,19 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
     written: list[str] = []
     unchanged: set[str] = set()
     paths = file_paths(manifest)
+    confined = _Confined(staging)
     for layer in manifest.layers:
         if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
             written.extend(extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name)))
             _stamp_archive(staging, layer)
+            confined.forget()
             continue
         rel = paths[layer.digest, layer_path(layer)]
         written.append(rel)
         if existing is not None and (rel in known_equal or same_file(existing / rel, layer)):
             unchanged.add(rel)
             continue
-        _write_file(layer, rel, blobs, staging, link)
+        _write_file(layer, rel, blobs, confined, link)
     return written, unchanged
 
 
@@ -289,13 +291,14 @@ def same_file(path: Path, layer: Descriptor) -> bool:
 
 def _merge(staging: Path, output: Path, files: list[str]) -> None:
     """Move staged files into `output`, each by one rename; every target is checked before any moves."""
+    confined = _Confined(output)
     for rel in files:
         for parent in reversed(PurePosixPath(rel).parents[:-1]):
             place = output / parent
             if place.exists() and not place.is_dir():
                 raise UsageError(f"cannot restore {rel!r}: {place} is a file, not a folder")
         (output / rel).parent.mkdir(parents=True, exist_ok=True)
-        target = _inside(output, rel)
+        target = confined.place(rel)
         if target.is_dir() and not target.is_symlink():
             raise UsageError(f"cannot restore {rel!r}: {target} is a folder")
     for rel in files:
@@ -309,21 +312,41 @@ def _place(root: Path, name: str) -> str:
 
 
 def _inside(root: Path, rel: str) -> Path:
-    target = root / rel
-    # A symlink planted by an earlier tar layer must not redirect a later file outside the root.
-    parent = target.parent.resolve()
-    if parent != root.resolve() and root.resolve() not in parent.parents:
-        raise UnsafePathError(f"refused path {rel!r}: it leads outside the output directory")
-    return target
+    return _Confined(root).place(rel)
 
 
-def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Path, link: bool) -> None:
-    target = root / rel
+class _Confined:
+    """Paths under `root` whose folder resolves inside it: a symlink planted by an earlier tar layer
+    must not redirect a later file outside the root. Each folder is resolved once (a 2,000-file pull
+    resolved 4,000 paths, component by component); only an archive layer can plant a symlink, so
+    `forget` after each one."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._real_root = root.resolve()
+        self._checked: set[Path] = set()
+
+    def place(self, rel: str) -> Path:
+        target = self.root / rel
+        folder = target.parent
+        if folder not in self._checked:
+            real = folder.resolve()
+            if real != self._real_root and self._real_root not in real.parents:
+                raise UnsafePathError(f"refused path {rel!r}: it leads outside the output directory")
+            self._checked.add(folder)
+        return target
+
+    def forget(self) -> None:
+        self._checked.clear()
+
+
+def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: _Confined, link: bool) -> None:
+    target = root.root / rel
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):  # an archive layer wrote a file where a folder goes
         raise UnsafePathError(f"refused path {rel!r}: a folder of it is a file in this artifact") from None
-    target = _inside(root, rel)
+    target = root.place(rel)
     if target.is_symlink() or target.exists():
         raise UnsafePathError(f"refused artifact: {rel!r} is written twice")
     mode = file_mode(layer)

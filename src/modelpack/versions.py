@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +17,7 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.query import check_fields, parse_condition, sort_key
 from modelpack.store.layout import LayoutStore
 from modelpack.store.target import Repository
+from modelpack.threads import worker_pool
 
 
 @dataclass
@@ -42,15 +42,15 @@ class Version:
 
 def list_versions(repo: Repository, cache: LayoutStore, where: list[str] | tuple[str, ...] = (),
                   sort: str | None = None, workers: int = 8,
-                  warn: Callable[[str], None] | None = None) -> list[Version]:
+                  warn: Callable[[str], None] | None = None, max_tags: int | None = None) -> list[Version]:
     """The repository's versions, filtered and sorted. What a registry wrote is not trusted to be well
     formed, and one bad version does not fail the listing: a malformed manifest leaves its tags out,
     a malformed metadata annotation is left out of the version; each is said once through `warn`
-    (default: a logging warning)."""
+    (default: a logging warning). With `max_tags`, only the registry's first that many tags are read."""
     conditions = [parse_condition(w) for w in where]
     key = sort_key(sort) if sort else None
-    tags = repo.tags()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    tags = repo.tags()[:max_tags] if max_tags is not None else repo.tags()
+    with worker_pool(workers) as pool:
         resolved = list(pool.map(repo.find, tags))
         by_digest = {d.digest: d for d in resolved if d is not None}
         manifests = dict(zip(by_digest, pool.map(lambda d: _manifest(repo, cache, d), by_digest.values()),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
-import types
 
 import modelpack
 import modelpack.api
@@ -18,10 +17,30 @@ def test_every_listed_name_exists_and_every_exported_name_is_listed() -> None:
         assert getattr(modelpack, name) is getattr(modelpack.api, name)
     for name in OTHER_NAMES:
         assert getattr(modelpack, name).__name__ == name
-    exported = {name for name, value in vars(modelpack.api).items()
-                if not name.startswith("_") and not isinstance(value, types.ModuleType)
-                and name not in ("annotations",)}
-    assert exported == set(API_NAMES)
+    assert set(modelpack.api.__all__) == set(API_NAMES)
+    assert set(API_NAMES) <= set(dir(modelpack.api))
+    try:
+        modelpack.api.no_such_verb  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_verb" in str(exc)
+    else:
+        raise AssertionError("an unknown name was found in modelpack.api")
+
+
+def test_each_listed_module_defines_its_names() -> None:
+    import importlib
+
+    for name, module in API_NAMES.items():
+        assert name in vars(importlib.import_module(module)), (name, module)
+
+
+def test_a_pull_imports_neither_pydantic_nor_the_other_verbs() -> None:
+    # Each command imports only what it calls: a fresh interpreter, as the CLI starts.
+    code = ("import sys, modelpack.cli.main; from modelpack import api; api.pull; "
+            "heavy = [m for m in ('pydantic', 'yaml', 'modelpack.api.signing', 'modelpack.api.bom', "
+            "'modelpack.api.deploy') if m in sys.modules]; assert not heavy, heavy")
+    run = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
 
 
 def test_dir_and_completion_show_the_verbs_and_result_types() -> None:

@@ -360,3 +360,13 @@ def test_property_any_text_either_parses_or_raises_invalid_reference_error(text:
         return
     # Whatever parsed must print back to something that parses to the same reference.
     assert Reference.parse(str(ref)) == ref
+
+
+def test_a_url_scheme_is_refused_with_the_way_to_write_it() -> None:
+    for text in ("http://localhost:5000/team/iris:1", "https://registry.example.com/team/iris:1"):
+        try:
+            Reference.parse(text)
+        except InvalidReferenceError as exc:
+            assert "without http" in str(exc) and "--plain-http" in str(exc)
+        else:
+            raise AssertionError(f"{text} was accepted")

@@ -128,7 +128,7 @@ class _AttachedModel:
 
 def _attached(manifest: Manifest, config: dict[str, Any], sources: list[LayerSource], overrides: Overrides,
               parent: str, origin: ReadableStorage) -> _AttachedModel:
-    """The new manifest and config: the version's layers, then the new files' (hashed here)."""
+    """The new manifest and config: the version's layers and the new files' (hashed here), in pack's order."""
     from modelpack.metadata.load import apply_overrides, creation_time, source_date_epoch, validate
     from modelpack.metadata.mapping import manifest_annotations, model_config
     from modelpack.metadata.restore import packed_metadata
@@ -155,6 +155,7 @@ def _attached(manifest: Manifest, config: dict[str, Any], sources: list[LayerSou
                                  annotations=layer_annotations(source, epoch)))
         diff_ids.append(digest)
         files[digest] = source
+    layers, diff_ids = _in_pack_order(layers, diff_ids, len(manifest.layers))
     config_bytes = json_bytes(model_config(metadata, created, diff_ids))
     config_desc = Descriptor(mediaType=mt.MODEL_CONFIG, digest=digests.of_bytes(config_bytes), size=len(config_bytes))
     new = Manifest(artifactType=mt.MODEL_ARTIFACT, config=config_desc, layers=layers,
@@ -163,6 +164,17 @@ def _attached(manifest: Manifest, config: dict[str, Any], sources: list[LayerSou
     desc = Descriptor(mediaType=mt.OCI_MANIFEST, digest=digests.of_bytes(data), size=len(data),
                       artifactType=mt.MODEL_ARTIFACT)
     return _AttachedModel(desc, data, config_desc, config_bytes, files, origin)
+
+
+def _in_pack_order(layers: list[Descriptor], diff_ids: list[str], kept: int) -> tuple[list[Descriptor], list[str]]:
+    """The layers (and their diffIDs) sorted by path as `pack` orders them, when the version's own `kept`
+    layers already are (it was packed): then packing a pulled copy of the new version gives its digest
+    again. A version another tool ordered otherwise keeps its order, the new layers after it."""
+    paths = [layer_path(layer) or "" for layer in layers]
+    if paths[:kept] != sorted(paths[:kept]):
+        return layers, diff_ids
+    order = sorted(range(len(layers)), key=lambda i: paths[i])
+    return [layers[i] for i in order], [diff_ids[i] for i in order]
 
 
 def _sources(files: Sequence[str | Path], base: Path) -> list[LayerSource]:

@@ -129,3 +129,42 @@ def verify_attestation(
     subject = repo.resolve(version or "")
     found = attestations.verify_attestations(repo, subject.digest, public, uri)
     return VerifyAttestationResult(ref, subject.digest, uri, found)
+
+
+def attest_provenance(
+    reference: str | Place,
+    key: str | Path,
+    password: bytes | None,
+    *,
+    local: bool = False,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+) -> AttestResult:
+    """Sign the SLSA v1 provenance that `pack`/`push --provenance` recorded for the digest a place names,
+    as a `slsaprovenance1` attestation (`cosign verify-attestation --type slsaprovenance1` finds it).
+
+    Args:
+        reference: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
+        key: the private key (cosign.key).
+        password: the key's password (None for an unencrypted key).
+        local: attest the model in the local store, not the registry.
+        options: how to reach the registry.
+        store: the local store that holds the recorded provenance (default: MODELPACK_HOME's).
+
+    Returns:
+        As `attest`.
+
+    Raises:
+        NotFoundError: no such model there, or no provenance recorded for its digest on this machine.
+        UsageError: a bad key.
+    """
+    from modelpack import provenance
+    from modelpack.store.layout import LayoutStore
+
+    local_store = store or LayoutStore()
+    ref = parse_place(reference)
+    repo, version = open_place(ref, options=options, store=local_store, local=local)
+    digest = repo.resolve(version or "").digest
+    predicate = provenance.load(local_store, digest)
+    return attest(ref.with_digest(digest), key, password, predicate, "slsaprovenance1", local=local,
+                  options=options, store=local_store)

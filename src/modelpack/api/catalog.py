@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,6 +16,7 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions
 from modelpack.store.registry_admin import repositories, tag_count, tags_naming
+from modelpack.threads import worker_pool
 
 
 def list_versions(
@@ -163,7 +163,7 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
         raise UsageError(f"{host} does not show its repository catalog ({exc}); name a repository instead, "
                          f"e.g. modelpack ls {host}/team/model") from None
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with worker_pool(8) as pool:
         counts = list(pool.map(lambda name: tag_count(client, name), names)) if tag_counts else [None] * len(names)
     return [Repository(name, tags) for name, tags in zip(names, counts, strict=True)]
 

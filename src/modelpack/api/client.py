@@ -18,7 +18,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelpack.api import attesting, bom, catalog, core, deploy, kubernetes, pulling, pushing, signing
+from modelpack.api import (
+    attesting,
+    bom,
+    catalog,
+    core,
+    deploy,
+    deployment_yaml,
+    pulling,
+    pushing,
+    reporting,
+    signing,
+)
 from modelpack.api import store as store_api
 from modelpack.store.credentials import Credentials
 from modelpack.store.layout import LayoutStore
@@ -107,8 +118,10 @@ class Client:
     attest = _bound(attesting.attest)
     verify_attestation = _bound(attesting.verify_attestation)
     sbom = _bound(bom.sbom)
+    attest_provenance = _bound(attesting.attest_provenance)
+    build_report = _bound(reporting.build_report)
     build_image = _bound(deploy.build_image)
-    kubernetes = _bound(kubernetes.kubernetes)
+    kubernetes = _bound(deployment_yaml.kubernetes)
     serve_model = _bound(deploy.serve_model)
     check_store = _bound(store_api.check_store)
     gc_store = _bound(store_api.gc_store)

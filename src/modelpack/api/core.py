@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +38,15 @@ if TYPE_CHECKING:
     from modelpack.packing.hashcache import HashCache
     from modelpack.packing.select import LayerSource
 
+log = logging.getLogger("modelpack")
+
 
 @dataclass
 class PackResult:
     reference: Reference
     descriptor: Descriptor
     model: PackedModel
+    provenance: Path | None = None  # with `provenance=True`: the SLSA predicate kept for `attest --provenance`
 
 
 @dataclass
@@ -54,6 +59,7 @@ class TransferResult:
     output: Path | None = None
     files: list[str] = field(default_factory=list)
     verified_signatures: int = 0  # with `pull(verify_key=...)`: how many signatures verified
+    provenance: Path | None = None  # with `push(DIR, REF, provenance=True)`: the SLSA predicate kept
 
 
 def _store(store: LayoutStore | None) -> LayoutStore:
@@ -89,6 +95,7 @@ def pack(
     copy_options: CopyOptions | None = None,
     options: ClientOptions | None = None,
     hash_progress: HashProgress | None = None,
+    provenance: bool = False,
 ) -> PackResult:
     """Pack a directory into the local store under `reference`. A `parent` or dataset that is a
     registry reference is pinned to its digest (from the local store, else the registry).
@@ -102,9 +109,12 @@ def pack(
         copy_options: concurrency and progress of the copy into the store.
         options: how to reach a registry named by `parent` or a dataset.
         hash_progress: hears of the files being hashed (for a progress bar).
+        provenance: also record a SLSA v1 provenance predicate for the digest in the local store
+            (`attest --provenance` signs it; see `modelpack.provenance`).
 
     Returns:
-        The stored reference (pinned to the digest when it names no tag), descriptor and model.
+        The stored reference (pinned to the digest when it names no tag), descriptor, model, and the
+        provenance file when recorded.
 
     Raises:
         UsageError: not a directory, or a reference pinned to another digest.
@@ -112,13 +122,29 @@ def pack(
     """
     ref = parse_reference(reference)
     local_store = _store(store)  # one per call: it remembers which blobs it has verified
+    started = _now()
     model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
                      resolver=_lineage_resolver(local_store, options), hashes=_store_hashes(local_store),
                      hash_progress=hash_progress)
     _check_pinned(ref, model.descriptor.digest)
     target = local_store.repository(ref.name)
     copy(model, target, model.descriptor.digest, ref.tag, copy_options)
-    return PackResult(ref.with_digest(model.descriptor.digest) if not ref.tag else ref, model.descriptor, model)
+    recorded = record_provenance(local_store, model, model_dir, str(ref), overrides, started) if provenance else None
+    return PackResult(ref.with_digest(model.descriptor.digest) if not ref.tag else ref, model.descriptor, model,
+                      recorded)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def record_provenance(local_store: LayoutStore, model: PackedModel, model_dir: str | Path, reference: str,
+                      overrides: Overrides, started: datetime) -> Path:
+    """Build the SLSA v1 provenance of a model just packed and keep it by digest in the local store."""
+    from modelpack import provenance
+
+    predicate = provenance.build_predicate(model, Path(model_dir), reference, overrides, started, _now())
+    return provenance.save(local_store, model.descriptor.digest, predicate)
 
 
 def describe(
@@ -154,9 +180,21 @@ def describe(
 
 
 def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -> Callable[[Reference], str]:
+    """Pins a lineage reference (parent, dataset) to what its registry serves under that tag: a local
+    tag can be stale (`pack -t X` and later `push DIR X` leave the local X on the older digest), and a
+    parent pinned to a digest its registry never had breaks `lineage` for everyone else. The local store
+    answers only when the registry cannot (offline, or the parent not pushed yet), with a warning."""
+
     def resolve_digest(ref: Reference) -> str:
-        found = local_store.find(ref)
-        return found.digest if found is not None else remote(ref, options).resolve(ref.version).digest
+        try:
+            return remote(ref, options).resolve(ref.version).digest
+        except ModelpackError as exc:
+            found = local_store.find(ref)
+            if found is None:
+                raise
+            log.warning("pinned %s to the local store's %s: its registry did not answer it (%s)",
+                        ref, found.digest, exc)
+            return found.digest
 
     return resolve_digest
 

@@ -29,6 +29,7 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions
 from modelpack.store.target import Storage
+from modelpack.threads import worker_pool
 from modelpack.unpacking import check_output, layer_path, unpack_manifest
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ class _SignatureLookup:
 
     def start(self, root: Descriptor) -> None:
         if self._future is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-sig")
+            self._pool = worker_pool(1, "model-sig")
             self._future = self._pool.submit(model_signature, self._repo, root.digest)
 
     def write(self, output: Path) -> None:
@@ -249,6 +250,7 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
     Raises:
         UsageError: `output` is not empty and not `force`, or `selection` takes no layer.
         NotFoundError: a layer to restore is absent from the store (a partial pull left it out).
+        IntegrityError: a layer's blob in the store has changed size (run `store check --repair`).
         UnsafePathError: the artifact names a path that must not be written (nothing is written).
     """
     ref = parse_reference(reference)
@@ -258,6 +260,10 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
     manifest = (selection or LayerSelection()).select(whole, str(ref))
     check_output(output, force)
     absent = [layer for layer in manifest.layers if not local_store.has_blob(layer)]
+    damaged = [layer for layer in absent if local_store.blob_path(layer.digest).exists()]  # of another size
+    if damaged:
+        raise IntegrityError(f"the local store's copy of {_names(damaged)} ({ref}) is damaged: its size changed "
+                             "(an edited --link output?); run `modelpack store check --repair`, then pull it again")
     if absent:
         raise NotFoundError(f"{ref} is partial in the local store: {_names(absent)} not pulled; pull it without "
                             "a selection (or with one that takes them) first, or unpack with --include/--kind")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,11 +19,13 @@ from modelpack.api.core import (
     TransferResult,
     _check_pinned,
     _lineage_resolver,
+    _now,
     _store,
     _store_hashes,
     _transfer,
     describe,
     parse_reference,
+    record_provenance,
     remote,
 )
 from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactError, UsageError
@@ -41,7 +44,7 @@ UNASKED_BELOW = 1024 * 1024
 
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
-    from modelpack.packing.build import PackedLayer
+    from modelpack.packing.build import PackedLayer, PackedModel
     from modelpack.packing.select import LayerSource
 
 
@@ -53,6 +56,7 @@ def push(
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
+    provenance: bool = False,
 ) -> TransferResult:
     """Push a model to a registry: `push(REF)` from the local store (with the signatures `sign --local`
     made), or `push(DIR, REF)` packing the directory and streaming its files straight to the registry
@@ -66,20 +70,28 @@ def push(
         options: how to reach the registry.
         store: the local store (default: MODELPACK_HOME's).
         copy_options: concurrency and progress.
+        provenance: with a directory, also record a SLSA v1 provenance predicate for the digest pushed in
+            the local store (`attest --provenance` signs it).
 
     Returns:
-        The reference pushed, its descriptor, and how many blobs and bytes moved.
+        The reference pushed, its descriptor, how many blobs and bytes moved, and the provenance file.
 
     Raises:
-        UsageError: a directory without a reference, or a reference that is no directory.
+        UsageError: a directory without a reference, a reference that is no directory, or `provenance`
+            for a model already packed (it was recorded, or not, when it was packed).
         NotFoundError: `push(REF)` of a model the local store does not have.
     """
     local_store = _store(store)
+    started = _now()
     if reference is not None and is_layout(reference):
-        return _push_to_layout(source, parse_place(reference), overrides, local_store, options, copy_options)
+        layout_place = parse_place(reference)
+        model, done = _push_to_layout(source, layout_place, overrides, local_store, options, copy_options)
+        return _with_provenance(done, provenance, local_store, model, source, overrides, started)
     if reference is None:
         if isinstance(source, str | Path) and Path(source).is_dir():
             raise UsageError(f"push {source}: a directory needs a reference to push to (push DIR REF)")
+        if provenance:
+            raise UsageError("--provenance records how a directory is packed: use it with pack, or push DIR REF")
         ref = parse_reference(source if isinstance(source, str | Reference) else str(source))
         dst = remote(ref, options)
         from modelpack.signatures.referrers import copy_referrers
@@ -99,14 +111,25 @@ def push(
             hint = "; to copy between registries: modelpack copy SRC DST" if not Path(source).exists() else ""  # type: ignore[arg-type]
             raise UsageError(f"{source} is not a directory{hint}")
         dst = remote(ref, options)
-        result = _push_directory(Path(source), overrides, ref, dst,  # type: ignore[arg-type]
-                                 _with_mounts(copy_options, local_store, ref), local_store, options)
+        model, result = _push_directory(Path(source), overrides, ref, dst,  # type: ignore[arg-type]
+                                        _with_mounts(copy_options, local_store, ref), local_store, options)
+        local_store.record_origin(ref.name, result.blobs)
+        return _with_provenance(_transfer(ref, result), provenance, local_store, model, source, overrides, started)
     local_store.record_origin(ref.name, result.blobs)
     return _transfer(ref, result)
 
 
+def _with_provenance(result: TransferResult, wanted: bool, local_store: LayoutStore, model: PackedModel,
+                     source: object, overrides: Overrides, started: datetime) -> TransferResult:
+    if wanted:
+        result.provenance = record_provenance(local_store, model, Path(str(source)), str(result.reference),
+                                              overrides, started)
+    return result
+
+
 def _push_to_layout(source: object, place: Place, overrides: Overrides, local_store: LayoutStore,
-                    options: ClientOptions | None, copy_options: CopyOptions | None) -> TransferResult:
+                    options: ClientOptions | None, copy_options: CopyOptions | None
+                    ) -> tuple[PackedModel, TransferResult]:
     """push DIR oci:OUT[:TAG]: pack the directory into an OCI layout, offline (nothing goes to the store)."""
     assert isinstance(place, LayoutReference)
     if not (isinstance(source, str | Path) and Path(source).is_dir()):
@@ -117,11 +140,12 @@ def _push_to_layout(source: object, place: Place, overrides: Overrides, local_st
                      resolver=_lineage_resolver(local_store, options))
     if place.digest and place.digest != model.descriptor.digest:
         raise UsageError(f"packed digest {model.descriptor.digest} differs from the one in {place}")
-    return _transfer(place, copy(model, layout, model.descriptor.digest, place.tag, copy_options))
+    return model, _transfer(place, copy(model, layout, model.descriptor.digest, place.tag, copy_options))
 
 
 def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: Storage,
-                    options: CopyOptions, local_store: LayoutStore, client_options: ClientOptions | None) -> CopyResult:
+                    options: CopyOptions, local_store: LayoutStore, client_options: ClientOptions | None
+                    ) -> tuple[PackedModel, CopyResult]:
     """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
     config and manifest follow through `copy()`, which skips the blobs already handled."""
     from modelpack.oci import mediatypes as media
@@ -156,14 +180,14 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
     _check_pinned(ref, model.descriptor.digest)
     if previous_digest == model.descriptor.digest:  # unchanged: one GET in all
         blobs = [model.manifest.config, *model.manifest.layers]
-        return CopyResult(model.descriptor, skipped=blobs, blobs=list(blobs))
+        return model, CopyResult(model.descriptor, skipped=blobs, blobs=list(blobs))
     handled = pipeline.copied + pipeline.skipped
     result = copy(model, dst, model.descriptor.digest, ref.tag,
                   replace(options, present=frozenset(d.digest for d in handled)))
     sent = {d.digest for d in pipeline.copied} | {d.digest for d in result.copied}
     result.copied = [b for b in result.blobs if b.digest in sent]
     result.skipped = [b for b in result.blobs if b.digest not in sent]
-    return result
+    return model, result
 
 
 def _refuse_partial(local_store: LayoutStore, ref: Reference) -> None:

@@ -18,22 +18,34 @@ TYPE_HELP = ("Predicate type: slsaprovenance, slsaprovenance02, slsaprovenance1,
 @click.command()
 @click.argument("reference")
 @click.option("--key", required=True, type=RegularFile(), help="Private key (cosign.key).")
-@click.option("--predicate", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--predicate", type=click.Path(dir_okay=False, allow_dash=True),
               help="The predicate file (- reads standard input).")
-@click.option("--type", "type_name", default="custom", show_default=True, help=TYPE_HELP)
+@click.option("--type", "type_name", help=TYPE_HELP + "  [default: custom]")
+@click.option("--provenance", is_flag=True, help="Sign the SLSA v1 provenance `pack`/`push --provenance` recorded "
+              "for this digest (as --type slsaprovenance1).")
 @click.option("--local", is_flag=True, help="Attest the model in the local store (push and copy carry it).")
 @network_options
 @json_option
 @handle_errors
-def attest(reference: str, key: str, predicate: str, type_name: str, local: bool, plain_http: bool, insecure: bool,
-           ca_file: str | None, verbose: bool, as_json: bool) -> None:
+def attest(reference: str, key: str, predicate: str | None, type_name: str | None, provenance: bool, local: bool,
+           plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Sign an in-toto statement about a model (its manifest digest) with a predicate; stored where
-    `cosign verify-attestation --type T` finds it."""
+    `cosign verify-attestation --type T` finds it. --provenance signs the recorded SLSA provenance."""
     from modelpack.api import attesting
+    from modelpack.errors import UsageError
 
     options = client_options(plain_http, insecure, ca_file, verbose)
-    raw = attesting.read_predicate(predicate)
-    result = attesting.attest(reference, key, key_password(Path(key)), raw, type_name, local=local, options=options)
+    password = key_password(Path(key))
+    if provenance:
+        if predicate is not None or type_name not in (None, "slsaprovenance1"):
+            raise UsageError("--provenance signs the recorded provenance: leave out --predicate and --type")
+        result = attesting.attest_provenance(reference, key, password, local=local, options=options)
+    elif predicate is None:
+        raise UsageError("give --predicate FILE (or --provenance to sign the recorded SLSA provenance)")
+    else:
+        raw = attesting.read_predicate(predicate)
+        result = attesting.attest(reference, key, password, raw, type_name or "custom", local=local,
+                                  options=options)
     if as_json:
         print_json({"reference": str(result.reference), "digest": result.digest,
                     "predicateType": result.predicate_type, "attestation": result.attestation.digest})

@@ -250,7 +250,7 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
         click.echo(f"Written by:    {clean(info.source_format)}")
     for key, value in info.metadata.items():
         shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
-        click.echo(f"  {clean(key) + ':':<16}{clean(shown)}")
+        click.echo(f"  {clean(key) + ':':<16} {clean(shown)}")  # a key of 16 characters still gets its space
     if info.files:
         click.echo(f"Layers ({len(info.files)}, {human_size(info.total_size)}):")
         for file in info.files:

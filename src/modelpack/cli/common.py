@@ -61,11 +61,11 @@ def selection_options(func: F) -> F:
     from modelpack.oci.mediatypes import KINDS
 
     func = click.option("--kind", "kinds", multiple=True, type=click.Choice(KINDS),
-                        help="Only layers of this kind. Repeatable.")(func)
+                        help="Take layers of this kind (adds to --include). Repeatable.")(func)
     func = click.option("--exclude", multiple=True, metavar="GLOB",
-                        help="Leave out layers whose path matches (wins over --include). Repeatable.")(func)
+                        help="Leave out layers whose path matches (wins over --include and --kind). Repeatable.")(func)
     func = click.option("--include", multiple=True, metavar="GLOB",
-                        help="Only layers whose path matches (`*.json`, `weights/**`, a folder). Repeatable.")(func)
+                        help="Take layers whose path matches (`*.json`, `weights/**`, a folder). Repeatable.")(func)
     return func
 
 

@@ -25,14 +25,17 @@ def _escape(match: re.Match[str]) -> str:
     return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
-def clean(value: object) -> str:
+def clean(value: object, keep: str = "") -> str:
     """`str(value)` with every control or invisible formatting character shown as an escape.
 
     Args:
         value: anything; non-strings are converted with `str` first.
+        keep: characters left as they are (a document's "\n\t").
 
     Returns:
-        One line of text that puts nothing but printable characters on the terminal.
+        One line of text (several with `keep="\n"`) of nothing but printable characters.
     """
     text = value if isinstance(value, str) else str(value)
+    if keep:
+        return _UNSAFE.sub(lambda m: m.group() if m.group() in keep else _escape(m), text)
     return _UNSAFE.sub(_escape, text)

@@ -13,9 +13,11 @@ from modelpack.cli import (
     catalog_commands,
     deploy_commands,
     init_commands,
+    report_commands,
     signing_commands,
     store_commands,
     transfer_commands,
+    ui_commands,
 )
 from modelpack.cli.common import silence_stdout
 from modelpack.version import __version__
@@ -28,8 +30,8 @@ def cli() -> None:
     version back by tag or digest."""
 
 
-for _module in (transfer_commands, catalog_commands, signing_commands, attest_commands, deploy_commands,
-                init_commands):
+for _module in (transfer_commands, catalog_commands, signing_commands, attest_commands, report_commands,
+                deploy_commands, init_commands, ui_commands):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 cli.add_command(store_commands.store)

@@ -39,17 +39,45 @@ def _with_compress(overrides: tuple[str, ...], compress: str | None) -> tuple[st
     return (*overrides, f"files.compress={compress}") if compress else overrides
 
 
+def provenance_options(func: F) -> F:
+    """--provenance and --provenance-out FILE: record the SLSA v1 provenance of the pack."""
+    func = click.option("--provenance-out", type=click.Path(dir_okay=False),
+                        help="Also write the provenance predicate to FILE (implies --provenance).")(func)
+    return click.option("--provenance", is_flag=True,
+                        help="Record a SLSA v1 provenance predicate for the digest (source, revision, datasets, "
+                             "hyperparameters, parent); sign it later with `attest REF --key K --provenance`.")(func)
+
+
+def _write_provenance(recorded: object, output: str | None) -> None:
+    from pathlib import Path
+
+    from modelpack.errors import UsageError
+
+    if not isinstance(recorded, Path):
+        return
+    if output is None:
+        click.echo(f"provenance recorded in {clean(recorded)}", err=True)
+    else:
+        try:
+            Path(output).write_bytes(recorded.read_bytes())
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        click.echo(f"provenance written to {clean(output)}", err=True)
+
+
 @click.command()
 @click.argument("model_dir", type=click.Path(file_okay=False))
 @click.option("-t", "--tag", "reference", required=True, help="Reference, e.g. localhost:5000/team/iris:1.0.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override metadata, dotted keys allowed (metrics.accuracy=0.97). Repeatable.")
 @compress_option
+@provenance_options
 @network_options
 @json_option
 @handle_errors
-def pack(model_dir: str, reference: str, overrides: tuple[str, ...], compress: str | None, plain_http: bool,
-         insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+def pack(model_dir: str, reference: str, overrides: tuple[str, ...], compress: str | None, provenance: bool,
+         provenance_out: str | None, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool,
+         as_json: bool) -> None:
     """Pack MODEL_DIR into the local store; prints the manifest digest. (Network options apply only to
     pinning a parent model that is not in the local store.)"""
     from modelpack import api
@@ -58,10 +86,15 @@ def pack(model_dir: str, reference: str, overrides: tuple[str, ...], compress: s
     overrides = _with_compress(overrides, compress)
     with hash_progress("hashing", not as_json) as progress:
         result = api.pack(model_dir, reference, overrides, hash_progress=progress,
-                          options=client_options(plain_http, insecure, ca_file, verbose))
+                          options=client_options(plain_http, insecure, ca_file, verbose),
+                          provenance=provenance or provenance_out is not None)
+    _write_provenance(result.provenance, provenance_out)
     if as_json:
-        print_json({"reference": str(result.reference), "digest": result.descriptor.digest,
-                    "size": result.descriptor.size, "layers": len(result.model.layers)})
+        out = {"reference": str(result.reference), "digest": result.descriptor.digest,
+               "size": result.descriptor.size, "layers": len(result.model.layers)}
+        if result.provenance is not None:
+            out["provenance"] = str(result.provenance)
+        print_json(out)
     else:
         click.echo(result.descriptor.digest)
 
@@ -71,11 +104,13 @@ def pack(model_dir: str, reference: str, overrides: tuple[str, ...], compress: s
 @click.argument("reference", required=False)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Metadata override (with DIR).")
 @compress_option
+@provenance_options
 @network_options
 @json_option
 @handle_errors
-def push(source: str, reference: str | None, overrides: tuple[str, ...], compress: str | None, plain_http: bool,
-         insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+def push(source: str, reference: str | None, overrides: tuple[str, ...], compress: str | None, provenance: bool,
+         provenance_out: str | None, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool,
+         as_json: bool) -> None:
     """Push a model: `push REF` from the local store, or `push DIR REF` to pack DIR and stream it
     straight to the registry."""
     from modelpack import api
@@ -86,7 +121,9 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], compres
         raise click.UsageError("--set and --compress only apply when pushing a directory (push DIR REF)")
     overrides = _with_compress(overrides, compress)
     with transfer_progress("push", not as_json) as copy_options:
-        result = api.push(source, reference, overrides, options=options, copy_options=copy_options)
+        result = api.push(source, reference, overrides, options=options, copy_options=copy_options,
+                          provenance=provenance or provenance_out is not None)
+    _write_provenance(result.provenance, provenance_out)
     _report(result, as_json, "pushed")
 
 
@@ -137,6 +174,8 @@ def _report(result: object, as_json: bool, verb: str) -> None:
             out["files"] = result.files
         if result.verified_signatures:
             out["verifiedSignatures"] = result.verified_signatures
+        if result.provenance is not None:
+            out["provenance"] = str(result.provenance)
         print_json(out)
         return
     if result.verified_signatures:

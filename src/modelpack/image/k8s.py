@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from modelpack.image.serving import SERVE_ARGS, SERVE_PORT
+from modelpack.image.serving import SERVE_COMMAND, SERVE_PORT
 
 _FORMATS = {"scikit-learn": "sklearn", "sklearn": "sklearn", "onnx": "onnx", "pytorch": "pytorch",
             "transformers": "huggingface", "xgboost": "xgboost", "lightgbm": "lightgbm", "tensorflow": "tensorflow"}
@@ -50,15 +50,23 @@ def probes() -> dict[str, Any]:
 
 
 def deployment(where: Placement, image: str, cpu: str, memory: str, volume_image: str | None = None,
-               model_digest: str | None = None) -> dict[str, Any]:
+               model_digest: str | None = None, identity: dict[str, str] | None = None) -> dict[str, Any]:
     """A Deployment running `image` (a serving image), or with `volume_image` a serving image that serves the
-    model artifact mounted at /models as a Kubernetes image volume (1.33+)."""
+    model artifact mounted at /models as a Kubernetes image volume (1.33+).
+
+    With a volume, the container's `command` (not `args`: Kubernetes appends args to the image's
+    entrypoint, which in a serving image is already `modelpack serve /models ...`) runs the server,
+    and `identity` (name, version, digest of the mounted model) overrides the MODELPACK_MODEL_*
+    variables the serving image carries for the model it was built from: the volume's files include
+    no modelpack.yaml, so without them /v2/models and /metrics would name the wrong model."""
     container: dict[str, Any] = {"name": "model-server", "image": image,
                                  "ports": [{"name": "http", "containerPort": SERVE_PORT}],
                                  "resources": resources(cpu, memory), **probes()}
     pod: dict[str, Any] = {"containers": [container]}
     if volume_image is not None:
-        container["args"] = SERVE_ARGS
+        container["command"] = SERVE_COMMAND
+        container["env"] = [{"name": f"MODELPACK_MODEL_{key.upper()}", "value": value}
+                            for key, value in (identity or {}).items()]
         container["volumeMounts"] = [{"name": "model", "mountPath": "/models", "readOnly": True}]
         pod["volumes"] = [{"name": "model", "image": {"reference": volume_image, "pullPolicy": "IfNotPresent"}}]
     labels = {"app.kubernetes.io/name": where.name}

@@ -17,11 +17,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from modelpack.errors import MetadataError, UsageError
+from modelpack.metadata.filename import MAX_METADATA_BYTES, METADATA_FILE
 from modelpack.metadata.schema import Capabilities, FileRules, ModelMetadata
 from modelpack.packing.links import LinkPolicy
 
-METADATA_FILE = "modelpack.yaml"
-MAX_METADATA_BYTES = 1024 * 1024
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last second RFC 3339 can write
 
 
@@ -252,16 +251,21 @@ def _is_list(annotation: Any) -> bool:
     return typing.get_origin(annotation) is list
 
 
+def run_git(model_dir: Path, *args: str) -> str | None:
+    """`git -C model_dir ARGS`'s output, stripped; None when git is missing, fails or prints nothing."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(model_dir), *args], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def git_facts(model_dir: Path) -> dict[str, str]:
     """sourceURL and revision of the git repository that holds `model_dir`, if any."""
     def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", "-C", str(model_dir), *args], capture_output=True, text=True, timeout=10, check=True
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() or None
+        return run_git(model_dir, *args)
 
     facts: dict[str, str] = {}
     if git("rev-parse", "--is-inside-work-tree") != "true":

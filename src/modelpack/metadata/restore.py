@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelpack.files import atomic_write
-from modelpack.metadata.load import MAX_METADATA_BYTES, METADATA_FILE
+from modelpack.metadata.filename import MAX_METADATA_BYTES, METADATA_FILE
 from modelpack.metadata.mapping import SCALAR_FIELDS, STRUCTURED_FIELDS
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest

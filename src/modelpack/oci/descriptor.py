@@ -9,6 +9,7 @@ written back after the known ones, and absent optional fields stay absent.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -268,11 +269,26 @@ def json_bytes(value: Any) -> bytes:
 def parse_manifest(data: bytes) -> Manifest | Index:
     """Parse manifest bytes: an image manifest or an index (OCI or Docker).
 
+    The same bytes give the same (immutable) value: a pull reads its manifest in several places (the
+    container-image check, the graph walk, unpacking, restoring modelpack.yaml); parsing a
+    2,000-layer manifest costs ~10 ms each time, so the last few are kept.
+
     Raises:
         IntegrityError: not a JSON object, over the size cap, or a field missing or malformed
             (a manifest media type without `config`, a size beyond 2**53, ...).
         UnsupportedArtifactError: a well-formed document of a media type modelpack does not read.
     """
+    if isinstance(data, bytes):
+        return _parse_bytes(data)
+    return _parse(data)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_bytes(data: bytes) -> Manifest | Index:
+    return _parse(data)
+
+
+def _parse(data: bytes) -> Manifest | Index:
     from modelpack.errors import IntegrityError, UnsupportedArtifactError
     from modelpack.oci.jsontext import parse
 

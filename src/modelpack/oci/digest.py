@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from modelpack.errors import IntegrityError, UsageError
 from modelpack.streams import ByteStream, fill
+from modelpack.threads import worker_thread
 
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
 CHUNK = 4 * 1024 * 1024
@@ -99,7 +100,7 @@ class ThreadedHashing(InlineHashing):
             self._free.put(bytearray(size))
         self._work: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="hash", daemon=True)
+        self._thread = worker_thread(self._run, name="hash", daemon=True)
         self._thread.start()
 
     def buffer(self) -> bytearray:

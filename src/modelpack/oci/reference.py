@@ -36,6 +36,10 @@ class Reference:
         original = text
         if not text or text != text.strip():
             raise InvalidReferenceError(f"invalid reference {original!r}: empty or surrounded by spaces")
+        scheme = text.partition("://")[0].lower()
+        if scheme in ("http", "https"):
+            raise InvalidReferenceError(f"invalid reference {original!r}: write it without {scheme}:// "
+                                        "(HOST/REPOSITORY:TAG; add --plain-http for a registry without TLS)")
         digest = None
         if "@" in text:
             text, _, digest = text.partition("@")

@@ -10,7 +10,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from modelpack.packing.reading import open_source
 from modelpack.packing.select import LayerSource, select_layers
 from modelpack.packing.tarball import tar_chunks
 from modelpack.streams import ByteStream, IterStream
+from modelpack.threads import worker_pool
 
 TYPEFLAG_REG = ord("0")
 # Files at least this large may start uploading before their digest is known (see api.push).
@@ -198,7 +199,7 @@ def build(
     # Largest first: their uploads take longest, so they should start first.
     by_size = sorted(sources, key=lambda s: sum(f.size for f in s.files), reverse=True)
     hashing = [s for s in by_size if s.relpath not in known]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with worker_pool(max(1, workers)) as pool:
         described = dict(zip((s.relpath for s in hashing), pool.map(describe, hashing), strict=True))
     described.update((s.relpath, describe(s)) for s in by_size if s.relpath in known)
     if hashes:

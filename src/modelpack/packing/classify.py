@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
-from modelpack.metadata.schema import FileRules
 from modelpack.oci.mediatypes import Kind
 from modelpack.packing.globs import first_match
+
+if TYPE_CHECKING:  # only annotations: restoring a pulled model's modelpack.yaml needs no pydantic
+    from modelpack.metadata.schema import FileRules
 
 WEIGHT_SUFFIXES = frozenset({
     ".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf", ".ggml", ".joblib", ".skops", ".pkl", ".pickle",

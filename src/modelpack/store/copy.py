@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +19,7 @@ from modelpack.environment import env_int
 from modelpack.errors import UnsupportedArtifactError, UsageError
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.store.target import Opener, Progress, ReadableStorage, SpeculationFailed, Storage
+from modelpack.threads import worker_pool
 
 MAX_INDEX_DEPTH = 16  # indexes within indexes: real images use one level, artifacts none
 MAX_WORKERS = 64  # more threads only add contention; a typo of 10000 would start that many
@@ -216,7 +217,7 @@ class BlobPipeline:
         self._lock = threading.Lock()
         self._failed = threading.Event()
         self._first: BaseException | None = None  # what failed first (the others may only be its cancellation)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, options.workers or default_workers()))
+        self._pool = worker_pool(max(1, options.workers or default_workers()))
         self._futures: list[Future[None]] = []
         self._quick: Any = None  # the destination's quick uploads, once a blob used them
         self._source = also_cancel  # the source, when it can fetch small blobs as callbacks
@@ -340,13 +341,13 @@ class BlobPipeline:
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is not None:
             self._abandon()
-        for transfers in (self._quick, self._fetches):
-            if transfers is not None:
-                transfers.wait()  # every hand-back to the pool is made before it shuts down
         try:
+            for transfers in (self._quick, self._fetches):
+                if transfers is not None:
+                    transfers.wait()  # every hand-back to the pool is made before it shuts down
             self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
-        except BaseException:  # Ctrl-C while waiting for the workers
-            self._abandon()
+        except BaseException:  # Ctrl-C while waiting for the transfers or the workers: a worker waiting
+            self._abandon()    # out a registry's Retry-After must stop now, or the exit waits for it
             self._pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:

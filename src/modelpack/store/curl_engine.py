@@ -17,6 +17,7 @@ arguments, and never follows a redirect itself. Large transfers stay on urllib3'
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import select
@@ -31,6 +32,7 @@ import pycurl
 from urllib3 import HTTPHeaderDict
 
 from modelpack.store.options import trusted_certificates
+from modelpack.threads import worker_thread
 
 IDLE_EXIT = 30.0  # seconds without work before the engine's thread ends (a new request starts it again)
 MAX_HEADERS = 1000  # header lines kept per response; libcurl caps their total size itself
@@ -62,12 +64,19 @@ class CurlFailure(OSError):
 
 @dataclass
 class Answer:
-    """A response read whole: `overflow` says the body went past the cap (`body` holds the first `cap` bytes)."""
+    """A response read whole: `overflow` says the body went past the cap (`body` holds the first `cap` bytes).
+
+    Its header lines are parsed when first asked for: most answers of a push (a blob's PUT) are
+    judged by their status alone."""
 
     status: int
-    headers: HTTPHeaderDict
+    header_lines: list[bytes]
     body: bytes
     overflow: bool
+
+    @functools.cached_property
+    def headers(self) -> HTTPHeaderDict:
+        return parse_headers(self.header_lines)
 
 
 @dataclass
@@ -139,7 +148,7 @@ class CurlEngine:
         with self._lock:
             self._queue.append(request)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="modelpack-curl", daemon=True)
+                self._thread = worker_thread(self._run, name="modelpack-curl", daemon=True)
                 self._thread.start()
         with contextlib.suppress(BlockingIOError):
             os.write(self._wake_write, b"x")
@@ -220,7 +229,7 @@ class CurlEngine:
                 if code and not (request._overflow and status):
                     request.future.set_exception(CurlFailure(code, message))
                 else:
-                    request.future.set_result(Answer(status, parse_headers(request.header_lines),
+                    request.future.set_result(Answer(status, request.header_lines,
                                                      b"".join(request._parts), request._overflow))
             if not queued:
                 return

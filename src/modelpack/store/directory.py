@@ -10,6 +10,7 @@ store already holds is copied from it (a reflink where the filesystem can) inste
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import threading
@@ -54,6 +55,7 @@ class DirectoryTarget:
         self._receiver = Receiver()
         self._lock = threading.Lock()
         self._folder: Path | None = None
+        self._closed = False  # a small blob's bytes arriving after close (Ctrl-C) must not make a new folder
         self._received: dict[str, Path] = {}  # digest -> its verified file (downloaded, or moved into place)
         self._taken: set[str] = set()  # digests whose downloaded file has been moved to a restored path
         self._equal: set[str] = set()  # with force: paths whose file in `output` is already the artifact's
@@ -129,7 +131,7 @@ class DirectoryTarget:
     def accept_bytes(self, desc: Descriptor, data: bytes) -> bool:
         """Keep a small blob fetched whole, if its bytes are `desc`'s; False (nothing kept) otherwise. Not
         synced one by one: `push_manifest` flushes the filesystem once before any file is renamed into place."""
-        if len(data) != desc.size or digests.of_bytes(data) != desc.digest:
+        if len(data) != desc.size or digests.of_bytes(data) != desc.digest or self._closed:
             return False
         path = self._download_folder() / digests.hex_part(desc.digest)[1]
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -168,14 +170,18 @@ class DirectoryTarget:
 
     def close(self) -> None:
         """Remove the hidden folder and whatever is left in it (all of it, after a failure)."""
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
+        with self._lock:
+            self._closed = True
+            folder, self._folder = self._folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _download_folder(self) -> Path:
         """The hidden folder blobs are received into, made once (prepare_blobs usually has)."""
         with self._lock:
+            if self._closed:
+                raise OSError(errno.ESHUTDOWN, "the pull was stopped", str(self.output))
             if self._folder is None:
                 self._folder = work_folder(self.output, self._merge, "download-")
             return self._folder

@@ -38,6 +38,7 @@ from modelpack.oci.digest import Verifier
 from modelpack.store.blobstream import RangeOpener, RangesIgnored
 from modelpack.store.target import Progress
 from modelpack.streams import ByteStream, fill
+from modelpack.threads import worker_thread
 
 log = logging.getLogger("modelpack.registry")
 MIB = 1024 * 1024
@@ -172,9 +173,9 @@ class Splitter:
                  extra + 1)
         with contextlib.suppress(OSError):  # a filesystem without fallocate fills the holes as it goes
             os.posix_fallocate(fd, received, size - received)
-        threads = [threading.Thread(target=self._helper, args=(pieces, fd, progress, n == 0), name=f"range-{n}")
+        threads = [worker_thread(self._helper, pieces, fd, progress, n == 0, name=f"range-{n}")
                    for n in range(extra)]
-        threads.append(threading.Thread(target=self._hash, args=(pieces, fd, verifier), name="range-hash"))
+        threads.append(worker_thread(self._hash, pieces, fd, verifier, name="range-hash"))
         for thread in threads:
             thread.start()
         try:

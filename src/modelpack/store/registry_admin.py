@@ -4,7 +4,6 @@ repositories (`/v2/_catalog`). What the registry sends is capped: pages, names, 
 from __future__ import annotations
 
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 
 from modelpack.errors import RegistryError
 from modelpack.oci.reference import is_repository_name, is_tag
@@ -12,6 +11,7 @@ from modelpack.store.client import RegistryClient
 from modelpack.store.pages import paginate
 from modelpack.store.registry import RegistryRepository
 from modelpack.store.target import Repository
+from modelpack.threads import worker_pool
 
 MAX_CATALOG_PAGES = 100
 MAX_REPOSITORIES = 10_000
@@ -20,7 +20,7 @@ MAX_REPOSITORIES = 10_000
 def tags_naming(repo: Repository, digest: str, workers: int = 8) -> list[str]:
     """Every tag of the repository that currently names `digest` (one HEAD per tag, concurrently)."""
     tags = [tag for tag in repo.tags() if is_tag(tag)]  # never a request path of the registry's making
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:
         resolved = list(pool.map(repo.find, tags))
     return [tag for tag, desc in zip(tags, resolved, strict=True) if desc is not None and desc.digest == digest]
 

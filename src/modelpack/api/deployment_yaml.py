@@ -10,6 +10,7 @@ import re
 from modelpack.api.core import inspect, parse_reference, remote
 from modelpack.errors import UsageError
 from modelpack.image.kinds import is_container_image, kind_of
+from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
@@ -111,8 +112,12 @@ def kubernetes(
     server_pinned, server_node = _remote_node(parse_reference(serving_image), options)
     if not is_container_image(server_node):
         raise UsageError(f"--serving-image {serving_image} is {kind_of(server_node)}, not a container image")
+    digest = pinned.split("@")[1]
+    meta = metadata_view(node.annotations, None)
+    # Every variable is set, an empty one too: the serving image's own values name the model it was built from.
+    identity = {"name": str(meta.get("name") or ""), "version": str(meta.get("version") or ""), "digest": digest}
     return k8s.render([k8s.deployment(where, server_pinned, cpu, memory, volume_image=pinned,
-                                      model_digest=pinned.split("@")[1]), k8s.service(where)])
+                                      model_digest=digest, identity=identity), k8s.service(where)])
 
 
 def _warn_tar_layers(node: Manifest | Index) -> None:

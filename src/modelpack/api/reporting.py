@@ -1,0 +1,75 @@
+"""Technical documentation of a model version: the API behind `report`, and what a web UI calls.
+
+    facts = modelpack.build_report("registry.example.com/team/iris:1.1", keys=["cosign.pub"])
+    page = modelpack.render_report(facts, "html")   # or "md"; facts.to_json() for an API
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelpack.errors import UsageError
+from modelpack.places import Place
+from modelpack.report.facts import ReportFacts
+from modelpack.store.options import ClientOptions
+
+if TYPE_CHECKING:
+    from modelpack.store.layout import LayoutStore
+
+FORMATS = ("html", "md")
+
+
+def build_report(
+    reference: str | Place,
+    keys: Sequence[str | Path] = (),
+    *,
+    local: bool = False,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+) -> ReportFacts:
+    """Gather what the registry knows of one model version, section by section (identity, description,
+    architecture, hyperparameters, data, lineage, evaluation, integrity, lifecycle, monitoring).
+
+    Args:
+        reference: a registry reference (read from the registry), or `oci:DIR[:TAG|@DIGEST]`.
+        keys: public keys (cosign.pub) to verify signatures and attestations with.
+        local: read the model in the local store instead of the registry.
+        options: how to reach the registry.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        The facts; a part that could not be read is noted in its section.
+
+    Raises:
+        NotFoundError: no such model there.
+        UsageError: an index (name one of its models by digest).
+    """
+    from modelpack.report.gather import gather
+
+    return gather(reference, keys, local=local, options=options, store=store)
+
+
+def render_report(facts: ReportFacts, format: str = "html") -> str:
+    """The report as one self-contained document.
+
+    Args:
+        facts: what `build_report` returned.
+        format: `html` (inline CSS, no network, prints well) or `md` (Markdown).
+
+    Returns:
+        The document's text; every registry- or artifact-controlled value escaped for that format.
+
+    Raises:
+        UsageError: an unknown format.
+    """
+    if format == "html":
+        from modelpack.report.html import render_html
+
+        return render_html(facts)
+    if format == "md":
+        from modelpack.report.markdown import render_markdown
+
+        return render_markdown(facts)
+    raise UsageError(f"--format {format!r}: use one of {', '.join(FORMATS)}")

@@ -1,0 +1,51 @@
+"""`report`: the technical documentation of one model version (the API gathers and renders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from modelpack.cli.common import client_options, handle_errors, network_options
+from modelpack.cli.escape import clean
+from modelpack.cli.file_types import RegularFile
+
+
+@click.command()
+@click.argument("reference")
+@click.option("--key", "keys", multiple=True, type=RegularFile(),
+              help="Public key (cosign.pub) to verify signatures and attestations with. Repeatable.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True,
+              help="Where to write the document (- is standard output).")
+@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default=None,
+              help="html (self-contained, prints well) or md (Markdown). Default: from -o's suffix, else html.")
+@click.option("--local", is_flag=True, help="Read the model in the local store, not the registry.")
+@network_options
+@handle_errors
+def report(reference: str, keys: tuple[str, ...], output: str, fmt: str | None, local: bool, plain_http: bool,
+           insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """Write the technical documentation of a model version, in sections mapped to the EU AI Act's
+    Annex IV: identity, description and intended use, architecture, hyperparameters, data, lineage (with
+    what changed from each parent), evaluation, integrity (signatures and attestations, verified with
+    --key), lifecycle (tags and sibling versions) and monitoring (the digest label of `serve`'s /metrics)."""
+    from modelpack.api.reporting import build_report, render_report
+    from modelpack.errors import UsageError
+
+    options = client_options(plain_http, insecure, ca_file, verbose)
+    fmt = fmt or ("md" if output.lower().endswith((".md", ".markdown")) else "html")
+    facts = build_report(reference, list(keys), local=local, options=options)
+    text = render_report(facts, fmt)
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        verified = "signature verified" if facts.verified else \
+            ("no signature verified" if keys else "no key given, nothing verified")
+        click.echo(f"wrote the {fmt} report of {clean(facts.reference)} ({clean(facts.digest)}; {verified}) "
+                   f"to {clean(output)}", err=True)
+
+
+COMMANDS = (report,)

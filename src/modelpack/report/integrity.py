@@ -1,0 +1,157 @@
+"""The integrity section: the signatures and attestations attached to a model (referrers, and cosign's
+legacy `.sig`/`.att` tags), and which of them verify with the keys given. Verification is the same code
+as `verify` and `verify-attestation`; this module only lists and labels. At most MAX_REFERRERS are
+walked, as everywhere else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelpack.errors import ModelpackError, NotFoundError, VerificationError
+from modelpack.oci import mediatypes as mt
+from modelpack.report.facts import KeyCheck, Referrer
+from modelpack.signatures.attestations import DSSE_ENVELOPE, LEGACY_PREDICATE_ANNOTATION, verify_attestations
+from modelpack.signatures.dsse import COSIGN_PREDICATE
+from modelpack.signatures.lookup import fallback_tag, legacy_layers, referrers, signature_manifest
+from modelpack.signatures.predicates import SLSA_1
+from modelpack.signatures.referrers import PREDICATE_ANNOTATION, SIMPLE_SIGNING, verify_signatures
+from modelpack.store.target import Storage
+
+MAX_TEXT = 500  # characters of one provenance field shown
+MAX_DEPENDENCIES = 50
+
+
+def attached(repo: Storage, digest: str, problems: list[str]) -> list[Referrer]:
+    """What is attached to `digest`, labelled; what could not be read goes to `problems`.
+
+    Args:
+        repo: where the model lives.
+        digest: its manifest digest.
+        problems: collects why something was left out.
+
+    Returns:
+        One Referrer per signature manifest, attestation, or legacy layer.
+    """
+    found: list[Referrer] = []
+    try:
+        listed = referrers(repo, digest)
+    except (VerificationError, NotFoundError) as exc:
+        problems.append(str(exc))
+        listed = []
+    for ref in listed:
+        try:
+            manifest = signature_manifest(repo, ref.digest)
+        except ModelpackError as exc:
+            problems.append(str(exc))
+            continue
+        kind = manifest.artifact_type or ref.artifact_type or manifest.config.media_type
+        if kind == mt.SIGSTORE_BUNDLE:
+            labelled = (manifest.annotations or {}).get(PREDICATE_ANNOTATION, COSIGN_PREDICATE)
+            if labelled == COSIGN_PREDICATE:
+                found.append(Referrer("signature", ref.digest, COSIGN_PREDICATE))
+            else:
+                found.append(Referrer("attestation", ref.digest, labelled))
+        elif kind == mt.MODEL_SIGNING_ARTIFACT:
+            found.append(Referrer("model-signing", ref.digest, kind))
+        else:
+            found.append(Referrer("other", ref.digest, kind))
+    tag = fallback_tag(digest)
+    for layer in legacy_layers(repo, tag + ".sig", SIMPLE_SIGNING, problems):
+        found.append(Referrer("signature", f"{tag}.sig ({layer.digest})", COSIGN_PREDICATE))
+    for layer in legacy_layers(repo, tag + ".att", DSSE_ENVELOPE, problems):
+        found.append(Referrer("attestation", f"{tag}.att ({layer.digest})",
+                              layer.annotation(LEGACY_PREDICATE_ANNOTATION)))
+    return found
+
+
+def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referrer],
+               provenance: list[dict[str, Any]] | None = None) -> list[KeyCheck]:
+    """Verify the model's signatures, and its attestations of every predicate type found, with each key;
+    each Referrer that verifies is marked with the key's name.
+
+    Args:
+        repo: where the model lives.
+        digest: its manifest digest.
+        keys: public keys (cosign.pub).
+        found: what `attached` listed (marked in place).
+        provenance: collects a summary of each SLSA v1 provenance that verified (`provenance_summary`).
+
+    Returns:
+        One KeyCheck per key.
+    """
+    from modelpack.signatures.keys import key_hint, load_public_key
+
+    types = sorted({r.predicate_type for r in found if r.kind == "attestation" and r.predicate_type})
+    checks = []
+    for path in keys:
+        try:
+            public = load_public_key(path)
+        except ModelpackError as exc:
+            checks.append(KeyCheck(path.name, problems=[str(exc)]))
+            continue
+        # Named by file and fingerprint (sigstore's key hint): a document outlives the path on one machine.
+        check = KeyCheck(f"{path.name} (SHA256:{key_hint(public)})")
+        checks.append(check)
+        try:
+            signatures = verify_signatures(repo, digest, public)
+            check.signatures = len(signatures)
+            _mark(found, [s.location for s in signatures], check.key)
+        except ModelpackError as exc:
+            check.problems.append(str(exc))
+        for predicate_type in types:
+            try:
+                attestations = verify_attestations(repo, digest, public, predicate_type)
+            except ModelpackError:
+                continue  # most keys sign some types only: the count of 0 says it
+            check.attestations[predicate_type] = len(attestations)
+            _mark(found, [a.location for a in attestations], check.key)
+            if predicate_type == SLSA_1 and provenance is not None:
+                provenance.extend(provenance_summary(a.predicate, check.key) for a in attestations)
+    return checks
+
+
+def provenance_summary(predicate: Any, key: str) -> dict[str, Any]:
+    """What a verified SLSA v1 provenance says of how the model was made, read defensively (signed by a
+    trusted key, but its shape is still the signer's): builder, build type, source, when, dependencies.
+
+    Args:
+        predicate: the statement's predicate.
+        key: the key it verified with.
+
+    Returns:
+        Text fields only (absent ones left out), and `dependencies` as name, URI and digest triples.
+    """
+    def text(value: Any) -> str | None:
+        return str(value)[:MAX_TEXT] if isinstance(value, str | int | float | bool) else None
+
+    body = predicate if isinstance(predicate, dict) else {}
+    definition = _dict(body.get("buildDefinition"))
+    external = _dict(definition.get("externalParameters"))
+    source = _dict(external.get("source"))
+    run = _dict(body.get("runDetails"))
+    summary = {"key": key, "builder": text(_dict(run.get("builder")).get("id")),
+               "buildType": text(definition.get("buildType")), "source": text(source.get("uri")),
+               "revision": text(source.get("revision")), "clean": text(source.get("clean")),
+               "finishedOn": text(_dict(run.get("metadata")).get("finishedOn"))}
+    dependencies = definition.get("resolvedDependencies")
+    summary_deps = []
+    for item in dependencies[:MAX_DEPENDENCIES] if isinstance(dependencies, list) else []:
+        item = _dict(item)
+        digests = _dict(item.get("digest"))
+        summary_deps.append({"name": text(item.get("name")), "uri": text(item.get("uri")),
+                             "digest": ", ".join(f"{text(k)}:{text(v)}" for k, v in list(digests.items())[:4])})
+    out: dict[str, Any] = {k: v for k, v in summary.items() if v is not None}
+    out["dependencies"] = summary_deps
+    return out
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _mark(found: list[Referrer], locations: list[str], key: str) -> None:
+    for referrer in found:
+        where = referrer.location.split(" ", 1)[0]
+        if where in locations and key not in referrer.verified_by:
+            referrer.verified_by.append(key)

@@ -1,0 +1,168 @@
+"""The UI's routes (Starlette) and pages (Jinja2, autoescaped: every value a registry chose is escaped).
+
+    /                              repositories (search: ?q=, pages: ?page=)
+    /r/HOST/REPOSITORY             its versions (?where=metrics.accuracy>=0.9; ...&sort=-created)
+    /v/HOST/REPOSITORY@DIGEST      one version (?against=TAG-or-DIGEST: the diff)
+    /report/HOST/REPOSITORY@DIGEST the technical-documentation report (not available yet: 404)
+
+Only GET; only the hosts named on the command line; a registry's failure is a message on the page
+(never a traceback); pages run no script (Content-Security-Policy) and load nothing from elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from modelpack.errors import AuthenticationError, ModelpackError, NotFoundError, UsageError
+from modelpack.oci import digest as digests
+from modelpack.ui import browse, version_page
+from modelpack.ui.site import Site
+
+log = logging.getLogger("modelpack.ui")
+
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def templates() -> Any:
+    """The Jinja2 environment of the pages: autoescape always on, helpers as globals and filters."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    from modelpack.cli.common import human_size
+
+    env = Environment(loader=PackageLoader("modelpack.ui", "templates"), autoescape=True, finalize=_visible,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["size"] = human_size
+    env.filters["short"] = lambda digest: str(digest)[:19]
+    env.filters["value"] = _value
+    env.filters["metric"] = lambda number: f"{number:.6g}"
+    env.globals.update(repo_url=repo_url, version_url=version_page.version_url, report_url=report_url,
+                       query=lambda **params: "?" + urlencode({k: v for k, v in params.items() if v}))
+    return env
+
+
+def _visible(value: Any) -> Any:
+    """Text as the terminal shows it (`cli.escape.clean`): a bidi override or a zero-width character in a
+    tag or description would make it read as something it is not. Line breaks stay (snippets, YAML)."""
+    from markupsafe import Markup
+
+    from modelpack.cli.escape import clean
+
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return "\n".join(clean(line) for line in value.split("\n"))
+
+
+def _value(value: Any) -> str:
+    """A metadata value as text (lists and mappings as JSON); the template escapes it."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def repo_url(host: str, repository: str) -> str:
+    return f"/r/{host}/{repository}"
+
+
+def report_url(host: str, repository: str, digest: str) -> str:
+    """Where the version's technical-documentation report will be served (see `report`)."""
+    return f"/report/{host}/{repository}@{digest}"
+
+
+def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
+    """The ASGI application serving `site`.
+
+    Args:
+        site: what to show and how to reach it.
+        allowed_hosts: Host header values accepted (DNS rebinding: a page of another site that resolves
+            its name to 127.0.0.1 must not read these pages); None accepts any.
+
+    Returns:
+        A Starlette application.
+    """
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+
+    env = templates()
+
+    def page(name: str, status: int = 200, **context: Any) -> Response:
+        html = env.get_template(name).render(**context)
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+    def home(request: Request) -> Response:
+        try:
+            number = int(request.query_params.get("page", "1"))
+        except ValueError:
+            number = 1
+        data = browse.home(site, request.query_params.get("q", ""), number)
+        return page("home.html", home=data, keys=[name for name, _ in site.keys])
+
+    def repository(request: Request) -> Response:
+        ref = site.reference(request.path_params["host"], request.path_params["repository"])
+        where = "; ".join(request.query_params.getlist("where"))
+        data = browse.repository(site, ref, where, request.query_params.get("sort", ""))
+        return page("repository.html", repo=data, keys=[name for name, _ in site.keys])
+
+    def version(request: Request) -> Response:
+        ref, digest = _versioned(site, request)
+        data = version_page.version(site, ref, digest, request.query_params.get("against", ""))
+        return page("version.html", v=data, keys=[name for name, _ in site.keys])
+
+    def report(request: Request) -> Response:
+        """The version's technical-documentation report (`modelpack report`), checked with the UI's keys;
+        `?format=md` gives its Markdown."""
+        from modelpack.api.reporting import build_report, render_report
+
+        ref, digest = _versioned(site, request)
+        markdown = request.query_params.get("format") == "md"
+        facts = build_report(ref.with_digest(digest), site.key_files, options=site.options, store=site.store)
+        text = render_report(facts, "md" if markdown else "html")
+        kind = "text/markdown; charset=utf-8" if markdown else "text/html; charset=utf-8"
+        return Response(text, media_type=kind, headers=HEADERS)
+
+    def guarded(endpoint: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        """Every failure as a page with a message: a registry's in its words (escaped), ours as one line."""
+
+        @functools.wraps(endpoint)
+        def run(request: Request) -> Response:
+            try:
+                return endpoint(request)
+            except ModelpackError as exc:
+                status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, UsageError) else \
+                    403 if isinstance(exc, AuthenticationError) else 502
+                return page("error.html", status, title="Not available" if status < 500 else "Registry error",
+                            message=" ".join(str(exc).split()))
+            except Exception as exc:
+                if os.environ.get("MODELPACK_DEBUG"):
+                    raise
+                log.error("internal error on %s: %s", request.url.path, type(exc).__name__)  # no values: secrets
+                return page("error.html", 500, title="Internal error",
+                            message=f"internal error ({type(exc).__name__}); MODELPACK_DEBUG=1 shows a traceback")
+
+        return run
+
+    routes = [Route("/", guarded(home)), Route("/r/{host}/{repository:path}", guarded(repository)),
+              Route("/v/{host}/{rest:path}", guarded(version)), Route("/report/{host}/{rest:path}", guarded(report))]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)] if allowed_hosts else []
+    return Starlette(routes=routes, middleware=middleware)
+
+
+def _versioned(site: Site, request: Any) -> tuple[Any, str]:
+    """The repository and digest of a `/v/HOST/REPOSITORY@DIGEST` path."""
+    name, _, digest = str(request.path_params["rest"]).rpartition("@")
+    if not name or not digests.is_digest(digest):
+        raise NotFoundError("a version's page is /v/HOST/REPOSITORY@sha256:...")
+    return site.reference(request.path_params["host"], name), digest

@@ -1,0 +1,172 @@
+"""The data of the home page (repositories, each with its latest version) and of a repository's page
+(its versions, aliases grouped on one digest, metrics, signature status and charts)."""
+
+from __future__ import annotations
+
+import math
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelpack.errors import ModelpackError, UsageError
+from modelpack.oci.reference import Reference
+from modelpack.query import sort_key
+from modelpack.ui.charts import Chart, chart
+from modelpack.ui.site import WORKERS, SignatureStatus, Site
+from modelpack.versions import Version, list_versions
+
+PAGE_SIZE = 20  # repositories per home page: each costs its tag list and a HEAD per tag
+DEFAULT_SORT = "-created"
+
+
+@dataclass
+class RepositorySummary:
+    host: str
+    name: str
+    count: int = 0  # distinct versions (digests)
+    latest: str | None = None  # the most recently created version's tag
+    latest_digest: str | None = None
+    latest_version: str | None = None
+    updated: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class HomePage:
+    repositories: list[RepositorySummary]
+    query: str
+    page: int
+    pages: int
+    total: int
+    messages: list[str] = field(default_factory=list)
+
+
+def home(site: Site, query: str = "", page: int = 1) -> HomePage:
+    """The repositories of the registries' catalogs (where they show them) and those named on the
+    command line, filtered by `query` (a substring of the name), `PAGE_SIZE` a page."""
+    from modelpack.api.catalog import list_repositories
+
+    messages: list[str] = []
+    names = {(ref.registry, ref.repository) for ref in site.repositories}
+    for host in site.registries:
+        try:
+            names |= {(host, r.repository) for r in list_repositories(host, tag_counts=False, options=site.options)}
+        except ModelpackError as exc:
+            messages.append(str(exc))
+    wanted = query.strip().lower()
+    shown = sorted((host, name) for host, name in names if wanted in f"{host}/{name}".lower())
+    pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    selected = shown[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        summaries = list(pool.map(lambda item: _summary(site, *item), selected))
+    return HomePage(summaries, query, page, pages, len(shown), messages)
+
+
+def _summary(site: Site, host: str, name: str) -> RepositorySummary:
+    summary = RepositorySummary(host, name)
+    try:
+        versions = list_versions(site.open(Reference(host, name)), site.store, warn=lambda message: None)
+    except ModelpackError as exc:
+        summary.error = str(exc)
+        return summary
+    summary.count = len({v.digest for v in versions})
+    if versions:
+        newest = newest_first(versions)[0]
+        summary.latest, summary.latest_digest = newest.tag, newest.digest
+        summary.latest_version = _text(newest.metadata.get("version"))
+        summary.updated = _text(newest.metadata.get("created"))
+    return summary
+
+
+def newest_first(versions: list[Version]) -> list[Version]:
+    """The versions by creation time, newest first (those that record none last); within one second, the
+    higher version first (`1.10` after `1.9`)."""
+    key, descending = sort_key(DEFAULT_SORT)
+    by_version = sorted(versions, key=lambda v: _natural(v.metadata.get("version")), reverse=True)
+    return sorted(by_version, key=lambda v: key(v.record()), reverse=descending)  # stable: versions stay ordered
+
+
+def _natural(value: Any) -> tuple[tuple[int, int | str], ...]:
+    """A version string's sort key with its numbers as numbers."""
+    parts = re.findall(r"\d+|[^\d]+", str(value or ""))
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts)
+
+
+@dataclass
+class Row:
+    """One version: a digest and every tag naming it."""
+
+    tags: list[str]
+    digest: str
+    version: str | None
+    created: str | None
+    size: int
+    metrics: dict[str, float]
+    signature: SignatureStatus | None
+    artifact_type: str | None
+
+
+@dataclass
+class RepositoryPage:
+    host: str
+    name: str
+    rows: list[Row]
+    metric_names: list[str]
+    charts: list[Chart]
+    where: str
+    sort: str
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None  # a bad filter or sort: shown above an empty table
+
+    @property
+    def keys_given(self) -> bool:
+        return any(row.signature is not None for row in self.rows)
+
+
+def split_conditions(text: str) -> list[str]:
+    """`metrics.accuracy>=0.9; labels.stage=prod` (or one a line) as `--where` takes them, one each."""
+    return [part.strip() for part in re.split(r"[;\n]", text) if part.strip()]
+
+
+def repository(site: Site, ref: Reference, where: str = "", sort: str = "") -> RepositoryPage:
+    """Every version of a repository as `ls` lists them (manifests cached by digest), filtered by
+    `where` (the `--where` syntax, conditions separated by `;`) and sorted by `sort` (`--sort`).
+
+    Raises:
+        ModelpackError: the registry cannot list the repository (a filter mistake is shown instead).
+    """
+    repo = site.open(ref)
+    warnings: list[str] = []
+    page = RepositoryPage(ref.registry, ref.repository, [], [], [], where, sort or DEFAULT_SORT, warnings)
+    try:
+        versions = list_versions(repo, site.store, split_conditions(where), sort or None, workers=WORKERS,
+                                 warn=warnings.append)
+    except UsageError as exc:  # the filter or sort named: the page says so, with the box to correct it
+        page.error = str(exc)
+        return page
+    if not sort:
+        versions = newest_first(versions)
+    groups: dict[str, list[Version]] = {}
+    for version in versions:
+        groups.setdefault(version.digest, []).append(version)
+    signatures = site.signature_status(repo, list(groups))
+    page.rows = [_row(group, signatures.get(digest)) for digest, group in groups.items()]
+    page.metric_names = sorted({name for row in page.rows for name in row.metrics})
+    by_time = sorted(page.rows, key=lambda row: (row.created or "", row.version or "", row.tags[0]))
+    page.charts = [chart(name, [(row.version or row.tags[0], row.metrics.get(name)) for row in by_time])
+                   for name in page.metric_names]
+    return page
+
+
+def _row(group: list[Version], signature: SignatureStatus | None) -> Row:
+    first = group[0]
+    model = first.model
+    return Row([v.tag for v in group], first.digest, _text(first.metadata.get("version")),
+               _text(first.metadata.get("created")), first.size, model.metrics if model else {}, signature,
+               first.artifact_type)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)

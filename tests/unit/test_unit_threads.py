@@ -1,0 +1,25 @@
+"""Threads modelpack starts block SIGINT and SIGTERM, so a Ctrl-C always reaches the main thread (where
+Python raises KeyboardInterrupt) instead of waking a worker and leaving the main thread asleep."""
+
+from __future__ import annotations
+
+import signal
+
+from modelpack.threads import worker_pool, worker_thread
+
+
+def _blocked() -> set[int]:
+    return set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
+def test_pool_workers_and_threads_block_the_signals_the_main_thread_handles() -> None:
+    assert signal.SIGINT not in _blocked()  # the main thread itself is untouched
+    with worker_pool(2, "t") as pool:
+        in_worker = pool.submit(_blocked).result()
+    assert {signal.SIGINT, signal.SIGTERM} <= in_worker
+    seen: list[set[int]] = []
+    thread = worker_thread(lambda: seen.append(_blocked()), name="t")
+    thread.start()
+    thread.join()
+    assert {signal.SIGINT, signal.SIGTERM} <= seen[0]
+    assert signal.SIGINT not in _blocked()
