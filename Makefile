@@ -5,17 +5,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .tools
 # Debian packages the tests and demo run against (the Distribution registry, skopeo, htpasswd, debootstrap
-# for the serving-image test's Python base, and chromium to render `report`'s HTML headless and to load
-# `modelpack ui`'s pages in its tests).
-APT_PACKAGES := docker-registry skopeo apache2-utils debootstrap chromium
+# for the serving-image test's Python base, chromium to render `report`'s HTML headless and to load
+# `modelpack ui`'s pages in its tests, and wrk for the serving benchmark).
+APT_PACKAGES := docker-registry skopeo apache2-utils debootstrap chromium wrk
 
-.PHONY: help install deps tools lint unit test demo bench clean
+.PHONY: help install deps tools lint unit test demo bench bench-serve clean
 
 help:
 	@echo "make demo   pack an example model, push it to a throwaway registry, pull it back by digest"
 	@echo "            (KEEP=1: keep that registry running to browse it with the modelpack ui it prints)"
 	@echo "make test   install everything, lint, run the whole test suite against a real registry"
-	@echo "make bench  transfer benchmarks against the oras Go CLI"
+	@echo "make bench  transfer benchmarks against the oras Go CLI, serving against kserve's ModelServer"
+	@echo "make bench-serve  the serving benchmark alone"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +66,10 @@ demo: deps install
 
 bench: deps tools install
 	MODELPACK_TOOLS_DIR=$(CURDIR)/$(TOOLS) $(PY) benchmarks/run.py
+	MODELPACK_TOOLS_DIR=$(CURDIR)/$(TOOLS) $(PY) benchmarks/serving.py
+
+bench-serve: deps tools install
+	MODELPACK_TOOLS_DIR=$(CURDIR)/$(TOOLS) $(PY) benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .demo .bench .coverage-data build *.egg-info

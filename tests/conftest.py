@@ -222,6 +222,21 @@ def ui() -> Iterator[Callable[..., str]]:
 
 
 @pytest.fixture
+def grpc_serving() -> Iterator[Callable[[Path], tuple[str, str]]]:
+    """start(folder) -> (REST base URL, gRPC host:port) of a server running in this process."""
+    import modelpack as mp
+
+    threads = ServerThreads()
+
+    def start(folder: Path) -> tuple[str, str]:
+        server = mp.serve_model(folder, port=0, grpc_port=0)
+        return threads.start(server), f"127.0.0.1:{server.grpc_port}"
+
+    yield start
+    threads.stop()
+
+
+@pytest.fixture
 def auth_registry(fresh_registry: Callable[..., Registry], tmp_path: Path) -> Registry:
     """A registry that answers only AUTH_USER:AUTH_PASSWORD (htpasswd), logged in to in this test's
     docker config."""

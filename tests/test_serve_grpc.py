@@ -3,37 +3,17 @@ client, raw and typed contents, errors as gRPC statuses, calls counted in /metri
 
 from __future__ import annotations
 
-import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-import modelpack as mp
 from serve_models import WEIGHTS, iris_skops, typed_inputs, typed_onnx
 
 grpc_client = pytest.importorskip("tritonclient.grpc")
 InferenceServerException = pytest.importorskip("tritonclient.utils").InferenceServerException
-
-
-@pytest.fixture
-def grpc_serving() -> Iterator[Any]:
-    """start(folder) -> (REST base URL, gRPC host:port) of a server running in this process."""
-    servers = []
-
-    def start(folder: Path) -> tuple[str, str]:
-        server = mp.serve_model(folder, port=0, grpc_port=0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}", f"127.0.0.1:{server.grpc_port}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def test_tritonclient_grpc_infers_and_reads_metadata(grpc_serving: Any, tmp_path: Path) -> None:

@@ -115,9 +115,18 @@ def test_unknown_paths_models_and_versions_get_404_json(serving: Any, iris: Path
     assert call(f"{base}/v2/models/iris/versions/9/infer", json_body())[0] == 404
 
 
-def test_a_request_line_http_cannot_parse_gets_a_json_400(serving: Any, iris: Path) -> None:
-    status, body = status_and_json(raw(serving(iris), b"GARBAGE\x1b[2J \x00\r\n\r\n"))
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_a_request_line_http_cannot_parse_gets_a_json_400(serving: Any, iris: Path, parser: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelpack.serve.http_protocols import protocol_class
+
+    if parser == "h11":  # the fallback where httptools is not installed
+        monkeypatch.setitem(__import__("sys").modules, "httptools", None)
+    assert parser in protocol_class(30).__mro__[2].__module__
+    base = serving(iris)
+    status, body = status_and_json(raw(base, b"GARBAGE\x1b[2J \x00\r\n\r\n"))
     assert status == 400 and "Invalid HTTP request" in body["error"]
+    assert call(f"{base}/v2/models/iris/infer", json_body())[0] == 200
 
 
 def test_json_nested_100000_deep_is_a_400(serving: Any, iris: Path) -> None:

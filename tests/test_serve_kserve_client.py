@@ -1,12 +1,9 @@
 """`serve` against KServe's own REST client (`kserve.InferenceRESTClient`, V2 protocol), JSON and binary.
 
-kserve is not in the `test` extra: it brings ~450 MB (pandas, kubernetes, grpcio-tools, fastapi) for a
-client; `pip install kserve` runs these tests, otherwise they are skipped. The client runs in a process
-of its own (tests/kserve_calls.py says why)."""
+kserve (pinned in the `test` extra) runs in a process of its own (tests/kserve_calls.py says why)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -18,7 +15,6 @@ import pytest
 
 from serve_models import WEIGHTS, iris_skops, typed_onnx
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("kserve") is None, reason="kserve is not installed")
 ROWS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
 
 

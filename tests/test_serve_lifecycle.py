@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,3 +204,33 @@ def test_registry_retries_are_not_printed_without_verbose(registry: Registry, pu
     assert proc.wait(timeout=60) == 0
     assert proc.stderr is not None
     assert "retrying" not in proc.stderr.read()
+
+
+def test_a_client_leaving_mid_body_is_counted_not_logged_as_a_traceback(
+        pushed: str, scratch: Path, processes: list[subprocess.Popen[str]]) -> None:
+    proc, port = start(scratch, pushed, "--plain-http")
+    processes.append(proc)
+    head = (f"POST /v2/models/linear/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(BODY)}\r\n\r\n").encode()
+    for _ in range(3):  # as wrk's connections do when a run ends: gone with half a request sent
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            conn.sendall(head + BODY[:10])
+            time.sleep(0.2)  # the request has reached the application, which waits for the rest
+    deadline = time.monotonic() + 30
+    while True:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
+            page = resp.read().decode()
+        left = [line for line in page.splitlines()
+                if line.startswith("modelpack_requests_total{") and 'endpoint="infer"' in line and 'code="499"' in line]
+        if left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert left and left[0].endswith(" 3.0"), page
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/linear/infer", data=BODY)
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        assert json.loads(resp.read())["outputs"][0]["data"] == [6.0, 6.0]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "ClientDisconnect" not in err, err

@@ -1,13 +1,20 @@
 """Prometheus metrics of a server, every series labelled with the model's name, version and digest, so
-what monitoring sees is tied to exactly one packed model."""
+what monitoring sees is tied to exactly one packed model.
+
+With `serve --workers N` each worker process counts into files of its own in one folder (prometheus-client's
+multiprocess mode, `SHARED_DIR_ENV`, set by `workers.run_workers` before prometheus-client is imported), and
+every worker's /metrics page adds them all up: a scrape sees the whole server, whichever worker answers it.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 LABELS = ("model", "version", "digest")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+SHARED_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own name: it reads it at import
 
 
 class ServerMetrics:
@@ -23,10 +30,14 @@ class ServerMetrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry(auto_describe=True)
+        self._shared = os.environ.get(SHARED_DIR_ENV) or None
         self._identity = {"model": name, "version": version or "", "digest": digest or ""}
         info = Gauge("modelpack_model_info", "The served model (value 1).", [*LABELS, "platform"],
-                     registry=self.registry)
+                     registry=self.registry, multiprocess_mode="max")
         info.labels(**self._identity, platform=platform).set(1)
+        workers = Gauge("modelpack_workers", "Server processes running (serve --workers).", LABELS,
+                        registry=self.registry, multiprocess_mode="livesum")
+        workers.labels(**self._identity).set(1)
         self._requests = Counter("modelpack_requests", "Requests answered, by endpoint and HTTP status.",
                                  [*LABELS, "endpoint", "code"], registry=self.registry)
         self._errors = Counter("modelpack_request_errors", "Requests answered with an error status (4xx, 5xx).",
@@ -36,6 +47,9 @@ class ServerMetrics:
                                   [*LABELS, "endpoint"], registry=self.registry,
                                   buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                            1.0, 2.5, 5.0, 10.0))
+        # (endpoint, code) -> its request counter, error counter (None for a success) and latency histogram;
+        # bounded: endpoints are a fixed set and codes the server's own.
+        self._series: dict[tuple[str, int | str], tuple[Any, Any, Any]] = {}
 
     def observe(self, endpoint: str, code: int | str, seconds: float) -> None:
         """Count one answered request.
@@ -46,16 +60,31 @@ class ServerMetrics:
             code: the HTTP status sent, or the gRPC status' name (OK, INVALID_ARGUMENT ...).
             seconds: how long it took.
         """
-        self._requests.labels(**self._identity, endpoint=endpoint, code=str(code)).inc()
-        if code not in ("OK",) and (isinstance(code, str) or code >= 400):
-            self._errors.labels(**self._identity, endpoint=endpoint, code=str(code)).inc()
-        self._latency.labels(**self._identity, endpoint=endpoint).observe(seconds)
+        series = self._series.get((endpoint, code))
+        if series is None:  # labels() looks its child up by a tuple of strings: done once per pair
+            labels = {**self._identity, "endpoint": endpoint}
+            failed = code != "OK" and (isinstance(code, str) or code >= 400)
+            series = self._series[(endpoint, code)] = (
+                self._requests.labels(**labels, code=str(code)),
+                self._errors.labels(**labels, code=str(code)) if failed else None,
+                self._latency.labels(**labels))
+        requests, errors, latency = series
+        requests.inc()
+        if errors is not None:
+            errors.inc()
+        latency.observe(seconds)
 
     def exposition(self) -> bytes:
-        """The metrics in Prometheus' text format."""
-        from prometheus_client import generate_latest
+        """The metrics in Prometheus' text format: with --workers, every worker's added up."""
+        from prometheus_client import CollectorRegistry, generate_latest
 
-        return bytes(generate_latest(self.registry))
+        if self._shared is None:
+            return bytes(generate_latest(self.registry))
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        everyone = CollectorRegistry()
+        MultiProcessCollector(everyone, path=self._shared)
+        return bytes(generate_latest(everyone))
 
 
 def endpoint_of(path: str) -> str:

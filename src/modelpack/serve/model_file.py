@@ -1,6 +1,7 @@
 """Which file of a model directory to serve: safe formats before pickles, and no guessing.
 
-ONNX and .skops files hold data (an ONNX graph, an allow-listed skops tree); .joblib/.pkl/.pickle are
+ONNX, .skops and XGBoost's own files (.ubj, .bst, and a .json whose content is an XGBoost model) hold
+data (an ONNX graph, an allow-listed skops tree, trees XGBoost's parser reads); .joblib/.pkl/.pickle are
 pickles, i.e. code. A pickle is only chosen when no safe candidate exists; two candidates of the same
 preference, or a declared framework none of the files belongs to, are refused with the files named.
 """
@@ -10,13 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelpack.errors import UsageError
+from modelpack.serve.xgboost_runtime import SUFFIXES as XGBOOST_SUFFIXES
+from modelpack.serve.xgboost_runtime import is_model_json
 
-SAFE_SUFFIXES = (".onnx", ".skops")
+SAFE_SUFFIXES = (".onnx", ".skops", *XGBOOST_SUFFIXES)
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 _FRAMEWORK_SUFFIXES = {
     "onnx": (".onnx",), "onnxruntime": (".onnx",),
     "scikit-learn": (".skops", *PICKLE_SUFFIXES), "sklearn": (".skops", *PICKLE_SUFFIXES),
+    "xgboost": (*XGBOOST_SUFFIXES, ".json"),
 }
+_KINDS = ".onnx, scikit-learn .skops/.joblib/.pkl, XGBoost .ubj/.bst/.json"
 
 
 def is_pickle(path: Path) -> bool:
@@ -44,10 +49,9 @@ def choose(model_dir: Path, framework: str | None = None, model_file: str | Path
     root = model_dir.resolve()
     if model_file is not None:
         return _explicit(root, Path(model_file))
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SAFE_SUFFIXES + PICKLE_SUFFIXES)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and _servable(p))
     if not files:
-        raise UsageError(f"no model file modelpack can serve in {label or model_dir} "
-                         "(.onnx, scikit-learn .skops/.joblib/.pkl)")
+        raise UsageError(f"no model file modelpack can serve in {label or model_dir} ({_KINDS})")
     wanted = _FRAMEWORK_SUFFIXES.get((framework or "").lower())
     matching = [p for p in files if wanted is None or p.suffix.lower() in wanted]
     if not matching:
@@ -67,10 +71,14 @@ def _explicit(root: Path, model_file: Path) -> Path:
         raise UsageError(f"--model-file {model_file}: outside the model directory")
     if not path.is_file():
         raise UsageError(f"--model-file {model_file}: no such file in the model directory")
-    if path.suffix.lower() not in SAFE_SUFFIXES + PICKLE_SUFFIXES:
-        raise UsageError(f"--model-file {model_file}: modelpack serves .onnx, .skops, .joblib, .pkl and "
-                         ".pickle files")
+    if path.suffix.lower() not in (*SAFE_SUFFIXES, *PICKLE_SUFFIXES, ".json"):
+        raise UsageError(f"--model-file {model_file}: modelpack serves {_KINDS} files")
     return path
+
+
+def _servable(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    return suffix in SAFE_SUFFIXES + PICKLE_SUFFIXES or (suffix == ".json" and is_model_json(path))
 
 
 def _names(root: Path, files: list[Path]) -> str:

@@ -45,7 +45,7 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
     import anyio
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import Response
     from starlette.routing import Route
 
@@ -82,7 +82,10 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
         known(request)
         if request.headers.get("content-encoding", "identity").lower() != "identity":
             raise HTTPException(415, "compressed request bodies are not accepted (send Content-Encoding: identity)")
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the client left mid-body: nobody to answer (nginx's 499 in /metrics)
+            return Response(b"", 499)
         run = functools.partial(_infer, model, body, request.headers.get(binary_tensors.HEADER))
         status, content, headers = run() if len(body) <= INLINE_BYTES else \
             await anyio.to_thread.run_sync(run, limiter=limiter)

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modelpack.errors import MissingDependencyError, ModelpackError, UsageError
+from modelpack.serve.xgboost_runtime import SUFFIXES as XGBOOST_SUFFIXES
+from modelpack.serve.xgboost_runtime import load_booster
 
 
 class Runtime(Protocol):
@@ -113,7 +115,7 @@ def load(path: Path) -> Runtime:
     pickle may be loaded at all).
 
     Args:
-        path: an .onnx, .skops, .joblib, .pkl or .pickle file.
+        path: an .onnx, .skops, .joblib, .pkl or .pickle file, or an XGBoost .ubj, .bst or .json file.
 
     Returns:
         A runtime ready to predict.
@@ -128,6 +130,9 @@ def load(path: Path) -> Runtime:
         onnxruntime = require("onnxruntime")
         return OnnxRuntime(_loading(path, lambda: onnxruntime.InferenceSession(
             str(path), providers=["CPUExecutionProvider"])))
+    if path.suffix.lower() in (*XGBOOST_SUFFIXES, ".json"):
+        require("xgboost")
+        return _loading(path, lambda: load_booster(path))
     if path.suffix.lower() == ".skops":
         require("skops.io")
         from modelpack.serve.skops_trust import load_skops
@@ -157,8 +162,9 @@ def _loading(path: Path, load: Callable[[], Any]) -> Any:
             raise MissingDependencyError(f'{path.name} needs {exc.name}, which is not installed: '
                                          'pip install "modelpack[serve]"') from None
         raise UsageError(f"{path.name}: cannot load it, it needs the module {exc.name}") from None
-    except Exception as exc:  # a corrupt or foreign file: say which, one line
-        raise UsageError(f"{path.name}: cannot load it ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # a corrupt or foreign file: say which, one line (XGBoost's errors span several)
+        first = next(iter(str(exc).strip().splitlines()), "")[:300]
+        raise UsageError(f"{path.name}: cannot load it ({type(exc).__name__}: {first})") from None
 
 
-_SERVE_PACKAGES = ("numpy", "scipy", "sklearn", "joblib", "skops", "onnxruntime")
+_SERVE_PACKAGES = ("numpy", "scipy", "sklearn", "joblib", "skops", "onnxruntime", "xgboost")

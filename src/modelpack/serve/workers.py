@@ -5,16 +5,20 @@ processes with the same arguments and the socket's descriptor (`--listen-fd`). E
 (after fork, a model's thread pools would not be there) and serves on the shared socket; the kernel
 spreads connections over them. The parent says "serving on" once all are ready, passes SIGTERM/SIGINT
 on, and exits when they have finished their requests in flight: 0 when every worker stopped cleanly.
-Limit: each worker has its own /metrics counters (a scrape sees the worker that answered it).
+The workers count into one folder of metrics files (`metrics.SHARED_DIR_ENV`), so /metrics from any of
+them is the whole server's; the parent removes the folder when they have all exited.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -33,13 +37,18 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     Returns:
         The exit status: 0 when all workers exited 0, else the first non-zero status.
     """
+    from modelpack.serve.metrics import SHARED_DIR_ENV
+
     command = [sys.executable, "-m", "modelpack", *arguments, "--workers", "1", "--listen-fd", str(sock.fileno())]
-    procs = [subprocess.Popen(command, pass_fds=(sock.fileno(),), stderr=subprocess.PIPE, text=True,
+    shared = tempfile.mkdtemp(prefix="modelpack-metrics-")
+    env = {**os.environ, SHARED_DIR_ENV: shared}
+    procs = [subprocess.Popen(command, pass_fds=(sock.fileno(),), stderr=subprocess.PIPE, text=True, env=env,
                               start_new_session=True)  # terminal signals come through the parent, once
              for _ in range(workers)]
     started = threading.Semaphore(0)
-    for proc in procs:
-        threading.Thread(target=_relay, args=(proc, started), daemon=True).start()
+    relays = [threading.Thread(target=_relay, args=(proc, started, shared), daemon=True) for proc in procs]
+    for relay in relays:
+        relay.start()
 
     def stop(signum: int, frame: Any) -> None:
         for proc in procs:
@@ -54,9 +63,12 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
         else:
             stop(signal.SIGTERM, None)
         codes = [proc.wait() for proc in procs]
+        for relay in relays:
+            relay.join(10)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        shutil.rmtree(shared, ignore_errors=True)
     logging.getLogger("modelpack.serve").info("stopped")
     return next((code for code in codes if code != 0), 0)
 
@@ -70,8 +82,9 @@ def _all_started(procs: list[subprocess.Popen[str]], started: threading.Semaphor
     return True
 
 
-def _relay(proc: subprocess.Popen[str], started: threading.Semaphore) -> None:
-    """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line."""
+def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: str) -> None:
+    """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line; once it has
+    exited, it no longer counts among the running workers in /metrics."""
     assert proc.stderr is not None
     for line in proc.stderr:
         if line.startswith("serving on "):
@@ -79,3 +92,7 @@ def _relay(proc: subprocess.Popen[str], started: threading.Semaphore) -> None:
         elif line.strip() != "stopped":
             sys.stderr.write(line)
             sys.stderr.flush()
+    proc.wait()
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(proc.pid, shared)

@@ -1,0 +1,145 @@
+"""uvicorn's HTTP/1.1 protocols with what `serve` adds: a deadline for each request's headers, a graceful
+stop that still answers a request whose first bytes had arrived, and JSON 400s.
+
+httptools (llhttp, in C) when it is installed, as uvicorn itself prefers; h11 (pure Python) otherwise. With
+httptools each request costs less and the p99 under 32 connections was a third lower here (20 against 30 ms).
+
+- Each connection has `request_timeout` seconds to send a request's headers (from connecting, or from the
+  previous response); one that drips bytes or sends nothing is closed. The body's deadline is the
+  application's (`limits.LimitsMiddleware`).
+- On stop, a connection whose request has begun (bytes of it received, its response not sent) is answered
+  and then closed; an idle one is closed at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+
+def protocol_class(request_timeout: float) -> type:
+    """The protocol class for uvicorn's `http=` (see the module docstring).
+
+    Args:
+        request_timeout: seconds a connection has for each request's headers.
+
+    Returns:
+        A subclass of uvicorn's HttpToolsProtocol, or of its H11Protocol when httptools is missing.
+    """
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return _h11(request_timeout)
+    return _httptools(request_timeout)
+
+
+class _HeaderDeadline:
+    """The deadline on request headers, for either protocol (a mixin before uvicorn's class)."""
+
+    request_timeout: float
+    transport: Any
+    loop: Any
+    cycle: Any
+    _deadline: Any = None
+    _stopping = False
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def on_response_complete(self) -> None:
+        if not self.transport.is_closing():
+            self._arm()
+        super().on_response_complete()  # type: ignore[misc]
+
+    def _headers_arrived(self) -> None:
+        self._disarm()  # the application bounds the body
+        if self._stopping and self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.request_timeout, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+
+
+def _json_400(msg: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    body = json.dumps({"error": f"{msg} (not HTTP/1.1)"}).encode()
+    return body, [(b"content-type", b"application/json"), (b"connection", b"close"),
+                  (b"content-length", str(len(body)).encode())]
+
+
+def _httptools(request_timeout: float) -> type:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class DeadlineHttpToolsProtocol(_HeaderDeadline, HttpToolsProtocol):
+        _begun = False  # bytes of a request arrived, its headers not yet complete
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._begun = True
+
+        def on_headers_complete(self) -> None:
+            self._begun = False
+            super().on_headers_complete()
+            self._headers_arrived()
+
+        def shutdown(self) -> None:
+            if (self.cycle is None or self.cycle.response_complete) and self._begun:
+                self._stopping = True  # a request has begun: answer it, then close (within the deadline)
+                return
+            super().shutdown()
+
+        def send_400_response(self, msg: str) -> None:
+            body, headers = _json_400(msg)
+            lines = [b"HTTP/1.1 400 Bad Request", *(name + b": " + value for name, value in headers), b"", b""]
+            head = b"\r\n".join(lines)
+            self.transport.write(head + body)
+            self.transport.close()
+
+    DeadlineHttpToolsProtocol.request_timeout = request_timeout
+    return DeadlineHttpToolsProtocol
+
+
+def _h11(request_timeout: float) -> type:
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DeadlineH11Protocol(_HeaderDeadline, H11Protocol):
+        def handle_events(self) -> None:
+            waiting = self.cycle is None or self.cycle.response_complete
+            super().handle_events()
+            if waiting and self.cycle is not None and not self.cycle.response_complete:
+                self._headers_arrived()
+
+        def shutdown(self) -> None:
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and (self.conn.their_state is not h11.IDLE or self.conn.trailing_data[0]):
+                self._stopping = True  # a request has begun: answer it, then close (within the deadline)
+                return
+            super().shutdown()
+
+        def send_400_response(self, msg: str) -> None:
+            body, headers = _json_400(msg)
+            with contextlib.suppress(h11.LocalProtocolError):
+                for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                              h11.Data(data=body), h11.EndOfMessage()):
+                    self.transport.write(self.conn.send(event))
+            self.transport.close()
+
+    DeadlineH11Protocol.request_timeout = request_timeout
+    return DeadlineH11Protocol
