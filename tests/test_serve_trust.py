@@ -91,6 +91,9 @@ def test_hostile_pickle_from_a_registry_is_refused(registry: Registry, tmp_path:
     result = modelpack("serve", "--plain-http", "--port", "0", ref, timeout=60)
     assert_one_line(result.err, 2, result.code, "model.joblib", "--verify-key", "--trust-unverified-pickle")
     assert not marker.exists()
+    # Decided from the manifest: nothing was downloaded into the local store first.
+    assert "nothing was downloaded" in result.err
+    assert json.loads(modelpack("list", "--json").out) == []
 
 
 def test_hostile_pickle_signed_by_another_key_is_refused(registry: Registry, tmp_path: Path) -> None:

@@ -218,6 +218,8 @@ def serve_model(
         label = name or metadata.get("name") or path.resolve().name
     else:
         ref = _served_reference(source)
+        if verify_key is None and not trust_unverified_pickle:
+            _refuse_unverified_pickle_early(ref, model_file, options, store)
         pulled = pull(ref, options=options, store=store, verify_key=verify_key)
         digest = pulled.descriptor.digest
         metadata = inspect(ref.with_digest(digest), store=store).metadata
@@ -253,6 +255,24 @@ def _directory_metadata(path: Path) -> dict[str, Any]:
 
     return load_metadata(path, default_name=path.resolve().name, use_git=False).model_dump(
         by_alias=True, exclude_none=True, mode="json")
+
+
+def _refuse_unverified_pickle_early(ref: Reference, model_file: str | Path | None, options: ClientOptions | None,
+                                    store: LayoutStore | None) -> None:
+    """Refuse from the manifest alone, before gigabytes are downloaded, what `_load_runtime` would refuse
+    once they were: a model whose only servable files are pickles, with no verified signature."""
+    from modelpack.serve import model_file as files
+
+    info = inspect(ref, remote_only=True, options=options, store=store)
+    paths = [f.path for f in info.files if f.path]
+    if any(f.kind is None or f.media_type.endswith(("tar", "tar+gzip", "tar+zstd")) for f in info.files):
+        return  # folders packed as archives: their files are known once unpacked
+    if files.only_pickles(paths, model_file):
+        named = str(model_file) if model_file is not None else ", ".join(p for p in paths if files.is_pickle(Path(p)))
+        raise UntrustedContentError(
+            f"refusing to serve {ref}: its model file ({named[:200]}) is a pickle, which runs code when loaded, "
+            "and no signature was verified (nothing was downloaded); pass --verify-key KEY to verify it, or "
+            "--trust-unverified-pickle to run it anyway")
 
 
 def _load_runtime(model_dir: Path, label: str, metadata: dict[str, Any], model_file: str | Path | None, *,

@@ -65,6 +65,16 @@ def choose(model_dir: Path, framework: str | None = None, model_file: str | Path
     return best[0]
 
 
+def only_pickles(paths: list[str], model_file: str | Path | None = None) -> bool:
+    """Whether `choose` could only pick a pickle among these file paths (a manifest's, before anything is
+    downloaded): the named `model_file` is one, or pickles are the only servable files. A `.json` might
+    be an XGBoost model (only its content tells), so it leaves the answer to `choose`."""
+    if model_file is not None:
+        return is_pickle(Path(model_file))
+    suffixes = {Path(p).suffix.lower() for p in paths}
+    return bool(suffixes & set(PICKLE_SUFFIXES)) and not suffixes & {*SAFE_SUFFIXES, ".json"}
+
+
 def _explicit(root: Path, model_file: Path) -> Path:
     path = (root / model_file).resolve()
     if not path.is_relative_to(root):
