@@ -7,7 +7,6 @@ exits 0, as a service manager expects of a requested stop.
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 from collections.abc import Callable
@@ -37,11 +36,6 @@ def run(server: InferenceServer, ready: Callable[[], None] | None = None) -> Non
         ready: called once the server accepts connections and the stop signals are handled (a
             "serving on" line: a supervisor that sees it may stop the server cleanly from then on).
     """
-    # What is loaded by now (modules, the model) lives as long as the server: frozen out of the collector's
-    # generations, it is not walked again by every full collection (one took ~100 ms under load, i.e. the
-    # p99 of every request in flight). No gc.collect() first: that one collection costs more start-up
-    # than the little import-time garbage it would free.
-    gc.freeze()
     try:
         server.serve_forever(ready)
     finally:

@@ -126,6 +126,7 @@ class RepositoryPage:
 
 
 MAX_FILTER = 4096  # characters of the filter or sort box
+MAX_TAGS = 2000  # tags a repository page reads (a HEAD each): a registry listing 100,000 must not cost as many
 
 
 def split_conditions(text: str) -> list[str]:
@@ -149,7 +150,9 @@ def repository(site: Site, ref: Reference, where: str = "", sort: str = "") -> R
     page = RepositoryPage(ref.registry, ref.repository, [], [], [], where, sort or DEFAULT_SORT, warnings)
     try:
         versions = list_versions(repo, site.store, split_conditions(where), sort or None, workers=WORKERS,
-                                 warn=warnings.append)
+                                 warn=warnings.append, max_tags=MAX_TAGS)
+        if len(repo.tags()) > MAX_TAGS:  # the snapshot's list: no second request
+            warnings.append(f"the registry lists {len(repo.tags())} tags; the first {MAX_TAGS} are shown")
     except UsageError as exc:  # the filter or sort named: the page says so, with the box to correct it
         page.error = str(exc)
         return page
