@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from modelpack.archives import extract_archive
+from modelpack.confined import Confined, inside
 from modelpack.errors import IntegrityError, UnsafePathError, UsageError
 from modelpack.filecopy import clone_or_copy
 from modelpack.formats import default_name, is_foreign_archive
@@ -192,7 +193,7 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
     written: list[str] = []
     unchanged: set[str] = set()
     paths = file_paths(manifest)
-    confined = _Confined(staging)
+    confined = Confined(staging)
     for layer in manifest.layers:
         if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
             written.extend(extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name)))
@@ -216,7 +217,7 @@ def _stamp_archive(root: Path, layer: Descriptor) -> None:
     if stamp is None or path is None:
         return
     try:
-        folder = _inside(root, safe_relpath(path))
+        folder = inside(root, safe_relpath(path))
     except UnsafePathError:
         return
     if folder.is_symlink() or not folder.exists():
@@ -291,7 +292,7 @@ def same_file(path: Path, layer: Descriptor) -> bool:
 
 def _merge(staging: Path, output: Path, files: list[str]) -> None:
     """Move staged files into `output`, each by one rename; every target is checked before any moves."""
-    confined = _Confined(output)
+    confined = Confined(output)
     for rel in files:
         for parent in reversed(PurePosixPath(rel).parents[:-1]):
             place = output / parent
@@ -307,40 +308,11 @@ def _merge(staging: Path, output: Path, files: list[str]) -> None:
 
 def _place(root: Path, name: str) -> str:
     rel = safe_relpath(name)
-    _inside(root, rel)
+    inside(root, rel)
     return rel
 
 
-def _inside(root: Path, rel: str) -> Path:
-    return _Confined(root).place(rel)
-
-
-class _Confined:
-    """Paths under `root` whose folder resolves inside it: a symlink planted by an earlier tar layer
-    must not redirect a later file outside the root. Each folder is resolved once (a 2,000-file pull
-    resolved 4,000 paths, component by component); only an archive layer can plant a symlink, so
-    `forget` after each one."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._real_root = root.resolve()
-        self._checked: set[Path] = set()
-
-    def place(self, rel: str) -> Path:
-        target = self.root / rel
-        folder = target.parent
-        if folder not in self._checked:
-            real = folder.resolve()
-            if real != self._real_root and self._real_root not in real.parents:
-                raise UnsafePathError(f"refused path {rel!r}: it leads outside the output directory")
-            self._checked.add(folder)
-        return target
-
-    def forget(self) -> None:
-        self._checked.clear()
-
-
-def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: _Confined, link: bool) -> None:
+def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Confined, link: bool) -> None:
     target = root.root / rel
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
