@@ -205,3 +205,16 @@ def test_copy_between_the_local_store_and_a_registry(registry: Registry, tmp_pat
     out = tmp_path / "out"
     assert modelpack("unpack", "example.com/back/model:2", "-o", str(out)).code == 0
     assert (out / "w.safetensors").read_bytes() == (model / "w.safetensors").read_bytes()
+
+
+def test_ls_of_a_tag_says_it_lists_the_repository_instead_of_ignoring_the_tag(registry: Registry,
+                                                                            tmp_path: Path) -> None:
+    repo = registry.repo()
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(os.urandom(100))
+    mp.push(model, f"{repo}:1.0.0", ["version=1.0.0"], options=PLAIN)
+    tagged = modelpack("ls", "--plain-http", f"{repo}:1.0.0")
+    assert tagged.code == 2 and "lists every version of a repository" in tagged.err and "inspect" in tagged.err
+    assert len(tagged.err.strip().splitlines()) == 1
+    assert modelpack("ls", "--plain-http", repo).code == 0

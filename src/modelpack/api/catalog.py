@@ -35,6 +35,11 @@ def list_versions(
     from modelpack.versions import list_versions as _list
 
     place = parse_place(repository)
+    if isinstance(place, Reference):
+        named = Reference.parse(str(repository), default_tag=None) if isinstance(repository, str) else place
+        if named.tag or named.digest:  # it was silently ignored: the listing looked like an answer about it
+            raise UsageError(f"{repository}: ls lists every version of a repository; name the repository "
+                             f"alone ({place.registry}/{place.repository}), or use inspect for one version")
     repo = open_layout(place) if isinstance(place, LayoutReference) else remote(place, options)
     return _list(repo, _store(store), list(where), sort, warn=warn)
 
