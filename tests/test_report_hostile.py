@@ -4,9 +4,10 @@ everything escaped, and the section says what was left out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+import requests
 from markdown_it import MarkdownIt
 
 from helpers import modelpack
@@ -67,3 +68,17 @@ def test_hostile_annotations_are_escaped_in_both_formats(hostile: HostileRegistr
     assert "<img" not in shown and "<script" not in shown and "javascript:" not in shown.replace(
         "[click](javascript:alert(1))", "")
     assert "<h2>Lineage</h2>" in shown and "<table>" in shown and "<ol>" not in shown  # "1." stays text
+
+
+def test_the_ui_says_where_a_chain_cut_at_its_depth_goes_on(hostile: HostileRegistry,
+                                                            ui: Callable[..., str]) -> None:
+    from modelpack.lineage_chain import MAX_DEPTH
+    from modelpack.oci import digest as digests
+
+    content = chain_of(hostile.host, MAX_DEPTH + 3)
+    serve(hostile, content)
+    start = digests.of_bytes(content["m0"][1])
+    page = requests.get(f"{ui([hostile.host])}/v/{hostile.host}/a/b@{start}", timeout=120).text
+    assert f"only the first {MAX_DEPTH} models of the chain are shown; it goes on at {hostile.host}/a/b:m{MAX_DEPTH}" \
+        in page
+    assert "(first ancestor)" not in page

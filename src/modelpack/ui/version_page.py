@@ -112,8 +112,10 @@ def _lineage(site: Site, ref: Reference, digest: str) -> tuple[list[LineageEntry
     from modelpack.api.core import lineage
 
     entries: list[LineageEntry] = []
+    onward: object = None  # the last model's parent: set when the walk stopped at its depth cap
     try:
         for entry in lineage(str(ref.with_digest(digest)), options=site.options, store=site.store, hosts=site.hosts):
+            onward = entry["parent"]
             parsed = Reference.parse(entry["reference"])
             label = " ".join(str(x) for x in (entry["name"], entry["version"]) if x)
             url = version_url(parsed.registry, parsed.repository, entry["digest"]) \
@@ -121,6 +123,8 @@ def _lineage(site: Site, ref: Reference, digest: str) -> tuple[list[LineageEntry
             entries.append(LineageEntry(entry["reference"], entry["digest"], label, url))
     except ModelpackError as exc:
         return entries, str(exc)
+    if onward is not None:
+        return entries, f"only the first {len(entries)} models of the chain are shown; it goes on at {onward}"
     return entries, None
 
 
