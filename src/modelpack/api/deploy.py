@@ -23,6 +23,7 @@ from modelpack.errors import (
     UsageError,
 )
 from modelpack.image.kinds import is_container_image
+from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.store.copy import CopyOptions, copy
@@ -265,8 +266,9 @@ def _refuse_unverified_pickle_early(ref: Reference, model_file: str | Path | Non
 
     info = inspect(ref, remote_only=True, options=options, store=store)
     paths = [f.path for f in info.files if f.path]
-    if any(f.kind is None or f.media_type.endswith(("tar", "tar+gzip", "tar+zstd")) for f in info.files):
-        return  # folders packed as archives: their files are known once unpacked
+    packings = [mt.parse_layer_media_type(f.media_type) for f in info.files]
+    if any(parsed is None or parsed[1] != "raw" for parsed in packings):
+        return  # archives (or other tools' layers): their files are known once unpacked
     if files.only_pickles(paths, model_file):
         named = str(model_file) if model_file is not None else ", ".join(p for p in paths if files.is_pickle(Path(p)))
         raise UntrustedContentError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import urllib.parse
 
 from modelpack.errors import RegistryError
-from modelpack.oci.reference import is_repository_name, is_tag
+from modelpack.oci.reference import is_repository_name
 from modelpack.store.client import RegistryClient
 from modelpack.store.pages import paginate
 from modelpack.store.registry import RegistryRepository
@@ -19,7 +19,7 @@ MAX_REPOSITORIES = 10_000
 
 def tags_naming(repo: Repository, digest: str, workers: int = 8) -> list[str]:
     """Every tag of the repository that currently names `digest` (one HEAD per tag, concurrently)."""
-    tags = [tag for tag in repo.tags() if is_tag(tag)]  # never a request path of the registry's making
+    tags = repo.tags()  # names outside the tag grammar are left out where the list is read (registry.tags)
     with worker_pool(workers) as pool:
         resolved = list(pool.map(repo.find, tags))
     return [tag for tag, desc in zip(tags, resolved, strict=True) if desc is not None and desc.digest == digest]
