@@ -98,7 +98,8 @@ def pack(
     provenance: bool = False,
 ) -> PackResult:
     """Pack a directory into the local store under `reference`. A `parent` or dataset that is a
-    registry reference is pinned to its digest (from the local store, else the registry).
+    registry reference is pinned to its digest (what its registry serves; the local store only when that
+    registry does not answer).
 
     Args:
         model_dir: the model's directory (its `modelpack.yaml`, if any, gives the metadata).
