@@ -7,6 +7,9 @@ again) and pulls the same artifact into an empty directory (and, for modelpack, 
 tool goes first alternates. Data, registry storage and outputs live in tmpfs so the
 disk's write-back does not drown the clients' differences. Reported: wall time, CPU time and peak RSS
 of every run, and the median of the per-trial ratios modelpack/oras (≤ 1.0 means modelpack is as fast).
+The registry runs on the same cores, so the CPU it spends serving each run is measured too (from
+/proc): a second table gives each tool's CPU beside the registry's and the floor (client + registry
+CPU) / cores below which no run on this machine can go.
 A 4 GiB run checks that peak memory does not grow with the model. A capped row pulls one 256 MiB blob
 through `capping_proxy.py`, which caps each connection at ~24 MB/s (oras uses one connection, modelpack
 fetches the rest in ranges over several once it sees the cap).
@@ -30,6 +33,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -47,6 +51,7 @@ class Sample:
     wall: float
     cpu: float
     rss_mb: float
+    registry_cpu: float = 0.0  # CPU seconds the registry spent meanwhile (it shares the machine's cores)
 
 
 def find_tool(name: str) -> str:
@@ -59,19 +64,33 @@ def find_tool(name: str) -> str:
     return found
 
 
-def measure(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (user+sys) and peak RSS in MB of one child process."""
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user+sys) a running process has used so far, from /proc (0.0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
+            registry: Registry | None = None) -> tuple[float, float, float, float]:
+    """Wall seconds, CPU seconds (user+sys) and peak RSS in MB of one child process, and the CPU
+    seconds `registry`'s process used meanwhile."""
     subprocess.run(["sync"], check=False)
     time.sleep(0.5)  # let the kernel finish freeing the previous run's tmpfs pages
+    registry_pid = registry.process.pid if registry is not None and registry.process is not None else None
+    registry_before = process_cpu(registry_pid) if registry_pid else 0.0
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    registry_cpu = process_cpu(registry_pid) - registry_before if registry_pid else 0.0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.strip()}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, registry_cpu
 
 
 def make_data(root: Path, count: int, size: int) -> list[str]:
@@ -126,25 +145,26 @@ class Bench:
             for op in ("push", "re-push") if self.again else ("push",):
                 if tool == "modelpack":
                     cmd = [self.modelpack, "push", "--plain-http", str(data), ref]
-                    wall, cpu, rss = measure(cmd, env=self.env(home))
+                    measured = measure(cmd, env=self.env(home), registry=reg)
                 else:
-                    wall, cpu, rss = measure([self.oras, "push", "--plain-http", ref, *files], cwd=data)
-                samples.append(Sample(tool, op, shape, wall, cpu, rss))
+                    measured = measure([self.oras, "push", "--plain-http", ref, *files], cwd=data, registry=reg)
+                samples.append(Sample(tool, op, shape, *measured))
         return samples
 
-    def pull(self, tool: str, shape: str, ref: str) -> Sample:
+    def pull(self, tool: str, shape: str, ref: str, registry: Registry | None = None) -> Sample:
         out = self.work / f"out-{tool}"
         home = self.work / "home-pull"
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
         if tool == "modelpack":
-            wall, cpu, rss = measure([self.modelpack, "pull", "--plain-http", ref, "-o", str(out)], env=self.env(home))
+            measured = measure([self.modelpack, "pull", "--plain-http", ref, "-o", str(out)], env=self.env(home),
+                               registry=registry)
         else:
             out.mkdir()
-            wall, cpu, rss = measure([self.oras, "pull", "--plain-http", ref], cwd=out)
+            measured = measure([self.oras, "pull", "--plain-http", ref], cwd=out, registry=registry)
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
-        return Sample(tool, "pull", shape, wall, cpu, rss)
+        return Sample(tool, "pull", shape, *measured)
 
     def shape(self, count: int, size: int, shape: str) -> None:
         data = self.work / f"data-{shape}"
@@ -166,7 +186,7 @@ class Bench:
             for trial in range(self.trials):
                 order = ["modelpack", "oras"] if trial % 2 == 0 else ["oras", "modelpack"]
                 for tool in order:
-                    self.record(self.pull(tool, shape, ref))
+                    self.record(self.pull(tool, shape, ref, reg))
         shutil.rmtree(data, ignore_errors=True)
 
     def capped(self, size_mib: int, rate: float) -> None:
@@ -188,7 +208,7 @@ class Bench:
                 for trial in range(self.trials):
                     order = ["modelpack", "oras"] if trial % 2 == 0 else ["oras", "modelpack"]
                     for tool in order:
-                        sample = self.pull(tool, shape, ref)
+                        sample = self.pull(tool, shape, ref, reg)
                         sample.op = op
                         self.record(sample)
             finally:
@@ -204,12 +224,13 @@ class Bench:
             with self.registry(f"mem-{gib}") as reg:
                 ref = f"{reg.host}/bench/mem:1"
                 home = root / "home-mem"
-                wall, cpu, rss = measure([self.modelpack, "push", "--plain-http", str(data), ref], env=self.env(home))
-                self.record(Sample("modelpack", "push", shape, wall, cpu, rss))
+                measured = measure([self.modelpack, "push", "--plain-http", str(data), ref], env=self.env(home),
+                                   registry=reg)
+                self.record(Sample("modelpack", "push", shape, *measured))
                 out = root / "out-mem"
-                wall, cpu, rss = measure([self.modelpack, "pull", "--plain-http", ref, "-o", str(out)],
-                                         env=self.env(root / "home-mem-pull"))
-                self.record(Sample("modelpack", "pull", shape, wall, cpu, rss))
+                measured = measure([self.modelpack, "pull", "--plain-http", ref, "-o", str(out)],
+                                   env=self.env(root / "home-mem-pull"), registry=reg)
+                self.record(Sample("modelpack", "pull", shape, *measured))
         finally:
             for path in (data, root / "home-mem", root / "home-mem-pull", root / "out-mem"):
                 shutil.rmtree(path, ignore_errors=True)
@@ -231,16 +252,16 @@ class Bench:
             home = self.work / "home-ls"
             shutil.rmtree(home, ignore_errors=True)
             for label in ("ls, cold cache", "ls, cached"):
-                wall, cpu, rss = measure([self.modelpack, "ls", "--plain-http", "--where",
-                                          "metrics.accuracy>=0.5", repo], env=self.env(home))
-                self.record(Sample("modelpack", label, f"{count} tags", wall, cpu, rss))
+                measured = measure([self.modelpack, "ls", "--plain-http", "--where", "metrics.accuracy>=0.5", repo],
+                                   env=self.env(home), registry=reg)
+                self.record(Sample("modelpack", label, f"{count} tags", *measured))
 
     def record(self, sample: Sample) -> None:
         self.samples.append(sample)
         print(f"  {sample.op:7} {sample.shape:11} {sample.tool:9} wall {sample.wall:6.2f} s  cpu {sample.cpu:6.2f} s  "
-              f"rss {sample.rss_mb:6.1f} MB", flush=True)
+              f"rss {sample.rss_mb:6.1f} MB  registry cpu {sample.registry_cpu:6.2f} s", flush=True)
 
-    def ratios(self) -> list[dict[str, object]]:
+    def ratios(self) -> list[dict[str, Any]]:
         rows = []
         keys = sorted({(s.op, s.shape) for s in self.samples if s.tool == "oras"})
         for op, shape in keys:
@@ -255,8 +276,25 @@ class Bench:
                 "modelpack_rss_max": max(s.rss_mb for s in mine), "oras_rss_max": max(s.rss_mb for s in theirs),
                 "modelpack_cpu_median": statistics.median(s.cpu for s in mine),
                 "oras_cpu_median": statistics.median(s.cpu for s in theirs),
+                "modelpack_registry_cpu_median": statistics.median(s.registry_cpu for s in mine),
+                "oras_registry_cpu_median": statistics.median(s.registry_cpu for s in theirs),
             })
         return rows
+
+
+def print_cpu_table(rows: list[dict[str, Any]]) -> None:
+    """Where the CPU went (medians): on a machine where the registry shares the cores, a run cannot
+    take less than (client CPU + registry CPU) / cores, whichever tool is the client."""
+    cores = os.cpu_count() or 1
+    print(f"\n| operation | shape | CPU modelpack + registry | CPU oras + registry | "
+          f"floor on {cores} cores, modelpack / oras | wall modelpack / oras |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        mine, theirs = r["modelpack_cpu_median"], r["oras_cpu_median"]
+        reg_mine, reg_theirs = r["modelpack_registry_cpu_median"], r["oras_registry_cpu_median"]
+        print(f"| {r['op']} | {r['shape']} | {mine:.2f} + {reg_mine:.2f} s | {theirs:.2f} + {reg_theirs:.2f} s | "
+              f"{(mine + reg_mine) / cores:.2f} / {(theirs + reg_theirs) / cores:.2f} s | "
+              f"{r['modelpack_wall_median']:.2f} / {r['oras_wall_median']:.2f} s |")
 
 
 def warm_memory(root: Path, gib: int = 4) -> None:
@@ -326,6 +364,7 @@ def main() -> int:
         print(f"| {r['op']} | {r['shape']} | **{r['ratio_median']:.2f}** | {', '.join(map(str, r['ratios']))} | "
               f"{r['modelpack_wall_median']:.2f} s | {r['oras_wall_median']:.2f} s | {r['modelpack_rss_max']:.0f} MB | "
               f"{r['oras_rss_max']:.0f} MB |")
+    print_cpu_table(rows)
     big = [s for s in bench.samples if s.shape.endswith("GiB")]
     for s in big:
         print(f"| {s.op} | {s.shape} (memory check) | – | – | {s.wall:.2f} s | – | {s.rss_mb:.0f} MB | – |")
