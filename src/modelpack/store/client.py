@@ -235,14 +235,15 @@ class RegistryClient:
         return Response(None, url, method, "Authorization" in headers, answer=answer)
 
     def start_once(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
-                   cap: int = ERROR_BODY_LIMIT) -> Future[Answer]:
+                   cap: int = ERROR_BODY_LIMIT, scope: str | None = None) -> Future[Answer]:
         """One attempt of a small exchange, begun on the curl engine and not waited for: no redirect,
         retry or authentication step is taken (see `quick_upload`, whose caller falls back to `send()`
-        for anything but the expected answer). The registry's credentials go to its own host only."""
+        for anything but the expected answer). The registry's credentials go to its own host only.
+        `scope`: the token scope, when the caller worked it out once for many requests."""
         if url.startswith("/"):
             url = self.base + url
         sent = {**DEFAULT_HEADERS, **headers}
-        auth = self.auth.header(url, self.scope_for(method, url))
+        auth = self.auth.header(url, self.scope_for(method, url) if scope is None else scope)
         if auth:
             sent["Authorization"] = auth
         return self._engine.start(Exchange(method, url, sent, body, cap, self.options.connect_timeout,

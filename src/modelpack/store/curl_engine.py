@@ -86,6 +86,13 @@ class Answer:
     def headers(self) -> HTTPHeaderDict:
         return parse_headers(self.header_lines)
 
+    def header(self, name: str, default: str = "") -> str:
+        """One header's value, as `headers` would give it, without parsing the others: a quick transfer
+        of a small blob looks at one header of its answer."""
+        if "headers" in self.__dict__:
+            return self.headers.get(name, default)
+        return parse_headers(self.header_lines, only=name).get(name, default)
+
 
 @dataclass
 class Exchange:
@@ -290,12 +297,15 @@ class CurlEngine:
             handle.unsetopt(pycurl.CAPATH)
 
 
-def parse_headers(lines: list[bytes]) -> HTTPHeaderDict:
+def parse_headers(lines: list[bytes], only: str | None = None) -> HTTPHeaderDict:
     """The last response's headers (earlier ones: 100 Continue, a proxy's CONNECT answer), at most
-    MAX_HEADERS of them; lines that are not `name: value` are left out."""
+    MAX_HEADERS of them; lines that are not `name: value` are left out. With `only`, just that header."""
     start = max((i + 1 for i, line in enumerate(lines) if line.startswith(b"HTTP/")), default=0)
     headers = HTTPHeaderDict()
+    wanted = only.lower().encode("ascii") + b":" if only else b""
     for line in lines[start:start + MAX_HEADERS]:
+        if wanted and line[:len(wanted)].lower() != wanted:
+            continue
         name, sep, value = line.decode("iso-8859-1").partition(":")
         if sep and name and name == name.strip():
             headers.add(name, value.strip())

@@ -32,6 +32,7 @@ class QuickFetches(InFlight):
     def __init__(self, repo: RegistryRepository) -> None:
         super().__init__()
         self._repo = repo
+        self._scope = repo.client.scope_for("GET", f"{repo.prefix}/blobs/")  # the same for every blob
         self.redirected = False  # the registry sent a blob GET elsewhere: use the ordinary path
 
     def start(self, desc: Descriptor, accept: Accept, done: Callable[[bool], None]) -> None:
@@ -39,7 +40,7 @@ class QuickFetches(InFlight):
         `done(False)` when the ordinary path must fetch it; either on the engine's thread."""
         finish = self.begin(done)
         self.launch(desc, finish, lambda: self._repo.client.start_once(
-            "GET", f"{self._repo.prefix}/blobs/{desc.digest}", {}, None, cap=desc.size + 1),
+            "GET", f"{self._repo.prefix}/blobs/{desc.digest}", {}, None, cap=desc.size + 1, scope=self._scope),
             lambda answer: self._after_get(answer, desc, accept, finish))
 
     def _after_get(self, future: Future[Answer], desc: Descriptor, accept: Accept,
@@ -48,7 +49,7 @@ class QuickFetches(InFlight):
             answer = future.result()
             if 300 <= answer.status < 400:
                 self.redirected = True
-            encoding = answer.headers.get("Content-Encoding", "identity").strip().lower()
+            encoding = answer.header("Content-Encoding", "identity").strip().lower()
             ok = answer.status == 200 and not answer.overflow and len(answer.body) == desc.size \
                 and encoding in ("", "identity") and accept(desc, answer.body)
         except Exception as exc:  # anything unexpected: the ordinary path tries, and reports

@@ -95,7 +95,7 @@ class QuickUploads(InFlight):
                     finish: Callable[[bool], None]) -> None:
         try:
             answer = future.result()
-            location = answer.headers.get("Location", "")
+            location = answer.header("Location")
             if answer.status != 202 or not location:
                 finish(False)
                 return
