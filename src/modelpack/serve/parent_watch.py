@@ -53,7 +53,10 @@ def _remove_metrics_if_orphaned(fd: int) -> None:
     """At exit: the metrics folder the parent would have removed, when the parent is gone."""
     from modelpack.serve.metrics import SHARED_DIR_ENV
 
-    readable, _, _ = select.select([fd], [], [], 0)  # the parent never writes: readable is end-of-file
+    try:
+        readable, _, _ = select.select([fd], [], [], 0)  # the parent never writes: readable is end-of-file
+    except (OSError, ValueError):  # no such descriptor (or one select cannot watch): not ours to remove
+        return
     if readable and (shared := os.environ.get(SHARED_DIR_ENV)):
         shutil.rmtree(shared, ignore_errors=True)
 
