@@ -105,12 +105,14 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
 @click.option("--grpc-port", type=click.IntRange(0, 65535),
               help="Also serve the protocol over gRPC (inference.GRPCInferenceService) on this port; needs grpcio.")
 @click.option("--listen-fd", type=int, hidden=True, help="A listening socket to serve on (set by --workers).")
+@click.option("--parent-fd", type=int, hidden=True, help="A pipe whose end-of-file means the parent is gone "
+              "(set by --workers).")
 @network_options
 @handle_errors
 def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
           trust_unverified_pickle: bool, model_file: str | None, max_connections: int, request_timeout: float,
-          max_request_size: str, workers: int, grpc_port: int | None, listen_fd: int | None, plain_http: bool,
-          insecure: bool, ca_file: str | None, verbose: bool) -> None:
+          max_request_size: str, workers: int, grpc_port: int | None, listen_fd: int | None,
+          parent_fd: int | None, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST, with
     binary tensors): /v2, /v2/health/live|ready, /v2/models/NAME[/versions/V][/ready|/infer], and
     Prometheus metrics at /metrics labelled with the model's name, version and digest.
@@ -120,6 +122,10 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
     content: pull it with --verify-key); from a REF only with --verify-key or --trust-unverified-pickle.
     .skops files load only scikit-learn, numpy and scipy types. Exit 2 when a model is refused.
     SIGTERM or Ctrl-C stops it cleanly (requests in flight finish) with exit 0."""
+    if parent_fd is not None:  # first: a parent gone while the model loads ends this worker too
+        from modelpack.serve.parent_watch import end_with_parent
+
+        end_with_parent(parent_fd)
     import socket
     import sys
 

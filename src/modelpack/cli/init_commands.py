@@ -14,7 +14,8 @@ from modelpack.cli.common import clean, handle_errors
 @handle_errors
 def init(model_dir: str, force: bool, to_stdout: bool) -> None:
     """Write MODEL_DIR/modelpack.yaml from the files' headers (safetensors, GGUF, config.json, the model
-    card, ONNX, pickles and skops files, a Hugging Face cache path); nothing is loaded or fetched."""
+    card, ONNX, pickles and skops files, XGBoost's .ubj/.bst/.json model files, a Hugging Face cache path);
+    nothing is loaded or fetched."""
     from modelpack import api
 
     result = api.init_metadata(model_dir, force=force, write=not to_stdout)

@@ -1,9 +1,9 @@
 """`modelpack init`: a `modelpack.yaml` written from what a directory's files say, with no network.
 
 Each format has its own reader (safetensors and GGUF headers, config.json, the model card, ONNX, pickles
-and skops files, the Hugging Face cache path); this module runs them on the files it recognises and
-merges their answers, the first source in `_merge`'s order winning for each field. The result is
-validated by the same loader `pack` uses before anything is written.
+and skops files, XGBoost's own model files, the Hugging Face cache path); this module runs them on the
+files it recognises and merges their answers, the first source in `_merge`'s order winning for each
+field. The result is validated by the same loader `pack` uses before anything is written.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from modelpack.inspection.pickle_classes import pickled_class
 from modelpack.inspection.reading import short_text
 from modelpack.inspection.safetensors_header import SafetensorsSummary, read_safetensors_header
 from modelpack.inspection.skops_schema import skops_class
+from modelpack.inspection.xgboost_file import is_xgboost_model
 from modelpack.metadata.load import METADATA_FILE, validate
 from modelpack.metadata.schema import FileRules
 from modelpack.oci.reference import Reference
@@ -85,7 +86,7 @@ def describe_files(root: Path) -> InitResult:
     for layer in select_layers(root, FileRules()):
         if layer.archive:
             continue
-        kind = _format_of(layer.relpath)
+        kind = _format_of(layer.relpath, layer.files[0].path)
         if kind is not None:
             found.setdefault(kind, []).append((layer.relpath, layer.files[0].path))
     result = InitResult(fields={})
@@ -105,8 +106,10 @@ def render(result: InitResult) -> str:
     return head + yaml.safe_dump(result.fields, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
-def _format_of(relpath: str) -> str | None:
+def _format_of(relpath: str, path: Path) -> str | None:
     lower = relpath.lower()
+    if is_xgboost_model(path):  # serve's own test: a .json only when it begins as XGBoost writes a model
+        return "xgboost"
     if relpath in ("config.json", "README.md"):
         return relpath
     for suffix, kind in ((".safetensors", "safetensors"), (".gguf", "gguf"), (".onnx", "onnx"),
@@ -199,10 +202,16 @@ def _estimator(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
     return fields
 
 
-# After the cache path and safetensors: their order is each field's precedence.
+def _xgboost(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
+    # Its name and first bytes said it is one (`is_xgboost_model`); the trees are not read.
+    return {"framework": "xgboost", "format": relpath.rsplit(".", 1)[-1].lower()}
+
+
+# After the cache path and safetensors: their order is each field's precedence (XGBoost's files before
+# pickles, as `serve` chooses them).
 _READERS: tuple[tuple[str, Callable[[Path, str, InitResult], dict[str, Any]]], ...] = (
-    ("config.json", _config), ("README.md", _card), ("gguf", _gguf), ("onnx", _onnx), ("skops", _estimator),
-    ("pickle", _estimator),
+    ("config.json", _config), ("README.md", _card), ("gguf", _gguf), ("onnx", _onnx), ("xgboost", _xgboost),
+    ("skops", _estimator), ("pickle", _estimator),
 )
 
 

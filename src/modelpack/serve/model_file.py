@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelpack.errors import UsageError
-from modelpack.serve.xgboost_runtime import SUFFIXES as XGBOOST_SUFFIXES
-from modelpack.serve.xgboost_runtime import is_model_json
+from modelpack.inspection.xgboost_file import SUFFIXES as XGBOOST_SUFFIXES
+from modelpack.inspection.xgboost_file import is_xgboost_model
 
 SAFE_SUFFIXES = (".onnx", ".skops", *XGBOOST_SUFFIXES)
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
@@ -87,8 +87,7 @@ def _explicit(root: Path, model_file: Path) -> Path:
 
 
 def _servable(path: Path) -> bool:
-    suffix = path.suffix.lower()
-    return suffix in SAFE_SUFFIXES + PICKLE_SUFFIXES or (suffix == ".json" and is_model_json(path))
+    return path.suffix.lower() in SAFE_SUFFIXES + PICKLE_SUFFIXES or is_xgboost_model(path)
 
 
 def _names(root: Path, files: list[Path]) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modelpack.errors import MissingDependencyError, ModelpackError, UsageError
-from modelpack.serve.xgboost_runtime import SUFFIXES as XGBOOST_SUFFIXES
+from modelpack.inspection.xgboost_file import SUFFIXES as XGBOOST_SUFFIXES
 from modelpack.serve.xgboost_runtime import load_booster
 
 

@@ -5,6 +5,8 @@ processes with the same arguments and the socket's descriptor (`--listen-fd`). E
 (after fork, a model's thread pools would not be there) and serves on the shared socket; the kernel
 spreads connections over them. The parent says "serving on" once all are ready, passes SIGTERM/SIGINT
 on, and exits when they have finished their requests in flight: 0 when every worker stopped cleanly.
+Each worker also holds the read end of a pipe only the parent can write to (`--parent-fd`): if the
+parent dies without passing a signal on (SIGKILL), the workers stop too (`parent_watch`).
 The workers count into one folder of metrics files (`metrics.SHARED_DIR_ENV`), so /metrics from any of
 them is the whole server's; the parent removes the folder when they have all exited.
 """
@@ -28,8 +30,8 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     """Run `workers` serve processes on `sock` until they exit.
 
     Args:
-        arguments: the `serve` command's arguments (without the program name); `--workers 1 --listen-fd FD`
-            are appended.
+        arguments: the `serve` command's arguments (without the program name); `--workers 1 --listen-fd FD
+            --parent-fd FD` are appended.
         sock: the bound, listening socket.
         workers: how many processes.
         ready: called once every worker said it is serving.
@@ -39,12 +41,19 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     """
     from modelpack.serve.metrics import SHARED_DIR_ENV
 
-    command = [sys.executable, "-m", "modelpack", *arguments, "--workers", "1", "--listen-fd", str(sock.fileno())]
+    # Only this process holds the write end (os.pipe's ends are not inherited): its end-of-file in a
+    # worker means this process is gone.
+    alive, holder = os.pipe()
+    command = [sys.executable, "-m", "modelpack", *arguments, "--workers", "1", "--listen-fd", str(sock.fileno()),
+               "--parent-fd", str(alive)]
     shared = tempfile.mkdtemp(prefix="modelpack-metrics-")
     env = {**os.environ, SHARED_DIR_ENV: shared}
-    procs = [subprocess.Popen(command, pass_fds=(sock.fileno(),), stderr=subprocess.PIPE, text=True, env=env,
-                              start_new_session=True)  # terminal signals come through the parent, once
-             for _ in range(workers)]
+    try:
+        procs = [subprocess.Popen(command, pass_fds=(sock.fileno(), alive), stderr=subprocess.PIPE, text=True,
+                                  env=env, start_new_session=True)  # terminal signals come through the parent, once
+                 for _ in range(workers)]
+    finally:
+        os.close(alive)
     started = threading.Semaphore(0)
     relays = [threading.Thread(target=_relay, args=(proc, started, shared), daemon=True) for proc in procs]
     for relay in relays:
@@ -68,6 +77,7 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        os.close(holder)
         shutil.rmtree(shared, ignore_errors=True)
     logging.getLogger("modelpack.serve").info("stopped")
     return next((code for code in codes if code != 0), 0)

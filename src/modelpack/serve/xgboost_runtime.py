@@ -1,5 +1,6 @@
-"""XGBoost models in XGBoost's own formats (UBJSON `.ubj`/`.bst`, JSON `.json`): data that XGBoost's C++
-parser reads, never a pickle. What a model predicts is read from its objective:
+"""XGBoost models in XGBoost's own formats (UBJSON `.ubj`/`.bst`, JSON `.json`; which files are is
+`modelpack.inspection.xgboost_file`'s to say): data that XGBoost's C++ parser reads, never a pickle. What a
+model predicts is read from its objective:
 
 - `binary:logistic`, `multi:softprob`: `predict` (INT64 class index) and `predict_proba` (FP32, one column
   per class, as scikit-learn's classifiers give them);
@@ -16,20 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SUFFIXES = (".ubj", ".bst")  # always XGBoost's; a .json file is one only when its content says so
-# How XGBoost writes a model as JSON: keys sorted, no spaces, so "learner" then its "attributes" come first.
-_JSON_START = b'{"learner":{"attributes":'
 _WITH_PROBABILITIES = ("binary:logistic", "multi:softprob")
 _LABELS_ONLY = ("binary:hinge", "multi:softmax")
-
-
-def is_model_json(path: Path) -> bool:
-    """Whether a .json file is an XGBoost model (reads its first bytes only)."""
-    try:
-        with path.open("rb") as f:
-            return f.read(len(_JSON_START) + 16).lstrip().startswith(_JSON_START)
-    except OSError:
-        return False
 
 
 @dataclass
