@@ -24,7 +24,8 @@ import select
 import shutil
 import signal
 import sys
-import threading
+
+from modelpack.threads import worker_thread
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -37,7 +38,8 @@ def end_with_parent(fd: int) -> None:
     """
     _parent_death_signal()
     atexit.register(_remove_metrics_if_orphaned, fd)
-    threading.Thread(target=_watch, args=(fd,), name="modelpack-parent-watch", daemon=True).start()
+    # Its own SIGTERM must reach the main thread, where Python handles it (see modelpack.threads).
+    worker_thread(_watch, fd, name="modelpack-parent-watch", daemon=True).start()
 
 
 def _watch(fd: int) -> None:
