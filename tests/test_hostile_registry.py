@@ -150,3 +150,25 @@ def test_error_bodies_still_explain_the_error() -> None:
         server.routes[""] = lambda h: reply(h, 403, zlib.compress(body), {"Content-Encoding": "deflate"})
         result, _ = run_measured("pull", "--plain-http", f"{server.host}/a/b:1")
     assert result.code == 4 and "no pulls on Sundays" in result.err, result.err
+
+
+@pytest.mark.parametrize("size", [700, 2_000_000])  # fetched whole by the curl engine / streamed
+def test_a_blob_sent_content_encoded_is_refused_and_nothing_is_written(tmp_path, size: int) -> None:  # type: ignore[no-untyped-def]
+    import gzip
+
+    blob = os.urandom(size)
+    content = model_content(blob)
+    layer = weights_digest(content)
+    with HostileRegistry() as server:
+        # A registry that compresses the blob although we asked for `identity`: the bytes on the wire are
+        # not the blob's (decoding them would let a small body unpack without bound).
+        server.routes[f"/blobs/{layer}"] = lambda h: reply(h, 200, gzip.compress(blob), {
+            "Content-Type": "application/octet-stream", "Content-Encoding": "gzip"})
+        server.routes[r"^(GET|HEAD) /v2/a/b/(manifests|blobs)/"] = serve_content(content)
+        result, _ = run_measured("pull", "--plain-http", f"{server.host}/a/b:1", "-o", str(tmp_path / "out"))
+        fetched = server.requests(f"GET /v2/a/b/blobs/{layer}")
+    lines = result.err.strip().splitlines()
+    assert result.code == 1 and len(lines) == 1, result.err  # RegistryError's code: the registry misbehaved
+    assert "Content-Encoding 'gzip'" in lines[0] and "internal error" not in lines[0], lines[0]
+    assert fetched, "the blob was never asked for"
+    assert not (tmp_path / "out" / "w.bin").exists()
