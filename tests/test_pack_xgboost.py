@@ -17,6 +17,7 @@ from sklearn.datasets import load_iris
 import modelpack as mp
 from helpers import modelpack
 from modelpack.oci import mediatypes as mt
+from modelpack.packing.classify import default_kind
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
@@ -79,3 +80,13 @@ def test_a_files_kinds_rule_still_wins_and_the_cli_agrees(tmp_path: Path) -> Non
     info = mp.inspect("localhost:5000/team/iris-xgb:1")
     kinds = {f.path: f.kind for f in info.files}
     assert kinds["model.json"] == "dataset" and kinds["labels.json"] == "weight.config"
+
+
+def test_a_json_is_read_only_below_the_root_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _ = model_folder(tmp_path, "model.json")
+    monkeypatch.chdir(folder)  # a bare relative name must not be read from wherever the process runs
+    assert default_kind("model.json") == ("weight.config", False)
+    assert default_kind("model.json", folder) == ("weight", True)
+    assert default_kind("labels.json", folder) == ("weight.config", False)
+    assert default_kind("old/model.bst") == ("weight", True)  # XGBoost's by its name alone
+    assert default_kind("missing.json", folder) == ("weight.config", False)
