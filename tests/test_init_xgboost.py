@@ -59,9 +59,27 @@ def test_xgboost_model_wins_over_a_pickle_beside_it_which_is_not_unpickled(tmp_p
     folder = xgboost_folder(tmp_path / "both", "model.ubj")
     marker = tmp_path / "unpickled.txt"
     (folder / "old.pkl").write_bytes(pickle.dumps(FakeForestClassifier(str(marker)), protocol=5))
+    (folder / "README.md").write_text("---\nlicense: apache-2.0\n---\n# Iris\n")
     result = modelpack("init", str(folder))
     assert result.code == 0, result.err
     meta = load_metadata(folder, use_git=False)
     assert (meta.framework, meta.format) == ("xgboost", "ubj")  # as serve prefers it to the pickle
+    # the pickle's class describes the pickle, not the model: it is not the architecture
+    assert meta.architecture is None and "FakeForestClassifier" not in (folder / "modelpack.yaml").read_text()
+    assert meta.licenses == ["Apache-2.0"]  # the model card still merges
+    assert "note: old.pkl: not described (the model file is model.ubj)" in result.err
+    assert "from README.md, model.ubj." in (folder / "modelpack.yaml").read_text()
     assert not marker.exists()
     assert choose(folder) == (folder / "model.ubj").resolve()
+
+
+def test_config_json_still_names_the_architecture_beside_the_winning_model_file(tmp_path: Path) -> None:
+    folder = xgboost_folder(tmp_path / "with-config", "model.json")
+    (folder / "config.json").write_text(json.dumps({"architectures": ["IrisBoost"], "model_type": "iris"}))
+    (folder / "stray.joblib").write_bytes(pickle.dumps(FakeForestClassifier(str(tmp_path / "m")), protocol=5))
+    result = modelpack("init", "--print", str(folder))
+    assert result.code == 0, result.err
+    assert "architecture: IrisBoost\n" in result.out and "family: iris\n" in result.out
+    assert "framework: xgboost\n" in result.out and "format: json\n" in result.out
+    assert "FakeForestClassifier" not in result.out and "stray.joblib" not in result.out.splitlines()[0]
+    assert not (tmp_path / "m").exists()

@@ -214,7 +214,7 @@ def _sources(files: Sequence[str | Path], base: Path) -> list[LayerSource]:
             raise UsageError(f"{name}: not a regular file")
         if rel in out:
             raise UsageError(f"{name}: named twice")
-        kind, certain = classify(rel, FileRules())
+        kind, certain = classify(rel, FileRules(), base)
         out[rel] = LayerSource(rel, kind, certain, files=[
             SourceFile(rel, given, stat.S_IMODE(st.st_mode) & 0o777, st.st_size, int(st.st_mtime))])
     return [out[rel] for rel in sorted(out)]

@@ -11,11 +11,12 @@ from modelpack.errors import RegistryError, UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, retarget
 from modelpack.places import LayoutReference, Place, open_layout, open_place, parse_place
+from modelpack.signatures.orphans import remove_signature_tags
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions
-from modelpack.store.registry_admin import repositories, tag_count, tags_naming
+from modelpack.store.registry_admin import repositories, tag_count, tag_digests
 from modelpack.threads import worker_pool
 
 
@@ -94,12 +95,14 @@ def tag_remote(source: str | Reference, *targets: str | Reference, options: Clie
 @dataclass
 class Removal:
     """What `remove_remote` took from the registry: one tag alone (`untagged`), or a manifest with
-    every tag that named it."""
+    every tag that named it and its signature tags (`signatures`; `kept`: why any were left)."""
 
     reference: Reference
     digest: str
     untagged: bool
     tags: list[str] = field(default_factory=list)
+    signatures: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
 
 
 def remove_remote(
@@ -113,7 +116,8 @@ def remove_remote(
 
     A tag is untagged where the registry can delete tags alone. Where it can only delete manifests
     (Distribution 2.8), the manifest goes only if no other tag names it, or with `all_tags`. Before a
-    deletion that takes tags the caller did not name, `confirm(plan)` must say yes.
+    deletion that takes tags the caller did not name, `confirm(plan)` must say yes. A deleted manifest's
+    signature tags (`sha256-<hex>`, `.sig`, `.att`) go after it (see `signatures.orphans`).
 
     Args:
         reference: `registry/repo:tag` or `registry/repo@sha256:...`.
@@ -134,7 +138,8 @@ def remove_remote(
     by_tag = ref.tag is not None and ref.digest is None
     if by_tag and repo.untag(ref.version):
         return Removal(ref, digest, untagged=True, tags=[ref.version])
-    plan = Removal(ref, digest, untagged=False, tags=tags_naming(repo, digest))
+    tags = tag_digests(repo)
+    plan = Removal(ref, digest, untagged=False, tags=[tag for tag, named in tags.items() if named == digest])
     unnamed = [t for t in plan.tags if not by_tag or t != ref.tag]
     if by_tag and unnamed and not all_tags:
         raise UsageError(f"{ref.registry} cannot delete a tag alone, and deleting {ref} would also delete tag(s) "
@@ -147,6 +152,8 @@ def remove_remote(
         if exc.status == 405 or "UNSUPPORTED" in exc.codes:
             raise RegistryError(f"{ref.registry} does not allow deleting manifests", exc.status, exc.codes) from None
         raise
+    signatures = remove_signature_tags(repo, digest, tags)
+    plan.signatures, plan.kept = signatures.removed, signatures.kept
     return plan
 
 

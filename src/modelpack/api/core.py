@@ -364,7 +364,8 @@ def tag(source: str | Reference, target: str | Reference, *, store: LayoutStore 
 
 
 def remove(reference: str | Reference, *, store: LayoutStore | None = None) -> list[str]:
-    """Remove a reference from the local store and delete blobs nothing else uses."""
+    """Remove a reference from the local store and delete blobs nothing else uses; a manifest no name is
+    left on takes its signature entries (`sign --local`'s) along. Returns the references removed."""
     return _store(store).remove_reference(parse_reference(reference))
 
 

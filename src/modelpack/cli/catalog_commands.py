@@ -98,7 +98,8 @@ def rm(reference: str, remote: bool, all_tags: bool, yes: bool, plain_http: bool
        ca_file: str | None, verbose: bool) -> None:
     """Remove a reference from the local store (and blobs no other model uses), or with --remote from
     the registry: a tag alone where the registry can, else its manifest when no other tag names it
-    (--all-tags to take them too); REPO@sha256:... deletes that manifest and the tags on it."""
+    (--all-tags to take them too); REPO@sha256:... deletes that manifest and the tags on it. A deleted
+    manifest's signature tags (sha256-<hex>, .sig, .att) go with it."""
     from modelpack import api
 
     if remote:
@@ -108,6 +109,10 @@ def rm(reference: str, remote: bool, all_tags: bool, yes: bool, plain_http: bool
             click.echo(f"untagged {clean(removal.reference)}")
         else:
             click.echo(f"deleted {clean(removal.digest)} (tags: {clean(', '.join(removal.tags)) or 'none'})")
+            for tag in removal.signatures:
+                click.echo(f"deleted signature tag {clean(tag)}")
+            for line in removal.kept:
+                click.echo(f"note: {clean(line)}", err=True)
         return
     for name in api.remove(reference):
         click.echo(f"removed {clean(name)}")

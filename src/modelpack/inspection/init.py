@@ -3,7 +3,9 @@
 Each format has its own reader (safetensors and GGUF headers, config.json, the model card, ONNX, pickles
 and skops files, XGBoost's own model files, the Hugging Face cache path); this module runs them on the
 files it recognises and merges their answers, the first source in `_merge`'s order winning for each
-field. The result is validated by the same loader `pack` uses before anything is written.
+field. Of the model files, only the one that wins (MODEL_FILE_KINDS' order) is read: a stray pickle
+beside an XGBoost model says nothing about it. The result is validated by the same loader `pack` uses
+before anything is written.
 """
 
 from __future__ import annotations
@@ -90,9 +92,12 @@ def describe_files(root: Path) -> InitResult:
         if kind is not None:
             found.setdefault(kind, []).append((layer.relpath, layer.files[0].path))
     result = InitResult(fields={})
+    model = _model_kind(found, result)
     parts: list[dict[str, Any]] = [snapshot_fields(root)]
-    parts.append(_safetensors(found.get("safetensors", []), result))
-    parts += [_single(found, kind, reader, result) for kind, reader in _READERS]
+    if model == "safetensors":
+        parts.append(_safetensors(found["safetensors"], result))
+    parts += [_single(found, kind, reader, result) for kind, reader in _READERS
+              if kind not in MODEL_FILE_KINDS or kind == model]
     _merge(result, parts)
     result.fields.setdefault("name", short_text(root.absolute().name) or "model")
     result.fields = {"name": result.fields.pop("name"), **result.fields}
@@ -117,6 +122,18 @@ def _format_of(relpath: str, path: Path) -> str | None:
         if lower.endswith(suffix):
             return kind
     return "pickle" if lower.endswith(PICKLE_SUFFIXES) else None
+
+
+def _model_kind(found: dict[str, list[tuple[str, Path]]], result: InitResult) -> str | None:
+    """The kind of the one model file the fields describing a model (format, framework, architecture,
+    size, precision) come from: the first of MODEL_FILE_KINDS present. Files of the other kinds describe
+    other files, so they are noted and not read (a pickle's class is not the XGBoost model's)."""
+    present = [kind for kind in MODEL_FILE_KINDS if found.get(kind)]
+    if not present:
+        return None
+    for kind in present[1:]:
+        result.notes.append(f"{found[kind][0][0]}: not described (the model file is {found[present[0]][0][0]})")
+    return present[0]
 
 
 def _safetensors(files: list[tuple[str, Path]], result: InitResult) -> dict[str, Any]:
@@ -207,8 +224,11 @@ def _xgboost(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
     return {"framework": "xgboost", "format": relpath.rsplit(".", 1)[-1].lower()}
 
 
-# After the cache path and safetensors: their order is each field's precedence (XGBoost's files before
-# pickles, as `serve` chooses them).
+# The kinds of model file, most preferred first: weights before the files `serve` loads, and among those
+# data before pickles, as `serve` chooses them (XGBoost's files before pickles). Only the first present
+# is read.
+MODEL_FILE_KINDS = ("safetensors", "gguf", "onnx", "xgboost", "skops", "pickle")
+# After the cache path and safetensors: their order is each field's precedence.
 _READERS: tuple[tuple[str, Callable[[Path, str, InitResult], dict[str, Any]]], ...] = (
     ("config.json", _config), ("README.md", _card), ("gguf", _gguf), ("onnx", _onnx), ("xgboost", _xgboost),
     ("skops", _estimator), ("pickle", _estimator),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from modelpack.inspection.xgboost_file import SUFFIXES as XGBOOST_SUFFIXES
+from modelpack.inspection.xgboost_file import is_xgboost_model
 from modelpack.oci.mediatypes import Kind
 from modelpack.packing.globs import first_match
 
@@ -35,15 +37,26 @@ DATASET_SUFFIXES = frozenset({".csv", ".tsv", ".parquet", ".jsonl", ".arrow", ".
 CONFIG_SUFFIXES = frozenset({".json", ".yaml", ".yml", ".toml", ".txt", ".cfg", ".ini", ".jinja"})
 
 
-def default_kind(relpath: str) -> tuple[Kind, bool]:
-    """(kind, certain). `certain` is False when we fell back to a guess (annotated as untested)."""
+def default_kind(relpath: str, root: Path | None = None) -> tuple[Kind, bool]:
+    """The kind a file's name (and, for a `.json`, its first bytes) implies.
+
+    Args:
+        relpath: the file's path in the model (posix, relative).
+        root: the model directory holding it; without it a `.json` is judged by its name alone.
+
+    Returns:
+        (kind, certain): `certain` is False when we fell back to a guess (annotated as untested).
+    """
     path = PurePosixPath(relpath)
     name = path.name.lower()
     suffix = path.suffix.lower()
     stem = name.split(".", 1)[0]
     if name in WEIGHT_CONFIG_NAMES or name.endswith(".index.json"):
         return "weight.config", True
-    if suffix in WEIGHT_SUFFIXES:
+    if suffix in WEIGHT_SUFFIXES or suffix in XGBOOST_SUFFIXES:
+        return "weight", True
+    # Only a .json needs reading (its first bytes): an XGBoost model saved as JSON is the model's weights.
+    if suffix == ".json" and root is not None and is_xgboost_model(root / relpath):
         return "weight", True
     if stem in DOC_STEMS or suffix in DOC_SUFFIXES:
         return "doc", True
@@ -56,21 +69,31 @@ def default_kind(relpath: str) -> tuple[Kind, bool]:
     return "weight", False
 
 
-def classify(relpath: str, rules: FileRules) -> tuple[Kind, bool]:
-    """Kind of a file: the first matching `files.kinds` glob wins, else the default."""
+def classify(relpath: str, rules: FileRules, root: Path | None = None) -> tuple[Kind, bool]:
+    """Kind of a file: the first matching `files.kinds` glob wins, else the default.
+
+    Args:
+        relpath: the file's path in the model (posix, relative).
+        rules: the `files` section of modelpack.yaml.
+        root: the model directory holding it (see `default_kind`); None judges by the name alone.
+
+    Returns:
+        (kind, certain), as `default_kind`.
+    """
     pattern = first_match(rules.kinds, relpath)
     if pattern is not None:
         return rules.kinds[pattern], True
-    return default_kind(relpath)
+    return default_kind(relpath, root)
 
 
-def classify_folder(folder: str, files: list[str], rules: FileRules) -> tuple[Kind, bool]:
+def classify_folder(folder: str, files: list[str], rules: FileRules, root: Path | None = None) -> tuple[Kind, bool]:
     """Kind of a folder packed as one archive: a `files.kinds` match on the folder, else the kind its
-    files agree on; a mixed folder holding weights is a weight layer, any other mix is untested."""
+    files (below `root`, when given) agree on; a mixed folder holding weights is a weight layer, any
+    other mix is untested."""
     pattern = first_match(rules.kinds, folder)
     if pattern is not None:
         return rules.kinds[pattern], True
-    kinds = [classify(f, rules) for f in files]
+    kinds = [classify(f, rules, root) for f in files]
     certain = {kind for kind, sure in kinds if sure}
     if len(certain) == 1:
         return certain.pop(), all(sure for _, sure in kinds)

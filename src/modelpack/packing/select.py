@@ -58,7 +58,7 @@ def select_layers(root: Path, rules: FileRules) -> list[LayerSource]:
             layer = layers.setdefault(owner, LayerSource(owner, "weight", False, archive=True))
             layer.files.append(item)
         elif not item.is_dir:
-            kind, certain = classify(item.relpath, rules)
+            kind, certain = classify(item.relpath, rules, root)
             layers[item.relpath] = LayerSource(item.relpath, kind, certain, files=[item])
     if not layers:
         raise UsageError(f"no files to pack in {root} (check files.include / files.exclude)")
@@ -66,7 +66,7 @@ def select_layers(root: Path, rules: FileRules) -> list[LayerSource]:
         layer.files.sort(key=lambda f: f.relpath)
         if layer.archive:
             files = [f.relpath for f in layer.files if not f.is_dir]
-            layer.kind, layer.certain = classify_folder(layer.relpath, files, rules)
+            layer.kind, layer.certain = classify_folder(layer.relpath, files, rules, root)
     return [layers[k] for k in sorted(layers)]
 
 

@@ -228,7 +228,9 @@ class LayoutStore:
             self._write_index(entries)
 
     def remove_reference(self, reference: Reference) -> list[str]:
-        """Drop every index entry naming `reference` (a tag, or all names of a digest); GC blobs."""
+        """Drop every index entry naming `reference` (a tag, or all names of a digest), and the signature
+        entries of a manifest no name is left on (`attached_entries`); GC blobs. Returns the references
+        dropped, those signature entries last."""
         with self._locked():
             entries = self._read_index()
             if reference.digest and not reference.tag:
@@ -240,13 +242,15 @@ class LayoutStore:
             if not gone:
                 raise NotFoundError(f"{reference} is not in the local store")
             kept = [e for e in entries if e not in gone]
-            for digest in {e.descriptor.digest for e in gone} - {e.descriptor.digest for e in kept}:
+            signatures: list[StoreEntry] = []
+            for digest in sorted({e.descriptor.digest for e in gone} - {e.descriptor.digest for e in kept}):
                 attached = attached_entries(kept, reference.name, digest, self._listed)  # sign --local's
                 kept = [e for e in kept if e not in attached]
+                signatures += attached
             self._write_index(kept)
             collect_garbage(self, kept)
             sweep_ingest(self)  # cheap, and safe: only files no live process holds
-        return [e.reference for e in gone]
+        return [e.reference for e in gone + signatures]
 
     def _listed(self, desc: Descriptor) -> list[str]:
         """The digests an index in the store lists (none if it is missing or not an index)."""

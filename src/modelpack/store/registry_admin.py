@@ -17,12 +17,13 @@ MAX_CATALOG_PAGES = 100
 MAX_REPOSITORIES = 10_000
 
 
-def tags_naming(repo: Repository, digest: str, workers: int = 8) -> list[str]:
-    """Every tag of the repository that currently names `digest` (one HEAD per tag, concurrently)."""
+def tag_digests(repo: Repository, workers: int = 8) -> dict[str, str]:
+    """Every tag of the repository and the digest it names now (one HEAD per tag, concurrently); a tag
+    gone meanwhile is left out."""
     tags = repo.tags()  # names outside the tag grammar are left out where the list is read (registry.tags)
     with worker_pool(workers) as pool:
         resolved = list(pool.map(repo.find, tags))
-    return [tag for tag, desc in zip(tags, resolved, strict=True) if desc is not None and desc.digest == digest]
+    return {tag: desc.digest for tag, desc in zip(tags, resolved, strict=True) if desc is not None}
 
 
 def repositories(client: RegistryClient, page_size: int = 1000) -> list[str]:
