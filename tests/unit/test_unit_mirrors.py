@@ -136,6 +136,9 @@ def test_short_name_settings_are_ignored() -> None:
      "pull-from-mirror"),
     ('[[registry]]\nlocation = "r.example.com"\n[[registry]]\nlocation = "r.example.com"', "more than once"),
     ('[registries.block]\nregistries = ["a.example.com"]\n[[registry]]\nlocation = "r.example.com"', "mixes version"),
+    # Nesting deep enough to exhaust the TOML parser's recursion: still one line, not an internal error.
+    ("x = " + "[" * 100_000 + "]" * 100_000, "is not valid TOML"),
+    ("x = " + "{a=" * 50_000 + "1" + "}" * 50_000, "is not valid TOML"),
 ])
 def test_malformed_files_are_one_line_naming_the_file(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as caught:

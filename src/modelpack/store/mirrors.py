@@ -175,6 +175,8 @@ def parse(text: str, source: str) -> list[RegistryEntry]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{source} is not valid TOML ({exc}); fix or remove it") from None
+    except RecursionError:  # tomllib recurses per nesting level: a file under the size cap can still exhaust it
+        raise UsageError(f"{source} is not valid TOML (nested too deeply); fix or remove it") from None
     tables = data.get("registry", [])
     legacy = data.get("registries", {})
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
