@@ -27,6 +27,7 @@ import urllib3
 
 from modelpack.errors import (
     AuthenticationError,
+    ModelpackError,
     NotFoundError,
     RegistryError,
     TransportError,
@@ -142,6 +143,10 @@ class RegistryClient:
                 raise TransportError(tls_message(self.host, exc, self.options.plain_http)) from None
             except (urllib3.exceptions.LocationValueError, UnusableRequest, UnicodeError):
                 raise RegistryError(f"{self.host} sent an unusable URL or name") from None
+            except ModelpackError:
+                # Ours, and final: a token service's refusal (AuthenticationError is an OSError too) is no
+                # network failure to retry and report as "cannot connect".
+                raise
             except _WIRE_ERRORS as exc:
                 self._after_failure(method, url, exc, watch, attempt, retries, deadline)
                 continue
