@@ -75,6 +75,17 @@ location = "a.example.com"
     assert c.entry_for("example.com/team/m") is None
 
 
+def test_a_trailing_slash_is_trimmed_so_the_table_still_applies() -> None:
+    # containers/image trims it; kept, the prefix matched nothing and `blocked = true` was silently ignored.
+    c = conf('[[registry]]\nlocation = "bad.example.com/"\nblocked = true\n'
+             '[[registry]]\nprefix = "o.example.com/team/"\nlocation = "o.example.com/team/"\n'
+             '[[registry.mirror]]\nlocation = "m.local/cache/"\n')
+    with pytest.raises(UsageError, match="blocked"):
+        c.route(Reference.parse("bad.example.com/m:1"))
+    assert where(c.route(Reference.parse("o.example.com/team/m:1")), False) == \
+        ["m.local/cache/m", "o.example.com/team/m"]
+
+
 def test_pull_from_mirror_selects_mirrors_by_the_kind_of_pull() -> None:
     c = conf('''
 [[registry]]
@@ -111,10 +122,12 @@ def test_docker_hub_official_images_match_under_library() -> None:
 
 def test_version_1_insecure_and_block_lists() -> None:
     c = conf('[registries.search]\nregistries = ["docker.io"]\n[registries.insecure]\nregistries = ["old.local:5000"]\n'
-             '[registries.block]\nregistries = ["bad.example.com"]\n')
+             '[registries.block]\nregistries = ["bad.example.com", "worse.example.com/"]\n')
     assert c.route(Reference.parse("old.local:5000/m:1")).origin.insecure
     with pytest.raises(UsageError, match="blocked"):
         c.route(Reference.parse("bad.example.com/m:1"))
+    with pytest.raises(UsageError, match="blocked"):
+        c.route(Reference.parse("worse.example.com/m:1"))
 
 
 def test_short_name_settings_are_ignored() -> None:

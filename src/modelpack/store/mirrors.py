@@ -192,8 +192,8 @@ def parse(text: str, source: str) -> list[RegistryEntry]:
 
 
 def _entry(table: dict[str, Any], source: str) -> RegistryEntry:
-    prefix = _text(table, "prefix", source)
-    location = _text(table, "location", source)
+    prefix = _name(table, "prefix", source)
+    location = _name(table, "location", source)
     if not prefix and not location:
         raise UsageError(f"{source}: a [[registry]] has neither prefix nor location")
     prefix = prefix or location
@@ -215,7 +215,7 @@ def _entry(table: dict[str, Any], source: str) -> RegistryEntry:
 
 
 def _mirror(table: dict[str, Any], source: str, prefix: str, by_digest_only: bool) -> Mirror:
-    location = _text(table, "location", source)
+    location = _name(table, "location", source)
     if not location:
         raise UsageError(f"{source}: a mirror of prefix {prefix!r} has no location")
     _check_name(location, source, "mirror location")
@@ -239,7 +239,7 @@ def _legacy(tables: Any, source: str) -> list[RegistryEntry]:
         names = tables.get(kind, {}).get("registries", []) if isinstance(tables.get(kind, {}), dict) else None
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise UsageError(f"{source}: [registries.{kind}] registries must be a list of strings")
-        for name in names:
+        for name in (n.strip().rstrip("/") for n in names):
             _check_name(name, source, f"registries.{kind} entry")
             hosts.setdefault(name, {})["blocked" if kind == "block" else "insecure"] = True
     return [RegistryEntry(name, name, source, insecure=flags.get("insecure", False),
@@ -251,6 +251,12 @@ def _text(table: dict[str, Any], key: str, source: str) -> str:
     if not isinstance(value, str):
         raise UsageError(f"{source}: {key} must be a string, not {value!r}")
     return value.strip()
+
+
+def _name(table: dict[str, Any], key: str, source: str) -> str:
+    """A prefix or location, trailing slashes trimmed as containers/image does (kept, a prefix matched
+    nothing, and its `blocked = true` went unnoticed)."""
+    return _text(table, key, source).rstrip("/")
 
 
 def _flag(table: dict[str, Any], key: str, source: str) -> bool:
