@@ -73,6 +73,13 @@ location = "a.example.com"
     assert where(route, False) == ["cache.local/ex/team/m", "b.example.com/team/m"]
     assert c.route(Reference.parse("a.example.com/team/m:1")).mirrors == ()
     assert c.entry_for("example.com/team/m") is None
+    # The host's port is no part of the domain a wildcard matches (as in containers/image): a blocked
+    # wildcard blocks every port.
+    assert where(c.route(Reference.parse("b.example.com:5000/team/m:1")), False) == \
+        ["cache.local/ex/team/m", "b.example.com:5000/team/m"]
+    blocked = conf('[[registry]]\nprefix = "*.example.com"\nblocked = true\n')
+    with pytest.raises(UsageError, match="blocked"):
+        blocked.route(Reference.parse("b.example.com:443/team/m:1"))
 
 
 def test_a_trailing_slash_is_trimmed_so_the_table_still_applies() -> None:

@@ -69,7 +69,8 @@ class RegistryEntry:
         """How many leading characters of `name` (host/repository) this entry's prefix matches; -1: none."""
         if self.wildcard:
             host = name.split("/", 1)[0]
-            return len(host) if host.endswith(self.prefix[1:]) else -1
+            # The domain alone is matched (as containers/image does): a port does not escape `blocked`.
+            return len(host) if host.partition(":")[0].endswith(self.prefix[1:]) else -1
         if name == self.prefix or name.startswith(self.prefix + "/"):
             return len(self.prefix)
         return -1
