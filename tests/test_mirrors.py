@@ -199,6 +199,18 @@ def test_a_blocked_registry_is_refused_for_pulls_and_pushes_in_one_line(
     assert len(broken.err.strip().splitlines()) == 1 and "Traceback" not in broken.err
 
 
+def test_a_blocked_host_is_refused_for_login_and_its_catalog_too(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # As containers/image refuses any client for a blocked registry: no password goes to it.
+    host = f"127.0.0.1:{free_port()}"
+    conf = write_conf(tmp_path, monkeypatch, f'[[registry]]\nlocation = "{host}"\nblocked = true\n')
+    for args in (("login", host, "-u", "alice", "--password-stdin"), ("ls", host)):
+        result = modelpack(*args, "--plain-http", stdin="secret\n")
+        assert result.code == 2, result.err
+        assert result.err.strip() == (f"error: {host} is blocked by {conf} (prefix '{host}', blocked = true): nothing "
+                                      "was sent; edit that file to allow it")
+
+
 def test_a_digest_only_mirror_is_skipped_for_a_tag_pull(
         cache_pair: tuple[Registry, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     origin, cache = cache_pair

@@ -133,13 +133,29 @@ class RegistriesConf:
         if entry is None:
             return Route(Endpoint(reference))
         if entry.blocked:
-            raise UsageError(f"{reference.name} is blocked by {entry.source} (prefix {entry.prefix!r}, "
-                             "blocked = true): nothing was sent; edit that file to allow it")
+            raise _blocked(reference.name, entry)
         rest = name[entry.matched(name):]
         origin = _rewrite(reference, entry.location + rest, entry) if entry.location else reference
         mirrors = tuple((m, Endpoint(_rewrite(reference, m.location + rest, entry), m.insecure, True))
                         for m in entry.mirrors)
         return Route(Endpoint(origin, entry.insecure), mirrors)
+
+
+    def check_host(self, host: str) -> None:
+        """Refuse a command that talks to registry `host` itself (login, its catalog) when a table blocks
+        the whole host, as containers/image refuses any client for a blocked registry.
+
+        Raises:
+            UsageError: `host` is blocked.
+        """
+        entry = self.entry_for(host)
+        if entry is not None and entry.blocked:
+            raise _blocked(host, entry)
+
+
+def _blocked(name: str, entry: RegistryEntry) -> UsageError:
+    return UsageError(f"{name} is blocked by {entry.source} (prefix {entry.prefix!r}, blocked = true): nothing "
+                      "was sent; edit that file to allow it")
 
 
 def full_name(reference: Reference) -> str:
