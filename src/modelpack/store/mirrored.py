@@ -3,7 +3,7 @@ refuses it, `insecure` relaxes TLS, and reads may go through mirrors.
 
 Reads (manifests by tag or digest, blobs, referrers) try each endpoint in order, the mirrors a pull of
 this kind may use (`pull-from-mirror`) and then the origin. An endpoint that answers "not found" (or
-"no referrers API"), refuses access, or serves a manifest that does not match its digest is passed
+"no referrers API", or no referrers), refuses access, or serves a manifest that does not match its digest is passed
 over for that request; one that cannot be reached is passed over for the rest of the command (a dead
 mirror costs one connect timeout: mirrors get a short one and no retries). A mirror whose blob stream
 fails mid-way (cut beyond resuming, stalled, an error when resuming) hands the rest of that blob, or of
@@ -193,8 +193,10 @@ class MirroredRepository:
         return self._attempt(what, call, digest=desc.digest, after=after)
 
     def list_referrers(self, digest: str) -> list[Descriptor] | None:
+        # An empty list from a mirror is passed over too: a cache may have listed them before the origin
+        # got a signature, and would hide it from `pull --verify-key`.
         return self._read(f"referrers of {digest}", lambda repo: repo.list_referrers(digest),
-                          passes=lambda found: found is None)
+                          passes=lambda found: not found)
 
     def served_by_mirror(self, digest: str) -> str | None:
         """The mirror that served blob `digest` in this command, if one did."""
