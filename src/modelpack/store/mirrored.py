@@ -282,7 +282,7 @@ class _FailoverBlob(io.RawIOBase):
             raise exc
         source.dead = isinstance(exc, TransportError)
         log.info("blob %s: %s failed after byte %d (%s); the rest from the next endpoint", self._desc.digest,
-                 source.label, self._offset, _short(exc))
+                 source.label, self._offset, exc)  # the whole reason: cut, stalled, refused to resume
         with contextlib.suppress(Exception):
             self._stream.close()
         self._stream, self._source = self._owner._open_range(self._desc, self._offset, self._end, after=source)
@@ -303,7 +303,7 @@ class _FailoverBlob(io.RawIOBase):
                 raise  # ranges not served: the stream that asked reads on alone (see `ranged`)
             except _MID_BLOB as exc:
                 log.info("blob %s: %s failed bytes %d-%d (%s); asking the next endpoint", desc.digest,
-                         source.label, start, end - 1, _short(exc))
+                         source.label, start, end - 1, exc)
                 stream, served = owner._open_range(desc, start, end, after=source)
                 return stream if served is owner._origin else _FailoverBlob(owner, desc, start, end, (stream, served))
             return _FailoverBlob(owner, desc, start, end, (stream, source))
