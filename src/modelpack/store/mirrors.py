@@ -201,10 +201,11 @@ def parse(text: str, source: str) -> list[RegistryEntry]:
     if tables and legacy:
         raise UsageError(f"{source} mixes version 1 ([registries.*]) and version 2 ([[registry]]) tables; use one")
     entries = [_entry(table, source) for table in tables] + _legacy(legacy, source)
-    prefixes = [entry.prefix for entry in entries]
-    for prefix in prefixes:
-        if prefixes.count(prefix) > 1:
-            raise UsageError(f"{source}: prefix {prefix!r} is defined more than once")
+    seen: set[str] = set()  # (a count per prefix was quadratic: 10 s for a 1 MiB file of 31,000 tables)
+    for entry in entries:
+        if entry.prefix in seen:
+            raise UsageError(f"{source}: prefix {entry.prefix!r} is defined more than once")
+        seen.add(entry.prefix)
     return entries
 
 
