@@ -86,3 +86,22 @@ def test_a_range_a_mirror_breaks_is_fetched_from_the_origin(
     mp.pull(by_digest, output=tmp_path / "out", options=ClientOptions(plain_http=True, backoff=0.01))
     assert tree(tmp_path / "out") == tree(model)
     assert mirror.requests("GET", f"{weights} [Range")  # the blob was split, and its ranges asked of the mirror
+
+
+def test_ranges_skip_a_mirror_once_it_failed_one(
+        origin: Registry, mirror: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model, by_digest, weights = _pushed(origin, tmp_path)
+    write_conf(tmp_path, monkeypatch, f'[[registry]]\nlocation = "{origin.host}"\n'
+                                      f'[[registry.mirror]]\nlocation = "{mirror.host}"\n')
+    monkeypatch.setenv("MODELPACK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MODELPACK_RANGE_CONNECTIONS", "2")
+    # Every range the mirror serves is cut after 1000 bytes: each stream resumes until it gives up.
+    mirror.faults += [Fault(r"\[Range", cut_after=1000, times=999)]
+
+    mp.pull(by_digest, output=tmp_path / "out", options=ClientOptions(plain_http=True, backoff=0.01))
+    assert tree(tmp_path / "out") == tree(model)
+    # Two connections held a range each when the mirror first failed; after that no range went to it
+    # (each of those two: its request and MAX_RESUMES resumes). Ranges of the ~8 MiB rest: ~8.
+    from modelpack.store.blobstream import MAX_RESUMES
+
+    assert 0 < len(mirror.requests("GET", f"{weights} [Range")) <= 2 * (MAX_RESUMES + 1)

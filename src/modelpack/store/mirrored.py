@@ -298,6 +298,8 @@ class _FailoverBlob(io.RawIOBase):
 
         def open_range(start: int, end: int) -> ByteStream:
             try:
+                if source.dead:  # it failed another stream meanwhile: not asked again
+                    raise TransportError(f"{source.endpoint.host} failed earlier in this command")
                 stream: ByteStream = opener(start, end)
             except RangesIgnored:
                 raise  # ranges not served: the stream that asked reads on alone (see `ranged`)
