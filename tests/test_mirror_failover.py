@@ -47,12 +47,20 @@ def _pushed(origin: Registry, tmp_path: Path) -> tuple[Path, str, str]:
     return model, pushed.out.strip(), "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def _pushed_behind_mirror(origin: Registry, mirror: FaultProxy, tmp_path: Path,
+                          monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, str]:
+    """`_pushed`, then registries.conf naming `mirror` for the origin (for this process and its children)."""
+    pushed = _pushed(origin, tmp_path)
+    write_conf(tmp_path, monkeypatch, f'[[registry]]\nlocation = "{origin.host}"\n'
+                                      f'[[registry.mirror]]\nlocation = "{mirror.host}"\n')
+    monkeypatch.setenv("MODELPACK_HOME", str(tmp_path / "home"))
+    return pushed
+
+
 @pytest.mark.parametrize("fault", ["no resume", "keeps breaking"])
 def test_a_mirror_breaking_a_blob_mid_way_hands_the_rest_to_the_origin(
         origin: Registry, mirror: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
-    model, by_digest, weights = _pushed(origin, tmp_path)
-    write_conf(tmp_path, monkeypatch, f'[[registry]]\nlocation = "{origin.host}"\n'
-                                      f'[[registry.mirror]]\nlocation = "{mirror.host}"\n')
+    model, by_digest, weights = _pushed_behind_mirror(origin, mirror, tmp_path, monkeypatch)
     whole = f"GET /v2/team/m/blobs/{weights}$"
     if fault == "no resume":  # cut after 1 MiB, and the resume refused (a cache that lost the blob meanwhile)
         mirror.faults += [Fault(whole, cut_after=MIB), Fault(f"{weights} \\[Range", status=416, times=99)]
@@ -60,8 +68,7 @@ def test_a_mirror_breaking_a_blob_mid_way_hands_the_rest_to_the_origin(
         mirror.faults += [Fault(f"/blobs/{weights}", cut_after=MIB, times=99)]
 
     out = tmp_path / "out"
-    pulled = modelpack("pull", "-v", "--plain-http", by_digest, "-o", str(out),
-                       env={"MODELPACK_HOME": str(tmp_path / "home")})
+    pulled = modelpack("pull", "-v", "--plain-http", by_digest, "-o", str(out))
     assert pulled.code == 0, pulled.err
     assert tree(out) == tree(model)
     failed = [line for line in pulled.err.splitlines() if "failed after byte" in line]
@@ -76,10 +83,7 @@ def test_a_mirror_breaking_a_blob_mid_way_hands_the_rest_to_the_origin(
 
 def test_a_range_a_mirror_breaks_is_fetched_from_the_origin(
         origin: Registry, mirror: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    model, by_digest, weights = _pushed(origin, tmp_path)
-    write_conf(tmp_path, monkeypatch, f'[[registry]]\nlocation = "{origin.host}"\n'
-                                      f'[[registry.mirror]]\nlocation = "{mirror.host}"\n')
-    monkeypatch.setenv("MODELPACK_HOME", str(tmp_path / "home"))
+    model, by_digest, weights = _pushed_behind_mirror(origin, mirror, tmp_path, monkeypatch)
     # The whole-blob stream is served; the first range is cut and every later range request refused.
     mirror.faults += [Fault(r"\[Range", cut_after=1000), Fault(r"\[Range", status=503, times=999)]
 
@@ -90,10 +94,7 @@ def test_a_range_a_mirror_breaks_is_fetched_from_the_origin(
 
 def test_ranges_skip_a_mirror_once_it_failed_one(
         origin: Registry, mirror: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    model, by_digest, weights = _pushed(origin, tmp_path)
-    write_conf(tmp_path, monkeypatch, f'[[registry]]\nlocation = "{origin.host}"\n'
-                                      f'[[registry.mirror]]\nlocation = "{mirror.host}"\n')
-    monkeypatch.setenv("MODELPACK_HOME", str(tmp_path / "home"))
+    model, by_digest, weights = _pushed_behind_mirror(origin, mirror, tmp_path, monkeypatch)
     monkeypatch.setenv("MODELPACK_RANGE_CONNECTIONS", "2")
     # Every range the mirror serves is cut after 1000 bytes: each stream resumes until it gives up.
     mirror.faults += [Fault(r"\[Range", cut_after=1000, times=999)]
