@@ -166,6 +166,15 @@ def test_malformed_files_are_one_line_naming_the_file(text: str, message: str) -
     assert str(caught.value).count("/etc/containers/registries.conf") >= 1 and "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("location", ["alice:hunter2@m.local", "https://alice:hunter2@m.local/ns",
+                                      "alice:hunter2@m.local/ns"])
+def test_credentials_in_a_location_are_refused_without_being_echoed(location: str) -> None:
+    with pytest.raises(UsageError, match="names a user") as caught:
+        parse(f'[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\nlocation = "{location}"\n',
+              "f.conf")
+    assert "hunter2" not in str(caught.value)
+
+
 def test_a_location_that_leaves_no_repository_is_refused_when_used() -> None:
     c = conf('[[registry]]\nprefix = "a.example.com/x/y"\nlocation = "b.example.com"\n')
     with pytest.raises(UsageError, match="no registry/repository name"):

@@ -286,6 +286,10 @@ def _flag(table: dict[str, Any], key: str, source: str) -> bool:
 
 def _check_name(value: str, source: str, what: str, host_only: bool = False) -> None:
     """host[:port][/namespace...]; no scheme, tag or digest (modelpack matches repository prefixes)."""
+    if "@" in value.partition("://")[2 if "://" in value else 0].partition("/")[0]:
+        # Not echoed: it would print a password to a terminal or a CI log.
+        raise UsageError(f"{source}: a {what} names a user (user[:password]@host); registries.conf takes no "
+                         "credentials: use `modelpack login HOST`")
     if "://" in value:
         raise UsageError(f"{source}: {what} {value!r} must not name a scheme (insecure = true allows plain HTTP)")
     host, _, path = value.partition("/")
