@@ -151,6 +151,7 @@ def test_short_name_settings_are_ignored() -> None:
     ('[[registry]]\nlocation = "r.example.com/repo:tag"', "no tag or digest"),
     ('[[registry]]\nlocation = "r.example.com"\ninsecure = "yes"', "insecure must be true or false"),
     ('[[registry]]\nprefix = "*.example.com"\nlocation = "x.example.com"', "wildcard prefix"),
+    ('[[registry]]\nprefix = "*.example.com/team"', r"prefix '\*\.example\.com/team' is not host"),
     ('[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\ninsecure = true', "has no location"),
     ('[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\nlocation = "m.local"\npull-from-mirror = "some"',
      "pull-from-mirror"),

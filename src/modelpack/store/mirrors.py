@@ -218,7 +218,7 @@ def _entry(table: dict[str, Any], source: str) -> RegistryEntry:
     if prefix.startswith("*."):
         if location:
             raise UsageError(f"{source}: the wildcard prefix {prefix!r} cannot have a location")
-        _check_name(prefix[2:], source, "prefix", host_only=True)
+        _check_name(prefix[2:], source, "prefix", host_only=True, shown=prefix)
     else:
         _check_name(prefix, source, "prefix")
         location = location or prefix
@@ -284,8 +284,9 @@ def _flag(table: dict[str, Any], key: str, source: str) -> bool:
     return value
 
 
-def _check_name(value: str, source: str, what: str, host_only: bool = False) -> None:
-    """host[:port][/namespace...]; no scheme, tag or digest (modelpack matches repository prefixes)."""
+def _check_name(value: str, source: str, what: str, host_only: bool = False, shown: str | None = None) -> None:
+    """host[:port][/namespace...]; no scheme, tag or digest (modelpack matches repository prefixes).
+    `shown`: what the file says, named in errors (a wildcard's `*.`, which `value` lacks)."""
     if "@" in value.partition("://")[2 if "://" in value else 0].partition("/")[0]:
         # Not echoed: it would print a password to a terminal or a CI log.
         raise UsageError(f"{source}: a {what} names a user (user[:password]@host); registries.conf takes no "
@@ -295,7 +296,7 @@ def _check_name(value: str, source: str, what: str, host_only: bool = False) -> 
     host, _, path = value.partition("/")
     host_ok = is_domain(host) if host_only else is_registry_host(host)
     if not host_ok or (path and (host_only or not is_repository_name(path))):
-        raise UsageError(f"{source}: {what} {value!r} is not host[:port][/namespace] (no tag or digest)")
+        raise UsageError(f"{source}: {what} {shown or value!r} is not host[:port][/namespace] (no tag or digest)")
 
 
 # -- files ---------------------------------------------------------------------------------------------
