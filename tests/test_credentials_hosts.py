@@ -11,6 +11,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import pytest
+
 import modelpack as mp
 from helpers import modelpack
 from hostile_registry import HostileRegistry, model_content, reply, serve_content, weights_digest
@@ -121,3 +123,30 @@ def test_a_plain_http_token_realm_behind_https_gets_no_password(tmp_path: Path) 
         result = modelpack("pull", "--insecure", f"{registry.host}/a/b:1", "-o", str(tmp_path / "out"))
     assert_never_saw_the_secret(realm)
     assert result.code == 0, result.err
+
+
+def test_a_mirror_and_where_it_redirects_never_see_the_origins_password(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelpack.store.credentials import Credentials
+
+    content = model_content(os.urandom(2_000_000))  # a streamed blob and a small one (the curl engine's)
+    with HostileRegistry() as origin, HostileRegistry() as mirror, HostileRegistry() as storage:
+        origin.routes[""] = basic_only(serve_content(content))
+        # The mirror asks for a password for manifests (a cache needing one: it gets none, and is passed
+        # over) and sends blobs to its storage, which asks for one too.
+        mirror.routes["/blobs/"] = lambda h: reply(h, 307, b"", {"Location": f"http://{storage.host}/o{h.path}"})
+        mirror.routes[""] = basic_only(serve_content(content))
+        storage.routes[""] = basic_only(serve_content(content))
+        conf = tmp_path / "registries.conf"
+        conf.write_text(f'[[registry]]\nlocation = "{origin.host}"\n[[registry.mirror]]\nlocation = "{mirror.host}"\n')
+        monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(conf))
+        monkeypatch.setenv("MODELPACK_HOME", str(tmp_path / "home"))
+        given = ClientOptions(plain_http=True, credentials=Credentials("alice", SECRET))
+        mp.pull(f"{origin.host}/team/m:1", output=tmp_path / "out", options=given)
+        login_to(origin.host)  # and the same password read from the docker config, by the CLI
+        pulled = modelpack("pull", "--plain-http", f"{origin.host}/team/m:1", "-o", str(tmp_path / "out2"))
+        assert pulled.code == 0, pulled.err
+    assert (tmp_path / "out" / "w.bin").read_bytes() == (tmp_path / "out2" / "w.bin").read_bytes()
+    assert BASIC in origin.authorizations()
+    assert_never_saw_the_secret(mirror)
+    assert_never_saw_the_secret(storage)

@@ -172,3 +172,30 @@ def test_a_blob_sent_content_encoded_is_refused_and_nothing_is_written(tmp_path,
     assert "Content-Encoding 'gzip'" in lines[0] and "internal error" not in lines[0], lines[0]
     assert fetched, "the blob was never asked for"
     assert not (tmp_path / "out" / "w.bin").exists()
+
+
+@pytest.mark.parametrize("scheme", ["file", "gopher", "dict"])
+def test_a_redirect_to_anything_but_http_is_refused(tmp_path, scheme: str) -> None:  # type: ignore[no-untyped-def]
+    # libcurl speaks file://, gopher://, dict:// ...: a plain-HTTP registry's redirect once made it read a
+    # local file and print it as the "registry's" error body.
+    from helpers import modelpack
+
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"errors":[{"code":"X","message":"LOCAL-SECRET"}]}')
+    target = f"file://{secret}" if scheme == "file" else f"{scheme}://127.0.0.1:1/x"
+    with HostileRegistry({"/v2/": lambda h: reply(h, 302, b"", {"Location": target})}) as reg:
+        for args in (("pull", f"{reg.host}/team/m:1", "-o", str(tmp_path / "out")),
+                     ("inspect", "--remote", f"{reg.host}/team/m:1"), ("ls", f"{reg.host}/team/m")):
+            result = modelpack(*args, "--plain-http", env={"MODELPACK_HOME": str(tmp_path / "home")})
+            assert result.code == 1, result.err
+            assert "LOCAL-SECRET" not in result.err
+            lines = result.err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: ") and \
+                f"to a {scheme}: URL; refused" in lines[0], result.err
+
+    # A tag list whose next page is such a URL: refused alike (it once listed the file's "tags").
+    page = {"Content-Type": "application/json", "Link": f'<{target}>; rel="next"'}
+    with HostileRegistry({"/tags/list": lambda h: reply(h, 200, '{"tags": ["a"]}', page)}) as reg:
+        listed = modelpack("ls", "--plain-http", f"{reg.host}/team/m", env={"MODELPACK_HOME": str(tmp_path / "home")})
+        assert listed.code == 1 and "LOCAL-SECRET" not in listed.out + listed.err, listed.err
+        assert listed.err.strip() == f"error: {reg.host} sent a link for GET to a {scheme}: URL; refused"

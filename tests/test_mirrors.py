@@ -199,6 +199,18 @@ def test_a_blocked_registry_is_refused_for_pulls_and_pushes_in_one_line(
     assert len(broken.err.strip().splitlines()) == 1 and "Traceback" not in broken.err
 
 
+def test_a_blocked_host_is_refused_for_login_and_its_catalog_too(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # As containers/image refuses any client for a blocked registry: no password goes to it.
+    host = f"127.0.0.1:{free_port()}"
+    conf = write_conf(tmp_path, monkeypatch, f'[[registry]]\nlocation = "{host}"\nblocked = true\n')
+    for args in (("login", host, "-u", "alice", "--password-stdin"), ("ls", host)):
+        result = modelpack(*args, "--plain-http", stdin="secret\n")
+        assert result.code == 2, result.err
+        assert result.err.strip() == (f"error: {host} is blocked by {conf} (prefix '{host}', blocked = true): nothing "
+                                      "was sent; edit that file to allow it")
+
+
 def test_a_digest_only_mirror_is_skipped_for_a_tag_pull(
         cache_pair: tuple[Registry, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     origin, cache = cache_pair
@@ -244,3 +256,26 @@ def test_a_mirror_serving_corrupt_bytes_fails_digest_verification(
     assert into_store.code == 6 and into_store.err.rstrip().endswith(f"served by mirror {cache.host}: fix it or "
                                                                      "take it out of registries.conf)")
 
+
+
+def test_a_mirror_listing_no_referrers_does_not_hide_the_origins_signature(
+        fresh_registry: Callable[..., Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fault_proxy import FaultProxy
+    from test_signing import keypair
+
+    registry = fresh_registry()
+    private, public = keypair(tmp_path, "k")
+    # Two referrers APIs over the same registry: the origin saw the signature pushed; the mirror did not
+    # (a cache that listed this digest's referrers before it was signed), so it answers an empty list.
+    with FaultProxy(registry.host, referrers_api=True) as origin, \
+            FaultProxy(registry.host, referrers_api=True) as cache:
+        ref = f"{origin.host}/team/m:1"
+        assert modelpack("push", "--plain-http", str(make_model(tmp_path / "model")), ref).code == 0
+        assert modelpack("sign", "--plain-http", "--key", str(private), ref, env={"COSIGN_PASSWORD": "pw"}).code == 0
+        write_conf(tmp_path, monkeypatch, mirrored(origin.host, cache.host))
+        pulled = modelpack("pull", "-v", "--plain-http", "--verify-key", str(public), ref, "-o", str(tmp_path / "out"),
+                           env={"MODELPACK_HOME": str(tmp_path / "home")})
+        assert pulled.code == 0, pulled.err
+        assert cache.requests("GET", "/referrers/")  # the mirror was asked first
+        assert [line for line in pulled.err.splitlines() if "referrers of" in line and "served by" in line] == \
+            [line for line in pulled.err.splitlines() if "referrers of" in line and f"{origin.host} (origin)" in line]

@@ -47,3 +47,14 @@ def test_push_and_pull_with_per_scope_tokens(fresh_registry: Callable[..., Regis
         denied = modelpack("push", "--plain-http", str(model), f"{reg.host}/other/c:1")
         assert denied.code == 4, denied.err
         assert denied.err.startswith("error: ") and len(denied.err.strip().splitlines()) == 1
+
+
+def test_a_token_service_refusing_the_password_is_an_authentication_error(
+        fresh_registry: Callable[..., Registry], tmp_path: Path) -> None:
+    # The token is fetched while a request is being sent: its refusal must not read as a network failure
+    # (it once did: "cannot connect to HOST: connection refused", exit 5, after retries for a bad answer).
+    with TokenServer(tmp_path, {"alice": PASSWORD}, grant_prefix="team/") as tokens:
+        reg = fresh_registry(auth_token=tokens.registry_auth())
+        wrong = modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin="nope")
+        assert wrong.code == 4, wrong.err
+        assert wrong.err.strip() == f"error: {reg.host} refused the credentials for user 'alice'"

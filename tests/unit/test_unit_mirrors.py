@@ -73,6 +73,24 @@ location = "a.example.com"
     assert where(route, False) == ["cache.local/ex/team/m", "b.example.com/team/m"]
     assert c.route(Reference.parse("a.example.com/team/m:1")).mirrors == ()
     assert c.entry_for("example.com/team/m") is None
+    # The host's port is no part of the domain a wildcard matches (as in containers/image): a blocked
+    # wildcard blocks every port.
+    assert where(c.route(Reference.parse("b.example.com:5000/team/m:1")), False) == \
+        ["cache.local/ex/team/m", "b.example.com:5000/team/m"]
+    blocked = conf('[[registry]]\nprefix = "*.example.com"\nblocked = true\n')
+    with pytest.raises(UsageError, match="blocked"):
+        blocked.route(Reference.parse("b.example.com:443/team/m:1"))
+
+
+def test_a_trailing_slash_is_trimmed_so_the_table_still_applies() -> None:
+    # containers/image trims it; kept, the prefix matched nothing and `blocked = true` was silently ignored.
+    c = conf('[[registry]]\nlocation = "bad.example.com/"\nblocked = true\n'
+             '[[registry]]\nprefix = "o.example.com/team/"\nlocation = "o.example.com/team/"\n'
+             '[[registry.mirror]]\nlocation = "m.local/cache/"\n')
+    with pytest.raises(UsageError, match="blocked"):
+        c.route(Reference.parse("bad.example.com/m:1"))
+    assert where(c.route(Reference.parse("o.example.com/team/m:1")), False) == \
+        ["m.local/cache/m", "o.example.com/team/m"]
 
 
 def test_pull_from_mirror_selects_mirrors_by_the_kind_of_pull() -> None:
@@ -111,10 +129,12 @@ def test_docker_hub_official_images_match_under_library() -> None:
 
 def test_version_1_insecure_and_block_lists() -> None:
     c = conf('[registries.search]\nregistries = ["docker.io"]\n[registries.insecure]\nregistries = ["old.local:5000"]\n'
-             '[registries.block]\nregistries = ["bad.example.com"]\n')
+             '[registries.block]\nregistries = ["bad.example.com", "worse.example.com/"]\n')
     assert c.route(Reference.parse("old.local:5000/m:1")).origin.insecure
     with pytest.raises(UsageError, match="blocked"):
         c.route(Reference.parse("bad.example.com/m:1"))
+    with pytest.raises(UsageError, match="blocked"):
+        c.route(Reference.parse("worse.example.com/m:1"))
 
 
 def test_short_name_settings_are_ignored() -> None:
@@ -131,16 +151,29 @@ def test_short_name_settings_are_ignored() -> None:
     ('[[registry]]\nlocation = "r.example.com/repo:tag"', "no tag or digest"),
     ('[[registry]]\nlocation = "r.example.com"\ninsecure = "yes"', "insecure must be true or false"),
     ('[[registry]]\nprefix = "*.example.com"\nlocation = "x.example.com"', "wildcard prefix"),
+    ('[[registry]]\nprefix = "*.example.com/team"', r"prefix '\*\.example\.com/team' is not host"),
     ('[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\ninsecure = true', "has no location"),
     ('[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\nlocation = "m.local"\npull-from-mirror = "some"',
      "pull-from-mirror"),
     ('[[registry]]\nlocation = "r.example.com"\n[[registry]]\nlocation = "r.example.com"', "more than once"),
     ('[registries.block]\nregistries = ["a.example.com"]\n[[registry]]\nlocation = "r.example.com"', "mixes version"),
+    # Nesting deep enough to exhaust the TOML parser's recursion: still one line, not an internal error.
+    ("x = " + "[" * 100_000 + "]" * 100_000, "is not valid TOML"),
+    ("x = " + "{a=" * 50_000 + "1" + "}" * 50_000, "is not valid TOML"),
 ])
 def test_malformed_files_are_one_line_naming_the_file(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as caught:
         parse(text, "/etc/containers/registries.conf")
     assert str(caught.value).count("/etc/containers/registries.conf") >= 1 and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("location", ["alice:hunter2@m.local", "https://alice:hunter2@m.local/ns",
+                                      "alice:hunter2@m.local/ns"])
+def test_credentials_in_a_location_are_refused_without_being_echoed(location: str) -> None:
+    with pytest.raises(UsageError, match="names a user") as caught:
+        parse(f'[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\nlocation = "{location}"\n',
+              "f.conf")
+    assert "hunter2" not in str(caught.value)
 
 
 def test_a_location_that_leaves_no_repository_is_refused_when_used() -> None:

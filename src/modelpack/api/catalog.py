@@ -12,6 +12,7 @@ from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, retarget
 from modelpack.places import LayoutReference, Place, open_layout, open_place, parse_place
 from modelpack.signatures.orphans import remove_signature_tags
+from modelpack.store import mirrors as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
@@ -168,6 +169,7 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
     from modelpack.store.client import RegistryClient
 
     host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
+    registries_conf.load().check_host(host)
     client = RegistryClient(DOCKER_HUB_API if host == DOCKER_HUB else host, options)
     try:
         names = repositories(client, page_size)

@@ -24,6 +24,7 @@ from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
 from modelpack.places import Place, open_place, parse_place
 from modelpack.store import credentials
+from modelpack.store import mirrors as registries_conf
 from modelpack.store.client import RegistryClient
 from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.index_file import is_fallback_tag
@@ -377,6 +378,7 @@ def login(registry: str, username: str, password: str, *, options: ClientOptions
     if not username or not password:
         raise UsageError("login needs a username and a password")
     credentials.check_storable(host)
+    registries_conf.load().check_host(host)
     creds = credentials.Credentials(username, password)
     opts = options or ClientOptions()
     opts.credentials = creds

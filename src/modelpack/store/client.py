@@ -27,6 +27,7 @@ import urllib3
 
 from modelpack.errors import (
     AuthenticationError,
+    ModelpackError,
     NotFoundError,
     RegistryError,
     TransportError,
@@ -142,6 +143,10 @@ class RegistryClient:
                 raise TransportError(tls_message(self.host, exc, self.options.plain_http)) from None
             except (urllib3.exceptions.LocationValueError, UnusableRequest, UnicodeError):
                 raise RegistryError(f"{self.host} sent an unusable URL or name") from None
+            except ModelpackError:
+                # Ours, and final: a token service's refusal (AuthenticationError is an OSError too) is no
+                # network failure to retry and report as "cannot connect".
+                raise
             except _WIRE_ERRORS as exc:
                 self._after_failure(method, url, exc, watch, attempt, retries, deadline)
                 continue
@@ -181,6 +186,7 @@ class RegistryClient:
         timeout = (min(self.options.connect_timeout, self.options.attempt), self.options.stall)
         if isinstance(body, FileBody):
             timeout = (max(self.options.connect_timeout, self.options.stall), self.options.stall)
+        _check_scheme(url, f"{self.host} sent a link for {method}")  # a Link page or an upload Location
         for _ in range(MAX_REDIRECTS + 1):
             if watch.deadline is not None:
                 left = watch.deadline - time.monotonic()
@@ -209,6 +215,7 @@ class RegistryClient:
                 return resp
             finish(resp)
             target = urllib.parse.urljoin(url, location)
+            _check_scheme(target, f"{who(url)} redirected {method} {path_of(url)}")
             if url.startswith("https://") and not target.startswith("https://"):
                 raise RegistryError(f"{who(url)} redirected {method} {path_of(url)} from HTTPS to plain HTTP; refused")
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method not in ("GET", "HEAD")):
@@ -379,3 +386,14 @@ def _whole_cap(method: str, body: Body, stream: bool, buffer: int | None, limit:
     if stream:
         return buffer
     return max(limit, ERROR_BODY_LIMIT) + 1
+
+
+def _check_scheme(url: str, who_sent: str) -> None:
+    """Refuse a registry-given URL that is not HTTP(S): libcurl would read a file:// one, speak gopher://...
+
+    Raises:
+        RegistryError: naming the scheme.
+    """
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise RegistryError(f"{who_sent} to a {scheme[:20]}: URL; refused")

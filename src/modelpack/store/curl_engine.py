@@ -256,6 +256,7 @@ class CurlEngine:
     def _handle(self, request: Exchange) -> pycurl.Curl:
         handle = pycurl.Curl()
         handle.setopt(pycurl.URL, request.url)
+        handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)  # never file://, gopher://, ...
         handle.setopt(pycurl.NOSIGNAL, 1)
         handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
         handle.setopt(pycurl.PROXY, request.proxy)  # "": none, and libcurl reads no environment variable

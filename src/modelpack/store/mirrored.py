@@ -3,9 +3,11 @@ refuses it, `insecure` relaxes TLS, and reads may go through mirrors.
 
 Reads (manifests by tag or digest, blobs, referrers) try each endpoint in order, the mirrors a pull of
 this kind may use (`pull-from-mirror`) and then the origin. An endpoint that answers "not found" (or
-"no referrers API"), refuses access, or serves a manifest that does not match its digest is passed
+"no referrers API", or no referrers), refuses access, or serves a manifest that does not match its digest is passed
 over for that request; one that cannot be reached is passed over for the rest of the command (a dead
-mirror costs one connect timeout: mirrors get a short one and no retries). The origin's failure is
+mirror costs one connect timeout: mirrors get a short one and no retries). A mirror whose blob stream
+fails mid-way (cut beyond resuming, stalled, an error when resuming) hands the rest of that blob, or of
+that range, to the next endpoint, asked for from the byte where it stopped. The origin's failure is
 final. Blobs are verified where they land whatever host served them: a mirror serving wrong bytes fails
 the pull (exit 6, nothing kept; `-v` names the host), it is not silently replaced. Writes, deletions and
 existence checks before a write always go to the origin: mirrors are for pulls only.
@@ -14,11 +16,12 @@ existence checks before a write always go to the origin: mirrors are for pulls o
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from modelpack.errors import (
     AuthenticationError,
@@ -31,6 +34,7 @@ from modelpack.errors import (
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference
 from modelpack.store import mirrors as registries_conf
+from modelpack.store.blobstream import RangesIgnored, ResumableBlob
 from modelpack.store.mirrors import Endpoint
 from modelpack.store.options import ClientOptions
 from modelpack.store.registry import RegistryRepository, open_repository, repository_path
@@ -41,6 +45,9 @@ log = logging.getLogger("modelpack.mirrors")
 T = TypeVar("T")
 # What passes a request on to the next endpoint (the origin's own failure is final).
 _PASS_OVER = (NotFoundError, TransportError, AuthenticationError, RegistryError, IntegrityError)
+# What a mirror's blob stream may fail with mid-way that the next endpoint can make good (wrong bytes cannot
+# be: they are already written, and the digest check names the mirror).
+_MID_BLOB = (NotFoundError, TransportError, AuthenticationError, RegistryError)
 
 
 def open_remote(reference: Reference, options: ClientOptions | None = None, *, mirrors: bool = False) -> Repository:
@@ -126,8 +133,15 @@ class MirroredRepository:
               passes: Callable[[T], bool] = lambda _: False, digest: str | None = None) -> T:
         """`call` on each live endpoint in order until one answers (an answer `passes` says to pass over,
         such as "no referrers API", moves on too); said with -v."""
+        return self._attempt(what, call, passes, digest)[0]
+
+    def _attempt(self, what: str, call: Callable[[RegistryRepository], T],
+                 passes: Callable[[T], bool] = lambda _: False, digest: str | None = None,
+                 after: _Source | None = None) -> tuple[T, _Source]:
+        """`_read`, also returning the endpoint that answered; `after`: start past that endpoint."""
         skipped: list[str] = []
-        for source in self._sources:
+        sources = self._sources[self._sources.index(after) + 1:] if after is not None else self._sources
+        for source in sources:
             last = source is self._origin
             if source.dead and not last:
                 continue
@@ -147,7 +161,7 @@ class MirroredRepository:
             log.info("%s served by %s", what, source.label)
             if digest is not None and not last:
                 self._served[digest] = source.endpoint.host
-            return result
+            return result, source
         raise AssertionError("the origin is always tried")  # pragma: no cover
 
     # -- reads: mirrors first --------------------------------------------------------------------
@@ -164,11 +178,25 @@ class MirroredRepository:
             return None
 
     def open_blob(self, desc: Descriptor) -> ByteStream:
-        return self._read(f"blob {desc.digest}", lambda repo: repo.open_blob(desc), digest=desc.digest)
+        stream, source = self._open_range(desc, 0, None)
+        return stream if source is self._origin else _FailoverBlob(self, desc, 0, None, (stream, source))
+
+    def _open_range(self, desc: Descriptor, start: int, end: int | None,
+                    after: _Source | None = None) -> tuple[ByteStream, _Source]:
+        """Bytes [start, end) of a blob (the whole blob: 0, None) from the first endpoint that serves them."""
+        whole = start == 0 and end is None
+        what = f"blob {desc.digest}" + ("" if whole else f" from byte {start}")
+
+        def call(repo: RegistryRepository) -> ByteStream:
+            return repo.open_blob(desc) if whole else ResumableBlob(repo, desc, start, end)
+
+        return self._attempt(what, call, digest=desc.digest, after=after)
 
     def list_referrers(self, digest: str) -> list[Descriptor] | None:
+        # An empty list from a mirror is passed over too: a cache may have listed them before the origin
+        # got a signature, and would hide it from `pull --verify-key`.
         return self._read(f"referrers of {digest}", lambda repo: repo.list_referrers(digest),
-                          passes=lambda found: found is None)
+                          passes=lambda found: not found)
 
     def served_by_mirror(self, digest: str) -> str | None:
         """The mirror that served blob `digest` in this command, if one did."""
@@ -222,6 +250,75 @@ class MirroredRepository:
             repo = source.opened()
             if repo is not None:
                 repo.resume()
+
+
+class _FailoverBlob(io.RawIOBase):
+    """Bytes [start, end) of a blob (None: to its end) read from a mirror; when that stream fails mid-way,
+    the rest comes from the next endpoint, asked for from where it stopped (see the module docstring).
+    The bytes already received stay: the digest is checked over the whole blob where it lands."""
+
+    def __init__(self, owner: MirroredRepository, desc: Descriptor, start: int, end: int | None,
+                 opened: tuple[ByteStream, _Source]) -> None:
+        self._owner, self._desc, self._end = owner, desc, end
+        self._offset = start
+        self._stream, self._source = opened
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while True:
+            try:
+                n = int(self._stream.readinto(target) or 0)  # type: ignore[attr-defined]
+            except _MID_BLOB as exc:
+                self._fail_over(exc)
+                continue
+            self._offset += n
+            return n
+
+    def _fail_over(self, exc: ModelpackError) -> None:
+        source = self._source
+        if source is self._owner._origin or source.repo().client.cancelled:
+            raise exc
+        source.dead = isinstance(exc, TransportError)
+        log.info("blob %s: %s failed after byte %d (%s); the rest from the next endpoint", self._desc.digest,
+                 source.label, self._offset, exc)  # the whole reason: cut, stalled, refused to resume
+        with contextlib.suppress(Exception):
+            self._stream.close()
+        self._stream, self._source = self._owner._open_range(self._desc, self._offset, self._end, after=source)
+
+    def ranges(self) -> Callable[[int, int], ByteStream] | None:
+        """Other ranges of the blob (see `ResumableBlob.ranges`): from the endpoint serving this stream, each
+        failing over like this stream."""
+        ranges = getattr(self._stream, "ranges", None)
+        opener = ranges() if callable(ranges) else None
+        if opener is None:
+            return None
+        owner, desc, source = self._owner, self._desc, self._source
+
+        def open_range(start: int, end: int) -> ByteStream:
+            try:
+                if source.dead:  # it failed another stream meanwhile: not asked again
+                    raise TransportError(f"{source.endpoint.host} failed earlier in this command")
+                stream: ByteStream = opener(start, end)
+            except RangesIgnored:
+                raise  # ranges not served: the stream that asked reads on alone (see `ranged`)
+            except _MID_BLOB as exc:
+                log.info("blob %s: %s failed bytes %d-%d (%s); asking the next endpoint", desc.digest,
+                         source.label, start, end - 1, exc)
+                stream, served = owner._open_range(desc, start, end, after=source)
+                return stream if served is owner._origin else _FailoverBlob(owner, desc, start, end, (stream, served))
+            return _FailoverBlob(owner, desc, start, end, (stream, source))
+
+        return open_range
+
+    def queued(self) -> int | None:
+        queued = getattr(self._stream, "queued", None)
+        return queued() if callable(queued) else None
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
 
 
 @contextlib.contextmanager

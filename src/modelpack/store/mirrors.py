@@ -69,7 +69,8 @@ class RegistryEntry:
         """How many leading characters of `name` (host/repository) this entry's prefix matches; -1: none."""
         if self.wildcard:
             host = name.split("/", 1)[0]
-            return len(host) if host.endswith(self.prefix[1:]) else -1
+            # The domain alone is matched (as containers/image does): a port does not escape `blocked`.
+            return len(host) if host.partition(":")[0].endswith(self.prefix[1:]) else -1
         if name == self.prefix or name.startswith(self.prefix + "/"):
             return len(self.prefix)
         return -1
@@ -132,13 +133,29 @@ class RegistriesConf:
         if entry is None:
             return Route(Endpoint(reference))
         if entry.blocked:
-            raise UsageError(f"{reference.name} is blocked by {entry.source} (prefix {entry.prefix!r}, "
-                             "blocked = true): nothing was sent; edit that file to allow it")
+            raise _blocked(reference.name, entry)
         rest = name[entry.matched(name):]
         origin = _rewrite(reference, entry.location + rest, entry) if entry.location else reference
         mirrors = tuple((m, Endpoint(_rewrite(reference, m.location + rest, entry), m.insecure, True))
                         for m in entry.mirrors)
         return Route(Endpoint(origin, entry.insecure), mirrors)
+
+
+    def check_host(self, host: str) -> None:
+        """Refuse a command that talks to registry `host` itself (login, its catalog) when a table blocks
+        the whole host, as containers/image refuses any client for a blocked registry.
+
+        Raises:
+            UsageError: `host` is blocked.
+        """
+        entry = self.entry_for(host)
+        if entry is not None and entry.blocked:
+            raise _blocked(host, entry)
+
+
+def _blocked(name: str, entry: RegistryEntry) -> UsageError:
+    return UsageError(f"{name} is blocked by {entry.source} (prefix {entry.prefix!r}, blocked = true): nothing "
+                      "was sent; edit that file to allow it")
 
 
 def full_name(reference: Reference) -> str:
@@ -175,6 +192,8 @@ def parse(text: str, source: str) -> list[RegistryEntry]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{source} is not valid TOML ({exc}); fix or remove it") from None
+    except RecursionError:  # tomllib recurses per nesting level: a file under the size cap can still exhaust it
+        raise UsageError(f"{source} is not valid TOML (nested too deeply); fix or remove it") from None
     tables = data.get("registry", [])
     legacy = data.get("registries", {})
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
@@ -182,23 +201,24 @@ def parse(text: str, source: str) -> list[RegistryEntry]:
     if tables and legacy:
         raise UsageError(f"{source} mixes version 1 ([registries.*]) and version 2 ([[registry]]) tables; use one")
     entries = [_entry(table, source) for table in tables] + _legacy(legacy, source)
-    prefixes = [entry.prefix for entry in entries]
-    for prefix in prefixes:
-        if prefixes.count(prefix) > 1:
-            raise UsageError(f"{source}: prefix {prefix!r} is defined more than once")
+    seen: set[str] = set()  # (a count per prefix was quadratic: 10 s for a 1 MiB file of 31,000 tables)
+    for entry in entries:
+        if entry.prefix in seen:
+            raise UsageError(f"{source}: prefix {entry.prefix!r} is defined more than once")
+        seen.add(entry.prefix)
     return entries
 
 
 def _entry(table: dict[str, Any], source: str) -> RegistryEntry:
-    prefix = _text(table, "prefix", source)
-    location = _text(table, "location", source)
+    prefix = _name(table, "prefix", source)
+    location = _name(table, "location", source)
     if not prefix and not location:
         raise UsageError(f"{source}: a [[registry]] has neither prefix nor location")
     prefix = prefix or location
     if prefix.startswith("*."):
         if location:
             raise UsageError(f"{source}: the wildcard prefix {prefix!r} cannot have a location")
-        _check_name(prefix[2:], source, "prefix", host_only=True)
+        _check_name(prefix[2:], source, "prefix", host_only=True, shown=prefix)
     else:
         _check_name(prefix, source, "prefix")
         location = location or prefix
@@ -213,7 +233,7 @@ def _entry(table: dict[str, Any], source: str) -> RegistryEntry:
 
 
 def _mirror(table: dict[str, Any], source: str, prefix: str, by_digest_only: bool) -> Mirror:
-    location = _text(table, "location", source)
+    location = _name(table, "location", source)
     if not location:
         raise UsageError(f"{source}: a mirror of prefix {prefix!r} has no location")
     _check_name(location, source, "mirror location")
@@ -237,7 +257,7 @@ def _legacy(tables: Any, source: str) -> list[RegistryEntry]:
         names = tables.get(kind, {}).get("registries", []) if isinstance(tables.get(kind, {}), dict) else None
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise UsageError(f"{source}: [registries.{kind}] registries must be a list of strings")
-        for name in names:
+        for name in (n.strip().rstrip("/") for n in names):
             _check_name(name, source, f"registries.{kind} entry")
             hosts.setdefault(name, {})["blocked" if kind == "block" else "insecure"] = True
     return [RegistryEntry(name, name, source, insecure=flags.get("insecure", False),
@@ -251,6 +271,12 @@ def _text(table: dict[str, Any], key: str, source: str) -> str:
     return value.strip()
 
 
+def _name(table: dict[str, Any], key: str, source: str) -> str:
+    """A prefix or location, trailing slashes trimmed as containers/image does (kept, a prefix matched
+    nothing, and its `blocked = true` went unnoticed)."""
+    return _text(table, key, source).rstrip("/")
+
+
 def _flag(table: dict[str, Any], key: str, source: str) -> bool:
     value = table.get(key, False)
     if not isinstance(value, bool):
@@ -258,14 +284,19 @@ def _flag(table: dict[str, Any], key: str, source: str) -> bool:
     return value
 
 
-def _check_name(value: str, source: str, what: str, host_only: bool = False) -> None:
-    """host[:port][/namespace...]; no scheme, tag or digest (modelpack matches repository prefixes)."""
+def _check_name(value: str, source: str, what: str, host_only: bool = False, shown: str | None = None) -> None:
+    """host[:port][/namespace...]; no scheme, tag or digest (modelpack matches repository prefixes).
+    `shown`: what the file says, named in errors (a wildcard's `*.`, which `value` lacks)."""
+    if "@" in value.partition("://")[2 if "://" in value else 0].partition("/")[0]:
+        # Not echoed: it would print a password to a terminal or a CI log.
+        raise UsageError(f"{source}: a {what} names a user (user[:password]@host); registries.conf takes no "
+                         "credentials: use `modelpack login HOST`")
     if "://" in value:
         raise UsageError(f"{source}: {what} {value!r} must not name a scheme (insecure = true allows plain HTTP)")
     host, _, path = value.partition("/")
     host_ok = is_domain(host) if host_only else is_registry_host(host)
     if not host_ok or (path and (host_only or not is_repository_name(path))):
-        raise UsageError(f"{source}: {what} {value!r} is not host[:port][/namespace] (no tag or digest)")
+        raise UsageError(f"{source}: {what} {shown or value!r} is not host[:port][/namespace] (no tag or digest)")
 
 
 # -- files ---------------------------------------------------------------------------------------------
