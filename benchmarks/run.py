@@ -12,11 +12,14 @@ The registry runs on the same cores, so the CPU it spends serving each run is me
 CPU) / cores below which no run on this machine can go.
 A 4 GiB run checks that peak memory does not grow with the model. A capped row pulls one 256 MiB blob
 through `capping_proxy.py`, which caps each connection at ~24 MB/s (oras uses one connection, modelpack
-fetches the rest in ranges over several once it sees the cap).
+fetches the rest in ranges over several once it sees the cap). The latency rows push and pull through
+the same proxy as a delay line adding `--delay-ms` to every round trip (no cap): what a registry across a
+network costs a model of many files, where round trips and concurrency set the pace, not the registry's CPU.
 
     python benchmarks/run.py [--trials 5] [--shapes 1x1024,8x128,2000x32k] [--big-gib 4] [--capped 256]
-                             [--json out.json]
+                             [--delay-ms 10] [--latency-shapes 2000x32k,8x128] [--json out.json]
     python benchmarks/run.py --capped-only          # the capped row alone
+    python benchmarks/run.py --latency-only         # the latency rows alone
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+
+import capping_proxy  # noqa: E402
 
 from registry_process import Registry, start_registry  # noqa: E402
 
@@ -135,11 +140,12 @@ class Bench:
         shutil.rmtree(path, ignore_errors=True)
         return start_registry(path)
 
-    def push(self, tool: str, shape: str, data: Path, files: list[str], trial: int) -> list[Sample]:
+    def push(self, tool: str, shape: str, data: Path, files: list[str], trial: int,
+             delay_ms: float = 0) -> list[Sample]:
         """A push to an empty registry, then (with `again`) the same push once more: nothing changed."""
         samples = []
-        with self.registry("push") as reg:
-            ref = f"{reg.host}/bench/{tool}:{trial}"
+        with self.registry("push") as reg, capping_proxy.running(reg.host, 0, delay_ms) as host:
+            ref = f"{host}/bench/{tool}:{trial}"
             home = self.work / "home-push"
             shutil.rmtree(home, ignore_errors=True)
             for op in ("push", "re-push") if self.again else ("push",):
@@ -166,54 +172,50 @@ class Bench:
         shutil.rmtree(home, ignore_errors=True)
         return Sample(tool, "pull", shape, *measured)
 
-    def shape(self, count: int, size: int, shape: str) -> None:
+    def shape(self, count: int, size: int, shape: str, delay_ms: float = 0) -> None:
+        """Push and pull trials of one shape; with `delay_ms`, both tools through a delay line adding that
+        round-trip time (the registry seeded directly, not through it)."""
+        note = f"+{delay_ms:g} ms RTT" if delay_ms else ""
         data = self.work / f"data-{shape}"
         files = make_data(data, count, size)
         self.again = count > 100  # the unchanged re-push is measured where per-file cost shows
         for trial in range(self.trials if "push" in self.ops else 0):
             order = ["modelpack", "oras"] if trial % 2 == 0 else ["oras", "modelpack"]
             for tool in order:
-                for sample in self.push(tool, shape, data, files, trial):
-                    self.record(sample)
+                for sample in self.push(tool, shape, data, files, trial, delay_ms):
+                    self.record(sample, note)
         if "pull" not in self.ops:
             shutil.rmtree(data, ignore_errors=True)
             return
         with self.registry("pull") as reg:
-            ref = f"{reg.host}/bench/pull:1"
-            subprocess.run([self.modelpack, "push", "--plain-http", str(data), ref], env=self.env(self.work / "seed"),
-                           check=True, capture_output=True)
-            self.pull("oras", shape, ref)  # warm-up: a registry's first read of a blob is slower
-            for trial in range(self.trials):
-                order = ["modelpack", "oras"] if trial % 2 == 0 else ["oras", "modelpack"]
-                for tool in order:
-                    self.record(self.pull(tool, shape, ref, reg))
+            subprocess.run([self.modelpack, "push", "--plain-http", str(data), f"{reg.host}/bench/pull:1"],
+                           env=self.env(self.work / "seed"), check=True, capture_output=True)
+            with capping_proxy.running(reg.host, 0, delay_ms) as host:
+                ref = f"{host}/bench/pull:1"
+                self.pull("oras", shape, ref)  # warm-up: a registry's first read of a blob is slower
+                for trial in range(self.trials):
+                    order = ["modelpack", "oras"] if trial % 2 == 0 else ["oras", "modelpack"]
+                    for tool in order:
+                        self.record(self.pull(tool, shape, ref, reg), note)
         shutil.rmtree(data, ignore_errors=True)
 
     def capped(self, size_mib: int, rate: float) -> None:
         """`pull -o` against `oras pull` of one blob through a proxy capping each connection at `rate`."""
         shape = f"1x{size_mib}MiB"
-        op = f"pull, {rate / 1e6:g} MB/s per connection"
+        note = f"{rate / 1e6:g} MB/s per connection"
         data = self.work / f"data-capped-{shape}"
         make_data(data, 1, size_mib * MIB)
         with self.registry("capped") as reg:
             subprocess.run([self.modelpack, "push", "--plain-http", str(data), f"{reg.host}/bench/capped:1"],
                            env=self.env(self.work / "seed-capped"), check=True, capture_output=True)
             shutil.rmtree(data, ignore_errors=True)
-            proxy = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "capping_proxy.py"), reg.host,
-                                      "--rate", str(rate), "--idle", "120"], stdout=subprocess.PIPE, text=True)
-            try:
-                assert proxy.stdout is not None
-                ref = f"127.0.0.1:{proxy.stdout.readline().strip()}/bench/capped:1"
-                self.pull("oras", op, ref)  # warm-up, as for the other pulls
+            with capping_proxy.running(reg.host, rate) as host:
+                ref = f"{host}/bench/capped:1"
+                self.pull("oras", shape, ref)  # warm-up, as for the other pulls
                 for trial in range(self.trials):
                     order = ["modelpack", "oras"] if trial % 2 == 0 else ["oras", "modelpack"]
                     for tool in order:
-                        sample = self.pull(tool, shape, ref, reg)
-                        sample.op = op
-                        self.record(sample)
-            finally:
-                proxy.terminate()
-                proxy.wait()
+                        self.record(self.pull(tool, shape, ref, reg), note)
 
     def memory(self, gib: int, root: Path) -> None:
         """Peak RSS of modelpack at a larger size (data on disk: it need not fit in memory)."""
@@ -256,7 +258,10 @@ class Bench:
                                    env=self.env(home), registry=reg)
                 self.record(Sample("modelpack", label, f"{count} tags", *measured))
 
-    def record(self, sample: Sample) -> None:
+    def record(self, sample: Sample, note: str = "") -> None:
+        """Keep `sample`, its operation named with `note` (the link it went over) when there is one."""
+        if note:
+            sample.op = f"{sample.op}, {note}"
         self.samples.append(sample)
         print(f"  {sample.op:7} {sample.shape:11} {sample.tool:9} wall {sample.wall:6.2f} s  cpu {sample.cpu:6.2f} s  "
               f"rss {sample.rss_mb:6.1f} MB  registry cpu {sample.registry_cpu:6.2f} s", flush=True)
@@ -329,9 +334,15 @@ def main() -> int:
     parser.add_argument("--capped", type=int, default=256, help="MiB pulled through the capping proxy (0 to skip)")
     parser.add_argument("--cap-rate", type=float, default=24e6, help="bytes/s per connection through that proxy")
     parser.add_argument("--capped-only", action="store_true", help="only the capped row")
+    parser.add_argument("--delay-ms", type=float, default=10,
+                        help="round-trip time the latency rows add, through a delay line (0 to skip them)")
+    parser.add_argument("--latency-shapes", default="2000x32k,8x128", help="shapes pushed and pulled over it")
+    parser.add_argument("--latency-only", action="store_true", help="only the latency rows")
     args = parser.parse_args()
     if args.capped_only:
-        args.shapes, args.big_gib, args.ops = "", 0, "pull"
+        args.shapes, args.big_gib, args.ops, args.delay_ms = "", 0, "pull", 0
+    if args.latency_only:
+        args.shapes, args.big_gib, args.ops, args.capped = "", 0, "push,pull", 0
 
     tmpfs = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
     work = Path(tempfile.mkdtemp(prefix="modelpack-bench-", dir=tmpfs))
@@ -348,6 +359,8 @@ def main() -> int:
             bench.shape(*parse_shape(spec))
         if args.capped and "pull" in bench.ops:
             bench.capped(args.capped, args.cap_rate)
+        for spec in filter(None, args.latency_shapes.split(",") if args.delay_ms else ()):
+            bench.shape(*parse_shape(spec), delay_ms=args.delay_ms)
         if args.big_gib:
             bench.memory(args.big_gib, disk)
         if "ls" in bench.ops:
