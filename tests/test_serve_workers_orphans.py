@@ -166,3 +166,4 @@ def test_sigint_while_the_workers_load_stops_them_all(tmp_path: Path, scratch: P
                 os.kill(pid, signal.SIGKILL)
     assert "serving on" not in err
     assert "Traceback" not in err
+    assert proc.returncode == 0, err  # a requested stop, as once serving

@@ -86,6 +86,8 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
         else:
             stop(signal.SIGTERM, None)
         codes = [proc.wait() for proc in procs]
+        if stopping.is_set():  # a worker our SIGTERM ended while it loaded stopped as asked (else exit 241)
+            codes = [0 if code == -signal.SIGTERM else code for code in codes]
         for relay in relays:
             relay.join(10)
     finally:
