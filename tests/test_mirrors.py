@@ -115,6 +115,8 @@ def test_origin_down_a_digest_the_cache_holds_still_pulls(
         assert served(pulled.err, layer) == [f"modelpack.mirrors: blob {layer} served by {cache.host} (mirror)"]
     # The signature lookup (the origin's referrers) could not be done: said, and not fatal.
     assert "model.sig not looked up" in pulled.err
+    # The cache answered (no referrers): said so, not "no answer".
+    assert f"{cache.host}: listed nothing" in pulled.err and "no answer" not in pulled.err, pulled.err
 
     # What the cache does not hold fails with the origin's error, naming what the mirror said.
     missing = by_digest.split("@")[0] + "@sha256:" + "0" * 64

@@ -140,3 +140,30 @@ def test_on_linux_the_kernel_signals_the_worker_even_while_the_pipe_stays_open(
         assert port_is_free(port)
     finally:
         os.close(write_end)
+
+
+def test_sigint_while_the_workers_load_stops_them_all(tmp_path: Path, scratch: Path,  # noqa: F811
+                                                      processes: list[subprocess.Popen[str]]) -> None:  # noqa: F811
+    """A SIGINT before every worker serves stops the whole server; none keeps serving and "serving on" is
+    never said. Started as a shell's `cmd &` starts it: SIGINT ignored, which the workers inherit."""
+    proc = subprocess.Popen([sys.executable, "-m", "modelpack", "serve", str(onnx_model(tmp_path / "m")),
+                             "--workers", "2", "--port", "0"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    processes.append(proc)
+    deadline = time.monotonic() + GONE_WITHIN
+    while len(workers := children(proc.pid)) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, "the workers did not start"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)  # the workers are still importing and loading the model
+    try:
+        _, err = proc.communicate(timeout=GONE_WITHIN)
+        wait_until_gone(workers)
+    finally:
+        for pid in workers:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert "serving on" not in err
+    assert "Traceback" not in err
+    assert proc.returncode == 0, err  # a requested stop, as once serving

@@ -4,7 +4,8 @@ The parent binds the socket (so a port in use is its one-line error), then start
 processes with the same arguments and the socket's descriptor (`--listen-fd`). Each loads the model itself
 (after fork, a model's thread pools would not be there) and serves on the shared socket; the kernel
 spreads connections over them. The parent says "serving on" once all are ready, passes SIGTERM/SIGINT
-on, and exits when they have finished their requests in flight: 0 when every worker stopped cleanly.
+on (as SIGTERM, which a worker still loading cannot have ignored), and exits when they have finished
+their requests in flight: 0 when every worker stopped cleanly.
 Each worker also holds the read end of a pipe only the parent can write to (`--parent-fd`): if the
 parent dies without passing a signal on (SIGKILL), the workers stop too (`parent_watch`).
 The workers count into one folder of metrics files (`metrics.SHARED_DIR_ENV`), so /metrics from any of
@@ -48,10 +49,29 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
                "--parent-fd", str(alive)]
     shared = tempfile.mkdtemp(prefix="modelpack-metrics-")
     env = {**os.environ, SHARED_DIR_ENV: shared}
+    procs: list[subprocess.Popen[str]] = []
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        # SIGTERM whatever came: a worker still loading may ignore SIGINT (inherited from a shell's `&`),
+        # and it stops on SIGTERM exactly as on SIGINT once serving.
+        stopping.set()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    # Before the workers exist: a signal that comes while they start must reach them all.
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        procs = [subprocess.Popen(command, pass_fds=(sock.fileno(), alive), stderr=subprocess.PIPE, text=True,
-                                  env=env, start_new_session=True)  # terminal signals come through the parent, once
-                 for _ in range(workers)]
+        for _ in range(workers):
+            procs.append(subprocess.Popen(command, pass_fds=(sock.fileno(), alive), stderr=subprocess.PIPE,
+                                          text=True, env=env,
+                                          start_new_session=True))  # terminal signals come through the parent, once
+    except BaseException:
+        stop(signal.SIGTERM, None)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        raise
     finally:
         os.close(alive)
     started = threading.Semaphore(0)
@@ -59,19 +79,15 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     for relay in relays:
         relay.start()
 
-    def stop(signum: int, frame: Any) -> None:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signum)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         sock.close()  # the workers hold it now
-        if _all_started(procs, started):
+        if _all_started(procs, started) and not stopping.is_set():
             ready()
         else:
             stop(signal.SIGTERM, None)
         codes = [proc.wait() for proc in procs]
+        if stopping.is_set():  # a worker our SIGTERM ended while it loaded stopped as asked (else exit 241)
+            codes = [0 if code == -signal.SIGTERM else code for code in codes]
         for relay in relays:
             relay.join(10)
     finally:

@@ -156,7 +156,7 @@ class MirroredRepository:
                 skipped.append(f"{source.endpoint.host}: {_short(exc)}")
                 continue
             if passes(result) and not last:
-                skipped.append(f"{source.endpoint.host}: no answer")
+                skipped.append(f"{source.endpoint.host}: listed nothing")  # it answered: not "no answer"
                 continue
             log.info("%s served by %s", what, source.label)
             if digest is not None and not last:
