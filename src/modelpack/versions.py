@@ -15,6 +15,7 @@ from modelpack.errors import IntegrityError, UnsupportedArtifactError
 from modelpack.model_info import ModelInfo
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.query import check_fields, parse_condition, sort_key
+from modelpack.signatures.lookup import is_signature_tag
 from modelpack.store.layout import LayoutStore
 from modelpack.store.target import Repository
 from modelpack.threads import worker_pool
@@ -58,7 +59,7 @@ def list_versions(repo: Repository, cache: LayoutStore, where: list[str] | tuple
     every: list[Version] = []
     refused: dict[str, list[str]] = {}  # reason -> tags
     for tag, desc in zip(tags, resolved, strict=True):
-        if desc is None or _is_signature_tag(tag):
+        if desc is None or is_signature_tag(tag):
             continue
         node = manifests[desc.digest]
         if isinstance(node, Exception):
@@ -88,9 +89,6 @@ def _tag_list(tags: list[str], shown: int = 5) -> str:
     return ("tag " if len(tags) == 1 else "tags ") + ", ".join(tags[:shown]) + more
 
 
-def _is_signature_tag(tag: str) -> bool:
-    # sha256-<hex> (referrers fallback) and sha256-<hex>.sig/.att (cosign): signatures, not versions.
-    return tag.startswith(("sha256-", "sha512-")) and len(tag) >= 71
 
 
 def _manifest(repo: Repository, cache: LayoutStore,

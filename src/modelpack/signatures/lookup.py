@@ -22,6 +22,12 @@ def fallback_tag(digest: str) -> str:
     return f"{alg}-{hexd}"
 
 
+def is_signature_tag(tag: str) -> bool:
+    """Whether a tag names signatures, not a version: `sha256-<hex>` (the referrers fallback) and
+    `sha256-<hex>.sig`/`.att` (cosign's)."""
+    return tag.startswith(("sha256-", "sha512-")) and len(tag) >= 71
+
+
 class TooManyReferrers(VerificationError):
     """More signatures and attestations than anyone attaches: walking them is what a hostile registry wants."""
 

@@ -43,11 +43,13 @@ def repositories(client: RegistryClient, page_size: int = 1000) -> list[str]:
 
 
 def tag_count(client: RegistryClient, name: str) -> int | None:
-    """How many tags a repository has; None when the registry will not say."""
+    """How many tags a repository has, its signatures' tags (`sha256-<hex>`, `.sig`, `.att`) not counted, as
+    `ls REPO` does not list them; None when the registry will not say."""
     from modelpack.errors import ModelpackError
+    from modelpack.signatures.lookup import is_signature_tag
 
     try:
-        return len(RegistryRepository(client, name).tags())
+        return sum(not is_signature_tag(tag) for tag in RegistryRepository(client, name).tags())
     except ModelpackError:
         return None
 
