@@ -93,7 +93,9 @@ def test_a_dripping_response_does_not_keep_a_command_alive(tmp_path, where: str)
 def test_retries_of_an_unanswered_request_say_so_on_request(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with HostileRegistry() as server:
         server.routes[""] = server.never_answer
-        result, _ = run_measured("pull", "-v", "--plain-http", "--timeout", "3", f"{server.host}/a/b:1")
+        # 8 s: a first attempt of 4 s and a back-off of at most 0.5 s leave the retry seconds to spare on a
+        # loaded machine (with 3 s, a first attempt noticed late left no room for it: seen once in CI).
+        result, _ = run_measured("pull", "-v", "--plain-http", "--timeout", "8", f"{server.host}/a/b:1")
     assert result.code == EXIT_TRANSPORT
     assert "did not answer GET /v2/a/b/manifests/1" in result.err, result.err
     assert "retrying in" in result.err, result.err
