@@ -18,6 +18,14 @@ from registry_process import Registry
 PLAIN = ClientOptions(plain_http=True)
 
 
+def _one_file_model(tmp_path: Path, name: str, data: bytes) -> Path:
+    """A model folder `tmp_path/m` holding one file."""
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / name).write_bytes(data)
+    return model
+
+
 def _push_versions(repo: str, tmp_path: Path) -> dict[str, str]:
     """Three versions: accuracy 0.81, 0.93, 0.88; v3 adds a file and drops another."""
     digests = {}
@@ -98,9 +106,7 @@ def test_alias_resolve_and_delete(registry: Registry, proxy: FaultProxy, tmp_pat
 
 def test_tags_are_followed_across_pages(registry: Registry, tmp_path: Path) -> None:
     repo = registry.repo()
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "w.bin").write_bytes(b"w")
+    model = _one_file_model(tmp_path, "w.bin", b"w")
     mp.push(model, f"{repo}:t0", options=PLAIN)
     for i in range(1, 7):
         mp.tag_remote(f"{repo}:t0", f"{repo}:t{i}", options=PLAIN)
@@ -111,9 +117,7 @@ def test_tags_are_followed_across_pages(registry: Registry, tmp_path: Path) -> N
 def test_copy_to_another_registry_keeps_the_signature(
     registry: Registry, fresh_registry: Callable[..., Registry], cosign_bin: Path, tmp_path: Path
 ) -> None:
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "w.safetensors").write_bytes(os.urandom(20_000))
+    model = _one_file_model(tmp_path, "w.safetensors", os.urandom(20_000))
     src = registry.repo() + ":1"
     digest = mp.push(model, src, options=PLAIN).descriptor.digest
     keys = tmp_path / "keys"
@@ -136,9 +140,7 @@ def test_copy_to_another_registry_keeps_the_signature(
 
 def test_lineage_is_pinned_at_pack_time(registry: Registry, tmp_path: Path) -> None:
     repo = registry.repo()
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "w.safetensors").write_bytes(os.urandom(1000))
+    model = _one_file_model(tmp_path, "w.safetensors", os.urandom(1000))
     base = mp.push(model, f"{repo}/base:latest", ["version=1"], options=PLAIN).descriptor.digest
     data = mp.push(model, f"{repo}/data:v1", ["version=d1"], options=PLAIN).descriptor.digest
     child = mp.push(model, f"{repo}/child:1", ["version=2", f"parent={repo}/base:latest",
@@ -160,9 +162,7 @@ def test_a_parent_is_pinned_to_what_its_registry_serves_not_a_stale_local_tag(re
                                                                                tmp_path: Path) -> None:
     # The README's quick start: `pack -t X`, later `push DIR X`: the local X stays on the first digest.
     repo = registry.repo()
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "w.safetensors").write_bytes(os.urandom(1000))
+    model = _one_file_model(tmp_path, "w.safetensors", os.urandom(1000))
     stale = mp.pack(model, f"{repo}/base:1", ["version=1", "metrics.f1=0.5"]).descriptor.digest
     pushed = mp.push(model, f"{repo}/base:1", ["version=1", "metrics.f1=0.7"], options=PLAIN).descriptor.digest
     assert stale != pushed
@@ -183,18 +183,14 @@ def test_a_parent_is_pinned_to_what_its_registry_serves_not_a_stale_local_tag(re
 
 
 def test_unreachable_parent_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "w.bin").write_bytes(b"w")
+    model = _one_file_model(tmp_path, "w.bin", b"w")
     result = modelpack("pack", str(model), "-t", "example.com/a/b:1", "--set", "parent=127.0.0.1:1/gone/model:1")
     assert result.code == 2 and "cannot pin" in result.err
     assert json.loads(modelpack("list", "--json").out) == []
 
 
 def test_copy_between_the_local_store_and_a_registry(registry: Registry, tmp_path: Path) -> None:
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "w.safetensors").write_bytes(os.urandom(30_000))
+    model = _one_file_model(tmp_path, "w.safetensors", os.urandom(30_000))
     packed = mp.pack(model, "example.com/local/model:1")
     dst = registry.repo() + ":from-store"
     up = modelpack("copy", "--plain-http", "--from-local", "example.com/local/model:1", dst)
@@ -210,9 +206,7 @@ def test_copy_between_the_local_store_and_a_registry(registry: Registry, tmp_pat
 def test_ls_of_a_tag_says_it_lists_the_repository_instead_of_ignoring_the_tag(registry: Registry,
                                                                             tmp_path: Path) -> None:
     repo = registry.repo()
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "w.safetensors").write_bytes(os.urandom(100))
+    model = _one_file_model(tmp_path, "w.safetensors", os.urandom(100))
     mp.push(model, f"{repo}:1.0.0", ["version=1.0.0"], options=PLAIN)
     tagged = modelpack("ls", "--plain-http", f"{repo}:1.0.0")
     assert tagged.code == 2 and "lists every version of a repository" in tagged.err and "inspect" in tagged.err
