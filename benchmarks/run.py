@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import capping_proxy  # noqa: E402
+from proc_cpu import process_cpu  # noqa: E402
 
 from registry_process import Registry, start_registry  # noqa: E402
 
@@ -67,15 +68,6 @@ def find_tool(name: str) -> str:
     if not found:
         sys.exit(f"{name} not found: run `make tools`")
     return found
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user+sys) a running process has used so far, from /proc (0.0 where there is none)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from proc_cpu import process_cpu  # noqa: E402
+
 from serve_models import iris_skops  # noqa: E402
 
 SERVERS = ("modelpack", "kserve")
@@ -103,8 +105,7 @@ class Server:
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu(self.proc.pid)
 
 
 def free_port() -> int:
