@@ -140,7 +140,6 @@ class RegistriesConf:
                         for m in entry.mirrors)
         return Route(Endpoint(origin, entry.insecure), mirrors)
 
-
     def check_host(self, host: str) -> None:
         """Refuse a command that talks to registry `host` itself (login, its catalog) when a table blocks
         the whole host, as containers/image refuses any client for a blocked registry.
