@@ -6,10 +6,10 @@ PY := $(VENV)/bin/python
 TOOLS := .tools
 # Debian packages the tests and demo run against (the Distribution registry, skopeo, htpasswd, debootstrap
 # for the serving-image test's Python base, chromium to render `report`'s HTML headless and to load
-# `modelpack ui`'s pages in its tests, and wrk for the serving benchmark).
-APT_PACKAGES := docker-registry skopeo apache2-utils debootstrap chromium wrk
+# `modelpack ui`'s pages in its tests, wrk for the serving benchmark, GNU time for the benchmarks' peak RSS).
+APT_PACKAGES := docker-registry skopeo apache2-utils debootstrap chromium wrk time
 
-.PHONY: help install deps tools lint unit test demo bench bench-serve clean
+.PHONY: help install deps tools bench-registry lint unit test demo bench bench-serve clean
 
 help:
 	@echo "make demo   pack an example model, push it to a throwaway registry, pull it back by digest"
@@ -44,6 +44,11 @@ deps:
 tools:
 	scripts/fetch-oci-tools $(TOOLS) oras cosign crane
 
+# Debian stable's Distribution registry, for `make bench` only (tests use the system's): a newer Go
+# build than Debian 12's, whose registry spends twice the CPU per GiB (see benchmarks/bench_registry.py).
+bench-registry:
+	FETCH_OCI_TOOLS_SUITE=stable scripts/fetch-oci-tools $(TOOLS)/stable docker-registry
+
 lint: install
 	$(VENV)/bin/ruff check src tests examples scripts $(wildcard benchmarks)
 	$(VENV)/bin/mypy
@@ -64,7 +69,7 @@ test: deps tools install lint
 demo: deps install
 	MODELPACK_DEMO_KEEP=$(KEEP) $(PY) scripts/demo.py
 
-bench: deps tools install
+bench: deps tools bench-registry install
 	MODELPACK_TOOLS_DIR=$(CURDIR)/$(TOOLS) $(PY) benchmarks/run.py
 	MODELPACK_TOOLS_DIR=$(CURDIR)/$(TOOLS) $(PY) benchmarks/serving.py
 

@@ -9,7 +9,8 @@ disk's write-back does not drown the clients' differences. Reported: wall time, 
 of every run, and the median of the per-trial ratios modelpack/oras (≤ 1.0 means modelpack is as fast).
 The registry runs on the same cores, so the CPU it spends serving each run is measured too (from
 /proc): a second table gives each tool's CPU beside the registry's and the floor (client + registry
-CPU) / cores below which no run on this machine can go.
+CPU) / cores below which no run on this machine can go. The registry is Debian stable's build of
+Distribution, fetched by `make bench` (`--registry-bin` for another; see bench_registry.py).
 A 4 GiB run checks that peak memory does not grow with the model. A capped row pulls one 256 MiB blob
 through `capping_proxy.py`, which caps each connection at ~24 MB/s (oras uses one connection, modelpack
 fetches the rest in ranges over several once it sees the cap). The latency rows push and pull through
@@ -18,6 +19,7 @@ network costs a model of many files, where round trips and concurrency set the p
 
     python benchmarks/run.py [--trials 5] [--shapes 1x1024,8x128,2000x32k] [--big-gib 4] [--capped 256]
                              [--delay-ms 10] [--latency-shapes 2000x32k,8x128] [--json out.json]
+                             [--registry-bin /usr/bin/docker-registry]
     python benchmarks/run.py --capped-only          # the capped row alone
     python benchmarks/run.py --latency-only         # the latency rows alone
 """
@@ -41,12 +43,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+import bench_registry  # noqa: E402
 import capping_proxy  # noqa: E402
 from proc_cpu import process_cpu  # noqa: E402
 
 from registry_process import Registry, start_registry  # noqa: E402
 
 MIB = 1024 * 1024
+GNU_TIME = "/usr/bin/time"  # Debian's package `time`
 
 
 @dataclass
@@ -78,16 +82,21 @@ def measure(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None 
     time.sleep(0.5)  # let the kernel finish freeing the previous run's tmpfs pages
     registry_pid = registry.process.pid if registry is not None and registry.process is not None else None
     registry_before = process_cpu(registry_pid) if registry_pid else 0.0
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    registry_cpu = process_cpu(registry_pid) - registry_before if registry_pid else 0.0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.strip()}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, registry_cpu
+    # Peak RSS through GNU time: a child's own ru_maxrss starts at this process's peak (exec records the
+    # hiwater of the memory it replaces), which would show this script's size for a small tool like oras.
+    with tempfile.NamedTemporaryFile("r") as rss_file:
+        start = time.perf_counter()
+        proc = subprocess.Popen([GNU_TIME, "-f", "%M", "-o", rss_file.name, *cmd], cwd=cwd, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)  # its CPU includes the command's (time waited for it)
+        wall = time.perf_counter() - start
+        registry_cpu = process_cpu(registry_pid) - registry_before if registry_pid else 0.0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.strip()}")
+        rss_kib = int(rss_file.read().split()[-1])
+    return wall, usage.ru_utime + usage.ru_stime, rss_kib / 1024, registry_cpu
 
 
 def make_data(root: Path, count: int, size: int) -> list[str]:
@@ -330,7 +339,10 @@ def main() -> int:
                         help="round-trip time the latency rows add, through a delay line (0 to skip them)")
     parser.add_argument("--latency-shapes", default="2000x32k,8x128", help="shapes pushed and pulled over it")
     parser.add_argument("--latency-only", action="store_true", help="only the latency rows")
+    parser.add_argument("--registry-bin", help="registry binary (default: Debian stable's, in .tools/stable)")
     args = parser.parse_args()
+    tools = Path(os.environ.get("MODELPACK_TOOLS_DIR") or ROOT / ".tools")
+    registry = bench_registry.describe(bench_registry.choose(args.registry_bin, tools))
     if args.capped_only:
         args.shapes, args.big_gib, args.ops, args.delay_ms = "", 0, "pull", 0
     if args.latency_only:
@@ -344,7 +356,8 @@ def main() -> int:
     python = f"{platform.python_implementation()} {platform.python_version()}"
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {python}"
     oras_version = subprocess.run([bench.oras, "version"], capture_output=True, text=True).stdout.split("\n")[0]
-    print(f"machine: {machine}; {oras_version}; data in {tmpfs}")
+    print(f"machine: {machine}; {oras_version}; registry: {os.environ[bench_registry.BIN_ENV]} ({registry}); "
+          f"data in {tmpfs}")
     try:
         warm_memory(work)
         for spec in filter(None, args.shapes.split(",")):
@@ -377,7 +390,7 @@ def main() -> int:
         print(f"| {s.op} | {s.shape} | – | – | {s.wall:.2f} s | – | {s.rss_mb:.0f} MB | – |")
     print(f"\n`modelpack --version`: median {start_s * 1000:.0f} ms over 15 runs")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine, "oras": oras_version, "rows": rows,
+    args.json.write_text(json.dumps({"machine": machine, "oras": oras_version, "registry": registry, "rows": rows,
                                      "samples": [asdict(s) for s in bench.samples], "startup_s": start_s},
                                     indent=2))
     return 0
