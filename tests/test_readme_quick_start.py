@@ -40,9 +40,11 @@ def test_quick_start_runs_as_written(fresh_registry: Callable[..., Registry], tm
     packed = run.stdout.splitlines()[0]  # pack prints the digest; the one-go push makes the same one
     assert packed.startswith("sha256:") and packed == mp.resolve(ref, options=ClientOptions(plain_http=True)).digest
 
-    described = (tmp_path / "my-model" / "modelpack.yaml").read_text(encoding="utf-8")
+    model = tmp_path / "iris-classifier"
+    described = (model / "modelpack.yaml").read_text(encoding="utf-8")
     assert described.startswith(written), described
-    assert (tmp_path / "iris" / "model.skops").read_bytes() == (tmp_path / "my-model" / "model.skops").read_bytes()
+    assert (tmp_path / "iris" / "model.skops").read_bytes() == (model / "model.skops").read_bytes()
     metadata = mp.inspect(ref, remote_only=True, options=ClientOptions(plain_http=True)).metadata
-    assert (metadata["format"], metadata["framework"], metadata["version"]) == ("skops", "scikit-learn", "1.0.0")
+    assert (metadata["name"], metadata["version"]) == ("iris-classifier", "1.0.0")  # (the name later sections use)
+    assert (metadata["format"], metadata["framework"]) == ("skops", "scikit-learn")
     assert metadata["metrics"] == {"accuracy": 0.9333, "f1": 0.93}
