@@ -7,6 +7,7 @@ import platform
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,7 +172,9 @@ def serve_model(
     A pickle (.joblib/.pkl/.pickle) runs code when loaded. From a directory it is loaded (the user chose
     the directory); from a reference only if `verify_key` verified the artifact's signature (exactly the
     verified digest is then pulled) or `trust_unverified_pickle` says to run it anyway (logged as a
-    warning). ONNX and .skops files are preferred to pickles; see `modelpack.serve.model_file.choose`.
+    warning). Without either, the manifest is read once by tag to refuse a pickle before anything is
+    downloaded, and exactly that manifest's digest is pulled (a tag moved meanwhile changes nothing).
+    ONNX and .skops files are preferred to pickles; see `modelpack.serve.model_file.choose`.
 
     Args:
         source: a model directory, or a reference to pull.
@@ -220,7 +223,9 @@ def serve_model(
     else:
         ref = _served_reference(source)
         if verify_key is None and not trust_unverified_pickle:
-            _refuse_unverified_pickle_early(ref, model_file, options, store)
+            # Pull the digest the check read, not the tag again: a tag moved in between must not get
+            # a model past the check that it never saw (nor download one the check would have refused).
+            ref = replace(ref, digest=_refuse_unverified_pickle_early(ref, model_file, options, store))
         pulled = pull(ref, options=options, store=store, verify_key=verify_key)
         digest = pulled.descriptor.digest
         metadata = inspect(ref.with_digest(digest), store=store).metadata
@@ -259,22 +264,24 @@ def _directory_metadata(path: Path) -> dict[str, Any]:
 
 
 def _refuse_unverified_pickle_early(ref: Reference, model_file: str | Path | None, options: ClientOptions | None,
-                                    store: LayoutStore | None) -> None:
+                                    store: LayoutStore | None) -> str:
     """Refuse from the manifest alone, before gigabytes are downloaded, what `_load_runtime` would refuse
-    once they were: a model whose only servable files are pickles, with no verified signature."""
+    once they were: a model whose only servable files are pickles, with no verified signature.
+    Returns the digest of the manifest it read: the one to pull."""
     from modelpack.serve import model_file as files
 
     info = inspect(ref, remote_only=True, options=options, store=store)
     paths = [f.path for f in info.files if f.path]
     packings = [mt.parse_layer_media_type(f.media_type) for f in info.files]
     if any(parsed is None or parsed[1] != "raw" for parsed in packings):
-        return  # archives (or other tools' layers): their files are known once unpacked
+        return info.descriptor.digest  # archives (or other tools' layers): their files are known once unpacked
     if files.only_pickles(paths, model_file):
         named = str(model_file) if model_file is not None else ", ".join(p for p in paths if files.is_pickle(Path(p)))
         raise UntrustedContentError(
             f"refusing to serve {ref}: its model file ({named[:200]}) is a pickle, which runs code when loaded, "
             "and no signature was verified (nothing was downloaded); pass --verify-key KEY to verify it, or "
             "--trust-unverified-pickle to run it anyway")
+    return info.descriptor.digest
 
 
 def _load_runtime(model_dir: Path, label: str, metadata: dict[str, Any], model_file: str | Path | None, *,

@@ -22,12 +22,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 _TIMEOUT_KEY = "modelpack.timeout"
+_VERBOSE_KEY = "modelpack.verbose"
+VERBOSE_HELP = "Log each HTTP request (never credentials)."
 
 
 def _remember_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
     # Not passed to the command: client_options() reads it, so commands keep their signatures.
     if value is not None:
         ctx.meta[_TIMEOUT_KEY] = value
+
+
+def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    # ctx.meta is shared by the group's context and the command's: client_options() sees it there.
+    if value:
+        ctx.meta[_VERBOSE_KEY] = True
+
+
+def global_verbose_option(func: F) -> F:
+    """`modelpack -v COMMAND`: the same as `COMMAND -v`. A command that talks to no registry makes no
+    HTTP request, so there it has nothing to log (accepted, not an error)."""
+    return click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_remember_verbose,
+                        help="Log each HTTP request (never credentials): the same as -v after the command.")(func)
 
 
 def network_options(func: F) -> F:
@@ -37,7 +52,7 @@ def network_options(func: F) -> F:
                         help="Give up on a registry request after this long in all, retries included "
                              "(default 120; env MODELPACK_TIMEOUT). Blob transfers run while they make "
                              "progress, and fail after min(30, SECONDS) without it.")(func)
-    func = click.option("-v", "--verbose", is_flag=True, help="Log each HTTP request (never credentials).")(func)
+    func = click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)(func)
     func = click.option("--ca-file", type=CaFile(),
                         help="PEM file of CA certificates to trust for the registry.")(func)
     func = click.option("--insecure", is_flag=True, help="Skip TLS certificate verification (unsafe).")(func)
@@ -85,6 +100,8 @@ def json_option(func: F) -> F:
 def client_options(plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> ClientOptions:
     from modelpack.store.options import ClientOptions
 
+    ctx = click.get_current_context(silent=True)
+    verbose = verbose or (ctx is not None and bool(ctx.meta.get(_VERBOSE_KEY)))
     if verbose:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(EscapingFormatter("%(name)s: %(message)s"))
@@ -92,7 +109,6 @@ def client_options(plain_http: bool, insecure: bool, ca_file: str | None, verbos
         # urllib3 logs URLs only; headers (and so credentials) are never logged by it at any level.
         logging.getLogger("urllib3").setLevel(logging.INFO)
     options = ClientOptions(plain_http=plain_http, insecure=insecure, ca_file=ca_file)
-    ctx = click.get_current_context(silent=True)
     if ctx is not None and _TIMEOUT_KEY in ctx.meta:
         options.timeout = float(ctx.meta[_TIMEOUT_KEY])
     if sys.stderr.isatty() and not verbose:

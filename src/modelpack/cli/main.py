@@ -19,12 +19,13 @@ from modelpack.cli import (
     transfer_commands,
     ui_commands,
 )
-from modelpack.cli.common import silence_stdout
+from modelpack.cli.common import global_verbose_option, silence_stdout
 from modelpack.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="modelpack")
+@global_verbose_option
 def cli() -> None:
     """Pack ML models as CNCF ModelPack OCI artifacts, push them to any OCI registry, and pull any
     version back by tag or digest."""
