@@ -4,6 +4,7 @@ never a credential; before a command that talks to no registry it is accepted an
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -23,7 +24,7 @@ def _request_lines(stderr: str, output: Path) -> list[str]:
 def test_verbose_before_pull_logs_requests_as_after_it(auth_registry: Registry, tmp_path: Path) -> None:
     model = tmp_path / "model"
     model.mkdir()
-    # Over 1 MiB: a smaller blob goes on the quick path (store/quick_fetch.py), which logs no request.
+    # Over 1 MiB (streamed) and small (sent and fetched on the curl engine's quick path): both logged.
     (model / "model.onnx").write_bytes(os.urandom(1_100_000))
     (model / "config.json").write_text('{"hidden_size": 8}\n')
     ref = f"{auth_registry.host}/team/verbose:1"
@@ -44,7 +45,11 @@ def test_verbose_before_pull_logs_requests_as_after_it(auth_registry: Registry, 
     # Requests were logged (the manifest, the large blob), and only because of -v.
     base = f"modelpack.registry: GET http://{auth_registry.host}/v2/team/verbose"
     assert f"{base}/manifests/1 -> 200" in logged, logged
-    assert any(line.startswith(f"{base}/blobs/sha256:") and line.endswith("-> 200") for line in logged), logged
+    blob_gets = [line for line in logged if line.startswith(f"{base}/blobs/sha256:") and line.endswith("-> 200")]
+    assert len(blob_gets) == 3, logged  # the model file, config.json and the model's config
+    for name in ("model.onnx", "config.json"):  # each a raw layer: the blob is the file's bytes
+        digest = "sha256:" + hashlib.sha256((model / name).read_bytes()).hexdigest()
+        assert f"{base}/blobs/{digest} -> 200" in logged, (name, logged)
     assert "/v2/" not in quiet.err
     secret = base64.b64encode(f"{AUTH_USER}:{AUTH_PASSWORD}".encode()).decode()
     for text in (before.out, before.err):

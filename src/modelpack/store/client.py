@@ -34,7 +34,7 @@ from modelpack.errors import (
 )
 from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped, read_error_body
 from modelpack.store.credentials import Credentials
-from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange, UnusableRequest
+from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange, UnusableRequest, outcome
 from modelpack.store.hostauth import HostAuth, host_of
 from modelpack.store.messages import connection_message, error_details, path_of, redact, seconds, tls_message, who
 from modelpack.store.options import ClientOptions
@@ -253,9 +253,12 @@ class RegistryClient:
         auth = self.auth.header(url, self.scope_for(method, url) if scope is None else scope)
         if auth:
             sent["Authorization"] = auth
-        return self._engine.start(Exchange(method, url, sent, body, cap, self.options.connect_timeout,
-                                           self.options.timeout, self.options.stall, PROGRESS_BYTES,
-                                           self._transport.proxy(url)))
+        future = self._engine.start(Exchange(method, url, sent, body, cap, self.options.connect_timeout,
+                                             self.options.timeout, self.options.stall, PROGRESS_BYTES,
+                                             self._transport.proxy(url)))
+        if log.isEnabledFor(logging.DEBUG):  # -v: logged as send() logs its requests
+            future.add_done_callback(lambda done: log.debug("%s %s -> %s", method, redact(url), outcome(done)))
+        return future
 
     def _after_failure(self, method: str, url: str, exc: Exception, watch: Watch, attempt: int,
                        retries: int, deadline: float | None) -> None:

@@ -311,3 +311,9 @@ def parse_headers(lines: list[bytes], only: str | None = None) -> HTTPHeaderDict
         if sep and name and name == name.strip():
             headers.add(name, value.strip())
     return headers
+
+
+def outcome(done: Future[Answer]) -> str:
+    """A finished exchange's status, or the name of what ended it (for `-v`'s log)."""
+    exc = done.exception()
+    return str(done.result().status) if exc is None else type(exc).__name__
