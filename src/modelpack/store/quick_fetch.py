@@ -38,7 +38,7 @@ class QuickFetches(InFlight):
     def start(self, desc: Descriptor, accept: Accept, done: Callable[[bool], None]) -> None:
         """Begin fetching `desc` (waits for a free slot). `done(True)` once `accept` kept its bytes,
         `done(False)` when the ordinary path must fetch it; either on the engine's thread."""
-        finish = self.begin(done)
+        finish = self.begin(done, desc.size)
         self.launch(desc, finish, lambda: self._repo.client.start_once(
             "GET", f"{self._repo.prefix}/blobs/{desc.digest}", {}, None, cap=desc.size + 1, scope=self._scope),
             lambda answer: self._after_get(answer, desc, accept, finish))

@@ -27,23 +27,31 @@ if TYPE_CHECKING:
     from modelpack.store.registry import RegistryRepository
 
 log = logging.getLogger("modelpack.registry")
-IN_FLIGHT = 16  # blobs under way at once: the registry, not the client, sets the pace beyond this
+# Blobs under way at once, and their bytes (each is held whole in memory while under way). 32 rather
+# than 16: 2,000 files of 32 KiB pushed 8 % and pulled 5 % faster against Distribution (median of 4,
+# alternating; the registry also spent less CPU, its garbage collector running less often); beyond 32
+# nothing more was gained.
+IN_FLIGHT = 32
+BYTES_IN_FLIGHT = 16 * 1024 * 1024
 
 
 class InFlight:
-    """Callback transfers under way, at most IN_FLIGHT at a time; `wait` returns once none is."""
+    """Callback transfers under way, at most IN_FLIGHT and BYTES_IN_FLIGHT at a time (a larger blob alone);
+    `wait` returns once none is."""
 
     def __init__(self) -> None:
-        self._slots = threading.BoundedSemaphore(IN_FLIGHT)
         self._idle = threading.Condition()
         self._running = 0
+        self._bytes = 0
 
-    def begin(self, done: Callable[[bool], None]) -> Callable[[bool], None]:
-        """Take a slot (waiting for one); returns what ends the transfer: it tells `done`, then frees the
-        slot, so `wait` returns only after every hand-back has been made."""
-        self._slots.acquire()
-        with self._idle:
+    def begin(self, done: Callable[[bool], None], size: int) -> Callable[[bool], None]:
+        """Take a slot for a blob of `size` bytes (waiting for one); returns what ends the transfer: it
+        tells `done`, then frees the slot, so `wait` returns only after every hand-back has been made."""
+        with self._idle:  # both limits checked and taken at once: no caller holds part of what it needs
+            while self._running and (self._running >= IN_FLIGHT or self._bytes + size > BYTES_IN_FLIGHT):
+                self._idle.wait()
             self._running += 1
+            self._bytes += size
 
         def finish(ok: bool) -> None:
             try:
@@ -51,8 +59,8 @@ class InFlight:
             finally:
                 with self._idle:
                     self._running -= 1
+                    self._bytes -= size
                     self._idle.notify_all()
-                self._slots.release()
 
         return finish
 
@@ -86,7 +94,7 @@ class QuickUploads(InFlight):
     def start(self, desc: Descriptor, opener: Opener, done: Callable[[bool], None]) -> None:
         """Begin pushing `desc` (waits for a free slot). `done(True)` is called once the registry holds
         it, `done(False)` when the ordinary path must push it; either on the engine's thread."""
-        finish = self.begin(done)
+        finish = self.begin(done, desc.size)
         self.launch(desc, finish, lambda: self._repo.client.start_once(
             "POST", f"{self._repo.prefix}/blobs/uploads/", {"Content-Length": "0"}, b""),
             lambda answer: self._after_post(answer, desc, opener, finish))
