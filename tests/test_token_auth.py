@@ -58,3 +58,27 @@ def test_a_token_service_refusing_the_password_is_an_authentication_error(
         wrong = modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin="nope")
         assert wrong.code == 4, wrong.err
         assert wrong.err.strip() == f"error: {reg.host} refused the credentials for user 'alice'"
+
+
+def test_a_token_service_failing_for_a_moment_is_retried(fresh_registry: Callable[..., Registry],
+                                                         tmp_path: Path) -> None:
+    # A token service is a web service and fails like one: a 503, a connection cut before any answer.
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(os.urandom(50_000))
+    with TokenServer(tmp_path, {"alice": PASSWORD}, grant_prefix="team/") as tokens:
+        reg = fresh_registry(auth_token=tokens.registry_auth())
+        assert modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin",
+                         stdin=PASSWORD).code == 0
+        tokens.failures[:] = [503, 0]
+        pushed = modelpack("push", "--plain-http", str(model), f"{reg.host}/team/a:1")
+        assert pushed.code == 0, pushed.err
+        assert tokens.failures == []  # both failures were met, and retried past
+
+        tokens.failures[:] = [503] * 100  # down for good: the total timeout ends it, with one line
+        pulled = modelpack("pull", "--plain-http", "--timeout", "3", f"{reg.host}/team/a:1",
+                           "-o", str(tmp_path / "out"))
+        assert pulled.code == 4, pulled.err
+        assert pulled.err.strip() == f"error: token service of {reg.host} answered HTTP 503", pulled.err
+        assert 1 < 100 - len(tokens.failures) <= 6  # retried, within the options' retries and the timeout
+        assert not (tmp_path / "out").exists()

@@ -39,6 +39,8 @@ class TokenServer(BackgroundServer):
         self.users = users
         self.grant_prefix = grant_prefix
         self.requests: list[tuple[str, list[str]]] = []  # (user or "", scopes)
+        # Answers to give before any token, in order: an HTTP status, or 0 to close the connection unanswered.
+        self.failures: list[int] = []
         self._key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modelpack test token signer")])
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -80,6 +82,16 @@ class TokenServer(BackgroundServer):
                 pass
 
             def do_GET(self) -> None:
+                with server._lock:
+                    failure = server.failures.pop(0) if server.failures else None
+                if failure == 0:
+                    self.close_connection = True  # cut: no status line at all
+                    return
+                if failure:
+                    self.send_response(failure)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 user = ""
                 auth = self.headers.get("Authorization", "")

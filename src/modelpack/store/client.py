@@ -12,7 +12,6 @@ Credentials never reach a log line or an error message.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import logging
 import random
 import re
@@ -36,19 +35,28 @@ from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, rea
 from modelpack.store.credentials import Credentials
 from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange, UnusableRequest, outcome
 from modelpack.store.hostauth import HostAuth, host_of
-from modelpack.store.messages import connection_message, error_details, path_of, redact, seconds, tls_message, who
+from modelpack.store.messages import (
+    RETRY_STATUS,
+    WIRE_ERRORS,
+    connection_message,
+    error_details,
+    hopeless,
+    path_of,
+    redact,
+    seconds,
+    tls_message,
+    who,
+)
 from modelpack.store.options import ClientOptions
+from modelpack.store.token_request import TokenRequests
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport, timed_out
 from modelpack.store.upload import SMALL_BODY, FileBody, SizedReader, read_whole
 from modelpack.store.watch import PROGRESS_BYTES, Watch, watching
 
 log = logging.getLogger("modelpack.registry")
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 _REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
-# Failures worth another attempt: the wire broke or stalled.
-_WIRE_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 Body = bytes | FileBody | None
 
 
@@ -62,7 +70,8 @@ class RegistryClient:
         self._transport = Transport(self.options.verify)
         self._engine = CurlEngine(self.options.verify)  # small exchanges (see curl_engine)
         self._unverified: Transport | None = None  # for speaks_tls()'s probe
-        self.auth = HostAuth(host, self.options.credentials, self.options.plain_http, self._token_request)
+        self.auth = HostAuth(host, self.options.credentials, self.options.plain_http,
+                             TokenRequests(host, self._transport, self.options, self._retry))
         if self.options.insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
@@ -147,7 +156,7 @@ class RegistryClient:
                 # Ours, and final: a token service's refusal (AuthenticationError is an OSError too) is no
                 # network failure to retry and report as "cannot connect".
                 raise
-            except _WIRE_ERRORS as exc:
+            except WIRE_ERRORS as exc:
                 self._after_failure(method, url, exc, watch, attempt, retries, deadline)
                 continue
             if log.isEnabledFor(logging.DEBUG):
@@ -170,7 +179,7 @@ class RegistryClient:
                 if not stream and method != "HEAD":
                     try:
                         resp.content = read_capped(resp, limit, what or f"{method} {redact(url)}")
-                    except _WIRE_ERRORS as exc:
+                    except WIRE_ERRORS as exc:
                         resp.close()
                         self._after_failure(method, url, exc, watch, attempt, retries, deadline)
                         continue
@@ -269,9 +278,7 @@ class RegistryClient:
             why = f"{who(url)} did not answer {method} {path_of(url)} within {seconds(watch.stall)}"
         else:
             why = f"{connection_message(host_of(url), exc)} during {method} {path_of(url)}"
-        # Refused connections and unknown hosts are rarely transient: fail fast rather than back off.
-        hopeless = "refused" in text or "resolve" in text or "name or service" in text
-        limit = min(1, retries) if hopeless else retries
+        limit = min(1, retries) if hopeless(exc) else retries
         if watch.expired == "deadline" or attempt > limit or not self._retry(attempt, retries, None, deadline, why):
             if expired:
                 total = self.options.timeout if deadline is not None else watch.stall
@@ -298,31 +305,6 @@ class RegistryClient:
         if self._cancelled.wait(delay):
             raise TransportError(f"{self.host}: cancelled while waiting to retry")
         return True
-
-    def _token_request(self, method: str, url: str, headers: dict[str, str], params: list[tuple[str, str]],
-                       form: dict[str, str] | None) -> tuple[int, bytes]:
-        """A token service request: bounded in time (like any metadata request) and in size (4 MiB)."""
-        watch = Watch(self.options.attempt, time.monotonic() + self.options.timeout)
-        if params:
-            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
-        body = None
-        if form is not None:
-            body = urllib.parse.urlencode(form).encode()
-            headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
-        try:
-            with watching(watch):
-                resp = self._transport.request(method, url, headers, body,
-                                               (self.options.connect_timeout, self.options.attempt))
-            with resp:
-                data = read_capped(resp, METADATA_LIMIT, "token response") if resp.status_code == 200 else b""
-        except _WIRE_ERRORS as exc:
-            what = "did not answer in time" if watch.expired or "timed out" in str(exc).lower() \
-                else f"could not be reached ({type(exc).__name__})"
-            raise AuthenticationError(f"the token service of {self.host} ({host_of(url)}) {what} "
-                                      f"(--timeout {seconds(self.options.timeout, unit=False)})") from None
-        except RegistryError as exc:
-            raise AuthenticationError(f"token service of {self.host}: {exc}") from None
-        return resp.status_code, data
 
     def scope_for(self, method: str, url: str) -> str:
         """The token scope a request needs, derived from its path: pull for reads, pull,push for
@@ -371,7 +353,7 @@ class RegistryClient:
                                           self.options.attempt)).close()
         except urllib3.exceptions.SSLError:
             return False
-        except _WIRE_ERRORS as exc:
+        except WIRE_ERRORS as exc:
             raise TransportError(connection_message(self.host, exc)) from None
         return True
 

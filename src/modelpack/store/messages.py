@@ -3,6 +3,7 @@ never a credential or an upload URL's opaque query."""
 
 from __future__ import annotations
 
+import http.client
 import re
 import urllib.parse
 
@@ -11,6 +12,15 @@ import urllib3
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.store.hostauth import host_of
 from modelpack.store.transport import timed_out
+
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # answers worth another attempt
+WIRE_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)  # the wire broke or stalled
+
+
+def hopeless(exc: Exception) -> bool:
+    """Refused connections and unknown hosts are rarely transient: retried once, not backed off."""
+    text = str(exc).lower()
+    return "refused" in text or "resolve" in text or "name or service" in text
 
 
 def error_details(text: bytes) -> tuple[list[str], list[str]]:
