@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import bench_registry  # noqa: E402
 import capping_proxy  # noqa: E402
+from memory_warmup import warm_memory  # noqa: E402
 from proc_cpu import process_cpu  # noqa: E402
 
 from registry_process import Registry, start_registry  # noqa: E402
@@ -303,18 +304,6 @@ def print_cpu_table(rows: list[dict[str, Any]]) -> None:
               f"{r['modelpack_wall_median']:.2f} / {r['oras_wall_median']:.2f} s |")
 
 
-def warm_memory(root: Path, gib: int = 4) -> None:
-    """Write and delete a few GiB first: on a virtual machine the first touch of guest memory the host
-    has not backed yet costs several times more kernel time, which would land on whichever tool runs
-    first."""
-    block = os.urandom(MIB)
-    path = root / "warm-up"
-    with open(path, "wb") as f:
-        for _ in range(gib * 1024):
-            f.write(block)
-    path.unlink()
-
-
 def startup(modelpack: str, runs: int = 15) -> float:
     times = []
     for _ in range(runs):
@@ -360,6 +349,7 @@ def main() -> int:
           f"data in {tmpfs}")
     try:
         warm_memory(work)
+        print(f"writing into {tmpfs}: {warm_memory(work, 1):.2f} s of system CPU per GiB (warm: ~0.4)")
         for spec in filter(None, args.shapes.split(",")):
             bench.shape(*parse_shape(spec))
         if args.capped and "pull" in bench.ops:
@@ -370,6 +360,8 @@ def main() -> int:
             bench.memory(args.big_gib, disk)
         if "ls" in bench.ops:
             bench.listing()
+        memory_end = warm_memory(work, 1)
+        print(f"writing into {tmpfs} at the end: {memory_end:.2f} s of system CPU per GiB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(disk, ignore_errors=True)
