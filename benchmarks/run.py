@@ -331,7 +331,8 @@ def main() -> int:
     parser.add_argument("--registry-bin", help="registry binary (default: Debian stable's, in .tools/stable)")
     args = parser.parse_args()
     tools = Path(os.environ.get("MODELPACK_TOOLS_DIR") or ROOT / ".tools")
-    registry = bench_registry.describe(bench_registry.choose(args.registry_bin, tools))
+    registry_bin = bench_registry.choose(args.registry_bin, tools)
+    registry = bench_registry.describe(registry_bin)
     if args.capped_only:
         args.shapes, args.big_gib, args.ops, args.delay_ms = "", 0, "pull", 0
     if args.latency_only:
@@ -345,7 +346,7 @@ def main() -> int:
     python = f"{platform.python_implementation()} {platform.python_version()}"
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {python}"
     oras_version = subprocess.run([bench.oras, "version"], capture_output=True, text=True).stdout.split("\n")[0]
-    print(f"machine: {machine}; {oras_version}; registry: {os.environ[bench_registry.BIN_ENV]} ({registry}); "
+    print(f"machine: {machine}; {oras_version}; registry: {registry_bin} ({registry}); "
           f"data in {tmpfs}")
     try:
         warm_memory(work)
