@@ -119,7 +119,8 @@ def pack(
         provenance file when recorded.
 
     Raises:
-        UsageError: not a directory, or a reference pinned to another digest.
+        UsageError: not a directory, a reference pinned to another digest, or more files than a 4 MiB
+            manifest can name (see `files.archives`).
         MetadataError: metadata that does not validate (the field is named).
     """
     ref = parse_reference(reference)

@@ -77,8 +77,9 @@ def push(
         The reference pushed, its descriptor, how many blobs and bytes moved, and the provenance file.
 
     Raises:
-        UsageError: a directory without a reference, a reference that is no directory, or `provenance`
-            for a model already packed (it was recorded, or not, when it was packed).
+        UsageError: a directory without a reference, a reference that is no directory, `provenance`
+            for a model already packed (it was recorded, or not, when it was packed), or a directory of
+            more files than a 4 MiB manifest can name (see `files.archives`).
         NotFoundError: `push(REF)` of a model the local store does not have.
     """
     local_store = _store(store)
