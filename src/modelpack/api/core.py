@@ -97,6 +97,7 @@ def pack(
     options: ClientOptions | None = None,
     hash_progress: HashProgress | None = None,
     provenance: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> PackResult:
     """Pack a directory into the local store under `reference`. A `parent` or dataset that is a
     registry reference is pinned to its digest (what its registry serves; the local store only when that
@@ -113,6 +114,8 @@ def pack(
         hash_progress: hears of the files being hashed (for a progress bar).
         provenance: also record a SLSA v1 provenance predicate for the digest in the local store
             (`attest --provenance` signs it; see `modelpack.provenance`).
+        warn: hears of metadata the files contradict (a declared `format` no model file has), as one
+            line holding file names: escape it before a terminal shows it (default: a logging warning).
 
     Returns:
         The stored reference (pinned to the digest when it names no tag), descriptor, model, and the
@@ -127,7 +130,7 @@ def pack(
     started = _now()
     model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
                      resolver=_lineage_resolver(local_store, options), hashes=_store_hashes(local_store),
-                     hash_progress=hash_progress)
+                     hash_progress=hash_progress, warn=warn)
     _check_pinned(ref, model.descriptor.digest)
     target = local_store.repository(ref.name)
     copy(model, target, model.descriptor.digest, ref.tag, copy_options)
@@ -159,12 +162,16 @@ def describe(
     hashes: HashCache | None = None,
     resolver: Callable[[Reference], str] | None = None,
     hash_progress: HashProgress | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> PackedModel:
     """Describe a directory as a ModelPack artifact without storing anything. With `resolver`,
-    lineage references (parent, datasets) are pinned to digests."""
+    lineage references (parent, datasets) are pinned to digests. A declared `format` that no model
+    file has is packed as declared and said through `warn` (see `pack`)."""
     # Imported here: pydantic's metadata models cost ~50 ms to build, and pull/inspect never need them.
+    from modelpack.inspection.declared_format import format_mismatch
     from modelpack.metadata.load import load_metadata
     from modelpack.packing.build import build
+    from modelpack.packing.select import select_layers
 
     path = Path(model_dir)
     if not path.is_dir():
@@ -177,8 +184,13 @@ def describe(
             "parent": pin_parent(metadata.parent, resolver) if metadata.parent else None,
             "datasets": [pin(d, resolver) for d in metadata.datasets],
         })
+    sources = select_layers(path, metadata.files)
+    # Said before hashing, which can take minutes: the user may stop and correct it. Packed as declared:
+    # the user may know a format the files cannot show.
+    if metadata.format and (mismatch := format_mismatch(metadata.format, sources, model_dir)):
+        (warn or log.warning)(mismatch)
     return build(path, metadata, on_layer=on_layer, on_hashing=on_hashing, hashes=hashes or _store_hashes(None),
-                 hash_progress=hash_progress)
+                 hash_progress=hash_progress, sources=sources)
 
 
 def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -> Callable[[Reference], str]:
