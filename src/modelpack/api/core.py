@@ -31,6 +31,7 @@ from modelpack.store.index_file import is_fallback_tag
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors, open_remote
 from modelpack.store.options import ClientOptions
+from modelpack.store.prefetched import Prefetched
 from modelpack.store.target import ReadableStorage, Repository, read_small
 
 if TYPE_CHECKING:
@@ -277,6 +278,18 @@ def inspect(
     Raises:
         NotFoundError: no such model there.
     """
+    return inspect_fetched(reference, remote_only=remote_only, options=options, store=store)[0]
+
+
+def inspect_fetched(
+    reference: str | Place,
+    *,
+    remote_only: bool = False,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+) -> tuple[ModelInfo, Prefetched]:
+    """`inspect`, and the manifest and config bytes it read: `pull(prefetched=...)` takes them, so a
+    model checked before it is pulled is pulled as checked, without reading them twice."""
     place = parse_place(reference)
     local = isinstance(place, Reference) and not remote_only
     repo, version = open_place(place, options=options, store=_store(store), local=local, mirrors=True)
@@ -289,13 +302,16 @@ def inspect(
             else ""
         raise NotFoundError(f"{place} is not in the local store{hint}") from None
     node = parse_manifest(data)
-    config = None
+    config, blobs = None, {}
     if isinstance(node, Manifest) and node.config.media_type != mt.OCI_EMPTY and node.config.size <= 4 << 20 \
             and (not local or repo.has_blob(node.config)):
         with naming_mirrors(repo):
-            config = _config_json(node.config, read_small(repo, node.config, MAX_MANIFEST_BYTES))
+            blobs[node.config.digest] = read_small(repo, node.config, MAX_MANIFEST_BYTES)
+        config = _config_json(node.config, blobs[node.config.digest])
     info = ModelInfo.read(str(place), desc, node, config)
-    return info.with_entry_types(_entry_types(repo, node)) if isinstance(node, Index) else info
+    if isinstance(node, Index):
+        info = info.with_entry_types(_entry_types(repo, node))
+    return info, Prefetched(desc, data, blobs)
 
 
 MAX_INDEX_ENTRIES_READ = 32  # an index's child manifests read by inspect to name their artifact type
