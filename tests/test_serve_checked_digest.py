@@ -80,3 +80,23 @@ def test_pull_checks_what_it_is_handed(registry: Registry, tmp_path: Path) -> No
     pulled = mp.pull(ref, options=PLAIN, prefetched=fetched)
     assert pulled.descriptor.digest == pushed.descriptor.digest
     assert mp.inspect(ref).metadata["version"] == "1.0"
+
+
+def test_pull_into_a_directory_takes_the_handed_config_too(registry: Registry, proxy: FaultProxy,
+                                                          tmp_path: Path) -> None:
+    """`pull -o` fetches small blobs as callbacks (quick fetches): a handed config is not among them."""
+    path = registry.repo().split("/", 1)[1]
+    folder, _ = iris_skops(tmp_path / "m", version="1.0")
+    mp.push(folder, f"{registry.host}/{path}:dir", options=PLAIN)
+    info, fetched = inspect_fetched(f"{proxy.host}/{path}:dir", remote_only=True, options=PLAIN)
+    proxy.clear()
+    out = tmp_path / "out"
+    pulled = mp.pull(f"{proxy.host}/{path}:dir", output=out, options=PLAIN, prefetched=fetched)
+    assert pulled.descriptor.digest == fetched.descriptor.digest
+    assert proxy.requests("GET", "/manifests/") == []
+    assert proxy.requests("GET", f"/blobs/{info.manifest.config.digest}") == []
+    assert len(proxy.requests("GET", "/blobs/")) == len(info.manifest.layers)  # the layers, each once
+    assert "version: '1.0'" in (out / "modelpack.yaml").read_text()  # restored from the handed config
+    for layer in info.manifest.layers:
+        name = layer.annotations["org.opencontainers.image.title"]
+        assert (out / name).read_bytes() == (folder / name).read_bytes()

@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelpack.api.manifest_reading import config_json, entry_types
 from modelpack.errors import IntegrityError, ModelpackError, NotFoundError, UsageError
 from modelpack.model_info import ModelInfo
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
-from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
 from modelpack.places import Place, open_place, parse_place
 from modelpack.store import credentials
@@ -32,7 +32,7 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors, open_remote
 from modelpack.store.options import ClientOptions
 from modelpack.store.prefetched import Prefetched
-from modelpack.store.target import ReadableStorage, Repository, read_small
+from modelpack.store.target import Repository, read_small
 
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
@@ -307,36 +307,11 @@ def inspect_fetched(
             and (not local or repo.has_blob(node.config)):
         with naming_mirrors(repo):
             blobs[node.config.digest] = read_small(repo, node.config, MAX_MANIFEST_BYTES)
-        config = _config_json(node.config, blobs[node.config.digest])
+        config = config_json(node.config, blobs[node.config.digest])
     info = ModelInfo.read(str(place), desc, node, config)
     if isinstance(node, Index):
-        info = info.with_entry_types(_entry_types(repo, node))
+        info = info.with_entry_types(entry_types(repo, node))
     return info, Prefetched(desc, data, blobs)
-
-
-MAX_INDEX_ENTRIES_READ = 32  # an index's child manifests read by inspect to name their artifact type
-
-
-def _entry_types(repo: ReadableStorage, index: Index) -> dict[str, str]:
-    """Digest -> artifact type (or config media type) of an index's first children that declare none,
-    read from their manifests; a child that cannot be read is left out (inspect still shows it)."""
-    types: dict[str, str] = {}
-    for child in [c for c in index.manifests if not c.artifact_type][:MAX_INDEX_ENTRIES_READ]:
-        try:
-            node = parse_manifest(repo.fetch_manifest(child.digest)[1])
-        except ModelpackError:
-            continue
-        declared = node.artifact_type or (node.config.media_type if isinstance(node, Manifest) else node.media_type)
-        if declared:
-            types[child.digest] = declared
-    return types
-
-
-def _config_json(desc: Descriptor, raw: bytes) -> dict[str, Any] | None:
-    if not desc.media_type.endswith("json"):
-        return None
-    value = parse_or_none(raw)
-    return value if isinstance(value, dict) else None
 
 
 @dataclass
