@@ -43,4 +43,5 @@ OTHER_NAMES: dict[str, str] = {
     "LayoutReference": "modelpack.places",
     "ModelpackError": "modelpack.errors",
     "LayerSelection": "modelpack.selection",
+    "Prefetched": "modelpack.store.prefetched",
 }

@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelpack.api.manifest_reading import config_json, entry_types
 from modelpack.errors import IntegrityError, ModelpackError, NotFoundError, UsageError
 from modelpack.model_info import ModelInfo
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
-from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
 from modelpack.places import Place, open_place, parse_place
 from modelpack.store import credentials
@@ -31,7 +31,8 @@ from modelpack.store.index_file import is_fallback_tag
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors, open_remote
 from modelpack.store.options import ClientOptions
-from modelpack.store.target import ReadableStorage, Repository, read_small
+from modelpack.store.prefetched import Prefetched
+from modelpack.store.target import Repository, read_small
 
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
@@ -97,6 +98,7 @@ def pack(
     options: ClientOptions | None = None,
     hash_progress: HashProgress | None = None,
     provenance: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> PackResult:
     """Pack a directory into the local store under `reference`. A `parent` or dataset that is a
     registry reference is pinned to its digest (what its registry serves; the local store only when that
@@ -113,6 +115,8 @@ def pack(
         hash_progress: hears of the files being hashed (for a progress bar).
         provenance: also record a SLSA v1 provenance predicate for the digest in the local store
             (`attest --provenance` signs it; see `modelpack.provenance`).
+        warn: hears of metadata the files contradict (a declared `format` no model file has), as one
+            line holding file names: escape it before a terminal shows it (default: a logging warning).
 
     Returns:
         The stored reference (pinned to the digest when it names no tag), descriptor, model, and the
@@ -128,7 +132,7 @@ def pack(
     started = _now()
     model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
                      resolver=_lineage_resolver(local_store, options), hashes=_store_hashes(local_store),
-                     hash_progress=hash_progress)
+                     hash_progress=hash_progress, warn=warn)
     _check_pinned(ref, model.descriptor.digest)
     target = local_store.repository(ref.name)
     copy(model, target, model.descriptor.digest, ref.tag, copy_options)
@@ -160,12 +164,16 @@ def describe(
     hashes: HashCache | None = None,
     resolver: Callable[[Reference], str] | None = None,
     hash_progress: HashProgress | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> PackedModel:
     """Describe a directory as a ModelPack artifact without storing anything. With `resolver`,
-    lineage references (parent, datasets) are pinned to digests."""
+    lineage references (parent, datasets) are pinned to digests. A declared `format` that no model
+    file has is packed as declared and said through `warn` (see `pack`)."""
     # Imported here: pydantic's metadata models cost ~50 ms to build, and pull/inspect never need them.
+    from modelpack.inspection.declared_format import format_mismatch
     from modelpack.metadata.load import load_metadata
     from modelpack.packing.build import build
+    from modelpack.packing.select import select_layers
 
     path = Path(model_dir)
     if not path.is_dir():
@@ -178,8 +186,13 @@ def describe(
             "parent": pin_parent(metadata.parent, resolver) if metadata.parent else None,
             "datasets": [pin(d, resolver) for d in metadata.datasets],
         })
+    sources = select_layers(path, metadata.files)
+    # Said before hashing, which can take minutes: the user may stop and correct it. Packed as declared:
+    # the user may know a format the files cannot show.
+    if metadata.format and (mismatch := format_mismatch(metadata.format, sources, model_dir)):
+        (warn or log.warning)(mismatch)
     return build(path, metadata, on_layer=on_layer, on_hashing=on_hashing, hashes=hashes or _store_hashes(None),
-                 hash_progress=hash_progress)
+                 hash_progress=hash_progress, sources=sources)
 
 
 def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -> Callable[[Reference], str]:
@@ -266,6 +279,18 @@ def inspect(
     Raises:
         NotFoundError: no such model there.
     """
+    return inspect_fetched(reference, remote_only=remote_only, options=options, store=store)[0]
+
+
+def inspect_fetched(
+    reference: str | Place,
+    *,
+    remote_only: bool = False,
+    options: ClientOptions | None = None,
+    store: LayoutStore | None = None,
+) -> tuple[ModelInfo, Prefetched]:
+    """`inspect`, and the manifest and config bytes it read: `pull(prefetched=...)` takes them, so a
+    model checked before it is pulled is pulled as checked, without reading them twice."""
     place = parse_place(reference)
     local = isinstance(place, Reference) and not remote_only
     repo, version = open_place(place, options=options, store=_store(store), local=local, mirrors=True)
@@ -278,38 +303,16 @@ def inspect(
             else ""
         raise NotFoundError(f"{place} is not in the local store{hint}") from None
     node = parse_manifest(data)
-    config = None
+    config, blobs = None, {}
     if isinstance(node, Manifest) and node.config.media_type != mt.OCI_EMPTY and node.config.size <= 4 << 20 \
             and (not local or repo.has_blob(node.config)):
         with naming_mirrors(repo):
-            config = _config_json(node.config, read_small(repo, node.config, MAX_MANIFEST_BYTES))
+            blobs[node.config.digest] = read_small(repo, node.config, MAX_MANIFEST_BYTES)
+        config = config_json(node.config, blobs[node.config.digest])
     info = ModelInfo.read(str(place), desc, node, config)
-    return info.with_entry_types(_entry_types(repo, node)) if isinstance(node, Index) else info
-
-
-MAX_INDEX_ENTRIES_READ = 32  # an index's child manifests read by inspect to name their artifact type
-
-
-def _entry_types(repo: ReadableStorage, index: Index) -> dict[str, str]:
-    """Digest -> artifact type (or config media type) of an index's first children that declare none,
-    read from their manifests; a child that cannot be read is left out (inspect still shows it)."""
-    types: dict[str, str] = {}
-    for child in [c for c in index.manifests if not c.artifact_type][:MAX_INDEX_ENTRIES_READ]:
-        try:
-            node = parse_manifest(repo.fetch_manifest(child.digest)[1])
-        except ModelpackError:
-            continue
-        declared = node.artifact_type or (node.config.media_type if isinstance(node, Manifest) else node.media_type)
-        if declared:
-            types[child.digest] = declared
-    return types
-
-
-def _config_json(desc: Descriptor, raw: bytes) -> dict[str, Any] | None:
-    if not desc.media_type.endswith("json"):
-        return None
-    value = parse_or_none(raw)
-    return value if isinstance(value, dict) else None
+    if isinstance(node, Index):
+        info = info.with_entry_types(entry_types(repo, node))
+    return info, Prefetched(desc, data, blobs)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpack.api.catalog import resolve
-from modelpack.api.core import _store, inspect, parse_reference, remote
+from modelpack.api.core import _store, inspect, inspect_fetched, parse_reference, remote
 from modelpack.api.pulling import manifest_for_files, pull, unpack
 from modelpack.errors import (
     AuthenticationError,
@@ -30,6 +30,7 @@ from modelpack.oci.reference import Reference
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
+from modelpack.store.prefetched import Prefetched
 
 if TYPE_CHECKING:
     import socket
@@ -222,11 +223,14 @@ def serve_model(
         label = name or metadata.get("name") or path.resolve().name
     else:
         ref = _served_reference(source)
+        checked = None
         if verify_key is None and not trust_unverified_pickle:
-            # Pull the digest the check read, not the tag again: a tag moved in between must not get
+            # Pull the manifest the check read, not the tag again: a tag moved in between must not get
             # a model past the check that it never saw (nor download one the check would have refused).
-            ref = replace(ref, digest=_refuse_unverified_pickle_early(ref, model_file, options, store))
-        pulled = pull(ref, options=options, store=store, verify_key=verify_key)
+            # The pull takes the manifest and config the check fetched: neither is fetched twice.
+            checked = _refuse_unverified_pickle_early(ref, model_file, options, store)
+            ref = replace(ref, digest=checked.descriptor.digest)
+        pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked)
         digest = pulled.descriptor.digest
         metadata = inspect(ref.with_digest(digest), store=store).metadata
         workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
@@ -264,24 +268,24 @@ def _directory_metadata(path: Path) -> dict[str, Any]:
 
 
 def _refuse_unverified_pickle_early(ref: Reference, model_file: str | Path | None, options: ClientOptions | None,
-                                    store: LayoutStore | None) -> str:
+                                    store: LayoutStore | None) -> Prefetched:
     """Refuse from the manifest alone, before gigabytes are downloaded, what `_load_runtime` would refuse
     once they were: a model whose only servable files are pickles, with no verified signature.
-    Returns the digest of the manifest it read: the one to pull."""
+    Returns the manifest and config it read: the ones to pull."""
     from modelpack.serve import model_file as files
 
-    info = inspect(ref, remote_only=True, options=options, store=store)
+    info, fetched = inspect_fetched(ref, remote_only=True, options=options, store=store)
     paths = [f.path for f in info.files if f.path]
     packings = [mt.parse_layer_media_type(f.media_type) for f in info.files]
     if any(parsed is None or parsed[1] != "raw" for parsed in packings):
-        return info.descriptor.digest  # archives (or other tools' layers): their files are known once unpacked
+        return fetched  # archives (or other tools' layers): their files are known once unpacked
     if files.only_pickles(paths, model_file):
         named = str(model_file) if model_file is not None else ", ".join(p for p in paths if files.is_pickle(Path(p)))
         raise UntrustedContentError(
             f"refusing to serve {ref}: its model file ({named[:200]}) is a pickle, which runs code when loaded, "
             "and no signature was verified (nothing was downloaded); pass --verify-key KEY to verify it, or "
             "--trust-unverified-pickle to run it anyway")
-    return info.descriptor.digest
+    return fetched
 
 
 def _load_runtime(model_dir: Path, label: str, metadata: dict[str, Any], model_file: str | Path | None, *,

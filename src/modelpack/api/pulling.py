@@ -28,6 +28,7 @@ from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions
+from modelpack.store.prefetched import Prefetched, PrefetchedSource
 from modelpack.store.target import Storage
 from modelpack.threads import worker_pool
 from modelpack.unpacking import check_output, layer_path, unpack_manifest
@@ -50,6 +51,7 @@ def pull(
     force: bool = False,
     keep: bool = False,
     selection: LayerSelection | None = None,
+    prefetched: Prefetched | None = None,
 ) -> TransferResult:
     """Fetch a model by tag or digest, verifying every blob.
 
@@ -70,6 +72,10 @@ def pull(
         keep: with `output`: also keep the model in the local store (the files are copies of its blobs).
         selection: fetch only the layers it takes (`--include`, `--exclude`, `--kind`); in the local
             store the model is then recorded as partial until a pull without a selection completes it.
+        prefetched: the manifest (and blobs, e.g. its config) the caller already fetched from the
+            reference's repository, e.g. to check it first: they are not fetched again, and exactly that
+            manifest's digest is pulled, whatever the tag names by then. Its bytes must match its
+            digest, and the blobs are checked as every blob is.
 
     With `output`, a ModelPack model's metadata is also restored as `modelpack.yaml` (see
     metadata.restore), unless one of its layers is a file of that name.
@@ -78,8 +84,9 @@ def pull(
         What was transferred; with `output`, the restored file paths.
 
     Raises:
-        UsageError: `output` is not empty (and not `force`), names an index of several models, or
-            `selection` takes no layer (refused before any blob is fetched).
+        UsageError: `output` is not empty (and not `force`), names an index of several models,
+            `selection` takes no layer (refused before any blob is fetched), or `reference` names
+            another digest than `prefetched`.
         VerificationError: `verify_key` was given and no signature verified.
         UnsafePathError, IntegrityError: the artifact names a path that cannot be restored, or a blob
             does not match its digest (nothing is written).
@@ -99,6 +106,11 @@ def pull(
         version = layout_version or ""
     else:
         src, version = remote(ref, options, mirrors=True), ref.version
+    fetched = prefetched.checked() if prefetched is not None else None
+    if fetched is not None:
+        if ref.digest and ref.digest != fetched[0].digest:
+            raise UsageError(f"{ref} names another digest than the prefetched manifest {fetched[0].digest}")
+        version = fetched[0].digest  # exactly what the caller read, even if the tag has moved since
     with naming_mirrors(src):
         verified = 0
         if verify_key is not None:
@@ -107,7 +119,10 @@ def pull(
             subject = src.resolve(version)
             verified = len(referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key))))
             version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
-        fetched = src.fetch_manifest(version)
+        if fetched is None:
+            fetched = src.fetch_manifest(version)
+        if prefetched is not None and prefetched.blobs:
+            src = PrefetchedSource(src, prefetched.blobs)  # (it delegates the rest to src)
         refuse_container_image(ref, parse_manifest(fetched[1]))  # before any blob is fetched
         if output is None:
             assert isinstance(ref, Reference)  # (a layout needs -o: refused above)

@@ -9,6 +9,7 @@ streamed in one pipeline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime
@@ -57,6 +58,7 @@ def push(
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
     provenance: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> TransferResult:
     """Push a model to a registry: `push(REF)` from the local store (with the signatures `sign --local`
     made), or `push(DIR, REF)` packing the directory and streaming its files straight to the registry
@@ -72,6 +74,8 @@ def push(
         copy_options: concurrency and progress.
         provenance: with a directory, also record a SLSA v1 provenance predicate for the digest pushed in
             the local store (`attest --provenance` signs it).
+        warn: with a directory, hears of metadata the files contradict, as `pack` (escape it before a
+            terminal shows it; default: a logging warning).
 
     Returns:
         The reference pushed, its descriptor, how many blobs and bytes moved, and the provenance file.
@@ -86,7 +90,8 @@ def push(
     started = _now()
     if reference is not None and is_layout(reference):
         layout_place = parse_place(reference)
-        model, done = _push_to_layout(source, layout_place, overrides, local_store, options, copy_options)
+        model, done = _push_to_layout(source, layout_place, overrides, local_store, options, copy_options,
+                                      warn)
         return _with_provenance(done, provenance, local_store, model, source, overrides, started)
     if reference is None:
         if isinstance(source, str | Path) and Path(source).is_dir():
@@ -113,7 +118,8 @@ def push(
             raise UsageError(f"{source} is not a directory{hint}")
         dst = remote(ref, options)
         model, result = _push_directory(Path(source), overrides, ref, dst,  # type: ignore[arg-type]
-                                        _with_mounts(copy_options, local_store, ref), local_store, options)
+                                        _with_mounts(copy_options, local_store, ref), local_store, options,
+                                        warn)
         local_store.record_origin(ref.name, result.blobs)
         return _with_provenance(_transfer(ref, result), provenance, local_store, model, source, overrides, started)
     local_store.record_origin(ref.name, result.blobs)
@@ -129,8 +135,8 @@ def _with_provenance(result: TransferResult, wanted: bool, local_store: LayoutSt
 
 
 def _push_to_layout(source: object, place: Place, overrides: Overrides, local_store: LayoutStore,
-                    options: ClientOptions | None, copy_options: CopyOptions | None
-                    ) -> tuple[PackedModel, TransferResult]:
+                    options: ClientOptions | None, copy_options: CopyOptions | None,
+                    warn: Callable[[str], None] | None) -> tuple[PackedModel, TransferResult]:
     """push DIR oci:OUT[:TAG]: pack the directory into an OCI layout, offline (nothing goes to the store)."""
     assert isinstance(place, LayoutReference)
     if not (isinstance(source, str | Path) and Path(source).is_dir()):
@@ -138,15 +144,15 @@ def _push_to_layout(source: object, place: Place, overrides: Overrides, local_st
                          f"modelpack copy REF {place} --from-local")
     layout = open_layout(place, create=True)
     model = describe(source, overrides, default_name=place.name, hashes=_store_hashes(local_store),
-                     resolver=_lineage_resolver(local_store, options))
+                     resolver=_lineage_resolver(local_store, options), warn=warn)
     if place.digest and place.digest != model.descriptor.digest:
         raise UsageError(f"packed digest {model.descriptor.digest} differs from the one in {place}")
     return model, _transfer(place, copy(model, layout, model.descriptor.digest, place.tag, copy_options))
 
 
 def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: Storage,
-                    options: CopyOptions, local_store: LayoutStore, client_options: ClientOptions | None
-                    ) -> tuple[PackedModel, CopyResult]:
+                    options: CopyOptions, local_store: LayoutStore, client_options: ClientOptions | None,
+                    warn: Callable[[str], None] | None) -> tuple[PackedModel, CopyResult]:
     """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
     config and manifest follow through `copy()`, which skips the blobs already handled."""
     from modelpack.oci import mediatypes as media
@@ -177,7 +183,7 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
     with BlobPipeline(dst, options) as pipeline:
         model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
                          on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes(local_store),
-                         resolver=_lineage_resolver(local_store, client_options))
+                         resolver=_lineage_resolver(local_store, client_options), warn=warn)
     _check_pinned(ref, model.descriptor.digest)
     if previous_digest == model.descriptor.digest:  # unchanged: one GET in all
         blobs = [model.manifest.config, *model.manifest.layers]

@@ -17,6 +17,7 @@ from modelpack.cli.common import (
     network_options,
     plural,
     print_json,
+    warning,
 )
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bo
         raise click.UsageError("--sort needs a field, e.g. metrics.accuracy or -created")
     versions = api.list_versions(repository, where, sort,
                                  options=client_options(plain_http, insecure, ca_file, verbose),
-                                 warn=lambda message: click.echo(f"warning: {clean(message)}", err=True))
+                                 warn=warning)
     if as_json:
         print_json([v.to_json() for v in versions])
         return

@@ -124,6 +124,11 @@ class EscapingFormatter(logging.Formatter):
         return clean(super().format(record))
 
 
+def warning(message: str) -> None:
+    """Show a warning on stderr, escaped: API warnings carry file names and registry text."""
+    click.echo(f"warning: {clean(message)}", err=True)
+
+
 def plural(count: int, noun: str) -> str:
     """`1 file`, `2 files`."""
     return f"{count} {noun}{'' if count == 1 else 's'}"

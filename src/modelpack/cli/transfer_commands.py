@@ -19,6 +19,7 @@ from modelpack.cli.common import (
     plural,
     print_json,
     selection_options,
+    warning,
 )
 from modelpack.cli.file_types import RegularFile
 
@@ -87,7 +88,7 @@ def pack(model_dir: str, reference: str, overrides: tuple[str, ...], compress: s
     with hash_progress("hashing", not as_json) as progress:
         result = api.pack(model_dir, reference, overrides, hash_progress=progress,
                           options=client_options(plain_http, insecure, ca_file, verbose),
-                          provenance=provenance or provenance_out is not None)
+                          provenance=provenance or provenance_out is not None, warn=warning)
     _write_provenance(result.provenance, provenance_out)
     if as_json:
         out = {"reference": str(result.reference), "digest": result.descriptor.digest,
@@ -122,7 +123,7 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], compres
     overrides = _with_compress(overrides, compress)
     with transfer_progress("push", not as_json) as copy_options:
         result = api.push(source, reference, overrides, options=options, copy_options=copy_options,
-                          provenance=provenance or provenance_out is not None)
+                          provenance=provenance or provenance_out is not None, warn=warning)
     _write_provenance(result.provenance, provenance_out)
     _report(result, as_json, "pushed")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from modelpack.inspection.xgboost_file import is_xgboost_model
 from modelpack.metadata.load import METADATA_FILE, validate
 from modelpack.metadata.schema import FileRules
 from modelpack.oci.reference import Reference
-from modelpack.packing.select import select_layers
+from modelpack.packing.select import LayerSource, select_layers
 
 MAX_SAFETENSORS_FILES = 10_000  # shards whose headers are read
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
@@ -84,13 +84,7 @@ def init_metadata(model_dir: str | Path, *, force: bool = False, write: bool = T
 
 def describe_files(root: Path) -> InitResult:
     """The metadata fields the files below `root` state, merged; nothing is written."""
-    found: dict[str, list[tuple[str, Path]]] = {}
-    for layer in select_layers(root, FileRules()):
-        if layer.archive:
-            continue
-        kind = _format_of(layer.relpath, layer.files[0].path)
-        if kind is not None:
-            found.setdefault(kind, []).append((layer.relpath, layer.files[0].path))
+    found = recognised_files(select_layers(root, FileRules()))
     result = InitResult(fields={})
     model = _model_kind(found, result)
     parts: list[dict[str, Any]] = [snapshot_fields(root)]
@@ -109,6 +103,35 @@ def render(result: InitResult) -> str:
     sources = ", ".join(result.sources) or "no recognised file"
     head = f"# Written by `modelpack init` from {sources}.\n# Edit freely: pack and push read this file.\n"
     return head + yaml.safe_dump(result.fields, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def recognised_files(sources: Iterable[LayerSource]) -> dict[str, list[tuple[str, Path]]]:
+    """The files `init` can read among a directory's layers, by kind (a MODEL_FILE_KINDS entry,
+    `config.json` or `README.md`), each as (path in the model, path to read), in the layers' order.
+
+    Args:
+        sources: the layers `select_layers` chose; a folder packed as one archive is not looked into.
+
+    Returns:
+        A list of files for each kind found.
+    """
+    found: dict[str, list[tuple[str, Path]]] = {}
+    for layer in sources:
+        if layer.archive:
+            continue
+        kind = _format_of(layer.relpath, layer.files[0].path)
+        if kind is not None:
+            found.setdefault(kind, []).append((layer.relpath, layer.files[0].path))
+    return found
+
+
+def format_name(kind: str, relpath: str) -> str:
+    """The `format` init writes for a model file of `kind`: the kind itself, or for an estimator or
+    XGBoost file its suffix (`joblib`, `skops`, `ubj`), `.pkl` being `pickle`."""
+    if kind not in ("skops", "pickle", "xgboost"):
+        return kind
+    suffix = relpath.rsplit(".", 1)[-1].lower()
+    return "pickle" if suffix == "pkl" else suffix
 
 
 def _format_of(relpath: str, path: Path) -> str | None:
@@ -208,7 +231,7 @@ def _onnx(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
 def _estimator(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
     suffix = relpath.rsplit(".", 1)[-1].lower()
     found = skops_class(path, relpath) if suffix == "skops" else pickled_class(path, relpath)
-    fields: dict[str, Any] = {"format": "pickle" if suffix == "pkl" else suffix}
+    fields: dict[str, Any] = {"format": format_name("pickle", relpath)}
     if found is None:
         result.notes.append(f"{relpath}: no class named before the end of what was read")
         return fields
@@ -221,7 +244,7 @@ def _estimator(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
 
 def _xgboost(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
     # Its name and first bytes said it is one (`is_xgboost_model`); the trees are not read.
-    return {"framework": "xgboost", "format": relpath.rsplit(".", 1)[-1].lower()}
+    return {"framework": "xgboost", "format": format_name("xgboost", relpath)}
 
 
 # The kinds of model file, most preferred first: weights before the files `serve` loads, and among those

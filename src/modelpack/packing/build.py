@@ -135,14 +135,17 @@ def build(
     on_layer: Callable[[PackedLayer], None] | None = None,
     on_hashing: Callable[[LayerSource, Future[str]], None] | None = None,
     hash_progress: HashProgress | None = None,
+    sources: list[LayerSource] | None = None,
 ) -> PackedModel:
     """Describe `model_dir` as a ModelPack artifact, hashing each file (unless `hashes` knows it).
+    `sources` are its layers when the caller has already selected them (`select_layers`).
 
     Hooks for a push that overlaps hashing with uploading: `on_hashing` is told about a large file
     before it is hashed, with a future of its digest; `on_layer` sees each layer once described.
     `hash_progress` is told of each file hashed and of the bytes read (for a progress bar)."""
     epoch = source_date_epoch()
-    sources = select_layers(model_dir, metadata.files)
+    if sources is None:
+        sources = select_layers(model_dir, metadata.files)
     created = creation_time(metadata, max((f.mtime for s in sources for f in s.files), default=None))
     tar_mtime = epoch if epoch is not None else int(created.timestamp())
 
