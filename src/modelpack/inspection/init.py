@@ -30,6 +30,7 @@ from modelpack.inspection.pickle_classes import pickled_class
 from modelpack.inspection.reading import short_text
 from modelpack.inspection.safetensors_header import SafetensorsSummary, read_safetensors_header
 from modelpack.inspection.skops_schema import skops_class
+from modelpack.inspection.xgboost_file import SUFFIXES as XGBOOST_SUFFIXES
 from modelpack.inspection.xgboost_file import is_xgboost_model
 from modelpack.metadata.load import METADATA_FILE, validate
 from modelpack.metadata.schema import FileRules
@@ -135,8 +136,16 @@ def format_name(kind: str, relpath: str) -> str:
 
 
 def _format_of(relpath: str, path: Path) -> str | None:
-    lower = relpath.lower()
     if is_xgboost_model(path):  # serve's own test: a .json only when it begins as XGBoost writes a model
+        return "xgboost"
+    return format_by_name(relpath)
+
+
+def format_by_name(relpath: str) -> str | None:
+    """The kind a file's name alone tells (`recognised_files` also reads a `.json`'s first bytes, which
+    may make it an XGBoost model): a MODEL_FILE_KINDS entry, `config.json`, `README.md` or None."""
+    lower = relpath.lower()
+    if lower.endswith(XGBOOST_SUFFIXES):
         return "xgboost"
     if relpath in ("config.json", "README.md"):
         return relpath
