@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from modelpack.cli.escape import clean
+from modelpack.cli.escape import EscapingFormatter, clean
 from modelpack.cli.file_types import CaFile
 
 if TYPE_CHECKING:
@@ -97,17 +97,37 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(func)
 
 
+class _StderrLog(logging.StreamHandler):
+    """The handler `configure_logging` installs (told apart from others, e.g. a test runner's)."""
+
+
+def configure_logging(*, verbose: bool = False) -> None:
+    """Log lines on stderr, escaped: warnings always (`main` calls this first), everything with -v.
+
+    Without it a library warning reached the terminal through Python's last-resort handler, raw: a layer
+    path a registry chose, with its escape sequences. Where `main` did not run (a command invoked in
+    process), -v installs a handler only if the root logger has none, as before.
+    """
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, _StderrLog)), None)
+    if handler is None and (not verbose or not root.handlers):
+        handler = _StderrLog(sys.stderr)
+        root.addHandler(handler)
+    if handler is not None:
+        handler.setFormatter(EscapingFormatter("%(name)s: %(message)s" if verbose else "%(message)s"))
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if verbose:
+        # urllib3 logs URLs only; headers (and so credentials) are never logged by it at any level.
+        logging.getLogger("urllib3").setLevel(logging.INFO)
+
+
 def client_options(plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> ClientOptions:
     from modelpack.store.options import ClientOptions
 
     ctx = click.get_current_context(silent=True)
     verbose = verbose or (ctx is not None and bool(ctx.meta.get(_VERBOSE_KEY)))
     if verbose:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(EscapingFormatter("%(name)s: %(message)s"))
-        logging.basicConfig(level=logging.DEBUG, handlers=[handler])
-        # urllib3 logs URLs only; headers (and so credentials) are never logged by it at any level.
-        logging.getLogger("urllib3").setLevel(logging.INFO)
+        configure_logging(verbose=True)
     options = ClientOptions(plain_http=plain_http, insecure=insecure, ca_file=ca_file)
     if ctx is not None and _TIMEOUT_KEY in ctx.meta:
         options.timeout = float(ctx.meta[_TIMEOUT_KEY])
@@ -115,13 +135,6 @@ def client_options(plain_http: bool, insecure: bool, ca_file: str | None, verbos
         # On a terminal, say what we are waiting for and when we retry; -v logs it anyway.
         options.on_retry = lambda message: click.echo(message, err=True)
     return options
-
-
-class EscapingFormatter(logging.Formatter):
-    """Log lines carry URLs and headers a registry chose (Location, Link): shown escaped, one line each."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return clean(super().format(record))
 
 
 def warning(message: str) -> None:

@@ -9,6 +9,7 @@ could make a name read differently from what it is. Every such character is show
 
 from __future__ import annotations
 
+import logging
 import re
 
 # C0 and C1 controls, DEL, and the invisible format characters that change how text reads: zero-width
@@ -39,3 +40,11 @@ def clean(value: object, keep: str = "") -> str:
     if keep:
         return _UNSAFE.sub(lambda m: m.group() if m.group() in keep else _escape(m), text)
     return _UNSAFE.sub(_escape, text)
+
+
+class EscapingFormatter(logging.Formatter):
+    """Log lines carry text a registry, an artifact or a client chose (URLs, paths, error messages):
+    shown escaped, one line each."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record))

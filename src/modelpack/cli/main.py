@@ -19,7 +19,7 @@ from modelpack.cli import (
     transfer_commands,
     ui_commands,
 )
-from modelpack.cli.common import global_verbose_option, silence_stdout
+from modelpack.cli.common import configure_logging, global_verbose_option, silence_stdout
 from modelpack.version import __version__
 
 
@@ -41,6 +41,7 @@ cli.add_command(store_commands.store)
 def main() -> NoReturn:
     # standalone_mode=False so a usage mistake (unknown flag, missing argument) is one line too,
     # instead of click's usage block.
+    configure_logging()
     try:
         code = cli.main(prog_name="modelpack", standalone_mode=False)
     except click.exceptions.Abort:

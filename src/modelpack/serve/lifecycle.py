@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from modelpack.cli.escape import EscapingFormatter
 from modelpack.serve.http_server import InferenceServer
 
 log = logging.getLogger("modelpack.serve")
@@ -21,7 +22,7 @@ def configure_logging() -> None:
     registry client's retry lines stay for a terminal or `-v`, as in every other command."""
     if not any(getattr(h, "_modelpack_serve", False) for h in log.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(EscapingFormatter("%(message)s"))  # an error may quote what a client sent
         handler._modelpack_serve = True  # type: ignore[attr-defined]
         log.addHandler(handler)
     log.setLevel(logging.INFO)
