@@ -257,3 +257,15 @@ def test_a_non_ascii_link_or_location_is_one_error_line_not_a_hang(hostile: Host
     hostile.routes["/tags/list"] = lambda handler: reply(handler, 307, b"", {"Location": "/v2/a/b/tags/list?\u00e9"})
     again = modelpack("ls", "--plain-http", f"{hostile.host}/a/b", env=env, timeout=60)
     assert again.code != 0 and len(again.err.strip().splitlines()) == 1, again.err
+
+
+def test_a_location_with_control_characters_is_refused_at_once_not_retried(hostile: HostileRegistry,
+                                                                          tmp_path: Path) -> None:
+    # libcurl refused the URL, which read as a wire failure: retried five times, then "cannot connect".
+    hostile.routes["/tags/list"] = lambda handler: reply(handler, 302, b"",
+                                                         {"Location": "/v2/a/b/tags/list?x=\x1b]0;pwned\x07"})
+    env = {"MODELPACK_HOME": str(tmp_path / "h")}
+    listed = modelpack("ls", "--plain-http", f"{hostile.host}/a/b", env=env, timeout=60)
+    one_line_error(listed, 1, "unusable URL")
+    assert "\x1b" not in listed.err
+    assert len([line for line, _ in hostile.seen if "/tags/list" in line]) == 1

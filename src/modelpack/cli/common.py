@@ -133,7 +133,7 @@ def client_options(plain_http: bool, insecure: bool, ca_file: str | None, verbos
         options.timeout = float(ctx.meta[_TIMEOUT_KEY])
     if sys.stderr.isatty() and not verbose:
         # On a terminal, say what we are waiting for and when we retry; -v logs it anyway.
-        options.on_retry = lambda message: click.echo(message, err=True)
+        options.on_retry = lambda message: click.echo(clean(message), err=True)  # a redirect chose its URL
     return options
 
 

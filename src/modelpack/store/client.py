@@ -373,6 +373,9 @@ def _whole_cap(method: str, body: Body, stream: bool, buffer: int | None, limit:
     return max(limit, ERROR_BODY_LIMIT) + 1
 
 
+_NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f]")
+
+
 def _check_scheme(url: str, who_sent: str) -> None:
     """Refuse a registry-given URL that is not HTTP(S): libcurl would read a file:// one, speak gopher://...
 
@@ -382,3 +385,7 @@ def _check_scheme(url: str, who_sent: str) -> None:
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise RegistryError(f"{who_sent} to a {scheme[:20]}: URL; refused")
+    if _NOT_IN_URLS.search(url):
+        # No URL holds these (RFC 3986); libcurl refuses them, which read as a wire failure: retried, and
+        # then reported as "cannot connect".
+        raise RegistryError(f"{who_sent} to an unusable URL (control characters or spaces); refused")
