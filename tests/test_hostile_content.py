@@ -153,6 +153,24 @@ def test_a_parent_annotation_that_is_no_reference_is_malformed_content(hostile: 
     assert [row.split()[-1] for row in result.out.splitlines()] == ["m0", "m1"], result.out
 
 
+def test_sbom_of_a_malformed_parent_digest_or_link_is_written_without_them(hostile: HostileRegistry,
+                                                                           tmp_path: Path) -> None:
+    # CycloneDX's schema takes neither as a hash or a URL: they stay names, the document still validates.
+    parent = "registry.example.com/a/b@sha256:" + "ab" * 32 + "\x1b[2J"
+    serve(hostile, crafted_model(annotations={
+        "io.modelpack.model.name": "m", PARENT: parent, "org.opencontainers.image.source": "https://e.com/\x1b]0;x\x07",
+        "io.modelpack.model.datasets+json": json.dumps(["https://e.com/data\u202e.csv", "https://e.com/ok.csv"])}))
+    result = modelpack("sbom", "--plain-http", f"{hostile.host}/a/b:1", "-o", str(tmp_path / "bom.json"))
+    assert result.code == 0, result.err
+    bom = json.loads((tmp_path / "bom.json").read_text())
+    components = {c["bom-ref"]: c for c in bom["components"]}
+    assert components["parent"]["name"] == parent and "hashes" not in components["parent"]
+    assert "purl" not in components["parent"]
+    assert "externalReferences" not in components["dataset-0"]
+    assert components["dataset-1"]["externalReferences"][0]["url"] == "https://e.com/ok.csv"
+    assert "externalReferences" not in bom["metadata"]["component"]
+
+
 def test_a_parent_on_an_unreachable_host_prints_the_chain_known_so_far(hostile: HostileRegistry) -> None:
     serve(hostile, chain_of(hostile.host, 2, last_parent="127.0.0.1:9/gone/model:1"))
     result = modelpack("lineage", "--plain-http", "--timeout", "5", f"{hostile.host}/a/b:m0")

@@ -70,6 +70,21 @@ def test_init_print_writes_to_stdout_only(tmp_path: Path) -> None:
     assert (model / "modelpack.yaml").read_text() == "name: mine\n"
 
 
+def test_a_file_name_in_the_sources_comment_adds_no_key_and_no_control_character(tmp_path: Path) -> None:
+    # A downloaded or pulled model's file names are anyone's: a newline in one must not end the comment.
+    model = tmp_path / "m"
+    model.mkdir()
+    write_safetensors(model / "w\nversion: 6.6.6\n#\x1b]0;pwned\x07.safetensors",
+                      {"w": ("F32", [2])}, {"F32": 4})
+    result = modelpack("init", str(model))
+    assert result.code == 0, result.err
+    text = (model / "modelpack.yaml").read_text()
+    assert load_metadata(model, use_git=False).version is None
+    assert text.splitlines()[0] == ("# Written by `modelpack init` from "
+                                    "w\\nversion: 6.6.6\\n#\\x1b]0;pwned\\x07.safetensors.")
+    assert "\x1b" not in text and "\x07" not in text
+
+
 def test_init_on_a_hugging_face_cache_snapshot(tmp_path: Path) -> None:
     repo = tmp_path / "hub" / "models--acme--tiny-gguf"
     (repo / "blobs").mkdir(parents=True)

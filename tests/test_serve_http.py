@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 import modelpack as mp
 from modelpack.serve.limits import ServerLimits
+from modelpack.store.options import ClientOptions
+from registry_process import Registry
 from serve_models import iris_skops
 from serving import call
 
@@ -244,6 +247,23 @@ def test_metrics_count_requests_errors_and_latency_under_the_models_digest(servi
     assert f'modelpack_request_errors_total{{code="400",{identity}}} 1.0' in text
     assert f"modelpack_request_duration_seconds_count{{{identity}}} 2.0" in text
     assert f'modelpack_model_info{{digest="{DIGEST}",model="iris",platform="sklearn",version="1.0"}} 1.0' in text
+
+
+def test_metrics_show_a_version_the_artifact_chose_escaped(serving: Any, registry: Registry, tmp_path: Path) -> None:
+    # `curl /metrics` on a terminal: the version label must not retitle or clear it, nor reverse what follows.
+    folder, _ = iris_skops(tmp_path / "iris")
+    (folder / "modelpack.yaml").write_text(yaml.safe_dump({"name": "iris", "version": "1\x1b]0;pwned\x07\u202e",
+                                                           "framework": "scikit-learn"}))
+    ref = registry.repo() + ":1"
+    mp.push(folder, ref, options=ClientOptions(plain_http=True))
+    base = serving(ref, options=ClientOptions(plain_http=True))
+    with http_get(base, "/metrics") as response:
+        text = response.read().decode()
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    from prometheus_client.parser import text_string_to_metric_families
+
+    info = next(f for f in text_string_to_metric_families(text) if f.name == "modelpack_model_info")
+    assert info.samples[0].labels["version"] == "1\\x1b]0;pwned\\x07\\u202e"
 
 
 def http_get(base: str, path: str) -> Any:

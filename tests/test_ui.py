@@ -131,6 +131,19 @@ def test_hostile_annotations_are_escaped(auth_registry: Registry, ui: Callable[.
     assert pages.http.post(pages.base + f"/r/{repo}", timeout=30).status_code == 405  # read-only
 
 
+def test_a_readme_shows_its_control_and_bidi_characters_as_escapes(auth_registry: Registry, ui: Callable[..., str],
+                                                                    tmp_path: Path) -> None:
+    # The README is rendered to Markup, which the pages' own escaping of every value leaves alone.
+    repo = f"{auth_registry.host}/evil/readme"
+    digest = push_version(tmp_path / "m", f"{repo}:1", {"version": "1"},
+                          readme="# Safe\x1b]0;pwned\x07\r\n\nsigned by \u202egpj.exe\x1b[2J\r\n")
+    page = Pages(ui([repo])).get(f"/v/{repo}@{digest}")
+    readme = page.split('class="readme"')[1]
+    assert "\x1b" not in page and "\x07" not in page and "\u202e" not in page
+    assert "Safe\\x1b]0;pwned\\x07" in readme and "signed by \\u202egpj.exe\\x1b[2J" in readme
+    assert "\\r" not in readme  # a Windows line ending is a line ending, not text
+
+
 def test_without_credentials_the_page_says_so(fresh_registry: Callable[..., Registry], tmp_path: Path,
                                               ui: Callable[..., str]) -> None:
     from helpers import htpasswd_file

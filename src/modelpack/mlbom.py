@@ -18,6 +18,7 @@ from typing import Any
 
 from modelpack.errors import UsageError
 from modelpack.model_info import FileInfo, ModelInfo
+from modelpack.oci.digest import is_digest
 from modelpack.version import __version__
 
 try:
@@ -101,6 +102,8 @@ def _file_component(file: FileInfo, index: int) -> Component:
 def _parent_component(parent: str) -> Component:
     """The parent model: pinned by digest when the reference holds one."""
     name, _, digest = parent.partition("@")
+    if not is_digest(digest):  # the registry wrote the annotation: a malformed digest stays part of the name
+        digest = ""
     hashed = _hash(digest) if digest else None
     purl = _purl(name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name, digest) if digest else None
     return Component(type=ComponentType.MACHINE_LEARNING_MODEL, name=parent, bom_ref="parent",
@@ -134,7 +137,8 @@ def _datasets(info: ModelInfo) -> list[str]:
 
 
 def _links(text: str) -> list[ExternalReference]:
-    if text.startswith(("https://", "http://")):
+    # A control or bidi character is no IRI (the schema refuses it): such a text stays a name alone.
+    if text.startswith(("https://", "http://")) and text.isprintable():
         return [ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(text))]
     return []
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -97,6 +98,13 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(func)
 
 
+def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    """`warnings.showwarning` through the escaping handler: a library's warning may quote a model file
+    (scikit-learn quotes the version a .skops file records), and `warnings` wrote it raw."""
+    logging.getLogger("py.warnings").warning("%s: %s", category.__name__, message)
+
+
 class _StderrLog(logging.StreamHandler):
     """The handler `configure_logging` installs (told apart from others, e.g. a test runner's)."""
 
@@ -105,8 +113,9 @@ def configure_logging(*, verbose: bool = False) -> None:
     """Log lines on stderr, escaped: warnings always (`main` calls this first), everything with -v.
 
     Without it a library warning reached the terminal through Python's last-resort handler, raw: a layer
-    path a registry chose, with its escape sequences. Where `main` did not run (a command invoked in
-    process), -v installs a handler only if the root logger has none, as before.
+    path a registry chose, with its escape sequences; Python warnings (`warnings.warn`) go the same way.
+    Where `main` did not run (a command invoked in process), -v installs a handler only if the root
+    logger has none, as before.
     """
     root = logging.getLogger()
     handler = next((h for h in root.handlers if isinstance(h, _StderrLog)), None)
@@ -116,6 +125,7 @@ def configure_logging(*, verbose: bool = False) -> None:
     if handler is not None:
         handler.setFormatter(EscapingFormatter("%(name)s: %(message)s" if verbose else "%(message)s"))
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    warnings.showwarning = _log_warning
     if verbose:
         # urllib3 logs URLs only; headers (and so credentials) are never logged by it at any level.
         logging.getLogger("urllib3").setLevel(logging.INFO)

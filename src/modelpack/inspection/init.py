@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from modelpack.cli.escape import clean
 from modelpack.errors import InvalidReferenceError, UsageError
 from modelpack.inspection.gguf_header import GgufSummary, read_gguf_header
 from modelpack.inspection.hf_cache import snapshot_fields
@@ -101,7 +102,8 @@ def describe_files(root: Path) -> InitResult:
 
 def render(result: InitResult) -> str:
     """modelpack.yaml's text: a comment naming the sources, then the fields."""
-    sources = ", ".join(result.sources) or "no recognised file"
+    # File names are anyone's (a download, a pull): a newline would end the comment and start a key.
+    sources = clean(", ".join(result.sources)) or "no recognised file"
     head = f"# Written by `modelpack init` from {sources}.\n# Edit freely: pack and push read this file.\n"
     return head + yaml.safe_dump(result.fields, sort_keys=False, allow_unicode=True, default_flow_style=False)
 

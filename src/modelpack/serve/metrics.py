@@ -12,6 +12,8 @@ import os
 import time
 from typing import Any
 
+from modelpack.cli.escape import clean
+
 LABELS = ("model", "version", "digest")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SHARED_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own name: it reads it at import
@@ -31,7 +33,8 @@ class ServerMetrics:
 
         self.registry = CollectorRegistry(auto_describe=True)
         self._shared = os.environ.get(SHARED_DIR_ENV) or None
-        self._identity = {"model": name, "version": version or "", "digest": digest or ""}
+        # The version is the artifact's (serve REF): shown escaped, as a terminal reading /metrics would need.
+        self._identity = {"model": name, "version": clean(version or ""), "digest": digest or ""}
         info = Gauge("modelpack_model_info", "The served model (value 1).", [*LABELS, "platform"],
                      registry=self.registry, multiprocess_mode="max")
         info.labels(**self._identity, platform=platform).set(1)

@@ -128,8 +128,12 @@ def load(path: Path) -> Runtime:
     require("numpy")
     if path.suffix.lower() == ".onnx":
         onnxruntime = require("onnxruntime")
+        options = onnxruntime.SessionOptions()
+        # Fatal only: onnxruntime's logger writes to fd 2 past Python, raw, naming the graph's nodes and
+        # initializers as the model file does (escape sequences included); a failure comes as an exception.
+        options.log_severity_level = 4
         return OnnxRuntime(_loading(path, lambda: onnxruntime.InferenceSession(
-            str(path), providers=["CPUExecutionProvider"])))
+            str(path), options, providers=["CPUExecutionProvider"])))
     if path.suffix.lower() in (*XGBOOST_SUFFIXES, ".json"):
         require("xgboost")
         return _loading(path, lambda: load_booster(path))

@@ -1,6 +1,7 @@
 """A model's README on its version page, rendered safely: Markdown with raw HTML off (markdown-it escapes
 it, and refuses `javascript:`, `vbscript:`, `file:` and `data:` links), images off (a page shows nothing
-fetched from elsewhere), size capped. The artifact wrote it: it is never trusted as HTML."""
+fetched from elsewhere), size capped, control and bidi characters shown as escapes (as every other value
+on the pages, and the report's README). The artifact wrote it: it is never trusted as HTML."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from modelpack.cli.escape import clean
 from modelpack.model_info import ModelInfo
 from modelpack.readme_layer import read_readme
 from modelpack.store.target import BlobReader
@@ -34,6 +36,8 @@ def readme(repo: BlobReader, info: ModelInfo) -> Readme | None:
 
 def render(text: str, path: str) -> Markup:
     """Markdown as HTML with every raw HTML tag escaped; any other file as preformatted text."""
+    # Markup bypasses the pages' own escaping (`app._visible`): a bidi override would reverse what follows.
+    text = clean(text, keep="\n\r\t")
     if not path.lower().endswith((".md", ".markdown")):
         return Markup("<pre>") + escape(text) + Markup("</pre>")
     from markdown_it import MarkdownIt
