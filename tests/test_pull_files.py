@@ -136,8 +136,11 @@ def test_an_interrupted_pull_leaves_no_output(registry: Registry, proxy: FaultPr
                               headers={"Retry-After": "60"}))
     work = tmp_path / "work"
     work.mkdir()
+    # A terminal's Ctrl-C reaches a foreground command with SIGINT at its default; a suite started in the
+    # background (`cmd &` in a script) would pass its ignored SIGINT on, and Python then keeps it ignored.
     process = subprocess.Popen([sys.executable, "-m", "modelpack", "pull", "--plain-http", ref, "-o",
-                                str(work / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                str(work / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(work.iterdir()):
         time.sleep(0.05)
