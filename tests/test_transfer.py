@@ -63,6 +63,20 @@ def test_small_files_into_a_new_repository_are_sent_without_asking_first(
     assert tree(tmp_path / "out") == tree(model)
 
 
+def test_files_of_equal_bytes_are_uploaded_once(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    # A dataset folder of repeated (and empty) files: one blob per distinct content, not one per path.
+    model = tmp_path / "m"
+    (model / "s").mkdir(parents=True)
+    for i in range(12):
+        (model / "s" / f"{i}.txt").write_bytes(b"" if i % 3 == 0 else b"same bytes\n")
+    ref = _repo(registry, proxy) + ":v1"
+    mp.push(model, ref, options=PLAIN)
+    uploads = proxy.requests("PUT", "/blobs/uploads/")
+    assert len(uploads) == 3, uploads  # the empty file, the repeated one, the config
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN, store=LayoutStore(tmp_path / "other"))
+    assert tree(tmp_path / "out") == tree(model)
+
+
 def test_a_changed_file_under_the_same_tag_sends_that_file_and_no_head_for_the_rest(
         registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
     model = _model(tmp_path / "m", {"a.safetensors": 300_000, "b.safetensors": 200_000,
