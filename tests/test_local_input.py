@@ -72,6 +72,25 @@ def test_links_that_stay_inside_are_followed(tmp_path: Path) -> None:
     assert (out / "up" / "back.bin").read_bytes() == b"w" * 100
 
 
+def test_a_folder_and_a_link_to_it_are_both_packed_whichever_sorts_first(tmp_path: Path) -> None:
+    # `aaa -> zzz` was walked first and `zzz` then skipped as "seen": the real folder left the model.
+    model = _model(tmp_path / "m")
+    (model / "zzz").mkdir()
+    (model / "zzz" / "in.bin").write_bytes(b"in")
+    (model / "aaa").symlink_to("zzz")
+    (model / "sub").mkdir()
+    (model / "sub" / "to-zzz").symlink_to("../zzz")
+    assert modelpack("pack", str(model), "-t", "localhost:5000/t/m:1").code == 0
+    out = tmp_path / "out"
+    assert modelpack("unpack", "localhost:5000/t/m:1", "-o", str(out)).code == 0
+    for rel in ("zzz/in.bin", "aaa/in.bin", "sub/to-zzz/in.bin"):
+        assert (out / rel).read_bytes() == b"in", rel
+    (model / "zzz" / "up").symlink_to("..")  # a loop through a folder link: refused, not skipped
+    run = modelpack("pack", str(model), "-t", "localhost:5000/t/m:2")
+    assert run.code == 2 and "symbolic link loop" in run.err and "/up" in run.err, run.err
+    assert run.err.count("\n") == 1
+
+
 def test_hugging_face_cache_snapshot_links_into_its_blobs_are_followed(tmp_path: Path) -> None:
     repo = tmp_path / "hub" / "models--org--tiny"
     (repo / "blobs").mkdir(parents=True)

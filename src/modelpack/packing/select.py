@@ -17,6 +17,9 @@ from modelpack.packing.links import LinkPolicy
 
 # Never packed: version control internals and our own metadata file (it becomes annotations and config).
 ALWAYS_EXCLUDED = (".git", ".hg", ".svn", ".modelpack")
+# Files and folders one walk may find: far past what a manifest or an archive takes, but a bound on
+# links that repeat folders inside folders (each level doubles the tree).
+MAX_WALKED = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -82,13 +85,17 @@ def _selected(relpath: str, is_dir: bool, rules: FileRules) -> bool:
 
 def _walk(root: Path) -> list[SourceFile]:
     """Every file and folder below root. Links are followed only where they stay inside root (see
-    links.LinkPolicy: a Hugging Face cache snapshot is all links into its blobs folder); a folder
-    reached twice is walked once, so a loop cannot recurse forever."""
+    links.LinkPolicy: a Hugging Face cache snapshot is all links into its blobs folder). A link to a
+    folder is packed as that folder's content, as a link to a file is (the folder keeps its own place
+    too, whichever name sorts first); a link back to a folder it is inside is a loop, refused by name.
+
+    Raises:
+        UsageError: a link leaves root or loops; more than MAX_WALKED entries (links repeating folders).
+    """
     found: list[SourceFile] = []
     links = LinkPolicy(root)
-    seen_dirs = {links.root}
 
-    def visit(folder: str, prefix: str) -> None:
+    def visit(folder: str, prefix: str, above: dict[str, str]) -> None:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
@@ -102,12 +109,15 @@ def _walk(root: Path) -> list[SourceFile]:
                 st = os.stat(real)
             except OSError as exc:
                 raise UsageError(f"{relpath}: cannot read it ({exc.strerror})") from None
+            if len(found) >= MAX_WALKED:
+                raise UsageError(f"more than {MAX_WALKED:,} files and folders in {links.root} (do links "
+                                 "repeat folders?)")
             if stat.S_ISDIR(st.st_mode):
-                if real in seen_dirs:
-                    continue
-                seen_dirs.add(real)
+                if real in above:
+                    raise UsageError(f"{relpath}: symbolic link loop (it leads back to "
+                                     f"{above[real] or 'the model directory'})")
                 found.append(SourceFile(relpath, Path(real), 0o755, 0, int(st.st_mtime), is_dir=True))
-                visit(real, relpath + "/")
+                visit(real, relpath + "/", {**above, real: relpath})
             elif stat.S_ISREG(st.st_mode):
                 found.append(
                     SourceFile(relpath, Path(real), stat.S_IMODE(st.st_mode) & 0o777, st.st_size, int(st.st_mtime))
@@ -116,5 +126,5 @@ def _walk(root: Path) -> list[SourceFile]:
                 raise UsageError(f"{relpath}: not a regular file or folder (sockets, devices and FIFOs "
                                  "cannot be packed)")
 
-    visit(links.root, "")
+    visit(links.root, "", {links.root: ""})
     return found
