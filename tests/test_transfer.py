@@ -110,6 +110,31 @@ def test_new_version_uploads_only_the_changed_file(registry: Registry, proxy: Fa
     assert result.copied == 2 and result.skipped == 2
 
 
+def test_new_version_with_a_folder_archive_uploads_only_the_changed_file(registry: Registry, proxy: FaultProxy,
+                                                                         tmp_path: Path) -> None:
+    # The archive's tar recorded the model's `created` (the newest mtime of any file) as every entry's
+    # mtime: touching one weight file changed every archive's digest, and each was uploaded again.
+    model = _model(tmp_path / "m", {"w.safetensors": 3000, "tok/vocab.json": 500, "tok/merges.txt": 400,
+                                    "README.md": 100})
+    (model / "modelpack.yaml").write_text("files: {archives: [tok], compress: gzip}\n")
+    repo = _repo(registry, proxy)
+    mp.push(model, repo + ":v1", options=PLAIN)
+    (model / "w.safetensors").write_bytes(os.urandom(3000))
+    later = (model / "w.safetensors").stat().st_mtime + 3600
+    os.utime(model / "w.safetensors", (later, later))
+    proxy.clear()
+    result = mp.push(model, repo + ":v2", options=PLAIN)
+    uploads = proxy.requests("PUT", "/blobs/uploads/")
+    uploaded = {line.split("digest=")[1].split()[0].replace("%3A", ":") for line in uploads}
+    assert _digest(model / "w.safetensors") in uploaded and len(uploaded) == 2, uploads  # and the config
+    assert result.copied == 2
+    out = tmp_path / "out"
+    mp.pull(repo + ":v2", output=out, options=PLAIN, store=LayoutStore(tmp_path / "other"))
+    assert tree(out) == tree(model)
+    again = mp.pack(out, repo + ":v2", store=LayoutStore(tmp_path / "third"))  # the pulled folder packs as pushed
+    assert again.descriptor.digest == result.descriptor.digest
+
+
 def test_push_to_another_repository_mounts_known_blobs(registry: Registry, proxy: FaultProxy,
                                                         tmp_path: Path) -> None:
     model = _model(tmp_path / "m", {"w.safetensors": 500_000})

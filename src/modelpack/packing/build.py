@@ -147,14 +147,13 @@ def build(
     if sources is None:
         sources = select_layers(model_dir, metadata.files)
     created = creation_time(metadata, max((f.mtime for s in sources for f in s.files), default=None))
-    tar_mtime = epoch if epoch is not None else int(created.timestamp())
 
     # Digests the cache knows, looked up here: for an unchanged model of many small files, handing
     # each lookup to the pool cost more in thread hand-offs than the lookups themselves.
     packings = {s.relpath: layer_packing(s, metadata.files.compress) for s in sources}
     known = {s.relpath: digest for s in sources if hashes and packings[s.relpath] == "raw"
              and (digest := hashes.get(s.files[0].path)) is not None}
-    check_manifest_size(metadata, created, sources, packings, tar_mtime, epoch)
+    check_manifest_size(metadata, created, sources, packings, epoch)
     check_archive_entries(sources)
 
     def file_digest(source: LayerSource) -> tuple[str, int]:
@@ -184,12 +183,13 @@ def build(
         packing = packings[source.relpath]
         tar_hash, unpadded = hashlib.sha256(), hashlib.sha256()
         if packing != "raw":
-            digest, size = digests.of_stream(IterStream(layer_chunks(source, tar_mtime, packing, tar_hash, unpadded)))
+            chunks = layer_chunks(source, tar_mtime(source, epoch), packing, tar_hash, unpadded)
+            digest, size = digests.of_stream(IterStream(chunks))
         else:
             digest, size = file_digest(source)
         diff_id = "sha256:" + tar_hash.hexdigest() if packing in ("tar+gzip", "tar+zstd") else None
         desc = layer_descriptor(source, packing, digest, size, epoch, "sha256:" + unpadded.hexdigest())
-        layer = PackedLayer(desc, source, tar_mtime, diff_id)
+        layer = PackedLayer(desc, source, tar_mtime(source, epoch), diff_id)
         if on_layer:
             on_layer(layer)
         return layer
@@ -235,7 +235,7 @@ def layer_descriptor(source: LayerSource, packing: mt.Packing, digest: str, size
 
 
 def check_manifest_size(metadata: ModelMetadata, created: datetime, sources: list[LayerSource],
-                        packings: dict[str, mt.Packing], tar_mtime: int, epoch: int | None) -> None:
+                        packings: dict[str, mt.Packing], epoch: int | None) -> None:
     """Refuse, before any file is hashed or sent, a model whose manifest would be over the 4 MiB that
     registries take (Distribution refuses more; OCI asks registries to accept at least that) and that
     pull reads: about 9,000 files as layers of their own. The manifest is built with placeholder digests
@@ -255,7 +255,7 @@ def check_manifest_size(metadata: ModelMetadata, created: datetime, sources: lis
         packing = packings[source.relpath]
         size = source.files[0].size if packing == "raw" else sum(f.size + 1024 for f in source.files) + 1024
         desc = layer_descriptor(source, packing, placeholder, size, epoch, placeholder)
-        layers.append(PackedLayer(desc, source, tar_mtime, placeholder if packing != "raw" else None))
+        layers.append(PackedLayer(desc, source, tar_mtime(source, epoch), placeholder if packing != "raw" else None))
     size = len(assemble(metadata, created, tuple(layers)).manifest_bytes)
     if size <= MAX_MANIFEST_BYTES:
         return
@@ -307,14 +307,27 @@ def _layer_bound(relpath: str) -> int:
     return LAYER_BYTES_BOUND + (3 if plain else 26) * len(relpath)
 
 
+def layer_mtime(source: LayerSource) -> int:
+    """The modification time a layer records: its file's, or for a folder the newest of all in it."""
+    return max(f.mtime for f in source.files)
+
+
+def tar_mtime(source: LayerSource, epoch: int | None) -> int:
+    """The mtime of every entry of a tar layer: SOURCE_DATE_EPOCH when set, else the layer's own recorded
+    mtime. Not the model's `created`: that is the newest file of the whole model, so touching one weight
+    file changed every archive's bytes and a new version uploaded them all again. A pull stamps the
+    files with the layer's recorded mtime (unpacking._stamp_archive), so the pulled folder packs the same."""
+    return epoch if epoch is not None else layer_mtime(source)
+
+
 def layer_annotations(source: LayerSource, epoch: int | None) -> dict[str, str]:
     head = source.files[0]
+    mtime = layer_mtime(source)
     if source.archive:
         # The folder itself: a directory entry, as modctl and the spec's typeflag describe it.
         mode, size, typeflag = 0o755, 0, TYPEFLAG_DIR
-        mtime = max((f.mtime for f in source.files), default=head.mtime)
     else:
-        mode, size, typeflag, mtime = head.mode, head.size, TYPEFLAG_REG, head.mtime
+        mode, size, typeflag = head.mode, head.size, TYPEFLAG_REG
     if epoch is not None:
         mtime = min(mtime, epoch)  # clamp, as reproducible-builds.org specifies
     file_meta = {
