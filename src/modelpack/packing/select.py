@@ -53,7 +53,7 @@ def select_layers(root: Path, rules: FileRules) -> list[LayerSource]:
         if not (root / folder).is_dir():
             raise UsageError(f"files.archives: {folder!r} is not a folder of {root}")
     layers: dict[str, LayerSource] = {}
-    for item in _walk(root):
+    for item in _walk(root, rules.exclude):
         if not _selected(item.relpath, item.is_dir, rules):
             continue
         owner = next((a for a in archives if item.relpath == a or item.relpath.startswith(a + "/")), None)
@@ -83,11 +83,13 @@ def _selected(relpath: str, is_dir: bool, rules: FileRules) -> bool:
     return True
 
 
-def _walk(root: Path) -> list[SourceFile]:
+def _walk(root: Path, exclude: list[str]) -> list[SourceFile]:
     """Every file and folder below root. Links are followed only where they stay inside root (see
     links.LinkPolicy: a Hugging Face cache snapshot is all links into its blobs folder). A link to a
     folder is packed as that folder's content, as a link to a file is (the folder keeps its own place
     too, whichever name sorts first); a link back to a folder it is inside is a loop, refused by name.
+    What `exclude` matches is not looked at: an excluded link may be broken or lead anywhere, and an
+    excluded folder (a virtualenv, a cache) is not walked.
 
     Raises:
         UsageError: a link leaves root or loops; more than MAX_WALKED entries (links repeating folders).
@@ -102,7 +104,7 @@ def _walk(root: Path) -> list[SourceFile]:
             raise UsageError(f"cannot read {prefix or folder}: {exc.strerror}") from None
         for entry in entries:
             relpath = f"{prefix}{entry.name}"
-            if entry.name in ALWAYS_EXCLUDED:
+            if entry.name in ALWAYS_EXCLUDED or any(matches(p, relpath) for p in exclude):
                 continue
             real = links.resolve(entry.path, relpath) if entry.is_symlink() else entry.path
             try:
