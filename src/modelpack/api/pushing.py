@@ -231,9 +231,12 @@ def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref
     """Offer the registry a cross-repository mount for blobs we know it already holds elsewhere."""
     options = replace(copy_options) if copy_options else CopyOptions()
     prefix = ref.registry + "/"
+    known: list[dict[str, list[str]]] = []  # read on the first blob asked about, once for the push
 
     def candidates(blob: Descriptor) -> list[str]:
-        return [name[len(prefix):] for name in local_store.origins(blob.digest)
+        if not known:
+            known.append(local_store.origins())  # two workers racing here both read: harmless
+        return [name[len(prefix):] for name in known[0].get(blob.digest, [])
                 if name.startswith(prefix) and name != ref.name]
 
     options.mount_candidates = candidates
