@@ -156,6 +156,28 @@ def test_a_push_reads_the_stores_blob_origins_once_not_once_per_file(
     assert len(proxy.requests("POST", "mount=")) == 30  # each file still mounted (the config names the repository)
 
 
+def test_a_new_tag_asks_nothing_about_the_blobs_the_repositorys_latest_version_has(
+        registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    # 5,000 files, one changed, pushed as a new version: 5,000 HEADs (5-11 s) for blobs the previous
+    # version's manifest already proves are there.
+    model = _model(tmp_path / "m", {"w.safetensors": 2000, **{f"s/{i}.bin": 100 for i in range(20)}})
+    repo = _repo(registry, proxy)
+    mp.push(model, repo + ":1.9", options=PLAIN)
+    (model / "s" / "3.bin").write_bytes(os.urandom(100))
+    mp.push(model, repo + ":1.10", options=PLAIN)  # the highest version: what 2.0 is compared with
+    (model / "s" / "4.bin").write_bytes(os.urandom(100))
+    proxy.clear()
+    result = mp.push(model, repo + ":2.0", options=PLAIN)
+    blob_heads = proxy.requests("HEAD", "/blobs/")
+    assert len(blob_heads) <= 2, blob_heads  # at most the new file and the new config
+    uploads = proxy.requests("PUT", "/blobs/uploads/")
+    uploaded = {line.split("digest=")[1].split()[0].replace("%3A", ":") for line in uploads}
+    assert _digest(model / "s" / "4.bin") in uploaded and len(uploaded) == 2, uploads
+    assert (result.copied, result.skipped) == (2, 20)  # 21 layers and a config in all
+    mp.pull(repo + ":2.0", output=tmp_path / "out", options=PLAIN, store=LayoutStore(tmp_path / "other"))
+    assert tree(tmp_path / "out") == tree(model)
+
+
 def test_push_to_another_repository_mounts_known_blobs(registry: Registry, proxy: FaultProxy,
                                                         tmp_path: Path) -> None:
     model = _model(tmp_path / "m", {"w.safetensors": 500_000})
@@ -266,11 +288,13 @@ def test_speculative_upload_is_abandoned_when_the_registry_has_the_blob(
     model = _model(tmp_path / "m", {"big.safetensors": BIG})
     ref = _repo(registry, proxy) + ":1"
     mp.push(model, ref, options=PLAIN)
-    # Another machine (nothing cached) pushes the same weights under a new tag.
+    # Another machine (nothing cached) pushes the same weights under a new tag, and a new name (at the
+    # name and size tag 1 records, the file is taken as unchanged and nothing is speculated).
     monkeypatch.setenv("MODELPACK_HOME", str(tmp_path / "machine-b"))
+    (model / "big.safetensors").rename(model / "renamed.safetensors")
     proxy.clear()
     result = mp.push(model, ref.rsplit(":", 1)[0] + ":2", options=PLAIN)
-    digest = _digest(model / "big.safetensors")
+    digest = _digest(model / "renamed.safetensors")
     assert result.skipped >= 1 and result.bytes < 1024 * 1024  # at most the new config went up
     assert not [line for line in proxy.requests("PUT") if digest.split(":")[1] in line]
     assert proxy.requests("DELETE", "/blobs/uploads/"), "the abandoned upload session is cancelled"

@@ -29,6 +29,7 @@ from modelpack.api.core import (
     record_provenance,
     remote,
 )
+from modelpack.api.push_base import sibling_manifest
 from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactError, UsageError
 from modelpack.oci.descriptor import Descriptor, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
@@ -160,12 +161,16 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
 
     speculated: set[str] = set()
     previous_digest, previous = _tagged_manifest(dst, ref)
-    if previous is not None:  # what the tag names now: its blobs are in the registry, so no HEAD for them
-        options = replace(options, present=options.present | {previous.config.digest} |
-                          {layer.digest for layer in previous.layers})
-    elif isinstance(dst, TagLister) and not dst.has_tags():  # a new repository: small files need no HEAD
-        options = replace(options, unasked_below=UNASKED_BELOW)
-    unchanged_files = {(layer_path(layer), layer.size) for layer in previous.layers} if previous else set()
+    base = previous  # what the tag names now, else another tag's version: no HEAD for its blobs
+    if previous is None and isinstance(dst, TagLister):
+        if not dst.has_tags():  # a new repository: small files need no HEAD
+            options = replace(options, unasked_below=UNASKED_BELOW)
+        else:
+            base = sibling_manifest(dst, ref.tag)
+    if base is not None:
+        options = replace(options, present=options.present | {base.config.digest} |
+                          {layer.digest for layer in base.layers})
+    unchanged_files = {(layer_path(layer), layer.size) for layer in base.layers} if base else set()
 
     def on_hashing(source: LayerSource, digest: Future[str]) -> None:
         # A large file starts uploading now; the registry is asked whether it has it once hashed. Not a
