@@ -33,6 +33,7 @@ def test_too_many_files_are_refused_before_anything_is_sent(registry: Registry, 
     lines = pushed.err.strip().splitlines()
     assert len(lines) == 1 and "over the 4 MiB registries accept" in lines[0], pushed.err
     assert "files: {archives: [FOLDER]}" in lines[0] and "data/ 10,000 files" in lines[0], pushed.err
+    assert "(top level) 1 file)" in lines[0], pushed.err
     assert proxy.requests("POST") == [] and proxy.requests("PUT") == []  # no blob, no manifest
 
     packed = modelpack("pack", str(model), "-t", "many:v1")

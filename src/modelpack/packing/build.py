@@ -260,7 +260,7 @@ def check_manifest_size(metadata: ModelMetadata, created: datetime, sources: lis
     if size <= MAX_MANIFEST_BYTES:
         return
     folders = Counter(s.relpath.split("/", 1)[0] + "/" if "/" in s.relpath else "(top level)" for s in sources)
-    crowded = ", ".join(f"{name} {count:,} files" for name, count in folders.most_common(3))
+    crowded = ", ".join(f"{name} {count:,} file{'' if count == 1 else 's'}" for name, count in folders.most_common(3))
     raise UsageError(
         f"{len(sources):,} layers make a {size / (1 << 20):.1f} MiB manifest, over the 4 MiB registries accept: "
         f"pack big folders as one layer each with `files: {{archives: [FOLDER]}}` in modelpack.yaml "
