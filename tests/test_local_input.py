@@ -72,6 +72,44 @@ def test_links_that_stay_inside_are_followed(tmp_path: Path) -> None:
     assert (out / "up" / "back.bin").read_bytes() == b"w" * 100
 
 
+def test_a_folder_and_a_link_to_it_are_both_packed_whichever_sorts_first(tmp_path: Path) -> None:
+    # `aaa -> zzz` was walked first and `zzz` then skipped as "seen": the real folder left the model.
+    model = _model(tmp_path / "m")
+    (model / "zzz").mkdir()
+    (model / "zzz" / "in.bin").write_bytes(b"in")
+    (model / "aaa").symlink_to("zzz")
+    (model / "sub").mkdir()
+    (model / "sub" / "to-zzz").symlink_to("../zzz")
+    assert modelpack("pack", str(model), "-t", "localhost:5000/t/m:1").code == 0
+    out = tmp_path / "out"
+    assert modelpack("unpack", "localhost:5000/t/m:1", "-o", str(out)).code == 0
+    for rel in ("zzz/in.bin", "aaa/in.bin", "sub/to-zzz/in.bin"):
+        assert (out / rel).read_bytes() == b"in", rel
+    (model / "zzz" / "up").symlink_to("..")  # a loop through a folder link: refused, not skipped
+    run = modelpack("pack", str(model), "-t", "localhost:5000/t/m:2")
+    assert run.code == 2 and "symbolic link loop" in run.err and "/up" in run.err, run.err
+    assert run.err.count("\n") == 1
+
+
+def test_excluded_links_are_not_looked_at_and_the_refusals_name_files_exclude(tmp_path: Path) -> None:
+    # A broken link, or one to a scratch disk, that the user leaves out was refused all the same.
+    model = _model(tmp_path / "m")
+    (model / "latest-run").symlink_to("run-deleted")
+    (model / "outputs").symlink_to(tmp_path)
+    refused = modelpack("pack", str(model), "-t", "localhost:5000/t/m:1")
+    assert refused.code == 2 and refused.err.count("\n") == 1, refused.err
+    assert "latest-run: broken symlink" in refused.err and "files.exclude" in refused.err, refused.err
+    (model / "latest-run").unlink()
+    outside = modelpack("pack", str(model), "-t", "localhost:5000/t/m:1")
+    assert outside.code == 2 and "outputs is a link" in outside.err and "files.exclude" in outside.err, outside.err
+    (model / "latest-run").symlink_to("run-deleted")
+    (model / "modelpack.yaml").write_text("name: m\nfiles: {exclude: [latest-run, outputs/]}\n")
+    run = modelpack("pack", str(model), "-t", "localhost:5000/t/m:1")
+    assert run.code == 0, run.err
+    shown = modelpack("inspect", "localhost:5000/t/m:1").out
+    assert "weights.bin" in shown and "latest-run" not in shown and "outputs" not in shown
+
+
 def test_hugging_face_cache_snapshot_links_into_its_blobs_are_followed(tmp_path: Path) -> None:
     repo = tmp_path / "hub" / "models--org--tiny"
     (repo / "blobs").mkdir(parents=True)

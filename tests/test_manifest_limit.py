@@ -33,6 +33,7 @@ def test_too_many_files_are_refused_before_anything_is_sent(registry: Registry, 
     lines = pushed.err.strip().splitlines()
     assert len(lines) == 1 and "over the 4 MiB registries accept" in lines[0], pushed.err
     assert "files: {archives: [FOLDER]}" in lines[0] and "data/ 10,000 files" in lines[0], pushed.err
+    assert "(top level) 1 file)" in lines[0], pushed.err
     assert proxy.requests("POST") == [] and proxy.requests("PUT") == []  # no blob, no manifest
 
     packed = modelpack("pack", str(model), "-t", "many:v1")
@@ -56,3 +57,32 @@ def test_the_named_fix_pushes_and_pulls_the_folder_as_one_layer(registry: Regist
     assert pulled.code == 0, pulled.err
     assert len(list((out / "data").iterdir())) == FILES
     assert (out / "data" / "part-04321.json").read_text() == '{"row": 4321}\n'
+
+
+def test_an_archive_over_the_entries_a_pull_takes_is_refused_at_pack_and_the_named_split_works(
+        registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    # A pull refuses an archive of more than MODELPACK_ARCHIVE_MAX_ENTRIES entries (100,000): pack must
+    # not make one. The limit is lowered here so a few files show it.
+    limit = {"MODELPACK_ARCHIVE_MAX_ENTRIES": "10"}
+    model = tmp_path / "m"
+    for group in ("a", "b"):
+        (model / "data" / group).mkdir(parents=True)
+        for i in range(6):
+            (model / "data" / group / f"{i}.txt").write_text(f"{group}{i}\n")
+    (model / "modelpack.yaml").write_text("files: {archives: [data]}\n")
+    ref = proxy.host + "/" + registry.repo().split("/", 1)[1] + ":v1"
+    proxy.clear()
+
+    pushed = modelpack("push", str(model), ref, "--plain-http", env=limit)
+
+    assert pushed.code == 2, pushed.err
+    assert pushed.err.count("\n") == 1 and "data/ holds 15 files and folders" in pushed.err, pushed.err
+    assert "MODELPACK_ARCHIVE_MAX_ENTRIES" in pushed.err and "data/a 7" in pushed.err, pushed.err
+    assert proxy.requests("POST") == [] and proxy.requests("PUT") == []
+    assert modelpack("pack", str(model), "-t", "many:v1", env=limit).code == 2
+
+    (model / "modelpack.yaml").write_text("files: {archives: [data/a, data/b]}\n")
+    assert modelpack("push", str(model), ref, "--plain-http", env=limit).code == 0
+    pulled = modelpack("pull", ref, "-o", str(tmp_path / "out"), "--plain-http", env=limit)
+    assert pulled.code == 0, pulled.err
+    assert (tmp_path / "out" / "data" / "b" / "5.txt").read_text() == "b5\n"

@@ -132,3 +132,24 @@ def test_an_include_pattern_that_climbs_out_is_refused(registry: Registry, proxy
     assert proxy.requests("GET") == []  # refused before the registry is asked anything
     bad_kind = modelpack("pull", "--plain-http", ref, "--kind", "weights")
     assert bad_kind.code == 2
+
+
+def test_a_folder_packed_as_one_archive_is_taken_by_a_glob_for_what_is_below_it(registry: Registry,
+                                                                                tmp_path: Path) -> None:
+    # The user sees the folder `data` on disk and writes `data/**`; the manifest has one layer named `data`.
+    model = tmp_path / "m"
+    (model / "data" / "deep").mkdir(parents=True)
+    (model / "data" / "a.txt").write_bytes(b"a\n")
+    (model / "data" / "deep" / "b.txt").write_bytes(b"b\n")
+    (model / "model.bin").write_bytes(os.urandom(1000))
+    (model / "modelpack.yaml").write_text("files: {archives: [data]}\n")
+    ref = registry.repo() + ":1"
+    mp.push(model, ref, options=PLAIN)
+    for pattern in ("data/**", "data/*", "data"):
+        out = tmp_path / pattern.replace("*", "s").replace("/", "_")
+        result = modelpack("pull", "--plain-http", ref, "-o", str(out), "--include", pattern)
+        assert result.code == 0, result.err
+        assert (out / "data" / "deep" / "b.txt").read_bytes() == b"b\n" and not (out / "model.bin").exists()
+    left_out = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "rest"), "--exclude", "data/**")
+    assert left_out.code == 0, left_out.err
+    assert (tmp_path / "rest" / "model.bin").exists() and not (tmp_path / "rest" / "data").exists()

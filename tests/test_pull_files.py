@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import modelpack as mp
 from fault_proxy import Fault, FaultProxy
 from helpers import modelpack, tree
@@ -147,3 +149,43 @@ def test_an_interrupted_pull_leaves_no_output(registry: Registry, proxy: FaultPr
     process.send_signal(signal.SIGINT)
     assert process.wait(20) == 130
     assert list(work.iterdir()) == []
+
+
+def test_force_looks_each_blob_up_once_not_through_every_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each blob scanned all the layers (and all the paths) for its own: `pull -o --force` of 8,000
+    # unchanged files took 24 s against 0.7 s for 2,000. Counted here as passes over those lists.
+    from modelpack.oci import digest as digests
+    from modelpack.oci import mediatypes as media
+    from modelpack.oci.descriptor import Manifest
+    from modelpack.store import directory
+
+    passes = [0]
+
+    class Counted(list):  # type: ignore[type-arg]
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            passes[0] += 1
+            return super().__iter__()
+
+    class CountedPaths(dict):  # type: ignore[type-arg]
+        def items(self):  # type: ignore[no-untyped-def]
+            passes[0] += 1
+            return super().items()
+
+    out = tmp_path / "out"
+    layers = []
+    for i in range(40):
+        rel, data = f"s/{i}.bin", b"same" if i % 4 == 0 else os.urandom(8)
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(data)
+        layers.append(Descriptor(mediaType=media.layer_media_type("weight", "raw"), digest=digests.of_bytes(data),
+                                 size=len(data), annotations={media.A_FILEPATH: rel, media.A_TITLE: rel}))
+    config = Descriptor(mediaType=media.MODEL_CONFIG, digest=digests.of_bytes(b"{}"), size=2)
+    manifest = Manifest(config=config, layers=Counted(layers))
+    real_paths = directory.file_paths
+    monkeypatch.setattr(directory, "file_paths", lambda m: CountedPaths(real_paths(m)))
+    target = directory.DirectoryTarget(manifest, out, force=True)
+    passes[0] = 0
+    target.prepare_blobs(layers)
+    assert all(target.has_blob(layer) for layer in layers)
+    assert passes[0] <= 2, passes[0]
+    target.close()

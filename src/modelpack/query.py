@@ -135,6 +135,12 @@ def _number(text: str) -> float | None:
     return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
+def natural_key(value: Any) -> tuple[tuple[int, int | str], ...]:
+    """A version string's sort key with its numbers as numbers (`1.10` after `1.9`)."""
+    parts = re.findall(r"\d+|[^\d]+", str(value or ""))
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts)
+
+
 def sort_key(spec: str) -> tuple[Callable[[dict[str, Any]], Any], bool]:
     """A key function and whether to reverse, for `--sort FIELD` (`-FIELD` for descending).
     Records lacking the field sort last either way."""

@@ -17,7 +17,7 @@ from modelpack.formats import layer_kind
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
 from modelpack.packing.globs import matches
-from modelpack.unpacking import layer_path
+from modelpack.unpacking import layer_is_archive, layer_path
 
 MAX_PATTERNS = 256  # a command line of more patterns is a mistake, and each one is tried on every layer
 
@@ -67,12 +67,13 @@ class LayerSelection:
         """Whether `layer` is taken."""
         raw = layer_path(layer)
         path = raw.replace("\\", "/").strip("/") if raw is not None else None
+        folder = layer_is_archive(layer)
         if self.include or self.kinds:
             by_kind = bool(self.kinds) and layer_kind(layer.media_type) in self.kinds
-            by_path = path is not None and any(matches(p, path) for p in self.include)
+            by_path = path is not None and any(_takes(p, path, folder) for p in self.include)
             if not (by_kind or by_path):
                 return False
-        return path is None or not any(matches(p, path) for p in self.exclude)
+        return path is None or not any(_takes(p, path, folder) for p in self.exclude)
 
     def __str__(self) -> str:
         parts = [f"--include {p!r}" for p in self.include] + [f"--exclude {p!r}" for p in self.exclude]
@@ -103,6 +104,13 @@ class LayerSelection:
         shown = ", ".join(paths[:8]) + (f", ... ({len(paths)} in all)" if len(paths) > 8 else "")
         raise UsageError(f"{self} matches none of the {len(layers)} layers of {where} ({shown}); "
                          "nothing was fetched")
+
+
+def _takes(pattern: str, path: str, folder: bool) -> bool:
+    """Whether `pattern` takes the layer at `path`. A folder packed as one archive layer is also taken by
+    a pattern for everything below it (`sub/**`, `sub/*`: they match the folder's path plus "/"), the
+    way a user who sees the folder `sub` on disk writes it; its members are not listed in the manifest."""
+    return matches(pattern, path) or (folder and matches(pattern, path + "/"))
 
 
 def _check_pattern(option: str, pattern: str) -> None:

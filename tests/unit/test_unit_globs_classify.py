@@ -74,6 +74,11 @@ SETTINGS = settings(database=None, deadline=None, max_examples=100)
         ("./models/*.bin", "models/a.bin", True),
         # case sensitive
         ("*.BIN", "a.bin", False),
+        # a name may hold a newline (or any byte but '/' and NUL): '**' crosses it as '*' does
+        ("sub/**", "sub/new\nline.bin", True),
+        ("a/**/z", "a/x\ny/z", True),
+        ("**", "new\nline", True),
+        ("*.bin", "new\nline.bin", True),
     ],
 )
 def test_matches(pattern: str, path: str, expected: bool) -> None:

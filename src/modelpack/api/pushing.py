@@ -29,6 +29,7 @@ from modelpack.api.core import (
     record_provenance,
     remote,
 )
+from modelpack.api.push_base import sibling_manifest
 from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactError, UsageError
 from modelpack.oci.descriptor import Descriptor, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
@@ -160,12 +161,16 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
 
     speculated: set[str] = set()
     previous_digest, previous = _tagged_manifest(dst, ref)
-    if previous is not None:  # what the tag names now: its blobs are in the registry, so no HEAD for them
-        options = replace(options, present=options.present | {previous.config.digest} |
-                          {layer.digest for layer in previous.layers})
-    elif isinstance(dst, TagLister) and not dst.has_tags():  # a new repository: small files need no HEAD
-        options = replace(options, unasked_below=UNASKED_BELOW)
-    unchanged_files = {(layer_path(layer), layer.size) for layer in previous.layers} if previous else set()
+    base = previous  # what the tag names now, else another tag's version: no HEAD for its blobs
+    if previous is None and isinstance(dst, TagLister):
+        if not dst.has_tags():  # a new repository: small files need no HEAD
+            options = replace(options, unasked_below=UNASKED_BELOW)
+        else:
+            base = sibling_manifest(dst, ref.tag)
+    if base is not None:
+        options = replace(options, present=options.present | {base.config.digest} |
+                          {layer.digest for layer in base.layers})
+    unchanged_files = {(layer_path(layer), layer.size) for layer in base.layers} if base else set()
 
     def on_hashing(source: LayerSource, digest: Future[str]) -> None:
         # A large file starts uploading now; the registry is asked whether it has it once hashed. Not a
@@ -231,9 +236,12 @@ def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref
     """Offer the registry a cross-repository mount for blobs we know it already holds elsewhere."""
     options = replace(copy_options) if copy_options else CopyOptions()
     prefix = ref.registry + "/"
+    known: list[dict[str, list[str]]] = []  # read on the first blob asked about, once for the push
 
     def candidates(blob: Descriptor) -> list[str]:
-        return [name[len(prefix):] for name in local_store.origins(blob.digest)
+        if not known:
+            known.append(local_store.origins())  # two workers racing here both read: harmless
+        return [name[len(prefix):] for name in known[0].get(blob.digest, [])
                 if name.startswith(prefix) and name != ref.name]
 
     options.mount_candidates = candidates

@@ -147,14 +147,14 @@ def build(
     if sources is None:
         sources = select_layers(model_dir, metadata.files)
     created = creation_time(metadata, max((f.mtime for s in sources for f in s.files), default=None))
-    tar_mtime = epoch if epoch is not None else int(created.timestamp())
 
     # Digests the cache knows, looked up here: for an unchanged model of many small files, handing
     # each lookup to the pool cost more in thread hand-offs than the lookups themselves.
     packings = {s.relpath: layer_packing(s, metadata.files.compress) for s in sources}
     known = {s.relpath: digest for s in sources if hashes and packings[s.relpath] == "raw"
              and (digest := hashes.get(s.files[0].path)) is not None}
-    check_manifest_size(metadata, created, sources, packings, tar_mtime, epoch)
+    check_manifest_size(metadata, created, sources, packings, epoch)
+    check_archive_entries(sources)
 
     def file_digest(source: LayerSource) -> tuple[str, int]:
         file = source.files[0]
@@ -183,12 +183,13 @@ def build(
         packing = packings[source.relpath]
         tar_hash, unpadded = hashlib.sha256(), hashlib.sha256()
         if packing != "raw":
-            digest, size = digests.of_stream(IterStream(layer_chunks(source, tar_mtime, packing, tar_hash, unpadded)))
+            chunks = layer_chunks(source, tar_mtime(source, epoch), packing, tar_hash, unpadded)
+            digest, size = digests.of_stream(IterStream(chunks))
         else:
             digest, size = file_digest(source)
         diff_id = "sha256:" + tar_hash.hexdigest() if packing in ("tar+gzip", "tar+zstd") else None
         desc = layer_descriptor(source, packing, digest, size, epoch, "sha256:" + unpadded.hexdigest())
-        layer = PackedLayer(desc, source, tar_mtime, diff_id)
+        layer = PackedLayer(desc, source, tar_mtime(source, epoch), diff_id)
         if on_layer:
             on_layer(layer)
         return layer
@@ -234,7 +235,7 @@ def layer_descriptor(source: LayerSource, packing: mt.Packing, digest: str, size
 
 
 def check_manifest_size(metadata: ModelMetadata, created: datetime, sources: list[LayerSource],
-                        packings: dict[str, mt.Packing], tar_mtime: int, epoch: int | None) -> None:
+                        packings: dict[str, mt.Packing], epoch: int | None) -> None:
     """Refuse, before any file is hashed or sent, a model whose manifest would be over the 4 MiB that
     registries take (Distribution refuses more; OCI asks registries to accept at least that) and that
     pull reads: about 9,000 files as layers of their own. The manifest is built with placeholder digests
@@ -254,16 +255,49 @@ def check_manifest_size(metadata: ModelMetadata, created: datetime, sources: lis
         packing = packings[source.relpath]
         size = source.files[0].size if packing == "raw" else sum(f.size + 1024 for f in source.files) + 1024
         desc = layer_descriptor(source, packing, placeholder, size, epoch, placeholder)
-        layers.append(PackedLayer(desc, source, tar_mtime, placeholder if packing != "raw" else None))
+        layers.append(PackedLayer(desc, source, tar_mtime(source, epoch), placeholder if packing != "raw" else None))
     size = len(assemble(metadata, created, tuple(layers)).manifest_bytes)
     if size <= MAX_MANIFEST_BYTES:
         return
     folders = Counter(s.relpath.split("/", 1)[0] + "/" if "/" in s.relpath else "(top level)" for s in sources)
-    crowded = ", ".join(f"{name} {count:,} files" for name, count in folders.most_common(3))
+    crowded = ", ".join(f"{name} {count:,} file{'' if count == 1 else 's'}" for name, count in folders.most_common(3))
     raise UsageError(
         f"{len(sources):,} layers make a {size / (1 << 20):.1f} MiB manifest, over the 4 MiB registries accept: "
         f"pack big folders as one layer each with `files: {{archives: [FOLDER]}}` in modelpack.yaml "
         f"(most files: {crowded})")
+
+
+def check_archive_entries(sources: list[LayerSource]) -> None:
+    """Refuse, before any file is hashed or sent, a folder of `files.archives` with more entries than a
+    pull extracts (`MODELPACK_ARCHIVE_MAX_ENTRIES`): else it packs and pushes, and every pull refuses it
+    after unpacking the first 100,000 (42 s for a folder of 100,100 files).
+
+    Raises:
+        UsageError: a folder's files and folders exceed the limit; names its most crowded subfolders.
+    """
+    from modelpack.archives import ENV_MAX_ENTRIES, ArchiveLimits
+
+    limit = ArchiveLimits.from_env().max_entries
+    for source in sources:
+        if not source.archive or len(source.files) <= limit:
+            continue
+        inner = _subfolder_entries(source)
+        crowded = ", ".join(f"{source.relpath}/{name} {count:,}" for name, count in inner.most_common(3))
+        raise UsageError(
+            f"files.archives: {source.relpath}/ holds {len(source.files):,} files and folders, over the "
+            f"{limit:,} a pull unpacks from one archive ({ENV_MAX_ENTRIES}): list its subfolders as archives "
+            f"of their own" + (f" (most entries: {crowded})" if crowded else "") +
+            f", or raise {ENV_MAX_ENTRIES} for the pack and every pull")
+
+
+def _subfolder_entries(source: LayerSource) -> Counter[str]:
+    """The entries each direct subfolder of an archived folder would hold as an archive of its own."""
+    counts: Counter[str] = Counter()
+    for file in source.files:
+        head, below, _ = file.relpath[len(source.relpath) + 1:].partition("/")
+        if head and (below or file.is_dir):  # its files and folders, and itself
+            counts[head] += 1
+    return counts
 
 
 def _layer_bound(relpath: str) -> int:
@@ -273,14 +307,27 @@ def _layer_bound(relpath: str) -> int:
     return LAYER_BYTES_BOUND + (3 if plain else 26) * len(relpath)
 
 
+def layer_mtime(source: LayerSource) -> int:
+    """The modification time a layer records: its file's, or for a folder the newest of all in it."""
+    return max(f.mtime for f in source.files)
+
+
+def tar_mtime(source: LayerSource, epoch: int | None) -> int:
+    """The mtime of every entry of a tar layer: SOURCE_DATE_EPOCH when set, else the layer's own recorded
+    mtime. Not the model's `created`: that is the newest file of the whole model, so touching one weight
+    file changed every archive's bytes and a new version uploaded them all again. A pull stamps the
+    files with the layer's recorded mtime (unpacking._stamp_archive), so the pulled folder packs the same."""
+    return epoch if epoch is not None else layer_mtime(source)
+
+
 def layer_annotations(source: LayerSource, epoch: int | None) -> dict[str, str]:
     head = source.files[0]
+    mtime = layer_mtime(source)
     if source.archive:
         # The folder itself: a directory entry, as modctl and the spec's typeflag describe it.
         mode, size, typeflag = 0o755, 0, TYPEFLAG_DIR
-        mtime = max((f.mtime for f in source.files), default=head.mtime)
     else:
-        mode, size, typeflag, mtime = head.mode, head.size, TYPEFLAG_REG, head.mtime
+        mode, size, typeflag = head.mode, head.size, TYPEFLAG_REG
     if epoch is not None:
         mtime = min(mtime, epoch)  # clamp, as reproducible-builds.org specifies
     file_meta = {

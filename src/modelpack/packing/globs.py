@@ -51,7 +51,9 @@ def _compile(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(ch))
             i += 1
-    return re.compile("".join(out) + r"\Z")
+    # DOTALL: a file name may hold a newline, and `**` must cross it as `*` does (else `--include
+    # 'sub/**'` or `files.exclude` would silently leave such a file out or in).
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
 
 
 def matches(pattern: str, relpath: str) -> bool:

@@ -41,11 +41,13 @@ class LinkPolicy:
         try:
             real = os.path.realpath(path, strict=True)
         except FileNotFoundError:
-            raise UsageError(f"{relpath}: broken symlink (its target {os.readlink(path)!r} does not exist)"
+            raise UsageError(f"{relpath}: broken symlink (its target {os.readlink(path)!r} does not exist): "
+                             "remove it, or leave it out with files.exclude in modelpack.yaml"
                              if os.path.islink(path) else f"{relpath}: does not exist") from None
         except OSError as exc:  # ELOOP: a link to itself, or a cycle of links
             raise UsageError(f"{relpath}: symbolic link loop ({exc.strerror})") from None
         if not any(real == top or real.startswith(top + os.sep) for top in self.allowed):
             raise UsageError(f"{relpath} is a link to {real}, outside the model directory {self.root}; "
-                             "links are followed only inside it: copy the file in instead")
+                             "links are followed only inside it: copy the file in instead, or leave it out "
+                             "with files.exclude in modelpack.yaml")
         return real

@@ -17,6 +17,9 @@ from modelpack.packing.links import LinkPolicy
 
 # Never packed: version control internals and our own metadata file (it becomes annotations and config).
 ALWAYS_EXCLUDED = (".git", ".hg", ".svn", ".modelpack")
+# Files and folders one walk may find: far past what a manifest or an archive takes, but a bound on
+# links that repeat folders inside folders (each level doubles the tree).
+MAX_WALKED = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def select_layers(root: Path, rules: FileRules) -> list[LayerSource]:
         if not (root / folder).is_dir():
             raise UsageError(f"files.archives: {folder!r} is not a folder of {root}")
     layers: dict[str, LayerSource] = {}
-    for item in _walk(root):
+    for item in _walk(root, rules.exclude):
         if not _selected(item.relpath, item.is_dir, rules):
             continue
         owner = next((a for a in archives if item.relpath == a or item.relpath.startswith(a + "/")), None)
@@ -80,34 +83,43 @@ def _selected(relpath: str, is_dir: bool, rules: FileRules) -> bool:
     return True
 
 
-def _walk(root: Path) -> list[SourceFile]:
+def _walk(root: Path, exclude: list[str]) -> list[SourceFile]:
     """Every file and folder below root. Links are followed only where they stay inside root (see
-    links.LinkPolicy: a Hugging Face cache snapshot is all links into its blobs folder); a folder
-    reached twice is walked once, so a loop cannot recurse forever."""
+    links.LinkPolicy: a Hugging Face cache snapshot is all links into its blobs folder). A link to a
+    folder is packed as that folder's content, as a link to a file is (the folder keeps its own place
+    too, whichever name sorts first); a link back to a folder it is inside is a loop, refused by name.
+    What `exclude` matches is not looked at: an excluded link may be broken or lead anywhere, and an
+    excluded folder (a virtualenv, a cache) is not walked.
+
+    Raises:
+        UsageError: a link leaves root or loops; more than MAX_WALKED entries (links repeating folders).
+    """
     found: list[SourceFile] = []
     links = LinkPolicy(root)
-    seen_dirs = {links.root}
 
-    def visit(folder: str, prefix: str) -> None:
+    def visit(folder: str, prefix: str, above: dict[str, str]) -> None:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
             raise UsageError(f"cannot read {prefix or folder}: {exc.strerror}") from None
         for entry in entries:
             relpath = f"{prefix}{entry.name}"
-            if entry.name in ALWAYS_EXCLUDED:
+            if entry.name in ALWAYS_EXCLUDED or any(matches(p, relpath) for p in exclude):
                 continue
             real = links.resolve(entry.path, relpath) if entry.is_symlink() else entry.path
             try:
                 st = os.stat(real)
             except OSError as exc:
                 raise UsageError(f"{relpath}: cannot read it ({exc.strerror})") from None
+            if len(found) >= MAX_WALKED:
+                raise UsageError(f"more than {MAX_WALKED:,} files and folders in {links.root} (do links "
+                                 "repeat folders?)")
             if stat.S_ISDIR(st.st_mode):
-                if real in seen_dirs:
-                    continue
-                seen_dirs.add(real)
+                if real in above:
+                    raise UsageError(f"{relpath}: symbolic link loop (it leads back to "
+                                     f"{above[real] or 'the model directory'})")
                 found.append(SourceFile(relpath, Path(real), 0o755, 0, int(st.st_mtime), is_dir=True))
-                visit(real, relpath + "/")
+                visit(real, relpath + "/", {**above, real: relpath})
             elif stat.S_ISREG(st.st_mode):
                 found.append(
                     SourceFile(relpath, Path(real), stat.S_IMODE(st.st_mode) & 0o777, st.st_size, int(st.st_mtime))
@@ -116,5 +128,5 @@ def _walk(root: Path) -> list[SourceFile]:
                 raise UsageError(f"{relpath}: not a regular file or folder (sockets, devices and FIFOs "
                                  "cannot be packed)")
 
-    visit(links.root, "")
+    visit(links.root, "", {links.root: ""})
     return found

@@ -219,11 +219,18 @@ class BlobPipeline:
         self._first: BaseException | None = None  # what failed first (the others may only be its cancellation)
         self._pool = worker_pool(max(1, options.workers or default_workers()))
         self._futures: list[Future[None]] = []
+        # Digests already submitted: files of equal bytes (a dataset's empty or repeated files) are one
+        # blob, sent once, not once per path.
+        self._submitted: set[str] = set()
         self._quick: Any = None  # the destination's quick uploads, once a blob used them
         self._source = also_cancel  # the source, when it can fetch small blobs as callbacks
         self._fetches: Any = None  # the source's quick fetches, once a blob used them
 
     def submit(self, blob: Descriptor, opener: Opener) -> None:
+        with self._lock:
+            if blob.digest in self._submitted:
+                return
+            self._submitted.add(blob.digest)
         if blob.digest in self.options.present:  # nothing to ask or send: no need for a worker
             self._finished(blob, skipped=True)
             return

@@ -50,7 +50,14 @@ class DirectoryTarget:
         self.force = force
         self.local = local
         self.files: list[str] = []
-        self._paths = file_paths(manifest)
+        # Per digest, looked up once per blob: scanning every layer for each blob made `pull -o --force`
+        # of 8,000 unchanged files take 24 s (2,000: 0.7 s).
+        self._rels_of: dict[str, list[str]] = {}
+        for (digest, _), rel in file_paths(manifest).items():
+            self._rels_of.setdefault(digest, []).append(rel)
+        self._layers_of: dict[str, list[Descriptor]] = {}
+        for layer in manifest.layers:
+            self._layers_of.setdefault(layer.digest, []).append(layer)
         self._merge = check_output(self.output, force)
         self._receiver = Receiver()
         self._lock = threading.Lock()
@@ -187,11 +194,11 @@ class DirectoryTarget:
             return self._folder
 
     def _layers(self, desc: Descriptor) -> list[Descriptor]:
-        return [layer for layer in self.manifest.layers if layer.digest == desc.digest]
+        return self._layers_of.get(desc.digest, [])
 
     def _rels(self, desc: Descriptor) -> list[str]:
         """The restored paths of the file layers holding these bytes (none for archives and configs)."""
-        return [rel for (digest, _), rel in self._paths.items() if digest == desc.digest]
+        return self._rels_of.get(desc.digest, [])
 
     def _copy_from_store(self, desc: Descriptor, path: Path) -> bool:
         if self.local is None or not self.local.has_blob(desc):

@@ -277,8 +277,10 @@ class LayoutStore:
                 origins[blob.digest] = [repository, *names][:8]
             atomic_write(self._origins, json.dumps(origins, separators=(",", ":")).encode())
 
-    def origins(self, digest: str) -> list[str]:
-        return self._read_origins().get(digest, [])
+    def origins(self) -> dict[str, list[str]]:
+        """Every blob's recorded repositories, read once: a caller asking per blob would read the whole
+        file (one entry per blob ever pushed or pulled) that many times."""
+        return self._read_origins()
 
     def _read_origins(self) -> dict[str, list[str]]:
         try:

@@ -11,7 +11,7 @@ from typing import Any
 
 from modelpack.errors import ModelpackError, UsageError
 from modelpack.oci.reference import Reference
-from modelpack.query import sort_key
+from modelpack.query import natural_key, sort_key
 from modelpack.ui.charts import Chart, chart
 from modelpack.ui.site import WORKERS, SignatureStatus, Site
 from modelpack.versions import Version, list_versions
@@ -84,14 +84,8 @@ def newest_first(versions: list[Version]) -> list[Version]:
     """The versions by creation time, newest first (those that record none last); within one second, the
     higher version first (`1.10` after `1.9`)."""
     key, descending = sort_key(DEFAULT_SORT)
-    by_version = sorted(versions, key=lambda v: _natural(v.metadata.get("version")), reverse=True)
+    by_version = sorted(versions, key=lambda v: natural_key(v.metadata.get("version")), reverse=True)
     return sorted(by_version, key=lambda v: key(v.record()), reverse=descending)  # stable: versions stay ordered
-
-
-def _natural(value: Any) -> tuple[tuple[int, int | str], ...]:
-    """A version string's sort key with its numbers as numbers."""
-    parts = re.findall(r"\d+|[^\d]+", str(value or ""))
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts)
 
 
 @dataclass
