@@ -6,7 +6,6 @@ import functools
 import json
 import logging
 import os
-import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from modelpack.cli.entry import stopped
 from modelpack.cli.escape import EscapingFormatter, clean
 from modelpack.cli.file_types import CaFile
 
@@ -171,20 +171,6 @@ def human_size(size: int) -> str:
     return f"{size} B"
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would be: the same clean-up runs (a pull's hidden folder removed, a
-    staging folder emptied), where the default action ended the process at once and left them."""
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    raise Terminated
-
-
-def stop_on_sigterm_as_on_ctrl_c() -> None:
-    """SIGTERM from now on raises `Terminated` in the main thread (serve installs its own meanwhile)."""
-    signal.signal(signal.SIGTERM, _terminated)
-
-
 def fail(message: str, code: int = 1) -> None:
     """Print `error: MESSAGE` (escaped: it may quote a registry's words) and exit with `code`."""
     click.echo(f"error: {clean(message)}", err=True)
@@ -203,10 +189,8 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ModelpackError as exc:
             fail(_one_line(str(exc)), exc.exit_code)
-        except Terminated:
-            fail("terminated", 143)
-        except KeyboardInterrupt:
-            fail("interrupted", 130)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (entry.Terminated)
+            fail(*stopped(exc))
         except BrokenPipeError:  # `modelpack ls | head -1`: the reader left; nothing to say to it
             silence_stdout()
             sys.exit(1)

@@ -19,13 +19,8 @@ from modelpack.cli import (
     transfer_commands,
     ui_commands,
 )
-from modelpack.cli.common import (
-    Terminated,
-    configure_logging,
-    global_verbose_option,
-    silence_stdout,
-    stop_on_sigterm_as_on_ctrl_c,
-)
+from modelpack.cli.common import configure_logging, global_verbose_option, silence_stdout
+from modelpack.cli.entry import stop_on_sigterm_as_on_ctrl_c, stopped
 from modelpack.version import __version__
 
 
@@ -52,9 +47,8 @@ def main() -> NoReturn:
     try:
         code = cli.main(prog_name="modelpack", standalone_mode=False)
     except click.exceptions.Abort as exc:  # outside a command's body (while click parses), or at a prompt
-        terminated = isinstance(exc.__cause__, Terminated)
-        click.echo(f"error: {'terminated' if terminated else 'interrupted'}", err=True)
-        code = 143 if terminated else 130
+        message, code = stopped(exc.__cause__ or exc)
+        click.echo(f"error: {message}", err=True)
     except click.exceptions.NoArgsIsHelpError as exc:  # `modelpack` (or a group) alone: help, not an error
         click.echo(exc.ctx.get_help() if exc.ctx else cli.get_help(click.Context(cli)))
         code = 0
