@@ -37,6 +37,8 @@ class Fault:
     cut_request_after: int | None = None  # bytes of request body to read before closing the connection
     status: int | None = None  # answer this instead of forwarding
     headers: dict[str, str] = field(default_factory=dict)
+    stall_after: int | None = None  # bytes of response body to send before waiting for `release` (30 s at most)
+    release: threading.Event = field(default_factory=threading.Event)
 
     def matches(self, line: str) -> bool:
         return self.times > 0 and re.search(self.pattern, line) is not None
@@ -156,6 +158,12 @@ class FaultProxy(BackgroundServer):
                     chunk = resp.read(1 << 16)
                     if not chunk:
                         break
+                    stall = fault.stall_after if fault is not None else None
+                    if fault is not None and stall is not None and sent <= stall < sent + len(chunk):
+                        self.wfile.write(chunk[: stall - sent])
+                        self.wfile.flush()
+                        fault.release.wait(30)  # the client holds a blob half received meanwhile
+                        chunk, sent = chunk[stall - sent:], stall
                     if limit is not None and sent + len(chunk) >= limit:
                         self.wfile.write(chunk[: limit - sent])
                         self.wfile.flush()

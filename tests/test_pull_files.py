@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -126,14 +127,18 @@ def test_a_cut_connection_mid_blob_is_resumed_and_a_refusal_leaves_nothing(
     assert list(work.iterdir()) == []
 
 
-def test_an_interrupted_pull_leaves_no_output(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stop", "code", "said"), [(signal.SIGINT, 130, "error: interrupted"),
+                                                    (signal.SIGTERM, 143, "error: terminated")])
+def test_an_interrupted_pull_leaves_no_output(registry: Registry, proxy: FaultProxy, tmp_path: Path,
+                                              stop: signal.Signals, code: int, said: str) -> None:
     model = tmp_path / "m"
     model.mkdir()
     (model / "w.safetensors").write_bytes(os.urandom(8_000_000))
     ref = _repo(registry, proxy) + ":1"
     mp.push(model, ref, options=PLAIN)
     # The weight's GET is told to come back in a minute: the pull waits there, its hidden folder made.
-    # Ctrl-C must end it now, not after the back-off.
+    # Ctrl-C (or a SIGTERM: `kill`, a container stopped) must end it now, not after the back-off, and
+    # clean up as it goes: SIGTERM's default action ended the process with the folder left behind.
     proxy.faults.append(Fault("GET .*/blobs/sha256:" + _sha(model / "w.safetensors")[7:], status=503,
                               headers={"Retry-After": "60"}))
     work = tmp_path / "work"
@@ -141,14 +146,17 @@ def test_an_interrupted_pull_leaves_no_output(registry: Registry, proxy: FaultPr
     # A terminal's Ctrl-C reaches a foreground command with SIGINT at its default; a suite started in the
     # background (`cmd &` in a script) would pass its ignored SIGINT on, and Python then keeps it ignored.
     process = subprocess.Popen([sys.executable, "-m", "modelpack", "pull", "--plain-http", ref, "-o",
-                                str(work / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                str(work / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(work.iterdir()):
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    assert process.wait(20) == 130
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=20)
     assert list(work.iterdir()) == []
+    assert process.returncode == code
+    assert err.strip() == said
+
 
 
 def test_force_looks_each_blob_up_once_not_through_every_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,3 +197,31 @@ def test_force_looks_each_blob_up_once_not_through_every_layer(tmp_path: Path, m
     assert all(target.has_blob(layer) for layer in layers)
     assert passes[0] <= 2, passes[0]
     target.close()
+
+
+def test_a_pull_over_a_folder_stopped_by_sigterm_leaves_it_as_it_was(registry: Registry, proxy: FaultProxy,
+                                                                     tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "w.safetensors").write_bytes(os.urandom(1_000_000))
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "w.safetensors").write_bytes(os.urandom(1_000_000))
+    ref = _repo(registry, proxy) + ":1"
+    mp.push(new, ref, options=PLAIN)
+    out = tmp_path / "out"
+    shutil.copytree(old, out)
+    before = tree(out)
+    # The staging folder inside the output is made; then the weight's GET waits out a back-off.
+    proxy.faults.append(Fault("GET .*/blobs/sha256:" + _sha(new / "w.safetensors")[7:], status=503,
+                              headers={"Retry-After": "60"}))
+    process = subprocess.Popen([sys.executable, "-m", "modelpack", "pull", "--plain-http", ref, "-o", str(out),
+                                "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not proxy.requests("GET", _sha(new / "w.safetensors")[7:]):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    process.wait(20)
+    assert [path.name for path in out.iterdir()] == ["w.safetensors"]  # no staging folder left in it
+    assert tree(out) == before  # the old file, whole
+    assert process.returncode == 143

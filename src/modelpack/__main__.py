@@ -1,3 +1,3 @@
-from modelpack.cli.main import main
+from modelpack.cli.entry import main
 
 main()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from modelpack.cli.entry import stopped
 from modelpack.cli.escape import EscapingFormatter, clean
 from modelpack.cli.file_types import CaFile
 
@@ -188,8 +189,8 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ModelpackError as exc:
             fail(_one_line(str(exc)), exc.exit_code)
-        except KeyboardInterrupt:
-            fail("interrupted", 130)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (entry.Terminated)
+            fail(*stopped(exc))
         except BrokenPipeError:  # `modelpack ls | head -1`: the reader left; nothing to say to it
             silence_stdout()
             sys.exit(1)

@@ -20,6 +20,7 @@ from modelpack.cli import (
     ui_commands,
 )
 from modelpack.cli.common import configure_logging, global_verbose_option, silence_stdout
+from modelpack.cli.entry import stop_on_sigterm_as_on_ctrl_c, stopped
 from modelpack.version import __version__
 
 
@@ -42,11 +43,12 @@ def main() -> NoReturn:
     # standalone_mode=False so a usage mistake (unknown flag, missing argument) is one line too,
     # instead of click's usage block.
     configure_logging()
+    stop_on_sigterm_as_on_ctrl_c()
     try:
         code = cli.main(prog_name="modelpack", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("error: interrupted", err=True)
-        code = 130
+    except click.exceptions.Abort as exc:  # outside a command's body (while click parses), or at a prompt
+        message, code = stopped(exc.__cause__ or exc)
+        click.echo(f"error: {message}", err=True)
     except click.exceptions.NoArgsIsHelpError as exc:  # `modelpack` (or a group) alone: help, not an error
         click.echo(exc.ctx.get_help() if exc.ctx else cli.get_help(click.Context(cli)))
         code = 0

@@ -36,6 +36,9 @@ def end_with_parent(fd: int) -> None:
     Args:
         fd: the read end of a pipe whose write end only the parent holds (`workers.run_workers`).
     """
+    # A worker keeps SIGTERM's default action while it loads (nothing of its own to clean up): the
+    # parent counts its -SIGTERM as a stop it asked for, and relays no "error: terminated" line.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _parent_death_signal()
     atexit.register(_remove_metrics_if_orphaned, fd)
     # Its own SIGTERM must reach the main thread, where Python handles it (see modelpack.threads).

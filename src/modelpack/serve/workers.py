@@ -75,7 +75,7 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     finally:
         os.close(alive)
     started = threading.Semaphore(0)
-    relays = [threading.Thread(target=_relay, args=(proc, started, shared), daemon=True) for proc in procs]
+    relays = [threading.Thread(target=_relay, args=(proc, started, shared, stopping), daemon=True) for proc in procs]
     for relay in relays:
         relay.start()
 
@@ -87,7 +87,7 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
             stop(signal.SIGTERM, None)
         codes = [proc.wait() for proc in procs]
         if stopping.is_set():  # a worker our SIGTERM ended while it loaded stopped as asked (else exit 241)
-            codes = [0 if code == -signal.SIGTERM else code for code in codes]
+            codes = [0 if code in _STOPPED else code for code in codes]
         for relay in relays:
             relay.join(10)
     finally:
@@ -108,14 +108,21 @@ def _all_started(procs: list[subprocess.Popen[str]], started: threading.Semaphor
     return True
 
 
-def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: str) -> None:
-    """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line; once it has
-    exited, it no longer counts among the running workers in /metrics."""
+# A worker our SIGTERM ended: by the signal (while loading a model) or, still importing, as any command
+# SIGTERM ends (modelpack.cli.entry).
+_STOPPED = (-signal.SIGTERM, 128 + signal.SIGTERM)
+
+
+def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: str,
+           stopping: threading.Event) -> None:
+    """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line, and not its
+    "error: terminated" when we stopped it; once it has exited, it no longer counts among the running
+    workers in /metrics."""
     assert proc.stderr is not None
     for line in proc.stderr:
         if line.startswith("serving on "):
             started.release()
-        elif line.strip() != "stopped":
+        elif line.strip() != "stopped" and not (stopping.is_set() and line.strip() == "error: terminated"):
             sys.stderr.write(line)
             sys.stderr.flush()
     proc.wait()

@@ -139,7 +139,8 @@ class RegistryClient:
         auth_tries = 0
         while True:
             attempt += 1
-            watch = Watch(self.options.timeout if uploading else self.options.attempt, deadline)
+            watch = Watch(self.options.timeout if uploading else self.options.attempt, deadline,
+                          cancelled=self._cancelled)
             try:
                 resp = self._exchange(method, url, headers, body, scope, watch, _whole_cap(method, body, stream,
                                                                                            buffer, limit))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -352,10 +352,10 @@ class BlobPipeline:
             for transfers in (self._quick, self._fetches):
                 if transfers is not None:
                     transfers.wait()  # every hand-back to the pool is made before it shuts down
-            self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+            self._wait_for_workers(cancel=exc_type is not None)
         except BaseException:  # Ctrl-C while waiting for the transfers or the workers: a worker waiting
             self._abandon()    # out a registry's Retry-After must stop now, or the exit waits for it
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._wait_for_workers(cancel=True)
             raise
         finally:
             for resume in self._resume:  # every worker is done: a shared client serves the next transfer
@@ -365,6 +365,17 @@ class BlobPipeline:
                 raise self._first  # the cause, not the cancellations it caused
             for future in self._futures:
                 future.result()  # the first failure, if any, is raised here
+
+    def _wait_for_workers(self, cancel: bool) -> None:
+        """Shut the pool down once every job has ended (the queued ones first cancelled if `cancel`).
+        Waits on the jobs, not on the threads: before 3.13, Python takes a `Thread.join` that Ctrl-C
+        interrupted for the thread's end, so the second wait returned at once and the exit killed a worker
+        mid-blob, its ingest file left in the store (every Ctrl-C'd pull of a large blob)."""
+        self._pool.shutdown(wait=False, cancel_futures=cancel)
+        with self._lock:  # a job the shutdown cancelled never counts as done for wait(): leave it out
+            futures = [future for future in self._futures if not future.cancelled()]
+        wait(futures)
+        self._pool.shutdown(wait=True)
 
 
 _PENDING = "sha256:" + "0" * 64  # stands in for a digest still being computed (progress display only)

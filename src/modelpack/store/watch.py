@@ -24,6 +24,7 @@ from typing import Any
 import urllib3
 
 PROGRESS_BYTES = 16 * 1024  # "meaningful progress": this much within one stall window
+CANCEL_POLL = 0.25  # seconds a read of a cancellable transfer waits before it looks at the cancel flag
 _current = threading.local()
 
 
@@ -38,10 +39,14 @@ class Expired(TimeoutError):
 class Watch:
     """The time bounds of one response. `deadline` is a time.monotonic() value or None (no total bound)."""
 
-    def __init__(self, stall: float, deadline: float | None = None, min_bytes: int = PROGRESS_BYTES) -> None:
+    def __init__(self, stall: float, deadline: float | None = None, min_bytes: int = PROGRESS_BYTES,
+                 cancelled: threading.Event | None = None) -> None:
         self.stall = stall
         self.deadline = deadline
         self.min_bytes = min_bytes
+        # Set when the transfer is abandoned (Ctrl-C): a read waiting on a silent server stops then,
+        # not when the stall bound (up to 30 s) passes.
+        self.cancelled = cancelled
         self.expired: str | None = None
         self._pending = "stall"
         self._window_start = time.monotonic()
@@ -94,12 +99,23 @@ class _WatchedSocketIO(socket.SocketIO):
         self._watch = watch
 
     def readinto(self, buffer: Any) -> int:
-        self._watched.settimeout(self._watch.next_timeout())
-        try:
-            count = super().readinto(buffer)
-        except TimeoutError:
-            self._watch.timed_out()
-            raise
+        cancelled = self._watch.cancelled
+        while True:
+            allowed = self._watch.next_timeout()
+            wait = allowed if cancelled is None else min(allowed, CANCEL_POLL)
+            self._watched.settimeout(wait)
+            try:
+                # recv_into itself: SocketIO refuses every read after its first timeout, and a poll's is none
+                self._checkClosed()
+                count = self._watched.recv_into(buffer)
+                break
+            except TimeoutError:
+                if cancelled is not None and cancelled.is_set():
+                    raise TimeoutError("transfer cancelled") from None
+                if wait < allowed:
+                    continue  # only the poll for a cancel ended: the watch's own bound has not passed
+                self._watch.timed_out()
+                raise
         if count:
             self._watch.arrived(count)
         return count or 0
