@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -23,6 +24,12 @@ from fault_proxy import FaultProxy
 from registry_process import Registry, RegistryStartError, RegistryUnavailable, start_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Tests stop modelpack with Ctrl-C as a terminal sends it, to a foreground command. A suite started in the
+# background (`cmd &` in a script) has SIGINT ignored, every child inherits that, and Python keeps an
+# inherited SIG_IGN: those children could not be interrupted. A handler is not inherited across exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 TOOLS_DIR_ENV = "MODELPACK_TOOLS_DIR"
 REGISTRY_MODE_ENV = "MODELPACK_TEST_REGISTRY"
 REGISTRY_MODES = ("process", "container", "auto")
