@@ -7,10 +7,11 @@ went to a worker or the libcurl thread, and Ctrl-C seemed to do nothing until th
 a pull waiting out a registry's `Retry-After: 60`). Blocking the signals in every thread we start sends
 them where Python handles them.
 
-A thread is born with its creator's signal mask, so the creator blocks them while it starts one: a thread
-that blocked them only once running left a window (until it first held the GIL, milliseconds under load)
-in which Ctrl-C could land in it, and the interrupted pull then hung (3 of 30 tries, `tests/test_pull_files`'
-interrupted pull). The signals that arrive meanwhile wait, and reach the main thread once it unblocks.
+A thread is born with its creator's signal mask, so the creator blocks them while it starts one, and the
+thread has them blocked from its first instruction. Threads that blocked them themselves once running (as
+they did until stop 25) left a window, until they first held the GIL (milliseconds under load), in which
+Ctrl-C could land in one, and the interrupted pull then hung (3 of 30 tries). The signals that arrive
+meanwhile wait, and reach the main thread once it unblocks.
 """
 
 from __future__ import annotations
@@ -23,12 +24,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 _SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-
-
-def leave_signals_to_main() -> None:
-    """Block SIGINT and SIGTERM in the calling thread (never call it in the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
 
 
 @contextlib.contextmanager
@@ -57,14 +52,9 @@ class _Thread(threading.Thread):
 
 def worker_pool(max_workers: int, name: str = "") -> ThreadPoolExecutor:
     """A thread pool whose workers leave signals to the main thread."""
-    return _Pool(max_workers=max_workers, thread_name_prefix=name, initializer=leave_signals_to_main)
+    return _Pool(max_workers=max_workers, thread_name_prefix=name)
 
 
 def worker_thread(target: Callable[..., Any], *args: Any, name: str, daemon: bool = False) -> threading.Thread:
     """A thread (not started) running `target(*args)` with signals left to the main thread."""
-
-    def run() -> None:
-        leave_signals_to_main()
-        target(*args)
-
-    return _Thread(target=run, name=name, daemon=daemon)
+    return _Thread(target=target, args=args, name=name, daemon=daemon)
