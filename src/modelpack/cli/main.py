@@ -20,7 +20,7 @@ from modelpack.cli import (
     ui_commands,
 )
 from modelpack.cli.common import configure_logging, global_verbose_option, silence_stdout
-from modelpack.cli.entry import stop_on_sigterm_as_on_ctrl_c, stopped
+from modelpack.cli.entry import stopped
 from modelpack.version import __version__
 
 
@@ -42,8 +42,7 @@ cli.add_command(store_commands.store)
 def main() -> NoReturn:
     # standalone_mode=False so a usage mistake (unknown flag, missing argument) is one line too,
     # instead of click's usage block.
-    configure_logging()
-    stop_on_sigterm_as_on_ctrl_c()
+    configure_logging()  # (SIGTERM's handler is set earlier, by the entry point: modelpack.cli.entry)
     try:
         code = cli.main(prog_name="modelpack", standalone_mode=False)
     except click.exceptions.Abort as exc:  # outside a command's body (while click parses), or at a prompt

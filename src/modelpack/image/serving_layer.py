@@ -153,7 +153,7 @@ def _modelpack_layer(cache_dir: Path, python: BasePython) -> AppendedLayer:
     pip_target.compile_for(target, python.version, LIB)
     launcher = work / "modelpack"
     launcher.write_text(f"#!{python.interpreter}\n# modelpack's CLI, installed by modelpack build-image\n"
-                        f"import sys\nsys.path.insert(0, {LIB!r})\nfrom modelpack.cli.main import main\n"
+                        f"import sys\nsys.path.insert(0, {LIB!r})\nfrom modelpack.cli.entry import main\n"
                         "sys.exit(main())\n")
     launcher.chmod(0o755)
     files = [*_tree(target, f"{ROOT}/lib"), SourceFile(f"{ROOT}/bin", work, 0o755, 0, 0, is_dir=True),
