@@ -182,14 +182,14 @@ def build(
     def describe(source: LayerSource) -> PackedLayer:
         packing = packings[source.relpath]
         tar_hash, unpadded = hashlib.sha256(), hashlib.sha256()
+        mtime = tar_mtime(source, epoch)
         if packing != "raw":
-            chunks = layer_chunks(source, tar_mtime(source, epoch), packing, tar_hash, unpadded)
-            digest, size = digests.of_stream(IterStream(chunks))
+            digest, size = digests.of_stream(IterStream(layer_chunks(source, mtime, packing, tar_hash, unpadded)))
         else:
             digest, size = file_digest(source)
         diff_id = "sha256:" + tar_hash.hexdigest() if packing in ("tar+gzip", "tar+zstd") else None
         desc = layer_descriptor(source, packing, digest, size, epoch, "sha256:" + unpadded.hexdigest())
-        layer = PackedLayer(desc, source, tar_mtime(source, epoch), diff_id)
+        layer = PackedLayer(desc, source, mtime, diff_id)
         if on_layer:
             on_layer(layer)
         return layer
