@@ -40,9 +40,9 @@ from modelpack.store.messages import (
     WIRE_ERRORS,
     connection_message,
     error_details,
-    hopeless,
     path_of,
     redact,
+    retry_limit,
     seconds,
     tls_message,
     who,
@@ -279,8 +279,8 @@ class RegistryClient:
             why = f"{who(url)} did not answer {method} {path_of(url)} within {seconds(watch.stall)}"
         else:
             why = f"{connection_message(host_of(url), exc)} during {method} {path_of(url)}"
-        limit = min(1, retries) if hopeless(exc) else retries
-        if watch.expired == "deadline" or attempt > limit or not self._retry(attempt, retries, None, deadline, why):
+        if watch.expired == "deadline" or attempt > retry_limit(exc, retries) \
+                or not self._retry(attempt, retries, None, deadline, why):
             if expired:
                 total = self.options.timeout if deadline is not None else watch.stall
                 raise TransportError(f"{who(url)} did not answer {method} {path_of(url)} within "

@@ -17,10 +17,12 @@ RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # answers worth anothe
 WIRE_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)  # the wire broke or stalled
 
 
-def hopeless(exc: Exception) -> bool:
-    """Refused connections and unknown hosts are rarely transient: retried once, not backed off."""
+def retry_limit(exc: Exception, retries: int) -> int:
+    """The attempts after which a wire failure `exc` is final: refused connections and unknown hosts are
+    rarely transient, so they are retried once, not backed off `retries` times."""
     text = str(exc).lower()
-    return "refused" in text or "resolve" in text or "name or service" in text
+    hopeless = "refused" in text or "resolve" in text or "name or service" in text
+    return min(1, retries) if hopeless else retries
 
 
 def error_details(text: bytes) -> tuple[list[str], list[str]]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from modelpack.errors import AuthenticationError, RegistryError
 from modelpack.store.bodies import METADATA_LIMIT, read_capped
 from modelpack.store.hostauth import host_of
-from modelpack.store.messages import RETRY_STATUS, WIRE_ERRORS, hopeless, seconds
+from modelpack.store.messages import RETRY_STATUS, WIRE_ERRORS, retry_limit, seconds
 from modelpack.store.options import ClientOptions
 from modelpack.store.transport import Transport
 from modelpack.store.watch import Watch, watching
@@ -60,7 +60,7 @@ class TokenRequests:
                 what = "did not answer in time" if watch.expired or "timed out" in str(exc).lower() \
                     else f"could not be reached ({type(exc).__name__})"
                 why = f"the token service of {self._host} ({host_of(url)}) {what}"
-                if attempt <= (min(1, options.retries) if hopeless(exc) else options.retries) \
+                if attempt <= retry_limit(exc, options.retries) \
                         and self._retry(attempt, options.retries, None, deadline, why):
                     continue
                 raise AuthenticationError(f"{why} (--timeout {seconds(options.timeout, unit=False)})") from None
