@@ -87,7 +87,7 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
 def refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):  # reset: the listener closed with our connect queued
         return True
     return False
 
