@@ -150,3 +150,20 @@ def test_a_mirror_and_where_it_redirects_never_see_the_origins_password(tmp_path
     assert BASIC in origin.authorizations()
     assert_never_saw_the_secret(mirror)
     assert_never_saw_the_secret(storage)
+
+
+@pytest.mark.parametrize("url", [
+    "https://Reg.Example:5000/v2/m/blobs/sha256:ab", "http://user:pw@reg.example/v2/", "https://reg.example",
+    "https://reg.example?x=/a/b", "https://reg.example#f/g/h", "https://a@b@reg.example:1/x",
+    "https://reg.exa\tmple/v2/x", "HTTPS://REG.EXAMPLE/", "reg.example/v2/x", "//reg.example/x/y",
+    "https://[::1]:5000/v2/", "https://reg.example\\@evil.example/x", "https://evil.example\\/reg.example/x",
+])
+def test_an_origin_is_what_urlsplit_says_of_the_whole_url(url: str) -> None:
+    # origin() parses only the URL's head (before the third "/") and caches it: credentials are bound
+    # by it, so it must agree with a parse of the whole URL, whatever the URL holds.
+    import urllib.parse
+
+    from modelpack.store.hostauth import origin
+
+    parts = urllib.parse.urlsplit(url)
+    assert origin(url) == f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}".lower()

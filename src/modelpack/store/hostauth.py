@@ -9,6 +9,7 @@ user asked to talk to the registry in plain HTTP.
 
 from __future__ import annotations
 
+import functools
 import threading
 import urllib.parse
 
@@ -19,7 +20,14 @@ from modelpack.store.credentials import Credentials
 
 
 def origin(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
+    # Scheme and host lie before the third "/" (urlsplit ends the host there or sooner), and a client's
+    # requests share a handful of those heads: parse each head once, not every blob's URL.
+    return _origin_of_head("/".join(url.split("/", 3)[:3]))
+
+
+@functools.lru_cache(maxsize=64)
+def _origin_of_head(head: str) -> str:
+    parts = urllib.parse.urlsplit(head)
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}".lower()
 
 
@@ -50,6 +58,8 @@ class HostAuth:
 
     def header(self, url: str, scope: str) -> str | None:
         """The Authorization header for a request to `url`, from what its origin asked for (if anything)."""
+        if not self._challenges:  # no host has asked for credentials (yet): nothing to look up
+            return None
         challenge = self._challenges.get(origin(url))
         if challenge is None:
             return None

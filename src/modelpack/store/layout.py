@@ -49,6 +49,7 @@ class LayoutStore:
     def __init__(self, root: Path | None = None) -> None:
         self.root = (root or default_home()).expanduser()
         self.blobs = self.root / "blobs"
+        self._blobs_text = str(self.blobs)
         self.ingest_dir = self.root / "ingest"
         self._index = self.root / "index.json"
         self._lock = self.root / ".index.lock"
@@ -74,8 +75,9 @@ class LayoutStore:
         return self.blobs / alg / hexd
 
     def has_blob(self, desc: Descriptor) -> bool:
-        try:
-            return self.blob_path(desc.digest).stat().st_size == desc.size
+        alg, hexd = digests.hex_part(desc.digest)
+        try:  # a str path: a pull into a directory asks this once per blob, and Path joins cost more than the stat
+            return os.stat(f"{self._blobs_text}/{alg}/{hexd}").st_size == desc.size
         except FileNotFoundError:
             return False
 
