@@ -14,6 +14,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor
 from modelpack.store.ranged import Budget, Splitter
 from modelpack.store.target import Progress
+from modelpack.store.write_behind import WINDOW, WriteBehind
 from modelpack.streams import ByteStream, fill
 
 CHUNK = 1024 * 1024
@@ -55,6 +56,7 @@ class Receiver:
         hashing = digests.ThreadedHashing(verifier, piece) if threaded else digests.InlineHashing(verifier, piece)
         try:
             splitter = Splitter.for_source(desc, source, fd, self._budget)
+            behind = WriteBehind(fd) if desc.size >= 2 * WINDOW else None
             with os.fdopen(fd, "wb", buffering=0) as out:
                 received = 0
                 while True:
@@ -67,6 +69,8 @@ class Receiver:
                     if progress:
                         progress(n)
                     received += n
+                    if behind is not None:
+                        behind.wrote(received)
                     if splitter is not None and splitter.due(received):
                         hashing.finish()  # the ranges' hashing goes on from here, in order
                         splitter.run(source, out.fileno(), received, verifier, progress)
