@@ -260,9 +260,10 @@ class RegistryClient:
         if url.startswith("/"):
             url = self.base + url
         sent = {**DEFAULT_HEADERS, **headers}
-        auth = self.auth.header(url, self.scope_for(method, url) if scope is None else scope)
-        if auth:
-            sent["Authorization"] = auth
+        if self.auth.asked:  # else no host wants credentials: no scope to work out per request
+            auth = self.auth.header(url, self.scope_for(method, url) if scope is None else scope)
+            if auth:
+                sent["Authorization"] = auth
         future = self._engine.start(Exchange(method, url, sent, body, cap, self.options.connect_timeout,
                                              self.options.timeout, self.options.stall, PROGRESS_BYTES,
                                              self._transport.proxy(url)))

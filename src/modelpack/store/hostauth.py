@@ -56,6 +56,11 @@ class HostAuth:
                     else creds_store.lookup(host)
             return self._creds[host]
 
+    @property
+    def asked(self) -> bool:
+        """Whether any host has asked for credentials so far (a 401 with a challenge)."""
+        return bool(self._challenges)
+
     def header(self, url: str, scope: str) -> str | None:
         """The Authorization header for a request to `url`, from what its origin asked for (if anything)."""
         if not self._challenges:  # no host has asked for credentials (yet): nothing to look up
