@@ -300,6 +300,23 @@ def test_speculative_upload_is_abandoned_when_the_registry_has_the_blob(
     assert proxy.requests("DELETE", "/blobs/uploads/"), "the abandoned upload session is cancelled"
 
 
+def test_equal_large_files_upload_their_bytes_once(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    # Two files of equal bytes, both large enough to start uploading before their digest is known: one
+    # blob, committed once; the other upload stops once the digests match (or never starts).
+    model = _model(tmp_path / "m", {"a.safetensors": BIG})
+    (model / "b.safetensors").write_bytes((model / "a.safetensors").read_bytes())
+    ref = _repo(registry, proxy) + ":1"
+    result = mp.push(model, ref, options=PLAIN)
+    hexdigest = _digest(model / "a.safetensors").split(":")[1]
+    commits = [line for line in proxy.requests("PUT", "/blobs/uploads/") if hexdigest in line]
+    assert len(commits) == 1, commits
+    started = proxy.requests("POST", "/blobs/uploads/")
+    assert len(started) - len(proxy.requests("DELETE", "/blobs/uploads/")) == 2, started  # the weight, the config
+    assert result.copied == 2 and result.bytes < BIG + 1024 * 1024
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN, store=LayoutStore(tmp_path / "other"))
+    assert tree(tmp_path / "out") == tree(model)
+
+
 def test_registry_refusing_streamed_upload_falls_back_to_a_plain_put(
     registry: Registry, proxy: FaultProxy, tmp_path: Path
 ) -> None:
