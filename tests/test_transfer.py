@@ -13,6 +13,7 @@ import pytest
 import modelpack as mp
 from fault_proxy import Fault, FaultProxy
 from helpers import modelpack, tree
+from modelpack.store import origins
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
@@ -143,13 +144,13 @@ def test_a_push_reads_the_stores_blob_origins_once_not_once_per_file(
     store = LayoutStore(tmp_path / "store")
     mp.push(model, _repo(registry, proxy) + ":1", options=PLAIN, store=store)
     reads: list[int] = []
-    read = LayoutStore._read_origins
+    read = origins.read
 
-    def counted(self: LayoutStore) -> dict[str, list[str]]:
+    def counted(path: Path) -> dict[str, list[str]]:
         reads.append(1)
-        return read(self)
+        return read(path)
 
-    monkeypatch.setattr(LayoutStore, "_read_origins", counted)
+    monkeypatch.setattr(origins, "read", counted)
     proxy.clear()
     mp.push(model, _repo(registry, proxy) + ":1", options=PLAIN, store=store)
     assert len(reads) <= 2, len(reads)  # the mount candidates, and recording the new repository
