@@ -30,6 +30,9 @@ class SourceFile:
     size: int
     mtime: int
     is_dir: bool = False
+    # What the walk's stat said (mtime_ns, ctime_ns, inode, device), before any byte was read: keys a
+    # folder's tar in the hash cache (see archive_key). Empty for files not found by a walk.
+    stamp: tuple[int, ...] = ()
 
 
 @dataclass
@@ -118,15 +121,19 @@ def _walk(root: Path, exclude: list[str]) -> list[SourceFile]:
                 if real in above:
                     raise UsageError(f"{relpath}: symbolic link loop (it leads back to "
                                      f"{above[real] or 'the model directory'})")
-                found.append(SourceFile(relpath, Path(real), 0o755, 0, int(st.st_mtime), is_dir=True))
+                found.append(SourceFile(relpath, Path(real), 0o755, 0, int(st.st_mtime), is_dir=True,
+                                        stamp=_stamp(st)))
                 visit(real, relpath + "/", {**above, real: relpath})
             elif stat.S_ISREG(st.st_mode):
-                found.append(
-                    SourceFile(relpath, Path(real), stat.S_IMODE(st.st_mode) & 0o777, st.st_size, int(st.st_mtime))
-                )
+                found.append(SourceFile(relpath, Path(real), stat.S_IMODE(st.st_mode) & 0o777, st.st_size,
+                                        int(st.st_mtime), stamp=_stamp(st)))
             else:
                 raise UsageError(f"{relpath}: not a regular file or folder (sockets, devices and FIFOs "
                                  "cannot be packed)")
 
     visit(links.root, "", {links.root: ""})
     return found
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev
