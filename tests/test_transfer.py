@@ -346,6 +346,28 @@ def test_second_pack_of_an_unchanged_model_reads_no_file(tmp_path: Path, monkeyp
     assert mp.describe(model).descriptor.digest != first
 
 
+def test_a_file_edited_while_it_is_hashed_is_hashed_again_next_time(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The cache must vouch for a digest with what stat said before the bytes were read: an edit (same
+    # size) between the read and the cache's entry left the old digest under the new file's stat.
+    model = _model(tmp_path / "m", {"w.safetensors": 100_000})
+    import modelpack.oci.digest as digests
+
+    hashed = digests.of_stream
+
+    def edited_after_reading(*args: object, **kwargs: object) -> tuple[str, int]:
+        result = hashed(*args, **kwargs)  # type: ignore[arg-type]
+        with open(model / "w.safetensors", "r+b") as f:
+            f.write(b"edited")
+        return result
+
+    monkeypatch.setattr(digests, "of_stream", edited_after_reading)
+    mp.describe(model)
+    monkeypatch.setattr(digests, "of_stream", hashed)  # (not undo(): that would leave MODELPACK_HOME too)
+    layer = mp.describe(model).layers[0].descriptor
+    assert layer.digest == _digest(model / "w.safetensors")
+
+
 def test_a_proxy_from_the_environment_carries_every_request(registry: Registry, proxy: FaultProxy,
                                                              tmp_path: Path) -> None:
     """HTTP_PROXY is honoured for every request of a command (the settings are read once per host), and

@@ -166,6 +166,7 @@ def build(
             on_hashing(source, future)
         if hash_progress:
             hash_progress.start(file.size)
+        key = hashes.key(file.path) if hashes else None  # before reading (see HashCache.key)
         try:
             with open_source(file) as stream:
                 digest, size = digests.of_stream(stream, hash_progress.advance if hash_progress else None)
@@ -175,8 +176,8 @@ def build(
             future.set_exception(exc)
             raise
         future.set_result(digest)
-        if hashes:
-            hashes.put(file.path, digest)
+        if hashes and key:
+            hashes.store(*key, digest)
         return digest, size
 
     def describe(source: LayerSource) -> PackedLayer:

@@ -64,12 +64,14 @@ class HashCache:
         found = self.lookup(name, signature)
         return str(found) if found is not None else None
 
-    def put(self, path: Path, digest: str) -> None:
+    def key(self, path: Path) -> tuple[str, list[int]] | None:
+        """What `path` is now, as a name and signature to `store` its digest under: taken before its bytes
+        are read, so an edit made while (or after) they are read leaves an entry its file no longer
+        matches, not the old digest under the new file's stat. None when the file is gone."""
         try:
-            name, signature = self._key(path)
+            return self._key(path)
         except FileNotFoundError:
-            return
-        self.store(name, signature, digest)
+            return None
 
     def lookup(self, name: str, signature: Any) -> Any:
         """What `store` kept for `name` while it had this very `signature` (a JSON value); else None."""
