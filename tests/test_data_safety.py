@@ -289,6 +289,40 @@ def test_rm_also_clears_killed_transfers(registry: Registry, tmp_path: Path) -> 
     assert not Path(leftover).exists()
 
 
+def test_gc_forgets_where_deleted_blobs_came_from(registry: Registry, tmp_path: Path) -> None:
+    store = LayoutStore()
+    model = _model(tmp_path / "m", {"w.safetensors": os.urandom(1000), "config.json": b"{}"})
+    ref = registry.repo() + ":1"
+    first = mp.pack(model, ref).model.manifest
+    mp.push(ref, options=PLAIN)  # records where the store's blobs now also are
+    old = {first.config.digest, *(layer.digest for layer in first.layers)} - {_digest_of(model / "config.json")}
+    streamed = _model(tmp_path / "s", {"x.safetensors": os.urandom(1000)})
+    mp.push(streamed, registry.repo() + ":1", options=PLAIN)  # never in the store: a mount hint only
+    (model / "w.safetensors").write_bytes(os.urandom(1000))
+    mp.pack(model, ref)  # the old weight is now used by no model
+    mp.push(ref, options=PLAIN)
+    origins_file = store.root / "origins.json"
+    before = store.origins()
+    assert old <= set(before)
+    reader = origins_file.open("rb")  # a reader of the file as it was, while gc rewrites it
+    try:
+        assert "3 unused blobs" in modelpack("store", "gc").out  # the old weight, config and manifest
+        assert json.loads(reader.read()) == before  # replaced by a rename, not rewritten in place
+    finally:
+        reader.close()
+    after = store.origins()
+    assert set(before) - set(after) == old  # the current model's and the streamed push's stay
+    assert not [p.name for p in store.root.iterdir() if p.name.startswith(".origins.json")]  # no temp left
+    current, kept = _digest_of(model / "w.safetensors"), _digest_of(streamed / "x.safetensors")
+    assert {current, kept} <= set(after)
+    assert modelpack("rm", ref).code == 0  # rm's own collection forgets its blobs' origins too
+    assert current not in store.origins() and kept in store.origins()
+
+
+def _digest_of(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_store_check_finds_corruption_and_names_the_models_to_pull_again(registry: Registry,
                                                                         tmp_path: Path) -> None:
     model = _model(tmp_path / "m", {"w.safetensors": os.urandom(100_000), "config.json": b"{}"})

@@ -13,6 +13,7 @@ import pytest
 import modelpack as mp
 from fault_proxy import Fault, FaultProxy
 from helpers import modelpack, tree
+from modelpack.store import origins
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
@@ -143,13 +144,13 @@ def test_a_push_reads_the_stores_blob_origins_once_not_once_per_file(
     store = LayoutStore(tmp_path / "store")
     mp.push(model, _repo(registry, proxy) + ":1", options=PLAIN, store=store)
     reads: list[int] = []
-    read = LayoutStore._read_origins
+    read = origins.read
 
-    def counted(self: LayoutStore) -> dict[str, list[str]]:
+    def counted(path: Path) -> dict[str, list[str]]:
         reads.append(1)
-        return read(self)
+        return read(path)
 
-    monkeypatch.setattr(LayoutStore, "_read_origins", counted)
+    monkeypatch.setattr(origins, "read", counted)
     proxy.clear()
     mp.push(model, _repo(registry, proxy) + ":1", options=PLAIN, store=store)
     assert len(reads) <= 2, len(reads)  # the mount candidates, and recording the new repository
@@ -300,6 +301,23 @@ def test_speculative_upload_is_abandoned_when_the_registry_has_the_blob(
     assert proxy.requests("DELETE", "/blobs/uploads/"), "the abandoned upload session is cancelled"
 
 
+def test_equal_large_files_upload_their_bytes_once(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    # Two files of equal bytes, both large enough to start uploading before their digest is known: one
+    # blob, committed once; the other upload stops once the digests match (or never starts).
+    model = _model(tmp_path / "m", {"a.safetensors": BIG})
+    (model / "b.safetensors").write_bytes((model / "a.safetensors").read_bytes())
+    ref = _repo(registry, proxy) + ":1"
+    result = mp.push(model, ref, options=PLAIN)
+    hexdigest = _digest(model / "a.safetensors").split(":")[1]
+    commits = [line for line in proxy.requests("PUT", "/blobs/uploads/") if hexdigest in line]
+    assert len(commits) == 1, commits
+    started = proxy.requests("POST", "/blobs/uploads/")
+    assert len(started) - len(proxy.requests("DELETE", "/blobs/uploads/")) == 2, started  # the weight, the config
+    assert result.copied == 2 and result.bytes < BIG + 1024 * 1024
+    mp.pull(ref, output=tmp_path / "out", options=PLAIN, store=LayoutStore(tmp_path / "other"))
+    assert tree(tmp_path / "out") == tree(model)
+
+
 def test_registry_refusing_streamed_upload_falls_back_to_a_plain_put(
     registry: Registry, proxy: FaultProxy, tmp_path: Path
 ) -> None:
@@ -326,6 +344,28 @@ def test_second_pack_of_an_unchanged_model_reads_no_file(tmp_path: Path, monkeyp
     (model / "x.bin").write_bytes(b"changed")
     monkeypatch.undo()
     assert mp.describe(model).descriptor.digest != first
+
+
+def test_a_file_edited_while_it_is_hashed_is_hashed_again_next_time(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The cache must vouch for a digest with what stat said before the bytes were read: an edit (same
+    # size) between the read and the cache's entry left the old digest under the new file's stat.
+    model = _model(tmp_path / "m", {"w.safetensors": 100_000})
+    import modelpack.oci.digest as digests
+
+    hashed = digests.of_stream
+
+    def edited_after_reading(*args: object, **kwargs: object) -> tuple[str, int]:
+        result = hashed(*args, **kwargs)  # type: ignore[arg-type]
+        with open(model / "w.safetensors", "r+b") as f:
+            f.write(b"edited")
+        return result
+
+    monkeypatch.setattr(digests, "of_stream", edited_after_reading)
+    mp.describe(model)
+    monkeypatch.setattr(digests, "of_stream", hashed)  # (not undo(): that would leave MODELPACK_HOME too)
+    layer = mp.describe(model).layers[0].descriptor
+    assert layer.digest == _digest(model / "w.safetensors")
 
 
 def test_a_proxy_from_the_environment_carries_every_request(registry: Registry, proxy: FaultProxy,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -213,3 +215,25 @@ def test_classify_folder() -> None:
     assert classify_folder("mix", ["mix/a.safetensors", "mix/b.md"], rules) == ("weight", False)
     # a rule on the folder itself wins
     assert classify_folder("mix", ["mix/a.safetensors"], FileRules(kinds={"mix": "dataset"})) == ("dataset", True)
+
+
+@pytest.mark.parametrize(("relpath", "expected"), [
+    ("w/MODEL.SafeTensors", ("weight", True)),
+    ("w/.safetensors", ("weight", False)),  # a hidden file's name has no suffix, as PurePosixPath says
+    ("w/model.safetensors.", ("weight", False)),
+    ("a.b/notes", ("weight", False)),  # a dot in a folder's name is no suffix
+    ("a/data.tar.csv", ("dataset", True)),
+])
+def test_a_kind_from_the_last_suffix_of_the_name(relpath: str, expected: tuple[str, bool]) -> None:
+    assert default_kind(relpath) == expected
+
+
+def test_a_file_in_two_listed_archives_goes_to_the_one_listed_first(tmp_path: Path) -> None:
+    from modelpack.packing.select import select_layers
+
+    for rel in ("data/a/x.csv", "data/b/y.csv", "other/z.csv"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("1\n")
+    layers = select_layers(tmp_path, FileRules(archives=["data/a", "data", "data/a"]))
+    owned = {layer.relpath: [f.relpath for f in layer.files if not f.is_dir] for layer in layers}
+    assert owned == {"data": ["data/b/y.csv"], "data/a": ["data/a/x.csv"], "other/z.csv": ["other/z.csv"]}

@@ -166,6 +166,7 @@ def build(
             on_hashing(source, future)
         if hash_progress:
             hash_progress.start(file.size)
+        key = hashes.key(file.path) if hashes else None  # before reading (see HashCache.key)
         try:
             with open_source(file) as stream:
                 digest, size = digests.of_stream(stream, hash_progress.advance if hash_progress else None)
@@ -175,20 +176,21 @@ def build(
             future.set_exception(exc)
             raise
         future.set_result(digest)
-        if hashes:
-            hashes.put(file.path, digest)
+        if hashes and key:
+            hashes.store(*key, digest)
         return digest, size
 
     def describe(source: LayerSource) -> PackedLayer:
         packing = packings[source.relpath]
-        tar_hash, unpadded = hashlib.sha256(), hashlib.sha256()
         mtime = tar_mtime(source, epoch)
+        tar_digest: str | None = None
+        oras_digest = ""  # (a folder's only)
         if packing != "raw":
-            digest, size = digests.of_stream(IterStream(layer_chunks(source, mtime, packing, tar_hash, unpadded)))
+            digest, size, tar_digest, oras_digest = archive_digests(source, mtime, packing, hashes)
         else:
             digest, size = file_digest(source)
-        diff_id = "sha256:" + tar_hash.hexdigest() if packing in ("tar+gzip", "tar+zstd") else None
-        desc = layer_descriptor(source, packing, digest, size, epoch, "sha256:" + unpadded.hexdigest())
+        diff_id = tar_digest if packing in ("tar+gzip", "tar+zstd") else None
+        desc = layer_descriptor(source, packing, digest, size, epoch, oras_digest)
         layer = PackedLayer(desc, source, mtime, diff_id)
         if on_layer:
             on_layer(layer)
@@ -203,6 +205,27 @@ def build(
     if hashes:
         hashes.save()
     return assemble(metadata, created, tuple(described[s.relpath] for s in sources))
+
+
+def archive_digests(source: LayerSource, mtime: int, packing: mt.Packing,
+                    hashes: HashCache | None) -> tuple[str, int, str, str]:
+    """A folder's layer (`packing` other than raw): its digest and size, the uncompressed tar's digest
+    (the diffID) and that tar's digest up to its end-of-archive blocks (what oras checks). From the hash
+    cache while no member changed (see archive_key), else by packing the folder."""
+    from modelpack.packing.archive_key import archive_key
+
+    key = archive_key(source, packing, mtime) if hashes else None
+    if hashes and key:
+        found = hashes.lookup(*key)
+        if (isinstance(found, list) and len(found) == 4 and isinstance(found[1], int)
+                and all(isinstance(found[i], str) and digests.is_digest(found[i]) for i in (0, 2, 3))):
+            return found[0], found[1], found[2], found[3]
+    tar_hash, unpadded = hashlib.sha256(), hashlib.sha256()
+    digest, size = digests.of_stream(IterStream(layer_chunks(source, mtime, packing, tar_hash, unpadded)))
+    result = digest, size, "sha256:" + tar_hash.hexdigest(), "sha256:" + unpadded.hexdigest()
+    if hashes and key:
+        hashes.store(*key, list(result))
+    return result
 
 
 def assemble(metadata: ModelMetadata, created: datetime, layers: tuple[PackedLayer, ...]) -> PackedModel:

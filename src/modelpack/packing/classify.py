@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelpack.inspection.xgboost_file import SUFFIXES as XGBOOST_SUFFIXES
@@ -47,9 +47,9 @@ def default_kind(relpath: str, root: Path | None = None) -> tuple[Kind, bool]:
     Returns:
         (kind, certain): `certain` is False when we fell back to a guess (annotated as untested).
     """
-    path = PurePosixPath(relpath)
-    name = path.name.lower()
-    suffix = path.suffix.lower()
+    name = relpath.rsplit("/", 1)[-1].lower()  # string operations: a PurePosixPath per file cost 2 s for 100,000
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""  # as PurePosixPath.suffix
     stem = name.split(".", 1)[0]
     if name in WEIGHT_CONFIG_NAMES or name.endswith(".index.json"):
         return "weight.config", True

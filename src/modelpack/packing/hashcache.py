@@ -1,8 +1,10 @@
-"""Digests of files already hashed, keyed by what `stat` says about them (as git's index does).
+"""Digests of files already hashed, keyed by what `stat` says about them (as git's index does), and of
+folders packed as one tar layer, keyed by what it says about each of their members (see archive_key).
 
 A second pack or push of an unchanged model then reads no file to know its digests, so it costs
 only HEAD requests. An entry is trusted only while path, size, mtime, ctime, inode and device all
-match; a stale entry could still not corrupt anything: the store and registries verify every digest
+match (ctime too: `touch -r` or `os.utime` can put a file's mtime back after an edit, but nothing but
+the clock sets ctime); a stale entry could still not corrupt anything: the store and registries verify every digest
 against the bytes they receive.
 """
 
@@ -14,6 +16,7 @@ import os
 import stat
 import threading
 from pathlib import Path
+from typing import Any
 
 from modelpack.files import atomic_write
 
@@ -58,21 +61,32 @@ class HashCache:
             name, signature = self._key(path)
         except FileNotFoundError:
             return None  # gone since the walk: reading it says so, naming it
+        found = self.lookup(name, signature)
+        return str(found) if found is not None else None
+
+    def key(self, path: Path) -> tuple[str, list[int]] | None:
+        """What `path` is now, as a name and signature to `store` its digest under: taken before its bytes
+        are read, so an edit made while (or after) they are read leaves an entry its file no longer
+        matches, not the old digest under the new file's stat. None when the file is gone."""
+        try:
+            return self._key(path)
+        except FileNotFoundError:
+            return None
+
+    def lookup(self, name: str, signature: Any) -> Any:
+        """What `store` kept for `name` while it had this very `signature` (a JSON value); else None."""
         with self._lock:
             entry = self._load().get(name)
         if isinstance(entry, list) and len(entry) == 2 and entry[0] == signature:
-            return str(entry[1])
+            return entry[1]
         return None
 
-    def put(self, path: Path, digest: str) -> None:
-        try:
-            name, signature = self._key(path)
-        except FileNotFoundError:
-            return
+    def store(self, name: str, signature: Any, value: Any) -> None:
+        """Keep `value` (a JSON value) for `name` as long as its signature stays `signature`."""
         with self._lock:
             entries = self._load()
             entries.pop(name, None)  # re-insert: dict order doubles as least-recently-written order
-            entries[name] = [signature, digest]
+            entries[name] = [signature, value]
             while len(entries) > MAX_ENTRIES:
                 entries.pop(next(iter(entries)))
             self._dirty = True

@@ -30,6 +30,9 @@ class SourceFile:
     size: int
     mtime: int
     is_dir: bool = False
+    # What the walk's stat said (mtime_ns, ctime_ns, inode, device), before any byte was read: keys a
+    # folder's tar in the hash cache (see archive_key). Empty for files not found by a walk.
+    stamp: tuple[int, ...] = ()
 
 
 @dataclass
@@ -53,10 +56,11 @@ def select_layers(root: Path, rules: FileRules) -> list[LayerSource]:
         if not (root / folder).is_dir():
             raise UsageError(f"files.archives: {folder!r} is not a folder of {root}")
     layers: dict[str, LayerSource] = {}
+    rank = {folder: i for i, folder in reversed(list(enumerate(archives)))}  # a folder listed twice: its first
     for item in _walk(root, rules.exclude):
         if not _selected(item.relpath, item.is_dir, rules):
             continue
-        owner = next((a for a in archives if item.relpath == a or item.relpath.startswith(a + "/")), None)
+        owner = _owner(item.relpath, rank)
         if owner is not None:
             layer = layers.setdefault(owner, LayerSource(owner, "weight", False, archive=True))
             layer.files.append(item)
@@ -71,6 +75,20 @@ def select_layers(root: Path, rules: FileRules) -> list[LayerSource]:
             files = [f.relpath for f in layer.files if not f.is_dir]
             layer.kind, layer.certain = classify_folder(layer.relpath, files, rules, root)
     return [layers[k] for k in sorted(layers)]
+
+
+def _owner(relpath: str, rank: dict[str, int]) -> str | None:
+    """The archive folder holding `relpath` (or that is it): of those that do, the one listed first.
+    Looked up per parent folder, not per archive: 100,000 files in 100 archives took 2 s the other way."""
+    found: str | None = None
+    end = relpath.find("/")
+    while True:
+        prefix = relpath if end < 0 else relpath[:end]
+        if prefix in rank and (found is None or rank[prefix] < rank[found]):
+            found = prefix
+        if end < 0:
+            return found
+        end = relpath.find("/", end + 1)
 
 
 def _selected(relpath: str, is_dir: bool, rules: FileRules) -> bool:
@@ -118,15 +136,19 @@ def _walk(root: Path, exclude: list[str]) -> list[SourceFile]:
                 if real in above:
                     raise UsageError(f"{relpath}: symbolic link loop (it leads back to "
                                      f"{above[real] or 'the model directory'})")
-                found.append(SourceFile(relpath, Path(real), 0o755, 0, int(st.st_mtime), is_dir=True))
+                found.append(SourceFile(relpath, Path(real), 0o755, 0, int(st.st_mtime), is_dir=True,
+                                        stamp=_stamp(st)))
                 visit(real, relpath + "/", {**above, real: relpath})
             elif stat.S_ISREG(st.st_mode):
-                found.append(
-                    SourceFile(relpath, Path(real), stat.S_IMODE(st.st_mode) & 0o777, st.st_size, int(st.st_mtime))
-                )
+                found.append(SourceFile(relpath, Path(real), stat.S_IMODE(st.st_mode) & 0o777, st.st_size,
+                                        int(st.st_mtime), stamp=_stamp(st)))
             else:
                 raise UsageError(f"{relpath}: not a regular file or folder (sockets, devices and FIFOs "
                                  "cannot be packed)")
 
     visit(links.root, "", {links.root: ""})
     return found
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev

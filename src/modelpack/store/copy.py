@@ -289,15 +289,32 @@ class BlobPipeline:
         speculate = getattr(self.dst, "push_blob_speculative", None)
         if speculate is None:
             return False
+        # Two files of equal bytes both start uploading before either digest is known: the one whose
+        # digest arrives second (or matches a blob already submitted) abandons its upload.
+        duplicate = threading.Event()
+
+        def claim(done: Future[str]) -> None:
+            if done.exception() is not None:
+                return
+            with self._lock:
+                if done.result() in self._submitted:
+                    duplicate.set()
+                else:
+                    self._submitted.add(done.result())
+
+        digest.add_done_callback(claim)
 
         def job() -> None:
             if self._failed.is_set():
+                return
+            if duplicate.is_set():  # hashed before a worker was free: nothing to start
+                self._finished(Descriptor(mediaType=media_type, digest=digest.result(), size=size), skipped=True)
                 return
             try:
                 if self.options.on_blob_start:
                     self.options.on_blob_start(Descriptor(mediaType=media_type, digest=_PENDING, size=size))
                 try:
-                    uploaded = speculate(size, opener, digest, self.options.progress)
+                    uploaded = speculate(size, opener, digest, self.options.progress, duplicate)
                 except SpeculationFailed:
                     blob = Descriptor(mediaType=media_type, digest=digest.result(), size=size)
                     self._move(blob, opener, announced=True)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import io
-import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from modelpack.errors import IntegrityError, NotFoundError
@@ -23,6 +22,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, json_bytes, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.space import require_space
+from modelpack.store import origins as origin_file
 from modelpack.store.index_file import (
     A_PARTIAL,
     StoreEntry,
@@ -271,25 +271,18 @@ class LayoutStore:
 
     # -- where blobs came from: lets a push mount a blob from another repository of the registry ------
     def record_origin(self, repository: str, blobs: Iterable[Descriptor]) -> None:
-        """Remember that `repository` (registry/name) holds these blobs; keeps the 8 latest per blob."""
+        """Remember that `repository` (registry/name) holds these blobs (see `origins`)."""
         with self._locked():
-            origins = self._read_origins()
-            for blob in blobs:
-                names = [n for n in origins.get(blob.digest, []) if n != repository]
-                origins[blob.digest] = [repository, *names][:8]
-            atomic_write(self._origins, json.dumps(origins, separators=(",", ":")).encode())
+            origin_file.record(self._origins, repository, blobs)
 
     def origins(self) -> dict[str, list[str]]:
         """Every blob's recorded repositories, read once: a caller asking per blob would read the whole
         file (one entry per blob ever pushed or pulled) that many times."""
-        return self._read_origins()
+        return origin_file.read(self._origins)
 
-    def _read_origins(self) -> dict[str, list[str]]:
-        try:
-            data = json.loads(self._origins.read_bytes())
-        except (FileNotFoundError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+    def forget_origins(self, digests: Collection[str]) -> None:
+        """Drop the recorded repositories of blobs deleted from the store. The caller holds the index lock."""
+        origin_file.drop(self._origins, digests)
 
     def find(self, reference: Reference) -> Descriptor | None:
         try:

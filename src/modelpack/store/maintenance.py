@@ -108,20 +108,23 @@ def _children(store: LayoutStore, desc: Descriptor) -> list[Descriptor]:
 
 
 def collect_garbage(store: LayoutStore, entries: list[StoreEntry]) -> GcReport:
-    """Remove blobs no entry reaches, unless a copy into the store is under way. The caller holds the
-    index lock, so `entries` is current."""
+    """Remove blobs no entry reaches, unless a copy into the store is under way, and their entries in
+    `origins.json`. The caller holds the index lock, so `entries` is current."""
     report = GcReport()
     with store.exclusive_lease() as free:
         if not free:
             report.busy = True
             return report
         live = live_digests(store, entries)
+        removed: list[str] = []
         for digest, path in _blob_files(store):
             if digest not in live:
                 with contextlib.suppress(FileNotFoundError):
                     size = path.stat().st_size
                     path.unlink()
                     report.blobs, report.blob_bytes = report.blobs + 1, report.blob_bytes + size
+                    removed.append(digest)
+        store.forget_origins(removed)  # else origins.json only ever grows
     return report
 
 

@@ -121,15 +121,16 @@ class RegistryRepository:
                 raise
 
     def push_blob_speculative(self, size: int, opener: Opener, digest: Future[str],
-                              progress: Progress | None = None) -> bool:
+                              progress: Progress | None = None, abandon: threading.Event | None = None) -> bool:
         """Start uploading a blob whose digest is still being computed, so hashing and uploading
         overlap. When the digest arrives, a HEAD asks whether the registry already has the blob; if so,
-        the upload is abandoned. Returns whether bytes were uploaded; raises SpeculationFailed when the
+        the upload is abandoned, as it is once `abandon` is set (the caller sends these bytes another
+        way: an equal file). Returns whether bytes were uploaded; raises SpeculationFailed when the
         registry refused the streamed upload, so the caller pushes the ordinary way."""
-        present = threading.Event()
+        present = abandon if abandon is not None else threading.Event()
 
         def check(done: Future[str]) -> None:
-            if done.exception() is None and self.has_blob(_probe(done.result(), size)):
+            if done.exception() is None and not present.is_set() and self.has_blob(_probe(done.result(), size)):
                 present.set()
 
         start = self.client.send("POST", f"{self._prefix}/blobs/uploads/", headers={"Content-Length": "0"},

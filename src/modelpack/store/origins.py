@@ -1,0 +1,55 @@
+"""`origins.json` in the local store: for each blob digest, the registry repositories (`registry/name`)
+known to hold it, newest first, so a push to another repository of that registry can ask it to mount
+the blob instead of uploading it.
+
+Entries are written after pulls and pushes, including those whose blobs the store never keeps (`pull -o`,
+`push DIR REF`): what is recorded is what a registry holds. An entry is dropped when garbage collection
+deletes its blob from the store. Every write is a whole new file renamed over the old one, so a reader
+sees the old file or the new, never half of either. Callers hold the store's index lock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from pathlib import Path
+
+from modelpack.files import atomic_write
+from modelpack.oci.descriptor import Descriptor
+
+MAX_NAMES = 8  # repositories kept per blob: a mount needs one that still has it
+
+
+def read(path: Path) -> dict[str, list[str]]:
+    """Every blob's recorded repositories ({} when the file is absent or damaged: it only saves uploads)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def record(path: Path, repository: str, blobs: Iterable[Descriptor]) -> None:
+    """Remember that `repository` holds `blobs`, first among each blob's repositories."""
+    origins = read(path)
+    for blob in blobs:
+        names = [n for n in origins.get(blob.digest, []) if n != repository]
+        origins[blob.digest] = [repository, *names][:MAX_NAMES]
+    _write(path, origins)
+
+
+def drop(path: Path, digests: Collection[str]) -> int:
+    """Forget the entries of `digests` (blobs deleted from the store); how many there were. The file is
+    not touched when none of them has an entry."""
+    origins = read(path)
+    gone = [d for d in digests if d in origins]
+    if not gone:
+        return 0
+    for digest in gone:
+        del origins[digest]
+    _write(path, origins)
+    return len(gone)
+
+
+def _write(path: Path, origins: dict[str, list[str]]) -> None:
+    atomic_write(path, json.dumps(origins, separators=(",", ":")).encode())
