@@ -2,10 +2,11 @@
 known to hold it, newest first, so a push to another repository of that registry can ask it to mount
 the blob instead of uploading it.
 
-Entries are written after pulls and pushes, including those whose blobs the store never keeps (`pull -o`,
-`push DIR REF`): what is recorded is what a registry holds. An entry is dropped when garbage collection
-deletes its blob from the store. Every write is a whole new file renamed over the old one, so a reader
-sees the old file or the new, never half of either. Callers hold the store's index lock.
+Entries are written after pulls and pushes, including those whose blobs the store never keeps (`pull -o`, `push
+DIR REF`): what is recorded is what a registry holds. An entry is dropped when garbage collection deletes its
+blob from the store, or when it is the least recently recorded of more than MAX_BLOBS. Every write is a whole
+new file renamed over the old one, so a reader sees the old file or the new, never half of either. Callers hold
+the store's index lock.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from modelpack.files import atomic_write
 from modelpack.oci.descriptor import Descriptor
 
 MAX_NAMES = 8  # repositories kept per blob: a mount needs one that still has it
+# Blobs kept: the least recently recorded go first. Entries of blobs the store does not hold are only
+# dropped this way (gc cannot tell a stale one from a mount hint still good), and every push reads the file.
+MAX_BLOBS = 50_000
 
 
 def read(path: Path) -> dict[str, list[str]]:
@@ -33,8 +37,11 @@ def record(path: Path, repository: str, blobs: Iterable[Descriptor]) -> None:
     """Remember that `repository` holds `blobs`, first among each blob's repositories."""
     origins = read(path)
     for blob in blobs:
-        names = [n for n in origins.get(blob.digest, []) if n != repository]
+        old = origins.pop(blob.digest, [])  # re-inserted: the dict's order is the order of recording
+        names = [n for n in (old if isinstance(old, list) else []) if n != repository]
         origins[blob.digest] = [repository, *names][:MAX_NAMES]
+    if len(origins) > MAX_BLOBS:
+        origins = dict(list(origins.items())[-MAX_BLOBS:])
     _write(path, origins)
 
 
