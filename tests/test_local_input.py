@@ -285,6 +285,28 @@ def test_concurrency_in_range_is_used(tmp_path: Path) -> None:
     assert run.code == 0, run.err
 
 
+# A timeout libcurl cannot count (inf, nan, past a C long of milliseconds) is refused up front: it used to
+# kill the transfer engine with a traceback and end as a wrong "cannot connect" (exit 5).
+@pytest.mark.parametrize("value", ["inf", "nan", "1e300", "1000001"])
+@pytest.mark.parametrize("where", ["option", "env"])
+def test_unusable_timeout_is_refused(registry: Registry, value: str, where: str) -> None:
+    args = ["--timeout", value] if where == "option" else []
+    env = {"MODELPACK_TIMEOUT": value} if where == "env" else {}
+    run = modelpack("pull", "--plain-http", *args, f"{registry.repo()}:1", env=env)
+    assert (run.code, run.out) == (2, ""), run.err
+    assert "is not a number of seconds above 0 and at most 1000000" in run.err
+    assert "Traceback" not in run.err and len(run.err.strip().splitlines()) == 1
+
+
+def test_unusable_timeout_is_refused_by_the_api() -> None:
+    from modelpack.errors import UsageError
+    from modelpack.store.options import ClientOptions
+
+    with pytest.raises(UsageError, match="at most 1000000"):
+        ClientOptions(timeout=float("inf"))
+    assert ClientOptions(timeout=1_000_000).timeout == 1_000_000
+
+
 # -- B2, C20: files named by options are regular files, a CA file holds a certificate -----------------
 @pytest.mark.parametrize("command", [("sign", "--key"), ("verify", "--key"), ("pull", "--verify-key")])
 def test_a_fifo_as_key_is_refused_without_blocking(tmp_path: Path, command: tuple[str, str]) -> None:

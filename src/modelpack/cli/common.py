@@ -31,6 +31,10 @@ VERBOSE_HELP = "Log each HTTP request (never credentials)."
 def _remember_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
     # Not passed to the command: client_options() reads it, so commands keep their signatures.
     if value is not None:
+        from modelpack.store.options import TIMEOUT_RANGE, usable_timeout
+
+        if not usable_timeout(value):  # FloatRange lets nan through, and inf without a maximum
+            raise click.BadParameter(f"{value} {TIMEOUT_RANGE}", ctx, param)
         ctx.meta[_TIMEOUT_KEY] = value
 
 
