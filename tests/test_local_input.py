@@ -307,6 +307,22 @@ def test_unusable_timeout_is_refused_by_the_api() -> None:
     assert ClientOptions(timeout=1_000_000).timeout == 1_000_000
 
 
+# `report` and `sbom` read the registry unless given --local: a model missing from the store says to leave
+# --local out (it said "add --remote", an option neither command has).
+@pytest.mark.parametrize("command", ["report", "sbom"])
+def test_local_read_of_a_model_not_in_the_store_says_to_leave_out_local(command: str) -> None:
+    run = modelpack(command, "--local", "localhost:5000/t/absent:1")
+    assert run.code == 3, run.err
+    assert run.err.strip() == ("error: localhost:5000/t/absent:1 is not in the local store "
+                               "(leave out --local to read it from the registry)")
+
+
+def test_inspect_of_a_model_not_in_the_store_says_to_add_remote() -> None:
+    run = modelpack("inspect", "localhost:5000/t/absent:1")
+    assert run.code == 3, run.err
+    assert "(add --remote to read it from the registry)" in run.err
+
+
 # -- B2, C20: files named by options are regular files, a CA file holds a certificate -----------------
 @pytest.mark.parametrize("command", [("sign", "--key"), ("verify", "--key"), ("pull", "--verify-key")])
 def test_a_fifo_as_key_is_refused_without_blocking(tmp_path: Path, command: tuple[str, str]) -> None:

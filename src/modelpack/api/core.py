@@ -288,9 +288,12 @@ def inspect_fetched(
     remote_only: bool = False,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
+    read_remote_by: str = "add --remote",
 ) -> tuple[ModelInfo, Prefetched]:
     """`inspect`, and the manifest and config bytes it read: `pull(prefetched=...)` takes them, so a
-    model checked before it is pulled is pulled as checked, without reading them twice."""
+    model checked before it is pulled is pulled as checked, without reading them twice. A reference
+    not in the local store is refused saying `read_remote_by` to read it from the registry (commands
+    that read the registry unless given --local say to leave that out)."""
     place = parse_place(reference)
     local = isinstance(place, Reference) and not remote_only
     repo, version = open_place(place, options=options, store=_store(store), local=local, mirrors=True)
@@ -299,8 +302,8 @@ def inspect_fetched(
     except NotFoundError:
         if not local:
             raise
-        hint = " (add --remote to read it from the registry)" if isinstance(place, Reference) and place.registry \
-            else ""
+        hint = f" ({read_remote_by} to read it from the registry)" if isinstance(place, Reference) \
+            and place.registry else ""
         raise NotFoundError(f"{place} is not in the local store{hint}") from None
     node = parse_manifest(data)
     config, blobs = None, {}
