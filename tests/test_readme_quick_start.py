@@ -25,6 +25,42 @@ def _quick_start() -> tuple[str, str]:
     return script.group(1), written.group(1)
 
 
+def _sh_block(title: str) -> str:
+    """The first shell block of the README section `title` (a `## ` heading)."""
+    section = README.read_text(encoding="utf-8").split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert block, f"{title} has no sh block"
+    return block.group(1)
+
+
+def _as_written(script: str, registry: Registry, ref: str) -> str:
+    script = "\n".join(line for line in script.splitlines() if not line.startswith("pip install "))
+    script = script.replace("registry.example.com", registry.host)
+    script = script.replace("@sha256:...", f"@$(modelpack resolve {ref})")
+    return script.replace("COSIGN_PASSWORD=... ", "")
+
+
+def _prelude() -> str:
+    return (f'set -euo pipefail\nexport MODELPACK_PLAIN_HTTP=1 COSIGN_PASSWORD=pw\n'
+            f'modelpack() {{ "{sys.executable}" -m modelpack "$@"; }}\npython() {{ "{sys.executable}" "$@"; }}\n')
+
+
+def test_signing_runs_as_written_after_the_quick_start(fresh_registry: Callable[..., Registry],
+                                                       tmp_path: Path) -> None:
+    # The Signing block continues the Quick start: what it packs and pushes over team/iris:1.0.0 must still
+    # be the iris model (its metadata, its one file), not the `./iris` a verified pull wrote with model.sig.
+    registry = fresh_registry()
+    ref = f"{registry.host}/team/iris:1.0.0"
+    script = _as_written(_quick_start()[0] + "\n" + _sh_block("Signing"), registry, ref)
+    run = subprocess.run(["bash", "-c", _prelude() + script], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    pushed = mp.inspect(ref, remote_only=True, options=ClientOptions(plain_http=True))
+    assert (pushed.metadata["name"], pushed.metadata["version"]) == ("iris-classifier", "1.0.0")
+    assert [f.path for f in pushed.files] == ["model.skops"]
+    assert mp.inspect(f"oci:{tmp_path / 'iris-layout'}:1.0.0").metadata["name"] == "iris-classifier"
+
+
 def test_quick_start_runs_as_written(fresh_registry: Callable[..., Registry], tmp_path: Path) -> None:
     registry = fresh_registry()
     script, written = _quick_start()
