@@ -1,8 +1,10 @@
-"""The README's Quick start runs as a newcomer would type it (in an empty folder, against a real registry),
-and the `modelpack.yaml` it quotes is exactly what its `modelpack init` writes."""
+"""The README's Quick start (then its Signing block) and its Python API blocks run as a newcomer would type
+them (in an empty folder, against a real registry), and the `modelpack.yaml` it quotes is exactly what its
+`modelpack init` writes."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -84,3 +86,23 @@ def test_quick_start_runs_as_written(fresh_registry: Callable[..., Registry], tm
     assert (metadata["name"], metadata["version"]) == ("iris-classifier", "1.0.0")  # (the name later sections use)
     assert (metadata["format"], metadata["framework"]) == ("skops", "scikit-learn")
     assert metadata["metrics"] == {"accuracy": 0.9333, "f1": 0.93}
+
+
+def test_python_api_blocks_run_as_written(fresh_registry: Callable[..., Registry], tmp_path: Path) -> None:
+    # The Python API section's two blocks, pasted into one script (it once used Path without importing it).
+    registry = fresh_registry()
+    section = README.read_text(encoding="utf-8").split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) == 2, "the Python API section has not its two python blocks"
+    model = tmp_path / "my-model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"w" * 1000)
+    (tmp_path / "provenance.json").write_text('{"buildDefinition": {"buildType": "x"}}')
+    keys = subprocess.run([sys.executable, "-m", "modelpack", "generate-key-pair"], cwd=tmp_path,
+                          env={**os.environ, "COSIGN_PASSWORD": "pw"}, capture_output=True, text=True)
+    assert keys.returncode == 0, keys.stderr
+    script = "\n".join(blocks).replace("localhost:5000", registry.host)
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "restored" / "model.safetensors").read_bytes() == b"w" * 1000
+    assert (tmp_path / "iris" / "model.safetensors").exists() and (tmp_path / "iris-layout" / "index.json").exists()
