@@ -108,7 +108,7 @@ def push(
         try:
             result = copy(stored, dst, ref.version, ref.tag, mounts)
         except NotFoundError:
-            _refuse_partial(local_store, ref)
+            refuse_partial(local_store, ref)
             raise
         copy_referrers(stored, dst, result.descriptor.digest, mounts)  # signatures made with sign --local
     else:
@@ -202,9 +202,9 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
     return model, result
 
 
-def _refuse_partial(local_store: LayoutStore, ref: Reference) -> None:
-    """A model pulled in part (`--include`, `--exclude`, `--kind`) cannot be pushed: say so, not which
-    blob the copy missed first.
+def refuse_partial(local_store: LayoutStore, ref: Reference, verb: str = "push") -> None:
+    """A model pulled in part (`--include`, `--exclude`, `--kind`) cannot be pushed (or copied from the
+    local store, `verb`): say so, not which blob the copy missed first.
 
     Raises:
         UsageError: layers of the stored model are absent.
@@ -217,7 +217,7 @@ def _refuse_partial(local_store: LayoutStore, ref: Reference) -> None:
         return  # not in the store at all: the copy's own error says so
     if absent:
         raise UsageError(f"{ref} is partial in the local store ({len(absent)} layer(s) not pulled): "
-                         f"pull it in full first (modelpack pull {ref}), then push")
+                         f"pull it in full first (modelpack pull {ref}), then {verb}")
 
 
 def _tagged_manifest(dst: Storage, ref: Reference) -> tuple[str | None, Manifest | None]:
