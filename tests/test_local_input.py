@@ -323,6 +323,16 @@ def test_inspect_of_a_model_not_in_the_store_says_to_add_remote() -> None:
     assert "(add --remote to read it from the registry)" in run.err
 
 
+# `oci://HOST/REPO` (KServe's storageUri, which `k8s --kind kserve` prints) read as the layout `//HOST/...`
+# ended in "'5000/t/m:1' is not a valid tag"; it now says how to write either place.
+@pytest.mark.parametrize("command", [("pull",), ("inspect",), ("copy", "localhost:5000/t/m:1")])
+def test_an_oci_url_says_how_to_name_a_registry_or_a_layout(command: tuple[str, ...]) -> None:
+    run = modelpack(*command, "oci://localhost:5000/t/m:1")
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.strip() == ("error: 'oci://localhost:5000/t/m:1': oci:// is KServe's storageUri form; name a "
+                               "registry as HOST/REPOSITORY:TAG (no scheme), an OCI layout directory as oci:DIR[:TAG]")
+
+
 # -- B2, C20: files named by options are regular files, a CA file holds a certificate -----------------
 @pytest.mark.parametrize("command", [("sign", "--key"), ("verify", "--key"), ("pull", "--verify-key")])
 def test_a_fifo_as_key_is_refused_without_blocking(tmp_path: Path, command: tuple[str, str]) -> None:
