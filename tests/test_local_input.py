@@ -298,6 +298,12 @@ def test_unusable_timeout_is_refused(registry: Registry, value: str, where: str)
     assert "Traceback" not in run.err and len(run.err.strip().splitlines()) == 1
 
 
+def test_help_states_the_timeout_bound_and_where_link_copies() -> None:
+    shown = " ".join(modelpack("pull", "--help").out.split())
+    assert "(default 120, at most 1000000; env MODELPACK_TIMEOUT)" in shown
+    assert "(same filesystem; on another one they are copies, with a warning)" in shown
+
+
 def test_unusable_timeout_is_refused_by_the_api() -> None:
     from modelpack.errors import UsageError
     from modelpack.store.options import ClientOptions
