@@ -339,6 +339,17 @@ def test_an_oci_url_says_how_to_name_a_registry_or_a_layout(command: tuple[str, 
                                "registry as HOST/REPOSITORY:TAG (no scheme), an OCI layout directory as oci:DIR[:TAG]")
 
 
+# A registry host pasted with a trailing space reached the wire and was blamed on the registry ("sent a link
+# ... to an unusable URL", exit 1); `login`/`logout` now refuse what is not a host before any request.
+@pytest.mark.parametrize("host", ["localhost:5000 ", "localhost:5000/team", "reg_istry", ""])
+@pytest.mark.parametrize("command", ["login", "logout"])
+def test_login_and_logout_refuse_what_is_not_a_registry_host(host: str, command: str) -> None:
+    args = ["-u", "alice", "--password-stdin"] if command == "login" else []
+    run = modelpack(command, host, *args, stdin="secret\n")
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.strip() == f"error: {host!r} is not a registry host (e.g. localhost:5000 or ghcr.io)"
+
+
 # -- B2, C20: files named by options are regular files, a CA file holds a certificate -----------------
 @pytest.mark.parametrize("command", [("sign", "--key"), ("verify", "--key"), ("pull", "--verify-key")])
 def test_a_fifo_as_key_is_refused_without_blocking(tmp_path: Path, command: tuple[str, str]) -> None:

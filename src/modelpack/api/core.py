@@ -21,7 +21,7 @@ from modelpack.errors import IntegrityError, ModelpackError, NotFoundError, Usag
 from modelpack.model_info import ModelInfo
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
-from modelpack.oci.reference import Reference, retarget
+from modelpack.oci.reference import Reference, is_domain, retarget
 from modelpack.places import Place, open_place, parse_place
 from modelpack.store import credentials
 from modelpack.store import mirrors as registries_conf
@@ -379,9 +379,7 @@ def remove(reference: str | Reference, *, store: LayoutStore | None = None) -> l
 
 def login(registry: str, username: str, password: str, *, options: ClientOptions | None = None) -> Path:
     """Check the credentials against the registry, then save them in the docker config."""
-    host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
-    if not host or "/" in host:
-        raise UsageError(f"{registry!r} is not a registry host (e.g. localhost:5000 or ghcr.io)")
+    host = _login_host(registry)
     if not username or not password:
         raise UsageError("login needs a username and a password")
     credentials.check_storable(host)
@@ -395,5 +393,13 @@ def login(registry: str, username: str, password: str, *, options: ClientOptions
 
 
 def logout(registry: str) -> bool:
+    return credentials.remove(_login_host(registry))
+
+
+def _login_host(registry: str) -> str:
+    """The host `login`/`logout` name (a URL's scheme and trailing slash dropped), refused in one line when
+    it is not one (a repository path, a space: it would only fail later, as if the registry had sent it)."""
     host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
-    return credentials.remove(host)
+    if not is_domain(host):
+        raise UsageError(f"{registry!r} is not a registry host (e.g. localhost:5000 or ghcr.io)")
+    return host
