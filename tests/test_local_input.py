@@ -350,6 +350,24 @@ def test_login_and_logout_refuse_what_is_not_a_registry_host(host: str, command:
     assert run.err.strip() == f"error: {host!r} is not a registry host (e.g. localhost:5000 or ghcr.io)"
 
 
+# MODELPACK_HOME set to (or under) the model's own folder: the first pack wrote the store there, the second
+# packed the store's blobs as model files while writing them ("content of sha256:... is larger than its
+# declared size"). Refused up front, naming the fix, and nothing is written into the model's folder.
+@pytest.mark.parametrize("command", ["pack", "push", "push-layout"])
+def test_a_store_inside_the_model_folder_is_refused(tmp_path: Path, command: str) -> None:
+    model = _model(tmp_path / "m")
+    env = {"MODELPACK_HOME": str(model / "store")}
+    args = {"pack": ["pack", str(model), "-t", "localhost:5000/t/m:1"],
+            "push": ["push", str(model), "localhost:5000/t/m:1"],  # refused before any request
+            "push-layout": ["push", str(model), f"oci:{tmp_path / 'layout'}:1"]}[command]
+    for _ in range(2):
+        run = modelpack(*args, env=env)
+        assert (run.code, run.out) == (2, ""), run.err
+        assert run.err.strip() == (f"error: the local store ({model / 'store'}) is inside {model}: its files would "
+                                   "be packed as the model's; point MODELPACK_HOME at a folder outside the model")
+    assert sorted(p.name for p in model.iterdir()) == ["modelpack.yaml", "weights.bin"]
+
+
 # -- B2, C20: files named by options are regular files, a CA file holds a certificate -----------------
 @pytest.mark.parametrize("command", [("sign", "--key"), ("verify", "--key"), ("pull", "--verify-key")])
 def test_a_fifo_as_key_is_refused_without_blocking(tmp_path: Path, command: tuple[str, str]) -> None:

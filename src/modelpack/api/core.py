@@ -129,6 +129,7 @@ def pack(
     """
     ref = parse_reference(reference)
     local_store = _store(store)  # one per call: it remembers which blobs it has verified
+    refuse_store_inside(local_store, model_dir)
     started = _now()
     model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
                      resolver=_lineage_resolver(local_store, options), hashes=_store_hashes(local_store),
@@ -139,6 +140,19 @@ def pack(
     recorded = record_provenance(local_store, model, model_dir, str(ref), overrides, started) if provenance else None
     return PackResult(ref.with_digest(model.descriptor.digest) if not ref.tag else ref, model.descriptor, model,
                       recorded)
+
+
+def refuse_store_inside(local_store: LayoutStore, model_dir: str | Path) -> None:
+    """A store inside the folder being packed (MODELPACK_HOME set to the model's folder) would be packed as
+    the model's files while it changes: refused in one line naming the fix.
+
+    Raises:
+        UsageError: the store's root is `model_dir` or below it.
+    """
+    root, folder = local_store.root.resolve(), Path(model_dir).resolve()
+    if root == folder or folder in root.parents:
+        raise UsageError(f"the local store ({local_store.root}) is inside {model_dir}: its files would be packed "
+                         "as the model's; point MODELPACK_HOME at a folder outside the model")
 
 
 def _now() -> datetime:
