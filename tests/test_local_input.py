@@ -279,6 +279,15 @@ def test_malformed_concurrency_is_refused(tmp_path: Path, value: str) -> None:
     assert f"MODELPACK_CONCURRENCY={value!r}: expected a whole number of at least 1 and at most 64" in run.err
 
 
+@pytest.mark.parametrize("value", ["garbage", "sha256:abc", "sha256:" + "g" * 64])
+def test_a_model_digest_in_the_environment_that_is_no_digest_is_refused_by_serve(tmp_path: Path, value: str) -> None:
+    # It labels every metric series and the model's metadata: served as given, a typo hid the model's identity.
+    run = modelpack("serve", str(_model(tmp_path / "m")), "--port", "0", env={"MODELPACK_MODEL_DIGEST": value},
+                    timeout=60)
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.strip() == f"error: MODELPACK_MODEL_DIGEST={value!r} is not a digest (sha256:<64 hex>)"
+
+
 def test_concurrency_in_range_is_used(tmp_path: Path) -> None:
     run = modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1",
                     env={"MODELPACK_CONCURRENCY": " 8 "})
