@@ -377,6 +377,22 @@ def test_a_store_inside_the_model_folder_is_refused(tmp_path: Path, command: str
     assert sorted(p.name for p in model.iterdir()) == ["modelpack.yaml", "weights.bin"]
 
 
+# A registry host alone (`pull 127.0.0.1:5000`) was read as repository 127.0.0.1, tag 5000, and the fix
+# offered was "write it as e.g. localhost:5000/127.0.0.1".
+@pytest.mark.parametrize("host", ["127.0.0.1:5000", "localhost:5000", "registry.example.com:443"])
+@pytest.mark.parametrize("command", ["pull", "push"])
+def test_a_registry_host_alone_says_to_name_a_repository(host: str, command: str) -> None:
+    run = modelpack(command, host)
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.strip() == (f"error: {host} names no repository: write {host}/REPOSITORY:TAG "
+                               f"(`modelpack ls {host}` lists its repositories)")
+
+
+def test_a_local_name_with_a_tag_still_says_to_name_a_registry() -> None:
+    run = modelpack("pull", "iris:1")
+    assert run.code == 2 and "names no registry; write it as e.g. localhost:5000/iris" in run.err, run.err
+
+
 # -- B2, C20: files named by options are regular files, a CA file holds a certificate -----------------
 @pytest.mark.parametrize("command", [("sign", "--key"), ("verify", "--key"), ("pull", "--verify-key")])
 def test_a_fifo_as_key_is_refused_without_blocking(tmp_path: Path, command: tuple[str, str]) -> None:
