@@ -393,6 +393,24 @@ def test_a_local_name_with_a_tag_still_says_to_name_a_registry() -> None:
     assert run.code == 2 and "names no registry; write it as e.g. localhost:5000/iris" in run.err, run.err
 
 
+# A --set value was read with yaml.safe_load, whose date type crashed on month 13 ("internal error
+# (ValueError: month must be in 1..12)"); it is read as modelpack.yaml is, and the field names the problem.
+@pytest.mark.parametrize("value", ["2026-13-01", "2026-02-30"])
+def test_an_impossible_date_in_set_is_a_metadata_error(tmp_path: Path, value: str) -> None:
+    run = modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1", "--set", f"created={value}")
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.startswith("error: invalid metadata: created: ") and "internal error" not in run.err
+    assert len(run.err.strip().splitlines()) == 1
+
+
+def test_a_date_in_set_stays_text(tmp_path: Path) -> None:
+    ref = "localhost:5000/t/m:1"
+    run = modelpack("pack", str(_model(tmp_path / "m")), "-t", ref, "--set", "hyperparameters.since=2026-12-05")
+    assert run.code == 0, run.err
+    shown = json.loads(modelpack("inspect", "--json", ref).out)
+    assert shown["metadata"]["hyperparameters"] == {"since": "2026-12-05"}
+
+
 # -- B2, C20: files named by options are regular files, a CA file holds a certificate -----------------
 @pytest.mark.parametrize("command", [("sign", "--key"), ("verify", "--key"), ("pull", "--verify-key")])
 def test_a_fifo_as_key_is_refused_without_blocking(tmp_path: Path, command: tuple[str, str]) -> None:
