@@ -113,6 +113,29 @@ def test_login_push_logout_with_basic_auth(fresh_registry, tmp_path: Path, model
     assert_one_line_error(modelpack("pull", "--plain-http", ref), "modelpack login")
 
 
+def _save_stale_password(host: str) -> Path:
+    """A docker config entry for `host` whose password the registry no longer takes (changed since login)."""
+    config = Path(__import__("os").environ["DOCKER_CONFIG"]) / "config.json"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    auth = __import__("base64").b64encode(b"alice:an-old-password").decode()
+    config.write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    return config
+
+
+def test_saved_credentials_refused_name_where_they_are_and_the_fix(fresh_registry, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                   model: Path) -> None:
+    reg = fresh_registry(auth_htpasswd=_htpasswd(tmp_path, "alice", PASSWORD))
+    config = _save_stale_password(reg.host)
+    for args in (("push", str(model)), ("pull",)):
+        run = modelpack(args[0], "--plain-http", *args[1:], reg.repo() + ":1")
+        assert_one_line_error(run, f"refused the credentials for user 'alice' saved in {config}: "
+                                   f"run `modelpack login {reg.host}` again")
+        assert run.code == 4
+    # A password typed at login is not "saved": the line stays as it was.
+    wrong = modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin="nope\n")
+    assert wrong.err.strip() == f"error: {reg.host} refused the credentials for user 'alice'"
+
+
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modelpack test CA")])

@@ -162,6 +162,9 @@ def test_k8s_deployment_of_a_model_artifact_is_refused(registry: Registry, tmp_p
     run = modelpack("k8s", model, "--plain-http")
     assert run.code == 2 and one_line(run.err), run.err
     assert "not a container image" in run.err and "build-image" in run.err and run.out == ""
+    # The ways out it names take this artifact: not `--kind kserve` on it (refused as well), but a modelcar.
+    assert "--kind image-volume --serving-image IMAGE" in run.err and "--modelcar" in run.err
+    assert modelpack("k8s", "--kind", "kserve", model, "--plain-http").code == 2
 
 
 def test_k8s_image_volume_refuses_a_container_image(registry: Registry) -> None:

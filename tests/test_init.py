@@ -42,7 +42,9 @@ def test_init_writes_the_fields_the_files_state(tmp_path: Path) -> None:
     assert (meta.family, meta.architecture, meta.quantization, meta.framework) == (
         "llama", "LlamaForCausalLM", "gptq-4bit", "transformers")
     assert meta.licenses == ["Apache-2.0"] and meta.datasets == ["acme/instructions"]
-    assert meta.parent == "acme/base-model"
+    # A Hugging Face id names no registry: as parent, `lineage` would refuse it (exit 6), so it is a label.
+    assert meta.parent is None and meta.labels == {"baseModel": "acme/base-model"}
+    assert "note: README.md: base_model 'acme/base-model' names no registry (a Hugging Face id?)" in result.err
     assert meta.capabilities is not None and meta.capabilities.languages == ["en", "de"]
     assert (model / "modelpack.yaml").read_text().startswith(
         "# Written by `modelpack init` from 2 safetensors files, config.json, README.md.")
@@ -127,6 +129,13 @@ def test_malformed_header_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert not (model / "modelpack.yaml").exists()
 
 
+def test_base_model_that_names_a_registry_becomes_the_parent(tmp_path: Path) -> None:
+    model = make_llm(tmp_path / "m")
+    (model / "README.md").write_text(model_card("base_model: registry.example.com/acme/base:1\n"))
+    assert modelpack("init", str(model)).code == 0
+    assert load_metadata(model, use_git=False).parent == "registry.example.com/acme/base:1"
+
+
 def test_base_model_that_is_no_reference_becomes_a_label(tmp_path: Path) -> None:
     model = make_llm(tmp_path / "m")
     (model / "README.md").write_text(model_card("base_model: Acme/Base-Model\n"))
@@ -147,7 +156,10 @@ def test_init_then_push_and_pack(registry: Registry, tmp_path: Path) -> None:
     assert shown.code == 0, shown.err
     metadata = json.loads(shown.out)["metadata"]
     assert metadata["name"] == "tiny-llm" and metadata["paramSize"] == "1.5M"
-    assert (metadata["family"], metadata["precision"], metadata["parent"]) == ("llama", "bfloat16",
-                                                                               "acme/base-model")
+    assert (metadata["family"], metadata["precision"]) == ("llama", "bfloat16")
+    assert "parent" not in metadata and metadata["labels"] == {"baseModel": "acme/base-model"}
+    # What init wrote, lineage reads (a parent naming no registry was exit 6, "names no registry").
+    lineage = modelpack("lineage", "--plain-http", ref)
+    assert lineage.code == 0 and lineage.err == "", lineage.err
     packed = modelpack("pack", str(model), "-t", registry.repo() + ":packed")
     assert packed.code == 0, packed.err

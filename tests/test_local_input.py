@@ -279,10 +279,136 @@ def test_malformed_concurrency_is_refused(tmp_path: Path, value: str) -> None:
     assert f"MODELPACK_CONCURRENCY={value!r}: expected a whole number of at least 1 and at most 64" in run.err
 
 
+@pytest.mark.parametrize("value", ["garbage", "sha256:abc", "sha256:" + "g" * 64])
+def test_a_model_digest_in_the_environment_that_is_no_digest_is_refused_by_serve(tmp_path: Path, value: str) -> None:
+    # It labels every metric series and the model's metadata: served as given, a typo hid the model's identity.
+    run = modelpack("serve", str(_model(tmp_path / "m")), "--port", "0", env={"MODELPACK_MODEL_DIGEST": value},
+                    timeout=60)
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.strip() == f"error: MODELPACK_MODEL_DIGEST={value!r} is not a digest (sha256:<64 hex>)"
+
+
 def test_concurrency_in_range_is_used(tmp_path: Path) -> None:
     run = modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1",
                     env={"MODELPACK_CONCURRENCY": " 8 "})
     assert run.code == 0, run.err
+
+
+# A timeout libcurl cannot count (inf, nan, past a C long of milliseconds) is refused up front: it used to
+# kill the transfer engine with a traceback and end as a wrong "cannot connect" (exit 5).
+@pytest.mark.parametrize("value", ["inf", "nan", "1e300", "1000001"])
+@pytest.mark.parametrize("where", ["option", "env"])
+def test_unusable_timeout_is_refused(registry: Registry, value: str, where: str) -> None:
+    args = ["--timeout", value] if where == "option" else []
+    env = {"MODELPACK_TIMEOUT": value} if where == "env" else {}
+    run = modelpack("pull", "--plain-http", *args, f"{registry.repo()}:1", env=env)
+    assert (run.code, run.out) == (2, ""), run.err
+    assert "is not a number of seconds above 0 and at most 1000000" in run.err
+    assert "Traceback" not in run.err and len(run.err.strip().splitlines()) == 1
+
+
+def test_help_states_the_timeout_bound_and_where_link_copies() -> None:
+    shown = " ".join(modelpack("pull", "--help").out.split())
+    assert "(default 120, at most 1000000; env MODELPACK_TIMEOUT)" in shown
+    assert "(same filesystem; on another one they are copies, with a warning)" in shown
+
+
+def test_unusable_timeout_is_refused_by_the_api() -> None:
+    from modelpack.errors import UsageError
+    from modelpack.store.options import ClientOptions
+
+    with pytest.raises(UsageError, match="at most 1000000"):
+        ClientOptions(timeout=float("inf"))
+    assert ClientOptions(timeout=1_000_000).timeout == 1_000_000
+
+
+# `report` and `sbom` read the registry unless given --local: a model missing from the store says to leave
+# --local out (it said "add --remote", an option neither command has).
+@pytest.mark.parametrize("command", ["report", "sbom"])
+def test_local_read_of_a_model_not_in_the_store_says_to_leave_out_local(command: str) -> None:
+    run = modelpack(command, "--local", "localhost:5000/t/absent:1")
+    assert run.code == 3, run.err
+    assert run.err.strip() == ("error: localhost:5000/t/absent:1 is not in the local store "
+                               "(leave out --local to read it from the registry)")
+
+
+def test_inspect_of_a_model_not_in_the_store_says_to_add_remote() -> None:
+    run = modelpack("inspect", "localhost:5000/t/absent:1")
+    assert run.code == 3, run.err
+    assert "(add --remote to read it from the registry)" in run.err
+
+
+# `oci://HOST/REPO` (KServe's storageUri, which `k8s --kind kserve` prints) read as the layout `//HOST/...`
+# ended in "'5000/t/m:1' is not a valid tag"; it now says how to write either place.
+@pytest.mark.parametrize("command", [("pull",), ("inspect",), ("copy", "localhost:5000/t/m:1")])
+def test_an_oci_url_says_how_to_name_a_registry_or_a_layout(command: tuple[str, ...]) -> None:
+    run = modelpack(*command, "oci://localhost:5000/t/m:1")
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.strip() == ("error: 'oci://localhost:5000/t/m:1': oci:// is KServe's storageUri form; name a "
+                               "registry as HOST/REPOSITORY:TAG (no scheme), an OCI layout directory as oci:DIR[:TAG]")
+
+
+# A registry host pasted with a trailing space reached the wire and was blamed on the registry ("sent a link
+# ... to an unusable URL", exit 1); `login`/`logout` now refuse what is not a host before any request.
+@pytest.mark.parametrize("host", ["localhost:5000 ", "localhost:5000/team", "reg_istry", ""])
+@pytest.mark.parametrize("command", ["login", "logout"])
+def test_login_and_logout_refuse_what_is_not_a_registry_host(host: str, command: str) -> None:
+    args = ["-u", "alice", "--password-stdin"] if command == "login" else []
+    run = modelpack(command, host, *args, stdin="secret\n")
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.strip() == f"error: {host!r} is not a registry host (e.g. localhost:5000 or ghcr.io)"
+
+
+# MODELPACK_HOME set to (or under) the model's own folder: the first pack wrote the store there, the second
+# packed the store's blobs as model files while writing them ("content of sha256:... is larger than its
+# declared size"). Refused up front, naming the fix, and nothing is written into the model's folder.
+@pytest.mark.parametrize("command", ["pack", "push", "push-layout"])
+def test_a_store_inside_the_model_folder_is_refused(tmp_path: Path, command: str) -> None:
+    model = _model(tmp_path / "m")
+    env = {"MODELPACK_HOME": str(model / "store")}
+    args = {"pack": ["pack", str(model), "-t", "localhost:5000/t/m:1"],
+            "push": ["push", str(model), "localhost:5000/t/m:1"],  # refused before any request
+            "push-layout": ["push", str(model), f"oci:{tmp_path / 'layout'}:1"]}[command]
+    for _ in range(2):
+        run = modelpack(*args, env=env)
+        assert (run.code, run.out) == (2, ""), run.err
+        assert run.err.strip() == (f"error: the local store ({model / 'store'}) is inside {model}: its files would "
+                                   "be packed as the model's; point MODELPACK_HOME at a folder outside the model")
+    assert sorted(p.name for p in model.iterdir()) == ["modelpack.yaml", "weights.bin"]
+
+
+# A registry host alone (`pull 127.0.0.1:5000`) was read as repository 127.0.0.1, tag 5000, and the fix
+# offered was "write it as e.g. localhost:5000/127.0.0.1".
+@pytest.mark.parametrize("host", ["127.0.0.1:5000", "localhost:5000", "registry.example.com:443"])
+@pytest.mark.parametrize("command", ["pull", "push"])
+def test_a_registry_host_alone_says_to_name_a_repository(host: str, command: str) -> None:
+    run = modelpack(command, host)
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.strip() == (f"error: {host} names no repository: write {host}/REPOSITORY:TAG "
+                               f"(`modelpack ls {host}` lists its repositories)")
+
+
+def test_a_local_name_with_a_tag_still_says_to_name_a_registry() -> None:
+    run = modelpack("pull", "iris:1")
+    assert run.code == 2 and "names no registry; write it as e.g. localhost:5000/iris" in run.err, run.err
+
+
+# A --set value was read with yaml.safe_load, whose date type crashed on month 13 ("internal error
+# (ValueError: month must be in 1..12)"); it is read as modelpack.yaml is, and the field names the problem.
+@pytest.mark.parametrize("value", ["2026-13-01", "2026-02-30"])
+def test_an_impossible_date_in_set_is_a_metadata_error(tmp_path: Path, value: str) -> None:
+    run = modelpack("pack", str(_model(tmp_path / "m")), "-t", "localhost:5000/t/m:1", "--set", f"created={value}")
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.startswith("error: invalid metadata: created: ") and "internal error" not in run.err
+    assert len(run.err.strip().splitlines()) == 1
+
+
+def test_a_date_in_set_stays_text(tmp_path: Path) -> None:
+    ref = "localhost:5000/t/m:1"
+    run = modelpack("pack", str(_model(tmp_path / "m")), "-t", ref, "--set", "hyperparameters.since=2026-12-05")
+    assert run.code == 0, run.err
+    shown = json.loads(modelpack("inspect", "--json", ref).out)
+    assert shown["metadata"]["hyperparameters"] == {"since": "2026-12-05"}
 
 
 # -- B2, C20: files named by options are regular files, a CA file holds a certificate -----------------

@@ -153,3 +153,17 @@ def test_a_folder_packed_as_one_archive_is_taken_by_a_glob_for_what_is_below_it(
     left_out = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "rest"), "--exclude", "data/**")
     assert left_out.code == 0, left_out.err
     assert (tmp_path / "rest" / "model.bin").exists() and not (tmp_path / "rest" / "data").exists()
+
+
+def test_copy_from_the_store_of_a_partial_model_says_to_pull_it_in_full(
+        registry: Registry, proxy: FaultProxy, fresh_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # As push does: not "blob sha256:… is not in the local store" (exit 3), but what to do (exit 2).
+    ref, _ = _pushed(registry, proxy, tmp_path)
+    assert modelpack("pull", "--plain-http", ref, "--kind", "doc").code == 0
+    other = fresh_registry().repo("copy") + ":1"  # another registry: nothing to mount the absent blobs from
+    copied = modelpack("copy", "--plain-http", "--from-local", ref, other)
+    assert copied.code == 2, copied.err
+    assert copied.err.strip() == (f"error: {ref} is partial in the local store (4 layer(s) not pulled): pull it in "
+                                  f"full first (modelpack pull {ref}), then copy")
+    assert modelpack("pull", "--plain-http", ref).code == 0
+    assert modelpack("copy", "--plain-http", "--from-local", ref, other).code == 0

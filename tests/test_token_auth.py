@@ -3,6 +3,8 @@ a push asks for pull,push on its repository; a mount adds pull on the source rep
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +60,20 @@ def test_a_token_service_refusing_the_password_is_an_authentication_error(
         wrong = modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin="nope")
         assert wrong.code == 4, wrong.err
         assert wrong.err.strip() == f"error: {reg.host} refused the credentials for user 'alice'"
+
+
+def test_a_token_service_refusing_saved_credentials_names_the_fix(
+        fresh_registry: Callable[..., Registry], tmp_path: Path) -> None:
+    # A password changed since `login`: the line says where the stale one is saved and how to replace it.
+    with TokenServer(tmp_path, {"alice": PASSWORD}, grant_prefix="team/") as tokens:
+        reg = fresh_registry(auth_token=tokens.registry_auth())
+        config = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps({"auths": {reg.host: {"auth": base64.b64encode(b"alice:old").decode()}}}))
+        pulled = modelpack("pull", "--plain-http", f"{reg.host}/team/a:1")
+        assert pulled.code == 4, pulled.err
+        assert pulled.err.strip() == (f"error: {reg.host} refused the credentials for user 'alice' saved in "
+                                      f"{config}: run `modelpack login {reg.host}` again")
 
 
 def test_a_token_service_failing_for_a_moment_is_retried(fresh_registry: Callable[..., Registry],

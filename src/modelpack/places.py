@@ -38,6 +38,9 @@ class LayoutReference:
     def parse(cls, text: str) -> LayoutReference:
         """Raises UsageError for an empty path, an invalid digest or tag."""
         rest = text[len(OCI_PREFIX):]
+        if rest.startswith("//"):  # KServe's storageUri form (what `k8s --kind kserve` writes), not a layout
+            raise UsageError(f"{text!r}: oci:// is KServe's storageUri form; name a registry as "
+                             "HOST/REPOSITORY:TAG (no scheme), an OCI layout directory as oci:DIR[:TAG]")
         digest = None
         if "@" in rest:
             rest, digest = rest.rsplit("@", 1)

@@ -37,6 +37,11 @@ def require_space(needs: Iterable[tuple[Path, int]]) -> None:
                                          f"{_size(free)} available")
 
 
+def same_filesystem(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` (or, for a path not made yet, its nearest existing parent) share a filesystem."""
+    return bool(os.stat(_existing(Path(a).absolute())).st_dev == os.stat(_existing(Path(b).absolute())).st_dev)
+
+
 def _existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent

@@ -10,6 +10,7 @@ files, unless hard links are asked for; then they are read-only.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import stat
@@ -27,10 +28,11 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
 from modelpack.oci.jsontext import parse_or_none
-from modelpack.space import require_space
+from modelpack.space import require_space, same_filesystem
 from modelpack.streams import ByteStream
 
 CHUNK = 1024 * 1024
+log = logging.getLogger("modelpack.unpack")
 
 
 def layer_path(layer: Descriptor) -> str | None:
@@ -143,6 +145,7 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
     output as it was, and `force` replaces each file by a rename, so no file is ever half-written."""
     output = output.absolute()
     merge = check_output(output, force)
+    link = link and _linkable(manifest, blobs, output)
     if not (link or space_checked):  # (links take no room; where they cannot be made, a full disk fails cleanly)
         require_space([(output, sum(layer.size for layer in manifest.layers
                                     if not (merge and same_size(output, layer))))])
@@ -163,6 +166,17 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
             raise _naming_output(exc, staging, output) from None
         raise
     return written
+
+
+def _linkable(manifest: Manifest, blobs: BlobSource, output: Path) -> bool:
+    """Hard links cannot cross filesystems: there --link copies, and says so (no silent extra space)."""
+    source = next((path for path in (blobs.verified_path(layer) for layer in manifest.layers
+                                     if not layer_is_archive(layer)) if path is not None), None)
+    if source is None or same_filesystem(source, output):
+        return True
+    log.warning("warning: %s is on another filesystem than the local store: hard links cannot reach it, so "
+                "--link copies the files there (writable, taking their own space)", output)
+    return False
 
 
 def work_folder(output: Path, merge: bool, purpose: str = "") -> Path:

@@ -51,11 +51,12 @@ def sbom(
         UsageError: an index, a bad key, or cyclonedx-python-lib not installed.
     """
     from modelpack.api.attesting import attest
-    from modelpack.api.core import inspect
+    from modelpack.api.core import inspect_fetched
     from modelpack.mlbom import ml_bom
 
     place = parse_place(reference)
-    info = inspect(place, remote_only=not local, options=options, store=store)
+    info = inspect_fetched(place, remote_only=not local, options=options, store=store,
+                           read_remote_by="leave out --local")[0]
     document = ml_bom(info, place.name)
     attached = None
     if key is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, remote
-from modelpack.errors import RegistryError, UsageError
+from modelpack.errors import NotFoundError, RegistryError, UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, retarget
 from modelpack.places import LayoutReference, Place, open_layout, open_place, parse_place
@@ -165,7 +165,7 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
     Raises:
         UsageError: the registry does not list its repositories to us (401, 403, 404).
     """
-    from modelpack.errors import AuthenticationError, NotFoundError
+    from modelpack.errors import AuthenticationError
     from modelpack.store.client import RegistryClient
 
     host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
@@ -214,7 +214,8 @@ def copy_model(
     referrers (signatures, attestations) come along.
 
     Raises:
-        UsageError: a place cannot be parsed, or names no manifest to copy.
+        UsageError: a place cannot be parsed, names no manifest to copy, or (`from_local`) names a model
+            pulled in part whose absent blobs the target lacks.
         NotFoundError: the source has no such model.
     """
     from modelpack.signatures.referrers import copy_referrers
@@ -226,7 +227,14 @@ def copy_model(
     mounts = _mount_from(src_ref, dst_ref, copy_options) \
         if isinstance(src_ref, Reference) and isinstance(dst_ref, Reference) else copy_options
     with naming_mirrors(src):
-        result = copy(src, dst, version or "", dst_ref.tag, mounts)
+        try:
+            result = copy(src, dst, version or "", dst_ref.tag, mounts)
+        except NotFoundError:
+            if from_local and isinstance(src_ref, Reference):
+                from modelpack.api.pushing import refuse_partial
+
+                refuse_partial(local_store, src_ref, "copy")
+            raise
         if with_referrers:
             copy_referrers(src, dst, result.descriptor.digest, mounts or CopyOptions())
     return _transfer(dst_ref, result)

@@ -21,7 +21,7 @@ from modelpack.errors import IntegrityError, ModelpackError, NotFoundError, Usag
 from modelpack.model_info import ModelInfo
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
-from modelpack.oci.reference import Reference, retarget
+from modelpack.oci.reference import Reference, is_domain, retarget
 from modelpack.places import Place, open_place, parse_place
 from modelpack.store import credentials
 from modelpack.store import mirrors as registries_conf
@@ -129,6 +129,7 @@ def pack(
     """
     ref = parse_reference(reference)
     local_store = _store(store)  # one per call: it remembers which blobs it has verified
+    refuse_store_inside(local_store, model_dir)
     started = _now()
     model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
                      resolver=_lineage_resolver(local_store, options), hashes=_store_hashes(local_store),
@@ -139,6 +140,19 @@ def pack(
     recorded = record_provenance(local_store, model, model_dir, str(ref), overrides, started) if provenance else None
     return PackResult(ref.with_digest(model.descriptor.digest) if not ref.tag else ref, model.descriptor, model,
                       recorded)
+
+
+def refuse_store_inside(local_store: LayoutStore, model_dir: str | Path) -> None:
+    """A store inside the folder being packed (MODELPACK_HOME set to the model's folder) would be packed as
+    the model's files while it changes: refused in one line naming the fix.
+
+    Raises:
+        UsageError: the store's root is `model_dir` or below it.
+    """
+    root, folder = local_store.root.resolve(), Path(model_dir).resolve()
+    if root == folder or folder in root.parents:
+        raise UsageError(f"the local store ({local_store.root}) is inside {model_dir}: its files would be packed "
+                         "as the model's; point MODELPACK_HOME at a folder outside the model")
 
 
 def _now() -> datetime:
@@ -288,9 +302,12 @@ def inspect_fetched(
     remote_only: bool = False,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
+    read_remote_by: str = "add --remote",
 ) -> tuple[ModelInfo, Prefetched]:
     """`inspect`, and the manifest and config bytes it read: `pull(prefetched=...)` takes them, so a
-    model checked before it is pulled is pulled as checked, without reading them twice."""
+    model checked before it is pulled is pulled as checked, without reading them twice. A reference
+    not in the local store is refused saying `read_remote_by` to read it from the registry (commands
+    that read the registry unless given --local say to leave that out)."""
     place = parse_place(reference)
     local = isinstance(place, Reference) and not remote_only
     repo, version = open_place(place, options=options, store=_store(store), local=local, mirrors=True)
@@ -299,8 +316,8 @@ def inspect_fetched(
     except NotFoundError:
         if not local:
             raise
-        hint = " (add --remote to read it from the registry)" if isinstance(place, Reference) and place.registry \
-            else ""
+        hint = f" ({read_remote_by} to read it from the registry)" if isinstance(place, Reference) \
+            and place.registry else ""
         raise NotFoundError(f"{place} is not in the local store{hint}") from None
     node = parse_manifest(data)
     config, blobs = None, {}
@@ -376,9 +393,7 @@ def remove(reference: str | Reference, *, store: LayoutStore | None = None) -> l
 
 def login(registry: str, username: str, password: str, *, options: ClientOptions | None = None) -> Path:
     """Check the credentials against the registry, then save them in the docker config."""
-    host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
-    if not host or "/" in host:
-        raise UsageError(f"{registry!r} is not a registry host (e.g. localhost:5000 or ghcr.io)")
+    host = _login_host(registry)
     if not username or not password:
         raise UsageError("login needs a username and a password")
     credentials.check_storable(host)
@@ -392,5 +407,13 @@ def login(registry: str, username: str, password: str, *, options: ClientOptions
 
 
 def logout(registry: str) -> bool:
+    return credentials.remove(_login_host(registry))
+
+
+def _login_host(registry: str) -> str:
+    """The host `login`/`logout` name (a URL's scheme and trailing slash dropped), refused in one line when
+    it is not one (a repository path, a space: it would only fail later, as if the registry had sent it)."""
     host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
-    return credentials.remove(host)
+    if not is_domain(host):
+        raise UsageError(f"{registry!r} is not a registry host (e.g. localhost:5000 or ghcr.io)")
+    return host

@@ -24,6 +24,7 @@ from modelpack.errors import (
     UsageError,
 )
 from modelpack.image.kinds import is_container_image
+from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
@@ -214,7 +215,7 @@ def serve_model(
         from modelpack.metadata.restore import recorded_digest
 
         # The serving image says who it serves in its environment; a pulled directory in modelpack.yaml.
-        digest = os.environ.get("MODELPACK_MODEL_DIGEST") or recorded_digest(path)
+        digest = _env_digest() or recorded_digest(path)
         metadata = _directory_metadata(path)
         for field in ("name", "version"):
             if not metadata.get(field) and os.environ.get(f"MODELPACK_MODEL_{field.upper()}"):
@@ -308,3 +309,16 @@ def _load_runtime(model_dir: Path, label: str, metadata: dict[str, Any], model_f
             "warning: loading %s from %s, a pickle whose signature was not verified "
             "(--trust-unverified-pickle): it runs as code with this process's privileges", chosen.name, label)
     return load(chosen)
+
+
+def _env_digest() -> str | None:
+    """MODELPACK_MODEL_DIGEST, where a serving image names its model: it labels every metric series and the
+    model's metadata, so a value that is no digest (a typo in a Deployment) is refused, not served.
+
+    Raises:
+        UsageError: the variable is set to something other than `sha256:<64 hex>`.
+    """
+    value = os.environ.get("MODELPACK_MODEL_DIGEST", "").strip()
+    if value and not digests.is_digest(value):
+        raise UsageError(f"MODELPACK_MODEL_DIGEST={value!r} is not a digest (sha256:<64 hex>)")
+    return value or None

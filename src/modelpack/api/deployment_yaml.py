@@ -87,8 +87,11 @@ def kubernetes(
     where = k8s.Placement(name, namespace, replicas)
     if kind == "deployment":
         if not is_container_image(node):
+            # (--kind kserve refuses the artifact too: it takes a modelcar image built from it)
             raise UsageError(f"{reference} is {kind_of(node)}, not a container image: build a serving image with "
-                             f"`modelpack build-image {reference} -t IMAGE`, or use --kind kserve or image-volume")
+                             f"`modelpack build-image {reference} -t IMAGE` and pass IMAGE, or mount the artifact "
+                             "with --kind image-volume --serving-image IMAGE (--kind kserve takes an image built "
+                             "with --modelcar)")
         return k8s.render([k8s.deployment(where, pinned, cpu, memory), k8s.service(where)])
     if kind == "kserve":
         if not is_container_image(node):

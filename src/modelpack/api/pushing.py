@@ -27,6 +27,7 @@ from modelpack.api.core import (
     describe,
     parse_reference,
     record_provenance,
+    refuse_store_inside,
     remote,
 )
 from modelpack.api.push_base import sibling_manifest
@@ -108,7 +109,7 @@ def push(
         try:
             result = copy(stored, dst, ref.version, ref.tag, mounts)
         except NotFoundError:
-            _refuse_partial(local_store, ref)
+            refuse_partial(local_store, ref)
             raise
         copy_referrers(stored, dst, result.descriptor.digest, mounts)  # signatures made with sign --local
     else:
@@ -117,6 +118,7 @@ def push(
         if not Path(source).is_dir():  # type: ignore[arg-type]
             hint = "; to copy between registries: modelpack copy SRC DST" if not Path(source).exists() else ""  # type: ignore[arg-type]
             raise UsageError(f"{source} is not a directory{hint}")
+        refuse_store_inside(local_store, source)  # type: ignore[arg-type]
         dst = remote(ref, options)
         model, result = _push_directory(Path(source), overrides, ref, dst,  # type: ignore[arg-type]
                                         _with_mounts(copy_options, local_store, ref), local_store, options,
@@ -143,6 +145,7 @@ def _push_to_layout(source: object, place: Place, overrides: Overrides, local_st
     if not (isinstance(source, str | Path) and Path(source).is_dir()):
         raise UsageError(f"{source} is not a directory; to put a stored model in a layout: "
                          f"modelpack copy REF {place} --from-local")
+    refuse_store_inside(local_store, source)
     layout = open_layout(place, create=True)
     model = describe(source, overrides, default_name=place.name, hashes=_store_hashes(local_store),
                      resolver=_lineage_resolver(local_store, options), warn=warn)
@@ -202,9 +205,9 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
     return model, result
 
 
-def _refuse_partial(local_store: LayoutStore, ref: Reference) -> None:
-    """A model pulled in part (`--include`, `--exclude`, `--kind`) cannot be pushed: say so, not which
-    blob the copy missed first.
+def refuse_partial(local_store: LayoutStore, ref: Reference, verb: str = "push") -> None:
+    """A model pulled in part (`--include`, `--exclude`, `--kind`) cannot be pushed (or copied from the
+    local store, `verb`): say so, not which blob the copy missed first.
 
     Raises:
         UsageError: layers of the stored model are absent.
@@ -217,7 +220,7 @@ def _refuse_partial(local_store: LayoutStore, ref: Reference) -> None:
         return  # not in the store at all: the copy's own error says so
     if absent:
         raise UsageError(f"{ref} is partial in the local store ({len(absent)} layer(s) not pulled): "
-                         f"pull it in full first (modelpack pull {ref}), then push")
+                         f"pull it in full first (modelpack pull {ref}), then {verb}")
 
 
 def _tagged_manifest(dst: Storage, ref: Reference) -> tuple[str | None, Manifest | None]:

@@ -205,7 +205,9 @@ def _list_repositories(registry: str, options: ClientOptions, as_json: bool) -> 
 @handle_errors
 def diff(old: str, new: str, remote_only: bool, plain_http: bool, insecure: bool, ca_file: str | None,
          verbose: bool, as_json: bool) -> None:
-    """What changed between two versions: files (by digest and size) and metadata, metrics included."""
+    """What changed between two versions: files (by digest and size) and metadata, metrics included.
+    Each is read from the local store when it holds that reference, else from the registry (--remote:
+    both from the registry)."""
     from modelpack import api
 
     result = api.diff(old, new, remote_only=remote_only,

@@ -31,6 +31,10 @@ VERBOSE_HELP = "Log each HTTP request (never credentials)."
 def _remember_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
     # Not passed to the command: client_options() reads it, so commands keep their signatures.
     if value is not None:
+        from modelpack.store.options import TIMEOUT_RANGE, usable_timeout
+
+        if not usable_timeout(value):  # FloatRange lets nan through, and inf without a maximum
+            raise click.BadParameter(f"{value} {TIMEOUT_RANGE}", ctx, param)
         ctx.meta[_TIMEOUT_KEY] = value
 
 
@@ -52,8 +56,8 @@ def network_options(func: F) -> F:
     func = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), envvar="MODELPACK_TIMEOUT",
                         expose_value=False, callback=_remember_timeout, metavar="SECONDS",
                         help="Give up on a registry request after this long in all, retries included "
-                             "(default 120; env MODELPACK_TIMEOUT). Blob transfers run while they make "
-                             "progress, and fail after min(30, SECONDS) without it.")(func)
+                             "(default 120, at most 1000000; env MODELPACK_TIMEOUT). Blob transfers run while they "
+                             "make progress, and fail after min(30, SECONDS) without it.")(func)
     func = click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)(func)
     func = click.option("--ca-file", type=CaFile(),
                         help="PEM file of CA certificates to trust for the registry.")(func)
@@ -68,8 +72,8 @@ def link_force_options(func: F) -> F:
     func = click.option("--force", is_flag=True, help="Restore into an existing directory: replace the files "
                         "that differ, leave equal files and files not in the model alone.")(func)
     func = click.option("--link", is_flag=True, help="Hard-link the files to the local store's blobs instead of "
-                        "copying them (same filesystem); they are made read-only. pull then keeps the model in "
-                        "the store.")(func)
+                        "copying them (same filesystem; on another one they are copies, with a warning); they are made "
+                        "read-only. pull then keeps the model in the store.")(func)
     return func
 
 

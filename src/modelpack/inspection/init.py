@@ -210,12 +210,17 @@ def _card(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
         fields["capabilities"] = {"languages": card["languages"]}
     if base := card.get("base_model"):
         try:
-            Reference.parse(base)
-            fields["parent"] = base
+            registry = Reference.parse(base).registry
         except InvalidReferenceError:
+            registry = None
+        if registry:
+            fields["parent"] = base
+        else:  # a Hugging Face id (ORG/NAME) names no registry: as parent, lineage could not follow it
             fields["labels"] = {"baseModel": base}
-            result.notes.append(f"{relpath}: base_model {base!r} is not a valid reference (upper case?), so it "
-                                "is recorded as labels.baseModel, not parent")
+            why = "is not a valid reference (upper case?)" if registry is None else \
+                "names no registry (a Hugging Face id?)"
+            result.notes.append(f"{relpath}: base_model {base!r} {why}, so it is recorded as labels.baseModel, "
+                                "not parent (set parent to its registry reference to record the lineage)")
     return fields
 
 

@@ -227,14 +227,15 @@ def _set(raw: dict[str, Any], path: list[str], value: Any, label: str) -> None:
 
 
 def _scalar(text: str) -> Any:
-    """A --set value: numbers as numbers (YAML 1.1 would keep `1e-3` as text), else a YAML scalar."""
+    """A --set value: numbers as numbers (YAML 1.1 would keep `1e-3` as text), else a YAML scalar read as
+    modelpack.yaml is (so `2026-13-01` stays text for the field to refuse, not a crash in the date type)."""
     for number in (int, float):
         try:
             return number(text)
         except ValueError:
             pass
     try:
-        return yaml.safe_load(text) if text else ""
+        return yaml.load(text, Loader=_JsonLoader) if text else ""  # (a SafeLoader)
     except yaml.YAMLError:
         return text
 

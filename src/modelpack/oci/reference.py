@@ -96,6 +96,12 @@ class Reference:
 
     def require_registry(self) -> Reference:
         if not self.registry:
+            host = f"{self.repository}:{self.tag}"
+            if not self.digest and self.tag and self.tag.isdigit() and \
+                    ("." in self.repository or self.repository == "localhost") and is_registry_host(host):
+                # `pull HOST:PORT` read as repository HOST, tag PORT: name the registry, not a repository
+                raise InvalidReferenceError(f"{host} names no repository: write {host}/REPOSITORY:TAG "
+                                            f"(`modelpack ls {host}` lists its repositories)")
             raise InvalidReferenceError(
                 f"reference {self} names no registry; write it as e.g. localhost:5000/{self.repository}"
             )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from modelpack.errors import AuthenticationError, RegistryError
 from modelpack.oci.jsontext import parse_or_none
-from modelpack.store.credentials import Credentials
+from modelpack.store.credentials import Credentials, refused
 
 _PARAM = re.compile(r'(\w+)=("([^"]*)"|[^,\s]*)')
 # Refresh a little before expiry so a token does not run out mid-request.
@@ -103,8 +103,9 @@ class TokenCache:
             headers = {"Authorization": f"Basic {creds.basic()}"} if creds else {}
             status, data = self._fetch_raw("GET", challenge.realm, headers, params, None)
         if status in (401, 403):
-            who = f" for user {creds.username!r}" if creds else " (not logged in: run `modelpack login`)"
-            raise AuthenticationError(f"{self.host} refused the credentials{who}")
+            if creds:
+                raise AuthenticationError(refused(self.host, creds))
+            raise AuthenticationError(f"{self.host} refused the credentials (not logged in: run `modelpack login`)")
         if status != 200:
             raise AuthenticationError(f"token service of {self.host} answered HTTP {status}")
         body = parse_or_none(data)

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,22 @@ DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io"
 class Credentials:
     username: str
     password: str  # or an identity token when username is "<token>"
+    saved_in: str | None = field(default=None, compare=False)  # where lookup() found them (for the fix)
 
     def __repr__(self) -> str:  # never show the secret, even in a debugger or a traceback
         return f"Credentials(username={self.username!r}, password=***)"
 
     def basic(self) -> str:
         return base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+
+
+def refused(host: str, creds: Credentials) -> str:
+    """The line saying `host` refused `creds`; for saved ones, where they are and how to replace them
+    (a password changed since `login` must not read like a typo just made)."""
+    line = f"{host} refused the credentials for user {creds.username!r}"
+    if creds.saved_in:
+        line += f" saved in {creds.saved_in}: run `modelpack login {host}` again"
+    return line
 
 
 def config_path() -> Path:
@@ -76,7 +86,7 @@ def lookup(host: str) -> Credentials | None:
         entry = auths.get(key)
         if isinstance(entry, dict):
             if entry.get("identitytoken"):
-                return Credentials("<token>", str(entry["identitytoken"]))
+                return Credentials("<token>", str(entry["identitytoken"]), saved_in=str(config_path()))
             if entry.get("auth"):
                 return _decode(str(entry["auth"]), host)
     if helper:
@@ -89,7 +99,7 @@ def _decode(auth: str, host: str) -> Credentials:
         user, _, password = base64.b64decode(auth).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
         raise UsageError(f"docker config entry for {host} is not valid base64 user:password") from None
-    return Credentials(user, password)
+    return Credentials(user, password, saved_in=str(config_path()))
 
 
 def _from_helper(helper: str, host: str) -> Credentials | None:
@@ -98,7 +108,7 @@ def _from_helper(helper: str, host: str) -> Credentials | None:
         return None
     try:
         answer = json.loads(_run_helper(helper, "get", host))
-        return Credentials(str(answer["Username"]), str(answer["Secret"]))
+        return Credentials(str(answer["Username"]), str(answer["Secret"]), saved_in=f"docker-credential-{helper}")
     except UsageError:
         return None  # "credentials not found" is a failure exit, as for docker
     except (ValueError, KeyError, TypeError):

@@ -93,7 +93,7 @@ class HostAuth:
                     raise AuthenticationError(f"{host} asks for a password over plain HTTP; refused")
                 raise AuthenticationError(f"{host} requires authentication: run `modelpack login {host}`")
             if had_auth:
-                raise AuthenticationError(f"{host} refused the credentials for user {creds.username!r}")
+                raise AuthenticationError(creds_store.refused(host, creds))
         elif had_auth:
             self._cache(url).forget(scope)  # expired or revoked: the next try fetches a fresh one
         self._challenges[origin(url)] = Challenge(challenge.scheme, challenge.realm, challenge.service)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from modelpack.store.client import RegistryClient
 
 DEFAULT_TIMEOUT = 120.0
+# libcurl takes a timeout in milliseconds as a C long (32 bits on some systems): past this, it overflows.
+MAX_TIMEOUT = 1_000_000.0
 MIRROR_CONNECT_TIMEOUT = 3.0  # a dead mirror costs this once, then the next endpoint is tried
 _TRUE, _FALSE = ("1", "true", "t", "yes", "y", "on"), ("", "0", "false", "f", "no", "n", "off")
 
@@ -48,9 +50,17 @@ def default_timeout() -> float:
         seconds = float(value)
     except ValueError:
         seconds = 0.0
-    if not seconds > 0:
-        raise UsageError(f"MODELPACK_TIMEOUT={value!r} is not a positive number of seconds")
+    if not usable_timeout(seconds):
+        raise UsageError(f"MODELPACK_TIMEOUT={value!r} {TIMEOUT_RANGE}")
     return seconds
+
+
+TIMEOUT_RANGE = f"is not a number of seconds above 0 and at most {MAX_TIMEOUT:.0f}"
+
+
+def usable_timeout(seconds: float) -> bool:
+    """Whether `seconds` can bound a request: above 0, at most MAX_TIMEOUT (so neither nan nor inf)."""
+    return 0 < seconds <= MAX_TIMEOUT
 
 
 @dataclass
@@ -59,7 +69,11 @@ class ClientOptions:
 
     `timeout` is the total time one metadata request may take, retries included; `read_timeout` is how
     long one attempt may go without an answer (or a blob transfer without progress) before it is retried
-    or abandoned (at most half of `timeout`, so a retry fits)."""
+    or abandoned (at most half of `timeout`, so a retry fits).
+
+    Raises:
+        UsageError: `timeout` is not above 0 and at most MAX_TIMEOUT seconds.
+    """
 
     plain_http: bool = field(default_factory=default_plain_http)
     insecure: bool = False  # skip TLS verification
@@ -81,6 +95,11 @@ class ClientOptions:
     _variants: dict[tuple[bool, bool, bool], ClientOptions] = field(default_factory=dict, init=False, repr=False,
                                                                     compare=False)
     schemes: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # An infinite or huge timeout would only fail inside the transfer engine, as a wrong "cannot connect".
+        if not usable_timeout(self.timeout):
+            raise UsageError(f"timeout={self.timeout!r} {TIMEOUT_RANGE}")
 
     def client_for(self, host: str) -> RegistryClient:
         """The registry client for `host` shared by every call made with these options."""
