@@ -3,6 +3,7 @@ original manifest digest, and `serve` of it answers under the model's name, vers
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -111,3 +112,32 @@ def test_serve_of_a_pulled_directory_answers_under_the_models_name(registry: Reg
                           {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]})
     assert status == 200 and np.allclose(result["outputs"][0]["data"], [1, 2])
     assert call(f"{base}/v2/models/some-folder")[0] == 404
+
+
+def test_a_tag_beside_a_digest_is_recorded_only_while_the_registry_agrees(registry: Registry,
+                                                                          tmp_path: Path) -> None:
+    # pull REPO:TAG@DIGEST fetches DIGEST; had the store recorded TAG for it while the registry's TAG names
+    # another version, a later `push REPO:TAG` or `diff` would have taken the local TAG at its word.
+    repo = registry.repo()
+    digests = {}
+    for version in ("1", "2"):
+        model = tmp_path / f"m{version}"
+        model.mkdir()
+        (model / "weights.bin").write_bytes(version.encode() * 64)
+        digests[version] = mp.push(model, f"{repo}:{version}", options=PLAIN).descriptor.digest
+
+    def local() -> dict[str, str]:
+        listed = modelpack("list", "--json")
+        assert listed.code == 0, listed.err
+        return {m["reference"]: m["digest"] for m in json.loads(listed.out)}
+
+    wrong = modelpack("pull", "--plain-http", f"{repo}:1@{digests['2']}")
+    assert wrong.code == 0, wrong.err
+    assert "tag 1 of " in wrong.err and f"names {digests['1']}" in wrong.err and "without recording" in wrong.err
+    assert f"{repo}:1" not in local()
+    assert digests["2"] in local().values()  # pulled all the same, by its digest
+    missing = modelpack("pull", "--plain-http", f"{repo}:9@{digests['2']}")
+    assert missing.code == 0 and "does not exist" in missing.err
+    right = modelpack("pull", "--plain-http", f"{repo}:1@{digests['1']}")
+    assert right.code == 0 and "without recording" not in right.err
+    assert local()[f"{repo}:1"] == digests["1"]

@@ -127,7 +127,7 @@ def pull(
         if output is None:
             assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
             target = local_store.repository(ref.name, partial=not selection.everything)
-            result = copy(src, target, version, ref.tag, copy_options, fetched=fetched)
+            result = copy(src, target, version, _recorded_tag(src, ref), copy_options, fetched=fetched)
             local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
             transfer = _transfer(ref, result)
         elif keep or link:
@@ -175,11 +175,12 @@ def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: 
     target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything)
     signature = _SignatureLookup(src)
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
+    tag = _recorded_tag(src, ref)
     try:
-        result = copy(src, target, fetched[0].digest, ref.tag, copy_options, fetched=fetched)
+        result = copy(src, target, fetched[0].digest, tag, copy_options, fetched=fetched)
         if _drop_corrupt_blobs(local_store, result.blobs):
             # A stored blob failed its check (e.g. edited through a hard link): fetch it again.
-            result = copy(src, target, result.descriptor.digest, ref.tag, copy_options)
+            result = copy(src, target, result.descriptor.digest, tag, copy_options)
         local_store.record_origin(ref.name, result.blobs)
         transfer = _transfer(ref, result)
         transfer.output = output
@@ -190,6 +191,25 @@ def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: 
     finally:
         signature.close()
     return transfer
+
+
+def _recorded_tag(src: Storage, ref: Reference) -> str | None:
+    """The tag a pull into the local store records. A reference naming a digest too (REPO:TAG@DIGEST) is
+    pulled by its digest, and its tag recorded only while the registry's tag names that digest: else the
+    store would say TAG is what it is not, and a later `push REPO:TAG`, `diff` or `serve REPO:TAG` would
+    take it at its word."""
+    if not ref.tag or not ref.digest:
+        return ref.tag
+    try:
+        current: str | None = src.resolve(ref.tag).digest
+    except NotFoundError:
+        current = None
+    if current == ref.digest:
+        return ref.tag
+    now = f"names {current}" if current else "does not exist"
+    log.warning("tag %s of %s %s in the registry: pulled %s by its digest, without recording the tag",
+                ref.tag, ref.name, now, ref.digest)
+    return None
 
 
 def _single_manifest(ref: Place, data: bytes) -> Manifest:
