@@ -22,13 +22,13 @@ from modelpack.metadata.mapping import manifest_annotations, model_config, rfc33
 from modelpack.metadata.schema import ModelMetadata
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Manifest, json_bytes
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Manifest, encode_manifest, json_bytes
 from modelpack.packing.hashcache import HashCache
 from modelpack.packing.reading import open_source
 from modelpack.packing.select import LayerSource, select_layers
 from modelpack.packing.tarball import tar_chunks
 from modelpack.streams import ByteStream, IterStream
-from modelpack.threads import worker_pool
+from modelpack.threads import map_in_workers
 
 TYPEFLAG_REG = ord("0")
 # Files at least this large may start uploading before their digest is known (see api.push).
@@ -37,7 +37,7 @@ TYPEFLAG_DIR = ord("5")
 LAYER_BYTES_BOUND = 640  # a layer's descriptor in the manifest but for its path (~450 with every annotation)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PackedLayer:
     descriptor: Descriptor
     source: LayerSource
@@ -197,15 +197,17 @@ def build(
     # Largest first: their uploads take longest, so they should start first.
     by_size = sorted(sources, key=lambda s: sum(f.size for f in s.files), reverse=True)
     hashing = [s for s in by_size if s.relpath not in known]
-    with worker_pool(max(1, workers)) as pool:
-        described = dict(zip((s.relpath for s in hashing), pool.map(describe, hashing), strict=True))
+    described = dict(zip((s.relpath for s in hashing), map_in_workers(describe, hashing, workers), strict=True))
     described.update((s.relpath, describe(s)) for s in by_size if s.relpath in known)
     if hashes:
         hashes.save()
-    return assemble(metadata, created, tuple(described[s.relpath] for s in sources))
+    return assemble(metadata, created, tuple(described[s.relpath] for s in sources), keep=True)
 
 
-def assemble(metadata: ModelMetadata, created: datetime, layers: tuple[PackedLayer, ...]) -> PackedModel:
+def assemble(metadata: ModelMetadata, created: datetime, layers: tuple[PackedLayer, ...],
+             keep: bool = False) -> PackedModel:
+    """The model of `layers`; `keep`: its manifest is the one a push or pack goes on with, so parsing its
+    bytes back (copy does) returns this manifest instead of a second descriptor for every layer."""
     diff_ids = [layer.diff_id or layer.descriptor.digest for layer in layers]  # uncompressed: diffID == digest
     config_bytes = json_bytes(model_config(metadata, created, diff_ids))
     config = Descriptor(mediaType=mt.MODEL_CONFIG, digest=digests.of_bytes(config_bytes), size=len(config_bytes))
@@ -215,7 +217,7 @@ def assemble(metadata: ModelMetadata, created: datetime, layers: tuple[PackedLay
         layers=[layer.descriptor for layer in layers],
         annotations=manifest_annotations(metadata, created),
     )
-    data = manifest.canonical_bytes()
+    data = encode_manifest(manifest) if keep else manifest.canonical_bytes()
     desc = Descriptor(
         mediaType=mt.OCI_MANIFEST, digest=digests.of_bytes(data), size=len(data), artifactType=mt.MODEL_ARTIFACT
     )

@@ -31,7 +31,7 @@ class HashCache:
         # must match too.
         self._folders: dict[str, str] = {}
 
-    def _key(self, path: Path) -> tuple[str, list[int]]:
+    def _key(self, path: str | Path) -> tuple[str, list[int]]:
         st = os.lstat(path)
         if stat.S_ISLNK(st.st_mode):
             st = os.stat(path)
@@ -53,7 +53,7 @@ class HashCache:
                 self._entries = {}
         return self._entries
 
-    def get(self, path: Path) -> str | None:
+    def get(self, path: str | Path) -> str | None:
         try:
             name, signature = self._key(path)
         except FileNotFoundError:
@@ -64,7 +64,7 @@ class HashCache:
             return str(entry[1])
         return None
 
-    def put(self, path: Path, digest: str) -> None:
+    def put(self, path: str | Path, digest: str) -> None:
         try:
             name, signature = self._key(path)
         except FileNotFoundError:
