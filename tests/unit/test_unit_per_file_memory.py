@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from modelpack.errors import NotFoundError
 from modelpack.metadata.schema import ModelMetadata
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
@@ -70,3 +71,15 @@ def test_blob_pipeline_lets_go_of_jobs_that_succeeded() -> None:
                             lambda data=data: io.BytesIO(data))  # type: ignore[misc]
     assert len(pipeline.copied) == 40
     assert not pipeline._futures  # every job succeeded: none is kept
+
+
+def test_a_packed_model_opens_each_layer_by_digest(tmp_path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"same")
+    (tmp_path / "b.bin").write_bytes(b"same")  # equal bytes: one blob
+    (tmp_path / "c.bin").write_bytes(b"other")
+    model = build(tmp_path, ModelMetadata(name="m"))
+    for layer in model.manifest.layers:
+        with model.open_blob(layer) as stream:
+            assert digests.of_bytes(stream.read()) == layer.digest
+    with pytest.raises(NotFoundError):
+        model.open_blob(Descriptor(mediaType=RAW, digest=digests.of_bytes(b"absent"), size=6))
