@@ -161,8 +161,9 @@ def build(
     # Digests the cache knows, looked up here: for an unchanged model of many small files, handing
     # each lookup to the pool cost more in thread hand-offs than the lookups themselves.
     packings = {s.relpath: layer_packing(s, metadata.files.compress) for s in sources}
-    known = {s.relpath: digest for s in sources if hashes and packings[s.relpath] == "raw"
-             and (digest := hashes.get(s.files[0].path)) is not None}
+    cached = hashes.get_many(s.files[0].path for s in sources if packings[s.relpath] == "raw") if hashes else {}
+    known = {s.relpath: digest for s in sources if packings[s.relpath] == "raw"
+             and (digest := cached.get(s.files[0].path)) is not None}
     check_manifest_size(metadata, created, sources, packings, epoch)
     check_archive_entries(sources)
 
