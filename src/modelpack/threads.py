@@ -19,9 +19,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
@@ -58,3 +61,50 @@ def worker_pool(max_workers: int, name: str = "") -> ThreadPoolExecutor:
 def worker_thread(target: Callable[..., Any], *args: Any, name: str, daemon: bool = False) -> threading.Thread:
     """A thread (not started) running `target(*args)` with signals left to the main thread."""
     return _Thread(target=target, args=args, name=name, daemon=daemon)
+
+
+def map_in_workers(fn: Callable[[T], R], items: Sequence[T], workers: int, name: str = "") -> list[R]:
+    """`fn` of each item on `workers` threads, the results in the items' order: `Executor.map` without a
+    Future per item (each holds a condition, a lock and a queue entry: ~1.7 KB, 14 MB for 8,000 files
+    hashed, all made before the first one ran). The first failure (or a Ctrl-C in the caller) stops the
+    workers taking more items, and is raised.
+
+    Args:
+        fn: what to run on each item.
+        items: the items, in order.
+        workers: threads at most (fewer for fewer items).
+        name: the threads' name prefix.
+
+    Returns:
+        `fn(item)` for each item, in order.
+
+    Raises:
+        BaseException: the first exception `fn` raised.
+    """
+    results: list[Any] = [None] * len(items)
+    taken = iter(range(len(items)))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        while not failures:
+            with lock:
+                i = next(taken, None)
+            if i is None:
+                return
+            try:
+                results[i] = fn(items[i])
+            except BaseException as exc:
+                failures.append(exc)
+                raise
+
+    with worker_pool(max(1, workers), name) as pool:
+        jobs = [pool.submit(work) for _ in range(min(max(1, workers), len(items)))]
+        try:
+            wait(jobs)
+        except BaseException as exc:  # Ctrl-C: the workers end with the item they are on
+            failures.append(exc)
+            raise
+    if failures:
+        raise failures[0]
+    return results

@@ -253,7 +253,7 @@ def read_model(reference: str | Place, local_store: LayoutStore, options: Client
 def _store_hashes(store: LayoutStore | None) -> HashCache:
     from modelpack.packing.hashcache import HashCache
 
-    return HashCache(_store(store).root / "hash-cache.json")  # (describe() alone: no store at hand)
+    return HashCache(_store(store).root / "hash-cache")  # (describe() alone: no store at hand)
 
 
 def _check_pinned(ref: Reference, digest: str) -> None:

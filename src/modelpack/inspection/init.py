@@ -122,9 +122,10 @@ def recognised_files(sources: Iterable[LayerSource]) -> dict[str, list[tuple[str
     for layer in sources:
         if layer.archive:
             continue
-        kind = _format_of(layer.relpath, layer.files[0].path)
+        path = Path(layer.files[0].path)
+        kind = _format_of(layer.relpath, path)
         if kind is not None:
-            found.setdefault(kind, []).append((layer.relpath, layer.files[0].path))
+            found.setdefault(kind, []).append((layer.relpath, path))
     return found
 
 

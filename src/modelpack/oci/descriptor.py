@@ -9,10 +9,11 @@ written back after the known ones, and absent optional fields stay absent.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 from modelpack.oci import digest as _digest
@@ -42,11 +43,22 @@ class _Field:
     default: Callable[[], Any] | None = None  # for absent fields that still have a value (e.g. layers=[])
 
 
-class _Document:
-    """A JSON object with declared fields. Immutable; `replace` makes a changed copy."""
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
+
+def _slots(fields: tuple[_Field, ...]) -> tuple[str, ...]:
+    return tuple(spec.attr for spec in fields)
+
+
+class _Document:
+    """A JSON object with declared fields. Immutable; `replace` makes a changed copy.
+
+    Each type keeps its fields in slots, not a per-instance dict: a manifest of ~9,000 layers holds a
+    descriptor per layer."""
+
+    __slots__ = ("_extra",)
     _fields: ClassVar[tuple[_Field, ...]] = ()
-    _extra: dict[str, Any]
+    _extra: Mapping[str, Any]
 
     def __init__(self, **values: Any) -> None:
         for spec in self._fields:
@@ -60,7 +72,7 @@ class _Document:
             elif spec.required:
                 raise InvalidDocument(spec.key, "field required")
             object.__setattr__(self, spec.attr, value)
-        object.__setattr__(self, "_extra", values)  # unknown fields, kept as they came
+        object.__setattr__(self, "_extra", values or _NO_EXTRA)  # unknown fields, kept as they came
 
     @classmethod
     def from_json(cls: type[T], raw: Any, where: str = "") -> T:
@@ -188,6 +200,7 @@ class Platform(_Document):
         _Field("os", "os", _str, required=True),
         _Field("variant", "variant", _str),
     )
+    __slots__ = _slots(_fields)
 
 
 class Descriptor(_Document):
@@ -208,6 +221,7 @@ class Descriptor(_Document):
         _Field("platform", "platform", _one(lambda: Platform)),
         _Field("urls", "urls", _str_list),
     )
+    __slots__ = _slots(_fields)
 
     def annotation(self, *keys: str) -> str | None:
         """The first of `keys` present in the annotations."""
@@ -219,6 +233,8 @@ class Descriptor(_Document):
 
 class _Node(_Document):
     """A manifest or an index: the documents a registry stores under a digest."""
+
+    __slots__ = ()
 
     schema_version: int
     media_type: str
@@ -253,12 +269,14 @@ class Manifest(_Node):
         _Field("config", "config", _one(lambda: Descriptor), required=True),
         _Field("layers", "layers", _many(lambda: Descriptor), default=list),
     )
+    __slots__ = _slots(_fields)
 
 
 class Index(_Node):
     manifests: list[Descriptor]
 
     _fields = _node_fields(mt.OCI_INDEX, _Field("manifests", "manifests", _many(lambda: Descriptor), default=list))
+    __slots__ = _slots(_fields)
 
 
 def json_bytes(value: Any) -> bytes:
@@ -271,21 +289,52 @@ def parse_manifest(data: bytes) -> Manifest | Index:
 
     The same bytes give the same (immutable) value: a pull reads its manifest in several places (the
     container-image check, the graph walk, unpacking, restoring modelpack.yaml); parsing a
-    2,000-layer manifest costs ~10 ms each time, so the last few are kept.
+    2,000-layer manifest costs ~10 ms each time, so the last few are kept (and a manifest we built is
+    one of them: see `encode_manifest`).
 
     Raises:
         IntegrityError: not a JSON object, over the size cap, or a field missing or malformed
             (a manifest media type without `config`, a size beyond 2**53, ...).
         UnsupportedArtifactError: a well-formed document of a media type modelpack does not read.
     """
-    if isinstance(data, bytes):
-        return _parse_bytes(data)
-    return _parse(data)
+    if not isinstance(data, bytes):
+        return _parse(data)
+    with _parsed_lock:
+        node = _parsed.pop(data, None)
+        if node is not None:
+            _parsed[data] = node  # the newest again
+    if node is None:
+        node = _parse(data)
+        _remember(data, node)
+    return node
 
 
-@functools.lru_cache(maxsize=8)
-def _parse_bytes(data: bytes) -> Manifest | Index:
-    return _parse(data)
+def encode_manifest(node: Manifest | Index) -> bytes:
+    """`node`'s canonical bytes, remembered with it: parsing them back (as `copy` does with the manifest a
+    push just built) returns `node` itself, not a second descriptor for every layer.
+
+    Args:
+        node: a manifest or index.
+
+    Returns:
+        The bytes to push (`node.canonical_bytes()`).
+    """
+    data = node.canonical_bytes()
+    _remember(data, node)
+    return data
+
+
+_PARSED_KEPT = 8
+_parsed: dict[bytes, Manifest | Index] = {}  # the last few parsed, oldest first
+_parsed_lock = threading.Lock()
+
+
+def _remember(data: bytes, node: Manifest | Index) -> None:
+    with _parsed_lock:
+        _parsed.pop(data, None)
+        _parsed[data] = node
+        while len(_parsed) > _PARSED_KEPT:
+            del _parsed[next(iter(_parsed))]
 
 
 def _parse(data: bytes) -> Manifest | Index:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Final, Literal
 
 # OCI image-spec
@@ -25,6 +26,7 @@ Compression = Literal["gzip", "zstd"]  # files.compress: what a compressed layer
 COMPRESSED_KINDS: Final[tuple[Kind, ...]] = ("doc", "code", "dataset")  # weights stay raw, as model-spec says
 
 
+@functools.cache  # one string for all the layers of a kind, not one each
 def layer_media_type(kind: Kind, packing: Packing) -> str:
     return f"{MODEL_PREFIX}{kind}.v1.{packing}"
 

@@ -4,8 +4,14 @@ folders packed as one tar layer, keyed by what it says about each of their membe
 A second pack or push of an unchanged model then reads no file to know its digests, so it costs
 only HEAD requests. An entry is trusted only while path, size, mtime, ctime, inode and device all
 match (ctime too: `touch -r` or `os.utime` can put a file's mtime back after an edit, but nothing but
-the clock sets ctime); a stale entry could still not corrupt anything: the store and registries verify every digest
-against the bytes they receive.
+the clock sets ctime), as they were before the file was read; a stale entry could still not corrupt
+anything: the store and registries verify every digest against the bytes they receive.
+
+The file holds one entry a line, oldest first: `NAME<TAB>SIGNATURE<TAB>VALUE`, each a compact JSON value
+(JSON escapes tabs and line breaks inside strings, so none has either). It is read a line at a time: only
+the entries asked about are kept in memory, and saving streams the others through. Held whole, as one
+JSON document, a full cache (50,000 entries: other models packed before) cost 32 MB of memory (44 MB at
+its peak) and 0.4 s to load, whatever the size of the model being packed.
 """
 
 from __future__ import annotations
@@ -15,86 +21,127 @@ import json
 import os
 import stat
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from modelpack.files import atomic_write
+from modelpack.oci.digest import is_digest
 
 MAX_ENTRIES = 50_000
+LEGACY_NAME = "hash-cache.json"  # the whole-document form before: removed when the cache is next saved
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class HashCache:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._entries: dict[str, list] | None = None
-        self._dirty = False
+        self._put: dict[str, str] = {}  # names stored since the last save, and their lines
         self._lock = threading.Lock()
         # Folders' resolved paths, each resolved once: realpath() of every file of a 2,000-file model
         # cost more than reading them. A folder renamed meanwhile only misses: the key's inode and device
         # must match too.
         self._folders: dict[str, str] = {}
 
-    def _key(self, path: Path) -> tuple[str, list[int]]:
-        st = os.lstat(path)
-        if stat.S_ISLNK(st.st_mode):
-            st = os.stat(path)
-            name = os.path.realpath(path)
-        else:
-            folder, base = os.path.split(os.path.abspath(path))
-            real = self._folders.get(folder)
-            if real is None:
-                real = self._folders[folder] = os.path.realpath(folder)
-            name = os.path.join(real, base)
-        return name, [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
-
-    def _load(self) -> dict[str, list]:
-        if self._entries is None:
-            try:
-                data = json.loads(self.path.read_bytes())
-                self._entries = data if isinstance(data, dict) else {}
-            except (OSError, ValueError):  # absent, unreadable or damaged: a cache only saves time
-                self._entries = {}
-        return self._entries
-
-    def get(self, path: Path) -> str | None:
+    def key(self, path: str | Path) -> tuple[str, list[int]] | None:
+        """What the file at `path` is now, as a name and signature to `store` its digest under: taken before
+        its bytes are read, so an edit made while (or after) they are read leaves an entry its file no
+        longer matches, not the old digest under the new file's stat. None when the file is gone."""
         try:
-            name, signature = self._key(path)
-        except FileNotFoundError:
-            return None  # gone since the walk: reading it says so, naming it
-        found = self.lookup(name, signature)
-        return str(found) if found is not None else None
-
-    def key(self, path: Path) -> tuple[str, list[int]] | None:
-        """What `path` is now, as a name and signature to `store` its digest under: taken before its bytes
-        are read, so an edit made while (or after) they are read leaves an entry its file no longer
-        matches, not the old digest under the new file's stat. None when the file is gone."""
-        try:
-            return self._key(path)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                st = os.stat(path)
+                name = os.path.realpath(path)
+            else:
+                folder, base = os.path.split(os.path.abspath(path))
+                real = self._folders.get(folder)
+                if real is None:
+                    real = self._folders[folder] = os.path.realpath(folder)
+                name = os.path.join(real, base)
         except FileNotFoundError:
             return None
+        return name, [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
-    def lookup(self, name: str, signature: Any) -> Any:
-        """What `store` kept for `name` while it had this very `signature` (a JSON value); else None."""
-        with self._lock:
-            entry = self._load().get(name)
-        if isinstance(entry, list) and len(entry) == 2 and entry[0] == signature:
-            return entry[1]
-        return None
+    def get_many(self, paths: Iterable[str | Path]) -> dict[str | Path, str]:
+        """The digests the cache knows for the files at `paths` (one it does not know, or whose file
+        changed, is left out), reading the cache file once."""
+        keys = {path: key for path in paths if (key := self.key(path)) is not None}
+        found = self.lookup_many(dict(keys.values()))
+        return {path: value for path, (name, _) in keys.items()
+                if isinstance(value := found.get(name), str) and is_digest(value)}
+
+    def lookup_many(self, wanted: Mapping[str, Any]) -> dict[str, Any]:
+        """What `store` kept for each name of `wanted` while it had the very signature `wanted` gives it
+        (JSON values); names with no such entry are left out. Reads the cache file once."""
+        by_json = {_json(name): name for name in wanted}
+        found: dict[str, Any] = {}
+        for name_json, line in self._lines():
+            name = by_json.get(name_json)
+            if name is None:
+                continue
+            entry = _entry(line)
+            if entry is not None and entry[0] == wanted[name]:
+                found[name] = entry[1]  # a later line for the same name is the newer
+            else:
+                found.pop(name, None)
+        return found
 
     def store(self, name: str, signature: Any, value: Any) -> None:
-        """Keep `value` (a JSON value) for `name` as long as its signature stays `signature`."""
+        """Keep `value` (a JSON value) for `name` as long as its signature stays `signature` (saved by `save`)."""
+        line = "\t".join((_json(name), _json(signature), _json(value))) + "\n"
         with self._lock:
-            entries = self._load()
-            entries.pop(name, None)  # re-insert: dict order doubles as least-recently-written order
-            entries[name] = [signature, value]
-            while len(entries) > MAX_ENTRIES:
-                entries.pop(next(iter(entries)))
-            self._dirty = True
+            self._put.pop(name, None)  # re-insert: the newest last
+            self._put[name] = line
 
     def save(self) -> None:
+        """Write the entries stored since the last save after the file's others (the oldest dropped past
+        MAX_ENTRIES), streaming the file through."""
         with self._lock:
-            if not self._dirty or self._entries is None:
+            if not self._put:
                 return
-            with contextlib.suppress(OSError):  # e.g. a store that is not a folder: said when it is written to
-                atomic_write(self.path, json.dumps(self._entries, separators=(",", ":")).encode())
-            self._dirty = False
+            put, self._put = self._put, {}
+        replaced = {_json(name) for name in put}
+        kept = sum(1 for name_json, _ in self._lines() if name_json not in replaced)
+        skip = max(0, kept + len(put) - MAX_ENTRIES)
+
+        def lines() -> Iterator[bytes]:
+            dropped = 0
+            for name_json, line in self._lines():
+                if name_json in replaced:
+                    continue
+                if dropped < skip:
+                    dropped += 1
+                    continue
+                yield line.encode()
+            for line in put.values():
+                yield line.encode()
+
+        with contextlib.suppress(OSError):  # e.g. a store that is not a folder: said when it is written to
+            atomic_write(self.path, lines())
+            (self.path.parent / LEGACY_NAME).unlink(missing_ok=True)
+
+    def _lines(self) -> Iterator[tuple[str, str]]:
+        """(the name as JSON, the whole line) of each complete line of the file: absent, unreadable or
+        damaged, a cache only saves time."""
+        try:
+            with open(self.path, encoding="utf-8", errors="replace", newline="\n") as f:
+                for line in f:
+                    name_json, tab, _ = line.partition("\t")
+                    if tab and line.endswith("\n"):
+                        yield name_json, line
+        except OSError:
+            return
+
+
+def _entry(line: str) -> tuple[Any, Any] | None:
+    """A line's signature and value, or None for a damaged line."""
+    fields = line.rstrip("\n").split("\t")
+    if len(fields) != 3:
+        return None
+    try:
+        return json.loads(fields[1]), json.loads(fields[2])
+    except ValueError:
+        return None

@@ -22,10 +22,12 @@ ALWAYS_EXCLUDED = (".git", ".hg", ".svn", ".modelpack")
 MAX_WALKED = 2_000_000
 
 
-@dataclass(frozen=True)
+# Slots, and the walk's paths kept as str: one record per file of a model that may have ~9,000 (a
+# per-instance dict and a Path each cost more than the rest of the record).
+@dataclass(frozen=True, slots=True)
 class SourceFile:
     relpath: str  # posix, relative to the model root
-    path: Path  # where to read it (symlinks already resolved)
+    path: str | Path  # where to read it (symlinks already resolved)
     mode: int  # permission bits
     size: int
     mtime: int
@@ -35,7 +37,7 @@ class SourceFile:
     stamp: tuple[int, ...] = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerSource:
     """One future layer: a single file, or a folder declared as one archive."""
 
@@ -136,11 +138,10 @@ def _walk(root: Path, exclude: list[str]) -> list[SourceFile]:
                 if real in above:
                     raise UsageError(f"{relpath}: symbolic link loop (it leads back to "
                                      f"{above[real] or 'the model directory'})")
-                found.append(SourceFile(relpath, Path(real), 0o755, 0, int(st.st_mtime), is_dir=True,
-                                        stamp=_stamp(st)))
+                found.append(SourceFile(relpath, real, 0o755, 0, int(st.st_mtime), is_dir=True, stamp=_stamp(st)))
                 visit(real, relpath + "/", {**above, real: relpath})
             elif stat.S_ISREG(st.st_mode):
-                found.append(SourceFile(relpath, Path(real), stat.S_IMODE(st.st_mode) & 0o777, st.st_size,
+                found.append(SourceFile(relpath, real, stat.S_IMODE(st.st_mode) & 0o777, st.st_size,
                                         int(st.st_mtime), stamp=_stamp(st)))
             else:
                 raise UsageError(f"{relpath}: not a regular file or folder (sockets, devices and FIFOs "

@@ -30,7 +30,9 @@ def read_at_most(resp: Response, limit: int) -> bytes:
     """Up to `limit + 1` bytes of the (decoded) body, so the caller can tell "over the limit" apart;
     the rest is left unread. Raises RegistryError for a content encoding other than gzip or deflate."""
     encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
-    raw: Any = resp.raw if resp.raw is not None else _Buffered(resp.content)  # read whole by the curl engine
+    if resp.raw is None and encoding in ("", "identity"):
+        return resp.content[:limit + 1]  # read whole by the curl engine: no copy (a manifest may be 4 MiB)
+    raw: Any = resp.raw if resp.raw is not None else _Buffered(resp.content)
     if encoding in ("", "identity"):
         return _read_raw(raw, limit + 1)
     if encoding not in _WBITS:

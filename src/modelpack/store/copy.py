@@ -218,7 +218,9 @@ class BlobPipeline:
         self._failed = threading.Event()
         self._first: BaseException | None = None  # what failed first (the others may only be its cancellation)
         self._pool = worker_pool(max(1, options.workers or default_workers()))
-        self._futures: list[Future[None]] = []
+        # Jobs not yet done well (pending, failed or cancelled): one that succeeded is let go, not kept
+        # until the end (a Future holds a condition and a lock: ~1 KB each, for every blob of a push).
+        self._futures: dict[Future[None], None] = {}
         # Digests already submitted: files of equal bytes (a dataset's empty or repeated files) are one
         # blob, sent once, not once per path.
         self._submitted: set[str] = set()
@@ -237,7 +239,7 @@ class BlobPipeline:
         quick = self._quick_for(blob)
         fetch = self._fetch_for(blob) if quick is None else None
         if quick is None and fetch is None:
-            self._futures.append(self._pool.submit(self._move, blob, opener))
+            self._track(self._pool.submit(self._move, blob, opener))
             return
         if fetch is not None and self.dst.has_blob(blob):  # (a local check: `pull -o --force` of equal files)
             self._finished(blob, skipped=True)
@@ -251,8 +253,7 @@ class BlobPipeline:
                     self.options.progress(blob.size)
                 self._finished(blob, skipped=False)
             elif not self._failed.is_set():  # handed back: a worker moves it the ordinary way
-                with self._lock:
-                    self._futures.append(self._pool.submit(self._move, blob, opener, True))
+                self._track(self._pool.submit(self._move, blob, opener, True))
 
         if quick is not None:
             quick.start(blob, opener, done)
@@ -324,8 +325,18 @@ class BlobPipeline:
                 raise
             self._finished(Descriptor(mediaType=media_type, digest=digest.result(), size=size), skipped=not uploaded)
 
-        self._futures.append(self._pool.submit(job))
+        self._track(self._pool.submit(job))
         return True
+
+    def _track(self, future: Future[None]) -> None:
+        with self._lock:
+            self._futures[future] = None
+        future.add_done_callback(self._settled)
+
+    def _settled(self, future: Future[None]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            with self._lock:
+                self._futures.pop(future, None)
 
     def _move(self, blob: Descriptor, opener: Opener, announced: bool = False) -> None:
         if self._failed.is_set():
@@ -380,7 +391,9 @@ class BlobPipeline:
         if exc_type is None:
             if self._first is not None:
                 raise self._first  # the cause, not the cancellations it caused
-            for future in self._futures:
+            with self._lock:
+                unsettled = list(self._futures)
+            for future in unsettled:
                 future.result()  # the first failure, if any, is raised here
 
     def _wait_for_workers(self, cancel: bool) -> None:

@@ -248,8 +248,8 @@ class CurlEngine:
                 if code and not (request._overflow and status):
                     request.future.set_exception(CurlFailure(code, message))
                 else:
-                    request.future.set_result(Answer(status, request.header_lines,
-                                                     b"".join(request._parts), request._overflow))
+                    body, request._parts = b"".join(request._parts), []  # the pieces are not kept as well
+                    request.future.set_result(Answer(status, request.header_lines, body, request._overflow))
             if not queued:
                 return
 
