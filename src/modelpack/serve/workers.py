@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from modelpack.cli.escape import clean
+
 
 def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: Callable[[], None]) -> int:
     """Run `workers` serve processes on `sock` until they exit.
@@ -64,8 +66,10 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for _ in range(workers):
+            # Any bytes may come (a native library's log): one that is not UTF-8 is shown as \xNN, as
+            # `clean` shows a control character, instead of ending the relay (and with it "serving on").
             procs.append(subprocess.Popen(command, pass_fds=(sock.fileno(), alive), stderr=subprocess.PIPE,
-                                          text=True, env=env,
+                                          encoding="utf-8", errors="backslashreplace", env=env,
                                           start_new_session=True))  # terminal signals come through the parent, once
     except BaseException:
         stop(signal.SIGTERM, None)
@@ -117,13 +121,16 @@ def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: st
            stopping: threading.Event) -> None:
     """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line, and not its
     "error: terminated" when we stopped it; once it has exited, it no longer counts among the running
-    workers in /metrics."""
+    workers in /metrics.
+
+    Lines are escaped (`clean`): our own log lines already are (so they pass unchanged), but a native
+    library or a trusted pickle's code writes to fd 2 past our logging, quoting what a model file holds."""
     assert proc.stderr is not None
     for line in proc.stderr:
         if line.startswith("serving on "):
             started.release()
         elif line.strip() != "stopped" and not (stopping.is_set() and line.strip() == "error: terminated"):
-            sys.stderr.write(line)
+            sys.stderr.write(clean(line.removesuffix("\n")) + "\n")
             sys.stderr.flush()
     proc.wait()
     from prometheus_client import multiprocess
