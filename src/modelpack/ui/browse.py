@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelpack.errors import ModelpackError, UsageError
 from modelpack.oci.reference import Reference
 from modelpack.query import natural_key, sort_key
+from modelpack.threads import worker_pool
 from modelpack.ui.charts import Chart, chart
 from modelpack.ui.site import WORKERS, SignatureStatus, Site
 from modelpack.versions import Version, list_versions
@@ -59,7 +59,7 @@ def home(site: Site, query: str = "", page: int = 1) -> HomePage:
     pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
     page = min(max(page, 1), pages)
     selected = shown[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with worker_pool(4, "ui-summaries") as pool:
         summaries = list(pool.map(lambda item: _summary(site, *item), selected))
     return HomePage(summaries, query, page, pages, len(shown), messages)
 
