@@ -1,5 +1,6 @@
 """`serve --workers N`: what a worker writes on its stderr past our logging (a native library, the code a
-trusted pickle runs) reaches our terminal escaped, one line for each of its lines, whatever its bytes."""
+trusted pickle runs) reaches our terminal escaped, one line for each of its lines, whatever its bytes;
+the threads relaying them leave stop signals to the main thread."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import joblib
 
 from serve_models import iris_skops
+from test_ui_stop import unblocked_threads
 
 # OSC 0 retitles the terminal, U+202E reverses what follows, 0xff 0xfe are not UTF-8 at all.
 RAW = b"native: \x1b]0;pwned\x07\xe2\x80\xaeevil \xff\xfe bytes\nsecond line\n"
@@ -50,6 +52,7 @@ def test_a_workers_raw_stderr_is_relayed_escaped_line_by_line(tmp_path: Path) ->
         while not (line := proc.stderr.readline()).startswith(b"serving on"):
             assert line, "serve exited before serving: " + repr(b"".join(lines))
             lines.append(line)
+        assert unblocked_threads(proc.pid) == []  # the relays leave stop signals to the main thread
     finally:
         proc.send_signal(signal.SIGTERM)
         err = (b"".join(lines) + proc.stderr.read()).decode("utf-8")

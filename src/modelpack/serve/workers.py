@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelpack.cli.escape import clean
+from modelpack.threads import worker_thread
 
 
 def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: Callable[[], None]) -> int:
@@ -79,7 +80,9 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     finally:
         os.close(alive)
     started = threading.Semaphore(0)
-    relays = [threading.Thread(target=_relay, args=(proc, started, shared, stopping), daemon=True) for proc in procs]
+    # Born with the stop signals blocked: the main thread, waiting in waitpid, must be the one they reach.
+    relays = [worker_thread(_relay, proc, started, shared, stopping, name="modelpack-relay", daemon=True)
+              for proc in procs]
     for relay in relays:
         relay.start()
 
