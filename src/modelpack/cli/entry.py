@@ -28,6 +28,32 @@ def stopped(exc: BaseException) -> tuple[str, int]:
     return ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
 
 
+def ignore_stop_signals_once_done() -> None:
+    """The command's work is done and its output flushed: SIGINT and SIGTERM are ignored from now on,
+    or, while threads of ours are still running, once Python has joined them at exit (a Ctrl-C can
+    still end a thread that would not finish).
+
+    Python sets a stop signal's handling back to the default before it finalizes its modules (tens of
+    ms with serve's or push's imports loaded): a signal then ended the finished command silently, as
+    killed by it (-2, -15), and a script took a completed pull or push for a failed one. An ignored
+    signal stays ignored through finalization, so the exit status stays the work's.
+    """
+    import threading
+
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    if any(t.is_alive() for t in others):
+        import atexit
+
+        atexit.register(_ignore_stop_signals)  # atexit runs once Python has joined the non-daemon threads
+    else:
+        _ignore_stop_signals()
+
+
+def _ignore_stop_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def main() -> NoReturn:
     """Run `modelpack` with the arguments in `sys.argv`; exit with its status."""
     stop_on_sigterm_as_on_ctrl_c()
@@ -36,5 +62,6 @@ def main() -> NoReturn:
     except KeyboardInterrupt as exc:
         message, code = stopped(exc)
         sys.stderr.write(f"error: {message}\n")
+        ignore_stop_signals_once_done()
         sys.exit(code)
     run()
