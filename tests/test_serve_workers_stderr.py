@@ -64,3 +64,12 @@ def test_a_workers_raw_stderr_is_relayed_escaped_line_by_line(tmp_path: Path) ->
     assert err.splitlines().count(SHOWN) == 2, err  # one per worker, its newlines still line breaks
     assert err.splitlines().count("second line") == 2, err
     assert "Traceback" not in err
+
+
+def test_a_model_no_worker_can_serve_is_one_error_line_not_one_per_worker(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    run = subprocess.run([sys.executable, "-m", "modelpack", "serve", str(tmp_path / "empty"), "--port", "0",
+                          "--workers", "3"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [f"error: no model file modelpack can serve in {tmp_path / 'empty'} (.onnx, "
+                                       "scikit-learn .skops/.joblib/.pkl, XGBoost .ubj/.bst/.json)"], run.stderr

@@ -81,7 +81,8 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
         os.close(alive)
     started = threading.Semaphore(0)
     # Born with the stop signals blocked: the main thread, waiting in waitpid, must be the one they reach.
-    relays = [worker_thread(_relay, proc, started, shared, stopping, name="modelpack-relay", daemon=True)
+    errors = _ErrorLines()
+    relays = [worker_thread(_relay, proc, started, shared, stopping, errors, name="modelpack-relay", daemon=True)
               for proc in procs]
     for relay in relays:
         relay.start()
@@ -90,7 +91,9 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
         sock.close()  # the workers hold it now
         if _all_started(procs, started) and not stopping.is_set():
             ready()
+            served = True
         else:
+            served = stopping.is_set()  # stopped as asked while loading, else a worker could not start
             stop(signal.SIGTERM, None)
         codes = [proc.wait() for proc in procs]
         if stopping.is_set():  # a worker our SIGTERM ended while it loaded stopped as asked (else exit 241)
@@ -102,7 +105,8 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
             signal.signal(sig, handler)
         os.close(holder)
         shutil.rmtree(shared, ignore_errors=True)
-    logging.getLogger("modelpack.serve").info("stopped")
+    if served:  # a server that never started says why (its error), not that it stopped
+        logging.getLogger("modelpack.serve").info("stopped")
     return next((code for code in codes if code != 0), 0)
 
 
@@ -120,8 +124,26 @@ def _all_started(procs: list[subprocess.Popen[str]], started: threading.Semaphor
 _STOPPED = (-signal.SIGTERM, 128 + signal.SIGTERM)
 
 
+class _ErrorLines:
+    """The "error: ..." lines relayed so far: each worker that cannot load the model says why, the same
+    line N times; it is shown once, as one `serve` says it."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def first(self, line: str) -> bool:
+        """Whether `line` is not an error line already relayed (and, from now on, it is)."""
+        if not line.startswith("error: "):
+            return True
+        with self._lock:
+            new = line not in self._seen
+            self._seen.add(line)
+        return new
+
+
 def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: str,
-           stopping: threading.Event) -> None:
+           stopping: threading.Event, errors: _ErrorLines) -> None:
     """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line, and not its
     "error: terminated" when we stopped it; once it has exited, it no longer counts among the running
     workers in /metrics.
@@ -132,7 +154,8 @@ def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: st
     for line in proc.stderr:
         if line.startswith("serving on "):
             started.release()
-        elif line.strip() != "stopped" and not (stopping.is_set() and line.strip() == "error: terminated"):
+        elif (line.strip() != "stopped" and not (stopping.is_set() and line.strip() == "error: terminated")
+              and errors.first(line)):
             sys.stderr.write(clean(line.removesuffix("\n")) + "\n")
             sys.stderr.flush()
     proc.wait()
