@@ -152,6 +152,7 @@ def test_rendered_yaml_equals_a_dump_with_anchors_disabled() -> None:
 @pytest.mark.parametrize("name, version", [
     ("iris\nMODELPACK_INJECTED=1", "1.0\x1b]0;pwned\x07"),
     ("iris\u202eexe.", "1.0\r"),
+    ("n" * 100_000, "1." * 200),  # printable, but no name: megabytes in every pod's spec
 ])
 def test_image_volume_env_takes_only_printable_identity_as_build_image_does(registry: Registry, name: str,
                                                                            version: str) -> None:
