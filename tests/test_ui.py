@@ -136,11 +136,15 @@ def test_a_readme_shows_its_control_and_bidi_characters_as_escapes(auth_registry
     # The README is rendered to Markup, which the pages' own escaping of every value leaves alone.
     repo = f"{auth_registry.host}/evil/readme"
     digest = push_version(tmp_path / "m", f"{repo}:1", {"version": "1"},
-                          readme="# Safe\x1b]0;pwned\x07\r\n\nsigned by \u202egpj.exe\x1b[2J\r\n")
+                          readme="# Safe\x1b]0;pwned\x07\r\n\nsigned by \u202egpj.exe\x1b[2J\r\n\n"
+                                 "as an entity: &#x202e;gpj.exe and &#8207;&#x2066;\r\n")
     page = Pages(ui([repo])).get(f"/v/{repo}@{digest}")
     readme = page.split('class="readme"')[1]
     assert "\x1b" not in page and "\x07" not in page and "\u202e" not in page
     assert "Safe\\x1b]0;pwned\\x07" in readme and "signed by \\u202egpj.exe\\x1b[2J" in readme
+    # Markdown turns a numeric character reference into the character: it is shown escaped all the same.
+    assert "as an entity: \\u202egpj.exe and \\u200f\\u2066" in readme
+    assert "\u200f" not in page and "\u2066" not in page
     assert "\\r" not in readme  # a Windows line ending is a line ending, not text
 
 
