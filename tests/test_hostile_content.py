@@ -59,6 +59,25 @@ def test_a_config_nested_fifty_thousand_deep_is_ignored_like_any_malformed_confi
         assert "internal error" not in result.err
 
 
+# A value 900 deep parses, but PyYAML (writing modelpack.yaml) and templates recurse on it: pull -o and
+# serve of such a model ended in "internal error". Past jsontext.MAX_DEPTH it is malformed, left out.
+@pytest.mark.parametrize("key", ["io.modelpack.model.hyperparameters+json", "io.modelpack.model.labels+json"])
+def test_an_annotation_nested_hundreds_deep_is_left_out_and_the_model_pulls(
+        hostile: HostileRegistry, tmp_path: Path, key: str) -> None:
+    deep = '{"a":' * 900 + '"x"' + "}" * 900
+    serve(hostile, crafted_model(annotations={"io.modelpack.model.name": "m", key: deep}))
+    ref = f"{hostile.host}/a/b:1"
+    env = {"MODELPACK_HOME": str(tmp_path / "home")}
+    pulled = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"), env=env)
+    assert pulled.code == 0, pulled.err
+    assert "internal error" not in pulled.err
+    restored = (tmp_path / "out" / "modelpack.yaml").read_text()
+    assert "name: m" in restored and "hyperparameters" not in restored and "labels" not in restored
+    shown = modelpack("inspect", "--remote", "--plain-http", "--json", ref, env=env)
+    assert shown.code == 0, shown.err
+    assert json.loads(shown.out)["metadata"] == {"name": "m"}
+
+
 # -- A10: a malformed metadata annotation does not fail the listing ------------------------------------
 @pytest.mark.parametrize("bad", ["{bad", "[1,2]", "1e999", '{"a": 1e999}', '"text"'])
 def test_a_malformed_metrics_annotation_is_shown_as_missing_with_one_warning(

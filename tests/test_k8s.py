@@ -147,3 +147,32 @@ def test_rendered_yaml_equals_a_dump_with_anchors_disabled() -> None:
     assert text == yaml.dump_all(docs, Dumper=NoAliases, sort_keys=False)
     _no_anchors(text)
     assert list(yaml.safe_load_all(text)) == docs
+
+
+@pytest.mark.parametrize("name, version", [
+    ("iris\nMODELPACK_INJECTED=1", "1.0\x1b]0;pwned\x07"),
+    ("iris\u202eexe.", "1.0\r"),
+    ("n" * 100_000, "1." * 200),  # printable, but no name: megabytes in every pod's spec
+])
+def test_image_volume_env_takes_only_printable_identity_as_build_image_does(registry: Registry, name: str,
+                                                                           version: str) -> None:
+    from test_peer_metadata import push_manifest
+
+    hostile, plain = registry.repo("hostile") + ":1", registry.repo("plain") + ":1"
+    push_manifest(hostile, {"io.modelpack.model.name": name, "org.opencontainers.image.version": version})
+    push_manifest(plain, {"io.modelpack.model.name": "iris", "org.opencontainers.image.version": "1.0 rc"})
+    server = registry.repo("base") + ":1"
+    push_base(server, ("amd64",))
+
+    def env_of(ref: str) -> dict[str, str]:
+        out = modelpack("k8s", "--plain-http", "--kind", "image-volume", ref, "--serving-image", server)
+        assert out.code == 0, out.err
+        container = next(yaml.safe_load_all(out.out))["spec"]["template"]["spec"]["containers"][0]
+        return {item["name"]: item["value"] for item in container["env"]}
+
+    # Left empty (still set: it overrides the serving image's own), so serve names the model by its folder.
+    env = env_of(hostile)
+    assert env["MODELPACK_MODEL_NAME"] == "" and env["MODELPACK_MODEL_VERSION"] == "", env
+    assert all(value.isprintable() for value in env.values())
+    env = env_of(plain)
+    assert (env["MODELPACK_MODEL_NAME"], env["MODELPACK_MODEL_VERSION"]) == ("iris", "1.0 rc")

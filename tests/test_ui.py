@@ -136,11 +136,15 @@ def test_a_readme_shows_its_control_and_bidi_characters_as_escapes(auth_registry
     # The README is rendered to Markup, which the pages' own escaping of every value leaves alone.
     repo = f"{auth_registry.host}/evil/readme"
     digest = push_version(tmp_path / "m", f"{repo}:1", {"version": "1"},
-                          readme="# Safe\x1b]0;pwned\x07\r\n\nsigned by \u202egpj.exe\x1b[2J\r\n")
+                          readme="# Safe\x1b]0;pwned\x07\r\n\nsigned by \u202egpj.exe\x1b[2J\r\n\n"
+                                 "as an entity: &#x202e;gpj.exe and &#8207;&#x2066;\r\n")
     page = Pages(ui([repo])).get(f"/v/{repo}@{digest}")
     readme = page.split('class="readme"')[1]
     assert "\x1b" not in page and "\x07" not in page and "\u202e" not in page
     assert "Safe\\x1b]0;pwned\\x07" in readme and "signed by \\u202egpj.exe\\x1b[2J" in readme
+    # Markdown turns a numeric character reference into the character: it is shown escaped all the same.
+    assert "as an entity: \\u202egpj.exe and \\u200f\\u2066" in readme
+    assert "\u200f" not in page and "\u2066" not in page
     assert "\\r" not in readme  # a Windows line ending is a line ending, not text
 
 
@@ -227,3 +231,20 @@ def test_lineage_is_read_only_from_the_registries_the_ui_shows(auth_registry: Re
         assert "a registry not shown here, so not read" in pages.get(f"/report/{repo}@{elsewhere}")
         assert "names a local path, not a registry" in pages.get(f"/v/{repo}@{local}")
         assert other.requests() == []
+
+
+def test_a_repository_page_shows_the_metrics_most_versions_record_not_thousands(
+        auth_registry: Registry, ui: Callable[..., str], tmp_path: Path) -> None:
+    shown = 50  # modelpack.ui.browse.MAX_METRICS
+    repo = f"{auth_registry.host}/evil/metrics"
+    for v in range(3):  # each version names its own 40 metrics, and all record accuracy
+        own = {f"v{v}m{i:02d}": i / 100 for i in range(40)}
+        push_version(tmp_path / str(v), f"{repo}:{v}", {"version": str(v), "metrics": {"accuracy": 0.9, **own}})
+    pages = Pages(ui([repo]))
+    page = pages.get(f"/r/{repo}")
+    assert page.count('id="chart-') == shown
+    header = next(row for row in scan(page).rows if row and row[0].lower().startswith("tag"))
+    assert "accuracy" in " ".join(header)  # recorded by every version: shown first of all
+    assert f"the versions record 121 metrics; the {shown} that most of them record are shown" in page
+    sorted_by_hidden = scan(pages.get(f"/r/{repo}", sort="-metrics.v2m39")).rows
+    assert next(row[0] for row in sorted_by_hidden if row and row[1].startswith("sha256:")) == "2"

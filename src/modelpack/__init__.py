@@ -7,10 +7,13 @@ package is cheap; `modelpack.public` lists every public name once.
 
 from __future__ import annotations
 
-from typing import Any
-
 from modelpack.public import API_NAMES, OTHER_NAMES
 from modelpack.version import __version__
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `python -m modelpack` imports this
+if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C (modelpack.cli.entry)
+    from typing import Any
+del TYPE_CHECKING  # not a name of the package's
 
 __all__ = [*API_NAMES, *OTHER_NAMES, "__version__"]
 

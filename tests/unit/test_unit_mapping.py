@@ -288,3 +288,13 @@ def test_structured_annotations_of_the_wrong_shape_are_left_out(text: str) -> No
 def test_metadata_view_skips_empty_config_values() -> None:
     config = {"descriptor": {"name": "m", "version": "", "authors": []}, "config": {"format": None, "precision": ""}}
     assert metadata_view(None, config) == {"name": "m"}
+
+
+def test_structured_annotations_nest_up_to_the_json_depth_bound() -> None:
+    from modelpack.oci.jsontext import MAX_DEPTH
+
+    deepest = '{"a":' * (MAX_DEPTH - 1) + '{"m": 1}' + "}" * (MAX_DEPTH - 1)
+    assert "metrics" in metadata_view({mt.NS + "metrics+json": '{"m": 1}'}, None)
+    assert "hyperparameters" in metadata_view({mt.NS + "hyperparameters+json": deepest}, None)
+    too_deep = "[" + deepest + "]"
+    assert "hyperparameters" not in metadata_view({mt.NS + "hyperparameters+json": '{"x":' + too_deep + "}"}, None)

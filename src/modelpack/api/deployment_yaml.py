@@ -10,6 +10,7 @@ import re
 from modelpack.api.core import inspect, parse_reference, remote
 from modelpack.errors import UsageError
 from modelpack.image.kinds import is_container_image, kind_of
+from modelpack.image.serving import model_identity
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
@@ -118,7 +119,8 @@ def kubernetes(
     digest = pinned.split("@")[1]
     meta = metadata_view(node.annotations, None)
     # Every variable is set, an empty one too: the serving image's own values name the model it was built from.
-    identity = {"name": str(meta.get("name") or ""), "version": str(meta.get("version") or ""), "digest": digest}
+    # Only printable values, as build-image writes them (a line break or an escape would reach the container).
+    identity = {"name": "", "version": "", **model_identity(meta), "digest": digest}
     return k8s.render([k8s.deployment(where, server_pinned, cpu, memory, volume_image=pinned,
                                       model_digest=digest, identity=identity), k8s.service(where)])
 

@@ -20,7 +20,7 @@ from modelpack.cli import (
     ui_commands,
 )
 from modelpack.cli.common import configure_logging, global_verbose_option, silence_stdout
-from modelpack.cli.entry import stopped
+from modelpack.cli.entry import ignore_stop_signals_once_done, stopped
 from modelpack.version import __version__
 
 
@@ -68,6 +68,7 @@ def _exit(code: int) -> NoReturn:
     except (OSError, ValueError):
         code = code or 1
         silence_stdout()
+    ignore_stop_signals_once_done()  # a signal from now on cannot undo the work's result (see there)
     sys.exit(code)
 
 

@@ -14,7 +14,7 @@ from modelpack.errors import UnsupportedArtifactError, UsageError
 from modelpack.image.base_config import checked_config
 from modelpack.image.kinds import is_container_image, kind_of
 from modelpack.image.layers import epoch_of, group, model_files, tar_chunks
-from modelpack.image.serving import SERVE_COMMAND, SERVE_PORT
+from modelpack.image.serving import SERVE_COMMAND, SERVE_PORT, model_identity
 from modelpack.image.serving_layer import ServingSetup
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import digest as digests
@@ -206,8 +206,7 @@ class _Context:
             env += setup.env
             settings["User"] = setup.user
         # Who `serve /models` answers as (/v2/models/NAME, its version and digest): /models has no modelpack.yaml.
-        identity = [f"MODELPACK_MODEL_{key.upper()}={self.meta[key]}" for key in ("name", "version")
-                    if isinstance(self.meta.get(key), str) and self.meta[key].isprintable()]
+        identity = [f"MODELPACK_MODEL_{key.upper()}={value}" for key, value in model_identity(self.meta).items()]
         settings["Env"] = [*env, "MODEL_DIR=/models", f"MODELPACK_MODEL_DIGEST={self.model.descriptor.digest}",
                            *identity]
         labels = dict(settings.get("Labels") or {})

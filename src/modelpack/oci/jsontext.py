@@ -3,6 +3,11 @@
 A hostile document can nest arrays 50,000 deep (RecursionError), carry NaN or 1e999 (not JSON, or not
 a finite number), a 5,000-digit integer (ValueError) or bytes that are not UTF-8. Each is refused as
 malformed content (exit 6), never reaches the caller as an exception it did not expect.
+
+Nesting is bounded well below what the parser survives: a value 900 levels deep parses, but whatever
+walks it by recursion later (PyYAML writing modelpack.yaml on a pull, a template, a validator) ran out
+of stack, and `pull -o` and `serve` of a model with such a `hyperparameters+json` annotation ended in
+"internal error". No manifest, config, envelope or annotation of any tool comes near `MAX_DEPTH`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from modelpack.errors import IntegrityError
 # Manifests, configs and the other documents a registry serves are small; bodies are capped on the
 # wire too, this bounds what reaches the parser from the local store or an annotation.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64  # arrays and objects within each other
 
 
 def _finite(text: str) -> float:
@@ -50,12 +56,26 @@ def parse(data: bytes | str, what: str, limit: int = MAX_DOCUMENT_BYTES) -> Any:
         raise IntegrityError(f"{what} is {len(data)} bytes, over the {limit} byte limit")
     try:
         text = data.decode() if isinstance(data, bytes | bytearray) else data
-        return _DECODER.decode(text)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise IntegrityError(f"{what} is not valid JSON: nested too deep") from None
     except ValueError as exc:  # also UnicodeDecodeError and over-long integers
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise IntegrityError(f"{what} is not valid JSON: {reason}") from None
+    if _deeper_than(value, MAX_DEPTH):
+        raise IntegrityError(f"{what} is nested too deep (over {MAX_DEPTH} levels)")
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels in `value` (walked without recursion)."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):  # one level at a time: no recursion, and cheap next to the parse itself
+        level = [child for node in level for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, dict | list)]
+        if not level:
+            return False
+    return True
 
 
 def parse_or_none(data: bytes | str | None, limit: int = MAX_DOCUMENT_BYTES) -> Any:

@@ -26,6 +26,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from modelpack.cli.escape import clean
+from modelpack.threads import worker_thread
+
 
 def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: Callable[[], None]) -> int:
     """Run `workers` serve processes on `sock` until they exit.
@@ -64,8 +67,10 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for _ in range(workers):
+            # Any bytes may come (a native library's log): one that is not UTF-8 is shown as \xNN, as
+            # `clean` shows a control character, instead of ending the relay (and with it "serving on").
             procs.append(subprocess.Popen(command, pass_fds=(sock.fileno(), alive), stderr=subprocess.PIPE,
-                                          text=True, env=env,
+                                          encoding="utf-8", errors="backslashreplace", env=env,
                                           start_new_session=True))  # terminal signals come through the parent, once
     except BaseException:
         stop(signal.SIGTERM, None)
@@ -75,7 +80,10 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     finally:
         os.close(alive)
     started = threading.Semaphore(0)
-    relays = [threading.Thread(target=_relay, args=(proc, started, shared, stopping), daemon=True) for proc in procs]
+    # Born with the stop signals blocked: the main thread, waiting in waitpid, must be the one they reach.
+    errors = _ErrorLines()
+    relays = [worker_thread(_relay, proc, started, shared, stopping, errors, name="modelpack-relay", daemon=True)
+              for proc in procs]
     for relay in relays:
         relay.start()
 
@@ -83,7 +91,9 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
         sock.close()  # the workers hold it now
         if _all_started(procs, started) and not stopping.is_set():
             ready()
+            served = True
         else:
+            served = stopping.is_set()  # stopped as asked while loading, else a worker could not start
             stop(signal.SIGTERM, None)
         codes = [proc.wait() for proc in procs]
         if stopping.is_set():  # a worker our SIGTERM ended while it loaded stopped as asked (else exit 241)
@@ -95,7 +105,8 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
             signal.signal(sig, handler)
         os.close(holder)
         shutil.rmtree(shared, ignore_errors=True)
-    logging.getLogger("modelpack.serve").info("stopped")
+    if served:  # a server that never started says why (its error), not that it stopped
+        logging.getLogger("modelpack.serve").info("stopped")
     return next((code for code in codes if code != 0), 0)
 
 
@@ -113,17 +124,39 @@ def _all_started(procs: list[subprocess.Popen[str]], started: threading.Semaphor
 _STOPPED = (-signal.SIGTERM, 128 + signal.SIGTERM)
 
 
+class _ErrorLines:
+    """The "error: ..." lines relayed so far: each worker that cannot load the model says why, the same
+    line N times; it is shown once, as one `serve` says it."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def first(self, line: str) -> bool:
+        """Whether `line` is not an error line already relayed (and, from now on, it is)."""
+        if not line.startswith("error: "):
+            return True
+        with self._lock:
+            new = line not in self._seen
+            self._seen.add(line)
+        return new
+
+
 def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: str,
-           stopping: threading.Event) -> None:
+           stopping: threading.Event, errors: _ErrorLines) -> None:
     """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line, and not its
     "error: terminated" when we stopped it; once it has exited, it no longer counts among the running
-    workers in /metrics."""
+    workers in /metrics.
+
+    Lines are escaped (`clean`): our own log lines already are (so they pass unchanged), but a native
+    library or a trusted pickle's code writes to fd 2 past our logging, quoting what a model file holds."""
     assert proc.stderr is not None
     for line in proc.stderr:
         if line.startswith("serving on "):
             started.release()
-        elif line.strip() != "stopped" and not (stopping.is_set() and line.strip() == "error: terminated"):
-            sys.stderr.write(line)
+        elif (line.strip() != "stopped" and not (stopping.is_set() and line.strip() == "error: terminated")
+              and errors.first(line)):
+            sys.stderr.write(clean(line.removesuffix("\n")) + "\n")
             sys.stderr.flush()
     proc.wait()
     from prometheus_client import multiprocess

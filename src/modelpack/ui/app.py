@@ -11,20 +11,23 @@ Only GET; only the hosts named on the command line; a registry's failure is a me
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from modelpack.errors import AuthenticationError, ModelpackError, NotFoundError, UsageError
 from modelpack.oci import digest as digests
+from modelpack.threads import worker_pool
 from modelpack.ui import browse, version_page
 from modelpack.ui.site import Site
 
 log = logging.getLogger("modelpack.ui")
+PAGE_THREADS = 40  # pages made at once (as many as Starlette's own thread pool would take)
 
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
@@ -134,10 +137,19 @@ def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
         kind = "text/markdown; charset=utf-8" if markdown else "text/html; charset=utf-8"
         return Response(text, media_type=kind, headers=HEADERS)
 
-    def guarded(endpoint: Callable[[Request], Response]) -> Callable[[Request], Response]:
-        """Every failure as a page with a message: a registry's in its words (escaped), ours as one line."""
+    # Pages are made on our threads, not Starlette's (anyio's, born with the event loop's signal mask):
+    # born with SIGINT and SIGTERM blocked, as are the threads they start, so a stop signal goes to the
+    # main thread, where Python handles it (modelpack.threads).
+    threads = worker_pool(PAGE_THREADS, "ui-page")
+
+    def guarded(endpoint: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
+        """Every failure as a page with a message: a registry's in its words (escaped), ours as one line;
+        the page made on one of `threads`."""
 
         @functools.wraps(endpoint)
+        async def made(request: Request) -> Response:
+            return await asyncio.get_running_loop().run_in_executor(threads, run, request)
+
         def run(request: Request) -> Response:
             try:
                 return endpoint(request)
@@ -153,7 +165,7 @@ def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
                 return page("error.html", 500, title="Internal error",
                             message=f"internal error ({type(exc).__name__}); MODELPACK_DEBUG=1 shows a traceback")
 
-        return run
+        return made
 
     routes = [Route("/", guarded(home)), Route("/r/{host}/{repository:path}", guarded(repository)),
               Route("/v/{host}/{rest:path}", guarded(version)), Route("/report/{host}/{rest:path}", guarded(report))]

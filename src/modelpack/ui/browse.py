@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import math
 import re
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelpack.errors import ModelpackError, UsageError
 from modelpack.oci.reference import Reference
 from modelpack.query import natural_key, sort_key
+from modelpack.threads import worker_pool
 from modelpack.ui.charts import Chart, chart
 from modelpack.ui.site import WORKERS, SignatureStatus, Site
 from modelpack.versions import Version, list_versions
@@ -59,7 +60,7 @@ def home(site: Site, query: str = "", page: int = 1) -> HomePage:
     pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
     page = min(max(page, 1), pages)
     selected = shown[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with worker_pool(4, "ui-summaries") as pool:
         summaries = list(pool.map(lambda item: _summary(site, *item), selected))
     return HomePage(summaries, query, page, pages, len(shown), messages)
 
@@ -121,6 +122,9 @@ class RepositoryPage:
 
 MAX_FILTER = 4096  # characters of the filter or sort box
 MAX_TAGS = 2000  # tags a repository page reads (a HEAD each): a registry listing 100,000 must not cost as many
+# Metric columns and charts of a repository page: each version's manifest may name thousands of its own
+# (10 versions of 1,000 made a 10 MB page; 100 of 10,000 would have been a table of 10^8 cells).
+MAX_METRICS = 50
 
 
 def split_conditions(text: str) -> list[str]:
@@ -157,11 +161,21 @@ def repository(site: Site, ref: Reference, where: str = "", sort: str = "") -> R
         groups.setdefault(version.digest, []).append(version)
     signatures = site.signature_status(repo, list(groups))
     page.rows = [_row(group, signatures.get(digest)) for digest, group in groups.items()]
-    page.metric_names = sorted({name for row in page.rows for name in row.metrics})
+    page.metric_names = _shown_metrics(page.rows, warnings)
     by_time = sorted(page.rows, key=lambda row: (row.created or "", row.version or "", row.tags[0]))
     page.charts = [chart(name, [(row.version or row.tags[0], row.metrics.get(name)) for row in by_time])
                    for name in page.metric_names]
     return page
+
+
+def _shown_metrics(rows: list[Row], warnings: list[str]) -> list[str]:
+    """The metrics the page shows, by name: all of them, or the `MAX_METRICS` most versions record (the
+    filter and the sort still take any)."""
+    counts = Counter(name for row in rows for name in row.metrics)
+    if len(counts) > MAX_METRICS:
+        warnings.append(f"the versions record {len(counts)} metrics; the {MAX_METRICS} that most of them record "
+                        "are shown (filter and sort take any)")
+    return sorted(sorted(counts, key=lambda name: (-counts[name], name))[:MAX_METRICS])
 
 
 def _row(group: list[Version], signature: SignatureStatus | None) -> Row:

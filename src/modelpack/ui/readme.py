@@ -43,4 +43,6 @@ def render(text: str, path: str) -> Markup:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").disable("image")
-    return Markup(md.render(text))  # html off: markdown-it escaped every tag the text held
+    # html off: markdown-it escaped every tag the text held. It does decode character references, and
+    # `&#x202e;` became the bidi override itself: the output is cleaned too (tags and text, both safe).
+    return Markup(clean(md.render(text), keep="\n\r\t"))

@@ -3,7 +3,6 @@ reach them, the keys signatures are checked with, and the caches its pages share
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 from modelpack.errors import NotFoundError, UsageError, VerificationError
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference
 from modelpack.store.options import ClientOptions
+from modelpack.threads import worker_pool
 from modelpack.ui.snapshot import SharedState, SnapshotRepository
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class Site:
         if not self.keys:
             return {}
         repo.tags()  # the snapshot: absent sha256-<hex>(.sig) tags then cost no request
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        with worker_pool(WORKERS, "ui-signatures") as pool:
             return dict(zip(digests, pool.map(lambda d: self._status(repo, d), digests), strict=True))
 
     def _status(self, repo: SnapshotRepository, digest: str) -> SignatureStatus:

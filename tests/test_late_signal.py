@@ -1,0 +1,38 @@
+"""A Ctrl-C or SIGTERM that lands once the command's work is done, while Python shuts down, leaves the
+exit status the work's: the command is not reported as killed by it (-2, -15) after it succeeded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Imported by Python's `site`: the object is collected as Python finalizes its modules (after it set the
+# signals' handling back to the default), and sends the signal then, every time rather than by timing.
+_SEND_WHILE_FINALIZING = """
+import os
+
+class _LateSignal:
+    def __init__(self, signum):
+        self.send = lambda: os.kill(os.getpid(), signum)
+
+    def __del__(self):
+        self.send()
+
+_late = _LateSignal(int(os.environ["SEND_SIGNAL"]))
+"""
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_python_shuts_down_keeps_the_works_exit_status(tmp_path: Path, stop: signal.Signals) -> None:
+    (tmp_path / "sitecustomize.py").write_text(_SEND_WHILE_FINALIZING)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]), "SEND_SIGNAL": str(int(stop)),
+           "MODELPACK_HOME": str(tmp_path / "home")}
+    run = subprocess.run([sys.executable, "-m", "modelpack", "list"], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert run.returncode == 0, (run.returncode, run.stderr)
+    assert run.stderr.strip() == "no models in the local store"
