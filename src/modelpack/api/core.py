@@ -329,7 +329,7 @@ def inspect_fetched(
     info = ModelInfo.read(str(place), desc, node, config)
     if isinstance(node, Index):
         info = info.with_entry_types(entry_types(repo, node))
-    return info, Prefetched(desc, data, blobs)
+    return info, Prefetched(desc, data, blobs, asked_as=version or "")
 
 
 @dataclass

@@ -127,13 +127,14 @@ def pull(
         if output is None:
             assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
             target = local_store.repository(ref.name, partial=not selection.everything)
-            result = copy(src, target, version, _recorded_tag(src, ref), copy_options, fetched=fetched)
+            tag = _recorded_tag(src, ref, prefetched)
+            result = copy(src, target, version, tag, copy_options, fetched=fetched)
             local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
             transfer = _transfer(ref, result)
         elif keep or link:
             assert isinstance(ref, Reference)
             transfer = _pull_through_store(ref, fetched, src, local_store, Path(output), copy_options, link, force,
-                                           selection)
+                                           selection, _recorded_tag(src, ref, prefetched))
         else:
             transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force, selection)
     transfer.verified_signatures = verified
@@ -170,12 +171,12 @@ def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, loc
 
 def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Storage,
                         local_store: LayoutStore, output: Path, copy_options: CopyOptions | None, link: bool,
-                        force: bool, selection: LayerSelection) -> TransferResult:
-    """pull -o --keep / --link: into the store, then the files copied (or linked) out of it."""
+                        force: bool, selection: LayerSelection, tag: str | None) -> TransferResult:
+    """pull -o --keep / --link: into the store (`tag` recorded there), then the files copied (or linked)
+    out of it."""
     target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything)
     signature = _SignatureLookup(src)
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
-    tag = _recorded_tag(src, ref)
     try:
         result = copy(src, target, fetched[0].digest, tag, copy_options, fetched=fetched)
         if _drop_corrupt_blobs(local_store, result.blobs):
@@ -193,12 +194,15 @@ def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: 
     return transfer
 
 
-def _recorded_tag(src: Storage, ref: Reference) -> str | None:
+def _recorded_tag(src: Storage, ref: Reference, prefetched: Prefetched | None = None) -> str | None:
     """The tag a pull into the local store records. A reference naming a digest too (REPO:TAG@DIGEST) is
-    pulled by its digest, and its tag recorded only while the registry's tag names that digest: else the
-    store would say TAG is what it is not, and a later `push REPO:TAG`, `diff` or `serve REPO:TAG` would
-    take it at its word."""
+    pulled by its digest, and its tag recorded only if the registry's tag named that digest: when the
+    manifest was read by that tag (`prefetched`: serve reads the tag, checks, then pulls what it read), or
+    the tag names it now. Else the store would say TAG is what it is not, and a later `push REPO:TAG`,
+    `diff` or `serve REPO:TAG` would take it at its word."""
     if not ref.tag or not ref.digest:
+        return ref.tag
+    if prefetched is not None and prefetched.asked_as == ref.tag and prefetched.descriptor.digest == ref.digest:
         return ref.tag
     try:
         current: str | None = src.resolve(ref.tag).digest

@@ -28,6 +28,7 @@ class Prefetched:
     descriptor: Descriptor
     manifest: bytes
     blobs: Mapping[str, bytes] = field(default_factory=dict)
+    asked_as: str = ""  # the tag or digest the manifest was fetched by ("" unknown)
 
     def checked(self) -> tuple[Descriptor, bytes]:
         """The manifest's descriptor and bytes, once its bytes are known to be that digest's.
