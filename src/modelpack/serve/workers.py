@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from modelpack.serve.http_server import stopping_line
+
 
 def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: Callable[[], None]) -> int:
     """Run `workers` serve processes on `sock` until they exit.
@@ -60,8 +62,15 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
 
+    def on_signal(signum: int, frame: Any) -> None:
+        # Said here, once, with the signal the user sent (SIGINT for Ctrl-C); the workers' own lines,
+        # one per worker and all naming our SIGTERM, are not relayed.
+        if not stopping.is_set():
+            logging.getLogger("modelpack.serve").info("%s", stopping_line(signum))
+        stop(signum, frame)
+
     # Before the workers exist: a signal that comes while they start must reach them all.
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for _ in range(workers):
             procs.append(subprocess.Popen(command, pass_fds=(sock.fileno(), alive), stderr=subprocess.PIPE,
@@ -116,13 +125,14 @@ _STOPPED = (-signal.SIGTERM, 128 + signal.SIGTERM)
 def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: str,
            stopping: threading.Event) -> None:
     """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line, and not its
-    "error: terminated" when we stopped it; once it has exited, it no longer counts among the running
-    workers in /metrics."""
+    "error: terminated" or "SIGTERM received" when we stopped it (the parent said it once); once it has
+    exited, it no longer counts among the running workers in /metrics."""
     assert proc.stderr is not None
+    ours = ("error: terminated", stopping_line(signal.SIGTERM))
     for line in proc.stderr:
         if line.startswith("serving on "):
             started.release()
-        elif line.strip() != "stopped" and not (stopping.is_set() and line.strip() == "error: terminated"):
+        elif line.strip() != "stopped" and not (stopping.is_set() and line.strip() in ours):
             sys.stderr.write(line)
             sys.stderr.flush()
     proc.wait()
