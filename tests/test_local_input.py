@@ -279,6 +279,22 @@ def test_malformed_concurrency_is_refused(tmp_path: Path, value: str) -> None:
     assert f"MODELPACK_CONCURRENCY={value!r}: expected a whole number of at least 1 and at most 64" in run.err
 
 
+@pytest.mark.parametrize("value", ["0", "abc", "17"])
+@pytest.mark.parametrize("command", ["pack", "pull"])
+def test_malformed_range_connections_are_refused_at_the_start(registry: Registry, tmp_path: Path, value: str,
+                                                             command: str) -> None:
+    # The model's files are far below the size fetched in ranges: the variable is checked all the same.
+    repo = f"{registry.repo()}:1"
+    pushed = modelpack("push", "--plain-http", str(_model(tmp_path / "m")), repo)
+    assert pushed.code == 0, pushed.err
+    args = ["pack", str(_model(tmp_path / "n")), "-t", "localhost:5000/t/n:1"] if command == "pack" else [
+        "pull", "--plain-http", repo]
+    run = modelpack(*args, env={"MODELPACK_RANGE_CONNECTIONS": value})
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.strip() == (f"error: MODELPACK_RANGE_CONNECTIONS={value!r}: expected a whole number of at "
+                               "least 1 and at most 16")
+
+
 @pytest.mark.parametrize("value", ["garbage", "sha256:abc", "sha256:" + "g" * 64])
 def test_a_model_digest_in_the_environment_that_is_no_digest_is_refused_by_serve(tmp_path: Path, value: str) -> None:
     # It labels every metric series and the model's metadata: served as given, a typo hid the model's identity.

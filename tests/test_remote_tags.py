@@ -117,10 +117,13 @@ def test_ls_host_refuses_a_looping_catalog() -> None:
 
 
 @pytest.mark.parametrize("status", [401, 403, 404])
-def test_ls_host_without_a_catalog_says_to_name_a_repository(status: int) -> None:
+def test_ls_host_without_a_catalog_leads_with_the_fix_that_applies(status: int) -> None:
+    # Refused anonymously: a newcomer is told to log in first; no catalog at all: to name a repository.
     with FaultyServer(status) as server:
         result = modelpack("ls", "--plain-http", server.host)
         _one_line_error(result, 2, "catalog", f"{server.host}/")
+        fix = "run `modelpack login" if status in (401, 403) else "name a repository instead"
+        assert fix in result.err.split("(")[0], result.err  # the fix, not a parenthesised aside
 
 
 def test_names_a_registry_sends_are_checked_before_use() -> None:
@@ -167,3 +170,32 @@ def test_rm_asks_on_a_terminal(registry: Registry, tmp_path: Path, answer: str) 
     assert "1.0.0" in proc.stdout + proc.stderr and digest in proc.stdout + proc.stderr  # the prompt names them
     assert (proc.returncode == 0) == (answer == "y"), proc.stderr
     assert _resolves(f"{repo}:1.0.0") == (answer == "n")
+
+
+def test_leaving_the_rm_prompt_says_so_on_a_line_of_its_own(registry: Registry, tmp_path: Path) -> None:
+    # Ctrl-C and Ctrl-D at the prompt both end in click's Abort, whose one line used to follow the prompt
+    # on its line. Ctrl-D here: a SIGINT may be handled by another thread than the one blocked reading
+    # the terminal, which then reads on (not what this test is about).
+    import pty
+    import subprocess
+    import sys
+
+    repo = registry.repo()
+    _push(f"{repo}:1.0.0", tmp_path)
+    assert modelpack("tag", "--remote", "--plain-http", f"{repo}:1.0.0", "champion").code == 0
+    primary, secondary = pty.openpty()
+    # Output and errors in one stream, as a terminal shows them.
+    proc = subprocess.Popen([sys.executable, "-m", "modelpack", "rm", "--remote", "--plain-http", "--all-tags",
+                             f"{repo}:champion"], stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    shown = b""
+    while b"[y/N]" not in shown and (byte := proc.stdout.read(1)):
+        shown += byte
+    os.write(primary, b"\x04")  # Ctrl-D: end of input
+    shown += proc.stdout.read()
+    assert proc.wait(timeout=60) == 130
+    os.close(primary)
+    os.close(secondary)
+    lines = shown.decode().splitlines()
+    assert "[y/N]" in lines[-2] and lines[-1] == "error: interrupted", shown
+    assert _resolves(f"{repo}:1.0.0")

@@ -21,6 +21,7 @@ import skops.io as sio
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from helpers import modelpack
 from serving import call
 
 MiB = 1024 * 1024
@@ -154,3 +155,21 @@ def test_max_request_size_is_configurable(server: Any) -> None:
     srv = server("--max-request-size", "100")
     status, body = call(f"{srv.base}/v2/models/m/infer", b" " * 101)
     assert status == 413 and "100" in body["error"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e300"])
+def test_a_request_timeout_that_cannot_bound_a_wait_is_refused(model_dir: Path, value: str) -> None:
+    # As --timeout: FloatRange lets nan and inf through, which would leave slow clients unbounded.
+    run = modelpack("serve", "--port", "0", "--request-timeout", value, str(model_dir), timeout=60)
+    assert (run.code, run.out) == (2, ""), run.err
+    assert "is not a number of seconds above 0 and at most 1000000" in run.err
+    assert "Traceback" not in run.err and len(run.err.strip().splitlines()) == 1
+
+
+def test_the_api_refuses_a_request_timeout_that_cannot_bound_a_wait() -> None:
+    from modelpack.errors import UsageError
+    from modelpack.serve.limits import ServerLimits
+
+    with pytest.raises(UsageError, match="at most 1000000"):
+        ServerLimits(request_timeout=float("nan"))
+    assert ServerLimits(request_timeout=2).request_timeout == 2

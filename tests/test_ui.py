@@ -155,7 +155,7 @@ def test_without_credentials_the_page_says_so(fresh_registry: Callable[..., Regi
     reg = fresh_registry(auth_htpasswd=htpasswd_file(tmp_path / "htpasswd", USER, PASSWORD))
     pages = Pages(ui([reg.host, f"{reg.host}/team/named"]))
     home = pages.get("/")
-    assert "does not show its repository catalog" in home  # and the named repository is still listed
+    assert "shows its repository catalog only after a login" in home  # and the named repository is still listed
     assert "team/named" in home and "modelpack login" in home
     page = pages.get(f"/r/{reg.host}/team/named", status=403)
     assert "modelpack login" in page and "Traceback" not in page

@@ -295,6 +295,18 @@ def test_list_override_splits_on_commas() -> None:
     assert override("datasets=[a, b]") == {"datasets": ["a", "b"]}
 
 
+def test_nested_list_override_splits_on_commas_as_a_top_level_one() -> None:
+    assert override("capabilities.languages=en,fr") == {"capabilities": {"languages": ["en", "fr"]}}
+    assert override("capabilities.inputTypes=text, image") == {"capabilities": {"inputTypes": ["text", "image"]}}
+    assert override("files.exclude=*.tmp") == {"files": {"exclude": ["*.tmp"]}}
+    assert override("capabilities.languages=[en]") == {"capabilities": {"languages": ["en"]}}
+    meta = validate({"name": "m", **override("capabilities.languages=en,fr")})
+    assert meta.capabilities is not None and meta.capabilities.languages == ["en", "fr"]
+    # Free-form mappings keep the scalar: a label or hyperparameter may well contain a comma.
+    assert override("hyperparameters.layers=1,2") == {"hyperparameters": {"layers": "1,2"}}
+    assert override("capabilities.reasoning=true") == {"capabilities": {"reasoning": True}}
+
+
 def test_label_override_is_text() -> None:
     assert override("labels.stage=1") == {"labels": {"stage": "1"}}
     assert override("labels.prod=yes") == {"labels": {"prod": "yes"}}

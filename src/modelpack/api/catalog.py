@@ -163,7 +163,8 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
     """The repositories of a registry (its `/v2/_catalog`), each with its number of tags.
 
     Raises:
-        UsageError: the registry does not list its repositories to us (401, 403, 404).
+        UsageError: the registry does not list its repositories to us (401, 403, 404); the message leads
+            with `modelpack login` when we asked anonymously, else with naming a repository.
     """
     from modelpack.errors import AuthenticationError
     from modelpack.store.client import RegistryClient
@@ -174,8 +175,13 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
     try:
         names = repositories(client, page_size)
     except (AuthenticationError, NotFoundError) as exc:
-        raise UsageError(f"{host} does not show its repository catalog ({exc}); name a repository instead, "
-                         f"e.g. modelpack ls {host}/team/model") from None
+        example = f"modelpack ls {host}/team/model"
+        if isinstance(exc, AuthenticationError) and client.auth.credentials(host) is None:
+            # Anonymous and refused: logging in is the fix that applies, so it comes first.
+            raise UsageError(f"{host} shows its repository catalog only after a login: run `modelpack login "
+                             f"{host}` (or name a repository, e.g. {example})") from None
+        raise UsageError(f"{host} does not show its repository catalog; name a repository instead, e.g. "
+                         f"{example} ({exc})") from None
 
     with worker_pool(8) as pool:
         counts = list(pool.map(lambda name: tag_count(client, name), names)) if tag_counts else [None] * len(names)

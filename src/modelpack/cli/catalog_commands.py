@@ -126,7 +126,11 @@ def _confirm_removal(plan: Removal) -> bool:
     what = clean(f"{plan.reference.name}@{plan.digest} and its tags {', '.join(plan.tags)}")
     if not sys.stdin.isatty():
         raise UsageError(f"deleting {plan.reference} deletes {what}; pass --yes to confirm (no terminal to ask)")
-    return click.confirm(f"Delete {what}?", default=False)
+    try:
+        return click.confirm(f"Delete {what}?", default=False)
+    except click.Abort:  # Ctrl-C or end of input: the prompt left the cursor on its line
+        click.echo()
+        raise
 
 
 @click.command()

@@ -28,13 +28,23 @@ _VERBOSE_KEY = "modelpack.verbose"
 VERBOSE_HELP = "Log each HTTP request (never credentials)."
 
 
+def usable_seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Click callback for an option giving a timeout in seconds: the value, if it can bound a wait.
+
+    Raises:
+        click.BadParameter: nan, inf, 0 or less, or past MAX_TIMEOUT (FloatRange lets nan through, and inf
+            without a maximum).
+    """
+    from modelpack.store.options import TIMEOUT_RANGE, usable_timeout
+
+    if value is not None and not usable_timeout(value):
+        raise click.BadParameter(f"{value} {TIMEOUT_RANGE}", ctx, param)
+    return value
+
+
 def _remember_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
     # Not passed to the command: client_options() reads it, so commands keep their signatures.
-    if value is not None:
-        from modelpack.store.options import TIMEOUT_RANGE, usable_timeout
-
-        if not usable_timeout(value):  # FloatRange lets nan through, and inf without a maximum
-            raise click.BadParameter(f"{value} {TIMEOUT_RANGE}", ctx, param)
+    if usable_seconds(ctx, param, value) is not None:
         ctx.meta[_TIMEOUT_KEY] = value
 
 

@@ -12,6 +12,7 @@ from modelpack.cli.common import (
     json_option,
     network_options,
     print_json,
+    usable_seconds,
 )
 from modelpack.cli.file_types import RegularFile
 
@@ -97,6 +98,7 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
 @click.option("--max-connections", default=64, show_default=True, type=click.IntRange(1),
               help="Inference requests handled at once; more get 503.")
 @click.option("--request-timeout", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              callback=usable_seconds,
               help="Seconds a client has to send a request's headers, then its body; also bounds the graceful stop.")
 @click.option("--max-request-size", default="16MiB", show_default=True,
               help="Largest request body (e.g. 64MiB); larger ones get 413 unread.")

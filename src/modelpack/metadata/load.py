@@ -149,13 +149,30 @@ def did_you_mean(name: str, known: typing.Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _model_at(where: Sequence[Any]) -> type[BaseModel] | None:
+    """The schema of the mapping at `where` (the top level, `files`, `capabilities`); None for free-form
+    mappings (`metrics`, `labels`) and anything deeper."""
+    nested: dict[str, type[BaseModel]] = {"files": FileRules, "capabilities": Capabilities}
+    if not where:
+        return ModelMetadata
+    return nested.get(str(where[0])) if len(where) == 1 else None
+
+
 def _known_fields(where: tuple[Any, ...]) -> list[str]:
     """The field names (as written in YAML) accepted by the mapping at `where`."""
-    nested: dict[str, type[BaseModel]] = {"files": FileRules, "capabilities": Capabilities}
-    model = nested.get(str(where[0])) if where else ModelMetadata
-    if model is None or len(where) > 1:
-        return []
-    return [f.alias or name for name, f in model.model_fields.items()]
+    model = _model_at(where)
+    return [f.alias or name for name, f in model.model_fields.items()] if model else []
+
+
+def _annotation_at(path: Sequence[str]) -> Any:
+    """The declared type of the field a dotted key names (`licenses`, `capabilities.languages`), by name
+    or alias; None inside free-form mappings or for an unknown key (validation reports those)."""
+    model = _model_at(path[:-1])
+    if model is None:
+        return None
+    field = model.model_fields.get(path[-1]) or next(
+        (f for f in model.model_fields.values() if f.alias == path[-1]), None)
+    return field.annotation if field else None
 
 
 def _shown(part: object) -> str:
@@ -198,7 +215,8 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         value = text
     else:
         value = _scalar(text)
-        if len(path) == 1 and _is_list(field.annotation) and not isinstance(value, list):
+        # A comma list wherever the schema expects a list, nested (`capabilities.languages`) or not.
+        if _is_list(_annotation_at(path)) and not isinstance(value, list):
             value = [v.strip() for v in text.split(",")] if text else []
     _set(raw, path, value, f"--set {item!r}")
 
@@ -249,7 +267,9 @@ def _is_text(annotation: Any) -> bool:
 
 
 def _is_list(annotation: Any) -> bool:
-    return typing.get_origin(annotation) is list
+    """Whether the type is a list, or an optional one (`list[str] | None`)."""
+    union = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+    return any(typing.get_origin(a) is list for a in (typing.get_args(annotation) if union else (annotation,)))
 
 
 def run_git(model_dir: Path, *args: str) -> str | None:

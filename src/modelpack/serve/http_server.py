@@ -107,6 +107,11 @@ class InferenceServer:
         self.socket.close()
 
 
+def stopping_line(signum: int) -> str:
+    """The log line a stop signal gets (once per server: `--workers` logs it in the parent only)."""
+    return f"{signal.Signals(signum).name} received: finishing the requests in flight, then stopping"
+
+
 def _server_class() -> type:
     import uvicorn
 
@@ -123,8 +128,7 @@ def _server_class() -> type:
 
             def stop(signum: int, frame: Any) -> None:
                 if not self.should_exit:
-                    log.info("%s received: finishing the requests in flight, then stopping",
-                             signal.Signals(signum).name)
+                    log.info("%s", stopping_line(signum))
                 self.handle_exit(signum, frame)
 
             previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelpack.errors import UsageError
+from modelpack.store.options import TIMEOUT_RANGE, usable_timeout
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,8 +40,10 @@ class ServerLimits:
     max_inflight_bytes: int | None = None  # default: twice max_request_bytes
 
     def __post_init__(self) -> None:
-        if self.max_connections < 1 or self.request_timeout <= 0 or self.max_request_bytes < 1:
+        if self.max_connections < 1 or self.max_request_bytes < 1:
             raise UsageError("server limits must be positive")
+        if not usable_timeout(self.request_timeout):
+            raise UsageError(f"request_timeout={self.request_timeout!r} {TIMEOUT_RANGE}")
 
     @property
     def inflight_bytes(self) -> int:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelpack.cli.escape import clean
+from modelpack.serve.http_server import stopping_line
 from modelpack.threads import worker_thread
 
 
@@ -63,8 +64,15 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
 
+    def on_signal(signum: int, frame: Any) -> None:
+        # Said here, once, with the signal the user sent (SIGINT for Ctrl-C); the workers' own lines,
+        # one per worker and all naming our SIGTERM, are not relayed.
+        if not stopping.is_set():
+            logging.getLogger("modelpack.serve").info("%s", stopping_line(signum))
+        stop(signum, frame)
+
     # Before the workers exist: a signal that comes while they start must reach them all.
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for _ in range(workers):
             # Any bytes may come (a native library's log): one that is not UTF-8 is shown as \xNN, as
@@ -145,16 +153,17 @@ class _ErrorLines:
 def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: str,
            stopping: threading.Event, errors: _ErrorLines) -> None:
     """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line, and not its
-    "error: terminated" when we stopped it; once it has exited, it no longer counts among the running
-    workers in /metrics.
+    "error: terminated" or "SIGTERM received" when we stopped it (the parent said it once); once it has
+    exited, it no longer counts among the running workers in /metrics.
 
     Lines are escaped (`clean`): our own log lines already are (so they pass unchanged), but a native
     library or a trusted pickle's code writes to fd 2 past our logging, quoting what a model file holds."""
     assert proc.stderr is not None
+    ours = ("error: terminated", stopping_line(signal.SIGTERM))
     for line in proc.stderr:
         if line.startswith("serving on "):
             started.release()
-        elif (line.strip() != "stopped" and not (stopping.is_set() and line.strip() == "error: terminated")
+        elif (line.strip() != "stopped" and not (stopping.is_set() and line.strip() in ours)
               and errors.first(line)):
             sys.stderr.write(clean(line.removesuffix("\n")) + "\n")
             sys.stderr.flush()
