@@ -44,8 +44,6 @@ if TYPE_CHECKING:  # what a type checker sees; at run time each name is imported
         inspect,
         lineage,
         list_models,
-        login,
-        logout,
         pack,
         parse_reference,
         remote,
@@ -56,6 +54,7 @@ if TYPE_CHECKING:  # what a type checker sees; at run time each name is imported
     from modelpack.api.deployment_yaml import kubernetes
     from modelpack.api.pulling import absent_layers, pull, unpack
     from modelpack.api.pushing import push
+    from modelpack.api.registry_login import login, logout
     from modelpack.api.reporting import build_report, render_report
     from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, sign, verify
     from modelpack.api.store import check_store, gc_store

@@ -27,6 +27,7 @@ from modelpack.api import (
     deployment_yaml,
     pulling,
     pushing,
+    registry_login,
     reporting,
     signing,
 )
@@ -104,7 +105,7 @@ class Client:
     list_models = _bound(core.list_models)
     tag = _bound(core.tag)
     remove = _bound(core.remove)
-    login = _bound(core.login)
+    login = _bound(registry_login.login)
     remote = _bound(core.remote)
     copy_model = _bound(catalog.copy_model)
     diff = _bound(catalog.diff)

@@ -21,11 +21,8 @@ from modelpack.errors import IntegrityError, ModelpackError, NotFoundError, Usag
 from modelpack.model_info import ModelInfo
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
-from modelpack.oci.reference import Reference, is_domain, retarget
+from modelpack.oci.reference import Reference, retarget
 from modelpack.places import Place, open_place, parse_place
-from modelpack.store import credentials
-from modelpack.store import mirrors as registries_conf
-from modelpack.store.client import RegistryClient
 from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.index_file import is_fallback_tag
 from modelpack.store.layout import LayoutStore
@@ -390,30 +387,3 @@ def remove(reference: str | Reference, *, store: LayoutStore | None = None) -> l
     left on takes its signature entries (`sign --local`'s) along. Returns the references removed."""
     return _store(store).remove_reference(parse_reference(reference))
 
-
-def login(registry: str, username: str, password: str, *, options: ClientOptions | None = None) -> Path:
-    """Check the credentials against the registry, then save them in the docker config."""
-    host = _login_host(registry)
-    if not username or not password:
-        raise UsageError("login needs a username and a password")
-    credentials.check_storable(host)
-    registries_conf.load().check_host(host)
-    creds = credentials.Credentials(username, password)
-    opts = options or ClientOptions()
-    opts.credentials = creds
-    client = RegistryClient("registry-1.docker.io" if host == "docker.io" else host, opts)
-    client.ping()
-    return credentials.store(host, creds)
-
-
-def logout(registry: str) -> bool:
-    return credentials.remove(_login_host(registry))
-
-
-def _login_host(registry: str) -> str:
-    """The host `login`/`logout` name (a URL's scheme and trailing slash dropped), refused in one line when
-    it is not one (a repository path, a space: it would only fail later, as if the registry had sent it)."""
-    host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
-    if not is_domain(host):
-        raise UsageError(f"{registry!r} is not a registry host (e.g. localhost:5000 or ghcr.io)")
-    return host

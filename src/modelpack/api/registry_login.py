@@ -1,0 +1,42 @@
+"""Registry credentials: `login` checks them against the registry before saving them in the docker
+config; `logout` forgets them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelpack.errors import UsageError
+from modelpack.oci.reference import is_domain
+from modelpack.store import credentials
+from modelpack.store import mirrors as registries_conf
+from modelpack.store.client import RegistryClient
+from modelpack.store.options import ClientOptions
+
+
+def login(registry: str, username: str, password: str, *, options: ClientOptions | None = None) -> Path:
+    """Check the credentials against the registry, then save them in the docker config."""
+    host = _login_host(registry)
+    if not username or not password:
+        raise UsageError("login needs a username and a password")
+    credentials.check_storable(host)
+    registries_conf.load().check_host(host)
+    creds = credentials.Credentials(username, password)
+    opts = options or ClientOptions()
+    opts.credentials = creds
+    client = RegistryClient("registry-1.docker.io" if host == "docker.io" else host, opts)
+    client.ping()
+    return credentials.store(host, creds)
+
+
+def logout(registry: str) -> bool:
+    """Forget the saved credentials of `registry`; whether there were any."""
+    return credentials.remove(_login_host(registry))
+
+
+def _login_host(registry: str) -> str:
+    """The host `login`/`logout` name (a URL's scheme and trailing slash dropped), refused in one line when
+    it is not one (a repository path, a space: it would only fail later, as if the registry had sent it)."""
+    host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
+    if not is_domain(host):
+        raise UsageError(f"{registry!r} is not a registry host (e.g. localhost:5000 or ghcr.io)")
+    return host
