@@ -16,15 +16,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelpack.environment import env_int
-from modelpack.errors import UnsupportedArtifactError, UsageError
-from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.errors import UsageError
+from modelpack.oci.descriptor import Descriptor, Index
+from modelpack.store.graph import Graph, unique
 from modelpack.store.ranged import default_connections
 from modelpack.store.target import Opener, Progress, ReadableStorage, SpeculationFailed, Storage
 from modelpack.threads import worker_pool
 
-MAX_INDEX_DEPTH = 16  # indexes within indexes: real images use one level, artifacts none
 MAX_WORKERS = 64  # more threads only add contention; a typo of 10000 would start that many
-MAX_GRAPH_MANIFESTS = 1000  # manifests in one graph: a multi-platform image with attestations has ~50
 MANY_BLOBS, SMALL_BLOB = 64, 1024 * 1024  # more workers for at least this many blobs, half under this size
 QUICK_MAX = 1024 * 1024  # blobs this small may go up as callbacks on the curl engine (see quick_upload)
 
@@ -114,60 +113,6 @@ def copy(
     return result
 
 
-@dataclass
-class Graph:
-    """A manifest and everything it references, each manifest fetched once: an index that names a child
-    twice (or a diamond, 40 levels deep) costs one fetch per distinct node, not one per path."""
-
-    nodes: dict[str, tuple[Descriptor, bytes, Manifest | Index]]
-    blobs: list[Descriptor]  # the configs, and the layers `layer_filter` takes
-    layer_filter: Callable[[Descriptor], bool] | None = None
-    layers: int = 0  # layers in all, taken or not
-    taken: int = 0
-
-    def node_blobs(self, node: Manifest) -> list[Descriptor]:
-        """A manifest's config and the layers the filter takes."""
-        keep = self.layer_filter
-        return [node.config, *(layer for layer in node.layers if keep is None or keep(layer))]
-
-    @classmethod
-    def walk(cls, src: ReadableStorage, root: Descriptor, data: bytes,
-             layer_filter: Callable[[Descriptor], bool] | None = None) -> Graph:
-        """Fetch the graph under `root` (whose bytes are `data`); `layer_filter` leaves layers out.
-
-        Raises:
-            UnsupportedArtifactError: indexes nested deeper than MAX_INDEX_DEPTH, or more than
-                MAX_GRAPH_MANIFESTS manifests in all.
-        """
-        nodes: dict[str, tuple[Descriptor, bytes, Manifest | Index]] = {root.digest: (root, data, parse_manifest(data))}
-        graph = cls(nodes, [], layer_filter)
-        level = [root.digest]
-        for depth in range(MAX_INDEX_DEPTH + 1):
-            following: list[str] = []
-            for digest in level:
-                node = nodes[digest][2]
-                if isinstance(node, Manifest):
-                    taken = graph.node_blobs(node)
-                    graph.blobs.extend(taken)
-                    graph.layers, graph.taken = graph.layers + len(node.layers), graph.taken + len(taken) - 1
-                    continue
-                if depth == MAX_INDEX_DEPTH:
-                    raise UnsupportedArtifactError(f"{root.digest} nests indexes more than {MAX_INDEX_DEPTH} "
-                                                   "levels deep; refused")
-                for child in node.manifests:
-                    if child.digest in nodes:
-                        continue
-                    if len(nodes) >= MAX_GRAPH_MANIFESTS:
-                        raise UnsupportedArtifactError(f"{root.digest} references more than {MAX_GRAPH_MANIFESTS} "
-                                                       "manifests; refused")
-                    child_desc, child_data = src.fetch_manifest(child.digest)
-                    nodes[child.digest] = (child_desc, child_data, parse_manifest(child_data))
-                    following.append(child.digest)
-            level = following
-        graph.blobs = _unique(graph.blobs)
-        return graph
-
-
 def _copy_node(src: ReadableStorage, dst: Storage, graph: Graph, digest: str, options: CopyOptions,
                result: CopyResult, done: set[str]) -> None:
     """Children before parents, each node once (recursion depth is bounded by the walk's depth cap)."""
@@ -182,7 +127,7 @@ def _copy_node(src: ReadableStorage, dst: Storage, graph: Graph, digest: str, op
                 _copy_node(src, dst, graph, child.digest, options, result, done)
                 dst.push_manifest(child_desc, child_data, None)
         return
-    _copy_blobs(src, dst, _unique(graph.node_blobs(node)), options, result)
+    _copy_blobs(src, dst, unique(graph.node_blobs(node)), options, result)
 
 
 def _copy_blobs(src: ReadableStorage, dst: Storage, blobs: list[Descriptor], options: CopyOptions,
@@ -413,10 +358,3 @@ class BlobPipeline:
 
 
 _PENDING = "sha256:" + "0" * 64  # stands in for a digest still being computed (progress display only)
-
-
-def _unique(descs: list[Descriptor]) -> list[Descriptor]:
-    seen: dict[str, Descriptor] = {}
-    for desc in descs:
-        seen.setdefault(desc.digest, desc)
-    return list(seen.values())
