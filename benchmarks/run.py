@@ -16,12 +16,15 @@ through `capping_proxy.py`, which caps each connection at ~24 MB/s (oras uses on
 fetches the rest in ranges over several once it sees the cap). The latency rows push and pull through
 the same proxy as a delay line adding `--delay-ms` to every round trip (no cap): what a registry across a
 network costs a model of many files, where round trips and concurrency set the pace, not the registry's CPU.
+The TLS rows push and pull over HTTPS (a self-signed CA both tools are given with `--ca-file`): what any
+registry beyond one's own machine is reached with, where each tool's TLS stack and connection reuse count.
 
     python benchmarks/run.py [--trials 5] [--shapes 1x1024,8x128,2000x32k] [--big-gib 4] [--capped 256]
                              [--delay-ms 10] [--latency-shapes 2000x32k,8x128] [--json out.json]
-                             [--registry-bin /usr/bin/docker-registry]
+                             [--tls-shapes 2000x32k,1x1024] [--registry-bin /usr/bin/docker-registry]
     python benchmarks/run.py --capped-only          # the capped row alone
     python benchmarks/run.py --latency-only         # the latency rows alone
+    python benchmarks/run.py --tls-only             # the TLS rows alone
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import capping_proxy  # noqa: E402
 from memory_warmup import warm_memory  # noqa: E402
 from proc_cpu import process_cpu  # noqa: E402
 
-from registry_process import Registry, start_registry  # noqa: E402
+from registry_process import Registry, self_signed_certificate, start_registry  # noqa: E402
 
 MIB = 1024 * 1024
 GNU_TIME = "/usr/bin/time"  # Debian's package `time`
@@ -132,6 +135,11 @@ class Bench:
         self.oras = find_tool("oras")
         self.samples: list[Sample] = []
         self.again = False
+        self.tls: tuple[Path, Path] | None = None  # the registries' certificate and key, while TLS rows run
+
+    def transport(self) -> list[str]:
+        """How both tools reach the registry: plain HTTP, or HTTPS trusting the registry's own CA."""
+        return ["--ca-file", str(self.tls[0])] if self.tls else ["--plain-http"]
 
     def env(self, home: Path) -> dict[str, str]:
         return {**os.environ, "MODELPACK_HOME": str(home), "DOCKER_CONFIG": str(self.work / "docker")}
@@ -140,7 +148,7 @@ class Bench:
         # One registry directory per name, emptied each time: earlier trials must not fill the tmpfs.
         path = self.work / "registries" / name
         shutil.rmtree(path, ignore_errors=True)
-        return start_registry(path)
+        return start_registry(path, tls=self.tls)
 
     def push(self, tool: str, shape: str, data: Path, files: list[str], trial: int,
              delay_ms: float = 0) -> list[Sample]:
@@ -152,10 +160,10 @@ class Bench:
             shutil.rmtree(home, ignore_errors=True)
             for op in ("push", "re-push") if self.again else ("push",):
                 if tool == "modelpack":
-                    cmd = [self.modelpack, "push", "--plain-http", str(data), ref]
+                    cmd = [self.modelpack, "push", *self.transport(), str(data), ref]
                     measured = measure(cmd, env=self.env(home), registry=reg)
                 else:
-                    measured = measure([self.oras, "push", "--plain-http", ref, *files], cwd=data, registry=reg)
+                    measured = measure([self.oras, "push", *self.transport(), ref, *files], cwd=data, registry=reg)
                 samples.append(Sample(tool, op, shape, *measured))
         return samples
 
@@ -165,19 +173,28 @@ class Bench:
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
         if tool == "modelpack":
-            measured = measure([self.modelpack, "pull", "--plain-http", ref, "-o", str(out)], env=self.env(home),
-                               registry=registry)
+            measured = measure([self.modelpack, "pull", *self.transport(), ref, "-o", str(out)],
+                               env=self.env(home), registry=registry)
         else:
             out.mkdir()
-            measured = measure([self.oras, "pull", "--plain-http", ref], cwd=out, registry=registry)
+            measured = measure([self.oras, "pull", *self.transport(), ref], cwd=out, registry=registry)
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
         return Sample(tool, "pull", shape, *measured)
 
-    def shape(self, count: int, size: int, shape: str, delay_ms: float = 0) -> None:
+    def shape(self, count: int, size: int, shape: str, delay_ms: float = 0, tls: bool = False) -> None:
         """Push and pull trials of one shape; with `delay_ms`, both tools through a delay line adding that
-        round-trip time (the registry seeded directly, not through it)."""
-        note = f"+{delay_ms:g} ms RTT" if delay_ms else ""
+        round-trip time (the registry seeded directly, not through it); with `tls`, over HTTPS (a
+        self-signed CA both tools are given), as registries beyond one's own machine are reached."""
+        note = f"+{delay_ms:g} ms RTT" if delay_ms else "TLS" if tls else ""
+        if tls:
+            self.tls = self_signed_certificate(Path(tempfile.mkdtemp(dir=self.work)))
+        try:
+            self._shape(count, size, shape, delay_ms, note)
+        finally:
+            self.tls = None
+
+    def _shape(self, count: int, size: int, shape: str, delay_ms: float, note: str) -> None:
         data = self.work / f"data-{shape}"
         files = make_data(data, count, size)
         self.again = count > 100  # the unchanged re-push is measured where per-file cost shows
@@ -190,7 +207,7 @@ class Bench:
             shutil.rmtree(data, ignore_errors=True)
             return
         with self.registry("pull") as reg:
-            subprocess.run([self.modelpack, "push", "--plain-http", str(data), f"{reg.host}/bench/pull:1"],
+            subprocess.run([self.modelpack, "push", *self.transport(), str(data), f"{reg.host}/bench/pull:1"],
                            env=self.env(self.work / "seed"), check=True, capture_output=True)
             with capping_proxy.running(reg.host, 0, delay_ms) as host:
                 ref = f"{host}/bench/pull:1"
@@ -328,15 +345,19 @@ def main() -> int:
                         help="round-trip time the latency rows add, through a delay line (0 to skip them)")
     parser.add_argument("--latency-shapes", default="2000x32k,8x128", help="shapes pushed and pulled over it")
     parser.add_argument("--latency-only", action="store_true", help="only the latency rows")
+    parser.add_argument("--tls-shapes", default="2000x32k,1x1024", help="shapes pushed and pulled over HTTPS")
+    parser.add_argument("--tls-only", action="store_true", help="only the TLS rows")
     parser.add_argument("--registry-bin", help="registry binary (default: Debian stable's, in .tools/stable)")
     args = parser.parse_args()
     tools = Path(os.environ.get("MODELPACK_TOOLS_DIR") or ROOT / ".tools")
     registry_bin = bench_registry.choose(args.registry_bin, tools)
     registry = bench_registry.describe(registry_bin)
     if args.capped_only:
-        args.shapes, args.big_gib, args.ops, args.delay_ms = "", 0, "pull", 0
+        args.shapes, args.big_gib, args.ops, args.delay_ms, args.tls_shapes = "", 0, "pull", 0, ""
     if args.latency_only:
-        args.shapes, args.big_gib, args.ops, args.capped = "", 0, "push,pull", 0
+        args.shapes, args.big_gib, args.ops, args.capped, args.tls_shapes = "", 0, "push,pull", 0, ""
+    if args.tls_only:
+        args.shapes, args.big_gib, args.ops, args.capped, args.delay_ms = "", 0, "push,pull", 0, 0
 
     tmpfs = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
     work = Path(tempfile.mkdtemp(prefix="modelpack-bench-", dir=tmpfs))
@@ -357,6 +378,8 @@ def main() -> int:
             bench.capped(args.capped, args.cap_rate)
         for spec in filter(None, args.latency_shapes.split(",") if args.delay_ms else ()):
             bench.shape(*parse_shape(spec), delay_ms=args.delay_ms)
+        for spec in filter(None, args.tls_shapes.split(",")):
+            bench.shape(*parse_shape(spec), tls=True)
         if args.big_gib:
             bench.memory(args.big_gib, disk)
         if "ls" in bench.ops:

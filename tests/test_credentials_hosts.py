@@ -17,7 +17,7 @@ import modelpack as mp
 from helpers import modelpack
 from hostile_registry import HostileRegistry, model_content, reply, serve_content, weights_digest
 from modelpack.store.options import ClientOptions
-from test_errors_and_auth import _self_signed
+from registry_process import self_signed_certificate
 
 SECRET = "registry-S3cret"
 BASIC = "Basic " + base64.b64encode(f"alice:{SECRET}".encode()).decode()
@@ -104,7 +104,7 @@ def test_an_upload_location_on_another_host_gets_no_credentials(tmp_path: Path) 
 
 
 def test_a_plain_http_token_realm_behind_https_gets_no_password(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
     content = model_content()

@@ -3,21 +3,16 @@ credentials never appear in output."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from faulty_server import FaultyServer
 from helpers import Run, htpasswd_file, modelpack
-from registry_process import Registry, free_port
+from registry_process import Registry, free_port, self_signed_certificate
 
 PASSWORD = "s3cret-Passw0rd-XYZ"
 
@@ -136,28 +131,8 @@ def test_saved_credentials_refused_name_where_they_are_and_the_fix(fresh_registr
     assert wrong.err.strip() == f"error: {reg.host} refused the credentials for user 'alice'"
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modelpack test CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
-                       critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 def test_tls_verification_is_on_by_default(fresh_registry, tmp_path: Path, model: Path) -> None:  # type: ignore[no-untyped-def]
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     reg = fresh_registry(tls=(cert, key))
     ref = reg.repo() + ":tls"
     assert_one_line_error(modelpack("push", str(model), ref), "not trusted", "--ca-file")
@@ -171,7 +146,7 @@ def test_the_requests_ca_bundle_variable_is_trusted_as_a_file_or_a_folder(fresh_
                                                                            model: Path) -> None:
     """REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) is honoured as it was when requests sent our requests:
     a bundle file, or a folder of hashed certificates as `openssl rehash` leaves it."""
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     reg = fresh_registry(tls=(cert, key))
     folder = tmp_path / "cas"
     folder.mkdir()
