@@ -1,13 +1,14 @@
 """A Ctrl-C at `rm --remote`'s `[y/N]` prompt always ends the command (exit 130, one line, nothing
 deleted), on a real pty that is the command's controlling terminal, whenever it is typed and whichever
-thread the signal reaches. Once a Ctrl-C typed as the prompt appeared left the command reading its
-terminal until Enter (1 of 30 tries)."""
+thread the signal reaches; a SIGTERM there ends it as `terminated` (exit 143). Once a Ctrl-C typed as
+the prompt appeared left the command reading its terminal until Enter (2 of 82 tries)."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import pty
+import signal
 import subprocess
 import sys
 import termios
@@ -36,8 +37,9 @@ def _read_until(stream: object, marker: bytes) -> bytes:
     return shown
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.0, 0.0, 0.01, 0.2])
-def test_ctrl_c_typed_at_the_rm_prompt_ends_it(registry: Registry, tmp_path: Path, delay: float) -> None:
+@pytest.mark.parametrize(("stop", "delay"), [("ctrl-c", 0.0), ("ctrl-c", 0.0), ("ctrl-c", 0.0), ("ctrl-c", 0.01),
+                                             ("ctrl-c", 0.2), ("sigterm", 0.0)])
+def test_ctrl_c_typed_at_the_rm_prompt_ends_it(registry: Registry, tmp_path: Path, stop: str, delay: float) -> None:
     repo = registry.repo()
     model = tmp_path / "model"
     model.mkdir()
@@ -52,7 +54,10 @@ def test_ctrl_c_typed_at_the_rm_prompt_ends_it(registry: Registry, tmp_path: Pat
     try:
         shown = _read_until(proc.stdout, b"[y/N]: ")
         time.sleep(delay)  # when the user types it: as the prompt appears, or a little later
-        os.write(primary, b"\x03")  # Ctrl-C, turned into SIGINT for the process group by the terminal
+        if stop == "ctrl-c":
+            os.write(primary, b"\x03")  # Ctrl-C, turned into SIGINT for the process group by the terminal
+        else:
+            os.kill(proc.pid, signal.SIGTERM)  # SIGTERM is told apart from Ctrl-C (it was "interrupted", 130)
         rest, _ = proc.communicate(timeout=60)  # a hang fails here
         shown += rest
         code = proc.returncode
@@ -61,8 +66,9 @@ def test_ctrl_c_typed_at_the_rm_prompt_ends_it(registry: Registry, tmp_path: Pat
         os.close(primary)
         os.close(secondary)
     text = shown.decode()
-    assert code == 130, text
-    assert text.splitlines()[-1] == "error: interrupted" and "Traceback" not in text, text
+    message, expected = ("interrupted", 130) if stop == "ctrl-c" else ("terminated", 143)
+    assert code == expected, text
+    assert text.splitlines()[-1] == f"error: {message}" and "Traceback" not in text, text
     assert modelpack("resolve", "--plain-http", f"{repo}:1.0.0").code == 0  # nothing deleted
 
 

@@ -3,7 +3,7 @@
 `click.confirm` reads with a plain blocking `read(2)`. Python's C-level handler only sets a flag for
 the main thread to act on, so a signal that lands just before the read begins (after the interpreter
 last checked the flag), or in a thread other than the main one, left the main thread reading: the
-command sat at its `[y/N]` prompt until Enter (seen: 1 of 30 Ctrl-Cs typed as the prompt appeared,
+command sat at its `[y/N]` prompt until Enter (seen: 2 of 82 Ctrl-Cs typed as the prompt appeared,
 on a real pty). Here the wait is a `select` on the terminal and on a wake-up pipe, which that C-level
 handler writes to whatever thread it runs in and whenever the signal comes (the self-pipe), so the
 wait ends and the main thread raises the handler's exception at once.
