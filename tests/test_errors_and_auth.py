@@ -131,6 +131,26 @@ def test_saved_credentials_refused_name_where_they_are_and_the_fix(fresh_registr
     assert wrong.err.strip() == f"error: {reg.host} refused the credentials for user 'alice'"
 
 
+def test_ls_host_refused_leads_with_the_login_fix_and_exits_4(fresh_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # `ls HOST` against a registry whose catalog needs a login: anonymous, the fix is to log in; with a
+    # saved password the registry no longer takes, the fix is that login again (not "name a repository").
+    reg = fresh_registry(auth_htpasswd=_htpasswd(tmp_path, "alice", PASSWORD))
+    anonymous = modelpack("ls", "--plain-http", reg.host)
+    assert_one_line_error(anonymous, f"run `modelpack login {reg.host}`")
+    assert anonymous.code == 4
+    assert anonymous.err.index("modelpack login") < anonymous.err.index("name a repository")
+    config = _save_stale_password(reg.host)
+    stale = modelpack("ls", "--plain-http", reg.host)
+    assert_one_line_error(stale, f"refused the credentials for user 'alice' saved in {config}: "
+                                 f"run `modelpack login {reg.host}` again")
+    assert stale.code == 4
+    assert stale.err.index("refused the credentials") < stale.err.index("name a repository")
+    # Logged in again: the catalog is listed.
+    login = modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    assert login.code == 0, login.err
+    assert modelpack("ls", "--plain-http", reg.host).code == 0
+
+
 def test_tls_verification_is_on_by_default(fresh_registry, tmp_path: Path, model: Path) -> None:  # type: ignore[no-untyped-def]
     cert, key = self_signed_certificate(tmp_path)
     reg = fresh_registry(tls=(cert, key))

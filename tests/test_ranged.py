@@ -89,9 +89,15 @@ def test_a_large_blob_is_fetched_in_ranges_and_verified(registry: Registry, prox
 
 
 def test_the_connections_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelpack.store.copy import BlobPipeline, CopyOptions
+    from modelpack.store.memory import MemoryStore
+
     monkeypatch.setenv("MODELPACK_RANGE_CONNECTIONS", "0")
     with pytest.raises(UsageError, match="MODELPACK_RANGE_CONNECTIONS"):
         ranged.default_connections()
+    # A transfer stops at its start on it, before any blob is asked for.
+    with pytest.raises(UsageError, match="MODELPACK_RANGE_CONNECTIONS"):
+        BlobPipeline(MemoryStore(), CopyOptions(workers=1))
     monkeypatch.setenv("MODELPACK_RANGE_CONNECTIONS", "3")
     assert ranged.default_connections() == 3
 

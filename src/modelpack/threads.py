@@ -30,8 +30,9 @@ _SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 @contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """SIGINT and SIGTERM blocked in the calling thread meanwhile: a thread started here is born so."""
+def signals_blocked() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in the calling thread meanwhile: a thread started here is born so
+    (also one a library starts, e.g. gRPC's server threads)."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     try:
         yield
@@ -43,13 +44,13 @@ class _Pool(ThreadPoolExecutor):
     """Starts its workers (in `submit`) with the signals blocked."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        with _signals_blocked():
+        with signals_blocked():
             return super().submit(fn, *args, **kwargs)
 
 
 class _Thread(threading.Thread):
     def start(self) -> None:
-        with _signals_blocked():
+        with signals_blocked():
             super().start()
 
 

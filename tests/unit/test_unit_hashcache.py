@@ -81,3 +81,33 @@ def test_a_value_that_is_not_a_digest_is_no_files_digest(tmp_path: Path) -> None
     _put(cache, a, "sha256:short")
     cache.save()
     assert HashCache(tmp_path / "hash-cache").get_many([a]) == {}
+
+
+def test_a_cold_build_takes_each_files_key_once_and_stores_its_digest(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # The key get_many takes (before any file is read) is the one the digest is stored under: no second
+    # stat per file, and a warm build finds every digest under it.
+    from modelpack.metadata.schema import ModelMetadata
+    from modelpack.packing.build import build
+
+    model = tmp_path / "model"
+    model.mkdir()
+    for i in range(3):
+        (model / f"w{i}.safetensors").write_bytes(os.urandom(1000 + i))
+    taken: list[str] = []
+    key = HashCache.key
+
+    def counting(self: HashCache, path: str | Path) -> tuple[str, list[int]] | None:
+        taken.append(os.path.basename(path))
+        return key(self, path)
+
+    monkeypatch.setattr(HashCache, "key", counting)
+    cache = HashCache(tmp_path / "hash-cache")
+    cold = build(model, ModelMetadata(name="m"), hashes=cache)
+    assert sorted(taken) == ["w0.safetensors", "w1.safetensors", "w2.safetensors"]
+    cache.save()
+    warm = HashCache(tmp_path / "hash-cache")
+    files = sorted(model.iterdir())
+    assert warm.get_many(files) == {f: digests.of_bytes(f.read_bytes()) for f in files}
+    assert [layer.descriptor.digest for layer in build(model, ModelMetadata(name="m"), hashes=warm).layers] == \
+        [layer.descriptor.digest for layer in cold.layers]

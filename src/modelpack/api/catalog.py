@@ -163,8 +163,10 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
     """The repositories of a registry (its `/v2/_catalog`), each with its number of tags.
 
     Raises:
-        UsageError: the registry does not list its repositories to us (401, 403, 404); the message leads
-            with `modelpack login` when we asked anonymously, else with naming a repository.
+        AuthenticationError: the registry refused the catalog (401, 403); the message leads with
+            `modelpack login HOST` when we asked anonymously, with the refused credentials (where they
+            are saved, to log in again) when we sent some, and ends with naming a repository.
+        UsageError: the registry has no catalog (404): name a repository instead.
     """
     from modelpack.errors import AuthenticationError
     from modelpack.store.client import RegistryClient
@@ -174,14 +176,17 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
     client = RegistryClient(DOCKER_HUB_API if host == DOCKER_HUB else host, options)
     try:
         names = repositories(client, page_size)
-    except (AuthenticationError, NotFoundError) as exc:
+    except AuthenticationError as exc:
         example = f"modelpack ls {host}/team/model"
-        if isinstance(exc, AuthenticationError) and client.auth.credentials(host) is None:
+        if client.auth.credentials(host) is None:
             # Anonymous and refused: logging in is the fix that applies, so it comes first.
-            raise UsageError(f"{host} shows its repository catalog only after a login: run `modelpack login "
-                             f"{host}` (or name a repository, e.g. {example})") from None
+            raise AuthenticationError(f"{host} shows its repository catalog only after a login: run `modelpack "
+                                      f"login {host}` (or name a repository, e.g. {example})") from None
+        # Credentials sent and refused (or not allowed the catalog): the refusal names its fix first.
+        raise AuthenticationError(f"{exc}; or name a repository, e.g. {example}") from None
+    except NotFoundError as exc:
         raise UsageError(f"{host} does not show its repository catalog; name a repository instead, e.g. "
-                         f"{example} ({exc})") from None
+                         f"modelpack ls {host}/team/model ({exc})") from None
 
     with worker_pool(8) as pool:
         counts = list(pool.map(lambda name: tag_count(client, name), names)) if tag_counts else [None] * len(names)

@@ -126,10 +126,14 @@ def _confirm_removal(plan: Removal) -> bool:
     what = clean(f"{plan.reference.name}@{plan.digest} and its tags {', '.join(plan.tags)}")
     if not sys.stdin.isatty():
         raise UsageError(f"deleting {plan.reference} deletes {what}; pass --yes to confirm (no terminal to ask)")
+    from modelpack.cli.ask import confirm
+
     try:
-        return click.confirm(f"Delete {what}?", default=False)
-    except click.Abort:  # Ctrl-C or end of input: the prompt left the cursor on its line
+        return confirm(f"Delete {what}?")
+    except (KeyboardInterrupt, EOFError) as exc:  # the prompt left the cursor on its line
         click.echo()
+        if isinstance(exc, EOFError):  # Ctrl-D: as a Ctrl-C would
+            raise click.Abort from None
         raise
 
 

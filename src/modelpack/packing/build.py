@@ -163,7 +163,10 @@ def build(
     # Digests the cache knows, looked up here: for an unchanged model of many small files, handing
     # each lookup to the pool cost more in thread hand-offs than the lookups themselves.
     packings = {s.relpath: layer_packing(s, metadata.files.compress) for s in sources}
-    cached = hashes.get_many(s.files[0].path for s in sources if packings[s.relpath] == "raw") if hashes else {}
+    # Each raw file's cache key, taken here once: what its digest is stored under once it is hashed.
+    file_keys: dict[str | Path, tuple[str, list[int]]] = {}
+    cached = hashes.get_many((s.files[0].path for s in sources if packings[s.relpath] == "raw"),
+                             file_keys) if hashes else {}
     known = {s.relpath: digest for s in sources if packings[s.relpath] == "raw"
              and (digest := cached.get(s.files[0].path)) is not None}
     check_manifest_size(metadata, created, sources, packings, epoch)
@@ -184,7 +187,7 @@ def build(
             on_hashing(source, future)
         if hash_progress:
             hash_progress.start(file.size)
-        key = hashes.key(file.path) if hashes else None  # before reading (see HashCache.key)
+        key = file_keys.get(file.path)  # taken before reading (see HashCache.key)
         try:
             with open_source(file) as stream:
                 digest, size = digests.of_stream(stream, hash_progress.advance if hash_progress else None)

@@ -65,10 +65,21 @@ class HashCache:
             return None
         return name, [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
-    def get_many(self, paths: Iterable[str | Path]) -> dict[str | Path, str]:
+    def get_many(self, paths: Iterable[str | Path],
+                 keys: dict[str | Path, tuple[str, list[int]]] | None = None) -> dict[str | Path, str]:
         """The digests the cache knows for the files at `paths` (one it does not know, or whose file
-        changed, is left out), reading the cache file once."""
-        keys = {path: key for path in paths if (key := self.key(path)) is not None}
+        changed, is left out), reading the cache file once.
+
+        Args:
+            paths: the files.
+            keys: if given, filled with each file's `key` (a gone file has none): taken before any is
+                read, so a file hashed next stores its digest under it without a second `stat`.
+
+        Returns:
+            The known digests by path.
+        """
+        keys = {} if keys is None else keys
+        keys.update((path, key) for path in paths if (key := self.key(path)) is not None)
         found = self.lookup_many(dict(keys.values()))
         return {path: value for path, (name, _) in keys.items()
                 if isinstance(value := found.get(name), str) and is_digest(value)}

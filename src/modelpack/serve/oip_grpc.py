@@ -9,7 +9,6 @@ protocol, NOT_FOUND for an unknown model or version.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from modelpack.errors import MissingDependencyError, UsageError
@@ -19,6 +18,7 @@ from modelpack.serve.grpc_schema import METHODS, SERVICE, messages
 from modelpack.serve.metrics import ServerMetrics
 from modelpack.serve.protocol import BadRequest
 from modelpack.serve.served_model import ServedModel
+from modelpack.threads import signals_blocked, worker_pool
 from modelpack.version import __version__
 
 # The `contents` field each datatype travels in (FP16 only as raw contents, as the protocol says).
@@ -59,8 +59,11 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
         handlers[method] = grpc.unary_unary_rpc_method_handler(
             handler, request_deserializer=classes[request].FromString,
             response_serializer=classes[response].SerializeToString)
-    server = grpc.server(ThreadPoolExecutor(threads, thread_name_prefix="modelpack-grpc"),
-                         options=[("grpc.max_receive_message_length", max_message_bytes)])
+    # Calls run on our workers (`worker_pool`), born with SIGINT and SIGTERM blocked; gRPC's own threads,
+    # made by the server and its start, are born so too: stop signals reach the main thread only.
+    with signals_blocked():
+        server = grpc.server(worker_pool(threads, "modelpack-grpc"),
+                             options=[("grpc.max_receive_message_length", max_message_bytes)])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
@@ -69,7 +72,8 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
         bound = 0
     if not bound:
         raise UsageError(f"cannot listen on {host}:{port} for gRPC; choose another --grpc-port")
-    server.start()
+    with signals_blocked():
+        server.start()
     return server, bound
 
 

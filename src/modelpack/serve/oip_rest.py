@@ -24,11 +24,14 @@ from modelpack.serve.limits import RequestRefused
 from modelpack.serve.metrics import CONTENT_TYPE, ServerMetrics
 from modelpack.serve.protocol import BadRequest, dumps, loads
 from modelpack.serve.served_model import ServedModel
+from modelpack.threads import worker_pool
 from modelpack.version import __version__
 
 log = logging.getLogger("modelpack.serve")
 # Bodies up to this size are parsed and run on the event loop (a thread hop costs more than they do);
 # larger ones on a worker thread, so health checks and small requests are not held up behind them.
+# The workers are ours (`worker_pool`), not anyio's: born with SIGINT and SIGTERM blocked, so a stop
+# signal always reaches the main thread, where Python handles it (see modelpack.threads).
 INLINE_BYTES = 64 * 1024
 
 
@@ -42,14 +45,16 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
     Returns:
         An ASGI application.
     """
-    import anyio
+    import asyncio
+
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect, Request
     from starlette.responses import Response
     from starlette.routing import Route
 
-    limiter = anyio.CapacityLimiter(max(2, os.cpu_count() or 1))
+    # Idle workers end when the application (and with it the pool) is dropped.
+    pool = worker_pool(max(2, os.cpu_count() or 1), "modelpack-infer")
 
     def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
         return Response(dumps(body), status, headers, media_type="application/json")
@@ -88,7 +93,7 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
             return Response(b"", 499)
         run = functools.partial(_infer, model, body, request.headers.get(binary_tensors.HEADER))
         status, content, headers = run() if len(body) <= INLINE_BYTES else \
-            await anyio.to_thread.run_sync(run, limiter=limiter)
+            await asyncio.get_running_loop().run_in_executor(pool, run)
         return Response(content, status, headers)
 
     async def metrics_page(request: Request) -> Response:

@@ -19,7 +19,7 @@ from modelpack.environment import env_int
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor, Index
 from modelpack.store.graph import Graph, unique
-from modelpack.store.ranged import default_connections
+from modelpack.store.ranged import validate_range_connections
 from modelpack.store.target import Opener, Progress, ReadableStorage, SpeculationFailed, Storage
 from modelpack.threads import worker_pool
 
@@ -164,9 +164,7 @@ class BlobPipeline:
         self._failed = threading.Event()
         self._first: BaseException | None = None  # what failed first (the others may only be its cancellation)
         self._pool = worker_pool(max(1, options.workers or default_workers()))
-        # Read now, as MODELPACK_CONCURRENCY is: a typo must stop the command at its start, not once a
-        # large blob is fetched in ranges, possibly after minutes of transfer.
-        default_connections()
+        validate_range_connections()  # as MODELPACK_CONCURRENCY is, just above
         # Jobs not yet done well (pending, failed or cancelled): one that succeeded is let go, not kept
         # until the end (a Future holds a condition and a lock: ~1 KB each, for every blob of a push).
         self._futures: dict[Future[None], None] = {}

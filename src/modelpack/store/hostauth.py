@@ -63,7 +63,7 @@ class HostAuth:
 
     def header(self, url: str, scope: str) -> str | None:
         """The Authorization header for a request to `url`, from what its origin asked for (if anything)."""
-        if not self._challenges:  # no host has asked for credentials (yet): nothing to look up
+        if not self.asked:  # no host has asked for credentials (yet): nothing to look up
             return None
         challenge = self._challenges.get(origin(url))
         if challenge is None:

@@ -76,6 +76,16 @@ def default_connections() -> int:
     return env_int("MODELPACK_RANGE_CONNECTIONS", DEFAULT_CONNECTIONS, minimum=1, maximum=MAX_CONNECTIONS)
 
 
+def validate_range_connections() -> None:
+    """Check MODELPACK_RANGE_CONNECTIONS now, at a command's start: a typo must stop it there, not once a
+    large blob is fetched in ranges, possibly after minutes of transfer.
+
+    Raises:
+        UsageError: the variable is not a whole number from 1 to 16.
+    """
+    default_connections()
+
+
 class Budget:
     """Extra connections shared by the blobs one receiver fetches at once."""
 
