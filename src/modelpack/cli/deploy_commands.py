@@ -29,27 +29,35 @@ if TYPE_CHECKING:
 @click.option("--no-serving-layer", is_flag=True,
               help="Do not install modelpack[serve]: the base already runs `modelpack serve` (serve/Dockerfile).")
 @click.option("--docker", "use_docker", is_flag=True, help="Build with a Docker engine instead (needs one).")
+@click.option("--verify-key", type=RegularFile(),
+              help="Public key: the model's signature must verify first (for exactly the digest built); a "
+              "serving image of a pickle (.joblib/.pkl) is built only then (or with --trust-unverified-pickle).")
+@click.option("--trust-unverified-pickle", is_flag=True,
+              help="Build a serving image that loads a pickle whose signature was not verified: it runs as code.")
 @network_options
 @json_option
 @handle_errors
 def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no_serving_layer: bool,
-                use_docker: bool, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool,
-                as_json: bool) -> None:
+                use_docker: bool, verify_key: str | None, trust_unverified_pickle: bool, plain_http: bool,
+                insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Build a serving image (or a modelcar) from a model and push it, without a Docker engine.
 
     A serving image is the base, modelpack[serve] installed for the base's Python and platform under
     /opt/modelpack (pip wheels, cached in the local store), and the model under /models; it runs
-    `modelpack serve /models` on port 8080 as user 10001."""
+    `modelpack serve /models` on port 8080 as user 10001. As `serve REF`, it refuses a model whose served
+    file would be a pickle unless --verify-key verified it or --trust-unverified-pickle is given (exit 2)."""
     from modelpack import api
 
     if use_docker:
         from modelpack.image.docker_build import build_with_docker
 
         desc = build_with_docker(model_ref, image, base=base, modelcar=modelcar,
-                                 options=client_options(plain_http, insecure, ca_file, verbose))
+                                 options=client_options(plain_http, insecure, ca_file, verbose),
+                                 verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle)
     else:
         desc = api.build_image(model_ref, image, base=base, modelcar=modelcar, serving_layer=not no_serving_layer,
-                               options=client_options(plain_http, insecure, ca_file, verbose))
+                               options=client_options(plain_http, insecure, ca_file, verbose),
+                               verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle)
     ref = api.parse_reference(image)
     if as_json:
         print_json({"image": image, "digest": desc.digest, "pinned": str(ref.with_digest(desc.digest))})
