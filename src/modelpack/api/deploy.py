@@ -275,6 +275,30 @@ def serve_model(
     return make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port)
 
 
+def pin_served(source: str, options: ClientOptions | None = None) -> str:
+    """`source` with its tag resolved to a digest, once (`serve --workers`: every worker then pulls,
+    verifies and serves that one digest, even if the tag moves while they start); a directory, or a
+    reference with a digest, as it is.
+
+    Args:
+        source: what `serve` was given.
+        options: registry client options.
+
+    Returns:
+        `REPO:TAG@DIGEST`, or `source` unchanged.
+
+    Raises:
+        NotFoundError: the tag names nothing.
+        UsageError: `source` is neither a directory nor a reference.
+    """
+    if Path(source).is_dir():
+        return source
+    ref = _served_reference(source)
+    if ref.digest:
+        return source
+    return str(replace(ref, digest=resolve(ref, options=options).digest))
+
+
 def _served_reference(source: str | Path) -> Reference:
     """`source` as a reference, or the one-line reason it is neither a directory nor a reference."""
     path = Path(source)

@@ -117,12 +117,14 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
 @click.option("--listen-fd", type=int, hidden=True, help="A listening socket to serve on (set by --workers).")
 @click.option("--parent-fd", type=int, hidden=True, help="A pipe whose end-of-file means the parent is gone "
               "(set by --workers).")
+@click.option("--pinned", hidden=True, help="SOURCE with its tag resolved by the parent (set by --workers).")
 @network_options
 @handle_errors
 def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
           trust_unverified_pickle: bool, model_file: str | None, max_connections: int, request_timeout: float,
           max_request_size: str, workers: int, grpc_port: int | None, listen_fd: int | None,
-          parent_fd: int | None, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+          parent_fd: int | None, pinned: str | None, plain_http: bool, insecure: bool, ca_file: str | None,
+          verbose: bool) -> None:
     """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST, with
     binary tensors): /v2, /v2/health/live|ready, /v2/models/NAME[/versions/V][/ready|/infer], and
     Prometheus metrics at /metrics labelled with the model's name, version and digest.
@@ -151,10 +153,14 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
 
         shared = listen(host, port)
         bound = shared.getsockname()[1]
-        sys.exit(run_workers(sys.argv[1:], shared, workers, ready=lambda: click.echo(
+        # The tag is resolved once, here: workers resolving it each could serve different models.
+        from modelpack.api.deploy import pin_served
+
+        pin = pin_served(source, client_options(plain_http, insecure, ca_file, verbose))
+        sys.exit(run_workers([*sys.argv[1:], "--pinned", pin], shared, workers, ready=lambda: click.echo(
             f"serving on http://{host}:{bound}/v2 ({workers} workers)", err=True)))
     sock = socket.socket(fileno=listen_fd) if listen_fd is not None else None
-    server = api.serve_model(source, host=host, port=port, name=name, verify_key=verify_key,
+    server = api.serve_model(pinned or source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
                              limits=limits, options=client_options(plain_http, insecure, ca_file, verbose),
                              sock=sock, grpc_port=grpc_port)
