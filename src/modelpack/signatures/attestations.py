@@ -23,6 +23,7 @@ from modelpack.signatures.dsse import (
     STATEMENT_TYPE,
     bundle_envelope,
     statement_bundle,
+    subject_naming,
     verify_envelope,
 )
 from modelpack.signatures.keys import PublicKey, Signer
@@ -201,8 +202,6 @@ def read_statement(payload: bytes, digest: str, predicate_type: str) -> dict[str
         raise VerificationError("a signature, not an attestation")
     if signed_type != predicate_type:
         raise VerificationError(f"an attestation of type {str(signed_type)[:100]!r}")
-    alg, _, hexd = digest.partition(":")
-    for subject in subjects if isinstance(subjects, list) else []:
-        if isinstance(subject, dict) and isinstance(subject.get("digest"), dict) and subject["digest"].get(alg) == hexd:
-            return dict(body)
-    raise VerificationError(f"attestation is valid but about another digest, not {digest}")
+    if subject_naming(subjects, digest) is None:
+        raise VerificationError(f"attestation is valid but about another digest, not {digest}")
+    return dict(body)
