@@ -1,6 +1,7 @@
-"""build-image asks `serve REF`'s question: a serving image runs `modelpack serve /models`, and a directory is
-its user's choice (a pickle there is loaded), so a pickle from a registry becomes a serving image only when
-its signature verified (--verify-key) or the user opted in (--trust-unverified-pickle)."""
+"""build-image and `k8s --kind image-volume` ask `serve REF`'s question: a serving image runs `modelpack serve
+/models`, and a directory is its user's choice (a pickle there is loaded), so a pickle from a registry becomes
+a serving image's /models only when its signature verified (--verify-key) or the user opted in
+(--trust-unverified-pickle)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,33 @@ def test_a_safe_file_beside_a_stray_pickle_is_what_the_image_serves(registry: Re
     run, image = _build(registry, ref)
     assert run.code == 0, run.err  # `serve /models` chooses the ONNX file: the pickle is never loaded
     assert tags(image) == ["1"]
+
+
+def _volume(registry: Registry, ref: str, *extra: str) -> Any:
+    server = registry.repo("server") + ":1"
+    push_base(server, ("amd64",))
+    return modelpack("k8s", "--plain-http", "--kind", "image-volume", "--serving-image", server, ref, *extra)
+
+
+def test_an_unverified_pickle_as_an_image_volume_is_refused(registry: Registry, tmp_path: Path) -> None:
+    ref, _ = _hostile(registry, tmp_path)
+    refused = _volume(registry, ref)
+    assert_one_line(refused.err, 2, refused.code, "serving image's /models", "model.joblib", "--verify-key")
+    assert refused.out == ""
+    assert "kind: Deployment" in _volume(registry, ref, "--trust-unverified-pickle").out
+    private, public = keypair(tmp_path, "ours")
+    _, other = keypair(tmp_path, "other")
+    sign(ref, private)
+    assert "kind: Deployment" in _volume(registry, ref, "--verify-key", str(public)).out
+    wrong = _volume(registry, ref, "--verify-key", str(other))
+    assert_one_line(wrong.err, 7, wrong.code, "no valid signature")
+
+
+def test_an_image_volume_json_is_judged_by_its_first_bytes(registry: Registry, tmp_path: Path) -> None:
+    xgboost = b'{"learner":{"attributes":{},"feature_names":[]}}'
+    ref, _ = _hostile(registry, tmp_path, **{"model.json": xgboost})
+    assert _volume(registry, ref).code == 0  # the serving image loads the XGBoost model, not the pickle
+    (tmp_path / "other").mkdir()
+    other, _ = _hostile(registry, tmp_path / "other", **{"config.json": b'{"labels": []}'})
+    refused = _volume(registry, other)
+    assert_one_line(refused.err, 2, refused.code, "model.joblib")

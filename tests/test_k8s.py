@@ -106,7 +106,7 @@ def test_deployment_takes_name_namespace_and_replicas(registry: Registry,
     assert service["spec"]["selector"] == {"app.kubernetes.io/name": "iris"}
 
     volume = modelpack("k8s", "--plain-http", "--kind", "image-volume", ref, "--serving-image", image,
-                       "--namespace", "team-a", "--replicas", "2")
+                       "--namespace", "team-a", "--replicas", "2", "--trust-unverified-pickle")
     assert volume.code == 0, volume.err
     _no_anchors(volume.out)
     docs = list(yaml.safe_load_all(volume.out))

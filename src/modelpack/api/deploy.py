@@ -132,7 +132,8 @@ def _refuse_unverified_pickle_image(model_ref: Reference, manifest: Manifest, lo
         entries = model_files(manifest, local_store.blob_path)
     except ValueError:
         return  # an archive layer: build-image refuses the model itself
-    refuse_unverified_pickle(str(model_ref), {entry.path.split("/", 1)[1]: entry.source for entry in entries})
+    refuse_unverified_pickle({entry.path.split("/", 1)[1]: entry.source for entry in entries},
+                             f"build a serving image of {model_ref}")
 
 
 def _serving_installer(base_ref: Reference, local_store: LayoutStore) -> Any:

@@ -77,19 +77,27 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
 @click.option("--cpu", default="1", show_default=True)
 @click.option("--memory", default="2Gi", show_default=True)
 @click.option("--model-format", help="With --kind kserve: KServe's modelFormat (default: the model's framework).")
+@click.option("--verify-key", type=RegularFile(),
+              help="With --kind image-volume: public key the artifact's signature must verify with (for exactly "
+              "the digest mounted); a pickle (.joblib/.pkl) is mounted only then (or with --trust-unverified-pickle).")
+@click.option("--trust-unverified-pickle", is_flag=True,
+              help="With --kind image-volume: mount a model whose served file is a pickle although its signature "
+              "was not verified: it runs as code.")
 @network_options
 @handle_errors
 def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, namespace: str | None,
-        replicas: int, cpu: str, memory: str, model_format: str | None, plain_http: bool, insecure: bool,
-        ca_file: str | None, verbose: bool) -> None:
+        replicas: int, cpu: str, memory: str, model_format: str | None, verify_key: str | None,
+        trust_unverified_pickle: bool, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Kubernetes YAML, every image reference pinned by digest. REF is: a serving image (build-image) for
     `deployment`; for `kserve` a modelcar image (build-image --modelcar; storageUri oci://) or a serving image
-    (a custom predictor container); the model artifact for `image-volume`."""
+    (a custom predictor container); the model artifact for `image-volume` (refused, exit 2, when the serving
+    image would load an unverified pickle from it, as `serve REF` refuses it)."""
     from modelpack import api
 
     click.echo(api.kubernetes(reference, kind, serving_image=serving_image, cpu=cpu, memory=memory,
                               model_format=model_format, name=name, namespace=namespace, replicas=replicas,
-                              options=client_options(plain_http, insecure, ca_file, verbose)), nl=False)
+                              options=client_options(plain_http, insecure, ca_file, verbose),
+                              verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle), nl=False)
 
 
 @click.command()

@@ -58,8 +58,8 @@ def build_with_docker(model_ref: str, image: str, *, base: str | None, modelcar:
         if verify_key is None and not modelcar and not trust_unverified_pickle:
             from modelpack.image.served_file import refuse_unverified_pickle
 
-            refuse_unverified_pickle(model_ref, {str(p.relative_to(models)): p for p in models.rglob("*")
-                                                 if p.is_file()})
+            refuse_unverified_pickle({str(p.relative_to(models)): p for p in models.rglob("*") if p.is_file()},
+                                     f"build a serving image of {model_ref}")
         labels = {"io.modelpack.model.digest": digest, "org.opencontainers.image.base.name": base}
         (Path(context) / "Dockerfile").write_text(dockerfile(base, modelcar, labels))
         try:

@@ -9,13 +9,15 @@ from pathlib import Path
 
 from modelpack.errors import UntrustedContentError, UsageError
 
+JSON_HEAD = 64  # bytes of a .json file that say whether it is an XGBoost model (`is_xgboost_model` reads fewer)
 
-def refuse_unverified_pickle(model: str, files: Mapping[str, Path]) -> None:
+
+def refuse_unverified_pickle(files: Mapping[str, Path], doing: str) -> None:
     """Refuse a serving image whose served file would be a pickle (no signature was verified).
 
     Args:
-        model: the model's reference, as errors name it.
         files: each file's path under /models, and the file holding its bytes (a store blob or a copy).
+        doing: what is refused, naming the model (e.g. "build a serving image of REF").
 
     Raises:
         UntrustedContentError: the file `serve /models` would load is a pickle.
@@ -23,11 +25,11 @@ def refuse_unverified_pickle(model: str, files: Mapping[str, Path]) -> None:
     from modelpack.serve import model_file
 
     try:  # /models holds no modelpack.yaml: `serve /models` chooses with no declared framework
-        chosen = model_file.pick(files, None, model)
+        chosen = model_file.pick(files, None, doing)
     except UsageError:
         return  # nothing or several to choose from: `serve /models` refuses it too, loading nothing
     if model_file.is_pickle(Path(chosen)):
         raise UntrustedContentError(
-            f"refusing to build a serving image of {model}: the file it would serve ({chosen[:200]}) is a "
+            f"refusing to {doing}: the file a serving image would serve ({chosen[:200]}) is a "
             "pickle, which runs code when loaded, and no signature was verified; pass --verify-key KEY to "
-            "verify it, or --trust-unverified-pickle to build it anyway")
+            "verify it, or --trust-unverified-pickle to run it anyway")
