@@ -51,6 +51,7 @@ class FoundAttestation:
     kind: str  # "bundle" or "legacy"
     location: str  # the referrer manifest's digest, or the `.att` tag
     statement: dict[str, Any]
+    layer: str | None = None  # legacy: the digest of the layer that verified (the tag holds others)
 
     @property
     def predicate(self) -> Any:
@@ -168,7 +169,8 @@ def _legacy_attestations(repo: Storage, subject_digest: str, public: PublicKey, 
         try:
             envelope = parse_or_none(signature_blob(repo, layer))
             payload = verify_envelope(envelope, public)
-            found.append(FoundAttestation("legacy", tag, read_statement(payload, subject_digest, predicate_type)))
+            found.append(FoundAttestation("legacy", tag, read_statement(payload, subject_digest, predicate_type),
+                                          layer.digest))
         except ValueError:
             reasons.append("malformed DSSE envelope")
         except VerificationError as exc:

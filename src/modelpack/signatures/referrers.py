@@ -47,6 +47,7 @@ class FoundSignature:
     kind: str  # "bundle" or "legacy"
     location: str  # the signature manifest's digest (or the legacy tag)
     annotations: dict[str, str] = field(default_factory=dict)
+    layer: str | None = None  # legacy: the digest of the layer that verified (the tag holds others)
 
 
 def attach_signature(repo: Storage, subject: Descriptor, signer: Signer,
@@ -172,7 +173,7 @@ def _legacy_signatures(repo: Storage, subject_digest: str, public: PublicKey,
     for layer in legacy_layers(repo, tag, SIMPLE_SIGNING, reasons):
         try:
             annotations = _verify_simple_signing(repo, layer, public, subject_digest)
-            found.append(FoundSignature("legacy", tag, annotations))
+            found.append(FoundSignature("legacy", tag, annotations, layer.digest))
         except VerificationError as exc:
             reasons.append(str(exc))
     return found
