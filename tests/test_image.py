@@ -100,7 +100,8 @@ def test_serving_image_is_built_without_a_daemon(registry: Registry, crane_bin: 
     push_base(base, ("amd64",))
     image = registry.repo("images") + ":serve"
     # The tiny base stands for one that already has modelpack (serve/Dockerfile): no serving layer.
-    built = modelpack("build-image", "--plain-http", "--json", ref, "-t", image, "--base", base, "--no-serving-layer")
+    built = modelpack("build-image", "--plain-http", "--json", ref, "-t", image, "--base", base, "--no-serving-layer",
+                      "--trust-unverified-pickle")  # its model.joblib is what the image serves
     assert built.code == 0, built.err
     files = exported(crane_bin, image)
     assert files["models/model.joblib"][0] == (tmp_path / "model" / "model.joblib").read_bytes()
@@ -151,7 +152,7 @@ def test_kubernetes_yaml_is_pinned_by_digest(registry: Registry, model_ref: tupl
     push_base(base, ("amd64",))
     image = registry.repo("images") + ":serve"
     image_digest = json.loads(modelpack("build-image", "--plain-http", "--json", ref, "-t", image, "--base",
-                                        base, "--no-serving-layer").out)["digest"]
+                                        base, "--no-serving-layer", "--trust-unverified-pickle").out)["digest"]
 
     deployment = list(yaml.safe_load_all(modelpack("k8s", "--plain-http", image).out))
     pod = deployment[0]["spec"]["template"]["spec"]
@@ -168,7 +169,7 @@ def test_kubernetes_yaml_is_pinned_by_digest(registry: Registry, model_ref: tupl
     assert model["modelFormat"]["name"] == "sklearn"
 
     volume = list(yaml.safe_load_all(modelpack("k8s", "--plain-http", "--kind", "image-volume",
-                                               "--serving-image", image, ref).out))
+                                               "--serving-image", image, ref, "--trust-unverified-pickle").out))
     spec = volume[0]["spec"]["template"]["spec"]
     assert spec["volumes"][0]["image"]["reference"] == ref.rsplit(":", 1)[0] + "@" + model_digest
     assert spec["containers"][0]["image"].endswith("@" + image_digest)

@@ -74,7 +74,7 @@ def test_kserve_takes_a_modelcar_as_an_oci_storage_uri(registry: Registry, model
 def test_kserve_runs_a_serving_image_as_its_predictor_container(registry: Registry,
                                                                model_ref: tuple[str, str]) -> None:
     ref, _ = model_ref
-    tagged, image = _build(registry, ref, "serve", "--no-serving-layer")
+    tagged, image = _build(registry, ref, "serve", "--no-serving-layer", "--trust-unverified-pickle")
     out = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged)
     assert out.code == 0, out.err
     predictor = _check_kserve(yaml.safe_load(out.out), k8s.name_for(tagged.rsplit(":", 1)[0]), None)
@@ -94,7 +94,7 @@ def test_kserve_refuses_the_raw_artifact_naming_modelcar(registry: Registry,
 def test_deployment_takes_name_namespace_and_replicas(registry: Registry,
                                                       model_ref: tuple[str, str]) -> None:
     ref, _ = model_ref
-    image = _build(registry, ref, "serve", "--no-serving-layer")[0]
+    image = _build(registry, ref, "serve", "--no-serving-layer", "--trust-unverified-pickle")[0]
     out = modelpack("k8s", "--plain-http", image, "--name", "iris", "--namespace", "team-a", "--replicas", "4")
     assert out.code == 0, out.err
     _no_anchors(out.out)
@@ -106,7 +106,7 @@ def test_deployment_takes_name_namespace_and_replicas(registry: Registry,
     assert service["spec"]["selector"] == {"app.kubernetes.io/name": "iris"}
 
     volume = modelpack("k8s", "--plain-http", "--kind", "image-volume", ref, "--serving-image", image,
-                       "--namespace", "team-a", "--replicas", "2")
+                       "--namespace", "team-a", "--replicas", "2", "--trust-unverified-pickle")
     assert volume.code == 0, volume.err
     _no_anchors(volume.out)
     docs = list(yaml.safe_load_all(volume.out))

@@ -8,6 +8,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 import modelpack as mp
 from helpers import modelpack, push_legacy_signature
 from modelpack.signatures.lookup import fallback_tag
@@ -101,3 +103,20 @@ def test_rm_in_the_local_store_takes_the_signature_along(tmp_path: Path) -> None
     assert signatures and all(name.startswith(f"{ref}@sha256:") for name in signatures)
     verified = modelpack("verify", "--local", "--key", str(public), f"{ref}:2")
     assert verified.code == 0, verified.err
+
+
+@pytest.mark.parametrize("suffix", ["", ".sig", ".att"])
+def test_a_signature_tag_naming_another_model_does_not_delete_it(registry: Registry, tmp_path: Path,
+                                                                 suffix: str) -> None:
+    """Distribution cannot delete a tag alone, so a signature tag goes by deleting what it names: only when
+    that is a signature of the deleted model, not another model's manifest a tag was pointed at."""
+    repo = registry.repo()
+    gone = mp.push(_model(tmp_path, "one"), f"{repo}:1", options=PLAIN).descriptor.digest
+    deployed = mp.push(_model(tmp_path, "two"), f"{repo}:2", options=PLAIN).descriptor.digest
+    mp.push(_model(tmp_path, "three"), f"{repo}:2", options=PLAIN)  # 2 moves on: `deployed` is untagged now
+    tag = fallback_tag(gone) + suffix
+    mp.tag_remote(f"{repo}@{deployed}", tag, options=PLAIN)  # what anyone who can push can do
+    done = modelpack("rm", "--remote", "--plain-http", f"{repo}:1")
+    assert done.code == 0, done.err
+    assert f"note: {tag} kept: it names {deployed}, which is not a signature of {gone}" in done.err
+    assert mp.remote(mp.Reference.parse(f"{repo}:2"), PLAIN).find(deployed) is not None  # still there

@@ -55,6 +55,8 @@ def build_image(
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
     serving_layer: bool = True,
+    verify_key: str | Path | None = None,
+    trust_unverified_pickle: bool = False,
 ) -> Descriptor:
     """A serving image (or with `modelcar`, KServe's modelcar shape) from a model, without a Docker
     engine: the base image's layers, for a serving image `modelpack[serve]` installed for the base's
@@ -71,6 +73,9 @@ def build_image(
         copy_options: transfer options for pushing the layers.
         serving_layer: install modelpack[serve] on the base (False: the base already runs `modelpack serve`,
             e.g. one built from serve/Dockerfile).
+        verify_key: public key: the model's signature in its registry must verify (for exactly the digest
+            built), as `serve REF --verify-key` checks it; then a pickle may be what the image serves.
+        trust_unverified_pickle: build a serving image that loads a pickle whose signature was not verified.
 
     Returns:
         The pushed image's (or index's) descriptor.
@@ -78,6 +83,9 @@ def build_image(
     Raises:
         UsageError: `model` is a container image, the base is not one or has no Python 3, or `image` has
             no tag.
+        UntrustedContentError: a serving image would load a pickle (the image's `serve /models` trusts its
+            own directory) and neither `verify_key` nor `trust_unverified_pickle` was given.
+        VerificationError: `verify_key` given and no signature verifies.
         ModelpackError: pip could not install the serving packages.
         IntegrityError: the base's manifest or config is malformed.
         UnsupportedArtifactError: a base index with no platform image, or too many.
@@ -91,11 +99,18 @@ def build_image(
     base_ref = parse_reference(base) if base is not None else None
     local_store = _store(store)
     desc, manifest = _model_for_image(local_store, model_ref, options)  # the model first: the user's input
+    for layer in manifest.layers:
+        local_store.verify_blob(layer)  # the image is built from these bytes: check them first
+    if verify_key is not None:
+        from modelpack.signatures import keys, referrers
+
+        referrers.verify_signatures(remote(model_ref, options, mirrors=True), desc.digest,
+                                    keys.load_public_key(Path(verify_key)))
+    elif not modelcar and not trust_unverified_pickle:
+        _refuse_unverified_pickle_image(model_ref, manifest, local_store)
     if base_ref is None:
         base_ref = _default_image(DEFAULT_MODELCAR_BASE if modelcar else DEFAULT_SERVE_BASE,
                                   "modelcar base" if modelcar else "serving base", "--base", options)
-    for layer in manifest.layers:
-        local_store.verify_blob(layer)  # the image is built from these bytes: check them first
 
     def blob_path(digest: str) -> Path:
         return local_store.blob_path(digest)
@@ -106,6 +121,19 @@ def build_image(
     return _build(source, base_ref, remote(base_ref, options), image_ref, remote(image_ref, options),
                   modelcar=modelcar, copy_options=copy_options, serving=serving,
                   architectures=(host,) if serving is not None else ())
+
+
+def _refuse_unverified_pickle_image(model_ref: Reference, manifest: Manifest, local_store: LayoutStore) -> None:
+    """`served_file.refuse_unverified_pickle` of the model's files as the image will hold them."""
+    from modelpack.image.layers import model_files
+    from modelpack.image.served_file import refuse_unverified_pickle
+
+    try:
+        entries = model_files(manifest, local_store.blob_path)
+    except ValueError:
+        return  # an archive layer: build-image refuses the model itself
+    refuse_unverified_pickle({entry.path.split("/", 1)[1]: entry.source for entry in entries},
+                             f"build a serving image of {model_ref}")
 
 
 def _serving_installer(base_ref: Reference, local_store: LayoutStore) -> Any:
@@ -246,6 +274,30 @@ def serve_model(
     served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
                          str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
     return make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port)
+
+
+def pin_served(source: str, options: ClientOptions | None = None) -> str:
+    """`source` with its tag resolved to a digest, once (`serve --workers`: every worker then pulls,
+    verifies and serves that one digest, even if the tag moves while they start); a directory, or a
+    reference with a digest, as it is.
+
+    Args:
+        source: what `serve` was given.
+        options: registry client options.
+
+    Returns:
+        `REPO:TAG@DIGEST`, or `source` unchanged.
+
+    Raises:
+        NotFoundError: the tag names nothing.
+        UsageError: `source` is neither a directory nor a reference.
+    """
+    if Path(source).is_dir():
+        return source
+    ref = _served_reference(source)
+    if ref.digest:
+        return source
+    return str(replace(ref, digest=resolve(ref, options=options).digest))
 
 
 def _served_reference(source: str | Path) -> Reference:

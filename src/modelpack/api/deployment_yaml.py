@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
+from pathlib import Path
 
 from modelpack.api.core import inspect, parse_reference, remote
 from modelpack.errors import UsageError
@@ -39,6 +41,8 @@ def kubernetes(
     namespace: str | None = None,
     replicas: int = 1,
     options: ClientOptions | None = None,
+    verify_key: str | Path | None = None,
+    trust_unverified_pickle: bool = False,
 ) -> str:
     """YAML for running a model. Tags are resolved now: every reference in the output is pinned by digest.
 
@@ -61,6 +65,10 @@ def kubernetes(
         namespace: the objects' namespace (default: none written, kubectl's current one).
         replicas: pods (Deployment `replicas`; KServe `minReplicas` and `maxReplicas`).
         options: registry client options.
+        verify_key: with image-volume, a public key the artifact's signature must verify with (for exactly
+            the digest the YAML mounts); then a pickle may be what the serving image loads.
+        trust_unverified_pickle: with image-volume, mount a model whose served file is a pickle although its
+            signature was not verified.
 
     Returns:
         The YAML documents (no anchors or aliases).
@@ -68,6 +76,9 @@ def kubernetes(
     Raises:
         UsageError: an unknown kind, an image where a model is expected (or the reverse), a bad name,
             namespace or replica count, or no framework for a modelcar and no `model_format`.
+        UntrustedContentError: with image-volume, the serving image would load a pickle (it serves the mounted
+            /models as a directory) and neither `verify_key` nor `trust_unverified_pickle` was given.
+        VerificationError: `verify_key` given and no signature verifies.
         NotFoundError, AuthenticationError, TransportError: from the registry.
     """
     from modelpack.image import k8s
@@ -117,6 +128,12 @@ def kubernetes(
     if not is_container_image(server_node):
         raise UsageError(f"--serving-image {serving_image} is {kind_of(server_node)}, not a container image")
     digest = pinned.split("@")[1]
+    if verify_key is not None:
+        from modelpack.signatures import keys, referrers
+
+        referrers.verify_signatures(remote(ref, options), digest, keys.load_public_key(Path(verify_key)))
+    elif not trust_unverified_pickle:
+        _refuse_unverified_pickle_volume(ref, digest, node, options)
     meta = metadata_view(node.annotations, None)
     # Every variable is set, an empty one too: the serving image's own values name the model it was built from.
     # Only printable values, as build-image writes them (a line break or an escape would reach the container).
@@ -135,6 +152,27 @@ def _warn_tar_layers(node: Manifest | Index) -> None:
         shown = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
         log.warning("an image volume shows tar layers as single files, not folders: %s (pack them as one "
                     "layer per file, without files.archives or files.compress, to mount them as files)", shown)
+
+
+def _refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest | Index,
+                                     options: ClientOptions | None) -> None:
+    """`served_file.refuse_unverified_pickle` of the files the volume mounts: the serving image serves them
+    as its own directory. A `.json` file is an XGBoost model or not by its first bytes, so those are read;
+    no other file is."""
+    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle
+
+    repo = remote(ref.with_digest(digest), options)
+    with tempfile.TemporaryDirectory(prefix="modelpack-k8s-") as folder:
+        files: dict[str, Path] = {}
+        for i, layer in enumerate(node.layers if isinstance(node, Manifest) else []):
+            path = layer_path(layer)
+            if path is None:
+                continue
+            files[path] = Path(folder) / str(i)  # only a .json one is ever read
+            if path.lower().endswith(".json"):
+                with repo.open_blob(layer) as stream:
+                    files[path].write_bytes(stream.read(JSON_HEAD))
+        refuse_unverified_pickle(files, f"mount {ref} as a serving image's /models")
 
 
 def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, remote
-from modelpack.errors import IntegrityError, NotFoundError, TransportError, UsageError
+from modelpack.errors import IntegrityError, NotFoundError, TransportError, UsageError, VerificationError
 from modelpack.image.kinds import refuse_container_image
 from modelpack.metadata.restore import restore_metadata_file
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
@@ -248,6 +248,11 @@ class _SignatureLookup:
             # The files are complete and verified without it: a pull through a mirror while the origin
             # (where signatures are looked up last) is down still succeeds, and says what it could not do.
             log.warning("model.sig not looked up: %s", exc)
+            return
+        except (VerificationError, NotFoundError) as exc:
+            # A referrer deleted since it was listed, or one anyone with push rights wrote broken, must not
+            # fail a pull whose files are complete and verified (`verify` judges signatures).
+            log.warning("model.sig not written: %s", exc)
             return
         if signature is not None:  # replaces a stale one a --force pull found there
             atomic_write(output / MODEL_SIG_FILE, signature, mode=0o644)

@@ -29,27 +29,35 @@ if TYPE_CHECKING:
 @click.option("--no-serving-layer", is_flag=True,
               help="Do not install modelpack[serve]: the base already runs `modelpack serve` (serve/Dockerfile).")
 @click.option("--docker", "use_docker", is_flag=True, help="Build with a Docker engine instead (needs one).")
+@click.option("--verify-key", type=RegularFile(),
+              help="Public key: the model's signature must verify first (for exactly the digest built); a "
+              "serving image of a pickle (.joblib/.pkl) is built only then (or with --trust-unverified-pickle).")
+@click.option("--trust-unverified-pickle", is_flag=True,
+              help="Build a serving image that loads a pickle whose signature was not verified: it runs as code.")
 @network_options
 @json_option
 @handle_errors
 def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no_serving_layer: bool,
-                use_docker: bool, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool,
-                as_json: bool) -> None:
+                use_docker: bool, verify_key: str | None, trust_unverified_pickle: bool, plain_http: bool,
+                insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Build a serving image (or a modelcar) from a model and push it, without a Docker engine.
 
     A serving image is the base, modelpack[serve] installed for the base's Python and platform under
     /opt/modelpack (pip wheels, cached in the local store), and the model under /models; it runs
-    `modelpack serve /models` on port 8080 as user 10001."""
+    `modelpack serve /models` on port 8080 as user 10001. As `serve REF`, it refuses a model whose served
+    file would be a pickle unless --verify-key verified it or --trust-unverified-pickle is given (exit 2)."""
     from modelpack import api
 
     if use_docker:
         from modelpack.image.docker_build import build_with_docker
 
         desc = build_with_docker(model_ref, image, base=base, modelcar=modelcar,
-                                 options=client_options(plain_http, insecure, ca_file, verbose))
+                                 options=client_options(plain_http, insecure, ca_file, verbose),
+                                 verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle)
     else:
         desc = api.build_image(model_ref, image, base=base, modelcar=modelcar, serving_layer=not no_serving_layer,
-                               options=client_options(plain_http, insecure, ca_file, verbose))
+                               options=client_options(plain_http, insecure, ca_file, verbose),
+                               verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle)
     ref = api.parse_reference(image)
     if as_json:
         print_json({"image": image, "digest": desc.digest, "pinned": str(ref.with_digest(desc.digest))})
@@ -69,19 +77,27 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
 @click.option("--cpu", default="1", show_default=True)
 @click.option("--memory", default="2Gi", show_default=True)
 @click.option("--model-format", help="With --kind kserve: KServe's modelFormat (default: the model's framework).")
+@click.option("--verify-key", type=RegularFile(),
+              help="With --kind image-volume: public key the artifact's signature must verify with (for exactly "
+              "the digest mounted); a pickle (.joblib/.pkl) is mounted only then (or with --trust-unverified-pickle).")
+@click.option("--trust-unverified-pickle", is_flag=True,
+              help="With --kind image-volume: mount a model whose served file is a pickle although its signature "
+              "was not verified: it runs as code.")
 @network_options
 @handle_errors
 def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, namespace: str | None,
-        replicas: int, cpu: str, memory: str, model_format: str | None, plain_http: bool, insecure: bool,
-        ca_file: str | None, verbose: bool) -> None:
+        replicas: int, cpu: str, memory: str, model_format: str | None, verify_key: str | None,
+        trust_unverified_pickle: bool, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Kubernetes YAML, every image reference pinned by digest. REF is: a serving image (build-image) for
     `deployment`; for `kserve` a modelcar image (build-image --modelcar; storageUri oci://) or a serving image
-    (a custom predictor container); the model artifact for `image-volume`."""
+    (a custom predictor container); the model artifact for `image-volume` (refused, exit 2, when the serving
+    image would load an unverified pickle from it, as `serve REF` refuses it)."""
     from modelpack import api
 
     click.echo(api.kubernetes(reference, kind, serving_image=serving_image, cpu=cpu, memory=memory,
                               model_format=model_format, name=name, namespace=namespace, replicas=replicas,
-                              options=client_options(plain_http, insecure, ca_file, verbose)), nl=False)
+                              options=client_options(plain_http, insecure, ca_file, verbose),
+                              verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle), nl=False)
 
 
 @click.command()
@@ -109,12 +125,14 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
 @click.option("--listen-fd", type=int, hidden=True, help="A listening socket to serve on (set by --workers).")
 @click.option("--parent-fd", type=int, hidden=True, help="A pipe whose end-of-file means the parent is gone "
               "(set by --workers).")
+@click.option("--pinned", hidden=True, help="SOURCE with its tag resolved by the parent (set by --workers).")
 @network_options
 @handle_errors
 def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
           trust_unverified_pickle: bool, model_file: str | None, max_connections: int, request_timeout: float,
           max_request_size: str, workers: int, grpc_port: int | None, listen_fd: int | None,
-          parent_fd: int | None, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+          parent_fd: int | None, pinned: str | None, plain_http: bool, insecure: bool, ca_file: str | None,
+          verbose: bool) -> None:
     """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST, with
     binary tensors): /v2, /v2/health/live|ready, /v2/models/NAME[/versions/V][/ready|/infer], and
     Prometheus metrics at /metrics labelled with the model's name, version and digest.
@@ -143,10 +161,14 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
 
         shared = listen(host, port)
         bound = shared.getsockname()[1]
-        sys.exit(run_workers(sys.argv[1:], shared, workers, ready=lambda: click.echo(
+        # The tag is resolved once, here: workers resolving it each could serve different models.
+        from modelpack.api.deploy import pin_served
+
+        pin = pin_served(source, client_options(plain_http, insecure, ca_file, verbose))
+        sys.exit(run_workers([*sys.argv[1:], "--pinned", pin], shared, workers, ready=lambda: click.echo(
             f"serving on http://{host}:{bound}/v2 ({workers} workers)", err=True)))
     sock = socket.socket(fileno=listen_fd) if listen_fd is not None else None
-    server = api.serve_model(source, host=host, port=port, name=name, verify_key=verify_key,
+    server = api.serve_model(pinned or source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
                              limits=limits, options=client_options(plain_http, insecure, ca_file, verbose),
                              sock=sock, grpc_port=grpc_port)

@@ -23,7 +23,16 @@ def dockerfile(base: str, modelcar: bool, labels: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_with_docker(model_ref: str, image: str, *, base: str | None, modelcar: bool, options: Any) -> Descriptor:
+def build_with_docker(model_ref: str, image: str, *, base: str | None, modelcar: bool, options: Any,
+                      verify_key: str | None = None, trust_unverified_pickle: bool = False) -> Descriptor:
+    """Build and push the image with a Docker engine (see `api.build_image` for what it holds and refuses).
+
+    Raises:
+        UsageError: no docker package, or no --base for a serving image.
+        TransportError: no engine answers.
+        UntrustedContentError: a serving image would load an unverified pickle.
+        ModelpackError: the engine's build or push failed.
+    """
     try:
         import docker
     except ImportError:
@@ -40,11 +49,17 @@ def build_with_docker(model_ref: str, image: str, *, base: str | None, modelcar:
                          "without it the serving layer is installed on any Python base)")
     from modelpack import api
 
-    pulled = api.pull(model_ref, options=options)
+    pulled = api.pull(model_ref, options=options, verify_key=verify_key)  # exactly the verified digest
     digest = pulled.descriptor.digest
     base = base or api.DEFAULT_MODELCAR_BASE
     with tempfile.TemporaryDirectory() as context:
-        api.unpack(api.parse_reference(model_ref).with_digest(digest), Path(context) / "models")
+        models = Path(context) / "models"
+        api.unpack(api.parse_reference(model_ref).with_digest(digest), models)
+        if verify_key is None and not modelcar and not trust_unverified_pickle:
+            from modelpack.image.served_file import refuse_unverified_pickle
+
+            refuse_unverified_pickle({str(p.relative_to(models)): p for p in models.rglob("*") if p.is_file()},
+                                     f"build a serving image of {model_ref}")
         labels = {"io.modelpack.model.digest": digest, "org.opencontainers.image.base.name": base}
         (Path(context) / "Dockerfile").write_text(dockerfile(base, modelcar, labels))
         try:

@@ -23,15 +23,16 @@ def _is_model_json(path: Path) -> bool:
         return False
 
 
-def is_xgboost_model(path: Path) -> bool:
+def is_xgboost_model(path: Path, content: Path | None = None) -> bool:
     """Whether `path` is an XGBoost model file: a `.ubj` or `.bst`, or a `.json` that
     begins as XGBoost writes a model.
 
     Args:
         path: a file (a `.json` one's first bytes are read).
+        content: where the file's bytes are, when not at `path` (a blob in the store named `path`).
 
     Returns:
         True for an XGBoost model file.
     """
     suffix = path.suffix.lower()
-    return suffix in SUFFIXES or (suffix == ".json" and _is_model_json(path))
+    return suffix in SUFFIXES or (suffix == ".json" and _is_model_json(content or path))

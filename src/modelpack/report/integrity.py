@@ -96,7 +96,7 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
         try:
             signatures = verify_signatures(repo, digest, public)
             check.signatures = len(signatures)
-            _mark(found, [s.location for s in signatures], check.key)
+            _mark(found, [_where(s.location, s.layer) for s in signatures], check.key)
         except ModelpackError as exc:
             check.problems.append(str(exc))
         for predicate_type in types:
@@ -105,7 +105,7 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
             except ModelpackError:
                 continue  # most keys sign some types only: the count of 0 says it
             check.attestations[predicate_type] = len(attestations)
-            _mark(found, [a.location for a in attestations], check.key)
+            _mark(found, [_where(a.location, a.layer) for a in attestations], check.key)
             if predicate_type == SLSA_1 and provenance is not None:
                 provenance.extend(provenance_summary(a.predicate, check.key) for a in attestations)
     return checks
@@ -150,8 +150,13 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _where(location: str, layer: str | None) -> str:
+    """How `attached` names what verified: a legacy tag holds several layers, each listed on its own."""
+    return f"{location} ({layer})" if layer else location
+
+
 def _mark(found: list[Referrer], locations: list[str], key: str) -> None:
+    # By the exact entry: one layer of a legacy tag that verifies says nothing of the others beside it.
     for referrer in found:
-        where = referrer.location.split(" ", 1)[0]
-        if where in locations and key not in referrer.verified_by:
+        if referrer.location in locations and key not in referrer.verified_by:
             referrer.verified_by.append(key)

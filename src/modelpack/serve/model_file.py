@@ -8,6 +8,7 @@ preference, or a declared framework none of the files belongs to, are refused wi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from modelpack.errors import UsageError
@@ -49,18 +50,37 @@ def choose(model_dir: Path, framework: str | None = None, model_file: str | Path
     root = model_dir.resolve()
     if model_file is not None:
         return _explicit(root, Path(model_file))
-    files = sorted(p for p in root.rglob("*") if p.is_file() and _servable(p))
-    if not files:
-        raise UsageError(f"no model file modelpack can serve in {label or model_dir} ({_KINDS})")
+    files = {str(p.relative_to(root)): p for p in root.rglob("*") if p.is_file()}
+    return files[pick(files, framework, label or str(model_dir))]
+
+
+def pick(files: Mapping[str, Path], framework: str | None, label: str) -> str:
+    """`choose`'s decision over files named apart from where their bytes are (a model's layers in the
+    store, before they become a directory): build-image asks what `serve` will load from the image.
+
+    Args:
+        files: each file's path relative to the model directory, and the file holding its bytes.
+        framework: the model's declared framework (see `choose`).
+        label: how errors name the model.
+
+    Returns:
+        The relative path of the file `serve` loads.
+
+    Raises:
+        UsageError: nothing servable, several equally good candidates, or a framework none matches.
+    """
+    servable = sorted(name for name, content in files.items() if _servable(Path(name), content))
+    if not servable:
+        raise UsageError(f"no model file modelpack can serve in {label} ({_KINDS})")
     wanted = _FRAMEWORK_SUFFIXES.get((framework or "").lower())
-    matching = [p for p in files if wanted is None or p.suffix.lower() in wanted]
+    matching = [n for n in servable if wanted is None or Path(n).suffix.lower() in wanted]
     if not matching:
-        raise UsageError(f"the model's framework is {framework} but its files are {_names(root, files)}; "
+        raise UsageError(f"the model's framework is {framework} but its files are {', '.join(servable)}; "
                          "choose one with --model-file PATH")
-    safe = [p for p in matching if not is_pickle(p)]
+    safe = [n for n in matching if not is_pickle(Path(n))]
     best = safe or matching
     if len(best) > 1:
-        raise UsageError(f"several model files could be served: {_names(root, best)}; "
+        raise UsageError(f"several model files could be served: {', '.join(best)}; "
                          "choose one with --model-file PATH")
     return best[0]
 
@@ -86,9 +106,5 @@ def _explicit(root: Path, model_file: Path) -> Path:
     return path
 
 
-def _servable(path: Path) -> bool:
-    return path.suffix.lower() in SAFE_SUFFIXES + PICKLE_SUFFIXES or is_xgboost_model(path)
-
-
-def _names(root: Path, files: list[Path]) -> str:
-    return ", ".join(str(p.relative_to(root)) for p in files)
+def _servable(path: Path, content: Path) -> bool:
+    return path.suffix.lower() in SAFE_SUFFIXES + PICKLE_SUFFIXES or is_xgboost_model(path, content)

@@ -23,6 +23,7 @@ from modelpack.signatures.dsse import (
     STATEMENT_TYPE,
     bundle_envelope,
     statement_bundle,
+    subject_naming,
     verify_envelope,
 )
 from modelpack.signatures.keys import PublicKey, Signer
@@ -50,6 +51,7 @@ class FoundAttestation:
     kind: str  # "bundle" or "legacy"
     location: str  # the referrer manifest's digest, or the `.att` tag
     statement: dict[str, Any]
+    layer: str | None = None  # legacy: the digest of the layer that verified (the tag holds others)
 
     @property
     def predicate(self) -> Any:
@@ -167,7 +169,8 @@ def _legacy_attestations(repo: Storage, subject_digest: str, public: PublicKey, 
         try:
             envelope = parse_or_none(signature_blob(repo, layer))
             payload = verify_envelope(envelope, public)
-            found.append(FoundAttestation("legacy", tag, read_statement(payload, subject_digest, predicate_type)))
+            found.append(FoundAttestation("legacy", tag, read_statement(payload, subject_digest, predicate_type),
+                                          layer.digest))
         except ValueError:
             reasons.append("malformed DSSE envelope")
         except VerificationError as exc:
@@ -201,8 +204,6 @@ def read_statement(payload: bytes, digest: str, predicate_type: str) -> dict[str
         raise VerificationError("a signature, not an attestation")
     if signed_type != predicate_type:
         raise VerificationError(f"an attestation of type {str(signed_type)[:100]!r}")
-    alg, _, hexd = digest.partition(":")
-    for subject in subjects if isinstance(subjects, list) else []:
-        if isinstance(subject, dict) and isinstance(subject.get("digest"), dict) and subject["digest"].get(alg) == hexd:
-            return dict(body)
-    raise VerificationError(f"attestation is valid but about another digest, not {digest}")
+    if subject_naming(subjects, digest) is None:
+        raise VerificationError(f"attestation is valid but about another digest, not {digest}")
+    return dict(body)

@@ -129,9 +129,26 @@ def _subject_annotations(payload: bytes, digest: str) -> dict[str, str]:
         raise VerificationError(f"an attestation ({str(predicate_type)[:100]!r}), not a signature")
     if body.get("_type") != STATEMENT_TYPE:
         raise VerificationError("signed payload is not an in-toto statement")
+    subject = subject_naming(subjects, digest)
+    if subject is None:
+        raise VerificationError(f"signature is valid but signs another digest, not {digest}")
+    annotations = subject.get("annotations") or {}
+    return {str(k): str(v) for k, v in annotations.items()} if isinstance(annotations, dict) else {}
+
+
+def subject_naming(subjects: Any, digest: str) -> dict[str, Any] | None:
+    """The entry of a signed statement's `subject` list that names `digest`, read defensively: the
+    statement's shape is its signer's (a `digest` that is a string or a list is no match, not a crash).
+
+    Args:
+        subjects: the statement's `subject` value.
+        digest: `alg:hex`.
+
+    Returns:
+        The matching subject object, or None.
+    """
     alg, _, hexd = digest.partition(":")
     for subject in subjects if isinstance(subjects, list) else []:
-        if isinstance(subject, dict) and (subject.get("digest") or {}).get(alg) == hexd:
-            annotations = subject.get("annotations") or {}
-            return {str(k): str(v) for k, v in annotations.items()} if isinstance(annotations, dict) else {}
-    raise VerificationError(f"signature is valid but signs another digest, not {digest}")
+        if isinstance(subject, dict) and isinstance(subject.get("digest"), dict) and subject["digest"].get(alg) == hexd:
+            return subject
+    return None

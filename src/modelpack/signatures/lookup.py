@@ -106,14 +106,26 @@ def signature_blob(repo: Storage, layer: Descriptor) -> bytes:
 
 
 def model_signature(repo: Storage, subject_digest: str) -> bytes | None:
-    """The OpenSSF model-signing bundle (model.sig) attached to a manifest, if any."""
+    """The OpenSSF model-signing bundle (model.sig) attached to a manifest, if any. A listed one that
+    cannot be read (deleted since, malformed, hostile) is passed over: another may be the real one.
+
+    Raises:
+        VerificationError: none could be read, and one listed was broken (why).
+        NotFoundError: the fallback index is listed by a tag but missing.
+    """
     try:
         found = referrers(repo, subject_digest)
     except TooManyReferrers:
         return None  # model.sig is a convenience; `verify` reports the excess
+    broken: Exception | None = None
     for ref in found:
         if ref.artifact_type == mt.MODEL_SIGNING_ARTIFACT:
-            for layer in signature_manifest(repo, ref.digest).layers:
-                if layer.media_type == mt.SIGSTORE_BUNDLE:
-                    return signature_blob(repo, layer)
+            try:
+                for layer in signature_manifest(repo, ref.digest).layers:
+                    if layer.media_type == mt.SIGSTORE_BUNDLE:
+                        return signature_blob(repo, layer)
+            except (VerificationError, NotFoundError) as exc:
+                broken = exc
+    if broken is not None:
+        raise VerificationError(f"the model-signing signature listed for {subject_digest} cannot be read ({broken})")
     return None

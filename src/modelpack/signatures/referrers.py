@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from modelpack.errors import NotFoundError, VerificationError
+from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactError, VerificationError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
@@ -40,6 +41,7 @@ SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
 SIMPLE_SIGNING_TYPE = "cosign container image signature"  # critical.type of a legacy image signature
+log = logging.getLogger("modelpack.signatures")
 
 
 @dataclass
@@ -47,6 +49,7 @@ class FoundSignature:
     kind: str  # "bundle" or "legacy"
     location: str  # the signature manifest's digest (or the legacy tag)
     annotations: dict[str, str] = field(default_factory=dict)
+    layer: str | None = None  # legacy: the digest of the layer that verified (the tag holds others)
 
 
 def attach_signature(repo: Storage, subject: Descriptor, signer: Signer,
@@ -172,7 +175,7 @@ def _legacy_signatures(repo: Storage, subject_digest: str, public: PublicKey,
     for layer in legacy_layers(repo, tag, SIMPLE_SIGNING, reasons):
         try:
             annotations = _verify_simple_signing(repo, layer, public, subject_digest)
-            found.append(FoundSignature("legacy", tag, annotations))
+            found.append(FoundSignature("legacy", tag, annotations, layer.digest))
         except VerificationError as exc:
             reasons.append(str(exc))
     return found
@@ -215,13 +218,29 @@ def _bytes_opener(data: bytes) -> Callable[[], ByteStream]:
 
 def copy_referrers(src: Storage, dst: Storage, digest: str, options: CopyOptions) -> int:
     """Copy every referrer of `digest` (signatures, attestations) with its blobs, and list them in
-    `dst`'s fallback index unless `dst` indexes referrers itself. Returns how many were copied."""
+    `dst`'s fallback index unless `dst` indexes referrers itself. Returns how many were copied. Only what
+    names `digest` as its subject is one: a fallback index (or a registry) may list anything."""
     from modelpack.store.copy import copy
 
-    found = referrers(src, digest)
+    found = [entry for entry in referrers(src, digest) if _refers_to(src, entry.digest, digest)]
     for entry in found:
         copy(src, dst, entry.digest, None, options)
     if found and not (isinstance(dst, ReferrerLister) and dst.list_referrers(digest) is not None):
         for entry in found:
             _add_to_fallback_index(dst, digest, entry)
     return len(found)
+
+
+def _refers_to(repo: Storage, listed: str, digest: str) -> bool:
+    """Whether the manifest `listed` (found among the referrers of `digest`) names `digest` as its subject;
+    one that does not (another model, an image) is left where it is, and said."""
+    try:
+        subject = parse_manifest(repo.fetch_manifest(listed)[1]).subject
+    except (NotFoundError, IntegrityError, UnsupportedArtifactError) as exc:
+        log.warning("not copied: %s, listed as a referrer of %s (%s)", listed, digest, exc)
+        return False
+    if subject is None or subject.digest != digest:
+        log.warning("not copied: %s, listed as a referrer of %s, names %s as its subject", listed, digest,
+                    subject.digest if subject else "nothing")
+        return False
+    return True
