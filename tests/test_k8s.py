@@ -9,6 +9,7 @@ protocolVersion, storageUri and the container fields such as resources)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,3 +177,28 @@ def test_image_volume_env_takes_only_printable_identity_as_build_image_does(regi
     assert all(value.isprintable() for value in env.values())
     env = env_of(plain)
     assert (env["MODELPACK_MODEL_NAME"], env["MODELPACK_MODEL_VERSION"]) == ("iris", "1.0 rc")
+
+
+def test_kserve_refuses_a_modelcar_its_sklearn_runtime_cannot_load(registry: Registry, tmp_path: Path) -> None:
+    """The quick start's model is a `.skops` file; KServe's sklearn runtimes (sklearnserver, MLServer) load
+    only .joblib/.pkl/.pickle, so `modelFormat: sklearn` gave an InferenceService whose pod cannot load it."""
+    import modelpack as mp
+    from modelpack.store.options import ClientOptions
+
+    folder = tmp_path / "iris"
+    folder.mkdir()
+    (folder / "model.skops").write_bytes(b"PK\x03\x04 not loaded here")
+    (folder / "modelpack.yaml").write_text("name: iris\nframework: scikit-learn\nformat: skops\n")
+    ref = registry.repo("skops") + ":1"
+    mp.push(folder, ref, options=ClientOptions(plain_http=True))
+    tagged, _ = _build(registry, ref, "skops-car", "--modelcar")
+    run = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged)
+    assert run.code == 2 and run.out == "", run.err
+    assert run.err == (f"error: KServe's sklearn runtimes load only .joblib/.pkl/.pickle files and {tagged} holds "
+                       "model.skops: deploy a serving image instead (`modelpack build-image MODEL -t IMAGE`, then "
+                       "`k8s --kind kserve IMAGE`), or pass --model-format NAME for a ServingRuntime that loads "
+                       "it\n")
+    # A runtime of the user's own, named: their choice, written as asked.
+    own = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged, "--model-format", "skops")
+    assert own.code == 0, own.err
+    assert yaml.safe_load(own.out)["spec"]["predictor"]["model"]["modelFormat"]["name"] == "skops"

@@ -101,10 +101,13 @@ def kubernetes(
                              "IMAGE (or use --kind image-volume to mount the artifact itself)")
         if _runs_modelpack_serve(ref, pinned, node, options):
             return k8s.render([k8s.inference_service_container(where, pinned, cpu, memory)])
-        framework = model_format or _recorded_framework(node, options)
+        recorded, paths = _recorded_model(node, options)
+        framework = model_format or recorded
         if not framework:
             raise UsageError(f"{reference} records no model framework: pass --model-format NAME (e.g. sklearn, "
                              "onnx) for KServe's modelFormat")
+        if not model_format:
+            _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
         return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
     if is_container_image(node):
         raise UsageError(f"{reference} is a container image; --kind image-volume takes the model artifact "
@@ -159,13 +162,32 @@ def _runs_modelpack_serve(ref: Reference, pinned: str, node: Manifest | Index, o
     return isinstance(entrypoint, list) and entrypoint[:2] == ["modelpack", "serve"]
 
 
-def _recorded_framework(node: Manifest | Index, options: ClientOptions | None) -> str | None:
-    """The framework of the model a modelcar was built from (its `io.modelpack.model.reference`)."""
+def _recorded_model(node: Manifest | Index, options: ClientOptions | None) -> tuple[str | None, list[str]]:
+    """The framework and file paths of the model a modelcar was built from (its
+    `io.modelpack.model.reference`)."""
     model = (node.annotations or {}).get(A_MODEL_REFERENCE)
     if not model:
-        return None
+        return None, []
     try:
-        framework = inspect(parse_reference(model), remote_only=True, options=options).framework
+        info = inspect(parse_reference(model), remote_only=True, options=options)
     except UsageError:
-        return None
-    return str(framework) if framework else None
+        return None, []
+    return (str(info.framework) if info.framework else None), [f.path for f in info.files if f.path]
+
+
+def _check_runtime_loads(reference: str, model_format: str, paths: list[str]) -> None:
+    """Refuse an InferenceService whose runtime would fail to load the model: KServe picks it by
+    `modelFormat`, and its sklearn runtimes read pickles only (the quick start's model is a `.skops` file).
+
+    Raises:
+        UsageError: the modelcar's model has no file that runtime loads (exit 2).
+    """
+    from modelpack.image import k8s
+
+    loads = k8s.runtime_file_types(model_format)
+    if not loads or not paths or any(path.endswith(loads) for path in paths):
+        return
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    raise UsageError(f"KServe's {model_format} runtimes load only {'/'.join(loads)} files and {reference} holds "
+                     f"{shown}: deploy a serving image instead (`modelpack build-image MODEL -t IMAGE`, then "
+                     "`k8s --kind kserve IMAGE`), or pass --model-format NAME for a ServingRuntime that loads it")
