@@ -202,3 +202,38 @@ def test_kserve_refuses_a_modelcar_its_sklearn_runtime_cannot_load(registry: Reg
     own = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged, "--model-format", "skops")
     assert own.code == 0, own.err
     assert yaml.safe_load(own.out)["spec"]["predictor"]["model"]["modelFormat"]["name"] == "skops"
+
+
+@pytest.mark.parametrize("flag", ["--cpu", "--memory"])
+@pytest.mark.parametrize("value", ["abc", "2GB", "-1", "1 Gi", "1ki", "", "1m5"])
+def test_k8s_refuses_what_is_no_kubernetes_quantity(registry: Registry, flag: str, value: str) -> None:
+    """Written as given, these failed only at `kubectl apply` (or, negative, at admission)."""
+    image = registry.repo("serving") + ":1"
+    push_base(image, ("amd64",))
+    run = modelpack("k8s", "--plain-http", image, flag, value)
+    assert run.code == 2 and run.out == "", run.err
+    assert run.err == (f"error: {flag} {value!r} is not a Kubernetes quantity of 0 or more: give e.g. 500m, 2, "
+                       "512Mi or 2Gi\n")
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [("500m", "1.5Gi"), ("2", "512Mi"), ("1e3", "2G"), (".5", "1Ki")])
+def test_k8s_writes_quantities_the_kubernetes_client_parses(registry: Registry, cpu: str, memory: str) -> None:
+    parse_quantity = pytest.importorskip("kubernetes.utils").parse_quantity
+    image = registry.repo("serving") + ":1"
+    push_base(image, ("amd64",))
+    run = modelpack("k8s", "--plain-http", image, "--cpu", cpu, "--memory", memory)
+    assert run.code == 0, run.err
+    resources = yaml.safe_load_all(run.out).__next__()["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert parse_quantity(resources["requests"]["cpu"]) == parse_quantity(cpu)
+    assert parse_quantity(resources["limits"]["memory"]) == parse_quantity(memory)
+
+
+@pytest.mark.parametrize(("kind", "extra"), [("deployment", ("--serving-image", "X")),
+                                              ("kserve", ("--serving-image", "X")),
+                                              ("deployment", ("--model-format", "onnx")),
+                                              ("image-volume", ("--model-format", "onnx"))])
+def test_k8s_refuses_options_its_kind_would_leave_out(registry: Registry, kind: str, extra: tuple[str, str]) -> None:
+    image = registry.repo("serving") + ":1"
+    run = modelpack("k8s", "--plain-http", "--kind", kind, image, *extra)
+    assert run.code == 2 and run.out == "", run.err
+    assert run.err.startswith(f"error: {extra[0]} applies to --kind ") and f"(--kind {kind} " in run.err

@@ -25,6 +25,10 @@ KINDS = ("deployment", "kserve", "image-volume")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 A_MODEL_REFERENCE = "io.modelpack.model.reference"
+# A Kubernetes resource quantity as the API server parses it (apimachinery's resource.Quantity), unsigned:
+# requests and limits below 0 are refused there too. Anything else fails only at `kubectl apply`.
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+_QUANTITY = re.compile(rf"^{_NUMBER}(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?{_NUMBER})?$")
 
 
 def kubernetes(
@@ -67,7 +71,8 @@ def kubernetes(
 
     Raises:
         UsageError: an unknown kind, an image where a model is expected (or the reverse), a bad name,
-            namespace or replica count, or no framework for a modelcar and no `model_format`.
+            namespace, replica count or cpu/memory quantity, an option the kind does not use, or no framework
+            for a modelcar and no `model_format`.
         NotFoundError, AuthenticationError, TransportError: from the registry.
     """
     from modelpack.image import k8s
@@ -82,6 +87,14 @@ def kubernetes(
                          "at most 63)")
     if replicas < 0:
         raise UsageError(f"--replicas {replicas}: give 0 or more")
+    for flag, value in (("--cpu", cpu), ("--memory", memory)):
+        if not _QUANTITY.match(value):
+            raise UsageError(f"{flag} {value!r} is not a Kubernetes quantity of 0 or more: give e.g. 500m, 2, "
+                             "512Mi or 2Gi")
+    if serving_image is not None and kind != "image-volume":  # else silently left out of the YAML
+        raise UsageError(f"--serving-image applies to --kind image-volume only (--kind {kind} runs REF itself)")
+    if model_format is not None and kind != "kserve":
+        raise UsageError(f"--model-format applies to --kind kserve only (--kind {kind} writes no modelFormat)")
     ref = parse_reference(reference)
     pinned, node = _remote_node(ref, options)
     name = name or k8s.name_for(ref.repository)
