@@ -302,6 +302,7 @@ class BlobPipeline:
                     self.options.on_blob_start(blob)
                 mount_from = self.options.mount_candidates(blob) if self.options.mount_candidates else ()
                 self.dst.push_blob(blob, opener, self.options.progress, mount_from)
+                present = blob.digest in getattr(self.dst, "arrived", ())  # another process stored it
         except BaseException as exc:
             self._abandon(exc)  # queued blobs are not started; running downloads stop at their next read
             raise
