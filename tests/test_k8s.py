@@ -83,6 +83,11 @@ def test_kserve_runs_a_serving_image_as_its_predictor_container(registry: Regist
     assert container["name"] == "kserve-container" and container["image"] == image
     assert container["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    # A modelFormat has no place here (the image is its own runtime): refused, not silently dropped.
+    given = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged, "--model-format", "sklearn")
+    assert given.code == 2 and given.out == "", given.err
+    assert given.err == (f"error: --model-format applies to a modelcar; {tagged} is a serving image, run as the "
+                         "predictor's container with no modelFormat\n")
 
 
 def test_kserve_refuses_the_raw_artifact_naming_modelcar(registry: Registry,

@@ -113,6 +113,9 @@ def kubernetes(
                              f"build one with `modelpack build-image {reference} -t IMAGE --modelcar` and pass "
                              "IMAGE (or use --kind image-volume to mount the artifact itself)")
         if _runs_modelpack_serve(ref, pinned, node, options):
+            if model_format is not None:  # else silently left out: the image is its own runtime
+                raise UsageError(f"--model-format applies to a modelcar; {reference} is a serving image, run as "
+                                 "the predictor's container with no modelFormat")
             return k8s.render([k8s.inference_service_container(where, pinned, cpu, memory)])
         recorded, paths = _recorded_model(node, options)
         framework = model_format or recorded
