@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from modelpack.errors import TransportError
 
+log = logging.getLogger("modelpack.store")
 _POLL_S = 0.05  # how often a waiter looks again: it must notice a cancelled transfer (Ctrl-C) quickly
 
 
@@ -46,6 +48,7 @@ def fetching(ingest_dir: Path, digest: str, cancelled: threading.Event) -> Itera
 
 
 def _acquire(path: Path, digest: str, cancelled: threading.Event) -> int:
+    said = False
     while True:
         fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
@@ -56,6 +59,9 @@ def _acquire(path: Path, digest: str, cancelled: threading.Event) -> int:
                 except OSError as exc:
                     if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
                         raise
+                if not said:  # (-v) else a pull waiting on another looks hung
+                    log.info("blob %s: another process is fetching it into the store; waiting for it", digest)
+                    said = True
                 if cancelled.wait(_POLL_S):
                     raise TransportError(f"cancelled while another process was fetching {digest}")
             with contextlib.suppress(FileNotFoundError):
