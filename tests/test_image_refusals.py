@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,8 @@ _DROP = object()
     (_config(rootfs__type="tar"), "rootfs.type"),
     (_config(os=5), "os is not a string"),
     (_config(architecture=_DROP), "architecture is missing"),
+    (_config(architecture=""), "architecture is empty"),
+    (_config(os=""), "os is empty"),
     (_config(config__Cmd="sh"), "config.Cmd is not an array of strings"),
     (_config(config__Cmd=[5]), "config.Cmd is not an array of strings"),
     (_config(config__Entrypoint="sh"), "config.Entrypoint"),
@@ -130,6 +134,29 @@ def test_base_configs_that_break_the_image_spec_are_refused(registry: Registry, 
     assert run.code == 6 and one_line(run.err), run.err
     assert f"base image {base}: its config is malformed" in run.err and field in run.err
     assert tags(image) == []
+
+
+def test_a_base_made_by_crane_append_without_a_platform_is_refused(registry: Registry, tmp_path: Path,
+                                                                   crane_bin: Path) -> None:
+    """`crane append -f rootfs.tar` (no --base) writes architecture "" and os "": a modelcar on it was built
+    with no platform, and a serving image failed with "no manylinux wheels for architecture :" (exit 1)."""
+    layer = tmp_path / "rootfs.tar"
+    with tarfile.open(layer, "w") as tar:
+        tar.add(__file__, arcname="etc/hostname")
+    base = registry.repo("crane-base") + ":1"
+    subprocess.run([str(crane_bin), "append", "-f", str(layer), "-t", base, "--insecure"], check=True,
+                   capture_output=True)
+    model = push_model(registry, tmp_path)
+    for extra in (("--modelcar",), ()):
+        image = registry.repo("img") + ":1"
+        run = build(model, image, "--base", base, *extra)
+        assert run.code == 6 and one_line(run.err), run.err
+        assert run.err == (f"error: base image {base}: its config is malformed (architecture is empty: `crane "
+                           "mutate IMAGE --set-platform linux/amd64` sets the platform); use another --base\n")
+        assert tags(image) == []
+    subprocess.run([str(crane_bin), "mutate", base, "--set-platform", "linux/amd64", "-t", base, "--insecure"],
+                   check=True, capture_output=True)
+    assert build(model, registry.repo("img") + ":1", "--base", base, "--modelcar").code == 0
 
 
 def test_a_well_formed_base_still_builds(registry: Registry, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ protocolVersion, storageUri and the container fields such as resources)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,6 +83,11 @@ def test_kserve_runs_a_serving_image_as_its_predictor_container(registry: Regist
     assert container["name"] == "kserve-container" and container["image"] == image
     assert container["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    # A modelFormat has no place here (the image is its own runtime): refused, not silently dropped.
+    given = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged, "--model-format", "sklearn")
+    assert given.code == 2 and given.out == "", given.err
+    assert given.err == (f"error: --model-format applies to a modelcar; {tagged} is a serving image, run as the "
+                         "predictor's container with no modelFormat\n")
 
 
 def test_kserve_refuses_the_raw_artifact_naming_modelcar(registry: Registry,
@@ -176,3 +182,63 @@ def test_image_volume_env_takes_only_printable_identity_as_build_image_does(regi
     assert all(value.isprintable() for value in env.values())
     env = env_of(plain)
     assert (env["MODELPACK_MODEL_NAME"], env["MODELPACK_MODEL_VERSION"]) == ("iris", "1.0 rc")
+
+
+def test_kserve_refuses_a_modelcar_its_sklearn_runtime_cannot_load(registry: Registry, tmp_path: Path) -> None:
+    """The quick start's model is a `.skops` file; KServe's sklearn runtimes (sklearnserver, MLServer) load
+    only .joblib/.pkl/.pickle, so `modelFormat: sklearn` gave an InferenceService whose pod cannot load it."""
+    import modelpack as mp
+    from modelpack.store.options import ClientOptions
+
+    folder = tmp_path / "iris"
+    folder.mkdir()
+    (folder / "model.skops").write_bytes(b"PK\x03\x04 not loaded here")
+    (folder / "modelpack.yaml").write_text("name: iris\nframework: scikit-learn\nformat: skops\n")
+    ref = registry.repo("skops") + ":1"
+    mp.push(folder, ref, options=ClientOptions(plain_http=True))
+    tagged, _ = _build(registry, ref, "skops-car", "--modelcar")
+    run = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged)
+    assert run.code == 2 and run.out == "", run.err
+    assert run.err == (f"error: KServe's sklearn runtimes load only .joblib/.pkl/.pickle files and {tagged} holds "
+                       "model.skops: deploy a serving image instead (`modelpack build-image MODEL -t IMAGE`, then "
+                       "`k8s --kind kserve IMAGE`), or pass --model-format NAME for a ServingRuntime that loads "
+                       "it\n")
+    # A runtime of the user's own, named: their choice, written as asked.
+    own = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged, "--model-format", "skops")
+    assert own.code == 0, own.err
+    assert yaml.safe_load(own.out)["spec"]["predictor"]["model"]["modelFormat"]["name"] == "skops"
+
+
+@pytest.mark.parametrize("flag", ["--cpu", "--memory"])
+@pytest.mark.parametrize("value", ["abc", "2GB", "-1", "1 Gi", "1ki", "", "1m5"])
+def test_k8s_refuses_what_is_no_kubernetes_quantity(registry: Registry, flag: str, value: str) -> None:
+    """Written as given, these failed only at `kubectl apply` (or, negative, at admission)."""
+    image = registry.repo("serving") + ":1"
+    push_base(image, ("amd64",))
+    run = modelpack("k8s", "--plain-http", image, flag, value)
+    assert run.code == 2 and run.out == "", run.err
+    assert run.err == (f"error: {flag} {value!r} is not a Kubernetes quantity of 0 or more: give e.g. 500m, 2, "
+                       "512Mi or 2Gi\n")
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [("500m", "1.5Gi"), ("2", "512Mi"), ("1e3", "2G"), (".5", "1Ki")])
+def test_k8s_writes_quantities_the_kubernetes_client_parses(registry: Registry, cpu: str, memory: str) -> None:
+    parse_quantity = pytest.importorskip("kubernetes.utils").parse_quantity
+    image = registry.repo("serving") + ":1"
+    push_base(image, ("amd64",))
+    run = modelpack("k8s", "--plain-http", image, "--cpu", cpu, "--memory", memory)
+    assert run.code == 0, run.err
+    resources = yaml.safe_load_all(run.out).__next__()["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert parse_quantity(resources["requests"]["cpu"]) == parse_quantity(cpu)
+    assert parse_quantity(resources["limits"]["memory"]) == parse_quantity(memory)
+
+
+@pytest.mark.parametrize(("kind", "extra"), [("deployment", ("--serving-image", "X")),
+                                              ("kserve", ("--serving-image", "X")),
+                                              ("deployment", ("--model-format", "onnx")),
+                                              ("image-volume", ("--model-format", "onnx"))])
+def test_k8s_refuses_options_its_kind_would_leave_out(registry: Registry, kind: str, extra: tuple[str, str]) -> None:
+    image = registry.repo("serving") + ":1"
+    run = modelpack("k8s", "--plain-http", "--kind", kind, image, *extra)
+    assert run.code == 2 and run.out == "", run.err
+    assert run.err.startswith(f"error: {extra[0]} applies to --kind ") and f"(--kind {kind} " in run.err

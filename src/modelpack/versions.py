@@ -6,6 +6,7 @@ listing only re-resolves the tags (one HEAD each, concurrently).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,7 +100,8 @@ def _manifest(repo: Repository, cache: LayoutStore,
         if cache.has_blob(desc):
             return parse_manifest(cache.read_blob_bytes(desc))
         fetched, data = repo.fetch_manifest(desc.digest)
-        cache.put_bytes(fetched, data)
+        with contextlib.suppress(OSError):  # a read-only or full store only costs fetching it again next time
+            cache.put_bytes(fetched, data)
         return parse_manifest(data)
     except (IntegrityError, UnsupportedArtifactError) as exc:
         return exc

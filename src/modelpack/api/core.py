@@ -54,7 +54,8 @@ class TransferResult:
     descriptor: Descriptor
     copied: int  # blobs transferred
     skipped: int  # blobs the destination already had
-    bytes: int
+    bytes: int  # bytes sent: mounted blobs cost none
+    mounted: int = 0  # of `copied`, blobs the registry mounted from another of its repositories
     output: Path | None = None
     files: list[str] = field(default_factory=list)
     verified_signatures: int = 0  # with `pull(verify_key=...)`: how many signatures verified
@@ -262,7 +263,8 @@ def _check_pinned(ref: Reference, digest: str) -> None:
 
 
 def _transfer(ref: Place, result: CopyResult) -> TransferResult:
-    return TransferResult(ref, result.descriptor, len(result.copied), len(result.skipped), result.bytes_copied)
+    return TransferResult(ref, result.descriptor, len(result.copied), len(result.skipped), result.bytes_copied,
+                          mounted=len(result.mounted))
 
 
 Inspection = ModelInfo  # the name inspect()'s result had before it was typed

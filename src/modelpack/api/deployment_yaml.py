@@ -27,6 +27,10 @@ KINDS = ("deployment", "kserve", "image-volume")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 A_MODEL_REFERENCE = "io.modelpack.model.reference"
+# A Kubernetes resource quantity as the API server parses it (apimachinery's resource.Quantity), unsigned:
+# requests and limits below 0 are refused there too. Anything else fails only at `kubectl apply`.
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+_QUANTITY = re.compile(rf"^{_NUMBER}(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?{_NUMBER})?$")
 
 
 def kubernetes(
@@ -75,7 +79,8 @@ def kubernetes(
 
     Raises:
         UsageError: an unknown kind, an image where a model is expected (or the reverse), a bad name,
-            namespace or replica count, or no framework for a modelcar and no `model_format`.
+            namespace, replica count or cpu/memory quantity, an option the kind does not use, or no framework
+            for a modelcar and no `model_format`.
         UntrustedContentError: with image-volume, the serving image would load a pickle (it serves the mounted
             /models as a directory) and neither `verify_key` nor `trust_unverified_pickle` was given.
         VerificationError: `verify_key` given and no signature verifies.
@@ -93,6 +98,14 @@ def kubernetes(
                          "at most 63)")
     if replicas < 0:
         raise UsageError(f"--replicas {replicas}: give 0 or more")
+    for flag, value in (("--cpu", cpu), ("--memory", memory)):
+        if not _QUANTITY.match(value):
+            raise UsageError(f"{flag} {value!r} is not a Kubernetes quantity of 0 or more: give e.g. 500m, 2, "
+                             "512Mi or 2Gi")
+    if serving_image is not None and kind != "image-volume":  # else silently left out of the YAML
+        raise UsageError(f"--serving-image applies to --kind image-volume only (--kind {kind} runs REF itself)")
+    if model_format is not None and kind != "kserve":
+        raise UsageError(f"--model-format applies to --kind kserve only (--kind {kind} writes no modelFormat)")
     ref = parse_reference(reference)
     pinned, node = _remote_node(ref, options)
     name = name or k8s.name_for(ref.repository)
@@ -111,11 +124,17 @@ def kubernetes(
                              f"build one with `modelpack build-image {reference} -t IMAGE --modelcar` and pass "
                              "IMAGE (or use --kind image-volume to mount the artifact itself)")
         if _runs_modelpack_serve(ref, pinned, node, options):
+            if model_format is not None:  # else silently left out: the image is its own runtime
+                raise UsageError(f"--model-format applies to a modelcar; {reference} is a serving image, run as "
+                                 "the predictor's container with no modelFormat")
             return k8s.render([k8s.inference_service_container(where, pinned, cpu, memory)])
-        framework = model_format or _recorded_framework(node, options)
+        recorded, paths = _recorded_model(node, options)
+        framework = model_format or recorded
         if not framework:
             raise UsageError(f"{reference} records no model framework: pass --model-format NAME (e.g. sklearn, "
                              "onnx) for KServe's modelFormat")
+        if not model_format:
+            _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
         return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
     if is_container_image(node):
         raise UsageError(f"{reference} is a container image; --kind image-volume takes the model artifact "
@@ -197,13 +216,32 @@ def _runs_modelpack_serve(ref: Reference, pinned: str, node: Manifest | Index, o
     return isinstance(entrypoint, list) and entrypoint[:2] == ["modelpack", "serve"]
 
 
-def _recorded_framework(node: Manifest | Index, options: ClientOptions | None) -> str | None:
-    """The framework of the model a modelcar was built from (its `io.modelpack.model.reference`)."""
+def _recorded_model(node: Manifest | Index, options: ClientOptions | None) -> tuple[str | None, list[str]]:
+    """The framework and file paths of the model a modelcar was built from (its
+    `io.modelpack.model.reference`)."""
     model = (node.annotations or {}).get(A_MODEL_REFERENCE)
     if not model:
-        return None
+        return None, []
     try:
-        framework = inspect(parse_reference(model), remote_only=True, options=options).framework
+        info = inspect(parse_reference(model), remote_only=True, options=options)
     except UsageError:
-        return None
-    return str(framework) if framework else None
+        return None, []
+    return (str(info.framework) if info.framework else None), [f.path for f in info.files if f.path]
+
+
+def _check_runtime_loads(reference: str, model_format: str, paths: list[str]) -> None:
+    """Refuse an InferenceService whose runtime would fail to load the model: KServe picks it by
+    `modelFormat`, and its sklearn runtimes read pickles only (the quick start's model is a `.skops` file).
+
+    Raises:
+        UsageError: the modelcar's model has no file that runtime loads (exit 2).
+    """
+    from modelpack.image import k8s
+
+    loads = k8s.runtime_file_types(model_format)
+    if not loads or not paths or any(path.endswith(loads) for path in paths):
+        return
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    raise UsageError(f"KServe's {model_format} runtimes load only {'/'.join(loads)} files and {reference} holds "
+                     f"{shown}: deploy a serving image instead (`modelpack build-image MODEL -t IMAGE`, then "
+                     "`k8s --kind kserve IMAGE`), or pass --model-format NAME for a ServingRuntime that loads it")

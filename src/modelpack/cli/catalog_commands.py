@@ -140,12 +140,26 @@ def _confirm_removal(plan: Removal) -> bool:
 @click.command()
 @click.argument("reference")
 @network_options
+@json_option
 @handle_errors
-def resolve(reference: str, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
-    """Print the digest a reference names in its registry."""
+def resolve(reference: str, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool,
+            as_json: bool) -> None:
+    """Print the digest a reference names in its registry (with --json also its media type, size and the
+    reference pinned by that digest, for scripts that pin deployments)."""
     from modelpack import api
+    from modelpack.oci.reference import Reference
+    from modelpack.places import parse_place
 
-    click.echo(clean(api.resolve(reference, options=client_options(plain_http, insecure, ca_file, verbose)).digest))
+    place = parse_place(reference)
+    desc = api.resolve(place, options=client_options(plain_http, insecure, ca_file, verbose))
+    if not as_json:
+        click.echo(clean(desc.digest))
+        return
+    out: dict[str, object] = {"reference": reference, "digest": desc.digest, "mediaType": desc.media_type,
+                              "size": desc.size}
+    if isinstance(place, Reference):
+        out["digestReference"] = str(place.with_digest(desc.digest))
+    print_json(out)
 
 
 @click.command()

@@ -211,8 +211,9 @@ def handle_errors(func: F) -> F:
         except (click.ClickException, click.Abort):
             raise  # a usage mistake (or ^C at a prompt): main() prints it as one line
         except OSError as exc:
-            where = f": {exc.filename}" if exc.filename else ""
-            fail(f"{exc.strerror or exc}{where}", 1)
+            from modelpack.cli.os_errors import describe
+
+            fail(describe(exc), 1)
         except Exception as exc:  # a bug of ours: still one line, the details on request
             if os.environ.get("MODELPACK_DEBUG"):
                 raise

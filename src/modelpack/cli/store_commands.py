@@ -33,7 +33,7 @@ def check(repair: bool, as_json: bool) -> None:
                        "index.json.corrupt); models it no longer names must be pulled or packed again")
         elif report.index_error:
             click.echo(f"corrupt index: {clean(report.index_error)}")
-        click.echo(f"checked {plural(report.blobs + len(report.corrupt), 'blob')} ({human_size(report.bytes)})")
+        click.echo(f"checked {plural(report.blobs, 'blob')} ({human_size(report.bytes)})")
         for digest in report.corrupt:
             click.echo(f"corrupt {digest}" + (" (removed)" if digest in report.removed else ""))
         if report.writable:

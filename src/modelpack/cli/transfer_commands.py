@@ -169,7 +169,8 @@ def _report(result: object, as_json: bool, verb: str) -> None:
     digest_ref = ref.with_digest(result.descriptor.digest)
     if as_json:
         out = {"reference": str(ref), "digest": result.descriptor.digest, "digestReference": str(digest_ref),
-               "blobsCopied": result.copied, "blobsSkipped": result.skipped, "bytesCopied": result.bytes}
+               "blobsCopied": result.copied, "blobsSkipped": result.skipped, "bytesCopied": result.bytes,
+               "blobsMounted": result.mounted}
         if result.output is not None:
             out["output"] = str(result.output)
             out["files"] = result.files
@@ -182,7 +183,8 @@ def _report(result: object, as_json: bool, verb: str) -> None:
     if result.verified_signatures:
         click.echo(f"verified {clean(digest_ref)}: {plural(result.verified_signatures, 'valid signature')}",
                    err=True)
-    click.echo(f"{verb} {clean(ref)}: {plural(result.copied, 'blob')} ({human_size(result.bytes)}), "
+    mounted = f"; {result.mounted} mounted from another repository, not sent" if result.mounted else ""
+    click.echo(f"{verb} {clean(ref)}: {plural(result.copied, 'blob')} ({human_size(result.bytes)}{mounted}), "
                f"{result.skipped} already present", err=True)
     if result.output is not None:
         click.echo(f"restored {plural(len(result.files), 'file')} into {clean(result.output)}", err=True)

@@ -93,6 +93,9 @@ def checked_config(raw: bytes, base_ref: Reference, layer_count: int) -> dict[st
         if config.get(key) is None:
             raise bad(f"{key} is missing")
     _check_fields(config, _TOP, "", bad)
+    for key in ("architecture", "os"):  # `crane append` without a base writes "": no runtime matches it
+        if config[key] == "":
+            raise bad(f"{key} is empty: `crane mutate IMAGE --set-platform linux/amd64` sets the platform")
     _check_fields(config.get("config") or {}, _SETTINGS, "config.", bad)
     for i, entry in enumerate(config.get("history") or []):
         _check_fields(entry, _HISTORY, f"history[{i}].", bad)

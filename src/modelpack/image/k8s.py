@@ -86,10 +86,26 @@ def service(where: Placement) -> dict[str, Any]:
                      "ports": [{"name": "http", "port": 80, "targetPort": SERVE_PORT}]}}
 
 
+# What KServe's runtimes for a modelFormat load: sklearnserver and MLServer's sklearn runtime both call
+# joblib.load on these extensions only (a `.skops` file is not one of them).
+_RUNTIME_FILES = {"sklearn": (".joblib", ".pkl", ".pickle")}
+
+
+def kserve_format(framework: str) -> str:
+    """KServe's `modelFormat` name for a recorded framework (`scikit-learn` gives `sklearn`)."""
+    return _FORMATS.get(framework.lower(), framework)
+
+
+def runtime_file_types(model_format: str) -> tuple[str, ...] | None:
+    """The file extensions KServe's own runtimes for `model_format` load, where they load only some (None:
+    not known to be limited)."""
+    return _RUNTIME_FILES.get(model_format)
+
+
 def inference_service(where: Placement, model_uri: str, framework: str, cpu: str, memory: str) -> dict[str, Any]:
     """A KServe InferenceService whose predictor's runtime (chosen by KServe from `modelFormat`) serves the
     model of a modelcar image (`storageUri: oci://...`, KServe's modelcars, mounted at /mnt/models)."""
-    model_format = _FORMATS.get(framework.lower(), framework)
+    model_format = kserve_format(framework)
     return {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
         "metadata": where.metadata(),

@@ -336,7 +336,8 @@ class RegistryClient:
             creds = self._credentials()
             who = f"user {creds.username!r}" if creds else f"anonymous access (run `modelpack login {self.host}`)"
             return AuthenticationError(f"{self.host} denied {who} to {target} ({detail})")
-        return RegistryError(f"{what}: {self.host} answered HTTP {status} ({detail})", status, tuple(codes))
+        said = f" ({detail})" if messages else ""  # (not "HTTP 500 (HTTP 500)")
+        return RegistryError(f"{what}: {self.host} answered HTTP {status}{said}", status, tuple(codes))
 
     def speaks_tls(self) -> bool:
         """Whether the host answers HTTPS (an `insecure` registries.conf host may speak plain HTTP only:

@@ -67,10 +67,13 @@ class CopyResult:
     copied: list[Descriptor] = field(default_factory=list)
     skipped: list[Descriptor] = field(default_factory=list)
     blobs: list[Descriptor] = field(default_factory=list)  # every blob of the graph, copied or not
+    mounted: list[Descriptor] = field(default_factory=list)  # of `copied`: mounted by the registry, not sent
 
     @property
     def bytes_copied(self) -> int:
-        return sum(d.size for d in self.copied)
+        """Bytes sent: blobs a registry mounted from another of its repositories cost none."""
+        mounted = {d.digest for d in self.mounted}
+        return sum(d.size for d in self.copied if d.digest not in mounted)
 
 
 def copy(
@@ -140,6 +143,7 @@ def _copy_blobs(src: ReadableStorage, dst: Storage, blobs: list[Descriptor], opt
             pipeline.submit(blob, _opener(src, blob))
     result.copied.extend(pipeline.copied)
     result.skipped.extend(pipeline.skipped)
+    result.mounted.extend(b for b in pipeline.copied if b.digest in getattr(dst, "mounted", ()))
 
 
 def _opener(src: ReadableStorage, blob: Descriptor) -> Opener:
@@ -296,6 +300,7 @@ class BlobPipeline:
                     self.options.on_blob_start(blob)
                 mount_from = self.options.mount_candidates(blob) if self.options.mount_candidates else ()
                 self.dst.push_blob(blob, opener, self.options.progress, mount_from)
+                present = blob.digest in getattr(self.dst, "arrived", ())  # another process stored it
         except BaseException as exc:
             self._abandon(exc)  # queued blobs are not started; running downloads stop at their next read
             raise

@@ -23,6 +23,7 @@ from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Mani
 from modelpack.oci.reference import Reference
 from modelpack.space import require_space
 from modelpack.store import origins as origin_file
+from modelpack.store.fetch_lock import fetching
 from modelpack.store.index_file import (
     A_PARTIAL,
     StoreEntry,
@@ -59,6 +60,8 @@ class LayoutStore:
         self.verified: set[str] = set()
         self._state_lock = threading.Lock()  # guards `verified`
         self._receiver = Receiver()
+        self._cancelled = threading.Event()  # a transfer is being abandoned: stop waiting for other processes
+        self.arrived: set[str] = set()  # blobs another process stored while this one waited to fetch them
 
     # -- layout ---------------------------------------------------------------------------------
     def _ensure(self) -> None:
@@ -91,8 +94,21 @@ class LayoutStore:
                   mount_from: Sequence[str] = ()) -> None:
         if self.has_blob(desc):
             return
-        with opener() as source:
-            self.ingest(desc, source, progress)
+        self._ensure()
+        with fetching(self.ingest_dir, desc.digest, self._cancelled):  # another pull may be fetching it
+            if self.has_blob(desc):
+                self.arrived.add(desc.digest)
+                return
+            with opener() as source:
+                self.ingest(desc, source, progress)
+
+    def cancel(self) -> None:
+        """Stop waiting for another process's download (the transfer is being abandoned)."""
+        self._cancelled.set()
+
+    def resume(self) -> None:
+        """Wait again for other processes' downloads, once the abandoned transfer has ended."""
+        self._cancelled.clear()
 
     def verified_path(self, desc: Descriptor) -> Path | None:
         """The blob's file, verified, for an output file to be copied (or hard-linked) from (see unpacking)."""
@@ -326,6 +342,16 @@ class LayoutRepository:
 
     def writing(self) -> contextlib.AbstractContextManager[None]:
         return self.store.writing()
+
+    def cancel(self) -> None:
+        self.store.cancel()
+
+    def resume(self) -> None:
+        self.store.resume()
+
+    @property
+    def arrived(self) -> set[str]:
+        return self.store.arrived
 
     def prepare_blobs(self, blobs: list[Descriptor]) -> None:
         self.store.check_room(blobs, self.also_at)

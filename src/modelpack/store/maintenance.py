@@ -141,6 +141,7 @@ def check(store: LayoutStore, repair: bool = False) -> CheckReport:
     except CorruptIndexError as exc:
         report.index_error, entries = str(exc), []
     for digest, path in _blob_files(store):
+        st = None
         try:
             st = path.lstat()
             with open(path, "rb", buffering=0) as f:
@@ -148,8 +149,10 @@ def check(store: LayoutStore, repair: bool = False) -> CheckReport:
         except FileNotFoundError:
             continue
         except (IntegrityError, OSError):
+            # counted as hashed too: `blobs` and `bytes` are every blob file checked, sound or not
+            report.blobs, report.bytes = report.blobs + 1, report.bytes + (st.st_size if st else 0)
             report.corrupt.append(digest)
-            if repair:
+            if repair and st is not None:  # (a file that cannot even be stat'ed cannot be removed either)
                 _remove_if_unchanged(path, st)
                 report.removed.append(digest)
             continue

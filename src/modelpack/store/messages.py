@@ -4,6 +4,7 @@ never a credential or an upload URL's opaque query."""
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import urllib.parse
 
@@ -11,6 +12,7 @@ import urllib3
 
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.store.hostauth import host_of
+from modelpack.store.options import environment_bundle
 from modelpack.store.transport import timed_out
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # answers worth another attempt
@@ -64,6 +66,9 @@ def tls_message(host: str, exc: Exception, plain_http: bool) -> str:
     if "verify result:" in text or "certificate problem:" in text:  # libcurl's words (see curl_engine)
         reason = re.split(r"verify result:|certificate problem:", text, maxsplit=1)[-1].split("(")[0].strip(" ')\"")
         return f"TLS certificate of {host} not trusted ({reason}); use --ca-file, or --insecure to skip checks"
+    chosen = environment_bundle()
+    if chosen and not os.path.exists(chosen[1]):  # the trust store could not be read: say which, not just "failed"
+        return f"TLS connection to {host} failed: {chosen[0]}={chosen[1]} names no CA file or folder; fix or unset it"
     return f"TLS connection to {host} failed"
 
 

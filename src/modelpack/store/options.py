@@ -141,8 +141,13 @@ class ClientOptions:
     def verify(self) -> bool | str:
         if self.insecure:
             return False
-        # The bundles requests would honour from the environment (sessions do not read it, see _session).
-        return self.ca_file or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        # The bundles requests would honour from the environment (sessions do not read it, see _session),
+        # then OpenSSL's variables, which crane, oras, skopeo and containerd read too: a platform's CA set
+        # there for every tool was not trusted by modelpack alone.
+        if self.ca_file:
+            return self.ca_file
+        chosen = environment_bundle()
+        return chosen[1] if chosen else _first_folder(os.environ.get("SSL_CERT_DIR")) or True
 
     @property
     def stall(self) -> float:
@@ -153,6 +158,20 @@ class ClientOptions:
     def attempt(self) -> float:
         """How long one attempt of a metadata request may wait: at least two fit in `timeout`."""
         return min(self.read_timeout, self.timeout / 2)
+
+
+_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def environment_bundle() -> tuple[str, str] | None:
+    """(variable, value) of the CA bundle the environment names, the first set of REQUESTS_CA_BUNDLE,
+    CURL_CA_BUNDLE and SSL_CERT_FILE; None when none is."""
+    return next(((name, value) for name in _BUNDLE_VARIABLES if (value := os.environ.get(name))), None)
+
+
+def _first_folder(value: str | None) -> str | None:
+    """The first existing folder of a colon-separated list (SSL_CERT_DIR, as OpenSSL and Go read it)."""
+    return next((part for part in (value or "").split(":") if part and os.path.isdir(part)), None)
 
 
 def trusted_certificates(verify: bool | str) -> tuple[str | None, str | None] | None:

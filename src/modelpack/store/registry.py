@@ -38,6 +38,7 @@ class RegistryRepository:
         self._prefix = f"/v2/{name}"
         self._quick: QuickUploads | None = None
         self._fetches: QuickFetches | None = None
+        self.mounted: set[str] = set()  # digests the registry mounted from another repository: no bytes sent
 
     @property
     def prefix(self) -> str:
@@ -92,7 +93,8 @@ class RegistryRepository:
         for attempt in range(3):
             start = self._start_upload(desc, candidates[0] if candidates and attempt == 0 else None)
             if start is None:
-                return  # mounted: no bytes sent
+                self.mounted.add(desc.digest)  # no bytes sent: copy() reports it as mounted, not transferred
+                return
             location = _absolute(self.client.base, start.headers.get("Location", ""))
             if not location:
                 raise RegistryError(f"{self.client.host} started an upload without a Location")

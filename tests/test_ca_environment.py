@@ -1,0 +1,69 @@
+"""Which CAs a TLS registry is checked against, from the environment: OpenSSL's SSL_CERT_FILE and
+SSL_CERT_DIR, which crane (checked here), oras, skopeo and containerd read, so a platform that sets its CA
+there once reaches modelpack too (it read only REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE); and a variable
+naming no file makes the failure say so (it was `TLS connection to HOST failed` alone)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from helpers import modelpack
+from registry_process import Registry
+from test_errors_and_auth import _self_signed
+
+# The machine's own bundle variables would win over OpenSSL's: empty means unset to modelpack.
+NO_REQUESTS_BUNDLE = {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": "", "SSL_CERT_FILE": "", "SSL_CERT_DIR": ""}
+
+
+@pytest.fixture
+def tls_registry(fresh_registry: Callable[..., Registry], tmp_path: Path) -> tuple[Registry, Path]:
+    cert, key = _self_signed(tmp_path)
+    return fresh_registry(tls=(cert, key)), cert
+
+
+def _model(tmp_path: Path) -> Path:
+    model = tmp_path / "m"
+    model.mkdir(exist_ok=True)
+    (model / "w.bin").write_bytes(b"weights")
+    return model
+
+
+def test_ssl_cert_file_is_trusted_as_crane_trusts_it(tls_registry: tuple[Registry, Path], tmp_path: Path,
+                                                     crane_bin: Path) -> None:
+    reg, cert = tls_registry
+    ref = reg.repo() + ":1"
+    refused = modelpack("push", str(_model(tmp_path)), ref, env=NO_REQUESTS_BUNDLE)
+    assert refused.code == 5 and "not trusted" in refused.err, refused.err
+    run = modelpack("push", "--json", str(_model(tmp_path)), ref,
+                    env={**NO_REQUESTS_BUNDLE, "SSL_CERT_FILE": str(cert)})
+    assert run.code == 0, run.err
+    crane = subprocess.run([str(crane_bin), "digest", ref], capture_output=True, text=True,
+                           env={"PATH": "/usr/bin:/bin", "SSL_CERT_FILE": str(cert), "HOME": str(tmp_path)})
+    assert crane.returncode == 0, crane.stderr
+    assert crane.stdout.strip() in run.out
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to hash a CA folder")
+def test_ssl_cert_dir_is_trusted(tls_registry: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, cert = tls_registry
+    folder = tmp_path / "cas"
+    folder.mkdir()
+    shutil.copy(cert, folder / "registry.pem")
+    subprocess.run(["openssl", "rehash", str(folder)], check=True, capture_output=True)
+    env = {**NO_REQUESTS_BUNDLE, "SSL_CERT_DIR": f"{tmp_path / 'missing'}:{folder}"}  # a list, as OpenSSL reads
+    run = modelpack("push", str(_model(tmp_path)), reg.repo() + ":1", env=env)
+    assert run.code == 0, run.err
+
+
+def test_a_bundle_variable_naming_no_file_is_named(tls_registry: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, _ = tls_registry
+    missing = tmp_path / "nowhere.pem"
+    run = modelpack("inspect", "--remote", reg.repo() + ":1", env={"REQUESTS_CA_BUNDLE": str(missing)})
+    assert run.code == 5
+    assert run.err == (f"error: TLS connection to {reg.host} failed: REQUESTS_CA_BUNDLE={missing} names no CA "
+                       "file or folder; fix or unset it\n")

@@ -1,0 +1,109 @@
+"""The local store on a read-only or full filesystem (a container's read-only root, a small tmpfs): each
+failure is one line that names the place and the fix (exit 1), and `ls`, whose manifest cache is only an
+optimisation, still answers from a store it cannot write. Real tmpfs mounts (root, as in CI), a real
+registry."""
+
+from __future__ import annotations
+
+import errno
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers import modelpack
+
+Mount = Callable[..., Path]
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Mount]:
+    """mount(name, options) -> a fresh tmpfs with those mount options, unmounted afterwards."""
+    mounted: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        where = tmp_path / name
+        where.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _read_only(where: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True, capture_output=True)
+
+
+def test_read_only_store_names_modelpack_home(pushed: tuple[str, str], tmpfs: Mount) -> None:
+    ref, _ = pushed
+    home = tmpfs("ro", "size=4m") / "home"
+    home.mkdir()
+    _read_only(home.parent)
+    env = {"MODELPACK_HOME": str(home)}
+    run = modelpack("pull", "--plain-http", ref, env=env)
+    assert run.code == 1
+    lines = run.err.splitlines()
+    assert len(lines) == 1, run.err
+    assert lines[0].startswith("error: Read-only file system: ")
+    assert f"(the local store MODELPACK_HOME={home})" in lines[0]
+    assert lines[0].endswith("the filesystem is read-only; write elsewhere (set MODELPACK_HOME to a writable "
+                             "directory)")
+    # pull -o writes no store: it works from a read-only one
+    out = modelpack("pull", "--plain-http", ref, "-o", str(home.parent.parent / "out"), env=env)
+    assert out.code == 0, out.err
+
+
+def test_ls_answers_from_a_store_it_cannot_write(pushed: tuple[str, str], tmpfs: Mount) -> None:
+    ref, digest_ref = pushed
+    home = tmpfs("ro", "size=4m") / "home"
+    home.mkdir()
+    _read_only(home.parent)
+    run = modelpack("ls", "--plain-http", ref.rsplit(":", 1)[0], "--json", env={"MODELPACK_HOME": str(home)})
+    assert run.code == 0, run.err
+    assert '"v1"' in run.out and digest_ref.split("@")[1] in run.out
+
+
+def test_no_inodes_left_in_output_names_it_and_the_fix(pushed: tuple[str, str], tmpfs: Mount) -> None:
+    ref, _ = pushed
+    full = tmpfs("full", "size=20m,nr_inodes=4")
+    for i in range(10):  # use up the inodes: statvfs still reports free bytes, so only the write fails
+        try:
+            (full / f"f{i}").mkdir()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+            break
+    out = full / "out"
+    run = modelpack("pull", "--plain-http", ref, "-o", str(out))
+    assert run.code == 1
+    assert run.err.splitlines() == [f"error: No space left on device: {out}: free space (or inodes) there, or "
+                                    "write elsewhere (set MODELPACK_HOME to move the store)"]
+    assert not out.exists()
+
+
+def test_full_store_names_modelpack_home(pushed: tuple[str, str], tmpfs: Mount) -> None:
+    ref, _ = pushed
+    disk = tmpfs("store", "size=20m,nr_inodes=32")
+    home = disk / "home"
+    made = modelpack("pull", "--plain-http", ref, "-o", str(disk / "first"), "--keep",
+                     env={"MODELPACK_HOME": str(home)})
+    assert made.code == 0, made.err  # the store exists; now no inode is left for a new blob in it
+    for i in range(64):
+        try:
+            (disk / f"f{i}").mkdir()
+        except OSError:
+            break
+    other = Path(home.parent.parent / "m")
+    other.mkdir()
+    (other / "w.bin").write_bytes(b"another model")
+    run = modelpack("pack", str(other), "-t", "local/m:1", env={"MODELPACK_HOME": str(home)})
+    assert run.code == 1
+    lines = run.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: No space left on device: "), run.err
+    assert f"(the local store MODELPACK_HOME={home}): free space (or inodes) there" in lines[0]
