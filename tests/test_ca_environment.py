@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import modelpack
-from registry_process import Registry
-from test_errors_and_auth import _self_signed
+from registry_process import Registry, self_signed_certificate
 
 # The machine's own bundle variables would win over OpenSSL's: empty means unset to modelpack.
 NO_REQUESTS_BUNDLE = {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": "", "SSL_CERT_FILE": "", "SSL_CERT_DIR": ""}
@@ -22,7 +21,7 @@ NO_REQUESTS_BUNDLE = {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": "", "SSL_CERT_
 
 @pytest.fixture
 def tls_registry(fresh_registry: Callable[..., Registry], tmp_path: Path) -> tuple[Registry, Path]:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     return fresh_registry(tls=(cert, key)), cert
 
 
