@@ -135,9 +135,10 @@ def _evaluation(f: ReportFacts) -> list[str]:
 
 
 def _integrity(f: ReportFacts) -> list[str]:
-    out = _table(["Key", "Signatures verified", "Attestations verified"],
-                 [[k.key, k.signatures, "; ".join(f"{n} × {t}" for t, n in k.attestations.items()) or "none"]
-                  for k in f.key_checks]) if f.key_checks else \
+    # "Why not" as the HTML's note under the count: a wrong key and a missing signature both read 0.
+    out = _table(["Key", "Signatures verified", "Attestations verified", "Why not"],
+                 [[k.key, k.signatures, "; ".join(f"{n} × {t}" for t, n in k.attestations.items()) or "none",
+                   "; ".join(k.problems)] for k in f.key_checks]) if f.key_checks else \
         ["No public key given (report --key cosign.pub): nothing was verified.\n"]
     out += _table(["Attached", "Predicate or artifact type", "Where", "Verified with"],
                   [[r.kind, r.predicate_type, r.location, ", ".join(r.verified_by) or "not verified"]
