@@ -31,8 +31,8 @@ def list_versions(
     warn: Callable[[str], None] | None = None,
 ) -> list[Any]:
     """Every tag of a repository with its digest, version, created time, metrics and size, filtered
-    by `where` (`metrics.accuracy>=0.9`, ...) and sorted by `sort` (`-metrics.accuracy`). A version
-    whose manifest or metadata is malformed is left out (or its field is), said once through `warn`
+    by `where` (`metrics.accuracy>=0.9`, ...) and sorted by `sort` (`-metrics.accuracy`; default: newest
+    first). A version whose manifest or metadata is malformed is left out (or its field is), said once through `warn`
     (default: a logging warning)."""
     from modelpack.versions import list_versions as _list
 
