@@ -11,6 +11,7 @@ from typing import Any
 
 from modelpack.cli.escape import clean
 from modelpack.report.facts import NOT_COVERED, SECTIONS, ReportFacts
+from modelpack.report.lineage import ending
 
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#!|~^])")
 _LIST_MARK = re.compile(r"^(\s*)([-+=])")  # a list item or a setext underline where a value starts a line
@@ -124,8 +125,9 @@ def _lineage(f: ReportFacts) -> list[str]:
             if step.changes["metadata"]:
                 out += _table(["Field", "Parent", "This"], [[k, json.dumps(v["old"]), json.dumps(v["new"])]
                                                             for k, v in step.changes["metadata"].items()])
-    if len(f.lineage) == 1:
-        out.append("No parent recorded: this is a first model.\n")
+    end = ending(f.lineage)
+    if end:
+        out.append(md(end) + "\n")
     return out
 
 
