@@ -61,12 +61,13 @@ def diff(
     store: LayoutStore | None = None,
 ) -> Any:
     """Files added, removed and changed, and metadata changes, between two versions (each read from
-    the local store when it has it, else from the registry)."""
+    the local store when it has it, else from the registry). An index is refused (UsageError): compared
+    as a model, it had every file "removed"."""
     from modelpack.model_diff import diff_models
 
     local_store = _store(store)
-    return diff_models(read_model(old, local_store, options, remote_only),
-                       read_model(new, local_store, options, remote_only))
+    return diff_models(read_model(old, local_store, options, remote_only).one_model(old),
+                       read_model(new, local_store, options, remote_only).one_model(new))
 
 
 def tag_remote(source: str | Reference, *targets: str | Reference, options: ClientOptions | None = None) -> Descriptor:
