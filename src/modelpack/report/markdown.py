@@ -70,7 +70,7 @@ def _identity(f: ReportFacts) -> list[str]:
                 ("Reference", f.reference), ("Created", i.get("created")), ("Authors", i.get("authors")),
                 ("Licenses", i.get("licenses")), ("Vendor", i.get("vendor")), ("Source", i.get("sourceURL")),
                 ("Revision", i.get("revision")), ("Artifact type", i.get("artifactType")),
-                ("Size of the files", i.get("size"))])
+                ("Written by", i.get("artifactFormat")), ("Size of the files", i.get("size"))])
 
 
 def _description(f: ReportFacts) -> list[str]:
