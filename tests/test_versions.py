@@ -212,3 +212,22 @@ def test_ls_of_a_tag_says_it_lists_the_repository_instead_of_ignoring_the_tag(re
     assert tagged.code == 2 and "lists every version of a repository" in tagged.err and "inspect" in tagged.err
     assert len(tagged.err.strip().splitlines()) == 1
     assert modelpack("ls", "--plain-http", repo).code == 0
+
+
+def test_ls_without_sort_lists_newest_first_as_the_ui_does(registry: Registry, tmp_path: Path) -> None:
+    """Without --sort, `ls` printed the registry's tag order (Distribution's is its directory order), so
+    a reviewer's listing and the UI's page of the same repository disagreed on which version came first."""
+    repo = registry.repo("order")
+    model = _one_file_model(tmp_path, "w.safetensors", b"x" * 100)
+    created = {"a": "2026-01-03T00:00:00Z", "b": "2026-01-05T00:00:00Z", "c": "2026-01-01T00:00:00Z",
+               "d": "2026-01-04T00:00:00Z", "e": "2026-01-02T00:00:00Z"}
+    for tag, when in created.items():
+        mp.push(model, f"{repo}:{tag}", [f"version=1.{tag}", f"created={when}"], options=PLAIN)
+    mp.tag_remote(f"{repo}:b", "prod", options=PLAIN)  # an alias: same created, ordered by tag
+    newest = ["b", "prod", "d", "a", "e", "c"]
+    listed = modelpack("ls", "--plain-http", "--json", repo)
+    assert listed.code == 0, listed.err
+    assert [row["tag"] for row in json.loads(listed.out)] == newest
+    text = modelpack("ls", "--plain-http", repo)
+    assert [line.split()[0] for line in text.out.splitlines()[1:]] == newest
+    assert [v.tag for v in mp.list_versions(repo, options=PLAIN)] == newest

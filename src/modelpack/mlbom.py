@@ -52,8 +52,7 @@ def ml_bom(info: ModelInfo, repository: str) -> dict[str, Any]:
         UsageError: the reference names an index (a BOM describes one model).
         ValueError: the document does not validate (a bug of ours, never of the model's).
     """
-    if info.children:
-        raise UsageError(f"{info.reference} is an index; name one of its models by digest")
+    info.one_model(info.reference)
     model = _model_component(info, repository)
     bom = Bom()
     bom.metadata.component = model

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelpack.errors import UsageError
 from modelpack.formats import layer_kind
 from modelpack.image.kinds import platform_name
 from modelpack.oci.descriptor import Descriptor, Index, Manifest
@@ -112,6 +113,22 @@ class ModelInfo:
     def children(self) -> list[Descriptor]:
         """An index's manifests (none for a single model)."""
         return list(self.manifest.manifests) if isinstance(self.manifest, Index) else []
+
+    def one_model(self, named: object) -> ModelInfo:
+        """This info, when it describes one model (what report, sbom and diff compare or document).
+
+        Args:
+            named: how the user named it, for the message.
+
+        Returns:
+            self.
+
+        Raises:
+            UsageError: it is an index.
+        """
+        if self.children:
+            raise UsageError(f"{named} is an index; name one of its models by digest")
+        return self
 
     # -- metadata ----------------------------------------------------------------------------------
     @property

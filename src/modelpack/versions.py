@@ -15,7 +15,7 @@ from typing import Any
 from modelpack.errors import IntegrityError, UnsupportedArtifactError
 from modelpack.model_info import ModelInfo
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
-from modelpack.query import check_fields, parse_condition, sort_key
+from modelpack.query import check_fields, natural_key, parse_condition, sort_key
 from modelpack.signatures.lookup import is_signature_tag
 from modelpack.store.layout import LayoutStore
 from modelpack.store.target import Repository
@@ -48,7 +48,8 @@ def list_versions(repo: Repository, cache: LayoutStore, where: list[str] | tuple
     """The repository's versions, filtered and sorted. What a registry wrote is not trusted to be well
     formed, and one bad version does not fail the listing: a malformed manifest leaves its tags out,
     a malformed metadata annotation is left out of the version; each is said once through `warn`
-    (default: a logging warning). With `max_tags`, only the registry's first that many tags are read."""
+    (default: a logging warning). With `max_tags`, only the registry's first that many tags are read.
+    Without `sort`, newest first (`newest_first`)."""
     conditions = [parse_condition(w) for w in where]
     key = sort_key(sort) if sort else None
     tags = repo.tags()[:max_tags] if max_tags is not None else repo.tags()
@@ -76,10 +77,30 @@ def list_versions(repo: Repository, cache: LayoutStore, where: list[str] | tuple
     check_fields([c.field for c in conditions if c.op != "!="], records, "--where")
     check_fields([sort.lstrip("-+")] if sort else [], records, "--sort")
     versions = [v for v, record in zip(every, records, strict=True) if all(c(record) for c in conditions)]
-    if key is not None:
-        function, descending = key
-        versions.sort(key=lambda v: function(v.record()), reverse=descending)
+    if key is None:
+        return newest_first(versions)  # not the registry's tag order, which is its directory's
+    function, descending = key
+    versions.sort(key=lambda v: function(v.record()), reverse=descending)
     return versions
+
+
+NEWEST_FIRST = "-created"  # the order without --sort, in `ls` and the web UI alike
+
+
+def newest_first(versions: list[Version]) -> list[Version]:
+    """The versions by creation time, newest first (those that record none last); within one second, the
+    higher version first (`1.10` after `1.9`); aliases of one version by tag.
+
+    Args:
+        versions: as listed.
+
+    Returns:
+        A new list, in that order.
+    """
+    key, descending = sort_key(NEWEST_FIRST)
+    by_tag = sorted(versions, key=lambda v: v.tag)
+    by_version = sorted(by_tag, key=lambda v: natural_key(v.metadata.get("version")), reverse=True)
+    return sorted(by_version, key=lambda v: key(v.record()), reverse=descending)  # stable: ties stay ordered
 
 
 _log = logging.getLogger("modelpack.versions")

@@ -31,8 +31,8 @@ def list_versions(
     warn: Callable[[str], None] | None = None,
 ) -> list[Any]:
     """Every tag of a repository with its digest, version, created time, metrics and size, filtered
-    by `where` (`metrics.accuracy>=0.9`, ...) and sorted by `sort` (`-metrics.accuracy`). A version
-    whose manifest or metadata is malformed is left out (or its field is), said once through `warn`
+    by `where` (`metrics.accuracy>=0.9`, ...) and sorted by `sort` (`-metrics.accuracy`; default: newest
+    first). A version whose manifest or metadata is malformed is left out (or its field is), said once through `warn`
     (default: a logging warning)."""
     from modelpack.versions import list_versions as _list
 
@@ -61,12 +61,13 @@ def diff(
     store: LayoutStore | None = None,
 ) -> Any:
     """Files added, removed and changed, and metadata changes, between two versions (each read from
-    the local store when it has it, else from the registry)."""
+    the local store when it has it, else from the registry). An index is refused (UsageError): compared
+    as a model, it had every file "removed"."""
     from modelpack.model_diff import diff_models
 
     local_store = _store(store)
-    return diff_models(read_model(old, local_store, options, remote_only),
-                       read_model(new, local_store, options, remote_only))
+    return diff_models(read_model(old, local_store, options, remote_only).one_model(old),
+                       read_model(new, local_store, options, remote_only).one_model(new))
 
 
 def tag_remote(source: str | Reference, *targets: str | Reference, options: ClientOptions | None = None) -> Descriptor:

@@ -166,7 +166,8 @@ def resolve(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
 @click.argument("repository")
 @click.option("--where", "where", multiple=True, metavar="EXPR",
               help="Filter, e.g. 'metrics.accuracy>=0.9', 'labels.stage=prod'. Repeatable (all must hold).")
-@click.option("--sort", metavar="KEY", help="Sort by a field; '-' in front for descending, e.g. -metrics.accuracy.")
+@click.option("--sort", metavar="KEY", help="Sort by a field; '-' in front for descending, e.g. -metrics.accuracy. "
+                                           "Default: newest first (-created).")
 @network_options
 @json_option
 @handle_errors

@@ -30,7 +30,12 @@ def report(reference: str, keys: tuple[str, ...], output: str, fmt: str | None, 
     --key), lifecycle (tags and sibling versions) and monitoring (the digest label of `serve`'s /metrics)."""
     from modelpack.api.reporting import build_report, render_report
     from modelpack.errors import UsageError
+    from modelpack.signatures.keys import load_public_key
 
+    # As `verify --key` and `ui --key`: a key that cannot be read is the reviewer's input error (exit 2),
+    # not a "not verified" in a document that may be filed as evidence.
+    for key in keys:
+        load_public_key(Path(key))
     options = client_options(plain_http, insecure, ca_file, verbose)
     fmt = fmt or ("md" if output.lower().endswith((".md", ".markdown")) else "html")
     facts = build_report(reference, list(keys), local=local, options=options)

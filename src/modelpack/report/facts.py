@@ -38,6 +38,7 @@ class LineageStep:
     version: str | None = None
     created: str | None = None
     changes: dict[str, Any] | None = None  # model_diff.Diff.to_json(): files, metadata, metrics
+    parent: str | None = None  # the parent this model records (the chain may stop before it: see the notes)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelpack.errors import InvalidReferenceError, ModelpackError, UsageError
+from modelpack.errors import InvalidReferenceError, ModelpackError
 from modelpack.lineage_chain import within
 from modelpack.model_diff import flatten
 from modelpack.oci.reference import Reference
@@ -60,8 +60,7 @@ def gather(reference: str | Place, keys: Sequence[str | Path] = (), *, local: bo
     local_store = _store(store)
     info = inspect_fetched(place, remote_only=not local, options=options, store=local_store,
                            read_remote_by="leave out --local")[0]
-    if info.children:
-        raise UsageError(f"{place} is an index; name one of its models by digest")
+    info.one_model(place)
     repo, _ = open_place(place, options=options, store=local_store, local=local)
     facts = ReportFacts(str(place), info.digest, _repository(place), _now(), f"modelpack {__version__}",
                         _identity(place, info))

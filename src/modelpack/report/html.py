@@ -11,6 +11,7 @@ from typing import Any
 
 from modelpack.cli.escape import clean
 from modelpack.report.facts import NOT_COVERED, SECTIONS, ReportFacts
+from modelpack.report.lineage import ending
 
 
 def render_html(facts: ReportFacts) -> str:
@@ -24,7 +25,7 @@ def render_html(facts: ReportFacts) -> str:
     """
     return _template().render(f=facts, sections={key: (title, annex) for key, title, annex in SECTIONS},
                               capability_rows=[(f"Capability: {k}", _json(v)) for k, v in facts.capabilities.items()],
-                              not_covered=NOT_COVERED)
+                              not_covered=NOT_COVERED, lineage_end=ending(facts.lineage))
 
 
 @cache

@@ -56,11 +56,33 @@ def walk(start: str, first: ModelInfo, read: Callable[[str], ModelInfo],
     steps = []
     for i, entry in enumerate(entries):
         info = infos[entry["reference"]]
-        step = LineageStep(entry["reference"], info.digest, info.name, info.version, info.created)
+        step = LineageStep(entry["reference"], info.digest, info.name, info.version, info.created,
+                           parent=_text(entry.get("parent")))
         if i + 1 < len(entries):
             step.changes = _capped(diff_models(infos[entries[i + 1]["reference"]], info).to_json())
         steps.append(step)
     return steps
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None  # the artifact's claim: a string or nothing
+
+
+def ending(steps: list[LineageStep]) -> str | None:
+    """What the report says below the chain: a first model, or the parent the last model shown records
+    (not followed: unreadable, elsewhere, or past the cap; the section's notes say which).
+
+    Args:
+        steps: the chain as `walk` returned it.
+
+    Returns:
+        One sentence (plain text; the renderer escapes it), or None for a chain that ends at its first
+        ancestor (the last model shown is it).
+    """
+    last = steps[-1] if steps else None
+    if last is None or last.parent is None:
+        return "No parent recorded: this is a first model." if len(steps) == 1 else None
+    return f"The last model shown records a parent, {last.parent}, that is not shown (see the note above)."
 
 
 def _capped(changes: dict[str, Any]) -> dict[str, Any]:

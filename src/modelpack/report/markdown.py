@@ -11,6 +11,7 @@ from typing import Any
 
 from modelpack.cli.escape import clean
 from modelpack.report.facts import NOT_COVERED, SECTIONS, ReportFacts
+from modelpack.report.lineage import ending
 
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#!|~^])")
 _LIST_MARK = re.compile(r"^(\s*)([-+=])")  # a list item or a setext underline where a value starts a line
@@ -69,7 +70,7 @@ def _identity(f: ReportFacts) -> list[str]:
                 ("Reference", f.reference), ("Created", i.get("created")), ("Authors", i.get("authors")),
                 ("Licenses", i.get("licenses")), ("Vendor", i.get("vendor")), ("Source", i.get("sourceURL")),
                 ("Revision", i.get("revision")), ("Artifact type", i.get("artifactType")),
-                ("Size of the files", i.get("size"))])
+                ("Written by", i.get("artifactFormat")), ("Size of the files", i.get("size"))])
 
 
 def _description(f: ReportFacts) -> list[str]:
@@ -124,8 +125,9 @@ def _lineage(f: ReportFacts) -> list[str]:
             if step.changes["metadata"]:
                 out += _table(["Field", "Parent", "This"], [[k, json.dumps(v["old"]), json.dumps(v["new"])]
                                                             for k, v in step.changes["metadata"].items()])
-    if len(f.lineage) == 1:
-        out.append("No parent recorded: this is a first model.\n")
+    end = ending(f.lineage)
+    if end:
+        out.append(md(end) + "\n")
     return out
 
 
@@ -135,9 +137,10 @@ def _evaluation(f: ReportFacts) -> list[str]:
 
 
 def _integrity(f: ReportFacts) -> list[str]:
-    out = _table(["Key", "Signatures verified", "Attestations verified"],
-                 [[k.key, k.signatures, "; ".join(f"{n} × {t}" for t, n in k.attestations.items()) or "none"]
-                  for k in f.key_checks]) if f.key_checks else \
+    # "Why not" as the HTML's note under the count: a wrong key and a missing signature both read 0.
+    out = _table(["Key", "Signatures verified", "Attestations verified", "Why not"],
+                 [[k.key, k.signatures, "; ".join(f"{n} × {t}" for t, n in k.attestations.items()) or "none",
+                   "; ".join(k.problems)] for k in f.key_checks]) if f.key_checks else \
         ["No public key given (report --key cosign.pub): nothing was verified.\n"]
     out += _table(["Attached", "Predicate or artifact type", "Where", "Verified with"],
                   [[r.kind, r.predicate_type, r.location, ", ".join(r.verified_by) or "not verified"]

@@ -11,14 +11,12 @@ from typing import Any
 
 from modelpack.errors import ModelpackError, UsageError
 from modelpack.oci.reference import Reference
-from modelpack.query import natural_key, sort_key
 from modelpack.threads import worker_pool
 from modelpack.ui.charts import Chart, chart
 from modelpack.ui.site import WORKERS, SignatureStatus, Site
-from modelpack.versions import Version, list_versions
+from modelpack.versions import NEWEST_FIRST, Version, list_versions, newest_first
 
 PAGE_SIZE = 20  # repositories per home page: each costs its tag list and a HEAD per tag
-DEFAULT_SORT = "-created"
 
 
 @dataclass
@@ -81,14 +79,6 @@ def _summary(site: Site, host: str, name: str) -> RepositorySummary:
     return summary
 
 
-def newest_first(versions: list[Version]) -> list[Version]:
-    """The versions by creation time, newest first (those that record none last); within one second, the
-    higher version first (`1.10` after `1.9`)."""
-    key, descending = sort_key(DEFAULT_SORT)
-    by_version = sorted(versions, key=lambda v: natural_key(v.metadata.get("version")), reverse=True)
-    return sorted(by_version, key=lambda v: key(v.record()), reverse=descending)  # stable: versions stay ordered
-
-
 @dataclass
 class Row:
     """One version: a digest and every tag naming it."""
@@ -141,11 +131,11 @@ def repository(site: Site, ref: Reference, where: str = "", sort: str = "") -> R
     """
     warnings: list[str] = []
     if len(where) > MAX_FILTER or len(sort) > MAX_FILTER:  # any web page can make the browser ask this
-        page = RepositoryPage(ref.registry, ref.repository, [], [], [], "", DEFAULT_SORT, warnings)
+        page = RepositoryPage(ref.registry, ref.repository, [], [], [], "", NEWEST_FIRST, warnings)
         page.error = f"a filter or sort of more than {MAX_FILTER} characters is refused"
         return page
     repo = site.open(ref)
-    page = RepositoryPage(ref.registry, ref.repository, [], [], [], where, sort or DEFAULT_SORT, warnings)
+    page = RepositoryPage(ref.registry, ref.repository, [], [], [], where, sort or NEWEST_FIRST, warnings)
     try:
         versions = list_versions(repo, site.store, split_conditions(where), sort or None, workers=WORKERS,
                                  warn=warnings.append, max_tags=MAX_TAGS)
@@ -154,8 +144,6 @@ def repository(site: Site, ref: Reference, where: str = "", sort: str = "") -> R
     except UsageError as exc:  # the filter or sort named: the page says so, with the box to correct it
         page.error = str(exc)
         return page
-    if not sort:
-        versions = newest_first(versions)
     groups: dict[str, list[Version]] = {}
     for version in versions:
         groups.setdefault(version.digest, []).append(version)
