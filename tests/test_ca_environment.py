@@ -66,3 +66,46 @@ def test_a_bundle_variable_naming_no_file_is_named(tls_registry: tuple[Registry,
     assert run.code == 5
     assert run.err == (f"error: TLS connection to {reg.host} failed: REQUESTS_CA_BUNDLE={missing} names no CA "
                        "file or folder; fix or unset it\n")
+
+
+def test_a_ca_installed_in_the_system_bundle_is_trusted_as_oras_trusts_it(
+        tls_registry: tuple[Registry, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --ca-file and no variable: the system's CA bundle is what a TLS registry is checked against (a
+    company CA added with update-ca-certificates), as Go's tools read it; certifi's only where the system
+    has none. The system bundle here is a copy of the machine's with the registry's CA appended."""
+    import certifi
+
+    import modelpack as mp
+    from modelpack.errors import TransportError
+    from modelpack.store import options as trust
+    from modelpack.store.options import ClientOptions
+
+    reg, cert = tls_registry
+    for name in NO_REQUESTS_BUNDLE:
+        monkeypatch.delenv(name, raising=False)
+    system = tmp_path / "ca-certificates.crt"
+    system.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + cert.read_bytes())
+    store = mp.LayoutStore(tmp_path / "store")
+
+    monkeypatch.setattr(trust, "system_bundle_candidates", lambda: (None, str(tmp_path / "absent.crt"), str(system)))
+    trust.default_bundle.cache_clear()
+    try:
+        assert trust.default_bundle() == str(system)
+        mp.push(_model(tmp_path), reg.repo() + ":system", options=ClientOptions(), store=store)
+
+        monkeypatch.setattr(trust, "system_bundle_candidates", lambda: (str(tmp_path / "absent.crt"),))
+        trust.default_bundle.cache_clear()
+        assert trust.default_bundle() == certifi.where()
+        with pytest.raises(TransportError, match="not trusted"):
+            mp.push(_model(tmp_path), reg.repo() + ":certifi", options=ClientOptions(), store=store)
+    finally:
+        trust.default_bundle.cache_clear()
+
+
+def test_the_default_bundle_is_the_systems_where_it_has_one() -> None:
+    from modelpack.store import options as trust
+
+    present = [path for path in trust.system_bundle_candidates() if path and Path(path).is_file()]
+    if not present:
+        pytest.skip("this machine has no system CA bundle")  # (Debian's CI has /etc/ssl/certs/ca-certificates.crt)
+    assert trust.default_bundle() == present[0]

@@ -137,7 +137,8 @@ class CurlEngine:
     """A thread running one `CurlMulti`: connections are kept and reused across exchanges.
 
     Args:
-        verify: True for certifi's bundle, a CA file or folder path, or False for no certificate checks.
+        verify: True for the system's CA bundle (else certifi's), a CA file or folder path, or False for
+            no certificate checks.
     """
 
     def __init__(self, verify: bool | str = True) -> None:

@@ -6,6 +6,7 @@ registry host), and the variants registries.conf endpoints need (plain HTTP, unc
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -174,13 +175,42 @@ def _first_folder(value: str | None) -> str | None:
     return next((part for part in (value or "").split(":") if part and os.path.isdir(part)), None)
 
 
+# Where Linux distributions keep the system's CA bundle, the one oras, crane and containerd trust (Go
+# reads these files): Debian and Ubuntu, Fedora and RHEL, openSUSE, RHEL 7's extracted store, Alpine.
+# A company's CA installed there (update-ca-certificates, update-ca-trust) is trusted as by those tools.
+SYSTEM_CA_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+)
+
+
+def system_bundle_candidates() -> tuple[str | None, ...]:
+    """Where the system's CA bundle may be, in order: Python's OpenSSL default, then SYSTEM_CA_BUNDLES."""
+    import ssl
+
+    return (ssl.get_default_verify_paths().cafile, *SYSTEM_CA_BUNDLES)
+
+
+@functools.lru_cache(maxsize=1)
+def default_bundle() -> str:
+    """The CA bundle trusted when nothing else is named: the system's (the first of Python's OpenSSL
+    default and SYSTEM_CA_BUNDLES that exists), else certifi's (macOS, Windows, a minimal container)."""
+    for path in system_bundle_candidates():
+        if path and os.path.isfile(path):
+            return path
+    import certifi
+
+    return str(certifi.where())
+
+
 def trusted_certificates(verify: bool | str) -> tuple[str | None, str | None] | None:
     """What a TLS connection trusts for `verify` (see `ClientOptions.verify`): None for no checks, else
-    (a CA bundle file, a CA folder), one of them set; True means certifi's bundle, as requests verified."""
+    (a CA bundle file, a CA folder), one of them set; True means the system's bundle (`default_bundle`)."""
     if verify is False:
         return None
     if verify is True:
-        import certifi
-
-        return certifi.where(), None
+        return default_bundle(), None
     return (None, verify) if os.path.isdir(verify) else (verify, None)

@@ -4,9 +4,9 @@ requests costs ~0.6 ms of CPU per request on top of urllib3 (session and setting
 cookies, a prepared request and a response object per call): measured over 2,000 HEADs to a local
 Distribution registry, 0.91 ms per request through `requests.Session` against 0.30 ms through a
 urllib3 pool. A model of 2,000 small files is ~4,000 requests, so that was seconds of a push. What
-requests gave us is done here in a few lines: TLS settings (certifi's bundle, a CA file or folder,
-or no checks), HTTP(S)_PROXY / NO_PROXY per origin (with the proxy URL's user and password), and a
-small response object. Redirects, retries, authentication and body caps stay in `client`/`bodies`.
+requests gave us is done here in a few lines: TLS settings (the system's CA bundle or certifi's, a
+CA file or folder, or no checks), HTTP(S)_PROXY / NO_PROXY per origin (with the proxy URL's user and
+password), and a small response object. Redirects, retries, authentication and body caps stay in `client`/`bodies`.
 
 Every connection's responses read their socket through the current `Watch` (see `watch`).
 """
@@ -93,7 +93,7 @@ class Transport:
     """Connection pools for one TLS setting, shared by all threads (urllib3's pools are thread-safe).
 
     Args:
-        verify: True for certifi's bundle (what requests used), a CA file or folder path, or False
+        verify: True for the system's CA bundle (else certifi's), a CA file or folder path, or False
             for no certificate checks.
     """
 
