@@ -18,7 +18,7 @@ from modelpack.store.options import ClientOptions
 if TYPE_CHECKING:
     from modelpack.store.layout import LayoutStore
 
-FORMATS = ("html", "md")
+FORMATS = ("html", "md", "json")
 
 
 def build_report(
@@ -58,7 +58,8 @@ def render_report(facts: ReportFacts, format: str = "html") -> str:
 
     Args:
         facts: what `build_report` returned.
-        format: `html` (inline CSS, no network, prints well) or `md` (Markdown).
+        format: `html` (inline CSS, no network, prints well), `md` (Markdown) or `json` (the facts
+            themselves, for scripts and evidence stores: `ReportFacts.to_json`).
 
     Returns:
         The document's text; every registry- or artifact-controlled value escaped for that format.
@@ -74,4 +75,9 @@ def render_report(facts: ReportFacts, format: str = "html") -> str:
         from modelpack.report.markdown import render_markdown
 
         return render_markdown(facts)
+    if format == "json":
+        import json
+
+        # ensure_ascii: a control or bidi character the artifact wrote reaches a terminal as \uXXXX only.
+        return json.dumps(facts.to_json(), indent=2, default=str) + "\n"
     raise UsageError(f"--format {format!r}: use one of {', '.join(FORMATS)}")

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from modelpack.cli.common import client_options, handle_errors, json_option, network_options, plural, print_json
+from modelpack.cli.common import (
+    client_options,
+    handle_errors,
+    json_option,
+    network_options,
+    plural,
+    print_json,
+    write_output,
+)
 from modelpack.cli.escape import clean
 from modelpack.cli.file_types import RegularFile
 from modelpack.cli.signing_commands import key_password
@@ -112,10 +120,7 @@ def sbom(reference: str, output: str, attach: bool, key: str | None, local: bool
     if output == "-":
         click.echo(text, nl=False)
     else:
-        try:
-            Path(output).write_text(text)
-        except OSError as exc:
-            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        write_output(output, text.encode("utf-8"))
         click.echo(f"wrote the ML-BOM of {clean(result.reference.with_digest(result.digest))} to {clean(output)}",
                    err=True)
     if result.attestation is not None:

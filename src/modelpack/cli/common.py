@@ -238,3 +238,32 @@ def load_api() -> None:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def write_output(output: str, data: bytes) -> None:
+    """Write a document a command was asked to put in the file `output` (-o): to a temporary name beside
+    it, then renamed over it, so a report or BOM filed as evidence is never half-written; a device or a
+    pipe (-o /dev/stderr, a FIFO) is written in place, never replaced by a file.
+
+    Raises:
+        UsageError: the file cannot be written (why).
+    """
+    import stat
+    from pathlib import Path
+
+    from modelpack.errors import UsageError
+    from modelpack.files import atomic_write
+
+    path = Path(output)
+    try:
+        try:
+            special = not stat.S_ISREG(path.stat().st_mode)
+        except FileNotFoundError:
+            special = False
+        if special:
+            with path.open("wb") as stream:
+                stream.write(data)
+        else:
+            atomic_write(path, data, mode=0o644)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from modelpack.cli.common import client_options, handle_errors, network_options
+from modelpack.cli.common import client_options, handle_errors, network_options, write_output
 from modelpack.cli.escape import clean
 from modelpack.cli.file_types import RegularFile
 
@@ -17,13 +17,15 @@ from modelpack.cli.file_types import RegularFile
               help="Public key (cosign.pub) to verify signatures and attestations with. Repeatable.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True,
               help="Where to write the document (- is standard output).")
-@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default=None,
-              help="html (self-contained, prints well) or md (Markdown). Default: from -o's suffix, else html.")
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default=None,
+              help="html (self-contained, prints well), md (Markdown) or json (the facts, for scripts). "
+                   "Default: from -o's suffix, else html.")
+@click.option("--json", "as_json", is_flag=True, help="The facts as JSON (as --format json).")
 @click.option("--local", is_flag=True, help="Read the model in the local store, not the registry.")
 @network_options
 @handle_errors
-def report(reference: str, keys: tuple[str, ...], output: str, fmt: str | None, local: bool, plain_http: bool,
-           insecure: bool, ca_file: str | None, verbose: bool) -> None:
+def report(reference: str, keys: tuple[str, ...], output: str, fmt: str | None, as_json: bool, local: bool,
+           plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Write the technical documentation of a model version, in sections mapped to the EU AI Act's
     Annex IV: identity, description and intended use, architecture, hyperparameters, data, lineage (with
     what changed from each parent), evaluation, integrity (signatures and attestations, verified with
@@ -37,20 +39,25 @@ def report(reference: str, keys: tuple[str, ...], output: str, fmt: str | None, 
     for key in keys:
         load_public_key(Path(key))
     options = client_options(plain_http, insecure, ca_file, verbose)
-    fmt = fmt or ("md" if output.lower().endswith((".md", ".markdown")) else "html")
+    if as_json and fmt not in (None, "json"):
+        raise UsageError(f"--json and --format {fmt} ask for two formats: give one")
+    fmt = "json" if as_json else fmt or _format_of(output)
     facts = build_report(reference, list(keys), local=local, options=options)
     text = render_report(facts, fmt)
     if output == "-":
         click.echo(text, nl=False)
     else:
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        write_output(output, text.encode("utf-8"))
         verified = "signature verified" if facts.verified else \
             ("no signature verified" if keys else "no key given, nothing verified")
         click.echo(f"wrote the {fmt} report of {clean(facts.reference)} ({clean(facts.digest)}; {verified}) "
                    f"to {clean(output)}", err=True)
+
+
+def _format_of(output: str) -> str:
+    """The format -o's suffix names (.md, .markdown, .json), else html."""
+    suffix = output.lower().rsplit(".", 1)[-1] if "." in output else ""
+    return {"md": "md", "markdown": "md", "json": "json"}.get(suffix, "html")
 
 
 COMMANDS = (report,)

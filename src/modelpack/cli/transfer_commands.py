@@ -20,6 +20,7 @@ from modelpack.cli.common import (
     print_json,
     selection_options,
     warning,
+    write_output,
 )
 from modelpack.cli.file_types import RegularFile
 
@@ -52,17 +53,13 @@ def provenance_options(func: F) -> F:
 def _write_provenance(recorded: object, output: str | None) -> None:
     from pathlib import Path
 
-    from modelpack.errors import UsageError
 
     if not isinstance(recorded, Path):
         return
     if output is None:
         click.echo(f"provenance recorded in {clean(recorded)}", err=True)
     else:
-        try:
-            Path(output).write_bytes(recorded.read_bytes())
-        except OSError as exc:
-            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        write_output(output, recorded.read_bytes())
         click.echo(f"provenance written to {clean(output)}", err=True)
 
 
