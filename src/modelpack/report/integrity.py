@@ -108,7 +108,28 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
             _mark(found, [_where(a.location, a.layer) for a in attestations], check.key)
             if predicate_type == SLSA_1 and provenance is not None:
                 provenance.extend(provenance_summary(a.predicate, check.key) for a in attestations)
+        _mark(found, [r.location for r in found if r.kind == "model-signing"
+                      and _model_signing_verifies(repo, digest, r.location, public)], check.key)
     return checks
+
+
+def _model_signing_verifies(repo: Storage, digest: str, location: str, public: Any) -> bool:
+    """Whether the OpenSSF model-signing referrer `location` verifies with `public` and covers exactly the
+    files of the model `digest` (what `model_signing verify` would say of the directory `pull -o` writes)."""
+    from modelpack.oci.descriptor import Manifest, parse_manifest
+    from modelpack.signatures.lookup import signature_blob
+    from modelpack.signatures.model_signing import verify_model_sig
+
+    try:
+        model = parse_manifest(repo.fetch_manifest(digest)[1])
+        layers = signature_manifest(repo, location).layers
+        bundles = [layer for layer in layers if layer.media_type == mt.SIGSTORE_BUNDLE]
+        if not isinstance(model, Manifest) or len(bundles) != 1:
+            return False
+        verify_model_sig(signature_blob(repo, bundles[0]), public, model)
+    except (ModelpackError, ValueError):
+        return False
+    return True
 
 
 def provenance_summary(predicate: Any, key: str) -> dict[str, Any]:

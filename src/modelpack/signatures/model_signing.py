@@ -11,10 +11,12 @@ import base64
 import hashlib
 import json
 
+from modelpack.errors import VerificationError
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Manifest
-from modelpack.signatures.dsse import IN_TOTO_PAYLOAD, STATEMENT_TYPE, pae
-from modelpack.signatures.keys import Signer, public_pem
+from modelpack.oci.jsontext import parse_or_none
+from modelpack.signatures.dsse import IN_TOTO_PAYLOAD, STATEMENT_TYPE, bundle_envelope, pae, verify_envelope
+from modelpack.signatures.keys import PublicKey, Signer, public_pem
 from modelpack.unpacking import layer_is_archive, layer_path, safe_relpath
 
 PREDICATE = "https://model_signing/signature/v1.0"
@@ -55,3 +57,33 @@ def model_sig(signer: Signer, manifest: Manifest, name: str) -> bytes | None:
                          "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}]},
     }
     return json.dumps(bundle, separators=(",", ":")).encode()
+
+
+def verify_model_sig(data: bytes, public: PublicKey, manifest: Manifest) -> None:
+    """Check an OpenSSF model-signing bundle (model.sig) with `public`: its DSSE signature, and that its
+    statement lists exactly the files of `manifest`, each with its digest (a bundle of other files, or of
+    these with one changed, signs another model). What `model_signing verify` checks of a directory,
+    checked of the manifest the directory comes from.
+
+    Args:
+        data: the bundle's bytes.
+        public: the key it must verify with.
+        manifest: the model it must cover.
+
+    Raises:
+        VerificationError: malformed, not signed by `public`, or covering other files.
+    """
+    body = parse_or_none(verify_envelope(bundle_envelope(data), public))
+    expected = parse_or_none(statement(manifest, "") or b"null")
+    if not isinstance(body, dict) or body.get("predicateType") != PREDICATE:
+        raise VerificationError("not a model-signing statement")
+    predicate = body.get("predicate")
+    resources = predicate.get("resources") if isinstance(predicate, dict) else None
+    if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+        raise VerificationError("malformed model-signing statement")
+    if expected is None:
+        raise VerificationError("the model has folders packed as one layer: no file digests to check against")
+    signed = sorted((str(r.get("name")), str(r.get("algorithm")), str(r.get("digest"))) for r in resources)
+    wanted = sorted((r["name"], r["algorithm"], r["digest"]) for r in expected["predicate"]["resources"])
+    if signed != wanted:
+        raise VerificationError("the model-signing statement lists other files or digests than the model's")
