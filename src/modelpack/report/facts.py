@@ -49,6 +49,7 @@ class Referrer:
     location: str  # the referrer manifest's digest, or cosign's legacy tag
     predicate_type: str | None = None  # an attestation's (a signature's is cosign's sign/v1)
     verified_by: list[str] = field(default_factory=list)  # the keys it verified with
+    attached: str | None = None  # when it was pushed, as its manifest records it (the pusher's clock, unsigned)
 
 
 @dataclass
@@ -59,6 +60,9 @@ class KeyCheck:
     signatures: int = 0
     attestations: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # What each verified signature's signer stated with it (`sign -a reviewer=bob -a approved=true`): the
+    # annotations inside the signed statement, so they are the key holder's words, not the registry's.
+    claims: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass

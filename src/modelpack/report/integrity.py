@@ -19,6 +19,8 @@ from modelpack.signatures.referrers import PREDICATE_ANNOTATION, SIMPLE_SIGNING,
 from modelpack.store.target import Storage
 
 MAX_TEXT = 500  # characters of one provenance field shown
+MAX_CLAIMED = 20  # verified signatures whose signed annotations are shown, per key
+MAX_CLAIMS = 20  # annotations shown per signature
 MAX_DEPENDENCIES = 50
 
 
@@ -46,16 +48,17 @@ def attached(repo: Storage, digest: str, problems: list[str]) -> list[Referrer]:
             problems.append(str(exc))
             continue
         kind = manifest.artifact_type or ref.artifact_type or manifest.config.media_type
+        created = _text((manifest.annotations or {}).get(mt.A_CREATED))
         if kind == mt.SIGSTORE_BUNDLE:
             labelled = (manifest.annotations or {}).get(PREDICATE_ANNOTATION, COSIGN_PREDICATE)
             if labelled == COSIGN_PREDICATE:
-                found.append(Referrer("signature", ref.digest, COSIGN_PREDICATE))
+                found.append(Referrer("signature", ref.digest, COSIGN_PREDICATE, attached=created))
             else:
-                found.append(Referrer("attestation", ref.digest, labelled))
+                found.append(Referrer("attestation", ref.digest, labelled, attached=created))
         elif kind == mt.MODEL_SIGNING_ARTIFACT:
-            found.append(Referrer("model-signing", ref.digest, kind))
+            found.append(Referrer("model-signing", ref.digest, kind, attached=created))
         else:
-            found.append(Referrer("other", ref.digest, kind))
+            found.append(Referrer("other", ref.digest, kind, attached=created))
     tag = fallback_tag(digest)
     for layer in legacy_layers(repo, tag + ".sig", SIMPLE_SIGNING, problems):
         found.append(Referrer("signature", f"{tag}.sig ({layer.digest})", COSIGN_PREDICATE))
@@ -96,6 +99,7 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
         try:
             signatures = verify_signatures(repo, digest, public)
             check.signatures = len(signatures)
+            check.claims = [_claims(s.annotations) for s in signatures[:MAX_CLAIMED]]
             _mark(found, [_where(s.location, s.layer) for s in signatures], check.key)
         except ModelpackError as exc:
             check.problems.append(str(exc))
@@ -169,6 +173,15 @@ def provenance_summary(predicate: Any, key: str) -> dict[str, Any]:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return str(value)[:MAX_TEXT] if isinstance(value, str) else None
+
+
+def _claims(annotations: dict[str, str]) -> dict[str, str]:
+    """A verified signature's signed annotations, as many and as long as a report shows."""
+    return {str(k)[:MAX_TEXT]: str(v)[:MAX_TEXT] for k, v in list(annotations.items())[:MAX_CLAIMS]}
 
 
 def _where(location: str, layer: str | None) -> str:

@@ -138,12 +138,13 @@ def _evaluation(f: ReportFacts) -> list[str]:
 
 def _integrity(f: ReportFacts) -> list[str]:
     # "Why not" as the HTML's note under the count: a wrong key and a missing signature both read 0.
-    out = _table(["Key", "Signatures verified", "Attestations verified", "Why not"],
-                 [[k.key, k.signatures, "; ".join(f"{n} × {t}" for t, n in k.attestations.items()) or "none",
+    out = _table(["Key", "Signatures verified", "Signed with", "Attestations verified", "Why not"],
+                 [[k.key, k.signatures, "; ".join(", ".join(f"{n}={v}" for n, v in c.items()) for c in k.claims if c),
+                   "; ".join(f"{n} × {t}" for t, n in k.attestations.items()) or "none",
                    "; ".join(k.problems)] for k in f.key_checks]) if f.key_checks else \
         ["No public key given (report --key cosign.pub): nothing was verified.\n"]
-    out += _table(["Attached", "Predicate or artifact type", "Where", "Verified with"],
-                  [[r.kind, r.predicate_type, r.location, ", ".join(r.verified_by) or "not verified"]
+    out += _table(["Attached", "Predicate or artifact type", "Where", "Attached at (unsigned)", "Verified with"],
+                  [[r.kind, r.predicate_type, r.location, r.attached, ", ".join(r.verified_by) or "not verified"]
                    for r in f.referrers]) if f.referrers else ["No signatures or attestations attached.\n"]
     for p in f.provenance:
         out.append(f"### Verified provenance (SLSA v1), signed by {md(p['key'])}\n")
