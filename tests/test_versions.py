@@ -231,3 +231,21 @@ def test_ls_without_sort_lists_newest_first_as_the_ui_does(registry: Registry, t
     text = modelpack("ls", "--plain-http", repo)
     assert [line.split()[0] for line in text.out.splitlines()[1:]] == newest
     assert [v.tag for v in mp.list_versions(repo, options=PLAIN)] == newest
+
+
+def test_ls_columns_stay_aligned_with_a_long_escaped_version(registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A version (the artifact's author wrote it) long or full of escapes widens its column, cut with an
+    ellipsis past 40 characters: the digests of every row start where the header's DIGEST does."""
+    repo = registry.repo("aligned")
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(b"w")
+    for tag, version in (("a", "1.0"), ("b", "2.0-\x1b[31m" + "x" * 60)):
+        (model / "w.safetensors").write_bytes(tag.encode())
+        assert modelpack("push", "--plain-http", "--set", f"version={version}", str(model), f"{repo}:{tag}").code == 0
+    run = modelpack("ls", "--plain-http", repo)
+    assert run.code == 0, run.err
+    header, *rows = run.out.splitlines()
+    created = header.index("CREATED")
+    assert len(rows) == 2 and all(row[created - 2:created] == "  " and row[created] != " " for row in rows), run.out
+    assert "…" in run.out and "\x1b" not in run.out

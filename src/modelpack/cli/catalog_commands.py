@@ -195,12 +195,17 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bo
         click.echo("no matching versions", err=True)
         return
     width = max(3, *(len(clean(v.tag)) for v in versions))
-    click.echo(f"{'TAG':<{width}}  {'DIGEST':<19}  {'VERSION':<10}  {'CREATED':<20}  {'SIZE':>10}  METRICS")
-    for v in versions:
+    # Columns as wide as their widest value once escaped (an escape sequence shows as several characters),
+    # up to a cap past which a value is cut with an ellipsis (--json has it whole): rows stay aligned.
+    shown = [(_cell(v.metadata.get("version")), _cell(v.metadata.get("created"))) for v in versions]
+    v_width = max(10, *(len(version) for version, _ in shown))
+    c_width = max(20, *(len(created) for _, created in shown))
+    click.echo(f"{'TAG':<{width}}  {'DIGEST':<19}  {'VERSION':<{v_width}}  {'CREATED':<{c_width}}  {'SIZE':>10}  "
+               "METRICS")
+    for v, (version, created) in zip(versions, shown, strict=True):
         metrics = ", ".join(f"{k}={val}" for k, val in sorted((v.metadata.get("metrics") or {}).items()))
-        version, created = clean(v.metadata.get("version") or "-"), clean(v.metadata.get("created") or "-")
-        click.echo(f"{clean(v.tag):<{width}}  {clean(v.digest[:19]):<19}  {version:<10}  "
-                   f"{created:<20}  {human_size(v.size):>10}  {clean(metrics or '-')}")
+        click.echo(f"{clean(v.tag):<{width}}  {clean(v.digest[:19]):<19}  {version:<{v_width}}  "
+                   f"{created:<{c_width}}  {human_size(v.size):>10}  {clean(metrics or '-')}")
 
 
 def _list_repositories(registry: str, options: ClientOptions, as_json: bool) -> None:
@@ -319,6 +324,14 @@ def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
         click.echo(f"warning: stopped after {MAX_DEPTH} models; the chain goes on at "
                    f"{clean(entries[-1]['parent'])}", err=True)
 
+
+CELL_MAX = 40  # characters of a version or created time shown in a column of `ls`
+
+
+def _cell(value: object) -> str:
+    """A metadata value for a column of `ls`: escaped, and cut with an ellipsis past CELL_MAX characters."""
+    text = clean(str(value)) if value else "-"
+    return text if len(text) <= CELL_MAX else text[:CELL_MAX - 1] + "…"
 
 
 COMMANDS = (list_command, tag, rm, resolve, ls, diff, inspect, lineage)
