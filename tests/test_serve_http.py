@@ -159,6 +159,15 @@ def post_binary(base: str, body: bytes, header_length: str) -> tuple[int, dict[s
     return response.status, json.loads(data[:size]), headers, data[size:]
 
 
+@pytest.mark.parametrize("length", ["\u00b2", "9" * 5000])
+def test_a_header_length_that_is_no_ascii_length_is_a_400(serving: Any, iris: Path, length: str) -> None:
+    # '²' (sent as its latin-1 byte) passes str.isdigit() and int() refuses 5000 digits: both were 500s.
+    base = serving(iris)
+    status, body, _, _ = post_binary(base, json_body(), length)
+    assert status == 400 and "Inference-Header-Content-Length" in body["error"], body
+    assert post_binary(base, json_body(), f" {len(json_body())} ")[0] == 200
+
+
 def test_binary_tensors_both_ways_with_binary_data_output(serving: Any, iris: Path) -> None:
     base = serving(iris)
     rows = np.array([ROW, [6.7, 3.0, 5.2, 2.3]])
