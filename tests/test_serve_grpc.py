@@ -55,3 +55,22 @@ def test_tritonclient_grpc_every_datatype_and_errors(grpc_serving: Any, tmp_path
     short.set_shape([2, 3])  # 12 bytes for a shape of 24
     with pytest.raises(InferenceServerException, match="do not fit shape"):
         client.infer("typed", [short, *inputs[1:]])
+
+
+@pytest.mark.parametrize("shape, raw", [([2 ** 32, 2 ** 32], None), ([2 ** 32, 2 ** 32, 0], None),
+                                        ([0, 2 ** 62, 2 ** 62], b"")])
+def test_a_shape_too_big_to_exist_is_invalid_argument(grpc_serving: Any, tmp_path: Path, shape: list[int],
+                                                     raw: bytes | None) -> None:
+    # numpy's product of 2**32 * 2**32 wraps to 0, and a reshape to such a shape raised: the call ended UNKNOWN.
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    _, target = grpc_serving(iris_skops(tmp_path / "iris")[0])
+    request = service_pb2.ModelInferRequest(model_name="iris")
+    request.inputs.add(name="x", datatype="FP64", shape=shape)
+    if raw is not None:
+        request.raw_input_contents.append(raw)
+    with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as refused:
+        service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+    assert "input 'x'" in refused.value.details()

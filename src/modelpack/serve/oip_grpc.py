@@ -8,6 +8,7 @@ protocol, NOT_FOUND for an unknown model or version.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -148,8 +149,6 @@ class _Service:
 
 def _inputs(request: Any) -> dict[str, Any]:
     """Checked numpy arrays from a ModelInferRequest's inputs (raw or typed contents)."""
-    import numpy as np
-
     raw = list(request.raw_input_contents)
     if raw and len(raw) != len(request.inputs):
         raise BadRequest(f"{len(raw)} raw_input_contents for {len(request.inputs)} inputs")
@@ -163,16 +162,27 @@ def _inputs(request: Any) -> dict[str, Any]:
             raise BadRequest(f"{where}: shape must be non-negative integers")
         if tensor.name in arrays:
             raise BadRequest(f"inputs[{i}]: a second input named {tensor.name!r}")
-        if raw:
-            arrays[tensor.name] = binary_tensors.decode(tensor.datatype, shape, memoryview(raw[i]), where)
-            continue
-        if tensor.datatype == "FP16":
-            raise BadRequest(f"{where}: FP16 data must be sent as raw_input_contents")
-        values = list(getattr(tensor.contents, _CONTENTS[tensor.datatype]))
-        count = int(np.prod(shape)) if shape else 1
-        if len(values) != count:
-            raise BadRequest(f"{where}: {len(values)} values do not fit shape {shape} ({count} values)")
-        if tensor.datatype != "BYTES":
-            check_values(values, tensor.datatype, where)
-        arrays[tensor.name] = np.array(values, dtype=NUMPY_TYPES[tensor.datatype]).reshape(shape)
+        try:
+            arrays[tensor.name] = _array(tensor, shape, raw[i] if raw else None, where)
+        except DatatypeError:
+            raise
+        except ValueError as exc:  # numpy's, e.g. a shape too big to exist: checked above as far as we can
+            raise BadRequest(f"{where}: data do not fit {tensor.datatype} {shape}: {exc}") from None
     return arrays
+
+
+def _array(tensor: Any, shape: list[int], raw: bytes | None, where: str) -> Any:
+    """One input's numpy array from its raw bytes or its typed contents."""
+    import numpy as np
+
+    if raw is not None:
+        return binary_tensors.decode(tensor.datatype, shape, memoryview(raw), where)
+    if tensor.datatype == "FP16":
+        raise BadRequest(f"{where}: FP16 data must be sent as raw_input_contents")
+    values = list(getattr(tensor.contents, _CONTENTS[tensor.datatype]))
+    count = math.prod(shape)  # a Python int: numpy's product of int64s wraps around (2**32 * 2**32 == 0)
+    if len(values) != count:
+        raise BadRequest(f"{where}: {len(values)} values do not fit shape {shape} ({count} values)")
+    if tensor.datatype != "BYTES":
+        check_values(values, tensor.datatype, where)
+    return np.array(values, dtype=NUMPY_TYPES[tensor.datatype]).reshape(shape)
