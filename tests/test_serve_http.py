@@ -1,6 +1,6 @@
 """The served protocol over raw HTTP, as hostile or unusual clients send it: keep-alive reuse, Expect:
 100-continue, methods an endpoint does not take, deep JSON, malformed binary tensors, bodies over the
-limit (declared or chunked), more requests than the server takes at once, and /metrics."""
+limit (declared or chunked), and /metrics (more requests than the server takes at once: test_serve_held)."""
 
 from __future__ import annotations
 
@@ -223,24 +223,6 @@ def test_chunked_body_over_the_limit_gets_413(serving: Any, iris: Path) -> None:
                b"Connection: close\r\n\r\n" + (b"258\r\n" + chunk + b"\r\n") * 3 + b"0\r\n\r\n")
     status, body = status_and_json(raw(base, request))
     assert status == 413 and "1000" in body["error"]
-
-
-def test_requests_over_the_concurrency_limit_get_503_json(serving: Any, iris: Path) -> None:
-    base = serving(iris, limits=ServerLimits(max_connections=1))
-    host, port = base.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as holder:
-        holder.sendall(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{")
-        for _ in range(100):  # the holder's headers reach the server
-            status, body = call(f"{base}/v2/models/iris/infer", json_body())
-            if status == 503:
-                break
-        assert status == 503 and "busy" in body["error"]
-        assert call(f"{base}/v2/health/ready") == (200, {"ready": True})  # probes still answer
-    for _ in range(100):
-        if call(f"{base}/v2/models/iris/infer", json_body())[0] == 200:
-            break
-    else:
-        pytest.fail("the slot was not freed when the holder hung up")
 
 
 def test_metrics_count_requests_errors_and_latency_under_the_models_digest(serving: Any, iris: Path) -> None:

@@ -111,7 +111,8 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
 
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestRefused)
-        return json_response(exc.status, {"error": exc.message}, {"connection": "close"})
+        headers = {name.decode(): value.decode() for name, value in exc.headers}
+        return json_response(exc.status, {"error": exc.message}, {**headers, "connection": "close"})
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.warning("request failed: %s: %s", type(exc).__name__, exc)
