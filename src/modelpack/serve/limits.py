@@ -10,7 +10,8 @@
   headers themselves are bounded by the connection's deadline (`http_protocols`);
 - bodies received and parsed at once total at most `max_inflight_bytes` (JSON parsing costs ~10-25 times
   the body size in Python objects), counted as their bytes arrive (a declared length never sent holds
-  nothing); a body whose next bytes do not fit gets a 503 at once."""
+  nothing); a body whose next bytes do not fit gets a 503 (the rest is read and dropped, so that a
+  client still sending reads it)."""
 
 from __future__ import annotations
 
@@ -128,6 +129,17 @@ class LimitsMiddleware:
             if received + size > cap:
                 raise RequestRefused(413, f"request body is over the limit of {cap} bytes")
             if not self.budget.take(size):
+                # Give its bytes back (the others go on), then read the rest and drop it, so that a client
+                # still sending reads the 503 (closing on unread bytes would reset the connection under it).
+                self.budget.release(received)
+                more, dropped, received = message.get("more_body", False), received + size, 0
+                while more and dropped <= cap:
+                    try:
+                        message = await _by(receive(), deadline)
+                    except asyncio.TimeoutError:
+                        break
+                    more = message["type"] == "http.request" and message.get("more_body", False)
+                    dropped += len(message.get("body", b""))
                 raise RequestRefused(503, "the server is busy: the bodies of other requests fill its memory "
                                           "budget; retry later", [(b"retry-after", b"1")])
             received += size
