@@ -20,7 +20,7 @@ from modelpack.serve.limits import ServerLimits
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
 from serve_models import iris_skops
-from serving import call
+from serving import call, established
 
 DIGEST = "sha256:" + "ab" * 32
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -53,16 +53,6 @@ def raw(base: str, request: bytes, *, read_until_close: bool = True) -> bytes:
 def status_and_json(reply: bytes) -> tuple[int, dict[str, Any]]:
     head, _, body = reply.partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(body)
-
-
-def established(port: int) -> int:
-    """Connections to `port` in state ESTABLISHED, as the kernel lists them (server side)."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            count += int(local.rsplit(":", 1)[1], 16) == port and state == "01"
-    return count
 
 
 def test_keep_alive_answers_many_requests_on_one_connection(serving: Any, iris: Path) -> None:

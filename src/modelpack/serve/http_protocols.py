@@ -6,7 +6,8 @@ httptools each request costs less and the p99 under 32 connections was a third l
 
 - Each connection has `request_timeout` seconds to send a request's headers (from connecting, or from the
   previous response); one that drips bytes or sends nothing is closed. The body's deadline is the
-  application's (`limits.LimitsMiddleware`).
+  application's (`limits.LimitsMiddleware`). A response not read by then (the client has stopped
+  reading) is dropped with its connection, so what it holds of the server's memory is freed.
 - On stop, a connection whose request has begun (bytes of it received, its response not sent) is answered
   and then closed; an idle one is closed at once.
 """
@@ -53,8 +54,7 @@ class _HeaderDeadline:
         super().connection_lost(exc)  # type: ignore[misc]
 
     def on_response_complete(self) -> None:
-        if not self.transport.is_closing():
-            self._arm()
+        self._arm()  # also when closing: a response nobody reads is dropped when the deadline passes
         super().on_response_complete()  # type: ignore[misc]
 
     def _headers_arrived(self) -> None:
@@ -74,7 +74,11 @@ class _HeaderDeadline:
     def _expire(self) -> None:
         self._deadline = None
         if self.cycle is None or self.cycle.response_complete:
-            self.transport.close()
+            if self.transport.get_write_buffer_size():
+                # close() would wait for a client that does not read to take the rest: its memory with it.
+                self.transport.abort()
+            else:
+                self.transport.close()
 
 
 def _json_400(msg: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
