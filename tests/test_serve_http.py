@@ -122,6 +122,17 @@ def test_a_request_line_http_cannot_parse_gets_a_json_400(serving: Any, iris: Pa
     assert call(f"{base}/v2/models/iris/infer", json_body())[0] == 200
 
 
+@pytest.mark.parametrize("request_line", [b"GET /v2/models/iris/versions/1.0/", b"POST /v2/models/iris/infer/"])
+def test_a_trailing_slash_is_a_json_404_not_a_redirect_to_the_clients_host(serving: Any, iris: Path,
+                                                                            request_line: bytes) -> None:
+    base = serving(iris)
+    reply = raw(base, request_line + b" HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n"
+                                     b"Content-Length: 2\r\n\r\n{}")
+    status, body = status_and_json(reply)
+    assert status == 404 and "no such endpoint" in body["error"], reply[:300]
+    assert b"elsewhere.example" not in reply
+
+
 def test_json_nested_100000_deep_is_a_400(serving: Any, iris: Path) -> None:
     base = serving(iris)
     deep = b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"

@@ -126,6 +126,9 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
                    Route(path + "/infer", infer, methods=["POST"])]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, RequestRefused: refused,
                                                        Exception: server_error})
+    # Starlette answers a path with a trailing slash with a 307 to a Location built from the client's Host
+    # header (another host, for a cache in between); here it is a path like any unknown one: a JSON 404.
+    app.router.redirect_slashes = False
     return app
 
 
