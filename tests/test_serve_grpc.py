@@ -74,3 +74,58 @@ def test_a_shape_too_big_to_exist_is_invalid_argument(grpc_serving: Any, tmp_pat
         service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
     assert "input 'x'" in refused.value.details()
+
+
+@pytest.mark.parametrize("limits, second_rows, expected", [
+    ({"max_connections": 1}, 1, "Concurrent RPC limit"),  # grpcio's own words
+    ({"max_request_bytes": 100_000, "max_inflight_bytes": 100_000}, 1875, "memory budget"),  # 60,000 bytes
+])
+def test_calls_past_the_limits_are_resource_exhausted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      limits: dict[str, int], second_rows: int, expected: str) -> None:
+    # grpcio queued any number of calls, each message in memory, and no budget bounded them: 128 calls of
+    # 15 MiB at once took the server to 5 GB.
+    import threading
+
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    import modelpack as mp
+    from modelpack.serve.limits import ServerLimits
+    from modelpack.serve.served_model import ServedModel
+
+    inside, leave = threading.Event(), threading.Event()
+    predict = ServedModel.predict
+
+    def held(self: ServedModel, inputs: dict[str, Any]) -> Any:
+        if len(next(iter(inputs.values()))) == 1875:  # the holder's 60,000 bytes
+            inside.set()
+            leave.wait(30)
+        return predict(self, inputs)
+
+    monkeypatch.setattr(ServedModel, "predict", held)
+    server = mp.serve_model(iris_skops(tmp_path / "iris")[0], port=0, grpc_port=0, limits=ServerLimits(**limits))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def request(rows: int) -> Any:
+        message = service_pb2.ModelInferRequest(model_name="iris")
+        message.inputs.add(name="x", datatype="FP64", shape=[rows, 4])
+        message.raw_input_contents.append(np.ones((rows, 4)).tobytes())
+        return message
+
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            holder = stub.ModelInfer.future(request(1875), timeout=60)
+            assert inside.wait(30)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ModelInfer(request(second_rows), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value.details()
+            assert expected in refused.value.details()
+            leave.set()
+            assert len(holder.result().raw_output_contents) == 2
+            assert stub.ModelInfer(request(second_rows), timeout=30).outputs  # freed
+    finally:
+        leave.set()
+        server.shutdown()
+        server.server_close()

@@ -19,6 +19,7 @@ import asyncio
 import json
 import re
 import sys
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,24 +68,28 @@ def parse_size(text: str) -> int:
 
 
 class ByteBudget:
-    """Bytes that request bodies may hold at once, taken as they arrive and given back with the response.
+    """Bytes that request bodies (and gRPC messages) may hold at once, taken as they arrive and given back
+    with the response.
 
-    All calls run on one event loop: no lock. Nobody waits for bytes: a request holding part of its body
-    while waiting for more could wait on another doing the same until both time out.
+    Shared by the event loop and gRPC's threads, hence the lock. Nobody waits for bytes: a request holding
+    part of its body while waiting for more could wait on another doing the same until both time out.
     """
 
     def __init__(self, total: int) -> None:
         self.free = total
+        self._lock = threading.Lock()
 
     def take(self, size: int) -> bool:
         """Take `size` bytes; False (nothing taken) when fewer are free."""
-        if size > self.free:
-            return False
-        self.free -= size
-        return True
+        with self._lock:
+            if size > self.free:
+                return False
+            self.free -= size
+            return True
 
     def release(self, size: int) -> None:
-        self.free += size
+        with self._lock:
+            self.free += size
 
 
 class LimitsMiddleware:
@@ -95,9 +100,14 @@ class LimitsMiddleware:
     sent, or a body trickled in, cost a connection and the bytes received, until the request's deadline.
     """
 
-    def __init__(self, app: ASGIApp, limits: ServerLimits) -> None:
+    def __init__(self, app: ASGIApp, limits: ServerLimits, budget: ByteBudget | None = None) -> None:
+        """Args:
+            app: the application within the limits.
+            limits: what to enforce.
+            budget: the byte budget, shared with gRPC (default: `limits.inflight_bytes` of its own).
+        """
         self.app, self.limits = app, limits
-        self.budget = ByteBudget(limits.inflight_bytes)
+        self.budget = budget or ByteBudget(limits.inflight_bytes)
         self.active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
