@@ -173,3 +173,26 @@ def test_the_api_refuses_a_request_timeout_that_cannot_bound_a_wait() -> None:
     with pytest.raises(UsageError, match="at most 1000000"):
         ServerLimits(request_timeout=float("nan"))
     assert ServerLimits(request_timeout=2).request_timeout == 2
+
+
+def test_pipelined_requests_whose_answers_are_not_read_do_not_grow_the_server(server: Any) -> None:
+    # uvicorn read on after each response and queued every request each read held: one such client
+    # grew the server by ~250 MB for each 10 MB it sent.
+    srv = server()
+    before = srv.peak_rss_mib()
+    requests = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n" * 10_000
+    with srv.connect() as conn:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        conn.setblocking(False)
+        sent, idle = 0, 0
+        while sent < 40 * MiB and idle < 40:  # until the server stops reading (2 s without progress)
+            try:
+                sent += conn.send(requests)
+                idle = 0
+            except BlockingIOError:
+                idle += 1
+                time.sleep(0.05)
+            except ConnectionError:
+                break
+    assert srv.peak_rss_mib() - before < 100, (srv.peak_rss_mib(), before, sent)
+    assert call(f"{srv.base}/v2/health/live") == (200, {"live": True})

@@ -102,6 +102,14 @@ def _httptools(request_timeout: float) -> type:
             super().on_headers_complete()
             self._headers_arrived()
 
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self.pipeline:
+                # uvicorn reads on after each response, and each read parses every request it holds
+                # into the queue: a client pipelining requests without reading the answers grew it
+                # by ~1,500 a response (+1 GB for 40 MB sent). Read again once the queue is answered.
+                self.flow.pause_reading()
+
         def shutdown(self) -> None:
             if (self.cycle is None or self.cycle.response_complete) and self._begun:
                 self._stopping = True  # a request has begun: answer it, then close (within the deadline)
