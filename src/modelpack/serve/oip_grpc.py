@@ -33,7 +33,7 @@ _CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_cont
 
 
 def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int, max_message_bytes: int,
-               threads: int = 4, budget: ByteBudget | None = None) -> tuple[Any, int]:
+               threads: int = 4, budget: ByteBudget | None = None, call_timeout: float = 30.0) -> tuple[Any, int]:
     """Start a gRPC server for `model` on `host`:`port`.
 
     Args:
@@ -45,6 +45,8 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
         threads: calls handled at once; one more is refused (RESOURCE_EXHAUSTED).
         budget: bytes that inference messages (and REST bodies) may hold at once (default: twice
             `max_message_bytes` of its own).
+        call_timeout: a connection ends after ten times this (GOAWAY; clients reconnect), and its calls
+            still unfinished (an answer the client does not read) this much later.
 
     Returns:
         (the running grpc.Server, the port it listens on); stop it with `.stop(grace)`.
@@ -69,8 +71,11 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
     # Calls run on our workers (`worker_pool`), born with SIGINT and SIGTERM blocked; gRPC's own threads,
     # made by the server and its start, are born so too: stop signals reach the main thread only.
     with signals_blocked():
+        # An answer its client does not read stays in memory while the connection lasts: connections end.
         server = grpc.server(worker_pool(threads, "modelpack-grpc"), maximum_concurrent_rpcs=threads,
-                             options=[("grpc.max_receive_message_length", max_message_bytes)])
+                             options=[("grpc.max_receive_message_length", max_message_bytes),
+                                      ("grpc.max_connection_age_ms", int(10_000 * call_timeout)),
+                                      ("grpc.max_connection_age_grace_ms", int(1000 * call_timeout))])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
