@@ -196,3 +196,21 @@ def test_pipelined_requests_whose_answers_are_not_read_do_not_grow_the_server(se
                 break
     assert srv.peak_rss_mib() - before < 100, (srv.peak_rss_mib(), before, sent)
     assert call(f"{srv.base}/v2/health/live") == (200, {"live": True})
+
+
+@pytest.mark.parametrize("piece", [b"X-H: v\r\n" * 100_000, b"a" * 800_000], ids=["many headers", "one long value"])
+def test_headers_past_32_kib_get_a_431_and_do_not_grow_the_server(server: Any, piece: bytes) -> None:
+    # Neither httptools nor uvicorn bounds a request's headers: 200 MB of them sent within the header
+    # deadline took the server from 215 MB to 3 GB.
+    srv = server()
+    before = srv.peak_rss_mib()
+    with srv.connect() as conn:
+        conn.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        with contextlib.suppress(OSError):  # the server stops reading: expected
+            for _ in range(50):  # 40 MB
+                conn.sendall(piece)
+        with contextlib.suppress(OSError):
+            reply = conn.recv(65536)
+            assert not reply or b" 431 " in reply.split(b"\r\n")[0], reply[:200]
+    assert srv.peak_rss_mib() - before < 30, (srv.peak_rss_mib(), before)
+    assert call(f"{srv.base}/v2/health/live") == (200, {"live": True})
