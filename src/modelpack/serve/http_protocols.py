@@ -8,7 +8,7 @@ httptools each request costs less and the p99 under 32 connections was a third l
   previous response); one that drips bytes or sends nothing is closed. The body's deadline is the
   application's (`limits.LimitsMiddleware`). A response not read by then (the client has stopped
   reading) is dropped with its connection, so what it holds of the server's memory is freed.
-- A request line and headers over `MAX_HEAD` bytes get a JSON 431 and the connection is closed (httptools
+- A request line and headers over `MAX_HEAD` bytes (as counted) get a JSON 431 and the connection is closed (httptools
   and uvicorn set no bound: one connection's 200 MB of headers took the server to 3 GB).
 - On stop, a connection whose request has begun (bytes of it received, its response not sent) is answered
   and then closed; an idle one is closed at once.
@@ -20,7 +20,9 @@ import contextlib
 import json
 from typing import Any
 
-MAX_HEAD = 32 * 1024  # nginx's default for a request's headers (large_client_header_buffers 4 8k)
+# The count may reach twice the real size (a chunk wholly inside the head, then its headers): twice nginx's
+# default (large_client_header_buffers 4 8k), so whatever nginx takes passes.
+MAX_HEAD = 64 * 1024
 
 
 def protocol_class(request_timeout: float) -> type:
