@@ -181,3 +181,17 @@ def test_a_call_whose_answer_is_never_read_ends_with_its_connection(tmp_path: Pa
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_longest_request_timeout_still_starts_grpc(tmp_path: Path) -> None:
+    # Ten times 1,000,000 s in milliseconds does not fit the C int of a gRPC option: an OverflowError.
+    import modelpack as mp
+    from modelpack.serve.limits import ServerLimits
+
+    server = mp.serve_model(iris_skops(tmp_path / "iris")[0], port=0, grpc_port=0,
+                            limits=ServerLimits(request_timeout=1_000_000))
+    try:
+        assert grpc_client.InferenceServerClient(f"127.0.0.1:{server.grpc_port}").is_server_live()
+    finally:
+        server.grpc_server.stop(0)
+        server.server_close()

@@ -74,8 +74,8 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
         # An answer its client does not read stays in memory while the connection lasts: connections end.
         server = grpc.server(worker_pool(threads, "modelpack-grpc"), maximum_concurrent_rpcs=threads,
                              options=[("grpc.max_receive_message_length", max_message_bytes),
-                                      ("grpc.max_connection_age_ms", int(10_000 * call_timeout)),
-                                      ("grpc.max_connection_age_grace_ms", int(1000 * call_timeout))])
+                                      ("grpc.max_connection_age_ms", _ms(10 * call_timeout)),
+                                      ("grpc.max_connection_age_grace_ms", _ms(call_timeout))])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
@@ -87,6 +87,11 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
     with signals_blocked():
         server.start()
     return server, bound
+
+
+def _ms(seconds: float) -> int:
+    """Milliseconds for a gRPC option: a C int (--request-timeout goes up to 1,000,000 s)."""
+    return min(int(seconds * 1000), 2 ** 31 - 1)
 
 
 def _observed(metrics: ServerMetrics, method: str, call: Any) -> Any:
