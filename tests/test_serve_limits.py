@@ -173,3 +173,56 @@ def test_the_api_refuses_a_request_timeout_that_cannot_bound_a_wait() -> None:
     with pytest.raises(UsageError, match="at most 1000000"):
         ServerLimits(request_timeout=float("nan"))
     assert ServerLimits(request_timeout=2).request_timeout == 2
+
+
+def test_pipelined_requests_whose_answers_are_not_read_do_not_grow_the_server(server: Any) -> None:
+    # uvicorn read on after each response and queued every request each read held: one such client
+    # grew the server by ~250 MB for each 10 MB it sent.
+    srv = server()
+    before = srv.peak_rss_mib()
+    requests = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n" * 10_000
+    with srv.connect() as conn:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        conn.setblocking(False)
+        sent, idle = 0, 0
+        while sent < 40 * MiB and idle < 40:  # until the server stops reading (2 s without progress)
+            try:
+                sent += conn.send(requests)
+                idle = 0
+            except BlockingIOError:
+                idle += 1
+                time.sleep(0.05)
+            except ConnectionError:
+                break
+    assert srv.peak_rss_mib() - before < 100, (srv.peak_rss_mib(), before, sent)
+    assert call(f"{srv.base}/v2/health/live") == (200, {"live": True})
+
+
+@pytest.mark.parametrize("piece", [b"X-H: v\r\n" * 100_000, b"a" * 800_000], ids=["many headers", "one long value"])
+def test_headers_past_64_kib_get_a_431_and_do_not_grow_the_server(server: Any, piece: bytes) -> None:
+    # Neither httptools nor uvicorn bounds a request's headers: 200 MB of them sent within the header
+    # deadline took the server from 215 MB to 3 GB.
+    srv = server()
+    before = srv.peak_rss_mib()
+    with srv.connect() as conn:
+        conn.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        with contextlib.suppress(OSError):  # the server stops reading: expected
+            for _ in range(50):  # 40 MB
+                conn.sendall(piece)
+        with contextlib.suppress(OSError):
+            reply = conn.recv(65536)
+            assert not reply or b" 431 " in reply.split(b"\r\n")[0], reply[:200]
+    assert srv.peak_rss_mib() - before < 30, (srv.peak_rss_mib(), before)
+    assert call(f"{srv.base}/v2/health/live") == (200, {"live": True})
+
+
+def test_a_32_kib_head_sent_in_pieces_is_answered(server: Any) -> None:
+    srv = server()
+    head = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n" + b"X-H: " + b"v" * 100 + b"\r\n" \
+        + b"".join(b"X-%d: %s\r\n" % (i, b"v" * 100) for i in range(300)) + b"Connection: close\r\n\r\n"
+    assert 30_000 < len(head) <= 32 * 1024
+    with srv.connect() as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for at in range(0, len(head), 1000):
+            conn.sendall(head[at:at + 1000])
+        assert read_response(conn).startswith(b"HTTP/1.1 200 ")

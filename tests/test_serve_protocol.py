@@ -118,6 +118,8 @@ def test_values_inside_each_range_reach_the_model(iris_base: str, datatype: str,
     ({"inputs": [tensor("FP64", [[[1, 2, 3, 4]]], shape=[4])]}, "nested deeper than the shape"),
     ({"inputs": [tensor("FP64", ROW, shape=[2, 4])]}, "do not fit shape [2, 4]"),
     ({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP64"}]}, "no data"),
+    # No values for no elements, but a shape too big to exist: numpy's reshape refused it, a 500.
+    ({"inputs": [tensor("FP64", [], shape=[0, 2 ** 63 - 1, 2 ** 63 - 1])]}, "data do not fit FP64"),
 ])
 def test_requests_that_break_the_protocol_get_400(iris_base: str, request_body: dict[str, Any],
                                                   fragment: str) -> None:

@@ -35,10 +35,12 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryvie
     view = memoryview(body)
     if header_length is None:
         return body, view[len(body):]
-    if not header_length.strip().isdigit() or int(header_length) > len(body):
+    digits = header_length.strip()
+    # ASCII digits only, and few of them: str.isdigit() takes '²' and int() refuses over 4300 digits.
+    if not (0 < len(digits) <= 20 and digits.isascii() and digits.isdigit()) or int(digits) > len(body):
         raise DatatypeError(f"Inference-Header-Content-Length {header_length[:40]!r} is not a length within "
                             f"the body of {len(body)} bytes")
-    size = int(header_length)
+    size = int(digits)
     return bytes(view[:size]), view[size:]
 
 

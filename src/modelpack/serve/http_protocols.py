@@ -6,7 +6,10 @@ httptools each request costs less and the p99 under 32 connections was a third l
 
 - Each connection has `request_timeout` seconds to send a request's headers (from connecting, or from the
   previous response); one that drips bytes or sends nothing is closed. The body's deadline is the
-  application's (`limits.LimitsMiddleware`).
+  application's (`limits.LimitsMiddleware`). A response not read by then (the client has stopped
+  reading) is dropped with its connection, so what it holds of the server's memory is freed.
+- A request line and headers over `MAX_HEAD` bytes (as counted) get a JSON 431 and the connection is closed (httptools
+  and uvicorn set no bound: one connection's 200 MB of headers took the server to 3 GB).
 - On stop, a connection whose request has begun (bytes of it received, its response not sent) is answered
   and then closed; an idle one is closed at once.
 """
@@ -16,6 +19,10 @@ from __future__ import annotations
 import contextlib
 import json
 from typing import Any
+
+# The count may reach twice the real size (a chunk wholly inside the head, then its headers): twice nginx's
+# default (large_client_header_buffers 4 8k), so whatever nginx takes passes.
+MAX_HEAD = 64 * 1024
 
 
 def protocol_class(request_timeout: float) -> type:
@@ -53,8 +60,7 @@ class _HeaderDeadline:
         super().connection_lost(exc)  # type: ignore[misc]
 
     def on_response_complete(self) -> None:
-        if not self.transport.is_closing():
-            self._arm()
+        self._arm()  # also when closing: a response nobody reads is dropped when the deadline passes
         super().on_response_complete()  # type: ignore[misc]
 
     def _headers_arrived(self) -> None:
@@ -74,11 +80,19 @@ class _HeaderDeadline:
     def _expire(self) -> None:
         self._deadline = None
         if self.cycle is None or self.cycle.response_complete:
-            self.transport.close()
+            if self.transport.get_write_buffer_size():
+                # close() would wait for a client that does not read to take the rest: its memory with it.
+                self.transport.abort()
+            else:
+                self.transport.close()
 
 
 def _json_400(msg: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    body = json.dumps({"error": f"{msg} (not HTTP/1.1)"}).encode()
+    return _json_error(f"{msg} (not HTTP/1.1)")
+
+
+def _json_error(msg: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    body = json.dumps({"error": msg}).encode()
     return body, [(b"content-type", b"application/json"), (b"connection", b"close"),
                   (b"content-length", str(len(body)).encode())]
 
@@ -88,15 +102,46 @@ def _httptools(request_timeout: float) -> type:
 
     class DeadlineHttpToolsProtocol(_HeaderDeadline, HttpToolsProtocol):
         _begun = False  # bytes of a request arrived, its headers not yet complete
+        _head = 0  # at least the bytes of its request line and headers so far (at most twice as many)
+        _too_large = False
+
+        def data_received(self, data: bytes) -> None:
+            within = self._begun  # the whole chunk is head when it starts and ends inside one
+            super().data_received(data)
+            if within and self._begun and self._over(len(data)) and not self.transport.is_closing():
+                self.send_400_response("")
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._begun = True
+            self._begun, self._head = True, 0
+
+        def on_url(self, url: bytes) -> None:
+            if self._over(len(url)):
+                raise ValueError("head too large")  # httptools stops; uvicorn calls send_400_response
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if self._over(len(name) + len(value) + 4):
+                raise ValueError("head too large")
+            super().on_header(name, value)
+
+        def _over(self, size: int) -> bool:
+            self._head += size
+            self._too_large = self._too_large or self._head > MAX_HEAD
+            return self._too_large
 
         def on_headers_complete(self) -> None:
             self._begun = False
             super().on_headers_complete()
             self._headers_arrived()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self.pipeline:
+                # uvicorn reads on after each response, and each read parses every request it holds
+                # into the queue: a client pipelining requests without reading the answers grew it
+                # by ~1,500 a response (+1 GB for 40 MB sent). Read again once the queue is answered.
+                self.flow.pause_reading()
 
         def shutdown(self) -> None:
             if (self.cycle is None or self.cycle.response_complete) and self._begun:
@@ -105,8 +150,12 @@ def _httptools(request_timeout: float) -> type:
             super().shutdown()
 
         def send_400_response(self, msg: str) -> None:
-            body, headers = _json_400(msg)
-            lines = [b"HTTP/1.1 400 Bad Request", *(name + b": " + value for name, value in headers), b"", b""]
+            if self._too_large:
+                body, headers = _json_error(f"the request line and headers are over {MAX_HEAD} bytes")
+                status = b"HTTP/1.1 431 Request Header Fields Too Large"
+            else:
+                (body, headers), status = _json_400(msg), b"HTTP/1.1 400 Bad Request"
+            lines = [status, *(name + b": " + value for name, value in headers), b"", b""]
             head = b"\r\n".join(lines)
             self.transport.write(head + body)
             self.transport.close()

@@ -1,14 +1,17 @@
 """Limits of the inference server, and the ASGI middleware that enforces those the HTTP layer does not.
 
-- at most `max_connections` requests with a body (inference) are handled at once; one more gets a 503
-  `{"error": ...}` at once (GET and HEAD, e.g. health probes and /metrics, are not counted);
+- at most `max_connections` requests with a body (inference) are handled at once, counted from when the
+  body has arrived; one more gets a 503 `{"error": ...}` at once (GET and HEAD, e.g. health probes and
+  /metrics, are not counted). A request still arriving holds no slot, so clients that send headers and
+  then nothing (or a trickle) cannot take every slot;
 - a request body over `max_request_bytes` gets a 413 before any of it is read (declared length) or as
   soon as it passes the limit (chunked);
 - a request's body must arrive within `request_timeout` seconds of its headers (408 otherwise); the
-  headers themselves are bounded by the connection's deadline (`http_protocol.DeadlineH11Protocol`);
-- bodies read and parsed at once total at most `max_inflight_bytes` (JSON parsing costs ~10-25 times the
-  body size in Python objects); a request that cannot get its share in time gets a 503.
-"""
+  headers themselves are bounded by the connection's deadline (`http_protocols`);
+- bodies received and parsed at once total at most `max_inflight_bytes` (JSON parsing costs ~10-25 times
+  the body size in Python objects), counted as their bytes arrive (a declared length never sent holds
+  nothing); a body whose next bytes do not fit gets a 503 (the rest is read and dropped, so that a
+  client still sending reads it)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import asyncio
 import json
 import re
 import sys
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,65 +68,52 @@ def parse_size(text: str) -> int:
 
 
 class ByteBudget:
-    """Bytes that request bodies may hold at once; callers wait (on the event loop) for their share.
+    """Bytes that request bodies (and gRPC messages) may hold at once, taken as they arrive and given back
+    with the response.
 
-    All calls run on one event loop, so taking free bytes when nobody waits needs no lock: the common
-    case costs no task and no loop iteration (asyncio.wait_for makes a task for each call).
+    Shared by the event loop and gRPC's threads, hence the lock. Nobody waits for bytes: a request holding
+    part of its body while waiting for more could wait on another doing the same until both time out.
     """
 
     def __init__(self, total: int) -> None:
-        self._free = total
-        self._waiting = 0
-        self._ready: asyncio.Condition | None = None  # made on the loop that uses it
+        self.free = total
+        self._lock = threading.Lock()
 
-    async def reserve(self, size: int, timeout: float) -> bool:
-        """Take `size` bytes, waiting up to `timeout` seconds; False when they did not free in time."""
-        if not self._waiting and self._free >= size:
-            self._free -= size
+    def take(self, size: int) -> bool:
+        """Take `size` bytes; False (nothing taken) when fewer are free."""
+        with self._lock:
+            if size > self.free:
+                return False
+            self.free -= size
             return True
-        if self._ready is None:
-            self._ready = asyncio.Condition()
-        self._waiting += 1
-        try:
-            async with self._ready:
-                try:
-                    await asyncio.wait_for(self._ready.wait_for(lambda: self._free >= size), timeout)
-                except asyncio.TimeoutError:
-                    return False
-                self._free -= size
-                return True
-        finally:
-            self._waiting -= 1
 
-    async def release(self, size: int) -> None:
-        self._free += size
-        if self._waiting and self._ready is not None:
-            async with self._ready:
-                self._ready.notify_all()
+    def release(self, size: int) -> None:
+        with self._lock:
+            self.free += size
 
 
 class LimitsMiddleware:
-    """ASGI middleware enforcing `ServerLimits` (see the module docstring); refusals are JSON."""
+    """ASGI middleware enforcing `ServerLimits` (see the module docstring); refusals are JSON.
 
-    def __init__(self, app: ASGIApp, limits: ServerLimits) -> None:
+    What a client controls holds nothing it has not sent: a request takes its slot (of `max_connections`)
+    once its body has arrived, and the byte budget as its bytes arrive. Headers that declare a body never
+    sent, or a body trickled in, cost a connection and the bytes received, until the request's deadline.
+    """
+
+    def __init__(self, app: ASGIApp, limits: ServerLimits, budget: ByteBudget | None = None) -> None:
+        """Args:
+            app: the application within the limits.
+            limits: what to enforce.
+            budget: the byte budget, shared with gRPC (default: `limits.inflight_bytes` of its own).
+        """
         self.app, self.limits = app, limits
-        self.budget = ByteBudget(limits.inflight_bytes)
+        self.budget = budget or ByteBudget(limits.inflight_bytes)
         self.active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
             # Bodiless and answered at once: health probes and /metrics still answer under load.
             return await self.app(scope, receive, send)
-        if self.active >= self.limits.max_connections:
-            return await refuse(send, 503, "the server is busy: too many requests at once; retry later",
-                                [(b"retry-after", b"1")])
-        self.active += 1
-        try:
-            await self._bounded(scope, receive, send)
-        finally:
-            self.active -= 1
-
-    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         cap = self.limits.max_request_bytes
@@ -130,25 +121,44 @@ class LimitsMiddleware:
             return await refuse(send, 413 if declared.isdigit() else 400,
                                 f"request body of {declared[:40].decode(errors='replace')} bytes is over the "
                                 f"limit of {cap} bytes" if declared.isdigit() else "bad Content-Length")
-        if declared == b"0":
-            return await self.app(scope, receive, send)
-        share = int(declared) if declared is not None else cap
         deadline = asyncio.get_running_loop().time() + self.limits.request_timeout
-        if not await self.budget.reserve(share, self.limits.request_timeout):
-            return await refuse(send, 503, "the server is busy parsing other requests; retry later")
-        received = 0
+        received = 0  # bytes of the body taken from the budget
+        handling = False  # holds a slot
         started = False
 
         async def bounded_receive() -> Message:
-            nonlocal received
+            nonlocal received, handling
             try:
                 message = await _by(receive(), deadline)
             except asyncio.TimeoutError:
                 raise RequestRefused(408, f"the request body did not arrive within {self.limits.request_timeout:g} s") \
                     from None
-            received += len(message.get("body", b""))
-            if received > cap:
+            if message["type"] != "http.request":
+                return message
+            size = len(message.get("body", b""))
+            if received + size > cap:
                 raise RequestRefused(413, f"request body is over the limit of {cap} bytes")
+            if not self.budget.take(size):
+                # Give its bytes back (the others go on), then read the rest and drop it, so that a client
+                # still sending reads the 503 (closing on unread bytes would reset the connection under it).
+                self.budget.release(received)
+                more, dropped, received = message.get("more_body", False), received + size, 0
+                while more and dropped <= cap:
+                    try:
+                        message = await _by(receive(), deadline)
+                    except asyncio.TimeoutError:
+                        break
+                    more = message["type"] == "http.request" and message.get("more_body", False)
+                    dropped += len(message.get("body", b""))
+                raise RequestRefused(503, "the server is busy: the bodies of other requests fill its memory "
+                                          "budget; retry later", [(b"retry-after", b"1")])
+            received += size
+            if not message.get("more_body", False) and not handling:
+                if self.active >= self.limits.max_connections:
+                    raise RequestRefused(503, "the server is busy: too many requests at once; retry later",
+                                         [(b"retry-after", b"1")])
+                self.active += 1
+                handling = True
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -161,9 +171,11 @@ class LimitsMiddleware:
         except RequestRefused as refusal:
             if started:
                 raise
-            await refuse(send, refusal.status, refusal.message)
+            await refuse(send, refusal.status, refusal.message, refusal.headers)
         finally:
-            await self.budget.release(share)
+            self.budget.release(received)
+            if handling:
+                self.active -= 1
 
 
 async def _by(receiving: Awaitable[Message], deadline: float) -> Message:
@@ -176,11 +188,12 @@ async def _by(receiving: Awaitable[Message], deadline: float) -> Message:
 
 
 class RequestRefused(Exception):
-    """A request body refused while it is read (too slow: 408, too large: 413); the app answers it."""
+    """A request body refused while it is read (too slow: 408, too large: 413, too many bytes or requests at
+    once: 503); the app answers it."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers or []
 
 
 async def refuse(send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -3,11 +3,14 @@
 Inputs come as `raw_input_contents` (little-endian bytes, as in the binary tensor extension) or as
 typed `contents`; both are checked like REST requests (datatype ranges, element counts). Outputs are
 sent as `raw_output_contents`. Errors are gRPC statuses: INVALID_ARGUMENT for a request that breaks the
-protocol, NOT_FOUND for an unknown model or version.
+protocol, NOT_FOUND for an unknown model or version, RESOURCE_EXHAUSTED past the limits: at most `threads`
+calls at once (grpcio would queue any number of them, each message in memory), and inference messages
+take their size from the byte budget REST bodies take theirs from.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -15,6 +18,7 @@ from modelpack.errors import MissingDependencyError, UsageError
 from modelpack.serve import binary_tensors
 from modelpack.serve.datatypes import NUMPY_TYPES, DatatypeError, check_values, datatype_of
 from modelpack.serve.grpc_schema import METHODS, SERVICE, messages
+from modelpack.serve.limits import ByteBudget
 from modelpack.serve.metrics import ServerMetrics
 from modelpack.serve.protocol import BadRequest
 from modelpack.serve.served_model import ServedModel
@@ -29,7 +33,7 @@ _CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_cont
 
 
 def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int, max_message_bytes: int,
-               threads: int = 4) -> tuple[Any, int]:
+               threads: int = 4, budget: ByteBudget | None = None, call_timeout: float = 30.0) -> tuple[Any, int]:
     """Start a gRPC server for `model` on `host`:`port`.
 
     Args:
@@ -38,7 +42,11 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
         host: address to listen on.
         port: port (0: any free port).
         max_message_bytes: the largest request message.
-        threads: calls handled at once.
+        threads: calls handled at once; one more is refused (RESOURCE_EXHAUSTED).
+        budget: bytes that inference messages (and REST bodies) may hold at once (default: twice
+            `max_message_bytes` of its own).
+        call_timeout: a connection ends after ten times this (GOAWAY; clients reconnect), and its calls
+            still unfinished (an answer the client does not read) this much later.
 
     Returns:
         (the running grpc.Server, the port it listens on); stop it with `.stop(grace)`.
@@ -55,15 +63,19 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
         raise MissingDependencyError('--grpc-port needs grpcio and protobuf: pip install "modelpack[grpc]"') from None
     handlers = {}
     for method, (request, response) in METHODS.items():
-        handler = _observed(metrics, method, getattr(_Service(model, classes, grpc), method))
+        service = _Service(model, classes, grpc, budget or ByteBudget(2 * max_message_bytes))
+        handler = _observed(metrics, method, getattr(service, method))
         handlers[method] = grpc.unary_unary_rpc_method_handler(
             handler, request_deserializer=classes[request].FromString,
             response_serializer=classes[response].SerializeToString)
     # Calls run on our workers (`worker_pool`), born with SIGINT and SIGTERM blocked; gRPC's own threads,
     # made by the server and its start, are born so too: stop signals reach the main thread only.
     with signals_blocked():
-        server = grpc.server(worker_pool(threads, "modelpack-grpc"),
-                             options=[("grpc.max_receive_message_length", max_message_bytes)])
+        # An answer its client does not read stays in memory while the connection lasts: connections end.
+        server = grpc.server(worker_pool(threads, "modelpack-grpc"), maximum_concurrent_rpcs=threads,
+                             options=[("grpc.max_receive_message_length", max_message_bytes),
+                                      ("grpc.max_connection_age_ms", _ms(10 * call_timeout)),
+                                      ("grpc.max_connection_age_grace_ms", _ms(call_timeout))])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
@@ -75,6 +87,11 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
     with signals_blocked():
         server.start()
     return server, bound
+
+
+def _ms(seconds: float) -> int:
+    """Milliseconds for a gRPC option: a C int (--request-timeout goes up to 1,000,000 s)."""
+    return min(int(seconds * 1000), 2 ** 31 - 1)
 
 
 def _observed(metrics: ServerMetrics, method: str, call: Any) -> Any:
@@ -92,8 +109,8 @@ def _observed(metrics: ServerMetrics, method: str, call: Any) -> Any:
 
 
 class _Service:
-    def __init__(self, model: ServedModel, classes: dict[str, Any], grpc: Any) -> None:
-        self.model, self.classes, self.grpc = model, classes, grpc
+    def __init__(self, model: ServedModel, classes: dict[str, Any], grpc: Any, budget: ByteBudget) -> None:
+        self.model, self.classes, self.grpc, self.budget = model, classes, grpc, budget
 
     def _known(self, name: str, version: str, context: Any) -> None:
         if not self.model.answers_to(name, version or None):
@@ -122,6 +139,16 @@ class _Service:
 
     def ModelInfer(self, request: Any, context: Any) -> Any:
         self._known(request.model_name, request.model_version, context)
+        size = request.ByteSize()
+        if not self.budget.take(size):
+            context.abort(self.grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          "the server is busy: the messages of other requests fill its memory budget; retry later")
+        try:
+            return self._infer(request, context)
+        finally:
+            self.budget.release(size)
+
+    def _infer(self, request: Any, context: Any) -> Any:
         try:
             inputs = _inputs(request)
             wanted = [o.name for o in request.outputs]
@@ -148,8 +175,6 @@ class _Service:
 
 def _inputs(request: Any) -> dict[str, Any]:
     """Checked numpy arrays from a ModelInferRequest's inputs (raw or typed contents)."""
-    import numpy as np
-
     raw = list(request.raw_input_contents)
     if raw and len(raw) != len(request.inputs):
         raise BadRequest(f"{len(raw)} raw_input_contents for {len(request.inputs)} inputs")
@@ -163,16 +188,27 @@ def _inputs(request: Any) -> dict[str, Any]:
             raise BadRequest(f"{where}: shape must be non-negative integers")
         if tensor.name in arrays:
             raise BadRequest(f"inputs[{i}]: a second input named {tensor.name!r}")
-        if raw:
-            arrays[tensor.name] = binary_tensors.decode(tensor.datatype, shape, memoryview(raw[i]), where)
-            continue
-        if tensor.datatype == "FP16":
-            raise BadRequest(f"{where}: FP16 data must be sent as raw_input_contents")
-        values = list(getattr(tensor.contents, _CONTENTS[tensor.datatype]))
-        count = int(np.prod(shape)) if shape else 1
-        if len(values) != count:
-            raise BadRequest(f"{where}: {len(values)} values do not fit shape {shape} ({count} values)")
-        if tensor.datatype != "BYTES":
-            check_values(values, tensor.datatype, where)
-        arrays[tensor.name] = np.array(values, dtype=NUMPY_TYPES[tensor.datatype]).reshape(shape)
+        try:
+            arrays[tensor.name] = _array(tensor, shape, raw[i] if raw else None, where)
+        except DatatypeError:
+            raise
+        except ValueError as exc:  # numpy's, e.g. a shape too big to exist: checked above as far as we can
+            raise BadRequest(f"{where}: data do not fit {tensor.datatype} {shape}: {exc}") from None
     return arrays
+
+
+def _array(tensor: Any, shape: list[int], raw: bytes | None, where: str) -> Any:
+    """One input's numpy array from its raw bytes or its typed contents."""
+    import numpy as np
+
+    if raw is not None:
+        return binary_tensors.decode(tensor.datatype, shape, memoryview(raw), where)
+    if tensor.datatype == "FP16":
+        raise BadRequest(f"{where}: FP16 data must be sent as raw_input_contents")
+    values = list(getattr(tensor.contents, _CONTENTS[tensor.datatype]))
+    count = math.prod(shape)  # a Python int: numpy's product of int64s wraps around (2**32 * 2**32 == 0)
+    if len(values) != count:
+        raise BadRequest(f"{where}: {len(values)} values do not fit shape {shape} ({count} values)")
+    if tensor.datatype != "BYTES":
+        check_values(values, tensor.datatype, where)
+    return np.array(values, dtype=NUMPY_TYPES[tensor.datatype]).reshape(shape)

@@ -111,7 +111,8 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
 
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestRefused)
-        return json_response(exc.status, {"error": exc.message}, {"connection": "close"})
+        headers = {name.decode(): value.decode() for name, value in exc.headers}
+        return json_response(exc.status, {"error": exc.message}, {**headers, "connection": "close"})
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.warning("request failed: %s: %s", type(exc).__name__, exc)
@@ -125,6 +126,9 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
                    Route(path + "/infer", infer, methods=["POST"])]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, RequestRefused: refused,
                                                        Exception: server_error})
+    # Starlette answers a path with a trailing slash with a 307 to a Location built from the client's Host
+    # header (another host, for a cache in between); here it is a path like any unknown one: a JSON 404.
+    app.router.redirect_slashes = False
     return app
 
 

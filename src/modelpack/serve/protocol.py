@@ -131,12 +131,12 @@ def _input(i: int, tensor: Any, binary: memoryview) -> tuple[str, Any, memoryvie
         if len(values) != count:
             raise BadRequest(f"{where}: {len(values)} values do not fit shape {shape} ({count} values)")
         check_values(values, datatype, where)
-        array = np.array(values, dtype=NUMPY_TYPES[datatype])
+        array = np.array(values, dtype=NUMPY_TYPES[datatype]).reshape(shape)
     except DatatypeError as exc:
         raise BadRequest(str(exc)) from None
     except (ValueError, TypeError, OverflowError) as exc:  # checked above; a last line of defence
         raise BadRequest(f"{where}: data do not fit {datatype}: {exc}") from None
-    return name, array.reshape(shape), binary
+    return name, array, binary
 
 
 def _flatten(data: Any, depth: int, where: str) -> list[Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 from modelpack.serve.http_server import InferenceServer
-from modelpack.serve.limits import ServerLimits
+from modelpack.serve.limits import ByteBudget, ServerLimits
 from modelpack.serve.served_model import ServedModel
 
 __all__ = ["InferenceServer", "ServedModel", "make_server"]
@@ -41,14 +41,16 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
         require(module)
     bounds = limits or ServerLimits()
     metrics = ServerMetrics(model.name, model.version, model.digest, model.runtime.platform)
+    budget = ByteBudget(bounds.inflight_bytes)  # one for both protocols: one process's memory
     sock = sock or listen(host, port)
     try:
-        server = InferenceServer(build_app(model, bounds, metrics), sock, bounds)
+        server = InferenceServer(build_app(model, bounds, metrics, budget), sock, bounds)
         if grpc_port is not None:
             from modelpack.serve.oip_grpc import start_grpc
 
             server.grpc_server, server.grpc_port = start_grpc(model, metrics, host, grpc_port,
-                                                              bounds.max_request_bytes, bounds.max_connections)
+                                                              bounds.max_request_bytes, bounds.max_connections,
+                                                              budget, bounds.request_timeout)
         return server
     except BaseException:
         sock.close()
