@@ -62,3 +62,35 @@ def test_a_broken_model_signing_referrer_listed_first_does_not_hide_the_real_one
     assert pulled.code == 0, pulled.err
     assert "dsseEnvelope" in json.loads((out / "model.sig").read_bytes())
     assert "model.sig not written" not in pulled.err
+
+
+def test_a_model_signing_bundle_over_other_files_is_not_written(pushed: tuple[str, str], tmp_path: Path) -> None:
+    """Anyone with push rights can attach a model-signing bundle; one whose statement lists other files
+    (here: the model's file with another digest) would fail `model_signing verify` and keep modelpack.yaml
+    out of the directory. It is passed over: the real one is written, or none and modelpack.yaml."""
+    from modelpack.oci.descriptor import Descriptor, Manifest
+    from modelpack.signatures import keys
+
+    ref, _ = pushed
+    repo = mp.remote(mp.Reference.parse(ref), PLAIN)
+    subject = repo.resolve("v1")
+    node = parse_manifest(repo.fetch_manifest(subject.digest)[1])
+    assert isinstance(node, Manifest)
+    layer = node.layers[0]
+    other = Manifest(config=node.config, annotations=node.annotations, artifactType=node.artifact_type,
+                     layers=[Descriptor(mediaType=layer.media_type, digest="sha256:" + "cd" * 32, size=layer.size,
+                                        annotations=layer.annotations)])
+    forged = model_signing.model_sig(keys.generate(), other, "m")
+    assert forged is not None
+    attach_bundle(repo, subject, mt.MODEL_SIGNING_ARTIFACT, forged, {PREDICATE_ANNOTATION: model_signing.PREDICATE})
+
+    alone = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "alone"))
+    assert alone.code == 0, alone.err
+    assert sorted(p.name for p in (tmp_path / "alone").iterdir()) == ["model.safetensors", "modelpack.yaml"]
+    assert "model.sig not written" in alone.err and "lists other files" in alone.err
+
+    _sign(ref, tmp_path)  # the real one, listed after the forged one
+    both = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "both"))
+    assert both.code == 0, both.err
+    written = (tmp_path / "both" / "model.sig").read_bytes()
+    assert model_signing.lists_files_of(written, node) and written != forged

@@ -9,6 +9,7 @@ and unpack (the store's copy of a model into a directory).
 
 from __future__ import annotations
 
+import functools
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -150,7 +151,7 @@ def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, loc
     whole = _single_manifest(ref, fetched[1])
     manifest = selection.select(whole, str(ref))
     target = DirectoryTarget(manifest, output, force=force, local=local_store)  # paths checked here
-    signature = _SignatureLookup(src)
+    signature = _SignatureLookup(src, whole)
     signature.start(fetched[0])
     try:
         result = copy(src, target, fetched[0].digest, None, copy_options, fetched=fetched)
@@ -175,7 +176,7 @@ def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: 
     """pull -o --keep / --link: into the store (`tag` recorded there), then the files copied (or linked)
     out of it."""
     target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything)
-    signature = _SignatureLookup(src)
+    signature = _SignatureLookup(src, _single_manifest(ref, fetched[1]))
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
     try:
         result = copy(src, target, fetched[0].digest, tag, copy_options, fetched=fetched)
@@ -229,15 +230,19 @@ class _SignatureLookup:
     referrers query costs round trips), then written beside the pulled files so the directory
     verifies offline with `model_signing verify key`."""
 
-    def __init__(self, repo: Storage) -> None:
+    def __init__(self, repo: Storage, manifest: Manifest) -> None:
         self._repo = repo
+        self._manifest = manifest  # a model.sig over other files is not written (see lists_files_of)
         self._future: Future[bytes | None] | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     def start(self, root: Descriptor) -> None:
         if self._future is None:
             self._pool = worker_pool(1, "model-sig")
-            self._future = self._pool.submit(model_signature, self._repo, root.digest)
+            from modelpack.signatures import model_signing  # (cryptography: only once a pull gets here)
+
+            accept = functools.partial(model_signing.lists_files_of, manifest=self._manifest)
+            self._future = self._pool.submit(model_signature, self._repo, root.digest, accept)
 
     def write(self, output: Path) -> None:
         from modelpack.files import atomic_write

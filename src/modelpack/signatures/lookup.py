@@ -7,6 +7,8 @@ layout's index), else from the tag-schema fallback index tagged `sha256-<hex>`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactError, VerificationError
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
@@ -105,9 +107,11 @@ def signature_blob(repo: Storage, layer: Descriptor) -> bytes:
         raise VerificationError(f"signature blob {layer.digest} is missing") from None
 
 
-def model_signature(repo: Storage, subject_digest: str) -> bytes | None:
+def model_signature(repo: Storage, subject_digest: str,
+                    accept: Callable[[bytes], bool] | None = None) -> bytes | None:
     """The OpenSSF model-signing bundle (model.sig) attached to a manifest, if any. A listed one that
-    cannot be read (deleted since, malformed, hostile) is passed over: another may be the real one.
+    cannot be read (deleted since, malformed, hostile), or that `accept` refuses, is passed over: another
+    may be the real one.
 
     Raises:
         VerificationError: none could be read, and one listed was broken (why).
@@ -123,7 +127,10 @@ def model_signature(repo: Storage, subject_digest: str) -> bytes | None:
             try:
                 for layer in signature_manifest(repo, ref.digest).layers:
                     if layer.media_type == mt.SIGSTORE_BUNDLE:
-                        return signature_blob(repo, layer)
+                        data = signature_blob(repo, layer)
+                        if accept is None or accept(data):
+                            return data
+                        raise VerificationError(f"{ref.digest} lists other files than the model's")
             except (VerificationError, NotFoundError) as exc:
                 broken = exc
     if broken is not None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import VerificationError
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Manifest
 from modelpack.oci.jsontext import parse_or_none
-from modelpack.signatures.dsse import IN_TOTO_PAYLOAD, STATEMENT_TYPE, bundle_envelope, pae, verify_envelope
-from modelpack.signatures.keys import PublicKey, Signer, public_pem
 from modelpack.unpacking import layer_is_archive, layer_path, safe_relpath
+
+if TYPE_CHECKING:  # (cryptography, imported by the keys, costs ~35 ms: `pull -o` only checks a listing)
+    from modelpack.signatures.keys import PublicKey, Signer
 
 PREDICATE = "https://model_signing/signature/v1.0"
 DEFAULT_IGNORED = [".github", ".gitattributes", ".git", ".gitignore"]
@@ -25,15 +27,11 @@ DEFAULT_IGNORED = [".github", ".gitattributes", ".git", ".gitignore"]
 
 def statement(manifest: Manifest, name: str) -> bytes | None:
     """The statement for a manifest's files; None when a layer is an archive (no per-file digests)."""
-    resources = []
-    for layer in manifest.layers:
-        path = layer_path(layer)
-        if layer_is_archive(layer) or path is None or not layer.digest.startswith("sha256:"):
-            return None
-        resources.append({"name": safe_relpath(path), "algorithm": "sha256", "digest": layer.digest.split(":")[1]})
+    from modelpack.signatures.dsse import STATEMENT_TYPE
+
+    resources = _resources(manifest)
     if not resources:
         return None
-    resources.sort(key=lambda r: r["name"])
     root = hashlib.sha256(b"".join(bytes.fromhex(r["digest"]) for r in resources)).hexdigest()
     body = {"_type": STATEMENT_TYPE, "subject": [{"name": name, "digest": {"sha256": root}}],
             "predicateType": PREDICATE,
@@ -43,7 +41,22 @@ def statement(manifest: Manifest, name: str) -> bytes | None:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+def _resources(manifest: Manifest) -> list[dict[str, str]] | None:
+    """Each file of the manifest (name, algorithm, digest), sorted by name; None when a layer is an archive."""
+    resources = []
+    for layer in manifest.layers:
+        path = layer_path(layer)
+        if layer_is_archive(layer) or path is None or not layer.digest.startswith("sha256:"):
+            return None
+        resources.append({"name": safe_relpath(path), "algorithm": "sha256", "digest": layer.digest.split(":")[1]})
+    resources.sort(key=lambda r: r["name"])
+    return resources
+
+
 def model_sig(signer: Signer, manifest: Manifest, name: str) -> bytes | None:
+    from modelpack.signatures.dsse import IN_TOTO_PAYLOAD, pae
+    from modelpack.signatures.keys import public_pem
+
     payload = statement(manifest, name)
     if payload is None:
         return None
@@ -73,8 +86,29 @@ def verify_model_sig(data: bytes, public: PublicKey, manifest: Manifest) -> None
     Raises:
         VerificationError: malformed, not signed by `public`, or covering other files.
     """
-    body = parse_or_none(verify_envelope(bundle_envelope(data), public))
-    expected = parse_or_none(statement(manifest, "") or b"null")
+    from modelpack.signatures.dsse import bundle_envelope, verify_envelope
+
+    _check_lists_files(verify_envelope(bundle_envelope(data), public), manifest)
+
+
+def lists_files_of(data: bytes, manifest: Manifest) -> bool:
+    """Whether a model-signing bundle's statement lists exactly the files of `manifest` with their digests,
+    its signature unchecked (no key at hand): `pull -o` writes only such a model.sig beside the files, not
+    one anyone with push rights attached over other files, which would fail `model_signing verify` and
+    keep modelpack.yaml out of the directory."""
+    import base64
+
+    bundle: Any = parse_or_none(data)
+    try:
+        _check_lists_files(base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True), manifest)
+    except (VerificationError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
+def _check_lists_files(payload: bytes, manifest: Manifest) -> None:
+    body = parse_or_none(payload)
+    expected = _resources(manifest)
     if not isinstance(body, dict) or body.get("predicateType") != PREDICATE:
         raise VerificationError("not a model-signing statement")
     predicate = body.get("predicate")
@@ -84,6 +118,6 @@ def verify_model_sig(data: bytes, public: PublicKey, manifest: Manifest) -> None
     if expected is None:
         raise VerificationError("the model has folders packed as one layer: no file digests to check against")
     signed = sorted((str(r.get("name")), str(r.get("algorithm")), str(r.get("digest"))) for r in resources)
-    wanted = sorted((r["name"], r["algorithm"], r["digest"]) for r in expected["predicate"]["resources"])
+    wanted = sorted((r["name"], r["algorithm"], r["digest"]) for r in expected)
     if signed != wanted:
         raise VerificationError("the model-signing statement lists other files or digests than the model's")
