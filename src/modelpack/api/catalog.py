@@ -16,11 +16,12 @@ from modelpack.store import mirrors as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.registry_admin import repositories, tag_count, tag_digests
 from modelpack.threads import worker_pool
 
 
+@closes_own_options
 def list_versions(
     repository: str,
     where: Sequence[str] = (),
@@ -46,12 +47,14 @@ def list_versions(
     return _list(repo, _store(store), list(where), sort, warn=warn)
 
 
+@closes_own_options
 def resolve(reference: str | Place, *, options: ClientOptions | None = None) -> Descriptor:
     """The manifest descriptor a reference names in its registry (one HEAD request) or OCI layout."""
     repo, version = open_place(parse_place(reference), options=options, mirrors=True)
     return repo.resolve(version or "")
 
 
+@closes_own_options
 def diff(
     old: str | Place,
     new: str | Place,
@@ -70,6 +73,7 @@ def diff(
                        read_model(new, local_store, options, remote_only).one_model(new))
 
 
+@closes_own_options
 def tag_remote(source: str | Reference, *targets: str | Reference, options: ClientOptions | None = None) -> Descriptor:
     """Point tags in the registry at the manifest `source` names. A target is a full reference or a
     bare tag (same repository as `source`). Within one repository no blob moves; into another
@@ -107,6 +111,7 @@ class Removal:
     kept: list[str] = field(default_factory=list)
 
 
+@closes_own_options
 def remove_remote(
     reference: str | Reference,
     *,
@@ -159,6 +164,7 @@ def remove_remote(
     return plan
 
 
+@closes_own_options
 def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool = True,
                       options: ClientOptions | None = None) -> list[Repository]:
     """The repositories of a registry (its `/v2/_catalog`), each with its number of tags.
@@ -210,6 +216,7 @@ def _mount_from(src: Reference, dst: Reference, base: CopyOptions | None = None)
     return options
 
 
+@closes_own_options
 def copy_model(
     source: str | Place,
     target: str | Place,

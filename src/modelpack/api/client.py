@@ -93,6 +93,17 @@ class Client:
         self.options = options
         self.store = store if isinstance(store, LayoutStore) else LayoutStore(Path(store) if store else None)
 
+    def close(self) -> None:
+        """Close the client's connections and end its transfer threads; it stays usable (a later call
+        opens new ones). Or use the client as a context manager: `with modelpack.Client() as client: ...`."""
+        self.options.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return f"Client(plain_http={self.options.plain_http}, store={str(self.store.root)!r})"
 

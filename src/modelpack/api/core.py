@@ -27,7 +27,7 @@ from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.index_file import is_fallback_tag
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors, open_remote
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
 from modelpack.store.target import Repository, read_small
 
@@ -86,6 +86,7 @@ def remote(reference: Reference, options: ClientOptions | None = None, *, mirror
     return open_remote(reference, options, mirrors=mirrors)
 
 
+@closes_own_options
 def pack(
     model_dir: str | Path,
     reference: str | Reference,
@@ -227,6 +228,7 @@ def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -
     return resolve_digest
 
 
+@closes_own_options
 def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
             store: LayoutStore | None = None, hosts: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
     """The chain of `parent`s from a model back to its first ancestor, each with digest and version,
@@ -270,6 +272,7 @@ def _transfer(ref: Place, result: CopyResult) -> TransferResult:
 Inspection = ModelInfo  # the name inspect()'s result had before it was typed
 
 
+@closes_own_options
 def inspect(
     reference: str | Place,
     *,

@@ -27,7 +27,7 @@ from modelpack.signatures.lookup import MODEL_SIG_FILE, model_signature
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
 from modelpack.store.target import Storage
 from modelpack.threads import worker_pool
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelpack.pull")
 
 
+@closes_own_options
 def pull(
     reference: str | Place,
     *,

@@ -10,9 +10,10 @@ from modelpack.oci.reference import is_domain
 from modelpack.store import credentials
 from modelpack.store import mirrors as registries_conf
 from modelpack.store.client import RegistryClient
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 
 
+@closes_own_options
 def login(registry: str, username: str, password: str, *, options: ClientOptions | None = None) -> Path:
     """Check the credentials against the registry, then save them in the docker config."""
     host = _login_host(registry)

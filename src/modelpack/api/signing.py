@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.places import Place, open_place, parse_place
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
     from modelpack.store.layout import LayoutStore
@@ -41,6 +41,7 @@ def generate_key_pair(directory: str | Path, password: bytes, *, prefix: str = "
     return private, public
 
 
+@closes_own_options
 def sign(
     reference: str | Place,
     key: str | Path,
@@ -88,6 +89,7 @@ class VerifyResult:
     signatures: list[Any]
 
 
+@closes_own_options
 def verify(
     reference: str | Place,
     key: str | Path,

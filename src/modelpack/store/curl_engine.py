@@ -146,9 +146,34 @@ class CurlEngine:
         self._lock = threading.Lock()
         self._queue: deque[Exchange] = deque()
         self._thread: threading.Thread | None = None
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
+        self._closing = False
+        self._wake_read, self._wake_write = self._pipe()
+
+    @staticmethod
+    def _pipe() -> tuple[int, int]:
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        return read, write
+
+    def close(self) -> None:
+        """End the engine's thread once the exchanges under way are answered, closing its connections and
+        its wake-up pipe (an engine used again after this starts afresh)."""
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+        self._wake()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        with self._lock:
+            if self._wake_read >= 0:
+                os.close(self._wake_read)
+                os.close(self._wake_write)
+                self._wake_read = self._wake_write = -1
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_write, b"x")
 
     def exchange(self, request: Exchange) -> Answer:
         """Perform one exchange and wait for its answer.
@@ -163,11 +188,13 @@ class CurlEngine:
         it: keep them short, they hold up every other exchange)."""
         with self._lock:
             self._queue.append(request)
+            if self._wake_read < 0:  # closed, and now used again
+                self._wake_read, self._wake_write = self._pipe()
+            self._closing = False
             if self._thread is None:
                 self._thread = worker_thread(self._run, name="modelpack-curl", daemon=True)
                 self._thread.start()
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_write, b"x")
+        self._wake()
         return request.future
 
     def _run(self) -> None:
@@ -179,7 +206,8 @@ class CurlEngine:
         try:
             while True:
                 with self._lock:
-                    if not active and not self._queue and time.monotonic() - idle_since > IDLE_EXIT:
+                    idle = time.monotonic() - idle_since > IDLE_EXIT
+                    if not active and not self._queue and (self._closing or idle):
                         self._thread = None
                         return
                     new, self._queue = list(self._queue), deque()
