@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, remote
 from modelpack.errors import NotFoundError, RegistryError, UsageError
@@ -20,6 +20,10 @@ from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.registry_admin import repositories, tag_count, tag_digests
 from modelpack.threads import worker_pool
 
+if TYPE_CHECKING:  # imported where used: `versions` and `model_diff` cost a listing's or a diff's imports only
+    from modelpack.model_diff import Diff
+    from modelpack.versions import Version
+
 
 @closes_own_options
 def list_versions(
@@ -30,11 +34,27 @@ def list_versions(
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
     warn: Callable[[str], None] | None = None,
-) -> list[Any]:
+) -> list[Version]:
     """Every tag of a repository with its digest, version, created time, metrics and size, filtered
-    by `where` (`metrics.accuracy>=0.9`, ...) and sorted by `sort` (`-metrics.accuracy`; default: newest
-    first). A version whose manifest or metadata is malformed is left out (or its field is), said once through `warn`
-    (default: a logging warning)."""
+    and sorted. A version whose manifest or metadata is malformed is left out (or its field is), said
+    once through `warn` (default: a logging warning).
+
+    Args:
+        repository: `REGISTRY/REPOSITORY` (no tag or digest), or `oci:DIR`.
+        where: conditions all versions shown meet, e.g. `metrics.accuracy>=0.9`.
+        sort: the field to sort by (`-` first for descending), e.g. `-metrics.accuracy`; default: newest first.
+        options: how to reach the registry.
+        store: the local store, which keeps each manifest read (default: MODELPACK_HOME's).
+        warn: told each malformed version or field in one line.
+
+    Returns:
+        The versions (`tag`, `digest`, `size`, `metadata`, `model`).
+
+    Raises:
+        UsageError: the repository names a tag or digest, or a condition or sort field is malformed.
+        NotFoundError: no such repository.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
+    """
     from modelpack.versions import list_versions as _list
 
     place = parse_place(repository)
@@ -49,7 +69,20 @@ def list_versions(
 
 @closes_own_options
 def resolve(reference: str | Place, *, options: ClientOptions | None = None) -> Descriptor:
-    """The manifest descriptor a reference names in its registry (one HEAD request) or OCI layout."""
+    """The manifest descriptor a reference names in its registry (one HEAD request) or OCI layout.
+
+    Args:
+        reference: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
+        options: how to reach the registry.
+
+    Returns:
+        The descriptor (media type, digest, size) of what the reference names.
+
+    Raises:
+        InvalidReferenceError: the reference is malformed or names no registry.
+        NotFoundError: nothing is tagged so.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
+    """
     repo, version = open_place(parse_place(reference), options=options, mirrors=True)
     return repo.resolve(version or "")
 
@@ -62,10 +95,26 @@ def diff(
     remote_only: bool = False,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
-) -> Any:
+) -> Diff:
     """Files added, removed and changed, and metadata changes, between two versions (each read from
-    the local store when it has it, else from the registry). An index is refused (UsageError): compared
-    as a model, it had every file "removed"."""
+    the local store when it has it, else from the registry).
+
+    Args:
+        old: the version compared from: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
+        new: the version compared to.
+        remote_only: read both from the registry, not the local store.
+        options: how to reach the registry.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        `added`, `removed` and `changed` files, and `metadata`: each field that differs, as old and new.
+
+    Raises:
+        UsageError: a reference is malformed, or names an index (compared as a model, it had every file
+            "removed").
+        NotFoundError: a version does not exist.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
+    """
     from modelpack.model_diff import diff_models
 
     local_store = _store(store)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Concatenate, ParamSpec, TypeVar
 
 from modelpack.api import (
     attesting,
@@ -36,14 +36,18 @@ from modelpack.store.credentials import Credentials
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions, default_plain_http
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def _bound(func: Callable[..., Any]) -> Callable[..., Any]:
+
+def _bound(func: Callable[P, R]) -> Callable[Concatenate[Client, P], R]:
     """A method calling `func` with the client's `options` and `store` (where `func` takes them); the
-    method shows `func`'s documentation and signature, less those two parameters."""
+    method shows `func`'s documentation and signature, less those two parameters (a type checker sees
+    `func`'s own, so it checks each call's arguments and knows what it returns)."""
     parameters = inspect.signature(func).parameters
     takes_options, takes_store = "options" in parameters, "store" in parameters
 
-    def method(self: Client, *args: Any, **kwargs: Any) -> Any:
+    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
         if takes_options:
             kwargs.setdefault("options", self.options)
         if takes_store:
