@@ -93,3 +93,19 @@ def test_a_type_checker_sees_every_public_name() -> None:
 
     assert checked_names(modelpack) == set(API_NAMES) | set(OTHER_NAMES)
     assert checked_names(modelpack.api) == set(API_NAMES)
+
+
+def test_every_public_function_documents_its_arguments_result_and_errors() -> None:
+    undocumented = []
+    for name in [*API_NAMES, *OTHER_NAMES]:
+        func = getattr(modelpack, name)
+        if not inspect.isfunction(func):
+            continue
+        doc, signature = inspect.getdoc(func) or "", inspect.signature(func)
+        wanted = ["Raises:"]
+        if signature.parameters:
+            wanted.append("Args:")
+        if signature.return_annotation not in (None, "None"):
+            wanted.append("Returns:")
+        undocumented += [f"{name}: {section}" for section in wanted if f"\n{section}\n" not in doc]
+    assert undocumented == []

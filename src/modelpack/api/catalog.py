@@ -126,7 +126,22 @@ def diff(
 def tag_remote(source: str | Reference, *targets: str | Reference, options: ClientOptions | None = None) -> Descriptor:
     """Point tags in the registry at the manifest `source` names. A target is a full reference or a
     bare tag (same repository as `source`). Within one repository no blob moves; into another
-    repository of the same registry, blobs are mounted."""
+    repository of the same registry, blobs are mounted (on another registry, they are copied).
+
+    Args:
+        source: the reference of the manifest to tag.
+        targets: the new references, or bare tags.
+        options: how to reach the registry.
+
+    Returns:
+        The descriptor of the manifest tagged.
+
+    Raises:
+        InvalidReferenceError: a reference is malformed.
+        UsageError: no target is named, or one names no tag (or a digest).
+        NotFoundError: `source` does not exist.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
+    """
     src = parse_reference(source)
     if not targets:
         raise UsageError("name the new tag, e.g. champion")
@@ -218,6 +233,15 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
                       options: ClientOptions | None = None) -> list[Repository]:
     """The repositories of a registry (its `/v2/_catalog`), each with its number of tags.
 
+    Args:
+        registry: the registry host.
+        page_size: repositories asked for per catalog page.
+        tag_counts: count each repository's tags (one listing each).
+        options: how to reach the registry.
+
+    Returns:
+        The repositories, each with `name` and `tags` (its tag count, when counted).
+
     Raises:
         AuthenticationError: the registry refused the catalog (401, 403); the message leads with
             `modelpack login HOST` when we asked anonymously, with the refused credentials (where they
@@ -281,10 +305,25 @@ def copy_model(
     layout directories (`oci:DIR[:TAG]`); blobs are streamed (or mounted within one registry) and its
     referrers (signatures, attestations) come along.
 
+    Args:
+        source: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
+        target: where to copy to: a registry reference, or `oci:DIR[:TAG]`.
+        from_local: read the source from the local store, not its registry.
+        to_local: also keep the copy in the local store.
+        with_referrers: bring signatures and attestations along.
+        options: how to reach the registries.
+        store: the local store (default: MODELPACK_HOME's).
+        copy_options: concurrency and progress of the copy.
+
+    Returns:
+        The target, the manifest's descriptor, and what was copied, skipped or mounted.
+
     Raises:
         UsageError: a place cannot be parsed, names no manifest to copy, or (`from_local`) names a model
             pulled in part whose absent blobs the target lacks.
         NotFoundError: the source has no such model.
+        IntegrityError: content read does not match its digest.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.signatures.referrers import copy_referrers
 

@@ -323,6 +323,13 @@ def absent_layers(reference: str | Reference, *, store: LayoutStore | None = Non
     """The layers of a model in the local store that it does not hold (left out by a partial pull, or
     lost); none for a complete model or an index.
 
+    Args:
+        reference: the model's reference.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        The descriptors of the absent layers.
+
     Raises:
         NotFoundError: the model is not in the local store.
     """

@@ -24,7 +24,20 @@ class SignResult:
 
 
 def generate_key_pair(directory: str | Path, password: bytes, *, prefix: str = "cosign") -> tuple[Path, Path]:
-    """Write `cosign.key` (encrypted as cosign does) and `cosign.pub`; refuses to overwrite."""
+    """Write `cosign.key` (encrypted as cosign does) and `cosign.pub`; refuses to overwrite.
+
+    Args:
+        directory: where to write them (made if absent).
+        password: encrypts the private key.
+        prefix: the files' name before `.key` and `.pub`.
+
+    Returns:
+        The private and the public key file.
+
+    Raises:
+        UsageError: either file exists already.
+        OSError: the directory cannot be written.
+    """
     from modelpack.signatures import keys
 
     folder = Path(directory)
