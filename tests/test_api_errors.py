@@ -15,3 +15,13 @@ def test_https_to_a_plain_http_registry_is_a_connection_error_naming_plain_http(
         mp.resolve(registry.repo() + ":1", options=options)
     assert isinstance(caught.value, mp.ModelpackError)
     assert "ClientOptions(plain_http=True)" in str(caught.value)
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("inf")])
+def test_a_client_refuses_a_timeout_that_cannot_bound_a_request(timeout: float) -> None:
+    # It was taken as given: 0 or less timed every request out at once, inf killed the transfer thread
+    # (a traceback on stderr) and was reported as "cannot connect".
+    with pytest.raises(ValueError, match="timeout"):
+        mp.Client(plain_http=True, timeout=timeout)
+    with pytest.raises(ValueError, match="already holds"):
+        mp.Client(options=mp.ClientOptions(), timeout=0)

@@ -79,7 +79,8 @@ class Client:
         options: all the registry settings at once (then the arguments above must be left out).
 
     Raises:
-        UsageError: `options` given together with other settings.
+        UsageError: `options` given together with other settings, or a `timeout` not above 0 and at most
+            MAX_TIMEOUT seconds.
     """
 
     def __init__(self, *, plain_http: bool | None = None, insecure: bool = False, ca_file: str | None = None,
@@ -87,13 +88,14 @@ class Client:
                  store: LayoutStore | str | Path | None = None, options: ClientOptions | None = None) -> None:
         from modelpack.errors import UsageError
 
-        if options is not None and (plain_http is not None or insecure or ca_file or timeout or credentials):
+        if options is not None and (plain_http is not None or insecure or ca_file or timeout is not None
+                                    or credentials):
             raise UsageError("Client(options=...) already holds the registry settings: pass one or the other")
         if options is None:
+            # The timeout through the constructor, which refuses one that cannot bound a request.
             options = ClientOptions(plain_http=default_plain_http() if plain_http is None else plain_http,
-                                    insecure=insecure, ca_file=ca_file, credentials=credentials)
-            if timeout is not None:
-                options.timeout = timeout
+                                    insecure=insecure, ca_file=ca_file, credentials=credentials,
+                                    **({} if timeout is None else {"timeout": timeout}))
         self.options = options
         self.store = store if isinstance(store, LayoutStore) else LayoutStore(Path(store) if store else None)
 
