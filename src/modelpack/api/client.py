@@ -34,7 +34,7 @@ from modelpack.api import (
 from modelpack.api import store as store_api
 from modelpack.store.credentials import Credentials
 from modelpack.store.layout import LayoutStore
-from modelpack.store.options import ClientOptions, default_plain_http
+from modelpack.store.options import ClientOptions, default_plain_http, default_timeout
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -95,7 +95,7 @@ class Client:
             # The timeout through the constructor, which refuses one that cannot bound a request.
             options = ClientOptions(plain_http=default_plain_http() if plain_http is None else plain_http,
                                     insecure=insecure, ca_file=ca_file, credentials=credentials,
-                                    **({} if timeout is None else {"timeout": timeout}))
+                                    timeout=default_timeout() if timeout is None else timeout)
         self.options = options
         self.store = store if isinstance(store, LayoutStore) else LayoutStore(Path(store) if store else None)
 
