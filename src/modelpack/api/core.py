@@ -84,8 +84,8 @@ def parse_reference(text: str | Reference) -> Reference:
 def remote(reference: Reference, options: ClientOptions | None = None, *, mirrors: bool = False) -> Repository:
     """The registry repository a reference names, as registries.conf routes it (`location`, `blocked`,
     `insecure`; see README, Environment). The repository uses `options`' connections after this
-    returns: pass options and close them (`options.close()`) when done (given none, the connections and
-    transfer thread it opens stay until the process ends).
+    returns: pass options and close them (`options.close()`) when done (given none, the connections it
+    opens stay until the process ends).
 
     Args:
         reference: a reference naming a registry.
