@@ -25,3 +25,14 @@ def test_a_client_refuses_a_timeout_that_cannot_bound_a_request(timeout: float) 
         mp.Client(plain_http=True, timeout=timeout)
     with pytest.raises(ValueError, match="already holds"):
         mp.Client(options=mp.ClientOptions(), timeout=0)
+
+
+def test_a_failure_of_the_transfer_thread_is_logged_not_printed(
+        registry: Registry, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    # A timeout set after the options were checked, too big for libcurl: the thread sending requests fails.
+    options = mp.ClientOptions(plain_http=True, retries=0)
+    options.timeout = float("inf")
+    with options, pytest.raises(mp.ModelpackError):
+        mp.resolve(registry.repo() + ":1", options=options)
+    assert "Traceback" not in capsys.readouterr().err
+    assert any("transfer engine failed" in record.getMessage() for record in caplog.records)

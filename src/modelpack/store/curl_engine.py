@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import os
 import select
@@ -33,6 +34,8 @@ from urllib3 import HTTPHeaderDict
 
 from modelpack.store.options import trusted_certificates
 from modelpack.threads import worker_thread
+
+log = logging.getLogger("modelpack.registry")
 
 IDLE_EXIT = 30.0  # seconds without work before the engine's thread ends (a new request starts it again)
 MAX_HEADERS = 1000  # header lines kept per response; libcurl caps their total size itself
@@ -229,13 +232,15 @@ class CurlEngine:
                     idle_since = time.monotonic()
                 self._wait(multi, poller, bool(active))
         except BaseException as exc:  # never leave a caller waiting on an engine that died
+            # Logged (before a caller hears of it), not raised: a thread's uncaught exception is printed on
+            # the library caller's stderr.
+            log.error("transfer engine failed", exc_info=True)
             with self._lock:
                 self._thread = None
                 pending, self._queue = [*active.values(), *new, *self._queue], deque()
             for request in pending:
                 if not request.future.done():
                     request.future.set_exception(CurlFailure(-1, f"transfer engine failed: {type(exc).__name__}"))
-            raise
         finally:
             for handle in list(active):
                 multi.remove_handle(handle)
