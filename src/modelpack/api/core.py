@@ -341,7 +341,8 @@ def inspect(
         The model's identity, metadata and files (`to_json()` gives the `inspect --json` document).
 
     Raises:
-        NotFoundError: no such model there.
+        NotFoundError: no such model there (without `remote_only`: not in the local store).
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     return inspect_fetched(reference, remote_only=remote_only, options=options, store=store)[0]
 

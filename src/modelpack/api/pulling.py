@@ -91,6 +91,8 @@ def pull(
         VerificationError: `verify_key` was given and no signature verified.
         UnsafePathError, IntegrityError: the artifact names a path that cannot be restored, or a blob
             does not match its digest (nothing is written).
+        NotFoundError: no such model there.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     ref = parse_place(reference)
     if output is not None:

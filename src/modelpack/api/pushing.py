@@ -88,6 +88,8 @@ def push(
             for a model already packed (it was recorded, or not, when it was packed), or a directory of
             more files than a 4 MiB manifest can name (see `files.archives`).
         NotFoundError: `push(REF)` of a model the local store does not have.
+        MetadataError: a directory's metadata does not validate.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     local_store = _store(store)
     started = _now()
