@@ -32,12 +32,17 @@ def _threads() -> set[threading.Thread]:
     return set(threading.enumerate())
 
 
-def test_calls_given_no_options_leave_no_connection_or_thread(
-        registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MODELPACK_PLAIN_HTTP", "1")
+def _model(tmp_path: Path) -> Path:
     model = tmp_path / "m"
     model.mkdir()
     (model / "w.safetensors").write_bytes(os.urandom(20_000))
+    return model
+
+
+def test_calls_given_no_options_leave_no_connection_or_thread(
+        registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELPACK_PLAIN_HTTP", "1")
+    model = _model(tmp_path)
     repo = registry.repo()
     files, threads = _open_files(), _threads()
     for n in range(3):
@@ -52,9 +57,7 @@ def test_calls_given_no_options_leave_no_connection_or_thread(
 
 
 def test_closed_options_and_clients_let_go_of_theirs_and_stay_usable(registry: Registry, tmp_path: Path) -> None:
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "w.safetensors").write_bytes(os.urandom(20_000))
+    model = _model(tmp_path)
     ref = registry.repo() + ":1"
     files, threads = _open_files(), _threads()
     with mp.ClientOptions(plain_http=True) as options:
@@ -63,5 +66,36 @@ def test_closed_options_and_clients_let_go_of_theirs_and_stay_usable(registry: R
     options.close()
     with mp.Client(plain_http=True, store=tmp_path / "store") as client:
         assert client.pull(ref).descriptor.digest == digest
+    assert _open_files() - files == set()
+    assert [t.name for t in _threads() - threads] == []
+
+
+def test_closing_shared_options_while_threads_use_them_fails_no_call(registry: Registry, tmp_path: Path) -> None:
+    model = _model(tmp_path)
+    ref = registry.repo() + ":1"
+    files, threads = _open_files(), _threads()
+    options = mp.ClientOptions(plain_http=True)
+    digest = mp.push(model, ref, options=options).descriptor.digest
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def resolve_until_done() -> None:
+        while not done.is_set():
+            try:
+                assert mp.resolve(ref, options=options).digest == digest
+            except BaseException as exc:  # any failure is the test's
+                failures.append(exc)
+                return
+
+    workers = [threading.Thread(target=resolve_until_done) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for _ in range(20):
+        options.close()  # the next request opens the connections again
+    done.set()
+    for worker in workers:
+        worker.join()
+    options.close()
+    assert failures == []
     assert _open_files() - files == set()
     assert [t.name for t in _threads() - threads] == []

@@ -160,22 +160,24 @@ class CurlEngine:
         return read, write
 
     def close(self) -> None:
-        """End the engine's thread once the exchanges under way are answered, closing its connections and
-        its wake-up pipe (an engine used again after this starts afresh)."""
+        """End the engine's thread once the exchanges under way (or queued) are answered, closing its
+        connections and its wake-up pipe (an engine used again after this starts afresh)."""
         with self._lock:
             self._closing = True
             thread = self._thread
-        self._wake()
+            self._wake()
         if thread is not None and thread is not threading.current_thread():
             thread.join()
         with self._lock:
-            if self._wake_read >= 0:
+            # Not if another thread's request started the engine again meanwhile: it polls this pipe.
+            if self._thread is None and self._wake_read >= 0:
                 os.close(self._wake_read)
                 os.close(self._wake_write)
                 self._wake_read = self._wake_write = -1
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
+        """Interrupt the engine's wait (called holding the lock, so the pipe is never closed meanwhile)."""
+        with contextlib.suppress(BlockingIOError):
             os.write(self._wake_write, b"x")
 
     def exchange(self, request: Exchange) -> Answer:
@@ -191,13 +193,13 @@ class CurlEngine:
         it: keep them short, they hold up every other exchange)."""
         with self._lock:
             self._queue.append(request)
-            if self._wake_read < 0:  # closed, and now used again
-                self._wake_read, self._wake_write = self._pipe()
-            self._closing = False
             if self._thread is None:
+                if self._wake_read < 0:  # closed, and now used again
+                    self._wake_read, self._wake_write = self._pipe()
+                self._closing = False
                 self._thread = worker_thread(self._run, name="modelpack-curl", daemon=True)
                 self._thread.start()
-        self._wake()
+            self._wake()
         return request.future
 
     def _run(self) -> None:
@@ -209,11 +211,20 @@ class CurlEngine:
         try:
             while True:
                 with self._lock:
-                    idle = time.monotonic() - idle_since > IDLE_EXIT
-                    if not active and not self._queue and (self._closing or idle):
+                    if self._closing:  # take nothing new: a caller busy with these options must not hold
+                        new = []       # close() up; what came since is left to a thread of its own
+                        if not active:
+                            self._thread = None
+                            if self._queue:
+                                self._closing = False
+                                self._thread = worker_thread(self._run, name="modelpack-curl", daemon=True)
+                                self._thread.start()
+                            return
+                    elif not active and not self._queue and time.monotonic() - idle_since > IDLE_EXIT:
                         self._thread = None
                         return
-                    new, self._queue = list(self._queue), deque()
+                    else:
+                        new, self._queue = list(self._queue), deque()
                 for request in new:
                     try:
                         handle = self._handle(request)
