@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Diff:
+    """What `diff` found: files (each as `FileInfo.to_json()` gives it) and metadata fields that differ."""
+
     added: list[dict[str, Any]] = field(default_factory=list)
     removed: list[dict[str, Any]] = field(default_factory=list)
     changed: list[dict[str, Any]] = field(default_factory=list)

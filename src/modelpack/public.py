@@ -44,4 +44,6 @@ OTHER_NAMES: dict[str, str] = {
     "ModelpackError": "modelpack.errors",
     "LayerSelection": "modelpack.selection",
     "Prefetched": "modelpack.store.prefetched",
+    "Version": "modelpack.versions",
+    "Diff": "modelpack.model_diff",
 }

@@ -24,6 +24,9 @@ from modelpack.threads import worker_pool
 
 @dataclass
 class Version:
+    """One tag of a repository, as `list_versions` gives it: `metadata` is what the manifest's annotations
+    say (version, created, metrics, ...); `model` the same as a `ModelInfo`."""
+
     tag: str
     digest: str
     size: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import modelpack
 import modelpack.api
@@ -76,3 +77,35 @@ def test_the_plain_http_variable_applies_to_the_api(monkeypatch) -> None:  # typ
         assert "MODELPACK_PLAIN_HTTP" in str(exc)
     else:
         raise AssertionError("a bad MODELPACK_PLAIN_HTTP was accepted")
+
+
+def test_a_type_checker_sees_every_public_name() -> None:
+    # `modelpack.X` is found by a module __getattr__ at run time, which a type checker reads as `Any`:
+    # each name is also imported (as itself, so mypy --strict counts it re-exported) under TYPE_CHECKING.
+    import ast
+
+    def checked_names(module: object) -> set[str]:
+        tree = ast.parse(Path(module.__file__).read_text())  # type: ignore[attr-defined]
+        block = next(node for node in tree.body
+                     if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+        return {alias.name for node in block.body if isinstance(node, ast.ImportFrom)
+                for alias in node.names if alias.asname == alias.name}
+
+    assert checked_names(modelpack) == set(API_NAMES) | set(OTHER_NAMES)
+    assert checked_names(modelpack.api) == set(API_NAMES)
+
+
+def test_every_public_function_documents_its_arguments_result_and_errors() -> None:
+    undocumented = []
+    for name in [*API_NAMES, *OTHER_NAMES]:
+        func = getattr(modelpack, name)
+        if not inspect.isfunction(func):
+            continue
+        doc, signature = inspect.getdoc(func) or "", inspect.signature(func)
+        wanted = ["Raises:"]
+        if signature.parameters:
+            wanted.append("Args:")
+        if signature.return_annotation not in (None, "None"):
+            wanted.append("Returns:")
+        undocumented += [f"{name}: {section}" for section in wanted if f"\n{section}\n" not in doc]
+    assert undocumented == []

@@ -13,54 +13,64 @@ from typing import TYPE_CHECKING, Any
 
 from modelpack.public import API_NAMES
 
-if TYPE_CHECKING:  # what a type checker sees; at run time each name is imported on first use
-    from modelpack.api.attaching import attach
-    from modelpack.api.attesting import (
-        AttestResult,
-        VerifyAttestationResult,
-        attest,
-        attest_provenance,
-        verify_attestation,
-    )
-    from modelpack.api.bom import BomResult, sbom
-    from modelpack.api.catalog import (
-        Removal,
-        Repository,
-        copy_model,
-        diff,
-        list_repositories,
-        list_versions,
-        remove_remote,
-        resolve,
-        tag_remote,
-    )
-    from modelpack.api.client import Client
-    from modelpack.api.core import (
-        Inspection,
-        ListedModel,
-        PackResult,
-        TransferResult,
-        describe,
-        inspect,
-        lineage,
-        list_models,
-        pack,
-        parse_reference,
-        remote,
-        remove,
-        tag,
-    )
-    from modelpack.api.deploy import DEFAULT_MODELCAR_BASE, DEFAULT_SERVE_BASE, build_image, serve_model
-    from modelpack.api.deployment_yaml import kubernetes
-    from modelpack.api.pulling import absent_layers, pull, unpack
-    from modelpack.api.pushing import push
-    from modelpack.api.registry_login import login, logout
-    from modelpack.api.reporting import build_report, render_report
-    from modelpack.api.signing import SignResult, VerifyResult, generate_key_pair, sign, verify
-    from modelpack.api.store import check_store, gc_store
-    from modelpack.inspection.init import InitResult, init_metadata
-    from modelpack.model_info import FileInfo, ModelInfo
-    from modelpack.report.facts import ReportFacts
+if TYPE_CHECKING:  # what a type checker sees (`X as X`: re-exported under mypy --strict); at run time each
+    # name is imported on first use
+    from modelpack.api.attaching import attach as attach
+    from modelpack.api.attesting import AttestResult as AttestResult
+    from modelpack.api.attesting import VerifyAttestationResult as VerifyAttestationResult
+    from modelpack.api.attesting import attest as attest
+    from modelpack.api.attesting import attest_provenance as attest_provenance
+    from modelpack.api.attesting import verify_attestation as verify_attestation
+    from modelpack.api.bom import BomResult as BomResult
+    from modelpack.api.bom import sbom as sbom
+    from modelpack.api.catalog import Removal as Removal
+    from modelpack.api.catalog import Repository as Repository
+    from modelpack.api.catalog import copy_model as copy_model
+    from modelpack.api.catalog import diff as diff
+    from modelpack.api.catalog import list_repositories as list_repositories
+    from modelpack.api.catalog import list_versions as list_versions
+    from modelpack.api.catalog import remove_remote as remove_remote
+    from modelpack.api.catalog import resolve as resolve
+    from modelpack.api.catalog import tag_remote as tag_remote
+    from modelpack.api.client import Client as Client
+    from modelpack.api.core import Inspection as Inspection
+    from modelpack.api.core import ListedModel as ListedModel
+    from modelpack.api.core import PackResult as PackResult
+    from modelpack.api.core import TransferResult as TransferResult
+    from modelpack.api.core import describe as describe
+    from modelpack.api.core import inspect as inspect
+    from modelpack.api.core import lineage as lineage
+    from modelpack.api.core import list_models as list_models
+    from modelpack.api.core import pack as pack
+    from modelpack.api.core import parse_reference as parse_reference
+    from modelpack.api.core import remote as remote
+    from modelpack.api.core import remove as remove
+    from modelpack.api.core import tag as tag
+    from modelpack.api.deploy import DEFAULT_MODELCAR_BASE as DEFAULT_MODELCAR_BASE
+    from modelpack.api.deploy import DEFAULT_SERVE_BASE as DEFAULT_SERVE_BASE
+    from modelpack.api.deploy import build_image as build_image
+    from modelpack.api.deploy import serve_model as serve_model
+    from modelpack.api.deployment_yaml import kubernetes as kubernetes
+    from modelpack.api.pulling import absent_layers as absent_layers
+    from modelpack.api.pulling import pull as pull
+    from modelpack.api.pulling import unpack as unpack
+    from modelpack.api.pushing import push as push
+    from modelpack.api.registry_login import login as login
+    from modelpack.api.registry_login import logout as logout
+    from modelpack.api.reporting import build_report as build_report
+    from modelpack.api.reporting import render_report as render_report
+    from modelpack.api.signing import SignResult as SignResult
+    from modelpack.api.signing import VerifyResult as VerifyResult
+    from modelpack.api.signing import generate_key_pair as generate_key_pair
+    from modelpack.api.signing import sign as sign
+    from modelpack.api.signing import verify as verify
+    from modelpack.api.store import check_store as check_store
+    from modelpack.api.store import gc_store as gc_store
+    from modelpack.inspection.init import InitResult as InitResult
+    from modelpack.inspection.init import init_metadata as init_metadata
+    from modelpack.model_info import FileInfo as FileInfo
+    from modelpack.model_info import ModelInfo as ModelInfo
+    from modelpack.report.facts import ReportFacts as ReportFacts
 
 __all__ = list(API_NAMES)
 

@@ -29,7 +29,7 @@ from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, retarget
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.mirrored import naming_mirrors
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.target import ReadableStorage, read_small
 from modelpack.streams import ByteStream
 from modelpack.unpacking import layer_path, safe_relpath
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 MAX_FILES = 10_000  # files attached in one go
 
 
+@closes_own_options
 def attach(
     reference: str | Reference,
     files: Sequence[str | Path],

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.places import Place, open_place, parse_place
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
     from modelpack.signatures.attestations import FoundAttestation
@@ -48,6 +48,7 @@ def read_predicate(path: str | Path) -> bytes:
         raise UsageError(f"cannot read the predicate {path}: {exc.strerror}") from None
 
 
+@closes_own_options
 def attest(
     reference: str | Place,
     key: str | Path,
@@ -92,6 +93,7 @@ def attest(
     return AttestResult(ref, subject.digest, uri, desc)
 
 
+@closes_own_options
 def verify_attestation(
     reference: str | Place,
     key: str | Path,
@@ -131,6 +133,7 @@ def verify_attestation(
     return VerifyAttestationResult(ref, subject.digest, uri, found)
 
 
+@closes_own_options
 def attest_provenance(
     reference: str | Place,
     key: str | Path,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpack.places import Place, parse_place
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
     from modelpack.api.attesting import AttestResult
@@ -22,6 +22,7 @@ class BomResult:
     attestation: AttestResult | None = None
 
 
+@closes_own_options
 def sbom(
     reference: str | Place,
     *,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, remote
 from modelpack.errors import NotFoundError, RegistryError, UsageError
@@ -16,11 +16,16 @@ from modelpack.store import mirrors as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.registry_admin import repositories, tag_count, tag_digests
 from modelpack.threads import worker_pool
 
+if TYPE_CHECKING:  # imported where used: `versions` and `model_diff` cost a listing's or a diff's imports only
+    from modelpack.model_diff import Diff
+    from modelpack.versions import Version
 
+
+@closes_own_options
 def list_versions(
     repository: str,
     where: Sequence[str] = (),
@@ -29,11 +34,27 @@ def list_versions(
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
     warn: Callable[[str], None] | None = None,
-) -> list[Any]:
+) -> list[Version]:
     """Every tag of a repository with its digest, version, created time, metrics and size, filtered
-    by `where` (`metrics.accuracy>=0.9`, ...) and sorted by `sort` (`-metrics.accuracy`; default: newest
-    first). A version whose manifest or metadata is malformed is left out (or its field is), said once through `warn`
-    (default: a logging warning)."""
+    and sorted. A version whose manifest or metadata is malformed is left out (or its field is), said
+    once through `warn` (default: a logging warning).
+
+    Args:
+        repository: `REGISTRY/REPOSITORY` (no tag or digest), or `oci:DIR`.
+        where: conditions all versions shown meet, e.g. `metrics.accuracy>=0.9`.
+        sort: the field to sort by (`-` first for descending), e.g. `-metrics.accuracy`; default: newest first.
+        options: how to reach the registry.
+        store: the local store, which keeps each manifest read (default: MODELPACK_HOME's).
+        warn: told each malformed version or field in one line.
+
+    Returns:
+        The versions (`tag`, `digest`, `size`, `metadata`, `model`).
+
+    Raises:
+        UsageError: the repository names a tag or digest, or a condition or sort field is malformed.
+        NotFoundError: no such repository.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
+    """
     from modelpack.versions import list_versions as _list
 
     place = parse_place(repository)
@@ -46,12 +67,27 @@ def list_versions(
     return _list(repo, _store(store), list(where), sort, warn=warn)
 
 
+@closes_own_options
 def resolve(reference: str | Place, *, options: ClientOptions | None = None) -> Descriptor:
-    """The manifest descriptor a reference names in its registry (one HEAD request) or OCI layout."""
+    """The manifest descriptor a reference names in its registry (one HEAD request) or OCI layout.
+
+    Args:
+        reference: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
+        options: how to reach the registry.
+
+    Returns:
+        The descriptor (media type, digest, size) of what the reference names.
+
+    Raises:
+        InvalidReferenceError: the reference is malformed or names no registry.
+        NotFoundError: nothing is tagged so.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
+    """
     repo, version = open_place(parse_place(reference), options=options, mirrors=True)
     return repo.resolve(version or "")
 
 
+@closes_own_options
 def diff(
     old: str | Place,
     new: str | Place,
@@ -59,10 +95,26 @@ def diff(
     remote_only: bool = False,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
-) -> Any:
+) -> Diff:
     """Files added, removed and changed, and metadata changes, between two versions (each read from
-    the local store when it has it, else from the registry). An index is refused (UsageError): compared
-    as a model, it had every file "removed"."""
+    the local store when it has it, else from the registry).
+
+    Args:
+        old: the version compared from: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
+        new: the version compared to.
+        remote_only: read both from the registry, not the local store.
+        options: how to reach the registry.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        `added`, `removed` and `changed` files, and `metadata`: each field that differs, as old and new.
+
+    Raises:
+        UsageError: a reference is malformed, or names an index (compared as a model, it had every file
+            "removed").
+        NotFoundError: a version does not exist.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
+    """
     from modelpack.model_diff import diff_models
 
     local_store = _store(store)
@@ -70,10 +122,26 @@ def diff(
                        read_model(new, local_store, options, remote_only).one_model(new))
 
 
+@closes_own_options
 def tag_remote(source: str | Reference, *targets: str | Reference, options: ClientOptions | None = None) -> Descriptor:
     """Point tags in the registry at the manifest `source` names. A target is a full reference or a
     bare tag (same repository as `source`). Within one repository no blob moves; into another
-    repository of the same registry, blobs are mounted."""
+    repository of the same registry, blobs are mounted (on another registry, they are copied).
+
+    Args:
+        source: the reference of the manifest to tag.
+        targets: the new references, or bare tags.
+        options: how to reach the registry.
+
+    Returns:
+        The descriptor of the manifest tagged.
+
+    Raises:
+        InvalidReferenceError: a reference is malformed.
+        UsageError: no target is named, or one names no tag (or a digest).
+        NotFoundError: `source` does not exist.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
+    """
     src = parse_reference(source)
     if not targets:
         raise UsageError("name the new tag, e.g. champion")
@@ -107,6 +175,7 @@ class Removal:
     kept: list[str] = field(default_factory=list)
 
 
+@closes_own_options
 def remove_remote(
     reference: str | Reference,
     *,
@@ -159,9 +228,19 @@ def remove_remote(
     return plan
 
 
+@closes_own_options
 def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool = True,
                       options: ClientOptions | None = None) -> list[Repository]:
     """The repositories of a registry (its `/v2/_catalog`), each with its number of tags.
+
+    Args:
+        registry: the registry host.
+        page_size: repositories asked for per catalog page.
+        tag_counts: count each repository's tags (one listing each).
+        options: how to reach the registry.
+
+    Returns:
+        The repositories, each with `name` and `tags` (its tag count, when counted).
 
     Raises:
         AuthenticationError: the registry refused the catalog (401, 403); the message leads with
@@ -210,6 +289,7 @@ def _mount_from(src: Reference, dst: Reference, base: CopyOptions | None = None)
     return options
 
 
+@closes_own_options
 def copy_model(
     source: str | Place,
     target: str | Place,
@@ -225,10 +305,25 @@ def copy_model(
     layout directories (`oci:DIR[:TAG]`); blobs are streamed (or mounted within one registry) and its
     referrers (signatures, attestations) come along.
 
+    Args:
+        source: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
+        target: where to copy to: a registry reference, or `oci:DIR[:TAG]`.
+        from_local: read the source from the local store, not its registry.
+        to_local: also keep the copy in the local store.
+        with_referrers: bring signatures and attestations along.
+        options: how to reach the registries.
+        store: the local store (default: MODELPACK_HOME's).
+        copy_options: concurrency and progress of the copy.
+
+    Returns:
+        The target, the manifest's descriptor, and what was copied, skipped or mounted.
+
     Raises:
         UsageError: a place cannot be parsed, names no manifest to copy, or (`from_local`) names a model
             pulled in part whose absent blobs the target lacks.
         NotFoundError: the source has no such model.
+        IntegrityError: content read does not match its digest.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.signatures.referrers import copy_referrers
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Concatenate, ParamSpec, TypeVar
 
 from modelpack.api import (
     attesting,
@@ -34,16 +34,20 @@ from modelpack.api import (
 from modelpack.api import store as store_api
 from modelpack.store.credentials import Credentials
 from modelpack.store.layout import LayoutStore
-from modelpack.store.options import ClientOptions, default_plain_http
+from modelpack.store.options import ClientOptions, default_plain_http, default_timeout
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _bound(func: Callable[..., Any]) -> Callable[..., Any]:
+def _bound(func: Callable[P, R]) -> Callable[Concatenate[Client, P], R]:
     """A method calling `func` with the client's `options` and `store` (where `func` takes them); the
-    method shows `func`'s documentation and signature, less those two parameters."""
+    method shows `func`'s documentation and signature, less those two parameters (a type checker sees
+    `func`'s own, so it checks each call's arguments and knows what it returns)."""
     parameters = inspect.signature(func).parameters
     takes_options, takes_store = "options" in parameters, "store" in parameters
 
-    def method(self: Client, *args: Any, **kwargs: Any) -> Any:
+    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
         if takes_options:
             kwargs.setdefault("options", self.options)
         if takes_store:
@@ -75,7 +79,8 @@ class Client:
         options: all the registry settings at once (then the arguments above must be left out).
 
     Raises:
-        UsageError: `options` given together with other settings.
+        UsageError: `options` given together with other settings, or a `timeout` not above 0 and at most
+            MAX_TIMEOUT seconds.
     """
 
     def __init__(self, *, plain_http: bool | None = None, insecure: bool = False, ca_file: str | None = None,
@@ -83,15 +88,27 @@ class Client:
                  store: LayoutStore | str | Path | None = None, options: ClientOptions | None = None) -> None:
         from modelpack.errors import UsageError
 
-        if options is not None and (plain_http is not None or insecure or ca_file or timeout or credentials):
+        if options is not None and (plain_http is not None or insecure or ca_file or timeout is not None
+                                    or credentials):
             raise UsageError("Client(options=...) already holds the registry settings: pass one or the other")
         if options is None:
+            # The timeout through the constructor, which refuses one that cannot bound a request.
             options = ClientOptions(plain_http=default_plain_http() if plain_http is None else plain_http,
-                                    insecure=insecure, ca_file=ca_file, credentials=credentials)
-            if timeout is not None:
-                options.timeout = timeout
+                                    insecure=insecure, ca_file=ca_file, credentials=credentials,
+                                    timeout=default_timeout() if timeout is None else timeout)
         self.options = options
         self.store = store if isinstance(store, LayoutStore) else LayoutStore(Path(store) if store else None)
+
+    def close(self) -> None:
+        """Close the client's connections and end its transfer threads; it stays usable (a later call
+        opens new ones). Or use the client as a context manager: `with modelpack.Client() as client: ...`."""
+        self.options.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"Client(plain_http={self.options.plain_http}, store={str(self.store.root)!r})"

@@ -27,7 +27,7 @@ from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.index_file import is_fallback_tag
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors, open_remote
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
 from modelpack.store.target import Repository, read_small
 
@@ -67,12 +67,25 @@ def _store(store: LayoutStore | None) -> LayoutStore:
 
 
 def parse_reference(text: str | Reference) -> Reference:
+    """A reference as modelpack reads one (`REGISTRY/REPOSITORY[:TAG][@DIGEST]`; the tag defaults to latest).
+
+    Args:
+        text: the reference, or an already parsed one (returned as it is).
+
+    Returns:
+        The parsed reference.
+
+    Raises:
+        InvalidReferenceError: the text is not a reference.
+    """
     return text if isinstance(text, Reference) else Reference.parse(text)
 
 
 def remote(reference: Reference, options: ClientOptions | None = None, *, mirrors: bool = False) -> Repository:
     """The registry repository a reference names, as registries.conf routes it (`location`, `blocked`,
-    `insecure`; see README, Environment).
+    `insecure`; see README, Environment). The repository uses `options`' connections after this
+    returns: pass options and close them (`options.close()`) when done (given none, the connections it
+    opens stay until the process ends).
 
     Args:
         reference: a reference naming a registry.
@@ -80,12 +93,16 @@ def remote(reference: Reference, options: ClientOptions | None = None, *, mirror
         mirrors: the caller only reads (a pull): reads try the reference's registries.conf mirrors first.
             Writes always go to the origin.
 
+    Returns:
+        The repository: resolve, fetch and push manifests and blobs, list tags.
+
     Raises:
         UsageError: the reference names no registry, is blocked, or registries.conf is malformed.
     """
     return open_remote(reference, options, mirrors=mirrors)
 
 
+@closes_own_options
 def pack(
     model_dir: str | Path,
     reference: str | Reference,
@@ -180,7 +197,26 @@ def describe(
 ) -> PackedModel:
     """Describe a directory as a ModelPack artifact without storing anything. With `resolver`,
     lineage references (parent, datasets) are pinned to digests. A declared `format` that no model
-    file has is packed as declared and said through `warn` (see `pack`)."""
+    file has is packed as declared and said through `warn` (see `pack`).
+
+    Args:
+        model_dir: the model's directory.
+        overrides: metadata over `modelpack.yaml`'s (as `pack` takes them).
+        default_name: the model's name when the metadata gives none.
+        on_layer: hears of each layer once described.
+        on_hashing: hears of each file as its hashing starts (the future completes with its digest).
+        hashes: digests of files already hashed, by path, size and time.
+        resolver: pins a lineage reference to its digest.
+        hash_progress: hears of the files being hashed (for a progress bar).
+        warn: hears of metadata the files contradict (default: a logging warning).
+
+    Returns:
+        The manifest, config and layers, with where each layer's bytes come from.
+
+    Raises:
+        UsageError: not a directory, or more files than a 4 MiB manifest can name.
+        MetadataError: metadata that does not validate (the field is named).
+    """
     # Imported here: pydantic's metadata models cost ~50 ms to build, and pull/inspect never need them.
     from modelpack.inspection.declared_format import format_mismatch
     from modelpack.metadata.load import load_metadata
@@ -230,8 +266,22 @@ def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -
 def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
             store: LayoutStore | None = None, hosts: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
     """The chain of `parent`s from a model back to its first ancestor, each with digest and version,
-    yielded as read (at most `lineage.MAX_DEPTH`; see `lineage.chain`). With `hosts`, a parent on
-    another registry ends the chain (NotFoundError) instead of being read."""
+    yielded as read (at most `lineage.MAX_DEPTH`; see `lineage.chain`).
+
+    Args:
+        reference: the model to start from (read from the local store when it has it).
+        options: how to reach the registry; kept in use until the iterator is exhausted.
+        store: the local store (default: MODELPACK_HOME's).
+        hosts: the registries a parent may be read from; a parent elsewhere ends the chain.
+
+    Returns:
+        An iterator of `{"reference", "digest", "version", ...}`, the model first.
+
+    Raises:
+        InvalidReferenceError: the reference is malformed.
+        NotFoundError: a model of the chain does not exist, or (with `hosts`) lives on another registry;
+            raised while iterating.
+    """
     from modelpack.lineage_chain import chain, within
 
     local_store = _store(store)
@@ -270,6 +320,7 @@ def _transfer(ref: Place, result: CopyResult) -> TransferResult:
 Inspection = ModelInfo  # the name inspect()'s result had before it was typed
 
 
+@closes_own_options
 def inspect(
     reference: str | Place,
     *,
@@ -290,7 +341,8 @@ def inspect(
         The model's identity, metadata and files (`to_json()` gives the `inspect --json` document).
 
     Raises:
-        NotFoundError: no such model there.
+        NotFoundError: no such model there (without `remote_only`: not in the local store).
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     return inspect_fetched(reference, remote_only=remote_only, options=options, store=store)[0]
 
@@ -345,7 +397,18 @@ class ListedModel:
 
 
 def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
-    """Every reference in the local store with its digest, total size and key metadata."""
+    """Every reference in the local store with its digest, total size and key metadata.
+
+    Args:
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        One entry per reference (signatures and attestations left out); `complete` is False where a blob
+        is absent.
+
+    Raises:
+        IntegrityError: the store's index is corrupt (`check_store(repair=True)` keeps what still reads).
+    """
     local_store = _store(store)
     out = []
     for entry in local_store.entries():
@@ -373,7 +436,21 @@ def list_models(store: LayoutStore | None = None) -> list[ListedModel]:
 
 
 def tag(source: str | Reference, target: str | Reference, *, store: LayoutStore | None = None) -> Descriptor:
-    """Give a model in the local store another reference (or a bare tag in its repository)."""
+    """Give a model in the local store another reference.
+
+    Args:
+        source: the model's reference.
+        target: the new reference, or a bare tag in the source's repository.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        The descriptor both references now name.
+
+    Raises:
+        InvalidReferenceError: a reference is malformed.
+        UsageError: `target` names no tag.
+        NotFoundError: `source` is not in the local store.
+    """
     src = parse_reference(source)
     dst = retarget(src, target)
     if not dst.tag:
@@ -386,6 +463,18 @@ def tag(source: str | Reference, target: str | Reference, *, store: LayoutStore 
 
 def remove(reference: str | Reference, *, store: LayoutStore | None = None) -> list[str]:
     """Remove a reference from the local store and delete blobs nothing else uses; a manifest no name is
-    left on takes its signature entries (`sign --local`'s) along. Returns the references removed."""
+    left on takes its signature entries (`sign --local`'s) along.
+
+    Args:
+        reference: the reference to remove.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        The references removed.
+
+    Raises:
+        InvalidReferenceError: the reference is malformed.
+        NotFoundError: it is not in the local store.
+    """
     return _store(store).remove_reference(parse_reference(reference))
 

@@ -30,7 +30,7 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ _ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm6
 DEFAULT_MODELCAR_BASE = "docker.io/library/busybox:1.36"
 
 
+@closes_own_options
 def build_image(
     model: str | Reference,
     image: str | Reference,
@@ -181,6 +182,7 @@ def _default_image(image: str, what: str, option: str, options: ClientOptions | 
                         f"another{hint}") from None
 
 
+@closes_own_options
 def serve_model(
     source: str | Path,
     *,

@@ -17,7 +17,7 @@ from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.target import read_small
 from modelpack.unpacking import layer_path
 
@@ -33,6 +33,7 @@ _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _QUANTITY = re.compile(rf"^{_NUMBER}(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?{_NUMBER})?$")
 
 
+@closes_own_options
 def kubernetes(
     reference: str | Reference,
     kind: str = "deployment",

@@ -28,7 +28,7 @@ from modelpack.signatures.lookup import MODEL_SIG_FILE, model_signature
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
 from modelpack.store.target import Storage
 from modelpack.threads import worker_pool
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelpack.pull")
 
 
+@closes_own_options
 def pull(
     reference: str | Place,
     *,
@@ -91,6 +92,8 @@ def pull(
         VerificationError: `verify_key` was given and no signature verified.
         UnsafePathError, IntegrityError: the artifact names a path that cannot be restored, or a blob
             does not match its digest (nothing is written).
+        NotFoundError: no such model there.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     ref = parse_place(reference)
     if output is not None:
@@ -326,6 +329,13 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
 def absent_layers(reference: str | Reference, *, store: LayoutStore | None = None) -> list[Descriptor]:
     """The layers of a model in the local store that it does not hold (left out by a partial pull, or
     lost); none for a complete model or an index.
+
+    Args:
+        reference: the model's reference.
+        store: the local store (default: MODELPACK_HOME's).
+
+    Returns:
+        The descriptors of the absent layers.
 
     Raises:
         NotFoundError: the model is not in the local store.

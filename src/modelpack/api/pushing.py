@@ -37,7 +37,7 @@ from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, is_layout, open_layout, parse_place
 from modelpack.store.copy import BlobPipeline, CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.target import Storage, TagLister
 from modelpack.unpacking import layer_path
 
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from modelpack.packing.select import LayerSource
 
 
+@closes_own_options
 def push(
     source: str | Reference | Path,
     reference: str | Place | None = None,
@@ -87,6 +88,8 @@ def push(
             for a model already packed (it was recorded, or not, when it was packed), or a directory of
             more files than a 4 MiB manifest can name (see `files.archives`).
         NotFoundError: `push(REF)` of a model the local store does not have.
+        MetadataError: a directory's metadata does not validate.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     local_store = _store(store)
     started = _now()

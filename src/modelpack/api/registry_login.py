@@ -3,33 +3,58 @@ config; `logout` forgets them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from modelpack.errors import UsageError
 from modelpack.oci.reference import is_domain
 from modelpack.store import credentials
 from modelpack.store import mirrors as registries_conf
-from modelpack.store.client import RegistryClient
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 
 
+@closes_own_options
 def login(registry: str, username: str, password: str, *, options: ClientOptions | None = None) -> Path:
-    """Check the credentials against the registry, then save them in the docker config."""
+    """Check the credentials against the registry, then save them in the docker config.
+
+    Args:
+        registry: the registry host, e.g. `localhost:5000` or `ghcr.io`.
+        username: the user name.
+        password: the password or token.
+        options: how to reach the registry (left as they are: the credentials are checked on a copy).
+
+    Returns:
+        The docker config file the credentials were saved in.
+
+    Raises:
+        UsageError: `registry` is not a host, a username or password is empty, or the host is blocked.
+        AuthenticationError: the registry refused the credentials.
+        TransportError, RegistryError: the registry could not be reached or answered with an error.
+    """
     host = _login_host(registry)
     if not username or not password:
         raise UsageError("login needs a username and a password")
     credentials.check_storable(host)
     registries_conf.load().check_host(host)
     creds = credentials.Credentials(username, password)
-    opts = options or ClientOptions()
-    opts.credentials = creds
-    client = RegistryClient("registry-1.docker.io" if host == "docker.io" else host, opts)
-    client.ping()
+    # A copy: the caller's options (maybe shared by other threads) keep their own credentials.
+    with replace(options or ClientOptions(), credentials=creds) as checking:
+        checking.client_for("registry-1.docker.io" if host == "docker.io" else host).ping()
     return credentials.store(host, creds)
 
 
 def logout(registry: str) -> bool:
-    """Forget the saved credentials of `registry`; whether there were any."""
+    """Forget the saved credentials of `registry`.
+
+    Args:
+        registry: the registry host.
+
+    Returns:
+        Whether there were any.
+
+    Raises:
+        UsageError: `registry` is not a host.
+    """
     return credentials.remove(_login_host(registry))
 
 

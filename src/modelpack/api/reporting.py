@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from modelpack.errors import UsageError
 from modelpack.places import Place
 from modelpack.report.facts import ReportFacts
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
     from modelpack.store.layout import LayoutStore
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 FORMATS = ("html", "md", "json")
 
 
+@closes_own_options
 def build_report(
     reference: str | Place,
     keys: Sequence[str | Path] = (),

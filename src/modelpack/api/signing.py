@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.places import Place, open_place, parse_place
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
     from modelpack.store.layout import LayoutStore
@@ -24,7 +24,20 @@ class SignResult:
 
 
 def generate_key_pair(directory: str | Path, password: bytes, *, prefix: str = "cosign") -> tuple[Path, Path]:
-    """Write `cosign.key` (encrypted as cosign does) and `cosign.pub`; refuses to overwrite."""
+    """Write `cosign.key` (encrypted as cosign does) and `cosign.pub`; refuses to overwrite.
+
+    Args:
+        directory: where to write them (made if absent).
+        password: encrypts the private key.
+        prefix: the files' name before `.key` and `.pub`.
+
+    Returns:
+        The private and the public key file.
+
+    Raises:
+        UsageError: either file exists already.
+        OSError: the directory cannot be written.
+    """
     from modelpack.signatures import keys
 
     folder = Path(directory)
@@ -41,6 +54,7 @@ def generate_key_pair(directory: str | Path, password: bytes, *, prefix: str = "
     return private, public
 
 
+@closes_own_options
 def sign(
     reference: str | Place,
     key: str | Path,
@@ -88,6 +102,7 @@ class VerifyResult:
     signatures: list[Any]
 
 
+@closes_own_options
 def verify(
     reference: str | Place,
     key: str | Path,

@@ -23,6 +23,9 @@ def check_store(repair: bool = False, *, store: LayoutStore | None = None) -> Ch
     Returns:
         The report: blobs checked, corrupt (and removed) blobs, and `repull`, the references whose
         content is missing or corrupt (pull them again); `ok` when no problem remains.
+
+    Raises:
+        OSError: the store cannot be read (or, with `repair`, written).
     """
     return check(store or LayoutStore(), repair)
 
@@ -36,5 +39,9 @@ def gc_store(*, store: LayoutStore | None = None) -> GcReport:
     Returns:
         What was removed and `freed` bytes; `busy` when another process was copying into the store,
         in which case unreferenced blobs were left for a later run (ingest leftovers are still removed).
+
+    Raises:
+        IntegrityError: the store's index is corrupt (`check_store(repair=True)` keeps what still reads).
+        OSError: the store cannot be written.
     """
     return (store or LayoutStore()).collect_garbage()

@@ -78,6 +78,13 @@ class RegistryClient:
     def __repr__(self) -> str:
         return f"RegistryClient({self.host!r})"
 
+    def close(self) -> None:
+        """Close this host's connections and end the transfer engine's thread (both start again if used)."""
+        self._engine.close()
+        self._transport.close()
+        if self._unverified is not None:
+            self._unverified.close()
+
     def cancel(self) -> None:
         """Stop waiting to retry: a transfer being abandoned (Ctrl-C, a failed sibling) must not sit
         out a back-off of up to a minute in a worker thread first."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import os
 import select
@@ -33,6 +34,8 @@ from urllib3 import HTTPHeaderDict
 
 from modelpack.store.options import trusted_certificates
 from modelpack.threads import worker_thread
+
+log = logging.getLogger("modelpack.registry")
 
 IDLE_EXIT = 30.0  # seconds without work before the engine's thread ends (a new request starts it again)
 MAX_HEADERS = 1000  # header lines kept per response; libcurl caps their total size itself
@@ -146,9 +149,36 @@ class CurlEngine:
         self._lock = threading.Lock()
         self._queue: deque[Exchange] = deque()
         self._thread: threading.Thread | None = None
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
+        self._closing = False
+        self._wake_read, self._wake_write = self._pipe()
+
+    @staticmethod
+    def _pipe() -> tuple[int, int]:
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        return read, write
+
+    def close(self) -> None:
+        """End the engine's thread once the exchanges under way (or queued) are answered, closing its
+        connections and its wake-up pipe (an engine used again after this starts afresh)."""
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+            self._wake()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        with self._lock:
+            # Not if another thread's request started the engine again meanwhile: it polls this pipe.
+            if self._thread is None and self._wake_read >= 0:
+                os.close(self._wake_read)
+                os.close(self._wake_write)
+                self._wake_read = self._wake_write = -1
+
+    def _wake(self) -> None:
+        """Interrupt the engine's wait (called holding the lock, so the pipe is never closed meanwhile)."""
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_write, b"x")
 
     def exchange(self, request: Exchange) -> Answer:
         """Perform one exchange and wait for its answer.
@@ -164,10 +194,12 @@ class CurlEngine:
         with self._lock:
             self._queue.append(request)
             if self._thread is None:
+                if self._wake_read < 0:  # closed, and now used again
+                    self._wake_read, self._wake_write = self._pipe()
+                self._closing = False
                 self._thread = worker_thread(self._run, name="modelpack-curl", daemon=True)
                 self._thread.start()
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_write, b"x")
+            self._wake()
         return request.future
 
     def _run(self) -> None:
@@ -179,10 +211,20 @@ class CurlEngine:
         try:
             while True:
                 with self._lock:
-                    if not active and not self._queue and time.monotonic() - idle_since > IDLE_EXIT:
+                    if self._closing:  # take nothing new: a caller busy with these options must not hold
+                        new = []       # close() up; what came since is left to a thread of its own
+                        if not active:
+                            self._thread = None
+                            if self._queue:
+                                self._closing = False
+                                self._thread = worker_thread(self._run, name="modelpack-curl", daemon=True)
+                                self._thread.start()
+                            return
+                    elif not active and not self._queue and time.monotonic() - idle_since > IDLE_EXIT:
                         self._thread = None
                         return
-                    new, self._queue = list(self._queue), deque()
+                    else:
+                        new, self._queue = list(self._queue), deque()
                 for request in new:
                     try:
                         handle = self._handle(request)
@@ -201,13 +243,15 @@ class CurlEngine:
                     idle_since = time.monotonic()
                 self._wait(multi, poller, bool(active))
         except BaseException as exc:  # never leave a caller waiting on an engine that died
+            # Logged (before a caller hears of it), not raised: a thread's uncaught exception is printed on
+            # the library caller's stderr.
+            log.error("transfer engine failed", exc_info=True)
             with self._lock:
                 self._thread = None
                 pending, self._queue = [*active.values(), *new, *self._queue], deque()
             for request in pending:
                 if not request.future.done():
                     request.future.set_exception(CurlFailure(-1, f"transfer engine failed: {type(exc).__name__}"))
-            raise
         finally:
             for handle in list(active):
                 multi.remove_handle(handle)

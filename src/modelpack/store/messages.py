@@ -59,7 +59,8 @@ def redact(url: str) -> str:
 def tls_message(host: str, exc: Exception, plain_http: bool) -> str:
     text = str(exc)
     if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
-        return f"TLS handshake with {host} failed: it seems to speak plain HTTP (use --plain-http)"
+        return (f"TLS handshake with {host} failed: it seems to speak plain HTTP (use --plain-http; in Python, "
+                "ClientOptions(plain_http=True))")
     if "CERTIFICATE_VERIFY_FAILED" in text:
         reason = text.split("certificate verify failed:", 1)[-1].split("(")[0].strip(" ')\"")
         return f"TLS certificate of {host} not trusted ({reason}); use --ca-file, or --insecure to skip checks"

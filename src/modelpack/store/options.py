@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from modelpack.errors import UsageError
 from modelpack.store.credentials import Credentials
@@ -19,6 +19,8 @@ from modelpack.store.credentials import Credentials
 if TYPE_CHECKING:
     from modelpack.store.client import RegistryClient
 
+P = ParamSpec("P")
+R = TypeVar("R")
 DEFAULT_TIMEOUT = 120.0
 # libcurl takes a timeout in milliseconds as a C long (32 bits on some systems): past this, it overflows.
 MAX_TIMEOUT = 1_000_000.0
@@ -111,6 +113,27 @@ class ClientOptions:
 
                 client = self._clients[host] = RegistryClient(host, self)
             return client
+
+    def close(self) -> None:
+        """Close the connections and end the threads of the clients made with these options (and their
+        registries.conf variants). The options stay usable: a later call opens new connections.
+
+        A call given no options closes the ones it made itself; close yours when done with them, or use
+        them as a context manager (`with ClientOptions() as opts: ...`).
+        """
+        with self._clients_lock:
+            clients = list(self._clients.values())
+            variants = list(self._variants.values())
+        for client in clients:
+            client.close()
+        for variant in variants:
+            variant.close()
+
+    def __enter__(self) -> ClientOptions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def for_endpoint(self, *, plain_http: bool, insecure: bool, mirror: bool) -> ClientOptions:
         """These options as one endpoint of registries.conf needs them.
@@ -214,3 +237,25 @@ def trusted_certificates(verify: bool | str) -> tuple[str | None, str | None] | 
     if verify is True:
         return default_bundle(), None
     return (None, verify) if os.path.isdir(verify) else (verify, None)
+
+
+def closes_own_options(func: Callable[P, R]) -> Callable[P, R]:
+    """`func`, given options of its own when the caller passed none, closed when it returns or raises: a
+    call of the API leaves no connection, pipe or transfer thread behind (a library caller may make
+    thousands). Options the caller passed are the caller's to close."""
+
+    @functools.wraps(func)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        if kwargs.get("options") is not None:
+            return func(*args, **kwargs)
+        try:
+            own = ClientOptions()
+        except UsageError:  # a bad MODELPACK_* value: raised by the call itself, only where it needs a registry
+            return func(*args, **kwargs)
+        kwargs["options"] = own
+        try:
+            return func(*args, **kwargs)
+        finally:
+            own.close()
+
+    return call

@@ -124,6 +124,13 @@ class Transport:
                               timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
         return Response(raw, url, method, "Authorization" in sent)
 
+    def close(self) -> None:
+        """Close every pooled connection (the pools open new ones if used again)."""
+        with self._lock:
+            managers = [self._direct, *self._proxied.values()]
+        for manager in managers:
+            manager.clear()
+
     def proxy(self, url: str) -> str:
         """The proxy for `url`'s origin ("" for none), looked up in the environment once per origin."""
         origin = "/".join(url.split("/", 3)[:3])

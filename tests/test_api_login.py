@@ -1,0 +1,42 @@
+"""`modelpack.login` from a library: it checks the credentials on a copy of the caller's options (which
+other threads may share), and leaves no connection or transfer thread behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import modelpack as mp
+from conftest import AUTH_PASSWORD, AUTH_USER
+from helpers import htpasswd_file
+from modelpack.errors import AuthenticationError
+from registry_process import Registry
+
+
+def _open_files() -> set[str]:
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # the listing's own descriptor, closed already
+            continue
+    return {target for target in found if target.startswith(("pipe:", "socket:"))}
+
+
+def test_login_leaves_the_callers_options_and_nothing_open(fresh_registry: Callable[..., Registry],
+                                                          tmp_path: Path) -> None:
+    reg = fresh_registry(auth_htpasswd=htpasswd_file(tmp_path / "htpasswd", AUTH_USER, AUTH_PASSWORD))
+    options = mp.ClientOptions(plain_http=True)
+    files, threads = _open_files(), set(threading.enumerate())
+    with pytest.raises(AuthenticationError):
+        mp.login(reg.host, AUTH_USER, "wrong", options=options)
+    saved = mp.login(reg.host, AUTH_USER, AUTH_PASSWORD, options=options)
+    assert options.credentials is None  # another thread's calls with these options are not logged in by it
+    assert reg.host in json.loads(saved.read_text())["auths"]
+    assert _open_files() - files == set()
+    assert [t.name for t in set(threading.enumerate()) - threads] == []
