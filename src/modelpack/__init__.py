@@ -35,23 +35,23 @@ if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C
     from modelpack.api.catalog import tag_remote as tag_remote
     from modelpack.api.client import Client as Client
     from modelpack.api.core import Inspection as Inspection
-    from modelpack.api.core import ListedModel as ListedModel
     from modelpack.api.core import PackResult as PackResult
     from modelpack.api.core import TransferResult as TransferResult
     from modelpack.api.core import describe as describe
     from modelpack.api.core import inspect as inspect
     from modelpack.api.core import lineage as lineage
-    from modelpack.api.core import list_models as list_models
     from modelpack.api.core import pack as pack
     from modelpack.api.core import parse_reference as parse_reference
     from modelpack.api.core import remote as remote
-    from modelpack.api.core import remove as remove
-    from modelpack.api.core import tag as tag
     from modelpack.api.deploy import DEFAULT_MODELCAR_BASE as DEFAULT_MODELCAR_BASE
     from modelpack.api.deploy import DEFAULT_SERVE_BASE as DEFAULT_SERVE_BASE
     from modelpack.api.deploy import build_image as build_image
     from modelpack.api.deploy import serve_model as serve_model
     from modelpack.api.deployment_yaml import kubernetes as kubernetes
+    from modelpack.api.local_models import ListedModel as ListedModel
+    from modelpack.api.local_models import list_models as list_models
+    from modelpack.api.local_models import remove as remove
+    from modelpack.api.local_models import tag as tag
     from modelpack.api.pulling import absent_layers as absent_layers
     from modelpack.api.pulling import pull as pull
     from modelpack.api.pulling import unpack as unpack

@@ -25,6 +25,7 @@ from modelpack.api import (
     core,
     deploy,
     deployment_yaml,
+    local_models,
     pulling,
     pushing,
     registry_login,
@@ -119,9 +120,9 @@ class Client:
     unpack = _bound(pulling.unpack)
     inspect = _bound(core.inspect)
     lineage = _bound(core.lineage)
-    list_models = _bound(core.list_models)
-    tag = _bound(core.tag)
-    remove = _bound(core.remove)
+    list_models = _bound(local_models.list_models)
+    tag = _bound(local_models.tag)
+    remove = _bound(local_models.remove)
     login = _bound(registry_login.login)
     remote = _bound(core.remote)
     copy_model = _bound(catalog.copy_model)
