@@ -254,10 +254,10 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
     host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
     registries_conf.load().check_host(host)
     client = RegistryClient(DOCKER_HUB_API if host == DOCKER_HUB else host, options)
+    example = f"modelpack ls {host}/team/model"
     try:
         names = repositories(client, page_size)
     except AuthenticationError as exc:
-        example = f"modelpack ls {host}/team/model"
         if client.auth.credentials(host) is None:
             # Anonymous and refused: logging in is the fix that applies, so it comes first.
             raise AuthenticationError(f"{host} shows its repository catalog only after a login: run `modelpack "
@@ -266,7 +266,7 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
         raise AuthenticationError(f"{exc}; or name a repository, e.g. {example}") from None
     except NotFoundError as exc:
         raise UsageError(f"{host} does not show its repository catalog; name a repository instead, e.g. "
-                         f"modelpack ls {host}/team/model ({exc})") from None
+                         f"{example} ({exc})") from None
 
     with worker_pool(8) as pool:
         counts = list(pool.map(lambda name: tag_count(client, name), names)) if tag_counts else [None] * len(names)

@@ -86,6 +86,7 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
     from modelpack.signatures.keys import key_hint, load_public_key
 
     types = sorted({r.predicate_type for r in found if r.kind == "attestation" and r.predicate_type})
+    model, model_sigs = _model_signing_bundles(repo, digest, found)  # read once, checked with each key
     checks = []
     for path in keys:
         try:
@@ -112,25 +113,45 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
             _mark(found, [_where(a.location, a.layer) for a in attestations], check.key)
             if predicate_type == SLSA_1 and provenance is not None:
                 provenance.extend(provenance_summary(a.predicate, check.key) for a in attestations)
-        _mark(found, [r.location for r in found if r.kind == "model-signing"
-                      and _model_signing_verifies(repo, digest, r.location, public)], check.key)
+        _mark(found, [location for location, bundle in model_sigs.items()
+                      if _model_signing_verifies(bundle, public, model)], check.key)
     return checks
 
 
-def _model_signing_verifies(repo: Storage, digest: str, location: str, public: Any) -> bool:
-    """Whether the OpenSSF model-signing referrer `location` verifies with `public` and covers exactly the
-    files of the model `digest` (what `model_signing verify` would say of the directory `pull -o` writes)."""
+def _model_signing_bundles(repo: Storage, digest: str, found: list[Referrer]) -> tuple[Any, dict[str, bytes]]:
+    """The model's manifest and each readable OpenSSF model-signing referrer's one bundle, by location
+    (none read when no such referrer is attached, or the model is no single manifest)."""
     from modelpack.oci.descriptor import Manifest, parse_manifest
     from modelpack.signatures.lookup import signature_blob
+
+    bundles: dict[str, bytes] = {}
+    locations = [r.location for r in found if r.kind == "model-signing"]
+    if not locations:
+        return None, bundles
+    try:
+        model = parse_manifest(repo.fetch_manifest(digest)[1])
+    except (ModelpackError, ValueError):
+        return None, bundles
+    if not isinstance(model, Manifest):
+        return None, bundles
+    for location in locations:
+        try:
+            layers = [layer for layer in signature_manifest(repo, location).layers
+                      if layer.media_type == mt.SIGSTORE_BUNDLE]
+            if len(layers) == 1:
+                bundles[location] = signature_blob(repo, layers[0])
+        except (ModelpackError, ValueError):
+            continue
+    return model, bundles
+
+
+def _model_signing_verifies(bundle: bytes, public: Any, model: Any) -> bool:
+    """Whether a model-signing bundle verifies with `public` and covers exactly the files of `model` (what
+    `model_signing verify` would say of the directory `pull -o` writes)."""
     from modelpack.signatures.model_signing import verify_model_sig
 
     try:
-        model = parse_manifest(repo.fetch_manifest(digest)[1])
-        layers = signature_manifest(repo, location).layers
-        bundles = [layer for layer in layers if layer.media_type == mt.SIGSTORE_BUNDLE]
-        if not isinstance(model, Manifest) or len(bundles) != 1:
-            return False
-        verify_model_sig(signature_blob(repo, bundles[0]), public, model)
+        verify_model_sig(bundle, public, model)
     except (ModelpackError, ValueError):
         return False
     return True
