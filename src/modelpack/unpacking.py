@@ -163,7 +163,7 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError):
-            raise _naming_output(exc, staging, output) from None
+            raise naming_output(exc, staging, output) from None
         raise
     return written
 
@@ -188,10 +188,10 @@ def work_folder(output: Path, merge: bool, purpose: str = "") -> Path:
         output.parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-{purpose}"))
     except OSError as exc:
-        raise _naming_output(exc, None, output) from None
+        raise naming_output(exc, None, output) from None
 
 
-def _naming_output(exc: OSError, staging: Path | None, output: Path) -> OSError:
+def naming_output(exc: OSError, staging: Path | None, output: Path) -> OSError:
     """The same error, naming the path the user asked for rather than our hidden staging folder."""
     name = str(exc.filename or "")
     if staging is not None and name.startswith(str(staging)):
@@ -366,6 +366,11 @@ def _link(source: Path, target: Path, mode: int, stamp: float | None) -> bool:
         return False
     _set_attributes(target, mode, stamp)
     return True
+
+
+def restore_attributes(target: Path, layer: Descriptor) -> None:
+    """Give a restored file its layer's mode and modification time."""
+    _set_attributes(target, file_mode(layer), _timestamp(file_metadata(layer).get("mtime")))
 
 
 def _set_attributes(target: Path, mode: int, stamp: float | None) -> None:
