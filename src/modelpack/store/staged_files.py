@@ -21,9 +21,10 @@ import threading
 from pathlib import Path
 
 from modelpack.confined import Confined
+from modelpack.file_attributes import restore_attributes
 from modelpack.filecopy import clone_or_copy
 from modelpack.oci.descriptor import Descriptor, Manifest
-from modelpack.unpacking import file_paths, layer_is_archive, layer_path, naming_output, restore_attributes, work_folder
+from modelpack.unpacking import file_paths, layer_is_archive, layer_path, naming_output, work_folder
 
 
 class StagedFiles:
