@@ -99,7 +99,7 @@ def test_signed_by_the_key_pulls_exactly_the_verified_digest(signed_model: tuple
     default_identity = write_policy(tmp_path, {"default": signed_by(pub_a, None)}, "default-identity.json")
     assert pull(f"{repo}@{digest}", default_identity, tmp_path / "o2")[0] == 0
     code, err = pull(repo + ":v1", default_identity, tmp_path / "o3")
-    assert code == 7 and "does not accept" in err and "matchRepoDigestOrExact" in err
+    assert code == 7 and "does not accept" in err and "matchRepoDigestOrExact" in err and "use matchRepository" in err
 
 
 def test_other_key_unsigned_and_rejected_are_refused(signed_model: tuple[str, str, Path, Path], registry: Registry,

@@ -154,3 +154,26 @@ def test_simple_signing_payload_is_read_strictly() -> None:
     for bad in (extra, attestation, {"critical": good["critical"], "more": 1}, [good]):
         with pytest.raises(VerificationError):
             simple_signing_claim(json.dumps(bad).encode())
+
+
+def test_the_published_containers_image_vector() -> None:
+    """containers/image's own cosign-signed fixture: its payload is read as that library reads it, and its
+    claim is accepted for its repository by digest, refused for a tag or another repository."""
+    import hashlib
+
+    from modelpack.signatures import keys
+
+    data = Path(__file__).resolve().parents[1] / "data" / "containers-image"
+    manifest = (data / "dir-img-cosign-valid" / "manifest.json").read_bytes()
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    raw = (data / "dir-img-cosign-valid" / "signature-1").read_bytes()
+    record = json.loads(raw[raw.index(b"{"):])
+    payload = base64.b64decode(record["payload"])
+    signature = base64.b64decode(record["annotations"]["dev.cosignproject.cosign/signature"])
+    assert keys.verify_signature(keys.load_public_key(data / "cosign.pub"), signature, payload)
+    signed_digest, claimed = simple_signing_claim(payload)
+    assert signed_digest == digest and claimed == "192.168.64.2:5000/cosign-signed-single-sample"
+    repo = "192.168.64.2:5000/cosign-signed-single-sample"
+    assert accepts(SignedIdentity(), Reference.parse(f"{repo}@{digest}"), claim(claimed))
+    assert not accepts(SignedIdentity(), Reference.parse(f"{repo}:latest"), claim(claimed))
+    assert not accepts(SignedIdentity(), Reference.parse(f"192.168.64.2:5000/other@{digest}"), claim(claimed))

@@ -23,7 +23,7 @@ from modelpack.oci.reference import Reference
 from modelpack.signatures.keys import KeyFileError, load_public_key, public_key_from_pem, verify_signature
 from modelpack.signatures.lookup import fallback_tag, legacy_layers, signature_blob
 from modelpack.signatures.policy import ACCEPT, REJECT, Policy, PolicyError, PolicyVerdict, Requirement
-from modelpack.signatures.policy_identity import accepts, parse_claim
+from modelpack.signatures.policy_identity import accepts, normalized, parse_claim
 from modelpack.signatures.referrers import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING
 from modelpack.signatures.referrers import SIMPLE_SIGNING_TYPE as IMAGE_SIGNATURE
 from modelpack.store.target import Storage
@@ -102,8 +102,10 @@ def _unmet(requirement: Requirement, ref: Reference, digest: str, repo: Storage,
             continue
         claimed = parse_claim(claim)
         if claimed is None or not accepts(requirement.identity, ref, claimed):
+            hint = " (a tag must be signed as that tag; cosign signs the repository: use matchRepository)" \
+                if ref.tag and claimed is not None and claimed.name == normalized(ref).name and not claimed.tag else ""
             reasons.append(f"signed as {claim[:120]!r}, which signedIdentity {requirement.identity.describe()} "
-                           f"does not accept for {ref}")
+                           f"does not accept for {ref}{hint}")
             continue
         return []
     return reasons or ["no signature found"]
