@@ -273,3 +273,27 @@ def test_a_policy_verified_signature_lets_serve_load_a_pickle(registry: Registry
         serving(hostile + ":1", options=PLAIN, signature_policy=write_policy(
             tmp_path, {"default": signed_by(public)}, "h.json"))
     assert not marker.exists()
+
+
+def test_a_rewritten_location_needs_remap_identity(signed_model: tuple[str, str, Path, Path], tmp_path: Path) -> None:
+    """The policy judges the reference as written; registries.conf reads it elsewhere, where cosign signed
+    the location's name. As containers/image: refused unless remapIdentity maps one onto the other."""
+    repo, _, pub_a, _ = signed_model
+    namespace, name = repo.rsplit("/", 1)
+    conf = tmp_path / "registries.conf"
+    conf.write_text(f'[[registry]]\nprefix = "models.invalid/team"\nlocation = "{namespace}"\n')
+    env = {"CONTAINERS_REGISTRIES_CONF": str(conf)}
+    written = f"models.invalid/team/{name}:v1"
+    strict = write_policy(tmp_path, {"default": REJECT, "transports": {"docker": {
+        "models.invalid/team": signed_by(pub_a)}}}, "strict.json")
+    refused = modelpack("pull", "--plain-http", "--signature-policy", str(strict), written, env=env)
+    assert refused.code == 7 and f"signed as '{repo}'" in refused.err, refused.err
+    remapped = [{"type": "sigstoreSigned", "keyPath": str(pub_a), "signedIdentity": {
+        "type": "remapIdentity", "prefix": "models.invalid/team", "signedPrefix": namespace}}]
+    remap = write_policy(tmp_path, {"default": REJECT, "transports": {"docker": {"models.invalid/team": remapped}}},
+                         "remap.json")
+    refused = modelpack("pull", "--plain-http", "--signature-policy", str(remap), written, env=env)
+    assert refused.code == 7 and "does not accept" in refused.err  # remapped, then checked as the tag
+    accepted = modelpack("pull", "--plain-http", "--signature-policy", str(remap),
+                         f"models.invalid/team/{name}@{signed_model[1]}", env=env)
+    assert accepted.code == 0, accepted.err

@@ -125,7 +125,10 @@ def policy_verdict(ref: object, src: Storage, signature_policy: str | Path | Pol
     loaded = load(signature_policy)
     if loaded is None or not isinstance(ref, Reference):
         return PolicyVerdict()
-    from modelpack.signatures.policy_check import enforce  # (cryptography: only when a policy is in effect)
+    scope, requirements = loaded.requirements_for(ref)
+    if all(requirement.type == ACCEPT for requirement in requirements):  # the usual system default
+        return PolicyVerdict(loaded.source, scope)
+    from modelpack.signatures.policy_check import enforce  # (cryptography: only when a signature may be needed)
 
     return enforce(loaded, ref, src)
 
