@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from modelpack.api.core import inspect, parse_reference, remote
@@ -17,6 +18,7 @@ from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
+from modelpack.signatures.policy import policy_verdict
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.target import read_small
 from modelpack.unpacking import layer_path
@@ -48,6 +50,7 @@ def kubernetes(
     options: ClientOptions | None = None,
     verify_key: str | Path | None = None,
     trust_unverified_pickle: bool = False,
+    signature_policy: str | Path | None = None,
 ) -> str:
     """YAML for running a model. Tags are resolved now: every reference in the output is pinned by digest.
 
@@ -74,6 +77,9 @@ def kubernetes(
             the digest the YAML mounts); then a pickle may be what the serving image loads.
         trust_unverified_pickle: with image-volume, mount a model whose served file is a pickle although its
             signature was not verified.
+        signature_policy: the containers-policy.json that REF (and a serving image) must satisfy (default: the
+            one in effect, see `pull`); the YAML then pins the digest it verified, and a signature it verified
+            counts as `verify_key`'s does.
 
     Returns:
         The YAML documents (no anchors or aliases).
@@ -84,7 +90,8 @@ def kubernetes(
             for a modelcar and no `model_format`.
         UntrustedContentError: with image-volume, the serving image would load a pickle (it serves the mounted
             /models as a directory) and neither `verify_key` nor `trust_unverified_pickle` was given.
-        VerificationError: `verify_key` given and no signature verifies.
+        VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses a
+            reference.
         NotFoundError, AuthenticationError, TransportError: from the registry.
     """
     from modelpack.image import k8s
@@ -108,7 +115,8 @@ def kubernetes(
     if model_format is not None and kind != "kserve":
         raise UsageError(f"--model-format applies to --kind kserve only (--kind {kind} writes no modelFormat)")
     ref = parse_reference(reference)
-    pinned, node = _remote_node(ref, options)
+    verdict = policy_verdict(ref, remote(ref, options), signature_policy)
+    pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)
     name = name or k8s.name_for(ref.repository)
     where = k8s.Placement(name, namespace, replicas)
     if kind == "deployment":
@@ -144,7 +152,10 @@ def kubernetes(
     if not serving_image:  # no published serving image: the user builds one (a Python base alone does not serve)
         raise UsageError(f"--kind image-volume needs --serving-image IMAGE: build one with `modelpack build-image "
                          f"{reference} -t IMAGE` (it serves the mounted /models)")
-    server_pinned, server_node = _remote_node(parse_reference(serving_image), options)
+    server_ref = parse_reference(serving_image)
+    server_verdict = policy_verdict(server_ref, remote(server_ref, options), signature_policy)
+    server_pinned, server_node = _remote_node(
+        replace(server_ref, digest=server_verdict.digest) if server_verdict.digest else server_ref, options)
     if not is_container_image(server_node):
         raise UsageError(f"--serving-image {serving_image} is {kind_of(server_node)}, not a container image")
     digest = pinned.split("@")[1]
@@ -152,7 +163,7 @@ def kubernetes(
         from modelpack.signatures import keys, referrers
 
         referrers.verify_signatures(remote(ref, options), digest, keys.load_public_key(Path(verify_key)))
-    elif not trust_unverified_pickle:
+    elif not trust_unverified_pickle and not verdict.signed:
         _refuse_unverified_pickle_volume(ref, digest, node, options)
     meta = metadata_view(node.annotations, None)
     # Every variable is set, an empty one too: the serving image's own values name the model it was built from.

@@ -24,7 +24,8 @@ def dockerfile(base: str, modelcar: bool, labels: dict[str, str]) -> str:
 
 
 def build_with_docker(model_ref: str, image: str, *, base: str | None, modelcar: bool, options: Any,
-                      verify_key: str | None = None, trust_unverified_pickle: bool = False) -> Descriptor:
+                      verify_key: str | None = None, trust_unverified_pickle: bool = False,
+                      signature_policy: str | None = None) -> Descriptor:
     """Build and push the image with a Docker engine (see `api.build_image` for what it holds and refuses).
 
     Raises:
@@ -49,13 +50,14 @@ def build_with_docker(model_ref: str, image: str, *, base: str | None, modelcar:
                          "without it the serving layer is installed on any Python base)")
     from modelpack import api
 
-    pulled = api.pull(model_ref, options=options, verify_key=verify_key)  # exactly the verified digest
+    pulled = api.pull(model_ref, options=options, verify_key=verify_key,  # exactly the verified digest
+                      signature_policy=signature_policy)
     digest = pulled.descriptor.digest
     base = base or api.DEFAULT_MODELCAR_BASE
     with tempfile.TemporaryDirectory() as context:
         models = Path(context) / "models"
         api.unpack(api.parse_reference(model_ref).with_digest(digest), models)
-        if verify_key is None and not modelcar and not trust_unverified_pickle:
+        if verify_key is None and not pulled.policy_verified and not modelcar and not trust_unverified_pickle:
             from modelpack.image.served_file import refuse_unverified_pickle
 
             refuse_unverified_pickle({str(p.relative_to(models)): p for p in models.rglob("*") if p.is_file()},
