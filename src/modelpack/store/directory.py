@@ -1,8 +1,10 @@
 """A directory of files as the destination of a copy: what `pull -o DIR` writes into (oras-go's file store).
 
 Each blob is received once, straight from the registry, into a hidden folder on the output's
-filesystem, its digest checked on the way; when every blob is there, the files are moved into place by
-renames (see unpacking: paths checked, staged, nothing half-written). Nothing goes into the local store,
+filesystem, its digest checked on the way: into a new output, at its file's own path in a folder that
+becomes the output once every file is whole (see staged_files); otherwise under its digest, the files
+moved into place by renames once every blob is there (see unpacking: paths checked, staged, nothing
+half-written). Nothing goes into the local store,
 so a 70 GB model costs 70 GB of disk and one write of each byte, as `oras pull` does. A blob the local
 store already holds is copied from it (a reflink where the filesystem can) instead of downloaded.
 """
