@@ -261,3 +261,13 @@ def auth_registry(fresh_registry: Callable[..., Registry], tmp_path: Path) -> Re
 
 
 AUTH_USER, AUTH_PASSWORD = "ui-user", "Pa55-ui-Secret-7q"
+
+
+@pytest.fixture
+def settled_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hash cache vouches for files written a moment ago (it normally waits until a change could no
+    longer keep their stat, see hashcache.RACY_NS): for tests of what it keeps and finds."""
+    from modelpack.packing import hashcache
+
+    monkeypatch.setattr(hashcache, "RACY_NS", 0)
+    monkeypatch.setattr(hashcache, "RACY_WHOLE_SECONDS_NS", 0)
