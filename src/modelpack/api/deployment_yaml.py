@@ -177,21 +177,11 @@ def _warn_tar_layers(node: Manifest | Index) -> None:
 def _refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest | Index,
                                      options: ClientOptions | None) -> None:
     """`served_file.refuse_unverified_pickle` of the files the volume mounts: the serving image serves them
-    as its own directory. A `.json` file is an XGBoost model or not by its first bytes, so those are read;
-    no other file is."""
-    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle
+    as its own directory."""
+    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle, remote_heads
 
-    repo = remote(ref.with_digest(digest), options)
     with tempfile.TemporaryDirectory(prefix="modelpack-k8s-") as folder:
-        files: dict[str, Path] = {}
-        for i, layer in enumerate(node.layers if isinstance(node, Manifest) else []):
-            path = layer_path(layer)
-            if path is None:
-                continue
-            files[path] = Path(folder) / str(i)  # only a .json one is ever read
-            if path.lower().endswith(".json"):
-                with repo.open_blob(layer) as stream:
-                    files[path].write_bytes(stream.read(JSON_HEAD))
+        files = remote_heads(remote(ref.with_digest(digest), options), node, Path(folder), {".json": JSON_HEAD})
         refuse_unverified_pickle(files, f"mount {ref} as a serving image's /models")
 
 
