@@ -136,6 +136,7 @@ def kubernetes(
                              "onnx) for KServe's modelFormat")
         if not model_format:
             _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
+        _check_triton_layout(str(reference), k8s.kserve_format(framework), node)
         return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
     if is_container_image(node):
         raise UsageError(f"{reference} is a container image; --kind image-volume takes the model artifact "
@@ -236,3 +237,23 @@ def _check_runtime_loads(reference: str, model_format: str, paths: list[str]) ->
     raise UsageError(f"KServe's {model_format} runtimes load only {'/'.join(loads)} files and {reference} holds "
                      f"{shown}: deploy a serving image instead (`modelpack build-image MODEL -t IMAGE`, then "
                      "`k8s --kind kserve IMAGE`), or pass --model-format NAME for a ServingRuntime that loads it")
+
+
+def _check_triton_layout(reference: str, model_format: str, node: Manifest | Index) -> None:
+    """Refuse an `onnx` InferenceService of a modelcar of ours that holds its files flat under /models:
+    KServe runs Triton for `onnx` (`--model-store=/mnt/models`), which serves only `/mnt/models/NAME/1/`.
+    Anyone else's modelcar (no `io.modelpack.model.reference`) is taken as it is.
+
+    Raises:
+        UsageError: the modelcar is ours and not in Triton's layout (exit 2).
+    """
+    from modelpack.image.modelcar import LAYOUT_ANNOTATION
+
+    annotations = node.annotations or {}
+    ours = bool(annotations.get(A_MODEL_REFERENCE))
+    if model_format != "onnx" or not ours or annotations.get(LAYOUT_ANNOTATION) == "triton":
+        return
+    raise UsageError(f"KServe serves onnx with Triton, which loads /mnt/models/NAME/1/model.onnx, and {reference} "
+                     "holds its files flat under /models (built by an older modelpack, or no single .onnx file "
+                     "to serve): rebuild it with `modelpack build-image MODEL -t IMAGE --modelcar`, or deploy a "
+                     "serving image (`k8s --kind kserve IMAGE` of `build-image MODEL -t IMAGE`)")
