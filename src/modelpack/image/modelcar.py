@@ -136,7 +136,7 @@ def layout_for(files: Mapping[str, Path], framework: str | None, model_name: str
     try:
         chosen = model_file.pick(files, framework, "the model")
     except UsageError:
-        return Layout()  # nothing, or several .onnx files: `k8s --kind kserve` refuses it (no layout recorded)
+        return Layout()  # nothing, or several .onnx files: recorded flat, which `k8s --kind kserve` refuses
     if not chosen.lower().endswith(".onnx"):
         return Layout()
     name = model_name if _TRITON_NAME.match(model_name) and model_name not in (".", "..") else "model"
