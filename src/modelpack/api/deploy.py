@@ -70,7 +70,9 @@ def build_image(
         model: the model artifact (from the local store, else its registry).
         image: where to push the image; needs a tag.
         base: the base image (default: python:3.X-slim for this Python, or busybox with `modelcar`).
-        modelcar: keep the base's entrypoint (KServe modelcar) instead of running `modelpack serve`.
+        modelcar: KServe's modelcar: the base's command kept (its entrypoint moved into the command, as
+            KServe passes `args` only) instead of running `modelpack serve`; an ONNX model in Triton's
+            repository layout (`/models/NAME/1/`).
         options: registry client options.
         store: the local store (default: the user's).
         copy_options: transfer options for pushing the layers.
@@ -78,7 +80,8 @@ def build_image(
             e.g. one built from serve/Dockerfile).
         verify_key: public key: the model's signature in its registry must verify (for exactly the digest
             built), as `serve REF --verify-key` checks it; then a pickle may be what the image serves.
-        trust_unverified_pickle: build a serving image that loads a pickle whose signature was not verified.
+        trust_unverified_pickle: build a serving image that loads, or a modelcar that holds, a pickle whose
+            signature was not verified.
         signature_policy: the containers-policy.json a model fetched from its registry must satisfy (default:
             the one in effect, see `pull`); a signature it verified counts as `verify_key`'s does. A model
             already in the local store is not fetched, so not checked.
@@ -87,10 +90,12 @@ def build_image(
         The pushed image's (or index's) descriptor.
 
     Raises:
-        UsageError: `model` is a container image, the base is not one or has no Python 3, or `image` has
-            no tag.
+        UsageError: `model` is a container image, the base is not one, has no Python 3 (a serving image)
+            or no `sh` (a modelcar, which KServe runs with `sh -c`), or `image` has no tag.
         UntrustedContentError: a serving image would load a pickle (the image's `serve /models` trusts its
-            own directory) and neither `verify_key` nor `trust_unverified_pickle` was given.
+            own directory), or a modelcar would hold a file KServe's runtimes unpickle (.joblib, .pkl,
+            .pickle, PyTorch's .bin/.pt/.pth/.ckpt/.mar), and neither `verify_key`, a signature the
+            policy verified, nor `trust_unverified_pickle` vouches for it.
         VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses the
             model.
         ModelpackError: pip could not install the serving packages.
@@ -114,8 +119,8 @@ def build_image(
 
         referrers.verify_signatures(remote(model_ref, options, mirrors=True), desc.digest,
                                     keys.load_public_key(Path(verify_key)))
-    elif not modelcar and not trust_unverified_pickle and not signed:
-        _refuse_unverified_pickle_image(model_ref, manifest, local_store)
+    elif not trust_unverified_pickle and not signed:
+        _refuse_unverified_pickle_image(model_ref, manifest, local_store, modelcar)
     if base_ref is None:
         base_ref = _default_image(DEFAULT_MODELCAR_BASE if modelcar else DEFAULT_SERVE_BASE,
                                   "modelcar base" if modelcar else "serving base", "--base", options)
@@ -123,25 +128,38 @@ def build_image(
     def blob_path(digest: str) -> Path:
         return local_store.blob_path(digest)
 
-    source = ModelSource(model_ref, desc, manifest, blob_path)
     serving = None if modelcar or not serving_layer else _serving_installer(base_ref, local_store)
     host = _ARCHITECTURES.get(platform.machine().lower(), platform.machine().lower())
-    return _build(source, base_ref, remote(base_ref, options), image_ref, remote(image_ref, options),
-                  modelcar=modelcar, copy_options=copy_options, serving=serving,
-                  architectures=(host,) if serving is not None else ())
+    with tempfile.TemporaryDirectory(prefix="modelpack-image-") as scratch:
+        source = ModelSource(model_ref, desc, manifest, blob_path)
+        if modelcar:
+            from modelpack.image.modelcar import modelcar_files
+
+            source.layout, source.extra = modelcar_files(model_ref, manifest, blob_path, model_ref.repository,
+                                                         Path(scratch))
+        return _build(source, base_ref, remote(base_ref, options), image_ref, remote(image_ref, options),
+                      modelcar=modelcar, copy_options=copy_options, serving=serving,
+                      architectures=(host,) if serving is not None else ())
 
 
-def _refuse_unverified_pickle_image(model_ref: Reference, manifest: Manifest, local_store: LayoutStore) -> None:
-    """`served_file.refuse_unverified_pickle` of the model's files as the image will hold them."""
+def _refuse_unverified_pickle_image(model_ref: Reference, manifest: Manifest, local_store: LayoutStore,
+                                    modelcar: bool) -> None:
+    """Of the model's files as the image will hold them: for a serving image, the file its `serve /models`
+    would load must not be a pickle (`served_file`); for a modelcar, which KServe's runtime loads by its
+    own choice, no file may be one a runtime unpickles (`modelcar`)."""
     from modelpack.image.layers import model_files
+    from modelpack.image.modelcar import refuse_unverified_pickles
     from modelpack.image.served_file import refuse_unverified_pickle
 
     try:
         entries = model_files(manifest, local_store.blob_path)
     except ValueError:
         return  # an archive layer: build-image refuses the model itself
-    refuse_unverified_pickle({entry.path.split("/", 1)[1]: entry.source for entry in entries},
-                             f"build a serving image of {model_ref}")
+    files = {entry.path.split("/", 1)[1]: entry.source for entry in entries}
+    if modelcar:
+        refuse_unverified_pickles(files, model_ref)
+    else:
+        refuse_unverified_pickle(files, f"build a serving image of {model_ref}")
 
 
 def _serving_installer(base_ref: Reference, local_store: LayoutStore) -> Any:

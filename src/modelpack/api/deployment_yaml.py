@@ -144,6 +144,7 @@ def kubernetes(
                              "onnx) for KServe's modelFormat")
         if not model_format:
             _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
+        _check_triton_layout(str(reference), k8s.kserve_format(framework), node)
         return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
     if is_container_image(node):
         raise UsageError(f"{reference} is a container image; --kind image-volume takes the model artifact "
@@ -188,21 +189,11 @@ def _warn_tar_layers(node: Manifest | Index) -> None:
 def _refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest | Index,
                                      options: ClientOptions | None) -> None:
     """`served_file.refuse_unverified_pickle` of the files the volume mounts: the serving image serves them
-    as its own directory. A `.json` file is an XGBoost model or not by its first bytes, so those are read;
-    no other file is."""
-    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle
+    as its own directory."""
+    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle, remote_heads
 
-    repo = remote(ref.with_digest(digest), options)
     with tempfile.TemporaryDirectory(prefix="modelpack-k8s-") as folder:
-        files: dict[str, Path] = {}
-        for i, layer in enumerate(node.layers if isinstance(node, Manifest) else []):
-            path = layer_path(layer)
-            if path is None:
-                continue
-            files[path] = Path(folder) / str(i)  # only a .json one is ever read
-            if path.lower().endswith(".json"):
-                with repo.open_blob(layer) as stream:
-                    files[path].write_bytes(stream.read(JSON_HEAD))
+        files = remote_heads(remote(ref.with_digest(digest), options), node, Path(folder), {".json": JSON_HEAD})
         refuse_unverified_pickle(files, f"mount {ref} as a serving image's /models")
 
 
@@ -257,3 +248,23 @@ def _check_runtime_loads(reference: str, model_format: str, paths: list[str]) ->
     raise UsageError(f"KServe's {model_format} runtimes load only {'/'.join(loads)} files and {reference} holds "
                      f"{shown}: deploy a serving image instead (`modelpack build-image MODEL -t IMAGE`, then "
                      "`k8s --kind kserve IMAGE`), or pass --model-format NAME for a ServingRuntime that loads it")
+
+
+def _check_triton_layout(reference: str, model_format: str, node: Manifest | Index) -> None:
+    """Refuse an `onnx` InferenceService of a modelcar of ours that holds its files flat under /models:
+    KServe runs Triton for `onnx` (`--model-store=/mnt/models`), which serves only `/mnt/models/NAME/1/`.
+    Anyone else's modelcar (no `io.modelpack.model.reference`) is taken as it is.
+
+    Raises:
+        UsageError: the modelcar is ours and not in Triton's layout (exit 2).
+    """
+    from modelpack.image.modelcar import LAYOUT_ANNOTATION
+
+    annotations = node.annotations or {}
+    ours = bool(annotations.get(A_MODEL_REFERENCE))
+    if model_format != "onnx" or not ours or annotations.get(LAYOUT_ANNOTATION) == "triton":
+        return
+    raise UsageError(f"KServe serves onnx with Triton, which loads /mnt/models/NAME/1/model.onnx, and {reference} "
+                     "holds its files flat under /models (built by an older modelpack, or no single .onnx file "
+                     "to serve): rebuild it with `modelpack build-image MODEL -t IMAGE --modelcar`, or deploy a "
+                     "serving image (`k8s --kind kserve IMAGE` of `build-image MODEL -t IMAGE`)")
