@@ -122,11 +122,57 @@ def test_calls_past_the_limits_are_resource_exhausted(tmp_path: Path, monkeypatc
                 stub.ModelInfer(request(second_rows), timeout=10)
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value.details()
             assert expected in refused.value.details()
+            # grpcio's own refusals (past the calls at once) were not in /metrics: REST's 503s are.
+            assert any('endpoint="grpc_ModelInfer"' in line and 'code="RESOURCE_EXHAUSTED"' in line
+                       for line in metrics_lines(server.server_address[1]))
             leave.set()
             assert len(holder.result().raw_output_contents) == 2
             assert stub.ModelInfer(request(second_rows), timeout=30).outputs  # freed
     finally:
         leave.set()
+        server.shutdown()
+        server.server_close()
+
+
+def metrics_lines(port: int) -> list[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as page:
+        return [line for line in page.read().decode().splitlines() if line.startswith("modelpack_requests_total")]
+
+
+def test_a_call_whose_deadline_passed_is_counted_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The handler finished after the client had given up, and the call was counted OK although grpcio
+    # dropped the answer.
+    import threading
+
+    import modelpack as mp
+    from modelpack.serve.served_model import ServedModel
+
+    given_up = threading.Event()
+    predict = ServedModel.predict
+
+    def late(self: ServedModel, inputs: dict[str, Any]) -> Any:
+        given_up.wait(30)
+        return predict(self, inputs)
+
+    monkeypatch.setattr(ServedModel, "predict", late)
+    server = mp.serve_model(iris_skops(tmp_path / "iris")[0], port=0, grpc_port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = grpc_client.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+        tensor = grpc_client.InferInput("x", [1, 4], "FP64")
+        tensor.set_data_from_numpy(np.ones((1, 4)))
+        with pytest.raises(InferenceServerException) as refused:
+            client.infer("iris", [tensor], client_timeout=0.5)
+        assert "Deadline" in str(refused.value) or "DEADLINE" in str(refused.value), refused.value
+        given_up.set()
+        for _ in range(100):
+            lines = [line for line in metrics_lines(server.server_address[1]) if "grpc_ModelInfer" in line]
+            if lines:
+                break
+            threading.Event().wait(0.1)
+        assert lines and all('code="DEADLINE_EXCEEDED"' in line for line in lines), lines
+    finally:
+        given_up.set()
         server.shutdown()
         server.server_close()
 

@@ -11,7 +11,9 @@
 - bodies received and parsed at once total at most `max_inflight_bytes` (JSON parsing costs ~10-25 times
   the body size in Python objects), counted as their bytes arrive (a declared length never sent holds
   nothing); a body whose next bytes do not fit gets a 503 (the rest is read and dropped, so that a
-  client still sending reads it)."""
+  client still sending reads it). They are held until the response has been written but for its last
+  `RESPONSE_PIECE` (a response can be several times its request), within the connection's deadline
+  (`http_protocols`): clients that do not read their answers cannot pile them up in memory."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# A response is written in pieces of this size, each once the client has taken the previous one.
+RESPONSE_PIECE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,16 @@ class LimitsMiddleware:
         async def tracking_send(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
-            await send(message)
+            body = message.get("body", b"")
+            if message["type"] != "http.response.body" or len(body) <= RESPONSE_PIECE:
+                return await send(message)
+            # In pieces, each written once the client has taken the one before (uvicorn waits while the
+            # connection's buffer is full): the request's budget is held until the last is written, and
+            # what a client does not read stays bounded by the piece, not the response's size.
+            more = message.get("more_body", False)
+            for start in range(0, len(body), RESPONSE_PIECE):
+                await send({"type": "http.response.body", "body": body[start:start + RESPONSE_PIECE],
+                            "more_body": more or start + RESPONSE_PIECE < len(body)})
 
         try:
             await self.app(scope, bounded_receive, tracking_send)

@@ -5,7 +5,14 @@ typed `contents`; both are checked like REST requests (datatype ranges, element 
 sent as `raw_output_contents`. Errors are gRPC statuses: INVALID_ARGUMENT for a request that breaks the
 protocol, NOT_FOUND for an unknown model or version, RESOURCE_EXHAUSTED past the limits: at most `threads`
 calls at once (grpcio would queue any number of them, each message in memory), and inference messages
-take their size from the byte budget REST bodies take theirs from.
+take their size from the byte budget REST bodies take theirs from, before they are parsed (a parsed
+message and the arrays made from it cost several times its bytes: 128 calls of 16 MiB at once took the
+server from 0.2 to 1.9 GB when the budget was taken after parsing).
+
+Every call is counted in the metrics, refusals included: those grpcio makes itself past `threads` calls
+(the method's endpoint, RESOURCE_EXHAUSTED) and calls whose client's deadline passed while they ran
+(DEADLINE_EXCEEDED; grpcio drops the answer). Messages over `max_message_bytes` are refused by gRPC's core
+before any of this code sees them, and are not counted.
 """
 
 from __future__ import annotations
@@ -62,11 +69,13 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
     except ImportError:
         raise MissingDependencyError('--grpc-port needs grpcio and protobuf: pip install "modelpack[grpc]"') from None
     handlers = {}
+    budget = budget or ByteBudget(2 * max_message_bytes)
     for method, (request, response) in METHODS.items():
-        service = _Service(model, classes, grpc, budget or ByteBudget(2 * max_message_bytes))
+        service = _Service(model, classes, grpc, budget)
         handler = _observed(metrics, method, getattr(service, method))
+        read = classes[request].FromString
         handlers[method] = grpc.unary_unary_rpc_method_handler(
-            handler, request_deserializer=classes[request].FromString,
+            handler, request_deserializer=_budgeted(read, budget) if method == "ModelInfer" else read,
             response_serializer=classes[response].SerializeToString)
     # Calls run on our workers (`worker_pool`), born with SIGINT and SIGTERM blocked; gRPC's own threads,
     # made by the server and its start, are born so too: stop signals reach the main thread only.
@@ -76,7 +85,8 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
                              options=[("grpc.max_receive_message_length", max_message_bytes),
                                       ("grpc.max_connection_age_ms", _ms(10 * call_timeout)),
                                       ("grpc.max_connection_age_grace_ms", _ms(call_timeout))])
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_generic_rpc_handlers((_CountingRefusals(grpc.method_handlers_generic_handler(SERVICE, handlers),
+                                                       server, metrics),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         bound = server.add_insecure_port(address)
@@ -103,9 +113,59 @@ def _observed(metrics: ServerMetrics, method: str, call: Any) -> Any:
             code = str(getattr(context.code(), "name", None) or "UNKNOWN") if hasattr(context, "code") else "UNKNOWN"
             raise
         finally:
+            left = context.time_remaining() if hasattr(context, "time_remaining") else None
+            if code == "OK" and left is not None and left <= 0:
+                code = "DEADLINE_EXCEEDED"  # the client has given up: grpcio drops the answer
             metrics.observe(f"grpc_{method}", code, time.perf_counter() - started)
 
     return handler
+
+
+class _Budgeted:
+    """A ModelInfer message (None: refused for the budget) and the bytes of the budget it holds."""
+
+    __slots__ = ("message", "size")
+
+    def __init__(self, message: Any, size: int) -> None:
+        self.message, self.size = message, size
+
+
+def _budgeted(parse: Any, budget: ByteBudget) -> Any:
+    """A request deserializer taking the message's bytes from `budget` before parsing it: grpcio calls
+    the handler with whatever it returns, so the handler gives them back."""
+
+    def read(data: bytes) -> _Budgeted:
+        if not budget.take(len(data)):
+            return _Budgeted(None, 0)
+        try:
+            return _Budgeted(parse(data), len(data))
+        except BaseException:
+            budget.release(len(data))
+            raise
+
+    return read
+
+
+class _CountingRefusals:
+    """A generic handler that counts the calls grpcio refuses itself past `maximum_concurrent_rpcs`.
+
+    grpcio asks its handlers for every call, under the lock its own count is checked under, and then
+    refuses the call without running it; the count is read from grpcio's server state (private: when a
+    release renames it, such refusals are not counted, and calls are still served).
+    """
+
+    def __init__(self, inner: Any, server: Any, metrics: ServerMetrics) -> None:
+        self.inner, self.metrics = inner, metrics
+        self.state = getattr(server, "_state", None)
+
+    def service(self, details: Any) -> Any:
+        handler = self.inner.service(details)
+        limit = getattr(self.state, "maximum_concurrent_rpcs", None)
+        active = getattr(self.state, "active_rpc_count", None)
+        if handler is not None and isinstance(limit, int) and isinstance(active, int) and active >= limit:
+            method = str(details.method).rsplit("/", 1)[-1]
+            self.metrics.observe(f"grpc_{method}", "RESOURCE_EXHAUSTED", 0.0)
+        return handler
 
 
 class _Service:
@@ -137,16 +197,15 @@ class _Service:
                                                      platform=info["platform"], inputs=info["inputs"],
                                                      outputs=info["outputs"])
 
-    def ModelInfer(self, request: Any, context: Any) -> Any:
-        self._known(request.model_name, request.model_version, context)
-        size = request.ByteSize()
-        if not self.budget.take(size):
-            context.abort(self.grpc.StatusCode.RESOURCE_EXHAUSTED,
-                          "the server is busy: the messages of other requests fill its memory budget; retry later")
+    def ModelInfer(self, request: _Budgeted, context: Any) -> Any:
         try:
-            return self._infer(request, context)
+            if request.message is None:
+                context.abort(self.grpc.StatusCode.RESOURCE_EXHAUSTED, "the server is busy: the messages of "
+                              "other requests fill its memory budget; retry later")
+            self._known(request.message.model_name, request.message.model_version, context)
+            return self._infer(request.message, context)
         finally:
-            self.budget.release(size)
+            self.budget.release(request.size)
 
     def _infer(self, request: Any, context: Any) -> Any:
         try:
