@@ -84,6 +84,7 @@ def sign(
     Raises:
         NotFoundError: no such model there.
         UsageError: the key cannot be read with this password.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.signatures import keys, referrers
 
@@ -129,6 +130,7 @@ def verify(
     Raises:
         VerificationError: no signature verifies (the reasons are given).
         NotFoundError: no such model there.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.signatures import keys, referrers
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from modelpack import advice
 from modelpack.errors import UntrustedContentError, UsageError
 
 JSON_HEAD = 64  # bytes of a .json file that say whether it is an XGBoost model (`is_xgboost_model` reads fewer)
@@ -31,5 +32,4 @@ def refuse_unverified_pickle(files: Mapping[str, Path], doing: str) -> None:
     if model_file.is_pickle(Path(chosen)):
         raise UntrustedContentError(
             f"refusing to {doing}: the file a serving image would serve ({chosen[:200]}) is a "
-            "pickle, which runs code when loaded, and no signature was verified; pass --verify-key KEY to "
-            "verify it, or --trust-unverified-pickle to run it anyway")
+            "pickle, which runs code when loaded, and no signature was verified", advice=advice.VERIFY_OR_TRUST)

@@ -15,6 +15,7 @@ from concurrent.futures import Future, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelpack.advice import compose
 from modelpack.environment import env_int
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor, Index
@@ -94,8 +95,10 @@ def copy(
     result = CopyResult(root)
     graph = Graph.walk(src, root, data, options.layer_filter)
     if options.layer_filter is not None and graph.layers and not graph.taken:
-        raise UsageError(f"{options.layer_filter} matches none of the {graph.layers} layers of {root.digest}; "
-                         "nothing was fetched")
+        named = getattr(options.layer_filter, "wording", None)  # a LayerSelection names itself in both terms
+        raise UsageError(compose("{} matches none of the {} layers of {}; nothing was fetched",
+                                 named() if callable(named) else str(options.layer_filter), str(graph.layers),
+                                 root.digest))
     result.blobs.extend(graph.blobs)
     if tag is not None:
         current = dst.find(tag)
