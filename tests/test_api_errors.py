@@ -108,3 +108,43 @@ def test_an_error_with_advice_survives_pickling() -> None:
     error = mp.errors.AuthenticationError("h requires authentication", advice=login("h"))
     again = pickle.loads(pickle.dumps(error))
     assert (str(again), cli_message(again), again.advice) == (str(error), cli_message(error), error.advice)
+
+
+def test_the_fix_an_auth_refusal_names_in_python_works(
+        fresh_registry: Callable[..., Registry], tmp_path: Path) -> None:
+    # The advice says `ClientOptions(credentials=Credentials(...))`: Credentials was not exported.
+    reg = fresh_registry(auth_htpasswd=htpasswd_file(tmp_path / "htpasswd", "alice", "secret-pw"))
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"w" * 100)
+    with mp.Client(plain_http=True, credentials=mp.Credentials("alice", "secret-pw"),
+                   store=tmp_path / "store") as client:
+        ref = reg.repo() + ":1"
+        digest = client.push(model, ref).descriptor.digest
+        assert client.resolve(ref).digest == digest
+
+
+def test_filters_overrides_and_outputs_are_named_as_parameters(registry: Registry, tmp_path: Path) -> None:
+    # They named the CLI's --where, --set and --force to a library caller.
+    from modelpack.advice import cli_message
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"w" * 100)
+    with mp.Client(plain_http=True, store=tmp_path / "store") as client:
+        ref = registry.repo() + ":1"
+        client.push(model, ref)
+        with pytest.raises(ValueError) as where:
+            client.list_versions(ref.rsplit(":", 1)[0], where=["metrics.auc>>1"])
+        with pytest.raises(ValueError) as override:
+            client.pack(model, ref, ["metrics.auc"])
+        (tmp_path / "full").mkdir()
+        (tmp_path / "full" / "x").write_text("x")
+        with pytest.raises(ValueError) as full:
+            client.pull(ref, output=tmp_path / "full")
+    assert str(where.value).startswith("where condition 'metrics.auc>>1': expected FIELD OP VALUE")
+    assert cli_message(where.value).startswith("--where 'metrics.auc>>1': expected FIELD OP VALUE")
+    assert str(override.value).startswith("override 'metrics.auc': expected key=value")
+    assert cli_message(override.value).startswith("--set 'metrics.auc': expected key=value")
+    assert str(full.value).endswith("; force=True replaces the files that differ")
+    assert cli_message(full.value).endswith("; --force replaces the files that differ")

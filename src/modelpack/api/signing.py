@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
@@ -13,6 +13,7 @@ from modelpack.places import Place, open_place, parse_place
 from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
+    from modelpack.signatures.referrers import FoundSignature
     from modelpack.store.layout import LayoutStore
 
 
@@ -100,7 +101,7 @@ def sign(
 class VerifyResult:
     reference: Place
     digest: str
-    signatures: list[Any]
+    signatures: list[FoundSignature]  # kind, location and signed annotations of each that verified
 
 
 @closes_own_options

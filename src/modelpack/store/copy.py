@@ -44,6 +44,14 @@ def default_workers(blobs: Sequence[Descriptor] = ()) -> int:
 
 @dataclass
 class CopyOptions:
+    """How a transfer runs (the `copy_options` of pack, push, pull and copy_model); the defaults work.
+
+    `workers`: blobs moved at once (0: chosen for the blobs at hand, MODELPACK_CONCURRENCY); hooks, each
+    called from a worker thread: `on_blob_start(descriptor)`, `on_blob_done(descriptor, skipped)`,
+    `progress(n)` with each `n` bytes moved (a skipped blob counts whole), `on_root(descriptor)` once the
+    model's manifest is known. The other fields are for modelpack's own use.
+    """
+
     workers: int = 0  # 0: `default_workers` for the blobs at hand
     on_blob_start: Callable[[Descriptor], None] | None = None
     on_blob_done: Callable[[Descriptor, bool], None] | None = None  # (descriptor, skipped)
@@ -57,8 +65,8 @@ class CopyOptions:
     # Blobs smaller than this are sent without asking first whether the destination has them: set when
     # it is known to be new, where the answer is "no" and resending a small blob costs what asking does.
     unasked_below: int = 0
-    # A partial transfer: only the layers this takes are moved (configs always are). Its str() names it
-    # in the error when it takes no layer at all (see selection.LayerSelection).
+    # A partial transfer: only the layers this takes are moved (configs always are). Its wording() (else
+    # its str()) names it in the error when it takes no layer at all (see selection.LayerSelection).
     layer_filter: Callable[[Descriptor], bool] | None = None
 
 
