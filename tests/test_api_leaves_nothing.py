@@ -197,3 +197,20 @@ def test_close_waits_for_the_calls_under_way_then_closes(registry: Registry, tmp
 def test_close_refuses_a_wait_without_bound() -> None:
     with pytest.raises(ValueError, match="timeout"):
         mp.Client(plain_http=True).close(timeout=float("nan"))
+
+
+def test_close_from_a_hook_of_a_call_under_way_does_not_wait_for_itself(
+        registry: Registry, tmp_path: Path) -> None:
+    # close() waited for every call under way, the one calling it too (`warn`, called in the caller's
+    # thread): it never returned.
+    files, threads = _open_files(), _threads()
+    client = mp.Client(plain_http=True, store=tmp_path / "store")
+    model = _model(tmp_path)
+    (model / "modelpack.yaml").write_text("name: m\nformat: onnx\n")  # no .onnx file: `warn` hears of it
+    said: list[bool] = []
+    client.push(model, registry.repo() + ":1", warn=lambda line: said.append(client.close()))
+    assert said == [False]  # not closed yet: the push was under way; it closed the connections as it ended
+    with pytest.raises(UsageError, match="closed"):
+        client.resolve(registry.repo() + ":1")
+    assert _open_files() - files == set()
+    assert [t.name for t in _threads() - threads] == []

@@ -104,6 +104,7 @@ class Client:
         self.store = store if isinstance(store, LayoutStore) else LayoutStore(Path(store) if store else None)
         self._state = threading.Condition()
         self._running = 0  # calls under way, in any thread
+        self._mine = threading.local()  # calls under way in this thread (close() from a callback)
         self._closed = False
 
     def close(self, timeout: float | None = None) -> bool:
@@ -113,13 +114,16 @@ class Client:
         threads; if they are still running then, the last of them closes those when it ends. Or use the
         client as a context manager: `with modelpack.Client() as client: ...`. Closing again does nothing
         more. (Options you passed are closed with the client; a repository or lineage iterator the client
-        returned keeps working on them, opening connections of its own.)
+        returned keeps working on them, opening connections of its own.) From a hook a call runs in the
+        calling thread (`warn`), close() does not wait for that call; from one run on a worker thread
+        (`copy_options`' `on_blob_done`, `progress`) it cannot tell that call from another: pass `timeout=0`.
 
         Args:
             timeout: seconds to wait for the calls under way (None: until they end; 0: not at all).
 
         Returns:
-            Whether every call had ended (and so everything was closed) when close() returned.
+            Whether every call had ended (and so everything was closed) when close() returned; False when
+            called from inside a call of this client (a progress hook): that call closes them as it ends.
 
         Raises:
             UsageError: `timeout` is negative or not a number.
@@ -128,12 +132,13 @@ class Client:
 
         if timeout is not None and not 0 <= timeout <= MAX_TIMEOUT:
             raise UsageError(f"timeout={timeout!r} is not a number of seconds from 0 to {MAX_TIMEOUT:.0f}")
+        own = getattr(self._mine, "calls", 0)  # called from inside a call (a hook): not waited for
         with self._state:
             self._closed = True
-            ended = self._state.wait_for(lambda: self._running == 0, timeout)
-        if ended:
+            ended = self._state.wait_for(lambda: self._running == own, timeout)
+        if ended and not own:
             self.options.close()
-        return ended
+        return ended and not own
 
     @contextlib.contextmanager
     def _calling(self, verb: str) -> Iterator[None]:
@@ -145,9 +150,11 @@ class Client:
             if self._closed:
                 raise UsageError(f"Client.{verb}(): this client is closed; make a new modelpack.Client()")
             self._running += 1
+        self._mine.calls = getattr(self._mine, "calls", 0) + 1
         try:
             yield
         finally:
+            self._mine.calls -= 1
             with self._state:
                 self._running -= 1
                 last = self._closed and self._running == 0
