@@ -169,13 +169,17 @@ def pushed(registry: Registry, tmp_path: Path) -> tuple[str, str]:
 
 @pytest.fixture(autouse=True)
 def modelpack_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own MODELPACK_HOME, an empty Docker credentials dir, and no registries.conf
-    (the machine's /etc/containers one must not route the tests' pulls)."""
+    """Every test gets its own MODELPACK_HOME, an empty Docker credentials dir, no registries.conf (the
+    machine's /etc/containers one must not route the tests' pulls) and a signature policy that accepts
+    anything (nor may the machine's policy.json judge them)."""
     home = tmp_path_factory.mktemp("modelpack-home")
     docker_config = tmp_path_factory.mktemp("docker-config")
     monkeypatch.setenv("MODELPACK_HOME", str(home))
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
     monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(docker_config / "no-registries.conf"))
+    accept = docker_config / "accept-anything-policy.json"
+    accept.write_text('{"default": [{"type": "insecureAcceptAnything"}]}\n')
+    monkeypatch.setenv("MODELPACK_SIGNATURE_POLICY", str(accept))
     return home
 
 
@@ -257,3 +261,13 @@ def auth_registry(fresh_registry: Callable[..., Registry], tmp_path: Path) -> Re
 
 
 AUTH_USER, AUTH_PASSWORD = "ui-user", "Pa55-ui-Secret-7q"
+
+
+@pytest.fixture
+def settled_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hash cache vouches for files written a moment ago (it normally waits until a change could no
+    longer keep their stat, see hashcache.RACY_NS): for tests of what it keeps and finds."""
+    from modelpack.packing import hashcache
+
+    monkeypatch.setattr(hashcache, "RACY_NS", 0)
+    monkeypatch.setattr(hashcache, "RACY_WHOLE_SECONDS_NS", 0)

@@ -85,3 +85,16 @@ def push_debian_base(ref: str, options: ClientOptions) -> Descriptor:
                       size=len(manifest))
     target.put_manifest(desc, manifest, mp.Reference.parse(ref).tag)
     return desc
+
+
+def push_debian_base_or_skip(ref: str, options: ClientOptions) -> None:
+    """`push_debian_base` for a test that runs the image's rootfs in a chroot: skipped (failed in CI) when
+    not root or when the base cannot be made."""
+    from conftest import missing
+
+    if os.geteuid() != 0:
+        missing("running the image's rootfs in a chroot needs root")
+    try:
+        push_debian_base(ref, options)
+    except RuntimeError as exc:
+        missing(str(exc))

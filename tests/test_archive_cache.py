@@ -21,6 +21,8 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
+pytestmark = pytest.mark.usefixtures("settled_files")
+
 PLAIN = ClientOptions(plain_http=True, backoff=0.01)
 
 

@@ -21,6 +21,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Index, Platform
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
+from test_image import push_base
 
 PLAIN = ClientOptions(plain_http=True)
 def push_index(ref: str, children: list[Descriptor]) -> None:
@@ -143,6 +144,7 @@ def test_a_base_made_by_crane_append_without_a_platform_is_refused(registry: Reg
     layer = tmp_path / "rootfs.tar"
     with tarfile.open(layer, "w") as tar:
         tar.add(__file__, arcname="etc/hostname")
+        tar.add(__file__, arcname="bin/sh")  # KServe runs a modelcar with `sh -c`
     base = registry.repo("crane-base") + ":1"
     subprocess.run([str(crane_bin), "append", "-f", str(layer), "-t", base, "--insecure"], check=True,
                    capture_output=True)
@@ -211,7 +213,7 @@ def test_k8s_image_volume_refuses_a_model_as_serving_image(registry: Registry, t
 def test_kserve_needs_a_framework_or_model_format(registry: Registry, tmp_path: Path) -> None:
     model = push_model(registry, tmp_path, "name: iris\n")
     base = registry.repo("base") + ":1"
-    push_image(base)
+    push_base(base, ("amd64",))  # with the sh KServe runs a modelcar with
     modelcar = registry.repo("car") + ":1"
     assert build(model, modelcar, "--modelcar", "--base", base).code == 0
     for image in (modelcar, base):  # ours, recording a model without a framework; anyone's image

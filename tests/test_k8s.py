@@ -58,7 +58,7 @@ def _check_kserve(isvc: dict[str, Any], name: str, namespace: str | None) -> dic
 
 def test_kserve_takes_a_modelcar_as_an_oci_storage_uri(registry: Registry, model_ref: tuple[str, str]) -> None:
     ref, _ = model_ref
-    tagged, modelcar = _build(registry, ref, "car", "--modelcar")
+    tagged, modelcar = _build(registry, ref, "car", "--modelcar", "--trust-unverified-pickle")
     out = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged, "--namespace", "ml", "--name", "iris-prod",
                     "--replicas", "3")
     assert out.code == 0, out.err

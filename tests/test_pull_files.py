@@ -223,3 +223,29 @@ def test_a_pull_over_a_folder_stopped_by_sigterm_leaves_it_as_it_was(registry: R
     assert [path.name for path in out.iterdir()] == ["w.safetensors"]  # no staging folder left in it
     assert tree(out) == before  # the old file, whole
     assert process.returncode == 143
+
+
+def test_files_received_at_their_paths_keep_modes_and_times_through_cut_connections(
+        registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    # Into a new output each file is received straight at its path in a hidden folder (staged_files); a
+    # blob whose connection is cut is received again at the same path, and the folder becomes the output
+    # only once every file is whole.
+    model = tmp_path / "m"
+    (model / "deep" / "er").mkdir(parents=True)
+    files = {"small.json": os.urandom(300_000), "deep/er/big.safetensors": os.urandom(2_500_000),
+             "deep/run.sh": b"#!/bin/sh\necho hi\n", "deep/er/twin.bin": b"same bytes", "twin.bin": b"same bytes"}
+    for rel, data in files.items():
+        (model / rel).write_bytes(data)
+    os.chmod(model / "deep" / "run.sh", 0o755)
+    os.utime(model / "small.json", (1_600_000_000, 1_600_000_000))
+    ref = _repo(registry, proxy) + ":1"
+    mp.push(model, ref, options=PLAIN)
+    proxy.faults.append(Fault("GET .*/blobs/" + _sha(model / "small.json"), times=2, cut_after=1000))
+    proxy.faults.append(Fault("GET .*/blobs/" + _sha(model / "deep/er/big.safetensors"), times=1, cut_after=100_000))
+    out = tmp_path / "out"
+    result = modelpack("pull", "--plain-http", ref, "-o", str(out))
+    assert result.code == 0, result.err
+    assert tree(out) == tree(model) and tree(out)["deep/run.sh"][1] == 0o755
+    assert int(os.stat(out / "small.json").st_mtime) == 1_600_000_000
+    assert os.stat(out / "twin.bin").st_ino != os.stat(out / "deep/er/twin.bin").st_ino
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "out"]  # no hidden folder left

@@ -1,4 +1,5 @@
-"""Writing small files so that a crash leaves the old version or the new one, never half of either."""
+"""Small files: written so that a crash leaves the old version or the new one, never half of either;
+configuration files read with a cap."""
 
 from __future__ import annotations
 
@@ -47,3 +48,22 @@ def sync_filesystem(path: Path) -> None:
             raise OSError(ctypes.get_errno(), f"syncfs of {path} failed")
     finally:
         os.close(fd)
+
+
+def read_capped(path: Path, limit: int) -> bytes | None:
+    """A configuration file's bytes, read no further than `limit` (a huge file is a mistake, not a
+    configuration).
+
+    Args:
+        path: the file.
+        limit: the most bytes accepted.
+
+    Returns:
+        The contents, or None when the file holds more than `limit` bytes.
+
+    Raises:
+        OSError: it cannot be read.
+    """
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    return data if len(data) <= limit else None

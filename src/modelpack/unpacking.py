@@ -15,7 +15,6 @@ import os
 import shutil
 import stat
 import tempfile
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -23,12 +22,12 @@ from modelpack.advice import compose, setting
 from modelpack.archives import extract_archive
 from modelpack.confined import Confined, inside
 from modelpack.errors import IntegrityError, UnsafePathError, UsageError
+from modelpack.file_attributes import file_metadata, file_mode, recorded_time, set_attributes
 from modelpack.filecopy import clone_or_copy
 from modelpack.formats import default_name, is_foreign_archive
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
-from modelpack.oci.jsontext import parse_or_none
 from modelpack.space import require_space, same_filesystem
 from modelpack.streams import ByteStream
 
@@ -164,7 +163,7 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError):
-            raise _naming_output(exc, staging, output) from None
+            raise naming_output(exc, staging, output) from None
         raise
     return written
 
@@ -189,10 +188,10 @@ def work_folder(output: Path, merge: bool, purpose: str = "") -> Path:
         output.parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-{purpose}"))
     except OSError as exc:
-        raise _naming_output(exc, None, output) from None
+        raise naming_output(exc, None, output) from None
 
 
-def _naming_output(exc: OSError, staging: Path | None, output: Path) -> OSError:
+def naming_output(exc: OSError, staging: Path | None, output: Path) -> OSError:
     """The same error, naming the path the user asked for rather than our hidden staging folder."""
     name = str(exc.filename or "")
     if staging is not None and name.startswith(str(staging)):
@@ -227,7 +226,7 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
 def _stamp_archive(root: Path, layer: Descriptor) -> None:
     """Give what an archive layer restored (a folder and all in it, or one compressed file) the
     modification time its layer records, so packing it again describes it the same way."""
-    stamp = _timestamp(file_metadata(layer).get("mtime"))
+    stamp = recorded_time(file_metadata(layer).get("mtime"))
     path = layer_path(layer)
     if stamp is None or path is None:
         return
@@ -337,10 +336,10 @@ def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Confined, 
     if target.is_symlink() or target.exists():
         raise UnsafePathError(f"refused artifact: {rel!r} is written twice")
     mode = file_mode(layer)
-    stamp = _timestamp(file_metadata(layer).get("mtime"))
+    stamp = recorded_time(file_metadata(layer).get("mtime"))
     take = getattr(blobs, "take", None)
     if take is not None and take(layer, target):
-        _set_attributes(target, mode, stamp)
+        set_attributes(target, mode, stamp)
         return
     source = blobs.verified_path(layer)
     if source is not None and link and _link(source, target, mode & ~0o222, stamp):
@@ -350,7 +349,7 @@ def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Confined, 
     else:
         with blobs.open_blob(layer) as src, open(target, "xb") as out:
             shutil.copyfileobj(src, out, CHUNK)
-    _set_attributes(target, mode, stamp)
+    set_attributes(target, mode, stamp)
 
 
 def _link(source: Path, target: Path, mode: int, stamp: float | None) -> bool:
@@ -365,36 +364,5 @@ def _link(source: Path, target: Path, mode: int, stamp: float | None) -> bool:
         os.link(source, target)
     except OSError:  # another filesystem, or links not allowed: copy instead
         return False
-    _set_attributes(target, mode, stamp)
+    set_attributes(target, mode, stamp)
     return True
-
-
-def _set_attributes(target: Path, mode: int, stamp: float | None) -> None:
-    os.chmod(target, mode)
-    if stamp is not None:
-        with contextlib.suppress(OSError, OverflowError):
-            os.utime(target, (stamp, stamp))
-
-
-def _timestamp(value: object) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except (ValueError, OverflowError):
-        return None
-
-
-def file_mode(layer: Descriptor) -> int:
-    """The permission bits a file layer restores with (its file metadata's `mode`, else 0644)."""
-    mode = file_metadata(layer).get("mode")
-    return int(mode) & 0o777 if isinstance(mode, int) else 0o644
-
-
-def file_metadata(layer: Descriptor) -> dict:
-    """A file layer's model-spec file metadata (mode, mtime, ...); {} when absent or malformed."""
-    text = layer.annotation(mt.A_FILE_METADATA, mt.LEGACY_A_FILE_METADATA)
-    if not text:
-        return {}
-    value = parse_or_none(text)
-    return value if isinstance(value, dict) else {}

@@ -11,6 +11,8 @@ from modelpack.oci import digest as digests
 from modelpack.packing import hashcache
 from modelpack.packing.hashcache import HashCache
 
+pytestmark = pytest.mark.usefixtures("settled_files")
+
 
 def _put(cache: HashCache, path: Path, digest: str) -> None:
     key = cache.key(path)

@@ -60,6 +60,7 @@ class TransferResult:
     output: Path | None = None
     files: list[str] = field(default_factory=list)
     verified_signatures: int = 0  # with `pull(verify_key=...)`: how many signatures verified
+    policy_verified: bool = False  # the signature policy's signature requirement was met (for this digest)
     provenance: Path | None = None  # with `push(DIR, REF, provenance=True)`: the SLSA predicate kept
 
 

@@ -30,6 +30,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
+from modelpack.signatures.policy import policy_verdict
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions, closes_own_options
@@ -61,6 +62,7 @@ def build_image(
     serving_layer: bool = True,
     verify_key: str | Path | None = None,
     trust_unverified_pickle: bool = False,
+    signature_policy: str | Path | None = None,
 ) -> Descriptor:
     """A serving image (or with `modelcar`, KServe's modelcar shape) from a model, without a Docker
     engine: the base image's layers, for a serving image `modelpack[serve]` installed for the base's
@@ -71,7 +73,9 @@ def build_image(
         model: the model artifact (from the local store, else its registry).
         image: where to push the image; needs a tag.
         base: the base image (default: python:3.X-slim for this Python, or busybox with `modelcar`).
-        modelcar: keep the base's entrypoint (KServe modelcar) instead of running `modelpack serve`.
+        modelcar: KServe's modelcar: the base's command kept (its entrypoint moved into the command, as
+            KServe passes `args` only) instead of running `modelpack serve`; an ONNX model in Triton's
+            repository layout (`/models/NAME/1/`).
         options: registry client options.
         store: the local store (default: the user's).
         copy_options: transfer options for pushing the layers.
@@ -79,17 +83,24 @@ def build_image(
             e.g. one built from serve/Dockerfile).
         verify_key: public key: the model's signature in its registry must verify (for exactly the digest
             built), as `serve REF --verify-key` checks it; then a pickle may be what the image serves.
-        trust_unverified_pickle: build a serving image that loads a pickle whose signature was not verified.
+        trust_unverified_pickle: build a serving image that loads, or a modelcar that holds, a pickle whose
+            signature was not verified.
+        signature_policy: the containers-policy.json a model fetched from its registry must satisfy (default:
+            the one in effect, see `pull`); a signature it verified counts as `verify_key`'s does. A model
+            already in the local store is not fetched, so not checked.
 
     Returns:
         The pushed image's (or index's) descriptor.
 
     Raises:
-        UsageError: `model` is a container image, the base is not one or has no Python 3, or `image` has
-            no tag.
+        UsageError: `model` is a container image, the base is not one, has no Python 3 (a serving image)
+            or no `sh` (a modelcar, which KServe runs with `sh -c`), or `image` has no tag.
         UntrustedContentError: a serving image would load a pickle (the image's `serve /models` trusts its
-            own directory) and neither `verify_key` nor `trust_unverified_pickle` was given.
-        VerificationError: `verify_key` given and no signature verifies.
+            own directory), or a modelcar would hold a file KServe's runtimes unpickle (.joblib, .pkl,
+            .pickle, PyTorch's .bin/.pt/.pth/.ckpt/.mar), and neither `verify_key`, a signature the
+            policy verified, nor `trust_unverified_pickle` vouches for it.
+        VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses the
+            model.
         ModelpackError: pip could not install the serving packages.
         IntegrityError: the base's manifest or config is malformed.
         UnsupportedArtifactError: a base index with no platform image, or too many.
@@ -104,7 +115,8 @@ def build_image(
         raise UsageError(f"{image}: give the image a tag")
     base_ref = parse_reference(base) if base is not None else None
     local_store = _store(store)
-    desc, manifest = _model_for_image(local_store, model_ref, options)  # the model first: the user's input
+    # The model first: the user's input.
+    desc, manifest, signed = _model_for_image(local_store, model_ref, options, signature_policy)
     for layer in manifest.layers:
         local_store.verify_blob(layer)  # the image is built from these bytes: check them first
     if verify_key is not None:
@@ -112,8 +124,8 @@ def build_image(
 
         referrers.verify_signatures(remote(model_ref, options, mirrors=True), desc.digest,
                                     keys.load_public_key(Path(verify_key)))
-    elif not modelcar and not trust_unverified_pickle:
-        _refuse_unverified_pickle_image(model_ref, manifest, local_store)
+    elif not trust_unverified_pickle and not signed:
+        _refuse_unverified_pickle_image(model_ref, manifest, local_store, modelcar)
     if base_ref is None:
         base_ref = _default_image(DEFAULT_MODELCAR_BASE if modelcar else DEFAULT_SERVE_BASE,
                                   "modelcar base" if modelcar else "serving base",
@@ -122,25 +134,38 @@ def build_image(
     def blob_path(digest: str) -> Path:
         return local_store.blob_path(digest)
 
-    source = ModelSource(model_ref, desc, manifest, blob_path)
     serving = None if modelcar or not serving_layer else _serving_installer(base_ref, local_store)
     host = _ARCHITECTURES.get(platform.machine().lower(), platform.machine().lower())
-    return _build(source, base_ref, remote(base_ref, options), image_ref, remote(image_ref, options),
-                  modelcar=modelcar, copy_options=copy_options, serving=serving,
-                  architectures=(host,) if serving is not None else ())
+    with tempfile.TemporaryDirectory(prefix="modelpack-image-") as scratch:
+        source = ModelSource(model_ref, desc, manifest, blob_path)
+        if modelcar:
+            from modelpack.image.modelcar import modelcar_files
+
+            source.layout, source.extra = modelcar_files(model_ref, manifest, blob_path, model_ref.repository,
+                                                         Path(scratch))
+        return _build(source, base_ref, remote(base_ref, options), image_ref, remote(image_ref, options),
+                      modelcar=modelcar, copy_options=copy_options, serving=serving,
+                      architectures=(host,) if serving is not None else ())
 
 
-def _refuse_unverified_pickle_image(model_ref: Reference, manifest: Manifest, local_store: LayoutStore) -> None:
-    """`served_file.refuse_unverified_pickle` of the model's files as the image will hold them."""
+def _refuse_unverified_pickle_image(model_ref: Reference, manifest: Manifest, local_store: LayoutStore,
+                                    modelcar: bool) -> None:
+    """Of the model's files as the image will hold them: for a serving image, the file its `serve /models`
+    would load must not be a pickle (`served_file`); for a modelcar, which KServe's runtime loads by its
+    own choice, no file may be one a runtime unpickles (`modelcar`)."""
     from modelpack.image.layers import model_files
+    from modelpack.image.modelcar import refuse_unverified_pickles
     from modelpack.image.served_file import refuse_unverified_pickle
 
     try:
         entries = model_files(manifest, local_store.blob_path)
     except ValueError:
         return  # an archive layer: build-image refuses the model itself
-    refuse_unverified_pickle({entry.path.split("/", 1)[1]: entry.source for entry in entries},
-                             f"build a serving image of {model_ref}")
+    files = {entry.path.split("/", 1)[1]: entry.source for entry in entries}
+    if modelcar:
+        refuse_unverified_pickles(files, model_ref)
+    else:
+        refuse_unverified_pickle(files, f"build a serving image of {model_ref}")
 
 
 def _serving_installer(base_ref: Reference, local_store: LayoutStore) -> Any:
@@ -151,19 +176,24 @@ def _serving_installer(base_ref: Reference, local_store: LayoutStore) -> Any:
     return lambda config, layers, opener: serving_setup(config, layers, opener, str(base_ref), cache)
 
 
-def _model_for_image(local_store: LayoutStore, model_ref: Reference,
-                     options: ClientOptions | None) -> tuple[Descriptor, Manifest]:
-    """The model to build an image from, in the local store (copied there if needed); a container image
-    is refused before its layers are copied."""
+def _model_for_image(local_store: LayoutStore, model_ref: Reference, options: ClientOptions | None,
+                     signature_policy: str | Path | None) -> tuple[Descriptor, Manifest, bool]:
+    """The model to build an image from, in the local store (copied there if needed, once the signature
+    policy allows it), and whether the policy verified its signature; a container image is refused
+    before its layers are copied."""
     target = local_store.repository(model_ref.name)
     desc = target.find(model_ref.version) if model_ref.registry or model_ref.digest else None
+    signed = False
     if desc is None:
         source = remote(model_ref, options, mirrors=True)
-        _refuse_image_as_model(model_ref, parse_manifest(source.fetch_manifest(model_ref.version)[1]))
-        desc = copy(source, target, model_ref.version, model_ref.tag).descriptor
+        verdict = policy_verdict(model_ref, source, signature_policy)
+        version = verdict.digest or model_ref.version  # exactly what the policy verified
+        _refuse_image_as_model(model_ref, parse_manifest(source.fetch_manifest(version)[1]))
+        desc = copy(source, target, version, model_ref.tag).descriptor
+        signed = verdict.signed
     pinned = model_ref.with_digest(desc.digest)
     _refuse_image_as_model(model_ref, parse_manifest(local_store.read_blob_bytes(local_store.resolve(pinned))))
-    return desc, manifest_for_files(local_store, pinned)
+    return desc, manifest_for_files(local_store, pinned), signed
 
 
 def _refuse_image_as_model(ref: Reference, node: Manifest | Index) -> None:
@@ -203,6 +233,7 @@ def serve_model(
     limits: ServerLimits | None = None,
     sock: socket.socket | None = None,
     grpc_port: int | None = None,
+    signature_policy: str | Path | None = None,
 ) -> Any:
     """An Open Inference Protocol (V2) server for a model directory or a reference (pulled, verified,
     unpacked). Returns the server; call `serve_forever()` on it.
@@ -227,6 +258,8 @@ def serve_model(
         limits: requests at once, request deadline and body size (default: `ServerLimits()`).
         sock: a listening socket to serve on instead of binding `host`:`port` (`serve --workers`).
         grpc_port: also serve the protocol over gRPC on this port (0: any free port; None: REST only).
+        signature_policy: the containers-policy.json a reference must satisfy (default: the one in effect,
+            see `pull`); a signature it verified counts as `verify_key`'s does (exactly that digest is pulled).
 
     Returns:
         The server (listening, not yet serving).
@@ -234,7 +267,8 @@ def serve_model(
     Raises:
         UntrustedContentError: a pickle from an unverified reference, or a .skops file naming types
             outside the allow-list.
-        VerificationError: `verify_key` given and no signature verifies.
+        VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses
+            the reference.
         MissingDependencyError: the `[serve]` extra is not installed.
         UsageError: no servable file, an ambiguous choice, a bad `model_file`, `source` neither a
             directory nor a reference, or an address that cannot be listened on.
@@ -264,22 +298,26 @@ def serve_model(
         label = name or metadata.get("name") or path.resolve().name
     else:
         ref = _served_reference(source)
+        verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
+        if verdict.digest is not None:
+            ref = replace(ref, digest=verdict.digest)  # exactly what the policy verified
         checked = None
-        if verify_key is None and not trust_unverified_pickle:
+        if verify_key is None and not trust_unverified_pickle and not verdict.signed:
             # Pull the manifest the check read, not the tag again: a tag moved in between must not get
             # a model past the check that it never saw (nor download one the check would have refused).
             # The pull takes the manifest and config the check fetched: neither is fetched twice.
             checked = _refuse_unverified_pickle_early(ref, model_file, options, store)
             ref = replace(ref, digest=checked.descriptor.digest)
-        pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked)
+        pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked,
+                      signature_policy=verdict)
         digest = pulled.descriptor.digest
         metadata = inspect(ref.with_digest(digest), store=store).metadata
         workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
         try:  # the runtime holds the model in memory once loaded: the unpacked copy is not kept
             unpack(ref.with_digest(digest), workdir / "model", store=store)
             runtime = _load_runtime(workdir / "model", str(source), metadata, model_file,
-                                    trusted=verify_key is not None or trust_unverified_pickle,
-                                    warn_unverified=verify_key is None)
+                                    trusted=verify_key is not None or trust_unverified_pickle or verdict.signed,
+                                    warn_unverified=verify_key is None and not verdict.signed)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         label = name or metadata.get("name") or ref.repository.rsplit("/", 1)[-1]
@@ -288,7 +326,8 @@ def serve_model(
     return make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port)
 
 
-def pin_served(source: str, options: ClientOptions | None = None) -> str:
+def pin_served(source: str, options: ClientOptions | None = None,
+               signature_policy: str | Path | None = None) -> str:
     """`source` with its tag resolved to a digest, once (`serve --workers`: every worker then pulls,
     verifies and serves that one digest, even if the tag moves while they start); a directory, or a
     reference with a digest, as it is.
@@ -296,6 +335,8 @@ def pin_served(source: str, options: ClientOptions | None = None) -> str:
     Args:
         source: what `serve` was given.
         options: registry client options.
+        signature_policy: checked here once, so a refusal is one line before any worker starts (each
+            worker checks the pinned digest again, as the same tag).
 
     Returns:
         `REPO:TAG@DIGEST`, or `source` unchanged.
@@ -303,13 +344,15 @@ def pin_served(source: str, options: ClientOptions | None = None) -> str:
     Raises:
         NotFoundError: the tag names nothing.
         UsageError: `source` is neither a directory nor a reference.
+        VerificationError: the signature policy refuses the reference.
     """
     if Path(source).is_dir():
         return source
     ref = _served_reference(source)
+    verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
     if ref.digest:
         return source
-    return str(replace(ref, digest=resolve(ref, options=options).digest))
+    return str(replace(ref, digest=verdict.digest or resolve(ref, options=options).digest))
 
 
 def _served_reference(source: str | Path) -> Reference:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from modelpack.advice import Wording, compose, setting
@@ -18,6 +19,7 @@ from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
+from modelpack.signatures.policy import policy_verdict
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.target import read_small
 from modelpack.unpacking import layer_path
@@ -45,6 +47,9 @@ def _named(param: str, value: str = "") -> Wording:
     return setting(f"{param}={value}" if value else param, f"--{param.replace('_', '-')}{' ' if value else ''}{value}")
 
 
+KSERVE_IMAGE = setting("kubernetes(IMAGE, 'kserve')", "`k8s --kind kserve IMAGE`")
+
+
 def _build_image(model: str | Reference, *, modelcar: bool = False) -> Wording:
     """Building an image from `model`, as each audience does it."""
     return setting(f"modelpack.build_image({str(model)!r}, IMAGE{', modelcar=True' if modelcar else ''})",
@@ -66,6 +71,7 @@ def kubernetes(
     options: ClientOptions | None = None,
     verify_key: str | Path | None = None,
     trust_unverified_pickle: bool = False,
+    signature_policy: str | Path | None = None,
 ) -> str:
     """YAML for running a model. Tags are resolved now: every reference in the output is pinned by digest.
 
@@ -92,6 +98,9 @@ def kubernetes(
             the digest the YAML mounts); then a pickle may be what the serving image loads.
         trust_unverified_pickle: with image-volume, mount a model whose served file is a pickle although its
             signature was not verified.
+        signature_policy: the containers-policy.json that REF (and a serving image) must satisfy (default: the
+            one in effect, see `pull`); the YAML then pins the digest it verified, and a signature it verified
+            counts as `verify_key`'s does.
 
     Returns:
         The YAML documents (no anchors or aliases).
@@ -102,7 +111,8 @@ def kubernetes(
             for a modelcar and no `model_format`.
         UntrustedContentError: with image-volume, the serving image would load a pickle (it serves the mounted
             /models as a directory) and neither `verify_key` nor `trust_unverified_pickle` was given.
-        VerificationError: `verify_key` given and no signature verifies.
+        VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses a
+            reference.
         NotFoundError, AuthenticationError, TransportError: from the registry.
         RegistryError: the registry refused or could not be reached.
     """
@@ -129,7 +139,8 @@ def kubernetes(
         raise UsageError(compose("{} applies to {} only ({} writes no modelFormat)", _named("model_format"),
                                  _given("kind", "kserve"), _given("kind", kind)))
     ref = parse_reference(reference)
-    pinned, node = _remote_node(ref, options)
+    verdict = policy_verdict(ref, remote(ref, options), signature_policy)
+    pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)
     name = name or k8s.name_for(ref.repository)
     where = k8s.Placement(name, namespace, replicas)
     if kind == "deployment":
@@ -158,6 +169,7 @@ def kubernetes(
                 "pass {} (e.g. sklearn, onnx) for KServe's modelFormat", _named("model_format", "NAME")))
         if not model_format:
             _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
+        _check_triton_layout(str(reference), k8s.kserve_format(framework), node)
         return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
     if is_container_image(node):
         raise UsageError(compose("{} is a container image; {} takes the model artifact ({} runs a serving image)",
@@ -166,7 +178,10 @@ def kubernetes(
     if not serving_image:  # no published serving image: the user builds one (a Python base alone does not serve)
         raise UsageError(compose("{} needs {}", _given("kind", "image-volume"), _named("serving_image", "IMAGE")),
                          advice=compose("build one with {} (it serves the mounted /models)", _build_image(reference)))
-    server_pinned, server_node = _remote_node(parse_reference(serving_image), options)
+    server_ref = parse_reference(serving_image)
+    server_verdict = policy_verdict(server_ref, remote(server_ref, options), signature_policy)
+    server_pinned, server_node = _remote_node(
+        replace(server_ref, digest=server_verdict.digest) if server_verdict.digest else server_ref, options)
     if not is_container_image(server_node):
         raise UsageError(compose("{} is {}, not a container image", _named("serving_image", str(serving_image)),
                                  kind_of(server_node)))
@@ -175,7 +190,7 @@ def kubernetes(
         from modelpack.signatures import keys, referrers
 
         referrers.verify_signatures(remote(ref, options), digest, keys.load_public_key(Path(verify_key)))
-    elif not trust_unverified_pickle:
+    elif not trust_unverified_pickle and not verdict.signed:
         _refuse_unverified_pickle_volume(ref, digest, node, options)
     meta = metadata_view(node.annotations, None)
     # Every variable is set, an empty one too: the serving image's own values name the model it was built from.
@@ -200,21 +215,11 @@ def _warn_tar_layers(node: Manifest | Index) -> None:
 def _refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest | Index,
                                      options: ClientOptions | None) -> None:
     """`served_file.refuse_unverified_pickle` of the files the volume mounts: the serving image serves them
-    as its own directory. A `.json` file is an XGBoost model or not by its first bytes, so those are read;
-    no other file is."""
-    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle
+    as its own directory."""
+    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle, remote_heads
 
-    repo = remote(ref.with_digest(digest), options)
     with tempfile.TemporaryDirectory(prefix="modelpack-k8s-") as folder:
-        files: dict[str, Path] = {}
-        for i, layer in enumerate(node.layers if isinstance(node, Manifest) else []):
-            path = layer_path(layer)
-            if path is None:
-                continue
-            files[path] = Path(folder) / str(i)  # only a .json one is ever read
-            if path.lower().endswith(".json"):
-                with repo.open_blob(layer) as stream:
-                    files[path].write_bytes(stream.read(JSON_HEAD))
+        files = remote_heads(remote(ref.with_digest(digest), options), node, Path(folder), {".json": JSON_HEAD})
         refuse_unverified_pickle(files, f"mount {ref} as a serving image's /models")
 
 
@@ -269,5 +274,25 @@ def _check_runtime_loads(reference: str, model_format: str, paths: list[str]) ->
     raise UsageError(f"KServe's {model_format} runtimes load only {'/'.join(loads)} files and {reference} holds "
                      f"{shown}", advice=compose(
                          "deploy a serving image instead ({}, then {}), or pass {} for a ServingRuntime that loads it",
-                         _build_image("MODEL"), setting("kubernetes(IMAGE, 'kserve')", "`k8s --kind kserve IMAGE`"),
-                         _named("model_format", "NAME")))
+                         _build_image("MODEL"), KSERVE_IMAGE, _named("model_format", "NAME")))
+
+
+def _check_triton_layout(reference: str, model_format: str, node: Manifest | Index) -> None:
+    """Refuse an `onnx` InferenceService of a modelcar of ours that holds its files flat under /models:
+    KServe runs Triton for `onnx` (`--model-store=/mnt/models`), which serves only `/mnt/models/NAME/1/`.
+    Anyone else's modelcar (no `io.modelpack.model.reference`) is taken as it is.
+
+    Raises:
+        UsageError: the modelcar is ours and not in Triton's layout (exit 2).
+    """
+    from modelpack.image.modelcar import LAYOUT_ANNOTATION
+
+    annotations = node.annotations or {}
+    ours = bool(annotations.get(A_MODEL_REFERENCE))
+    if model_format != "onnx" or not ours or annotations.get(LAYOUT_ANNOTATION) == "triton":
+        return
+    raise UsageError(f"KServe serves onnx with Triton, which loads /mnt/models/NAME/1/model.onnx, and {reference} "
+                     "holds its files flat under /models (built by an older modelpack, or no single .onnx file "
+                     "to serve)", advice=compose("rebuild it with {}, or deploy a serving image ({} of {})",
+                                                 _build_image("MODEL", modelcar=True), KSERVE_IMAGE,
+                                                 _build_image("MODEL")))

@@ -27,6 +27,7 @@ from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, open_place, parse_place
 from modelpack.selection import LayerSelection
 from modelpack.signatures.lookup import MODEL_SIG_FILE, model_signature
+from modelpack.signatures.policy import PolicyVerdict, policy_verdict
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
@@ -59,6 +60,7 @@ def pull(
     keep: bool = False,
     selection: LayerSelection | None = None,
     prefetched: Prefetched | None = None,
+    signature_policy: str | Path | PolicyVerdict | None = None,
 ) -> TransferResult:
     """Fetch a model by tag or digest, verifying every blob.
 
@@ -83,6 +85,10 @@ def pull(
             reference's repository, e.g. to check it first: they are not fetched again, and exactly that
             manifest's digest is pulled, whatever the tag names by then. Its bytes must match its
             digest, and the blobs are checked as every blob is.
+        signature_policy: a containers-policy.json file to check a registry reference against (default:
+            `$MODELPACK_SIGNATURE_POLICY`, else the user's or the system's policy.json, else none), or
+            the verdict of a check already made. When a signature requirement is met, exactly the digest
+            it verified is pulled.
 
     With `output`, a ModelPack model's metadata is also restored as `modelpack.yaml` (see
     metadata.restore), unless one of its layers is a file of that name.
@@ -94,7 +100,9 @@ def pull(
         UsageError: `output` is not empty (and not `force`), names an index of several models,
             `selection` takes no layer (refused before any blob is fetched), or `reference` names
             another digest than `prefetched`.
-        VerificationError: `verify_key` was given and no signature verified.
+        VerificationError: `verify_key` was given and no signature verified, or the signature policy
+            refuses the reference.
+        PolicyError: the signature policy file cannot be read or parsed.
         UnsafePathError, IntegrityError: the artifact names a path that cannot be restored, or a blob
             does not match its digest (nothing is written).
         NotFoundError: no such model there.
@@ -120,6 +128,12 @@ def pull(
             raise UsageError(f"{ref} names another digest than the prefetched manifest {fetched[0].digest}")
         version = fetched[0].digest  # exactly what the caller read, even if the tag has moved since
     with naming_mirrors(src):
+        verdict = policy_verdict(ref, src, signature_policy)
+        if verdict.digest is not None:
+            if fetched is not None and fetched[0].digest != verdict.digest:
+                raise UsageError(f"{ref}: the prefetched manifest {fetched[0].digest} is not the digest the "
+                                 f"signature policy verified ({verdict.digest})")
+            version = verdict.digest  # pull exactly what was verified, even if the tag moves meanwhile
         verified = 0
         if verify_key is not None:
             from modelpack.signatures import keys, referrers
@@ -146,6 +160,7 @@ def pull(
         else:
             transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force, selection)
     transfer.verified_signatures = verified
+    transfer.policy_verified = verdict.signed
     return transfer
 
 

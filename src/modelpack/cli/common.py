@@ -15,7 +15,7 @@ import click
 
 from modelpack.cli.entry import stopped
 from modelpack.cli.escape import EscapingFormatter, clean
-from modelpack.cli.file_types import CaFile
+from modelpack.cli.file_types import CaFile, RegularFile
 
 if TYPE_CHECKING:
     from modelpack.store.options import ClientOptions
@@ -75,6 +75,14 @@ def network_options(func: F) -> F:
     func = click.option("--plain-http", is_flag=True, envvar="MODELPACK_PLAIN_HTTP",
                         help="Talk HTTP instead of HTTPS (local test registries).")(func)
     return func
+
+
+def signature_policy_option(func: F) -> F:
+    """--signature-policy on every command that fetches a model from a registry to use or deploy it."""
+    return click.option("--signature-policy", type=RegularFile(), metavar="FILE",
+                        help="containers-policy.json(5) the model's reference must satisfy (default: "
+                             "$MODELPACK_SIGNATURE_POLICY, else ~/.config/containers/policy.json, else "
+                             "/etc/containers/policy.json; none: no check).")(func)
 
 
 def link_force_options(func: F) -> F:

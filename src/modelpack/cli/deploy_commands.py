@@ -12,6 +12,7 @@ from modelpack.cli.common import (
     json_option,
     network_options,
     print_json,
+    signature_policy_option,
     usable_seconds,
 )
 from modelpack.cli.file_types import RegularFile
@@ -34,12 +35,14 @@ if TYPE_CHECKING:
               "serving image of a pickle (.joblib/.pkl) is built only then (or with --trust-unverified-pickle).")
 @click.option("--trust-unverified-pickle", is_flag=True,
               help="Build a serving image that loads a pickle whose signature was not verified: it runs as code.")
+@signature_policy_option
 @network_options
 @json_option
 @handle_errors
 def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no_serving_layer: bool,
-                use_docker: bool, verify_key: str | None, trust_unverified_pickle: bool, plain_http: bool,
-                insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+                use_docker: bool, verify_key: str | None, trust_unverified_pickle: bool,
+                signature_policy: str | None, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool,
+                as_json: bool) -> None:
     """Build a serving image (or a modelcar) from a model and push it, without a Docker engine.
 
     A serving image is the base, modelpack[serve] installed for the base's Python and platform under
@@ -53,11 +56,13 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
 
         desc = build_with_docker(model_ref, image, base=base, modelcar=modelcar,
                                  options=client_options(plain_http, insecure, ca_file, verbose),
-                                 verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle)
+                                 verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle,
+                                 signature_policy=signature_policy)
     else:
         desc = api.build_image(model_ref, image, base=base, modelcar=modelcar, serving_layer=not no_serving_layer,
                                options=client_options(plain_http, insecure, ca_file, verbose),
-                               verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle)
+                               verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle,
+                               signature_policy=signature_policy)
     ref = api.parse_reference(image)
     if as_json:
         print_json({"image": image, "digest": desc.digest, "pinned": str(ref.with_digest(desc.digest))})
@@ -83,11 +88,13 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
 @click.option("--trust-unverified-pickle", is_flag=True,
               help="With --kind image-volume: mount a model whose served file is a pickle although its signature "
               "was not verified: it runs as code.")
+@signature_policy_option
 @network_options
 @handle_errors
 def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, namespace: str | None,
         replicas: int, cpu: str, memory: str, model_format: str | None, verify_key: str | None,
-        trust_unverified_pickle: bool, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+        trust_unverified_pickle: bool, signature_policy: str | None, plain_http: bool, insecure: bool,
+        ca_file: str | None, verbose: bool) -> None:
     """Kubernetes YAML, every image reference pinned by digest. REF is: a serving image (build-image) for
     `deployment`; for `kserve` a modelcar image (build-image --modelcar; storageUri oci://) or a serving image
     (a custom predictor container); the model artifact for `image-volume` (refused, exit 2, when the serving
@@ -97,7 +104,8 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
     click.echo(api.kubernetes(reference, kind, serving_image=serving_image, cpu=cpu, memory=memory,
                               model_format=model_format, name=name, namespace=namespace, replicas=replicas,
                               options=client_options(plain_http, insecure, ca_file, verbose),
-                              verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle), nl=False)
+                              verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle,
+                              signature_policy=signature_policy), nl=False)
 
 
 @click.command()
@@ -126,13 +134,14 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
 @click.option("--parent-fd", type=int, hidden=True, help="A pipe whose end-of-file means the parent is gone "
               "(set by --workers).")
 @click.option("--pinned", hidden=True, help="SOURCE with its tag resolved by the parent (set by --workers).")
+@signature_policy_option
 @network_options
 @handle_errors
 def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
-          trust_unverified_pickle: bool, model_file: str | None, max_connections: int, request_timeout: float,
-          max_request_size: str, workers: int, grpc_port: int | None, listen_fd: int | None,
-          parent_fd: int | None, pinned: str | None, plain_http: bool, insecure: bool, ca_file: str | None,
-          verbose: bool) -> None:
+          trust_unverified_pickle: bool, signature_policy: str | None, model_file: str | None,
+          max_connections: int, request_timeout: float, max_request_size: str, workers: int,
+          grpc_port: int | None, listen_fd: int | None, parent_fd: int | None, pinned: str | None,
+          plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST, with
     binary tensors): /v2, /v2/health/live|ready, /v2/models/NAME[/versions/V][/ready|/infer], and
     Prometheus metrics at /metrics labelled with the model's name, version and digest.
@@ -164,14 +173,14 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
         # The tag is resolved once, here: workers resolving it each could serve different models.
         from modelpack.api.deploy import pin_served
 
-        pin = pin_served(source, client_options(plain_http, insecure, ca_file, verbose))
+        pin = pin_served(source, client_options(plain_http, insecure, ca_file, verbose), signature_policy)
         sys.exit(run_workers([*sys.argv[1:], "--pinned", pin], shared, workers, ready=lambda: click.echo(
             f"serving on http://{host}:{bound}/v2 ({workers} workers)", err=True)))
     sock = socket.socket(fileno=listen_fd) if listen_fd is not None else None
     server = api.serve_model(pinned or source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
                              limits=limits, options=client_options(plain_http, insecure, ca_file, verbose),
-                             sock=sock, grpc_port=grpc_port)
+                             sock=sock, grpc_port=grpc_port, signature_policy=signature_policy)
     grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
     run(server, ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2{grpc}", err=True))
 

@@ -19,6 +19,7 @@ from modelpack.cli.common import (
     plural,
     print_json,
     selection_options,
+    signature_policy_option,
     warning,
     write_output,
 )
@@ -133,14 +134,15 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], compres
               "then copies of its blobs).")
 @click.option("--verify-key", type=RegularFile(),
               help="Public key: verify the model's signature first; nothing is written unless it verifies.")
+@signature_policy_option
 @link_force_options
 @selection_options
 @network_options
 @json_option
 @handle_errors
-def pull(reference: str, output: str | None, keep: bool, verify_key: str | None, link: bool, force: bool,
-         include: tuple[str, ...], exclude: tuple[str, ...], kinds: tuple[str, ...], plain_http: bool,
-         insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+def pull(reference: str, output: str | None, keep: bool, verify_key: str | None, signature_policy: str | None,
+         link: bool, force: bool, include: tuple[str, ...], exclude: tuple[str, ...], kinds: tuple[str, ...],
+         plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Pull a model by tag or @sha256: digest, verifying every blob: into the local store, or with
     -o DIR its files straight into DIR (each byte written once; the store keeps no copy unless --keep),
     with its metadata as DIR/modelpack.yaml. --include/--exclude/--kind fetch only some layers (in the
@@ -154,7 +156,8 @@ def pull(reference: str, output: str | None, keep: bool, verify_key: str | None,
     selection = layer_selection(include, exclude, kinds)
     with transfer_progress("pull", not as_json) as copy_options:
         result = api.pull(reference, output=output, options=options, copy_options=copy_options,
-                          verify_key=verify_key, link=link, force=force, keep=keep, selection=selection)
+                          verify_key=verify_key, link=link, force=force, keep=keep, selection=selection,
+                          signature_policy=signature_policy)
     _report(result, as_json, "pulled")
 
 
@@ -173,6 +176,8 @@ def _report(result: object, as_json: bool, verb: str) -> None:
             out["files"] = result.files
         if result.verified_signatures:
             out["verifiedSignatures"] = result.verified_signatures
+        if result.policy_verified:
+            out["signaturePolicyVerified"] = True
         if result.provenance is not None:
             out["provenance"] = str(result.provenance)
         print_json(out)
@@ -180,6 +185,8 @@ def _report(result: object, as_json: bool, verb: str) -> None:
     if result.verified_signatures:
         click.echo(f"verified {clean(digest_ref)}: {plural(result.verified_signatures, 'valid signature')}",
                    err=True)
+    if result.policy_verified:
+        click.echo(f"verified {clean(digest_ref)}: signed as the signature policy requires", err=True)
     mounted = f"; {result.mounted} mounted from another repository, not sent" if result.mounted else ""
     click.echo(f"{verb} {clean(ref)}: {plural(result.copied, 'blob')} ({human_size(result.bytes)}{mounted}), "
                f"{result.skipped} already present", err=True)

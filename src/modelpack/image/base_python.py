@@ -71,7 +71,7 @@ def python_of(config: dict[str, Any], layers: Iterable[Descriptor], open_layer: 
     interpreters: dict[str, str] = {}
     musl = False
     for layer in layers:
-        for name in _member_names(open_layer(layer), layer.media_type):
+        for name in member_names(open_layer(layer), layer.media_type):
             if match := _STDLIB.match(name):
                 stdlib = match.group(2)
             elif match := _INTERPRETER.match(name):
@@ -89,7 +89,7 @@ def python_of(config: dict[str, Any], layers: Iterable[Descriptor], open_layer: 
     return BasePython(stdlib, interpreters[stdlib], "layers")
 
 
-def _member_names(stream: Any, media_type: str) -> Iterable[str]:
+def member_names(stream: Any, media_type: str) -> Iterable[str]:
     """The member names of one layer's tar, read as a stream."""
     packing = next((p for suffix, p in _PACKING.items() if media_type.endswith(suffix)), "tar")
     try:

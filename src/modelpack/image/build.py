@@ -6,6 +6,7 @@ every platform, and an index is pushed."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +14,10 @@ from typing import Any
 from modelpack.advice import ANOTHER_BASE, compose, setting
 from modelpack.errors import UnsupportedArtifactError, UsageError
 from modelpack.image.base_config import checked_config
+from modelpack.image.base_shell import require_shell
 from modelpack.image.kinds import is_container_image, kind_of
-from modelpack.image.layers import epoch_of, group, model_files, tar_chunks
+from modelpack.image.layers import FileEntry, epoch_of, group, model_files, tar_chunks
+from modelpack.image.modelcar import LAYOUT_ANNOTATION, Layout
 from modelpack.image.serving import SERVE_COMMAND, SERVE_PORT, model_identity
 from modelpack.image.serving_layer import ServingSetup
 from modelpack.metadata.mapping import metadata_view
@@ -49,6 +52,8 @@ class ModelSource:
     descriptor: Descriptor
     manifest: Manifest
     blob_path: Callable[[str], Any]
+    layout: Layout = dataclasses.field(default_factory=Layout)  # where its files go under /models
+    extra: list[FileEntry] = dataclasses.field(default_factory=list)  # files written for the runtime (Triton's config)
 
 
 @dataclass
@@ -93,7 +98,9 @@ def build_image(model: ModelSource, base_ref: Reference, base: Storage, image_re
     meta = metadata_view(model.manifest.annotations, None)
     mtime = epoch_of(meta.get("created"))
     layers = []
-    for entries in group(model_files(model.manifest, model.blob_path)):
+    files = sorted([*model_files(model.manifest, model.blob_path, model.layout.root), *model.extra],
+                   key=lambda e: e.path)
+    for entries in group(files):
         digest, size = digests.of_stream(IterStream(tar_chunks(entries, mtime)))
         layers.append(_ModelLayer(Descriptor(mediaType=OCI_LAYER, digest=digest, size=size), entries, mtime))
     if not layers:
@@ -161,6 +168,8 @@ class _Context:
                 out[key] = str(self.meta[field])
         if self.meta.get("created"):
             out[mt.A_CREATED] = str(self.meta["created"])
+        if self.modelcar:  # `k8s --kind kserve` reads it: Triton needs its repository layout
+            out[LAYOUT_ANNOTATION] = self.model.layout.name
         return dict(sorted(out.items()))
 
     def extend(self, base_data: bytes) -> Descriptor:
@@ -172,6 +181,8 @@ class _Context:
                              "pass a container image")
         config = checked_config(read_small(self.base, node.config, MAX_MANIFEST_BYTES), self.base_ref,
                                 len(node.layers))
+        if self.modelcar:
+            require_shell(config, node.layers, self.base.open_blob, self.base_ref)
         setup = None if self.serving is None or self.modelcar else self.serving(config, node.layers,
                                                                                self.base.open_blob)
         config = self._config(config, setup)
@@ -219,6 +230,11 @@ class _Context:
             settings["Entrypoint"] = SERVE_COMMAND
             settings["Cmd"] = None
             settings["ExposedPorts"] = {**(settings.get("ExposedPorts") or {}), f"{SERVE_PORT}/tcp": {}}
+        elif settings.get("Entrypoint"):
+            # KServe gives a modelcar `args` only, which an entrypoint would receive as its arguments; as the
+            # command (which those args replace) the base's entrypoint still runs under `docker run`.
+            settings["Cmd"] = [*settings["Entrypoint"], *(settings.get("Cmd") or [])]  # checked: string arrays
+            settings["Entrypoint"] = None
         rootfs = config["rootfs"] = config.get("rootfs") or {"type": "layers", "diff_ids": []}
         serving_layers = setup.layers if setup is not None else []
         rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), *(s.diff_id for s in serving_layers),
@@ -234,3 +250,4 @@ class _Context:
         if self.meta.get("created"):
             config["created"] = self.meta["created"]
         return config
+

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from modelpack.file_attributes import file_mode
 from modelpack.oci.descriptor import Manifest
 from modelpack.packing.select import SourceFile
 from modelpack.packing.tarball import tar_chunks as reproducible_tar
-from modelpack.unpacking import file_mode, layer_is_archive, layer_path, safe_relpath
+from modelpack.unpacking import layer_is_archive, layer_path, safe_relpath
 
 OWN_LAYER_BYTES = 64 * 1024 * 1024
 

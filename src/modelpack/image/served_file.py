@@ -6,30 +6,72 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelpack import advice
 from modelpack.errors import UntrustedContentError, UsageError
+from modelpack.oci.descriptor import Index, Manifest
 
+if TYPE_CHECKING:
+    from modelpack.store.target import Storage
+
+METADATA = "modelpack.yaml"  # what `serve DIR` reads its metadata (and framework) from
 JSON_HEAD = 64  # bytes of a .json file that say whether it is an XGBoost model (`is_xgboost_model` reads fewer)
 
 
 def refuse_unverified_pickle(files: Mapping[str, Path], doing: str) -> None:
     """Refuse a serving image whose served file would be a pickle (no signature was verified).
 
+    `serve /models` chooses with the framework `/models/modelpack.yaml` declares, when the model holds a
+    file of that name (an artifact another tool pushed may): that file's content is the artifact's, so
+    the choice is asked for every framework it could declare.
+
     Args:
         files: each file's path under /models, and the file holding its bytes (a store blob or a copy).
         doing: what is refused, naming the model (e.g. "build a serving image of REF").
 
     Raises:
-        UntrustedContentError: the file `serve /models` would load is a pickle.
+        UntrustedContentError: the file `serve /models` would (or, as its modelpack.yaml says, could) load is
+            a pickle.
     """
     from modelpack.serve import model_file
 
-    try:  # /models holds no modelpack.yaml: `serve /models` chooses with no declared framework
-        chosen = model_file.pick(files, None, doing)
-    except UsageError:
-        return  # nothing or several to choose from: `serve /models` refuses it too, loading nothing
-    if model_file.is_pickle(Path(chosen)):
-        raise UntrustedContentError(
-            f"refusing to {doing}: the file a serving image would serve ({chosen[:200]}) is a "
-            "pickle, which runs code when loaded, and no signature was verified", advice=advice.VERIFY_OR_TRUST)
+    for framework in (None, *(model_file.FRAMEWORKS if METADATA in files else ())):
+        try:
+            chosen = model_file.pick(files, framework, doing)
+        except UsageError:
+            continue  # nothing or several to choose from: `serve /models` refuses it too, loading nothing
+        if model_file.is_pickle(Path(chosen)):
+            steered = f" (as its {METADATA} may declare framework {framework})" if framework else ""
+            raise UntrustedContentError(
+                f"refusing to {doing}: the file a serving image would serve{steered} ({chosen[:200]}) is a "
+                "pickle, which runs code when loaded, and no signature was verified", advice=advice.VERIFY_OR_TRUST)
+
+
+def remote_heads(repo: Storage, node: Manifest | Index, folder: Path, heads: dict[str, int]) -> dict[str, Path]:
+    """A model still in its registry as `{path: file}`, for the checks of this module and of `modelcar`:
+    each file stands as an empty one in `folder` but those whose suffix is in `heads`, which hold that many
+    of their first bytes. Files inside archive layers are not seen: check them once unpacked.
+
+    Args:
+        repo: the model's repository.
+        node: its manifest.
+        folder: an empty folder that lives as long as the result is used.
+        heads: how many first bytes to read of a file, by its (lower-case) suffix.
+
+    Returns:
+        Each file path of the manifest, and where its head (or nothing) was written.
+    """
+    from modelpack.unpacking import layer_path
+
+    files: dict[str, Path] = {}
+    for i, layer in enumerate(node.layers if isinstance(node, Manifest) else []):
+        path = layer_path(layer)
+        if path is None:
+            continue
+        files[path] = folder / str(i)
+        with files[path].open("wb") as out:
+            if (count := heads.get(Path(path).suffix.lower())) is not None:
+                with repo.open_blob(layer) as stream:
+                    out.write(stream.read(count))
+    return files

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from modelpack.file_attributes import file_metadata
 from modelpack.files import atomic_write
 from modelpack.metadata.filename import MAX_METADATA_BYTES, METADATA_FILE
 from modelpack.metadata.mapping import SCALAR_FIELDS, STRUCTURED_FIELDS
@@ -24,7 +25,7 @@ from modelpack.oci.descriptor import Descriptor, Manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.packing.classify import default_kind
 from modelpack.signatures.lookup import MODEL_SIG_FILE
-from modelpack.unpacking import file_metadata, layer_path
+from modelpack.unpacking import layer_path
 
 log = logging.getLogger("modelpack")
 

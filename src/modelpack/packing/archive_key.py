@@ -14,9 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 import zlib
 
 from modelpack.oci import mediatypes as mt
+from modelpack.packing.hashcache import settled
 from modelpack.packing.select import LayerSource
 
 ARCHIVE_FORMAT = 1  # bump whenever tar_chunks or layer_chunks changes the bytes it writes
@@ -35,6 +37,9 @@ def archive_key(source: LayerSource, packing: mt.Packing, tar_mtime: int) -> tup
     """
     if not source.files or any(not f.stamp for f in source.files):
         return None
+    now = time.time_ns()
+    if not all(settled(f.stamp[1], now) for f in source.files):
+        return None  # a member changed too recently to vouch for the layer (see hashcache.RACY_NS)
     signature = hashlib.sha256(json.dumps([ARCHIVE_FORMAT, packing, tar_mtime, _writer(packing)]).encode())
     # Fields end in NUL, which no path holds, so no two member lists read the same (json.dumps per
     # member cost 1 s for 100,000 files).

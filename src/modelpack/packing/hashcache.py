@@ -4,8 +4,9 @@ folders packed as one tar layer, keyed by what it says about each of their membe
 A second pack or push of an unchanged model then reads no file to know its digests, so it costs
 only HEAD requests. An entry is trusted only while path, size, mtime, ctime, inode and device all
 match (ctime too: `touch -r` or `os.utime` can put a file's mtime back after an edit, but nothing but
-the clock sets ctime), as they were before the file was read; a stale entry could still not corrupt
-anything: the store and registries verify every digest against the bytes they receive.
+the clock sets ctime), as they were before the file was read; and only for a file not changed in the
+last moments (see RACY_NS: a rewrite within one timestamp tick would keep its stat). A stale entry could
+still not corrupt anything: the store and registries verify every digest against the bytes they receive.
 
 The file holds one entry a line, oldest first: `NAME<TAB>SIGNATURE<TAB>VALUE`, each a compact JSON value
 (JSON escapes tabs and line breaks inside strings, so none has either). It is read a line at a time: only
@@ -21,6 +22,7 @@ import json
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,12 @@ from modelpack.files import atomic_write
 from modelpack.oci.digest import is_digest
 
 MAX_ENTRIES = 50_000
+# A file changed this recently may change again within the same timestamp tick, keeping its stat (git's
+# "racily clean" entries): its digest is not kept, so the next pack hashes it once more. Filesystems with
+# nanosecond stamps take them from a clock that ticks every 1-10 ms; whole-second stamps (ext3, FAT's 2 s,
+# some network filesystems) need seconds.
+RACY_NS = 20_000_000
+RACY_WHOLE_SECONDS_NS = 2_000_000_000
 LEGACY_NAME = "hash-cache.json"  # the whole-document form before: removed when the cache is next saved
 
 
@@ -65,6 +73,11 @@ class HashCache:
             return None
         return name, [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
+    def settled(self, signature: list[int], now_ns: int | None = None) -> bool:
+        """Whether a file's signature (from `key`) can vouch for its digest: not changed so recently that
+        an edit within the same timestamp tick would leave it as it is."""
+        return settled(signature[2], now_ns)
+
     def get_many(self, paths: Iterable[str | Path],
                  keys: dict[str | Path, tuple[str, list[int]]] | None = None) -> dict[str | Path, str]:
         """The digests the cache knows for the files at `paths` (one it does not know, or whose file
@@ -72,16 +85,19 @@ class HashCache:
 
         Args:
             paths: the files.
-            keys: if given, filled with each file's `key` (a gone file has none): taken before any is
-                read, so a file hashed next stores its digest under it without a second `stat`.
+            keys: if given, filled with each file's `key` (a gone file has none, nor a file changed too
+                recently to be vouched for, see `settled`): taken before any is read, so a file hashed
+                next stores its digest under it without a second `stat`.
 
         Returns:
             The known digests by path.
         """
-        keys = {} if keys is None else keys
-        keys.update((path, key) for path in paths if (key := self.key(path)) is not None)
-        found = self.lookup_many(dict(keys.values()))
-        return {path: value for path, (name, _) in keys.items()
+        every = {path: key for path in paths if (key := self.key(path)) is not None}
+        now = time.time_ns()
+        if keys is not None:
+            keys.update((path, key) for path, key in every.items() if self.settled(key[1], now))
+        found = self.lookup_many(dict(every.values()))
+        return {path: value for path, (name, _) in every.items()
                 if isinstance(value := found.get(name), str) and is_digest(value)}
 
     def lookup_many(self, wanted: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,6 +161,14 @@ class HashCache:
                         yield name_json, line
         except OSError:
             return
+
+
+def settled(ctime_ns: int, now_ns: int | None = None) -> bool:
+    """Whether a file whose status last changed at `ctime_ns` (set by the kernel's clock on every write,
+    unlike mtime, which anyone may set) was changed long enough ago (see RACY_NS) that a change now would
+    give it another stat."""
+    window = RACY_WHOLE_SECONDS_NS if ctime_ns % 1_000_000_000 == 0 else RACY_NS
+    return (time.time_ns() if now_ns is None else now_ns) - ctime_ns >= window
 
 
 def _entry(line: str) -> tuple[Any, Any] | None:

@@ -23,6 +23,7 @@ _FRAMEWORK_SUFFIXES = {
     "scikit-learn": (".skops", *PICKLE_SUFFIXES), "sklearn": (".skops", *PICKLE_SUFFIXES),
     "xgboost": (*XGBOOST_SUFFIXES, ".json"),
 }
+FRAMEWORKS = tuple(_FRAMEWORK_SUFFIXES)  # the declared frameworks that narrow the choice (others do not)
 _KINDS = ".onnx, scikit-learn .skops/.joblib/.pkl, XGBoost .ubj/.bst/.json"
 CHOOSE_MODEL_FILE = compose("choose one with {}", setting("model_file=PATH", "--model-file PATH"))
 

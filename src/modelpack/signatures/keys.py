@@ -138,7 +138,15 @@ def needs_password(path: Path) -> bool:
 
 
 def load_public_key(path: Path) -> PublicKey:
-    text = _read(path)
+    return public_key_from_pem(_read(path), path)
+
+
+def public_key_from_pem(text: bytes, path: Path | str) -> PublicKey:
+    """A PEM public key (or certificate) for verifying; `path` names it in errors.
+
+    Raises:
+        KeyFileError: not a PEM public key, of an unsupported type, or too weak.
+    """
     try:
         key = serialization.load_pem_public_key(text)
     except (ValueError, UnsupportedAlgorithm):
@@ -157,7 +165,7 @@ def load_public_key(path: Path) -> PublicKey:
 MIN_RSA_BITS = 2048
 
 
-def _check_strength(key: Any, path: Path) -> None:
+def _check_strength(key: Any, path: Path | str) -> None:
     """RSA below 2048 bits can be factored by a determined attacker (NIST SP 800-131A; cosign and
     sigstore refuse such keys too): a signature from one proves little."""
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:

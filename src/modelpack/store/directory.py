@@ -1,8 +1,10 @@
 """A directory of files as the destination of a copy: what `pull -o DIR` writes into (oras-go's file store).
 
 Each blob is received once, straight from the registry, into a hidden folder on the output's
-filesystem, its digest checked on the way; when every blob is there, the files are moved into place by
-renames (see unpacking: paths checked, staged, nothing half-written). Nothing goes into the local store,
+filesystem, its digest checked on the way: into a new output, at its file's own path in a folder that
+becomes the output once every file is whole (see staged_files); otherwise under its digest, the files
+moved into place by renames once every blob is there (see unpacking: paths checked, staged, nothing
+half-written). Nothing goes into the local store,
 so a 70 GB model costs 70 GB of disk and one write of each byte, as `oras pull` does. A blob the local
 store already holds is copied from it (a reflink where the filesystem can) instead of downloaded.
 """
@@ -25,6 +27,7 @@ from modelpack.oci.descriptor import Descriptor, Manifest
 from modelpack.space import require_space
 from modelpack.store.layout import LayoutStore
 from modelpack.store.receive import Receiver, write_all
+from modelpack.store.staged_files import StagedFiles
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
 from modelpack.unpacking import check_output, file_paths, same_file, same_size, unpack_manifest, work_folder
@@ -59,6 +62,8 @@ class DirectoryTarget:
         for layer in manifest.layers:
             self._layers_of.setdefault(layer.digest, []).append(layer)
         self._merge = check_output(self.output, force)
+        # Into a new output, each file is received at its own path (see staged_files).
+        self._staged = StagedFiles(manifest, self.output) if StagedFiles.applies(manifest, self._merge) else None
         self._receiver = Receiver()
         self._lock = threading.Lock()
         self._folder: Path | None = None
@@ -111,24 +116,28 @@ class DirectoryTarget:
     def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
                   mount_from: Sequence[str] = ()) -> None:
         """Receive a blob into the hidden folder, verified; from the local store when it has it."""
-        path = self._download_folder() / digests.hex_part(desc.digest)[1]
-        if not self._copy_from_store(desc, path):
-            # Read-write: a blob fetched in ranges is read back to be hashed (see ranged).
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                with opener() as source:
-                    self._receiver.receive(desc, source, fd, progress)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                raise
-        else:
-            with self._lock:
-                self.from_store.add(desc.digest)
-            if progress:
-                progress(desc.size)
-        with self._lock:
-            self._received[desc.digest] = path
+        path, layer = self._place_for(desc)
+        try:
+            if not self._copy_from_store(desc, path):
+                # Read-write: a blob fetched in ranges is read back to be hashed (see ranged).
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    with opener() as source:
+                        self._receiver.receive(desc, source, fd, progress)
+                except BaseException:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                    raise
+            else:
+                with self._lock:
+                    self.from_store.add(desc.digest)
+                if progress:
+                    progress(desc.size)
+        except BaseException:
+            if layer is not None and self._staged is not None:
+                self._staged.unclaim(layer)
+            raise
+        self._keep(desc, path, layer)
 
     def wants_bytes(self, desc: Descriptor) -> bool:
         """Whether a small blob's bytes may be handed over whole (`accept_bytes`): not when the local store
@@ -140,24 +149,34 @@ class DirectoryTarget:
         synced one by one: `push_manifest` flushes the filesystem once before any file is renamed into place."""
         if len(data) != desc.size or digests.of_bytes(data) != desc.digest or self._closed:
             return False
-        path = self._download_folder() / digests.hex_part(desc.digest)[1]
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        path, layer = self._place_for(desc)
         try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
-                write_all(out, data)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "wb", buffering=0) as out:
+                    write_all(out, data)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                raise
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            if layer is not None and self._staged is not None:
+                self._staged.unclaim(layer)
             raise
         with self._lock:
-            self._received[desc.digest] = path
             self._unsynced = True
+        self._keep(desc, path, layer)
         return True
 
     def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None:
         """Every blob is here: restore the files (a rename each) and remove the hidden folder."""
-        if self._unsynced and self._folder is not None:
-            sync_filesystem(self._folder)  # their bytes on disk before their names are
+        if self._unsynced:
+            folder = self._folder or (self._staged.folder() if self._staged is not None else None)
+            if folder is not None:
+                sync_filesystem(folder)  # their bytes on disk before their names are
+        if self._staged is not None:
+            self.files = self._staged.complete(self._received)
+            return
         self.files = unpack_manifest(self.manifest, self, self.output, force=self.force,
                                      unchanged=frozenset(self._equal), space_checked=True)
 
@@ -182,8 +201,24 @@ class DirectoryTarget:
             folder, self._folder = self._folder, None
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+        if self._staged is not None:
+            self._staged.discard()
 
     # -- helpers -----------------------------------------------------------------------------------
+    def _place_for(self, desc: Descriptor) -> tuple[Path, Descriptor | None]:
+        """Where a blob is received: at the path of a file it restores (with that file's layer) when files
+        are received in place, else in the hidden folder under its digest."""
+        claimed = self._staged.claim(desc) if self._staged is not None else None
+        if claimed is not None:
+            return claimed
+        return self._download_folder() / digests.hex_part(desc.digest)[1], None
+
+    def _keep(self, desc: Descriptor, path: Path, layer: Descriptor | None) -> None:
+        """Record a received blob's verified file; one received at its file's path gets its attributes."""
+        if layer is not None and self._staged is not None:
+            self._staged.received(path, layer)
+        with self._lock:
+            self._received[desc.digest] = path
     def _download_folder(self) -> Path:
         """The hidden folder blobs are received into, made once (prepare_blobs usually has)."""
         with self._lock:

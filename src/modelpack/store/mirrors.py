@@ -24,6 +24,7 @@ from typing import Any
 
 from modelpack import advice
 from modelpack.errors import UsageError
+from modelpack.files import read_capped
 from modelpack.oci.reference import DOCKER_HUB, Reference, is_domain, is_registry_host, is_repository_name
 
 if sys.version_info >= (3, 11):
@@ -373,11 +374,10 @@ def _signature(path: Path) -> tuple[str, int, int]:
 
 def _read(path: Path) -> str:
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CONF_BYTES + 1)
+        data = read_capped(path, MAX_CONF_BYTES)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_CONF_BYTES:
+    if data is None:
         raise UsageError(f"{path} is over {MAX_CONF_BYTES >> 20} MiB; a registries.conf is a few KiB: fix it")
     try:
         return data.decode("utf-8")
