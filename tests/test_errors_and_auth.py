@@ -123,7 +123,7 @@ def test_saved_credentials_refused_name_where_they_are_and_the_fix(fresh_registr
     config = _save_stale_password(reg.host)
     for args in (("push", str(model)), ("pull",)):
         run = modelpack(args[0], "--plain-http", *args[1:], reg.repo() + ":1")
-        assert_one_line_error(run, f"refused the credentials for user 'alice' saved in {config}: "
+        assert_one_line_error(run, f"refused the credentials for user 'alice' saved in {config}; "
                                    f"run `modelpack login {reg.host}` again")
         assert run.code == 4
     # A password typed at login is not "saved": the line stays as it was.
@@ -141,7 +141,7 @@ def test_ls_host_refused_leads_with_the_login_fix_and_exits_4(fresh_registry, tm
     assert anonymous.err.index("modelpack login") < anonymous.err.index("name a repository")
     config = _save_stale_password(reg.host)
     stale = modelpack("ls", "--plain-http", reg.host)
-    assert_one_line_error(stale, f"refused the credentials for user 'alice' saved in {config}: "
+    assert_one_line_error(stale, f"refused the credentials for user 'alice' saved in {config}; "
                                  f"run `modelpack login {reg.host}` again")
     assert stale.code == 4
     assert stale.err.index("refused the credentials") < stale.err.index("name a repository")

@@ -200,7 +200,7 @@ def test_kserve_refuses_a_modelcar_its_sklearn_runtime_cannot_load(registry: Reg
     run = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged)
     assert run.code == 2 and run.out == "", run.err
     assert run.err == (f"error: KServe's sklearn runtimes load only .joblib/.pkl/.pickle files and {tagged} holds "
-                       "model.skops: deploy a serving image instead (`modelpack build-image MODEL -t IMAGE`, then "
+                       "model.skops; deploy a serving image instead (`modelpack build-image MODEL -t IMAGE`, then "
                        "`k8s --kind kserve IMAGE`), or pass --model-format NAME for a ServingRuntime that loads "
                        "it\n")
     # A runtime of the user's own, named: their choice, written as asked.

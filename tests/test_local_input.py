@@ -344,14 +344,14 @@ def test_unusable_timeout_is_refused_by_the_api() -> None:
 def test_local_read_of_a_model_not_in_the_store_says_to_leave_out_local(command: str) -> None:
     run = modelpack(command, "--local", "localhost:5000/t/absent:1")
     assert run.code == 3, run.err
-    assert run.err.strip() == ("error: localhost:5000/t/absent:1 is not in the local store "
-                               "(leave out --local to read it from the registry)")
+    assert run.err.strip() == ("error: localhost:5000/t/absent:1 is not in the local store; "
+                               "leave out --local to read it from the registry")
 
 
 def test_inspect_of_a_model_not_in_the_store_says_to_add_remote() -> None:
     run = modelpack("inspect", "localhost:5000/t/absent:1")
     assert run.code == 3, run.err
-    assert "(add --remote to read it from the registry)" in run.err
+    assert "; add --remote to read it from the registry" in run.err
 
 
 # `oci://HOST/REPO` (KServe's storageUri, which `k8s --kind kserve` prints) read as the layout `//HOST/...`
@@ -400,8 +400,8 @@ def test_a_store_inside_the_model_folder_is_refused(tmp_path: Path, command: str
 def test_a_registry_host_alone_says_to_name_a_repository(host: str, command: str) -> None:
     run = modelpack(command, host)
     assert (run.code, run.out) == (2, ""), run.err
-    assert run.err.strip() == (f"error: {host} names no repository: write {host}/REPOSITORY:TAG "
-                               f"(`modelpack ls {host}` lists its repositories)")
+    assert run.err.strip() == (f"error: {host} names no repository: write {host}/REPOSITORY:TAG; "
+                               f"`modelpack ls {host}` lists its repositories")
 
 
 def test_a_local_name_with_a_tag_still_says_to_name_a_registry() -> None:

@@ -163,7 +163,7 @@ def test_copy_from_the_store_of_a_partial_model_says_to_pull_it_in_full(
     other = fresh_registry().repo("copy") + ":1"  # another registry: nothing to mount the absent blobs from
     copied = modelpack("copy", "--plain-http", "--from-local", ref, other)
     assert copied.code == 2, copied.err
-    assert copied.err.strip() == (f"error: {ref} is partial in the local store (4 layer(s) not pulled): pull it in "
+    assert copied.err.strip() == (f"error: {ref} is partial in the local store (4 layer(s) not pulled); pull it in "
                                   f"full first (modelpack pull {ref}), then copy")
     assert modelpack("pull", "--plain-http", ref).code == 0
     assert modelpack("copy", "--plain-http", "--from-local", ref, other).code == 0

@@ -122,7 +122,7 @@ def test_signed_pickle_is_served_with_verify_key(registry: Registry, serving: An
 def test_unverified_pickle_loads_only_with_the_loud_opt_in(registry: Registry, tmp_path: Path) -> None:
     ref = registry.repo() + ":1"
     mp.push(model_dir(tmp_path, "iris", {"model.joblib": iris()}), ref, options=PLAIN)
-    with pytest.raises(UsageError, match="--trust-unverified-pickle"):
+    with pytest.raises(UsageError, match="trust_unverified_pickle=True"):  # a Python caller's words
         mp.serve_model(ref, port=0, options=PLAIN)
     proc = subprocess.Popen([sys.executable, "-m", "modelpack", "serve", "--plain-http", "--port", "0",
                              "--trust-unverified-pickle", ref], stderr=subprocess.PIPE, text=True)
@@ -219,7 +219,7 @@ def test_onnx_is_preferred_to_a_stray_pickle(serving: Any, tmp_path: Path) -> No
 def test_two_candidates_of_one_kind_are_refused_and_model_file_chooses(serving: Any, tmp_path: Path) -> None:
     model = iris()
     folder = model_dir(tmp_path, "two", {"a.skops": model, "b.skops": model})
-    with pytest.raises(UsageError, match=r"a\.skops.*b\.skops.*--model-file"):
+    with pytest.raises(UsageError, match=r"a\.skops.*b\.skops.*model_file=PATH"):
         mp.serve_model(folder, port=0)
     base = serving(folder, name="model", model_file="b.skops")
     assert infer(base)[0] == 200
@@ -230,7 +230,7 @@ def test_two_candidates_of_one_kind_are_refused_and_model_file_chooses(serving: 
 def test_framework_that_does_not_match_the_files_is_refused(tmp_path: Path) -> None:
     folder = model_dir(tmp_path, "onnx-claims", {"model.joblib": iris()})
     (folder / "modelpack.yaml").write_text("name: m\nframework: onnx\n")
-    with pytest.raises(UsageError, match=r"onnx.*model\.joblib.*--model-file"):
+    with pytest.raises(UsageError, match=r"onnx.*model\.joblib.*model_file=PATH"):
         mp.serve_model(folder, port=0)
 
 

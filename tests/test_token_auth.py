@@ -73,7 +73,7 @@ def test_a_token_service_refusing_saved_credentials_names_the_fix(
         pulled = modelpack("pull", "--plain-http", f"{reg.host}/team/a:1")
         assert pulled.code == 4, pulled.err
         assert pulled.err.strip() == (f"error: {reg.host} refused the credentials for user 'alice' saved in "
-                                      f"{config}: run `modelpack login {reg.host}` again")
+                                      f"{config}; run `modelpack login {reg.host}` again")
 
 
 def test_a_token_service_failing_for_a_moment_is_retried(fresh_registry: Callable[..., Registry],

@@ -77,7 +77,10 @@ if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C
     from modelpack.places import LayoutReference as LayoutReference
     from modelpack.report.facts import ReportFacts as ReportFacts
     from modelpack.selection import LayerSelection as LayerSelection
+    from modelpack.signatures.referrers import FoundSignature as FoundSignature
     from modelpack.store.client import ClientOptions as ClientOptions
+    from modelpack.store.copy import CopyOptions as CopyOptions
+    from modelpack.store.credentials import Credentials as Credentials
     from modelpack.store.layout import LayoutStore as LayoutStore
     from modelpack.store.prefetched import Prefetched as Prefetched
     from modelpack.versions import Version as Version

@@ -5,11 +5,29 @@ The classes also inherit the matching built-in exception so library callers can 
 
 from __future__ import annotations
 
+from modelpack.advice import Wording, with_advice
+
 
 class ModelpackError(Exception):
-    """Base of every error modelpack raises on purpose. `exit_code` is what the CLI exits with."""
+    """Base of every error modelpack raises on purpose. `exit_code` is what the CLI exits with.
+
+    Args:
+        message: what failed, in one line; a `Wording` when it names a parameter (a flag in the CLI).
+        advice: the step that fixes it, where there is one: `str(error)` gives it in Python's terms
+            (a function, a parameter), the CLI in its own (a command, a flag; see `modelpack.advice`).
+
+    Attributes:
+        failure: what failed, in Python's terms (`str(error)` is it, then the advice's `api` words).
+        advice: the step that fixes it (`advice.api`, `advice.cli`), or None.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str | Wording = "", *, advice: Wording | None = None) -> None:
+        self.wording = message if isinstance(message, Wording) else Wording(message, message)
+        self.failure = self.wording.api
+        self.advice = advice
+        super().__init__(with_advice(self.failure, advice.api) if advice else self.failure)
 
 
 class UsageError(ModelpackError, ValueError):
@@ -46,8 +64,9 @@ class AuthenticationError(ModelpackError, PermissionError):
 class RegistryError(ModelpackError):
     """The registry answered with an error we cannot recover from."""
 
-    def __init__(self, message: str, status: int | None = None, codes: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
+    def __init__(self, message: str | Wording, status: int | None = None, codes: tuple[str, ...] = (), *,
+                 advice: Wording | None = None) -> None:
+        super().__init__(message, advice=advice)
         self.status = status
         self.codes = codes
 
@@ -64,8 +83,8 @@ class IntegrityError(ModelpackError):
 
     exit_code = 6
 
-    def __init__(self, message: str, digest: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str | Wording, digest: str | None = None, *, advice: Wording | None = None) -> None:
+        super().__init__(message, advice=advice)
         self.digest = digest
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelpack.errors import UsageError
+from modelpack.errors import MissingDependencyError
 from modelpack.model_info import FileInfo, ModelInfo
 from modelpack.oci.digest import is_digest
 from modelpack.version import __version__
@@ -32,7 +32,7 @@ try:
     from cyclonedx.validation.json import JsonStrictValidator
     from packageurl import PackageURL
 except ImportError:  # pragma: no cover - depends on the installation
-    raise UsageError("modelpack sbom needs cyclonedx-python-lib: pip install 'modelpack[sbom]'") from None
+    raise MissingDependencyError("the ML-BOM needs cyclonedx-python-lib: pip install 'modelpack[sbom]'") from None
 
 MODEL_REF = "model"
 NS = "modelpack:"  # property names of ours

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelpack.advice import compose, setting
 from modelpack.errors import InvalidReferenceError, NotFoundError
 from modelpack.files import atomic_write
 from modelpack.oci.digest import is_digest
@@ -115,8 +116,10 @@ def load(store: LayoutStore, digest: str) -> dict[str, Any]:
     try:
         value = json.loads(path.read_bytes())
     except FileNotFoundError:
-        raise NotFoundError(f"no provenance recorded for {digest} here: pack or push the directory with "
-                            "--provenance (or attest --type slsaprovenance1 --predicate FILE)") from None
+        raise NotFoundError(f"no provenance recorded for {digest} here", advice=compose(
+            "pack or push the directory with {} (or {})", setting("provenance=True", "--provenance"),
+            setting("attest(REF, KEY, PASSWORD, PREDICATE, 'slsaprovenance1')",
+                    "attest --type slsaprovenance1 --predicate FILE"))) from None
     except ValueError:
         raise NotFoundError(f"the provenance recorded for {digest} ({path}) is not JSON; pack it again") from None
     if not isinstance(value, dict):

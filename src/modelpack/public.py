@@ -48,4 +48,7 @@ OTHER_NAMES: dict[str, str] = {
     "Prefetched": "modelpack.store.prefetched",
     "Version": "modelpack.versions",
     "Diff": "modelpack.model_diff",
+    "Credentials": "modelpack.store.credentials",  # ClientOptions(credentials=...), Client(credentials=...)
+    "CopyOptions": "modelpack.store.copy",  # the copy_options of pack, push, pull, copy_model
+    "FoundSignature": "modelpack.signatures.referrers",  # what VerifyResult.signatures holds
 }

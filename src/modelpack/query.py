@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelpack.advice import Wording, compose, setting
 from modelpack.errors import UsageError
 
 # The value is taken whole and stripped after: a lazy `(.*?)\s*$` backtracked quadratically over spaces.
@@ -43,20 +44,25 @@ class Condition:
         return {">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[self.op]
 
 
+WHERE = setting("where condition", "--where")  # as each audience names the filter
+SORT = setting("sort", "--sort")
+
+
 def parse_condition(text: str) -> Condition:
     if len(text) > MAX_CONDITION:
-        raise UsageError(f"--where condition of {len(text)} characters: at most {MAX_CONDITION}")
+        raise UsageError(compose("{} of {} characters: at most {}", WHERE, str(len(text)), str(MAX_CONDITION)))
+    given = compose("{} {}", WHERE, repr(text))
     match = _EXPR.fullmatch(text)
     if not match:
-        raise UsageError(f"--where {text!r}: expected FIELD OP VALUE, e.g. metrics.accuracy>=0.9")
+        raise UsageError(compose("{}: expected FIELD OP VALUE, e.g. metrics.accuracy>=0.9", given))
     field, op, value = match.group(1), match.group(2), match.group(3).strip()
     if value == "" or value[0] in "<>=!":
-        raise UsageError(f"--where {text!r}: expected FIELD OP VALUE, e.g. metrics.accuracy>=0.9")
+        raise UsageError(compose("{}: expected FIELD OP VALUE, e.g. metrics.accuracy>=0.9", given))
     value = value.strip("\"'")
     if op in _ORDERING and field.startswith("metrics.") and _number(value) is None:
-        raise UsageError(f"--where {text!r}: metrics compare as numbers, and {value!r} is not one")
+        raise UsageError(compose("{}: metrics compare as numbers, and {} is not one", given, repr(value)))
     if op in _ORDERING and field == "created" and not _is_time(value):
-        raise UsageError(f"--where {text!r}: created compares as a time, e.g. created>=2026-01-31")
+        raise UsageError(compose("{}: created compares as a time, e.g. created>=2026-01-31", given))
     return Condition(field, op, value)
 
 
@@ -71,7 +77,7 @@ def _is_time(text: str) -> bool:
     return True
 
 
-def check_fields(fields: Iterable[str], records: list[dict[str, Any]], option: str) -> None:
+def check_fields(fields: Iterable[str], records: list[dict[str, Any]], option: Wording) -> None:
     """Refuse a field that no record has (a typo such as `metrcs.accuracy` would otherwise filter
     everything out, or sort nothing, in silence), with the nearest field that exists.
 
@@ -86,7 +92,7 @@ def check_fields(fields: Iterable[str], records: list[dict[str, Any]], option: s
         known = sorted({key for record in records for key in _paths(record)})
         close = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UsageError(f"{option} {field!r}: no version has this field{hint}")
+        raise UsageError(compose("{} {}: no version has this field{}", option, repr(field), hint))
 
 
 def _paths(record: dict[str, Any], prefix: str = "") -> Iterable[str]:
@@ -147,7 +153,7 @@ def sort_key(spec: str) -> tuple[Callable[[dict[str, Any]], Any], bool]:
     descending = spec.startswith("-")
     field = spec.lstrip("-+")
     if not field:
-        raise UsageError("--sort needs a field, e.g. metrics.accuracy or -created")
+        raise UsageError(compose("{} needs a field, e.g. metrics.accuracy or -created", SORT))
 
     def key(record: dict[str, Any]) -> Any:
         value = lookup(record, field)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from modelpack.advice import Wording, compose, setting
 from modelpack.errors import UsageError
 from modelpack.formats import layer_kind
 from modelpack.oci import mediatypes as mt
@@ -50,13 +51,15 @@ class LayerSelection:
         """
         selection = cls(tuple(include), tuple(exclude), tuple(kinds))
         if len(selection.include) + len(selection.exclude) > MAX_PATTERNS:
-            raise UsageError(f"more than {MAX_PATTERNS} --include/--exclude patterns")
-        for option, patterns in (("--include", selection.include), ("--exclude", selection.exclude)):
+            raise UsageError(compose("more than {} {} patterns", str(MAX_PATTERNS),
+                                     setting("include/exclude", "--include/--exclude")))
+        for option, patterns in (("include", selection.include), ("exclude", selection.exclude)):
             for pattern in patterns:
                 _check_pattern(option, pattern)
         for kind in selection.kinds:
             if kind not in mt.KINDS:
-                raise UsageError(f"--kind {kind!r}: expected one of {', '.join(mt.KINDS)}")
+                raise UsageError(compose("{}: expected one of {}", setting(f"kinds entry {kind!r}", f"--kind {kind!r}"),
+                                         ", ".join(mt.KINDS)))
         return selection
 
     @property
@@ -76,9 +79,15 @@ class LayerSelection:
         return path is None or not any(_takes(p, path, folder) for p in self.exclude)
 
     def __str__(self) -> str:
-        parts = [f"--include {p!r}" for p in self.include] + [f"--exclude {p!r}" for p in self.exclude]
-        parts += [f"--kind {k}" for k in self.kinds]
-        return " ".join(parts) or "(everything)"
+        return self.wording().cli
+
+    def wording(self) -> Wording:
+        """The selection as each audience gives it: `include=['*.gguf']`, `--include '*.gguf'`."""
+        api = [f"{name}={list(values)!r}" for name, values in
+               (("include", self.include), ("exclude", self.exclude), ("kinds", self.kinds)) if values]
+        cli = [f"--include {p!r}" for p in self.include] + [f"--exclude {p!r}" for p in self.exclude]
+        cli += [f"--kind {k}" for k in self.kinds]
+        return Wording(f"the selection {', '.join(api)}" if api else "(everything)", " ".join(cli) or "(everything)")
 
     def select(self, manifest: Manifest, where: str) -> Manifest:
         """`manifest` with only the layers taken (itself when the selection takes everything).
@@ -102,8 +111,8 @@ class LayerSelection:
             return
         paths = sorted({layer_path(layer) or layer.digest[:19] for layer in layers})
         shown = ", ".join(paths[:8]) + (f", ... ({len(paths)} in all)" if len(paths) > 8 else "")
-        raise UsageError(f"{self} matches none of the {len(layers)} layers of {where} ({shown}); "
-                         "nothing was fetched")
+        raise UsageError(compose("{} matches none of the {} layers of {} ({}); nothing was fetched",
+                                 self.wording(), str(len(layers)), where, shown))
 
 
 def _takes(pattern: str, path: str, folder: bool) -> bool:
@@ -114,10 +123,11 @@ def _takes(pattern: str, path: str, folder: bool) -> bool:
 
 
 def _check_pattern(option: str, pattern: str) -> None:
+    given = setting(f"{option} pattern {pattern!r}", f"--{option} {pattern!r}")
     if not pattern.strip() or "\0" in pattern:
-        raise UsageError(f"{option} {pattern!r}: an empty pattern (or one with NUL) matches nothing")
+        raise UsageError(compose("{}: an empty pattern (or one with NUL) matches nothing", given))
     if ".." in pattern.replace("\\", "/").split("/"):
-        raise UsageError(f"{option} {pattern!r}: patterns match paths inside the model; '..' never does")
+        raise UsageError(compose("{}: patterns match paths inside the model; '..' never does", given))
 
 
 __all__ = ["LayerSelection"]

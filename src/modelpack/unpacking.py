@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from modelpack.advice import compose, setting
 from modelpack.archives import extract_archive
 from modelpack.confined import Confined, inside
 from modelpack.errors import IntegrityError, UnsafePathError, UsageError
@@ -110,8 +111,8 @@ def check_output(output: str | Path, force: bool = False) -> bool:
     if not any(output.iterdir()):
         return False
     if not force:
-        raise UsageError(f"output directory {output} exists and is not empty "
-                         "(--force replaces the files that differ)")
+        raise UsageError(f"output directory {output} exists and is not empty", advice=compose(
+            "{} replaces the files that differ", setting("force=True", "--force")))
     return True
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from modelpack.errors import IntegrityError, UnsupportedArtifactError
 from modelpack.model_info import ModelInfo
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
-from modelpack.query import check_fields, natural_key, parse_condition, sort_key
+from modelpack.query import SORT, WHERE, check_fields, natural_key, parse_condition, sort_key
 from modelpack.signatures.lookup import is_signature_tag
 from modelpack.store.layout import LayoutStore
 from modelpack.store.target import Repository
@@ -77,8 +77,8 @@ def list_versions(repo: Repository, cache: LayoutStore, where: list[str] | tuple
     for reason, named in refused.items():
         (warn or _log.warning)(f"{_tag_list(named)}: {reason}")
     records = [version.record() for version in every]
-    check_fields([c.field for c in conditions if c.op != "!="], records, "--where")
-    check_fields([sort.lstrip("-+")] if sort else [], records, "--sort")
+    check_fields([c.field for c in conditions if c.op != "!="], records, WHERE)
+    check_fields([sort.lstrip("-+")] if sort else [], records, SORT)
     versions = [v for v, record in zip(every, records, strict=True) if all(c(record) for c in conditions)]
     if key is None:
         return newest_first(versions)  # not the registry's tag order, which is its directory's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,4 +109,23 @@ def test_every_public_function_documents_its_arguments_result_and_errors() -> No
         if signature.return_annotation not in (None, "None"):
             wanted.append("Returns:")
         undocumented += [f"{name}: {section}" for section in wanted if f"\n{section}\n" not in doc]
+    assert undocumented == []
+
+
+# Functions given `options` talk to a registry, so a caller must learn from their documentation that a
+# registry's refusal or absence reaches them (sign and verify, and 14 others, did not say so).
+REGISTRY_ERRORS = ("AuthenticationError", "TransportError", "RegistryError")
+# remote() only opens the repository: its one request probes an `insecure` host (a TransportError).
+ASKS_NO_REGISTRY = {"remote": ("TransportError",)}
+
+
+def test_every_function_that_reaches_a_registry_documents_the_registry_errors() -> None:
+    undocumented = []
+    for name in API_NAMES:
+        func = getattr(modelpack, name)
+        if not inspect.isfunction(func) or "options" not in inspect.signature(func).parameters:
+            continue
+        raises = (inspect.getdoc(func) or "").partition("\nRaises:\n")[2]
+        undocumented += [f"{name}: {error}" for error in ASKS_NO_REGISTRY.get(name, REGISTRY_ERRORS)
+                         if not re.search(rf"^\s+(\w+, )*{error}\b", raises, re.MULTILINE)]
     assert undocumented == []

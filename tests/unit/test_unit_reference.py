@@ -6,6 +6,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from modelpack.advice import cli_message
 from modelpack.errors import InvalidReferenceError, UsageError
 from modelpack.oci.reference import DOCKER_HUB_API, Reference
 
@@ -367,6 +368,8 @@ def test_a_url_scheme_is_refused_with_the_way_to_write_it() -> None:
         try:
             Reference.parse(text)
         except InvalidReferenceError as exc:
-            assert "without http" in str(exc) and "--plain-http" in str(exc)
+            # In Python's terms for a library caller, in the CLI's for the command line.
+            assert "without http" in str(exc) and "ClientOptions(plain_http=True)" in str(exc)
+            assert "--plain-http" in cli_message(exc) and "ClientOptions" not in cli_message(exc)
         else:
             raise AssertionError(f"{text} was accepted")

@@ -71,6 +71,7 @@ def attach(
             has, no files, or `reference` is not a ModelPack model.
         NotFoundError: `reference` does not exist.
         MetadataError: the metadata with `overrides` does not validate.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     ref = parse_reference(reference)
     new_ref = retarget(ref, target)

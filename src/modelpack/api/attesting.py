@@ -80,6 +80,7 @@ def attest(
     Raises:
         UsageError: a bad type, predicate or key.
         NotFoundError: no such model there.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.signatures import attestations, keys, predicates
 
@@ -121,6 +122,7 @@ def verify_attestation(
         VerificationError: none verifies (the reasons are given).
         NotFoundError: no such model there.
         UsageError: a bad type or key.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.signatures import attestations, keys, predicates
 
@@ -160,6 +162,7 @@ def attest_provenance(
     Raises:
         NotFoundError: no such model there, or no provenance recorded for its digest on this machine.
         UsageError: a bad key.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack import provenance
     from modelpack.store.layout import LayoutStore

@@ -50,14 +50,15 @@ def sbom(
     Raises:
         NotFoundError: no such model there.
         UsageError: an index, a bad key, or cyclonedx-python-lib not installed.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.api.attesting import attest
-    from modelpack.api.core import inspect_fetched
+    from modelpack.api.core import NOT_LOCAL, inspect_fetched
     from modelpack.mlbom import ml_bom
 
     place = parse_place(reference)
     info = inspect_fetched(place, remote_only=not local, options=options, store=store,
-                           read_remote_by="leave out --local")[0]
+                           read_remote_by=NOT_LOCAL)[0]
     document = ml_bom(info, place.name)
     attached = None
     if key is not None:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from modelpack import advice
+from modelpack.advice import compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, remote
 from modelpack.errors import NotFoundError, RegistryError, UsageError
 from modelpack.oci.descriptor import Descriptor
@@ -202,6 +204,7 @@ def remove_remote(
     Raises:
         UsageError: other tags would go without `all_tags`, or `confirm` said no.
         RegistryError: the registry does not allow deletion.
+        AuthenticationError, TransportError: the registry refused or could not be reached.
     """
     ref = parse_reference(reference)
     repo = remote(ref, options)
@@ -214,7 +217,8 @@ def remove_remote(
     unnamed = [t for t in plan.tags if not by_tag or t != ref.tag]
     if by_tag and unnamed and not all_tags:
         raise UsageError(f"{ref.registry} cannot delete a tag alone, and deleting {ref} would also delete tag(s) "
-                         f"{', '.join(unnamed)} of the same version; pass --all-tags to delete them all")
+                         f"{', '.join(unnamed)} of the same version",
+                         advice=compose("pass {} to delete them all", setting("all_tags=True", "--all-tags")))
     if unnamed and confirm is not None and not confirm(plan):
         raise UsageError(f"nothing deleted: {ref} not confirmed")
     try:
@@ -240,33 +244,35 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
         options: how to reach the registry.
 
     Returns:
-        The repositories, each with `name` and `tags` (its tag count, when counted).
+        The repositories, each with `repository` (its path) and `tags` (its tag count, when counted).
 
     Raises:
         AuthenticationError: the registry refused the catalog (401, 403); the message leads with
-            `modelpack login HOST` when we asked anonymously, with the refused credentials (where they
-            are saved, to log in again) when we sent some, and ends with naming a repository.
+            logging in when we asked anonymously, with the refused credentials (where they are saved,
+            to log in again) when we sent some, and ends with naming a repository.
         UsageError: the registry has no catalog (404): name a repository instead.
+        TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.errors import AuthenticationError
-    from modelpack.store.client import RegistryClient
 
     host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
     registries_conf.load().check_host(host)
-    client = RegistryClient(DOCKER_HUB_API if host == DOCKER_HUB else host, options)
-    example = f"modelpack ls {host}/team/model"
+    # Through the options (given none, closes_own_options made some): closed with them.
+    client = (options or ClientOptions()).client_for(DOCKER_HUB_API if host == DOCKER_HUB else host)
+    example = setting(f"modelpack.list_versions({host + '/team/model'!r})", f"modelpack ls {host}/team/model")
     try:
         names = repositories(client, page_size)
     except AuthenticationError as exc:
         if client.auth.credentials(host) is None:
             # Anonymous and refused: logging in is the fix that applies, so it comes first.
-            raise AuthenticationError(f"{host} shows its repository catalog only after a login: run `modelpack "
-                                      f"login {host}` (or name a repository, e.g. {example})") from None
+            raise AuthenticationError(f"{host} shows its repository catalog only after a login", advice=compose(
+                "{} (or name a repository, e.g. {})", advice.login(host), example)) from None
         # Credentials sent and refused (or not allowed the catalog): the refusal names its fix first.
-        raise AuthenticationError(f"{exc}; or name a repository, e.g. {example}") from None
+        raise AuthenticationError(exc.wording, advice=compose("{}; or name a repository, e.g. {}", exc.advice, example)
+                                  if exc.advice else compose("name a repository, e.g. {}", example)) from None
     except NotFoundError as exc:
-        raise UsageError(f"{host} does not show its repository catalog; name a repository instead, e.g. "
-                         f"{example} ({exc})") from None
+        raise UsageError(f"{host} does not show its repository catalog ({exc})",
+                         advice=compose("name a repository instead, e.g. {}", example)) from None
 
     with worker_pool(8) as pool:
         counts = list(pool.map(lambda name: tag_count(client, name), names)) if tag_counts else [None] * len(names)

@@ -13,8 +13,10 @@ The module-level functions (`modelpack.pull`, ...) stay: each call there gets it
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -35,7 +37,7 @@ from modelpack.api import (
 from modelpack.api import store as store_api
 from modelpack.store.credentials import Credentials
 from modelpack.store.layout import LayoutStore
-from modelpack.store.options import ClientOptions, default_plain_http, default_timeout
+from modelpack.store.options import MAX_TIMEOUT, ClientOptions, default_plain_http, default_timeout
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,7 +55,8 @@ def _bound(func: Callable[P, R]) -> Callable[Concatenate[Client, P], R]:
             kwargs.setdefault("options", self.options)
         if takes_store:
             kwargs.setdefault("store", self.store)
-        return func(*args, **kwargs)
+        with self._calling(func.__name__):
+            return func(*args, **kwargs)
 
     signature = inspect.signature(func)
     kept = [p for name, p in signature.parameters.items() if name not in ("options", "store")]
@@ -99,11 +102,65 @@ class Client:
                                     timeout=default_timeout() if timeout is None else timeout)
         self.options = options
         self.store = store if isinstance(store, LayoutStore) else LayoutStore(Path(store) if store else None)
+        self._state = threading.Condition()
+        self._running = 0  # calls under way, in any thread
+        self._mine = threading.local()  # calls under way in this thread (close() from a callback)
+        self._closed = False
 
-    def close(self) -> None:
-        """Close the client's connections and end its transfer threads; it stays usable (a later call
-        opens new ones). Or use the client as a context manager: `with modelpack.Client() as client: ...`."""
-        self.options.close()
+    def close(self, timeout: float | None = None) -> bool:
+        """End the client: new calls are refused at once (UsageError); calls under way in other threads
+        finish as they would have (each bounded by the registry timeouts, a transfer by its progress).
+        close() waits for them up to `timeout` seconds, then closes the connections and ends the transfer
+        threads; if they are still running then, the last of them closes those when it ends. Or use the
+        client as a context manager: `with modelpack.Client() as client: ...`. Closing again does nothing
+        more. (Options you passed are closed with the client; a repository or lineage iterator the client
+        returned keeps working on them, opening connections of its own.) From a hook a call runs in the
+        calling thread (`warn`), close() does not wait for that call; from one run on a worker thread
+        (`copy_options`' `on_blob_done`, `progress`) it cannot tell that call from another: pass `timeout=0`.
+
+        Args:
+            timeout: seconds to wait for the calls under way (None: until they end; 0: not at all).
+
+        Returns:
+            Whether every call had ended (and so everything was closed) when close() returned; False when
+            called from inside a call of this client (a progress hook): that call closes them as it ends.
+
+        Raises:
+            UsageError: `timeout` is negative or not a number.
+        """
+        from modelpack.errors import UsageError
+
+        if timeout is not None and not 0 <= timeout <= MAX_TIMEOUT:
+            raise UsageError(f"timeout={timeout!r} is not a number of seconds from 0 to {MAX_TIMEOUT:.0f}")
+        own = getattr(self._mine, "calls", 0)  # called from inside a call (a hook): not waited for
+        with self._state:
+            self._closed = True
+            ended = self._state.wait_for(lambda: self._running == own, timeout)
+        if ended and not own:
+            self.options.close()
+        return ended and not own
+
+    @contextlib.contextmanager
+    def _calling(self, verb: str) -> Iterator[None]:
+        """Count a call under way; refuse it once the client is closed (its connections would be opened
+        again, and never closed)."""
+        from modelpack.errors import UsageError
+
+        with self._state:
+            if self._closed:
+                raise UsageError(f"Client.{verb}(): this client is closed; make a new modelpack.Client()")
+            self._running += 1
+        self._mine.calls = getattr(self._mine, "calls", 0) + 1
+        try:
+            yield
+        finally:
+            self._mine.calls -= 1
+            with self._state:
+                self._running -= 1
+                last = self._closed and self._running == 0
+                self._state.notify_all()
+            if last:  # close() gave up waiting (or is waiting): the last call out closes
+                self.options.close()
 
     def __enter__(self) -> Client:
         return self

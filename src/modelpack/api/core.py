@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future
@@ -16,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelpack.advice import Wording, compose, setting
 from modelpack.api.manifest_reading import config_json, entry_types
 from modelpack.errors import ModelpackError, NotFoundError, UsageError
 from modelpack.model_info import ModelInfo
@@ -28,7 +30,7 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors, open_remote
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
-from modelpack.store.target import Repository, read_small
+from modelpack.store.target import RemoteRepository, read_small
 
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
@@ -81,11 +83,11 @@ def parse_reference(text: str | Reference) -> Reference:
     return text if isinstance(text, Reference) else Reference.parse(text)
 
 
-def remote(reference: Reference, options: ClientOptions | None = None, *, mirrors: bool = False) -> Repository:
+def remote(reference: Reference, options: ClientOptions | None = None, *, mirrors: bool = False) -> RemoteRepository:
     """The registry repository a reference names, as registries.conf routes it (`location`, `blocked`,
-    `insecure`; see README, Environment). The repository uses `options`' connections after this
-    returns: pass options and close them (`options.close()`) when done (given none, the connections it
-    opens stay until the process ends).
+    `insecure`; see README, Environment). The repository keeps using connections after this returns:
+    given no `options`, it has options of its own, closed when you close it (`with modelpack.remote(ref)
+    as repo: ...`), or else when it is garbage-collected; given yours, close yours when done.
 
     Args:
         reference: a reference naming a registry.
@@ -94,12 +96,23 @@ def remote(reference: Reference, options: ClientOptions | None = None, *, mirror
             Writes always go to the origin.
 
     Returns:
-        The repository: resolve, fetch and push manifests and blobs, list tags.
+        The repository: resolve, fetch and push manifests and blobs, list tags; `close()` it.
 
     Raises:
         UsageError: the reference names no registry, is blocked, or registries.conf is malformed.
+        TransportError: an `insecure` registries.conf host answers neither HTTPS nor HTTP (the one request
+            made here; the repository's own requests raise what the registry's answers call for).
     """
-    return open_remote(reference, options, mirrors=mirrors)
+    if options is not None:
+        return open_remote(reference, options, mirrors=mirrors)
+    own = ClientOptions()
+    try:
+        repo = open_remote(reference, own, mirrors=mirrors)
+    except BaseException:
+        own.close()
+        raise
+    repo.own(own)
+    return repo
 
 
 @closes_own_options
@@ -141,6 +154,8 @@ def pack(
         UsageError: not a directory, a reference pinned to another digest, or more files than a 4 MiB
             manifest can name (see `files.archives`).
         MetadataError: metadata that does not validate (the field is named).
+        AuthenticationError, TransportError, RegistryError: a registry refused or could not be reached while
+            pinning a `parent` or dataset the local store does not have.
     """
     ref = parse_reference(reference)
     local_store = _store(store)  # one per call: it remembers which blobs it has verified
@@ -270,7 +285,8 @@ def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
 
     Args:
         reference: the model to start from (read from the local store when it has it).
-        options: how to reach the registry; kept in use until the iterator is exhausted.
+        options: how to reach the registry; kept in use until the iterator is exhausted (given none, the
+            iterator opens its own, closed when it is exhausted, closed or garbage-collected).
         store: the local store (default: MODELPACK_HOME's).
         hosts: the registries a parent may be read from; a parent elsewhere ends the chain.
 
@@ -281,12 +297,28 @@ def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
         InvalidReferenceError: the reference is malformed.
         NotFoundError: a model of the chain does not exist, or (with `hosts`) lives on another registry;
             raised while iterating.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached;
+            raised while iterating.
     """
+    start = str(parse_reference(reference))  # a malformed reference is refused now, not when iterated
+    return _lineage(start, _store(store), options, hosts)
+
+
+def _lineage(start: str, local_store: LayoutStore, options: ClientOptions | None,
+             hosts: Collection[str] | None) -> Iterator[dict[str, Any]]:
+    """`lineage`'s iterator: given no options, it reads every model of the chain over options of its own,
+    closed when it is exhausted, closed or garbage-collected."""
     from modelpack.lineage_chain import chain, within
 
-    local_store = _store(store)
-    return chain(str(parse_reference(reference)),
-                 within(hosts, lambda text: read_model(text, local_store, options)))
+    own = None
+    if options is None:
+        with contextlib.suppress(UsageError):  # a bad MODELPACK_* value: raised by the first registry read
+            own = ClientOptions()
+    try:
+        yield from chain(start, within(hosts, lambda text: read_model(text, local_store, options or own)))
+    finally:
+        if own is not None:
+            own.close()
 
 
 def read_model(reference: str | Place, local_store: LayoutStore, options: ClientOptions | None,
@@ -318,6 +350,8 @@ def _transfer(ref: Place, result: CopyResult) -> TransferResult:
 
 
 Inspection = ModelInfo  # the name inspect()'s result had before it was typed
+REMOTE_ONLY = setting("pass remote_only=True", "add --remote")  # how inspect reads the registry
+NOT_LOCAL = setting("leave out local=True", "leave out --local")  # how report and sbom do
 
 
 @closes_own_options
@@ -353,7 +387,7 @@ def inspect_fetched(
     remote_only: bool = False,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
-    read_remote_by: str = "add --remote",
+    read_remote_by: Wording = REMOTE_ONLY,
 ) -> tuple[ModelInfo, Prefetched]:
     """`inspect`, and the manifest and config bytes it read: `pull(prefetched=...)` takes them, so a
     model checked before it is pulled is pulled as checked, without reading them twice. A reference
@@ -367,9 +401,9 @@ def inspect_fetched(
     except NotFoundError:
         if not local:
             raise
-        hint = f" ({read_remote_by} to read it from the registry)" if isinstance(place, Reference) \
-            and place.registry else ""
-        raise NotFoundError(f"{place} is not in the local store{hint}") from None
+        hint = compose("{} to read it from the registry", read_remote_by) \
+            if isinstance(place, Reference) and place.registry else None
+        raise NotFoundError(f"{place} is not in the local store", advice=hint) from None
     node = parse_manifest(data)
     config, blobs = None, {}
     if isinstance(node, Manifest) and node.config.media_type != mt.OCI_EMPTY and node.config.size <= 4 << 20 \

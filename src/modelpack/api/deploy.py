@@ -11,6 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelpack import advice
+from modelpack.advice import Wording, compose, setting
 from modelpack.api.catalog import resolve
 from modelpack.api.core import _store, inspect, inspect_fetched, parse_reference, remote
 from modelpack.api.pulling import manifest_for_files, pull, unpack
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 DEFAULT_SERVE_BASE = f"docker.io/library/python:{sys.version_info.major}.{sys.version_info.minor}-slim"
 _ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 DEFAULT_MODELCAR_BASE = "docker.io/library/busybox:1.36"
+VERIFY_KEY = setting("verify_key=KEY", "--verify-key KEY")
 
 
 @closes_own_options
@@ -101,6 +104,8 @@ def build_image(
         ModelpackError: pip could not install the serving packages.
         IntegrityError: the base's manifest or config is malformed.
         UnsupportedArtifactError: a base index with no platform image, or too many.
+        AuthenticationError, TransportError, RegistryError: a registry (the model's, the base's or the image's)
+            refused or could not be reached.
     """
     from modelpack.image.build import ModelSource
     from modelpack.image.build import build_image as _build
@@ -123,7 +128,8 @@ def build_image(
         _refuse_unverified_pickle_image(model_ref, manifest, local_store, modelcar)
     if base_ref is None:
         base_ref = _default_image(DEFAULT_MODELCAR_BASE if modelcar else DEFAULT_SERVE_BASE,
-                                  "modelcar base" if modelcar else "serving base", "--base", options)
+                                  "modelcar base" if modelcar else "serving base",
+                                  setting("base=IMAGE", "--base IMAGE"), options)
 
     def blob_path(digest: str) -> Path:
         return local_store.blob_path(digest)
@@ -192,11 +198,11 @@ def _model_for_image(local_store: LayoutStore, model_ref: Reference, options: Cl
 
 def _refuse_image_as_model(ref: Reference, node: Manifest | Index) -> None:
     if is_container_image(node):
-        raise UsageError(f"{ref} is a container image, not a model artifact; build-image takes a model "
-                         "(one `modelpack push` made)")
+        raise UsageError(f"{ref} is a container image, not a model artifact: an image is built from a model "
+                         "(one modelpack pushed)")
 
 
-def _default_image(image: str, what: str, option: str, options: ClientOptions | None) -> Reference:
+def _default_image(image: str, what: str, option: Wording, options: ClientOptions | None) -> Reference:
     """`image`, pinned by digest, when the user gave none: if it cannot be had, the error names the
     image and the option to use instead (not just a host that does not resolve).
 
@@ -208,8 +214,8 @@ def _default_image(image: str, what: str, option: str, options: ClientOptions | 
         return ref.with_digest(resolve(ref, options=options).digest)
     except (NotFoundError, AuthenticationError, TransportError, RegistryError) as exc:
         hint = " (any image with python3, e.g. python:3.11-slim from a registry you reach)" if "serv" in what else ""
-        raise type(exc)(f"the default {what} {image} is not available ({exc}); pass {option} IMAGE to use "
-                        f"another{hint}") from None
+        raise type(exc)(f"the default {what} {image} is not available ({exc.failure})",
+                        advice=compose("pass {} to use another{}", option, hint)) from None
 
 
 @closes_own_options
@@ -266,6 +272,8 @@ def serve_model(
         MissingDependencyError: the `[serve]` extra is not installed.
         UsageError: no servable file, an ambiguous choice, a bad `model_file`, `source` neither a
             directory nor a reference, or an address that cannot be listened on.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached (a reference
+            served).
     """
     import re
 
@@ -274,8 +282,10 @@ def serve_model(
     path = Path(source)
     if path.is_dir():
         if verify_key is not None:
-            raise UsageError("--verify-key checks a reference's signature; a directory is served as it is "
-                             "(verify it when pulling: modelpack pull REF --verify-key KEY -o DIR)")
+            raise UsageError(compose("{} checks a reference's signature; a directory is served as it is",
+                                     VERIFY_KEY), advice=compose("verify it when pulling: {}", setting(
+                                         "modelpack.pull(REF, output=DIR, verify_key=KEY)",
+                                         "modelpack pull REF --verify-key KEY -o DIR")))
         from modelpack.metadata.restore import recorded_digest
 
         # The serving image says who it serves in its environment; a pulled directory in modelpack.yaml.
@@ -381,8 +391,7 @@ def _refuse_unverified_pickle_early(ref: Reference, model_file: str | Path | Non
         named = str(model_file) if model_file is not None else ", ".join(p for p in paths if files.is_pickle(Path(p)))
         raise UntrustedContentError(
             f"refusing to serve {ref}: its model file ({named[:200]}) is a pickle, which runs code when loaded, "
-            "and no signature was verified (nothing was downloaded); pass --verify-key KEY to verify it, or "
-            "--trust-unverified-pickle to run it anyway")
+            "and no signature was verified (nothing was downloaded)", advice=advice.VERIFY_OR_TRUST)
     return fetched
 
 
@@ -399,8 +408,7 @@ def _load_runtime(model_dir: Path, label: str, metadata: dict[str, Any], model_f
     if files.is_pickle(chosen) and not trusted:
         raise UntrustedContentError(
             f"refusing to load {chosen.name} from {label}: a pickle runs code when loaded and the model's "
-            "signature was not verified; pass --verify-key KEY to verify it, or --trust-unverified-pickle "
-            "to run it anyway")
+            "signature was not verified", advice=advice.VERIFY_OR_TRUST)
     if files.is_pickle(chosen) and warn_unverified:
         logging.getLogger("modelpack.serve").warning(
             "warning: loading %s from %s, a pickle whose signature was not verified "

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import inspect, parse_reference, remote
 from modelpack.errors import UsageError
 from modelpack.image.kinds import is_container_image, kind_of
@@ -33,6 +34,26 @@ A_MODEL_REFERENCE = "io.modelpack.model.reference"
 # requests and limits below 0 are refused there too. Anything else fails only at `kubectl apply`.
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _QUANTITY = re.compile(rf"^{_NUMBER}(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?{_NUMBER})?$")
+
+
+def _given(param: str, value: object, *, quoted: bool = False) -> Wording:
+    """A parameter with a value, as each audience writes it: `kind='kserve'`, `--kind kserve` (`quoted`:
+    a value the user gave, quoted on the command line too)."""
+    return setting(f"{param}={value!r}", f"--{param.replace('_', '-')} {repr(value) if quoted else value}")
+
+
+def _named(param: str, value: str = "") -> Wording:
+    """A parameter by name (with a placeholder or a value): `serving_image=IMAGE`, `--serving-image IMAGE`."""
+    return setting(f"{param}={value}" if value else param, f"--{param.replace('_', '-')}{' ' if value else ''}{value}")
+
+
+KSERVE_IMAGE = setting("kubernetes(IMAGE, 'kserve')", "`k8s --kind kserve IMAGE`")
+
+
+def _build_image(model: str | Reference, *, modelcar: bool = False) -> Wording:
+    """Building an image from `model`, as each audience does it."""
+    return setting(f"modelpack.build_image({str(model)!r}, IMAGE{', modelcar=True' if modelcar else ''})",
+                   f"`modelpack build-image {model} -t IMAGE{' --modelcar' if modelcar else ''}`")
 
 
 @closes_own_options
@@ -93,27 +114,30 @@ def kubernetes(
         VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses a
             reference.
         NotFoundError, AuthenticationError, TransportError: from the registry.
+        RegistryError: the registry refused or could not be reached.
     """
     from modelpack.image import k8s
 
     if kind not in KINDS:
-        raise UsageError(f"--kind {kind!r}: expected deployment, kserve or image-volume")
+        raise UsageError(compose("{}: expected deployment, kserve or image-volume", _given("kind", kind, quoted=True)))
     if name is not None and not _DNS_1035.match(name):
-        raise UsageError(f"--name {name!r} is not a DNS-1035 label (lower-case letters, digits and '-', starting "
-                         "with a letter, at most 63)")
+        raise UsageError(compose("{} is not a DNS-1035 label (lower-case letters, digits and '-', starting with a "
+                                 "letter, at most 63)", _given("name", name, quoted=True)))
     if namespace is not None and not _DNS_1123.match(namespace):
-        raise UsageError(f"--namespace {namespace!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
-                         "at most 63)")
+        raise UsageError(compose("{} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)",
+                                 _given("namespace", namespace, quoted=True)))
     if replicas < 0:
-        raise UsageError(f"--replicas {replicas}: give 0 or more")
-    for flag, value in (("--cpu", cpu), ("--memory", memory)):
+        raise UsageError(compose("{}: give 0 or more", _given("replicas", replicas)))
+    for param, value in (("cpu", cpu), ("memory", memory)):
         if not _QUANTITY.match(value):
-            raise UsageError(f"{flag} {value!r} is not a Kubernetes quantity of 0 or more: give e.g. 500m, 2, "
-                             "512Mi or 2Gi")
+            raise UsageError(compose("{} is not a Kubernetes quantity of 0 or more: give e.g. 500m, 2, 512Mi or 2Gi",
+                                     _given(param, value, quoted=True)))
     if serving_image is not None and kind != "image-volume":  # else silently left out of the YAML
-        raise UsageError(f"--serving-image applies to --kind image-volume only (--kind {kind} runs REF itself)")
+        raise UsageError(compose("{} applies to {} only ({} runs REF itself)", _named("serving_image"),
+                                 _given("kind", "image-volume"), _given("kind", kind)))
     if model_format is not None and kind != "kserve":
-        raise UsageError(f"--model-format applies to --kind kserve only (--kind {kind} writes no modelFormat)")
+        raise UsageError(compose("{} applies to {} only ({} writes no modelFormat)", _named("model_format"),
+                                 _given("kind", "kserve"), _given("kind", kind)))
     ref = parse_reference(reference)
     verdict = policy_verdict(ref, remote(ref, options), signature_policy)
     pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)
@@ -122,43 +146,45 @@ def kubernetes(
     if kind == "deployment":
         if not is_container_image(node):
             # (--kind kserve refuses the artifact too: it takes a modelcar image built from it)
-            raise UsageError(f"{reference} is {kind_of(node)}, not a container image: build a serving image with "
-                             f"`modelpack build-image {reference} -t IMAGE` and pass IMAGE, or mount the artifact "
-                             "with --kind image-volume --serving-image IMAGE (--kind kserve takes an image built "
-                             "with --modelcar)")
+            raise UsageError(f"{reference} is {kind_of(node)}, not a container image", advice=compose(
+                "build a serving image with {} and pass IMAGE, or mount the artifact with {} {} ({} takes an image "
+                "built with {})", _build_image(reference), _given("kind", "image-volume"),
+                _named("serving_image", "IMAGE"), _given("kind", "kserve"), setting("modelcar=True", "--modelcar")))
         return k8s.render([k8s.deployment(where, pinned, cpu, memory), k8s.service(where)])
     if kind == "kserve":
         if not is_container_image(node):
-            raise UsageError(f"{reference} is a model artifact: KServe's storageUri oci:// takes a modelcar image; "
-                             f"build one with `modelpack build-image {reference} -t IMAGE --modelcar` and pass "
-                             "IMAGE (or use --kind image-volume to mount the artifact itself)")
+            raise UsageError(f"{reference} is a model artifact: KServe's storageUri oci:// takes a modelcar image",
+                             advice=compose("build one with {} and pass IMAGE (or use {} to mount the artifact "
+                                            "itself)", _build_image(reference, modelcar=True),
+                                            _given("kind", "image-volume")))
         if _runs_modelpack_serve(ref, pinned, node, options):
             if model_format is not None:  # else silently left out: the image is its own runtime
-                raise UsageError(f"--model-format applies to a modelcar; {reference} is a serving image, run as "
-                                 "the predictor's container with no modelFormat")
+                raise UsageError(compose("{} applies to a modelcar; {} is a serving image, run as the predictor's "
+                                         "container with no modelFormat", _named("model_format"), str(reference)))
             return k8s.render([k8s.inference_service_container(where, pinned, cpu, memory)])
         recorded, paths = _recorded_model(node, options)
         framework = model_format or recorded
         if not framework:
-            raise UsageError(f"{reference} records no model framework: pass --model-format NAME (e.g. sklearn, "
-                             "onnx) for KServe's modelFormat")
+            raise UsageError(f"{reference} records no model framework", advice=compose(
+                "pass {} (e.g. sklearn, onnx) for KServe's modelFormat", _named("model_format", "NAME")))
         if not model_format:
             _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
         _check_triton_layout(str(reference), k8s.kserve_format(framework), node)
         return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
     if is_container_image(node):
-        raise UsageError(f"{reference} is a container image; --kind image-volume takes the model artifact "
-                         "(--kind deployment runs a serving image)")
+        raise UsageError(compose("{} is a container image; {} takes the model artifact ({} runs a serving image)",
+                                 str(reference), _given("kind", "image-volume"), _given("kind", "deployment")))
     _warn_tar_layers(node)
     if not serving_image:  # no published serving image: the user builds one (a Python base alone does not serve)
-        raise UsageError(f"--kind image-volume needs --serving-image IMAGE: build one with `modelpack build-image "
-                         f"{reference} -t IMAGE` (it serves the mounted /models)")
+        raise UsageError(compose("{} needs {}", _given("kind", "image-volume"), _named("serving_image", "IMAGE")),
+                         advice=compose("build one with {} (it serves the mounted /models)", _build_image(reference)))
     server_ref = parse_reference(serving_image)
     server_verdict = policy_verdict(server_ref, remote(server_ref, options), signature_policy)
     server_pinned, server_node = _remote_node(
         replace(server_ref, digest=server_verdict.digest) if server_verdict.digest else server_ref, options)
     if not is_container_image(server_node):
-        raise UsageError(f"--serving-image {serving_image} is {kind_of(server_node)}, not a container image")
+        raise UsageError(compose("{} is {}, not a container image", _named("serving_image", str(serving_image)),
+                                 kind_of(server_node)))
     digest = pinned.split("@")[1]
     if verify_key is not None:
         from modelpack.signatures import keys, referrers
@@ -246,8 +272,9 @@ def _check_runtime_loads(reference: str, model_format: str, paths: list[str]) ->
         return
     shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
     raise UsageError(f"KServe's {model_format} runtimes load only {'/'.join(loads)} files and {reference} holds "
-                     f"{shown}: deploy a serving image instead (`modelpack build-image MODEL -t IMAGE`, then "
-                     "`k8s --kind kserve IMAGE`), or pass --model-format NAME for a ServingRuntime that loads it")
+                     f"{shown}", advice=compose(
+                         "deploy a serving image instead ({}, then {}), or pass {} for a ServingRuntime that loads it",
+                         _build_image("MODEL"), KSERVE_IMAGE, _named("model_format", "NAME")))
 
 
 def _check_triton_layout(reference: str, model_format: str, node: Manifest | Index) -> None:
@@ -266,5 +293,6 @@ def _check_triton_layout(reference: str, model_format: str, node: Manifest | Ind
         return
     raise UsageError(f"KServe serves onnx with Triton, which loads /mnt/models/NAME/1/model.onnx, and {reference} "
                      "holds its files flat under /models (built by an older modelpack, or no single .onnx file "
-                     "to serve): rebuild it with `modelpack build-image MODEL -t IMAGE --modelcar`, or deploy a "
-                     "serving image (`k8s --kind kserve IMAGE` of `build-image MODEL -t IMAGE`)")
+                     "to serve)", advice=compose("rebuild it with {}, or deploy a serving image ({} of {})",
+                                                 _build_image("MODEL", modelcar=True), KSERVE_IMAGE,
+                                                 _build_image("MODEL")))

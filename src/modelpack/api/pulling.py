@@ -16,6 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelpack import advice
+from modelpack.advice import compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, remote
 from modelpack.errors import IntegrityError, NotFoundError, TransportError, UsageError, VerificationError
 from modelpack.image.kinds import refuse_container_image
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
     from modelpack.store.directory import DirectoryTarget
 
 log = logging.getLogger("modelpack.pull")
+LAYOUT_PULL = compose("pull its files with {}, or put it in the local store with {}", setting("output=DIR", "-o DIR"),
+                      setting("copy_model('oci:DIR:TAG', 'REGISTRY/REPO:TAG', to_local=True)",
+                              "`modelpack copy oci:DIR:TAG REGISTRY/REPO:TAG --to-local`"))
 
 
 @closes_own_options
@@ -112,8 +117,7 @@ def pull(
         copy_options = replace(copy_options or CopyOptions(), layer_filter=selection)
     if isinstance(ref, LayoutReference):
         if output is None or keep or link:
-            raise UsageError(f"{ref} is an OCI layout: pull its files with -o DIR, or put it in the local store "
-                             "with `modelpack copy oci:DIR:TAG REGISTRY/REPO:TAG --to-local`")
+            raise UsageError(f"{ref} is an OCI layout", advice=LAYOUT_PULL)
         src, layout_version = open_place(ref)
         version = layout_version or ""
     else:
@@ -329,11 +333,13 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
     absent = [layer for layer in manifest.layers if not local_store.has_blob(layer)]
     damaged = [layer for layer in absent if local_store.blob_path(layer.digest).exists()]  # of another size
     if damaged:
-        raise IntegrityError(f"the local store's copy of {_names(damaged)} ({ref}) is damaged: its size changed "
-                             "(an edited --link output?); run `modelpack store check --repair`, then pull it again")
+        raise IntegrityError(compose("the local store's copy of {} ({}) is damaged: its size changed (an edited {} "
+                                     "output?)", _names(damaged), str(ref), setting("link=True", "--link")),
+                             advice=advice.repair_store("then pull it again"))
     if absent:
-        raise NotFoundError(f"{ref} is partial in the local store: {_names(absent)} not pulled; pull it without "
-                            "a selection (or with one that takes them) first, or unpack with --include/--kind")
+        raise NotFoundError(f"{ref} is partial in the local store: {_names(absent)} not pulled", advice=compose(
+            "pull it without a selection (or with one that takes them) first, or unpack with {}",
+            setting("selection=LayerSelection(include=..., kinds=...)", "--include/--kind")))
     files = unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
     config = local_store.read_blob_bytes(whole.config) if local_store.has_blob(whole.config) \
         and whole.config.size <= MAX_MANIFEST_BYTES else None

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelpack.advice import compose, setting
 from modelpack.api.core import (
     TransferResult,
     _check_pinned,
@@ -100,9 +101,12 @@ def push(
         return _with_provenance(done, provenance, local_store, model, source, overrides, started)
     if reference is None:
         if isinstance(source, str | Path) and Path(source).is_dir():
-            raise UsageError(f"push {source}: a directory needs a reference to push to (push DIR REF)")
+            raise UsageError(compose("push {}: a directory needs a reference to push to ({})", str(source),
+                                     setting("push(DIR, REF)", "push DIR REF")))
         if provenance:
-            raise UsageError("--provenance records how a directory is packed: use it with pack, or push DIR REF")
+            raise UsageError(compose("{} records how a directory is packed: use it with pack, or {}",
+                                     setting("provenance=True", "--provenance"), setting("push(DIR, REF)",
+                                                                                        "push DIR REF")))
         ref = parse_reference(source if isinstance(source, str | Reference) else str(source))
         dst = remote(ref, options)
         from modelpack.signatures.referrers import copy_referrers
@@ -146,8 +150,9 @@ def _push_to_layout(source: object, place: Place, overrides: Overrides, local_st
     """push DIR oci:OUT[:TAG]: pack the directory into an OCI layout, offline (nothing goes to the store)."""
     assert isinstance(place, LayoutReference)
     if not (isinstance(source, str | Path) and Path(source).is_dir()):
-        raise UsageError(f"{source} is not a directory; to put a stored model in a layout: "
-                         f"modelpack copy REF {place} --from-local")
+        raise UsageError(f"{source} is not a directory", advice=compose(
+            "to put a stored model in a layout: {}", setting(f"copy_model(REF, {str(place)!r}, from_local=True)",
+                                                            f"modelpack copy REF {place} --from-local")))
     refuse_store_inside(local_store, source)
     layout = open_layout(place, create=True)
     model = describe(source, overrides, default_name=place.name, hashes=_store_hashes(local_store),
@@ -222,8 +227,9 @@ def refuse_partial(local_store: LayoutStore, ref: Reference, verb: str = "push")
     except (NotFoundError, ValueError):
         return  # not in the store at all: the copy's own error says so
     if absent:
-        raise UsageError(f"{ref} is partial in the local store ({len(absent)} layer(s) not pulled): "
-                         f"pull it in full first (modelpack pull {ref}), then {verb}")
+        raise UsageError(f"{ref} is partial in the local store ({len(absent)} layer(s) not pulled)", advice=compose(
+            "pull it in full first ({}), then {}", setting(f"modelpack.pull({str(ref)!r})", f"modelpack pull {ref}"),
+            verb))
 
 
 def _tagged_manifest(dst: Storage, ref: Reference) -> tuple[str | None, Manifest | None]:

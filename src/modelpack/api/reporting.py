@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelpack.advice import compose, setting
 from modelpack.errors import UsageError
 from modelpack.places import Place
 from modelpack.report.facts import ReportFacts
@@ -48,6 +49,7 @@ def build_report(
     Raises:
         NotFoundError: no such model there.
         UsageError: an index (name one of its models by digest).
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.report.gather import gather
 
@@ -81,4 +83,5 @@ def render_report(facts: ReportFacts, format: str = "html") -> str:
 
         # ensure_ascii: a control or bidi character the artifact wrote reaches a terminal as \uXXXX only.
         return json.dumps(facts.to_json(), indent=2, default=str) + "\n"
-    raise UsageError(f"--format {format!r}: use one of {', '.join(FORMATS)}")
+    raise UsageError(compose("{}: use one of {}", setting(f"format={format!r}", f"--format {format!r}"),
+                             ", ".join(FORMATS)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
@@ -13,6 +13,7 @@ from modelpack.places import Place, open_place, parse_place
 from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
+    from modelpack.signatures.referrers import FoundSignature
     from modelpack.store.layout import LayoutStore
 
 
@@ -84,6 +85,7 @@ def sign(
     Raises:
         NotFoundError: no such model there.
         UsageError: the key cannot be read with this password.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.signatures import keys, referrers
 
@@ -99,7 +101,7 @@ def sign(
 class VerifyResult:
     reference: Place
     digest: str
-    signatures: list[Any]
+    signatures: list[FoundSignature]  # kind, location and signed annotations of each that verified
 
 
 @closes_own_options
@@ -129,6 +131,7 @@ def verify(
     Raises:
         VerificationError: no signature verifies (the reasons are given).
         NotFoundError: no such model there.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.signatures import keys, referrers
 

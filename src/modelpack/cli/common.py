@@ -210,7 +210,9 @@ def handle_errors(func: F) -> F:
             load_api()
             return func(*args, **kwargs)
         except ModelpackError as exc:
-            fail(_one_line(str(exc)), exc.exit_code)
+            from modelpack.advice import cli_message
+
+            fail(_one_line(cli_message(exc)), exc.exit_code)  # its advice as commands and flags
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (entry.Terminated)
             fail(*stopped(exc))
         except BrokenPipeError:  # `modelpack ls | head -1`: the reader left; nothing to say to it

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from modelpack.advice import ANOTHER_BASE
 from modelpack.errors import IntegrityError
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
@@ -82,7 +83,7 @@ def checked_config(raw: bytes, base_ref: Reference, layer_count: int) -> dict[st
             manifest).
     """
     def bad(what: str) -> IntegrityError:
-        return IntegrityError(f"base image {base_ref}: its config is malformed ({what}); use another --base")
+        return IntegrityError(f"base image {base_ref}: its config is malformed ({what})", advice=ANOTHER_BASE)
 
     config = parse_or_none(raw)  # also nested 50,000 deep, NaN, 1e999: not JSON
     if config is None:

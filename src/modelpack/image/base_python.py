@@ -16,6 +16,7 @@ from typing import Any
 
 import zstandard
 
+from modelpack.advice import ANOTHER_BASE, BASE, compose, setting
 from modelpack.compression import decompressing
 from modelpack.errors import IntegrityError, UsageError
 from modelpack.oci.descriptor import Descriptor
@@ -78,12 +79,13 @@ def python_of(config: dict[str, Any], layers: Iterable[Descriptor], open_layer: 
             elif _MUSL.match(name):
                 musl = True
     if musl:
-        raise UsageError(f"--base {image} is a musl (Alpine) image: the serving layer installs manylinux wheels; "
-                         "use a Debian-based Python image such as python:3.11-slim")
+        raise UsageError(compose("{} {} is a musl (Alpine) image: the serving layer installs manylinux wheels; use "
+                                 "a Debian-based Python image such as python:3.11-slim", BASE, str(image)))
     if stdlib is None or stdlib not in interpreters:
-        raise UsageError(f"--base {image} has no Python 3 (no usr/lib/python3.N or usr/local/lib/python3.N with "
-                         "its interpreter): use a base with python3, or --no-serving-layer if it already runs "
-                         "`modelpack serve`")
+        raise UsageError(compose("{} {} has no Python 3 (no usr/lib/python3.N or usr/local/lib/python3.N with its "
+                                 "interpreter)", BASE, str(image)), advice=compose(
+                             "use a base with python3, or {} if it already runs `modelpack serve`",
+                             setting("serving_layer=False", "--no-serving-layer")))
     return BasePython(stdlib, interpreters[stdlib], "layers")
 
 
@@ -95,5 +97,5 @@ def member_names(stream: Any, media_type: str) -> Iterable[str]:
             for member in tar:
                 yield member.name
     except (tarfile.TarError, EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
-        raise IntegrityError(f"a base image layer is not a readable {packing} ({type(exc).__name__}); "
-                             "use another --base") from None
+        raise IntegrityError(f"a base image layer is not a readable {packing} ({type(exc).__name__})",
+                             advice=ANOTHER_BASE) from None

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from modelpack.advice import ANOTHER_BASE, compose, setting
 from modelpack.errors import UnsupportedArtifactError, UsageError
 from modelpack.image.base_config import checked_config
 from modelpack.image.base_shell import require_shell
@@ -115,7 +116,8 @@ def build_image(model: ModelSource, base_ref: Reference, base: Storage, image_re
         if len(node.manifests) > MAX_BASE_PLATFORMS:
             raise UnsupportedArtifactError(
                 f"base image {base_ref} lists {len(node.manifests)} manifests, over the {MAX_BASE_PLATFORMS} "
-                "modelpack builds on; choose one platform's manifest with --base REF@sha256:...")
+                "modelpack builds on", advice=compose("choose one platform's manifest with {}",
+                                                      setting("base='REF@sha256:...'", "--base REF@sha256:...")))
         children = []
         seen: set[str] = set()
         for child in node.manifests:
@@ -131,10 +133,10 @@ def build_image(model: ModelSource, base_ref: Reference, base: Storage, image_re
             children.append(built.replace(platform=child.platform))
         platform_images = any(c.platform is None or c.platform.os != "unknown" for c in node.manifests)
         if not children and architectures and platform_images:
-            raise UsageError(f"base image {base_ref} has no {'/'.join(architectures)} image; use another --base")
+            raise UsageError(f"base image {base_ref} has no {'/'.join(architectures)} image", advice=ANOTHER_BASE)
         if not children:
-            raise UnsupportedArtifactError(f"base image {base_ref} is an index that lists no platform image; "
-                                           "use another --base")
+            raise UnsupportedArtifactError(f"base image {base_ref} is an index that lists no platform image",
+                                           advice=ANOTHER_BASE)
         index = Index(manifests=children, annotations=context.annotations())
         data = index.canonical_bytes()
         desc = Descriptor(mediaType=mt.OCI_INDEX, digest=digests.of_bytes(data), size=len(data))

@@ -7,6 +7,7 @@ is an image when the entries it lists are platform images.
 
 from __future__ import annotations
 
+from modelpack.advice import compose, setting
 from modelpack.errors import ContainerImageError
 from modelpack.formats import layer_kind
 from modelpack.oci import mediatypes as mt
@@ -53,9 +54,10 @@ def refuse_container_image(reference: object, node: Manifest | Index) -> None:
         what = f"an index of container images ({', '.join(platforms[:8])}{', ...' if len(platforms) > 8 else ''})"
     else:
         what = f"a container image (config {node.config.media_type})"
-    raise ContainerImageError(f"{reference} is {what}, not a model; nothing was downloaded or written. "
-                              f"`modelpack build-image` makes such images; to read its files use "
-                              f"`crane export {reference} image.tar`")
+    raise ContainerImageError(f"{reference} is {what}, not a model; nothing was downloaded or written",
+                              advice=compose("{} makes such images; to read its files use `crane export {} "
+                                             "image.tar`", setting("modelpack.build_image()",
+                                                                   "`modelpack build-image`"), str(reference)))
 
 
 def _is_model_layer(layer: Descriptor) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelpack.advice import compose, setting
 from modelpack.errors import UntrustedContentError, UsageError
 from modelpack.image.layers import FileEntry
 from modelpack.oci.descriptor import Manifest
@@ -91,8 +92,9 @@ def refuse_unverified_pickles(files: Mapping[str, Path], model: object) -> None:
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
         raise UntrustedContentError(
             f"refusing to build a modelcar of {model}: it holds {shown[:300]}, which KServe's runtimes unpickle "
-            "(code runs when loaded), and no signature was verified; pass --verify-key KEY to verify it, or "
-            "--trust-unverified-pickle to build it anyway")
+            "(code runs when loaded), and no signature was verified", advice=compose(
+                "pass {} to verify it, or {} to build it anyway", setting("verify_key=KEY", "--verify-key KEY"),
+                setting("trust_unverified_pickle=True", "--trust-unverified-pickle")))
 
 
 @dataclass(frozen=True)

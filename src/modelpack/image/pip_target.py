@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from modelpack.advice import NO_SERVING_LAYER, compose
 from modelpack.errors import MissingDependencyError, ModelpackError
 from modelpack.version import __version__
 
@@ -41,8 +42,9 @@ def wheel_platform(architecture: str) -> str:
         ModelpackError: an architecture no manylinux wheel is made for (exit 1).
     """
     if architecture not in _ARCHES:
-        raise ModelpackError(f"no manylinux wheels for architecture {architecture}: build on an amd64 or arm64 "
-                             "base, or pass --no-serving-layer with a base that already has modelpack[serve]")
+        raise ModelpackError(f"no manylinux wheels for architecture {architecture}", advice=compose(
+            "build on an amd64 or arm64 base, or pass {} with a base that already has modelpack[serve]",
+            NO_SERVING_LAYER))
     return f"manylinux_{GLIBC}_{_ARCHES[architecture]}"
 
 
@@ -113,8 +115,9 @@ def install(target: Path, python_version: str, platform: str, packages: list[str
         raise ModelpackError(f"pip did not install the serving packages within {_PIP_TIMEOUT_S} s; "
                              "check the package index is reachable") from None
     if proc.returncode != 0 and "No module named pip" in proc.stderr:
-        raise MissingDependencyError(f"build-image installs the serving layer with pip: `{sys.executable} -m "
-                                     "ensurepip`, or pass --no-serving-layer with a base that has modelpack[serve]")
+        raise MissingDependencyError("the serving layer is installed with pip, which this Python lacks",
+                                     advice=compose("`{} -m ensurepip`, or pass {} with a base that has "
+                                                    "modelpack[serve]", sys.executable, NO_SERVING_LAYER))
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.splitlines() if line.strip() and "WARNING" not in line]
         raise ModelpackError(f"pip could not install the serving packages for Python {python_version} on "

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelpack import advice
 from modelpack.errors import UntrustedContentError, UsageError
 from modelpack.oci.descriptor import Index, Manifest
 
@@ -44,8 +45,7 @@ def refuse_unverified_pickle(files: Mapping[str, Path], doing: str) -> None:
             steered = f" (as its {METADATA} may declare framework {framework})" if framework else ""
             raise UntrustedContentError(
                 f"refusing to {doing}: the file a serving image would serve{steered} ({chosen[:200]}) is a "
-                "pickle, which runs code when loaded, and no signature was verified; pass --verify-key KEY to "
-                "verify it, or --trust-unverified-pickle to run it anyway")
+                "pickle, which runs code when loaded, and no signature was verified", advice=advice.VERIFY_OR_TRUST)
 
 
 def remote_heads(repo: Storage, node: Manifest | Index, folder: Path, heads: dict[str, int]) -> dict[str, Path]:

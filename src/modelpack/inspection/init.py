@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from modelpack.advice import compose, setting
 from modelpack.cli.escape import clean
 from modelpack.errors import InvalidReferenceError, UsageError
 from modelpack.inspection.gguf_header import GgufSummary, read_gguf_header
@@ -74,8 +75,9 @@ def init_metadata(model_dir: str | Path, *, force: bool = False, write: bool = T
         raise UsageError(f"{model_dir} is not a directory")
     target = root / METADATA_FILE
     if write and not force and os.path.lexists(target):
-        raise UsageError(f"{target} exists: nothing written (--force replaces it, --print shows what init "
-                         "would write)")
+        raise UsageError(f"{target} exists: nothing written", advice=compose(
+            "{} replaces it, {} shows what would be written", setting("force=True", "--force"),
+            setting("write=False", "--print")))
     result = describe_files(root)
     validate(dict(result.fields))  # what pack will read must load: refused here, not at pack time
     result.text = render(result)

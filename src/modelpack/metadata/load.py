@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from modelpack.advice import Wording, compose, setting
 from modelpack.errors import MetadataError, UsageError
 from modelpack.metadata.filename import MAX_METADATA_BYTES, METADATA_FILE
 from modelpack.metadata.schema import Capabilities, FileRules, ModelMetadata
@@ -206,10 +207,11 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     """Apply one `dotted.key=value`. Values are YAML scalars, except where the field is text."""
     key, sep, text = item.partition("=")
     key = key.strip()
+    given = setting(f"override {item!r}", f"--set {item!r}")
     if not sep or not key or any(not part for part in key.split(".")):
-        raise MetadataError(f"--set {item!r}: expected key=value, e.g. metrics.accuracy=0.97")
+        raise MetadataError(compose("{}: expected key=value, e.g. metrics.accuracy=0.97", given))
     path = key.split(".")
-    field = _field(path[0], f"--set {item!r}")
+    field = _field(path[0], given)
     value: Any
     if (len(path) == 1 and _is_text(field.annotation)) or path[0] == "labels":
         value = text
@@ -218,28 +220,28 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         # A comma list wherever the schema expects a list, nested (`capabilities.languages`) or not.
         if _is_list(_annotation_at(path)) and not isinstance(value, list):
             value = [v.strip() for v in text.split(",")] if text else []
-    _set(raw, path, value, f"--set {item!r}")
+    _set(raw, path, value, given)
 
 
-def _field(name: str, label: str) -> Any:
+def _field(name: str, label: Wording | str) -> Any:
     """The metadata field `name` (or its alias) names; MetadataError with "did you mean" otherwise."""
     field = ModelMetadata.model_fields.get(name) or next(
         (f for f in ModelMetadata.model_fields.values() if f.alias == name), None
     )
     if field is None:
-        raise MetadataError(f"{label}: unknown field {name!r}{did_you_mean(name, _known_fields(()))}")
+        raise MetadataError(compose("{}: unknown field {}{}", label, repr(name), did_you_mean(name, _known_fields(()))))
     return field
 
 
-def _set(raw: dict[str, Any], path: list[str], value: Any, label: str) -> None:
+def _set(raw: dict[str, Any], path: list[str], value: Any, label: Wording | str) -> None:
     if any(not part for part in path):
-        raise MetadataError(f"{label}: expected a dotted key, e.g. metrics.accuracy")
+        raise MetadataError(compose("{}: expected a dotted key, e.g. metrics.accuracy", label))
     _field(path[0], label)
     node = raw
     for part in path[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise MetadataError(f"{label}: {part!r} is not a mapping")
+            raise MetadataError(compose("{}: {} is not a mapping", label, repr(part)))
         node = child
     node[path[-1]] = value
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from modelpack import advice
 from modelpack.errors import InvalidReferenceError
 from modelpack.oci.digest import is_digest
 
@@ -39,7 +40,7 @@ class Reference:
         scheme = text.partition("://")[0].lower()
         if scheme in ("http", "https"):
             raise InvalidReferenceError(f"invalid reference {original!r}: write it without {scheme}:// "
-                                        "(HOST/REPOSITORY:TAG; add --plain-http for a registry without TLS)")
+                                        "(HOST/REPOSITORY:TAG)", advice=advice.plain_http(without_tls=True))
         digest = None
         if "@" in text:
             text, _, digest = text.partition("@")
@@ -100,8 +101,8 @@ class Reference:
             if not self.digest and self.tag and self.tag.isdigit() and \
                     ("." in self.repository or self.repository == "localhost") and is_registry_host(host):
                 # `pull HOST:PORT` read as repository HOST, tag PORT: name the registry, not a repository
-                raise InvalidReferenceError(f"{host} names no repository: write {host}/REPOSITORY:TAG "
-                                            f"(`modelpack ls {host}` lists its repositories)")
+                raise InvalidReferenceError(f"{host} names no repository: write {host}/REPOSITORY:TAG",
+                                            advice=advice.list_repositories(host))
             raise InvalidReferenceError(
                 f"reference {self} names no registry; write it as e.g. localhost:5000/{self.repository}"
             )

@@ -54,12 +54,12 @@ def gather(reference: str | Place, keys: Sequence[str | Path] = (), *, local: bo
         NotFoundError: no such model there.
         UsageError: the reference names an index (a report documents one model).
     """
-    from modelpack.api.core import _store, inspect_fetched, read_model
+    from modelpack.api.core import NOT_LOCAL, _store, inspect_fetched, read_model
 
     place = parse_place(reference)
     local_store = _store(store)
     info = inspect_fetched(place, remote_only=not local, options=options, store=local_store,
-                           read_remote_by="leave out --local")[0]
+                           read_remote_by=NOT_LOCAL)[0]
     info.one_model(place)
     repo, _ = open_place(place, options=options, store=local_store, local=local)
     facts = ReportFacts(str(place), info.digest, _repository(place), _now(), f"modelpack {__version__}",

@@ -21,12 +21,14 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from modelpack.advice import compose, setting
 from modelpack.errors import UsageError
 from modelpack.serve.limits import ServerLimits
 
 log = logging.getLogger("modelpack.serve")
 BACKLOG = 2048
 KEEP_ALIVE = 5.0
+HOST = setting("host", "--host")
 
 
 def listen(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
@@ -40,15 +42,16 @@ def listen(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
                                                               flags=socket.AI_PASSIVE)[0]
         sock = socket.socket(family, kind, proto)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --host") from None
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         advice=compose("choose another {}", HOST)) from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(backlog)
     except OSError as exc:
         sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
-                         "choose another --port or --host") from None
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         advice=compose("choose another {} or {}", setting("port", "--port"), HOST)) from None
     sock.set_inheritable(True)  # --workers: the worker processes accept on it too
     return sock
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from modelpack.advice import compose, setting
 from modelpack.errors import UsageError
 from modelpack.inspection.xgboost_file import SUFFIXES as XGBOOST_SUFFIXES
 from modelpack.inspection.xgboost_file import is_xgboost_model
@@ -24,6 +25,7 @@ _FRAMEWORK_SUFFIXES = {
 }
 FRAMEWORKS = tuple(_FRAMEWORK_SUFFIXES)  # the declared frameworks that narrow the choice (others do not)
 _KINDS = ".onnx, scikit-learn .skops/.joblib/.pkl, XGBoost .ubj/.bst/.json"
+CHOOSE_MODEL_FILE = compose("choose one with {}", setting("model_file=PATH", "--model-file PATH"))
 
 
 def is_pickle(path: Path) -> bool:
@@ -76,13 +78,12 @@ def pick(files: Mapping[str, Path], framework: str | None, label: str) -> str:
     wanted = _FRAMEWORK_SUFFIXES.get((framework or "").lower())
     matching = [n for n in servable if wanted is None or Path(n).suffix.lower() in wanted]
     if not matching:
-        raise UsageError(f"the model's framework is {framework} but its files are {', '.join(servable)}; "
-                         "choose one with --model-file PATH")
+        raise UsageError(f"the model's framework is {framework} but its files are {', '.join(servable)}",
+                         advice=CHOOSE_MODEL_FILE)
     safe = [n for n in matching if not is_pickle(Path(n))]
     best = safe or matching
     if len(best) > 1:
-        raise UsageError(f"several model files could be served: {', '.join(best)}; "
-                         "choose one with --model-file PATH")
+        raise UsageError(f"several model files could be served: {', '.join(best)}", advice=CHOOSE_MODEL_FILE)
     return best[0]
 
 

@@ -21,6 +21,7 @@ import math
 import time
 from typing import Any
 
+from modelpack.advice import compose, setting
 from modelpack.errors import MissingDependencyError, UsageError
 from modelpack.serve import binary_tensors
 from modelpack.serve.datatypes import NUMPY_TYPES, DatatypeError, check_values, datatype_of
@@ -93,7 +94,8 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
     except RuntimeError:
         bound = 0
     if not bound:
-        raise UsageError(f"cannot listen on {host}:{port} for gRPC; choose another --grpc-port")
+        raise UsageError(f"cannot listen on {host}:{port} for gRPC",
+                         advice=compose("choose another {}", setting("grpc_port", "--grpc-port")))
     with signals_blocked():
         server.start()
     return server, bound

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from modelpack.advice import setting
 from modelpack.errors import NotFoundError, UsageError, VerificationError
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor
@@ -95,7 +96,8 @@ def attach_attestation(repo: Storage, subject: Descriptor, signer: Signer, name:
         UsageError: `predicate_type` is the one of signatures.
     """
     if predicate_type == COSIGN_PREDICATE:
-        raise UsageError(f"{COSIGN_PREDICATE} is the type of signatures; use `modelpack sign`")
+        raise UsageError(f"{COSIGN_PREDICATE} is the type of signatures",
+                         advice=setting("use modelpack.sign()", "use `modelpack sign`"))
     bundle = statement_bundle(signer, statement(subject.digest, name, predicate_type, predicate))
     return attach_bundle(repo, subject, mt.SIGSTORE_BUNDLE, bundle, {
         "dev.sigstore.bundle.content": "dsse-envelope",

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlparse
 
+from modelpack.advice import Wording, compose, setting
 from modelpack.errors import UsageError
 
 CUSTOM = "https://cosign.sigstore.dev/attestation/v1"
@@ -56,6 +57,11 @@ def predicate_type(name: str) -> str:
     return name
 
 
+def _type(name: str) -> Wording:
+    """The predicate type as each audience gives it."""
+    return setting(f"type_name={name!r}", f"--type {name}")
+
+
 def predicate_body(name: str, raw: bytes, now: datetime | None = None) -> Any:
     """What a statement of type `name` carries for the predicate file's bytes, as cosign builds it:
     `custom` is `{"Data": text, "Timestamp": RFC 3339}`, `spdx` the document's text, anything else the
@@ -86,7 +92,7 @@ def predicate_body(name: str, raw: bytes, now: datetime | None = None) -> Any:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise UsageError(f"the predicate for --type {name} must be JSON ({exc})") from None
+        raise UsageError(compose("the predicate for {} must be JSON ({})", _type(name), str(exc))) from None
     if not isinstance(value, dict):
-        raise UsageError(f"the predicate for --type {name} must be a JSON object")
+        raise UsageError(compose("the predicate for {} must be a JSON object", _type(name)))
     return value

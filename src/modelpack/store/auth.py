@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from modelpack import advice
 from modelpack.errors import AuthenticationError, RegistryError
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.store.credentials import Credentials, refused
@@ -104,8 +105,9 @@ class TokenCache:
             status, data = self._fetch_raw("GET", challenge.realm, headers, params, None)
         if status in (401, 403):
             if creds:
-                raise AuthenticationError(refused(self.host, creds))
-            raise AuthenticationError(f"{self.host} refused the credentials (not logged in: run `modelpack login`)")
+                raise refused(self.host, creds)
+            raise AuthenticationError(f"{self.host} refused anonymous access (not logged in)",
+                                      advice=advice.login(self.host))
         if status != 200:
             raise AuthenticationError(f"token service of {self.host} answered HTTP {status}")
         body = parse_or_none(data)

@@ -17,6 +17,7 @@ import termios
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from modelpack import advice
 from modelpack.errors import AuthenticationError, IntegrityError, NotFoundError, RegistryError, TransportError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.store.upload import SMALL_BODY
@@ -184,7 +185,8 @@ class ResumableBlob(io.RawIOBase):
                     raise
                 if self._watch is not None and self._watch.expired:
                     self.close()
-                    raise TransportError(self._stalled()) from None
+                    raise TransportError(self._stalled(),
+                                         advice=advice.longer_timeout(self._repo.client.options.timeout)) from None
                 n = -1
                 log.info("download of %s cut at %d bytes: %s", self._desc.digest, self._offset, type(exc).__name__)
             if n and n > 0:
@@ -198,7 +200,7 @@ class ResumableBlob(io.RawIOBase):
         client, watch = self._repo.client, self._watch
         stall = watch.stall if watch is not None else client.options.stall
         return (f"registry {client.host} sent less than {(watch.min_bytes if watch else 0) // 1024} KiB of blob "
-                f"{self._desc.digest} in {stall:g} s (--timeout {client.options.timeout:g}; raise it to wait longer)")
+                f"{self._desc.digest} in {stall:g} s")
 
     def _reopen(self) -> None:
         if self._resp is not None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import urllib3
 
+from modelpack import advice
 from modelpack.errors import (
     AuthenticationError,
     ModelpackError,
@@ -44,7 +45,7 @@ from modelpack.store.messages import (
     redact,
     retry_limit,
     seconds,
-    tls_message,
+    tls_error,
     who,
 )
 from modelpack.store.options import ClientOptions
@@ -153,11 +154,11 @@ class RegistryClient:
                                                                                            buffer, limit))
             except CurlFailure as exc:
                 if exc.tls:
-                    raise TransportError(tls_message(self.host, exc, self.options.plain_http)) from None
+                    raise tls_error(self.host, exc) from None
                 self._after_failure(method, url, exc, watch, attempt, retries, deadline)
                 continue
             except urllib3.exceptions.SSLError as exc:
-                raise TransportError(tls_message(self.host, exc, self.options.plain_http)) from None
+                raise tls_error(self.host, exc) from None
             except (urllib3.exceptions.LocationValueError, UnusableRequest, UnicodeError):
                 raise RegistryError(f"{self.host} sent an unusable URL or name") from None
             except ModelpackError:
@@ -291,9 +292,8 @@ class RegistryClient:
                 or not self._retry(attempt, retries, None, deadline, why):
             if expired:
                 total = self.options.timeout if deadline is not None else watch.stall
-                raise TransportError(f"{who(url)} did not answer {method} {path_of(url)} within "
-                                     f"{seconds(total)} (--timeout {seconds(self.options.timeout, unit=False)}; "
-                                     "raise it to wait longer)") from None
+                raise TransportError(f"{who(url)} did not answer {method} {path_of(url)} within {seconds(total)}",
+                                     advice=advice.longer_timeout(self.options.timeout)) from None
             raise TransportError(connection_message(host_of(url), exc)) from None
 
     def _retry(self, attempt: int, retries: int, retry_after: str | None, deadline: float | None,
@@ -332,7 +332,7 @@ class RegistryClient:
         finish(resp)
         if self.options.plain_http and status == 400 and b"HTTPS server" in text[:512]:
             # Go servers answer a plain-HTTP request on a TLS port with 400 and this sentence.
-            return TransportError(f"{self.host} speaks HTTPS, not plain HTTP: drop --plain-http")
+            return TransportError(f"{self.host} speaks HTTPS, not plain HTTP", advice=advice.plain_http(False))
         codes, messages = error_details(text)
         detail = "; ".join(messages) if messages else f"HTTP {status}"
         if status == 404:
@@ -341,8 +341,9 @@ class RegistryClient:
             match = _REPO_PATH.match(urllib.parse.urlsplit(resp.url or "").path)
             target = f"repository {match.group('name')}" if match else what
             creds = self._credentials()
-            who = f"user {creds.username!r}" if creds else f"anonymous access (run `modelpack login {self.host}`)"
-            return AuthenticationError(f"{self.host} denied {who} to {target} ({detail})")
+            who = f"user {creds.username!r}" if creds else "anonymous access"
+            return AuthenticationError(f"{self.host} denied {who} to {target} ({detail})",
+                                       advice=None if creds else advice.login(self.host))
         said = f" ({detail})" if messages else ""  # (not "HTTP 500 (HTTP 500)")
         return RegistryError(f"{what}: {self.host} answered HTTP {status}{said}", status, tuple(codes))
 

@@ -15,6 +15,7 @@ from concurrent.futures import Future, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelpack.advice import compose
 from modelpack.environment import env_int
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor, Index
@@ -43,6 +44,14 @@ def default_workers(blobs: Sequence[Descriptor] = ()) -> int:
 
 @dataclass
 class CopyOptions:
+    """How a transfer runs (the `copy_options` of pack, push, pull and copy_model); the defaults work.
+
+    `workers`: blobs moved at once (0: chosen for the blobs at hand, MODELPACK_CONCURRENCY); hooks, each
+    called from a worker thread: `on_blob_start(descriptor)`, `on_blob_done(descriptor, skipped)`,
+    `progress(n)` with each `n` bytes moved (a skipped blob counts whole), `on_root(descriptor)` once the
+    model's manifest is known. The other fields are for modelpack's own use.
+    """
+
     workers: int = 0  # 0: `default_workers` for the blobs at hand
     on_blob_start: Callable[[Descriptor], None] | None = None
     on_blob_done: Callable[[Descriptor, bool], None] | None = None  # (descriptor, skipped)
@@ -56,8 +65,8 @@ class CopyOptions:
     # Blobs smaller than this are sent without asking first whether the destination has them: set when
     # it is known to be new, where the answer is "no" and resending a small blob costs what asking does.
     unasked_below: int = 0
-    # A partial transfer: only the layers this takes are moved (configs always are). Its str() names it
-    # in the error when it takes no layer at all (see selection.LayerSelection).
+    # A partial transfer: only the layers this takes are moved (configs always are). Its wording() (else
+    # its str()) names it in the error when it takes no layer at all (see selection.LayerSelection).
     layer_filter: Callable[[Descriptor], bool] | None = None
 
 
@@ -94,8 +103,10 @@ def copy(
     result = CopyResult(root)
     graph = Graph.walk(src, root, data, options.layer_filter)
     if options.layer_filter is not None and graph.layers and not graph.taken:
-        raise UsageError(f"{options.layer_filter} matches none of the {graph.layers} layers of {root.digest}; "
-                         "nothing was fetched")
+        named = getattr(options.layer_filter, "wording", None)  # a LayerSelection names itself in both terms
+        raise UsageError(compose("{} matches none of the {} layers of {}; nothing was fetched",
+                                 named() if callable(named) else str(options.layer_filter), str(graph.layers),
+                                 root.digest))
     result.blobs.extend(graph.blobs)
     if tag is not None:
         current = dst.find(tag)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelpack.errors import UsageError
+from modelpack import advice
+from modelpack.errors import AuthenticationError, UsageError
 from modelpack.files import atomic_write
 
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
@@ -34,13 +35,13 @@ class Credentials:
         return base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
 
 
-def refused(host: str, creds: Credentials) -> str:
-    """The line saying `host` refused `creds`; for saved ones, where they are and how to replace them
+def refused(host: str, creds: Credentials) -> AuthenticationError:
+    """The error saying `host` refused `creds`; for saved ones, where they are and how to replace them
     (a password changed since `login` must not read like a typo just made)."""
     line = f"{host} refused the credentials for user {creds.username!r}"
     if creds.saved_in:
-        line += f" saved in {creds.saved_in}: run `modelpack login {host}` again"
-    return line
+        return AuthenticationError(f"{line} saved in {creds.saved_in}", advice=advice.login(host, again=True))
+    return AuthenticationError(line)
 
 
 def config_path() -> Path:

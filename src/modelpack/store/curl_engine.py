@@ -177,6 +177,8 @@ class CurlEngine:
 
     def _wake(self) -> None:
         """Interrupt the engine's wait (called holding the lock, so the pipe is never closed meanwhile)."""
+        if self._wake_write < 0:  # closed already, and no thread to wake: closing again does nothing
+            return
         with contextlib.suppress(BlockingIOError):
             os.write(self._wake_write, b"x")
 

@@ -13,6 +13,7 @@ import functools
 import threading
 import urllib.parse
 
+from modelpack import advice
 from modelpack.errors import AuthenticationError
 from modelpack.store import credentials as creds_store
 from modelpack.store.auth import Challenge, TokenCache, TokenFetch, parse_challenge
@@ -91,9 +92,9 @@ class HostAuth:
             if creds is None:
                 if not self._may_send(url):
                     raise AuthenticationError(f"{host} asks for a password over plain HTTP; refused")
-                raise AuthenticationError(f"{host} requires authentication: run `modelpack login {host}`")
+                raise AuthenticationError(f"{host} requires authentication", advice=advice.login(host))
             if had_auth:
-                raise AuthenticationError(creds_store.refused(host, creds))
+                raise creds_store.refused(host, creds)
         elif had_auth:
             self._cache(url).forget(scope)  # expired or revoked: the next try fetches a fresh one
         self._challenges[origin(url)] = Challenge(challenge.scheme, challenge.realm, challenge.service)

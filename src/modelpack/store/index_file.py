@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelpack import advice
 from modelpack.errors import IntegrityError, UsageError
 from modelpack.files import atomic_write
 from modelpack.oci import mediatypes as mt
@@ -52,8 +53,8 @@ def parse_index(data: bytes, path: Path) -> list[StoreEntry]:
             raise ValueError("'manifests' is not a list" if isinstance(raw, dict) else "not a JSON object")
         return [entry for n, item in enumerate(manifests) if (entry := _entry(item, f"manifests[{n}]"))]
     except (ValueError, RecursionError) as exc:
-        raise CorruptIndexError(f"the local store's index {path} is corrupt ({exc}); run "
-                                "`modelpack store check --repair` to keep what still reads") from None
+        raise CorruptIndexError(f"the local store's index {path} is corrupt ({exc})",
+                                advice=advice.repair_store("to keep what still reads")) from None
 
 
 def salvage_index(data: bytes) -> list[StoreEntry]:

@@ -10,6 +10,8 @@ import urllib.parse
 
 import urllib3
 
+from modelpack import advice
+from modelpack.errors import TransportError
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.store.hostauth import host_of
 from modelpack.store.options import environment_bundle
@@ -56,21 +58,23 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(query="", netloc=parts.netloc.rsplit("@", 1)[-1]))
 
 
-def tls_message(host: str, exc: Exception, plain_http: bool) -> str:
+def tls_error(host: str, exc: Exception) -> TransportError:
+    """The error a failed TLS connection to `host` is, naming the setting that helps where one does."""
     text = str(exc)
     if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
-        return (f"TLS handshake with {host} failed: it seems to speak plain HTTP (use --plain-http; in Python, "
-                "ClientOptions(plain_http=True))")
+        return TransportError(f"TLS handshake with {host} failed: it seems to speak plain HTTP",
+                              advice=advice.plain_http())
     if "CERTIFICATE_VERIFY_FAILED" in text:
         reason = text.split("certificate verify failed:", 1)[-1].split("(")[0].strip(" ')\"")
-        return f"TLS certificate of {host} not trusted ({reason}); use --ca-file, or --insecure to skip checks"
+        return TransportError(f"TLS certificate of {host} not trusted ({reason})", advice=advice.TRUST)
     if "verify result:" in text or "certificate problem:" in text:  # libcurl's words (see curl_engine)
         reason = re.split(r"verify result:|certificate problem:", text, maxsplit=1)[-1].split("(")[0].strip(" ')\"")
-        return f"TLS certificate of {host} not trusted ({reason}); use --ca-file, or --insecure to skip checks"
+        return TransportError(f"TLS certificate of {host} not trusted ({reason})", advice=advice.TRUST)
     chosen = environment_bundle()
     if chosen and not os.path.exists(chosen[1]):  # the trust store could not be read: say which, not just "failed"
-        return f"TLS connection to {host} failed: {chosen[0]}={chosen[1]} names no CA file or folder; fix or unset it"
-    return f"TLS connection to {host} failed"
+        return TransportError(f"TLS connection to {host} failed: {chosen[0]}={chosen[1]} names no CA file or "
+                              "folder; fix or unset it")
+    return TransportError(f"TLS connection to {host} failed")
 
 
 def connection_message(host: str, exc: Exception) -> str:

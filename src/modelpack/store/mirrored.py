@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from modelpack.advice import compose
 from modelpack.errors import (
     AuthenticationError,
     IntegrityError,
@@ -36,9 +37,9 @@ from modelpack.oci.reference import Reference
 from modelpack.store import mirrors as registries_conf
 from modelpack.store.blobstream import RangesIgnored, ResumableBlob
 from modelpack.store.mirrors import Endpoint
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, OwnsOptions
 from modelpack.store.registry import RegistryRepository, open_repository, repository_path
-from modelpack.store.target import Opener, Progress, Repository
+from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.mirrors")
@@ -50,7 +51,8 @@ _PASS_OVER = (NotFoundError, TransportError, AuthenticationError, RegistryError,
 _MID_BLOB = (NotFoundError, TransportError, AuthenticationError, RegistryError)
 
 
-def open_remote(reference: Reference, options: ClientOptions | None = None, *, mirrors: bool = False) -> Repository:
+def open_remote(reference: Reference, options: ClientOptions | None = None, *,
+                mirrors: bool = False) -> RegistryRepository | MirroredRepository:
     """The registry repository `reference` names, as registries.conf routes it.
 
     Args:
@@ -117,7 +119,7 @@ class _Source:
         return self._repo
 
 
-class MirroredRepository:
+class MirroredRepository(OwnsOptions):
     """A repository read through mirrors, then its origin; written at its origin only."""
 
     def __init__(self, endpoints: Sequence[Endpoint], options: ClientOptions) -> None:
@@ -350,10 +352,11 @@ def _with_mirrors(exc: ModelpackError, skipped: list[str]) -> ModelpackError:
     """The origin's error, of the same type, saying what the mirrors answered before it."""
     if not skipped:
         return exc
-    message = f"{exc} (mirrors tried first: {'; '.join(skipped)})"
+    # Its advice kept apart, so the CLI still words it as commands and flags.
+    message = compose("{} (mirrors tried first: {})", exc.wording, "; ".join(skipped))
     if isinstance(exc, RegistryError):
-        return type(exc)(message, exc.status, exc.codes)
+        return type(exc)(message, exc.status, exc.codes, advice=exc.advice)
     try:
-        return type(exc)(message)
+        return type(exc)(message, advice=exc.advice)
     except TypeError:  # pragma: no cover - a subclass with another signature: its own message
         return exc

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from modelpack import advice
 from modelpack.errors import UsageError
 from modelpack.files import read_capped
 from modelpack.oci.reference import DOCKER_HUB, Reference, is_domain, is_registry_host, is_repository_name
@@ -290,7 +291,7 @@ def _check_name(value: str, source: str, what: str, host_only: bool = False, sho
     if "@" in value.partition("://")[2 if "://" in value else 0].partition("/")[0]:
         # Not echoed: it would print a password to a terminal or a CI log.
         raise UsageError(f"{source}: a {what} names a user (user[:password]@host); registries.conf takes no "
-                         "credentials: use `modelpack login HOST`")
+                         "credentials", advice=advice.login("HOST"))
     if "://" in value:
         raise UsageError(f"{source}: {what} {value!r} must not name a scheme (insecure = true allows plain HTTP)")
     host, _, path = value.partition("/")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -61,9 +62,28 @@ def default_timeout() -> float:
 TIMEOUT_RANGE = f"is not a number of seconds above 0 and at most {MAX_TIMEOUT:.0f}"
 
 
-def usable_timeout(seconds: float) -> bool:
-    """Whether `seconds` can bound a request: above 0, at most MAX_TIMEOUT (so neither nan nor inf)."""
-    return 0 < seconds <= MAX_TIMEOUT
+def usable_timeout(seconds: object) -> bool:
+    """Whether `seconds` can bound a request: a number above 0, at most MAX_TIMEOUT (so neither nan nor inf)."""
+    return _number(seconds) and 0 < seconds <= MAX_TIMEOUT  # type: ignore[operator]
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+MAX_RETRIES = 100  # each retry waits at most max_backoff and one attempt: a bounded total
+_SETTING_CHECKS: dict[str, Callable[[object], bool]] = {
+    "timeout": usable_timeout, "connect_timeout": usable_timeout, "read_timeout": usable_timeout,
+    "backoff": lambda v: _number(v) and 0 <= v <= MAX_TIMEOUT,  # type: ignore[operator]
+    "max_backoff": lambda v: _number(v) and 0 <= v <= MAX_TIMEOUT,  # type: ignore[operator]
+    "retries": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_RETRIES,
+}
+_SETTING_RANGES = {
+    "timeout": TIMEOUT_RANGE, "connect_timeout": TIMEOUT_RANGE, "read_timeout": TIMEOUT_RANGE,
+    "backoff": f"is not a number of seconds from 0 to {MAX_TIMEOUT:.0f}",
+    "max_backoff": f"is not a number of seconds from 0 to {MAX_TIMEOUT:.0f}",
+    "retries": f"is not a whole number from 0 to {MAX_RETRIES}",
+}
 
 
 @dataclass
@@ -74,8 +94,12 @@ class ClientOptions:
     long one attempt may go without an answer (or a blob transfer without progress) before it is retried
     or abandoned (at most half of `timeout`, so a retry fits).
 
+    Every setting is checked when set, also after construction: `timeout`, `connect_timeout` and
+    `read_timeout` must be above 0 and at most MAX_TIMEOUT seconds, `backoff` and `max_backoff` from 0 to
+    MAX_TIMEOUT, `retries` a whole number from 0 to MAX_RETRIES, so every network wait stays bounded.
+
     Raises:
-        UsageError: `timeout` is not above 0 and at most MAX_TIMEOUT seconds.
+        UsageError: a setting outside its range (also when assigned later: `options.timeout = inf`).
     """
 
     plain_http: bool = field(default_factory=default_plain_http)
@@ -99,10 +123,14 @@ class ClientOptions:
                                                                     compare=False)
     schemes: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        # An infinite or huge timeout would only fail inside the transfer engine, as a wrong "cannot connect".
-        if not usable_timeout(self.timeout):
-            raise UsageError(f"timeout={self.timeout!r} {TIMEOUT_RANGE}")
+    def __setattr__(self, name: str, value: object) -> None:
+        # Checked on every assignment, in the constructor and after it (`options.timeout = inf`): a wait
+        # that is infinite, negative or NaN would never end, or fail inside the transfer engine as a wrong
+        # "cannot connect".
+        check = _SETTING_CHECKS.get(name)
+        if check is not None and not check(value):
+            raise UsageError(f"{name}={value!r} {_SETTING_RANGES[name]}")
+        super().__setattr__(name, value)
 
     def client_for(self, host: str) -> RegistryClient:
         """The registry client for `host` shared by every call made with these options."""
@@ -237,6 +265,33 @@ def trusted_certificates(verify: bool | str) -> tuple[str | None, str | None] | 
     if verify is True:
         return default_bundle(), None
     return (None, verify) if os.path.isdir(verify) else (verify, None)
+
+
+class OwnsOptions:
+    """Part of a registry repository: options made for it alone (`remote()` given none) are closed when it
+    is closed, leaves a `with` block, or is garbage-collected; options a caller passed are the caller's."""
+
+    owned_options: ClientOptions | None = None
+
+    def own(self, options: ClientOptions) -> None:
+        """Close `options` with this repository."""
+        self.owned_options = options
+        weakref.finalize(self, options.close)  # also when dropped unclosed (or used again after close())
+
+    def close(self) -> None:
+        """Close the connections and transfer threads opened for this repository alone (it stays usable:
+        a later request opens them again, closed when it is dropped)."""
+        if self.owned_options is not None:
+            self.owned_options.close()
+
+    def __enter__(self: _Owner) -> _Owner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_Owner = TypeVar("_Owner", bound=OwnsOptions)
 
 
 def closes_own_options(func: Callable[P, R]) -> Callable[P, R]:

@@ -17,7 +17,7 @@ from modelpack.store.auth import merge_scopes
 from modelpack.store.blobstream import ResumableBlob
 from modelpack.store.bodies import finish
 from modelpack.store.client import RegistryClient
-from modelpack.store.options import ClientOptions
+from modelpack.store.options import ClientOptions, OwnsOptions
 from modelpack.store.pages import paginate
 from modelpack.store.quick_fetch import QuickFetches
 from modelpack.store.quick_upload import QuickUploads
@@ -31,7 +31,7 @@ ACCEPT_MANIFESTS = ", ".join(mt.MANIFEST_TYPES)
 MAX_REFERRERS = 100  # signatures and attestations read per manifest, as cosign
 
 
-class RegistryRepository:
+class RegistryRepository(OwnsOptions):
     def __init__(self, client: RegistryClient, name: str) -> None:
         self.client = client
         self.name = name  # repository path, without the registry host

@@ -107,6 +107,21 @@ class Deleter(Protocol):
 
 
 class Repository(Storage, TagLister, ReferrerLister, Deleter, Protocol):
-    """Everything a registry repository can do (what `modelpack.remote()` returns)."""
+    """Everything a registry repository can do."""
 
     name: str  # the repository path, without the registry host
+
+
+class RemoteRepository(Repository, Protocol):
+    """A registry repository as `modelpack.remote()` returns it: closing it (or leaving its `with` block)
+    closes the connections and transfer thread `remote()` opened for it."""
+
+    def close(self) -> None:
+        """Close what was opened for this repository alone (options the caller passed stay open)."""
+        ...
+
+    def __enter__(self) -> RemoteRepository:
+        ...
+
+    def __exit__(self, *exc: object) -> None:
+        ...

@@ -11,10 +11,11 @@ import time
 import urllib.parse
 from collections.abc import Callable
 
+from modelpack import advice
 from modelpack.errors import AuthenticationError, RegistryError
 from modelpack.store.bodies import METADATA_LIMIT, read_capped
 from modelpack.store.hostauth import host_of
-from modelpack.store.messages import RETRY_STATUS, WIRE_ERRORS, retry_limit, seconds
+from modelpack.store.messages import RETRY_STATUS, WIRE_ERRORS, retry_limit
 from modelpack.store.options import ClientOptions
 from modelpack.store.transport import Transport
 from modelpack.store.watch import Watch, watching
@@ -63,7 +64,7 @@ class TokenRequests:
                 if attempt <= retry_limit(exc, options.retries) \
                         and self._retry(attempt, options.retries, None, deadline, why):
                     continue
-                raise AuthenticationError(f"{why} (--timeout {seconds(options.timeout, unit=False)})") from None
+                raise AuthenticationError(why, advice=advice.longer_timeout(options.timeout)) from None
             except RegistryError as exc:
                 raise AuthenticationError(f"token service of {self._host}: {exc}") from None
             if resp.status_code not in RETRY_STATUS or attempt > options.retries or not self._retry(

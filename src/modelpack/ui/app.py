@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from modelpack.advice import cli_message  # the UI is started from the CLI: its words
 from modelpack.errors import AuthenticationError, ModelpackError, NotFoundError, UsageError
 from modelpack.oci import digest as digests
 from modelpack.threads import worker_pool
@@ -157,7 +158,7 @@ def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
                 status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, UsageError) else \
                     403 if isinstance(exc, AuthenticationError) else 502
                 return page("error.html", status, title="Not available" if status < 500 else "Registry error",
-                            message=" ".join(str(exc).split()))
+                            message=" ".join(cli_message(exc).split()))
             except Exception as exc:
                 if os.environ.get("MODELPACK_DEBUG"):
                     raise

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelpack.advice import cli_message  # the UI is started from the CLI: its words
 from modelpack.errors import ModelpackError, UsageError
 from modelpack.oci.reference import Reference
 from modelpack.threads import worker_pool
@@ -52,7 +53,7 @@ def home(site: Site, query: str = "", page: int = 1) -> HomePage:
         try:
             names |= {(host, r.repository) for r in list_repositories(host, tag_counts=False, options=site.options)}
         except ModelpackError as exc:
-            messages.append(str(exc))
+            messages.append(cli_message(exc))
     wanted = query.strip().lower()
     shown = sorted((host, name) for host, name in names if wanted in f"{host}/{name}".lower())
     pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
@@ -68,7 +69,7 @@ def _summary(site: Site, host: str, name: str) -> RepositorySummary:
     try:
         versions = list_versions(site.open(Reference(host, name)), site.store, warn=lambda message: None)
     except ModelpackError as exc:
-        summary.error = str(exc)
+        summary.error = cli_message(exc)
         return summary
     summary.count = len({v.digest for v in versions})
     if versions:
@@ -142,7 +143,7 @@ def repository(site: Site, ref: Reference, where: str = "", sort: str = "") -> R
         if len(repo.tags()) > MAX_TAGS:  # the snapshot's list: no second request
             warnings.append(f"the registry lists {len(repo.tags())} tags; the first {MAX_TAGS} are shown")
     except UsageError as exc:  # the filter or sort named: the page says so, with the box to correct it
-        page.error = str(exc)
+        page.error = cli_message(exc)
         return page
     groups: dict[str, list[Version]] = {}
     for version in versions:

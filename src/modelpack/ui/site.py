@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelpack.advice import cli_message  # the UI is started from the CLI: its words
 from modelpack.errors import NotFoundError, UsageError, VerificationError
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference
 from modelpack.store.options import ClientOptions
@@ -124,5 +125,5 @@ class Site:
                 verify_signatures(repo, digest, key)
                 verified.append(name)
             except (VerificationError, NotFoundError) as exc:
-                reason = str(exc)
+                reason = cli_message(exc)
         return SignatureStatus(bool(verified), tuple(verified), "" if verified else reason)

@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from modelpack.advice import cli_message  # the UI is started from the CLI: its words
 from modelpack.errors import ModelpackError
 from modelpack.model_diff import Diff, diff_models
 from modelpack.model_info import ModelInfo
@@ -122,7 +123,7 @@ def _lineage(site: Site, ref: Reference, digest: str) -> tuple[list[LineageEntry
                 if parsed.registry in site.hosts else None
             entries.append(LineageEntry(entry["reference"], entry["digest"], label, url))
     except ModelpackError as exc:
-        return entries, str(exc)
+        return entries, cli_message(exc)
     if onward is not None:
         return entries, f"only the first {len(entries)} models of the chain are shown; it goes on at {onward}"
     return entries, None
@@ -137,7 +138,7 @@ def _integrity(site: Site, repo: SnapshotRepository,
     try:
         found = attached(repo, digest, problems)
     except ModelpackError as exc:  # more referrers than anyone attaches: not walked
-        return [], [], [str(exc)]
+        return [], [], [cli_message(exc)]
     return found, check_keys(repo, digest, site.key_files, found), problems
 
 
@@ -150,7 +151,7 @@ def _diff(repo: SnapshotRepository, ref: Reference, info: ModelInfo, against: st
     try:
         return diff_models(read_info(repo, ref, known[against]), info), None
     except ModelpackError as exc:
-        return None, str(exc)
+        return None, cli_message(exc)
 
 
 def snippets(site: Site, ref: Reference, digest: str) -> tuple[str, str, str]:
