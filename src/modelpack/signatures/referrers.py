@@ -32,15 +32,13 @@ from modelpack.signatures.lookup import (
     signature_blob,
     signature_manifest,
 )
+from modelpack.signatures.simple_signing import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING, SIMPLE_SIGNING_TYPE
 from modelpack.store.copy import CopyOptions
 from modelpack.store.target import ReferrerLister, Storage
 from modelpack.streams import ByteStream
 
 EMPTY_JSON = b"{}"
-SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
-COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
-SIMPLE_SIGNING_TYPE = "cosign container image signature"  # critical.type of a legacy image signature
 log = logging.getLogger("modelpack.signatures")
 
 
