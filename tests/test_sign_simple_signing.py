@@ -219,3 +219,57 @@ def test_a_hostile_sig_tag_is_refused_in_bounds(registry: Registry, cosign_bin: 
     assert refused.code == 7 and "refusing to walk them" in refused.err
     code, err = pull(repo + ":v1", write_policy(tmp_path, {"default": signed_by(public)}), tmp_path / "o")
     assert code == 7 and "refusing to walk them" in err
+
+
+def pem_keys(tmp_path: Path, kind: str) -> tuple[Path, Path]:
+    """A plain PKCS#8 private key of `kind` and its public half, as files."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    key: Any = {"p384": lambda: ec.generate_private_key(ec.SECP384R1()), "ed25519": ed25519.Ed25519PrivateKey.generate,
+                "rsa": lambda: rsa.generate_private_key(65537, 2048)}[kind]()
+    private, public = tmp_path / f"{kind}.pem", tmp_path / f"{kind}.pub"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
+@pytest.mark.parametrize("kind", ["p384", "ed25519", "rsa"])
+def test_every_key_type_signs_what_cosign_and_the_policy_accept(registry: Registry, cosign_bin: Path,
+                                                                tmp_path: Path, kind: str) -> None:
+    # containers/image and `cosign verify` check simple-signing with SHA-256 for every ECDSA curve: a P-384
+    # signature hashed with SHA-384 (as cosign 3 itself signs it) fails both.
+    repo = registry.repo()
+    digest = push_model(repo + ":v1", tmp_path, "m")
+    private, public = pem_keys(tmp_path, kind)
+    signed = modelpack("sign", "--plain-http", "--key", str(private), "--signature-format", "simple-signing",
+                       repo + ":v1")
+    assert signed.code == 0, signed.err
+    assert cosign_verify(cosign_bin, public, f"{repo}@{digest}", "--new-bundle-format=false")
+    assert modelpack("verify", "--plain-http", "--key", str(public), repo + ":v1").code == 0
+    assert pull(repo + ":v1", write_policy(tmp_path, {"default": signed_by(public, None)}), tmp_path / "o")[0] == 0
+
+
+class CurveHashSigner(keys.Signer):
+    """Signs simple-signing payloads as cosign 3 does with a P-384 key: SHA-384."""
+
+    def sign(self, data: bytes, *, simple_signing: bool = False) -> bytes:
+        return super().sign(data)
+
+
+def test_a_p384_signature_hashed_with_sha384_is_verified_but_not_policy_accepted(registry: Registry,
+                                                                                 tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    repo = registry.repo()
+    digest = push_model(repo + ":v1", tmp_path, "m")
+    signer = CurveHashSigner(ec.generate_private_key(ec.SECP384R1()))
+    (tmp_path / "p384.pub").write_bytes(keys.public_pem(signer.public_key))
+    attach_simple_signing(mp.remote(mp.Reference.parse(repo + ":v1"), PLAIN), digest, repo, signer)
+    # modelpack verify reads what cosign 3 writes; containers/image (and so the policy) checks SHA-256 only.
+    assert modelpack("verify", "--plain-http", "--key", str(tmp_path / "p384.pub"), repo + ":v1").code == 0
+    policy = write_policy(tmp_path, {"default": signed_by(tmp_path / "p384.pub")})
+    code, err = pull(repo + ":v1", policy, tmp_path / "o")
+    assert code == 7 and "none of the policy's keys" in err

@@ -194,7 +194,10 @@ def verify_simple_signing(payload: bytes, signature_b64: str, public: PublicKey,
         signature = base64.b64decode(signature_b64, validate=True)
     except ValueError:
         raise VerificationError("legacy signature is not base64") from None
-    if not verify_signature(public, signature, payload):
+    # SHA-256 whatever the curve, as containers/image and `cosign verify` check; or the curve's own hash, as
+    # cosign 3 signs this format with a P-384 key
+    if not (verify_signature(public, signature, payload, simple_signing=True)
+            or verify_signature(public, signature, payload)):
         raise VerificationError("signature does not verify with this key")
     try:
         body = parse_or_none(payload)

@@ -76,8 +76,9 @@ def attach_simple_signing(repo: Storage, subject_digest: str, docker_reference: 
             MAX_REFERRERS signatures, or other signers kept rewriting it (nothing of theirs is dropped).
     """
     data = payload(docker_reference, subject_digest, annotations)
+    signature = base64.b64encode(signer.sign(data, simple_signing=True)).decode()
     layer = Descriptor(mediaType=SIMPLE_SIGNING, digest=digests.of_bytes(data), size=len(data),
-                       annotations={COSIGN_SIGNATURE_ANNOTATION: base64.b64encode(signer.sign(data)).decode()})
+                       annotations={COSIGN_SIGNATURE_ANNOTATION: signature})
     if not repo.has_blob(layer):
         repo.push_blob(layer, lambda: io.BytesIO(data))
     tag = fallback_tag(subject_digest) + ".sig"
@@ -96,7 +97,8 @@ def attach_simple_signing(repo: Storage, subject_digest: str, docker_reference: 
             continue  # another signer wrote in between: append to theirs
         repo.push_manifest(desc, manifest, tag)
         after = repo.find(tag)
-        if after is not None and _signed_by(_current_layers(repo, tag), layer.digest, signer, data) is not None:
+        if after is not None and any(x.digest == layer.digest and x.annotations == layer.annotations
+                                     for x in _current_layers(repo, tag)):
             return after
         log.info("%s was rewritten while signing; adding the signature again", tag)
     raise VerificationError(f"{tag} kept changing while signing ({ATTEMPTS} attempts): other signers are writing "
@@ -125,7 +127,7 @@ def _signed_by(layers: list[Descriptor], payload_digest: str, signer: Signer, da
             signature = base64.b64decode(encoded, validate=True)
         except ValueError:
             continue
-        if verify_signature(signer.public_key, signature, data):
+        if verify_signature(signer.public_key, signature, data, simple_signing=True):
             return existing
     return None
 
