@@ -273,3 +273,32 @@ def test_a_p384_signature_hashed_with_sha384_is_verified_but_not_policy_accepted
     policy = write_policy(tmp_path, {"default": signed_by(tmp_path / "p384.pub")})
     code, err = pull(repo + ":v1", policy, tmp_path / "o")
     assert code == 7 and "none of the policy's keys" in err
+
+
+@pytest.mark.parametrize("shape", ["5 MiB of annotations", "an index"])
+def test_a_hostile_sig_manifest_is_read_in_bounds_and_nothing_is_written(tmp_path: Path, shape: str) -> None:
+    from hostile_registry import OCI_MANIFEST, HostileRegistry, crafted_model, serve_content, serve_tags
+
+    content = crafted_model()
+    subject = digests.of_bytes(content["1"][1])
+    if shape == "an index":
+        sig = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                          "manifests": []}).encode()
+    else:
+        sig = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json", "digest": subject, "size": 2},
+            "layers": [], "annotations": {"x": "A" * (5 * 1024 * 1024)}}).encode()
+    content[fallback_tag(subject) + ".sig"] = (OCI_MANIFEST, sig)
+    key, _ = keypair(tmp_path, "k")
+    with HostileRegistry() as server:
+        server.routes[r"^(GET|HEAD) /v2/a/b/(manifests|blobs)/"] = serve_content(content)
+        server.routes["/tags/list"] = serve_tags(["1"])
+        result = modelpack("sign", "--plain-http", "--key", str(key), "--signature-format", "simple-signing",
+                           f"{server.host}/a/b:1", env=PW)
+        writes = [line for line, _ in server.seen if not line.startswith(("GET", "HEAD"))]
+    assert result.err.startswith("error: ") and len(result.err.strip().splitlines()) == 1
+    if shape == "an index":
+        assert result.code == 7 and "not overwritten: remove the tag" in result.err
+    else:  # the registry's answer is cut at the manifest cap, as every manifest read is
+        assert result.code == 1 and "sent more than 4194304 bytes" in result.err
+    assert writes == []  # no payload, config or manifest pushed

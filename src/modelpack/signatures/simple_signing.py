@@ -79,9 +79,8 @@ def attach_simple_signing(repo: Storage, subject_digest: str, docker_reference: 
     signature = base64.b64encode(signer.sign(data, simple_signing=True)).decode()
     layer = Descriptor(mediaType=SIMPLE_SIGNING, digest=digests.of_bytes(data), size=len(data),
                        annotations={COSIGN_SIGNATURE_ANNOTATION: signature})
-    if not repo.has_blob(layer):
-        repo.push_blob(layer, lambda: io.BytesIO(data))
     tag = fallback_tag(subject_digest) + ".sig"
+    pushed = False  # the payload goes up only once the tag is judged writable
     for _ in range(ATTEMPTS):
         seen = repo.find(tag)
         layers = _current_layers(repo, tag) if seen is not None else []
@@ -91,6 +90,9 @@ def attach_simple_signing(repo: Storage, subject_digest: str, docker_reference: 
         if len(layers) >= MAX_REFERRERS:  # more would not be read: cosign and modelpack walk at most this many
             raise VerificationError(f"{tag} holds {len(layers)} layers, and cosign and modelpack read at most "
                                     f"{MAX_REFERRERS} signatures: delete the tag (or its stale signatures) to sign")
+        if not pushed and not repo.has_blob(layer):
+            repo.push_blob(layer, lambda: io.BytesIO(data))
+        pushed = True
         desc, manifest = _manifest([*layers, layer], repo)
         now = repo.find(tag)
         if (now.digest if now else None) != (seen.digest if seen else None):
