@@ -302,3 +302,18 @@ def test_a_hostile_sig_manifest_is_read_in_bounds_and_nothing_is_written(tmp_pat
     else:  # the registry's answer is cut at the manifest cap, as every manifest read is
         assert result.code == 1 and "sent more than 4194304 bytes" in result.err
     assert writes == []  # no payload, config or manifest pushed
+
+
+def test_the_python_api_signs_both_formats(registry: Registry, tmp_path: Path) -> None:
+    from modelpack.errors import UsageError
+
+    repo = registry.repo()
+    digest = push_model(repo + ":v1", tmp_path, "m")
+    private, public = keypair(tmp_path, "k")
+    with pytest.raises(UsageError, match="expected one of bundle, simple-signing, both"):
+        mp.sign(repo + ":v1", private, b"pw", options=PLAIN, signature_format="cosign2")  # type: ignore[arg-type]
+    result = mp.sign(f"{repo}@{digest}", private, b"pw", {"team": "ml"}, options=PLAIN, signature_format="both")
+    assert result.identity == repo and result.simple_signing is not None
+    assert result.signature.digest != result.simple_signing.digest  # the bundle's referrer, and the .sig
+    found = mp.verify(repo + ":v1", public, {"team": "ml"}, options=PLAIN)
+    assert sorted(s.kind for s in found.signatures) == ["bundle", "legacy"]
