@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from modelpack.advice import compose, setting
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.places import Place, open_place, parse_place
@@ -17,11 +18,17 @@ if TYPE_CHECKING:
     from modelpack.store.layout import LayoutStore
 
 
+SignatureFormat = Literal["bundle", "simple-signing", "both"]
+SIGNATURE_FORMATS: tuple[SignatureFormat, ...] = ("bundle", "simple-signing", "both")
+
+
 @dataclass
 class SignResult:
     reference: Place
     digest: str
-    signature: Descriptor
+    signature: Descriptor  # the bundle's referrer manifest; the `.sig` manifest when only that was written
+    simple_signing: Descriptor | None = None  # the `sha256-<hex>.sig` manifest, when written
+    identity: str | None = None  # the docker-reference the simple-signing signature names
 
 
 def generate_key_pair(directory: str | Path, password: bytes, *, prefix: str = "cosign") -> tuple[Path, Path]:
@@ -65,10 +72,14 @@ def sign(
     local: bool = False,
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
+    signature_format: SignatureFormat = "bundle",
 ) -> SignResult:
-    """Sign the manifest a place names; a tag is resolved first, as a signature binds a digest. The
-    signature is stored where cosign finds it (a referrer, listed in the `sha256-<hex>` index where the
-    storage has no referrers API); `copy` and `push` carry it along.
+    """Sign the manifest a place names; a tag is resolved first, as a signature binds a digest. A
+    bundle is stored where cosign 3 finds it (a referrer, listed in the `sha256-<hex>` index where the
+    storage has no referrers API); `copy` and `push` carry it along. A simple-signing signature (what
+    containers-policy.json's `sigstoreSigned` reads) is added to the `sha256-<hex>.sig` manifest and
+    names the reference as given: `REPO:TAG` when a tag was named (as podman and skopeo sign), else
+    the repository (as cosign signs).
 
     Args:
         reference: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
@@ -78,23 +89,53 @@ def sign(
         local: sign the model in the local store, not the registry.
         options: how to reach the registry.
         store: the local store (default: MODELPACK_HOME's).
+        signature_format: "bundle" (cosign 3's), "simple-signing" (cosign's legacy `.sig`, which
+            containers/image reads) or "both".
 
     Returns:
-        The digest signed and the signature manifest's descriptor.
+        The digest signed and the signature manifests' descriptors.
 
     Raises:
         NotFoundError: no such model there.
-        UsageError: the key cannot be read with this password.
+        UsageError: the key cannot be read with this password; simple-signing asked for outside a
+            registry, or with a `timestamp` annotation.
+        VerificationError: the `.sig` tag holds no signature manifest, or 100 signatures already.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.signatures import keys, referrers
 
-    signer = keys.load_private_key(Path(key), password)
+    if signature_format not in SIGNATURE_FORMATS:
+        raise UsageError(compose(f"{{}}{signature_format!r}: expected one of {', '.join(SIGNATURE_FORMATS)}",
+                                 setting("signature_format=", "--signature-format ")))
     ref = parse_place(reference)
+    identity = _identity(ref, local) if signature_format != "bundle" else None
+    signer = keys.load_private_key(Path(key), password)
     repo, version = open_place(ref, options=options, store=store, local=local)
     subject = repo.resolve(version or "")
-    signature = referrers.attach_signature(repo, subject, signer, annotations)
-    return SignResult(ref, subject.digest, signature)
+    bundle = legacy = None
+    if identity is not None:
+        from modelpack.signatures.simple_signing import attach_simple_signing
+
+        legacy = attach_simple_signing(repo, subject.digest, identity, signer, annotations)
+    if signature_format != "simple-signing":
+        bundle = referrers.attach_signature(repo, subject, signer, annotations)
+    signature = bundle or legacy
+    assert signature is not None
+    return SignResult(ref, subject.digest, signature, legacy, identity)
+
+
+def _identity(ref: Place, local: bool) -> str:
+    """The docker-reference a simple-signing signature of `ref` names: fully expanded as containers/image
+    compares it, with the tag when one was named. Raises UsageError outside a registry: push and copy
+    carry referrers, not the `.sig` tag, and the identity is a registry repository."""
+    from modelpack.oci.reference import Reference
+    from modelpack.signatures.policy_identity import normalized
+
+    if not isinstance(ref, Reference) or local:
+        raise UsageError("simple-signing signatures are written in a registry only (push and copy do not carry "
+                         "the .sig tag): push the model, then sign its registry reference")
+    named = normalized(ref.require_registry())
+    return f"{named.name}:{named.tag}" if named.tag else named.name
 
 
 @dataclass

@@ -19,6 +19,8 @@ from modelpack.cli.common import (
 )
 from modelpack.cli.file_types import RegularFile
 
+SIGNATURE_FORMATS = ("bundle", "simple-signing", "both")  # api.signing's; that module loads on use only
+
 
 @click.command()
 @click.argument("registry")
@@ -115,11 +117,16 @@ def generate_key_pair(directory: str) -> None:
 @click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
               help="Annotation signed along with the digest. Repeatable.")
 @click.option("--local", is_flag=True, help="Sign the model in the local store (push and copy carry the signature).")
+@click.option("--signature-format", "signature_format", type=click.Choice(SIGNATURE_FORMATS), default="bundle",
+              show_default=True,
+              help="bundle: cosign 3's sigstore bundle. simple-signing: cosign's legacy sha256-<hex>.sig (cosign "
+                   "sign --new-bundle-format=false), which podman, CRI-O and a policy.json sigstoreSigned read; "
+                   "registry references only. both: the two.")
 @network_options
 @json_option
 @handle_errors
-def sign(reference: str, key: str, annotations: tuple[str, ...], local: bool, plain_http: bool, insecure: bool,
-         ca_file: str | None, verbose: bool, as_json: bool) -> None:
+def sign(reference: str, key: str, annotations: tuple[str, ...], local: bool, signature_format: str,
+         plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Sign a model (in a registry, the local store with --local, or oci:DIR:TAG); a tag is resolved
     to its digest first. Stored where cosign finds it."""
     from modelpack import api
@@ -127,13 +134,20 @@ def sign(reference: str, key: str, annotations: tuple[str, ...], local: bool, pl
     options = client_options(plain_http, insecure, ca_file, verbose)
     extra = _annotations(annotations)
     password = key_password(Path(key))
-    result = api.sign(reference, key, password, extra, local=local, options=options)
+    result = api.sign(reference, key, password, extra, local=local, options=options,
+                      signature_format=signature_format)  # type: ignore[arg-type]  # click.Choice checked it
+    legacy = result.simple_signing
     if as_json:
         print_json({"reference": str(result.reference), "digest": result.digest,
-                    "signature": result.signature.digest})
-    else:
-        click.echo(f"signed {clean(result.reference.with_digest(result.digest))} "
-                   f"(signature {clean(result.signature.digest)})")
+                    "signature": result.signature.digest,
+                    **({"simple_signing": {"manifest": legacy.digest, "identity": result.identity}} if legacy else {})})
+        return
+    signed = clean(result.reference.with_digest(result.digest))
+    if signature_format != "simple-signing":
+        click.echo(f"signed {signed} (signature {clean(result.signature.digest)})")
+    if legacy is not None:
+        click.echo(f"signed {signed} as {clean(result.identity or '')} (simple-signing, "
+                   f"tag {clean(result.digest.replace(':', '-'))}.sig)")
 
 
 @click.command()

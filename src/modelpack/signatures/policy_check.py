@@ -79,9 +79,9 @@ def _unmet(requirement: Requirement, ref: Reference, digest: str, repo: Storage,
     tag = fallback_tag(digest) + ".sig"
     layers = legacy_layers(repo, tag, SIMPLE_SIGNING, reasons)
     if not layers and not reasons:
-        return [f"no cosign simple-signing signature (tag {tag}); sigstoreSigned reads only those (cosign 2's "
-                "default, cosign 3 with --new-bundle-format=false): sigstore bundles, as `modelpack sign` "
-                "writes, sign no repository name"]
+        return [f"no cosign simple-signing signature (tag {tag}); sigstoreSigned reads only those (sigstore "
+                "bundles sign no repository name): sign with `modelpack sign --signature-format both` or "
+                "`cosign sign --new-bundle-format=false`"]
     for layer in layers:
         try:
             payload = signature_blob(repo, layer)
@@ -89,7 +89,7 @@ def _unmet(requirement: Requirement, ref: Reference, digest: str, repo: Storage,
         except (VerificationError, binascii.Error, ValueError) as exc:
             reasons.append(str(exc) or "a signature annotation that is not base64")
             continue
-        if not signature or not any(verify_signature(key, signature, payload) for key in keys):
+        if not signature or not any(verify_signature(key, signature, payload, simple_signing=True) for key in keys):
             reasons.append("a signature by none of the policy's keys")
             continue
         try:

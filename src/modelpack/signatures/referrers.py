@@ -32,15 +32,13 @@ from modelpack.signatures.lookup import (
     signature_blob,
     signature_manifest,
 )
+from modelpack.signatures.simple_signing import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING, SIMPLE_SIGNING_TYPE
 from modelpack.store.copy import CopyOptions
 from modelpack.store.target import ReferrerLister, Storage
 from modelpack.streams import ByteStream
 
 EMPTY_JSON = b"{}"
-SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
-COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
-SIMPLE_SIGNING_TYPE = "cosign container image signature"  # critical.type of a legacy image signature
 log = logging.getLogger("modelpack.signatures")
 
 
@@ -196,7 +194,10 @@ def verify_simple_signing(payload: bytes, signature_b64: str, public: PublicKey,
         signature = base64.b64decode(signature_b64, validate=True)
     except ValueError:
         raise VerificationError("legacy signature is not base64") from None
-    if not verify_signature(public, signature, payload):
+    # SHA-256 whatever the curve, as containers/image and `cosign verify` check; or the curve's own hash, as
+    # cosign 3 signs this format with a P-384 key
+    if not (verify_signature(public, signature, payload, simple_signing=True)
+            or verify_signature(public, signature, payload)):
         raise VerificationError("signature does not verify with this key")
     try:
         body = parse_or_none(payload)
