@@ -200,3 +200,17 @@ def test_image_volume_warns_about_folders_packed_as_one_tar(registry: Registry, 
         else:
             quiet = run.err
     assert quiet is not None and "single files" not in quiet
+
+
+@pytest.mark.interop
+def test_image_volume_does_not_warn_about_files_oras_pushed(registry: Registry, oras_bin: Path, tmp_path: Path) -> None:
+    """`oras push` gives a plain file the media type `application/vnd.oci.image.layer.v1.tar`, though it is
+    no tar: an image volume mounts it as the file it is (by its title), so there is nothing to warn of."""
+    base = registry.repo("base") + ":1"
+    push_base(base, ("amd64",))
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07")
+    ref = registry.repo() + ":v"
+    subprocess.run([str(oras_bin), "push", "--plain-http", ref, "model.onnx"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    run = modelpack("k8s", "--plain-http", "--kind", "image-volume", "--serving-image", base, ref)
+    assert run.code == 0 and "single files" not in run.err, run.err

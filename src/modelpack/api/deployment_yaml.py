@@ -22,7 +22,7 @@ from modelpack.oci.reference import Reference
 from modelpack.signatures.policy import policy_verdict
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.target import read_small
-from modelpack.unpacking import layer_path
+from modelpack.unpacking import layer_is_archive, layer_path
 
 log = logging.getLogger("modelpack.deploy")
 
@@ -204,8 +204,9 @@ def _warn_tar_layers(node: Manifest | Index) -> None:
     """CRI-O mounts an image volume's layers as they are: a folder packed as one tar layer
     (`files.archives`, `files.compress`) appears as a single tar file, not as the folder."""
     layers = node.layers if isinstance(node, Manifest) else []
-    packed = [layer_path(layer) or layer.digest for layer in layers if not layer.media_type.endswith(".raw")
-              and ".tar" in layer.media_type]
+    # A tar by its packing (ours, KitOps') or oras's unpack mark; not `oras push`'s plain files, which it
+    # labels `layer.v1.tar` and an image volume mounts as the files they are.
+    packed = [layer_path(layer) or layer.digest for layer in layers if layer_is_archive(layer)]
     if packed:
         shown = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
         log.warning("an image volume shows tar layers as single files, not folders: %s (pack them as one "
