@@ -178,6 +178,13 @@ def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: 
                         force: bool, selection: LayerSelection, tag: str | None) -> TransferResult:
     """pull -o --keep / --link: into the store (`tag` recorded there), then the files copied (or linked)
     out of it."""
+    with local_store.writing():  # from the first blob until the files are out: no `rm` may collect them
+        return _through_store(ref, fetched, src, local_store, output, copy_options, link, force, selection, tag)
+
+
+def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Storage, local_store: LayoutStore,
+                   output: Path, copy_options: CopyOptions | None, link: bool, force: bool,
+                   selection: LayerSelection, tag: str | None) -> TransferResult:
     target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything)
     signature = _SignatureLookup(src, _single_manifest(ref, fetched[1]))
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
@@ -307,6 +314,12 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
     """
     ref = parse_reference(reference)
     local_store = _store(store)
+    with local_store.reading():  # a concurrent `rm` of it then leaves its blobs until we are done
+        return _unpack(ref, output, local_store, link, force, selection, origin)
+
+
+def _unpack(ref: Reference, output: str | Path, local_store: LayoutStore, link: bool, force: bool,
+            selection: LayerSelection | None, origin: str | None) -> list[str]:
     desc = local_store.resolve(ref)
     whole = _single_manifest(ref, local_store.read_blob_bytes(desc))
     manifest = (selection or LayerSelection()).select(whole, str(ref))

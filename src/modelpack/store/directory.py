@@ -70,6 +70,10 @@ class DirectoryTarget:
         self._unsynced = False  # blobs kept by accept_bytes, written without an fsync each
 
     # -- what copy() asks of a destination --------------------------------------------------------
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """Held while the copy runs: blobs copied from the local store are not garbage-collected meanwhile."""
+        return self.local.reading() if self.local is not None else contextlib.nullcontext()
+
     def find(self, version: str) -> Descriptor | None:
         return None  # a directory keeps no tags: every pull writes the files
 
