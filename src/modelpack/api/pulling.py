@@ -22,6 +22,7 @@ from modelpack.image.kinds import refuse_container_image
 from modelpack.metadata.restore import restore_metadata_file
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
+from modelpack.output_folder import check_output
 from modelpack.places import LayoutReference, Place, open_place, parse_place
 from modelpack.selection import LayerSelection
 from modelpack.signatures.lookup import MODEL_SIG_FILE, model_signature
@@ -32,7 +33,7 @@ from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
 from modelpack.store.target import Storage
 from modelpack.threads import worker_pool
-from modelpack.unpacking import check_output, layer_path, unpack_manifest
+from modelpack.unpacking import layer_path, unpack_manifest
 
 if TYPE_CHECKING:
     from modelpack.store.directory import DirectoryTarget

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,12 +21,13 @@ from modelpack.filecopy import clone_or_copy
 from modelpack.files import sync_filesystem
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.output_folder import check_output, discard_work_folder, work_folder
 from modelpack.space import require_space
 from modelpack.store.layout import LayoutStore
 from modelpack.store.receive import Receiver, write_all
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
-from modelpack.unpacking import check_output, file_paths, same_file, same_size, unpack_manifest, work_folder
+from modelpack.unpacking import file_paths, same_file, same_size, unpack_manifest
 
 
 class DirectoryTarget:
@@ -185,7 +185,7 @@ class DirectoryTarget:
             self._closed = True
             folder, self._folder = self._folder, None
         if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+            discard_work_folder(folder)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _download_folder(self) -> Path:
