@@ -10,11 +10,11 @@ files, unless hard links are asked for; then they are read-only.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -28,6 +28,7 @@ from modelpack.formats import default_name, is_foreign_archive
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.output_folder import check_output, discard_work_folder, release_work_folder, work_folder
 from modelpack.space import require_space, same_filesystem
 from modelpack.streams import ByteStream
 
@@ -93,29 +94,6 @@ class MovableBlobSource(BlobSource, Protocol):
         ...
 
 
-def check_output(output: str | Path, force: bool = False) -> bool:
-    """Refuse an output that exists and is not an empty directory, unless `force`. Returns whether
-    it holds files already (so unpacking merges into it)."""
-    if not str(output):  # (Path("") would quietly be the current directory)
-        raise UsageError("the output directory is an empty name")
-    output = Path(output).absolute()
-    if not output.exists():
-        for parent in output.parents:  # the nearest one that exists must be a folder to create it in
-            if parent.exists():
-                if not parent.is_dir():
-                    raise UsageError(f"cannot create output {output}: {parent} is not a directory")
-                break
-        return False
-    if not output.is_dir():
-        raise UsageError(f"output {output} exists and is not a directory")
-    if not any(output.iterdir()):
-        return False
-    if not force:
-        raise UsageError(f"output directory {output} exists and is not empty", advice=compose(
-            "{} replaces the files that differ", setting("force=True", "--force")))
-    return True
-
-
 def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link: bool = False,
                     force: bool = False, unchanged: frozenset[str] = frozenset(),
                     space_checked: bool = False) -> list[str]:
@@ -153,19 +131,47 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
     try:
         written, kept = _assemble(manifest, blobs, staging, link, output if merge else None, unchanged)
         if merge:
-            _merge(staging, output, [rel for rel in written if rel not in kept])
-            shutil.rmtree(staging)
+            merge_staged(staging, output, [rel for rel in written if rel not in kept])
+            discard_work_folder(staging)
+        elif rename_into_place(staging, output):
+            release_work_folder(staging)
         else:
-            os.chmod(staging, 0o755)
-            if output.exists():
-                output.rmdir()
-            os.rename(staging, output)
+            # Another process (a second pull into the same folder) filled `output` since it was checked.
+            refuse_filled_meanwhile(output, force)
+            merge_staged(staging, output, written)
+            discard_work_folder(staging)
     except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard_work_folder(staging)
         if isinstance(exc, OSError):
             raise naming_output(exc, staging, output) from None
         raise
     return written
+
+
+def rename_into_place(staging: Path, output: Path) -> bool:
+    """Make the staged folder `output` (absent or empty); False if `output` has files by now."""
+    os.chmod(staging, 0o755)
+    try:
+        with contextlib.suppress(FileNotFoundError):  # (another pull may have just removed it to rename its own)
+            output.rmdir()
+        os.rename(staging, output)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            return False
+        raise
+    return True
+
+
+def refuse_filled_meanwhile(output: Path, force: bool) -> None:
+    """Without `force`, refuse an output another process filled since it was checked (nothing is written).
+
+    Raises:
+        UsageError: `output` was filled meanwhile and `force` is not set.
+    """
+    if not force:
+        raise UsageError(f"output directory {output} was filled by another process while this one ran; "
+                         "nothing was written", advice=compose("{} replaces the files that differ",
+                                                              setting("force=True", "--force")))
 
 
 def _linkable(manifest: Manifest, blobs: BlobSource, output: Path) -> bool:
@@ -177,18 +183,6 @@ def _linkable(manifest: Manifest, blobs: BlobSource, output: Path) -> bool:
     log.warning("warning: %s is on another filesystem than the local store: hard links cannot reach it, so "
                 "--link copies the files there (writable, taking their own space)", output)
     return False
-
-
-def work_folder(output: Path, merge: bool, purpose: str = "") -> Path:
-    """A new hidden folder on the output's filesystem, so what is made there moves into place by a
-    rename: inside `output` when merging into it, else beside it (an empty `output` must stay empty)."""
-    try:
-        if merge:
-            return Path(tempfile.mkdtemp(dir=output, prefix=f".modelpack-partial-{purpose}"))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-{purpose}"))
-    except OSError as exc:
-        raise naming_output(exc, None, output) from None
 
 
 def naming_output(exc: OSError, staging: Path | None, output: Path) -> OSError:
@@ -304,7 +298,7 @@ def same_file(path: Path, layer: Descriptor) -> bool:
     return True
 
 
-def _merge(staging: Path, output: Path, files: list[str]) -> None:
+def merge_staged(staging: Path, output: Path, files: list[str]) -> None:
     """Move staged files into `output`, each by one rename; every target is checked before any moves."""
     confined = Confined(output)
     for rel in files:

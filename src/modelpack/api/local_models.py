@@ -87,9 +87,7 @@ def tag(source: str | Reference, target: str | Reference, *, store: LayoutStore 
     if not dst.tag:
         raise UsageError(f"{target}: a tag is needed to name the new reference")
     local_store = _store(store)
-    desc = local_store.resolve(src)
-    local_store.set_reference(dst, desc)
-    return desc
+    return local_store.add_reference(src, dst)
 
 
 def remove(reference: str | Reference, *, store: LayoutStore | None = None) -> list[str]:

@@ -24,6 +24,7 @@ from modelpack.image.kinds import refuse_container_image
 from modelpack.metadata.restore import restore_metadata_file
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
+from modelpack.output_folder import check_output
 from modelpack.places import LayoutReference, Place, open_place, parse_place
 from modelpack.selection import LayerSelection
 from modelpack.signatures.lookup import MODEL_SIG_FILE, model_signature
@@ -35,7 +36,7 @@ from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
 from modelpack.store.target import Storage
 from modelpack.threads import worker_pool
-from modelpack.unpacking import check_output, layer_path, unpack_manifest
+from modelpack.unpacking import layer_path, unpack_manifest
 
 if TYPE_CHECKING:
     from modelpack.store.directory import DirectoryTarget
@@ -197,6 +198,13 @@ def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: 
                         force: bool, selection: LayerSelection, tag: str | None) -> TransferResult:
     """pull -o --keep / --link: into the store (`tag` recorded there), then the files copied (or linked)
     out of it."""
+    with local_store.writing():  # from the first blob until the files are out: no `rm` may collect them
+        return _through_store(ref, fetched, src, local_store, output, copy_options, link, force, selection, tag)
+
+
+def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Storage, local_store: LayoutStore,
+                   output: Path, copy_options: CopyOptions | None, link: bool, force: bool,
+                   selection: LayerSelection, tag: str | None) -> TransferResult:
     target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything)
     signature = _SignatureLookup(src, _single_manifest(ref, fetched[1]))
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
@@ -326,6 +334,12 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
     """
     ref = parse_reference(reference)
     local_store = _store(store)
+    with local_store.reading():  # a concurrent `rm` of it then leaves its blobs until we are done
+        return _unpack(ref, output, local_store, link, force, selection, origin)
+
+
+def _unpack(ref: Reference, output: str | Path, local_store: LayoutStore, link: bool, force: bool,
+            selection: LayerSelection | None, origin: str | None) -> list[str]:
     desc = local_store.resolve(ref)
     whole = _single_manifest(ref, local_store.read_blob_bytes(desc))
     manifest = (selection or LayerSelection()).select(whole, str(ref))

@@ -118,6 +118,9 @@ def push(
         except NotFoundError:
             refuse_partial(local_store, ref)
             raise
+        except IntegrityError:  # the registry found a blob's bytes wrong: say so if ours are (bit rot, an edit)
+            _check_stored_blobs(local_store, ref)
+            raise
         copy_referrers(stored, dst, result.descriptor.digest, mounts)  # signatures made with sign --local
     else:
         assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)
@@ -259,3 +262,11 @@ def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref
     options.mount_candidates = candidates
     return options
 
+
+def _check_stored_blobs(local_store: LayoutStore, ref: Reference) -> None:
+    """Hash the stored blobs of `ref`'s manifest (only after a registry refused one: it costs a read of
+    the model); a corrupt one is deleted and raises IntegrityError naming the fix (see verify_blob)."""
+    node = parse_manifest(local_store.read_blob_bytes(local_store.resolve(ref)))
+    if isinstance(node, Manifest):
+        for blob in (node.config, *node.layers):
+            local_store.verify_blob(blob)

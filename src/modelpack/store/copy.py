@@ -96,7 +96,14 @@ def copy(
     """Copy the manifest named `version` (tag or digest) in `src`, and all it references, to `dst`;
     then point `tag` at it (if given). `fetched`: the manifest's descriptor and bytes, when the
     caller has already fetched (and so verified) them."""
-    options = options or CopyOptions()
+    # A source that collects garbage (the local store) keeps what is read from it until the copy ends.
+    reading = getattr(src, "reading", None)
+    with reading() if reading is not None else contextlib.nullcontext():
+        return _copy(src, dst, version, tag, options or CopyOptions(), fetched)
+
+
+def _copy(src: ReadableStorage, dst: Storage, version: str, tag: str | None, options: CopyOptions,
+          fetched: tuple[Descriptor, bytes] | None) -> CopyResult:
     root, data = fetched if fetched is not None else src.fetch_manifest(version)
     if options.on_root:
         options.on_root(root)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,13 +23,14 @@ from modelpack.filecopy import clone_or_copy
 from modelpack.files import sync_filesystem
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.output_folder import check_output, discard_work_folder, work_folder
 from modelpack.space import require_space
 from modelpack.store.layout import LayoutStore
 from modelpack.store.receive import Receiver, write_all
 from modelpack.store.staged_files import StagedFiles
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
-from modelpack.unpacking import check_output, file_paths, same_file, same_size, unpack_manifest, work_folder
+from modelpack.unpacking import file_paths, same_file, same_size, unpack_manifest
 
 
 class DirectoryTarget:
@@ -63,7 +63,8 @@ class DirectoryTarget:
             self._layers_of.setdefault(layer.digest, []).append(layer)
         self._merge = check_output(self.output, force)
         # Into a new output, each file is received at its own path (see staged_files).
-        self._staged = StagedFiles(manifest, self.output) if StagedFiles.applies(manifest, self._merge) else None
+        self._staged = StagedFiles(manifest, self.output, force) if StagedFiles.applies(manifest, self._merge) \
+            else None
         self._receiver = Receiver()
         self._lock = threading.Lock()
         self._folder: Path | None = None
@@ -75,6 +76,10 @@ class DirectoryTarget:
         self._unsynced = False  # blobs kept by accept_bytes, written without an fsync each
 
     # -- what copy() asks of a destination --------------------------------------------------------
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """Held while the copy runs: blobs copied from the local store are not garbage-collected meanwhile."""
+        return self.local.reading() if self.local is not None else contextlib.nullcontext()
+
     def find(self, version: str) -> Descriptor | None:
         return None  # a directory keeps no tags: every pull writes the files
 
@@ -200,7 +205,7 @@ class DirectoryTarget:
             self._closed = True
             folder, self._folder = self._folder, None
         if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+            discard_work_folder(folder)
         if self._staged is not None:
             self._staged.discard()
 
@@ -219,6 +224,7 @@ class DirectoryTarget:
             self._staged.received(path, layer)
         with self._lock:
             self._received[desc.digest] = path
+
     def _download_folder(self) -> Path:
         """The hidden folder blobs are received into, made once (prepare_blobs usually has)."""
         with self._lock:

@@ -126,7 +126,8 @@ class LayoutStore:
                 digests.verify_stream(f, desc.digest, desc.size)
         except IntegrityError:
             self.blob_path(desc.digest).unlink(missing_ok=True)
-            raise IntegrityError(f"local store blob {desc.digest} was corrupt and has been removed") from None
+            raise IntegrityError(f"local store blob {desc.digest} was corrupt (its bytes no longer match its "
+                                 "digest) and has been removed: pull (or pack) the model again") from None
         with self._state_lock:
             self.verified.add(desc.digest)
 
@@ -172,6 +173,25 @@ class LayoutStore:
             yield
 
     @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Held while blobs are read out of the store (unpack, a push or copy from it, `pull -o` copying
+        blobs it has): garbage collection (`store gc`, `rm`) then leaves unreferenced blobs for a later
+        run instead of deleting one mid-read. A store this process cannot write is read unleased."""
+        try:  # (O_CREAT: a store written by an older version may lack the file)
+            fd = os.open(self._lease, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            try:
+                fd = os.open(self._lease, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:  # no store yet, or one we may not even read the lease of
+                yield
+                return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
     def exclusive_lease(self) -> Iterator[bool]:
         """Whether no copy into the store is running (in any process), held until the block ends."""
         self._ensure()
@@ -185,7 +205,10 @@ class LayoutStore:
 
     def check_room(self, blobs: Iterable[Descriptor], also_at: Path | None = None) -> None:
         """Refuse, before anything is written, blobs whose declared sizes do not fit on the store's
-        filesystem (and, with `also_at`, a directory they will also be copied to)."""
+        filesystem (and, with `also_at`, a directory they will also be copied to). What killed pulls left
+        in ingest/ is removed first: a pull retried after a SIGKILL would otherwise find the disk holding
+        most of the model twice, and its download again."""
+        sweep_ingest(self)  # only files no live process holds (cheap: one listing)
         blobs = list(blobs)
         needs = [(self.root, sum(b.size for b in blobs if not self.has_blob(b)))]
         if also_at is not None:
@@ -239,12 +262,33 @@ class LayoutStore:
         key = str(reference)
         if partial is None:
             partial = StoreEntry(key, desc).partial
+        with self._locked():
+            self._set(key, desc, partial)
+
+    def _set(self, key: str, desc: Descriptor, partial: bool) -> None:
+        """Write the entry `key` -> `desc`. The caller holds the index lock."""
         plain = Descriptor(mediaType=desc.media_type, digest=desc.digest, size=desc.size,
                            artifactType=desc.artifact_type, annotations={A_PARTIAL: "true"} if partial else None)
+        entries = [e for e in self._read_index() if e.reference != key]
+        entries.append(StoreEntry(key, plain))
+        self._write_index(entries)
+
+    def add_reference(self, source: Reference, target: Reference) -> Descriptor:
+        """Point `target` at what `source` names, both read and written under the index lock: `rm` (and
+        its garbage collection) takes that lock too, so the source cannot be removed, and its blobs
+        deleted, between the two (a resolve, then a separate `set_reference`, left the new tag naming
+        blobs a concurrent `rm` had just deleted).
+
+        Returns:
+            The descriptor both references now name.
+
+        Raises:
+            NotFoundError: `source` is not in the store.
+        """
         with self._locked():
-            entries = [e for e in self._read_index() if e.reference != key]
-            entries.append(StoreEntry(key, plain))
-            self._write_index(entries)
+            desc = self.resolve(source)
+            self._set(str(target), desc, StoreEntry(str(source), desc).partial)
+        return desc
 
     def remove_reference(self, reference: Reference) -> list[str]:
         """Drop every index entry naming `reference` (a tag, or all names of a digest), and the signature

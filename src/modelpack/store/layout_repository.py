@@ -34,6 +34,9 @@ class LayoutRepository:
     def writing(self) -> contextlib.AbstractContextManager[None]:
         return self.store.writing()
 
+    def reading(self) -> contextlib.AbstractContextManager[None]:
+        return self.store.reading()
+
     def cancel(self) -> None:
         self.store.cancel()
 

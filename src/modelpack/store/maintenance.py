@@ -136,10 +136,6 @@ def check(store: LayoutStore, repair: bool = False) -> CheckReport:
     if repair:
         report.index_error = store.repair_index()
         report.index_repaired = report.index_error is not None
-    try:
-        entries = store.entries()
-    except CorruptIndexError as exc:
-        report.index_error, entries = str(exc), []
     for digest, path in _blob_files(store):
         st = None
         try:
@@ -162,10 +158,17 @@ def check(store: LayoutStore, repair: bool = False) -> CheckReport:
             if repair:
                 _make_read_only(store, path, st)
     bad = set(report.corrupt)
-    for entry in entries:
-        broken = sorted(_broken_blobs(store, entry.descriptor, bad, entry.partial))
-        if broken:
-            report.repull[entry.reference] = broken
+    # The index is read after the (long) hashing, and walked under a lease that keeps garbage collection
+    # off: a model another process removed meanwhile (`rm`) is not reported as missing its blobs.
+    with store.reading():
+        try:
+            entries = store.entries()
+        except CorruptIndexError as exc:
+            report.index_error, entries = str(exc), []
+        for entry in entries:
+            broken = sorted(_broken_blobs(store, entry.descriptor, bad, entry.partial))
+            if broken:
+                report.repull[entry.reference] = broken
     return report
 
 

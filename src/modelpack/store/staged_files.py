@@ -15,8 +15,6 @@ each archive with their folders checked again).
 from __future__ import annotations
 
 import errno
-import os
-import shutil
 import threading
 from pathlib import Path
 
@@ -24,7 +22,16 @@ from modelpack.confined import Confined
 from modelpack.file_attributes import restore_attributes
 from modelpack.filecopy import clone_or_copy
 from modelpack.oci.descriptor import Descriptor, Manifest
-from modelpack.unpacking import file_paths, layer_is_archive, layer_path, naming_output, work_folder
+from modelpack.output_folder import discard_work_folder, release_work_folder, work_folder
+from modelpack.unpacking import (
+    file_paths,
+    layer_is_archive,
+    layer_path,
+    merge_staged,
+    naming_output,
+    refuse_filled_meanwhile,
+    rename_into_place,
+)
 
 
 class StagedFiles:
@@ -33,11 +40,13 @@ class StagedFiles:
     Args:
         manifest: the manifest pulled (its paths are checked here, as `file_paths` checks them).
         output: the directory the files are for: new, or empty.
+        force: if another process fills `output` meanwhile, merge into it (else refuse, writing nothing).
     """
 
-    def __init__(self, manifest: Manifest, output: Path) -> None:
+    def __init__(self, manifest: Manifest, output: Path, force: bool = False) -> None:
         self.manifest = manifest
         self.output = output
+        self.force = force  # an output another process fills meanwhile is merged into, not refused
         self._paths = file_paths(manifest)
         self._waiting: dict[str, list[tuple[str, Descriptor]]] = {}  # digest -> (path, layer) not yet received
         for layer in manifest.layers:
@@ -104,10 +113,12 @@ class StagedFiles:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 clone_or_copy(verified_path[layer.digest], confined.place(rel))
                 restore_attributes(target, layer)
-            os.chmod(folder, 0o755)
-            if self.output.exists():
-                self.output.rmdir()  # empty (checked before anything was received)
-            os.rename(folder, self.output)
+            if rename_into_place(folder, self.output):
+                release_work_folder(folder)
+            else:  # another process (a second pull into the same folder) filled the output meanwhile
+                refuse_filled_meanwhile(self.output, self.force)
+                merge_staged(folder, self.output, written)
+                discard_work_folder(folder)
         except OSError as exc:
             raise naming_output(exc, folder, self.output) from None
         with self._lock:
@@ -120,7 +131,7 @@ class StagedFiles:
             self._discarded = True
             folder, self._folder = self._folder, None
         if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+            discard_work_folder(folder)
 
     def folder(self) -> Path | None:
         """The staging folder, if one was made and is not yet the output."""
