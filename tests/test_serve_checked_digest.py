@@ -12,7 +12,7 @@ import pytest
 
 import modelpack as mp
 from fault_proxy import FaultProxy
-from modelpack.api import deploy
+from modelpack.api import serving as deploy
 from modelpack.api.core import inspect_fetched
 from modelpack.errors import IntegrityError, UsageError
 from modelpack.store.options import ClientOptions

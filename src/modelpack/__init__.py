@@ -46,7 +46,6 @@ if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C
     from modelpack.api.deploy import DEFAULT_MODELCAR_BASE as DEFAULT_MODELCAR_BASE
     from modelpack.api.deploy import DEFAULT_SERVE_BASE as DEFAULT_SERVE_BASE
     from modelpack.api.deploy import build_image as build_image
-    from modelpack.api.deploy import serve_model as serve_model
     from modelpack.api.deployment_yaml import kubernetes as kubernetes
     from modelpack.api.local_models import ListedModel as ListedModel
     from modelpack.api.local_models import list_models as list_models
@@ -60,6 +59,7 @@ if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C
     from modelpack.api.registry_login import logout as logout
     from modelpack.api.reporting import build_report as build_report
     from modelpack.api.reporting import render_report as render_report
+    from modelpack.api.serving import serve_model as serve_model
     from modelpack.api.signing import SignResult as SignResult
     from modelpack.api.signing import VerifyResult as VerifyResult
     from modelpack.api.signing import generate_key_pair as generate_key_pair

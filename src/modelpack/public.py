@@ -24,7 +24,7 @@ API_NAMES: dict[str, str] = {
     "ListedModel": "modelpack.api.local_models", "list_models": "modelpack.api.local_models",
     "remove": "modelpack.api.local_models", "tag": "modelpack.api.local_models",
     "DEFAULT_MODELCAR_BASE": "modelpack.api.deploy", "DEFAULT_SERVE_BASE": "modelpack.api.deploy",
-    "build_image": "modelpack.api.deploy", "serve_model": "modelpack.api.deploy",
+    "build_image": "modelpack.api.deploy", "serve_model": "modelpack.api.serving",
     "kubernetes": "modelpack.api.deployment_yaml",
     "absent_layers": "modelpack.api.pulling", "pull": "modelpack.api.pulling", "unpack": "modelpack.api.pulling",
     "push": "modelpack.api.pushing",

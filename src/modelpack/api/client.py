@@ -32,6 +32,7 @@ from modelpack.api import (
     pushing,
     registry_login,
     reporting,
+    serving,
     signing,
 )
 from modelpack.api import store as store_api
@@ -198,6 +199,6 @@ class Client:
     build_report = _bound(reporting.build_report)
     build_image = _bound(deploy.build_image)
     kubernetes = _bound(deployment_yaml.kubernetes)
-    serve_model = _bound(deploy.serve_model)
+    serve_model = _bound(serving.serve_model)
     check_store = _bound(store_api.check_store)
     gc_store = _bound(store_api.gc_store)

@@ -2,45 +2,34 @@
 
 from __future__ import annotations
 
-import os
 import platform
-import shutil
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelpack import advice
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.catalog import resolve
-from modelpack.api.core import _store, inspect, inspect_fetched, parse_reference, remote
-from modelpack.api.pulling import manifest_for_files, pull, unpack
+from modelpack.api.core import _store, parse_reference, remote
+from modelpack.api.pulling import manifest_for_files
 from modelpack.errors import (
     AuthenticationError,
-    InvalidReferenceError,
     NotFoundError,
     RegistryError,
     TransportError,
-    UntrustedContentError,
     UsageError,
 )
 from modelpack.image.kinds import is_container_image
-from modelpack.oci import digest as digests
-from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.signatures.policy import policy_verdict
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions, closes_own_options
-from modelpack.store.prefetched import Prefetched
 
 if TYPE_CHECKING:
-    import socket
 
-    from modelpack.serve.limits import ServerLimits
-    from modelpack.serve.runtimes import Runtime
+    pass
 
 # The official Python image of the running Python's version: build-image installs modelpack[serve] on it.
 DEFAULT_SERVE_BASE = f"docker.io/library/python:{sys.version_info.major}.{sys.version_info.minor}-slim"
@@ -216,214 +205,3 @@ def _default_image(image: str, what: str, option: Wording, options: ClientOption
         hint = " (any image with python3, e.g. python:3.11-slim from a registry you reach)" if "serv" in what else ""
         raise type(exc)(f"the default {what} {image} is not available ({exc.failure})",
                         advice=compose("pass {} to use another{}", option, hint)) from None
-
-
-@closes_own_options
-def serve_model(
-    source: str | Path,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    name: str | None = None,
-    options: ClientOptions | None = None,
-    store: LayoutStore | None = None,
-    verify_key: str | Path | None = None,
-    trust_unverified_pickle: bool = False,
-    model_file: str | Path | None = None,
-    limits: ServerLimits | None = None,
-    sock: socket.socket | None = None,
-    grpc_port: int | None = None,
-    signature_policy: str | Path | None = None,
-) -> Any:
-    """An Open Inference Protocol (V2) server for a model directory or a reference (pulled, verified,
-    unpacked). Returns the server; call `serve_forever()` on it.
-
-    A pickle (.joblib/.pkl/.pickle) runs code when loaded. From a directory it is loaded (the user chose
-    the directory); from a reference only if `verify_key` verified the artifact's signature (exactly the
-    verified digest is then pulled) or `trust_unverified_pickle` says to run it anyway (logged as a
-    warning). Without either, the manifest is read once by tag to refuse a pickle before anything is
-    downloaded, and exactly that manifest's digest is pulled (a tag moved meanwhile changes nothing).
-    ONNX and .skops files are preferred to pickles; see `modelpack.serve.model_file.choose`.
-
-    Args:
-        source: a model directory, or a reference to pull.
-        host: address to listen on.
-        port: port to listen on (0: any free port).
-        name: the model's name in the API (default: from its metadata, else the directory's name).
-        options: registry client options.
-        store: the local store (default: the user's).
-        verify_key: public key: verify the reference's signature before pulling it.
-        trust_unverified_pickle: load a pickle from a reference whose signature was not verified.
-        model_file: the file to serve, relative to the model directory (default: chosen from the files).
-        limits: requests at once, request deadline and body size (default: `ServerLimits()`).
-        sock: a listening socket to serve on instead of binding `host`:`port` (`serve --workers`).
-        grpc_port: also serve the protocol over gRPC on this port (0: any free port; None: REST only).
-        signature_policy: the containers-policy.json a reference must satisfy (default: the one in effect,
-            see `pull`); a signature it verified counts as `verify_key`'s does (exactly that digest is pulled).
-
-    Returns:
-        The server (listening, not yet serving).
-
-    Raises:
-        UntrustedContentError: a pickle from an unverified reference, or a .skops file naming types
-            outside the allow-list.
-        VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses
-            the reference.
-        MissingDependencyError: the `[serve]` extra is not installed.
-        UsageError: no servable file, an ambiguous choice, a bad `model_file`, `source` neither a
-            directory nor a reference, or an address that cannot be listened on.
-        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached (a reference
-            served).
-    """
-    import re
-
-    from modelpack.serve.server import ServedModel, make_server
-
-    path = Path(source)
-    if path.is_dir():
-        if verify_key is not None:
-            raise UsageError(compose("{} checks a reference's signature; a directory is served as it is",
-                                     VERIFY_KEY), advice=compose("verify it when pulling: {}", setting(
-                                         "modelpack.pull(REF, output=DIR, verify_key=KEY)",
-                                         "modelpack pull REF --verify-key KEY -o DIR")))
-        from modelpack.metadata.restore import recorded_digest
-
-        # The serving image says who it serves in its environment; a pulled directory in modelpack.yaml.
-        digest = _env_digest() or recorded_digest(path)
-        metadata = _directory_metadata(path)
-        for field in ("name", "version"):
-            if not metadata.get(field) and os.environ.get(f"MODELPACK_MODEL_{field.upper()}"):
-                metadata[field] = os.environ[f"MODELPACK_MODEL_{field.upper()}"]
-        runtime = _load_runtime(path, str(source), metadata, model_file, trusted=True)
-        label = name or metadata.get("name") or path.resolve().name
-    else:
-        ref = _served_reference(source)
-        verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
-        if verdict.digest is not None:
-            ref = replace(ref, digest=verdict.digest)  # exactly what the policy verified
-        checked = None
-        if verify_key is None and not trust_unverified_pickle and not verdict.signed:
-            # Pull the manifest the check read, not the tag again: a tag moved in between must not get
-            # a model past the check that it never saw (nor download one the check would have refused).
-            # The pull takes the manifest and config the check fetched: neither is fetched twice.
-            checked = _refuse_unverified_pickle_early(ref, model_file, options, store)
-            ref = replace(ref, digest=checked.descriptor.digest)
-        pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked,
-                      signature_policy=verdict)
-        digest = pulled.descriptor.digest
-        metadata = inspect(ref.with_digest(digest), store=store).metadata
-        workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
-        try:  # the runtime holds the model in memory once loaded: the unpacked copy is not kept
-            unpack(ref.with_digest(digest), workdir / "model", store=store)
-            runtime = _load_runtime(workdir / "model", str(source), metadata, model_file,
-                                    trusted=verify_key is not None or trust_unverified_pickle or verdict.signed,
-                                    warn_unverified=verify_key is None and not verdict.signed)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        label = name or metadata.get("name") or ref.repository.rsplit("/", 1)[-1]
-    served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
-                         str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
-    return make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port)
-
-
-def pin_served(source: str, options: ClientOptions | None = None,
-               signature_policy: str | Path | None = None) -> str:
-    """`source` with its tag resolved to a digest, once (`serve --workers`: every worker then pulls,
-    verifies and serves that one digest, even if the tag moves while they start); a directory, or a
-    reference with a digest, as it is.
-
-    Args:
-        source: what `serve` was given.
-        options: registry client options.
-        signature_policy: checked here once, so a refusal is one line before any worker starts (each
-            worker checks the pinned digest again, as the same tag).
-
-    Returns:
-        `REPO:TAG@DIGEST`, or `source` unchanged.
-
-    Raises:
-        NotFoundError: the tag names nothing.
-        UsageError: `source` is neither a directory nor a reference.
-        VerificationError: the signature policy refuses the reference.
-    """
-    if Path(source).is_dir():
-        return source
-    ref = _served_reference(source)
-    verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
-    if ref.digest:
-        return source
-    return str(replace(ref, digest=verdict.digest or resolve(ref, options=options).digest))
-
-
-def _served_reference(source: str | Path) -> Reference:
-    """`source` as a reference, or the one-line reason it is neither a directory nor a reference."""
-    path = Path(source)
-    if path.exists():
-        raise UsageError(f"{source}: not a directory (serve takes a model directory or a reference)")
-    try:
-        return parse_reference(str(source))
-    except InvalidReferenceError:
-        raise UsageError(f"{source}: no such directory (and not a reference)") from None
-
-
-def _directory_metadata(path: Path) -> dict[str, Any]:
-    if not (path / "modelpack.yaml").is_file():
-        return {}
-    from modelpack.metadata.load import load_metadata
-
-    return load_metadata(path, default_name=path.resolve().name, use_git=False).model_dump(
-        by_alias=True, exclude_none=True, mode="json")
-
-
-def _refuse_unverified_pickle_early(ref: Reference, model_file: str | Path | None, options: ClientOptions | None,
-                                    store: LayoutStore | None) -> Prefetched:
-    """Refuse from the manifest alone, before gigabytes are downloaded, what `_load_runtime` would refuse
-    once they were: a model whose only servable files are pickles, with no verified signature.
-    Returns the manifest and config it read: the ones to pull."""
-    from modelpack.serve import model_file as files
-
-    info, fetched = inspect_fetched(ref, remote_only=True, options=options, store=store)
-    paths = [f.path for f in info.files if f.path]
-    packings = [mt.parse_layer_media_type(f.media_type) for f in info.files]
-    if any(parsed is None or parsed[1] != "raw" for parsed in packings):
-        return fetched  # archives (or other tools' layers): their files are known once unpacked
-    if files.only_pickles(paths, model_file):
-        named = str(model_file) if model_file is not None else ", ".join(p for p in paths if files.is_pickle(Path(p)))
-        raise UntrustedContentError(
-            f"refusing to serve {ref}: its model file ({named[:200]}) is a pickle, which runs code when loaded, "
-            "and no signature was verified (nothing was downloaded)", advice=advice.VERIFY_OR_TRUST)
-    return fetched
-
-
-def _load_runtime(model_dir: Path, label: str, metadata: dict[str, Any], model_file: str | Path | None, *,
-                  trusted: bool, warn_unverified: bool = False) -> Runtime:
-    """The runtime for the model file chosen in `model_dir`; errors name `label` (what the user typed),
-    not a temporary directory."""
-    import logging
-
-    from modelpack.serve import model_file as files
-    from modelpack.serve.runtimes import load
-
-    chosen = files.choose(model_dir, metadata.get("framework"), model_file, label=label)
-    if files.is_pickle(chosen) and not trusted:
-        raise UntrustedContentError(
-            f"refusing to load {chosen.name} from {label}: a pickle runs code when loaded and the model's "
-            "signature was not verified", advice=advice.VERIFY_OR_TRUST)
-    if files.is_pickle(chosen) and warn_unverified:
-        logging.getLogger("modelpack.serve").warning(
-            "warning: loading %s from %s, a pickle whose signature was not verified "
-            "(--trust-unverified-pickle): it runs as code with this process's privileges", chosen.name, label)
-    return load(chosen)
-
-
-def _env_digest() -> str | None:
-    """MODELPACK_MODEL_DIGEST, where a serving image names its model: it labels every metric series and the
-    model's metadata, so a value that is no digest (a typo in a Deployment) is refused, not served.
-
-    Raises:
-        UsageError: the variable is set to something other than `sha256:<64 hex>`.
-    """
-    value = os.environ.get("MODELPACK_MODEL_DIGEST", "").strip()
-    if value and not digests.is_digest(value):
-        raise UsageError(f"MODELPACK_MODEL_DIGEST={value!r} is not a digest (sha256:<64 hex>)")
-    return value or None

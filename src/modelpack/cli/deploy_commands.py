@@ -171,7 +171,7 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
         shared = listen(host, port)
         bound = shared.getsockname()[1]
         # The tag is resolved once, here: workers resolving it each could serve different models.
-        from modelpack.api.deploy import pin_served
+        from modelpack.api.serving import pin_served
 
         pin = pin_served(source, client_options(plain_http, insecure, ca_file, verbose), signature_policy)
         sys.exit(run_workers([*sys.argv[1:], "--pinned", pin], shared, workers, ready=lambda: click.echo(
