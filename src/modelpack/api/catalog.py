@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from modelpack import advice
-from modelpack.advice import compose, setting
+from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, remote
 from modelpack.errors import NotFoundError, RegistryError, UsageError
 from modelpack.oci.descriptor import Descriptor
@@ -271,8 +271,10 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
         raise AuthenticationError(exc.wording, advice=compose("{}; or name a repository, e.g. {}", exc.advice, example)
                                   if exc.advice else compose("name a repository, e.g. {}", example)) from None
     except NotFoundError as exc:
-        raise UsageError(f"{host} does not show its repository catalog ({exc})",
-                         advice=compose("name a repository instead, e.g. {}", example)) from None
+        # The fix first, the registry's answer after it (a parenthesised aside).
+        raise UsageError(f"{host} does not show its repository catalog", advice=Wording(
+            f"name a repository instead, e.g. {example.api} ({exc})",
+            f"name a repository instead, e.g. {example.cli} ({exc})")) from None
 
     with worker_pool(8) as pool:
         counts = list(pool.map(lambda name: tag_count(client, name), names)) if tag_counts else [None] * len(names)
