@@ -137,6 +137,9 @@ class LayoutStore:
         final = self.blob_path(desc.digest)
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = self.open_ingest(desc.digest.split(":")[1][:16])
+        # The receiver closes `fd`; a duplicate keeps the file's flock (one open file description) until
+        # it has its name, or another pull's sweep of ingest/ would take it as a dead process's leftover.
+        hold = os.dup(fd)
         try:
             self._receiver.receive(desc, source, fd, progress)
             os.chmod(tmp, 0o444)
@@ -145,6 +148,8 @@ class LayoutStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        finally:
+            os.close(hold)
         with self._state_lock:
             self.verified.add(desc.digest)
         return final

@@ -66,6 +66,8 @@ def sweep_ingest(store: LayoutStore) -> tuple[int, int]:
     """Remove the files in ingest/ that no live process is writing; (count, bytes) removed."""
     count = size = 0
     for path in _listdir(store.ingest_dir):
+        if path.name.startswith("."):
+            continue  # a lock file (.index.lock): removing one a writer just opened would let two hold it
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
