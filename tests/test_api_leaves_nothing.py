@@ -5,6 +5,7 @@ let go of theirs when closed."""
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -144,10 +145,13 @@ def test_close_refuses_new_calls_and_the_last_call_under_way_closes_the_connecti
     # close() from another thread while a pull is under way: it returns at once with timeout=0 (False: a
     # call still runs), new calls are refused, the pull finishes, and its end closes the connections.
     ref_path = registry.repo().split("/", 1)[1] + ":1"
-    mp.push(_big_model(tmp_path), f"{registry.host}/{ref_path}", options=mp.ClientOptions(plain_http=True))
+    model = _big_model(tmp_path)
+    mp.push(model, f"{registry.host}/{ref_path}", options=mp.ClientOptions(plain_http=True))
+    weight = hashlib.sha256((model / "w.safetensors").read_bytes()).hexdigest()
     files, threads = _open_files(), _threads()
     with FaultProxy(registry.host) as proxy:
-        stall = Fault("GET .*/blobs/sha256:", times=1, stall_after=100_000)
+        # The weight's GET, not the first blob's: the config, fetched first in some runs, is too small to stall.
+        stall = Fault(f"GET .*/blobs/sha256:{weight}", times=1, stall_after=100_000)
         client = mp.Client(plain_http=True, store=tmp_path / "store")
         ref = f"{proxy.host}/{ref_path}"
         client.resolve(ref)
@@ -171,10 +175,13 @@ def test_close_refuses_new_calls_and_the_last_call_under_way_closes_the_connecti
 
 def test_close_waits_for_the_calls_under_way_then_closes(registry: Registry, tmp_path: Path) -> None:
     ref_path = registry.repo().split("/", 1)[1] + ":1"
-    mp.push(_big_model(tmp_path), f"{registry.host}/{ref_path}", options=mp.ClientOptions(plain_http=True))
+    model = _big_model(tmp_path)
+    mp.push(model, f"{registry.host}/{ref_path}", options=mp.ClientOptions(plain_http=True))
+    weight = hashlib.sha256((model / "w.safetensors").read_bytes()).hexdigest()
     files, threads = _open_files(), _threads()
     with FaultProxy(registry.host) as proxy:
-        stall = Fault("GET .*/blobs/sha256:", times=1, stall_after=100_000)
+        # The weight's GET, not the first blob's: the config, fetched first in some runs, is too small to stall.
+        stall = Fault(f"GET .*/blobs/sha256:{weight}", times=1, stall_after=100_000)
         proxy.faults.append(stall)
         client = mp.Client(plain_http=True, store=tmp_path / "store")
         output = tmp_path / "out"  # renamed into place at the end of the pull
