@@ -145,6 +145,7 @@ class RegistryClient:
         deadline = None if uploading else time.monotonic() + self.options.timeout
         attempt = 0
         auth_tries = 0
+        refusal: Exception | None = None  # the last answer retried, which a deadline met later reports
         while True:
             attempt += 1
             watch = Watch(self.options.timeout if uploading else self.options.attempt, deadline,
@@ -155,7 +156,7 @@ class RegistryClient:
             except CurlFailure as exc:
                 if exc.tls:
                     raise tls_error(self.host, exc) from None
-                self._after_failure(method, url, exc, watch, attempt, retries, deadline)
+                self._after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
                 continue
             except urllib3.exceptions.SSLError as exc:
                 raise tls_error(self.host, exc) from None
@@ -166,7 +167,7 @@ class RegistryClient:
                 # network failure to retry and report as "cannot connect".
                 raise
             except WIRE_ERRORS as exc:
-                self._after_failure(method, url, exc, watch, attempt, retries, deadline)
+                self._after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
                 continue
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s -> %s", method, redact(resp.url), resp.status_code)
@@ -177,11 +178,11 @@ class RegistryClient:
                 continue
             if resp.status_code in RETRY_STATUS and attempt <= retries:
                 retry_after = resp.headers.get("Retry-After")
-                finish(resp)
+                refusal = self.error_for(resp, what or f"{method} {redact(url)}")  # reads and finishes it
                 if self._retry(attempt, retries, retry_after, deadline,
                                f"{who(resp.url)} answered {method} {path_of(resp.url)} with HTTP {resp.status_code}"):
                     continue
-                raise self.error_for(resp, what or f"{method} {redact(url)}")
+                raise refusal
             if resp.status_code in ok or (allow_404 and resp.status_code == 404):
                 if transfer:
                     watch.deadline = None  # headers are in: the body is bounded by progress alone
@@ -190,7 +191,7 @@ class RegistryClient:
                         resp.content = read_capped(resp, limit, what or f"{method} {redact(url)}")
                     except WIRE_ERRORS as exc:
                         resp.close()
-                        self._after_failure(method, url, exc, watch, attempt, retries, deadline)
+                        self._after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
                         continue
                     finish(resp)
                 resp.watch = watch
@@ -280,21 +281,26 @@ class RegistryClient:
         return future
 
     def _after_failure(self, method: str, url: str, exc: Exception, watch: Watch, attempt: int,
-                       retries: int, deadline: float | None) -> None:
-        """Decide about a failed attempt: return to retry, or raise the TransportError that ends it."""
+                       retries: int, deadline: float | None, refusal: Exception | None) -> None:
+        """Decide about a failed attempt: return to retry, or raise the error that ends it: when the time
+        runs out while an answer (`refusal`, a 503) is being retried, that answer is the news, not that
+        the last attempt, begun with little time left, went unanswered."""
         text = str(exc).lower()
         expired = watch.expired is not None or timed_out(exc) or "timed out" in text
         if expired:
             why = f"{who(url)} did not answer {method} {path_of(url)} within {seconds(watch.stall)}"
         else:
             why = f"{connection_message(host_of(url), exc)} during {method} {path_of(url)}"
-        if watch.expired == "deadline" or attempt > retry_limit(exc, retries) \
-                or not self._retry(attempt, retries, None, deadline, why):
-            if expired:
-                total = self.options.timeout if deadline is not None else watch.stall
-                raise TransportError(f"{who(url)} did not answer {method} {path_of(url)} within {seconds(total)}",
-                                     advice=advice.longer_timeout(self.options.timeout)) from None
-            raise TransportError(connection_message(host_of(url), exc)) from None
+        spent = watch.expired != "deadline" and attempt > retry_limit(exc, retries)
+        if not spent and watch.expired != "deadline" and self._retry(attempt, retries, None, deadline, why):
+            return
+        if refusal is not None and not spent:
+            raise refusal from None
+        if expired:
+            total = self.options.timeout if deadline is not None else watch.stall
+            raise TransportError(f"{who(url)} did not answer {method} {path_of(url)} within {seconds(total)}",
+                                 advice=advice.longer_timeout(self.options.timeout)) from None
+        raise TransportError(connection_message(host_of(url), exc)) from None
 
     def _retry(self, attempt: int, retries: int, retry_after: str | None, deadline: float | None,
                why: str) -> bool:

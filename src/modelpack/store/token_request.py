@@ -49,6 +49,7 @@ class TokenRequests:
         if form is not None:
             body = urllib.parse.urlencode(form).encode()
             headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        last_status: int | None = None
         for attempt in range(1, options.retries + 2):
             watch = Watch(options.attempt, deadline)
             try:
@@ -61,12 +62,16 @@ class TokenRequests:
                 what = "did not answer in time" if watch.expired or "timed out" in str(exc).lower() \
                     else f"could not be reached ({type(exc).__name__})"
                 why = f"the token service of {self._host} ({host_of(url)}) {what}"
-                if attempt <= retry_limit(exc, options.retries) \
-                        and self._retry(attempt, options.retries, None, deadline, why):
+                spent = attempt > retry_limit(exc, options.retries)
+                if not spent and self._retry(attempt, options.retries, None, deadline, why):
                     continue
+                if last_status is not None and not spent:
+                    # The time ran out retrying a service that did answer: its answer is the news.
+                    return last_status, b""
                 raise AuthenticationError(why, advice=advice.longer_timeout(options.timeout)) from None
             except RegistryError as exc:
                 raise AuthenticationError(f"token service of {self._host}: {exc}") from None
+            last_status = resp.status_code
             if resp.status_code not in RETRY_STATUS or attempt > options.retries or not self._retry(
                     attempt, options.retries, resp.headers.get("Retry-After"), deadline,
                     f"the token service of {self._host} answered HTTP {resp.status_code}"):
