@@ -18,7 +18,7 @@ API_NAMES: dict[str, str] = {
     "Client": "modelpack.api.client",
     "Inspection": "modelpack.api.core", "PackResult": "modelpack.api.core",
     "TransferResult": "modelpack.api.core", "describe": "modelpack.api.core", "inspect": "modelpack.api.core",
-    "lineage": "modelpack.api.core", "login": "modelpack.api.registry_login",
+    "lineage": "modelpack.api.lineage_reading", "login": "modelpack.api.registry_login",
     "logout": "modelpack.api.registry_login", "pack": "modelpack.api.core", "parse_reference": "modelpack.api.core",
     "remote": "modelpack.api.core",
     "ListedModel": "modelpack.api.local_models", "list_models": "modelpack.api.local_models",

@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # what a type checker sees (`X as X`: re-exported under mypy 
     from modelpack.api.core import TransferResult as TransferResult
     from modelpack.api.core import describe as describe
     from modelpack.api.core import inspect as inspect
-    from modelpack.api.core import lineage as lineage
     from modelpack.api.core import pack as pack
     from modelpack.api.core import parse_reference as parse_reference
     from modelpack.api.core import remote as remote
@@ -46,6 +45,7 @@ if TYPE_CHECKING:  # what a type checker sees (`X as X`: re-exported under mypy 
     from modelpack.api.deploy import DEFAULT_SERVE_BASE as DEFAULT_SERVE_BASE
     from modelpack.api.deploy import build_image as build_image
     from modelpack.api.deployment_yaml import kubernetes as kubernetes
+    from modelpack.api.lineage_reading import lineage as lineage
     from modelpack.api.local_models import ListedModel as ListedModel
     from modelpack.api.local_models import list_models as list_models
     from modelpack.api.local_models import remove as remove

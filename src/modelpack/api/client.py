@@ -27,6 +27,7 @@ from modelpack.api import (
     core,
     deploy,
     deployment_yaml,
+    lineage_reading,
     local_models,
     pulling,
     pushing,
@@ -177,7 +178,7 @@ class Client:
     pull = _bound(pulling.pull)
     unpack = _bound(pulling.unpack)
     inspect = _bound(core.inspect)
-    lineage = _bound(core.lineage)
+    lineage = _bound(lineage_reading.lineage)
     list_models = _bound(local_models.list_models)
     tag = _bound(local_models.tag)
     remove = _bound(local_models.remove)

@@ -8,14 +8,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.manifest_reading import config_json, entry_types
@@ -276,49 +275,6 @@ def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -
             return found.digest
 
     return resolve_digest
-
-
-def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
-            store: LayoutStore | None = None, hosts: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
-    """The chain of `parent`s from a model back to its first ancestor, each with digest and version,
-    yielded as read (at most `lineage.MAX_DEPTH`; see `lineage.chain`).
-
-    Args:
-        reference: the model to start from (read from the local store when it has it).
-        options: how to reach the registry; kept in use until the iterator is exhausted (given none, the
-            iterator opens its own, closed when it is exhausted, closed or garbage-collected).
-        store: the local store (default: MODELPACK_HOME's).
-        hosts: the registries a parent may be read from; a parent elsewhere ends the chain.
-
-    Returns:
-        An iterator of `{"reference", "digest", "version", ...}`, the model first.
-
-    Raises:
-        InvalidReferenceError: the reference is malformed.
-        NotFoundError: a model of the chain does not exist, or (with `hosts`) lives on another registry;
-            raised while iterating.
-        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached;
-            raised while iterating.
-    """
-    start = str(parse_reference(reference))  # a malformed reference is refused now, not when iterated
-    return _lineage(start, _store(store), options, hosts)
-
-
-def _lineage(start: str, local_store: LayoutStore, options: ClientOptions | None,
-             hosts: Collection[str] | None) -> Iterator[dict[str, Any]]:
-    """`lineage`'s iterator: given no options, it reads every model of the chain over options of its own,
-    closed when it is exhausted, closed or garbage-collected."""
-    from modelpack.lineage_chain import chain, within
-
-    own = None
-    if options is None:
-        with contextlib.suppress(UsageError):  # a bad MODELPACK_* value: raised by the first registry read
-            own = ClientOptions()
-    try:
-        yield from chain(start, within(hosts, lambda text: read_model(text, local_store, options or own)))
-    finally:
-        if own is not None:
-            own.close()
 
 
 def read_model(reference: str | Place, local_store: LayoutStore, options: ClientOptions | None,

@@ -26,13 +26,11 @@ import urllib3
 
 from modelpack import advice
 from modelpack.errors import (
-    AuthenticationError,
     ModelpackError,
-    NotFoundError,
     RegistryError,
     TransportError,
 )
-from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped, read_error_body
+from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped
 from modelpack.store.credentials import Credentials
 from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange, UnusableRequest, outcome
 from modelpack.store.hostauth import HostAuth, host_of
@@ -40,7 +38,6 @@ from modelpack.store.messages import (
     RETRY_STATUS,
     WIRE_ERRORS,
     connection_message,
-    error_details,
     path_of,
     redact,
     retry_limit,
@@ -49,6 +46,7 @@ from modelpack.store.messages import (
     who,
 )
 from modelpack.store.options import ClientOptions
+from modelpack.store.refusals import REPO_PATH, refusal
 from modelpack.store.token_request import TokenRequests
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport, timed_out
 from modelpack.store.upload import SMALL_BODY, FileBody, SizedReader, read_whole
@@ -57,7 +55,6 @@ from modelpack.store.watch import PROGRESS_BYTES, Watch, watching
 log = logging.getLogger("modelpack.registry")
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
-_REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
 Body = bytes | FileBody | None
 
 
@@ -325,33 +322,15 @@ class RegistryClient:
         """The token scope a request needs, derived from its path: pull for reads, pull,push for
         writes, delete for deletes."""
         path = urllib.parse.urlsplit(url).path
-        match = _REPO_PATH.match(path)
+        match = REPO_PATH.match(path)
         if not match:
             return ""
         actions = {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}.get(method.upper(), "pull,push")
         return f"repository:{match.group('name')}:{actions}"
 
     def error_for(self, resp: Response, what: str) -> Exception:
-        """The typed error for a refusal, from the status and (the first 8 KiB of) the error body."""
-        status = resp.status_code
-        text = read_error_body(resp) if resp.method != "HEAD" else b""
-        finish(resp)
-        if self.options.plain_http and status == 400 and b"HTTPS server" in text[:512]:
-            # Go servers answer a plain-HTTP request on a TLS port with 400 and this sentence.
-            return TransportError(f"{self.host} speaks HTTPS, not plain HTTP", advice=advice.plain_http(False))
-        codes, messages = error_details(text)
-        detail = "; ".join(messages) if messages else f"HTTP {status}"
-        if status == 404:
-            return NotFoundError(f"{what}: not found ({detail})")
-        if status in (401, 403):
-            match = _REPO_PATH.match(urllib.parse.urlsplit(resp.url or "").path)
-            target = f"repository {match.group('name')}" if match else what
-            creds = self._credentials()
-            who = f"user {creds.username!r}" if creds else "anonymous access"
-            return AuthenticationError(f"{self.host} denied {who} to {target} ({detail})",
-                                       advice=None if creds else advice.login(self.host))
-        said = f" ({detail})" if messages else ""  # (not "HTTP 500 (HTTP 500)")
-        return RegistryError(f"{what}: {self.host} answered HTTP {status}{said}", status, tuple(codes))
+        """The typed error for a refusal (see `refusals.refusal`); the response is finished here."""
+        return refusal(resp, what, self.host, self.options.plain_http, self._credentials())
 
     def speaks_tls(self) -> bool:
         """Whether the host answers HTTPS (an `insecure` registries.conf host may speak plain HTTP only:

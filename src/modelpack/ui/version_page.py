@@ -110,7 +110,7 @@ def version_url(host: str, repository: str, digest: str) -> str:
 
 def _lineage(site: Site, ref: Reference, digest: str) -> tuple[list[LineageEntry], str | None]:
     """The chain of parents back to the first ancestor (as `lineage`), the part read before any failure."""
-    from modelpack.api.core import lineage
+    from modelpack.api.lineage_reading import lineage
 
     entries: list[LineageEntry] = []
     onward: object = None  # the last model's parent: set when the walk stopped at its depth cap

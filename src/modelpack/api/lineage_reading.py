@@ -1,0 +1,57 @@
+"""A model's lineage, as the public API's `lineage` reads it: the chain of `parent`s, each read from the
+local store when it has it, else from its registry."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Iterator
+from typing import Any
+
+from modelpack.api.core import _store, parse_reference, read_model
+from modelpack.errors import UsageError
+from modelpack.oci.reference import Reference
+from modelpack.store.layout import LayoutStore
+from modelpack.store.options import ClientOptions
+
+
+def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
+            store: LayoutStore | None = None, hosts: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
+    """The chain of `parent`s from a model back to its first ancestor, each with digest and version,
+    yielded as read (at most `lineage.MAX_DEPTH`; see `lineage.chain`).
+
+    Args:
+        reference: the model to start from (read from the local store when it has it).
+        options: how to reach the registry; kept in use until the iterator is exhausted (given none, the
+            iterator opens its own, closed when it is exhausted, closed or garbage-collected).
+        store: the local store (default: MODELPACK_HOME's).
+        hosts: the registries a parent may be read from; a parent elsewhere ends the chain.
+
+    Returns:
+        An iterator of `{"reference", "digest", "version", ...}`, the model first.
+
+    Raises:
+        InvalidReferenceError: the reference is malformed.
+        NotFoundError: a model of the chain does not exist, or (with `hosts`) lives on another registry;
+            raised while iterating.
+        AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached;
+            raised while iterating.
+    """
+    start = str(parse_reference(reference))  # a malformed reference is refused now, not when iterated
+    return _lineage(start, _store(store), options, hosts)
+
+
+def _lineage(start: str, local_store: LayoutStore, options: ClientOptions | None,
+             hosts: Collection[str] | None) -> Iterator[dict[str, Any]]:
+    """`lineage`'s iterator: given no options, it reads every model of the chain over options of its own,
+    closed when it is exhausted, closed or garbage-collected."""
+    from modelpack.lineage_chain import chain, within
+
+    own = None
+    if options is None:
+        with contextlib.suppress(UsageError):  # a bad MODELPACK_* value: raised by the first registry read
+            own = ClientOptions()
+    try:
+        yield from chain(start, within(hosts, lambda text: read_model(text, local_store, options or own)))
+    finally:
+        if own is not None:
+            own.close()

@@ -1,0 +1,47 @@
+"""The typed error a registry's refusal is: its status and (the first 8 KiB of) its error body, read
+once and worded for the person who has to act on it."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+
+from modelpack import advice
+from modelpack.errors import AuthenticationError, NotFoundError, RegistryError, TransportError
+from modelpack.store.bodies import finish, read_error_body
+from modelpack.store.credentials import Credentials
+from modelpack.store.messages import error_details
+from modelpack.store.transport import Response
+
+REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
+
+
+def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Credentials | None) -> Exception:
+    """The error for `resp`, a refusal by `host` of the request described by `what` (the response is
+    finished here).
+
+    Args:
+        resp: the registry's answer, its body not yet read.
+        what: the request, as the message names it ("manifest of REF", "upload of DIGEST").
+        host: the registry.
+        plain_http: the request was sent without TLS (a 400 then may mean the port speaks HTTPS).
+        creds: the credentials sent, if any (a 401 or 403 says whose access was denied).
+    """
+    status = resp.status_code
+    text = read_error_body(resp) if resp.method != "HEAD" else b""
+    finish(resp)
+    if plain_http and status == 400 and b"HTTPS server" in text[:512]:
+        # Go servers answer a plain-HTTP request on a TLS port with 400 and this sentence.
+        return TransportError(f"{host} speaks HTTPS, not plain HTTP", advice=advice.plain_http(False))
+    codes, messages = error_details(text)
+    detail = "; ".join(messages) if messages else f"HTTP {status}"
+    if status == 404:
+        return NotFoundError(f"{what}: not found ({detail})")
+    if status in (401, 403):
+        match = REPO_PATH.match(urllib.parse.urlsplit(resp.url or "").path)
+        target = f"repository {match.group('name')}" if match else what
+        who = f"user {creds.username!r}" if creds else "anonymous access"
+        return AuthenticationError(f"{host} denied {who} to {target} ({detail})",
+                                   advice=None if creds else advice.login(host))
+    said = f" ({detail})" if messages else ""  # (not "HTTP 500 (HTTP 500)")
+    return RegistryError(f"{what}: {host} answered HTTP {status}{said}", status, tuple(codes))
