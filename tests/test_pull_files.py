@@ -143,13 +143,19 @@ def test_an_interrupted_pull_leaves_no_output(registry: Registry, proxy: FaultPr
                               headers={"Retry-After": "60"}))
     work = tmp_path / "work"
     work.mkdir()
-    process = subprocess.Popen([sys.executable, "-m", "modelpack", "pull", "--plain-http", ref, "-o",
-                                str(work / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # (-X faulthandler: should it ever hang, SIGABRT prints every thread's stack, for the failure's message)
+    process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "modelpack", "pull", "--plain-http",
+                                ref, "-o", str(work / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(work.iterdir()):
         time.sleep(0.05)
     process.send_signal(stop)
-    _, err = process.communicate(timeout=20)
+    try:
+        _, err = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        pytest.fail(f"still running 20 s after {stop.name}:\n{process.communicate(timeout=20)[1]}")
     assert list(work.iterdir()) == []
     assert process.returncode == code
     assert err.strip() == said

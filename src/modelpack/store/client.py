@@ -263,6 +263,11 @@ class RegistryClient:
         retry or authentication step is taken (see `quick_upload`, whose caller falls back to `send()`
         for anything but the expected answer). The registry's credentials go to its own host only.
         `scope`: the token scope, when the caller worked it out once for many requests."""
+        return self.begin_once(self.prepare_once(method, url, headers, body, cap, scope))
+
+    def prepare_once(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                     cap: int = ERROR_BODY_LIMIT, scope: str | None = None) -> Exchange:
+        """`start_once`'s exchange, authorized (which may ask a token service or a credential helper)."""
         if url.startswith("/"):
             url = self.base + url
         sent = {**DEFAULT_HEADERS, **headers}
@@ -270,10 +275,14 @@ class RegistryClient:
             auth = self.auth.header(url, self.scope_for(method, url) if scope is None else scope)
             if auth:
                 sent["Authorization"] = auth
-        future = self._engine.start(Exchange(method, url, sent, body, cap, self.options.connect_timeout,
-                                             self.options.timeout, self.options.stall, PROGRESS_BYTES,
-                                             self._transport.proxy(url)))
+        return Exchange(method, url, sent, body, cap, self.options.connect_timeout, self.options.timeout,
+                        self.options.stall, PROGRESS_BYTES, self._transport.proxy(url))
+
+    def begin_once(self, exchange: Exchange) -> Future[Answer]:
+        """Hand a prepared exchange to the curl engine (this waits for nothing)."""
+        future = self._engine.start(exchange)
         if log.isEnabledFor(logging.DEBUG):  # -v: logged as send() logs its requests
+            method, url = exchange.method, exchange.url
             future.add_done_callback(lambda done: log.debug("%s %s -> %s", method, redact(url), outcome(done)))
         return future
 

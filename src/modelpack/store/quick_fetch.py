@@ -30,18 +30,16 @@ class QuickFetches(InFlight):
     """Small-blob downloads from one repository, at most IN_FLIGHT at a time."""
 
     def __init__(self, repo: RegistryRepository) -> None:
-        super().__init__()
-        self._repo = repo
+        super().__init__(repo)
         self._scope = repo.client.scope_for("GET", f"{repo.prefix}/blobs/")  # the same for every blob
         self.redirected = False  # the registry sent a blob GET elsewhere: use the ordinary path
 
     def start(self, desc: Descriptor, accept: Accept, done: Callable[[bool], None]) -> None:
         """Begin fetching `desc` (waits for a free slot). `done(True)` once `accept` kept its bytes,
         `done(False)` when the ordinary path must fetch it; either on the engine's thread."""
-        finish = self.begin(done, desc.size)
-        self.launch(desc, finish, lambda: self._repo.client.start_once(
+        self.start_transfer(desc, done, lambda: self._repo.client.prepare_once(
             "GET", f"{self._repo.prefix}/blobs/{desc.digest}", {}, None, cap=desc.size + 1, scope=self._scope),
-            lambda answer: self._after_get(answer, desc, accept, finish))
+            lambda answer, finish: self._after_get(answer, desc, accept, finish))
 
     def _after_get(self, future: Future[Answer], desc: Descriptor, accept: Accept,
                    finish: Callable[[bool], None]) -> None:

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 from modelpack.oci.descriptor import Descriptor
 from modelpack.store.target import Opener
 from modelpack.store.upload import FileBody, read_whole
+from modelpack.threads import signals_blocked
 
 if TYPE_CHECKING:
-    from modelpack.store.curl_engine import Answer
+    from modelpack.store.curl_engine import Answer, Exchange
     from modelpack.store.registry import RegistryRepository
 
 log = logging.getLogger("modelpack.registry")
@@ -36,23 +37,63 @@ BYTES_IN_FLIGHT = 16 * 1024 * 1024
 
 
 class InFlight:
-    """Callback transfers under way, at most IN_FLIGHT and BYTES_IN_FLIGHT at a time (a larger blob alone);
-    `wait` returns once none is."""
+    """Callback transfers under way with one repository, at most IN_FLIGHT and BYTES_IN_FLIGHT at a time (a
+    larger blob alone); `wait` returns once none is."""
 
-    def __init__(self) -> None:
+    def __init__(self, repo: RegistryRepository) -> None:
+        self._repo = repo
         self._idle = threading.Condition()
         self._running = 0
         self._bytes = 0
 
-    def begin(self, done: Callable[[bool], None], size: int) -> Callable[[bool], None]:
-        """Take a slot for a blob of `size` bytes (waiting for one); returns what ends the transfer: it
-        tells `done`, then frees the slot, so `wait` returns only after every hand-back has been made."""
-        with self._idle:  # both limits checked and taken at once: no caller holds part of what it needs
-            while self._running and (self._running >= IN_FLIGHT or self._bytes + size > BYTES_IN_FLIGHT):
-                self._idle.wait()
+    def start_transfer(self, desc: Descriptor, done: Callable[[bool], None],
+                       prepare: Callable[[], Exchange],
+                       then: Callable[[Future[Answer], Callable[[bool], None]], None]) -> None:
+        """Take a slot for `desc` (waiting for one) and begin the transfer's first exchange, made by
+        `prepare`; `then` gets its answer on the engine's thread, with what ends the transfer: that tells
+        `done`, then frees the slot, so `wait` returns only after every hand-back has been made. When the
+        exchange cannot even be made, the transfer is handed back at once (`done(False)`).
+
+        The slot is taken and the exchange handed to the engine with SIGINT and SIGTERM held back (they
+        are raised just after; nothing in between waits): a Ctrl-C between the two left the slot taken
+        with nothing to free it, and the pull, on its way out, waited for it for ever (2 of 33 pulls
+        interrupted as they began). The exchange is made before, as it may wait for a token.
+        """
+        try:
+            exchange = prepare()
+        except Exception as exc:  # the ordinary path meets the same trouble, and reports it
+            log.debug("quick transfer of %s not started: %s", desc.digest, type(exc).__name__)
+            done(False)
+            return
+        size = desc.size
+        while True:
+            with self._idle:  # waited for with the signals let through: nothing is taken yet
+                while not self._room_for(size):
+                    self._idle.wait()
+            with signals_blocked():
+                if self._take(size):  # else another thread took the room meanwhile: wait again
+                    finish = self._ender(done, size)
+                    self._repo.client.begin_once(exchange).add_done_callback(self._answered(then, finish))
+                    return
+
+    def _take(self, size: int) -> bool:
+        with self._idle:
+            if not self._room_for(size):
+                return False
             self._running += 1
             self._bytes += size
+            return True
 
+    @staticmethod
+    def _answered(then: Callable[[Future[Answer], Callable[[bool], None]], None],
+                  finish: Callable[[bool], None]) -> Callable[[Future[Answer]], None]:
+        return lambda answer: then(answer, finish)
+
+    def _room_for(self, size: int) -> bool:
+        # Both limits checked and taken at once: no caller holds part of what it needs.
+        return not self._running or (self._running < IN_FLIGHT and self._bytes + size <= BYTES_IN_FLIGHT)
+
+    def _ender(self, done: Callable[[bool], None], size: int) -> Callable[[bool], None]:
         def finish(ok: bool) -> None:
             try:
                 done(ok)
@@ -64,19 +105,6 @@ class InFlight:
 
         return finish
 
-    @staticmethod
-    def launch(desc: Descriptor, finish: Callable[[bool], None], exchange: Callable[[], Future[Answer]],
-               then: Callable[[Future[Answer]], None]) -> None:
-        """Begin the first exchange of a transfer; `then` gets its answer on the engine's thread. When it
-        cannot even begin (the engine could not start), the transfer is handed back at once."""
-        try:
-            future = exchange()
-        except Exception as exc:  # the ordinary path meets the same trouble, and reports it
-            log.debug("quick transfer of %s not started: %s", desc.digest, type(exc).__name__)
-            finish(False)
-            return
-        future.add_done_callback(then)
-
     def wait(self) -> None:
         """Return once no transfer is under way (each finished or handed back)."""
         with self._idle:
@@ -87,17 +115,12 @@ class InFlight:
 class QuickUploads(InFlight):
     """Small-blob uploads to one repository, at most IN_FLIGHT at a time."""
 
-    def __init__(self, repo: RegistryRepository) -> None:
-        super().__init__()
-        self._repo = repo
-
     def start(self, desc: Descriptor, opener: Opener, done: Callable[[bool], None]) -> None:
         """Begin pushing `desc` (waits for a free slot). `done(True)` is called once the registry holds
         it, `done(False)` when the ordinary path must push it; either on the engine's thread."""
-        finish = self.begin(done, desc.size)
-        self.launch(desc, finish, lambda: self._repo.client.start_once(
+        self.start_transfer(desc, done, lambda: self._repo.client.prepare_once(
             "POST", f"{self._repo.prefix}/blobs/uploads/", {"Content-Length": "0"}, b""),
-            lambda answer: self._after_post(answer, desc, opener, finish))
+            lambda answer, finish: self._after_post(answer, desc, opener, finish))
 
     def _after_post(self, future: Future[Answer], desc: Descriptor, opener: Opener,
                     finish: Callable[[bool], None]) -> None:
