@@ -1,7 +1,7 @@
 """`modelpack copy` carries cosign's tag-based signatures (`sha256-<hex>.sig`, `.att`) between registries,
 OCI layouts and the local store, merging with the destination's signers; judged by the real cosign
 binary and by `pull --signature-policy`, compared with `cosign copy`; hostile `.sig` tags are left
-behind with a warning."""
+behind with a warning; and `sign --signature-format both` never leaves one format without the other."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import modelpack as mp
+from fault_proxy import Fault, FaultProxy
 from helpers import modelpack
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
@@ -236,3 +237,52 @@ def test_an_index_carries_each_signed_child_sig(registry: Registry, fresh_regist
     assert set(tags(dst)) == {"all", fallback_tag(index.digest) + ".sig", fallback_tag(children[1]) + ".sig"}
     for signed in (index.digest, children[1]):
         assert cosign_verifies(cosign_bin, pub_c, f"{dst}@{signed}")
+
+
+@pytest.mark.parametrize(("before", "failing"), [("unsigned", "sig"), ("other-bundle", "sig"),
+                                                 ("unsigned", "index")])
+def test_sign_both_failing_a_write_leaves_no_signature_behind(fresh_registry: Callable[..., Registry],
+                                                              tmp_path: Path, before: str, failing: str) -> None:
+    origin = fresh_registry()
+    with FaultProxy(origin.host) as proxy:
+        repo = f"{proxy.host}/t/both"
+        digest = push_model(repo + ":v1", tmp_path, "m")
+        key_a, pub_a = keypair(tmp_path, "a")
+        if before == "other-bundle":
+            key_b, _ = keypair(tmp_path, "b")
+            sign(key_b, repo + ":v1", "bundle")
+        index_before = remote(repo).find(fallback_tag(digest))
+        listed_before = parse_manifest(remote(repo).fetch_manifest(index_before.digest)[1]).manifests \
+            if index_before else []
+        # The .sig's write (the last), or the fallback index's (listing the bundle, before the .sig).
+        pattern = r"\.sig$" if failing == "sig" else r"$"
+        proxy.faults.append(Fault(r"PUT .*/manifests/sha256-[0-9a-f]{64}" + pattern, times=1000, status=500))
+        failed = modelpack("sign", "--plain-http", "--key", str(key_a), "--signature-format", "both",
+                           repo + ":v1", env=PW)
+        assert failed.code != 0 and failed.err.strip().splitlines()[-1].startswith("error: "), failed.err
+        if failing == "sig":
+            assert proxy.requests("PUT", ".sig")  # the .sig write was tried, after the bundle's
+        proxy.faults.clear()
+        # Nothing of this signing remains: no .sig, the fallback index as it was, no bundle by key A.
+        assert remote(repo).find(fallback_tag(digest) + ".sig") is None
+        index_after = remote(repo).find(fallback_tag(digest))
+        listed_after = parse_manifest(remote(repo).fetch_manifest(index_after.digest)[1]).manifests \
+            if index_after else []
+        assert [m.digest for m in listed_after] == [m.digest for m in listed_before]
+        checked = modelpack("verify", "--plain-http", "--key", str(pub_a), repo + ":v1")
+        assert checked.code == 7, checked.err
+        # Once the registry takes writes again, signing succeeds in both formats.
+        sign(key_a, repo + ":v1")
+        found = modelpack("verify", "--plain-http", "--json", "--key", str(pub_a), repo + ":v1")
+        assert sorted(s["kind"] for s in json.loads(found.out)["signatures"]) == ["bundle", "legacy"]
+
+
+def test_sign_both_refused_by_the_sig_tag_writes_no_bundle(registry: Registry, tmp_path: Path) -> None:
+    repo = registry.repo()
+    digest = push_model(repo + ":v1", tmp_path, "m")
+    _push_sig(repo, digest, [(SIMPLE_SIGNING, b"{}", SIGNED)], index=True)  # not a signature manifest
+    key_a, _ = keypair(tmp_path, "a")
+    refused = modelpack("sign", "--plain-http", "--key", str(key_a), "--signature-format", "both", repo + ":v1",
+                        env=PW)
+    assert refused.code == 7 and "not overwritten" in refused.err, refused.err
+    assert remote(repo).find(fallback_tag(digest)) is None  # no bundle listed: nothing was written
