@@ -286,3 +286,72 @@ def test_sign_both_refused_by_the_sig_tag_writes_no_bundle(registry: Registry, t
                         env=PW)
     assert refused.code == 7 and "not overwritten" in refused.err, refused.err
     assert remote(repo).find(fallback_tag(digest)) is None  # no bundle listed: nothing was written
+
+
+def test_a_mirror_filled_by_copy_serves_the_signature_matchrepository_accepts(
+        fresh_registry: Callable[..., Registry], cosign_bin: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The air-gapped case: nodes pull the original name through a registries.conf mirror that
+    `copy` filled (same repository path); the origin is gone, so the `.sig` can only come from the mirror."""
+    from test_mirrors import mirrored, write_conf
+
+    origin, mirror = fresh_registry(), fresh_registry()
+    src = origin.repo("team")
+    path = src.split("/", 1)[1]
+    digest = push_model(src + ":v1", tmp_path, "m")
+    key_c, pub_c = cosign_keys(cosign_bin, tmp_path, "c")
+    cosign_sign(cosign_bin, key_c, f"{src}@{digest}")  # names the repository, as cosign signs
+    copy(src + ":v1", f"{mirror.host}/{path}:v1")
+    origin.stop()
+    write_conf(tmp_path, monkeypatch, mirrored(origin.host, mirror.host, insecure=True))
+    policy = write_policy(tmp_path, {"default": signed_by(pub_c)})  # matchRepository
+    assert pull(src + ":v1", policy, tmp_path / "o1")[0] == 0
+    assert (tmp_path / "o1" / "model.safetensors").is_file()
+    _, other = cosign_keys(cosign_bin, tmp_path, "other")
+    code, err = pull(src + ":v1", write_policy(tmp_path, {"default": signed_by(other)}, "o.json"), tmp_path / "o2")
+    assert code == 7, err
+
+
+def test_a_destination_refusing_the_sig_costs_one_warning_not_the_copy(
+        registry: Registry, fresh_registry: Callable[..., Registry], cosign_bin: Path, tmp_path: Path) -> None:
+    src = registry.repo()
+    digest = push_model(src + ":v1", tmp_path, "m")
+    key_c, _ = cosign_keys(cosign_bin, tmp_path, "c")
+    cosign_sign(cosign_bin, key_c, f"{src}@{digest}")
+    with FaultProxy(fresh_registry().host) as proxy:
+        proxy.faults.append(Fault(r"PUT .*/manifests/sha256-[0-9a-f]{64}\.sig$", times=1000, status=400,
+                                  headers={"Content-Type": "application/json"}))
+        dst = f"{proxy.host}/t/refusing"
+        done = modelpack("copy", "--plain-http", src + ":v1", dst + ":v1")
+        assert done.code == 0, done.err
+        said = [line for line in done.err.splitlines() if line.startswith("warning")]
+        assert len(said) == 1 and fallback_tag(digest) + ".sig not copied" in said[0] and "HTTP 400" in said[0], \
+            done.err
+        proxy.faults.clear()
+        assert tags(dst) == ["v1"]
+
+
+def _attach_sbom(cosign_bin: Path, ref: str, body: str, tmp_path: Path) -> None:
+    (tmp_path / "sbom.json").write_text(body)
+    done = cosign(cosign_bin, "attach", "sbom", "--sbom", str(tmp_path / "sbom.json"), "--type", "cyclonedx",
+                  *COSIGN_FLAGS, ref)
+    assert done.returncode == 0, done.stderr
+
+
+def test_an_sbom_tag_is_carried_and_a_different_one_at_the_destination_kept(
+        registry: Registry, fresh_registry: Callable[..., Registry], cosign_bin: Path, tmp_path: Path) -> None:
+    src = registry.repo()
+    digest = push_model(src + ":v1", tmp_path, "m")
+    _attach_sbom(cosign_bin, f"{src}@{digest}", '{"bomFormat": "CycloneDX", "specVersion": "1.6"}', tmp_path)
+    target = fresh_registry()
+    dst, other = target.repo("sbom"), target.repo("theirs")
+    copy(src + ":v1", dst + ":v1")
+    assert sig_manifest(dst, digest, ".sbom")[0] == sig_manifest(src, digest, ".sbom")[0]
+    copy("--no-referrers", src + ":v1", other + ":v1")
+    _attach_sbom(cosign_bin, f"{other}@{digest}", '{"bomFormat": "CycloneDX", "specVersion": "1.5"}', tmp_path)
+    theirs = sig_manifest(other, digest, ".sbom")[0]
+    done = modelpack("copy", "--plain-http", src + ":v1", other + ":v1")
+    assert done.code == 0, done.err
+    said = [line for line in done.err.splitlines() if line.startswith("warning")]
+    assert len(said) == 1 and ".sbom not copied" in said[0] and "kept it" in said[0], done.err
+    assert sig_manifest(other, digest, ".sbom")[0] == theirs
