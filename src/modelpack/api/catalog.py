@@ -308,20 +308,24 @@ def copy_model(
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> TransferResult:
     """Copy a model between places: registries, the local store (`from_local`, `to_local`) and OCI
     layout directories (`oci:DIR[:TAG]`); blobs are streamed (or mounted within one registry) and its
-    referrers (signatures, attestations) come along.
+    signatures come along: its referrers (sigstore bundles, attestations) and, for the model and each
+    manifest of an index, cosign's `sha256-<hex>.sig`, `.att` and `.sbom` tags, merged into the ones the
+    target may have (see `signatures.signature_tags`).
 
     Args:
         source: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
         target: where to copy to: a registry reference, or `oci:DIR[:TAG]`.
         from_local: read the source from the local store, not its registry.
         to_local: also keep the copy in the local store.
-        with_referrers: bring signatures and attestations along.
+        with_referrers: bring signatures and attestations along (referrers and cosign's tags).
         options: how to reach the registries.
         store: the local store (default: MODELPACK_HOME's).
         copy_options: concurrency and progress of the copy.
+        warn: told, one line each, a signature tag not carried and why (default: a logging warning).
 
     Returns:
         The target, the manifest's descriptor, and what was copied, skipped or mounted.
@@ -334,6 +338,7 @@ def copy_model(
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.signatures.referrers import copy_referrers
+    from modelpack.signatures.signature_tags import copy_signature_tags
 
     src_ref, dst_ref = parse_place(source), parse_place(target)
     local_store = _store(store)
@@ -352,4 +357,5 @@ def copy_model(
             raise
         if with_referrers:
             copy_referrers(src, dst, result.descriptor.digest, mounts or CopyOptions())
+            copy_signature_tags(src, dst, result.manifests, mounts or CopyOptions(), warn)
     return _transfer(dst_ref, result)

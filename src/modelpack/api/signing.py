@@ -77,7 +77,8 @@ def sign(
     """Sign the manifest a place names; a tag is resolved first, as a signature binds a digest. A
     bundle is stored where cosign 3 finds it (a referrer, listed in the `sha256-<hex>` index where the
     storage has no referrers API); `copy` and `push` carry it along. A simple-signing signature (what
-    containers-policy.json's `sigstoreSigned` reads) is added to the `sha256-<hex>.sig` manifest and
+    containers-policy.json's `sigstoreSigned` reads) is added to the `sha256-<hex>.sig` manifest (which
+    `copy` carries too) and
     names the reference as given: `REPO:TAG` when a tag was named (as podman and skopeo sign), else
     the repository (as cosign signs).
 
@@ -113,11 +114,16 @@ def sign(
     repo, version = open_place(ref, options=options, store=store, local=local)
     subject = repo.resolve(version or "")
     bundle = legacy = None
-    if identity is not None:
+    if signature_format == "both":  # all or nothing, as far as the registry API allows (see both_formats)
+        from modelpack.signatures.both_formats import sign_both
+
+        assert identity is not None
+        bundle, legacy = sign_both(repo, subject, identity, signer, annotations)
+    elif identity is not None:
         from modelpack.signatures.simple_signing import attach_simple_signing
 
         legacy = attach_simple_signing(repo, subject.digest, identity, signer, annotations)
-    if signature_format != "simple-signing":
+    else:
         bundle = referrers.attach_signature(repo, subject, signer, annotations)
     signature = bundle or legacy
     assert signature is not None
@@ -126,14 +132,14 @@ def sign(
 
 def _identity(ref: Place, local: bool) -> str:
     """The docker-reference a simple-signing signature of `ref` names: fully expanded as containers/image
-    compares it, with the tag when one was named. Raises UsageError outside a registry: push and copy
-    carry referrers, not the `.sig` tag, and the identity is a registry repository."""
+    compares it, with the tag when one was named. Raises UsageError outside a registry: the identity is a
+    registry repository (copy carries a `.sig` written there into a layout or the store, and back)."""
     from modelpack.oci.reference import Reference
     from modelpack.signatures.policy_identity import normalized
 
     if not isinstance(ref, Reference) or local:
-        raise UsageError("simple-signing signatures are written in a registry only (push and copy do not carry "
-                         "the .sig tag): push the model, then sign its registry reference")
+        raise UsageError("simple-signing signatures are written in a registry only (they name a registry "
+                         "repository): push the model, then sign its registry reference")
     named = normalized(ref.require_registry())
     return f"{named.name}:{named.tag}" if named.tag else named.name
 

@@ -240,7 +240,8 @@ def attach(reference: str, files: tuple[str, ...], target: str, overrides: tuple
 @click.argument("target")
 @click.option("--from-local", is_flag=True, help="SOURCE is in the local store.")
 @click.option("--to-local", is_flag=True, help="Copy into the local store.")
-@click.option("--no-referrers", is_flag=True, help="Leave signatures and other referrers behind.")
+@click.option("--no-referrers", is_flag=True,
+              help="Leave signatures behind: referrers, and cosign's sha256-<hex>.sig/.att/.sbom tags.")
 @network_options
 @json_option
 @handle_errors
@@ -253,7 +254,8 @@ def copy_command(source: str, target: str, from_local: bool, to_local: bool, no_
     options = client_options(plain_http, insecure, ca_file, verbose)
     with transfer_progress("copy", not as_json) as copy_options:
         result = api.copy_model(source, target, from_local=from_local, to_local=to_local,
-                                with_referrers=not no_referrers, options=options, copy_options=copy_options)
+                                with_referrers=not no_referrers, options=options, copy_options=copy_options,
+                                warn=warning)
     _report(result, as_json, "copied")
 
 

@@ -51,26 +51,27 @@ class FoundSignature:
 
 
 def attach_signature(repo: Storage, subject: Descriptor, signer: Signer,
-                     annotations: dict[str, str] | None = None) -> Descriptor:
+                     annotations: dict[str, str] | None = None, written: list[Descriptor] | None = None) -> Descriptor:
     """Sign `subject` (a manifest, by digest) and store the bundle as its referrer. For a model whose
-    layers are files, an OpenSSF model-signing `model.sig` over them is attached too (pull -o writes it)."""
+    layers are files, an OpenSSF model-signing `model.sig` over them is attached too (pull -o writes it).
+    `written` is told each referrer manifest before it is pushed (what undoing the signing removes)."""
     bundle = make_bundle(signer, subject.digest, annotations)
     desc = attach_bundle(repo, subject, mt.SIGSTORE_BUNDLE, bundle, {
         "dev.sigstore.bundle.content": "dsse-envelope",
         PREDICATE_ANNOTATION: COSIGN_PREDICATE,
-    })
+    }, written)
     node = parse_manifest(repo.fetch_manifest(subject.digest)[1])
     if isinstance(node, Manifest):
         name = (node.annotations or {}).get(mt.NS + "name") or str(getattr(repo, "name", "model")).rsplit("/", 1)[-1]
         sig = model_signing.model_sig(signer, node, name)
         if sig is not None:
             attach_bundle(repo, subject, mt.MODEL_SIGNING_ARTIFACT, sig,
-                          {PREDICATE_ANNOTATION: model_signing.PREDICATE})
+                          {PREDICATE_ANNOTATION: model_signing.PREDICATE}, written)
     return desc
 
 
 def attach_bundle(repo: Storage, subject: Descriptor, artifact_type: str, bundle: bytes,
-                  annotations: dict[str, str]) -> Descriptor:
+                  annotations: dict[str, str], written: list[Descriptor] | None = None) -> Descriptor:
     """Push `bundle` as a referrer of `subject` (and list it in the fallback index if need be), as
     cosign 3 stores signatures and attestations.
 
@@ -80,6 +81,7 @@ def attach_bundle(repo: Storage, subject: Descriptor, artifact_type: str, bundle
         artifact_type: the referrer manifest's artifactType.
         bundle: the sigstore bundle's bytes (the one layer).
         annotations: the referrer manifest's annotations (a created time is added).
+        written: told the referrer manifest before it is pushed.
 
     Returns:
         The referrer manifest's descriptor.
@@ -99,6 +101,8 @@ def attach_bundle(repo: Storage, subject: Descriptor, artifact_type: str, bundle
     data = manifest.canonical_bytes()
     desc = Descriptor(mediaType=mt.OCI_MANIFEST, digest=digests.of_bytes(data), size=len(data),
                       artifactType=artifact_type, annotations=manifest.annotations)
+    if written is not None:
+        written.append(desc)
     if isinstance(repo, ReferrerLister):
         indexed = repo.push_referrer(desc, data)
     else:

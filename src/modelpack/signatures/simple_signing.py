@@ -14,6 +14,7 @@ import base64
 import io
 import json
 import logging
+from collections.abc import Callable
 
 from modelpack.advice import Wording, compose, setting
 from modelpack.errors import NotFoundError, UsageError, VerificationError
@@ -83,34 +84,78 @@ def attach_simple_signing(repo: Storage, subject_digest: str, docker_reference: 
     layer = Descriptor(mediaType=SIMPLE_SIGNING, digest=digests.of_bytes(data), size=len(data),
                        annotations={COSIGN_SIGNATURE_ANNOTATION: signature})
     tag = fallback_tag(subject_digest) + ".sig"
-    pushed = False  # the payload goes up only once the tag is judged writable
+    return append_layers(repo, tag, [layer], lambda: _push_missing(repo, layer, data),
+                         holds=lambda layers: _signed_by(layers, layer.digest, signer, data) is not None)
+
+
+def append_layers(repo: Storage, tag: str, wanted: list[Descriptor], upload: Callable[[], None], *,
+                  holds: Callable[[list[Descriptor]], bool] | None = None, doing: str = "sign") -> Descriptor:
+    """Add to the signature manifest `tag` names each layer of `wanted` it lacks (the same digest and
+    annotations), keeping every layer already there, in order; the tag is made if absent. `sign` appends
+    its signature so, and `copy` merges a source's `.sig`/`.att` into a destination's.
+
+    Args:
+        repo: where the tag lives.
+        tag: `sha256-<hex>.sig` (or `.att`).
+        wanted: the layers to be there.
+        upload: pushes their blobs; called once, only when something is to be written.
+        holds: whether the current layers already hold what `wanted` stands for (sign: this key's
+            signature of this payload, whose bytes differ at each signing); then nothing is written.
+        doing: what the refusal tells the user to do once the tag is cleaned up.
+
+    Returns:
+        The descriptor the tag names once the layers are there.
+
+    Raises:
+        VerificationError: the tag holds something that is not a signature manifest, or would hold more
+            than MAX_REFERRERS layers, or other writers kept rewriting it (nothing of theirs is dropped).
+    """
+    uploaded = False  # the blobs go up only once the tag is judged writable
     for _ in range(ATTEMPTS):
         seen = repo.find(tag)
-        layers = _current_layers(repo, tag) if seen is not None else []
-        mine = _signed_by(layers, layer.digest, signer, data)
-        if mine is not None and seen is not None:
-            return seen  # this key signed this already: nothing to add
-        if len(layers) >= MAX_REFERRERS:  # more would not be read: cosign and modelpack walk at most this many
-            raise VerificationError(f"{tag} holds {len(layers)} layers, and cosign and modelpack read at most "
-                                    f"{MAX_REFERRERS} signatures: delete the tag (or its stale signatures) to sign")
-        if not pushed and not repo.has_blob(layer):
-            repo.push_blob(layer, lambda: io.BytesIO(data))
-        pushed = True
-        desc, manifest = _manifest([*layers, layer], repo)
+        layers = _current_layers(repo, tag, doing) if seen is not None else []
+        missing = [x for x in wanted if not _has_layer(layers, x)]
+        if seen is not None and (not missing or (holds is not None and holds(layers))):
+            return seen  # already there: nothing to add
+        _check_room(tag, len(layers), len(missing), doing)
+        if not uploaded:
+            upload()
+        uploaded = True
+        desc, manifest = _manifest([*layers, *missing], repo)
         now = repo.find(tag)
         if (now.digest if now else None) != (seen.digest if seen else None):
-            continue  # another signer wrote in between: append to theirs
+            continue  # another writer wrote in between: append to theirs
         repo.push_manifest(desc, manifest, tag)
         after = repo.find(tag)
-        if after is not None and any(x.digest == layer.digest and x.annotations == layer.annotations
-                                     for x in _current_layers(repo, tag)):
+        if after is not None and all(_has_layer(_current_layers(repo, tag, doing), x) for x in wanted):
             return after
-        log.info("%s was rewritten while signing; adding the signature again", tag)
-    raise VerificationError(f"{tag} kept changing while signing ({ATTEMPTS} attempts): other signers are writing "
-                            "it; sign again when they are done")
+        log.info("%s was rewritten meanwhile; adding the layers again", tag)
+    raise VerificationError(f"{tag} kept changing while writing it ({ATTEMPTS} attempts): others are writing "
+                            f"it; {doing} again when they are done")
 
 
-def _current_layers(repo: Storage, tag: str) -> list[Descriptor]:
+def check_appendable(repo: Storage, tag: str) -> None:
+    """Raise now what `attach_simple_signing` would refuse before writing (a tag holding no signature
+    manifest, or MAX_REFERRERS layers already): sign --signature-format both asks before writing anything."""
+    _check_room(tag, len(_current_layers(repo, tag)) if repo.find(tag) is not None else 0, 1, "sign")
+
+
+def _check_room(tag: str, present: int, added: int, doing: str) -> None:
+    if present + added > MAX_REFERRERS:  # more would not be read: cosign and modelpack walk at most this many
+        raise VerificationError(f"{tag} holds {present} layers, and cosign and modelpack read at most "
+                                f"{MAX_REFERRERS} signatures: delete the tag (or its stale signatures) to {doing}")
+
+
+def _has_layer(layers: list[Descriptor], wanted: Descriptor) -> bool:
+    return any(x.digest == wanted.digest and x.annotations == wanted.annotations for x in layers)
+
+
+def _push_missing(repo: Storage, layer: Descriptor, data: bytes) -> None:
+    if not repo.has_blob(layer):
+        repo.push_blob(layer, lambda: io.BytesIO(data))
+
+
+def _current_layers(repo: Storage, tag: str, doing: str = "sign") -> list[Descriptor]:
     """The layers of the manifest `tag` names (read with the manifest size cap); a tag deleted meanwhile
     has none. Raises VerificationError when it names something other than a manifest."""
     try:
@@ -118,7 +163,7 @@ def _current_layers(repo: Storage, tag: str) -> list[Descriptor]:
     except NotFoundError:
         return []
     except VerificationError as exc:
-        raise VerificationError(f"{exc}; not overwritten: remove the tag {tag} to sign") from None
+        raise VerificationError(f"{exc}; not overwritten: remove the tag {tag} to {doing}") from None
     return list(node.layers)
 
 

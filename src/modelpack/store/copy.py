@@ -77,6 +77,7 @@ class CopyResult:
     skipped: list[Descriptor] = field(default_factory=list)
     blobs: list[Descriptor] = field(default_factory=list)  # every blob of the graph, copied or not
     mounted: list[Descriptor] = field(default_factory=list)  # of `copied`: mounted by the registry, not sent
+    manifests: list[str] = field(default_factory=list)  # the digest of every manifest of the graph, root first
 
     @property
     def bytes_copied(self) -> int:
@@ -115,6 +116,7 @@ def _copy(src: ReadableStorage, dst: Storage, version: str, tag: str | None, opt
                                  named() if callable(named) else str(options.layer_filter), str(graph.layers),
                                  root.digest))
     result.blobs.extend(graph.blobs)
+    result.manifests.extend(graph.nodes)
     if tag is not None:
         current = dst.find(tag)
         if current is not None and current.digest == root.digest:
