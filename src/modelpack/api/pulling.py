@@ -9,9 +9,7 @@ and unpack (the store's copy of a model into a directory).
 
 from __future__ import annotations
 
-import functools
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +17,8 @@ from typing import TYPE_CHECKING
 from modelpack import advice
 from modelpack.advice import compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, remote
-from modelpack.errors import IntegrityError, NotFoundError, TransportError, UsageError, VerificationError
+from modelpack.api.model_sig import SignatureLookup
+from modelpack.errors import IntegrityError, NotFoundError, UsageError
 from modelpack.image.kinds import refuse_container_image
 from modelpack.metadata.restore import restore_metadata_file
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
@@ -27,7 +26,7 @@ from modelpack.oci.reference import Reference
 from modelpack.output_folder import check_output
 from modelpack.places import LayoutReference, Place, open_place, parse_place
 from modelpack.selection import LayerSelection
-from modelpack.signatures.lookup import MODEL_SIG_FILE, model_signature
+from modelpack.signatures.lookup import MODEL_SIG_FILE
 from modelpack.signatures.policy import PolicyVerdict, policy_verdict
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
@@ -35,7 +34,6 @@ from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
 from modelpack.store.target import Storage
-from modelpack.threads import worker_pool
 from modelpack.unpacking import layer_path, unpack_manifest
 
 if TYPE_CHECKING:
@@ -174,7 +172,7 @@ def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, loc
     whole = _single_manifest(ref, fetched[1])
     manifest = selection.select(whole, str(ref))
     target = DirectoryTarget(manifest, output, force=force, local=local_store)  # paths checked here
-    signature = _SignatureLookup(src, whole)
+    signature = SignatureLookup(src, whole)
     signature.start(fetched[0])
     try:
         result = copy(src, target, fetched[0].digest, None, copy_options, fetched=fetched)
@@ -206,7 +204,7 @@ def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Stora
                    output: Path, copy_options: CopyOptions | None, link: bool, force: bool,
                    selection: LayerSelection, tag: str | None) -> TransferResult:
     target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything)
-    signature = _SignatureLookup(src, _single_manifest(ref, fetched[1]))
+    signature = SignatureLookup(src, _single_manifest(ref, fetched[1]))
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
     try:
         result = copy(src, target, fetched[0].digest, tag, copy_options, fetched=fetched)
@@ -216,9 +214,12 @@ def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Stora
         local_store.record_origin(ref.name, result.blobs)
         transfer = _transfer(ref, result)
         transfer.output = output
-        transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store,
-                                link=link, force=force, selection=selection, origin=str(ref))
-        if MODEL_SIG_FILE not in transfer.files:
+        # Known before the files go out: a modelpack.yaml beside model.sig would fail `model_signing verify`.
+        sign = signature.found() is not None
+        with local_store.reading():
+            transfer.files = _unpack(ref.with_digest(result.descriptor.digest), output, local_store, link, force,
+                                     selection, str(ref), metadata=not sign)
+        if sign and MODEL_SIG_FILE not in transfer.files:
             signature.write(output)
     finally:
         signature.close()
@@ -253,48 +254,6 @@ def _single_manifest(ref: Place, data: bytes) -> Manifest:
     if isinstance(node, Index):
         raise UsageError(f"{ref} is an index of several manifests; name one of them by digest")
     return node
-
-
-class _SignatureLookup:
-    """The model's OpenSSF model-signing signature (model.sig), looked up while its blobs download (a
-    referrers query costs round trips), then written beside the pulled files so the directory
-    verifies offline with `model_signing verify key`."""
-
-    def __init__(self, repo: Storage, manifest: Manifest) -> None:
-        self._repo = repo
-        self._manifest = manifest  # a model.sig over other files is not written (see lists_files_of)
-        self._future: Future[bytes | None] | None = None
-        self._pool: ThreadPoolExecutor | None = None
-
-    def start(self, root: Descriptor) -> None:
-        if self._future is None:
-            self._pool = worker_pool(1, "model-sig")
-            from modelpack.signatures import model_signing  # (cryptography: only once a pull gets here)
-
-            accept = functools.partial(model_signing.lists_files_of, manifest=self._manifest)
-            self._future = self._pool.submit(model_signature, self._repo, root.digest, accept)
-
-    def write(self, output: Path) -> None:
-        from modelpack.files import atomic_write
-
-        try:
-            signature = self._future.result() if self._future is not None else None
-        except TransportError as exc:
-            # The files are complete and verified without it: a pull through a mirror while the origin
-            # (where signatures are looked up last) is down still succeeds, and says what it could not do.
-            log.warning("model.sig not looked up: %s", exc)
-            return
-        except (VerificationError, NotFoundError) as exc:
-            # A referrer deleted since it was listed, or one anyone with push rights wrote broken, must not
-            # fail a pull whose files are complete and verified (`verify` judges signatures).
-            log.warning("model.sig not written: %s", exc)
-            return
-        if signature is not None:  # replaces a stale one a --force pull found there
-            atomic_write(output / MODEL_SIG_FILE, signature, mode=0o644)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bool:
@@ -339,7 +298,7 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
 
 
 def _unpack(ref: Reference, output: str | Path, local_store: LayoutStore, link: bool, force: bool,
-            selection: LayerSelection | None, origin: str | None) -> list[str]:
+            selection: LayerSelection | None, origin: str | None, metadata: bool = True) -> list[str]:
     desc = local_store.resolve(ref)
     whole = _single_manifest(ref, local_store.read_blob_bytes(desc))
     manifest = (selection or LayerSelection()).select(whole, str(ref))
@@ -357,7 +316,8 @@ def _unpack(ref: Reference, output: str | Path, local_store: LayoutStore, link: 
     files = unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
     config = local_store.read_blob_bytes(whole.config) if local_store.has_blob(whole.config) \
         and whole.config.size <= MAX_MANIFEST_BYTES else None
-    restore_metadata_file(Path(output), whole, config, origin or str(ref), desc.digest, files)
+    if metadata:
+        restore_metadata_file(Path(output), whole, config, origin or str(ref), desc.digest, files)
     return files
 
 
