@@ -101,8 +101,12 @@ def test_python_api_blocks_run_as_written(fresh_registry: Callable[..., Registry
     keys = subprocess.run([sys.executable, "-m", "modelpack", "generate-key-pair"], cwd=tmp_path,
                           env={**os.environ, "COSIGN_PASSWORD": "pw"}, capture_output=True, text=True)
     assert keys.returncode == 0, keys.stderr
+    # The client's store is an example path: it goes into this test's folder, not the machine's /data.
+    assert 'store="/data/modelpack"' in blocks[1], "the Client example's store moved: update this test"
     script = "\n".join(blocks).replace("localhost:5000", registry.host)
+    script = script.replace('store="/data/modelpack"', f'store="{tmp_path / "client-store"}"')
     run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "restored" / "model.safetensors").read_bytes() == b"w" * 1000
     assert (tmp_path / "iris" / "model.safetensors").exists() and (tmp_path / "iris-layout" / "index.json").exists()
+    assert (tmp_path / "client-store" / "oci-layout").exists()  # the Client's store: here, not in /data

@@ -114,3 +114,26 @@ def test_a_model_is_still_pulled(registry: Registry, tmp_path: Path) -> None:
     mp.push(model, ref, options=PLAIN)
     assert modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out")).code == 0
     assert (tmp_path / "out" / "model.onnx").read_bytes() == b"onnx" * 10
+
+
+def test_inspect_says_an_image_is_a_container_image_not_an_oras_artifact(registry: Registry, crane_bin: Path,
+                                                                          pushed: tuple[str, str],
+                                                                          tmp_path: Path) -> None:
+    # `build-image`'s images and their bases read "Written by: oras" (in `inspect` and the UI's version page).
+    ref = registry.repo("img") + ":1"
+    crane_image(crane_bin, ref, tmp_path)
+    shown = modelpack("inspect", "--remote", "--plain-http", ref)
+    assert shown.code == 0 and "Written by:    container-image\n" in shown.out, shown.err
+    assert json.loads(modelpack("inspect", "--remote", "--plain-http", "--json", ref).out)[
+        "artifactFormat"] == "container-image"
+
+    # A cosign `.sig` manifest has an image config too, over a JSON payload: not an image.
+    tag_ref, digest_ref = pushed
+    keys = modelpack("generate-key-pair", cwd=tmp_path, env={"COSIGN_PASSWORD": "pw"})
+    assert keys.code == 0, keys.err
+    signed = modelpack("sign", "--plain-http", "--signature-format", "simple-signing", "--key",
+                       str(tmp_path / "cosign.key"), tag_ref, env={"COSIGN_PASSWORD": "pw"})
+    assert signed.code == 0, signed.err
+    sig_tag = digest_ref.split("@")[0] + ":" + digest_ref.split("@")[1].replace(":", "-") + ".sig"
+    sig = json.loads(modelpack("inspect", "--remote", "--plain-http", "--json", sig_tag).out)
+    assert sig["artifactFormat"] == "oras"

@@ -221,8 +221,8 @@ def test_registry_with_the_referrers_api_needs_no_fallback_tag(
         assert checked.returncode == 0, checked.stderr
 
 
-def test_pulled_directory_verifies_offline_with_openssf_model_signing(pushed: tuple[str, str],
-                                                                      tmp_path: Path) -> None:
+def model_signing_tool() -> str:
+    """The OpenSSF `model_signing` CLI (the test extra installs it beside this Python)."""
     import shutil
     import sys
 
@@ -232,6 +232,13 @@ def test_pulled_directory_verifies_offline_with_openssf_model_signing(pushed: tu
     tool_path = str(tool) if tool.exists() else shutil.which("model_signing")
     if tool_path is None:
         missing("model_signing not installed (pip install model-signing)")
+    assert tool_path is not None
+    return tool_path
+
+
+def test_pulled_directory_verifies_offline_with_openssf_model_signing(pushed: tuple[str, str],
+                                                                      tmp_path: Path) -> None:
+    tool_path = model_signing_tool()
     tag_ref, _ = pushed
     private, public = keypair(tmp_path, "k")
     assert modelpack("sign", "--plain-http", "--key", str(private), tag_ref, env={"COSIGN_PASSWORD": "pw"}).code == 0
@@ -253,3 +260,32 @@ def test_pulled_directory_verifies_offline_with_openssf_model_signing(pushed: tu
     assert modelpack("pull", "--plain-http", tag_ref, "-o", str(out), "--force").code == 0
     checked = model_signing_verify()
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("through_store", ["--keep", "--link"])
+def test_a_directory_pulled_through_the_store_verifies_offline_too(pushed: tuple[str, str], tmp_path: Path,
+                                                                  through_store: str) -> None:
+    # `pull -o --keep/--link` wrote modelpack.yaml beside model.sig, and `model_signing verify` refused the
+    # directory ("Extra files found in model"); a plain `pull -o` did not.
+    tag_ref, _ = pushed
+    private, public = keypair(tmp_path, "k")
+    assert modelpack("sign", "--plain-http", "--key", str(private), tag_ref, env={"COSIGN_PASSWORD": "pw"}).code == 0
+    out = tmp_path / "out"
+    pulled = modelpack("pull", "--plain-http", tag_ref, "-o", str(out), through_store)
+    assert pulled.code == 0, pulled.err
+    assert sorted(path.name for path in out.iterdir()) == ["model.safetensors", "model.sig"]
+    checked = subprocess.run([model_signing_tool(), "verify", "key", "--signature", str(out / "model.sig"),
+                              "--public_key", str(public), str(out)], capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Unsigned, the same pull restores the metadata as before.
+    unsigned = tmp_path / "unsigned"
+    mp.push(unsigned_model(tmp_path), tag_ref + "-unsigned", options=ClientOptions(plain_http=True))
+    assert modelpack("pull", "--plain-http", tag_ref + "-unsigned", "-o", str(unsigned), through_store).code == 0
+    assert (unsigned / "modelpack.yaml").is_file() and not (unsigned / "model.sig").exists()
+
+
+def unsigned_model(tmp_path: Path) -> Path:
+    model = tmp_path / "unsigned-model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(os.urandom(1000))
+    return model

@@ -55,7 +55,7 @@ class ModelInfo:
     `metadata` holds every field the artifact records (the `modelpack.yaml` names: name, version,
     description, metrics, datasets, ...; `readers.Fields`), as the reader of its format found them;
     the properties read the common ones, typed. `source_format` names that format ("modelpack",
-    "cnai", "kitops", "docker-model", "omlmd", "modctl", "oras", or "index").
+    "cnai", "kitops", "docker-model", "omlmd", "modctl", "container-image", "oras", or "index").
     """
 
     reference: str

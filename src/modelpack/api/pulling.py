@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from modelpack import advice
 from modelpack.advice import compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, remote
-from modelpack.api.signature_lookup import SignatureLookup
+from modelpack.api.model_sig import SignatureLookup
 from modelpack.errors import IntegrityError, NotFoundError, UsageError
 from modelpack.image.kinds import refuse_container_image
 from modelpack.metadata.restore import restore_metadata_file
@@ -214,9 +214,12 @@ def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Stora
         local_store.record_origin(ref.name, result.blobs)
         transfer = _transfer(ref, result)
         transfer.output = output
-        transfer.files = unpack(ref.with_digest(result.descriptor.digest), output, store=local_store,
-                                link=link, force=force, selection=selection, origin=str(ref))
-        if MODEL_SIG_FILE not in transfer.files:
+        # Known before the files go out: a modelpack.yaml beside model.sig would fail `model_signing verify`.
+        sign = signature.found() is not None
+        with local_store.reading():
+            transfer.files = _unpack(ref.with_digest(result.descriptor.digest), output, local_store, link, force,
+                                     selection, str(ref), metadata=not sign)
+        if sign and MODEL_SIG_FILE not in transfer.files:
             signature.write(output)
     finally:
         signature.close()
@@ -295,7 +298,7 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
 
 
 def _unpack(ref: Reference, output: str | Path, local_store: LayoutStore, link: bool, force: bool,
-            selection: LayerSelection | None, origin: str | None) -> list[str]:
+            selection: LayerSelection | None, origin: str | None, metadata: bool = True) -> list[str]:
     desc = local_store.resolve(ref)
     whole = _single_manifest(ref, local_store.read_blob_bytes(desc))
     manifest = (selection or LayerSelection()).select(whole, str(ref))
@@ -313,7 +316,8 @@ def _unpack(ref: Reference, output: str | Path, local_store: LayoutStore, link: 
     files = unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
     config = local_store.read_blob_bytes(whole.config) if local_store.has_blob(whole.config) \
         and whole.config.size <= MAX_MANIFEST_BYTES else None
-    restore_metadata_file(Path(output), whole, config, origin or str(ref), desc.digest, files)
+    if metadata:
+        restore_metadata_file(Path(output), whole, config, origin or str(ref), desc.digest, files)
     return files
 
 

@@ -15,6 +15,7 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, Platform
 
 IMAGE_CONFIG_TYPES = ("application/vnd.oci.image.config.v1+json",
                       "application/vnd.docker.container.image.v1+json")
+IMAGE_LAYER_PREFIXES = ("application/vnd.oci.image.layer.", "application/vnd.docker.image.rootfs.")
 
 
 def is_container_image(node: Manifest | Index) -> bool:
@@ -25,6 +26,14 @@ def is_container_image(node: Manifest | Index) -> bool:
     if isinstance(node, Manifest):
         return node.config.media_type in IMAGE_CONFIG_TYPES
     return any(entry.platform is not None and entry.platform.os != "unknown" for entry in node.manifests)
+
+
+def is_filesystem_image(manifest: Manifest) -> bool:
+    """Whether `manifest` is a container image whose layers are all filesystem tars (OCI's or Docker's
+    layer types, no file name): a runnable image as `docker push` or `build-image` writes one, not a
+    model in an image's clothes nor a cosign `.sig` manifest (an image config over a JSON payload)."""
+    return is_container_image(manifest) and all(
+        layer.media_type.startswith(IMAGE_LAYER_PREFIXES) and not _is_model_layer(layer) for layer in manifest.layers)
 
 
 def kind_of(node: Manifest | Index) -> str:

@@ -13,10 +13,11 @@ from types import ModuleType
 from typing import Any
 
 from modelpack.oci.descriptor import Index, Manifest
-from modelpack.readers import cnai_legacy, docker_model, kitops, modctl, modelpack, omlmd, plain_oras
+from modelpack.readers import cnai_legacy, container_image, docker_model, kitops, modctl, modelpack, omlmd, plain_oras
 from modelpack.readers.fields import Fields, merge
 
-READERS: tuple[ModuleType, ...] = (modelpack, cnai_legacy, kitops, docker_model, omlmd, modctl, plain_oras)
+READERS: tuple[ModuleType, ...] = (modelpack, cnai_legacy, kitops, docker_model, omlmd, modctl, container_image,
+                                   plain_oras)
 INDEX_FORMAT = "index"
 
 __all__ = ["INDEX_FORMAT", "READERS", "Fields", "read_fields"]
@@ -33,7 +34,8 @@ def read_fields(manifest: Manifest | Index, config: dict[str, Any] | None,
 
     Returns:
         The format that wrote it (the first reader that applies: "modelpack", "cnai", "kitops",
-        "docker-model", "omlmd", "modctl", "oras"; "index" for an index) and its fields (`Fields`).
+        "docker-model", "omlmd", "modctl", "container-image", "oras"; "index" for an index) and its
+        fields (`Fields`).
     """
     found: list[str] = []
     if isinstance(manifest, Index):
