@@ -73,8 +73,11 @@ def test_serving_layers_config_and_cache(registry: Registry, tmp_path: Path,
     model = push_model(registry, tmp_path)
     base = _base(registry)
     image = registry.repo("served")
-    first = mp.build_image(model, image + ":1", base=base, options=PLAIN)
+    steps: list[str] = []
+    first = mp.build_image(model, image + ":1", base=base, options=PLAIN, on_step=steps.append)
     assert installs == [("3.12", pip_target.wheel_platform(HOST))]
+    # The minute pip may take is announced (it was a silent wait); a cached build has nothing to say.
+    assert len(steps) == 1 and steps[0].startswith("installing ") and "Python 3.12 on manylinux_2_28_" in steps[0]
     manifest, config = _config(image + ":1", first)
     settings = config["config"]
     env = dict(entry.split("=", 1) for entry in settings["Env"])
@@ -94,8 +97,8 @@ def test_serving_layers_config_and_cache(registry: Registry, tmp_path: Path,
     assert layers[1]["mediaType"] == layers[2]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
     assert config["history"][-3]["created_by"].startswith("modelpack build-image: pip install --platform")
 
-    second = mp.build_image(model, image + ":2", base=base, options=PLAIN)
-    assert len(installs) == 1  # the requirements layer came from the cache
+    second = mp.build_image(model, image + ":2", base=base, options=PLAIN, on_step=steps.append)
+    assert len(installs) == 1 and len(steps) == 1  # the requirements layer came from the cache
     assert second.digest == first.digest  # and every layer is reproducible
 
 
@@ -105,6 +108,7 @@ def test_pip_that_cannot_install_is_one_line(registry: Registry, tmp_path: Path)
     no_index = {"PIP_CONFIG_FILE": "/dev/null", "PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_FIND_LINKS": "",
                 "PIP_EXTRA_INDEX_URL": "", "PIP_NO_CACHE_DIR": "1", "PIP_RETRIES": "0", "PIP_TIMEOUT": "2"}
     run = modelpack("build-image", "--plain-http", model, "-t", image, "--base", _base(registry), env=no_index)
-    assert run.code == 1 and len(run.err.strip().splitlines()) == 1, run.err
-    assert run.err.startswith("error: pip could not install the serving packages for Python 3.12 on manylinux_2_28_")
+    announced, failed = run.err.strip().splitlines()  # what it was doing, then the one error line
+    assert run.code == 1 and announced.startswith("installing ") and "with pip" in announced, run.err
+    assert failed.startswith("error: pip could not install the serving packages for Python 3.12 on manylinux_2_28_")
     assert "Traceback" not in run.err and run.out == ""

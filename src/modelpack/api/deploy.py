@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,7 @@ def build_image(
     verify_key: str | Path | None = None,
     trust_unverified_pickle: bool = False,
     signature_policy: str | Path | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> Descriptor:
     """A serving image (or with `modelcar`, KServe's modelcar shape) from a model, without a Docker
     engine: the base image's layers, for a serving image `modelpack[serve]` installed for the base's
@@ -77,6 +79,8 @@ def build_image(
         signature_policy: the containers-policy.json a model fetched from its registry must satisfy (default:
             the one in effect, see `pull`); a signature it verified counts as `verify_key`'s does. A model
             already in the local store is not fetched, so not checked.
+        on_step: told, in one line, of a step that takes long (pip installing the serving packages
+            the local store's cache lacks: up to a minute on a first build).
 
     Returns:
         The pushed image's (or index's) descriptor.
@@ -123,7 +127,7 @@ def build_image(
     def blob_path(digest: str) -> Path:
         return local_store.blob_path(digest)
 
-    serving = None if modelcar or not serving_layer else _serving_installer(base_ref, local_store)
+    serving = None if modelcar or not serving_layer else _serving_installer(base_ref, local_store, on_step)
     host = _ARCHITECTURES.get(platform.machine().lower(), platform.machine().lower())
     with tempfile.TemporaryDirectory(prefix="modelpack-image-") as scratch:
         source = ModelSource(model_ref, desc, manifest, blob_path)
@@ -157,12 +161,13 @@ def _refuse_unverified_pickle_image(model_ref: Reference, manifest: Manifest, lo
         refuse_unverified_pickle(files, f"build a serving image of {model_ref}")
 
 
-def _serving_installer(base_ref: Reference, local_store: LayoutStore) -> Any:
+def _serving_installer(base_ref: Reference, local_store: LayoutStore,
+                       on_step: Callable[[str], None] | None) -> Any:
     """What installs modelpack[serve] on each platform image of the base, caching in the local store."""
     from modelpack.image.serving_layer import serving_setup
 
     cache = local_store.root / "cache" / "serving-layers"
-    return lambda config, layers, opener: serving_setup(config, layers, opener, str(base_ref), cache)
+    return lambda config, layers, opener: serving_setup(config, layers, opener, str(base_ref), cache, on_step)
 
 
 def _model_for_image(local_store: LayoutStore, model_ref: Reference, options: ClientOptions | None,

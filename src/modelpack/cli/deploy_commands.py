@@ -62,7 +62,7 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
         desc = api.build_image(model_ref, image, base=base, modelcar=modelcar, serving_layer=not no_serving_layer,
                                options=client_options(plain_http, insecure, ca_file, verbose),
                                verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle,
-                               signature_policy=signature_policy)
+                               signature_policy=signature_policy, on_step=lambda line: click.echo(line, err=True))
     ref = api.parse_reference(image)
     if as_json:
         print_json({"image": image, "digest": desc.digest, "pinned": str(ref.with_digest(desc.digest))})

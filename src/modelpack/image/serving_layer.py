@@ -75,7 +75,7 @@ class ServingSetup:
 
 
 def serving_setup(config: dict[str, Any], base_layers: list[Descriptor], open_layer: Callable[[Descriptor], Any],
-                  base_name: str, cache_dir: Path) -> ServingSetup:
+                  base_name: str, cache_dir: Path, announce: Callable[[str], None] | None = None) -> ServingSetup:
     """The serving layers and settings for one platform image of a base.
 
     Args:
@@ -84,6 +84,7 @@ def serving_setup(config: dict[str, Any], base_layers: list[Descriptor], open_la
         open_layer: the bytes of one base layer (read only when the config does not name the Python).
         base_name: the base image, for messages.
         cache_dir: where requirement layers are kept between builds.
+        announce: told, in one line, before pip installs what the cache lacks (it can take a minute).
 
     Returns:
         The layers (requirements, then modelpack) and the settings.
@@ -95,7 +96,7 @@ def serving_setup(config: dict[str, Any], base_layers: list[Descriptor], open_la
     python = python_of(config, base_layers, open_layer, base_name)
     platform = pip_target.wheel_platform(str(config.get("architecture")))
     packages = pip_target.requirements(python.version)
-    deps = _requirements_layer(cache_dir, python, platform, packages)
+    deps = _requirements_layer(cache_dir, python, platform, packages, announce)
     own = _modelpack_layer(cache_dir, python)
     base_env = dict(entry.split("=", 1) for entry in (config.get("config") or {}).get("Env") or [] if "=" in entry)
     path = base_env.get("PATH") or DEFAULT_PATH
@@ -115,7 +116,8 @@ def serving_setup(config: dict[str, Any], base_layers: list[Descriptor], open_la
     return ServingSetup([deps, own], env, USER, labels)
 
 
-def _requirements_layer(cache_dir: Path, python: BasePython, platform: str, packages: list[str]) -> AppendedLayer:
+def _requirements_layer(cache_dir: Path, python: BasePython, platform: str, packages: list[str],
+                        announce: Callable[[str], None] | None) -> AppendedLayer:
     """The installed requirements as a layer, from the cache or built (and then cached)."""
     key_doc = {"format": _CACHE_FORMAT, "python": python.version, "platform": platform, "modelpack": __version__,
                "requirements": packages, "compiled": _same_python(python)}
@@ -125,6 +127,9 @@ def _requirements_layer(cache_dir: Path, python: BasePython, platform: str, pack
     if cached is not None:
         return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
+    if announce is not None:  # a first build waits on pip for up to a minute: say so, not nothing
+        announce(f"installing {len(packages)} serving packages for Python {python.version} on {platform} "
+                 "with pip (once: later builds take them from the local store's cache)")
     work = Path(tempfile.mkdtemp(prefix=".building-", dir=cache_dir))
     try:
         target = work / "lib"
