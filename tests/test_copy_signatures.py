@@ -78,9 +78,15 @@ def test_copy_to_another_registry_carries_sig_and_att_and_cosign_verifies_it(
     assert attested.returncode == 0, attested.stderr
     dst = fresh_registry().repo("mirror")
     assert not cosign_verifies(cosign_bin, pub_a, f"{dst}@{digest}")
-    copy(src + ":v1", dst + ":v1")
+    _, said = copy(src + ":v1", dst + ":v1")
+    assert "carried 2 cosign signature tags (.att, .sig)" in said, said
     sig_tag = fallback_tag(digest) + ".sig"
     assert {sig_tag, fallback_tag(digest) + ".att"} <= set(tags(dst))
+    # Copied again: --json says they were there already, nothing carried.
+    again = modelpack("copy", "--plain-http", "--json", src + ":v1", dst + ":v1")
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["signatureTags"] == {"copied": [], "present": [sig_tag, fallback_tag(digest) + ".att"],
+                                                      "left": []}
     # The .sig (two signers) and .att arrive as they were: same manifest digests.
     for suffix in (".sig", ".att"):
         assert sig_manifest(dst, digest, suffix)[0] == sig_manifest(src, digest, suffix)[0]

@@ -328,7 +328,8 @@ def copy_model(
         warn: told, one line each, a signature tag not carried and why (default: a logging warning).
 
     Returns:
-        The target, the manifest's descriptor, and what was copied, skipped or mounted.
+        The target, the manifest's descriptor, what was copied, skipped or mounted, and (unless
+        `with_referrers` is False) which of cosign's signature tags were carried (`signature_tags`).
 
     Raises:
         UsageError: a place cannot be parsed, names no manifest to copy, or (`from_local`) names a model
@@ -355,7 +356,11 @@ def copy_model(
 
                 refuse_partial(local_store, src_ref, "copy")
             raise
+        tags = None
         if with_referrers:
             copy_referrers(src, dst, result.descriptor.digest, mounts or CopyOptions())
-            copy_signature_tags(src, dst, result.manifests, mounts or CopyOptions(), warn)
-    return _transfer(dst_ref, result)
+            tags = copy_signature_tags(src, dst, result.manifests, mounts or CopyOptions(), warn)
+    transfer = _transfer(dst_ref, result)
+    if tags is not None:
+        transfer.signature_tags = {"copied": tags.copied, "present": tags.present, "left": tags.left}
+    return transfer

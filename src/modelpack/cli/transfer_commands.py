@@ -93,6 +93,8 @@ def pack(model_dir: str, reference: str, overrides: tuple[str, ...], compress: s
                "size": result.descriptor.size, "layers": len(result.model.layers)}
         if result.provenance is not None:
             out["provenance"] = str(result.provenance)
+        if result.signature_tags:
+            out["signatureTags"] = result.signature_tags
         print_json(out)
     else:
         click.echo(result.descriptor.digest)
@@ -180,6 +182,8 @@ def _report(result: object, as_json: bool, verb: str) -> None:
             out["signaturePolicyVerified"] = True
         if result.provenance is not None:
             out["provenance"] = str(result.provenance)
+        if result.signature_tags:
+            out["signatureTags"] = result.signature_tags
         print_json(out)
         return
     if result.verified_signatures:
@@ -192,6 +196,10 @@ def _report(result: object, as_json: bool, verb: str) -> None:
                f"{result.skipped} already present", err=True)
     if result.output is not None:
         click.echo(f"restored {plural(len(result.files), 'file')} into {clean(result.output)}", err=True)
+    if result.signature_tags.get("copied"):
+        carried = result.signature_tags["copied"]
+        kinds = ", ".join(sorted({"." + tag.rsplit(".", 1)[-1] for tag in carried}))
+        click.echo(f"carried {plural(len(carried), 'cosign signature tag')} ({clean(kinds)})", err=True)
     click.echo(clean(digest_ref))
 
 
