@@ -93,8 +93,6 @@ def pack(model_dir: str, reference: str, overrides: tuple[str, ...], compress: s
                "size": result.descriptor.size, "layers": len(result.model.layers)}
         if result.provenance is not None:
             out["provenance"] = str(result.provenance)
-        if result.signature_tags:
-            out["signatureTags"] = result.signature_tags
         print_json(out)
     else:
         click.echo(result.descriptor.digest)
