@@ -14,6 +14,8 @@ Imported only by `modelpack sbom`: cyclonedx-python-lib comes with the `sbom` ex
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 from typing import Any
 
 from modelpack.errors import MissingDependencyError
@@ -135,9 +137,16 @@ def _datasets(info: ModelInfo) -> list[str]:
     return list(dict.fromkeys(info.datasets))
 
 
+# What RFC 3987 allows nowhere in an IRI (beside controls and bidi marks, which isprintable() refuses), and a
+# `%` not followed by two hex digits. Checked here, as the validator's own IRI check is not installed: it
+# pulls in a grammar compiled at import (~1 s of every `sbom`; jsonschema's format-nongpl extra).
+_NOT_IN_IRIS = re.compile(r'[\s<>"{}|\\^`]|%(?![0-9A-Fa-f]{2})')
+
+
 def _links(text: str) -> list[ExternalReference]:
-    # A control or bidi character is no IRI (the schema refuses it): such a text stays a name alone.
-    if text.startswith(("https://", "http://")) and text.isprintable():
+    """A dataset named by an http(s) IRI as a reference to it; any other text stays a name alone."""
+    if text.startswith(("https://", "http://")) and text.isprintable() and not _NOT_IN_IRIS.search(text) \
+            and text.count("#") <= 1 and urllib.parse.urlsplit(text).hostname:
         return [ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(text))]
     return []
 
