@@ -237,3 +237,21 @@ def test_a_client_leaving_mid_body_is_counted_not_logged_as_a_traceback(
     assert proc.stderr is not None
     err = proc.stderr.read()
     assert "Traceback" not in err and "ClientDisconnect" not in err, err
+
+
+def test_serve_says_what_vouched_for_the_model_as_pull_does(pushed: str, scratch: Path, tmp_path: Path,
+                                                            processes: list[subprocess.Popen[str]]) -> None:
+    # `pull --verify-key` says "verified REF@DIGEST: 1 valid signature"; `serve REF --verify-key` said nothing.
+    from test_serve_trust import keypair, sign
+
+    key, public = keypair(tmp_path, "k")
+    sign(pushed, key)
+    proc = subprocess.Popen([sys.executable, "-m", "modelpack", "serve", pushed, "--plain-http", "--port", "0",
+                             "--verify-key", str(public)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True, env={**os.environ, "TMPDIR": str(scratch)})
+    processes.append(proc)
+    assert proc.stderr is not None
+    said = [proc.stderr.readline(), proc.stderr.readline()]
+    digest = mp.remote(mp.Reference.parse(pushed), PLAIN).resolve("1.0").digest
+    assert said[0] == f"verified {pushed.rsplit(':', 1)[0]}@{digest}: 1 valid signature\n", said
+    assert "serving on http://127.0.0.1:" in said[1], said

@@ -96,6 +96,7 @@ def serve_model(
     from modelpack.serve.server import ServedModel, make_server
 
     path = Path(source)
+    pulled = None
     if path.is_dir():
         if verify_key is not None:
             raise UsageError(compose("{} checks a reference's signature; a directory is served as it is",
@@ -139,7 +140,9 @@ def serve_model(
         label = name or metadata.get("name") or ref.repository.rsplit("/", 1)[-1]
     served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
                          str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
-    return make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port)
+    server = make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port)
+    server.pulled = pulled
+    return server
 
 
 def pin_served(source: str, options: ClientOptions | None = None,

@@ -181,6 +181,10 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
                              limits=limits, options=client_options(plain_http, insecure, ca_file, verbose),
                              sock=sock, grpc_port=grpc_port, signature_policy=signature_policy)
+    if server.pulled is not None:  # as `pull` says it: what vouched for the model served
+        from modelpack.cli.transfer_commands import say_verified
+
+        say_verified(server.pulled)
     grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
     run(server, ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2{grpc}", err=True))
 

@@ -161,6 +161,20 @@ def pull(reference: str, output: str | None, keep: bool, verify_key: str | None,
     _report(result, as_json, "pulled")
 
 
+def say_verified(result: object) -> None:
+    """On stderr, what vouched for the model pulled (`result`, a TransferResult): signatures verified with
+    --verify-key, the signature policy's requirement met; nothing when neither was asked."""
+    from modelpack.api import TransferResult
+
+    assert isinstance(result, TransferResult)
+    digest_ref = result.reference.with_digest(result.descriptor.digest)
+    if result.verified_signatures:
+        click.echo(f"verified {clean(digest_ref)}: {plural(result.verified_signatures, 'valid signature')}",
+                   err=True)
+    if result.policy_verified:
+        click.echo(f"verified {clean(digest_ref)}: signed as the signature policy requires", err=True)
+
+
 def _report(result: object, as_json: bool, verb: str) -> None:
     from modelpack.api import TransferResult
 
@@ -184,11 +198,7 @@ def _report(result: object, as_json: bool, verb: str) -> None:
             out["signatureTags"] = result.signature_tags
         print_json(out)
         return
-    if result.verified_signatures:
-        click.echo(f"verified {clean(digest_ref)}: {plural(result.verified_signatures, 'valid signature')}",
-                   err=True)
-    if result.policy_verified:
-        click.echo(f"verified {clean(digest_ref)}: signed as the signature policy requires", err=True)
+    say_verified(result)
     mounted = f"; {result.mounted} mounted from another repository, not sent" if result.mounted else ""
     click.echo(f"{verb} {clean(ref)}: {plural(result.copied, 'blob')} ({human_size(result.bytes)}{mounted}), "
                f"{result.skipped} already present", err=True)

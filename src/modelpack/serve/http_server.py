@@ -84,6 +84,7 @@ class InferenceServer:
         self._done = threading.Event()
         self.grpc_server: Any = None  # also serving gRPC (modelpack.serve.oip_grpc), stopped with this
         self.grpc_port: int | None = None
+        self.pulled: Any = None  # serving a reference: the pull it serves (an api.TransferResult), for reports
 
     @property
     def server_address(self) -> tuple[str, int]:
