@@ -83,7 +83,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
              for letter, word in zip("OMEC", ("origin", "mirror", "empty", "cache"), strict=True)}
     names["D"] = f"127.0.0.1:{free_port()}"  # nothing listens: connection refused (loopback: not proxied)
     # Names without a port, for wildcard prefixes: `models.example.com` is the origin, `mirror.example.com` the mirror.
-    with NameProxy({"models.example.com": port["O"], "mirror.example.com": port["M"]}) as proxy:
+    routes = {"models.example.com": port["O"], "m.example.com": port["O"], "mirror.example.com": port["M"]}
+    with NameProxy(routes) as proxy:
         yield World(names, proxy, digest, skopeo)
     for reg in started:
         reg.stop()
@@ -168,6 +169,13 @@ CASES: dict[str, tuple[str, str, Outcome]] = {
     "pull-through cache": (R + 'location = "{O}"\n' + MI + 'location = "{C}"\n', TAG, ok("C")),
     "two mirrors, the first empty": (MIRRORED.replace('"{M}"', '"{E}"') + MI + 'location = "{M}"\n', DIGEST,
                                      ok("E", "M")),
+    # Equally long prefixes: containers/image keeps its tables sorted and takes the first, so the wildcard.
+    "wildcard and exact equally long": (R + 'prefix = "*.example.com"\n' + MI + 'location = "{E}"\n' + R +
+                                        'location = "m.example.com"\n' + MI + 'location = "{M}"\n',
+                                        "m.example.com/team/m:1", ok("E", "m.example.com")),
+    # The same prefix twice in one file: the first table (across files, the later file's).
+    "the same prefix twice in a file": (MIRRORED + MIRRORED.replace('"{M}"', '"{E}"'), TAG, ok("M")),
+    "the same prefix twice, first empty": (MIRRORED.replace('"{M}"', '"{E}"') + MIRRORED, TAG, ok("E", "O")),
     "docker.io official image": (R + 'prefix = "docker.io/library"\nlocation = "{M}/library"\n', "docker.io/m:1",
                                  ok("M")),
     "version 1 block list": ('[registries.block]\nregistries = ["{O}"]\n', TAG, Outcome(False, ())),
@@ -251,6 +259,17 @@ def test_short_names_are_refused_where_skopeo_assumes_docker_hub(world: World, t
     assert ours.error == "error: reference team/m:1 names no registry; write it as e.g. localhost:5000/team/m"
 
 
+def test_a_prefix_naming_a_tag_is_refused_where_skopeo_never_matches_it(world: World, tmp_path: Path) -> None:
+    """The documented difference: containers/image accepts the table and, matching repositories on a
+    pull, never applies it; modelpack refuses the file rather than let a table seem to work."""
+    skopeo, ours = run_both(world, tmp_path, R + 'prefix = "{O}/team/m:1"\nlocation = "{M}/team/m:1"\nblocked = true\n',
+                            TAG)
+    assert skopeo == ok("O")
+    assert not ours.ok and ours.hosts == () and ours.lines == 1
+    assert ours.error.endswith(f"prefix '{world.names['O']}/team/m:1' is not host[:port][/namespace] (no tag or "
+                               "digest)")
+
+
 def test_a_missing_chosen_file_is_refused_as_skopeo_refuses_it(world: World, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     missing_file = tmp_path / "nowhere.conf"
@@ -266,7 +285,7 @@ def test_a_missing_chosen_file_is_refused_as_skopeo_refuses_it(world: World, tmp
 
 
 
-@pytest.mark.parametrize("make", ["symlink loop", "10,000 mirrors", "version 1 drop-in"])
+@pytest.mark.parametrize("make", ["symlink loop", "10,000 mirrors", "version 1 drop-in", "digest-only twice"])
 def test_hostile_files_stop_both_and_ours_in_one_line(world: World, tmp_path: Path, make: str) -> None:
     folder = tmp_path / "home" / ".config" / "containers" / "registries.conf.d"
     folder.mkdir(parents=True)
@@ -279,6 +298,11 @@ def test_hostile_files_stop_both_and_ours_in_one_line(world: World, tmp_path: Pa
             f'{MI}location = "127.0.0.1:{n}"\n' for n in range(20_000, 30_000)))
         expected = (f"error: {folder / 'many.conf'}: prefix '{world.names['O']}' lists 10000 mirrors; modelpack "
                     "tries at most 16: keep the nearest")
+    elif make == "digest-only twice":  # refused even though both say the same
+        (folder / "d.conf").write_text(world.fill(R + 'location = "{O}"\nmirror-by-digest-only = true\n' + MI +
+                                                  'location = "{M}"\npull-from-mirror = "digest-only"\n'))
+        expected = (f"error: {folder / 'd.conf'}: prefix '{world.names['O']}' sets mirror-by-digest-only and its "
+                    f"mirror {world.names['M']} sets pull-from-mirror = 'digest-only'; keep one")
     else:
         (folder / "v1.conf").write_text(world.fill('[registries.block]\nregistries = ["{O}"]\n'))
         expected = (f"error: {folder / 'v1.conf'}: a drop-in must be version 2 ([[registry]] tables), not "

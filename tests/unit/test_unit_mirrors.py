@@ -75,7 +75,7 @@ blocked = true
     assert c.entry_for("reg.example.com:5000/team/m").prefix == "reg.example.com"  # type: ignore[union-attr]
 
 
-def test_wildcard_prefix_matches_subdomains_and_loses_to_an_exact_one() -> None:
+def test_wildcard_prefix_matches_subdomains_and_wins_over_an_exact_one_as_long() -> None:
     c = conf('''
 [[registry]]
 prefix = "*.example.com"
@@ -87,7 +87,16 @@ location = "a.example.com"
 ''')
     route = c.route(Reference.parse("b.example.com/team/m:1"))
     assert where(route, False) == ["cache.local/ex/team/m", "b.example.com/team/m"]
-    assert c.route(Reference.parse("a.example.com/team/m:1")).mirrors == ()
+    # Equally long prefixes: the first in sorted order wins, as containers/image sorts its tables (and
+    # skopeo blocks `a.example.com` for a blocked `*.example.com`); a longer exact one wins.
+    assert c.entry_for("a.example.com/team/m").prefix == "*.example.com"  # type: ignore[union-attr]
+    assert c.entry_for("ab.example.com/team/m").prefix == "*.example.com"  # type: ignore[union-attr]
+    longer = conf('[[registry]]\nprefix = "*.example.com"\nblocked = true\n[[registry]]\nlocation = "ab.example.com"\n')
+    assert longer.route(Reference.parse("ab.example.com/team/m:1")).mirrors == ()
+    # The same prefix twice in one file: the first table applies (skopeo asks the first one's mirrors).
+    twice = conf('[[registry]]\nlocation = "a.example.com"\n[[registry.mirror]]\nlocation = "m1.local"\n'
+                 '[[registry]]\nlocation = "a.example.com"\n[[registry.mirror]]\nlocation = "m2.local"\n')
+    assert where(twice.route(Reference.parse("a.example.com/m:1")), False) == ["m1.local/m", "a.example.com/m"]
     assert c.entry_for("example.com/team/m") is None
     # The host's port is no part of the domain a wildcard matches (as in containers/image): a blocked
     # wildcard blocks every port. It is carried over to the mirror's location, as containers/image does,
@@ -140,6 +149,9 @@ def test_mirror_by_digest_only_applies_to_every_mirror_and_conflicts_are_refused
     with pytest.raises(UsageError, match="mirror-by-digest-only"):
         conf('[[registry]]\nlocation = "o.example.com"\nmirror-by-digest-only = true\n'
              '[[registry.mirror]]\nlocation = "m.local"\npull-from-mirror = "all"\n')
+    with pytest.raises(UsageError, match="mirror-by-digest-only"):  # even agreeing, as containers/image
+        conf('[[registry]]\nlocation = "o.example.com"\nmirror-by-digest-only = true\n'
+             '[[registry.mirror]]\nlocation = "m.local"\npull-from-mirror = "digest-only"\n')
 
 
 def test_docker_hub_official_images_match_under_library() -> None:
@@ -177,7 +189,8 @@ def test_short_name_settings_are_ignored() -> None:
     ('[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\ninsecure = true', "has no location"),
     ('[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\nlocation = "m.local"\npull-from-mirror = "some"',
      "pull-from-mirror"),
-    ('[[registry]]\nlocation = "r.example.com"\n[[registry]]\nlocation = "r.example.com"', "more than once"),
+    ('[[registry]]\nlocation = "r.example.com"\n[[registry]]\nlocation = "r.example.com"\nblocked = true',
+     "defined more than once with conflicting blocked"),
     ('[registries.block]\nregistries = ["a.example.com"]\n[[registry]]\nlocation = "r.example.com"', "mixes version"),
     # Nesting deep enough to exhaust the TOML parser's recursion: still one line, not an internal error.
     ("x = " + "[" * 100_000 + "]" * 100_000, "is not valid TOML"),

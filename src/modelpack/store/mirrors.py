@@ -16,6 +16,7 @@ Which files are read, and how they are merged: `registries_files.py`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -111,12 +112,16 @@ class RegistriesConf:
     files: tuple[str, ...] = ()
 
     def entry_for(self, name: str) -> RegistryEntry | None:
-        """The table whose prefix matches `name` (host/repository) longest (exact beats wildcard)."""
-        best: tuple[int, bool] = (-1, False)
-        found = None
+        """The table whose prefix matches `name` (host/repository) longest. Of prefixes equally long, the
+        first in sorted order, as containers/image keeps its tables sorted: `*.example.com` beats
+        `a.example.com`, `*` sorting before any host name."""
+        found: RegistryEntry | None = None
         for entry in self.entries:
-            if entry.matched(name) >= 0 and (len(entry.prefix), not entry.wildcard) > best:
-                best, found = (len(entry.prefix), not entry.wildcard), entry
+            if entry.matched(name) < 0:
+                continue
+            if found is None or len(entry.prefix) > len(found.prefix) or \
+                    (len(entry.prefix) == len(found.prefix) and entry.prefix < found.prefix):
+                found = entry
         return found
 
     def route(self, reference: Reference) -> Route:
@@ -207,12 +212,33 @@ def parse(text: str, source: str, drop_in: bool = False) -> list[RegistryEntry]:
         raise UsageError(f"{source}: a drop-in must be version 2 ([[registry]] tables), not [registries.*]; "
                          "convert it")
     entries = [_entry(table, source) for table in tables] + _legacy(legacy, source)
-    seen: set[str] = set()  # (a count per prefix was quadratic: 10 s for a 1 MiB file of 31,000 tables)
+    check_conflicts(entries)
+    # The same prefix twice in one file: the first table applies, as in containers/image (skopeo asks the
+    # first one's mirrors); a later file's table of that prefix replaces it (see registries_files).
+    first: dict[str, RegistryEntry] = {}
     for entry in entries:
-        if entry.prefix in seen:
-            raise UsageError(f"{source}: prefix {entry.prefix!r} is defined more than once")
-        seen.add(entry.prefix)
-    return entries
+        first.setdefault(entry.prefix, entry)
+    return list(first.values())
+
+
+def check_conflicts(entries: Iterable[RegistryEntry]) -> None:
+    """Refuse a location defined twice with different `insecure` or `blocked`, as containers/image
+    refuses it: which one applied would depend on the prefix a reference happens to match.
+
+    Raises:
+        UsageError: such a pair, naming its file(s) and prefixes.
+    """
+    seen: dict[str, RegistryEntry] = {}
+    for entry in entries:
+        if not entry.location:  # a wildcard's: the host matched is kept, nothing to conflict on
+            continue
+        other = seen.setdefault(entry.location, entry)
+        for flag in ("insecure", "blocked"):
+            if getattr(other, flag) != getattr(entry, flag):
+                where = entry.source if entry.source == other.source else f"{other.source} and {entry.source}"
+                raise UsageError(f"{where}: location {entry.location!r} is defined more than once with "
+                                 f"conflicting {flag} (prefixes {other.prefix!r} and {entry.prefix!r}); make them "
+                                 "agree")
 
 
 def _entry(table: dict[str, Any], source: str) -> RegistryEntry:
@@ -250,7 +276,7 @@ def _mirror(table: dict[str, Any], source: str, prefix: str, by_digest_only: boo
     if pull_from and pull_from not in PULL_FROM:
         raise UsageError(f"{source}: pull-from-mirror = {pull_from!r} (mirror {location}); "
                          f"expected {', '.join(PULL_FROM)}")
-    if by_digest_only and pull_from not in ("", "digest-only"):
+    if by_digest_only and pull_from:  # containers/image refuses both, even when they agree
         raise UsageError(f"{source}: prefix {prefix!r} sets mirror-by-digest-only and its mirror {location} "
                          f"sets pull-from-mirror = {pull_from!r}; keep one")
     return Mirror(location, _flag(table, "insecure", source),

@@ -16,12 +16,11 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 
 from modelpack.errors import UsageError
 from modelpack.files import read_capped
-from modelpack.store.mirrors import RegistriesConf, RegistryEntry, parse
+from modelpack.store.mirrors import RegistriesConf, RegistryEntry, check_conflicts, parse
 
 ENV = "CONTAINERS_REGISTRIES_CONF"
 SYSTEM_CONF = Path("/etc/containers/registries.conf")
@@ -115,28 +114,12 @@ def load() -> RegistriesConf:
         for entry in parse(_read(path), str(path), drop_in=index > 0):
             merged[entry.prefix] = entry  # a drop-in's table replaces the same prefix's earlier one
         read.append(str(path))
-    _check_conflicts(merged.values())
+    check_conflicts(merged.values())
     conf = RegistriesConf(tuple(merged.values()), tuple(read))
     with _cache_lock:
         _cache.clear()  # one configuration is in effect at a time: keep only the latest
         _cache[key] = conf
     return conf
-
-
-def _check_conflicts(entries: Iterable[RegistryEntry]) -> None:
-    """containers/image refuses a location defined twice with different `insecure` or `blocked`: which
-    one applied would depend on the prefix a reference happens to match."""
-    seen: dict[str, RegistryEntry] = {}
-    for entry in entries:
-        if not entry.location:  # a wildcard's: the host matched is kept, nothing to conflict on
-            continue
-        other = seen.setdefault(entry.location, entry)
-        for flag in ("insecure", "blocked"):
-            if getattr(other, flag) != getattr(entry, flag):
-                where = entry.source if entry.source == other.source else f"{other.source} and {entry.source}"
-                raise UsageError(f"{where}: location {entry.location!r} is defined more than once with "
-                                 f"conflicting {flag} (prefixes {other.prefix!r} and {entry.prefix!r}); make them "
-                                 "agree")
 
 
 def _signature(path: Path, drop_in: bool) -> tuple[str, int, int]:
