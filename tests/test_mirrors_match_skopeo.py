@@ -5,7 +5,7 @@ Each is reached under a name (`origin.example.com:PORT`, ...) through a forward 
 host each request was for; both tools must ask the same hosts for the manifest, in the same order, and
 agree on whether the pull succeeds.
 
-skopeo 1.9 does not read CONTAINERS_REGISTRIES_CONF (podman, buildah and CRI-O pass it to containers/image
+skopeo 1.9 does not read CONTAINERS_REGISTRIES_CONF (podman and buildah pass it to containers/image
 as the main file); it is given the same file with `--registries-conf`, which is that same setting.
 """
 

@@ -1,7 +1,7 @@
 """Which registries.conf files are read, and how they merge, as containers/image reads them
 (pkg/sysregistriesv2; containers-registries.conf(5) and containers-registries.conf.d(5)).
 
-The main file: `$CONTAINERS_REGISTRIES_CONF` when set (as podman, buildah and CRI-O take it; a missing
+The main file: `$CONTAINERS_REGISTRIES_CONF` when set (as podman and buildah take it; a missing
 file is an error there too), else `$HOME/.config/containers/registries.conf` if it exists, else
 `/etc/containers/registries.conf`. Then the drop-ins: every `*.conf` directly in
 `/etc/containers/registries.conf.d` and then in `$HOME/.config/containers/registries.conf.d`, in name
