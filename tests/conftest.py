@@ -169,14 +169,16 @@ def pushed(registry: Registry, tmp_path: Path) -> tuple[str, str]:
 
 @pytest.fixture(autouse=True)
 def modelpack_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own MODELPACK_HOME, an empty Docker credentials dir, no registries.conf (the
-    machine's /etc/containers one must not route the tests' pulls) and a signature policy that accepts
+    """Every test gets its own MODELPACK_HOME, an empty Docker credentials dir, an empty registries.conf (the
+    machine's /etc/containers one must not route the tests' pulls; its registries.conf.d drop-ins still
+    apply, as they do for podman) and a signature policy that accepts
     anything (nor may the machine's policy.json judge them)."""
     home = tmp_path_factory.mktemp("modelpack-home")
     docker_config = tmp_path_factory.mktemp("docker-config")
     monkeypatch.setenv("MODELPACK_HOME", str(home))
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
-    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(docker_config / "no-registries.conf"))
+    (docker_config / "registries.conf").write_text("")
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(docker_config / "registries.conf"))
     accept = docker_config / "accept-anything-policy.json"
     accept.write_text('{"default": [{"type": "insecureAcceptAnything"}]}\n')
     monkeypatch.setenv("MODELPACK_SIGNATURE_POLICY", str(accept))

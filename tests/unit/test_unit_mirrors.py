@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from modelpack.errors import UsageError
 from modelpack.oci.reference import Reference
-from modelpack.store import mirrors
+from modelpack.store import mirrors, registries_files
 from modelpack.store.mirrors import RegistriesConf, parse
 
 DIGEST = "sha256:" + "a" * 64
@@ -41,6 +42,20 @@ insecure = true
     assert route.origin.reference.tag == "latest"  # the version is kept
 
 
+def test_a_prefix_matches_up_to_a_port_as_containers_image_matches() -> None:
+    # containers/image's refMatchingPrefix lets `example.com` match `example.com:5000` (and skopeo refuses
+    # that host when the table is blocked): the port is carried over to every location.
+    c = conf('[[registry]]\nlocation = "o.example.com"\n[[registry.mirror]]\nlocation = "m.example.com"\n'
+             '[[registry]]\nlocation = "bad.example.com"\nblocked = true\n')
+    assert where(c.route(Reference.parse("o.example.com:5000/team/m:1")), False) == \
+        ["m.example.com:5000/team/m", "o.example.com:5000/team/m"]
+    with pytest.raises(UsageError, match="blocked"):
+        c.route(Reference.parse("bad.example.com:8443/m:1"))
+    with pytest.raises(UsageError, match="blocked"):
+        c.check_host("bad.example.com:8443")
+    assert c.entry_for("bad.example.community/m") is None and c.entry_for("o.example.com.evil/m") is None
+
+
 def test_prefix_defaults_to_location_and_the_longest_prefix_wins() -> None:
     c = conf('''
 [[registry]]
@@ -54,12 +69,13 @@ blocked = true
     assert c.route(Reference.parse("reg.example.com/other/m:1")).origin.insecure
     with pytest.raises(UsageError, match=r"reg.example.com/team/m is blocked by test.conf"):
         c.route(Reference.parse("reg.example.com/team/m:1"))
-    # A prefix matches whole path components only, and a host prefix is not another port of that host.
+    # A prefix matches whole path components only; a host prefix also matches that host with a port, as
+    # containers/image matches (and then `reg.example.com:5000/team` is not under `reg.example.com/team`).
     assert c.entry_for("reg.example.com/teamwork/m").prefix == "reg.example.com"  # type: ignore[union-attr]
-    assert c.entry_for("reg.example.com:5000/team/m") is None
+    assert c.entry_for("reg.example.com:5000/team/m").prefix == "reg.example.com"  # type: ignore[union-attr]
 
 
-def test_wildcard_prefix_matches_subdomains_and_loses_to_an_exact_one() -> None:
+def test_wildcard_prefix_matches_subdomains_and_wins_over_an_exact_one_as_long() -> None:
     c = conf('''
 [[registry]]
 prefix = "*.example.com"
@@ -71,12 +87,27 @@ location = "a.example.com"
 ''')
     route = c.route(Reference.parse("b.example.com/team/m:1"))
     assert where(route, False) == ["cache.local/ex/team/m", "b.example.com/team/m"]
-    assert c.route(Reference.parse("a.example.com/team/m:1")).mirrors == ()
+    # Equally long prefixes: the first in sorted order wins, as containers/image sorts its tables (and
+    # skopeo blocks `a.example.com` for a blocked `*.example.com`); a longer exact one wins.
+    assert c.entry_for("a.example.com/team/m").prefix == "*.example.com"  # type: ignore[union-attr]
+    assert c.entry_for("ab.example.com/team/m").prefix == "*.example.com"  # type: ignore[union-attr]
+    longer = conf('[[registry]]\nprefix = "*.example.com"\nblocked = true\n[[registry]]\nlocation = "ab.example.com"\n')
+    assert longer.route(Reference.parse("ab.example.com/team/m:1")).mirrors == ()
+    # The same prefix twice in one file: the first table applies (skopeo asks the first one's mirrors).
+    twice = conf('[[registry]]\nlocation = "a.example.com"\n[[registry.mirror]]\nlocation = "m1.local"\n'
+                 '[[registry]]\nlocation = "a.example.com"\n[[registry.mirror]]\nlocation = "m2.local"\n')
+    assert where(twice.route(Reference.parse("a.example.com/m:1")), False) == ["m1.local/m", "a.example.com/m"]
     assert c.entry_for("example.com/team/m") is None
     # The host's port is no part of the domain a wildcard matches (as in containers/image): a blocked
-    # wildcard blocks every port.
-    assert where(c.route(Reference.parse("b.example.com:5000/team/m:1")), False) == \
-        ["cache.local/ex/team/m", "b.example.com:5000/team/m"]
+    # wildcard blocks every port. It is carried over to the mirror's location, as containers/image does,
+    # which turns a location with a namespace into no reference at all: refused, naming the file.
+    with pytest.raises(UsageError, match=re.escape("test.conf: prefix '*.example.com' maps b.example.com:5000/team/m "
+                                                   "to 'cache.local/ex:5000/team/m', which is no registry/repository "
+                                                   "name")):
+        c.route(Reference.parse("b.example.com:5000/team/m:1"))
+    ported = conf('[[registry]]\nprefix = "*.example.com"\n[[registry.mirror]]\nlocation = "cache.local"\n')
+    assert where(ported.route(Reference.parse("b.example.com:5000/team/m:1")), False) == \
+        ["cache.local:5000/team/m", "b.example.com:5000/team/m"]
     blocked = conf('[[registry]]\nprefix = "*.example.com"\nblocked = true\n')
     with pytest.raises(UsageError, match="blocked"):
         blocked.route(Reference.parse("b.example.com:443/team/m:1"))
@@ -118,6 +149,9 @@ def test_mirror_by_digest_only_applies_to_every_mirror_and_conflicts_are_refused
     with pytest.raises(UsageError, match="mirror-by-digest-only"):
         conf('[[registry]]\nlocation = "o.example.com"\nmirror-by-digest-only = true\n'
              '[[registry.mirror]]\nlocation = "m.local"\npull-from-mirror = "all"\n')
+    with pytest.raises(UsageError, match="mirror-by-digest-only"):  # even agreeing, as containers/image
+        conf('[[registry]]\nlocation = "o.example.com"\nmirror-by-digest-only = true\n'
+             '[[registry.mirror]]\nlocation = "m.local"\npull-from-mirror = "digest-only"\n')
 
 
 def test_docker_hub_official_images_match_under_library() -> None:
@@ -155,7 +189,8 @@ def test_short_name_settings_are_ignored() -> None:
     ('[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\ninsecure = true', "has no location"),
     ('[[registry]]\nlocation = "r.example.com"\n[[registry.mirror]]\nlocation = "m.local"\npull-from-mirror = "some"',
      "pull-from-mirror"),
-    ('[[registry]]\nlocation = "r.example.com"\n[[registry]]\nlocation = "r.example.com"', "more than once"),
+    ('[[registry]]\nlocation = "r.example.com"\n[[registry]]\nlocation = "r.example.com"\nblocked = true',
+     "defined more than once with conflicting blocked"),
     ('[registries.block]\nregistries = ["a.example.com"]\n[[registry]]\nlocation = "r.example.com"', "mixes version"),
     # Nesting deep enough to exhaust the TOML parser's recursion: still one line, not an internal error.
     ("x = " + "[" * 100_000 + "]" * 100_000, "is not valid TOML"),
@@ -183,34 +218,6 @@ def test_a_location_that_leaves_no_repository_is_refused_when_used() -> None:
     assert c.route(Reference.parse("a.example.com/x/y/z:1")).origin.reference.name == "b.example.com/z"
 
 
-def test_files_env_drop_ins_size_cap_and_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(mirrors.ENV, str(tmp_path / "missing.conf"))
-    assert mirrors.load().entries == ()  # a missing file is an empty configuration
-    main = tmp_path / "registries.conf"
-    main.write_text('[[registry]]\nlocation = "a.example.com"\ninsecure = true\n')
-    monkeypatch.setenv(mirrors.ENV, str(main))
-    assert mirrors.load().entry_for("a.example.com/m").insecure  # type: ignore[union-attr]
-    main.write_text('[[registry]]\nlocation = "a.example.com"\nblocked = true\n# changed\n')
-    assert mirrors.load().entry_for("a.example.com/m").blocked  # type: ignore[union-attr]  # re-read on change
-    main.write_bytes(b"#" * (mirrors.MAX_CONF_BYTES + 1))
-    with pytest.raises(UsageError, match="over 1 MiB"):
-        mirrors.load()
-
-    # Without the variable: the user's file and its drop-ins, a later drop-in replacing the same prefix.
-    monkeypatch.delenv(mirrors.ENV)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
-    user = tmp_path / "cfg" / "containers"
-    (user / "registries.conf.d").mkdir(parents=True)
-    (user / "registries.conf").write_text('[[registry]]\nlocation = "a.example.com"\ninsecure = true\n')
-    (user / "registries.conf.d" / "50-block.conf").write_text('[[registry]]\nlocation = "a.example.com"\n'
-                                                               'blocked = true\n')
-    (user / "registries.conf.d" / "ignored.txt").write_text("not toml [")
-    assert mirrors.config_files() == [user / "registries.conf", user / "registries.conf.d" / "50-block.conf"]
-    entry = mirrors.load().entry_for("a.example.com/m")
-    assert entry is not None and entry.blocked and not entry.insecure
-    assert entry.source.endswith("50-block.conf")
-
-
 def test_a_mirror_gets_no_given_credentials_a_short_connect_timeout_and_no_retries() -> None:
     from modelpack.store.credentials import Credentials
     from modelpack.store.options import ClientOptions
@@ -232,7 +239,7 @@ def test_reads_may_go_through_mirrors_and_writes_never(tmp_path: Path, monkeypat
 
     (tmp_path / "r.conf").write_text('[[registry]]\nprefix = "o.example.com/team"\nlocation = "p.example.com/t"\n'
                                      '[[registry.mirror]]\nlocation = "m.local/cache"\n')
-    monkeypatch.setenv(mirrors.ENV, str(tmp_path / "r.conf"))
+    monkeypatch.setenv(registries_files.ENV, str(tmp_path / "r.conf"))
     ref = Reference.parse("o.example.com/team/m:1")
     options = ClientOptions()
     writer = remote(ref, options)

@@ -14,7 +14,7 @@ from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, retarget
 from modelpack.places import LayoutReference, Place, open_layout, open_place, parse_place
 from modelpack.signatures.orphans import remove_signature_tags
-from modelpack.store import mirrors as registries_conf
+from modelpack.store import registries_files as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors

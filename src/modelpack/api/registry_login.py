@@ -9,7 +9,7 @@ from pathlib import Path
 from modelpack.errors import UsageError
 from modelpack.oci.reference import is_domain
 from modelpack.store import credentials
-from modelpack.store import mirrors as registries_conf
+from modelpack.store import registries_files as registries_conf
 from modelpack.store.options import ClientOptions, closes_own_options
 
 

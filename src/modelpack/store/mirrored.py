@@ -34,7 +34,7 @@ from modelpack.errors import (
 )
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference
-from modelpack.store import mirrors as registries_conf
+from modelpack.store import registries_files as registries_conf
 from modelpack.store.blobstream import RangesIgnored, ResumableBlob
 from modelpack.store.mirrors import Endpoint
 from modelpack.store.options import ClientOptions, OwnsOptions

@@ -1,30 +1,27 @@
 """registries.conf (containers-registries.conf(5), as podman, skopeo, buildah and CRI-O read it): where a
 reference is really read from and written to. Pure parsing and matching; `mirrored.py` does the I/O.
 
+Matching follows containers/image's (pkg/sysregistriesv2): a prefix matches where the name continues
+with `/` or `:` (so `example.com` also matches `example.com:5000`, and rewrites it to `LOCATION:5000`),
+and `*.example.com` matches a host ending so, its port carried over to each mirror's location.
+
 Read: `[[registry]]` tables (`prefix`, `location`, `insecure`, `blocked`, `mirror-by-digest-only`) with
 their `[[registry.mirror]]` tables (`location`, `insecure`, `pull-from-mirror`), and the version-1
 `[registries.insecure]` / `[registries.block]` lists. Ignored: short-name settings
 (`unqualified-search-registries`, `[aliases]`, ...): modelpack takes fully qualified references only.
 
-Files: `$CONTAINERS_REGISTRIES_CONF` alone when set (a missing file is an empty configuration); else
-`$XDG_CONFIG_HOME/containers/registries.conf` (default `~/.config`) if it exists, else
-`/etc/containers/registries.conf`, each followed by the `*.conf` drop-ins of its `registries.conf.d`
-(and the user's drop-ins after the system's), in name order; a later table with the same `prefix`
-replaces an earlier one.
+Which files are read, and how they are merged: `registries_files.py`.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from modelpack import advice
 from modelpack.errors import UsageError
-from modelpack.files import read_capped
 from modelpack.oci.reference import DOCKER_HUB, Reference, is_domain, is_registry_host, is_repository_name
 
 if sys.version_info >= (3, 11):
@@ -32,11 +29,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 (tomli is a dependency there)
     import tomli as tomllib
 
-ENV = "CONTAINERS_REGISTRIES_CONF"
-SYSTEM_CONF = Path("/etc/containers/registries.conf")
-MAX_CONF_BYTES = 1 << 20  # real files are a few KiB; a huge one is a mistake, not a configuration
-MAX_DROP_INS = 100
 PULL_FROM = ("all", "digest-only", "tag-only")
+# Mirrors tried per [[registry]]: real files list one to three; thousands made one pull try each in turn
+# (10,000 dead ones: over 10 minutes, and an error line naming them all).
+MAX_MIRRORS = 16
 
 
 @dataclass(frozen=True)
@@ -68,14 +64,20 @@ class RegistryEntry:
         return self.prefix.startswith("*.")
 
     def matched(self, name: str) -> int:
-        """How many leading characters of `name` (host/repository) this entry's prefix matches; -1: none."""
+        """How many leading characters of `name` (host/repository) this entry's prefix matches; -1: none.
+        As containers/image matches: what follows the match is nothing, `/` or `:` (a port: `example.com`
+        matches `example.com:5000`, so a port does not escape `blocked`); a wildcard's domain is looked for
+        in the host, first occurrence, and the port after it is not part of the match."""
         if self.wildcard:
-            host = name.split("/", 1)[0]
-            # The domain alone is matched (as containers/image does): a port does not escape `blocked`.
-            return len(host) if host.partition(":")[0].endswith(self.prefix[1:]) else -1
-        if name == self.prefix or name.startswith(self.prefix + "/"):
-            return len(self.prefix)
-        return -1
+            at = name.find(self.prefix[1:])
+            if at < 0 or "/" in name[:at]:
+                return -1
+            end = at + len(self.prefix) - 1
+        elif name.startswith(self.prefix):
+            end = len(self.prefix)
+        else:
+            return -1
+        return end if name[end:end + 1] in ("", "/", ":") else -1
 
 
 @dataclass(frozen=True)
@@ -110,12 +112,16 @@ class RegistriesConf:
     files: tuple[str, ...] = ()
 
     def entry_for(self, name: str) -> RegistryEntry | None:
-        """The table whose prefix matches `name` (host/repository) longest (exact beats wildcard)."""
-        best: tuple[int, bool] = (-1, False)
-        found = None
+        """The table whose prefix matches `name` (host/repository) longest. Of prefixes equally long, the
+        first in sorted order, as containers/image keeps its tables sorted: `*.example.com` beats
+        `a.example.com`, `*` sorting before any host name."""
+        found: RegistryEntry | None = None
         for entry in self.entries:
-            if entry.matched(name) >= 0 and (len(entry.prefix), not entry.wildcard) > best:
-                best, found = (len(entry.prefix), not entry.wildcard), entry
+            if entry.matched(name) < 0:
+                continue
+            if found is None or len(entry.prefix) > len(found.prefix) or \
+                    (len(entry.prefix) == len(found.prefix) and entry.prefix < found.prefix):
+                found = entry
         return found
 
     def route(self, reference: Reference) -> Route:
@@ -169,19 +175,20 @@ def full_name(reference: Reference) -> str:
 
 def _rewrite(reference: Reference, name: str, entry: RegistryEntry) -> Reference:
     host, _, repository = name.partition("/")
-    if not is_repository_name(repository):
+    if not is_registry_host(host) or not is_repository_name(repository):
         raise UsageError(f"{entry.source}: prefix {entry.prefix!r} maps {reference.name} to {name!r}, which is "
                          "no registry/repository name; fix the location")
     return replace(reference, registry=host, repository=repository)
 
 
 # -- parsing -------------------------------------------------------------------------------------------
-def parse(text: str, source: str) -> list[RegistryEntry]:
+def parse(text: str, source: str, drop_in: bool = False) -> list[RegistryEntry]:
     """The `[[registry]]` tables of one file.
 
     Args:
         text: the file's content (TOML).
         source: the file's name, for error messages.
+        drop_in: a `registries.conf.d` file, which must be version 2 (containers-registries.conf.d(5)).
 
     Returns:
         The entries, in file order.
@@ -201,13 +208,37 @@ def parse(text: str, source: str) -> list[RegistryEntry]:
         raise UsageError(f"{source}: `registry` must be [[registry]] tables")
     if tables and legacy:
         raise UsageError(f"{source} mixes version 1 ([registries.*]) and version 2 ([[registry]]) tables; use one")
+    if legacy and drop_in:
+        raise UsageError(f"{source}: a drop-in must be version 2 ([[registry]] tables), not [registries.*]; "
+                         "convert it")
     entries = [_entry(table, source) for table in tables] + _legacy(legacy, source)
-    seen: set[str] = set()  # (a count per prefix was quadratic: 10 s for a 1 MiB file of 31,000 tables)
+    check_conflicts(entries)
+    # The same prefix twice in one file: the first table applies, as in containers/image (skopeo asks the
+    # first one's mirrors); a later file's table of that prefix replaces it (see registries_files).
+    first: dict[str, RegistryEntry] = {}
     for entry in entries:
-        if entry.prefix in seen:
-            raise UsageError(f"{source}: prefix {entry.prefix!r} is defined more than once")
-        seen.add(entry.prefix)
-    return entries
+        first.setdefault(entry.prefix, entry)
+    return list(first.values())
+
+
+def check_conflicts(entries: Iterable[RegistryEntry]) -> None:
+    """Refuse a location defined twice with different `insecure` or `blocked`, as containers/image
+    refuses it: which one applied would depend on the prefix a reference happens to match.
+
+    Raises:
+        UsageError: such a pair, naming its file(s) and prefixes.
+    """
+    seen: dict[str, RegistryEntry] = {}
+    for entry in entries:
+        if not entry.location:  # a wildcard's: the host matched is kept, nothing to conflict on
+            continue
+        other = seen.setdefault(entry.location, entry)
+        for flag in ("insecure", "blocked"):
+            if getattr(other, flag) != getattr(entry, flag):
+                where = entry.source if entry.source == other.source else f"{other.source} and {entry.source}"
+                raise UsageError(f"{where}: location {entry.location!r} is defined more than once with "
+                                 f"conflicting {flag} (prefixes {other.prefix!r} and {entry.prefix!r}); make them "
+                                 "agree")
 
 
 def _entry(table: dict[str, Any], source: str) -> RegistryEntry:
@@ -229,6 +260,9 @@ def _entry(table: dict[str, Any], source: str) -> RegistryEntry:
     mirrors = table.get("mirror", [])
     if not isinstance(mirrors, list) or not all(isinstance(m, dict) for m in mirrors):
         raise UsageError(f"{source}: `mirror` of prefix {prefix!r} must be [[registry.mirror]] tables")
+    if len(mirrors) > MAX_MIRRORS:
+        raise UsageError(f"{source}: prefix {prefix!r} lists {len(mirrors)} mirrors; modelpack tries at most "
+                         f"{MAX_MIRRORS}: keep the nearest")
     return RegistryEntry(prefix, location, source, _flag(table, "insecure", source), _flag(table, "blocked", source),
                          tuple(_mirror(m, source, prefix, by_digest_only) for m in mirrors))
 
@@ -242,7 +276,7 @@ def _mirror(table: dict[str, Any], source: str, prefix: str, by_digest_only: boo
     if pull_from and pull_from not in PULL_FROM:
         raise UsageError(f"{source}: pull-from-mirror = {pull_from!r} (mirror {location}); "
                          f"expected {', '.join(PULL_FROM)}")
-    if by_digest_only and pull_from not in ("", "digest-only"):
+    if by_digest_only and pull_from:  # containers/image refuses both, even when they agree
         raise UsageError(f"{source}: prefix {prefix!r} sets mirror-by-digest-only and its mirror {location} "
                          f"sets pull-from-mirror = {pull_from!r}; keep one")
     return Mirror(location, _flag(table, "insecure", source),
@@ -298,88 +332,3 @@ def _check_name(value: str, source: str, what: str, host_only: bool = False, sho
     host_ok = is_domain(host) if host_only else is_registry_host(host)
     if not host_ok or (path and (host_only or not is_repository_name(path))):
         raise UsageError(f"{source}: {what} {shown or value!r} is not host[:port][/namespace] (no tag or digest)")
-
-
-# -- files ---------------------------------------------------------------------------------------------
-_cache: dict[tuple[tuple[str, int, int], ...], RegistriesConf] = {}
-_cache_lock = threading.Lock()
-
-
-def config_files() -> list[Path]:
-    """The files read, in order (see the module docstring); missing ones included, as empty."""
-    chosen = os.environ.get(ENV, "").strip()
-    if chosen:
-        return [Path(chosen)]
-    user_dir = _user_dir()
-    user = user_dir / "registries.conf" if user_dir is not None else None
-    main = user if user is not None and user.is_file() else SYSTEM_CONF
-    dirs = [Path(f"{main}.d")]
-    if main == SYSTEM_CONF and user_dir is not None:
-        dirs.append(user_dir / "registries.conf.d")
-    drop_ins: list[Path] = []
-    for folder in dirs:
-        if folder.is_dir():
-            drop_ins.extend(sorted(p for p in folder.iterdir() if p.suffix == ".conf" and p.is_file()))
-    if len(drop_ins) > MAX_DROP_INS:
-        raise UsageError(f"{len(drop_ins)} drop-in files in {', '.join(map(str, dirs))}: over the {MAX_DROP_INS} "
-                         "modelpack reads; merge them")
-    return [main, *drop_ins]
-
-
-def _user_dir() -> Path | None:
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    if not base:
-        try:
-            base = str(Path.home() / ".config")
-        except RuntimeError:  # no home directory (a bare service account): the system files alone
-            return None
-    return Path(base) / "containers"
-
-
-def load() -> RegistriesConf:
-    """The registries configuration in effect, read again when a file changes.
-
-    Raises:
-        UsageError: a file cannot be read, is over 1 MiB, or is malformed (the file is named).
-    """
-    files = config_files()
-    key = tuple(_signature(path) for path in files)
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
-    merged: dict[str, RegistryEntry] = {}
-    read: list[str] = []
-    for path, (_, _, size) in zip(files, key, strict=True):
-        if size < 0:
-            continue
-        for entry in parse(_read(path), str(path)):
-            merged[entry.prefix] = entry  # a drop-in's table replaces the same prefix's earlier one
-        read.append(str(path))
-    conf = RegistriesConf(tuple(merged.values()), tuple(read))
-    with _cache_lock:
-        _cache.clear()  # one configuration is in effect at a time: keep only the latest
-        _cache[key] = conf
-    return conf
-
-
-def _signature(path: Path) -> tuple[str, int, int]:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return (str(path), 0, -1)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    return (str(path), st.st_mtime_ns, st.st_size)
-
-
-def _read(path: Path) -> str:
-    try:
-        data = read_capped(path, MAX_CONF_BYTES)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if data is None:
-        raise UsageError(f"{path} is over {MAX_CONF_BYTES >> 20} MiB; a registries.conf is a few KiB: fix it")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8 text; fix or remove it") from None
