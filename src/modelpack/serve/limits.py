@@ -80,7 +80,7 @@ class ByteBudget:
     """
 
     def __init__(self, total: int) -> None:
-        self.free = total
+        self.total = self.free = total
         self._lock = threading.Lock()
 
     def take(self, size: int) -> bool:
