@@ -1,6 +1,6 @@
-"""`serve` keeps its memory budget when many clients send the largest requests at once over gRPC (whose
-core reads a message before any code of ours sees it); gRPC's own refusals of over-size messages are
-counted in /metrics."""
+"""`serve` keeps its memory budget when many clients send the largest requests at once, over gRPC (whose
+core reads a message before any code of ours sees it) and as JSON (which costs several times its bytes
+once parsed); gRPC's own refusals of over-size messages are counted in /metrics."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,37 @@ def test_a_grpc_message_that_does_not_arrive_in_time_frees_its_slot(tmp_path: Pa
         assert small_infer(client).tolist() == [0]
         lines = [line for line in metrics_lines(server.server_address[1]) if "grpc_ModelInfer" in line]
         assert any('code="DEADLINE_EXCEEDED"' in line and line.endswith(" 2.0") for line in lines), lines
+
+
+def post(port: int, body: bytes, results: list[tuple[int, str]]) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/iris/infer", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            answer.read()
+            results.append((answer.status, ""))
+    except urllib.error.HTTPError as refused:
+        results.append((refused.code, refused.headers.get("Retry-After", "")))
+
+
+@pytest.mark.slow
+def test_largest_json_bodies_at_once_are_refused_rather_than_parsed_together(served: Any) -> None:
+    # A JSON body costs ~8 times its bytes once parsed, and more as its answer, but took from the budget
+    # only its bytes: two bodies of 16 MiB of `0,` were parsed at once, +1.1 GB (one alone: +0.73 GB).
+    server = served()
+    values = (16 * MiB - 200) // 2 // 4 * 4
+    body = (b'{"inputs": [{"name": "x", "shape": [%d, 4], "datatype": "FP64", "data": [' % (values // 4)
+            + b"0," * (values - 1) + b"0]}]}")
+    alone: list[tuple[int, str]] = []
+    post(server.http_port, body, alone)
+    assert alone == [(200, "")]
+    after_one = server.peak_mib()
+    together: list[tuple[int, str]] = []
+    senders = [threading.Thread(target=post, args=(server.http_port, body, together)) for _ in range(4)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    assert sorted(together)[0] == (200, "") and all(answer in {(200, ""), (503, "1")} for answer in together)
+    assert (503, "1") in together, together
+    assert server.peak_mib() - after_one < 180, (after_one, server.peak_mib())
