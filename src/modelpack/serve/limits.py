@@ -8,12 +8,13 @@
   soon as it passes the limit (chunked);
 - a request's body must arrive within `request_timeout` seconds of its headers (408 otherwise); the
   headers themselves are bounded by the connection's deadline (`http_protocols`);
-- bodies received and parsed at once total at most `max_inflight_bytes` (JSON parsing costs ~10-25 times
-  the body size in Python objects), counted as their bytes arrive (a declared length never sent holds
-  nothing); a body whose next bytes do not fit gets a 503 (the rest is read and dropped, so that a
-  client still sending reads it). They are held until the response has been written but for its last
-  `RESPONSE_PIECE` (a response can be several times its request), within the connection's deadline
-  (`http_protocols`): clients that do not read their answers cannot pile them up in memory."""
+- bodies received and parsed at once total at most `max_inflight_bytes`, counted as their bytes arrive (a
+  declared length never sent holds nothing), a byte of JSON as `JSON_FACTOR` (what parsing it costs) and
+  a body at most as the whole budget (the largest body runs alone); a body whose next bytes do not fit
+  gets a 503 (the rest is read and dropped, so that a client still sending reads it). They are held
+  until the response has been written but for its last `RESPONSE_PIECE` (a response can be several times
+  its request), within the connection's deadline (`http_protocols`): clients that do not read their
+  answers cannot pile them up in memory."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # A response is written in pieces of this size, each once the client has taken the previous one.
 RESPONSE_PIECE = 256 * 1024
+# What a byte of a JSON body costs once parsed (Python lists of numbers, then numpy arrays, with the body):
+# 16 MiB of `0,` took json.loads +80 MiB and the array +48 more. Bytes of binary tensors cost one.
+JSON_FACTOR = 8
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class ByteBudget:
     """
 
     def __init__(self, total: int) -> None:
-        self.free = total
+        self.total = self.free = total
         self._lock = threading.Lock()
 
     def take(self, size: int) -> bool:
@@ -126,12 +130,14 @@ class LimitsMiddleware:
                                 f"request body of {declared[:40].decode(errors='replace')} bytes is over the "
                                 f"limit of {cap} bytes" if declared.isdigit() else "bad Content-Length")
         deadline = asyncio.get_running_loop().time() + self.limits.request_timeout
-        received = 0  # bytes of the body taken from the budget
+        received = 0  # bytes of the body received
+        charged = 0  # taken from the budget for them
+        json_part = _json_length(headers)
         handling = False  # holds a slot
         started = False
 
         async def bounded_receive() -> Message:
-            nonlocal received, handling
+            nonlocal received, handling, charged
             try:
                 message = await _by(receive(), deadline)
             except asyncio.TimeoutError:
@@ -142,11 +148,15 @@ class LimitsMiddleware:
             size = len(message.get("body", b""))
             if received + size > cap:
                 raise RequestRefused(413, f"request body is over the limit of {cap} bytes")
-            if not self.budget.take(size):
+            # JSON costs JSON_FACTOR times its bytes; a body's charge is at most the whole budget, so that
+            # the largest body still runs when it is alone.
+            charge = min(JSON_FACTOR * min(received + size, json_part) + max(received + size - json_part, 0),
+                         self.budget.total) - charged
+            if not self.budget.take(charge):
                 # Give its bytes back (the others go on), then read the rest and drop it, so that a client
                 # still sending reads the 503 (closing on unread bytes would reset the connection under it).
-                self.budget.release(received)
-                more, dropped, received = message.get("more_body", False), received + size, 0
+                self.budget.release(charged)
+                more, dropped, received, charged = message.get("more_body", False), received + size, 0, 0
                 while more and dropped <= cap:
                     try:
                         message = await _by(receive(), deadline)
@@ -157,6 +167,7 @@ class LimitsMiddleware:
                 raise RequestRefused(503, "the server is busy: the bodies of other requests fill its memory "
                                           "budget; retry later", [(b"retry-after", b"1")])
             received += size
+            charged += charge
             if not message.get("more_body", False) and not handling:
                 if self.active >= self.limits.max_connections:
                     raise RequestRefused(503, "the server is busy: too many requests at once; retry later",
@@ -186,9 +197,15 @@ class LimitsMiddleware:
                 raise
             await refuse(send, refusal.status, refusal.message, refusal.headers)
         finally:
-            self.budget.release(received)
+            self.budget.release(charged)
             if handling:
                 self.active -= 1
+
+
+def _json_length(headers: dict[bytes, bytes]) -> int:
+    """How many of a body's bytes are JSON: the binary tensor extension's header says; otherwise all."""
+    declared = re.fullmatch(rb"\s*(\d{1,18})\s*", headers.get(b"inference-header-content-length", b""))
+    return int(declared.group(1)) if declared else sys.maxsize  # a bad one is the app's 400
 
 
 async def _by(receiving: Awaitable[Message], deadline: float) -> Message:
