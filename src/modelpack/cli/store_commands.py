@@ -52,7 +52,8 @@ def check(repair: bool, as_json: bool) -> None:
 @json_option
 @handle_errors
 def gc(as_json: bool) -> None:
-    """Delete blobs no model in the store uses, and what killed pulls left in ingest/."""
+    """Delete blobs no model in the store uses, and what stopped pulls left in ingest/ (downloads a
+    later pull would have resumed included)."""
     from modelpack import api
 
     report = api.gc_store()

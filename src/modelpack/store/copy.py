@@ -21,7 +21,7 @@ from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor, Index
 from modelpack.store.graph import Graph, unique
 from modelpack.store.ranged import validate_range_connections
-from modelpack.store.target import Opener, Progress, ReadableStorage, SpeculationFailed, Storage
+from modelpack.store.target import BlobOpener, Opener, Progress, ReadableStorage, SpeculationFailed, Storage
 from modelpack.threads import worker_pool
 
 MAX_WORKERS = 64  # more threads only add contention; a typo of 10000 would start that many
@@ -167,7 +167,7 @@ def _copy_blobs(src: ReadableStorage, dst: Storage, blobs: list[Descriptor], opt
 
 
 def _opener(src: ReadableStorage, blob: Descriptor) -> Opener:
-    return lambda: src.open_blob(blob)
+    return BlobOpener(src, blob)
 
 
 class BlobPipeline:

@@ -36,6 +36,7 @@ from modelpack.store.index_file import (
 from modelpack.store.layout_repository import LayoutRepository
 from modelpack.store.maintenance import GcReport, collect_garbage, sweep_ingest
 from modelpack.store.receive import Receiver
+from modelpack.store.resumable_ingest import ingest_resumable, kept_downloads, partial_name, resumable
 from modelpack.store.target import Opener, Progress, read_small
 from modelpack.streams import ByteStream
 
@@ -99,6 +100,14 @@ class LayoutStore:
         with fetching(self.ingest_dir, desc.digest, self._cancelled):  # another pull may be fetching it
             if self.has_blob(desc):
                 self.arrived.add(desc.digest)
+                return
+            if resumable(opener, desc):
+                self._ensure()
+                final = self.blob_path(desc.digest)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                ingest_resumable(self._receiver, self.ingest_dir, final, desc, opener, progress)
+                with self._state_lock:
+                    self.verified.add(desc.digest)
                 return
             with opener() as source:
                 self.ingest(desc, source, progress)
@@ -211,11 +220,13 @@ class LayoutStore:
     def check_room(self, blobs: Iterable[Descriptor], also_at: Path | None = None) -> None:
         """Refuse, before anything is written, blobs whose declared sizes do not fit on the store's
         filesystem (and, with `also_at`, a directory they will also be copied to). What killed pulls left
-        in ingest/ is removed first: a pull retried after a SIGKILL would otherwise find the disk holding
-        most of the model twice, and its download again."""
-        sweep_ingest(self)  # only files no live process holds (cheap: one listing)
+        in ingest/ is removed first (a pull retried after a SIGKILL would otherwise find the disk holding
+        most of the model twice, and its download again), but for the stopped downloads of these blobs,
+        which their pull resumes (see `resumable_ingest`): those count as room already taken."""
         blobs = list(blobs)
-        needs = [(self.root, sum(b.size for b in blobs if not self.has_blob(b)))]
+        kept = kept_downloads(self.ingest_dir, blobs)
+        sweep_ingest(self, keep=kept)  # only files no live process holds (cheap: one listing)
+        needs = [(self.root, sum(b.size - kept.get(partial_name(b), 0) for b in blobs if not self.has_blob(b)))]
         if also_at is not None:
             needs.append((also_at, sum(b.size for b in blobs)))
         require_space(needs)

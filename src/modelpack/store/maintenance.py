@@ -15,7 +15,7 @@ import contextlib
 import fcntl
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,11 +62,12 @@ class CheckReport:
                 and (self.index_error is None or self.index_repaired))
 
 
-def sweep_ingest(store: LayoutStore) -> tuple[int, int]:
-    """Remove the files in ingest/ that no live process is writing; (count, bytes) removed."""
+def sweep_ingest(store: LayoutStore, keep: Collection[str] = ()) -> tuple[int, int]:
+    """Remove the files in ingest/ that no live process is writing, but those named in `keep` (a stopped
+    download the caller is about to resume); (count, bytes) removed."""
     count = size = 0
     for path in _listdir(store.ingest_dir):
-        if path.name.startswith("."):
+        if path.name.startswith(".") or path.name in keep:
             continue  # a lock file (.index.lock): removing one a writer just opened would let two hold it
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)

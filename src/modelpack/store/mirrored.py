@@ -183,6 +183,11 @@ class MirroredRepository(OwnsOptions):
         stream, source = self._open_range(desc, 0, None)
         return stream if source is self._origin else _FailoverBlob(self, desc, 0, None, (stream, source))
 
+    def open_blob_from(self, desc: Descriptor, start: int) -> ByteStream:
+        """The blob's bytes from `start` on, from the first endpoint that serves them (see `open_blob`)."""
+        stream, source = self._open_range(desc, start, None)
+        return stream if source is self._origin else _FailoverBlob(self, desc, start, None, (stream, source))
+
     def _open_range(self, desc: Descriptor, start: int, end: int | None,
                     after: _Source | None = None) -> tuple[ByteStream, _Source]:
         """Bytes [start, end) of a blob (the whole blob: 0, None) from the first endpoint that serves them."""

@@ -30,7 +30,8 @@ class Receiver:
         self._large = 0  # large blobs being received now
         self._budget = Budget()  # extra connections for blobs fetched in ranges
 
-    def receive(self, desc: Descriptor, source: ByteStream, fd: int, progress: Progress | None = None) -> None:
+    def receive(self, desc: Descriptor, source: ByteStream, fd: int, progress: Progress | None = None,
+                resumed: digests.Verifier | None = None) -> None:
         """Write `source` to the open file `fd` (closed on return), then flush it to disk. A large blob
         whose stream turns out to be capped by its connection gets the rest fetched in ranges over several
         (see `ranged`; `source` must offer `ranges()`, and `fd` be open for reading too).
@@ -40,11 +41,13 @@ class Receiver:
             source: the blob's bytes.
             fd: a new, empty file opened for writing (or reading and writing).
             progress: told the size of each piece written.
+            resumed: a download resumed mid-blob: `fd` already holds (and is positioned after) the bytes this
+                verifier has hashed, and `source` yields the rest.
 
         Raises:
             IntegrityError: the bytes do not match `desc` (the file then holds them: delete it).
         """
-        verifier = digests.Verifier(desc.digest, desc.size)
+        verifier = resumed or digests.Verifier(desc.digest, desc.size)
         large = desc.size >= THREADED_HASH_MIN_BYTES
         with self._lock:
             # A second core for hashing only while there are cores to spare: with several large blobs
@@ -56,9 +59,9 @@ class Receiver:
         hashing = digests.ThreadedHashing(verifier, piece) if threaded else digests.InlineHashing(verifier, piece)
         try:
             splitter = Splitter.for_source(desc, source, fd, self._budget)
-            behind = WriteBehind(fd) if desc.size >= 2 * WINDOW else None
+            behind = WriteBehind(fd, verifier.size) if desc.size >= 2 * WINDOW else None
             with os.fdopen(fd, "wb", buffering=0) as out:
-                received = 0
+                received = verifier.size
                 while True:
                     buffer = hashing.buffer()
                     n = fill(source, memoryview(buffer))

@@ -84,6 +84,15 @@ class RegistryRepository(OwnsOptions):
         (`ResumableBlob.ranges`), for a receiver that fetches a large one over several connections."""
         return ResumableBlob(self, desc)
 
+    def open_blob_from(self, desc: Descriptor, start: int) -> ByteStream:
+        """The blob's bytes from `start` on (a Range request), for a download resumed where an earlier
+        one stopped.
+
+        Raises:
+            RangesIgnored: the registry does not serve that range (it sent the whole blob, or another range).
+        """
+        return ResumableBlob(self, desc, start)
+
     def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
                   mount_from: Sequence[str] = ()) -> None:
         """POST for an upload session (auth settles on this body-less request), then one streamed PUT.

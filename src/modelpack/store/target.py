@@ -1,6 +1,7 @@
 """The storage roles every place content lives in implements, the oras-go way: a small `Storage`
 (blobs and manifests, by tag or digest) and optional capabilities, discovered with `isinstance`:
-`ReferrerLister` (what refers to a manifest), `TagLister`, `Deleter`. Implemented by a registry
+`ReferrerLister` (what refers to a manifest), `TagLister`, `Deleter`, `RangeReader` (a blob from a
+given byte on, for resuming a download). Implemented by a registry
 repository, the local store, an OCI image layout directory (`oci:DIR`), memory (tests), and, read side
 only, a packed-but-unstored model. `copy()`, signing and verification are written against these alone."""
 
@@ -28,6 +29,43 @@ def read_small(target: BlobReader, desc: Descriptor, limit: int) -> bytes:
     verifier.update(data)
     verifier.verify()
     return data
+
+
+@runtime_checkable
+class RangeReader(Protocol):
+    def open_blob_from(self, desc: Descriptor, start: int) -> ByteStream:
+        """The blob's bytes from `start` on. Callers verify the whole blob.
+
+        Raises:
+            RangesIgnored: the source does not serve that range.
+        """
+        ...
+
+
+class BlobOpener:
+    """Opens one blob of a source from its start; and from a given byte, when the source can
+    (`RangeReader`): what lets the local store resume a download an earlier process left unfinished."""
+
+    def __init__(self, source: BlobReader, desc: Descriptor) -> None:
+        self._source = source
+        self._desc = desc
+
+    def __call__(self) -> ByteStream:
+        return self._source.open_blob(self._desc)
+
+    @property
+    def resumable(self) -> bool:
+        return isinstance(self._source, RangeReader)
+
+    def from_offset(self, start: int) -> ByteStream:
+        """The blob's bytes from `start` on; only where `resumable`.
+
+        Raises:
+            RangesIgnored: the source does not serve that range.
+        """
+        if not isinstance(self._source, RangeReader):
+            raise TypeError(f"{type(self._source).__name__} cannot start a blob mid-way")
+        return self._source.open_blob_from(self._desc, start)
 
 
 class SpeculationFailed(Exception):

@@ -40,12 +40,13 @@ class WriteBehind:
 
     Args:
         fd: the file, open for writing.
+        start: where writing starts (a resumed download): the bytes before are the disk's already.
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, start: int = 0) -> None:
         self._fd = fd
         self._call = _sync_file_range()
-        self._started = 0  # bytes handed to the disk so far
+        self._started = start  # bytes handed to the disk so far
         self._previous: tuple[int, int] | None = None  # the window handed over before the last one
 
     def wrote(self, end: int) -> None:
