@@ -39,11 +39,12 @@ def _push(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> tuple[str, b
     return ref, weight, hashlib.sha256(weight).hexdigest()
 
 
-def _stop_mid_weight(proxy: FaultProxy, ref: str, digest: str, partial: Path, sig: signal.Signals) -> int:
-    """Start a pull of `ref`, stop it with `sig` once the weight is part-received; the bytes it kept."""
+def _stop_mid_weight(proxy: FaultProxy, ref: str, digest: str, partial: Path, sig: signal.Signals,
+                     *args: str) -> int:
+    """Start a pull of `ref` (`args`), stop it with `sig` once the weight is part-received; the bytes it kept."""
     stall = Fault(f"GET .*/blobs/sha256:{digest}", times=1, stall_after=HELD_AT)
     proxy.faults.append(stall)
-    process = subprocess.Popen([sys.executable, "-m", "modelpack", "pull", "--plain-http", ref],
+    process = subprocess.Popen([sys.executable, "-m", "modelpack", "pull", "--plain-http", ref, *args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # Everything the proxy sent but the last part of a 1 MiB buffer is written before it holds.
@@ -61,22 +62,26 @@ def _blob(home: Path, digest: str) -> bytes:
     return (home / "blobs" / "sha256" / digest).read_bytes()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+@pytest.mark.parametrize(("sig", "output"), [(signal.SIGKILL, False), (signal.SIGINT, False), (signal.SIGKILL, True)],
+                         ids=["killed", "ctrl-c", "killed, -o --keep"])
 def test_a_stopped_pull_is_resumed_where_it_stopped(registry: Registry, proxy: FaultProxy, tmp_path: Path,
-                                                     modelpack_home: Path, sig: signal.Signals) -> None:
+                                                     modelpack_home: Path, sig: signal.Signals, output: bool) -> None:
     ref, weight, digest = _push(registry, proxy, tmp_path)
     partial = modelpack_home / "ingest" / f"{digest}.partial"
-    kept = _stop_mid_weight(proxy, ref, digest, partial, sig)
+    args = ("-o", str(tmp_path / "out"), "--keep") if output else ()
+    kept = _stop_mid_weight(proxy, ref, digest, partial, sig, *args)
     assert HELD_AT - 1024 * 1024 <= kept <= HELD_AT
     proxy.clear()
 
-    again = modelpack("pull", "--plain-http", "-v", ref)
+    again = modelpack("pull", "--plain-http", "-v", ref, *args)
     assert again.code == 0, again.err
     # Only the rest was asked for, once.
     assert [line.split(" ", 2)[2] for line in proxy.requests("GET", f"/blobs/sha256:{digest}")] == \
         [f"[Range: bytes={kept}-{WEIGHT - 1}]"]
     assert f"resuming at byte {kept} of {WEIGHT}" in again.err
     assert _blob(modelpack_home, digest) == weight
+    if output:
+        assert (tmp_path / "out" / "w.safetensors").read_bytes() == weight
     assert not partial.exists()
     check = modelpack("store", "check", "--json")
     assert check.code == 0 and json.loads(check.out)["ok"], check.out
