@@ -281,3 +281,28 @@ def test_a_failed_sibling_stops_every_range_of_a_blob(tmp_path: Path) -> None:
     # of 16 was asked for after the failure.
     assert 2 <= started <= 8, answer.ranges
     assert list(work.iterdir()) == []
+
+
+def test_a_download_resumed_mid_blob_is_fetched_in_ranges_too(registry: Registry, proxy: FaultProxy,
+                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rest of a blob an earlier process stopped receiving (see resumable_ingest) goes over several
+    connections like a fresh download: on a capped link it is where resuming matters most."""
+    from modelpack.store import resumable_ingest
+
+    monkeypatch.setattr(resumable_ingest, "RESUME_MIN_BYTES", MIB)
+    model = _model(tmp_path / "m", 12 * MIB + 12345)
+    ref = _repo(registry, proxy) + ":1"
+    mp.push(model, ref, options=PLAIN)
+    digest = _digest(model / "w.safetensors")
+    kept = 3 * MIB + 777
+    store = LayoutStore()
+    store.ingest_dir.mkdir(parents=True, exist_ok=True)
+    (store.ingest_dir / f"{digest.split(':')[1]}.partial").write_bytes((model / "w.safetensors").read_bytes()[:kept])
+    proxy.clear()
+    mp.pull(ref, options=PLAIN)
+    gets = proxy.requests("GET", digest)
+    assert f"[Range: bytes={kept}-{12 * MIB + 12345 - 1}]" in gets[0]  # the rest, asked for first
+    ranges = sorted(_bounded(gets[1:]))
+    assert len(ranges) >= 4 and all(start >= kept for start, _ in ranges), gets
+    assert _digest(store.blob_path(digest)) == digest
+    assert list(store.ingest_dir.iterdir()) == []

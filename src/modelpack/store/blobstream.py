@@ -77,11 +77,15 @@ class ResumableBlob(io.RawIOBase):
 
     def ranges(self) -> RangeOpener | None:
         """How to open other ranges of this blob, when its first answer allows them: a 200 with the whole
-        blob, not `Accept-Ranges: none` (whether ranges are really served, the first 206 tells)."""
+        blob, not `Accept-Ranges: none` (whether ranges are really served, the first 206 tells); or the 206
+        of a download resumed mid-blob (see `resumable_ingest`), for the rest of it."""
         resp = self._resp
-        if resp is None or resp.status_code != 200 or self._ranged:
+        if resp is None or self._end != self._desc.size:
             return None
-        if resp.headers.get("Accept-Ranges", "").strip().lower() == "none" \
+        if self._ranged:
+            if resp.status_code != 206 or self._start == 0:
+                return None
+        elif resp.status_code != 200 or resp.headers.get("Accept-Ranges", "").strip().lower() == "none" \
                 or resp.headers.get("Content-Length", "").strip() != str(self._desc.size):
             return None
         target = self._url
