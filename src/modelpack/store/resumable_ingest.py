@@ -77,9 +77,8 @@ def ingest_resumable(receiver: Receiver, ingest_dir: Path, final: Path, desc: De
             received is kept for the next attempt.
     """
     path = ingest_dir / partial_name(desc)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = _open_held(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # `store gc` removes only the ingest files nobody holds
         try:
             _receive(receiver, fd, path, desc, opener, progress)
         except IntegrityError:
@@ -88,6 +87,23 @@ def ingest_resumable(receiver: Receiver, ingest_dir: Path, final: Path, desc: De
         os.fchmod(fd, 0o444)
         os.replace(path, final)
     finally:
+        os.close(fd)
+
+
+def _open_held(path: Path) -> int:
+    """The file at `path` (made if missing), locked: `store gc` removes only the ingest files nobody holds.
+    One it removed between our open and our lock is not the file at `path` any more: open that one."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
         os.close(fd)
 
 
