@@ -10,6 +10,7 @@ repository: `/mnt/models/NAME/1/model.onnx`, not a flat directory.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,9 +26,10 @@ from modelpack.oci.descriptor import Manifest
 # no KServe runtime loads it, and skops itself refuses types it is not told to trust.
 UNPICKLED_SUFFIXES = (".joblib", ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".mar")
 # `.bin` is PyTorch's too (pytorch_model.bin, which the Hugging Face runtime and vLLM torch.load), but also
-# raw weights (OpenVINO, fastText): it counts unless its bytes cannot be what torch.load unpickles.
+# raw weights (OpenVINO, fastText, numpy's tofile): it counts unless its bytes cannot run code in torch.load.
 SNIFFED_SUFFIXES = (".bin",)
-SNIFF_BYTES = 512  # a tar header: the most of a file the sniff reads
+SNIFF_BYTES = 4096  # the most of a `.bin` file the sniff reads (a remote one: its first bytes only)
+TAR_HEADER = 512
 TRITON_VERSION = "1"  # the version directory Triton serves (its default policy: the highest number)
 TRITON_FILE = "model.onnx"  # onnxruntime backend's default_model_filename
 LAYOUT_ANNOTATION = "io.modelpack.modelcar.layout"
@@ -53,28 +55,34 @@ def unpickled_files(files: Mapping[str, Path]) -> list[str]:
 
 
 def _may_unpickle(content: Path) -> bool:
-    """Whether torch.load could unpickle this file: it reads a zip (torch.save's format: data.pkl inside),
-    a tar (its oldest format, pickles inside), and else a pickle stream, which runs nothing when its first
-    byte is no pickle opcode (the unpickler stops there). A file that cannot be read counts."""
-    import pickletools
+    """Whether torch.load could run code from this file: it reads a zip (torch.save's format: data.pkl
+    inside), a tar (its oldest format, pickles inside), and else a pickle stream, judged by
+    `pickle_sniff.may_run_code` (raw weights whose first byte happens to be an opcode are not one). A
+    file that cannot be read counts.
+
+    A file of exactly SNIFF_BYTES may be the head `served_file.remote_heads` cut from a longer blob, so its
+    size is not taken as the file's."""
     import tarfile
+
+    from modelpack.inspection.pickle_sniff import may_run_code
 
     try:
         with content.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
             head = f.read(SNIFF_BYTES)
     except OSError:
         return True
     if not head:
         return False  # nothing to unpickle
-    if head.startswith(b"PK"):
+    if head.startswith(b"PK\x03\x04"):  # what torch.load takes for a zip (anything else is read as below)
         return True
-    if len(head) == SNIFF_BYTES:
+    if len(head) >= TAR_HEADER:
         try:
-            tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape")
+            tarfile.TarInfo.frombuf(head[:TAR_HEADER], "utf-8", "surrogateescape")  # checks the checksum
             return True
         except tarfile.HeaderError:
             pass
-    return chr(head[0]) in {op.code for op in pickletools.opcodes}
+    return may_run_code(head, None if size == SNIFF_BYTES else size)
 
 
 def refuse_unverified_pickles(files: Mapping[str, Path], model: object) -> None:
