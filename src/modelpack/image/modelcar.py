@@ -5,7 +5,8 @@ runtime loads what it finds there: sklearnserver and MLServer `joblib.load` a `.
 TorchServe a `.mar` (a zip of `torch.load`ed weights), the Hugging Face runtime `pytorch_model.bin`. Which
 file is loaded is the runtime's choice, not ours, so a modelcar holding any such file is treated as one that
 runs it. ONNX is served by Triton (`kserve-tritonserver`, `--model-store=/mnt/models`), which reads a model
-repository: `/mnt/models/NAME/1/model.onnx`, not a flat directory.
+repository: `/mnt/models/NAME/1/model.onnx`, not a flat directory; TensorFlow by TF Serving, from
+`/mnt/models/1/saved_model.pb` (see `runtime_layouts`).
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ class Layout:
 
     Attributes:
         root: the folder under which the model's paths go, e.g. `models` or `models/iris/1`.
-        name: `triton` for Triton's repository layout, `flat` otherwise (recorded in an annotation).
+        name: `triton` for Triton's repository layout, `tfserving` for TF Serving's version folders, `flat`
+            otherwise (recorded in an annotation).
         config: a Triton `config.pbtxt` to write at `models/NAME/config.pbtxt` (None: Triton's defaults do).
     """
 
@@ -127,7 +129,8 @@ class Layout:
 
 def layout_for(files: Mapping[str, Path], framework: str | None, model_name: str) -> Layout:
     """The layout of a modelcar for a model: Triton's repository for an ONNX model (KServe's `onnx`
-    modelFormat runs Triton), else the model's files as they are under /models.
+    modelFormat runs Triton), TF Serving's version folder for a TensorFlow SavedModel
+    (`runtime_layouts`), else the model's files as they are under /models.
 
     Args:
         files: each path of the model and the file holding its bytes.
@@ -139,8 +142,12 @@ def layout_for(files: Mapping[str, Path], framework: str | None, model_name: str
         The layout.
     """
     from modelpack.image.k8s import kserve_format
+    from modelpack.image.runtime_layouts import tfserving_root
     from modelpack.serve import model_file
 
+    if framework is not None and kserve_format(framework) == "tensorflow":
+        root = tfserving_root(files)  # TF Serving's numbered version folders
+        return Layout() if root is None else Layout(root=root, name="tfserving")
     if framework is not None and kserve_format(framework) != "onnx":
         return Layout()
     try:
