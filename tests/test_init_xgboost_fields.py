@@ -125,3 +125,14 @@ def test_a_hostile_ubj_is_one_error_line_within_bounded_memory(tmp_path: Path, n
                          timeout=120, preexec_fn=_limited)
     assert_one_line(run.stderr, 2, run.returncode, "model.ubj", "not a UBJSON model")
     assert not (folder / "modelpack.yaml").exists()
+
+
+def test_a_json_model_over_the_cap_keeps_framework_and_format_with_a_note(tmp_path: Path) -> None:
+    folder = _saved(tmp_path / "big", xgboost.XGBRegressor(n_estimators=2).fit(IRIS_X, IRIS_Y), "model.json")
+    with (folder / "model.json").open("ab") as f:
+        f.write(b" " * (16 * 1024 * 1024))  # still the same JSON document, now over 16 MiB
+    run = modelpack("init", "--print", str(folder))
+    assert run.code == 0, run.err
+    meta = yaml.safe_load(run.out)
+    assert (meta["framework"], meta["format"]) == ("xgboost", "json") and "architecture" not in meta
+    assert "model.json:" in run.err and "over the 16 MiB read: objective not recorded" in run.err
