@@ -64,8 +64,8 @@ def test_xgboost_model_wins_over_a_pickle_beside_it_which_is_not_unpickled(tmp_p
     assert result.code == 0, result.err
     meta = load_metadata(folder, use_git=False)
     assert (meta.framework, meta.format) == ("xgboost", "ubj")  # as serve prefers it to the pickle
-    # the pickle's class describes the pickle, not the model: it is not the architecture
-    assert meta.architecture is None and "FakeForestClassifier" not in (folder / "modelpack.yaml").read_text()
+    # the pickle's class describes the pickle, not the model: the architecture is the XGBoost model's booster
+    assert meta.architecture == "gbtree" and "FakeForestClassifier" not in (folder / "modelpack.yaml").read_text()
     assert meta.licenses == ["Apache-2.0"]  # the model card still merges
     assert "note: old.pkl: not described (the model file is model.ubj)" in result.err
     assert "from README.md, model.ubj." in (folder / "modelpack.yaml").read_text()

@@ -90,8 +90,8 @@ def build_image(
             or no `sh` (a modelcar, which KServe runs with `sh -c`), or `image` has no tag.
         UntrustedContentError: a serving image would load a pickle (the image's `serve /models` trusts its
             own directory), or a modelcar would hold a file KServe's runtimes unpickle (.joblib, .pkl,
-            .pickle, PyTorch's .bin/.pt/.pth/.ckpt/.mar), and neither `verify_key`, a signature the
-            policy verified, nor `trust_unverified_pickle` vouches for it.
+            .pickle, PyTorch's .pt/.pth/.ckpt/.mar, a .bin that could run code in torch.load), and neither
+            `verify_key`, a signature the policy verified, nor `trust_unverified_pickle` vouches for it.
         VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses the
             model.
         ModelpackError: pip could not install the serving packages.

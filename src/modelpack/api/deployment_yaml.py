@@ -169,7 +169,7 @@ def kubernetes(
                 "pass {} (e.g. sklearn, onnx) for KServe's modelFormat", _named("model_format", "NAME")))
         if not model_format:
             _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
-        _check_triton_layout(str(reference), k8s.kserve_format(framework), node)
+        _check_runtime_layout(str(reference), k8s.kserve_format(framework), node, paths)
         return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
     if is_container_image(node):
         raise UsageError(compose("{} is a container image; {} takes the model artifact ({} runs a serving image)",
@@ -278,22 +278,32 @@ def _check_runtime_loads(reference: str, model_format: str, paths: list[str]) ->
                          _build_image("MODEL"), KSERVE_IMAGE, _named("model_format", "NAME")))
 
 
-def _check_triton_layout(reference: str, model_format: str, node: Manifest | Index) -> None:
-    """Refuse an `onnx` InferenceService of a modelcar of ours that holds its files flat under /models:
-    KServe runs Triton for `onnx` (`--model-store=/mnt/models`), which serves only `/mnt/models/NAME/1/`.
-    Anyone else's modelcar (no `io.modelpack.model.reference`) is taken as it is.
+def _check_runtime_layout(reference: str, model_format: str, node: Manifest | Index, paths: list[str]) -> None:
+    """Refuse an InferenceService of a modelcar of ours laid out where the runtime KServe picks for
+    `model_format` does not look (`runtime_layouts.layout_problem`: Triton for onnx, TF Serving for
+    tensorflow, TorchServe for pytorch). Anyone else's modelcar (no `io.modelpack.model.reference`) is taken
+    as it is.
 
     Raises:
-        UsageError: the modelcar is ours and not in Triton's layout (exit 2).
+        UsageError: the modelcar is ours and not in its runtime's layout (exit 2).
     """
     from modelpack.image.modelcar import LAYOUT_ANNOTATION
+    from modelpack.image.runtime_layouts import layout_problem
 
     annotations = node.annotations or {}
-    ours = bool(annotations.get(A_MODEL_REFERENCE))
-    if model_format != "onnx" or not ours or annotations.get(LAYOUT_ANNOTATION) == "triton":
+    if not annotations.get(A_MODEL_REFERENCE):
         return
-    raise UsageError(f"KServe serves onnx with Triton, which loads /mnt/models/NAME/1/model.onnx, and {reference} "
-                     "holds its files flat under /models (built by an older modelpack, or no single .onnx file "
-                     "to serve)", advice=compose("rebuild it with {}, or deploy a serving image ({} of {})",
-                                                 _build_image("MODEL", modelcar=True), KSERVE_IMAGE,
-                                                 _build_image("MODEL")))
+    problem = layout_problem(model_format, annotations.get(LAYOUT_ANNOTATION), paths, reference)
+    if problem is None:
+        return
+    if model_format == "pytorch":  # TorchServe's layout is the model author's to write
+        advice = compose("put {} and {} in the model folder, push it and rebuild the modelcar, or pass {} for a "
+                         "ServingRuntime of yours", "model-store/NAME.mar", "config/config.properties",
+                         _named("model_format", "NAME"))
+    elif model_format == "tensorflow":  # modelpack serve loads no SavedModel: no serving image to offer
+        advice = compose("rebuild it with {} from a model holding saved_model.pb",
+                         _build_image("MODEL", modelcar=True))
+    else:
+        advice = compose("rebuild it with {}, or deploy a serving image ({} of {})",
+                         _build_image("MODEL", modelcar=True), KSERVE_IMAGE, _build_image("MODEL"))
+    raise UsageError(problem, advice=advice)

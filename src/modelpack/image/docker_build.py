@@ -145,7 +145,8 @@ def _refuse_pickles(files: dict[str, Path], model_ref: str, modelcar: bool) -> N
 
 def arrange_modelcar(context: Path, annotations: dict[str, str], repository: str) -> Layout:
     """Move the model unpacked in `context/models` into its modelcar layout (`modelcar.model_layout`):
-    for an ONNX model, `models/NAME/1/`, and Triton's config.pbtxt beside it when one is needed.
+    for an ONNX model, `models/NAME/1/`, and Triton's config.pbtxt beside it when one is needed; for a
+    TensorFlow SavedModel, `models/1/`.
 
     Args:
         context: the build context, holding `models/`.
@@ -160,7 +161,7 @@ def arrange_modelcar(context: Path, annotations: dict[str, str], repository: str
     models = context / "models"
     layout = model_layout({str(p.relative_to(models)): p for p in models.rglob("*") if p.is_file()}, annotations,
                           repository)
-    if layout.name != "triton":
+    if layout.root == "models":
         return layout
     staging = context / "modelcar"
     (staging / layout.root).parent.mkdir(parents=True)

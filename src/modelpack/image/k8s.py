@@ -105,12 +105,15 @@ def runtime_file_types(model_format: str) -> tuple[str, ...] | None:
 def inference_service(where: Placement, model_uri: str, framework: str, cpu: str, memory: str) -> dict[str, Any]:
     """A KServe InferenceService whose predictor's runtime (chosen by KServe from `modelFormat`) serves the
     model of a modelcar image (`storageUri: oci://...`, KServe's modelcars, mounted at /mnt/models)."""
+    from modelpack.image.runtime_layouts import V1_ONLY
+
     model_format = kserve_format(framework)
+    protocol = "v1" if model_format in V1_ONLY else "v2"  # v2 would make KServe pick another runtime
     return {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
         "metadata": where.metadata(),
         "spec": {"predictor": {**_scale(where),
-                               "model": {"modelFormat": {"name": model_format}, "protocolVersion": "v2",
+                               "model": {"modelFormat": {"name": model_format}, "protocolVersion": protocol,
                                          "storageUri": model_uri, "resources": resources(cpu, memory)}}},
     }
 

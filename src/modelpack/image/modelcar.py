@@ -5,11 +5,13 @@ runtime loads what it finds there: sklearnserver and MLServer `joblib.load` a `.
 TorchServe a `.mar` (a zip of `torch.load`ed weights), the Hugging Face runtime `pytorch_model.bin`. Which
 file is loaded is the runtime's choice, not ours, so a modelcar holding any such file is treated as one that
 runs it. ONNX is served by Triton (`kserve-tritonserver`, `--model-store=/mnt/models`), which reads a model
-repository: `/mnt/models/NAME/1/model.onnx`, not a flat directory.
+repository: `/mnt/models/NAME/1/model.onnx`, not a flat directory; TensorFlow by TF Serving, from
+`/mnt/models/1/saved_model.pb` (see `runtime_layouts`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,9 +27,10 @@ from modelpack.oci.descriptor import Manifest
 # no KServe runtime loads it, and skops itself refuses types it is not told to trust.
 UNPICKLED_SUFFIXES = (".joblib", ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".mar")
 # `.bin` is PyTorch's too (pytorch_model.bin, which the Hugging Face runtime and vLLM torch.load), but also
-# raw weights (OpenVINO, fastText): it counts unless its bytes cannot be what torch.load unpickles.
+# raw weights (OpenVINO, fastText, numpy's tofile): it counts unless its bytes cannot run code in torch.load.
 SNIFFED_SUFFIXES = (".bin",)
-SNIFF_BYTES = 512  # a tar header: the most of a file the sniff reads
+SNIFF_BYTES = 4096  # the most of a `.bin` file the sniff reads (a remote one: its first bytes only)
+TAR_HEADER = 512
 TRITON_VERSION = "1"  # the version directory Triton serves (its default policy: the highest number)
 TRITON_FILE = "model.onnx"  # onnxruntime backend's default_model_filename
 LAYOUT_ANNOTATION = "io.modelpack.modelcar.layout"
@@ -53,28 +56,34 @@ def unpickled_files(files: Mapping[str, Path]) -> list[str]:
 
 
 def _may_unpickle(content: Path) -> bool:
-    """Whether torch.load could unpickle this file: it reads a zip (torch.save's format: data.pkl inside),
-    a tar (its oldest format, pickles inside), and else a pickle stream, which runs nothing when its first
-    byte is no pickle opcode (the unpickler stops there). A file that cannot be read counts."""
-    import pickletools
+    """Whether torch.load could run code from this file: it reads a zip (torch.save's format: data.pkl
+    inside), a tar (its oldest format, pickles inside), and else a pickle stream, judged by
+    `pickle_sniff.may_run_code` (raw weights whose first byte happens to be an opcode are not one). A
+    file that cannot be read counts.
+
+    A file of exactly SNIFF_BYTES may be the head `served_file.remote_heads` cut from a longer blob, so its
+    size is not taken as the file's."""
     import tarfile
+
+    from modelpack.inspection.pickle_sniff import may_run_code
 
     try:
         with content.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
             head = f.read(SNIFF_BYTES)
     except OSError:
         return True
     if not head:
         return False  # nothing to unpickle
-    if head.startswith(b"PK"):
+    if head.startswith(b"PK\x03\x04"):  # what torch.load takes for a zip (anything else is read as below)
         return True
-    if len(head) == SNIFF_BYTES:
+    if len(head) >= TAR_HEADER:
         try:
-            tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape")
+            tarfile.TarInfo.frombuf(head[:TAR_HEADER], "utf-8", "surrogateescape")  # checks the checksum
             return True
         except tarfile.HeaderError:
             pass
-    return chr(head[0]) in {op.code for op in pickletools.opcodes}
+    return may_run_code(head, None if size == SNIFF_BYTES else size)
 
 
 def refuse_unverified_pickles(files: Mapping[str, Path], model: object) -> None:
@@ -103,7 +112,8 @@ class Layout:
 
     Attributes:
         root: the folder under which the model's paths go, e.g. `models` or `models/iris/1`.
-        name: `triton` for Triton's repository layout, `flat` otherwise (recorded in an annotation).
+        name: `triton` for Triton's repository layout, `tfserving` for TF Serving's version folders, `flat`
+            otherwise (recorded in an annotation).
         config: a Triton `config.pbtxt` to write at `models/NAME/config.pbtxt` (None: Triton's defaults do).
     """
 
@@ -119,7 +129,8 @@ class Layout:
 
 def layout_for(files: Mapping[str, Path], framework: str | None, model_name: str) -> Layout:
     """The layout of a modelcar for a model: Triton's repository for an ONNX model (KServe's `onnx`
-    modelFormat runs Triton), else the model's files as they are under /models.
+    modelFormat runs Triton), TF Serving's version folder for a TensorFlow SavedModel
+    (`runtime_layouts`), else the model's files as they are under /models.
 
     Args:
         files: each path of the model and the file holding its bytes.
@@ -131,8 +142,12 @@ def layout_for(files: Mapping[str, Path], framework: str | None, model_name: str
         The layout.
     """
     from modelpack.image.k8s import kserve_format
+    from modelpack.image.runtime_layouts import tfserving_root
     from modelpack.serve import model_file
 
+    if framework is not None and kserve_format(framework) == "tensorflow":
+        root = tfserving_root(files)  # TF Serving's numbered version folders
+        return Layout() if root is None else Layout(root=root, name="tfserving")
     if framework is not None and kserve_format(framework) != "onnx":
         return Layout()
     try:

@@ -62,6 +62,7 @@ def remote_heads(repo: Storage, node: Manifest | Index, folder: Path, heads: dic
     Returns:
         Each file path of the manifest, and where its head (or nothing) was written.
     """
+    from modelpack.streams import read_at_most
     from modelpack.unpacking import layer_path
 
     files: dict[str, Path] = {}
@@ -72,6 +73,6 @@ def remote_heads(repo: Storage, node: Manifest | Index, folder: Path, heads: dic
         files[path] = folder / str(i)
         with files[path].open("wb") as out:
             if (count := heads.get(Path(path).suffix.lower())) is not None:
-                with repo.open_blob(layer) as stream:
-                    out.write(stream.read(count))
+                with repo.open_blob(layer) as stream:  # all `count` bytes (or the whole blob): a short
+                    out.write(read_at_most(stream, count)[:count])  # head would pass for a whole file
     return files

@@ -34,6 +34,7 @@ from modelpack.inspection.safetensors_header import SafetensorsSummary, read_saf
 from modelpack.inspection.skops_schema import skops_class
 from modelpack.inspection.xgboost_file import SUFFIXES as XGBOOST_SUFFIXES
 from modelpack.inspection.xgboost_file import is_xgboost_model
+from modelpack.inspection.xgboost_model import read_xgboost_model
 from modelpack.metadata.load import METADATA_FILE, validate
 from modelpack.metadata.schema import FileRules
 from modelpack.oci.reference import Reference
@@ -262,8 +263,12 @@ def _estimator(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
 
 
 def _xgboost(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
-    # Its name and first bytes said it is one (`is_xgboost_model`); the trees are not read.
-    return {"framework": "xgboost", "format": format_name("xgboost", relpath)}
+    # Its name and first bytes said it is one (`is_xgboost_model`); the document says the rest (booster,
+    # objective ...), the trees skipped.
+    fields, note = read_xgboost_model(path, relpath)
+    if note:
+        result.notes.append(note)
+    return {"framework": "xgboost", "format": format_name("xgboost", relpath), **fields}
 
 
 # The kinds of model file, most preferred first: weights before the files `serve` loads, and among those
