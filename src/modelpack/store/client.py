@@ -291,6 +291,8 @@ class RegistryClient:
         """Decide about a failed attempt: return to retry, or raise the error that ends it: when the time
         runs out while an answer (`refusal`, a 503) is being retried, that answer is the news, not that
         the last attempt, begun with little time left, went unanswered."""
+        if self._cancelled.is_set():  # Ctrl-C ended the read: no retry, and no "did not answer within 120 s"
+            raise TransportError(f"{self.host}: transfer cancelled") from None
         text = str(exc).lower()
         expired = watch.expired is not None or timed_out(exc) or "timed out" in text
         if expired:
