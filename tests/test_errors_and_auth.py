@@ -196,3 +196,8 @@ def test_bad_keys_and_flags_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(modelpack("pull", "--no-such-flag", "x"), "No such option")
     assert_one_line_error(modelpack("pull"), "Missing argument")
     assert_one_line_error(modelpack("frobnicate"), "No such command")
+    # An option missing its value names the command's own help, not the top level's
+    assert_one_line_error(modelpack("-v", "pack", str(tmp_path), "-t"), "requires an argument",
+                          "(see `modelpack pack --help`)")
+    assert_one_line_error(modelpack("store", "check", "--json", "--repair", "--bogus"), "No such option",
+                          "(see `modelpack store check --help`)")
