@@ -78,6 +78,11 @@ def list_repositories(host: str) -> Wording:
                    f"`modelpack ls {host}` lists its repositories")
 
 
+COPY_TO_LAYOUT = Wording("modelpack.copy_model(SRC, 'oci:DIR:TAG') writes a model or image from a registry into a "
+                         "layout, and back", "`modelpack copy SRC oci:DIR:TAG` writes a model or image from a "
+                         "registry into a layout, and back")
+PUSH_FIRST = Wording("modelpack.push(DIR, REF) puts a folder in a registry first",
+                     "`modelpack push DIR REF` puts a folder in a registry first")
 BASE = Wording("base", "--base")  # the base image of build_image, `build-image`
 ANOTHER_BASE = Wording("pass another base=IMAGE", "use another --base")
 NO_SERVING_LAYER = Wording("serving_layer=False", "--no-serving-layer")

@@ -59,9 +59,11 @@ class Reference:
         first, sep, rest = text.partition("/")
         if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
             if not _DOMAIN.fullmatch(first):
+                _refuse_a_place(original)
                 raise InvalidReferenceError(f"invalid reference {original!r}: bad registry host {first!r}")
             registry, text = first, rest
         if not _PATH.fullmatch(text):
+            _refuse_a_place(original)
             hint = " (repository names are lower case)" if text.lower() != text else ""
             raise InvalidReferenceError(f"invalid reference {original!r}: bad repository name {text!r}{hint}")
         if len(f"{registry}/{text}" if registry else text) > 255:
@@ -115,6 +117,17 @@ class Reference:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+
+def _refuse_a_place(original: str) -> None:
+    """A layout (`oci:./dir`) or a folder (`./model`) given where only a registry reference is taken
+    (`build-image -t`, `pull`): say so, not "bad registry host 'oci:.'"."""
+    if original.lower().startswith("oci:"):
+        raise InvalidReferenceError(f"invalid reference {original!r}: an OCI layout, where a registry reference "
+                                    "(HOST/REPOSITORY:TAG) is needed", advice=advice.COPY_TO_LAYOUT)
+    if original.startswith(("./", "../", "/", "~")) or original in (".", ".."):
+        raise InvalidReferenceError(f"invalid reference {original!r}: a path, where a registry reference "
+                                    "(HOST/REPOSITORY:TAG) is needed", advice=advice.PUSH_FIRST)
 
 
 def is_registry_host(text: str) -> bool:
