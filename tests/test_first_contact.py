@@ -296,3 +296,22 @@ def test_ls_refuses_filters_that_cannot_match(registry: Registry, tmp_path: Path
                      "--sort", "-metrics.accuracy", "--plain-http")
     assert fine.code == 0, fine.err
     assert [line.split()[0] for line in fine.out.splitlines()[1:]] == ["1"]
+
+
+def test_a_tag_or_repository_not_there_names_the_command_that_lists_what_is(registry: Registry,
+                                                                             tmp_path: Path) -> None:
+    repo = registry.repo()
+    assert modelpack("push", str(_model(tmp_path / "m")), f"{repo}:1.0.0", "--plain-http").code == 0
+    # No tag given: `latest` was assumed and is not there; a typo in the tag; inspect and resolve alike
+    for args in (("pull", repo), ("pull", f"{repo}:1.0"), ("inspect", "--remote", f"{repo}:2"),
+                 ("resolve", f"{repo}:2")):
+        run = modelpack(*args, "--plain-http")
+        assert run.code == 3, run.err
+        assert run.err.count("\n") == 1 and run.err.rstrip().endswith(f"; `modelpack ls {repo}` lists its versions")
+    host = repo.split("/", 1)[0]
+    missing = modelpack("ls", f"{repo}-typo", "--plain-http")
+    assert missing.code == 3
+    assert missing.err.rstrip().endswith(f"; `modelpack ls {host}` lists its repositories"), missing.err
+    # The library says it in its own terms
+    with pytest.raises(mp.errors.NotFoundError, match=r"modelpack\.list_versions\("):
+        mp.inspect(f"{repo}:2", remote_only=True, options=PLAIN)
