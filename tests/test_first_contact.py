@@ -36,6 +36,25 @@ def test_no_arguments_prints_help_not_an_error() -> None:
     assert "error" not in run.err
 
 
+def test_every_option_says_what_it_does_in_help() -> None:
+    # `login -u`, `generate-key-pair -d`, `k8s --kind/--cpu/--memory`, `ui --port` showed only a default
+    import click
+
+    from modelpack.cli.main import cli
+
+    def silent(group: click.Group, path: str) -> list[str]:
+        found = []
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found += silent(command, f"{path} {name}")
+                continue
+            found += [f"{path} {name} {option.opts[-1]}" for option in command.params
+                      if isinstance(option, click.Option) and not option.hidden and not option.help]
+        return found
+
+    assert silent(cli, "modelpack") == []
+
+
 # -- item 16: terminal escapes --------------------------------------------------------------------
 def test_clean_escapes_controls_and_bidi_but_keeps_text() -> None:
     assert clean("iris-1.0 ünïcode ✓") == "iris-1.0 ünïcode ✓"

@@ -73,14 +73,15 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
 @click.command()
 @click.argument("reference")
 @click.option("--kind", type=click.Choice(["deployment", "kserve", "image-volume"]), default="deployment",
-              show_default=True)
+              show_default=True, help="deployment: a Deployment and a Service; kserve: an InferenceService; "
+              "image-volume: a Deployment mounting the model artifact as an image volume.")
 @click.option("--serving-image", help="With --kind image-volume: the image that serves /models (from build-image).")
 @click.option("--name", help="The objects' name, a DNS-1035 label (default: from the repository).")
 @click.option("--namespace", help="The objects' namespace (default: none written: kubectl's current one).")
 @click.option("--replicas", default=1, show_default=True, type=click.IntRange(0),
               help="Pods: a Deployment's replicas; KServe's minReplicas and maxReplicas.")
-@click.option("--cpu", default="1", show_default=True)
-@click.option("--memory", default="2Gi", show_default=True)
+@click.option("--cpu", default="1", show_default=True, help="CPU request (a Kubernetes quantity: 500m, 2).")
+@click.option("--memory", default="2Gi", show_default=True, help="Memory request and limit (a quantity: 512Mi, 4Gi).")
 @click.option("--model-format", help="With --kind kserve: KServe's modelFormat (default: the model's framework).")
 @click.option("--verify-key", type=RegularFile(),
               help="With --kind image-volume: public key the artifact's signature must verify with (for exactly "
