@@ -157,6 +157,27 @@ def test_progress_bars_use_binary_units() -> None:
     assert "GiB" in rendered and " GB" not in rendered
 
 
+def test_the_transfer_bar_appears_once_there_is_something_to_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    # While the manifest and config were read, the terminal showed "pull ━━━━ 0/0 bytes ?"
+    from modelpack.cli import progress
+
+    made = []
+    original = progress._bar
+
+    def recorded() -> object:
+        bar = original()
+        made.append(bar)
+        return bar
+
+    monkeypatch.setattr(progress, "_bar", recorded)
+    with progress._growing_bar("pull") as (start, advance):
+        bar = made[0]
+        assert not bar.tasks[0].visible  # rich draws no line for it
+        start(2048)
+        advance(1024)
+        assert bar.tasks[0].visible and bar.tasks[0].total == 2048
+
+
 def test_pack_reports_hashing_progress(tmp_path: Path) -> None:
     from modelpack.packing.build import HashProgress
 
