@@ -355,3 +355,15 @@ def test_a_tag_or_repository_not_there_names_the_command_that_lists_what_is(regi
     # The library says it in its own terms
     with pytest.raises(mp.errors.NotFoundError, match=r"modelpack\.list_versions\("):
         mp.inspect(f"{repo}:2", remote_only=True, options=PLAIN)
+
+
+def test_tag_with_a_bare_tag_prints_the_reference_it_made(tmp_path: Path) -> None:
+    # `tag REF champion` printed "champion -> sha256:...", and `rm champion` then found no "champion:latest"
+    ref = "localhost:5000/team/iris:1.0.0"
+    assert modelpack("pack", str(_model(tmp_path / "m")), "-t", ref).code == 0
+    run = modelpack("tag", ref, "champion", "localhost:5000/other/iris:best")
+    assert run.code == 0, run.err
+    digest = run.out.split()[-1]
+    assert run.out.splitlines() == [f"localhost:5000/team/iris:champion -> {digest}",
+                                    f"localhost:5000/other/iris:best -> {digest}"]
+    assert modelpack("rm", "localhost:5000/team/iris:champion").code == 0
