@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from faulty_server import FaultyServer
 from modelpack.errors import TransportError
 from modelpack.store.client import RegistryClient
 from modelpack.store.options import ClientOptions
@@ -67,3 +68,17 @@ def test_a_cancelled_read_is_not_reported_as_a_timeout_nor_retried(
     assert said == []  # no "did not answer ... within 30 s; retrying in ..." line
     assert len(held) == 1  # and no second attempt
     client.close()
+
+
+def test_a_refusal_met_after_the_cancel_is_not_announced_as_retried() -> None:
+    # A 503 that arrives once the transfer is abandoned: "answered ... with HTTP 503; retrying in ..." was
+    # printed, then the wait was cut short
+    said: list[str] = []
+    with FaultyServer(503, {"Retry-After": "1"}) as server:
+        client = RegistryClient(server.host, ClientOptions(plain_http=True, on_retry=said.append))
+        client.cancel()
+        with pytest.raises(TransportError, match="cancelled"):
+            client.send("GET", f"/v2/team/m/blobs/sha256:{'0' * 64}")
+        client.close()
+    assert said == []
+    assert len(server.requests) == 1

@@ -313,6 +313,8 @@ class RegistryClient:
     def _retry(self, attempt: int, retries: int, retry_after: str | None, deadline: float | None,
                why: str) -> bool:
         """Sleep before the next attempt and return True, or False when the deadline leaves no time."""
+        if self._cancelled.is_set():  # abandoned (Ctrl-C): no "retrying in ..." line for what will not be retried
+            raise TransportError(f"{self.host}: transfer cancelled")
         delay = min(self.options.max_backoff, self.options.backoff * 2 ** (attempt - 1))
         delay = random.uniform(delay / 2, delay)  # jitter, so parallel workers do not retry in lockstep
         if retry_after:
