@@ -15,6 +15,7 @@ from modelpack.cli.common import (
     signature_policy_option,
     usable_seconds,
 )
+from modelpack.cli.escape import clean
 from modelpack.cli.file_types import RegularFile
 
 if TYPE_CHECKING:
@@ -187,7 +188,16 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
 
         say_verified(server.pulled)
     grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
-    run(server, ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2{grpc}", err=True))
+
+    def ready() -> None:
+        base = f"http://{host}:{server.server_address[1]}/v2"
+        click.echo(f"serving on {base}{grpc}", err=True)
+        if listen_fd is None and server.served is not None:  # not per worker: --workers N would relay N copies
+            served = server.served  # where a newcomer sends requests: the name is the metadata's, not the folder's
+            version = f" {served.version}" if served.version else ""
+            click.echo(clean(f"model {served.name}{version}: POST {base}/models/{served.name}/infer"), err=True)
+
+    run(server, ready=ready)
 
 
 
