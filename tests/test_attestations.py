@@ -111,7 +111,9 @@ def test_wrong_key_and_wrong_type_are_refused(pushed: tuple[str, str], keys: tup
     assert_refused(modelpack("verify-attestation", "--plain-http", "--key", str(tmp_path / "other" / "cosign.pub"),
                              "--type", "slsaprovenance1", tag_ref), "does not verify with this key")
     assert_refused(modelpack("verify-attestation", "--plain-http", "--key", str(public), "--type", "cyclonedx",
-                             tag_ref), "no valid https://cyclonedx.org/bom attestation")
+                             tag_ref), "no valid https://cyclonedx.org/bom attestation",
+                   # what is there instead, said as such (it read "...: an attestation of type '...v1'")
+                   "found one of type 'https://slsa.dev/provenance/v1' instead")
     bad_type = modelpack("verify-attestation", "--plain-http", "--key", str(public), "--type", "nonsense", tag_ref)
     assert bad_type.code == 2 and "--type 'nonsense'" in bad_type.err and len(bad_type.err.splitlines()) == 1
     not_json = tmp_path / "p.txt"

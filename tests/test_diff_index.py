@@ -30,6 +30,11 @@ def test_diff_with_an_index_is_one_line_exit_2(registry: Registry, tmp_path: Pat
         made = modelpack("diff", "--plain-http", old, new)
         assert made.code == 2, (made.code, made.out, made.err)
         assert made.out == "" and len(made.err.strip().splitlines()) == 1
-        assert "is an index; name one of its models by digest" in made.err
+        # The fallback tag names the model it signs: a newcomer who found it in `crane ls` gets the model
+        assert (f"{index} holds the signatures of a model, not a model; name the model itself: "
+                f"{ref.rsplit(':', 1)[0]}@{digest}") in made.err
     with pytest.raises(mp.ModelpackError):
         mp.diff(ref, index, options=PLAIN)
+    pulled = modelpack("pull", "--plain-http", index, "-o", str(tmp_path / "out"))
+    assert pulled.code == 2 and f"name the model itself: {ref.rsplit(':', 1)[0]}@{digest}" in pulled.err
+    assert not (tmp_path / "out").exists()

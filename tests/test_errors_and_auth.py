@@ -196,3 +196,13 @@ def test_bad_keys_and_flags_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(modelpack("pull", "--no-such-flag", "x"), "No such option")
     assert_one_line_error(modelpack("pull"), "Missing argument")
     assert_one_line_error(modelpack("frobnicate"), "No such command")
+    # An option missing its value names the command's own help, not the top level's
+    assert_one_line_error(modelpack("-v", "pack", str(tmp_path), "-t"), "requires an argument",
+                          "(see `modelpack pack --help`)")
+    assert_one_line_error(modelpack("store", "check", "--json", "--repair", "--bogus"), "No such option",
+                          "(see `modelpack store check --help`)")
+    # A command's option before the command: where it goes, not "No such option"
+    assert_one_line_error(modelpack("--plain-http", "pull", "localhost:1/a/b:1"),
+                          "--plain-http is an option of the command: write it after the command "
+                          "(`modelpack pull --plain-http ...`)")
+    assert_one_line_error(modelpack("--nonsense", "pull", "x"), "No such option '--nonsense'")

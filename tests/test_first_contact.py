@@ -36,6 +36,25 @@ def test_no_arguments_prints_help_not_an_error() -> None:
     assert "error" not in run.err
 
 
+def test_every_option_says_what_it_does_in_help() -> None:
+    # `login -u`, `generate-key-pair -d`, `k8s --kind/--cpu/--memory`, `ui --port` showed only a default
+    import click
+
+    from modelpack.cli.main import cli
+
+    def silent(group: click.Group, path: str) -> list[str]:
+        found = []
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found += silent(command, f"{path} {name}")
+                continue
+            found += [f"{path} {name} {option.opts[-1]}" for option in command.params
+                      if isinstance(option, click.Option) and not option.hidden and not option.help]
+        return found
+
+    assert silent(cli, "modelpack") == []
+
+
 # -- item 16: terminal escapes --------------------------------------------------------------------
 def test_clean_escapes_controls_and_bidi_but_keeps_text() -> None:
     assert clean("iris-1.0 ünïcode ✓") == "iris-1.0 ünïcode ✓"
@@ -136,6 +155,27 @@ def test_progress_bars_use_binary_units() -> None:
     bar.update(task, completed=1024**3)
     rendered = " ".join(str(column.render(bar.tasks[0])) for column in bar.columns[1:] if hasattr(column, "render"))
     assert "GiB" in rendered and " GB" not in rendered
+
+
+def test_the_transfer_bar_appears_once_there_is_something_to_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    # While the manifest and config were read, the terminal showed "pull ━━━━ 0/0 bytes ?"
+    from modelpack.cli import progress
+
+    made = []
+    original = progress._bar
+
+    def recorded() -> object:
+        bar = original()
+        made.append(bar)
+        return bar
+
+    monkeypatch.setattr(progress, "_bar", recorded)
+    with progress._growing_bar("pull") as (start, advance):
+        bar = made[0]
+        assert not bar.tasks[0].visible  # rich draws no line for it
+        start(2048)
+        advance(1024)
+        assert bar.tasks[0].visible and bar.tasks[0].total == 2048
 
 
 def test_pack_reports_hashing_progress(tmp_path: Path) -> None:
@@ -296,3 +336,34 @@ def test_ls_refuses_filters_that_cannot_match(registry: Registry, tmp_path: Path
                      "--sort", "-metrics.accuracy", "--plain-http")
     assert fine.code == 0, fine.err
     assert [line.split()[0] for line in fine.out.splitlines()[1:]] == ["1"]
+
+
+def test_a_tag_or_repository_not_there_names_the_command_that_lists_what_is(registry: Registry,
+                                                                             tmp_path: Path) -> None:
+    repo = registry.repo()
+    assert modelpack("push", str(_model(tmp_path / "m")), f"{repo}:1.0.0", "--plain-http").code == 0
+    # No tag given: `latest` was assumed and is not there; a typo in the tag; inspect and resolve alike
+    for args in (("pull", repo), ("pull", f"{repo}:1.0"), ("inspect", "--remote", f"{repo}:2"),
+                 ("resolve", f"{repo}:2")):
+        run = modelpack(*args, "--plain-http")
+        assert run.code == 3, run.err
+        assert run.err.count("\n") == 1 and run.err.rstrip().endswith(f"; `modelpack ls {repo}` lists its versions")
+    host = repo.split("/", 1)[0]
+    missing = modelpack("ls", f"{repo}-typo", "--plain-http")
+    assert missing.code == 3
+    assert missing.err.rstrip().endswith(f"; `modelpack ls {host}` lists its repositories"), missing.err
+    # The library says it in its own terms
+    with pytest.raises(mp.errors.NotFoundError, match=r"modelpack\.list_versions\("):
+        mp.inspect(f"{repo}:2", remote_only=True, options=PLAIN)
+
+
+def test_tag_with_a_bare_tag_prints_the_reference_it_made(tmp_path: Path) -> None:
+    # `tag REF champion` printed "champion -> sha256:...", and `rm champion` then found no "champion:latest"
+    ref = "localhost:5000/team/iris:1.0.0"
+    assert modelpack("pack", str(_model(tmp_path / "m")), "-t", ref).code == 0
+    run = modelpack("tag", ref, "champion", "localhost:5000/other/iris:best")
+    assert run.code == 0, run.err
+    digest = run.out.split()[-1]
+    assert run.out.splitlines() == [f"localhost:5000/team/iris:champion -> {digest}",
+                                    f"localhost:5000/other/iris:best -> {digest}"]
+    assert modelpack("rm", "localhost:5000/team/iris:champion").code == 0

@@ -255,3 +255,19 @@ def test_serve_says_what_vouched_for_the_model_as_pull_does(pushed: str, scratch
     digest = mp.remote(mp.Reference.parse(pushed), PLAIN).resolve("1.0").digest
     assert said[0] == f"verified {pushed.rsplit(':', 1)[0]}@{digest}: 1 valid signature\n", said
     assert "serving on http://127.0.0.1:" in said[1], said
+
+
+def test_serve_says_where_the_model_answers(scratch: Path, tmp_path: Path,
+                                            processes: list[subprocess.Popen[str]]) -> None:
+    # "serving on http://HOST:PORT/v2" alone: a newcomer serving ./some-folder had to guess the name in
+    # /v2/models/NAME/infer (modelpack.yaml's, not the folder's)
+    folder = onnx_model(tmp_path / "some-folder")
+    proc, port = start(scratch, str(folder))
+    processes.append(proc)
+    assert proc.stderr is not None
+    said = proc.stderr.readline()
+    url = f"http://127.0.0.1:{port}/v2/models/linear/infer"
+    assert said == f"model linear 1.0: POST {url}\n", said
+    request = urllib.request.Request(url, data=BODY, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert json.load(answer)["model_name"] == "linear"

@@ -78,6 +78,17 @@ def list_repositories(host: str) -> Wording:
                    f"`modelpack ls {host}` lists its repositories")
 
 
+COPY_TO_LAYOUT = Wording("modelpack.copy_model(SRC, 'oci:DIR:TAG') writes a model or image from a registry into a "
+                         "layout, and back", "`modelpack copy SRC oci:DIR:TAG` writes a model or image from a "
+                         "registry into a layout, and back")
+PUSH_FIRST = Wording("modelpack.push(DIR, REF) puts a folder in a registry first",
+                     "`modelpack push DIR REF` puts a folder in a registry first")
+def list_versions(repository: str) -> Wording:
+    """See which versions (tags) `repository` (HOST/NAME) has."""
+    return Wording(f"modelpack.list_versions({repository!r}) lists its versions",
+                   f"`modelpack ls {repository}` lists its versions")
+
+
 BASE = Wording("base", "--base")  # the base image of build_image, `build-image`
 ANOTHER_BASE = Wording("pass another base=IMAGE", "use another --base")
 NO_SERVING_LAYER = Wording("serving_layer=False", "--no-serving-layer")

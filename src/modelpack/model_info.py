@@ -127,7 +127,7 @@ class ModelInfo:
             UsageError: it is an index.
         """
         if self.children:
-            raise UsageError(f"{named} is an index; name one of its models by digest")
+            raise UsageError(index_refusal(named, "is an index; name one of its models by digest"))
         return self
 
     # -- metadata ----------------------------------------------------------------------------------
@@ -249,3 +249,24 @@ def _text(value: object) -> str | None:
 
 def _texts(value: object) -> list[str]:
     return [str(item) for item in value if item not in (None, "")] if isinstance(value, list) else []
+
+
+def index_refusal(named: object, otherwise: str) -> str:
+    """Why an index is refused where one model is needed. A signature tag (`sha256-<hex>`, which `crane ls`
+    and registry UIs list beside the versions) says whose signatures it holds and names that model.
+
+    Args:
+        named: the reference as the user gave it.
+        otherwise: what to say of any other index ("is an index; ...").
+
+    Returns:
+        The message.
+    """
+    from modelpack.signatures.lookup import is_signature_tag
+
+    text = str(named)
+    repository, _, tag = text.rpartition(":")
+    if "@" not in text and "/" in repository and is_signature_tag(tag):
+        model = f"{repository}@{tag.split('.')[0].replace('-', ':', 1)}"
+        return f"{text} holds the signatures of a model, not a model; name the model itself: {model}"
+    return f"{text} {otherwise}"

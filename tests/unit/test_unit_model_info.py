@@ -55,3 +55,16 @@ def test_diff_reads_two_infos(tmp_path: Path) -> None:
     changes = diff_models(old, new).to_json()
     assert changes["metrics"]["accuracy"] == {"old": 0.9, "new": 0.95}
     assert changes["files"]["changed"] == []  # same files, same bytes
+
+
+def test_an_index_refusal_names_the_model_a_signature_tag_belongs_to() -> None:
+    from modelpack.model_info import index_refusal
+
+    hexd = "ab" * 32
+    said = index_refusal(f"localhost:5000/team/iris:sha256-{hexd}.sig", "is an index")
+    assert said.endswith(f"name the model itself: localhost:5000/team/iris@sha256:{hexd}")
+    # Any other index, or one named by digest, is only called an index
+    multi = "localhost:5000/team/iris:multi"
+    assert index_refusal(multi, "is an index") == f"{multi} is an index"
+    pinned = f"localhost:5000/team/iris@sha256:{hexd}"
+    assert index_refusal(pinned, "is an index") == f"{pinned} is an index"

@@ -373,3 +373,33 @@ def test_a_url_scheme_is_refused_with_the_way_to_write_it() -> None:
             assert "--plain-http" in cli_message(exc) and "ClientOptions" not in cli_message(exc)
         else:
             raise AssertionError(f"{text} was accepted")
+
+
+def test_a_layout_or_a_folder_where_a_registry_reference_is_needed_is_named_as_such() -> None:
+    # `build-image REF -t oci:./car:1`, `build-image ./model -t ...` said "bad registry host 'oci:.'" / "'.'"
+    for text, what, step in (("oci:./car:1", "an OCI layout", "`modelpack copy SRC oci:DIR:TAG`"),
+                             ("OCI:/abs/layout", "an OCI layout", "`modelpack copy SRC oci:DIR:TAG`"),
+                             ("./iris-classifier", "a path", "`modelpack push DIR REF`"),
+                             ("/tmp/model", "a path", "`modelpack push DIR REF`"),
+                             ("../Model", "a path", "`modelpack push DIR REF`")):
+        with pytest.raises(InvalidReferenceError) as caught:
+            Reference.parse(text)
+        assert f"{what}, where a registry reference (HOST/REPOSITORY:TAG) is needed" in str(caught.value)
+        assert step in cli_message(caught.value) and step not in str(caught.value)
+    # A registry whose host is called `oci` is still one
+    assert Reference.parse("oci:5000/team/iris:1").registry == "oci:5000"
+
+
+def test_a_reference_without_registry_is_named_as_written() -> None:
+    # `ls team/iris` said "team/iris:latest names no registry", `diff HOST/REPO:1.0.0 1.1.0` suggested
+    # "localhost:5000/1.1.0"
+    for text, said in (("team/iris", "reference team/iris names no registry; write it as e.g. "
+                                     "localhost:5000/team/iris"),
+                       ("iris:2", "reference iris:2 names no registry"),
+                       ("1.1.0", "reference 1.1.0 names no registry nor repository; write it whole, "
+                                 "e.g. localhost:5000/team/model:1.1.0"),
+                       ("v2.0-rc1", "e.g. localhost:5000/team/model:v2.0-rc1")):
+        with pytest.raises(InvalidReferenceError) as caught:
+            Reference.parse(text).require_registry()
+        assert said in str(caught.value)
+        assert ":latest" not in str(caught.value)

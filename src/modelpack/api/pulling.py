@@ -21,6 +21,7 @@ from modelpack.api.model_sig import SignatureLookup
 from modelpack.errors import IntegrityError, NotFoundError, UsageError
 from modelpack.image.kinds import refuse_container_image
 from modelpack.metadata.restore import restore_metadata_file
+from modelpack.model_info import index_refusal
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.output_folder import check_output
@@ -252,7 +253,7 @@ def _single_manifest(ref: Place, data: bytes) -> Manifest:
     node = parse_manifest(data)
     refuse_container_image(ref, node)
     if isinstance(node, Index):
-        raise UsageError(f"{ref} is an index of several manifests; name one of them by digest")
+        raise UsageError(index_refusal(ref, "is an index of several manifests; name one of them by digest"))
     return node
 
 

@@ -141,7 +141,7 @@ def serve_model(
     served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
                          str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
     server = make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port)
-    server.pulled = pulled
+    server.pulled, server.served = pulled, served
     return server
 
 

@@ -84,7 +84,15 @@ def tag(source: str, targets: tuple[str, ...], remote: bool, plain_http: bool, i
     for target in targets:
         if not remote:
             desc = api.tag(source, target)
-        click.echo(f"{clean(target)} -> {clean(desc.digest)}")
+        click.echo(f"{clean(_tagged(source, target))} -> {clean(desc.digest)}")
+
+
+def _tagged(source: str, target: str) -> str:
+    """The reference a TARGET names: a bare tag in full (`champion` alone would read as a model of its own
+    to `rm`, `push` and `pull`, which then find no `champion:latest`)."""
+    from modelpack.oci.reference import Reference, is_tag, retarget
+
+    return str(retarget(Reference.parse(source), target)) if is_tag(target) else target
 
 
 @click.command()

@@ -15,6 +15,7 @@ from modelpack.cli.common import (
     signature_policy_option,
     usable_seconds,
 )
+from modelpack.cli.escape import clean
 from modelpack.cli.file_types import RegularFile
 
 if TYPE_CHECKING:
@@ -73,14 +74,15 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
 @click.command()
 @click.argument("reference")
 @click.option("--kind", type=click.Choice(["deployment", "kserve", "image-volume"]), default="deployment",
-              show_default=True)
+              show_default=True, help="deployment: a Deployment and a Service; kserve: an InferenceService; "
+              "image-volume: a Deployment mounting the model artifact as an image volume.")
 @click.option("--serving-image", help="With --kind image-volume: the image that serves /models (from build-image).")
 @click.option("--name", help="The objects' name, a DNS-1035 label (default: from the repository).")
 @click.option("--namespace", help="The objects' namespace (default: none written: kubectl's current one).")
 @click.option("--replicas", default=1, show_default=True, type=click.IntRange(0),
               help="Pods: a Deployment's replicas; KServe's minReplicas and maxReplicas.")
-@click.option("--cpu", default="1", show_default=True)
-@click.option("--memory", default="2Gi", show_default=True)
+@click.option("--cpu", default="1", show_default=True, help="CPU request (a Kubernetes quantity: 500m, 2).")
+@click.option("--memory", default="2Gi", show_default=True, help="Memory request and limit (a quantity: 512Mi, 4Gi).")
 @click.option("--model-format", help="With --kind kserve: KServe's modelFormat (default: the model's framework).")
 @click.option("--verify-key", type=RegularFile(),
               help="With --kind image-volume: public key the artifact's signature must verify with (for exactly "
@@ -186,7 +188,16 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
 
         say_verified(server.pulled)
     grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
-    run(server, ready=lambda: click.echo(f"serving on http://{host}:{server.server_address[1]}/v2{grpc}", err=True))
+
+    def ready() -> None:
+        base = f"http://{host}:{server.server_address[1]}/v2"
+        click.echo(f"serving on {base}{grpc}", err=True)
+        if listen_fd is None and server.served is not None:  # not per worker: --workers N would relay N copies
+            served = server.served  # where a newcomer sends requests: the name is the metadata's, not the folder's
+            version = f" {served.version}" if served.version else ""
+            click.echo(clean(f"model {served.name}{version}: POST {base}/models/{served.name}/infer"), err=True)
+
+    run(server, ready=ready)
 
 
 

@@ -52,12 +52,46 @@ def main() -> NoReturn:
         click.echo(exc.ctx.get_help() if exc.ctx else cli.get_help(click.Context(cli)))
         code = 0
     except click.exceptions.ClickException as exc:
-        command = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else "modelpack"
-        click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+        if _a_command_option_first(exc):
+            name = exc.option_name  # type: ignore[attr-defined]
+            command = next((word for word in sys.argv[1:] if word in cli.commands
+                            and not isinstance(cli.commands[word], click.Group)), "COMMAND")
+            click.echo(f"error: {name} is an option of the command: write it after the command "
+                       f"(`modelpack {command} {name} ...`)", err=True)
+        else:
+            click.echo(f"error: {exc.format_message()} (see `{_command_path(exc)} --help`)", err=True)
         code = exc.exit_code
     except SystemExit as exc:  # a command's `fail()`
         code = exc.code if isinstance(exc.code, int) else 1
     _exit(code if isinstance(code, int) else 0)
+
+
+def _a_command_option_first(exc: click.ClickException) -> bool:
+    """`modelpack --plain-http pull ...`: an option some command takes, given before the command (only
+    -v is the group's own)."""
+    if not isinstance(exc, click.NoSuchOption) or exc.ctx is None or exc.ctx.command is not cli:
+        return False
+    return any(exc.option_name in param.opts for command in cli.commands.values()
+               for param in getattr(command, "params", ()))
+
+
+def _command_path(exc: click.ClickException) -> str:
+    """The command whose --help answers a usage mistake. Click's parser raises some without their
+    context (`pack DIR -t` with no value), so those are named from the command line's words."""
+    if isinstance(exc, click.UsageError) and exc.ctx:
+        return exc.ctx.command_path
+    path, group = ["modelpack"], cli
+    for word in sys.argv[1:]:
+        command = group.commands.get(word)
+        if command is None:
+            if word.startswith("-"):
+                continue  # a global option before the command (`modelpack -v pull ...`)
+            break
+        path.append(word)
+        if not isinstance(command, click.Group):
+            break
+        group = command
+    return " ".join(path)
 
 
 def _exit(code: int) -> NoReturn:

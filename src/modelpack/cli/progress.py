@@ -43,11 +43,12 @@ def _growing_bar(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[
     """One bar whose total grows as work is announced: `start(size)` adds to it, `advance(n)` fills it."""
     lock = threading.Lock()
     with _bar() as bar:
-        task: Any = bar.add_task(label, total=0)
+        # Hidden until the first blob or file is announced: not a "0/0 bytes ?" bar while manifests are read
+        task: Any = bar.add_task(label, total=0, visible=False)
 
         def start(size: int) -> None:
             with lock:
-                bar.update(task, total=(bar.tasks[0].total or 0) + size)
+                bar.update(task, total=(bar.tasks[0].total or 0) + size, visible=True)
 
         yield start, lambda n: bar.advance(task, n)
 

@@ -24,7 +24,7 @@ SIGNATURE_FORMATS = ("bundle", "simple-signing", "both")  # api.signing's; that 
 
 @click.command()
 @click.argument("registry")
-@click.option("-u", "--username", required=True)
+@click.option("-u", "--username", required=True, help="User name; the password is asked for (or --password-stdin).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @network_options
 @handle_errors
@@ -100,7 +100,8 @@ def _annotations(items: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command(name="generate-key-pair")
-@click.option("-d", "--directory", default=".", type=click.Path(file_okay=False), show_default=True)
+@click.option("-d", "--directory", default=".", type=click.Path(file_okay=False), show_default=True,
+              help="Folder to write cosign.key and cosign.pub into (existing keys are not overwritten).")
 @handle_errors
 def generate_key_pair(directory: str) -> None:
     """Write cosign.key (encrypted, cosign's format) and cosign.pub (ECDSA P-256)."""

@@ -11,7 +11,7 @@ from modelpack.cli.common import client_options, handle_errors, network_options
 @click.argument("targets", nargs=-1, required=True, metavar="REGISTRY | REGISTRY/REPOSITORY ...")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (the pages show what your registry credentials can read).")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
 @click.option("--key", "keys", multiple=True, metavar="FILE",
               help="Public key (cosign.pub) signatures are verified with. Repeatable.")
 @network_options

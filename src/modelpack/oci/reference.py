@@ -20,6 +20,7 @@ _DOMAIN = re.compile(
     r"|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
 )
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+)+(?:[-_.][a-z0-9]+)*")  # 1.1.0, v2.0, 1.0-rc1: a tag, not a name
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 
@@ -59,9 +60,11 @@ class Reference:
         first, sep, rest = text.partition("/")
         if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
             if not _DOMAIN.fullmatch(first):
+                _refuse_a_place(original)
                 raise InvalidReferenceError(f"invalid reference {original!r}: bad registry host {first!r}")
             registry, text = first, rest
         if not _PATH.fullmatch(text):
+            _refuse_a_place(original)
             hint = " (repository names are lower case)" if text.lower() != text else ""
             raise InvalidReferenceError(f"invalid reference {original!r}: bad repository name {text!r}{hint}")
         if len(f"{registry}/{text}" if registry else text) > 255:
@@ -103,8 +106,14 @@ class Reference:
                 # `pull HOST:PORT` read as repository HOST, tag PORT: name the registry, not a repository
                 raise InvalidReferenceError(f"{host} names no repository: write {host}/REPOSITORY:TAG",
                                             advice=advice.list_repositories(host))
+            # As the user wrote it: not `team/iris:latest` for `ls team/iris`, where no tag was given
+            shown = self.name + (f":{self.tag}" if self.tag not in (None, "latest") else "") + \
+                (f"@{self.digest}" if self.digest else "")
+            if _VERSION.fullmatch(self.repository):  # `diff HOST/REPO:1.0 1.1`: a version alone
+                raise InvalidReferenceError(f"reference {shown} names no registry nor repository; write it whole, "
+                                            f"e.g. localhost:5000/team/model:{self.repository}")
             raise InvalidReferenceError(
-                f"reference {self} names no registry; write it as e.g. localhost:5000/{self.repository}"
+                f"reference {shown} names no registry; write it as e.g. localhost:5000/{self.repository}"
             )
         return self
 
@@ -115,6 +124,17 @@ class Reference:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+
+def _refuse_a_place(original: str) -> None:
+    """A layout (`oci:./dir`) or a folder (`./model`) given where only a registry reference is taken
+    (`build-image -t`, `pull`): say so, not "bad registry host 'oci:.'"."""
+    if original.lower().startswith("oci:"):
+        raise InvalidReferenceError(f"invalid reference {original!r}: an OCI layout, where a registry reference "
+                                    "(HOST/REPOSITORY:TAG) is needed", advice=advice.COPY_TO_LAYOUT)
+    if original.startswith(("./", "../", "/", "~")) or original in (".", ".."):
+        raise InvalidReferenceError(f"invalid reference {original!r}: a path, where a registry reference "
+                                    "(HOST/REPOSITORY:TAG) is needed", advice=advice.PUSH_FIRST)
 
 
 def is_registry_host(text: str) -> bool:

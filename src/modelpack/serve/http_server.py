@@ -85,6 +85,7 @@ class InferenceServer:
         self.grpc_server: Any = None  # also serving gRPC (modelpack.serve.oip_grpc), stopped with this
         self.grpc_port: int | None = None
         self.pulled: Any = None  # serving a reference: the pull it serves (an api.TransferResult), for reports
+        self.served: Any = None  # the ServedModel behind it, for the line saying where it answers
 
     @property
     def server_address(self) -> tuple[str, int]:

@@ -140,7 +140,7 @@ def verify_attestations(repo: Storage, subject_digest: str, public: PublicKey,
             if labelled == COSIGN_PREDICATE:
                 continue  # a signature, not an attestation
             if labelled is not None and labelled != predicate_type:
-                reasons.append(f"an attestation of type {labelled[:100]!r}")
+                reasons.append(f"found one of type {labelled[:100]!r} instead")
                 continue
             layer = next((x for x in manifest.layers if x.media_type == mt.SIGSTORE_BUNDLE), None)
             if layer is not None:
@@ -166,7 +166,7 @@ def _legacy_attestations(repo: Storage, subject_digest: str, public: PublicKey, 
     for layer in legacy_layers(repo, tag, DSSE_ENVELOPE, reasons):
         labelled = layer.annotation(LEGACY_PREDICATE_ANNOTATION)
         if labelled and labelled != predicate_type:
-            reasons.append(f"an attestation of type {labelled[:100]!r}")
+            reasons.append(f"found one of type {labelled[:100]!r} instead")
             continue
         try:
             envelope = parse_or_none(signature_blob(repo, layer))
@@ -205,7 +205,7 @@ def read_statement(payload: bytes, digest: str, predicate_type: str) -> dict[str
     if signed_type == COSIGN_PREDICATE:
         raise VerificationError("a signature, not an attestation")
     if signed_type != predicate_type:
-        raise VerificationError(f"an attestation of type {str(signed_type)[:100]!r}")
+        raise VerificationError(f"found one of type {str(signed_type)[:100]!r} instead")
     if subject_naming(subjects, digest) is None:
         raise VerificationError(f"attestation is valid but about another digest, not {digest}")
     return dict(body)

@@ -291,6 +291,8 @@ class RegistryClient:
         """Decide about a failed attempt: return to retry, or raise the error that ends it: when the time
         runs out while an answer (`refusal`, a 503) is being retried, that answer is the news, not that
         the last attempt, begun with little time left, went unanswered."""
+        if self._cancelled.is_set():  # Ctrl-C ended the read: no retry, and no "did not answer within 120 s"
+            raise TransportError(f"{self.host}: transfer cancelled") from None
         text = str(exc).lower()
         expired = watch.expired is not None or timed_out(exc) or "timed out" in text
         if expired:
@@ -311,6 +313,8 @@ class RegistryClient:
     def _retry(self, attempt: int, retries: int, retry_after: str | None, deadline: float | None,
                why: str) -> bool:
         """Sleep before the next attempt and return True, or False when the deadline leaves no time."""
+        if self._cancelled.is_set():  # abandoned (Ctrl-C): no "retrying in ..." line for what will not be retried
+            raise TransportError(f"{self.host}: transfer cancelled")
         delay = min(self.options.max_backoff, self.options.backoff * 2 ** (attempt - 1))
         delay = random.uniform(delay / 2, delay)  # jitter, so parallel workers do not retry in lockstep
         if retry_after:

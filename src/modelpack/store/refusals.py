@@ -36,7 +36,11 @@ def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Crede
     codes, messages = error_details(text)
     detail = "; ".join(messages) if messages else f"HTTP {status}"
     if status == 404:
-        return NotFoundError(f"{what}: not found ({detail})")
+        # A tag that is not there (a typo, or `latest` assumed): name the command that lists the real ones
+        path = urllib.parse.urlsplit(resp.url or "").path
+        match = REPO_PATH.match(path)
+        listing = advice.list_versions(f"{host}/{match.group('name')}") if match and "/manifests/" in path else None
+        return NotFoundError(f"{what}: not found ({detail})", advice=listing)
     if status in (401, 403):
         match = REPO_PATH.match(urllib.parse.urlsplit(resp.url or "").path)
         target = f"repository {match.group('name')}" if match else what

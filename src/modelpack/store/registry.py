@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 
+from modelpack import advice
 from modelpack.errors import IntegrityError, NotFoundError, RegistryError, TransportError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
@@ -308,7 +309,8 @@ class RegistryRepository(OwnsOptions):
             listed = paginate(fetch, f"{self.client.base}{self._prefix}/tags/list?n={page_size}", "tags",
                               f"tags of {self.client.host}/{self.name}")
         except NotFoundError:  # the tag list of a repository is only missing when the repository is
-            raise NotFoundError(f"repository {self.name} not found on {self.client.host}") from None
+            raise NotFoundError(f"repository {self.name} not found on {self.client.host}",
+                                advice=advice.list_repositories(self.client.host)) from None
         # A name outside the tag grammar would go into a URL as it is: `../../other/manifests/1` reads
         # another repository, a CR/LF or non-ASCII byte breaks the request. Such names are no tags.
         tags = [tag for tag in listed if is_tag(tag)]
