@@ -36,6 +36,7 @@ class Fault:
     cut_after: int | None = None  # bytes of response body to send before closing the connection
     cut_request_after: int | None = None  # bytes of request body to read before closing the connection
     status: int | None = None  # answer this instead of forwarding
+    body: bytes = b""  # with `status`: the answer's body (its length told on HEAD too, as a registry does)
     headers: dict[str, str] = field(default_factory=dict)
     stall_after: int | None = None  # bytes of response body to send before waiting for `release` (30 s at most)
     release: threading.Event = field(default_factory=threading.Event)
@@ -114,8 +115,10 @@ class FaultProxy(BackgroundServer):
                     self.send_response(fault.status)
                     for key, value in fault.headers.items():
                         self.send_header(key, value)
-                    self.send_header("Content-Length", "0")
+                    self.send_header("Content-Length", str(len(fault.body)))
                     self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(fault.body)
                     return
                 if fault is not None and fault.cut_request_after is not None:
                     self.rfile.read(min(length, fault.cut_request_after))

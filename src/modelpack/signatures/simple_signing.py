@@ -90,9 +90,9 @@ def attach_simple_signing(repo: Storage, subject_digest: str, docker_reference: 
 
 def append_layers(repo: Storage, tag: str, wanted: list[Descriptor], upload: Callable[[], None], *,
                   holds: Callable[[list[Descriptor]], bool] | None = None, doing: str = "sign") -> Descriptor:
-    """Add to the signature manifest `tag` names each layer of `wanted` it lacks (the same digest and
-    annotations), keeping every layer already there, in order; the tag is made if absent. `sign` appends
-    its signature so, and `copy` merges a source's `.sig`/`.att` into a destination's.
+    """Add to the signature manifest `tag` names each layer of `wanted` it lacks (the same digest, media
+    type and annotations), keeping every layer already there, in order; the tag is made if absent. `sign`
+    appends its signature so, and `copy` merges a source's `.sig`/`.att` into a destination's.
 
     Args:
         repo: where the tag lives.
@@ -147,7 +147,9 @@ def _check_room(tag: str, present: int, added: int, doing: str) -> None:
 
 
 def _has_layer(layers: list[Descriptor], wanted: Descriptor) -> bool:
-    return any(x.digest == wanted.digest and x.annotations == wanted.annotations for x in layers)
+    # The media type too: the same bytes under another type are not read as a signature or attestation.
+    return any(x.digest == wanted.digest and x.media_type == wanted.media_type and x.annotations == wanted.annotations
+               for x in layers)
 
 
 def _push_missing(repo: Storage, layer: Descriptor, data: bytes) -> None:
