@@ -148,6 +148,8 @@ class FaultProxy(BackgroundServer):
                 subject = None
                 if proxy.referrers_api and is_manifest_put and resp.status == 201:
                     subject = proxy._remember(self.path, manifest_body, resp.getheader("Docker-Content-Digest"))
+                if proxy.referrers_api and self.command == "DELETE" and resp.status == 202:
+                    proxy._forget(self.path.split("?")[0].rsplit("/", 1)[-1])
                 self.send_response(resp.status)
                 for key, value in resp.getheaders():
                     if key.lower() not in HOP_BY_HOP:
@@ -191,6 +193,12 @@ class FaultProxy(BackgroundServer):
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
 
         return Handler
+
+    def _forget(self, digest: str) -> None:
+        """A manifest deleted leaves the referrers lists it was in, as the referrers API requires."""
+        with self._lock:
+            for key, entries in self._referrers.items():
+                self._referrers[key] = [e for e in entries if e["digest"] != digest]
 
     def _remember(self, path: str, body: bytes, digest: str | None) -> str | None:
         try:
