@@ -80,7 +80,7 @@ def attach_simple_signing(repo: Storage, subject_digest: str, docker_reference: 
             MAX_REFERRERS signatures, or other signers kept rewriting it (nothing of theirs is dropped).
     """
     data = payload(docker_reference, subject_digest, annotations)
-    signature = base64.b64encode(signer.sign(data, simple_signing=True)).decode()
+    signature = base64.b64encode(signer.sign(data, sha256=True)).decode()
     layer = Descriptor(mediaType=SIMPLE_SIGNING, digest=digests.of_bytes(data), size=len(data),
                        annotations={COSIGN_SIGNATURE_ANNOTATION: signature})
     tag = fallback_tag(subject_digest) + ".sig"
@@ -179,7 +179,7 @@ def _signed_by(layers: list[Descriptor], payload_digest: str, signer: Signer, da
             signature = base64.b64decode(encoded, validate=True)
         except ValueError:
             continue
-        if verify_signature(signer.public_key, signature, data, simple_signing=True):
+        if verify_signature(signer.public_key, signature, data, sha256=True):
             return existing
     return None
 
