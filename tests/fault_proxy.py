@@ -36,6 +36,7 @@ class Fault:
     cut_after: int | None = None  # bytes of response body to send before closing the connection
     cut_request_after: int | None = None  # bytes of request body to read before closing the connection
     status: int | None = None  # answer this instead of forwarding
+    body: bytes = b""  # with `status`: the answer's body (its length told on HEAD too, as a registry does)
     headers: dict[str, str] = field(default_factory=dict)
     stall_after: int | None = None  # bytes of response body to send before waiting for `release` (30 s at most)
     release: threading.Event = field(default_factory=threading.Event)
@@ -114,8 +115,10 @@ class FaultProxy(BackgroundServer):
                     self.send_response(fault.status)
                     for key, value in fault.headers.items():
                         self.send_header(key, value)
-                    self.send_header("Content-Length", "0")
+                    self.send_header("Content-Length", str(len(fault.body)))
                     self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(fault.body)
                     return
                 if fault is not None and fault.cut_request_after is not None:
                     self.rfile.read(min(length, fault.cut_request_after))
@@ -145,6 +148,8 @@ class FaultProxy(BackgroundServer):
                 subject = None
                 if proxy.referrers_api and is_manifest_put and resp.status == 201:
                     subject = proxy._remember(self.path, manifest_body, resp.getheader("Docker-Content-Digest"))
+                if proxy.referrers_api and self.command == "DELETE" and resp.status == 202:
+                    proxy._forget(self.path.split("?")[0].rsplit("/", 1)[-1])
                 self.send_response(resp.status)
                 for key, value in resp.getheaders():
                     if key.lower() not in HOP_BY_HOP:
@@ -188,6 +193,12 @@ class FaultProxy(BackgroundServer):
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
 
         return Handler
+
+    def _forget(self, digest: str) -> None:
+        """A manifest deleted leaves the referrers lists it was in, as the referrers API requires."""
+        with self._lock:
+            for key, entries in self._referrers.items():
+                self._referrers[key] = [e for e in entries if e["digest"] != digest]
 
     def _remember(self, path: str, body: bytes, digest: str | None) -> str | None:
         try:

@@ -116,6 +116,7 @@ def start_registry(
     tls: tuple[Path, Path] | None = None,
     auth_token: dict[str, str] | None = None,
     proxy: str | None = None,
+    delete: bool = True,
     image: str | None = None,
     timeout: float = START_TIMEOUT,
 ) -> Registry:
@@ -151,7 +152,7 @@ def start_registry(
     host_port = free_port() if proxy is not None else None
     config: dict[str, Any] = registry_config(
         Path(STORAGE_IN), host_port or PORT, auth_htpasswd=inside_htpasswd, tls=inside_tls, auth_token=inside_token,
-        proxy=proxy,
+        proxy=proxy, delete=delete,
     )
     # All interfaces of the container (the engine publishes the port), or the host's loopback.
     config["http"]["addr"] = f"127.0.0.1:{host_port}" if host_port else f":{PORT}"

@@ -155,8 +155,10 @@ def registry_config(
     tls: tuple[Path, Path] | None = None,
     auth_token: dict[str, str] | None = None,
     proxy: str | None = None,
+    delete: bool = True,
 ) -> dict[str, Any]:
-    """A Distribution config; with `proxy` (the URL of another registry), a pull-through cache of it."""
+    """A Distribution config; with `proxy` (the URL of another registry), a pull-through cache of it;
+    `delete=False` refuses every DELETE (405 UNSUPPORTED), as registries configured so do."""
     http: dict[str, Any] = {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex}
     if tls is not None:
         cert, key = tls
@@ -164,7 +166,7 @@ def registry_config(
     config: dict[str, Any] = {
         "version": "0.1",
         "log": {"level": "error", "accesslog": {"disabled": True}},
-        "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": delete}},
         "http": http,
     }
     if auth_htpasswd is not None:
@@ -226,6 +228,7 @@ def start_registry(
     tls: tuple[Path, Path] | None = None,
     auth_token: dict[str, str] | None = None,
     proxy: str | None = None,
+    delete: bool = True,
     binary: str | None = None,
     timeout: float = START_TIMEOUT,
 ) -> Registry:
@@ -247,7 +250,7 @@ def start_registry(
         port = free_port()
         config_path.write_text(
             _yaml(registry_config(storage, port, auth_htpasswd=auth_htpasswd, tls=tls, auth_token=auth_token,
-                                  proxy=proxy)) + "\n"
+                                  proxy=proxy, delete=delete)) + "\n"
         )
         with log_path.open("wb") as log:
             proc = subprocess.Popen(

@@ -21,6 +21,7 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, json_bytes, pa
 from modelpack.signatures.lookup import fallback_tag
 from modelpack.signatures.simple_signing import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING
 from modelpack.store.options import ClientOptions
+from modelpack.store.target import Storage
 from registry_process import Registry
 from test_signature_policy import cosign_keys, cosign_sign, pull, push_model, signed_by, write_policy
 from test_signing import COSIGN_FLAGS, cosign, keypair
@@ -182,10 +183,11 @@ def test_cosign_copy_and_modelpack_copy_agree(registry: Registry, fresh_registry
     assert remote(by_cosign).resolve(fallback_tag(digest)).digest == digest
 
 
-def _push_sig(repo: str, digest: str, layers: list[tuple[str, bytes, dict[str, str]]], *,
-              index: bool = False, urls: bool = False) -> None:
-    """A `.sig` tag in `repo` as a hostile registry could serve it (pushed to a real registry)."""
-    store = remote(repo)
+def _push_sig(repo: str | Storage, digest: str, layers: list[tuple[str, bytes, dict[str, str]]], *,
+              index: bool = False, urls: bool = False, suffix: str = ".sig") -> None:
+    """A `.sig` (or `suffix`) tag in `repo` as a hostile registry could serve it (pushed to a real registry,
+    or written into a storage such as the local store's)."""
+    store = remote(repo) if isinstance(repo, str) else repo
     descs = []
     for media_type, data, notes in layers:
         desc = Descriptor(mediaType=media_type, digest=digests.of_bytes(data), size=len(data),
@@ -201,7 +203,7 @@ def _push_sig(repo: str, digest: str, layers: list[tuple[str, bytes, dict[str, s
         store.push_manifest(desc, body)
         body = Index(manifests=[desc]).canonical_bytes()
         desc = Descriptor(mediaType=mt.OCI_INDEX, digest=digests.of_bytes(body), size=len(body))
-    store.push_manifest(desc, body, fallback_tag(digest) + ".sig")
+    store.push_manifest(desc, body, fallback_tag(digest) + suffix)
 
 
 SIGNED = {COSIGN_SIGNATURE_ANNOTATION: "c2ln"}

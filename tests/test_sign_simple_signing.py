@@ -255,7 +255,7 @@ def test_every_key_type_signs_what_cosign_and_the_policy_accept(registry: Regist
 class CurveHashSigner(keys.Signer):
     """Signs simple-signing payloads as cosign 3 does with a P-384 key: SHA-384."""
 
-    def sign(self, data: bytes, *, simple_signing: bool = False) -> bytes:
+    def sign(self, data: bytes, *, sha256: bool = False) -> bytes:
         return super().sign(data)
 
 

@@ -30,6 +30,19 @@ class ModelpackError(Exception):
         super().__init__(with_advice(self.failure, advice.api) if advice else self.failure)
 
 
+def add_context(exc: ModelpackError, more: str) -> None:
+    """Append `more` to what `exc` says (in both wordings), keeping its type and exit code: what a
+    failure left behind belongs on its one line.
+
+    Args:
+        exc: the error about to be raised.
+        more: one line, in words both the API and the CLI can show.
+    """
+    exc.wording = Wording(f"{exc.wording.api}; {more}", f"{exc.wording.cli}; {more}")
+    exc.failure = exc.wording.api
+    exc.args = (with_advice(exc.failure, exc.advice.api) if exc.advice else exc.failure,)
+
+
 class UsageError(ModelpackError, ValueError):
     """The caller asked for something malformed: a bad reference, flag or path."""
 

@@ -338,8 +338,7 @@ def copy_model(
         IntegrityError: content read does not match its digest.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
-    from modelpack.signatures.referrers import copy_referrers
-    from modelpack.signatures.signature_tags import copy_signature_tags
+    from modelpack.signatures.signature_tags import carry_signatures
 
     src_ref, dst_ref = parse_place(source), parse_place(target)
     local_store = _store(store)
@@ -356,11 +355,7 @@ def copy_model(
 
                 refuse_partial(local_store, src_ref, "copy")
             raise
-        tags = None
-        if with_referrers:
-            copy_referrers(src, dst, result.descriptor.digest, mounts or CopyOptions())
-            tags = copy_signature_tags(src, dst, result.manifests, mounts or CopyOptions(), warn)
+        tags = carry_signatures(src, dst, result, mounts or CopyOptions(), warn) if with_referrers else {}
     transfer = _transfer(dst_ref, result)
-    if tags is not None:
-        transfer.signature_tags = {"copied": tags.copied, "present": tags.present, "left": tags.left}
+    transfer.signature_tags = tags
     return transfer

@@ -61,7 +61,8 @@ class TransferResult:
     verified_signatures: int = 0  # with `pull(verify_key=...)`: how many signatures verified
     policy_verified: bool = False  # the signature policy's signature requirement was met (for this digest)
     provenance: Path | None = None  # with `push(DIR, REF, provenance=True)`: the SLSA predicate kept
-    # with `copy_model`: cosign's `.sig`/`.att`/`.sbom` tags "copied", already "present", or "left" (warned)
+    # with `copy_model` and `push(REF)`: cosign's `.sig`/`.att`/`.sbom` tags "copied", already "present",
+    # or "left" (warned)
     signature_tags: dict[str, list[str]] = field(default_factory=dict)
 
 

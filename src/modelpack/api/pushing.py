@@ -64,9 +64,10 @@ def push(
     provenance: bool = False,
     warn: Callable[[str], None] | None = None,
 ) -> TransferResult:
-    """Push a model to a registry: `push(REF)` from the local store (with the signatures `sign --local`
-    made), or `push(DIR, REF)` packing the directory and streaming its files straight to the registry
-    (nothing is copied into the store). `push(DIR, "oci:OUT[:TAG]")` packs it into an OCI layout
+    """Push a model to a registry: `push(REF)` from the local store (with its signatures: the referrers
+    `sign --local` made, and cosign's `.sig`/`.att`/`.sbom` tags, merged as `copy_model` does), or
+    `push(DIR, REF)` packing the directory and streaming its files straight to the registry (nothing is
+    copied into the store). `push(DIR, "oci:OUT[:TAG]")` packs it into an OCI layout
     directory instead, offline.
 
     Args:
@@ -78,11 +79,13 @@ def push(
         copy_options: concurrency and progress.
         provenance: with a directory, also record a SLSA v1 provenance predicate for the digest pushed in
             the local store (`attest --provenance` signs it).
-        warn: with a directory, hears of metadata the files contradict, as `pack` (escape it before a
-            terminal shows it; default: a logging warning).
+        warn: with a directory, hears of metadata the files contradict, as `pack`; from the local store,
+            of a cosign signature tag not carried and why (escape it before a terminal shows it; default: a
+            logging warning).
 
     Returns:
-        The reference pushed, its descriptor, how many blobs and bytes moved, and the provenance file.
+        The reference pushed, its descriptor, how many blobs and bytes moved, the provenance file, and
+        (from the local store) which of cosign's `.sig`/`.att`/`.sbom` tags were carried (`signature_tags`).
 
     Raises:
         UsageError: a directory without a reference, a reference that is no directory, `provenance`
@@ -109,7 +112,7 @@ def push(
                                                                                         "push DIR REF")))
         ref = parse_reference(source if isinstance(source, str | Reference) else str(source))
         dst = remote(ref, options)
-        from modelpack.signatures.referrers import copy_referrers
+        from modelpack.signatures.signature_tags import carry_signatures
 
         stored = local_store.repository(ref.name)
         mounts = _with_mounts(copy_options, local_store, ref)
@@ -121,7 +124,8 @@ def push(
         except IntegrityError:  # the registry found a blob's bytes wrong: say so if ours are (bit rot, an edit)
             _check_stored_blobs(local_store, ref)
             raise
-        copy_referrers(stored, dst, result.descriptor.digest, mounts)  # signatures made with sign --local
+        # signatures made with sign --local, and cosign's tags copy --to-local brought into the store
+        signature_tags = carry_signatures(stored, dst, result, mounts, warn)
     else:
         assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)
         ref = parse_reference(reference)
@@ -136,7 +140,9 @@ def push(
         local_store.record_origin(ref.name, result.blobs)
         return _with_provenance(_transfer(ref, result), provenance, local_store, model, source, overrides, started)
     local_store.record_origin(ref.name, result.blobs)
-    return _transfer(ref, result)
+    transfer = _transfer(ref, result)
+    transfer.signature_tags = signature_tags
+    return transfer
 
 
 def _with_provenance(result: TransferResult, wanted: bool, local_store: LayoutStore, model: PackedModel,

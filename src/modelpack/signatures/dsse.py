@@ -56,7 +56,9 @@ def statement_bundle(signer: Signer, payload: bytes) -> bytes:
     Returns:
         The bundle's JSON bytes (key identified by cosign's public key hint).
     """
-    signature = signer.sign(pae(IN_TOTO_PAYLOAD, payload))
+    # SHA-256 whatever the curve: `cosign verify --key` and `verify-attestation` check a P-384 bundle so
+    # (and refuse the SHA-384 one cosign itself makes: sigstore/cosign#5092); verify_envelope takes both.
+    signature = signer.sign(pae(IN_TOTO_PAYLOAD, payload), sha256=True)
     bundle = {
         "mediaType": mt.SIGSTORE_BUNDLE,
         "verificationMaterial": {"publicKey": {"hint": key_hint(signer.public_key)}},
@@ -111,7 +113,10 @@ def verify_envelope(envelope: Any, public: PublicKey) -> bytes:
         raise VerificationError("malformed DSSE envelope") from None
     if payload_type != IN_TOTO_PAYLOAD:
         raise VerificationError(f"envelope payload is {str(payload_type)[:100]!r}, not an in-toto statement")
-    if not any(verify_signature(public, sig, pae(payload_type, payload)) for sig in signatures):
+    signed = pae(payload_type, payload)
+    # the curve's own hash (cosign 3 and OpenSSF model_signing sign P-384 so), or SHA-256 (as we sign bundles)
+    if not any(verify_signature(public, sig, signed) or verify_signature(public, sig, signed, sha256=True)
+               for sig in signatures):
         raise VerificationError("signature does not verify with this key")
     return payload
 

@@ -41,11 +41,12 @@ class KeyFileError(UsageError):
 class Signer:
     key: PrivateKey
 
-    def sign(self, data: bytes, *, simple_signing: bool = False) -> bytes:
-        """A signature of `data`: ECDSA hashed as the curve suits (SHA-256 for any curve with
-        `simple_signing`: containers/image and `cosign verify` check that format so), Ed25519, RSA PKCS#1 v1.5."""
+    def sign(self, data: bytes, *, sha256: bool = False) -> bytes:
+        """A signature of `data`: ECDSA hashed as the curve suits, or with SHA-256 whatever the curve
+        (`sha256`: what `cosign verify --key` checks, for its bundles and simple-signing alike, and
+        containers/image), Ed25519, RSA PKCS#1 v1.5."""
         if isinstance(self.key, ec.EllipticCurvePrivateKey):
-            chosen = hashes.SHA256() if simple_signing else _ec_hash(self.key.curve)
+            chosen = hashes.SHA256() if sha256 else _ec_hash(self.key.curve)
             return self.key.sign(data, ec.ECDSA(chosen))
         if isinstance(self.key, ed25519.Ed25519PrivateKey):
             return self.key.sign(data)
@@ -56,19 +57,19 @@ class Signer:
         return self.key.public_key()
 
 
-def verify_signature(public: PublicKey, signature: bytes, data: bytes, *, simple_signing: bool = False) -> bool:
-    """Whether `signature` over `data` verifies with `public`. `simple_signing`: as containers/image checks
+def verify_signature(public: PublicKey, signature: bytes, data: bytes, *, sha256: bool = False) -> bool:
+    """Whether `signature` over `data` verifies with `public`. `sha256`: as containers/image checks
     cosign's simple-signing signatures: SHA-256 for every ECDSA curve, RSA PKCS#1 v1.5 only."""
     try:
         if isinstance(public, ec.EllipticCurvePublicKey):
-            public.verify(signature, data, ec.ECDSA(hashes.SHA256() if simple_signing else _ec_hash(public.curve)))
+            public.verify(signature, data, ec.ECDSA(hashes.SHA256() if sha256 else _ec_hash(public.curve)))
         elif isinstance(public, ed25519.Ed25519PublicKey):
             public.verify(signature, data)
         else:
             try:
                 public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
             except InvalidSignature:
-                if simple_signing:
+                if sha256:
                     raise
                 public.verify(signature, data, padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.AUTO),
                               hashes.SHA256())

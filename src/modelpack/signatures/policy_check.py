@@ -89,7 +89,7 @@ def _unmet(requirement: Requirement, ref: Reference, digest: str, repo: Storage,
         except (VerificationError, binascii.Error, ValueError) as exc:
             reasons.append(str(exc) or "a signature annotation that is not base64")
             continue
-        if not signature or not any(verify_signature(key, signature, payload, simple_signing=True) for key in keys):
+        if not signature or not any(verify_signature(key, signature, payload, sha256=True) for key in keys):
             reasons.append("a signature by none of the policy's keys")
             continue
         try:

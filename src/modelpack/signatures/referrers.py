@@ -200,7 +200,7 @@ def verify_simple_signing(payload: bytes, signature_b64: str, public: PublicKey,
         raise VerificationError("legacy signature is not base64") from None
     # SHA-256 whatever the curve, as containers/image and `cosign verify` check; or the curve's own hash, as
     # cosign 3 signs this format with a P-384 key
-    if not (verify_signature(public, signature, payload, simple_signing=True)
+    if not (verify_signature(public, signature, payload, sha256=True)
             or verify_signature(public, signature, payload)):
         raise VerificationError("signature does not verify with this key")
     try:

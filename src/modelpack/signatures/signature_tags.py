@@ -29,7 +29,7 @@ from modelpack.errors import (
 from modelpack.oci.descriptor import Descriptor, Manifest, parse_manifest
 from modelpack.signatures.lookup import MAX_REFERRERS, fallback_tag
 from modelpack.signatures.simple_signing import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING, append_layers
-from modelpack.store.copy import CopyOptions, copy
+from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.target import Opener, Storage
 
 DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"  # a cosign legacy attestation's layer
@@ -81,6 +81,32 @@ def copy_signature_tags(src: Storage, dst: Storage, manifests: Iterable[str], op
             if outcome is not None:
                 (done.copied if outcome else done.present).append(tag)
     return done
+
+
+def carry_signatures(src: Storage, dst: Storage, copied: CopyResult, options: CopyOptions,
+                     warn: Callable[[str], None] | None = None) -> dict[str, list[str]]:
+    """Bring a copied model's signatures along: its referrers (bundles, attestations), then cosign's tags
+    of each manifest copied (what `copy` and `push` from the local store both do).
+
+    Args:
+        src: where the model was copied from.
+        dst: where it was copied to.
+        copied: the copy's result (its root descriptor and the manifests it wrote).
+        options: the copy's options.
+        warn: told, one line each, a tag not carried and why (default: a logging warning).
+
+    Returns:
+        The tags "copied", already "present" and "left" (as TransferResult.signature_tags reports them).
+
+    Raises:
+        AuthenticationError, TransportError: a registry refused us or could not be reached.
+        RegistryError, IntegrityError: a referrer could not be copied.
+    """
+    from modelpack.signatures.referrers import copy_referrers
+
+    copy_referrers(src, dst, copied.descriptor.digest, options)
+    tags = copy_signature_tags(src, dst, copied.manifests, options, warn)
+    return {"copied": tags.copied, "present": tags.present, "left": tags.left}
 
 
 def _copy_tag(src: Storage, dst: Storage, tag: str, suffix: str, options: CopyOptions) -> bool | None:

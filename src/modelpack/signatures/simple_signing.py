@@ -80,7 +80,7 @@ def attach_simple_signing(repo: Storage, subject_digest: str, docker_reference: 
             MAX_REFERRERS signatures, or other signers kept rewriting it (nothing of theirs is dropped).
     """
     data = payload(docker_reference, subject_digest, annotations)
-    signature = base64.b64encode(signer.sign(data, simple_signing=True)).decode()
+    signature = base64.b64encode(signer.sign(data, sha256=True)).decode()
     layer = Descriptor(mediaType=SIMPLE_SIGNING, digest=digests.of_bytes(data), size=len(data),
                        annotations={COSIGN_SIGNATURE_ANNOTATION: signature})
     tag = fallback_tag(subject_digest) + ".sig"
@@ -90,9 +90,9 @@ def attach_simple_signing(repo: Storage, subject_digest: str, docker_reference: 
 
 def append_layers(repo: Storage, tag: str, wanted: list[Descriptor], upload: Callable[[], None], *,
                   holds: Callable[[list[Descriptor]], bool] | None = None, doing: str = "sign") -> Descriptor:
-    """Add to the signature manifest `tag` names each layer of `wanted` it lacks (the same digest and
-    annotations), keeping every layer already there, in order; the tag is made if absent. `sign` appends
-    its signature so, and `copy` merges a source's `.sig`/`.att` into a destination's.
+    """Add to the signature manifest `tag` names each layer of `wanted` it lacks (the same digest, media
+    type and annotations), keeping every layer already there, in order; the tag is made if absent. `sign`
+    appends its signature so, and `copy` merges a source's `.sig`/`.att` into a destination's.
 
     Args:
         repo: where the tag lives.
@@ -147,7 +147,9 @@ def _check_room(tag: str, present: int, added: int, doing: str) -> None:
 
 
 def _has_layer(layers: list[Descriptor], wanted: Descriptor) -> bool:
-    return any(x.digest == wanted.digest and x.annotations == wanted.annotations for x in layers)
+    # The media type too: the same bytes under another type are not read as a signature or attestation.
+    return any(x.digest == wanted.digest and x.media_type == wanted.media_type and x.annotations == wanted.annotations
+               for x in layers)
 
 
 def _push_missing(repo: Storage, layer: Descriptor, data: bytes) -> None:
@@ -177,7 +179,7 @@ def _signed_by(layers: list[Descriptor], payload_digest: str, signer: Signer, da
             signature = base64.b64decode(encoded, validate=True)
         except ValueError:
             continue
-        if verify_signature(signer.public_key, signature, data, simple_signing=True):
+        if verify_signature(signer.public_key, signature, data, sha256=True):
             return existing
     return None
 
