@@ -88,6 +88,10 @@ def test_diff_shows_files_and_metric_changes(registry: Registry, tmp_path: Path)
     assert diff["metadata"]["version"] == {"old": "1.0.0", "new": "1.2.0"}
     same = modelpack("diff", "--plain-http", f"{repo}:1.0.0", f"{repo}:1.0.0")
     assert same.out.strip() == "no differences"
+    # The second a bare tag: a version in the first's repository (was: "1.2.0 names no registry").
+    beside = modelpack("diff", "--plain-http", "--json", f"{repo}:1.0.0", "1.2.0")
+    assert beside.code == 0, beside.err
+    assert json.loads(beside.out) == diff
 
 
 def test_alias_resolve_and_delete(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, remote
 from modelpack.errors import NotFoundError, RegistryError, UsageError
 from modelpack.oci.descriptor import Descriptor
-from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, retarget
+from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, is_tag, retarget
 from modelpack.places import LayoutReference, Place, open_layout, open_place, parse_place
 from modelpack.signatures.orphans import remove_signature_tags
 from modelpack.store import registries_files as registries_conf
@@ -103,7 +104,7 @@ def diff(
 
     Args:
         old: the version compared from: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
-        new: the version compared to.
+        new: the version compared to; a bare tag (`1.1.0`) is one in `old`'s repository.
         remote_only: read both from the registry, not the local store.
         options: how to reach the registry.
         store: the local store (default: MODELPACK_HOME's).
@@ -120,8 +121,17 @@ def diff(
     from modelpack.model_diff import diff_models
 
     local_store = _store(store)
+    new = _beside(old, new)
     return diff_models(read_model(old, local_store, options, remote_only).one_model(old),
                        read_model(new, local_store, options, remote_only).one_model(new))
+
+
+def _beside(old: str | Place, new: str | Place) -> str | Place:
+    """`new` as `diff` reads it: a bare tag names a version in the registry repository of `old`."""
+    if isinstance(new, str) and is_tag(new) and isinstance(old, str) and not old.startswith("oci:"):
+        with contextlib.suppress(UsageError):
+            return str(retarget(Reference.parse(old), new))
+    return new
 
 
 @closes_own_options

@@ -242,8 +242,8 @@ def _list_repositories(registry: str, options: ClientOptions, as_json: bool) -> 
 def diff(old: str, new: str, remote_only: bool, plain_http: bool, insecure: bool, ca_file: str | None,
          verbose: bool, as_json: bool) -> None:
     """What changed between two versions: files (by digest and size) and metadata, metrics included.
-    Each is read from the local store when it holds that reference, else from the registry (--remote:
-    both from the registry)."""
+    NEW may be a bare tag, in OLD's repository (`diff REG/team/iris:1.0 1.1`). Each is read from the local
+    store when it holds that reference, else from the registry (--remote: both from the registry)."""
     from modelpack import api
 
     result = api.diff(old, new, remote_only=remote_only,
