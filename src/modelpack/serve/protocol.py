@@ -70,6 +70,10 @@ def parse_request(request: Any, output_names: list[str], binary: memoryview | No
     parameters = _parameters(request, "parameters")
     inputs = request.get("inputs")
     if not isinstance(inputs, list) or not inputs:
+        if "instances" in request:  # KServe's V1 body, sent to this V2 endpoint
+            raise BadRequest("'instances' is KServe's V1 protocol; this server speaks V2 (the Open Inference "
+                             "Protocol): send {\"inputs\": [{\"name\": ..., \"shape\": [...], \"datatype\": ..., "
+                             "\"data\": [...]}]}, as GET /v2/models/NAME describes")
         raise BadRequest("request must be a JSON object with a non-empty 'inputs' array")
     rest = binary if binary is not None else memoryview(b"")
     arrays: dict[str, Any] = {}
