@@ -176,6 +176,11 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
         pin = pin_served(source, client_options(plain_http, insecure, ca_file, verbose), signature_policy)
         sys.exit(run_workers([*sys.argv[1:], "--pinned", pin], shared, workers, ready=lambda: click.echo(
             f"serving on http://{host}:{bound}/v2 ({workers} workers)", err=True)))
+    from modelpack.serve.malloc import return_large_allocations
+
+    # This process is the server's own: freed bodies and messages leave it (see malloc). Not in
+    # `serve_model`, which a library user calls in a process whose malloc is theirs.
+    return_large_allocations()
     sock = socket.socket(fileno=listen_fd) if listen_fd is not None else None
     server = api.serve_model(pinned or source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,

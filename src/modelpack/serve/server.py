@@ -39,9 +39,6 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
 
     for module in ("uvicorn", "starlette", "prometheus_client"):
         require(module)
-    from modelpack.serve.malloc import return_large_allocations
-
-    return_large_allocations()  # freed bodies and messages leave the process (see malloc)
     bounds = limits or ServerLimits()
     metrics = ServerMetrics(model.name, model.version, model.digest, model.runtime.platform)
     budget = ByteBudget(bounds.inflight_bytes)  # one for both protocols: one process's memory
