@@ -50,7 +50,7 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
 
             server.grpc_server, server.grpc_port = start_grpc(model, metrics, host, grpc_port,
                                                               bounds.max_request_bytes, bounds.max_connections,
-                                                              budget, bounds.request_timeout)
+                                                              budget, bounds.request_timeout, bounds.receive_timeout)
         return server
     except BaseException:
         sock.close()
