@@ -59,6 +59,7 @@ class ReceiveSlots:
         self._receiving: dict[int, tuple[float, Any]] = {}  # token -> (deadline, the call's context)
         self._tokens = itertools.count()
         self._watching = False
+        self._wake_at = 0.0  # when the watcher wakes next (monotonic)
 
     def first_message(self, requests: Iterator[Any], context: Any, codes: Any) -> Any:
         """The call's message, or the call aborted with the status it ends with.
@@ -122,8 +123,10 @@ class ReceiveSlots:
             return None
         token = next(self._tokens)
         with self._lock:
-            self._receiving[token] = (time.monotonic() + self._receive_timeout, context)
-            self._lock.notify()  # the watcher may be asleep until a later deadline than this one
+            deadline = time.monotonic() + self._receive_timeout
+            self._receiving[token] = (deadline, context)
+            if deadline < self._wake_at:  # the watcher sleeps past it (woken only then: a switch of threads)
+                self._lock.notify()
             if not self._watching:
                 # Born on a gRPC worker thread, so with SIGINT and SIGTERM blocked as they are.
                 self._watching = True
@@ -187,7 +190,9 @@ class ReceiveSlots:
                         if deadline <= now]
                 soonest = min((deadline for deadline, _ in self._receiving.values()), default=now + self._timeout)
                 if not late:
+                    self._wake_at = soonest
                     self._lock.wait(max(soonest - now, 0.01))
+                    self._wake_at = 0.0  # awake: nobody need wake it
                     continue
             for context in late:  # outside the lock: the receiving thread takes it as it wakes
                 _cancel(context, self._late_words())
