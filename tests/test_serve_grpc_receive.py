@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from test_serve_grpc import http2_frame, infer_headers, metrics_lines
-from test_serve_memory import in_process
+from test_serve_memory import in_process, served  # noqa: F401 (a fixture)
 
 grpc_client = pytest.importorskip("tritonclient.grpc")
 
@@ -139,3 +139,22 @@ def test_a_client_whose_deadline_passes_mid_message_is_counted_so(tmp_path: Path
             begin_message(conn, 50_000, headers)
             seen = wait_counted(server.server_address[1], "DEADLINE_EXCEEDED")
         assert seen == {"DEADLINE_EXCEEDED": 1.0}, seen
+
+
+def test_min_receive_rate_sets_the_deadline_from_the_command_line(served: object) -> None:  # noqa: F811
+    # 1 s and 100,000 bytes at 50,000 bytes/s: 3 s, however long --request-timeout is.
+    server = served("--grpc-port", "0", "--request-timeout", "60", "--max-request-size", "100000",  # type: ignore[operator]
+                    "--min-receive-rate", "50000")
+    stop = threading.Event()
+    trickler = Trickler(int(server.grpc_target.rsplit(":", 1)[1]), stop)
+    trickler.start()
+    try:
+        for _ in range(300):  # a bound for the test, not an assertion
+            if trickler.statuses:
+                break
+            threading.Event().wait(0.2)
+    finally:
+        stop.set()
+        trickler.join(30)
+    assert trickler.statuses and trickler.statuses[0][0] == 4, trickler.statuses
+    assert "did not arrive within 3 s" in trickler.statuses[0][1], trickler.statuses

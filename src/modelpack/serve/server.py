@@ -20,7 +20,7 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
         model: the loaded model.
         host: address to listen on.
         port: port to listen on (0: any free port).
-        limits: concurrency, request deadline and body size (default: `ServerLimits()`).
+        limits: concurrency, request deadline, body size and gRPC receive rate (default: `ServerLimits()`).
         sock: a listening socket to serve on instead of binding `host`:`port`.
         grpc_port: also serve the protocol over gRPC on this port (0: any free port; None: no gRPC).
 
