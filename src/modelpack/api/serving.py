@@ -61,6 +61,10 @@ def serve_model(
     downloaded, and exactly that manifest's digest is pulled (a tag moved meanwhile changes nothing).
     ONNX and .skops files are preferred to pickles; see `modelpack.serve.model_file.choose`.
 
+    The calling process's malloc is left as it is; `modelpack serve` fixes glibc's mmap threshold in its
+    own process so that freed requests are given back to the system: a program may do so itself with
+    `modelpack.serve.malloc.return_large_allocations()`.
+
     Args:
         source: a model directory, or a reference to pull.
         host: address to listen on.
@@ -71,7 +75,8 @@ def serve_model(
         verify_key: public key: verify the reference's signature before pulling it.
         trust_unverified_pickle: load a pickle from a reference whose signature was not verified.
         model_file: the file to serve, relative to the model directory (default: chosen from the files).
-        limits: requests at once, request deadline and body size (default: `ServerLimits()`).
+        limits: requests at once, request deadline, body size and the rate gRPC messages must arrive at
+            (default: `ServerLimits()`).
         sock: a listening socket to serve on instead of binding `host`:`port` (`serve --workers`).
         grpc_port: also serve the protocol over gRPC on this port (0: any free port; None: REST only).
         signature_policy: the containers-policy.json a reference must satisfy (default: the one in effect,

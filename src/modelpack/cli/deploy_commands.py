@@ -128,6 +128,9 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
               help="Seconds a client has to send a request's headers, then its body; also bounds the graceful stop.")
 @click.option("--max-request-size", default="16MiB", show_default=True,
               help="Largest request body (e.g. 64MiB); larger ones get 413 unread.")
+@click.option("--min-receive-rate", default="1MiB", show_default=True,
+              help="gRPC: bytes a second a request message must arrive at (the largest within 1 s more than "
+              "--max-request-size takes at this rate), or its call ends (DEADLINE_EXCEEDED).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes serving on the one port, each with its own copy of the model.")
 @click.option("--grpc-port", type=click.IntRange(0, 65535),
@@ -141,7 +144,7 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
 @handle_errors
 def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
           trust_unverified_pickle: bool, signature_policy: str | None, model_file: str | None,
-          max_connections: int, request_timeout: float, max_request_size: str, workers: int,
+          max_connections: int, request_timeout: float, max_request_size: str, min_receive_rate: str, workers: int,
           grpc_port: int | None, listen_fd: int | None, parent_fd: int | None, pinned: str | None,
           plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST, with
@@ -166,7 +169,8 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
     from modelpack.serve.limits import ServerLimits, parse_size
 
     configure_logging()
-    limits = ServerLimits(max_connections, request_timeout, parse_size(max_request_size))
+    limits = ServerLimits(max_connections, request_timeout, parse_size(max_request_size),
+                          min_receive_rate=parse_size(min_receive_rate))
     if workers > 1:
         from modelpack.serve.workers import run_workers
 
@@ -178,6 +182,11 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
         pin = pin_served(source, client_options(plain_http, insecure, ca_file, verbose), signature_policy)
         sys.exit(run_workers([*sys.argv[1:], "--pinned", pin], shared, workers, ready=lambda: click.echo(
             f"serving on http://{host}:{bound}/v2 ({workers} workers)", err=True)))
+    from modelpack.serve.malloc import return_large_allocations
+
+    # This process is the server's own: freed bodies and messages leave it (see malloc). Not in
+    # `serve_model`, which a library user calls in a process whose malloc is theirs.
+    return_large_allocations()
     sock = socket.socket(fileno=listen_fd) if listen_fd is not None else None
     server = api.serve_model(pinned or source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,

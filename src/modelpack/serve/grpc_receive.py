@@ -9,6 +9,13 @@ quota is a C pointer Python cannot pass, and flow-control windows (`grpc.http2.l
 `grpc.http2.bdp_probe`, `grpc.max_concurrent_streams`) do not limit a message being read. A
 request-streaming handler is given the messages as an iterator, read one `next()` at a time: ModelInfer
 is served so (one message on the wire either way), and each `next()` holds one of `ReceiveSlots`.
+
+Turns are few (two by default), so a turn requires progress: its message must arrive within the time the
+largest message takes at `--min-receive-rate` (`limits.ServerLimits.receive_timeout`), or the call ends
+(DEADLINE_EXCEEDED, saying why) and the turn goes to the call that has waited longest: clients sending a
+few bytes at a time, reconnecting as they are cut off, cannot keep well-behaved calls from their turns.
+grpcio shows no byte of a message before all of it has come, so the rate is checked over the whole
+message, as if it were the largest.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,35 +35,40 @@ class LateMessage(Exception):
 
 
 class ReceiveSlots:
-    """At most `count` messages being received at once; one received within `timeout` of its slot.
+    """At most `count` messages being received at once, each within `receive_timeout` of its turn.
 
-    A call waits up to `timeout` for a slot (a small message takes its slot for microseconds; the largest
-    for the time it takes to arrive), and a message still arriving `timeout` after its slot was taken is
-    cancelled, as REST's 408 ends a body that does not arrive in time: a client sending slowly holds a slot
-    no longer than that.
+    A call waits up to `timeout` for a turn, turns going to waiting calls first come, first served (a
+    call arriving as a turn is freed does not take it from one that has waited); a message still
+    arriving `receive_timeout` after its turn came has its call cancelled with DEADLINE_EXCEEDED, as
+    REST's 408 ends a body that does not arrive in time.
     """
 
-    def __init__(self, count: int, timeout: float, limit: int) -> None:
+    def __init__(self, count: int, timeout: float, limit: int, receive_timeout: float | None = None) -> None:
         """Args:
             count: messages received at once (at least 1).
-            timeout: seconds to wait for a slot, and then for the message.
+            timeout: seconds a call waits for a turn.
             limit: the largest message gRPC's core lets through (for the refusal's words).
+            receive_timeout: seconds a message has to arrive once its turn came (default: `timeout`).
         """
         self.limit = limit
-        self._free = threading.Semaphore(max(count, 1))
+        self._free = max(count, 1)
+        self._waiting: deque[threading.Event] = deque()  # calls waiting for a turn, oldest first
         self._timeout = timeout
+        self._receive_timeout = timeout if receive_timeout is None else receive_timeout
         self._lock = threading.Condition()
         self._receiving: dict[int, tuple[float, Any]] = {}  # token -> (deadline, the call's context)
         self._tokens = itertools.count()
         self._watching = False
+        self._wake_at = 0.0  # when the watcher wakes next (monotonic)
 
     def first_message(self, requests: Iterator[Any], context: Any, codes: Any) -> Any:
         """The call's message, or the call aborted with the status it ends with.
 
-        A message over the limit is refused by gRPC's core, which ends the call; the handler, waiting
-        for the message, sees the call end without one, and aborts it as refused (RESOURCE_EXHAUSTED),
-        so that it is counted. A client leaving while its message arrives looks the same to grpcio, and
-        is counted so too.
+        A message over the limit is refused by gRPC's core, which ends the call; a client that cancels
+        or leaves while its message arrives ends it too, and grpcio shows the handler the same ended
+        call for both. Such a call is counted CANCELLED (DEADLINE_EXCEEDED when the client's own
+        deadline had passed), not as a refusal of the server's: the over-size client has its
+        RESOURCE_EXHAUSTED from gRPC's core.
 
         Args:
             requests: grpcio's request iterator.
@@ -82,32 +95,38 @@ class ReceiveSlots:
                                                     "requests; retry later")
         # The core ends the call just after failing the read; a client that sent no message waits for us.
         if message is MISSING and ended.wait(1.0):
-            context.abort(codes.RESOURCE_EXHAUSTED, f"the request message is over the limit of {self.limit} "
-                                                    "bytes, or the client left while sending it")
+            left = context.time_remaining()
+            if left is not None and left <= 0:
+                context.abort(codes.DEADLINE_EXCEEDED, "the client's deadline passed while its message arrived")
+            context.abort(codes.CANCELLED, f"the call ended while its message arrived: over the limit of "
+                                           f"{self.limit} bytes (refused by gRPC's core), or its client left")
         if message is MISSING:
             context.abort(codes.INVALID_ARGUMENT, "ModelInfer takes one request message; none came")
         return message
 
     def receive(self, requests: Iterator[Any], context: Any) -> Any:
-        """The call's first message, read while holding a slot.
+        """The call's first message, read while holding a turn.
 
         Args:
             requests: grpcio's request iterator.
             context: the call's ServicerContext (cancelled when the message is late).
 
         Returns:
-            The message, MISSING when the call ended first, or None when no slot came free in time.
+            The message, MISSING when the call ended first, or None when no turn came free in time.
 
         Raises:
-            LateMessage: the message was still arriving `timeout` after its slot was taken (the call is
-                cancelled).
+            LateMessage: the message was still arriving `receive_timeout` after its turn came (the call
+                is cancelled).
             grpc.RpcError: the client cancelled the call while its message was arriving.
         """
-        if not self._free.acquire(timeout=self._timeout):
+        if not self._take_turn():
             return None
         token = next(self._tokens)
         with self._lock:
-            self._receiving[token] = (time.monotonic() + self._timeout, context)
+            deadline = time.monotonic() + self._receive_timeout
+            self._receiving[token] = (deadline, context)
+            if deadline < self._wake_at:  # the watcher sleeps past it (woken only then: a switch of threads)
+                self._lock.notify()
             if not self._watching:
                 # Born on a gRPC worker thread, so with SIGINT and SIGTERM blocked as they are.
                 self._watching = True
@@ -121,12 +140,40 @@ class ReceiveSlots:
             with self._lock:
                 # Gone: the watcher took it and cancelled the call (which ends the read either way).
                 late = self._receiving.pop(token, None) is None
-            self._free.release()
+            self._give_turn()
         if late and message is MISSING:  # (one that came as it was cancelled holds the budget: kept)
-            raise LateMessage(f"the request message did not arrive within {self._timeout:g} s")
+            raise LateMessage(self._late_words())
         if failure is not None:
             raise failure
         return message
+
+    def _take_turn(self) -> bool:
+        """Wait up to `timeout` for a turn, behind the calls already waiting; False when none came."""
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                return True
+            given = threading.Event()
+            self._waiting.append(given)
+        if given.wait(self._timeout):
+            return True
+        with self._lock:
+            if given.is_set():  # given just as the wait ended
+                return True
+            self._waiting.remove(given)
+            return False
+
+    def _give_turn(self) -> None:
+        """The turn to the call that has waited longest, or back to the free ones."""
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._free += 1
+
+    def _late_words(self) -> str:
+        return (f"the request message did not arrive within {self._receive_timeout:.3g} s of its turn to be "
+                "received (too slow: see --min-receive-rate)")
 
     def _watch(self) -> None:
         """Cancel the calls whose message is late; end after `timeout` with nothing arriving."""
@@ -143,7 +190,23 @@ class ReceiveSlots:
                         if deadline <= now]
                 soonest = min((deadline for deadline, _ in self._receiving.values()), default=now + self._timeout)
                 if not late:
+                    self._wake_at = soonest
                     self._lock.wait(max(soonest - now, 0.01))
+                    self._wake_at = 0.0  # awake: nobody need wake it
                     continue
             for context in late:  # outside the lock: the receiving thread takes it as it wakes
-                context.cancel()
+                _cancel(context, self._late_words())
+
+
+DEADLINE_EXCEEDED = 4  # grpc.StatusCode.DEADLINE_EXCEEDED's number
+
+
+def _cancel(context: Any, details: str) -> None:
+    """End a call whose message is late with DEADLINE_EXCEEDED and `details`, sent to its client as the
+    call's status. grpcio's public `cancel()` says only CANCELLED; its call object (private) takes a
+    status: when a release renames it, the call is cancelled all the same."""
+    call = getattr(getattr(context, "_rpc_event", None), "call", None)
+    try:
+        call.cancel(DEADLINE_EXCEEDED, details)  # type: ignore[union-attr]
+    except Exception:  # (AttributeError, TypeError): not grpcio's call as this was written against
+        context.cancel()

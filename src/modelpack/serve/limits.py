@@ -40,6 +40,8 @@ RESPONSE_PIECE = 256 * 1024
 # What a byte of a JSON body costs once parsed (Python lists of numbers, then numpy arrays, with the body):
 # 16 MiB of `0,` took json.loads +80 MiB and the array +48 more. Bytes of binary tensors cost one.
 JSON_FACTOR = 8
+# A gRPC message's time to arrive beyond what its bytes take at the minimum rate (the call's setup, a busy CPU).
+RECEIVE_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,10 @@ class ServerLimits:
     request_timeout: float = 30.0
     max_request_bytes: int = 16 * 1024 * 1024
     max_inflight_bytes: int | None = None  # default: twice max_request_bytes
+    min_receive_rate: int = 1024 * 1024  # bytes/s a gRPC message must arrive at (see receive_timeout)
 
     def __post_init__(self) -> None:
-        if self.max_connections < 1 or self.max_request_bytes < 1:
+        if self.max_connections < 1 or self.max_request_bytes < 1 or self.min_receive_rate < 1:
             raise UsageError("server limits must be positive")
         if not usable_timeout(self.request_timeout):
             raise UsageError(f"request_timeout={self.request_timeout!r} {TIMEOUT_RANGE}")
@@ -60,6 +63,12 @@ class ServerLimits:
     @property
     def inflight_bytes(self) -> int:
         return max(self.max_inflight_bytes or 2 * self.max_request_bytes, self.max_request_bytes)
+
+    @property
+    def receive_timeout(self) -> float:
+        """Seconds a gRPC message has once its turn to be received came (`grpc_receive`): what the largest
+        takes at `min_receive_rate`, and `RECEIVE_GRACE` more, at most `request_timeout`."""
+        return min(self.request_timeout, RECEIVE_GRACE + self.max_request_bytes / self.min_receive_rate)
 
 
 def parse_size(text: str) -> int:

@@ -6,6 +6,9 @@ free it raises that threshold up to 32 MiB, and blocks under it come from per-th
 freed memory: a server whose gRPC and worker threads each once held a 16 MiB message kept them all
 (128 clients of 16 MiB, one at a time within the budget: 1.1 GB resident, 0.5 GB with the threshold kept
 at 1 MiB). Elsewhere than glibc this does nothing.
+
+It changes malloc for the whole process, so only `modelpack serve` (whose process is the server's) calls
+it; `serve_model` does not: a program serving a model from its own process may call it itself.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ THRESHOLD = 1024 * 1024
 
 
 def return_large_allocations() -> bool:
-    """Fix glibc's mmap threshold at 1 MiB for this process.
+    """Fix glibc's mmap threshold at 1 MiB for this whole process (and so turn off glibc's raising it).
 
     Returns:
         True when set (glibc), False elsewhere.

@@ -14,8 +14,10 @@ a whole message before the budget can be taken, and held one per call at once.
 
 Every call is counted in the metrics, refusals included: those grpcio makes itself past `threads` calls
 (the method's endpoint, RESOURCE_EXHAUSTED), messages over `max_message_bytes`, which gRPC's core refuses
-(RESOURCE_EXHAUSTED, seen by the handler waiting for the message), and calls whose client's deadline
-passed while they ran (DEADLINE_EXCEEDED; grpcio drops the answer).
+(RESOURCE_EXHAUSTED to the client; grpcio shows the handler only that the call ended while its message
+arrived, as when the client leaves then, so both count CANCELLED), messages too slow to arrive
+(DEADLINE_EXCEEDED, `grpc_receive`), and calls whose client's deadline passed while they ran
+(DEADLINE_EXCEEDED; grpcio drops the answer).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ _CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_cont
 
 
 def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int, max_message_bytes: int,
-               threads: int = 4, budget: ByteBudget | None = None, call_timeout: float = 30.0) -> tuple[Any, int]:
+               threads: int = 4, budget: ByteBudget | None = None, call_timeout: float = 30.0,
+               receive_timeout: float | None = None) -> tuple[Any, int]:
     """Start a gRPC server for `model` on `host`:`port`.
 
     Args:
@@ -58,7 +61,9 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
         budget: bytes that inference messages (and REST bodies) may hold at once (default: twice
             `max_message_bytes` of its own).
         call_timeout: a connection ends after ten times this (GOAWAY; clients reconnect), and its calls
-            still unfinished (an answer the client does not read) this much later.
+            still unfinished (an answer the client does not read) this much later; a call waits this long
+            for its turn to be received.
+        receive_timeout: seconds a message has to arrive once its turn came (default: `call_timeout`).
 
     Returns:
         (the running grpc.Server, the port it listens on); stop it with `.stop(grace)`.
@@ -77,7 +82,8 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
     budget = budget or ByteBudget(2 * max_message_bytes)
     # As many of the largest messages as the budget holds are received at once (see grpc_receive).
     service = _Service(model, classes, grpc, budget,
-                       ReceiveSlots(budget.total // max(max_message_bytes, 1), call_timeout, max_message_bytes))
+                       ReceiveSlots(budget.total // max(max_message_bytes, 1), call_timeout, max_message_bytes,
+                                    receive_timeout))
     for method, (request, response) in METHODS.items():
         handler = _observed(metrics, method, getattr(service, method))
         read = classes[request].FromString

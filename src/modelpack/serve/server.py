@@ -20,7 +20,7 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
         model: the loaded model.
         host: address to listen on.
         port: port to listen on (0: any free port).
-        limits: concurrency, request deadline and body size (default: `ServerLimits()`).
+        limits: concurrency, request deadline, body size and gRPC receive rate (default: `ServerLimits()`).
         sock: a listening socket to serve on instead of binding `host`:`port`.
         grpc_port: also serve the protocol over gRPC on this port (0: any free port; None: no gRPC).
 
@@ -39,9 +39,6 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
 
     for module in ("uvicorn", "starlette", "prometheus_client"):
         require(module)
-    from modelpack.serve.malloc import return_large_allocations
-
-    return_large_allocations()  # freed bodies and messages leave the process (see malloc)
     bounds = limits or ServerLimits()
     metrics = ServerMetrics(model.name, model.version, model.digest, model.runtime.platform)
     budget = ByteBudget(bounds.inflight_bytes)  # one for both protocols: one process's memory
@@ -53,7 +50,7 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
 
             server.grpc_server, server.grpc_port = start_grpc(model, metrics, host, grpc_port,
                                                               bounds.max_request_bytes, bounds.max_connections,
-                                                              budget, bounds.request_timeout)
+                                                              budget, bounds.request_timeout, bounds.receive_timeout)
         return server
     except BaseException:
         sock.close()
