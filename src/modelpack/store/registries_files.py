@@ -24,7 +24,8 @@ from pathlib import Path
 
 from modelpack.errors import UsageError
 from modelpack.files import read_capped
-from modelpack.store.mirrors import RegistriesConf, RegistryEntry, check_conflicts, parse
+from modelpack.store.mirrors import RegistriesConf, RegistryEntry, check_conflicts, parse_file
+from modelpack.store.short_names import Alias
 
 ENV = "CONTAINERS_REGISTRIES_CONF"
 DIR_ENV = "MODELPACK_REGISTRIES_CONF_D"
@@ -125,15 +126,18 @@ def load() -> RegistriesConf:
         if key in _cache:
             return _cache[key]
     merged: dict[str, RegistryEntry] = {}
+    aliases: dict[str, Alias] = {}
     read: list[str] = []
     for index, (path, (_, _, size)) in enumerate(zip(files, key, strict=True)):
         if size < 0:
             continue
-        for entry in parse(_read(path), str(path), drop_in=index > 0):
+        entries, named = parse_file(_read(path), str(path), drop_in=index > 0)
+        for entry in entries:
             merged[entry.prefix] = entry  # a drop-in's table replaces the same prefix's earlier one
+        aliases.update((alias.name, alias) for alias in named)  # and its alias the same name's
         read.append(str(path))
     check_conflicts(merged.values())
-    conf = RegistriesConf(tuple(merged.values()), tuple(read))
+    conf = RegistriesConf(tuple(merged.values()), tuple(read), tuple(aliases.values()))
     with _cache_lock:
         _cache.clear()  # one configuration is in effect at a time: keep only the latest
         _cache[key] = conf
