@@ -169,16 +169,19 @@ def pushed(registry: Registry, tmp_path: Path) -> tuple[str, str]:
 
 @pytest.fixture(autouse=True)
 def modelpack_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own MODELPACK_HOME, an empty Docker credentials dir, an empty registries.conf (the
-    machine's /etc/containers one must not route the tests' pulls; its registries.conf.d drop-ins still
-    apply, as they do for podman) and a signature policy that accepts
-    anything (nor may the machine's policy.json judge them)."""
+    """Every test gets its own MODELPACK_HOME, an empty Docker credentials dir, an empty registries.conf and
+    an empty folder of drop-ins in place of /etc/containers/registries.conf.d and
+    ~/.config/containers/registries.conf.d (the machine's files must not route or refuse the tests' pulls:
+    a test that wants drop-ins writes its own), and a signature policy that accepts anything (nor may the
+    machine's policy.json judge them)."""
     home = tmp_path_factory.mktemp("modelpack-home")
     docker_config = tmp_path_factory.mktemp("docker-config")
     monkeypatch.setenv("MODELPACK_HOME", str(home))
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
     (docker_config / "registries.conf").write_text("")
     monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(docker_config / "registries.conf"))
+    (docker_config / "registries.conf.d").mkdir()
+    monkeypatch.setenv("MODELPACK_REGISTRIES_CONF_D", str(docker_config / "registries.conf.d"))
     accept = docker_config / "accept-anything-policy.json"
     accept.write_text('{"default": [{"type": "insecureAcceptAnything"}]}\n')
     monkeypatch.setenv("MODELPACK_SIGNATURE_POLICY", str(accept))

@@ -1,5 +1,6 @@
 """A Ctrl-C or SIGTERM that lands once the command's work is done, while Python shuts down, leaves the
-exit status the work's: the command is not reported as killed by it (-2, -15) after it succeeded."""
+exit status the work's: the command is not reported as killed by it (-2, -15) after it succeeded. One that
+lands while the last output is still being flushed is one line and 130 or 143, not a traceback."""
 
 from __future__ import annotations
 
@@ -36,3 +37,36 @@ def test_a_signal_while_python_shuts_down_keeps_the_works_exit_status(tmp_path: 
                          timeout=60)
     assert run.returncode == 0, (run.returncode, run.stderr)
     assert run.stderr.strip() == "no models in the local store"
+
+
+# Imported by Python's `site`: stdout's first flush sends the signal and lets its handler raise inside it.
+# `list` of an empty store writes to stderr alone, so that flush is the one the command makes as it ends,
+# before it ignores the signals: a reader slow to take the last output holds the command there.
+_SEND_WHILE_FLUSHING = """
+import io, os, sys
+
+class _SignalOnFlush(io.TextIOWrapper):
+    sent = False
+
+    def flush(self):
+        if not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), int(os.environ["SEND_SIGNAL"]))
+            for _ in range(100000):
+                pass
+        super().flush()
+
+sys.stdout = _SignalOnFlush(sys.stdout.detach(), encoding="utf-8", line_buffering=False)
+"""
+
+
+@pytest.mark.parametrize(("stop", "code", "said"), [(signal.SIGINT, 130, "error: interrupted"),
+                                                    (signal.SIGTERM, 143, "error: terminated")])
+def test_a_signal_while_the_last_output_is_flushed_is_one_line(tmp_path: Path, stop: signal.Signals, code: int,
+                                                               said: str) -> None:
+    (tmp_path / "sitecustomize.py").write_text(_SEND_WHILE_FLUSHING)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]), "SEND_SIGNAL": str(int(stop)),
+           "MODELPACK_HOME": str(tmp_path / "home")}
+    run = subprocess.run([sys.executable, "-m", "modelpack", "list"], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert (run.returncode, run.stderr.strip()) == (code, f"no models in the local store\n{said}")

@@ -7,6 +7,11 @@ agree on whether the pull succeeds.
 
 skopeo 1.9 does not read CONTAINERS_REGISTRIES_CONF (podman and buildah pass it to containers/image
 as the main file); it is given the same file with `--registries-conf`, which is that same setting.
+
+Both read the drop-in folders where users keep them (modelpack without the suite's
+MODELPACK_REGISTRIES_CONF_D), the user's under a $HOME of the test's own. The machine's
+/etc/containers/registries.conf.d, which skopeo cannot be told to skip, is hidden from both behind an
+empty folder mounted over it in a mount namespace of their own (`unshare --mount`, as root).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class World:
     proxy: NameProxy
     digest: str
     skopeo: str
+    hide_machine: list[str]  # put before a command: it runs with the machine's drop-ins hidden (or [])
 
     def fill(self, text: str) -> str:
         return text.format(**self.names, digest=self.digest)
@@ -52,12 +58,31 @@ class World:
         return tuple(back.get(host, host) for host in hosts)
 
 
-def _push(model: Path, ref: str, home: Path, conf: Path) -> str:
+def _push(model: Path, ref: str, home: Path, conf: Path, drop_ins: Path) -> str:
+    # (A module's fixture runs before conftest's, which sets both variables for each test.)
     run = subprocess.run([sys.executable, "-m", "modelpack", "push", "--plain-http", str(model), ref],
                          capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "MODELPACK_HOME": str(home), "CONTAINERS_REGISTRIES_CONF": str(conf)})
+                         env={**os.environ, "MODELPACK_HOME": str(home), "CONTAINERS_REGISTRIES_CONF": str(conf),
+                              "MODELPACK_REGISTRIES_CONF_D": str(drop_ins)})
     assert run.returncode == 0, run.stderr
     return run.stdout.strip().split("@")[1]
+
+
+SYSTEM_DROP_INS = Path("/etc/containers/registries.conf.d")
+
+
+def _hiding_the_machines_drop_ins(empty: Path) -> list[str]:
+    """A command prefix under which SYSTEM_DROP_INS is the empty folder `empty` ([] if the machine has no
+    drop-ins); missing() when it has some and a mount namespace cannot be made here."""
+    if not SYSTEM_DROP_INS.is_dir() or not any(SYSTEM_DROP_INS.glob("*.conf")):
+        return []
+    prefix = ["unshare", "--mount", "--", "sh", "-c", 'mount --bind "$0" "$1" && shift && exec "$@"', str(empty),
+              str(SYSTEM_DROP_INS)]
+    probe = subprocess.run([*prefix, "ls", "-A", str(SYSTEM_DROP_INS)], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0 or probe.stdout.strip():
+        missing(f"{SYSTEM_DROP_INS} holds drop-ins, which skopeo reads and cannot be told to skip, and `unshare "
+                f"--mount` cannot hide them here: {probe.stderr.strip()[-200:]}")
+    return prefix
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +91,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     if skopeo is None:
         missing("skopeo is not installed (`make deps` installs Debian's)")
     root = tmp_path_factory.mktemp("skopeo-world")
+    (root / "empty.d").mkdir()
+    hide_machine = _hiding_the_machines_drop_ins(root / "empty.d")
     started: list[Registry] = [_start(root / name) for name in ("origin", "mirror", "empty")]
     origin, mirror = started[:2]
     started.append(_start(root / "cache", proxy=origin.url))
@@ -77,7 +104,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     digest = ""
     for reg in (origin, mirror):
         for repo in REPOS:
-            digest = _push(model, f"{reg.host}/{repo}:1", root / "home", root / "empty.conf")
+            digest = _push(model, f"{reg.host}/{repo}:1", root / "home", root / "empty.conf", root / "empty.d")
     port = {name: int(reg.host.rsplit(":", 1)[1]) for name, reg in zip("OMEC", started, strict=True)}
     names = {letter: f"{word}.example.com:{port[letter]}"
              for letter, word in zip("OMEC", ("origin", "mirror", "empty", "cache"), strict=True)}
@@ -85,7 +112,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     # Names without a port, for wildcard prefixes: `models.example.com` is the origin, `mirror.example.com` the mirror.
     routes = {"models.example.com": port["O"], "m.example.com": port["O"], "mirror.example.com": port["M"]}
     with NameProxy(routes) as proxy:
-        yield World(names, proxy, digest, skopeo)
+        yield World(names, proxy, digest, skopeo, hide_machine)
     for reg in started:
         reg.stop()
 
@@ -104,6 +131,7 @@ def run_both(world: World, tmp_path: Path, conf: str, ref: str, *, tls_flags: bo
     for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         env[key] = world.proxy.url
     env.pop("XDG_CONFIG_HOME", None)
+    env.pop("MODELPACK_REGISTRIES_CONF_D", None)  # the folders skopeo reads: the machine's is hidden instead
     skopeo = [world.skopeo]
     if conf is not None:
         path = tmp_path / "registries.conf"
@@ -124,7 +152,7 @@ def run_both(world: World, tmp_path: Path, conf: str, ref: str, *, tls_flags: bo
     results = []
     for command in (skopeo, ours):
         world.proxy.clear()
-        run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        run = subprocess.run([*world.hide_machine, *command], env=env, capture_output=True, text=True, timeout=120)
         hosts = world.letters(world.proxy.hosts("/blobs/" if pull else "/manifests/"))
         lines = run.stderr.strip().splitlines()
         error = lines[-1] if run.returncode and lines else ""

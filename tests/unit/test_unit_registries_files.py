@@ -20,6 +20,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A $HOME of its own and a system file in a temporary folder."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv(files.ENV, raising=False)
+    monkeypatch.delenv(files.DIR_ENV, raising=False)  # the default folders, here under tmp_path
     system = tmp_path / "etc" / "registries.conf"
     (tmp_path / "etc" / "registries.conf.d").mkdir(parents=True)
     system.write_text("")
@@ -126,3 +127,24 @@ def test_hostile_shapes_are_refused_in_one_line(home: Path, tmp_path: Path, monk
     os.symlink("registries.conf.d", home / "registries.conf.d")
     with pytest.raises(UsageError, match=r"cannot list .*registries.conf.d: Too many levels of symbolic links"):
         files.load()
+
+
+def test_the_chosen_drop_in_folder_is_read_instead_of_both(home: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "etc" / "registries.conf.d" / "10-sys.conf").write_text(BLOCK.format(host="s.example.com"))
+    (home / "registries.conf.d" / "20-user.conf").write_text(BLOCK.format(host="u.example.com"))
+    chosen = tmp_path / "chosen.d"
+    chosen.mkdir()
+    (chosen / "30-own.conf").write_text(BLOCK.format(host="c.example.com"))
+    monkeypatch.setenv(files.DIR_ENV, str(chosen))
+    assert files.config_files() == [tmp_path / "etc" / "registries.conf", chosen / "30-own.conf"]
+    (home / "registries.conf").write_text("")  # the user's main file: still only the chosen folder
+    assert files.config_files() == [home / "registries.conf", chosen / "30-own.conf"]
+    conf = files.load()
+    assert conf.entry_for("c.example.com/m") is not None
+    assert conf.entry_for("s.example.com/m") is None and conf.entry_for("u.example.com/m") is None
+
+    for wrong in (tmp_path / "missing.d", chosen / "30-own.conf"):  # a typo must not quietly read nothing
+        monkeypatch.setenv(files.DIR_ENV, str(wrong))
+        with pytest.raises(UsageError, match=f"MODELPACK_REGISTRIES_CONF_D={wrong} names no folder; create it"):
+            files.config_files()

@@ -96,13 +96,20 @@ def _command_path(exc: click.ClickException) -> str:
 
 def _exit(code: int) -> NoReturn:
     """Exit with `code`; if stdout was a closed pipe (`modelpack ls | head -1`), the output did not all
-    arrive: exit non-zero, without Python's "Exception ignored ... BrokenPipeError" at shutdown."""
+    arrive: exit non-zero, without Python's "Exception ignored ... BrokenPipeError" at shutdown. A Ctrl-C
+    or SIGTERM before the signals are ignored (while the last output is flushed to a slow reader) ends
+    the command as one earlier does, not with a traceback and killed by the signal."""
     try:
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        code = code or 1
-        silence_stdout()
-    ignore_stop_signals_once_done()  # a signal from now on cannot undo the work's result (see there)
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            code = code or 1
+            silence_stdout()
+        ignore_stop_signals_once_done()  # a signal from now on cannot undo the work's result (see there)
+    except KeyboardInterrupt as exc:
+        ignore_stop_signals_once_done()  # first: a second Ctrl-C must not cut this line short
+        message, code = stopped(exc)
+        click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 

@@ -27,10 +27,12 @@ from modelpack.advice import compose
 from modelpack.errors import (
     AuthenticationError,
     IntegrityError,
+    InvalidReferenceError,
     ModelpackError,
     NotFoundError,
     RegistryError,
     TransportError,
+    UsageError,
 )
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference
@@ -39,6 +41,7 @@ from modelpack.store.blobstream import RangesIgnored, ResumableBlob
 from modelpack.store.mirrors import Endpoint
 from modelpack.store.options import ClientOptions, OwnsOptions
 from modelpack.store.registry import RegistryRepository, open_repository, repository_path
+from modelpack.store.short_names import alias_hint
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
 
@@ -66,7 +69,7 @@ def open_remote(reference: Reference, options: ClientOptions | None = None, *,
     Raises:
         UsageError: the reference names no registry, is blocked, or a registries.conf file is malformed.
     """
-    reference.require_registry()
+    _require_registry(reference)
     options = options or ClientOptions()
     route = registries_conf.load().route(reference)
     by_digest = reference.digest is not None
@@ -74,6 +77,21 @@ def open_remote(reference: Reference, options: ClientOptions | None = None, *,
     if len(sources) == 1:
         return open_endpoint(route.origin, options)
     return MirroredRepository(sources, options)
+
+
+def _require_registry(reference: Reference) -> None:
+    """`reference.require_registry()`; a short name with an alias in registries.conf is refused naming it."""
+    try:
+        reference.require_registry()
+    except InvalidReferenceError as exc:
+        try:
+            found = {alias.name: alias for alias in registries_conf.load().aliases}
+        except UsageError:  # a malformed file is not this error's news
+            raise exc from None
+        hint = alias_hint(reference.repository, reference.tag, reference.digest, found)
+        if hint is None:
+            raise
+        raise InvalidReferenceError(f"reference {reference} names no registry; {hint}") from None
 
 
 def open_endpoint(endpoint: Endpoint, options: ClientOptions) -> RegistryRepository:

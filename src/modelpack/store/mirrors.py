@@ -7,8 +7,8 @@ and `*.example.com` matches a host ending so, its port carried over to each mirr
 
 Read: `[[registry]]` tables (`prefix`, `location`, `insecure`, `blocked`, `mirror-by-digest-only`) with
 their `[[registry.mirror]]` tables (`location`, `insecure`, `pull-from-mirror`), and the version-1
-`[registries.insecure]` / `[registries.block]` lists. Ignored: short-name settings
-(`unqualified-search-registries`, `[aliases]`, ...): modelpack takes fully qualified references only.
+`[registries.insecure]` / `[registries.block]` lists. `[aliases]` are kept, to be named when a short
+name is refused; the other settings modelpack does not use are said with -v (`short_names.py`).
 
 Which files are read, and how they are merged: `registries_files.py`.
 """
@@ -23,6 +23,7 @@ from typing import Any
 from modelpack import advice
 from modelpack.errors import UsageError
 from modelpack.oci.reference import DOCKER_HUB, Reference, is_domain, is_registry_host, is_repository_name
+from modelpack.store.short_names import Alias, aliases, say_unused
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -110,6 +111,7 @@ class Route:
 class RegistriesConf:
     entries: tuple[RegistryEntry, ...] = ()
     files: tuple[str, ...] = ()
+    aliases: tuple[Alias, ...] = ()  # not followed: named when a short name is refused (short_names.py)
 
     def entry_for(self, name: str) -> RegistryEntry | None:
         """The table whose prefix matches `name` (host/repository) longest. Of prefixes equally long, the
@@ -196,6 +198,15 @@ def parse(text: str, source: str, drop_in: bool = False) -> list[RegistryEntry]:
     Raises:
         UsageError: not TOML, or a table that does not follow containers-registries.conf(5).
     """
+    return parse_file(text, source, drop_in)[0]
+
+
+def parse_file(text: str, source: str, drop_in: bool = False) -> tuple[list[RegistryEntry], list[Alias]]:
+    """`parse`, and the file's `[aliases]` (settings modelpack does not use are said with -v).
+
+    Raises:
+        UsageError: as `parse`.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -213,12 +224,13 @@ def parse(text: str, source: str, drop_in: bool = False) -> list[RegistryEntry]:
                          "convert it")
     entries = [_entry(table, source) for table in tables] + _legacy(legacy, source)
     check_conflicts(entries)
+    say_unused(data, source)
     # The same prefix twice in one file: the first table applies, as in containers/image (skopeo asks the
     # first one's mirrors); a later file's table of that prefix replaces it (see registries_files).
     first: dict[str, RegistryEntry] = {}
     for entry in entries:
         first.setdefault(entry.prefix, entry)
-    return list(first.values())
+    return list(first.values()), aliases(data, source)
 
 
 def check_conflicts(entries: Iterable[RegistryEntry]) -> None:

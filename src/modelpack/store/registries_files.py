@@ -9,6 +9,10 @@ order; only the user's when the user's main file is the one read. Sub-folders ar
 that cannot be read (a dangling symlink, a symlink loop) stops the command, naming it. A later
 `[[registry]]` with the same `prefix` replaces an earlier one; two tables with the same `location` that
 disagree on `insecure` or `blocked` are refused, as containers/image refuses them.
+
+`$MODELPACK_REGISTRIES_CONF_D`, when set, is the one folder whose drop-ins are read, instead of both (as
+a program embedding containers/image chooses one with `SystemRegistriesConfDirPath`): with
+`$CONTAINERS_REGISTRIES_CONF`, what a machine's own files say is left out (the test suite's use).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from pathlib import Path
 
 from modelpack.errors import UsageError
 from modelpack.files import read_capped
-from modelpack.store.mirrors import RegistriesConf, RegistryEntry, check_conflicts, parse
+from modelpack.store.mirrors import RegistriesConf, RegistryEntry, check_conflicts, parse_file
+from modelpack.store.short_names import Alias
 
 ENV = "CONTAINERS_REGISTRIES_CONF"
+DIR_ENV = "MODELPACK_REGISTRIES_CONF_D"
 SYSTEM_CONF = Path("/etc/containers/registries.conf")
 USER_CONF = Path(".config/containers/registries.conf")  # under $HOME, as containers/image (not XDG_CONFIG_HOME)
 MAX_CONF_BYTES = 1 << 20  # real files are a few KiB; a huge one is a mistake, not a configuration
@@ -37,7 +43,8 @@ def config_files() -> list[Path]:
     """The files read, in order: the main file (possibly missing), then the drop-ins.
 
     Raises:
-        UsageError: `$CONTAINERS_REGISTRIES_CONF` names no file, or a drop-in folder holds too many.
+        UsageError: `$CONTAINERS_REGISTRIES_CONF` names no file, `$MODELPACK_REGISTRIES_CONF_D` no folder,
+            or a drop-in folder holds too many.
     """
     home = _home()
     user = home / USER_CONF if home is not None else None
@@ -50,9 +57,7 @@ def config_files() -> list[Path]:
                              "unset the variable")
     else:
         main = user if users_own and user is not None else SYSTEM_CONF
-    dirs = [] if users_own else [Path(f"{SYSTEM_CONF}.d")]
-    if user is not None:
-        dirs.append(Path(f"{user}.d"))
+    dirs = _drop_in_folders(user, users_own)
     drop_ins: list[Path] = []
     for folder in dirs:
         drop_ins.extend(_drop_ins(folder))
@@ -60,6 +65,20 @@ def config_files() -> list[Path]:
         raise UsageError(f"{len(drop_ins)} drop-in files in {', '.join(map(str, dirs))}: over the {MAX_DROP_INS} "
                          "modelpack reads; merge them")
     return [main, *drop_ins]
+
+
+def _drop_in_folders(user: Path | None, users_own: bool) -> list[Path]:
+    """The folders whose drop-ins are read, in order: `$MODELPACK_REGISTRIES_CONF_D` alone when set."""
+    chosen = os.environ.get(DIR_ENV, "").strip()
+    if chosen:
+        if not Path(chosen).is_dir():  # a typo must not quietly leave every drop-in out
+            raise UsageError(f"{DIR_ENV}={chosen} names no folder; create it (an empty one adds nothing) or "
+                             "unset the variable")
+        return [Path(chosen)]
+    dirs = [] if users_own else [Path(f"{SYSTEM_CONF}.d")]
+    if user is not None:
+        dirs.append(Path(f"{user}.d"))
+    return dirs
 
 
 def _drop_ins(folder: Path) -> list[Path]:
@@ -107,15 +126,18 @@ def load() -> RegistriesConf:
         if key in _cache:
             return _cache[key]
     merged: dict[str, RegistryEntry] = {}
+    aliases: dict[str, Alias] = {}
     read: list[str] = []
     for index, (path, (_, _, size)) in enumerate(zip(files, key, strict=True)):
         if size < 0:
             continue
-        for entry in parse(_read(path), str(path), drop_in=index > 0):
+        entries, named = parse_file(_read(path), str(path), drop_in=index > 0)
+        for entry in entries:
             merged[entry.prefix] = entry  # a drop-in's table replaces the same prefix's earlier one
+        aliases.update((alias.name, alias) for alias in named)  # and its alias the same name's
         read.append(str(path))
     check_conflicts(merged.values())
-    conf = RegistriesConf(tuple(merged.values()), tuple(read))
+    conf = RegistriesConf(tuple(merged.values()), tuple(read), tuple(aliases.values()))
     with _cache_lock:
         _cache.clear()  # one configuration is in effect at a time: keep only the latest
         _cache[key] = conf
