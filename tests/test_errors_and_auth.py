@@ -126,9 +126,10 @@ def test_saved_credentials_refused_name_where_they_are_and_the_fix(fresh_registr
         assert_one_line_error(run, f"refused the credentials for user 'alice' saved in {config}; "
                                    f"run `modelpack login {reg.host}` again")
         assert run.code == 4
-    # A password typed at login is not "saved": the line stays as it was.
+    # A password typed at login is not "saved": no login to redo, the typing to check.
     wrong = modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin="nope\n")
-    assert wrong.err.strip() == f"error: {reg.host} refused the credentials for user 'alice'"
+    assert wrong.err.strip() == (f"error: {reg.host} refused the credentials for user 'alice'; check the user "
+                                 "name and the password (or the access token, where the registry issues those)")
 
 
 def test_ls_host_refused_leads_with_the_login_fix_and_exits_4(fresh_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -41,7 +41,8 @@ def refused(host: str, creds: Credentials) -> AuthenticationError:
     line = f"{host} refused the credentials for user {creds.username!r}"
     if creds.saved_in:
         return AuthenticationError(f"{line} saved in {creds.saved_in}", advice=advice.login(host, again=True))
-    return AuthenticationError(line)
+    return AuthenticationError(line, advice=advice.compose(
+        "check the user name and the password (or the access token, where the registry issues those)"))
 
 
 def config_path() -> Path:
