@@ -107,6 +107,15 @@ def test_force_replaces_only_files_that_differ(registry: Registry, tmp_path: Pat
     assert (out / "mine.txt").read_bytes() == b"keep"  # not in the artifact: left alone
     assert os.stat(out / "same.bin").st_ino == same_inode  # equal: not rewritten
     assert sorted(p.name for p in out.iterdir()) == ["changed.bin", "mine.txt", "modelpack.yaml", "same.bin", "sub"]
+    # Said as it happened: two files written, one left (was "restored 3 files").
+    assert f"restored 2 files into {out} (1 already the model's, left as they were)" in result.err
+    again = modelpack("pull", "--plain-http", "--json", ref, "-o", str(out), "--force")
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["unchanged"] == ["changed.bin", "same.bin", "sub/added.txt"]
+    assert modelpack("pull", "--plain-http", ref).code == 0  # into the local store, then unpack: the same words
+    unpacked = modelpack("unpack", ref, "-o", str(out), "--force")
+    assert unpacked.code == 0, unpacked.err
+    assert unpacked.out.strip() == f"restored 0 files into {out} (3 already the model's, left as they were)"
 
 
 def test_force_checks_every_target_before_replacing_any(registry: Registry, tmp_path: Path) -> None:

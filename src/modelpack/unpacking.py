@@ -94,9 +94,16 @@ class MovableBlobSource(BlobSource, Protocol):
         ...
 
 
+class Restored(list[str]):
+    """The artifact's file paths, relative to the output; `unchanged`: those of them that were there
+    already, equal (merging with force), and were left as they were."""
+
+    unchanged: frozenset[str] = frozenset()
+
+
 def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link: bool = False,
                     force: bool = False, unchanged: frozenset[str] = frozenset(),
-                    space_checked: bool = False) -> list[str]:
+                    space_checked: bool = False) -> Restored:
     """Write every layer of `manifest` under `output`. Returns the artifact's file paths.
 
     Args:
@@ -112,7 +119,7 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
         space_checked: the caller has already made sure the files fit (its blobs are on that disk now).
 
     Returns:
-        The artifact's file paths, relative to `output`.
+        The artifact's file paths, relative to `output` (`unchanged`: those left as they were).
 
     Raises:
         UsageError: `output` is not empty (and not `force`), or a file's place there is a directory.
@@ -145,7 +152,9 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
         if isinstance(exc, OSError):
             raise naming_output(exc, staging, output) from None
         raise
-    return written
+    restored = Restored(written)
+    restored.unchanged = frozenset(kept)
+    return restored
 
 
 def rename_into_place(staging: Path, output: Path) -> bool:

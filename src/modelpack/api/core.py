@@ -58,6 +58,7 @@ class TransferResult:
     mounted: int = 0  # of `copied`, blobs the registry mounted from another of its repositories
     output: Path | None = None
     files: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # of `files`, with force: already the model's, left alone
     verified_signatures: int = 0  # with `pull(verify_key=...)`: how many signatures verified
     policy_verified: bool = False  # the signature policy's signature requirement was met (for this digest)
     provenance: Path | None = None  # with `push(DIR, REF, provenance=True)`: the SLSA predicate kept

@@ -182,6 +182,7 @@ def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, loc
         result.skipped.extend(local)  # already here: copied from the local store, not downloaded
         transfer = _transfer(ref, result)
         transfer.output, transfer.files = output, target.files
+        transfer.unchanged = sorted(getattr(target.files, "unchanged", ()))
         if MODEL_SIG_FILE not in transfer.files:
             signature.write(output)
         restore_metadata_file(output, whole, _small(target, whole.config), str(ref), fetched[0].digest,
@@ -220,6 +221,7 @@ def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Stora
         with local_store.reading():
             transfer.files = _unpack(ref.with_digest(result.descriptor.digest), output, local_store, link, force,
                                      selection, str(ref), metadata=not sign)
+            transfer.unchanged = sorted(getattr(transfer.files, "unchanged", ()))
         if sign and MODEL_SIG_FILE not in transfer.files:
             signature.write(output)
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -175,6 +175,12 @@ def say_verified(result: object) -> None:
         click.echo(f"verified {clean(digest_ref)}: signed as the signature policy requires", err=True)
 
 
+def _restored(files: list[str], unchanged: Collection[str], output: object) -> str:
+    """The line saying what a pull or unpack wrote: with --force, the files already the model's count apart."""
+    line = f"restored {plural(len(files) - len(unchanged), 'file')} into {clean(str(output))}"
+    return f"{line} ({len(unchanged)} already the model's, left as they were)" if unchanged else line
+
+
 def _report(result: object, as_json: bool, verb: str) -> None:
     from modelpack.api import TransferResult
 
@@ -188,6 +194,7 @@ def _report(result: object, as_json: bool, verb: str) -> None:
         if result.output is not None:
             out["output"] = str(result.output)
             out["files"] = result.files
+            out["unchanged"] = result.unchanged
         if result.verified_signatures:
             out["verifiedSignatures"] = result.verified_signatures
         if result.policy_verified:
@@ -203,7 +210,7 @@ def _report(result: object, as_json: bool, verb: str) -> None:
     click.echo(f"{verb} {clean(ref)}: {plural(result.copied, 'blob')} ({human_size(result.bytes)}{mounted}), "
                f"{result.skipped} already present", err=True)
     if result.output is not None:
-        click.echo(f"restored {plural(len(result.files), 'file')} into {clean(result.output)}", err=True)
+        click.echo(_restored(result.files, result.unchanged, result.output), err=True)
     if result.signature_tags.get("copied"):
         carried = result.signature_tags["copied"]
         kinds = ", ".join(sorted({"." + tag.rsplit(".", 1)[-1] for tag in carried}))
@@ -226,7 +233,7 @@ def unpack(reference: str, output: str, link: bool, force: bool, include: tuple[
 
     files = api.unpack(reference, output, link=link, force=force,
                        selection=layer_selection(include, exclude, kinds))
-    click.echo(f"restored {plural(len(files), 'file')} into {clean(output)}")
+    click.echo(_restored(files, getattr(files, "unchanged", ()), output))
 
 
 @click.command()
