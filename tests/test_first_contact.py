@@ -367,3 +367,13 @@ def test_tag_with_a_bare_tag_prints_the_reference_it_made(tmp_path: Path) -> Non
     assert run.out.splitlines() == [f"localhost:5000/team/iris:champion -> {digest}",
                                     f"localhost:5000/other/iris:best -> {digest}"]
     assert modelpack("rm", "localhost:5000/team/iris:champion").code == 0
+
+
+def test_serving_a_signature_tag_names_the_model_before_any_request() -> None:
+    """`crane ls` lists `sha256-<hex>` beside the versions; served, it was resolved to its digest first and
+    then refused as "an index of several manifests", naming neither what it is nor the model."""
+    hexdigest = "ab" * 32
+    run = modelpack("serve", "--plain-http", f"127.0.0.1:9/team/iris:sha256-{hexdigest}")  # nothing listens there
+    assert run.code == 2, run.err
+    assert run.err.strip() == (f"error: 127.0.0.1:9/team/iris:sha256-{hexdigest} holds the signatures of a model, "
+                               f"not a model; name the model itself: 127.0.0.1:9/team/iris@sha256:{hexdigest}")

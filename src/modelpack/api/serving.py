@@ -20,9 +20,11 @@ from modelpack.errors import (
     UntrustedContentError,
     UsageError,
 )
+from modelpack.model_info import index_refusal
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.reference import Reference
+from modelpack.signatures.lookup import is_signature_tag
 from modelpack.signatures.policy import policy_verdict
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions, closes_own_options
@@ -185,9 +187,14 @@ def _served_reference(source: str | Path) -> Reference:
     if path.exists():
         raise UsageError(f"{source}: not a directory (serve takes a model directory or a reference)")
     try:
-        return parse_reference(str(source))
+        ref = parse_reference(str(source))
     except InvalidReferenceError:
         raise UsageError(f"{source}: no such directory (and not a reference)") from None
+    if ref.digest is None and ref.tag is not None and is_signature_tag(ref.tag):
+        # Refused before anything is fetched, naming the model: resolved to its digest first, the tag's
+        # index could only be called "an index of several manifests".
+        raise UsageError(index_refusal(source, "is an index"))
+    return ref
 
 
 def _directory_metadata(path: Path) -> dict[str, Any]:
