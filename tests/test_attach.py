@@ -51,6 +51,12 @@ def test_attach_uploads_only_the_new_blobs_and_records_the_parent(registry: Regi
     info = mp.inspect(new_ref, remote_only=True, options=PLAIN)
     assert [f.path for f in info.files] == ["config.json", "eval/report.md", "w.safetensors"]  # as pack orders
     assert info.version == "1.0.1" and info.metrics == {"acc": 0.9}
+    assert "records its parent's version" not in result.err  # the version was set
+    # Without --set version=, the new tag and the version it records differ: said, with the fix.
+    kept = modelpack("attach", "--plain-http", ref, "eval/report.md", "-t", "1.0.2", cwd=work)
+    assert kept.code == 0, kept.err
+    assert (f"{ref.rsplit(':', 1)[0]}:1.0.2 records its parent's version 1.0 (set version=1.0.2 to change it: "
+            "--set in the CLI, overrides in the API)") in kept.err
     assert info.parent == f"{ref}@{parent_digest}"
     chain = list(mp.lineage(new_ref, options=PLAIN))
     assert [entry["digest"] for entry in chain] == [info.digest, parent_digest]

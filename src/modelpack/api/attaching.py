@@ -12,9 +12,10 @@ already in the repository, or mounted from the version's repository on the same 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +38,8 @@ from modelpack.unpacking import layer_path, safe_relpath
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
     from modelpack.packing.select import LayerSource
+
+log = logging.getLogger("modelpack")
 
 MAX_FILES = 10_000  # files attached in one go
 
@@ -98,7 +101,19 @@ def attach(
     if new_ref.registry == ref.registry and new_ref.repository != ref.repository:
         options_.mount_candidates = lambda blob: [ref.repository]
     result = copy(model, dst, model.descriptor.digest, new_ref.tag, options_)
+    _say_kept_version(config, overrides, new_ref)
     return _transfer(new_ref, result)
+
+
+def _say_kept_version(config: dict[str, Any], overrides: Overrides, new_ref: Reference) -> None:
+    """A new version tagged 1.1.1 whose metadata still says its parent's 1.1.0 is what `attach` makes
+    unless told otherwise: say so, with the change that fixes it."""
+    descriptor = config.get("descriptor")
+    old = descriptor.get("version") if isinstance(descriptor, dict) else None
+    keys = overrides.keys() if isinstance(overrides, Mapping) else [o.split("=", 1)[0].strip() for o in overrides]
+    if isinstance(old, str) and new_ref.tag and old != new_ref.tag and "version" not in keys:
+        log.warning("%s records its parent's version %s (set version=%s to change it: --set in the CLI, "
+                    "overrides in the API)", new_ref, old, new_ref.tag)
 
 
 @dataclass(frozen=True)
