@@ -67,11 +67,17 @@ def start(scratch: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             env={**os.environ, "TMPDIR": str(scratch)})
     assert proc.stderr is not None
-    line = proc.stderr.readline()
+    before = []  # what serve says before it is ready: "verified ...", "model NAME: POST URL"
+    while not (line := proc.stderr.readline()).startswith("serving on") and line and len(before) < 5:
+        before.append(line)
     if "serving on http://127.0.0.1:" not in line:
         proc.kill()
-        raise AssertionError(line + proc.stderr.read())
+        raise AssertionError("".join(before) + line + proc.stderr.read())
+    SAID[proc.pid] = before
     return proc, int(line.rsplit(":", 1)[1].split("/")[0])
+
+
+SAID: dict[int, list[str]] = {}  # a started server's pid -> its lines before "serving on"
 
 
 @pytest.fixture
@@ -251,10 +257,10 @@ def test_serve_says_what_vouched_for_the_model_as_pull_does(pushed: str, scratch
                             text=True, env={**os.environ, "TMPDIR": str(scratch)})
     processes.append(proc)
     assert proc.stderr is not None
-    said = [proc.stderr.readline(), proc.stderr.readline()]
+    said = [proc.stderr.readline(), proc.stderr.readline(), proc.stderr.readline()]
     digest = mp.remote(mp.Reference.parse(pushed), PLAIN).resolve("1.0").digest
     assert said[0] == f"verified {pushed.rsplit(':', 1)[0]}@{digest}: 1 valid signature\n", said
-    assert "serving on http://127.0.0.1:" in said[1], said
+    assert said[1].startswith("model ") and "serving on http://127.0.0.1:" in said[2], said
 
 
 def test_serve_says_where_the_model_answers(scratch: Path, tmp_path: Path,
@@ -264,10 +270,8 @@ def test_serve_says_where_the_model_answers(scratch: Path, tmp_path: Path,
     folder = onnx_model(tmp_path / "some-folder")
     proc, port = start(scratch, str(folder))
     processes.append(proc)
-    assert proc.stderr is not None
-    said = proc.stderr.readline()
     url = f"http://127.0.0.1:{port}/v2/models/linear/infer"
-    assert said == f"model linear 1.0: POST {url}\n", said
+    assert SAID[proc.pid] == [f"model linear 1.0: POST {url}\n"]  # just before "serving on": ready
     request = urllib.request.Request(url, data=BODY, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as answer:
         assert json.load(answer)["model_name"] == "linear"

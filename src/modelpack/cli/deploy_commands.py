@@ -200,11 +200,12 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
 
     def ready() -> None:
         base = f"http://{host}:{server.server_address[1]}/v2"
-        click.echo(f"serving on {base}{grpc}", err=True)
         if listen_fd is None and server.served is not None:  # not per worker: --workers N would relay N copies
             served = server.served  # where a newcomer sends requests: the name is the metadata's, not the folder's
             version = f" {served.version}" if served.version else ""
             click.echo(clean(f"model {served.name}{version}: POST {base}/models/{served.name}/infer"), err=True)
+        # Last: a supervisor (or a test) takes "serving on" as ready, and what follows as the server's log.
+        click.echo(f"serving on {base}{grpc}", err=True)
 
     run(server, ready=ready)
 
