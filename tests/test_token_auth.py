@@ -59,7 +59,8 @@ def test_a_token_service_refusing_the_password_is_an_authentication_error(
         reg = fresh_registry(auth_token=tokens.registry_auth())
         wrong = modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin="nope")
         assert wrong.code == 4, wrong.err
-        assert wrong.err.strip() == f"error: {reg.host} refused the credentials for user 'alice'"
+        assert wrong.err.strip() == (f"error: {reg.host} refused the credentials for user 'alice'; check the user "
+                                     "name and the password (or the access token, where the registry issues those)")
 
 
 def test_a_token_service_refusing_saved_credentials_names_the_fix(
