@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("modelpack.registry")
 MAX_RESUMES = 5  # cut connections one stream survives
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+# (At most 20 digits: a longer number is no blob's, and int() refuses one of 4300 with a ValueError.)
+_CONTENT_RANGE = re.compile(r"bytes (\d{1,20})-(\d{1,20})/(\d{1,20}|\*)")
 
 # Opens the bytes [start, end) of one blob as a resumable stream.
 RangeOpener = Callable[[int, int], "ResumableBlob"]
@@ -120,9 +121,13 @@ class ResumableBlob(io.RawIOBase):
         # A small blob is read whole by the curl engine (one byte more than declared is enough to tell).
         whole = self._desc.size + 1 if headers is None and self._desc.size <= SMALL_BODY else None
 
+        # A 416 to a Range is the server's word that it does not serve that range: `_check_range` says so
+        # (RangesIgnored: a resumed download then starts over), where an error would fail every later pull.
+        ok = (200, 206, 416) if headers is not None else (200, 206)
+
         def send() -> Response:
             return self._repo.client.send("GET", self._url, headers=headers, stream=True, transfer=True,
-                                          scope=self._scope, what=what, buffer=whole)
+                                          scope=self._scope, what=what, buffer=whole, ok=ok)
 
         try:
             resp = send()
@@ -135,20 +140,37 @@ class ResumableBlob(io.RawIOBase):
         self._url = resp.url or self._url
         if headers is not None:
             self._check_range(resp)
+        elif resp.status_code == 206 and not self._answers_range(resp, 0, self._desc.size - 1):
+            resp.close()  # a part, not the blob asked for: its bytes would be written as the blob's start
+            raise RegistryError(f"{self._repo.client.host} answered a request for all of blob {self._desc.digest} "
+                                "with a part of it (HTTP 206)")
         return resp
+
+    def _check_length(self, resp: Response) -> None:
+        """A whole blob of another length than its descriptor's is refused before a byte is written (read
+        to its end, a shorter one would look like a cut connection, resumed in vain)."""
+        length = resp.headers.get("Content-Length", "").strip()
+        if resp.status_code == 200 and length.isascii() and length.isdigit() and int(length[:20]) != self._desc.size:
+            resp.close()
+            raise IntegrityError(f"{self._repo.client.host} sent blob {self._desc.digest} as {length[:20]} bytes, "
+                                 f"not its declared size of {self._desc.size}", self._desc.digest)
 
     def _check_range(self, resp: Response) -> None:
         """A ranged request must get exactly the range asked for; anything else is closed unread."""
         want_last = self._end - 1
-        match = _CONTENT_RANGE.fullmatch(resp.headers.get("Content-Range", "").strip())
-        if resp.status_code == 206 and match and int(match.group(1)) == self._offset \
-                and int(match.group(2)) == want_last and match.group(3) in ("*", str(self._desc.size)):
+        if self._answers_range(resp, self._offset, want_last):
             return
         resp.close()
         if self._offset > self._start or not self._ranged:
             raise TransportError(f"download of {self._desc.digest} was cut and the registry cannot resume it")
         raise RangesIgnored(f"{self._repo.client.host} did not serve bytes {self._offset}-{want_last} of "
                             f"{self._desc.digest} (HTTP {resp.status_code})")
+
+    def _answers_range(self, resp: Response, first: int, last: int) -> bool:
+        """Whether `resp` is a 206 of exactly the bytes first..last of this blob."""
+        match = _CONTENT_RANGE.fullmatch(resp.headers.get("Content-Range", "").strip())
+        return resp.status_code == 206 and match is not None and int(match.group(1)) == first \
+            and int(match.group(2)) == last and match.group(3) in ("*", str(self._desc.size))
 
     def _open(self, resp: Response) -> Any:
         """The fastest way to read this response into a buffer: straight from http.client (one copy,
@@ -161,6 +183,7 @@ class ResumableBlob(io.RawIOBase):
             resp.close()
             raise RegistryError(f"{self._repo.client.host} sent blob {self._desc.digest} with Content-Encoding "
                                 f"{encoding!r}; modelpack asked for the bytes as they are")
+        self._check_length(resp)
         if resp.raw is None:  # read whole already
             return io.BytesIO(resp.content).readinto
         fp = getattr(resp.raw, "_fp", None)

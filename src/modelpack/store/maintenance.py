@@ -69,20 +69,22 @@ def sweep_ingest(store: LayoutStore, keep: Collection[str] = ()) -> tuple[int, i
     for path in _listdir(store.ingest_dir):
         if path.name.startswith(".") or path.name in keep:
             continue  # a lock file (.index.lock): removing one a writer just opened would let two hold it
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:  # O_NONBLOCK: a FIFO planted there would hold the open (and every pull) forever
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             continue
         try:
+            held = os.fstat(fd)
+            if not stat.S_ISREG(held.st_mode):
+                continue  # no download of ours (a directory, a FIFO): not ours to remove, nor in the way
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # its writer is alive
-            held = os.fstat(fd)
             with contextlib.suppress(FileNotFoundError):
-                if os.stat(path).st_ino == held.st_ino:  # still the file we hold, not a new one
+                if os.lstat(path).st_ino == held.st_ino:  # still the file we hold, not a new one
                     os.unlink(path)
-                    count, size = count + 1, size + held.st_size
+                    count, size = count + 1, size + os.fstat(fd).st_size
         finally:
             os.close(fd)
     return count, size
