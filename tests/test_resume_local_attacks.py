@@ -37,7 +37,7 @@ from modelpack.store.layout import LayoutStore
 from registry_process import Registry
 from test_concurrent_pulls import _wait_for
 from test_hardening import _publish, _raw
-from test_resumed_pull import HELD_AT, WEIGHT, _push
+from test_resumed_pull import HELD_AT, _push
 
 MIB = 1024 * 1024
 PLAIN = ClientOptions(plain_http=True, backoff=0.01, timeout=5)
