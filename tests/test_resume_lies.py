@@ -159,7 +159,12 @@ def _dripping(handler: BaseHTTPRequestHandler) -> None:
             return
 
 
-@pytest.mark.parametrize("answer", [_endless_headers, _dripping], ids=["endless headers", "dripping body"])
+def _silent(handler: BaseHTTPRequestHandler) -> None:
+    handler.server.stop_event.wait()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("answer", [_endless_headers, _dripping, _silent],
+                         ids=["endless headers", "dripping body", "no answer"])
 def test_a_hostile_resumed_range_fails_bounded_and_keeps_what_was_received(answer: Answer) -> None:
     tracemalloc.start()
     try:
@@ -171,6 +176,27 @@ def test_a_hostile_resumed_range_fails_bounded_and_keeps_what_was_received(answe
     assert peak < 32 * MIB, peak  # headers are capped (64 KiB a line, 100 lines), not gathered without end
     partial = LayoutStore().ingest_dir / f"{weights_digest(model_content(BLOB)).split(':')[1]}.partial"
     assert partial.read_bytes()[:KEPT] == BLOB[:KEPT] and partial.stat().st_size <= KEPT + 200
+
+
+def test_a_resumed_range_sent_in_tiny_pieces_is_received_in_bounded_memory() -> None:
+    def tiny(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(206)
+        handler.send_header("Content-Range", REST)
+        handler.send_header("Content-Length", str(SIZE - KEPT))
+        handler.end_headers()
+        rest = memoryview(BLOB)[KEPT:]
+        for at in range(0, len(rest), 7):
+            handler.wfile.write(rest[at:at + 7])
+
+    tracemalloc.start()
+    try:
+        layer, ranges, _ = _pull(tiny)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert ranges == [f"bytes={KEPT}-{SIZE - 1}"]
+    assert LayoutStore().blob_path(layer).read_bytes() == BLOB
+    assert peak < 16 * MIB, peak
 
 
 def _pull_stoppable(answer: Answer) -> None:
