@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -119,6 +120,31 @@ def test_a_planted_directory_that_cannot_be_removed_fails_in_one_line(tmp_path: 
     with _serving() as ref, pytest.raises(ModelpackError, match="is a directory modelpack did not make; remove it"):
         mp.pull(ref, options=PLAIN)
     assert [p.name for p in partial.iterdir()] == ["x"] and (partial / "x").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink", "another user's file, held locked"])
+def test_a_planted_fetch_lock_neither_fails_nor_holds_the_pull(tmp_path: Path, kind: str) -> None:
+    """Each blob is fetched under a lock file, ingest/<hex>.fetching: something planted there failed the
+    pull (a directory, a symlink), or, another user's file held locked by its owner, kept it waiting forever."""
+    lock = _partial().with_suffix(".fetching")
+    with contextlib.ExitStack() as held:
+        if kind == "directory":
+            lock.mkdir()
+        elif kind == "symlink":
+            lock.symlink_to(tmp_path / "elsewhere")
+        else:
+            if os.geteuid() != 0:
+                pytest.skip("needs root to make a file of another user")
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o666)
+            held.callback(os.close, fd)
+            os.fchown(fd, NOBODY, NOBODY)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        with _serving() as ref:
+            run = modelpack("pull", "--plain-http", ref, timeout=60)
+    assert run.code == 0, run.err
+    assert "not made by modelpack for this user" in run.err
+    assert LayoutStore().blob_path(LAYER).read_bytes() == BLOB
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_gc_and_pulls_pass_over_a_fifo_or_directory_in_ingest(tmp_path: Path) -> None:

@@ -20,9 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from modelpack.errors import TransportError
+from modelpack.store.own_files import open_own, replaced_again
 
 log = logging.getLogger("modelpack.store")
 _POLL_S = 0.05  # how often a waiter looks again: it must notice a cancelled transfer (Ctrl-C) quickly
+_FOREIGN_TRIES = 5  # what sits at the lock's name is replaced again by someone else: give up
 
 
 @contextlib.contextmanager
@@ -49,8 +51,14 @@ def fetching(ingest_dir: Path, digest: str, cancelled: threading.Event) -> Itera
 
 def _acquire(path: Path, digest: str, cancelled: threading.Event) -> int:
     said = False
+    foreign = 0
     while True:
-        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = open_own(path)  # a file planted there (another user's, held locked forever) is no holder
+        if fd is None:
+            foreign += 1
+            if foreign > _FOREIGN_TRIES:
+                raise replaced_again(path)
+            continue
         try:
             while True:
                 try:

@@ -15,7 +15,6 @@ from its first byte. `store gc` removes the kept files nobody is writing (see `m
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import logging
 import os
@@ -23,10 +22,11 @@ import stat
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TypeGuard
 
-from modelpack.errors import IntegrityError, ModelpackError
+from modelpack.errors import IntegrityError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.digest import Verifier
 from modelpack.store.blobstream import RangesIgnored
+from modelpack.store.own_files import open_own, replaced_again
 from modelpack.store.target import BlobOpener, Progress
 
 if TYPE_CHECKING:
@@ -96,14 +96,15 @@ def ingest_resumable(receiver: Receiver, ingest_dir: Path, final: Path, desc: De
 
 
 def _open_held(path: Path) -> int:
-    """The file at `path` (made if missing), ours and locked: `store gc` removes only the ingest files nobody
-    holds. One it removed between our open and our lock is not the file at `path` any more: open that one.
+    """The file at `path` (made if missing), ours (see `own_files`: nothing planted there is written
+    through) and locked: `store gc` removes only the ingest files nobody holds. One it removed between our
+    open and our lock is not the file at `path` any more: open that one.
 
     Raises:
         ModelpackError: something not ours sits at `path` and cannot be removed (a directory with files).
     """
     for _ in range(_OPEN_TRIES):
-        fd = _open_own(path)
+        fd = open_own(path)
         if fd is None:
             continue
         try:
@@ -116,70 +117,7 @@ def _open_held(path: Path) -> int:
             os.close(fd)
             raise
         os.close(fd)
-    raise ModelpackError(f"{path} keeps being replaced by something modelpack did not make; remove it, and "
-                         "make the store's folder writable by its owner only")
-
-
-def _open_own(path: Path) -> int | None:
-    """`path` opened for writing if it is a download this user left: a regular file of ours with no other
-    name. Anything else found there (planted by another user or process: a symlink or a hard link to a file
-    elsewhere, a FIFO, a directory) is never written through, followed or waited on: it is removed, and
-    None returned (the caller tries again, and then makes the file)."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
-    except PermissionError:
-        if not _writable_again(path):
-            raise  # nothing there: the folder itself is not ours to write
-        return None
-    except OSError as exc:
-        if exc.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EOPNOTSUPP):
-            raise
-        _remove_foreign(path)
-        return None
-    if _ours(os.fstat(fd)):
-        os.set_blocking(fd, True)
-        return fd
-    os.close(fd)
-    _remove_foreign(path)
-    return None
-
-
-def _ours(st: os.stat_result) -> bool:
-    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid()
-
-
-def _writable_again(path: Path) -> bool:
-    """A download of ours made read-only for its rename, and stopped just before it (a kill between the
-    two): writable again, so it can be checked and named. Not ours: removed. False when nothing is there."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        _remove_foreign(path)
-        return True
-    try:
-        if _ours(os.fstat(fd)):
-            os.fchmod(fd, 0o600)
-            return True
-    finally:
-        os.close(fd)
-    _remove_foreign(path)
-    return True
-
-
-def _remove_foreign(path: Path) -> None:
-    log.warning("%s is not a download modelpack left there (a link, a FIFO, a directory or another user's "
-                "file): removed, not used", path)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except IsADirectoryError:
-        try:
-            os.rmdir(path)
-        except OSError:
-            raise ModelpackError(f"{path} is a directory modelpack did not make; remove it") from None
+    raise replaced_again(path)
 
 
 def _receive(receiver: Receiver, fd: int, path: Path, desc: Descriptor, opener: BlobOpener,
