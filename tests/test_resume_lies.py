@@ -4,7 +4,8 @@ the whole blob, a 416, a Content-Range no int() can read: the blob is fetched ag
 never appended to the kept bytes. A range longer than asked (or endless) is read to its end only; a part
 sent for a request of the whole blob is refused unwritten; a dripping or oversized answer fails within
 the stall bound, keeping what was received; a resumed range redirected to storage carries its Range and
-none of the registry's credentials. Loopback servers answer what no real registry sends (hostile_registry)."""
+none of the registry's credentials; a mirror serving a blob only whole completes a resumed pull without
+the origin. Loopback servers answer what no real registry sends (hostile_registry)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from modelpack.errors import RegistryError, TransportError
 from modelpack.store import resumable_ingest
 from modelpack.store.client import ClientOptions
 from modelpack.store.layout import LayoutStore
+from registry_process import free_port
 from test_credentials_hosts import assert_never_saw_the_secret, basic_only, login_to
+from test_mirrors import mirrored, write_conf
 
 MIB = 1024 * 1024
 PLAIN = ClientOptions(plain_http=True, backoff=0.01, timeout=3)
@@ -239,5 +242,26 @@ def test_a_resumed_range_redirected_to_storage_keeps_its_range_and_not_the_crede
     assert asked == [f"bytes={KEPT}-{SIZE - 1}"]  # the Range went on with the redirect; only the rest asked for
     assert_never_saw_the_secret(storage)
     assert storage.authorizations() == []
+    assert LayoutStore().blob_path(layer).read_bytes() == BLOB
+    assert not partial.exists()
+
+
+@pytest.mark.parametrize("lie", ["200 whole", "416"])
+def test_a_mirror_serving_the_blob_only_whole_completes_a_resumed_pull_without_the_origin(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lie: str) -> None:
+    """An air-gapped node: the origin unreachable, a mirror that serves blobs but not their ranges. The
+    mirror's refusal of the range marked it dead and the origin's failure was final: the kept download
+    failed every pull of it (until `store gc`)."""
+    content = model_content(BLOB)
+    layer = weights_digest(content)
+    partial = _kept_partial(layer)
+    origin = f"127.0.0.1:{free_port()}"  # nothing listens there
+    ranges: list[str] = []
+    with HostileRegistry() as mirror:
+        mirror.routes[f"GET /v2/a/b/blobs/{layer}"] = _blob_route(LIES[lie], lambda h: reply(h, 200, BLOB), ranges)
+        mirror.routes[r"^(GET|HEAD) /v2/a/b/"] = serve_content(content)
+        write_conf(tmp_path, monkeypatch, mirrored(origin, mirror.host, insecure=True))
+        mp.pull(f"{origin}/a/b:1", options=PLAIN)
+    assert ranges == [f"bytes={KEPT}-{SIZE - 1}", ""]  # the rest, refused; the whole blob from the mirror
     assert LayoutStore().blob_path(layer).read_bytes() == BLOB
     assert not partial.exists()

@@ -170,7 +170,7 @@ class MirroredRepository(OwnsOptions):
             except _PASS_OVER as exc:
                 if last:
                     raise _with_mirrors(exc, skipped) from None
-                source.dead = isinstance(exc, TransportError)
+                source.dead = isinstance(exc, TransportError) and not isinstance(exc, RangesIgnored)  # it answered
                 log.info("%s: %s %s; trying the next endpoint", what, source.label,
                          "unreachable" if source.dead else f"failed: {exc}")
                 skipped.append(f"{source.endpoint.host}: {_short(exc)}")
@@ -212,10 +212,23 @@ class MirroredRepository(OwnsOptions):
         whole = start == 0 and end is None
         what = f"blob {desc.digest}" + ("" if whole else f" from byte {start}")
 
-        def call(repo: RegistryRepository) -> ByteStream:
-            return repo.open_blob(desc) if whole else ResumableBlob(repo, desc, start, end)
+        ignored: list[RangesIgnored] = []
 
-        return self._attempt(what, call, digest=desc.digest, after=after)
+        def call(repo: RegistryRepository) -> ByteStream:
+            try:
+                return repo.open_blob(desc) if whole else ResumableBlob(repo, desc, start, end)
+            except RangesIgnored as exc:
+                ignored.append(exc)
+                raise
+
+        try:
+            return self._attempt(what, call, digest=desc.digest, after=after)
+        except _MID_BLOB as exc:
+            if not ignored or isinstance(exc, RangesIgnored):
+                raise
+            # An endpoint serves the blob, only not that range: the caller may take it whole from there
+            # (a download resumed into the store would otherwise fail on every pull, origin unreachable).
+            raise RangesIgnored(f"{ignored[0]}; and {exc}") from None
 
     def list_referrers(self, digest: str) -> list[Descriptor] | None:
         # An empty list from a mirror is passed over too: a cache may have listed them before the origin
@@ -364,6 +377,8 @@ def naming_mirrors(storage: object) -> Iterator[None]:
 def _short(exc: Exception) -> str:
     if isinstance(exc, NotFoundError):
         return "not found"
+    if isinstance(exc, RangesIgnored):
+        return "no such range"
     if isinstance(exc, TransportError):
         return "unreachable"
     if isinstance(exc, RegistryError) and exc.status:
