@@ -13,6 +13,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -32,9 +33,12 @@ from fault_proxy import Fault, FaultProxy
 from helpers import modelpack
 from hostile_registry import HostileRegistry, model_content, reply, serve_content, weights_digest
 from modelpack.errors import IntegrityError, ModelpackError
+from modelpack.oci import digest as digests
+from modelpack.oci.descriptor import Descriptor
 from modelpack.store import resumable_ingest
 from modelpack.store.client import ClientOptions
 from modelpack.store.layout import LayoutStore
+from modelpack.store.target import BlobOpener
 from registry_process import Registry
 from test_concurrent_pulls import _wait_for
 from test_hardening import _publish, _raw
@@ -288,3 +292,45 @@ def test_a_manifest_declaring_another_size_for_a_kept_digest_stores_nothing(regi
         mp.pull(ref, options=PLAIN)
     assert not LayoutStore().blob_path(desc.digest).exists()
     assert hashlib.sha256(BLOB).hexdigest() == desc.digest.split(":")[1]
+
+
+class _Bytes:
+    """A source of bytes that can start mid-way (what `BlobOpener` resumes from): local, no registry."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def open_blob(self, desc: Descriptor) -> io.BytesIO:
+        return io.BytesIO(self.data)
+
+    def open_blob_from(self, desc: Descriptor, start: int) -> io.BytesIO:
+        return io.BytesIO(self.data[start:])
+
+
+@pytest.mark.parametrize("size", [len(BLOB), 4096], ids=["resumable", "small"])
+def test_a_file_swapped_in_before_the_rename_never_gets_the_blobs_name(tmp_path: Path, size: int) -> None:
+    """Whoever can write ingest/ renames a file of their own over the download once its bytes are in and
+    verified, before it is named: the store would hold their bytes as the blob, its digest never checked."""
+    data = BLOB[:size]
+    desc = Descriptor(mediaType="application/octet-stream", digest=digests.of_bytes(data), size=size)
+    store = LayoutStore()
+    store.ingest_dir.mkdir(parents=True, exist_ok=True)
+    victim = tmp_path / "bashrc"
+    victim.write_bytes(b"echo hi\n")
+    swapped: list[str] = []
+
+    def swap(_: int) -> None:
+        names = [p for p in store.ingest_dir.iterdir() if p.name.startswith(desc.digest[7:23]) and
+                 not p.name.endswith(".fetching")]
+        if names and not swapped and names[0].stat().st_size == size:
+            evil = store.ingest_dir / "evil"
+            evil.symlink_to(victim)
+            os.rename(evil, names[0])
+            swapped.append(names[0].name)
+
+    source = _Bytes(data)
+    with pytest.raises(IntegrityError, match="was replaced by another file"):
+        store.push_blob(desc, BlobOpener(source, desc) if size > MIB else lambda: source.open_blob(desc), swap)
+    assert swapped, "the download was never seen in ingest/: the test proves nothing"
+    assert not os.path.lexists(store.blob_path(desc.digest))
+    assert victim.read_bytes() == b"echo hi\n" and stat.S_IMODE(victim.stat().st_mode) == 0o644

@@ -35,6 +35,7 @@ from modelpack.store.index_file import (
 )
 from modelpack.store.layout_repository import LayoutRepository
 from modelpack.store.maintenance import GcReport, collect_garbage, sweep_ingest
+from modelpack.store.own_files import rename_held
 from modelpack.store.receive import Receiver
 from modelpack.store.resumable_ingest import ingest_resumable, kept_downloads, partial_name, resumable
 from modelpack.store.target import Opener, Progress, read_small
@@ -151,8 +152,8 @@ class LayoutStore:
         hold = os.dup(fd)
         try:
             self._receiver.receive(desc, source, fd, progress)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, final)
+            os.fchmod(hold, 0o444)  # (by name, a symlink swapped in would have its target changed)
+            rename_held(hold, tmp, final)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

@@ -2,18 +2,20 @@
 `<hex>.partial`; a fetch lock, `<hex>.fetching`) only when it is this user's own: what another user or
 process planted at that name (a symlink or a hard link to a file elsewhere such as ~/.bashrc, a FIFO, a
 directory, another user's file, which its owner could hold locked or rewrite at will) is never written
-through, followed, waited on or locked: it is removed, and the name made afresh.
+through, followed, waited on or locked: it is removed, and the name made afresh. And a verified download
+is named a blob only if the file renamed is the one that was verified (`rename_held`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import stat
 from typing import TYPE_CHECKING
 
-from modelpack.errors import ModelpackError
+from modelpack.errors import IntegrityError, ModelpackError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,6 +54,23 @@ def open_own(path: Path) -> int | None:
     os.close(fd)
     _remove_foreign(path)
     return None
+
+
+def rename_held(fd: int, src: Path | str, final: Path) -> None:
+    """Give the file open as `fd`, at `src`, the name `final` (a verified blob's). Another file swapped in
+    at `src` meanwhile (by whoever else can write ingest/) is not what was verified: it is refused and
+    removed, never left under the blob's name.
+
+    Raises:
+        IntegrityError: what was renamed is not the file open as `fd`.
+    """
+    os.replace(src, final)
+    held, named = os.fstat(fd), os.lstat(final)
+    if (named.st_dev, named.st_ino) != (held.st_dev, held.st_ino):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(final)
+        raise IntegrityError(f"{src} was replaced by another file before it was named {final.name}: refused "
+                             "(make the store's folder writable by its owner only)")
 
 
 def replaced_again(path: Path) -> ModelpackError:

@@ -26,7 +26,7 @@ from modelpack.errors import IntegrityError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.digest import Verifier
 from modelpack.store.blobstream import RangesIgnored
-from modelpack.store.own_files import open_own, replaced_again
+from modelpack.store.own_files import open_own, rename_held, replaced_again
 from modelpack.store.target import BlobOpener, Progress
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def ingest_resumable(receiver: Receiver, ingest_dir: Path, final: Path, desc: De
             _unlink(path)
             raise
         os.fchmod(fd, 0o444)
-        os.replace(path, final)
+        rename_held(fd, path, final)
     finally:
         os.close(fd)
 
