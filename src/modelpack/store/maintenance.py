@@ -12,7 +12,6 @@ Safe next to other processes using the store:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import stat
 from collections.abc import Collection, Iterable, Iterator
@@ -25,6 +24,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest, parse_manifest
 from modelpack.store.index_file import CorruptIndexError
+from modelpack.store.resumable_ingest import sweep_kept
 
 if TYPE_CHECKING:
     from modelpack.store.index_file import StoreEntry
@@ -65,27 +65,7 @@ class CheckReport:
 def sweep_ingest(store: LayoutStore, keep: Collection[str] = ()) -> tuple[int, int]:
     """Remove the files in ingest/ that no live process is writing, but those named in `keep` (a stopped
     download the caller is about to resume); (count, bytes) removed."""
-    count = size = 0
-    for path in _listdir(store.ingest_dir):
-        if path.name.startswith(".") or path.name in keep:
-            continue  # a lock file (.index.lock): removing one a writer just opened would let two hold it
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # its writer is alive
-            held = os.fstat(fd)
-            with contextlib.suppress(FileNotFoundError):
-                if os.stat(path).st_ino == held.st_ino:  # still the file we hold, not a new one
-                    os.unlink(path)
-                    count, size = count + 1, size + held.st_size
-        finally:
-            os.close(fd)
-    return count, size
+    return sweep_kept(store.ingest_dir, keep)
 
 
 def live_digests(store: LayoutStore, entries: Iterable[StoreEntry]) -> set[str]:
