@@ -102,12 +102,8 @@ class LayoutStore:
                 self.arrived.add(desc.digest)
                 return
             if resumable(opener, desc):
-                self._ensure()
-                final = self.blob_path(desc.digest)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                ingest_resumable(self._receiver, self.ingest_dir, final, desc, opener, progress)
-                with self._state_lock:
-                    self.verified.add(desc.digest)
+                with self._receiving(desc) as final:
+                    ingest_resumable(self._receiver, self.ingest_dir, final, desc, opener, progress)
                 return
             with opener() as source:
                 self.ingest(desc, source, progress)
@@ -142,26 +138,32 @@ class LayoutStore:
 
     def ingest(self, desc: Descriptor, source: ByteStream, progress: Progress | None = None) -> Path:
         """Copy `source` into the store, verifying size and digest before it gets its name."""
+        with self._receiving(desc) as final:
+            fd, tmp = self.open_ingest(desc.digest.split(":")[1][:16])
+            # The receiver closes `fd`; a duplicate keeps the file's flock (one open file description) until
+            # it has its name, or another pull's sweep of ingest/ would take it as a dead process's leftover.
+            hold = os.dup(fd)
+            try:
+                self._receiver.receive(desc, source, fd, progress)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, final)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+            finally:
+                os.close(hold)
+        return final
+
+    @contextlib.contextmanager
+    def _receiving(self, desc: Descriptor) -> Iterator[Path]:
+        """The blob's final path (folder made) for the block to put it at; then it counts as verified."""
         self._ensure()
         final = self.blob_path(desc.digest)
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = self.open_ingest(desc.digest.split(":")[1][:16])
-        # The receiver closes `fd`; a duplicate keeps the file's flock (one open file description) until
-        # it has its name, or another pull's sweep of ingest/ would take it as a dead process's leftover.
-        hold = os.dup(fd)
-        try:
-            self._receiver.receive(desc, source, fd, progress)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        finally:
-            os.close(hold)
+        yield final
         with self._state_lock:
             self.verified.add(desc.digest)
-        return final
 
     def open_ingest(self, prefix: str) -> tuple[int, str]:
         """A new file in ingest/ (fd, path), locked for as long as the fd is open: `store gc` removes
