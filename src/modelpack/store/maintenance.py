@@ -208,17 +208,8 @@ def _make_read_only(store: LayoutStore, path: Path, st: os.stat_result) -> None:
     if st.st_nlink > 1:  # shared with a file outside the store: give the store its own copy
         from modelpack.filecopy import copy_fd
 
-        fd, tmp = store.open_ingest(path.name[:16])
-        try:
-            with open(path, "rb", buffering=0) as src:
-                copy_fd(src.fileno(), fd)
-            os.fchmod(fd, 0o444)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        finally:
-            os.close(fd)
+        with store.ingest_into(path.name[:16], path) as fd, os.fdopen(fd, "wb", buffering=0) as copy, \
+                open(path, "rb", buffering=0) as src:
+            copy_fd(src.fileno(), copy.fileno())
         return
     os.chmod(path, 0o444)
