@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from fault_proxy import Fault, FaultProxy
-from helpers import modelpack
+from helpers import modelpack, push_weight
 from registry_process import Registry
 from test_concurrent_pulls import _wait_for
-from test_resumed_pull import HELD_AT, WEIGHT, _push, _stop_mid_weight
+from test_resumed_pull import HELD_AT, WEIGHT, _stop_mid_weight
+from test_transfer import _repo
 
 
 def _kept_folder(out: Path, merge: bool) -> Path:
@@ -29,7 +30,7 @@ def _kept_folder(out: Path, merge: bool) -> Path:
 def test_a_stopped_pull_into_a_folder_is_resumed_where_it_stopped(
         registry: Registry, proxy: FaultProxy, tmp_path: Path, modelpack_home: Path, sig: signal.Signals,
         merge: bool) -> None:
-    ref, weight, digest = _push(registry, proxy, tmp_path)
+    ref, weight, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     out = tmp_path / "out"
     args = ["-o", str(out)]
     if merge:
@@ -57,7 +58,7 @@ def test_a_stopped_pull_into_a_folder_is_resumed_where_it_stopped(
 
 def test_ctrl_c_says_where_the_download_is_kept_and_how_to_resume(
         registry: Registry, proxy: FaultProxy, tmp_path: Path, modelpack_home: Path) -> None:
-    ref, _, digest = _push(registry, proxy, tmp_path)
+    ref, _, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     out = tmp_path / "out"
     partial = _kept_folder(out, False) / f"{digest}.partial"
     stall = Fault(f"GET .*/blobs/sha256:{digest}", times=1, stall_after=HELD_AT)
@@ -81,7 +82,7 @@ def test_a_planted_link_for_the_kept_folder_is_not_written_through(
         registry: Registry, proxy: FaultProxy, tmp_path: Path, modelpack_home: Path) -> None:
     """Whoever can write beside the output could point the kept folder elsewhere: the pull then keeps
     nothing there and receives the blob as any other."""
-    ref, weight, _ = _push(registry, proxy, tmp_path)
+    ref, weight, _ = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     out = tmp_path / "out"
@@ -97,7 +98,7 @@ def test_kept_bytes_count_as_on_disk_already(registry: Registry, proxy: FaultPro
                                              modelpack_home: Path) -> None:
     """A finished pull leaves no kept folder, and one that resumes a blob whole on disk (stopped between its
     last byte and its rename) asks nothing of the registry for it."""
-    ref, weight, digest = _push(registry, proxy, tmp_path)
+    ref, weight, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     out = tmp_path / "out"
     folder = _kept_folder(out, False)
     folder.mkdir()
