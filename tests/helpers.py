@@ -9,6 +9,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import modelpack as mp
+from modelpack.store.options import ClientOptions
+
 
 @dataclass
 class Run:
@@ -36,6 +39,22 @@ def htpasswd_file(path: Path, user: str, password: str) -> Path:
     """An htpasswd file (bcrypt: registry 2.8 accepts no other) for a registry's basic auth."""
     subprocess.run(["htpasswd", "-Bbc", str(path), user, password], check=True, capture_output=True)
     return path
+
+
+def push_weight(repository: str, folder: Path, size: int) -> tuple[str, bytes, str]:
+    """Push (plain HTTP) a model of one random weight, `w.safetensors` of `size` bytes, built in
+    `folder`/m, to `repository`:1.
+
+    Returns:
+        The reference pushed, the weight's bytes and their sha256 (hex).
+    """
+    model = folder / "m"
+    model.mkdir()
+    weight = os.urandom(size)
+    (model / "w.safetensors").write_bytes(weight)
+    ref = repository + ":1"
+    mp.push(model, ref, options=ClientOptions(plain_http=True))
+    return ref, weight, hashlib.sha256(weight).hexdigest()
 
 
 def make_tricky_model(root: Path) -> Path:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from background_server import tcp_server
 from faulty_server import FaultyServer
 from modelpack.errors import TransportError
 from modelpack.store.client import RegistryClient
@@ -21,22 +22,11 @@ from modelpack.store.options import ClientOptions
 def silent_registry() -> Iterator[tuple[str, list[socket.socket]]]:
     """A server that takes connections and never answers: what no real registry does on purpose, but
     a loaded one does for a while (the registry moving a large upload into place)."""
-    server = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                connection, _ = server.accept()
-            except OSError:
-                return
-            held.append(connection)
-
-    threading.Thread(target=accept, daemon=True).start()
     try:
-        yield f"127.0.0.1:{server.getsockname()[1]}", held
+        with tcp_server(held.append) as address:
+            yield address, held
     finally:
-        server.close()
         for connection in held:
             connection.close()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import modelpack as mp
 from fault_proxy import Fault, FaultProxy
+from helpers import push_weight
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
 from test_transfer import _repo
@@ -27,11 +28,7 @@ def _unfinished(home: Path) -> list[str]:
 
 def test_ctrl_c_while_a_blob_is_half_received_leaves_no_ingest_file(registry: Registry, proxy: FaultProxy,
                                                                    tmp_path: Path) -> None:
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "w.safetensors").write_bytes(os.urandom(8_000_000))
-    ref = _repo(registry, proxy) + ":1"
-    mp.push(model, ref, options=PLAIN)
+    ref, _, _ = push_weight(_repo(registry, proxy), tmp_path, 8_000_000)
     # The weight arrives up to 3 MB, then nothing: a worker holds it half written in ingest/ while the
     # main thread waits for it. Ctrl-C then; the worker must be waited for, not left to die at exit.
     stall = Fault("GET .*/blobs/", times=10, stall_after=3_000_000)

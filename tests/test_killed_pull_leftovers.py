@@ -9,7 +9,6 @@ weight's download half-way so that the pull is killed mid-blob."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import subprocess
@@ -19,10 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import modelpack as mp
 from fault_proxy import Fault, FaultProxy
-from helpers import modelpack
-from modelpack.store.options import ClientOptions
+from helpers import modelpack, push_weight
 from registry_process import Registry
 from test_concurrent_pulls import _wait_for
 from test_transfer import _repo
@@ -47,14 +44,9 @@ def _kill_mid_weight(registry: Registry, proxy: FaultProxy, tmp_path: Path, wher
                      *args: str) -> str:
     """Push a model, start a pull of it (`args`), SIGKILL it once the weight is half received in the
     `pattern` folders of `where`. Returns the reference."""
-    model = tmp_path / "m"
-    model.mkdir()
-    weight = os.urandom(WEIGHT)
-    (model / "w.safetensors").write_bytes(weight)
-    ref = _repo(registry, proxy) + ":1"
-    mp.push(model, ref, options=ClientOptions(plain_http=True))
+    ref, _, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     # The weight's first download stops after 3 MB (more than one 1 MiB write) until released.
-    stall = Fault(f"GET .*/blobs/sha256:{hashlib.sha256(weight).hexdigest()}", times=1, stall_after=3_000_000)
+    stall = Fault(f"GET .*/blobs/sha256:{digest}", times=1, stall_after=3_000_000)
     proxy.faults.append(stall)
     process = _pull(ref, *args)
     try:

@@ -22,6 +22,7 @@ from modelpack.signatures.dsse import IN_TOTO_PAYLOAD, STATEMENT_TYPE, pae
 from modelpack.signatures.lookup import fallback_tag
 from modelpack.signatures.referrers import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING
 from modelpack.store.options import ClientOptions
+from modelpack.store.target import RemoteRepository
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True)
@@ -31,13 +32,13 @@ SBOM = "https://cyclonedx.org/bom"
 pytestmark = pytest.mark.interop
 
 
-def _blob(repo: mp.Repository, data: bytes, media_type: str, annotations: dict[str, str]) -> Descriptor:
+def _blob(repo: RemoteRepository, data: bytes, media_type: str, annotations: dict[str, str]) -> Descriptor:
     desc = Descriptor(mediaType=media_type, digest=digests.of_bytes(data), size=len(data), annotations=annotations)
     repo.push_blob(desc, lambda: io.BytesIO(data))
     return desc
 
 
-def _put(repo: mp.Repository, tag: str, layers: list[Descriptor], config: Descriptor | None = None) -> None:
+def _put(repo: RemoteRepository, tag: str, layers: list[Descriptor], config: Descriptor | None = None) -> None:
     if config is None:
         config = _blob(repo, b"{}", "application/vnd.oci.image.config.v1+json", {})
     data = Manifest(config=config, layers=layers).canonical_bytes()

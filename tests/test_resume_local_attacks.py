@@ -30,7 +30,7 @@ import pytest
 
 import modelpack as mp
 from fault_proxy import Fault, FaultProxy
-from helpers import modelpack
+from helpers import modelpack, push_weight
 from hostile_registry import HostileRegistry, model_content, reply, serve_content, weights_digest
 from modelpack.errors import IntegrityError, ModelpackError
 from modelpack.oci import digest as digests
@@ -42,7 +42,8 @@ from modelpack.store.target import BlobOpener
 from registry_process import Registry
 from test_concurrent_pulls import _wait_for
 from test_hardening import _publish, _raw
-from test_resumed_pull import HELD_AT, _push
+from test_transfer import _repo
+from test_resumed_pull import HELD_AT, WEIGHT
 
 MIB = 1024 * 1024
 PLAIN = ClientOptions(plain_http=True, backoff=0.01, timeout=5)
@@ -245,7 +246,7 @@ def test_a_disk_filled_mid_resume_keeps_what_was_written_for_the_next_pull(small
 
 def test_two_pulls_of_one_blob_the_first_killed_the_second_resumes_its_bytes(
         registry: Registry, proxy: FaultProxy, tmp_path: Path, modelpack_home: Path) -> None:
-    ref, weight, digest = _push(registry, proxy, tmp_path)
+    ref, weight, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     partial = modelpack_home / "ingest" / f"{digest}.partial"
     stall = Fault(f"GET .*/blobs/sha256:{digest}", times=1, stall_after=HELD_AT)
     proxy.faults.append(stall)

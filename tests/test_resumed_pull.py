@@ -6,7 +6,6 @@ weight's download part-way so that the pull is stopped mid-blob, and records eac
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -16,10 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import modelpack as mp
 from fault_proxy import Fault, FaultProxy
-from helpers import modelpack
-from modelpack.store.options import ClientOptions
+from helpers import modelpack, push_weight
 from modelpack.store.resumable_ingest import RESUME_MIN_BYTES
 from registry_process import Registry
 from test_concurrent_pulls import _wait_for
@@ -27,16 +24,6 @@ from test_transfer import _repo
 
 WEIGHT = RESUME_MIN_BYTES + 3_000_017  # large enough to be resumed; not a multiple of the 1 MiB writes
 HELD_AT = 20_000_000  # the proxy sends this much of the weight, then holds the rest
-
-
-def _push(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> tuple[str, bytes, str]:
-    model = tmp_path / "m"
-    model.mkdir()
-    weight = os.urandom(WEIGHT)
-    (model / "w.safetensors").write_bytes(weight)
-    ref = _repo(registry, proxy) + ":1"
-    mp.push(model, ref, options=ClientOptions(plain_http=True))
-    return ref, weight, hashlib.sha256(weight).hexdigest()
 
 
 def _stop_mid_weight(proxy: FaultProxy, ref: str, digest: str, partial: Path, sig: signal.Signals,
@@ -66,7 +53,7 @@ def _blob(home: Path, digest: str) -> bytes:
                          ids=["killed", "ctrl-c", "killed, -o --keep"])
 def test_a_stopped_pull_is_resumed_where_it_stopped(registry: Registry, proxy: FaultProxy, tmp_path: Path,
                                                      modelpack_home: Path, sig: signal.Signals, output: bool) -> None:
-    ref, weight, digest = _push(registry, proxy, tmp_path)
+    ref, weight, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     partial = modelpack_home / "ingest" / f"{digest}.partial"
     args = ("-o", str(tmp_path / "out"), "--keep") if output else ()
     kept = _stop_mid_weight(proxy, ref, digest, partial, sig, *args)
@@ -89,7 +76,7 @@ def test_a_stopped_pull_is_resumed_where_it_stopped(registry: Registry, proxy: F
 
 def test_damaged_kept_bytes_are_caught_and_the_blob_fetched_whole(registry: Registry, proxy: FaultProxy,
                                                                    tmp_path: Path, modelpack_home: Path) -> None:
-    ref, weight, digest = _push(registry, proxy, tmp_path)
+    ref, weight, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     partial = modelpack_home / "ingest" / f"{digest}.partial"
     kept = _stop_mid_weight(proxy, ref, digest, partial, signal.SIGKILL)
     with open(partial, "r+b") as f:  # a byte of what was kept goes bad (a crash, a disk, a hand)
@@ -110,7 +97,7 @@ def test_damaged_kept_bytes_are_caught_and_the_blob_fetched_whole(registry: Regi
 
 def test_store_gc_removes_a_download_nobody_resumed(registry: Registry, proxy: FaultProxy, tmp_path: Path,
                                                     modelpack_home: Path) -> None:
-    ref, _, digest = _push(registry, proxy, tmp_path)
+    ref, _, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     partial = modelpack_home / "ingest" / f"{digest}.partial"
     kept = _stop_mid_weight(proxy, ref, digest, partial, signal.SIGKILL)
     gc = modelpack("store", "gc", "--json")
@@ -123,7 +110,7 @@ def test_a_download_stopped_while_fetched_in_ranges_resumes_from_its_first_hole(
         registry: Registry, proxy: FaultProxy, tmp_path: Path, modelpack_home: Path) -> None:
     """A blob fetched in ranges (a capped link) is written at several places at once: stopped, its file
     has the bytes from its start, a hole, then a later range's bytes. Only the start is kept."""
-    ref, weight, digest = _push(registry, proxy, tmp_path)
+    ref, weight, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     partial = modelpack_home / "ingest" / f"{digest}.partial"
     partial.parent.mkdir(parents=True, exist_ok=True)
     prefix, ahead = 30_000_123, 50 * 1024 * 1024
@@ -148,7 +135,7 @@ def test_a_download_stopped_while_fetched_in_ranges_resumes_from_its_first_hole(
 
 def test_a_whole_download_stopped_before_its_rename_is_not_fetched_again(
         registry: Registry, proxy: FaultProxy, tmp_path: Path, modelpack_home: Path) -> None:
-    ref, weight, digest = _push(registry, proxy, tmp_path)
+    ref, weight, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     partial = modelpack_home / "ingest" / f"{digest}.partial"
     partial.parent.mkdir(parents=True, exist_ok=True)
     partial.write_bytes(weight)  # every byte received and synced; the process died before the rename

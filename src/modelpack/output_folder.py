@@ -23,6 +23,7 @@ from modelpack.advice import compose, setting
 from modelpack.errors import UsageError
 
 INSIDE_PREFIX = ".modelpack-partial-"  # a work folder inside the output (merging into it)
+RESUME = "resume"  # the folder of downloads a stopped pull kept (see resume_folder): never swept
 _held: dict[str, int] = {}  # work folder -> the open fd holding its lock
 _lock = threading.Lock()
 
@@ -91,6 +92,13 @@ def _new_work_folder(output: Path, merge: bool, purpose: str) -> Path:
         os.close(fd)
 
 
+def resume_folder(output: Path, merge: bool) -> Path:
+    """Where a pull into `output` keeps the large downloads it did not finish, for the next pull into the
+    same output to resume (see resumable_ingest): on the filesystem of its work folders, so a finished blob
+    moves into one by a rename. Beside `output`, or inside it when merging into it (a volume's mount point)."""
+    return output / f"{INSIDE_PREFIX}{RESUME}" if merge else output.parent / f".{output.name}.partial-{RESUME}"
+
+
 def release_work_folder(path: Path) -> None:
     """Let go of a work folder (removed, or renamed to be the output itself)."""
     with _lock:
@@ -137,6 +145,6 @@ def sweep_work_folders(output: Path) -> int:
 def _listing(folder: Path, prefix: str) -> list[Path]:
     try:
         return [entry for entry in folder.iterdir() if entry.name.startswith(prefix) and entry.is_dir()
-                and not entry.is_symlink()]
+                and not entry.is_symlink() and entry.name != f"{prefix}{RESUME}"]
     except OSError:  # absent, not a folder, unreadable: nothing of ours there
         return []

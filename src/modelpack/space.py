@@ -33,8 +33,8 @@ def require_space(needs: Iterable[tuple[Path, int]]) -> None:
     for anchor, total in totals.values():
         free = shutil.disk_usage(anchor).free
         if total > free:
-            raise InsufficientSpaceError(f"not enough free space on {anchor}: {_size(total)} needed, "
-                                         f"{_size(free)} available")
+            raise InsufficientSpaceError(f"not enough free space on {anchor}: {size_text(total)} needed, "
+                                         f"{size_text(free)} available")
 
 
 def same_filesystem(a: Path, b: Path) -> bool:
@@ -48,7 +48,8 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """`n` bytes for a person: "1.5 GiB (1610612736 bytes)"."""
     for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= scale:
             return f"{n / scale:.1f} {unit} ({n} bytes)"

@@ -18,7 +18,7 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.query import SORT, WHERE, check_fields, natural_key, parse_condition, sort_key
 from modelpack.signatures.lookup import is_signature_tag
 from modelpack.store.layout import LayoutStore
-from modelpack.store.target import Repository
+from modelpack.store.target import RepositoryStorage
 from modelpack.threads import worker_pool
 
 
@@ -45,7 +45,7 @@ class Version:
                 "metrics": self.metadata.get("metrics", {}), "metadata": self.metadata}
 
 
-def list_versions(repo: Repository, cache: LayoutStore, where: list[str] | tuple[str, ...] = (),
+def list_versions(repo: RepositoryStorage, cache: LayoutStore, where: list[str] | tuple[str, ...] = (),
                   sort: str | None = None, workers: int = 8,
                   warn: Callable[[str], None] | None = None, max_tags: int | None = None) -> list[Version]:
     """The repository's versions, filtered and sorted. What a registry wrote is not trusted to be well
@@ -116,7 +116,7 @@ def _tag_list(tags: list[str], shown: int = 5) -> str:
 
 
 
-def _manifest(repo: Repository, cache: LayoutStore,
+def _manifest(repo: RepositoryStorage, cache: LayoutStore,
               desc: Descriptor) -> Manifest | Index | IntegrityError | UnsupportedArtifactError:
     """The version's manifest, or why it cannot be read (a registry's content: one bad version is
     reported, not raised)."""

@@ -18,28 +18,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import capping_proxy
 
+from background_server import tcp_server
+
 DELAY_MS = 100
 
 
 @contextmanager
 def echo_server() -> Iterator[tuple[str, list[float]]]:
-    """A TCP server sending back whatever one connection sends it; yields its address and, once the
+    """A TCP server sending back whatever a connection sends it; yields its address and, once the
     first bytes arrived, when they did."""
-    listener = socket.create_server(("127.0.0.1", 0))
     first: list[float] = []
 
-    def serve() -> None:
-        conn, _ = listener.accept()
+    def echo(conn: socket.socket) -> None:
         with conn:
             while data := conn.recv(65536):
                 first.append(first[0] if first else time.monotonic())
                 conn.sendall(data)
 
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}", first
-    finally:
-        listener.close()
+    with tcp_server(echo) as address:
+        yield address, first
 
 
 def connect(address: str) -> socket.socket:

@@ -293,6 +293,9 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
 
 @dataclass
 class Repository:
+    """A repository of a registry's catalog, as `list_repositories` lists it (not a repository to read or
+    write: `remote()` opens one)."""
+
     repository: str
     tags: int | None  # None: not counted, or the registry would not list them
 

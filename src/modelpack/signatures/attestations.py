@@ -29,10 +29,9 @@ from modelpack.signatures.dsse import (
 )
 from modelpack.signatures.keys import PublicKey, Signer
 from modelpack.signatures.lookup import (
-    TooManyReferrers,
     fallback_tag,
     legacy_layers,
-    referrers,
+    referrers_or_reason,
     signature_blob,
     signature_manifest,
 )
@@ -124,14 +123,7 @@ def verify_attestations(repo: Storage, subject_digest: str, public: PublicKey,
     """
     found: list[FoundAttestation] = []
     reasons: list[str] = []
-    try:
-        listed = referrers(repo, subject_digest)
-    except TooManyReferrers:
-        raise
-    except (VerificationError, NotFoundError) as exc:  # a broken fallback index: the .att tag may still hold one
-        reasons.append(str(exc))
-        listed = []
-    for ref in listed:
+    for ref in referrers_or_reason(repo, subject_digest, reasons):
         try:
             manifest = signature_manifest(repo, ref.digest)
             if mt.SIGSTORE_BUNDLE not in (manifest.artifact_type, ref.artifact_type):

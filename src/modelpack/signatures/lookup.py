@@ -49,6 +49,22 @@ def referrers(repo: Storage, digest: str) -> list[Descriptor]:
     return unique
 
 
+def referrers_or_reason(repo: Storage, digest: str, reasons: list[str]) -> list[Descriptor]:
+    """`referrers`, or none where the fallback index is broken (why goes to `reasons`): cosign's legacy
+    tag may still hold what is looked for.
+
+    Raises:
+        TooManyReferrers: past MAX_REFERRERS.
+    """
+    try:
+        return referrers(repo, digest)
+    except TooManyReferrers:
+        raise
+    except (VerificationError, NotFoundError) as exc:
+        reasons.append(str(exc))
+        return []
+
+
 def _signature_node(repo: Storage, version: str, name: str) -> Manifest | Index:
     """A signature's manifest or index. What a registry serves as a signature is never more than a
     signature that does not verify: malformed, it is a VerificationError (exit 7). NotFoundError when

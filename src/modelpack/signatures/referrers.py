@@ -25,10 +25,10 @@ from modelpack.signatures import model_signing
 from modelpack.signatures.dsse import COSIGN_PREDICATE, make_bundle, verify_bundle
 from modelpack.signatures.keys import PublicKey, Signer, verify_signature
 from modelpack.signatures.lookup import (
-    TooManyReferrers,
     fallback_tag,
     legacy_layers,
     referrers,
+    referrers_or_reason,
     signature_blob,
     signature_manifest,
 )
@@ -134,14 +134,7 @@ def verify_signatures(repo: Storage, subject_digest: str, public: PublicKey,
     Raises VerificationError, with the reasons, when there is none."""
     verified: list[FoundSignature] = []
     reasons: list[str] = []
-    try:
-        listed = referrers(repo, subject_digest)
-    except TooManyReferrers:
-        raise
-    except (VerificationError, NotFoundError) as exc:  # a broken fallback index: the legacy .sig may still hold one
-        reasons.append(str(exc))
-        listed = []
-    for ref in listed:
+    for ref in referrers_or_reason(repo, subject_digest, reasons):
         try:
             manifest = signature_manifest(repo, ref.digest)
             if manifest.artifact_type != mt.SIGSTORE_BUNDLE and ref.artifact_type != mt.SIGSTORE_BUNDLE:

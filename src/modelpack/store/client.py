@@ -3,59 +3,51 @@
 Every operation is bounded in time: a metadata request (manifest, HEAD, tags, token) has `timeout`
 seconds in all, retries included; a blob transfer may take as long as it keeps making progress (see
 `watch`). Retries use exponential backoff with jitter on connection errors, timeouts, 408, 429 and 5xx
-(honouring Retry-After). Bodies are read with caps (see `bodies`), redirects are followed here so each
-hop carries only its own host's credentials (see `hostauth`). Request bodies are *openers* (callables
+(honouring Retry-After; see `backoff`). Bodies are read with caps (see `bodies`), redirects are followed
+so each hop carries only its own host's credentials (see `hops` and `hostauth`). Request bodies are *openers* (callables
 returning a fresh stream), so a retried upload re-reads its file instead of holding it in memory.
 Credentials never reach a log line or an error message.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import random
-import re
 import threading
 import time
 import urllib.parse
 from collections.abc import Iterable
 from concurrent.futures import Future
-from typing import Any
 
 import urllib3
 
-from modelpack import advice
 from modelpack.errors import (
     ModelpackError,
     RegistryError,
     TransportError,
 )
+from modelpack.store.backoff import Backoff
 from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped
 from modelpack.store.credentials import Credentials
 from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange, UnusableRequest, outcome
-from modelpack.store.hostauth import HostAuth, host_of
+from modelpack.store.hops import Body, Hops, whole_cap
+from modelpack.store.hostauth import HostAuth
 from modelpack.store.messages import (
     RETRY_STATUS,
     WIRE_ERRORS,
     connection_message,
     path_of,
     redact,
-    retry_limit,
-    seconds,
     tls_error,
     who,
 )
 from modelpack.store.options import ClientOptions
 from modelpack.store.refusals import REPO_PATH, refusal
 from modelpack.store.token_request import TokenRequests
-from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport, timed_out
-from modelpack.store.upload import SMALL_BODY, FileBody, SizedReader, read_whole
+from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport
+from modelpack.store.upload import FileBody
 from modelpack.store.watch import PROGRESS_BYTES, Watch, watching
 
 log = logging.getLogger("modelpack.registry")
-REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
-MAX_REDIRECTS = 10
-Body = bytes | FileBody | None
 
 
 class RegistryClient:
@@ -68,8 +60,10 @@ class RegistryClient:
         self._transport = Transport(self.options.verify)
         self._engine = CurlEngine(self.options.verify)  # small exchanges (see curl_engine)
         self._unverified: Transport | None = None  # for speaks_tls()'s probe
+        self._backoff = Backoff(host, self.options, self._cancelled)
         self.auth = HostAuth(host, self.options.credentials, self.options.plain_http,
-                             TokenRequests(host, self._transport, self.options, self._retry))
+                             TokenRequests(host, self._transport, self.options, self._backoff.wait))
+        self._hops = Hops(host, self.options, self.auth, self._transport, self._engine)
         if self.options.insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
@@ -148,12 +142,12 @@ class RegistryClient:
             watch = Watch(self.options.timeout if uploading else self.options.attempt, deadline,
                           cancelled=self._cancelled)
             try:
-                resp = self._exchange(method, url, headers, body, scope, watch, _whole_cap(method, body, stream,
-                                                                                           buffer, limit))
+                resp = self._hops.attempt(method, url, headers, body, scope, watch,
+                                          whole_cap(method, body, stream, buffer, limit))
             except CurlFailure as exc:
                 if exc.tls:
                     raise tls_error(self.host, exc) from None
-                self._after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
+                self._backoff.after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
                 continue
             except urllib3.exceptions.SSLError as exc:
                 raise tls_error(self.host, exc) from None
@@ -164,7 +158,7 @@ class RegistryClient:
                 # network failure to retry and report as "cannot connect".
                 raise
             except WIRE_ERRORS as exc:
-                self._after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
+                self._backoff.after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
                 continue
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s -> %s", method, redact(resp.url), resp.status_code)
@@ -176,7 +170,7 @@ class RegistryClient:
             if resp.status_code in RETRY_STATUS and attempt <= retries:
                 retry_after = resp.headers.get("Retry-After")
                 refusal = self.error_for(resp, what or f"{method} {redact(url)}")  # reads and finishes it
-                if self._retry(attempt, retries, retry_after, deadline,
+                if self._backoff.wait(attempt, retries, retry_after, deadline,
                                f"{who(resp.url)} answered {method} {path_of(resp.url)} with HTTP {resp.status_code}"):
                     continue
                 raise refusal
@@ -188,74 +182,12 @@ class RegistryClient:
                         resp.content = read_capped(resp, limit, what or f"{method} {redact(url)}")
                     except WIRE_ERRORS as exc:
                         resp.close()
-                        self._after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
+                        self._backoff.after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
                         continue
                     finish(resp)
                 resp.watch = watch
                 return resp
             raise self.error_for(resp, what or f"{method} {redact(url)}")
-
-    def _exchange(self, method: str, url: str, headers: dict[str, str] | None, body: Body, scope: str,
-                  watch: Watch, whole: int | None) -> Response:
-        """One attempt: the request and its redirects, each hop authenticated for its own host only.
-        With `whole` (a cap), each hop is read whole by the curl engine, else left on urllib3's stream."""
-        timeout = (min(self.options.connect_timeout, self.options.attempt), self.options.stall)
-        if isinstance(body, FileBody):
-            timeout = (max(self.options.connect_timeout, self.options.stall), self.options.stall)
-        _check_scheme(url, f"{self.host} sent a link for {method}")  # a Link page or an upload Location
-        for _ in range(MAX_REDIRECTS + 1):
-            if watch.deadline is not None:
-                left = watch.deadline - time.monotonic()
-                if left <= 0:
-                    watch.expired = "deadline"
-                    raise TimeoutError("deadline passed")
-                timeout = (min(timeout[0], left), timeout[1])
-            req_headers = dict(headers or {})
-            auth = self.auth.header(url, scope)
-            if auth:
-                req_headers["Authorization"] = auth
-            if whole is not None:
-                resp = self._exchange_whole(method, url, req_headers, body, whole, watch, timeout[0])
-            else:
-                data: Any = body.opener() if isinstance(body, FileBody) else body
-                try:
-                    payload = SizedReader(data, body) if isinstance(body, FileBody) else data
-                    with watching(watch):
-                        resp = self._transport.request(method, url, req_headers, payload, timeout,
-                                                       body.size if isinstance(body, FileBody) else None)
-                finally:
-                    if hasattr(data, "close"):
-                        data.close()
-            location = resp.headers.get("Location")
-            if resp.status_code not in REDIRECT_STATUS or not location:
-                return resp
-            finish(resp)
-            target = urllib.parse.urljoin(url, location)
-            _check_scheme(target, f"{who(url)} redirected {method} {path_of(url)}")
-            if url.startswith("https://") and not target.startswith("https://"):
-                raise RegistryError(f"{who(url)} redirected {method} {path_of(url)} from HTTPS to plain HTTP; refused")
-            if resp.status_code == 303 or (resp.status_code in (301, 302) and method not in ("GET", "HEAD")):
-                method, body = "GET", None
-            url = target
-        raise RegistryError(f"{self.host}: more than {MAX_REDIRECTS} redirects for {method} {path_of(url)}")
-
-    def _exchange_whole(self, method: str, url: str, headers: dict[str, str], body: Body, cap: int, watch: Watch,
-                        connect: float) -> Response:
-        """One hop through the curl engine, under the same bounds as a streamed one."""
-        payload = read_whole(body) if isinstance(body, FileBody) else body
-        total = None if watch.deadline is None else watch.deadline - time.monotonic()
-        request = Exchange(method, url, {**DEFAULT_HEADERS, **headers}, payload, cap, connect, total, watch.stall,
-                           watch.min_bytes, self._transport.proxy(url))
-        try:
-            answer = self._engine.exchange(request)
-        except CurlFailure as exc:
-            if exc.timed_out:
-                ended = watch.deadline is not None and time.monotonic() >= watch.deadline - 0.05
-                watch.expired = "deadline" if ended else "stall"
-            raise
-        if isinstance(body, FileBody) and body.progress:
-            body.progress(body.size)
-        return Response(None, url, method, "Authorization" in headers, answer=answer)
 
     def start_once(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
                    cap: int = ERROR_BODY_LIMIT, scope: str | None = None) -> Future[Answer]:
@@ -285,51 +217,6 @@ class RegistryClient:
             method, url = exchange.method, exchange.url
             future.add_done_callback(lambda done: log.debug("%s %s -> %s", method, redact(url), outcome(done)))
         return future
-
-    def _after_failure(self, method: str, url: str, exc: Exception, watch: Watch, attempt: int,
-                       retries: int, deadline: float | None, refusal: Exception | None) -> None:
-        """Decide about a failed attempt: return to retry, or raise the error that ends it: when the time
-        runs out while an answer (`refusal`, a 503) is being retried, that answer is the news, not that
-        the last attempt, begun with little time left, went unanswered."""
-        if self._cancelled.is_set():  # Ctrl-C ended the read: no retry, and no "did not answer within 120 s"
-            raise TransportError(f"{self.host}: transfer cancelled") from None
-        text = str(exc).lower()
-        expired = watch.expired is not None or timed_out(exc) or "timed out" in text
-        if expired:
-            why = f"{who(url)} did not answer {method} {path_of(url)} within {seconds(watch.stall)}"
-        else:
-            why = f"{connection_message(host_of(url), exc)} during {method} {path_of(url)}"
-        spent = watch.expired != "deadline" and attempt > retry_limit(exc, retries)
-        if not spent and watch.expired != "deadline" and self._retry(attempt, retries, None, deadline, why):
-            return
-        if refusal is not None and not spent:
-            raise refusal from None
-        if expired:
-            total = self.options.timeout if deadline is not None else watch.stall
-            raise TransportError(f"{who(url)} did not answer {method} {path_of(url)} within {seconds(total)}",
-                                 advice=advice.longer_timeout(self.options.timeout)) from None
-        raise TransportError(connection_message(host_of(url), exc)) from None
-
-    def _retry(self, attempt: int, retries: int, retry_after: str | None, deadline: float | None,
-               why: str) -> bool:
-        """Sleep before the next attempt and return True, or False when the deadline leaves no time."""
-        if self._cancelled.is_set():  # abandoned (Ctrl-C): no "retrying in ..." line for what will not be retried
-            raise TransportError(f"{self.host}: transfer cancelled")
-        delay = min(self.options.max_backoff, self.options.backoff * 2 ** (attempt - 1))
-        delay = random.uniform(delay / 2, delay)  # jitter, so parallel workers do not retry in lockstep
-        if retry_after:
-            with contextlib.suppress(ValueError):  # an HTTP date instead of seconds: keep our own delay
-                delay = min(max(float(retry_after), 0.0), 60.0)
-        if deadline is not None and time.monotonic() + delay >= deadline:
-            return False
-        message = f"{why}; retrying in {delay:.1f} s (attempt {attempt + 1} of {retries + 1})"
-        if self.options.on_retry is not None:
-            self.options.on_retry(message)
-        else:
-            log.info("%s", message)
-        if self._cancelled.wait(delay):
-            raise TransportError(f"{self.host}: cancelled while waiting to retry")
-        return True
 
     def scope_for(self, method: str, url: str) -> str:
         """The token scope a request needs, derived from its path: pull for reads, pull,push for
@@ -370,31 +257,3 @@ class RegistryClient:
         """GET /v2/: checks reachability and, when logged in, the credentials."""
         self.send("GET", "/v2/", scope="", what=f"registry {self.host}")
 
-
-def _whole_cap(method: str, body: Body, stream: bool, buffer: int | None, limit: int) -> int | None:
-    """How many body bytes to read whole through the curl engine, or None to stream with urllib3: what is
-    small both ways goes whole (no body, a manifest or a small file up; an answer read here, or a blob
-    known to be small, down). Large uploads and downloads stream in constant memory."""
-    if isinstance(body, FileBody) and (body.size > SMALL_BODY or body.abort is not None):
-        return None
-    if stream:
-        return buffer
-    return max(limit, ERROR_BODY_LIMIT) + 1
-
-
-_NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f]")
-
-
-def _check_scheme(url: str, who_sent: str) -> None:
-    """Refuse a registry-given URL that is not HTTP(S): libcurl would read a file:// one, speak gopher://...
-
-    Raises:
-        RegistryError: naming the scheme.
-    """
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        raise RegistryError(f"{who_sent} to a {scheme[:20]}: URL; refused")
-    if _NOT_IN_URLS.search(url):
-        # No URL holds these (RFC 3986); libcurl refuses them, which read as a wire failure: retried, and
-        # then reported as "cannot connect".
-        raise RegistryError(f"{who_sent} to an unusable URL (control characters or spaces); refused")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -23,14 +24,21 @@ from modelpack.filecopy import clone_or_copy
 from modelpack.files import sync_filesystem
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
-from modelpack.output_folder import check_output, discard_work_folder, work_folder
-from modelpack.space import require_space
+from modelpack.output_folder import check_output, discard_work_folder, resume_folder, work_folder
+from modelpack.space import require_space, size_text
 from modelpack.store.layout import LayoutStore
 from modelpack.store.receive import Receiver, write_all
+from modelpack.store.resumable_ingest import ingest_resumable, kept_downloads, resumable, sweep_kept
 from modelpack.store.staged_files import StagedFiles
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
 from modelpack.unpacking import file_paths, same_file, same_size, unpack_manifest
+
+log = logging.getLogger("modelpack.store")
+
+# A stopped download smaller than this is not kept beside the output: fetched again in seconds, it is not
+# worth a hidden folder the user has to be told about.
+KEEP_MIN_BYTES = 16 * 1024 * 1024
 
 
 class DirectoryTarget:
@@ -74,6 +82,9 @@ class DirectoryTarget:
         self._equal: set[str] = set()  # with force: paths whose file in `output` is already the artifact's
         self.from_store: set[str] = set()  # digests copied from the local store, not downloaded
         self._unsynced = False  # blobs kept by accept_bytes, written without an fsync each
+        # Large downloads a stopped pull leaves for the next pull into this output (see resumable_ingest).
+        self._kept = resume_folder(self.output, self._merge)
+        self._done = False
 
     # -- what copy() asks of a destination --------------------------------------------------------
     def writing(self) -> contextlib.AbstractContextManager[None]:
@@ -115,7 +126,8 @@ class DirectoryTarget:
         sizes = [blob.size for blob in blobs if not (self._merge and self._rels(blob)
                                                        and all(same_size(self.output, layer)
                                                                for layer in self._layers(blob)))]
-        require_space([(self.output, sum(sizes))])
+        kept = sum(kept_downloads(self._kept, blobs).values())  # on the disk already
+        require_space([(self.output, max(0, sum(sizes) - kept))])
         self._folder = work_folder(self.output, self._merge, "download-")
 
     def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
@@ -123,7 +135,14 @@ class DirectoryTarget:
         """Receive a blob into the hidden folder, verified; from the local store when it has it."""
         path, layer = self._place_for(desc)
         try:
-            if not self._copy_from_store(desc, path):
+            if self._copy_from_store(desc, path):
+                with self._lock:
+                    self.from_store.add(desc.digest)
+                if progress:
+                    progress(desc.size)
+            elif resumable(opener, desc) and self._resume_folder():
+                ingest_resumable(self._receiver, self._kept, path, desc, opener, progress, mode=0o600)
+            else:
                 # Read-write: a blob fetched in ranges is read back to be hashed (see ranged).
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
                 try:
@@ -133,11 +152,6 @@ class DirectoryTarget:
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
                     raise
-            else:
-                with self._lock:
-                    self.from_store.add(desc.digest)
-                if progress:
-                    progress(desc.size)
         except BaseException:
             if layer is not None and self._staged is not None:
                 self._staged.unclaim(layer)
@@ -181,9 +195,10 @@ class DirectoryTarget:
                 sync_filesystem(folder)  # their bytes on disk before their names are
         if self._staged is not None:
             self.files = self._staged.complete(self._received)
-            return
-        self.files = unpack_manifest(self.manifest, self, self.output, force=self.force,
-                                     unchanged=frozenset(self._equal), space_checked=True)
+        else:
+            self.files = unpack_manifest(self.manifest, self, self.output, force=self.force,
+                                         unchanged=frozenset(self._equal), space_checked=True)
+        self._done = True
 
     # -- what unpacking asks of a blob source -----------------------------------------------------
     def verified_path(self, desc: Descriptor) -> Path | None:
@@ -208,8 +223,37 @@ class DirectoryTarget:
             discard_work_folder(folder)
         if self._staged is not None:
             self._staged.discard()
+        self._close_kept()
 
     # -- helpers -----------------------------------------------------------------------------------
+    def _resume_folder(self) -> bool:
+        """Make the folder of kept downloads; False (the blob is received as any other) where it cannot be
+        ours: a symbolic link or a file of that name is left alone."""
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(self._kept, 0o700)
+        return self._kept.is_dir() and not self._kept.is_symlink()
+
+    def _close_kept(self) -> None:
+        """After the pull: its kept downloads are removed once the files are in place; after a stopped
+        pull, the user is told where they are and how to resume or discard them."""
+        if self._kept.is_symlink() or not self._kept.is_dir():
+            return
+        if self._done:
+            sweep_kept(self._kept)
+            with contextlib.suppress(OSError):
+                self._kept.rmdir()  # not if another pull into this output is writing there now
+            return
+        small = [entry.name for entry in self._kept.iterdir() if entry.is_file() and not entry.is_symlink()
+                 and entry.stat().st_size < KEEP_MIN_BYTES]
+        sweep_kept(self._kept, keep=[entry.name for entry in self._kept.iterdir() if entry.name not in small])
+        kept = sum(entry.stat().st_size for entry in self._kept.iterdir() if entry.is_file() and not entry.is_symlink())
+        if kept:
+            log.warning("kept %s of unfinished downloads in %s: the same pull into %s resumes them "
+                        "(remove that folder to discard them)", size_text(kept), self._kept, self.output)
+        else:
+            with contextlib.suppress(OSError):
+                self._kept.rmdir()
+
     def _place_for(self, desc: Descriptor) -> tuple[Path, Descriptor | None]:
         """Where a blob is received: at the path of a file it restores (with that file's layer) when files
         are received in place, else in the hidden folder under its digest."""

@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import io
 import os
-import tempfile
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, json_bytes, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.space import require_space
+from modelpack.store import ingest_files
 from modelpack.store import origins as origin_file
 from modelpack.store.fetch_lock import fetching
 from modelpack.store.index_file import (
@@ -35,7 +35,6 @@ from modelpack.store.index_file import (
 )
 from modelpack.store.layout_repository import LayoutRepository
 from modelpack.store.maintenance import GcReport, collect_garbage, sweep_ingest
-from modelpack.store.own_files import rename_held
 from modelpack.store.receive import Receiver
 from modelpack.store.resumable_ingest import ingest_resumable, kept_downloads, partial_name, resumable
 from modelpack.store.target import Opener, Progress, read_small
@@ -103,12 +102,8 @@ class LayoutStore:
                 self.arrived.add(desc.digest)
                 return
             if resumable(opener, desc):
-                self._ensure()
-                final = self.blob_path(desc.digest)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                ingest_resumable(self._receiver, self.ingest_dir, final, desc, opener, progress)
-                with self._state_lock:
-                    self.verified.add(desc.digest)
+                with self._receiving(desc) as final:
+                    ingest_resumable(self._receiver, self.ingest_dir, final, desc, opener, progress)
                 return
             with opener() as source:
                 self.ingest(desc, source, progress)
@@ -143,40 +138,32 @@ class LayoutStore:
 
     def ingest(self, desc: Descriptor, source: ByteStream, progress: Progress | None = None) -> Path:
         """Copy `source` into the store, verifying size and digest before it gets its name."""
+        with self._receiving(desc) as final, \
+                ingest_files.ingest_into(self.ingest_dir, desc.digest.split(":")[1][:16], final) as fd:
+            self._receiver.receive(desc, source, fd, progress)  # (which closes `fd`)
+        return final
+
+    @contextlib.contextmanager
+    def _receiving(self, desc: Descriptor) -> Iterator[Path]:
+        """The blob's final path (folder made) for the block to put it at; then it counts as verified."""
         self._ensure()
         final = self.blob_path(desc.digest)
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = self.open_ingest(desc.digest.split(":")[1][:16])
-        # The receiver closes `fd`; a duplicate keeps the file's flock (one open file description) until
-        # it has its name, or another pull's sweep of ingest/ would take it as a dead process's leftover.
-        hold = os.dup(fd)
-        try:
-            self._receiver.receive(desc, source, fd, progress)
-            os.fchmod(hold, 0o444)  # (by name, a symlink swapped in would have its target changed)
-            rename_held(hold, tmp, final)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        finally:
-            os.close(hold)
+        yield final
         with self._state_lock:
             self.verified.add(desc.digest)
-        return final
 
     def open_ingest(self, prefix: str) -> tuple[int, str]:
         """A new file in ingest/ (fd, path), locked for as long as the fd is open: `store gc` removes
         only ingest files nobody holds (see maintenance)."""
         self._ensure()
-        while True:
-            fd, tmp = tempfile.mkstemp(dir=self.ingest_dir, prefix=prefix + ".")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                if os.stat(tmp).st_ino == os.fstat(fd).st_ino:
-                    return fd, tmp
-            except FileNotFoundError:
-                pass  # a GC took it between its creation and our lock: take another
-            os.close(fd)
+        return ingest_files.open_ingest(self.ingest_dir, prefix)
+
+    def ingest_into(self, prefix: str, final: Path) -> contextlib.AbstractContextManager[int]:
+        """A new ingest file's fd for a `with` block to fill and close; named `final`, read-only, when
+        the block ends, or removed if it raised (see `ingest_files.ingest_into`)."""
+        self._ensure()
+        return ingest_files.ingest_into(self.ingest_dir, prefix, final)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:

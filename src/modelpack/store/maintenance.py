@@ -12,7 +12,6 @@ Safe next to other processes using the store:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import stat
 from collections.abc import Collection, Iterable, Iterator
@@ -25,6 +24,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest, parse_manifest
 from modelpack.store.index_file import CorruptIndexError
+from modelpack.store.resumable_ingest import sweep_kept
 
 if TYPE_CHECKING:
     from modelpack.store.index_file import StoreEntry
@@ -65,29 +65,7 @@ class CheckReport:
 def sweep_ingest(store: LayoutStore, keep: Collection[str] = ()) -> tuple[int, int]:
     """Remove the files in ingest/ that no live process is writing, but those named in `keep` (a stopped
     download the caller is about to resume); (count, bytes) removed."""
-    count = size = 0
-    for path in _listdir(store.ingest_dir):
-        if path.name.startswith(".") or path.name in keep:
-            continue  # a lock file (.index.lock): removing one a writer just opened would let two hold it
-        try:  # O_NONBLOCK: a FIFO planted there would hold the open (and every pull) forever
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            held = os.fstat(fd)
-            if not stat.S_ISREG(held.st_mode):
-                continue  # no download of ours (a directory, a FIFO): not ours to remove, nor in the way
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # its writer is alive
-            with contextlib.suppress(FileNotFoundError):
-                if os.lstat(path).st_ino == held.st_ino:  # still the file we hold, not a new one
-                    os.unlink(path)
-                    count, size = count + 1, size + os.fstat(fd).st_size
-        finally:
-            os.close(fd)
-    return count, size
+    return sweep_kept(store.ingest_dir, keep)
 
 
 def live_digests(store: LayoutStore, entries: Iterable[StoreEntry]) -> set[str]:
@@ -230,17 +208,8 @@ def _make_read_only(store: LayoutStore, path: Path, st: os.stat_result) -> None:
     if st.st_nlink > 1:  # shared with a file outside the store: give the store its own copy
         from modelpack.filecopy import copy_fd
 
-        fd, tmp = store.open_ingest(path.name[:16])
-        try:
-            with open(path, "rb", buffering=0) as src:
-                copy_fd(src.fileno(), fd)
-            os.fchmod(fd, 0o444)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        finally:
-            os.close(fd)
+        with store.ingest_into(path.name[:16], path) as fd, os.fdopen(fd, "wb", buffering=0) as copy, \
+                open(path, "rb", buffering=0) as src:
+            copy_fd(src.fileno(), copy.fileno())
         return
     os.chmod(path, 0o444)

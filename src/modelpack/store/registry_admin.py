@@ -10,14 +10,14 @@ from modelpack.oci.reference import is_repository_name
 from modelpack.store.client import RegistryClient
 from modelpack.store.pages import paginate
 from modelpack.store.registry import RegistryRepository
-from modelpack.store.target import Repository
+from modelpack.store.target import RepositoryStorage
 from modelpack.threads import worker_pool
 
 MAX_CATALOG_PAGES = 100
 MAX_REPOSITORIES = 10_000
 
 
-def tag_digests(repo: Repository, workers: int = 8) -> dict[str, str]:
+def tag_digests(repo: RepositoryStorage, workers: int = 8) -> dict[str, str]:
     """Every tag of the repository and the digest it names now (one HEAD per tag, concurrently); a tag
     gone meanwhile is left out."""
     tags = repo.tags()  # names outside the tag grammar are left out where the list is read (registry.tags)

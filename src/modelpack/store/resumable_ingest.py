@@ -19,7 +19,7 @@ import fcntl
 import logging
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, TypeGuard
 
 from modelpack.errors import IntegrityError
@@ -64,9 +64,10 @@ def kept_downloads(ingest_dir: Path, blobs: Iterable[Descriptor]) -> dict[str, i
 
 
 def ingest_resumable(receiver: Receiver, ingest_dir: Path, final: Path, desc: Descriptor, opener: BlobOpener,
-                     progress: Progress | None = None) -> None:
+                     progress: Progress | None = None, mode: int = 0o444) -> None:
     """Receive the blob into `ingest_dir`, resuming what an earlier process left there; give it the name
-    `final` once its digest is verified. The caller holds the blob's fetch lock.
+    `final` once its digest is verified. The store's caller holds the blob's fetch lock; elsewhere the
+    download's own lock keeps a second process from writing it at the same time.
 
     Args:
         receiver: writes and verifies the bytes.
@@ -75,6 +76,7 @@ def ingest_resumable(receiver: Receiver, ingest_dir: Path, final: Path, desc: De
         desc: the blob.
         opener: opens the blob, from its start or from a given byte.
         progress: told the bytes of the blob in place (those kept from before first) as they land.
+        mode: the permissions `final` gets.
 
     Raises:
         IntegrityError: the blob's bytes, fetched whole, do not match its digest (nothing is kept).
@@ -89,10 +91,41 @@ def ingest_resumable(receiver: Receiver, ingest_dir: Path, final: Path, desc: De
         except IntegrityError:
             _unlink(path)
             raise
-        os.fchmod(fd, 0o444)
+        os.fchmod(fd, mode)
         rename_held(fd, path, final)
     finally:
         os.close(fd)
+
+
+def sweep_kept(folder: Path, keep: Collection[str] = ()) -> tuple[int, int]:
+    """Remove the downloads in `folder` that no live process is writing, but those named in `keep` (one
+    the caller is about to resume); (count, bytes) removed. Names starting with a dot are left: a lock
+    file (the store's .index.lock) removed just as a writer opened it would let two writers hold it."""
+    count = size = 0
+    try:
+        paths = [entry for entry in folder.iterdir() if not entry.name.startswith(".") and entry.name not in keep]
+    except OSError:
+        return 0, 0
+    for path in paths:
+        try:  # O_NONBLOCK: a FIFO planted there would hold the open (and every pull) forever
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue  # no download of ours (a directory, a FIFO): not ours to remove, nor in the way
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its writer is alive
+            held = os.fstat(fd)
+            with contextlib.suppress(FileNotFoundError):
+                if os.lstat(path).st_ino == held.st_ino:  # still the file we hold, not a new one
+                    os.unlink(path)
+                    count, size = count + 1, size + held.st_size
+        finally:
+            os.close(fd)
+    return count, size
 
 
 def _open_held(path: Path) -> int:

@@ -144,13 +144,13 @@ class Deleter(Protocol):
         ...
 
 
-class Repository(Storage, TagLister, ReferrerLister, Deleter, Protocol):
-    """Everything a registry repository can do."""
+class RepositoryStorage(Storage, TagLister, ReferrerLister, Deleter, Protocol):
+    """Everything a registry repository can do (not `modelpack.Repository`, a catalog's entry)."""
 
     name: str  # the repository path, without the registry host
 
 
-class RemoteRepository(Repository, Protocol):
+class RemoteRepository(RepositoryStorage, Protocol):
     """A registry repository as `modelpack.remote()` returns it: closing it (or leaving its `with` block)
     closes the connections and transfer thread `remote()` opened for it."""
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor
-from modelpack.store.target import Opener, Progress, Repository, read_small
+from modelpack.store.target import Opener, Progress, RepositoryStorage, read_small
 from modelpack.streams import ByteStream
 
 SMALL_BLOB = 1024 * 1024  # configs, signature bundles, README layers: kept whole in memory
@@ -63,7 +63,7 @@ class SharedState:
 class SnapshotRepository:
     """`inner` read through `shared`'s caches, its tag list fixed at the first `tags()` call."""
 
-    def __init__(self, inner: Repository, host: str, shared: SharedState) -> None:
+    def __init__(self, inner: RepositoryStorage, host: str, shared: SharedState) -> None:
         self.inner, self.host, self.shared = inner, host, shared
         self.name = inner.name
         self._tags: list[str] | None = None

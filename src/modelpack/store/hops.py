@@ -1,0 +1,134 @@
+"""One attempt of a registry request: the request and the hops of its redirects, each hop authenticated
+for its own host only (see `hostauth`), sent through urllib3 (a stream) or the curl engine (read whole).
+A registry-given URL must be HTTP(S) with no control characters, and HTTPS is never left for plain HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from typing import Any
+
+from modelpack.errors import RegistryError
+from modelpack.store.bodies import ERROR_BODY_LIMIT, finish
+from modelpack.store.curl_engine import CurlEngine, CurlFailure, Exchange
+from modelpack.store.hostauth import HostAuth
+from modelpack.store.messages import path_of, who
+from modelpack.store.options import ClientOptions
+from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport
+from modelpack.store.upload import SMALL_BODY, FileBody, SizedReader, read_whole
+from modelpack.store.watch import Watch, watching
+
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+Body = bytes | FileBody | None
+
+
+class Hops:
+    """Sends one attempt of the client of `host` (see `RegistryClient.send`, which retries)."""
+
+    def __init__(self, host: str, options: ClientOptions, auth: HostAuth, transport: Transport,
+                 engine: CurlEngine) -> None:
+        self._host = host
+        self._options = options
+        self._auth = auth
+        self._transport = transport
+        self._engine = engine
+
+    def attempt(self, method: str, url: str, headers: dict[str, str] | None, body: Body, scope: str,
+                watch: Watch, whole: int | None) -> Response:
+        """One attempt: the request and its redirects, each hop authenticated for its own host only.
+        With `whole` (a cap), each hop is read whole by the curl engine, else left on urllib3's stream.
+
+        Raises:
+            RegistryError: a redirect or link the client refuses, or too many redirects.
+            TimeoutError: the deadline passed between hops.
+        """
+        options = self._options
+        timeout = (min(options.connect_timeout, options.attempt), options.stall)
+        if isinstance(body, FileBody):
+            timeout = (max(options.connect_timeout, options.stall), options.stall)
+        check_scheme(url, f"{self._host} sent a link for {method}")  # a Link page or an upload Location
+        for _ in range(MAX_REDIRECTS + 1):
+            if watch.deadline is not None:
+                left = watch.deadline - time.monotonic()
+                if left <= 0:
+                    watch.expired = "deadline"
+                    raise TimeoutError("deadline passed")
+                timeout = (min(timeout[0], left), timeout[1])
+            req_headers = dict(headers or {})
+            auth = self._auth.header(url, scope)
+            if auth:
+                req_headers["Authorization"] = auth
+            if whole is not None:
+                resp = self._whole(method, url, req_headers, body, whole, watch, timeout[0])
+            else:
+                data: Any = body.opener() if isinstance(body, FileBody) else body
+                try:
+                    payload = SizedReader(data, body) if isinstance(body, FileBody) else data
+                    with watching(watch):
+                        resp = self._transport.request(method, url, req_headers, payload, timeout,
+                                                       body.size if isinstance(body, FileBody) else None)
+                finally:
+                    if hasattr(data, "close"):
+                        data.close()
+            location = resp.headers.get("Location")
+            if resp.status_code not in REDIRECT_STATUS or not location:
+                return resp
+            finish(resp)
+            target = urllib.parse.urljoin(url, location)
+            check_scheme(target, f"{who(url)} redirected {method} {path_of(url)}")
+            if url.startswith("https://") and not target.startswith("https://"):
+                raise RegistryError(f"{who(url)} redirected {method} {path_of(url)} from HTTPS to plain HTTP; refused")
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method not in ("GET", "HEAD")):
+                method, body = "GET", None
+            url = target
+        raise RegistryError(f"{self._host}: more than {MAX_REDIRECTS} redirects for {method} {path_of(url)}")
+
+    def _whole(self, method: str, url: str, headers: dict[str, str], body: Body, cap: int, watch: Watch,
+               connect: float) -> Response:
+        """One hop through the curl engine, under the same bounds as a streamed one."""
+        payload = read_whole(body) if isinstance(body, FileBody) else body
+        total = None if watch.deadline is None else watch.deadline - time.monotonic()
+        request = Exchange(method, url, {**DEFAULT_HEADERS, **headers}, payload, cap, connect, total, watch.stall,
+                           watch.min_bytes, self._transport.proxy(url))
+        try:
+            answer = self._engine.exchange(request)
+        except CurlFailure as exc:
+            if exc.timed_out:
+                ended = watch.deadline is not None and time.monotonic() >= watch.deadline - 0.05
+                watch.expired = "deadline" if ended else "stall"
+            raise
+        if isinstance(body, FileBody) and body.progress:
+            body.progress(body.size)
+        return Response(None, url, method, "Authorization" in headers, answer=answer)
+
+
+def whole_cap(method: str, body: Body, stream: bool, buffer: int | None, limit: int) -> int | None:
+    """How many body bytes to read whole through the curl engine, or None to stream with urllib3: what is
+    small both ways goes whole (no body, a manifest or a small file up; an answer read here, or a blob
+    known to be small, down). Large uploads and downloads stream in constant memory."""
+    if isinstance(body, FileBody) and (body.size > SMALL_BODY or body.abort is not None):
+        return None
+    if stream:
+        return buffer
+    return max(limit, ERROR_BODY_LIMIT) + 1
+
+
+_NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f]")
+
+
+def check_scheme(url: str, who_sent: str) -> None:
+    """Refuse a registry-given URL that is not HTTP(S): libcurl would read a file:// one, speak gopher://...
+
+    Raises:
+        RegistryError: naming the scheme.
+    """
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise RegistryError(f"{who_sent} to a {scheme[:20]}: URL; refused")
+    if _NOT_IN_URLS.search(url):
+        # No URL holds these (RFC 3986); libcurl refuses them, which read as a wire failure: retried, and
+        # then reported as "cannot connect".
+        raise RegistryError(f"{who_sent} to an unusable URL (control characters or spaces); refused")
