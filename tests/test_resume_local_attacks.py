@@ -42,8 +42,8 @@ from modelpack.store.target import BlobOpener
 from registry_process import Registry
 from test_concurrent_pulls import _wait_for
 from test_hardening import _publish, _raw
-from test_transfer import _repo
 from test_resumed_pull import HELD_AT, WEIGHT
+from test_transfer import _repo
 
 MIB = 1024 * 1024
 PLAIN = ClientOptions(plain_http=True, backoff=0.01, timeout=5)
