@@ -335,3 +335,47 @@ def test_a_file_swapped_in_before_the_rename_never_gets_the_blobs_name(tmp_path:
     assert swapped, "the download was never seen in ingest/: the test proves nothing"
     assert not os.path.lexists(store.blob_path(desc.digest))
     assert victim.read_bytes() == b"echo hi\n" and stat.S_IMODE(victim.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("kind", ["hard link", "fifo"])
+def test_pull_into_a_folder_never_writes_through_what_is_planted_in_its_resume_folder(
+        tmp_path: Path, kind: str) -> None:
+    """`pull -o DIR` keeps its large downloads in .DIR.partial-resume/ beside DIR: the same planted names."""
+    out = tmp_path / "out"
+    kept = tmp_path / ".out.partial-resume"
+    kept.mkdir(mode=0o700)
+    victim = tmp_path / "bashrc"
+    victim.write_bytes(b"export PATH=$HOME/bin:$PATH\n" * 40)
+    before = (victim.read_bytes(), victim.stat().st_mode)
+    _plant(kind, kept / f"{LAYER.split(':')[1]}.partial", victim)
+    ranges: list[str] = []
+    with _serving(ranges) as ref:
+        mp.pull(ref, output=out, options=PLAIN)
+    assert ranges == [""]
+    assert (out / "w.bin").read_bytes() == BLOB and (out / "w.bin").stat().st_nlink == 1
+    assert (victim.read_bytes(), victim.stat().st_mode) == before
+
+
+def test_pull_into_a_folder_does_not_keep_downloads_in_another_users_resume_folder(tmp_path: Path) -> None:
+    """Beside DIR may be a shared folder (/tmp, a team volume): .DIR.partial-resume made there first by
+    another user is theirs to rename, replace or read from; the blob is received as any other."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a folder of another user")
+    out = tmp_path / "out"
+    kept = tmp_path / ".out.partial-resume"
+    kept.mkdir(mode=0o777)
+    (kept / "theirs").write_bytes(b"x")
+    os.chown(kept, NOBODY, NOBODY)
+    seen: list[list[str]] = []
+
+    def blob(handler: BaseHTTPRequestHandler) -> None:
+        seen.append(sorted(os.listdir(kept)))  # while the blob is received
+        reply(handler, 200, BLOB)
+
+    with HostileRegistry() as registry:
+        registry.routes[f"GET /v2/a/b/blobs/{LAYER}"] = blob
+        registry.routes[r"^(GET|HEAD) /v2/a/b/"] = serve_content(CONTENT)
+        mp.pull(f"{registry.host}/a/b:1", output=out, options=PLAIN)
+    assert seen == [["theirs"]]
+    assert (out / "w.bin").read_bytes() == BLOB
+    assert sorted(os.listdir(kept)) == ["theirs"]  # nor are their files swept as our leftovers

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import logging
 import os
+import stat
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -228,15 +229,23 @@ class DirectoryTarget:
     # -- helpers -----------------------------------------------------------------------------------
     def _resume_folder(self) -> bool:
         """Make the folder of kept downloads; False (the blob is received as any other) where it cannot be
-        ours: a symbolic link or a file of that name is left alone."""
+        ours: a symbolic link or a file of that name, or another user's folder (made first in a shared
+        parent: theirs to rename or replace files in), is left alone."""
         with contextlib.suppress(FileExistsError):
             os.mkdir(self._kept, 0o700)
-        return self._kept.is_dir() and not self._kept.is_symlink()
+        return self._kept_is_ours()
+
+    def _kept_is_ours(self) -> bool:
+        try:
+            st = os.lstat(self._kept)
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
 
     def _close_kept(self) -> None:
         """After the pull: its kept downloads are removed once the files are in place; after a stopped
         pull, the user is told where they are and how to resume or discard them."""
-        if self._kept.is_symlink() or not self._kept.is_dir():
+        if not self._kept_is_ours():  # (nor another user's files in theirs to remove or report)
             return
         if self._done:
             sweep_kept(self._kept)
