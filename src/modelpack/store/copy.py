@@ -355,11 +355,13 @@ class BlobPipeline:
             self._wait_for_workers(cancel=exc_type is not None)
         except BaseException:  # Ctrl-C while waiting for the transfers or the workers: a worker waiting
             self._abandon()    # out a registry's Retry-After must stop now, or the exit waits for it
+            # A further signal ends this wait too (`timeout` sends SIGTERM to the command, then to its
+            # group): the clients then stay cancelled, so the workers stop at their next read. Resumed,
+            # they went on fetching the whole model while the exit waited for them.
             self._wait_for_workers(cancel=True)
+            self._resume_clients()
             raise
-        finally:
-            for resume in self._resume:  # every worker is done: a shared client serves the next transfer
-                resume()
+        self._resume_clients()
         if exc_type is None:
             if self._first is not None:
                 raise self._first  # the cause, not the cancellations it caused
@@ -367,6 +369,11 @@ class BlobPipeline:
                 unsettled = list(self._futures)
             for future in unsettled:
                 future.result()  # the first failure, if any, is raised here
+
+    def _resume_clients(self) -> None:
+        """Every worker is done: a shared client serves the next transfer."""
+        for resume in self._resume:
+            resume()
 
     def _wait_for_workers(self, cancel: bool) -> None:
         """Shut the pool down once every job has ended (the queued ones first cancelled if `cancel`).
