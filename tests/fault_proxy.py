@@ -40,6 +40,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     stall_after: int | None = None  # bytes of response body to send before waiting for `release` (30 s at most)
     release: threading.Event = field(default_factory=threading.Event)
+    hold: bool = False  # hold the request, unforwarded, until `release` (30 s at most), then hang up
+    arrived: threading.Event = field(default_factory=threading.Event)  # set when a held request came
 
     def matches(self, line: str) -> bool:
         return self.times > 0 and re.search(self.pattern, line) is not None
@@ -119,6 +121,13 @@ class FaultProxy(BackgroundServer):
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(fault.body)
+                    return
+                if fault is not None and fault.hold:
+                    fault.arrived.set()
+                    fault.release.wait(30)  # the client waits on a write that never reaches the registry
+                    proxy._record(line, 0)
+                    self.close_connection = True
+                    self.connection.shutdown(2)
                     return
                 if fault is not None and fault.cut_request_after is not None:
                     self.rfile.read(min(length, fault.cut_request_after))

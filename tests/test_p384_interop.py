@@ -32,10 +32,25 @@ def imported_p384(cosign_bin: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
     return tmp_path / "imported.key", tmp_path / "imported.pub", private_pem
 
 
+def p384_model(registry: Registry, cosign_bin: Path, tmp_path: Path) -> tuple[str, str, Path, Path]:
+    """(repository, digest, cosign's encrypted P-384 private key, its public key): an unsigned model pushed."""
+    repo = registry.repo()
+    digest = push_model(repo + ":v1", tmp_path, "m")
+    key, public, _ = imported_p384(cosign_bin, tmp_path)
+    return repo, digest, key, public
+
+
 def other_p384(tmp_path: Path) -> Path:
     """The public half of another P-384 key."""
     (tmp_path / "other").mkdir()
     return pem_keys(tmp_path / "other", "p384")[1]
+
+
+def cosign_signs(cosign_bin: Path, key: Path, pinned: str, *, legacy: bool) -> None:
+    """cosign signs `pinned` with `key` (password "pw"): a bundle, or with `legacy` a `.sig` signature."""
+    flags = ["--new-bundle-format=false"] if legacy else []
+    signed = cosign(cosign_bin, "sign", "--key", str(key), *NO_TLOG, *flags, *COSIGN_FLAGS, pinned, password="pw")
+    assert signed.returncode == 0, signed.stderr
 
 
 def cosign_verify(cosign_bin: Path, public: Path, ref: str, *extra: str) -> bool:
@@ -53,9 +68,7 @@ def modelpack_verifies(public: Path, ref: str) -> bool:
 @pytest.mark.parametrize("form", ["bundle", "simple-signing"])
 def test_modelpack_signs_with_a_p384_key_cosign_imported_and_cosign_verifies(
         registry: Registry, cosign_bin: Path, tmp_path: Path, form: str) -> None:
-    repo = registry.repo()
-    digest = push_model(repo + ":v1", tmp_path, "m")
-    key, public, _ = imported_p384(cosign_bin, tmp_path)
+    repo, digest, key, public = p384_model(registry, cosign_bin, tmp_path)
     assert not cosign_verify(cosign_bin, public, f"{repo}@{digest}")  # unsigned yet
     signed = modelpack("sign", "--plain-http", "--key", str(key), "--signature-format", form, repo + ":v1", env=PW)
     assert signed.code == 0, signed.err
@@ -76,13 +89,8 @@ def test_modelpack_signs_with_a_p384_key_cosign_imported_and_cosign_verifies(
 @pytest.mark.parametrize("form", ["bundle", "legacy"])
 def test_cosign_signs_with_a_p384_key_and_modelpack_verifies(registry: Registry, cosign_bin: Path,
                                                              tmp_path: Path, form: str) -> None:
-    repo = registry.repo()
-    digest = push_model(repo + ":v1", tmp_path, "m")
-    key, public, _ = imported_p384(cosign_bin, tmp_path)
-    legacy = ["--new-bundle-format=false"] if form == "legacy" else []
-    signed = cosign(cosign_bin, "sign", "--key", str(key), *NO_TLOG, *legacy, *COSIGN_FLAGS, f"{repo}@{digest}",
-                    password="pw")
-    assert signed.returncode == 0, signed.stderr
+    repo, digest, key, public = p384_model(registry, cosign_bin, tmp_path)
+    cosign_signs(cosign_bin, key, f"{repo}@{digest}", legacy=form == "legacy")
     assert modelpack_verifies(public, repo + ":v1")
     other = other_p384(tmp_path)
     assert not modelpack_verifies(other, repo + ":v1")
@@ -90,9 +98,7 @@ def test_cosign_signs_with_a_p384_key_and_modelpack_verifies(registry: Registry,
 
 @pytest.mark.parametrize("form", ["bundle", "legacy"])
 def test_p384_attestations_both_ways(registry: Registry, cosign_bin: Path, tmp_path: Path, form: str) -> None:
-    repo = registry.repo()
-    digest = push_model(repo + ":v1", tmp_path, "m")
-    key, public, _ = imported_p384(cosign_bin, tmp_path)
+    repo, digest, key, public = p384_model(registry, cosign_bin, tmp_path)
     if form == "legacy":
         attest(cosign_bin, key, f"{repo}@{digest}", tmp_path)
     else:

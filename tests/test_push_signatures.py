@@ -107,3 +107,25 @@ def test_a_hostile_stored_sig_is_left_behind_with_one_warning(registry: Registry
     assert len(said) == 1 and fallback_tag(digest) + ".sig not copied" in said[0], done.err
     assert json.loads(done.out)["signatureTags"]["left"] == [fallback_tag(digest) + ".sig"]
     assert tags(dst) == ["v1"]
+
+
+def test_push_no_referrers_pushes_the_model_alone(registry: Registry, fresh_registry: Callable[..., Registry],
+                                                  cosign_bin: Path, tmp_path: Path) -> None:
+    src, digest, key_c, pub_c = signed_by_cosign(registry, cosign_bin, tmp_path)
+    attest(cosign_bin, key_c, f"{src}@{digest}", tmp_path)
+    key_a, pub_a = keypair(tmp_path, "a")
+    dst = fresh_registry().repo("bare")
+    copy("--to-local", src + ":v1", dst + ":v1")
+    assert modelpack("sign", "--local", "--key", str(key_a), dst + ":v1", env=PW).code == 0  # a bundle, stored
+    done = modelpack("push", "--plain-http", "--json", "--no-referrers", dst + ":v1")
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["digest"] == digest and "signatureTags" not in json.loads(done.out)
+    assert "carried" not in done.err
+    assert tags(dst) == ["v1"]  # no .sig, .att, nor a referrers fallback index
+    assert not cosign_verifies(cosign_bin, pub_c, f"{dst}@{digest}")
+    assert modelpack("verify", "--plain-http", "--key", str(pub_a), dst + ":v1").code == 7  # no bundle either
+    # Without the flag, the same push brings them all.
+    again = modelpack("push", "--plain-http", dst + ":v1")
+    assert again.code == 0, again.err
+    assert cosign_verifies(cosign_bin, pub_c, f"{dst}@{digest}")
+    assert modelpack("verify", "--plain-http", "--key", str(pub_a), dst + ":v1").code == 0

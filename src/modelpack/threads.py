@@ -54,6 +54,27 @@ class _Thread(threading.Thread):
             super().start()
 
 
+def result_of(future: Future[T], every: float = 0.5) -> T:
+    """`future.result()`, waking every `every` seconds meanwhile. A signal that reaches the main thread
+    just before it goes to sleep on the future's lock does not wake it: CPython looks for one before
+    sleeping, not during (seen: a Ctrl-C during `sign`'s last write noticed only when the registry
+    answered it, 30 s later, 1 run in 10). Waking bounds that to `every`.
+
+    Args:
+        future: what to wait for.
+        every: seconds between wake-ups.
+
+    Returns:
+        Its result.
+
+    Raises:
+        BaseException: what it raised, or KeyboardInterrupt meanwhile.
+    """
+    while not future.done():
+        wait((future,), timeout=every)
+    return future.result()
+
+
 def worker_pool(max_workers: int, name: str = "") -> ThreadPoolExecutor:
     """A thread pool whose workers leave signals to the main thread."""
     return _Pool(max_workers=max_workers, thread_name_prefix=name)

@@ -28,8 +28,8 @@ credential-helpers = ["containers-auth.json", "secretservice"]
 
 def test_each_unused_setting_is_one_verbose_line(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="modelpack.mirrors"):
-        entries, aliases = parse_file(PODMANS, "/etc/x.conf")
-    assert entries == []
+        entries, aliases, helpers = parse_file(PODMANS, "/etc/x.conf")
+    assert entries == [] and helpers == ("containers-auth.json", "secretservice")
     said = [r.getMessage() for r in caplog.records]
     assert said == [
         "/etc/x.conf: unqualified-search-registries not used: modelpack takes fully qualified references only "
@@ -38,10 +38,7 @@ def test_each_unused_setting_is_one_verbose_line(caplog: pytest.LogCaptureFixtur
         "(registry.example.com/team/model:1)",
         "/etc/x.conf: [aliases] (4 short names) not used: modelpack takes fully qualified references only "
         "(registry.example.com/team/model:1)",
-        "/etc/x.conf: credential-helpers not used: modelpack takes credentials from the docker config "
-        "($DOCKER_CONFIG/config.json or ~/.docker/config.json, its credsStore and credHelpers included; "
-        "`modelpack login`)",
-    ]
+    ]  # credential-helpers is followed (tests/test_credential_helpers_conf.py), so not said
     assert all(r.levelno == logging.DEBUG for r in caplog.records)  # -v only
     # Only targets that are what the man page asks for: fully qualified, no tag or digest.
     assert [(a.name, a.target) for a in aliases] == [("mymodel", "registry.example.com/team/mymodel")]

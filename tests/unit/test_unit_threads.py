@@ -26,3 +26,20 @@ def test_pool_workers_and_threads_block_the_signals_the_main_thread_handles() ->
     assert {signal.SIGINT, signal.SIGTERM} <= seen[0]
     assert signal.SIGINT not in _blocked()
 
+
+
+def test_result_of_gives_what_the_future_gives_after_waking_meanwhile() -> None:
+    import threading
+    from concurrent.futures import Future
+
+    import pytest
+
+    from modelpack.threads import result_of
+
+    later: Future[int] = Future()
+    threading.Timer(0.3, lambda: later.set_result(7)).start()
+    assert result_of(later, every=0.05) == 7  # several wake-ups before it came
+    failed: Future[int] = Future()
+    failed.set_exception(OSError("cut"))
+    with pytest.raises(OSError, match="cut"):
+        result_of(failed)

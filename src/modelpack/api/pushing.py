@@ -63,6 +63,7 @@ def push(
     copy_options: CopyOptions | None = None,
     provenance: bool = False,
     warn: Callable[[str], None] | None = None,
+    with_referrers: bool = True,
 ) -> TransferResult:
     """Push a model to a registry: `push(REF)` from the local store (with its signatures: the referrers
     `sign --local` made, and cosign's `.sig`/`.att`/`.sbom` tags, merged as `copy_model` does), or
@@ -82,6 +83,8 @@ def push(
         warn: with a directory, hears of metadata the files contradict, as `pack`; from the local store,
             of a cosign signature tag not carried and why (escape it before a terminal shows it; default: a
             logging warning).
+        with_referrers: from the local store, bring its signatures along (referrers, and cosign's tags);
+            False pushes the model alone (a directory pushes nothing else either way).
 
     Returns:
         The reference pushed, its descriptor, how many blobs and bytes moved, the provenance file, and
@@ -125,7 +128,7 @@ def push(
             _check_stored_blobs(local_store, ref)
             raise
         # signatures made with sign --local, and cosign's tags copy --to-local brought into the store
-        signature_tags = carry_signatures(stored, dst, result, mounts, warn)
+        signature_tags = carry_signatures(stored, dst, result, mounts, warn) if with_referrers else {}
     else:
         assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)
         ref = parse_reference(reference)

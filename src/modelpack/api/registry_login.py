@@ -14,8 +14,9 @@ from modelpack.store.options import ClientOptions, closes_own_options
 
 
 @closes_own_options
-def login(registry: str, username: str, password: str, *, options: ClientOptions | None = None) -> Path:
-    """Check the credentials against the registry, then save them in the docker config.
+def login(registry: str, username: str, password: str, *, options: ClientOptions | None = None) -> Path | str:
+    """Check the credentials against the registry, then save them (the docker config, or as registries.conf's
+    `credential-helpers` says).
 
     Args:
         registry: the registry host, e.g. `localhost:5000` or `ghcr.io`.
@@ -24,7 +25,8 @@ def login(registry: str, username: str, password: str, *, options: ClientOptions
         options: how to reach the registry (left as they are: the credentials are checked on a copy).
 
     Returns:
-        The docker config file the credentials were saved in.
+        The docker config file the credentials were saved in, or the credential helper program keeping
+        them (registries.conf's `credential-helpers`).
 
     Raises:
         UsageError: `registry` is not a host, a username or password is empty, or the host is blocked.

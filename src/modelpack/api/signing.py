@@ -118,7 +118,7 @@ def sign(
         from modelpack.signatures.both_formats import sign_both
 
         assert identity is not None
-        bundle, legacy = sign_both(repo, subject, identity, signer, annotations)
+        bundle, legacy = sign_both(repo, subject, identity, signer, annotations, ref.name)
     elif identity is not None:
         from modelpack.signatures.simple_signing import attach_simple_signing
 

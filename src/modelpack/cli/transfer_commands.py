@@ -104,12 +104,15 @@ def pack(model_dir: str, reference: str, overrides: tuple[str, ...], compress: s
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Metadata override (with DIR).")
 @compress_option
 @provenance_options
+@click.option("--no-referrers", is_flag=True,
+              help="With REF: push the model alone, leaving the store's signatures behind (referrers, and "
+                   "cosign's sha256-<hex>.sig/.att/.sbom tags).")
 @network_options
 @json_option
 @handle_errors
 def push(source: str, reference: str | None, overrides: tuple[str, ...], compress: str | None, provenance: bool,
-         provenance_out: str | None, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool,
-         as_json: bool) -> None:
+         provenance_out: str | None, no_referrers: bool, plain_http: bool, insecure: bool, ca_file: str | None,
+         verbose: bool, as_json: bool) -> None:
     """Push a model: `push REF` from the local store, or `push DIR REF` to pack DIR and stream it
     straight to the registry."""
     from modelpack import api
@@ -121,7 +124,8 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], compres
     overrides = _with_compress(overrides, compress)
     with transfer_progress("push", not as_json) as copy_options:
         result = api.push(source, reference, overrides, options=options, copy_options=copy_options,
-                          provenance=provenance or provenance_out is not None, warn=warning)
+                          provenance=provenance or provenance_out is not None, warn=warning,
+                          with_referrers=not no_referrers)
     _write_provenance(result.provenance, provenance_out)
     _report(result, as_json, "pushed")
 

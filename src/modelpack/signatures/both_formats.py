@@ -33,7 +33,7 @@ log = logging.getLogger("modelpack.signatures")
 
 
 def sign_both(repo: Storage, subject: Descriptor, identity: str, signer: Signer,
-              annotations: dict[str, str] | None = None) -> tuple[Descriptor, Descriptor]:
+              annotations: dict[str, str] | None = None, name: str = "REPOSITORY") -> tuple[Descriptor, Descriptor]:
     """Write the bundle referrer(s) and then the `.sig` signature of `subject`; when the second write
     fails, what the first wrote is removed before the error is raised.
 
@@ -43,6 +43,7 @@ def sign_both(repo: Storage, subject: Descriptor, identity: str, signer: Signer,
         identity: the docker-reference the simple-signing payload names.
         signer: the private key.
         annotations: signed along, in both formats.
+        name: the repository as the user writes it (registry/path), for the fix an error names.
 
     Returns:
         The bundle's referrer manifest and the `.sig` manifest.
@@ -58,7 +59,11 @@ def sign_both(repo: Storage, subject: Descriptor, identity: str, signer: Signer,
         bundle = attach_signature(repo, subject, signer, annotations, written)
         legacy = attach_simple_signing(repo, subject.digest, identity, signer, annotations)
     except BaseException as exc:  # Ctrl-C too: a half-written signing is what this prevents
-        left = _undo(repo, subject.digest, written)
+        try:
+            left = _undo(repo, subject.digest, written)
+        except KeyboardInterrupt:  # a second Ctrl-C (or a SIGTERM) stops the undo: say what may stay
+            log.warning("%s", _abandoned(subject.digest, written, name))
+            raise
         if left and isinstance(exc, ModelpackError):
             add_context(exc, left)  # one line: the failure, then what of it stays
         elif left:
@@ -103,6 +108,14 @@ def _undo(repo: Storage, subject_digest: str, written: list[Descriptor]) -> str:
     fix = "sign again once the registry takes writes" + (
         ", and remove what stays with `modelpack rm --remote`" if removable else "")
     return f"the bundle signature written first was not fully removed: {'; '.join(stays)}; {fix}"
+
+
+def _abandoned(subject_digest: str, written: list[Descriptor], name: str) -> str:
+    """The line for an undo stopped half-way: what may stay, and the two ways to settle it."""
+    digests = ", ".join(desc.digest for desc in written)
+    return (f"the undo was interrupted: the bundle signature written first may stay ({digests}, listed in "
+            f"{fallback_tag(subject_digest)} or by the referrers API); sign again to add the .sig, or remove it "
+            f"with `modelpack rm --remote {name}@DIGEST`")
 
 
 def _refuses_deletes(exc: RegistryError) -> bool:

@@ -17,10 +17,18 @@ import binascii
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from modelpack.errors import IntegrityError, VerificationError
 from modelpack.oci import jsontext
 from modelpack.oci.reference import Reference
-from modelpack.signatures.keys import KeyFileError, load_public_key, public_key_from_pem, verify_signature
+from modelpack.signatures.keys import (
+    KeyFileError,
+    PublicKey,
+    load_public_key,
+    public_key_from_pem,
+    verify_signature,
+)
 from modelpack.signatures.lookup import fallback_tag, legacy_layers, signature_blob
 from modelpack.signatures.policy import ACCEPT, REJECT, Policy, PolicyError, PolicyVerdict, Requirement
 from modelpack.signatures.policy_identity import accepts, normalized, parse_claim
@@ -90,7 +98,11 @@ def _unmet(requirement: Requirement, ref: Reference, digest: str, repo: Storage,
             reasons.append(str(exc) or "a signature annotation that is not base64")
             continue
         if not signature or not any(verify_signature(key, signature, payload, sha256=True) for key in keys):
-            reasons.append("a signature by none of the policy's keys")
+            other_hash = _curve_hash_signer(keys, signature, payload)
+            reasons.append(f"a signature by a policy key hashed with {other_hash}, which containers/image (and so "
+                           "the policy) does not accept for any curve: it checks SHA-256 only; sign again with "
+                           "`modelpack sign --signature-format simple-signing` (SHA-256)" if other_hash else
+                           "a signature by none of the policy's keys")
             continue
         try:
             signed_digest, claim = simple_signing_claim(payload)
@@ -109,6 +121,17 @@ def _unmet(requirement: Requirement, ref: Reference, digest: str, repo: Storage,
             continue
         return []
     return reasons or ["no signature found"]
+
+
+def _curve_hash_signer(keys: list[PublicKey], signature: bytes, payload: bytes) -> str | None:
+    """The hash ("SHA-384", "SHA-512") a policy key's ECDSA signature verifies with when SHA-256 did not:
+    cosign 3 hashes so for P-384 and P-521 keys. Named in the refusal, which is otherwise "by none of
+    the policy's keys" while `verify --key` accepts the same signature."""
+    for key in keys:
+        if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size > 256 and signature \
+                and verify_signature(key, signature, payload):
+            return "SHA-384" if key.curve.key_size == 384 else "SHA-512"
+    return None
 
 
 def simple_signing_claim(payload: bytes) -> tuple[str, str]:

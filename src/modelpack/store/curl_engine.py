@@ -33,7 +33,7 @@ import pycurl
 from urllib3 import HTTPHeaderDict
 
 from modelpack.store.options import trusted_certificates
-from modelpack.threads import worker_thread
+from modelpack.threads import result_of, worker_thread
 
 log = logging.getLogger("modelpack.registry")
 
@@ -124,6 +124,7 @@ class Exchange:
     _parts: list[bytes] = field(default_factory=list)
     _size: int = 0
     _overflow: bool = False
+    abandoned: bool = False  # the caller stopped waiting (CurlEngine.abandon)
 
     def write(self, data: bytes) -> int | None:
         room = self.cap - self._size
@@ -188,7 +189,19 @@ class CurlEngine:
         Raises:
             CurlFailure: the exchange failed on the wire (refused, cut, timed out, TLS).
         """
-        return self.start(request).result()
+        answer = self.start(request)
+        try:
+            return result_of(answer)
+        except BaseException:  # Ctrl-C: the exchange must not go on (nor be retried) behind our back
+            self.abandon(request)
+            raise
+
+    def abandon(self, request: Exchange) -> None:
+        """Drop an exchange nobody waits for: its connection is closed, so libcurl neither finishes it
+        later nor sends it again (what was already sent may still have reached the server)."""
+        with self._lock:
+            request.abandoned = True
+            self._wake()
 
     def start(self, request: Exchange) -> Future[Answer]:
         """Begin one exchange; its future is completed on the engine's thread (so are callbacks added to
@@ -227,7 +240,11 @@ class CurlEngine:
                         return
                     else:
                         new, self._queue = list(self._queue), deque()
+                self._drop_abandoned(multi, active)
                 for request in new:
+                    if request.abandoned:
+                        request.future.set_exception(CurlFailure(-1, "abandoned"))
+                        continue
                     try:
                         handle = self._handle(request)
                     except pycurl.error as exc:
@@ -282,6 +299,14 @@ class CurlEngine:
         with contextlib.suppress(BlockingIOError):
             while os.read(self._wake_read, 4096):
                 pass
+
+    @staticmethod
+    def _drop_abandoned(multi: pycurl.CurlMulti, active: dict[pycurl.Curl, Exchange]) -> None:
+        for handle in [h for h, request in active.items() if request.abandoned]:
+            request = active.pop(handle)
+            multi.remove_handle(handle)
+            handle.close()
+            request.future.set_exception(CurlFailure(-1, "abandoned"))
 
     @staticmethod
     def _collect(multi: pycurl.CurlMulti, active: dict[pycurl.Curl, Exchange]) -> None:

@@ -7,7 +7,8 @@ and `*.example.com` matches a host ending so, its port carried over to each mirr
 
 Read: `[[registry]]` tables (`prefix`, `location`, `insecure`, `blocked`, `mirror-by-digest-only`) with
 their `[[registry.mirror]]` tables (`location`, `insecure`, `pull-from-mirror`), and the version-1
-`[registries.insecure]` / `[registries.block]` lists. `[aliases]` are kept, to be named when a short
+`[registries.insecure]` / `[registries.block]` lists, and the top-level `credential-helpers` list
+(credential_sources.py follows it). `[aliases]` are kept, to be named when a short
 name is refused; the other settings modelpack does not use are said with -v (`short_names.py`).
 
 Which files are read, and how they are merged: `registries_files.py`.
@@ -18,11 +19,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelpack import advice
 from modelpack.errors import UsageError
 from modelpack.oci.reference import DOCKER_HUB, Reference, is_domain, is_registry_host, is_repository_name
+from modelpack.store.credential_helper import check_name
 from modelpack.store.short_names import Alias, aliases, say_unused
 
 if sys.version_info >= (3, 11):
@@ -34,6 +36,8 @@ PULL_FROM = ("all", "digest-only", "tag-only")
 # Mirrors tried per [[registry]]: real files list one to three; thousands made one pull try each in turn
 # (10,000 dead ones: over 10 minutes, and an error line naming them all).
 MAX_MIRRORS = 16
+MAX_CREDENTIAL_HELPERS = 16  # each may take up to its timeout: a long list would stall every login
+AUTH_FILES = "containers-auth.json"  # the name that stands for the auth files, not a program
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ class RegistriesConf:
     entries: tuple[RegistryEntry, ...] = ()
     files: tuple[str, ...] = ()
     aliases: tuple[Alias, ...] = ()  # not followed: named when a short name is refused (short_names.py)
+    credential_helpers: tuple[str, ...] = ()  # `credential-helpers`; () when unset (credential_sources.py)
 
     def entry_for(self, name: str) -> RegistryEntry | None:
         """The table whose prefix matches `name` (host/repository) longest. Of prefixes equally long, the
@@ -201,8 +206,17 @@ def parse(text: str, source: str, drop_in: bool = False) -> list[RegistryEntry]:
     return parse_file(text, source, drop_in)[0]
 
 
-def parse_file(text: str, source: str, drop_in: bool = False) -> tuple[list[RegistryEntry], list[Alias]]:
-    """`parse`, and the file's `[aliases]` (settings modelpack does not use are said with -v).
+class ParsedFile(NamedTuple):
+    """What one registries.conf file says."""
+
+    entries: list[RegistryEntry]
+    aliases: list[Alias]
+    credential_helpers: tuple[str, ...] | None  # None: the file does not set `credential-helpers`
+
+
+def parse_file(text: str, source: str, drop_in: bool = False) -> ParsedFile:
+    """`parse`, the file's `[aliases]` and its `credential-helpers` (settings modelpack does not use are
+    said with -v).
 
     Raises:
         UsageError: as `parse`.
@@ -230,7 +244,24 @@ def parse_file(text: str, source: str, drop_in: bool = False) -> tuple[list[Regi
     first: dict[str, RegistryEntry] = {}
     for entry in entries:
         first.setdefault(entry.prefix, entry)
-    return list(first.values()), aliases(data, source)
+    return ParsedFile(list(first.values()), aliases(data, source), _credential_helpers(data, source))
+
+
+def _credential_helpers(data: dict[str, Any], source: str) -> tuple[str, ...] | None:
+    """The file's `credential-helpers` list, checked: names only (each becomes `docker-credential-NAME`)."""
+    if "credential-helpers" not in data:
+        return None
+    value = data["credential-helpers"]
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise UsageError(f"{source}: credential-helpers must be a list of names, e.g. "
+                         "[\"containers-auth.json\", \"pass\"]; fix it")
+    if len(value) > MAX_CREDENTIAL_HELPERS:
+        raise UsageError(f"{source}: {len(value)} credential-helpers, over the {MAX_CREDENTIAL_HELPERS} modelpack "
+                         "tries; shorten the list")
+    for name in value:
+        if name != AUTH_FILES:
+            check_name(name, source)
+    return tuple(value)
 
 
 def check_conflicts(entries: Iterable[RegistryEntry]) -> None:

@@ -127,17 +127,20 @@ def load() -> RegistriesConf:
             return _cache[key]
     merged: dict[str, RegistryEntry] = {}
     aliases: dict[str, Alias] = {}
+    helpers: tuple[str, ...] | None = None
     read: list[str] = []
     for index, (path, (_, _, size)) in enumerate(zip(files, key, strict=True)):
         if size < 0:
             continue
-        entries, named = parse_file(_read(path), str(path), drop_in=index > 0)
+        entries, named, listed = parse_file(_read(path), str(path), drop_in=index > 0)
+        if listed is not None:  # a later file's list replaces an earlier one's, as in containers/image
+            helpers = listed
         for entry in entries:
             merged[entry.prefix] = entry  # a drop-in's table replaces the same prefix's earlier one
         aliases.update((alias.name, alias) for alias in named)  # and its alias the same name's
         read.append(str(path))
     check_conflicts(merged.values())
-    conf = RegistriesConf(tuple(merged.values()), tuple(read), tuple(aliases.values()))
+    conf = RegistriesConf(tuple(merged.values()), tuple(read), tuple(aliases.values()), helpers or ())
     with _cache_lock:
         _cache.clear()  # one configuration is in effect at a time: keep only the latest
         _cache[key] = conf

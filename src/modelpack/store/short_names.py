@@ -1,9 +1,9 @@
 """The settings of registries.conf that modelpack reads and does not use, and what it still makes of them.
 
 containers-registries.conf(5) also configures podman's short names (`unqualified-search-registries`,
-`short-name-mode`, `[aliases]`, version 1's `[registries.search]`) and its credential stores
-(`credential-helpers`). modelpack takes fully qualified references only, so that a name in a script means
-the same registry on every machine, and reads credentials from the docker config. A file setting them is
+`short-name-mode`, `[aliases]`, version 1's `[registries.search]`). modelpack takes fully qualified
+references only, so that a name in a script means the same registry on every machine (its
+`credential-helpers` are followed: credential_sources.py). A file setting them is
 not wrong (Debian's containers-common ships `[aliases]` in a drop-in), so it is not refused; each is said
 once with -v, and an alias for a short name a user typed is named in the error, not followed.
 """
@@ -24,8 +24,6 @@ UNUSED = {
     "unqualified-search-registries": FULLY_QUALIFIED,
     "short-name-mode": FULLY_QUALIFIED,
     "aliases": FULLY_QUALIFIED,
-    "credential-helpers": "modelpack takes credentials from the docker config ($DOCKER_CONFIG/config.json or "
-                          "~/.docker/config.json, its credsStore and credHelpers included; `modelpack login`)",
 }
 
 

@@ -1,0 +1,143 @@
+"""registries.conf's `credential-helpers`: where credentials are looked up and saved, in order, as
+containers/image does (pkg/docker/config; containers-registries.conf(5), containers-auth.json(5)).
+
+Each name is tried in turn, and the first that knows credentials for the host gives them:
+`containers-auth.json` stands for the auth files, any other NAME for the `docker-credential-NAME`
+program. The auth files, in order: `$REGISTRY_AUTH_FILE` (as podman and skopeo take it) or else
+`$XDG_RUNTIME_DIR/containers/auth.json`, then `$XDG_CONFIG_HOME/containers/auth.json` (default
+`~/.config`), then the docker config (with its `credsStore`, which containers/image alone ignores).
+A file's `credHelpers` entry for the host is followed. A helper that is missing, hangs, fails or
+answers garbage is said in one line and the next one is tried. Helpers are asked for the host a request
+goes to, and their answer is kept for that host only (hostauth.py). Not read: `~/.dockercfg` (docker's
+pre-2015 format) and per-repository entries (`host/namespace` keys).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from modelpack.errors import UsageError
+from modelpack.store import credential_helper, credentials
+from modelpack.store.credential_helper import HelperFailed
+from modelpack.store.credential_types import Credentials
+from modelpack.store.mirrors import AUTH_FILES
+
+AUTH_FILE_ENV = "REGISTRY_AUTH_FILE"
+log = logging.getLogger("modelpack.credentials")
+
+
+def configured() -> tuple[str, ...]:
+    """The `credential-helpers` registries.conf sets; () when it sets none (the docker config applies)."""
+    from modelpack.store import registries_files
+
+    return registries_files.load().credential_helpers
+
+
+def auth_files() -> list[Path]:
+    """The auth files `containers-auth.json` stands for, in the order they are read."""
+    files: list[Path] = []
+    chosen = os.environ.get(AUTH_FILE_ENV, "").strip()
+    if chosen:
+        files.append(Path(chosen))
+    else:
+        runtime = os.environ.get("XDG_RUNTIME_DIR", "").strip() or f"/run/containers/{os.getuid()}"
+        files.append(Path(runtime) / "containers" / "auth.json")
+    config_home = os.environ.get("XDG_CONFIG_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".config")
+    files.append(Path(config_home) / "containers" / "auth.json")
+    files.append(credentials.config_path())
+    return files
+
+
+def lookup(helpers: tuple[str, ...], host: str) -> Credentials | None:
+    """The credentials of the first of `helpers` that knows some for `host`; None when none does."""
+    for name in helpers:
+        if name == AUTH_FILES:
+            found = _in_auth_files(host)
+        else:
+            try:
+                found = credential_helper.get(name, _server(host))
+            except HelperFailed as exc:
+                log.warning("%s; trying the next of registries.conf's credential-helpers for %s", exc, host)
+                continue
+        if found is not None:
+            return found
+    return None
+
+
+def _in_auth_files(host: str) -> Credentials | None:
+    docker = credentials.config_path()
+    for path in auth_files():
+        is_docker = path == docker
+        found = credentials.in_file(path, host, use_creds_store=is_docker,
+                                    kind="docker config" if is_docker else "auth file")
+        if found is not None:
+            return found
+    return None
+
+
+def _server(host: str) -> str:
+    """What a helper is asked for: the host, Docker Hub's under the name containers/image uses."""
+    return "docker.io" if host in credentials.DOCKER_HUB_KEYS else host
+
+
+def store(helpers: tuple[str, ...], host: str, creds: Credentials) -> Path | str:
+    """Save `creds` with the first of `helpers` that takes them (`containers-auth.json`: the docker config,
+    one of the auth files modelpack and containers/image both read).
+
+    Raises:
+        UsageError: none of them took them, each one's failure named.
+    """
+    failures: list[str] = []
+    for name in helpers:
+        if name == AUTH_FILES:
+            return credentials.store_in_docker_config(host, creds)
+        try:
+            credential_helper.run(name, "store", _store_request(host, creds))
+            return credential_helper.program(name)
+        except HelperFailed as exc:
+            failures.append(str(exc))
+    raise UsageError(f"no credential helper of registries.conf's credential-helpers took the credentials: "
+                     f"{'; '.join(failures)}")
+
+
+def _store_request(host: str, creds: Credentials) -> str:
+    return json.dumps({"ServerURL": _server(host), "Username": creds.username, "Secret": creds.password})
+
+
+def check_storable(helpers: tuple[str, ...], host: str) -> None:
+    """Refuse, before asking the registry, a list none of whose helpers could save credentials.
+
+    Raises:
+        UsageError: every helper named is missing from PATH.
+    """
+    if AUTH_FILES in helpers or not all(credential_helper.missing(name) for name in helpers):
+        return
+    names = ", ".join(credential_helper.program(name) for name in helpers)
+    raise UsageError(f"registries.conf's credential-helpers name only helpers that are not on PATH ({names}): "
+                     f"install one, or add {AUTH_FILES!r} to the list")
+
+
+def remove(helpers: tuple[str, ...], host: str) -> bool:
+    """Erase `host`'s credentials from every one of `helpers` (as `podman logout`). Returns whether any
+    held some.
+
+    Raises:
+        UsageError: a helper failed to erase what it holds (a missing one holds nothing).
+    """
+    removed = False
+    for name in helpers:
+        if name == AUTH_FILES:
+            removed = credentials.remove_from_docker_config(host) or removed
+            continue
+        if credential_helper.missing(name):
+            continue
+        try:
+            credential_helper.run(name, "erase", _server(host))
+            removed = True
+        except HelperFailed as exc:
+            if credential_helper.NOT_FOUND not in str(exc):
+                raise
+    return removed
