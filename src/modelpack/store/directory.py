@@ -29,7 +29,13 @@ from modelpack.output_folder import check_output, discard_work_folder, resume_fo
 from modelpack.space import require_space, size_text
 from modelpack.store.layout import LayoutStore
 from modelpack.store.receive import Receiver, write_all
-from modelpack.store.resumable_ingest import ingest_resumable, kept_downloads, resumable, sweep_kept
+from modelpack.store.resumable_ingest import (
+    ingest_resumable,
+    kept_downloads,
+    received_bytes,
+    resumable,
+    sweep_kept,
+)
 from modelpack.store.staged_files import StagedFiles
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
@@ -252,10 +258,9 @@ class DirectoryTarget:
             with contextlib.suppress(OSError):
                 self._kept.rmdir()  # not if another pull into this output is writing there now
             return
-        small = [entry.name for entry in self._kept.iterdir() if entry.is_file() and not entry.is_symlink()
-                 and entry.stat().st_size < KEEP_MIN_BYTES]
-        sweep_kept(self._kept, keep=[entry.name for entry in self._kept.iterdir() if entry.name not in small])
-        kept = sum(entry.stat().st_size for entry in self._kept.iterdir() if entry.is_file() and not entry.is_symlink())
+        received = {entry.name: received_bytes(entry) for entry in self._kept.iterdir()}
+        sweep_kept(self._kept, keep=[name for name, size in received.items() if size >= KEEP_MIN_BYTES])
+        kept = sum(received_bytes(entry) for entry in self._kept.iterdir())
         if kept:
             log.warning("kept %s of unfinished downloads in %s: the same pull into %s resumes them "
                         "(remove that folder to discard them)", size_text(kept), self._kept, self.output)

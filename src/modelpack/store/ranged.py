@@ -199,6 +199,13 @@ class Splitter:
             for thread in threads:
                 thread.join()
             self._budget.give(extra)
+            if not pieces.all_done():
+                # Stopped: keep only the pieces received whole from the blob's start. A piece stopped short
+                # of its end leaves a gap that looking for the file's first hole misses when it is under a
+                # page or two before the next piece's bytes, and a resumed download would take its zeros
+                # for the blob's bytes (caught by the digest, at the cost of fetching it all again).
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, pieces.whole_until())
         pieces.raise_failure()
 
     # -- the connections --------------------------------------------------------------------------
@@ -346,6 +353,16 @@ class Pieces:
             while self._state[index] != "done" and self.failure is None:
                 self._cond.wait()
             return self.failure is None
+
+    def all_done(self) -> bool:
+        with self._cond:
+            return all(state == "done" for state in self._state)
+
+    def whole_until(self) -> int:
+        """Where the leading run of pieces received whole ends: the blob is whole up to there."""
+        with self._cond:
+            first = next((i for i, state in enumerate(self._state) if state != "done"), len(self._state))
+            return self.bounds[first][0] if first < len(self.bounds) else self.bounds[-1][1]
 
     def fail(self, exc: BaseException) -> None:
         with self._cond:

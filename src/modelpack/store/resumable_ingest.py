@@ -97,6 +97,19 @@ def ingest_resumable(receiver: Receiver, ingest_dir: Path, final: Path, desc: De
         os.close(fd)
 
 
+def received_bytes(path: Path) -> int:
+    """How many bytes of a stopped download at `path` the next pull would keep (its written start, see
+    `_written_prefix`; a blob fetched in ranges has the whole size allocated); 0 if it is not a file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        return _written_prefix(fd) if stat.S_ISREG(os.fstat(fd).st_mode) else 0
+    finally:
+        os.close(fd)
+
+
 def sweep_kept(folder: Path, keep: Collection[str] = ()) -> tuple[int, int]:
     """Remove the downloads in `folder` that no live process is writing, but those named in `keep` (one
     the caller is about to resume); (count, bytes) removed. Names starting with a dot are left: a lock
