@@ -123,8 +123,9 @@ def rm(reference: str, remote: bool, all_tags: bool, yes: bool, plain_http: bool
             for line in removal.kept:
                 click.echo(f"note: {clean(line)}", err=True)
         return
-    for name in api.remove(reference):
-        click.echo(f"removed {clean(name)}")
+    given = api.parse_reference(reference)
+    for name in api.remove(given):
+        click.echo(f"removed {clean(given.written if name == str(given) else name)}")  # as typed: not champion:latest
 
 
 def _confirm_removal(plan: Removal) -> bool:
