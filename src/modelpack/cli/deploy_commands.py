@@ -204,7 +204,7 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
 
     def ready() -> None:
         base = f"http://{host}:{server.server_address[1]}/v2"
-        if listen_fd is None and server.served is not None:  # not per worker: --workers N would relay N copies
+        if server.served is not None:  # a worker's too: `--workers N` shows the first worker's, once
             served = server.served  # where a newcomer sends requests: the name is the metadata's, not the folder's
             version = f" {served.version}" if served.version else ""
             click.echo(clean(f"model {served.name}{version}: POST {base}/models/{served.name}/infer"), err=True)
