@@ -1,6 +1,7 @@
 """The local store's messages name a reference as the user wrote it (`champion`, not `champion:latest`), and
 a bare name that is a tag of a stored model (`tag REF champion` names REPOSITORY:champion) says which
-reference to write. No registry: every command here reads or writes the local store only."""
+reference to write; `rm`'s registry-only flags are refused without --remote. No registry: every command here
+reads or writes the local store only."""
 
 from __future__ import annotations
 
@@ -56,3 +57,12 @@ def test_a_name_with_no_such_tag_gets_no_hint(model: Path) -> None:
     registry_ref = modelpack("inspect", "localhost:5000/team/iris")  # its registry: read it with --remote
     assert_one_line(registry_ref.err, 3, registry_ref.code,
                     "localhost:5000/team/iris is not in the local store", "--remote")
+
+
+@pytest.mark.parametrize("flag", ["--all-tags", "--yes"])
+def test_rm_refuses_a_registry_only_flag_without_remote(model: Path, flag: str) -> None:
+    assert modelpack("pack", str(model), "-t", "localhost:5000/team/iris:1.0").code == 0
+    run = modelpack("rm", flag, "localhost:5000/team/iris:1.0")
+    assert_one_line(run.err, 2, run.code, f"{flag} is for --remote", "add --remote")
+    listed = modelpack("list")
+    assert "localhost:5000/team/iris:1.0" in listed.out  # nothing was removed

@@ -110,7 +110,12 @@ def rm(reference: str, remote: bool, all_tags: bool, yes: bool, plain_http: bool
     (--all-tags to take them too); REPO@sha256:... deletes that manifest and the tags on it. A deleted
     manifest's signature tags (sha256-<hex>, .sig, .att) go with it."""
     from modelpack import api
+    from modelpack.errors import UsageError
 
+    for flag, set_ in (("--all-tags", all_tags), ("--yes", yes)):
+        if set_ and not remote:  # locally, rm removes one reference and asks nothing: the flag would do nothing
+            raise UsageError(f"{flag} is for --remote: add --remote to remove {reference} from the registry, or "
+                             f"leave {flag} out")
     if remote:
         removal = api.remove_remote(reference, all_tags=all_tags, confirm=None if yes else _confirm_removal,
                                     options=client_options(plain_http, insecure, ca_file, verbose))
