@@ -89,3 +89,18 @@ def test_another_tools_file_in_ingest_is_left_alone(tmp_path: Path) -> None:
     _ok("push", str(_model(tmp_path / "b", b"two")), f"oci:{layout}:2")
     assert theirs.read_bytes() == b"in the making"
     assert sorted(os.listdir(layout / "ingest")) == ["oras_oci_storage_123"]  # nothing of ours beside it
+
+
+def test_parallel_blobs_of_one_push_leave_no_ingest(tmp_path: Path) -> None:
+    """Blobs received at once by one push's threads (62 here) end together: the last one out still finds
+    itself alone and removes ingest/."""
+    import modelpack as mp
+
+    model = tmp_path / "many"
+    model.mkdir()
+    for i in range(60):
+        (model / f"part{i:02}.bin").write_bytes(os.urandom(2000 + i))
+    for trial in range(8):
+        layout = tmp_path / f"layout{trial}"
+        mp.push(model, f"oci:{layout}:1")
+        _assert_spec_only(layout)

@@ -207,6 +207,7 @@ class OciLayout:
         try:
             yield
         finally:
+            closed = False
             try:
                 with self._locked():
                     try:
@@ -216,5 +217,10 @@ class OciLayout:
                     else:
                         with contextlib.suppress(OSError):  # not empty (or gone): left as it is
                             ingest.rmdir()
+                    # Our hold ends inside the index lock, so the next writer to end cannot find it (not left
+                    # to a failed conversion dropping it, which flock(2) says it does but does not promise).
+                    os.close(fd)
+                    closed = True
             finally:
-                os.close(fd)
+                if not closed:
+                    os.close(fd)
