@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 import modelpack as mp
 from fault_proxy import FaultProxy
 from helpers import modelpack
@@ -80,3 +82,16 @@ def test_attach_refuses_paths_outside_and_links(registry: Registry, proxy: Fault
         assert result.code == 2, (name, result.err)
         assert "Traceback" not in result.err and result.err.count("\n") == 1
     assert not [line for line in proxy.requests() if line.startswith(("POST", "PUT"))]
+
+
+def test_a_path_the_model_has_names_how_to_change_it(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
+    ref, _ = _version(registry, proxy, tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "config.json").write_text('{"a": 2}\n')  # a newcomer's edit of a file the version holds
+    result = modelpack("attach", "--plain-http", ref, "config.json", "-t", "1.1", cwd=work)
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert result.err == (f"error: config.json: {ref} already has a file at that path (attach adds new paths); to "
+                          f"change it, `modelpack pull {ref} -o DIR`, edit it there and `modelpack push DIR NEWREF`\n")
+    with pytest.raises(mp.ModelpackError, match=r"modelpack\.pull\("):  # the API's own terms
+        mp.attach(ref, ["config.json"], "1.1", options=PLAIN, base=work)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -89,7 +90,8 @@ def test_attached_ml_bom_verifies_as_a_cyclonedx_attestation(cosign_bin: Path, d
                                                              tmp_path: Path) -> None:
     ref, info = described
     private, public = keypair(tmp_path, "k")
-    made = modelpack("sbom", "--plain-http", ref, "--attach", "--key", str(private), env={"COSIGN_PASSWORD": "pw"})
+    made = modelpack("sbom", "--plain-http", ref, "--attach", "--key", str(private), "-o", "-",
+                     env={"COSIGN_PASSWORD": "pw"})  # -o -: the BOM on stdout, what was attached on stderr
     assert made.code == 0, made.err
     assert "https://cyclonedx.org/bom" in made.err
     bom = json.loads(made.out)
@@ -102,6 +104,27 @@ def test_attached_ml_bom_verifies_as_a_cyclonedx_attestation(cosign_bin: Path, d
     assert judged.returncode == 0, judged.stderr
     # Not a signature.
     assert modelpack("verify", "--plain-http", "--key", str(public), ref).code == 7
+
+
+def test_attach_says_in_one_line_what_it_attached_where(described: tuple[str, mp.ModelInfo], tmp_path: Path) -> None:
+    ref, info = described
+    private, public = keypair(tmp_path, "k")
+    made = modelpack("sbom", "--plain-http", ref, "--attach", "--key", str(private), env={"COSIGN_PASSWORD": "pw"})
+    assert made.code == 0, made.err
+    pinned = ref.rsplit(":", 1)[0] + "@" + info.digest
+    line = re.fullmatch(rf"attached the ML-BOM of {re.escape(pinned)} as attestation (sha256:[0-9a-f]{{64}}) "
+                        r"\(https://cyclonedx\.org/bom\)\n", made.out)
+    assert line is not None and made.err == "", (made.out, made.err)  # not the BOM: it is in the registry
+    checked = modelpack("verify-attestation", "--plain-http", "--json", "--key", str(public), "--type", "cyclonedx",
+                        ref)
+    assert checked.code == 0, checked.err
+    assert json.loads(checked.out)["attestations"][0]["statement"]["predicate"]["bomFormat"] == "CycloneDX"
+    written = modelpack("sbom", "--plain-http", ref, "--attach", "--key", str(private), "-o", str(tmp_path / "b.json"),
+                        env={"COSIGN_PASSWORD": "pw"})  # to a file: the file has it, stdout the one line
+    assert written.code == 0, written.err
+    assert json.loads((tmp_path / "b.json").read_text())["bomFormat"] == "CycloneDX"
+    assert written.out.startswith(f"attached the ML-BOM of {pinned} as attestation sha256:")
+    assert len(written.out.splitlines()) == 1 and "wrote the ML-BOM" in written.err
 
 
 def test_sbom_flags_are_checked(described: tuple[str, mp.ModelInfo]) -> None:

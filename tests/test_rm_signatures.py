@@ -93,7 +93,7 @@ def test_rm_in_the_local_store_takes_the_signature_along(tmp_path: Path) -> None
     store = LayoutStore()
     before = {e.reference for e in store.entries()}
     assert {f"{ref}:{fallback_tag(gone)}", f"{ref}:{fallback_tag(kept)}"} <= before
-    done = modelpack("rm", "--all-tags", f"{ref}:1")
+    done = modelpack("rm", f"{ref}:1")
     assert done.code == 0, done.err
     after = {e.reference for e in store.entries()}
     removed = {line.removeprefix("removed ") for line in done.out.splitlines()}

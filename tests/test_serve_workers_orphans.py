@@ -128,8 +128,8 @@ def test_on_linux_the_kernel_signals_the_worker_even_while_the_pipe_stays_open(
     try:
         assert parent.stdout is not None and parent.stderr is not None
         worker = int(parent.stdout.readline())
-        line = parent.stderr.readline()  # the worker's stderr is the parent's
-        assert line.startswith("serving on "), line + parent.stderr.read()
+        said = [parent.stderr.readline(), parent.stderr.readline()]  # the worker's stderr is the parent's
+        assert said[0].startswith("model ") and said[1].startswith("serving on "), said  # (no read to EOF: it sleeps)
         parent.kill()
         parent.wait(timeout=30)
         try:

@@ -65,6 +65,8 @@ def test_pages_show_versions_metrics_lineage_and_signatures(auth_registry: Regis
     assert "more than 4096 characters is refused" in huge
     mistake = pages.get(f"/r/{repo}", where="metrcs.accuracy>=0.9")
     assert "did you mean" in mistake and "metrics.accuracy" in mistake
+    for refused in (mistake, pages.get(f"/r/{repo}", sort="nosuch")):  # not "0 versions", "No versions."
+        assert "Versions not listed" in refused and "No versions" not in refused and "0 versions" not in refused
 
     newest = pages.get(f"/v/{repo}@{digests[2]}")
     assert "iris number 2" in newest and "max_depth" in newest and "Apache-2.0" in newest

@@ -215,7 +215,12 @@ def test_ls_of_a_tag_says_it_lists_the_repository_instead_of_ignoring_the_tag(re
     tagged = modelpack("ls", "--plain-http", f"{repo}:1.0.0")
     assert tagged.code == 2 and "lists every version of a repository" in tagged.err and "inspect" in tagged.err
     assert len(tagged.err.strip().splitlines()) == 1
+    assert f"name the repository alone ({repo})" in tagged.err
     assert modelpack("ls", "--plain-http", repo).code == 0
+    # Without a registry, that is the news first (was "name the repository alone (/team/iris)")
+    bare = modelpack("ls", "team/iris:1.0")
+    assert bare.err == "error: reference team/iris:1.0 names no registry; write it as e.g. localhost:5000/team/iris\n"
+    assert bare.code == 2
 
 
 def test_ls_without_sort_lists_newest_first_as_the_ui_does(registry: Registry, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from modelpack.errors import InvalidReferenceError
 from modelpack.oci.reference import Reference
 from modelpack.store import registries_files as files
-from modelpack.store.mirrored import _require_registry
+from modelpack.store.mirrored import require_registry
 from modelpack.store.mirrors import parse_file
 
 PODMANS = '''unqualified-search-registries = ["docker.io"]
@@ -60,15 +60,15 @@ def test_a_short_name_with_an_alias_is_refused_naming_it(tmp_path: Path, monkeyp
     monkeypatch.setenv(files.ENV, str(main))
     monkeypatch.setenv(files.DIR_ENV, str(folder))
     with pytest.raises(InvalidReferenceError) as refused:
-        _require_registry(Reference.parse("mymodel:2"))
+        require_registry(Reference.parse("mymodel:2"))
     assert str(refused.value) == (  # a later file's alias of the same name replaces the earlier one
         f"reference mymodel:2 names no registry; [aliases] in {folder / '50-later.conf'} names "
         "other.example.com/models/mymodel for it, which modelpack does not follow: write "
         "other.example.com/models/mymodel:2")
     with pytest.raises(InvalidReferenceError, match=r"^reference short:1 names no registry; write it as e.g. "
                                                     r"localhost:5000/short$"):
-        _require_registry(Reference.parse("short:1"))  # its target is no full name: no alias
+        require_registry(Reference.parse("short:1"))  # its target is no full name: no alias
     (folder / "60-broken.conf").write_text("not toml [")
     with pytest.raises(InvalidReferenceError, match=r"^reference mymodel:2 names no registry; write it as e.g."):
-        _require_registry(Reference.parse("mymodel:2"))  # the broken file is the next command's news
-    _require_registry(Reference.parse("registry.example.com/team/m:1"))  # a full name: nothing to say
+        require_registry(Reference.parse("mymodel:2"))  # the broken file is the next command's news
+    require_registry(Reference.parse("registry.example.com/team/m:1"))  # a full name: nothing to say

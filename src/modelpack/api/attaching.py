@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelpack.advice import compose, setting
 from modelpack.api.core import TransferResult, _transfer, parse_reference, remote
 from modelpack.errors import NotFoundError, UnsafePathError, UsageError
 from modelpack.oci import digest as digests
@@ -93,7 +94,11 @@ def attach(
     taken = {layer_path(layer) for layer in manifest.layers}
     for source in sources:
         if source.relpath in taken:
-            raise UsageError(f"{source.relpath}: {ref} already has a file at that path (attach adds new paths)")
+            raise UsageError(f"{source.relpath}: {ref} already has a file at that path (attach adds new paths)",
+                             advice=compose("to change it, {}, edit it there and {}",
+                                            setting(f"modelpack.pull({str(ref)!r}, output=DIR)",
+                                                    f"`modelpack pull {ref} -o DIR`"),
+                                            setting("modelpack.push(DIR, NEWREF)", "`modelpack push DIR NEWREF`")))
     parent = str(Reference(ref.registry, ref.repository, ref.tag, root.digest))
     model = _attached(manifest, config, sources, overrides, parent, src)
     dst = remote(new_ref, options)

@@ -18,7 +18,7 @@ from modelpack.signatures.orphans import remove_signature_tags
 from modelpack.store import registries_files as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
-from modelpack.store.mirrored import naming_mirrors
+from modelpack.store.mirrored import naming_mirrors, require_registry
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.registry_admin import repositories, tag_count, tag_digests
 from modelpack.threads import worker_pool
@@ -62,10 +62,11 @@ def list_versions(
 
     place = parse_place(repository)
     if isinstance(place, Reference):
+        require_registry(place)  # first: `team/iris:1.0` lacks its registry before it has a tag too many
         named = Reference.parse(str(repository), default_tag=None) if isinstance(repository, str) else place
         if named.tag or named.digest:  # it was silently ignored: the listing looked like an answer about it
             raise UsageError(f"{repository}: ls lists every version of a repository; name the repository "
-                             f"alone ({place.registry}/{place.repository}), or use inspect for one version")
+                             f"alone ({place.name}), or use inspect for one version")
     repo = open_layout(place) if isinstance(place, LayoutReference) else remote(place, options)
     return _list(repo, _store(store), list(where), sort, warn=warn)
 

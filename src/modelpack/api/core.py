@@ -27,6 +27,7 @@ from modelpack.places import Place, open_place, parse_place
 from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors, open_remote
+from modelpack.store.missing_name import not_in_store
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
 from modelpack.store.target import RemoteRepository, read_small
@@ -359,11 +360,12 @@ def inspect_fetched(
     try:
         desc, data = repo.fetch_manifest(version or "")
     except NotFoundError:
-        if not local:
+        if not local or not isinstance(place, Reference):
             raise
-        hint = compose("{} to read it from the registry", read_remote_by) \
-            if isinstance(place, Reference) and place.registry else None
-        raise NotFoundError(f"{place} is not in the local store", advice=hint) from None
+        if not place.registry:  # a bare name: perhaps a tag of a stored model (`tag REF champion`)
+            raise not_in_store(place, (e.reference for e in _store(store).entries())) from None
+        raise NotFoundError(f"{place.written} is not in the local store",
+                            advice=compose("{} to read it from the registry", read_remote_by)) from None
     node = parse_manifest(data)
     config, blobs = None, {}
     if isinstance(node, Manifest) and node.config.media_type != mt.OCI_EMPTY and node.config.size <= 4 << 20 \

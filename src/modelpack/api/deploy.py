@@ -23,6 +23,7 @@ from modelpack.errors import (
 from modelpack.image.kinds import is_container_image
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
+from modelpack.places import LayoutReference, Place, open_layout, parse_place
 from modelpack.signatures.policy import policy_verdict
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
@@ -42,7 +43,7 @@ VERIFY_KEY = setting("verify_key=KEY", "--verify-key KEY")
 @closes_own_options
 def build_image(
     model: str | Reference,
-    image: str | Reference,
+    image: str | Place,
     *,
     base: str | Reference | None = None,
     modelcar: bool = False,
@@ -62,7 +63,8 @@ def build_image(
 
     Args:
         model: the model artifact (from the local store, else its registry).
-        image: where to push the image; needs a tag.
+        image: where to push the image: a registry reference with a tag, or an OCI image layout
+            directory `oci:DIR[:TAG]` (written offline, as `copy` writes one).
         base: the base image (default: python:3.X-slim for this Python, or busybox with `modelcar`).
         modelcar: KServe's modelcar: the base's command kept (its entrypoint moved into the command, as
             KServe passes `args` only) instead of running `modelpack serve`; an ONNX model in Triton's
@@ -103,9 +105,11 @@ def build_image(
     from modelpack.image.build import ModelSource
     from modelpack.image.build import build_image as _build
 
-    model_ref, image_ref = parse_reference(model), parse_reference(image)
-    if not image_ref.tag:
+    model_ref, image_ref = parse_reference(model), parse_place(image)
+    if isinstance(image_ref, Reference) and not image_ref.tag:
         raise UsageError(f"{image}: give the image a tag")
+    if isinstance(image_ref, LayoutReference) and image_ref.digest:
+        raise UsageError(f"{image}: a digest names an image already built; write oci:DIR[:TAG]")
     base_ref = parse_reference(base) if base is not None else None
     local_store = _store(store)
     # The model first: the user's input.
@@ -136,7 +140,9 @@ def build_image(
 
             source.layout, source.extra = modelcar_files(model_ref, manifest, blob_path, model_ref.repository,
                                                          Path(scratch))
-        return _build(source, base_ref, remote(base_ref, options), image_ref, remote(image_ref, options),
+        dst = open_layout(image_ref, create=True) if isinstance(image_ref, LayoutReference) \
+            else remote(image_ref, options)
+        return _build(source, base_ref, remote(base_ref, options), image_ref, dst,
                       modelcar=modelcar, copy_options=copy_options, serving=serving,
                       architectures=(host,) if serving is not None else ())
 

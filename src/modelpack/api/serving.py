@@ -27,6 +27,7 @@ from modelpack.oci.reference import Reference
 from modelpack.signatures.lookup import is_signature_tag
 from modelpack.signatures.policy import policy_verdict
 from modelpack.store.layout import LayoutStore
+from modelpack.store.mirrored import require_registry
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
 
@@ -190,6 +191,11 @@ def _served_reference(source: str | Path) -> Reference:
         ref = parse_reference(str(source))
     except InvalidReferenceError:
         raise UsageError(f"{source}: no such directory (and not a reference)") from None
+    try:
+        require_registry(ref)
+    except InvalidReferenceError as exc:  # `serve iris-clasifier`: the folder's name mistyped, most likely
+        said = compose(f"{source}: no such directory, and {{}}", exc.wording)
+        raise InvalidReferenceError(said, advice=exc.advice) from None
     if ref.digest is None and ref.tag is not None and is_signature_tag(ref.tag):
         # Refused before anything is fetched, naming the model: resolved to its digest first, the tag's
         # index could only be called "an index of several manifests".

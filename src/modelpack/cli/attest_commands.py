@@ -93,15 +93,16 @@ def verify_attestation(reference: str, key: str, type_name: str, local: bool, pl
 
 @click.command()
 @click.argument("reference")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True,
-              help="Where to write the BOM (- is standard output).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Where to write the BOM (- is standard output, the default; with --attach the BOM is written "
+              "only where -o says, and one line says what was attached).")
 @click.option("--attach", is_flag=True, help="Also sign it and attach it as a cyclonedx attestation (needs --key).")
 @click.option("--key", type=RegularFile(), help="Private key (cosign.key) for --attach.")
 @click.option("--local", is_flag=True, help="Read (and attach to) the model in the local store.")
 @network_options
 @handle_errors
-def sbom(reference: str, output: str, attach: bool, key: str | None, local: bool, plain_http: bool, insecure: bool,
-         ca_file: str | None, verbose: bool) -> None:
+def sbom(reference: str, output: str | None, attach: bool, key: str | None, local: bool, plain_http: bool,
+         insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Write a CycloneDX 1.6 ML-BOM of a model: the model with its files and layer digests, its model card
     (architecture, parameters, datasets, metrics), its parent and licenses. Validated against the schema."""
     import json
@@ -117,15 +118,18 @@ def sbom(reference: str, output: str, attach: bool, key: str | None, local: bool
     password = key_password(Path(key)) if key else None
     result = build(reference, key=key, password=password, local=local, options=options)
     text = json.dumps(result.document, indent=2) + "\n"
-    if output == "-":
+    pinned = clean(result.reference.with_digest(result.digest))
+    if output == "-" or (output is None and not attach):
         click.echo(text, nl=False)
-    else:
+    elif output is not None:
         write_output(output, text.encode("utf-8"))
-        click.echo(f"wrote the ML-BOM of {clean(result.reference.with_digest(result.digest))} to {clean(output)}",
-                   err=True)
+        click.echo(f"wrote the ML-BOM of {pinned} to {clean(output)}", err=True)
     if result.attestation is not None:
-        click.echo(f"attached as attestation {clean(result.attestation.attestation.digest)} "
-                   f"({clean(result.attestation.predicate_type)})", err=True)
+        where = " in the local store" if local else ""
+        # The result itself when the BOM is not on standard output (there, the BOM stays all it holds).
+        click.echo(f"attached the ML-BOM of {pinned}{where} as attestation "
+                   f"{clean(result.attestation.attestation.digest)} ({clean(result.attestation.predicate_type)})",
+                   err=output == "-")
 
 
 COMMANDS = (attest, verify_attestation, sbom)

@@ -110,7 +110,12 @@ def rm(reference: str, remote: bool, all_tags: bool, yes: bool, plain_http: bool
     (--all-tags to take them too); REPO@sha256:... deletes that manifest and the tags on it. A deleted
     manifest's signature tags (sha256-<hex>, .sig, .att) go with it."""
     from modelpack import api
+    from modelpack.errors import UsageError
 
+    for flag, set_ in (("--all-tags", all_tags), ("--yes", yes)):
+        if set_ and not remote:  # locally, rm removes one reference and asks nothing: the flag would do nothing
+            raise UsageError(f"{flag} is for --remote: add --remote to remove {reference} from the registry, or "
+                             f"leave {flag} out")
     if remote:
         removal = api.remove_remote(reference, all_tags=all_tags, confirm=None if yes else _confirm_removal,
                                     options=client_options(plain_http, insecure, ca_file, verbose))
@@ -123,8 +128,9 @@ def rm(reference: str, remote: bool, all_tags: bool, yes: bool, plain_http: bool
             for line in removal.kept:
                 click.echo(f"note: {clean(line)}", err=True)
         return
-    for name in api.remove(reference):
-        click.echo(f"removed {clean(name)}")
+    given = api.parse_reference(reference)
+    for name in api.remove(given):
+        click.echo(f"removed {clean(given.written if name == str(given) else name)}")  # as typed: not champion:latest
 
 
 def _confirm_removal(plan: Removal) -> bool:

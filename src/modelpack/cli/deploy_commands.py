@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 @click.command(name="build-image")
 @click.argument("model_ref")
-@click.option("-t", "--tag", "image", required=True, help="Image reference to push, e.g. registry/team/iris-serve:1.")
+@click.option("-t", "--tag", "image", required=True,
+              help="Image reference to push, e.g. registry/team/iris-serve:1, or oci:DIR[:TAG] to write an OCI "
+              "image layout directory instead (offline; `modelpack copy oci:DIR:TAG REF` pushes it later).")
 @click.option("--base", help="Base image (default: python:3.X-slim for this Python; busybox with --modelcar). "
               "A serving image's base needs python3: modelpack[serve] is installed on it for its platform and Python.")
 @click.option("--modelcar", is_flag=True, help="KServe modelcar: the base plus /models, no serving entrypoint.")
@@ -64,7 +66,9 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
                                options=client_options(plain_http, insecure, ca_file, verbose),
                                verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle,
                                signature_policy=signature_policy, on_step=lambda line: click.echo(line, err=True))
-    ref = api.parse_reference(image)
+    from modelpack.places import parse_place
+
+    ref = parse_place(image)
     if as_json:
         print_json({"image": image, "digest": desc.digest, "pinned": str(ref.with_digest(desc.digest))})
     else:
@@ -200,7 +204,7 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
 
     def ready() -> None:
         base = f"http://{host}:{server.server_address[1]}/v2"
-        if listen_fd is None and server.served is not None:  # not per worker: --workers N would relay N copies
+        if server.served is not None:  # a worker's too: `--workers N` shows the first worker's, once
             served = server.served  # where a newcomer sends requests: the name is the metadata's, not the folder's
             version = f" {served.version}" if served.version else ""
             click.echo(clean(f"model {served.name}{version}: POST {base}/models/{served.name}/infer"), err=True)

@@ -25,6 +25,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, json_bytes, parse_manifest
 from modelpack.oci.reference import Reference
+from modelpack.places import LayoutReference
 from modelpack.store.copy import BlobPipeline, CopyOptions
 from modelpack.store.target import Storage, read_small
 from modelpack.streams import IterStream
@@ -70,7 +71,7 @@ class _ModelLayer:
 ServingInstaller = Callable[[dict[str, Any], list[Descriptor], Callable[[Descriptor], Any]], ServingSetup]
 
 
-def build_image(model: ModelSource, base_ref: Reference, base: Storage, image_ref: Reference,
+def build_image(model: ModelSource, base_ref: Reference, base: Storage, image_ref: Reference | LayoutReference,
                 dst: Storage, *, modelcar: bool, copy_options: CopyOptions | None = None,
                 serving: ServingInstaller | None = None, architectures: tuple[str, ...] = ()) -> Descriptor:
     """Build and push an image: the base's layers, then (for a serving image) the serving layers, then the
@@ -80,7 +81,7 @@ def build_image(model: ModelSource, base_ref: Reference, base: Storage, image_re
         model: the model, in the local store.
         base_ref: the base image.
         base: where the base is read from.
-        image_ref: where the image goes (needs a tag).
+        image_ref: where the image goes: a registry reference with a tag, or an OCI layout (tag optional).
         dst: where it is pushed.
         modelcar: keep the base's command (KServe modelcar) rather than run `modelpack serve`.
         copy_options: transfer options.
@@ -108,7 +109,8 @@ def build_image(model: ModelSource, base_ref: Reference, base: Storage, image_re
     base_desc, base_data = base.fetch_manifest(base_ref.version)
     node = parse_manifest(base_data)
     options = CopyOptions() if copy_options is None else copy_options
-    if base_ref.registry == image_ref.registry and base_ref.repository != image_ref.repository:
+    if isinstance(image_ref, Reference) and base_ref.registry == image_ref.registry \
+            and base_ref.repository != image_ref.repository:
         options.mount_candidates = lambda blob: [base_ref.repository]
     context = _Context(model, meta, base_ref, base_desc, base, dst, layers, modelcar, options)
     context.serving = serving

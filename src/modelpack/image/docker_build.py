@@ -13,6 +13,7 @@ from modelpack.image.modelcar import LAYOUT_ANNOTATION, Layout
 from modelpack.image.serving import SERVE_COMMAND, SERVE_PORT
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference
+from modelpack.places import is_layout
 from modelpack.signatures.policy import PolicyVerdict, policy_verdict
 
 SERVE_ENTRYPOINT = json.dumps(SERVE_COMMAND)  # the exec form
@@ -36,12 +37,15 @@ def build_with_docker(model_ref: str, image: str, *, base: str | None, modelcar:
     (an archive layer's too) are checked again before the build.
 
     Raises:
-        UsageError: no docker package, or no --base for a serving image.
+        UsageError: no docker package, no --base for a serving image, or `image` is an OCI layout.
         TransportError: no engine answers.
         UntrustedContentError: a serving image would load, or a modelcar would hold, an unverified pickle.
         VerificationError: `verify_key` given and no signature verifies.
         ModelpackError: the engine's build or push failed.
     """
+    if is_layout(image):
+        raise UsageError(f"--docker builds with an engine that pushes to a registry, not to {image}: drop --docker "
+                         "to write an OCI layout directory")
     try:
         import docker
     except ImportError:

@@ -7,7 +7,7 @@ here first and only hand well-formed references to oras.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from modelpack import advice
 from modelpack.errors import InvalidReferenceError
@@ -31,6 +31,8 @@ class Reference:
     repository: str
     tag: str | None = None
     digest: str | None = None
+    # The tag was not written but given by `parse` (`latest`): messages show the reference as written.
+    tag_implied: bool = field(default=False, compare=False, repr=False)
 
     @classmethod
     def parse(cls, text: str, *, default_tag: str | None = "latest") -> Reference:
@@ -69,9 +71,10 @@ class Reference:
             raise InvalidReferenceError(f"invalid reference {original!r}: bad repository name {text!r}{hint}")
         if len(f"{registry}/{text}" if registry else text) > 255:
             raise InvalidReferenceError(f"invalid reference {original!r}: name longer than 255 characters")
+        implied = tag is None and digest is None and default_tag is not None
         if tag is None and digest is None:
             tag = default_tag
-        return cls(registry=registry, repository=text, tag=tag, digest=digest)
+        return cls(registry=registry, repository=text, tag=tag, digest=digest, tag_implied=implied)
 
     @property
     def name(self) -> str:
@@ -93,10 +96,10 @@ class Reference:
         raise InvalidReferenceError(f"reference {self} has neither tag nor digest")
 
     def with_digest(self, digest: str) -> Reference:
-        return replace(self, tag=None, digest=digest)
+        return replace(self, tag=None, digest=digest, tag_implied=False)
 
     def with_tag(self, tag: str) -> Reference:
-        return replace(self, tag=tag, digest=None)
+        return replace(self, tag=tag, digest=None, tag_implied=False)
 
     def require_registry(self) -> Reference:
         if not self.registry:
@@ -106,9 +109,7 @@ class Reference:
                 # `pull HOST:PORT` read as repository HOST, tag PORT: name the registry, not a repository
                 raise InvalidReferenceError(f"{host} names no repository: write {host}/REPOSITORY:TAG",
                                             advice=advice.list_repositories(host))
-            # As the user wrote it: not `team/iris:latest` for `ls team/iris`, where no tag was given
-            shown = self.name + (f":{self.tag}" if self.tag not in (None, "latest") else "") + \
-                (f"@{self.digest}" if self.digest else "")
+            shown = self.written
             if _VERSION.fullmatch(self.repository):  # `diff HOST/REPO:1.0 1.1`: a version alone
                 raise InvalidReferenceError(f"reference {shown} names no registry nor repository; write it whole, "
                                             f"e.g. localhost:5000/team/model:{self.repository}")
@@ -116,6 +117,12 @@ class Reference:
                 f"reference {shown} names no registry; write it as e.g. localhost:5000/{self.repository}"
             )
         return self
+
+    @property
+    def written(self) -> str:
+        """As the user wrote it: `team/iris`, not `team/iris:latest`, where no tag was written."""
+        return self.name + (f":{self.tag}" if self.tag and not self.tag_implied else "") + \
+            (f"@{self.digest}" if self.digest else "")
 
     def __str__(self) -> str:
         text = self.name

@@ -3,7 +3,8 @@
 The parent binds the socket (so a port in use is its one-line error), then starts N `modelpack serve`
 processes with the same arguments and the socket's descriptor (`--listen-fd`). Each loads the model itself
 (after fork, a model's thread pools would not be there) and serves on the shared socket; the kernel
-spreads connections over them. The parent says "serving on" once all are ready, passes SIGTERM/SIGINT
+spreads connections over them. The parent says which model it serves (the workers' line, once) and "serving
+on" once all are ready, passes SIGTERM/SIGINT
 on (as SIGTERM, which a worker still loading cannot have ignored), and exits when they have finished
 their requests in flight: 0 when every worker stopped cleanly.
 Each worker also holds the read end of a pipe only the parent can write to (`--parent-fd`): if the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,7 +41,7 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
             --parent-fd FD` are appended.
         sock: the bound, listening socket.
         workers: how many processes.
-        ready: called once every worker said it is serving.
+        ready: called once every worker said it is serving, after the workers' model line (said once).
 
     Returns:
         The exit status: 0 when all workers exited 0, else the first non-zero status.
@@ -90,7 +92,9 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     started = threading.Semaphore(0)
     # Born with the stop signals blocked: the main thread, waiting in waitpid, must be the one they reach.
     errors = _ErrorLines()
-    relays = [worker_thread(_relay, proc, started, shared, stopping, errors, name="modelpack-relay", daemon=True)
+    model_lines: list[str] = []
+    relays = [worker_thread(_relay, proc, started, shared, stopping, errors, model_lines, name="modelpack-relay",
+                            daemon=True)
               for proc in procs]
     for relay in relays:
         relay.start()
@@ -98,6 +102,9 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     try:
         sock.close()  # the workers hold it now
         if _all_started(procs, started) and not stopping.is_set():
+            if model_lines:  # each worker said it before its "serving on": the same line, shown once
+                sys.stderr.write(model_lines[0])
+                sys.stderr.flush()
             ready()
             served = True
         else:
@@ -127,6 +134,9 @@ def _all_started(procs: list[subprocess.Popen[str]], started: threading.Semaphor
     return True
 
 
+# What `serve` says of the model before "serving on" (cli.deploy_commands): one line of its own format.
+_MODEL_LINE = re.compile(r"model [^\n]+: POST http://\S+/v2/models/\S+/infer")
+
 # A worker our SIGTERM ended: by the signal (while loading a model) or, still importing, as any command
 # SIGTERM ends (modelpack.cli.entry).
 _STOPPED = (-signal.SIGTERM, 128 + signal.SIGTERM)
@@ -151,18 +161,23 @@ class _ErrorLines:
 
 
 def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: str,
-           stopping: threading.Event, errors: _ErrorLines) -> None:
-    """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line, and not its
-    "error: terminated" or "SIGTERM received" when we stopped it (the parent said it once); once it has
-    exited, it no longer counts among the running workers in /metrics.
+           stopping: threading.Event, errors: _ErrorLines, model_lines: list[str]) -> None:
+    """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line, keeping (not
+    copying) its model line for the parent to say once, and not its "error: terminated" or "SIGTERM
+    received" when we stopped it (the parent said it once); once it has exited, it no longer counts among
+    the running workers in /metrics.
 
     Lines are escaped (`clean`): our own log lines already are (so they pass unchanged), but a native
     library or a trusted pickle's code writes to fd 2 past our logging, quoting what a model file holds."""
     assert proc.stderr is not None
     ours = ("error: terminated", stopping_line(signal.SIGTERM))
+    said_model = False
     for line in proc.stderr:
         if line.startswith("serving on "):
             started.release()
+        elif not said_model and _MODEL_LINE.fullmatch(line.removesuffix("\n")):
+            said_model = True
+            model_lines.append(clean(line.removesuffix("\n")) + "\n")  # (list.append: one step under the GIL)
         elif (line.strip() != "stopped" and not (stopping.is_set() and line.strip() in ours)
               and errors.first(line)):
             sys.stderr.write(clean(line.removesuffix("\n")) + "\n")

@@ -141,4 +141,5 @@ def _remapped(intended: Reference, prefix: str, signed_prefix: str) -> Reference
     if intended.name != old and not intended.name.startswith(old + "/"):
         return intended
     remapped = parse_claim(new + intended.name[len(old):])
-    return replace(remapped, tag=intended.tag, digest=intended.digest) if remapped is not None else intended
+    return replace(remapped, tag=intended.tag, digest=intended.digest, tag_implied=intended.tag_implied) \
+        if remapped is not None else intended

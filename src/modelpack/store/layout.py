@@ -35,6 +35,7 @@ from modelpack.store.index_file import (
 )
 from modelpack.store.layout_repository import LayoutRepository
 from modelpack.store.maintenance import GcReport, collect_garbage, sweep_ingest
+from modelpack.store.missing_name import not_in_store
 from modelpack.store.receive import Receiver
 from modelpack.store.resumable_ingest import ingest_resumable, kept_downloads, partial_name, resumable
 from modelpack.store.target import Opener, Progress, read_small
@@ -307,7 +308,7 @@ class LayoutStore:
             else:
                 gone = [e for e in entries if e.reference == str(reference)]
             if not gone:
-                raise NotFoundError(f"{reference} is not in the local store")
+                raise not_in_store(reference, (e.reference for e in entries))
             kept = [e for e in entries if e not in gone]
             signatures: list[StoreEntry] = []
             for digest in sorted({e.descriptor.digest for e in gone} - {e.descriptor.digest for e in kept}):
@@ -366,12 +367,12 @@ class LayoutStore:
                 with open(path, "rb") as f:  # it may be a 10 GB weight file: read no more than a manifest's cap
                     data = f.read(MAX_MANIFEST_BYTES + 1)
                 return _describe_manifest(data)
-            raise NotFoundError(f"{reference} is not in the local store")
-        key = str(reference)
-        for entry in self._read_index():
+            raise NotFoundError(f"{reference.written} is not in the local store")
+        key, entries = str(reference), self._read_index()
+        for entry in entries:
             if entry.reference == key:
                 return entry.descriptor
-        raise NotFoundError(f"{reference} is not in the local store")
+        raise not_in_store(reference, (e.reference for e in entries))
 
     def repository(self, name: str, also_at: Path | None = None, partial: bool = False) -> LayoutRepository:
         return LayoutRepository(self, name, also_at, partial)

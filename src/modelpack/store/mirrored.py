@@ -69,7 +69,7 @@ def open_remote(reference: Reference, options: ClientOptions | None = None, *,
     Raises:
         UsageError: the reference names no registry, is blocked, or a registries.conf file is malformed.
     """
-    _require_registry(reference)
+    require_registry(reference)
     options = options or ClientOptions()
     route = registries_conf.load().route(reference)
     by_digest = reference.digest is not None
@@ -79,8 +79,12 @@ def open_remote(reference: Reference, options: ClientOptions | None = None, *,
     return MirroredRepository(sources, options)
 
 
-def _require_registry(reference: Reference) -> None:
-    """`reference.require_registry()`; a short name with an alias in registries.conf is refused naming it."""
+def require_registry(reference: Reference) -> None:
+    """`reference.require_registry()`; a short name with an alias in registries.conf is refused naming it.
+
+    Raises:
+        InvalidReferenceError: the reference names no registry.
+    """
     try:
         reference.require_registry()
     except InvalidReferenceError as exc:
@@ -91,7 +95,7 @@ def _require_registry(reference: Reference) -> None:
         hint = alias_hint(reference.repository, reference.tag, reference.digest, found)
         if hint is None:
             raise
-        raise InvalidReferenceError(f"reference {reference} names no registry; {hint}") from None
+        raise InvalidReferenceError(f"reference {reference.written} names no registry; {hint}") from None
 
 
 def open_endpoint(endpoint: Endpoint, options: ClientOptions) -> RegistryRepository:

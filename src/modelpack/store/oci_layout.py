@@ -5,12 +5,18 @@ The layout is the one `oras --oci-layout`, `skopeo oci:` and oras-go's `oci` sto
 `org.opencontainers.image.ref.name`. As oras-go does, every manifest pushed is listed in index.json,
 tagged or not, so referrers (signatures, attestations) are found through the index: the entries
 whose manifest's `subject` is the digest asked about.
+
+A layout holds only what the image-layout spec defines once a write ends: blobs are received in `ingest/`
+(beside `blobs/`, so a rename puts them in place) and the last writer to finish removes the folder when
+it is empty; writers of index.json take turns with a lock on the layout folder itself, so no lock file is
+left either (see `_scratch`, `_locked`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -54,7 +60,10 @@ class OciLayout:
 
     def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
                   mount_from: Sequence[str] = ()) -> None:
-        self._blobs.push_blob(desc, opener, progress)
+        if self.has_blob(desc):
+            return
+        with self._scratch():
+            self._blobs.push_blob(desc, opener, progress)
 
     # -- manifests ---------------------------------------------------------------------------------
     def has_manifest(self, desc: Descriptor) -> bool:
@@ -65,7 +74,9 @@ class OciLayout:
         return desc, self._blobs.read_blob_bytes(desc)
 
     def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None:
-        self._blobs.put_bytes(desc, data)
+        if not self.has_blob(desc):
+            with self._scratch():
+                self._blobs.put_bytes(desc, data)
         entry = Descriptor(mediaType=desc.media_type, digest=desc.digest, size=desc.size,
                            artifactType=desc.artifact_type or parse_manifest(data).artifact_type)
         with self._locked():
@@ -168,10 +179,48 @@ class OciLayout:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """Writers of index.json take turns (a lock file under ingest/, which oras-go uses too)."""
-        self._blobs.ingest_dir.mkdir(parents=True, exist_ok=True)
-        if not self.exists():
-            atomic_write(self.root / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        with open(self._blobs.ingest_dir / ".index.lock", "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        """Writers of index.json (and of ingest/'s existence) take turns: an flock on the layout folder,
+        which no rename replaces (index.json's is replaced on every write) and which leaves no file behind
+        (a lock file would be one more entry than the spec's)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not self.exists():
+                atomic_write(self.root / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
             yield
+        finally:
+            os.close(fd)  # (the lock goes with it)
+
+    @contextlib.contextmanager
+    def _scratch(self) -> Iterator[None]:
+        """ingest/ for as long as a blob is received: each receiver holds the folder with a shared flock
+        (taken under the index lock, so it is not removed between its creation and the hold), and the
+        one that ends with no other holder removes it if it is empty. Anything left there (another tool's
+        file in the making, a killed writer's part) keeps it: it is not ours to delete."""
+        ingest = self._blobs.ingest_dir
+        with self._locked():
+            ingest.mkdir(exist_ok=True)
+            (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+            fd = os.open(ingest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            closed = False
+            try:
+                with self._locked():
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        pass  # another writer is receiving: the last one out removes it
+                    else:
+                        with contextlib.suppress(OSError):  # not empty (or gone): left as it is
+                            ingest.rmdir()
+                    # Our hold ends inside the index lock, so the next writer to end cannot find it (not left
+                    # to a failed conversion dropping it, which flock(2) says it does but does not promise).
+                    os.close(fd)
+                    closed = True
+            finally:
+                if not closed:
+                    os.close(fd)
