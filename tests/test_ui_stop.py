@@ -77,3 +77,18 @@ def test_a_stop_signal_while_pages_are_made_answers_them_and_exits_0(registry: R
     assert code == 0, err
     assert answers == [200] * PAGES, (answers, err)
     assert "Traceback" not in err and "error" not in err, err
+
+
+def test_on_every_interface_the_browse_line_is_a_url_to_open(registry: Registry, tmp_path: Path) -> None:
+    repo = registry.repo("ui-any")
+    push_version(tmp_path / "m", f"{repo}:1", {"version": "1"})
+    proc = subprocess.Popen([sys.executable, "-m", "modelpack", "ui", "--plain-http", "--host", "0.0.0.0",
+                             "--port", "0", repo], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    try:
+        line = proc.stderr.readline()
+        assert line.startswith("browse http://127.0.0.1:"), line  # it said http://0.0.0.0:PORT/
+        assert requests.get(line.split()[-1], timeout=60).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
