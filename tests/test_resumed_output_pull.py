@@ -17,7 +17,7 @@ from fault_proxy import Fault, FaultProxy
 from helpers import modelpack, push_weight
 from registry_process import Registry
 from test_concurrent_pulls import _wait_for
-from test_resumed_pull import HELD_AT, WEIGHT, _stop_mid_weight
+from test_resumed_pull import HELD_AT, WEIGHT, _stop_mid_weight, pull_again_asks_only_the_rest
 from test_transfer import _repo
 
 
@@ -42,12 +42,7 @@ def test_a_stopped_pull_into_a_folder_is_resumed_where_it_stopped(
     assert kept > 0
     proxy.clear()
 
-    again = modelpack("pull", "--plain-http", "-v", ref, *args)
-    assert again.code == 0, again.err
-    # Only the rest was asked for, once.
-    assert [line.split(" ", 2)[2] for line in proxy.requests("GET", f"/blobs/sha256:{digest}")] == \
-        [f"[Range: bytes={kept}-{WEIGHT - 1}]"]
-    assert f"resuming at byte {kept} of {WEIGHT}" in again.err
+    pull_again_asks_only_the_rest(proxy, ref, digest, kept, *args)
     assert (out / "w.safetensors").read_bytes() == weight
     assert not _kept_folder(out, merge).exists()  # nothing left to resume: the folder goes
     assert not (modelpack_home / "blobs" / "sha256" / digest).exists()  # -o alone keeps no store copy

@@ -45,6 +45,15 @@ def _stop_mid_weight(proxy: FaultProxy, ref: str, digest: str, partial: Path, si
     return partial.stat().st_size
 
 
+def pull_again_asks_only_the_rest(proxy: FaultProxy, ref: str, digest: str, kept: int, *args: str) -> None:
+    """Run the stopped pull again: it succeeds, asking the registry once, for the bytes after `kept` only."""
+    again = modelpack("pull", "--plain-http", "-v", ref, *args)
+    assert again.code == 0, again.err
+    assert [line.split(" ", 2)[2] for line in proxy.requests("GET", f"/blobs/sha256:{digest}")] == \
+        [f"[Range: bytes={kept}-{WEIGHT - 1}]"]
+    assert f"resuming at byte {kept} of {WEIGHT}" in again.err
+
+
 def _blob(home: Path, digest: str) -> bytes:
     return (home / "blobs" / "sha256" / digest).read_bytes()
 
@@ -60,12 +69,7 @@ def test_a_stopped_pull_is_resumed_where_it_stopped(registry: Registry, proxy: F
     assert HELD_AT - 1024 * 1024 <= kept <= HELD_AT
     proxy.clear()
 
-    again = modelpack("pull", "--plain-http", "-v", ref, *args)
-    assert again.code == 0, again.err
-    # Only the rest was asked for, once.
-    assert [line.split(" ", 2)[2] for line in proxy.requests("GET", f"/blobs/sha256:{digest}")] == \
-        [f"[Range: bytes={kept}-{WEIGHT - 1}]"]
-    assert f"resuming at byte {kept} of {WEIGHT}" in again.err
+    pull_again_asks_only_the_rest(proxy, ref, digest, kept, *args)
     assert _blob(modelpack_home, digest) == weight
     if output:
         assert (tmp_path / "out" / "w.safetensors").read_bytes() == weight

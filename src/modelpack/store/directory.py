@@ -259,8 +259,9 @@ class DirectoryTarget:
                 self._kept.rmdir()  # not if another pull into this output is writing there now
             return
         received = {entry.name: received_bytes(entry) for entry in self._kept.iterdir()}
-        sweep_kept(self._kept, keep=[name for name, size in received.items() if size >= KEEP_MIN_BYTES])
-        kept = sum(received_bytes(entry) for entry in self._kept.iterdir())
+        worth = {name: size for name, size in received.items() if size >= KEEP_MIN_BYTES}
+        sweep_kept(self._kept, keep=worth)
+        kept = sum(worth.values())
         if kept:
             log.warning("kept %s of unfinished downloads in %s: the same pull into %s resumes them "
                         "(remove that folder to discard them)", size_text(kept), self._kept, self.output)

@@ -199,13 +199,14 @@ class Splitter:
             for thread in threads:
                 thread.join()
             self._budget.give(extra)
-            if not pieces.all_done():
+            whole = pieces.whole_until()
+            if whole < self._desc.size:
                 # Stopped: keep only the pieces received whole from the blob's start. A piece stopped short
                 # of its end leaves a gap that looking for the file's first hole misses when it is under a
                 # page or two before the next piece's bytes, and a resumed download would take its zeros
                 # for the blob's bytes (caught by the digest, at the cost of fetching it all again).
                 with contextlib.suppress(OSError):
-                    os.ftruncate(fd, pieces.whole_until())
+                    os.ftruncate(fd, whole)
         pieces.raise_failure()
 
     # -- the connections --------------------------------------------------------------------------
@@ -353,10 +354,6 @@ class Pieces:
             while self._state[index] != "done" and self.failure is None:
                 self._cond.wait()
             return self.failure is None
-
-    def all_done(self) -> bool:
-        with self._cond:
-            return all(state == "done" for state in self._state)
 
     def whole_until(self) -> int:
         """Where the leading run of pieces received whole ends: the blob is whole up to there."""
