@@ -16,22 +16,26 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import IntegrityError, NotFoundError, UsageError
-from modelpack.metadata.load import creation_time, source_date_epoch
+from modelpack.metadata.created import creation_time, source_date_epoch
 from modelpack.metadata.mapping import manifest_annotations, model_config, rfc3339
-from modelpack.metadata.schema import ModelMetadata
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Manifest, encode_manifest, json_bytes
+from modelpack.packing.archive_entries import check_archive_entries
 from modelpack.packing.archive_key import archive_key
 from modelpack.packing.hashcache import HashCache
 from modelpack.packing.reading import open_source
+from modelpack.packing.rules import DEFAULT_RULES
 from modelpack.packing.select import LayerSource, select_layers
 from modelpack.packing.tarball import tar_chunks
 from modelpack.streams import ByteStream, IterStream
 from modelpack.threads import map_in_workers
+
+if TYPE_CHECKING:
+    from modelpack.metadata.schema import ModelMetadata
 
 TYPEFLAG_REG = ord("0")
 # Files at least this large may start uploading before their digest is known (see api.push).
@@ -140,7 +144,7 @@ class HashProgress:
 
 def build(
     model_dir: Path,
-    metadata: ModelMetadata,
+    metadata: ModelMetadata | Future[ModelMetadata],
     *,
     workers: int = 2,
     hashes: HashCache | None = None,
@@ -152,24 +156,35 @@ def build(
     """Describe `model_dir` as a ModelPack artifact, hashing each file (unless `hashes` knows it).
     `sources` are its layers when the caller has already selected them (`select_layers`).
 
+    `metadata` may still be being built (a future, which `describe` gives when the directory has no
+    modelpack.yaml): the files are then selected by the default rules and hashed meanwhile, and the
+    metadata is awaited for the manifest (or before hashing, when the model has so many files that the
+    manifest's size must be checked first).
+
     Hooks for a push that overlaps hashing with uploading: `on_hashing` is told about a large file
     before it is hashed, with a future of its digest; `on_layer` sees each layer once described.
     `hash_progress` is told of each file hashed and of the bytes read (for a progress bar)."""
     epoch = source_date_epoch()
+    pending = metadata if isinstance(metadata, Future) else None
+    rules = DEFAULT_RULES if pending is not None else metadata.files  # type: ignore[union-attr]
     if sources is None:
-        sources = select_layers(model_dir, metadata.files)
-    created = creation_time(metadata, max((f.mtime for s in sources for f in s.files), default=None))
+        sources = select_layers(model_dir, rules)
+    newest = max((f.mtime for s in sources for f in s.files), default=None)
+    packings = {s.relpath: layer_packing(s, rules.compress) for s in sources}
+    if pending is not None and not _far_below_manifest_limit(sources):
+        metadata, pending = pending.result(), None  # its size must be checked before any hashing
+    if pending is None:
+        assert not isinstance(metadata, Future)
+        check_manifest_size(metadata, creation_time(metadata, newest), sources, packings, epoch)
 
     # Digests the cache knows, looked up here: for an unchanged model of many small files, handing
     # each lookup to the pool cost more in thread hand-offs than the lookups themselves.
-    packings = {s.relpath: layer_packing(s, metadata.files.compress) for s in sources}
     # Each raw file's cache key, taken here once: what its digest is stored under once it is hashed.
     file_keys: dict[str | Path, tuple[str, list[int]]] = {}
     cached = hashes.get_many((s.files[0].path for s in sources if packings[s.relpath] == "raw"),
                              file_keys) if hashes else {}
     known = {s.relpath: digest for s in sources if packings[s.relpath] == "raw"
              and (digest := cached.get(s.files[0].path)) is not None}
-    check_manifest_size(metadata, created, sources, packings, epoch)
     check_archive_entries(sources)
     mtimes = {s.relpath: tar_mtime(s, epoch) for s in sources}
     # Folders packed as one layer, looked up in the same way: every key, then one read of the cache.
@@ -202,6 +217,8 @@ def build(
         return digest, size
 
     def describe(source: LayerSource) -> PackedLayer:
+        if pending is not None and pending.done() and pending.exception() is not None:
+            raise pending.exception()  # type: ignore[misc]  # the metadata failed: hash nothing more
         packing = packings[source.relpath]
         mtime = mtimes[source.relpath]
         tar_digest: str | None = None
@@ -226,6 +243,10 @@ def build(
     described.update((s.relpath, describe(s)) for s in by_size if s.relpath in known)
     if hashes:
         hashes.save()
+    if pending is not None:
+        metadata = pending.result()
+    assert not isinstance(metadata, Future)
+    created = creation_time(metadata, newest)
     return assemble(metadata, created, tuple(described[s.relpath] for s in sources), keep=True)
 
 
@@ -278,6 +299,12 @@ def layer_descriptor(source: LayerSource, packing: mt.Packing, digest: str, size
                       annotations=annotations)
 
 
+def _far_below_manifest_limit(sources: list[LayerSource]) -> bool:
+    # Layers only, without metadata: metadata built from no modelpack.yaml (a name, a git revision and
+    # URL) is a few hundred bytes of annotations and config; 64 KiB leaves room for far more.
+    return sum(_layer_bound(s.relpath) for s in sources) <= MAX_MANIFEST_BYTES - 64 * 1024
+
+
 def check_manifest_size(metadata: ModelMetadata, created: datetime, sources: list[LayerSource],
                         packings: dict[str, mt.Packing], epoch: int | None) -> None:
     """Refuse, before any file is hashed or sent, a model whose manifest would be over the 4 MiB that
@@ -309,39 +336,6 @@ def check_manifest_size(metadata: ModelMetadata, created: datetime, sources: lis
         f"{len(sources):,} layers make a {size / (1 << 20):.1f} MiB manifest, over the 4 MiB registries accept: "
         f"pack big folders as one layer each with `files: {{archives: [FOLDER]}}` in modelpack.yaml "
         f"(most files: {crowded})")
-
-
-def check_archive_entries(sources: list[LayerSource]) -> None:
-    """Refuse, before any file is hashed or sent, a folder of `files.archives` with more entries than a
-    pull extracts (`MODELPACK_ARCHIVE_MAX_ENTRIES`): else it packs and pushes, and every pull refuses it
-    after unpacking the first 100,000 (42 s for a folder of 100,100 files).
-
-    Raises:
-        UsageError: a folder's files and folders exceed the limit; names its most crowded subfolders.
-    """
-    from modelpack.archives import ENV_MAX_ENTRIES, ArchiveLimits
-
-    limit = ArchiveLimits.from_env().max_entries
-    for source in sources:
-        if not source.archive or len(source.files) <= limit:
-            continue
-        inner = _subfolder_entries(source)
-        crowded = ", ".join(f"{source.relpath}/{name} {count:,}" for name, count in inner.most_common(3))
-        raise UsageError(
-            f"files.archives: {source.relpath}/ holds {len(source.files):,} files and folders, over the "
-            f"{limit:,} a pull unpacks from one archive ({ENV_MAX_ENTRIES}): list its subfolders as archives "
-            f"of their own" + (f" (most entries: {crowded})" if crowded else "") +
-            f", or raise {ENV_MAX_ENTRIES} for the pack and every pull")
-
-
-def _subfolder_entries(source: LayerSource) -> Counter[str]:
-    """The entries each direct subfolder of an archived folder would hold as an archive of its own."""
-    counts: Counter[str] = Counter()
-    for file in source.files:
-        head, below, _ = file.relpath[len(source.relpath) + 1:].partition("/")
-        if head and (below or file.is_dir):  # its files and folders, and itself
-            counts[head] += 1
-    return counts
 
 
 def _layer_bound(relpath: str) -> int:
