@@ -1,5 +1,7 @@
-"""A directory with no modelpack.yaml is hashed while its metadata is built on another thread: the same
-artifact as the ordinary path, a metadata failure still stops it, and packing imports no pydantic."""
+"""A directory pushed with no overrides and no declared file rules is hashed while its metadata is built
+on another thread: the same artifact as the ordinary path, its lineage pinned and its format checked as
+before, a metadata failure stops the hashing (between files, and within a large one), and packing
+imports no pydantic."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import pytest
 from modelpack.api.describing import describe
 from modelpack.errors import MetadataError
 from modelpack.metadata.schema import FileRules
-from modelpack.packing.build import PackedLayer
+from modelpack.oci.reference import Reference
+from modelpack.packing.build import HashProgress, PackedLayer
 from modelpack.packing.hashcache import HashCache
 from modelpack.packing.rules import DEFAULT_RULES
 
@@ -79,3 +82,47 @@ def test_packing_imports_no_pydantic() -> None:
             "assert 'pydantic' not in sys.modules and 'yaml' not in sys.modules")
     run = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def _join_metadata_thread() -> None:
+    for thread in threading.enumerate():  # the metadata is known (or has failed) once its thread is done
+        if thread.name == "modelpack-metadata":
+            thread.join(30)
+
+
+def test_a_modelpack_yaml_without_file_rules_is_the_ordinary_paths_too(tmp_path: Path) -> None:
+    model = _model(tmp_path / "iris")
+    (model / "modelpack.yaml").write_text("name: iris\nversion: '2.0'\nlicenses: MIT\n")
+    meanwhile = describe(model, hashes=HashCache(tmp_path / "cache1"))
+    ordinary = describe(model, {"version": "2.0"}, hashes=HashCache(tmp_path / "cache2"))  # overrides: ordinary
+    assert meanwhile.metadata.version == "2.0" and meanwhile.metadata.licenses == ["MIT"]
+    assert meanwhile.manifest_bytes == ordinary.manifest_bytes
+
+
+def test_lineage_is_pinned_and_a_format_mismatch_said_meanwhile(tmp_path: Path) -> None:
+    model = _model(tmp_path / "iris")
+    (model / "modelpack.yaml").write_text("name: iris\nformat: onnx\nparent: localhost:5000/team/base:1\n")
+    pinned: list[str] = []
+    said: list[str] = []
+
+    def resolver(ref: Reference) -> str:
+        pinned.append(str(ref))
+        return "sha256:" + "ab" * 32
+
+    packed = describe(model, hashes=HashCache(tmp_path / "cache"), resolver=resolver, warn=said.append)
+    assert pinned == ["localhost:5000/team/base:1"]
+    assert packed.metadata.parent == "localhost:5000/team/base:1@sha256:" + "ab" * 32
+    assert len(said) == 1 and "onnx" in said[0]
+
+
+def test_a_bad_modelpack_yaml_stops_a_large_files_hashing(tmp_path: Path) -> None:
+    model = tmp_path / "big"
+    model.mkdir()
+    with open(model / "model.safetensors", "wb") as f:
+        f.truncate(64 * 1024 * 1024)
+    (model / "modelpack.yaml").write_text("name: big\nmetric:\n  f1: 0.9\n")  # `metric:`, a typo
+    hashed: list[int] = []
+    progress = HashProgress(start=lambda size: _join_metadata_thread(), advance=hashed.append)
+    with pytest.raises(MetadataError, match="metric"):
+        describe(model, hashes=HashCache(tmp_path / "cache"), hash_progress=progress)
+    assert sum(hashed) < 64 * 1024 * 1024  # stopped within a piece of the failure, not hashed to its end

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import UsageError
 
@@ -58,8 +58,8 @@ def describe(
         MetadataError: metadata that does not validate (the field is named).
     """
     from modelpack.api.core import _store_hashes
-    from modelpack.metadata.filename import metadata_path
     from modelpack.packing.build import build
+    from modelpack.packing.select import select_layers
 
     path = Path(model_dir)
     if not path.is_dir():
@@ -67,16 +67,38 @@ def describe(
     name = default_name or path.resolve().name
     build_hooks = {"on_layer": on_layer, "on_hashing": on_hashing, "hashes": hashes or _store_hashes(None),
                    "hash_progress": hash_progress}
-    if not overrides and metadata_path(path) is None:
-        # Nothing declared: the files are selected by the default rules and hashing starts at once, while
-        # pydantic is imported and the metadata (a name, git facts) built on a thread (~110 ms on its own).
-        return build(path, _metadata_meanwhile(path, name), **build_hooks)  # type: ignore[arg-type]
-    # Imported here: pydantic's metadata models cost ~50 ms to build, and pull/inspect never need them.
-    from modelpack.inspection.declared_format import format_mismatch
+    if not overrides and "files" not in _declared(path):
+        # No file rules declared (modelpack.yaml seldom has any): the files are selected by the default rules
+        # and hashing starts at once, while pydantic is imported (~110 ms, before the first hash otherwise),
+        # the metadata validated, its lineage pinned and its format compared with the files, on a thread.
+        from modelpack.packing.rules import DEFAULT_RULES
+
+        sources = select_layers(path, DEFAULT_RULES)
+        pending = _metadata_meanwhile(path, model_dir, name, sources, resolver, warn)
+        return build(path, pending, sources=sources, **build_hooks)  # type: ignore[arg-type]
     from modelpack.metadata.load import load_metadata
-    from modelpack.packing.select import select_layers
 
     metadata = load_metadata(path, overrides, default_name=name)
+    sources = select_layers(path, metadata.files)
+    metadata = _completed(metadata, model_dir, sources, resolver, warn)
+    return build(path, metadata, sources=sources, **build_hooks)  # type: ignore[arg-type]
+
+
+def _declared(path: Path) -> dict[str, Any]:
+    """modelpack.yaml's fields as written (none without one), unvalidated."""
+    from modelpack.metadata.filename import metadata_path
+    from modelpack.metadata.yaml_file import read_yaml
+
+    found = metadata_path(path)
+    return read_yaml(found) if found is not None else {}
+
+
+def _completed(metadata: ModelMetadata, model_dir: str | Path, sources: list[LayerSource],
+               resolver: Callable[[Reference], str] | None, warn: Callable[[str], None] | None) -> ModelMetadata:
+    """The metadata with its lineage pinned to digests (with `resolver`); a declared format that no file
+    has is said through `warn` (packed as declared: the user may know a format the files cannot show)."""
+    from modelpack.inspection.declared_format import format_mismatch
+
     if resolver is not None:
         from modelpack.lineage_chain import pin, pin_parent
 
@@ -84,24 +106,24 @@ def describe(
             "parent": pin_parent(metadata.parent, resolver) if metadata.parent else None,
             "datasets": [pin(d, resolver) for d in metadata.datasets],
         })
-    sources = select_layers(path, metadata.files)
-    # Said before hashing, which can take minutes: the user may stop and correct it. Packed as declared:
-    # the user may know a format the files cannot show.
     if metadata.format and (mismatch := format_mismatch(metadata.format, sources, model_dir)):
         (warn or log.warning)(mismatch)
-    return build(path, metadata, sources=sources, **build_hooks)  # type: ignore[arg-type]
+    return metadata
 
 
-def _metadata_meanwhile(path: Path, name: str) -> Future[ModelMetadata]:
-    """The metadata of a directory with no modelpack.yaml and no overrides, built on a thread of its own
-    (no lineage to pin, no declared format to check: neither can come from anywhere else)."""
+def _metadata_meanwhile(path: Path, model_dir: str | Path, name: str, sources: list[LayerSource],
+                        resolver: Callable[[Reference], str] | None,
+                        warn: Callable[[str], None] | None) -> Future[ModelMetadata]:
+    """The metadata of a directory pushed with no overrides and no declared file rules, built and completed
+    on a thread of its own; its failure stops the hashing (see `build`)."""
     pending: Future[ModelMetadata] = Future()
 
     def load() -> None:
         try:
             from modelpack.metadata.load import load_metadata
 
-            pending.set_result(load_metadata(path, (), default_name=name))
+            metadata = load_metadata(path, (), default_name=name)
+            pending.set_result(_completed(metadata, model_dir, sources, resolver, warn))
         except BaseException as exc:  # handed to whoever waits for the metadata
             pending.set_exception(exc)
 

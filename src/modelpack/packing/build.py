@@ -205,7 +205,7 @@ def build(
         key = file_keys.get(file.path)  # taken before reading (see HashCache.key)
         try:
             with open_source(file) as stream:
-                digest, size = digests.of_stream(stream, hash_progress.advance if hash_progress else None)
+                digest, size = digests.of_stream(stream, advance)
             if size != file.size:
                 raise IntegrityError(f"{source.relpath} changed while it was being packed")
         except BaseException as exc:
@@ -216,9 +216,13 @@ def build(
             hashes.store(*key, digest)
         return digest, size
 
+    def advance(n: int) -> None:
+        _stop_if_failed(pending)  # a large file stops within a piece of the metadata failing
+        if hash_progress:
+            hash_progress.advance(n)
+
     def describe(source: LayerSource) -> PackedLayer:
-        if pending is not None and pending.done() and pending.exception() is not None:
-            raise pending.exception()  # type: ignore[misc]  # the metadata failed: hash nothing more
+        _stop_if_failed(pending)  # the workers take no more files
         packing = packings[source.relpath]
         mtime = mtimes[source.relpath]
         tar_digest: str | None = None
@@ -297,6 +301,12 @@ def layer_descriptor(source: LayerSource, packing: mt.Packing, digest: str, size
         annotations.update({mt.A_ORAS_UNPACK: "true", mt.A_ORAS_DIGEST: oras_digest})
     return Descriptor(mediaType=mt.layer_media_type(source.kind, packing), digest=digest, size=size,
                       annotations=annotations)
+
+
+def _stop_if_failed(pending: Future[ModelMetadata] | None) -> None:
+    """Raise what building the metadata raised, once it has (a bad modelpack.yaml, a parent not found)."""
+    if pending is not None and pending.done() and (failure := pending.exception()) is not None:
+        raise failure
 
 
 def _far_below_manifest_limit(sources: list[LayerSource]) -> bool:
