@@ -151,3 +151,11 @@ def test_a_token_is_asked_for_with_the_entry_of_the_repositories_its_scope_names
         assert modelpack("push", "--plain-http", str(folder), f"{reg.host}/team/c:1").code == 0
         both = [user for user, scopes in tokens.requests if "repository:team/a:pull" in scopes]
         assert both == ["alice"], tokens.requests  # team/c's entry is the host's, team/a's bob's: the host's
+
+
+def test_logout_names_a_dockercfg_still_holding_the_hosts_credentials(locked: Registry, home: Path) -> None:
+    (home / ".dockercfg").write_text(json.dumps({f"https://{locked.host}/v1/": _auth(PASSWORD)}))
+    out = modelpack("logout", locked.host)
+    assert out.code == 0 and out.out.strip() == f"Not logged in to {locked.host}"
+    assert out.err.strip() == (f"credentials for {locked.host} are also in {home / '.dockercfg'}, which logout "
+                               "leaves alone: remove them there")

@@ -157,6 +157,6 @@ def _remove_from_auth_files(host: str) -> bool:
     if files[0] != docker:
         removed = credentials.remove_from_file(files[0], host, "auth file") or removed
     for path in [*files[1:-1], credentials.legacy_path()]:
-        if path != docker and credentials.holds(path, host):
-            log.warning("credentials for %s are also in %s, which logout leaves alone: remove them there", host, path)
+        if path != docker:
+            credentials.warn_if_still_held(path, host)
     return removed

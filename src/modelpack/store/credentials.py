@@ -199,7 +199,16 @@ def remove(host: str) -> bool:
     helpers = credential_sources.configured()
     if helpers:
         return credential_sources.remove(helpers, host)
-    return remove_from_docker_config(host)
+    removed = remove_from_docker_config(host)
+    warn_if_still_held(legacy_path(), host)
+    return removed
+
+
+def warn_if_still_held(path: Path, host: str) -> None:
+    """Say in one line that a file `logout` leaves alone still holds `host`'s credentials (lookups would
+    still find them there)."""
+    if holds(path, host):
+        log.warning("credentials for %s are also in %s, which logout leaves alone: remove them there", host, path)
 
 
 def remove_from_docker_config(host: str) -> bool:
