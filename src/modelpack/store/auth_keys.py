@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
-# /v2/<name>/<endpoint>/...: the name ends before the last endpoint segment (names may hold "blobs" too)
-_REPOSITORY_PATH = re.compile(r"^/v2/(.+)/(?:blobs|manifests|tags|referrers)/")
+# /v2/<name>/<endpoint>/...: the name ends before the last endpoint word followed by "/" (a name may hold
+# `blobs` or `tags` as a component; a tag or digest after the word holds no "/")
+REPO_PATH = re.compile(r"^/v2/(?P<name>.+)/(?:blobs|manifests|tags|referrers)/")
 _SCOPE_REPOSITORY = re.compile(r"^repository(?:\([^)]*\))?:(.+):[^:]*$")
 
 
@@ -39,8 +40,8 @@ def legacy_host(key: str) -> str:
 
 def repository_of_path(path: str) -> str | None:
     """The repository a registry API path is about (`/v2/team/model/blobs/...` -> `team/model`), else None."""
-    found = _REPOSITORY_PATH.match(path)
-    return found.group(1) if found else None
+    found = REPO_PATH.match(path)
+    return found.group("name") if found else None
 
 
 def repositories_of_scope(scope: str) -> list[str]:

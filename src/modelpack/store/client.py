@@ -25,7 +25,7 @@ from modelpack.errors import (
     RegistryError,
     TransportError,
 )
-from modelpack.store.auth_keys import repository_of_path
+from modelpack.store.auth_keys import REPO_PATH, repository_of_path
 from modelpack.store.backoff import Backoff
 from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped
 from modelpack.store.credentials import Credentials
@@ -42,7 +42,7 @@ from modelpack.store.messages import (
     who,
 )
 from modelpack.store.options import ClientOptions
-from modelpack.store.refusals import REPO_PATH, refusal
+from modelpack.store.refusals import refusal
 from modelpack.store.token_request import TokenRequests
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport
 from modelpack.store.upload import FileBody
