@@ -80,6 +80,7 @@ if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C
     from modelpack.signatures.referrers import FoundSignature as FoundSignature
     from modelpack.store.client import ClientOptions as ClientOptions
     from modelpack.store.copy import CopyOptions as CopyOptions
+    from modelpack.store.credential_types import SavedCredentials as SavedCredentials
     from modelpack.store.credentials import Credentials as Credentials
     from modelpack.store.layout import LayoutStore as LayoutStore
     from modelpack.store.prefetched import Prefetched as Prefetched

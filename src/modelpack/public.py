@@ -49,6 +49,7 @@ OTHER_NAMES: dict[str, str] = {
     "Version": "modelpack.versions",
     "Diff": "modelpack.model_diff",
     "Credentials": "modelpack.store.credentials",  # ClientOptions(credentials=...), Client(credentials=...)
+    "SavedCredentials": "modelpack.store.credential_types",  # what login returns
     "CopyOptions": "modelpack.store.copy",  # the copy_options of pack, push, pull, copy_model
     "FoundSignature": "modelpack.signatures.referrers",  # what VerifyResult.signatures holds
 }

@@ -26,10 +26,11 @@ from modelpack.oci.reference import Reference
 from modelpack.places import Place, open_place, parse_place
 from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
-from modelpack.store.mirrored import naming_mirrors, open_remote
+from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.missing_name import not_in_store
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
+from modelpack.store.remote_routes import open_remote
 from modelpack.store.target import RemoteRepository, read_small
 
 if TYPE_CHECKING:

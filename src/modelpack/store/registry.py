@@ -355,7 +355,7 @@ def repository_path(reference: Reference) -> str:
 
 def open_repository(reference: Reference, options: ClientOptions | None = None) -> RegistryRepository:
     """The registry repository a reference names, exactly (registries.conf is applied by
-    `mirrored.open_remote`, which the API's `remote()` uses).
+    `remote_routes.open_remote`, which the API's `remote()` uses).
 
     Raises:
         UsageError: the reference names no registry.
