@@ -34,6 +34,7 @@ def describe(
     resolver: Callable[[Reference], str] | None = None,
     hash_progress: HashProgress | None = None,
     warn: Callable[[str], None] | None = None,
+    hashed_by_upload: Callable[[LayerSource], Future[str] | None] | None = None,
 ) -> PackedModel:
     """Describe a directory as a ModelPack artifact without storing anything. With `resolver`,
     lineage references (parent, datasets) are pinned to digests. A declared `format` that no model
@@ -49,6 +50,7 @@ def describe(
         resolver: pins a lineage reference to its digest.
         hash_progress: hears of the files being hashed (for a progress bar).
         warn: hears of metadata the files contradict (default: a logging warning).
+        hashed_by_upload: may take a large file to upload at once, hashing what it sends (see `build`).
 
     Returns:
         The manifest, config and layers, with where each layer's bytes come from.
@@ -66,7 +68,7 @@ def describe(
         raise UsageError(f"{model_dir} is not a directory")
     name = default_name or path.resolve().name
     build_hooks = {"on_layer": on_layer, "on_hashing": on_hashing, "hashes": hashes or _store_hashes(None),
-                   "hash_progress": hash_progress}
+                   "hash_progress": hash_progress, "hashed_by_upload": hashed_by_upload}
     if not overrides and "files" not in _declared(path):
         # No file rules declared (modelpack.yaml seldom has any): the files are selected by the default rules
         # and hashing starts at once, while pydantic is imported (~110 ms, before the first hash otherwise),

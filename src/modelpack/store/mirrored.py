@@ -188,8 +188,9 @@ class MirroredRepository(OwnsOptions):
         self.origin().push_blob(desc, opener, progress, mount_from)
 
     def push_blob_speculative(self, size: int, opener: Opener, digest: Future[str],
-                              progress: Progress | None = None, abandon: threading.Event | None = None) -> bool:
-        return self.origin().push_blob_speculative(size, opener, digest, progress, abandon)
+                              progress: Progress | None = None, abandon: threading.Event | None = None,
+                              hashing: bool = False) -> bool:
+        return self.origin().push_blob_speculative(size, opener, digest, progress, abandon, hashing)
 
     def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None:
         self.origin().push_manifest(desc, data, tag)
