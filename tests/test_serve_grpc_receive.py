@@ -6,6 +6,7 @@ The hostile clients speak HTTP/2 by hand over a socket: no gRPC client sends par
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import struct
@@ -119,8 +120,10 @@ def wait_counted(port: int, code: str) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("leaving", ["reset", "close"])
-def test_a_client_leaving_mid_message_is_not_counted_as_over_size(tmp_path: Path, leaving: str) -> None:
+def test_a_client_leaving_mid_message_is_not_counted_as_over_size(tmp_path: Path, leaving: str,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
     # It was counted RESOURCE_EXHAUSTED, as if the server had refused an over-size message.
+    caplog.set_level(logging.INFO, "modelpack.serve")
     with in_process(tmp_path, max_request_bytes=100_000) as server:
         with socket.create_connection(("127.0.0.1", server.grpc_port), timeout=30) as conn:
             begin_message(conn, 50_000)
@@ -130,6 +133,38 @@ def test_a_client_leaving_mid_message_is_not_counted_as_over_size(tmp_path: Path
                 conn.recv(65536)
         seen = wait_counted(server.server_address[1], "CANCELLED")
         assert seen == {"CANCELLED": 1.0}, seen
+    ended = [r.getMessage() for r in caplog.records if "gRPC ModelInfer" in r.getMessage()]
+    assert len(ended) == 1 and ended[0].endswith(": the client cancelled or left while its message arrived"), ended
+
+
+def test_an_over_size_message_is_told_from_a_client_leaving(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """gRPC's core refuses a message over the limit (the client gets RESOURCE_EXHAUSTED); the handler saw
+    only an ended call, as when a client leaves: both were counted CANCELLED and said "over the limit,
+    or its client left". Now each is counted and logged as what it was."""
+    from tritonclient.utils import InferenceServerException
+
+    caplog.set_level(logging.INFO, "modelpack.serve")
+    with in_process(tmp_path, max_request_bytes=100_000) as server:
+        client = grpc_client.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+        tensor = grpc_client.InferInput("x", [4000, 4], "FP64")  # 128,000 bytes of data
+        tensor.set_data_from_numpy(np.ones((4000, 4)))
+        with pytest.raises(InferenceServerException) as refused:
+            client.infer("iris", [tensor], client_timeout=30)
+        assert "RESOURCE_EXHAUSTED" in str(refused.value.status()), refused.value
+        assert wait_counted(server.server_address[1], "RESOURCE_EXHAUSTED") == {"RESOURCE_EXHAUSTED": 1.0}
+        with socket.create_connection(("127.0.0.1", server.grpc_port), timeout=30) as conn:
+            begin_message(conn, 200_000)  # a raw client too: the header alone says it is too big
+            for _ in range(150):  # connected until it is counted (a bound for the test, not an assertion)
+                seen = counted(server.server_address[1])
+                if seen != {"RESOURCE_EXHAUSTED": 1.0}:
+                    break
+                threading.Event().wait(0.2)
+        assert seen == {"RESOURCE_EXHAUSTED": 2.0}, seen
+        assert infer(client) == [0]  # and the server goes on
+    ended = [r.getMessage() for r in caplog.records if "gRPC ModelInfer" in r.getMessage()]
+    assert len(ended) == 2 and all(line.endswith(": the request message was refused by gRPC's core: over the "
+                                                 "limit of 100000 bytes (--max-request-size), or compressed "
+                                                 "unreadably") for line in ended), ended
 
 
 def test_a_client_whose_deadline_passes_mid_message_is_counted_so(tmp_path: Path) -> None:

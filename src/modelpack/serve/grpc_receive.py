@@ -16,11 +16,17 @@ largest message takes at `--min-receive-rate` (`limits.ServerLimits.receive_time
 few bytes at a time, reconnecting as they are cut off, cannot keep well-behaved calls from their turns.
 grpcio shows no byte of a message before all of it has come, so the rate is checked over the whole
 message, as if it were the largest.
+
+A call that ends while its message arrives looks the same to the handler whether gRPC's core refused
+the message (over `grpc.max_receive_message_length`: the client gets RESOURCE_EXHAUSTED) or the client
+cancelled or left; only the read's own result differs (failed, or ended with no message), which grpcio
+keeps to itself. `ReadWatch` notes it for the one call, so each is told and logged as what it was.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections import deque
@@ -28,6 +34,7 @@ from collections.abc import Iterator
 from typing import Any
 
 MISSING = object()  # the call ended before a message arrived
+log = logging.getLogger("modelpack.serve")
 
 
 class LateMessage(Exception):
@@ -83,6 +90,7 @@ class ReceiveSlots:
         """
         ended = threading.Event()
         context.add_callback(ended.set)
+        peer = context.peer()  # (empty once the call has ended)
         try:
             message = self.receive(requests, context)
         except LateMessage as late:
@@ -98,11 +106,27 @@ class ReceiveSlots:
             left = context.time_remaining()
             if left is not None and left <= 0:
                 context.abort(codes.DEADLINE_EXCEEDED, "the client's deadline passed while its message arrived")
-            context.abort(codes.CANCELLED, f"the call ended while its message arrived: over the limit of "
-                                           f"{self.limit} bytes (refused by gRPC's core), or its client left")
+            self._ended_while_arriving(context, codes, getattr(requests, "_call", None), peer)
         if message is MISSING:
             context.abort(codes.INVALID_ARGUMENT, "ModelInfer takes one request message; none came")
         return message
+
+    def _ended_while_arriving(self, context: Any, codes: Any, watch: Any, peer: str) -> None:
+        """Abort a call that ended while its message arrived with what ended it, said in one log line.
+
+        gRPC's core checks a message's size only once it is asked to read it, so a call that ended
+        before its read began was ended by its client."""
+        if not isinstance(watch, ReadWatch):  # grpcio's internals changed: either cause
+            log.info("gRPC ModelInfer from %s: the call ended while its message arrived", peer)
+            context.abort(codes.CANCELLED, f"the call ended while its message arrived: over the limit of "
+                                           f"{self.limit} bytes (refused by gRPC's core), or its client left")
+        if watch.refused:
+            words = (f"the request message was refused by gRPC's core: over the limit of {self.limit} bytes "
+                     "(--max-request-size), or compressed unreadably")
+            log.info("gRPC ModelInfer from %s: %s", peer, words)
+            context.abort(codes.RESOURCE_EXHAUSTED, words)
+        log.info("gRPC ModelInfer from %s: the client cancelled or left while its message arrived", peer)
+        context.abort(codes.CANCELLED, "the client cancelled or left while its message arrived")
 
     def receive(self, requests: Iterator[Any], context: Any) -> Any:
         """The call's first message, read while holding a turn.
@@ -132,6 +156,7 @@ class ReceiveSlots:
                 self._watching = True
                 threading.Thread(target=self._watch, name="modelpack-grpc-receive", daemon=True).start()
         failure: Exception | None = None
+        ReadWatch.install(requests)
         try:
             message = next(requests, MISSING)
         except Exception as exc:  # grpc.RpcError: the call was cancelled
@@ -196,6 +221,39 @@ class ReceiveSlots:
                     continue
             for context in late:  # outside the lock: the receiving thread takes it as it wakes
                 _cancel(context, self._late_words())
+
+
+class ReadWatch:
+    """Stands for a call's core object (`cygrpc.Call`) in grpcio's request iterator, so the result of
+    each read the iterator starts is noted in `refused`: True when gRPC's core failed it (a message it
+    refused), False when it ended without failing, None before any ended (none is begun on a call
+    already ended).
+
+    grpcio's iterator and call are private: when a release renames them, nothing is installed and a
+    call ending mid-message is told as before (either cause)."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+        self.refused: bool | None = None
+
+    @classmethod
+    def install(cls, requests: Iterator[Any]) -> None:
+        """Watch the reads of `requests` (grpcio's request iterator) from now on, if it is one."""
+        call = getattr(requests, "_call", None)
+        if call is not None and not isinstance(call, cls) and hasattr(call, "start_server_batch"):
+            requests._call = cls(call)  # type: ignore[attr-defined]
+
+    def start_server_batch(self, operations: Any, tag: Any) -> Any:
+        """grpcio's: start `operations`; `tag` is called with the event they end with."""
+
+        def noted(event: Any) -> Any:
+            self.refused = not event.success
+            return tag(event)
+
+        return self.call.start_server_batch(operations, noted)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.call, name)
 
 
 DEADLINE_EXCEEDED = 4  # grpc.StatusCode.DEADLINE_EXCEEDED's number

@@ -14,9 +14,8 @@ a whole message before the budget can be taken, and held one per call at once.
 
 Every call is counted in the metrics, refusals included: those grpcio makes itself past `threads` calls
 (the method's endpoint, RESOURCE_EXHAUSTED), messages over `max_message_bytes`, which gRPC's core refuses
-(RESOURCE_EXHAUSTED to the client; grpcio shows the handler only that the call ended while its message
-arrived, as when the client leaves then, so both count CANCELLED), messages too slow to arrive
-(DEADLINE_EXCEEDED, `grpc_receive`), and calls whose client's deadline passed while they ran
+(RESOURCE_EXHAUSTED; told from a client leaving mid-message, CANCELLED, by `grpc_receive`), messages too
+slow to arrive (DEADLINE_EXCEEDED, `grpc_receive`), and calls whose client's deadline passed while they ran
 (DEADLINE_EXCEEDED; grpcio drops the answer).
 """
 
