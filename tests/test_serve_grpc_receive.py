@@ -30,20 +30,27 @@ def begin_message(conn: socket.socket, declared: int, headers: bytes | None = No
                  + http2_frame(0, 0, 1, b"\x00" + struct.pack(">I", declared)))
 
 
+def _path(path: str) -> bytes:
+    """A literal HPACK value: its length, then the path."""
+    return bytes([len(path)]) + path.encode()
+
+
 class Trickler(threading.Thread):
     """Sends its message a byte at a time, every 0.2 s, and reconnects to begin again whenever the server
     ends the call: a slowloris. `statuses` holds (grpc-status, grpc-message) of every call ended."""
 
-    def __init__(self, port: int, stop: threading.Event) -> None:
+    def __init__(self, port: int, stop: threading.Event, method: str = "ModelInfer") -> None:
         super().__init__(daemon=True)
         self.port, self.stop = port, stop
+        self.headers = infer_headers().replace(b"\x2a/inference.GRPCInferenceService/ModelInfer",
+                                               _path(f"/inference.GRPCInferenceService/{method}"))
         self.statuses: list[tuple[int, str]] = []
         self.connected = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
             with socket.create_connection(("127.0.0.1", self.port), timeout=30) as conn:
-                begin_message(conn, 1000)
+                begin_message(conn, 1000, self.headers)
                 self.connected.set()
                 conn.settimeout(0.2)
                 received = b""
@@ -180,16 +187,36 @@ def test_min_receive_rate_sets_the_deadline_from_the_command_line(served: object
     # 1 s and 100,000 bytes at 50,000 bytes/s: 3 s, however long --request-timeout is.
     server = served("--grpc-port", "0", "--request-timeout", "60", "--max-request-size", "100000",  # type: ignore[operator]
                     "--min-receive-rate", "50000")
+    code, words = first_cut_off(int(server.grpc_target.rsplit(":", 1)[1]))
+    assert code == 4 and "did not arrive within 3 s" in words, (code, words)
+
+
+def first_cut_off(port: int, method: str = "ModelInfer") -> tuple[int, str]:
+    """How the server ended the first call of a Trickler of `method` (waiting at most 60 s for it, a
+    bound for the test, not an assertion): (0, "") when it did not."""
     stop = threading.Event()
-    trickler = Trickler(int(server.grpc_target.rsplit(":", 1)[1]), stop)
+    trickler = Trickler(port, stop, method)
     trickler.start()
     try:
-        for _ in range(300):  # a bound for the test, not an assertion
+        for _ in range(300):
             if trickler.statuses:
                 break
             threading.Event().wait(0.2)
     finally:
         stop.set()
         trickler.join(30)
-    assert trickler.statuses and trickler.statuses[0][0] == 4, trickler.statuses
-    assert "did not arrive within 3 s" in trickler.statuses[0][1], trickler.statuses
+    return trickler.statuses[0] if trickler.statuses else (0, "")
+
+
+@pytest.mark.parametrize("method", ["ServerLive", "ModelMetadata"])
+def test_a_trickled_message_of_any_method_is_cut_off_in_time(tmp_path: Path, method: str) -> None:
+    """grpcio read a unary method's message itself, with no deadline: a client trickling one held its call
+    (one of --max-connections) until its connection's age ran out (ten times --request-timeout), where a
+    trickled ModelInfer message was cut off after the receive deadline (1.1 s here)."""
+    with in_process(tmp_path, request_timeout=60, max_request_bytes=100_000) as server:  # (age: 600 s)
+        code, words = first_cut_off(server.grpc_port, method)
+        assert code == 4 and "did not arrive within 1.1 s" in words, (code, words)  # DEADLINE_EXCEEDED
+        lines = [line for line in metrics_lines(server.server_address[1]) if f"grpc_{method}" in line]
+        assert any('code="DEADLINE_EXCEEDED"' in line for line in lines), lines
+        client = grpc_client.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+        assert client.is_server_live() and client.get_model_metadata("iris").name == "iris"
