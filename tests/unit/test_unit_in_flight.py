@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from modelpack.oci.descriptor import Descriptor
-from modelpack.store.quick_upload import BYTES_IN_FLIGHT, IN_FLIGHT, InFlight
+from modelpack.store.quick_upload import BYTES_IN_FLIGHT, IN_FLIGHT, WAKE_AT, InFlight
 
 WAIT = 5.0  # generous: only reached when the behaviour under test is broken
 
@@ -58,13 +58,18 @@ def test_a_blob_waits_while_the_byte_budget_is_spent() -> None:
     assert began.wait(WAIT)
 
 
-def test_a_blob_waits_while_every_slot_is_taken() -> None:
+def test_a_blob_waits_while_every_slot_is_taken_and_is_woken_once_a_batch_ended() -> None:
     flights, begun = _flights()
     for _ in range(IN_FLIGHT):
         _start(flights, 1)
     began = _start_in_thread(flights, 1)
     assert not began.wait(0.3), "a blob began past IN_FLIGHT"
-    begun[-1].set_result(True)
+    for future in begun[:IN_FLIGHT - WAKE_AT - 1]:
+        future.set_result(True)
+    # Slots are free, but the waiter is woken only once no more than WAKE_AT are under way (not at
+    # every end: each wake-up costs a thread switch and the GIL handed back and forth).
+    assert not began.wait(0.3), "woken before WAKE_AT"
+    begun[IN_FLIGHT - WAKE_AT - 1].set_result(True)
     assert began.wait(WAIT)
 
 
