@@ -13,7 +13,7 @@ from pathlib import Path
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import inspect, parse_reference, remote
 from modelpack.errors import UsageError
-from modelpack.image.kinds import is_container_image, kind_of
+from modelpack.image.kinds import A_MODEL_REFERENCE, is_container_image, kind_of
 from modelpack.image.serving import model_identity
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
@@ -29,7 +29,6 @@ log = logging.getLogger("modelpack.deploy")
 KINDS = ("deployment", "kserve", "image-volume")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-A_MODEL_REFERENCE = "io.modelpack.model.reference"
 # A Kubernetes resource quantity as the API server parses it (apimachinery's resource.Quantity), unsigned:
 # requests and limits below 0 are refused there too. Anything else fails only at `kubectl apply`.
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
