@@ -21,7 +21,7 @@ from modelpack.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from modelpack.api.catalog import Removal
+    from modelpack.api.remote_removal import Removal
     from modelpack.store.options import ClientOptions
 
 
