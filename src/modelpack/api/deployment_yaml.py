@@ -14,6 +14,7 @@ from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import inspect, parse_reference, remote
 from modelpack.errors import UsageError
 from modelpack.image.kinds import A_MODEL_REFERENCE, is_container_image, kind_of
+from modelpack.image.quantity import cpu_problem, memory_problem
 from modelpack.image.serving import model_identity
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
@@ -29,10 +30,6 @@ log = logging.getLogger("modelpack.deploy")
 KINDS = ("deployment", "kserve", "image-volume")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-# A Kubernetes resource quantity as the API server parses it (apimachinery's resource.Quantity), unsigned:
-# requests and limits below 0 are refused there too. Anything else fails only at `kubectl apply`.
-_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
-_QUANTITY = re.compile(rf"^{_NUMBER}(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?{_NUMBER})?$")
 
 
 def _given(param: str, value: object, *, quoted: bool = False) -> Wording:
@@ -127,9 +124,9 @@ def kubernetes(
                                  _given("namespace", namespace, quoted=True)))
     if replicas < 0:
         raise UsageError(compose("{}: give 0 or more", _given("replicas", replicas)))
-    for param, value in (("cpu", cpu), ("memory", memory)):
-        if not _QUANTITY.match(value):
-            raise UsageError(compose("{} is not a Kubernetes quantity of 0 or more: give e.g. 500m, 2, 512Mi or 2Gi",
+    for param, value, problem in (("cpu", cpu, cpu_problem(cpu)), ("memory", memory, memory_problem(memory))):
+        if problem is not None:
+            raise UsageError(compose("{} " + problem.replace("{", "{{").replace("}", "}}"),
                                      _given(param, value, quoted=True)))
     if serving_image is not None and kind != "image-volume":  # else silently left out of the YAML
         raise UsageError(compose("{} applies to {} only ({} runs REF itself)", _named("serving_image"),
