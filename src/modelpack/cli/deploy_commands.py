@@ -114,6 +114,17 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
                               signature_policy=signature_policy), nl=False)
 
 
+def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """Click callback for a size option (`16MiB`, `1048576`): its bytes, or the option named with the fix."""
+    from modelpack.errors import UsageError
+    from modelpack.serve.limits import parse_size
+
+    try:
+        return parse_size(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @click.command()
 @click.argument("source")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
@@ -130,9 +141,9 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
 @click.option("--request-timeout", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
               callback=usable_seconds,
               help="Seconds a client has to send a request's headers, then its body; also bounds the graceful stop.")
-@click.option("--max-request-size", default="16MiB", show_default=True,
+@click.option("--max-request-size", default="16MiB", show_default=True, callback=_byte_size,
               help="Largest request body (e.g. 64MiB); larger ones get 413 unread.")
-@click.option("--min-receive-rate", default="1MiB", show_default=True,
+@click.option("--min-receive-rate", default="1MiB", show_default=True, callback=_byte_size,
               help="gRPC: bytes a second a request message must arrive at (the largest within 1 s more than "
               "--max-request-size takes at this rate), or its call ends (DEADLINE_EXCEEDED).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
@@ -148,7 +159,7 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
 @handle_errors
 def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
           trust_unverified_pickle: bool, signature_policy: str | None, model_file: str | None,
-          max_connections: int, request_timeout: float, max_request_size: str, min_receive_rate: str, workers: int,
+          max_connections: int, request_timeout: float, max_request_size: int, min_receive_rate: int, workers: int,
           grpc_port: int | None, listen_fd: int | None, parent_fd: int | None, pinned: str | None,
           plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST, with
@@ -170,11 +181,10 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
     from modelpack import api
     from modelpack.serve.http_server import listen
     from modelpack.serve.lifecycle import configure_logging, run
-    from modelpack.serve.limits import ServerLimits, parse_size
+    from modelpack.serve.limits import ServerLimits
 
     configure_logging()
-    limits = ServerLimits(max_connections, request_timeout, parse_size(max_request_size),
-                          min_receive_rate=parse_size(min_receive_rate))
+    limits = ServerLimits(max_connections, request_timeout, max_request_size, min_receive_rate=min_receive_rate)
     if workers > 1:
         from modelpack.serve.workers import run_workers
 
