@@ -120,17 +120,12 @@ def diff(
         NotFoundError: a version does not exist.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
-    from modelpack.image.kinds import refuse_image_to_compare
     from modelpack.model_diff import diff_models
 
     local_store = _store(store)
     new = _beside(old, new)
-    sides = []
-    for named in (old, new):
-        info = read_model(named, local_store, options, remote_only)
-        refuse_image_to_compare(named, info.manifest)  # before one_model: a multi-platform image is an index
-        sides.append(info.one_model(named))
-    return diff_models(*sides)
+    return diff_models(read_model(old, local_store, options, remote_only).one_model(old, "diff"),
+                       read_model(new, local_store, options, remote_only).one_model(new, "diff"))
 
 
 def _beside(old: str | Place, new: str | Place) -> str | Place:

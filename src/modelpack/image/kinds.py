@@ -72,14 +72,24 @@ def refuse_container_image(reference: object, node: Manifest | Index) -> None:
                                                                    "`modelpack build-image`"), str(reference)))
 
 
-def refuse_image_to_compare(named: object, node: Manifest | Index) -> None:
-    """Refuse a container image where model artifacts are compared (`diff`): as a model it has no files,
-    so every file of the other side read as added or removed. The model it was built from, when
-    `build-image` recorded it (pinned by digest), is named as the thing to compare instead.
+# What to do instead, by what a model was wanted for: with the model `build-image` recorded, and without.
+_INSTEAD = {
+    "diff": ("diff the model it was built from: {}", "diff the model artifacts themselves"),
+    "sbom": ("take the ML-BOM of the model it was built from: {}", "an ML-BOM describes a model artifact"),
+    "report": ("report on the model it was built from: {}", "a report documents a model artifact"),
+}
+
+
+def refuse_image_as_model(named: object, node: Manifest | Index, use: str) -> None:
+    """Refuse a container image where one model artifact is read (`diff`, `sbom`, `report`): as a model it
+    has no files of its own (a diff read every file of the other side as added or removed; a BOM or report
+    listed the image's filesystem layers as the model's). The model it was built from, when `build-image`
+    recorded it (pinned by digest), is named as the one to use instead.
 
     Args:
         named: the reference as the user gave it (shown back).
         node: its manifest or index.
+        use: what the model was wanted for: "diff", "sbom" or "report".
 
     Raises:
         ContainerImageError: `node` is a container image (or an index of them) holding no model layer.
@@ -87,7 +97,8 @@ def refuse_image_to_compare(named: object, node: Manifest | Index) -> None:
     if not is_container_image(node) or (isinstance(node, Manifest) and any(map(_is_model_layer, node.layers))):
         return
     model = built_from(node)
-    instead = f"diff the model it was built from: {model}" if model else "diff the model artifacts themselves"
+    with_model, without = _INSTEAD[use]
+    instead = with_model.format(model) if model else without
     raise ContainerImageError(f"{named} is a container image, not a model artifact; {instead}")
 
 

@@ -1,6 +1,7 @@
-"""`diff` of a container image (a modelcar or serving image `build-image` made, or any image) is refused in
-one line naming the model to compare instead, rather than listing the model's every file as added or
-removed. Against the real registry."""
+"""`diff`, `sbom` and `report` of a container image (a modelcar or serving image `build-image` made, or any
+image) are refused in one line naming the model to use instead, rather than listing the model's every file
+as added or removed (diff) or the image's filesystem layers as a model's files (sbom, report). Against the
+real registry."""
 
 from __future__ import annotations
 
@@ -41,3 +42,9 @@ def test_diff_of_a_modelcar_names_the_model_it_was_built_from(registry: Registry
     base_diff = modelpack("diff", "--plain-http", base, ref)
     assert base_diff.code == 2 and base_diff.err == (f"error: {base} is a container image, not a model artifact; "
                                                      "diff the model artifacts themselves\n")
+    for command, instead in (("sbom", "take the ML-BOM of"), ("report", "report on")):
+        made = modelpack(command, "--plain-http", car)
+        assert (made.code, made.out) == (2, ""), made.err
+        assert made.err == (f"error: {car} is a container image, not a model artifact; {instead} the model it was "
+                            f"built from: {pinned}\n")
+    assert modelpack("sbom", "--plain-http", ref).code == 0  # the model itself still has its BOM
