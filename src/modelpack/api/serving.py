@@ -276,6 +276,8 @@ def _refuse_unverified_pickle_early(ref: Reference, model_file: str | Path | Non
     packings = [mt.parse_layer_media_type(f.media_type) for f in info.files]
     if any(parsed is None or parsed[1] != "raw" for parsed in packings):
         return fetched  # archives (or other tools' layers): their files are known once unpacked
+    if model_file is None:  # (a named file is checked once it is there)
+        files.refuse_none_servable(paths, str(ref))
     if files.only_pickles(paths, model_file):
         named = str(model_file) if model_file is not None else ", ".join(p for p in paths if files.is_pickle(Path(p)))
         raise UntrustedContentError(
