@@ -14,6 +14,7 @@ from modelpack.cli.common import (
     print_json,
     signature_policy_option,
     usable_seconds,
+    visit_host,
 )
 from modelpack.cli.escape import clean
 from modelpack.cli.file_types import RegularFile
@@ -195,7 +196,7 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
 
         pin = pin_served(source, client_options(plain_http, insecure, ca_file, verbose), signature_policy)
         sys.exit(run_workers([*sys.argv[1:], "--pinned", pin], shared, workers, ready=lambda: click.echo(
-            f"serving on http://{host}:{bound}/v2 ({workers} workers)", err=True)))
+            f"serving on http://{visit_host(host)}:{bound}/v2 ({workers} workers)", err=True)))
     from modelpack.serve.malloc import return_large_allocations
 
     # This process is the server's own: freed bodies and messages leave it (see malloc). Not in
@@ -210,10 +211,11 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
         from modelpack.cli.transfer_commands import say_verified
 
         say_verified(server.pulled)
-    grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
+    # Listening on every interface (a container's 0.0.0.0): URLs this machine can open, not 0.0.0.0 or :::PORT.
+    grpc = f" and grpc://{visit_host(host)}:{server.grpc_port}" if server.grpc_port else ""
 
     def ready() -> None:
-        base = f"http://{host}:{server.server_address[1]}/v2"
+        base = f"http://{visit_host(host)}:{server.server_address[1]}/v2"
         if server.served is not None:  # a worker's too: `--workers N` shows the first worker's, once
             served = server.served  # where a newcomer sends requests: the name is the metadata's, not the folder's
             version = f" {served.version}" if served.version else ""
