@@ -37,6 +37,7 @@ def test_login_leaves_the_callers_options_and_nothing_open(fresh_registry: Calla
         mp.login(reg.host, AUTH_USER, "wrong", options=options)
     saved = mp.login(reg.host, AUTH_USER, AUTH_PASSWORD, options=options)
     assert options.credentials is None  # another thread's calls with these options are not logged in by it
-    assert reg.host in json.loads(saved.read_text())["auths"]
+    assert saved.helper is None and saved.auth_file is not None
+    assert reg.host in json.loads(saved.auth_file.read_text())["auths"]
     assert _open_files() - files == set()
     assert [t.name for t in set(threading.enumerate()) - threads] == []

@@ -107,3 +107,18 @@ def test_the_signature_policy_is_asked_before_an_engine_is(registry: Registry, t
     run = _docker(registry, ref, "--signature-policy", str(accept))
     assert_one_line(run.err, 2, run.code, "model.joblib")
     assert not marker.exists()
+
+
+def test_a_modelcar_of_raw_weights_is_judged_with_their_whole_size(registry: Registry, tmp_path: Path) -> None:
+    """Only the first 4 KiB of a remote `.bin` are read: raw weights whose first bytes read as a pickle
+    opcode with a length past those 4 KiB (but past the file too, as its manifest size says) were refused
+    as a pickle torch.load would run."""
+    import numpy as np
+
+    weights = (np.random.default_rng(3).standard_normal(4096) * 0.02).astype(np.float32).tobytes()
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"\x8e" + weights[1:])  # BINBYTES8, its length the next 8 bytes
+    ref = registry.repo("raw") + ":1"
+    mp.push(folder, ref, options=PLAIN)
+    _engine_line(_docker(registry, ref, "--modelcar"))

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,79 @@ def test_a_signal_while_the_command_imports_is_one_line(tmp_path: Path, module: 
                          timeout=60)
     assert run.stderr.strip() == said
     assert run.returncode == code
+
+
+# The signal is sent from a `__del__` run as the module starts to be imported: Python cannot raise from
+# there, so it printed "Exception ignored ... KeyboardInterrupt" and the command went on to its end (exit 0).
+_SEND_FROM_DEL = """
+import os, sys
+
+class _Dropped:
+    def __del__(self):
+        os.kill(os.getpid(), int(os.environ["SEND_SIGNAL"]))
+
+class _Sender:
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["SEND_ON_IMPORT"]:
+            sys.meta_path.remove(self)
+            _Dropped()
+        return None
+
+sys.meta_path.insert(0, _Sender())
+"""
+
+
+def _run_sending(tmp_path: Path, sender: str, module: str, stop: signal.Signals,
+                 command: tuple[str, ...] = ("-m", "modelpack")) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "sitecustomize.py").write_text(sender)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COVERAGE_")}
+    env.update({"PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]), "SEND_SIGNAL": str(int(stop)),
+                "SEND_ON_IMPORT": module, "MODELPACK_HOME": str(tmp_path / "home")})
+    return subprocess.run([*command, "list"], capture_output=True, text=True, env=env, timeout=60)
+
+
+# The console script imports `modelpack` (then modelpack.cli, modelpack.cli.entry) before any `try` of
+# ours: the package's __init__ imported the public names' list, the version and __future__ there.
+@pytest.mark.parametrize("module", ["modelpack.public", "modelpack.version", "__future__"])
+@pytest.mark.parametrize("script", [False, True])
+def test_a_signal_while_the_package_itself_imports_is_one_line(tmp_path: Path, module: str, script: bool) -> None:
+    command = (str(Path(sys.executable).with_name("modelpack")),) if script else (sys.executable, "-m", "modelpack")
+    run = _run_sending(tmp_path, _SEND_WHILE_IMPORTING, module, signal.SIGINT, command)
+    assert (run.stderr.strip(), run.returncode) == ("error: interrupted", 130)
+
+
+@pytest.mark.parametrize(("module", "stop", "code", "said"), [("click", *INTERRUPTED), ("click", *TERMINATED),
+                                                              ("modelpack.cli.main", *INTERRUPTED)])
+def test_a_signal_python_could_not_raise_while_importing_still_stops(tmp_path: Path, module: str,
+                                                                     stop: signal.Signals, code: int,
+                                                                     said: str) -> None:
+    run = _run_sending(tmp_path, _SEND_FROM_DEL, module, stop, (sys.executable, "-m", "modelpack"))
+    assert (run.stderr.strip(), run.returncode) == (said, code)
+    assert "no models" not in run.stdout + run.stderr  # the command did not run
+
+
+def test_ctrl_c_at_any_moment_of_start_up_never_shows_a_traceback_of_modelpack(tmp_path: Path) -> None:
+    """The console script interrupted after 0 to 60 ms: before Python's handler is set the signal kills it
+    silently (-2); during Python's own start-up (`io`, `site`) and the console script's own import line
+    (finding the package on sys.path, running its few module-level lines) Python reports it itself, as
+    nothing of ours runs yet; from then on it is one line and exit 130. No traceback goes through a
+    function of modelpack's, and no Ctrl-C is lost ("Exception ignored")."""
+    script = str(Path(sys.executable).with_name("modelpack"))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COVERAGE_")}
+    env["MODELPACK_HOME"] = str(tmp_path / "home")
+    clean = 0
+    for i in range(60):
+        child = subprocess.Popen([script, "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env)
+        time.sleep(i / 1000)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+        ours = [line for line in err.splitlines() if line.lstrip().startswith("File") and "/modelpack/" in line
+                and not line.endswith("in <module>")]
+        assert not ours and "Exception ignored" not in err, err
+        if child.returncode == 130:
+            assert err.strip() == "error: interrupted"  # (click starts a new line after the ^C)
+            clean += 1
+        elif child.returncode == 0:
+            assert "no models" in out + err  # finished before the signal
+    assert clean > 0  # some landed while modelpack started

@@ -1,7 +1,7 @@
 """`modelpack init` on an XGBoost model records its booster (architecture), objective, features, classes
-and the XGBoost version, the same from a `.ubj` as from a `.json` saved by real XGBoost; a hostile `.ubj`
-(lengths and counts past its end, deep nesting, truncation) is one error line (exit 2), read within a
-memory limit far below what its declared sizes would take."""
+and the XGBoost version, the same from a `.ubj`, a `.bst` (UBJSON too) and a `.json` saved by real
+XGBoost; a hostile `.ubj` (lengths and counts past its end, deep nesting, truncation) is one error line
+(exit 2), read within a memory limit far below what its declared sizes would take."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def _saved(root: Path, model: Any, file_name: str) -> Path:
     return root
 
 
-@pytest.mark.parametrize("suffix", ["ubj", "json"])
+@pytest.mark.filterwarnings("ignore:.*Saving model in the UBJSON format")  # .bst: XGBoost says which it wrote
+@pytest.mark.parametrize("suffix", ["ubj", "json", "bst"])
 def test_a_classifier_saved_by_xgboost_says_its_booster_objective_and_shape(tmp_path: Path, suffix: str) -> None:
     model = xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(IRIS_X, IRIS_Y)
     meta = _init(_saved(tmp_path / "iris", model, f"model.{suffix}"))
@@ -56,6 +57,21 @@ def test_ubj_and_json_agree_for_other_boosters_and_a_plain_booster(tmp_path: Pat
     labels = _init(_saved(tmp_path / "c", plain, "model.ubj"))["labels"]
     assert labels["xgboost.objective"] == "binary:logistic"
     assert "xgboost.numClass" not in labels and "xgboost.estimatorType" not in labels  # none: not a guess
+
+
+def test_a_bst_in_xgboost_s_old_binary_format_keeps_framework_and_format_with_a_note(tmp_path: Path) -> None:
+    """XGBoost before 2.1 wrote a `.bst` as its binary parameters, then the objective's and booster's names
+    (XGBoost 3 can no longer write one: these bytes follow that layout by hand)."""
+    folder = tmp_path / "old"
+    folder.mkdir()
+    params = struct.pack("<fIiiiII", 0.5, 4, 3, 0, 0, 1, 7) + bytes(4 * 27)
+    names = b"".join(struct.pack("<Q", len(n)) + n for n in (b"multi:softprob", b"gbtree"))
+    (folder / "model.bst").write_bytes(b"binf" + params + names)
+    run = modelpack("init", "--print", str(folder))
+    assert run.code == 0, run.err
+    meta = yaml.safe_load(run.out)
+    assert (meta["framework"], meta["format"]) == ("xgboost", "bst") and "architecture" not in meta
+    assert "model.bst: XGBoost's old binary format (before 2.1), not read" in run.err
 
 
 def _int(value: int) -> bytes:

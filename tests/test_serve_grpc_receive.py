@@ -6,6 +6,7 @@ The hostile clients speak HTTP/2 by hand over a socket: no gRPC client sends par
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import struct
@@ -29,20 +30,27 @@ def begin_message(conn: socket.socket, declared: int, headers: bytes | None = No
                  + http2_frame(0, 0, 1, b"\x00" + struct.pack(">I", declared)))
 
 
+def _path(path: str) -> bytes:
+    """A literal HPACK value: its length, then the path."""
+    return bytes([len(path)]) + path.encode()
+
+
 class Trickler(threading.Thread):
     """Sends its message a byte at a time, every 0.2 s, and reconnects to begin again whenever the server
     ends the call: a slowloris. `statuses` holds (grpc-status, grpc-message) of every call ended."""
 
-    def __init__(self, port: int, stop: threading.Event) -> None:
+    def __init__(self, port: int, stop: threading.Event, method: str = "ModelInfer") -> None:
         super().__init__(daemon=True)
         self.port, self.stop = port, stop
+        self.headers = infer_headers().replace(b"\x2a/inference.GRPCInferenceService/ModelInfer",
+                                               _path(f"/inference.GRPCInferenceService/{method}"))
         self.statuses: list[tuple[int, str]] = []
         self.connected = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
             with socket.create_connection(("127.0.0.1", self.port), timeout=30) as conn:
-                begin_message(conn, 1000)
+                begin_message(conn, 1000, self.headers)
                 self.connected.set()
                 conn.settimeout(0.2)
                 received = b""
@@ -119,8 +127,10 @@ def wait_counted(port: int, code: str) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("leaving", ["reset", "close"])
-def test_a_client_leaving_mid_message_is_not_counted_as_over_size(tmp_path: Path, leaving: str) -> None:
+def test_a_client_leaving_mid_message_is_not_counted_as_over_size(tmp_path: Path, leaving: str,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
     # It was counted RESOURCE_EXHAUSTED, as if the server had refused an over-size message.
+    caplog.set_level(logging.INFO, "modelpack.serve")
     with in_process(tmp_path, max_request_bytes=100_000) as server:
         with socket.create_connection(("127.0.0.1", server.grpc_port), timeout=30) as conn:
             begin_message(conn, 50_000)
@@ -130,6 +140,38 @@ def test_a_client_leaving_mid_message_is_not_counted_as_over_size(tmp_path: Path
                 conn.recv(65536)
         seen = wait_counted(server.server_address[1], "CANCELLED")
         assert seen == {"CANCELLED": 1.0}, seen
+    ended = [r.getMessage() for r in caplog.records if "gRPC ModelInfer" in r.getMessage()]
+    assert len(ended) == 1 and ended[0].endswith(": the client cancelled or left while its message arrived"), ended
+
+
+def test_an_over_size_message_is_told_from_a_client_leaving(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """gRPC's core refuses a message over the limit (the client gets RESOURCE_EXHAUSTED); the handler saw
+    only an ended call, as when a client leaves: both were counted CANCELLED and said "over the limit,
+    or its client left". Now each is counted and logged as what it was."""
+    from tritonclient.utils import InferenceServerException
+
+    caplog.set_level(logging.INFO, "modelpack.serve")
+    with in_process(tmp_path, max_request_bytes=100_000) as server:
+        client = grpc_client.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+        tensor = grpc_client.InferInput("x", [4000, 4], "FP64")  # 128,000 bytes of data
+        tensor.set_data_from_numpy(np.ones((4000, 4)))
+        with pytest.raises(InferenceServerException) as refused:
+            client.infer("iris", [tensor], client_timeout=30)
+        assert "RESOURCE_EXHAUSTED" in str(refused.value.status()), refused.value
+        assert wait_counted(server.server_address[1], "RESOURCE_EXHAUSTED") == {"RESOURCE_EXHAUSTED": 1.0}
+        with socket.create_connection(("127.0.0.1", server.grpc_port), timeout=30) as conn:
+            begin_message(conn, 200_000)  # a raw client too: the header alone says it is too big
+            for _ in range(150):  # connected until it is counted (a bound for the test, not an assertion)
+                seen = counted(server.server_address[1])
+                if seen != {"RESOURCE_EXHAUSTED": 1.0}:
+                    break
+                threading.Event().wait(0.2)
+        assert seen == {"RESOURCE_EXHAUSTED": 2.0}, seen
+        assert infer(client) == [0]  # and the server goes on
+    ended = [r.getMessage() for r in caplog.records if "gRPC ModelInfer" in r.getMessage()]
+    assert len(ended) == 2 and all(line.endswith(": the request message was refused by gRPC's core: over the "
+                                                 "limit of 100000 bytes (--max-request-size), or compressed "
+                                                 "unreadably") for line in ended), ended
 
 
 def test_a_client_whose_deadline_passes_mid_message_is_counted_so(tmp_path: Path) -> None:
@@ -145,16 +187,36 @@ def test_min_receive_rate_sets_the_deadline_from_the_command_line(served: object
     # 1 s and 100,000 bytes at 50,000 bytes/s: 3 s, however long --request-timeout is.
     server = served("--grpc-port", "0", "--request-timeout", "60", "--max-request-size", "100000",  # type: ignore[operator]
                     "--min-receive-rate", "50000")
+    code, words = first_cut_off(int(server.grpc_target.rsplit(":", 1)[1]))
+    assert code == 4 and "did not arrive within 3 s" in words, (code, words)
+
+
+def first_cut_off(port: int, method: str = "ModelInfer") -> tuple[int, str]:
+    """How the server ended the first call of a Trickler of `method` (waiting at most 60 s for it, a
+    bound for the test, not an assertion): (0, "") when it did not."""
     stop = threading.Event()
-    trickler = Trickler(int(server.grpc_target.rsplit(":", 1)[1]), stop)
+    trickler = Trickler(port, stop, method)
     trickler.start()
     try:
-        for _ in range(300):  # a bound for the test, not an assertion
+        for _ in range(300):
             if trickler.statuses:
                 break
             threading.Event().wait(0.2)
     finally:
         stop.set()
         trickler.join(30)
-    assert trickler.statuses and trickler.statuses[0][0] == 4, trickler.statuses
-    assert "did not arrive within 3 s" in trickler.statuses[0][1], trickler.statuses
+    return trickler.statuses[0] if trickler.statuses else (0, "")
+
+
+@pytest.mark.parametrize("method", ["ServerLive", "ModelMetadata"])
+def test_a_trickled_message_of_any_method_is_cut_off_in_time(tmp_path: Path, method: str) -> None:
+    """grpcio read a unary method's message itself, with no deadline: a client trickling one held its call
+    (one of --max-connections) until its connection's age ran out (ten times --request-timeout), where a
+    trickled ModelInfer message was cut off after the receive deadline (1.1 s here)."""
+    with in_process(tmp_path, request_timeout=60, max_request_bytes=100_000) as server:  # (age: 600 s)
+        code, words = first_cut_off(server.grpc_port, method)
+        assert code == 4 and "did not arrive within 1.1 s" in words, (code, words)  # DEADLINE_EXCEEDED
+        lines = [line for line in metrics_lines(server.server_address[1]) if f"grpc_{method}" in line]
+        assert any('code="DEADLINE_EXCEEDED"' in line for line in lines), lines
+        client = grpc_client.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+        assert client.is_server_live() and client.get_model_metadata("iris").name == "iris"

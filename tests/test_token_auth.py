@@ -9,11 +9,20 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from helpers import modelpack, tree
 from registry_process import Registry
 from token_server import TokenServer
 
 PASSWORD = "t0ken-Secret"
+
+
+def logged_in(fresh_registry: Callable[..., Registry], tokens: TokenServer) -> Registry:
+    """A registry trusting `tokens`, alice logged in to it (saved in the docker config)."""
+    reg = fresh_registry(auth_token=tokens.registry_auth())
+    assert modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin=PASSWORD).code == 0
+    return reg
 
 
 def test_push_and_pull_with_per_scope_tokens(fresh_registry: Callable[..., Registry], tmp_path: Path) -> None:
@@ -22,9 +31,7 @@ def test_push_and_pull_with_per_scope_tokens(fresh_registry: Callable[..., Regis
     for i in range(5):
         (model / f"part-{i}.safetensors").write_bytes(os.urandom(50_000))
     with TokenServer(tmp_path, {"alice": PASSWORD}, grant_prefix="team/") as tokens:
-        reg = fresh_registry(auth_token=tokens.registry_auth())
-        assert modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin",
-                         stdin=PASSWORD).code == 0
+        reg = logged_in(fresh_registry, tokens)
         tokens.requests.clear()
         pushed = modelpack("push", "-v", "--plain-http", str(model), f"{reg.host}/team/a:1")
         assert pushed.code == 0, pushed.err
@@ -84,9 +91,7 @@ def test_a_token_service_failing_for_a_moment_is_retried(fresh_registry: Callabl
     model.mkdir()
     (model / "model.safetensors").write_bytes(os.urandom(50_000))
     with TokenServer(tmp_path, {"alice": PASSWORD}, grant_prefix="team/") as tokens:
-        reg = fresh_registry(auth_token=tokens.registry_auth())
-        assert modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin",
-                         stdin=PASSWORD).code == 0
+        reg = logged_in(fresh_registry, tokens)
         tokens.failures[:] = [503, 0]
         pushed = modelpack("push", "--plain-http", str(model), f"{reg.host}/team/a:1")
         assert pushed.code == 0, pushed.err
@@ -99,3 +104,20 @@ def test_a_token_service_failing_for_a_moment_is_retried(fresh_registry: Callabl
         assert pulled.err.strip() == f"error: token service of {reg.host} answered HTTP 503", pulled.err
         assert 1 < 100 - len(tokens.failures) <= 6  # retried, within the options' retries and the timeout
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["team/blobs/model", "team/tags/model", "team/manifests/referrers/m"])
+def test_a_repository_named_with_an_api_word_gets_its_own_scope(fresh_registry: Callable[..., Registry],
+                                                                 tmp_path: Path, name: str) -> None:
+    """`team/blobs/model` is a valid OCI name: its token was asked for `team` (the name cut at the first
+    API word), and the registry refused the push (exit 4)."""
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(os.urandom(20_000))
+    with TokenServer(tmp_path, {"alice": PASSWORD}, grant_prefix="team/") as tokens:
+        reg = logged_in(fresh_registry, tokens)
+        pushed = modelpack("push", "--plain-http", str(model), f"{reg.host}/{name}:1")
+        assert pushed.code == 0, pushed.err
+        pulled = modelpack("pull", "--plain-http", f"{reg.host}/{name}:1", "-o", str(tmp_path / "out"))
+        assert pulled.code == 0, pulled.err
+        assert all(scope.startswith(f"repository:{name}:") for _, scopes in tokens.requests for scope in scopes)

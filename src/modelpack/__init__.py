@@ -3,12 +3,11 @@
 The public API (`pack`, `push`, `pull`, `unpack`, `inspect`, `list_models`, `tag`, `remove`, `login`,
 `logout`, ..., and `Client`) lives in `modelpack.api` and is re-exported here lazily, so importing the
 package is cheap; `modelpack.public` lists every public name once.
+
+The `modelpack` command imports this package before its entry point can catch a Ctrl-C
+(modelpack.cli.entry), so it imports nothing at run time, not even `__future__`: the names, the version
+and `__all__` are looked up on first use.
 """
-
-from __future__ import annotations
-
-from modelpack.public import API_NAMES, OTHER_NAMES
-from modelpack.version import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `python -m modelpack` imports this
 if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C (modelpack.cli.entry)
@@ -35,7 +34,6 @@ if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C
     from modelpack.api.core import Inspection as Inspection
     from modelpack.api.core import PackResult as PackResult
     from modelpack.api.core import TransferResult as TransferResult
-    from modelpack.api.core import describe as describe
     from modelpack.api.core import inspect as inspect
     from modelpack.api.core import pack as pack
     from modelpack.api.core import parse_reference as parse_reference
@@ -44,6 +42,7 @@ if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C
     from modelpack.api.deploy import DEFAULT_SERVE_BASE as DEFAULT_SERVE_BASE
     from modelpack.api.deploy import build_image as build_image
     from modelpack.api.deployment_yaml import kubernetes as kubernetes
+    from modelpack.api.describing import describe as describe
     from modelpack.api.lineage_reading import lineage as lineage
     from modelpack.api.local_models import ListedModel as ListedModel
     from modelpack.api.local_models import list_models as list_models
@@ -80,17 +79,27 @@ if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C
     from modelpack.signatures.referrers import FoundSignature as FoundSignature
     from modelpack.store.client import ClientOptions as ClientOptions
     from modelpack.store.copy import CopyOptions as CopyOptions
+    from modelpack.store.credential_types import SavedCredentials as SavedCredentials
     from modelpack.store.credentials import Credentials as Credentials
     from modelpack.store.layout import LayoutStore as LayoutStore
     from modelpack.store.prefetched import Prefetched as Prefetched
     from modelpack.versions import Version as Version
+
+    __all__: list[str]
+    __version__: str
 del TYPE_CHECKING  # not a name of the package's
 
-__all__ = [*API_NAMES, *OTHER_NAMES, "__version__"]
 
-
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     # Imported on first use: `import modelpack` stays cheap for commands that need little of it.
+    from modelpack.public import API_NAMES, OTHER_NAMES
+
+    if name == "__all__":
+        return [*API_NAMES, *OTHER_NAMES, "__version__"]
+    if name == "__version__":
+        from modelpack.version import __version__
+
+        return __version__
     if name in API_NAMES:
         from modelpack import api
 
@@ -102,5 +111,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'modelpack' has no attribute {name!r}")
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+def __dir__() -> "list[str]":
+    return sorted({*globals(), *__getattr__("__all__")})

@@ -18,7 +18,7 @@ API_NAMES: dict[str, str] = {
     "resolve": "modelpack.api.catalog", "tag_remote": "modelpack.api.catalog",
     "Client": "modelpack.api.client",
     "Inspection": "modelpack.api.core", "PackResult": "modelpack.api.core",
-    "TransferResult": "modelpack.api.core", "describe": "modelpack.api.core", "inspect": "modelpack.api.core",
+    "TransferResult": "modelpack.api.core", "describe": "modelpack.api.describing", "inspect": "modelpack.api.core",
     "lineage": "modelpack.api.lineage_reading", "login": "modelpack.api.registry_login",
     "logout": "modelpack.api.registry_login", "pack": "modelpack.api.core", "parse_reference": "modelpack.api.core",
     "remote": "modelpack.api.core",
@@ -50,6 +50,7 @@ OTHER_NAMES: dict[str, str] = {
     "Version": "modelpack.versions",
     "Diff": "modelpack.model_diff",
     "Credentials": "modelpack.store.credentials",  # ClientOptions(credentials=...), Client(credentials=...)
+    "SavedCredentials": "modelpack.store.credential_types",  # what login returns
     "CopyOptions": "modelpack.store.copy",  # the copy_options of pack, push, pull, copy_model
     "FoundSignature": "modelpack.signatures.referrers",  # what VerifyResult.signatures holds
 }

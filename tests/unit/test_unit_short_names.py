@@ -11,8 +11,8 @@ import pytest
 from modelpack.errors import InvalidReferenceError
 from modelpack.oci.reference import Reference
 from modelpack.store import registries_files as files
-from modelpack.store.mirrored import require_registry
 from modelpack.store.mirrors import parse_file
+from modelpack.store.remote_routes import require_registry
 
 PODMANS = '''unqualified-search-registries = ["docker.io"]
 short-name-mode = "enforcing"

@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # what a type checker sees (`X as X`: re-exported under mypy 
     from modelpack.api.core import Inspection as Inspection
     from modelpack.api.core import PackResult as PackResult
     from modelpack.api.core import TransferResult as TransferResult
-    from modelpack.api.core import describe as describe
     from modelpack.api.core import inspect as inspect
     from modelpack.api.core import pack as pack
     from modelpack.api.core import parse_reference as parse_reference
@@ -43,6 +42,7 @@ if TYPE_CHECKING:  # what a type checker sees (`X as X`: re-exported under mypy 
     from modelpack.api.deploy import DEFAULT_SERVE_BASE as DEFAULT_SERVE_BASE
     from modelpack.api.deploy import build_image as build_image
     from modelpack.api.deployment_yaml import kubernetes as kubernetes
+    from modelpack.api.describing import describe as describe
     from modelpack.api.lineage_reading import lineage as lineage
     from modelpack.api.local_models import ListedModel as ListedModel
     from modelpack.api.local_models import list_models as list_models

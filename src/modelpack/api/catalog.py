@@ -17,9 +17,10 @@ from modelpack.places import LayoutReference, Place, open_layout, open_place, pa
 from modelpack.store import registries_files as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
-from modelpack.store.mirrored import naming_mirrors, require_registry
+from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.registry_admin import repositories, tag_count
+from modelpack.store.remote_routes import require_registry
 from modelpack.threads import worker_pool
 
 if TYPE_CHECKING:  # imported where used: `versions` and `model_diff` cost a listing's or a diff's imports only

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelpack.advice import Wording, compose, setting
+from modelpack.api.describing import describe as describe
 from modelpack.api.manifest_reading import config_json, entry_types
 from modelpack.errors import ModelpackError, NotFoundError, UsageError
 from modelpack.model_info import ModelInfo
@@ -26,17 +26,17 @@ from modelpack.oci.reference import Reference
 from modelpack.places import Place, open_place, parse_place
 from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
-from modelpack.store.mirrored import naming_mirrors, open_remote
+from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.missing_name import not_in_store
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
+from modelpack.store.remote_routes import open_remote
 from modelpack.store.target import RemoteRepository, read_small
 
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
-    from modelpack.packing.build import HashProgress, PackedLayer, PackedModel
+    from modelpack.packing.build import HashProgress, PackedModel
     from modelpack.packing.hashcache import HashCache
-    from modelpack.packing.select import LayerSource
 
 log = logging.getLogger("modelpack")
 
@@ -200,66 +200,6 @@ def record_provenance(local_store: LayoutStore, model: PackedModel, model_dir: s
 
     predicate = provenance.build_predicate(model, Path(model_dir), reference, overrides, started, _now())
     return provenance.save(local_store, model.descriptor.digest, predicate)
-
-
-def describe(
-    model_dir: str | Path,
-    overrides: Overrides = (),
-    *,
-    default_name: str | None = None,
-    on_layer: Callable[[PackedLayer], None] | None = None,
-    on_hashing: Callable[[LayerSource, Future[str]], None] | None = None,
-    hashes: HashCache | None = None,
-    resolver: Callable[[Reference], str] | None = None,
-    hash_progress: HashProgress | None = None,
-    warn: Callable[[str], None] | None = None,
-) -> PackedModel:
-    """Describe a directory as a ModelPack artifact without storing anything. With `resolver`,
-    lineage references (parent, datasets) are pinned to digests. A declared `format` that no model
-    file has is packed as declared and said through `warn` (see `pack`).
-
-    Args:
-        model_dir: the model's directory.
-        overrides: metadata over `modelpack.yaml`'s (as `pack` takes them).
-        default_name: the model's name when the metadata gives none.
-        on_layer: hears of each layer once described.
-        on_hashing: hears of each file as its hashing starts (the future completes with its digest).
-        hashes: digests of files already hashed, by path, size and time.
-        resolver: pins a lineage reference to its digest.
-        hash_progress: hears of the files being hashed (for a progress bar).
-        warn: hears of metadata the files contradict (default: a logging warning).
-
-    Returns:
-        The manifest, config and layers, with where each layer's bytes come from.
-
-    Raises:
-        UsageError: not a directory, or more files than a 4 MiB manifest can name.
-        MetadataError: metadata that does not validate (the field is named).
-    """
-    # Imported here: pydantic's metadata models cost ~50 ms to build, and pull/inspect never need them.
-    from modelpack.inspection.declared_format import format_mismatch
-    from modelpack.metadata.load import load_metadata
-    from modelpack.packing.build import build
-    from modelpack.packing.select import select_layers
-
-    path = Path(model_dir)
-    if not path.is_dir():
-        raise UsageError(f"{model_dir} is not a directory")
-    metadata = load_metadata(path, overrides, default_name=default_name or path.resolve().name)
-    if resolver is not None:
-        from modelpack.lineage_chain import pin, pin_parent
-
-        metadata = metadata.model_copy(update={
-            "parent": pin_parent(metadata.parent, resolver) if metadata.parent else None,
-            "datasets": [pin(d, resolver) for d in metadata.datasets],
-        })
-    sources = select_layers(path, metadata.files)
-    # Said before hashing, which can take minutes: the user may stop and correct it. Packed as declared:
-    # the user may know a format the files cannot show.
-    if metadata.format and (mismatch := format_mismatch(metadata.format, sources, model_dir)):
-        (warn or log.warning)(mismatch)
-    return build(path, metadata, on_layer=on_layer, on_hashing=on_hashing, hashes=hashes or _store_hashes(None),
-                 hash_progress=hash_progress, sources=sources)
 
 
 def _lineage_resolver(local_store: LayoutStore, options: ClientOptions | None) -> Callable[[Reference], str]:

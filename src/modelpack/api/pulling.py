@@ -112,6 +112,7 @@ def pull(
     if output is not None:
         check_output(output, force)  # before anything is downloaded
     local_store = _store(store)
+    patience = options.timeout if options is not None else None  # for another pull's stuck download
     selection = selection or LayerSelection()
     if not selection.everything:
         copy_options = replace(copy_options or CopyOptions(), layer_filter=selection)
@@ -148,7 +149,7 @@ def pull(
         refuse_container_image(ref, parse_manifest(fetched[1]))  # before any blob is fetched
         if output is None:
             assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
-            target = local_store.repository(ref.name, partial=not selection.everything)
+            target = local_store.repository(ref.name, partial=not selection.everything, patience=patience)
             tag = _recorded_tag(src, ref, prefetched)
             result = copy(src, target, version, tag, copy_options, fetched=fetched)
             local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
@@ -156,7 +157,7 @@ def pull(
         elif keep or link:
             assert isinstance(ref, Reference)
             transfer = _pull_through_store(ref, fetched, src, local_store, Path(output), copy_options, link, force,
-                                           selection, _recorded_tag(src, ref, prefetched))
+                                           selection, _recorded_tag(src, ref, prefetched), patience)
         else:
             transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force, selection)
     transfer.verified_signatures = verified
@@ -195,17 +196,20 @@ def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, loc
 
 def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Storage,
                         local_store: LayoutStore, output: Path, copy_options: CopyOptions | None, link: bool,
-                        force: bool, selection: LayerSelection, tag: str | None) -> TransferResult:
+                        force: bool, selection: LayerSelection, tag: str | None,
+                        patience: float | None) -> TransferResult:
     """pull -o --keep / --link: into the store (`tag` recorded there), then the files copied (or linked)
     out of it."""
     with local_store.writing():  # from the first blob until the files are out: no `rm` may collect them
-        return _through_store(ref, fetched, src, local_store, output, copy_options, link, force, selection, tag)
+        return _through_store(ref, fetched, src, local_store, output, copy_options, link, force, selection, tag,
+                              patience)
 
 
 def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Storage, local_store: LayoutStore,
                    output: Path, copy_options: CopyOptions | None, link: bool, force: bool,
-                   selection: LayerSelection, tag: str | None) -> TransferResult:
-    target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything)
+                   selection: LayerSelection, tag: str | None, patience: float | None) -> TransferResult:
+    target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything,
+                                    patience=patience)
     signature = SignatureLookup(src, _single_manifest(ref, fetched[1]))
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
     try:

@@ -185,9 +185,11 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
     speculated: set[str] = set()
     previous_digest, previous = _tagged_manifest(dst, ref)
     base = previous  # what the tag names now, else another tag's version: no HEAD for its blobs
+    new_repository = False
     if previous is None and isinstance(dst, TagLister):
         if not dst.has_tags():  # a new repository: small files need no HEAD
             options = replace(options, unasked_below=UNASKED_BELOW)
+            new_repository = True
         else:
             base = sibling_manifest(dst, ref.tag)
     if base is not None:
@@ -204,6 +206,16 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
         if pipeline.submit_unhashed(media_type, source.files[0].size, layer_opener(source), digest):
             speculated.add(source.relpath)
 
+    def hashed_by_upload(source: LayerSource) -> Future[str] | None:
+        # Into a new repository no large file can be there already: its upload starts now and hashes
+        # what it sends, so the file is read once (~0.15 s of CPU per GiB less than a hash beside it).
+        digest: Future[str] = Future()
+        media_type = media.layer_media_type(source.kind, "raw")
+        if not pipeline.submit_unhashed(media_type, source.files[0].size, layer_opener(source), digest, hashing=True):
+            return None
+        speculated.add(source.relpath)
+        return digest
+
     def on_layer(layer: PackedLayer) -> None:
         if layer.source.relpath not in speculated:
             pipeline.submit(layer.descriptor, layer.open)
@@ -211,7 +223,8 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
     with BlobPipeline(dst, options) as pipeline:
         model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
                          on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes(local_store),
-                         resolver=_lineage_resolver(local_store, client_options), warn=warn)
+                         resolver=_lineage_resolver(local_store, client_options), warn=warn,
+                         hashed_by_upload=hashed_by_upload if new_repository else None)
     _check_pinned(ref, model.descriptor.digest)
     if previous_digest == model.descriptor.digest:  # unchanged: one GET in all
         blobs = [model.manifest.config, *model.manifest.layers]

@@ -4,17 +4,18 @@ config; `logout` forgets them."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 from modelpack.errors import UsageError
 from modelpack.oci.reference import is_domain
 from modelpack.store import credentials
 from modelpack.store import registries_files as registries_conf
+from modelpack.store.credential_types import SavedCredentials
 from modelpack.store.options import ClientOptions, closes_own_options
 
 
 @closes_own_options
-def login(registry: str, username: str, password: str, *, options: ClientOptions | None = None) -> Path | str:
+def login(registry: str, username: str, password: str, *,
+          options: ClientOptions | None = None) -> SavedCredentials:
     """Check the credentials against the registry, then save them (the docker config, or as registries.conf's
     `credential-helpers` says).
 
@@ -25,8 +26,9 @@ def login(registry: str, username: str, password: str, *, options: ClientOptions
         options: how to reach the registry (left as they are: the credentials are checked on a copy).
 
     Returns:
-        The docker config file the credentials were saved in, or the credential helper program keeping
-        them (registries.conf's `credential-helpers`).
+        Where they were saved: `auth_file`, the auth file written (the docker config), and `helper`, the
+        credential helper program keeping the secret, when one does (the config's, or registries.conf's
+        `credential-helpers`, which write no file); `str()` of it says both.
 
     Raises:
         UsageError: `registry` is not a host, a username or password is empty, or the host is blocked.

@@ -27,9 +27,9 @@ from modelpack.oci.reference import Reference
 from modelpack.signatures.lookup import is_signature_tag
 from modelpack.signatures.policy import policy_verdict
 from modelpack.store.layout import LayoutStore
-from modelpack.store.mirrored import require_registry
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
+from modelpack.store.remote_routes import require_registry
 
 if TYPE_CHECKING:
     import socket

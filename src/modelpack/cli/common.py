@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from modelpack.cli.entry import stopped
 from modelpack.cli.escape import EscapingFormatter, clean
 from modelpack.cli.file_types import CaFile, RegularFile
+from modelpack.cli.stops import stopped
 
 if TYPE_CHECKING:
     from modelpack.store.options import ClientOptions
@@ -219,7 +219,7 @@ def handle_errors(func: F) -> F:
             from modelpack.advice import cli_message
 
             fail(_one_line(cli_message(exc)), exc.exit_code)  # its advice as commands and flags
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (entry.Terminated)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (stops.Terminated)
             fail(*stopped(exc))
         except BrokenPipeError:  # `modelpack ls | head -1`: the reader left; nothing to say to it
             silence_stdout()

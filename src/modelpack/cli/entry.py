@@ -2,95 +2,45 @@
 SIGTERM in the first ~100 ms, while click and every command's options are imported, ends the command as
 one later does (one line, exit 130 or 143), not with a traceback of the import it interrupted.
 
-What runs before `main`'s `try` (this module's and the packages' own imports) is kept to a minimum: a
-Ctrl-C there still prints the traceback of what it interrupted. `typing` alone took ~9 ms of a ~20 ms
-start (with `re`, `enum`, `functools`), so neither this module nor `modelpack/__init__` imports it at
-run time, and `signal` (with `enum`) is imported inside the `try`. Before that is Python's own start-up
-(`site` and the `.pth` files, `runpy` for `python -m`), which no code of ours can cover.
-"""
+What runs before `main`'s `try` (finding and running this module and its two packages' `__init__`) is
+kept to a minimum: a Ctrl-C there still prints the traceback of what it interrupted. `typing` alone took
+~9 ms of a ~20 ms start (with `re`, `enum`, `functools`), so neither this module nor `modelpack/__init__`
+imports anything at run time (not `__future__`, nor the public names' list: annotations are strings),
+and `signal` (with `enum`) is imported inside the `try`. Before that is Python's own start-up (its
+`encodings` and `io`, `site` and the `.pth` files, `runpy` for `python -m`), which no code of ours can
+cover: a Ctrl-C there ends Python with its own traceback (or "Fatal Python error"), or, before Python
+installs its handler, kills it silently.
 
-from __future__ import annotations
+A Ctrl-C can also land in code Python calls where nothing can raise (the import lock's weakref callback,
+a `__del__`): Python prints "Exception ignored" with a traceback and goes on, so an interrupted command
+ran to its end. While the command imports, such a stop is kept and raised once the imports are done.
+"""
 
 import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import NoReturn
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would be: the same clean-up runs (a pull's hidden folder removed, a
-    staging folder emptied), where the default action ended the process at once and left them."""
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    raise Terminated
-
-
-def stop_on_sigterm_as_on_ctrl_c() -> None:
-    """SIGTERM from now on raises `Terminated` in the main thread (serve installs its own meanwhile)."""
-    import signal
-
-    signal.signal(signal.SIGTERM, _terminated)
-
-
-def stopped(exc: BaseException) -> tuple[str, int]:
-    """The one line and the exit code for a Ctrl-C (`KeyboardInterrupt`) or a SIGTERM (`Terminated`)."""
-    return ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
-
-
-def ignore_stop_signals_once_done() -> None:
-    """The command's work is done and its output flushed: SIGINT and SIGTERM are ignored from now on,
-    or, while threads of ours are still running, once Python has joined them at exit (a Ctrl-C can
-    still end a thread that would not finish).
-
-    Python sets a stop signal's handling back to the default before it finalizes its modules (tens of
-    ms with serve's or push's imports loaded): a signal then ended the finished command silently, as
-    killed by it (-2, -15), and a script took a completed pull or push for a failed one. An ignored
-    signal stays ignored through finalization, so the exit status stays the work's.
-    """
-    import threading
-
-    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
-    if any(t.is_alive() for t in others):
-        import atexit
-
-        atexit.register(_ignore_stop_signals)  # atexit runs once Python has joined the non-daemon threads
-    else:
-        _ignore_stop_signals()
-
-
-def _ignore_stop_signals() -> None:
-    import signal
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
-    _forget_ctrl_c_in_exec()
-
-
-def _forget_ctrl_c_in_exec() -> None:
-    """Clear CPython's note that a Ctrl-C went uncaught, which a Ctrl-C caught by us can leave set.
-
-    CPython (since bpo-1054041) kills itself with SIGINT at exit, whatever status `sys.exit` gave, under
-    `python -m` when it noted an uncaught KeyboardInterrupt; but it takes one leaving code that `exec` or
-    `eval` runs from a string as uncaught, even when a caller catches it. Imports run such code (every
-    dataclass's methods, namedtuples: ~400 execs while `push` imports its modules), so a Ctrl-C landing
-    in one ended an interrupted command as killed by SIGINT (-2) after its `error: interrupted` (4 pushes
-    and 7 pulls in 120 interrupted at random). Each string eval resets the note as it starts, and none can
-    be interrupted once the signals are ignored. (A SIGTERM raises `Terminated`, which CPython does not
-    take for a Ctrl-C; the `modelpack` console script leaves Python by a path that skips the check.)
-    """
-    exec("")  # resets the note: see above
-
-
-def main() -> NoReturn:
+def main() -> "NoReturn":
     """Run `modelpack` with the arguments in `sys.argv`; exit with its status."""
+    previous = sys.unraisablehook
     try:
-        stop_on_sigterm_as_on_ctrl_c()
+        from modelpack.cli import stops
+
+        keep = sys.unraisablehook = stops.KeepStops(previous)
+        stops.stop_on_sigterm_as_on_ctrl_c()
         from modelpack.cli.main import main as run
+
+        sys.unraisablehook = previous  # from now on the command's own handling sees every stop
+        if keep.kept is not None:
+            raise keep.kept
+        run()  # inside the `try`: a stop before the command's own handling starts (logging set up) too
     except KeyboardInterrupt as exc:
+        from modelpack.cli.stops import ignore_stop_signals_once_done, stopped
+
         message, code = stopped(exc)
         sys.stderr.write(f"error: {message}\n")
         ignore_stop_signals_once_done()
         sys.exit(code)
-    run()

@@ -20,7 +20,7 @@ from modelpack.cli import (
     ui_commands,
 )
 from modelpack.cli.common import configure_logging, global_verbose_option, silence_stdout
-from modelpack.cli.entry import ignore_stop_signals_once_done, stopped
+from modelpack.cli.stops import ignore_stop_signals_once_done, stopped
 from modelpack.version import __version__
 
 

@@ -35,8 +35,8 @@ def login(registry: str, username: str, password_stdin: bool, plain_http: bool, 
 
     password = _login_password(password_stdin)
     options = client_options(plain_http, insecure, ca_file, verbose)
-    path = api.login(registry, username, password, options=options)
-    click.echo(f"Login succeeded (credentials saved in {path})")
+    saved = api.login(registry, username, password, options=options)
+    click.echo(f"Login succeeded (credentials saved in {saved})")
 
 
 def _login_password(password_stdin: bool) -> str:

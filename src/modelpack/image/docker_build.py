@@ -117,7 +117,7 @@ def checked_digest(ref: Reference, modelcar: bool, options: Any, verify_key: str
     """
     from modelpack.api.core import remote
     from modelpack.image.modelcar import SNIFF_BYTES, SNIFFED_SUFFIXES
-    from modelpack.image.served_file import JSON_HEAD, remote_heads
+    from modelpack.image.served_file import JSON_HEAD, declared_sizes, remote_heads
     from modelpack.oci.descriptor import parse_manifest
 
     repo = remote(ref, options, mirrors=True)
@@ -131,18 +131,19 @@ def checked_digest(ref: Reference, modelcar: bool, options: Any, verify_key: str
     elif not trust_unverified_pickle and not verdict.signed:
         heads = dict.fromkeys(SNIFFED_SUFFIXES, SNIFF_BYTES) if modelcar else {".json": JSON_HEAD}
         with tempfile.TemporaryDirectory(prefix="modelpack-docker-") as folder:
-            _refuse_pickles(remote_heads(repo, node, Path(folder), heads), str(ref), modelcar)
+            _refuse_pickles(remote_heads(repo, node, Path(folder), heads), str(ref), modelcar, declared_sizes(node))
     return desc.digest, dict(node.annotations or {}), verdict
 
 
-def _refuse_pickles(files: dict[str, Path], model_ref: str, modelcar: bool) -> None:
+def _refuse_pickles(files: dict[str, Path], model_ref: str, modelcar: bool,
+                    sizes: dict[str, int] | None = None) -> None:
     """A modelcar holding a file KServe's runtimes unpickle, or a serving image whose `serve /models`
-    loads a pickle, is refused."""
+    loads a pickle, is refused (`files` holds heads of files of these `sizes`, when given)."""
     from modelpack.image.modelcar import refuse_unverified_pickles
     from modelpack.image.served_file import refuse_unverified_pickle
 
     if modelcar:
-        refuse_unverified_pickles(files, model_ref)
+        refuse_unverified_pickles(files, model_ref, sizes)
     else:
         refuse_unverified_pickle(files, f"build a serving image of {model_ref}")
 

@@ -76,3 +76,18 @@ def remote_heads(repo: Storage, node: Manifest | Index, folder: Path, heads: dic
                 with repo.open_blob(layer) as stream:  # all `count` bytes (or the whole blob): a short
                     out.write(read_at_most(stream, count)[:count])  # head would pass for a whole file
     return files
+
+
+def declared_sizes(node: Manifest | Index) -> dict[str, int]:
+    """Each file path of a manifest and its size as the manifest declares it (what `remote_heads` cut).
+
+    Args:
+        node: the model's manifest.
+
+    Returns:
+        {path: size}, for the layers that are single files.
+    """
+    from modelpack.unpacking import layer_path
+
+    layers = node.layers if isinstance(node, Manifest) else []
+    return {path: layer.size for layer in layers if (path := layer_path(layer)) is not None}

@@ -35,7 +35,8 @@ from modelpack.inspection.skops_schema import skops_class
 from modelpack.inspection.xgboost_file import SUFFIXES as XGBOOST_SUFFIXES
 from modelpack.inspection.xgboost_file import is_xgboost_model
 from modelpack.inspection.xgboost_model import read_xgboost_model
-from modelpack.metadata.load import METADATA_FILE, validate
+from modelpack.metadata.filename import METADATA_FILE
+from modelpack.metadata.load import validate
 from modelpack.metadata.schema import FileRules
 from modelpack.oci.reference import Reference
 from modelpack.packing.select import LayerSource, select_layers

@@ -4,7 +4,9 @@ XGBoost writes, never loaded by XGBoost.
 
 A `.ubj` is read by the bounded reader in `ubjson` (the trees are skipped by seeking, so memory does not
 grow with the model); a `.json` is parsed whole by the guarded JSON parser, up to MAX_JSON_BYTES. A `.bst`
-(XGBoost's old binary format) is not read.
+is read as a `.ubj` when it is UBJSON: since 2.1 XGBoost writes UBJSON under any name but `.json`
+(`save_model("model.bst")`, the name KServe's XGBoost runtime loads), and 3.x writes nothing else. Only
+a `.bst` in XGBoost's old binary format (before 2.1: no UBJSON object, `{`, first) is not read.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def read_xgboost_model(path: Path, relpath: str) -> tuple[dict[str, Any], str | 
     """The metadata fields an XGBoost model file gives beyond `framework` and `format`.
 
     Args:
-        path: a `.ubj` or `.json` model (other suffixes give nothing).
+        path: a `.ubj`, `.bst` or `.json` model (other suffixes give nothing).
         relpath: its path in the model, for messages.
 
     Returns:
@@ -40,7 +42,9 @@ def read_xgboost_model(path: Path, relpath: str) -> tuple[dict[str, Any], str | 
         MalformedFileError: the file is not a well-formed JSON or UBJSON document, or breaks a cap.
     """
     suffix = path.suffix.lower()
-    if suffix == ".ubj":
+    if suffix == ".bst" and not _starts_as_ubjson(path):
+        return {}, f"{relpath}: XGBoost's old binary format (before 2.1), not read: objective not recorded"
+    if suffix in (".ubj", ".bst"):
         document = read_ubjson(path, relpath, WANT)
     elif suffix == ".json":
         size = path.stat().st_size
@@ -50,6 +54,13 @@ def read_xgboost_model(path: Path, relpath: str) -> tuple[dict[str, Any], str | 
     else:
         return {}, None
     return _fields(document), None
+
+
+def _starts_as_ubjson(path: Path) -> bool:
+    """Whether the file begins as XGBoost's UBJSON document does: an object (`{`). XGBoost's old binary
+    format began with its parameters' bytes (a float, `binf` before it in some versions)."""
+    with path.open("rb") as f:
+        return f.read(1) == b"{"
 
 
 def _fields(document: Any) -> dict[str, Any]:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import difflib
-import os
 import subprocess
 import types
 import typing
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +15,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from modelpack.advice import Wording, compose, setting
-from modelpack.errors import MetadataError, UsageError
-from modelpack.metadata.filename import MAX_METADATA_BYTES, METADATA_FILE
+from modelpack.errors import MetadataError
+from modelpack.metadata.created import creation_time as creation_time
+from modelpack.metadata.created import source_date_epoch as source_date_epoch
+from modelpack.metadata.filename import metadata_path
 from modelpack.metadata.schema import Capabilities, FileRules, ModelMetadata
-from modelpack.packing.links import LinkPolicy
-
-MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last second RFC 3339 can write
-
+from modelpack.metadata.yaml_file import JsonLoader
+from modelpack.metadata.yaml_file import read_yaml as read_yaml
 
 # `--set` strings (`metrics.f1=0.9`, values parsed as YAML scalars) or a mapping from the API, whose
 # values are taken as given and whose nested mappings merge key by key ({"metrics": {"f1": 0.9}}).
@@ -48,77 +46,6 @@ def load_metadata(
         for key, value in git_facts(model_dir).items():
             raw.setdefault(key, value)
     return validate(raw)
-
-
-def metadata_path(model_dir: Path) -> Path | None:
-    """The model directory's modelpack.yaml, if it has one, read through a link only if the link stays
-    inside the directory (as every packed file).
-
-    Raises:
-        MetadataError: it is a folder or other non-file, or a link that leaves the directory.
-    """
-    path = model_dir / METADATA_FILE
-    if not os.path.lexists(path):
-        return None
-    try:
-        real = Path(LinkPolicy(model_dir).resolve(path, METADATA_FILE))
-    except UsageError as exc:
-        raise MetadataError(str(exc)) from None
-    if not real.is_file():
-        raise MetadataError(f"{path} is not a regular file: the metadata must be a YAML file (rename it)")
-    return real
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    if path.stat().st_size > MAX_METADATA_BYTES:
-        raise MetadataError(f"{path}: larger than {MAX_METADATA_BYTES} bytes")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MetadataError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    try:
-        data = yaml.load(text, Loader=_JsonLoader)  # a SafeLoader
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise MetadataError(f"{path}: not valid YAML{line}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise MetadataError(f"{path}: expected a mapping of fields at the top level")
-    return data
-
-
-class _JsonLoader(yaml.SafeLoader):
-    """safe_load, but building only what JSON can hold, since metadata ends up as JSON: text, numbers,
-    true/false, null, lists and mappings. A timestamp stays text (the fields that are times parse it and
-    name a bad one, such as month 13); `!!binary`, `!!set`, `!!omap` and `!!pairs` are refused. A key
-    given twice in one mapping is an error: YAML would keep the last silently, and a second `metrics:`
-    block lower in the file would quietly replace the first."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, typing.Hashable) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-    def construct_text(self, node: yaml.Node) -> str:
-        return str(self.construct_scalar(node))  # type: ignore[arg-type]
-
-    def refuse(self, node: yaml.Node) -> None:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"!!{node.tag.rsplit(':', 1)[-1]} is not allowed: metadata holds only text, numbers, "
-            "true/false, lists and mappings", node.start_mark)
-
-
-_JsonLoader.add_constructor("tag:yaml.org,2002:timestamp", _JsonLoader.construct_text)
-for _tag in ("binary", "set", "omap", "pairs"):
-    _JsonLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _JsonLoader.refuse)
 
 
 def validate(raw: dict[str, Any]) -> ModelMetadata:
@@ -255,7 +182,7 @@ def _scalar(text: str) -> Any:
         except ValueError:
             pass
     try:
-        return yaml.load(text, Loader=_JsonLoader) if text else ""  # (a SafeLoader)
+        return yaml.load(text, Loader=JsonLoader) if text else ""  # (a SafeLoader)
     except yaml.YAMLError:
         return text
 
@@ -307,32 +234,3 @@ def strip_credentials(url: str) -> str:
         host = parts.netloc.rsplit("@", 1)[1]
         return urllib.parse.urlunsplit(parts._replace(netloc=host))
     return url
-
-
-def creation_time(metadata: ModelMetadata, newest_mtime: int | None = None) -> datetime:
-    """`created` from the metadata, else SOURCE_DATE_EPOCH (reproducible builds), else the newest
-    modification time among the packed files (so packing an unchanged directory again gives the same
-    digest), else now."""
-    if metadata.created is not None:
-        created = metadata.created
-        return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
-    epoch = source_date_epoch()
-    if epoch is not None:
-        return datetime.fromtimestamp(epoch, tz=timezone.utc)
-    if newest_mtime is not None:
-        return datetime.fromtimestamp(newest_mtime, tz=timezone.utc)
-    return datetime.now(tz=timezone.utc).replace(microsecond=0)
-
-
-def source_date_epoch() -> int | None:
-    value = os.environ.get("SOURCE_DATE_EPOCH")
-    if not value:
-        return None
-    try:
-        seconds = int(value)
-    except ValueError:
-        seconds = -1
-    if not 0 <= seconds <= MAX_EPOCH:
-        raise MetadataError(f"SOURCE_DATE_EPOCH={value!r}: expected whole seconds since 1970, from 0 to "
-                            f"{MAX_EPOCH} (9999-12-31)")
-    return seconds

@@ -6,38 +6,42 @@ straight to a registry, re-reading files (or regenerating tar streams) as the de
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
 import json
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelpack.errors import IntegrityError, NotFoundError, UsageError
-from modelpack.metadata.load import creation_time, source_date_epoch
+from modelpack.errors import IntegrityError, NotFoundError
+from modelpack.metadata.created import creation_time, source_date_epoch
 from modelpack.metadata.mapping import manifest_annotations, model_config, rfc3339
-from modelpack.metadata.schema import ModelMetadata
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Manifest, encode_manifest, json_bytes
+from modelpack.oci.descriptor import Descriptor, Manifest, encode_manifest, json_bytes
+from modelpack.packing.archive_entries import check_archive_entries
 from modelpack.packing.archive_key import archive_key
 from modelpack.packing.hashcache import HashCache
+from modelpack.packing.manifest_size import check_manifest_size, far_below_manifest_limit
 from modelpack.packing.reading import open_source
+from modelpack.packing.rules import DEFAULT_RULES
 from modelpack.packing.select import LayerSource, select_layers
 from modelpack.packing.tarball import tar_chunks
-from modelpack.streams import ByteStream, IterStream
+from modelpack.streams import ByteStream, IterStream, fill
 from modelpack.threads import map_in_workers
+
+if TYPE_CHECKING:
+    from modelpack.metadata.schema import ModelMetadata
 
 TYPEFLAG_REG = ord("0")
 # Files at least this large may start uploading before their digest is known (see api.push).
 SPECULATE_MIN_BYTES = 32 * 1024 * 1024
 TYPEFLAG_DIR = ord("5")
-LAYER_BYTES_BOUND = 640  # a layer's descriptor in the manifest but for its path (~450 with every annotation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +144,7 @@ class HashProgress:
 
 def build(
     model_dir: Path,
-    metadata: ModelMetadata,
+    metadata: ModelMetadata | Future[ModelMetadata],
     *,
     workers: int = 2,
     hashes: HashCache | None = None,
@@ -148,28 +152,42 @@ def build(
     on_hashing: Callable[[LayerSource, Future[str]], None] | None = None,
     hash_progress: HashProgress | None = None,
     sources: list[LayerSource] | None = None,
+    hashed_by_upload: Callable[[LayerSource], Future[str] | None] | None = None,
 ) -> PackedModel:
     """Describe `model_dir` as a ModelPack artifact, hashing each file (unless `hashes` knows it).
     `sources` are its layers when the caller has already selected them (`select_layers`).
 
+    `metadata` may still be being built (a future, which `describe` gives when the directory has no
+    modelpack.yaml): the files are then selected by the default rules and hashed meanwhile, and the
+    metadata is awaited for the manifest (or before hashing, when the model has so many files that the
+    manifest's size must be checked first).
+
     Hooks for a push that overlaps hashing with uploading: `on_hashing` is told about a large file
-    before it is hashed, with a future of its digest; `on_layer` sees each layer once described.
+    before it is hashed, with a future of its digest; `on_layer` sees each layer once described;
+    `hashed_by_upload` may take a large file to upload at once, hashing what it sends (a future of its
+    digest): it is then read once, not twice.
     `hash_progress` is told of each file hashed and of the bytes read (for a progress bar)."""
     epoch = source_date_epoch()
+    pending = metadata if isinstance(metadata, Future) else None
+    rules = DEFAULT_RULES if pending is not None else metadata.files  # type: ignore[union-attr]
     if sources is None:
-        sources = select_layers(model_dir, metadata.files)
-    created = creation_time(metadata, max((f.mtime for s in sources for f in s.files), default=None))
+        sources = select_layers(model_dir, rules)
+    newest = max((f.mtime for s in sources for f in s.files), default=None)
+    packings = {s.relpath: layer_packing(s, rules.compress) for s in sources}
+    if pending is not None and not far_below_manifest_limit(sources):
+        metadata, pending = pending.result(), None  # its size must be checked before any hashing
+    if pending is None:
+        assert not isinstance(metadata, Future)
+        check_manifest_size(metadata, creation_time(metadata, newest), sources, packings, epoch)
 
     # Digests the cache knows, looked up here: for an unchanged model of many small files, handing
     # each lookup to the pool cost more in thread hand-offs than the lookups themselves.
-    packings = {s.relpath: layer_packing(s, metadata.files.compress) for s in sources}
     # Each raw file's cache key, taken here once: what its digest is stored under once it is hashed.
     file_keys: dict[str | Path, tuple[str, list[int]]] = {}
     cached = hashes.get_many((s.files[0].path for s in sources if packings[s.relpath] == "raw"),
                              file_keys) if hashes else {}
     known = {s.relpath: digest for s in sources if packings[s.relpath] == "raw"
              and (digest := cached.get(s.files[0].path)) is not None}
-    check_manifest_size(metadata, created, sources, packings, epoch)
     check_archive_entries(sources)
     mtimes = {s.relpath: tar_mtime(s, epoch) for s in sources}
     # Folders packed as one layer, looked up in the same way: every key, then one read of the cache.
@@ -182,15 +200,26 @@ def build(
         cached = known.get(source.relpath)
         if cached is not None:
             return cached, file.size
+        if source.relpath in uploads:
+            digest = _digest_of_upload(uploads[source.relpath], pending)
+            if hashes and (key := file_keys.get(file.path)):
+                hashes.store(*key, digest)
+            return digest, file.size
         future: Future[str] = Future()
-        if on_hashing and file.size >= SPECULATE_MIN_BYTES:
+        twin = uploads.get(kin.get(source.relpath) or "")
+        if twin is not None:
+            # It may repeat a file being uploaded (and hashed): once that digest is known, an equal
+            # one is that blob already (see BlobPipeline.submit), so it is neither speculated nor sent.
+            with contextlib.suppress(Exception):
+                _digest_of_upload(twin, pending)
+        elif on_hashing and file.size >= SPECULATE_MIN_BYTES:
             on_hashing(source, future)
         if hash_progress:
             hash_progress.start(file.size)
         key = file_keys.get(file.path)  # taken before reading (see HashCache.key)
         try:
             with open_source(file) as stream:
-                digest, size = digests.of_stream(stream, hash_progress.advance if hash_progress else None)
+                digest, size = digests.of_stream(stream, advance)
             if size != file.size:
                 raise IntegrityError(f"{source.relpath} changed while it was being packed")
         except BaseException as exc:
@@ -201,7 +230,13 @@ def build(
             hashes.store(*key, digest)
         return digest, size
 
+    def advance(n: int) -> None:
+        _stop_if_failed(pending)  # a large file stops within a piece of the metadata failing
+        if hash_progress:
+            hash_progress.advance(n)
+
     def describe(source: LayerSource) -> PackedLayer:
+        _stop_if_failed(pending)  # the workers take no more files
         packing = packings[source.relpath]
         mtime = mtimes[source.relpath]
         tar_digest: str | None = None
@@ -222,10 +257,22 @@ def build(
     # Largest first: their uploads take longest, so they should start first.
     by_size = sorted(sources, key=lambda s: sum(f.size for f in s.files), reverse=True)
     hashing = [s for s in by_size if s.relpath not in known]
-    described = dict(zip((s.relpath for s in hashing), map_in_workers(describe, hashing, workers), strict=True))
-    described.update((s.relpath, describe(s)) for s in by_size if s.relpath in known)
+    uploads: dict[str, Future[str]] = {}  # files an upload reads and hashes, started now, largest first
+    large = [s for s in hashing if packings[s.relpath] == "raw" and s.files[0].size >= SPECULATE_MIN_BYTES]
+    kin = _kin(large) if hashed_by_upload is not None else {}  # relpath: an earlier file it may equal
+    for source in large:
+        if hashed_by_upload is not None and kin[source.relpath] is None \
+                and (upload := hashed_by_upload(source)) is not None:
+            uploads[source.relpath] = upload
+    ours = [s for s in hashing if s.relpath not in uploads]
+    described = dict(zip((s.relpath for s in ours), map_in_workers(describe, ours, workers), strict=True))
+    described.update((s.relpath, describe(s)) for s in by_size if s.relpath in known or s.relpath in uploads)
     if hashes:
         hashes.save()
+    if pending is not None:
+        metadata = pending.result()
+    assert not isinstance(metadata, Future)
+    created = creation_time(metadata, newest)
     return assemble(metadata, created, tuple(described[s.relpath] for s in sources), keep=True)
 
 
@@ -278,77 +325,36 @@ def layer_descriptor(source: LayerSource, packing: mt.Packing, digest: str, size
                       annotations=annotations)
 
 
-def check_manifest_size(metadata: ModelMetadata, created: datetime, sources: list[LayerSource],
-                        packings: dict[str, mt.Packing], epoch: int | None) -> None:
-    """Refuse, before any file is hashed or sent, a model whose manifest would be over the 4 MiB that
-    registries take (Distribution refuses more; OCI asks registries to accept at least that) and that
-    pull reads: about 9,000 files as layers of their own. The manifest is built with placeholder digests
-    (of the real length) and layer sizes (the files' own; a tar's within a few digits), so its size is
-    the real one's to within a few bytes; the real manifest is checked again once built.
-
-    Raises:
-        UsageError: the manifest would be too large; names the folders holding the most files.
-    """
-    # Most models are far below: a bound spares them building the manifest twice (~35 ms per 1,000 layers).
-    bound = len(assemble(metadata, created, ()).manifest_bytes) + sum(_layer_bound(s.relpath) for s in sources)
-    if bound <= MAX_MANIFEST_BYTES:
-        return
-    placeholder = "sha256:" + "0" * 64
-    layers = []
+def _kin(sources: list[LayerSource]) -> dict[str, str | None]:
+    """For each of `sources` (large files), an earlier one it may equal (the same size and first MiB),
+    or None. Only a file with none is uploaded as it is hashed: an upload that hashes cannot stop early
+    for an equal file, so a possible repeat waits for its kin's digest instead (equal bytes go up once)."""
+    first: dict[tuple[int, str], str] = {}
+    kin: dict[str, str | None] = {}
+    head = memoryview(bytearray(1024 * 1024))
     for source in sources:
-        packing = packings[source.relpath]
-        size = source.files[0].size if packing == "raw" else sum(f.size + 1024 for f in source.files) + 1024
-        desc = layer_descriptor(source, packing, placeholder, size, epoch, placeholder)
-        layers.append(PackedLayer(desc, source, tar_mtime(source, epoch), placeholder if packing != "raw" else None))
-    size = len(assemble(metadata, created, tuple(layers)).manifest_bytes)
-    if size <= MAX_MANIFEST_BYTES:
-        return
-    folders = Counter(s.relpath.split("/", 1)[0] + "/" if "/" in s.relpath else "(top level)" for s in sources)
-    crowded = ", ".join(f"{name} {count:,} file{'' if count == 1 else 's'}" for name, count in folders.most_common(3))
-    raise UsageError(
-        f"{len(sources):,} layers make a {size / (1 << 20):.1f} MiB manifest, over the 4 MiB registries accept: "
-        f"pack big folders as one layer each with `files: {{archives: [FOLDER]}}` in modelpack.yaml "
-        f"(most files: {crowded})")
+        with open_source(source.files[0]) as stream:
+            kind = (source.files[0].size, hashlib.sha256(head[:fill(stream, head)]).hexdigest())
+        kin[source.relpath] = first.setdefault(kind, source.relpath)
+        if kin[source.relpath] == source.relpath:
+            kin[source.relpath] = None
+    return kin
 
 
-def check_archive_entries(sources: list[LayerSource]) -> None:
-    """Refuse, before any file is hashed or sent, a folder of `files.archives` with more entries than a
-    pull extracts (`MODELPACK_ARCHIVE_MAX_ENTRIES`): else it packs and pushes, and every pull refuses it
-    after unpacking the first 100,000 (42 s for a folder of 100,100 files).
-
-    Raises:
-        UsageError: a folder's files and folders exceed the limit; names its most crowded subfolders.
-    """
-    from modelpack.archives import ENV_MAX_ENTRIES, ArchiveLimits
-
-    limit = ArchiveLimits.from_env().max_entries
-    for source in sources:
-        if not source.archive or len(source.files) <= limit:
+def _digest_of_upload(upload: Future[str], pending: Future[ModelMetadata] | None) -> str:
+    """The digest an upload computes, waited for in short steps (a Ctrl-C, the metadata failing)."""
+    while True:
+        _stop_if_failed(pending)
+        try:
+            return upload.result(timeout=0.5)
+        except TimeoutError:
             continue
-        inner = _subfolder_entries(source)
-        crowded = ", ".join(f"{source.relpath}/{name} {count:,}" for name, count in inner.most_common(3))
-        raise UsageError(
-            f"files.archives: {source.relpath}/ holds {len(source.files):,} files and folders, over the "
-            f"{limit:,} a pull unpacks from one archive ({ENV_MAX_ENTRIES}): list its subfolders as archives "
-            f"of their own" + (f" (most entries: {crowded})" if crowded else "") +
-            f", or raise {ENV_MAX_ENTRIES} for the pack and every pull")
 
 
-def _subfolder_entries(source: LayerSource) -> Counter[str]:
-    """The entries each direct subfolder of an archived folder would hold as an archive of its own."""
-    counts: Counter[str] = Counter()
-    for file in source.files:
-        head, below, _ = file.relpath[len(source.relpath) + 1:].partition("/")
-        if head and (below or file.is_dir):  # its files and folders, and itself
-            counts[head] += 1
-    return counts
-
-
-def _layer_bound(relpath: str) -> int:
-    """At most the bytes a layer with this path takes in the manifest: the path is written twice and its
-    last part once more inside a JSON string (escaped twice: up to 14 bytes for one character)."""
-    plain = relpath.isascii() and relpath.isprintable() and '"' not in relpath and "\\" not in relpath
-    return LAYER_BYTES_BOUND + (3 if plain else 26) * len(relpath)
+def _stop_if_failed(pending: Future[ModelMetadata] | None) -> None:
+    """Raise what building the metadata raised, once it has (a bad modelpack.yaml, a parent not found)."""
+    if pending is not None and pending.done() and (failure := pending.exception()) is not None:
+        raise failure
 
 
 def layer_mtime(source: LayerSource) -> int:

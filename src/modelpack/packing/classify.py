@@ -11,7 +11,7 @@ from modelpack.oci.mediatypes import Kind
 from modelpack.packing.globs import first_match
 
 if TYPE_CHECKING:  # only annotations: restoring a pulled model's modelpack.yaml needs no pydantic
-    from modelpack.metadata.schema import FileRules
+    from modelpack.packing.rules import FileSelection
 
 WEIGHT_SUFFIXES = frozenset({
     ".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf", ".ggml", ".joblib", ".skops", ".pkl", ".pickle",
@@ -69,7 +69,7 @@ def default_kind(relpath: str, root: Path | None = None) -> tuple[Kind, bool]:
     return "weight", False
 
 
-def classify(relpath: str, rules: FileRules, root: Path | None = None) -> tuple[Kind, bool]:
+def classify(relpath: str, rules: FileSelection, root: Path | None = None) -> tuple[Kind, bool]:
     """Kind of a file: the first matching `files.kinds` glob wins, else the default.
 
     Args:
@@ -86,7 +86,7 @@ def classify(relpath: str, rules: FileRules, root: Path | None = None) -> tuple[
     return default_kind(relpath, root)
 
 
-def classify_folder(folder: str, files: list[str], rules: FileRules, root: Path | None = None) -> tuple[Kind, bool]:
+def classify_folder(folder: str, files: list[str], rules: FileSelection, root: Path | None = None) -> tuple[Kind, bool]:
     """Kind of a folder packed as one archive: a `files.kinds` match on the folder, else the kind its
     files (below `root`, when given) agree on; a mixed folder holding weights is a weight layer, any
     other mix is untested."""

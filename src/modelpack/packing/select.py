@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelpack.errors import UsageError
-from modelpack.metadata.load import METADATA_FILE
-from modelpack.metadata.schema import FileRules
+from modelpack.metadata.filename import METADATA_FILE
 from modelpack.oci.mediatypes import Kind
 from modelpack.packing.classify import classify, classify_folder
 from modelpack.packing.globs import matches
 from modelpack.packing.links import LinkPolicy
+
+if TYPE_CHECKING:
+    from modelpack.packing.rules import FileSelection
 
 # Never packed: version control internals and our own metadata file (it becomes annotations and config).
 ALWAYS_EXCLUDED = (".git", ".hg", ".svn", ".modelpack")
@@ -48,7 +52,7 @@ class LayerSource:
     archive: bool = False
 
 
-def select_layers(root: Path, rules: FileRules) -> list[LayerSource]:
+def select_layers(root: Path, rules: FileSelection) -> list[LayerSource]:
     """The layers for `root`, sorted by path. Raises UsageError for an empty selection or odd files."""
     root = root.resolve()
     if not root.is_dir():
@@ -93,7 +97,7 @@ def _owner(relpath: str, rank: dict[str, int]) -> str | None:
         end = relpath.find("/", end + 1)
 
 
-def _selected(relpath: str, is_dir: bool, rules: FileRules) -> bool:
+def _selected(relpath: str, is_dir: bool, rules: FileSelection) -> bool:
     if relpath == METADATA_FILE:
         return False
     if any(matches(p, relpath) for p in rules.exclude):
@@ -103,7 +107,7 @@ def _selected(relpath: str, is_dir: bool, rules: FileRules) -> bool:
     return True
 
 
-def _walk(root: Path, exclude: list[str]) -> list[SourceFile]:
+def _walk(root: Path, exclude: Sequence[str]) -> list[SourceFile]:
     """Every file and folder below root. Links are followed only where they stay inside root (see
     links.LinkPolicy: a Hugging Face cache snapshot is all links into its blobs folder). A link to a
     folder is packed as that folder's content, as a link to a file is (the folder keeps its own place

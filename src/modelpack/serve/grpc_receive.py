@@ -16,11 +16,17 @@ largest message takes at `--min-receive-rate` (`limits.ServerLimits.receive_time
 few bytes at a time, reconnecting as they are cut off, cannot keep well-behaved calls from their turns.
 grpcio shows no byte of a message before all of it has come, so the rate is checked over the whole
 message, as if it were the largest.
+
+A call that ends while its message arrives looks the same to the handler whether gRPC's core refused
+the message (over `grpc.max_receive_message_length`: the client gets RESOURCE_EXHAUSTED) or the client
+cancelled or left; only the read's own result differs (failed, or ended with no message), which grpcio
+keeps to itself. `ReadWatch` notes it for the one call, so each is told and logged as what it was.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections import deque
@@ -28,6 +34,7 @@ from collections.abc import Iterator
 from typing import Any
 
 MISSING = object()  # the call ended before a message arrived
+log = logging.getLogger("modelpack.serve")
 
 
 class LateMessage(Exception):
@@ -61,19 +68,22 @@ class ReceiveSlots:
         self._watching = False
         self._wake_at = 0.0  # when the watcher wakes next (monotonic)
 
-    def first_message(self, requests: Iterator[Any], context: Any, codes: Any) -> Any:
+    def first_message(self, requests: Iterator[Any], context: Any, codes: Any, method: str = "ModelInfer",
+                      turn: bool = True) -> Any:
         """The call's message, or the call aborted with the status it ends with.
 
-        A message over the limit is refused by gRPC's core, which ends the call; a client that cancels
-        or leaves while its message arrives ends it too, and grpcio shows the handler the same ended
-        call for both. Such a call is counted CANCELLED (DEADLINE_EXCEEDED when the client's own
-        deadline had passed), not as a refusal of the server's: the over-size client has its
-        RESOURCE_EXHAUSTED from gRPC's core.
+        A message over the limit is refused by gRPC's core, which ends the call, and so does a client
+        that cancels or leaves while its message arrives; grpcio shows the handler the same ended call
+        for both, so the read's own result tells them apart (`ReadWatch`): RESOURCE_EXHAUSTED or
+        CANCELLED (DEADLINE_EXCEEDED when the client's own deadline had passed), in one log line.
 
         Args:
             requests: grpcio's request iterator.
             context: the call's ServicerContext.
             codes: grpc.StatusCode.
+            method: the method's name, for the log and the refusals.
+            turn: whether the message waits for a turn (ModelInfer's); the others are small, read at
+                once, within the same deadline.
 
         Returns:
             What the request deserializer made of the message.
@@ -83,8 +93,9 @@ class ReceiveSlots:
         """
         ended = threading.Event()
         context.add_callback(ended.set)
+        peer = context.peer()  # (empty once the call has ended)
         try:
-            message = self.receive(requests, context)
+            message = self.receive(requests, context, turn)
         except LateMessage as late:
             context.abort(codes.DEADLINE_EXCEEDED, str(late))
         except Exception:  # grpc.RpcError: the call was ended while its message arrived
@@ -98,18 +109,35 @@ class ReceiveSlots:
             left = context.time_remaining()
             if left is not None and left <= 0:
                 context.abort(codes.DEADLINE_EXCEEDED, "the client's deadline passed while its message arrived")
-            context.abort(codes.CANCELLED, f"the call ended while its message arrived: over the limit of "
-                                           f"{self.limit} bytes (refused by gRPC's core), or its client left")
+            self._ended_while_arriving(context, codes, getattr(requests, "_call", None), f"{method} from {peer}")
         if message is MISSING:
-            context.abort(codes.INVALID_ARGUMENT, "ModelInfer takes one request message; none came")
+            context.abort(codes.INVALID_ARGUMENT, f"{method} takes one request message; none came")
         return message
 
-    def receive(self, requests: Iterator[Any], context: Any) -> Any:
-        """The call's first message, read while holding a turn.
+    def _ended_while_arriving(self, context: Any, codes: Any, watch: Any, call: str) -> None:
+        """Abort a call that ended while its message arrived with what ended it, said in one log line.
+
+        gRPC's core checks a message's size only once it is asked to read it, so a call that ended
+        before its read began was ended by its client."""
+        if not isinstance(watch, ReadWatch):  # grpcio's internals changed: either cause
+            log.info("gRPC %s: the call ended while its message arrived", call)
+            context.abort(codes.CANCELLED, f"the call ended while its message arrived: over the limit of "
+                                           f"{self.limit} bytes (refused by gRPC's core), or its client left")
+        if watch.refused:
+            words = (f"the request message was refused by gRPC's core: over the limit of {self.limit} bytes "
+                     "(--max-request-size), or compressed unreadably")
+            log.info("gRPC %s: %s", call, words)
+            context.abort(codes.RESOURCE_EXHAUSTED, words)
+        log.info("gRPC %s: the client cancelled or left while its message arrived", call)
+        context.abort(codes.CANCELLED, "the client cancelled or left while its message arrived")
+
+    def receive(self, requests: Iterator[Any], context: Any, turn: bool = True) -> Any:
+        """The call's first message, read while holding a turn (or without one: `turn` False).
 
         Args:
             requests: grpcio's request iterator.
             context: the call's ServicerContext (cancelled when the message is late).
+            turn: whether to wait for a turn first.
 
         Returns:
             The message, MISSING when the call ended first, or None when no turn came free in time.
@@ -119,7 +147,7 @@ class ReceiveSlots:
                 is cancelled).
             grpc.RpcError: the client cancelled the call while its message was arriving.
         """
-        if not self._take_turn():
+        if turn and not self._take_turn():
             return None
         token = next(self._tokens)
         with self._lock:
@@ -132,6 +160,7 @@ class ReceiveSlots:
                 self._watching = True
                 threading.Thread(target=self._watch, name="modelpack-grpc-receive", daemon=True).start()
         failure: Exception | None = None
+        ReadWatch.install(requests)
         try:
             message = next(requests, MISSING)
         except Exception as exc:  # grpc.RpcError: the call was cancelled
@@ -140,7 +169,8 @@ class ReceiveSlots:
             with self._lock:
                 # Gone: the watcher took it and cancelled the call (which ends the read either way).
                 late = self._receiving.pop(token, None) is None
-            self._give_turn()
+            if turn:
+                self._give_turn()
         if late and message is MISSING:  # (one that came as it was cancelled holds the budget: kept)
             raise LateMessage(self._late_words())
         if failure is not None:
@@ -172,8 +202,8 @@ class ReceiveSlots:
                 self._free += 1
 
     def _late_words(self) -> str:
-        return (f"the request message did not arrive within {self._receive_timeout:.3g} s of its turn to be "
-                "received (too slow: see --min-receive-rate)")
+        return (f"the request message did not arrive within {self._receive_timeout:.3g} s of the server asking "
+                "for it (too slow: see --min-receive-rate)")
 
     def _watch(self) -> None:
         """Cancel the calls whose message is late; end after `timeout` with nothing arriving."""
@@ -196,6 +226,39 @@ class ReceiveSlots:
                     continue
             for context in late:  # outside the lock: the receiving thread takes it as it wakes
                 _cancel(context, self._late_words())
+
+
+class ReadWatch:
+    """Stands for a call's core object (`cygrpc.Call`) in grpcio's request iterator, so the result of
+    each read the iterator starts is noted in `refused`: True when gRPC's core failed it (a message it
+    refused), False when it ended without failing, None before any ended (none is begun on a call
+    already ended).
+
+    grpcio's iterator and call are private: when a release renames them, nothing is installed and a
+    call ending mid-message is told as before (either cause)."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+        self.refused: bool | None = None
+
+    @classmethod
+    def install(cls, requests: Iterator[Any]) -> None:
+        """Watch the reads of `requests` (grpcio's request iterator) from now on, if it is one."""
+        call = getattr(requests, "_call", None)
+        if call is not None and not isinstance(call, cls) and hasattr(call, "start_server_batch"):
+            requests._call = cls(call)  # type: ignore[attr-defined]
+
+    def start_server_batch(self, operations: Any, tag: Any) -> Any:
+        """grpcio's: start `operations`; `tag` is called with the event they end with."""
+
+        def noted(event: Any) -> Any:
+            self.refused = not event.success
+            return tag(event)
+
+        return self.call.start_server_batch(operations, noted)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.call, name)
 
 
 DEADLINE_EXCEEDED = 4  # grpc.StatusCode.DEADLINE_EXCEEDED's number

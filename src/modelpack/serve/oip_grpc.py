@@ -14,9 +14,8 @@ a whole message before the budget can be taken, and held one per call at once.
 
 Every call is counted in the metrics, refusals included: those grpcio makes itself past `threads` calls
 (the method's endpoint, RESOURCE_EXHAUSTED), messages over `max_message_bytes`, which gRPC's core refuses
-(RESOURCE_EXHAUSTED to the client; grpcio shows the handler only that the call ended while its message
-arrived, as when the client leaves then, so both count CANCELLED), messages too slow to arrive
-(DEADLINE_EXCEEDED, `grpc_receive`), and calls whose client's deadline passed while they ran
+(RESOURCE_EXHAUSTED; told from a client leaving mid-message, CANCELLED, by `grpc_receive`), messages too
+slow to arrive (DEADLINE_EXCEEDED, `grpc_receive`), and calls whose client's deadline passed while they ran
 (DEADLINE_EXCEEDED; grpcio drops the answer).
 """
 
@@ -85,15 +84,14 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
                        ReceiveSlots(budget.total // max(max_message_bytes, 1), call_timeout, max_message_bytes,
                                     receive_timeout))
     for method, (request, response) in METHODS.items():
-        handler = _observed(metrics, method, getattr(service, method))
         read = classes[request].FromString
-        if method == "ModelInfer":  # its message read when the handler asks for it: one at a time
-            handlers[method] = grpc.stream_unary_rpc_method_handler(
-                handler, request_deserializer=_budgeted(read, budget),
-                response_serializer=classes[response].SerializeToString)
-        else:
-            handlers[method] = grpc.unary_unary_rpc_method_handler(
-                handler, request_deserializer=read, response_serializer=classes[response].SerializeToString)
+        # Every message is read when the handler asks for it, within the receive deadline: ModelInfer's
+        # one turn at a time, the others' (small) at once. A unary handler's message was read by grpcio
+        # with no deadline: a client trickling one held its call until its connection's age ran out.
+        handler = _observed(metrics, method, _reading(service.slots, method, getattr(service, method), grpc))
+        handlers[method] = grpc.stream_unary_rpc_method_handler(
+            handler, request_deserializer=_budgeted(read, budget) if method == "ModelInfer" else read,
+            response_serializer=classes[response].SerializeToString)
     # Calls run on our workers (`worker_pool`), born with SIGINT and SIGTERM blocked; gRPC's own threads,
     # made by the server and its start, are born so too: stop signals reach the main thread only.
     with signals_blocked():
@@ -123,6 +121,16 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
 def _ms(seconds: float) -> int:
     """Milliseconds for a gRPC option: a C int (--request-timeout goes up to 1,000,000 s)."""
     return min(int(seconds * 1000), 2 ** 31 - 1)
+
+
+def _reading(slots: ReceiveSlots, method: str, call: Any, grpc: Any) -> Any:
+    """A stream-unary handler that reads the call's one message (`grpc_receive`) and answers it."""
+
+    def handler(requests: Any, context: Any) -> Any:
+        turn = method == "ModelInfer"
+        return call(slots.first_message(requests, context, grpc.StatusCode, method, turn), context)
+
+    return handler
 
 
 def _observed(metrics: ServerMetrics, method: str, call: Any) -> Any:
@@ -219,8 +227,7 @@ class _Service:
                                                      platform=info["platform"], inputs=info["inputs"],
                                                      outputs=info["outputs"])
 
-    def ModelInfer(self, requests: Any, context: Any) -> Any:
-        request = self.slots.first_message(requests, context, self.grpc.StatusCode)
+    def ModelInfer(self, request: Any, context: Any) -> Any:
         try:
             if request.message is None:
                 context.abort(self.grpc.StatusCode.RESOURCE_EXHAUSTED, "the server is busy: the messages of "

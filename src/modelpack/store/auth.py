@@ -62,11 +62,12 @@ TokenFetch = Callable[[str, str, dict[str, str], list[tuple[str, str]], dict[str
 class TokenCache:
     """Bearer tokens of one origin, keyed by scope, thread-safe; each fetched at most once while it is valid.
 
+    `credentials(scope)` gives those a token for `scope` is asked with.
     `fetch(method, url, headers, params, form)` sends the token request (time- and size-bounded by the
     client) and returns the status and body. Credentials go to the realm only over HTTPS, or when the
     registry itself was asked for plain HTTP: a `http://` realm behind an `https://` registry gets none."""
 
-    def __init__(self, host: str, credentials: Callable[[], Credentials | None], fetch: TokenFetch,
+    def __init__(self, host: str, credentials: Callable[[str], Credentials | None], fetch: TokenFetch,
                  plain_http_ok: bool) -> None:
         self.host = host
         self._credentials = credentials
@@ -91,7 +92,7 @@ class TokenCache:
     def _fetch(self, challenge: Challenge, scope: str) -> tuple[str, float]:
         if not challenge.realm.startswith(("https://", "http://")):
             raise RegistryError(f"{self.host} sent an authentication challenge without a usable realm")
-        creds = self._credentials() if challenge.realm.startswith("https://") or self._plain_http_ok else None
+        creds = self._credentials(scope) if challenge.realm.startswith("https://") or self._plain_http_ok else None
         params: list[tuple[str, str]] = [("service", challenge.service)] if challenge.service else []
         if creds and creds.username == "<token>":
             # An identity token from `docker login` against an OAuth2 registry.

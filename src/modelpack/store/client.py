@@ -25,6 +25,7 @@ from modelpack.errors import (
     RegistryError,
     TransportError,
 )
+from modelpack.store.auth_keys import REPO_PATH, repository_of_path
 from modelpack.store.backoff import Backoff
 from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped
 from modelpack.store.credentials import Credentials
@@ -41,7 +42,7 @@ from modelpack.store.messages import (
     who,
 )
 from modelpack.store.options import ClientOptions
-from modelpack.store.refusals import REPO_PATH, refusal
+from modelpack.store.refusals import refusal
 from modelpack.store.token_request import TokenRequests
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport
 from modelpack.store.upload import FileBody
@@ -91,8 +92,9 @@ class RegistryClient:
         """Whether the transfer under way is being abandoned: downloads stop at their next read."""
         return self._cancelled.is_set()
 
-    def _credentials(self) -> Credentials | None:
-        return self.auth.credentials(self.host)
+    def _credentials(self, url: str = "") -> Credentials | None:
+        """The credentials a request to `url` on the registry host went with (a repository's own, if any)."""
+        return self.auth.credentials(self.host, repository_of_path(urllib.parse.urlsplit(url).path))
 
     # -- the one place requests are sent ----------------------------------------------------------
     def send(
@@ -230,7 +232,7 @@ class RegistryClient:
 
     def error_for(self, resp: Response, what: str) -> Exception:
         """The typed error for a refusal (see `refusals.refusal`); the response is finished here."""
-        return refusal(resp, what, self.host, self.options.plain_http, self._credentials())
+        return refusal(resp, what, self.host, self.options.plain_http, self._credentials(resp.url))
 
     def speaks_tls(self) -> bool:
         """Whether the host answers HTTPS (an `insecure` registries.conf host may speak plain HTTP only:

@@ -10,80 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, wait
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Future, InvalidStateError, wait
+from dataclasses import replace
 from typing import Any
 
 from modelpack.advice import compose
-from modelpack.environment import env_int
-from modelpack.errors import UsageError
+from modelpack.errors import TransportError, UsageError
 from modelpack.oci.descriptor import Descriptor, Index
+from modelpack.store.copy_options import CopyOptions as CopyOptions
+from modelpack.store.copy_options import CopyResult as CopyResult
+from modelpack.store.copy_options import default_workers
 from modelpack.store.graph import Graph, unique
 from modelpack.store.ranged import validate_range_connections
-from modelpack.store.target import BlobOpener, Opener, Progress, ReadableStorage, SpeculationFailed, Storage
+from modelpack.store.target import BlobOpener, Opener, ReadableStorage, SpeculationFailed, Storage
+from modelpack.store.upload import hashed_size_checked
 from modelpack.threads import worker_pool
 
-MAX_WORKERS = 64  # more threads only add contention; a typo of 10000 would start that many
-MANY_BLOBS, SMALL_BLOB = 64, 1024 * 1024  # more workers for at least this many blobs, half under this size
 QUICK_MAX = 1024 * 1024  # blobs this small may go up as callbacks on the curl engine (see quick_upload)
-
-
-def default_workers(blobs: Sequence[Descriptor] = ()) -> int:
-    """Concurrent blob transfers: MODELPACK_CONCURRENCY, else 4, or 8 for a graph of many small blobs
-    (each small transfer is mostly waiting on the registry: measured ~10 % faster for 2,000 files of
-    32 KiB, while more threads only slow large transfers down).
-
-    Raises:
-        UsageError: the variable is not a whole number from 1 to 64.
-    """
-    sizes = sorted(blob.size for blob in blobs)
-    many_small = len(sizes) >= MANY_BLOBS and sizes[len(sizes) // 2] < SMALL_BLOB
-    return env_int("MODELPACK_CONCURRENCY", 8 if many_small else 4, minimum=1, maximum=MAX_WORKERS)
-
-
-@dataclass
-class CopyOptions:
-    """How a transfer runs (the `copy_options` of pack, push, pull and copy_model); the defaults work.
-
-    `workers`: blobs moved at once (0: chosen for the blobs at hand, MODELPACK_CONCURRENCY); hooks, each
-    called from a worker thread: `on_blob_start(descriptor)`, `on_blob_done(descriptor, skipped)`,
-    `progress(n)` with each `n` bytes moved (a skipped blob counts whole), `on_root(descriptor)` once the
-    model's manifest is known. The other fields are for modelpack's own use.
-    """
-
-    workers: int = 0  # 0: `default_workers` for the blobs at hand
-    on_blob_start: Callable[[Descriptor], None] | None = None
-    on_blob_done: Callable[[Descriptor, bool], None] | None = None  # (descriptor, skipped)
-    progress: Progress | None = None
-    # Other repositories of the destination registry that may hold a blob (cross-repository mount).
-    mount_candidates: Callable[[Descriptor], Sequence[str]] | None = None
-    # Digests already known to be in the destination: skipped without asking.
-    present: frozenset[str] = frozenset()
-    # Told the root manifest as soon as it is known, before any blob moves.
-    on_root: Callable[[Descriptor], None] | None = None
-    # Blobs smaller than this are sent without asking first whether the destination has them: set when
-    # it is known to be new, where the answer is "no" and resending a small blob costs what asking does.
-    unasked_below: int = 0
-    # A partial transfer: only the layers this takes are moved (configs always are). Its wording() (else
-    # its str()) names it in the error when it takes no layer at all (see selection.LayerSelection).
-    layer_filter: Callable[[Descriptor], bool] | None = None
-
-
-@dataclass
-class CopyResult:
-    descriptor: Descriptor
-    copied: list[Descriptor] = field(default_factory=list)
-    skipped: list[Descriptor] = field(default_factory=list)
-    blobs: list[Descriptor] = field(default_factory=list)  # every blob of the graph, copied or not
-    mounted: list[Descriptor] = field(default_factory=list)  # of `copied`: mounted by the registry, not sent
-    manifests: list[str] = field(default_factory=list)  # the digest of every manifest of the graph, root first
-
-    @property
-    def bytes_copied(self) -> int:
-        """Bytes sent: blobs a registry mounted from another of its repositories cost none."""
-        mounted = {d.digest for d in self.mounted}
-        return sum(d.size for d in self.copied if d.digest not in mounted)
 
 
 def copy(
@@ -195,6 +138,7 @@ class BlobPipeline:
         # Digests already submitted: files of equal bytes (a dataset's empty or repeated files) are one
         # blob, sent once, not once per path.
         self._submitted: set[str] = set()
+        self._hashing: list[Future[str]] = []  # digests uploads compute (submit_unhashed's `hashing`)
         self._quick: Any = None  # the destination's quick uploads, once a blob used them
         self._source = also_cancel  # the source, when it can fetch small blobs as callbacks
         self._fetches: Any = None  # the source's quick fetches, once a blob used them
@@ -255,9 +199,12 @@ class BlobPipeline:
             self._fetches = found
         return found
 
-    def submit_unhashed(self, media_type: str, size: int, opener: Opener, digest: Future[str]) -> bool:
+    def submit_unhashed(self, media_type: str, size: int, opener: Opener, digest: Future[str],
+                        hashing: bool = False) -> bool:
         """Start moving a blob whose digest is still being computed, where the destination can take
-        a blob that way (`push_blob_speculative`); False when it cannot (submit it once hashed)."""
+        a blob that way (`push_blob_speculative`); False when it cannot (submit it once hashed). With
+        `hashing`, the upload computes the digest from the bytes it sends and sets `digest` (always: from
+        the file itself when the registry refused the streamed upload, or the failure that stopped it)."""
         speculate = getattr(self.dst, "push_blob_speculative", None)
         if speculate is None:
             return False
@@ -274,7 +221,11 @@ class BlobPipeline:
                 else:
                     self._submitted.add(done.result())
 
-        digest.add_done_callback(claim)
+        if hashing:
+            self._hashing.append(digest)  # resolved with the pipeline's failure if it stops first
+            digest.add_done_callback(self._sent_whole)
+        else:
+            digest.add_done_callback(claim)
 
         def job() -> None:
             if self._failed.is_set():
@@ -286,8 +237,10 @@ class BlobPipeline:
                 if self.options.on_blob_start:
                     self.options.on_blob_start(Descriptor(mediaType=media_type, digest=_PENDING, size=size))
                 try:
-                    uploaded = speculate(size, opener, digest, self.options.progress, duplicate)
+                    uploaded = speculate(size, opener, digest, self.options.progress, duplicate, hashing)
                 except SpeculationFailed:
+                    if hashing and not digest.done():
+                        digest.set_result(hashed_size_checked(opener, size))
                     blob = Descriptor(mediaType=media_type, digest=digest.result(), size=size)
                     self._move(blob, opener, announced=True)
                     return
@@ -298,6 +251,12 @@ class BlobPipeline:
 
         self._track(self._pool.submit(job))
         return True
+
+    def _sent_whole(self, digest: Future[str]) -> None:
+        # An upload hashed its file: an equal file submitted later is that blob, not sent again.
+        if digest.exception() is None:
+            with self._lock:
+                self._submitted.add(digest.result())
 
     def _track(self, future: Future[None]) -> None:
         with self._lock:
@@ -341,6 +300,9 @@ class BlobPipeline:
         self._failed.set()
         for cancel in self._cancel:
             cancel()
+        for digest in self._hashing:  # a file an upload was to hash: whoever waits for it stops too
+            with contextlib.suppress(InvalidStateError):
+                digest.set_exception(self._first or TransportError("the push stopped"))
 
     def __enter__(self) -> BlobPipeline:
         return self

@@ -6,10 +6,14 @@ Each name is tried in turn, and the first that knows credentials for the host gi
 program. The auth files, in order: `$REGISTRY_AUTH_FILE` (as podman and skopeo take it) or else
 `$XDG_RUNTIME_DIR/containers/auth.json`, then `$XDG_CONFIG_HOME/containers/auth.json` (default
 `~/.config`), then the docker config (with its `credsStore`, which containers/image alone ignores).
-A file's `credHelpers` entry for the host is followed. A helper that is missing, hangs, fails or
-answers garbage is said in one line and the next one is tried. Helpers are asked for the host a request
-goes to, and their answer is kept for that host only (hostauth.py). Not read: `~/.dockercfg` (docker's
-pre-2015 format) and per-repository entries (`host/namespace` keys).
+then `~/.dockercfg` (docker's pre-2015 format). The first file with an entry for the request's host gives
+it: its most specific one, a repository's own (`host/team/model`) or a namespace's before the host's
+(`auth_keys`). A file's `credHelpers` entry for the host is followed. A helper that is missing, hangs,
+fails or answers garbage is said in one line and the next one is tried. Helpers are asked for the host a
+request goes to, and their answer is kept for that host only (hostauth.py).
+
+`logout` removes the host's entries from the files a login writes, the primary one (podman's) and the
+docker config (modelpack's and docker's), and names any other file that still holds some.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 from modelpack.errors import UsageError
 from modelpack.store import credential_helper, credentials
 from modelpack.store.credential_helper import HelperFailed
-from modelpack.store.credential_types import Credentials
+from modelpack.store.credential_types import Credentials, SavedCredentials
 from modelpack.store.mirrors import AUTH_FILES
 
 AUTH_FILE_ENV = "REGISTRY_AUTH_FILE"
@@ -51,11 +55,12 @@ def auth_files() -> list[Path]:
     return files
 
 
-def lookup(helpers: tuple[str, ...], host: str) -> Credentials | None:
-    """The credentials of the first of `helpers` that knows some for `host`; None when none does."""
+def lookup(helpers: tuple[str, ...], host: str, repository: str | None = None) -> Credentials | None:
+    """The credentials of the first of `helpers` that knows some for `host` (`repository` on it: see
+    `auth_keys`; helper programs know hosts only); None when none does."""
     for name in helpers:
         if name == AUTH_FILES:
-            found = _in_auth_files(host)
+            found = _in_auth_files(host, repository)
         else:
             try:
                 found = credential_helper.get(name, _server(host))
@@ -67,15 +72,15 @@ def lookup(helpers: tuple[str, ...], host: str) -> Credentials | None:
     return None
 
 
-def _in_auth_files(host: str) -> Credentials | None:
+def _in_auth_files(host: str, repository: str | None) -> Credentials | None:
     docker = credentials.config_path()
     for path in auth_files():
         is_docker = path == docker
-        found = credentials.in_file(path, host, use_creds_store=is_docker,
+        found = credentials.in_file(path, host, repository, use_creds_store=is_docker,
                                     kind="docker config" if is_docker else "auth file")
         if found is not None:
             return found
-    return None
+    return credentials.in_legacy_file(host)
 
 
 def _server(host: str) -> str:
@@ -83,7 +88,7 @@ def _server(host: str) -> str:
     return "docker.io" if host in credentials.DOCKER_HUB_KEYS else host
 
 
-def store(helpers: tuple[str, ...], host: str, creds: Credentials) -> Path | str:
+def store(helpers: tuple[str, ...], host: str, creds: Credentials) -> SavedCredentials:
     """Save `creds` with the first of `helpers` that takes them (`containers-auth.json`: the docker config,
     one of the auth files modelpack and containers/image both read).
 
@@ -96,7 +101,7 @@ def store(helpers: tuple[str, ...], host: str, creds: Credentials) -> Path | str
             return credentials.store_in_docker_config(host, creds)
         try:
             credential_helper.run(name, "store", _store_request(host, creds))
-            return credential_helper.program(name)
+            return SavedCredentials(helper=credential_helper.program(name))
         except HelperFailed as exc:
             failures.append(str(exc))
     raise UsageError(f"no credential helper of registries.conf's credential-helpers took the credentials: "
@@ -130,7 +135,7 @@ def remove(helpers: tuple[str, ...], host: str) -> bool:
     removed = False
     for name in helpers:
         if name == AUTH_FILES:
-            removed = credentials.remove_from_docker_config(host) or removed
+            removed = _remove_from_auth_files(host) or removed
             continue
         if credential_helper.missing(name):
             continue
@@ -140,4 +145,18 @@ def remove(helpers: tuple[str, ...], host: str) -> bool:
         except HelperFailed as exc:
             if credential_helper.NOT_FOUND not in str(exc):
                 raise
+    return removed
+
+
+def _remove_from_auth_files(host: str) -> bool:
+    """Remove `host`'s entries from the primary auth file and the docker config (where `podman login`
+    and `login` write); say which other file still holds some, as lookups would still find them there."""
+    files = auth_files()
+    docker = credentials.config_path()
+    removed = credentials.remove_from_docker_config(host)
+    if files[0] != docker:
+        removed = credentials.remove_from_file(files[0], host, "auth file") or removed
+    for path in [*files[1:-1], credentials.legacy_path()]:
+        if path != docker:
+            credentials.warn_if_still_held(path, host)
     return removed

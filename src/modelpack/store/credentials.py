@@ -19,14 +19,15 @@ from modelpack import advice
 from modelpack.errors import AuthenticationError, UsageError
 from modelpack.files import atomic_write, read_capped
 from modelpack.store import credential_helper
+from modelpack.store.auth_keys import DOCKER_HUB_KEYS, host_keys, keys_for, legacy_host
 from modelpack.store.credential_helper import HelperFailed
-from modelpack.store.credential_types import Credentials
+from modelpack.store.credential_types import Credentials, SavedCredentials
 
-DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 MAX_AUTH_FILE_BYTES = 4 << 20  # a few KiB in practice; a huge file is a mistake
 log = logging.getLogger("modelpack.credentials")
 
-__all__ = ["Credentials", "check_storable", "config_path", "lookup", "refused", "remove", "store"]
+__all__ = ["DOCKER_HUB_KEYS", "Credentials", "SavedCredentials", "check_storable", "config_path", "legacy_path",
+           "lookup", "refused", "remove", "store"]
 
 
 def refused(host: str, creds: Credentials) -> AuthenticationError:
@@ -42,6 +43,11 @@ def refused(host: str, creds: Credentials) -> AuthenticationError:
 def config_path() -> Path:
     base = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
     return Path(base) / "config.json"
+
+
+def legacy_path() -> Path:
+    """Docker's pre-2015 credential file, read last (as docker and containers/image read it)."""
+    return Path(os.path.expanduser("~")) / ".dockercfg"
 
 
 def read_auth_file(path: Path, kind: str = "docker config") -> dict[str, Any]:
@@ -74,15 +80,10 @@ def _checked(data: Any, path: Path, kind: str) -> dict[str, Any]:
     return data
 
 
-def _keys_for(host: str) -> tuple[str, ...]:
-    if host in DOCKER_HUB_KEYS:
-        return DOCKER_HUB_KEYS
-    return (host, f"https://{host}", f"http://{host}")
-
-
-def lookup(host: str) -> Credentials | None:
-    """Credentials for `host`: through registries.conf's `credential-helpers` when it sets them, else from
-    the docker config or its credential helper; None when there are none.
+def lookup(host: str, repository: str | None = None) -> Credentials | None:
+    """Credentials for `host` (for `repository` on it: an entry of its own or of a namespace holding it
+    wins, see `auth_keys`): through registries.conf's `credential-helpers` when it sets them, else from
+    the docker config or its credential helper, else `~/.dockercfg`; None when there are none.
 
     Raises:
         UsageError: a credential file or registries.conf that cannot be read.
@@ -91,17 +92,20 @@ def lookup(host: str) -> Credentials | None:
 
     helpers = credential_sources.configured()
     if helpers:
-        return credential_sources.lookup(helpers, host)
-    return in_file(config_path(), host, use_creds_store=True)
+        return credential_sources.lookup(helpers, host, repository)
+    found = in_file(config_path(), host, repository, use_creds_store=True)
+    return found if found is not None else in_legacy_file(host)
 
 
-def in_file(path: Path, host: str, *, use_creds_store: bool, kind: str = "docker config") -> Credentials | None:
-    """Credentials for `host` in one auth file: its `auths` entry, else the helper its `credHelpers` names
-    for the host (and, with `use_creds_store`, its `credsStore`: docker's, which containers/image ignores).
-    A helper that fails is said in one line and counts as knowing none."""
+def in_file(path: Path, host: str, repository: str | None = None, *, use_creds_store: bool,
+            kind: str = "docker config") -> Credentials | None:
+    """Credentials for `host` in one auth file: its most specific `auths` entry for `repository` (see
+    `auth_keys`), else the helper its `credHelpers` names for the host (and, with `use_creds_store`, its
+    `credsStore`: docker's, which containers/image ignores). A helper that fails is said in one line and
+    counts as knowing none."""
     config = read_auth_file(path, kind)
     auths = config.get("auths") or {}
-    for key in _keys_for(host):
+    for key in keys_for(host, repository):
         entry = auths.get(key)
         if isinstance(entry, dict):
             if entry.get("identitytoken"):
@@ -118,6 +122,18 @@ def in_file(path: Path, host: str, *, use_creds_store: bool, kind: str = "docker
         return None
 
 
+def in_legacy_file(host: str) -> Credentials | None:
+    """Credentials for `host` in `~/.dockercfg`: `{server: {"auth": ...}}`, servers often written as
+    `https://host/v1/`; host entries only (that format has no others)."""
+    path = legacy_path()
+    entries = read_auth_file(path, "legacy docker config")
+    for key, entry in entries.items():
+        matches = legacy_host(key) == host or (host in DOCKER_HUB_KEYS and legacy_host(key) in DOCKER_HUB_KEYS)
+        if matches and isinstance(entry, dict) and entry.get("auth"):
+            return _decode(str(entry["auth"]), host, path)
+    return None
+
+
 def _decode(auth: str, host: str, path: Path) -> Credentials:
     try:
         user, _, password = base64.b64decode(auth).decode().partition(":")
@@ -126,12 +142,12 @@ def _decode(auth: str, host: str, path: Path) -> Credentials:
     return Credentials(user, password, saved_in=str(path))
 
 
-def store(host: str, creds: Credentials) -> Path | str:
+def store(host: str, creds: Credentials) -> SavedCredentials:
     """Save credentials for `host`: where registries.conf's `credential-helpers` says when set, else through
     the credential helper the docker config names for it (as `docker login` does), else base64 in `auths`.
 
     Returns:
-        The file written, or the helper program that keeps them.
+        Where they were saved.
 
     Raises:
         UsageError: a helper named is missing or refuses; nothing is written in plain text then.
@@ -144,7 +160,7 @@ def store(host: str, creds: Credentials) -> Path | str:
     return store_in_docker_config(host, creds)
 
 
-def store_in_docker_config(host: str, creds: Credentials) -> Path:
+def store_in_docker_config(host: str, creds: Credentials) -> SavedCredentials:
     """`store` into the docker config (through its helper for `host`, if it names one)."""
     config = read_auth_file(config_path())
     helper = _helper_for(config, host, True)
@@ -154,7 +170,7 @@ def store_in_docker_config(host: str, creds: Credentials) -> Path:
         config.setdefault("auths", {})[host] = {}  # as docker: listed here, the secret kept by the helper
     else:
         config.setdefault("auths", {})[host] = {"auth": creds.basic()}
-    return _write_config(config)
+    return SavedCredentials(_write_config(config), credential_helper.program(helper) if helper else None)
 
 
 def check_storable(host: str) -> None:
@@ -183,21 +199,45 @@ def remove(host: str) -> bool:
     helpers = credential_sources.configured()
     if helpers:
         return credential_sources.remove(helpers, host)
-    return remove_from_docker_config(host)
+    removed = remove_from_docker_config(host)
+    warn_if_still_held(legacy_path(), host)
+    return removed
+
+
+def warn_if_still_held(path: Path, host: str) -> None:
+    """Say in one line that a file `logout` leaves alone still holds `host`'s credentials (lookups would
+    still find them there)."""
+    if holds(path, host):
+        log.warning("credentials for %s are also in %s, which logout leaves alone: remove them there", host, path)
 
 
 def remove_from_docker_config(host: str) -> bool:
-    config = read_auth_file(config_path())
-    helper = _helper_for(config, host, True)
+    """`remove` from the docker config (and through its helper for `host`, if it names one)."""
+    return remove_from_file(config_path(), host, "docker config", use_creds_store=True)
+
+
+def remove_from_file(path: Path, host: str, kind: str, *, use_creds_store: bool = False) -> bool:
+    """Remove `host`'s own entries from one auth file (and erase them from the helper its `credHelpers`
+    names for the host); whether there were any. Entries of the host's repositories stay, as with podman."""
+    config = read_auth_file(path, kind)
+    helper = _helper_for(config, host, use_creds_store)
     auths = config.get("auths") or {}
-    found = [k for k in _keys_for(host) if k in auths]
+    found = [k for k in host_keys(host) if k in auths]
     for key in found:
         del auths[key]
     if helper:
         credential_helper.run(helper, "erase", host)
     if found:
-        _write_config(config)
+        _write_config(config, path)
     return bool(found) or bool(helper)
+
+
+def holds(path: Path, host: str) -> bool:
+    """Whether the auth file (or `~/.dockercfg`) at `path` has an entry of `host`'s own."""
+    if path == legacy_path():
+        entries = read_auth_file(path, "legacy docker config")
+        return any(legacy_host(key) == host for key in entries)
+    return any(key in (read_auth_file(path, "auth file").get("auths") or {}) for key in host_keys(host))
 
 
 def _helper_for(config: dict[str, Any], host: str, use_creds_store: bool) -> str | None:
@@ -205,8 +245,8 @@ def _helper_for(config: dict[str, Any], host: str, use_creds_store: bool) -> str
     return str(helper) if helper else None
 
 
-def _write_config(config: dict[str, Any]) -> Path:
-    path = config_path()
+def _write_config(config: dict[str, Any], path: Path | None = None) -> Path:
+    path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     atomic_write(path, (json.dumps(config, indent="\t") + "\n").encode(), mode=0o600)
     return path

@@ -4,7 +4,9 @@ A registry's requests can reach other hosts: a blob GET redirected to object sto
 an upload `Location` elsewhere. Each origin (scheme, host and port) keeps its own challenge and bearer
 tokens, and credentials are looked up by the host of the request being sent, so a registry's password
 never follows a URL to a host that did not ask for it. Credentials are sent over plain HTTP only when the
-user asked to talk to the registry in plain HTTP.
+user asked to talk to the registry in plain HTTP. An auth file's entry for one repository (or namespace)
+of a host is used for requests about that repository only: Basic auth by the request's path, a token by
+the repositories its scope names (when those name different credentials, the host's own are used).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from modelpack import advice
 from modelpack.errors import AuthenticationError
 from modelpack.store import credentials as creds_store
 from modelpack.store.auth import Challenge, TokenCache, TokenFetch, parse_challenge
+from modelpack.store.auth_keys import repositories_of_scope, repository_of_path
 from modelpack.store.credentials import Credentials
 
 
@@ -44,18 +47,29 @@ class HostAuth:
         self._given = given  # credentials passed in (login, API): for the registry host only
         self._plain_http = plain_http
         self._fetch = fetch
-        self._creds: dict[str, Credentials | None] = {}
+        self._creds: dict[tuple[str, str | None], Credentials | None] = {}
         self._challenges: dict[str, Challenge] = {}
         self._tokens: dict[str, TokenCache] = {}
         self._lock = threading.Lock()
 
-    def credentials(self, host: str) -> Credentials | None:
-        """The user's credentials for `host` (given ones for the registry host, else the docker config)."""
+    def credentials(self, host: str, repository: str | None = None) -> Credentials | None:
+        """The user's credentials for `host` (for `repository` on it, where an auth file has an entry of
+        its own): given ones for the registry host, else as `credentials.lookup` finds them."""
+        key = (host, repository)
         with self._lock:
-            if host not in self._creds:
-                self._creds[host] = self._given if self._given and host == self.registry_host \
-                    else creds_store.lookup(host)
-            return self._creds[host]
+            if key not in self._creds:
+                self._creds[key] = self._given if self._given and host == self.registry_host \
+                    else creds_store.lookup(host, repository)
+            return self._creds[key]
+
+    def _for_scope(self, host: str, scope: str) -> Credentials | None:
+        """The credentials a token for `scope` is asked with: those of the repository it names, or of the
+        host when it names none, or several that would get different ones."""
+        found = {self.credentials(host, name) for name in repositories_of_scope(scope)}
+        return found.pop() if len(found) == 1 else self.credentials(host)
+
+    def _for_url(self, url: str) -> Credentials | None:
+        return self.credentials(host_of(url), repository_of_path(urllib.parse.urlsplit(url).path))
 
     @property
     def asked(self) -> bool:
@@ -70,7 +84,7 @@ class HostAuth:
         if challenge is None:
             return None
         if challenge.scheme == "basic":
-            creds = self.credentials(host_of(url)) if self._may_send(url) else None
+            creds = self._for_url(url) if self._may_send(url) else None
             return f"Basic {creds.basic()}" if creds else None
         if challenge.scheme == "bearer":
             return f"Bearer {self._cache(url).get(challenge, scope)}"
@@ -88,7 +102,7 @@ class HostAuth:
         if challenge is None or challenge.scheme not in ("basic", "bearer"):
             raise AuthenticationError(f"{host} requires authentication of a kind modelpack does not support")
         if challenge.scheme == "basic":
-            creds = self.credentials(host) if self._may_send(url) else None
+            creds = self._for_url(url) if self._may_send(url) else None
             if creds is None:
                 if not self._may_send(url):
                     raise AuthenticationError(f"{host} asks for a password over plain HTTP; refused")
@@ -108,7 +122,7 @@ class HostAuth:
             cache = self._tokens.get(key)
             if cache is None:
                 host = host_of(url)
-                cache = TokenCache(host, lambda: self.credentials(host), self._fetch,
+                cache = TokenCache(host, lambda scope: self._for_scope(host, scope), self._fetch,
                                    plain_http_ok=self._plain_http)
                 self._tokens[key] = cache
             return cache

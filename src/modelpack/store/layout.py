@@ -36,6 +36,7 @@ from modelpack.store.index_file import (
 from modelpack.store.layout_repository import LayoutRepository
 from modelpack.store.maintenance import GcReport, collect_garbage, sweep_ingest
 from modelpack.store.missing_name import not_in_store
+from modelpack.store.options import default_timeout
 from modelpack.store.receive import Receiver
 from modelpack.store.resumable_ingest import ingest_resumable, kept_downloads, partial_name, resumable
 from modelpack.store.target import Opener, Progress, read_small
@@ -94,15 +95,18 @@ class LayoutStore:
             raise NotFoundError(f"blob {desc.digest} is not in the local store") from None
 
     def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
-                  mount_from: Sequence[str] = ()) -> None:
+                  mount_from: Sequence[str] = (), patience: float | None = None) -> None:
+        """Fetch the blob into the store unless it is there. `patience`: seconds another process
+        fetching it may make no progress before this one fetches it too (default MODELPACK_TIMEOUT's)."""
         if self.has_blob(desc):
             return
         self._ensure()
-        with fetching(self.ingest_dir, desc.digest, self._cancelled):  # another pull may be fetching it
+        wait = default_timeout() if patience is None else patience
+        with fetching(self.ingest_dir, desc.digest, self._cancelled, wait) as held:  # another pull may be at it
             if self.has_blob(desc):
                 self.arrived.add(desc.digest)
                 return
-            if resumable(opener, desc):
+            if held and resumable(opener, desc):  # (a stuck holder's partial download is left to it)
                 with self._receiving(desc) as final:
                     ingest_resumable(self._receiver, self.ingest_dir, final, desc, opener, progress)
                 return
@@ -374,8 +378,9 @@ class LayoutStore:
                 return entry.descriptor
         raise not_in_store(reference, (e.reference for e in entries))
 
-    def repository(self, name: str, also_at: Path | None = None, partial: bool = False) -> LayoutRepository:
-        return LayoutRepository(self, name, also_at, partial)
+    def repository(self, name: str, also_at: Path | None = None, partial: bool = False,
+                   patience: float | None = None) -> LayoutRepository:
+        return LayoutRepository(self, name, also_at, partial, patience)
 
 
 def _describe_manifest(data: bytes) -> Descriptor:

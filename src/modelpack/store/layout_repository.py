@@ -23,10 +23,13 @@ class LayoutRepository:
     """The local store seen as one repository, so `copy()` can treat it like a registry. `also_at`:
     a directory the blobs will be copied to afterwards (pull -o), counted in the free-space check.
     `partial`: a copy that leaves layers out; a manifest it stores without all its layers is recorded
-    as partial."""
+    as partial. `patience`: seconds another process fetching a blob into the store may make no
+    progress before this copy fetches it too (see `fetch_lock`; default MODELPACK_TIMEOUT's)."""
 
-    def __init__(self, store: LayoutStore, name: str, also_at: Path | None = None, partial: bool = False) -> None:
+    def __init__(self, store: LayoutStore, name: str, also_at: Path | None = None, partial: bool = False,
+                 patience: float | None = None) -> None:
         self.store = store
+        self.patience = patience
         self.name = name
         self.also_at = also_at
         self.partial = partial
@@ -85,7 +88,7 @@ class LayoutRepository:
 
     def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
                   mount_from: Sequence[str] = ()) -> None:
-        self.store.push_blob(desc, opener, progress)
+        self.store.push_blob(desc, opener, progress, patience=self.patience)
 
     def resolve(self, version: str) -> Descriptor:
         return self.store.resolve(self._ref(version))

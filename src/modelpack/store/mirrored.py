@@ -1,5 +1,4 @@
-"""A registry reference opened through registries.conf (see `mirrors`): `location` rewrites it, `blocked`
-refuses it, `insecure` relaxes TLS, and reads may go through mirrors.
+"""A repository read through mirrors, as registries.conf lists them (opened by `remote_routes`).
 
 Reads (manifests by tag or digest, blobs, referrers) try each endpoint in order, the mirrors a pull of
 this kind may use (`pull-from-mirror`) and then the origin. An endpoint that answers "not found" (or
@@ -16,32 +15,28 @@ existence checks before a write always go to the origin: mirrors are for pulls o
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from modelpack.advice import compose
 from modelpack.errors import (
     AuthenticationError,
     IntegrityError,
-    InvalidReferenceError,
     ModelpackError,
     NotFoundError,
     RegistryError,
     TransportError,
-    UsageError,
 )
 from modelpack.oci.descriptor import Descriptor
-from modelpack.oci.reference import Reference
-from modelpack.store import registries_files as registries_conf
 from modelpack.store.blobstream import RangesIgnored, ResumableBlob
+from modelpack.store.failover_blob import MID_BLOB, FailoverBlob
 from modelpack.store.mirrors import Endpoint
 from modelpack.store.options import ClientOptions, OwnsOptions
-from modelpack.store.registry import RegistryRepository, open_repository, repository_path
-from modelpack.store.short_names import alias_hint
+from modelpack.store.registry import RegistryRepository, repository_path
+from modelpack.store.remote_routes import open_endpoint
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
 
@@ -49,75 +44,9 @@ log = logging.getLogger("modelpack.mirrors")
 T = TypeVar("T")
 # What passes a request on to the next endpoint (the origin's own failure is final).
 _PASS_OVER = (NotFoundError, TransportError, AuthenticationError, RegistryError, IntegrityError)
-# What a mirror's blob stream may fail with mid-way that the next endpoint can make good (wrong bytes cannot
-# be: they are already written, and the digest check names the mirror).
-_MID_BLOB = (NotFoundError, TransportError, AuthenticationError, RegistryError)
 
 
-def open_remote(reference: Reference, options: ClientOptions | None = None, *,
-                mirrors: bool = False) -> RegistryRepository | MirroredRepository:
-    """The registry repository `reference` names, as registries.conf routes it.
-
-    Args:
-        reference: a reference naming a registry.
-        options: how to reach registries (default: the safe defaults).
-        mirrors: the caller only reads (pull, inspect, copy's source): its reads may go through mirrors.
-
-    Returns:
-        The origin repository (after any `location` rewrite), or one that reads through mirrors first.
-
-    Raises:
-        UsageError: the reference names no registry, is blocked, or a registries.conf file is malformed.
-    """
-    require_registry(reference)
-    options = options or ClientOptions()
-    route = registries_conf.load().route(reference)
-    by_digest = reference.digest is not None
-    sources = route.sources(by_digest) if mirrors else [route.origin]
-    if len(sources) == 1:
-        return open_endpoint(route.origin, options)
-    return MirroredRepository(sources, options)
-
-
-def require_registry(reference: Reference) -> None:
-    """`reference.require_registry()`; a short name with an alias in registries.conf is refused naming it.
-
-    Raises:
-        InvalidReferenceError: the reference names no registry.
-    """
-    try:
-        reference.require_registry()
-    except InvalidReferenceError as exc:
-        try:
-            found = {alias.name: alias for alias in registries_conf.load().aliases}
-        except UsageError:  # a malformed file is not this error's news
-            raise exc from None
-        hint = alias_hint(reference.repository, reference.tag, reference.digest, found)
-        if hint is None:
-            raise
-        raise InvalidReferenceError(f"reference {reference.written} names no registry; {hint}") from None
-
-
-def open_endpoint(endpoint: Endpoint, options: ClientOptions) -> RegistryRepository:
-    """The repository at one endpoint, with its client options (`insecure`: HTTPS unchecked, or plain HTTP
-    where the host speaks no TLS).
-
-    Raises:
-        TransportError: an `insecure` host answers neither HTTPS nor HTTP.
-    """
-    plain = options.plain_http
-    if endpoint.insecure and not plain:
-        host = endpoint.host
-        if host not in options.schemes:
-            probe = options.for_endpoint(plain_http=False, insecure=True, mirror=endpoint.mirror).client_for(host)
-            options.schemes[host] = not probe.speaks_tls()
-        plain = options.schemes[host]
-    chosen = options.for_endpoint(plain_http=plain, insecure=options.insecure or endpoint.insecure,
-                                  mirror=endpoint.mirror)
-    return open_repository(endpoint.reference, chosen)
-
-
-class _Source:
+class Source:
     """One endpoint of a mirrored read, opened on first use; `dead` once it could not be reached."""
 
     def __init__(self, endpoint: Endpoint, options: ClientOptions) -> None:
@@ -145,10 +74,10 @@ class MirroredRepository(OwnsOptions):
     """A repository read through mirrors, then its origin; written at its origin only."""
 
     def __init__(self, endpoints: Sequence[Endpoint], options: ClientOptions) -> None:
-        self._sources = [_Source(endpoint, options) for endpoint in endpoints]
+        self._sources = [Source(endpoint, options) for endpoint in endpoints]
         self._served: dict[str, str] = {}  # digest -> the mirror that served it (for integrity errors)
-        self._origin = self._sources[-1]
-        self.name = repository_path(self._origin.endpoint.reference)
+        self.origin_source = self._sources[-1]  # tried last; its failure is final
+        self.name = repository_path(self.origin_source.endpoint.reference)
 
     def __repr__(self) -> str:
         return f"MirroredRepository({' -> '.join(s.label for s in self._sources)})"
@@ -161,12 +90,12 @@ class MirroredRepository(OwnsOptions):
 
     def _attempt(self, what: str, call: Callable[[RegistryRepository], T],
                  passes: Callable[[T], bool] = lambda _: False, digest: str | None = None,
-                 after: _Source | None = None) -> tuple[T, _Source]:
+                 after: Source | None = None) -> tuple[T, Source]:
         """`_read`, also returning the endpoint that answered; `after`: start past that endpoint."""
         skipped: list[str] = []
         sources = self._sources[self._sources.index(after) + 1:] if after is not None else self._sources
         for source in sources:
-            last = source is self._origin
+            last = source is self.origin_source
             if source.dead and not last:
                 continue
             try:
@@ -202,16 +131,16 @@ class MirroredRepository(OwnsOptions):
             return None
 
     def open_blob(self, desc: Descriptor) -> ByteStream:
-        stream, source = self._open_range(desc, 0, None)
-        return stream if source is self._origin else _FailoverBlob(self, desc, 0, None, (stream, source))
+        stream, source = self.open_range(desc, 0, None)
+        return stream if source is self.origin_source else FailoverBlob(self, desc, 0, None, (stream, source))
 
     def open_blob_from(self, desc: Descriptor, start: int) -> ByteStream:
         """The blob's bytes from `start` on, from the first endpoint that serves them (see `open_blob`)."""
-        stream, source = self._open_range(desc, start, None)
-        return stream if source is self._origin else _FailoverBlob(self, desc, start, None, (stream, source))
+        stream, source = self.open_range(desc, start, None)
+        return stream if source is self.origin_source else FailoverBlob(self, desc, start, None, (stream, source))
 
-    def _open_range(self, desc: Descriptor, start: int, end: int | None,
-                    after: _Source | None = None) -> tuple[ByteStream, _Source]:
+    def open_range(self, desc: Descriptor, start: int, end: int | None,
+                    after: Source | None = None) -> tuple[ByteStream, Source]:
         """Bytes [start, end) of a blob (the whole blob: 0, None) from the first endpoint that serves them."""
         whole = start == 0 and end is None
         what = f"blob {desc.digest}" + ("" if whole else f" from byte {start}")
@@ -227,7 +156,7 @@ class MirroredRepository(OwnsOptions):
 
         try:
             return self._attempt(what, call, digest=desc.digest, after=after)
-        except _MID_BLOB as exc:
+        except MID_BLOB as exc:
             if not ignored or isinstance(exc, RangesIgnored):
                 raise
             # An endpoint serves the blob, only not that range: the caller may take it whole from there
@@ -246,7 +175,7 @@ class MirroredRepository(OwnsOptions):
 
     # -- writes, and what decides them: the origin only --------------------------------------------
     def origin(self) -> RegistryRepository:
-        return self._origin.repo()
+        return self.origin_source.repo()
 
     def has_blob(self, desc: Descriptor) -> bool:
         return self.origin().has_blob(desc)
@@ -259,8 +188,9 @@ class MirroredRepository(OwnsOptions):
         self.origin().push_blob(desc, opener, progress, mount_from)
 
     def push_blob_speculative(self, size: int, opener: Opener, digest: Future[str],
-                              progress: Progress | None = None, abandon: threading.Event | None = None) -> bool:
-        return self.origin().push_blob_speculative(size, opener, digest, progress, abandon)
+                              progress: Progress | None = None, abandon: threading.Event | None = None,
+                              hashing: bool = False) -> bool:
+        return self.origin().push_blob_speculative(size, opener, digest, progress, abandon, hashing)
 
     def push_manifest(self, desc: Descriptor, data: bytes, tag: str | None = None) -> None:
         self.origin().push_manifest(desc, data, tag)
@@ -292,75 +222,6 @@ class MirroredRepository(OwnsOptions):
             repo = source.opened()
             if repo is not None:
                 repo.resume()
-
-
-class _FailoverBlob(io.RawIOBase):
-    """Bytes [start, end) of a blob (None: to its end) read from a mirror; when that stream fails mid-way,
-    the rest comes from the next endpoint, asked for from where it stopped (see the module docstring).
-    The bytes already received stay: the digest is checked over the whole blob where it lands."""
-
-    def __init__(self, owner: MirroredRepository, desc: Descriptor, start: int, end: int | None,
-                 opened: tuple[ByteStream, _Source]) -> None:
-        self._owner, self._desc, self._end = owner, desc, end
-        self._offset = start
-        self._stream, self._source = opened
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while True:
-            try:
-                n = int(self._stream.readinto(target) or 0)  # type: ignore[attr-defined]
-            except _MID_BLOB as exc:
-                self._fail_over(exc)
-                continue
-            self._offset += n
-            return n
-
-    def _fail_over(self, exc: ModelpackError) -> None:
-        source = self._source
-        if source is self._owner._origin or source.repo().client.cancelled:
-            raise exc
-        source.dead = isinstance(exc, TransportError)
-        log.info("blob %s: %s failed after byte %d (%s); the rest from the next endpoint", self._desc.digest,
-                 source.label, self._offset, exc)  # the whole reason: cut, stalled, refused to resume
-        with contextlib.suppress(Exception):
-            self._stream.close()
-        self._stream, self._source = self._owner._open_range(self._desc, self._offset, self._end, after=source)
-
-    def ranges(self) -> Callable[[int, int], ByteStream] | None:
-        """Other ranges of the blob (see `ResumableBlob.ranges`): from the endpoint serving this stream, each
-        failing over like this stream."""
-        ranges = getattr(self._stream, "ranges", None)
-        opener = ranges() if callable(ranges) else None
-        if opener is None:
-            return None
-        owner, desc, source = self._owner, self._desc, self._source
-
-        def open_range(start: int, end: int) -> ByteStream:
-            try:
-                if source.dead:  # it failed another stream meanwhile: not asked again
-                    raise TransportError(f"{source.endpoint.host} failed earlier in this command")
-                stream: ByteStream = opener(start, end)
-            except RangesIgnored:
-                raise  # ranges not served: the stream that asked reads on alone (see `ranged`)
-            except _MID_BLOB as exc:
-                log.info("blob %s: %s failed bytes %d-%d (%s); asking the next endpoint", desc.digest,
-                         source.label, start, end - 1, exc)
-                stream, served = owner._open_range(desc, start, end, after=source)
-                return stream if served is owner._origin else _FailoverBlob(owner, desc, start, end, (stream, served))
-            return _FailoverBlob(owner, desc, start, end, (stream, source))
-
-        return open_range
-
-    def queued(self) -> int | None:
-        queued = getattr(self._stream, "queued", None)
-        return queued() if callable(queued) else None
-
-    def close(self) -> None:
-        self._stream.close()
-        super().close()
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
 """registries.conf (containers-registries.conf(5), as podman, skopeo, buildah and CRI-O read it): where a
-reference is really read from and written to. Pure parsing and matching; `mirrored.py` does the I/O.
+reference is really read from and written to. Pure parsing and matching; `remote_routes.py` and
+`mirrored.py` do the I/O.
 
 Matching follows containers/image's (pkg/sysregistriesv2): a prefix matches where the name continues
 with `/` or `:` (so `example.com` also matches `example.com:5000`, and rewrites it to `LOCATION:5000`),

@@ -3,17 +3,15 @@ once and worded for the person who has to act on it."""
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 
 from modelpack import advice
 from modelpack.errors import AuthenticationError, NotFoundError, RegistryError, TransportError
+from modelpack.store.auth_keys import REPO_PATH
 from modelpack.store.bodies import finish, read_error_body
 from modelpack.store.credentials import Credentials
 from modelpack.store.messages import error_details
 from modelpack.store.transport import Response
-
-REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
 
 
 def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Credentials | None) -> Exception:

@@ -133,12 +133,15 @@ class RegistryRepository(OwnsOptions):
                 raise
 
     def push_blob_speculative(self, size: int, opener: Opener, digest: Future[str],
-                              progress: Progress | None = None, abandon: threading.Event | None = None) -> bool:
+                              progress: Progress | None = None, abandon: threading.Event | None = None,
+                              hashing: bool = False) -> bool:
         """Start uploading a blob whose digest is still being computed, so hashing and uploading
         overlap. When the digest arrives, a HEAD asks whether the registry already has the blob; if so,
         the upload is abandoned, as it is once `abandon` is set (the caller sends these bytes another
-        way: an equal file). Returns whether bytes were uploaded; raises SpeculationFailed when the
-        registry refused the streamed upload, so the caller pushes the ordinary way."""
+        way: an equal file). With `hashing`, the upload itself hashes what it sends and sets `digest` once
+        it has read the whole file (no HEAD: the caller knows the repository holds nothing). Returns
+        whether bytes were uploaded; raises SpeculationFailed when the registry refused the streamed
+        upload, so the caller pushes the ordinary way."""
         present = abandon if abandon is not None else threading.Event()
 
         def check(done: Future[str]) -> None:
@@ -149,10 +152,12 @@ class RegistryRepository(OwnsOptions):
                                  ok=(202,), what="start upload")
         finish(start)
         location = _absolute(self.client.base, start.headers.get("Location", ""))
-        digest.add_done_callback(check)
+        if not hashing:
+            digest.add_done_callback(check)
         try:
             resp = self.client.send(
-                "PATCH", location, body=FileBody(opener, size, progress, abort=present),
+                "PATCH", location, body=FileBody(opener, size, progress, abort=present,
+                                                 hashed=digest if hashing else None),
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
                 ok=(202,), retries=0, what="streamed upload",
             )
@@ -163,6 +168,9 @@ class RegistryRepository(OwnsOptions):
         except (RegistryError, TransportError, NotFoundError) as exc:
             self._cancel(location)
             raise SpeculationFailed(str(exc)) from None
+        if hashing and not digest.done():  # (every transport here reads a body to its end: not expected)
+            self._cancel(location)
+            raise SpeculationFailed("the upload ended before its body was read to the end")
         final = digest.result()  # the hash finished long before a large upload did
         if present.is_set():
             self._cancel(_absolute(self.client.base, resp.headers.get("Location", "")) or location)
@@ -355,7 +363,7 @@ def repository_path(reference: Reference) -> str:
 
 def open_repository(reference: Reference, options: ClientOptions | None = None) -> RegistryRepository:
     """The registry repository a reference names, exactly (registries.conf is applied by
-    `mirrored.open_remote`, which the API's `remote()` uses).
+    `remote_routes.open_remote`, which the API's `remote()` uses).
 
     Raises:
         UsageError: the reference names no registry.

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from modelpack import advice
 from modelpack.errors import AuthenticationError, RegistryError
 from modelpack.store.bodies import METADATA_LIMIT, read_capped
+from modelpack.store.header_limits import oversized_headers
 from modelpack.store.hostauth import host_of
 from modelpack.store.messages import RETRY_STATUS, WIRE_ERRORS, retry_limit
 from modelpack.store.options import ClientOptions
@@ -59,6 +60,8 @@ class TokenRequests:
                 with resp:
                     data = read_capped(resp, METADATA_LIMIT, "token response") if resp.status_code == 200 else b""
             except WIRE_ERRORS as exc:
+                if (oversized := oversized_headers(host_of(url), exc)) is not None:
+                    raise oversized from None
                 what = "did not answer in time" if watch.expired or "timed out" in str(exc).lower() \
                     else f"could not be reached ({type(exc).__name__})"
                 why = f"the token service of {self._host} ({host_of(url)}) {what}"

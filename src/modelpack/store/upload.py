@@ -9,11 +9,14 @@ slower overall; over TLS (most registries) it would not apply at all.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from modelpack.errors import IntegrityError
+from modelpack.oci import digest as digests
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream, fill, read_at_most
 
@@ -33,6 +36,9 @@ class FileBody:
     size: int
     progress: Progress | None = None
     abort: threading.Event | None = None
+    # Hash what is sent and give the digest here once the whole body was read (a push into a new
+    # repository reads each large file once, for both: see `RegistryRepository.push_blob_speculative`).
+    hashed: Future[str] | None = None
 
 
 class SizedReader(io.RawIOBase):
@@ -48,6 +54,7 @@ class SizedReader(io.RawIOBase):
         self._sent = 0
         # No larger than the body (and one byte to notice growth): small files are most uploads.
         self._buffer = memoryview(bytearray(min(UPLOAD_CHUNK, body.size + 1)))
+        self._hash = hashlib.sha256() if body.hashed is not None else None  # afresh for each attempt
 
     def __len__(self) -> int:
         return self._body.size
@@ -67,9 +74,13 @@ class SizedReader(io.RawIOBase):
         if self._sent >= size:
             if chunk:
                 raise IntegrityError("a file grew while it was being uploaded")
+            if self._hash is not None and self._body.hashed is not None and not self._body.hashed.done():
+                self._body.hashed.set_result("sha256:" + self._hash.hexdigest())
             return self._buffer[:0]
         if not chunk:
             raise IntegrityError("a file shrank while it was being uploaded")
+        if self._hash is not None:
+            self._hash.update(chunk)
         self._sent += len(chunk)
         if self._body.progress:
             self._body.progress(len(chunk))
@@ -95,4 +106,19 @@ def read_whole(body: FileBody) -> bytes:
         raise IntegrityError("a file grew while it was being uploaded")
     if len(data) < body.size:
         raise IntegrityError("a file shrank while it was being uploaded")
+    if body.hashed is not None and not body.hashed.done():
+        body.hashed.set_result("sha256:" + hashlib.sha256(data).hexdigest())
     return data
+
+
+def hashed_size_checked(opener: Opener, size: int) -> str:
+    """The digest of the file `opener` opens, read whole: where an upload that was to hash it could not.
+
+    Raises:
+        IntegrityError: the file is no longer `size` bytes long.
+    """
+    with opener() as source:
+        digest, found = digests.of_stream(source)
+    if found != size:
+        raise IntegrityError(f"a file {'grew' if found > size else 'shrank'} while it was being uploaded")
+    return digest

@@ -1,0 +1,133 @@
+"""Describing a model directory as a ModelPack artifact (its manifest, config and layers) without
+storing anything: what `pack` stores and `push DIR REF` streams."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelpack.errors import UsageError
+
+if TYPE_CHECKING:
+    from modelpack.metadata.load import Overrides
+    from modelpack.metadata.schema import ModelMetadata
+    from modelpack.oci.reference import Reference
+    from modelpack.packing.build import HashProgress, PackedLayer, PackedModel
+    from modelpack.packing.hashcache import HashCache
+    from modelpack.packing.select import LayerSource
+
+log = logging.getLogger("modelpack")
+
+
+def describe(
+    model_dir: str | Path,
+    overrides: Overrides = (),
+    *,
+    default_name: str | None = None,
+    on_layer: Callable[[PackedLayer], None] | None = None,
+    on_hashing: Callable[[LayerSource, Future[str]], None] | None = None,
+    hashes: HashCache | None = None,
+    resolver: Callable[[Reference], str] | None = None,
+    hash_progress: HashProgress | None = None,
+    warn: Callable[[str], None] | None = None,
+    hashed_by_upload: Callable[[LayerSource], Future[str] | None] | None = None,
+) -> PackedModel:
+    """Describe a directory as a ModelPack artifact without storing anything. With `resolver`,
+    lineage references (parent, datasets) are pinned to digests. A declared `format` that no model
+    file has is packed as declared and said through `warn` (see `pack`).
+
+    Args:
+        model_dir: the model's directory.
+        overrides: metadata over `modelpack.yaml`'s (as `pack` takes them).
+        default_name: the model's name when the metadata gives none.
+        on_layer: hears of each layer once described.
+        on_hashing: hears of each file as its hashing starts (the future completes with its digest).
+        hashes: digests of files already hashed, by path, size and time.
+        resolver: pins a lineage reference to its digest.
+        hash_progress: hears of the files being hashed (for a progress bar).
+        warn: hears of metadata the files contradict (default: a logging warning).
+        hashed_by_upload: may take a large file to upload at once, hashing what it sends (see `build`).
+
+    Returns:
+        The manifest, config and layers, with where each layer's bytes come from.
+
+    Raises:
+        UsageError: not a directory, or more files than a 4 MiB manifest can name.
+        MetadataError: metadata that does not validate (the field is named).
+    """
+    from modelpack.api.core import _store_hashes
+    from modelpack.packing.build import build
+    from modelpack.packing.select import select_layers
+
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise UsageError(f"{model_dir} is not a directory")
+    name = default_name or path.resolve().name
+    build_hooks = {"on_layer": on_layer, "on_hashing": on_hashing, "hashes": hashes or _store_hashes(None),
+                   "hash_progress": hash_progress, "hashed_by_upload": hashed_by_upload}
+    if not overrides and "files" not in _declared(path):
+        # No file rules declared (modelpack.yaml seldom has any): the files are selected by the default rules
+        # and hashing starts at once, while pydantic is imported (~110 ms, before the first hash otherwise),
+        # the metadata validated, its lineage pinned and its format compared with the files, on a thread.
+        from modelpack.packing.rules import DEFAULT_RULES
+
+        sources = select_layers(path, DEFAULT_RULES)
+        pending = _metadata_meanwhile(path, model_dir, name, sources, resolver, warn)
+        return build(path, pending, sources=sources, **build_hooks)  # type: ignore[arg-type]
+    from modelpack.metadata.load import load_metadata
+
+    metadata = load_metadata(path, overrides, default_name=name)
+    sources = select_layers(path, metadata.files)
+    metadata = _completed(metadata, model_dir, sources, resolver, warn)
+    return build(path, metadata, sources=sources, **build_hooks)  # type: ignore[arg-type]
+
+
+def _declared(path: Path) -> dict[str, Any]:
+    """modelpack.yaml's fields as written (none without one), unvalidated."""
+    from modelpack.metadata.filename import metadata_path
+    from modelpack.metadata.yaml_file import read_yaml
+
+    found = metadata_path(path)
+    return read_yaml(found) if found is not None else {}
+
+
+def _completed(metadata: ModelMetadata, model_dir: str | Path, sources: list[LayerSource],
+               resolver: Callable[[Reference], str] | None, warn: Callable[[str], None] | None) -> ModelMetadata:
+    """The metadata with its lineage pinned to digests (with `resolver`); a declared format that no file
+    has is said through `warn` (packed as declared: the user may know a format the files cannot show)."""
+    from modelpack.inspection.declared_format import format_mismatch
+
+    if resolver is not None:
+        from modelpack.lineage_chain import pin, pin_parent
+
+        metadata = metadata.model_copy(update={
+            "parent": pin_parent(metadata.parent, resolver) if metadata.parent else None,
+            "datasets": [pin(d, resolver) for d in metadata.datasets],
+        })
+    if metadata.format and (mismatch := format_mismatch(metadata.format, sources, model_dir)):
+        (warn or log.warning)(mismatch)
+    return metadata
+
+
+def _metadata_meanwhile(path: Path, model_dir: str | Path, name: str, sources: list[LayerSource],
+                        resolver: Callable[[Reference], str] | None,
+                        warn: Callable[[str], None] | None) -> Future[ModelMetadata]:
+    """The metadata of a directory pushed with no overrides and no declared file rules, built and completed
+    on a thread of its own; its failure stops the hashing (see `build`)."""
+    pending: Future[ModelMetadata] = Future()
+
+    def load() -> None:
+        try:
+            from modelpack.metadata.load import load_metadata
+
+            metadata = load_metadata(path, (), default_name=name)
+            pending.set_result(_completed(metadata, model_dir, sources, resolver, warn))
+        except BaseException as exc:  # handed to whoever waits for the metadata
+            pending.set_exception(exc)
+
+    threading.Thread(target=load, name="modelpack-metadata", daemon=True).start()
+    return pending
