@@ -217,11 +217,30 @@ def test_k8s_refuses_what_is_no_kubernetes_quantity(registry: Registry, flag: st
     push_base(image, ("amd64",))
     run = modelpack("k8s", "--plain-http", image, flag, value)
     assert run.code == 2 and run.out == "", run.err
-    assert run.err == (f"error: {flag} {value!r} is not a Kubernetes quantity of 0 or more: give e.g. 500m, 2, "
-                       "512Mi or 2Gi\n")
+    example = "500m or 2" if flag == "--cpu" else "512Mi or 2Gi"  # 500m of memory is half a byte
+    assert run.err == f"error: {flag} {value!r} is not a Kubernetes quantity of 0 or more: give e.g. {example}\n"
 
 
-@pytest.mark.parametrize(("cpu", "memory"), [("500m", "1.5Gi"), ("2", "512Mi"), ("1e3", "2G"), (".5", "1Ki")])
+@pytest.mark.parametrize(("value", "why"), [
+    ("0", "is no memory at all: give what the model server needs, e.g. 512Mi or 2Gi"),
+    ("0Gi", "is no memory at all: give what the model server needs, e.g. 512Mi or 2Gi"),
+    ("512m", "is 0.512 bytes (m means thousandths): write Mi for mebibytes, e.g. 512Mi"),
+    ("1Ki", "is under 6Mi, a limit Docker refuses and no model server starts in: give e.g. 512Mi or 2Gi"),
+    ("1e3", "is under 6Mi, a limit Docker refuses and no model server starts in: give e.g. 512Mi or 2Gi"),
+    ("9000000Ei", "is more bytes than Kubernetes can hold (2^63-1): give e.g. 512Mi or 2Gi"),
+    ("1e400", "is more bytes than Kubernetes can hold (2^63-1): give e.g. 512Mi or 2Gi")])
+def test_k8s_refuses_a_memory_no_pod_runs_with(registry: Registry, value: str, why: str) -> None:
+    """Quantities Kubernetes parses, but no model server runs in (or the API server cannot hold): they were
+    written into the YAML as given."""
+    image = registry.repo("serving") + ":1"
+    push_base(image, ("amd64",))
+    run = modelpack("k8s", "--plain-http", image, "--memory", value)
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err == f"error: --memory {value!r} {why}\n"
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [("500m", "1.5Gi"), ("2", "512Mi"), ("1e3", "2G"), (".5", "6Mi"),
+                                             ("0", "1e8")])
 def test_k8s_writes_quantities_the_kubernetes_client_parses(registry: Registry, cpu: str, memory: str) -> None:
     parse_quantity = pytest.importorskip("kubernetes.utils").parse_quantity
     image = registry.repo("serving") + ":1"

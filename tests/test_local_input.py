@@ -450,7 +450,8 @@ def test_serve_of_a_missing_folder_says_so_before_the_registry_it_lacks(tmp_path
     # `serve iris-clasifier` (a typo of the folder): it said only "reference iris-clasifier names no registry"
     run = modelpack("serve", "iris-clasifier", "--port", "0", cwd=tmp_path)
     assert (run.code, run.out) == (2, ""), run.err
-    assert run.err == ("error: iris-clasifier: no such directory, and reference iris-clasifier names no registry; "
+    assert run.err == ("error: iris-clasifier: no such directory nor model in the local store, and reference "
+                       "iris-clasifier names no registry; "
                        "write it as e.g. localhost:5000/iris-clasifier\n")
     host = modelpack("serve", "localhost:5000", "--port", "0", cwd=tmp_path)  # the CLI's words for the next step
     assert host.err.strip().endswith("`modelpack ls localhost:5000` lists its repositories"), host.err

@@ -47,7 +47,10 @@ def test_removing_an_alias_keeps_the_other_tags(registry: Registry, tmp_path: Pa
     assert modelpack("tag", "--remote", "--plain-http", f"{repo}:1.1.0", f"{repo}:champion").code == 0
     # Distribution 2.8 cannot delete a tag alone: deleting the manifest would take 1.1.0 too.
     refused = modelpack("rm", "--remote", "--plain-http", f"{repo}:champion")
-    _one_line_error(refused, 2, "1.1.0", "--all-tags")
+    digest = mp.resolve(f"{repo}:1.1.0", options=PLAIN).digest
+    # Every way on is named: the version with all its tags, by its digest, or the tag moved elsewhere.
+    _one_line_error(refused, 2, "1.1.0", "--all-tags", f"`modelpack rm --remote {repo}@{digest}`",
+                    "`modelpack tag --remote OTHER champion`")
     assert _resolves(f"{repo}:1.1.0") and _resolves(f"{repo}:champion")
     # --all-tags with no terminal to ask: --yes is needed.
     _one_line_error(modelpack("rm", "--remote", "--plain-http", "--all-tags", f"{repo}:champion"), 2, "--yes")
@@ -59,6 +62,20 @@ def test_removing_an_alias_keeps_the_other_tags(registry: Registry, tmp_path: Pa
     # The only tag on a version: deleted without ceremony.
     assert modelpack("rm", "--remote", "--plain-http", f"{repo}:1.0.0").code == 0
     assert not _resolves(f"{repo}:1.0.0")
+
+
+def test_a_registry_that_deletes_nothing_names_the_setting_not_all_tags(fresh_registry: Callable[..., Registry],
+                                                                       tmp_path: Path) -> None:
+    # Distribution's default: storage.delete.enabled false; every DELETE is 405 UNSUPPORTED.
+    repo = fresh_registry(delete=False).repo()
+    _push(f"{repo}:1.0", tmp_path)
+    assert modelpack("tag", "--remote", "--plain-http", f"{repo}:1.0", "latest").code == 0
+    for args in ([f"{repo}:1.0"], ["--all-tags", "--yes", f"{repo}:latest"]):
+        refused = modelpack("rm", "--remote", "--plain-http", *args)
+        _one_line_error(refused, 1, "does not allow deleting manifests (it answered 405 UNSUPPORTED)",
+                        "storage.delete.enabled: true", "REGISTRY_STORAGE_DELETE_ENABLED=true")
+        assert "--all-tags" not in refused.err  # it would fail the same way
+    assert _resolves(f"{repo}:1.0") and _resolves(f"{repo}:latest")
 
 
 def test_removing_by_digest_names_the_tags_that_go(registry: Registry, tmp_path: Path) -> None:

@@ -166,6 +166,16 @@ def test_a_request_timeout_that_cannot_bound_a_wait_is_refused(model_dir: Path, 
     assert "Traceback" not in run.err and len(run.err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("option", "value"), [("--max-request-size", "0"), ("--max-request-size", "16 furlongs"),
+                                               ("--min-receive-rate", "-1")])
+def test_a_size_that_is_none_names_its_option(model_dir: Path, option: str, value: str) -> None:
+    # It said only "'0': expected a size such as 16M or 1048576": which of the two sizes, not said.
+    run = modelpack("serve", "--port", "0", option, value, str(model_dir), timeout=60)
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err == (f"error: Invalid value for '{option}': {value!r}: expected a size such as 16M or 1048576 "
+                       "(see `modelpack serve --help`)\n")
+
+
 def test_the_api_refuses_a_request_timeout_that_cannot_bound_a_wait() -> None:
     from modelpack.errors import UsageError
     from modelpack.serve.limits import ServerLimits

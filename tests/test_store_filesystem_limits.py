@@ -107,3 +107,27 @@ def test_full_store_names_modelpack_home(pushed: tuple[str, str], tmpfs: Mount) 
     lines = run.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: No space left on device: "), run.err
     assert f"(the local store MODELPACK_HOME={home}): free space (or inodes) there" in lines[0]
+
+
+def test_a_full_read_only_output_is_called_read_only_not_full(pushed: tuple[str, str], tmpfs: Mount) -> None:
+    # A read-only image (squashfs, a full volume mounted ro) reports no free space: that is not why it fails.
+    ref, _ = pushed
+    where = tmpfs("rofull", "size=64k")
+    (where / "fill").write_bytes(b"\0" * 64 * 1024)
+    _read_only(where)
+    out = where / "out"
+    run = modelpack("pull", "--plain-http", ref, "-o", str(out))
+    assert run.code == 1
+    assert run.err.splitlines() == [f"error: Read-only file system: {where}: the filesystem is read-only; write "
+                                    "elsewhere (set MODELPACK_HOME to a writable directory)"]
+
+
+@pytest.mark.parametrize("command", ["pull", "unpack"])
+def test_an_output_on_a_virtual_filesystem_names_it_not_its_free_space(pushed: tuple[str, str], command: str) -> None:
+    ref, _ = pushed
+    if command == "unpack":
+        assert modelpack("pull", "--plain-http", ref).code == 0
+    run = modelpack(command, *(["--plain-http"] if command == "pull" else []), ref, "-o", "/proc/modelpack-out")
+    assert (run.code, run.out) == (1, ""), run.err
+    assert run.err == ("error: cannot write /proc/modelpack-out: No such file or directory (/proc: a virtual "
+                       "filesystem, where no files can be made)\n")

@@ -19,6 +19,10 @@ class Wording:
     api: str
     cli: str
 
+    def __str__(self) -> str:
+        # A library caller's terms wherever it is shown as text (a log line the CLI's formatter did not reword).
+        return self.api
+
 
 def compose(template: str, *parts: Wording | str) -> Wording:
     """`template` with each `{}` filled by a part in each audience's terms (a str is the same in both)."""

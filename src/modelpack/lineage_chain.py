@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from modelpack.model_info import ModelInfo
 
 
+class OutsideHosts(NotFoundError):
+    """A parent on a registry the reader was not allowed to contact (`within`): not read, so not known
+    to be missing."""
+
+
 def pin(value: str, resolve: Resolver) -> str:
     """`registry/repo:tag` becomes `registry/repo:tag@sha256:...`; anything that is not a registry
     reference (a dataset name, a URL) or is already pinned is returned unchanged."""
@@ -53,7 +58,8 @@ def chain(start: str, read: Callable[[str], ModelInfo]) -> Iterator[dict[str, An
     """Follow `parent` from `start` back to the first ancestor, at most MAX_DEPTH models (the last
     one's `parent` then names where the chain goes on). `read(reference)` returns the model's info.
     Entries are yielded as they are read, so a caller can show the chain known so far when a
-    later step fails.
+    later step fails. A parent its registry no longer has (deleted) ends the chain as an entry whose
+    `missing` is true (its `digest` the one its child pinned, if any; no name, version or parent).
 
     Raises:
         IntegrityError: a parent annotation is not a registry reference, or the chain loops.
@@ -64,10 +70,20 @@ def chain(start: str, read: Callable[[str], ModelInfo]) -> Iterator[dict[str, An
     for _ in range(MAX_DEPTH):
         if current is None:
             return
-        info = read(current)
+        try:
+            info = read(current)
+        except OutsideHosts:
+            raise
+        except NotFoundError:
+            if current == start:
+                raise
+            # A parent deleted since (or never pushed where its child says): the chain ends there, said so.
+            yield {"reference": current, "digest": Reference.parse(current).digest, "name": None, "version": None,
+                   "parent": None, "missing": True}
+            return
         parent = info.metadata.get("parent")  # raw: the artifact's claim, checked below
         yield {"reference": current, "digest": info.digest, "name": info.metadata.get("name"),
-               "version": info.metadata.get("version"), "parent": parent}
+               "version": info.metadata.get("version"), "parent": parent, "missing": False}
         if info.digest in seen:
             raise IntegrityError(f"lineage of {start} loops back to {info.digest} ({current})")
         seen.add(info.digest)
@@ -100,8 +116,8 @@ def within(hosts: Collection[str] | None, read: Callable[[str], ModelInfo]) -> C
     def read_within(reference: str) -> ModelInfo:
         host = Reference.parse(reference).registry
         if host not in hosts:
-            raise NotFoundError(f"the chain goes on at {reference}, on {host}: a registry not shown here, "
-                                "so not read")
+            raise OutsideHosts(f"the chain goes on at {reference}, on {host}: a registry not shown here, "
+                               "so not read")
         return read(reference)
 
     return read_within

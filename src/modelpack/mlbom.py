@@ -51,10 +51,10 @@ def ml_bom(info: ModelInfo, repository: str) -> dict[str, Any]:
         The BOM as a JSON object.
 
     Raises:
-        UsageError: the reference names an index (a BOM describes one model).
+        UsageError: the reference names an index or a container image (a BOM describes one model).
         ValueError: the document does not validate (a bug of ours, never of the model's).
     """
-    info.one_model(info.reference)
+    info.one_model(info.reference, "sbom")
     model = _model_component(info, repository)
     bom = Bom()
     bom.metadata.component = model

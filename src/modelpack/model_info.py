@@ -12,7 +12,7 @@ from typing import Any
 
 from modelpack.errors import UsageError
 from modelpack.formats import layer_kind
-from modelpack.image.kinds import platform_name
+from modelpack.image.kinds import platform_name, refuse_image_as_model
 from modelpack.oci.descriptor import Descriptor, Index, Manifest
 from modelpack.readers import read_fields
 from modelpack.unpacking import layer_path
@@ -114,18 +114,21 @@ class ModelInfo:
         """An index's manifests (none for a single model)."""
         return list(self.manifest.manifests) if isinstance(self.manifest, Index) else []
 
-    def one_model(self, named: object) -> ModelInfo:
+    def one_model(self, named: object, use: str) -> ModelInfo:
         """This info, when it describes one model (what report, sbom and diff compare or document).
 
         Args:
             named: how the user named it, for the message.
+            use: what it is read for ("diff", "sbom", "report"): a container image names what to use instead.
 
         Returns:
             self.
 
         Raises:
+            ContainerImageError: it is a container image (a modelcar, a serving image), or an index of them.
             UsageError: it is an index.
         """
+        refuse_image_as_model(named, self.manifest, use)  # first: a multi-platform image is an index too
         if self.children:
             raise UsageError(index_refusal(named, "is an index; name one of its models by digest"))
         return self

@@ -68,7 +68,27 @@ def work_folder(output: Path, merge: bool, purpose: str = "") -> Path:
         return _new_work_folder(output, merge, purpose)
     except OSError as exc:  # named as the path the user asked for, not our hidden folder
         name = str(exc.filename or "")
-        raise OSError(exc.errno, exc.strerror, str(output) if not name or ".partial-" in name else name) from None
+        shown = str(output) if not name or ".partial-" in name else name
+        if exc.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):  # the CLI names their fix from the path
+            raise OSError(exc.errno, exc.strerror, shown) from None
+        # `-o /proc/x` failed "No such file or directory: /proc/x": say it could not be made, and why.
+        raise OSError(exc.errno, f"cannot write {shown}: {exc.strerror}{_virtual_note(output, exc)}") from None
+
+
+def _virtual_note(output: Path, exc: OSError) -> str:
+    """Where a folder could not be made on a filesystem that reports no size (/proc, /sys), that it is one."""
+    if exc.errno not in (errno.ENOENT, errno.EPERM, errno.EACCES):
+        return ""
+    anchor = next((p for p in (output, *output.parents) if p.exists()), Path("/"))
+    try:
+        if os.statvfs(anchor).f_blocks:
+            return ""
+        device, mount = os.stat(anchor).st_dev, anchor
+        while mount != mount.parent and os.stat(mount.parent).st_dev == device:
+            mount = mount.parent
+    except OSError:
+        return ""
+    return f" ({mount}: a virtual filesystem, where no files can be made)"
 
 
 def _new_work_folder(output: Path, merge: bool, purpose: str) -> Path:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelpack.advice import Wording, compose
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.oci import digest as digests
 from modelpack.oci.reference import Reference, is_tag
@@ -100,7 +101,8 @@ def open_layout(place: LayoutReference, *, create: bool = False) -> OciLayout:
 
 
 def open_place(place: Place, *, options: ClientOptions | None = None, store: LayoutStore | None = None,
-               local: bool = False, create: bool = False, mirrors: bool = False) -> tuple[Storage, str | None]:
+               local: bool = False, create: bool = False, mirrors: bool = False,
+               local_flag: Wording | None = None) -> tuple[Storage, str | None]:
     """The storage a place names and the version (tag or digest) it names there.
 
     Args:
@@ -110,9 +112,15 @@ def open_place(place: Place, *, options: ClientOptions | None = None, store: Lay
         local: a registry reference names a model in the local store, not the registry.
         create: the place is written to (a layout directory is made if need be).
         mirrors: the place is only read: a registry reference is read through its registries.conf mirrors.
+        local_flag: how the caller reads the local store instead (`--local`): said when a name with no
+            registry, which only the store can hold, is in it.
 
     Returns:
         (storage, version): version is None for a layout named without tag or digest that is written to.
+
+    Raises:
+        UsageError: a name with no registry, not `local`, that the local store holds (with `local_flag`).
+        InvalidReferenceError: any other name with no registry, not `local`.
     """
     if isinstance(place, LayoutReference):
         layout = open_layout(place, create=create)
@@ -123,4 +131,11 @@ def open_place(place: Place, *, options: ClientOptions | None = None, store: Lay
         return (store or LayoutStore()).repository(place.name), place.version
     from modelpack.api.core import remote
 
+    if local_flag is not None and not place.registry:
+        from modelpack.store.layout import LayoutStore
+
+        if (store or LayoutStore()).find(place) is not None:
+            # `sbom iris:1.0` of a model packed as iris:1.0: "names no registry" left out that the store has it.
+            raise UsageError(f"{place.written} names no registry; it is a model of the local store",
+                             advice=compose("{} to read it there", local_flag))
     return remote(place, options, mirrors=mirrors), place.version

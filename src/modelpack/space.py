@@ -4,6 +4,7 @@ instead of failing with a full disk hours later. Nothing is preallocated from a 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Iterable
@@ -21,6 +22,8 @@ def require_space(needs: Iterable[tuple[Path, int]]) -> None:
 
     Raises:
         InsufficientSpaceError: one line naming the place, the bytes needed and the bytes available.
+        OSError: the place is on a read-only filesystem (EROFS) or in a folder this user cannot write in
+            (EACCES): that, not its free space, is what stops the write.
     """
     totals: dict[int, tuple[Path, int]] = {}
     for path, size in needs:
@@ -31,10 +34,27 @@ def require_space(needs: Iterable[tuple[Path, int]]) -> None:
         first, total = totals.get(device, (anchor, 0))
         totals[device] = (first, total + size)
     for anchor, total in totals.values():
+        if not _can_judge(anchor):
+            continue  # a virtual filesystem reports no size: its first write says what it allows
         free = shutil.disk_usage(anchor).free
         if total > free:
             raise InsufficientSpaceError(f"not enough free space on {anchor}: {size_text(total)} needed, "
                                          f"{size_text(free)} available")
+
+
+def _can_judge(anchor: Path) -> bool:
+    """Whether `anchor`'s free space says anything, after refusing a place no file can be written in: there
+    free space (none on a read-only image or /proc) would be blamed for a write that could never happen.
+
+    Raises:
+        OSError: EROFS on a read-only filesystem, EACCES in a folder this user cannot write in.
+    """
+    stats = os.statvfs(anchor)
+    if stats.f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(anchor))
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"cannot write in {anchor}: {os.strerror(errno.EACCES)}")
+    return stats.f_blocks > 0  # /proc, /sys (and a tmpfs without a size) report none
 
 
 def same_filesystem(a: Path, b: Path) -> bool:

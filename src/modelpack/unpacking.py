@@ -189,8 +189,9 @@ def _linkable(manifest: Manifest, blobs: BlobSource, output: Path) -> bool:
                                      if not layer_is_archive(layer)) if path is not None), None)
     if source is None or same_filesystem(source, output):
         return True
-    log.warning("warning: %s is on another filesystem than the local store: hard links cannot reach it, so "
-                "--link copies the files there (writable, taking their own space)", output)
+    log.warning(compose("warning: {} is on another filesystem than the local store: hard links cannot reach it, so "
+                        "{} copies the files there (writable, taking their own space)", str(output),
+                        setting("link=True", "--link")))
     return False
 
 

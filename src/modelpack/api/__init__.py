@@ -23,13 +23,11 @@ if TYPE_CHECKING:  # what a type checker sees (`X as X`: re-exported under mypy 
     from modelpack.api.attesting import verify_attestation as verify_attestation
     from modelpack.api.bom import BomResult as BomResult
     from modelpack.api.bom import sbom as sbom
-    from modelpack.api.catalog import Removal as Removal
     from modelpack.api.catalog import Repository as Repository
     from modelpack.api.catalog import copy_model as copy_model
     from modelpack.api.catalog import diff as diff
     from modelpack.api.catalog import list_repositories as list_repositories
     from modelpack.api.catalog import list_versions as list_versions
-    from modelpack.api.catalog import remove_remote as remove_remote
     from modelpack.api.catalog import resolve as resolve
     from modelpack.api.catalog import tag_remote as tag_remote
     from modelpack.api.client import Client as Client
@@ -56,6 +54,8 @@ if TYPE_CHECKING:  # what a type checker sees (`X as X`: re-exported under mypy 
     from modelpack.api.pushing import push as push
     from modelpack.api.registry_login import login as login
     from modelpack.api.registry_login import logout as logout
+    from modelpack.api.remote_removal import Removal as Removal
+    from modelpack.api.remote_removal import remove_remote as remove_remote
     from modelpack.api.reporting import build_report as build_report
     from modelpack.api.reporting import render_report as render_report
     from modelpack.api.serving import serve_model as serve_model

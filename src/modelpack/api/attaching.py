@@ -117,8 +117,10 @@ def _say_kept_version(config: dict[str, Any], overrides: Overrides, new_ref: Ref
     old = descriptor.get("version") if isinstance(descriptor, dict) else None
     keys = overrides.keys() if isinstance(overrides, Mapping) else [o.split("=", 1)[0].strip() for o in overrides]
     if isinstance(old, str) and new_ref.tag and old != new_ref.tag and "version" not in keys:
-        log.warning("%s records its parent's version %s (set version=%s to change it: --set in the CLI, "
-                    "overrides in the API)", new_ref, old, new_ref.tag)
+        # Registry text goes in as parts, never into the template: a `{` in it is no placeholder.
+        log.warning(compose("{} records its parent's version {}: attach again with {} to record {}", str(new_ref),
+                            old, setting(f"overrides=['version={new_ref.tag}']", f"--set version={new_ref.tag}"),
+                            new_ref.tag))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelpack.api.core import LOCAL
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.places import Place, open_place, parse_place
@@ -88,7 +89,7 @@ def attest(
     body = predicates.predicate_body(type_name, predicate) if isinstance(predicate, bytes) else predicate
     signer = keys.load_private_key(Path(key), password)
     ref = parse_place(reference)
-    repo, version = open_place(ref, options=options, store=store, local=local)
+    repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL)
     subject = repo.resolve(version or "")
     desc = attestations.attach_attestation(repo, subject, signer, ref.name, uri, body)
     return AttestResult(ref, subject.digest, uri, desc)
@@ -129,7 +130,7 @@ def verify_attestation(
     uri = predicates.predicate_type(type_name)
     public = keys.load_public_key(Path(key))
     ref = parse_place(reference)
-    repo, version = open_place(ref, options=options, store=store, local=local)
+    repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL)
     subject = repo.resolve(version or "")
     found = attestations.verify_attestations(repo, subject.digest, public, uri)
     return VerifyAttestationResult(ref, subject.digest, uri, found)
@@ -169,7 +170,7 @@ def attest_provenance(
 
     local_store = store or LayoutStore()
     ref = parse_place(reference)
-    repo, version = open_place(ref, options=options, store=local_store, local=local)
+    repo, version = open_place(ref, options=options, store=local_store, local=local, local_flag=LOCAL)
     digest = repo.resolve(version or "").digest
     predicate = provenance.load(local_store, digest)
     return attest(ref.with_digest(digest), key, password, predicate, "slsaprovenance1", local=local,

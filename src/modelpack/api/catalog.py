@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from modelpack import advice
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, remote
-from modelpack.errors import NotFoundError, RegistryError, UsageError
+from modelpack.errors import NotFoundError, UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, is_tag, retarget
 from modelpack.places import LayoutReference, Place, open_layout, open_place, parse_place
-from modelpack.signatures.orphans import remove_signature_tags
 from modelpack.store import registries_files as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions, closes_own_options
-from modelpack.store.registry_admin import repositories, tag_count, tag_digests
+from modelpack.store.registry_admin import repositories, tag_count
 from modelpack.store.remote_routes import require_registry
 from modelpack.threads import worker_pool
 
@@ -117,6 +116,8 @@ def diff(
     Raises:
         UsageError: a reference is malformed, or names an index (compared as a model, it had every file
             "removed").
+        ContainerImageError: a reference names a container image (a modelcar, a serving image): the message
+            names the model it was built from, when the image records it.
         NotFoundError: a version does not exist.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
@@ -124,8 +125,8 @@ def diff(
 
     local_store = _store(store)
     new = _beside(old, new)
-    return diff_models(read_model(old, local_store, options, remote_only).one_model(old),
-                       read_model(new, local_store, options, remote_only).one_model(new))
+    return diff_models(read_model(old, local_store, options, remote_only).one_model(old, "diff"),
+                       read_model(new, local_store, options, remote_only).one_model(new, "diff"))
 
 
 def _beside(old: str | Place, new: str | Place) -> str | Place:
@@ -174,74 +175,6 @@ def tag_remote(source: str | Reference, *targets: str | Reference, options: Clie
             desc = copy(src_repo, remote(dst, options), src.version, dst.tag, _mount_from(src, dst)).descriptor
     assert desc is not None
     return desc
-
-
-@dataclass
-class Removal:
-    """What `remove_remote` took from the registry: one tag alone (`untagged`), or a manifest with
-    every tag that named it and its signature tags (`signatures`; `kept`: why any were left)."""
-
-    reference: Reference
-    digest: str
-    untagged: bool
-    tags: list[str] = field(default_factory=list)
-    signatures: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-
-
-@closes_own_options
-def remove_remote(
-    reference: str | Reference,
-    *,
-    all_tags: bool = False,
-    confirm: Callable[[Removal], bool] | None = None,
-    options: ClientOptions | None = None,
-) -> Removal:
-    """Remove a tag, or a manifest named by digest, from the registry.
-
-    A tag is untagged where the registry can delete tags alone. Where it can only delete manifests
-    (Distribution 2.8), the manifest goes only if no other tag names it, or with `all_tags`. Before a
-    deletion that takes tags the caller did not name, `confirm(plan)` must say yes. A deleted manifest's
-    signature tags (`sha256-<hex>`, `.sig`, `.att`) go after it (see `signatures.orphans`).
-
-    Args:
-        reference: `registry/repo:tag` or `registry/repo@sha256:...`.
-        all_tags: allow deleting the manifest when other tags name it too.
-        confirm: asked before anything unnamed goes; None means yes.
-        options: registry client options.
-
-    Returns:
-        The Removal done.
-
-    Raises:
-        UsageError: other tags would go without `all_tags`, or `confirm` said no.
-        RegistryError: the registry does not allow deletion.
-        AuthenticationError, TransportError: the registry refused or could not be reached.
-    """
-    ref = parse_reference(reference)
-    repo = remote(ref, options)
-    digest = repo.resolve(ref.version).digest
-    by_tag = ref.tag is not None and ref.digest is None
-    if by_tag and repo.untag(ref.version):
-        return Removal(ref, digest, untagged=True, tags=[ref.version])
-    tags = tag_digests(repo)
-    plan = Removal(ref, digest, untagged=False, tags=[tag for tag, named in tags.items() if named == digest])
-    unnamed = [t for t in plan.tags if not by_tag or t != ref.tag]
-    if by_tag and unnamed and not all_tags:
-        raise UsageError(f"{ref.registry} cannot delete a tag alone, and deleting {ref} would also delete tag(s) "
-                         f"{', '.join(unnamed)} of the same version",
-                         advice=compose("pass {} to delete them all", setting("all_tags=True", "--all-tags")))
-    if unnamed and confirm is not None and not confirm(plan):
-        raise UsageError(f"nothing deleted: {ref} not confirmed")
-    try:
-        repo.delete_manifest(digest)
-    except RegistryError as exc:
-        if exc.status == 405 or "UNSUPPORTED" in exc.codes:
-            raise RegistryError(f"{ref.registry} does not allow deleting manifests", exc.status, exc.codes) from None
-        raise
-    signatures = remove_signature_tags(repo, digest, tags)
-    plan.signatures, plan.kept = signatures.removed, signatures.kept
-    return plan
 
 
 @closes_own_options

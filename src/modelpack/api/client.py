@@ -32,6 +32,7 @@ from modelpack.api import (
     pulling,
     pushing,
     registry_login,
+    remote_removal,
     reporting,
     serving,
     signing,
@@ -188,7 +189,7 @@ class Client:
     diff = _bound(catalog.diff)
     list_repositories = _bound(catalog.list_repositories)
     list_versions = _bound(catalog.list_versions)
-    remove_remote = _bound(catalog.remove_remote)
+    remove_remote = _bound(remote_removal.remove_remote)
     resolve = _bound(catalog.resolve)
     tag_remote = _bound(catalog.tag_remote)
     sign = _bound(signing.sign)

@@ -253,6 +253,9 @@ def _transfer(ref: Place, result: CopyResult) -> TransferResult:
 Inspection = ModelInfo  # the name inspect()'s result had before it was typed
 REMOTE_ONLY = setting("pass remote_only=True", "add --remote")  # how inspect reads the registry
 NOT_LOCAL = setting("leave out local=True", "leave out --local")  # how report and sbom do
+# And how each reads the local store instead: for a name with no registry, which only the store can hold.
+LOCAL = setting("pass local=True", "add --local")  # how sign, verify, attest and sbom read the store
+_READ_LOCALLY = {REMOTE_ONLY: setting("leave out remote_only=True", "leave out --remote"), NOT_LOCAL: LOCAL}
 
 
 @closes_own_options
@@ -296,7 +299,8 @@ def inspect_fetched(
     that read the registry unless given --local say to leave that out)."""
     place = parse_place(reference)
     local = isinstance(place, Reference) and not remote_only
-    repo, version = open_place(place, options=options, store=_store(store), local=local, mirrors=True)
+    repo, version = open_place(place, options=options, store=_store(store), local=local, mirrors=True,
+                               local_flag=_READ_LOCALLY[read_remote_by])
     try:
         desc, data = repo.fetch_manifest(version or "")
     except NotFoundError:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import inspect, parse_reference, remote
-from modelpack.errors import UsageError
-from modelpack.image.kinds import is_container_image, kind_of
+from modelpack.errors import NotFoundError, UsageError
+from modelpack.image.kinds import A_MODEL_REFERENCE, built_from, is_container_image, kind_of
+from modelpack.image.quantity import cpu_problem, memory_problem
 from modelpack.image.serving import model_identity
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
@@ -27,13 +28,9 @@ from modelpack.unpacking import layer_is_archive, layer_path
 log = logging.getLogger("modelpack.deploy")
 
 KINDS = ("deployment", "kserve", "image-volume")
+MAX_REPLICAS = 2**31 - 1  # an int32 in the Deployment and InferenceService schemas
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-A_MODEL_REFERENCE = "io.modelpack.model.reference"
-# A Kubernetes resource quantity as the API server parses it (apimachinery's resource.Quantity), unsigned:
-# requests and limits below 0 are refused there too. Anything else fails only at `kubectl apply`.
-_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
-_QUANTITY = re.compile(rf"^{_NUMBER}(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?{_NUMBER})?$")
 
 
 def _given(param: str, value: object, *, quoted: bool = False) -> Wording:
@@ -126,11 +123,12 @@ def kubernetes(
     if namespace is not None and not _DNS_1123.match(namespace):
         raise UsageError(compose("{} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)",
                                  _given("namespace", namespace, quoted=True)))
-    if replicas < 0:
-        raise UsageError(compose("{}: give 0 or more", _given("replicas", replicas)))
-    for param, value in (("cpu", cpu), ("memory", memory)):
-        if not _QUANTITY.match(value):
-            raise UsageError(compose("{} is not a Kubernetes quantity of 0 or more: give e.g. 500m, 2, 512Mi or 2Gi",
+    if not 0 <= replicas <= MAX_REPLICAS:
+        raise UsageError(compose("{}: give 0 to {} (Kubernetes holds replicas as a 32-bit number)",
+                                 _given("replicas", replicas), str(MAX_REPLICAS)))
+    for param, value, problem in (("cpu", cpu, cpu_problem(cpu)), ("memory", memory, memory_problem(memory))):
+        if problem is not None:
+            raise UsageError(compose("{} " + problem.replace("{", "{{").replace("}", "}}"),
                                      _given(param, value, quoted=True)))
     if serving_image is not None and kind != "image-volume":  # else silently left out of the YAML
         raise UsageError(compose("{} applies to {} only ({} runs REF itself)", _named("serving_image"),
@@ -162,7 +160,15 @@ def kubernetes(
                 raise UsageError(compose("{} applies to a modelcar; {} is a serving image, run as the predictor's "
                                          "container with no modelFormat", _named("model_format"), str(reference)))
             return k8s.render([k8s.inference_service_container(where, pinned, cpu, memory)])
-        recorded, paths = _recorded_model(node, options)
+        try:
+            recorded, paths = _recorded_model(node, options)
+        except NotFoundError:  # the modelcar holds the files; only the framework it reads there is lost
+            if model_format is None:
+                raise UsageError(f"{reference} was built from {built_from(node) or 'a model'}, which is no longer "
+                                 "in its registry, so its framework cannot be read", advice=compose(
+                                     "pass {} (e.g. sklearn, onnx) for KServe's modelFormat",
+                                     _named("model_format", "NAME"))) from None
+            recorded, paths = None, []
         framework = model_format or recorded
         if not framework:
             raise UsageError(f"{reference} records no model framework", advice=compose(

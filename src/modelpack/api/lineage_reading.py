@@ -27,12 +27,14 @@ def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
         hosts: the registries a parent may be read from; a parent elsewhere ends the chain.
 
     Returns:
-        An iterator of `{"reference", "digest", "version", ...}`, the model first.
+        An iterator of `{"reference", "digest", "name", "version", "parent", "missing"}`, the model first;
+        a parent its registry no longer has (deleted) is the last entry, `missing` true, `digest` the one
+        its child pinned (None if it pinned none), no name, version or parent.
 
     Raises:
         InvalidReferenceError: the reference is malformed.
-        NotFoundError: a model of the chain does not exist, or (with `hosts`) lives on another registry;
-            raised while iterating.
+        NotFoundError: the model `reference` names does not exist, or (with `hosts`) a parent lives on
+            another registry; raised while iterating.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached;
             raised while iterating.
     """

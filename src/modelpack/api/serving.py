@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpack import advice
-from modelpack.advice import compose, setting
+from modelpack.advice import Wording, compose, setting
 from modelpack.api.catalog import resolve
 from modelpack.api.core import inspect, inspect_fetched, parse_reference, remote
 from modelpack.api.deploy import VERIFY_KEY
@@ -105,7 +105,27 @@ def serve_model(
 
     path = Path(source)
     pulled = None
-    if path.is_dir():
+    digest: str | None
+    stored = _stored_model(source, store)
+    if stored is not None:
+        # In the local store only (a bare name: `pack -t iris:1.0`): no registry to pull from or to ask a
+        # signature policy about. Trusted as a reference is: it may be a tag of a model pulled from anywhere.
+        ref, digest = stored
+        if verify_key is not None:
+            from modelpack.api.signing import verify
+
+            digest = verify(ref, verify_key, local=True, store=store).digest
+        metadata = inspect(ref.with_digest(digest), store=store).metadata
+        workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
+        try:
+            unpack(ref.with_digest(digest), workdir / "model", store=store)
+            runtime = _load_runtime(workdir / "model", str(source), metadata, model_file,
+                                    trusted=verify_key is not None or trust_unverified_pickle,
+                                    warn_unverified=verify_key is None)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        label = name or metadata.get("name") or ref.repository.rsplit("/", 1)[-1]
+    elif path.is_dir():
         if verify_key is not None:
             raise UsageError(compose("{} checks a reference's signature; a directory is served as it is",
                                      VERIFY_KEY), advice=compose("verify it when pulling: {}", setting(
@@ -173,6 +193,9 @@ def pin_served(source: str, options: ClientOptions | None = None,
         UsageError: `source` is neither a directory nor a reference.
         VerificationError: the signature policy refuses the reference.
     """
+    stored = _stored_model(source, None)
+    if stored is not None:
+        return str(replace(stored[0], digest=stored[1]))
     if Path(source).is_dir():
         return source
     ref = _served_reference(source)
@@ -180,6 +203,35 @@ def pin_served(source: str, options: ClientOptions | None = None,
     if ref.digest:
         return source
     return str(replace(ref, digest=verdict.digest or resolve(ref, options=options).digest))
+
+
+def _stored_model(source: str | Path, store: LayoutStore | None) -> tuple[Reference, str] | None:
+    """The local store's model `source` names when it is a name with no registry (`iris`, `iris:1.0`)
+    the store holds, and its digest; None for anything else (a directory, a registry's reference).
+
+    Raises:
+        UsageError: `source` also names a directory here, written without `./` or `/`: which one was
+            meant cannot be told.
+    """
+    if not isinstance(source, str):
+        return None  # a Path: the caller means a directory or file
+    try:
+        ref = parse_reference(source)
+    except InvalidReferenceError:
+        return None
+    if ref.registry:
+        return None
+    found = (store or LayoutStore()).find(ref)
+    if found is None:
+        return None
+    if Path(source).is_dir():
+        if source.startswith((".", "/")):
+            return None  # written as a path: the directory
+        raise UsageError(f"{source} is both a directory here and the model {ref} in the local store",
+                         advice=Wording(f"pass Path({source!r}) (or './{source}') to serve the directory, or "
+                                        f"'{ref}' for the stored model",
+                                        f"write ./{source} to serve the directory, or {ref} for the stored model"))
+    return ref, found.digest
 
 
 def _served_reference(source: str | Path) -> Reference:
@@ -194,7 +246,7 @@ def _served_reference(source: str | Path) -> Reference:
     try:
         require_registry(ref)
     except InvalidReferenceError as exc:  # `serve iris-clasifier`: the folder's name mistyped, most likely
-        said = compose(f"{source}: no such directory, and {{}}", exc.wording)
+        said = compose(f"{source}: no such directory nor model in the local store, and {{}}", exc.wording)
         raise InvalidReferenceError(said, advice=exc.advice) from None
     if ref.digest is None and ref.tag is not None and is_signature_tag(ref.tag):
         # Refused before anything is fetched, naming the model: resolved to its digest first, the tag's
@@ -224,6 +276,8 @@ def _refuse_unverified_pickle_early(ref: Reference, model_file: str | Path | Non
     packings = [mt.parse_layer_media_type(f.media_type) for f in info.files]
     if any(parsed is None or parsed[1] != "raw" for parsed in packings):
         return fetched  # archives (or other tools' layers): their files are known once unpacked
+    if model_file is None:  # (a named file is checked once it is there)
+        files.refuse_none_servable(paths, str(ref))
     if files.only_pickles(paths, model_file):
         named = str(model_file) if model_file is not None else ", ".join(p for p in paths if files.is_pickle(Path(p)))
         raise UntrustedContentError(

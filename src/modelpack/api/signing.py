@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from modelpack.advice import compose, setting
+from modelpack.api.core import LOCAL
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.places import Place, open_place, parse_place
@@ -111,7 +112,7 @@ def sign(
     ref = parse_place(reference)
     identity = _identity(ref, local) if signature_format != "bundle" else None
     signer = keys.load_private_key(Path(key), password)
-    repo, version = open_place(ref, options=options, store=store, local=local)
+    repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL)
     subject = repo.resolve(version or "")
     bundle = legacy = None
     if signature_format == "both":  # all or nothing, as far as the registry API allows (see both_formats)
@@ -184,7 +185,7 @@ def verify(
 
     public = keys.load_public_key(Path(key))
     ref = parse_place(reference)
-    repo, version = open_place(ref, options=options, store=store, local=local)
+    repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL)
     subject = repo.resolve(version or "")
     found = referrers.verify_signatures(repo, subject.digest, public, annotations)
     return VerifyResult(ref, subject.digest, found)

@@ -21,7 +21,7 @@ from modelpack.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from modelpack.api.catalog import Removal
+    from modelpack.api.remote_removal import Removal
     from modelpack.store.options import ClientOptions
 
 
@@ -329,8 +329,10 @@ def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
             entries.append(entry)
             if not as_json:
                 label = " ".join(str(x) for x in (entry["name"], entry["version"]) if x)
+                if entry["missing"]:
+                    label = "no longer in its registry (deleted): the chain ends here"
                 click.echo(f"{'  ' * (len(entries) - 1)}{'└─ ' if len(entries) > 1 else ''}"
-                           f"{clean(entry['reference'])}  {clean(entry['digest'][:19])}  {clean(label)}")
+                           f"{clean(entry['reference'])}  {clean((entry['digest'] or '-')[:19])}  {clean(label)}")
     finally:
         if as_json:
             print_json(entries)

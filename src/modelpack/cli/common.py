@@ -175,6 +175,12 @@ def warning(message: str) -> None:
     click.echo(f"warning: {clean(message)}", err=True)
 
 
+def visit_host(host: str) -> str:
+    """The host part of a URL this machine's browser or curl can open for a server listening on `host`:
+    every interface (0.0.0.0, ::) is not an address to visit, so loopback stands in; IPv6 in brackets."""
+    return {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, f"[{host}]" if ":" in host else host)
+
+
 def plural(count: int, noun: str) -> str:
     """`1 file`, `2 files`."""
     return f"{count} {noun}{'' if count == 1 else 's'}"

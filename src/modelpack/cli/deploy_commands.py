@@ -14,6 +14,7 @@ from modelpack.cli.common import (
     print_json,
     signature_policy_option,
     usable_seconds,
+    visit_host,
 )
 from modelpack.cli.escape import clean
 from modelpack.cli.file_types import RegularFile
@@ -114,6 +115,17 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
                               signature_policy=signature_policy), nl=False)
 
 
+def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """Click callback for a size option (`16MiB`, `1048576`): its bytes, or the option named with the fix."""
+    from modelpack.errors import UsageError
+    from modelpack.serve.limits import parse_size
+
+    try:
+        return parse_size(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @click.command()
 @click.argument("source")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
@@ -130,9 +142,9 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
 @click.option("--request-timeout", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
               callback=usable_seconds,
               help="Seconds a client has to send a request's headers, then its body; also bounds the graceful stop.")
-@click.option("--max-request-size", default="16MiB", show_default=True,
+@click.option("--max-request-size", default="16MiB", show_default=True, callback=_byte_size,
               help="Largest request body (e.g. 64MiB); larger ones get 413 unread.")
-@click.option("--min-receive-rate", default="1MiB", show_default=True,
+@click.option("--min-receive-rate", default="1MiB", show_default=True, callback=_byte_size,
               help="gRPC: bytes a second a request message must arrive at (the largest within 1 s more than "
               "--max-request-size takes at this rate), or its call ends (DEADLINE_EXCEEDED).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
@@ -148,7 +160,7 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
 @handle_errors
 def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
           trust_unverified_pickle: bool, signature_policy: str | None, model_file: str | None,
-          max_connections: int, request_timeout: float, max_request_size: str, min_receive_rate: str, workers: int,
+          max_connections: int, request_timeout: float, max_request_size: int, min_receive_rate: int, workers: int,
           grpc_port: int | None, listen_fd: int | None, parent_fd: int | None, pinned: str | None,
           plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST, with
@@ -170,11 +182,10 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
     from modelpack import api
     from modelpack.serve.http_server import listen
     from modelpack.serve.lifecycle import configure_logging, run
-    from modelpack.serve.limits import ServerLimits, parse_size
+    from modelpack.serve.limits import ServerLimits
 
     configure_logging()
-    limits = ServerLimits(max_connections, request_timeout, parse_size(max_request_size),
-                          min_receive_rate=parse_size(min_receive_rate))
+    limits = ServerLimits(max_connections, request_timeout, max_request_size, min_receive_rate=min_receive_rate)
     if workers > 1:
         from modelpack.serve.workers import run_workers
 
@@ -185,7 +196,7 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
 
         pin = pin_served(source, client_options(plain_http, insecure, ca_file, verbose), signature_policy)
         sys.exit(run_workers([*sys.argv[1:], "--pinned", pin], shared, workers, ready=lambda: click.echo(
-            f"serving on http://{host}:{bound}/v2 ({workers} workers)", err=True)))
+            f"serving on http://{visit_host(host)}:{bound}/v2 ({workers} workers)", err=True)))
     from modelpack.serve.malloc import return_large_allocations
 
     # This process is the server's own: freed bodies and messages leave it (see malloc). Not in
@@ -200,10 +211,11 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
         from modelpack.cli.transfer_commands import say_verified
 
         say_verified(server.pulled)
-    grpc = f" and grpc://{host}:{server.grpc_port}" if server.grpc_port else ""
+    # Listening on every interface (a container's 0.0.0.0): URLs this machine can open, not 0.0.0.0 or :::PORT.
+    grpc = f" and grpc://{visit_host(host)}:{server.grpc_port}" if server.grpc_port else ""
 
     def ready() -> None:
-        base = f"http://{host}:{server.server_address[1]}/v2"
+        base = f"http://{visit_host(host)}:{server.server_address[1]}/v2"
         if server.served is not None:  # a worker's too: `--workers N` shows the first worker's, once
             served = server.served  # where a newcomer sends requests: the name is the metadata's, not the folder's
             version = f" {served.version}" if served.version else ""

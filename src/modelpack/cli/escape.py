@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import re
 
+from modelpack.advice import Wording
+
 # C0 and C1 controls, DEL, and the invisible format characters that change how text reads: zero-width
 # characters, bidi embeddings/overrides/isolates, line and paragraph separators, the byte-order mark.
 _UNSAFE = re.compile(
@@ -47,4 +49,6 @@ class EscapingFormatter(logging.Formatter):
     shown escaped, one line each."""
 
     def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.msg, Wording):  # a warning that names a setting: in the CLI's terms (flags)
+            record = logging.makeLogRecord({**record.__dict__, "msg": record.msg.cli})
         return clean(super().format(record))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from modelpack.cli.common import client_options, handle_errors, network_options
+from modelpack.cli.common import client_options, handle_errors, network_options, visit_host
 
 
 @click.command()
@@ -29,9 +29,7 @@ def ui(targets: tuple[str, ...], host: str, port: int, keys: tuple[str, ...], pl
     site = Site.from_arguments(list(targets), list(keys), client_options(plain_http, insecure, ca_file, verbose),
                                LayoutStore())
     server = make_ui_server(site, host, port)
-    # Listening on every interface: a URL this machine's browser can open (0.0.0.0 is not an address to visit).
-    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, f"[{host}]" if ":" in host else host)
-    run(server, ready=lambda: click.echo(f"browse http://{shown}:{server.server_address[1]}/", err=True))
+    run(server, ready=lambda: click.echo(f"browse http://{visit_host(host)}:{server.server_address[1]}/", err=True))
 
 
 COMMANDS = (ui,)

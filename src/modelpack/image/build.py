@@ -15,7 +15,7 @@ from modelpack.advice import ANOTHER_BASE, compose, setting
 from modelpack.errors import UnsupportedArtifactError, UsageError
 from modelpack.image.base_config import checked_config
 from modelpack.image.base_shell import require_shell
-from modelpack.image.kinds import is_container_image, kind_of
+from modelpack.image.kinds import A_MODEL_DIGEST, A_MODEL_REFERENCE, is_container_image, kind_of
 from modelpack.image.layers import FileEntry, epoch_of, group, model_files, tar_chunks
 from modelpack.image.modelcar import LAYOUT_ANNOTATION, Layout
 from modelpack.image.serving import SERVE_COMMAND, SERVE_PORT, model_identity
@@ -36,8 +36,6 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 # bounded. Official multi-platform images list up to ~10 platforms plus as many attestation manifests;
 # 64 leaves room for every real base while keeping a hostile 5,000-entry index from driving a build.
 MAX_BASE_PLATFORMS = 64
-A_MODEL_DIGEST = "io.modelpack.model.digest"
-A_MODEL_REFERENCE = "io.modelpack.model.reference"
 A_BASE_NAME = "org.opencontainers.image.base.name"
 A_BASE_DIGEST = "org.opencontainers.image.base.digest"
 _DOCKER_TO_OCI = {

@@ -16,6 +16,9 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, Platform
 IMAGE_CONFIG_TYPES = ("application/vnd.oci.image.config.v1+json",
                       "application/vnd.docker.container.image.v1+json")
 IMAGE_LAYER_PREFIXES = ("application/vnd.oci.image.layer.", "application/vnd.docker.image.rootfs.")
+# What `build-image` records of the model an image (serving image or modelcar) was built from.
+A_MODEL_DIGEST = "io.modelpack.model.digest"
+A_MODEL_REFERENCE = "io.modelpack.model.reference"
 
 
 def is_container_image(node: Manifest | Index) -> bool:
@@ -67,6 +70,51 @@ def refuse_container_image(reference: object, node: Manifest | Index) -> None:
                               advice=compose("{} makes such images; to read its files use `crane export {} "
                                              "image.tar`", setting("modelpack.build_image()",
                                                                    "`modelpack build-image`"), str(reference)))
+
+
+# What to do instead, by what a model was wanted for: with the model `build-image` recorded, and without.
+_INSTEAD = {
+    "diff": ("diff the model it was built from: {}", "diff the model artifacts themselves"),
+    "sbom": ("take the ML-BOM of the model it was built from: {}", "an ML-BOM describes a model artifact"),
+    "report": ("report on the model it was built from: {}", "a report documents a model artifact"),
+}
+
+
+def refuse_image_as_model(named: object, node: Manifest | Index, use: str) -> None:
+    """Refuse a container image where one model artifact is read (`diff`, `sbom`, `report`): as a model it
+    has no files of its own (a diff read every file of the other side as added or removed; a BOM or report
+    listed the image's filesystem layers as the model's). The model it was built from, when `build-image`
+    recorded it (pinned by digest), is named as the one to use instead.
+
+    Args:
+        named: the reference as the user gave it (shown back).
+        node: its manifest or index.
+        use: what the model was wanted for: "diff", "sbom" or "report".
+
+    Raises:
+        ContainerImageError: `node` is a container image (or an index of them) holding no model layer.
+    """
+    if not is_container_image(node) or (isinstance(node, Manifest) and any(map(_is_model_layer, node.layers))):
+        return
+    model = built_from(node)
+    with_model, without = _INSTEAD[use]
+    instead = with_model.format(model) if model else without
+    raise ContainerImageError(f"{named} is a container image, not a model artifact; {instead}")
+
+
+def built_from(node: Manifest | Index) -> str | None:
+    """The model reference (pinned by digest) `build-image` recorded on an image, if it is a well-formed one:
+    the annotation is the registry's to write, so anything else is not repeated."""
+    from modelpack.errors import InvalidReferenceError
+    from modelpack.oci.reference import Reference
+
+    text = (node.annotations or {}).get(A_MODEL_REFERENCE)
+    if not isinstance(text, str):
+        return None
+    try:
+        return text if Reference.parse(text).digest else None
+    except InvalidReferenceError:
+        return None
 
 
 def _is_model_layer(layer: Descriptor) -> bool:

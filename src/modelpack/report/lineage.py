@@ -43,6 +43,10 @@ def walk(start: str, first: ModelInfo, read: Callable[[str], ModelInfo],
     seen: set[str] = set()
     try:
         for entry in islice(chain(start, cached), MAX_STEPS + 1):
+            if entry["missing"]:
+                note(f"the chain stops after {len(entries)} model(s): its parent {entry['reference']} is no longer "
+                     "in its registry (deleted)")
+                break
             if entry["digest"] in seen:  # (chain would raise next)
                 note(f"the chain loops back to {entry['digest']} ({entry['reference']})")
                 break

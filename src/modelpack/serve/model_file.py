@@ -87,6 +87,17 @@ def pick(files: Mapping[str, Path], framework: str | None, label: str) -> str:
     return best[0]
 
 
+def refuse_none_servable(paths: list[str], label: str) -> None:
+    """Refuse from a manifest's file paths alone, before anything is downloaded, a model `choose` would
+    find nothing to serve in: no file of a kind it loads (a `.json` may be an XGBoost model: left to it).
+
+    Raises:
+        UsageError: none of `paths` could be served, as `pick` says it (nothing was downloaded).
+    """
+    if not any(Path(p).suffix.lower() in (*SAFE_SUFFIXES, *PICKLE_SUFFIXES, ".json") for p in paths):
+        raise UsageError(f"no model file modelpack can serve in {label} ({_KINDS}); nothing was downloaded")
+
+
 def only_pickles(paths: list[str], model_file: str | Path | None = None) -> bool:
     """Whether `choose` could only pick a pickle among these file paths (a manifest's, before anything is
     downloaded): the named `model_file` is one, or pickles are the only servable files. A `.json` might

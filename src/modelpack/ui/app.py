@@ -4,6 +4,8 @@
     /r/HOST/REPOSITORY             its versions (?where=metrics.accuracy>=0.9; ...&sort=-created)
     /v/HOST/REPOSITORY@DIGEST      one version (?against=TAG-or-DIGEST: the diff)
     /report/HOST/REPOSITORY@DIGEST the technical-documentation report (not available yet: 404)
+    /v/HOST/REPOSITORY:TAG         (and /report/...:TAG) redirected to the digest the tag names now;
+    /v/HOST/REPOSITORY             to the repository's page
 
 Only GET; only the hosts named on the command line; a registry's failure is a message on the page
 (never a traceback); pages run no script (Content-Security-Policy) and load nothing from elsewhere.
@@ -18,7 +20,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from modelpack.advice import cli_message  # the UI is started from the CLI: its words
 from modelpack.errors import AuthenticationError, ModelpackError, NotFoundError, UsageError
@@ -97,7 +99,7 @@ def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.requests import Request
-    from starlette.responses import HTMLResponse, Response
+    from starlette.responses import HTMLResponse, RedirectResponse, Response
     from starlette.routing import Route
 
     env = templates()
@@ -120,7 +122,16 @@ def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
         data = browse.repository(site, ref, where, request.query_params.get("sort", ""))
         return page("repository.html", repo=data, keys=[name for name, _ in site.keys])
 
+    def pinned(request: Request, prefix: str) -> Response | None:
+        """`/v/HOST/REPO:TAG`, as a reviewer types it: a redirect to the digest the tag names now (a page
+        names exactly what it shows; the tag may move), or without a tag to the repository's page."""
+        found = _by_tag(site, request, prefix)
+        return None if found is None else RedirectResponse(found, status_code=302, headers=HEADERS)
+
     def version(request: Request) -> Response:
+        redirect = pinned(request, "/v/")
+        if redirect is not None:
+            return redirect
         ref, digest = _versioned(site, request)
         data = version_page.version(site, ref, digest, request.query_params.get("against", ""))
         return page("version.html", v=data, keys=[name for name, _ in site.keys])
@@ -130,6 +141,9 @@ def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
         `?format=md` gives its Markdown."""
         from modelpack.api.reporting import build_report, render_report
 
+        redirect = pinned(request, "/report/")
+        if redirect is not None:
+            return redirect
         ref, digest = _versioned(site, request)
         markdown = request.query_params.get("format") == "md"
         facts = build_report(ref.with_digest(digest), site.key_files, options=site.options, store=site.store,
@@ -180,3 +194,30 @@ def _versioned(site: Site, request: Any) -> tuple[Any, str]:
     if not name or not digests.is_digest(digest):
         raise NotFoundError("a version's page is /v/HOST/REPOSITORY@sha256:...")
     return site.reference(request.path_params["host"], name), digest
+
+
+def _by_tag(site: Site, request: Any, prefix: str) -> str | None:
+    """Where a version path that names no digest leads: `PREFIX HOST/REPO@DIGEST` for `HOST/REPO:TAG` (the
+    tag resolved in the registry now), the repository's page for `HOST/REPO`; None for a digest path. The
+    URL is built from checked parts only (a host this UI shows, a valid repository name and tag, a digest),
+    each quoted, so nothing the request or the registry chose can reach the Location header raw.
+
+    Raises:
+        NotFoundError: a host not shown, a malformed name, or a tag the repository does not have.
+    """
+    from modelpack.oci.reference import is_tag
+
+    host, rest = str(request.path_params["host"]), str(request.path_params["rest"])
+    if "@" in rest:
+        return None  # a digest path: the page itself (or its 404) answers
+    name, colon, tag = rest.rpartition(":")
+    if not colon or "/" in tag:  # no tag: `HOST/REPO`, or a registry port inside the name
+        return quote(repo_url(host, site.reference(host, rest).repository), safe="/:@")
+    ref = site.reference(host, name)
+    if not is_tag(tag):
+        raise NotFoundError(f"{tag!r} is not a tag; a version's page is /v/HOST/REPOSITORY:TAG or @sha256:...")
+    digest = site.open(ref).resolve(tag).digest
+    if not digests.is_digest(digest):
+        raise NotFoundError(f"{host}/{ref.repository}:{tag} names no digest")
+    query = urlencode(request.query_params.multi_items())
+    return quote(f"{prefix}{host}/{ref.repository}@{digest}", safe="/:@") + (f"?{query}" if query else "")

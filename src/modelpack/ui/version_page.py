@@ -117,6 +117,8 @@ def _lineage(site: Site, ref: Reference, digest: str) -> tuple[list[LineageEntry
     try:
         for entry in lineage(str(ref.with_digest(digest)), options=site.options, store=site.store, hosts=site.hosts):
             onward = entry["parent"]
+            if entry["missing"]:
+                return entries, f"its parent {entry['reference']} is no longer in its registry (deleted)"
             parsed = Reference.parse(entry["reference"])
             label = " ".join(str(x) for x in (entry["name"], entry["version"]) if x)
             url = version_url(parsed.registry, parsed.repository, entry["digest"]) \

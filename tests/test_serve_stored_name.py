@@ -1,0 +1,54 @@
+"""`serve NAME` of a model the local store holds under a bare name (`pack -t iris:1.0`, no registry): served
+from the store, trusted as a reference is (a pickle needs a verified signature or the flag); a name that is
+also a directory here is refused in one line saying how to write either."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import modelpack as mp
+from helpers import modelpack
+from serve_models import iris_skops
+from serving import call
+
+
+def test_a_model_stored_under_a_bare_name_is_served(tmp_path: Path, serving: Callable[..., str]) -> None:
+    folder, model = iris_skops(tmp_path / "src")
+    digest = mp.pack(folder, "iris:1.0").descriptor.digest
+    base = serving("iris:1.0")
+    status, meta = call(f"{base}/v2/models/iris")
+    assert status == 200 and meta["versions"] == ["1.0"] and meta["parameters"]["digest"] == digest
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+    status, result = call(f"{base}/v2/models/iris/infer", {"inputs": [
+        {"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": np.array(rows).reshape(-1).tolist()}]})
+    assert status == 200
+    assert {o["name"]: o for o in result["outputs"]}["predict"]["data"] == model.predict(np.array(rows)).tolist()
+    from modelpack.api.serving import pin_served  # `serve --workers` pins it the same way
+
+    assert pin_served("iris:1.0") == f"iris:1.0@{digest}"
+
+
+def test_a_stored_pickle_needs_the_flag_as_from_a_registry(tmp_path: Path, serving: Callable[..., str]) -> None:
+    folder = tmp_path / "pk"
+    folder.mkdir()
+    (folder / "model.pkl").write_bytes(pickle.dumps({"not": "a model"}))
+    (folder / "modelpack.yaml").write_text("name: pk\n")
+    mp.pack(folder, "pk:1")  # a bare name may be a tag of a model pulled from anywhere: not the user's folder
+    with pytest.raises(mp.ModelpackError, match="a pickle runs code when loaded"):
+        serving("pk:1")
+    refused = modelpack("serve", "pk:1", "--port", "0")
+    assert refused.code == 2 and refused.err.count("\n") == 1 and "--trust-unverified-pickle" in refused.err
+
+
+def test_a_name_that_is_also_a_directory_is_refused_in_one_line(tmp_path: Path) -> None:
+    folder, _ = iris_skops(tmp_path / "iris")
+    mp.pack(folder, "iris")
+    made = modelpack("serve", "iris", "--port", "0", cwd=tmp_path)
+    assert (made.code, made.out) == (2, "")
+    assert made.err == ("error: iris is both a directory here and the model iris:latest in the local store; write "
+                        "./iris to serve the directory, or iris:latest for the stored model\n")
