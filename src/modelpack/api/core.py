@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.describing import describe as describe
 from modelpack.api.manifest_reading import config_json, entry_types
-from modelpack.errors import ModelpackError, NotFoundError, UsageError
+from modelpack.errors import InvalidReferenceError, ModelpackError, NotFoundError, UsageError
 from modelpack.model_info import ModelInfo
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
@@ -85,6 +85,23 @@ def parse_reference(text: str | Reference) -> Reference:
         InvalidReferenceError: the text is not a reference.
     """
     return text if isinstance(text, Reference) else Reference.parse(text)
+
+
+def parse_parameter_reference(param: str, text: str | Reference) -> Reference:
+    """`parse_reference` of a reference given as an option (`--base`, `--serving-image`): a bad one is
+    named by its option, before anything is fetched.
+
+    Raises:
+        InvalidReferenceError: the text is not a reference (`--serving-image 'x y': bad repository name ...`).
+    """
+    try:
+        return parse_reference(text)
+    except InvalidReferenceError as exc:
+        reason = exc.failure.removeprefix(f"invalid reference {str(text)!r}: ")
+        raise InvalidReferenceError(compose("{}: " + reason.replace("{", "{{").replace("}", "}}"),
+                                            setting(f"{param}={str(text)!r}",
+                                                    f"--{param.replace('_', '-')} {str(text)!r}")),
+                                    advice=exc.advice) from None
 
 
 def remote(reference: Reference, options: ClientOptions | None = None, *, mirrors: bool = False) -> RemoteRepository:

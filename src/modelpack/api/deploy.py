@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.catalog import resolve
-from modelpack.api.core import _store, parse_reference, remote
+from modelpack.api.core import _store, parse_parameter_reference, parse_reference, remote
 from modelpack.api.pulling import manifest_for_files
 from modelpack.errors import (
     AuthenticationError,
@@ -110,7 +110,7 @@ def build_image(
         raise UsageError(f"{image}: give the image a tag")
     if isinstance(image_ref, LayoutReference) and image_ref.digest:
         raise UsageError(f"{image}: a digest names an image already built; write oci:DIR[:TAG]")
-    base_ref = parse_reference(base) if base is not None else None
+    base_ref = parse_parameter_reference("base", base) if base is not None else None
     local_store = _store(store)
     # The model first: the user's input.
     desc, manifest, signed = _model_for_image(local_store, model_ref, options, signature_policy)

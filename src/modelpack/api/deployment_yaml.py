@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from modelpack.advice import Wording, compose, setting
-from modelpack.api.core import inspect, parse_reference, remote
+from modelpack.api.core import inspect, parse_parameter_reference, parse_reference, remote
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.image.kinds import A_MODEL_REFERENCE, built_from, is_container_image, kind_of
 from modelpack.image.quantity import cpu_problem, memory_problem
@@ -136,6 +136,8 @@ def kubernetes(
     if model_format is not None and kind != "kserve":
         raise UsageError(compose("{} applies to {} only ({} writes no modelFormat)", _named("model_format"),
                                  _given("kind", "kserve"), _given("kind", kind)))
+    if serving_image is not None:
+        parse_parameter_reference("serving_image", serving_image)  # a bad one said before anything is fetched
     ref = parse_reference(reference)
     verdict = policy_verdict(ref, remote(ref, options), signature_policy)
     pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)

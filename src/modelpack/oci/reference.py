@@ -41,9 +41,12 @@ class Reference:
         if not text or text != text.strip():
             raise InvalidReferenceError(f"invalid reference {original!r}: empty or surrounded by spaces")
         scheme = text.partition("://")[0].lower()
-        if scheme in ("http", "https"):
-            raise InvalidReferenceError(f"invalid reference {original!r}: write it without {scheme}:// "
+        if scheme == "http":
+            raise InvalidReferenceError(f"invalid reference {original!r}: write it without http:// "
                                         "(HOST/REPOSITORY:TAG)", advice=advice.plain_http(without_tls=True))
+        if scheme == "https":  # (not --plain-http: HTTPS is what a registry is spoken to by default)
+            raise InvalidReferenceError(f"invalid reference {original!r}: write it without https:// "
+                                        "(HOST/REPOSITORY:TAG); HTTPS is the default")
         digest = None
         if "@" in text:
             text, _, digest = text.partition("@")
