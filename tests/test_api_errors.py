@@ -92,8 +92,9 @@ def test_kubernetes_names_parameters_not_flags() -> None:
 
     with pytest.raises(ValueError) as caught:
         mp.kubernetes("localhost:5000/t/m:1", "image-volume", replicas=-1)
-    assert str(caught.value) == "replicas=-1: give 0 or more"
-    assert cli_message(caught.value) == "--replicas -1: give 0 or more"
+    bound = "give 0 to 2147483647 (Kubernetes holds replicas as a 32-bit number)"
+    assert str(caught.value) == f"replicas=-1: {bound}"
+    assert cli_message(caught.value) == f"--replicas -1: {bound}"
     with pytest.raises(ValueError) as caught:
         mp.kubernetes("localhost:5000/t/m:1", serving_image="localhost:5000/t/s:1")
     assert str(caught.value) == "serving_image applies to kind='image-volume' only (kind='deployment' runs REF itself)"

@@ -1,7 +1,7 @@
-"""A directory pushed with no overrides and no declared file rules is hashed while its metadata is built
-on another thread: the same artifact as the ordinary path, its lineage pinned and its format checked as
-before, a metadata failure stops the hashing (between files, and within a large one), and packing
-imports no pydantic."""
+"""A directory pushed with no overrides, and nothing declared that must be settled first (file rules, a
+format, lineage), is hashed while its metadata is built on another thread: the same artifact as the
+ordinary path; a declared lineage or format still settled in the caller's thread (where `warn` runs); a
+metadata failure stops the hashing (between files, and within a large one); packing imports no pydantic."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def test_a_modelpack_yaml_without_file_rules_is_the_ordinary_paths_too(tmp_path:
     assert meanwhile.manifest_bytes == ordinary.manifest_bytes
 
 
-def test_lineage_is_pinned_and_a_format_mismatch_said_meanwhile(tmp_path: Path) -> None:
+def test_a_declared_lineage_or_format_is_settled_in_the_callers_thread(tmp_path: Path) -> None:
     model = _model(tmp_path / "iris")
     (model / "modelpack.yaml").write_text("name: iris\nformat: onnx\nparent: localhost:5000/team/base:1\n")
     pinned: list[str] = []
@@ -109,7 +109,13 @@ def test_lineage_is_pinned_and_a_format_mismatch_said_meanwhile(tmp_path: Path) 
         pinned.append(str(ref))
         return "sha256:" + "ab" * 32
 
-    packed = describe(model, hashes=HashCache(tmp_path / "cache"), resolver=resolver, warn=said.append)
+    caller = threading.current_thread()
+
+    def warn(line: str) -> None:  # a hook may close the client the call runs on: the caller's thread only
+        assert threading.current_thread() is caller
+        said.append(line)
+
+    packed = describe(model, hashes=HashCache(tmp_path / "cache"), resolver=resolver, warn=warn)
     assert pinned == ["localhost:5000/team/base:1"]
     assert packed.metadata.parent == "localhost:5000/team/base:1@sha256:" + "ab" * 32
     assert len(said) == 1 and "onnx" in said[0]

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from modelpack.packing.select import LayerSource
 
 log = logging.getLogger("modelpack")
+# Declared fields settled before any file is hashed, in the calling thread: the file rules select the files;
+# a format is compared with them (said through the caller's `warn`); lineage is pinned (registry requests).
+_BEFORE_HASHING = frozenset({"files", "format", "parent", "datasets"})
 
 
 def describe(
@@ -69,15 +72,15 @@ def describe(
     name = default_name or path.resolve().name
     build_hooks = {"on_layer": on_layer, "on_hashing": on_hashing, "hashes": hashes or _store_hashes(None),
                    "hash_progress": hash_progress, "hashed_by_upload": hashed_by_upload}
-    if not overrides and "files" not in _declared(path):
-        # No file rules declared (modelpack.yaml seldom has any): the files are selected by the default rules
-        # and hashing starts at once, while pydantic is imported (~110 ms, before the first hash otherwise),
-        # the metadata validated, its lineage pinned and its format compared with the files, on a thread.
+    if not overrides and not _BEFORE_HASHING & set(_declared(path)):
+        # Nothing declared that must be settled first (modelpack.yaml seldom has any of it): the files are
+        # selected by the default rules and hashing starts at once, while pydantic is imported (~110 ms,
+        # before the first hash otherwise) and the metadata validated on a thread. Nothing of the caller's
+        # runs there: a hook (`warn`) may close the client the call runs on, which waits for the call.
         from modelpack.packing.rules import DEFAULT_RULES
 
         sources = select_layers(path, DEFAULT_RULES)
-        pending = _metadata_meanwhile(path, model_dir, name, sources, resolver, warn)
-        return build(path, pending, sources=sources, **build_hooks)  # type: ignore[arg-type]
+        return build(path, _metadata_meanwhile(path, name), sources=sources, **build_hooks)  # type: ignore[arg-type]
     from modelpack.metadata.load import load_metadata
 
     metadata = load_metadata(path, overrides, default_name=name)
@@ -113,19 +116,16 @@ def _completed(metadata: ModelMetadata, model_dir: str | Path, sources: list[Lay
     return metadata
 
 
-def _metadata_meanwhile(path: Path, model_dir: str | Path, name: str, sources: list[LayerSource],
-                        resolver: Callable[[Reference], str] | None,
-                        warn: Callable[[str], None] | None) -> Future[ModelMetadata]:
-    """The metadata of a directory pushed with no overrides and no declared file rules, built and completed
-    on a thread of its own; its failure stops the hashing (see `build`)."""
+def _metadata_meanwhile(path: Path, name: str) -> Future[ModelMetadata]:
+    """The metadata of a directory pushed with no overrides and none of `_BEFORE_HASHING` declared, built on
+    a thread of its own; its failure stops the hashing (see `build`)."""
     pending: Future[ModelMetadata] = Future()
 
     def load() -> None:
         try:
             from modelpack.metadata.load import load_metadata
 
-            metadata = load_metadata(path, (), default_name=name)
-            pending.set_result(_completed(metadata, model_dir, sources, resolver, warn))
+            pending.set_result(load_metadata(path, (), default_name=name))
         except BaseException as exc:  # handed to whoever waits for the metadata
             pending.set_exception(exc)
 
