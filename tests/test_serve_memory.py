@@ -144,8 +144,8 @@ def test_an_over_size_grpc_message_is_refused_and_counted(tmp_path: Path) -> Non
             client.infer("iris", [tensor])
         assert "RESOURCE_EXHAUSTED" in str(refused.value.status())
         lines = [line for line in metrics_lines(server.server_address[1]) if "grpc_ModelInfer" in line]
-        # Counted CANCELLED: grpcio shows the handler an ended call, as when a client leaves mid-message.
-        assert len(lines) == 1 and 'code="CANCELLED"' in lines[0] and lines[0].endswith(" 1.0"), lines
+        # Counted RESOURCE_EXHAUSTED, as the client heard it (not CANCELLED: a client that left mid-message).
+        assert len(lines) == 1 and 'code="RESOURCE_EXHAUSTED"' in lines[0] and lines[0].endswith(" 1.0"), lines
         assert small_infer(client).tolist() == [0]
         with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel, \
                 pytest.raises(grpc.RpcError) as empty:  # a call with no message
