@@ -11,6 +11,7 @@ and `signal` (with `enum`) is imported inside the `try`. Before that is Python's
 cover: a Ctrl-C there ends Python with its own traceback (or "Fatal Python error"), or, before Python
 installs its handler, kills it silently.
 
+A Ctrl-C landing in a class's `__set_name__` comes wrapped in a RuntimeError (Python 3.11): it is unwrapped.
 A Ctrl-C can also land in code Python calls where nothing can raise (the import lock's weakref callback,
 a `__del__`): Python prints "Exception ignored" with a traceback and goes on, so an interrupted command
 ran to its end. While the command imports, such a stop is kept and raised once the imports are done.
@@ -25,22 +26,32 @@ if TYPE_CHECKING:
 
 def main() -> "NoReturn":
     """Run `modelpack` with the arguments in `sys.argv`; exit with its status."""
-    previous = sys.unraisablehook
     try:
         from modelpack.cli import stops
 
-        keep = sys.unraisablehook = stops.KeepStops(previous)
+        keep = sys.unraisablehook = stops.KeepStops(sys.unraisablehook)
         stops.stop_on_sigterm_as_on_ctrl_c()
         from modelpack.cli.main import main as run
 
-        sys.unraisablehook = previous  # from now on the command's own handling sees every stop
+        keep.redeliver = True  # from now on a stop Python cannot raise is sent again (see KeepStops)
         if keep.kept is not None:
             raise keep.kept
         run()  # inside the `try`: a stop before the command's own handling starts (logging set up) too
     except KeyboardInterrupt as exc:
-        from modelpack.cli.stops import ignore_stop_signals_once_done, stopped
+        _stop(exc)
+    except RuntimeError as exc:
+        # A Ctrl-C landing in a class body's `__set_name__` (ipaddress's, imported by pathlib) reaches us
+        # wrapped: "Error calling __set_name__ ...", caused by the KeyboardInterrupt. It is that stop.
+        cause = exc.__cause__
+        if not isinstance(cause, KeyboardInterrupt):
+            raise
+        _stop(cause)
 
-        message, code = stopped(exc)
-        sys.stderr.write(f"error: {message}\n")
-        ignore_stop_signals_once_done()
-        sys.exit(code)
+
+def _stop(exc: KeyboardInterrupt) -> "NoReturn":
+    from modelpack.cli.stops import ignore_stop_signals_once_done, stopped
+
+    message, code = stopped(exc)
+    sys.stderr.write(f"error: {message}\n")
+    ignore_stop_signals_once_done()
+    sys.exit(code)
