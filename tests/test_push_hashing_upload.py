@@ -72,6 +72,28 @@ def test_a_new_repository_gets_each_large_file_read_once(registry: Registry, pro
     assert tree(tmp_path / "out") == tree(model)
 
 
+def test_a_new_version_reads_a_file_of_a_new_size_once(registry: Registry, proxy: FaultProxy, tmp_path: Path,
+                                                       bytes_read: Counter[str]) -> None:
+    # Into a repository with tags, a large file whose size no blob of the version pushed from has cannot be
+    # there already: read once by the upload that hashes it, no HEAD. A file of a size that version has may
+    # be its blob (an unchanged shard): hashed first, then the registry is asked, as before.
+    repo = _repo(registry, proxy)
+    mp.push(_model(tmp_path / "v1", {"a.safetensors": BIG, "config.json": 100}), repo + ":1", options=PLAIN)
+    model = _model(tmp_path / "v2", {"a.safetensors": BIG, "c.safetensors": BIG + 777, "config.json": 100})
+    bytes_read.clear()
+    proxy.clear()
+    result = mp.push(model, repo + ":2", options=PLAIN, store=LayoutStore(tmp_path / "store2"))
+    assert BIG + 777 <= bytes_read["c.safetensors"] <= BIG + 777 + 1024 * 1024, bytes_read
+    new = _digest(model / "c.safetensors").split(":")[1]
+    assert not [line for line in proxy.requests("HEAD", "/blobs/sha256:") if new in line]
+    assert bytes_read["a.safetensors"] >= 2 * BIG  # hashed, then sent: its size is v1's
+    # The artifact the ordinary way makes (a store of its own, a repository where no size is new).
+    again = mp.push(model, repo + ":3", options=PLAIN, store=LayoutStore(tmp_path / "store3"))
+    assert again.descriptor.digest == result.descriptor.digest
+    mp.pull(repo + ":2", output=tmp_path / "out", options=PLAIN)
+    assert tree(tmp_path / "out") == tree(model)
+
+
 def test_a_refused_streamed_upload_is_sent_the_ordinary_way(registry: Registry, proxy: FaultProxy,
                                                             tmp_path: Path) -> None:
     model = _model(tmp_path / "m", {"a.safetensors": BIG})
