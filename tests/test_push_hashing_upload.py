@@ -72,26 +72,53 @@ def test_a_new_repository_gets_each_large_file_read_once(registry: Registry, pro
     assert tree(tmp_path / "out") == tree(model)
 
 
-def test_a_new_version_reads_a_file_of_a_new_size_once(registry: Registry, proxy: FaultProxy, tmp_path: Path,
-                                                       bytes_read: Counter[str]) -> None:
-    # Into a repository with tags, a large file whose size no blob of the version pushed from has cannot be
-    # there already: read once by the upload that hashes it, no HEAD. A file of a size that version has may
-    # be its blob (an unchanged shard): hashed first, then the registry is asked, as before.
+def _versions(tmp_path: Path) -> tuple[Path, Path]:
+    """v1, and v2 with a.safetensors changed (same size), u.safetensors unchanged, c.safetensors new."""
+    v1 = _model(tmp_path / "v1", {"a.safetensors": BIG, "u.safetensors": BIG + 5, "config.json": 100})
+    v2 = _model(tmp_path / "v2", {"a.safetensors": BIG, "c.safetensors": BIG + 777, "config.json": 100})
+    (v2 / "u.safetensors").write_bytes((v1 / "u.safetensors").read_bytes())
+    return v1, v2
+
+
+def test_a_new_version_reads_each_changed_large_file_once(registry: Registry, proxy: FaultProxy, tmp_path: Path,
+                                                          bytes_read: Counter[str]) -> None:
+    # Into a repository with tags: a large file whose size no blob of the version pushed from has, or whose
+    # bytes differ (three sampled windows) from that version's blob of its size, cannot be there already:
+    # read once by the upload that hashes it, no HEAD. An unchanged one is hashed once and not sent.
     repo = _repo(registry, proxy)
-    mp.push(_model(tmp_path / "v1", {"a.safetensors": BIG, "config.json": 100}), repo + ":1", options=PLAIN)
-    model = _model(tmp_path / "v2", {"a.safetensors": BIG, "c.safetensors": BIG + 777, "config.json": 100})
+    v1, v2 = _versions(tmp_path)
+    mp.push(v1, repo + ":1", options=PLAIN)
     bytes_read.clear()
     proxy.clear()
-    result = mp.push(model, repo + ":2", options=PLAIN, store=LayoutStore(tmp_path / "store2"))
-    assert BIG + 777 <= bytes_read["c.safetensors"] <= BIG + 777 + 1024 * 1024, bytes_read
-    new = _digest(model / "c.safetensors").split(":")[1]
-    assert not [line for line in proxy.requests("HEAD", "/blobs/sha256:") if new in line]
-    assert bytes_read["a.safetensors"] >= 2 * BIG  # hashed, then sent: its size is v1's
+    result = mp.push(v2, repo + ":2", options=PLAIN, store=LayoutStore(tmp_path / "store2"))  # a cold hash cache
+    for name, size in (("a.safetensors", BIG), ("c.safetensors", BIG + 777), ("u.safetensors", BIG + 5)):
+        assert size <= bytes_read[name] <= size + 1024 * 1024, (name, bytes_read)
+    for name in ("a.safetensors", "c.safetensors"):
+        digest = _digest(v2 / name).split(":")[1]
+        assert not [line for line in proxy.requests("HEAD", "/blobs/sha256:") if digest in line], name
+    unchanged = _digest(v2 / "u.safetensors").split(":")[1]
+    assert not [line for line in proxy.requests("PUT", "/blobs/uploads/") if unchanged in line]
     # The artifact the ordinary way makes (a store of its own, a repository where no size is new).
-    again = mp.push(model, repo + ":3", options=PLAIN, store=LayoutStore(tmp_path / "store3"))
+    again = mp.push(v2, repo + ":3", options=PLAIN, store=LayoutStore(tmp_path / "store3"))
     assert again.descriptor.digest == result.descriptor.digest
     mp.pull(repo + ":2", output=tmp_path / "out", options=PLAIN)
-    assert tree(tmp_path / "out") == tree(model)
+    assert tree(tmp_path / "out") == tree(v2)
+
+
+def test_a_registry_serving_no_ranges_gets_changed_files_hashed_first(registry: Registry, proxy: FaultProxy,
+                                                                      tmp_path: Path,
+                                                                      bytes_read: Counter[str]) -> None:
+    # Without ranges nothing can be compared: a file of a known size is hashed first, then sent, as before.
+    repo = _repo(registry, proxy)
+    v1, v2 = _versions(tmp_path)
+    mp.push(v1, repo + ":1", options=PLAIN)
+    bytes_read.clear()
+    proxy.faults.append(Fault("GET .*/blobs/sha256:", times=100, status=416))
+    mp.push(v2, repo + ":2", options=PLAIN, store=LayoutStore(tmp_path / "store2"))
+    assert bytes_read["a.safetensors"] >= 2 * BIG, bytes_read
+    proxy.faults.clear()
+    mp.pull(repo + ":2", output=tmp_path / "out", options=PLAIN)
+    assert tree(tmp_path / "out") == tree(v2)
 
 
 def test_a_refused_streamed_upload_is_sent_the_ordinary_way(registry: Registry, proxy: FaultProxy,

@@ -37,7 +37,7 @@ def describe(
     resolver: Callable[[Reference], str] | None = None,
     hash_progress: HashProgress | None = None,
     warn: Callable[[str], None] | None = None,
-    hashed_by_upload: Callable[[LayerSource], Future[str] | None] | None = None,
+    hashed_by_upload: Callable[[list[LayerSource]], dict[str, Future[str]]] | None = None,
 ) -> PackedModel:
     """Describe a directory as a ModelPack artifact without storing anything. With `resolver`,
     lineage references (parent, datasets) are pinned to digests. A declared `format` that no model
@@ -53,7 +53,7 @@ def describe(
         resolver: pins a lineage reference to its digest.
         hash_progress: hears of the files being hashed (for a progress bar).
         warn: hears of metadata the files contradict (default: a logging warning).
-        hashed_by_upload: may take a large file to upload at once, hashing what it sends (see `build`).
+        hashed_by_upload: may take large files to upload at once, each hashing what it sends (see `build`).
 
     Returns:
         The manifest, config and layers, with where each layer's bytes come from.

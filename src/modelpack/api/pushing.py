@@ -179,6 +179,7 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
                     warn: Callable[[str], None] | None) -> tuple[PackedModel, CopyResult]:
     """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
     config and manifest follow through `copy()`, which skips the blobs already handled."""
+    from modelpack.api.changed_files import changed_files
     from modelpack.oci import mediatypes as media
     from modelpack.packing.build import layer_opener
 
@@ -207,19 +208,31 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
         if pipeline.submit_unhashed(media_type, source.files[0].size, layer_opener(source), digest):
             speculated.add(source.relpath)
 
-    def hashed_by_upload(source: LayerSource) -> Future[str] | None:
+    def hashed_by_upload(sources: list[LayerSource]) -> dict[str, Future[str]]:
         # A large file that cannot be there already starts uploading now and hashes what it sends, so it
         # is read once, not once by a hash beside the upload (that lets a HEAD stop an upload the registry
         # does not need) and once by the upload: into a new repository, any file; into one with tags, a
-        # file whose size no blob of the version pushed from (`base`) has (equal bytes have equal sizes).
-        if not new_repository and (base is None or source.files[0].size in base_sizes):
-            return None
-        digest: Future[str] = Future()
-        media_type = media.layer_media_type(source.kind, "raw")
-        if not pipeline.submit_unhashed(media_type, source.files[0].size, layer_opener(source), digest, hashing=True):
-            return None
-        speculated.add(source.relpath)
-        return digest
+        # file whose size no blob of the version pushed from (`base`) has (equal bytes have equal sizes),
+        # or whose bytes differ from each of that version's blobs of its size (see `changed_files`).
+        if new_repository:
+            taken = set(s.relpath for s in sources)
+        elif base is None:
+            taken = set()
+        else:
+            known_size = [s for s in sources if s.files[0].size in base_sizes]
+            taken = {s.relpath for s in sources if s.files[0].size not in base_sizes} \
+                | changed_files(dst, base.layers, known_size)
+        uploads: dict[str, Future[str]] = {}
+        for source in sources:  # largest first
+            if source.relpath not in taken:
+                continue
+            digest: Future[str] = Future()
+            media_type = media.layer_media_type(source.kind, "raw")
+            if pipeline.submit_unhashed(media_type, source.files[0].size, layer_opener(source), digest,
+                                        hashing=True):
+                speculated.add(source.relpath)
+                uploads[source.relpath] = digest
+        return uploads
 
     def on_layer(layer: PackedLayer) -> None:
         if layer.source.relpath not in speculated:

@@ -152,7 +152,7 @@ def build(
     on_hashing: Callable[[LayerSource, Future[str]], None] | None = None,
     hash_progress: HashProgress | None = None,
     sources: list[LayerSource] | None = None,
-    hashed_by_upload: Callable[[LayerSource], Future[str] | None] | None = None,
+    hashed_by_upload: Callable[[list[LayerSource]], dict[str, Future[str]]] | None = None,
 ) -> PackedModel:
     """Describe `model_dir` as a ModelPack artifact, hashing each file (unless `hashes` knows it).
     `sources` are its layers when the caller has already selected them (`select_layers`).
@@ -164,8 +164,8 @@ def build(
 
     Hooks for a push that overlaps hashing with uploading: `on_hashing` is told about a large file
     before it is hashed, with a future of its digest; `on_layer` sees each layer once described;
-    `hashed_by_upload` may take a large file to upload at once, hashing what it sends (a future of its
-    digest): it is then read once, not twice.
+    `hashed_by_upload` may take large files to upload at once, each hashing what it sends (a future of its
+    digest by relpath): they are then read once, not twice.
     `hash_progress` is told of each file hashed and of the bytes read (for a progress bar)."""
     epoch = source_date_epoch()
     pending = metadata if isinstance(metadata, Future) else None
@@ -257,13 +257,10 @@ def build(
     # Largest first: their uploads take longest, so they should start first.
     by_size = sorted(sources, key=lambda s: sum(f.size for f in s.files), reverse=True)
     hashing = [s for s in by_size if s.relpath not in known]
-    uploads: dict[str, Future[str]] = {}  # files an upload reads and hashes, started now, largest first
     large = [s for s in hashing if packings[s.relpath] == "raw" and s.files[0].size >= SPECULATE_MIN_BYTES]
     kin = _kin(large) if hashed_by_upload is not None else {}  # relpath: an earlier file it may equal
-    for source in large:
-        if hashed_by_upload is not None and kin[source.relpath] is None \
-                and (upload := hashed_by_upload(source)) is not None:
-            uploads[source.relpath] = upload
+    # Files an upload reads and hashes, started now, largest first.
+    uploads = hashed_by_upload([s for s in large if kin[s.relpath] is None]) if hashed_by_upload else {}
     ours = [s for s in hashing if s.relpath not in uploads]
     described = dict(zip((s.relpath for s in ours), map_in_workers(describe, ours, workers), strict=True))
     described.update((s.relpath, describe(s)) for s in by_size if s.relpath in known or s.relpath in uploads)
