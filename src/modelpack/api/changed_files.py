@@ -26,11 +26,13 @@ from modelpack.threads import map_in_workers
 WINDOW = 64 * 1024
 QUARTERS = (1, 2, 3)  # past a checkpoint's header (tensor names and shapes), which fine-tuning keeps
 WORKERS = 8
+MAX_BLOBS = 4  # of one size to compare with: a manifest naming thousands would cost thousands of requests
 
 
 def changed_files(dst: object, base_layers: Iterable[Descriptor], sources: list[LayerSource]) -> set[str]:
     """The relpaths of `sources` whose bytes differ, in sampled windows, from every blob of `base_layers`
-    of their size (none such: not changed, as far as this can tell; see the module's docstring).
+    of their size (none such, or more than MAX_BLOBS: not changed, as far as this can tell; see the
+    module's docstring).
 
     Args:
         dst: the repository pushed to (compared only if it serves byte ranges: `RangeReader`).
@@ -48,7 +50,7 @@ def changed_files(dst: object, base_layers: Iterable[Descriptor], sources: list[
 
     def differs(source: LayerSource) -> bool:
         size = source.files[0].size
-        if size < 4 * WINDOW or not by_size.get(size):
+        if size < 4 * WINDOW or not 0 < len(by_size.get(size, ())) <= MAX_BLOBS:
             return False
         offsets = [size * q // 4 for q in QUARTERS]
         try:
