@@ -4,39 +4,22 @@ own). Commands import the API lazily so `--version` stays fast."""
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import click
 
-from modelpack.cli import (
-    attest_commands,
-    catalog_commands,
-    deploy_commands,
-    init_commands,
-    report_commands,
-    signing_commands,
-    store_commands,
-    transfer_commands,
-    ui_commands,
-)
+from modelpack.cli.command_modules import LazyGroup
 from modelpack.cli.common import configure_logging, global_verbose_option, silence_stdout
 from modelpack.cli.stops import ignore_stop_signals_once_done, stopped
 from modelpack.version import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="modelpack")
 @global_verbose_option
 def cli() -> None:
     """Pack ML models as CNCF ModelPack OCI artifacts, push them to any OCI registry, and pull any
     version back by tag or digest."""
-
-
-for _module in (transfer_commands, catalog_commands, signing_commands, attest_commands, report_commands,
-                deploy_commands, init_commands, ui_commands):
-    for _command in _module.COMMANDS:
-        cli.add_command(_command)
-cli.add_command(store_commands.store)
 
 
 def main() -> NoReturn:
@@ -54,8 +37,9 @@ def main() -> NoReturn:
     except click.exceptions.ClickException as exc:
         if _a_command_option_first(exc):
             name = exc.option_name  # type: ignore[attr-defined]
-            command = next((word for word in sys.argv[1:] if word in cli.commands
-                            and not isinstance(cli.commands[word], click.Group)), "COMMAND")
+            commands = cli.all_commands()
+            command = next((word for word in sys.argv[1:] if word in commands
+                            and not isinstance(commands[word], click.Group)), "COMMAND")
             click.echo(f"error: {name} is an option of the command: write it after the command "
                        f"(`modelpack {command} {name} ...`)", err=True)
         else:
@@ -71,7 +55,7 @@ def _a_command_option_first(exc: click.ClickException) -> bool:
     -v is the group's own)."""
     if not isinstance(exc, click.NoSuchOption) or exc.ctx is None or exc.ctx.command is not cli:
         return False
-    return any(exc.option_name in param.opts for command in cli.commands.values()
+    return any(exc.option_name in param.opts for command in cli.all_commands().values()
                for param in getattr(command, "params", ()))
 
 
@@ -80,9 +64,9 @@ def _command_path(exc: click.ClickException) -> str:
     context (`pack DIR -t` with no value), so those are named from the command line's words."""
     if isinstance(exc, click.UsageError) and exc.ctx:
         return exc.ctx.command_path
-    path, group = ["modelpack"], cli
+    path, group = ["modelpack"], cast(click.Group, cli)
     for word in sys.argv[1:]:
-        command = group.commands.get(word)
+        command = group.get_command(click.Context(group), word)
         if command is None:
             if word.startswith("-"):
                 continue  # a global option before the command (`modelpack -v pull ...`)

@@ -66,3 +66,6 @@ def gc(as_json: bool) -> None:
     if report.busy:
         click.echo("another modelpack process is writing to the store: unused blobs were left for a later gc",
                    err=True)
+
+
+COMMANDS = (store,)
