@@ -1,6 +1,6 @@
 """Reference clients against our artifacts, on a real registry: skopeo copies a signed model with its
 referrers fallback tag and the signature still verifies (cosign and modelpack) at the destination; crane
-copies a model byte for byte; omlmd's own pull restores what modelpack pushed."""
+copies a model and its fallback index byte for byte; omlmd's own pull restores what modelpack pushed."""
 
 from __future__ import annotations
 
@@ -42,6 +42,18 @@ def _signed(registry: Registry, tmp_path: Path) -> tuple[str, str, Path, Path]:
     return repo, digest, model, public
 
 
+def _cosign_verifies(cosign_bin: Path, public: Path, ref: str) -> None:
+    theirs = cosign(cosign_bin, "verify", "--key", str(public), "--insecure-ignore-tlog=true", *COSIGN_FLAGS, ref)
+    assert theirs.returncode == 0, theirs.stderr
+
+
+def _pulls_verified(ref: str, public: Path, model: Path, out: Path, *flags: str) -> None:
+    """`pull --verify-key` restores the model's files, and its model-signing referrer as model.sig."""
+    pulled = modelpack("pull", *flags, "--verify-key", str(public), ref, "-o", str(out))
+    assert pulled.code == 0, pulled.err
+    assert tree(out, skip=("model.sig", "modelpack.yaml")) == tree(model) and (out / "model.sig").is_file()
+
+
 def test_skopeo_copies_a_signed_model_and_its_fallback_tag_and_the_signature_still_verifies(
         registry: Registry, cosign_bin: Path, tmp_path: Path) -> None:
     repo, digest, model, public = _signed(registry, tmp_path)
@@ -58,41 +70,41 @@ def test_skopeo_copies_a_signed_model_and_its_fallback_tag_and_the_signature_sti
     assert "1 valid signature" in modelpack("verify", f"oci:{layout}:v1", "--key", str(public)).out
     ours = modelpack("verify", "--plain-http", f"{dest}:v1", "--key", str(public))
     assert ours.code == 0 and "1 valid signature" in ours.out, ours.err
-    theirs = cosign(cosign_bin, "verify", "--key", str(public), "--insecure-ignore-tlog=true", *COSIGN_FLAGS,
-                    f"{dest}@{digest}")
-    assert theirs.returncode == 0, theirs.stderr
-    out = tmp_path / "out"
-    pulled = modelpack("pull", "--plain-http", "--verify-key", str(public), f"{dest}:v1", "-o", str(out))
-    assert pulled.code == 0, pulled.err
-    assert tree(out, skip=("model.sig", "modelpack.yaml")) == tree(model)
-    assert (out / "model.sig").is_file()  # found though skopeo dropped the listing's artifactType
-    # From the layout too: the model-signing referrer becomes model.sig, and `modelpack copy` carries the
-    # signature on to a registry where cosign verifies it.
-    local = tmp_path / "from-layout"
-    pulled = modelpack("pull", "--verify-key", str(public), f"oci:{layout}:v1", "-o", str(local))
-    assert pulled.code == 0, pulled.err
-    assert (local / "model.sig").is_file()
+    _cosign_verifies(cosign_bin, public, f"{dest}@{digest}")
+    # model.sig is found though skopeo dropped the artifactType of the fallback index's entries.
+    _pulls_verified(f"{dest}:v1", public, model, tmp_path / "out", "--plain-http")
+    # From the layout too, and `modelpack copy` carries the signature on to a registry where cosign verifies it.
+    _pulls_verified(f"oci:{layout}:v1", public, model, tmp_path / "from-layout")
     again = registry.repo("from-layout")
     copied = modelpack("copy", "--plain-http", f"oci:{layout}:v1", f"{again}:v1")
     assert copied.code == 0, copied.err
-    theirs = cosign(cosign_bin, "verify", "--key", str(public), "--insecure-ignore-tlog=true", *COSIGN_FLAGS,
-                    f"{again}@{digest}")
-    assert theirs.returncode == 0, theirs.stderr
+    _cosign_verifies(cosign_bin, public, f"{again}@{digest}")
 
 
-def test_crane_copies_a_model_byte_for_byte(registry: Registry, crane_bin: Path, tmp_path: Path) -> None:
-    model = make_tricky_model(tmp_path / "model")
-    src = registry.repo() + ":v1"
-    digest = mp.push(model, src, options=PLAIN).descriptor.digest
-    dst = registry.repo("crane-copied") + ":v1"
-    done = subprocess.run([str(crane_bin), "copy", "--insecure", src, dst], capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    raw = subprocess.run([str(crane_bin), "manifest", "--insecure", dst], capture_output=True, timeout=60).stdout
+def test_crane_copies_a_model_byte_for_byte_and_its_signature_with_it(registry: Registry, crane_bin: Path,
+                                                                       cosign_bin: Path, tmp_path: Path) -> None:
+    repo, digest, model, public = _signed(registry, tmp_path)
+    dst = registry.repo("crane-copied")
+    for name in ("v1", fallback_tag(digest)):  # crane copies an index with its children, not referrers
+        done = subprocess.run([str(crane_bin), "copy", "--insecure", f"{repo}:{name}", f"{dst}:{name}"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    raw = subprocess.run([str(crane_bin), "manifest", "--insecure", f"{dst}:v1"], capture_output=True,
+                         timeout=60).stdout
     assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest
-    out = tmp_path / "out"
-    assert modelpack("pull", "--plain-http", dst, "-o", str(out)).code == 0
-    assert tree(out) == tree(model)
+    _pulls_verified(f"{dst}:v1", public, model, tmp_path / "out", "--plain-http")
+    _cosign_verifies(cosign_bin, public, f"{dst}@{digest}")
+
+
+def test_oras_copies_a_signed_model_with_its_referrers(registry: Registry, oras_bin: Path, cosign_bin: Path,
+                                                       tmp_path: Path) -> None:
+    repo, digest, model, public = _signed(registry, tmp_path)
+    dst = registry.repo("oras-copied")
+    done = subprocess.run([str(oras_bin), "cp", "-r", "--from-plain-http", "--to-plain-http", f"{repo}:v1",
+                           f"{dst}:v1"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    _pulls_verified(f"{dst}:v1", public, model, tmp_path / "out", "--plain-http")
+    _cosign_verifies(cosign_bin, public, f"{dst}@{digest}")
 
 
 def test_omlmd_pulls_what_modelpack_pushed(registry: Registry, tmp_path: Path) -> None:
