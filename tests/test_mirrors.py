@@ -115,8 +115,9 @@ def test_origin_down_a_digest_the_cache_holds_still_pulls(
         assert served(pulled.err, layer) == [f"modelpack.mirrors: blob {layer} served by {cache.host} (mirror)"]
     # The signature lookup (the origin's referrers) could not be done: said, and not fatal.
     assert "model.sig not looked up" in pulled.err
-    # The cache answered (no referrers): said so, not "no answer".
-    assert f"{cache.host}: listed nothing" in pulled.err and "no answer" not in pulled.err, pulled.err
+    # The cache answered (no referrers API, no fallback tag for this digest): said so, not "no answer".
+    assert f"(mirrors tried first: {cache.host}: not found)" in pulled.err and "no answer" not in pulled.err, \
+        pulled.err
 
     # What the cache does not hold fails with the origin's error, naming what the mirror said.
     missing = by_digest.split("@")[0] + "@sha256:" + "0" * 64
@@ -281,3 +282,40 @@ def test_a_mirror_listing_no_referrers_does_not_hide_the_origins_signature(
         assert cache.requests("GET", "/referrers/")  # the mirror was asked first
         assert [line for line in pulled.err.splitlines() if "referrers of" in line and "served by" in line] == \
             [line for line in pulled.err.splitlines() if "referrers of" in line and f"{origin.host} (origin)" in line]
+
+
+def test_origin_down_a_signature_the_cache_holds_still_verifies(
+        cache_pair: tuple[Registry, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distribution's cache has no referrers API but keeps the fallback tag (`sha256-<hex>`) it served: with the
+    origin down, `pull --verify-key` verifies from it (and cosign's legacy `.sig` tag, unknown to the cache
+    and unreachable at the origin, is moot once a signature counts); one it never served fails in one line."""
+    from test_signing import keypair
+
+    origin, cache = cache_pair
+    write_conf(tmp_path, monkeypatch, mirrored(origin.host, cache.host))
+    private, public = keypair(tmp_path, "k")
+    signed, unsigned = f"{origin.host}/team/m:1", f"{origin.host}/team/other:1"
+    for ref in (signed, unsigned):
+        pushed = modelpack("push", "--plain-http", str(make_model(tmp_path / ref.split("/")[-1])), ref)
+        assert pushed.code == 0, pushed.err
+    assert modelpack("sign", "--plain-http", "--key", str(private), signed, env={"COSIGN_PASSWORD": "pw"}).code == 0
+    # Warm: the cache keeps what it served (a manifest only when fetched, not when asked about with HEAD).
+    for ref, check in ((signed, ("--verify-key", str(public), "-o", str(tmp_path / "warm-out"))), (unsigned, ())):
+        warm = modelpack("pull", "--plain-http", *check, ref, env={"MODELPACK_HOME": str(tmp_path / "warm")})
+        assert warm.code == 0, warm.err
+        wait_cached(cache, layer_digests(ref))
+
+    origin.stop()
+    out = tmp_path / "out"
+    pulled = modelpack("pull", "-v", "--plain-http", "--verify-key", str(public), signed, "-o", str(out),
+                       env={"MODELPACK_HOME": str(tmp_path / "cold")})
+    assert pulled.code == 0, pulled.err
+    assert f"verified {signed.rsplit(':', 1)[0]}@" in pulled.err and ": 1 valid signature" in pulled.err
+    assert (out / "model.sig").is_file()  # the model-signing referrer, from the cache too
+    assert served(pulled.err, "manifest sha256-")[0].endswith(f"served by {cache.host} (mirror)")
+
+    refused = modelpack("pull", "--plain-http", "--verify-key", str(public), unsigned, "-o", str(tmp_path / "o2"),
+                        env={"MODELPACK_HOME": str(tmp_path / "cold2")})
+    assert refused.code == 5 and len(refused.err.strip().splitlines()) == 1, refused.err
+    assert f"cannot connect to {origin.host}" in refused.err and f"mirrors tried first: {cache.host}" in refused.err
+    assert not (tmp_path / "o2").exists()

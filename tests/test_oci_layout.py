@@ -138,3 +138,27 @@ def test_inspect_ls_resolve_and_diff_read_layouts(registry: Registry, tmp_path: 
     _ok("copy", "--plain-http", f"{layout}:2", ref)
     changes = json.loads(_ok("diff", "--json", "--remote", "--plain-http", f"{layout}:1", ref))
     assert changes["metrics"]["accuracy"] == {"old": 0.8, "new": 0.9}, changes
+
+
+def test_a_broken_fallback_index_in_a_layout_lists_nothing_and_verify_says_so_in_one_line(tmp_path: Path) -> None:
+    """The `sha256-<hex>` tag a copied layout may hold is read like any entry: missing, damaged, or not an
+    index, it lists no signature (exit 7, one line), and no digest it does not list becomes resolvable."""
+    layout = tmp_path / "out"
+    digest = _ok("push", str(_model(tmp_path / "m")), f"oci:{layout}:1.0").rsplit("@", 1)[1]
+    _, public = keypair(tmp_path, "keys", "pw")
+    index_path = layout / "index.json"
+    index = json.loads(index_path.read_text())
+    model_entry = index["manifests"][0]
+    tag = digest.replace(":", "-")
+    absent = "sha256:" + "1" * 64
+    for name, entry in (("missing blob", {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": absent,
+                                          "size": 100}),
+                        ("not an index", {**model_entry})):
+        entry["annotations"] = {"org.opencontainers.image.ref.name": tag}
+        index_path.write_text(json.dumps({**index, "manifests": [model_entry, entry]}))
+        checked = modelpack("verify", f"oci:{layout}:1.0", "--key", str(public))
+        assert checked.code == 7, (name, checked.err)
+        assert checked.err.startswith("error: no valid signature") and len(checked.err.strip().splitlines()) == 1
+        assert "Traceback" not in checked.err
+    pulled = modelpack("pull", f"oci:{layout}@{absent}", "-o", str(tmp_path / "o"))
+    assert pulled.code == 3 and "is not in the OCI layout" in pulled.err, pulled.err

@@ -139,16 +139,28 @@ def model_signature(repo: Storage, subject_digest: str,
         return None  # model.sig is a convenience; `verify` reports the excess
     broken: Exception | None = None
     for ref in found:
-        if ref.artifact_type == mt.MODEL_SIGNING_ARTIFACT:
-            try:
-                for layer in signature_manifest(repo, ref.digest).layers:
-                    if layer.media_type == mt.SIGSTORE_BUNDLE:
-                        data = signature_blob(repo, layer)
-                        if accept is None or accept(data):
-                            return data
-                        raise VerificationError(f"{ref.digest} lists other files than the model's")
-            except (VerificationError, NotFoundError) as exc:
+        # A listing without artifactType (skopeo 1.9 drops it when it copies a fallback index) is judged by
+        # the manifest's own; one listed as another kind is not worth a download.
+        listed = ref.artifact_type == mt.MODEL_SIGNING_ARTIFACT
+        if not listed and ref.artifact_type is not None:
+            continue
+        try:
+            manifest = signature_manifest(repo, ref.digest)
+        except (VerificationError, NotFoundError) as exc:
+            if listed:
                 broken = exc
+            continue  # unlabelled and unreadable: it may have been anything
+        if not listed and manifest.artifact_type != mt.MODEL_SIGNING_ARTIFACT:
+            continue
+        try:
+            for layer in manifest.layers:
+                if layer.media_type == mt.SIGSTORE_BUNDLE:
+                    data = signature_blob(repo, layer)
+                    if accept is None or accept(data):
+                        return data
+                    raise VerificationError(f"{ref.digest} lists other files than the model's")
+        except (VerificationError, NotFoundError) as exc:
+            broken = exc
     if broken is not None:
         raise VerificationError(f"the model-signing signature listed for {subject_digest} cannot be read ({broken})")
     return None

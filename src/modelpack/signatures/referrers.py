@@ -16,7 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactError, VerificationError
+from modelpack.errors import (
+    IntegrityError,
+    NotFoundError,
+    TransportError,
+    UnsupportedArtifactError,
+    VerificationError,
+)
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
@@ -149,9 +155,14 @@ def verify_signatures(repo: Storage, subject_digest: str, public: PublicKey,
                 verified.append(FoundSignature("bundle", ref.digest, annotations))
         except (VerificationError, NotFoundError) as exc:
             reasons.append(str(exc))
-    verified.extend(_legacy_signatures(repo, subject_digest, public, reasons))
+    try:
+        verified.extend(_legacy_signatures(repo, subject_digest, public, reasons))
+    except TransportError:
+        # cosign's legacy tag, asked of an origin that is down (a mirror had none): moot once one already counts
+        if not _carrying(verified, required):
+            raise
     if required:
-        kept = [s for s in verified if all(s.annotations.get(k) == v for k, v in required.items())]
+        kept = _carrying(verified, required)
         if verified and not kept:
             reasons.append("no verified signature carries the required annotations")
         verified = kept
@@ -159,6 +170,11 @@ def verify_signatures(repo: Storage, subject_digest: str, public: PublicKey,
         detail = "; ".join(sorted(set(reasons))) if reasons else "no signatures found"
         raise VerificationError(f"no valid signature on {subject_digest}: {detail}")
     return verified
+
+
+def _carrying(found: list[FoundSignature], required: dict[str, str] | None) -> list[FoundSignature]:
+    """The signatures carrying every `required` annotation."""
+    return [s for s in found if all(s.annotations.get(k) == v for k, v in (required or {}).items())]
 
 
 def _legacy_signatures(repo: Storage, subject_digest: str, public: PublicKey,

@@ -7,9 +7,10 @@ over for that request; one that cannot be reached is passed over for the rest of
 mirror costs one connect timeout: mirrors get a short one and no retries). A mirror whose blob stream
 fails mid-way (cut beyond resuming, stalled, an error when resuming) hands the rest of that blob, or of
 that range, to the next endpoint, asked for from the byte where it stopped. The origin's failure is
-final. Blobs are verified where they land whatever host served them: a mirror serving wrong bytes fails
-the pull (exit 6, nothing kept; `-v` names the host), it is not silently replaced. Writes, deletions and
-existence checks before a write always go to the origin: mirrors are for pulls only.
+final (unreachable while listing referrers a mirror has no API for, it says "use the fallback tag", which
+mirrors are asked for first). Blobs are verified where they land whatever host served them: a mirror
+serving wrong bytes fails the pull (exit 6, nothing kept; `-v` names the host), it is not silently replaced.
+Writes, deletions and existence checks before a write always go to the origin: mirrors are for pulls only.
 """
 
 from __future__ import annotations
@@ -166,8 +167,24 @@ class MirroredRepository(OwnsOptions):
     def list_referrers(self, digest: str) -> list[Descriptor] | None:
         # An empty list from a mirror is passed over too: a cache may have listed them before the origin
         # got a signature, and would hide it from `pull --verify-key`.
-        return self._read(f"referrers of {digest}", lambda repo: repo.list_referrers(digest),
-                          passes=lambda found: not found)
+        no_api: list[str] = []  # the mirrors that answered "no referrers API"
+
+        def call(repo: RegistryRepository) -> list[Descriptor] | None:
+            found = repo.list_referrers(digest)
+            if found is None:
+                no_api.append(repo.client.host)
+            return found
+
+        try:
+            return self._read(f"referrers of {digest}", call, passes=lambda found: not found)
+        except TransportError:
+            if not no_api:
+                raise
+            # The origin is down and a mirror has no referrers API: the tag-schema fallback index is then where
+            # signatures are, and a pull-through cache keeps it as any tag it served (read from the mirrors first).
+            log.info("referrers of %s: %s unreachable; the sha256-<hex> tag instead, from %s", digest,
+                     self.origin_source.label, ", ".join(no_api))
+            return None
 
     def served_by_mirror(self, digest: str) -> str | None:
         """The mirror that served blob `digest` in this command, if one did."""

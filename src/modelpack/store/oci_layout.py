@@ -4,7 +4,8 @@ The layout is the one `oras --oci-layout`, `skopeo oci:` and oras-go's `oci` sto
 `oci-layout`, `blobs/<alg>/<hex>`, and `index.json` whose entries name their tag in
 `org.opencontainers.image.ref.name`. As oras-go does, every manifest pushed is listed in index.json,
 tagged or not, so referrers (signatures, attestations) are found through the index: the entries
-whose manifest's `subject` is the digest asked about.
+whose manifest's `subject` is the digest asked about, and those listed by a fallback index tagged
+`sha256-<hex>` (how skopeo, crane and oras copy a registry's into a layout).
 
 A layout holds only what the image-layout spec defines once a write ends: blobs are received in `ingest/`
 (beside `blobs/`, so a rename puts them in place) and the last writer to finish removes the folder when
@@ -89,7 +90,7 @@ class OciLayout:
             self._write(entries)
 
     def resolve(self, version: str) -> Descriptor:
-        found = self.find(version)
+        found = self.find(version) or self._listed_by_an_index(version)
         if found is None:
             raise NotFoundError(f"{version} is not in the OCI layout {self.root}")
         return found
@@ -98,6 +99,24 @@ class OciLayout:
         for entry in self._entries():
             if entry.annotation(mt.A_REF_NAME) == version or entry.digest == version:
                 return entry.replace(annotations=None)
+        return None
+
+    def _listed_by_an_index(self, digest: str) -> Descriptor | None:
+        """A manifest listed by an index of index.json rather than by index.json itself, by digest: what
+        `skopeo copy --all` writes for an index's children (a platform image, a signature of a fallback index)."""
+        if not digest.startswith(("sha256:", "sha512:")):
+            return None
+        for entry in self._entries()[:MAX_INDEX_ENTRIES]:
+            if entry.media_type not in (mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST):
+                continue
+            try:
+                node = parse_manifest(self._blobs.read_blob_bytes(entry))
+            except (IntegrityError, NotFoundError):
+                continue  # a damaged entry lists nothing, as in _subject_of
+            if isinstance(node, Index):
+                for child in node.manifests:
+                    if child.digest == digest:
+                        return child.replace(annotations=None)
         return None
 
     def default_version(self) -> str:
@@ -123,7 +142,20 @@ class OciLayout:
                 node = parse_manifest(self._blobs.read_blob_bytes(entry))
                 found.append(Descriptor(mediaType=entry.media_type, digest=entry.digest, size=entry.size,
                                         artifactType=node.artifact_type, annotations=node.annotations))
-        return found
+        return found + self._fallback_listed(digest)
+
+    def _fallback_listed(self, digest: str) -> list[Descriptor]:
+        """The referrers listed by an index tagged `sha256-<hex>` (the tag-schema fallback). skopeo, crane and
+        oras copy a registry's fallback index into a layout as one more tagged entry: its signatures are then
+        reachable only through it, as oras-go finds them (through the index graph)."""
+        tagged = self.find(digest.replace(":", "-", 1))
+        if tagged is None:
+            return []
+        try:
+            node = parse_manifest(self._blobs.read_blob_bytes(tagged))
+        except (IntegrityError, NotFoundError):
+            return []  # damaged or missing, as an entry in _subject_of: it lists nothing
+        return list(node.manifests) if isinstance(node, Index) else []
 
     def push_referrer(self, desc: Descriptor, data: bytes) -> bool:
         self.push_manifest(desc, data)
