@@ -11,6 +11,7 @@ killed); an alias inside what it names, or lists nested 20,000 deep, ended in `i
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -60,8 +61,9 @@ def _one_line(run: Run, code: int) -> str:
 
 def _nothing_stored(home: Path) -> None:
     index = home / "index.json"
-    assert not index.exists() or '"manifests": []' in index.read_text().replace("\n", "").replace("  ", " ")
-    assert not any((home / "ingest").glob("*")) if (home / "ingest").exists() else True
+    assert not index.exists() or json.loads(index.read_text()).get("manifests") == []
+    assert not (home / "ingest").exists() or not any((home / "ingest").iterdir())
+    assert not (home / "blobs").exists() or not any((home / "blobs").rglob("*/*"))
 
 
 @pytest.mark.parametrize("case", list(CASES))
