@@ -137,6 +137,18 @@ def test_a_registry_claiming_another_digest_fails_the_push_in_one_line(registry:
     assert f"registry {proxy.host} answered the upload of sha256:" in line and f"as 'sha256:{'0' * 64}'" in line, line
 
 
+def test_a_small_blob_answered_as_another_digest_is_refused(registry: Registry, tmp_path: Path) -> None:
+    # small blobs go up as callbacks of the curl engine (quick_upload), checked as the large ones are
+    folder = _model(tmp_path / "m", **{"w.bin": os.urandom(4096)})
+    repo = _repo(registry)
+    with FaultProxy(registry.host) as proxy:
+        proxy.faults.append(Fault(r"^PUT /v2/.*/blobs/uploads/.*digest=", times=10, status=201,
+                                  headers={"Docker-Content-Digest": "sha256:" + "0" * 64}))
+        run = _push(proxy.host, folder, repo)
+    line = _one_line(run, (6,))
+    assert f"registry {proxy.host} answered the upload of sha256:" in line and f"as 'sha256:{'0' * 64}'" in line, line
+
+
 @pytest.mark.parametrize("change", ["same-size", "grows", "shrinks"])
 def test_a_file_changing_while_it_is_uploaded(registry: Registry, tmp_path: Path, change: str) -> None:
     data = os.urandom(LARGE)

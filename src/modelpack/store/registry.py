@@ -24,7 +24,7 @@ from modelpack.store.quick_fetch import QuickFetches
 from modelpack.store.quick_upload import QuickUploads
 from modelpack.store.target import Opener, Progress, SpeculationFailed
 from modelpack.store.transport import Response
-from modelpack.store.upload import Abandoned, FileBody
+from modelpack.store.upload import Abandoned, FileBody, names_other_blob
 from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.registry")
@@ -353,7 +353,7 @@ def _check_stored(host: str, digest: str, resp: Response) -> None:
         IntegrityError: the header is a digest of the same algorithm and differs.
     """
     said = (resp.headers.get("Docker-Content-Digest") or "").strip()
-    if said and said.split(":", 1)[0] == digest.split(":", 1)[0] and said != digest:
+    if names_other_blob(said, digest):
         raise IntegrityError(f"registry {host} answered the upload of {digest} as {said[:80]!r}; refused "
                              "(the registry or a proxy in front of it misbehaves)")
 

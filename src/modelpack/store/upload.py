@@ -128,3 +128,10 @@ def changed(source: object, how: str) -> IntegrityError:
     name = getattr(source, "name", None)
     what = name if isinstance(name, str) and name else "a file"
     return IntegrityError(f"{what} {how} while it was being uploaded; push again once nothing writes to it")
+
+
+def names_other_blob(said: str | None, digest: str) -> bool:
+    """Whether an upload's answer (its Docker-Content-Digest, `said`) names another blob than `digest`, the
+    one sent: a digest of the same algorithm that differs (none, or another algorithm's, says nothing)."""
+    said = (said or "").strip()
+    return bool(said) and said.split(":", 1)[0] == digest.split(":", 1)[0] and said != digest
