@@ -35,6 +35,9 @@ class Fault:
     times: int = 1
     cut_after: int | None = None  # bytes of response body to send before closing the connection
     cut_request_after: int | None = None  # bytes of request body to read before closing the connection
+    # With `status`: read only this many bytes of the request body before answering (then hang up)
+    answer_after: int | None = None
+    pause_request_after: int | None = None  # bytes of request body forwarded before waiting for `release`
     status: int | None = None  # answer this instead of forwarding
     body: bytes = b""  # with `status`: the answer's body (its length told on HEAD too, as a registry does)
     headers: dict[str, str] = field(default_factory=dict)
@@ -111,8 +114,11 @@ class FaultProxy(BackgroundServer):
                 fault = proxy._take_fault(line)
                 length = int(self.headers.get("Content-Length") or 0)
                 if fault is not None and fault.status is not None:
+                    early = fault.answer_after is not None
                     if length:
-                        self.rfile.read(length)
+                        self.rfile.read(min(length, fault.answer_after) if early else length)
+                    if early:
+                        self.close_connection = True  # the rest of the body is never read
                     proxy._record(line, fault.status)
                     self.send_response(fault.status)
                     for key, value in fault.headers.items():
@@ -144,7 +150,12 @@ class FaultProxy(BackgroundServer):
                 remaining = length
                 manifest_body = b""
                 is_manifest_put = self.command == "PUT" and "/manifests/" in self.path
+                pause = fault.pause_request_after if fault is not None else None
                 while remaining > 0:
+                    if pause is not None and fault is not None and length - remaining >= pause:
+                        fault.arrived.set()
+                        fault.release.wait(30)  # the client goes on sending into the socket's buffers
+                        pause = None
                     chunk = self.rfile.read(min(1 << 20, remaining))
                     if not chunk:
                         break

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
+from modelpack.advice import Wording, cli_message, compose
 from modelpack.errors import IntegrityError, InvalidReferenceError, ModelpackError, NotFoundError, UsageError
 from modelpack.oci.reference import Reference
 
 Resolver = Callable[[Reference], str]
 MAX_DEPTH = 100
+_PIN_FIX = "make it reachable or give name@sha256:..."
 
 
 if TYPE_CHECKING:
@@ -33,9 +35,10 @@ def pin(value: str, resolve: Resolver) -> str:
         return value
     try:
         digest = resolve(ref)
-    except ModelpackError as exc:
-        raise UsageError(f"cannot pin {value!r} to a digest ({exc}); make it reachable or give name@sha256:...") \
-            from None
+    except ModelpackError as exc:  # its advice in each audience's terms (`--timeout`, not ClientOptions)
+        cause = Wording(str(exc), cli_message(exc))
+        raise UsageError(compose(f"cannot pin {value!r} to a digest ({{}})", cause),
+                         advice=Wording(_PIN_FIX, _PIN_FIX)) from None
     return str(Reference(ref.registry, ref.repository, ref.tag, digest))
 
 

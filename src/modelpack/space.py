@@ -12,6 +12,8 @@ from pathlib import Path
 
 from modelpack.errors import InsufficientSpaceError
 
+NOT_WRITABLE = "not writable by this user"  # the strerror of a place refused before any write was tried
+
 
 def require_space(needs: Iterable[tuple[Path, int]]) -> None:
     """Raise unless each filesystem has room for what is to be written on it.
@@ -53,7 +55,7 @@ def _can_judge(anchor: Path) -> bool:
     if stats.f_flag & os.ST_RDONLY:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(anchor))
     if not os.access(anchor, os.W_OK | os.X_OK):
-        raise PermissionError(errno.EACCES, f"cannot write in {anchor}: {os.strerror(errno.EACCES)}")
+        raise PermissionError(errno.EACCES, NOT_WRITABLE, str(anchor))
     return stats.f_blocks > 0  # /proc, /sys (and a tmpfs without a size) report none
 
 

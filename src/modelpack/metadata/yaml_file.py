@@ -11,6 +11,12 @@ import yaml
 
 from modelpack.errors import MetadataError
 from modelpack.metadata.filename import MAX_METADATA_BYTES
+from modelpack.oci.jsontext import MAX_DEPTH
+
+# Values a document may hold once its aliases are expanded: a 1 MiB file without aliases holds at most
+# ~500,000; with them, ten lines of "billion laughs" hold 10**9, which every later walk of the metadata (its
+# checks, its JSON) would visit one by one.
+MAX_NODES = 1_000_000
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -39,7 +45,28 @@ class JsonLoader(yaml.SafeLoader):
     true/false, null, lists and mappings. A timestamp stays text (the fields that are times parse it and
     name a bad one, such as month 13); `!!binary`, `!!set`, `!!omap` and `!!pairs` are refused. A key
     given twice in one mapping is an error: YAML would keep the last silently, and a second `metrics:`
-    block lower in the file would quietly replace the first."""
+    block lower in the file would quietly replace the first. Nesting deeper than MAX_DEPTH levels, an
+    alias inside what it names (JSON has no cycles) and aliases expanding past MAX_NODES values are
+    refused before anything is built: PyYAML composes recursively (a RecursionError), and builds aliases
+    as shared objects that every later walk expands."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _expanded(node, {}, set(), 1)
+        return super().construct_document(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -63,3 +90,34 @@ class JsonLoader(yaml.SafeLoader):
 JsonLoader.add_constructor("tag:yaml.org,2002:timestamp", JsonLoader.construct_text)
 for _tag in ("binary", "set", "omap", "pairs"):
     JsonLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", JsonLoader.refuse)
+
+
+def _expanded(node: yaml.Node, sizes: dict[int, tuple[int, int]], path: set[int], depth: int) -> tuple[int, int]:
+    """How many values `node` holds with its aliases expanded, and how many levels (each node counted once
+    per use, computed once: `sizes`); raises ComposerError past MAX_NODES, MAX_DEPTH levels from the top
+    (`depth`: `node`'s), or for an alias inside what it names (`path`: the nodes being counted)."""
+    key = id(node)
+    if key in sizes:
+        if depth + sizes[key][1] - 1 > MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep (through "
+                                              "aliases)", node.start_mark)
+        return sizes[key]
+    if key in path:
+        raise yaml.composer.ComposerError(None, None, "an alias refers to a value it is part of", node.start_mark)
+    if depth > MAX_DEPTH:
+        raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep (through "
+                                          "aliases)", node.start_mark)
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    path.add(key)
+    counted = [_expanded(child, sizes, path, depth + 1) for child in children]
+    path.discard(key)
+    total = 1 + sum(size for size, _ in counted)
+    if total > MAX_NODES:
+        raise yaml.composer.ComposerError(None, None, f"its aliases expand to more than {MAX_NODES:,} values",
+                                          node.start_mark)
+    sizes[key] = (total, 1 + max((levels for _, levels in counted), default=0))
+    return sizes[key]

@@ -36,6 +36,7 @@ class _NamedFile(io.RawIOBase):
     def __init__(self, raw: Any, relpath: str) -> None:
         self._raw = raw
         self._relpath = relpath
+        self.name = relpath  # as a file object's: what an upload that finds it changed names (store.upload)
 
     def readable(self) -> bool:
         return True

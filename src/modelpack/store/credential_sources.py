@@ -12,8 +12,10 @@ it: its most specific one, a repository's own (`host/team/model`) or a namespace
 fails or answers garbage is said in one line and the next one is tried. Helpers are asked for the host a
 request goes to, and their answer is kept for that host only (hostauth.py).
 
-`logout` removes the host's entries from the files a login writes, the primary one (podman's) and the
-docker config (modelpack's and docker's), and names any other file that still holds some.
+`login` writes the primary auth file, as `podman login` does (before 2026-12-06 it wrote the docker config,
+and a stale entry in the primary file, read first, went on being used). `logout` removes the host's entries
+from the primary file and the docker config (where modelpack's older logins and docker's are), and names
+any other file that still holds some.
 """
 
 from __future__ import annotations
@@ -89,8 +91,9 @@ def _server(host: str) -> str:
 
 
 def store(helpers: tuple[str, ...], host: str, creds: Credentials) -> SavedCredentials:
-    """Save `creds` with the first of `helpers` that takes them (`containers-auth.json`: the docker config,
-    one of the auth files modelpack and containers/image both read).
+    """Save `creds` with the first of `helpers` that takes them (`containers-auth.json`: the primary auth
+    file, `$REGISTRY_AUTH_FILE` or `$XDG_RUNTIME_DIR/containers/auth.json`, where podman, skopeo and buildah
+    log in: lookups read it first, so an entry left there would outvote one written anywhere else).
 
     Raises:
         UsageError: none of them took them, each one's failure named.
@@ -98,7 +101,10 @@ def store(helpers: tuple[str, ...], host: str, creds: Credentials) -> SavedCrede
     failures: list[str] = []
     for name in helpers:
         if name == AUTH_FILES:
-            return credentials.store_in_docker_config(host, creds)
+            primary = auth_files()[0]
+            if primary == credentials.config_path():  # REGISTRY_AUTH_FILE names the docker config
+                return credentials.store_in_docker_config(host, creds)
+            return credentials.store_in_file(primary, host, creds, use_creds_store=False, kind="auth file")
         try:
             credential_helper.run(name, "store", _store_request(host, creds))
             return SavedCredentials(helper=credential_helper.program(name))

@@ -162,15 +162,37 @@ def store(host: str, creds: Credentials) -> SavedCredentials:
 
 def store_in_docker_config(host: str, creds: Credentials) -> SavedCredentials:
     """`store` into the docker config (through its helper for `host`, if it names one)."""
-    config = read_auth_file(config_path())
-    helper = _helper_for(config, host, True)
+    return store_in_file(config_path(), host, creds, use_creds_store=True)
+
+
+def store_in_file(path: Path, host: str, creds: Credentials, *, use_creds_store: bool,
+                  kind: str = "docker config") -> SavedCredentials:
+    """Save `creds` for `host` in one auth file (a docker config or a containers auth.json, mode 0600).
+
+    Args:
+        path: the file; made, with its folder, if missing.
+        host: the registry host, the entry's key.
+        creds: what to save.
+        use_creds_store: follow the file's `credsStore` too (docker's; containers/image ignores it).
+        kind: what the file is, as errors name it.
+
+    Returns:
+        Where they were saved: the file, and the helper its `credHelpers` names for `host` when one keeps
+        the secret (the file then lists the host with an empty entry, as docker does).
+
+    Raises:
+        UsageError: the file cannot be read or is malformed (it is not overwritten then).
+        HelperFailed: the helper refused them.
+    """
+    config = read_auth_file(path, kind)
+    helper = _helper_for(config, host, use_creds_store)
     if helper:
         credential_helper.run(helper, "store", json.dumps({"ServerURL": host, "Username": creds.username,
                                                            "Secret": creds.password}))
         config.setdefault("auths", {})[host] = {}  # as docker: listed here, the secret kept by the helper
     else:
         config.setdefault("auths", {})[host] = {"auth": creds.basic()}
-    return SavedCredentials(_write_config(config), credential_helper.program(helper) if helper else None)
+    return SavedCredentials(_write_config(config, path), credential_helper.program(helper) if helper else None)
 
 
 def check_storable(host: str) -> None:

@@ -1,8 +1,8 @@
 """Response headers past what the HTTP clients read: a registry (or a proxy in front of it) that sends a
 header line of megabytes or thousands of headers is misbehaving, not cut off, and asking again gets the
-same answer. The limits are the clients' own: libcurl (the curl engine: metadata requests) takes 100 KiB
-per line, 300 KiB and 5,000 headers in all; http.client (urllib3: blob streams, token requests) takes
-64 KiB per line and 100 headers.
+same answer. The limits are libcurl's (the curl engine: metadata requests): 100 KiB per line, 300 KiB and
+5,000 headers in all; urllib3's responses (blob streams, token requests) read theirs under the same limits
+(`response_headers`), and http.client's own (64 KiB a line, 100 headers) are named should one still apply.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 
 from modelpack.errors import RegistryError
 from modelpack.store.curl_engine import CurlFailure
+from modelpack.store.response_headers import HeadersTooLarge
 
 _CURL_TOO_LARGE = 100  # CURLE_TOO_LARGE (libcurl 8.6+): pycurl 7.49 names no constant for it
 _CURL_LINE_KIB = 100  # CURL_MAX_HTTP_HEADER
@@ -49,6 +50,8 @@ def _curl(exc: CurlFailure) -> str | None:
 
 
 def _http_client(exc: BaseException) -> str | None:
+    if isinstance(exc, HeadersTooLarge):
+        return exc.what
     if isinstance(exc, http.client.LineTooLong) and "header" in str(exc):
         return f"a response header line over {_HTTP_LINE_KIB} KiB"
     if isinstance(exc, http.client.HTTPException) and "more than" in str(exc) and "headers" in str(exc):

@@ -24,7 +24,7 @@ from modelpack.store.quick_fetch import QuickFetches
 from modelpack.store.quick_upload import QuickUploads
 from modelpack.store.target import Opener, Progress, SpeculationFailed
 from modelpack.store.transport import Response
-from modelpack.store.upload import Abandoned, FileBody
+from modelpack.store.upload import Abandoned, FileBody, names_other_blob
 from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.registry")
@@ -119,6 +119,7 @@ class RegistryRepository(OwnsOptions):
                     what=f"upload of {desc.digest}",
                 )
                 finish(resp)
+                _check_stored(self.client.host, desc.digest, resp)
                 return
             except RegistryError as exc:
                 # A broken upload session (e.g. after a cut connection) is restarted from a new POST.
@@ -178,11 +179,15 @@ class RegistryRepository(OwnsOptions):
         after = _absolute(self.client.base, resp.headers.get("Location", "")) or location
         sep = "&" if "?" in after else "?"
         try:
-            self.client.send("PUT", f"{after}{sep}digest={final}", headers={"Content-Length": "0"},
-                             ok=(201, 204), what=f"upload of {final}").close()
+            closed = self.client.send("PUT", f"{after}{sep}digest={final}", headers={"Content-Length": "0"},
+                                      ok=(201, 204), what=f"upload of {final}")
+            closed.close()
+            _check_stored(self.client.host, final, closed)
         except RegistryError as exc:
             if "DIGEST_INVALID" in exc.codes or "SIZE_INVALID" in exc.codes:
                 raise IntegrityError(f"registry refused {final}: content does not match") from None
+            raise SpeculationFailed(str(exc)) from None
+        except NotFoundError as exc:  # the session is gone (expired, or a Location that led nowhere)
             raise SpeculationFailed(str(exc)) from None
         return True
 
@@ -338,6 +343,19 @@ class RegistryRepository(OwnsOptions):
             return False
         page = parse_or_none(resp.content)
         return isinstance(page, dict) and isinstance(page.get("tags"), list) and bool(page["tags"])
+
+
+def _check_stored(host: str, digest: str, resp: Response) -> None:
+    """Refuse an upload's answer naming another blob than the one sent (the spec's Docker-Content-Digest
+    is the stored blob's): the manifest would name a blob the registry does not hold as such.
+
+    Raises:
+        IntegrityError: the header is a digest of the same algorithm and differs.
+    """
+    said = (resp.headers.get("Docker-Content-Digest") or "").strip()
+    if names_other_blob(said, digest):
+        raise IntegrityError(f"registry {host} answered the upload of {digest} as {said[:80]!r}; refused "
+                             "(the registry or a proxy in front of it misbehaves)")
 
 
 def _probe(digest: str, size: int) -> Descriptor:

@@ -73,12 +73,12 @@ class SizedReader(io.RawIOBase):
         chunk = self._buffer[:fill(self._source, self._buffer[:want])]
         if self._sent >= size:
             if chunk:
-                raise IntegrityError("a file grew while it was being uploaded")
+                raise changed(self._source, "grew")
             if self._hash is not None and self._body.hashed is not None and not self._body.hashed.done():
                 self._body.hashed.set_result("sha256:" + self._hash.hexdigest())
             return self._buffer[:0]
         if not chunk:
-            raise IntegrityError("a file shrank while it was being uploaded")
+            raise changed(self._source, "shrank")
         if self._hash is not None:
             self._hash.update(chunk)
         self._sent += len(chunk)
@@ -102,10 +102,8 @@ def read_whole(body: FileBody) -> bytes:
         data = read_at_most(source, body.size)  # one byte more than declared, to notice growth
     finally:
         source.close()
-    if len(data) > body.size:
-        raise IntegrityError("a file grew while it was being uploaded")
-    if len(data) < body.size:
-        raise IntegrityError("a file shrank while it was being uploaded")
+    if len(data) != body.size:
+        raise changed(source, "grew" if len(data) > body.size else "shrank")
     if body.hashed is not None and not body.hashed.done():
         body.hashed.set_result("sha256:" + hashlib.sha256(data).hexdigest())
     return data
@@ -120,5 +118,20 @@ def hashed_size_checked(opener: Opener, size: int) -> str:
     with opener() as source:
         digest, found = digests.of_stream(source)
     if found != size:
-        raise IntegrityError(f"a file {'grew' if found > size else 'shrank'} while it was being uploaded")
+        raise changed(source, "grew" if found > size else "shrank")
     return digest
+
+
+def changed(source: object, how: str) -> IntegrityError:
+    """The error for a file that `how` ("grew", "shrank") while it was sent, naming it when its stream
+    says its name (a model file's does: packing.reading)."""
+    name = getattr(source, "name", None)
+    what = name if isinstance(name, str) and name else "a file"
+    return IntegrityError(f"{what} {how} while it was being uploaded; push again once nothing writes to it")
+
+
+def names_other_blob(said: str | None, digest: str) -> bool:
+    """Whether an upload's answer (its Docker-Content-Digest, `said`) names another blob than `digest`, the
+    one sent: a digest of the same algorithm that differs (none, or another algorithm's, says nothing)."""
+    said = (said or "").strip()
+    return bool(said) and said.split(":", 1)[0] == digest.split(":", 1)[0] and said != digest

@@ -13,7 +13,6 @@ the response on the calling thread, and the response keeps its watch for later (
 from __future__ import annotations
 
 import contextlib
-import http.client
 import io
 import socket
 import threading
@@ -22,6 +21,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import urllib3
+
+from modelpack.store.response_headers import LimitedResponse
 
 PROGRESS_BYTES = 16 * 1024  # "meaningful progress": this much within one stall window
 CANCEL_POLL = 0.25  # seconds a read of a cancellable transfer waits before it looks at the cancel flag
@@ -121,8 +122,9 @@ class _WatchedSocketIO(socket.SocketIO):
         return count or 0
 
 
-class WatchedResponse(http.client.HTTPResponse):
-    """http.client's response, reading its socket through the current thread's watch (if any)."""
+class WatchedResponse(LimitedResponse):
+    """http.client's response, reading its socket through the current thread's watch (if any), its headers
+    under libcurl's limits (`response_headers`)."""
 
     def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
