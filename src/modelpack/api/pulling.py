@@ -24,7 +24,7 @@ from modelpack.metadata.restore import restore_metadata_file
 from modelpack.model_info import index_refusal
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
-from modelpack.output_folder import check_output
+from modelpack.output_folder import check_output, naming_output
 from modelpack.places import LayoutReference, Place, open_place, parse_place
 from modelpack.selection import LayerSelection
 from modelpack.signatures.lookup import MODEL_SIG_FILE
@@ -159,7 +159,8 @@ def pull(
             transfer = _pull_through_store(ref, fetched, src, local_store, Path(output), copy_options, link, force,
                                            selection, _recorded_tag(src, ref, prefetched), patience)
         else:
-            transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force, selection)
+            with naming_output(Path(output)):  # only the output is written: the store is read
+                transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force, selection)
     transfer.verified_signatures = verified
     transfer.policy_verified = verdict.signed
     return transfer
@@ -320,7 +321,8 @@ def _unpack(ref: Reference, output: str | Path, local_store: LayoutStore, link: 
         raise NotFoundError(f"{ref} is partial in the local store: {_names(absent)} not pulled", advice=compose(
             "pull it without a selection (or with one that takes them) first, or unpack with {}",
             setting("selection=LayerSelection(include=..., kinds=...)", "--include/--kind")))
-    files = unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
+    with naming_output(Path(output)):
+        files = unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
     config = local_store.read_blob_bytes(whole.config) if local_store.has_blob(whole.config) \
         and whole.config.size <= MAX_MANIFEST_BYTES else None
     if metadata:
