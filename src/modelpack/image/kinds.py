@@ -102,12 +102,18 @@ def refuse_image_as_model(named: object, node: Manifest | Index, use: str) -> No
     Raises:
         ContainerImageError: `node` is a container image (or an index of them) holding no model layer.
     """
-    if not is_container_image(node) or (isinstance(node, Manifest) and any(map(_is_model_layer, node.layers))):
+    if not is_image_not_model(node):
         return
     model = built_from(node)
     with_model, without = _INSTEAD[use]
     instead = with_model.format(model) if model else without
     raise ContainerImageError(f"{named} is a container image, not a model artifact; {instead}")
+
+
+def is_image_not_model(node: Manifest | Index) -> bool:
+    """Whether `node` is a container image (or an index of them) holding no model layer: what `diff`, `sbom`
+    and `report` refuse, and what has no report of its own."""
+    return is_container_image(node) and not (isinstance(node, Manifest) and any(map(_is_model_layer, node.layers)))
 
 
 def built_from(node: Manifest | Index) -> str | None:
