@@ -66,6 +66,7 @@ class TransferResult:
     # with `copy_model` and `push(REF)`: cosign's `.sig`/`.att`/`.sbom` tags "copied", already "present",
     # or "left" (warned)
     signature_tags: dict[str, list[str]] = field(default_factory=dict)
+    referrers: int = 0  # with `copy_model` and `push(REF)`: signatures and attestations carried as referrers
 
 
 def _store(store: LayoutStore | None) -> LayoutStore:
