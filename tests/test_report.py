@@ -127,6 +127,7 @@ def test_the_markdown_report_escapes_and_keeps_the_readme_fenced(family: Family)
     # the size with its unit (it was a bare number of bytes).
     assert ("\n*Annex IV 2(a) pre-trained systems used and how they were modified, 6 changes through the "
             "lifecycle*\n") in text and "; 6 changes" not in text
+    assert "| Authors \\(the provider\\) | Ada |" in text
     size = mp.build_report(family.child, [], options=PLAIN).identity["size"]
     assert 6000 < size < 7000 and f"| Size of the files | {size} bytes \\({size / 1024:.1f} KiB\\) |" in text
 
@@ -150,6 +151,17 @@ def test_an_unsigned_model_reports_nothing_verified(family: Family) -> None:
     assert "No parent recorded" in made.out
     missing_model = modelpack("report", "--plain-http", family.parent.rsplit(":", 1)[0] + ":nope")
     assert missing_model.code == 3 and len(missing_model.err.strip().splitlines()) == 1
+
+
+def test_a_model_naming_no_provider_says_so(registry: Registry, tmp_path: Path) -> None:
+    # Annex IV 1(a) asks for the provider: a row left out (as it was) reads as forgotten, not as unrecorded.
+    ref = registry.repo("anon") + ":1"
+    mp.push(write_model(tmp_path / "anon", b"a" * 100, {"name": "anon"}, "# Anon\n"), ref, options=PLAIN)
+    md_text = modelpack("report", "--plain-http", "--format", "md", ref)
+    assert md_text.code == 0, md_text.err
+    assert "| Authors \\(the provider\\) | not recorded \\(authors in modelpack.yaml\\) |" in md_text.out
+    html_text = modelpack("report", "--plain-http", ref).out
+    assert "<th>Authors (the provider)</th><td>not recorded (authors in modelpack.yaml)</td>" in html_text
 
 
 def chromium() -> str | None:

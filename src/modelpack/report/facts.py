@@ -23,6 +23,8 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("lifecycle", "Lifecycle", "Annex IV 1(a) relation to other versions, 6 changes through the lifecycle"),
     ("monitoring", "Monitoring", "Annex IV 3 monitoring and control, 9 post-market monitoring (Art. 72)"),
 )
+# Said where Annex IV asks for a fact the model does not record (a row left out read as forgotten).
+NOT_RECORDED = "not recorded (authors in modelpack.yaml)"
 NOT_COVERED = ("The provider's own parts of the technical documentation are not in the registry and so not here: "
                "human oversight (Annex IV 2(e)), risk management (5), harmonised standards (7) and the EU "
                "declaration of conformity (8).")
