@@ -117,6 +117,8 @@ def sbom(reference: str, output: str | None, attach: bool, key: str | None, loca
         raise UsageError("--attach signs the BOM: give --key cosign.key")
     if key is not None and not attach:
         raise UsageError("--key is for --attach: add --attach, or leave --key out")
+    import modelpack.mlbom  # noqa: F401  (the [sbom] extra: a missing one is said before a password is asked)
+
     options = client_options(plain_http, insecure, ca_file, verbose)
     password = key_password(Path(key)) if key else None
     result = build(reference, key=key, password=password, local=local, options=options)

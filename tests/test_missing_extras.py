@@ -1,7 +1,8 @@
-"""`serve REF` without an extra it needs (`[grpc]` for --grpc-port, `[serve]`'s HTTP stack) says so
-before anything is pulled: it pulled the whole model into the store, loaded it, and only then said
-`pip install "modelpack[grpc]"`. The extra is made missing for the child process by a package of that
-name, ahead on PYTHONPATH, whose import fails as a missing one does."""
+"""A command without an extra it needs says so before it costs anything: `serve REF` (`[grpc]` for
+--grpc-port, `[serve]`'s HTTP stack) pulled the whole model into the store, loaded it, and only then said
+`pip install "modelpack[grpc]"`; `sbom --attach` asked for the key's password first. The extra is made
+missing for the child process by a package of that name, ahead on PYTHONPATH, whose import fails as a
+missing one does."""
 
 from __future__ import annotations
 
@@ -48,3 +49,14 @@ def test_a_missing_extra_is_said_before_the_model_is_pulled(registry: Registry, 
     assert (run.code, run.out, run.err) == (2, "", message + "\n"), run.err
     blobs = home / "blobs" / "sha256"
     assert not blobs.exists() or list(blobs.iterdir()) == []  # nothing downloaded
+
+
+def test_sbom_attach_without_the_extra_says_so_before_asking_a_password(registry: Registry, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COSIGN_PASSWORD", raising=False)
+    ref = _push_iris(registry, tmp_path)
+    assert modelpack("generate-key-pair", "-d", str(tmp_path), env={"COSIGN_PASSWORD": "pw"}).code == 0
+    run = modelpack("sbom", "--plain-http", "--attach", "--key", str(tmp_path / "cosign.key"), ref,
+                    env=_without(tmp_path, "cyclonedx"), stdin="")
+    assert (run.code, run.out, run.err) == (
+        2, "", "error: the ML-BOM needs cyclonedx-python-lib: pip install 'modelpack[sbom]'\n"), run.err
