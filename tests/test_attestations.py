@@ -122,6 +122,26 @@ def test_wrong_key_and_wrong_type_are_refused(pushed: tuple[str, str], keys: tup
     assert refused.code == 2 and "must be JSON" in refused.err
 
 
+@pytest.mark.parametrize(("type_name", "predicate", "said"), [
+    ("nonsense", "json", "error: --type 'nonsense': use one of"),
+    ("slsaprovenance1", "text", "error: the predicate for --type slsaprovenance1 must be JSON"),
+    ("custom", None, "error: give --predicate FILE (or --provenance to sign the recorded SLSA provenance)"),
+])
+def test_a_mistake_in_the_arguments_is_said_before_the_password_is_asked(
+        pushed: tuple[str, str], keys: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        type_name: str, predicate: str | None, said: str) -> None:
+    # The password came first: typed at the prompt, then the type, the predicate or its absence refused.
+    # Without a terminal or COSIGN_PASSWORD, the password's refusal hid the mistake the user had to fix.
+    monkeypatch.delenv("COSIGN_PASSWORD", raising=False)
+    tag_ref, _ = pushed
+    path = predicate_file(tmp_path, PROVENANCE)
+    if predicate == "text":
+        path.write_text("not json")
+    given = ["--predicate", str(path)] if predicate else []
+    run = modelpack("attest", "--plain-http", "--key", str(keys[0]), "--type", type_name, *given, tag_ref, stdin="")
+    assert run.code == 2 and run.err.startswith(said) and len(run.err.splitlines()) == 1, run.err
+
+
 def test_attestations_and_signatures_are_kept_apart(cosign_bin: Path, pushed: tuple[str, str],
                                                    keys: tuple[Path, Path], tmp_path: Path) -> None:
     tag_ref, digest_ref = pushed

@@ -36,6 +36,17 @@ def test_no_arguments_prints_help_not_an_error() -> None:
     assert "error" not in run.err
 
 
+@pytest.mark.parametrize(("word", "ours"), [("versions", "`modelpack ls REPO` lists a repository's versions"),
+                                              ("delete", "`modelpack rm REF` removes a reference"),
+                                              ("show", "`modelpack inspect REF` shows a model")])
+def test_another_tools_word_for_a_command_names_ours(word: str, ours: str) -> None:
+    # It said only "No such command 'versions'." (the README's "Versions as a registry" is `ls`).
+    run = modelpack(word, "localhost:5000/team/iris")
+    assert (run.code, run.out) == (2, "")
+    assert run.err == f"error: No such command {word!r}: {ours} (see `modelpack --help`)\n"
+    assert modelpack("nonsense").err == "error: No such command 'nonsense'. (see `modelpack --help`)\n"
+
+
 def test_every_option_says_what_it_does_in_help() -> None:
     # `login -u`, `generate-key-pair -d`, `k8s --kind/--cpu/--memory`, `ui --port` showed only a default
     import click

@@ -63,6 +63,7 @@ def test_a_model_artifact_as_base_is_refused(registry: Registry, tmp_path: Path)
     run = build(model, image, "--base", model)
     assert run.code == 2 and one_line(run.err), run.err
     assert "is not a container image" in run.err and "--base" in run.err
+    assert "but a ModelPack model (media type application/vnd.cncf.model.manifest.v1+json)" in run.err
     assert tags(image) == []
 
 
@@ -191,6 +192,9 @@ def test_k8s_deployment_of_a_model_artifact_is_refused(registry: Registry, tmp_p
     run = modelpack("k8s", model, "--plain-http")
     assert run.code == 2 and one_line(run.err), run.err
     assert "not a container image" in run.err and "build-image" in run.err and run.out == ""
+    # Said as what it is to the user; the media type only as the detail.
+    assert (f"{model} is a ModelPack model (media type application/vnd.cncf.model.manifest.v1+json), not a "
+            "container image") in run.err
     # The ways out it names take this artifact: not `--kind kserve` on it (refused as well), but a modelcar.
     assert "--kind image-volume --serving-image IMAGE" in run.err and "--modelcar" in run.err
     assert modelpack("k8s", "--kind", "kserve", model, "--plain-http").code == 2
@@ -208,6 +212,41 @@ def test_k8s_image_volume_refuses_a_model_as_serving_image(registry: Registry, t
     model = push_model(registry, tmp_path)
     run = modelpack("k8s", "--kind", "image-volume", "--serving-image", model, model, "--plain-http")
     assert run.code == 2 and "--serving-image" in run.err and "not a container image" in run.err
+    assert "is a ModelPack model (media type " in run.err and "an artifact of type" not in run.err
+
+
+def test_k8s_image_volume_refuses_a_modelcar_as_serving_image(registry: Registry, tmp_path: Path) -> None:
+    # A modelcar holds a model and runs no server: the YAML was written, its pod would never serve.
+    model = push_model(registry, tmp_path)
+    base = registry.repo("base") + ":1"
+    push_base(base, ("amd64",))
+    car = registry.repo("car") + ":1"
+    assert build(model, car, "--base", base, "--modelcar").code == 0
+    run = modelpack("k8s", "--kind", "image-volume", "--serving-image", car, model, "--plain-http")
+    assert (run.code, run.out) == (2, "") and one_line(run.err), run.err
+    assert f"--serving-image {car} is a modelcar (built with --modelcar): it holds a model and runs no server" \
+        in run.err and f"`modelpack build-image {model} -t IMAGE`" in run.err
+    # An image that does not run `modelpack serve` (a plain base) is written, with a warning saying so.
+    plain = modelpack("k8s", "--kind", "image-volume", "--serving-image", base, model, "--plain-http")
+    assert plain.code == 0 and "kind: Deployment" in plain.out, plain.err
+    assert plain.err == (f"{base} does not run `modelpack serve` (its entrypoint): the Deployment runs `modelpack "
+                         "serve /models` in it, which needs modelpack installed there (build-image makes such an "
+                         "image)\n")
+    serving = registry.repo("serving") + ":1"
+    assert build(model, serving, "--base", base, "--no-serving-layer").code == 0
+    quiet = modelpack("k8s", "--kind", "image-volume", "--serving-image", serving, model, "--plain-http")
+    assert (quiet.code, quiet.err) == (0, ""), quiet.err  # a serving image build-image made: no warning
+
+
+def test_k8s_names_an_artifact_that_is_no_model(registry: Registry, oras_bin: Path, tmp_path: Path) -> None:
+    ref = registry.repo("other") + ":1"
+    (tmp_path / "notes.txt").write_text("not a model")
+    subprocess.run([str(oras_bin), "push", "--plain-http", "--artifact-type", "application/vnd.example.notes+json",
+                    ref, "notes.txt"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    run = modelpack("k8s", ref, "--plain-http")
+    assert run.code == 2 and one_line(run.err), run.err
+    assert (f"{ref} is an OCI artifact that is not a model (media type application/vnd.example.notes+json), not "
+            "a container image") in run.err
 
 
 def test_kserve_needs_a_framework_or_model_format(registry: Registry, tmp_path: Path) -> None:

@@ -104,6 +104,8 @@ def test_the_report_of_a_two_generation_model_has_every_section(family: Family, 
     assert f'<span class="ok">{ours}</span>' in page and str(tmp_path) not in page  # no local paths
     # Lifecycle: both tags of this digest, the parent as a sibling version.
     assert "1.1, prod" in page and ">1.0</td>" in page
+    assert "6 changes through the lifecycle" in page.split('id="lineage"')[1].split("</h2>")[1][:300]
+    assert re.search(r"Size of the files</th><td>\d+ bytes \(\d\.\d KiB\)</td>", page), page
     # Monitoring: the digest label to correlate with.
     assert f'modelpack_requests_total{{digest="{family.child_digest}"}}' in page
     # Escaped, never live: the hostile description, and the README's HTML.
@@ -121,6 +123,13 @@ def test_the_markdown_report_escapes_and_keeps_the_readme_fenced(family: Family)
     assert family.parent_digest in text and "Signature: **verified**" in text
     assert "<script>" not in text and "&lt;script&gt;" in text
     assert "````text\n# Iris 1.1" in text  # a fence longer than the README's own ```
+    # Said in words a reviewer reads: Annex IV point 6 (it read "; 6 changes", as if six had been made), and
+    # the size with its unit (it was a bare number of bytes).
+    assert ("\n*Annex IV 2(a) pre-trained systems used and how they were modified, 6 changes through the "
+            "lifecycle*\n") in text and "; 6 changes" not in text
+    assert "| Authors \\(the provider\\) | Ada |" in text
+    size = mp.build_report(family.child, [], options=PLAIN).identity["size"]
+    assert 6000 < size < 7000 and f"| Size of the files | {size} bytes \\({size / 1024:.1f} KiB\\) |" in text
 
 
 def test_the_report_api_gives_facts_a_web_ui_can_serve(family: Family) -> None:
@@ -142,6 +151,17 @@ def test_an_unsigned_model_reports_nothing_verified(family: Family) -> None:
     assert "No parent recorded" in made.out
     missing_model = modelpack("report", "--plain-http", family.parent.rsplit(":", 1)[0] + ":nope")
     assert missing_model.code == 3 and len(missing_model.err.strip().splitlines()) == 1
+
+
+def test_a_model_naming_no_provider_says_so(registry: Registry, tmp_path: Path) -> None:
+    # Annex IV 1(a) asks for the provider: a row left out (as it was) reads as forgotten, not as unrecorded.
+    ref = registry.repo("anon") + ":1"
+    mp.push(write_model(tmp_path / "anon", b"a" * 100, {"name": "anon"}, "# Anon\n"), ref, options=PLAIN)
+    md_text = modelpack("report", "--plain-http", "--format", "md", ref)
+    assert md_text.code == 0, md_text.err
+    assert "| Authors \\(the provider\\) | not recorded \\(authors in modelpack.yaml\\) |" in md_text.out
+    html_text = modelpack("report", "--plain-http", ref).out
+    assert "<th>Authors (the provider)</th><td>not recorded (authors in modelpack.yaml)</td>" in html_text
 
 
 def chromium() -> str | None:

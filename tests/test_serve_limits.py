@@ -176,6 +176,26 @@ def test_a_size_that_is_none_names_its_option(model_dir: Path, option: str, valu
                        "(see `modelpack serve --help`)\n")
 
 
+@pytest.mark.parametrize("value", ["1025M", "2G", "100G", "99999999999999999999"])
+def test_a_request_size_above_1_gib_is_refused_naming_its_option(model_dir: Path, value: str) -> None:
+    # There was no upper bound: gRPC took 2G as an internal error (OverflowError, exit 70), and without
+    # gRPC a server would hold bodies of 100 GiB (and twice that in flight) in memory.
+    for extra in ([], ["--grpc-port", "0"]):
+        run = modelpack("serve", "--port", "0", *extra, "--max-request-size", value, str(model_dir), timeout=60)
+        assert (run.code, run.out) == (2, ""), run.err
+        assert run.err == (f"error: Invalid value for '--max-request-size': {value!r} is above 1GiB, the largest "
+                           "taken (see `modelpack serve --help`)\n")
+
+
+def test_the_api_refuses_a_request_size_above_1_gib() -> None:
+    from modelpack.errors import UsageError
+    from modelpack.serve.limits import ServerLimits
+
+    with pytest.raises(UsageError, match="above 1073741824"):
+        ServerLimits(max_request_bytes=1024 ** 3 + 1)
+    assert ServerLimits(max_request_bytes=1024 ** 3).max_request_bytes == 1024 ** 3
+
+
 def test_the_api_refuses_a_request_timeout_that_cannot_bound_a_wait() -> None:
     from modelpack.errors import UsageError
     from modelpack.serve.limits import ServerLimits

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import modelpack
+from registry_process import Registry
 
 Mount = Callable[..., Path]
 
@@ -83,7 +84,7 @@ def test_no_inodes_left_in_output_names_it_and_the_fix(pushed: tuple[str, str], 
     run = modelpack("pull", "--plain-http", ref, "-o", str(out))
     assert run.code == 1
     assert run.err.splitlines() == [f"error: No space left on device: {out}: free space (or inodes) there, or "
-                                    "write elsewhere (set MODELPACK_HOME to move the store)"]
+                                    "write elsewhere (give -o a folder on another filesystem)"]
     assert not out.exists()
 
 
@@ -119,7 +120,37 @@ def test_a_full_read_only_output_is_called_read_only_not_full(pushed: tuple[str,
     run = modelpack("pull", "--plain-http", ref, "-o", str(out))
     assert run.code == 1
     assert run.err.splitlines() == [f"error: Read-only file system: {where}: the filesystem is read-only; write "
-                                    "elsewhere (set MODELPACK_HOME to a writable directory)"]
+                                    "elsewhere (give -o a writable folder)"]
+
+
+@pytest.mark.parametrize("command", ["pull", "unpack"])
+def test_an_output_filled_by_small_files_names_it_not_the_store(registry: Registry, tmp_path: Path, tmpfs: Mount,
+                                                                 command: str) -> None:
+    # Each small file takes a whole page of the tmpfs: the free-space check (by bytes) passes, and the write
+    # that fails names no file. It is the output's filesystem that is full: MODELPACK_HOME would not help.
+    model = tmp_path / "small"
+    model.mkdir()
+    for i in range(40):
+        (model / f"f{i}.txt").write_text(f"{i}\n")
+    ref = registry.repo() + ":v1"
+    assert modelpack("push", str(model), ref, "--plain-http").code == 0
+    if command == "unpack":
+        assert modelpack("pull", "--plain-http", ref).code == 0
+    out = tmpfs("tiny", "size=64k") / "out"
+    run = modelpack(command, *(["--plain-http"] if command == "pull" else []), ref, "-o", str(out))
+    assert run.code == 1
+    assert run.err.splitlines() == [f"error: No space left on device: {out}: free space (or inodes) there, or "
+                                    "write elsewhere (give -o a folder on another filesystem)"]
+    assert list(out.parent.iterdir()) == []  # nothing half-written left beside it
+
+
+def test_a_read_only_key_folder_names_its_option(tmpfs: Mount) -> None:
+    where = tmpfs("keys", "size=64k")
+    _read_only(where)
+    run = modelpack("generate-key-pair", "-d", str(where / "keys"), env={"COSIGN_PASSWORD": "pw"})
+    assert run.code == 1
+    assert run.err.splitlines() == [f"error: Read-only file system: {where / 'keys'}: the filesystem is read-only; "
+                                    "write elsewhere (give -d a writable folder)"]
 
 
 @pytest.mark.parametrize("command", ["pull", "unpack"])

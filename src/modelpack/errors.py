@@ -63,9 +63,11 @@ class MalformedFileError(UsageError):
 
 
 class NotFoundError(ModelpackError, LookupError):
-    """A reference, manifest or blob does not exist (locally or in the registry)."""
+    """A reference, manifest or blob does not exist (locally or in the registry). `unexplained`: a 404
+    with none of a registry's error codes, which a host that is no registry answers too."""
 
     exit_code = 3
+    unexplained = False
 
 
 class AuthenticationError(ModelpackError, PermissionError):

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from modelpack.advice import compose, setting
@@ -56,6 +57,25 @@ def check_output(output: str | Path, force: bool = False) -> bool:
     return True
 
 
+_SPACE_OR_READ_ONLY = (errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def naming_output(output: Path) -> Iterator[None]:
+    """Name `output` in a failure for want of space or of a writable filesystem while writing into it: a
+    failed write() names no file, and the fix of a full output (another folder) is not the store's.
+
+    Raises:
+        OSError: what the body raised, with `output` as its file name if it had none.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _SPACE_OR_READ_ONLY or exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(output)) from None
+
+
 def work_folder(output: Path, merge: bool, purpose: str = "") -> Path:
     """A new hidden folder on the output's filesystem, held by this process until `release_work_folder`,
     so what is made there moves into place by a rename: inside `output` when merging into it, else beside
@@ -69,7 +89,7 @@ def work_folder(output: Path, merge: bool, purpose: str = "") -> Path:
     except OSError as exc:  # named as the path the user asked for, not our hidden folder
         name = str(exc.filename or "")
         shown = str(output) if not name or ".partial-" in name else name
-        if exc.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):  # the CLI names their fix from the path
+        if exc.errno in _SPACE_OR_READ_ONLY:  # the CLI names their fix from the path
             raise OSError(exc.errno, exc.strerror, shown) from None
         # `-o /proc/x` failed "No such file or directory: /proc/x": say it could not be made, and why.
         raise OSError(exc.errno, f"cannot write {shown}: {exc.strerror}{_virtual_note(output, exc)}") from None

@@ -303,7 +303,8 @@ def copy_model(
 
                 refuse_partial(local_store, src_ref, "copy")
             raise
-        tags = carry_signatures(src, dst, result, mounts or CopyOptions(), warn) if with_referrers else {}
+        referrers, tags = carry_signatures(src, dst, result, mounts or CopyOptions(), warn) if with_referrers \
+            else (0, {})
     transfer = _transfer(dst_ref, result)
-    transfer.signature_tags = tags
+    transfer.signature_tags, transfer.referrers = tags, referrers
     return transfer

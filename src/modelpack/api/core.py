@@ -66,6 +66,7 @@ class TransferResult:
     # with `copy_model` and `push(REF)`: cosign's `.sig`/`.att`/`.sbom` tags "copied", already "present",
     # or "left" (warned)
     signature_tags: dict[str, list[str]] = field(default_factory=dict)
+    referrers: int = 0  # with `copy_model` and `push(REF)`: signatures and attestations carried as referrers
 
 
 def _store(store: LayoutStore | None) -> LayoutStore:
@@ -320,9 +321,11 @@ def inspect_fetched(
                                local_flag=_READ_LOCALLY[read_remote_by])
     try:
         desc, data = repo.fetch_manifest(version or "")
-    except NotFoundError:
+    except NotFoundError as exc:
         if not local or not isinstance(place, Reference):
-            raise
+            from modelpack.store.registry import named_missing
+
+            raise named_missing(repo, exc) from None
         if not place.registry:  # a bare name: perhaps a tag of a stored model (`tag REF champion`)
             raise not_in_store(place, (e.reference for e in _store(store).entries())) from None
         raise NotFoundError(f"{place.written} is not in the local store",

@@ -193,6 +193,7 @@ def kubernetes(
     if not is_container_image(server_node):
         raise UsageError(compose("{} is {}, not a container image", _named("serving_image", str(serving_image)),
                                  kind_of(server_node)))
+    runs_server = _check_server(server_ref, server_pinned, server_node, serving_image, reference, options)
     digest = pinned.split("@")[1]
     if verify_key is not None:
         from modelpack.signatures import keys, referrers
@@ -204,8 +205,26 @@ def kubernetes(
     # Every variable is set, an empty one too: the serving image's own values name the model it was built from.
     # Only printable values, as build-image writes them (a line break or an escape would reach the container).
     identity = {"name": "", "version": "", **model_identity(meta), "digest": digest}
+    if not runs_server:  # said once the YAML is to be written, not before a refusal
+        log.warning("%s does not run `modelpack serve` (its entrypoint): the Deployment runs `modelpack serve "
+                    "/models` in it, which needs modelpack installed there (build-image makes such an image)",
+                    serving_image)
     return k8s.render([k8s.deployment(where, server_pinned, cpu, memory, volume_image=pinned,
                                       model_digest=digest, identity=identity), k8s.service(where)])
+
+
+def _check_server(server_ref: Reference, server_pinned: str, server_node: Manifest | Index,
+                  serving_image: str | Reference, reference: str | Reference, options: ClientOptions | None) -> bool:
+    """A modelcar given as the serving image is refused (it holds a model and runs no server: a pod would
+    fail on `modelpack serve`). Returns whether the image runs `modelpack serve`: the Deployment's command
+    needs modelpack installed in it, which any other image is warned about."""
+    from modelpack.image.modelcar import LAYOUT_ANNOTATION
+
+    if LAYOUT_ANNOTATION in (server_node.annotations or {}):
+        raise UsageError(compose("{} is a modelcar (built with {}): it holds a model and runs no server",
+                                 _named("serving_image", str(serving_image)), setting("modelcar=True", "--modelcar")),
+                         advice=compose("build a serving image with {} and pass it", _build_image(reference)))
+    return _runs_modelpack_serve(server_ref, server_pinned, server_node, options)
 
 
 def _warn_tar_layers(node: Manifest | Index) -> None:

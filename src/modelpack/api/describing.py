@@ -80,13 +80,23 @@ def describe(
         from modelpack.packing.rules import DEFAULT_RULES
 
         sources = select_layers(path, DEFAULT_RULES)
+        _warn_leftovers(sources, warn)
         return build(path, _metadata_meanwhile(path, name), sources=sources, **build_hooks)  # type: ignore[arg-type]
     from modelpack.metadata.load import load_metadata
 
     metadata = load_metadata(path, overrides, default_name=name)
     sources = select_layers(path, metadata.files)
+    _warn_leftovers(sources, warn)
     metadata = _completed(metadata, model_dir, sources, resolver, warn)
     return build(path, metadata, sources=sources, **build_hooks)  # type: ignore[arg-type]
+
+
+def _warn_leftovers(sources: list[LayerSource], warn: Callable[[str], None] | None) -> None:
+    """Said in the calling thread, before hashing: what tools left in the folder, packed as layers."""
+    from modelpack.packing.leftovers import leftovers_warning
+
+    if message := leftovers_warning(sources):
+        (warn or log.warning)(message)
 
 
 def _declared(path: Path) -> dict[str, Any]:

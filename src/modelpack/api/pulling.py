@@ -24,7 +24,7 @@ from modelpack.metadata.restore import restore_metadata_file
 from modelpack.model_info import index_refusal
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
-from modelpack.output_folder import check_output
+from modelpack.output_folder import check_output, naming_output
 from modelpack.places import LayoutReference, Place, open_place, parse_place
 from modelpack.selection import LayerSelection
 from modelpack.signatures.lookup import MODEL_SIG_FILE
@@ -34,6 +34,7 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
+from modelpack.store.registry import named_missing
 from modelpack.store.target import Storage
 from modelpack.unpacking import layer_path, unpack_manifest
 
@@ -143,7 +144,10 @@ def pull(
             verified = len(referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key))))
             version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
         if fetched is None:
-            fetched = src.fetch_manifest(version)
+            try:
+                fetched = src.fetch_manifest(version)
+            except NotFoundError as exc:
+                raise named_missing(src, exc) from None
         if prefetched is not None and prefetched.blobs:
             src = PrefetchedSource(src, prefetched.blobs)  # (it delegates the rest to src)
         refuse_container_image(ref, parse_manifest(fetched[1]))  # before any blob is fetched
@@ -159,7 +163,8 @@ def pull(
             transfer = _pull_through_store(ref, fetched, src, local_store, Path(output), copy_options, link, force,
                                            selection, _recorded_tag(src, ref, prefetched), patience)
         else:
-            transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force, selection)
+            with naming_output(Path(output)):  # only the output is written: the store is read
+                transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force, selection)
     transfer.verified_signatures = verified
     transfer.policy_verified = verdict.signed
     return transfer
@@ -320,7 +325,8 @@ def _unpack(ref: Reference, output: str | Path, local_store: LayoutStore, link: 
         raise NotFoundError(f"{ref} is partial in the local store: {_names(absent)} not pulled", advice=compose(
             "pull it without a selection (or with one that takes them) first, or unpack with {}",
             setting("selection=LayerSelection(include=..., kinds=...)", "--include/--kind")))
-    files = unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
+    with naming_output(Path(output)):
+        files = unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
     config = local_store.read_blob_bytes(whole.config) if local_store.has_blob(whole.config) \
         and whole.config.size <= MAX_MANIFEST_BYTES else None
     if metadata:

@@ -128,7 +128,8 @@ def push(
             _check_stored_blobs(local_store, ref)
             raise
         # signatures made with sign --local, and cosign's tags copy --to-local brought into the store
-        signature_tags = carry_signatures(stored, dst, result, mounts, warn) if with_referrers else {}
+        referrers, signature_tags = carry_signatures(stored, dst, result, mounts, warn) if with_referrers \
+            else (0, {})
     else:
         assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)
         ref = parse_reference(reference)
@@ -144,7 +145,7 @@ def push(
         return _with_provenance(_transfer(ref, result), provenance, local_store, model, source, overrides, started)
     local_store.record_origin(ref.name, result.blobs)
     transfer = _transfer(ref, result)
-    transfer.signature_tags = signature_tags
+    transfer.signature_tags, transfer.referrers = signature_tags, referrers
     return transfer
 
 

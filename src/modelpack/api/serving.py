@@ -93,7 +93,8 @@ def serve_model(
             outside the allow-list.
         VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses
             the reference.
-        MissingDependencyError: the `[serve]` extra is not installed.
+        MissingDependencyError: the `[serve]` extra (with `grpc_port`, the `[grpc]` one) is not installed: said
+            before anything is pulled.
         UsageError: no servable file, an ambiguous choice, a bad `model_file`, `source` neither a
             directory nor a reference, or an address that cannot be listened on.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached (a reference
@@ -101,8 +102,10 @@ def serve_model(
     """
     import re
 
+    from modelpack.serve.runtimes import require_stack
     from modelpack.serve.server import ServedModel, make_server
 
+    require_stack(grpc_port is not None)  # before anything is pulled or loaded
     path = Path(source)
     pulled = None
     digest: str | None

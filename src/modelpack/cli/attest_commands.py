@@ -41,18 +41,21 @@ def attest(reference: str, key: str, predicate: str | None, type_name: str | Non
     `cosign verify-attestation --type T` finds it. --provenance signs the recorded SLSA provenance."""
     from modelpack.api import attesting
     from modelpack.errors import UsageError
+    from modelpack.signatures import predicates
 
     options = client_options(plain_http, insecure, ca_file, verbose)
-    password = key_password(Path(key))
+    # Every mistake in the arguments is said before the key's password is asked for on a terminal.
     if provenance:
         if predicate is not None or type_name not in (None, "slsaprovenance1"):
             raise UsageError("--provenance signs the recorded provenance: leave out --predicate and --type")
-        result = attesting.attest_provenance(reference, key, password, local=local, options=options)
+        result = attesting.attest_provenance(reference, key, key_password(Path(key)), local=local, options=options)
     elif predicate is None:
         raise UsageError("give --predicate FILE (or --provenance to sign the recorded SLSA provenance)")
     else:
         raw = attesting.read_predicate(predicate)
-        result = attesting.attest(reference, key, password, raw, type_name or "custom", local=local,
+        predicates.predicate_type(type_name or "custom")
+        predicates.predicate_body(type_name or "custom", raw)
+        result = attesting.attest(reference, key, key_password(Path(key)), raw, type_name or "custom", local=local,
                                   options=options)
     if as_json:
         print_json({"reference": str(result.reference), "digest": result.digest,
@@ -114,6 +117,8 @@ def sbom(reference: str, output: str | None, attach: bool, key: str | None, loca
         raise UsageError("--attach signs the BOM: give --key cosign.key")
     if key is not None and not attach:
         raise UsageError("--key is for --attach: add --attach, or leave --key out")
+    import modelpack.mlbom  # noqa: F401  (the [sbom] extra: a missing one is said before a password is asked)
+
     options = client_options(plain_http, insecure, ca_file, verbose)
     password = key_password(Path(key)) if key else None
     result = build(reference, key=key, password=password, local=local, options=options)

@@ -229,7 +229,7 @@ def handle_errors(func: F) -> F:
         except OSError as exc:
             from modelpack.cli.os_errors import describe
 
-            fail(describe(exc), 1)
+            fail(describe(exc, _written_outside_store(kwargs)), 1)
         except Exception as exc:  # a bug of ours: still one line, the details on request
             if os.environ.get("MODELPACK_DEBUG"):
                 raise
@@ -237,6 +237,16 @@ def handle_errors(func: F) -> F:
                  "set MODELPACK_DEBUG=1 for a traceback", 70)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _written_outside_store(params: dict[str, Any]) -> tuple[str, str] | None:
+    """(option, value) of the command's option naming a folder it writes outside the store (pull -o DIR,
+    generate-key-pair -d DIR), if given: a full or read-only one is moved by that option, not MODELPACK_HOME."""
+    for name, option in (("output", "-o"), ("directory", "-d")):
+        value = params.get(name)
+        if isinstance(value, str) and value != "-":
+            return option, value
+    return None
 
 
 def silence_stdout() -> None:

@@ -126,6 +126,17 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
+def _request_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """Click callback for --max-request-size: a size, at most MAX_REQUEST_LIMIT (1 GiB)."""
+    from modelpack.errors import UsageError
+    from modelpack.serve.limits import MAX_REQUEST_LIMIT, parse_size
+
+    try:
+        return parse_size(value, at_most=MAX_REQUEST_LIMIT)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @click.command()
 @click.argument("source")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
@@ -142,8 +153,10 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
 @click.option("--request-timeout", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
               callback=usable_seconds,
               help="Seconds a client has to send a request's headers, then its body; also bounds the graceful stop.")
-@click.option("--max-request-size", default="16MiB", show_default=True, callback=_byte_size,
-              help="Largest request body (e.g. 64MiB); larger ones get 413 unread.")
+@click.option("--max-request-size", default="16MiB", show_default=True, callback=_request_size,
+              help="Largest request body (e.g. 64MiB), at most 1GiB (a body is held whole, twice that may be in "
+              "flight, a JSON one costs about 8 times its size parsed, and gRPC takes no message of 2 GiB); "
+              "larger ones get 413 unread.")
 @click.option("--min-receive-rate", default="1MiB", show_default=True, callback=_byte_size,
               help="gRPC: bytes a second a request message must arrive at (the largest within 1 s more than "
               "--max-request-size takes at this rate), or its call ends (DEADLINE_EXCEEDED).")

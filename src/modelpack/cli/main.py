@@ -4,7 +4,7 @@ own). Commands import the API lazily so `--version` stays fast."""
 from __future__ import annotations
 
 import sys
-from typing import NoReturn, cast
+from typing import Any, NoReturn
 
 import click
 
@@ -13,8 +13,25 @@ from modelpack.cli.common import configure_logging, global_verbose_option, silen
 from modelpack.cli.stops import ignore_stop_signals_once_done, stopped
 from modelpack.version import __version__
 
+# Commands a newcomer reaches for by another tool's word, and ours that does it (click said only "No such
+# command 'versions'").
+_OTHER_WORDS = {
+    **dict.fromkeys(("versions", "tags", "list-versions"), "`modelpack ls REPO` lists a repository's versions"),
+    **dict.fromkeys(("delete", "remove", "untag"), "`modelpack rm REF` removes a reference"),
+    **dict.fromkeys(("show", "info", "describe"), "`modelpack inspect REF` shows a model"),
+    "upload": "`modelpack push` uploads a model", "download": "`modelpack pull` downloads one",
+    "models": "`modelpack list` lists the local store's models",
+}
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Commands(LazyGroup):
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] in _OTHER_WORDS and self.get_command(ctx, args[0]) is None:
+            raise click.UsageError(f"No such command {args[0]!r}: {_OTHER_WORDS[args[0]]}", ctx)
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="modelpack")
 @global_verbose_option
 def cli() -> None:
@@ -64,7 +81,8 @@ def _command_path(exc: click.ClickException) -> str:
     context (`pack DIR -t` with no value), so those are named from the command line's words."""
     if isinstance(exc, click.UsageError) and exc.ctx:
         return exc.ctx.command_path
-    path, group = ["modelpack"], cast(click.Group, cli)
+    path = ["modelpack"]
+    group: click.Group = cli
     for word in sys.argv[1:]:
         command = group.get_command(click.Context(group), word)
         if command is None:

@@ -1,7 +1,8 @@
 """One line for an operating-system error, with the next step for the failures a platform meets: a full
 disk (or quota, or no inodes left), a read-only filesystem, where the local store often lives in a
 container or a CI runner, and a folder this user may not write in (root's, a shared one). The errno alone
-("No space left on device") names neither the place nor the fix.
+("No space left on device") names neither the place nor the fix, and the fix depends on the place:
+`MODELPACK_HOME` moves the store, an option (`-o DIR`) moves an output.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ _FULL = {errno.ENOSPC, errno.EDQUOT}
 _DENIED = {errno.EACCES, errno.EPERM}
 
 
-def describe(exc: OSError) -> str:
+def describe(exc: OSError, output: tuple[str, str] | None = None) -> str:
     """`exc` as one line: what failed, where, and for a full, read-only or forbidden place what to do.
 
     Args:
         exc: the error an operation raised.
+        output: (option, value) of the command's option naming where it writes outside the store, such as
+            ("-o", "./iris"), if it was given.
 
     Returns:
         The message, without the `error: ` prefix.
@@ -32,18 +35,29 @@ def describe(exc: OSError) -> str:
                                               and _under(Path(str(exc.filename)), home))
     if exc.errno not in _FULL and exc.errno != errno.EROFS and not denied:
         return line
-    if not exc.filename:  # a failed write names no file: it went to the store or an output directory
-        where = f" (the local store MODELPACK_HOME={home}, or the output directory)"
-    elif _under(Path(str(exc.filename)), home):
-        where = f" (the local store MODELPACK_HOME={home})"
+    full = exc.errno in _FULL
+    store_fix = "set MODELPACK_HOME to move the store" if full else "set MODELPACK_HOME to a writable directory"
+    if exc.filename and _under(Path(str(exc.filename)), home):
+        where, fix = f" (the local store MODELPACK_HOME={home})", store_fix
+    elif exc.filename:  # not the store: MODELPACK_HOME would change nothing
+        where, fix = "", _elsewhere(full, output)
+    elif output is not None:  # a failed write names no file: the store's or the output's
+        where = f" (the local store MODELPACK_HOME={home}, or the output folder {output[1]})"
+        fix = f"{_elsewhere(full, output)}, or {store_fix}"
     else:
-        where = ""
+        where, fix = f" (the local store MODELPACK_HOME={home})", store_fix
     if denied:
         move = "set MODELPACK_HOME to a directory this user can write" if where else "write elsewhere"
         return f"{line}{where}: {move}, or give this user write access there"
-    if exc.errno in _FULL:
-        return f"{line}{where}: free space (or inodes) there, or write elsewhere (set MODELPACK_HOME to move the store)"
-    return f"{line}{where}: the filesystem is read-only; write elsewhere (set MODELPACK_HOME to a writable directory)"
+    if full:
+        return f"{line}{where}: free space (or inodes) there, or write elsewhere ({fix})"
+    return f"{line}{where}: the filesystem is read-only; write elsewhere ({fix})"
+
+
+def _elsewhere(full: bool, output: tuple[str, str] | None) -> str:
+    """How to write outside the store somewhere else: the option that names the place, if the command has one."""
+    option = output[0] if output is not None else "the output"
+    return f"give {option} a folder on another filesystem" if full else f"give {option} a writable folder"
 
 
 def _under(path: Path, home: Path) -> bool:

@@ -207,6 +207,8 @@ def _report(result: object, as_json: bool, verb: str) -> None:
             out["provenance"] = str(result.provenance)
         if result.signature_tags:
             out["signatureTags"] = result.signature_tags
+        if result.referrers:
+            out["referrers"] = result.referrers
         print_json(out)
         return
     say_verified(result)
@@ -215,6 +217,9 @@ def _report(result: object, as_json: bool, verb: str) -> None:
                f"{result.skipped} already present", err=True)
     if result.output is not None:
         click.echo(_restored(result.files, result.unchanged, result.output), err=True)
+    if result.referrers:  # else a copy made to carry a signature said nothing of it ("0 blobs")
+        click.echo(f"carried {plural(result.referrers, 'referrer')} of the model (its signatures and "
+                   "attestations)", err=True)
     if result.signature_tags.get("copied"):
         carried = result.signature_tags["copied"]
         kinds = ", ".join(sorted({"." + tag.rsplit(".", 1)[-1] for tag in carried}))

@@ -39,12 +39,20 @@ def is_filesystem_image(manifest: Manifest) -> bool:
         layer.media_type.startswith(IMAGE_LAYER_PREFIXES) and not _is_model_layer(layer) for layer in manifest.layers)
 
 
+_SHOWN_TYPE = 120  # a media type is the registry's text: a longer one is cut short, not repeated whole
+
+
 def kind_of(node: Manifest | Index) -> str:
-    """What `node` is, for error messages: "a container image" or "a model artifact (...)"."""
+    """What `node` is, in words a user knows: "a container image", "a ModelPack model (media type ...)"
+    or "an OCI artifact that is not a model (media type ...)"; the media type is only the detail."""
     if is_container_image(node):
         return "a container image"
     declared = node.artifact_type or (node.config.media_type if isinstance(node, Manifest) else node.media_type)
-    return f"an artifact of type {declared}"
+    shown = declared if len(declared) <= _SHOWN_TYPE else declared[:_SHOWN_TYPE] + "..."
+    config = node.config.media_type if isinstance(node, Manifest) else ""
+    if declared.startswith((mt.MODEL_PREFIX, mt.LEGACY_PREFIX)) or mt.is_model_config(config):
+        return f"a ModelPack model (media type {shown})"
+    return f"an OCI artifact that is not a model (media type {shown})"
 
 
 def refuse_container_image(reference: object, node: Manifest | Index) -> None:
@@ -94,12 +102,18 @@ def refuse_image_as_model(named: object, node: Manifest | Index, use: str) -> No
     Raises:
         ContainerImageError: `node` is a container image (or an index of them) holding no model layer.
     """
-    if not is_container_image(node) or (isinstance(node, Manifest) and any(map(_is_model_layer, node.layers))):
+    if not is_image_not_model(node):
         return
     model = built_from(node)
     with_model, without = _INSTEAD[use]
     instead = with_model.format(model) if model else without
     raise ContainerImageError(f"{named} is a container image, not a model artifact; {instead}")
+
+
+def is_image_not_model(node: Manifest | Index) -> bool:
+    """Whether `node` is a container image (or an index of them) holding no model layer: what `diff`, `sbom`
+    and `report` refuse, and what has no report of its own."""
+    return is_container_image(node) and not (isinstance(node, Manifest) and any(map(_is_model_layer, node.layers)))
 
 
 def built_from(node: Manifest | Index) -> str | None:

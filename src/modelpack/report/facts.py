@@ -16,15 +16,32 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("architecture", "Architecture, parameters, precision", "Annex IV 2(b) design specifications, 2(c) architecture"),
     ("hyperparameters", "Hyperparameters", "Annex IV 2(b) key design choices; Art. 13(3)(b)"),
     ("data", "Data", "Annex IV 2(d) training data sets and their provenance"),
-    ("lineage", "Lineage", "Annex IV 2(a) pre-trained systems used and how they were modified; 6 changes"),
+    ("lineage", "Lineage", "Annex IV 2(a) pre-trained systems used and how they were modified, 6 changes through "
+     "the lifecycle"),
     ("evaluation", "Evaluation", "Annex IV 2(g) metrics and test results, 4 appropriateness of the metrics"),
     ("integrity", "Integrity", "Annex IV 2(g) signed test reports, 2(h) cybersecurity measures"),
     ("lifecycle", "Lifecycle", "Annex IV 1(a) relation to other versions, 6 changes through the lifecycle"),
     ("monitoring", "Monitoring", "Annex IV 3 monitoring and control, 9 post-market monitoring (Art. 72)"),
 )
+# Said where Annex IV asks for a fact the model does not record (a row left out read as forgotten).
+NOT_RECORDED = "not recorded (authors in modelpack.yaml)"
 NOT_COVERED = ("The provider's own parts of the technical documentation are not in the registry and so not here: "
                "human oversight (Annex IV 2(e)), risk management (5), harmonised standards (7) and the EU "
                "declaration of conformity (8).")
+
+
+def size_text(size: object) -> str | None:
+    """The files' total size for people: `3685882 bytes (3.5 MiB)` (a bare number read as no unit)."""
+    if not isinstance(size, int) or isinstance(size, bool):
+        return None
+    if size < 1024:
+        return f"{size} bytes"
+    value = size / 1024
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} bytes ({value:.1f} {unit})"
+        value /= 1024
+    return None  # (not reached: TiB ends the loop)
 
 
 @dataclass

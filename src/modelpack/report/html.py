@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from modelpack.cli.escape import clean
-from modelpack.report.facts import NOT_COVERED, SECTIONS, ReportFacts
+from modelpack.report.facts import NOT_COVERED, NOT_RECORDED, SECTIONS, ReportFacts, size_text
 from modelpack.report.lineage import ending
 
 
@@ -36,6 +36,8 @@ def _template() -> Any:
                              autoescape=True, finalize=_visible, undefined=jinja2.StrictUndefined)
     env.filters["tojson_text"] = _json
     env.filters["visible"] = _visible
+    env.globals["size_text"] = size_text
+    env.globals["not_recorded"] = NOT_RECORDED
     return env.get_template("report.html.j2")
 
 

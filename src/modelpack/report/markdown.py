@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from modelpack.cli.escape import clean
-from modelpack.report.facts import NOT_COVERED, SECTIONS, ReportFacts
+from modelpack.report.facts import NOT_COVERED, NOT_RECORDED, SECTIONS, ReportFacts, size_text
 from modelpack.report.lineage import ending
 
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#!|~^])")
@@ -67,10 +67,11 @@ def _identity(f: ReportFacts) -> list[str]:
     i = f.identity
     return _kv([("Name", i.get("name")), ("Title", i.get("title")), ("Version", i.get("version")),
                 ("Digest", f.digest), ("Registry", i.get("registry")), ("Repository", f.repository),
-                ("Reference", f.reference), ("Created", i.get("created")), ("Authors", i.get("authors")),
+                ("Reference", f.reference), ("Created", i.get("created")),
+                ("Authors (the provider)", i.get("authors") or NOT_RECORDED),
                 ("Licenses", i.get("licenses")), ("Vendor", i.get("vendor")), ("Source", i.get("sourceURL")),
                 ("Revision", i.get("revision")), ("Artifact type", i.get("artifactType")),
-                ("Written by", i.get("artifactFormat")), ("Size of the files", i.get("size"))])
+                ("Written by", i.get("artifactFormat")), ("Size of the files", size_text(i.get("size")))])
 
 
 def _description(f: ReportFacts) -> list[str]:

@@ -40,6 +40,9 @@ RESPONSE_PIECE = 256 * 1024
 # What a byte of a JSON body costs once parsed (Python lists of numbers, then numpy arrays, with the body):
 # 16 MiB of `0,` took json.loads +80 MiB and the array +48 more. Bytes of binary tensors cost one.
 JSON_FACTOR = 8
+# The largest --max-request-size: a body is held whole (twice that may be in flight), a JSON one costs about
+# JSON_FACTOR times its bytes once parsed (8 GiB for 1 GiB), and gRPC cannot take a message of 2 GiB or more.
+MAX_REQUEST_LIMIT = 1024 ** 3
 # A gRPC message's time to arrive beyond what its bytes take at the minimum rate (the call's setup, a busy CPU).
 RECEIVE_GRACE = 1.0
 
@@ -57,6 +60,9 @@ class ServerLimits:
     def __post_init__(self) -> None:
         if self.max_connections < 1 or self.max_request_bytes < 1 or self.min_receive_rate < 1:
             raise UsageError("server limits must be positive")
+        if self.max_request_bytes > MAX_REQUEST_LIMIT:
+            raise UsageError(f"max_request_bytes={self.max_request_bytes} is above {MAX_REQUEST_LIMIT} (1 GiB): a "
+                             "body is held whole in memory and a JSON one costs about 8 times its size parsed")
         if not usable_timeout(self.request_timeout):
             raise UsageError(f"request_timeout={self.request_timeout!r} {TIMEOUT_RANGE}")
 
@@ -71,17 +77,31 @@ class ServerLimits:
         return min(self.request_timeout, RECEIVE_GRACE + self.max_request_bytes / self.min_receive_rate)
 
 
-def parse_size(text: str) -> int:
+def parse_size(text: str, at_most: int | None = None) -> int:
     """Bytes from `16777216`, `16M`, `16MiB`, `512K` (binary units).
 
+    Args:
+        text: the size as written.
+        at_most: the largest size taken, if any.
+
     Raises:
-        UsageError: not a positive size.
+        UsageError: not a positive size, or above `at_most`.
     """
     match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", text, re.IGNORECASE)
     if not match or int(match.group(1)) < 1:
         raise UsageError(f"{text!r}: expected a size such as 16M or 1048576")
-    return int(match.group(1)) * 1024 ** " KMG".index(match.group(2).upper() or " ")
+    size = int(match.group(1)) * 1024 ** " KMG".index(match.group(2).upper() or " ")
+    if at_most is not None and size > at_most:
+        raise UsageError(f"{text!r} is above {_written(at_most)}, the largest taken")
+    return size
 
+
+def _written(size: int) -> str:
+    """`size` as parse_size reads it: in the largest binary unit that divides it."""
+    for unit, power in (("GiB", 3), ("MiB", 2), ("KiB", 1)):
+        if size % 1024 ** power == 0:
+            return f"{size // 1024 ** power}{unit}"
+    return str(size)
 
 
 class ByteBudget:

@@ -34,6 +34,7 @@ from modelpack.serve.grpc_schema import METHODS, SERVICE, messages
 from modelpack.serve.limits import ByteBudget
 from modelpack.serve.metrics import ServerMetrics
 from modelpack.serve.protocol import BadRequest
+from modelpack.serve.runtimes import GRPC_MISSING
 from modelpack.serve.served_model import ServedModel
 from modelpack.threads import signals_blocked, worker_pool
 from modelpack.version import __version__
@@ -76,7 +77,7 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
 
         classes = messages()
     except ImportError:
-        raise MissingDependencyError('--grpc-port needs grpcio and protobuf: pip install "modelpack[grpc]"') from None
+        raise MissingDependencyError(GRPC_MISSING) from None
     handlers = {}
     budget = budget or ByteBudget(2 * max_message_bytes)
     # As many of the largest messages as the budget holds are received at once (see grpc_receive).

@@ -146,6 +146,27 @@ def load(path: Path) -> Runtime:
     return SklearnRuntime(_loading(path, lambda: joblib.load(path)))
 
 
+GRPC_MISSING = '--grpc-port needs grpcio and protobuf: pip install "modelpack[grpc]"'
+
+
+def require_stack(grpc: bool = False) -> None:
+    """Import what a server needs beyond the model's runtime (the `[serve]` extra's HTTP stack and, for
+    gRPC, the `[grpc]` extra), or say how to install it: before a model is pulled or loaded, so a missing
+    extra is said before gigabytes are downloaded, not after.
+
+    Raises:
+        MissingDependencyError: a module is not installed.
+    """
+    for module in ("uvicorn", "starlette", "prometheus_client"):
+        require(module)
+    if grpc:
+        try:
+            importlib.import_module("grpc")
+            importlib.import_module("google.protobuf")
+        except ImportError:
+            raise MissingDependencyError(GRPC_MISSING) from None
+
+
 def require(module: str) -> Any:
     """Import a module the `[serve]` extra provides, or say how to install it."""
     try:

@@ -35,10 +35,9 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
     from modelpack.serve.app import build_app
     from modelpack.serve.http_server import listen
     from modelpack.serve.metrics import ServerMetrics
-    from modelpack.serve.runtimes import require
+    from modelpack.serve.runtimes import require_stack
 
-    for module in ("uvicorn", "starlette", "prometheus_client"):
-        require(module)
+    require_stack(grpc_port is not None)
     bounds = limits or ServerLimits()
     metrics = ServerMetrics(model.name, model.version, model.digest, model.runtime.platform)
     budget = ByteBudget(bounds.inflight_bytes)  # one for both protocols: one process's memory

@@ -84,7 +84,7 @@ def copy_signature_tags(src: Storage, dst: Storage, manifests: Iterable[str], op
 
 
 def carry_signatures(src: Storage, dst: Storage, copied: CopyResult, options: CopyOptions,
-                     warn: Callable[[str], None] | None = None) -> dict[str, list[str]]:
+                     warn: Callable[[str], None] | None = None) -> tuple[int, dict[str, list[str]]]:
     """Bring a copied model's signatures along: its referrers (bundles, attestations), then cosign's tags
     of each manifest copied (what `copy` and `push` from the local store both do).
 
@@ -96,7 +96,8 @@ def carry_signatures(src: Storage, dst: Storage, copied: CopyResult, options: Co
         warn: told, one line each, a tag not carried and why (default: a logging warning).
 
     Returns:
-        The tags "copied", already "present" and "left" (as TransferResult.signature_tags reports them).
+        How many referrers were carried (or found there already), and the tags "copied", already "present"
+        and "left" (as TransferResult.referrers and .signature_tags report them).
 
     Raises:
         AuthenticationError, TransportError: a registry refused us or could not be reached.
@@ -104,9 +105,9 @@ def carry_signatures(src: Storage, dst: Storage, copied: CopyResult, options: Co
     """
     from modelpack.signatures.referrers import copy_referrers
 
-    copy_referrers(src, dst, copied.descriptor.digest, options)
+    referrers = copy_referrers(src, dst, copied.descriptor.digest, options)
     tags = copy_signature_tags(src, dst, copied.manifests, options, warn)
-    return {"copied": tags.copied, "present": tags.present, "left": tags.left}
+    return referrers, {"copied": tags.copied, "present": tags.present, "left": tags.left}
 
 
 def _copy_tag(src: Storage, dst: Storage, tag: str, suffix: str, options: CopyOptions) -> bool | None:

@@ -38,7 +38,9 @@ def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Crede
         path = urllib.parse.urlsplit(resp.url or "").path
         match = REPO_PATH.match(path)
         listing = advice.list_versions(f"{host}/{match.group('name')}") if match and "/manifests/" in path else None
-        return NotFoundError(f"{what}: not found ({detail})", advice=listing)
+        missing = NotFoundError(f"{what}: not found ({detail})", advice=listing)
+        missing.unexplained = not codes and resp.method != "HEAD"
+        return missing
     if status in (401, 403):
         match = REPO_PATH.match(urllib.parse.urlsplit(resp.url or "").path)
         target = f"repository {match.group('name')}" if match else what

@@ -10,9 +10,11 @@ from typing import Any
 
 from modelpack.advice import cli_message  # the UI is started from the CLI: its words
 from modelpack.errors import ModelpackError
+from modelpack.image.kinds import A_MODEL_REFERENCE, built_from, is_image_not_model
+from modelpack.image.modelcar import LAYOUT_ANNOTATION
 from modelpack.model_diff import Diff, diff_models
 from modelpack.model_info import ModelInfo
-from modelpack.oci.descriptor import Manifest, parse_manifest
+from modelpack.oci.descriptor import Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
 from modelpack.report.facts import KeyCheck, Referrer
@@ -56,6 +58,16 @@ class VersionPage:
     pull_command: str
     k8s_command: str
     k8s_yaml: str
+    origin: Origin | None = None  # for a container image, not a model: what it was built from
+
+
+@dataclass
+class Origin:
+    """A container image's page shows no model's report nor model commands: `report`, `pull` and `k8s
+    --kind image-volume` refuse an image. It names the model the image was built from instead."""
+
+    model: str | None  # the model reference `build-image` recorded, pinned by digest (None: not recorded)
+    shown: tuple[str, str, str] | None  # (host, repository, digest) of that model, when this UI shows its registry
 
 
 def version(site: Site, ref: Reference, digest: str, against: str = "") -> VersionPage:
@@ -77,11 +89,36 @@ def version(site: Site, ref: Reference, digest: str, against: str = "") -> Versi
     attached, key_checks, problems = _integrity(site, repo, digest)
     diff, diff_error = _diff(repo, ref, info, against, versions) if against else (None, None)
     against = next((v.digest for v in versions if against in (v.tag, v.digest)), against)  # the choice shown
-    pull, k8s_command, k8s_yaml = snippets(site, ref, digest)
+    origin = _origin(site, info.manifest) if is_image_not_model(info.manifest) else None
+    pull, k8s_command, k8s_yaml = snippets(site, ref, digest) if origin is None else image_snippets(site, ref, info)
     return VersionPage(ref.registry, ref.repository, digest, tags, info, _fields(info.metadata), lineage,
                        lineage_error, attached, key_checks, problems, readme(repo, info),
                        [(label, d) for d, label in others.items()], against, diff, diff_error, pull, k8s_command,
-                       k8s_yaml)
+                       k8s_yaml, origin)
+
+
+def _origin(site: Site, node: Manifest | Index) -> Origin:
+    """The model a container image was built from, as `build-image` recorded it (a well-formed, pinned one)."""
+    model = built_from(node)
+    if model is None:
+        return Origin(None, None)
+    parsed = Reference.parse(model)
+    shown = (parsed.registry, parsed.repository, parsed.digest) if parsed.registry in site.hosts and parsed.digest \
+        else None
+    return Origin(model, shown)
+
+
+def image_snippets(site: Site, ref: Reference, info: ModelInfo) -> tuple[str, str, str]:
+    """For a container image: no `pull` (it refuses an image) and the `k8s` command that takes this kind of
+    image: a modelcar (`build-image --modelcar`) as KServe's storageUri, a serving image as a Deployment."""
+    pinned = shlex.quote(str(ref.with_digest(info.descriptor.digest)))
+    flags = " --plain-http" if site.options.plain_http else ""
+    annotations = info.manifest.annotations or {}
+    if LAYOUT_ANNOTATION in annotations:
+        return "", f"modelpack k8s{flags} --kind kserve {pinned}", ""
+    if A_MODEL_REFERENCE in annotations:
+        return "", f"modelpack k8s{flags} {pinned}", ""
+    return "", "", ""
 
 
 def read_info(repo: SnapshotRepository, ref: Reference, version: str) -> ModelInfo:
