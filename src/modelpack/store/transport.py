@@ -24,12 +24,15 @@ from urllib3 import HTTPHeaderDict
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
+from modelpack.advice import Wording
+from modelpack.errors import UsageError
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.store.curl_engine import Answer, CurlFailure
 from modelpack.store.options import trusted_certificates
 from modelpack.store.watch import WatchedHTTPConnection, WatchedHTTPSConnection
 
 POOL_SIZE = 32  # kept-alive connections per host: transfer workers plus the ranges of large blobs
+_SOCKS_EXTRA = "pip install 'modelpack[socks]'"
 DEFAULT_HEADERS = {"User-Agent": "modelpack", "Accept-Encoding": "identity", "Accept": "*/*"}
 
 
@@ -153,9 +156,14 @@ class Transport:
         if proxy is None:
             manager = urllib3.PoolManager(num_pools=16, maxsize=POOL_SIZE, **self._pool_kw)
         elif proxy.lower().startswith("socks"):
-            from urllib3.contrib.socks import SOCKSProxyManager
-
-            return SOCKSProxyManager(proxy, num_pools=16, maxsize=POOL_SIZE, **self._pool_kw)
+            try:
+                from modelpack.store.socks_pools import socks_manager
+            except ImportError:  # PySocks: urllib3's [socks] extra
+                parts = urllib.parse.urlsplit(proxy)  # (never its user name or password)
+                raise UsageError(f"the proxy {parts.scheme}://{parts.hostname}:{parts.port} is a SOCKS proxy: "
+                                 "modelpack reaches one through PySocks, which is not installed",
+                                 advice=Wording(_SOCKS_EXTRA, _SOCKS_EXTRA)) from None
+            return socks_manager(proxy, num_pools=16, maxsize=POOL_SIZE, **self._pool_kw)
         else:
             parts = urllib.parse.urlsplit(proxy)
             headers = {}
