@@ -20,7 +20,7 @@ from modelpack.errors import ModelpackError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.packing.select import LayerSource
 from modelpack.store.target import RangeReader
-from modelpack.streams import fill
+from modelpack.streams import read_at_most
 from modelpack.threads import map_in_workers
 
 WINDOW = 64 * 1024
@@ -69,11 +69,7 @@ def _window(dst: RangeReader, blob: Descriptor, offset: int) -> bytes:
     """WINDOW bytes of `blob` from `offset` (fewer at its end), as the registry serves them."""
     stream = dst.open_blob_from(blob, offset)
     try:
-        buffer = bytearray(WINDOW)
-        got = 0
-        while got < WINDOW and (n := fill(stream, memoryview(buffer)[got:])):
-            got += n
-        return bytes(buffer[:got])
+        return read_at_most(stream, WINDOW - 1)  # (at most `limit` + 1 bytes: WINDOW)
     finally:
         close = getattr(stream, "close", None)
         if close is not None:

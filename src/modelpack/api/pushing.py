@@ -216,10 +216,9 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
         # file whose size no blob of the version pushed from (`base`) has (equal bytes have equal sizes),
         # or whose bytes differ from each of that version's blobs of its size (see `changed_files`).
         if new_repository:
-            taken = set(s.relpath for s in sources)
-        elif base is None:
-            taken = set()
+            taken = {s.relpath for s in sources}
         else:
+            assert base is not None  # (not offered without a version to compare with: see below)
             known_size = [s for s in sources if s.files[0].size in base_sizes]
             taken = {s.relpath for s in sources if s.files[0].size not in base_sizes} \
                 | changed_files(dst, base.layers, known_size)
@@ -243,7 +242,8 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
         model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
                          on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes(local_store),
                          resolver=_lineage_resolver(local_store, client_options), warn=warn,
-                         hashed_by_upload=hashed_by_upload)
+                         # (a repository with tags but no version to compare with: each file may be there)
+                         hashed_by_upload=hashed_by_upload if new_repository or base is not None else None)
     _check_pinned(ref, model.descriptor.digest)
     if previous_digest == model.descriptor.digest:  # unchanged: one GET in all
         blobs = [model.manifest.config, *model.manifest.layers]
