@@ -178,7 +178,7 @@ def test_a_parent_is_pinned_to_what_its_registry_serves_not_a_stale_local_tag(re
     # Offline (the parent's registry does not answer), the local store's tag pins it, with a warning.
     offline = modelpack("pack", str(model), "-t", "example.com/a/child:3", "--set", "version=3",
                         "--set", "parent=127.0.0.1:1/gone/model:1")
-    assert offline.code == 2  # nothing local either: refused
+    assert offline.code == 5, offline.err  # nothing local either: refused, as the unreachable registry it is
     mp.pack(model, "127.0.0.1:1/gone/model:1", ["version=0"])
     offline = modelpack("pack", str(model), "-t", "example.com/a/child:3", "--set", "version=3",
                         "--set", "parent=127.0.0.1:1/gone/model:1")
@@ -189,7 +189,16 @@ def test_a_parent_is_pinned_to_what_its_registry_serves_not_a_stale_local_tag(re
 def test_unreachable_parent_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     model = _one_file_model(tmp_path, "w.bin", b"w")
     result = modelpack("pack", str(model), "-t", "example.com/a/b:1", "--set", "parent=127.0.0.1:1/gone/model:1")
-    assert result.code == 2 and "cannot pin" in result.err
+    assert result.code == 5 and "cannot pin" in result.err, result.err  # 5: a registry unreachable, as documented
+    assert json.loads(modelpack("list", "--json").out) == []
+
+
+def test_a_parent_its_registry_does_not_have_is_refused_as_not_found(registry: Registry, tmp_path: Path) -> None:
+    model = _one_file_model(tmp_path, "w.bin", b"w")
+    parent = registry.repo() + ":never-pushed"
+    result = modelpack("pack", "--plain-http", str(model), "-t", "example.com/a/b:1", "--set", f"parent={parent}")
+    assert result.code == 3 and f"cannot pin '{parent}'" in result.err, result.err  # 3: not found, as documented
+    assert len(result.err.strip().splitlines()) == 1, result.err
     assert json.loads(modelpack("list", "--json").out) == []
 
 

@@ -38,9 +38,25 @@ def add_context(exc: ModelpackError, more: str) -> None:
         exc: the error about to be raised.
         more: one line, in words both the API and the CLI can show.
     """
-    exc.wording = Wording(f"{exc.wording.api}; {more}", f"{exc.wording.cli}; {more}")
-    exc.failure = exc.wording.api
-    exc.args = (with_advice(exc.failure, exc.advice.api) if exc.advice else exc.failure,)
+    reword(exc, Wording(f"{exc.wording.api}; {more}", f"{exc.wording.cli}; {more}"), exc.advice)
+
+
+def reword(exc: ModelpackError, message: Wording, advice: Wording | None) -> ModelpackError:
+    """`exc` saying `message` and `advice` instead, keeping its type, exit code and attributes: a failure
+    met on the way to something else (a registry unreachable while pinning a parent) is said in terms of
+    what was asked, and still exits as what it was (5 for an unreachable registry, not 2).
+
+    Args:
+        exc: the error to change (changed in place).
+        message: what failed, in both wordings.
+        advice: the step that fixes it, or None.
+
+    Returns:
+        `exc`, to be raised.
+    """
+    exc.wording, exc.failure, exc.advice = message, message.api, advice
+    exc.args = (with_advice(exc.failure, advice.api) if advice else exc.failure,)
+    return exc
 
 
 class UsageError(ModelpackError, ValueError):

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
 from modelpack.advice import Wording, cli_message, compose
-from modelpack.errors import IntegrityError, InvalidReferenceError, ModelpackError, NotFoundError, UsageError
+from modelpack.errors import IntegrityError, InvalidReferenceError, ModelpackError, NotFoundError, UsageError, reword
 from modelpack.oci.reference import Reference
 
 Resolver = Callable[[Reference], str]
@@ -37,8 +37,9 @@ def pin(value: str, resolve: Resolver) -> str:
         digest = resolve(ref)
     except ModelpackError as exc:  # its advice in each audience's terms (`--timeout`, not ClientOptions)
         cause = Wording(str(exc), cli_message(exc))
-        raise UsageError(compose(f"cannot pin {value!r} to a digest ({{}})", cause),
-                         advice=Wording(_PIN_FIX, _PIN_FIX)) from None
+        # Its own type: an unreachable registry exits 5 as anywhere else, a missing parent 3.
+        raise reword(exc, compose(f"cannot pin {value!r} to a digest ({{}})", cause),
+                     Wording(_PIN_FIX, _PIN_FIX)) from None
     return str(Reference(ref.registry, ref.repository, ref.tag, digest))
 
 
