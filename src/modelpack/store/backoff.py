@@ -17,8 +17,8 @@ from modelpack.store.header_limits import oversized_headers
 from modelpack.store.hostauth import host_of
 from modelpack.store.messages import connection_message, path_of, retry_limit, seconds, who
 from modelpack.store.options import ClientOptions
-from modelpack.store.transport import timed_out
 from modelpack.store.watch import Watch
+from modelpack.store.wire_errors import timed_out
 
 log = logging.getLogger("modelpack.registry")
 

@@ -6,14 +6,12 @@ gigabytes: the decompressor is told how much output it may produce. We ask for `
 
 from __future__ import annotations
 
-import http.client
 import io
 import zlib
 from typing import TYPE_CHECKING, Any
 
-import urllib3
-
 from modelpack.errors import RegistryError
+from modelpack.store.wire_errors import wire_errors
 
 if TYPE_CHECKING:
     from modelpack.store.transport import Response
@@ -66,7 +64,7 @@ def read_error_body(resp: Response) -> bytes:
     """The first ERROR_BODY_LIMIT bytes of an error response (less is enough to explain an error)."""
     try:
         return read_at_most(resp, ERROR_BODY_LIMIT)[:ERROR_BODY_LIMIT]
-    except (RegistryError, http.client.HTTPException, urllib3.exceptions.HTTPError, OSError, ValueError):
+    except wire_errors(RegistryError, ValueError):
         return b""  # an unreadable error body still leaves the status to report
 
 
@@ -88,7 +86,7 @@ def finish(resp: Response) -> None:
                 original.close()  # an empty body is never read to its end, which would mark it done
                 raw.release_conn()
                 return
-    except (http.client.HTTPException, urllib3.exceptions.HTTPError, OSError, ValueError):
+    except wire_errors(ValueError):
         pass  # a broken connection is closed below, not reused
     resp.close()
 

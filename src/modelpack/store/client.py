@@ -18,8 +18,6 @@ import urllib.parse
 from collections.abc import Iterable
 from concurrent.futures import Future
 
-import urllib3
-
 from modelpack.errors import (
     ModelpackError,
     RegistryError,
@@ -34,7 +32,6 @@ from modelpack.store.hops import Body, Hops, whole_cap
 from modelpack.store.hostauth import HostAuth
 from modelpack.store.messages import (
     RETRY_STATUS,
-    WIRE_ERRORS,
     connection_message,
     path_of,
     redact,
@@ -47,6 +44,7 @@ from modelpack.store.token_request import TokenRequests
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport
 from modelpack.store.upload import FileBody
 from modelpack.store.watch import PROGRESS_BYTES, Watch, watching
+from modelpack.store.wire_errors import tls_errors, unusable_url_errors, wire_errors
 
 log = logging.getLogger("modelpack.registry")
 
@@ -65,8 +63,6 @@ class RegistryClient:
         self.auth = HostAuth(host, self.options.credentials, self.options.plain_http,
                              TokenRequests(host, self._transport, self.options, self._backoff.wait))
         self._hops = Hops(host, self.options, self.auth, self._transport, self._engine)
-        if self.options.insecure:
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.host!r})"
@@ -151,15 +147,15 @@ class RegistryClient:
                     raise tls_error(self.host, exc) from None
                 self._backoff.after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
                 continue
-            except urllib3.exceptions.SSLError as exc:
+            except tls_errors() as exc:
                 raise tls_error(self.host, exc) from None
-            except (urllib3.exceptions.LocationValueError, UnusableRequest, UnicodeError):
+            except unusable_url_errors(UnusableRequest, UnicodeError):
                 raise RegistryError(f"{self.host} sent an unusable URL or name") from None
             except ModelpackError:
                 # Ours, and final: a token service's refusal (AuthenticationError is an OSError too) is no
                 # network failure to retry and report as "cannot connect".
                 raise
-            except WIRE_ERRORS as exc:
+            except wire_errors() as exc:
                 self._backoff.after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
                 continue
             if log.isEnabledFor(logging.DEBUG):
@@ -182,7 +178,7 @@ class RegistryClient:
                 if not stream and method != "HEAD":
                     try:
                         resp.content = read_capped(resp, limit, what or f"{method} {redact(url)}")
-                    except WIRE_ERRORS as exc:
+                    except wire_errors() as exc:
                         resp.close()
                         self._backoff.after_failure(method, url, exc, watch, attempt, retries, deadline, refusal)
                         continue
@@ -249,9 +245,9 @@ class RegistryClient:
                 self._unverified.request("GET", f"https://{self.host}/v2/", {}, None,
                                          (min(self.options.connect_timeout, self.options.attempt),
                                           self.options.attempt)).close()
-        except urllib3.exceptions.SSLError:
+        except tls_errors():
             return False
-        except WIRE_ERRORS as exc:
+        except wire_errors() as exc:
             raise TransportError(connection_message(self.host, exc)) from None
         return True
 

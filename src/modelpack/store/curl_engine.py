@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pycurl
-from urllib3 import HTTPHeaderDict
 
+from modelpack.store.headers import Headers
 from modelpack.store.options import trusted_certificates
 from modelpack.threads import result_of, worker_thread
 
@@ -86,7 +86,7 @@ class Answer:
     overflow: bool
 
     @functools.cached_property
-    def headers(self) -> HTTPHeaderDict:
+    def headers(self) -> Headers:
         return parse_headers(self.header_lines)
 
     def header(self, name: str, default: str = "") -> str:
@@ -370,11 +370,11 @@ class CurlEngine:
             handle.unsetopt(pycurl.CAPATH)
 
 
-def parse_headers(lines: list[bytes], only: str | None = None) -> HTTPHeaderDict:
+def parse_headers(lines: list[bytes], only: str | None = None) -> Headers:
     """The last response's headers (earlier ones: 100 Continue, a proxy's CONNECT answer), at most
     MAX_HEADERS of them; lines that are not `name: value` are left out. With `only`, just that header."""
     start = max((i + 1 for i, line in enumerate(lines) if line.startswith(b"HTTP/")), default=0)
-    headers = HTTPHeaderDict()
+    headers = Headers()
     wanted = only.lower().encode("ascii") + b":" if only else b""
     for line in lines[start:start + MAX_HEADERS]:
         if wanted and line[:len(wanted)].lower() != wanted:

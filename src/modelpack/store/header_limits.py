@@ -7,18 +7,15 @@ same answer. The limits are libcurl's (the curl engine: metadata requests): 100 
 
 from __future__ import annotations
 
-import http.client
 import re
+import sys
 
 from modelpack.errors import RegistryError
 from modelpack.store.curl_engine import CurlFailure
-from modelpack.store.response_headers import HeadersTooLarge
+from modelpack.store.wire_errors import loaded
 
 _CURL_TOO_LARGE = 100  # CURLE_TOO_LARGE (libcurl 8.6+): pycurl 7.49 names no constant for it
 _CURL_LINE_KIB = 100  # CURL_MAX_HTTP_HEADER
-# http.client's limits (module constants it does not export); its own values where it lacks them
-_HTTP_LINE_KIB = getattr(http.client, "_MAXLINE", 65536) // 1024
-_HTTP_HEADERS = getattr(http.client, "_MAXHEADERS", 100)
 
 
 def oversized_headers(host: str, exc: BaseException) -> RegistryError | None:
@@ -50,10 +47,15 @@ def _curl(exc: CurlFailure) -> str | None:
 
 
 def _http_client(exc: BaseException) -> str | None:
-    if isinstance(exc, HeadersTooLarge):
-        return exc.what
-    if isinstance(exc, http.client.LineTooLong) and "header" in str(exc):
-        return f"a response header line over {_HTTP_LINE_KIB} KiB"
-    if isinstance(exc, http.client.HTTPException) and "more than" in str(exc) and "headers" in str(exc):
-        return f"more than {_HTTP_HEADERS} response headers"
+    # Only once urllib3's streams (and with them http.client) are in use can these have been raised.
+    if isinstance(exc, loaded("modelpack.store.response_headers", "HeadersTooLarge")):
+        return str(getattr(exc, "what", exc))
+    http_client = sys.modules.get("http.client")
+    if http_client is None:
+        return None
+    if isinstance(exc, http_client.LineTooLong) and "header" in str(exc):
+        # http.client's limits: module constants it does not export; its own values where it lacks them
+        return f"a response header line over {getattr(http_client, '_MAXLINE', 65536) // 1024} KiB"
+    if isinstance(exc, http_client.HTTPException) and "more than" in str(exc) and "headers" in str(exc):
+        return f"more than {getattr(http_client, '_MAXHEADERS', 100)} response headers"
     return None

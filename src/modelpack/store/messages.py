@@ -3,22 +3,18 @@ never a credential or an upload URL's opaque query."""
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import urllib.parse
-
-import urllib3
 
 from modelpack import advice
 from modelpack.errors import TransportError
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.store.hostauth import host_of
 from modelpack.store.options import environment_bundle
-from modelpack.store.transport import timed_out
+from modelpack.store.wire_errors import is_cut, timed_out
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # answers worth another attempt
-WIRE_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)  # the wire broke or stalled
 
 
 def retry_limit(exc: Exception, retries: int) -> int:
@@ -85,6 +81,6 @@ def connection_message(host: str, exc: Exception) -> str:
         return f"{host} did not answer in time"
     if "name or service not known" in text or "nodename nor servname" in text or "failed to resolve" in text:
         return f"cannot resolve host {host}"
-    if isinstance(exc, urllib3.exceptions.ProtocolError) or "reset" in text or "aborted" in text:
+    if is_cut(exc) or "reset" in text or "aborted" in text:
         return f"connection to {host} was cut"
     return f"cannot connect to {host}"

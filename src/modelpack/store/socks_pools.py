@@ -16,7 +16,7 @@ from urllib3.contrib.socks import (
     SOCKSProxyManager,
 )
 
-from modelpack.store.watch import WatchedResponse
+from modelpack.store.stream_pools import WatchedResponse
 
 
 class _WatchedSOCKSConnection(SOCKSConnection):

@@ -16,10 +16,11 @@ from modelpack.errors import AuthenticationError, RegistryError
 from modelpack.store.bodies import METADATA_LIMIT, read_capped
 from modelpack.store.header_limits import oversized_headers
 from modelpack.store.hostauth import host_of
-from modelpack.store.messages import RETRY_STATUS, WIRE_ERRORS, retry_limit
+from modelpack.store.messages import RETRY_STATUS, retry_limit
 from modelpack.store.options import ClientOptions
 from modelpack.store.transport import Transport
 from modelpack.store.watch import Watch, watching
+from modelpack.store.wire_errors import wire_errors
 
 # (attempt, retries, Retry-After, deadline, why) -> whether to try again (after sleeping)
 Retry = Callable[[int, int, str | None, float | None, str], bool]
@@ -59,7 +60,7 @@ class TokenRequests:
                                                    (options.connect_timeout, options.attempt))
                 with resp:
                     data = read_capped(resp, METADATA_LIMIT, "token response") if resp.status_code == 200 else b""
-            except WIRE_ERRORS as exc:
+            except wire_errors() as exc:
                 if (oversized := oversized_headers(host_of(url), exc)) is not None:
                     raise oversized from None
                 what = "did not answer in time" if watch.expired or "timed out" in str(exc).lower() \

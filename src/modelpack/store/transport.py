@@ -8,7 +8,8 @@ requests gave us is done here in a few lines: TLS settings (the system's CA bund
 CA file or folder, or no checks), HTTP(S)_PROXY / NO_PROXY per origin (with the proxy URL's user and
 password), and a small response object. Redirects, retries, authentication and body caps stay in `client`/`bodies`.
 
-Every connection's responses read their socket through the current `Watch` (see `watch`).
+Every connection's responses read their socket through the current `Watch` (see `watch`). urllib3 itself
+is imported with the pools, on the first request (`stream_pools`): most commands send none (`wire_errors`).
 """
 
 from __future__ import annotations
@@ -17,34 +18,20 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any
-
-import urllib3
-from urllib3 import HTTPHeaderDict
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+from typing import TYPE_CHECKING, Any
 
 from modelpack.advice import Wording
 from modelpack.errors import UsageError
 from modelpack.oci.jsontext import parse_or_none
-from modelpack.store.curl_engine import Answer, CurlFailure
+from modelpack.store.curl_engine import Answer
+from modelpack.store.headers import Headers
 from modelpack.store.options import trusted_certificates
-from modelpack.store.watch import WatchedHTTPConnection, WatchedHTTPSConnection
 
-POOL_SIZE = 32  # kept-alive connections per host: transfer workers plus the ranges of large blobs
+if TYPE_CHECKING:
+    import urllib3
+
 _SOCKS_EXTRA = "pip install 'modelpack[socks]'"
 DEFAULT_HEADERS = {"User-Agent": "modelpack", "Accept-Encoding": "identity", "Accept": "*/*"}
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = WatchedHTTPConnection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = WatchedHTTPSConnection
-
-
-_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class Response:
@@ -58,7 +45,7 @@ class Response:
                  answer: Answer | None = None) -> None:
         self.raw = raw
         self.status_code = raw.status if raw is not None else answer.status if answer else 0
-        self.headers = raw.headers if raw is not None else answer.headers if answer else HTTPHeaderDict()
+        self.headers = raw.headers if raw is not None else answer.headers if answer else Headers()
         self.url = url
         self.method = method
         self.authorized = authorized  # whether the request carried credentials
@@ -83,15 +70,6 @@ class Response:
         self.close()
 
 
-def timed_out(exc: BaseException) -> bool:
-    """Whether a failure is a timeout (urllib3 files "connection refused" under connect timeouts)."""
-    if isinstance(exc, NewConnectionError):
-        return False
-    if isinstance(exc, CurlFailure):
-        return exc.timed_out
-    return isinstance(exc, ReadTimeoutError | ConnectTimeoutError | TimeoutError)
-
-
 class Transport:
     """Connection pools for one TLS setting, shared by all threads (urllib3's pools are thread-safe).
 
@@ -102,7 +80,7 @@ class Transport:
 
     def __init__(self, verify: bool | str = True) -> None:
         self._pool_kw = _tls_settings(verify)
-        self._direct = self._manager(None)
+        self._direct: urllib3.PoolManager | None = None  # made on the first request (see stream_pools)
         self._proxied: dict[str, urllib3.PoolManager] = {}
         self._proxies: dict[str, str] = {}  # origin -> proxy URL, "" for none
         self._lock = threading.Lock()
@@ -121,10 +99,9 @@ class Transport:
         sent = {**DEFAULT_HEADERS, **headers}
         if length is not None:
             sent["Content-Length"] = str(length)
-        manager = self._manager_for(url)
-        raw = manager.urlopen(method, url, body=body, headers=sent, redirect=False, retries=False,
-                              preload_content=False, decode_content=False, assert_same_host=False,
-                              timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
+        from modelpack.store.stream_pools import open_response
+
+        raw = open_response(self._manager_for(url), method, url, sent, body, timeout)
         return Response(raw, url, method, "Authorization" in sent)
 
     def close(self) -> None:
@@ -132,7 +109,8 @@ class Transport:
         with self._lock:
             managers = [self._direct, *self._proxied.values()]
         for manager in managers:
-            manager.clear()
+            if manager is not None:
+                manager.clear()
 
     def proxy(self, url: str) -> str:
         """The proxy for `url`'s origin ("" for none), looked up in the environment once per origin."""
@@ -143,44 +121,29 @@ class Transport:
         return proxy
 
     def _manager_for(self, url: str) -> urllib3.PoolManager:
-        proxy = self.proxy(url)
-        if not proxy:
-            return self._direct
+        proxy = self.proxy(url) or None
         with self._lock:
-            manager = self._proxied.get(proxy)
+            manager = self._proxied.get(proxy) if proxy else self._direct
             if manager is None:
-                manager = self._proxied[proxy] = self._manager(proxy)
+                manager = self._manager(proxy)
+                if proxy:
+                    self._proxied[proxy] = manager
+                else:
+                    self._direct = manager
             return manager
 
     def _manager(self, proxy: str | None) -> urllib3.PoolManager:
-        if proxy is None:
-            manager = urllib3.PoolManager(num_pools=16, maxsize=POOL_SIZE, **self._pool_kw)
-        elif proxy.lower().startswith("socks"):
-            try:
-                from modelpack.store.socks_pools import socks_manager
-            except ImportError:  # PySocks: urllib3's [socks] extra
-                parts = urllib.parse.urlsplit(proxy)  # (never its user name or password)
-                raise UsageError(f"the proxy {parts.scheme}://{parts.hostname}:{parts.port} is a SOCKS proxy: "
-                                 "modelpack reaches one through PySocks, which is not installed",
-                                 advice=Wording(_SOCKS_EXTRA, _SOCKS_EXTRA)) from None
-            return socks_manager(proxy, num_pools=16, maxsize=POOL_SIZE, **self._pool_kw)
-        else:
-            parts = urllib.parse.urlsplit(proxy)
-            headers = {}
-            if parts.username:
-                auth = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
-                headers = urllib3.make_headers(proxy_basic_auth=auth)
-            manager = urllib3.ProxyManager(proxy, num_pools=16, maxsize=POOL_SIZE, proxy_headers=headers,
-                                           **self._pool_kw)
-        manager.pool_classes_by_scheme = _POOLS
-        return manager
+        from modelpack.store.stream_pools import pool_manager
 
-    def clear(self) -> None:
-        """Close every pooled connection."""
-        self._direct.clear()
-        with self._lock:
-            for manager in self._proxied.values():
-                manager.clear()
+        try:
+            return pool_manager(proxy, self._pool_kw)
+        except ImportError:  # PySocks: urllib3's [socks] extra
+            if not (proxy or "").lower().startswith("socks"):
+                raise
+            parts = urllib.parse.urlsplit(proxy or "")  # (never its user name or password)
+            raise UsageError(f"the proxy {parts.scheme}://{parts.hostname}:{parts.port} is a SOCKS proxy: "
+                             "modelpack reaches one through PySocks, which is not installed",
+                             advice=Wording(_SOCKS_EXTRA, _SOCKS_EXTRA)) from None
 
 
 def proxy_for(origin: str) -> str:

@@ -7,22 +7,16 @@ arriving within `stall` seconds). Before each recv() the socket timeout is set t
 so a dripping status line or header is caught as surely as a dripping body.
 
 The watch of the request being sent is a thread-local set with `watching()`; urllib3 builds
-the response on the calling thread, and the response keeps its watch for later (streamed) reads.
+the response on the calling thread, and the response keeps its watch for later (streamed) reads
+(`stream_pools`: the curl engine watches its own transfers).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
-
-import urllib3
-
-from modelpack.store.response_headers import LimitedResponse
 
 PROGRESS_BYTES = 16 * 1024  # "meaningful progress": this much within one stall window
 CANCEL_POLL = 0.25  # seconds a read of a cancellable transfer waits before it looks at the cancel flag
@@ -92,53 +86,6 @@ def watching(watch: Watch) -> Iterator[Watch]:
         _current.watch = previous
 
 
-class _WatchedSocketIO(socket.SocketIO):
-    def __init__(self, sock: socket.socket, watch: Watch) -> None:
-        super().__init__(sock, "rb")
-        sock._io_refs += 1  # type: ignore[attr-defined]  # as socket.makefile() does; close() gives it back
-        self._watched = sock
-        self._watch = watch
-
-    def readinto(self, buffer: Any) -> int:
-        cancelled = self._watch.cancelled
-        while True:
-            allowed = self._watch.next_timeout()
-            wait = allowed if cancelled is None else min(allowed, CANCEL_POLL)
-            self._watched.settimeout(wait)
-            try:
-                # recv_into itself: SocketIO refuses every read after its first timeout, and a poll's is none
-                self._checkClosed()
-                count = self._watched.recv_into(buffer)
-                break
-            except TimeoutError:
-                if cancelled is not None and cancelled.is_set():
-                    raise TimeoutError("transfer cancelled") from None
-                if wait < allowed:
-                    continue  # only the poll for a cancel ended: the watch's own bound has not passed
-                self._watch.timed_out()
-                raise
-        if count:
-            self._watch.arrived(count)
-        return count or 0
-
-
-class WatchedResponse(LimitedResponse):
-    """http.client's response, reading its socket through the current thread's watch (if any), its headers
-    under libcurl's limits (`response_headers`)."""
-
-    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
-        watch = getattr(_current, "watch", None)
-        if watch is not None:
-            watch.begin()
-            self.fp.close()  # nothing was read from it yet
-            self.fp = io.BufferedReader(_WatchedSocketIO(sock, watch))
-        self.watch = watch
-
-
-class WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    response_class = WatchedResponse
-
-
-class WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    response_class = WatchedResponse
+def current_watch() -> Watch | None:
+    """The watch `watching` set on this thread, if any: a response created now reads under it."""
+    return getattr(_current, "watch", None)
