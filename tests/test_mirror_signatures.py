@@ -77,8 +77,22 @@ def test_verify_reads_through_the_mirrors(legacy_signed: tuple[Registry, Registr
     checked = modelpack("verify", "-v", "--plain-http", "--key", str(public), ref)
     assert checked.code == 0, checked.err
     assert served(checked.err, f"manifest {fallback_tag(digest)}.sig")[0].endswith(f"served by {cache.host} (mirror)")
+    # An attestation (a referrer, listed in the fallback index: Distribution has no referrers API), its check
+    # read through the cache once, which keeps what it served.
+    predicate = tmp_path / "predicate.json"
+    predicate.write_text('{"passed": true}')
+    attested = modelpack("attest", "--plain-http", "--key", str(public.with_suffix(".key")), "--predicate",
+                         str(predicate), "--type", "custom", ref, env={"COSIGN_PASSWORD": "pw"})
+    assert attested.code == 0, attested.err
+    attestation = ("verify-attestation", "-v", "--plain-http", "--key", str(public), "--type", "custom", ref)
+    warm = modelpack(*attestation)
+    assert warm.code == 0, warm.err
+    assert served(warm.err, f"manifest {fallback_tag(digest)} ")[0].endswith(f"served by {cache.host} (mirror)")
 
     origin.stop()
+    checked = modelpack(*attestation)
+    assert checked.code == 0, checked.err
+    assert json.loads(checked.out)["Data"] == '{"passed": true}'  # cosign's "custom" predicate wraps it
     for version in (ref, ref.split(":1")[0] + f"@{digest}"):
         checked = modelpack("verify", "-v", "--plain-http", "--json", "--key", str(public), version)
         assert checked.code == 0, checked.err
