@@ -12,8 +12,11 @@ import pytest
 
 from helpers import modelpack
 from modelpack.signatures.lookup import fallback_tag
+from modelpack.store.options import ClientOptions
 from registry_process import Registry
-from test_mirrors import layer_digests, make_model, mirrored, served, wait_cached, write_conf
+from serve_models import iris_skops
+from serving import call
+from test_mirrors import layer_digests, mirrored, served, wait_cached, write_conf
 from test_signature_policy import cosign_keys, cosign_sign, signed_by, write_policy
 
 pytestmark = pytest.mark.interop
@@ -28,7 +31,7 @@ def legacy_signed(fresh_registry: Callable[..., Registry], cosign_bin: Path, tmp
     cache = fresh_registry(proxy=origin.url)
     write_conf(tmp_path, monkeypatch, mirrored(origin.host, cache.host))
     ref = f"{origin.host}/team/m:1"
-    pushed = modelpack("push", "--plain-http", str(make_model(tmp_path / "model")), ref)
+    pushed = modelpack("push", "--plain-http", str(iris_skops(tmp_path / "model")[0]), ref)  # servable too
     assert pushed.code == 0, pushed.err
     digest = pushed.out.strip().split("@")[1]
     key, public = cosign_keys(cosign_bin, tmp_path, "a")
@@ -43,7 +46,8 @@ def legacy_signed(fresh_registry: Callable[..., Registry], cosign_bin: Path, tmp
 
 
 def test_origin_down_a_legacy_signature_the_cache_holds_meets_policy_verify_key_and_report(
-        legacy_signed: tuple[Registry, Registry, str, str, Path], tmp_path: Path) -> None:
+        legacy_signed: tuple[Registry, Registry, str, str, Path], tmp_path: Path,
+        serving: Callable[..., str]) -> None:
     origin, cache, ref, digest, public = legacy_signed
     origin.stop()
     policy = write_policy(tmp_path, {"default": signed_by(public)})
@@ -58,7 +62,11 @@ def test_origin_down_a_legacy_signature_the_cache_holds_meets_policy_verify_key_
     pulled = modelpack("pull", "--plain-http", "--verify-key", str(public), ref, "-o", str(out),
                        env={"MODELPACK_HOME": str(tmp_path / "cold2")})
     assert pulled.code == 0, pulled.err
-    assert f"@{digest}: 1 valid signature" in pulled.err and (out / "weights.bin").is_file()
+    assert f"@{digest}: 1 valid signature" in pulled.err and (out / "model.skops").is_file()
+    # serve REF --verify-key reads as pull does: served from what the cache holds.
+    base = serving(ref, verify_key=public, options=ClientOptions(plain_http=True))
+    status, meta = call(f"{base}/v2/models/iris")
+    assert status == 200 and meta["parameters"]["digest"] == digest
 
     # report: read through the mirror too; the signature listed and verified, the origin's silence noted.
     report = modelpack("report", "--plain-http", "--json", "--key", str(public), ref)
