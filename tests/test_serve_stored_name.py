@@ -52,3 +52,43 @@ def test_a_name_that_is_also_a_directory_is_refused_in_one_line(tmp_path: Path) 
     assert (made.code, made.out) == (2, "")
     assert made.err == ("error: iris is both a directory here and the model iris:latest in the local store; write "
                         "./iris to serve the directory, or iris:latest for the stored model\n")
+
+
+def test_a_signature_policy_named_is_met_or_refuses_a_stored_model_never_ignored(
+        tmp_path: Path, serving: Callable[..., str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from modelpack.api.serving import pin_served
+    from modelpack.errors import UsageError, VerificationError
+
+    folder, _ = iris_skops(tmp_path / "src")
+    mp.pack(folder, "iris:1.0")
+    policies = {}
+    for name, default in (("reject", [{"type": "reject"}]), ("accept", [{"type": "insecureAcceptAnything"}]),
+                          ("signed", [{"type": "sigstoreSigned", "keyPath": str(tmp_path / "k.pub")}])):
+        policies[name] = tmp_path / f"{name}.json"
+        policies[name].write_text(json.dumps({"default": default}))
+    # What no docker scope names is judged by the default: rejected, or a signature required that is read from
+    # a registry only; refused before anything is served, as a reference refused by the policy is (exit 7).
+    for name, words in (("reject", "is rejected by signature policy"), ("signed", "requires a signature")):
+        with pytest.raises(VerificationError, match=words):
+            serving("iris:1.0", signature_policy=policies[name])
+        with pytest.raises(VerificationError, match=words):
+            pin_served("iris:1.0", signature_policy=policies[name])  # `serve --workers`: before any worker
+        refused = modelpack("serve", "iris:1.0", "--port", "0", "--workers", "2", "--signature-policy",
+                            str(policies[name]), timeout=60)
+        assert refused.code == 7 and refused.err.count("\n") == 1 and words in refused.err, refused.err
+    monkeypatch.setenv("MODELPACK_SIGNATURE_POLICY", str(policies["reject"]))  # named by the environment too
+    with pytest.raises(VerificationError, match="is rejected by signature policy"):
+        serving("iris:1.0")
+    monkeypatch.delenv("MODELPACK_SIGNATURE_POLICY")
+    status, _ = call(f"{serving('iris:1.0', signature_policy=policies['accept'])}/v2/models/iris")
+    assert status == 200
+
+    # A directory is served as the user chose it: a policy named for it is refused, as --verify-key is.
+    for kwargs in ({"signature_policy": policies["accept"]}, {"verify_key": tmp_path / "k.pub"}):
+        with pytest.raises(UsageError, match="a directory is served as it is"):
+            serving(Path(folder), **kwargs)
+    refused = modelpack("serve", str(folder), "--port", "0", "--signature-policy", str(policies["accept"]))
+    assert refused.code == 2 and refused.err.count("\n") == 1 and "modelpack pull REF --signature-policy FILE -o DIR" \
+        in refused.err, refused.err

@@ -130,7 +130,8 @@ def verify_attestation(
     uri = predicates.predicate_type(type_name)
     public = keys.load_public_key(Path(key))
     ref = parse_place(reference)
-    repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL)
+    # Read only: through registries.conf mirrors, as `pull` reads (digests are checked whatever host serves them).
+    repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL, mirrors=True)
     subject = repo.resolve(version or "")
     found = attestations.verify_attestations(repo, subject.digest, public, uri)
     return VerifyAttestationResult(ref, subject.digest, uri, found)

@@ -25,7 +25,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.reference import Reference
 from modelpack.signatures.lookup import is_signature_tag
-from modelpack.signatures.policy import policy_verdict
+from modelpack.signatures.policy import local_verdict, policy_verdict
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
     from modelpack.serve.limits import ServerLimits
     from modelpack.serve.runtimes import Runtime
+
+SIGNATURE_POLICY = setting("signature_policy=FILE", "--signature-policy FILE")
+
 
 @closes_own_options
 def serve_model(
@@ -84,6 +87,8 @@ def serve_model(
         grpc_port: also serve the protocol over gRPC on this port (0: any free port; None: REST only).
         signature_policy: the containers-policy.json a reference must satisfy (default: the one in effect,
             see `pull`); a signature it verified counts as `verify_key`'s does (exactly that digest is pulled).
+            A model of the local store under a bare name is judged by a named policy's default
+            (`signature_policy.local_verdict`); with a directory it is refused, as `verify_key` is.
 
     Returns:
         The server (listening, not yet serving).
@@ -92,7 +97,7 @@ def serve_model(
         UntrustedContentError: a pickle from an unverified reference, or a .skops file naming types
             outside the allow-list.
         VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses
-            the reference.
+            the reference (or the stored model).
         MissingDependencyError: the `[serve]` extra (with `grpc_port`, the `[grpc]` one) is not installed: said
             before anything is pulled.
         UsageError: no servable file, an ambiguous choice, a bad `model_file`, `source` neither a
@@ -114,6 +119,7 @@ def serve_model(
         # In the local store only (a bare name: `pack -t iris:1.0`): no registry to pull from or to ask a
         # signature policy about. Trusted as a reference is: it may be a tag of a model pulled from anywhere.
         ref, digest = stored
+        local_verdict(str(source), signature_policy)  # a policy named is met or refuses; never ignored
         if verify_key is not None:
             from modelpack.api.signing import verify
 
@@ -129,11 +135,7 @@ def serve_model(
             shutil.rmtree(workdir, ignore_errors=True)
         label = name or metadata.get("name") or ref.repository.rsplit("/", 1)[-1]
     elif path.is_dir():
-        if verify_key is not None:
-            raise UsageError(compose("{} checks a reference's signature; a directory is served as it is",
-                                     VERIFY_KEY), advice=compose("verify it when pulling: {}", setting(
-                                         "modelpack.pull(REF, output=DIR, verify_key=KEY)",
-                                         "modelpack pull REF --verify-key KEY -o DIR")))
+        _refuse_checks_of_a_directory(verify_key, signature_policy)
         from modelpack.metadata.restore import recorded_digest
 
         # The serving image says who it serves in its environment; a pulled directory in modelpack.yaml.
@@ -198,14 +200,27 @@ def pin_served(source: str, options: ClientOptions | None = None,
     """
     stored = _stored_model(source, None)
     if stored is not None:
+        local_verdict(source, signature_policy)
         return str(replace(stored[0], digest=stored[1]))
     if Path(source).is_dir():
+        _refuse_checks_of_a_directory(None, signature_policy)
         return source
     ref = _served_reference(source)
     verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
     if ref.digest:
         return source
     return str(replace(ref, digest=verdict.digest or resolve(ref, options=options).digest))
+
+
+def _refuse_checks_of_a_directory(verify_key: str | Path | None, signature_policy: str | Path | None) -> None:
+    """A directory is served as it is (the user chose it): a signature check asked of it is refused, not
+    skipped (the policy in effect, unnamed, judges registry pulls only)."""
+    for given, flag in ((verify_key, VERIFY_KEY), (signature_policy, SIGNATURE_POLICY)):
+        if given is not None:
+            raise UsageError(compose("{} checks a reference's signature; a directory is served as it is", flag),
+                             advice=compose("check it when pulling: {}", setting(
+                                 f"modelpack.pull(REF, output=DIR, {flag.api})",
+                                 f"modelpack pull REF {flag.cli} -o DIR")))
 
 
 def _stored_model(source: str | Path, store: LayoutStore | None) -> tuple[Reference, str] | None:

@@ -185,7 +185,8 @@ def verify(
 
     public = keys.load_public_key(Path(key))
     ref = parse_place(reference)
-    repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL)
+    # Read only: through registries.conf mirrors, as `pull` reads (digests are checked whatever host serves them).
+    repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL, mirrors=True)
     subject = repo.resolve(version or "")
     found = referrers.verify_signatures(repo, subject.digest, public, annotations)
     return VerifyResult(ref, subject.digest, found)

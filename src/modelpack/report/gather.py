@@ -61,7 +61,7 @@ def gather(reference: str | Place, keys: Sequence[str | Path] = (), *, local: bo
     info = inspect_fetched(place, remote_only=not local, options=options, store=local_store,
                            read_remote_by=NOT_LOCAL)[0]
     info.one_model(place, "report")
-    repo, _ = open_place(place, options=options, store=local_store, local=local)
+    repo, _ = open_place(place, options=options, store=local_store, local=local, mirrors=True)  # read only
     facts = ReportFacts(str(place), info.digest, _repository(place), _now(), f"modelpack {__version__}",
                         _identity(place, info))
     _describe(facts, info, repo)

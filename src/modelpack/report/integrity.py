@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelpack.errors import ModelpackError, NotFoundError, VerificationError
+from modelpack.errors import ModelpackError, NotFoundError, TransportError, VerificationError
 from modelpack.oci import mediatypes as mt
 from modelpack.report.facts import KeyCheck, Referrer
 from modelpack.signatures.attestations import DSSE_ENVELOPE, LEGACY_PREDICATE_ANNOTATION, verify_attestations
 from modelpack.signatures.dsse import COSIGN_PREDICATE
-from modelpack.signatures.lookup import fallback_tag, legacy_layers, referrers, signature_manifest
+from modelpack.signatures.lookup import fallback_tag, legacy_layers, reachable, referrers, signature_manifest
 from modelpack.signatures.predicates import SLSA_1
 from modelpack.signatures.referrers import PREDICATE_ANNOTATION, SIMPLE_SIGNING, verify_signatures
 from modelpack.store.target import Storage
@@ -36,8 +36,9 @@ def attached(repo: Storage, digest: str, problems: list[str]) -> list[Referrer]:
         One Referrer per signature manifest, attestation, or legacy layer.
     """
     found: list[Referrer] = []
+    unreachable: list[TransportError] = []  # an origin down behind a mirror holding some of them: said, and on
     try:
-        listed = referrers(repo, digest)
+        listed = reachable(lambda: referrers(repo, digest), unreachable)
     except (VerificationError, NotFoundError) as exc:
         problems.append(str(exc))
         listed = []
@@ -60,11 +61,12 @@ def attached(repo: Storage, digest: str, problems: list[str]) -> list[Referrer]:
         else:
             found.append(Referrer("other", ref.digest, kind, attached=created))
     tag = fallback_tag(digest)
-    for layer in legacy_layers(repo, tag + ".sig", SIMPLE_SIGNING, problems):
+    for layer in reachable(lambda: legacy_layers(repo, tag + ".sig", SIMPLE_SIGNING, problems), unreachable):
         found.append(Referrer("signature", f"{tag}.sig ({layer.digest})", COSIGN_PREDICATE))
-    for layer in legacy_layers(repo, tag + ".att", DSSE_ENVELOPE, problems):
+    for layer in reachable(lambda: legacy_layers(repo, tag + ".att", DSSE_ENVELOPE, problems), unreachable):
         found.append(Referrer("attestation", f"{tag}.att ({layer.digest})",
                               layer.annotation(LEGACY_PREDICATE_ANNOTATION)))
+    problems.extend(dict.fromkeys(str(exc) for exc in unreachable))
     return found
 
 

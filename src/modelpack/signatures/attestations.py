@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelpack.advice import setting
-from modelpack.errors import NotFoundError, UsageError, VerificationError
+from modelpack.errors import NotFoundError, TransportError, UsageError, VerificationError
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.jsontext import parse_or_none
@@ -31,6 +31,7 @@ from modelpack.signatures.keys import PublicKey, Signer
 from modelpack.signatures.lookup import (
     fallback_tag,
     legacy_layers,
+    reachable,
     referrers_or_reason,
     signature_blob,
     signature_manifest,
@@ -123,7 +124,8 @@ def verify_attestations(repo: Storage, subject_digest: str, public: PublicKey,
     """
     found: list[FoundAttestation] = []
     reasons: list[str] = []
-    for ref in referrers_or_reason(repo, subject_digest, reasons):
+    unreachable: list[TransportError] = []
+    for ref in reachable(lambda: referrers_or_reason(repo, subject_digest, reasons), unreachable):
         try:
             manifest = signature_manifest(repo, ref.digest)
             if mt.SIGSTORE_BUNDLE not in (manifest.artifact_type, ref.artifact_type):
@@ -141,7 +143,10 @@ def verify_attestations(repo: Storage, subject_digest: str, public: PublicKey,
                                               read_statement(payload, subject_digest, predicate_type)))
         except (VerificationError, NotFoundError) as exc:
             reasons.append(str(exc))
-    found.extend(_legacy_attestations(repo, subject_digest, public, predicate_type, reasons))
+    found.extend(reachable(lambda: _legacy_attestations(repo, subject_digest, public, predicate_type, reasons),
+                           unreachable))
+    if unreachable and not found:
+        raise unreachable[0]  # where the attestation may be could not be asked (see lookup.reachable)
     if not found:
         detail = "; ".join(sorted(set(reasons))) if reasons else "no attestations found"
         raise VerificationError(f"no valid {predicate_type} attestation on {subject_digest}: {detail} "

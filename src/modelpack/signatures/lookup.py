@@ -8,8 +8,15 @@ layout's index), else from the tag-schema fallback index tagged `sha256-<hex>`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
-from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactError, VerificationError
+from modelpack.errors import (
+    IntegrityError,
+    NotFoundError,
+    TransportError,
+    UnsupportedArtifactError,
+    VerificationError,
+)
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.store.target import ReferrerLister, Storage, read_small
@@ -17,6 +24,7 @@ from modelpack.store.target import ReferrerLister, Storage, read_small
 MAX_BUNDLE_BYTES = 1024 * 1024
 MAX_REFERRERS = 100  # cosign's limit on the signatures and attestations it walks per image
 MODEL_SIG_FILE = "model.sig"  # the name `model_signing verify` expects beside the model's files
+T = TypeVar("T")
 
 
 def fallback_tag(digest: str) -> str:
@@ -47,6 +55,20 @@ def referrers(repo: Storage, digest: str) -> list[Descriptor]:
         raise TooManyReferrers(f"{digest} has {len(unique)} signatures and attestations, more than "
                                f"{MAX_REFERRERS} (cosign's limit); refusing to walk them")
     return unique
+
+
+def reachable(read: Callable[[], list[T]], unreachable: list[TransportError]) -> list[T]:
+    """`read()`, or nothing where a registry could not be reached (the error goes to `unreachable`).
+
+    Signatures live in two places, the referrers (or their `sha256-<hex>` fallback index) and cosign's legacy
+    `.sig`/`.att` tags. With the origin down, a registries.conf mirror may hold one and not the other: what it
+    holds still counts, and the unreachable origin is the caller's error only when nothing does.
+    """
+    try:
+        return read()
+    except TransportError as exc:
+        unreachable.append(exc)
+        return []
 
 
 def referrers_or_reason(repo: Storage, digest: str, reasons: list[str]) -> list[Descriptor]:

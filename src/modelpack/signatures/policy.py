@@ -133,6 +133,45 @@ def policy_verdict(ref: object, src: Storage, signature_policy: str | Path | Pol
     return enforce(loaded, ref, src)
 
 
+def local_verdict(what: str, signature_policy: str | Path | None) -> PolicyVerdict:
+    """The verdict on using a model of the local store that no registry names (`serve iris:1.0`).
+
+    Only a policy the user named applies (`signature_policy`, else `$MODELPACK_SIGNATURE_POLICY`): the
+    containers files shared with podman judge registry pulls, as podman does not judge its local images. No
+    docker scope names a local model, so the policy's `default` does; a signature it requires is read from a
+    registry, never from the store, so such a policy refuses the model rather than letting it through unchecked.
+
+    Args:
+        what: the model, as the user named it.
+        signature_policy: the explicit policy file, if any.
+
+    Returns:
+        The verdict (empty when no policy was named; never `signed`).
+
+    Raises:
+        VerificationError: the policy's default rejects the model or requires a signature.
+        PolicyError: the policy file cannot be read or parsed.
+    """
+    from modelpack.advice import compose, setting
+    from modelpack.errors import VerificationError
+
+    if not (signature_policy or os.environ.get(ENV)):
+        return PolicyVerdict()
+    loaded = load(signature_policy)
+    if loaded is None:  # pragma: no cover - a named file either loads or raises
+        return PolicyVerdict()
+    where = f"signature policy {loaded.source} (scope default)"
+    if any(requirement.type == REJECT for requirement in loaded.default):
+        raise VerificationError(f"{what} is rejected by {where}: nothing was served")
+    if all(requirement.type == ACCEPT for requirement in loaded.default):
+        return PolicyVerdict(loaded.source, "default")
+    raise VerificationError(f"{what} is in the local store only and {where} requires a signature, which is read "
+                            "from a registry: nothing was served", advice=compose(
+                                "serve the registry's reference under that policy: {}", setting(
+                                    "serve_model('REGISTRY/REPOSITORY:TAG', signature_policy=FILE)",
+                                    "modelpack serve REGISTRY/REPOSITORY:TAG --signature-policy FILE")))
+
+
 def scope_candidates(ref: Reference) -> list[str]:
     """The docker scopes that may name `ref`, most specific first (containers/image's order)."""
     name = normalized(ref)

@@ -33,6 +33,7 @@ from modelpack.signatures.keys import PublicKey, Signer, verify_signature
 from modelpack.signatures.lookup import (
     fallback_tag,
     legacy_layers,
+    reachable,
     referrers,
     referrers_or_reason,
     signature_blob,
@@ -140,7 +141,8 @@ def verify_signatures(repo: Storage, subject_digest: str, public: PublicKey,
     Raises VerificationError, with the reasons, when there is none."""
     verified: list[FoundSignature] = []
     reasons: list[str] = []
-    for ref in referrers_or_reason(repo, subject_digest, reasons):
+    unreachable: list[TransportError] = []
+    for ref in reachable(lambda: referrers_or_reason(repo, subject_digest, reasons), unreachable):
         try:
             manifest = signature_manifest(repo, ref.digest)
             if manifest.artifact_type != mt.SIGSTORE_BUNDLE and ref.artifact_type != mt.SIGSTORE_BUNDLE:
@@ -155,12 +157,9 @@ def verify_signatures(repo: Storage, subject_digest: str, public: PublicKey,
                 verified.append(FoundSignature("bundle", ref.digest, annotations))
         except (VerificationError, NotFoundError) as exc:
             reasons.append(str(exc))
-    try:
-        verified.extend(_legacy_signatures(repo, subject_digest, public, reasons))
-    except TransportError:
-        # cosign's legacy tag, asked of an origin that is down (a mirror had none): moot once one already counts
-        if not _carrying(verified, required):
-            raise
+    verified.extend(reachable(lambda: _legacy_signatures(repo, subject_digest, public, reasons), unreachable))
+    if unreachable and not _carrying(verified, required):
+        raise unreachable[0]  # where the signature may be could not be asked: not "unsigned"
     if required:
         kept = _carrying(verified, required)
         if verified and not kept:
