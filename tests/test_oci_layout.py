@@ -121,6 +121,28 @@ def test_a_layout_holding_several_models_needs_a_tag(tmp_path: Path) -> None:
     assert run.code == 2 and "tags: 1, 2" in run.err, run.err
 
 
+def test_a_named_signature_policy_judges_a_layout_pull_and_is_never_ignored(tmp_path: Path) -> None:
+    _ok("push", str(_model(tmp_path / "m")), f"oci:{tmp_path / 'out'}:1")
+    layout = f"oci:{tmp_path / 'out'}:1"
+
+    def policy(default: list[dict[str, object]]) -> str:
+        path = tmp_path / f"policy-{len(list(tmp_path.glob('policy-*')))}.json"
+        path.write_text(json.dumps({"default": default}))
+        return str(path)
+
+    rejected = modelpack("pull", layout, "-o", str(tmp_path / "a"), "--signature-policy", policy([{"type": "reject"}]))
+    assert rejected.code == 7 and "rejected by signature policy" in rejected.err, rejected.err
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
+    signed = modelpack("pull", layout, "-o", str(tmp_path / "b"), "--signature-policy",
+                       policy([{"type": "sigstoreSigned", "keyPath": str(tmp_path / "none.pub")}]))
+    assert signed.code == 7 and "--verify-key" in signed.err and len(signed.err.strip().splitlines()) == 1, signed.err
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+    accepted = modelpack("pull", layout, "-o", str(tmp_path / "c"), "--signature-policy",
+                         policy([{"type": "insecureAcceptAnything"}]))
+    assert accepted.code == 0, accepted.err
+    assert (tmp_path / "c" / "config.json").exists()
+
+
 def test_inspect_ls_resolve_and_diff_read_layouts(registry: Registry, tmp_path: Path) -> None:
     model = _model(tmp_path / "m")
     (model / "modelpack.yaml").write_text("name: m\nversion: '1'\nmetrics: {accuracy: 0.8}\n")

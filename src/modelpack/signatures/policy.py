@@ -133,17 +133,20 @@ def policy_verdict(ref: object, src: Storage, signature_policy: str | Path | Pol
     return enforce(loaded, ref, src)
 
 
-def local_verdict(what: str, signature_policy: str | Path | None) -> PolicyVerdict:
-    """The verdict on using a model of the local store that no registry names (`serve iris:1.0`).
+def local_verdict(what: str, signature_policy: str | Path | None, *, layout: bool = False) -> PolicyVerdict:
+    """The verdict on using a model no registry names: one of the local store (`serve iris:1.0`), or with
+    `layout`, an OCI layout pulled (`pull oci:DIR -o OUT`).
 
     Only a policy the user named applies (`signature_policy`, else `$MODELPACK_SIGNATURE_POLICY`): the
     containers files shared with podman judge registry pulls, as podman does not judge its local images. No
-    docker scope names a local model, so the policy's `default` does; a signature it requires is read from a
-    registry, never from the store, so such a policy refuses the model rather than letting it through unchecked.
+    docker scope names such a model, so the policy's `default` does; a signature it requires is checked
+    against a registry's reference only, so such a policy refuses the model rather than letting it through
+    unchecked (a layout's own signatures are checked with a key: `verify_key`, `--verify-key`).
 
     Args:
         what: the model, as the user named it.
         signature_policy: the explicit policy file, if any.
+        layout: the model is an OCI layout being pulled, not a stored one being served.
 
     Returns:
         The verdict (empty when no policy was named; never `signed`).
@@ -161,12 +164,19 @@ def local_verdict(what: str, signature_policy: str | Path | None) -> PolicyVerdi
     if loaded is None:  # pragma: no cover - a named file either loads or raises
         return PolicyVerdict()
     where = f"signature policy {loaded.source} (scope default)"
+    done = "nothing was pulled" if layout else "nothing was served"
     if any(requirement.type == REJECT for requirement in loaded.default):
-        raise VerificationError(f"{what} is rejected by {where}: nothing was served")
+        raise VerificationError(f"{what} is rejected by {where}: {done}")
     if all(requirement.type == ACCEPT for requirement in loaded.default):
         return PolicyVerdict(loaded.source, "default")
+    if layout:
+        raise VerificationError(f"{what} is an OCI layout and {where} requires a signature, which modelpack checks "
+                                f"against a registry's reference only: {done}", advice=compose(
+                                    "check the layout's own signatures with a key instead: {}", setting(
+                                        "pull('oci:DIR', output=OUT, verify_key=KEY)",
+                                        "modelpack pull oci:DIR -o OUT --verify-key KEY")))
     raise VerificationError(f"{what} is in the local store only and {where} requires a signature, which is read "
-                            "from a registry: nothing was served", advice=compose(
+                            f"from a registry: {done}", advice=compose(
                                 "serve the registry's reference under that policy: {}", setting(
                                     "serve_model('REGISTRY/REPOSITORY:TAG', signature_policy=FILE)",
                                     "modelpack serve REGISTRY/REPOSITORY:TAG --signature-policy FILE")))
