@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from background_server import BackgroundServer
@@ -237,3 +238,25 @@ class FaultProxy(BackgroundServer):
             self._referrers.setdefault((name, subject["digest"]), []).append(entry)
         return str(subject["digest"])
 
+
+
+def change_when_held(held: Fault, path: Path, change: str, tail: bytes) -> threading.Thread:
+    """A started thread that, once `held`'s request arrives, changes the file at `path` ("same-size": its
+    last len(tail) bytes become `tail`; "grows": `tail` is appended; "shrinks": len(tail) bytes are cut
+    off), then releases the request. Join it after the command ends (and set `held.release`)."""
+
+    def edit() -> None:
+        if not held.arrived.wait(60):
+            return
+        size = path.stat().st_size
+        with path.open("r+b") as f:
+            if change == "shrinks":
+                f.truncate(size - len(tail))
+            else:
+                f.seek(size - len(tail) if change == "same-size" else size)
+                f.write(tail)
+        held.release.set()
+
+    thread = threading.Thread(target=edit)
+    thread.start()
+    return thread

@@ -12,13 +12,12 @@ import base64
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from fault_proxy import Fault, FaultProxy
+from fault_proxy import Fault, FaultProxy, change_when_held
 from helpers import Run, htpasswd_file, modelpack
 from hostile_registry import HostileRegistry
 from registry_process import Registry
@@ -159,23 +158,7 @@ def test_a_file_changing_while_it_is_uploaded(registry: Registry, tmp_path: Path
     with FaultProxy(registry.host) as proxy:
         held = Fault(PATCH, pause_request_after=4 * MIB)
         proxy.faults.append(held)
-
-        def edit() -> None:
-            if not held.arrived.wait(60):
-                return
-            with weights.open("r+b") as f:
-                if change == "same-size":
-                    f.seek(LARGE - MIB)
-                    f.write(tail)
-                elif change == "grows":
-                    f.seek(LARGE)
-                    f.write(tail)
-                else:
-                    f.truncate(LARGE - MIB)
-            held.release.set()
-
-        editor = threading.Thread(target=edit)
-        editor.start()
+        editor = change_when_held(held, weights, change, tail)
         run = _push(proxy.host, folder, repo)
         held.release.set()
         editor.join()

@@ -9,6 +9,7 @@ import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import inspect, parse_parameter_reference, parse_reference, remote
@@ -157,7 +158,7 @@ def kubernetes(
                              advice=compose("build one with {} and pass IMAGE (or use {} to mount the artifact "
                                             "itself)", _build_image(reference, modelcar=True),
                                             _given("kind", "image-volume")))
-        if _runs_modelpack_serve(ref, pinned, node, options):
+        if _runs_modelpack_serve(ref, node, options):
             if model_format is not None:  # else silently left out: the image is its own runtime
                 raise UsageError(compose("{} applies to a modelcar; {} is a serving image, run as the predictor's "
                                          "container with no modelFormat", _named("model_format"), str(reference)))
@@ -193,7 +194,7 @@ def kubernetes(
     if not is_container_image(server_node):
         raise UsageError(compose("{} is {}, not a container image", _named("serving_image", str(serving_image)),
                                  kind_of(server_node)))
-    runs_server = _check_server(server_ref, server_pinned, server_node, serving_image, reference, options)
+    server_config = _check_server(server_ref, server_pinned, server_node, serving_image, reference, options)
     digest = pinned.split("@")[1]
     if verify_key is not None:
         from modelpack.signatures import keys, referrers
@@ -205,26 +206,29 @@ def kubernetes(
     # Every variable is set, an empty one too: the serving image's own values name the model it was built from.
     # Only printable values, as build-image writes them (a line break or an escape would reach the container).
     identity = {"name": "", "version": "", **model_identity(meta), "digest": digest}
-    if not runs_server:  # said once the YAML is to be written, not before a refusal
-        log.warning("%s does not run `modelpack serve` (its entrypoint): the Deployment runs `modelpack serve "
-                    "/models` in it, which needs modelpack installed there (build-image makes such an image)",
-                    serving_image)
+    from modelpack.image.serving_check import serving_image_problems
+
+    problems = serving_image_problems(server_config, [p for layer in node.layers if (p := layer_path(layer))]
+                                      if isinstance(node, Manifest) else [], meta.get("framework"))
+    if problems:  # said once the YAML is to be written, not before a refusal
+        log.warning("%s %s", serving_image, "; it ".join(problems))
     return k8s.render([k8s.deployment(where, server_pinned, cpu, memory, volume_image=pinned,
                                       model_digest=digest, identity=identity), k8s.service(where)])
 
 
 def _check_server(server_ref: Reference, server_pinned: str, server_node: Manifest | Index,
-                  serving_image: str | Reference, reference: str | Reference, options: ClientOptions | None) -> bool:
+                  serving_image: str | Reference, reference: str | Reference,
+                  options: ClientOptions | None) -> dict[str, Any] | None:
     """A modelcar given as the serving image is refused (it holds a model and runs no server: a pod would
-    fail on `modelpack serve`). Returns whether the image runs `modelpack serve`: the Deployment's command
-    needs modelpack installed in it, which any other image is warned about."""
+    fail on `modelpack serve`). Returns the image's (first platform's) config, which says what else it lacks
+    (`serving_check`), or None when it has none to read."""
     from modelpack.image.modelcar import LAYOUT_ANNOTATION
 
     if LAYOUT_ANNOTATION in (server_node.annotations or {}):
         raise UsageError(compose("{} is a modelcar (built with {}): it holds a model and runs no server",
                                  _named("serving_image", str(serving_image)), setting("modelcar=True", "--modelcar")),
                          advice=compose("build a serving image with {} and pass it", _build_image(reference)))
-    return _runs_modelpack_serve(server_ref, server_pinned, server_node, options)
+    return _image_config(server_ref, server_node, options)
 
 
 def _warn_tar_layers(node: Manifest | Index) -> None:
@@ -257,20 +261,26 @@ def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Ma
     return str(ref.with_digest(desc.digest)), parse_manifest(data)
 
 
-def _runs_modelpack_serve(ref: Reference, pinned: str, node: Manifest | Index, options: ClientOptions | None) -> bool:
+def _runs_modelpack_serve(ref: Reference, node: Manifest | Index, options: ClientOptions | None) -> bool:
     """Whether the image's (first platform's) entrypoint is `modelpack serve`: a serving image, not a modelcar."""
+    config = _image_config(ref, node, options)
+    settings = config.get("config") if config is not None else None
+    entrypoint = settings.get("Entrypoint") if isinstance(settings, dict) else None
+    return isinstance(entrypoint, list) and entrypoint[:2] == ["modelpack", "serve"]
+
+
+def _image_config(ref: Reference, node: Manifest | Index, options: ClientOptions | None) -> dict[str, Any] | None:
+    """The config of the image (of an index: its first platform's), or None when it has none that reads."""
     target = remote(ref, options)
     if isinstance(node, Index):
         child = next((m for m in node.manifests if m.platform is None or m.platform.os != "unknown"), None)
         if child is None:
-            return False
+            return None
         node = parse_manifest(target.fetch_manifest(child.digest)[1])
         if not isinstance(node, Manifest):
-            return False
+            return None
     config = parse_or_none(read_small(target, node.config, MAX_MANIFEST_BYTES))
-    settings = config.get("config") if isinstance(config, dict) else None
-    entrypoint = settings.get("Entrypoint") if isinstance(settings, dict) else None
-    return isinstance(entrypoint, list) and entrypoint[:2] == ["modelpack", "serve"]
+    return config if isinstance(config, dict) else None
 
 
 def _recorded_model(node: Manifest | Index, options: ClientOptions | None) -> tuple[str | None, list[str]]:

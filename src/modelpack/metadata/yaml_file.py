@@ -13,10 +13,16 @@ from modelpack.errors import MetadataError
 from modelpack.metadata.filename import MAX_METADATA_BYTES
 from modelpack.oci.jsontext import MAX_DEPTH
 
-# Values a document may hold once its aliases are expanded: a 1 MiB file without aliases holds at most
-# ~500,000; with them, ten lines of "billion laughs" hold 10**9, which every later walk of the metadata (its
-# checks, its JSON) would visit one by one.
-MAX_NODES = 1_000_000
+# Values (each text, number, list or mapping) a document may hold, as written and once its aliases are
+# expanded. The metadata describes a model (model-spec's config: a few dozen fields, short lists of authors,
+# licenses, datasets, languages); the longest honest lists hold tens or hundreds of items. PyYAML composes
+# ~50,000 values a second, so a 1 MiB file of 300,000 list items took ~6 s per read (a push reads it twice),
+# and ten lines of "billion laughs" hold 10**9 values that every later walk (checks, JSON) would visit.
+MAX_VALUES = 10_000
+
+
+class TooManyValues(yaml.composer.ComposerError):
+    """The document holds more than MAX_VALUES values: refused while composing, before it is all read."""
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -32,6 +38,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
+        if isinstance(exc, TooManyValues):
+            raise MetadataError(f"{path}{line}: {problem}: metadata describes the model; keep long lists in a "
+                                "file of the model instead") from None
         raise MetadataError(f"{path}: not valid YAML{line}: {problem}") from None
     if data is None:
         return {}
@@ -46,17 +55,21 @@ class JsonLoader(yaml.SafeLoader):
     name a bad one, such as month 13); `!!binary`, `!!set`, `!!omap` and `!!pairs` are refused. A key
     given twice in one mapping is an error: YAML would keep the last silently, and a second `metrics:`
     block lower in the file would quietly replace the first. Nesting deeper than MAX_DEPTH levels, an
-    alias inside what it names (JSON has no cycles) and aliases expanding past MAX_NODES values are
-    refused before anything is built: PyYAML composes recursively (a RecursionError), and builds aliases
-    as shared objects that every later walk expands."""
+    alias inside what it names (JSON has no cycles) and more than MAX_VALUES values, as written or with
+    aliases expanded, are refused before anything is built: PyYAML composes recursively (a
+    RecursionError), and builds aliases as shared objects that every later walk expands."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._values = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self._depth += 1
+        self._values += 1
         try:
+            if self._values > MAX_VALUES:
+                raise TooManyValues(None, None, f"more than {MAX_VALUES:,} values", self.peek_event().start_mark)
             if self._depth > MAX_DEPTH:
                 raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep",
                                                   self.peek_event().start_mark)
@@ -94,7 +107,7 @@ for _tag in ("binary", "set", "omap", "pairs"):
 
 def _expanded(node: yaml.Node, sizes: dict[int, tuple[int, int]], path: set[int], depth: int) -> tuple[int, int]:
     """How many values `node` holds with its aliases expanded, and how many levels (each node counted once
-    per use, computed once: `sizes`); raises ComposerError past MAX_NODES, MAX_DEPTH levels from the top
+    per use, computed once: `sizes`); raises ComposerError past MAX_VALUES, MAX_DEPTH levels from the top
     (`depth`: `node`'s), or for an alias inside what it names (`path`: the nodes being counted)."""
     key = id(node)
     if key in sizes:
@@ -116,8 +129,7 @@ def _expanded(node: yaml.Node, sizes: dict[int, tuple[int, int]], path: set[int]
     counted = [_expanded(child, sizes, path, depth + 1) for child in children]
     path.discard(key)
     total = 1 + sum(size for size, _ in counted)
-    if total > MAX_NODES:
-        raise yaml.composer.ComposerError(None, None, f"its aliases expand to more than {MAX_NODES:,} values",
-                                          node.start_mark)
+    if total > MAX_VALUES:
+        raise TooManyValues(None, None, f"its aliases expand to more than {MAX_VALUES:,} values", node.start_mark)
     sizes[key] = (total, 1 + max((levels for _, levels in counted), default=0))
     return sizes[key]

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelpack.errors import IntegrityError, NotFoundError
+from modelpack.errors import NotFoundError
 from modelpack.metadata.created import creation_time, source_date_epoch
 from modelpack.metadata.mapping import manifest_annotations, model_config, rfc3339
 from modelpack.oci import digest as digests
@@ -28,7 +28,7 @@ from modelpack.packing.archive_entries import check_archive_entries
 from modelpack.packing.archive_key import archive_key
 from modelpack.packing.hashcache import HashCache
 from modelpack.packing.manifest_size import check_manifest_size, far_below_manifest_limit
-from modelpack.packing.reading import open_source
+from modelpack.packing.reading import changed, open_source
 from modelpack.packing.rules import DEFAULT_RULES
 from modelpack.packing.select import LayerSource, select_layers
 from modelpack.packing.tarball import tar_chunks
@@ -221,7 +221,7 @@ def build(
             with open_source(file) as stream:
                 digest, size = digests.of_stream(stream, advance)
             if size != file.size:
-                raise IntegrityError(f"{source.relpath} changed while it was being packed")
+                raise changed(source.relpath)
         except BaseException as exc:
             future.set_exception(exc)
             raise

@@ -9,15 +9,38 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Iterator
 from typing import Any
 
 from modelpack.errors import IntegrityError, ModelpackError
-from modelpack.packing.select import SourceFile
+from modelpack.packing.select import SourceFile, stamp_of
 
 
 class SourceReadError(ModelpackError):
     """A model file could not be read (exit 1)."""
+
+
+def changed(relpath: str, how: str = "") -> IntegrityError:
+    """The error for a model file that changed while it was being read (`how`: said in parentheses)."""
+    said = f" ({how})" if how else ""
+    return IntegrityError(f"{relpath} changed while it was being packed{said}; run again once nothing writes to it")
+
+
+def check_unchanged(file: SourceFile) -> None:
+    """Raise `changed` if `file` is no longer as the walk found it (written to, touched or replaced since):
+    read after a tar member was, so a folder's layer sent after it was hashed is never other bytes than
+    the digest it is sent as, and the error names the file instead of a registry refusing the digest.
+
+    Raises:
+        IntegrityError: it changed (a file not found by a walk, without a stamp, is not checked).
+    """
+    if not file.stamp:
+        return
+    with named_errors(file.relpath):
+        st = os.stat(file.path)
+    if st.st_size != file.size or stamp_of(st) != file.stamp:
+        raise changed(file.relpath)
 
 
 @contextlib.contextmanager
@@ -27,7 +50,7 @@ def named_errors(relpath: str) -> Iterator[None]:
     try:
         yield
     except FileNotFoundError:
-        raise IntegrityError(f"{relpath} changed while it was being packed (it was deleted)") from None
+        raise changed(relpath, "it was deleted") from None
     except OSError as exc:
         raise SourceReadError(f"cannot read {relpath}: {exc.strerror or exc}") from None
 

@@ -142,11 +142,11 @@ def _walk(root: Path, exclude: Sequence[str]) -> list[SourceFile]:
                 if real in above:
                     raise UsageError(f"{relpath}: symbolic link loop (it leads back to "
                                      f"{above[real] or 'the model directory'})")
-                found.append(SourceFile(relpath, real, 0o755, 0, int(st.st_mtime), is_dir=True, stamp=_stamp(st)))
+                found.append(SourceFile(relpath, real, 0o755, 0, int(st.st_mtime), is_dir=True, stamp=stamp_of(st)))
                 visit(real, relpath + "/", {**above, real: relpath})
             elif stat.S_ISREG(st.st_mode):
                 found.append(SourceFile(relpath, real, stat.S_IMODE(st.st_mode) & 0o777, st.st_size,
-                                        int(st.st_mtime), stamp=_stamp(st)))
+                                        int(st.st_mtime), stamp=stamp_of(st)))
             else:
                 raise UsageError(f"{relpath}: not a regular file or folder (sockets, devices and FIFOs "
                                  "cannot be packed)")
@@ -155,5 +155,6 @@ def _walk(root: Path, exclude: Sequence[str]) -> list[SourceFile]:
     return found
 
 
-def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+def stamp_of(st: os.stat_result) -> tuple[int, int, int, int]:
+    """A file's `SourceFile.stamp`: what changes when it is written to, touched or replaced."""
     return st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev

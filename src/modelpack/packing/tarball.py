@@ -5,8 +5,7 @@ from __future__ import annotations
 import tarfile
 from collections.abc import Iterable, Iterator
 
-from modelpack.errors import IntegrityError
-from modelpack.packing.reading import open_source
+from modelpack.packing.reading import changed, check_unchanged, open_source
 from modelpack.packing.select import SourceFile
 
 BLOCK = tarfile.BLOCKSIZE
@@ -38,7 +37,8 @@ def tar_chunks(files: Iterable[SourceFile], mtime: int) -> Iterator[bytes]:
                 yield chunk
             grew = bool(f.read(1))
         if written != item.size or grew:
-            raise IntegrityError(f"{item.relpath} changed while it was being packed")
+            raise changed(item.relpath)
+        check_unchanged(item)  # the same size, other bytes: the layer would not be its digest
         total += written
         pad = -written % BLOCK
         if pad:

@@ -28,6 +28,11 @@ _KINDS = ".onnx, scikit-learn .skops/.joblib/.pkl, XGBoost .ubj/.bst/.json"
 CHOOSE_MODEL_FILE = compose("choose one with {}", setting("model_file=PATH", "--model-file PATH"))
 
 
+def suffixes_for(framework: str | None) -> tuple[str, ...] | None:
+    """The file suffixes a declared framework restricts the choice to, or None when it does not."""
+    return _FRAMEWORK_SUFFIXES.get((framework or "").lower())
+
+
 def is_pickle(path: Path) -> bool:
     """Whether loading `path` unpickles it (runs code the file names)."""
     return path.suffix.lower() in PICKLE_SUFFIXES
@@ -75,7 +80,7 @@ def pick(files: Mapping[str, Path], framework: str | None, label: str) -> str:
     servable = sorted(name for name, content in files.items() if _servable(Path(name), content))
     if not servable:
         raise UsageError(f"no model file modelpack can serve in {label} ({_KINDS})")
-    wanted = _FRAMEWORK_SUFFIXES.get((framework or "").lower())
+    wanted = suffixes_for(framework)
     matching = [n for n in servable if wanted is None or Path(n).suffix.lower() in wanted]
     if not matching:
         raise UsageError(f"the model's framework is {framework} but its files are {', '.join(servable)}",

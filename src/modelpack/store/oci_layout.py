@@ -23,9 +23,11 @@ from pathlib import Path
 
 from modelpack.errors import IntegrityError, NotFoundError, UsageError
 from modelpack.files import atomic_write
+from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, parse_manifest
 from modelpack.store.layout import LayoutStore
+from modelpack.store.layout_index_view import IndexFile
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
 
@@ -41,6 +43,7 @@ class OciLayout:
         self.name = root.resolve().name or "model"
         self._blobs = LayoutStore(root)
         self._index = root / "index.json"
+        self._index_file = IndexFile(self._index)  # read once per version of the file (see layout_index_view)
         self._subjects: dict[str, str | None] = {}  # manifest digest -> its subject's digest (read once)
 
     def __repr__(self) -> str:
@@ -81,7 +84,7 @@ class OciLayout:
         entry = Descriptor(mediaType=desc.media_type, digest=desc.digest, size=desc.size,
                            artifactType=desc.artifact_type or parse_manifest(data).artifact_type)
         with self._locked():
-            entries = self._entries()
+            entries = self._index_file.read()
             if tag is not None:
                 entries = [e for e in entries if e.annotation(mt.A_REF_NAME) != tag]
                 entries.append(entry.replace(annotations={mt.A_REF_NAME: tag}))
@@ -96,28 +99,33 @@ class OciLayout:
         return found
 
     def find(self, version: str) -> Descriptor | None:
-        for entry in self._entries():
-            if entry.annotation(mt.A_REF_NAME) == version or entry.digest == version:
-                return entry.replace(annotations=None)
-        return None
+        view = self._index_file.view()
+        entry = view.by_tag.get(version) or view.by_digest.get(version)  # (a tag has no ':', a digest has)
+        return entry.replace(annotations=None) if entry is not None else None
 
     def _listed_by_an_index(self, digest: str) -> Descriptor | None:
         """A manifest listed by an index of index.json rather than by index.json itself, by digest: what
-        `skopeo copy --all` writes for an index's children (a platform image, a signature of a fallback index)."""
-        if not digest.startswith(("sha256:", "sha512:")):
+        `skopeo copy --all` writes for an index's children (a platform image, a signature of a fallback index).
+        A digest whose blob the layout does not hold is not looked for (a stat); else every index is read
+        (verified) once per version of index.json, not once per lookup."""
+        if not digest.startswith(("sha256:", "sha512:")) or not digests.is_digest(digest):
             return None
-        for entry in self._entries()[:MAX_INDEX_ENTRIES]:
-            if entry.media_type not in (mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST):
-                continue
-            try:
-                node = parse_manifest(self._blobs.read_blob_bytes(entry))
-            except (IntegrityError, NotFoundError):
-                continue  # a damaged entry lists nothing, as in _subject_of
-            if isinstance(node, Index):
-                for child in node.manifests:
-                    if child.digest == digest:
-                        return child.replace(annotations=None)
-        return None
+        if not self._blobs.blob_path(digest).is_file():
+            return None
+        view = self._index_file.view()
+        if view.children is None:
+            children: dict[str, Descriptor] = {}
+            for entry in view.entries[:MAX_INDEX_ENTRIES]:
+                if entry.media_type not in (mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST):
+                    continue
+                try:
+                    node = parse_manifest(self._blobs.read_blob_bytes(entry))
+                except (IntegrityError, NotFoundError):
+                    continue  # a damaged entry lists nothing, as in _subject_of
+                for child in node.manifests if isinstance(node, Index) else ():
+                    children.setdefault(child.digest, child.replace(annotations=None))
+            view.children = children
+        return view.children.get(digest)
 
     def default_version(self) -> str:
         """What `oci:DIR` with no tag names: the layout's only tagged manifest, else its only manifest.
@@ -169,14 +177,14 @@ class OciLayout:
 
     def untag(self, tag: str) -> bool:
         with self._locked():
-            entries = self._entries()
+            entries = self._index_file.read()
             kept = [e for e in entries if e.annotation(mt.A_REF_NAME) != tag]
             self._write(kept)
         return len(kept) < len(entries)
 
     def delete_manifest(self, digest: str) -> None:
         with self._locked():
-            entries = self._entries()
+            entries = self._index_file.read()
             if not any(e.digest == digest for e in entries):
                 raise NotFoundError(f"{digest} is not in the OCI layout {self.root}")
             self._write([e for e in entries if e.digest != digest])
@@ -192,19 +200,7 @@ class OciLayout:
         return self._subjects[entry.digest]
 
     def _entries(self) -> list[Descriptor]:
-        try:
-            data = self._index.read_bytes()
-        except FileNotFoundError:
-            return []
-        except IsADirectoryError:
-            raise UsageError(f"{self._index} is a directory, not an OCI layout's index") from None
-        try:
-            node = parse_manifest(data)
-        except IntegrityError as exc:
-            raise IntegrityError(f"the OCI layout's index {self._index} is not valid ({exc})") from None
-        if not isinstance(node, Index):
-            raise IntegrityError(f"the OCI layout's index {self._index} is not an image index")
-        return list(node.manifests)
+        return self._index_file.view().entries
 
     def _write(self, entries: list[Descriptor]) -> None:
         atomic_write(self._index, Index(manifests=entries).canonical_bytes())
