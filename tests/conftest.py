@@ -172,7 +172,8 @@ def modelpack_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     """Every test gets its own MODELPACK_HOME, an empty Docker credentials dir, an empty registries.conf and
     an empty folder of drop-ins in place of /etc/containers/registries.conf.d and
     ~/.config/containers/registries.conf.d (the machine's files must not route or refuse the tests' pulls:
-    a test that wants drop-ins writes its own), and a signature policy that accepts anything (nor may the
+    a test that wants drop-ins writes its own), empty XDG_RUNTIME_DIR and XDG_CONFIG_HOME (no containers
+    auth file), and a signature policy that accepts anything (nor may the
     machine's policy.json judge them)."""
     home = tmp_path_factory.mktemp("modelpack-home")
     docker_config = tmp_path_factory.mktemp("docker-config")
@@ -185,6 +186,10 @@ def modelpack_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     accept = docker_config / "accept-anything-policy.json"
     accept.write_text('{"default": [{"type": "insecureAcceptAnything"}]}\n')
     monkeypatch.setenv("MODELPACK_SIGNATURE_POLICY", str(accept))
+    # Nor may the machine's containers auth files lend credentials: read first, with or without registries.conf
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    for name in ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME"):
+        monkeypatch.setenv(name, str(tmp_path_factory.mktemp(name.lower())))
     return home
 
 

@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 import modelpack as mp
 from modelpack.store.options import ClientOptions
 
@@ -33,6 +35,22 @@ def modelpack(*args: str, env: dict[str, str] | None = None, stdin: str | None =
         timeout=timeout,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def own_auth_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the containers auth files (and HOME) into `tmp_path`: HOME `user/`, XDG_RUNTIME_DIR `run/`
+    (made, 0700), XDG_CONFIG_HOME `config/`, no REGISTRY_AUTH_FILE.
+
+    Returns:
+        The primary auth file's path, `run/containers/auth.json` (not made).
+    """
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    (tmp_path / "run").mkdir(mode=0o700)
+    (tmp_path / "user").mkdir(exist_ok=True)
+    return tmp_path / "run" / "containers" / "auth.json"
 
 
 def htpasswd_file(path: Path, user: str, password: str) -> Path:

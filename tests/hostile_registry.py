@@ -2,8 +2,9 @@
 answering, dripping bytes, endless or compressed bodies, redirects to other hosts, pagination loops).
 
 `routes` maps a regular expression over "METHOD /path?query" to a function answering the request; the
-first match wins, anything else is a 404. Every request is recorded with its Authorization header, so
-tests can check which host saw which credentials. `stop` is set when the server shuts down: handlers that
+first match wins, anything else is a registry's 404 (`GET /v2/`: 200, as every registry answers it).
+Every request is recorded with its Authorization header, so tests can check which host saw which
+credentials. `stop` is set when the server shuts down: handlers that
 stall wait on it rather than on a clock.
 """
 
@@ -23,6 +24,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
+JSON = {"Content-Type": "application/json; charset=utf-8"}  # as a registry types its error bodies
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -56,7 +58,10 @@ class HostileRegistry(BackgroundServer):
                     if re.search(pattern, line):
                         answer(self)
                         return
-                reply(self, 404, json.dumps({"errors": [{"code": "NOT_FOUND", "message": "no such thing"}]}))
+                if line == "GET /v2/":  # what every registry answers (a host that 404s it is none)
+                    reply(self, 200, "{}", JSON)
+                    return
+                reply(self, 404, json.dumps({"errors": [{"code": "NOT_FOUND", "message": "no such thing"}]}), JSON)
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _answer
 
@@ -141,7 +146,7 @@ def serve_content(content: dict[str, tuple[str, bytes]]) -> Answer:
     def answer(handler: BaseHTTPRequestHandler) -> None:
         key = handler.path.split("?")[0].rsplit("/", 1)[-1]
         if key not in content:
-            reply(handler, 404, json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": key}]}))
+            reply(handler, 404, json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": key}]}), JSON)
             return
         media_type, data = content[key]
         digest = "sha256:" + hashlib.sha256(data).hexdigest()

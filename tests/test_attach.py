@@ -58,8 +58,8 @@ def test_attach_uploads_only_the_new_blobs_and_records_the_parent(registry: Regi
     kept = modelpack("attach", "--plain-http", ref, "eval/report.md", "-t", "1.0.2", cwd=work)
     assert kept.code == 0, kept.err
     # In the CLI's words only (flags), one line: no Python parameter named on the command line.
-    assert kept.err.splitlines()[0] == (f"{ref.rsplit(':', 1)[0]}:1.0.2 records its parent's version 1.0: attach "
-                                        "again with --set version=1.0.2 to record 1.0.2")
+    assert kept.err.splitlines()[0] == (f"warning: {ref.rsplit(':', 1)[0]}:1.0.2 records its parent's version 1.0: "
+                                        "attach again with --set version=1.0.2 to record 1.0.2")
     assert "overrides" not in kept.err and "API" not in kept.err
     assert info.parent == f"{ref}@{parent_digest}"
     chain = list(mp.lineage(new_ref, options=PLAIN))

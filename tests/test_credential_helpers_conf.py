@@ -111,6 +111,7 @@ def test_helpers_are_tried_in_order_past_broken_ones(locked: Registry, helpers: 
                                ["not on PATH", "gave no answer in 2 s (killed)", "printed over 64 KiB",
                                 "other than JSON with Username and Secret", "failed: keyring locked"], strict=True):
         assert f"docker-credential-{name}" in line and why in line and "trying the next" in line, line
+        assert line.startswith("warning: credential helper "), line  # a warning says so, as an error does
     assert PASSWORD not in pushed.err
     assert calls(helpers) == [f"get {locked.host}"]  # asked once, for the host that asked
 

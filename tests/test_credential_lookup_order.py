@@ -114,8 +114,8 @@ def test_logout_removes_what_podman_login_wrote_to_the_primary_auth_file(locked:
     read_only.write_text(json.dumps({"auths": {locked.host: _auth(PASSWORD)}}))
     again = modelpack("logout", locked.host)
     assert again.code == 0 and again.out.strip() == f"Not logged in to {locked.host}"
-    assert again.err.strip() == (f"credentials for {locked.host} are also in {read_only}, which logout leaves "
-                                 "alone: remove them there")
+    assert again.err.strip() == (f"warning: credentials for {locked.host} are also in {read_only}, which logout "
+                                 "leaves alone: remove them there")
 
 
 def test_login_says_where_it_saved_in_one_type(locked: Registry, home: Path) -> None:
@@ -157,5 +157,5 @@ def test_logout_names_a_dockercfg_still_holding_the_hosts_credentials(locked: Re
     (home / ".dockercfg").write_text(json.dumps({f"https://{locked.host}/v1/": _auth(PASSWORD)}))
     out = modelpack("logout", locked.host)
     assert out.code == 0 and out.out.strip() == f"Not logged in to {locked.host}"
-    assert out.err.strip() == (f"credentials for {locked.host} are also in {home / '.dockercfg'}, which logout "
-                               "leaves alone: remove them there")
+    assert out.err.strip() == (f"warning: credentials for {locked.host} are also in {home / '.dockercfg'}, which "
+                               "logout leaves alone: remove them there")

@@ -97,6 +97,7 @@ def test_an_upload_location_on_another_host_gets_no_credentials(tmp_path: Path) 
         other.routes[""] = lambda h: reply(h, 202, b"")
         registry.routes["^POST /v2/a/b/blobs/uploads/"] = basic_only(lambda h: reply(h, 202, b"", location))
         registry.routes["^PUT /v2/a/b/manifests/"] = basic_only(lambda h: reply(h, 201, b""))
+        registry.routes["^GET /v2/$"] = basic_only(lambda h: reply(h, 200, b"{}"))  # as every registry answers
         registry.routes["/v2/"] = basic_only(lambda h: reply(h, 404, b""))
         login_to(registry.host)
         mp.push(model, f"{registry.host}/a/b:1", options=ClientOptions(plain_http=True, backoff=0.01))

@@ -229,9 +229,9 @@ def test_k8s_image_volume_refuses_a_modelcar_as_serving_image(registry: Registry
     # An image that does not run `modelpack serve` (a plain base) is written, with a warning saying so.
     plain = modelpack("k8s", "--kind", "image-volume", "--serving-image", base, model, "--plain-http")
     assert plain.code == 0 and "kind: Deployment" in plain.out, plain.err
-    assert plain.err == (f"{base} does not run `modelpack serve` (its entrypoint): the Deployment runs `modelpack "
-                         "serve /models` in it, which needs modelpack installed there (build-image makes such an "
-                         "image)\n")
+    assert plain.err == (f"warning: {base} does not run `modelpack serve` (its entrypoint): the Deployment runs "
+                         "`modelpack serve /models` in it, which needs modelpack installed there (build-image makes "
+                         "such an image)\n")
     serving = registry.repo("serving") + ":1"
     assert build(model, serving, "--base", base, "--no-serving-layer").code == 0
     quiet = modelpack("k8s", "--kind", "image-volume", "--serving-image", serving, model, "--plain-http")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import htpasswd_file, modelpack
+from helpers import htpasswd_file, modelpack, own_auth_files
 from registry_process import Registry
 
 USER, PASSWORD, OLD = "auth-user", "New-Pa55-9x", "Old-Pa55-1a"
@@ -32,12 +32,7 @@ def locked(fresh_registry: Callable[..., Registry], tmp_path: Path) -> Registry:
 def containers_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """registries.conf naming `containers-auth.json`, with auth files of this test's own; the primary one's path."""
     Path(os.environ["CONTAINERS_REGISTRIES_CONF"]).write_text('credential-helpers = ["containers-auth.json"]\n')
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
-    (tmp_path / "run").mkdir(mode=0o700)
-    return tmp_path / "run" / "containers" / "auth.json"
+    return own_auth_files(tmp_path, monkeypatch)
 
 
 def _entry(password: str) -> dict[str, str]:

@@ -44,7 +44,7 @@ def test_a_deleted_model_signing_referrer_does_not_fail_the_pull(pushed: tuple[s
     pulled = modelpack("pull", "--plain-http", ref, "-o", str(out))
     assert pulled.code == 0, pulled.err
     assert sorted(p.name for p in out.iterdir()) == ["model.safetensors", "modelpack.yaml"]
-    warnings = [line for line in pulled.err.splitlines() if line.startswith("model.sig not written")]
+    warnings = [line for line in pulled.err.splitlines() if line.startswith("warning: model.sig not written")]
     assert len(warnings) == 1 and listed in warnings[0], pulled.err
 
 

@@ -73,7 +73,8 @@ def _pull(place: Path, ref: str, out: Path | None, *extra: str, store: Path | No
             "DOCKER_CONFIG": str(own / "docker"),
             "CONTAINERS_REGISTRIES_CONF": str(own / "docker" / "registries.conf"),
             "MODELPACK_REGISTRIES_CONF_D": str(own / "docker" / "registries.conf.d"),
-            "MODELPACK_SIGNATURE_POLICY": str(policy), "XDG_RUNTIME_DIR": str(own / "home")}
+            "MODELPACK_SIGNATURE_POLICY": str(policy), "XDG_RUNTIME_DIR": str(own / "home"),
+            "XDG_CONFIG_HOME": str(own / "home" / ".config")}
     return subprocess.run([*_as_nobody(), sys.executable, "-m", "modelpack", "pull", "--plain-http", ref,
                            *(["-o", str(out)] if out else []), *extra],
                           capture_output=True, text=True, env=env, cwd=own / "home", timeout=120)

@@ -50,7 +50,7 @@ def test_a_stopped_pull_holding_the_lock_does_not_hang_the_next(registry: Regist
         stall.release.set()
     _, first_err = first.communicate(timeout=90)
     assert second.returncode == 0, err
-    said = [line for line in err.splitlines() if line.startswith(f"blob sha256:{digest}: ")]
+    said = [line for line in err.splitlines() if line.startswith(f"warning: blob sha256:{digest}: ")]
     assert len(said) == 1, err  # one line, naming the holder and what the pull does instead
     assert f"process {first.pid} (stopped) has held" in said[0] and "file of its own" in said[0]
     assert json.loads(out)["bytesCopied"] >= size  # fetched by the second pull itself

@@ -321,11 +321,9 @@ def inspect_fetched(
                                local_flag=_READ_LOCALLY[read_remote_by])
     try:
         desc, data = repo.fetch_manifest(version or "")
-    except NotFoundError as exc:
+    except NotFoundError:
         if not local or not isinstance(place, Reference):
-            from modelpack.store.registry import named_missing
-
-            raise named_missing(repo, exc) from None
+            raise
         if not place.registry:  # a bare name: perhaps a tag of a stored model (`tag REF champion`)
             raise not_in_store(place, (e.reference for e in _store(store).entries())) from None
         raise NotFoundError(f"{place.written} is not in the local store",

@@ -34,7 +34,6 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
-from modelpack.store.registry import named_missing
 from modelpack.store.target import Storage
 from modelpack.unpacking import layer_path, unpack_manifest
 
@@ -148,10 +147,7 @@ def pull(
             verified = len(referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key))))
             version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
         if fetched is None:
-            try:
-                fetched = src.fetch_manifest(version)
-            except NotFoundError as exc:
-                raise named_missing(src, exc) from None
+            fetched = src.fetch_manifest(version)
         if prefetched is not None and prefetched.blobs:
             src = PrefetchedSource(src, prefetched.blobs)  # (it delegates the rest to src)
         refuse_container_image(ref, parse_manifest(fetched[1]))  # before any blob is fetched

@@ -1,12 +1,12 @@
-"""Registry credentials: `login` checks them against the registry before saving them in the docker
-config; `logout` forgets them."""
+"""Registry credentials: `login` checks them against the registry before saving them in an auth file (see
+`store.credential_sources.login_file`); `logout` forgets them."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from modelpack.errors import UsageError
-from modelpack.oci.reference import is_domain
+from modelpack.oci.reference import is_domain, is_repository_name
 from modelpack.store import credentials
 from modelpack.store import registries_files as registries_conf
 from modelpack.store.credential_types import SavedCredentials
@@ -16,8 +16,9 @@ from modelpack.store.options import ClientOptions, closes_own_options
 @closes_own_options
 def login(registry: str, username: str, password: str, *,
           options: ClientOptions | None = None) -> SavedCredentials:
-    """Check the credentials against the registry, then save them (the docker config, or as registries.conf's
-    `credential-helpers` says).
+    """Check the credentials against the registry, then save them: in `$REGISTRY_AUTH_FILE` when set, in
+    `$XDG_RUNTIME_DIR/containers/auth.json` when it holds the host already, else in the docker config (or
+    as registries.conf's `credential-helpers` says).
 
     Args:
         registry: the registry host, e.g. `localhost:5000` or `ghcr.io`.
@@ -26,7 +27,7 @@ def login(registry: str, username: str, password: str, *,
         options: how to reach the registry (left as they are: the credentials are checked on a copy).
 
     Returns:
-        Where they were saved: `auth_file`, the auth file written (the docker config), and `helper`, the
+        Where they were saved: `auth_file`, the auth file written, and `helper`, the
         credential helper program keeping the secret, when one does (the config's, or registries.conf's
         `credential-helpers`, which write no file); `str()` of it says both.
 
@@ -48,18 +49,23 @@ def login(registry: str, username: str, password: str, *,
 
 
 def logout(registry: str) -> bool:
-    """Forget the saved credentials of `registry`.
+    """Forget the saved credentials of `registry`: a host's entry, or a repository's own
+    (`ghcr.io/team/model`, as auth files may hold and `podman logout` removes), leaving the others.
 
     Args:
-        registry: the registry host.
+        registry: the registry host, or a host and a repository path on it.
 
     Returns:
         Whether there were any.
 
     Raises:
-        UsageError: `registry` is not a host.
+        UsageError: `registry` is not a host, nor a host and a repository path.
     """
-    return credentials.remove(_login_host(registry))
+    host, _, repository = registry.removeprefix("https://").removeprefix("http://").rstrip("/").partition("/")
+    if repository and not (is_domain(host) and is_repository_name(repository)):
+        raise UsageError(f"{registry!r} is not a registry host nor a repository on one (e.g. ghcr.io or "
+                         "ghcr.io/team/model; lower-case, no tag)")
+    return credentials.remove(_login_host(host), repository or None)
 
 
 def _login_host(registry: str) -> str:

@@ -44,11 +44,20 @@ def clean(value: object, keep: str = "") -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+WARNING_PREFIX = "warning: "
+
+
 class EscapingFormatter(logging.Formatter):
     """Log lines carry text a registry, an artifact or a client chose (URLs, paths, error messages):
-    shown escaped, one line each."""
+    shown escaped, one line each. A warning starts with `warning: ` (as an error with `error: `), once:
+    a message that says it itself is not prefixed again (with -v the prefix comes before the logger's name)."""
 
     def format(self, record: logging.LogRecord) -> str:
         if isinstance(record.msg, Wording):  # a warning that names a setting: in the CLI's terms (flags)
             record = logging.makeLogRecord({**record.__dict__, "msg": record.msg.cli})
-        return clean(super().format(record))
+        if record.levelno != logging.WARNING:
+            return clean(super().format(record))
+        message = record.getMessage()
+        if message.startswith(WARNING_PREFIX):
+            record = logging.makeLogRecord({**record.__dict__, "msg": message[len(WARNING_PREFIX):], "args": None})
+        return WARNING_PREFIX + clean(super().format(record))

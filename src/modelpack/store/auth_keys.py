@@ -23,6 +23,13 @@ def host_keys(host: str) -> tuple[str, ...]:
     return (host, f"https://{host}", f"http://{host}")
 
 
+def entry_keys(host: str, repository: str | None = None) -> tuple[str, ...]:
+    """The keys of one entry: `repository`'s own on `host` (`quay.io/team/model`), else the host's."""
+    if not repository:
+        return host_keys(host)
+    return (f"{'docker.io' if host in DOCKER_HUB_KEYS else host}/{repository}",)
+
+
 def keys_for(host: str, repository: str | None = None) -> tuple[str, ...]:
     """The keys that may hold `host`'s credentials for `repository` (None: the host's alone), most
     specific first."""

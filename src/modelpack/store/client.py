@@ -20,6 +20,7 @@ from concurrent.futures import Future
 
 from modelpack.errors import (
     ModelpackError,
+    NotFoundError,
     RegistryError,
     TransportError,
 )
@@ -39,7 +40,7 @@ from modelpack.store.messages import (
     who,
 )
 from modelpack.store.options import ClientOptions
-from modelpack.store.refusals import refusal
+from modelpack.store.refusals import not_a_registry, refusal
 from modelpack.store.token_request import TokenRequests
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport
 from modelpack.store.upload import FileBody
@@ -63,6 +64,7 @@ class RegistryClient:
         self.auth = HostAuth(host, self.options.credentials, self.options.plain_http,
                              TokenRequests(host, self._transport, self.options, self._backoff.wait))
         self._hops = Hops(host, self.options, self.auth, self._transport, self._engine)
+        self._is_registry: bool | None = None  # not known until a 404 asks (see _no_registry)
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.host!r})"
@@ -227,8 +229,30 @@ class RegistryClient:
         return f"repository:{match.group('name')}:{actions}"
 
     def error_for(self, resp: Response, what: str) -> Exception:
-        """The typed error for a refusal (see `refusals.refusal`); the response is finished here."""
-        return refusal(resp, what, self.host, self.options.plain_http, self._credentials(resp.url))
+        """The typed error for a refusal (see `refusals.refusal`); the response is finished here. A 404
+        no registry explained, from a host that is no registry at all, is said to be that instead (see
+        `not_a_registry`), whatever the command: the one place this is decided."""
+        error = refusal(resp, what, self.host, self.options.plain_http, self._credentials(resp.url))
+        if isinstance(error, NotFoundError) and error.unexplained and self._no_registry(resp.url):
+            return not_a_registry(self.host)
+        return error
+
+    def _no_registry(self, url: str) -> bool:
+        """Whether this host answers 404 to `GET /v2/`, which every registry serves (a port typed wrong:
+        `serve` and `ui` answer 404 with a body of their own). Costs one request, only on the way to an
+        error, once per client; `url`, the 404's own, may be `/v2/` itself (`login`'s ping)."""
+        if self._is_registry is None:
+            if urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(self.base).netloc \
+                    and urllib.parse.urlsplit(url).path == "/v2/":
+                self._is_registry = False
+            else:
+                try:
+                    answer = self.send("GET", "/v2/", scope="", ok=(200,), allow_404=True, retries=0,
+                                       what=f"registry {self.host}")
+                    self._is_registry = answer.status_code != 404
+                except ModelpackError:  # a 401 it would not take, a 500: a registry, or as good as one
+                    self._is_registry = True
+        return not self._is_registry
 
     def speaks_tls(self) -> bool:
         """Whether the host answers HTTPS (an `insecure` registries.conf host may speak plain HTTP only:

@@ -1,5 +1,6 @@
 """registries.conf's `credential-helpers`: where credentials are looked up and saved, in order, as
-containers/image does (pkg/docker/config; containers-registries.conf(5), containers-auth.json(5)).
+containers/image does (pkg/docker/config; containers-registries.conf(5), containers-auth.json(5)). When
+registries.conf sets none, the list is `containers-auth.json` alone, as containers/image's default.
 
 Each name is tried in turn, and the first that knows credentials for the host gives them:
 `containers-auth.json` stands for the auth files, any other NAME for the `docker-credential-NAME`
@@ -12,10 +13,12 @@ it: its most specific one, a repository's own (`host/team/model`) or a namespace
 fails or answers garbage is said in one line and the next one is tried. Helpers are asked for the host a
 request goes to, and their answer is kept for that host only (hostauth.py).
 
-`login` writes the primary auth file, as `podman login` does (before 2026-12-06 it wrote the docker config,
-and a stale entry in the primary file, read first, went on being used). `logout` removes the host's entries
-from the primary file and the docker config (where modelpack's older logins and docker's are), and names
-any other file that still holds some.
+`login` writes the file `login_file` names: `$REGISTRY_AUTH_FILE` when set, else the primary auth file,
+as `podman login` does, where registries.conf lists `containers-auth.json` or the primary file holds the host
+already (an entry there, read first, would outvote one written anywhere else); else the docker config, as
+before (docker, oras and crane read it; podman reads it after its own files). `logout` removes the entry
+(`HOST`'s, or `HOST/NS/REPO`'s alone) from the primary auth file and the docker config (where modelpack's
+logins and docker's are), and names any other file that still holds it.
 """
 
 from __future__ import annotations
@@ -36,10 +39,15 @@ log = logging.getLogger("modelpack.credentials")
 
 
 def configured() -> tuple[str, ...]:
-    """The `credential-helpers` registries.conf sets; () when it sets none (the docker config applies)."""
+    """The `credential-helpers` registries.conf sets; () when it sets none."""
     from modelpack.store import registries_files
 
     return registries_files.load().credential_helpers
+
+
+def in_effect() -> tuple[str, ...]:
+    """The list followed: registries.conf's, else `containers-auth.json` alone (containers/image's default)."""
+    return configured() or (AUTH_FILES,)
 
 
 def auth_files() -> list[Path]:
@@ -90,10 +98,19 @@ def _server(host: str) -> str:
     return "docker.io" if host in credentials.DOCKER_HUB_KEYS else host
 
 
+def login_file(host: str, *, listed: bool) -> Path:
+    """The auth file `login` writes for `host`: `$REGISTRY_AUTH_FILE` when set (podman's and skopeo's
+    login write it); else the primary auth file (`$XDG_RUNTIME_DIR/containers/auth.json`, where podman,
+    skopeo and buildah log in) where registries.conf lists `containers-auth.json` (`listed`) or where that
+    file holds the host already (read first, its entry would outvote any other); else the docker config."""
+    primary = auth_files()[0]
+    if listed or os.environ.get(AUTH_FILE_ENV, "").strip() or credentials.holds(primary, host):
+        return primary
+    return credentials.config_path()
+
+
 def store(helpers: tuple[str, ...], host: str, creds: Credentials) -> SavedCredentials:
-    """Save `creds` with the first of `helpers` that takes them (`containers-auth.json`: the primary auth
-    file, `$REGISTRY_AUTH_FILE` or `$XDG_RUNTIME_DIR/containers/auth.json`, where podman, skopeo and buildah
-    log in: lookups read it first, so an entry left there would outvote one written anywhere else).
+    """Save `creds` with the first of `helpers` that takes them (`containers-auth.json`: in `login_file`).
 
     Raises:
         UsageError: none of them took them, each one's failure named.
@@ -101,10 +118,10 @@ def store(helpers: tuple[str, ...], host: str, creds: Credentials) -> SavedCrede
     failures: list[str] = []
     for name in helpers:
         if name == AUTH_FILES:
-            primary = auth_files()[0]
-            if primary == credentials.config_path():  # REGISTRY_AUTH_FILE names the docker config
+            path = login_file(host, listed=bool(configured()))
+            if path == credentials.config_path():  # (REGISTRY_AUTH_FILE may name it too)
                 return credentials.store_in_docker_config(host, creds)
-            return credentials.store_in_file(primary, host, creds, use_creds_store=False, kind="auth file")
+            return credentials.store_in_file(path, host, creds, use_creds_store=False, kind="auth file")
         try:
             credential_helper.run(name, "store", _store_request(host, creds))
             return SavedCredentials(helper=credential_helper.program(name))
@@ -131,8 +148,9 @@ def check_storable(helpers: tuple[str, ...], host: str) -> None:
                      f"install one, or add {AUTH_FILES!r} to the list")
 
 
-def remove(helpers: tuple[str, ...], host: str) -> bool:
-    """Erase `host`'s credentials from every one of `helpers` (as `podman logout`). Returns whether any
+def remove(helpers: tuple[str, ...], host: str, repository: str | None = None) -> bool:
+    """Erase `host`'s credentials (`repository`'s own entry on it, when given) from every one of `helpers`
+    (as `podman logout`; helper programs keep hosts only, so hold no repository's). Returns whether any
     held some.
 
     Raises:
@@ -141,9 +159,9 @@ def remove(helpers: tuple[str, ...], host: str) -> bool:
     removed = False
     for name in helpers:
         if name == AUTH_FILES:
-            removed = _remove_from_auth_files(host) or removed
+            removed = _remove_from_auth_files(host, repository) or removed
             continue
-        if credential_helper.missing(name):
+        if repository or credential_helper.missing(name):
             continue
         try:
             credential_helper.run(name, "erase", _server(host))
@@ -154,15 +172,15 @@ def remove(helpers: tuple[str, ...], host: str) -> bool:
     return removed
 
 
-def _remove_from_auth_files(host: str) -> bool:
-    """Remove `host`'s entries from the primary auth file and the docker config (where `podman login`
-    and `login` write); say which other file still holds some, as lookups would still find them there."""
+def _remove_from_auth_files(host: str, repository: str | None) -> bool:
+    """Remove the entry from the primary auth file and the docker config (where `podman login` and `login`
+    write); say which other file still holds it, as lookups would still find it there."""
     files = auth_files()
     docker = credentials.config_path()
-    removed = credentials.remove_from_docker_config(host)
+    removed = credentials.remove_from_docker_config(host, repository)
     if files[0] != docker:
-        removed = credentials.remove_from_file(files[0], host, "auth file") or removed
+        removed = credentials.remove_from_file(files[0], host, "auth file", repository=repository) or removed
     for path in [*files[1:-1], credentials.legacy_path()]:
         if path != docker:
-            credentials.warn_if_still_held(path, host)
+            credentials.warn_if_still_held(path, host, repository)
     return removed

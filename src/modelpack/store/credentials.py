@@ -1,9 +1,10 @@
-"""Registry credentials in the docker config file, shared with docker, oras, crane and skopeo.
+"""Registry credentials in auth files: the docker config, shared with docker, oras and crane, and the
+containers auth files podman, skopeo and buildah write (read first, as containers/image reads them when
+registries.conf sets no `credential-helpers`: `credential_sources.py`, where that list is followed too).
 
 `DOCKER_CONFIG` is honoured as docker does (oras-py's lookup ignores it). Credential helpers
 (`credsStore`, `credHelpers`) are run as docker runs them: `docker-credential-NAME get|store|erase`
-(`credential_helper.py`). When registries.conf sets `credential-helpers`, that list decides where
-credentials are looked up and saved instead (`credential_sources.py`).
+(`credential_helper.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from modelpack import advice
 from modelpack.errors import AuthenticationError, UsageError
 from modelpack.files import atomic_write, read_capped
 from modelpack.store import credential_helper
-from modelpack.store.auth_keys import DOCKER_HUB_KEYS, host_keys, keys_for, legacy_host
+from modelpack.store.auth_keys import DOCKER_HUB_KEYS, entry_keys, keys_for, legacy_host
 from modelpack.store.credential_helper import HelperFailed
 from modelpack.store.credential_types import Credentials, SavedCredentials
 
@@ -83,18 +84,16 @@ def _checked(data: Any, path: Path, kind: str) -> dict[str, Any]:
 def lookup(host: str, repository: str | None = None) -> Credentials | None:
     """Credentials for `host` (for `repository` on it: an entry of its own or of a namespace holding it
     wins, see `auth_keys`): through registries.conf's `credential-helpers` when it sets them, else from
-    the docker config or its credential helper, else `~/.dockercfg`; None when there are none.
+    the auth files (`$REGISTRY_AUTH_FILE` or `$XDG_RUNTIME_DIR/containers/auth.json`,
+    `~/.config/containers/auth.json`, the docker config or its credential helper, `~/.dockercfg`); None
+    when there are none.
 
     Raises:
         UsageError: a credential file or registries.conf that cannot be read.
     """
     from modelpack.store import credential_sources
 
-    helpers = credential_sources.configured()
-    if helpers:
-        return credential_sources.lookup(helpers, host, repository)
-    found = in_file(config_path(), host, repository, use_creds_store=True)
-    return found if found is not None else in_legacy_file(host)
+    return credential_sources.lookup(credential_sources.in_effect(), host, repository)
 
 
 def in_file(path: Path, host: str, repository: str | None = None, *, use_creds_store: bool,
@@ -143,8 +142,9 @@ def _decode(auth: str, host: str, path: Path) -> Credentials:
 
 
 def store(host: str, creds: Credentials) -> SavedCredentials:
-    """Save credentials for `host`: where registries.conf's `credential-helpers` says when set, else through
-    the credential helper the docker config names for it (as `docker login` does), else base64 in `auths`.
+    """Save credentials for `host`: where registries.conf's `credential-helpers` says when set, else in
+    the auth file `credential_sources.login_file` names (the docker config through the credential helper
+    it names for the host, as `docker login` does, or base64 in `auths`).
 
     Returns:
         Where they were saved.
@@ -154,10 +154,7 @@ def store(host: str, creds: Credentials) -> SavedCredentials:
     """
     from modelpack.store import credential_sources
 
-    helpers = credential_sources.configured()
-    if helpers:
-        return credential_sources.store(helpers, host, creds)
-    return store_in_docker_config(host, creds)
+    return credential_sources.store(credential_sources.in_effect(), host, creds)
 
 
 def store_in_docker_config(host: str, creds: Credentials) -> SavedCredentials:
@@ -207,6 +204,8 @@ def check_storable(host: str) -> None:
     if helpers:
         credential_sources.check_storable(helpers, host)
         return
+    if credential_sources.login_file(host, listed=False) != config_path():
+        return  # a containers auth file: no helper of the docker config's is run
     helper = _helper_for(read_auth_file(config_path()), host, True)
     if helper and credential_helper.missing(helper):
         raise UsageError(f"the docker config {config_path()} names the credential helper {helper!r}, but "
@@ -214,37 +213,36 @@ def check_storable(host: str) -> None:
                          "config")
 
 
-def remove(host: str) -> bool:
-    """Forget `host`'s credentials wherever `store` would have saved them. Returns whether there were any."""
+def remove(host: str, repository: str | None = None) -> bool:
+    """Forget `host`'s credentials (`repository`'s own entry on it, if given) wherever `store` would have
+    saved them. Returns whether there were any."""
     from modelpack.store import credential_sources
 
-    helpers = credential_sources.configured()
-    if helpers:
-        return credential_sources.remove(helpers, host)
-    removed = remove_from_docker_config(host)
-    warn_if_still_held(legacy_path(), host)
-    return removed
+    return credential_sources.remove(credential_sources.in_effect(), host, repository)
 
 
-def warn_if_still_held(path: Path, host: str) -> None:
-    """Say in one line that a file `logout` leaves alone still holds `host`'s credentials (lookups would
-    still find them there)."""
-    if holds(path, host):
-        log.warning("credentials for %s are also in %s, which logout leaves alone: remove them there", host, path)
+def warn_if_still_held(path: Path, host: str, repository: str | None = None) -> None:
+    """Say in one line that a file `logout` leaves alone still holds the entry (lookups would still find
+    it there)."""
+    if holds(path, host, repository):
+        named = f"{host}/{repository}" if repository else host
+        log.warning("credentials for %s are also in %s, which logout leaves alone: remove them there", named, path)
 
 
-def remove_from_docker_config(host: str) -> bool:
+def remove_from_docker_config(host: str, repository: str | None = None) -> bool:
     """`remove` from the docker config (and through its helper for `host`, if it names one)."""
-    return remove_from_file(config_path(), host, "docker config", use_creds_store=True)
+    return remove_from_file(config_path(), host, "docker config", use_creds_store=True, repository=repository)
 
 
-def remove_from_file(path: Path, host: str, kind: str, *, use_creds_store: bool = False) -> bool:
-    """Remove `host`'s own entries from one auth file (and erase them from the helper its `credHelpers`
-    names for the host); whether there were any. Entries of the host's repositories stay, as with podman."""
+def remove_from_file(path: Path, host: str, kind: str, *, use_creds_store: bool = False,
+                     repository: str | None = None) -> bool:
+    """Remove one entry from one auth file: `repository`'s own on `host` when given, else the host's (and
+    erase the host's from the helper its `credHelpers` names; helpers keep hosts only); whether there was
+    one. A host's entry goes alone: those of its repositories stay, as with podman."""
     config = read_auth_file(path, kind)
-    helper = _helper_for(config, host, use_creds_store)
+    helper = None if repository else _helper_for(config, host, use_creds_store)
     auths = config.get("auths") or {}
-    found = [k for k in host_keys(host) if k in auths]
+    found = [k for k in entry_keys(host, repository) if k in auths]
     for key in found:
         del auths[key]
     if helper:
@@ -254,12 +252,14 @@ def remove_from_file(path: Path, host: str, kind: str, *, use_creds_store: bool 
     return bool(found) or bool(helper)
 
 
-def holds(path: Path, host: str) -> bool:
-    """Whether the auth file (or `~/.dockercfg`) at `path` has an entry of `host`'s own."""
-    if path == legacy_path():
+def holds(path: Path, host: str, repository: str | None = None) -> bool:
+    """Whether the auth file (or `~/.dockercfg`) at `path` has the entry (`repository`'s own on `host`
+    when given, else the host's)."""
+    if path == legacy_path():  # that format has host entries only
         entries = read_auth_file(path, "legacy docker config")
-        return any(legacy_host(key) == host for key in entries)
-    return any(key in (read_auth_file(path, "auth file").get("auths") or {}) for key in host_keys(host))
+        return not repository and any(legacy_host(key) == host for key in entries)
+    auths = read_auth_file(path, "auth file").get("auths") or {}
+    return any(key in auths for key in entry_keys(host, repository))
 
 
 def _helper_for(config: dict[str, Any], host: str, use_creds_store: bool) -> str | None:

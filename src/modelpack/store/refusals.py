@@ -39,7 +39,9 @@ def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Crede
         match = REPO_PATH.match(path)
         listing = advice.list_versions(f"{host}/{match.group('name')}") if match and "/manifests/" in path else None
         missing = NotFoundError(f"{what}: not found ({detail})", advice=listing)
-        missing.unexplained = not codes and resp.method != "HEAD"
+        # A HEAD's answer has no body to read codes from: a registry's still says it is JSON.
+        json_said = "json" in resp.headers.get("Content-Type", "").lower()
+        missing.unexplained = not codes if resp.method != "HEAD" else not json_said
         return missing
     if status in (401, 403):
         match = REPO_PATH.match(urllib.parse.urlsplit(resp.url or "").path)
@@ -49,3 +51,8 @@ def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Crede
                                    advice=None if creds else advice.login(host))
     said = f" ({detail})" if messages else ""  # (not "HTTP 500 (HTTP 500)")
     return RegistryError(f"{what}: {host} answered HTTP {status}{said}", status, tuple(codes))
+
+
+def not_a_registry(host: str) -> TransportError:
+    """The error for a host that answers 404 to `GET /v2/`: no OCI registry (exit 5, one line)."""
+    return TransportError(f"{host} is not an OCI registry: GET /v2/ answered HTTP 404 (check the host and port)")

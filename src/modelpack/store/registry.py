@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 
 from modelpack import advice
-from modelpack.errors import IntegrityError, ModelpackError, NotFoundError, RegistryError, TransportError
+from modelpack.errors import IntegrityError, NotFoundError, RegistryError, TransportError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, parse_manifest
@@ -321,9 +321,7 @@ class RegistryRepository(OwnsOptions):
         try:
             listed = paginate(fetch, f"{self.client.base}{self._prefix}/tags/list?n={page_size}", "tags",
                               f"tags of {self.client.host}/{self.name}")
-        except NotFoundError as exc:  # the tag list of a repository is only missing when the repository is
-            if (other := self.not_a_registry(exc)) is not exc:
-                raise other from None
+        except NotFoundError:  # the tag list of a repository is only missing when the repository is
             raise NotFoundError(f"repository {self.name} not found on {self.client.host}",
                                 advice=advice.list_repositories(self.client.host)) from None
         # A name outside the tag grammar would go into a URL as it is: `../../other/manifests/1` reads
@@ -334,25 +332,6 @@ class RegistryRepository(OwnsOptions):
                         self.client.host, self.name, len(listed) - len(tags))
         return tags
 
-
-    def not_a_registry(self, exc: NotFoundError) -> ModelpackError:
-        """`exc`, or for a 404 that no registry explained (no error codes), when the host's `GET /v2/` is
-        missing too, that the host is no registry: a port typed wrong (`serve` and `ui` answer 404 with a
-        body of their own) was "not found", with advice to list what it did not have. Costs one request,
-        only on the way to an error, and never on a registry that says why (MANIFEST_UNKNOWN ...). For
-        what the user named (the manifest a pull or inspect reads, a tag list): elsewhere a 404 means
-        "absent" to its caller."""
-        if not exc.unexplained:
-            return exc
-        try:
-            answer = self.client.send("GET", "/v2/", scope="", ok=(200,), allow_404=True, retries=0,
-                                      what=f"registry {self.client.host}")
-        except ModelpackError:  # a 401 it would not take, a 500: a registry, or as good as one
-            return exc
-        if answer.status_code != 404:
-            return exc
-        return TransportError(f"{self.client.host} is not an OCI registry: GET /v2/ answered HTTP 404 (check the "
-                              "host and port)")
 
     def has_tags(self) -> bool:
         """Whether the repository has any tag: one page of one tag (a repository never pushed to is
@@ -410,9 +389,3 @@ def open_repository(reference: Reference, options: ClientOptions | None = None) 
     reference.require_registry()
     client = options.client_for(reference.api_host) if options is not None else RegistryClient(reference.api_host)
     return RegistryRepository(client, repository_path(reference))
-
-
-def named_missing(storage: object, exc: NotFoundError) -> ModelpackError:
-    """What to raise when the manifest the user named is not found in `storage`: `exc`, or that its host
-    is no registry (see RegistryRepository.not_a_registry)."""
-    return storage.not_a_registry(exc) if isinstance(storage, RegistryRepository) else exc
