@@ -88,6 +88,11 @@ def test_login_push_logout_with_basic_auth(fresh_registry, tmp_path: Path, model
 
     wrong = modelpack("login", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin="nope\n")
     assert_one_line_error(wrong, "refused the credentials")
+    # docker's, podman's and oras's `-p PASSWORD`: refused before any request, the password not repeated
+    argument = modelpack("login", "--plain-http", reg.host, "-u", "alice", "-p", PASSWORD)
+    assert_one_line_error(argument, "--password-stdin")
+    assert argument.code == 2 and PASSWORD not in argument.err
+    assert not (Path(__import__("os").environ["DOCKER_CONFIG"]) / "config.json").exists()
 
     good = modelpack("login", "-v", "--plain-http", reg.host, "-u", "alice", "--password-stdin", stdin=PASSWORD + "\n")
     assert good.code == 0, good.err

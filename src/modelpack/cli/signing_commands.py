@@ -26,17 +26,33 @@ SIGNATURE_FORMATS = ("bundle", "simple-signing", "both")  # api.signing's; that 
 @click.argument("registry")
 @click.option("-u", "--username", required=True, help="User name; the password is asked for (or --password-stdin).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("-p", "--password", "password_given", hidden=True)  # refused with the way to do it (see below)
 @network_options
 @handle_errors
-def login(registry: str, username: str, password_stdin: bool, plain_http: bool, insecure: bool,
-          ca_file: str | None, verbose: bool) -> None:
-    """Log in to a registry; credentials go to the docker config, shared with docker, oras and crane."""
+def login(registry: str, username: str, password_stdin: bool, password_given: str | None, plain_http: bool,
+          insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """Log in to a registry. Credentials go to $REGISTRY_AUTH_FILE when set, else to the docker config
+    (shared with docker, oras and crane), or where registries.conf's credential-helpers say."""
     from modelpack import api
 
+    if password_given is not None:
+        _refuse_password_argument()
     password = _login_password(password_stdin)
     options = client_options(plain_http, insecure, ca_file, verbose)
     saved = api.login(registry, username, password, options=options)
     click.echo(f"Login succeeded (credentials saved in {saved})")
+
+
+def _refuse_password_argument() -> None:
+    """`-p PASSWORD`, as docker, podman and oras take it: a password on the command line is kept in the shell's
+    history and shown to every user by `ps`, so it is refused with the two ways that keep it out of both."""
+    from modelpack.advice import Wording
+    from modelpack.errors import UsageError
+
+    fix = ("pipe it in: printf '%s' \"$PASSWORD\" | modelpack login -u USER --password-stdin REGISTRY, "
+           "or leave it out to be asked for it")
+    raise UsageError("login takes no password on its command line (the shell's history and `ps` would show "
+                     "it)", advice=Wording(fix, fix))
 
 
 def _login_password(password_stdin: bool) -> str:
