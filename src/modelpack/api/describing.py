@@ -24,6 +24,7 @@ log = logging.getLogger("modelpack")
 # Declared fields settled before any file is hashed, in the calling thread: the file rules select the files;
 # a format is compared with them (said through the caller's `warn`); lineage is pinned (registry requests).
 _BEFORE_HASHING = frozenset({"files", "format", "parent", "datasets"})
+FIRST_LAYER_WAIT = 0.25  # seconds the metadata waits for the first layer before it is built anyway
 
 
 def describe(
@@ -74,14 +75,24 @@ def describe(
                    "hash_progress": hash_progress, "hashed_by_upload": hashed_by_upload}
     if not overrides and not _BEFORE_HASHING & set(_declared(path)):
         # Nothing declared that must be settled first (modelpack.yaml seldom has any of it): the files are
-        # selected by the default rules and hashing starts at once, while pydantic is imported (~110 ms,
-        # before the first hash otherwise) and the metadata validated on a thread. Nothing of the caller's
-        # runs there: a hook (`warn`) may close the client the call runs on, which waits for the call.
+        # selected by the default rules and hashing starts at once; pydantic is imported (~110 ms, before the
+        # first hash otherwise) and the metadata validated on a thread once the first layer is described
+        # (see _metadata_meanwhile). Nothing of the caller's runs there: a hook (`warn`) may close the
+        # client the call runs on, which waits for the call.
         from modelpack.packing.rules import DEFAULT_RULES
 
         sources = select_layers(path, DEFAULT_RULES)
         _warn_leftovers(sources, warn)
-        return build(path, _metadata_meanwhile(path, name), sources=sources, **build_hooks)  # type: ignore[arg-type]
+        first_layer = threading.Event()
+
+        def heard(layer: PackedLayer) -> None:
+            first_layer.set()
+            if on_layer is not None:
+                on_layer(layer)
+
+        build_hooks["on_layer"] = heard
+        pending = _metadata_meanwhile(path, name, first_layer)
+        return build(path, pending, sources=sources, **build_hooks)  # type: ignore[arg-type]
     from modelpack.metadata.load import load_metadata
 
     metadata = load_metadata(path, overrides, default_name=name)
@@ -126,13 +137,17 @@ def _completed(metadata: ModelMetadata, model_dir: str | Path, sources: list[Lay
     return metadata
 
 
-def _metadata_meanwhile(path: Path, name: str) -> Future[ModelMetadata]:
+def _metadata_meanwhile(path: Path, name: str, first_layer: threading.Event) -> Future[ModelMetadata]:
     """The metadata of a directory pushed with no overrides and none of `_BEFORE_HASHING` declared, built on
-    a thread of its own; its failure stops the hashing (see `build`)."""
+    a thread of its own once the first layer is described (or FIRST_LAYER_WAIT has passed); its failure
+    stops the hashing (see `build`). Importing pydantic and yaml holds the interpreter for ~60 ms, which
+    kept the first files from being hashed and their uploads from starting (2,000 small files: the first
+    upload 55 ms later); the manifest needs the metadata only once every layer is described."""
     pending: Future[ModelMetadata] = Future()
 
     def load() -> None:
         try:
+            first_layer.wait(FIRST_LAYER_WAIT)
             from modelpack.metadata.load import load_metadata
 
             pending.set_result(load_metadata(path, (), default_name=name))
