@@ -60,7 +60,7 @@ def test_what_the_serving_image_lacks_is_one_warning_line(registry: Registry, tm
     push_image(image, config)
     run = modelpack("k8s", "--kind", "image-volume", "--serving-image", image, model, "--plain-http")
     assert run.code == 0 and "kind: Deployment" in run.out, run.err
-    assert run.err == f"{image} {said}\n", run.err
+    assert run.err == f"warning: {image} {said}\n", run.err
 
 
 def test_a_serving_image_with_all_it_needs_is_quiet(registry: Registry, tmp_path: Path) -> None:
@@ -73,4 +73,4 @@ def test_a_serving_image_with_all_it_needs_is_quiet(registry: Registry, tmp_path
     push_image(image, _config(os_name="windows", labels={**BUILT, INSTALLED: NO_ONNX}))
     both = modelpack("k8s", "--kind", "image-volume", "--serving-image", image, model, "--plain-http")
     assert both.code == 0 and both.err.count("\n") == 1, both.err
-    assert both.err.startswith(f"{image} is a windows image: ") and "; it has no onnxruntime " in both.err, both.err
+    assert both.err.startswith(f"warning: {image} is a windows image: ") and "; it has no onnxruntime " in both.err, both.err
