@@ -28,7 +28,7 @@ from modelpack.output_folder import check_output, naming_output
 from modelpack.places import LayoutReference, Place, open_place, parse_place
 from modelpack.selection import LayerSelection
 from modelpack.signatures.lookup import MODEL_SIG_FILE
-from modelpack.signatures.policy import PolicyVerdict, local_verdict, policy_verdict
+from modelpack.signatures.policy import PolicyVerdict, policy_verdict
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
@@ -130,10 +130,7 @@ def pull(
             raise UsageError(f"{ref} names another digest than the prefetched manifest {fetched[0].digest}")
         version = fetched[0].digest  # exactly what the caller read, even if the tag has moved since
     with naming_mirrors(src):
-        if isinstance(ref, LayoutReference) and not isinstance(signature_policy, PolicyVerdict):
-            verdict = local_verdict(str(ref), signature_policy, layout=True)  # a policy named is never ignored
-        else:
-            verdict = policy_verdict(ref, src, signature_policy)
+        verdict = policy_verdict(ref, src, signature_policy)
         if verdict.digest is not None:
             if fetched is not None and fetched[0].digest != verdict.digest:
                 raise UsageError(f"{ref}: the prefetched manifest {fetched[0].digest} is not the digest the "

@@ -108,7 +108,8 @@ def policy_verdict(ref: object, src: Storage, signature_policy: str | Path | Pol
     """The signature policy's verdict on pulling `ref` from `src`.
 
     Args:
-        ref: what is pulled; only a registry `Reference` is checked (an OCI layout is no registry pull).
+        ref: what is pulled: a registry `Reference`, or an OCI layout (`LayoutReference`), which a policy the
+            caller named judges by its `default` (see `local_verdict`) and no other policy does.
         src: where it is read, with its mirrors.
         signature_policy: an explicit policy file (default: the one in effect, see `policy_file`), or a
             verdict already reached, returned as it is.
@@ -122,6 +123,10 @@ def policy_verdict(ref: object, src: Storage, signature_policy: str | Path | Pol
     """
     if isinstance(signature_policy, PolicyVerdict):
         return signature_policy
+    from modelpack.places import LayoutReference
+
+    if isinstance(ref, LayoutReference):  # a policy named is never ignored, nor the machine's applied to files
+        return local_verdict(str(ref), signature_policy, layout=True)
     loaded = load(signature_policy)
     if loaded is None or not isinstance(ref, Reference):
         return PolicyVerdict()

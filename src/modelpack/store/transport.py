@@ -80,8 +80,8 @@ class Transport:
 
     def __init__(self, verify: bool | str = True) -> None:
         self._pool_kw = _tls_settings(verify)
-        self._direct: urllib3.PoolManager | None = None  # made on the first request (see stream_pools)
-        self._proxied: dict[str, urllib3.PoolManager] = {}
+        # proxy URL ("" for none) -> its pools, made on its first request (see stream_pools)
+        self._managers: dict[str, urllib3.PoolManager] = {}
         self._proxies: dict[str, str] = {}  # origin -> proxy URL, "" for none
         self._lock = threading.Lock()
 
@@ -107,10 +107,9 @@ class Transport:
     def close(self) -> None:
         """Close every pooled connection (the pools open new ones if used again)."""
         with self._lock:
-            managers = [self._direct, *self._proxied.values()]
+            managers = list(self._managers.values())
         for manager in managers:
-            if manager is not None:
-                manager.clear()
+            manager.clear()
 
     def proxy(self, url: str) -> str:
         """The proxy for `url`'s origin ("" for none), looked up in the environment once per origin."""
@@ -121,26 +120,22 @@ class Transport:
         return proxy
 
     def _manager_for(self, url: str) -> urllib3.PoolManager:
-        proxy = self.proxy(url) or None
+        proxy = self.proxy(url)
         with self._lock:
-            manager = self._proxied.get(proxy) if proxy else self._direct
+            manager = self._managers.get(proxy)
             if manager is None:
-                manager = self._manager(proxy)
-                if proxy:
-                    self._proxied[proxy] = manager
-                else:
-                    self._direct = manager
+                manager = self._managers[proxy] = self._manager(proxy)
             return manager
 
-    def _manager(self, proxy: str | None) -> urllib3.PoolManager:
+    def _manager(self, proxy: str) -> urllib3.PoolManager:
         from modelpack.store.stream_pools import pool_manager
 
         try:
-            return pool_manager(proxy, self._pool_kw)
+            return pool_manager(proxy or None, self._pool_kw)
         except ImportError:  # PySocks: urllib3's [socks] extra
-            if not (proxy or "").lower().startswith("socks"):
+            if not proxy.lower().startswith("socks"):
                 raise
-            parts = urllib.parse.urlsplit(proxy or "")  # (never its user name or password)
+            parts = urllib.parse.urlsplit(proxy)  # (never its user name or password)
             raise UsageError(f"the proxy {parts.scheme}://{parts.hostname}:{parts.port} is a SOCKS proxy: "
                              "modelpack reaches one through PySocks, which is not installed",
                              advice=Wording(_SOCKS_EXTRA, _SOCKS_EXTRA)) from None
