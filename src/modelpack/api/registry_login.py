@@ -18,10 +18,14 @@ def login(registry: str, username: str, password: str, *,
           options: ClientOptions | None = None) -> SavedCredentials:
     """Check the credentials against the registry, then save them: in `$REGISTRY_AUTH_FILE` when set, in
     `$XDG_RUNTIME_DIR/containers/auth.json` when it holds the host already, else in the docker config (or
-    as registries.conf's `credential-helpers` says).
+    as registries.conf's `credential-helpers` says). A repository's login (`ghcr.io/team/model`, as
+    `podman login` takes) is checked with a token for pulling that repository and saved under that key, for
+    requests about it alone; in `$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json` (docker,
+    oras and crane, which read the docker config, know no such key; podman and skopeo read that file first).
 
     Args:
-        registry: the registry host, e.g. `localhost:5000` or `ghcr.io`.
+        registry: the registry host, e.g. `localhost:5000` or `ghcr.io`, or a host and a repository (or
+            namespace) path on it, e.g. `ghcr.io/team/model`.
         username: the user name.
         password: the password or token.
         options: how to reach the registry (left as they are: the credentials are checked on a copy).
@@ -32,20 +36,24 @@ def login(registry: str, username: str, password: str, *,
         `credential-helpers`, which write no file); `str()` of it says both.
 
     Raises:
-        UsageError: `registry` is not a host, a username or password is empty, or the host is blocked.
+        UsageError: `registry` is not a host nor a repository on one, a username or password is empty,
+            the host is blocked, or a repository's credentials would have to go to a credential helper
+            (those keep hosts only).
         AuthenticationError: the registry refused the credentials.
         TransportError, RegistryError: the registry could not be reached or answered with an error.
     """
-    host = _login_host(registry)
+    host, repository = _login_target(registry)
     if not username or not password:
         raise UsageError("login needs a username and a password")
-    credentials.check_storable(host)
+    credentials.check_storable(host, repository)
     registries_conf.load().check_host(host)
     creds = credentials.Credentials(username, password)
     # A copy: the caller's options (maybe shared by other threads) keep their own credentials.
     with replace(options or ClientOptions(), credentials=creds) as checking:
-        checking.client_for("registry-1.docker.io" if host == "docker.io" else host).ping()
-    return credentials.store(host, creds)
+        client = checking.client_for("registry-1.docker.io" if host == "docker.io" else host)
+        # A repository's credentials may be good for it alone: the token asked for is for pulling it.
+        client.ping(f"repository:{repository}:pull" if repository else "")
+    return credentials.store(host, creds, repository)
 
 
 def logout(registry: str) -> bool:
@@ -61,17 +69,17 @@ def logout(registry: str) -> bool:
     Raises:
         UsageError: `registry` is not a host, nor a host and a repository path.
     """
+    return credentials.remove(*_login_target(registry))
+
+
+def _login_target(registry: str) -> tuple[str, str | None]:
+    """The host and the repository path (None for a host's own entry) `login`/`logout` name, a URL's
+    scheme and trailing slash dropped; refused in one line when it is neither (a tag, a space: it would
+    only fail later, as if the registry had sent it)."""
     host, _, repository = registry.removeprefix("https://").removeprefix("http://").rstrip("/").partition("/")
-    if repository and not (is_domain(host) and is_repository_name(repository)):
-        raise UsageError(f"{registry!r} is not a registry host nor a repository on one (e.g. ghcr.io or "
-                         "ghcr.io/team/model; lower-case, no tag)")
-    return credentials.remove(_login_host(host), repository or None)
-
-
-def _login_host(registry: str) -> str:
-    """The host `login`/`logout` name (a URL's scheme and trailing slash dropped), refused in one line when
-    it is not one (a repository path, a space: it would only fail later, as if the registry had sent it)."""
-    host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
     if not is_domain(host):
         raise UsageError(f"{registry!r} is not a registry host (e.g. localhost:5000 or ghcr.io)")
-    return host
+    if repository and not is_repository_name(repository):
+        raise UsageError(f"{registry!r} is not a registry host nor a repository on one (e.g. ghcr.io or "
+                         "ghcr.io/team/model; lower-case, no tag)")
+    return host, repository or None

@@ -31,8 +31,10 @@ SIGNATURE_FORMATS = ("bundle", "simple-signing", "both")  # api.signing's; that 
 @handle_errors
 def login(registry: str, username: str, password_stdin: bool, password_given: str | None, plain_http: bool,
           insecure: bool, ca_file: str | None, verbose: bool) -> None:
-    """Log in to a registry. Credentials go to $REGISTRY_AUTH_FILE when set, else to the docker config
-    (shared with docker, oras and crane), or where registries.conf's credential-helpers say."""
+    """Log in to a registry (HOST), or to one repository on it (HOST/NS/REPO, used for that repository
+    alone). Credentials go to $REGISTRY_AUTH_FILE when set, else to the docker config (shared with docker,
+    oras and crane; a repository's to $XDG_RUNTIME_DIR/containers/auth.json, as podman), or where
+    registries.conf's credential-helpers say."""
     from modelpack import api
 
     if password_given is not None:
@@ -73,7 +75,7 @@ def _login_password(password_stdin: bool) -> str:
 @click.argument("registry")
 @handle_errors
 def logout(registry: str) -> None:
-    """Remove the saved credentials for a registry."""
+    """Remove the saved credentials for a registry (HOST), or a repository's own (HOST/NS/REPO)."""
     from modelpack import api
 
     if api.logout(registry):

@@ -275,7 +275,8 @@ class RegistryClient:
             raise TransportError(connection_message(self.host, exc)) from None
         return True
 
-    def ping(self) -> None:
-        """GET /v2/: checks reachability and, when logged in, the credentials."""
-        self.send("GET", "/v2/", scope="", what=f"registry {self.host}")
+    def ping(self, scope: str = "") -> None:
+        """GET /v2/: checks reachability and, when logged in, the credentials (a token registry's with a
+        token for `scope`, e.g. `repository:team/model:pull`; none named: a token for no repository)."""
+        self.send("GET", "/v2/", scope=scope, what=f"registry {self.host}")
 

@@ -16,7 +16,11 @@ request goes to, and their answer is kept for that host only (hostauth.py).
 `login` writes the file `login_file` names: `$REGISTRY_AUTH_FILE` when set, else the primary auth file,
 as `podman login` does, where registries.conf lists `containers-auth.json` or the primary file holds the host
 already (an entry there, read first, would outvote one written anywhere else); else the docker config, as
-before (docker, oras and crane read it; podman reads it after its own files). `logout` removes the entry
+before (docker, oras and crane read it; podman reads it after its own files). A repository's login
+(`HOST/NS/REPO`) writes the primary auth file even then, as `podman login` does: docker, oras and crane
+look credentials up by host alone, so in the docker config such a key would be read by no tool but
+those reading the primary file first anyway; and no credential helper takes it (helpers keep hosts
+only, as containers/image says when asked to). `logout` removes the entry
 (`HOST`'s, or `HOST/NS/REPO`'s alone) from the primary auth file and the docker config (where modelpack's
 logins and docker's are), and names any other file that still holds it.
 """
@@ -98,19 +102,22 @@ def _server(host: str) -> str:
     return "docker.io" if host in credentials.DOCKER_HUB_KEYS else host
 
 
-def login_file(host: str, *, listed: bool) -> Path:
-    """The auth file `login` writes for `host`: `$REGISTRY_AUTH_FILE` when set (podman's and skopeo's
-    login write it); else the primary auth file (`$XDG_RUNTIME_DIR/containers/auth.json`, where podman,
-    skopeo and buildah log in) where registries.conf lists `containers-auth.json` (`listed`) or where that
-    file holds the host already (read first, its entry would outvote any other); else the docker config."""
+def login_file(host: str, *, listed: bool, repository: str | None = None) -> Path:
+    """The auth file `login` writes for `host` (for `repository` on it, when given): `$REGISTRY_AUTH_FILE`
+    when set (podman's and skopeo's login write it); else the primary auth file
+    (`$XDG_RUNTIME_DIR/containers/auth.json`, where podman, skopeo and buildah log in) for a repository,
+    where registries.conf lists `containers-auth.json` (`listed`) or where that file holds the host
+    already (read first, its entry would outvote any other); else the docker config."""
     primary = auth_files()[0]
-    if listed or os.environ.get(AUTH_FILE_ENV, "").strip() or credentials.holds(primary, host):
+    if repository or listed or os.environ.get(AUTH_FILE_ENV, "").strip() or credentials.holds(primary, host):
         return primary
     return credentials.config_path()
 
 
-def store(helpers: tuple[str, ...], host: str, creds: Credentials) -> SavedCredentials:
-    """Save `creds` with the first of `helpers` that takes them (`containers-auth.json`: in `login_file`).
+def store(helpers: tuple[str, ...], host: str, creds: Credentials,
+          repository: str | None = None) -> SavedCredentials:
+    """Save `creds` (for `repository` on `host`, when given) with the first of `helpers` that takes them
+    (`containers-auth.json`: in `login_file`; helper programs keep hosts only).
 
     Raises:
         UsageError: none of them took them, each one's failure named.
@@ -118,10 +125,12 @@ def store(helpers: tuple[str, ...], host: str, creds: Credentials) -> SavedCrede
     failures: list[str] = []
     for name in helpers:
         if name == AUTH_FILES:
-            path = login_file(host, listed=bool(configured()))
-            if path == credentials.config_path():  # (REGISTRY_AUTH_FILE may name it too)
-                return credentials.store_in_docker_config(host, creds)
-            return credentials.store_in_file(path, host, creds, use_creds_store=False, kind="auth file")
+            path = login_file(host, listed=bool(configured()), repository=repository)
+            return credentials.store_in_file(path, host, creds, use_creds_store=_is_docker(path),
+                                             kind=_kind(path), repository=repository)
+        if repository:
+            failures.append(f"{credential_helper.program(name)} keeps a host's credentials, not a repository's")
+            continue
         try:
             credential_helper.run(name, "store", _store_request(host, creds))
             return SavedCredentials(helper=credential_helper.program(name))
@@ -131,16 +140,34 @@ def store(helpers: tuple[str, ...], host: str, creds: Credentials) -> SavedCrede
                      f"{'; '.join(failures)}")
 
 
+def _is_docker(path: Path) -> bool:
+    """Whether `path` is the docker config (`$REGISTRY_AUTH_FILE` may name it): its `credsStore` is followed."""
+    return path == credentials.config_path()
+
+
+def _kind(path: Path) -> str:
+    return "docker config" if _is_docker(path) else "auth file"
+
+
 def _store_request(host: str, creds: Credentials) -> str:
     return json.dumps({"ServerURL": _server(host), "Username": creds.username, "Secret": creds.password})
 
 
-def check_storable(helpers: tuple[str, ...], host: str) -> None:
-    """Refuse, before asking the registry, a list none of whose helpers could save credentials.
+def check_storable(helpers: tuple[str, ...], host: str, repository: str | None = None) -> None:
+    """Refuse, before asking the registry, a list none of whose helpers could save credentials (for
+    `repository` on `host`: only `containers-auth.json` can, in a file naming no helper for the host).
 
     Raises:
-        UsageError: every helper named is missing from PATH.
+        UsageError: every helper named is missing from PATH, or none can keep a repository's.
     """
+    if repository:
+        if AUTH_FILES not in helpers:
+            raise UsageError(f"registries.conf's credential-helpers name only helper programs, which keep a host's "
+                             f"credentials, not a repository's: log in to {host} instead, or add {AUTH_FILES!r} "
+                             "to the list")
+        path = login_file(host, listed=True, repository=repository)
+        credentials.check_no_helper(path, host, _kind(path), use_creds_store=_is_docker(path))
+        return
     if AUTH_FILES in helpers or not all(credential_helper.missing(name) for name in helpers):
         return
     names = ", ".join(credential_helper.program(name) for name in helpers)

@@ -141,10 +141,11 @@ def _decode(auth: str, host: str, path: Path) -> Credentials:
     return Credentials(user, password, saved_in=str(path))
 
 
-def store(host: str, creds: Credentials) -> SavedCredentials:
-    """Save credentials for `host`: where registries.conf's `credential-helpers` says when set, else in
-    the auth file `credential_sources.login_file` names (the docker config through the credential helper
-    it names for the host, as `docker login` does, or base64 in `auths`).
+def store(host: str, creds: Credentials, repository: str | None = None) -> SavedCredentials:
+    """Save credentials for `host` (for `repository` on it, under its own key, when given): where
+    registries.conf's `credential-helpers` says when set, else in the auth file
+    `credential_sources.login_file` names (the docker config through the credential helper it names for
+    the host, as `docker login` does, or base64 in `auths`).
 
     Returns:
         Where they were saved.
@@ -154,16 +155,11 @@ def store(host: str, creds: Credentials) -> SavedCredentials:
     """
     from modelpack.store import credential_sources
 
-    return credential_sources.store(credential_sources.in_effect(), host, creds)
-
-
-def store_in_docker_config(host: str, creds: Credentials) -> SavedCredentials:
-    """`store` into the docker config (through its helper for `host`, if it names one)."""
-    return store_in_file(config_path(), host, creds, use_creds_store=True)
+    return credential_sources.store(credential_sources.in_effect(), host, creds, repository)
 
 
 def store_in_file(path: Path, host: str, creds: Credentials, *, use_creds_store: bool,
-                  kind: str = "docker config") -> SavedCredentials:
+                  kind: str = "docker config", repository: str | None = None) -> SavedCredentials:
     """Save `creds` for `host` in one auth file (a docker config or a containers auth.json, mode 0600).
 
     Args:
@@ -172,18 +168,24 @@ def store_in_file(path: Path, host: str, creds: Credentials, *, use_creds_store:
         creds: what to save.
         use_creds_store: follow the file's `credsStore` too (docker's; containers/image ignores it).
         kind: what the file is, as errors name it.
+        repository: a repository (or namespace) on `host`: saved under its own key (`host/team/model`).
 
     Returns:
         Where they were saved: the file, and the helper its `credHelpers` names for `host` when one keeps
         the secret (the file then lists the host with an empty entry, as docker does).
 
     Raises:
-        UsageError: the file cannot be read or is malformed (it is not overwritten then).
+        UsageError: the file cannot be read or is malformed (it is not overwritten then), or it names a
+            helper for `host` while `repository` is given (helpers keep hosts only).
         HelperFailed: the helper refused them.
     """
     config = read_auth_file(path, kind)
     helper = _helper_for(config, host, use_creds_store)
-    if helper:
+    if repository:
+        if helper:
+            raise _keeps_hosts(path, host, kind, helper)
+        config.setdefault("auths", {})[entry_keys(host, repository)[0]] = {"auth": creds.basic()}
+    elif helper:
         credential_helper.run(helper, "store", json.dumps({"ServerURL": host, "Username": creds.username,
                                                            "Secret": creds.password}))
         config.setdefault("auths", {})[host] = {}  # as docker: listed here, the secret kept by the helper
@@ -192,17 +194,19 @@ def store_in_file(path: Path, host: str, creds: Credentials, *, use_creds_store:
     return SavedCredentials(_write_config(config, path), credential_helper.program(helper) if helper else None)
 
 
-def check_storable(host: str) -> None:
-    """Before asking the registry: refuse a configuration `store` could not write for `host`.
+def check_storable(host: str, repository: str | None = None) -> None:
+    """Before asking the registry: refuse a configuration `store` could not write for `host` (for
+    `repository` on it, when given).
 
     Raises:
-        UsageError: a malformed config, or one naming a credential helper that is not installed.
+        UsageError: a malformed config, one naming a credential helper that is not installed, or, for a
+            repository, one where a credential helper would have to keep them (helpers keep hosts only).
     """
     from modelpack.store import credential_sources
 
     helpers = credential_sources.configured()
-    if helpers:
-        credential_sources.check_storable(helpers, host)
+    if helpers or repository:
+        credential_sources.check_storable(credential_sources.in_effect(), host, repository)
         return
     if credential_sources.login_file(host, listed=False) != config_path():
         return  # a containers auth file: no helper of the docker config's is run
@@ -211,6 +215,25 @@ def check_storable(host: str) -> None:
         raise UsageError(f"the docker config {config_path()} names the credential helper {helper!r}, but "
                          f"{credential_helper.program(helper)} is not on PATH: install it, or remove it from the "
                          "config")
+
+
+def check_no_helper(path: Path, host: str, kind: str, *, use_creds_store: bool) -> None:
+    """Refuse to save a repository's credentials in an auth file that names a credential helper for its
+    host (as containers/image refuses): helpers keep hosts only, and base64 beside one would put in a
+    file what the user chose to keep in the helper.
+
+    Raises:
+        UsageError: the file names one (or cannot be read).
+    """
+    helper = _helper_for(read_auth_file(path, kind), host, use_creds_store)
+    if helper:
+        raise _keeps_hosts(path, host, kind, helper)
+
+
+def _keeps_hosts(path: Path, host: str, kind: str, helper: str) -> UsageError:
+    return UsageError(f"{kind} {path} names the credential helper {helper!r} for {host}, which keeps a host's "
+                      f"credentials, not a repository's: log in to {host} instead, or set REGISTRY_AUTH_FILE "
+                      "to a file of its own")
 
 
 def remove(host: str, repository: str | None = None) -> bool:
