@@ -355,8 +355,13 @@ class CurlEngine:
         handle.setopt(pycurl.WRITEFUNCTION, request.write)
         return handle
 
+    @functools.cached_property
+    def _trust(self) -> tuple[str | None, str | None] | None:
+        # Once per engine, not per exchange: finding the bundle looks at the file system (a stat or more).
+        return trusted_certificates(self._verify)
+
     def _tls(self, handle: pycurl.Curl) -> None:
-        trust = trusted_certificates(self._verify)
+        trust = self._trust
         if trust is None:
             handle.setopt(pycurl.SSL_VERIFYPEER, 0)
             handle.setopt(pycurl.SSL_VERIFYHOST, 0)
