@@ -63,3 +63,15 @@ def test_ls_reads_the_tag_list_through_the_mirror(two_tags: tuple[Registry, Regi
     # Writes still go to the origin alone: down, it is the error (exit 5), the cache never asked.
     refused = modelpack("tag", "--remote", "--plain-http", f"{repository}:1", "3")
     assert refused.code == 5 and f"cannot connect to {origin.host}" in refused.err, refused.err
+
+
+def test_origin_down_the_ui_shows_the_caches_versions(two_tags: tuple[Registry, Registry, str],
+                                                     ui: Callable[..., str]) -> None:
+    from ui_support import Pages, scan
+
+    origin, cache, repository = two_tags
+    origin.stop()
+    page = Pages(ui([repository])).get(f"/r/{repository}")
+    rows = [row for row in scan(page).rows if row and row[1].startswith("sha256:")]
+    assert [row[0] for row in rows] == ["1"], page[-2000:]
+    assert f"the tags were listed by mirror {cache.host}" in page
