@@ -75,3 +75,32 @@ def test_origin_down_the_ui_shows_the_caches_versions(two_tags: tuple[Registry, 
     rows = [row for row in scan(page).rows if row and row[1].startswith("sha256:")]
     assert [row[0] for row in rows] == ["1"], page[-2000:]
     assert f"the tags were listed by mirror {cache.host}" in page
+
+
+def test_a_report_by_digest_lists_tags_only_where_a_tag_pull_reads(
+        fresh_registry: Callable[..., Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A digest-only mirror serves the model of REF@DIGEST, never its repository's tags: they come from the origin.
+    origin = fresh_registry()
+    cache = fresh_registry(proxy=origin.url)
+    write_conf(tmp_path, monkeypatch, mirrored(origin.host, cache.host, pull_from="digest-only"))
+    pushed = modelpack("push", "--plain-http", str(make_model(tmp_path / "model")), f"{origin.host}/team/m:1")
+    assert pushed.code == 0, pushed.err
+    by_digest = pushed.out.strip()
+    report = modelpack("report", "-v", "--plain-http", "--json", by_digest)
+    assert report.code == 0, report.err
+    assert served(report.err, f"manifest {by_digest.split('@')[1]}")[0].endswith(f"served by {cache.host} (mirror)")
+    # -v: the tags listed by the origin, the only endpoint of a tag read here; the mirror never asked.
+    assert f"GET http://{origin.host}/v2/team/m/tags/list -> 200" in report.err, report.err
+    assert f"{cache.host}/v2/team/m/tags/list" not in report.err
+    assert [sibling["tag"] for sibling in json.loads(report.out)["siblings"]] == ["1"]
+    assert "lifecycle" not in json.loads(report.out)["notes"]
+
+    warm = modelpack("pull", "--plain-http", by_digest, env={"MODELPACK_HOME": str(tmp_path / "warm")})
+    assert warm.code == 0, warm.err
+    wait_cached(cache, [by_digest.split("@")[1], *layer_digests(by_digest)])
+    origin.stop()
+    report = modelpack("report", "-v", "--plain-http", "--json", by_digest)
+    assert report.code == 0, report.err
+    [listing] = json.loads(report.out)["notes"]["lifecycle"]
+    assert listing.startswith("the repository's versions could not be listed: cannot connect to"), listing
+    assert cache.host not in listing and f"{cache.host}/v2/team/m/tags/list" not in report.err, report.err
