@@ -18,7 +18,7 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.query import SORT, WHERE, check_fields, natural_key, parse_condition, sort_key
 from modelpack.signatures.lookup import is_signature_tag
 from modelpack.store.layout import LayoutStore
-from modelpack.store.target import RepositoryStorage
+from modelpack.store.target import RepositoryStorage, TagListNote
 from modelpack.threads import worker_pool
 
 
@@ -51,11 +51,15 @@ def list_versions(repo: RepositoryStorage, cache: LayoutStore, where: list[str] 
     """The repository's versions, filtered and sorted. What a registry wrote is not trusted to be well
     formed, and one bad version does not fail the listing: a malformed manifest leaves its tags out,
     a malformed metadata annotation is left out of the version; each is said once through `warn`
-    (default: a logging warning). With `max_tags`, only the registry's first that many tags are read.
+    (default: a logging warning), as is a registries.conf mirror having listed the tags, not the origin
+    (`TagListNote`). With `max_tags`, only the registry's first that many tags are read.
     Without `sort`, newest first (`newest_first`)."""
     conditions = [parse_condition(w) for w in where]
     key = sort_key(sort) if sort else None
     tags = repo.tags()[:max_tags] if max_tags is not None else repo.tags()
+    listing = repo.tag_list_note() if isinstance(repo, TagListNote) else None
+    if listing is not None:  # the list may be short: not to be taken for the origin's
+        (warn or _log.warning)(listing)
     with worker_pool(workers) as pool:
         resolved = list(pool.map(repo.find, tags))
         by_digest = {d.digest: d for d in resolved if d is not None}

@@ -40,7 +40,8 @@ def list_versions(
 ) -> list[Version]:
     """Every tag of a repository with its digest, version, created time, metrics and size, filtered
     and sorted. A version whose manifest or metadata is malformed is left out (or its field is), said
-    once through `warn` (default: a logging warning).
+    once through `warn` (default: a logging warning). Read as a pull reads, through registries.conf
+    mirrors first: a mirror having listed the tags (perhaps fewer than its origin has) is said through `warn`.
 
     Args:
         repository: `REGISTRY/REPOSITORY` (no tag or digest), or `oci:DIR`.
@@ -67,7 +68,7 @@ def list_versions(
         if named.tag or named.digest:  # it was silently ignored: the listing looked like an answer about it
             raise UsageError(f"{repository}: ls lists every version of a repository; name the repository "
                              f"alone ({place.name}), or use inspect for one version")
-    repo = open_layout(place) if isinstance(place, LayoutReference) else remote(place, options)
+    repo = open_layout(place) if isinstance(place, LayoutReference) else remote(place, options, mirrors=True)
     return _list(repo, _store(store), list(where), sort, warn=warn)
 
 

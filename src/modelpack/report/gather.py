@@ -91,7 +91,7 @@ def gather(reference: str | Place, keys: Sequence[str | Path] = (), *, local: bo
         problems.append(str(exc))
     for problem in problems:
         facts.note("integrity", problem)
-    _lifecycle(facts, repo, local_store)
+    _lifecycle(facts, _tag_reader(place, repo, local, options), local_store)
     # The name `serve` answers to unless given --name (api/deploy.py derives it the same way).
     served = re.sub(r"[^A-Za-z0-9_.-]+", "-", info.name or facts.repository.rsplit("/", 1)[-1])
     facts.monitoring = {"metrics": list(METRIC_NAMES), "labels": ["model", "version", "digest"],
@@ -158,6 +158,17 @@ def _lifecycle(facts: ReportFacts, repo: Storage, local_store: LayoutStore) -> N
     facts.tags = sorted(v.tag for v in versions if v.digest == facts.digest)
     facts.siblings = [Sibling(v.tag, v.digest, _text(v.metadata.get("version")), _text(v.metadata.get("created")),
                               v.digest == facts.digest) for v in versions]
+
+
+def _tag_reader(place: Place, repo: Storage, local: bool, options: ClientOptions | None) -> Storage:
+    """Where the lifecycle section reads tags: for a report of REF@DIGEST, the repository opened by its name,
+    so that its mirrors are those a tag pull uses (registries.conf's `digest-only` ones never answer for a
+    tag, and a report by digest would have listed and resolved tags through them)."""
+    from modelpack.api.core import remote
+
+    if not isinstance(place, Reference) or local or place.digest is None:
+        return repo
+    return remote(Reference(place.registry, place.repository, None, None), options, mirrors=True)
 
 
 def _repository(place: Place) -> str:

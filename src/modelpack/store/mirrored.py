@@ -10,7 +10,8 @@ that range, to the next endpoint, asked for from the byte where it stopped. The 
 final (unreachable while listing referrers a mirror has no API for, it says "use the fallback tag", which
 mirrors are asked for first). Blobs are verified where they land whatever host served them: a mirror
 serving wrong bytes fails the pull (exit 6, nothing kept; `-v` names the host), it is not silently replaced.
-Writes, deletions and existence checks before a write always go to the origin: mirrors are for pulls only.
+The tag list is read the same way (which mirror listed it is kept: `tag_list_note`). Writes, deletions and
+existence checks before a write always go to the origin: mirrors are for reads only.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class MirroredRepository(OwnsOptions):
     def __init__(self, endpoints: Sequence[Endpoint], options: ClientOptions) -> None:
         self._sources = [Source(endpoint, options) for endpoint in endpoints]
         self._served: dict[str, str] = {}  # digest -> the mirror that served it (for integrity errors)
+        self._tags_mirror: str | None = None  # the mirror that listed the tags, when one did
         self.origin_source = self._sources[-1]  # tried last; its failure is final
         self.name = repository_path(self.origin_source.endpoint.reference)
 
@@ -186,6 +188,22 @@ class MirroredRepository(OwnsOptions):
                      self.origin_source.label, ", ".join(no_api))
             return None
 
+    def tags(self) -> list[str]:
+        # Read as a pull reads (an empty list passes on, as for referrers); who answered is kept: a
+        # pull-through cache with its origin down lists only the tags it has served (`tag_list_note`).
+        tags, source = self._attempt("tag list", lambda repo: repo.tags(), passes=lambda found: not found)
+        self._tags_mirror = None if source is self.origin_source else source.endpoint.host
+        return tags
+
+    def tag_list_note(self) -> str | None:
+        """That a mirror listed the tags, not the origin (None when the origin did): the list is the
+        mirror's, perhaps fewer tags than the origin has."""
+        if self._tags_mirror is None:
+            return None
+        return (f"the tags were listed by mirror {self._tags_mirror} (registries.conf), not by "
+                f"{self.origin_source.endpoint.host}: a mirror may hold fewer (a pull-through cache whose origin "
+                "is down lists only the tags it has served)")
+
     def served_by_mirror(self, digest: str) -> str | None:
         """The mirror that served blob `digest` in this command, if one did."""
         return self._served.get(digest)
@@ -220,9 +238,6 @@ class MirroredRepository(OwnsOptions):
 
     def untag(self, tag: str) -> bool:
         return self.origin().untag(tag)
-
-    def tags(self) -> list[str]:
-        return self.origin().tags()
 
     def has_tags(self) -> bool:
         return self.origin().has_tags()

@@ -134,6 +134,16 @@ class TagLister(Protocol):
 
 
 @runtime_checkable
+class TagListNote(Protocol):
+    """A storage whose tag list may come from another endpoint than its origin (a registries.conf mirror)."""
+
+    def tag_list_note(self) -> str | None:
+        """What a reader of the last tag list must be told when a mirror listed it (perhaps fewer tags
+        than the origin has); None when the origin did."""
+        ...
+
+
+@runtime_checkable
 class Deleter(Protocol):
     def delete_manifest(self, digest: str) -> None:
         """Delete a manifest (with every tag naming it, where the storage cannot untag)."""

@@ -102,11 +102,12 @@ class Site:
         return ref
 
     def open(self, ref: Reference) -> SnapshotRepository:
-        """The repository, read through the shared caches (a new tag snapshot each call)."""
+        """The repository, read through the shared caches (a new tag snapshot each call) and, as a pull
+        reads, through its registries.conf mirrors (the UI writes nothing)."""
         from modelpack.api.core import remote
 
         host = DOCKER_HUB_API if ref.registry == DOCKER_HUB else ref.registry
-        return SnapshotRepository(remote(ref, self.options), host, self.shared)
+        return SnapshotRepository(remote(ref, self.options, mirrors=True), host, self.shared)
 
     def signature_status(self, repo: SnapshotRepository, digests: list[str]) -> dict[str, SignatureStatus]:
         """digest -> whether it is signed with one of the keys (nothing without keys)."""

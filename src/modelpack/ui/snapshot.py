@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor
-from modelpack.store.target import Opener, Progress, RepositoryStorage, read_small
+from modelpack.store.target import Opener, Progress, RepositoryStorage, TagListNote, read_small
 from modelpack.streams import ByteStream
 
 SMALL_BLOB = 1024 * 1024  # configs, signature bundles, README layers: kept whole in memory
@@ -81,6 +81,10 @@ class SnapshotRepository:
 
     def has_tags(self) -> bool:
         return bool(self.tags())
+
+    def tag_list_note(self) -> str | None:
+        """The snapshot's list is the inner repository's: a mirror's, said so (see TagListNote)."""
+        return self.inner.tag_list_note() if isinstance(self.inner, TagListNote) else None
 
     def _absent(self, version: str) -> bool:
         """A tag this snapshot's list does not hold (digests are always asked for)."""
