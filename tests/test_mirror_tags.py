@@ -1,7 +1,8 @@
 """A repository's tag list read through a registries.conf mirror, as pulls read: a real Distribution
 pull-through cache (`proxy: remoteurl:`) in front of a Distribution origin, which is then stopped. The cache
 keeps a tag it served (pulled by tag through it), and with its origin down lists those alone: `report`'s
-lifecycle section and `ls REPO` show that list and say it is the mirror's, not the origin's."""
+lifecycle section and `ls REPO` show that list and say it is the mirror's, not the origin's. With the origin
+up, its list (the whole one) is shown, the mirror not asked."""
 
 from __future__ import annotations
 
@@ -104,3 +105,17 @@ def test_a_report_by_digest_lists_tags_only_where_a_tag_pull_reads(
     [listing] = json.loads(report.out)["notes"]["lifecycle"]
     assert listing.startswith("the repository's versions could not be listed: cannot connect to"), listing
     assert cache.host not in listing and f"{cache.host}/v2/team/m/tags/list" not in report.err, report.err
+
+
+def test_origin_up_its_whole_tag_list_is_shown_and_the_mirror_not_asked(
+        two_tags: tuple[Registry, Registry, str]) -> None:
+    _origin, cache, repository = two_tags
+    listed = modelpack("ls", "-v", "--plain-http", repository)
+    assert listed.code == 0, listed.err
+    assert sorted(line.split()[0] for line in listed.out.splitlines()[1:]) == ["1", "2"], listed.out
+    assert "listed by mirror" not in listed.err
+    assert f"{cache.host}/v2/team/m/tags/list" not in listed.err, listed.err
+    report = modelpack("report", "--plain-http", "--json", f"{repository}:1")
+    assert report.code == 0, report.err
+    assert sorted(json.loads(report.out)["tags"]) == ["1", "2"]
+    assert "lifecycle" not in json.loads(report.out)["notes"]

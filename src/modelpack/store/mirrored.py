@@ -93,12 +93,13 @@ class MirroredRepository(OwnsOptions):
 
     def _attempt(self, what: str, call: Callable[[RegistryRepository], T],
                  passes: Callable[[T], bool] = lambda _: False, digest: str | None = None,
-                 after: Source | None = None) -> tuple[T, Source]:
-        """`_read`, also returning the endpoint that answered; `after`: start past that endpoint."""
+                 after: Source | None = None, among: Sequence[Source] | None = None) -> tuple[T, Source]:
+        """`_read`, also returning the endpoint that answered; `after`: start past that endpoint; `among`:
+        those endpoints alone, in that order (the last one's failure is final)."""
         skipped: list[str] = []
-        sources = self._sources[self._sources.index(after) + 1:] if after is not None else self._sources
+        sources = among or (self._sources[self._sources.index(after) + 1:] if after is not None else self._sources)
         for source in sources:
-            last = source is self.origin_source
+            last = source is sources[-1]
             if source.dead and not last:
                 continue
             try:
@@ -115,7 +116,7 @@ class MirroredRepository(OwnsOptions):
                 skipped.append(f"{source.endpoint.host}: listed nothing")  # it answered: not "no answer"
                 continue
             log.info("%s served by %s", what, source.label)
-            if digest is not None and not last:
+            if digest is not None and source is not self.origin_source:
                 self._served[digest] = source.endpoint.host
             return result, source
         raise AssertionError("the origin is always tried")  # pragma: no cover
@@ -189,10 +190,26 @@ class MirroredRepository(OwnsOptions):
             return None
 
     def tags(self) -> list[str]:
-        # Read as a pull reads (an empty list passes on, as for referrers); who answered is kept: a
-        # pull-through cache with its origin down lists only the tags it has served (`tag_list_note`).
-        tags, source = self._attempt("tag list", lambda repo: repo.tags(), passes=lambda found: not found)
-        self._tags_mirror = None if source is self.origin_source else source.endpoint.host
+        """The origin's tag list, the whole one; only when the origin cannot be reached, the first mirror's
+        that answers with tags (a pull-through cache whose origin is down lists only the tags it has served:
+        `tag_list_note` says so). Asked in that order, unlike a pull's reads: a tag list is not checked
+        against any digest, and a mirror's may be short."""
+        self._tags_mirror = None
+        try:
+            tags = self.origin().tags()
+        except TransportError as unreachable:
+            mirrors = [source for source in self._sources[:-1] if not source.dead]
+            if not mirrors:
+                raise
+            log.info("tag list: %s unreachable (%s); asking the mirrors", self.origin_source.label, _short(unreachable))
+            try:
+                tags, source = self._attempt("tag list", lambda repo: repo.tags(), passes=lambda found: not found,
+                                             among=mirrors)
+            except _PASS_OVER:
+                raise unreachable from None
+            self._tags_mirror = source.endpoint.host
+            return tags
+        log.info("tag list served by %s", self.origin_source.label)
         return tags
 
     def tag_list_note(self) -> str | None:
