@@ -16,7 +16,9 @@ import pytest
 
 from modelpack.errors import IntegrityError, NotFoundError
 from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor
 from modelpack.store.layout import LayoutStore
+from modelpack.store.layout_index_view import IndexFile
 from modelpack.store.oci_layout import OciLayout
 
 INDEXES = 200  # fallback-style indexes, each listing one model manifest
@@ -65,18 +67,18 @@ def _layout(root: Path) -> tuple[list[str], dict[str, object]]:
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many blobs were read (each verified) and how many times index.json was read."""
     counts = {"blobs": 0, "index.json": 0}
-    read_blob_bytes, read_bytes = LayoutStore.read_blob_bytes, Path.read_bytes
+    read_blob_bytes, read_index = LayoutStore.read_blob_bytes, IndexFile.read
 
     def blob(self: LayoutStore, *args: object, **kwargs: object) -> bytes:
         counts["blobs"] += 1
         return read_blob_bytes(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    def file(self: Path) -> bytes:
-        counts["index.json"] += self.name == "index.json"
-        return read_bytes(self)
+    def index(self: IndexFile) -> list[Descriptor]:
+        counts["index.json"] += 1
+        return read_index(self)
 
     monkeypatch.setattr(LayoutStore, "read_blob_bytes", blob)
-    monkeypatch.setattr(Path, "read_bytes", file)
+    monkeypatch.setattr(IndexFile, "read", index)
     return counts
 
 

@@ -284,21 +284,22 @@ def json_bytes(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def parse_manifest(data: bytes) -> Manifest | Index:
+def parse_manifest(data: bytes, limit: int = MAX_MANIFEST_BYTES) -> Manifest | Index:
     """Parse manifest bytes: an image manifest or an index (OCI or Docker).
 
     The same bytes give the same (immutable) value: a pull reads its manifest in several places (the
     container-image check, the graph walk, unpacking, restoring modelpack.yaml); parsing a
     2,000-layer manifest costs ~10 ms each time, so the last few are kept (and a manifest we built is
-    one of them: see `encode_manifest`).
+    one of them: see `encode_manifest`). `limit`: the largest document accepted (an OCI layout's
+    index.json may list many thousands of tags); a document over the manifest cap is not kept.
 
     Raises:
         IntegrityError: not a JSON object, over the size cap, or a field missing or malformed
             (a manifest media type without `config`, a size beyond 2**53, ...).
         UnsupportedArtifactError: a well-formed document of a media type modelpack does not read.
     """
-    if not isinstance(data, bytes):
-        return _parse(data)
+    if not isinstance(data, bytes) or len(data) > MAX_MANIFEST_BYTES:
+        return _parse(data, limit)
     with _parsed_lock:
         node = _parsed.pop(data, None)
         if node is not None:
@@ -337,11 +338,11 @@ def _remember(data: bytes, node: Manifest | Index) -> None:
             del _parsed[next(iter(_parsed))]
 
 
-def _parse(data: bytes) -> Manifest | Index:
+def _parse(data: bytes, limit: int = MAX_MANIFEST_BYTES) -> Manifest | Index:
     from modelpack.errors import IntegrityError, UnsupportedArtifactError
     from modelpack.oci.jsontext import parse
 
-    raw = parse(data, "manifest", MAX_MANIFEST_BYTES)
+    raw = parse(data, "manifest", limit)
     if not isinstance(raw, dict):
         raise IntegrityError("manifest is not a JSON object")
     media_type = raw.get("mediaType")

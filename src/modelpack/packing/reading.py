@@ -56,10 +56,22 @@ def named_errors(relpath: str) -> Iterator[None]:
 
 
 class _NamedFile(io.RawIOBase):
-    def __init__(self, raw: Any, relpath: str) -> None:
+    def __init__(self, raw: Any, file: SourceFile) -> None:
         self._raw = raw
-        self._relpath = relpath
-        self.name = relpath  # as a file object's: what an upload that finds it changed names (store.upload)
+        self._file = file
+        self._relpath = file.relpath
+        self.name = file.relpath  # as a file object's: what an upload that finds it changed names (store.upload)
+
+    def changed_since_walk(self) -> IntegrityError | None:
+        """The error naming this file if it was written to, touched or replaced since the walk found it: what
+        an upload the registry refused as other bytes than its digest asks (store.upload.refused)."""
+        try:
+            check_unchanged(self._file)
+        except IntegrityError as exc:
+            return exc
+        except SourceReadError:
+            return None  # (it cannot be looked at: the registry's refusal stands)
+        return None
 
     def readable(self) -> bool:
         return True
@@ -77,4 +89,4 @@ def open_source(file: SourceFile) -> io.RawIOBase:
     """An unbuffered reader of a model file whose errors name it (see named_errors)."""
     with named_errors(file.relpath):
         raw = open(file.path, "rb", buffering=0)  # noqa: SIM115 - closed by the wrapper
-    return _NamedFile(raw, file.relpath)
+    return _NamedFile(raw, file)

@@ -65,6 +65,8 @@ class Hops:
                 resp = self._whole(method, url, req_headers, body, whole, watch, timeout[0])
             else:
                 data: Any = body.opener() if isinstance(body, FileBody) else body
+                if isinstance(body, FileBody):
+                    body.opened = data
                 try:
                     payload = SizedReader(data, body) if isinstance(body, FileBody) else data
                     with watching(watch):

@@ -33,6 +33,7 @@ from modelpack.store.index_file import (
     repair_index_file,
     require_folder,
 )
+from modelpack.store.layout_files import open_regular
 from modelpack.store.layout_repository import LayoutRepository
 from modelpack.store.maintenance import GcReport, collect_garbage, sweep_ingest
 from modelpack.store.missing_name import not_in_store
@@ -89,8 +90,8 @@ class LayoutStore:
             return False
 
     def open_blob(self, desc: Descriptor) -> ByteStream:
-        try:
-            return open(self.blob_path(desc.digest), "rb")
+        try:  # (a FIFO or device planted under a blob's name is refused, not waited on or read forever)
+            return open_regular(self.blob_path(desc.digest), "blob")
         except FileNotFoundError:
             raise NotFoundError(f"blob {desc.digest} is not in the local store") from None
 
@@ -368,8 +369,8 @@ class LayoutStore:
                     return entry.descriptor
             path = self.blob_path(digest)
             if path.exists():
-                with open(path, "rb") as f:  # it may be a 10 GB weight file: read no more than a manifest's cap
-                    data = f.read(MAX_MANIFEST_BYTES + 1)
+                with open_regular(path, "blob") as f:  # it may be a 10 GB weight file: read no more
+                    data = f.read(MAX_MANIFEST_BYTES + 1)  # than a manifest's cap
                 return _describe_manifest(data)
             raise NotFoundError(f"{reference.written} is not in the local store")
         key, entries = str(reference), self._read_index()

@@ -27,7 +27,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, parse_manifest
 from modelpack.store.layout import LayoutStore
-from modelpack.store.layout_index_view import IndexFile
+from modelpack.store.layout_index_view import MAX_LAYOUT_INDEX_BYTES, IndexFile
 from modelpack.store.target import Opener, Progress
 from modelpack.streams import ByteStream
 
@@ -203,7 +203,16 @@ class OciLayout:
         return self._index_file.view().entries
 
     def _write(self, entries: list[Descriptor]) -> None:
-        atomic_write(self._index, Index(manifests=entries).canonical_bytes())
+        """Replace index.json, unless it would be too large to read back (nothing is written then).
+
+        Raises:
+            UsageError: the index would be over MAX_LAYOUT_INDEX_BYTES.
+        """
+        data = Index(manifests=entries).canonical_bytes()
+        if len(data) > MAX_LAYOUT_INDEX_BYTES:
+            raise UsageError(f"the OCI layout's index {self._index} would be {len(data)} bytes, over the "
+                             f"{MAX_LAYOUT_INDEX_BYTES} byte limit for reading it: remove tags, or use another layout")
+        atomic_write(self._index, data)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

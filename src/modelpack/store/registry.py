@@ -24,7 +24,7 @@ from modelpack.store.quick_fetch import QuickFetches
 from modelpack.store.quick_upload import QuickUploads
 from modelpack.store.target import Opener, Progress, SpeculationFailed
 from modelpack.store.transport import Response
-from modelpack.store.upload import Abandoned, FileBody, names_other_blob
+from modelpack.store.upload import Abandoned, FileBody, names_other_blob, refused
 from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.registry")
@@ -126,7 +126,7 @@ class RegistryRepository(OwnsOptions):
                 if "BLOB_UPLOAD_UNKNOWN" in exc.codes and attempt < 2:
                     continue
                 if "DIGEST_INVALID" in exc.codes or "SIZE_INVALID" in exc.codes:
-                    raise IntegrityError(f"registry refused {desc.digest}: content does not match") from None
+                    raise refused(body, desc.digest) from None
                 raise
             except NotFoundError:
                 if attempt < 2:
@@ -155,10 +155,10 @@ class RegistryRepository(OwnsOptions):
         location = _absolute(self.client.base, start.headers.get("Location", ""))
         if not hashing:
             digest.add_done_callback(check)
+        body = FileBody(opener, size, progress, abort=present, hashed=digest if hashing else None)
         try:
             resp = self.client.send(
-                "PATCH", location, body=FileBody(opener, size, progress, abort=present,
-                                                 hashed=digest if hashing else None),
+                "PATCH", location, body=body,
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
                 ok=(202,), retries=0, what="streamed upload",
             )
@@ -185,7 +185,7 @@ class RegistryRepository(OwnsOptions):
             _check_stored(self.client.host, final, closed)
         except RegistryError as exc:
             if "DIGEST_INVALID" in exc.codes or "SIZE_INVALID" in exc.codes:
-                raise IntegrityError(f"registry refused {final}: content does not match") from None
+                raise refused(body, final) from None
             raise SpeculationFailed(str(exc)) from None
         except NotFoundError as exc:  # the session is gone (expired, or a Location that led nowhere)
             raise SpeculationFailed(str(exc)) from None

@@ -39,6 +39,7 @@ class FileBody:
     # Hash what is sent and give the digest here once the whole body was read (a push into a new
     # repository reads each large file once, for both: see `RegistryRepository.push_blob_speculative`).
     hashed: Future[str] | None = None
+    opened: ByteStream | None = None  # the stream of the last attempt, once it is opened (see `refused`)
 
 
 class SizedReader(io.RawIOBase):
@@ -97,7 +98,7 @@ def read_whole(body: FileBody) -> bytes:
     Raises:
         IntegrityError: the file grew or shrank since.
     """
-    source = body.opener()
+    source = body.opened = body.opener()
     try:
         data = read_at_most(source, body.size)  # one byte more than declared, to notice growth
     finally:
@@ -128,6 +129,16 @@ def changed(source: object, how: str) -> IntegrityError:
     name = getattr(source, "name", None)
     what = name if isinstance(name, str) and name else "a file"
     return IntegrityError(f"{what} {how} while it was being uploaded; push again once nothing writes to it")
+
+
+def refused(body: FileBody, digest: str) -> IntegrityError:
+    """The error for an upload of `body` the registry refused as other bytes than `digest` (DIGEST_INVALID,
+    SIZE_INVALID). A model file changed since it was walked is named, as a tar layer's member is (its stream
+    can tell: packing.reading); asked only once refused, so a push that succeeds pays nothing for it."""
+    ask = getattr(body.opened, "changed_since_walk", None)
+    found = ask() if callable(ask) else None
+    return found if isinstance(found, IntegrityError) else \
+        IntegrityError(f"registry refused {digest}: content does not match")
 
 
 def names_other_blob(said: str | None, digest: str) -> bool:
