@@ -24,7 +24,7 @@ from modelpack.store.quick_fetch import QuickFetches
 from modelpack.store.quick_upload import QuickUploads
 from modelpack.store.target import Opener, Progress, SpeculationFailed
 from modelpack.store.transport import Response
-from modelpack.store.upload import Abandoned, FileBody, names_other_blob, refused
+from modelpack.store.upload import Abandoned, FileBody, changed_since_walk, names_other_blob, refused
 from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.registry")
@@ -173,6 +173,10 @@ class RegistryRepository(OwnsOptions):
             self._cancel(location)
             raise SpeculationFailed("the upload ended before its body was read to the end")
         final = digest.result()  # the hash finished long before a large upload did
+        torn = changed_since_walk(body) if hashing else None
+        if torn is not None:  # its digest is of the bytes sent: a file rewritten meanwhile would go up torn
+            self._cancel(_absolute(self.client.base, resp.headers.get("Location", "")) or location)
+            raise torn
         if present.is_set():
             self._cancel(_absolute(self.client.base, resp.headers.get("Location", "")) or location)
             return False

@@ -135,10 +135,15 @@ def refused(body: FileBody, digest: str) -> IntegrityError:
     """The error for an upload of `body` the registry refused as other bytes than `digest` (DIGEST_INVALID,
     SIZE_INVALID). A model file changed since it was walked is named, as a tar layer's member is (its stream
     can tell: packing.reading); asked only once refused, so a push that succeeds pays nothing for it."""
+    return changed_since_walk(body) or IntegrityError(f"registry refused {digest}: content does not match")
+
+
+def changed_since_walk(body: FileBody) -> IntegrityError | None:
+    """The error naming `body`'s model file if it was written to, touched or replaced since the walk found it
+    (one stat); None if not, or if its stream cannot tell (not a model file's)."""
     ask = getattr(body.opened, "changed_since_walk", None)
     found = ask() if callable(ask) else None
-    return found if isinstance(found, IntegrityError) else \
-        IntegrityError(f"registry refused {digest}: content does not match")
+    return found if isinstance(found, IntegrityError) else None
 
 
 def names_other_blob(said: str | None, digest: str) -> bool:
