@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelpack import advice
 from modelpack.advice import Wording, compose, setting
-from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, remote
+from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, reads_locally, remote
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, is_tag, retarget
@@ -126,8 +126,15 @@ def diff(
 
     local_store = _store(store)
     new = _beside(old, new)
-    return diff_models(read_model(old, local_store, options, remote_only).one_model(old, "diff"),
-                       read_model(new, local_store, options, remote_only).one_model(new, "diff"))
+    models, from_store = [], []
+    for side in (old, new):
+        local = reads_locally(parse_place(side), local_store, remote_only)
+        models.append(read_model(side, local_store, options, not local).one_model(side, "diff"))
+        if local:
+            from_store.append((str(side), models[-1].digest))
+    result = diff_models(*models)
+    result.from_store = tuple(from_store)
+    return result
 
 
 def _beside(old: str | Place, new: str | Place) -> str | Place:

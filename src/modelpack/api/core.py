@@ -245,8 +245,13 @@ def read_model(reference: str | Place, local_store: LayoutStore, options: Client
     """A model's info: from the local store when it has it (and not `remote_only`), else from the
     registry; an `oci:` layout from the layout."""
     place = parse_place(reference)
-    local = isinstance(place, Reference) and not remote_only and local_store.find(place) is not None
-    return inspect(place, remote_only=not local, options=options, store=local_store)
+    return inspect(place, remote_only=not reads_locally(place, local_store, remote_only), options=options,
+                   store=local_store)
+
+
+def reads_locally(place: Place, local_store: LayoutStore, remote_only: bool = False) -> bool:
+    """Whether `read_model` reads `place` from the local store: a registry reference the store holds."""
+    return isinstance(place, Reference) and not remote_only and local_store.find(place) is not None
 
 
 def _store_hashes(store: LayoutStore | None) -> HashCache:
