@@ -18,6 +18,7 @@ from modelpack.store import registries_files as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
+from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.registry_admin import repositories, tag_count
 from modelpack.store.remote_routes import require_registry
@@ -88,8 +89,10 @@ def resolve(reference: str | Place, *, options: ClientOptions | None = None) -> 
         NotFoundError: nothing is tagged so.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
-    repo, version = open_place(parse_place(reference), options=options, mirrors=True)
-    return repo.resolve(version or "")
+    place = parse_place(reference)
+    repo, version = open_place(place, options=options, mirrors=True)
+    with naming_nearest_tag(repo, place):
+        return repo.resolve(version or "")
 
 
 @closes_own_options

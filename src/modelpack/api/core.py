@@ -28,6 +28,7 @@ from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.missing_name import not_in_store
+from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
 from modelpack.store.remote_routes import open_remote
@@ -325,7 +326,8 @@ def inspect_fetched(
     repo, version = open_place(place, options=options, store=_store(store), local=local, mirrors=True,
                                local_flag=_READ_LOCALLY[read_remote_by])
     try:
-        desc, data = repo.fetch_manifest(version or "")
+        with naming_nearest_tag(repo, None if local else place):  # (the local store's tags: not listed)
+            desc, data = repo.fetch_manifest(version or "")
     except NotFoundError:
         if not local or not isinstance(place, Reference):
             raise
