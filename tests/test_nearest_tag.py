@@ -25,18 +25,23 @@ def _versions(repo: str, tmp_path: Path) -> None:
     mp.tag_remote(f"{repo}:1.0.1", "prod", options=PLAIN)
 
 
-@pytest.mark.parametrize(("command", "typed", "said"), [
-    (("pull", "-o", "{out}"), "1.0.O", "did you mean 1.0.0 or 1.0.1?"),  # a tie names both
-    (("inspect", "--remote"), "v1.0.1", "did you mean 1.0.1?"),
-    (("resolve",), "prd", "did you mean prod?"),
-    (("diff", "--remote", "{repo}:1.0.0"), "1.0.2", "did you mean 1.0.0 or 1.0.1?"),
+@pytest.mark.parametrize(("command", "typed", "said", "after"), [
+    (("pull", "-o", "{out}"), "1.0.O", "did you mean 1.0.0 or 1.0.1?", ""),  # a tie names both
+    (("inspect", "--remote"), "v1.0.1", "did you mean 1.0.1?", ""),
+    (("resolve",), "prd", "did you mean prod?", ""),
+    (("diff", "--remote", "{repo}:1.0.0"), "1.0.2", "did you mean 1.0.0 or 1.0.1?", ""),
+    (("verify", "--key", "{key}"), "prd", "did you mean prod?", ""),
+    (("tag", "--remote"), "prd", "did you mean prod?", "champion"),
+    (("copy",), "prd", "did you mean prod?", "{repo}-copy:1"),
 ])
 def test_a_typod_tag_names_the_nearest(proxy: FaultProxy, tmp_path: Path, command: tuple[str, ...], typed: str,
-                                       said: str) -> None:
+                                       said: str, after: str) -> None:
     repo = f"{proxy.host}/t/near-{tmp_path.name[-12:].lower()}"
     _versions(repo, tmp_path)
-    args = [a.format(out=tmp_path / "out", repo=repo) for a in command]
-    run = modelpack(args[0], *args[1:], f"{repo}:{typed}", "--plain-http")
+    _, key = mp.generate_key_pair(tmp_path / "keys", b"pw")
+    args = [a.format(out=tmp_path / "out", repo=repo, key=key) for a in command]
+    run = modelpack(args[0], *args[1:], f"{repo}:{typed}", *([after.format(repo=repo)] if after else []),
+                    "--plain-http")
     assert (run.code, run.out) == (3, ""), run.err
     assert run.err.count("\n") == 1
     assert f"; {said} `modelpack ls {repo}` lists its versions\n" in run.err

@@ -179,7 +179,8 @@ def tag_remote(source: str | Reference, *targets: str | Reference, options: Clie
         if not dst.tag or dst.digest:
             raise UsageError(f"{target}: name the new tag, e.g. {dst.name}:prod")
         if (src.registry, src.repository) == (dst.registry, dst.repository):
-            fetched = fetched or src_repo.fetch_manifest(src.version)
+            with naming_nearest_tag(src_repo, src):
+                fetched = fetched or src_repo.fetch_manifest(src.version)
             src_repo.push_manifest(fetched[0], fetched[1], dst.tag)
             desc = fetched[0]
         else:
@@ -305,7 +306,7 @@ def copy_model(
     dst, _ = open_place(dst_ref, options=options, store=local_store, local=to_local, create=True)
     mounts = _mount_from(src_ref, dst_ref, copy_options) \
         if isinstance(src_ref, Reference) and isinstance(dst_ref, Reference) else copy_options
-    with naming_mirrors(src):
+    with naming_mirrors(src), naming_nearest_tag(src, src_ref):
         try:
             result = copy(src, dst, version or "", dst_ref.tag, mounts)
         except NotFoundError:
