@@ -37,3 +37,17 @@ def test_signing_a_stored_bare_name_names_local(tmp_path: Path, command: str) ->
     assert (run.code, run.out) == (2, ""), run.err
     assert run.err == ("error: iris:1.0 names no registry; it is a model of the local store; add --local to read it "
                        "there\n")
+
+
+@pytest.mark.parametrize("args", [("inspect",), ("rm",), ("unpack", "-o", "out")])
+def test_a_model_folder_named_for_a_stored_model_says_to_pack_it(tmp_path: Path, args: tuple[str, ...]) -> None:
+    # The Quick start's folder given where a stored model is read (`inspect iris-classifier`): it said
+    # only "iris-classifier is not in the local store", which a newcomer who never packed cannot act on.
+    (tmp_path / "iris-classifier").mkdir()
+    (tmp_path / "iris-classifier" / "model.skops").write_bytes(b"w" * 10)
+    run = modelpack(args[0], "iris-classifier", *args[1:], cwd=tmp_path)
+    assert (run.code, run.out) == (3, ""), run.err
+    assert run.err == ("error: iris-classifier is not in the local store; a folder of that name is here, not a stored "
+                       "model: `modelpack pack iris-classifier -t REF` stores it\n")
+    elsewhere = modelpack(args[0], "iris-classifier", *args[1:], cwd=tmp_path / "iris-classifier")
+    assert elsewhere.err == "error: iris-classifier is not in the local store\n"  # no such folder there

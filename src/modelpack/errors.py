@@ -80,10 +80,12 @@ class MalformedFileError(UsageError):
 
 class NotFoundError(ModelpackError, LookupError):
     """A reference, manifest or blob does not exist (locally or in the registry). `unexplained`: a 404
-    with none of a registry's error codes, which a host that is no registry answers too."""
+    with none of a registry's error codes, which a host that is no registry answers too. `manifest`: the
+    tag or digest a registry's 404 for a manifest was about (None otherwise)."""
 
     exit_code = 3
     unexplained = False
+    manifest: str | None = None
 
 
 class AuthenticationError(ModelpackError, PermissionError):

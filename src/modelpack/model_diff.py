@@ -17,6 +17,9 @@ class Diff:
     removed: list[dict[str, Any]] = field(default_factory=list)
     changed: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # dotted key -> {"old", "new"}
+    # The sides read from the local store (as given, and the digest read): its tag may name another digest
+    # than the registry's.
+    from_store: tuple[tuple[str, str], ...] = ()
 
     @property
     def empty(self) -> bool:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelpack import advice
 from modelpack.advice import Wording, compose, setting
-from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, remote
+from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, reads_locally, remote
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, is_tag, retarget
@@ -18,6 +18,7 @@ from modelpack.store import registries_files as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
+from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.registry_admin import repositories, tag_count
 from modelpack.store.remote_routes import require_registry
@@ -88,8 +89,10 @@ def resolve(reference: str | Place, *, options: ClientOptions | None = None) -> 
         NotFoundError: nothing is tagged so.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
-    repo, version = open_place(parse_place(reference), options=options, mirrors=True)
-    return repo.resolve(version or "")
+    place = parse_place(reference)
+    repo, version = open_place(place, options=options, mirrors=True)
+    with naming_nearest_tag(repo, place):
+        return repo.resolve(version or "")
 
 
 @closes_own_options
@@ -126,8 +129,15 @@ def diff(
 
     local_store = _store(store)
     new = _beside(old, new)
-    return diff_models(read_model(old, local_store, options, remote_only).one_model(old, "diff"),
-                       read_model(new, local_store, options, remote_only).one_model(new, "diff"))
+    models, from_store = [], []
+    for side in (old, new):
+        local = reads_locally(parse_place(side), local_store, remote_only)
+        models.append(read_model(side, local_store, options, not local).one_model(side, "diff"))
+        if local:
+            from_store.append((str(side), models[-1].digest))
+    result = diff_models(*models)
+    result.from_store = tuple(from_store)
+    return result
 
 
 def _beside(old: str | Place, new: str | Place) -> str | Place:
@@ -169,7 +179,8 @@ def tag_remote(source: str | Reference, *targets: str | Reference, options: Clie
         if not dst.tag or dst.digest:
             raise UsageError(f"{target}: name the new tag, e.g. {dst.name}:prod")
         if (src.registry, src.repository) == (dst.registry, dst.repository):
-            fetched = fetched or src_repo.fetch_manifest(src.version)
+            with naming_nearest_tag(src_repo, src):
+                fetched = fetched or src_repo.fetch_manifest(src.version)
             src_repo.push_manifest(fetched[0], fetched[1], dst.tag)
             desc = fetched[0]
         else:
@@ -295,7 +306,7 @@ def copy_model(
     dst, _ = open_place(dst_ref, options=options, store=local_store, local=to_local, create=True)
     mounts = _mount_from(src_ref, dst_ref, copy_options) \
         if isinstance(src_ref, Reference) and isinstance(dst_ref, Reference) else copy_options
-    with naming_mirrors(src):
+    with naming_mirrors(src), naming_nearest_tag(src, src_ref):
         try:
             result = copy(src, dst, version or "", dst_ref.tag, mounts)
         except NotFoundError:

@@ -28,6 +28,7 @@ from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.missing_name import not_in_store
+from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
 from modelpack.store.remote_routes import open_remote
@@ -245,8 +246,13 @@ def read_model(reference: str | Place, local_store: LayoutStore, options: Client
     """A model's info: from the local store when it has it (and not `remote_only`), else from the
     registry; an `oci:` layout from the layout."""
     place = parse_place(reference)
-    local = isinstance(place, Reference) and not remote_only and local_store.find(place) is not None
-    return inspect(place, remote_only=not local, options=options, store=local_store)
+    return inspect(place, remote_only=not reads_locally(place, local_store, remote_only), options=options,
+                   store=local_store)
+
+
+def reads_locally(place: Place, local_store: LayoutStore, remote_only: bool = False) -> bool:
+    """Whether `read_model` reads `place` from the local store: a registry reference the store holds."""
+    return isinstance(place, Reference) and not remote_only and local_store.find(place) is not None
 
 
 def _store_hashes(store: LayoutStore | None) -> HashCache:
@@ -320,7 +326,8 @@ def inspect_fetched(
     repo, version = open_place(place, options=options, store=_store(store), local=local, mirrors=True,
                                local_flag=_READ_LOCALLY[read_remote_by])
     try:
-        desc, data = repo.fetch_manifest(version or "")
+        with naming_nearest_tag(repo, None if local else place):  # (the local store's tags: not listed)
+            desc, data = repo.fetch_manifest(version or "")
     except NotFoundError:
         if not local or not isinstance(place, Reference):
             raise

@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelpack.errors import UsageError
+from modelpack.model_folder import require_model_folder
 
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
@@ -67,9 +67,7 @@ def describe(
     from modelpack.packing.build import build
     from modelpack.packing.select import select_layers
 
-    path = Path(model_dir)
-    if not path.is_dir():
-        raise UsageError(f"{model_dir} is not a directory")
+    path = require_model_folder(model_dir)
     name = default_name or path.resolve().name
     build_hooks = {"on_layer": on_layer, "on_hashing": on_hashing, "hashes": hashes or _store_hashes(None),
                    "hash_progress": hash_progress, "hashed_by_upload": hashed_by_upload}

@@ -32,6 +32,7 @@ from modelpack.signatures.policy import PolicyVerdict, policy_verdict
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
+from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
 from modelpack.store.target import Storage
@@ -129,7 +130,7 @@ def pull(
         if ref.digest and ref.digest != fetched[0].digest:
             raise UsageError(f"{ref} names another digest than the prefetched manifest {fetched[0].digest}")
         version = fetched[0].digest  # exactly what the caller read, even if the tag has moved since
-    with naming_mirrors(src):
+    with naming_mirrors(src), naming_nearest_tag(src, ref):
         verdict = policy_verdict(ref, src, signature_policy)
         if verdict.digest is not None:
             if fetched is not None and fetched[0].digest != verdict.digest:

@@ -32,7 +32,15 @@ from modelpack.api.core import (
     remote,
 )
 from modelpack.api.push_base import sibling_manifest
-from modelpack.errors import IntegrityError, NotFoundError, UnsupportedArtifactError, UsageError
+from modelpack.errors import (
+    IntegrityError,
+    InvalidReferenceError,
+    NotFoundError,
+    UnsupportedArtifactError,
+    UsageError,
+    reword,
+)
+from modelpack.model_folder import require_model_folder
 from modelpack.oci.descriptor import Descriptor, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, is_layout, open_layout, parse_place
@@ -121,8 +129,9 @@ def push(
         mounts = _with_mounts(copy_options, local_store, ref)
         try:
             result = copy(stored, dst, ref.version, ref.tag, mounts)
-        except NotFoundError:
+        except NotFoundError as exc:
             refuse_partial(local_store, ref)
+            _say_how_to_store(exc, local_store, ref)
             raise
         except IntegrityError:  # the registry found a blob's bytes wrong: say so if ours are (bit rot, an edit)
             _check_stored_blobs(local_store, ref)
@@ -133,9 +142,7 @@ def push(
     else:
         assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)
         ref = parse_reference(reference)
-        if not Path(source).is_dir():  # type: ignore[arg-type]
-            hint = "; to copy between registries: modelpack copy SRC DST" if not Path(source).exists() else ""  # type: ignore[arg-type]
-            raise UsageError(f"{source} is not a directory{hint}")
+        require_model_folder(source, _copy_hint(str(source)))  # type: ignore[arg-type]
         refuse_store_inside(local_store, source)  # type: ignore[arg-type]
         dst = remote(ref, options)
         model, result = _push_directory(Path(source), overrides, ref, dst,  # type: ignore[arg-type]
@@ -147,6 +154,30 @@ def push(
     transfer = _transfer(ref, result)
     transfer.signature_tags, transfer.referrers = signature_tags, referrers
     return transfer
+
+
+def _say_how_to_store(exc: NotFoundError, local_store: LayoutStore, ref: Reference) -> None:
+    """`push REF` of a reference the store lacks: name the two ways to push a directory (it said only
+    "REF is not in the local store", and a newcomer who has not packed yet did not learn what to do)."""
+    if exc.advice is not None or ref.digest:
+        return  # a bare name that is a tag of stored models keeps that hint; a digest is packed, not named
+    try:
+        local_store.resolve(ref)
+        return  # the reference is there: something else is missing, and the error says what
+    except NotFoundError:
+        pass
+    reword(exc, exc.wording, compose("pack a directory under it first ({}), or push the directory itself ({})",
+                                     setting(f"modelpack.pack(DIR, {str(ref)!r})", f"`modelpack pack DIR -t {ref}`"),
+                                     setting(f"modelpack.push(DIR, {str(ref)!r})", f"`modelpack push DIR {ref}`")))
+
+
+def _copy_hint(source: str) -> str:
+    """What a missing DIR of `push DIR REF` may have meant: a registry reference, for `copy SRC DST`."""
+    try:
+        meant_a_reference = bool(Reference.parse(source).registry)
+    except InvalidReferenceError:
+        meant_a_reference = False
+    return "; to copy between registries: modelpack copy SRC DST" if meant_a_reference else ""
 
 
 def _with_provenance(result: TransferResult, wanted: bool, local_store: LayoutStore, model: PackedModel,

@@ -12,6 +12,7 @@ from modelpack.api.core import LOCAL
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.places import Place, open_place, parse_place
+from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
@@ -187,6 +188,7 @@ def verify(
     ref = parse_place(reference)
     # Read only: through registries.conf mirrors, as `pull` reads (digests are checked whatever host serves them).
     repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL, mirrors=True)
-    subject = repo.resolve(version or "")
+    with naming_nearest_tag(repo, ref):
+        subject = repo.resolve(version or "")
     found = referrers.verify_signatures(repo, subject.digest, public, annotations)
     return VerifyResult(ref, subject.digest, found)

@@ -257,6 +257,9 @@ def diff(old: str, new: str, remote_only: bool, plain_http: bool, insecure: bool
     if as_json:
         print_json(result.to_json())
         return
+    if result.from_store and not remote_only:  # a stale local tag gave a diff the registry would not
+        sides = " and ".join(f"{clean(side)} ({digest[:19]})" for side, digest in result.from_store)
+        click.echo(f"note: {sides} read from the local store; --remote reads the registry's", err=True)
     if result.empty:
         click.echo("no differences")
         return

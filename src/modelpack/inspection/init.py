@@ -38,6 +38,7 @@ from modelpack.inspection.xgboost_model import read_xgboost_model
 from modelpack.metadata.filename import METADATA_FILE
 from modelpack.metadata.load import validate
 from modelpack.metadata.schema import FileRules
+from modelpack.model_folder import require_model_folder
 from modelpack.oci.reference import Reference
 from modelpack.packing.select import LayerSource, select_layers
 
@@ -72,9 +73,7 @@ def init_metadata(model_dir: str | Path, *, force: bool = False, write: bool = T
         UsageError: not a directory, or modelpack.yaml exists and `force` is not set.
         MalformedFileError: a recognised file whose header cannot be read (named, with what is wrong).
     """
-    root = Path(model_dir)
-    if not root.is_dir():
-        raise UsageError(f"{model_dir} is not a directory")
+    root = require_model_folder(model_dir)
     target = root / METADATA_FILE
     if write and not force and os.path.lexists(target):
         raise UsageError(f"{target} exists: nothing written", advice=compose(

@@ -74,6 +74,9 @@ def select_layers(root: Path, rules: FileSelection) -> list[LayerSource]:
             kind, certain = classify(item.relpath, rules, root)
             layers[item.relpath] = LayerSource(item.relpath, kind, certain, files=[item])
     if not layers:
+        if all(entry.name == METADATA_FILE for entry in root.iterdir()):  # the rules are not why: nothing is there
+            raise UsageError(f"no files to pack in {root}: it holds no model files; put them there, or give "
+                             "the folder that holds them")
         raise UsageError(f"no files to pack in {root} (check files.include / files.exclude)")
     for layer in layers.values():
         layer.files.sort(key=lambda f: f.relpath)

@@ -131,6 +131,9 @@ def load_private_key(path: Path, password: bytes | None) -> Signer:
         try:
             key = serialization.load_pem_private_key(text, password=(password or None) if needed else None)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            if kind == "PUBLIC KEY":  # the pair's two files swapped: say which one signs
+                raise KeyFileError(f"{path} is a public key: sign with the private key (cosign.key of the "
+                                   "pair)") from None
             raise KeyFileError(f"{path}: not a private key modelpack can read ({exc})") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
         raise KeyFileError(f"{path}: unsupported key type {type(key).__name__}")
@@ -163,6 +166,9 @@ def public_key_from_pem(text: bytes, path: Path | str) -> PublicKey:
 
             key = x509.load_pem_x509_certificate(text).public_key()
         except (ValueError, UnsupportedAlgorithm):
+            if b"PRIVATE KEY-----" in text:  # the pair's two files swapped: say which one verifies
+                raise KeyFileError(f"{path} is a private key: verify with the public key (cosign.pub of the "
+                                   "pair)") from None
             raise KeyFileError(f"{path}: not a PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
         raise KeyFileError(f"{path}: unsupported public key type {type(key).__name__}")

@@ -6,8 +6,9 @@ references to write instead."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
-from modelpack.advice import Wording
+from modelpack.advice import Wording, compose, setting
 from modelpack.errors import InvalidReferenceError, NotFoundError
 from modelpack.oci.reference import Reference
 
@@ -24,7 +25,18 @@ def not_in_store(reference: Reference, stored: Iterable[str]) -> NotFoundError:
     Returns:
         `WRITTEN is not in the local store`, with the stored references whose tag the bare name is.
     """
-    return NotFoundError(f"{reference.written} is not in the local store", advice=_tagged_so(reference, stored))
+    return NotFoundError(f"{reference.written} is not in the local store",
+                         advice=_tagged_so(reference, stored) or _a_folder_here(reference))
+
+
+def _a_folder_here(reference: Reference) -> Wording | None:
+    """A name with no registry that is a folder here (`inspect iris-classifier`, the Quick start's model
+    folder): the folder is not a model until it is packed."""
+    if reference.registry or reference.digest or not Path(reference.written).is_dir():
+        return None
+    name = reference.written
+    return compose("a folder of that name is here, not a stored model: {} stores it",
+                   setting(f"modelpack.pack({name!r}, REF)", f"`modelpack pack {name} -t REF`"))
 
 
 def _tagged_so(reference: Reference, stored: Iterable[str]) -> Wording | None:

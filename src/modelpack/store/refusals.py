@@ -39,6 +39,8 @@ def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Crede
         match = REPO_PATH.match(path)
         listing = advice.list_versions(f"{host}/{match.group('name')}") if match and "/manifests/" in path else None
         missing = NotFoundError(f"{what}: not found ({detail})", advice=listing)
+        # The tag or digest asked for, for `name_nearest_tag` (a typo'd tag gets the nearest real one).
+        missing.manifest = urllib.parse.unquote(path.rsplit("/manifests/", 1)[1]) if listing else None
         # A HEAD's answer has no body to read codes from: a registry's still says it is JSON.
         json_said = "json" in resp.headers.get("Content-Type", "").lower()
         missing.unexplained = not codes if resp.method != "HEAD" else not json_said

@@ -1,0 +1,59 @@
+"""A tag the registry does not have is most often a typo (`1.0.O`, `v1.0.0` for `1.0.0`): the error names
+the nearest tag the repository has, from one tag list asked on the error's way out (only for the tag the
+user named: a probe of a tag that may be missing, as push's or a signature's, never asks)."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Iterator
+
+from modelpack.advice import compose
+from modelpack.errors import ModelpackError, NotFoundError, reword
+from modelpack.oci.reference import Reference
+from modelpack.store.target import TagLister
+
+SIGNATURE_TAG_PREFIX = "sha256-"  # cosign's and the referrers fallback's tags: no version a user means
+CUTOFF = 0.6  # difflib's get_close_matches default: `prd` finds `prod`, `zzz` finds nothing
+MAX_NAMED = 3  # tags named when several are equally near
+
+
+def name_nearest_tag(exc: NotFoundError, repo: object, tag: str | None) -> None:
+    """Add `did you mean TAG?` to `exc` (changed in place) when the manifest it did not find is `tag` and
+    the repository has a tag close to it.
+
+    Args:
+        exc: the registry's not-found error (its `manifest` attribute names what was asked for).
+        repo: the repository, to list its tags (one that lists none, or fails to, adds nothing).
+        tag: the tag the user named (None for a digest: nothing to suggest).
+    """
+    if not tag or exc.manifest != tag or not isinstance(repo, TagLister):
+        return
+    try:
+        tags = [t for t in repo.tags() if not t.startswith(SIGNATURE_TAG_PREFIX)]  # (valid tags only: see tags())
+    except ModelpackError:
+        return  # the error already says what is missing; no list is no suggestion
+    score = {t: difflib.SequenceMatcher(None, tag, t).ratio() for t in tags}
+    best = max(score.values(), default=0.0)
+    if best < CUTOFF:
+        return
+    nearest = sorted(t for t, s in score.items() if s == best)  # a tie (`1.0.O`: 1.0.0 and 1.0.1) names all
+    said = " or ".join(nearest[:MAX_NAMED]) + (" (or another)" if len(nearest) > MAX_NAMED else "")
+    advice = compose(f"did you mean {said}? {{}}", exc.advice) if exc.advice else compose(f"did you mean {said}?")
+    reword(exc, exc.wording, advice)
+
+
+@contextlib.contextmanager
+def naming_nearest_tag(repo: object, reference: object) -> Iterator[None]:
+    """Within: a registry's not-found for the tag `reference` names (not a digest) names the nearest tag.
+
+    Args:
+        repo: the repository read.
+        reference: what the user named (a `Reference`; anything else has no tag to correct).
+    """
+    tag = reference.tag if isinstance(reference, Reference) and not reference.digest else None
+    try:
+        yield
+    except NotFoundError as exc:
+        name_nearest_tag(exc, repo, tag)
+        raise

@@ -1,0 +1,64 @@
+"""A typo'd tag (`1.0.O`, `v1.1.0`, `prd`) said only "not found; `modelpack ls REPO` lists its versions":
+the line now names the nearest tags the repository has (from one tag list, asked only when the tag the
+user named is missing; signature tags never suggested), and names none when nothing is near."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import modelpack as mp
+from fault_proxy import FaultProxy
+from helpers import modelpack
+from modelpack.store.options import ClientOptions
+
+PLAIN = ClientOptions(plain_http=True)
+
+
+def _versions(repo: str, tmp_path: Path) -> None:
+    for version in ("1.0.0", "1.0.1"):
+        folder = tmp_path / version
+        folder.mkdir()
+        (folder / "weights.bin").write_bytes(version.encode() * 10)
+        mp.push(folder, f"{repo}:{version}", options=PLAIN)
+    mp.tag_remote(f"{repo}:1.0.1", "prod", options=PLAIN)
+
+
+@pytest.mark.parametrize(("command", "typed", "said", "after"), [
+    (("pull", "-o", "{out}"), "1.0.O", "did you mean 1.0.0 or 1.0.1?", ""),  # a tie names both
+    (("inspect", "--remote"), "v1.0.1", "did you mean 1.0.1?", ""),
+    (("resolve",), "prd", "did you mean prod?", ""),
+    (("diff", "--remote", "{repo}:1.0.0"), "1.0.2", "did you mean 1.0.0 or 1.0.1?", ""),
+    (("verify", "--key", "{key}"), "prd", "did you mean prod?", ""),
+    (("tag", "--remote"), "prd", "did you mean prod?", "champion"),
+    (("copy",), "prd", "did you mean prod?", "{repo}-copy:1"),
+])
+def test_a_typod_tag_names_the_nearest(proxy: FaultProxy, tmp_path: Path, command: tuple[str, ...], typed: str,
+                                       said: str, after: str) -> None:
+    repo = f"{proxy.host}/t/near-{tmp_path.name[-12:].lower()}"
+    _versions(repo, tmp_path)
+    _, key = mp.generate_key_pair(tmp_path / "keys", b"pw")
+    args = [a.format(out=tmp_path / "out", repo=repo, key=key) for a in command]
+    run = modelpack(args[0], *args[1:], f"{repo}:{typed}", *([after.format(repo=repo)] if after else []),
+                    "--plain-http")
+    assert (run.code, run.out) == (3, ""), run.err
+    assert run.err.count("\n") == 1
+    assert f"; {said} `modelpack ls {repo}` lists its versions\n" in run.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_nothing_near_names_nothing_and_a_probe_lists_no_tags(proxy: FaultProxy, tmp_path: Path) -> None:
+    repo = f"{proxy.host}/t/near-none"
+    _versions(repo, tmp_path)
+    far = modelpack("resolve", f"{repo}:zzz", "--plain-http")
+    assert far.code == 3 and "did you mean" not in far.err
+    digest = modelpack("resolve", f"{repo}@sha256:{'0' * 64}", "--plain-http")
+    assert digest.code == 3 and "did you mean" not in digest.err
+    # A pull asks for tags that may be missing (the referrers fallback tag sha256-<hex>: 404 here) as
+    # probes, not the user's typo: no tag list for them.
+    proxy.clear()
+    run = modelpack("pull", f"{repo}:prod", "-o", str(tmp_path / "out"), "--plain-http")
+    assert run.code == 0, run.err
+    assert [line for line, status in proxy.log if status == 404 and "/manifests/sha256-" in line]  # probed
+    assert proxy.requests("GET", "/tags/list") == []
