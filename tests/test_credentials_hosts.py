@@ -168,3 +168,44 @@ def test_an_origin_is_what_urlsplit_says_of_the_whole_url(url: str) -> None:
 
     parts = urllib.parse.urlsplit(url)
     assert origin(url) == f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}".lower()
+
+
+def tls_registry(registry: HostileRegistry, tmp_path: Path) -> None:
+    """`registry` speaks HTTPS (a self-signed certificate: clients pass --insecure)."""
+    cert, key = self_signed_certificate(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    registry._server.socket = tls.wrap_socket(registry._server.socket, server_side=True)
+
+
+@pytest.mark.parametrize("size", [1000, 2_000_000])  # the curl engine's quick upload, and a streamed one
+def test_an_https_registrys_upload_location_in_plain_http_is_refused(tmp_path: Path, size: int) -> None:
+    # As a redirect from HTTPS to HTTP is refused: the model's bytes (and a bearer token, where the plain
+    # host asks for one) would cross the network in the clear, where the user asked for HTTPS.
+    from modelpack.errors import RegistryError
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(os.urandom(size))
+    with HostileRegistry() as registry, HostileRegistry() as plain:
+        tls_registry(registry, tmp_path)
+        plain.routes[""] = lambda h: reply(h, 201 if h.command == "PUT" else 202, b"",
+                                           {"Location": f"http://{plain.host}/upload/1"})
+        registry.routes["^POST /v2/a/b/blobs/uploads/"] = lambda h: reply(
+            h, 202, b"", {"Location": f"http://{plain.host}/upload/1?state=x"})
+        with pytest.raises(RegistryError, match="plain HTTP"):
+            mp.push(model, f"{registry.host}/a/b:1", options=ClientOptions(insecure=True, backoff=0.01))
+        assert registry.requests("POST /v2/a/b/blobs/uploads/"), "the registry was never asked: proves nothing"
+    assert plain.seen == []
+
+
+def test_an_https_registrys_next_page_in_plain_http_is_refused(tmp_path: Path) -> None:
+    with HostileRegistry() as registry, HostileRegistry() as plain:
+        tls_registry(registry, tmp_path)
+        plain.routes["/tags/list"] = lambda h: reply(h, 200, json.dumps({"name": "a/b", "tags": ["2"]}))
+        registry.routes["/tags/list"] = lambda h: reply(h, 200, json.dumps({"tags": ["1"]}), {
+            "Link": f'<http://{plain.host}/v2/a/b/tags/list?last=1>; rel="next"'})
+        listed = modelpack("ls", "--insecure", "--json", f"{registry.host}/a/b")
+        assert registry.requests("/tags/list"), "the registry was never asked: proves nothing"
+    assert plain.seen == []
+    assert listed.code == 1 and "plain HTTP" in listed.err, listed

@@ -29,7 +29,7 @@ from modelpack.store.backoff import Backoff
 from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped
 from modelpack.store.credentials import Credentials
 from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange, UnusableRequest, outcome
-from modelpack.store.hops import Body, Hops, whole_cap
+from modelpack.store.hops import Body, Hops, check_scheme, whole_cap
 from modelpack.store.hostauth import HostAuth
 from modelpack.store.messages import (
     RETRY_STATUS,
@@ -199,9 +199,14 @@ class RegistryClient:
 
     def prepare_once(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
                      cap: int = ERROR_BODY_LIMIT, scope: str | None = None) -> Exchange:
-        """`start_once`'s exchange, authorized (which may ask a token service or a credential helper)."""
+        """`start_once`'s exchange, authorized (which may ask a token service or a credential helper).
+
+        Raises:
+            RegistryError: `url` (an upload Location) is not HTTP(S), or leaves HTTPS for plain HTTP.
+        """
         if url.startswith("/"):
             url = self.base + url
+        check_scheme(url, f"{self.host} sent a link for {method}", https=not self.options.plain_http)
         sent = {**DEFAULT_HEADERS, **headers}
         if self.auth.asked:  # else no host wants credentials: no scope to work out per request
             auth = self.auth.header(url, self.scope_for(method, url) if scope is None else scope)

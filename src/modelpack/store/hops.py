@@ -1,6 +1,7 @@
 """One attempt of a registry request: the request and the hops of its redirects, each hop authenticated
 for its own host only (see `hostauth`), sent through urllib3 (a stream) or the curl engine (read whole).
-A registry-given URL must be HTTP(S) with no control characters, and HTTPS is never left for plain HTTP.
+A registry-given URL (a redirect, a `Link` page, an upload `Location`) must be HTTP(S) with no control
+characters, and HTTPS is never left for plain HTTP.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class Hops:
         timeout = (min(options.connect_timeout, options.attempt), options.stall)
         if isinstance(body, FileBody):
             timeout = (max(options.connect_timeout, options.stall), options.stall)
-        check_scheme(url, f"{self._host} sent a link for {method}")  # a Link page or an upload Location
+        # a Link page or an upload Location: a client that speaks HTTPS does not leave it, as for a redirect
+        check_scheme(url, f"{self._host} sent a link for {method}", https=not options.plain_http)
         for _ in range(MAX_REDIRECTS + 1):
             if watch.deadline is not None:
                 left = watch.deadline - time.monotonic()
@@ -78,9 +80,8 @@ class Hops:
                 return resp
             finish(resp)
             target = urllib.parse.urljoin(url, location)
-            check_scheme(target, f"{who(url)} redirected {method} {path_of(url)}")
-            if url.startswith("https://") and not target.startswith("https://"):
-                raise RegistryError(f"{who(url)} redirected {method} {path_of(url)} from HTTPS to plain HTTP; refused")
+            check_scheme(target, f"{who(url)} redirected {method} {path_of(url)}",
+                         https=url.lower().startswith("https://"))
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method not in ("GET", "HEAD")):
                 method, body = "GET", None
             url = target
@@ -119,8 +120,10 @@ def whole_cap(method: str, body: Body, stream: bool, buffer: int | None, limit: 
 _NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f]")
 
 
-def check_scheme(url: str, who_sent: str) -> None:
+def check_scheme(url: str, who_sent: str, https: bool = False) -> None:
     """Refuse a registry-given URL that is not HTTP(S): libcurl would read a file:// one, speak gopher://...
+    With `https` (what sent it spoke HTTPS), refuse plain HTTP too: the bytes, and a token the plain host
+    may ask for, would cross the network in the clear where the user asked for HTTPS.
 
     Raises:
         RegistryError: naming the scheme.
@@ -128,6 +131,8 @@ def check_scheme(url: str, who_sent: str) -> None:
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise RegistryError(f"{who_sent} to a {scheme[:20]}: URL; refused")
+    if https and scheme != "https":
+        raise RegistryError(f"{who_sent} from HTTPS to plain HTTP; refused")
     if _NOT_IN_URLS.search(url):
         # No URL holds these (RFC 3986); libcurl refuses them, which read as a wire failure: retried, and
         # then reported as "cannot connect".
