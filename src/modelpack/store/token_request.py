@@ -17,6 +17,7 @@ from modelpack.store.bodies import METADATA_LIMIT, read_capped
 from modelpack.store.header_limits import oversized_headers
 from modelpack.store.hostauth import host_of
 from modelpack.store.messages import RETRY_STATUS, retry_limit
+from modelpack.store.not_http import not_http
 from modelpack.store.options import ClientOptions
 from modelpack.store.transport import Transport
 from modelpack.store.watch import Watch, watching
@@ -63,6 +64,9 @@ class TokenRequests:
             except wire_errors() as exc:
                 if (oversized := oversized_headers(host_of(url), exc)) is not None:
                     raise oversized from None
+                if (wrong := not_http(exc)) is not None:  # the same again if asked again: said at once
+                    raise AuthenticationError(f"the token service of {self._host} ({host_of(url)}) answered "
+                                              f"with {wrong}") from None
                 what = "did not answer in time" if watch.expired or "timed out" in str(exc).lower() \
                     else f"could not be reached ({type(exc).__name__})"
                 why = f"the token service of {self._host} ({host_of(url)}) {what}"
