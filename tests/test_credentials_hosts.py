@@ -209,3 +209,28 @@ def test_an_https_registrys_next_page_in_plain_http_is_refused(tmp_path: Path) -
         assert registry.requests("/tags/list"), "the registry was never asked: proves nothing"
     assert plain.seen == []
     assert listed.code == 1 and "plain HTTP" in listed.err, listed
+
+
+@pytest.mark.parametrize("scheme", ["basic", "bearer"])
+def test_plain_http_asked_for_the_registry_sends_no_other_hosts_password_in_the_clear(tmp_path: Path,
+                                                                                   scheme: str) -> None:
+    # --plain-http is the user's word about the registry: a plain-HTTP host a blob is redirected to does
+    # not get its own saved password (nor a token asked with it) over plain HTTP on that word.
+    content = model_content()
+    layer = weights_digest(content)
+    with HostileRegistry() as registry, HostileRegistry() as storage:
+        if scheme == "basic":
+            storage.routes[""] = basic_only(serve_content(content))
+        else:
+            storage.routes["GET /token"] = lambda h: reply(h, 200, json.dumps({"token": "t"}))
+            storage.routes[""] = lambda h: reply(h, 401, b"", {
+                "WWW-Authenticate": f'Bearer realm="http://{storage.host}/token"'})
+        registry.routes[f"GET /v2/a/b/blobs/{layer}"] = lambda h: reply(
+            h, 307, b"", {"Location": f"http://{storage.host}/blob/{layer}"})
+        registry.routes[""] = serve_content(content)
+        login_to(storage.host)
+        result = modelpack("pull", "--plain-http", f"{registry.host}/a/b:1", "-o", str(tmp_path / "out"))
+        assert storage.seen, "the storage host was never asked: the test proves nothing"
+        assert all(auth != BASIC for _, auth in storage.seen), storage.seen
+    assert result.code == 4, result  # a token asked without the password (as a plain realm behind HTTPS) is refused
+    assert scheme == "bearer" or "asks for a password over plain HTTP; refused" in result.err, result.err

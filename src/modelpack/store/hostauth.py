@@ -3,10 +3,11 @@
 A registry's requests can reach other hosts: a blob GET redirected to object storage, a `Link` page or
 an upload `Location` elsewhere. Each origin (scheme, host and port) keeps its own challenge and bearer
 tokens, and credentials are looked up by the host of the request being sent, so a registry's password
-never follows a URL to a host that did not ask for it. Credentials are sent over plain HTTP only when the
-user asked to talk to the registry in plain HTTP. An auth file's entry for one repository (or namespace)
-of a host is used for requests about that repository only: Basic auth by the request's path, a token by
-the repositories its scope names (when those name different credentials, the host's own are used).
+never follows a URL to a host that did not ask for it. Credentials are sent over plain HTTP only to the
+registry, when the user asked to talk to it in plain HTTP (a host it redirects to gets none so). An auth
+file's entry for one repository (or namespace) of a host is used for requests about that repository only:
+Basic auth by the request's path, a token by the repositories its scope names (when those name different
+credentials, the host's own are used).
 """
 
 from __future__ import annotations
@@ -114,7 +115,12 @@ class HostAuth:
         self._challenges[origin(url)] = Challenge(challenge.scheme, challenge.realm, challenge.service)
 
     def _may_send(self, url: str) -> bool:
-        return url.lower().startswith("https://") or self._plain_http
+        return url.lower().startswith("https://") or self._plain_for(host_of(url))
+
+    def _plain_for(self, host: str) -> bool:
+        """Whether `host` may get credentials over plain HTTP: the registry's alone, when the user asked to
+        talk to it so (not a host it redirects to, whose own password would then cross in the clear)."""
+        return self._plain_http and host == self.registry_host
 
     def _cache(self, url: str) -> TokenCache:
         key = origin(url)
@@ -123,6 +129,6 @@ class HostAuth:
             if cache is None:
                 host = host_of(url)
                 cache = TokenCache(host, lambda scope: self._for_scope(host, scope), self._fetch,
-                                   plain_http_ok=self._plain_http)
+                                   plain_http_ok=self._plain_for(host))
                 self._tokens[key] = cache
             return cache
