@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from background_server import tcp_server
-from helpers import modelpack
+from helpers import Run, modelpack
 from hostile_registry import HostileRegistry, model_content, serve_content, weights_digest
 
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.6\r\n"
@@ -20,8 +20,8 @@ STATUS_LINES = [SSH_BANNER, b"HTTP/1.1 abc\r\n\r\n", b"HTTP/9.9 200 OK\r\nConten
                 b"\x15\x03\x01\x00\x02\x02\x46"]  # the last: a TLS alert, as a TLS port answers plain HTTP
 
 
-@pytest.mark.parametrize("answer", STATUS_LINES)
-def test_a_port_that_does_not_speak_http_is_named_so_at_once(answer: bytes) -> None:
+def ls_answered_with(answer: bytes) -> tuple[Run, list[int]]:
+    """`ls` of a host that sends `answer` to every connection, and one entry per connection it saw."""
     connections: list[int] = []
 
     def serve(connection: socket.socket) -> None:
@@ -31,11 +31,25 @@ def test_a_port_that_does_not_speak_http_is_named_so_at_once(answer: bytes) -> N
             connection.sendall(answer)
 
     with tcp_server(serve) as host:
-        listed = modelpack("ls", "--plain-http", f"{host}/a/b")
+        return modelpack("ls", "--plain-http", f"{host}/a/b"), connections
+
+
+@pytest.mark.parametrize("answer", STATUS_LINES)
+def test_a_port_that_does_not_speak_http_is_named_so_at_once(answer: bytes) -> None:
+    listed, connections = ls_answered_with(answer)
     assert listed.code == 5, listed
     assert "not HTTP/1.x" in listed.err and "cannot connect" not in listed.err, listed.err
     assert "drop --plain-http" in listed.err and len(listed.err.splitlines()) == 1, listed.err
     assert len(connections) == 1  # not asked again: it would answer the same
+
+
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\n{}",
+                                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"])
+def test_malformed_http_is_the_registrys_fault_said_at_once(answer: bytes) -> None:
+    listed, connections = ls_answered_with(answer)
+    assert listed.code == 1, listed
+    assert "malformed HTTP" in listed.err and "misbehaves" in listed.err, listed.err
+    assert len(connections) == 1
 
 
 def test_a_streamed_blob_answered_in_something_else_is_named_so(tmp_path: Path) -> None:

@@ -13,10 +13,9 @@ import time
 
 from modelpack import advice
 from modelpack.errors import TransportError
-from modelpack.store.header_limits import oversized_headers
 from modelpack.store.hostauth import host_of
 from modelpack.store.messages import connection_message, path_of, retry_limit, seconds, who
-from modelpack.store.not_http import not_http
+from modelpack.store.not_http import final_failure
 from modelpack.store.options import ClientOptions
 from modelpack.store.watch import Watch
 from modelpack.store.wire_errors import timed_out
@@ -44,11 +43,9 @@ class Backoff:
         """
         if self._cancelled.is_set():  # Ctrl-C ended the read: no retry, and no "did not answer within 120 s"
             raise TransportError(f"{self._host}: transfer cancelled") from None
-        if (oversized := oversized_headers(host_of(url), exc)) is not None:
-            raise oversized from None  # the same answer again: not retried, and no cut connection
-        if (what := not_http(exc)) is not None:  # likewise: another service's port, not a cut connection
-            raise TransportError(f"{host_of(url)} answered {method} {path_of(url)} with {what}",
-                                 advice=_check_port(self._options.plain_http)) from None
+        final = final_failure(host_of(url), f"{method} {path_of(url)}", exc, self._options.plain_http)
+        if final is not None:
+            raise final from None  # the same answer again: not retried, and no cut connection
         text = str(exc).lower()
         expired = watch.expired is not None or timed_out(exc) or "timed out" in text
         if expired:
@@ -92,10 +89,3 @@ class Backoff:
             raise TransportError(f"{self._host}: cancelled while waiting to retry")
         return True
 
-
-def _check_port(plain_http: bool) -> advice.Wording:
-    """What to check when a host answered in something other than HTTP (sent in plain HTTP: maybe TLS)."""
-    if plain_http:
-        return advice.compose("check the registry's host and port, or {} if that port speaks HTTPS",
-                              advice.plain_http(False))
-    return advice.compose("check the registry's host and port")
