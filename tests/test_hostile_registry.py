@@ -201,3 +201,29 @@ def test_a_redirect_to_anything_but_http_is_refused(tmp_path, scheme: str) -> No
         listed = modelpack("ls", "--plain-http", f"{reg.host}/team/m", env={"MODELPACK_HOME": str(tmp_path / "home")})
         assert listed.code == 1 and "LOCAL-SECRET" not in listed.out + listed.err, listed.err
         assert listed.err.strip() == f"error: {reg.host} sent a link for GET to a {scheme}: URL; refused"
+
+
+UNPARSEABLE = "http://a]b/x"  # urllib.parse raises ValueError ("Invalid IPv6 URL")
+
+
+@pytest.mark.parametrize("where", ["redirect", "link", "upload", "realm"])
+def test_a_url_that_does_not_parse_is_the_registrys_mistake(tmp_path, where: str) -> None:  # type: ignore[no-untyped-def]
+    # Each was "internal error (ValueError: Invalid IPv6 URL)", exit 70: a bug of ours, for a registry's word.
+    from helpers import modelpack
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"x" * 1000)
+    answers = {
+        "redirect": ("/v2/a/b/", lambda h: reply(h, 307, b"", {"Location": UNPARSEABLE})),
+        "link": ("/tags/list", lambda h: reply(h, 200, '{"tags": ["1"]}', {"Link": f'<{UNPARSEABLE}>; rel="next"'})),
+        "upload": ("^POST /v2/a/b/blobs/uploads/", lambda h: reply(h, 202, b"", {"Location": UNPARSEABLE})),
+        "realm": ("/v2/a/b/", lambda h: reply(h, 401, b"", {"WWW-Authenticate": f'Bearer realm="{UNPARSEABLE}"'})),
+    }
+    pattern, answer = answers[where]
+    with HostileRegistry({pattern: answer}) as reg:
+        args = ("push", str(model), f"{reg.host}/a/b:1") if where == "upload" else ("ls", f"{reg.host}/a/b")
+        result = modelpack(*args, "--plain-http", env={"MODELPACK_HOME": str(tmp_path / "home")})
+    assert result.code == 1, result
+    assert "does not parse; refused" in result.err or "without a usable realm" in result.err, result.err
+    assert len(result.err.strip().splitlines()) == 1, result.err

@@ -29,7 +29,8 @@ from modelpack.store.backoff import Backoff
 from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped
 from modelpack.store.credentials import Credentials
 from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange, UnusableRequest, outcome
-from modelpack.store.hops import Body, Hops, check_scheme, whole_cap
+from modelpack.store.given_urls import check_url
+from modelpack.store.hops import Body, Hops, whole_cap
 from modelpack.store.hostauth import HostAuth
 from modelpack.store.messages import (
     RETRY_STATUS,
@@ -129,6 +130,7 @@ class RegistryClient:
         retries = self.options.retries if retries is None else retries
         if url.startswith("/"):
             url = self.base + url
+        self._check_given(method, url)  # a Link page or an upload Location (ours pass)
         scope = self.scope_for(method, url) if scope is None else scope
         ok = set(ok)
         uploading = isinstance(body, FileBody)
@@ -206,7 +208,7 @@ class RegistryClient:
         """
         if url.startswith("/"):
             url = self.base + url
-        check_scheme(url, f"{self.host} sent a link for {method}", https=not self.options.plain_http)
+        self._check_given(method, url)
         sent = {**DEFAULT_HEADERS, **headers}
         if self.auth.asked:  # else no host wants credentials: no scope to work out per request
             auth = self.auth.header(url, self.scope_for(method, url) if scope is None else scope)
@@ -214,6 +216,11 @@ class RegistryClient:
                 sent["Authorization"] = auth
         return Exchange(method, url, sent, body, cap, self.options.connect_timeout, self.options.timeout,
                         self.options.stall, PROGRESS_BYTES, self._transport.proxy(url))
+
+    def _check_given(self, method: str, url: str) -> None:
+        """Refuse a registry-given URL that cannot be requested (see `given_urls`): a client that speaks
+        HTTPS does not leave it, as for a redirect."""
+        check_url(url, f"{self.host} sent a link for {method}", https=not self.options.plain_http)
 
     def begin_once(self, exchange: Exchange) -> Future[Answer]:
         """Hand a prepared exchange to the curl engine (this waits for nothing)."""

@@ -1,19 +1,17 @@
 """One attempt of a registry request: the request and the hops of its redirects, each hop authenticated
 for its own host only (see `hostauth`), sent through urllib3 (a stream) or the curl engine (read whole).
-A registry-given URL (a redirect, a `Link` page, an upload `Location`) must be HTTP(S) with no control
-characters, and HTTPS is never left for plain HTTP.
+A redirect's target is checked as any registry-given URL (`given_urls`): HTTPS is never left for plain HTTP.
 """
 
 from __future__ import annotations
 
-import re
 import time
-import urllib.parse
 from typing import Any
 
 from modelpack.errors import RegistryError
 from modelpack.store.bodies import ERROR_BODY_LIMIT, finish
 from modelpack.store.curl_engine import CurlEngine, CurlFailure, Exchange
+from modelpack.store.given_urls import check_url, joined
 from modelpack.store.hostauth import HostAuth
 from modelpack.store.messages import path_of, who
 from modelpack.store.options import ClientOptions
@@ -50,8 +48,6 @@ class Hops:
         timeout = (min(options.connect_timeout, options.attempt), options.stall)
         if isinstance(body, FileBody):
             timeout = (max(options.connect_timeout, options.stall), options.stall)
-        # a Link page or an upload Location: a client that speaks HTTPS does not leave it, as for a redirect
-        check_scheme(url, f"{self._host} sent a link for {method}", https=not options.plain_http)
         for _ in range(MAX_REDIRECTS + 1):
             if watch.deadline is not None:
                 left = watch.deadline - time.monotonic()
@@ -79,9 +75,8 @@ class Hops:
             if resp.status_code not in REDIRECT_STATUS or not location:
                 return resp
             finish(resp)
-            target = urllib.parse.urljoin(url, location)
-            check_scheme(target, f"{who(url)} redirected {method} {path_of(url)}",
-                         https=url.lower().startswith("https://"))
+            said = f"{who(url)} redirected {method} {path_of(url)}"
+            target = check_url(joined(url, location, said), said, https=url.lower().startswith("https://"))
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method not in ("GET", "HEAD")):
                 method, body = "GET", None
             url = target
@@ -115,25 +110,3 @@ def whole_cap(method: str, body: Body, stream: bool, buffer: int | None, limit: 
     if stream:
         return buffer
     return max(limit, ERROR_BODY_LIMIT) + 1
-
-
-_NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f]")
-
-
-def check_scheme(url: str, who_sent: str, https: bool = False) -> None:
-    """Refuse a registry-given URL that is not HTTP(S): libcurl would read a file:// one, speak gopher://...
-    With `https` (what sent it spoke HTTPS), refuse plain HTTP too: the bytes, and a token the plain host
-    may ask for, would cross the network in the clear where the user asked for HTTPS.
-
-    Raises:
-        RegistryError: naming the scheme.
-    """
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        raise RegistryError(f"{who_sent} to a {scheme[:20]}: URL; refused")
-    if https and scheme != "https":
-        raise RegistryError(f"{who_sent} from HTTPS to plain HTTP; refused")
-    if _NOT_IN_URLS.search(url):
-        # No URL holds these (RFC 3986); libcurl refuses them, which read as a wire failure: retried, and
-        # then reported as "cannot connect".
-        raise RegistryError(f"{who_sent} to an unusable URL (control characters or spaces); refused")
