@@ -227,3 +227,32 @@ def test_a_url_that_does_not_parse_is_the_registrys_mistake(tmp_path, where: str
     assert result.code == 1, result
     assert "does not parse; refused" in result.err or "without a usable realm" in result.err, result.err
     assert len(result.err.strip().splitlines()) == 1, result.err
+
+
+def test_a_streamed_blobs_endless_trailer_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # http.client read a chunked body's trailer lines without counting them: sent for ever, they kept the
+    # pull going for ever (bytes flow, so no stall fires; a transfer has no deadline once its headers are
+    # in). Here the "endless" trailer ends after 200,000 lines, so the old code's pull ended (exit 0).
+    from helpers import modelpack
+
+    content = model_content(os.urandom(3_000_000))  # streamed by urllib3, not read whole by the curl engine
+    layer = weights_digest(content)
+
+    def chunked(handler: BaseHTTPRequestHandler) -> None:
+        data = content[layer][1]
+        handler.send_response(200)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        handler.wfile.write(b"%x\r\n%s\r\n0\r\n" % (len(data), data))
+        for _ in range(200):
+            handler.wfile.write(b"X-Trailer: y\r\n" * 1000)
+        handler.wfile.write(b"\r\n")
+
+    with HostileRegistry() as reg:
+        reg.routes[f"GET /v2/a/b/blobs/{layer}"] = chunked
+        reg.routes[r"^(GET|HEAD) /v2/a/b/"] = serve_content(content)
+        result = modelpack("pull", "--plain-http", f"{reg.host}/a/b:1", "-o", str(tmp_path / "out"),
+                           env={"MODELPACK_HOME": str(tmp_path / "home")})
+    assert result.code == 1, result
+    assert "sent more than 5000 response headers; refused" in result.err, result.err
+    assert not (tmp_path / "out" / "w.bin").exists()
