@@ -234,3 +234,21 @@ def test_plain_http_asked_for_the_registry_sends_no_other_hosts_password_in_the_
         assert all(auth != BASIC for _, auth in storage.seen), storage.seen
     assert result.code == 4, result  # a token asked without the password (as a plain realm behind HTTPS) is refused
     assert scheme == "bearer" or "asks for a password over plain HTTP; refused" in result.err, result.err
+
+
+def test_a_redirect_whose_host_parsers_disagree_on_gets_no_credentials(tmp_path: Path) -> None:
+    # `http://STORAGE\@REGISTRY/x`: urllib.parse (which binds credentials to a host) reads REGISTRY, with
+    # `STORAGE\` as a user name; urllib3 (which streams large blobs) ends the host at the backslash and
+    # connected to STORAGE, sending it the registry's password. No URL holds a backslash (RFC 3986).
+    content = model_content(os.urandom(2_000_000))  # streamed by urllib3, not read whole by the curl engine
+    layer = weights_digest(content)
+    with HostileRegistry() as registry, HostileRegistry() as storage:
+        storage.routes[""] = serve_content(content)
+        registry.routes[f"GET /v2/a/b/blobs/{layer}"] = basic_only(lambda h: reply(h, 307, b"", {
+            "Location": f"http://{storage.host}\\@{registry.host}/v2/a/b/blobs/{layer}"}))
+        registry.routes[""] = basic_only(serve_content(content))
+        login_to(registry.host)
+        result = modelpack("pull", "--plain-http", f"{registry.host}/a/b:1", "-o", str(tmp_path / "out"))
+        assert registry.requests(f"GET /v2/a/b/blobs/{layer}"), "the blob was never asked for: proves nothing"
+    assert storage.authorizations() == []
+    assert result.code == 1 and "unusable URL" in result.err, result

@@ -3,7 +3,8 @@ request goes to one, as hostile as the rest of what a registry sends.
 
 Such a URL must parse (`http://a]b/` does not: urllib.parse raises ValueError, which read as "internal
 error"), be HTTP(S) (libcurl would read a file:// one, speak gopher://...), hold no control characters or
-spaces (libcurl refuses them, which read as a wire failure: retried, then "cannot connect"), and, from
+spaces (libcurl refuses them, which read as a wire failure: retried, then "cannot connect") or backslashes
+(where the host ends is read differently by urllib.parse and urllib3: see `_NOT_IN_URLS`), and, from
 what spoke HTTPS, be HTTPS too: else the bytes, and a token the plain host may ask for, would cross the
 network in the clear where the user asked for HTTPS.
 """
@@ -15,7 +16,10 @@ import urllib.parse
 
 from modelpack.errors import RegistryError
 
-_NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f]")  # no URL holds these (RFC 3986)
+# No URL holds these (RFC 3986). A backslash is read by parsers differently: in `http://evil\@registry/`,
+# urllib.parse (which binds credentials to a host) reads the registry's host, urllib3 (which connects)
+# evil's, and the registry's password went there.
+_NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f\\]")
 
 
 def check_url(url: str, who_sent: str, https: bool = False) -> str:
@@ -41,7 +45,7 @@ def check_url(url: str, who_sent: str, https: bool = False) -> str:
     if https and scheme != "https":
         raise RegistryError(f"{who_sent} from HTTPS to plain HTTP; refused")
     if _NOT_IN_URLS.search(url):
-        raise RegistryError(f"{who_sent} to an unusable URL (control characters or spaces); refused")
+        raise RegistryError(f"{who_sent} to an unusable URL (control characters, spaces or backslashes); refused")
     return url
 
 
