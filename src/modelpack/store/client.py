@@ -204,7 +204,8 @@ class RegistryClient:
         """`start_once`'s exchange, authorized (which may ask a token service or a credential helper).
 
         Raises:
-            RegistryError: `url` (an upload Location) is not HTTP(S), or leaves HTTPS for plain HTTP.
+            RegistryError: `url` (an upload Location) cannot be requested (see `given_urls`): it does not
+                parse, is not HTTP(S), holds control characters or a backslash, or leaves HTTPS for HTTP.
         """
         if url.startswith("/"):
             url = self.base + url
