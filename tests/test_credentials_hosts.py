@@ -15,9 +15,9 @@ import pytest
 
 import modelpack as mp
 from helpers import modelpack
-from hostile_registry import HostileRegistry, model_content, reply, serve_content, weights_digest
+from hostile_registry import OCI_MANIFEST, HostileRegistry, model_content, reply, serve_content, weights_digest
 from modelpack.store.options import ClientOptions
-from registry_process import self_signed_certificate
+from registry_process import Registry, self_signed_certificate
 
 SECRET = "registry-S3cret"
 BASIC = "Basic " + base64.b64encode(f"alice:{SECRET}".encode()).decode()
@@ -252,3 +252,42 @@ def test_a_redirect_whose_host_parsers_disagree_on_gets_no_credentials(tmp_path:
         assert registry.requests(f"GET /v2/a/b/blobs/{layer}"), "the blob was never asked for: proves nothing"
     assert storage.authorizations() == []
     assert result.code == 1 and "unusable URL" in result.err, result
+
+
+def test_a_delete_redirected_to_a_registry_the_user_is_logged_in_to_is_refused(
+        fresh_registry: Callable[..., Registry], tmp_path: Path) -> None:
+    # Each hop is authenticated for its own host, so a hostile registry answering `rm --remote`'s DELETE
+    # with a 307 to another registry's manifest had it deleted there, with the user's credentials for it.
+    from conftest import AUTH_PASSWORD, AUTH_USER
+    from helpers import htpasswd_file
+
+    cert, key = self_signed_certificate(tmp_path)
+    victim = fresh_registry(tls=(cert, key), auth_htpasswd=htpasswd_file(tmp_path / "htpasswd", AUTH_USER,
+                                                                         AUTH_PASSWORD))
+    tls = ClientOptions(ca_file=str(cert))
+    mp.login(victim.host, AUTH_USER, AUTH_PASSWORD, options=tls)
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(os.urandom(1000))
+    digest = mp.push(model, f"{victim.host}/team/m:1", options=tls).descriptor.digest
+    manifest = _manifest(victim.host, f"team/m/manifests/{digest}", cert, f"{AUTH_USER}:{AUTH_PASSWORD}")
+    with HostileRegistry() as hostile:
+        hostile.routes["^DELETE "] = lambda h: reply(h, 307, b"", {
+            "Location": f"https://{victim.host}/v2/team/m/manifests/{digest}"})
+        hostile.routes["/tags/list"] = lambda h: reply(h, 200, json.dumps({"name": "x/y", "tags": []}))
+        hostile.routes[r"^(GET|HEAD) /v2/x/y/"] = serve_content({digest: (OCI_MANIFEST, manifest)})
+        removed = modelpack("rm", "--remote", "--yes", "--plain-http", "--ca-file", str(cert),
+                            f"{hostile.host}/x/y@{digest}")
+        assert hostile.requests("DELETE"), "the hostile registry was never asked: proves nothing"
+    assert removed.code == 1 and "to another host" in removed.err, removed
+    assert mp.resolve(f"{victim.host}/team/m:1", options=tls).digest == digest  # still there
+
+
+def _manifest(host: str, path: str, cert: Path, user: str) -> bytes:
+    """The bytes of a manifest on an HTTPS registry with Basic auth (to serve them from elsewhere)."""
+    import urllib.request
+
+    request = urllib.request.Request(f"https://{host}/v2/{path}", headers={
+        "Accept": OCI_MANIFEST, "Authorization": "Basic " + base64.b64encode(user.encode()).decode()})
+    with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=str(cert))) as answer:
+        return bytes(answer.read())

@@ -1,6 +1,8 @@
 """One attempt of a registry request: the request and the hops of its redirects, each hop authenticated
 for its own host only (see `hostauth`), sent through urllib3 (a stream) or the curl engine (read whole).
 A redirect's target is checked as any registry-given URL (`given_urls`): HTTPS is never left for plain HTTP.
+Only a read (GET, HEAD) follows a redirect to another host: a write (PUT, PATCH, POST, DELETE) sent on
+there would carry that host's credentials, for a request the redirecting registry chose.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from modelpack.errors import RegistryError
 from modelpack.store.bodies import ERROR_BODY_LIMIT, finish
 from modelpack.store.curl_engine import CurlEngine, CurlFailure, Exchange
 from modelpack.store.given_urls import check_url, joined
-from modelpack.store.hostauth import HostAuth
+from modelpack.store.hostauth import HostAuth, host_of
 from modelpack.store.messages import path_of, who
 from modelpack.store.options import ClientOptions
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport
@@ -79,6 +81,11 @@ class Hops:
             target = check_url(joined(url, location, said), said, https=url.lower().startswith("https://"))
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method not in ("GET", "HEAD")):
                 method, body = "GET", None
+            elif method not in ("GET", "HEAD") and host_of(target) != host_of(url):
+                # Each hop is authenticated for its own host: a hostile registry would have our DELETE or PUT
+                # sent, with that host's credentials, to a registry the user is logged in to.
+                raise RegistryError(f"{said} to another host, {host_of(target)}; refused (a {method} goes to the "
+                                    "registry it was meant for)")
             url = target
         raise RegistryError(f"{self._host}: more than {MAX_REDIRECTS} redirects for {method} {path_of(url)}")
 
