@@ -291,3 +291,24 @@ def _manifest(host: str, path: str, cert: Path, user: str) -> bytes:
         "Accept": OCI_MANIFEST, "Authorization": "Basic " + base64.b64encode(user.encode()).decode()})
     with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=str(cert))) as answer:
         return bytes(answer.read())
+
+
+@pytest.mark.parametrize("size", [1000, 2_000_000])  # the curl engine's quick upload, and a streamed one
+def test_an_upload_location_on_a_host_the_user_is_logged_in_to_gets_no_credentials(tmp_path: Path,
+                                                                                  size: int) -> None:
+    # The upload's PATCH/PUT (and the DELETE cancelling it) go where the registry says: a write on another
+    # host that the user is logged in to went with the user's credentials for it, for a request the
+    # hostile registry chose (a Location naming a manifest there).
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(os.urandom(size))
+    with HostileRegistry() as registry, HostileRegistry() as victim:
+        tls_registry(victim, tmp_path)
+        victim.routes[""] = basic_only(lambda h: reply(h, 201, b""))
+        registry.routes["^POST /v2/a/b/blobs/uploads/"] = lambda h: reply(h, 202, b"", {
+            "Location": f"https://{victim.host}/v2/team/m/manifests/latest"})
+        login_to(victim.host)
+        pushed = modelpack("push", "--plain-http", "--insecure", str(model), f"{registry.host}/a/b:1")
+        assert victim.seen, "the other host was never asked: proves nothing"
+    assert_never_saw_the_secret(victim)
+    assert pushed.code == 4, pushed

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 
 from modelpack.errors import (
+    AuthenticationError,
     ModelpackError,
     NotFoundError,
     RegistryError,
@@ -31,7 +32,7 @@ from modelpack.store.credentials import Credentials
 from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange, UnusableRequest, outcome
 from modelpack.store.given_urls import check_url
 from modelpack.store.hops import Body, Hops, whole_cap
-from modelpack.store.hostauth import HostAuth
+from modelpack.store.hostauth import HostAuth, host_of
 from modelpack.store.messages import (
     RETRY_STATUS,
     connection_message,
@@ -165,6 +166,10 @@ class RegistryClient:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s -> %s", method, redact(resp.url), resp.status_code)
             if resp.status_code == 401 and auth_tries < 2:
+                if not self.auth.may_authenticate(method, url):
+                    finish(resp)
+                    raise AuthenticationError(f"{host_of(url)}, where {self.host} sent a {method}, asks for "
+                                              "credentials; refused (they would be used for a request it chose)")
                 auth_tries += 1
                 finish(resp)
                 self.auth.learn(resp.url, resp.headers.get("WWW-Authenticate", ""), scope, resp.authorized)
@@ -211,7 +216,7 @@ class RegistryClient:
             url = self.base + url
         self._check_given(method, url)
         sent = {**DEFAULT_HEADERS, **headers}
-        if self.auth.asked:  # else no host wants credentials: no scope to work out per request
+        if self.auth.asked and self.auth.may_authenticate(method, url):  # else no scope to work out per request
             auth = self.auth.header(url, self.scope_for(method, url) if scope is None else scope)
             if auth:
                 sent["Authorization"] = auth

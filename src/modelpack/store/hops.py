@@ -58,7 +58,7 @@ class Hops:
                     raise TimeoutError("deadline passed")
                 timeout = (min(timeout[0], left), timeout[1])
             req_headers = dict(headers or {})
-            auth = self._auth.header(url, scope)
+            auth = self._auth.header(url, scope) if self._auth.may_authenticate(method, url) else None
             if auth:
                 req_headers["Authorization"] = auth
             if whole is not None:

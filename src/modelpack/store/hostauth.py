@@ -72,6 +72,13 @@ class HostAuth:
     def _for_url(self, url: str) -> Credentials | None:
         return self.credentials(host_of(url), repository_of_path(urllib.parse.urlsplit(url).path))
 
+    def may_authenticate(self, method: str, url: str) -> bool:
+        """Whether a request may carry credentials at all: the registry's own, and reads elsewhere (a blob
+        redirected to storage). A write (an upload's PATCH/PUT, the DELETE cancelling it) that the registry
+        sends to another host goes without: that host's credentials would be used for a request the
+        registry chose (a Location naming a manifest on a registry the user is logged in to)."""
+        return method in ("GET", "HEAD") or host_of(url) == self.registry_host
+
     @property
     def asked(self) -> bool:
         """Whether any host has asked for credentials so far (a 401 with a challenge)."""
