@@ -201,3 +201,58 @@ def test_a_redirect_to_anything_but_http_is_refused(tmp_path, scheme: str) -> No
         listed = modelpack("ls", "--plain-http", f"{reg.host}/team/m", env={"MODELPACK_HOME": str(tmp_path / "home")})
         assert listed.code == 1 and "LOCAL-SECRET" not in listed.out + listed.err, listed.err
         assert listed.err.strip() == f"error: {reg.host} sent a link for GET to a {scheme}: URL; refused"
+
+
+UNPARSEABLE = "http://a]b/x"  # urllib.parse raises ValueError ("Invalid IPv6 URL")
+
+
+@pytest.mark.parametrize("where", ["redirect", "link", "upload", "realm"])
+def test_a_url_that_does_not_parse_is_the_registrys_mistake(tmp_path, where: str) -> None:  # type: ignore[no-untyped-def]
+    # Each was "internal error (ValueError: Invalid IPv6 URL)", exit 70: a bug of ours, for a registry's word.
+    from helpers import modelpack
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"x" * 1000)
+    answers = {
+        "redirect": ("/v2/a/b/", lambda h: reply(h, 307, b"", {"Location": UNPARSEABLE})),
+        "link": ("/tags/list", lambda h: reply(h, 200, '{"tags": ["1"]}', {"Link": f'<{UNPARSEABLE}>; rel="next"'})),
+        "upload": ("^POST /v2/a/b/blobs/uploads/", lambda h: reply(h, 202, b"", {"Location": UNPARSEABLE})),
+        "realm": ("/v2/a/b/", lambda h: reply(h, 401, b"", {"WWW-Authenticate": f'Bearer realm="{UNPARSEABLE}"'})),
+    }
+    pattern, answer = answers[where]
+    with HostileRegistry({pattern: answer}) as reg:
+        args = ("push", str(model), f"{reg.host}/a/b:1") if where == "upload" else ("ls", f"{reg.host}/a/b")
+        result = modelpack(*args, "--plain-http", env={"MODELPACK_HOME": str(tmp_path / "home")})
+    assert result.code == 1, result
+    assert "does not parse; refused" in result.err or "without a usable realm" in result.err, result.err
+    assert len(result.err.strip().splitlines()) == 1, result.err
+
+
+def test_a_streamed_blobs_endless_trailer_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # http.client read a chunked body's trailer lines without counting them: sent for ever, they kept the
+    # pull going for ever (bytes flow, so no stall fires; a transfer has no deadline once its headers are
+    # in). Here the "endless" trailer ends after 200,000 lines, so the old code's pull ended (exit 0).
+    from helpers import modelpack
+
+    content = model_content(os.urandom(3_000_000))  # streamed by urllib3, not read whole by the curl engine
+    layer = weights_digest(content)
+
+    def chunked(handler: BaseHTTPRequestHandler) -> None:
+        data = content[layer][1]
+        handler.send_response(200)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        handler.wfile.write(b"%x\r\n%s\r\n0\r\n" % (len(data), data))
+        for _ in range(200):
+            handler.wfile.write(b"X-Trailer: y\r\n" * 1000)
+        handler.wfile.write(b"\r\n")
+
+    with HostileRegistry() as reg:
+        reg.routes[f"GET /v2/a/b/blobs/{layer}"] = chunked
+        reg.routes[r"^(GET|HEAD) /v2/a/b/"] = serve_content(content)
+        result = modelpack("pull", "--plain-http", f"{reg.host}/a/b:1", "-o", str(tmp_path / "out"),
+                           env={"MODELPACK_HOME": str(tmp_path / "home")})
+    assert result.code == 1, result
+    assert "sent more than 5000 response headers; refused" in result.err, result.err
+    assert not (tmp_path / "out" / "w.bin").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -90,7 +91,7 @@ class TokenCache:
             self._tokens.pop(scope, None)
 
     def _fetch(self, challenge: Challenge, scope: str) -> tuple[str, float]:
-        if not challenge.realm.startswith(("https://", "http://")):
+        if not challenge.realm.startswith(("https://", "http://")) or not _parses(challenge.realm):
             raise RegistryError(f"{self.host} sent an authentication challenge without a usable realm")
         creds = self._credentials(scope) if challenge.realm.startswith("https://") or self._plain_http_ok else None
         params: list[tuple[str, str]] = [("service", challenge.service)] if challenge.service else []
@@ -122,3 +123,11 @@ class TokenCache:
         except (TypeError, ValueError):
             lifetime = 60.0
         return token, lifetime
+
+
+def _parses(url: str) -> bool:
+    try:
+        urllib.parse.urlsplit(url)
+    except ValueError:  # `http://a]b/`
+        return False
+    return True

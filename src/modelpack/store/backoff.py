@@ -13,9 +13,9 @@ import time
 
 from modelpack import advice
 from modelpack.errors import TransportError
-from modelpack.store.header_limits import oversized_headers
 from modelpack.store.hostauth import host_of
 from modelpack.store.messages import connection_message, path_of, retry_limit, seconds, who
+from modelpack.store.not_http import final_failure
 from modelpack.store.options import ClientOptions
 from modelpack.store.watch import Watch
 from modelpack.store.wire_errors import timed_out
@@ -43,8 +43,9 @@ class Backoff:
         """
         if self._cancelled.is_set():  # Ctrl-C ended the read: no retry, and no "did not answer within 120 s"
             raise TransportError(f"{self._host}: transfer cancelled") from None
-        if (oversized := oversized_headers(host_of(url), exc)) is not None:
-            raise oversized from None  # the same answer again: not retried, and no cut connection
+        final = final_failure(host_of(url), f"{method} {path_of(url)}", exc, self._options.plain_http)
+        if final is not None:
+            raise final from None  # the same answer again: not retried, and no cut connection
         text = str(exc).lower()
         expired = watch.expired is not None or timed_out(exc) or "timed out" in text
         if expired:
@@ -87,3 +88,4 @@ class Backoff:
         if self._cancelled.wait(delay):
             raise TransportError(f"{self._host}: cancelled while waiting to retry")
         return True
+

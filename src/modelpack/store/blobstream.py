@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from modelpack import advice
 from modelpack.errors import AuthenticationError, IntegrityError, NotFoundError, RegistryError, TransportError
 from modelpack.oci.descriptor import Descriptor
+from modelpack.store.not_http import final_failure
 from modelpack.store.upload import SMALL_BODY
 
 if TYPE_CHECKING:
@@ -210,6 +211,10 @@ class ResumableBlob(io.RawIOBase):
             except Exception as exc:  # urllib3's errors for a cut stream vary by version
                 if isinstance(exc, IntegrityError):
                     raise
+                final = final_failure(self._repo.client.host, f"GET of blob {self._desc.digest}", exc, False)
+                if final is not None:  # a trailer of thousands of lines: the same again if resumed
+                    self.close()
+                    raise final from None
                 if self._watch is not None and self._watch.expired:
                     self.close()
                     raise TransportError(self._stalled(),

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 
 from modelpack.errors import (
+    AuthenticationError,
     ModelpackError,
     NotFoundError,
     RegistryError,
@@ -29,8 +30,9 @@ from modelpack.store.backoff import Backoff
 from modelpack.store.bodies import ERROR_BODY_LIMIT, METADATA_LIMIT, finish, read_capped
 from modelpack.store.credentials import Credentials
 from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange, UnusableRequest, outcome
+from modelpack.store.given_urls import check_url
 from modelpack.store.hops import Body, Hops, whole_cap
-from modelpack.store.hostauth import HostAuth
+from modelpack.store.hostauth import HostAuth, host_of
 from modelpack.store.messages import (
     RETRY_STATUS,
     connection_message,
@@ -129,6 +131,7 @@ class RegistryClient:
         retries = self.options.retries if retries is None else retries
         if url.startswith("/"):
             url = self.base + url
+        self._check_given(method, url)  # a Link page or an upload Location (ours pass)
         scope = self.scope_for(method, url) if scope is None else scope
         ok = set(ok)
         uploading = isinstance(body, FileBody)
@@ -163,6 +166,10 @@ class RegistryClient:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s -> %s", method, redact(resp.url), resp.status_code)
             if resp.status_code == 401 and auth_tries < 2:
+                if not self.auth.may_authenticate(method, url):
+                    finish(resp)
+                    raise AuthenticationError(f"{host_of(url)}, where {self.host} sent a {method}, asks for "
+                                              "credentials; refused (they would be used for a request it chose)")
                 auth_tries += 1
                 finish(resp)
                 self.auth.learn(resp.url, resp.headers.get("WWW-Authenticate", ""), scope, resp.authorized)
@@ -199,16 +206,27 @@ class RegistryClient:
 
     def prepare_once(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
                      cap: int = ERROR_BODY_LIMIT, scope: str | None = None) -> Exchange:
-        """`start_once`'s exchange, authorized (which may ask a token service or a credential helper)."""
+        """`start_once`'s exchange, authorized (which may ask a token service or a credential helper).
+
+        Raises:
+            RegistryError: `url` (an upload Location) cannot be requested (see `given_urls`): it does not
+                parse, is not HTTP(S), holds control characters or a backslash, or leaves HTTPS for HTTP.
+        """
         if url.startswith("/"):
             url = self.base + url
+        self._check_given(method, url)
         sent = {**DEFAULT_HEADERS, **headers}
-        if self.auth.asked:  # else no host wants credentials: no scope to work out per request
+        if self.auth.asked and self.auth.may_authenticate(method, url):  # else no scope to work out per request
             auth = self.auth.header(url, self.scope_for(method, url) if scope is None else scope)
             if auth:
                 sent["Authorization"] = auth
         return Exchange(method, url, sent, body, cap, self.options.connect_timeout, self.options.timeout,
                         self.options.stall, PROGRESS_BYTES, self._transport.proxy(url))
+
+    def _check_given(self, method: str, url: str) -> None:
+        """Refuse a registry-given URL that cannot be requested (see `given_urls`): a client that speaks
+        HTTPS does not leave it, as for a redirect."""
+        check_url(url, f"{self.host} sent a link for {method}", https=not self.options.plain_http)
 
     def begin_once(self, exchange: Exchange) -> Future[Answer]:
         """Hand a prepared exchange to the curl engine (this waits for nothing)."""

@@ -1,19 +1,20 @@
 """One attempt of a registry request: the request and the hops of its redirects, each hop authenticated
 for its own host only (see `hostauth`), sent through urllib3 (a stream) or the curl engine (read whole).
-A registry-given URL must be HTTP(S) with no control characters, and HTTPS is never left for plain HTTP.
+A redirect's target is checked as any registry-given URL (`given_urls`): HTTPS is never left for plain HTTP.
+Only a read (GET, HEAD) follows a redirect to another host: a write (PUT, PATCH, POST, DELETE) sent on
+there would carry that host's credentials, for a request the redirecting registry chose.
 """
 
 from __future__ import annotations
 
-import re
 import time
-import urllib.parse
 from typing import Any
 
 from modelpack.errors import RegistryError
 from modelpack.store.bodies import ERROR_BODY_LIMIT, finish
 from modelpack.store.curl_engine import CurlEngine, CurlFailure, Exchange
-from modelpack.store.hostauth import HostAuth
+from modelpack.store.given_urls import check_url, joined
+from modelpack.store.hostauth import HostAuth, host_of
 from modelpack.store.messages import path_of, who
 from modelpack.store.options import ClientOptions
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport
@@ -49,7 +50,6 @@ class Hops:
         timeout = (min(options.connect_timeout, options.attempt), options.stall)
         if isinstance(body, FileBody):
             timeout = (max(options.connect_timeout, options.stall), options.stall)
-        check_scheme(url, f"{self._host} sent a link for {method}")  # a Link page or an upload Location
         for _ in range(MAX_REDIRECTS + 1):
             if watch.deadline is not None:
                 left = watch.deadline - time.monotonic()
@@ -58,7 +58,7 @@ class Hops:
                     raise TimeoutError("deadline passed")
                 timeout = (min(timeout[0], left), timeout[1])
             req_headers = dict(headers or {})
-            auth = self._auth.header(url, scope)
+            auth = self._auth.header(url, scope) if self._auth.may_authenticate(method, url) else None
             if auth:
                 req_headers["Authorization"] = auth
             if whole is not None:
@@ -79,12 +79,15 @@ class Hops:
             if resp.status_code not in REDIRECT_STATUS or not location:
                 return resp
             finish(resp)
-            target = urllib.parse.urljoin(url, location)
-            check_scheme(target, f"{who(url)} redirected {method} {path_of(url)}")
-            if url.startswith("https://") and not target.startswith("https://"):
-                raise RegistryError(f"{who(url)} redirected {method} {path_of(url)} from HTTPS to plain HTTP; refused")
+            said = f"{who(url)} redirected {method} {path_of(url)}"
+            target = check_url(joined(url, location, said), said, https=url.lower().startswith("https://"))
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method not in ("GET", "HEAD")):
                 method, body = "GET", None
+            elif method not in ("GET", "HEAD") and host_of(target) != host_of(url):
+                # Each hop is authenticated for its own host: a hostile registry would have our DELETE or PUT
+                # sent, with that host's credentials, to a registry the user is logged in to.
+                raise RegistryError(f"{said} to another host, {host_of(target)}; refused (a {method} goes to the "
+                                    "registry it was meant for)")
             url = target
         raise RegistryError(f"{self._host}: more than {MAX_REDIRECTS} redirects for {method} {path_of(url)}")
 
@@ -116,21 +119,3 @@ def whole_cap(method: str, body: Body, stream: bool, buffer: int | None, limit: 
     if stream:
         return buffer
     return max(limit, ERROR_BODY_LIMIT) + 1
-
-
-_NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f]")
-
-
-def check_scheme(url: str, who_sent: str) -> None:
-    """Refuse a registry-given URL that is not HTTP(S): libcurl would read a file:// one, speak gopher://...
-
-    Raises:
-        RegistryError: naming the scheme.
-    """
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        raise RegistryError(f"{who_sent} to a {scheme[:20]}: URL; refused")
-    if _NOT_IN_URLS.search(url):
-        # No URL holds these (RFC 3986); libcurl refuses them, which read as a wire failure: retried, and
-        # then reported as "cannot connect".
-        raise RegistryError(f"{who_sent} to an unusable URL (control characters or spaces); refused")

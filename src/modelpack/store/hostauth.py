@@ -3,10 +3,11 @@
 A registry's requests can reach other hosts: a blob GET redirected to object storage, a `Link` page or
 an upload `Location` elsewhere. Each origin (scheme, host and port) keeps its own challenge and bearer
 tokens, and credentials are looked up by the host of the request being sent, so a registry's password
-never follows a URL to a host that did not ask for it. Credentials are sent over plain HTTP only when the
-user asked to talk to the registry in plain HTTP. An auth file's entry for one repository (or namespace)
-of a host is used for requests about that repository only: Basic auth by the request's path, a token by
-the repositories its scope names (when those name different credentials, the host's own are used).
+never follows a URL to a host that did not ask for it. Credentials are sent over plain HTTP only to the
+registry, when the user asked to talk to it in plain HTTP (a host it redirects to gets none so). An auth
+file's entry for one repository (or namespace) of a host is used for requests about that repository only:
+Basic auth by the request's path, a token by the repositories its scope names (when those name different
+credentials, the host's own are used).
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ class HostAuth:
     def _for_url(self, url: str) -> Credentials | None:
         return self.credentials(host_of(url), repository_of_path(urllib.parse.urlsplit(url).path))
 
+    def may_authenticate(self, method: str, url: str) -> bool:
+        """Whether a request may carry credentials at all: the registry's own, and reads elsewhere (a blob
+        redirected to storage). A write (an upload's PATCH/PUT, the DELETE cancelling it) that the registry
+        sends to another host goes without: that host's credentials would be used for a request the
+        registry chose (a Location naming a manifest on a registry the user is logged in to)."""
+        return method in ("GET", "HEAD") or host_of(url) == self.registry_host
+
     @property
     def asked(self) -> bool:
         """Whether any host has asked for credentials so far (a 401 with a challenge)."""
@@ -114,7 +122,12 @@ class HostAuth:
         self._challenges[origin(url)] = Challenge(challenge.scheme, challenge.realm, challenge.service)
 
     def _may_send(self, url: str) -> bool:
-        return url.lower().startswith("https://") or self._plain_http
+        return url.lower().startswith("https://") or self._plain_for(host_of(url))
+
+    def _plain_for(self, host: str) -> bool:
+        """Whether `host` may get credentials over plain HTTP: the registry's alone, when the user asked to
+        talk to it so (not a host it redirects to, whose own password would then cross in the clear)."""
+        return self._plain_http and host == self.registry_host
 
     def _cache(self, url: str) -> TokenCache:
         key = origin(url)
@@ -123,6 +136,6 @@ class HostAuth:
             if cache is None:
                 host = host_of(url)
                 cache = TokenCache(host, lambda scope: self._for_scope(host, scope), self._fetch,
-                                   plain_http_ok=self._plain_http)
+                                   plain_http_ok=self._plain_for(host))
                 self._tokens[key] = cache
             return cache

@@ -50,7 +50,10 @@ def paginate(fetch: Callable[[str], tuple[bytes, str]], first: str, key: str, wh
         found.extend(str(entry) for entry in entries or [])
         if len(found) > max_entries:
             raise RegistryError(f"{what}: more than {max_entries} entries; refused")
-        url = next_page(url, link)
+        try:
+            url = next_page(url, link)
+        except ValueError:  # a Link naming `http://a]b/`: the registry's mistake, not ours
+            raise RegistryError(f"{what}: the registry's link to the next page does not parse; refused") from None
     return found
 
 

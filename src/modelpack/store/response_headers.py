@@ -1,4 +1,5 @@
-"""Response headers read by http.client (urllib3: blob streams, token requests) under libcurl's limits.
+"""Response headers (and a chunked body's trailer) read by http.client (urllib3: blob streams, token requests)
+under libcurl's limits.
 
 http.client refuses a response of more than 100 headers (`_MAXHEADERS`, a module global), which a CDN or an
 object store behind a registry's redirect may well send, while the curl engine (metadata requests) takes
@@ -72,3 +73,9 @@ class LimitedResponse(http.client.HTTPResponse):
     """http.client's response whose headers are read under libcurl's limits (this module's docstring)."""
 
     begin = _rebound(http.client.HTTPResponse.begin, _NAMES)
+
+    def _read_and_discard_trailer(self) -> None:
+        """The trailer after a chunked body's last chunk, under the same limits: http.client reads its
+        lines without counting them, so a registry sending them for ever kept a blob's pull going for ever
+        (bytes flow, so no stall fires, and a transfer has no deadline once its headers are in)."""
+        read_headers(self.fp)

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from modelpack import advice
 from modelpack.errors import AuthenticationError, RegistryError
 from modelpack.store.bodies import METADATA_LIMIT, read_capped
-from modelpack.store.header_limits import oversized_headers
 from modelpack.store.hostauth import host_of
 from modelpack.store.messages import RETRY_STATUS, retry_limit
+from modelpack.store.not_http import final_failure
 from modelpack.store.options import ClientOptions
 from modelpack.store.transport import Transport
 from modelpack.store.watch import Watch, watching
@@ -61,8 +61,9 @@ class TokenRequests:
                 with resp:
                     data = read_capped(resp, METADATA_LIMIT, "token response") if resp.status_code == 200 else b""
             except wire_errors() as exc:
-                if (oversized := oversized_headers(host_of(url), exc)) is not None:
-                    raise oversized from None
+                if (final := final_failure(host_of(url), f"{method} {urllib.parse.urlsplit(url).path}", exc,
+                                           False)) is not None:
+                    raise final from None  # the same again if asked again: said at once
                 what = "did not answer in time" if watch.expired or "timed out" in str(exc).lower() \
                     else f"could not be reached ({type(exc).__name__})"
                 why = f"the token service of {self._host} ({host_of(url)}) {what}"
