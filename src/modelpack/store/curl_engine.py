@@ -21,16 +21,15 @@ import functools
 import logging
 import math
 import os
-import select
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 import pycurl
 
+from modelpack.store.curl_events import CurlEvents
 from modelpack.store.headers import Headers
 from modelpack.store.options import trusted_certificates
 from modelpack.threads import result_of, worker_thread
@@ -221,7 +220,7 @@ class CurlEngine:
         multi = pycurl.CurlMulti()
         active: dict[pycurl.Curl, Exchange] = {}
         idle_since = time.monotonic()
-        poller = select.poll()
+        events = CurlEvents(multi, self._wake_read)
         new: list[Exchange] = []
         try:
             while True:
@@ -255,12 +254,11 @@ class CurlEngine:
                         continue
                     multi.add_handle(handle)
                     active[handle] = request
-                while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
-                    pass
+                events.run_due()  # (a handle just added sets the timer to fire at once)
                 self._collect(multi, active)
                 if new or active:
                     idle_since = time.monotonic()
-                self._wait(multi, poller, bool(active))
+                events.wait(bool(active))
         except BaseException as exc:  # never leave a caller waiting on an engine that died
             # Logged (before a caller hears of it), not raised: a thread's uncaught exception is printed on
             # the library caller's stderr.
@@ -276,29 +274,6 @@ class CurlEngine:
                 multi.remove_handle(handle)
                 handle.close()
             multi.close()
-
-    def _wait(self, multi: pycurl.CurlMulti, poller: Any, busy: bool) -> None:
-        """Sleep until a socket of ours, or a new request, needs attention (or libcurl's timer fires)."""
-        reads, writes, errors = multi.fdset()
-        wanted: dict[int, int] = {self._wake_read: select.POLLIN}
-        for fd in reads:
-            wanted[fd] = wanted.get(fd, 0) | select.POLLIN
-        for fd in writes:
-            wanted[fd] = wanted.get(fd, 0) | select.POLLOUT
-        for fd in errors:
-            wanted[fd] = wanted.get(fd, 0) | select.POLLPRI
-        for fd, mask in wanted.items():
-            poller.register(fd, mask)
-        timer = multi.timeout() if busy else -1
-        timeout = 1000 if timer < 0 else min(timer, 1000)
-        try:
-            poller.poll(timeout)
-        finally:
-            for fd in wanted:
-                poller.unregister(fd)
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self._wake_read, 4096):
-                pass
 
     @staticmethod
     def _drop_abandoned(multi: pycurl.CurlMulti, active: dict[pycurl.Curl, Exchange]) -> None:
