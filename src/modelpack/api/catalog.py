@@ -41,8 +41,8 @@ def list_versions(
 ) -> list[Version]:
     """Every tag of a repository with its digest, version, created time, metrics and size, filtered
     and sorted. A version whose manifest or metadata is malformed is left out (or its field is), said
-    once through `warn` (default: a logging warning). Read as a pull reads, through registries.conf
-    mirrors first: a mirror having listed the tags (perhaps fewer than its origin has) is said through `warn`.
+    once through `warn` (default: a logging warning). The tags are the origin's; only when it cannot be
+    reached, a registries.conf mirror's (perhaps fewer than its origin has), said through `warn`.
 
     Args:
         repository: `REGISTRY/REPOSITORY` (no tag or digest), or `oci:DIR`.

@@ -10,8 +10,9 @@ that range, to the next endpoint, asked for from the byte where it stopped. The 
 final (unreachable while listing referrers a mirror has no API for, it says "use the fallback tag", which
 mirrors are asked for first). Blobs are verified where they land whatever host served them: a mirror
 serving wrong bytes fails the pull (exit 6, nothing kept; `-v` names the host), it is not silently replaced.
-The tag list is read the same way (which mirror listed it is kept: `tag_list_note`). Writes, deletions and
-existence checks before a write always go to the origin: mirrors are for reads only.
+The tag list is the origin's, asked first; a mirror's only when the origin cannot be reached (which mirror
+listed it is kept: `tag_list_note`). Writes, deletions and existence checks before a write always go to
+the origin: mirrors are for reads only.
 """
 
 from __future__ import annotations
