@@ -61,6 +61,9 @@ unit: install
 # Coverage is measured in the test process and in every CLI child process it starts (coverage's
 # `patch = subprocess`, see pyproject.toml); the total is printed at the end.
 test: deps tools install lint
+	@free=$$(df -P -BG "$${TMPDIR:-/tmp}" | awk 'NR==2 {print $$4+0}'); \
+	echo "free disk for the tests' temporary files ($${TMPDIR:-/tmp}): $${free} GiB (a run needs about 6)"; \
+	if [ "$$free" -lt 6 ]; then echo "warning: under 6 GiB free; tests will fail for want of disk, not code"; fi
 	@rm -rf .coverage-data; mkdir -p .coverage-data; status=0; \
 	MODELPACK_TOOLS_DIR=$(CURDIR)/$(TOOLS) $(PY) -m pytest -q --cov --cov-report= || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; \
