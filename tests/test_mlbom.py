@@ -149,3 +149,30 @@ def test_a_model_without_a_parent_depends_on_its_datasets_and_stderr_stays_quiet
     bom = json.loads((tmp_path / "bom.json").read_text())
     root = bom["metadata"]["component"]["bom-ref"]
     assert [d["dependsOn"] for d in bom["dependencies"] if d["ref"] == root] == [["dataset-0"]]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("io.modelpack.model.datasets+json", json.dumps(["http://[::1", "https://example.com/ok.csv"])),
+    ("org.opencontainers.image.source", "http://[zz]/x"),
+    ("io.modelpack.model.parent", "@sha256:" + "ab" * 32),
+    ("io.modelpack.model.parent", "\t@sha256:" + "ab" * 32),
+])
+def test_a_url_or_parent_urllib_or_purl_cannot_read_stays_a_name(registry: Registry, tmp_path: Path, field: str,
+                                                                  value: str) -> None:
+    # The artifact wrote them: an unbalanced IPv6 bracket (urllib's ValueError) or a parent with no repository
+    # name (PackageURL's) was an "internal error" (exit 70) and no BOM.
+    from test_peer_metadata import push_manifest
+
+    ref = registry.repo() + ":1"
+    push_manifest(ref, {"io.modelpack.model.name": "m", field: value})
+    result = modelpack("sbom", "--plain-http", ref, "-o", str(tmp_path / "bom.json"))
+    assert result.code == 0, result.err
+    bom = json.loads((tmp_path / "bom.json").read_text())
+    components = {c["bom-ref"]: c for c in bom.get("components", [])}
+    assert "externalReferences" not in bom["metadata"]["component"]
+    if field.endswith("datasets+json"):
+        assert components["dataset-0"]["name"] == "http://[::1" and "externalReferences" not in components["dataset-0"]
+        assert components["dataset-1"]["externalReferences"][0]["url"] == "https://example.com/ok.csv"
+    if field.endswith("parent"):
+        assert components["parent"]["name"] == value and "purl" not in components["parent"]
+        assert "hashes" not in components["parent"]

@@ -18,9 +18,9 @@ import re
 import urllib.parse
 from typing import Any
 
-from modelpack.errors import MissingDependencyError
+from modelpack.errors import InvalidReferenceError, MissingDependencyError
 from modelpack.model_info import FileInfo, ModelInfo
-from modelpack.oci.digest import is_digest
+from modelpack.oci.reference import Reference
 from modelpack.version import __version__
 
 try:
@@ -101,12 +101,15 @@ def _file_component(file: FileInfo, index: int) -> Component:
 
 
 def _parent_component(parent: str) -> Component:
-    """The parent model: pinned by digest when the reference holds one."""
-    name, _, digest = parent.partition("@")
-    if not is_digest(digest):  # the registry wrote the annotation: a malformed digest stays part of the name
-        digest = ""
+    """The parent model: pinned by digest (its hash and purl) when the annotation is a reference holding one.
+    The registry wrote it: anything else (a malformed digest, no repository name) stays a name alone."""
+    try:
+        ref = Reference.parse(parent, default_tag=None)
+    except InvalidReferenceError:
+        ref = None
+    digest = ref.digest if ref is not None and ref.digest else None
     hashed = _hash(digest) if digest else None
-    purl = _purl(name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name, digest) if digest else None
+    purl = _purl(ref.name, digest) if ref is not None and digest else None
     return Component(type=ComponentType.MACHINE_LEARNING_MODEL, name=parent, bom_ref="parent",
                      hashes=[hashed] if hashed else [], purl=purl)
 
@@ -146,9 +149,18 @@ _NOT_IN_IRIS = re.compile(r'[\s<>"{}|\\^`]|%(?![0-9A-Fa-f]{2})')
 def _links(text: str) -> list[ExternalReference]:
     """A dataset named by an http(s) IRI as a reference to it; any other text stays a name alone."""
     if text.startswith(("https://", "http://")) and text.isprintable() and not _NOT_IN_IRIS.search(text) \
-            and text.count("#") <= 1 and urllib.parse.urlsplit(text).hostname:
+            and text.count("#") <= 1 and _hostname(text):
         return [ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(text))]
     return []
+
+
+def _hostname(url: str) -> str | None:
+    """The URL's host; None where it names none, or an unbalanced or malformed `[...]` host (`http://[::1`,
+    `http://[zz]/`), which urllib refuses with ValueError."""
+    try:
+        return urllib.parse.urlsplit(url).hostname
+    except ValueError:
+        return None
 
 
 def _hash(digest: str) -> HashType | None:
