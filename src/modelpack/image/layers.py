@@ -3,6 +3,7 @@ layer (so an updated weight file is the only layer that changes), small files to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +59,30 @@ def tar_chunks(entries: list[FileEntry], mtime: int) -> Iterator[bytes]:
                 members.append(SourceFile(folder, entry.source, 0o755, 0, mtime, is_dir=True))
         members.append(SourceFile(entry.path, entry.source, entry.mode, entry.size, mtime))
     return reproducible_tar(members, mtime)
+
+
+# RFC 3339 as Go's time.Time reads it (encoding/json): containerd, Docker, podman and skopeo parse an image
+# config's `created` and history times so, and refuse the whole config over one they cannot read.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
+
+
+def image_time(created: object) -> str | None:
+    """A model's `created` as an image's config, history and annotations may carry it, or None.
+
+    Args:
+        created: the model's recorded time, as its metadata holds it (the artifact wrote it: any text).
+
+    Returns:
+        The text when it is an RFC 3339 date and time (with seconds and a zone) naming a real moment;
+        None otherwise, so the image records no time rather than one no container tool reads.
+    """
+    if not isinstance(created, str) or not _RFC3339.fullmatch(created):
+        return None
+    try:
+        datetime.fromisoformat(created.replace("Z", "+00:00"))  # a real date: not 2024-02-30, not 25:00
+    except ValueError:
+        return None
+    return created
 
 
 def epoch_of(created: str | None) -> int:
