@@ -13,7 +13,7 @@ from modelpack.file_attributes import file_mode
 from modelpack.oci.descriptor import Manifest
 from modelpack.packing.select import SourceFile
 from modelpack.packing.tarball import tar_chunks as reproducible_tar
-from modelpack.unpacking import layer_is_archive, layer_path, safe_relpath
+from modelpack.unpacking import file_paths, layer_is_archive, layer_path
 
 OWN_LAYER_BYTES = 64 * 1024 * 1024
 
@@ -27,16 +27,20 @@ class FileEntry:
 
 
 def model_files(manifest: Manifest, blob_path: Callable[[str], Path], root: str = "models") -> list[FileEntry]:
-    """The files of a ModelPack (or ORAS) manifest as image paths; archives are not supported here."""
-    entries = []
+    """The files of a ModelPack (or ORAS) manifest as image paths; archives are not supported here.
+
+    Raises:
+        ValueError: a layer is an archive.
+        IntegrityError: a layer names no path, or (UnsafePathError) a path is unsafe, two layers write one
+            path, or a file is another's folder: what `pull -o` refuses. The image would hold one of two
+            such files (the one on the higher layer) while its checks read the other.
+    """
     for layer in manifest.layers:
         if layer_is_archive(layer):
             raise ValueError(f"layer {layer.digest} is an archive; build-image supports file layers only")
-        path = layer_path(layer)
-        if path is None:
-            continue
-        entries.append(FileEntry(f"{root}/{safe_relpath(path)}", blob_path(layer.digest), layer.size,
-                                 file_mode(layer)))
+    paths = file_paths(manifest)
+    entries = [FileEntry(f"{root}/{paths[layer.digest, layer_path(layer)]}", blob_path(layer.digest), layer.size,
+                         file_mode(layer)) for layer in manifest.layers]
     return sorted(entries, key=lambda e: e.path)
 
 
