@@ -56,6 +56,8 @@ def safe_relpath(path: str) -> str:
     """Normalise an artifact path, refusing anything that is not plainly inside the output directory."""
     if not path or "\0" in path:
         raise UnsafePathError(f"refused path {path!r}: empty or contains NUL")
+    if any("\ud800" <= char <= "\udfff" for char in path):  # a JSON `\ud800` escape: no file name encodes it
+        raise UnsafePathError(f"refused path {path!r}: it holds a lone surrogate, which no file name can")
     if path.startswith(("/", "\\")):
         raise UnsafePathError(f"refused absolute path {path!r}")
     parts = PurePosixPath(path.replace("\\", "/")).parts

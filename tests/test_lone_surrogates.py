@@ -1,0 +1,84 @@
+"""A registry's JSON may spell a lone surrogate (`"\\ud800"`): Python reads it as a character no UTF-8
+encodes. In an annotation it made `report` an internal error (exit 70, no document), the UI's version page
+a server error, and `inspect` write the raw byte 0x9b (an 8-bit CSI) for `\\udc9b` where stdout uses
+surrogateescape (a C locale); as a layer path it made `pull -o` an internal error. It is shown as the
+escape `\\ud800`, as control characters are, and a path holding one is refused (exit 6)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import modelpack as mp
+from modelpack.oci import digest as digests
+from modelpack.oci.descriptor import Descriptor
+from modelpack.store.options import ClientOptions
+from registry_process import Registry
+from ui_support import Pages
+
+PLAIN = ClientOptions(plain_http=True)
+CONFIG = b'{"descriptor":{"name":"m"},"config":{},"modelfs":{"type":"layers","diffIds":[]}}'
+WEIGHTS = b"weights" * 10
+
+
+def push_raw(ref: str, annotations: str, path: str = "w.bin") -> str:
+    """A model whose manifest is written by hand: `annotations` and `path` are JSON text as they stand
+    (`\\ud800` escapes kept), so nothing on our side has to encode a lone surrogate."""
+    target = mp.remote(mp.Reference.parse(ref), PLAIN)
+    for blob in (CONFIG, WEIGHTS):
+        target.push_blob(Descriptor(mediaType="application/octet-stream", digest=digests.of_bytes(blob),
+                                    size=len(blob)), lambda blob=blob: io.BytesIO(blob))
+    text = ('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+            '"artifactType":"application/vnd.cncf.model.manifest.v1+json",'
+            f'"config":{{"mediaType":"application/vnd.cncf.model.config.v1+json","digest":"{digests.of_bytes(CONFIG)}",'
+            f'"size":{len(CONFIG)}}},"layers":[{{"mediaType":"application/vnd.cncf.model.weight.v1.raw",'
+            f'"digest":"{digests.of_bytes(WEIGHTS)}","size":{len(WEIGHTS)},'
+            f'"annotations":{{"org.cncf.model.filepath":"{path}"}}}}],"annotations":{annotations}}}')
+    data = text.encode()
+    desc = Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json", digest=digests.of_bytes(data),
+                      size=len(data))
+    target.put_manifest(desc, data, "1")
+    return desc.digest
+
+
+def run(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """The CLI as a terminal in a C locale runs it: stdout writes what it cannot encode as raw bytes."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONIOENCODING", "PYTHONUTF8")}
+    env.update(LC_ALL="C", LANG="C")
+    return subprocess.run([sys.executable, "-m", "modelpack", *args], capture_output=True, timeout=120, env=env)
+
+
+ANNOTATIONS = '{"io.modelpack.model.name":"m\\ud800x","org.opencontainers.image.description":"d\\udc9b"}'
+
+
+def test_lone_surrogates_in_annotations_are_shown_escaped(registry: Registry) -> None:
+    ref = registry.repo() + ":1"
+    push_raw(ref, ANNOTATIONS)
+    for fmt in ("md", "html"):
+        report = run("report", "--plain-http", "--format", fmt, ref)
+        assert report.returncode == 0, report.stderr
+        assert "m\\ud800x" in report.stdout.decode().replace("\\\\", "\\")  # Markdown escapes the backslash
+    shown = run("inspect", "--remote", "--plain-http", ref)
+    assert shown.returncode == 0, shown.stderr
+    assert b"\x9b" not in shown.stdout and "d\\udc9b" in shown.stdout.decode()
+
+
+def test_the_ui_shows_lone_surrogates_escaped(registry: Registry, ui: Callable[..., str]) -> None:
+    repo = registry.repo()
+    digest = push_raw(f"{repo}:1", ANNOTATIONS)
+    page = Pages(ui([repo])).get(f"/v/{repo}@{digest}")
+    assert "m\\ud800x" in page and "d\\udc9b" in page
+
+
+def test_a_path_holding_a_lone_surrogate_is_refused(registry: Registry, tmp_path: Path) -> None:
+    ref = registry.repo() + ":1"
+    push_raw(ref, "{}", path="a\\ud800.bin")
+    pulled = run("pull", "--plain-http", ref, "-o", str(tmp_path / "out"))
+    assert pulled.returncode == 6, pulled.stderr
+    assert pulled.stderr.decode() == "error: refused path 'a\\ud800.bin': it holds a lone surrogate, which no file " \
+                                     "name can\n"
+    assert not (tmp_path / "out").exists()
