@@ -1,12 +1,15 @@
 """A registry's JSON may spell a lone surrogate (`"\\ud800"`): Python reads it as a character no UTF-8
 encodes. In an annotation it made `report` an internal error (exit 70, no document), the UI's version page
 a server error, and `inspect` write the raw byte 0x9b (an 8-bit CSI) for `\\udc9b` where stdout uses
-surrogateescape (a C locale); as a layer path it made `pull -o` an internal error. It is shown as the
-escape `\\ud800`, as control characters are, and a path holding one is refused (exit 6)."""
+surrogateescape (a C locale); as a layer path it made `pull -o` an internal error; in a title or description
+`build-image` and `sbom --attach` (JSON we write as UTF-8) internal errors. It is shown as the escape
+`\\ud800`, as control characters are; a path holding one is refused (exit 6); an image leaves such a field
+out, an ML-BOM has U+FFFD in its place."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -45,9 +48,9 @@ def push_raw(ref: str, annotations: str, path: str = "w.bin") -> str:
     return desc.digest
 
 
-def run(*args: str) -> subprocess.CompletedProcess[bytes]:
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     """The CLI as a terminal in a C locale runs it: stdout writes what it cannot encode as raw bytes."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONIOENCODING", "PYTHONUTF8")}
+    env = {**{k: v for k, v in os.environ.items() if k not in ("PYTHONIOENCODING", "PYTHONUTF8")}, **(env or {})}
     env.update(LC_ALL="C", LANG="C")
     return subprocess.run([sys.executable, "-m", "modelpack", *args], capture_output=True, timeout=120, env=env)
 
@@ -82,3 +85,37 @@ def test_a_path_holding_a_lone_surrogate_is_refused(registry: Registry, tmp_path
     assert pulled.stderr.decode() == "error: refused path 'a\\ud800.bin': it holds a lone surrogate, which no file " \
                                      "name can\n"
     assert not (tmp_path / "out").exists()
+
+
+TEXTS = ('{"io.modelpack.model.name":"m","org.opencontainers.image.description":"d\\ud800",'
+         '"org.opencontainers.image.title":"t\\udc9b"}')
+
+
+def test_a_modelcar_leaves_out_a_title_or_description_holding_one(registry: Registry) -> None:
+    # The image's config and manifest are JSON we write: build-image was an internal error (exit 70).
+    from test_image import push_base
+    from test_image_hostile_time import _config
+
+    model = registry.repo() + ":1"
+    push_raw(model, TEXTS)
+    base = registry.repo("base") + ":1"
+    push_base(base, ("amd64",))
+    image = registry.repo("car") + ":1"
+    built = run("build-image", "--plain-http", "--modelcar", model, "-t", image, "--base", base)
+    assert built.returncode == 0, built.stderr
+    labels = _config(image)["config"]["Labels"]
+    assert "org.opencontainers.image.description" not in labels and "org.opencontainers.image.title" not in labels
+    assert labels["io.modelpack.model.digest"].startswith("sha256:")
+
+
+def test_an_ml_bom_holding_one_is_attached_with_a_replacement_character(registry: Registry, tmp_path: Path) -> None:
+    # A signed statement is UTF-8: `sbom --attach` was an internal error (exit 70).
+    from test_signing import keypair
+
+    ref = registry.repo() + ":1"
+    push_raw(ref, TEXTS)
+    private, _ = keypair(tmp_path, "k")
+    made = run("sbom", "--plain-http", ref, "--attach", "--key", str(private), "-o", str(tmp_path / "bom.json"),
+               env={"COSIGN_PASSWORD": "pw"})
+    assert made.returncode == 0, made.stderr
+    assert json.loads((tmp_path / "bom.json").read_text())["metadata"]["component"]["description"] == "d\ufffd"

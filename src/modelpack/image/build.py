@@ -24,6 +24,7 @@ from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, json_bytes, parse_manifest
+from modelpack.oci.jsontext import encodable
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference
 from modelpack.store.copy import BlobPipeline, CopyOptions
@@ -165,8 +166,8 @@ class _Context:
             A_BASE_DIGEST: self.base_desc.digest,
         }
         for key, field in ((mt.A_TITLE, "title"), (mt.A_VERSION, "version"), (mt.A_DESCRIPTION, "description")):
-            if self.meta.get(field):
-                out[key] = str(self.meta[field])
+            if self.meta.get(field) and encodable(text := str(self.meta[field])):  # else no config could hold it
+                out[key] = text
         if self.created:
             out[mt.A_CREATED] = self.created
         if self.modelcar:  # `k8s --kind kserve` reads it: Triton needs its repository layout

@@ -13,6 +13,7 @@ of stack, and `pull -o` and `serve` of a model with such a `hyperparameters+json
 from __future__ import annotations
 
 import math
+import re
 from json import JSONDecoder
 from typing import Any
 
@@ -65,6 +66,16 @@ def parse(data: bytes | str, what: str, limit: int = MAX_DOCUMENT_BYTES) -> Any:
     if _deeper_than(value, MAX_DEPTH):
         raise IntegrityError(f"{what} is nested too deep (over {MAX_DEPTH} levels)")
     return value
+
+
+# A lone surrogate: JSON may spell one (`\ud800`), and it parses, but no UTF-8 encodes it.
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> bool:
+    """Whether UTF-8 encodes `text`: a string JSON gave may hold a lone surrogate, which parses but can be
+    written nowhere (a file name, a document, another JSON document we write)."""
+    return SURROGATE.search(text) is None
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
