@@ -28,18 +28,18 @@ CONFIG = b'{"descriptor":{"name":"m"},"config":{},"modelfs":{"type":"layers","di
 WEIGHTS = b"weights" * 10
 
 
-def push_raw(ref: str, annotations: str, path: str = "w.bin") -> str:
+def push_raw(ref: str, annotations: str, path: str = "w.bin", weights: bytes = WEIGHTS) -> str:
     """A model whose manifest is written by hand: `annotations` and `path` are JSON text as they stand
     (`\\ud800` escapes kept), so nothing on our side has to encode a lone surrogate."""
     target = mp.remote(mp.Reference.parse(ref), PLAIN)
-    for blob in (CONFIG, WEIGHTS):
+    for blob in (CONFIG, weights):
         target.push_blob(Descriptor(mediaType="application/octet-stream", digest=digests.of_bytes(blob),
                                     size=len(blob)), lambda blob=blob: io.BytesIO(blob))
     text = ('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
             '"artifactType":"application/vnd.cncf.model.manifest.v1+json",'
             f'"config":{{"mediaType":"application/vnd.cncf.model.config.v1+json","digest":"{digests.of_bytes(CONFIG)}",'
             f'"size":{len(CONFIG)}}},"layers":[{{"mediaType":"application/vnd.cncf.model.weight.v1.raw",'
-            f'"digest":"{digests.of_bytes(WEIGHTS)}","size":{len(WEIGHTS)},'
+            f'"digest":"{digests.of_bytes(weights)}","size":{len(weights)},'
             f'"annotations":{{"org.cncf.model.filepath":"{path}"}}}}],"annotations":{annotations}}}')
     data = text.encode()
     desc = Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json", digest=digests.of_bytes(data),
@@ -119,3 +119,39 @@ def test_an_ml_bom_holding_one_is_attached_with_a_replacement_character(registry
                env={"COSIGN_PASSWORD": "pw"})
     assert made.returncode == 0, made.stderr
     assert json.loads((tmp_path / "bom.json").read_text())["metadata"]["component"]["description"] == "d\ufffd"
+
+
+def test_a_served_version_holding_one_answers_over_grpc_and_rest(registry: Registry, tmp_path: Path) -> None:
+    # gRPC strings are UTF-8: the version (in every ModelInfer answer) and the metadata's `parameters` made
+    # each gRPC call fail (the server's exception), so the model could not be used over gRPC at all.
+    import urllib.request
+
+    import pytest
+
+    grpc_client = pytest.importorskip("tritonclient.grpc")
+    import numpy as np
+
+    from conftest import ServerThreads
+    from serve_models import iris_skops
+
+    folder, model = iris_skops(tmp_path / "iris")
+    ref = registry.repo() + ":1"
+    push_raw(ref, '{"io.modelpack.model.name":"iris","org.opencontainers.image.version":"1\\ud800",'
+                  '"io.modelpack.model.framework":"scikit-learn","io.modelpack.model.metrics+json":"{\\"a\\\\udc9b\\":1}"}',
+             path="model.skops", weights=(folder / "model.skops").read_bytes())
+    threads = ServerThreads()
+    try:
+        server = mp.serve_model(ref, port=0, grpc_port=0, options=PLAIN, store=mp.LayoutStore(tmp_path / "store"))
+        base = threads.start(server)
+        client = grpc_client.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+        meta = client.get_model_metadata("iris")
+        assert meta.versions == ["1\ufffd"]
+        rows = np.array([[5.1, 3.5, 1.4, 0.2]])
+        tensor = grpc_client.InferInput("input-0", list(rows.shape), "FP64")
+        tensor.set_data_from_numpy(rows)
+        answer = client.infer("iris", [tensor])
+        assert answer.as_numpy("predict").tolist() == model.predict(rows).tolist()
+        described = json.loads(urllib.request.urlopen(f"{base}/v2/models/iris", timeout=30).read())
+        assert described["versions"] == ["1\ufffd"] and described["parameters"]["metrics"] == {"a\ufffd": 1}
+    finally:
+        threads.stop()

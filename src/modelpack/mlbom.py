@@ -20,7 +20,7 @@ from typing import Any
 
 from modelpack.errors import InvalidReferenceError, MissingDependencyError
 from modelpack.model_info import FileInfo, ModelInfo
-from modelpack.oci.jsontext import SURROGATE
+from modelpack.oci.jsontext import replace_surrogates
 from modelpack.oci.reference import Reference
 from modelpack.version import __version__
 
@@ -75,7 +75,7 @@ def ml_bom(info: ModelInfo, repository: str) -> dict[str, Any]:
     bom.register_dependency(model, depends)
     document: dict[str, Any] = json.loads(JsonV1Dot6(bom).output_as_string())
     document["metadata"]["component"]["modelCard"] = _model_card(info, [d.bom_ref.value or "" for d in datasets])
-    document = _unicode(document)
+    document = replace_surrogates(document)  # else it could not be attached (signed) nor read strictly
     _validate(document)
     return document
 
@@ -179,19 +179,6 @@ def _purl(repository: str, digest: str) -> PackageURL:
 
 def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
-
-
-def _unicode(value: Any) -> Any:
-    """`value` with every lone surrogate (a registry's JSON may spell `\\ud800`) replaced by U+FFFD, as Go's
-    and most JSON readers do: no UTF-8 encodes one, so a BOM holding one could not be attached (signed) or
-    read by a strict parser. The document is ours, a few levels deep: walked by recursion."""
-    if isinstance(value, str):
-        return SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_unicode(item) for item in value]
-    if isinstance(value, dict):
-        return {_unicode(key): _unicode(item) for key, item in value.items()}
-    return value
 
 
 def _validate(document: dict[str, Any]) -> None:

@@ -78,6 +78,19 @@ def encodable(text: str) -> bool:
     return SURROGATE.search(text) is None
 
 
+def replace_surrogates(value: Any) -> Any:
+    """`value` (parsed JSON: texts, lists, mappings) with every lone surrogate replaced by U+FFFD, as Go's and
+    most JSON readers do, for what goes on as UTF-8: a signed BOM, a gRPC string. Walked by recursion: a
+    parsed document nests at most `MAX_DEPTH` levels."""
+    if isinstance(value, str):
+        return SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [replace_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {replace_surrogates(key): replace_surrogates(item) for key, item in value.items()}
+    return value
+
+
 def _deeper_than(value: Any, limit: int) -> bool:
     """Whether arrays and objects nest more than `limit` levels in `value` (walked without recursion)."""
     level = [value] if isinstance(value, dict | list) else []
