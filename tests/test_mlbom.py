@@ -176,3 +176,40 @@ def test_a_url_or_parent_urllib_or_purl_cannot_read_stays_a_name(registry: Regis
     if field.endswith("parent"):
         assert components["parent"]["name"] == value and "purl" not in components["parent"]
         assert "hashes" not in components["parent"]
+
+
+def test_the_schema_check_compares_a_model_s_files_once_each_not_pairwise(registry: Registry,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # jsonschema's uniqueItems compared the file components pairwise: ~19,000 files (a 4 MiB manifest) took
+    # about 20 minutes of CPU. Counted here as comparisons: 400 files made ~80,000 of them.
+    import jsonschema._utils
+
+    from test_image_layer_paths import push_files
+
+    ref = registry.repo() + ":1"
+    push_files(ref, [(f"f{i}.bin", str(i).encode()) for i in range(400)])
+    compared = 0
+    equal = jsonschema._utils.equal
+
+    def counting(one: object, two: object) -> bool:
+        nonlocal compared
+        compared += 1
+        return bool(equal(one, two))
+
+    monkeypatch.setattr(jsonschema._utils, "equal", counting)
+    bom = mp.sbom(ref, options=PLAIN).document
+    assert len(bom["metadata"]["component"]["components"]) == 400
+    assert compared < 2_000
+
+
+def test_more_datasets_than_a_bom_lists_are_refused_in_one_line(registry: Registry) -> None:
+    # cyclonedx-python-lib links each dataset into the graph by a scan of it: the 400,000 names a 4 MiB
+    # annotation holds would take days. 1,000 (mlbom.MAX_DATASETS) take about a second.
+    from test_peer_metadata import push_manifest
+
+    ref = registry.repo() + ":1"
+    names = [f"d{i}" for i in range(1_001)]
+    push_manifest(ref, {"io.modelpack.model.name": "m", "io.modelpack.model.datasets+json": json.dumps(names)})
+    result = modelpack("sbom", "--plain-http", ref)
+    assert result.code == 6 and result.err.count("\n") == 1, result.err
+    assert "records 1001 datasets, over the 1000 an ML-BOM lists" in result.err
