@@ -24,11 +24,14 @@ RAW = "application/vnd.cncf.model.weight.v1.raw"
 CONFIG = b'{"descriptor":{"name":"m"},"config":{},"modelfs":{"type":"layers","diffIds":[]}}'
 
 
-def push_files(ref: str, files: list[tuple[str, bytes]]) -> None:
-    """A model whose layers are these (path, bytes), in this order, however they clash."""
+def push_files(ref: str, files: list[tuple[str, bytes]], titles: dict[str, str] | None = None) -> None:
+    """A model whose layers are these (path, bytes), in this order, however they clash; `titles` gives a
+    path's layer an `org.opencontainers.image.title` (what oras and CRI-O name the file by)."""
     target = mp.remote(mp.Reference.parse(ref), PLAIN)
     layers = [Descriptor(mediaType=RAW, digest=digests.of_bytes(data), size=len(data),
-                         annotations={"org.cncf.model.filepath": path}) for path, data in files]
+                         annotations={"org.cncf.model.filepath": path,
+                                      **({"org.opencontainers.image.title": titles[path]} if path in (titles or {})
+                                         else {})}) for path, data in files]
     config = Descriptor(mediaType="application/vnd.cncf.model.config.v1+json", digest=digests.of_bytes(CONFIG),
                         size=len(CONFIG))
     for desc, data in [*zip(layers, (data for _, data in files), strict=True), (config, CONFIG)]:

@@ -86,6 +86,28 @@ def remote_heads(repo: Storage, node: Manifest | Index, folder: Path, heads: dic
     return files
 
 
+def titled(node: Manifest | Index, files: dict[str, Path]) -> dict[str, Path]:
+    """`files` (from `remote_heads`) under the names an image volume gives them: CRI-O, as `oras pull`, names
+    an artifact's file by its layer's `org.opencontainers.image.title`, which modelpack writes as the path
+    but an artifact may set to another name (its path `model.onnx`, its title `model.joblib`).
+
+    Args:
+        node: the model's manifest.
+        files: `remote_heads(..., node, ...)`.
+
+    Returns:
+        Each file under its title (its path where it has none).
+    """
+    from modelpack.oci import mediatypes as mt
+    from modelpack.unpacking import layer_path, safe_relpath
+
+    out: dict[str, Path] = {}
+    for layer in node.layers if isinstance(node, Manifest) else []:
+        if (path := layer_path(layer)) is not None:
+            out[layer.annotation(mt.A_TITLE) or safe_relpath(path)] = files[safe_relpath(path)]
+    return out
+
+
 def declared_sizes(node: Manifest | Index) -> dict[str, int]:
     """Each file path of a manifest and its size as the manifest declares it (what `remote_heads` cut).
 
