@@ -80,3 +80,43 @@ def test_an_image_volume_with_such_a_modelpack_yaml_is_refused(registry: Registr
     last = run.err.strip().splitlines()[-1]  # after the tar-layer warning: oras gives files the tar type
     assert_one_line(last, 2, run.code, "modelpack.yaml", "model.joblib")
     assert run.out == ""
+
+
+@pytest.mark.parametrize("metadata", ["./modelpack.yaml", "sub/../modelpack.yaml"])
+def test_an_image_volume_whose_modelpack_yaml_path_is_written_another_way_is_refused(registry: Registry,
+                                                                                   metadata: str) -> None:
+    """`./modelpack.yaml` is restored (and served) as /models/modelpack.yaml: the check read the path as
+    written, saw no modelpack.yaml, and wrote the Deployment (exit 0). A path climbing out with `..` is refused
+    as `pull -o` refuses it."""
+    from test_image_layer_paths import push_files
+
+    ref = registry.repo("steer") + ":1"
+    push_files(ref, [("model.onnx", b"\x08\x07"), ("model.joblib", b"\x80\x04."), (metadata, STEER)])
+    server = registry.repo("server") + ":1"
+    push_base(server, ("amd64",))
+    run = modelpack("k8s", "--plain-http", "--kind", "image-volume", "--serving-image", server, ref)
+    if ".." in metadata:
+        assert_one_line(run.err, 6, run.code, "'..'")
+    else:
+        assert_one_line(run.err, 2, run.code, "modelpack.yaml", "model.joblib")
+    assert run.out == ""
+
+
+def test_an_image_volume_titling_its_file_as_a_pickle_is_refused(registry: Registry, tmp_path: Path,
+                                                                 oras_bin: Path) -> None:
+    """The runtime (CRI-O, as `oras pull`) names an artifact's file by its title: a layer whose path is
+    model.onnx and whose title is model.joblib is mounted as the pickle `serve /models` then loads. The check
+    read the path alone and wrote the Deployment (exit 0)."""
+    from test_image_layer_paths import push_files
+
+    ref = registry.repo("titled") + ":1"
+    push_files(ref, [("model.onnx", b"\x80\x04.")], titles={"model.onnx": "model.joblib"})
+    pulled = tmp_path / "oras"
+    subprocess.run([str(oras_bin), "pull", "--plain-http", ref, "-o", str(pulled)], check=True, capture_output=True,
+                   timeout=60)
+    assert [p.name for p in pulled.iterdir()] == ["model.joblib"]  # how the runtime names it
+    server = registry.repo("server") + ":1"
+    push_base(server, ("amd64",))
+    run = modelpack("k8s", "--plain-http", "--kind", "image-volume", "--serving-image", server, ref)
+    assert_one_line(run.err, 2, run.code, "model.joblib", "--trust-unverified-pickle")
+    assert run.out == ""

@@ -149,3 +149,67 @@ def test_a_model_without_a_parent_depends_on_its_datasets_and_stderr_stays_quiet
     bom = json.loads((tmp_path / "bom.json").read_text())
     root = bom["metadata"]["component"]["bom-ref"]
     assert [d["dependsOn"] for d in bom["dependencies"] if d["ref"] == root] == [["dataset-0"]]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("io.modelpack.model.datasets+json", json.dumps(["http://[::1", "https://example.com/ok.csv"])),
+    ("org.opencontainers.image.source", "http://[zz]/x"),
+    ("io.modelpack.model.parent", "@sha256:" + "ab" * 32),
+    ("io.modelpack.model.parent", "\t@sha256:" + "ab" * 32),
+])
+def test_a_url_or_parent_urllib_or_purl_cannot_read_stays_a_name(registry: Registry, tmp_path: Path, field: str,
+                                                                  value: str) -> None:
+    # The artifact wrote them: an unbalanced IPv6 bracket (urllib's ValueError) or a parent with no repository
+    # name (PackageURL's) was an "internal error" (exit 70) and no BOM.
+    from test_peer_metadata import push_manifest
+
+    ref = registry.repo() + ":1"
+    push_manifest(ref, {"io.modelpack.model.name": "m", field: value})
+    result = modelpack("sbom", "--plain-http", ref, "-o", str(tmp_path / "bom.json"))
+    assert result.code == 0, result.err
+    bom = json.loads((tmp_path / "bom.json").read_text())
+    components = {c["bom-ref"]: c for c in bom.get("components", [])}
+    assert "externalReferences" not in bom["metadata"]["component"]
+    if field.endswith("datasets+json"):
+        assert components["dataset-0"]["name"] == "http://[::1" and "externalReferences" not in components["dataset-0"]
+        assert components["dataset-1"]["externalReferences"][0]["url"] == "https://example.com/ok.csv"
+    if field.endswith("parent"):
+        assert components["parent"]["name"] == value and "purl" not in components["parent"]
+        assert "hashes" not in components["parent"]
+
+
+def test_the_schema_check_compares_a_model_s_files_once_each_not_pairwise(registry: Registry,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # jsonschema's uniqueItems compared the file components pairwise: ~19,000 files (a 4 MiB manifest) took
+    # about 20 minutes of CPU. Counted here as comparisons: 400 files made ~80,000 of them.
+    import jsonschema._utils
+
+    from test_image_layer_paths import push_files
+
+    ref = registry.repo() + ":1"
+    push_files(ref, [(f"f{i}.bin", str(i).encode()) for i in range(400)])
+    compared = 0
+    equal = jsonschema._utils.equal
+
+    def counting(one: object, two: object) -> bool:
+        nonlocal compared
+        compared += 1
+        return bool(equal(one, two))
+
+    monkeypatch.setattr(jsonschema._utils, "equal", counting)
+    bom = mp.sbom(ref, options=PLAIN).document
+    assert len(bom["metadata"]["component"]["components"]) == 400
+    assert compared < 2_000
+
+
+def test_more_datasets_than_a_bom_lists_are_refused_in_one_line(registry: Registry) -> None:
+    # cyclonedx-python-lib links each dataset into the graph by a scan of it: the 400,000 names a 4 MiB
+    # annotation holds would take days. 1,000 (mlbom.MAX_DATASETS) take about a second.
+    from test_peer_metadata import push_manifest
+
+    ref = registry.repo() + ":1"
+    names = [f"d{i}" for i in range(1_001)]
+    push_manifest(ref, {"io.modelpack.model.name": "m", "io.modelpack.model.datasets+json": json.dumps(names)})
+    result = modelpack("sbom", "--plain-http", ref)
+    assert result.code == 6 and result.err.count("\n") == 1, result.err
+    assert "records 1001 datasets, over the 1000 an ML-BOM lists" in result.err

@@ -28,6 +28,7 @@ from modelpack.formats import default_name, is_foreign_archive
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
+from modelpack.oci.jsontext import encodable
 from modelpack.output_folder import check_output, discard_work_folder, release_work_folder, work_folder
 from modelpack.space import require_space, same_filesystem
 from modelpack.streams import ByteStream
@@ -56,6 +57,8 @@ def safe_relpath(path: str) -> str:
     """Normalise an artifact path, refusing anything that is not plainly inside the output directory."""
     if not path or "\0" in path:
         raise UnsafePathError(f"refused path {path!r}: empty or contains NUL")
+    if not encodable(path):  # a JSON `\ud800` escape: no file name encodes it
+        raise UnsafePathError(f"refused path {path!r}: it holds a lone surrogate, which no file name can")
     if path.startswith(("/", "\\")):
         raise UnsafePathError(f"refused absolute path {path!r}")
     parts = PurePosixPath(path.replace("\\", "/")).parts

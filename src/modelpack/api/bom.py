@@ -50,6 +50,7 @@ def sbom(
     Raises:
         NotFoundError: no such model there.
         UsageError: an index, a bad key, or cyclonedx-python-lib not installed.
+        IntegrityError: the model records more datasets than a BOM lists (`mlbom.MAX_DATASETS`).
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.api.attesting import attest

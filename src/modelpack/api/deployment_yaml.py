@@ -247,12 +247,14 @@ def _warn_tar_layers(node: Manifest | Index) -> None:
 def _refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest | Index,
                                      options: ClientOptions | None) -> None:
     """`served_file.refuse_unverified_pickle` of the files the volume mounts: the serving image serves them
-    as its own directory."""
-    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle, remote_heads
+    as its own directory. Asked of them as modelpack restores them (by path) and as the runtime mounts them
+    (by title), where the artifact names them apart."""
+    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle, remote_heads, titled
 
     with tempfile.TemporaryDirectory(prefix="modelpack-k8s-") as folder:
         files = remote_heads(remote(ref.with_digest(digest), options), node, Path(folder), {".json": JSON_HEAD})
-        refuse_unverified_pickle(files, f"mount {ref} as a serving image's /models")
+        for names in (files, titled(node, files)):
+            refuse_unverified_pickle(names, f"mount {ref} as a serving image's /models")
 
 
 def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:

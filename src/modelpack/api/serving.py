@@ -23,6 +23,7 @@ from modelpack.errors import (
 from modelpack.model_info import index_refusal
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
+from modelpack.oci.jsontext import replace_surrogates
 from modelpack.oci.reference import Reference
 from modelpack.signatures.lookup import is_signature_tag
 from modelpack.signatures.policy import local_verdict, policy_verdict
@@ -171,6 +172,8 @@ def serve_model(
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         label = name or metadata.get("name") or ref.repository.rsplit("/", 1)[-1]
+    # The artifact's texts go out as UTF-8 (gRPC strings, JSON): a lone surrogate becomes U+FFFD.
+    metadata = replace_surrogates(metadata)
     served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
                          str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
     server = make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port)

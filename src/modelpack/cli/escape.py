@@ -15,9 +15,12 @@ import re
 from modelpack.advice import Wording
 
 # C0 and C1 controls, DEL, and the invisible format characters that change how text reads: zero-width
-# characters, bidi embeddings/overrides/isolates, line and paragraph separators, the byte-order mark.
+# characters, bidi embeddings/overrides/isolates, line and paragraph separators, the byte-order mark. And
+# lone surrogates, which JSON's `\ud800` escapes make: no UTF-8 encodes them (a report or a page could not be
+# written), and a C locale's stdout writes \udc80-\udcff as the raw bytes 0x80-0xff (0x9b: an 8-bit CSI).
 _UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
+    "[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff"
+    "\ufeff\ufff9-\ufffb]"
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 

@@ -16,7 +16,7 @@ from modelpack.errors import UnsupportedArtifactError, UsageError
 from modelpack.image.base_config import checked_config
 from modelpack.image.base_shell import require_shell
 from modelpack.image.kinds import A_MODEL_DIGEST, A_MODEL_REFERENCE, is_container_image, kind_of
-from modelpack.image.layers import FileEntry, epoch_of, group, model_files, tar_chunks
+from modelpack.image.layers import FileEntry, epoch_of, group, image_time, model_files, tar_chunks
 from modelpack.image.modelcar import LAYOUT_ANNOTATION, Layout
 from modelpack.image.serving import SERVE_COMMAND, SERVE_PORT, model_identity
 from modelpack.image.serving_layer import ServingSetup
@@ -24,6 +24,7 @@ from modelpack.metadata.mapping import metadata_view
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, json_bytes, parse_manifest
+from modelpack.oci.jsontext import encodable
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference
 from modelpack.store.copy import BlobPipeline, CopyOptions
@@ -155,6 +156,7 @@ class _Context:
         self.base, self.dst, self.layers, self.modelcar, self.options = base, dst, layers, modelcar, options
         self.last_bytes = b""
         self.serving: ServingInstaller | None = None
+        self.created = image_time(meta.get("created"))  # the artifact's text: one a tool cannot read is left out
 
     def annotations(self) -> dict[str, str]:
         out = {
@@ -164,10 +166,10 @@ class _Context:
             A_BASE_DIGEST: self.base_desc.digest,
         }
         for key, field in ((mt.A_TITLE, "title"), (mt.A_VERSION, "version"), (mt.A_DESCRIPTION, "description")):
-            if self.meta.get(field):
-                out[key] = str(self.meta[field])
-        if self.meta.get("created"):
-            out[mt.A_CREATED] = str(self.meta["created"])
+            if self.meta.get(field) and encodable(text := str(self.meta[field])):  # else no config could hold it
+                out[key] = text
+        if self.created:
+            out[mt.A_CREATED] = self.created
         if self.modelcar:  # `k8s --kind kserve` reads it: Triton needs its repository layout
             out[LAYOUT_ANNOTATION] = self.model.layout.name
         return dict(sorted(out.items()))
@@ -240,14 +242,14 @@ class _Context:
         rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), *(s.diff_id for s in serving_layers),
                               *(m.descriptor.digest for m in self.layers)]
         history = list(config.get("history") or [])
-        history += [{"created": self.meta.get("created") or "1970-01-01T00:00:00Z", "created_by": s.created_by}
+        history += [{"created": self.created or "1970-01-01T00:00:00Z", "created_by": s.created_by}
                     for s in serving_layers]
         for model_layer in self.layers:
-            history.append({"created": self.meta.get("created") or "1970-01-01T00:00:00Z",
+            history.append({"created": self.created or "1970-01-01T00:00:00Z",
                             "created_by": f"modelpack build-image: {len(model_layer.entries)} file(s) under /models",
                             "comment": str(self.model.reference.with_digest(self.model.descriptor.digest))})
         config["history"] = history
-        if self.meta.get("created"):
-            config["created"] = self.meta["created"]
+        if self.created:
+            config["created"] = self.created
         return config
 

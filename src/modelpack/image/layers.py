@@ -3,6 +3,7 @@ layer (so an updated weight file is the only layer that changes), small files to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,7 @@ from modelpack.file_attributes import file_mode
 from modelpack.oci.descriptor import Manifest
 from modelpack.packing.select import SourceFile
 from modelpack.packing.tarball import tar_chunks as reproducible_tar
-from modelpack.unpacking import layer_is_archive, layer_path, safe_relpath
+from modelpack.unpacking import file_paths, layer_is_archive, layer_path
 
 OWN_LAYER_BYTES = 64 * 1024 * 1024
 
@@ -26,16 +27,20 @@ class FileEntry:
 
 
 def model_files(manifest: Manifest, blob_path: Callable[[str], Path], root: str = "models") -> list[FileEntry]:
-    """The files of a ModelPack (or ORAS) manifest as image paths; archives are not supported here."""
-    entries = []
+    """The files of a ModelPack (or ORAS) manifest as image paths; archives are not supported here.
+
+    Raises:
+        ValueError: a layer is an archive.
+        IntegrityError: a layer names no path, or (UnsafePathError) a path is unsafe, two layers write one
+            path, or a file is another's folder: what `pull -o` refuses. The image would hold one of two
+            such files (the one on the higher layer) while its checks read the other.
+    """
     for layer in manifest.layers:
         if layer_is_archive(layer):
             raise ValueError(f"layer {layer.digest} is an archive; build-image supports file layers only")
-        path = layer_path(layer)
-        if path is None:
-            continue
-        entries.append(FileEntry(f"{root}/{safe_relpath(path)}", blob_path(layer.digest), layer.size,
-                                 file_mode(layer)))
+    paths = file_paths(manifest)
+    entries = [FileEntry(f"{root}/{paths[layer.digest, layer_path(layer)]}", blob_path(layer.digest), layer.size,
+                         file_mode(layer)) for layer in manifest.layers]
     return sorted(entries, key=lambda e: e.path)
 
 
@@ -58,6 +63,30 @@ def tar_chunks(entries: list[FileEntry], mtime: int) -> Iterator[bytes]:
                 members.append(SourceFile(folder, entry.source, 0o755, 0, mtime, is_dir=True))
         members.append(SourceFile(entry.path, entry.source, entry.mode, entry.size, mtime))
     return reproducible_tar(members, mtime)
+
+
+# RFC 3339 as Go's time.Time reads it (encoding/json): containerd, Docker, podman and skopeo parse an image
+# config's `created` and history times so, and refuse the whole config over one they cannot read.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
+
+
+def image_time(created: object) -> str | None:
+    """A model's `created` as an image's config, history and annotations may carry it, or None.
+
+    Args:
+        created: the model's recorded time, as its metadata holds it (the artifact wrote it: any text).
+
+    Returns:
+        The text when it is an RFC 3339 date and time (with seconds and a zone) naming a real moment;
+        None otherwise, so the image records no time rather than one no container tool reads.
+    """
+    if not isinstance(created, str) or not _RFC3339.fullmatch(created):
+        return None
+    try:
+        datetime.fromisoformat(created.replace("Z", "+00:00"))  # a real date: not 2024-02-30, not 25:00
+    except ValueError:
+        return None
+    return created
 
 
 def epoch_of(created: str | None) -> int:

@@ -60,22 +60,52 @@ def remote_heads(repo: Storage, node: Manifest | Index, folder: Path, heads: dic
         heads: how many first bytes to read of a file, by its (lower-case) suffix.
 
     Returns:
-        Each file path of the manifest, and where its head (or nothing) was written.
+        Each file path of the manifest as it is restored (`./modelpack.yaml` is `modelpack.yaml`, which `serve
+        /models` reads), and where its head (or nothing) was written.
+
+    Raises:
+        IntegrityError: what `pull -o` refuses (`unpacking.file_paths`): a file layer naming no path, or an
+            unsafe path, two layers writing one path, a file that is another's folder (UnsafePathError).
     """
     from modelpack.streams import read_at_most
-    from modelpack.unpacking import layer_path
+    from modelpack.unpacking import file_paths, layer_path, safe_relpath
 
+    layers = node.layers if isinstance(node, Manifest) else []
+    restored = file_paths(node) if isinstance(node, Manifest) else {}
     files: dict[str, Path] = {}
-    for i, layer in enumerate(node.layers if isinstance(node, Manifest) else []):
-        path = layer_path(layer)
-        if path is None:
-            continue
+    for i, layer in enumerate(layers):
+        raw = layer_path(layer)
+        if raw is None:
+            continue  # an archive layer naming no path (file layers without one are refused above)
+        path = restored.get((layer.digest, raw)) or safe_relpath(raw)
         files[path] = folder / str(i)
         with files[path].open("wb") as out:
             if (count := heads.get(Path(path).suffix.lower())) is not None:
                 with repo.open_blob(layer) as stream:  # all `count` bytes (or the whole blob): a short
                     out.write(read_at_most(stream, count)[:count])  # head would pass for a whole file
     return files
+
+
+def titled(node: Manifest | Index, files: dict[str, Path]) -> dict[str, Path]:
+    """`files` (from `remote_heads`) under the names an image volume gives them: CRI-O, as `oras pull`, names
+    an artifact's file by its layer's `org.opencontainers.image.title`, which modelpack writes as the path
+    but an artifact may set to another name (its path `model.onnx`, its title `model.joblib`).
+
+    Args:
+        node: the model's manifest.
+        files: `remote_heads(..., node, ...)`.
+
+    Returns:
+        Each file under its title (its path where it has none).
+    """
+    from modelpack.oci import mediatypes as mt
+    from modelpack.unpacking import layer_path, safe_relpath
+
+    out: dict[str, Path] = {}
+    for layer in node.layers if isinstance(node, Manifest) else []:
+        if (path := layer_path(layer)) is not None:
+            out[layer.annotation(mt.A_TITLE) or safe_relpath(path)] = files[safe_relpath(path)]
+    return out
 
 
 def declared_sizes(node: Manifest | Index) -> dict[str, int]:
@@ -87,7 +117,7 @@ def declared_sizes(node: Manifest | Index) -> dict[str, int]:
     Returns:
         {path: size}, for the layers that are single files.
     """
-    from modelpack.unpacking import layer_path
+    from modelpack.unpacking import layer_path, safe_relpath
 
     layers = node.layers if isinstance(node, Manifest) else []
-    return {path: layer.size for layer in layers if (path := layer_path(layer)) is not None}
+    return {safe_relpath(path): layer.size for layer in layers if (path := layer_path(layer)) is not None}

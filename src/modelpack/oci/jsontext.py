@@ -13,6 +13,7 @@ of stack, and `pull -o` and `serve` of a model with such a `hyperparameters+json
 from __future__ import annotations
 
 import math
+import re
 from json import JSONDecoder
 from typing import Any
 
@@ -64,6 +65,29 @@ def parse(data: bytes | str, what: str, limit: int = MAX_DOCUMENT_BYTES) -> Any:
         raise IntegrityError(f"{what} is not valid JSON: {reason}") from None
     if _deeper_than(value, MAX_DEPTH):
         raise IntegrityError(f"{what} is nested too deep (over {MAX_DEPTH} levels)")
+    return value
+
+
+# A lone surrogate: JSON may spell one (`\ud800`), and it parses, but no UTF-8 encodes it.
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> bool:
+    """Whether UTF-8 encodes `text`: a string JSON gave may hold a lone surrogate, which parses but can be
+    written nowhere (a file name, a document, another JSON document we write)."""
+    return SURROGATE.search(text) is None
+
+
+def replace_surrogates(value: Any) -> Any:
+    """`value` (parsed JSON: texts, lists, mappings) with every lone surrogate replaced by U+FFFD, as Go's and
+    most JSON readers do, for what goes on as UTF-8: a signed BOM, a gRPC string. Walked by recursion: a
+    parsed document nests at most `MAX_DEPTH` levels."""
+    if isinstance(value, str):
+        return SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [replace_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {replace_surrogates(key): replace_surrogates(item) for key, item in value.items()}
     return value
 
 
