@@ -71,6 +71,8 @@ class Reference:
         if not _PATH.fullmatch(text):
             _refuse_a_place(original)
             hint = " (repository names are lower case)" if text.lower() != text else ""
+            if text.endswith("/") and _PATH.fullmatch(text.rstrip("/")):
+                hint = f" (write it without the trailing /: {text.rstrip('/')})"
             raise InvalidReferenceError(f"invalid reference {original!r}: bad repository name {text!r}{hint}")
         if len(f"{registry}/{text}" if registry else text) > 255:
             raise InvalidReferenceError(f"invalid reference {original!r}: name longer than 255 characters")
