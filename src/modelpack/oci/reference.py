@@ -40,7 +40,7 @@ class Reference:
         original = text
         if not text or text != text.strip():
             raise InvalidReferenceError(f"invalid reference {original!r}: empty or surrounded by spaces")
-        scheme = text.partition("://")[0].lower()
+        scheme = text.partition("://")[0].lower() if "://" in text else ""  # (`http` alone names a repository)
         if scheme == "http":
             raise InvalidReferenceError(f"invalid reference {original!r}: write it without http:// "
                                         "(HOST/REPOSITORY:TAG)", advice=advice.plain_http(without_tls=True))
