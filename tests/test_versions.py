@@ -232,6 +232,20 @@ def test_ls_of_a_tag_says_it_lists_the_repository_instead_of_ignoring_the_tag(re
     assert bare.code == 2
 
 
+def test_ls_of_a_repository_with_a_trailing_slash_lists_it(registry: Registry, tmp_path: Path) -> None:
+    """`ls REPO/` (a shell completing a path, a URL copied) was refused as a bad repository name; no
+    repository name ends in `/`, so it is REPO. A reference with a tag after the slash says the fix."""
+    repo = registry.repo("slash")
+    mp.push(_one_file_model(tmp_path, "w.safetensors", os.urandom(100)), f"{repo}:1.0.0", ["version=1.0.0"],
+            options=PLAIN)
+    listed = modelpack("ls", "--plain-http", "--json", f"{repo}/")
+    assert listed.code == 0, listed.err
+    assert [v["tag"] for v in json.loads(listed.out)] == ["1.0.0"]
+    tagged = modelpack("pull", "--plain-http", f"{repo}/:1.0.0")
+    assert tagged.code == 2 and len(tagged.err.strip().splitlines()) == 1, tagged.err
+    assert f"write it without the trailing /: {repo.split('/', 1)[1]})" in tagged.err
+
+
 def test_ls_without_sort_lists_newest_first_as_the_ui_does(registry: Registry, tmp_path: Path) -> None:
     """Without --sort, `ls` printed the registry's tag order (Distribution's is its directory order), so
     a reviewer's listing and the UI's page of the same repository disagreed on which version came first."""

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 from modelpack.advice import compose, setting
 from modelpack.errors import InvalidReferenceError, NotFoundError
 from modelpack.files import atomic_write
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES
 from modelpack.oci.digest import is_digest
 from modelpack.oci.reference import Reference
+from modelpack.store.layout_files import read_regular
 from modelpack.version import __version__
 
 if TYPE_CHECKING:
@@ -111,10 +113,12 @@ def load(store: LayoutStore, digest: str) -> dict[str, Any]:
 
     Raises:
         NotFoundError: none was recorded on this machine.
+        IntegrityError: its file is no regular file (a FIFO, a device), or over MAX_MANIFEST_BYTES.
     """
     path = path_for(store, digest)
     try:
-        value = json.loads(path.read_bytes())
+        # As the store's other files: a FIFO there hung `attest --provenance`, a link to /dev/zero exhausted it.
+        value = json.loads(read_regular(path, MAX_MANIFEST_BYTES, "the provenance recorded in"))
     except FileNotFoundError:
         raise NotFoundError(f"no provenance recorded for {digest} here", advice=compose(
             "pack or push the directory with {} (or {})", setting("provenance=True", "--provenance"),

@@ -264,6 +264,8 @@ def valid_references(draw: st.DrawFn) -> tuple[str, str, str, str | None, str | 
 
 @SETTINGS
 @given(valid_references())
+@example(("http", "", "http", None, None))  # a local name, not a URL's scheme (found by hypothesis)
+@example(("https", "", "https", None, None))
 def test_property_valid_references_round_trip(case: tuple[str, str, str, str | None, str | None]) -> None:
     text, registry, repository, tag, digest = case
     ref = Reference.parse(text, default_tag=None)

@@ -37,16 +37,26 @@ def read_predicate(path: str | Path) -> bytes:
     """A predicate file's bytes (`-` reads standard input).
 
     Raises:
-        UsageError: the file cannot be read.
+        UsageError: the file cannot be read, or holds more than MAX_BUNDLE_BYTES (an attestation of it would
+            be more than its readers take).
     """
-    if str(path) == "-":
-        import sys
+    from modelpack.signatures.lookup import MAX_BUNDLE_BYTES
 
-        return sys.stdin.buffer.read()
     try:
-        return Path(path).read_bytes()
+        if str(path) == "-":
+            import sys
+
+            data = sys.stdin.buffer.read(MAX_BUNDLE_BYTES + 1)
+        else:
+            with Path(path).open("rb") as handle:  # (a FIFO too: `--predicate <(make-predicate)`)
+                data = handle.read(MAX_BUNDLE_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"cannot read the predicate {path}: {exc.strerror}") from None
+    if len(data) > MAX_BUNDLE_BYTES:
+        shown = "on standard input" if str(path) == "-" else str(path)
+        raise UsageError(f"the predicate {shown} is over {MAX_BUNDLE_BYTES} bytes: an attestation of it would be "
+                         "more than a verifier of ours reads")
+    return data
 
 
 @closes_own_options

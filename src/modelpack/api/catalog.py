@@ -13,7 +13,7 @@ from modelpack.api.core import TransferResult, _store, _transfer, parse_referenc
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, is_tag, retarget
-from modelpack.places import LayoutReference, Place, open_layout, open_place, parse_place
+from modelpack.places import LayoutReference, Place, is_layout, open_layout, open_place, parse_place
 from modelpack.store import registries_files as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
@@ -45,7 +45,7 @@ def list_versions(
     reached, a registries.conf mirror's (perhaps fewer than its origin has), said through `warn`.
 
     Args:
-        repository: `REGISTRY/REPOSITORY` (no tag or digest), or `oci:DIR`.
+        repository: `REGISTRY/REPOSITORY` (no tag or digest; a trailing `/` is taken off), or `oci:DIR`.
         where: conditions all versions shown meet, e.g. `metrics.accuracy>=0.9`.
         sort: the field to sort by (`-` first for descending), e.g. `-metrics.accuracy`; default: newest first.
         options: how to reach the registry.
@@ -62,6 +62,8 @@ def list_versions(
     """
     from modelpack.versions import list_versions as _list
 
+    if isinstance(repository, str) and not is_layout(repository):
+        repository = repository.rstrip("/") or repository  # `ls REPO/`: no repository name ends in `/`
     place = parse_place(repository)
     if isinstance(place, Reference):
         require_registry(place)  # first: `team/iris:1.0` lacks its registry before it has a tag too many

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from modelpack.compression import compressed
+from modelpack.errors import ModelpackError
 from modelpack.image import pip_target
 from modelpack.image.base_python import BasePython, python_of
 from modelpack.oci.descriptor import Descriptor
 from modelpack.packing.select import SourceFile
 from modelpack.packing.tarball import tar_chunks
+from modelpack.store.layout_files import read_regular
 from modelpack.version import __version__
 
 ROOT = "opt/modelpack"
@@ -34,6 +36,9 @@ GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LABEL = "io.modelpack.serve."
 _CACHE_FORMAT = 1
+# A cache entry's notes (layer.json, the packages installed) are a few hundred bytes; read no further, and
+# only from a regular file: anything else there (a FIFO hung build-image) is no entry, and is rebuilt.
+_MAX_NOTE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -233,13 +238,13 @@ def _load(entry: Path) -> AppendedLayer | None:
     """A cached layer, or None when absent or not whole (its size is checked; the digest is checked by
     the registry when the blob is pushed)."""
     try:
-        doc = json.loads((entry / "layer.json").read_text())
+        doc = json.loads(read_regular(entry / "layer.json", _MAX_NOTE_BYTES, "a cached layer's note"))
         path = entry / "layer.tar.gz"
         if path.stat().st_size != doc["size"]:
             return None
         return AppendedLayer(Descriptor(mediaType=GZIP_LAYER, digest=doc["digest"], size=doc["size"]),
                              doc["diff_id"], doc["created_by"], path)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, ModelpackError):
         return None
 
 
@@ -254,8 +259,8 @@ def _installed(target: Path) -> list[str]:
 
 def _installed_summary(path: Path) -> str:
     try:
-        return ", ".join(json.loads(path.read_text()))
-    except (OSError, ValueError):
+        return ", ".join(json.loads(read_regular(path, _MAX_NOTE_BYTES, "a cached layer's note")))
+    except (OSError, ValueError, TypeError, ModelpackError):
         return ""
 
 

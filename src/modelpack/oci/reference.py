@@ -40,7 +40,7 @@ class Reference:
         original = text
         if not text or text != text.strip():
             raise InvalidReferenceError(f"invalid reference {original!r}: empty or surrounded by spaces")
-        scheme = text.partition("://")[0].lower()
+        scheme = text.partition("://")[0].lower() if "://" in text else ""  # (`http` alone names a repository)
         if scheme == "http":
             raise InvalidReferenceError(f"invalid reference {original!r}: write it without http:// "
                                         "(HOST/REPOSITORY:TAG)", advice=advice.plain_http(without_tls=True))
@@ -71,6 +71,8 @@ class Reference:
         if not _PATH.fullmatch(text):
             _refuse_a_place(original)
             hint = " (repository names are lower case)" if text.lower() != text else ""
+            if text.endswith("/") and _PATH.fullmatch(text.rstrip("/")):
+                hint = f" (write it without the trailing /: {text.rstrip('/')})"
             raise InvalidReferenceError(f"invalid reference {original!r}: bad repository name {text!r}{hint}")
         if len(f"{registry}/{text}" if registry else text) > 255:
             raise InvalidReferenceError(f"invalid reference {original!r}: name longer than 255 characters")

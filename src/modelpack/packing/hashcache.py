@@ -18,6 +18,7 @@ its peak) and 0.4 s to load, whatever the size of the model being packed.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import stat
@@ -27,8 +28,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from modelpack.errors import ModelpackError
 from modelpack.files import atomic_write
 from modelpack.oci.digest import is_digest
+from modelpack.store.layout_files import open_regular
 
 MAX_ENTRIES = 50_000
 # A file changed this recently may change again within the same timestamp tick, keeping its stat (git's
@@ -38,6 +41,11 @@ MAX_ENTRIES = 50_000
 RACY_NS = 20_000_000
 RACY_WHOLE_SECONDS_NS = 2_000_000_000
 LEGACY_NAME = "hash-cache.json"  # the whole-document form before: removed when the cache is next saved
+# The longest line read: a folder's entry lists its members (~100 bytes each), so 64 MiB is ~600,000 of them.
+# A longer line ends the reading (the rest counts as damaged), as does a file that is no regular file: the
+# store's files can be anything a user or another program put there (a FIFO hung pack; a link to /dev/zero,
+# one endless line, ended it in MemoryError).
+MAX_LINE_CHARS = 64 << 20
 
 
 def _json(value: Any) -> str:
@@ -154,10 +162,16 @@ class HashCache:
         """(the name as JSON, the whole line) of each complete line of the file: absent, unreadable or
         damaged, a cache only saves time."""
         try:
-            with open(self.path, encoding="utf-8", errors="replace", newline="\n") as f:
-                for line in f:
+            raw = open_regular(self.path, "the hash cache")
+        except (OSError, ModelpackError):
+            return
+        try:
+            with io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="\n") as f:
+                while line := f.readline(MAX_LINE_CHARS):
+                    if not line.endswith("\n"):
+                        return  # over the cap, or the last line cut short
                     name_json, tab, _ = line.partition("\t")
-                    if tab and line.endswith("\n"):
+                    if tab:
                         yield name_json, line
         except OSError:
             return

@@ -27,6 +27,7 @@ from modelpack.oci.jsontext import parse_or_none
 from modelpack.signatures import secretbox
 
 ENCRYPTED_TYPES = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY")
+MAX_KEY_BYTES = 64 * 1024  # a PEM key is a few KiB
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 65536, 8, 1
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
@@ -213,11 +214,14 @@ def _derive(password: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 
 def _read(path: Path) -> bytes:
+    # Read no further than the cap: a library caller's key path of /dev/zero ended in MemoryError (the CLI
+    # takes regular files only; a caller's FIFO is read as a file is).
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_KEY_BYTES + 1)
     except OSError as exc:
         raise KeyFileError(f"cannot read key {path}: {exc.strerror}") from None
-    if len(data) > 64 * 1024:
+    if len(data) > MAX_KEY_BYTES:
         raise KeyFileError(f"{path} is too large to be a key")
     return data
 

@@ -50,6 +50,8 @@ class ResumableBlob(io.RawIOBase):
         desc: the blob.
         start, end: the range to read; `end` None means the blob's end.
         url: where to ask (a redirect target seen before), else the registry's blob URL.
+        spent: seconds a quick fetch of the blob already waited (see `quick_fetch`): the first request's
+            deadline is that much shorter.
 
     Raises:
         RangesIgnored: a range was asked for and the answer is not that range.
@@ -57,8 +59,9 @@ class ResumableBlob(io.RawIOBase):
     """
 
     def __init__(self, repo: RegistryRepository, desc: Descriptor, start: int = 0, end: int | None = None,
-                 url: str | None = None) -> None:
+                 url: str | None = None, spent: float = 0.0) -> None:
         self._repo = repo
+        self._spent = spent
         self._desc = desc
         self._start = start
         self._end = desc.size if end is None else end
@@ -126,9 +129,11 @@ class ResumableBlob(io.RawIOBase):
         # (RangesIgnored: a resumed download then starts over), where an error would fail every later pull.
         ok = (200, 206, 416) if headers is not None else (200, 206)
 
+        spent, self._spent = self._spent, 0.0  # a resumed read is a request of its own
+
         def send() -> Response:
             return self._repo.client.send("GET", self._url, headers=headers, stream=True, transfer=True,
-                                          scope=self._scope, what=what, buffer=whole, ok=ok)
+                                          scope=self._scope, what=what, buffer=whole, ok=ok, spent=spent)
 
         try:
             resp = send()

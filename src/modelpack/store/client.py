@@ -113,6 +113,7 @@ class RegistryClient:
         transfer: bool = False,
         limit: int = METADATA_LIMIT,
         buffer: int | None = None,
+        spent: float = 0.0,
     ) -> Response:
         """Send with auth, time bounds and retries; raise a typed error unless the status is in `ok`.
 
@@ -123,6 +124,8 @@ class RegistryClient:
                 the total timeout.
             buffer: with `stream`, a body known to be at most this many bytes: read whole (in `content`)
                 by the curl engine instead of left on the wire.
+            spent: seconds an earlier attempt of the same request already waited (a quick fetch handed
+                back, see `quick_fetch`): taken off the deadline, so one `timeout` covers both.
 
         Raises:
             TransportError: the registry could not be reached or did not answer in time.
@@ -136,7 +139,7 @@ class RegistryClient:
         ok = set(ok)
         uploading = isinstance(body, FileBody)
         # An upload's time is its body's; the bound starts when the registry's answer is awaited.
-        deadline = None if uploading else time.monotonic() + self.options.timeout
+        deadline = None if uploading else time.monotonic() + self.options.timeout - spent
         attempt = 0
         auth_tries = 0
         refusal: Exception | None = None  # the last answer retried, which a deadline met later reports
@@ -205,8 +208,9 @@ class RegistryClient:
         return self.begin_once(self.prepare_once(method, url, headers, body, cap, scope))
 
     def prepare_once(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
-                     cap: int = ERROR_BODY_LIMIT, scope: str | None = None) -> Exchange:
+                     cap: int = ERROR_BODY_LIMIT, scope: str | None = None, stall: float | None = None) -> Exchange:
         """`start_once`'s exchange, authorized (which may ask a token service or a credential helper).
+        `stall`: how long it may go without progress (default: as a blob transfer, `options.stall`).
 
         Raises:
             RegistryError: `url` (an upload Location) cannot be requested (see `given_urls`): it does not
@@ -221,7 +225,7 @@ class RegistryClient:
             if auth:
                 sent["Authorization"] = auth
         return Exchange(method, url, sent, body, cap, self.options.connect_timeout, self.options.timeout,
-                        self.options.stall, PROGRESS_BYTES, self._transport.proxy(url))
+                        self.options.stall if stall is None else stall, PROGRESS_BYTES, self._transport.proxy(url))
 
     def _check_given(self, method: str, url: str) -> None:
         """Refuse a registry-given URL that cannot be requested (see `given_urls`): a client that speaks

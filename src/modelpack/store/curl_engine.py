@@ -124,6 +124,7 @@ class Exchange:
     _size: int = 0
     _overflow: bool = False
     abandoned: bool = False  # the caller stopped waiting (CurlEngine.abandon)
+    began: float = 0.0  # time.monotonic() when handed to the engine (what a hand-back has spent on it)
 
     def write(self, data: bytes) -> int | None:
         room = self.cap - self._size
@@ -205,6 +206,7 @@ class CurlEngine:
     def start(self, request: Exchange) -> Future[Answer]:
         """Begin one exchange; its future is completed on the engine's thread (so are callbacks added to
         it: keep them short, they hold up every other exchange)."""
+        request.began = time.monotonic()
         with self._lock:
             self._queue.append(request)
             if self._thread is None:

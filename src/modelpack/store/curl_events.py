@@ -5,6 +5,12 @@ Not `curl_multi_fdset`: it leaves out every socket numbered FD_SETSIZE (1024) or
 so in a process holding that many descriptors (a long-running library user, a server, a test session) the
 engine slept through each answer until its one-second poll timeout, every exchange taking about a second.
 poll(2) has no such limit, and the sockets are registered once, when libcurl says, not on every wait.
+
+While exchanges are under way, each watched socket is also handed to libcurl once a second as if it had
+stirred (libcurl then looks for itself), so every exchange runs at least that often, as under
+`curl_multi_perform`: libcurl arms an exchange's low-speed check (its stall bound) only when it runs that
+exchange, and one waiting on a silent server with another begun alongside it was left unarmed until some
+other timer of its own ran it (its connect timeout: 10 s past the stall bound by default).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import time
 import pycurl
 
 IDLE_POLL_MS = 1000  # with no timer set: wake this often anyway (idle exit, a request queued meanwhile)
+SWEEP_EVERY = 1.0  # seconds: while busy, every exchange is run this often (libcurl's speed check is per second)
 
 _WANTS = {pycurl.POLL_IN: select.POLLIN, pycurl.POLL_OUT: select.POLLOUT,
           pycurl.POLL_INOUT: select.POLLIN | select.POLLOUT}
@@ -37,6 +44,7 @@ class CurlEvents:
         self._poller.register(wake, select.POLLIN)
         self._watched: set[int] = set()
         self._due: float | None = None  # when libcurl's timer fires (time.monotonic()), None: not set
+        self._swept = time.monotonic()  # when every exchange was last run
         multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
 
@@ -62,8 +70,9 @@ class CurlEvents:
         """Sleep until a watched socket is ready, the timer is due, or the pipe wakes us (at most
         IDLE_POLL_MS); then let libcurl act on each ready socket."""
         timeout = IDLE_POLL_MS
-        if busy and self._due is not None:
-            timeout = max(0, min(timeout, round((self._due - time.monotonic()) * 1000)))
+        if busy:
+            due = self._swept + SWEEP_EVERY if self._due is None else min(self._due, self._swept + SWEEP_EVERY)
+            timeout = max(0, min(timeout, round((due - time.monotonic()) * 1000)))
         for fd, happened in self._poller.poll(timeout):
             if fd == self._wake:
                 with contextlib.suppress(BlockingIOError):
@@ -82,3 +91,8 @@ class CurlEvents:
                 flags |= pycurl.CSELECT_ERR
             self._multi.socket_action(fd, flags)
         self.run_due()
+        if busy and time.monotonic() >= self._swept + SWEEP_EVERY:
+            self._swept = time.monotonic()
+            for fd in list(self._watched):  # (a socket libcurl drops meanwhile is no longer in it)
+                if fd in self._watched:
+                    self._multi.socket_action(fd, 0)

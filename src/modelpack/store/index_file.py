@@ -3,6 +3,10 @@
 A damaged index (a crash of another tool, a hand edit) must not surface as a traceback in every command
 that reads the store: it is reported once, as CorruptIndexError naming the file and `store check --repair`,
 which keeps every entry that still reads and sets the damaged file aside.
+
+It is read as an `oci:` layout's is (see `layout_files`): only a regular file, and no more than
+MAX_STORE_INDEX_BYTES. Ours, but on a disk where a user or another program can put anything: a FIFO there
+hung every command that reads the store, a symlink to /dev/zero ended it in MemoryError.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from modelpack.errors import IntegrityError, UsageError
 from modelpack.files import atomic_write
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor
+from modelpack.store.layout_files import read_regular
+from modelpack.store.layout_index_view import MAX_LAYOUT_INDEX_BYTES
 
 
 class CorruptIndexError(IntegrityError):
@@ -28,6 +34,8 @@ class CorruptIndexError(IntegrityError):
 # On an index.json entry: the model was pulled in part (--include/--exclude/--kind), so layers it lacks
 # are absent by choice, not lost (`list` says partial, `store check` does not ask for a re-pull).
 A_PARTIAL = "io.modelpack.store.partial"
+# As an `oci:` layout's: ~115,000 references (an entry is ~280 bytes). Written no larger (see `index_bytes`).
+MAX_STORE_INDEX_BYTES = MAX_LAYOUT_INDEX_BYTES
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,20 @@ def parse_index(data: bytes, path: Path) -> list[StoreEntry]:
                                 advice=advice.repair_store("to keep what still reads")) from None
 
 
+def read_index_file(path: Path) -> bytes:
+    """index.json's bytes, if it is a regular file of at most MAX_STORE_INDEX_BYTES.
+
+    Raises:
+        FileNotFoundError: there is none.
+        UsageError: it is a directory.
+        CorruptIndexError: it is a FIFO, a device or a socket (also through a symlink), or over the cap.
+    """
+    try:
+        return read_regular(path, MAX_STORE_INDEX_BYTES, "the local store's index")
+    except IntegrityError as exc:
+        raise CorruptIndexError(str(exc), advice=advice.repair_store("to set it aside")) from None
+
+
 def salvage_index(data: bytes) -> list[StoreEntry]:
     """The entries of a damaged index.json that still read; none if it is not JSON at all."""
     try:
@@ -81,14 +103,20 @@ def repair_index_file(path: Path) -> str | None:
     Returns:
         Why it was corrupt, or None when it was sound (or absent) and left alone.
     """
+    aside = path.with_name(path.name + ".corrupt")
     try:
-        data = path.read_bytes()
-        parse_index(data, path)
-        return None
+        data = read_index_file(path)
     except FileNotFoundError:
         return None
+    except CorruptIndexError as exc:  # no file to read (a FIFO, a device) or too large: set aside as it is
+        os.replace(path, aside)
+        atomic_write(path, index_bytes([]))
+        return str(exc)
+    try:
+        parse_index(data, path)
+        return None
     except CorruptIndexError as exc:
-        atomic_write(path.with_name(path.name + ".corrupt"), data)
+        atomic_write(aside, data)
         atomic_write(path, index_bytes(salvage_index(data)))
         return str(exc)
 
@@ -105,14 +133,22 @@ def require_folder(root: Path) -> None:
 
 
 def index_bytes(entries: list[StoreEntry]) -> bytes:
-    """index.json for `entries`, sorted by reference, each naming it in `org.opencontainers.image.ref.name`."""
+    """index.json for `entries`, sorted by reference, each naming it in `org.opencontainers.image.ref.name`.
+
+    Raises:
+        UsageError: it would be over MAX_STORE_INDEX_BYTES, so that no read could take it.
+    """
     manifests = []
     for entry in sorted(entries, key=lambda e: e.reference):
         annotations = dict(entry.descriptor.annotations or {})
         annotations[mt.A_REF_NAME] = entry.reference
         manifests.append(entry.descriptor.replace(annotations=annotations).to_json())
     index: dict[str, Any] = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
-    return json.dumps(index, indent=2).encode() + b"\n"
+    data = json.dumps(index, indent=2).encode() + b"\n"
+    if len(data) > MAX_STORE_INDEX_BYTES:
+        raise UsageError(f"the local store's index would hold {len(entries)} references, over the "
+                         f"{MAX_STORE_INDEX_BYTES} byte limit for reading it: remove some (modelpack rm)")
+    return data
 
 
 def _entry(item: Any, where: str) -> StoreEntry | None:

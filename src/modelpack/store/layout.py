@@ -30,6 +30,7 @@ from modelpack.store.index_file import (
     attached_entries,
     index_bytes,
     parse_index,
+    read_index_file,
     repair_index_file,
     require_folder,
 )
@@ -247,7 +248,7 @@ class LayoutStore:
     def _read_index(self) -> list[StoreEntry]:
         self._check_root()
         try:
-            data = self._index.read_bytes()
+            data = read_index_file(self._index)
         except FileNotFoundError:
             return []
         return parse_index(data, self._index)

@@ -15,20 +15,25 @@ import json
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
+from modelpack.errors import ModelpackError
 from modelpack.files import atomic_write
 from modelpack.oci.descriptor import Descriptor
+from modelpack.store.layout_files import read_regular
 
 MAX_NAMES = 8  # repositories kept per blob: a mount needs one that still has it
 # Blobs kept: the least recently recorded go first. Entries of blobs the store does not hold are only
 # dropped this way (gc cannot tell a stale one from a mount hint still good), and every push reads the file.
 MAX_BLOBS = 50_000
+# Read no further (a FIFO or a link to /dev/zero there, put by anyone, hung or exhausted every push and
+# pull): 50,000 blobs of a few repositories each are ~15 MB.
+MAX_FILE_BYTES = 64 << 20
 
 
 def read(path: Path) -> dict[str, list[str]]:
     """Every blob's recorded repositories ({} when the file is absent or damaged: it only saves uploads)."""
     try:
-        data = json.loads(path.read_bytes())
-    except (FileNotFoundError, ValueError):
+        data = json.loads(read_regular(path, MAX_FILE_BYTES, "the store's origins"))
+    except (FileNotFoundError, ValueError, ModelpackError):  # (no regular file, or over the cap: rewritten)
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -6,11 +6,17 @@ before it keeps anything. Anything else (a 401 before credentials are settled, a
 a status worth a retry, a cut connection, wrong bytes) hands the blob back to the ordinary path, which knows
 what to do with it. A registry that redirects blob downloads gets no more quick fetches: each would cost
 a request for nothing.
+
+A quick fetch is the first attempt of the blob's GET, not a GET of its own: it waits for an answer as one
+attempt of `RegistryClient.send` does (`attempt` seconds), and the time it spent counts against the
+deadline of the ordinary path that takes a handed-back blob (`spent`). Each starting afresh, a registry
+that accepted the connection and stayed silent held a small blob for twice `--timeout`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
@@ -19,7 +25,7 @@ from modelpack.oci.descriptor import Descriptor
 from modelpack.store.quick_upload import InFlight
 
 if TYPE_CHECKING:
-    from modelpack.store.curl_engine import Answer
+    from modelpack.store.curl_engine import Answer, Exchange
     from modelpack.store.registry import RegistryRepository
 
 log = logging.getLogger("modelpack.registry")
@@ -33,15 +39,28 @@ class QuickFetches(InFlight):
         super().__init__(repo)
         self._scope = repo.client.scope_for("GET", f"{repo.prefix}/blobs/")  # the same for every blob
         self.redirected = False  # the registry sent a blob GET elsewhere: use the ordinary path
+        self._spent: dict[str, float] = {}  # digest -> seconds its handed-back quick fetch was under way
 
     def start(self, desc: Descriptor, accept: Accept, done: Callable[[bool], None]) -> None:
         """Begin fetching `desc` (waits for a free slot). `done(True)` once `accept` kept its bytes,
         `done(False)` when the ordinary path must fetch it; either on the engine's thread."""
-        self.start_transfer(desc, done, lambda: self._repo.client.prepare_once(
-            "GET", f"{self._repo.prefix}/blobs/{desc.digest}", {}, None, cap=desc.size + 1, scope=self._scope),
-            lambda answer, finish: self._after_get(answer, desc, accept, finish))
+        made: list[Exchange] = []
 
-    def _after_get(self, future: Future[Answer], desc: Descriptor, accept: Accept,
+        def prepare() -> Exchange:
+            client = self._repo.client
+            made.append(client.prepare_once("GET", f"{self._repo.prefix}/blobs/{desc.digest}", {}, None,
+                                            cap=desc.size + 1, scope=self._scope, stall=client.options.attempt))
+            return made[0]
+
+        self.start_transfer(desc, done, prepare,
+                            lambda answer, finish: self._after_get(answer, made[0], desc, accept, finish))
+
+    def spent(self, digest: str) -> float:
+        """Seconds the quick fetch of `digest` waited on the registry before handing it back (0.0 if none
+        did); asked once, by the ordinary path that takes it over."""
+        return self._spent.pop(digest, 0.0)
+
+    def _after_get(self, future: Future[Answer], exchange: Exchange, desc: Descriptor, accept: Accept,
                    finish: Callable[[bool], None]) -> None:
         try:
             answer = future.result()
@@ -53,4 +72,6 @@ class QuickFetches(InFlight):
         except Exception as exc:  # anything unexpected: the ordinary path tries, and reports
             log.debug("quick fetch of %s handed back: %s", desc.digest, type(exc).__name__)
             ok = False
+        if not ok:  # (before `finish`: it hands the blob to a worker that asks)
+            self._spent[desc.digest] = time.monotonic() - exchange.began
         finish(ok)

@@ -83,7 +83,8 @@ class RegistryRepository(OwnsOptions):
     def open_blob(self, desc: Descriptor) -> ByteStream:
         """The blob as a stream that resumes a cut connection; it can also open other ranges of the blob
         (`ResumableBlob.ranges`), for a receiver that fetches a large one over several connections."""
-        return ResumableBlob(self, desc)
+        spent = self._fetches.spent(desc.digest) if self._fetches is not None else 0.0
+        return ResumableBlob(self, desc, spent=spent)
 
     def open_blob_from(self, desc: Descriptor, start: int) -> ByteStream:
         """The blob's bytes from `start` on (a Range request), for a download resumed where an earlier
