@@ -25,7 +25,10 @@ from modelpack.oci.reference import Reference
 from modelpack.version import __version__
 
 try:
-    from cyclonedx.factory.license import LicenseFactory
+    try:  # its newer home; the old one warns (DeprecationWarning) where both exist
+        from cyclonedx.contrib.license.factories import LicenseFactory
+    except ImportError:  # pragma: no cover - older releases
+        from cyclonedx.factory.license import LicenseFactory
     from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
