@@ -20,7 +20,7 @@ from modelpack.errors import IntegrityError, TransportError
 from modelpack.oci import digest as digests
 from modelpack.store.target import Opener, Progress
 from modelpack.store.watch import current_watch
-from modelpack.streams import ByteStream, fill, read_at_most
+from modelpack.streams import ByteStream, file_changed, fill, read_at_most
 
 if TYPE_CHECKING:
     from modelpack.store.transport import Response
@@ -154,9 +154,7 @@ def refused(body: FileBody, digest: str) -> IntegrityError:
 def changed_since_walk(body: FileBody) -> IntegrityError | None:
     """The error naming `body`'s model file if it was written to, touched or replaced since the walk found it
     (one stat); None if not, or if its stream cannot tell (not a model file's)."""
-    ask = getattr(body.opened, "changed_since_walk", None)
-    found = ask() if callable(ask) else None
-    return found if isinstance(found, IntegrityError) else None
+    return file_changed(body.opened)
 
 
 def names_other_blob(said: str | None, digest: str) -> bool:
