@@ -41,7 +41,7 @@ class RegistryRepository(OwnsOptions):
         self._quick: QuickUploads | None = None
         self._fetches: QuickFetches | None = None
         self.mounted: set[str] = set()  # digests the registry mounted from another repository: no bytes sent
-        self.uploads = UploadSessions()  # cancelled if the push is interrupted (see cancel_uploads)
+        self.uploads = UploadSessions()  # cancelled if the push fails or is interrupted (see cancel_uploads)
 
     @property
     def prefix(self) -> str:
@@ -76,7 +76,7 @@ class RegistryRepository(OwnsOptions):
         self.client.resume()
 
     def cancel_uploads(self) -> None:
-        """The push was interrupted: cancel the upload sessions it left open, within a short deadline."""
+        """The push failed or was interrupted: cancel the upload sessions it left open, within a short deadline."""
         self.uploads.cancel_all(self.client)
 
     # -- blobs -----------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Upload sessions a push opened on a registry and has not completed, cancelled when the push is interrupted.
+"""Upload sessions a push opened on a registry and has not completed, cancelled when the push fails or is
+interrupted.
 
 A Ctrl-C'd (or SIGTERM'd) push left each upload under way open on the registry, its bytes kept until the
 registry's own expiry (Distribution's: a week). The distribution spec lets a client cancel one with a
-DELETE of its Location; on an interruption each session still open is cancelled so, all at once, within
+DELETE of its Location; on an interruption (or a failure) each session still open is cancelled so, all at once, within
 a short total deadline: the command never waits on a registry that does not answer.
 
 Each session is known by its URL path; its last Location is kept, as registries may carry state in it
