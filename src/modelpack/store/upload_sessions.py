@@ -6,7 +6,7 @@ registry's own expiry (Distribution's: a week). The distribution spec lets a cli
 DELETE of its Location; on an interruption (or a failure) each session still open is cancelled so, all at once, within
 a short total deadline: the command never waits on a registry that does not answer.
 
-Each session is known by its URL path; its last Location is kept, as registries may carry state in it
+Each session is known by its URL without the query; its last Location is kept, as registries may carry state in it
 (Distribution's `_state` names the bytes received: a Location older than the last bytes it took is
 refused, 404 BLOB_UPLOAD_INVALID, and that session stays until it expires).
 """
@@ -17,7 +17,6 @@ import contextlib
 import logging
 import threading
 import time
-import urllib.parse
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -31,7 +30,8 @@ CANCEL_DEADLINE = 2.0  # seconds an interrupted command spends cancelling its up
 
 
 def _key(location: str) -> str:
-    return urllib.parse.urlsplit(location).path
+    # Not parsed: a Location that does not parse is refused where it is requested (given_urls), not here.
+    return location.split("?", 1)[0].split("#", 1)[0]
 
 
 class UploadSessions:
