@@ -118,3 +118,29 @@ def test_a_session_on_another_host_is_cancelled_without_credentials_and_without_
     assert err.strip().splitlines() == ["error: interrupted"], err
     assert cancels, other.requests()
     assert seen == []
+
+
+def test_an_interrupted_push_does_not_wait_on_a_registry_that_stopped_reading(registry: Registry,
+                                                                             tmp_path: Path) -> None:
+    # The proxy stops reading the upload's body after 4 MiB: the sender blocks on full socket buffers, where
+    # sendall waited out the stall bound (30 s) before the interrupted push could end
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(os.urandom(40 * MIB))
+    name = registry.repo().split("/", 1)[1]
+    with FaultProxy(registry.host) as proxy:
+        held = Fault(r"^PATCH /v2/", pause_request_after=4 * MIB)
+        proxy.faults.append(held)
+        process = subprocess.Popen([sys.executable, "-m", "modelpack", "push", "--plain-http", str(folder),
+                                    f"{proxy.host}/{name}:1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True)
+        try:
+            assert held.arrived.wait(60), "the upload never began"
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=20)  # the stall bound, 30 s, would have ended it otherwise
+        finally:
+            held.release.set()
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == ["error: interrupted"], err

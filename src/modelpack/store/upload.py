@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from modelpack.errors import IntegrityError, TransportError
+from modelpack.errors import IntegrityError, ModelpackError
 from modelpack.oci import digest as digests
 from modelpack.store.target import Opener, Progress
 from modelpack.store.watch import current_watch
@@ -33,9 +33,11 @@ class Abandoned(Exception):
     """Raised to stop sending a body: the registry turned out to have the blob already."""
 
 
-class Stopped(TransportError):
-    """Raised to stop sending a body: the transfer is abandoned (Ctrl-C, SIGTERM, another blob failed).
-    It stopped at its next piece; before, it went on to its end (a large file over a slow link)."""
+class Stopped(ModelpackError):
+    """Raised to stop sending a request: the transfer is abandoned (Ctrl-C, SIGTERM, another blob failed). A
+    body stops at its next piece (it went on to its end: a large file over a slow link), a send blocked on a
+    server that stopped reading within CANCEL_POLL (see stream_pools). Not an OSError, which urllib3 would
+    take for a broken connection and wrap."""
 
 
 @dataclass
