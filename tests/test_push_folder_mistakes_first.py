@@ -63,3 +63,14 @@ def test_the_folder_is_said_before_any_connection(tmp_path: Path, case: str) -> 
     assert run.code == 2, run.err
     assert run.err.strip().splitlines()[0].startswith(said), run.err
     assert connections == []
+
+
+@pytest.mark.parametrize("layout", ["m", "m/out"])
+def test_a_layout_inside_the_folder_pushed_is_refused(tmp_path: Path, layout: str) -> None:
+    # It was written: a second push then packed the first one's blobs and index.json as model files
+    _folder(tmp_path, {"w.bin": "x"})
+    run = modelpack("push", "m", f"oci:{layout}:1", cwd=tmp_path)
+    assert run.code == 2, run.err
+    assert run.err.strip().splitlines() == [f"error: the layout {layout} is inside m: its files would be packed as "
+                                            "the model's; write it outside the model's folder"], run.err
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["w.bin"]

@@ -28,6 +28,7 @@ from modelpack.api.core import (
     describe,
     parse_reference,
     record_provenance,
+    refuse_inside,
     refuse_store_inside,
     remote,
 )
@@ -221,6 +222,8 @@ def _push_to_layout(source: object, place: Place, overrides: Overrides, local_st
             "to put a stored model in a layout: {}", setting(f"copy_model(REF, {str(place)!r}, from_local=True)",
                                                             f"modelpack copy REF {place} --from-local")))
     refuse_store_inside(local_store, source)
+    # (a second push into it packed the first one's blobs and index.json as model files)
+    refuse_inside(place.path, source, f"the layout {place.path}", "write it outside the model's folder")
     layout = open_layout(place, create=True)
     model = describe(source, overrides, default_name=place.name, hashes=_store_hashes(local_store),
                      resolver=_lineage_resolver(local_store, options), warn=warn)
