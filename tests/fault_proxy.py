@@ -46,6 +46,7 @@ class Fault:
     release: threading.Event = field(default_factory=threading.Event)
     hold: bool = False  # hold the request, unforwarded, until `release` (30 s at most), then hang up
     arrived: threading.Event = field(default_factory=threading.Event)  # set when a held request came
+    taken: list[str] = field(default_factory=list)  # the request lines it applied to ("PATCH /v2/...")
 
     def matches(self, line: str) -> bool:
         return self.times > 0 and re.search(self.pattern, line) is not None
@@ -81,6 +82,7 @@ class FaultProxy(BackgroundServer):
             for fault in self.faults:
                 if fault.matches(line):
                     fault.times -= 1
+                    fault.taken.append(line)
                     return fault
         return None
 

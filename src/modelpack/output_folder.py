@@ -22,6 +22,7 @@ from pathlib import Path
 
 from modelpack.advice import compose, setting
 from modelpack.errors import UsageError
+from modelpack.space import NOT_WRITABLE
 
 INSIDE_PREFIX = ".modelpack-partial-"  # a work folder inside the output (merging into it)
 RESUME = "resume"  # the folder of downloads a stopped pull kept (see resume_folder): never swept
@@ -41,11 +42,7 @@ def check_output(output: str | Path, force: bool = False) -> bool:
         raise UsageError("the output directory is an empty name")
     output = Path(output).absolute()
     if not output.exists():
-        for parent in output.parents:  # the nearest one that exists must be a folder to create it in
-            if parent.exists():
-                if not parent.is_dir():
-                    raise UsageError(f"cannot create output {output}: {parent} is not a directory")
-                break
+        refuse_uncreatable(output, "output ")
         return False
     if not output.is_dir():
         raise UsageError(f"output {output} exists and is not a directory")
@@ -55,6 +52,35 @@ def check_output(output: str | Path, force: bool = False) -> bool:
         raise UsageError(f"output directory {output} exists and is not empty", advice=compose(
             "{} replaces the files that differ", setting("force=True", "--force")))
     return True
+
+
+def refuse_uncreatable(path: Path, what: str = "") -> None:
+    """Refuse, before anything is fetched, a folder to be made at `path` (absent) where none can be: below a
+    file, or where the first folder missing on the way cannot be made (made and removed again here: a
+    virtual filesystem such as /proc, a read-only one, one this user may not write). `what`: how the line
+    calls it, as "output ".
+
+    Raises:
+        UsageError: the nearest folder that exists on the way is a file.
+        OSError: that folder cannot be made (said as a failed write there is: see work_folder).
+    """
+    path = path.absolute()
+    anchor = next((parent for parent in path.parents if parent.exists()), Path("/"))
+    if not anchor.is_dir():
+        raise UsageError(f"cannot create {what}{path}: {anchor} is not a directory")
+    first = anchor / path.relative_to(anchor).parts[0]
+    try:
+        os.mkdir(first)
+    except FileExistsError:  # made meanwhile, by another process
+        return
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM) and not _virtual_note(path, exc):
+            raise PermissionError(errno.EACCES, NOT_WRITABLE, str(anchor)) from None  # as require_space says it
+        if exc.errno == errno.EROFS:
+            raise OSError(exc.errno, exc.strerror, str(anchor)) from None
+        raise _named(exc, path) from None
+    with contextlib.suppress(OSError):
+        os.rmdir(first)
 
 
 _SPACE_OR_READ_ONLY = (errno.EROFS, errno.ENOSPC, errno.EDQUOT)
@@ -87,12 +113,17 @@ def work_folder(output: Path, merge: bool, purpose: str = "") -> Path:
     try:
         return _new_work_folder(output, merge, purpose)
     except OSError as exc:  # named as the path the user asked for, not our hidden folder
-        name = str(exc.filename or "")
-        shown = str(output) if not name or ".partial-" in name else name
-        if exc.errno in _SPACE_OR_READ_ONLY:  # the CLI names their fix from the path
-            raise OSError(exc.errno, exc.strerror, shown) from None
-        # `-o /proc/x` failed "No such file or directory: /proc/x": say it could not be made, and why.
-        raise OSError(exc.errno, f"cannot write {shown}: {exc.strerror}{_virtual_note(output, exc)}") from None
+        raise _named(exc, output) from None
+
+
+def _named(exc: OSError, output: Path) -> OSError:
+    """A folder for `output` could not be made: the error naming `output` (not a hidden folder of ours)."""
+    name = str(exc.filename or "")
+    shown = str(output) if not name or ".partial-" in name else name
+    if exc.errno in _SPACE_OR_READ_ONLY:  # the CLI names their fix from the path
+        return OSError(exc.errno, exc.strerror, shown)
+    # `-o /proc/x` failed "No such file or directory: /proc/x": say it could not be made, and why.
+    return OSError(exc.errno, f"cannot write {shown}: {exc.strerror}{_virtual_note(output, exc)}")
 
 
 def _virtual_note(output: Path, exc: OSError) -> str:

@@ -88,12 +88,17 @@ def open_layout(place: LayoutReference, *, create: bool = False) -> OciLayout:
 
     Raises:
         NotFoundError: reading a directory that is no OCI image layout.
-        UsageError: writing where a file is.
+        UsageError: writing where a file is (or below one).
+        OSError: writing on a virtual filesystem (/proc), where no folder can be made.
     """
     from modelpack.store.oci_layout import OciLayout
 
     if place.path.exists() and not place.path.is_dir():
         raise UsageError(f"{place.path} is not a directory, so not an OCI image layout")
+    if create and not place.path.exists():  # said now, not once a registry was asked for what goes there
+        from modelpack.output_folder import refuse_uncreatable
+
+        refuse_uncreatable(place.path)
     layout = OciLayout(place.path)
     if not create and not layout.exists():
         raise NotFoundError(f"{place.path} is not an OCI image layout (it has no oci-layout file)")

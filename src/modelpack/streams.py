@@ -6,6 +6,8 @@ import io
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from modelpack.errors import IntegrityError
+
 
 class ByteStream(Protocol):
     """What a blob source hands out: readable, closable, usable in `with`."""
@@ -17,6 +19,14 @@ class ByteStream(Protocol):
     def __enter__(self) -> Any: ...
 
     def __exit__(self, *args: Any) -> Any: ...
+
+
+def file_changed(stream: object) -> IntegrityError | None:
+    """The error naming the model file `stream` reads if it was written to, touched or replaced since the walk
+    found it (one stat); None if not, or if the stream cannot tell (not a model file's: packing.reading)."""
+    ask = getattr(stream, "changed_since_walk", None)
+    found = ask() if callable(ask) else None
+    return found if isinstance(found, IntegrityError) else None
 
 
 def fill(stream: ByteStream, view: memoryview) -> int:

@@ -202,10 +202,20 @@ def refuse_store_inside(local_store: LayoutStore, model_dir: str | Path) -> None
     Raises:
         UsageError: the store's root is `model_dir` or below it.
     """
-    root, folder = local_store.root.resolve(), Path(model_dir).resolve()
+    refuse_inside(local_store.root, model_dir, f"the local store ({local_store.root})",
+                  "point MODELPACK_HOME at a folder outside the model")
+
+
+def refuse_inside(place: Path, model_dir: str | Path, named: str, fix: str) -> None:
+    """A place written to during the push (`named`, as the line calls it) that is the folder being packed or
+    inside it: its files would be packed as the model's, then, or on the next push.
+
+    Raises:
+        UsageError: `place` is `model_dir` or below it; the line ends with `fix`.
+    """
+    root, folder = place.resolve(), Path(model_dir).resolve()
     if root == folder or folder in root.parents:
-        raise UsageError(f"the local store ({local_store.root}) is inside {model_dir}: its files would be packed "
-                         "as the model's; point MODELPACK_HOME at a folder outside the model")
+        raise UsageError(f"{named} is inside {model_dir}: its files would be packed as the model's; {fix}")
 
 
 def _now() -> datetime:

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,48 @@ _BEFORE_HASHING = frozenset({"files", "format", "parent", "datasets"})
 FIRST_LAYER_WAIT = 0.25  # seconds the metadata waits for the first layer before it is built anyway
 
 
+@dataclass
+class Plan:
+    """What describing a folder settles locally before any file is hashed (see `plan`)."""
+
+    path: Path
+    name: str
+    sources: list[LayerSource]
+    metadata: ModelMetadata | None  # None: validated on a thread once hashing has begun (see describe)
+
+
+def plan(model_dir: str | Path, overrides: Overrides = (), default_name: str | None = None) -> Plan:
+    """The files a folder packs and, where declared fields decide them, its metadata: what `describe` finds
+    first, read from the folder alone. `push DIR REF` asks it before its first request, so a mistake in
+    the folder is said before any a registry could answer (a TLS error, an unreachable host).
+
+    Args:
+        model_dir: the model's directory.
+        overrides: metadata over `modelpack.yaml`'s (as `pack` takes them).
+        default_name: the model's name when the metadata gives none.
+
+    Returns:
+        The plan, for `describe(..., planned=)`.
+
+    Raises:
+        UsageError: not a directory, or no files to pack in it.
+        MetadataError: a `modelpack.yaml` that is not YAML; metadata that does not validate, where
+            overrides or declared fields settle it before hashing (else `describe` validates it meanwhile).
+    """
+    from modelpack.packing.select import select_layers
+
+    path = require_model_folder(model_dir)
+    name = default_name or path.resolve().name
+    if not overrides and not _BEFORE_HASHING & set(_declared(path)):
+        from modelpack.packing.rules import DEFAULT_RULES
+
+        return Plan(path, name, select_layers(path, DEFAULT_RULES), None)
+    from modelpack.metadata.load import load_metadata
+
+    metadata = load_metadata(path, overrides, default_name=name)
+    return Plan(path, name, select_layers(path, metadata.files), metadata)
+
+
 def describe(
     model_dir: str | Path,
     overrides: Overrides = (),
@@ -39,6 +82,7 @@ def describe(
     hash_progress: HashProgress | None = None,
     warn: Callable[[str], None] | None = None,
     hashed_by_upload: Callable[[list[LayerSource]], dict[str, Future[str]]] | None = None,
+    planned: Plan | None = None,
 ) -> PackedModel:
     """Describe a directory as a ModelPack artifact without storing anything. With `resolver`,
     lineage references (parent, datasets) are pinned to digests. A declared `format` that no model
@@ -55,6 +99,7 @@ def describe(
         hash_progress: hears of the files being hashed (for a progress bar).
         warn: hears of metadata the files contradict (default: a logging warning).
         hashed_by_upload: may take large files to upload at once, each hashing what it sends (see `build`).
+        planned: `plan(model_dir, overrides, default_name)`, when the caller asked it already.
 
     Returns:
         The manifest, config and layers, with where each layer's bytes come from.
@@ -65,21 +110,17 @@ def describe(
     """
     from modelpack.api.core import _store_hashes
     from modelpack.packing.build import build
-    from modelpack.packing.select import select_layers
 
-    path = require_model_folder(model_dir)
-    name = default_name or path.resolve().name
+    planned = planned or plan(model_dir, overrides, default_name)
+    path, name, sources = planned.path, planned.name, planned.sources
     build_hooks = {"on_layer": on_layer, "on_hashing": on_hashing, "hashes": hashes or _store_hashes(None),
                    "hash_progress": hash_progress, "hashed_by_upload": hashed_by_upload}
-    if not overrides and not _BEFORE_HASHING & set(_declared(path)):
+    if planned.metadata is None:
         # Nothing declared that must be settled first (modelpack.yaml seldom has any of it): the files are
         # selected by the default rules and hashing starts at once; pydantic is imported (~110 ms, before the
         # first hash otherwise) and the metadata validated on a thread once the first layer is described
         # (see _metadata_meanwhile). Nothing of the caller's runs there: a hook (`warn`) may close the
         # client the call runs on, which waits for the call.
-        from modelpack.packing.rules import DEFAULT_RULES
-
-        sources = select_layers(path, DEFAULT_RULES)
         _warn_leftovers(sources, warn)
         first_layer = threading.Event()
 
@@ -91,12 +132,8 @@ def describe(
         build_hooks["on_layer"] = heard
         pending = _metadata_meanwhile(path, name, first_layer)
         return build(path, pending, sources=sources, **build_hooks)  # type: ignore[arg-type]
-    from modelpack.metadata.load import load_metadata
-
-    metadata = load_metadata(path, overrides, default_name=name)
-    sources = select_layers(path, metadata.files)
     _warn_leftovers(sources, warn)
-    metadata = _completed(metadata, model_dir, sources, resolver, warn)
+    metadata = _completed(planned.metadata, model_dir, sources, resolver, warn)
     return build(path, metadata, sources=sources, **build_hooks)  # type: ignore[arg-type]
 
 

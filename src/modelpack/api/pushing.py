@@ -28,13 +28,16 @@ from modelpack.api.core import (
     describe,
     parse_reference,
     record_provenance,
+    refuse_inside,
     refuse_store_inside,
     remote,
 )
+from modelpack.api.describing import Plan, plan
 from modelpack.api.push_base import sibling_manifest
 from modelpack.errors import (
     IntegrityError,
     InvalidReferenceError,
+    ModelpackError,
     NotFoundError,
     UnsupportedArtifactError,
     UsageError,
@@ -144,16 +147,37 @@ def push(
         ref = parse_reference(reference)
         require_model_folder(source, _copy_hint(str(source)))  # type: ignore[arg-type]
         refuse_store_inside(local_store, source)  # type: ignore[arg-type]
-        dst = remote(ref, options)
-        model, result = _push_directory(Path(source), overrides, ref, dst,  # type: ignore[arg-type]
-                                        _with_mounts(copy_options, local_store, ref), local_store, options,
-                                        warn)
+        # The folder's own mistakes (no files, modelpack.yaml not YAML, overrides that do not validate) are
+        # said before the first request, not after a registry's TLS error or an unreachable host's time-out.
+        planned = plan(source, overrides, default_name=ref.repository.rsplit("/", 1)[-1])  # type: ignore[arg-type]
+        try:
+            dst = remote(ref, options)
+            model, result = _push_directory(Path(source), overrides, planned, ref, dst,  # type: ignore[arg-type]
+                                            _with_mounts(copy_options, local_store, ref), local_store, options,
+                                            warn)
+        except ModelpackError:
+            _metadata_first(planned)
+            raise
         local_store.record_origin(ref.name, result.blobs)
         return _with_provenance(_transfer(ref, result), provenance, local_store, model, source, overrides, started)
     local_store.record_origin(ref.name, result.blobs)
     transfer = _transfer(ref, result)
     transfer.signature_tags, transfer.referrers = signature_tags, referrers
     return transfer
+
+
+def _metadata_first(planned: Plan) -> None:
+    """A push that failed before its metadata was validated (a registry's refusal, an unreachable host):
+    validate it now, so that a mistake in modelpack.yaml is said first, as the folder's others are (it is
+    validated meanwhile, not before the first request: pydantic's import would delay every push).
+
+    Raises:
+        MetadataError: the metadata does not validate.
+    """
+    if planned.metadata is None:
+        from modelpack.metadata.load import load_metadata
+
+        load_metadata(planned.path, (), default_name=planned.name)
 
 
 def _say_how_to_store(exc: NotFoundError, local_store: LayoutStore, ref: Reference) -> None:
@@ -198,6 +222,8 @@ def _push_to_layout(source: object, place: Place, overrides: Overrides, local_st
             "to put a stored model in a layout: {}", setting(f"copy_model(REF, {str(place)!r}, from_local=True)",
                                                             f"modelpack copy REF {place} --from-local")))
     refuse_store_inside(local_store, source)
+    # (a second push into it packed the first one's blobs and index.json as model files)
+    refuse_inside(place.path, source, f"the layout {place.path}", "write it outside the model's folder")
     layout = open_layout(place, create=True)
     model = describe(source, overrides, default_name=place.name, hashes=_store_hashes(local_store),
                      resolver=_lineage_resolver(local_store, options), warn=warn)
@@ -206,7 +232,7 @@ def _push_to_layout(source: object, place: Place, overrides: Overrides, local_st
     return model, _transfer(place, copy(model, layout, model.descriptor.digest, place.tag, copy_options))
 
 
-def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: Storage,
+def _push_directory(model_dir: Path, overrides: Overrides, planned: Plan, ref: Reference, dst: Storage,
                     options: CopyOptions, local_store: LayoutStore, client_options: ClientOptions | None,
                     warn: Callable[[str], None] | None) -> tuple[PackedModel, CopyResult]:
     """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
@@ -270,8 +296,8 @@ def _push_directory(model_dir: Path, overrides: Overrides, ref: Reference, dst: 
             pipeline.submit(layer.descriptor, layer.open)
 
     with BlobPipeline(dst, options) as pipeline:
-        model = describe(model_dir, overrides, default_name=ref.repository.rsplit("/", 1)[-1],
-                         on_layer=on_layer, on_hashing=on_hashing, hashes=_store_hashes(local_store),
+        model = describe(model_dir, overrides, planned=planned, on_layer=on_layer, on_hashing=on_hashing,
+                         hashes=_store_hashes(local_store),
                          resolver=_lineage_resolver(local_store, client_options), warn=warn,
                          # (a repository with tags but no version to compare with: each file may be there)
                          hashed_by_upload=hashed_by_upload if new_repository or base is not None else None)

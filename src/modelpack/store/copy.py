@@ -125,6 +125,8 @@ class BlobPipeline:
         ends = (dst, also_cancel)
         self._cancel = [c for c in (getattr(end, "cancel", None) for end in ends) if callable(c)]
         self._resume = [r for r in (getattr(end, "resume", None) for end in ends) if callable(r)]
+        uploads = getattr(dst, "cancel_uploads", None)  # a registry: its upload sessions left open
+        self._cancel_uploads = uploads if callable(uploads) else None
         self.copied: list[Descriptor] = []
         self.skipped: list[Descriptor] = []
         self._lock = threading.Lock()
@@ -322,8 +324,10 @@ class BlobPipeline:
             # they went on fetching the whole model while the exit waited for them.
             self._wait_for_workers(cancel=True)
             self._resume_clients()
+            self._end_uploads()
             raise
         self._resume_clients()
+        self._end_uploads()
         if exc_type is None:
             if self._first is not None:
                 raise self._first  # the cause, not the cancellations it caused
@@ -331,6 +335,12 @@ class BlobPipeline:
                 unsettled = list(self._futures)
             for future in unsettled:
                 future.result()  # the first failure, if any, is raised here
+
+    def _end_uploads(self) -> None:
+        """A failed or interrupted pipeline cancels the upload sessions its workers left open (bounded: see
+        upload_sessions), once they have all stopped; a second Ctrl-C meanwhile ends the wait."""
+        if self._failed.is_set() and self._cancel_uploads is not None:
+            self._cancel_uploads()
 
     def _resume_clients(self) -> None:
         """Every worker is done: a shared client serves the next transfer."""

@@ -7,19 +7,21 @@ there would carry that host's credentials, for a request the redirecting registr
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Future
 from typing import Any
 
 from modelpack.errors import RegistryError
 from modelpack.store.bodies import ERROR_BODY_LIMIT, finish
-from modelpack.store.curl_engine import CurlEngine, CurlFailure, Exchange
+from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange
 from modelpack.store.given_urls import check_url, joined
 from modelpack.store.hostauth import HostAuth, host_of
 from modelpack.store.messages import path_of, who
 from modelpack.store.options import ClientOptions
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport
-from modelpack.store.upload import SMALL_BODY, FileBody, SizedReader, read_whole
-from modelpack.store.watch import Watch, watching
+from modelpack.store.upload import SMALL_BODY, FileBody, SizedReader, Stopped, read_whole
+from modelpack.store.watch import CANCEL_POLL, Watch, watching
 
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
@@ -99,7 +101,7 @@ class Hops:
         request = Exchange(method, url, {**DEFAULT_HEADERS, **headers}, payload, cap, connect, total, watch.stall,
                            watch.min_bytes, self._transport.proxy(url))
         try:
-            answer = self._engine.exchange(request)
+            answer = self._exchange(request, watch)
         except CurlFailure as exc:
             if exc.timed_out:
                 ended = watch.deadline is not None and time.monotonic() >= watch.deadline - 0.05
@@ -108,6 +110,28 @@ class Hops:
         if isinstance(body, FileBody) and body.progress:
             body.progress(body.size)
         return Response(None, url, method, "Authorization" in headers, answer=answer)
+
+
+    def _exchange(self, request: Exchange, watch: Watch) -> Answer:
+        """The engine's answer; a worker's wait ends once its transfer is abandoned (Ctrl-C, a failed
+        sibling), as a streamed read's does: a closing PUT a registry held kept an interrupted push for
+        the stall bound (30 s).
+
+        Raises:
+            Stopped: the transfer was abandoned meanwhile (the exchange is dropped).
+        """
+        if watch.cancelled is None or threading.current_thread() is threading.main_thread():
+            return self._engine.exchange(request)  # (the main thread wakes on a signal: see result_of)
+        future: Future[Answer] = self._engine.start(request)
+        while True:
+            try:
+                future.exception(timeout=CANCEL_POLL)  # returns once answered, raising nothing
+            except TimeoutError:
+                if watch.cancelled.is_set():
+                    self._engine.abandon(request)
+                    raise Stopped("the exchange was stopped") from None
+                continue
+            return future.result()
 
 
 def whole_cap(method: str, body: Body, stream: bool, buffer: int | None, limit: int) -> int | None:

@@ -42,7 +42,7 @@ from modelpack.store.options import default_timeout
 from modelpack.store.receive import Receiver
 from modelpack.store.resumable_ingest import ingest_resumable, kept_downloads, partial_name, resumable
 from modelpack.store.target import Opener, Progress, read_small
-from modelpack.streams import ByteStream
+from modelpack.streams import ByteStream, file_changed
 
 
 def default_home() -> Path:
@@ -113,7 +113,13 @@ class LayoutStore:
                     ingest_resumable(self._receiver, self.ingest_dir, final, desc, opener, progress)
                 return
             with opener() as source:
-                self.ingest(desc, source, progress)
+                try:
+                    self.ingest(desc, source, progress)
+                except IntegrityError:  # a model file rewritten since it was hashed (pack, push DIR oci:): named
+                    torn = file_changed(source)
+                    if torn is None:
+                        raise
+                    raise torn from None
 
     def cancel(self) -> None:
         """Stop waiting for another process's download (the transfer is being abandoned)."""

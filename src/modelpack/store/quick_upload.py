@@ -7,7 +7,7 @@ Performance). Here a blob costs two exchanges on the engine and two short callba
 answers are handled: 202 with a Location, then 201. Anything else (a 401 before credentials are settled,
 a status worth a retry, a redirect, a cut connection, a file that changed) hands the blob back to the
 ordinary path (`push_blob` on a worker), which knows what to do with it; an upload session left open by
-such a hand-back expires on the registry.
+such a hand-back expires on the registry, or is cancelled if the push fails (see upload_sessions).
 """
 
 from __future__ import annotations
@@ -135,6 +135,7 @@ class QuickUploads(InFlight):
                 finish(False)
                 return
             url = self._repo.absolute(location)
+            self._repo.uploads.opened(url)  # (completed below; else cancelled if the push fails)
             body = read_whole(FileBody(opener, desc.size))
             put = self._repo.client.start_once(
                 "PUT", f"{url}{'&' if '?' in url else '?'}digest={desc.digest}",
@@ -143,12 +144,13 @@ class QuickUploads(InFlight):
             log.debug("quick upload of %s handed back: %s", desc.digest, type(exc).__name__)
             finish(False)
             return
-        put.add_done_callback(lambda answer: self._after_put(answer, desc.digest, finish))
+        put.add_done_callback(lambda answer: self._after_put(answer, desc.digest, url, finish))
 
-    @staticmethod
-    def _after_put(future: Future[Answer], digest: str, finish: Callable[[bool], None]) -> None:
+    def _after_put(self, future: Future[Answer], digest: str, url: str, finish: Callable[[bool], None]) -> None:
         try:
             answer = future.result()
+            if answer.status in (201, 204):
+                self._repo.uploads.closed(url)
             # one naming another blob is handed back: the ordinary path refuses it in one line
             ok = answer.status in (201, 204) and not names_other_blob(answer.header("Docker-Content-Digest"), digest)
         except Exception:

@@ -24,7 +24,8 @@ from modelpack.store.quick_fetch import QuickFetches
 from modelpack.store.quick_upload import QuickUploads
 from modelpack.store.target import Opener, Progress, SpeculationFailed
 from modelpack.store.transport import Response
-from modelpack.store.upload import Abandoned, FileBody, changed_since_walk, names_other_blob, refused
+from modelpack.store.upload import Abandoned, FileBody, Stopped, changed_since_walk, check_stored, refused
+from modelpack.store.upload_sessions import UploadSessions
 from modelpack.streams import ByteStream
 
 log = logging.getLogger("modelpack.registry")
@@ -40,6 +41,7 @@ class RegistryRepository(OwnsOptions):
         self._quick: QuickUploads | None = None
         self._fetches: QuickFetches | None = None
         self.mounted: set[str] = set()  # digests the registry mounted from another repository: no bytes sent
+        self.uploads = UploadSessions()  # cancelled if the push fails or is interrupted (see cancel_uploads)
 
     @property
     def prefix(self) -> str:
@@ -72,6 +74,10 @@ class RegistryRepository(OwnsOptions):
 
     def resume(self) -> None:
         self.client.resume()
+
+    def cancel_uploads(self) -> None:
+        """The push failed or was interrupted: cancel the upload sessions it left open, within a short deadline."""
+        self.uploads.cancel_all(self.client)
 
     # -- blobs -----------------------------------------------------------------------------------
     def has_blob(self, desc: Descriptor) -> bool:
@@ -109,6 +115,7 @@ class RegistryRepository(OwnsOptions):
             location = _absolute(self.client.base, start.headers.get("Location", ""))
             if not location:
                 raise RegistryError(f"{self.client.host} started an upload without a Location")
+            self.uploads.opened(location)
             sep = "&" if "?" in location else "?"
 
             body = FileBody(opener, desc.size, progress)
@@ -120,11 +127,13 @@ class RegistryRepository(OwnsOptions):
                     what=f"upload of {desc.digest}",
                 )
                 finish(resp)
-                _check_stored(self.client.host, desc.digest, resp)
+                self.uploads.closed(location)
+                check_stored(self.client.host, desc.digest, resp)
                 return
             except RegistryError as exc:
                 # A broken upload session (e.g. after a cut connection) is restarted from a new POST.
                 if "BLOB_UPLOAD_UNKNOWN" in exc.codes and attempt < 2:
+                    self.uploads.closed(location)
                     continue
                 if "DIGEST_INVALID" in exc.codes or "SIZE_INVALID" in exc.codes:
                     raise refused(body, desc.digest) from None
@@ -154,6 +163,7 @@ class RegistryRepository(OwnsOptions):
                                  ok=(202,), what="start upload")
         finish(start)
         location = _absolute(self.client.base, start.headers.get("Location", ""))
+        self.uploads.opened(location)
         if not hashing:
             digest.add_done_callback(check)
         body = FileBody(opener, size, progress, abort=present, hashed=digest if hashing else None)
@@ -167,27 +177,30 @@ class RegistryRepository(OwnsOptions):
         except Abandoned:
             self._cancel(location)
             return False
+        except Stopped:
+            raise  # interrupted: the session is cancelled with the others (cancel_uploads)
         except (RegistryError, TransportError, NotFoundError) as exc:
             self._cancel(location)
             raise SpeculationFailed(str(exc)) from None
         if hashing and not digest.done():  # (every transport here reads a body to its end: not expected)
             self._cancel(location)
             raise SpeculationFailed("the upload ended before its body was read to the end")
+        self.uploads.opened(after := _absolute(self.client.base, resp.headers.get("Location", "")) or location)
         final = digest.result()  # the hash finished long before a large upload did
         torn = changed_since_walk(body) if hashing else None
         if torn is not None:  # its digest is of the bytes sent: a file rewritten meanwhile would go up torn
-            self._cancel(_absolute(self.client.base, resp.headers.get("Location", "")) or location)
+            self._cancel(after)
             raise torn
         if present.is_set():
-            self._cancel(_absolute(self.client.base, resp.headers.get("Location", "")) or location)
+            self._cancel(after)
             return False
-        after = _absolute(self.client.base, resp.headers.get("Location", "")) or location
         sep = "&" if "?" in after else "?"
         try:
             closed = self.client.send("PUT", f"{after}{sep}digest={final}", headers={"Content-Length": "0"},
                                       ok=(201, 204), what=f"upload of {final}")
             closed.close()
-            _check_stored(self.client.host, final, closed)
+            self.uploads.closed(after)
+            check_stored(self.client.host, final, closed)
         except RegistryError as exc:
             if "DIGEST_INVALID" in exc.codes or "SIZE_INVALID" in exc.codes:
                 raise refused(body, final) from None
@@ -199,7 +212,10 @@ class RegistryRepository(OwnsOptions):
     def _cancel(self, location: str) -> None:
         """Abandon an upload session; registries expire them anyway, so failure here is harmless."""
         try:
-            self.client.send("DELETE", location, ok=range(200, 500), retries=0, what="cancel upload").close()
+            answer = self.client.send("DELETE", location, ok=range(200, 500), retries=0, what="cancel upload")
+            answer.close()
+            if answer.status_code < 300:
+                self.uploads.closed(location)
         except Exception as exc:
             log.debug("could not cancel upload: %s", type(exc).__name__)
 
@@ -348,19 +364,6 @@ class RegistryRepository(OwnsOptions):
             return False
         page = parse_or_none(resp.content)
         return isinstance(page, dict) and isinstance(page.get("tags"), list) and bool(page["tags"])
-
-
-def _check_stored(host: str, digest: str, resp: Response) -> None:
-    """Refuse an upload's answer naming another blob than the one sent (the spec's Docker-Content-Digest
-    is the stored blob's): the manifest would name a blob the registry does not hold as such.
-
-    Raises:
-        IntegrityError: the header is a digest of the same algorithm and differs.
-    """
-    said = (resp.headers.get("Docker-Content-Digest") or "").strip()
-    if names_other_blob(said, digest):
-        raise IntegrityError(f"registry {host} answered the upload of {digest} as {said[:80]!r}; refused "
-                             "(the registry or a proxy in front of it misbehaves)")
 
 
 def _probe(digest: str, size: int) -> Descriptor:

@@ -6,7 +6,9 @@ so a command whose requests all go through the curl engine never imports urllib3
 from __future__ import annotations
 
 import io
+import select
 import socket
+import time
 import urllib.parse
 from typing import Any
 
@@ -14,6 +16,7 @@ import urllib3
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from modelpack.store.response_headers import LimitedResponse
+from modelpack.store.upload import Stopped
 from modelpack.store.watch import CANCEL_POLL, Watch, current_watch
 
 POOL_SIZE = 32  # kept-alive connections per host: transfer workers plus the ranges of large blobs
@@ -63,11 +66,37 @@ class WatchedResponse(LimitedResponse):
         self.watch = watch
 
 
-class WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+class _StoppableSend:
+    """A request's bytes sent so that an abandoned transfer (Ctrl-C) stops within CANCEL_POLL when the server
+    has stopped reading them: `sendall` waited out the socket's timeout (the stall bound, 30 s) with its
+    buffers full, and an interrupted push waited with it. Nothing is waited for longer than that timeout."""
+
+    sock: socket.socket | None
+
+    def send(self, data: Any) -> None:
+        watch, sock = current_watch(), self.sock
+        if watch is None or watch.cancelled is None or sock is None or \
+                not isinstance(data, bytes | bytearray | memoryview):
+            super().send(data)  # type: ignore[misc]
+            return
+        view = memoryview(data).cast("B")
+        patience, since = sock.gettimeout(), time.monotonic()
+        while view:
+            if watch.cancelled.is_set():
+                raise Stopped("the request was stopped")
+            if not select.select([], [sock], [], CANCEL_POLL)[1]:
+                if patience is not None and time.monotonic() - since >= patience:
+                    raise TimeoutError("timed out")  # as sendall says it
+                continue
+            view = view[sock.send(view):]
+            since = time.monotonic()
+
+
+class WatchedHTTPConnection(_StoppableSend, urllib3.connection.HTTPConnection):
     response_class = WatchedResponse
 
 
-class WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+class WatchedHTTPSConnection(_StoppableSend, urllib3.connection.HTTPSConnection):
     response_class = WatchedResponse
 
 

@@ -14,11 +14,16 @@ import io
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from modelpack.errors import IntegrityError
+from modelpack.errors import IntegrityError, ModelpackError
 from modelpack.oci import digest as digests
 from modelpack.store.target import Opener, Progress
-from modelpack.streams import ByteStream, fill, read_at_most
+from modelpack.store.watch import current_watch
+from modelpack.streams import ByteStream, file_changed, fill, read_at_most
+
+if TYPE_CHECKING:
+    from modelpack.store.transport import Response
 
 UPLOAD_CHUNK = 1024 * 1024
 SMALL_BODY = 1024 * 1024  # an upload this small is read into memory and sent whole (see curl_engine)
@@ -26,6 +31,13 @@ SMALL_BODY = 1024 * 1024  # an upload this small is read into memory and sent wh
 
 class Abandoned(Exception):
     """Raised to stop sending a body: the registry turned out to have the blob already."""
+
+
+class Stopped(ModelpackError):
+    """Raised to stop sending a request: the transfer is abandoned (Ctrl-C, SIGTERM, another blob failed). A
+    body stops at its next piece (it went on to its end: a large file over a slow link), a send blocked on a
+    server that stopped reading within CANCEL_POLL (see stream_pools). Not an OSError, which urllib3 would
+    take for a broken connection and wrap."""
 
 
 @dataclass
@@ -69,6 +81,9 @@ class SizedReader(io.RawIOBase):
     def read(self, n: int = -1) -> memoryview:
         if self._body.abort is not None and self._body.abort.is_set():
             raise Abandoned()
+        watch = current_watch()  # (the request's, on this thread: see hops)
+        if watch is not None and watch.cancelled is not None and watch.cancelled.is_set():
+            raise Stopped("the upload was stopped")
         size = self._body.size
         want = min(UPLOAD_CHUNK, size - self._sent) if self._sent < size else 1
         chunk = self._buffer[:fill(self._source, self._buffer[:want])]
@@ -141,9 +156,7 @@ def refused(body: FileBody, digest: str) -> IntegrityError:
 def changed_since_walk(body: FileBody) -> IntegrityError | None:
     """The error naming `body`'s model file if it was written to, touched or replaced since the walk found it
     (one stat); None if not, or if its stream cannot tell (not a model file's)."""
-    ask = getattr(body.opened, "changed_since_walk", None)
-    found = ask() if callable(ask) else None
-    return found if isinstance(found, IntegrityError) else None
+    return file_changed(body.opened)
 
 
 def names_other_blob(said: str | None, digest: str) -> bool:
@@ -151,3 +164,16 @@ def names_other_blob(said: str | None, digest: str) -> bool:
     one sent: a digest of the same algorithm that differs (none, or another algorithm's, says nothing)."""
     said = (said or "").strip()
     return bool(said) and said.split(":", 1)[0] == digest.split(":", 1)[0] and said != digest
+
+
+def check_stored(host: str, digest: str, resp: Response) -> None:
+    """Refuse an upload's answer naming another blob than the one sent (the spec's Docker-Content-Digest
+    is the stored blob's): the manifest would name a blob the registry does not hold as such.
+
+    Raises:
+        IntegrityError: the header is a digest of the same algorithm and differs.
+    """
+    said = (resp.headers.get("Docker-Content-Digest") or "").strip()
+    if names_other_blob(said, digest):
+        raise IntegrityError(f"registry {host} answered the upload of {digest} as {said[:80]!r}; refused "
+                             "(the registry or a proxy in front of it misbehaves)")
