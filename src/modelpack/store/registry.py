@@ -187,8 +187,10 @@ class RegistryRepository(OwnsOptions):
             raise SpeculationFailed("the upload ended before its body was read to the end")
         self.uploads.opened(after := _absolute(self.client.base, resp.headers.get("Location", "")) or location)
         final = digest.result()  # the hash finished long before a large upload did
-        torn = changed_since_walk(body) if hashing else None
-        if torn is not None:  # its digest is of the bytes sent: a file rewritten meanwhile would go up torn
+        # A file rewritten meanwhile: with `hashing` the digest is of the bytes sent, which would go up torn;
+        # without, the hash read the file beside the upload and both may have read the rewrite, or part of it.
+        torn = changed_since_walk(body)
+        if torn is not None:
             self._cancel(after)
             raise torn
         if present.is_set():
