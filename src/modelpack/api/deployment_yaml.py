@@ -22,6 +22,7 @@ from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
 from modelpack.signatures.policy import policy_verdict
+from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.target import read_small
 from modelpack.unpacking import layer_is_archive, layer_path
@@ -256,8 +257,11 @@ def _refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest
 
 
 def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:
-    """`ref` pinned by digest, and its manifest or index, from its registry."""
-    desc, data = remote(ref, options).fetch_manifest(ref.version)
+    """`ref` pinned by digest, and its manifest or index, from its registry (a typo'd tag names the nearest
+    one, a blob's digest says so)."""
+    repo = remote(ref, options)
+    with naming_nearest_tag(repo, ref):
+        desc, data = repo.fetch_manifest(ref.version)
     return str(ref.with_digest(desc.digest)), parse_manifest(data)
 
 

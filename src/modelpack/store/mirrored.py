@@ -308,8 +308,12 @@ def _with_mirrors(exc: ModelpackError, skipped: list[str]) -> ModelpackError:
     # Its advice kept apart, so the CLI still words it as commands and flags.
     message = compose("{} (mirrors tried first: {})", exc.wording, "; ".join(skipped))
     if isinstance(exc, RegistryError):
-        return type(exc)(message, exc.status, exc.codes, advice=exc.advice)
-    try:
-        return type(exc)(message, advice=exc.advice)
-    except TypeError:  # pragma: no cover - a subclass with another signature: its own message
-        return exc
+        made: ModelpackError = type(exc)(message, exc.status, exc.codes, advice=exc.advice)
+    else:
+        try:
+            made = type(exc)(message, advice=exc.advice)
+        except TypeError:  # pragma: no cover - a subclass with another signature: its own message
+            return exc
+    if isinstance(exc, (NotFoundError, RegistryError)):
+        made.manifest = exc.manifest  # type: ignore[attr-defined]  # (what the user's version was: nearest_tag)
+    return made
