@@ -376,6 +376,17 @@ def test_a_url_scheme_is_refused_with_the_way_to_write_it() -> None:
     assert "plain" not in str(caught.value) and "plain" not in cli_message(caught.value)
 
 
+def test_skopeos_docker_transport_prefix_is_refused_with_the_way_to_write_it() -> None:
+    # `skopeo inspect docker://HOST/REPO:TAG` is how a platform engineer writes one; it said
+    # "bad registry host 'docker:'", as if the host were wrong.
+    for text in ("docker://localhost:5000/team/iris:1.0.0",
+                 "DOCKER://registry.example.com/team/iris@sha256:" + "a" * 64):
+        with pytest.raises(InvalidReferenceError) as caught:
+            Reference.parse(text)
+        assert str(caught.value) == (f"invalid reference {text!r}: write it without docker:// "
+                                     "(HOST/REPOSITORY:TAG): that is skopeo's transport prefix")
+
+
 def test_a_layout_or_a_folder_where_a_registry_reference_is_needed_is_named_as_such() -> None:
     # `build-image REF -t oci:./car:1`, `build-image ./model -t ...` said "bad registry host 'oci:.'" / "'.'"
     for text, what, step in (("oci:./car:1", "an OCI layout", "`modelpack copy SRC oci:DIR:TAG`"),

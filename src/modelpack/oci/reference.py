@@ -47,6 +47,9 @@ class Reference:
         if scheme == "https":  # (not --plain-http: HTTPS is what a registry is spoken to by default)
             raise InvalidReferenceError(f"invalid reference {original!r}: write it without https:// "
                                         "(HOST/REPOSITORY:TAG); HTTPS is the default")
+        if scheme == "docker":  # skopeo's and podman's transport prefix, as a platform engineer types it there
+            raise InvalidReferenceError(f"invalid reference {original!r}: write it without docker:// "
+                                        "(HOST/REPOSITORY:TAG): that is skopeo's transport prefix")
         digest = None
         if "@" in text:
             text, _, digest = text.partition("@")
