@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ KINDS = ("deployment", "kserve", "image-volume")
 MAX_REPLICAS = 2**31 - 1  # an int32 in the Deployment and InferenceService schemas
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def _given(param: str, value: object, *, quoted: bool = False) -> Wording:
@@ -67,6 +69,7 @@ def kubernetes(
     name: str | None = None,
     namespace: str | None = None,
     replicas: int = 1,
+    image_pull_secrets: Sequence[str] = (),
     options: ClientOptions | None = None,
     verify_key: str | Path | None = None,
     trust_unverified_pickle: bool = False,
@@ -92,6 +95,9 @@ def kubernetes(
         name: the objects' name (default: from the repository), a DNS-1035 label.
         namespace: the objects' namespace (default: none written, kubectl's current one).
         replicas: pods (Deployment `replicas`; KServe `minReplicas` and `maxReplicas`).
+        image_pull_secrets: names of Secrets (kubernetes.io/dockerconfigjson) in the namespace the kubelet
+            pulls the images and the image volume with, for a registry that needs a login: the pod's (or
+            KServe predictor's) `imagePullSecrets`.
         options: registry client options.
         verify_key: with image-volume, a public key the artifact's signature must verify with (for exactly
             the digest the YAML mounts); then a pickle may be what the serving image loads.
@@ -106,8 +112,8 @@ def kubernetes(
 
     Raises:
         UsageError: an unknown kind, an image where a model is expected (or the reverse), a bad name,
-            namespace, replica count or cpu/memory quantity, an option the kind does not use, or no framework
-            for a modelcar and no `model_format`.
+            namespace, pull Secret name, replica count or cpu/memory quantity, an option the kind does not use,
+            or no framework for a modelcar and no `model_format`.
         UntrustedContentError: with image-volume, the serving image would load a pickle (it serves the mounted
             /models as a directory) and neither `verify_key` nor `trust_unverified_pickle` was given.
         VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses a
@@ -125,6 +131,12 @@ def kubernetes(
     if namespace is not None and not _DNS_1123.match(namespace):
         raise UsageError(compose("{} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)",
                                  _given("namespace", namespace, quoted=True)))
+    secrets = (image_pull_secrets,) if isinstance(image_pull_secrets, str) else tuple(image_pull_secrets)
+    for secret in secrets:
+        if not isinstance(secret, str) or not _DNS_1123_SUBDOMAIN.match(secret):
+            raise UsageError(compose("{} is not a Secret's name (a DNS-1123 subdomain: lower-case letters, digits, "
+                                     "'-' and '.', at most 253)",
+                                     setting(f"image_pull_secrets=[{secret!r}]", f"--image-pull-secret {secret!r}")))
     if not 0 <= replicas <= MAX_REPLICAS:
         raise UsageError(compose("{}: give 0 to {} (Kubernetes holds replicas as a 32-bit number)",
                                  _given("replicas", replicas), str(MAX_REPLICAS)))
@@ -144,7 +156,7 @@ def kubernetes(
     verdict = policy_verdict(ref, remote(ref, options), signature_policy)
     pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)
     name = name or k8s.name_for(ref.repository)
-    where = k8s.Placement(name, namespace, replicas)
+    where = k8s.Placement(name, namespace, replicas, tuple(dict.fromkeys(secrets)))
     if kind == "deployment":
         if not is_container_image(node):
             # (--kind kserve refuses the artifact too: it takes a modelcar image built from it)
