@@ -25,6 +25,7 @@ from modelpack.oci.reference import Reference
 from modelpack.signatures.policy import policy_verdict
 from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
+from modelpack.store.pinned_tag import tag_disagrees
 from modelpack.store.target import read_small
 from modelpack.unpacking import layer_is_archive, layer_path
 
@@ -155,6 +156,7 @@ def kubernetes(
     ref = parse_reference(reference)
     verdict = policy_verdict(ref, remote(ref, options), signature_policy)
     pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)
+    _warn_tag_disagrees(ref, options)
     name = name or k8s.name_for(ref.repository)
     where = k8s.Placement(name, namespace, replicas, tuple(dict.fromkeys(secrets)))
     if kind == "deployment":
@@ -204,6 +206,7 @@ def kubernetes(
     server_verdict = policy_verdict(server_ref, remote(server_ref, options), signature_policy)
     server_pinned, server_node = _remote_node(
         replace(server_ref, digest=server_verdict.digest) if server_verdict.digest else server_ref, options)
+    _warn_tag_disagrees(server_ref, options)
     if not is_container_image(server_node):
         raise UsageError(compose("{} is {}, not a container image", _named("serving_image", str(serving_image)),
                                  kind_of(server_node)))
@@ -275,6 +278,14 @@ def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Ma
     with naming_nearest_tag(repo, ref):
         desc, data = repo.fetch_manifest(ref.version)
     return str(ref.with_digest(desc.digest)), parse_manifest(data)
+
+
+def _warn_tag_disagrees(ref: Reference, options: ClientOptions | None) -> None:
+    """REPO:TAG@DIGEST is pinned by its digest, as Kubernetes pulls it; a tag naming another digest is said."""
+    now = tag_disagrees(remote(ref, options), ref)
+    if now is not None:
+        log.warning("tag %s of %s %s in the registry: the YAML pins %s, the digest given", ref.tag, ref.name, now,
+                    ref.digest)
 
 
 def _runs_modelpack_serve(ref: Reference, node: Manifest | Index, options: ClientOptions | None) -> bool:
