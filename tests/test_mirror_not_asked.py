@@ -60,3 +60,21 @@ def test_a_mirror_that_was_asked_is_said_as_before(
     run = modelpack("resolve", f"{origin.host}/team/m@sha256:{'0' * 64}", "--plain-http")
     assert run.code == 5, run.err
     assert f"(mirrors tried first: {cache.host}: " in run.err and "not asked" not in run.err, run.err
+
+
+def test_v_says_why_a_mirror_was_passed_over_in_the_clis_words(
+        fresh_registry: Callable[..., Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # -v's line for a mirror passed over quoted its error in Python's terms
+    # ("modelpack.list_versions('CACHE/team/m') lists its versions"), and the tag list's said "unreachable
+    # (unreachable)"; the CLI's lines name commands, and the origin's own failure.
+    origin, cache, _ = _origin_down(fresh_registry, tmp_path, monkeypatch, "all")
+    resolved = modelpack("-v", "resolve", f"{origin.host}/team/m:1", "--plain-http")
+    assert resolved.code == 5, resolved.err
+    assert (f"modelpack.mirrors: manifest 1: {cache.host} (mirror) failed: {cache.host}/team/m:1: not found "
+            f"(HTTP 404); `modelpack ls {cache.host}/team/m` lists its versions; trying the next endpoint"
+            in resolved.err.splitlines()), resolved.err
+    listed = modelpack("-v", "ls", f"{origin.host}/team/m", "--plain-http")
+    assert listed.code == 5, listed.err
+    assert (f"modelpack.mirrors: tag list: {origin.host} (origin) unreachable (cannot connect to {origin.host}: "
+            "connection refused); asking the mirrors" in listed.err.splitlines()), listed.err
+    assert "modelpack.list_" not in resolved.err + listed.err

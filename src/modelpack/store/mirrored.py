@@ -113,8 +113,10 @@ class MirroredRepository(OwnsOptions):
                 if last:
                     raise self._unasked_said(_with_mirrors(exc, skipped)) from None
                 source.dead = isinstance(exc, TransportError) and not isinstance(exc, RangesIgnored)  # it answered
-                log.info("%s: %s %s; trying the next endpoint", what, source.label,
-                         "unreachable" if source.dead else f"failed: {exc}")
+                if source.dead:
+                    log.info("%s: %s unreachable; trying the next endpoint", what, source.label)
+                else:  # (the error as an argument: the CLI's log formatter words its advice as commands)
+                    log.info("%s: %s failed: %s; trying the next endpoint", what, source.label, exc)
                 skipped.append(f"{source.endpoint.host}: {_short(exc)}")
                 continue
             if passes(result) and not last:
@@ -208,7 +210,7 @@ class MirroredRepository(OwnsOptions):
             mirrors = [source for source in self._sources[:-1] if not source.dead]
             if not mirrors:
                 raise self._unasked_said(unreachable) from None
-            log.info("tag list: %s unreachable (%s); asking the mirrors", self.origin_source.label, _short(unreachable))
+            log.info("tag list: %s unreachable (%s); asking the mirrors", self.origin_source.label, unreachable)
             tags, source = self._attempt("tag list", lambda repo: repo.tags(), passes=lambda found: not found,
                                          among=mirrors, final=unreachable)
             self._tags_mirror = source.endpoint.host
