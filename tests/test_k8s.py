@@ -24,7 +24,8 @@ from test_image import push_base
 pytestmark = pytest.mark.interop
 PREDICTOR_FIELDS = {"minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "containerConcurrency", "timeout",
                     "canaryTrafficPercent", "logger", "batcher", "labels", "annotations", "deploymentStrategy",
-                    "containers", "volumes", "serviceAccountName", "nodeSelector", "tolerations", "model"}
+                    "containers", "volumes", "serviceAccountName", "nodeSelector", "tolerations", "imagePullSecrets",
+                    "model"}
 MODEL_FIELDS = {"modelFormat", "runtime", "protocolVersion", "storageUri", "runtimeVersion", "storage", "resources",
                 "env", "args", "command", "name", "image", "ports", "volumeMounts"}
 

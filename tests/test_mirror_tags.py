@@ -104,7 +104,10 @@ def test_a_report_by_digest_lists_tags_only_where_a_tag_pull_reads(
     assert report.code == 0, report.err
     [listing] = json.loads(report.out)["notes"]["lifecycle"]
     assert listing.startswith("the repository's versions could not be listed: cannot connect to"), listing
-    assert cache.host not in listing and f"{cache.host}/v2/team/m/tags/list" not in report.err, report.err
+    # The cache is named only as not asked (a tag read skips a digest-only mirror), and was not.
+    assert listing.endswith(f'(mirrors not asked: {cache.host}, pull-from-mirror = "digest-only": pulls by digest '
+                            'only)'), listing
+    assert f"{cache.host}/v2/team/m/tags/list" not in report.err, report.err
 
 
 def test_origin_up_its_whole_tag_list_is_shown_and_the_mirror_not_asked(
@@ -119,3 +122,21 @@ def test_origin_up_its_whole_tag_list_is_shown_and_the_mirror_not_asked(
     assert report.code == 0, report.err
     assert sorted(json.loads(report.out)["tags"]) == ["1", "2"]
     assert "lifecycle" not in json.loads(report.out)["notes"]
+
+
+def test_origin_down_and_no_tags_in_the_cache_the_error_says_what_the_cache_answered(
+        fresh_registry: Callable[..., Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A cache that served the model by digest only holds no tag: with the origin down, `ls` said only
+    # "cannot connect to ORIGIN", as if no mirror were configured; a pull's line names what the mirrors said.
+    origin = fresh_registry()
+    cache = fresh_registry(proxy=origin.url)
+    write_conf(tmp_path, monkeypatch, mirrored(origin.host, cache.host))
+    pushed = modelpack("push", "--plain-http", str(make_model(tmp_path / "model")), f"{origin.host}/team/m:1")
+    assert pushed.code == 0, pushed.err
+    warm = modelpack("pull", "--plain-http", pushed.out.strip(), env={"MODELPACK_HOME": str(tmp_path / "warm")})
+    assert warm.code == 0, warm.err
+    origin.stop()
+    listed = modelpack("ls", "--plain-http", f"{origin.host}/team/m")
+    assert (listed.code, listed.out) == (5, ""), listed.err
+    assert listed.err == (f"error: cannot connect to {origin.host}: connection refused "
+                          f"(mirrors asked after it: {cache.host}: not found)\n")

@@ -95,7 +95,10 @@ class AuthenticationError(ModelpackError, PermissionError):
 
 
 class RegistryError(ModelpackError):
-    """The registry answered with an error we cannot recover from."""
+    """The registry answered with an error we cannot recover from. `manifest`: the tag or digest of the
+    manifest request it refused (None for any other request)."""
+
+    manifest: str | None = None
 
     def __init__(self, message: str | Wording, status: int | None = None, codes: tuple[str, ...] = (), *,
                  advice: Wording | None = None) -> None:

@@ -378,6 +378,30 @@ def test_a_url_scheme_is_refused_with_the_way_to_write_it() -> None:
     assert "plain" not in str(caught.value) and "plain" not in cli_message(caught.value)
 
 
+def test_skopeos_docker_transport_prefix_is_refused_with_the_way_to_write_it() -> None:
+    # `skopeo inspect docker://HOST/REPO:TAG` is how a platform engineer writes one; it said
+    # "bad registry host 'docker:'", as if the host were wrong.
+    for text in ("docker://localhost:5000/team/iris:1.0.0",
+                 "DOCKER://registry.example.com/team/iris@sha256:" + "a" * 64):
+        with pytest.raises(InvalidReferenceError) as caught:
+            Reference.parse(text)
+        assert str(caught.value) == (f"invalid reference {text!r}: write it without docker:// "
+                                     "(HOST/REPOSITORY:TAG): that is skopeo's transport prefix")
+
+
+def test_a_digest_written_after_a_colon_is_refused_with_the_reference_to_write() -> None:
+    # `REPO:sha256:<hex>`, a digest where a tag goes, said "bad repository name 'team/iris:sha256'".
+    digest = "sha256:" + "ab" * 32
+    for name in ("localhost:5000/team/iris", "team/iris"):
+        with pytest.raises(InvalidReferenceError) as caught:
+            Reference.parse(f"{name}:{digest}")
+        assert str(caught.value) == (f"invalid reference '{name}:{digest}': a digest follows @, not : "
+                                     f"(write {name}@{digest})")
+    assert Reference.parse(f"localhost:5000/team/iris:1@{digest}").digest == digest  # tag and digest: as before
+    with pytest.raises(InvalidReferenceError, match="bad repository name"):
+        Reference.parse("localhost:5000/team/iris:sha256:abc")  # no digest: the old words
+
+
 def test_a_layout_or_a_folder_where_a_registry_reference_is_needed_is_named_as_such() -> None:
     # `build-image REF -t oci:./car:1`, `build-image ./model -t ...` said "bad registry host 'oci:.'" / "'.'"
     for text, what, step in (("oci:./car:1", "an OCI layout", "`modelpack copy SRC oci:DIR:TAG`"),

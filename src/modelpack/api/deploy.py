@@ -27,6 +27,7 @@ from modelpack.places import LayoutReference, Place, open_layout, parse_place
 from modelpack.signatures.policy import policy_verdict
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
+from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
@@ -186,9 +187,10 @@ def _model_for_image(local_store: LayoutStore, model_ref: Reference, options: Cl
     signed = False
     if desc is None:
         source = remote(model_ref, options, mirrors=True)
-        verdict = policy_verdict(model_ref, source, signature_policy)
-        version = verdict.digest or model_ref.version  # exactly what the policy verified
-        _refuse_image_as_model(model_ref, parse_manifest(source.fetch_manifest(version)[1]))
+        with naming_nearest_tag(source, model_ref):  # a typo'd tag names the nearest, a blob's digest says so
+            verdict = policy_verdict(model_ref, source, signature_policy)
+            version = verdict.digest or model_ref.version  # exactly what the policy verified
+            _refuse_image_as_model(model_ref, parse_manifest(source.fetch_manifest(version)[1]))
         desc = copy(source, target, version, model_ref.tag).descriptor
         signed = verdict.signed
     pinned = model_ref.with_digest(desc.digest)

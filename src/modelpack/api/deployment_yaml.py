@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
 from modelpack.signatures.policy import policy_verdict
+from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
+from modelpack.store.pinned_tag import tag_disagrees
 from modelpack.store.target import read_small
 from modelpack.unpacking import layer_is_archive, layer_path
 
@@ -32,6 +35,7 @@ KINDS = ("deployment", "kserve", "image-volume")
 MAX_REPLICAS = 2**31 - 1  # an int32 in the Deployment and InferenceService schemas
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def _given(param: str, value: object, *, quoted: bool = False) -> Wording:
@@ -66,6 +70,7 @@ def kubernetes(
     name: str | None = None,
     namespace: str | None = None,
     replicas: int = 1,
+    image_pull_secrets: Sequence[str] = (),
     options: ClientOptions | None = None,
     verify_key: str | Path | None = None,
     trust_unverified_pickle: bool = False,
@@ -91,6 +96,9 @@ def kubernetes(
         name: the objects' name (default: from the repository), a DNS-1035 label.
         namespace: the objects' namespace (default: none written, kubectl's current one).
         replicas: pods (Deployment `replicas`; KServe `minReplicas` and `maxReplicas`).
+        image_pull_secrets: names of Secrets (kubernetes.io/dockerconfigjson) in the namespace the kubelet
+            pulls the images and the image volume with, for a registry that needs a login: the pod's (or
+            KServe predictor's) `imagePullSecrets`.
         options: registry client options.
         verify_key: with image-volume, a public key the artifact's signature must verify with (for exactly
             the digest the YAML mounts); then a pickle may be what the serving image loads.
@@ -105,8 +113,8 @@ def kubernetes(
 
     Raises:
         UsageError: an unknown kind, an image where a model is expected (or the reverse), a bad name,
-            namespace, replica count or cpu/memory quantity, an option the kind does not use, or no framework
-            for a modelcar and no `model_format`.
+            namespace, pull Secret name, replica count or cpu/memory quantity, an option the kind does not use,
+            or no framework for a modelcar and no `model_format`.
         UntrustedContentError: with image-volume, the serving image would load a pickle (it serves the mounted
             /models as a directory) and neither `verify_key` nor `trust_unverified_pickle` was given.
         VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses a
@@ -124,6 +132,12 @@ def kubernetes(
     if namespace is not None and not _DNS_1123.match(namespace):
         raise UsageError(compose("{} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)",
                                  _given("namespace", namespace, quoted=True)))
+    secrets = (image_pull_secrets,) if isinstance(image_pull_secrets, str) else tuple(image_pull_secrets)
+    for secret in secrets:
+        if not isinstance(secret, str) or not _DNS_1123_SUBDOMAIN.match(secret):
+            raise UsageError(compose("{} is not a Secret's name (a DNS-1123 subdomain: lower-case letters, digits, "
+                                     "'-' and '.', at most 253)",
+                                     setting(f"image_pull_secrets=[{secret!r}]", f"--image-pull-secret {secret!r}")))
     if not 0 <= replicas <= MAX_REPLICAS:
         raise UsageError(compose("{}: give 0 to {} (Kubernetes holds replicas as a 32-bit number)",
                                  _given("replicas", replicas), str(MAX_REPLICAS)))
@@ -142,8 +156,9 @@ def kubernetes(
     ref = parse_reference(reference)
     verdict = policy_verdict(ref, remote(ref, options), signature_policy)
     pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)
+    _warn_tag_disagrees(ref, options)
     name = name or k8s.name_for(ref.repository)
-    where = k8s.Placement(name, namespace, replicas)
+    where = k8s.Placement(name, namespace, replicas, tuple(dict.fromkeys(secrets)))
     if kind == "deployment":
         if not is_container_image(node):
             # (--kind kserve refuses the artifact too: it takes a modelcar image built from it)
@@ -191,6 +206,7 @@ def kubernetes(
     server_verdict = policy_verdict(server_ref, remote(server_ref, options), signature_policy)
     server_pinned, server_node = _remote_node(
         replace(server_ref, digest=server_verdict.digest) if server_verdict.digest else server_ref, options)
+    _warn_tag_disagrees(server_ref, options)
     if not is_container_image(server_node):
         raise UsageError(compose("{} is {}, not a container image", _named("serving_image", str(serving_image)),
                                  kind_of(server_node)))
@@ -258,9 +274,20 @@ def _refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest
 
 
 def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:
-    """`ref` pinned by digest, and its manifest or index, from its registry."""
-    desc, data = remote(ref, options).fetch_manifest(ref.version)
+    """`ref` pinned by digest, and its manifest or index, from its registry (a typo'd tag names the nearest
+    one, a blob's digest says so)."""
+    repo = remote(ref, options)
+    with naming_nearest_tag(repo, ref):
+        desc, data = repo.fetch_manifest(ref.version)
     return str(ref.with_digest(desc.digest)), parse_manifest(data)
+
+
+def _warn_tag_disagrees(ref: Reference, options: ClientOptions | None) -> None:
+    """REPO:TAG@DIGEST is pinned by its digest, as Kubernetes pulls it; a tag naming another digest is said."""
+    now = tag_disagrees(remote(ref, options), ref)
+    if now is not None:
+        log.warning("tag %s of %s %s in the registry: the YAML pins %s, the digest given", ref.tag, ref.name, now,
+                    ref.digest)
 
 
 def _runs_modelpack_serve(ref: Reference, node: Manifest | Index, options: ClientOptions | None) -> bool:

@@ -34,6 +34,7 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
+from modelpack.store.pinned_tag import tag_disagrees
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
 from modelpack.store.target import Storage
 from modelpack.unpacking import layer_path, unpack_manifest
@@ -246,13 +247,9 @@ def _recorded_tag(src: Storage, ref: Reference, prefetched: Prefetched | None = 
         return ref.tag
     if prefetched is not None and prefetched.asked_as == ref.tag and prefetched.descriptor.digest == ref.digest:
         return ref.tag
-    try:
-        current: str | None = src.resolve(ref.tag).digest
-    except NotFoundError:
-        current = None
-    if current == ref.digest:
+    now = tag_disagrees(src, ref)
+    if now is None:
         return ref.tag
-    now = f"names {current}" if current else "does not exist"
     log.warning("tag %s of %s %s in the registry: pulled %s by its digest, without recording the tag",
                 ref.tag, ref.name, now, ref.digest)
     return None

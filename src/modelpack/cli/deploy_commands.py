@@ -89,6 +89,9 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
 @click.option("--cpu", default="1", show_default=True, help="CPU request (a Kubernetes quantity: 500m, 2).")
 @click.option("--memory", default="2Gi", show_default=True, help="Memory request and limit (a quantity: 512Mi, 4Gi).")
 @click.option("--model-format", help="With --kind kserve: KServe's modelFormat (default: the model's framework).")
+@click.option("--image-pull-secret", "image_pull_secrets", multiple=True, metavar="NAME",
+              help="A Secret (kubectl create secret docker-registry NAME ...) the kubelet pulls the images and "
+                   "the image volume with, for a registry that needs a login; repeatable.")
 @click.option("--verify-key", type=RegularFile(),
               help="With --kind image-volume: public key the artifact's signature must verify with (for exactly "
               "the digest mounted); a pickle (.joblib/.pkl) is mounted only then (or with --trust-unverified-pickle).")
@@ -99,7 +102,8 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
 @network_options
 @handle_errors
 def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, namespace: str | None,
-        replicas: int, cpu: str, memory: str, model_format: str | None, verify_key: str | None,
+        replicas: int, cpu: str, memory: str, model_format: str | None, image_pull_secrets: tuple[str, ...],
+        verify_key: str | None,
         trust_unverified_pickle: bool, signature_policy: str | None, plain_http: bool, insecure: bool,
         ca_file: str | None, verbose: bool) -> None:
     """Kubernetes YAML, every image reference pinned by digest. REF is: a serving image (build-image) for
@@ -110,6 +114,7 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
 
     click.echo(api.kubernetes(reference, kind, serving_image=serving_image, cpu=cpu, memory=memory,
                               model_format=model_format, name=name, namespace=namespace, replicas=replicas,
+                              image_pull_secrets=image_pull_secrets,
                               options=client_options(plain_http, insecure, ca_file, verbose),
                               verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle,
                               signature_policy=signature_policy), nl=False)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import re
 
-from modelpack.advice import Wording
+from modelpack.advice import Wording, cli_message
+from modelpack.errors import ModelpackError
 
 # C0 and C1 controls, DEL, and the invisible format characters that change how text reads: zero-width
 # characters, bidi embeddings/overrides/isolates, line and paragraph separators, the byte-order mark. And
@@ -58,6 +59,10 @@ class EscapingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if isinstance(record.msg, Wording):  # a warning that names a setting: in the CLI's terms (flags)
             record = logging.makeLogRecord({**record.__dict__, "msg": record.msg.cli})
+        if isinstance(record.args, tuple) and any(isinstance(arg, ModelpackError) for arg in record.args):
+            # An error logged on the way (a mirror passed over): its advice as commands, not Python calls.
+            args = tuple(cli_message(arg) if isinstance(arg, ModelpackError) else arg for arg in record.args)
+            record = logging.makeLogRecord({**record.__dict__, "args": args})
         if record.levelno != logging.WARNING:
             return clean(super().format(record))
         message = record.getMessage()

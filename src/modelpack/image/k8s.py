@@ -25,11 +25,17 @@ def name_for(repository: str) -> str:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where and how many: the objects' name, their namespace (None: not written) and the pod count."""
+    """Where and how many: the objects' name, their namespace (None: not written), the pod count, and the
+    Secrets the kubelet pulls the pod's images (and image volume) from a private registry with."""
 
     name: str
     namespace: str | None = None
     replicas: int = 1
+    pull_secrets: tuple[str, ...] = ()
+
+    def pull_secrets_spec(self) -> dict[str, Any]:
+        """A pod spec's `imagePullSecrets` (nothing when none are given)."""
+        return {"imagePullSecrets": [{"name": name} for name in self.pull_secrets]} if self.pull_secrets else {}
 
     def metadata(self, **extra: Any) -> dict[str, Any]:
         """An object's metadata: name, namespace when given, then `extra` (labels, annotations)."""
@@ -62,7 +68,7 @@ def deployment(where: Placement, image: str, cpu: str, memory: str, volume_image
     container: dict[str, Any] = {"name": "model-server", "image": image,
                                  "ports": [{"name": "http", "containerPort": SERVE_PORT}],
                                  "resources": resources(cpu, memory), **probes()}
-    pod: dict[str, Any] = {"containers": [container]}
+    pod: dict[str, Any] = {"containers": [container], **where.pull_secrets_spec()}
     if volume_image is not None:
         container["command"] = SERVE_COMMAND
         container["env"] = [{"name": f"MODELPACK_MODEL_{key.upper()}", "value": value}
@@ -112,7 +118,7 @@ def inference_service(where: Placement, model_uri: str, framework: str, cpu: str
     return {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
         "metadata": where.metadata(),
-        "spec": {"predictor": {**_scale(where),
+        "spec": {"predictor": {**_scale(where), **where.pull_secrets_spec(),
                                "model": {"modelFormat": {"name": model_format}, "protocolVersion": protocol,
                                          "storageUri": model_uri, "resources": resources(cpu, memory)}}},
     }
@@ -125,7 +131,7 @@ def inference_service_container(where: Placement, image: str, cpu: str, memory: 
                  "ports": [{"containerPort": SERVE_PORT, "protocol": "TCP"}],
                  "resources": resources(cpu, memory), **probes()}
     return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": where.metadata(),
-            "spec": {"predictor": {**_scale(where), "containers": [container]}}}
+            "spec": {"predictor": {**_scale(where), **where.pull_secrets_spec(), "containers": [container]}}}
 
 
 def _scale(where: Placement) -> dict[str, int]:

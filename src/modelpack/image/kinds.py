@@ -57,7 +57,8 @@ def kind_of(node: Manifest | Index) -> str:
 
 def refuse_container_image(reference: object, node: Manifest | Index) -> None:
     """Refuse to restore a container image as a model, in one line that says what it is and what to
-    use instead. Called on the manifest alone, so nothing else has been fetched. A manifest with an
+    use instead (the model `build-image` recorded on it, when it did). Called on the manifest alone, so
+    nothing else has been fetched. A manifest with an
     image config whose layers are model layers (a model kind, or a file path) is let through.
 
     Args:
@@ -74,6 +75,10 @@ def refuse_container_image(reference: object, node: Manifest | Index) -> None:
         what = f"an index of container images ({', '.join(platforms[:8])}{', ...' if len(platforms) > 8 else ''})"
     else:
         what = f"a container image (config {node.config.media_type})"
+    model = built_from(node) if isinstance(node, Manifest) else None
+    if model is not None:  # a modelcar or serving image: the model it holds is what was meant
+        raise ContainerImageError(f"{reference} is {what}, not a model; nothing was downloaded or written",
+                                  advice=compose("build-image made it from {}: name that model instead", model))
     raise ContainerImageError(f"{reference} is {what}, not a model; nothing was downloaded or written",
                               advice=compose("{} makes such images; to read its files use `crane export {} "
                                              "image.tar`", setting("modelpack.build_image()",

@@ -47,6 +47,13 @@ class Reference:
         if scheme == "https":  # (not --plain-http: HTTPS is what a registry is spoken to by default)
             raise InvalidReferenceError(f"invalid reference {original!r}: write it without https:// "
                                         "(HOST/REPOSITORY:TAG); HTTPS is the default")
+        if scheme == "docker":  # skopeo's and podman's transport prefix, as a platform engineer types it there
+            raise InvalidReferenceError(f"invalid reference {original!r}: write it without docker:// "
+                                        "(HOST/REPOSITORY:TAG): that is skopeo's transport prefix")
+        at = text.rfind(":", 0, text.rfind(":"))  # REPO:sha256:<hex>: a digest where a tag goes (it said
+        if "@" not in text and at > 0 and is_digest(text[at + 1:]):  # "bad repository name 'REPO:sha256'")
+            raise InvalidReferenceError(f"invalid reference {original!r}: a digest follows @, not : "
+                                        f"(write {text[:at]}@{text[at + 1:]})")
         digest = None
         if "@" in text:
             text, _, digest = text.partition("@")

@@ -76,8 +76,10 @@ class Source:
 class MirroredRepository(OwnsOptions):
     """A repository read through mirrors, then its origin; written at its origin only."""
 
-    def __init__(self, endpoints: Sequence[Endpoint], options: ClientOptions) -> None:
+    def __init__(self, endpoints: Sequence[Endpoint], options: ClientOptions,
+                 unasked: Sequence[tuple[str, str]] = ()) -> None:
         self._sources = [Source(endpoint, options) for endpoint in endpoints]
+        self._unasked = unasked  # mirrors this kind of pull may not use: (host, pull-from-mirror)
         self._served: dict[str, str] = {}  # digest -> the mirror that served it (for integrity errors)
         self._tags_mirror: str | None = None  # the mirror that listed the tags, when one did
         self.origin_source = self._sources[-1]  # tried last; its failure is final
@@ -94,23 +96,27 @@ class MirroredRepository(OwnsOptions):
 
     def _attempt(self, what: str, call: Callable[[RegistryRepository], T],
                  passes: Callable[[T], bool] = lambda _: False, digest: str | None = None,
-                 after: Source | None = None, among: Sequence[Source] | None = None) -> tuple[T, Source]:
+                 after: Source | None = None, among: Sequence[Source] | None = None,
+                 final: ModelpackError | None = None) -> tuple[T, Source]:
         """`_read`, also returning the endpoint that answered; `after`: start past that endpoint; `among`:
-        those endpoints alone, in that order (the last one's failure is final)."""
+        those endpoints alone, in that order (the last one's failure is final); `final`: the error already
+        met (the origin's, asked first), raised with what each endpoint said when none answers."""
         skipped: list[str] = []
         sources = among or (self._sources[self._sources.index(after) + 1:] if after is not None else self._sources)
         for source in sources:
-            last = source is sources[-1]
+            last = source is sources[-1] and final is None
             if source.dead and not last:
                 continue
             try:
                 result = call(source.repo())
             except _PASS_OVER as exc:
                 if last:
-                    raise _with_mirrors(exc, skipped) from None
+                    raise self._unasked_said(_with_mirrors(exc, skipped)) from None
                 source.dead = isinstance(exc, TransportError) and not isinstance(exc, RangesIgnored)  # it answered
-                log.info("%s: %s %s; trying the next endpoint", what, source.label,
-                         "unreachable" if source.dead else f"failed: {exc}")
+                if source.dead:
+                    log.info("%s: %s unreachable; trying the next endpoint", what, source.label)
+                else:  # (the error as an argument: the CLI's log formatter words its advice as commands)
+                    log.info("%s: %s failed: %s; trying the next endpoint", what, source.label, exc)
                 skipped.append(f"{source.endpoint.host}: {_short(exc)}")
                 continue
             if passes(result) and not last:
@@ -120,6 +126,8 @@ class MirroredRepository(OwnsOptions):
             if digest is not None and source is not self.origin_source:
                 self._served[digest] = source.endpoint.host
             return result, source
+        if final is not None:
+            raise _with_mirrors(final, skipped, "{} (mirrors asked after it: {})") from None
         raise AssertionError("the origin is always tried")  # pragma: no cover
 
     # -- reads: mirrors first --------------------------------------------------------------------
@@ -201,17 +209,24 @@ class MirroredRepository(OwnsOptions):
         except TransportError as unreachable:
             mirrors = [source for source in self._sources[:-1] if not source.dead]
             if not mirrors:
-                raise
-            log.info("tag list: %s unreachable (%s); asking the mirrors", self.origin_source.label, _short(unreachable))
-            try:
-                tags, source = self._attempt("tag list", lambda repo: repo.tags(), passes=lambda found: not found,
-                                             among=mirrors)
-            except _PASS_OVER:
-                raise unreachable from None
+                raise self._unasked_said(unreachable) from None
+            log.info("tag list: %s unreachable (%s); asking the mirrors", self.origin_source.label, unreachable)
+            tags, source = self._attempt("tag list", lambda repo: repo.tags(), passes=lambda found: not found,
+                                         among=mirrors, final=unreachable)
             self._tags_mirror = source.endpoint.host
             return tags
         log.info("tag list served by %s", self.origin_source.label)
         return tags
+
+    def _unasked_said(self, exc: ModelpackError) -> ModelpackError:
+        """The origin's error; when it could not be reached, also naming the mirrors this pull's kind
+        (by tag or by digest) may not use, which would otherwise look as if none were configured."""
+        if not self._unasked or not isinstance(exc, TransportError):
+            return exc
+        said = "; ".join(f"{host}, pull-from-mirror = \"{pull_from}\": pulls by "
+                         f"{'digest' if pull_from == 'digest-only' else 'tag'} only"
+                         for host, pull_from in self._unasked)
+        return _with_mirrors(exc, [said], "{} (mirrors not asked: {})")
 
     def tag_list_note(self) -> str | None:
         """That a mirror listed the tags, not the origin (None when the origin did): the list is the
@@ -301,15 +316,20 @@ def _short(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _with_mirrors(exc: ModelpackError, skipped: list[str]) -> ModelpackError:
-    """The origin's error, of the same type, saying what the mirrors answered before it."""
+def _with_mirrors(exc: ModelpackError, skipped: list[str],
+                  template: str = "{} (mirrors tried first: {})") -> ModelpackError:
+    """The origin's error, of the same type, saying what the mirrors answered (before it, as `template` says)."""
     if not skipped:
         return exc
     # Its advice kept apart, so the CLI still words it as commands and flags.
-    message = compose("{} (mirrors tried first: {})", exc.wording, "; ".join(skipped))
+    message = compose(template, exc.wording, "; ".join(skipped))
     if isinstance(exc, RegistryError):
-        return type(exc)(message, exc.status, exc.codes, advice=exc.advice)
-    try:
-        return type(exc)(message, advice=exc.advice)
-    except TypeError:  # pragma: no cover - a subclass with another signature: its own message
-        return exc
+        made: ModelpackError = type(exc)(message, exc.status, exc.codes, advice=exc.advice)
+    else:
+        try:
+            made = type(exc)(message, advice=exc.advice)
+        except TypeError:  # pragma: no cover - a subclass with another signature: its own message
+            return exc
+    if isinstance(exc, (NotFoundError, RegistryError)):
+        made.manifest = exc.manifest  # type: ignore[attr-defined]  # (what the user's version was: nearest_tag)
+    return made

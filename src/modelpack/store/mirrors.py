@@ -111,6 +111,11 @@ class Route:
         the origin."""
         return [endpoint for mirror, endpoint in self.mirrors if mirror.serves(by_digest)] + [self.origin]
 
+    def unasked(self, by_digest: bool) -> list[tuple[str, str]]:
+        """The mirrors a pull of this kind may not use: (host, its `pull-from-mirror`), to name when the
+        origin cannot be reached (a tag pull with digest-only mirrors fails as if there were none)."""
+        return [(endpoint.host, mirror.pull_from) for mirror, endpoint in self.mirrors if not mirror.serves(by_digest)]
+
 
 @dataclass(frozen=True)
 class RegistriesConf:

@@ -9,8 +9,9 @@ import difflib
 from collections.abc import Iterator
 
 from modelpack.advice import compose
-from modelpack.errors import ModelpackError, NotFoundError, reword
+from modelpack.errors import ModelpackError, NotFoundError, RegistryError, reword
 from modelpack.oci.reference import Reference
+from modelpack.store.blob_digest import blob_not_manifest
 from modelpack.store.target import TagLister
 
 SIGNATURE_TAG_PREFIX = "sha256-"  # cosign's and the referrers fallback's tags: no version a user means
@@ -45,7 +46,8 @@ def name_nearest_tag(exc: NotFoundError, repo: object, tag: str | None) -> None:
 
 @contextlib.contextmanager
 def naming_nearest_tag(repo: object, reference: object) -> Iterator[None]:
-    """Within: a registry's not-found for the tag `reference` names (not a digest) names the nearest tag.
+    """Within: a registry's not-found for the tag `reference` names (not a digest) names the nearest tag;
+    a refusal of the digest it names, when that digest is a blob's, says so (`blob_digest`).
 
     Args:
         repo: the repository read.
@@ -56,4 +58,15 @@ def naming_nearest_tag(repo: object, reference: object) -> Iterator[None]:
         yield
     except NotFoundError as exc:
         name_nearest_tag(exc, repo, tag)
+        _raise_if_blob(exc, repo, reference)
         raise
+    except RegistryError as exc:
+        _raise_if_blob(exc, repo, reference)
+        raise
+
+
+def _raise_if_blob(exc: ModelpackError, repo: object, reference: object) -> None:
+    if isinstance(reference, Reference) and reference.digest:
+        instead = blob_not_manifest(exc, repo, reference)
+        if instead is not None:
+            raise instead from None

@@ -52,7 +52,11 @@ def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Crede
         return AuthenticationError(f"{host} denied {who} to {target} ({detail})",
                                    advice=None if creds else advice.login(host))
     said = f" ({detail})" if messages else ""  # (not "HTTP 500 (HTTP 500)")
-    return RegistryError(f"{what}: {host} answered HTTP {status}{said}", status, tuple(codes))
+    refused = RegistryError(f"{what}: {host} answered HTTP {status}{said}", status, tuple(codes))
+    # Distribution answers 500 for a manifest by a blob's digest: `blob_digest` tells the user which it was.
+    path = urllib.parse.urlsplit(resp.url or "").path
+    refused.manifest = urllib.parse.unquote(path.rsplit("/manifests/", 1)[1]) if "/manifests/" in path else None
+    return refused
 
 
 def not_a_registry(host: str) -> TransportError:

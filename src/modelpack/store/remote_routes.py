@@ -38,11 +38,12 @@ def open_remote(reference: Reference, options: ClientOptions | None = None, *,
     route = registries_conf.load().route(reference)
     by_digest = reference.digest is not None
     sources = route.sources(by_digest) if mirrors else [route.origin]
-    if len(sources) == 1:
+    unasked = route.unasked(by_digest) if mirrors else []
+    if len(sources) == 1 and not unasked:
         return open_endpoint(route.origin, options)
     from modelpack.store.mirrored import MirroredRepository  # (which opens its endpoints with open_endpoint)
 
-    return MirroredRepository(sources, options)
+    return MirroredRepository(sources, options, unasked=unasked)
 
 
 def require_registry(reference: Reference) -> None:
