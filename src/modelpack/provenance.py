@@ -140,7 +140,7 @@ def path_for(store: LayoutStore, digest: str) -> Path:
 
 def _source(model_dir: Path, url: str | None, revision: str | None) -> dict[str, Any]:
     from modelpack.git_worktree import work_tree_clean
-    from modelpack.metadata.load import run_git
+    from modelpack.metadata.git_facts import run_git
 
     source: dict[str, Any] = {k: v for k, v in (("uri", url), ("revision", revision)) if v}
     if run_git(model_dir, "rev-parse", "--is-inside-work-tree") == "true":

@@ -121,7 +121,7 @@ def describe(
         # first hash otherwise) and the metadata validated on a thread once the first layer is described
         # (see _metadata_meanwhile). Nothing of the caller's runs there: a hook (`warn`) may close the
         # client the call runs on, which waits for the call.
-        _warn_leftovers(sources, warn)
+        warn_leftovers(sources, warn)
         first_layer = threading.Event()
 
         def heard(layer: PackedLayer) -> None:
@@ -132,12 +132,12 @@ def describe(
         build_hooks["on_layer"] = heard
         pending = _metadata_meanwhile(path, name, first_layer)
         return build(path, pending, sources=sources, **build_hooks)  # type: ignore[arg-type]
-    _warn_leftovers(sources, warn)
+    warn_leftovers(sources, warn)
     metadata = _completed(planned.metadata, model_dir, sources, resolver, warn)
     return build(path, metadata, sources=sources, **build_hooks)  # type: ignore[arg-type]
 
 
-def _warn_leftovers(sources: list[LayerSource], warn: Callable[[str], None] | None) -> None:
+def warn_leftovers(sources: list[LayerSource], warn: Callable[[str], None] | None) -> None:
     """Said in the calling thread, before hashing: what tools left in the folder, packed as layers."""
     from modelpack.packing.leftovers import leftovers_warning
 

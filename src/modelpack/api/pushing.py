@@ -32,8 +32,9 @@ from modelpack.api.core import (
     refuse_store_inside,
     remote,
 )
-from modelpack.api.describing import Plan, plan
+from modelpack.api.describing import Plan, plan, warn_leftovers
 from modelpack.api.push_base import sibling_manifest
+from modelpack.api.unchanged_folder import FolderRecord
 from modelpack.errors import (
     IntegrityError,
     InvalidReferenceError,
@@ -145,25 +146,41 @@ def push(
     else:
         assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)
         ref = parse_reference(reference)
-        require_model_folder(source, _copy_hint(str(source)))  # type: ignore[arg-type]
-        refuse_store_inside(local_store, source)  # type: ignore[arg-type]
-        # The folder's own mistakes (no files, modelpack.yaml not YAML, overrides that do not validate) are
-        # said before the first request, not after a registry's TLS error or an unreachable host's time-out.
-        planned = plan(source, overrides, default_name=ref.repository.rsplit("/", 1)[-1])  # type: ignore[arg-type]
-        try:
-            dst = remote(ref, options)
-            model, result = _push_directory(Path(source), overrides, planned, ref, dst,  # type: ignore[arg-type]
-                                            _with_mounts(copy_options, local_store, ref), local_store, options,
-                                            warn)
-        except ModelpackError:
-            _metadata_first(planned)
-            raise
-        local_store.record_origin(ref.name, result.blobs)
-        return _with_provenance(_transfer(ref, result), provenance, local_store, model, source, overrides, started)
+        return _push_folder(source, ref, overrides, local_store, options, copy_options, provenance, warn,  # type: ignore[arg-type]
+                            started)
     local_store.record_origin(ref.name, result.blobs)
     transfer = _transfer(ref, result)
     transfer.signature_tags, transfer.referrers = signature_tags, referrers
     return transfer
+
+
+def _push_folder(source: str | Path, ref: Reference, overrides: Overrides, local_store: LayoutStore,
+                 options: ClientOptions | None, copy_options: CopyOptions | None, provenance: bool,
+                 warn: Callable[[str], None] | None, started: datetime) -> TransferResult:
+    """push DIR REF: pack the folder and stream it to the registry; an unchanged one only checks its tag."""
+    require_model_folder(source, _copy_hint(str(source)))
+    refuse_store_inside(local_store, source)
+    # The folder's own mistakes (no files, modelpack.yaml not YAML, overrides that do not validate) are
+    # said before the first request, not after a registry's TLS error or an unreachable host's time-out.
+    planned = plan(source, overrides, default_name=ref.repository.rsplit("/", 1)[-1])
+    # (a fingerprint of what decides the manifest, taken before any file is read: see unchanged_folder)
+    record = None if overrides or provenance or ref.digest else FolderRecord.of(planned, _store_hashes(local_store))
+    try:
+        dst = remote(ref, options)
+        tagged = _tagged_manifest(dst, ref)
+        model: PackedModel | None = None
+        result = _unchanged(record, tagged, planned, warn)
+        if result is None:
+            model, result = _push_directory(Path(source), overrides, planned, ref, dst,
+                                            _with_mounts(copy_options, local_store, ref), local_store,
+                                            options, warn, tagged)
+    except ModelpackError:
+        _metadata_first(planned)
+        raise
+    if record is not None and model is not None:
+        record.remember(model.descriptor.digest)
+    local_store.record_origin(ref.name, result.blobs)
+    return _with_provenance(_transfer(ref, result), provenance, local_store, model, source, overrides, started)
 
 
 def _metadata_first(planned: Plan) -> None:
@@ -204,9 +221,10 @@ def _copy_hint(source: str) -> str:
     return "; to copy between registries: modelpack copy SRC DST" if meant_a_reference else ""
 
 
-def _with_provenance(result: TransferResult, wanted: bool, local_store: LayoutStore, model: PackedModel,
+def _with_provenance(result: TransferResult, wanted: bool, local_store: LayoutStore, model: PackedModel | None,
                      source: object, overrides: Overrides, started: datetime) -> TransferResult:
     if wanted:
+        assert model is not None  # (a push asked for provenance describes the folder: see push)
         result.provenance = record_provenance(local_store, model, Path(str(source)), str(result.reference),
                                               overrides, started)
     return result
@@ -234,7 +252,8 @@ def _push_to_layout(source: object, place: Place, overrides: Overrides, local_st
 
 def _push_directory(model_dir: Path, overrides: Overrides, planned: Plan, ref: Reference, dst: Storage,
                     options: CopyOptions, local_store: LayoutStore, client_options: ClientOptions | None,
-                    warn: Callable[[str], None] | None) -> tuple[PackedModel, CopyResult]:
+                    warn: Callable[[str], None] | None,
+                    tagged: tuple[Descriptor | None, Manifest | None]) -> tuple[PackedModel, CopyResult]:
     """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
     config and manifest follow through `copy()`, which skips the blobs already handled."""
     from modelpack.api.changed_files import changed_files
@@ -242,7 +261,7 @@ def _push_directory(model_dir: Path, overrides: Overrides, planned: Plan, ref: R
     from modelpack.packing.build import layer_opener
 
     speculated: set[str] = set()
-    previous_digest, previous = _tagged_manifest(dst, ref)
+    tagged_desc, previous = tagged  # (what the tag names now: see _tagged_manifest)
     base = previous  # what the tag names now, else another tag's version: no HEAD for its blobs
     new_repository = False
     if previous is None and isinstance(dst, TagLister):
@@ -302,7 +321,7 @@ def _push_directory(model_dir: Path, overrides: Overrides, planned: Plan, ref: R
                          # (a repository with tags but no version to compare with: each file may be there)
                          hashed_by_upload=hashed_by_upload if new_repository or base is not None else None)
     _check_pinned(ref, model.descriptor.digest)
-    if previous_digest == model.descriptor.digest:  # unchanged: one GET in all
+    if tagged_desc is not None and tagged_desc.digest == model.descriptor.digest:  # unchanged: one GET in all
         blobs = [model.manifest.config, *model.manifest.layers]
         return model, CopyResult(model.descriptor, skipped=blobs, blobs=list(blobs))
     handled = pipeline.copied + pipeline.skipped
@@ -333,8 +352,8 @@ def refuse_partial(local_store: LayoutStore, ref: Reference, verb: str = "push")
             verb))
 
 
-def _tagged_manifest(dst: Storage, ref: Reference) -> tuple[str | None, Manifest | None]:
-    """The digest and manifest the tag names in `dst` now (None, None: no tag, not there, or an index)."""
+def _tagged_manifest(dst: Storage, ref: Reference) -> tuple[Descriptor | None, Manifest | None]:
+    """The descriptor and manifest the tag names in `dst` now (None, None: no tag, not there, or an index)."""
     if not ref.tag:
         return None, None
     try:
@@ -342,7 +361,19 @@ def _tagged_manifest(dst: Storage, ref: Reference) -> tuple[str | None, Manifest
         node = parse_manifest(data)
     except (NotFoundError, IntegrityError, UnsupportedArtifactError, ValueError):
         return None, None  # nothing usable: the push goes ahead as if the tag were new
-    return (desc.digest, node) if isinstance(node, Manifest) else (None, None)
+    return (desc, node) if isinstance(node, Manifest) else (None, None)
+
+
+def _unchanged(record: FolderRecord | None, tagged: tuple[Descriptor | None, Manifest | None], planned: Plan,
+               warn: Callable[[str], None] | None) -> CopyResult | None:
+    """What pushing a folder is when its record says it packs to the manifest its tag names already: nothing
+    to send (see unchanged_folder); None when that is not known."""
+    desc, manifest = tagged
+    if record is None or desc is None or manifest is None or record.packed_digest() != desc.digest:
+        return None
+    warn_leftovers(planned.sources, warn)  # said on every push of the folder, as describing it says it
+    blobs = [manifest.config, *manifest.layers]
+    return CopyResult(desc, skipped=blobs, blobs=list(blobs))
 
 
 def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref: Reference) -> CopyOptions:

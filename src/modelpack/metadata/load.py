@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import difflib
-import subprocess
 import types
 import typing
-import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,9 @@ from modelpack.errors import MetadataError
 from modelpack.metadata.created import creation_time as creation_time
 from modelpack.metadata.created import source_date_epoch as source_date_epoch
 from modelpack.metadata.filename import metadata_path
+from modelpack.metadata.git_facts import git_facts as git_facts
+from modelpack.metadata.git_facts import run_git as run_git
+from modelpack.metadata.git_facts import strip_credentials as strip_credentials
 from modelpack.metadata.schema import Capabilities, FileRules, ModelMetadata
 from modelpack.metadata.yaml_file import JsonLoader
 from modelpack.metadata.yaml_file import read_yaml as read_yaml
@@ -199,38 +200,3 @@ def _is_list(annotation: Any) -> bool:
     """Whether the type is a list, or an optional one (`list[str] | None`)."""
     union = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
     return any(typing.get_origin(a) is list for a in (typing.get_args(annotation) if union else (annotation,)))
-
-
-def run_git(model_dir: Path, *args: str) -> str | None:
-    """`git -C model_dir ARGS`'s output, stripped; None when git is missing, fails or prints nothing."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(model_dir), *args], capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def git_facts(model_dir: Path) -> dict[str, str]:
-    """sourceURL and revision of the git repository that holds `model_dir`, if any."""
-    def git(*args: str) -> str | None:
-        return run_git(model_dir, *args)
-
-    facts: dict[str, str] = {}
-    if git("rev-parse", "--is-inside-work-tree") != "true":
-        return facts
-    if revision := git("rev-parse", "HEAD"):
-        facts["revision"] = revision
-    if url := git("remote", "get-url", "origin"):
-        facts["sourceURL"] = strip_credentials(url)
-    return facts
-
-
-def strip_credentials(url: str) -> str:
-    """Drop `user:token@` from a URL so a token in a remote never lands in an artifact."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme and "@" in parts.netloc:
-        host = parts.netloc.rsplit("@", 1)[1]
-        return urllib.parse.urlunsplit(parts._replace(netloc=host))
-    return url

@@ -16,10 +16,11 @@ import json
 import sys
 import time
 import zlib
+from collections.abc import Iterable
 
 from modelpack.oci import mediatypes as mt
 from modelpack.packing.hashcache import settled
-from modelpack.packing.select import LayerSource
+from modelpack.packing.select import LayerSource, SourceFile
 
 ARCHIVE_FORMAT = 1  # bump whenever tar_chunks or layer_chunks changes the bytes it writes
 
@@ -35,18 +36,29 @@ def archive_key(source: LayerSource, packing: mt.Packing, tar_mtime: int) -> tup
     Returns:
         (name, signature), or None when a member carries no stat of a walk (nothing to vouch for it).
     """
-    if not source.files or any(not f.stamp for f in source.files):
+    members = walked_signature(source.files)
+    if not source.files or members is None:
         return None
-    now = time.time_ns()
-    if not all(settled(f.stamp[1], now) for f in source.files):
-        return None  # a member changed too recently to vouch for the layer (see hashcache.RACY_NS)
     signature = hashlib.sha256(json.dumps([ARCHIVE_FORMAT, packing, tar_mtime, _writer(packing)]).encode())
-    # Fields end in NUL, which no path holds, so no two member lists read the same (json.dumps per
-    # member cost 1 s for 100,000 files).
-    signature.update("".join(
-        f"{f.relpath}\0{f.path}\0{f.is_dir:d}\0{f.mode}\0{f.size}\0" + "\0".join(map(str, f.stamp)) + "\0\0"
-        for f in source.files).encode("utf-8", "surrogateescape"))
+    signature.update(members)
     return f"archive:{source.files[0].path}", signature.hexdigest()
+
+
+def walked_signature(files: Iterable[SourceFile]) -> bytes | None:
+    """What the walk found of `files`, as bytes that change when any of them is added, removed, renamed,
+    re-linked, chmod'ed, written to or touched: each one's path, where it is read, kind, mode, size and
+    stat (see SourceFile.stamp). None when one carries no stat of a walk, or changed too recently to be
+    vouched for (see hashcache.RACY_NS)."""
+    now = time.time_ns()
+    parts = []
+    for f in files:
+        if len(f.stamp) < 2 or not settled(f.stamp[1], now):
+            return None
+        # Fields end in NUL, which no path holds, so no two lists read the same (json.dumps per member cost
+        # 1 s for 100,000 files).
+        parts.append(f"{f.relpath}\0{f.path}\0{f.is_dir:d}\0{f.mode}\0{f.size}\0" + "\0".join(map(str, f.stamp))
+                     + "\0\0")
+    return "".join(parts).encode("utf-8", "surrogateescape")
 
 
 def _writer(packing: mt.Packing) -> list[object]:
