@@ -100,10 +100,10 @@ def kubernetes(
             pulls the images and the image volume with, for a registry that needs a login: the pod's (or
             KServe predictor's) `imagePullSecrets`.
         options: registry client options.
-        verify_key: with image-volume, a public key the artifact's signature must verify with (for exactly
-            the digest the YAML mounts); then a pickle may be what the serving image loads.
-        trust_unverified_pickle: with image-volume, mount a model whose served file is a pickle although its
-            signature was not verified.
+        verify_key: with image-volume (kserve), a public key the artifact's (modelcar's) signature must verify
+            with, for exactly the digest the YAML pins; then a pickle may be what the serving image (runtime) loads.
+        trust_unverified_pickle: with image-volume, mount a model whose served file is a pickle; with kserve,
+            write a modelcar whose /models holds one; although its signature was not verified.
         signature_policy: the containers-policy.json that REF (and a serving image) must satisfy (default: the
             one in effect, see `pull`); the YAML then pins the digest it verified, and a signature it verified
             counts as `verify_key`'s does.
@@ -114,9 +114,13 @@ def kubernetes(
     Raises:
         UsageError: an unknown kind, an image where a model is expected (or the reverse), a bad name,
             namespace, pull Secret name, replica count or cpu/memory quantity, an option the kind does not use,
-            or no framework for a modelcar and no `model_format`.
+            or no framework for a modelcar (or one it records in another registry, not asked) and no
+            `model_format`.
         UntrustedContentError: with image-volume, the serving image would load a pickle (it serves the mounted
-            /models as a directory) and neither `verify_key` nor `trust_unverified_pickle` was given.
+            /models as a directory); with kserve, the modelcar's /models holds a file a runtime unpickles, or a
+            link; and neither `verify_key`, a signature the policy verified, nor `trust_unverified_pickle`
+            vouches for it.
+        IntegrityError: with kserve, a modelcar's layer is not a readable tar or crosses a size limit.
         VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses a
             reference.
         NotFoundError, AuthenticationError, TransportError: from the registry.
@@ -179,7 +183,7 @@ def kubernetes(
                                          "container with no modelFormat", _named("model_format"), str(reference)))
             return k8s.render([k8s.inference_service_container(where, pinned, cpu, memory)])
         try:
-            recorded, paths = _recorded_model(node, options)
+            recorded, paths = _recorded_model(ref, node, options, model_format)
         except NotFoundError:  # the modelcar holds the files; only the framework it reads there is lost
             if model_format is None:
                 raise UsageError(f"{reference} was built from {built_from(node) or 'a model'}, which is no longer "
@@ -194,6 +198,10 @@ def kubernetes(
         if not model_format:
             _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
         _check_runtime_layout(str(reference), k8s.kserve_format(framework), node, paths)
+        if _unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
+            from modelpack.image.modelcar_contents import refuse_unverified_modelcar
+
+            refuse_unverified_modelcar(remote(Reference.parse(pinned), options), node, str(ref))
         return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
     if is_container_image(node):
         raise UsageError(compose("{} is a container image; {} takes the model artifact ({} runs a serving image)",
@@ -212,11 +220,7 @@ def kubernetes(
                                  kind_of(server_node)))
     server_config = _check_server(server_ref, server_pinned, server_node, serving_image, reference, options)
     digest = pinned.split("@")[1]
-    if verify_key is not None:
-        from modelpack.signatures import keys, referrers
-
-        referrers.verify_signatures(remote(ref, options), digest, keys.load_public_key(Path(verify_key)))
-    elif not trust_unverified_pickle and not verdict.signed:
+    if _unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
         _refuse_unverified_pickle_volume(ref, digest, node, options)
     meta = metadata_view(node.annotations, None)
     # Every variable is set, an empty one too: the serving image's own values name the model it was built from.
@@ -258,6 +262,19 @@ def _warn_tar_layers(node: Manifest | Index) -> None:
         shown = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
         log.warning("an image volume shows tar layers as single files, not folders: %s (pack them as one "
                     "layer per file, without files.archives or files.compress, to mount them as files)", shown)
+
+
+def _unvouched(ref: Reference, pinned: str, verify_key: str | Path | None, trusted: bool,
+               options: ClientOptions | None) -> bool:
+    """Whether what `pinned` holds must be checked for pickles: not when `verify_key` verifies its signature
+    (else VerificationError), nor when the user trusts it or the signature policy verified it."""
+    if verify_key is not None:
+        from modelpack.signatures import keys, referrers
+
+        referrers.verify_signatures(remote(ref, options), pinned.split("@")[1],
+                                    keys.load_public_key(Path(verify_key)))
+        return False
+    return not trusted
 
 
 def _refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest | Index,
@@ -312,14 +329,30 @@ def _image_config(ref: Reference, node: Manifest | Index, options: ClientOptions
     return config if isinstance(config, dict) else None
 
 
-def _recorded_model(node: Manifest | Index, options: ClientOptions | None) -> tuple[str | None, list[str]]:
+def _recorded_model(ref: Reference, node: Manifest | Index, options: ClientOptions | None,
+                    model_format: str | None) -> tuple[str | None, list[str]]:
     """The framework and file paths of the model a modelcar was built from (its
-    `io.modelpack.model.reference`)."""
+    `io.modelpack.model.reference`), asked of the image's own registry only: the annotation is the
+    registry's to write, and any host it names would be contacted (with the user's login there).
+
+    Raises:
+        UsageError: it names another registry and no `model_format` was given.
+    """
     model = (node.annotations or {}).get(A_MODEL_REFERENCE)
     if not model:
         return None, []
     try:
-        info = inspect(parse_reference(model), remote_only=True, options=options)
+        recorded = parse_reference(model)
+    except UsageError:
+        return None, []
+    if recorded.registry != ref.registry:
+        if model_format is not None:
+            return None, []  # nothing to read there
+        raise UsageError(f"{ref} records its model in another registry, {recorded.registry}, which "
+                         "is not asked", advice=compose("pass {} (e.g. sklearn, onnx) for KServe's modelFormat",
+                                                        _named("model_format", "NAME")))
+    try:
+        info = inspect(recorded, remote_only=True, options=options)
     except UsageError:
         return None, []
     return (str(info.framework) if info.framework else None), [f.path for f in info.files if f.path]
