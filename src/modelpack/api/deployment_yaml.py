@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import inspect, parse_parameter_reference, parse_reference, remote
+from modelpack.api.deployment_trust import refuse_unverified_pickle_volume, unvouched
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.image.kinds import A_MODEL_REFERENCE, built_from, is_container_image, kind_of
 from modelpack.image.quantity import cpu_problem, memory_problem
@@ -198,7 +198,7 @@ def kubernetes(
         if not model_format:
             _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
         _check_runtime_layout(str(reference), k8s.kserve_format(framework), node, paths)
-        if _unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
+        if unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
             from modelpack.image.modelcar_contents import refuse_unverified_modelcar
 
             refuse_unverified_modelcar(remote(Reference.parse(pinned), options), node, str(ref))
@@ -220,8 +220,8 @@ def kubernetes(
                                  kind_of(server_node)))
     server_config = _check_server(server_ref, server_pinned, server_node, serving_image, reference, options)
     digest = pinned.split("@")[1]
-    if _unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
-        _refuse_unverified_pickle_volume(ref, digest, node, options)
+    if unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
+        refuse_unverified_pickle_volume(ref, digest, node, options)
     meta = metadata_view(node.annotations, None)
     # Every variable is set, an empty one too: the serving image's own values name the model it was built from.
     # Only printable values, as build-image writes them (a line break or an escape would reach the container).
@@ -262,32 +262,6 @@ def _warn_tar_layers(node: Manifest | Index) -> None:
         shown = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
         log.warning("an image volume shows tar layers as single files, not folders: %s (pack them as one "
                     "layer per file, without files.archives or files.compress, to mount them as files)", shown)
-
-
-def _unvouched(ref: Reference, pinned: str, verify_key: str | Path | None, trusted: bool,
-               options: ClientOptions | None) -> bool:
-    """Whether what `pinned` holds must be checked for pickles: not when `verify_key` verifies its signature
-    (else VerificationError), nor when the user trusts it or the signature policy verified it."""
-    if verify_key is not None:
-        from modelpack.signatures import keys, referrers
-
-        referrers.verify_signatures(remote(ref, options), pinned.split("@")[1],
-                                    keys.load_public_key(Path(verify_key)))
-        return False
-    return not trusted
-
-
-def _refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest | Index,
-                                     options: ClientOptions | None) -> None:
-    """`served_file.refuse_unverified_pickle` of the files the volume mounts: the serving image serves them
-    as its own directory. Asked of them as modelpack restores them (by path) and as the runtime mounts them
-    (by title), where the artifact names them apart."""
-    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle, remote_heads, titled
-
-    with tempfile.TemporaryDirectory(prefix="modelpack-k8s-") as folder:
-        files = remote_heads(remote(ref.with_digest(digest), options), node, Path(folder), {".json": JSON_HEAD})
-        for names in (files, titled(node, files)):
-            refuse_unverified_pickle(names, f"mount {ref} as a serving image's /models")
 
 
 def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:
