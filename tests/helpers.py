@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -35,6 +36,13 @@ def modelpack(*args: str, env: dict[str, str] | None = None, stdin: str | None =
         timeout=timeout,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_stopped_by(stop: signal.Signals, returncode: int | None, err: str) -> None:
+    """A command stopped by SIGINT or SIGTERM exits 130 or 143 and says only `error: interrupted` (`terminated`)."""
+    code, word = (130, "interrupted") if stop == signal.SIGINT else (143, "terminated")
+    assert returncode == code, err
+    assert err.strip().splitlines() == [f"error: {word}"], err
 
 
 def own_auth_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

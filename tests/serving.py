@@ -1,10 +1,17 @@
-"""A client call for the inference server tests: status and JSON body, errors included."""
+"""A client call for the inference server tests: status and JSON body, errors included; a `serve` process
+read up to its "serving on" line."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import subprocess
+import sys
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +34,26 @@ def established(port: int) -> int:
             local, state = line.split()[1], line.split()[3]
             count += int(local.rsplit(":", 1)[1], 16) == port and state == "01"
     return count
+
+
+@contextlib.contextmanager
+def serving_lines(*args: str) -> Iterator[list[str]]:
+    """`modelpack serve ARGS` running: its stderr lines up to "serving on" (the last); stopped with SIGTERM on
+    leaving, when it must exit 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "modelpack", "serve", *args],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    lines: list[str] = []
+    watchdog = threading.Timer(120, proc.kill)  # a server that never says it serves fails, not hangs
+    watchdog.start()
+    try:
+        while not lines or not lines[-1].startswith("serving on"):
+            line = proc.stderr.readline()
+            assert line, "serve exited before serving: " + "".join(lines)
+            lines.append(line.rstrip("\n"))
+        yield lines
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+        watchdog.cancel()
+    assert proc.returncode == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,22 @@ def test_answers_arrive_on_sockets_numbered_past_1024(registry: Registry, many_d
             assert answer.status == 200
     finally:
         engine.close()
+
+
+def test_a_streamed_push_and_pull_past_1024_descriptors(registry: Registry, many_descriptors: None,
+                                                         tmp_path: Path) -> None:
+    # The streamed upload's send waits for its socket to take more bytes (so Ctrl-C can stop it): with select(2)
+    # that wait raised "filedescriptor out of range in select()" for a socket numbered past 1024 (a CI run's
+    # test session), and every large push failed there.
+    import modelpack as mp
+    from modelpack.store.layout import LayoutStore
+    from modelpack.store.options import ClientOptions
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "big.safetensors").write_bytes(os.urandom(40 << 20))  # streamed beside its hash: over 32 MiB
+    ref = registry.repo("many-fds") + ":1"
+    options = ClientOptions(plain_http=True)
+    assert mp.push(model, ref, options=options).copied >= 2
+    mp.pull(ref, output=tmp_path / "out", options=options, store=LayoutStore(tmp_path / "store"))
+    assert (tmp_path / "out" / "big.safetensors").read_bytes() == (model / "big.safetensors").read_bytes()

@@ -4,39 +4,21 @@ last (a supervisor takes that line as ready); the URL it names answers an infere
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import requests
 
 from serve_models import iris_skops
+from serving import serving_lines
 
 
 def _lines_until_serving(*extra: str, folder: Path) -> list[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "modelpack", "serve", str(folder), "--port", "0", *extra],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    assert proc.stderr is not None
-    lines: list[str] = []
-    watchdog = threading.Timer(120, proc.kill)  # a server that never says it serves fails, not hangs
-    watchdog.start()
-    try:
-        while not lines or not lines[-1].startswith("serving on"):
-            line = proc.stderr.readline()
-            assert line, "serve exited before serving: " + "".join(lines)
-            lines.append(line.rstrip("\n"))
+    with serving_lines(str(folder), "--port", "0", *extra) as lines:
         url = re.fullmatch(r"model iris 1\.0: POST (\S+)", lines[-2])
         assert url is not None, lines
         body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}]}
         answer = requests.post(url.group(1), json=body, timeout=30)
         assert answer.status_code == 200, answer.text
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
-        watchdog.cancel()
-    assert proc.returncode == 0
     return lines
 
 

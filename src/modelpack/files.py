@@ -32,6 +32,18 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes], mode: int | None = N
         raise
 
 
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file: 0o666 less the process's umask (0o644 under the usual 022). What a
+    file meant for others (an `oci:` layout's index, a pulled folder's modelpack.yaml) is written with, where
+    `atomic_write`'s temporary file alone would leave it 0o600. The umask is read from /proc, not set and put
+    back with os.umask, which would change it for a moment for every thread."""
+    umask = 0o022
+    with contextlib.suppress(OSError, ValueError, StopIteration), \
+            open("/proc/self/status", encoding="ascii", errors="replace") as status:
+        umask = int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    return 0o666 & ~umask
+
+
 def sync_filesystem(path: Path) -> None:
     """Flush everything written to `path`'s filesystem, in one call: `syncfs(2)` where the C library has
     it (one journal commit for a folder of thousands of small files, not one each), else `sync()`."""

@@ -9,6 +9,7 @@ Every verb that takes a reference takes a place: the existing `--remote`, `--fro
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,7 +89,7 @@ def open_layout(place: LayoutReference, *, create: bool = False) -> OciLayout:
 
     Raises:
         NotFoundError: reading a directory that is no OCI image layout.
-        UsageError: writing where a file is (or below one).
+        UsageError: writing where a file is (or below one), or into a folder of other files.
         OSError: writing on a virtual filesystem (/proc), where no folder can be made.
     """
     from modelpack.store.oci_layout import OciLayout
@@ -100,9 +101,33 @@ def open_layout(place: LayoutReference, *, create: bool = False) -> OciLayout:
 
         refuse_uncreatable(place.path)
     layout = OciLayout(place.path)
-    if not create and not layout.exists():
-        raise NotFoundError(f"{place.path} is not an OCI image layout (it has no oci-layout file)")
+    if not layout.exists():
+        if not create:
+            raise NotFoundError(f"{place.path} is not an OCI image layout (it has no oci-layout file)")
+        refuse_foreign_folder(place.path)
     return layout
+
+
+# What a layout folder holds (the image-layout spec's names, and the folder blobs are received in): a folder
+# holding only these is a layout in the making (a write stopped before its oci-layout file), not another's.
+_LAYOUT_NAMES = frozenset({"oci-layout", "index.json", "blobs", "ingest"})
+
+
+def refuse_foreign_folder(path: Path) -> None:
+    """Refuse writing a layout into an existing folder of other files (a model's folder, a home directory),
+    where blobs/, index.json and oci-layout would be added beside them. An empty folder is written to.
+
+    Raises:
+        UsageError: the folder holds a file or folder no layout has.
+    """
+    try:
+        with os.scandir(path) as entries:
+            foreign = min((entry.name for entry in entries if entry.name not in _LAYOUT_NAMES), default=None)
+    except FileNotFoundError:
+        return  # (made when written to)
+    if foreign is not None:
+        raise UsageError(f"{path} is not an OCI image layout and holds other files ({foreign!r}): name an empty "
+                         "or new folder, or an existing layout")
 
 
 def open_place(place: Place, *, options: ClientOptions | None = None, store: LayoutStore | None = None,

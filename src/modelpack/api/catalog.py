@@ -294,8 +294,8 @@ def copy_model(
         `with_referrers` is False) which of cosign's signature tags were carried (`signature_tags`).
 
     Raises:
-        UsageError: a place cannot be parsed, names no manifest to copy, or (`from_local`) names a model
-            pulled in part whose absent blobs the target lacks.
+        UsageError: a place cannot be parsed, names no manifest to copy, is a layout to write in a folder of
+            other files, or (`from_local`) names a model pulled in part whose absent blobs the target lacks.
         NotFoundError: the source has no such model.
         IntegrityError: content read does not match its digest.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.

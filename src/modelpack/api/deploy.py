@@ -90,7 +90,8 @@ def build_image(
 
     Raises:
         UsageError: `model` is a container image, the base is not one, has no Python 3 (a serving image)
-            or no `sh` (a modelcar, which KServe runs with `sh -c`), or `image` has no tag.
+            or no `sh` (a modelcar, which KServe runs with `sh -c`), `image` has no tag, or is a layout in a
+            folder of other files.
         UntrustedContentError: a serving image would load a pickle (the image's `serve /models` trusts its
             own directory), or a modelcar would hold a file KServe's runtimes unpickle (.joblib, .pkl,
             .pickle, PyTorch's .pt/.pth/.ckpt/.mar, a .bin that could run code in torch.load), and neither
@@ -111,6 +112,8 @@ def build_image(
         raise UsageError(f"{image}: give the image a tag")
     if isinstance(image_ref, LayoutReference) and image_ref.digest:
         raise UsageError(f"{image}: a digest names an image already built; write oci:DIR[:TAG]")
+    if isinstance(image_ref, LayoutReference):
+        open_layout(image_ref, create=True)  # one that cannot be written is said before any registry is asked
     base_ref = parse_parameter_reference("base", base) if base is not None else None
     local_store = _store(store)
     # The model first: the user's input.

@@ -57,11 +57,11 @@ class SignatureLookup:
 
     def write(self, output: Path) -> None:
         """Write the signature found (if any) as `output`/model.sig."""
-        from modelpack.files import atomic_write
+        from modelpack.files import atomic_write, new_file_mode
 
         signature = self.found()
         if signature is not None:  # replaces a stale one a --force pull found there
-            atomic_write(output / MODEL_SIG_FILE, signature, mode=0o644)
+            atomic_write(output / MODEL_SIG_FILE, signature, mode=new_file_mode())
 
     def close(self) -> None:
         """Stop the lookup's thread (an unfinished lookup is cancelled)."""

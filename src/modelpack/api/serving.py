@@ -322,9 +322,11 @@ def _load_runtime(model_dir: Path, label: str, metadata: dict[str, Any], model_f
             f"refusing to load {chosen.name} from {label}: a pickle runs code when loaded and the model's "
             "signature was not verified", advice=advice.VERIFY_OR_TRUST)
     if files.is_pickle(chosen) and warn_unverified:
-        logging.getLogger("modelpack.serve").warning(
+        from modelpack.cli.escape import quote
+
+        logging.getLogger("modelpack.serve").warning(  # (the file's name is the artifact's: quoted unless plain)
             "warning: loading %s from %s, a pickle whose signature was not verified "
-            "(--trust-unverified-pickle): it runs as code with this process's privileges", chosen.name, label)
+            "(--trust-unverified-pickle): it runs as code with this process's privileges", quote(chosen.name), label)
     return load(chosen)
 
 

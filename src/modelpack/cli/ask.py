@@ -4,7 +4,7 @@
 the main thread to act on, so a signal that lands just before the read begins (after the interpreter
 last checked the flag), or in a thread other than the main one, left the main thread reading: the
 command sat at its `[y/N]` prompt until Enter (seen: 2 of 82 Ctrl-Cs typed as the prompt appeared,
-on a real pty). Here the wait is a `select` on the terminal and on a wake-up pipe, which that C-level
+on a real pty). Here the wait is a poll(2) on the terminal and on a wake-up pipe, which that C-level
 handler writes to whatever thread it runs in and whenever the signal comes (the self-pipe), so the
 wait ends and the main thread raises the handler's exception at once.
 """
@@ -12,11 +12,12 @@ wait ends and the main thread raises the handler's exception at once.
 from __future__ import annotations
 
 import os
-import select
 import signal
 import sys
 
 import click
+
+from modelpack.ready import ready as wait_ready
 
 
 def confirm(question: str) -> bool:
@@ -63,7 +64,7 @@ def read_line(fd: int) -> str | None:
     try:
         data = b""
         while not data.endswith(b"\n"):
-            ready, _, _ = select.select([fd, wake_read], [], [])
+            ready = wait_ready(read=[fd, wake_read])
             if wake_read in ready:
                 # A signal came: its handler runs (and raises) at the next call; one that returned lets us wait on.
                 os.read(wake_read, 512)

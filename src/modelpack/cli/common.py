@@ -278,7 +278,7 @@ def write_output(output: str, data: bytes) -> None:
     from pathlib import Path
 
     from modelpack.errors import UsageError
-    from modelpack.files import atomic_write
+    from modelpack.files import atomic_write, new_file_mode
 
     path = Path(output)
     try:
@@ -290,6 +290,6 @@ def write_output(output: str, data: bytes) -> None:
             with path.open("wb") as stream:
                 stream.write(data)
         else:
-            atomic_write(path, data, mode=0o644)
+            atomic_write(path, data, mode=new_file_mode())
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None

@@ -16,7 +16,7 @@ from modelpack.cli.common import (
     usable_seconds,
     visit_host,
 )
-from modelpack.cli.escape import clean
+from modelpack.cli.escape import clean, quote
 from modelpack.cli.file_types import RegularFile
 
 if TYPE_CHECKING:
@@ -238,8 +238,10 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
         base = f"http://{visit_host(host)}:{server.server_address[1]}/v2"
         if server.served is not None:  # a worker's too: `--workers N` shows the first worker's, once
             served = server.served  # where a newcomer sends requests: the name is the metadata's, not the folder's
-            version = f" {served.version}" if served.version else ""
-            click.echo(clean(f"model {served.name}{version}: POST {base}/models/{served.name}/infer"), err=True)
+            # The version is the artifact's (a registry's) text: quoted unless plain, so no part of it reads
+            # as the line's URL. (The name is made of letters, digits and `_.-` when served.)
+            version = f" {quote(served.version)}" if served.version else ""
+            click.echo(clean(f"model {quote(served.name)}{version}: POST {base}/models/{served.name}/infer"), err=True)
         # Last: a supervisor (or a test) takes "serving on" as ready, and what follows as the server's log.
         click.echo(f"serving on {base}{grpc}", err=True)
 

@@ -48,6 +48,25 @@ def clean(value: object, keep: str = "") -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.+-]+")  # a word no reader could take for two (versions, names, file names)
+
+
+def quote(value: object) -> str:
+    """A word a registry or an artifact chose (a version, a file name), shown inside a line of ours: as it is
+    when it is plain (`1.0.0`, `model.onnx`), else quoted as Python writes a string and escaped, so that
+    spaces or punctuation in it (`1.0: POST http://...`) cannot read as the line's own words.
+
+    Args:
+        value: anything; non-strings are converted with `str` first.
+
+    Returns:
+        `value`, or `'...'` (`"..."` when it holds a `'`) with backslashes, quotes and invisible characters
+        escaped.
+    """
+    text = value if isinstance(value, str) else str(value)
+    return text if _PLAIN.fullmatch(text) else clean(repr(text))
+
+
 WARNING_PREFIX = "warning: "
 
 

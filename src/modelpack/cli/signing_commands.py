@@ -20,6 +20,8 @@ from modelpack.cli.common import (
 from modelpack.cli.file_types import RegularFile
 
 SIGNATURE_FORMATS = ("bundle", "simple-signing", "both")  # api.signing's; that module loads on use only
+# A password or token `login --password-stdin` reads: registry tokens are a few KiB (a JWT with its claims).
+MAX_PASSWORD_BYTES = 64 * 1024
 
 
 @click.command()
@@ -58,17 +60,36 @@ def _refuse_password_argument() -> None:
 
 
 def _login_password(password_stdin: bool) -> str:
-    """The password from stdin (--password-stdin), else a prompt; a user error when there is neither."""
+    """The password from stdin (--password-stdin), else a prompt; a user error when there is neither, or
+    when stdin holds more than MAX_PASSWORD_BYTES."""
     from modelpack.errors import UsageError
 
     if password_stdin:
-        password = sys.stdin.read().rstrip("\r\n")
+        password = _stdin_password()
         if not password:
             raise UsageError("no password on standard input (pipe it in: echo ... | modelpack login --password-stdin)")
         return password
     if not sys.stdin.isatty():  # getpass would warn and read an echoing stream
         raise UsageError("no terminal to ask for the password: pipe it in with --password-stdin")
     return str(click.prompt("Password", hide_input=True))
+
+
+def _stdin_password() -> str:
+    """Standard input without its line's end, read up to MAX_PASSWORD_BYTES (and the line's end): an endless
+    stream (`yes |`, a FIFO's writer) is not held whole. Decoded as reading the text stream would (the locale's
+    encoding and error handler); "" when standard input is closed."""
+    from modelpack.errors import UsageError
+
+    if sys.stdin is None:  # (started with fd 0 closed)
+        return ""
+    data = sys.stdin.buffer.read(MAX_PASSWORD_BYTES + 3).rstrip(b"\r\n")
+    if len(data) > MAX_PASSWORD_BYTES:
+        raise UsageError(f"the password on standard input is over {MAX_PASSWORD_BYTES // 1024} KiB: pipe in the "
+                         "password (or token) alone")
+    try:
+        return data.decode(sys.stdin.encoding or "utf-8", sys.stdin.errors or "strict")
+    except UnicodeDecodeError:
+        raise UsageError(f"the password on standard input is not {sys.stdin.encoding} text") from None
 
 
 @click.command()

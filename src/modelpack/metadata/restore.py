@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelpack.file_attributes import file_metadata
-from modelpack.files import atomic_write
+from modelpack.files import atomic_write, new_file_mode
 from modelpack.metadata.filename import MAX_METADATA_BYTES, METADATA_FILE
 from modelpack.metadata.mapping import SCALAR_FIELDS, STRUCTURED_FIELDS
 from modelpack.oci import mediatypes as mt
@@ -150,7 +150,7 @@ def restore_metadata_file(output: Path, manifest: Manifest, config_bytes: bytes 
     target = output / METADATA_FILE
     if target.is_dir() and not target.is_symlink():
         return False
-    atomic_write(target, metadata_yaml(manifest, config, origin.replace("\n", " "), digest), mode=0o644)
+    atomic_write(target, metadata_yaml(manifest, config, origin.replace("\n", " "), digest), mode=new_file_mode())
     return True
 
 

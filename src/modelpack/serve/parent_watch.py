@@ -20,11 +20,11 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
-import select
 import shutil
 import signal
 import sys
 
+from modelpack.ready import ready
 from modelpack.threads import worker_thread
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -59,8 +59,8 @@ def _remove_metrics_if_orphaned(fd: int) -> None:
     from modelpack.serve.metrics import SHARED_DIR_ENV
 
     try:
-        readable, _, _ = select.select([fd], [], [], 0)  # the parent never writes: readable is end-of-file
-    except (OSError, ValueError):  # no such descriptor (or one select cannot watch): not ours to remove
+        readable = ready(read=[fd], timeout=0)  # the parent never writes: readable is end-of-file
+    except (OSError, ValueError):  # no such descriptor: not ours to remove
         return
     if readable and (shared := os.environ.get(SHARED_DIR_ENV)):
         shutil.rmtree(shared, ignore_errors=True)

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from modelpack.errors import IntegrityError, NotFoundError, UsageError
-from modelpack.files import atomic_write
+from modelpack.files import atomic_write, new_file_mode
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, parse_manifest
@@ -212,7 +212,7 @@ class OciLayout:
         if len(data) > MAX_LAYOUT_INDEX_BYTES:
             raise UsageError(f"the OCI layout's index {self._index} would be {len(data)} bytes, over the "
                              f"{MAX_LAYOUT_INDEX_BYTES} byte limit for reading it: remove tags, or use another layout")
-        atomic_write(self._index, data)
+        atomic_write(self._index, data, mode=new_file_mode())  # a layout is for others to read too
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -224,7 +224,7 @@ class OciLayout:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if not self.exists():
-                atomic_write(self.root / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+                atomic_write(self.root / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}', mode=new_file_mode())
             yield
         finally:
             os.close(fd)  # (the lock goes with it)

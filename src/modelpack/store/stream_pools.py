@@ -6,7 +6,6 @@ so a command whose requests all go through the curl engine never imports urllib3
 from __future__ import annotations
 
 import io
-import select
 import socket
 import time
 import urllib.parse
@@ -15,6 +14,7 @@ from typing import Any
 import urllib3
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from modelpack.ready import ready
 from modelpack.store.response_headers import LimitedResponse
 from modelpack.store.upload import Stopped
 from modelpack.store.watch import CANCEL_POLL, Watch, current_watch
@@ -84,7 +84,7 @@ class _StoppableSend:
         while view:
             if watch.cancelled.is_set():
                 raise Stopped("the request was stopped")
-            if not select.select([], [sock], [], CANCEL_POLL)[1]:
+            if not ready(write=[sock.fileno()], timeout=CANCEL_POLL):
                 if patience is not None and time.monotonic() - since >= patience:
                     raise TimeoutError("timed out")  # as sendall says it
                 continue
