@@ -118,9 +118,11 @@ def kubernetes(
             `model_format`.
         UntrustedContentError: with image-volume, the serving image would load a pickle (it serves the mounted
             /models as a directory); with kserve, the modelcar's /models holds a file a runtime unpickles, or a
-            link; and neither `verify_key`, a signature the policy verified, nor `trust_unverified_pickle`
+            link, or a layer could be checked only by downloading it whole (a registry that serves no byte
+            ranges); and neither `verify_key`, a signature the policy verified, nor `trust_unverified_pickle`
             vouches for it.
-        IntegrityError: with kserve, a modelcar's layer is not a readable tar or crosses a size limit.
+        IntegrityError: with kserve, a modelcar's layer is not a readable tar, crosses a size limit, or (a
+            compressed one, read whole) does not match its digest.
         VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses a
             reference.
         NotFoundError, AuthenticationError, TransportError: from the registry.
