@@ -63,6 +63,7 @@ class FaultProxy(BackgroundServer):
         self.referrers_api = referrers_api
         self._referrers: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.log: list[tuple[str, int]] = []  # ("GET /v2/...", status)
+        self.body_bytes = 0  # response body bytes relayed to clients
         self.faults: list[Fault] = []
         self.proxy_auth: str | None = None  # "Basic ..." a request must carry, else 407
         self._lock = threading.Lock()
@@ -76,6 +77,7 @@ class FaultProxy(BackgroundServer):
     def clear(self) -> None:
         with self._lock:
             self.log.clear()
+            self.body_bytes = 0
 
     def _take_fault(self, line: str) -> Fault | None:
         with self._lock:
@@ -201,6 +203,8 @@ class FaultProxy(BackgroundServer):
                         return
                     self.wfile.write(chunk)
                     sent += len(chunk)
+                    with proxy._lock:
+                        proxy.body_bytes += len(chunk)
                 upstream.close()
 
             def _answer_referrers(self) -> None:

@@ -61,7 +61,7 @@ def test_kserve_takes_a_modelcar_as_an_oci_storage_uri(registry: Registry, model
     ref, _ = model_ref
     tagged, modelcar = _build(registry, ref, "car", "--modelcar", "--trust-unverified-pickle")
     out = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged, "--namespace", "ml", "--name", "iris-prod",
-                    "--replicas", "3")
+                    "--replicas", "3", "--trust-unverified-pickle")  # its /models holds the model's joblib
     assert out.code == 0, out.err
     _no_anchors(out.out)
     predictor = _check_kserve(yaml.safe_load(out.out), "iris-prod", "ml")

@@ -41,7 +41,7 @@ def test_each_kind_names_the_secrets_where_the_kubelet_reads_them(registry: Regi
     pod = _pod(next(yaml.safe_load_all(volume.out)))
     assert pod["imagePullSecrets"] == WRITTEN and pod["volumes"][0]["image"]["reference"].startswith(ref.split(":3")[0])
 
-    for image, extra in ((serving, ()), (modelcar, ("--model-format", "sklearn"))):
+    for image, extra in ((serving, ()), (modelcar, ("--model-format", "sklearn", "--trust-unverified-pickle"))):
         run = modelpack("k8s", "--plain-http", "--kind", "kserve", image, *extra, *SECRETS)
         assert run.code == 0, run.err
         predictor = _check_kserve(yaml.safe_load(run.out), k8s.name_for(image.rsplit(":", 1)[0]), None)

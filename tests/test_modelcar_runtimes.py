@@ -65,7 +65,7 @@ def test_torchserve_needs_the_model_store_and_config_the_model_holds(registry: R
                      "name: mnist\nframework: pytorch\n")
     run, image = _car(registry, laid_out, "--trust-unverified-pickle")  # a .mar holds torch.save's pickles
     assert run.code == 0, run.err
-    model = _onnx_isvc(registry, image)
+    model = _onnx_isvc(registry, image, "--trust-unverified-pickle")  # k8s reads the .mar in the image too
     assert (model["modelFormat"]["name"], model["protocolVersion"]) == ("pytorch", "v2")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import inspect, parse_parameter_reference, parse_reference, remote
+from modelpack.api.deployment_trust import refuse_unverified_pickle_volume, unvouched
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.image.kinds import A_MODEL_REFERENCE, built_from, is_container_image, kind_of
 from modelpack.image.quantity import cpu_problem, memory_problem
@@ -100,10 +100,10 @@ def kubernetes(
             pulls the images and the image volume with, for a registry that needs a login: the pod's (or
             KServe predictor's) `imagePullSecrets`.
         options: registry client options.
-        verify_key: with image-volume, a public key the artifact's signature must verify with (for exactly
-            the digest the YAML mounts); then a pickle may be what the serving image loads.
-        trust_unverified_pickle: with image-volume, mount a model whose served file is a pickle although its
-            signature was not verified.
+        verify_key: with image-volume (kserve), a public key the artifact's (modelcar's) signature must verify
+            with, for exactly the digest the YAML pins; then a pickle may be what the serving image (runtime) loads.
+        trust_unverified_pickle: with image-volume, mount a model whose served file is a pickle; with kserve,
+            write a modelcar whose /models holds one; although its signature was not verified.
         signature_policy: the containers-policy.json that REF (and a serving image) must satisfy (default: the
             one in effect, see `pull`); the YAML then pins the digest it verified, and a signature it verified
             counts as `verify_key`'s does.
@@ -114,9 +114,15 @@ def kubernetes(
     Raises:
         UsageError: an unknown kind, an image where a model is expected (or the reverse), a bad name,
             namespace, pull Secret name, replica count or cpu/memory quantity, an option the kind does not use,
-            or no framework for a modelcar and no `model_format`.
+            or no framework for a modelcar (or one it records in another registry, not asked) and no
+            `model_format`.
         UntrustedContentError: with image-volume, the serving image would load a pickle (it serves the mounted
-            /models as a directory) and neither `verify_key` nor `trust_unverified_pickle` was given.
+            /models as a directory); with kserve, the modelcar's /models holds a file a runtime unpickles, or a
+            link, or a layer could be checked only by downloading it whole (a registry that serves no byte
+            ranges); and neither `verify_key`, a signature the policy verified, nor `trust_unverified_pickle`
+            vouches for it.
+        IntegrityError: with kserve, a modelcar's layer is not a readable tar, crosses a size limit, or (a
+            compressed one, read whole) does not match its digest.
         VerificationError: `verify_key` given and no signature verifies, or the signature policy refuses a
             reference.
         NotFoundError, AuthenticationError, TransportError: from the registry.
@@ -179,7 +185,7 @@ def kubernetes(
                                          "container with no modelFormat", _named("model_format"), str(reference)))
             return k8s.render([k8s.inference_service_container(where, pinned, cpu, memory)])
         try:
-            recorded, paths = _recorded_model(node, options)
+            recorded, paths = _recorded_model(ref, node, options, model_format)
         except NotFoundError:  # the modelcar holds the files; only the framework it reads there is lost
             if model_format is None:
                 raise UsageError(f"{reference} was built from {built_from(node) or 'a model'}, which is no longer "
@@ -194,6 +200,10 @@ def kubernetes(
         if not model_format:
             _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
         _check_runtime_layout(str(reference), k8s.kserve_format(framework), node, paths)
+        if unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
+            from modelpack.image.modelcar_contents import refuse_unverified_modelcar
+
+            refuse_unverified_modelcar(remote(Reference.parse(pinned), options), node, str(ref))
         return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
     if is_container_image(node):
         raise UsageError(compose("{} is a container image; {} takes the model artifact ({} runs a serving image)",
@@ -212,12 +222,8 @@ def kubernetes(
                                  kind_of(server_node)))
     server_config = _check_server(server_ref, server_pinned, server_node, serving_image, reference, options)
     digest = pinned.split("@")[1]
-    if verify_key is not None:
-        from modelpack.signatures import keys, referrers
-
-        referrers.verify_signatures(remote(ref, options), digest, keys.load_public_key(Path(verify_key)))
-    elif not trust_unverified_pickle and not verdict.signed:
-        _refuse_unverified_pickle_volume(ref, digest, node, options)
+    if unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
+        refuse_unverified_pickle_volume(ref, digest, node, options)
     meta = metadata_view(node.annotations, None)
     # Every variable is set, an empty one too: the serving image's own values name the model it was built from.
     # Only printable values, as build-image writes them (a line break or an escape would reach the container).
@@ -260,19 +266,6 @@ def _warn_tar_layers(node: Manifest | Index) -> None:
                     "layer per file, without files.archives or files.compress, to mount them as files)", shown)
 
 
-def _refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest | Index,
-                                     options: ClientOptions | None) -> None:
-    """`served_file.refuse_unverified_pickle` of the files the volume mounts: the serving image serves them
-    as its own directory. Asked of them as modelpack restores them (by path) and as the runtime mounts them
-    (by title), where the artifact names them apart."""
-    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle, remote_heads, titled
-
-    with tempfile.TemporaryDirectory(prefix="modelpack-k8s-") as folder:
-        files = remote_heads(remote(ref.with_digest(digest), options), node, Path(folder), {".json": JSON_HEAD})
-        for names in (files, titled(node, files)):
-            refuse_unverified_pickle(names, f"mount {ref} as a serving image's /models")
-
-
 def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:
     """`ref` pinned by digest, and its manifest or index, from its registry (a typo'd tag names the nearest
     one, a blob's digest says so)."""
@@ -312,14 +305,30 @@ def _image_config(ref: Reference, node: Manifest | Index, options: ClientOptions
     return config if isinstance(config, dict) else None
 
 
-def _recorded_model(node: Manifest | Index, options: ClientOptions | None) -> tuple[str | None, list[str]]:
+def _recorded_model(ref: Reference, node: Manifest | Index, options: ClientOptions | None,
+                    model_format: str | None) -> tuple[str | None, list[str]]:
     """The framework and file paths of the model a modelcar was built from (its
-    `io.modelpack.model.reference`)."""
+    `io.modelpack.model.reference`), asked of the image's own registry only: the annotation is the
+    registry's to write, and any host it names would be contacted (with the user's login there).
+
+    Raises:
+        UsageError: it names another registry and no `model_format` was given.
+    """
     model = (node.annotations or {}).get(A_MODEL_REFERENCE)
     if not model:
         return None, []
     try:
-        info = inspect(parse_reference(model), remote_only=True, options=options)
+        recorded = parse_reference(model)
+    except UsageError:
+        return None, []
+    if recorded.registry != ref.registry:
+        if model_format is not None:
+            return None, []  # nothing to read there
+        raise UsageError(f"{ref} records its model in another registry, {recorded.registry}, which "
+                         "is not asked", advice=compose("pass {} (e.g. sklearn, onnx) for KServe's modelFormat",
+                                                        _named("model_format", "NAME")))
+    try:
+        info = inspect(recorded, remote_only=True, options=options)
     except UsageError:
         return None, []
     return (str(info.framework) if info.framework else None), [f.path for f in info.files if f.path]

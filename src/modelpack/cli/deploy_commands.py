@@ -93,11 +93,12 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
               help="A Secret (kubectl create secret docker-registry NAME ...) the kubelet pulls the images and "
                    "the image volume with, for a registry that needs a login; repeatable.")
 @click.option("--verify-key", type=RegularFile(),
-              help="With --kind image-volume: public key the artifact's signature must verify with (for exactly "
-              "the digest mounted); a pickle (.joblib/.pkl) is mounted only then (or with --trust-unverified-pickle).")
+              help="With --kind image-volume (kserve): public key the artifact's (modelcar's) signature must verify "
+              "with, for exactly the digest written; a pickle (.joblib/.pkl) is mounted only then (or with "
+              "--trust-unverified-pickle).")
 @click.option("--trust-unverified-pickle", is_flag=True,
-              help="With --kind image-volume: mount a model whose served file is a pickle although its signature "
-              "was not verified: it runs as code.")
+              help="With --kind image-volume (kserve): mount a model (a modelcar) holding a pickle although its "
+              "signature was not verified: it runs as code.")
 @signature_policy_option
 @network_options
 @handle_errors
@@ -108,8 +109,9 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
         ca_file: str | None, verbose: bool) -> None:
     """Kubernetes YAML, every image reference pinned by digest. REF is: a serving image (build-image) for
     `deployment`; for `kserve` a modelcar image (build-image --modelcar; storageUri oci://) or a serving image
-    (a custom predictor container); the model artifact for `image-volume` (refused, exit 2, when the serving
-    image would load an unverified pickle from it, as `serve REF` refuses it)."""
+    (a custom predictor container); the model artifact for `image-volume`. Refused (exit 2) when the serving
+    image would load an unverified pickle from the artifact, as `serve REF` refuses it, or a modelcar's /models
+    holds one, as `build-image --modelcar` refuses it."""
     from modelpack import api
 
     click.echo(api.kubernetes(reference, kind, serving_image=serving_image, cpu=cpu, memory=memory,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,25 +92,29 @@ def _may_unpickle(content: Path, whole: int | None = None) -> bool:
     return may_run_code(head, None if size == SNIFF_BYTES else size)
 
 
-def refuse_unverified_pickles(files: Mapping[str, Path], model: object, sizes: Mapping[str, int] | None = None) -> None:
+def refuse_unverified_pickles(files: Mapping[str, Path], model: object, sizes: Mapping[str, int] | None = None,
+                              *, doing: str | None = None, links: Sequence[str] = ()) -> None:
     """Refuse a modelcar holding a file a KServe runtime unpickles, when no signature was verified.
 
     Args:
         files: the model's paths (as under /models) and their bytes (see `unpickled_files`).
         model: the model reference, for the message.
         sizes: each path's whole size when `files` holds heads (see `unpickled_files`).
+        doing: what is refused (default: building a modelcar of `model`).
+        links: paths of links in the modelcar, counted as such files (where they lead is not read).
 
     Raises:
         UntrustedContentError: one such file is there (exit 2).
     """
-    found = unpickled_files(files, sizes)
+    found = unpickled_files(files, sizes) + [f"{link} (a link)" for link in links]
     if found:
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
         raise UntrustedContentError(
-            f"refusing to build a modelcar of {model}: it holds {shown[:300]}, which KServe's runtimes unpickle "
-            "(code runs when loaded), and no signature was verified", advice=compose(
-                "pass {} to verify it, or {} to build it anyway", setting("verify_key=KEY", "--verify-key KEY"),
-                setting("trust_unverified_pickle=True", "--trust-unverified-pickle")))
+            f"refusing to {doing or f'build a modelcar of {model}'}: it holds {shown[:300]}, which KServe's "
+            "runtimes unpickle (code runs when loaded), and no signature was verified", advice=compose(
+                "pass {} to verify it, or {} to {} anyway", setting("verify_key=KEY", "--verify-key KEY"),
+                setting("trust_unverified_pickle=True", "--trust-unverified-pickle"),
+                "build it" if doing is None else "write it"))
 
 
 @dataclass(frozen=True)

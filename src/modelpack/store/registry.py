@@ -101,6 +101,10 @@ class RegistryRepository(OwnsOptions):
         """
         return ResumableBlob(self, desc, start)
 
+    def open_blob_range(self, desc: Descriptor, start: int, end: int) -> ByteStream:
+        """The blob's bytes [start, end) (a Range request; RangesIgnored when not served so)."""
+        return ResumableBlob(self, desc, start, end)
+
     def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
                   mount_from: Sequence[str] = ()) -> None:
         """POST for an upload session (auth settles on this body-less request), then one streamed PUT.

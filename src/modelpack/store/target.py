@@ -1,7 +1,7 @@
 """The storage roles every place content lives in implements, the oras-go way: a small `Storage`
 (blobs and manifests, by tag or digest) and optional capabilities, discovered with `isinstance`:
 `ReferrerLister` (what refers to a manifest), `TagLister`, `Deleter`, `RangeReader` (a blob from a
-given byte on, for resuming a download). Implemented by a registry
+given byte on, for resuming a download), `SpanReader` (a part of a blob). Implemented by a registry
 repository, the local store, an OCI image layout directory (`oci:DIR`), memory (tests), and, read side
 only, a packed-but-unstored model. `copy()`, signing and verification are written against these alone."""
 
@@ -35,6 +35,17 @@ def read_small(target: BlobReader, desc: Descriptor, limit: int) -> bytes:
 class RangeReader(Protocol):
     def open_blob_from(self, desc: Descriptor, start: int) -> ByteStream:
         """The blob's bytes from `start` on. Callers verify the whole blob.
+
+        Raises:
+            RangesIgnored: the source does not serve that range.
+        """
+        ...
+
+
+@runtime_checkable
+class SpanReader(Protocol):
+    def open_blob_range(self, desc: Descriptor, start: int, end: int) -> ByteStream:
+        """The blob's bytes [start, end), read without its digest checked (a part cannot be).
 
         Raises:
             RangesIgnored: the source does not serve that range.

@@ -1,0 +1,62 @@
+"""Whether a model `k8s` writes YAML for must be checked for pickles, and the check of an image volume's
+files: what `serve REF` asks of a model, asked of what the pod will load."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from modelpack.api.core import remote
+from modelpack.oci.descriptor import Index, Manifest
+from modelpack.oci.reference import Reference
+from modelpack.store.options import ClientOptions
+
+
+def unvouched(ref: Reference, pinned: str, verify_key: str | Path | None, trusted: bool,
+              options: ClientOptions | None) -> bool:
+    """Whether what `pinned` holds must be checked for pickles: not when `verify_key` verifies its signature,
+    nor when the user trusts it or the signature policy verified it.
+
+    Args:
+        ref: the reference given (its registry is asked for the signatures).
+        pinned: the reference pinned by the digest the YAML writes.
+        verify_key: a public key the signature must verify with, or None.
+        trusted: `trust_unverified_pickle` given, or the signature policy verified the digest.
+        options: registry client options.
+
+    Returns:
+        True when nothing vouches for the content.
+
+    Raises:
+        VerificationError: `verify_key` given and no signature on the digest verifies with it (exit 7).
+    """
+    if verify_key is not None:
+        from modelpack.signatures import keys, referrers
+
+        referrers.verify_signatures(remote(ref, options), pinned.split("@")[1],
+                                    keys.load_public_key(Path(verify_key)))
+        return False
+    return not trusted
+
+
+def refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest | Index,
+                                     options: ClientOptions | None) -> None:
+    """`served_file.refuse_unverified_pickle` of the files the volume mounts: the serving image serves them
+    as its own directory. Asked of them as modelpack restores them (by path) and as the runtime mounts them
+    (by title), where the artifact names them apart.
+
+    Args:
+        ref: the artifact's reference.
+        digest: the digest the YAML mounts.
+        node: its manifest.
+        options: registry client options.
+
+    Raises:
+        UntrustedContentError: the serving image would load a pickle from it (exit 2).
+    """
+    from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle, remote_heads, titled
+
+    with tempfile.TemporaryDirectory(prefix="modelpack-k8s-") as folder:
+        files = remote_heads(remote(ref.with_digest(digest), options), node, Path(folder), {".json": JSON_HEAD})
+        for names in (files, titled(node, files)):
+            refuse_unverified_pickle(names, f"mount {ref} as a serving image's /models")

@@ -1,0 +1,147 @@
+"""The entries of an image layer's tar, read as cheaply as its packing allows: what is in a (possibly
+GBs large) layer, for a check that needs the names and a few first bytes, not the files.
+
+- An uncompressed tar, from a registry that serves byte ranges: its headers only, each member's data
+  skipped (the next header's offset follows from the member's size), through `RangedBlobFile`: a 5 GB
+  layer of a few files costs a request and some KiB per file. Not verified against the digest (a part of
+  a blob cannot be): the headers are what the registry served.
+- A gzip or zstd tar cannot be seeked: it is streamed and decompressed, headers read and data dropped,
+  so it costs its (compressed) size in download; it is verified against its digest as it passes.
+- An uncompressed tar from a registry that does not serve ranges (it answered the first with the whole
+  blob, closed unread): streamed like a compressed one when it is at most STREAM_AT_MOST bytes; a larger
+  one raises CostlyLayer (as do more range requests than the caller allows), for the caller to decide.
+
+Every way is bounded by ArchiveLimits (entries, unpacked bytes) and a header never seen twice.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tarfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from modelpack.archives import ArchiveLimits, _BoundedTarInfo, _corrupt_stream_refused, _packing
+from modelpack.compression import decompressing
+from modelpack.errors import IntegrityError
+from modelpack.oci import mediatypes as mt
+from modelpack.oci.descriptor import Descriptor
+from modelpack.oci.digest import Verifier
+from modelpack.space import size_text
+from modelpack.store.blob_file import RangedBlobFile, Requests, TooManyRequests
+from modelpack.store.blobstream import RangesIgnored
+from modelpack.store.target import BlobReader, SpanReader
+from modelpack.streams import ByteStream
+
+STREAM_AT_MOST = 64 * 1024 * 1024
+
+# Whether a member's first bytes are wanted (its normalized name, relative to /, and its header).
+WantsHead = Callable[[str, tarfile.TarInfo], bool]
+
+
+class CostlyLayer(Exception):
+    """A layer's entries could be read only by downloading much more of it than its headers."""
+
+
+def layer_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, requests: Requests,
+                  wants_head: WantsHead, head_bytes: int) -> Iterator[tuple[str, tarfile.TarInfo, bytes]]:
+    """Each entry of a layer's tar: its normalized name (relative to /), its header, and its first
+    `head_bytes` bytes where `wants_head` asks (else b"").
+
+    Args:
+        repo: where the layer is.
+        layer: the layer.
+        limits: entry count and size caps.
+        requests: the range requests its headers may take (shared by the layers of one image).
+        wants_head: whether an entry's first bytes are wanted.
+        head_bytes: how many.
+
+    Returns:
+        The entries, in the tar's order.
+
+    Raises:
+        CostlyLayer: an uncompressed layer the registry will not serve in ranges is over STREAM_AT_MOST
+            bytes, or reading its headers would take more range requests than `requests` allows.
+        IntegrityError: the layer is not a readable tar, crosses a limit, revisits a header, or (streamed)
+            does not match its digest.
+        TransportError, RegistryError: from the registry (a range answered short, again and again).
+    """
+    parsed = mt.parse_layer_media_type(layer.media_type)
+    packing = parsed[1] if parsed else _packing(layer.media_type)
+    try:
+        if packing == "tar" and isinstance(repo, SpanReader):
+            try:
+                ranged = RangedBlobFile(lambda start, end: repo.open_blob_range(layer, start, end), layer.size,
+                                        requests)
+                with _corrupt_stream_refused(layer):
+                    # (reads the first header: a registry that ignores ranges says so here, before any entry)
+                    tar = tarfile.open(fileobj=ranged, mode="r:", tarinfo=_BoundedTarInfo)  # noqa: SIM115 - closed by _entries
+            except RangesIgnored as exc:
+                if layer.size > STREAM_AT_MOST:
+                    raise CostlyLayer(f"{_named(layer)} would be downloaded whole (its registry does not serve "
+                                      f"byte ranges: {exc})") from None
+            else:
+                yield from _entries(tar, layer, limits, wants_head, head_bytes)
+                return
+    except TooManyRequests as exc:
+        raise CostlyLayer(f"reading the headers of {_named(layer)} would take {exc}") from None
+    with repo.open_blob(layer) as blob:
+        verified = _Verified(blob, layer)
+        with _corrupt_stream_refused(layer):
+            stream: Any = decompressing(verified, packing)  # type: ignore[arg-type]
+            tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo)  # noqa: SIM115 - as above
+            yield from _entries(tar, layer, limits, wants_head, head_bytes)
+        verified.finish()
+
+
+def _entries(tar: tarfile.TarFile, layer: Descriptor, limits: ArchiveLimits, wants_head: WantsHead,
+             head_bytes: int) -> Iterator[tuple[str, tarfile.TarInfo, bytes]]:
+    max_bytes, entries, unpacked, last = limits.max_bytes(layer.size), 0, 0, -1
+    with tar, _corrupt_stream_refused(layer):
+        for member in tar:
+            entries, unpacked = entries + 1, unpacked + max(member.size, 0)
+            if entries > limits.max_entries or unpacked > max_bytes:
+                raise IntegrityError(f"refused layer {layer.digest}: more than {limits.max_entries} entries or "
+                                     f"{max_bytes} bytes unpacked")
+            if member.offset <= last or member.size < 0:  # a header leading back to one read before
+                raise IntegrityError(f"refused layer {layer.digest}: a tar header at {member.offset} "
+                                     "leads back into the archive")
+            last = member.offset
+            name = posixpath.normpath("/" + member.name).lstrip("/")
+            head = b""
+            if member.isfile() and wants_head(name, member):
+                reader = tar.extractfile(member)
+                head = reader.read(head_bytes) if reader is not None else b""
+            yield name, member, head
+
+
+def _named(layer: Descriptor) -> str:
+    return f"its {size_text(layer.size)} layer {layer.digest}"
+
+
+class _Verified:
+    """The layer's bytes as they are read, hashed; `finish` reads the rest (past the tar's end) and checks
+    the digest."""
+
+    def __init__(self, stream: ByteStream, layer: Descriptor) -> None:
+        self._stream = stream
+        self._verifier = Verifier(layer.digest, layer.size)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        """At most `size` bytes (at most 1 MiB when not given: callers loop)."""
+        data = self._stream.read(size if size is not None and size >= 0 else 1 << 20)
+        self._verifier.update(data)
+        return data
+
+    def readinto(self, target: Any) -> int:
+        data = self.read(len(target))
+        target[:len(data)] = data
+        return len(data)
+
+    def finish(self) -> None:
+        while self.read(1 << 20):
+            pass
+        self._verifier.verify()

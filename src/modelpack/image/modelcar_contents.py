@@ -1,0 +1,226 @@
+"""What a modelcar image's /models holds, read from its own layers: the files KServe's runtime would load
+from /mnt/models, whoever built the image (its annotations are the registry's to write, so only the
+layers say what the pod mounts).
+
+The layers are stacked as the container runtime stacks them (OCI image spec, "Whiteouts"): a later layer's
+file replaces an earlier one's, its `.wh.NAME` deletes NAME (and all under it) from the layers below, and
+its `.wh..wh..opq` empties that directory of what the layers below put there. Each layer is read once
+(see `layer_entries` for what that costs), then stacked for each platform image that lists it.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelpack.advice import compose, setting
+from modelpack.archives import ArchiveLimits
+from modelpack.errors import IntegrityError, UntrustedContentError
+from modelpack.image.layer_entries import CostlyLayer, layer_entries
+from modelpack.image.modelcar import SNIFF_BYTES, SNIFFED_SUFFIXES, refuse_unverified_pickles
+from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.store.blob_file import Requests
+from modelpack.store.target import Storage
+
+ROOT = "models"  # KServe links the modelcar's /models to /mnt/models
+MAX_LAYERS = 512  # every platform's together (overlayfs stacks at most 128 per image)
+MAX_PLATFORMS = 32
+MAX_REQUESTS = 8192  # range requests for the headers of all its layers: about as many files over 16 KiB
+_WHITEOUT = ".wh."
+_OPAQUE = ".wh..wh..opq"
+
+
+@dataclass
+class ModelcarFiles:
+    """The files under /models, as `modelcar.unpickled_files` reads them.
+
+    Attributes:
+        files: each path (relative to /models) and a file holding its first bytes (a `.bin` one's
+            first SNIFF_BYTES; empty for the others, whose name is what a runtime goes by).
+        sizes: each path's whole size.
+        links: paths (absolute, e.g. `/models`) of links at or under /models: what they lead to is
+            another layer's to say, so they are named, not followed.
+    """
+
+    files: dict[str, Path] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    links: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A file or link at or under /models in one layer (a link: `head` None)."""
+
+    head: Path | None
+    size: int
+
+
+@dataclass
+class _Changes:
+    """What one layer does at or under /models: paths it deletes from the layers below (whiteouts),
+    directories it empties of theirs (opaque), and the entries it adds, in its tar's order (None: a
+    directory, which replaces a file below but keeps what the layers below put under it)."""
+
+    deleted: list[str] = field(default_factory=list)
+    emptied: list[str] = field(default_factory=list)
+    added: list[tuple[str, _Entry | None]] = field(default_factory=list)
+
+
+def modelcar_files(repo: Storage, node: Manifest | Index, folder: Path,
+                   limits: ArchiveLimits | None = None) -> ModelcarFiles:
+    """The files under /models in the final filesystem of the image (of an index: of each platform's
+    image, together).
+
+    Args:
+        repo: the image's repository.
+        node: the image's manifest or index.
+        folder: where the heads of `.bin` files are written.
+        limits: entry count and size caps per layer (default: from the environment).
+
+    Returns:
+        The files and links found.
+
+    Raises:
+        CostlyLayer: a layer could be read only by downloading it whole (see `layer_entries`).
+        IntegrityError: a layer is not a readable tar, crosses a limit, or the image has too many layers or
+            platforms.
+    """
+    limits = limits or ArchiveLimits.from_env()
+    requests = Requests(MAX_REQUESTS)
+    read: dict[str, _Changes] = {}
+    found = ModelcarFiles()
+    for layers in _images(repo, node):
+        tree = _Tree()
+        for layer in layers:
+            if layer.digest not in read:
+                if len(read) >= MAX_LAYERS:
+                    raise IntegrityError(f"refused image: more than {MAX_LAYERS} layers")
+                read[layer.digest] = _read_layer(repo, layer, limits, requests, folder / f"{len(read)}-")
+            tree.stack(read[layer.digest])
+        for path, entry in tree.entries.items():
+            if entry.head is None:
+                found.links.append("/" + path)
+            elif path != ROOT:
+                relative = path[len(ROOT) + 1:]
+                found.files[relative], found.sizes[relative] = entry.head, entry.size
+    found.links = sorted(set(found.links))
+    return found
+
+
+def refuse_unverified_modelcar(repo: Storage, node: Manifest | Index, image: str) -> None:
+    """Refuse a modelcar whose /models holds a file a KServe runtime unpickles (or a link, which may lead
+    to one), as `build-image --modelcar` refuses such a model: for when no signature vouches for it.
+
+    Args:
+        repo: the image's repository.
+        node: the image's manifest or index.
+        image: the image's reference, for the message.
+
+    Raises:
+        UntrustedContentError: such a file or link is there, or a layer could be checked only by
+            downloading it whole (exit 2).
+        IntegrityError: a layer cannot be read (see `modelcar_files`).
+    """
+    doing = f"write an InferenceService of {image}"
+    with tempfile.TemporaryDirectory(prefix="modelpack-modelcar-") as folder:
+        try:
+            found = modelcar_files(repo, node, Path(folder))
+        except CostlyLayer as exc:
+            raise UntrustedContentError(
+                f"refusing to {doing}: to check its /models for pickles, {exc}", advice=compose(
+                    "pass {} to verify it, or {} to write it anyway", setting("verify_key=KEY", "--verify-key KEY"),
+                    setting("trust_unverified_pickle=True", "--trust-unverified-pickle"))) from None
+        refuse_unverified_pickles(found.files, image, found.sizes, links=found.links, doing=doing)
+
+
+def _under_root(path: str) -> bool:
+    return path == ROOT or path.startswith(ROOT + "/")
+
+
+def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, requests: Requests,
+                heads: Path) -> _Changes:
+    """The layer's changes at or under /models; the heads of its `.bin` files saved as `heads`N.head."""
+
+    def wants_head(name: str, member: tarfile.TarInfo) -> bool:
+        return _under_root(name) and name.lower().endswith(SNIFFED_SUFFIXES)
+
+    changes = _Changes()
+    for name, member, head in layer_entries(repo, layer, limits, requests, wants_head, SNIFF_BYTES):
+        parent, _, base = name.rpartition("/")
+        if base == _OPAQUE:
+            if parent == "" or _under_root(parent):
+                changes.emptied.append(parent)
+        elif base.startswith(_WHITEOUT):
+            deleted = f"{parent}/{base[len(_WHITEOUT):]}".lstrip("/")
+            if _under_root(deleted):
+                changes.deleted.append(deleted)
+        elif not _under_root(name):
+            continue
+        elif member.isdir():
+            changes.added.append((name, None))
+        elif member.issym() or member.islnk():
+            changes.added.append((name, _Entry(None, 0)))
+        elif member.isfile():
+            saved = heads.with_name(f"{heads.name}{len(changes.added)}.head")
+            saved.write_bytes(head)
+            changes.added.append((name, _Entry(saved, member.size)))
+    return changes
+
+
+class _Tree:
+    """The entries the layers stacked so far leave at or under /models: each removed subtree costs what
+    it holds (directories are known by the entries under them)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, _Entry] = {}
+        self._kids: dict[str, set[str]] = {}  # a directory's children that hold entries
+
+    def stack(self, changes: _Changes) -> None:
+        """Put one layer's changes on the layers below it (overlayfs's rules)."""
+        for path in changes.deleted:
+            self._remove(path, itself=True)
+        for path in changes.emptied:
+            self._remove(path, itself=False)
+        for path, entry in changes.added:
+            self.entries.pop(path, None)  # a directory replaces a file (or link) there too
+            if entry is not None:
+                self._remove(path, itself=False)  # a file or link hides a directory's contents below
+                self.entries[path] = entry
+                self._link(path)
+
+    def _link(self, path: str) -> None:
+        child = path
+        while child:
+            parent = child.rpartition("/")[0]
+            known = parent in self._kids
+            self._kids.setdefault(parent, set()).add(child)
+            if known:  # its own parents know it already
+                return
+            child = parent
+
+    def _remove(self, path: str, *, itself: bool) -> None:
+        if itself:
+            self.entries.pop(path, None)
+            self._kids.get(path.rpartition("/")[0], set()).discard(path)
+        below = list(self._kids.pop(path, ()))
+        while below:
+            name = below.pop()
+            self.entries.pop(name, None)
+            below.extend(self._kids.pop(name, ()))
+
+
+def _images(repo: Storage, node: Manifest | Index) -> Iterator[list[Descriptor]]:
+    """Each platform image's layers, bottom first."""
+    if isinstance(node, Manifest):
+        yield list(node.layers)
+        return
+    images = [m for m in node.manifests if m.platform is None or m.platform.os != "unknown"]
+    if len(images) > MAX_PLATFORMS:
+        raise IntegrityError(f"refused image index: more than {MAX_PLATFORMS} platform images")
+    for child in images:  # one level: an index of indexes is no image a kubelet runs
+        manifest = parse_manifest(repo.fetch_manifest(child.digest)[1])
+        if isinstance(manifest, Manifest):
+            yield list(manifest.layers)
