@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import subprocess
 import types
 import typing
 import urllib.parse
@@ -201,21 +200,12 @@ def _is_list(annotation: Any) -> bool:
     return any(typing.get_origin(a) is list for a in (typing.get_args(annotation) if union else (annotation,)))
 
 
-def run_git(model_dir: Path, *args: str) -> str | None:
-    """`git -C model_dir ARGS`'s output, stripped; None when git is missing, fails or prints nothing."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(model_dir), *args], capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
 def git_facts(model_dir: Path) -> dict[str, str]:
     """sourceURL and revision of the git repository that holds `model_dir`, if any."""
+    from modelpack.git_command import git_value
+
     def git(*args: str) -> str | None:
-        return run_git(model_dir, *args)
+        return git_value(model_dir, *args)
 
     facts: dict[str, str] = {}
     if git("rev-parse", "--is-inside-work-tree") != "true":
