@@ -148,6 +148,16 @@ def test_login_and_logout_go_through_the_listed_helper(locked: Registry, helpers
     assert modelpack("push", "--plain-http", str(model(tmp_path, "n")), f"{locked.host}/t/n:1").code == 4
 
 
+def test_a_helper_that_never_reads_a_long_token_is_given_up_on(registry: Registry, helpers: Path) -> None:
+    # A 64 KiB token makes `store`'s request larger than a pipe holds: it was written whole before the time
+    # bound began, so a helper not reading its input kept login waiting for ever.
+    conf("hangs")
+    token = "t" * (64 * 1024 - 1)
+    login = modelpack("login", "--plain-http", registry.host, "-u", USER, "--password-stdin", stdin=token + "\n",
+                      timeout=60)
+    assert login.code != 0 and "docker-credential-hangs store gave no answer in 2 s (killed)" in login.err, login.err
+    assert token not in login.err
+
 def test_a_helpers_answer_stays_with_its_host(fresh_registry: Callable[..., Registry], locked: Registry,
                                               helpers: Path, tmp_path: Path) -> None:
     # Another registry taking the very same password: sending it there would succeed, and must not happen.

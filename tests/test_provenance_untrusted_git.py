@@ -71,3 +71,28 @@ def test_a_status_git_cannot_give_is_left_out_not_called_clean(hostile_checkout:
     source = _source(mp.pack(repo, "localhost:5000/untrusted/git:3", provenance=True))
     assert "clean" not in source
     assert len(str(source["revision"])) == 40  # what git could say is still recorded
+
+
+def test_a_git_hook_s_environment_does_not_describe_another_repository(
+        hostile_checkout: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `modelpack pack` run from another repository's hook: git sets GIT_DIR and GIT_INDEX_FILE for it, which
+    # made every git call describe that repository (its commit, its remote, its index's status).
+    repo, marker = hostile_checkout
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    (other / "f").write_text("other")
+    git(other, "add", "-A")
+    git(other, "commit", "-q", "-m", "other")
+    git(other, "remote", "add", "origin", "https://example.com/other.git")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(other / ".git" / "index"))
+    packed = mp.pack(repo, "localhost:5000/untrusted/git:4", provenance=True)
+    monkeypatch.delenv("GIT_DIR")
+    monkeypatch.delenv("GIT_INDEX_FILE")
+    own = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.strip()
+    source = _source(packed)
+    assert (source["revision"], source["clean"]) == (own, True), source
+    assert "uri" not in source  # the folder's repository has no remote; the other one's is not its
+    assert not marker.exists()

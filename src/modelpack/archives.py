@@ -64,7 +64,8 @@ class _BoundedTarInfo(tarfile.TarInfo):
 
 
 def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStream], root: Path,
-                    place: Callable[[str], str], limits: ArchiveLimits | None = None) -> list[str]:
+                    place: Callable[[str], str], limits: ArchiveLimits | None = None,
+                    umask: int = 0o022) -> list[str]:
     """Extract a tar layer under `root`; the paths of the files written.
 
     Args:
@@ -73,6 +74,8 @@ def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStr
         root: the directory to extract into.
         place: checks an entry's name and returns its relative path (raises UnsafePathError).
         limits: entry count and size caps (default: from the environment).
+        umask: taken from each file's recorded mode, as tar run by a user does (folders are made with
+            the umask's mode, as tar's "data" filter leaves them).
 
     Returns:
         The relative paths of the regular files extracted.
@@ -106,14 +109,20 @@ def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStr
                     raise UnsafePathError(f"refused archive entry {rel!r}: links are not unpacked")
                 if not (member.isfile() or member.isdir()):
                     raise UnsafePathError(f"refused archive entry {rel!r}: not a regular file or folder")
-                # filter="data" also refuses absolute names and escapes, and drops setuid bits.
+                # the "data" filter also refuses absolute names and escapes, and drops setuid bits.
                 try:
-                    tar.extract(member, root, filter="data")
+                    tar.extract(member, root, filter=lambda found, dest: _data_less_umask(found, dest, umask))
                 except tarfile.FilterError as exc:
                     raise UnsafePathError(f"refused archive entry {rel!r}: {exc}") from None
                 if member.isfile():
                     names.append(rel)
     return names
+
+
+def _data_less_umask(member: tarfile.TarInfo, dest: str, umask: int) -> tarfile.TarInfo:
+    """tar's "data" filter, then the umask off the mode it keeps (a file's; a folder's it drops)."""
+    kept = tarfile.data_filter(member, dest)
+    return kept if kept.mode is None else kept.replace(mode=kept.mode & ~umask, deep=False)
 
 
 def _packing(media_type: str) -> str:

@@ -1,5 +1,7 @@
 """A restored file's recorded attributes: the mode and modification time its layer's model-spec file
-metadata holds, given back to the file (mode 0644 and the time of the restore where none is recorded)."""
+metadata holds, given back to the file (mode 0644 and the time of the restore where none is recorded).
+The mode restored is never more open than the process's umask lets a new file be: as tar run by a user,
+a recorded 0755 is 0700 under umask 077, and a recorded 0600 stays 0600."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.jsontext import parse_or_none
 
 
-def restore_attributes(target: Path, layer: Descriptor) -> None:
-    """Give a restored file its layer's mode and modification time."""
-    set_attributes(target, file_mode(layer), recorded_time(file_metadata(layer).get("mtime")))
+def restore_attributes(target: Path, layer: Descriptor, umask: int) -> None:
+    """Give a restored file its layer's mode (less `umask`) and modification time."""
+    set_attributes(target, file_mode(layer) & ~umask, recorded_time(file_metadata(layer).get("mtime")))
 
 
 def file_mode(layer: Descriptor) -> int:

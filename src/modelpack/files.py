@@ -32,16 +32,27 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes], mode: int | None = N
         raise
 
 
-def new_file_mode() -> int:
-    """The mode `open()` gives a new file: 0o666 less the process's umask (0o644 under the usual 022). What a
-    file meant for others (an `oci:` layout's index, a pulled folder's modelpack.yaml) is written with, where
-    `atomic_write`'s temporary file alone would leave it 0o600. The umask is read from /proc, not set and put
-    back with os.umask, which would change it for a moment for every thread."""
+def current_umask() -> int:
+    """The process's umask, read from /proc, not set and put back with os.umask, which would change it for a
+    moment for every thread (0o022 where /proc does not say)."""
     umask = 0o022
     with contextlib.suppress(OSError, ValueError, StopIteration), \
             open("/proc/self/status", encoding="ascii", errors="replace") as status:
         umask = int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
-    return 0o666 & ~umask
+    return umask
+
+
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file: 0o666 less the process's umask (0o644 under the usual 022). What a
+    file meant for others (an `oci:` layout's index, a pulled folder's modelpack.yaml) is written with, where
+    `atomic_write`'s temporary file alone would leave it 0o600."""
+    return 0o666 & ~current_umask()
+
+
+def new_dir_mode() -> int:
+    """The mode `mkdir` gives a new folder: 0o777 less the process's umask (0o755 under the usual 022). What a
+    folder made under a temporary name (0o700) and renamed into place gets."""
+    return 0o777 & ~current_umask()
 
 
 def sync_filesystem(path: Path) -> None:

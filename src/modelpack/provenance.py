@@ -139,12 +139,12 @@ def path_for(store: LayoutStore, digest: str) -> Path:
 
 
 def _source(model_dir: Path, url: str | None, revision: str | None) -> dict[str, Any]:
+    from modelpack.git_command import git_value
     from modelpack.git_worktree import work_tree_clean
-    from modelpack.metadata.git_facts import run_git
 
     source: dict[str, Any] = {k: v for k, v in (("uri", url), ("revision", revision)) if v}
-    if run_git(model_dir, "rev-parse", "--is-inside-work-tree") == "true":
-        source["path"] = (run_git(model_dir, "rev-parse", "--show-prefix") or "").rstrip("/") or "."
+    if git_value(model_dir, "rev-parse", "--is-inside-work-tree") == "true":
+        source["path"] = (git_value(model_dir, "rev-parse", "--show-prefix") or "").rstrip("/") or "."
         # Uncommitted changes: the commit alone does not say what was packed. Unknown: left out.
         if (clean := work_tree_clean(model_dir)) is not None:
             source["clean"] = clean

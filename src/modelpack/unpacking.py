@@ -24,6 +24,7 @@ from modelpack.confined import Confined, inside
 from modelpack.errors import IntegrityError, UnsafePathError, UsageError
 from modelpack.file_attributes import file_metadata, file_mode, recorded_time, set_attributes
 from modelpack.filecopy import clone_or_copy
+from modelpack.files import current_umask, new_dir_mode
 from modelpack.formats import default_name, is_foreign_archive
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
@@ -139,7 +140,8 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
                                     if not (merge and same_size(output, layer))))])
     staging = work_folder(output, merge)
     try:
-        written, kept = _assemble(manifest, blobs, staging, link, output if merge else None, unchanged)
+        written, kept = _assemble(manifest, blobs, staging, link, output if merge else None, unchanged,
+                                  current_umask())
         if merge:
             merge_staged(staging, output, [rel for rel in written if rel not in kept])
             discard_work_folder(staging)
@@ -161,8 +163,13 @@ def unpack_manifest(manifest: Manifest, blobs: BlobSource, output: Path, *, link
 
 
 def rename_into_place(staging: Path, output: Path) -> bool:
-    """Make the staged folder `output` (absent or empty); False if `output` has files by now."""
-    os.chmod(staging, 0o755)
+    """Make the staged folder `output` (absent or empty); False if `output` has files by now. It keeps the
+    mode of the empty folder it replaces, else gets a new folder's (the umask's)."""
+    try:
+        mode = stat.S_IMODE(output.stat().st_mode)
+    except OSError:
+        mode = new_dir_mode()
+    os.chmod(staging, mode)
     try:
         with contextlib.suppress(FileNotFoundError):  # (another pull may have just removed it to rename its own)
             output.rmdir()
@@ -209,15 +216,17 @@ def naming_output(exc: OSError, staging: Path | None, output: Path) -> OSError:
 
 
 def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
-              existing: Path | None, known_equal: frozenset[str]) -> tuple[list[str], set[str]]:
-    """Write the layers under `staging`; with `existing`, skip files already equal there."""
+              existing: Path | None, known_equal: frozenset[str], umask: int) -> tuple[list[str], set[str]]:
+    """Write the layers under `staging`, with their recorded modes less `umask`; with `existing`, skip files
+    already equal there."""
     written: list[str] = []
     unchanged: set[str] = set()
     paths = file_paths(manifest)
     confined = Confined(staging)
     for layer in manifest.layers:
         if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
-            written.extend(extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name)))
+            written.extend(extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name),
+                                           umask=umask))
             _stamp_archive(staging, layer)
             confined.forget()
             continue
@@ -226,7 +235,7 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
         if existing is not None and (rel in known_equal or same_file(existing / rel, layer)):
             unchanged.add(rel)
             continue
-        _write_file(layer, rel, blobs, confined, link)
+        _write_file(layer, rel, blobs, confined, link, umask)
     return written, unchanged
 
 
@@ -333,7 +342,7 @@ def _place(root: Path, name: str) -> str:
     return rel
 
 
-def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Confined, link: bool) -> None:
+def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Confined, link: bool, umask: int) -> None:
     target = root.root / rel
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -342,7 +351,7 @@ def _write_file(layer: Descriptor, rel: str, blobs: BlobSource, root: Confined, 
     target = root.place(rel)
     if target.is_symlink() or target.exists():
         raise UnsafePathError(f"refused artifact: {rel!r} is written twice")
-    mode = file_mode(layer)
+    mode = file_mode(layer) & ~umask
     stamp = recorded_time(file_metadata(layer).get("mtime"))
     take = getattr(blobs, "take", None)
     if take is not None and take(layer, target):

@@ -44,9 +44,9 @@ def read_predicate(path: str | Path) -> bytes:
 
     try:
         if str(path) == "-":
-            import sys
+            from modelpack.standard_input import read_bytes
 
-            data = sys.stdin.buffer.read(MAX_BUNDLE_BYTES + 1)
+            data = read_bytes(MAX_BUNDLE_BYTES + 1, "the predicate")
         else:
             with Path(path).open("rb") as handle:  # (a FIFO too: `--predicate <(make-predicate)`)
                 data = handle.read(MAX_BUNDLE_BYTES + 1)

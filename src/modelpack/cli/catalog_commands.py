@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING
 
 import click
 
+from modelpack import standard_input
 from modelpack.cli.common import (
     clean,
     client_options,
@@ -138,7 +138,7 @@ def _confirm_removal(plan: Removal) -> bool:
     from modelpack.errors import UsageError
 
     what = clean(f"{plan.reference.name}@{plan.digest} and its tags {', '.join(plan.tags)}")
-    if not sys.stdin.isatty():
+    if not standard_input.is_terminal():
         raise UsageError(f"deleting {plan.reference} deletes {what}; pass --yes to confirm (no terminal to ask)")
     from modelpack.cli.ask import confirm
 

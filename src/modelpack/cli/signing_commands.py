@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from modelpack import standard_input
 from modelpack.cli.common import (
     clean,
     client_options,
@@ -69,7 +70,7 @@ def _login_password(password_stdin: bool) -> str:
         if not password:
             raise UsageError("no password on standard input (pipe it in: echo ... | modelpack login --password-stdin)")
         return password
-    if not sys.stdin.isatty():  # getpass would warn and read an echoing stream
+    if not standard_input.is_terminal():  # getpass would warn and read an echoing stream
         raise UsageError("no terminal to ask for the password: pipe it in with --password-stdin")
     return str(click.prompt("Password", hide_input=True))
 
@@ -80,9 +81,9 @@ def _stdin_password() -> str:
     encoding and error handler); "" when standard input is closed."""
     from modelpack.errors import UsageError
 
-    if sys.stdin is None:  # (started with fd 0 closed)
+    data = standard_input.read_bytes(MAX_PASSWORD_BYTES + 3, "the password").rstrip(b"\r\n")
+    if not data:
         return ""
-    data = sys.stdin.buffer.read(MAX_PASSWORD_BYTES + 3).rstrip(b"\r\n")
     if len(data) > MAX_PASSWORD_BYTES:
         raise UsageError(f"the password on standard input is over {MAX_PASSWORD_BYTES // 1024} KiB: pipe in the "
                          "password (or token) alone")
@@ -109,7 +110,7 @@ def _password(confirm: bool = False) -> bytes:
     """COSIGN_PASSWORD (as cosign reads it), else a prompt on a terminal."""
     if "COSIGN_PASSWORD" in os.environ:
         return os.environ["COSIGN_PASSWORD"].encode()
-    if not sys.stdin.isatty():
+    if not standard_input.is_terminal():
         from modelpack.errors import UsageError
 
         raise UsageError("no password for the private key: set COSIGN_PASSWORD or run on a terminal")

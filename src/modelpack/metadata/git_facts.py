@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
 import urllib.parse
 from pathlib import Path
 
-
-def run_git(model_dir: Path, *args: str) -> str | None:
-    """`git -C model_dir ARGS`'s output, stripped; None when git is missing, fails or prints nothing."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(model_dir), *args], capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
+from modelpack.git_command import git_value
 
 
 def git_facts(model_dir: Path) -> dict[str, str]:
     """sourceURL and revision of the git repository that holds `model_dir`, if any."""
     def git(*args: str) -> str | None:
-        return run_git(model_dir, *args)
+        return git_value(model_dir, *args)
 
     facts: dict[str, str] = {}
     if git("rev-parse", "--is-inside-work-tree") != "true":

@@ -18,7 +18,6 @@ from modelpack.metadata.created import creation_time as creation_time
 from modelpack.metadata.created import source_date_epoch as source_date_epoch
 from modelpack.metadata.filename import metadata_path
 from modelpack.metadata.git_facts import git_facts as git_facts
-from modelpack.metadata.git_facts import run_git as run_git
 from modelpack.metadata.git_facts import strip_credentials as strip_credentials
 from modelpack.metadata.schema import Capabilities, FileRules, ModelMetadata
 from modelpack.metadata.yaml_file import JsonLoader

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
 from modelpack.errors import (
@@ -114,6 +114,7 @@ class RegistryClient:
         limit: int = METADATA_LIMIT,
         buffer: int | None = None,
         spent: float = 0.0,
+        before_retry: Callable[[Exception], None] | None = None,
     ) -> Response:
         """Send with auth, time bounds and retries; raise a typed error unless the status is in `ok`.
 
@@ -126,6 +127,8 @@ class RegistryClient:
                 by the curl engine instead of left on the wire.
             spent: seconds an earlier attempt of the same request already waited (a quick fetch handed
                 back, see `quick_fetch`): taken off the deadline, so one `timeout` covers both.
+            before_retry: called with the first refusal worth retrying (a 5xx, 429), before any wait; it
+                may raise to end the request there (a refusal another request explains, see `blob_digest`).
 
         Raises:
             TransportError: the registry could not be reached or did not answer in time.
@@ -180,6 +183,8 @@ class RegistryClient:
             if resp.status_code in RETRY_STATUS and attempt <= retries:
                 retry_after = resp.headers.get("Retry-After")
                 refusal = self.error_for(resp, what or f"{method} {redact(url)}")  # reads and finishes it
+                if before_retry is not None and attempt == 1:
+                    before_retry(refusal)
                 if self._backoff.wait(attempt, retries, retry_after, deadline,
                                f"{who(resp.url)} answered {method} {path_of(resp.url)} with HTTP {resp.status_code}"):
                     continue

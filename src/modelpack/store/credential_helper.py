@@ -3,23 +3,18 @@ JSON out (docker/docker-credential-helpers' protocol, which docker, containers/i
 
 A helper is a program another party wrote and may be broken: it is given a bounded time
 (`$MODELPACK_CREDENTIAL_HELPER_TIMEOUT`, default 60 s, as long as a keyring's unlock prompt may need) and
-its output is read up to 64 KiB (an answer is a few hundred bytes). A helper that overruns either is
-killed with everything it started (its own process group), so a child holding the pipe open cannot keep
-us waiting. What it printed is never quoted on success (it holds the secret); on failure, its first line.
+its output is read up to 64 KiB (an answer is a few hundred bytes); past either it is killed with what it
+started (modelpack.bounded_run). What it printed is never quoted on success (it holds the secret); on
+failure, its first line.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import selectors
 import shutil
-import signal
-import subprocess
-import time
 
+from modelpack.bounded_run import Overran, run_bounded
 from modelpack.environment import env_int
 from modelpack.errors import UsageError
 from modelpack.store.credential_types import Credentials
@@ -98,65 +93,17 @@ def run(helper: str, action: str, data: str) -> str:
         raise HelperFailed(f"credential helper {name} is not on PATH: install it, or stop naming {helper!r}")
     timeout = env_int(TIMEOUT_ENV, DEFAULT_TIMEOUT, 1, 3600)
     try:
-        proc = subprocess.Popen([path, action], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        done = run_bounded([path, action], timeout=timeout, max_output=MAX_OUTPUT, data=data.encode())
     except OSError as exc:
         raise HelperFailed(f"credential helper {name} cannot be run: {exc.strerror or exc}") from None
-    try:
-        out, err = _exchange(proc, data.encode(), time.monotonic() + timeout, name, action, timeout)
-    finally:
-        if proc.poll() is None:
-            _kill(proc)
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):  # stdin's flush, when the helper never read it
-                    stream.close()
-    if proc.returncode != 0:
+    except Overran as exc:
+        if exc.bound == "output":
+            raise HelperFailed(f"credential helper {name} {action} printed over {MAX_OUTPUT // 1024} KiB "
+                               "(killed); fix or replace it") from None
+        raise HelperFailed(f"credential helper {name} {action} gave no answer in {timeout} s (killed); "
+                           f"fix it, or set {TIMEOUT_ENV}") from None
+    out, err = (text.decode("utf-8", "replace") for text in (done.stdout, done.stderr))
+    if done.returncode != 0:
         said = (out.strip() or err.strip()).splitlines()[:1]
         raise HelperFailed(f"credential helper {name} {action} failed" + (f": {said[0][:200]}" if said else ""))
     return out
-
-
-def _exchange(proc: subprocess.Popen[bytes], data: bytes, deadline: float, name: str, action: str,
-              timeout: int) -> tuple[str, str]:
-    """Write `data`, read both outputs to their end (or raise), and wait for the exit."""
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    try:
-        proc.stdin.write(data)  # a few hundred bytes: within the pipe's buffer, so this never blocks
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass  # it exited without reading: its exit status says why
-    chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
-    total = 0
-    with selectors.DefaultSelector() as selector:
-        for stream in (proc.stdout, proc.stderr):
-            selector.register(stream, selectors.EVENT_READ)
-        while selector.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise HelperFailed(f"credential helper {name} {action} gave no answer in {timeout} s (killed); "
-                                   f"fix it, or set {TIMEOUT_ENV}")
-            for key, _ in selector.select(left):
-                piece = os.read(key.fd, 65536)
-                if not piece:
-                    selector.unregister(key.fileobj)
-                    continue
-                total += len(piece)
-                if total > MAX_OUTPUT:
-                    raise HelperFailed(f"credential helper {name} {action} printed over {MAX_OUTPUT // 1024} KiB "
-                                       "(killed); fix or replace it")
-                chunks[key.fd].append(piece)
-    try:
-        proc.wait(max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        raise HelperFailed(f"credential helper {name} {action} did not exit in {timeout} s (killed)") from None
-    out, err = (b"".join(chunks[s.fileno()]).decode("utf-8", "replace") for s in (proc.stdout, proc.stderr))
-    return out, err
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # its children too: one holding our pipe would outlive it
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.wait()

@@ -15,6 +15,7 @@ from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, pars
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference, is_tag
 from modelpack.store.auth import merge_scopes
+from modelpack.store.blob_digest import unless_a_blob
 from modelpack.store.blobstream import ResumableBlob
 from modelpack.store.bodies import finish
 from modelpack.store.client import RegistryClient
@@ -252,7 +253,8 @@ class RegistryRepository(OwnsOptions):
     def resolve(self, version: str) -> Descriptor:
         resp = self.client.send("HEAD", f"{self._prefix}/manifests/{version}", headers={"Accept": ACCEPT_MANIFESTS},
                                 what=f"{self.client.host}/{self.name}:{version}" if not digests.is_digest(version)
-                                else f"{self.client.host}/{self.name}@{version}")
+                                else f"{self.client.host}/{self.name}@{version}",
+                                before_retry=unless_a_blob(self, version))
         finish(resp)
         digest = resp.headers.get("Docker-Content-Digest")
         size = resp.headers.get("Content-Length")
@@ -268,7 +270,8 @@ class RegistryRepository(OwnsOptions):
         what = (f"{self.client.host}/{self.name}@{version}" if digests.is_digest(version)
                 else f"{self.client.host}/{self.name}:{version}")
         resp = self.client.send("GET", f"{self._prefix}/manifests/{version}", headers={"Accept": ACCEPT_MANIFESTS},
-                                limit=MAX_MANIFEST_BYTES, what=f"manifest of {what}")
+                                limit=MAX_MANIFEST_BYTES, what=f"manifest of {what}",
+                                before_retry=unless_a_blob(self, version))
         data = resp.content
         digest = digests.of_bytes(data)
         if digests.is_digest(version) and digest != version:

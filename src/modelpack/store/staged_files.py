@@ -21,6 +21,7 @@ from pathlib import Path
 from modelpack.confined import Confined
 from modelpack.file_attributes import restore_attributes
 from modelpack.filecopy import clone_or_copy
+from modelpack.files import current_umask
 from modelpack.oci.descriptor import Descriptor, Manifest
 from modelpack.output_folder import discard_work_folder, release_work_folder, work_folder
 from modelpack.unpacking import (
@@ -56,6 +57,7 @@ class StagedFiles:
         self._folder: Path | None = None
         self._confined: Confined | None = None
         self._discarded = False  # after `discard`, nothing more is claimed (a late small blob makes no new folder)
+        self._umask = current_umask()  # (read once: modes are given file by file)
 
     @staticmethod
     def applies(manifest: Manifest, merge: bool) -> bool:
@@ -87,7 +89,7 @@ class StagedFiles:
 
     def received(self, path: Path, layer: Descriptor) -> None:
         """The file claimed for `layer`, at `path`, holds its verified bytes: it gets the layer's mode and time."""
-        restore_attributes(path, layer)
+        restore_attributes(path, layer, self._umask)
         with self._lock:
             self._received.add(self._rel(layer))
 
@@ -112,7 +114,7 @@ class StagedFiles:
                 target = folder / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 clone_or_copy(verified_path[layer.digest], confined.place(rel))
-                restore_attributes(target, layer)
+                restore_attributes(target, layer, self._umask)
             if rename_into_place(folder, self.output):
                 release_work_folder(folder)
             else:  # another process (a second pull into the same folder) filled the output meanwhile
