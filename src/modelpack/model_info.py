@@ -13,6 +13,8 @@ from typing import Any
 from modelpack.errors import UsageError
 from modelpack.formats import layer_kind
 from modelpack.image.kinds import platform_name, refuse_image_as_model
+from modelpack.metadata.disagreement import Disagreement, disagreements
+from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest
 from modelpack.readers import read_fields
 from modelpack.unpacking import layer_path
@@ -220,6 +222,15 @@ class ModelInfo:
     def total_size(self) -> int:
         return sum(f.size for f in self.files)
 
+    @property
+    def disagreements(self) -> list[Disagreement]:
+        """Fields a model-spec config and the manifest annotations both record, differently (never for what
+        modelpack packs; `ls` shows the annotations' value, `metadata` the one `metadata_view` prefers)."""
+        node = self.manifest
+        if not isinstance(node, Manifest) or not mt.is_model_config(node.config.media_type):
+            return []
+        return disagreements(node.annotations, self.config)
+
     # -- output ------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """The `inspect --json` document."""
@@ -241,6 +252,7 @@ class ModelInfo:
             return out
         out["config"] = node.config.to_json()
         out["metadata"] = self.metadata
+        out["metadataDisagreements"] = [d.to_json() for d in self.disagreements]
         out["layers"] = [f.to_json() for f in self.files]
         out["totalSize"] = self.total_size
         return out

@@ -313,6 +313,8 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
     if absent:
         click.echo(f"Partial: {plural(len(absent), 'layer')} not in the local store (a pull without "
                    "--include/--exclude/--kind fetches them)")
+    for disagreement in info.disagreements:
+        warning(disagreement.sentence(info.metadata.get(disagreement.field)))
 
 
 @click.command()

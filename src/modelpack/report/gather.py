@@ -64,6 +64,8 @@ def gather(reference: str | Place, keys: Sequence[str | Path] = (), *, local: bo
     repo, _ = open_place(place, options=options, store=local_store, local=local, mirrors=True)  # read only
     facts = ReportFacts(str(place), info.digest, _repository(place), _now(), f"modelpack {__version__}",
                         _identity(place, info))
+    for disagreement in info.disagreements:
+        facts.note("identity", disagreement.sentence(info.metadata.get(disagreement.field)))
     _describe(facts, info, repo)
     facts.architecture = {k: v for k, v in (
         ("family", info.family), ("architecture", info.architecture), ("paramSize", info.param_size),
