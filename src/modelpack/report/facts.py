@@ -106,6 +106,7 @@ class ReportFacts:
     description: str | None = None
     doc_url: str | None = None
     capabilities: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # the model's labels (stage, owner, ...), as recorded
     readme_path: str | None = None
     readme: str | None = None
     architecture: dict[str, Any] = field(default_factory=dict)

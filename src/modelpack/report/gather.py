@@ -118,6 +118,8 @@ def _describe(facts: ReportFacts, info: ModelInfo, repo: Storage) -> None:
     facts.doc_url = str(doc_url) if doc_url else None
     capabilities = info.metadata.get("capabilities")
     facts.capabilities = flatten(capabilities) if isinstance(capabilities, dict) else {}
+    labels = info.metadata.get("labels")
+    facts.labels = {str(k): str(v) for k, v in sorted(labels.items())} if isinstance(labels, dict) else {}
     readme = read_readme(repo, info, MAX_README_BYTES)
     if readme is None:
         return

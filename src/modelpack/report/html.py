@@ -24,7 +24,8 @@ def render_html(facts: ReportFacts) -> str:
         The page (UTF-8 text).
     """
     return _template().render(f=facts, sections={key: (title, annex) for key, title, annex in SECTIONS},
-                              capability_rows=[(f"Capability: {k}", _json(v)) for k, v in facts.capabilities.items()],
+                              capability_rows=[(f"Capability: {k}", _json(v)) for k, v in facts.capabilities.items()]
+                              + [(f"Label: {k}", v) for k, v in facts.labels.items()],
                               not_covered=NOT_COVERED, lineage_end=ending(facts.lineage))
 
 

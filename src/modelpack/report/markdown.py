@@ -76,7 +76,8 @@ def _identity(f: ReportFacts) -> list[str]:
 
 def _description(f: ReportFacts) -> list[str]:
     out = [md(f.description, line_start=True) + "\n" if f.description else "No description recorded.\n"]
-    out += _kv([("Documentation", f.doc_url), *((f"Capability: {k}", v) for k, v in f.capabilities.items())])
+    out += _kv([("Documentation", f.doc_url), *((f"Capability: {k}", v) for k, v in f.capabilities.items()),
+                *((f"Label: {k}", v) for k, v in f.labels.items())])
     if f.readme is not None:
         text = clean(f.readme, keep="\n\t")
         fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
