@@ -13,28 +13,12 @@ from pathlib import Path
 import pytest
 
 import modelpack as mp
-from helpers import modelpack
+from helpers import modelpack, push_edited_manifest
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
 from ui_support import Pages, push_version
 
 PLAIN = ClientOptions(plain_http=True)
-MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def _edited(registry: Registry, repo: str, annotations: dict[str, str], tag: str) -> str:
-    """Push the manifest of `repo:1.0` again under `tag`, its annotations changed; the reference."""
-    name = repo.split("/", 1)[1]
-    session = registry.session()
-    base = f"http://{registry.host}/v2/{name}/manifests"
-    got = session.get(f"{base}/1.0", headers={"Accept": MANIFEST}, timeout=30)
-    got.raise_for_status()
-    manifest = got.json()
-    manifest["annotations"].update(annotations)
-    put = session.put(f"{base}/{tag}", data=json.dumps(manifest).encode(), headers={"Content-Type": MANIFEST},
-                      timeout=30)
-    put.raise_for_status()
-    return f"{repo}:{tag}"
 
 
 @pytest.fixture
@@ -46,7 +30,7 @@ def model(registry: Registry, tmp_path: Path) -> tuple[Registry, str]:
 
 def test_inspect_warns_when_annotations_and_config_disagree(model: tuple[Registry, str]) -> None:
     registry, repo = model
-    edited = _edited(registry, repo, {"org.opencontainers.image.version": "9.9"}, "edited")
+    edited = push_edited_manifest(registry, f"{repo}:1.0", {"org.opencontainers.image.version": "9.9"}, "edited")
     listed = modelpack("ls", "--plain-http", repo)
     assert listed.code == 0, listed.err
     assert "9.9" in listed.out  # what a listing (and a registry UI) shows: the annotation
@@ -66,7 +50,8 @@ def test_agreeing_fields_and_one_time_written_two_ways_are_not_disagreements(mod
     assert plain.code == 0 and "disagree" not in plain.err, plain.err
     created = mp.inspect(f"{repo}:1.0", remote_only=True, options=PLAIN).created
     assert created is not None and created.endswith("Z")
-    same_moment = _edited(registry, repo, {"org.opencontainers.image.created": created[:-1] + ".000+00:00"}, "t")
+    same_moment = push_edited_manifest(registry, f"{repo}:1.0",
+                                       {"org.opencontainers.image.created": created[:-1] + ".000+00:00"}, "t")
     shown = modelpack("inspect", "--remote", "--plain-http", same_moment)
     assert shown.code == 0 and "disagree" not in shown.err, shown.err
 
@@ -74,8 +59,9 @@ def test_agreeing_fields_and_one_time_written_two_ways_are_not_disagreements(mod
 @pytest.mark.parametrize("fmt", ["md", "html"])
 def test_the_report_notes_the_disagreement(model: tuple[Registry, str], fmt: str) -> None:
     registry, repo = model
-    edited = _edited(registry, repo, {"org.opencontainers.image.version": "9.9",
-                                      "org.opencontainers.image.description": "<b>edited</b>"}, "edited")
+    edited = push_edited_manifest(registry, f"{repo}:1.0", {"org.opencontainers.image.version": "9.9",
+                                                            "org.opencontainers.image.description": "<b>edited</b>"},
+                                  "edited")
     made = modelpack("report", "--plain-http", "--format", fmt, edited)
     assert made.code == 0, made.err
     start, end = ("## Identity", "## Description") if fmt == "md" else ('id="identity"', 'id="description"')
@@ -90,7 +76,7 @@ def test_the_report_notes_the_disagreement(model: tuple[Registry, str], fmt: str
 
 def test_the_ui_version_page_notes_the_disagreement(model: tuple[Registry, str], ui: Callable[..., str]) -> None:
     registry, repo = model
-    edited = _edited(registry, repo, {"org.opencontainers.image.version": "9.9"}, "edited")
+    edited = push_edited_manifest(registry, f"{repo}:1.0", {"org.opencontainers.image.version": "9.9"}, "edited")
     pages = Pages(ui([registry.host]))
     page = pages.get(f"/v/{edited}")  # redirected to the digest
     assert "disagree on version: the annotations say &#34;9.9&#34;, the config &#34;1.0&#34;" in page
