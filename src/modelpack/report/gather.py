@@ -88,7 +88,7 @@ def gather(reference: str | Place, keys: Sequence[str | Path] = (), *, local: bo
     try:
         facts.referrers = integrity.attached(repo, info.digest, problems)
         facts.key_checks = integrity.check_keys(repo, info.digest, [Path(k) for k in keys], facts.referrers,
-                                                facts.provenance)
+                                                facts.provenance, facts.statements)
     except ModelpackError as exc:
         problems.append(str(exc))
     for problem in problems:
