@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelpack.errors import IntegrityError, UnsupportedArtifactError
+from modelpack.metadata.mapping import malformed_annotation
 from modelpack.model_info import ModelInfo
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.query import SORT, WHERE, check_fields, natural_key, parse_condition, sort_key
@@ -76,7 +77,7 @@ def list_versions(repo: RepositoryStorage, cache: LayoutStore, where: list[str] 
             continue
         version = _describe(tag, desc, node)
         for annotation in version.malformed:
-            refused.setdefault(f"ignored its malformed {annotation} annotation", []).append(tag)
+            refused.setdefault(malformed_annotation(annotation), []).append(tag)
         every.append(version)
     for reason, named in refused.items():
         (warn or _log.warning)(f"{_tag_list(named)}: {reason}")

@@ -315,6 +315,10 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
                    "--include/--exclude/--kind fetches them)")
     for disagreement in info.disagreements:
         warning(disagreement.sentence(info.metadata.get(disagreement.field)))
+    from modelpack.metadata.mapping import malformed_annotation
+
+    for key in info.malformed:  # as `ls` says it: what the artifact records, left out
+        warning(f"{info.reference}: {malformed_annotation(key)}")
 
 
 @click.command()
