@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import modelpack as mp
 from modelpack.store.options import ClientOptions
+
+if TYPE_CHECKING:
+    from registry_process import Registry
 
 
 @dataclass
@@ -148,3 +153,20 @@ def push_legacy_signature(tag_ref: str, subject: str, public_path: Path, *, opti
     repo.put_manifest(Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json",
                                  digest=digests.of_bytes(manifest), size=len(manifest)), manifest, tag)
     return tag
+
+
+def push_edited_manifest(registry: Registry, ref: str, annotations: dict[str, str], tag: str) -> str:
+    """Push the manifest `ref` (`HOST/REPO:TAG` on `registry`) again under `tag`, its annotations updated with
+    `annotations`, as a hand or another tool could write it; the new reference."""
+    repo, old_tag = ref.split("/", 1)[1].rsplit(":", 1)
+    media_type = "application/vnd.oci.image.manifest.v1+json"
+    session = registry.session()
+    base = f"http{'s' if registry.tls else ''}://{registry.host}/v2/{repo}/manifests"
+    got = session.get(f"{base}/{old_tag}", headers={"Accept": media_type}, timeout=30)
+    got.raise_for_status()
+    manifest = got.json()
+    manifest["annotations"].update(annotations)
+    put = session.put(f"{base}/{tag}", data=json.dumps(manifest).encode(), headers={"Content-Type": media_type},
+                      timeout=30)
+    put.raise_for_status()
+    return f"{registry.host}/{repo}:{tag}"

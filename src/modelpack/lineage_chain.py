@@ -67,10 +67,12 @@ def chain(start: str, read: Callable[[str], ModelInfo]) -> Iterator[dict[str, An
 
     Raises:
         IntegrityError: a parent annotation is not a registry reference, or the chain loops.
-        ModelpackError: what `read` raises (an unreachable or missing parent).
+        ModelpackError: what `read` raises (the model unreachable or missing; a parent unreachable, the
+            line then naming it and the model that records it, the error's type kept).
     """
     seen: set[str] = set()
     current: str | None = start
+    child = start
     for _ in range(MAX_DEPTH):
         if current is None:
             return
@@ -85,12 +87,19 @@ def chain(start: str, read: Callable[[str], ModelInfo]) -> Iterator[dict[str, An
             yield {"reference": current, "digest": Reference.parse(current).digest, "name": None, "version": None,
                    "parent": None, "missing": True}
             return
+        except ModelpackError as exc:
+            if current == start:
+                raise
+            # Named: "cannot connect to HOST" alone reads as the user's own registry being down.
+            where = f"cannot read {current}, the parent {child} records: "
+            raise reword(exc, Wording(where + exc.wording.api, where + exc.wording.cli), exc.advice) from None
         parent = info.metadata.get("parent")  # raw: the artifact's claim, checked below
         yield {"reference": current, "digest": info.digest, "name": info.metadata.get("name"),
                "version": info.metadata.get("version"), "parent": parent, "missing": False}
         if info.digest in seen:
             raise IntegrityError(f"lineage of {start} loops back to {info.digest} ({current})")
         seen.add(info.digest)
+        child = current
         current = _parent_reference(current, parent) if parent is not None else None
 
 
@@ -102,7 +111,8 @@ def _parent_reference(child: str, parent: object) -> str:
     try:
         ref = Reference.parse(parent)
     except InvalidReferenceError as exc:
-        raise IntegrityError(f"{where} is not a valid reference: {exc}") from None
+        # Without its advice: how to write a layout (`copy_model`) is no fix for someone else's annotation.
+        raise IntegrityError(f"{where} is not a valid reference: {exc.failure}") from None
     if not ref.registry:
         raise IntegrityError(f"{where} ({parent!r}) names no registry")
     if str(ref).lower().startswith("oci:"):  # would be read as a local OCI layout (`oci:DIR`), not a registry

@@ -13,6 +13,8 @@ from typing import Any
 from modelpack.errors import UsageError
 from modelpack.formats import layer_kind
 from modelpack.image.kinds import platform_name, refuse_image_as_model
+from modelpack.metadata.disagreement import Disagreement, disagreements
+from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest
 from modelpack.readers import read_fields
 from modelpack.unpacking import layer_path
@@ -66,6 +68,7 @@ class ModelInfo:
     files: tuple[FileInfo, ...] = ()
     source_format: str = "modelpack"
     entries: tuple[IndexEntry, ...] = ()  # an index's manifests (see `with_entry_types`)
+    malformed: tuple[str, ...] = ()  # annotation keys left out of `metadata` as not well formed
 
     @classmethod
     def read(cls, reference: str, descriptor: Descriptor, manifest: Manifest | Index,
@@ -77,21 +80,24 @@ class ModelInfo:
             descriptor: the manifest's (or index's) descriptor.
             manifest: the parsed manifest or index.
             config: its parsed config blob, or None when it was not read (`ls`) or is not JSON.
-            malformed: collects the annotation keys left out as not well formed.
+            malformed: collects the annotation keys left out as not well formed (also kept in `malformed`).
 
         Returns:
             The model, its metadata read by the reader of whichever format wrote it.
         """
-        source_format, metadata = read_fields(manifest, config, malformed)
+        found: list[str] = []
+        source_format, metadata = read_fields(manifest, config, found)
+        if malformed is not None:
+            malformed.extend(key for key in found if key not in malformed)
         if isinstance(manifest, Index):
             entries = tuple(IndexEntry(child.digest, child.size, child.media_type,
                                        platform_name(child.platform) if child.platform else None,
                                        child.artifact_type) for child in manifest.manifests)
             return cls(reference, descriptor, manifest, config, metadata, source_format=source_format,
-                       entries=entries)
+                       entries=entries, malformed=tuple(found))
         files = tuple(FileInfo(layer_path(layer), layer_kind(layer.media_type), layer.media_type, layer.digest,
                                layer.size) for layer in manifest.layers)
-        return cls(reference, descriptor, manifest, config, metadata, files, source_format)
+        return cls(reference, descriptor, manifest, config, metadata, files, source_format, malformed=tuple(found))
 
     # -- identity ----------------------------------------------------------------------------------
     @property
@@ -220,6 +226,15 @@ class ModelInfo:
     def total_size(self) -> int:
         return sum(f.size for f in self.files)
 
+    @property
+    def disagreements(self) -> list[Disagreement]:
+        """Fields a model-spec config and the manifest annotations both record, differently (never for what
+        modelpack packs; `ls` shows the annotations' value, `metadata` the one `metadata_view` prefers)."""
+        node = self.manifest
+        if not isinstance(node, Manifest) or not mt.is_model_config(node.config.media_type):
+            return []
+        return disagreements(node.annotations, self.config)
+
     # -- output ------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """The `inspect --json` document."""
@@ -241,6 +256,8 @@ class ModelInfo:
             return out
         out["config"] = node.config.to_json()
         out["metadata"] = self.metadata
+        out["metadataDisagreements"] = [d.to_json() for d in self.disagreements]
+        out["malformedAnnotations"] = list(self.malformed)
         out["layers"] = [f.to_json() for f in self.files]
         out["totalSize"] = self.total_size
         return out

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelpack.errors import IntegrityError, UnsupportedArtifactError
+from modelpack.metadata.mapping import malformed_annotation
 from modelpack.model_info import ModelInfo
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.query import SORT, WHERE, check_fields, natural_key, parse_condition, sort_key
@@ -34,6 +35,7 @@ class Version:
     metadata: dict[str, Any] = field(default_factory=dict)
     malformed: list[str] = field(default_factory=list)  # annotation keys left out of `metadata`
     model: ModelInfo | None = None  # the typed view (from the manifest alone: ls reads no config)
+    signed_by: tuple[str, ...] | None = None  # the keys a signature verifies with (None: no key was given)
 
     def record(self) -> dict[str, Any]:
         """What --where and --sort look at: the metadata, plus tag, digest and size."""
@@ -42,7 +44,8 @@ class Version:
     def to_json(self) -> dict[str, Any]:
         return {"tag": self.tag, "digest": self.digest, "size": self.size, "artifactType": self.artifact_type,
                 "version": self.metadata.get("version"), "created": self.metadata.get("created"),
-                "metrics": self.metadata.get("metrics", {}), "metadata": self.metadata}
+                "metrics": self.metadata.get("metrics", {}), "metadata": self.metadata,
+                **({"signedBy": list(self.signed_by)} if self.signed_by is not None else {})}
 
 
 def list_versions(repo: RepositoryStorage, cache: LayoutStore, where: list[str] | tuple[str, ...] = (),
@@ -76,7 +79,7 @@ def list_versions(repo: RepositoryStorage, cache: LayoutStore, where: list[str] 
             continue
         version = _describe(tag, desc, node)
         for annotation in version.malformed:
-            refused.setdefault(f"ignored its malformed {annotation} annotation", []).append(tag)
+            refused.setdefault(malformed_annotation(annotation), []).append(tag)
         every.append(version)
     for reason, named in refused.items():
         (warn or _log.warning)(f"{_tag_list(named)}: {reason}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpack import advice
@@ -38,6 +39,7 @@ def list_versions(
     options: ClientOptions | None = None,
     store: LayoutStore | None = None,
     warn: Callable[[str], None] | None = None,
+    keys: Sequence[str | Path] = (),
 ) -> list[Version]:
     """Every tag of a repository with its digest, version, created time, metrics and size, filtered
     and sorted. A version whose manifest or metadata is malformed is left out (or its field is), said
@@ -51,15 +53,20 @@ def list_versions(
         options: how to reach the registry.
         store: the local store, which keeps each manifest read (default: MODELPACK_HOME's).
         warn: told each malformed version or field in one line.
+        keys: public keys (cosign.pub) to check each version's signatures with, as `verify` does; each
+            version's `signed_by` then names (as given) those that verify one.
 
     Returns:
-        The versions (`tag`, `digest`, `size`, `metadata`, `model`).
+        The versions (`tag`, `digest`, `size`, `metadata`, `model`, `signed_by`).
 
     Raises:
-        UsageError: the repository names a tag or digest, or a condition or sort field is malformed.
+        UsageError: the repository names a tag or digest, a condition or sort field is malformed, or a key
+            cannot be read (before any request).
         NotFoundError: no such repository.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
+    from modelpack.signatures.key_status import verified_by
+    from modelpack.signatures.keys import load_public_key
     from modelpack.versions import list_versions as _list
 
     if isinstance(repository, str) and not is_layout(repository):
@@ -71,8 +78,15 @@ def list_versions(
         if named.tag or named.digest:  # it was silently ignored: the listing looked like an answer about it
             raise UsageError(f"{repository}: ls lists every version of a repository; name the repository "
                              f"alone ({place.name}), or use inspect for one version")
+    public = [(str(path), load_public_key(Path(path))) for path in keys]  # a bad key: refused first
     repo = open_layout(place) if isinstance(place, LayoutReference) else remote(place, options, mirrors=True)
-    return _list(repo, _store(store), list(where), sort, warn=warn)
+    versions = _list(repo, _store(store), list(where), sort, warn=warn)
+    if public:
+        digests = list(dict.fromkeys(v.digest for v in versions))
+        with worker_pool(8, "ls-signatures") as pool:
+            signed = dict(zip(digests, pool.map(lambda d: verified_by(repo, d, public)[0], digests), strict=True))
+        versions = [replace(v, signed_by=signed[v.digest]) for v in versions]
+    return versions
 
 
 @closes_own_options

@@ -19,6 +19,7 @@ from modelpack.cli.common import (
     print_json,
     warning,
 )
+from modelpack.cli.file_types import RegularFile
 
 if TYPE_CHECKING:
     from modelpack.api.remote_removal import Removal
@@ -182,26 +183,29 @@ def resolve(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
               help="Filter, e.g. 'metrics.accuracy>=0.9', 'labels.stage=prod'. Repeatable (all must hold).")
 @click.option("--sort", metavar="KEY", help="Sort by a field; '-' in front for descending, e.g. -metrics.accuracy. "
                                            "Default: newest first (-created).")
+@click.option("--key", "keys", multiple=True, type=RegularFile(),
+              help="Public key (cosign.pub): a SIGNED column names the keys each version's signature verifies "
+                   "with, as `verify` checks it. Repeatable.")
 @network_options
 @json_option
 @handle_errors
-def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bool, insecure: bool,
-       ca_file: str | None, verbose: bool, as_json: bool) -> None:
+def ls(repository: str, where: tuple[str, ...], sort: str | None, keys: tuple[str, ...], plain_http: bool,
+       insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """List every version of a model in a registry with its digest, version, created time, metrics and
     size (manifests only; cached by digest). `ls HOST` lists the registry's repositories instead."""
     from modelpack import api
     from modelpack.oci.reference import is_registry_host
 
     if is_registry_host(repository):
-        if where or sort:
-            raise click.UsageError("--where and --sort apply to a repository's versions, not to `ls HOST`")
+        if where or sort or keys:
+            raise click.UsageError("--where, --sort and --key apply to a repository's versions, not to `ls HOST`")
         _list_repositories(repository, client_options(plain_http, insecure, ca_file, verbose), as_json)
         return
     if sort is not None and not sort.strip("-+ "):
         raise click.UsageError("--sort needs a field, e.g. metrics.accuracy or -created")
     versions = api.list_versions(repository, where, sort,
                                  options=client_options(plain_http, insecure, ca_file, verbose),
-                                 warn=warning)
+                                 warn=warning, keys=keys)
     if as_json:
         print_json([v.to_json() for v in versions])
         return
@@ -214,12 +218,17 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, plain_http: bo
     shown = [(_cell(v.metadata.get("version")), _cell(v.metadata.get("created"))) for v in versions]
     v_width = max(10, *(len(version) for version, _ in shown))
     c_width = max(20, *(len(created) for _, created in shown))
+    # The keys that verify each version (as given; `-`: none of them), when --key was given.
+    signed = [clean(", ".join(v.signed_by) or "-") if v.signed_by is not None else None for v in versions]
+    s_width = max([6, *(len(text) for text in signed if text is not None)])
+    signed_head = f"{'SIGNED':<{s_width}}  " if keys else ""
     click.echo(f"{'TAG':<{width}}  {'DIGEST':<19}  {'VERSION':<{v_width}}  {'CREATED':<{c_width}}  {'SIZE':>10}  "
-               "METRICS")
-    for v, (version, created) in zip(versions, shown, strict=True):
+               f"{signed_head}METRICS")
+    for v, (version, created), signer in zip(versions, shown, signed, strict=True):
         metrics = ", ".join(f"{k}={val}" for k, val in sorted((v.metadata.get("metrics") or {}).items()))
         click.echo(f"{clean(v.tag):<{width}}  {clean(v.digest[:19]):<19}  {version:<{v_width}}  "
-                   f"{created:<{c_width}}  {human_size(v.size):>10}  {clean(metrics or '-')}")
+                   f"{created:<{c_width}}  {human_size(v.size):>10}  "
+                   f"{f'{signer:<{s_width}}  ' if signer is not None else ''}{clean(metrics or '-')}")
 
 
 def _list_repositories(registry: str, options: ClientOptions, as_json: bool) -> None:
@@ -313,6 +322,12 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
     if absent:
         click.echo(f"Partial: {plural(len(absent), 'layer')} not in the local store (a pull without "
                    "--include/--exclude/--kind fetches them)")
+    for disagreement in info.disagreements:
+        warning(disagreement.sentence(info.metadata.get(disagreement.field)))
+    from modelpack.metadata.mapping import malformed_annotation
+
+    for key in info.malformed:  # as `ls` says it: what the artifact records, left out
+        warning(f"{info.reference}: {malformed_annotation(key)}")
 
 
 @click.command()

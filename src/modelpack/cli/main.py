@@ -10,6 +10,7 @@ import click
 
 from modelpack.cli.command_modules import LazyGroup
 from modelpack.cli.common import configure_logging, global_verbose_option, silence_stdout
+from modelpack.cli.repeated_options import refuse_repeated
 from modelpack.cli.stops import ignore_stop_signals_once_done, stopped
 from modelpack.version import __version__
 
@@ -28,7 +29,10 @@ class _Commands(LazyGroup):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         if args and args[0] in _OTHER_WORDS and self.get_command(ctx, args[0]) is None:
             raise click.UsageError(f"No such command {args[0]!r}: {_OTHER_WORDS[args[0]]}", ctx)
-        return super().resolve_command(ctx, args)
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            refuse_repeated(command, rest, ctx)
+        return name, command, rest
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

@@ -155,6 +155,11 @@ def metadata_view(annotations: dict[str, str] | None, config: dict[str, Any] | N
     return dict(sorted(view.items()))
 
 
+def malformed_annotation(key: str) -> str:
+    """How `ls`, `inspect` and `report` say a structured annotation was left out (`metadata_view`'s `malformed`)."""
+    return f"ignored its malformed {key} annotation (not JSON of its field's shape)"
+
+
 def _well_formed(alias: str, value: Any) -> bool:
     """Whether a structured annotation has its field's shape (metrics: name -> finite number, ...)."""
     if alias in ("datasets", "authors"):

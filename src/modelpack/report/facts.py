@@ -25,6 +25,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
 )
 # Said where Annex IV asks for a fact the model does not record (a row left out read as forgotten).
 NOT_RECORDED = "not recorded (authors in modelpack.yaml)"
+STATEMENT_CUT = "only the beginning is shown: verify-attestation --type TYPE prints the whole predicate"
 NOT_COVERED = ("The provider's own parts of the technical documentation are not in the registry and so not here: "
                "human oversight (Annex IV 2(e)), risk management (5), harmonised standards (7) and the EU "
                "declaration of conformity (8).")
@@ -83,6 +84,17 @@ class KeyCheck:
 
 
 @dataclass
+class Statement:
+    """A verified attestation's predicate shown whole (an evaluation, a test report, a scan), as its signer
+    wrote it: SLSA v1 provenance is summarised instead, and SBOMs (a document of their own) are not shown."""
+
+    key: str  # the key it verified with
+    predicate_type: str
+    text: str  # the predicate as indented JSON, at most integrity.MAX_STATEMENT characters
+    cut: bool = False  # the predicate was longer: the text is its beginning
+
+
+@dataclass
 class Sibling:
     """Another version in the repository (or this one under another tag)."""
 
@@ -106,6 +118,7 @@ class ReportFacts:
     description: str | None = None
     doc_url: str | None = None
     capabilities: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # the model's labels (stage, owner, ...), as recorded
     readme_path: str | None = None
     readme: str | None = None
     architecture: dict[str, Any] = field(default_factory=dict)
@@ -118,6 +131,7 @@ class ReportFacts:
     referrers: list[Referrer] = field(default_factory=list)
     key_checks: list[KeyCheck] = field(default_factory=list)
     provenance: list[dict[str, Any]] = field(default_factory=list)  # verified SLSA v1 provenance, summarised
+    statements: list[Statement] = field(default_factory=list)  # other verified attestations' predicates
     tags: list[str] = field(default_factory=list)  # the tags naming this digest
     siblings: list[Sibling] = field(default_factory=list)
     monitoring: dict[str, Any] = field(default_factory=dict)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import InvalidReferenceError, ModelpackError
 from modelpack.lineage_chain import within
+from modelpack.metadata.mapping import malformed_annotation
 from modelpack.model_diff import flatten
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, open_place, parse_place
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 MAX_README_BYTES = 256 * 1024
 MAX_FILES = 200  # files listed (the total is always given)
 MAX_TAGS = 500  # tags of the repository read for the lifecycle section
+_MALFORMED_SECTION = {"metrics": "evaluation", "hyperparameters": "hyperparameters", "datasets": "data",
+                      "labels": "description", "capabilities": "description"}  # else identity (authors)
 METRIC_NAMES = ("modelpack_model_info", "modelpack_requests_total", "modelpack_request_errors_total",
                 "modelpack_request_duration_seconds")  # serve/metrics.py's series (counters get _total)
 
@@ -64,6 +67,11 @@ def gather(reference: str | Place, keys: Sequence[str | Path] = (), *, local: bo
     repo, _ = open_place(place, options=options, store=local_store, local=local, mirrors=True)  # read only
     facts = ReportFacts(str(place), info.digest, _repository(place), _now(), f"modelpack {__version__}",
                         _identity(place, info))
+    for disagreement in info.disagreements:
+        facts.note("identity", disagreement.sentence(info.metadata.get(disagreement.field)))
+    for key in info.malformed:  # in the section that would have shown it ("No metrics recorded" was not all)
+        field = key.rsplit(".", 1)[-1].removesuffix("+json")
+        facts.note(_MALFORMED_SECTION.get(field, "identity"), malformed_annotation(key))
     _describe(facts, info, repo)
     facts.architecture = {k: v for k, v in (
         ("family", info.family), ("architecture", info.architecture), ("paramSize", info.param_size),
@@ -86,7 +94,7 @@ def gather(reference: str | Place, keys: Sequence[str | Path] = (), *, local: bo
     try:
         facts.referrers = integrity.attached(repo, info.digest, problems)
         facts.key_checks = integrity.check_keys(repo, info.digest, [Path(k) for k in keys], facts.referrers,
-                                                facts.provenance)
+                                                facts.provenance, facts.statements)
     except ModelpackError as exc:
         problems.append(str(exc))
     for problem in problems:
@@ -116,6 +124,8 @@ def _describe(facts: ReportFacts, info: ModelInfo, repo: Storage) -> None:
     facts.doc_url = str(doc_url) if doc_url else None
     capabilities = info.metadata.get("capabilities")
     facts.capabilities = flatten(capabilities) if isinstance(capabilities, dict) else {}
+    labels = info.metadata.get("labels")
+    facts.labels = {str(k): str(v) for k, v in sorted(labels.items())} if isinstance(labels, dict) else {}
     readme = read_readme(repo, info, MAX_README_BYTES)
     if readme is None:
         return

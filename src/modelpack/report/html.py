@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from modelpack.cli.escape import clean
-from modelpack.report.facts import NOT_COVERED, NOT_RECORDED, SECTIONS, ReportFacts, size_text
+from modelpack.report.facts import NOT_COVERED, NOT_RECORDED, SECTIONS, STATEMENT_CUT, ReportFacts, size_text
 from modelpack.report.lineage import ending
 
 
@@ -24,7 +24,8 @@ def render_html(facts: ReportFacts) -> str:
         The page (UTF-8 text).
     """
     return _template().render(f=facts, sections={key: (title, annex) for key, title, annex in SECTIONS},
-                              capability_rows=[(f"Capability: {k}", _json(v)) for k, v in facts.capabilities.items()],
+                              capability_rows=[(f"Capability: {k}", _json(v)) for k, v in facts.capabilities.items()]
+                              + [(f"Label: {k}", v) for k, v in facts.labels.items()],
                               not_covered=NOT_COVERED, lineage_end=ending(facts.lineage))
 
 
@@ -38,6 +39,7 @@ def _template() -> Any:
     env.filters["visible"] = _visible
     env.globals["size_text"] = size_text
     env.globals["not_recorded"] = NOT_RECORDED
+    env.globals["statement_cut"] = STATEMENT_CUT
     return env.get_template("report.html.j2")
 
 

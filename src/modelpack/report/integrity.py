@@ -5,16 +5,17 @@ walked, as everywhere else."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from modelpack.errors import ModelpackError, NotFoundError, TransportError, VerificationError
 from modelpack.oci import mediatypes as mt
-from modelpack.report.facts import KeyCheck, Referrer
+from modelpack.report.facts import KeyCheck, Referrer, Statement
 from modelpack.signatures.attestations import DSSE_ENVELOPE, LEGACY_PREDICATE_ANNOTATION, verify_attestations
 from modelpack.signatures.dsse import COSIGN_PREDICATE
 from modelpack.signatures.lookup import fallback_tag, legacy_layers, reachable, referrers, signature_manifest
-from modelpack.signatures.predicates import SLSA_1
+from modelpack.signatures.predicates import CYCLONEDX, SLSA_1, SPDX
 from modelpack.signatures.referrers import PREDICATE_ANNOTATION, SIMPLE_SIGNING, verify_signatures
 from modelpack.store.target import Storage
 
@@ -22,6 +23,9 @@ MAX_TEXT = 500  # characters of one provenance field shown
 MAX_CLAIMED = 20  # verified signatures whose signed annotations are shown, per key
 MAX_CLAIMS = 20  # annotations shown per signature
 MAX_DEPENDENCIES = 50
+MAX_STATEMENTS = 20  # verified attestations whose predicate is shown, in all
+MAX_STATEMENT = 8192  # characters of one predicate shown (as indented JSON)
+_NOT_SHOWN = (SLSA_1, CYCLONEDX, SPDX)  # provenance is summarised; an SBOM is a document of its own
 
 
 def attached(repo: Storage, digest: str, problems: list[str]) -> list[Referrer]:
@@ -71,7 +75,8 @@ def attached(repo: Storage, digest: str, problems: list[str]) -> list[Referrer]:
 
 
 def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referrer],
-               provenance: list[dict[str, Any]] | None = None) -> list[KeyCheck]:
+               provenance: list[dict[str, Any]] | None = None,
+               statements: list[Statement] | None = None) -> list[KeyCheck]:
     """Verify the model's signatures, and its attestations of every predicate type found, with each key;
     each Referrer that verifies is marked with the key's name.
 
@@ -81,6 +86,8 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
         keys: public keys (cosign.pub).
         found: what `attached` listed (marked in place).
         provenance: collects a summary of each SLSA v1 provenance that verified (`provenance_summary`).
+        statements: collects the predicate of every other attestation that verified (an evaluation's results:
+            Annex IV 2(g) asks for signed test reports), SBOMs but for, at most MAX_STATEMENTS.
 
     Returns:
         One KeyCheck per key.
@@ -115,6 +122,9 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
             _mark(found, [_where(a.location, a.layer) for a in attestations], check.key)
             if predicate_type == SLSA_1 and provenance is not None:
                 provenance.extend(provenance_summary(a.predicate, check.key) for a in attestations)
+            if predicate_type not in _NOT_SHOWN and statements is not None:
+                room = max(0, MAX_STATEMENTS - len(statements))
+                statements.extend(statement(a.predicate, predicate_type, check.key) for a in attestations[:room])
         _mark(found, [location for location, bundle in model_sigs.items()
                       if _model_signing_verifies(bundle, public, model)], check.key)
     return checks
@@ -192,6 +202,21 @@ def provenance_summary(predicate: Any, key: str) -> dict[str, Any]:
     out: dict[str, Any] = {k: v for k, v in summary.items() if v is not None}
     out["dependencies"] = summary_deps
     return out
+
+
+def statement(predicate: Any, predicate_type: str, key: str) -> Statement:
+    """A verified attestation's predicate as a report shows it: indented JSON, cut at MAX_STATEMENT characters.
+
+    Args:
+        predicate: the statement's predicate (any JSON value; signed, but its size is the signer's).
+        predicate_type: the statement's predicate type.
+        key: the key it verified with.
+
+    Returns:
+        The Statement (its text still to be escaped by the renderer).
+    """
+    text = json.dumps(predicate, indent=2, ensure_ascii=False, sort_keys=True)
+    return Statement(key, predicate_type, text[:MAX_STATEMENT], len(text) > MAX_STATEMENT)
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from modelpack.cli.escape import clean
-from modelpack.report.facts import NOT_COVERED, NOT_RECORDED, SECTIONS, ReportFacts, size_text
+from modelpack.report.facts import NOT_COVERED, NOT_RECORDED, SECTIONS, STATEMENT_CUT, ReportFacts, size_text
 from modelpack.report.lineage import ending
 
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#!|~^])")
@@ -76,12 +76,18 @@ def _identity(f: ReportFacts) -> list[str]:
 
 def _description(f: ReportFacts) -> list[str]:
     out = [md(f.description, line_start=True) + "\n" if f.description else "No description recorded.\n"]
-    out += _kv([("Documentation", f.doc_url), *((f"Capability: {k}", v) for k, v in f.capabilities.items())])
+    out += _kv([("Documentation", f.doc_url), *((f"Capability: {k}", v) for k, v in f.capabilities.items()),
+                *((f"Label: {k}", v) for k, v in f.labels.items())])
     if f.readme is not None:
-        text = clean(f.readme, keep="\n\t")
-        fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
-        out += [f"### {md(f.readme_path)}\n", f"{fence}text\n{text.rstrip()}\n{fence}\n"]
+        out += [f"### {md(f.readme_path)}\n", _fenced(f.readme, "text")]
     return out
+
+
+def _fenced(text: str, language: str) -> str:
+    """`text` (the registry's) as a code block: controls escaped, in a fence longer than any backtick run in it."""
+    text = clean(text, keep="\n\t")
+    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    return f"{fence}{language}\n{text.rstrip()}\n{fence}\n"
 
 
 def _architecture(f: ReportFacts) -> list[str]:
@@ -155,6 +161,11 @@ def _integrity(f: ReportFacts) -> list[str]:
         if p["dependencies"]:
             out += _table(["Dependency", "URI", "Digest"], [[d["name"], d["uri"], d["digest"]]
                                                              for d in p["dependencies"]])
+    for st in f.statements:
+        out.append(f"### Verified statement: {md(st.predicate_type)}, signed by {md(st.key)}\n")
+        out.append(_fenced(st.text, "json"))
+        if st.cut:
+            out.append(f"> {md(STATEMENT_CUT)}\n")
     return out
 
 

@@ -162,13 +162,24 @@ def verify_signatures(repo: Storage, subject_digest: str, public: PublicKey,
         raise unreachable[0]  # where the signature may be could not be asked: not "unsigned"
     if required:
         kept = _carrying(verified, required)
-        if verified and not kept:
-            reasons.append("no verified signature carries the required annotations")
+        if verified and not kept:  # the one reason that matters: the others are about other signatures
+            raise VerificationError(f"no valid signature on {subject_digest}: {_not_carrying(verified, required)}")
         verified = kept
     if not verified:
         detail = "; ".join(sorted(set(reasons))) if reasons else "no signatures found"
         raise VerificationError(f"no valid signature on {subject_digest}: {detail}")
     return verified
+
+
+def _not_carrying(found: list[FoundSignature], required: dict[str, str]) -> str:
+    """Why signatures that verify do not count: what was required, and what each one's signer stated."""
+    def pairs(annotations: dict[str, str]) -> str:
+        text = ", ".join(f"{k}={v}" for k, v in list(annotations.items())[:10])
+        return (text[:300] + "...") if len(text) > 300 else text or "no annotations"
+
+    count = "1 signature verifies" if len(found) == 1 else f"{len(found)} signatures verify"
+    stated = "; ".join(pairs(s.annotations) for s in found[:5]) + ("; ..." if len(found) > 5 else "")
+    return f"{count} with this key, but none carries {pairs(required)} (signed with: {stated})"
 
 
 def _carrying(found: list[FoundSignature], required: dict[str, str] | None) -> list[FoundSignature]:

@@ -46,6 +46,7 @@ def templates() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     from modelpack.cli.common import human_size
+    from modelpack.metadata.mapping import malformed_annotation
 
     env = Environment(loader=PackageLoader("modelpack.ui", "templates"), autoescape=True, finalize=_visible,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -54,6 +55,7 @@ def templates() -> Any:
     env.filters["value"] = _value
     env.filters["metric"] = lambda number: f"{number:.6g}"
     env.globals.update(repo_url=repo_url, version_url=version_page.version_url, report_url=report_url,
+                       malformed_annotation=malformed_annotation,
                        query=lambda **params: "?" + urlencode({k: v for k, v in params.items() if v}))
     return env
 

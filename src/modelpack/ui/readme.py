@@ -10,6 +10,7 @@ is kept by the README's digest (its content never changes): a page viewed again 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -23,6 +24,9 @@ from modelpack.ui.snapshot import DigestCache
 MAX_README = 512 * 1024
 # At most this much Markdown is rendered: ~0.5-1 s of CPU for the worst shapes measured, once per README.
 MAX_RENDERED = 128 * 1024
+# A model card's YAML front matter (Hugging Face's `license:`, `base_model:`, ...): `---` lines around it at the
+# very start. Markdown has no such thing: it read as a rule and a heading of the keys run together.
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
 # Rendered HTML by "<digest> <path>" (the path says Markdown or text), least recently viewed dropped.
 _RENDERED = DigestCache(budget=8 * 1024 * 1024)
 
@@ -64,10 +68,13 @@ def render(text: str, path: str) -> Markup:
 
     encoded = text.encode()
     shown = text if len(encoded) <= MAX_RENDERED else encoded[:MAX_RENDERED].decode(errors="ignore")
+    front = _FRONT_MATTER.match(shown)
     md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").disable("image")
     # html off: markdown-it escaped every tag the text held. It does decode character references, and
     # `&#x202e;` became the bidi override itself: the output is cleaned too (tags and text, both safe).
-    html = Markup(clean(md.render(shown), keep="\n\r\t"))
+    html = Markup(clean(md.render(shown[front.end():] if front else shown), keep="\n\r\t"))
+    if front:  # shown as it is written: the card's metadata, not Markdown
+        html = Markup('<pre class="front-matter">') + escape(front.group(1)) + Markup("</pre>") + html
     if shown is not text:
         html += Markup('<p class="note">') + escape(
             f"{clean(path)} is {size} bytes: only its first {MAX_RENDERED // 1024} KiB are shown; pull the model to "

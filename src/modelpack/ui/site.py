@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelpack.advice import cli_message  # the UI is started from the CLI: its words
-from modelpack.errors import NotFoundError, UsageError, VerificationError
+from modelpack.errors import NotFoundError, UsageError
 from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference
 from modelpack.store.options import ClientOptions
 from modelpack.threads import worker_pool
@@ -118,13 +118,7 @@ class Site:
             return dict(zip(digests, pool.map(lambda d: self._status(repo, d), digests), strict=True))
 
     def _status(self, repo: SnapshotRepository, digest: str) -> SignatureStatus:
-        from modelpack.signatures.referrers import verify_signatures
+        from modelpack.signatures.key_status import verified_by
 
-        verified, reason = [], ""
-        for name, key in self.keys:
-            try:
-                verify_signatures(repo, digest, key)
-                verified.append(name)
-            except (VerificationError, NotFoundError) as exc:
-                reason = cli_message(exc)
-        return SignatureStatus(bool(verified), tuple(verified), "" if verified else reason)
+        verified, refusal = verified_by(repo, digest, self.keys)
+        return SignatureStatus(bool(verified), verified, cli_message(refusal) if refusal else "")
