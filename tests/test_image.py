@@ -166,7 +166,10 @@ def test_kubernetes_yaml_is_pinned_by_digest(registry: Registry, model_ref: tupl
     modelcar = registry.repo("images") + ":car"
     car_digest = json.loads(modelpack("build-image", "--plain-http", "--json", "--modelcar", ref, "-t", modelcar,
                                       "--base", base, "--trust-unverified-pickle").out)["digest"]
-    kserve = yaml.safe_load(modelpack("k8s", "--plain-http", "--kind", "kserve", modelcar).out)
+    refused = modelpack("k8s", "--plain-http", "--kind", "kserve", modelcar)  # its /models holds a pickle
+    assert refused.code == 2 and "pickle" in refused.err and refused.out == "", refused.err
+    kserve = yaml.safe_load(modelpack("k8s", "--plain-http", "--kind", "kserve", modelcar,
+                                      "--trust-unverified-pickle").out)
     model = kserve["spec"]["predictor"]["model"]
     assert model["storageUri"] == "oci://" + modelcar.rsplit(":", 1)[0] + "@" + car_digest  # KServe modelcars
     assert model["modelFormat"]["name"] == "sklearn"
