@@ -85,3 +85,23 @@ def test_xgboost_refuses_a_feature_its_fp32_cannot_hold(serving: Any, tmp_path: 
                                              "range for the model's FP32 (magnitude up to 3.40282e+38)")
     status, body = call(url, {"inputs": [{**row, "data": [5.1, 3.5, 1.4, 0.2]}]})
     assert status == 200 and body["outputs"][0]["data"] == model.predict(np.array([[5.1, 3.5, 1.4, 0.2]])).tolist()
+
+
+def test_a_bytes_element_that_is_not_utf8_is_named_for_a_string_input(typed_url: str) -> None:
+    # onnxruntime's string tensors take text: the 400 named the codec, not the input or the element.
+    import http.client
+    import json
+    import struct
+    from urllib.parse import urlsplit
+
+    request = typed_request(text={"datatype": "BYTES", "parameters": {"binary_data_size": 6}})
+    header = json.dumps(request).encode()
+    url = urlsplit(typed_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    conn.request("POST", url.path, body=header + struct.pack("<I", 2) + b"\xff\xfe",
+                 headers={"Inference-Header-Content-Length": str(len(header))})
+    resp = conn.getresponse()
+    assert (resp.status, json.loads(resp.read())["error"]) == (
+        400, "the model refused the input: input 'text': BYTES element b'\\xff\\xfe' is not UTF-8, as the "
+             "model's string input needs")
+    conn.close()

@@ -78,8 +78,12 @@ class OnnxRuntime:
                 else:
                     raise ValueError(f"unknown input {name!r}; the model takes {sorted(expected)}")
             value = cast(np.asarray(value), _v2_type(expected[name].type), f"input {name!r}")
-            if expected[name].type == "tensor(string)":  # onnxruntime takes text: binary BYTES arrive as bytes
-                value = np.vectorize(_text, otypes=[object])(value) if np.size(value) else value
+            if expected[name].type == "tensor(string)" and np.size(value):  # onnxruntime takes text: binary
+                try:  # BYTES arrive as bytes
+                    value = np.vectorize(_text, otypes=[object])(value)
+                except UnicodeDecodeError as exc:
+                    raise ValueError(f"input {name!r}: BYTES element {exc.object[:20]!r} is not UTF-8, as the "
+                                     "model's string input needs") from None
             feed[name] = value
         names = [o.name for o in self.session.get_outputs()]
         return dict(zip(names, self.session.run(names, feed), strict=True))
