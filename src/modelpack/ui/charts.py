@@ -46,11 +46,13 @@ def chart(metric: str, series: list[tuple[str, float | None]]) -> Chart:
         return result
     values = [value for _, value in known]
     result.low, result.high = min(values), max(values)
-    span = (result.high - result.low) or 1.0  # one value, or all equal: a flat line mid-height
+    # Halves: high - low of finite values can overflow (1.7e308 and -1.7e308 made every y "nan", which
+    # no browser draws); high/2 - low/2 cannot.
+    span = (result.high / 2 - result.low / 2) or 1.0  # one value, or all equal: a flat line mid-height
     x0, y0, width, height = result.plot
     step = width / (len(known) - 1) if len(known) > 1 else 0.0
     for i, (label, value) in enumerate(known):
         x = x0 + (i * step if len(known) > 1 else width / 2)
-        fraction = (value - result.low) / span if result.high != result.low else 0.5
+        fraction = (value / 2 - result.low / 2) / span if result.high != result.low else 0.5
         result.points.append(Point(x, y0 + height - fraction * height, label, value))
     return result
