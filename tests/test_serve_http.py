@@ -271,3 +271,22 @@ def test_served_as_the_name_and_version_of_its_metadata(serving: Any, tmp_path: 
     status, result = call(f"{base}/v2/models/flowers/versions/3/infer", json_body())
     assert status == 200 and result["model_name"] == "flowers" and result["model_version"] == "3"
     assert mp.serve_model is not None
+
+
+def test_a_version_with_a_slash_is_answered_where_a_client_quotes_it(serving: Any, tmp_path: Path) -> None:
+    # The metadata lists the version; a client quotes its "/" as %2F, which the server receives decoded:
+    # every endpoint of that version was a 404 "no such endpoint".
+    folder, _ = iris_skops(tmp_path / "ver", name="ver", version="1.0 beta/2")
+    base = serving(folder) + "/v2/models/ver/versions/1.0%20beta%2F2"
+    assert call(base)[1]["versions"] == ["1.0 beta/2"]
+    assert call(base + "/ready") == (200, {"name": "ver", "ready": True})
+    status, body = call(base + "/infer", json_body())
+    assert status == 200 and body["model_version"] == "1.0 beta/2"
+    status, body = call(base.replace("%2F2", "%2F3") + "/infer", json_body())
+    assert status == 404 and "version '1.0 beta/3'" in body["error"]
+    reply = raw(base.split("/v2/")[0], b"GET /v2/models/ver/versions/1.0%20beta%2F2/infer HTTP/1.1\r\nHost: x\r\n"
+                                       b"Connection: close\r\n\r\n")
+    assert status_and_json(reply)[0] == 405
+    reply = raw(base.split("/v2/")[0], b"GET /v2/models/ver/versions/1.0%20beta%2F2/ HTTP/1.1\r\nHost: x\r\n"
+                                       b"Connection: close\r\n\r\n")
+    assert status_and_json(reply) == (404, {"error": "no such endpoint: GET /v2/models/ver/versions/1.0 beta/2/"})

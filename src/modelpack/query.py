@@ -12,7 +12,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from modelpack.advice import Wording, compose, setting
@@ -34,6 +34,11 @@ class Condition:
         actual = lookup(record, self.field)
         if actual is _MISSING or actual is None:
             return self.op == "!="
+        if self.field == "created" and self.op in _ORDERING:  # instants, not text: offsets differ
+            left, right = _instant(actual), _instant(self.value)
+            if left is None or right is None:  # a created that is no time is not after or before any
+                return False
+            return {">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[self.op]
         left, right = _comparable(actual, self.value)
         if self.op in ("==", "="):
             return bool(left == right)
@@ -70,11 +75,21 @@ _ORDERING = (">", "<", ">=", "<=")
 
 
 def _is_time(text: str) -> bool:
-    try:
-        datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
+    return _instant(text) is not None
+
+
+def _instant(value: Any) -> float | None:
+    """A `created` time (RFC 3339; without an offset, UTC) as seconds since the epoch; None if it is none."""
+    if isinstance(value, datetime):  # a YAML timestamp, read unquoted
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def check_fields(fields: Iterable[str], records: list[dict[str, Any]], option: Wording) -> None:
@@ -157,6 +172,8 @@ def sort_key(spec: str) -> tuple[Callable[[dict[str, Any]], Any], bool]:
 
     def key(record: dict[str, Any]) -> Any:
         value = lookup(record, field)
+        if field == "created":  # by the instant, whatever its offset; a value that is no time sorts as none
+            value = _instant(value)
         if value is _MISSING or value is None:
             return (1, 0, "") if not descending else (0, 0, "")
         if isinstance(value, int | float) and not isinstance(value, bool):

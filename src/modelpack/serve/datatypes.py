@@ -83,3 +83,52 @@ def _found(kinds: set[type]) -> str:
     names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", type(None): "null",
              dict: "an object"}
     return ", ".join(sorted(names.get(k, k.__name__) for k in kinds))
+
+
+def cast(array: Any, datatype: str, where: str) -> Any:
+    """An input converted to the datatype the model takes, refused where a value would change meaning.
+
+    A client may send another datatype than the model's (JSON numbers arrive as FP64 or INT64): numbers
+    are converted when each keeps its value (rounding to a narrower float aside), never wrapped around
+    (INT64 300 as UINT8 would be 44), truncated (1.7 as 1), overflowed to infinity, or taken between
+    text, booleans and numbers.
+
+    Args:
+        array: the checked input (a numpy array of its declared datatype).
+        datatype: the model's datatype for this input.
+        where: what to name in the error, e.g. "input 'x'".
+
+    Returns:
+        The array in the model's numpy type (the same array when it already is).
+
+    Raises:
+        DatatypeError: naming the input, both datatypes and a value that does not fit.
+    """
+    import numpy as np
+
+    target = np.dtype(NUMPY_TYPES[datatype])
+    if array.dtype == target:
+        return array
+    given = datatype_of(array.dtype)
+    if "BYTES" in (given, datatype) or datatype == "BOOL":
+        raise DatatypeError(f"{where}: the model takes {datatype}, not {given}")
+    if array.size == 0:
+        return array.astype(target)
+    if datatype in INT_RANGES:
+        if array.dtype.kind == "f" and not (np.isfinite(array).all() and (array == np.trunc(array)).all()):
+            bad = array[~(np.isfinite(array) & (array == np.trunc(array)))].flat[0]
+            raise DatatypeError(f"{where}: {_short(bad.item())} is not a whole number, as the model's {datatype} needs")
+        low, high = INT_RANGES[datatype]
+        lowest, highest = array.min().item(), array.max().item()
+        if lowest < low or highest > high:
+            bad = lowest if lowest < low else highest
+            raise DatatypeError(f"{where}: {_short(bad)} is out of range for the model's {datatype} ({low} to {high})")
+        return array.astype(target)
+    with np.errstate(over="ignore"):
+        converted = array.astype(target)
+    overflowed = np.isinf(converted) & ~np.isinf(array)
+    if overflowed.any():
+        bad = array[overflowed].flat[0].item()
+        raise DatatypeError(f"{where}: {_short(bad)} is out of range for the model's {datatype} "
+                            f"(magnitude up to {FLOAT_MAX[datatype]:g})")
+    return converted

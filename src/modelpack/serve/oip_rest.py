@@ -48,11 +48,14 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
     import asyncio
 
     from starlette.applications import Starlette
+    from starlette.convertors import CONVERTOR_TYPES, register_url_convertor
     from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect, Request
     from starlette.responses import Response
     from starlette.routing import Route
 
+    if "oip_version" not in CONVERTOR_TYPES:
+        register_url_convertor("oip_version", _version_convertor())
     # Idle workers end when the application (and with it the pool) is dropped.
     pool = worker_pool(max(2, os.cpu_count() or 1), "modelpack-infer")
 
@@ -118,7 +121,7 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
         log.warning("request failed: %s: %s", type(exc).__name__, exc)
         return json_response(500, {"error": f"internal error ({type(exc).__name__})"})
 
-    model_paths = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
+    model_paths = ("/v2/models/{name}", "/v2/models/{name}/versions/{version:oip_version}")
     routes = [Route("/v2", server_metadata, methods=["GET"]), Route("/v2/health/live", live, methods=["GET"]),
               Route("/v2/health/ready", ready, methods=["GET"]), Route("/metrics", metrics_page, methods=["GET"])]
     for path in model_paths:
@@ -130,6 +133,19 @@ def create_app(model: ServedModel, metrics: ServerMetrics) -> Any:
     # header (another host, for a cache in between); here it is a path like any unknown one: a JSON 404.
     app.router.redirect_slashes = False
     return app
+
+
+def _version_convertor() -> Any:
+    from starlette.convertors import PathConvertor
+
+    class VersionConvertor(PathConvertor):
+        """A model version in a path: free text ("1.0 beta/2"), whose "/" a client sends as %2F and the server
+        receives decoded; so the rest of the path, but for a trailing "/" (a 404, as every trailing slash) and
+        a trailing /ready or /infer (those endpoints', with their 405 for another method)."""
+
+        regex = "[^/](?:.*[^/])?(?<!/ready)(?<!/infer)"
+
+    return VersionConvertor()
 
 
 def _infer(model: ServedModel, body: bytes, header_length: str | None) -> tuple[int, bytes, dict[str, str]]:

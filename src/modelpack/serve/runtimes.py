@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from modelpack.errors import MissingDependencyError, ModelpackError, UsageError
 from modelpack.inspection.xgboost_file import SUFFIXES as XGBOOST_SUFFIXES
+from modelpack.serve.datatypes import cast
 from modelpack.serve.xgboost_runtime import load_booster
 
 
@@ -76,9 +77,14 @@ class OnnxRuntime:
                     name = next(iter(expected))
                 else:
                     raise ValueError(f"unknown input {name!r}; the model takes {sorted(expected)}")
-            if expected[name].type == "tensor(string)":  # onnxruntime takes text: binary BYTES arrive as bytes
-                value = np.vectorize(_text, otypes=[object])(value) if np.size(value) else value
-            feed[name] = np.asarray(value, dtype=_numpy_type(expected[name].type))
+            value = cast(np.asarray(value), _v2_type(expected[name].type), f"input {name!r}")
+            if expected[name].type == "tensor(string)" and np.size(value):  # onnxruntime takes text: binary
+                try:  # BYTES arrive as bytes
+                    value = np.vectorize(_text, otypes=[object])(value)
+                except UnicodeDecodeError as exc:
+                    raise ValueError(f"input {name!r}: BYTES element {exc.object[:20]!r} is not UTF-8, as the "
+                                     "model's string input needs") from None
+            feed[name] = value
         names = [o.name for o in self.session.get_outputs()]
         return dict(zip(names, self.session.run(names, feed), strict=True))
 
@@ -102,12 +108,6 @@ def _text(value: Any) -> str:
 
 def _v2_type(onnx_type: str) -> str:
     return _ONNX_TO_V2.get(onnx_type, "FP32")
-
-
-def _numpy_type(onnx_type: str) -> str:
-    from modelpack.serve.datatypes import NUMPY_TYPES
-
-    return NUMPY_TYPES[_v2_type(onnx_type)]
 
 
 def load(path: Path) -> Runtime:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelpack.serve.datatypes import cast
+
 _WITH_PROBABILITIES = ("binary:logistic", "multi:softprob")
 _LABELS_ONLY = ("binary:hinge", "multi:softmax")
 
@@ -49,7 +51,8 @@ class XGBoostRuntime:
 
         if len(inputs) != 1:
             raise ValueError("an XGBoost model takes exactly one input tensor")
-        features = np.asarray(next(iter(inputs.values())))
+        name, features = next(iter(inputs.items()))
+        features = np.asarray(features)
         if features.ndim == 1:
             features = features.reshape(1, -1)
         width = self.booster.num_features()
@@ -57,7 +60,7 @@ class XGBoostRuntime:
             raise ValueError(f"expected rows of {width} features, got shape {list(features.shape)}")
         if features.dtype.kind not in "fiub":
             raise ValueError(f"features must be numbers, not {features.dtype}")
-        raw = np.asarray(self.booster.inplace_predict(features.astype(np.float32, copy=False)))
+        raw = np.asarray(self.booster.inplace_predict(cast(features, "FP32", f"input {name!r}")))
         if self.objective in _WITH_PROBABILITIES:
             proba = np.stack([1 - raw, raw], axis=1) if raw.ndim == 1 else raw
             return {"predict": proba.argmax(axis=1).astype(np.int64), "predict_proba": proba.astype(np.float32)}

@@ -30,6 +30,7 @@ class RepositorySummary:
     latest_version: str | None = None
     updated: str | None = None
     error: str | None = None
+    more: bool = False  # the registry lists more than MAX_TAGS tags: only the first were read
 
 
 @dataclass
@@ -67,10 +68,12 @@ def home(site: Site, query: str = "", page: int = 1) -> HomePage:
 def _summary(site: Site, host: str, name: str) -> RepositorySummary:
     summary = RepositorySummary(host, name)
     try:
-        versions = list_versions(site.open(Reference(host, name)), site.store, warn=lambda message: None)
+        repo = site.open(Reference(host, name))
+        versions = list_versions(repo, site.store, warn=lambda message: None, max_tags=MAX_TAGS)
     except ModelpackError as exc:
         summary.error = cli_message(exc)
         return summary
+    summary.more = len(repo.tags()) > MAX_TAGS  # as a repository's page: 100,000 tags, not 100,000 HEADs
     summary.count = len({v.digest for v in versions})
     if versions:
         newest = newest_first(versions)[0]
