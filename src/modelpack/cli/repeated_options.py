@@ -1,13 +1,19 @@
-"""An option that takes one value, given twice, is refused: click keeps the last one without a word, so
+"""A check's option given twice is refused: click keeps the last one without a word, so
 `verify --key team.pub --key compliance.pub` checked the second key alone and said "verified" where the
 reader took both keys to have passed (`report` and `ui` take `--key` repeated, so the habit is natural).
-Flags and options meant to repeat (`--set`, `-a`, `--include`, ...) are left alone."""
+Only the options that say what a check holds a model to (CHECKED): for the others the last one given wins,
+as in most command-line tools, which scripts rely on (a wrapper passing `--workers 1`, a caller adding
+`--workers 4` after it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import click
+
+# Keys, policies and statement types a verification is held to: the last alone would be checked.
+CHECKED = frozenset({"--key", "--verify-key", "--signature-policy", "--type"})
 
 
 def refuse_repeated(command: click.Command, args: Sequence[str], ctx: click.Context) -> None:
@@ -41,7 +47,7 @@ def refuse_repeated(command: click.Command, args: Sequence[str], ctx: click.Cont
         option = valued[name]
         if "=" not in word and (word.startswith("--") or len(word) == 2):
             next(words, None)  # its value, whatever it looks like (`-o -`, `--set --x`)
-        if option.multiple:
+        if option.multiple or not CHECKED & set(option.opts):
             continue
         first = option.opts[0]
         if first in seen:
