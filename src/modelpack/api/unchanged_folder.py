@@ -40,6 +40,7 @@ class FolderRecord:
     hashes: HashCache
     name: str
     fingerprint: str
+    known: str | None = None  # what `packed_digest` found
 
     @classmethod
     def of(cls, planned: Plan, hashes: HashCache) -> FolderRecord | None:
@@ -61,10 +62,14 @@ class FolderRecord:
     def packed_digest(self) -> str | None:
         """The manifest digest the folder packed to when it was last pushed as it is now; None if unknown."""
         found = self.hashes.lookup_many({self.name: self.fingerprint}).get(self.name)
-        return found if isinstance(found, str) and is_digest(found) else None
+        self.known = found if isinstance(found, str) and is_digest(found) else None
+        return self.known
 
     def remember(self, digest: str) -> None:
-        """Keep `digest` as what the folder packs to (after a push of it succeeded)."""
+        """Keep `digest` as what the folder packs to (after a push of it succeeded); not written again when
+        kept already (a tag moved elsewhere, pushed back): a full cache's save costs ~50 ms."""
+        if digest == self.known:
+            return
         self.hashes.store(self.name, self.fingerprint, digest)
         self.hashes.save()
 
