@@ -313,6 +313,8 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
     for key, value in info.metadata.items():
         shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
         click.echo(f"  {clean(key) + ':':<16} {clean(shown)}")  # a key of 16 characters still gets its space
+    if info.software:  # from labels, said once more as what Annex IV 1(c) asks for
+        click.echo(f"  {'software:':<16} {clean(', '.join(info.software))}")
     if info.files:
         click.echo(f"Layers ({len(info.files)}, {human_size(info.total_size)}):")
         for file in info.files:
