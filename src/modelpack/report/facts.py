@@ -26,6 +26,9 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
 )
 # Said where Annex IV asks for a fact the model does not record (a row left out read as forgotten).
 NOT_RECORDED = "not recorded (authors in modelpack.yaml)"
+# Under the AI Act the provider is the legal entity placing the model on the market, not the card's authors:
+# model-spec's `vendor` ("the organization or company distributing the model") is the field that names it.
+NO_PROVIDER = "not recorded (vendor in modelpack.yaml: the organisation placing the model on the market)"
 NO_SOFTWARE = "not recorded (labels NAME.version in modelpack.yaml, e.g. scikit-learn.version; init records them)"
 STATEMENT_CUT = "only the beginning is shown: verify-attestation --type TYPE prints the whole predicate"
 NOT_COVERED = ("The provider's own parts of the technical documentation are not in the registry and so not here: "

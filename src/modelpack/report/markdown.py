@@ -11,6 +11,7 @@ from typing import Any
 
 from modelpack.cli.escape import clean
 from modelpack.report.facts import (
+    NO_PROVIDER,
     NO_SOFTWARE,
     NOT_COVERED,
     NOT_RECORDED,
@@ -76,8 +77,8 @@ def _identity(f: ReportFacts) -> list[str]:
     return _kv([("Name", i.get("name")), ("Title", i.get("title")), ("Version", i.get("version")),
                 ("Digest", f.digest), ("Registry", i.get("registry")), ("Repository", f.repository),
                 ("Reference", f.reference), ("Created", i.get("created")),
-                ("Authors (the provider)", i.get("authors") or NOT_RECORDED),
-                ("Licenses", i.get("licenses")), ("Vendor", i.get("vendor")), ("Source", i.get("sourceURL")),
+                ("Provider (vendor)", i.get("vendor") or NO_PROVIDER), ("Authors", i.get("authors") or NOT_RECORDED),
+                ("Licenses", i.get("licenses")), ("Source", i.get("sourceURL")),
                 ("Revision", i.get("revision")), ("Software versions", i.get("software") or NO_SOFTWARE),
                 ("Artifact type", i.get("artifactType")),
                 ("Written by", i.get("artifactFormat")), ("Size of the files", size_text(i.get("size")))])
