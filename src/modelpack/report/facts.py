@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The formats `render_report` writes (`report --format`, the UI's ?format=), with their media types.
+REPORT_FORMATS = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8",
+                  "json": "application/json"}
+
 # Each section, its title and the EU AI Act (Regulation (EU) 2024/1689) Annex IV points it documents.
 SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("identity", "Identity", "Annex IV 1(a), 1(c): provider, name and version, relation to previous versions, "
