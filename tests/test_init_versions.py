@@ -74,3 +74,15 @@ def test_software_versions_read_only_text_labels() -> None:
     assert software_versions({"xgboost.version": "2.1.0", "stage": "prod", ".version": "x", "a.version": ""}) \
         == ["xgboost 2.1.0"]
     assert software_versions(["not", "a", "mapping"]) == []
+
+
+def test_init_records_the_versions_a_safetensors_header_states(tmp_path: Path) -> None:
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    numpy = pytest.importorskip("numpy")
+    (tmp_path / "m").mkdir()
+    # __metadata__ is free text its writer chose: only NAME_version keys with short text are versions.
+    safetensors_numpy.save_file({"w": numpy.zeros((2, 2), dtype=numpy.float32)}, str(tmp_path / "m" / "w.safetensors"),
+                                metadata={"format": "pt", "mlx_version": "0.21.1", "notes": "x" * 500,
+                                          "huge_version": "y" * 500})
+    assert modelpack("init", str(tmp_path / "m")).code == 0
+    assert load_metadata(tmp_path / "m", use_git=False).labels == {"mlx.version": "0.21.1"}

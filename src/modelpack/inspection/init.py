@@ -189,6 +189,8 @@ def _safetensors(files: list[tuple[str, Path]], result: InitResult) -> dict[str,
     out: dict[str, Any] = {"format": "safetensors", "paramSize": format_param_count(total.parameters)}
     if total.precision:
         out["precision"] = total.precision
+    if total.versions:  # what __metadata__ says wrote it (Annex IV 1(c))
+        out["labels"] = {f"{name}.version": version for name, version in total.versions.items()}
     return out
 
 
