@@ -43,7 +43,7 @@ def test_init_writes_the_fields_the_files_state(tmp_path: Path) -> None:
         "llama", "LlamaForCausalLM", "gptq-4bit", "transformers")
     assert meta.licenses == ["Apache-2.0"] and meta.datasets == ["acme/instructions"]
     # A Hugging Face id names no registry: as parent, `lineage` would refuse it (exit 6), so it is a label.
-    assert meta.parent is None and meta.labels == {"baseModel": "acme/base-model"}
+    assert meta.parent is None and meta.labels == {"baseModel": "acme/base-model", "transformers.version": "4.44.0"}
     assert "note: README.md: base_model 'acme/base-model' names no registry (a Hugging Face id?)" in result.err
     assert meta.capabilities is not None and meta.capabilities.languages == ["en", "de"]
     assert (model / "modelpack.yaml").read_text().startswith(
@@ -143,7 +143,7 @@ def test_base_model_that_is_no_reference_becomes_a_label(tmp_path: Path) -> None
     assert result.code == 0, result.err
     assert "note: README.md: base_model 'Acme/Base-Model' is not a valid reference" in result.err
     meta = load_metadata(model, use_git=False)
-    assert meta.parent is None and meta.labels == {"baseModel": "Acme/Base-Model"}
+    assert meta.parent is None and meta.labels["baseModel"] == "Acme/Base-Model"
 
 
 def test_init_then_push_and_pack(registry: Registry, tmp_path: Path) -> None:
@@ -157,7 +157,8 @@ def test_init_then_push_and_pack(registry: Registry, tmp_path: Path) -> None:
     metadata = json.loads(shown.out)["metadata"]
     assert metadata["name"] == "tiny-llm" and metadata["paramSize"] == "1.5M"
     assert (metadata["family"], metadata["precision"]) == ("llama", "bfloat16")
-    assert "parent" not in metadata and metadata["labels"] == {"baseModel": "acme/base-model"}
+    assert "parent" not in metadata
+    assert metadata["labels"] == {"baseModel": "acme/base-model", "transformers.version": "4.44.0"}
     # What init wrote, lineage reads (a parent naming no registry was exit 6, "names no registry").
     lineage = modelpack("lineage", "--plain-http", ref)
     assert lineage.code == 0 and lineage.err == "", lineage.err

@@ -86,6 +86,8 @@ def test_quick_start_runs_as_written(fresh_registry: Callable[..., Registry], tm
     assert (metadata["name"], metadata["version"]) == ("iris-classifier", "1.0.0")  # (the name later sections use)
     assert (metadata["format"], metadata["framework"]) == ("skops", "scikit-learn")
     assert metadata["metrics"] == {"accuracy": 0.9333, "f1": 0.93}
+    # init's labels (the versions the file was saved with) and the Quick start's own, in one mapping
+    assert metadata["labels"]["stage"] == "staging" and "scikit-learn.version" in metadata["labels"]
 
 
 def test_python_api_blocks_run_as_written(fresh_registry: Callable[..., Registry], tmp_path: Path) -> None:

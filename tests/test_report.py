@@ -127,7 +127,7 @@ def test_the_markdown_report_escapes_and_keeps_the_readme_fenced(family: Family)
     # the size with its unit (it was a bare number of bytes).
     assert ("\n*Annex IV 2(a) pre-trained systems used and how they were modified, 6 changes through the "
             "lifecycle*\n") in text and "; 6 changes" not in text
-    assert "| Authors \\(the provider\\) | Ada |" in text
+    assert "| Authors | Ada |" in text and "the provider" not in text
     size = mp.build_report(family.child, [], options=PLAIN).identity["size"]
     assert 6000 < size < 7000 and f"| Size of the files | {size} bytes \\({size / 1024:.1f} KiB\\) |" in text
 
@@ -155,13 +155,22 @@ def test_an_unsigned_model_reports_nothing_verified(family: Family) -> None:
 
 def test_a_model_naming_no_provider_says_so(registry: Registry, tmp_path: Path) -> None:
     # Annex IV 1(a) asks for the provider: a row left out (as it was) reads as forgotten, not as unrecorded.
+    # The provider is the organisation placing the model on the market (the vendor), not the authors (they
+    # were labelled "Authors (the provider)").
     ref = registry.repo("anon") + ":1"
-    mp.push(write_model(tmp_path / "anon", b"a" * 100, {"name": "anon"}, "# Anon\n"), ref, options=PLAIN)
+    mp.push(write_model(tmp_path / "anon", b"a" * 100, {"name": "anon", "authors": ["Ada"]}, "# Anon\n"), ref,
+            options=PLAIN)
     md_text = modelpack("report", "--plain-http", "--format", "md", ref)
     assert md_text.code == 0, md_text.err
-    assert "| Authors \\(the provider\\) | not recorded \\(authors in modelpack.yaml\\) |" in md_text.out
+    assert "| Authors | Ada |" in md_text.out
+    assert "| Provider \\(vendor\\) | not recorded \\(vendor in modelpack.yaml: the organisation" in md_text.out
     html_text = modelpack("report", "--plain-http", ref).out
-    assert "<th>Authors (the provider)</th><td>not recorded (authors in modelpack.yaml)</td>" in html_text
+    assert "<th>Authors</th><td>Ada</td>" in html_text
+    assert "<th>Provider (vendor)</th><td>not recorded (vendor in modelpack.yaml: the organisation" in html_text
+    named = registry.repo("named") + ":1"
+    mp.push(write_model(tmp_path / "named", b"n" * 100, {"name": "named", "vendor": "Acme GmbH"}, "# N\n"), named,
+            options=PLAIN)
+    assert "| Provider \\(vendor\\) | Acme GmbH |" in modelpack("report", "--plain-http", "--format", "md", named).out
 
 
 def chromium() -> str | None:

@@ -33,7 +33,7 @@ def test_identity_rows_agree_between_markdown_and_html(registry: Registry, tmp_p
     html_rows = {html.unescape(k): html.unescape(v) for k, v in re.findall(
         r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", _section(page.out, 'id="identity"', 'id="description"'))}
     md_rows.pop("Field", None)  # the Markdown table's header
-    # Markdown's escapes (`\(` in "Authors \(the provider\)") are its own: the text read is the same.
+    # Markdown's escapes (`\(` in "Provider \(vendor\)") are its own: the text read is the same.
     md_rows = {re.sub(r"\\(.)", r"\1", k): re.sub(r"\\(.)", r"\1", v) for k, v in md_rows.items()}
     assert md_rows == html_rows
     # `inspect` calls it "Written by"; the report said "Format" (next to "Weight format") in HTML only.

@@ -161,6 +161,13 @@ class ModelInfo:
         return _text(self.metadata.get("framework"))
 
     @property
+    def software(self) -> list[str]:
+        """The software versions its labels record (`metadata.software`), e.g. `scikit-learn 1.5.2`."""
+        from modelpack.metadata.software import software_versions
+
+        return software_versions(self.metadata.get("labels"))
+
+    @property
     def parent(self) -> str | None:
         return _text(self.metadata.get("parent"))
 

@@ -30,7 +30,7 @@ from modelpack.inspection.onnx_header import read_onnx_header
 from modelpack.inspection.param_size import format_param_count
 from modelpack.inspection.pickle_classes import pickled_class
 from modelpack.inspection.safetensors_header import read_safetensors_header
-from modelpack.inspection.skops_schema import skops_class
+from modelpack.inspection.skops_schema import skops_class, skops_schema
 
 
 @pytest.mark.parametrize(("count", "text"), [
@@ -100,7 +100,7 @@ def test_hf_config_fields(tmp_path: Path) -> None:
         "transformers_version": "4.44.0", "quantization_config": {"quant_method": "AWQ", "bits": 4}}))
     assert read_hf_config(tmp_path / "config.json", "config.json") == {
         "family": "qwen2", "architecture": "Qwen2ForCausalLM", "precision": "float16",
-        "quantization": "awq-4bit", "framework": "transformers"}
+        "quantization": "awq-4bit", "framework": "transformers", "labels": {"transformers.version": "4.44.0"}}
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "x\n" * 3, "architectures": 5,
                                                       "quantization_config": {"quant_method": "bitsandbytes",
                                                                               "load_in_8bit": True}}))
@@ -223,10 +223,11 @@ def test_skops_class_from_its_schema(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "m.skops", "w") as archive:
         archive.writestr("schema.json", json.dumps({"__class__": "RandomForestClassifier",
                                                     "__module__": "sklearn.ensemble._forest"}))
-    assert skops_class(tmp_path / "m.skops", "m.skops") == ("sklearn.ensemble._forest", "RandomForestClassifier")
+    schema = skops_schema(tmp_path / "m.skops", "m.skops")
+    assert skops_class(schema) == ("sklearn.ensemble._forest", "RandomForestClassifier")
     (tmp_path / "bad.skops").write_bytes(b"PK not really")
     with pytest.raises(MalformedFileError, match="not a skops file"):
-        skops_class(tmp_path / "bad.skops", "bad.skops")
+        skops_schema(tmp_path / "bad.skops", "bad.skops")
 
 
 def test_hf_cache_snapshot_path(tmp_path: Path) -> None:

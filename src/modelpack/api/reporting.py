@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 from modelpack.advice import compose, setting
 from modelpack.errors import UsageError
 from modelpack.places import Place
-from modelpack.report.facts import ReportFacts
+from modelpack.report.facts import REPORT_FORMATS, ReportFacts
 from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
     from modelpack.store.layout import LayoutStore
 
-FORMATS = ("html", "md", "json")
+FORMATS = tuple(REPORT_FORMATS)
 
 
 @closes_own_options

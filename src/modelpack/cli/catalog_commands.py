@@ -19,6 +19,7 @@ from modelpack.cli.common import (
     print_json,
     warning,
 )
+from modelpack.cli.escape import clean_cut
 from modelpack.cli.file_types import RegularFile
 
 if TYPE_CHECKING:
@@ -29,10 +30,10 @@ if TYPE_CHECKING:
 def _change(old: object, new: object) -> str:
     """`0.9 -> 0.95`, or what appeared or went, for one metadata field of a diff."""
     if old is None:
-        return f"{clean(repr(new))} (added)"
+        return f"{clean_cut(repr(new))} (added)"
     if new is None:
-        return f"{clean(repr(old))} (removed)"
-    return f"{clean(repr(old))} -> {clean(repr(new))}"
+        return f"{clean_cut(repr(old))} (removed)"
+    return f"{clean_cut(repr(old))} -> {clean_cut(repr(new))}"
 
 
 @click.command(name="list")
@@ -279,7 +280,7 @@ def diff(old: str, new: str, remote_only: bool, plain_http: bool, insecure: bool
     for item in result.changed:
         click.echo(f"~ {clean(item['path'])}  {human_size(item['oldSize'])} -> {human_size(item['newSize'])}")
     for key, change in result.metadata.items():
-        click.echo(f"  {clean(key)}: {_change(change['old'], change['new'])}")
+        click.echo(f"  {clean_cut(key, 80)}: {_change(change['old'], change['new'])}")
 
 
 @click.command()
@@ -312,7 +313,10 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
         click.echo(f"Written by:    {clean(info.source_format)}")
     for key, value in info.metadata.items():
         shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
-        click.echo(f"  {clean(key) + ':':<16} {clean(shown)}")  # a key of 16 characters still gets its space
+        # a key of 16 characters still gets its space; a long value is cut (--json has it whole)
+        click.echo(f"  {clean_cut(key, 80) + ':':<16} {clean_cut(shown)}")
+    if info.software:  # from labels, said once more as what Annex IV 1(c) asks for
+        click.echo(f"  {'software:':<16} {clean(', '.join(info.software))}")
     if info.files:
         click.echo(f"Layers ({len(info.files)}, {human_size(info.total_size)}):")
         for file in info.files:

@@ -48,6 +48,26 @@ def clean(value: object, keep: str = "") -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+VALUE_MAX = 200  # characters of one metadata value `inspect` and `diff` show on a line (--json: all)
+
+
+def clean_cut(value: object, limit: int = VALUE_MAX) -> str:
+    """`clean(value)` cut to its first `limit` characters, saying how many were left out: a registry's
+    annotation of 100 KB would otherwise fill the terminal (`--json` has it whole).
+
+    Args:
+        value: anything; non-strings are converted with `str` first.
+        limit: the characters of the value kept (counted before escaping, so none is cut in half).
+
+    Returns:
+        One escaped line, `...… (N more characters)` when cut.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return clean(text)
+    return f"{clean(text[:limit])}… ({len(text) - limit:,} more characters; --json shows them)"
+
+
 _PLAIN = re.compile(r"[A-Za-z0-9_.+-]+")  # a word no reader could take for two (versions, names, file names)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import click
 
 from modelpack.cli.common import client_options, handle_errors, network_options, write_output
 from modelpack.cli.escape import clean
 from modelpack.cli.file_types import RegularFile
+from modelpack.report.facts import REPORT_FORMATS
 
 
 @click.command()
@@ -17,7 +18,7 @@ from modelpack.cli.file_types import RegularFile
               help="Public key (cosign.pub) to verify signatures and attestations with. Repeatable.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True,
               help="Where to write the document (- is standard output).")
-@click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(list(REPORT_FORMATS)), default=None,
               help="html (self-contained, prints well), md (Markdown) or json (the facts, for scripts). "
                    "Default: from -o's suffix, else html.")
 @click.option("--json", "as_json", is_flag=True, help="The facts as JSON (as --format json).")
@@ -55,9 +56,19 @@ def report(reference: str, keys: tuple[str, ...], output: str, fmt: str | None, 
 
 
 def _format_of(output: str) -> str:
-    """The format -o's suffix names (.md, .markdown, .json), else html."""
-    suffix = output.lower().rsplit(".", 1)[-1] if "." in output else ""
-    return {"md": "md", "markdown": "md", "json": "json"}.get(suffix, "html")
+    """The format -o's suffix names (.md, .markdown, .json; .html, .htm or none: html).
+
+    Raises:
+        UsageError: another suffix (`report.pdf`): an HTML document under it would be a surprise.
+    """
+    from modelpack.errors import UsageError
+
+    suffix = PurePath(output).suffix.lower().removeprefix(".")
+    found = {"md": "md", "markdown": "md", "json": "json", "html": "html", "htm": "html", "": "html"}.get(suffix)
+    if found is None:
+        raise UsageError(f"-o {output}: .{suffix} names no format the report is written in "
+                         f"({', '.join(REPORT_FORMATS)}): give --format, or -o with .html, .md or .json")
+    return found
 
 
 COMMANDS = (report,)

@@ -21,9 +21,9 @@ def read_hf_config(path: Path, name: str) -> dict[str, Any]:
     Returns:
         Any of `family` (model_type), `architecture` (the first of `architectures`), `precision`
         (torch_dtype, or dtype in newer configs), `quantization` (quantization_config's method, with
-        its bits: `gptq-4bit`) and `framework` (`transformers` when the config says which version
-        wrote it); a field the config does not state, or states as something other than short text,
-        is absent.
+        its bits: `gptq-4bit`), `framework` (`transformers` when the config says which version
+        wrote it) and that version as `labels` `transformers.version`; a field the config does not
+        state, or states as something other than short text, is absent.
 
     Raises:
         MalformedFileError: over 4 MiB, not JSON, or not a JSON object.
@@ -43,8 +43,9 @@ def read_hf_config(path: Path, name: str) -> dict[str, Any]:
         fields["precision"] = dtype.removeprefix("torch.")
     if quantization := _quantization(config.get("quantization_config")):
         fields["quantization"] = quantization
-    if short_text(config.get("transformers_version")):
+    if version := short_text(config.get("transformers_version"), 64):
         fields["framework"] = "transformers"
+        fields["labels"] = {"transformers.version": version}  # the software version (Annex IV 1(c))
     return fields
 
 

@@ -31,13 +31,14 @@ from modelpack.inspection.param_size import format_param_count
 from modelpack.inspection.pickle_classes import pickled_class
 from modelpack.inspection.reading import short_text
 from modelpack.inspection.safetensors_header import SafetensorsSummary, read_safetensors_header
-from modelpack.inspection.skops_schema import skops_class
+from modelpack.inspection.skops_schema import skops_class, skops_schema, skops_versions
 from modelpack.inspection.xgboost_file import SUFFIXES as XGBOOST_SUFFIXES
 from modelpack.inspection.xgboost_file import is_xgboost_model
 from modelpack.inspection.xgboost_model import read_xgboost_model
 from modelpack.metadata.filename import METADATA_FILE
 from modelpack.metadata.load import validate
 from modelpack.metadata.schema import FileRules
+from modelpack.metadata.software import ONNX_PRODUCER
 from modelpack.model_folder import require_model_folder
 from modelpack.oci.reference import Reference
 from modelpack.packing.select import LayerSource, select_layers
@@ -99,7 +100,9 @@ def describe_files(root: Path) -> InitResult:
               if kind not in MODEL_FILE_KINDS or kind == model]
     _merge(result, parts)
     result.fields.setdefault("name", short_text(root.absolute().name) or "model")
-    result.fields = {"name": result.fields.pop("name"), **result.fields}
+    # name first; labels last, so text appended to the file (README's Quick start) follows the scalars
+    labels = {"labels": result.fields.pop("labels")} if "labels" in result.fields else {}
+    result.fields = {"name": result.fields.pop("name"), **result.fields, **labels}
     return result
 
 
@@ -186,6 +189,8 @@ def _safetensors(files: list[tuple[str, Path]], result: InitResult) -> dict[str,
     out: dict[str, Any] = {"format": "safetensors", "paramSize": format_param_count(total.parameters)}
     if total.precision:
         out["precision"] = total.precision
+    if total.versions:  # what __metadata__ says wrote it (Annex IV 1(c))
+        out["labels"] = {f"{name}.version": version for name, version in total.versions.items()}
     return out
 
 
@@ -245,13 +250,21 @@ def _onnx(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
         labels["onnx.opset"] = str(summary.opset)
     if summary.inputs:
         labels["onnx.inputs"] = ",".join(summary.inputs)
+    if summary.producer:  # the exporting framework (Annex IV 1(c)): pytorch 2.1.0, skl2onnx 1.17.0
+        labels[ONNX_PRODUCER] = f"{summary.producer} {summary.producer_version}".strip()
     return {"format": "onnx", **({"labels": labels} if labels else {})}
 
 
 def _estimator(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
     suffix = relpath.rsplit(".", 1)[-1].lower()
-    found = skops_class(path, relpath) if suffix == "skops" else pickled_class(path, relpath)
     fields: dict[str, Any] = {"format": format_name("pickle", relpath)}
+    if suffix == "skops":
+        schema = skops_schema(path, relpath)
+        found = skops_class(schema)
+        if versions := skops_versions(schema):  # the software it was saved with (Annex IV 1(c))
+            fields["labels"] = {f"{name}.version": version for name, version in versions.items()}
+    else:
+        found = pickled_class(path, relpath)
     if found is None:
         result.notes.append(f"{relpath}: no class named before the end of what was read")
         return fields

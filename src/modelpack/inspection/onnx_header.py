@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelpack.errors import MalformedFileError
-from modelpack.inspection.reading import CappedReader
+from modelpack.inspection.reading import CappedReader, short_text
 
 MAX_FIELDS = 1_000_000  # fields visited in all
 MAX_INPUTS = 10_000
@@ -29,6 +29,8 @@ class OnnxSummary:
 
     opset: int | None = None
     inputs: list[str] = field(default_factory=list)
+    producer: str = ""  # ModelProto.producer_name (field 2), e.g. pytorch
+    producer_version: str = ""  # ModelProto.producer_version (field 3), e.g. 2.1.0
 
 
 def read_onnx_header(path: Path, name: str) -> OnnxSummary:
@@ -39,7 +41,8 @@ def read_onnx_header(path: Path, name: str) -> OnnxSummary:
         name: its path as shown in messages.
 
     Returns:
-        The opset of the default domain (`""` or `ai.onnx`) and the input names.
+        The opset of the default domain (`""` or `ai.onnx`), the input names, and the producer (the
+        exporting framework) with its version.
 
     Raises:
         MalformedFileError: a field that runs past its message or the file, a wire type protobuf does not
@@ -55,6 +58,12 @@ def read_onnx_header(path: Path, name: str) -> OnnxSummary:
                 domain, version = _opset(decoder, size)
                 if domain in ("", "ai.onnx") and version is not None:
                     summary.opset = version
+            elif number in (2, 3) and wire == _LEN:
+                text = short_text(decoder.text(size), 64) or ""
+                if number == 2:
+                    summary.producer = text
+                else:
+                    summary.producer_version = text
             elif number == 7 and wire == _LEN:
                 for graph_field, graph_wire, graph_size in decoder.fields(size):
                     if graph_wire == _LEN and graph_field == 5:

@@ -28,9 +28,11 @@ PRECISIONS = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfl
 
 @dataclass
 class SafetensorsSummary:
-    """What the headers of one or more safetensors files say: parameters per dtype."""
+    """What the headers of one or more safetensors files say: parameters per dtype, and the software
+    versions their `__metadata__` states (`versions`: name -> version; the first file's win)."""
 
     by_dtype: Counter[str] = field(default_factory=Counter)
+    versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def parameters(self) -> int:
@@ -46,6 +48,7 @@ class SafetensorsSummary:
 
     def add(self, other: SafetensorsSummary) -> None:
         self.by_dtype.update(other.by_dtype)
+        self.versions = {**other.versions, **self.versions}
 
 
 def read_safetensors_header(path: Path, name: str) -> SafetensorsSummary:
@@ -80,10 +83,35 @@ def read_safetensors_header(path: Path, name: str) -> SafetensorsSummary:
     data_size = size - 8 - length
     for tensor, info in header.items():
         if tensor == "__metadata__":
+            summary.versions = metadata_versions(info)
             continue
         dtype, count = _tensor(info, data_size, f"{name}: tensor {tensor[:80]!r}")
         summary.by_dtype[dtype] += count
     return summary
+
+
+MAX_VERSIONS = 10
+
+
+def metadata_versions(metadata: object) -> dict[str, str]:
+    """The software versions a `__metadata__` object states: each `NAME_version` (or `NAME.version`,
+    `NAMEversion`) key with a short text value, as NAME -> version (at most MAX_VERSIONS; the rest of
+    `__metadata__`, free text its writer chose, is left out).
+
+    Args:
+        metadata: the header's `__metadata__` value (anything: the file's).
+
+    Returns:
+        e.g. `{"transformers": "4.44.0"}`.
+    """
+    found: dict[str, str] = {}
+    for key, value in metadata.items() if isinstance(metadata, dict) else ():
+        name = key[:-len("version")].rstrip("_.- ") if key.lower().endswith("version") else ""
+        if (name := short_text(name, 64) or "") and (version := short_text(value, 64)):
+            found[name] = version
+            if len(found) == MAX_VERSIONS:
+                break
+    return found
 
 
 def _tensor(info: object, data_size: int, what: str) -> tuple[str, int]:

@@ -9,9 +9,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The formats `render_report` writes (`report --format`, the UI's ?format=), with their media types.
+REPORT_FORMATS = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8",
+                  "json": "application/json"}
+
 # Each section, its title and the EU AI Act (Regulation (EU) 2024/1689) Annex IV points it documents.
 SECTIONS: tuple[tuple[str, str, str], ...] = (
-    ("identity", "Identity", "Annex IV 1(a), 1(c): provider, name and version, relation to previous versions"),
+    ("identity", "Identity", "Annex IV 1(a), 1(c): provider, name and version, relation to previous versions, "
+                             "software versions"),
     ("description", "Description and intended use", "Annex IV 1(a) intended purpose, 1(h) instructions for use"),
     ("architecture", "Architecture, parameters, precision", "Annex IV 2(b) design specifications, 2(c) architecture"),
     ("hyperparameters", "Hyperparameters", "Annex IV 2(b) key design choices; Art. 13(3)(b)"),
@@ -25,6 +30,10 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
 )
 # Said where Annex IV asks for a fact the model does not record (a row left out read as forgotten).
 NOT_RECORDED = "not recorded (authors in modelpack.yaml)"
+# Under the AI Act the provider is the legal entity placing the model on the market, not the card's authors:
+# model-spec's `vendor` ("the organization or company distributing the model") is the field that names it.
+NO_PROVIDER = "not recorded (vendor in modelpack.yaml: the organisation placing the model on the market)"
+NO_SOFTWARE = "not recorded (labels NAME.version in modelpack.yaml, e.g. scikit-learn.version; init records them)"
 STATEMENT_CUT = "only the beginning is shown: verify-attestation --type TYPE prints the whole predicate"
 NOT_COVERED = ("The provider's own parts of the technical documentation are not in the registry and so not here: "
                "human oversight (Annex IV 2(e)), risk management (5), harmonised standards (7) and the EU "

@@ -113,6 +113,7 @@ def _identity(place: Place, info: ModelInfo) -> dict[str, Any]:
         ("name", info.name), ("title", info.title), ("version", info.version), ("digest", info.digest),
         ("registry", registry or ("OCI layout " + str(place.path) if isinstance(place, LayoutReference) else None)),
         ("repository", _repository(place)), ("created", info.created), ("authors", info.authors),
+        ("software", info.software),
         ("licenses", info.licenses), ("vendor", info.metadata.get("vendor")), ("artifactType", info.artifact_type),
         ("artifactFormat", info.source_format), ("size", info.total_size),
         ("sourceURL", info.source), ("revision", info.metadata.get("revision"))) if v not in (None, "", [])}

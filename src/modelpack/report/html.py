@@ -10,7 +10,16 @@ from functools import cache
 from typing import Any
 
 from modelpack.cli.escape import clean
-from modelpack.report.facts import NOT_COVERED, NOT_RECORDED, SECTIONS, STATEMENT_CUT, ReportFacts, size_text
+from modelpack.report.facts import (
+    NO_PROVIDER,
+    NO_SOFTWARE,
+    NOT_COVERED,
+    NOT_RECORDED,
+    SECTIONS,
+    STATEMENT_CUT,
+    ReportFacts,
+    size_text,
+)
 from modelpack.report.lineage import ending
 
 
@@ -39,6 +48,8 @@ def _template() -> Any:
     env.filters["visible"] = _visible
     env.globals["size_text"] = size_text
     env.globals["not_recorded"] = NOT_RECORDED
+    env.globals["no_provider"] = NO_PROVIDER
+    env.globals["no_software"] = NO_SOFTWARE
     env.globals["statement_cut"] = STATEMENT_CUT
     return env.get_template("report.html.j2")
 

@@ -10,7 +10,16 @@ import re
 from typing import Any
 
 from modelpack.cli.escape import clean
-from modelpack.report.facts import NOT_COVERED, NOT_RECORDED, SECTIONS, STATEMENT_CUT, ReportFacts, size_text
+from modelpack.report.facts import (
+    NO_PROVIDER,
+    NO_SOFTWARE,
+    NOT_COVERED,
+    NOT_RECORDED,
+    SECTIONS,
+    STATEMENT_CUT,
+    ReportFacts,
+    size_text,
+)
 from modelpack.report.lineage import ending
 
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#!|~^])")
@@ -68,9 +77,10 @@ def _identity(f: ReportFacts) -> list[str]:
     return _kv([("Name", i.get("name")), ("Title", i.get("title")), ("Version", i.get("version")),
                 ("Digest", f.digest), ("Registry", i.get("registry")), ("Repository", f.repository),
                 ("Reference", f.reference), ("Created", i.get("created")),
-                ("Authors (the provider)", i.get("authors") or NOT_RECORDED),
-                ("Licenses", i.get("licenses")), ("Vendor", i.get("vendor")), ("Source", i.get("sourceURL")),
-                ("Revision", i.get("revision")), ("Artifact type", i.get("artifactType")),
+                ("Provider (vendor)", i.get("vendor") or NO_PROVIDER), ("Authors", i.get("authors") or NOT_RECORDED),
+                ("Licenses", i.get("licenses")), ("Source", i.get("sourceURL")),
+                ("Revision", i.get("revision")), ("Software versions", i.get("software") or NO_SOFTWARE),
+                ("Artifact type", i.get("artifactType")),
                 ("Written by", i.get("artifactFormat")), ("Size of the files", size_text(i.get("size")))])
 
 

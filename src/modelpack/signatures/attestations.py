@@ -11,7 +11,9 @@ Statements v0.1 and v1 are accepted. A signature (predicate type cosign/sign/v1)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from modelpack.advice import setting
@@ -133,14 +135,15 @@ def verify_attestations(repo: Storage, subject_digest: str, public: PublicKey,
             labelled = (manifest.annotations or {}).get(PREDICATE_ANNOTATION)
             if labelled == COSIGN_PREDICATE:
                 continue  # a signature, not an attestation
-            if labelled is not None and labelled != predicate_type:
-                reasons.append(f"found one of type {labelled[:100]!r} instead")
-                continue
             layer = next((x for x in manifest.layers if x.media_type == mt.SIGSTORE_BUNDLE), None)
-            if layer is not None:
-                payload = verify_envelope(bundle_envelope(signature_blob(repo, layer)), public)
-                found.append(FoundAttestation("bundle", ref.digest,
-                                              read_statement(payload, subject_digest, predicate_type)))
+            if layer is None:
+                continue
+            verified = partial(_verified, repo, layer, public, bundle_envelope)
+            if labelled is not None and labelled != predicate_type:
+                reasons.append(_unwanted(verified, subject_digest, labelled))
+                continue
+            found.append(FoundAttestation("bundle", ref.digest,
+                                          read_statement(verified(), subject_digest, predicate_type)))
         except (VerificationError, NotFoundError) as exc:
             reasons.append(str(exc))
     found.extend(reachable(lambda: _legacy_attestations(repo, subject_digest, public, predicate_type, reasons),
@@ -149,8 +152,9 @@ def verify_attestations(repo: Storage, subject_digest: str, public: PublicKey,
         raise unreachable[0]  # where the attestation may be could not be asked (see lookup.reachable)
     if not found:
         detail = "; ".join(sorted(set(reasons))) if reasons else "no attestations found"
-        raise VerificationError(f"no valid {predicate_type} attestation on {subject_digest}: {detail} "
-                                "(check the public key and the predicate type)")
+        misplaced = bool(reasons) and all(ABOUT_ANOTHER in reason for reason in reasons)
+        advice = f"(attest {subject_digest} itself)" if misplaced else "(check the public key and the predicate type)"
+        raise VerificationError(f"no valid {predicate_type} attestation on {subject_digest}: {detail} {advice}")
     return found
 
 
@@ -163,11 +167,10 @@ def _legacy_attestations(repo: Storage, subject_digest: str, public: PublicKey, 
     for layer in legacy_layers(repo, tag, DSSE_ENVELOPE, reasons):
         labelled = layer.annotation(LEGACY_PREDICATE_ANNOTATION)
         if labelled and labelled != predicate_type:
-            reasons.append(f"found one of type {labelled[:100]!r} instead")
+            reasons.append(_unwanted(partial(_verified, repo, layer, public, parse_or_none), subject_digest, labelled))
             continue
         try:
-            envelope = parse_or_none(signature_blob(repo, layer))
-            payload = verify_envelope(envelope, public)
+            payload = _verified(repo, layer, public, parse_or_none)
             found.append(FoundAttestation("legacy", tag, read_statement(payload, subject_digest, predicate_type),
                                           layer.digest))
         except ValueError:
@@ -201,8 +204,39 @@ def read_statement(payload: bytes, digest: str, predicate_type: str) -> dict[str
         raise VerificationError(f"signed payload is not an in-toto statement ({str(kind)[:100]!r})")
     if signed_type == COSIGN_PREDICATE:
         raise VerificationError("a signature, not an attestation")
+    if subject_naming(subjects, digest) is None:  # before its type: what it is about matters first
+        raise VerificationError(_another_digest(subjects, digest))
     if signed_type != predicate_type:
         raise VerificationError(f"found one of type {str(signed_type)[:100]!r} instead")
-    if subject_naming(subjects, digest) is None:
-        raise VerificationError(f"attestation is valid but about another digest, not {digest}")
     return dict(body)
+
+
+ABOUT_ANOTHER = "its statement is about"
+
+
+def _another_digest(subjects: Any, digest: str) -> str:
+    """Says a verified statement is about other digests than `digest`, naming (at most 3 of) them."""
+    named = [f"{alg}:{value}"[:80] for subject in (subjects if isinstance(subjects, list) else [])[:3]
+             if isinstance(subject, dict) and isinstance(subject.get("digest"), dict)
+             for alg, value in list(subject["digest"].items())[:1]]
+    about = ", ".join(map(str, named)) or "no digest"
+    return f"a valid attestation, but {ABOUT_ANOTHER} {about}, not {digest} (attached to the wrong model?)"
+
+
+def _verified(repo: Storage, layer: Descriptor, public: PublicKey, envelope_of: Callable[[bytes], Any]) -> bytes:
+    """The payload `layer`'s envelope (`envelope_of` its bytes) signs, verified with `public`."""
+    return verify_envelope(envelope_of(signature_blob(repo, layer)), public)
+
+
+def _unwanted(verified: Callable[[], bytes], digest: str, labelled: str) -> str:
+    """Why an attestation labelled with another predicate type is not the one asked for: the label is
+    unsigned, so when its statement verifies and is about another digest, that is said (naming both);
+    otherwise its labelled type."""
+    try:
+        body: Any = parse_or_none(verified())
+        subjects = body["subject"]
+    except (VerificationError, NotFoundError, ValueError, KeyError, TypeError):
+        subjects = None
+    if isinstance(subjects, list) and subject_naming(subjects, digest) is None:
+        return _another_digest(subjects, digest)
+    return f"found one of type {labelled[:100]!r} instead"

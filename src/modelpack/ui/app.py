@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode
 from modelpack.advice import cli_message  # the UI is started from the CLI: its words
 from modelpack.errors import AuthenticationError, ModelpackError, NotFoundError, UsageError
 from modelpack.oci import digest as digests
+from modelpack.report.facts import REPORT_FORMATS as REPORT_KINDS
 from modelpack.threads import worker_pool
 from modelpack.ui import browse, version_page
 from modelpack.ui.site import Site
@@ -140,19 +141,19 @@ def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
 
     def report(request: Request) -> Response:
         """The version's technical-documentation report (`modelpack report`), checked with the UI's keys;
-        `?format=md` gives its Markdown."""
+        `?format=md` gives its Markdown, `?format=json` its facts; another format is refused (400)."""
         from modelpack.api.reporting import build_report, render_report
 
         redirect = pinned(request, "/report/")
         if redirect is not None:
             return redirect
+        fmt = request.query_params.get("format", "html")
+        if fmt not in REPORT_KINDS:  # (it fell back to HTML: a script asking for ?format=markdown got a page)
+            raise UsageError(f"?format={fmt}: the report is written in {', '.join(REPORT_KINDS)}")
         ref, digest = _versioned(site, request)
-        markdown = request.query_params.get("format") == "md"
         facts = build_report(ref.with_digest(digest), site.key_files, options=site.options, store=site.store,
                              hosts=site.hosts)
-        text = render_report(facts, "md" if markdown else "html")
-        kind = "text/markdown; charset=utf-8" if markdown else "text/html; charset=utf-8"
-        return Response(text, media_type=kind, headers=HEADERS)
+        return Response(render_report(facts, fmt), media_type=REPORT_KINDS[fmt], headers=HEADERS)
 
     # Pages are made on our threads, not Starlette's (anyio's, born with the event loop's signal mask):
     # born with SIGINT and SIGTERM blocked, as are the threads they start, so a stop signal goes to the
