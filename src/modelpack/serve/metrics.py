@@ -113,15 +113,25 @@ class MetricsMiddleware:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started, status = time.perf_counter(), 500
+        started, status, observed = time.perf_counter(), 500, False
+
+        def observe() -> None:
+            nonlocal observed
+            if not observed:
+                observed = True
+                self.metrics.observe(endpoint_of(scope["path"]), status, time.perf_counter() - started)
 
         async def observing_send(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Counted before the response's last bytes go: a client that has its answer and then scrapes
+                # /metrics (any worker) finds it counted; counted after, a scrape could come first.
+                observe()
             await send(message)
 
         try:
             await self.app(scope, receive, observing_send)
         finally:
-            self.metrics.observe(endpoint_of(scope["path"]), status, time.perf_counter() - started)
+            observe()  # (an app that failed, or ended without a body)
