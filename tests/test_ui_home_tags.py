@@ -16,12 +16,15 @@ from ui_support import Pages, push_version
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def test_the_home_page_reads_at_most_max_tags_of_a_repository(registry: Registry, ui: Callable[..., str],
-                                                                tmp_path: Path,
+def test_the_home_page_reads_at_most_max_tags_of_a_repository(fresh_registry: Callable[..., Registry],
+                                                                ui: Callable[..., str], tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from modelpack.ui import browse
 
     monkeypatch.setattr(browse, "MAX_TAGS", 3)
+    # A registry of its own: the home page summarises every repository of the catalog, and the session's
+    # registry holds those of every test run before this one (hundreds in a full run: past the page's time).
+    registry = fresh_registry()
     repo = f"{registry.host}/team/tagged"
     digest = push_version(tmp_path / "m", f"{repo}:v0", {"version": "1"})
     http = registry.session()
