@@ -43,6 +43,15 @@ def modelpack(*args: str, env: dict[str, str] | None = None, stdin: str | None =
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+def git(cwd: Path, *args: str) -> str:
+    """`git ARGS` in `cwd`, none of the user's or the system's configuration read (an identity given for a
+    commit, no signing); its output, stripped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+    return subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=n", "-c", "commit.gpgsign=false", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def assert_stopped_by(stop: signal.Signals, returncode: int | None, err: str) -> None:
     """A command stopped by SIGINT or SIGTERM exits 130 or 143 and says only `error: interrupted` (`terminated`)."""
     code, word = (130, "interrupted") if stop == signal.SIGINT else (143, "terminated")

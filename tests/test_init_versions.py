@@ -86,3 +86,27 @@ def test_init_records_the_versions_a_safetensors_header_states(tmp_path: Path) -
                                           "huge_version": "y" * 500})
     assert modelpack("init", str(tmp_path / "m")).code == 0
     assert load_metadata(tmp_path / "m", use_git=False).labels == {"mlx.version": "0.21.1"}
+
+
+def test_init_records_the_scikit_learn_version_a_pickle_or_joblib_file_states(tmp_path: Path) -> None:
+    """Read from the estimator's pickled state (`_sklearn_version`, after its arrays), nothing unpickled;
+    a compressed joblib file is not read for it (its class still is)."""
+    joblib = pytest.importorskip("joblib")
+    sklearn = pytest.importorskip("sklearn")
+    import pickle
+
+    from sklearn.linear_model import LogisticRegression
+
+    estimator = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    saves = {"model.pkl": lambda path: path.write_bytes(pickle.dumps(estimator)),
+             "model.joblib": lambda path: joblib.dump(estimator, path),
+             "small.joblib": lambda path: joblib.dump(estimator, path, compress=3)}
+    for name, save in saves.items():
+        folder = tmp_path / name.replace(".", "-")
+        folder.mkdir()
+        save(folder / name)
+        run = modelpack("init", str(folder))
+        assert run.code == 0, run.err
+        meta = load_metadata(folder, use_git=False)
+        assert (meta.framework, meta.architecture) == ("scikit-learn", "LogisticRegression")
+        assert meta.labels == ({} if name == "small.joblib" else {"scikit-learn.version": sklearn.__version__})

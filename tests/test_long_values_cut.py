@@ -33,3 +33,28 @@ def test_inspect_and_diff_cut_a_long_value(registry: Registry, tmp_path: Path) -
     assert line == f"  description: 'short' -> '{'x' * 199}… (99,802 more characters; --json shows them)"
     as_json = json.loads(modelpack("diff", "--plain-http", "--remote", "--json", f"{repo}:1", f"{repo}:2").out)
     assert as_json["metadata"]["description"]["new"] == LONG
+
+
+def test_ls_cuts_a_long_value_saying_how_many_characters_were_left_out(registry: Registry, tmp_path: Path) -> None:
+    """`ls` cut its version and created columns past 40 characters with a bare ellipsis, and an escape
+    sequence in half (`\\x1` ...): it cuts as inspect does (whole escapes, how many characters left out),
+    the cell with its note still 40 characters wide; a long metric name is cut in the METRICS column."""
+    repo = registry.repo("long-ls")
+    version = "1.0-\x1b[31m" + "x" * 300  # 309 characters; the escape shows as 4
+    push_version(tmp_path / "a", f"{repo}:1", {"name": "m", "version": version,
+                                               "metrics": {"m" * 1000: 0.5, "accuracy": 0.9}})
+    push_version(tmp_path / "b", f"{repo}:2", {"name": "m", "version": "2.0"})
+    run = modelpack("ls", "--plain-http", repo)
+    assert run.code == 0, run.err
+    assert "\x1b" not in run.out
+    header, *rows = run.out.splitlines()
+    row = next(x for x in rows if x.startswith("1 "))
+    # 27 shown characters (24 of the value: the escape shows as 4) and the note: 40 wide
+    cell = "1.0-\\x1b[31m" + "x" * 15 + "…(+285 chars)"
+    assert len(cell) == 40 and cell in row, run.out
+    assert all(x[header.index("CREATED") - 2:header.index("CREATED")] == "  " for x in rows), run.out
+    metrics = row[header.index("METRICS"):]
+    assert metrics.startswith("accuracy=0.9, mmm") and metrics.endswith(" more characters; --json shows them)")
+    assert len(metrics) < 300, metrics
+    whole = json.loads(modelpack("ls", "--plain-http", "--json", repo).out)
+    assert next(v for v in whole if v["tag"] == "1")["metadata"]["version"] == version

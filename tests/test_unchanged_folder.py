@@ -15,20 +15,13 @@ import pytest
 
 import modelpack as mp
 from fault_proxy import FaultProxy
-from helpers import tree
+from helpers import git, tree
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
 
 PLAIN = ClientOptions(plain_http=True, backoff=0.01)
 SETTLED = 0.05  # seconds: longer than a file's stat needs to be vouched for (hashcache.RACY_NS)
-
-
-def _git(cwd: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
-    return subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=n", "-c", "commit.gpgsign=false", *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def _model(root: Path) -> Path:
@@ -87,8 +80,8 @@ def _add_a_file(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _commit_elsewhere_in_the_repository(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (model.parent / "README").write_text("changed outside the model's folder: only the revision moves\n")
-    _git(model.parent, "add", "README")
-    _git(model.parent, "commit", "-q", "-m", "second")
+    git(model.parent, "add", "README")
+    git(model.parent, "commit", "-q", "-m", "second")
 
 
 CHANGES: dict[str, Callable[[Path, pytest.MonkeyPatch], None]] = {
@@ -105,9 +98,9 @@ def test_a_change_to_what_decides_the_manifest_is_pushed(registry: Registry, tmp
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     repo_dir = tmp_path / "repo"
     model = _model(repo_dir / "m")
-    _git(repo_dir, "init", "-q")
-    _git(repo_dir, "add", ".")
-    _git(repo_dir, "commit", "-q", "-m", "first")
+    git(repo_dir, "init", "-q")
+    git(repo_dir, "add", ".")
+    git(repo_dir, "commit", "-q", "-m", "first")
     time.sleep(SETTLED)
     ref = registry.repo() + ":v1"
     first = mp.push(model, ref, options=PLAIN)

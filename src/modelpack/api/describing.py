@@ -9,11 +9,12 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelpack.model_folder import require_model_folder
 
 if TYPE_CHECKING:
+    from modelpack.metadata.folder_metadata import FolderMetadata
     from modelpack.metadata.load import Overrides
     from modelpack.metadata.schema import ModelMetadata
     from modelpack.oci.reference import Reference
@@ -36,6 +37,7 @@ class Plan:
     name: str
     sources: list[LayerSource]
     metadata: ModelMetadata | None  # None: validated on a thread once hashing has begun (see describe)
+    read: FolderMetadata  # modelpack.yaml and the git facts, read once for the push (see folder_metadata)
 
 
 def plan(model_dir: str | Path, overrides: Overrides = (), default_name: str | None = None) -> Plan:
@@ -56,18 +58,20 @@ def plan(model_dir: str | Path, overrides: Overrides = (), default_name: str | N
         MetadataError: a `modelpack.yaml` that is not YAML; metadata that does not validate, where
             overrides or declared fields settle it before hashing (else `describe` validates it meanwhile).
     """
+    from modelpack.metadata.folder_metadata import FolderMetadata
     from modelpack.packing.select import select_layers
 
     path = require_model_folder(model_dir)
     name = default_name or path.resolve().name
-    if not overrides and not _BEFORE_HASHING & set(_declared(path)):
+    read = FolderMetadata(path)
+    if not overrides and not _BEFORE_HASHING & set(read.fields()):
         from modelpack.packing.rules import DEFAULT_RULES
 
-        return Plan(path, name, select_layers(path, DEFAULT_RULES), None)
+        return Plan(path, name, select_layers(path, DEFAULT_RULES), None, read)
     from modelpack.metadata.load import load_metadata
 
-    metadata = load_metadata(path, overrides, default_name=name)
-    return Plan(path, name, select_layers(path, metadata.files), metadata)
+    metadata = load_metadata(path, overrides, default_name=name, read=read)
+    return Plan(path, name, select_layers(path, metadata.files), metadata, read)
 
 
 def describe(
@@ -112,7 +116,7 @@ def describe(
     from modelpack.packing.build import build
 
     planned = planned or plan(model_dir, overrides, default_name)
-    path, name, sources = planned.path, planned.name, planned.sources
+    path, sources = planned.path, planned.sources
     build_hooks = {"on_layer": on_layer, "on_hashing": on_hashing, "hashes": hashes or _store_hashes(None),
                    "hash_progress": hash_progress, "hashed_by_upload": hashed_by_upload}
     if planned.metadata is None:
@@ -130,7 +134,7 @@ def describe(
                 on_layer(layer)
 
         build_hooks["on_layer"] = heard
-        pending = _metadata_meanwhile(path, name, first_layer)
+        pending = _metadata_meanwhile(planned, first_layer)
         return build(path, pending, sources=sources, **build_hooks)  # type: ignore[arg-type]
     warn_leftovers(sources, warn)
     metadata = _completed(planned.metadata, model_dir, sources, resolver, warn)
@@ -143,15 +147,6 @@ def warn_leftovers(sources: list[LayerSource], warn: Callable[[str], None] | Non
 
     if message := leftovers_warning(sources):
         (warn or log.warning)(message)
-
-
-def _declared(path: Path) -> dict[str, Any]:
-    """modelpack.yaml's fields as written (none without one), unvalidated."""
-    from modelpack.metadata.filename import metadata_path
-    from modelpack.metadata.yaml_file import read_yaml
-
-    found = metadata_path(path)
-    return read_yaml(found) if found is not None else {}
 
 
 def _completed(metadata: ModelMetadata, model_dir: str | Path, sources: list[LayerSource],
@@ -172,7 +167,7 @@ def _completed(metadata: ModelMetadata, model_dir: str | Path, sources: list[Lay
     return metadata
 
 
-def _metadata_meanwhile(path: Path, name: str, first_layer: threading.Event) -> Future[ModelMetadata]:
+def _metadata_meanwhile(planned: Plan, first_layer: threading.Event) -> Future[ModelMetadata]:
     """The metadata of a directory pushed with no overrides and none of `_BEFORE_HASHING` declared, built on
     a thread of its own once the first layer is described (or FIRST_LAYER_WAIT has passed); its failure
     stops the hashing (see `build`). Importing pydantic and yaml holds the interpreter for ~60 ms, which
@@ -185,7 +180,7 @@ def _metadata_meanwhile(path: Path, name: str, first_layer: threading.Event) -> 
             first_layer.wait(FIRST_LAYER_WAIT)
             from modelpack.metadata.load import load_metadata
 
-            pending.set_result(load_metadata(path, (), default_name=name))
+            pending.set_result(load_metadata(planned.path, (), default_name=planned.name, read=planned.read))
         except BaseException as exc:  # handed to whoever waits for the metadata
             pending.set_exception(exc)
 

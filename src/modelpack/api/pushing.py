@@ -32,9 +32,9 @@ from modelpack.api.core import (
     refuse_store_inside,
     remote,
 )
-from modelpack.api.describing import Plan, plan, warn_leftovers
+from modelpack.api.describing import Plan, plan
 from modelpack.api.push_base import sibling_manifest
-from modelpack.api.unchanged_folder import FolderRecord
+from modelpack.api.unchanged_folder import FolderRecord, unchanged_push
 from modelpack.errors import (
     IntegrityError,
     InvalidReferenceError,
@@ -61,6 +61,7 @@ UNASKED_BELOW = 1024 * 1024
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
     from modelpack.packing.build import PackedLayer, PackedModel
+    from modelpack.packing.hashcache import HashCache
     from modelpack.packing.select import LayerSource
 
 
@@ -163,22 +164,24 @@ def _push_folder(source: str | Path, ref: Reference, overrides: Overrides, local
     # The folder's own mistakes (no files, modelpack.yaml not YAML, overrides that do not validate) are
     # said before the first request, not after a registry's TLS error or an unreachable host's time-out.
     planned = plan(source, overrides, default_name=ref.repository.rsplit("/", 1)[-1])
+    hashes = _store_hashes(local_store)  # one for the push: the folder's record and its files' digests
     # (a fingerprint of what decides the manifest, taken before any file is read: see unchanged_folder)
-    record = None if overrides or provenance or ref.digest else FolderRecord.of(planned, _store_hashes(local_store))
-    try:
-        dst = remote(ref, options)
-        tagged = _tagged_manifest(dst, ref)
-        model: PackedModel | None = None
-        result = _unchanged(record, tagged, planned, warn)
-        if result is None:
-            model, result = _push_directory(Path(source), overrides, planned, ref, dst,
-                                            _with_mounts(copy_options, local_store, ref), local_store,
-                                            options, warn, tagged)
-    except ModelpackError:
-        _metadata_first(planned)
-        raise
-    if record is not None and model is not None:
-        record.remember(model.descriptor.digest)
+    record = None if overrides or provenance or ref.digest else FolderRecord.of(planned, hashes)
+    model: PackedModel | None = None
+    with hashes.saves_held():  # one save: the files' digests (build's) and the folder's record
+        try:
+            dst = remote(ref, options)
+            tagged = _tagged_manifest(dst, ref)
+            result = unchanged_push(record, tagged, planned, warn)
+            if result is None:
+                model, result = _push_directory(Path(source), overrides, planned, ref, dst,
+                                                _with_mounts(copy_options, local_store, ref), local_store,
+                                                options, warn, tagged, hashes)
+        except ModelpackError:
+            _metadata_first(planned)
+            raise
+        if record is not None and model is not None:
+            record.remember(model.descriptor.digest)
     local_store.record_origin(ref.name, result.blobs)
     return _with_provenance(_transfer(ref, result), provenance, local_store, model, source, overrides, started)
 
@@ -194,7 +197,7 @@ def _metadata_first(planned: Plan) -> None:
     if planned.metadata is None:
         from modelpack.metadata.load import load_metadata
 
-        load_metadata(planned.path, (), default_name=planned.name)
+        load_metadata(planned.path, (), default_name=planned.name, read=planned.read)
 
 
 def _say_how_to_store(exc: NotFoundError, local_store: LayoutStore, ref: Reference) -> None:
@@ -252,8 +255,8 @@ def _push_to_layout(source: object, place: Place, overrides: Overrides, local_st
 
 def _push_directory(model_dir: Path, overrides: Overrides, planned: Plan, ref: Reference, dst: Storage,
                     options: CopyOptions, local_store: LayoutStore, client_options: ClientOptions | None,
-                    warn: Callable[[str], None] | None,
-                    tagged: tuple[Descriptor | None, Manifest | None]) -> tuple[PackedModel, CopyResult]:
+                    warn: Callable[[str], None] | None, tagged: tuple[Descriptor | None, Manifest | None],
+                    hashes: HashCache) -> tuple[PackedModel, CopyResult]:
     """Pack and push in one pipeline: each file starts uploading as soon as it is hashed, then the
     config and manifest follow through `copy()`, which skips the blobs already handled."""
     from modelpack.api.changed_files import changed_files
@@ -316,8 +319,7 @@ def _push_directory(model_dir: Path, overrides: Overrides, planned: Plan, ref: R
 
     with BlobPipeline(dst, options) as pipeline:
         model = describe(model_dir, overrides, planned=planned, on_layer=on_layer, on_hashing=on_hashing,
-                         hashes=_store_hashes(local_store),
-                         resolver=_lineage_resolver(local_store, client_options), warn=warn,
+                         hashes=hashes, resolver=_lineage_resolver(local_store, client_options), warn=warn,
                          # (a repository with tags but no version to compare with: each file may be there)
                          hashed_by_upload=hashed_by_upload if new_repository or base is not None else None)
     _check_pinned(ref, model.descriptor.digest)
@@ -362,18 +364,6 @@ def _tagged_manifest(dst: Storage, ref: Reference) -> tuple[Descriptor | None, M
     except (NotFoundError, IntegrityError, UnsupportedArtifactError, ValueError):
         return None, None  # nothing usable: the push goes ahead as if the tag were new
     return (desc, node) if isinstance(node, Manifest) else (None, None)
-
-
-def _unchanged(record: FolderRecord | None, tagged: tuple[Descriptor | None, Manifest | None], planned: Plan,
-               warn: Callable[[str], None] | None) -> CopyResult | None:
-    """What pushing a folder is when its record says it packs to the manifest its tag names already: nothing
-    to send (see unchanged_folder); None when that is not known."""
-    desc, manifest = tagged
-    if record is None or desc is None or manifest is None or record.packed_digest() != desc.digest:
-        return None
-    warn_leftovers(planned.sources, warn)  # said on every push of the folder, as describing it says it
-    blobs = [manifest.config, *manifest.layers]
-    return CopyResult(desc, skipped=blobs, blobs=list(blobs))
 
 
 def _with_mounts(copy_options: CopyOptions | None, local_store: LayoutStore, ref: Reference) -> CopyOptions:

@@ -23,14 +23,15 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from modelpack.errors import ModelpackError
-from modelpack.metadata.filename import MAX_METADATA_BYTES, metadata_path
-from modelpack.metadata.git_facts import git_facts
 from modelpack.oci.digest import is_digest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from modelpack.api.describing import Plan
+    from modelpack.oci.descriptor import Descriptor, Manifest
     from modelpack.packing.hashcache import HashCache
+    from modelpack.store.copy import CopyResult
 
 
 @dataclass
@@ -74,17 +75,40 @@ class FolderRecord:
         self.hashes.save()
 
 
+def unchanged_push(record: FolderRecord | None, tagged: tuple[Descriptor | None, Manifest | None], planned: Plan,
+                   warn: Callable[[str], None] | None) -> CopyResult | None:
+    """What pushing a folder is when its record says it packs to the manifest its tag names already: nothing
+    to send; None when that is not known.
+
+    Args:
+        record: the folder's record (None: none is kept for this push).
+        tagged: the descriptor and manifest the tag names in the registry now (None, None: none).
+        planned: the folder's plan.
+        warn: hears of what tools left in the folder (as describing it says it).
+
+    Returns:
+        The push's result, every blob skipped; None when the folder must be described and sent.
+    """
+    from modelpack.api.describing import warn_leftovers
+    from modelpack.store.copy import CopyResult
+
+    desc, manifest = tagged
+    if record is None or desc is None or manifest is None or record.packed_digest() != desc.digest:
+        return None
+    warn_leftovers(planned.sources, warn)  # said on every push of the folder, as describing it says it
+    blobs = [manifest.config, *manifest.layers]
+    return CopyResult(desc, skipped=blobs, blobs=list(blobs))
+
+
 def _fingerprint(planned: Plan) -> str | None:
     from modelpack.packing.archive_key import walked_signature
     from modelpack.version import __version__
 
     if planned.metadata is not None:  # declared lineage, file rules or a format: settled by more than the folder
         return None
-    metadata = _metadata_bytes(planned)
-    if metadata is None:
-        return None
+    # (modelpack.yaml and the git facts as the metadata is built from them: read once, see folder_metadata)
     inputs = [__version__, str(planned.path), planned.name, os.environ.get("SOURCE_DATE_EPOCH", ""),
-              hashlib.sha256(metadata).hexdigest(), git_facts(planned.path)]
+              hashlib.sha256(planned.read.data).hexdigest(), planned.read.git_facts()]
     fingerprint = hashlib.sha256(json.dumps(inputs, ensure_ascii=False).encode())
     for source in planned.sources:
         walked = walked_signature(source.files)
@@ -94,16 +118,3 @@ def _fingerprint(planned: Plan) -> str | None:
         fingerprint.update(layer.encode("utf-8", "surrogateescape"))
         fingerprint.update(walked)
     return fingerprint.hexdigest()
-
-
-def _metadata_bytes(planned: Plan) -> bytes | None:
-    """modelpack.yaml's bytes (empty without one); None when it cannot be read or is too large to be valid."""
-    try:
-        path = metadata_path(planned.path)
-        if path is None:
-            return b""
-        with open(path, "rb") as f:
-            data = f.read(MAX_METADATA_BYTES + 1)
-    except (OSError, ModelpackError):
-        return None
-    return data if len(data) <= MAX_METADATA_BYTES else None

@@ -19,7 +19,7 @@ from modelpack.cli.common import (
     print_json,
     warning,
 )
-from modelpack.cli.escape import clean_cut
+from modelpack.cli.escape import clean_cell, clean_cut
 from modelpack.cli.file_types import RegularFile
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def list_command(as_json: bool) -> None:
         click.echo("no models in the local store", err=True)
         return
     rows = [(clean(m.reference), clean(m.digest[:19]), human_size(m.size),
-             clean(m.created or "-") + _state(m)) for m in models]
+             _cell(m.created) + _state(m)) for m in models]
     width = max(len(row[0]) for row in rows)
     click.echo(f"{'REFERENCE':<{width}}  {'DIGEST':<19}  {'SIZE':>10}  CREATED")
     for reference, digest, size, created in rows:
@@ -215,7 +215,7 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, keys: tuple[st
         return
     width = max(3, *(len(clean(v.tag)) for v in versions))
     # Columns as wide as their widest value once escaped (an escape sequence shows as several characters),
-    # up to a cap past which a value is cut with an ellipsis (--json has it whole): rows stay aligned.
+    # up to a cap past which a value is cut, saying how much (--json has it whole): rows stay aligned.
     shown = [(_cell(v.metadata.get("version")), _cell(v.metadata.get("created"))) for v in versions]
     v_width = max(10, *(len(version) for version, _ in shown))
     c_width = max(20, *(len(created) for _, created in shown))
@@ -229,7 +229,7 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, keys: tuple[st
         metrics = ", ".join(f"{k}={val}" for k, val in sorted((v.metadata.get("metrics") or {}).items()))
         click.echo(f"{clean(v.tag):<{width}}  {clean(v.digest[:19]):<19}  {version:<{v_width}}  "
                    f"{created:<{c_width}}  {human_size(v.size):>10}  "
-                   f"{f'{signer:<{s_width}}  ' if signer is not None else ''}{clean(metrics or '-')}")
+                   f"{f'{signer:<{s_width}}  ' if signer is not None else ''}{clean_cut(metrics or '-')}")
 
 
 def _list_repositories(registry: str, options: ClientOptions, as_json: bool) -> None:
@@ -363,13 +363,9 @@ def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
                    f"{clean(entries[-1]['parent'])}", err=True)
 
 
-CELL_MAX = 40  # characters of a version or created time shown in a column of `ls`
-
-
 def _cell(value: object) -> str:
-    """A metadata value for a column of `ls`: escaped, and cut with an ellipsis past CELL_MAX characters."""
-    text = clean(str(value)) if value else "-"
-    return text if len(text) <= CELL_MAX else text[:CELL_MAX - 1] + "…"
+    """A metadata value for a column of `ls`: escaped, and cut past CELL_MAX characters saying how much."""
+    return clean_cell(value) if value else "-"
 
 
 COMMANDS = (list_command, tag, rm, resolve, ls, diff, inspect, lineage)

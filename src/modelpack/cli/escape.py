@@ -49,23 +49,60 @@ def clean(value: object, keep: str = "") -> str:
 
 
 VALUE_MAX = 200  # characters of one metadata value `inspect` and `diff` show on a line (--json: all)
+CELL_MAX = 40  # characters of a value in a column of a listing (`ls`), its note of what was cut included
+
+
+def _cut(text: str, width: int) -> tuple[str, int]:
+    """`clean(text)` cut to at most `width` characters as shown, an escape kept whole (`\\x1b`, never
+    `\\x1`); with how many of `text`'s characters were left out (0: all of it shown)."""
+    head = clean(text[:width])  # every character shows as one or more: no more than `width` are needed
+    if len(head) <= width:
+        return head, len(text) - min(len(text), width)
+    shown: list[str] = []
+    used = 0
+    for kept, char in enumerate(text[:width]):
+        piece = clean(char)
+        if used + len(piece) > width:
+            return "".join(shown), len(text) - kept
+        shown.append(piece)
+        used += len(piece)
+    raise AssertionError("unreachable: the escaped head was wider than width")
 
 
 def clean_cut(value: object, limit: int = VALUE_MAX) -> str:
-    """`clean(value)` cut to its first `limit` characters, saying how many were left out: a registry's
-    annotation of 100 KB would otherwise fill the terminal (`--json` has it whole).
+    """`clean(value)` cut to its first `limit` characters as shown, saying how many were left out: a
+    registry's annotation of 100 KB would otherwise fill the terminal (`--json` has it whole).
 
     Args:
         value: anything; non-strings are converted with `str` first.
-        limit: the characters of the value kept (counted before escaping, so none is cut in half).
+        limit: the characters shown of the value (escapes counted as shown, none cut in half).
 
     Returns:
-        One escaped line, `...… (N more characters)` when cut.
+        One escaped line, `...… (N more characters; --json shows them)` when cut.
     """
     text = value if isinstance(value, str) else str(value)
-    if len(text) <= limit:
-        return clean(text)
-    return f"{clean(text[:limit])}… ({len(text) - limit:,} more characters; --json shows them)"
+    shown, left_out = _cut(text, limit)
+    return f"{shown}… ({left_out:,} more characters; --json shows them)" if left_out else shown
+
+
+def clean_cell(value: object, width: int = CELL_MAX) -> str:
+    """`clean_cut` for a column of a listing: the value and its note `…(+N chars)` together at most `width`
+    characters wide, so that a long value keeps the rows aligned without widening its column past it.
+
+    Args:
+        value: anything; non-strings are converted with `str` first.
+        width: the most characters the cell takes (at least 20, for the note and a little of the value).
+
+    Returns:
+        One escaped cell, `...…(+N chars)` when cut.
+    """
+    text = value if isinstance(value, str) else str(value)
+    shown, left_out = _cut(text, width)
+    if not left_out:
+        return shown
+    # Room for the longest note this value could need (N at most its length): the cell never passes `width`.
+    shown, left_out = _cut(text, width - len(f"…(+{len(text):,} chars)"))
+    return f"{shown}…(+{left_out:,} chars)"
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.+-]+")  # a word no reader could take for two (versions, names, file names)

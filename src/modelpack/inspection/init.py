@@ -1,11 +1,11 @@
 """`modelpack init`: a `modelpack.yaml` written from what a directory's files say, with no network.
 
 Each format has its own reader (safetensors and GGUF headers, config.json, the model card, ONNX, pickles
-and skops files, XGBoost's own model files, the Hugging Face cache path); this module runs them on the
-files it recognises and merges their answers, the first source in `_merge`'s order winning for each
-field. Of the model files, only the one that wins (MODEL_FILE_KINDS' order) is read: a stray pickle
-beside an XGBoost model says nothing about it. The result is validated by the same loader `pack` uses
-before anything is written.
+(their class and scikit-learn version) and skops files, XGBoost's own model files, the Hugging Face cache
+path); this module runs them on the files it recognises and merges their answers, the first source in
+`_merge`'s order winning for each field. Of the model files, only the one that wins (MODEL_FILE_KINDS'
+order) is read: a stray pickle beside an XGBoost model says nothing about it. The result is validated by
+the same loader `pack` uses before anything is written.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from modelpack.inspection.model_card import read_model_card
 from modelpack.inspection.onnx_header import read_onnx_header
 from modelpack.inspection.param_size import format_param_count
 from modelpack.inspection.pickle_classes import pickled_class
+from modelpack.inspection.pickle_versions import pickled_sklearn_version
 from modelpack.inspection.reading import short_text
 from modelpack.inspection.safetensors_header import SafetensorsSummary, read_safetensors_header
 from modelpack.inspection.skops_schema import skops_class, skops_schema, skops_versions
@@ -265,6 +266,8 @@ def _estimator(path: Path, relpath: str, result: InitResult) -> dict[str, Any]:
             fields["labels"] = {f"{name}.version": version for name, version in versions.items()}
     else:
         found = pickled_class(path, relpath)
+        if version := pickled_sklearn_version(path, relpath):  # from the estimator's state, nothing loaded
+            fields["labels"] = {"scikit-learn.version": version}
     if found is None:
         result.notes.append(f"{relpath}: no class named before the end of what was read")
         return fields

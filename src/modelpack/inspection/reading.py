@@ -55,18 +55,24 @@ class CappedReader:
                                      f"found {len(data)})")
         return data
 
-    def skip(self, size: int, field: str) -> None:
+    def skip(self, size: int, field: str, counted: bool = True) -> None:
         """Move past `size` bytes without reading them (seeking), within the file and the budget.
+
+        Args:
+            size: the bytes passed over.
+            field: what they are, for the error.
+            counted: False when seeking costs nothing the budget bounds (bulk data no reader looks at).
 
         Raises:
             MalformedFileError: that would pass the end of the file or the budget.
         """
         here = self._stream.tell()
         end = os.fstat(self._stream.fileno()).st_size
-        if size < 0 or size > self._left or here + size > end:
+        if size < 0 or (counted and size > self._left) or here + size > end:
             raise MalformedFileError(f"{self.what}: truncated header ({field}: {size} bytes past the end)")
         self._stream.seek(size, os.SEEK_CUR)
-        self._left -= size
+        if counted:
+            self._left -= size
 
 
 def parse_json(data: bytes, what: str, limit: int) -> Any:

@@ -16,7 +16,7 @@ from modelpack.advice import Wording, compose, setting
 from modelpack.errors import MetadataError
 from modelpack.metadata.created import creation_time as creation_time
 from modelpack.metadata.created import source_date_epoch as source_date_epoch
-from modelpack.metadata.filename import metadata_path
+from modelpack.metadata.folder_metadata import FolderMetadata
 from modelpack.metadata.git_facts import git_facts as git_facts
 from modelpack.metadata.git_facts import strip_credentials as strip_credentials
 from modelpack.metadata.schema import Capabilities, FileRules, ModelMetadata
@@ -34,16 +34,31 @@ def load_metadata(
     *,
     default_name: str | None = None,
     use_git: bool = True,
+    read: FolderMetadata | None = None,
 ) -> ModelMetadata:
-    """The validated metadata for a model directory; raises MetadataError naming the bad field."""
-    raw: dict[str, Any] = {}
-    if model_dir is not None and (path := metadata_path(model_dir)) is not None:
-        raw = read_yaml(path)
+    """The validated metadata for a model directory; raises MetadataError naming the bad field.
+
+    Args:
+        model_dir: the model's directory (None: overrides and the default name alone).
+        overrides: metadata over `modelpack.yaml`'s (as `pack` takes them).
+        default_name: the model's name when the metadata gives none.
+        use_git: fill in the revision and sourceURL of the git repository holding the folder.
+        read: `model_dir`'s modelpack.yaml and git facts, when the caller read them already (see
+            folder_metadata): not read again.
+
+    Returns:
+        The metadata.
+
+    Raises:
+        MetadataError: modelpack.yaml unreadable as metadata, or a field that does not validate.
+    """
+    folder = read if read is not None else FolderMetadata(model_dir) if model_dir is not None else None
+    raw: dict[str, Any] = folder.fields() if folder is not None else {}
     apply_overrides(raw, overrides)
     if "name" not in raw and default_name:
         raw["name"] = default_name
-    if use_git and model_dir is not None:
-        for key, value in git_facts(model_dir).items():
+    if use_git and folder is not None:
+        for key, value in folder.git_facts().items():
             raw.setdefault(key, value)
     return validate(raw)
 

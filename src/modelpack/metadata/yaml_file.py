@@ -26,14 +26,39 @@ class TooManyValues(yaml.composer.ComposerError):
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    if path.stat().st_size > MAX_METADATA_BYTES:
+    """The mapping of fields the YAML file at `path` holds, as written (unvalidated).
+
+    Raises:
+        MetadataError: over MAX_METADATA_BYTES, not UTF-8, not YAML, or not a mapping at the top level.
+    """
+    return parse_yaml(read_capped(path), path)
+
+
+def read_capped(path: Path) -> bytes:
+    """The bytes of the metadata file at `path`, refused past MAX_METADATA_BYTES (read no further).
+
+    Raises:
+        MetadataError: the file is larger.
+    """
+    with open(path, "rb") as f:
+        data = f.read(MAX_METADATA_BYTES + 1)
+    if len(data) > MAX_METADATA_BYTES:
         raise MetadataError(f"{path}: larger than {MAX_METADATA_BYTES} bytes")
+    return data
+
+
+def parse_yaml(data: bytes, path: Path) -> dict[str, Any]:
+    """The mapping of fields a metadata file's bytes hold (`path` names it in an error).
+
+    Raises:
+        MetadataError: not UTF-8, not YAML, or not a mapping at the top level.
+    """
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MetadataError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     try:
-        data = yaml.load(text, Loader=JsonLoader)  # a SafeLoader
+        loaded = yaml.load(text, Loader=JsonLoader)  # a SafeLoader
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
@@ -42,11 +67,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
             raise MetadataError(f"{path}{line}: {problem}: metadata describes the model; keep long lists in a "
                                 "file of the model instead") from None
         raise MetadataError(f"{path}: not valid YAML{line}: {problem}") from None
-    if data is None:
+    if loaded is None:
         return {}
-    if not isinstance(data, dict):
+    if not isinstance(loaded, dict):
         raise MetadataError(f"{path}: expected a mapping of fields at the top level")
-    return data
+    return loaded
 
 
 class JsonLoader(yaml.SafeLoader):
