@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +30,42 @@ FIRST_LAYER_WAIT = 0.25  # seconds the metadata waits for the first layer before
 
 @dataclass
 class Plan:
-    """What describing a folder settles locally before any file is hashed (see `plan`)."""
+    """What describing a folder settles locally before any file is hashed (see `plan`). Its metadata is
+    built from what the plan read (modelpack.yaml's bytes, the git facts once asked), never read again: a
+    push's record of the folder (see unchanged_folder) is kept under those same inputs."""
 
     path: Path
     name: str
     sources: list[LayerSource]
     metadata: ModelMetadata | None  # None: validated on a thread once hashing has begun (see describe)
+    declared: bytes | None = None  # modelpack.yaml's bytes as read (None: the folder has none)
+    _facts: dict[str, str] | None = field(default=None, repr=False)
+
+    def fields(self) -> dict[str, Any]:
+        """modelpack.yaml's fields as written (none without one), unvalidated: a new mapping each call."""
+        from modelpack.metadata.filename import METADATA_FILE
+        from modelpack.metadata.yaml_file import parse_yaml
+
+        return parse_yaml(self.declared, self.path / METADATA_FILE) if self.declared is not None else {}
+
+    def git_facts(self) -> dict[str, str]:
+        """The git facts the metadata records (see metadata.git_facts), asked of git once."""
+        if self._facts is None:
+            from modelpack.metadata.git_facts import git_facts
+
+            self._facts = git_facts(self.path)
+        return self._facts
+
+    def load_metadata(self, overrides: Overrides = ()) -> ModelMetadata:
+        """The metadata of what the plan read, with `overrides`.
+
+        Raises:
+            MetadataError: it does not validate.
+        """
+        from modelpack.metadata.load import load_metadata
+
+        return load_metadata(self.path, overrides, default_name=self.name, declared=self.fields(),
+                             facts=self.git_facts())
 
 
 def plan(model_dir: str | Path, overrides: Overrides = (), default_name: str | None = None) -> Plan:
@@ -60,14 +90,15 @@ def plan(model_dir: str | Path, overrides: Overrides = (), default_name: str | N
 
     path = require_model_folder(model_dir)
     name = default_name or path.resolve().name
-    if not overrides and not _BEFORE_HASHING & set(_declared(path)):
+    planned = Plan(path, name, [], None, _declared(path))
+    if not overrides and not _BEFORE_HASHING & set(planned.fields()):
         from modelpack.packing.rules import DEFAULT_RULES
 
-        return Plan(path, name, select_layers(path, DEFAULT_RULES), None)
-    from modelpack.metadata.load import load_metadata
-
-    metadata = load_metadata(path, overrides, default_name=name)
-    return Plan(path, name, select_layers(path, metadata.files), metadata)
+        planned.sources = select_layers(path, DEFAULT_RULES)
+        return planned
+    planned.metadata = planned.load_metadata(overrides)
+    planned.sources = select_layers(path, planned.metadata.files)
+    return planned
 
 
 def describe(
@@ -112,7 +143,7 @@ def describe(
     from modelpack.packing.build import build
 
     planned = planned or plan(model_dir, overrides, default_name)
-    path, name, sources = planned.path, planned.name, planned.sources
+    path, sources = planned.path, planned.sources
     build_hooks = {"on_layer": on_layer, "on_hashing": on_hashing, "hashes": hashes or _store_hashes(None),
                    "hash_progress": hash_progress, "hashed_by_upload": hashed_by_upload}
     if planned.metadata is None:
@@ -130,7 +161,7 @@ def describe(
                 on_layer(layer)
 
         build_hooks["on_layer"] = heard
-        pending = _metadata_meanwhile(path, name, first_layer)
+        pending = _metadata_meanwhile(planned, first_layer)
         return build(path, pending, sources=sources, **build_hooks)  # type: ignore[arg-type]
     warn_leftovers(sources, warn)
     metadata = _completed(planned.metadata, model_dir, sources, resolver, warn)
@@ -145,13 +176,17 @@ def warn_leftovers(sources: list[LayerSource], warn: Callable[[str], None] | Non
         (warn or log.warning)(message)
 
 
-def _declared(path: Path) -> dict[str, Any]:
-    """modelpack.yaml's fields as written (none without one), unvalidated."""
+def _declared(path: Path) -> bytes | None:
+    """modelpack.yaml's bytes (None without one).
+
+    Raises:
+        MetadataError: it is no regular file, leaves the folder through a link, or is too large.
+    """
     from modelpack.metadata.filename import metadata_path
-    from modelpack.metadata.yaml_file import read_yaml
+    from modelpack.metadata.yaml_file import read_yaml_bytes
 
     found = metadata_path(path)
-    return read_yaml(found) if found is not None else {}
+    return read_yaml_bytes(found) if found is not None else None
 
 
 def _completed(metadata: ModelMetadata, model_dir: str | Path, sources: list[LayerSource],
@@ -172,7 +207,7 @@ def _completed(metadata: ModelMetadata, model_dir: str | Path, sources: list[Lay
     return metadata
 
 
-def _metadata_meanwhile(path: Path, name: str, first_layer: threading.Event) -> Future[ModelMetadata]:
+def _metadata_meanwhile(planned: Plan, first_layer: threading.Event) -> Future[ModelMetadata]:
     """The metadata of a directory pushed with no overrides and none of `_BEFORE_HASHING` declared, built on
     a thread of its own once the first layer is described (or FIRST_LAYER_WAIT has passed); its failure
     stops the hashing (see `build`). Importing pydantic and yaml holds the interpreter for ~60 ms, which
@@ -183,9 +218,7 @@ def _metadata_meanwhile(path: Path, name: str, first_layer: threading.Event) -> 
     def load() -> None:
         try:
             first_layer.wait(FIRST_LAYER_WAIT)
-            from modelpack.metadata.load import load_metadata
-
-            pending.set_result(load_metadata(path, (), default_name=name))
+            pending.set_result(planned.load_metadata())
         except BaseException as exc:  # handed to whoever waits for the metadata
             pending.set_exception(exc)
 

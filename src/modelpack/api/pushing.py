@@ -192,9 +192,7 @@ def _metadata_first(planned: Plan) -> None:
         MetadataError: the metadata does not validate.
     """
     if planned.metadata is None:
-        from modelpack.metadata.load import load_metadata
-
-        load_metadata(planned.path, (), default_name=planned.name)
+        planned.load_metadata()
 
 
 def _say_how_to_store(exc: NotFoundError, local_store: LayoutStore, ref: Reference) -> None:

@@ -34,16 +34,24 @@ def load_metadata(
     *,
     default_name: str | None = None,
     use_git: bool = True,
+    declared: dict[str, Any] | None = None,
+    facts: Mapping[str, str] | None = None,
 ) -> ModelMetadata:
-    """The validated metadata for a model directory; raises MetadataError naming the bad field."""
+    """The validated metadata for a model directory; raises MetadataError naming the bad field.
+
+    `declared` (modelpack.yaml's fields) and `facts` (its git facts), when the caller read them already, are
+    taken instead of reading them again: what a push keeps its record under is then what its manifest says
+    (see api.unchanged_folder), even when the file or the repository changes meanwhile."""
     raw: dict[str, Any] = {}
-    if model_dir is not None and (path := metadata_path(model_dir)) is not None:
+    if declared is not None:
+        raw = declared
+    elif model_dir is not None and (path := metadata_path(model_dir)) is not None:
         raw = read_yaml(path)
     apply_overrides(raw, overrides)
     if "name" not in raw and default_name:
         raw["name"] = default_name
     if use_git and model_dir is not None:
-        for key, value in git_facts(model_dir).items():
+        for key, value in (git_facts(model_dir) if facts is None else facts).items():
             raw.setdefault(key, value)
     return validate(raw)
 

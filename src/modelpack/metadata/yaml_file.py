@@ -26,10 +26,28 @@ class TooManyValues(yaml.composer.ComposerError):
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    return parse_yaml(read_yaml_bytes(path), path)
+
+
+def read_yaml_bytes(path: Path) -> bytes:
+    """The bytes of the YAML file at `path`, refused past MAX_METADATA_BYTES (MetadataError)."""
     if path.stat().st_size > MAX_METADATA_BYTES:
         raise MetadataError(f"{path}: larger than {MAX_METADATA_BYTES} bytes")
+    with open(path, "rb") as f:
+        data = f.read(MAX_METADATA_BYTES + 1)
+    if len(data) > MAX_METADATA_BYTES:  # (grown since its stat)
+        raise MetadataError(f"{path}: larger than {MAX_METADATA_BYTES} bytes")
+    return data
+
+
+def parse_yaml(data: bytes, path: Path) -> dict[str, Any]:
+    """The fields of a YAML document's `data`, read from `path` (named in errors).
+
+    Raises:
+        MetadataError: not UTF-8, not YAML, past this module's bounds, or not a mapping at the top level.
+    """
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MetadataError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     try:
