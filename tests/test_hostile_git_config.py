@@ -1,7 +1,8 @@
-"""`pack --provenance` in a folder whose repository came from elsewhere, past test_provenance_untrusted_git's
-cases: filter drivers whose names the command line's `-c filter.NAME.clean=` cannot switch off (`a=b`: git
-splits `-c` at the first `=`; and `[filter ""]`, which `filter=` in .gitattributes names), and an attributes
-file that is /dev/zero (git reads it as one endless line: gigabytes until its time-out)."""
+"""A model folder whose repository came from elsewhere, past test_provenance_untrusted_git's cases: filter
+drivers whose names the command line's `-c filter.NAME.clean=` cannot switch off (`a=b`: git splits `-c` at
+the first `=`; and `[filter ""]`, which `filter=` in .gitattributes names), an attributes file that is
+/dev/zero (git reads it as one endless line: gigabytes until its time-out), and an origin URL of megabytes or
+with line breaks (it became the artifact's sourceURL)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,19 @@ def test_an_endless_attributes_file_costs_git_a_bounded_memory(tmp_path: Path) -
     clean, largest_child_kib = json.loads(done.stdout)
     assert clean is None  # git failed: unknown, not clean
     assert largest_child_kib < 1536 * 1024  # git_command.MAX_MEMORY is 1 GiB; unbounded, it read ~700 MB a second
+
+
+@pytest.mark.parametrize("url", ["https://example.com/" + "a" * 3_000_000, "https://example.com/a\\nX-Injected: b"])
+def test_an_origin_url_no_remote_has_is_not_recorded(tmp_path: Path, url: str) -> None:
+    repo = _checkout(tmp_path, "")
+    with open(repo / ".git" / "config", "a") as config:  # (too long for a command line)
+        config.write(f'[remote "origin"]\n\turl = "{url}"\n')
+    shown = subprocess.run(["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True,
+                           check=True, timeout=60).stdout
+    assert len(shown) > 3_000_000 or b"\nX-Injected" in shown  # (git gives it as written)
+    packed = mp.pack(repo, "localhost:5000/untrusted/git:3")
+    metadata = mp.inspect("localhost:5000/untrusted/git:3").metadata
+    assert "sourceURL" not in metadata
+    assert metadata["revision"] == subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                                                  text=True, check=True, timeout=60).stdout.strip()
+    assert packed.descriptor.size < 4096
