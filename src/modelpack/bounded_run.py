@@ -42,7 +42,7 @@ class Overran(Exception):
 
 
 def run_bounded(argv: Sequence[str], *, timeout: float, max_output: int, data: bytes | None = None,
-                env: Mapping[str, str] | None = None) -> Finished:
+                env: Mapping[str, str] | None = None, max_memory: int | None = None) -> Finished:
     """Run `argv` to its end, or kill it at the first bound it passes.
 
     Args:
@@ -51,6 +51,8 @@ def run_bounded(argv: Sequence[str], *, timeout: float, max_output: int, data: b
         max_output: bytes it may print, stdout and stderr together.
         data: its standard input; None gives it /dev/null.
         env: its environment (None: ours).
+        max_memory: bytes of data it may allocate (RLIMIT_DATA, where the system has prlimit: Linux), past
+            which its allocations fail; None: no bound.
 
     Returns:
         Its exit status and output.
@@ -63,6 +65,8 @@ def run_bounded(argv: Sequence[str], *, timeout: float, max_output: int, data: b
     proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL if data is None else subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=None if env is None else dict(env),
                             start_new_session=True)
+    if max_memory is not None:
+        _limit_memory(proc.pid, max_memory)
     try:
         out, err = _exchange(proc, data, deadline, max_output)
         try:
@@ -121,3 +125,14 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     except (ProcessLookupError, PermissionError):
         proc.kill()
     proc.wait()
+
+
+def _limit_memory(pid: int, limit: int) -> None:
+    """Bound what `pid` may allocate, set once it runs (not in the child before exec: a pre-exec hook is unsafe
+    with threads running, as a push's are); what it allocated by then is a program's start-up, far below."""
+    import resource
+
+    prlimit = getattr(resource, "prlimit", None)  # (Linux only)
+    if prlimit is not None:
+        with contextlib.suppress(OSError, ValueError):  # it has exited already, or the limit cannot be lowered
+            prlimit(pid, resource.RLIMIT_DATA, (limit, limit))

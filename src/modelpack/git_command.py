@@ -19,7 +19,11 @@ from modelpack.bounded_run import Overran, run_bounded
 
 TIMEOUT = 10  # seconds: a huge work tree is reported as unknown, not waited for
 MAX_OUTPUT = 4 << 20  # bytes: `status --porcelain` of tens of thousands of changed files
-_DRIVER_KEYS = r"^filter\..+\.(clean|smudge|process|required)$"
+# Bytes git may allocate: `status` of a work tree of hundreds of thousands of files takes a few hundred MB; a
+# repository's attributes file that is /dev/zero (`core.attributesFile`, a link at .git/info/attributes) is
+# read as one endless line, 2 GB in under 3 s, until TIMEOUT.
+MAX_MEMORY = 1 << 30
+_DRIVER_KEYS = r"^filter\..*\.(clean|smudge|process|required)$"  # ([filter ""] is a driver too: `filter=` names it)
 # Variables that point git at a repository, index or object store other than the folder's own
 # (`git rev-parse --local-env-vars`, less the configuration ones a user may mean for every git they run).
 _ELSEWHERE = ("GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
@@ -38,10 +42,14 @@ def run_git(folder: Path, *args: str) -> str | None:
 
     Returns:
         What it printed on stdout (undecodable bytes replaced), when it exits 0; None when git is missing,
-        fails, or passes TIMEOUT or MAX_OUTPUT: unknown.
+        fails, or passes TIMEOUT, MAX_OUTPUT or MAX_MEMORY, or a filter driver's name cannot be switched
+        off on the command line: unknown.
     """
     neutral = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false"]
-    for driver in _filter_drivers(folder):
+    drivers = _filter_drivers(folder)
+    if any("=" in driver for driver in drivers):
+        return None  # `-c filter.a=b.clean=` sets `filter.a`: its command would run (git splits at the first =)
+    for driver in drivers:
         for key, value in (("clean", ""), ("smudge", ""), ("process", ""), ("required", "false")):
             neutral += ["-c", f"filter.{driver}.{key}={value}"]
     return _git(folder, *neutral, *args)
@@ -68,7 +76,7 @@ def _git(folder: Path, *args: str) -> str | None:
     env = {key: value for key, value in os.environ.items() if key not in _ELSEWHERE} | _QUIET
     try:
         done = run_bounded(["git", "--no-pager", "--no-optional-locks", "-C", str(folder), *args], timeout=TIMEOUT,
-                           max_output=MAX_OUTPUT, env=env)
+                           max_output=MAX_OUTPUT, env=env, max_memory=MAX_MEMORY)
     except (OSError, Overran):
         return None
     return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None

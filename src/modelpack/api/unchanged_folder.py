@@ -4,10 +4,11 @@ Describing a folder (pydantic imported, its metadata validated, a descriptor and
 file, the manifest built) cost a 2,000-file model ~0.25 s of a 0.45 s re-push, only to learn the digest
 the push before produced. What decides that digest is kept instead, as the hash cache keeps a file's
 digest: every file's stat as the folder's walk found it (path, mode, size, times, inode, device: as
-trusted for each file's digest already), modelpack.yaml's bytes, the git facts the metadata records,
-SOURCE_DATE_EPOCH, the default name and modelpack's version. While all of them are as they were, the
-folder packs to the same manifest; a registry whose tag names it already needs nothing, and the push is
-one request.
+trusted for each file's digest already), modelpack.yaml's bytes, the git facts the metadata records
+(the metadata is built from those very bytes and facts: see folder_metadata), SOURCE_DATE_EPOCH, the default
+name, and modelpack's version and code (see code_stamp). While all of them are as they were, the folder
+packs to the same manifest; a registry whose tag names it already needs nothing, and the push is one
+request.
 
 Only for a folder whose metadata nothing else decides: no overrides, and none of the fields a plan
 settles first (files, format, parent, datasets: lineage is pinned by asking registries, which may answer
@@ -23,6 +24,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from modelpack.code_stamp import code_stamp
 from modelpack.oci.digest import is_digest
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ class FolderRecord:
     hashes: HashCache
     name: str
     fingerprint: str
+    code: str  # modelpack's code when the fingerprint was taken (see code_stamp)
     known: str | None = None  # what `packed_digest` found
 
     @classmethod
@@ -55,10 +58,11 @@ class FolderRecord:
         Returns:
             The record, to look up (`packed_digest`) and to keep (`remember`).
         """
-        fingerprint = _fingerprint(planned)
+        code = code_stamp()
+        fingerprint = _fingerprint(planned, code)
         if fingerprint is None:
             return None
-        return cls(hashes, f"folder {planned.path} as {planned.name}", fingerprint)
+        return cls(hashes, f"folder {planned.path} as {planned.name}", fingerprint, code)
 
     def packed_digest(self) -> str | None:
         """The manifest digest the folder packed to when it was last pushed as it is now; None if unknown."""
@@ -68,8 +72,9 @@ class FolderRecord:
 
     def remember(self, digest: str) -> None:
         """Keep `digest` as what the folder packs to (after a push of it succeeded); not written again when
-        kept already (a tag moved elsewhere, pushed back): a full cache's save costs ~50 ms."""
-        if digest == self.known:
+        kept already (a tag moved elsewhere, pushed back): a full cache's save costs ~50 ms. Nor when
+        modelpack's code changed during the push (an upgrade): `digest` may be what neither packs to."""
+        if digest == self.known or code_stamp() != self.code:
             return
         self.hashes.store(self.name, self.fingerprint, digest)
         self.hashes.save()
@@ -100,14 +105,14 @@ def unchanged_push(record: FolderRecord | None, tagged: tuple[Descriptor | None,
     return CopyResult(desc, skipped=blobs, blobs=list(blobs))
 
 
-def _fingerprint(planned: Plan) -> str | None:
+def _fingerprint(planned: Plan, code: str) -> str | None:
     from modelpack.packing.archive_key import walked_signature
     from modelpack.version import __version__
 
     if planned.metadata is not None:  # declared lineage, file rules or a format: settled by more than the folder
         return None
     # (modelpack.yaml and the git facts as the metadata is built from them: read once, see folder_metadata)
-    inputs = [__version__, str(planned.path), planned.name, os.environ.get("SOURCE_DATE_EPOCH", ""),
+    inputs = [__version__, code, str(planned.path), planned.name, os.environ.get("SOURCE_DATE_EPOCH", ""),
               hashlib.sha256(planned.read.data).hexdigest(), planned.read.git_facts()]
     fingerprint = hashlib.sha256(json.dumps(inputs, ensure_ascii=False).encode())
     for source in planned.sources:

@@ -11,7 +11,8 @@ GBs large) layer, for a check that needs the names and a few first bytes, not th
   blob, closed unread): streamed like a compressed one when it is at most STREAM_AT_MOST bytes; a larger
   one raises CostlyLayer (as do more range requests than the caller allows), for the caller to decide.
 
-Every way is bounded by ArchiveLimits (entries, unpacked bytes) and a header never seen twice.
+Every way is bounded by ArchiveLimits (entries, unpacked bytes) and a header never seen twice, and refuses a
+header a container runtime would read otherwise (see tar_agreement).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import tarfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from modelpack.archives import ArchiveLimits, _BoundedTarInfo, _corrupt_stream_refused, _packing
+from modelpack.archives import ArchiveLimits, _corrupt_stream_refused, _packing
 from modelpack.compression import decompressing
 from modelpack.errors import IntegrityError
+from modelpack.image.tar_agreement import AgreedTarInfo, Disagreement
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.digest import Verifier
@@ -62,10 +64,19 @@ def layer_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, re
     Raises:
         CostlyLayer: an uncompressed layer the registry will not serve in ranges is over STREAM_AT_MOST
             bytes, or reading its headers would take more range requests than `requests` allows.
-        IntegrityError: the layer is not a readable tar, crosses a limit, revisits a header, or (streamed)
-            does not match its digest.
+        IntegrityError: the layer is not a readable tar, crosses a limit, revisits a header, has a header
+            Python and a container runtime read differently (see tar_agreement), or (streamed) does not
+            match its digest.
         TransportError, RegistryError: from the registry (a range answered short, again and again).
     """
+    try:
+        yield from _read_entries(repo, layer, limits, requests, wants_head, head_bytes)
+    except Disagreement as exc:
+        raise IntegrityError(f"refused layer {layer.digest}: {exc}") from None
+
+
+def _read_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, requests: Requests,
+                  wants_head: WantsHead, head_bytes: int) -> Iterator[tuple[str, tarfile.TarInfo, bytes]]:
     parsed = mt.parse_layer_media_type(layer.media_type)
     packing = parsed[1] if parsed else _packing(layer.media_type)
     try:
@@ -75,7 +86,7 @@ def layer_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, re
                                         requests)
                 with _corrupt_stream_refused(layer):
                     # (reads the first header: a registry that ignores ranges says so here, before any entry)
-                    tar = tarfile.open(fileobj=ranged, mode="r:", tarinfo=_BoundedTarInfo)  # noqa: SIM115 - closed by _entries
+                    tar = tarfile.open(fileobj=ranged, mode="r:", tarinfo=AgreedTarInfo)  # noqa: SIM115 - closed by _entries
             except RangesIgnored as exc:
                 if layer.size > STREAM_AT_MOST:
                     raise CostlyLayer(f"{_named(layer)} would be downloaded whole (its registry does not serve "
@@ -89,7 +100,7 @@ def layer_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, re
         verified = _Verified(blob, layer)
         with _corrupt_stream_refused(layer):
             stream: Any = decompressing(verified, packing)  # type: ignore[arg-type]
-            tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo)  # noqa: SIM115 - as above
+            tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=AgreedTarInfo)  # noqa: SIM115 - as above
             yield from _entries(tar, layer, limits, wants_head, head_bytes)
         verified.finish()
 

@@ -21,6 +21,7 @@ from modelpack.archives import ArchiveLimits
 from modelpack.errors import IntegrityError, UntrustedContentError
 from modelpack.image.layer_entries import CostlyLayer, layer_entries
 from modelpack.image.modelcar import SNIFF_BYTES, SNIFFED_SUFFIXES, refuse_unverified_pickles
+from modelpack.image.root_path import landing
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.store.blob_file import Requests
 from modelpack.store.target import Storage
@@ -42,7 +43,8 @@ class ModelcarFiles:
             first SNIFF_BYTES; empty for the others, whose name is what a runtime goes by).
         sizes: each path's whole size.
         links: paths (absolute, e.g. `/models`) of links at or under /models: what they lead to is
-            another layer's to say, so they are named, not followed.
+            another layer's to say, so they are named, not followed; and of files written under /models
+            through a link elsewhere (named where they land and as written).
     """
 
     files: dict[str, Path] = field(default_factory=dict)
@@ -67,6 +69,8 @@ class _Changes:
     deleted: list[str] = field(default_factory=list)
     emptied: list[str] = field(default_factory=list)
     added: list[tuple[str, _Entry | None]] = field(default_factory=list)
+    symlinks: dict[str, str] = field(default_factory=dict)  # every symbolic link of the layer, and its target
+    elsewhere: list[str] = field(default_factory=list)  # its files and links outside /models, as named
 
 
 def modelcar_files(repo: Storage, node: Manifest | Index, folder: Path,
@@ -100,6 +104,7 @@ def modelcar_files(repo: Storage, node: Manifest | Index, folder: Path,
                     raise IntegrityError(f"refused image: more than {MAX_LAYERS} layers")
                 read[layer.digest] = _read_layer(repo, layer, limits, requests, folder / f"{len(read)}-")
             tree.stack(read[layer.digest])
+        found.links += _through_links([read[layer.digest] for layer in layers])
         for path, entry in tree.entries.items():
             if entry.head is None:
                 found.links.append("/" + path)
@@ -158,16 +163,38 @@ def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, request
             if _under_root(deleted):
                 changes.deleted.append(deleted)
         elif not _under_root(name):
+            if member.issym():
+                changes.symlinks[name] = member.linkname
+            if not member.isdir():
+                changes.elsewhere.append(name)
             continue
         elif member.isdir():
             changes.added.append((name, None))
         elif member.issym() or member.islnk():
+            if member.issym():
+                changes.symlinks[name] = member.linkname
             changes.added.append((name, _Entry(None, 0)))
         elif member.isfile():
             saved = heads.with_name(f"{heads.name}{len(changes.added)}.head")
             saved.write_bytes(head)
             changes.added.append((name, _Entry(saved, member.size)))
     return changes
+
+
+def _through_links(layers: list[_Changes]) -> list[str]:
+    """The files and links the layers name outside /models that a runtime writes under it, through a link
+    among their parent folders (see root_path): every link of the image counts, whichever layer made it or
+    removed it (what is kept is found as it is otherwise; this errs toward refusing)."""
+    links = {path: target for changes in layers for path, target in changes.symlinks.items()}
+    if not links:
+        return []
+    found = []
+    for changes in layers:
+        for path in changes.elsewhere:
+            landed = landing(path, links)
+            if landed is None or _under_root(landed):
+                found.append(f"/{landed or path} (written as /{path})")
+    return found
 
 
 class _Tree:

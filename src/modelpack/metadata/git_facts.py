@@ -7,6 +7,11 @@ from pathlib import Path
 
 from modelpack.git_command import git_value
 
+# The longest origin URL recorded: a repository from elsewhere may name one of megabytes (up to git_command's
+# MAX_OUTPUT), which became an annotation and a config field of every version packed there; one holding line
+# breaks or other control characters is not a URL either.
+MAX_URL = 4096
+
 
 def git_facts(model_dir: Path) -> dict[str, str]:
     """sourceURL and revision of the git repository that holds `model_dir`, if any."""
@@ -18,7 +23,7 @@ def git_facts(model_dir: Path) -> dict[str, str]:
         return facts
     if revision := git("rev-parse", "HEAD"):
         facts["revision"] = revision
-    if url := git("remote", "get-url", "origin"):
+    if (url := git("remote", "get-url", "origin")) and len(url) <= MAX_URL and url.isprintable():
         facts["sourceURL"] = strip_credentials(url)
     return facts
 

@@ -1,0 +1,91 @@
+"""Tar headers read as a container runtime reads them, or refused.
+
+A check of what an image's layers hold (the modelcar's /models: see modelcar_contents) reads them with
+Python's tarfile; the node's runtime (containerd, CRI-O) unpacks them with Go's archive/tar. Where the two
+read one header differently, the image's author chooses what each sees: a pickle the runtime writes to
+/models, named otherwise for the check. Measured against Go's reader (crane export), Python's tarfile:
+
+- prepends the name-prefix field of any header, where Go reads it only in a POSIX ustar header (in a GNU
+  or V7 header those bytes are other fields, or nothing);
+- applies a PAX header's `GNU.sparse.name` (and `.size`, `.realsize`) always, Go only to a sparse file;
+- keeps the first of two PAX headers or GNU long names before one member, Go the last; gives a PAX `path`
+  read after a GNU long name the last word, Go the long name;
+- applies a global PAX header's `path` or `size` to every later member, Go to none;
+- reads a number field with leading NULs as 0, where Go skips them (a size: the next header elsewhere);
+- ends the archive at a header it cannot read (a bad checksum), where Go reads on, or fails.
+
+Each of these is refused (Disagreement) rather than read one way: no tool writes them, and either
+reading may be the one that runs.
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+from typing import Any, cast
+
+from modelpack.archives import _BoundedTarInfo
+from modelpack.errors import IntegrityError
+
+_POSIX_MAGIC = b"ustar\x0000"  # magic and version: where Go reads the prefix field (but not star's)
+_STAR_TRAILER = b"tar\x00"
+_OCTAL = re.compile(rb"[0-7]+")
+_NAMING = (tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+_GLOBAL_FIELDS = frozenset({"path", "linkpath", "size"})  # a global header's fields Python applies to members
+
+
+class Disagreement(IntegrityError):
+    """A tar header Python's tarfile and a container runtime's reader would read differently."""
+
+
+class AgreedTarInfo(_BoundedTarInfo):
+    """A member whose headers both readers read alike (else Disagreement, while reading them)."""
+
+    _naming: tuple[bytes, ...] = ()  # the PAX and GNU long-name headers before it, nearest first
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Any:
+        try:
+            member = super().frombuf(buf, encoding, errors)
+        except tarfile.InvalidHeaderError as exc:  # type: ignore[attr-defined]  # tarfile ends the archive there
+            raise Disagreement(f"a tar header Python's tarfile cannot read ({exc}), where a container runtime "
+                               "may read on") from None
+        size = _go_number(buf[124:136])
+        if size is not None and size != member.size:
+            raise Disagreement(f"a tar header's size field reads as {member.size} bytes in Python and {size} "
+                               "in a container runtime")
+        prefix = buf[345:500].split(b"\x00", 1)[0]
+        if prefix and member.type not in tarfile.GNU_TYPES and (
+                buf[257:265] != _POSIX_MAGIC or buf[508:512] == _STAR_TRAILER):
+            raise Disagreement(f"a tar header for {member.name!r} has a name prefix outside a POSIX ustar header "
+                               "(Python's tarfile prepends it, a container runtime does not)")
+        return member
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type == tarfile.SOLARIS_XHDTYPE:
+            raise Disagreement("a Solaris extended header (read as PAX by Python only)")
+        member = cast(AgreedTarInfo, super()._proc_member(archive))
+        if self.type in _NAMING:
+            # One PAX header, or one GNU long name and one long link: anything more, each reader keeps another.
+            pax = tarfile.XHDTYPE in (self.type, *member._naming)
+            if self.type in member._naming or (pax and member._naming):
+                raise Disagreement(f"{member.name!r} is named by more than one PAX or GNU long-name header "
+                                   "(Python's tarfile and a container runtime keep different ones)")
+            member._naming = (self.type, *member._naming)
+        if any(key.startswith("GNU.sparse.") for key in member.pax_headers):
+            raise Disagreement(f"{member.name!r} has PAX sparse-file fields (Python's tarfile applies its name "
+                               "and size to any file, a container runtime only to a sparse one)")
+        if _GLOBAL_FIELDS.intersection(archive.pax_headers):
+            raise Disagreement("a global PAX header sets a path or size (Python's tarfile applies it to every "
+                               "later member, a container runtime to none)")
+        return member
+
+
+def _go_number(field: bytes | bytearray) -> int | None:
+    """A tar number field as Go's archive/tar reads it; None where Go refuses it (the runtime fails then)."""
+    if field[:1] and field[0] & 0x80:  # base-256; a negative one (0x40 set) Go refuses
+        return None if field[0] & 0x40 else int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
+    text = field.strip(b" \x00").split(b"\x00", 1)[0]
+    if not text:
+        return 0
+    return int(text, 8) if _OCTAL.fullmatch(text) else None
