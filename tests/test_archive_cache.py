@@ -147,3 +147,20 @@ def test_unchanged_repush_of_folders_sends_only_what_changed(registry: Registry,
     assert len(proxy.requests("PUT", "/blobs/uploads/")) == 2
     mp.pull(ref, output=tmp_path / "out", options=PLAIN, store=LayoutStore(tmp_path / "other"))
     assert tree(tmp_path / "out") == tree(model)
+
+
+def test_another_modelpack_code_packs_the_folder_again(tmp_path: Path, reads: list[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder's entry is kept under modelpack's code (see code_stamp), not only ARCHIVE_FORMAT: a writer
+    changed without that number bumped reads the folder again instead of answering the older bytes' digest."""
+    from modelpack.packing import archive_key
+
+    model = _model(tmp_path / "m")
+    hashes = HashCache(tmp_path / "hashes.json")
+    mp.describe(model, hashes=hashes)
+    reads.clear()
+    mp.describe(model, hashes=hashes)
+    assert reads == []  # kept: the same code
+    monkeypatch.setattr(archive_key, "code_stamp", lambda: "another build")
+    mp.describe(model, hashes=hashes)
+    assert sorted(set(reads)) == sorted(f"data/part{i % 3}/{i:02}.txt" for i in range(30))

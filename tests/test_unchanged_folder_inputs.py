@@ -19,7 +19,8 @@ import pytest
 import modelpack as mp
 from modelpack.store.layout import LayoutStore
 from registry_process import Registry
-from test_unchanged_folder import PLAIN, SETTLED, _git, _own_git_and_epoch  # noqa: F401 (an autouse fixture)
+from helpers import git as _git
+from test_unchanged_folder import PLAIN, SETTLED, _own_git_and_epoch  # noqa: F401 (an autouse fixture)
 
 
 def _model(root: Path) -> Path:

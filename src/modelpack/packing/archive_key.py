@@ -3,7 +3,8 @@ folder then reads none of its files, as one of unchanged single files does.
 
 A folder's layer bytes follow from: each member's path in the layer, whether it is a folder, its mode,
 size and content; the one mtime every entry is given (`build.tar_mtime`); the tar format `tar_chunks`
-writes; and, compressed, the compressor, its version and level. Content is vouched for as the file
+writes (and modelpack's code, see code_stamp: a change to the writer that forgot ARCHIVE_FORMAT still
+keeps no older entry); and, compressed, the compressor, its version and level. Content is vouched for as the file
 hash cache does (see hashcache): by what stat says (size, mtime_ns, ctime_ns, inode, device), taken by
 the walk before any byte is read, so an edit made while the tar is read leaves an entry no later walk
 matches. A member added, removed, renamed, re-linked, chmod'ed or touched changes the key.
@@ -18,6 +19,7 @@ import time
 import zlib
 from collections.abc import Iterable
 
+from modelpack.code_stamp import code_stamp
 from modelpack.oci import mediatypes as mt
 from modelpack.packing.hashcache import settled
 from modelpack.packing.select import LayerSource, SourceFile
@@ -39,7 +41,7 @@ def archive_key(source: LayerSource, packing: mt.Packing, tar_mtime: int) -> tup
     members = walked_signature(source.files)
     if not source.files or members is None:
         return None
-    signature = hashlib.sha256(json.dumps([ARCHIVE_FORMAT, packing, tar_mtime, _writer(packing)]).encode())
+    signature = hashlib.sha256(json.dumps([ARCHIVE_FORMAT, code_stamp(), packing, tar_mtime, _writer(packing)]).encode())
     signature.update(members)
     return f"archive:{source.files[0].path}", signature.hexdigest()
 
