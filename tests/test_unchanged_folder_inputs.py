@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 import modelpack as mp
+from helpers import git as _git
 from modelpack.store.layout import LayoutStore
 from registry_process import Registry
-from helpers import git as _git
 from test_unchanged_folder import PLAIN, SETTLED, _own_git_and_epoch  # noqa: F401 (an autouse fixture)
 
 

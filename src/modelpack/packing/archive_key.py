@@ -41,7 +41,8 @@ def archive_key(source: LayerSource, packing: mt.Packing, tar_mtime: int) -> tup
     members = walked_signature(source.files)
     if not source.files or members is None:
         return None
-    signature = hashlib.sha256(json.dumps([ARCHIVE_FORMAT, code_stamp(), packing, tar_mtime, _writer(packing)]).encode())
+    decides = [ARCHIVE_FORMAT, code_stamp(), packing, tar_mtime, _writer(packing)]
+    signature = hashlib.sha256(json.dumps(decides).encode())
     signature.update(members)
     return f"archive:{source.files[0].path}", signature.hexdigest()
 
