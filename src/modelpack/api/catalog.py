@@ -13,16 +13,15 @@ from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, reads_locally, remote
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.oci.descriptor import Descriptor
-from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, is_tag, retarget
+from modelpack.oci.reference import Reference, is_tag, retarget
 from modelpack.places import LayoutReference, Place, is_layout, open_layout, open_place, parse_place
-from modelpack.store import registries_files as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.registry_admin import repositories, tag_count
-from modelpack.store.remote_routes import require_registry
+from modelpack.store.remote_routes import host_client, require_registry
 from modelpack.threads import worker_pool
 
 if TYPE_CHECKING:  # imported where used: `versions` and `model_diff` cost a listing's or a diff's imports only
@@ -229,9 +228,8 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
     from modelpack.errors import AuthenticationError
 
     host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
-    registries_conf.load().check_host(host)
     # Through the options (given none, closes_own_options made some): closed with them.
-    client = (options or ClientOptions()).client_for(DOCKER_HUB_API if host == DOCKER_HUB else host)
+    client = host_client(host, options or ClientOptions())
     example = setting(f"modelpack.list_versions({host + '/team/model'!r})", f"modelpack ls {host}/team/model")
     try:
         names = repositories(client, page_size)
