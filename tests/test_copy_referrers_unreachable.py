@@ -6,22 +6,22 @@ one line was the origin's 'cannot connect' (exit 5), as if nothing had been copi
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from helpers import modelpack
 from registry_process import Registry
-from test_mirrors import layer_digests, make_model, mirrored, wait_cached, write_conf
+from test_mirrors import cache_pair, layer_digests, make_model, mirrored, wait_cached, write_conf
 
 PW = {"COSIGN_PASSWORD": "pw"}
 
+__all__ = ["cache_pair"]  # the fixture, used by name
+
 
 def test_a_copy_that_could_not_carry_every_signature_says_the_model_was_written(
-        fresh_registry: Callable[..., Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    origin = fresh_registry()
-    cache = fresh_registry(proxy=origin.url)
+        cache_pair: tuple[Registry, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    origin, cache = cache_pair
     pushed = modelpack("push", "--plain-http", str(make_model(tmp_path / "model")), f"{origin.host}/team/m:1")
     assert pushed.code == 0, pushed.err
     pinned = pushed.out.strip()

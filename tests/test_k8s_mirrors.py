@@ -5,7 +5,6 @@ alone asked the origin only: exit 5, 'cannot connect to ORIGIN', mirrors not nam
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,14 @@ from images import push_image
 from registry_process import Registry
 from test_image_refusals import push_model
 from test_k8s_serving_image_check import _config
-from test_mirrors import mirrored, wait_cached, write_conf
+from test_mirrors import cache_pair, mirrored, wait_cached, write_conf
+
+__all__ = ["cache_pair"]  # the fixture, used by name
 
 
 def test_origin_down_k8s_writes_the_yaml_from_what_the_cache_holds(
-        fresh_registry: Callable[..., Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    origin = fresh_registry()
-    cache = fresh_registry(proxy=origin.url)
+        cache_pair: tuple[Registry, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    origin, cache = cache_pair
     model = push_model(origin, tmp_path, "name: iris\nframework: onnx\n", repo=f"{origin.host}/team/iris")
     image = f"{origin.host}/team/serve:1"
     push_image(image, _config())

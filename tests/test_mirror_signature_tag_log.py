@@ -4,20 +4,20 @@ CACHE/team/m` lists its versions', which no signature lookup calls for. Now the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from helpers import modelpack
 from registry_process import Registry
-from test_mirrors import make_model, mirrored, write_conf
+from test_mirrors import cache_pair, make_model, mirrored, write_conf
+
+__all__ = ["cache_pair"]  # the fixture, used by name
 
 
 def test_a_missing_signature_tag_at_the_mirror_is_logged_without_version_advice(
-        fresh_registry: Callable[..., Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    origin = fresh_registry()
-    cache = fresh_registry(proxy=origin.url)
+        cache_pair: tuple[Registry, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    origin, cache = cache_pair
     pushed = modelpack("push", "--plain-http", str(make_model(tmp_path / "model")), f"{origin.host}/team/m:1")
     assert pushed.code == 0, pushed.err
     write_conf(tmp_path, monkeypatch, mirrored(origin.host, cache.host))
