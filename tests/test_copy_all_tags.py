@@ -65,3 +65,15 @@ def test_a_tag_or_digest_on_either_side_is_refused_before_anything_is_copied(reg
     assert not (tmp_path / "a").exists()
     local = modelpack("copy", "--all-tags", "--to-local", source, "x")
     assert local.code == 2 and "not the local store" in local.err
+
+
+def test_a_repository_copied_without_all_tags_names_the_flag_when_it_has_no_latest(registry: Registry,
+                                                                                  tmp_path: Path) -> None:
+    source = registry.repo("models")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"w" * 100)
+    assert modelpack("push", "--plain-http", str(folder), f"{source}:1.0").code == 0
+    missing = modelpack("copy", "--plain-http", source, f"oci:{tmp_path / 'out'}")
+    assert missing.code == 3, missing.err
+    assert missing.err.strip().endswith("; or copy every tag with --all-tags"), missing.err

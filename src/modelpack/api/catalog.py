@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from modelpack import advice
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, reads_locally, remote
-from modelpack.errors import NotFoundError, UsageError
+from modelpack.errors import NotFoundError, UsageError, reword
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference, is_tag, retarget
 from modelpack.places import LayoutReference, Place, is_layout, open_layout, open_place, parse_place
@@ -323,11 +323,16 @@ def copy_model(
     with naming_mirrors(src), naming_nearest_tag(src, src_ref):
         try:
             result = copy(src, dst, version or "", dst_ref.tag, mounts)
-        except NotFoundError:
+        except NotFoundError as exc:
             if from_local and isinstance(src_ref, Reference):
                 from modelpack.api.pushing import refuse_partial
 
                 refuse_partial(local_store, src_ref, "copy")
+            if isinstance(src_ref, Reference) and src_ref.tag_implied and exc.manifest == src_ref.tag:
+                # A repository named alone reads as :latest; copying the whole repository is the other meaning.
+                every = setting("modelpack.copy_all_tags(SRC, DST)", "--all-tags")
+                raise reword(exc, exc.wording, compose("{}; or copy every tag with {}", exc.advice, every)
+                             if exc.advice else compose("copy every tag with {}", every)) from None
             raise
         referrers, tags = carry_signatures(src, dst, result, mounts or CopyOptions(), warn) if with_referrers \
             else (0, {})
