@@ -50,3 +50,18 @@ def test_a_table_for_one_namespace_leaves_the_host_itself_as_it_was(fresh_regist
         f'[[registry]]\nlocation = "{reg.host}/team"\ninsecure = true\n')
     listed = modelpack("ls", reg.host, env={"MODELPACK_PLAIN_HTTP": ""})
     assert listed.code == 5 and "use --plain-http" in listed.err, listed.err
+
+
+def test_a_host_name_registries_conf_rewrites_elsewhere_is_refused_for_login_and_ls_naming_where(
+        fresh_registry: Callable[..., Registry]) -> None:
+    # Its pulls go to the location, with the location's credentials: a login saved under the alias is never
+    # used, and its catalog is not the alias's to list (before: 'cannot resolve host models.example.com').
+    reg = fresh_registry()
+    conf = Path(os.environ["CONTAINERS_REGISTRIES_CONF"])
+    conf.write_text(f'[[registry]]\nprefix = "models.example.com"\nlocation = "{reg.host}/team"\ninsecure = true\n')
+    for args in (("ls", "models.example.com"), ("login", "models.example.com", "-u", "alice", "--password-stdin")):
+        refused = modelpack(*args, stdin="secret\n")
+        assert refused.code == 2, refused.err
+        assert refused.err.strip() == (f"error: models.example.com is a name {conf} rewrites to {reg.host}/team: its "
+                                       f"repositories are read and written at {reg.host}; name {reg.host} instead")
+    assert not (Path(os.environ["DOCKER_CONFIG"]) / "config.json").exists()

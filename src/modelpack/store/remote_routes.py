@@ -83,10 +83,16 @@ def host_client(host: str, options: ClientOptions) -> RegistryClient:
     plain HTTP where the host speaks no TLS, when it says `insecure = true` (as podman's login reads it).
 
     Raises:
-        UsageError: the host is blocked, or registries.conf is malformed.
+        UsageError: the host is blocked, is a name registries.conf's `location` rewrites to another host (whose
+            catalog and credentials its pulls use), or registries.conf is malformed.
         TransportError: an `insecure` host answers neither HTTPS nor HTTP.
     """
     entry = registries_conf.load().check_host(host)
+    if entry is not None and entry.location and not entry.wildcard and entry.prefix == host:
+        elsewhere = entry.location.partition("/")[0]
+        if elsewhere != host:  # its pulls and their credentials go there: a login here would never be used
+            raise UsageError(f"{host} is a name {entry.source} rewrites to {entry.location}: its repositories are "
+                             f"read and written at {elsewhere}; name {elsewhere} instead")
     chosen = _endpoint_options(host, entry is not None and entry.insecure, False, options)
     return chosen.client_for(DOCKER_HUB_API if host == DOCKER_HUB else host)
 
