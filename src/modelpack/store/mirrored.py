@@ -136,7 +136,8 @@ class MirroredRepository(OwnsOptions):
                     raise self._unasked_said(_with_mirrors(exc, skipped)) from None
                 if unreachable(exc):  # (else it answered)
                     source.dead = True
-                    log.info("%s: %s unreachable; trying the next endpoint", what, source.label)
+                    # Why, too: an untrusted certificate (a missing CA) reads otherwise as an outage.
+                    log.info("%s: %s unreachable (%s); trying the next endpoint", what, source.label, exc)
                 else:  # (the error as an argument: the CLI's log formatter words its advice as commands)
                     log.info("%s: %s failed: %s; trying the next endpoint", what, source.label, exc)
                 skipped.append(f"{source.endpoint.host}: {_short(exc)}")
