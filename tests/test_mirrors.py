@@ -140,7 +140,8 @@ def test_a_dead_mirror_falls_back_to_the_origin_once(
     assert len(blobs) == 3 and all(line.endswith(f"{origin.host} (origin)") for line in blobs)  # config + 2 files
     # Tried once, not retried, and skipped for the rest of the pull.
     assert [line for line in pulled.err.splitlines() if dead in line and "unreachable" in line] == \
-        [f"modelpack.mirrors: manifest 1: {dead} (mirror) unreachable; trying the next endpoint"]
+        [f"modelpack.mirrors: manifest 1: {dead} (mirror) unreachable (cannot connect to {dead}: connection refused); "
+         "trying the next endpoint"]
     assert "retrying" not in "\n".join(line for line in pulled.err.splitlines() if dead in line)
 
 
@@ -178,7 +179,8 @@ def test_a_black_hole_mirror_costs_one_connect_timeout(
     pulled = modelpack("pull", "-v", "--plain-http", ref, "-o", str(tmp_path / "out"))
     assert pulled.code == 0, pulled.err
     tried = [line for line in pulled.err.splitlines() if black_hole in line]
-    assert tried == [f"modelpack.mirrors: manifest 1: {black_hole} (mirror) unreachable; trying the next endpoint"]
+    assert tried == [f"modelpack.mirrors: manifest 1: {black_hole} (mirror) unreachable (cannot connect to "
+                     f"{black_hole}: no answer within 3 s); trying the next endpoint"]
     assert served(pulled.err, "manifest 1 ") == [f"modelpack.mirrors: manifest 1 served by {origin.host} (origin)"]
 
 

@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C
     from modelpack.api.remote_removal import remove_remote as remove_remote
     from modelpack.api.reporting import build_report as build_report
     from modelpack.api.reporting import render_report as render_report
+    from modelpack.api.repository_copy import copy_all_tags as copy_all_tags
     from modelpack.api.serving import serve_model as serve_model
     from modelpack.api.signing import SignResult as SignResult
     from modelpack.api.signing import VerifyResult as VerifyResult

@@ -16,6 +16,7 @@ API_NAMES: dict[str, str] = {
     "diff": "modelpack.api.catalog", "list_repositories": "modelpack.api.catalog",
     "list_versions": "modelpack.api.catalog",
     "resolve": "modelpack.api.catalog", "tag_remote": "modelpack.api.catalog",
+    "copy_all_tags": "modelpack.api.repository_copy",
     "Client": "modelpack.api.client",
     "Inspection": "modelpack.api.core", "PackResult": "modelpack.api.core",
     "TransferResult": "modelpack.api.core", "describe": "modelpack.api.describing", "inspect": "modelpack.api.core",

@@ -11,18 +11,17 @@ from typing import TYPE_CHECKING, Any
 from modelpack import advice
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, read_model, reads_locally, remote
-from modelpack.errors import NotFoundError, UsageError
+from modelpack.errors import NotFoundError, UsageError, reword
 from modelpack.oci.descriptor import Descriptor
-from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, is_tag, retarget
+from modelpack.oci.reference import Reference, is_tag, retarget
 from modelpack.places import LayoutReference, Place, is_layout, open_layout, open_place, parse_place
-from modelpack.store import registries_files as registries_conf
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.registry_admin import repositories, tag_count
-from modelpack.store.remote_routes import require_registry
+from modelpack.store.remote_routes import host_client, require_registry
 from modelpack.threads import worker_pool
 
 if TYPE_CHECKING:  # imported where used: `versions` and `model_diff` cost a listing's or a diff's imports only
@@ -229,9 +228,8 @@ def list_repositories(registry: str, *, page_size: int = 1000, tag_counts: bool 
     from modelpack.errors import AuthenticationError
 
     host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
-    registries_conf.load().check_host(host)
     # Through the options (given none, closes_own_options made some): closed with them.
-    client = (options or ClientOptions()).client_for(DOCKER_HUB_API if host == DOCKER_HUB else host)
+    client = host_client(host, options or ClientOptions())
     example = setting(f"modelpack.list_versions({host + '/team/model'!r})", f"modelpack ls {host}/team/model")
     try:
         names = repositories(client, page_size)
@@ -325,11 +323,16 @@ def copy_model(
     with naming_mirrors(src), naming_nearest_tag(src, src_ref):
         try:
             result = copy(src, dst, version or "", dst_ref.tag, mounts)
-        except NotFoundError:
+        except NotFoundError as exc:
             if from_local and isinstance(src_ref, Reference):
                 from modelpack.api.pushing import refuse_partial
 
                 refuse_partial(local_store, src_ref, "copy")
+            if isinstance(src_ref, Reference) and src_ref.tag_implied and exc.manifest == src_ref.tag:
+                # A repository named alone reads as :latest; copying the whole repository is the other meaning.
+                every = setting("modelpack.copy_all_tags(SRC, DST)", "--all-tags")
+                raise reword(exc, exc.wording, compose("{}; or copy every tag with {}", exc.advice, every)
+                             if exc.advice else compose("copy every tag with {}", every)) from None
             raise
         referrers, tags = carry_signatures(src, dst, result, mounts or CopyOptions(), warn) if with_referrers \
             else (0, {})

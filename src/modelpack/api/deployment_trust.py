@@ -33,7 +33,7 @@ def unvouched(ref: Reference, pinned: str, verify_key: str | Path | None, truste
     if verify_key is not None:
         from modelpack.signatures import keys, referrers
 
-        referrers.verify_signatures(remote(ref, options), pinned.split("@")[1],
+        referrers.verify_signatures(remote(ref, options, mirrors=True), pinned.split("@")[1],
                                     keys.load_public_key(Path(verify_key)))
         return False
     return not trusted
@@ -57,6 +57,7 @@ def refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest 
     from modelpack.image.served_file import JSON_HEAD, refuse_unverified_pickle, remote_heads, titled
 
     with tempfile.TemporaryDirectory(prefix="modelpack-k8s-") as folder:
-        files = remote_heads(remote(ref.with_digest(digest), options), node, Path(folder), {".json": JSON_HEAD})
+        repo = remote(ref.with_digest(digest), options, mirrors=True)
+        files = remote_heads(repo, node, Path(folder), {".json": JSON_HEAD})
         for names in (files, titled(node, files)):
             refuse_unverified_pickle(names, f"mount {ref} as a serving image's /models")

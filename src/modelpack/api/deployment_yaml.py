@@ -160,7 +160,7 @@ def kubernetes(
     if serving_image is not None:
         parse_parameter_reference("serving_image", serving_image)  # a bad one said before anything is fetched
     ref = parse_reference(reference)
-    verdict = policy_verdict(ref, remote(ref, options), signature_policy)
+    verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
     pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)
     _warn_tag_disagrees(ref, options)
     name = name or k8s.name_for(ref.repository)
@@ -203,7 +203,7 @@ def kubernetes(
         if unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
             from modelpack.image.modelcar_contents import refuse_unverified_modelcar
 
-            refuse_unverified_modelcar(remote(Reference.parse(pinned), options), node, str(ref))
+            refuse_unverified_modelcar(remote(Reference.parse(pinned), options, mirrors=True), node, str(ref))
         return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
     if is_container_image(node):
         raise UsageError(compose("{} is a container image; {} takes the model artifact ({} runs a serving image)",
@@ -213,7 +213,7 @@ def kubernetes(
         raise UsageError(compose("{} needs {}", _given("kind", "image-volume"), _named("serving_image", "IMAGE")),
                          advice=compose("build one with {} (it serves the mounted /models)", _build_image(reference)))
     server_ref = parse_reference(serving_image)
-    server_verdict = policy_verdict(server_ref, remote(server_ref, options), signature_policy)
+    server_verdict = policy_verdict(server_ref, remote(server_ref, options, mirrors=True), signature_policy)
     server_pinned, server_node = _remote_node(
         replace(server_ref, digest=server_verdict.digest) if server_verdict.digest else server_ref, options)
     _warn_tag_disagrees(server_ref, options)
@@ -269,7 +269,7 @@ def _warn_tar_layers(node: Manifest | Index) -> None:
 def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Manifest | Index]:
     """`ref` pinned by digest, and its manifest or index, from its registry (a typo'd tag names the nearest
     one, a blob's digest says so)."""
-    repo = remote(ref, options)
+    repo = remote(ref, options, mirrors=True)
     with naming_nearest_tag(repo, ref):
         desc, data = repo.fetch_manifest(ref.version)
     return str(ref.with_digest(desc.digest)), parse_manifest(data)
@@ -277,7 +277,7 @@ def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Ma
 
 def _warn_tag_disagrees(ref: Reference, options: ClientOptions | None) -> None:
     """REPO:TAG@DIGEST is pinned by its digest, as Kubernetes pulls it; a tag naming another digest is said."""
-    now = tag_disagrees(remote(ref, options), ref)
+    now = tag_disagrees(remote(ref, options, mirrors=True), ref)
     if now is not None:
         log.warning("tag %s of %s %s in the registry: the YAML pins %s, the digest given", ref.tag, ref.name, now,
                     ref.digest)
@@ -293,7 +293,7 @@ def _runs_modelpack_serve(ref: Reference, node: Manifest | Index, options: Clien
 
 def _image_config(ref: Reference, node: Manifest | Index, options: ClientOptions | None) -> dict[str, Any] | None:
     """The config of the image (of an index: its first platform's), or None when it has none that reads."""
-    target = remote(ref, options)
+    target = remote(ref, options, mirrors=True)
     if isinstance(node, Index):
         child = next((m for m in node.manifests if m.platform is None or m.platform.os != "unknown"), None)
         if child is None:

@@ -142,7 +142,7 @@ def push(
             _check_stored_blobs(local_store, ref)
             raise
         # signatures made with sign --local, and cosign's tags copy --to-local brought into the store
-        referrers, signature_tags = carry_signatures(stored, dst, result, mounts, warn) if with_referrers \
+        referrers, signature_tags = carry_signatures(stored, dst, result, mounts, warn, "push") if with_referrers \
             else (0, {})
     else:
         assert not isinstance(reference, LayoutReference)  # (pushed to a layout above)

@@ -8,9 +8,9 @@ from dataclasses import replace
 from modelpack.errors import UsageError
 from modelpack.oci.reference import is_domain, is_repository_name
 from modelpack.store import credentials
-from modelpack.store import registries_files as registries_conf
 from modelpack.store.credential_types import SavedCredentials
 from modelpack.store.options import ClientOptions, closes_own_options
+from modelpack.store.remote_routes import host_client
 
 
 @closes_own_options
@@ -46,11 +46,11 @@ def login(registry: str, username: str, password: str, *,
     if not username or not password:
         raise UsageError("login needs a username and a password")
     credentials.check_storable(host, repository)
-    registries_conf.load().check_host(host)
     creds = credentials.Credentials(username, password)
     # A copy: the caller's options (maybe shared by other threads) keep their own credentials.
     with replace(options or ClientOptions(), credentials=creds) as checking:
-        client = checking.client_for("registry-1.docker.io" if host == "docker.io" else host)
+        # registries.conf's table for the host: blocked refuses, `insecure` applies (as podman login reads it).
+        client = host_client(host, checking)
         # A repository's credentials may be good for it alone: the token asked for is for pulling it.
         client.ping(f"repository:{repository}:pull" if repository else "")
     return credentials.store(host, creds, repository)

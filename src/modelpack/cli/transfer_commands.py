@@ -26,7 +26,7 @@ from modelpack.cli.common import (
 from modelpack.cli.file_types import RegularFile
 
 if TYPE_CHECKING:
-    pass
+    from modelpack.api import TransferResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -185,6 +185,30 @@ def _restored(files: list[str], unchanged: Collection[str], output: object) -> s
     return f"{line} ({len(unchanged)} already the model's, left as they were)" if unchanged else line
 
 
+def _transfer_json(result: TransferResult) -> dict[str, object]:
+    """What `--json` says of one transfer."""
+    ref = result.reference
+    out: dict[str, object] = {"reference": str(ref), "digest": result.descriptor.digest,
+                              "digestReference": str(ref.with_digest(result.descriptor.digest)),
+                              "blobsCopied": result.copied, "blobsSkipped": result.skipped,
+                              "bytesCopied": result.bytes, "blobsMounted": result.mounted}
+    if result.output is not None:
+        out["output"] = str(result.output)
+        out["files"] = result.files
+        out["unchanged"] = result.unchanged
+    if result.verified_signatures:
+        out["verifiedSignatures"] = result.verified_signatures
+    if result.policy_verified:
+        out["signaturePolicyVerified"] = True
+    if result.provenance is not None:
+        out["provenance"] = str(result.provenance)
+    if result.signature_tags:
+        out["signatureTags"] = result.signature_tags
+    if result.referrers:
+        out["referrers"] = result.referrers
+    return out
+
+
 def _report(result: object, as_json: bool, verb: str) -> None:
     from modelpack.api import TransferResult
 
@@ -192,24 +216,7 @@ def _report(result: object, as_json: bool, verb: str) -> None:
     ref = result.reference
     digest_ref = ref.with_digest(result.descriptor.digest)
     if as_json:
-        out = {"reference": str(ref), "digest": result.descriptor.digest, "digestReference": str(digest_ref),
-               "blobsCopied": result.copied, "blobsSkipped": result.skipped, "bytesCopied": result.bytes,
-               "blobsMounted": result.mounted}
-        if result.output is not None:
-            out["output"] = str(result.output)
-            out["files"] = result.files
-            out["unchanged"] = result.unchanged
-        if result.verified_signatures:
-            out["verifiedSignatures"] = result.verified_signatures
-        if result.policy_verified:
-            out["signaturePolicyVerified"] = True
-        if result.provenance is not None:
-            out["provenance"] = str(result.provenance)
-        if result.signature_tags:
-            out["signatureTags"] = result.signature_tags
-        if result.referrers:
-            out["referrers"] = result.referrers
-        print_json(out)
+        print_json(_transfer_json(result))
         return
     say_verified(result)
     mounted = f"; {result.mounted} mounted from another repository, not sent" if result.mounted else ""
@@ -274,16 +281,30 @@ def attach(reference: str, files: tuple[str, ...], target: str, overrides: tuple
 @click.option("--to-local", is_flag=True, help="Copy into the local store.")
 @click.option("--no-referrers", is_flag=True,
               help="Leave signatures behind: referrers, and cosign's sha256-<hex>.sig/.att/.sbom tags.")
+@click.option("--all-tags", is_flag=True,
+              help="Every tag of the SOURCE repository (or oci:DIR) into the TARGET repository (or oci:DIR).")
 @network_options
 @json_option
 @handle_errors
-def copy_command(source: str, target: str, from_local: bool, to_local: bool, no_referrers: bool, plain_http: bool,
-                 insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
+def copy_command(source: str, target: str, from_local: bool, to_local: bool, no_referrers: bool, all_tags: bool,
+                 plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool, as_json: bool) -> None:
     """Copy a model between registries (or the local store), with its signatures."""
     from modelpack import api
     from modelpack.cli.progress import transfer_progress
 
     options = client_options(plain_http, insecure, ca_file, verbose)
+    if all_tags:
+        if from_local or to_local:
+            raise click.UsageError("--all-tags copies between registries and oci: layouts, not the local store")
+        with transfer_progress("copy", not as_json) as copy_options:
+            results = api.copy_all_tags(source, target, with_referrers=not no_referrers, options=options,
+                                        copy_options=copy_options, warn=warning,
+                                        copied=None if as_json else lambda _, result: _report(result, False, "copied"))
+        if as_json:
+            print_json([_transfer_json(result) for result in results])
+        else:
+            click.echo(f"copied {plural(len(results), 'tag')} of {clean(source)} to {clean(target)}", err=True)
+        return
     with transfer_progress("copy", not as_json) as copy_options:
         result = api.copy_model(source, target, from_local=from_local, to_local=to_local,
                                 with_referrers=not no_referrers, options=options, copy_options=copy_options,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +115,27 @@ def _unmet(requirement: Requirement, ref: Reference, digest: str, repo: Storage,
             continue
         claimed = parse_claim(claim)
         if claimed is None or not accepts(requirement.identity, ref, claimed):
-            hint = " (a tag must be signed as that tag; cosign signs the repository: use matchRepository)" \
-                if ref.tag and claimed is not None and claimed.name == normalized(ref).name and not claimed.tag else ""
             reasons.append(f"signed as {claim[:120]!r}, which signedIdentity {requirement.identity.describe()} "
-                           f"does not accept for {ref}{hint}")
+                           f"does not accept for {ref}{_identity_hint(requirement.identity.type, ref, claimed)}")
             continue
         return []
     return reasons or ["no signature found"]
+
+
+def _identity_hint(identity: str, ref: Reference, claimed: Reference | None) -> str:
+    """What would accept a signature refused for the identity it names: the tag, or (a copy under another
+    name: a mirror, an air-gapped site's registry) the remapIdentity the README gives, filled in."""
+    if claimed is None:
+        return ""
+    name = normalized(ref).name
+    if claimed.name == name:
+        return " (a tag must be signed as that tag; cosign signs the repository: use matchRepository)" \
+            if ref.tag and not claimed.tag else ""
+    if identity == "remapIdentity" or len(claimed.name) > 255:
+        return ""  # (the prefixes given are the user's to fix; a name past 255 characters is no repository's)
+    remap = {"type": "remapIdentity", "prefix": name, "signedPrefix": claimed.name}
+    return (f" (a copy of {claimed.name}: accept it with signedIdentity {json.dumps(remap)}, or sign the copy "
+            f"as {ref})")
 
 
 def _curve_hash_signer(keys: list[PublicKey], signature: bytes, payload: bytes) -> str | None:

@@ -17,14 +17,17 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from modelpack.advice import compose, setting
 from modelpack.errors import (
     AuthenticationError,
     IntegrityError,
+    ModelpackError,
     NotFoundError,
     RegistryError,
     TransportError,
     UnsupportedArtifactError,
     VerificationError,
+    reword,
 )
 from modelpack.oci.descriptor import Descriptor, Manifest, parse_manifest
 from modelpack.signatures.lookup import MAX_REFERRERS, fallback_tag
@@ -84,7 +87,8 @@ def copy_signature_tags(src: Storage, dst: Storage, manifests: Iterable[str], op
 
 
 def carry_signatures(src: Storage, dst: Storage, copied: CopyResult, options: CopyOptions,
-                     warn: Callable[[str], None] | None = None) -> tuple[int, dict[str, list[str]]]:
+                     warn: Callable[[str], None] | None = None,
+                     command: str = "copy") -> tuple[int, dict[str, list[str]]]:
     """Bring a copied model's signatures along: its referrers (bundles, attestations), then cosign's tags
     of each manifest copied (what `copy` and `push` from the local store both do).
 
@@ -94,6 +98,7 @@ def carry_signatures(src: Storage, dst: Storage, copied: CopyResult, options: Co
         copied: the copy's result (its root descriptor and the manifests it wrote).
         options: the copy's options.
         warn: told, one line each, a tag not carried and why (default: a logging warning).
+        command: what wrote the model, "copy" or "push" (how a failure here says so).
 
     Returns:
         How many referrers were carried (or found there already), and the tags "copied", already "present"
@@ -102,11 +107,22 @@ def carry_signatures(src: Storage, dst: Storage, copied: CopyResult, options: Co
     Raises:
         AuthenticationError, TransportError: a registry refused us or could not be reached.
         RegistryError, IntegrityError: a referrer could not be copied.
+        (Each saying first that the model itself was written: its exit code is the cause's.)
     """
     from modelpack.signatures.referrers import copy_referrers
 
-    referrers = copy_referrers(src, dst, copied.descriptor.digest, options)
-    tags = copy_signature_tags(src, dst, copied.manifests, options, warn)
+    try:
+        referrers = copy_referrers(src, dst, copied.descriptor.digest, options)
+        tags = copy_signature_tags(src, dst, copied.manifests, options, warn)
+    except ModelpackError as exc:
+        # The model is in place: the line says so, else it reads as if nothing was written (an air-gapped
+        # copy from a cache that holds the model, not every signature manifest, with the origin down).
+        done = {"copy": "copied", "push": "pushed"}[command]
+        again = compose(f"{command} it again once that is fixed, or with {{}} to leave them behind",
+                        setting("with_referrers=False", "--no-referrers"))
+        raise reword(exc, compose(f"the model {copied.descriptor.digest} was {done}, but not all of its signatures "
+                                  "and attestations: {}", exc.wording),
+                     compose("{}; or {}", exc.advice, again) if exc.advice else again) from None
     return referrers, {"copied": tags.copied, "present": tags.present, "left": tags.left}
 
 

@@ -18,7 +18,7 @@ from modelpack.store.messages import connection_message, path_of, retry_limit, s
 from modelpack.store.not_http import final_failure
 from modelpack.store.options import ClientOptions
 from modelpack.store.watch import Watch
-from modelpack.store.wire_errors import timed_out
+from modelpack.store.wire_errors import connect_timed_out, timed_out
 
 log = logging.getLogger("modelpack.registry")
 
@@ -47,8 +47,12 @@ class Backoff:
         if final is not None:
             raise final from None  # the same answer again: not retried, and no cut connection
         text = str(exc).lower()
-        expired = watch.expired is not None or timed_out(exc) or "timed out" in text
-        if expired:
+        # No connection at all is no slow answer: its bound is the connect timeout (3 s for a mirror), not --timeout.
+        connecting = connect_timed_out(exc)
+        expired = not connecting and (watch.expired is not None or timed_out(exc) or "timed out" in text)
+        if connecting:
+            why = f"cannot connect to {host_of(url)}: no answer within {seconds(self._options.connect_timeout)}"
+        elif expired:
             why = f"{who(url)} did not answer {method} {path_of(url)} within {seconds(watch.stall)}"
         else:
             why = f"{connection_message(host_of(url), exc)} during {method} {path_of(url)}"
@@ -57,6 +61,8 @@ class Backoff:
             return
         if refusal is not None and not spent:
             raise refusal from None
+        if connecting:
+            raise TransportError(why) from None
         if expired:
             total = self._options.timeout if deadline is not None else watch.stall
             raise TransportError(f"{who(url)} did not answer {method} {path_of(url)} within {seconds(total)}",

@@ -60,6 +60,12 @@ class CurlFailure(OSError):
         return self.code == pycurl.E_OPERATION_TIMEDOUT
 
     @property
+    def connect_timed_out(self) -> bool:
+        """No connection within the connect timeout (libcurl's words for it: the host never answered)."""
+        text = str(self).lower()
+        return self.timed_out and ("connection timed out after" in text or "failed to connect" in text)
+
+    @property
     def tls(self) -> bool:
         return self.code in _TLS_ERRORS
 

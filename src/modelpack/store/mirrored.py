@@ -35,6 +35,7 @@ from modelpack.errors import (
 )
 from modelpack.oci.descriptor import Descriptor
 from modelpack.store.blobstream import RangesIgnored, ResumableBlob
+from modelpack.store.endpoint_health import FoundDead
 from modelpack.store.failover_blob import MID_BLOB, FailoverBlob
 from modelpack.store.mirrors import Endpoint
 from modelpack.store.options import ClientOptions, OwnsOptions
@@ -50,14 +51,33 @@ _PASS_OVER = (NotFoundError, TransportError, AuthenticationError, RegistryError,
 
 
 class Source:
-    """One endpoint of a mirrored read, opened on first use; `dead` once it could not be reached."""
+    """One endpoint of a mirrored read, opened on first use; a mirror is `dead` once it could not be reached
+    (for every repository the same options open: see `endpoint_health`)."""
 
     def __init__(self, endpoint: Endpoint, options: ClientOptions) -> None:
         self.endpoint = endpoint
         self.options = options
-        self.dead = False
         self._repo: RegistryRepository | None = None
         self._lock = threading.Lock()
+
+    @property
+    def dead(self) -> bool:
+        return self.endpoint.mirror and self.options.health.dead(self.endpoint.host)
+
+    @dead.setter
+    def dead(self, value: bool) -> None:
+        if value and self.endpoint.mirror:  # the origin is always asked: its failure is the command's
+            self.options.health.mark_dead(self.endpoint.host)
+
+    def ask(self, call: Callable[[RegistryRepository], T]) -> T:
+        """`call` on this endpoint's repository; a mirror not yet heard from is asked one request at a time.
+
+        Raises:
+            FoundDead: another request found this mirror unreachable meanwhile.
+        """
+        if not self.endpoint.mirror:
+            return call(self.repo())
+        return self.options.health.ask(self.endpoint.host, lambda: call(self.repo()), unreachable)
 
     @property
     def label(self) -> str:
@@ -108,13 +128,16 @@ class MirroredRepository(OwnsOptions):
             if source.dead and not last:
                 continue
             try:
-                result = call(source.repo())
+                result = source.ask(call)
+            except FoundDead:
+                continue
             except _PASS_OVER as exc:
                 if last:
                     raise self._unasked_said(_with_mirrors(exc, skipped)) from None
-                source.dead = isinstance(exc, TransportError) and not isinstance(exc, RangesIgnored)  # it answered
-                if source.dead:
-                    log.info("%s: %s unreachable; trying the next endpoint", what, source.label)
+                if unreachable(exc):  # (else it answered)
+                    source.dead = True
+                    # Why, too: an untrusted certificate (a missing CA) reads otherwise as an outage.
+                    log.info("%s: %s unreachable (%s); trying the next endpoint", what, source.label, exc)
                 else:  # (the error as an argument: the CLI's log formatter words its advice as commands)
                     log.info("%s: %s failed: %s; trying the next endpoint", what, source.label, exc)
                 skipped.append(f"{source.endpoint.host}: {_short(exc)}")
@@ -302,6 +325,12 @@ def naming_mirrors(storage: object) -> Iterator[None]:
             raise
         raise IntegrityError(f"{exc} (served by mirror {host}: fix it or take it out of registries.conf)",
                              exc.digest) from None
+
+
+def unreachable(exc: Exception) -> bool:
+    """Whether a request's failure means its endpoint cannot be reached (one that answered, if only without
+    the range asked for, can)."""
+    return isinstance(exc, TransportError) and not isinstance(exc, RangesIgnored)
 
 
 def _short(exc: Exception) -> str:

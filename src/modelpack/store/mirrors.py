@@ -161,9 +161,12 @@ class RegistriesConf:
                         for m in entry.mirrors)
         return Route(Endpoint(origin, entry.insecure), mirrors)
 
-    def check_host(self, host: str) -> None:
+    def check_host(self, host: str) -> RegistryEntry | None:
         """Refuse a command that talks to registry `host` itself (login, its catalog) when a table blocks
         the whole host, as containers/image refuses any client for a blocked registry.
+
+        Returns:
+            The table for the whole host (its `insecure` applies to such a command), None when none is.
 
         Raises:
             UsageError: `host` is blocked.
@@ -171,6 +174,7 @@ class RegistriesConf:
         entry = self.entry_for(host)
         if entry is not None and entry.blocked:
             raise _blocked(host, entry)
+        return entry
 
 
 def _blocked(name: str, entry: RegistryEntry) -> UsageError:

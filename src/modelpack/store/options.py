@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from modelpack.errors import UsageError
 from modelpack.store.credentials import Credentials
+from modelpack.store.endpoint_health import EndpointHealth
 
 if TYPE_CHECKING:
     from modelpack.store.client import RegistryClient
@@ -122,6 +123,8 @@ class ClientOptions:
     _variants: dict[tuple[bool, bool, bool], ClientOptions] = field(default_factory=dict, init=False, repr=False,
                                                                     compare=False)
     schemes: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # The mirrors found unreachable, for every repository opened with these options and their variants.
+    health: EndpointHealth = field(default_factory=EndpointHealth, init=False, repr=False, compare=False)
 
     def __setattr__(self, name: str, value: object) -> None:
         # Checked on every assignment, in the constructor and after it (`options.timeout = inf`): a wait
@@ -185,7 +188,7 @@ class ClientOptions:
                 if mirror:
                     found.connect_timeout = min(self.connect_timeout, MIRROR_CONNECT_TIMEOUT)
                     found.retries, found.credentials = 0, None
-                found.schemes = self.schemes
+                found.schemes, found.health = self.schemes, self.health
                 self._variants[(plain_http, insecure, mirror)] = found
             return found
 

@@ -37,10 +37,15 @@ def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Crede
         # A tag that is not there (a typo, or `latest` assumed): name the command that lists the real ones
         path = urllib.parse.urlsplit(resp.url or "").path
         match = REPO_PATH.match(path)
-        listing = advice.list_versions(f"{host}/{match.group('name')}") if match and "/manifests/" in path else None
+        from modelpack.signatures.lookup import is_signature_tag  # (as registry_admin: only where needed)
+
+        asked = urllib.parse.unquote(path.rsplit("/manifests/", 1)[1]) if match and "/manifests/" in path else None
+        # (Not for a signature's tag, sha256-<hex>[.sig|.att], looked up on every pull: no version was mistyped.)
+        listing = advice.list_versions(f"{host}/{match.group('name')}") \
+            if match and asked is not None and not is_signature_tag(asked) else None
         missing = NotFoundError(f"{what}: not found ({detail})", advice=listing)
         # The tag or digest asked for, for `name_nearest_tag` (a typo'd tag gets the nearest real one).
-        missing.manifest = urllib.parse.unquote(path.rsplit("/manifests/", 1)[1]) if listing else None
+        missing.manifest = asked if listing else None
         # A HEAD's answer has no body to read codes from: a registry's still says it is JSON.
         json_said = "json" in resp.headers.get("Content-Type", "").lower()
         missing.unexplained = not codes if resp.method != "HEAD" else not json_said
@@ -62,3 +67,4 @@ def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Crede
 def not_a_registry(host: str) -> TransportError:
     """The error for a host that answers 404 to `GET /v2/`: no OCI registry (exit 5, one line)."""
     return TransportError(f"{host} is not an OCI registry: GET /v2/ answered HTTP 404 (check the host and port)")
+

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from modelpack.errors import InvalidReferenceError, UsageError
-from modelpack.oci.reference import Reference
+from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference
 from modelpack.store import registries_files as registries_conf
 from modelpack.store.mirrors import Endpoint
 from modelpack.store.options import ClientOptions
@@ -15,6 +15,7 @@ from modelpack.store.registry import RegistryRepository, open_repository
 from modelpack.store.short_names import alias_hint
 
 if TYPE_CHECKING:
+    from modelpack.store.client import RegistryClient
     from modelpack.store.mirrored import MirroredRepository
 
 
@@ -72,13 +73,36 @@ def open_endpoint(endpoint: Endpoint, options: ClientOptions) -> RegistryReposit
     Raises:
         TransportError: an `insecure` host answers neither HTTPS nor HTTP.
     """
+    return open_repository(endpoint.reference, _endpoint_options(endpoint.host, endpoint.insecure, endpoint.mirror,
+                                                                 options))
+
+
+def host_client(host: str, options: ClientOptions) -> RegistryClient:
+    """The client for registry `host` itself, not one of its repositories (login, its catalog), as
+    registries.conf's table for the whole host says: refused when it blocks the host; HTTPS unchecked, or
+    plain HTTP where the host speaks no TLS, when it says `insecure = true` (as podman's login reads it).
+
+    Raises:
+        UsageError: the host is blocked, is a name registries.conf's `location` rewrites to another host (whose
+            catalog and credentials its pulls use), or registries.conf is malformed.
+        TransportError: an `insecure` host answers neither HTTPS nor HTTP.
+    """
+    entry = registries_conf.load().check_host(host)
+    if entry is not None and entry.location and not entry.wildcard and entry.prefix == host:
+        elsewhere = entry.location.partition("/")[0]
+        if elsewhere != host:  # its pulls and their credentials go there: a login here would never be used
+            raise UsageError(f"{host} is a name {entry.source} rewrites to {entry.location}: its repositories are "
+                             f"read and written at {elsewhere}; name {elsewhere} instead")
+    chosen = _endpoint_options(host, entry is not None and entry.insecure, False, options)
+    return chosen.client_for(DOCKER_HUB_API if host == DOCKER_HUB else host)
+
+
+def _endpoint_options(host: str, insecure: bool, mirror: bool, options: ClientOptions) -> ClientOptions:
+    """`options` as one registries.conf endpoint needs them; an `insecure` host is probed for TLS once."""
     plain = options.plain_http
-    if endpoint.insecure and not plain:
-        host = endpoint.host
+    if insecure and not plain:
         if host not in options.schemes:
-            probe = options.for_endpoint(plain_http=False, insecure=True, mirror=endpoint.mirror).client_for(host)
+            probe = options.for_endpoint(plain_http=False, insecure=True, mirror=mirror).client_for(host)
             options.schemes[host] = not probe.speaks_tls()
         plain = options.schemes[host]
-    chosen = options.for_endpoint(plain_http=plain, insecure=options.insecure or endpoint.insecure,
-                                  mirror=endpoint.mirror)
-    return open_repository(endpoint.reference, chosen)
+    return options.for_endpoint(plain_http=plain, insecure=options.insecure or insecure, mirror=mirror)

@@ -57,3 +57,10 @@ def timed_out(exc: BaseException) -> bool:
     if isinstance(exc, CurlFailure):
         return exc.timed_out
     return isinstance(exc, (*loaded("urllib3.exceptions", "ReadTimeoutError", "ConnectTimeoutError"), TimeoutError))
+
+
+def connect_timed_out(exc: BaseException) -> bool:
+    """Whether a failure is a connect timeout: the host never answered (not a slow answer)."""
+    if isinstance(exc, CurlFailure):
+        return exc.connect_timed_out
+    return isinstance(exc, loaded("urllib3.exceptions", "ConnectTimeoutError"))

@@ -1,0 +1,109 @@
+"""`copy --all-tags`: every version of a repository into another repository or an OCI layout, as `crane copy
+--all-tags` and `skopeo sync` move an image repository: how a model repository goes into an air-gapped site
+(`oci:DIR` on a disk, then that layout into the site's registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from modelpack.advice import compose
+from modelpack.api.catalog import copy_model
+from modelpack.api.core import TransferResult, remote
+from modelpack.errors import ModelpackError, NotFoundError, UsageError, reword
+from modelpack.oci.reference import Reference
+from modelpack.places import LayoutReference, Place, open_layout, parse_place
+from modelpack.signatures.lookup import is_signature_tag
+from modelpack.store.copy import CopyOptions
+from modelpack.store.layout import LayoutStore
+from modelpack.store.options import ClientOptions, closes_own_options
+from modelpack.store.remote_routes import require_registry
+
+
+@closes_own_options
+def copy_all_tags(
+    source: str | Place,
+    target: str | Place,
+    *,
+    with_referrers: bool = True,
+    options: ClientOptions | None = None,
+    copy_options: CopyOptions | None = None,
+    store: LayoutStore | None = None,
+    warn: Callable[[str], None] | None = None,
+    copied: Callable[[str, TransferResult], None] | None = None,
+) -> list[TransferResult]:
+    """Copy every tag of a repository, each with its signatures as `copy_model` carries them. cosign's and
+    the referrers fallback's tags (`sha256-<hex>`, `.sig`, `.att`, `.sbom`) are not versions: they travel
+    with the model they sign (or are left, with `with_referrers=False`).
+
+    Args:
+        source: a registry repository (`HOST/REPOSITORY`, no tag) or an OCI layout (`oci:DIR`). A registry's
+            tags are its origin's; only when the origin cannot be reached, a registries.conf mirror's (said
+            through `warn`: a pull-through cache lists only what it has served).
+        target: a registry repository or an OCI layout, where each version keeps its tag.
+        with_referrers: bring signatures and attestations along.
+        options: how to reach the registries.
+        copy_options: concurrency and progress of each copy.
+        store: the local store (default: MODELPACK_HOME's), which keeps each manifest read.
+        warn: told, one line each, what was not carried and why (default: a logging warning).
+        copied: told each tag as soon as it is copied, with its result.
+
+    Returns:
+        Each tag's result, in tag order.
+
+    Raises:
+        UsageError: either side names a tag or digest, or is the local store's (name a repository or `oci:DIR`).
+        NotFoundError: the source has no tags, or is no repository or layout.
+        AuthenticationError, TransportError, RegistryError, IntegrityError: a copy failed; the error says
+            which tag and how many were copied before it (those stay copied).
+    """
+    src, dst = _repository(source, "source"), _repository(target, "target")
+    if isinstance(src, LayoutReference):
+        tags = open_layout(src).tags()
+    else:
+        repo = remote(src, options, mirrors=True)
+        tags = repo.tags()
+        note = getattr(repo, "tag_list_note", lambda: None)()
+        if note:
+            (warn or _log_warning)(note)
+    versions = sorted(tag for tag in tags if not is_signature_tag(tag))
+    if not versions:
+        raise NotFoundError(f"{source} has no tags to copy")
+    results: list[TransferResult] = []
+    for tag in versions:
+        try:
+            result = copy_model(_tagged(src, tag), _tagged(dst, tag), with_referrers=with_referrers, options=options,
+                                copy_options=copy_options, store=store, warn=warn)
+        except ModelpackError as exc:
+            raise reword(exc, compose(f"tag {tag}: {{}} ({len(results)} of {len(versions)} tags copied before it; "
+                                      "copying again sends only what is missing)", exc.wording), exc.advice) from None
+        results.append(result)
+        if copied is not None:
+            copied(tag, result)
+    return results
+
+
+def _repository(text: str | Place, side: str) -> Place:
+    """A repository or layout named without a tag or digest."""
+    place = parse_place(text)
+    if isinstance(place, Reference):
+        require_registry(place)
+        place = Reference.parse(str(text), default_tag=None) if isinstance(text, str) else place
+    if place.tag or place.digest:
+        raise UsageError(f"{text}: copying all tags takes the {side} repository alone, without a tag or digest "
+                         f"(e.g. {_untagged(place)})")
+    return place
+
+
+def _tagged(place: Place, tag: str) -> Place:
+    return place.with_tag(tag) if isinstance(place, Reference) else replace(place, tag=tag, digest=None)
+
+
+def _untagged(place: Place) -> str:
+    return place.name if isinstance(place, Reference) else f"oci:{place.path}"
+
+
+def _log_warning(line: str) -> None:
+    import logging
+
+    logging.getLogger("modelpack.copy").warning("%s", line)

@@ -1,0 +1,79 @@
+"""`copy --all-tags`: a whole model repository into an OCI layout (a disk carried into an air-gapped site) and
+from there into the site's registry, every version under its tag with its signatures, as `crane copy
+--all-tags` and `skopeo sync` move an image repository. Before, `copy` took one reference (a repository alone
+was read as `:latest`, exit 3), so a site got its versions one command at a time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers import modelpack
+from registry_process import Registry
+
+PW = {"COSIGN_PASSWORD": "pw"}
+
+
+def _layout_tags(layout: Path) -> set[str]:
+    index = json.loads((layout / "index.json").read_text())
+    return {m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]
+            if "org.opencontainers.image.ref.name" in m.get("annotations", {})}
+
+
+def test_a_repository_goes_through_a_layout_into_another_registry_with_its_signatures(
+        registry: Registry, tmp_path: Path) -> None:
+    source, site = registry.repo("models"), registry.repo("site")
+    digests = {}
+    for tag in ("1.0", "2.0"):
+        folder = tmp_path / f"model-{tag}"
+        folder.mkdir()
+        (folder / "weights.bin").write_bytes(tag.encode() * 500)
+        pushed = modelpack("push", "--plain-http", str(folder), f"{source}:{tag}")
+        assert pushed.code == 0, pushed.err
+        digests[tag] = pushed.out.strip().split("@")[1]
+    assert modelpack("generate-key-pair", cwd=tmp_path, env=PW).code == 0
+    key, public = str(tmp_path / "cosign.key"), str(tmp_path / "cosign.pub")
+    signed = modelpack("sign", "--plain-http", "--signature-format", "both", "--key", key, f"{source}:2.0", env=PW)
+    assert signed.code == 0, signed.err
+
+    layout = tmp_path / "disk" / "models"
+    out = modelpack("copy", "--all-tags", "--plain-http", source, f"oci:{layout}")
+    assert out.code == 0, out.err
+    assert out.err.strip().endswith(f"copied 2 tags of {source} to oci:{layout}"), out.err
+    assert out.out.split() == [f"oci:{layout}@{digests['1.0']}", f"oci:{layout}@{digests['2.0']}"]
+    # The versions, and cosign's .sig travelling with the one it signs (as `copy` of that one carries it).
+    assert _layout_tags(layout) == {"1.0", "2.0", f"sha256-{digests['2.0'].split(':')[1]}.sig"}
+
+    into = modelpack("copy", "--all-tags", "--plain-http", "--json", f"oci:{layout}", site)
+    assert into.code == 0, into.err
+    assert [(r["reference"], r["digest"]) for r in json.loads(into.out)] == \
+        [(f"{site}:1.0", digests["1.0"]), (f"{site}:2.0", digests["2.0"])]
+    verified = modelpack("verify", "--plain-http", "--key", public, f"{site}:2.0")
+    assert verified.code == 0, verified.err
+    listed = modelpack("ls", "--plain-http", "--json", site)
+    assert sorted(v["tag"] for v in json.loads(listed.out)) == ["1.0", "2.0"]
+
+
+def test_a_tag_or_digest_on_either_side_is_refused_before_anything_is_copied(registry: Registry,
+                                                                             tmp_path: Path) -> None:
+    source = registry.repo("models")
+    for args in ((f"{source}:1.0", f"oci:{tmp_path / 'a'}"), (source, f"oci:{tmp_path / 'a'}:1.0"),
+                 (source, f"{registry.repo('site')}:x")):
+        refused = modelpack("copy", "--all-tags", "--plain-http", *args)
+        assert refused.code == 2, refused.err
+        assert "copying all tags takes the" in refused.err and "without a tag or digest" in refused.err
+    assert not (tmp_path / "a").exists()
+    local = modelpack("copy", "--all-tags", "--to-local", source, "x")
+    assert local.code == 2 and "not the local store" in local.err
+
+
+def test_a_repository_copied_without_all_tags_names_the_flag_when_it_has_no_latest(registry: Registry,
+                                                                                  tmp_path: Path) -> None:
+    source = registry.repo("models")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"w" * 100)
+    assert modelpack("push", "--plain-http", str(folder), f"{source}:1.0").code == 0
+    missing = modelpack("copy", "--plain-http", source, f"oci:{tmp_path / 'out'}")
+    assert missing.code == 3, missing.err
+    assert missing.err.strip().endswith("; or copy every tag with --all-tags"), missing.err
