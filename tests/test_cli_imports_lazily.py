@@ -49,3 +49,20 @@ def test_a_one_file_model_is_pushed_listed_inspected_and_pulled_importing_only_w
     assert _loaded("pull", "--plain-http", ref, "-o", str(out)) & {
         "tarfile", "modelpack.archives", "modelpack.readers", "modelpack.bounded_run"} == set()
     assert (out / "model.safetensors").read_bytes() == (model / "model.safetensors").read_bytes()
+
+
+def test_a_folder_without_modelpack_yaml_has_its_metadata_read_without_importing_yaml(tmp_path: Path) -> None:
+    # What a push reads of the folder: PyYAML (~10 ms) only when there is a modelpack.yaml to parse.
+    script = ("import sys\nfrom pathlib import Path\n"
+              "from modelpack.metadata.folder_metadata import FolderMetadata\n"
+              "m = FolderMetadata(Path(sys.argv[1]))\n"
+              "print(m.fields(), m.data, 'yaml' in sys.modules)\n")
+    (tmp_path / "model.safetensors").write_bytes(b"x")
+
+    def read() -> str:
+        return subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert read() == "{} b'' False"
+    (tmp_path / "modelpack.yaml").write_text("description: d\n")
+    assert read() == "{'description': 'd'} b'description: d\\n' True"
