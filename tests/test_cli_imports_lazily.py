@@ -1,7 +1,8 @@
 """The commands users run most import only what they use (each module costs its import, and again its
 teardown at exit): a model of one file is pushed, listed, inspected and pulled without tarfile (archives
 only), cryptography (`ls --key` only), the copy machinery (`inspect` and `ls` copy nothing), every
-format's metadata reader (a pull reads none) or the subprocess runner (credential helpers only)."""
+format's metadata reader (a pull reads none), the subprocess runner (credential helpers only) or difflib
+(a tag not found, a misspelt field)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from registry_process import Registry
 
 _WATCHED = ("tarfile", "modelpack.archives", "modelpack.packing.tarball", "cryptography", "modelpack.signatures.keys",
-            "modelpack.store.copy", "modelpack.readers", "modelpack.bounded_run")
+            "modelpack.store.copy", "modelpack.readers", "modelpack.bounded_run", "difflib")
 _REPORT = (
     "import atexit, os, sys\n"
     f"atexit.register(lambda: os.write(2, ('LOADED ' + ' '.join(m for m in {_WATCHED!r}\n"
@@ -42,9 +43,9 @@ def test_a_one_file_model_is_pushed_listed_inspected_and_pulled_importing_only_w
     assert _loaded("push", "--plain-http", str(model), ref) & {"tarfile", "modelpack.archives",
                                                                 "modelpack.packing.tarball"} == set()
     assert _loaded("ls", "--plain-http", ref.rsplit(":", 1)[0]) & {
-        "cryptography", "modelpack.signatures.keys", "modelpack.store.copy", "tarfile"} == set()
+        "cryptography", "modelpack.signatures.keys", "modelpack.store.copy", "tarfile", "difflib"} == set()
     assert _loaded("inspect", "--remote", "--plain-http", ref) & {
-        "cryptography", "modelpack.store.copy", "tarfile"} == set()
+        "cryptography", "modelpack.store.copy", "tarfile", "difflib"} == set()
     out = tmp_path / "out"
     assert _loaded("pull", "--plain-http", ref, "-o", str(out)) & {
         "tarfile", "modelpack.archives", "modelpack.readers", "modelpack.bounded_run"} == set()
