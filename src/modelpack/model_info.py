@@ -16,7 +16,6 @@ from modelpack.image.kinds import platform_name, refuse_image_as_model
 from modelpack.metadata.disagreement import Disagreement, disagreements
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Index, Manifest
-from modelpack.readers import read_fields
 from modelpack.unpacking import layer_path
 
 
@@ -85,6 +84,9 @@ class ModelInfo:
         Returns:
             The model, its metadata read by the reader of whichever format wrote it.
         """
+        # Imported here: every format's reader is needed only to read metadata (not by a pull).
+        from modelpack.readers import read_fields
+
         found: list[str] = []
         source_format, metadata = read_fields(manifest, config, found)
         if malformed is not None:

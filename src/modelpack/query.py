@@ -8,7 +8,6 @@ absent never matches (except with `!=`).
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -105,6 +104,8 @@ def check_fields(fields: Iterable[str], records: list[dict[str, Any]], option: W
         if any(lookup(record, field) is not _MISSING for record in records):
             continue
         known = sorted({key for record in records for key in _paths(record)})
+        import difflib  # here: only a field no version has looks for a near one
+
         close = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise UsageError(compose("{} {}: no version has this field{}", option, repr(field), hint))

@@ -19,7 +19,6 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from modelpack.advice import compose, setting
-from modelpack.archives import extract_archive
 from modelpack.confined import Confined, inside
 from modelpack.errors import IntegrityError, UnsafePathError, UsageError
 from modelpack.file_attributes import file_metadata, file_mode, recorded_time, set_attributes
@@ -225,6 +224,8 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
     confined = Confined(staging)
     for layer in manifest.layers:
         if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
+            from modelpack.archives import extract_archive  # (with tarfile) only for a model with archives
+
             written.extend(extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name),
                                            umask=umask))
             _stamp_archive(staging, layer)

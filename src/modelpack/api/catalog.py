@@ -15,7 +15,6 @@ from modelpack.errors import NotFoundError, UsageError, reword
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference, is_tag, retarget
 from modelpack.places import LayoutReference, Place, is_layout, open_layout, open_place, parse_place
-from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.nearest_tag import naming_nearest_tag
@@ -24,8 +23,10 @@ from modelpack.store.registry_admin import repositories, tag_count
 from modelpack.store.remote_routes import host_client, require_registry
 from modelpack.threads import worker_pool
 
-if TYPE_CHECKING:  # imported where used: `versions` and `model_diff` cost a listing's or a diff's imports only
+if TYPE_CHECKING:  # imported where used: `versions`, `model_diff` and `store.copy` (with its curl engine) cost a
+    # listing's, a diff's or a copy's imports only
     from modelpack.model_diff import Diff
+    from modelpack.store.copy import CopyOptions
     from modelpack.versions import Version
 
 
@@ -64,9 +65,11 @@ def list_versions(
         NotFoundError: no such repository.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
-    from modelpack.signatures.key_status import verified_by
-    from modelpack.signatures.keys import load_public_key
     from modelpack.versions import list_versions as _list
+
+    if keys:  # the signature checks (and `cryptography`) only for `ls --key`
+        from modelpack.signatures.key_status import verified_by
+        from modelpack.signatures.keys import load_public_key
 
     if isinstance(repository, str) and not is_layout(repository):
         repository = repository.rstrip("/") or repository  # `ls REPO/`: no repository name ends in `/`
@@ -199,6 +202,8 @@ def tag_remote(source: str | Reference, *targets: str | Reference, options: Clie
             src_repo.push_manifest(fetched[0], fetched[1], dst.tag)
             desc = fetched[0]
         else:
+            from modelpack.store.copy import copy
+
             desc = copy(src_repo, remote(dst, options), src.version, dst.tag, _mount_from(src, dst)).descriptor
     assert desc is not None
     return desc
@@ -265,6 +270,8 @@ class Repository:
 
 
 def _mount_from(src: Reference, dst: Reference, base: CopyOptions | None = None) -> CopyOptions:
+    from modelpack.store.copy import CopyOptions
+
     options = replace(base) if base else CopyOptions()
     if src.registry == dst.registry and src.repository != dst.repository:
         options.mount_candidates = lambda blob: [src.repository]
@@ -313,6 +320,7 @@ def copy_model(
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
     """
     from modelpack.signatures.signature_tags import carry_signatures
+    from modelpack.store.copy import CopyOptions, copy
 
     src_ref, dst_ref = parse_place(source), parse_place(target)
     local_store = _store(store)

@@ -24,7 +24,6 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.places import Place, open_place, parse_place
-from modelpack.store.copy import CopyOptions, CopyResult, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.missing_name import not_in_store
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides
     from modelpack.packing.build import HashProgress, PackedModel
     from modelpack.packing.hashcache import HashCache
+    from modelpack.store.copy import CopyOptions, CopyResult
 
 log = logging.getLogger("modelpack")
 
@@ -189,6 +189,9 @@ def pack(
                      hash_progress=hash_progress, warn=warn)
     _check_pinned(ref, model.descriptor.digest)
     target = local_store.repository(ref.name)
+    # Imported here: the copy machinery (with its curl engine) is not needed by inspect, ls and the like.
+    from modelpack.store.copy import copy
+
     copy(model, target, model.descriptor.digest, ref.tag, copy_options)
     recorded = record_provenance(local_store, model, model_dir, str(ref), overrides, started) if provenance else None
     return PackResult(ref.with_digest(model.descriptor.digest) if not ref.tag else ref, model.descriptor, model,

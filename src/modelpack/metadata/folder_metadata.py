@@ -16,7 +16,6 @@ from typing import Any
 
 from modelpack.metadata.filename import metadata_path
 from modelpack.metadata.git_facts import git_facts
-from modelpack.metadata.yaml_file import parse_yaml, read_capped
 
 
 class FolderMetadata:
@@ -34,8 +33,14 @@ class FolderMetadata:
         """
         self.model_dir = model_dir
         path = metadata_path(model_dir)
-        self.data = read_capped(path) if path is not None else b""  # its bytes (none: empty)
-        self._fields = parse_yaml(self.data, path) if path is not None else {}
+        self.data = b""  # its bytes (none: empty)
+        self._fields: dict[str, Any] = {}
+        if path is not None:
+            # Imported here: many folders have none, and PyYAML takes ~10 ms to import.
+            from modelpack.metadata.yaml_file import parse_yaml, read_capped
+
+            self.data = read_capped(path)
+            self._fields = parse_yaml(self.data, path)
         self._git: dict[str, str] | None = None
         self._git_lock = threading.Lock()  # the push's thread and the metadata thread may both ask
 

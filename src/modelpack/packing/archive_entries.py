@@ -17,6 +17,8 @@ def check_archive_entries(sources: list[LayerSource]) -> None:
     Raises:
         UsageError: a folder's files and folders exceed the limit; names its most crowded subfolders.
     """
+    if not any(source.archive for source in sources):
+        return  # most folders: no archive, and no need to import tarfile with the limits
     from modelpack.archives import ENV_MAX_ENTRIES, ArchiveLimits
 
     limit = ArchiveLimits.from_env().max_entries

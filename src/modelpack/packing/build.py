@@ -31,7 +31,6 @@ from modelpack.packing.manifest_size import check_manifest_size, far_below_manif
 from modelpack.packing.reading import changed, open_source
 from modelpack.packing.rules import DEFAULT_RULES
 from modelpack.packing.select import LayerSource, select_layers
-from modelpack.packing.tarball import tar_chunks
 from modelpack.streams import ByteStream, IterStream, fill
 from modelpack.threads import map_in_workers
 
@@ -75,6 +74,8 @@ def layer_chunks(source: LayerSource, tar_mtime: int, packing: mt.Packing,
     """The bytes of a tar layer (`packing` other than raw): its files as a tar, compressed if asked;
     `tar_hash` is updated with the uncompressed tar (the layer's diffID), `unpadded` with the same tar
     up to its end-of-archive blocks: what a Go tar reader consumes, so what `oras pull` checks."""
+    from modelpack.packing.tarball import tar_chunks  # (with tarfile) only for a folder packed as an archive
+
     chunks = tar_chunks(source.files, tar_mtime)
     if tar_hash is not None:
         chunks = _hashing(chunks, tar_hash, unpadded)

@@ -14,7 +14,6 @@ import json
 import re
 import shutil
 
-from modelpack.bounded_run import Overran, run_bounded
 from modelpack.environment import env_int
 from modelpack.errors import UsageError
 from modelpack.store.credential_types import Credentials
@@ -87,6 +86,9 @@ def run(helper: str, action: str, data: str) -> str:
     Raises:
         HelperFailed: not on PATH, no answer in time, too much output, or a failure exit (its first line).
     """
+    # Imported here: every registry command imports this module, few run a helper (subprocess and selectors).
+    from modelpack.bounded_run import Overran, run_bounded
+
     name = program(helper)
     path = shutil.which(name)
     if path is None:

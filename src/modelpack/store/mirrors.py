@@ -28,11 +28,6 @@ from modelpack.oci.reference import DOCKER_HUB, Reference, is_domain, is_registr
 from modelpack.store.credential_helper import check_name
 from modelpack.store.short_names import Alias, aliases, say_unused
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 (tomli is a dependency there)
-    import tomli as tomllib
-
 PULL_FROM = ("all", "digest-only", "tag-only")
 # Mirrors tried per [[registry]]: real files list one to three; thousands made one pull try each in turn
 # (10,000 dead ones: over 10 minutes, and an error line naming them all).
@@ -231,6 +226,12 @@ def parse_file(text: str, source: str, drop_in: bool = False) -> ParsedFile:
     Raises:
         UsageError: as `parse`.
     """
+    # Imported here: most machines have no registries.conf (its parser and regexes cost ~1.5 ms).
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10 (tomli is a dependency there)
+        import tomli as tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -5,7 +5,6 @@ user named: a probe of a tag that may be missing, as push's or a signature's, ne
 from __future__ import annotations
 
 import contextlib
-import difflib
 from collections.abc import Iterator
 
 from modelpack.advice import compose
@@ -34,6 +33,8 @@ def name_nearest_tag(exc: NotFoundError, repo: object, tag: str | None) -> None:
         tags = [t for t in repo.tags() if not t.startswith(SIGNATURE_TAG_PREFIX)]  # (valid tags only: see tags())
     except ModelpackError:
         return  # the error already says what is missing; no list is no suggestion
+    import difflib  # here: only a tag not found looks for a near one
+
     score = {t: difflib.SequenceMatcher(None, tag, t).ratio() for t in tags}
     best = max(score.values(), default=0.0)
     if best < CUTOFF:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from modelpack.errors import UsageError
-from modelpack.store.credentials import Credentials
 from modelpack.store.endpoint_health import EndpointHealth
 
 if TYPE_CHECKING:
     from modelpack.store.client import RegistryClient
+    from modelpack.store.credentials import Credentials
 
 P = ParamSpec("P")
 R = TypeVar("R")

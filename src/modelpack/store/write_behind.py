@@ -13,7 +13,6 @@ Where `sync_file_range` does not exist (not Linux) nothing changes: the fsync al
 
 from __future__ import annotations
 
-import ctypes
 import functools
 from collections.abc import Callable
 
@@ -26,6 +25,8 @@ _RangeCall = Callable[[int, int, int, int], int]
 
 @functools.cache
 def _sync_file_range() -> _RangeCall | None:
+    import ctypes  # here: only a blob of 2 WINDOWs or more is followed (ctypes costs ~1 ms to import)
+
     try:
         call = ctypes.CDLL(None, use_errno=True).sync_file_range
     except (AttributeError, OSError):
