@@ -3,14 +3,56 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import modelpack as mp
+from modelpack.signatures.lookup import fallback_tag
 from modelpack.store.options import ClientOptions
+from modelpack.store.registry import RegistryRepository
+from registry_process import Registry
 from test_signing import keypair
 
 PLAIN = ClientOptions(plain_http=True)
+
+
+def test_an_attestation_outlives_another_job_rewriting_the_fallback_index(
+        registry: Registry, pushed: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Distribution 2.8 has no referrers API: attestations are listed in the index tagged sha256-<hex>,
+    # which each writer reads, extends and writes back. Another job that read it before this one wrote
+    # writes its own listing over this one's; the attestation must not silently drop out of it.
+    _, digest_ref = pushed
+    private, public = keypair(tmp_path, "k")
+    mp.attest(digest_ref, private, b"pw", {"job": "evaluation"}, "https://example.com/eval/v1", options=PLAIN)
+    repository, digest = digest_ref.split("/", 1)[1].split("@")
+    tag = fallback_tag(digest)
+    session = registry.session()
+    index_url = f"{registry.url}/v2/{repository}/manifests/{tag}"
+    other_job = session.get(index_url, headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+    assert other_job.status_code == 200
+    original = RegistryRepository.put_manifest
+    rewrites: list[str] = []
+
+    def put_then_other_job_writes(self: RegistryRepository, desc: Any, data: bytes,
+                                  tag_name: str | None = None) -> dict[str, str]:
+        headers = original(self, desc, data, tag_name)
+        if tag_name == tag and not rewrites:
+            # The other job's write lands just after this one's, listing only what it read.
+            rewrites.append(tag_name)
+            put = session.put(index_url, data=other_job.content,
+                              headers={"Content-Type": "application/vnd.oci.image.index.v1+json"})
+            assert put.status_code == 201, put.text
+        return headers
+
+    monkeypatch.setattr(RegistryRepository, "put_manifest", put_then_other_job_writes)
+    mp.attest(digest_ref, private, b"pw", {"job": "provenance"}, "https://example.com/prov/v1", options=PLAIN)
+    assert rewrites == [tag]
+    monkeypatch.setattr(RegistryRepository, "put_manifest", original)
+
+    for type_name in ("https://example.com/eval/v1", "https://example.com/prov/v1"):
+        found = mp.verify_attestation(digest_ref, public, type_name, options=PLAIN)
+        assert len(found.attestations) == 1, type_name
 
 
 def test_an_encrypted_key_without_a_password_names_the_parameter_to_a_library_caller(

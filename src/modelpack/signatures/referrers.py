@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -121,8 +122,33 @@ def attach_bundle(repo: Storage, subject: Descriptor, artifact_type: str, bundle
 
 
 def _add_to_fallback_index(repo: Storage, subject_digest: str, entry: Descriptor) -> None:
-    """Registries without the referrers API: list the referrer in the index tagged sha256-<hex>."""
+    """Registries without the referrers API: list the referrer in the index tagged sha256-<hex>.
+
+    No registry API compares and sets a tag, so two writers at once (two CI jobs attesting one model)
+    each write an index without the other's entry, and the later one wins. So the tag is read back after
+    a pause long against another writer's read-then-write: while it names an index without `entry`,
+    the listing is merged again (what the other writer added kept)."""
     tag = fallback_tag(subject_digest)
+    for _ in range(_FALLBACK_ROUNDS):
+        written = _write_fallback_index(repo, tag, entry)
+        time.sleep(_FALLBACK_SETTLE)
+        current = repo.find(tag)
+        if current is None or current.digest == written or entry.digest in _listed(repo, current.digest):
+            return
+        log.info("%s was rewritten by another writer without %s: listing it again", tag, entry.digest)
+
+
+_FALLBACK_ROUNDS = 8
+_FALLBACK_SETTLE = 0.1  # seconds: one read and one write of a small index take a few milliseconds
+
+
+def _listed(repo: Storage, index_digest: str) -> set[str]:
+    node = parse_manifest(repo.fetch_manifest(index_digest)[1])
+    return {m.digest for m in node.manifests} if isinstance(node, Index) else set()
+
+
+def _write_fallback_index(repo: Storage, tag: str, entry: Descriptor) -> str:
+    """Tag an index of what `tag` lists now plus `entry`; returns its digest."""
     manifests: list[Descriptor] = []
     current = repo.find(tag)
     if current is not None:
@@ -131,7 +157,9 @@ def _add_to_fallback_index(repo: Storage, subject_digest: str, entry: Descriptor
             manifests = [m for m in node.manifests if m.digest != entry.digest]
     index = Index(manifests=[*manifests, entry])
     data = index.canonical_bytes()
-    repo.push_manifest(Descriptor(mediaType=mt.OCI_INDEX, digest=digests.of_bytes(data), size=len(data)), data, tag)
+    digest = digests.of_bytes(data)
+    repo.push_manifest(Descriptor(mediaType=mt.OCI_INDEX, digest=digest, size=len(data)), data, tag)
+    return digest
 
 
 def verify_signatures(repo: Storage, subject_digest: str, public: PublicKey,
