@@ -66,3 +66,20 @@ def test_an_encrypted_key_without_a_password_names_the_parameter_to_a_library_ca
     assert "password=" in str(caught.value)
     assert "set COSIGN_PASSWORD" not in str(caught.value)
     assert "COSIGN_PASSWORD" in mp.advice.cli_message(caught.value)
+
+
+def test_a_listed_version_gives_its_version_and_metrics_as_ls_json_does(registry: Registry, tmp_path: Path) -> None:
+    # A downstream job picks the best run: what `ls --json` has at the top level, a Version has as attributes.
+    repo = registry.repo()
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"\0" * 64)
+    for run, f1 in (("run-1", 0.91), ("run-2", 0.97)):
+        mp.push(model, f"{repo}:{run}", {"version": run, "metrics": {"f1": f1}}, options=PLAIN)
+    mp.push(model, f"{repo}:bare", options=PLAIN)
+    listed = mp.list_versions(repo, where=["metrics.f1>=0.9"], sort="-metrics.f1", options=PLAIN)
+    assert [(v.tag, v.version, v.metrics) for v in listed] == [("run-2", "run-2", {"f1": 0.97}),
+                                                                ("run-1", "run-1", {"f1": 0.91})]
+    assert listed[0].created == listed[0].metadata["created"]
+    bare = mp.list_versions(repo, where=["tag=bare"], options=PLAIN)[0]
+    assert (bare.version, bare.metrics) == (None, {})
