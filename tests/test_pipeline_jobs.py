@@ -1,13 +1,15 @@
-"""What a CI pipeline meets: jobs attesting one model at once, an encrypted key in a library call."""
+"""What a CI pipeline meets: parallel jobs attesting one model, library calls, the provenance of a CI run."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import modelpack as mp
+from helpers import modelpack
 from modelpack.signatures.lookup import fallback_tag
 from modelpack.store.options import ClientOptions
 from modelpack.store.registry import RegistryRepository
@@ -83,3 +85,33 @@ def test_a_listed_version_gives_its_version_and_metrics_as_ls_json_does(registry
     assert listed[0].created == listed[0].metadata["created"]
     bare = mp.list_versions(repo, where=["tag=bare"], options=PLAIN)[0]
     assert (bare.version, bare.metrics) == (None, {})
+
+
+CI_VARIABLES = ("GITHUB_ACTIONS", "GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT",
+                "GITLAB_CI", "CI_JOB_URL", "BUILDKITE", "BUILDKITE_BUILD_URL", "JENKINS_URL", "BUILD_URL")
+
+
+@pytest.mark.parametrize(("ci", "expected"), [
+    ({"GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "team/train",
+      "GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "2"}, "https://github.com/team/train/actions/runs/42/attempts/2"),
+    ({"GITLAB_CI": "true", "CI_JOB_URL": "https://gitlab.example.com/team/train/-/jobs/7"},
+     "https://gitlab.example.com/team/train/-/jobs/7"),
+    ({}, None),
+])
+def test_provenance_names_the_ci_run_that_packed(registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               ci: dict[str, str], expected: str | None) -> None:
+    # SLSA's invocationId is for finding the run's logs: a CI job's provenance links to the job.
+    for name in CI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"\0" * 64)
+    out = tmp_path / "provenance.json"
+    pushed = modelpack("push", "--plain-http", "--provenance-out", str(out), str(model), registry.repo() + ":1",
+                       env=ci)
+    assert pushed.code == 0, pushed.err
+    invocation = json.loads(out.read_text())["runDetails"]["metadata"]["invocationId"]
+    if expected is None:
+        assert invocation.startswith("urn:uuid:")
+    else:
+        assert invocation == expected
