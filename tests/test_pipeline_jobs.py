@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,24 @@ def test_provenance_names_the_ci_run_that_packed(registry: Registry, tmp_path: P
         assert invocation.startswith("urn:uuid:")
     else:
         assert invocation == expected
+
+
+def test_numbers_a_training_run_computed_with_numpy_are_pushed_as_plain_json(registry: Registry,
+                                                                              tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"\0" * 64)
+    ref = registry.repo() + ":run-1"
+    mp.push(model, ref, {"metrics": {"f1": np.float32(0.93), "accuracy": np.float64(0.95)},
+                         "hyperparameters": {"n_estimators": np.int64(100), "learning_rate": np.float32(0.1),
+                                             "hidden_layer_sizes": (np.int64(64), 32), "weights": np.array([1, 2])}},
+            options=PLAIN)
+    info = mp.inspect(ref, remote_only=True, options=PLAIN)
+    assert info.metrics == {"f1": 0.93, "accuracy": 0.95}
+    listed = mp.list_versions(ref.rsplit(":", 1)[0], options=PLAIN)[0]
+    assert listed.metadata["hyperparameters"] == {"n_estimators": 100, "learning_rate": 0.1,
+                                                  "hidden_layer_sizes": [64, 32], "weights": [1, 2]}
+    # What JSON cannot hold is refused by name, as a usage error, not a serializer's exception.
+    with pytest.raises(mp.errors.MetadataError, match=r"when is a datetime\.date"):
+        mp.push(model, ref, {"hyperparameters": {"when": datetime.date(2026, 1, 1)}}, options=PLAIN)

@@ -123,6 +123,12 @@ class ModelMetadata(_Strict):
                 raise ValueError(f"metric {key!r} is not a finite number")
         return value
 
+    @field_validator("metrics", "hyperparameters", mode="before")
+    @classmethod
+    def _plain_json(cls, value: Any) -> Any:
+        # A training script passes what it computed: numpy numbers and arrays become JSON's numbers and lists.
+        return _as_json(value, "") if isinstance(value, dict) else value
+
     @field_validator("hyperparameters")
     @classmethod
     def _finite_anywhere(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -158,3 +164,25 @@ def _non_finite(value: Any, where: str = "") -> str | None:
         if found is not None:
             return found
     return None
+
+
+def _as_json(value: Any, where: str) -> Any:
+    """`value` as JSON's types: numpy scalars (`.item()`) and arrays (`.tolist()`) converted, tuples as lists.
+
+    Raises:
+        ValueError: a value of another type (a datetime, an object), naming where it is.
+    """
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if type(value).__module__ == "numpy" and callable(getattr(value, "tolist", None)):
+        plain = value.tolist()  # a scalar's is its Python number
+        if isinstance(plain, float) and getattr(value, "itemsize", 8) < 8:
+            plain = float(str(value))  # a float32's shortest text (0.93), not its binary expansion (0.9300000071...)
+        return _as_json(plain, where)
+    if isinstance(value, dict):
+        return {key: _as_json(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_json(item, f"{where}.{i}" if where else str(i)) for i, item in enumerate(value)]
+    kind = f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+    raise ValueError(f"{where or 'value'} is a {kind}, which JSON cannot hold "
+                     "(give a number, text, true/false, null, a list or a mapping)")
