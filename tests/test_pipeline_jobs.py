@@ -20,6 +20,13 @@ from test_signing import keypair
 PLAIN = ClientOptions(plain_http=True)
 
 
+def one_file_model(tmp_path: Path) -> Path:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"\0" * 64)
+    return model
+
+
 def test_an_attestation_outlives_another_job_rewriting_the_fallback_index(
         registry: Registry, pushed: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Distribution 2.8 has no referrers API: attestations are listed in the index tagged sha256-<hex>,
@@ -74,9 +81,7 @@ def test_an_encrypted_key_without_a_password_names_the_parameter_to_a_library_ca
 def test_a_listed_version_gives_its_version_and_metrics_as_ls_json_does(registry: Registry, tmp_path: Path) -> None:
     # A downstream job picks the best run: what `ls --json` has at the top level, a Version has as attributes.
     repo = registry.repo()
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "model.safetensors").write_bytes(b"\0" * 64)
+    model = one_file_model(tmp_path)
     for run, f1 in (("run-1", 0.91), ("run-2", 0.97)):
         mp.push(model, f"{repo}:{run}", {"version": run, "metrics": {"f1": f1}}, options=PLAIN)
     mp.push(model, f"{repo}:bare", options=PLAIN)
@@ -104,9 +109,7 @@ def test_provenance_names_the_ci_run_that_packed(registry: Registry, tmp_path: P
     # SLSA's invocationId is for finding the run's logs: a CI job's provenance links to the job.
     for name in CI_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "model.safetensors").write_bytes(b"\0" * 64)
+    model = one_file_model(tmp_path)
     out = tmp_path / "provenance.json"
     pushed = modelpack("push", "--plain-http", "--provenance-out", str(out), str(model), registry.repo() + ":1",
                        env=ci)
@@ -121,9 +124,7 @@ def test_provenance_names_the_ci_run_that_packed(registry: Registry, tmp_path: P
 def test_numbers_a_training_run_computed_with_numpy_are_pushed_as_plain_json(registry: Registry,
                                                                               tmp_path: Path) -> None:
     np = pytest.importorskip("numpy")
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "model.safetensors").write_bytes(b"\0" * 64)
+    model = one_file_model(tmp_path)
     ref = registry.repo() + ":run-1"
     mp.push(model, ref, {"metrics": {"f1": np.float32(0.93), "accuracy": np.float64(0.95)},
                          "hyperparameters": {"n_estimators": np.int64(100), "learning_rate": np.float32(0.1),
