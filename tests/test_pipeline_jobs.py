@@ -138,3 +138,18 @@ def test_numbers_a_training_run_computed_with_numpy_are_pushed_as_plain_json(reg
     # What JSON cannot hold is refused by name, as a usage error, not a serializer's exception.
     with pytest.raises(mp.errors.MetadataError, match=r"when is a datetime\.date"):
         mp.push(model, ref, {"hyperparameters": {"when": datetime.date(2026, 1, 1)}}, options=PLAIN)
+
+
+def test_an_evaluation_predicate_built_with_numpy_is_attested_as_plain_json(pushed: tuple[str, str],
+                                                                            tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    _, digest_ref = pushed
+    private, public = keypair(tmp_path, "k")
+    evaluation = {"f1": np.float32(0.93), "support": np.int64(150), "confusion": np.array([[48, 2], [1, 99]])}
+    mp.attest(digest_ref, private, b"pw", evaluation, "https://example.com/eval/v1", options=PLAIN)
+    found = mp.verify_attestation(digest_ref, public, "https://example.com/eval/v1", options=PLAIN)
+    assert found.attestations[0].statement["predicate"] == {"f1": 0.93, "support": 150,
+                                                            "confusion": [[48, 2], [1, 99]]}
+    # An undefined metric (NaN) would be written as `NaN`, which no JSON parser (nor cosign) reads.
+    with pytest.raises(mp.errors.UsageError, match=r"predicate\.f1 is not a finite number"):
+        mp.attest(digest_ref, private, b"pw", {"f1": float("nan")}, "https://example.com/eval/v1", options=PLAIN)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelpack.oci.mediatypes import Compression, Kind
+from modelpack.plain_json import as_json, non_finite
 
 Modality = Literal["text", "image", "audio", "video", "embedding", "other"]
 
@@ -127,13 +128,13 @@ class ModelMetadata(_Strict):
     @classmethod
     def _plain_json(cls, value: Any) -> Any:
         # A training script passes what it computed: numpy numbers and arrays become JSON's numbers and lists.
-        return _as_json(value, "") if isinstance(value, dict) else value
+        return as_json(value) if isinstance(value, dict) else value
 
     @field_validator("hyperparameters")
     @classmethod
     def _finite_anywhere(cls, value: dict[str, Any]) -> dict[str, Any]:
         # JSON has no NaN or infinity: json.dumps would write an invalid document, or null silently.
-        if (where := _non_finite(value)) is not None:
+        if (where := non_finite(value)) is not None:
             raise ValueError(f"{where or 'value'} is not a finite number (JSON has no NaN or infinity)")
         return value
 
@@ -152,37 +153,3 @@ def _scalar_text(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(value)
     return value
-
-
-def _non_finite(value: Any, where: str = "") -> str | None:
-    """The dotted path of the first NaN or infinity in nested lists and mappings, else None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return where
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        found = _non_finite(item, f"{where}.{key}" if where else str(key))
-        if found is not None:
-            return found
-    return None
-
-
-def _as_json(value: Any, where: str) -> Any:
-    """`value` as JSON's types: numpy scalars (`.item()`) and arrays (`.tolist()`) converted, tuples as lists.
-
-    Raises:
-        ValueError: a value of another type (a datetime, an object), naming where it is.
-    """
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    if type(value).__module__ == "numpy" and callable(getattr(value, "tolist", None)):
-        plain = value.tolist()  # a scalar's is its Python number
-        if isinstance(plain, float) and getattr(value, "itemsize", 8) < 8:
-            plain = float(str(value))  # a float32's shortest text (0.93), not its binary expansion (0.9300000071...)
-        return _as_json(plain, where)
-    if isinstance(value, dict):
-        return {key: _as_json(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_as_json(item, f"{where}.{i}" if where else str(i)) for i, item in enumerate(value)]
-    kind = f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
-    raise ValueError(f"{where or 'value'} is a {kind}, which JSON cannot hold "
-                     "(give a number, text, true/false, null, a list or a mapping)")
