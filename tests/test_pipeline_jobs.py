@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import modelpack as mp
-from helpers import modelpack
+from helpers import htpasswd_file, modelpack
 from modelpack.signatures.lookup import fallback_tag
+from modelpack.store import credentials
 from modelpack.store.options import ClientOptions
 from modelpack.store.registry import RegistryRepository
 from registry_process import Registry
@@ -153,3 +156,37 @@ def test_an_evaluation_predicate_built_with_numpy_is_attested_as_plain_json(push
     # An undefined metric (NaN) would be written as `NaN`, which no JSON parser (nor cosign) reads.
     with pytest.raises(mp.errors.UsageError, match=r"predicate\.f1 is not a finite number"):
         mp.attest(digest_ref, private, b"pw", {"f1": float("nan")}, "https://example.com/eval/v1", options=PLAIN)
+
+
+def test_two_jobs_logging_in_at_once_both_keep_their_entry(fresh_registry: Callable[..., Registry], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each login reads the auth file, adds its entry and writes the file back: the job that read before the
+    # other wrote would write the other's entry away.
+    reg = fresh_registry(auth_htpasswd=htpasswd_file(tmp_path / "htpasswd", "ci", "s3cret"))
+    first_writing, go = threading.Event(), threading.Event()
+    write = credentials._write_config
+
+    def first_waits(config: dict[str, Any], path: Path | None = None) -> Path:
+        if threading.current_thread().name == "job-a":
+            first_writing.set()
+            go.wait(30)
+        return write(config, path)
+
+    monkeypatch.setattr(credentials, "_write_config", first_waits)
+    saved: dict[str, Any] = {}
+
+    def job(repository: str) -> None:
+        saved[repository] = mp.login(f"{reg.host}/{repository}", "ci", "s3cret", options=PLAIN)
+
+    job_a = threading.Thread(target=job, args=("team/a",), name="job-a")
+    job_b = threading.Thread(target=job, args=("team/b",), name="job-b")
+    job_a.start()
+    assert first_writing.wait(30)
+    job_b.start()
+    job_b.join(3)  # without turns, job b writes now; with them, it waits for job a
+    go.set()
+    job_a.join(30)
+    job_b.join(30)
+    assert saved["team/a"].auth_file == saved["team/b"].auth_file
+    auths = json.loads(saved["team/a"].auth_file.read_text())["auths"]
+    assert {f"{reg.host}/team/a", f"{reg.host}/team/b"} <= set(auths), auths
