@@ -32,6 +32,7 @@ from modelpack.signatures import model_signing
 from modelpack.signatures.dsse import COSIGN_PREDICATE, make_bundle, verify_bundle
 from modelpack.signatures.keys import PublicKey, Signer, verify_signature
 from modelpack.signatures.lookup import (
+    TAG_SETTLE_SECONDS,
     fallback_tag,
     legacy_layers,
     reachable,
@@ -131,7 +132,7 @@ def _add_to_fallback_index(repo: Storage, subject_digest: str, entry: Descriptor
     tag = fallback_tag(subject_digest)
     for _ in range(_FALLBACK_ROUNDS):
         written = _write_fallback_index(repo, tag, entry)
-        time.sleep(_FALLBACK_SETTLE)
+        time.sleep(TAG_SETTLE_SECONDS)
         current = repo.find(tag)
         if current is None or current.digest == written or entry.digest in _listed(repo, current.digest):
             return
@@ -139,7 +140,6 @@ def _add_to_fallback_index(repo: Storage, subject_digest: str, entry: Descriptor
 
 
 _FALLBACK_ROUNDS = 8
-_FALLBACK_SETTLE = 0.1  # seconds: one read and one write of a small index take a few milliseconds
 
 
 def _listed(repo: Storage, index_digest: str) -> set[str]:
