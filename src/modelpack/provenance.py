@@ -89,11 +89,26 @@ def build_predicate(model: PackedModel, model_dir: Path, reference: str, overrid
     return json.loads(json.dumps({
         "buildDefinition": definition,
         "runDetails": {"builder": builder,
-                       "metadata": {"invocationId": f"urn:uuid:{uuid.uuid4()}", "startedOn": _time(started),
+                       "metadata": {"invocationId": invocation_id(), "startedOn": _time(started),
                                     "finishedOn": _time(finished)},
                        "byproducts": [{"name": "config", "digest": _digest_map(model.manifest.config.digest),
                                        "mediaType": model.manifest.config.media_type}]},
     }, default=str))
+
+
+def invocation_id() -> str:
+    """The CI run that packs, as a link to its log where the CI system names one (GitHub Actions' run
+    attempt, as slsa-github-generator records it; GitLab's and Buildkite's job, Jenkins' build), else a
+    fresh UUID: SLSA's invocationId is for finding the run's logs."""
+    env = os.environ
+    if env.get("GITHUB_ACTIONS") == "true" and env.get("GITHUB_REPOSITORY") and env.get("GITHUB_RUN_ID"):
+        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        run = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        return f"{run}/attempts/{env['GITHUB_RUN_ATTEMPT']}" if env.get("GITHUB_RUN_ATTEMPT") else run
+    for flag, url in (("GITLAB_CI", "CI_JOB_URL"), ("BUILDKITE", "BUILDKITE_BUILD_URL"), ("JENKINS_URL", "BUILD_URL")):
+        if env.get(flag) and env.get(url, "").startswith(("https://", "http://")):
+            return env[url]
+    return f"urn:uuid:{uuid.uuid4()}"
 
 
 def save(store: LayoutStore, digest: str, predicate: dict[str, Any]) -> Path:

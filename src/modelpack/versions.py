@@ -37,14 +37,29 @@ class Version:
     model: ModelInfo | None = None  # the typed view (from the manifest alone: ls reads no config)
     signed_by: tuple[str, ...] | None = None  # the keys a signature verifies with (None: no key was given)
 
+    @property
+    def version(self) -> Any:
+        """The version the model declares (None when it declares none), as `ls --json`'s `version`."""
+        return self.metadata.get("version")
+
+    @property
+    def created(self) -> Any:
+        """When it was packed, as the manifest says (None when it does not), as `ls --json`'s `created`."""
+        return self.metadata.get("created")
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Its metrics (`{}` without any), as `ls --json`'s `metrics`: what `where` and `sort` compare."""
+        found = self.metadata.get("metrics")
+        return found if isinstance(found, dict) else {}
+
     def record(self) -> dict[str, Any]:
         """What --where and --sort look at: the metadata, plus tag, digest and size."""
         return {**self.metadata, "tag": self.tag, "digest": self.digest, "size": self.size}
 
     def to_json(self) -> dict[str, Any]:
         return {"tag": self.tag, "digest": self.digest, "size": self.size, "artifactType": self.artifact_type,
-                "version": self.metadata.get("version"), "created": self.metadata.get("created"),
-                "metrics": self.metadata.get("metrics", {}), "metadata": self.metadata,
+                "version": self.version, "created": self.created, "metrics": self.metrics, "metadata": self.metadata,
                 **({"signedBy": list(self.signed_by)} if self.signed_by is not None else {})}
 
 

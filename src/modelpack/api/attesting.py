@@ -10,6 +10,7 @@ from modelpack.api.core import LOCAL
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.places import Place, open_place, parse_place
+from modelpack.plain_json import as_json, non_finite
 from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
@@ -96,13 +97,24 @@ def attest(
     from modelpack.signatures import attestations, keys, predicates
 
     uri = predicates.predicate_type(type_name)
-    body = predicates.predicate_body(type_name, predicate) if isinstance(predicate, bytes) else predicate
+    body = predicates.predicate_body(type_name, predicate) if isinstance(predicate, bytes) else _built(predicate)
     signer = keys.load_private_key(Path(key), password)
     ref = parse_place(reference)
     repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL)
     subject = repo.resolve(version or "")
     desc = attestations.attach_attestation(repo, subject, signer, ref.name, uri, body)
     return AttestResult(ref, subject.digest, uri, desc)
+
+
+def _built(predicate: Any) -> Any:
+    """An already built predicate as JSON (numpy numbers and arrays converted), refused where JSON cannot hold it."""
+    try:
+        body = as_json(predicate, "predicate")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if (where := non_finite(body, "predicate")) is not None:
+        raise UsageError(f"{where} is not a finite number (JSON has no NaN or infinity)")
+    return body
 
 
 @closes_own_options

@@ -1,4 +1,6 @@
-"""Progress bars for transfers: shown on a terminal, silent in pipes, CI logs and with --json."""
+"""Progress of transfers: a bar on a terminal; in a log (stderr a file or a pipe, as in CI) a plain line
+every MODELPACK_PROGRESS_INTERVAL seconds (default 60; 0: none), so a long push is not taken for a hang
+(CI systems end a step silent for 10 minutes); nothing with --json."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from modelpack.environment import env_int
 from modelpack.store.copy import CopyOptions
 
 if TYPE_CHECKING:
@@ -17,10 +20,10 @@ if TYPE_CHECKING:
 @contextmanager
 def transfer_progress(label: str, enabled: bool) -> Iterator[CopyOptions]:
     options = CopyOptions()
-    if not enabled or not sys.stderr.isatty():
+    if not enabled:
         yield options
         return
-    with _growing_bar(label) as (start, advance):
+    with _growing_bar(label) if sys.stderr.isatty() else _log_lines(label) as (start, advance):
         options.on_blob_start = lambda desc: start(desc.size)
         options.progress = advance
         yield options
@@ -29,12 +32,12 @@ def transfer_progress(label: str, enabled: bool) -> Iterator[CopyOptions]:
 @contextmanager
 def hash_progress(label: str, enabled: bool) -> Iterator[HashProgress | None]:
     """A bar for hashing files (pack of a large model reads every byte once before storing it)."""
-    if not enabled or not sys.stderr.isatty():
+    if not enabled:
         yield None
         return
     from modelpack.packing.build import HashProgress
 
-    with _growing_bar(label) as (start, advance):
+    with _growing_bar(label) if sys.stderr.isatty() else _log_lines(label) as (start, advance):
         yield HashProgress(start=start, advance=advance)
 
 
@@ -51,6 +54,48 @@ def _growing_bar(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[
                 bar.update(task, total=(bar.tasks[0].total or 0) + size, visible=True)
 
         yield start, lambda n: bar.advance(task, n)
+
+
+INTERVAL_ENV = "MODELPACK_PROGRESS_INTERVAL"
+
+
+@contextmanager
+def _log_lines(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """`start(size)` and `advance(n)` as `_growing_bar`'s; a line on stderr every interval while any work
+    was announced (also when no byte moved since the last: a stalled transfer shows as one)."""
+    from modelpack.cli.common import human_size
+
+    interval = env_int(INTERVAL_ENV, 60, minimum=0, maximum=86400)
+    lock = threading.Lock()
+    counts = [0, 0]  # bytes announced, bytes done
+    stop = threading.Event()
+
+    def start(size: int) -> None:
+        with lock:
+            counts[0] += size
+
+    def advance(n: int) -> None:
+        with lock:
+            counts[1] += n
+
+    def report() -> None:
+        while not stop.wait(interval):
+            with lock:
+                total, done = counts
+            if total:
+                # Line-buffered or not, the line reaches the log at once.
+                print(f"{label}: {human_size(done)} of {human_size(total)}", file=sys.stderr, flush=True)
+
+    if not interval:
+        yield start, advance
+        return
+    reporter = threading.Thread(target=report, name="modelpack-progress-log", daemon=True)
+    reporter.start()
+    try:
+        yield start, advance
+    finally:
+        stop.set()
+        reporter.join()
 
 
 def _bar() -> Any:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelpack.oci.mediatypes import Compression, Kind
+from modelpack.plain_json import as_json, non_finite
 
 Modality = Literal["text", "image", "audio", "video", "embedding", "other"]
 
@@ -123,11 +124,17 @@ class ModelMetadata(_Strict):
                 raise ValueError(f"metric {key!r} is not a finite number")
         return value
 
+    @field_validator("metrics", "hyperparameters", mode="before")
+    @classmethod
+    def _plain_json(cls, value: Any) -> Any:
+        # A training script passes what it computed: numpy numbers and arrays become JSON's numbers and lists.
+        return as_json(value) if isinstance(value, dict) else value
+
     @field_validator("hyperparameters")
     @classmethod
     def _finite_anywhere(cls, value: dict[str, Any]) -> dict[str, Any]:
         # JSON has no NaN or infinity: json.dumps would write an invalid document, or null silently.
-        if (where := _non_finite(value)) is not None:
+        if (where := non_finite(value)) is not None:
             raise ValueError(f"{where or 'value'} is not a finite number (JSON has no NaN or infinity)")
         return value
 
@@ -146,15 +153,3 @@ def _scalar_text(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(value)
     return value
-
-
-def _non_finite(value: Any, where: str = "") -> str | None:
-    """The dotted path of the first NaN or infinity in nested lists and mappings, else None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return where
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        found = _non_finite(item, f"{where}.{key}" if where else str(key))
-        if found is not None:
-            return found
-    return None

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from modelpack.advice import Wording
 from modelpack.errors import UsageError
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.signatures import secretbox
@@ -120,7 +121,10 @@ def load_private_key(path: Path, password: bytes | None) -> Signer:
     kind, body = _unpem(text, path)
     if kind in ENCRYPTED_TYPES:
         if password is None:
-            raise KeyFileError(f"{path} is encrypted: set COSIGN_PASSWORD or enter the password")
+            # The API reads no COSIGN_PASSWORD (the CLI does): a library caller passes the password.
+            raise KeyFileError(f"{path} is encrypted", advice=Wording(
+                "pass its password (password=b'...'; COSIGN_PASSWORD is read by the CLI only)",
+                "set COSIGN_PASSWORD or enter the password"))
         der = _decrypt(body, password, path)
         try:
             key: Any = serialization.load_der_private_key(der, password=None)

@@ -22,6 +22,10 @@ from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.store.target import ReferrerLister, Storage, read_small
 
 MAX_BUNDLE_BYTES = 1024 * 1024
+# Writers of a signature tag (the fallback index, cosign's `.sig`) read it back this long after writing it:
+# no registry compares and sets a tag, and another writer's read-then-write (a few ms) that began before ours
+# landed then lands within it, so the lost entry is seen and written again.
+TAG_SETTLE_SECONDS = 0.1
 MAX_REFERRERS = 100  # cosign's limit on the signatures and attestations it walks per image
 MODEL_SIG_FILE = "model.sig"  # the name `model_signing verify` expects beside the model's files
 T = TypeVar("T")

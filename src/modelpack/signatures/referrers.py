@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,6 +32,7 @@ from modelpack.signatures import model_signing
 from modelpack.signatures.dsse import COSIGN_PREDICATE, make_bundle, verify_bundle
 from modelpack.signatures.keys import PublicKey, Signer, verify_signature
 from modelpack.signatures.lookup import (
+    TAG_SETTLE_SECONDS,
     fallback_tag,
     legacy_layers,
     reachable,
@@ -116,22 +118,52 @@ def attach_bundle(repo: Storage, subject: Descriptor, artifact_type: str, bundle
         repo.push_manifest(desc, data)
         indexed = False
     if not indexed:
-        _add_to_fallback_index(repo, subject.digest, desc)
+        _add_to_fallback_index(repo, subject.digest, [desc])
     return desc
 
 
-def _add_to_fallback_index(repo: Storage, subject_digest: str, entry: Descriptor) -> None:
-    """Registries without the referrers API: list the referrer in the index tagged sha256-<hex>."""
+def _add_to_fallback_index(repo: Storage, subject_digest: str, entries: list[Descriptor]) -> None:
+    """Registries without the referrers API: list the referrers in the index tagged sha256-<hex>.
+
+    No registry API compares and sets a tag, so two writers at once (two CI jobs attesting one model)
+    each write an index without the other's entry, and the later one wins. So the tag is read back after
+    a pause long against another writer's read-then-write: while it names an index without `entries`,
+    the listing is merged again (what the other writer added kept). One write for all of `entries`
+    (`copy` carries a model's referrers together): one pause."""
     tag = fallback_tag(subject_digest)
+    wanted = {entry.digest for entry in entries}
+    for _ in range(_FALLBACK_ROUNDS):
+        written = _write_fallback_index(repo, tag, entries)
+        time.sleep(TAG_SETTLE_SECONDS)
+        current = repo.find(tag)
+        if current is None or current.digest == written or wanted <= _listed(repo, current.digest):
+            return
+        log.info("%s was rewritten by another writer without some of %s: listing them again", tag,
+                 ", ".join(sorted(wanted)))
+
+
+_FALLBACK_ROUNDS = 8
+
+
+def _listed(repo: Storage, index_digest: str) -> set[str]:
+    node = parse_manifest(repo.fetch_manifest(index_digest)[1])
+    return {m.digest for m in node.manifests} if isinstance(node, Index) else set()
+
+
+def _write_fallback_index(repo: Storage, tag: str, entries: list[Descriptor]) -> str:
+    """Tag an index of what `tag` lists now plus `entries`; returns its digest."""
     manifests: list[Descriptor] = []
     current = repo.find(tag)
     if current is not None:
         node = parse_manifest(repo.fetch_manifest(current.digest)[1])
         if isinstance(node, Index):
-            manifests = [m for m in node.manifests if m.digest != entry.digest]
-    index = Index(manifests=[*manifests, entry])
+            ours = {entry.digest for entry in entries}
+            manifests = [m for m in node.manifests if m.digest not in ours]
+    index = Index(manifests=[*manifests, *entries])
     data = index.canonical_bytes()
-    repo.push_manifest(Descriptor(mediaType=mt.OCI_INDEX, digest=digests.of_bytes(data), size=len(data)), data, tag)
+    digest = digests.of_bytes(data)
+    repo.push_manifest(Descriptor(mediaType=mt.OCI_INDEX, digest=digest, size=len(data)), data, tag)
+    return digest
 
 
 def verify_signatures(repo: Storage, subject_digest: str, public: PublicKey,
@@ -250,8 +282,7 @@ def copy_referrers(src: Storage, dst: Storage, digest: str, options: CopyOptions
     for entry in found:
         copy(src, dst, entry.digest, None, options)
     if found and not (isinstance(dst, ReferrerLister) and dst.list_referrers(digest) is not None):
-        for entry in found:
-            _add_to_fallback_index(dst, digest, entry)
+        _add_to_fallback_index(dst, digest, found)
     return len(found)
 
 

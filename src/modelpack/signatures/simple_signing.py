@@ -4,8 +4,8 @@ CRI-O) reads for a `sigstoreSigned` policy requirement, and that cosign 3 still 
 One manifest, tagged `sha256-<hex>.sig`, holds every signer's signature of a manifest as a layer: the
 JSON payload naming the digest and the signed docker-reference, its signature (base64) in the layer's
 `dev.cosignproject.cosign/signature` annotation. Signing appends a layer, keeping the others. Tags have
-no compare-and-swap in the registry API, so the tag is re-read just before and after it is written: a
-signer who wrote in between is seen and the append is redone on top of theirs.
+no compare-and-swap in the registry API, so the tag is re-read just before and a moment after it is
+written: a signer who wrote in between is seen and the append is redone on top of theirs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import base64
 import io
 import json
 import logging
+import time
 from collections.abc import Callable
 
 from modelpack.advice import Wording, compose, setting
@@ -22,7 +23,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest, json_bytes
 from modelpack.signatures.keys import Signer, verify_signature
-from modelpack.signatures.lookup import MAX_REFERRERS, fallback_tag, signature_manifest
+from modelpack.signatures.lookup import MAX_REFERRERS, TAG_SETTLE_SECONDS, fallback_tag, signature_manifest
 from modelpack.store.target import Storage
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -126,6 +127,7 @@ def append_layers(repo: Storage, tag: str, wanted: list[Descriptor], upload: Cal
         if (now.digest if now else None) != (seen.digest if seen else None):
             continue  # another writer wrote in between: append to theirs
         repo.push_manifest(desc, manifest, tag)
+        time.sleep(TAG_SETTLE_SECONDS)
         after = repo.find(tag)
         if after is not None and all(_has_layer(_current_layers(repo, tag, doing), x) for x in wanted):
             return after

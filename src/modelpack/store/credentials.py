@@ -10,9 +10,12 @@ registries.conf sets no `credential-helpers`: `credential_sources.py`, where tha
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,19 +182,41 @@ def store_in_file(path: Path, host: str, creds: Credentials, *, use_creds_store:
             helper for `host` while `repository` is given (helpers keep hosts only).
         HelperFailed: the helper refused them.
     """
-    config = read_auth_file(path, kind)
-    helper = _helper_for(config, host, use_creds_store)
-    if repository:
-        if helper:
-            raise _keeps_hosts(path, host, kind, helper)
-        config.setdefault("auths", {})[entry_keys(host, repository)[0]] = {"auth": creds.basic()}
-    elif helper:
-        credential_helper.run(helper, "store", json.dumps({"ServerURL": host, "Username": creds.username,
-                                                           "Secret": creds.password}))
-        config.setdefault("auths", {})[host] = {}  # as docker: listed here, the secret kept by the helper
-    else:
-        config.setdefault("auths", {})[host] = {"auth": creds.basic()}
-    return SavedCredentials(_write_config(config, path), credential_helper.program(helper) if helper else None)
+    with _writers_turn(path, create=True):
+        config = read_auth_file(path, kind)
+        helper = _helper_for(config, host, use_creds_store)
+        if repository:
+            if helper:
+                raise _keeps_hosts(path, host, kind, helper)
+            config.setdefault("auths", {})[entry_keys(host, repository)[0]] = {"auth": creds.basic()}
+        elif helper:
+            credential_helper.run(helper, "store", json.dumps({"ServerURL": host, "Username": creds.username,
+                                                               "Secret": creds.password}))
+            config.setdefault("auths", {})[host] = {}  # as docker: listed here, the secret kept by the helper
+        else:
+            config.setdefault("auths", {})[host] = {"auth": creds.basic()}
+        written = _write_config(config, path)
+    return SavedCredentials(written, credential_helper.program(helper) if helper else None)
+
+
+@contextlib.contextmanager
+def _writers_turn(path: Path, *, create: bool) -> Iterator[None]:
+    """Writers of an auth file take turns (two CI jobs logging in at once each read the file, added their
+    entry and wrote it back: one entry was lost): an flock on its folder, which the rename writing the file
+    does not replace and which leaves no lock file behind. `create`: make the folder (mode 0700) if missing;
+    else a missing folder holds no file to change, and nothing is locked."""
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (the lock goes with it)
 
 
 def check_storable(host: str, repository: str | None = None) -> None:
@@ -262,16 +287,17 @@ def remove_from_file(path: Path, host: str, kind: str, *, use_creds_store: bool 
     """Remove one entry from one auth file: `repository`'s own on `host` when given, else the host's (and
     erase the host's from the helper its `credHelpers` names; helpers keep hosts only); whether there was
     one. A host's entry goes alone: those of its repositories stay, as with podman."""
-    config = read_auth_file(path, kind)
-    helper = None if repository else _helper_for(config, host, use_creds_store)
-    auths = config.get("auths") or {}
-    found = [k for k in entry_keys(host, repository) if k in auths]
-    for key in found:
-        del auths[key]
-    if helper:
-        credential_helper.run(helper, "erase", host)
-    if found:
-        _write_config(config, path)
+    with _writers_turn(path, create=False):
+        config = read_auth_file(path, kind)
+        helper = None if repository else _helper_for(config, host, use_creds_store)
+        auths = config.get("auths") or {}
+        found = [k for k in entry_keys(host, repository) if k in auths]
+        for key in found:
+            del auths[key]
+        if helper:
+            credential_helper.run(helper, "erase", host)
+        if found:
+            _write_config(config, path)
     return bool(found) or bool(helper)
 
 
