@@ -11,7 +11,7 @@ from modelpack.advice import compose
 from modelpack.api.catalog import copy_model
 from modelpack.api.core import TransferResult, remote
 from modelpack.errors import ModelpackError, NotFoundError, UsageError, reword
-from modelpack.oci.reference import Reference
+from modelpack.oci.reference import Reference, is_tag
 from modelpack.places import LayoutReference, Place, open_layout, parse_place
 from modelpack.signatures.lookup import is_signature_tag
 from modelpack.store.copy import CopyOptions
@@ -59,7 +59,13 @@ def copy_all_tags(
     """
     src, dst = _repository(source, "source"), _repository(target, "target")
     if isinstance(src, LayoutReference):
-        tags = open_layout(src).tags()
+        # index.json's ref.name is any text: `../../other/manifests/prod` or a line break would go into the
+        # target's URLs as it is. Names that are no tags are left out, as a registry's tag list's are.
+        named = open_layout(src).tags()
+        tags = [tag for tag in named if is_tag(tag)]
+        if len(tags) < len(named):
+            (warn or _log_warning)(f"{src}: {len(named) - len(tags)} name(s) in index.json that are not valid "
+                                   "tags left out")
     else:
         repo = remote(src, options, mirrors=True)
         tags = repo.tags()
@@ -70,10 +76,11 @@ def copy_all_tags(
     if not versions:
         raise NotFoundError(f"{source} has no tags to copy")
     results: list[TransferResult] = []
+    carried: set[str] = set()  # tags of one manifest: its signatures are walked once
     for tag in versions:
         try:
             result = copy_model(_tagged(src, tag), _tagged(dst, tag), with_referrers=with_referrers, options=options,
-                                copy_options=copy_options, store=store, warn=warn)
+                                copy_options=copy_options, store=store, warn=warn, carried=carried)
         except ModelpackError as exc:
             raise reword(exc, compose(f"tag {tag}: {{}} ({len(results)} of {len(versions)} tags copied before it; "
                                       "copying again sends only what is missing)", exc.wording), exc.advice) from None
