@@ -4,17 +4,24 @@ and a tag list may name one manifest thousands of times."""
 from __future__ import annotations
 
 import json
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from helpers import modelpack
+from hostile_registry import HostileRegistry, reply
 from registry_process import Registry
 
 REF_NAME = "org.opencontainers.image.ref.name"
 
 
-def _model(folder: Path) -> Path:
+def _layout_tags(layout: Path) -> set[str]:
+    index = json.loads((layout / "index.json").read_text())
+    return {m["annotations"][REF_NAME] for m in index["manifests"] if REF_NAME in m.get("annotations", {})}
+
+
+def _model(folder: Path, content: bytes = b"w") -> Path:
     folder.mkdir()
-    (folder / "weights.bin").write_bytes(b"w" * 300)
+    (folder / "weights.bin").write_bytes(content * 300)
     return folder
 
 
@@ -61,3 +68,43 @@ def test_tags_of_one_signed_manifest_carry_its_signatures_once(registry: Registr
     for tag in ("1.0", "stable"):
         verified = modelpack("verify", "--plain-http", "--key", str(tmp_path / "cosign.pub"), f"{site}:{tag}")
         assert verified.code == 0, verified.err
+
+
+def test_a_tag_list_of_padded_pages_is_refused_after_64_mib(tmp_path: Path) -> None:
+    # Each page at the 4 MiB cap, one tag and a link to the next: read until MAX_PAGES (40 GB) before.
+    pad = "x" * (4 * 2**20 - 200)
+
+    def page(handler: BaseHTTPRequestHandler) -> None:
+        number = int(handler.path.rpartition("page=")[2]) if "page=" in handler.path else 0
+        more = {"Link": f'</v2/a/b/tags/list?n=1000&page={number + 1}>; rel="next"'} if number < 40 else {}
+        reply(handler, 200, json.dumps({"tags": [f"v{number}"], "pad": pad}),
+              {"Content-Type": "application/json", **more})
+
+    with HostileRegistry({r"^GET /v2/a/b/tags/list": page}) as hostile:
+        refused = modelpack("copy", "--all-tags", "--plain-http", f"{hostile.host}/a/b", f"oci:{tmp_path / 'out'}")
+        pages = len(hostile.requests("/tags/list"))
+    assert refused.code == 1, refused.err  # a registry's refusal
+    assert refused.err.strip() == f"error: tags of {hostile.host}/a/b: more than 64 MiB of pages; refused"
+    assert pages <= 17  # (the one that passes 64 MiB is read)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_tag_removed_during_the_copy_is_left_out_with_a_warning(registry: Registry, tmp_path: Path) -> None:
+    import modelpack as mp
+    from modelpack.store.options import ClientOptions
+
+    source = registry.repo("models")
+    for tag in ("1.0", "2.0", "3.0"):
+        model = _model(tmp_path / tag, tag.encode())
+        assert modelpack("push", "--plain-http", str(model), f"{source}:{tag}").code == 0
+
+    def prune(tag: str, _: object) -> None:  # another hand prunes the repository while it is copied
+        if tag == "1.0":
+            assert modelpack("rm", "--remote", "--yes", "--plain-http", f"{source}:2.0").code == 0
+
+    warned: list[str] = []
+    results = mp.copy_all_tags(source, f"oci:{tmp_path / 'out'}", options=ClientOptions(plain_http=True),
+                               copied=prune, warn=warned.append)
+    assert [r.reference.tag for r in results] == ["1.0", "3.0"]
+    assert warned == [f"tag 2.0: removed from {source} since its tag list was read; left out"]
+    assert _layout_tags(tmp_path / "out") == {"1.0", "3.0"}
