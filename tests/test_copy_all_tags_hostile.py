@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from helpers import modelpack
-from hostile_registry import HostileRegistry, reply
+from hostile_registry import HostileRegistry, crafted_model, reply, serve_content, serve_tags
 from registry_process import Registry
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -108,3 +108,14 @@ def test_a_tag_removed_during_the_copy_is_left_out_with_a_warning(registry: Regi
     assert [r.reference.tag for r in results] == ["1.0", "3.0"]
     assert warned == [f"tag 2.0: removed from {source} since its tag list was read; left out"]
     assert _layout_tags(tmp_path / "out") == {"1.0", "3.0"}
+
+
+def test_a_tag_listed_thousands_of_times_is_copied_once(tmp_path: Path) -> None:
+    with HostileRegistry() as hostile:
+        hostile.routes[r"^(GET|HEAD) /v2/a/b/(manifests|blobs)/"] = serve_content(crafted_model(tags=("1",)))
+        hostile.routes["/tags/list"] = serve_tags(["1"] * 5000)
+        copied = modelpack("copy", "--all-tags", "--plain-http", f"{hostile.host}/a/b", f"oci:{tmp_path / 'out'}")
+        asked = [line for line in hostile.requests("/manifests/") if line.endswith("/manifests/1")]
+    assert copied.code == 0, copied.err
+    assert copied.err.strip().endswith(f"copied 1 tag of {hostile.host}/a/b to oci:{tmp_path / 'out'}"), copied.err
+    assert len(asked) == 1, asked

@@ -76,7 +76,7 @@ def copy_all_tags(
         note = getattr(repo, "tag_list_note", lambda: None)()
         if note:
             warn(note)
-    versions = sorted(tag for tag in tags if not is_signature_tag(tag))
+    versions = sorted({tag for tag in tags if not is_signature_tag(tag)})  # (a registry may list one twice)
     if not versions:
         raise NotFoundError(f"{source} has no tags to copy")
     results: list[TransferResult] = []
