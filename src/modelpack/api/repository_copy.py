@@ -100,7 +100,10 @@ def copy_all_tags(
 
 
 def _failed(exc: ModelpackError, tag: str, copied: int, total: int) -> ModelpackError:
-    """`exc`, saying which tag failed and how many were copied before it (those stay)."""
+    """`exc`, saying which tag failed and how many were copied before it (those stay); a place refused at
+    the first tag (a target that is a file) is said as `copy` of one says it: nothing was copied."""
+    if copied == 0 and isinstance(exc, UsageError):
+        return exc
     return reword(exc, compose(f"tag {tag}: {{}} ({copied} of {total} tags copied before it; copying again sends "
                                "only what is missing)", exc.wording), exc.advice)
 
