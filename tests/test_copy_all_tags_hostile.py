@@ -3,6 +3,7 @@ and a tag list may name one manifest thousands of times."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -12,6 +13,7 @@ from hostile_registry import HostileRegistry, crafted_model, reply, serve_conten
 from registry_process import Registry
 
 REF_NAME = "org.opencontainers.image.ref.name"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def _layout_tags(layout: Path) -> set[str]:
@@ -119,3 +121,30 @@ def test_a_tag_listed_thousands_of_times_is_copied_once(tmp_path: Path) -> None:
     assert copied.code == 0, copied.err
     assert copied.err.strip().endswith(f"copied 1 tag of {hostile.host}/a/b to oci:{tmp_path / 'out'}"), copied.err
     assert len(asked) == 1, asked
+
+
+def test_a_layout_signature_missing_a_blob_is_left_behind_naming_the_layout(registry: Registry, tmp_path: Path) -> None:
+    layout = tmp_path / "disk"
+    assert modelpack("push", str(_model(tmp_path / "model")), f"oci:{layout}:1.0").code == 0
+    index = json.loads((layout / "index.json").read_text())
+    model = index["manifests"][0]["digest"]
+
+    def blob(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        (layout / "blobs" / "sha256" / digest).write_bytes(data)
+        return f"sha256:{digest}"
+
+    absent = "sha256:" + "ab" * 32  # a signature layer the disk lost (or never had)
+    signature = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                       "digest": blob(b"{}"), "size": 2},
+                            "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                                        "digest": absent, "size": 10,
+                                        "annotations": {"dev.cosignproject.cosign/signature": "MEUC"}}]}).encode()
+    index["manifests"].append({"mediaType": OCI_MANIFEST, "digest": blob(signature), "size": len(signature),
+                               "annotations": {REF_NAME: model.replace(":", "-") + ".sig"}})
+    (layout / "index.json").write_text(json.dumps(index))
+
+    copied = modelpack("copy", "--all-tags", "--plain-http", f"oci:{layout}", registry.repo("site"))
+    assert copied.code == 0, copied.err
+    assert f"not copied: blob {absent} is not in the OCI layout {layout}" in copied.err, copied.err
