@@ -148,3 +148,21 @@ def test_a_layout_signature_missing_a_blob_is_left_behind_naming_the_layout(regi
     copied = modelpack("copy", "--all-tags", "--plain-http", f"oci:{layout}", registry.repo("site"))
     assert copied.code == 0, copied.err
     assert f"not copied: blob {absent} is not in the OCI layout {layout}" in copied.err, copied.err
+
+
+def test_a_tag_removed_from_a_layout_during_the_copy_is_left_out_too(tmp_path: Path) -> None:
+    import modelpack as mp
+
+    layout = tmp_path / "disk"
+    for tag in ("1.0", "2.0"):
+        assert modelpack("push", str(_model(tmp_path / tag, tag.encode())), f"oci:{layout}:{tag}").code == 0
+
+    def prune(tag: str, _: object) -> None:  # another tool untags 2.0 in the layout meanwhile
+        index = json.loads((layout / "index.json").read_text())
+        index["manifests"] = [m for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) != "2.0"]
+        (layout / "index.json").write_text(json.dumps(index))
+
+    warned: list[str] = []
+    results = mp.copy_all_tags(f"oci:{layout}", f"oci:{tmp_path / 'out'}", copied=prune, warn=warned.append)
+    assert [r.reference.tag for r in results] == ["1.0"]
+    assert warned == [f"tag 2.0: removed from oci:{layout} since its tag list was read; left out"]

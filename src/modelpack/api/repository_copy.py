@@ -86,7 +86,7 @@ def copy_all_tags(
             result = copy_model(_tagged(src, tag), _tagged(dst, tag), with_referrers=with_referrers, options=options,
                                 copy_options=copy_options, store=store, warn=warn, carried=carried)
         except NotFoundError as exc:
-            if exc.manifest != tag or repo.find(tag) is not None:
+            if not _gone(repo, tag):
                 raise _failed(exc, tag, len(results), len(versions)) from None
             # Removed since the list was read (a repository pruned meanwhile): no longer one of its versions.
             warn(f"tag {tag}: removed from {source} since its tag list was read; left out")
@@ -97,6 +97,14 @@ def copy_all_tags(
         if copied is not None:
             copied(tag, result)
     return results
+
+
+def _gone(repo: Storage, tag: str) -> bool:
+    """Whether `tag` is no longer in the source (asked again after a not-found, which may be a blob's)."""
+    try:
+        return repo.find(tag) is None
+    except ModelpackError:
+        return False  # not known: the copy's own error is said
 
 
 def _failed(exc: ModelpackError, tag: str, copied: int, total: int) -> ModelpackError:
