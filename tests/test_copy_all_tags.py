@@ -77,3 +77,33 @@ def test_a_repository_copied_without_all_tags_names_the_flag_when_it_has_no_late
     missing = modelpack("copy", "--plain-http", source, f"oci:{tmp_path / 'out'}")
     assert missing.code == 3, missing.err
     assert missing.err.strip().endswith("; or copy every tag with --all-tags"), missing.err
+
+
+def test_a_failure_part_way_lists_the_tags_copied_before_it_in_json(tmp_path: Path) -> None:
+    layout = tmp_path / "disk"
+    for tag in ("1.0", "2.0"):
+        folder = tmp_path / f"model-{tag}"
+        folder.mkdir()
+        (folder / "weights.bin").write_bytes(tag.encode() * 500)
+        assert modelpack("push", str(folder), f"oci:{layout}:{tag}").code == 0
+    lost = [path for path in (layout / "blobs" / "sha256").iterdir() if path.read_bytes() == b"2.0" * 500]
+    assert len(lost) == 1
+    lost[0].unlink()  # 2.0's weights, lost on the disk
+
+    out = tmp_path / "out"
+    failed = modelpack("copy", "--all-tags", "--json", f"oci:{layout}", f"oci:{out}")
+    assert failed.code == 3, failed.err
+    assert "tag 2.0: " in failed.err and "(1 of 2 tags copied before it;" in failed.err, failed.err
+    assert [r["reference"] for r in json.loads(failed.out)] == [f"oci:{out}:1.0"]
+    assert _layout_tags(out) == {"1.0"}
+
+
+def test_a_target_that_cannot_be_a_layout_is_refused_as_copy_of_one_refuses_it(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"w" * 100)
+    assert modelpack("push", str(folder), f"oci:{tmp_path / 'disk'}:1.0").code == 0
+    (tmp_path / "file").write_text("not a folder")
+    refused = modelpack("copy", "--all-tags", f"oci:{tmp_path / 'disk'}", f"oci:{tmp_path / 'file'}")
+    assert refused.code == 2, refused.err
+    assert refused.err.strip() == f"error: {tmp_path / 'file'} is not a directory, so not an OCI image layout"

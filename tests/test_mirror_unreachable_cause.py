@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import modelpack
+from hostile_registry import HostileRegistry
 from registry_process import Registry, free_port, self_signed_certificate
 from test_mirrors import black_hole, make_model, write_conf
 
@@ -38,3 +39,25 @@ def test_a_mirror_passed_over_as_unreachable_says_why(fresh_registry: Callable[.
         assert len(said) == 1, said
         assert said[0].startswith(f"modelpack.mirrors: manifest 1: {mirror} (mirror) unreachable ("), said
         assert why in said[0].lower() and said[0].endswith("; trying the next endpoint"), said
+
+
+def test_a_mirror_that_stops_answering_is_said_to_after_its_stall_not_after_timeout(
+        registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # A mirror has one attempt: it waits the stall (read_timeout), which --timeout does not lengthen. The
+    # line said 'did not answer GET ... within 120 s; raise --timeout 120 to wait longer' after 30 s.
+    import modelpack as mp
+    from modelpack.store.options import ClientOptions
+
+    ref = f"{registry.host}/team/{free_port()}:1"
+    assert modelpack("push", "--plain-http", str(make_model(tmp_path / "model")), ref).code == 0
+    with HostileRegistry() as stalled:
+        stalled.routes["/manifests/"] = stalled.never_answer
+        write_conf(tmp_path, monkeypatch, f'[[registry]]\nlocation = "{registry.host}"\ninsecure = true\n'
+                                          f'[[registry.mirror]]\nlocation = "{stalled.host}"\ninsecure = true\n')
+        caplog.set_level("INFO", logger="modelpack.mirrors")
+        with ClientOptions(read_timeout=1) as options:
+            mp.pull(ref, output=tmp_path / "out", options=options)
+    said = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(said) == 1, said
+    assert f"{stalled.host} did not answer GET /v2/" in said[0] and "within 1 s)" in said[0], said
+    assert "--timeout" not in said[0] and "ClientOptions(timeout" not in said[0], said

@@ -290,6 +290,7 @@ def copy_model(
     store: LayoutStore | None = None,
     copy_options: CopyOptions | None = None,
     warn: Callable[[str], None] | None = None,
+    carried: set[str] | None = None,
 ) -> TransferResult:
     """Copy a model between places: registries, the local store (`from_local`, `to_local`) and OCI
     layout directories (`oci:DIR[:TAG]`); blobs are streamed (or mounted within one registry) and its
@@ -307,10 +308,13 @@ def copy_model(
         store: the local store (default: MODELPACK_HOME's).
         copy_options: concurrency and progress of the copy.
         warn: told, one line each, a signature tag not carried and why (default: a logging warning).
+        carried: digests whose signatures were carried between the same two repositories already (tags of one
+            manifest, copied by `copy_all_tags`): not walked again. The copied model's digest is added.
 
     Returns:
         The target, the manifest's descriptor, what was copied, skipped or mounted, and (unless
-        `with_referrers` is False) which of cosign's signature tags were carried (`signature_tags`).
+        `with_referrers` is False, or its digest is in `carried`) which of cosign's signature tags were carried
+        (`signature_tags`).
 
     Raises:
         UsageError: a place cannot be parsed, names no manifest to copy, is a layout to write in a folder of
@@ -342,8 +346,11 @@ def copy_model(
                 raise reword(exc, exc.wording, compose("{}; or copy every tag with {}", exc.advice, every)
                              if exc.advice else compose("copy every tag with {}", every)) from None
             raise
-        referrers, tags = carry_signatures(src, dst, result, mounts or CopyOptions(), warn) if with_referrers \
-            else (0, {})
+        digest = result.descriptor.digest
+        referrers, tags = carry_signatures(src, dst, result, mounts or CopyOptions(), warn) \
+            if with_referrers and digest not in (carried or ()) else (0, {})
+        if carried is not None:
+            carried.add(digest)
     transfer = _transfer(dst_ref, result)
     transfer.signature_tags, transfer.referrers = tags, referrers
     return transfer

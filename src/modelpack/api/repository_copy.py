@@ -11,13 +11,14 @@ from modelpack.advice import compose
 from modelpack.api.catalog import copy_model
 from modelpack.api.core import TransferResult, remote
 from modelpack.errors import ModelpackError, NotFoundError, UsageError, reword
-from modelpack.oci.reference import Reference
+from modelpack.oci.reference import Reference, is_tag
 from modelpack.places import LayoutReference, Place, open_layout, parse_place
 from modelpack.signatures.lookup import is_signature_tag
 from modelpack.store.copy import CopyOptions
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.remote_routes import require_registry
+from modelpack.store.target import Storage
 
 
 @closes_own_options
@@ -45,11 +46,12 @@ def copy_all_tags(
         options: how to reach the registries.
         copy_options: concurrency and progress of each copy.
         store: the local store (default: MODELPACK_HOME's), which keeps each manifest read.
-        warn: told, one line each, what was not carried and why (default: a logging warning).
+        warn: told, one line each, what was not carried and why (default: a logging warning): names in a
+            layout's index.json that are no tags, a tag removed from the source since its list was read.
         copied: told each tag as soon as it is copied, with its result.
 
     Returns:
-        Each tag's result, in tag order.
+        Each copied tag's result, in tag order.
 
     Raises:
         UsageError: either side names a tag or digest, or is the local store's (name a repository or `oci:DIR`).
@@ -58,29 +60,60 @@ def copy_all_tags(
             which tag and how many were copied before it (those stay copied).
     """
     src, dst = _repository(source, "source"), _repository(target, "target")
+    warn = warn or _log_warning
+    repo: Storage
     if isinstance(src, LayoutReference):
-        tags = open_layout(src).tags()
+        repo = open_layout(src)
+        # index.json's ref.name is any text: `../../other/manifests/prod` or a line break would go into the
+        # target's URLs as it is. Names that are no tags are left out, as a registry's tag list's are.
+        named = repo.tags()
+        tags = [tag for tag in named if is_tag(tag)]
+        if len(tags) < len(named):
+            warn(f"{src}: {len(named) - len(tags)} name(s) in index.json that are not valid tags left out")
     else:
         repo = remote(src, options, mirrors=True)
         tags = repo.tags()
         note = getattr(repo, "tag_list_note", lambda: None)()
         if note:
-            (warn or _log_warning)(note)
-    versions = sorted(tag for tag in tags if not is_signature_tag(tag))
+            warn(note)
+    versions = sorted({tag for tag in tags if not is_signature_tag(tag)})  # (a registry may list one twice)
     if not versions:
         raise NotFoundError(f"{source} has no tags to copy")
     results: list[TransferResult] = []
+    carried: set[str] = set()  # tags of one manifest: its signatures are walked once
     for tag in versions:
         try:
             result = copy_model(_tagged(src, tag), _tagged(dst, tag), with_referrers=with_referrers, options=options,
-                                copy_options=copy_options, store=store, warn=warn)
+                                copy_options=copy_options, store=store, warn=warn, carried=carried)
+        except NotFoundError as exc:
+            if not _gone(repo, tag):
+                raise _failed(exc, tag, len(results), len(versions)) from None
+            # Removed since the list was read (a repository pruned meanwhile): no longer one of its versions.
+            warn(f"tag {tag}: removed from {source} since its tag list was read; left out")
+            continue
         except ModelpackError as exc:
-            raise reword(exc, compose(f"tag {tag}: {{}} ({len(results)} of {len(versions)} tags copied before it; "
-                                      "copying again sends only what is missing)", exc.wording), exc.advice) from None
+            raise _failed(exc, tag, len(results), len(versions)) from None
         results.append(result)
         if copied is not None:
             copied(tag, result)
     return results
+
+
+def _gone(repo: Storage, tag: str) -> bool:
+    """Whether `tag` is no longer in the source (asked again after a not-found, which may be a blob's)."""
+    try:
+        return repo.find(tag) is None
+    except ModelpackError:
+        return False  # not known: the copy's own error is said
+
+
+def _failed(exc: ModelpackError, tag: str, copied: int, total: int) -> ModelpackError:
+    """`exc`, saying which tag failed and how many were copied before it (those stay); a place refused at
+    the first tag (a target that is a file) is said as `copy` of one says it: nothing was copied."""
+    if copied == 0 and isinstance(exc, UsageError):
+        return exc
+    return reword(exc, compose(f"tag {tag}: {{}} ({copied} of {total} tags copied before it; copying again sends "
+                               "only what is missing)", exc.wording), exc.advice)
 
 
 def _repository(text: str | Place, side: str) -> Place:

@@ -27,6 +27,7 @@ from modelpack.cli.file_types import RegularFile
 
 if TYPE_CHECKING:
     from modelpack.api import TransferResult
+    from modelpack.store.options import ClientOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -296,14 +297,7 @@ def copy_command(source: str, target: str, from_local: bool, to_local: bool, no_
     if all_tags:
         if from_local or to_local:
             raise click.UsageError("--all-tags copies between registries and oci: layouts, not the local store")
-        with transfer_progress("copy", not as_json) as copy_options:
-            results = api.copy_all_tags(source, target, with_referrers=not no_referrers, options=options,
-                                        copy_options=copy_options, warn=warning,
-                                        copied=None if as_json else lambda _, result: _report(result, False, "copied"))
-        if as_json:
-            print_json([_transfer_json(result) for result in results])
-        else:
-            click.echo(f"copied {plural(len(results), 'tag')} of {clean(source)} to {clean(target)}", err=True)
+        _copy_all_tags(source, target, not no_referrers, options, as_json)
         return
     with transfer_progress("copy", not as_json) as copy_options:
         result = api.copy_model(source, target, from_local=from_local, to_local=to_local,
@@ -311,6 +305,32 @@ def copy_command(source: str, target: str, from_local: bool, to_local: bool, no_
                                 warn=warning)
     _report(result, as_json, "copied")
 
+
+def _copy_all_tags(source: str, target: str, with_referrers: bool, options: ClientOptions, as_json: bool) -> None:
+    """`copy --all-tags`: each tag said as it is copied (`--json`: listed at the end, and on a failure
+    part-way, the tags copied before it, which stay)."""
+    from modelpack import api
+    from modelpack.cli.progress import transfer_progress
+
+    done: list[TransferResult] = []
+
+    def copied(_: str, result: TransferResult) -> None:
+        done.append(result)
+        if not as_json:
+            _report(result, False, "copied")
+
+    try:
+        with transfer_progress("copy", not as_json) as copy_options:
+            results = api.copy_all_tags(source, target, with_referrers=with_referrers, options=options,
+                                        copy_options=copy_options, warn=warning, copied=copied)
+    except Exception:
+        if as_json and done:  # a failure part-way: the tags copied before it (they stay) are listed too
+            print_json([_transfer_json(result) for result in done])
+        raise
+    if as_json:
+        print_json([_transfer_json(result) for result in results])
+    else:
+        click.echo(f"copied {plural(len(results), 'tag')} of {clean(source)} to {clean(target)}", err=True)
 
 
 COMMANDS = (pack, push, pull, unpack, attach, copy_command)

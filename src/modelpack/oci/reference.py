@@ -111,6 +111,14 @@ class Reference:
         return replace(self, tag=None, digest=digest, tag_implied=False)
 
     def with_tag(self, tag: str) -> Reference:
+        """This repository at `tag`.
+
+        Raises:
+            InvalidReferenceError: `tag` is no tag: a name from an OCI layout or a registry (`../../other/
+                manifests/prod`) would go into a manifest URL as it is, and read or write another repository.
+        """
+        if not is_tag(tag):
+            raise InvalidReferenceError(f"{tag!r} is not a valid tag")
         return replace(self, tag=tag, digest=None, tag_implied=False)
 
     def require_registry(self) -> Reference:

@@ -64,9 +64,12 @@ class Backoff:
         if connecting:
             raise TransportError(why) from None
         if expired:
-            total = self._options.timeout if deadline is not None else watch.stall
+            # Its attempts spent (a mirror has one), the last one waited its stall, not --timeout; and
+            # --timeout lengthens a stall only where it bounds it (a stall is at most read_timeout).
+            total = watch.stall if spent or deadline is None else self._options.timeout
+            longer = total == self._options.timeout or watch.stall < self._options.read_timeout
             raise TransportError(f"{who(url)} did not answer {method} {path_of(url)} within {seconds(total)}",
-                                 advice=advice.longer_timeout(self._options.timeout)) from None
+                                 advice=advice.longer_timeout(self._options.timeout) if longer else None) from None
         raise TransportError(connection_message(host_of(url), exc)) from None
 
     def wait(self, attempt: int, retries: int, retry_after: str | None, deadline: float | None,

@@ -68,6 +68,7 @@ class LayoutStore:
         self._receiver = Receiver()
         self._cancelled = threading.Event()  # a transfer is being abandoned: stop waiting for other processes
         self.arrived: set[str] = set()  # blobs another process stored while this one waited to fetch them
+        self.where = "the local store"  # what a missing blob is said to be missing from (OciLayout: the layout)
 
     # -- layout ---------------------------------------------------------------------------------
     def _ensure(self) -> None:
@@ -94,7 +95,7 @@ class LayoutStore:
         try:  # (a FIFO or device planted under a blob's name is refused, not waited on or read forever)
             return open_regular(self.blob_path(desc.digest), "blob")
         except FileNotFoundError:
-            raise NotFoundError(f"blob {desc.digest} is not in the local store") from None
+            raise NotFoundError(f"blob {desc.digest} is not in {self.where}") from None
 
     def push_blob(self, desc: Descriptor, opener: Opener, progress: Progress | None = None,
                   mount_from: Sequence[str] = (), patience: float | None = None) -> None:

@@ -30,7 +30,9 @@ def name_nearest_tag(exc: NotFoundError, repo: object, tag: str | None) -> None:
     if not tag or exc.manifest != tag or not isinstance(repo, TagLister):
         return
     try:
-        tags = [t for t in repo.tags() if not t.startswith(SIGNATURE_TAG_PREFIX)]  # (valid tags only: see tags())
+        # (valid tags only: see tags()). The tag itself is listed when it went between the list and the read
+        # (`copy --all-tags` of a repository being pruned), or by a registry whose list is stale: no suggestion.
+        tags = [t for t in repo.tags() if not t.startswith(SIGNATURE_TAG_PREFIX) and t != tag]
     except ModelpackError:
         return  # the error already says what is missing; no list is no suggestion
     import difflib  # here: only a tag not found looks for a near one

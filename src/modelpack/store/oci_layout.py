@@ -42,6 +42,7 @@ class OciLayout:
         self.root = root
         self.name = root.resolve().name or "model"
         self._blobs = LayoutStore(root)
+        self._blobs.where = f"the OCI layout {root}"
         self._index = root / "index.json"
         self._index_file = IndexFile(self._index)  # read once per version of the file (see layout_index_view)
         self._subjects: dict[str, str | None] = {}  # manifest digest -> its subject's digest (read once)

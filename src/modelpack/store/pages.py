@@ -1,5 +1,5 @@
 """Paginated listings (`/tags/list`, `/_catalog`) followed through `Link` headers, with bounds: each page
-is read with the 4 MiB cap, a URL seen before ends the walk as a loop, and pages and entries are
+is read with the 4 MiB cap, a URL seen before ends the walk as a loop, and pages, entries and bytes are
 counted, so a registry cannot keep a listing going forever."""
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from modelpack.oci.jsontext import parse_or_none
 
 MAX_ENTRIES = 100_000
 MAX_PAGES = 10_000
+# What MAX_ENTRIES of the longest names take (100,000 repository paths of 255 characters: ~27 MB), with room:
+# pages padded to the 4 MiB cap (`{"tags": [], "x": "..."}`) would otherwise be read 10,000 times (40 GB).
+MAX_BYTES = 64 * 2**20
 _NEXT = re.compile(r'<([^>]*)>\s*;[^,]*rel="?next"?', re.IGNORECASE)
 
 
 def paginate(fetch: Callable[[str], tuple[bytes, str]], first: str, key: str, what: str,
-             max_entries: int = MAX_ENTRIES, max_pages: int = MAX_PAGES) -> list[str]:
+             max_entries: int = MAX_ENTRIES, max_pages: int = MAX_PAGES, max_bytes: int = MAX_BYTES) -> list[str]:
     """Every entry of the JSON list `key` across the pages starting at URL `first`.
 
     Args:
@@ -27,13 +30,15 @@ def paginate(fetch: Callable[[str], tuple[bytes, str]], first: str, key: str, wh
         what: names the listing in errors, e.g. "tags of team/iris".
         max_entries: refuse a listing longer than this.
         max_pages: refuse a listing spread over more pages than this.
+        max_bytes: refuse a listing whose pages take more bytes than this.
 
     Raises:
-        RegistryError: a page that is not the expected JSON, a pagination loop, too many pages or entries.
+        RegistryError: a page that is not the expected JSON, a pagination loop, too many pages, entries or bytes.
     """
     found: list[str] = []
     seen: set[str] = set()
     url: str | None = first
+    read = 0
     while url:
         if url in seen:
             raise RegistryError(f"{what}: the registry's pagination loops back to a page already read")
@@ -41,6 +46,9 @@ def paginate(fetch: Callable[[str], tuple[bytes, str]], first: str, key: str, wh
             raise RegistryError(f"{what}: more than {max_pages} pages; refused")
         seen.add(url)
         data, link = fetch(url)
+        read += len(data)
+        if read > max_bytes:
+            raise RegistryError(f"{what}: more than {max_bytes // 2**20} MiB of pages; refused")
         page = parse_or_none(data) if data else {}
         if page is None:
             raise RegistryError(f"{what}: the registry sent a page that is not JSON")
