@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from modelpack.api.deploy import VERIFY_KEY
 from modelpack.api.pulling import pull, unpack
 from modelpack.errors import (
     InvalidReferenceError,
+    TransportError,
     UntrustedContentError,
     UsageError,
 )
@@ -153,15 +155,26 @@ def serve_model(
         if verdict.digest is not None:
             ref = replace(ref, digest=verdict.digest)  # exactly what the policy verified
         checked = None
-        if verify_key is None and not trust_unverified_pickle and not verdict.signed:
-            # Pull the manifest the check read, not the tag again: a tag moved in between must not get
-            # a model past the check that it never saw (nor download one the check would have refused).
-            # The pull takes the manifest and config the check fetched: neither is fetched twice.
-            checked = _refuse_unverified_pickle_early(ref, model_file, options, store)
-            ref = replace(ref, digest=checked.descriptor.digest)
-        pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked,
-                      signature_policy=verdict)
-        digest = pulled.descriptor.digest
+        try:
+            if verify_key is None and not trust_unverified_pickle and not verdict.signed:
+                # Pull the manifest the check read, not the tag again: a tag moved in between must not get
+                # a model past the check that it never saw (nor download one the check would have refused).
+                # The pull takes the manifest and config the check fetched: neither is fetched twice.
+                checked = _refuse_unverified_pickle_early(ref, model_file, options, store)
+                ref = replace(ref, digest=checked.descriptor.digest)
+            pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked,
+                          signature_policy=verdict)
+            digest = pulled.descriptor.digest
+        except TransportError as exc:
+            # A restart while the registry is down: a digest names its bytes, and the store verifies them as
+            # it unpacks, so the copy a pull left is the model (no signature was asked for; a pickle in it
+            # is refused below unless trusted, as from the registry).
+            if not (ref.digest and verify_key is None and not verdict.signed
+                    and (store or LayoutStore()).find(ref) is not None):
+                raise
+            digest = ref.digest
+            logging.getLogger("modelpack.serve").warning(
+                "warning: %s; serving %s from the local store", exc, digest)
         metadata = inspect(ref.with_digest(digest), store=store).metadata
         workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
         try:  # the runtime holds the model in memory once loaded: the unpacked copy is not kept

@@ -146,16 +146,16 @@ _STOPPED = (-signal.SIGTERM, 128 + signal.SIGTERM)
 
 
 class _ErrorLines:
-    """The "error: ..." lines relayed so far: each worker that cannot load the model says why, the same
-    line N times; it is shown once, as one `serve` says it."""
+    """The "error: ..." and "warning: ..." lines relayed so far: each worker that cannot load the model
+    says why (or warns of what it loads), the same line N times; it is shown once, as one `serve` says it."""
 
     def __init__(self) -> None:
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
     def first(self, line: str) -> bool:
-        """Whether `line` is not an error line already relayed (and, from now on, it is)."""
-        if not line.startswith("error: "):
+        """Whether `line` is not an error or warning line already relayed (and, from now on, it is)."""
+        if not line.startswith(("error: ", "warning: ")):
             return True
         with self._lock:
             new = line not in self._seen
