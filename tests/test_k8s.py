@@ -279,5 +279,9 @@ def test_deployment_gives_the_model_time_to_load_and_the_stop_time_to_drain(regi
         assert startup["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
         assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
+        # A probe waits behind the small inferences queued on serve's event loop (over 1 s under load):
+        # Kubernetes' default 1 s timeout would restart a pod that is only busy.
+        assert container["livenessProbe"]["timeoutSeconds"] >= 5
+        assert container["readinessProbe"]["timeoutSeconds"] >= 2
         # serve drains for --request-timeout (30 s) after SIGTERM: Kubernetes' default 30 s would SIGKILL it.
         assert pod["terminationGracePeriodSeconds"] > 30

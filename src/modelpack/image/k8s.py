@@ -60,8 +60,13 @@ def probes() -> dict[str, Any]:
     return {
         "startupProbe": {"httpGet": {"path": "/v2/health/ready", "port": SERVE_PORT}, "periodSeconds": 5,
                          "failureThreshold": STARTUP_SECONDS // 5},
-        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": SERVE_PORT}, "periodSeconds": 10},
-        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": SERVE_PORT}, "periodSeconds": 5},
+        # Kubernetes' 1 s timeout is too short under load: a small inference runs on serve's event loop, so a
+        # probe waits behind those queued (1.0-1.5 s with 64 clients of a 100-tree forest), and 3 misses
+        # would restart a pod that is only busy.
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": SERVE_PORT}, "periodSeconds": 10,
+                          "timeoutSeconds": 10},
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": SERVE_PORT}, "periodSeconds": 5,
+                           "timeoutSeconds": 5},
     }
 
 
