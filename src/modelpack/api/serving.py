@@ -17,7 +17,9 @@ from modelpack.api.core import inspect, inspect_fetched, parse_reference, remote
 from modelpack.api.deploy import VERIFY_KEY
 from modelpack.api.pulling import pull, unpack
 from modelpack.errors import (
+    IntegrityError,
     InvalidReferenceError,
+    NotFoundError,
     TransportError,
     UntrustedContentError,
     UsageError,
@@ -178,7 +180,21 @@ def serve_model(
         metadata = inspect(ref.with_digest(digest), store=store).metadata
         workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
         try:  # the runtime holds the model in memory once loaded: the unpacked copy is not kept
-            unpack(ref.with_digest(digest), workdir / "model", store=store)
+            try:
+                unpack(ref.with_digest(digest), workdir / "model", store=store)
+            except (IntegrityError, NotFoundError) as exc:
+                if pulled is None:  # served from the store while the registry is down: nothing to fetch
+                    raise
+                # The store's copy of a blob was corrupt (disk, a hand's edit) and is removed, or another
+                # process (a --workers sibling) removed it so: the registry that was just asked has it, so a
+                # restart need not fail where a pull mends it.
+                said = (str(exc).partition(" and has been removed")[0] if isinstance(exc, IntegrityError)
+                        else f"a blob of {digest} left the local store as it was unpacked")
+                logging.getLogger("modelpack.serve").warning("warning: %s; pulling it again", said)
+                pull(ref.with_digest(digest), options=options, store=store, verify_key=verify_key,
+                     signature_policy=verdict)
+                shutil.rmtree(workdir / "model", ignore_errors=True)
+                unpack(ref.with_digest(digest), workdir / "model", store=store)
             runtime = _load_runtime(workdir / "model", str(source), metadata, model_file,
                                     trusted=verify_key is not None or trust_unverified_pickle or verdict.signed,
                                     warn_unverified=verify_key is None and not verdict.signed)
