@@ -59,3 +59,27 @@ def test_a_stop_while_loading_removes_the_unpacked_copy_and_exits_0(
     said = [line for line in proc.stderr.read().splitlines() if not line.startswith("warning: ")]
     assert said == [f"{stop.name} received: finishing the requests in flight, then stopping", "stopped"], said
     assert copies(scratch) == []
+
+
+def test_an_import_a_stop_cut_short_is_the_stop_not_a_missing_runtime() -> None:
+    """SIGTERM inside a runtime's import (onnxruntime's, as a --workers worker loads) can leave it half
+    initialised, so the import fails as an ImportError: that is the stop, not "serving needs onnxruntime"
+    (exit 2, which made a requested stop of `serve --workers` exit 2 about one time in ten)."""
+    code = """if True:
+        import os, signal
+        from modelpack.cli.stops import Terminated, stop_on_sigterm_as_on_ctrl_c
+        from modelpack.serve.runtimes import require
+        stop_on_sigterm_as_on_ctrl_c()
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # as it lands inside an import
+        except Terminated:
+            pass
+        try:
+            require("modelpack_no_such_runtime")
+        except Terminated:
+            print("stopped")
+        except Exception as exc:
+            print(type(exc).__name__)
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "stopped", out.stdout + out.stderr

@@ -192,11 +192,11 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
     content: pull it with --verify-key); from a REF only with --verify-key or --trust-unverified-pickle.
     .skops files load only scikit-learn, numpy and scipy types. Exit 2 when a model is refused.
     SIGTERM or Ctrl-C stops it cleanly (requests in flight finish) with exit 0."""
-    if parent_fd is not None:  # first: a parent gone while the model loads ends this worker too
-        from modelpack.serve.parent_watch import end_with_parent
-
-        end_with_parent(parent_fd)
     try:
+        if parent_fd is not None:  # first: a parent gone while the model loads ends this worker too
+            from modelpack.serve.parent_watch import end_with_parent
+
+            end_with_parent(parent_fd)  # (its SIGTERM may come before this returns)
         _serve(source, host, port, name, verify_key, trust_unverified_pickle, signature_policy, model_file,
                max_connections, request_timeout, max_request_size, min_receive_rate, workers, grpc_port, listen_fd,
                pinned, plain_http, insecure, ca_file, verbose)
