@@ -262,3 +262,26 @@ def test_k8s_refuses_options_its_kind_would_leave_out(registry: Registry, kind: 
     run = modelpack("k8s", "--plain-http", "--kind", kind, image, *extra)
     assert run.code == 2 and run.out == "", run.err
     assert run.err.startswith(f"error: {extra[0]} applies to --kind ") and f"(--kind {kind} " in run.err
+
+
+def test_deployment_gives_the_model_time_to_load_and_the_stop_time_to_drain(registry: Registry,
+                                                                           model_ref: tuple[str, str]) -> None:
+    ref, _ = model_ref
+    image = _build(registry, ref, "serve", "--no-serving-layer", "--trust-unverified-pickle")[0]
+    for args in ((image,), ("--kind", "image-volume", ref, "--serving-image", image, "--trust-unverified-pickle")):
+        out = modelpack("k8s", "--plain-http", *args)
+        assert out.code == 0, out.err
+        pod = next(yaml.safe_load_all(out.out))["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        # serve listens only once the model is loaded: liveness (3 misses 10 s apart) would restart a pod
+        # loading a large model, so a startup probe holds it off for minutes.
+        startup = container["startupProbe"]
+        assert startup["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+        assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
+        # A probe waits behind the small inferences queued on serve's event loop (over 1 s under load):
+        # Kubernetes' default 1 s timeout would restart a pod that is only busy.
+        assert container["livenessProbe"]["timeoutSeconds"] >= 5
+        assert container["readinessProbe"]["timeoutSeconds"] >= 2
+        # serve drains for --request-timeout (30 s) after SIGTERM: Kubernetes' default 30 s would SIGKILL it.
+        assert pod["terminationGracePeriodSeconds"] > 30

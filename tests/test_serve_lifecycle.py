@@ -105,6 +105,18 @@ def wait_until_refused(port: int) -> None:
         time.sleep(0.05)
 
 
+def answer(port: int) -> bytes:
+    """The whole reply to one inference request on a connection of its own."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+    conn.sendall(b"POST /v2/models/linear/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+    reply = b""
+    while chunk := conn.recv(65536):
+        reply += chunk
+    conn.close()
+    return reply
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_finishes_the_request_in_flight_and_exits_0_leaving_nothing(
         pushed: str, scratch: Path, processes: list[subprocess.Popen[str]], stop: signal.Signals) -> None:
@@ -142,13 +154,7 @@ def test_workers_share_the_port_and_stop_together_with_exit_0(tmp_path: Path, sc
         os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:") for fd in os.listdir(f"/proc/{pid}/fd"))}
     assert listening == set(children)
     for _ in range(20):
-        conn = socket.create_connection(("127.0.0.1", port), timeout=30)
-        conn.sendall(b"POST /v2/models/linear/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                     b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
-        reply = b""
-        while chunk := conn.recv(65536):
-            reply += chunk
-        conn.close()
+        reply = answer(port)
         assert reply.startswith(b"HTTP/1.1 200"), reply
     proc.send_signal(stop)
     assert proc.wait(timeout=60) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -16,7 +17,10 @@ from modelpack.api.core import inspect, inspect_fetched, parse_reference, remote
 from modelpack.api.deploy import VERIFY_KEY
 from modelpack.api.pulling import pull, unpack
 from modelpack.errors import (
+    IntegrityError,
     InvalidReferenceError,
+    NotFoundError,
+    TransportError,
     UntrustedContentError,
     UsageError,
 )
@@ -153,19 +157,44 @@ def serve_model(
         if verdict.digest is not None:
             ref = replace(ref, digest=verdict.digest)  # exactly what the policy verified
         checked = None
-        if verify_key is None and not trust_unverified_pickle and not verdict.signed:
-            # Pull the manifest the check read, not the tag again: a tag moved in between must not get
-            # a model past the check that it never saw (nor download one the check would have refused).
-            # The pull takes the manifest and config the check fetched: neither is fetched twice.
-            checked = _refuse_unverified_pickle_early(ref, model_file, options, store)
-            ref = replace(ref, digest=checked.descriptor.digest)
-        pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked,
-                      signature_policy=verdict)
-        digest = pulled.descriptor.digest
+        try:
+            if verify_key is None and not trust_unverified_pickle and not verdict.signed:
+                # Pull the manifest the check read, not the tag again: a tag moved in between must not get
+                # a model past the check that it never saw (nor download one the check would have refused).
+                # The pull takes the manifest and config the check fetched: neither is fetched twice.
+                checked = _refuse_unverified_pickle_early(ref, model_file, options, store)
+                ref = replace(ref, digest=checked.descriptor.digest)
+            pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked,
+                          signature_policy=verdict)
+            digest = pulled.descriptor.digest
+        except TransportError as exc:
+            # A restart while the registry is down: a digest names its bytes, and the store verifies them as
+            # it unpacks, so the copy a pull left is the model (no signature was asked for; a pickle in it
+            # is refused below unless trusted, as from the registry).
+            if not (ref.digest and verify_key is None and not verdict.signed
+                    and (store or LayoutStore()).find(ref) is not None):
+                raise
+            digest = ref.digest
+            logging.getLogger("modelpack.serve").warning(
+                "warning: %s; serving %s from the local store", exc, digest)
         metadata = inspect(ref.with_digest(digest), store=store).metadata
         workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
         try:  # the runtime holds the model in memory once loaded: the unpacked copy is not kept
-            unpack(ref.with_digest(digest), workdir / "model", store=store)
+            try:
+                unpack(ref.with_digest(digest), workdir / "model", store=store)
+            except (IntegrityError, NotFoundError) as exc:
+                if pulled is None:  # served from the store while the registry is down: nothing to fetch
+                    raise
+                # The store's copy of a blob was corrupt (disk, a hand's edit) and is removed, or another
+                # process (a --workers sibling) removed it so: the registry that was just asked has it, so a
+                # restart need not fail where a pull mends it.
+                said = (str(exc).partition(" and has been removed")[0] if isinstance(exc, IntegrityError)
+                        else f"a blob of {digest} left the local store as it was unpacked")
+                logging.getLogger("modelpack.serve").warning("warning: %s; pulling it again", said)
+                pull(ref.with_digest(digest), options=options, store=store, verify_key=verify_key,
+                     signature_policy=verdict)
+                shutil.rmtree(workdir / "model", ignore_errors=True)
+                unpack(ref.with_digest(digest), workdir / "model", store=store)
             runtime = _load_runtime(workdir / "model", str(source), metadata, model_file,
                                     trusted=verify_key is not None or trust_unverified_pickle or verdict.signed,
                                     warn_unverified=verify_key is None and not verdict.signed)

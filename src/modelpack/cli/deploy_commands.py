@@ -20,7 +20,7 @@ from modelpack.cli.escape import clean, quote
 from modelpack.cli.file_types import RegularFile
 
 if TYPE_CHECKING:
-    pass
+    from typing import NoReturn
 
 
 @click.command(name="build-image")
@@ -192,10 +192,24 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
     content: pull it with --verify-key); from a REF only with --verify-key or --trust-unverified-pickle.
     .skops files load only scikit-learn, numpy and scipy types. Exit 2 when a model is refused.
     SIGTERM or Ctrl-C stops it cleanly (requests in flight finish) with exit 0."""
-    if parent_fd is not None:  # first: a parent gone while the model loads ends this worker too
-        from modelpack.serve.parent_watch import end_with_parent
+    try:
+        if parent_fd is not None:  # first: a parent gone while the model loads ends this worker too
+            from modelpack.serve.parent_watch import end_with_parent
 
-        end_with_parent(parent_fd)
+            end_with_parent(parent_fd)  # (its SIGTERM may come before this returns)
+        _serve(source, host, port, name, verify_key, trust_unverified_pickle, signature_policy, model_file,
+               max_connections, request_timeout, max_request_size, min_receive_rate, workers, grpc_port, listen_fd,
+               pinned, plain_http, insecure, ca_file, verbose)
+    except KeyboardInterrupt as exc:  # stopped before serving (loading the model): a requested stop, as
+        stopped_while_loading(exc)  # once serving and as `--workers` says it, not "error: terminated" (143)
+
+
+def _serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
+           trust_unverified_pickle: bool, signature_policy: str | None, model_file: str | None,
+           max_connections: int, request_timeout: float, max_request_size: int, min_receive_rate: int, workers: int,
+           grpc_port: int | None, listen_fd: int | None, pinned: str | None,
+           plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+    """`serve` once a worker watches its parent: load the model, then serve until stopped."""
     import socket
     import sys
 
@@ -247,6 +261,19 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
 
     run(server, ready=ready)
 
+
+
+def stopped_while_loading(exc: KeyboardInterrupt) -> NoReturn:
+    """Say a stop signal that came before the server listened as one that comes later is said; exit 0."""
+    import signal
+    import sys
+
+    from modelpack.cli.stops import Terminated
+    from modelpack.serve.http_server import stopping_line
+
+    click.echo(stopping_line(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT), err=True)
+    click.echo("stopped", err=True)
+    sys.exit(0)
 
 
 COMMANDS = (build_image, k8s, serve)

@@ -15,8 +15,18 @@ class Terminated(KeyboardInterrupt):
     staging folder emptied), where the default action ended the process at once and left them."""
 
 
+_received: list[int] = []  # SIGTERMs turned into Terminated so far
+
+
 def _terminated(signum: int, frame: Any) -> None:
+    _received.append(signum)
     raise Terminated
+
+
+def terminated_meanwhile() -> bool:
+    """Whether a SIGTERM has been raised as `Terminated` in this process: an import it interrupted may
+    surface later as an ImportError (a half-initialised extension), which is the stop, not a missing module."""
+    return bool(_received)
 
 
 def stop_on_sigterm_as_on_ctrl_c() -> None:

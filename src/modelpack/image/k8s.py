@@ -47,11 +47,26 @@ def resources(cpu: str, memory: str) -> dict[str, Any]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
 
 
+# `modelpack serve` listens once its model is loaded: until then a probe's connection is refused. The
+# startup probe gives a large model this long to load before liveness (3 misses 10 s apart) may restart it.
+STARTUP_SECONDS = 600
+# What a pod has after SIGTERM before its SIGKILL: serve's graceful stop (--request-timeout, 30 s by
+# default) and a margin to close; Kubernetes' default (30 s) would kill it as that stop ends.
+GRACE_SECONDS = 45
+
+
 def probes() -> dict[str, Any]:
-    """Liveness and readiness probes on the V2 health endpoints."""
+    """Startup, liveness and readiness probes on the V2 health endpoints."""
     return {
-        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": SERVE_PORT}, "periodSeconds": 10},
-        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": SERVE_PORT}, "periodSeconds": 5},
+        "startupProbe": {"httpGet": {"path": "/v2/health/ready", "port": SERVE_PORT}, "periodSeconds": 5,
+                         "failureThreshold": STARTUP_SECONDS // 5},
+        # Kubernetes' 1 s timeout is too short under load: a small inference runs on serve's event loop, so a
+        # probe waits behind those queued (1.0-1.5 s with 64 clients of a 100-tree forest), and 3 misses
+        # would restart a pod that is only busy.
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": SERVE_PORT}, "periodSeconds": 10,
+                          "timeoutSeconds": 10},
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": SERVE_PORT}, "periodSeconds": 5,
+                           "timeoutSeconds": 5},
     }
 
 
@@ -68,7 +83,8 @@ def deployment(where: Placement, image: str, cpu: str, memory: str, volume_image
     container: dict[str, Any] = {"name": "model-server", "image": image,
                                  "ports": [{"name": "http", "containerPort": SERVE_PORT}],
                                  "resources": resources(cpu, memory), **probes()}
-    pod: dict[str, Any] = {"containers": [container], **where.pull_secrets_spec()}
+    pod: dict[str, Any] = {"containers": [container], "terminationGracePeriodSeconds": GRACE_SECONDS,
+                           **where.pull_secrets_spec()}
     if volume_image is not None:
         container["command"] = SERVE_COMMAND
         container["env"] = [{"name": f"MODELPACK_MODEL_{key.upper()}", "value": value}

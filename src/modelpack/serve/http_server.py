@@ -7,7 +7,7 @@ with a deadline on every request's headers and a graceful stop.
   the previous response); one that drips bytes or sends nothing is closed (`http_protocols`). The body's deadline is the
   application's (`limits.LimitsMiddleware`). Idle keep-alive connections close after `KEEP_ALIVE` s.
 - SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (up to
-  `request_timeout`), and returns normally: the process exits 0.
+  `request_timeout`; a second signal stops at once), and returns normally: the process exits 0.
 """
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ class InferenceServer:
         config = uvicorn.Config(app, http=protocol_class(limits.request_timeout), loop="asyncio",
                                 lifespan="off", log_config=None,
                                 access_log=False, backlog=BACKLOG, timeout_keep_alive=int(KEEP_ALIVE),
-                                timeout_graceful_shutdown=int(max(1, limits.request_timeout)),
+                                timeout_graceful_shutdown=int(max(1, limits.request_timeout)) + 5,  # behind ours
                                 server_header=False, date_header=True, h11_max_incomplete_event_size=MAX_HEAD)
         self._server = _server_class()(config)
+        self._server.stop_bound = max(1.0, limits.request_timeout)
         self._done = threading.Event()
         self.grpc_server: Any = None  # also serving gRPC (modelpack.serve.oip_grpc), stopped with this
         self.grpc_port: int | None = None
@@ -99,9 +100,13 @@ class InferenceServer:
         """
         self._server.ready = ready
         self._done.clear()
+        cut_off = _CutOff(self._server)
+        errors = logging.getLogger("uvicorn.error")
+        errors.addFilter(cut_off)
         try:
             self._server.run(sockets=[self.socket])
         finally:
+            errors.removeFilter(cut_off)
             if self.grpc_server is not None:  # its calls in flight finish too
                 self.grpc_server.stop(self.limits.request_timeout).wait()
             self._done.set()
@@ -120,11 +125,34 @@ def stopping_line(signum: int) -> str:
     return f"{signal.Signals(signum).name} received: finishing the requests in flight, then stopping"
 
 
+def again_line(signum: int) -> str:
+    """The start of the line a second stop signal gets (`--workers` says it once, in the parent)."""
+    return f"{signal.Signals(signum).name} received again: stopping now"
+
+
+def _cut_line(what: str, connections: int) -> str:
+    """The line a stop that no longer waits gets: what ended the wait, and what it cuts off."""
+    return f"{what}, closing {connections} connection{'' if connections == 1 else 's'}"
+
+
+class _CutOff(logging.Filter):
+    """Drops uvicorn's traceback for each request a forced stop cancels (the stop line said it)."""
+
+    def __init__(self, server: Any) -> None:
+        super().__init__()
+        self.server = server
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        cancelled = record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError)
+        return not (cancelled and self.server.force_exit)
+
+
 def _server_class() -> type:
     import uvicorn
 
     class Server(uvicorn.Server):
         ready: Callable[[], None] | None = None
+        stop_bound = 30.0  # seconds the requests in flight have once a stop signal came
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
@@ -135,9 +163,14 @@ def _server_class() -> type:
                 return
 
             def stop(signum: int, frame: Any) -> None:
+                # A second stop signal, of either kind, stops at once (uvicorn's forces only on a second
+                # SIGINT, and would print each request it then cuts off as a traceback).
                 if not self.should_exit:
                     log.info("%s", stopping_line(signum))
-                self.handle_exit(signum, frame)
+                    self.should_exit = True
+                elif not self.force_exit:
+                    log.info("%s", _cut_line(again_line(signum), len(self.server_state.connections)))
+                    self.force_exit = True
 
             previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
             try:
@@ -151,7 +184,19 @@ def _server_class() -> type:
             # accept them and read what they sent before the listener closes (a request already
             # begun is then finished, see http_protocols).
             await asyncio.sleep(0.05)
-            await super().shutdown(sockets)
+            # The graceful stop's bound is ours, to say it in our words: uvicorn's ("Cancel 0 running
+            # task(s), timeout graceful shutdown exceeded") counts tasks, not the connections it waited on.
+            give_up = asyncio.get_running_loop().call_later(self.stop_bound, self._give_up)
+            try:
+                await super().shutdown(sockets)
+            finally:
+                give_up.cancel()
+
+        def _give_up(self) -> None:
+            if not self.force_exit:
+                log.info("%s", _cut_line(f"requests in flight not done after {self.stop_bound:g} s (--request-timeout)",
+                                         len(self.server_state.connections)))
+                self.force_exit = True
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             from modelpack.serve.http_connections import OutOfFiles

@@ -11,8 +11,8 @@ and the model. Two mechanisms, each enough on its own:
   thread of it could run Python. A parent gone before the call is caught by the pipe.
 
 Either way the worker gets SIGTERM, and stops as it does on a supervisor's SIGTERM: requests in flight
-finish, then it exits (while still loading the model, SIGTERM simply ends it). A worker that exits
-after its parent removes their metrics folder, as the parent would have.
+finish, then it exits (while still loading the model, it stops loading and removes what it unpacked). A
+worker that exits after its parent removes their metrics folder, as the parent would have.
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ def end_with_parent(fd: int) -> None:
     Args:
         fd: the read end of a pipe whose write end only the parent holds (`workers.run_workers`).
     """
-    # A worker keeps SIGTERM's default action while it loads (nothing of its own to clean up): the
-    # parent counts its -SIGTERM as a stop it asked for, and relays no "error: terminated" line.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # SIGTERM while the worker loads is a stop as any command's (stops.Terminated), not the default action:
+    # that ended it with the model's unpacked copy left in TMPDIR (a copy of the model per worker).
     _parent_death_signal()
     atexit.register(_remove_metrics_if_orphaned, fd)
     # Its own SIGTERM must reach the main thread, where Python handles it (see modelpack.threads).

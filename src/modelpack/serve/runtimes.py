@@ -172,6 +172,10 @@ def require(module: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        from modelpack.cli.stops import Terminated, terminated_meanwhile
+
+        if terminated_meanwhile():  # a stop signal cut an import short (`serve --workers` stopped while loading)
+            raise Terminated from None
         missing = exc.name or module
         raise MissingDependencyError(f'serving needs {missing}, which is not installed: '
                                      'pip install "modelpack[serve]"') from None

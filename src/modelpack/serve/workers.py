@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelpack.cli.escape import clean
-from modelpack.serve.http_server import stopping_line
+from modelpack.serve.http_server import again_line, stopping_line
 from modelpack.threads import worker_thread
 
 
@@ -56,7 +56,7 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     shared = tempfile.mkdtemp(prefix="modelpack-metrics-")
     env = {**os.environ, SHARED_DIR_ENV: shared}
     procs: list[subprocess.Popen[str]] = []
-    stopping = threading.Event()
+    stopping, again = threading.Event(), threading.Event()
 
     def stop(signum: int, frame: Any) -> None:
         # SIGTERM whatever came: a worker still loading may ignore SIGINT (inherited from a shell's `&`),
@@ -71,6 +71,9 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
         # one per worker and all naming our SIGTERM, are not relayed.
         if not stopping.is_set():
             logging.getLogger("modelpack.serve").info("%s", stopping_line(signum))
+        elif not again.is_set():  # the workers stop at once on our second SIGTERM
+            again.set()
+            logging.getLogger("modelpack.serve").info("%s", again_line(signum))
         stop(signum, frame)
 
     # Before the workers exist: a signal that comes while they start must reach them all.
@@ -143,16 +146,16 @@ _STOPPED = (-signal.SIGTERM, 128 + signal.SIGTERM)
 
 
 class _ErrorLines:
-    """The "error: ..." lines relayed so far: each worker that cannot load the model says why, the same
-    line N times; it is shown once, as one `serve` says it."""
+    """The "error: ..." and "warning: ..." lines relayed so far: each worker that cannot load the model
+    says why (or warns of what it loads), the same line N times; it is shown once, as one `serve` says it."""
 
     def __init__(self) -> None:
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
     def first(self, line: str) -> bool:
-        """Whether `line` is not an error line already relayed (and, from now on, it is)."""
-        if not line.startswith("error: "):
+        """Whether `line` is not an error or warning line already relayed (and, from now on, it is)."""
+        if not line.startswith(("error: ", "warning: ")):
             return True
         with self._lock:
             new = line not in self._seen
@@ -164,13 +167,13 @@ def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: st
            stopping: threading.Event, errors: _ErrorLines, model_lines: list[str]) -> None:
     """Copy a worker's log lines to our stderr, counting (not copying) its "serving on" line, keeping (not
     copying) its model line for the parent to say once, and not its "error: terminated" or "SIGTERM
-    received" when we stopped it (the parent said it once); once it has exited, it no longer counts among
+    received [again]" when we stopped it (the parent said it once); once it has exited, it no longer counts among
     the running workers in /metrics.
 
     Lines are escaped (`clean`): our own log lines already are (so they pass unchanged), but a native
     library or a trusted pickle's code writes to fd 2 past our logging, quoting what a model file holds."""
     assert proc.stderr is not None
-    ours = ("error: terminated", stopping_line(signal.SIGTERM))
+    ours = ("error: terminated", stopping_line(signal.SIGTERM), again_line(signal.SIGTERM))
     said_model = False
     for line in proc.stderr:
         if line.startswith("serving on "):
@@ -178,7 +181,8 @@ def _relay(proc: subprocess.Popen[str], started: threading.Semaphore, shared: st
         elif not said_model and _MODEL_LINE.fullmatch(line.removesuffix("\n")):
             said_model = True
             model_lines.append(clean(line.removesuffix("\n")) + "\n")  # (list.append: one step under the GIL)
-        elif (line.strip() != "stopped" and not (stopping.is_set() and line.strip() in ours)
+        elif (line.strip() != "stopped" and not (stopping.is_set() and (line.strip() in ours
+                                                                          or line.startswith(ours[2])))
               and errors.first(line)):
             sys.stderr.write(clean(line.removesuffix("\n")) + "\n")
             sys.stderr.flush()
