@@ -283,5 +283,9 @@ def test_deployment_gives_the_model_time_to_load_and_the_stop_time_to_drain(regi
         # Kubernetes' default 1 s timeout would restart a pod that is only busy.
         assert container["livenessProbe"]["timeoutSeconds"] >= 5
         assert container["readinessProbe"]["timeoutSeconds"] >= 2
-        # serve drains for --request-timeout (30 s) after SIGTERM: Kubernetes' default 30 s would SIGKILL it.
-        assert pod["terminationGracePeriodSeconds"] > 30
+        # Endpoints are updated seconds after the stop begins: serve keeps answering meanwhile (a preStop
+        # sleep, which needs no `sleep` binary in the image), then drains for --request-timeout (30 s) after
+        # SIGTERM: Kubernetes' default 30 s grace would SIGKILL it.
+        pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pre_stop >= 3
+        assert pod["terminationGracePeriodSeconds"] > pre_stop + 30

@@ -50,9 +50,14 @@ def resources(cpu: str, memory: str) -> dict[str, Any]:
 # `modelpack serve` listens once its model is loaded: until then a probe's connection is refused. The
 # startup probe gives a large model this long to load before liveness (3 misses 10 s apart) may restart it.
 STARTUP_SECONDS = 600
-# What a pod has after SIGTERM before its SIGKILL: serve's graceful stop (--request-timeout, 30 s by
-# default) and a margin to close; Kubernetes' default (30 s) would kill it as that stop ends.
-GRACE_SECONDS = 45
+# Kubernetes removes a stopping pod from its Service's endpoints while it sends SIGTERM; kube-proxy and
+# ingress controllers learn of it seconds later, and serve stops accepting at SIGTERM: requests routed
+# meanwhile would be refused. A preStop sleep (Kubernetes 1.30+, no `sleep` binary needed in the image)
+# keeps serve answering until they have.
+PRE_STOP_SECONDS = 5
+# What a pod has after the stop begins before its SIGKILL: that sleep, serve's graceful stop
+# (--request-timeout, 30 s by default) and a margin to close; Kubernetes' default (30 s) would kill it.
+GRACE_SECONDS = PRE_STOP_SECONDS + 45
 
 
 def probes() -> dict[str, Any]:
@@ -82,7 +87,8 @@ def deployment(where: Placement, image: str, cpu: str, memory: str, volume_image
     no modelpack.yaml, so without them /v2/models and /metrics would name the wrong model."""
     container: dict[str, Any] = {"name": "model-server", "image": image,
                                  "ports": [{"name": "http", "containerPort": SERVE_PORT}],
-                                 "resources": resources(cpu, memory), **probes()}
+                                 "resources": resources(cpu, memory), **probes(),
+                                 "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}}}
     pod: dict[str, Any] = {"containers": [container], "terminationGracePeriodSeconds": GRACE_SECONDS,
                            **where.pull_secrets_spec()}
     if volume_image is not None:
