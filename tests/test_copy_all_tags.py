@@ -6,6 +6,7 @@ was read as `:latest`, exit 3), so a site got its versions one command at a time
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from helpers import modelpack
@@ -107,3 +108,49 @@ def test_a_target_that_cannot_be_a_layout_is_refused_as_copy_of_one_refuses_it(t
     refused = modelpack("copy", "--all-tags", f"oci:{tmp_path / 'disk'}", f"oci:{tmp_path / 'file'}")
     assert refused.code == 2, refused.err
     assert refused.err.strip() == f"error: {tmp_path / 'file'} is not a directory, so not an OCI image layout"
+
+
+def test_a_signed_model_no_tag_names_any_more_is_copied_by_digest_with_its_signatures(
+        registry: Registry, tmp_path: Path, crane_bin: Path) -> None:
+    # `1.0` moved to a retrained model while clusters still pull the old one by digest: its signature tags
+    # are how the repository lists it, and a copy by tags alone left the site without it (`crane copy
+    # --all-tags` carries the .sig tag alone, naming a manifest the site does not have).
+    source, site = registry.repo("models"), registry.repo("site")
+    assert modelpack("generate-key-pair", cwd=tmp_path, env=PW).code == 0
+    key, public = str(tmp_path / "cosign.key"), str(tmp_path / "cosign.pub")
+    pushed = []
+    for n, tag in enumerate(("1.0", "1.0", "gone")):
+        folder = tmp_path / f"model-{n}"
+        folder.mkdir()
+        (folder / "weights.bin").write_bytes(str(n).encode() * 500)
+        out = modelpack("push", "--plain-http", str(folder), f"{source}:{tag}")
+        assert out.code == 0, out.err
+        pushed.append(out.out.strip().split("@")[1])
+        signed = modelpack("sign", "--plain-http", "--signature-format", "both", "--key", key,
+                           f"{source}@{pushed[-1]}", env=PW)
+        assert signed.code == 0, signed.err
+    old, current, deleted = pushed
+    # Deleted by another tool, which leaves its signature tags behind (`rm --remote` takes them too).
+    removed = subprocess.run([str(crane_bin), "delete", "--insecure", f"{source}@{deleted}"],
+                             capture_output=True, text=True)
+    assert removed.returncode == 0, removed.stderr
+
+    layout = tmp_path / "disk"
+    out = modelpack("copy", "--all-tags", "--plain-http", source, f"oci:{layout}")
+    assert out.code == 0, out.err
+    assert "copied 1 tag and 1 signed untagged model of" in out.err, out.err
+    assert "which the source no longer has; left out" in out.err and deleted in out.err, out.err
+    assert out.out.split() == [f"oci:{layout}@{current}", f"oci:{layout}@{old}"]
+
+    into = modelpack("copy", "--all-tags", "--plain-http", "--json", f"oci:{layout}", site)
+    assert into.code == 0, into.err
+    assert [r["digest"] for r in json.loads(into.out)] == [current, old]
+    for digest in (old, current):
+        verified = modelpack("verify", "--plain-http", "--key", public, f"{site}@{digest}")
+        assert verified.code == 0, verified.err
+    listed = modelpack("ls", "--plain-http", "--json", site)
+    assert [v["tag"] for v in json.loads(listed.out)] == ["1.0"]
+
+    bare = modelpack("copy", "--all-tags", "--no-referrers", "--plain-http", source, f"oci:{tmp_path / 'plain'}")
+    assert bare.code == 0, bare.err
+    assert bare.err.strip().endswith(f"copied 1 tag of {source} to oci:{tmp_path / 'plain'}"), bare.err

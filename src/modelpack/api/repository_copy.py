@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from modelpack.advice import compose
 from modelpack.api.catalog import copy_model
@@ -13,7 +14,7 @@ from modelpack.api.core import TransferResult, remote
 from modelpack.errors import ModelpackError, NotFoundError, UsageError, reword
 from modelpack.oci.reference import Reference, is_tag
 from modelpack.places import LayoutReference, Place, open_layout, parse_place
-from modelpack.signatures.lookup import is_signature_tag
+from modelpack.signatures.lookup import fallback_tag, is_signature_tag, signature_subject
 from modelpack.store.copy import CopyOptions
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions, closes_own_options
@@ -35,7 +36,9 @@ def copy_all_tags(
 ) -> list[TransferResult]:
     """Copy every tag of a repository, each with its signatures as `copy_model` carries them. cosign's and
     the referrers fallback's tags (`sha256-<hex>`, `.sig`, `.att`, `.sbom`) are not versions: they travel
-    with the model they sign (or are left, with `with_referrers=False`).
+    with the model they sign (or are left, with `with_referrers=False`). A signed model no tag names any
+    more (a tag moved to a newer version while clusters still pull the old one by digest) is copied by its
+    digest, with its signatures: its signature tags are how a repository lists it.
 
     Args:
         source: a registry repository (`HOST/REPOSITORY`, no tag) or an OCI layout (`oci:DIR`). A registry's
@@ -48,10 +51,10 @@ def copy_all_tags(
         store: the local store (default: MODELPACK_HOME's), which keeps each manifest read.
         warn: told, one line each, what was not carried and why (default: a logging warning): names in a
             layout's index.json that are no tags, a tag removed from the source since its list was read.
-        copied: told each tag as soon as it is copied, with its result.
+        copied: told each tag (or a signed untagged model's digest) as soon as it is copied, with its result.
 
     Returns:
-        Each copied tag's result, in tag order.
+        Each copied tag's result, in tag order, then each signed untagged model's (its digest's order).
 
     Raises:
         UsageError: either side names a tag or digest, or is the local store's (name a repository or `oci:DIR`).
@@ -96,11 +99,43 @@ def copy_all_tags(
         results.append(result)
         if copied is not None:
             copied(tag, result)
+    if with_referrers:
+        _copy_signed_untagged(src, dst, tags, repo, carried, results, options=options, copy_options=copy_options,
+                              store=store, warn=warn, copied=copied)
     return results
 
 
+def _copy_signed_untagged(src: Place, dst: Place, tags: list[str], repo: Storage, carried: set[str],
+                          results: list[TransferResult], *, warn: Callable[[str], None],
+                          copied: Callable[[str, TransferResult], None] | None, **copying: Any) -> None:
+    """Copy by digest each model a signature tag names that no copied tag did (appended to `results`)."""
+    tagged = len(results)
+    subjects = {signature_subject(tag) for tag in tags}
+    for digest in sorted(d for d in subjects if d is not None and d not in carried):
+        try:
+            result = copy_model(_digested(src, digest), _digested(dst, digest), warn=warn, carried=carried,
+                                **copying)
+        except NotFoundError as exc:
+            if not _gone(repo, digest):
+                raise _failed_untagged(exc, digest, tagged, len(results) - tagged) from None
+            # Signatures of a manifest since deleted (cosign leaves its tags behind): nothing to carry.
+            warn(f"{fallback_tag(digest)}: signatures of {digest}, which the source no longer has; left out")
+            continue
+        except ModelpackError as exc:
+            raise _failed_untagged(exc, digest, tagged, len(results) - tagged) from None
+        results.append(result)
+        if copied is not None:
+            copied(digest, result)
+
+
+def _failed_untagged(exc: ModelpackError, digest: str, tags: int, untagged: int) -> ModelpackError:
+    return reword(exc, compose(f"signed untagged {digest}: {{}} ({tags} tags and {untagged} signed untagged "
+                               "models copied before it; copying again sends only what is missing)", exc.wording),
+                  exc.advice)
+
+
 def _gone(repo: Storage, tag: str) -> bool:
-    """Whether `tag` is no longer in the source (asked again after a not-found, which may be a blob's)."""
+    """Whether `tag` (or digest) is no longer in the source (asked again after a not-found, which may be a blob's)."""
     try:
         return repo.find(tag) is None
     except ModelpackError:
@@ -130,6 +165,10 @@ def _repository(text: str | Place, side: str) -> Place:
 
 def _tagged(place: Place, tag: str) -> Place:
     return place.with_tag(tag) if isinstance(place, Reference) else replace(place, tag=tag, digest=None)
+
+
+def _digested(place: Place, digest: str) -> Place:
+    return place.with_digest(digest) if isinstance(place, Reference) else replace(place, tag=None, digest=digest)
 
 
 def _untagged(place: Place) -> str:

@@ -313,9 +313,12 @@ def _copy_all_tags(source: str, target: str, with_referrers: bool, options: Clie
     from modelpack.cli.progress import transfer_progress
 
     done: list[TransferResult] = []
+    untagged = 0  # signed models no tag names, copied by digest
 
-    def copied(_: str, result: TransferResult) -> None:
+    def copied(name: str, result: TransferResult) -> None:
+        nonlocal untagged
         done.append(result)
+        untagged += name.startswith(("sha256:", "sha512:"))
         if not as_json:
             _report(result, False, "copied")
 
@@ -330,7 +333,9 @@ def _copy_all_tags(source: str, target: str, with_referrers: bool, options: Clie
     if as_json:
         print_json([_transfer_json(result) for result in results])
     else:
-        click.echo(f"copied {plural(len(results), 'tag')} of {clean(source)} to {clean(target)}", err=True)
+        also = f" and {plural(untagged, 'signed untagged model')}" if untagged else ""
+        click.echo(f"copied {plural(len(results) - untagged, 'tag')}{also} of {clean(source)} to {clean(target)}",
+                   err=True)
 
 
 COMMANDS = (pack, push, pull, unpack, attach, copy_command)

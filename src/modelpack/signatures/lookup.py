@@ -7,6 +7,7 @@ layout's index), else from the tag-schema fallback index tagged `sha256-<hex>`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -40,6 +41,16 @@ def is_signature_tag(tag: str) -> bool:
     """Whether a tag names signatures, not a version: `sha256-<hex>` (the referrers fallback) and
     `sha256-<hex>.sig`/`.att` (cosign's)."""
     return tag.startswith(("sha256-", "sha512-")) and len(tag) >= 71
+
+
+_SUBJECT_TAG = re.compile(r"(sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128})(?:\.(?:sig|att|sbom))?")
+
+
+def signature_subject(tag: str) -> str | None:
+    """The digest a signature tag is about (`sha256-<hex>[.sig|.att|.sbom]` names `sha256:<hex>`), or None
+    for any other tag."""
+    found = _SUBJECT_TAG.fullmatch(tag)
+    return found.group(1).replace("-", ":", 1) if found else None
 
 
 class TooManyReferrers(VerificationError):
