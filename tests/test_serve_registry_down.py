@@ -43,7 +43,8 @@ def test_a_pulled_digest_is_served_from_the_store_while_its_registry_is_down(
     assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["outputs"][0]["data"] == [6.0, 6.0]
     warnings = [line for line in SAID[proc.pid] if line.startswith("warning: ")]
     digest = pinned.split("@")[1]
-    assert len(warnings) == 1 and warnings[0].endswith(f"; serving {digest} from the local store\n"), SAID[proc.pid]
+    assert len(warnings) == 1, SAID[proc.pid]
+    assert warnings[0].endswith(f"; serving {digest} from the local store (every blob verified)\n"), SAID[proc.pid]
     assert "cannot connect to" in warnings[0]
 
 
