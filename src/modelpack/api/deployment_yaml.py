@@ -22,7 +22,7 @@ from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
-from modelpack.signatures.policy import policy_verdict
+from modelpack.signatures.policy import NO_YAML, policy_verdict
 from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.pinned_tag import tag_disagrees
@@ -160,7 +160,7 @@ def kubernetes(
     if serving_image is not None:
         parse_parameter_reference("serving_image", serving_image)  # a bad one said before anything is fetched
     ref = parse_reference(reference)
-    verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
+    verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy, NO_YAML)
     pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)
     _warn_tag_disagrees(ref, options)
     name = name or k8s.name_for(ref.repository)
@@ -213,7 +213,8 @@ def kubernetes(
         raise UsageError(compose("{} needs {}", _given("kind", "image-volume"), _named("serving_image", "IMAGE")),
                          advice=compose("build one with {} (it serves the mounted /models)", _build_image(reference)))
     server_ref = parse_reference(serving_image)
-    server_verdict = policy_verdict(server_ref, remote(server_ref, options, mirrors=True), signature_policy)
+    server_verdict = policy_verdict(server_ref, remote(server_ref, options, mirrors=True), signature_policy,
+                                    NO_YAML)
     server_pinned, server_node = _remote_node(
         replace(server_ref, digest=server_verdict.digest) if server_verdict.digest else server_ref, options)
     _warn_tag_disagrees(server_ref, options)

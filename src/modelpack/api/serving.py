@@ -32,7 +32,7 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.jsontext import replace_surrogates
 from modelpack.oci.reference import Reference
 from modelpack.signatures.lookup import is_signature_tag
-from modelpack.signatures.policy import local_verdict, policy_verdict
+from modelpack.signatures.policy import SERVED, local_verdict, policy_verdict
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
@@ -155,7 +155,7 @@ def serve_model(
         label = name or metadata.get("name") or path.resolve().name
     else:
         ref = _served_reference(source)
-        verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
+        verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy, SERVED)
         if verdict.digest is not None:
             ref = replace(ref, digest=verdict.digest)  # exactly what the policy verified
         checked = None
@@ -239,7 +239,7 @@ def pin_served(source: str, options: ClientOptions | None = None,
         _refuse_checks_of_a_directory(None, signature_policy)
         return source
     ref = _served_reference(source)
-    verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
+    verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy, SERVED)
     if ref.digest:
         return source
     return str(replace(ref, digest=verdict.digest or resolve(ref, options=options).digest))
