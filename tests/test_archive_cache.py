@@ -164,3 +164,33 @@ def test_another_modelpack_code_packs_the_folder_again(tmp_path: Path, reads: li
     monkeypatch.setattr(archive_key, "code_stamp", lambda: "another build")
     mp.describe(model, hashes=hashes)
     assert sorted(set(reads)) == sorted(f"data/part{i % 3}/{i:02}.txt" for i in range(30))
+
+
+def test_modelpack_code_is_stamped_once_per_process(registry: Registry, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """code_stamp walked the installed package (~300 stats) once per folder-archive layer and twice per push;
+    the code a process runs does not change under it, so it is walked once."""
+    from modelpack import code_stamp
+
+    root = os.path.dirname(os.path.abspath(mp.__file__))
+    walks: list[str] = []
+    walk = os.walk
+
+    def counting(top: str, *args: object, **kwargs: object) -> object:
+        if os.fspath(top) == root:
+            walks.append(top)
+        return walk(top, *args, **kwargs)  # type: ignore[call-overload]
+
+    model = _model(tmp_path / "m")
+    (model / "more").mkdir()
+    (model / "more" / "a.txt").write_bytes(os.urandom(100))
+    (model / "modelpack.yaml").write_text("name: many\nfiles: {archives: [data, more]}\n")
+    getattr(code_stamp.code_stamp, "cache_clear", lambda: None)()  # (what an earlier test took: not this one's)
+    monkeypatch.setattr(os, "walk", counting)
+    first = code_stamp.code_stamp()
+    ref = registry.repo() + ":1"
+    pushed = mp.push(model, ref, options=PLAIN)
+    again = mp.push(model, ref, options=PLAIN)  # unchanged: answered by the folder's record
+    assert again.descriptor.digest == pushed.descriptor.digest and again.copied == 0
+    assert walks == [root]
+    assert code_stamp.code_stamp() == first

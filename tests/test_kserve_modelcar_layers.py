@@ -25,6 +25,7 @@ from helpers import modelpack
 from hostile_registry import HostileRegistry, reply, serve_content
 from images import GOOD_CONFIG, PLAIN
 from modelpack.errors import UntrustedContentError
+from modelpack.image.layer_entries import WHOLE_AT_MOST
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor, Manifest
 from registry_process import Registry
@@ -110,6 +111,7 @@ def test_a_large_uncompressed_layer_is_read_by_its_headers(registry: Registry, p
 def test_range_requests_are_capped(registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """More files than the requests allowed (8192 in use; 4 here): refused, naming the flags, not read on."""
     monkeypatch.setattr("modelpack.image.modelcar_contents.MAX_REQUESTS", 4)
+    monkeypatch.setattr("modelpack.image.layer_entries.WHOLE_AT_MOST", 0)  # (else read whole: it is small)
     files: dict[str, bytes | int] = {f"models/part-{n}.safetensors": 64 * 1024 for n in range(8)}
     pinned = push_image(registry.repo("car") + ":many", [(TAR, tar_file(tmp_path / "many.tar", files))])
     with pytest.raises(UntrustedContentError, match="more than 4 range requests") as refused:
@@ -153,7 +155,7 @@ def test_a_tar_whose_headers_lead_back_is_refused(registry: Registry, tmp_path: 
     tar[second + 124:second + 136] = b"\xff" * 11 + b"\xf9"  # -7: six blocks back, onto the first header
     tar[second + 148:second + 156] = b" " * 8
     tar[second + 148:second + 156] = b"%06o\0 " % sum(tar[second:second + 512])
-    (tmp_path / "loop.tar").write_bytes(bytes(tar))
+    (tmp_path / "loop.tar").write_bytes(bytes(tar) + bytes(WHOLE_AT_MOST))  # (zeros past its end: read by ranges)
     pinned = push_image(registry.repo("car") + ":loop", [(TAR, tmp_path / "loop.tar")])
     run = _kserve(pinned)
     assert_one_line(run.err, 6, run.code, "leads back")

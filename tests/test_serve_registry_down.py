@@ -43,7 +43,8 @@ def test_a_pulled_digest_is_served_from_the_store_while_its_registry_is_down(
     assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["outputs"][0]["data"] == [6.0, 6.0]
     warnings = [line for line in SAID[proc.pid] if line.startswith("warning: ")]
     digest = pinned.split("@")[1]
-    assert len(warnings) == 1 and warnings[0].endswith(f"; serving {digest} from the local store\n"), SAID[proc.pid]
+    assert len(warnings) == 1, SAID[proc.pid]
+    assert warnings[0].endswith(f"; serving {digest} from the local store (every blob verified)\n"), SAID[proc.pid]
     assert "cannot connect to" in warnings[0]
 
 
@@ -53,3 +54,16 @@ def test_what_only_the_registry_can_say_still_needs_it(pulled_then_down: tuple[s
     for ref in (tagged, absent):
         out = modelpack("serve", ref, "--plain-http", "--port", "0")
         assert out.code == 5 and out.err.startswith("error: cannot connect to "), out.err
+
+
+def test_a_tag_names_the_digest_the_store_recorded(fresh_registry: Callable[..., Registry], tmp_path: Path) -> None:
+    registry = fresh_registry()
+    tagged = registry.repo() + ":1.0"
+    digest = mp.push(onnx_model(tmp_path / "linear"), tagged, options=PLAIN).descriptor.digest
+    mp.pull(tagged, options=PLAIN)
+    registry.stop()
+    out = modelpack("serve", tagged, "--plain-http", "--port", "0")
+    assert out.code == 5 and out.err.startswith("error: cannot connect to "), out.err
+    pinned = tagged.rsplit(":", 1)[0] + "@" + digest
+    assert out.err.endswith(f"; the local store last recorded {tagged} as {digest}: name {pinned} to use that copy "
+                            "while the registry is down\n"), out.err

@@ -96,6 +96,7 @@ def list_versions(repository: str) -> Wording:
 BASE = Wording("base", "--base")  # the base image of build_image, `build-image`
 ANOTHER_BASE = Wording("pass another base=IMAGE", "use another --base")
 NO_SERVING_LAYER = Wording("serving_layer=False", "--no-serving-layer")
+WHOLE_LAYERS = Wording("whole_layers=True", "--whole-layers")  # k8s --kind kserve: modelcar layers read whole
 VERIFY_OR_TRUST = Wording("pass verify_key=KEY to verify it, or trust_unverified_pickle=True to run it anyway",
                           "pass --verify-key KEY to verify it, or --trust-unverified-pickle to run it anyway")
 

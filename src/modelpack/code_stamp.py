@@ -5,10 +5,16 @@ the same version), yet what a folder packs to may change between them (an annota
 judged otherwise). A record kept under the version alone (see api.unchanged_folder) would then name what an
 older modelpack packed. The stamp is what `stat` says of each file of the package (path, size, mtime, ctime,
 inode, device), as the files of a model are vouched for: ~300 files, under a millisecond.
+
+It is taken once per process, when first asked for (a push asked once per folder-archive layer and twice
+more): the code a process runs is what it imported, and an upgrade under a running command does not change
+that. A record such a command keeps is filed under the stamp of the files as they were, which no process
+started after the upgrade computes again: it is never consulted.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -17,10 +23,11 @@ import sys
 _LIBRARIES = ("yaml", "pydantic", "pydantic_core")
 
 
+@functools.cache
 def code_stamp() -> str:
     """A digest of the stat of every file of the installed modelpack package (compiled caches aside), of the
     libraries that read and validate its metadata, and of the Python running it: another install, an upgrade
-    or an edit of any of its files changes it."""
+    or an edit of any of its files changes it (for the processes started after it: see the module's words)."""
     import importlib.util
 
     import modelpack

@@ -24,7 +24,7 @@ from modelpack.image.kinds import is_container_image
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.places import LayoutReference, Place, open_layout, parse_place
-from modelpack.signatures.policy import policy_verdict
+from modelpack.signatures.policy import NO_IMAGE, policy_verdict
 from modelpack.store.copy import CopyOptions, copy
 from modelpack.store.layout import LayoutStore
 from modelpack.store.nearest_tag import naming_nearest_tag
@@ -191,7 +191,7 @@ def _model_for_image(local_store: LayoutStore, model_ref: Reference, options: Cl
     if desc is None:
         source = remote(model_ref, options, mirrors=True)
         with naming_nearest_tag(source, model_ref):  # a typo'd tag names the nearest, a blob's digest says so
-            verdict = policy_verdict(model_ref, source, signature_policy)
+            verdict = policy_verdict(model_ref, source, signature_policy, NO_IMAGE)
             version = verdict.digest or model_ref.version  # exactly what the policy verified
             _refuse_image_as_model(model_ref, parse_manifest(source.fetch_manifest(version)[1]))
         desc = copy(source, target, version, model_ref.tag).descriptor

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from modelpack.advice import Wording, compose, setting
+from modelpack.advice import WHOLE_LAYERS, Wording, compose, setting
 from modelpack.api.core import inspect, parse_parameter_reference, parse_reference, remote
 from modelpack.api.deployment_trust import refuse_unverified_pickle_volume, unvouched
 from modelpack.errors import NotFoundError, UsageError
@@ -22,7 +22,7 @@ from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.oci.reference import Reference
-from modelpack.signatures.policy import policy_verdict
+from modelpack.signatures.policy import NO_YAML, policy_verdict
 from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.pinned_tag import tag_disagrees
@@ -75,6 +75,7 @@ def kubernetes(
     verify_key: str | Path | None = None,
     trust_unverified_pickle: bool = False,
     signature_policy: str | Path | None = None,
+    whole_layers: bool = False,
 ) -> str:
     """YAML for running a model. Tags are resolved now: every reference in the output is pinned by digest.
 
@@ -107,6 +108,9 @@ def kubernetes(
         signature_policy: the containers-policy.json that REF (and a serving image) must satisfy (default: the
             one in effect, see `pull`); the YAML then pins the digest it verified, and a signature it verified
             counts as `verify_key`'s does.
+        whole_layers: with kserve, the pickle check downloads each modelcar layer the local store lacks whole
+            and verifies its digest (default: an uncompressed one over 16 MiB is read by its tar headers
+            through byte ranges, which are not bound to its digest, and a warning says so).
 
     Returns:
         The YAML documents (no anchors or aliases).
@@ -157,10 +161,13 @@ def kubernetes(
     if model_format is not None and kind != "kserve":
         raise UsageError(compose("{} applies to {} only ({} writes no modelFormat)", _named("model_format"),
                                  _given("kind", "kserve"), _given("kind", kind)))
+    if whole_layers and kind != "kserve":
+        raise UsageError(compose("{} applies to {} only (a modelcar's pickle check)", WHOLE_LAYERS,
+                                 _given("kind", "kserve")))
     if serving_image is not None:
         parse_parameter_reference("serving_image", serving_image)  # a bad one said before anything is fetched
     ref = parse_reference(reference)
-    verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
+    verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy, NO_YAML)
     pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)
     _warn_tag_disagrees(ref, options)
     name = name or k8s.name_for(ref.repository)
@@ -202,8 +209,10 @@ def kubernetes(
         _check_runtime_layout(str(reference), k8s.kserve_format(framework), node, paths)
         if unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
             from modelpack.image.modelcar_contents import refuse_unverified_modelcar
+            from modelpack.store.layout import LayoutStore
 
-            refuse_unverified_modelcar(remote(Reference.parse(pinned), options, mirrors=True), node, str(ref))
+            refuse_unverified_modelcar(remote(Reference.parse(pinned), options, mirrors=True), node, str(ref),
+                                       whole=whole_layers, local=LayoutStore())
         return k8s.render([k8s.inference_service(where, f"oci://{pinned}", framework, cpu, memory)])
     if is_container_image(node):
         raise UsageError(compose("{} is a container image; {} takes the model artifact ({} runs a serving image)",
@@ -213,7 +222,8 @@ def kubernetes(
         raise UsageError(compose("{} needs {}", _given("kind", "image-volume"), _named("serving_image", "IMAGE")),
                          advice=compose("build one with {} (it serves the mounted /models)", _build_image(reference)))
     server_ref = parse_reference(serving_image)
-    server_verdict = policy_verdict(server_ref, remote(server_ref, options, mirrors=True), signature_policy)
+    server_verdict = policy_verdict(server_ref, remote(server_ref, options, mirrors=True), signature_policy,
+                                    NO_YAML)
     server_pinned, server_node = _remote_node(
         replace(server_ref, digest=server_verdict.digest) if server_verdict.digest else server_ref, options)
     _warn_tag_disagrees(server_ref, options)

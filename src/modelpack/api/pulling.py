@@ -18,7 +18,8 @@ from modelpack import advice
 from modelpack.advice import compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, remote
 from modelpack.api.model_sig import SignatureLookup
-from modelpack.errors import IntegrityError, NotFoundError, UsageError
+from modelpack.api.stored_copy import say_stand_in, stand_in
+from modelpack.errors import IntegrityError, NotFoundError, RegistryError, TransportError, UsageError
 from modelpack.image.kinds import refuse_container_image
 from modelpack.metadata.restore import restore_metadata_file
 from modelpack.model_info import index_refusal
@@ -96,6 +97,9 @@ def pull(
     With `output`, a ModelPack model's metadata is also restored as `modelpack.yaml` (see
     metadata.restore), unless one of its layers is a file of that name.
 
+    With `output`, a digest whose registry cannot be reached is written from the local store's copy, every
+    blob hashed again, with a warning (see stored_copy; `from_store` in the result).
+
     Returns:
         What was transferred; with `output`, the restored file paths.
 
@@ -131,41 +135,65 @@ def pull(
         if ref.digest and ref.digest != fetched[0].digest:
             raise UsageError(f"{ref} names another digest than the prefetched manifest {fetched[0].digest}")
         version = fetched[0].digest  # exactly what the caller read, even if the tag has moved since
-    with naming_mirrors(src), naming_nearest_tag(src, ref):
-        verdict = policy_verdict(ref, src, signature_policy)
-        if verdict.digest is not None:
-            if fetched is not None and fetched[0].digest != verdict.digest:
-                raise UsageError(f"{ref}: the prefetched manifest {fetched[0].digest} is not the digest the "
-                                 f"signature policy verified ({verdict.digest})")
-            version = verdict.digest  # pull exactly what was verified, even if the tag moves meanwhile
-        verified = 0
-        if verify_key is not None:
-            from modelpack.signatures import keys, referrers
+    verdict: PolicyVerdict | None = None
+    try:
+        with naming_mirrors(src), naming_nearest_tag(src, ref):
+            verdict = policy_verdict(ref, src, signature_policy)
+            if verdict.digest is not None:
+                if fetched is not None and fetched[0].digest != verdict.digest:
+                    raise UsageError(f"{ref}: the prefetched manifest {fetched[0].digest} is not the digest the "
+                                     f"signature policy verified ({verdict.digest})")
+                version = verdict.digest  # pull exactly what was verified, even if the tag moves meanwhile
+            verified = 0
+            if verify_key is not None:
+                from modelpack.signatures import keys, referrers
 
-            subject = src.resolve(version)
-            verified = len(referrers.verify_signatures(src, subject.digest, keys.load_public_key(Path(verify_key))))
-            version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
-        if fetched is None:
-            fetched = src.fetch_manifest(version)
-        if prefetched is not None and prefetched.blobs:
-            src = PrefetchedSource(src, prefetched.blobs)  # (it delegates the rest to src)
-        refuse_container_image(ref, parse_manifest(fetched[1]))  # before any blob is fetched
-        if output is None:
-            assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
-            target = local_store.repository(ref.name, partial=not selection.everything, patience=patience)
-            tag = _recorded_tag(src, ref, prefetched)
-            result = copy(src, target, version, tag, copy_options, fetched=fetched)
-            local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
-            transfer = _transfer(ref, result)
-        elif keep or link:
-            assert isinstance(ref, Reference)
-            transfer = _pull_through_store(ref, fetched, src, local_store, Path(output), copy_options, link, force,
-                                           selection, _recorded_tag(src, ref, prefetched), patience)
-        else:
-            with naming_output(Path(output)):  # only the output is written: the store is read
-                transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force, selection)
+                subject = src.resolve(version)
+                key = keys.load_public_key(Path(verify_key))
+                verified = len(referrers.verify_signatures(src, subject.digest, key))
+                version = subject.digest  # pull exactly what was verified, even if the tag moves meanwhile
+            if fetched is None:
+                fetched = src.fetch_manifest(version)
+            if prefetched is not None and prefetched.blobs:
+                src = PrefetchedSource(src, prefetched.blobs)  # (it delegates the rest to src)
+            refuse_container_image(ref, parse_manifest(fetched[1]))  # before any blob is fetched
+            if output is None:
+                assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
+                target = local_store.repository(ref.name, partial=not selection.everything, patience=patience)
+                tag = _recorded_tag(src, ref, prefetched)
+                result = copy(src, target, version, tag, copy_options, fetched=fetched)
+                local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
+                transfer = _transfer(ref, result)
+            elif keep or link:
+                assert isinstance(ref, Reference)
+                transfer = _pull_through_store(ref, fetched, src, local_store, Path(output), copy_options, link,
+                                               force, selection, _recorded_tag(src, ref, prefetched), patience)
+            else:
+                with naming_output(Path(output)):  # only the output is written: the store is read
+                    transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force,
+                                           selection)
+    except (TransportError, RegistryError) as exc:
+        if output is None or not isinstance(ref, Reference) or prefetched is not None:
+            raise  # (serve, which pulls what it checked, stands in for it itself)
+        digest = stand_in(ref, exc, local_store, selection=selection,
+                          signature_asked=verify_key is not None or verdict is None or verdict.signed)
+        if digest is None:
+            raise
+        say_stand_in(log, exc, f"writing {digest} into {output}")
+        return _from_store(ref, digest, local_store, Path(output), link, force, selection)
     transfer.verified_signatures = verified
     transfer.policy_verified = verdict.signed
+    return transfer
+
+
+def _from_store(ref: Reference, digest: str, local_store: LayoutStore, output: Path, link: bool, force: bool,
+                selection: LayerSelection) -> TransferResult:
+    """pull -o while the registry is down: the store's copy of `digest` (see stored_copy.stand_in)."""
+    with local_store.reading():
+        desc = local_store.resolve(ref.with_digest(digest))
+        files = _unpack(ref.with_digest(digest), output, local_store, link, force, selection, str(ref))
+    transfer = TransferResult(ref, desc, 0, 0, 0, output=output, files=files, from_store=True)
+    transfer.unchanged = sorted(getattr(files, "unchanged", ()))
     return transfer
 
 

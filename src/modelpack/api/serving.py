@@ -16,10 +16,12 @@ from modelpack.api.catalog import resolve
 from modelpack.api.core import inspect, inspect_fetched, parse_reference, remote
 from modelpack.api.deploy import VERIFY_KEY
 from modelpack.api.pulling import pull, unpack
+from modelpack.api.stored_copy import say_stand_in, stand_in
 from modelpack.errors import (
     IntegrityError,
     InvalidReferenceError,
     NotFoundError,
+    RegistryError,
     TransportError,
     UntrustedContentError,
     UsageError,
@@ -30,7 +32,7 @@ from modelpack.oci import mediatypes as mt
 from modelpack.oci.jsontext import replace_surrogates
 from modelpack.oci.reference import Reference
 from modelpack.signatures.lookup import is_signature_tag
-from modelpack.signatures.policy import local_verdict, policy_verdict
+from modelpack.signatures.policy import SERVED, local_verdict, policy_verdict
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.prefetched import Prefetched
@@ -153,7 +155,7 @@ def serve_model(
         label = name or metadata.get("name") or path.resolve().name
     else:
         ref = _served_reference(source)
-        verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
+        verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy, SERVED)
         if verdict.digest is not None:
             ref = replace(ref, digest=verdict.digest)  # exactly what the policy verified
         checked = None
@@ -167,16 +169,15 @@ def serve_model(
             pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked,
                           signature_policy=verdict)
             digest = pulled.descriptor.digest
-        except TransportError as exc:
-            # A restart while the registry is down: a digest names its bytes, and the store verifies them as
-            # it unpacks, so the copy a pull left is the model (no signature was asked for; a pickle in it
-            # is refused below unless trusted, as from the registry).
-            if not (ref.digest and verify_key is None and not verdict.signed
-                    and (store or LayoutStore()).find(ref) is not None):
+        except (TransportError, RegistryError) as exc:
+            # A restart while the registry is down: the copy a pull left, verified, is the model a digest
+            # names (a pickle in it is refused below unless trusted, as from the registry).
+            stored_digest = stand_in(ref, exc, store or LayoutStore(),
+                                     signature_asked=verify_key is not None or verdict.signed)
+            if stored_digest is None:
                 raise
-            digest = ref.digest
-            logging.getLogger("modelpack.serve").warning(
-                "warning: %s; serving %s from the local store", exc, digest)
+            digest = stored_digest
+            say_stand_in(logging.getLogger("modelpack.serve"), exc, f"serving {digest}")
         metadata = inspect(ref.with_digest(digest), store=store).metadata
         workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
         try:  # the runtime holds the model in memory once loaded: the unpacked copy is not kept
@@ -238,7 +239,7 @@ def pin_served(source: str, options: ClientOptions | None = None,
         _refuse_checks_of_a_directory(None, signature_policy)
         return source
     ref = _served_reference(source)
-    verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy)
+    verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy, SERVED)
     if ref.digest:
         return source
     return str(replace(ref, digest=verdict.digest or resolve(ref, options=options).digest))

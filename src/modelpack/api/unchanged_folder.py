@@ -43,7 +43,6 @@ class FolderRecord:
     hashes: HashCache
     name: str
     fingerprint: str
-    code: str  # modelpack's code when the fingerprint was taken (see code_stamp)
     known: str | None = None  # what `packed_digest` found
 
     @classmethod
@@ -58,11 +57,10 @@ class FolderRecord:
         Returns:
             The record, to look up (`packed_digest`) and to keep (`remember`).
         """
-        code = code_stamp()
-        fingerprint = _fingerprint(planned, code)
+        fingerprint = _fingerprint(planned, code_stamp())
         if fingerprint is None:
             return None
-        return cls(hashes, f"folder {planned.path} as {planned.name}", fingerprint, code)
+        return cls(hashes, f"folder {planned.path} as {planned.name}", fingerprint)
 
     def packed_digest(self) -> str | None:
         """The manifest digest the folder packed to when it was last pushed as it is now; None if unknown."""
@@ -72,9 +70,10 @@ class FolderRecord:
 
     def remember(self, digest: str) -> None:
         """Keep `digest` as what the folder packs to (after a push of it succeeded); not written again when
-        kept already (a tag moved elsewhere, pushed back): a full cache's save costs ~50 ms. Nor when
-        modelpack's code changed during the push (an upgrade): `digest` may be what neither packs to."""
-        if digest == self.known or code_stamp() != self.code:
+        kept already (a tag moved elsewhere, pushed back): a full cache's save costs ~50 ms. (An upgrade of
+        modelpack during the push files it under the stamp of the code before it, which no later process has:
+        see code_stamp.)"""
+        if digest == self.known:
             return
         self.hashes.store(self.name, self.fingerprint, digest)
         self.hashes.save()

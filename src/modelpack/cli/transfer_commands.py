@@ -207,6 +207,8 @@ def _transfer_json(result: TransferResult) -> dict[str, object]:
         out["signatureTags"] = result.signature_tags
     if result.referrers:
         out["referrers"] = result.referrers
+    if result.from_store:
+        out["fromLocalStore"] = True
     return out
 
 
@@ -220,6 +222,9 @@ def _report(result: object, as_json: bool, verb: str) -> None:
         print_json(_transfer_json(result))
         return
     say_verified(result)
+    if result.from_store:  # the registry was down: nothing pulled (the warning said so), the files restored
+        click.echo(_restored(result.files, result.unchanged, result.output), err=True)
+        return
     mounted = f"; {result.mounted} mounted from another repository, not sent" if result.mounted else ""
     click.echo(f"{verb} {clean(ref)}: {plural(result.copied, 'blob')} ({human_size(result.bytes)}{mounted}), "
                f"{result.skipped} already present", err=True)

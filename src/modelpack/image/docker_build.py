@@ -14,7 +14,7 @@ from modelpack.image.serving import SERVE_COMMAND, SERVE_PORT
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.reference import Reference
 from modelpack.places import is_layout
-from modelpack.signatures.policy import PolicyVerdict, policy_verdict
+from modelpack.signatures.policy import NO_IMAGE, PolicyVerdict, policy_verdict
 
 SERVE_ENTRYPOINT = json.dumps(SERVE_COMMAND)  # the exec form
 
@@ -121,7 +121,7 @@ def checked_digest(ref: Reference, modelcar: bool, options: Any, verify_key: str
     from modelpack.oci.descriptor import parse_manifest
 
     repo = remote(ref, options, mirrors=True)
-    verdict = policy_verdict(ref, repo, signature_policy)
+    verdict = policy_verdict(ref, repo, signature_policy, NO_IMAGE)
     desc, data = repo.fetch_manifest(verdict.digest or ref.version)  # exactly what the policy verified
     node = parse_manifest(data)
     if verify_key is not None:

@@ -1,12 +1,16 @@
 """The entries of an image layer's tar, read as cheaply as its packing allows: what is in a (possibly
 GBs large) layer, for a check that needs the names and a few first bytes, not the files.
 
-- An uncompressed tar, from a registry that serves byte ranges: its headers only, each member's data
+- A layer the local store holds: read from there, hashed as it is read (verified against its digest).
+- A gzip or zstd tar cannot be seeked: it is streamed and decompressed, headers read and data dropped,
+  so it costs its (compressed) size in download; it is verified against its digest as it passes. So is an
+  uncompressed one of at most WHOLE_AT_MOST bytes (reading it by ranges would save little), and every one
+  when the caller asks for layers read whole (`LayerReading.whole`).
+- A larger uncompressed tar, from a registry that serves byte ranges: its headers only, each member's data
   skipped (the next header's offset follows from the member's size), through `RangedBlobFile`: a 5 GB
   layer of a few files costs a request and some KiB per file. Not verified against the digest (a part of
-  a blob cannot be): the headers are what the registry served.
-- A gzip or zstd tar cannot be seeked: it is streamed and decompressed, headers read and data dropped,
-  so it costs its (compressed) size in download; it is verified against its digest as it passes.
+  a blob cannot be): the headers are what the registry served, which may not be what it serves a pod that
+  pulls the layer whole. Such layers are listed (`LayerReading.ranged`), for the caller to say so.
 - An uncompressed tar from a registry that does not serve ranges (it answered the first with the whole
   blob, closed unread): streamed like a compressed one when it is at most STREAM_AT_MOST bytes; a larger
   one raises CostlyLayer (as do more range requests than the caller allows), for the caller to decide.
@@ -20,7 +24,8 @@ from __future__ import annotations
 import posixpath
 import tarfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from modelpack.archives import ArchiveLimits, _corrupt_stream_refused, _packing
 from modelpack.compression import decompressing
@@ -36,6 +41,7 @@ from modelpack.store.target import BlobReader, SpanReader
 from modelpack.streams import ByteStream
 
 STREAM_AT_MOST = 64 * 1024 * 1024
+WHOLE_AT_MOST = 16 * 1024 * 1024  # (a ranged read of a tar of small files fetches about its size anyway)
 
 # Whether a member's first bytes are wanted (its normalized name, relative to /, and its header).
 WantsHead = Callable[[str, tarfile.TarInfo], bool]
@@ -45,7 +51,32 @@ class CostlyLayer(Exception):
     """A layer's entries could be read only by downloading much more of it than its headers."""
 
 
-def layer_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, requests: Requests,
+class LocalBlobs(BlobReader, Protocol):
+    def has_blob(self, desc: Descriptor) -> bool: ...
+
+    def verify_blob(self, desc: Descriptor) -> None:
+        """Hash the blob; a corrupt one is removed and IntegrityError raised."""
+
+
+@dataclass
+class LayerReading:
+    """How the layers of one image are read, and which were read by ranges.
+
+    Attributes:
+        requests: the range requests the headers of all of them may take.
+        whole: read every layer whole, verified against its digest, never by ranges.
+        local: where a layer is read from (verified) when it holds it, instead of the registry.
+        ranged: the layers read by their headers through ranges: what the check saw of them is not bound
+            to their digests.
+    """
+
+    requests: Requests
+    whole: bool = False
+    local: LocalBlobs | None = None
+    ranged: list[Descriptor] = field(default_factory=list)
+
+
+def layer_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, reading: LayerReading,
                   wants_head: WantsHead, head_bytes: int) -> Iterator[tuple[str, tarfile.TarInfo, bytes]]:
     """Each entry of a layer's tar: its normalized name (relative to /), its header, and its first
     `head_bytes` bytes where `wants_head` asks (else b"").
@@ -54,7 +85,7 @@ def layer_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, re
         repo: where the layer is.
         layer: the layer.
         limits: entry count and size caps.
-        requests: the range requests its headers may take (shared by the layers of one image).
+        reading: how (shared by the layers of one image); a layer read by ranges is added to its `ranged`.
         wants_head: whether an entry's first bytes are wanted.
         head_bytes: how many.
 
@@ -63,27 +94,31 @@ def layer_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, re
 
     Raises:
         CostlyLayer: an uncompressed layer the registry will not serve in ranges is over STREAM_AT_MOST
-            bytes, or reading its headers would take more range requests than `requests` allows.
+            bytes (unless read whole), or reading its headers would take more range requests than allowed.
         IntegrityError: the layer is not a readable tar, crosses a limit, revisits a header, has a header
             Python and a container runtime read differently (see tar_agreement), or (streamed) does not
             match its digest.
         TransportError, RegistryError: from the registry (a range answered short, again and again).
     """
     try:
-        yield from _read_entries(repo, layer, limits, requests, wants_head, head_bytes)
+        yield from _read_entries(repo, layer, limits, reading, wants_head, head_bytes)
     except Disagreement as exc:
         raise IntegrityError(f"refused layer {layer.digest}: {exc}") from None
 
 
-def _read_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, requests: Requests,
+def _read_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, reading: LayerReading,
                   wants_head: WantsHead, head_bytes: int) -> Iterator[tuple[str, tarfile.TarInfo, bytes]]:
     parsed = mt.parse_layer_media_type(layer.media_type)
     packing = parsed[1] if parsed else _packing(layer.media_type)
-    try:
-        if packing == "tar" and isinstance(repo, SpanReader):
+    local = reading.local
+    if local is not None and _verified_locally(local, layer):
+        repo = local  # (and hashed again as it is read, below)
+    elif packing == "tar" and isinstance(repo, SpanReader) and not reading.whole and layer.size > WHOLE_AT_MOST:
+        span = repo
+        try:
             try:
-                ranged = RangedBlobFile(lambda start, end: repo.open_blob_range(layer, start, end), layer.size,
-                                        requests)
+                ranged = RangedBlobFile(lambda start, end: span.open_blob_range(layer, start, end), layer.size,
+                                        reading.requests)
                 with _corrupt_stream_refused(layer):
                     # (reads the first header: a registry that ignores ranges says so here, before any entry)
                     tar = tarfile.open(fileobj=ranged, mode="r:", tarinfo=AgreedTarInfo)  # noqa: SIM115 - closed by _entries
@@ -92,10 +127,11 @@ def _read_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, re
                     raise CostlyLayer(f"{_named(layer)} would be downloaded whole (its registry does not serve "
                                       f"byte ranges: {exc})") from None
             else:
+                reading.ranged.append(layer)
                 yield from _entries(tar, layer, limits, wants_head, head_bytes)
                 return
-    except TooManyRequests as exc:
-        raise CostlyLayer(f"reading the headers of {_named(layer)} would take {exc}") from None
+        except TooManyRequests as exc:
+            raise CostlyLayer(f"reading the headers of {_named(layer)} would take {exc}") from None
     with repo.open_blob(layer) as blob:
         verified = _Verified(blob, layer)
         with _corrupt_stream_refused(layer):
@@ -124,6 +160,17 @@ def _entries(tar: tarfile.TarFile, layer: Descriptor, limits: ArchiveLimits, wan
                 reader = tar.extractfile(member)
                 head = reader.read(head_bytes) if reader is not None else b""
             yield name, member, head
+
+
+def _verified_locally(local: LocalBlobs, layer: Descriptor) -> bool:
+    """Whether `local` holds the layer, intact (a corrupt copy is removed: the registry's is read)."""
+    if not local.has_blob(layer):
+        return False
+    try:
+        local.verify_blob(layer)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _named(layer: Descriptor) -> str:

@@ -10,19 +10,21 @@ its `.wh..wh..opq` empties that directory of what the layers below put there. Ea
 
 from __future__ import annotations
 
+import logging
 import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelpack.advice import compose, setting
+from modelpack.advice import WHOLE_LAYERS, compose, setting
 from modelpack.archives import ArchiveLimits
 from modelpack.errors import IntegrityError, UntrustedContentError
-from modelpack.image.layer_entries import CostlyLayer, layer_entries
+from modelpack.image.layer_entries import CostlyLayer, LayerReading, LocalBlobs, layer_entries
 from modelpack.image.modelcar import SNIFF_BYTES, SNIFFED_SUFFIXES, refuse_unverified_pickles
 from modelpack.image.root_path import landing
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.space import size_text
 from modelpack.store.blob_file import Requests
 from modelpack.store.target import Storage
 
@@ -50,6 +52,7 @@ class ModelcarFiles:
     files: dict[str, Path] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     links: list[str] = field(default_factory=list)
+    ranged: list[Descriptor] = field(default_factory=list)  # layers read by ranges: not bound to their digests
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,8 @@ class _Changes:
     elsewhere: list[str] = field(default_factory=list)  # its files and links outside /models, as named
 
 
-def modelcar_files(repo: Storage, node: Manifest | Index, folder: Path,
-                   limits: ArchiveLimits | None = None) -> ModelcarFiles:
+def modelcar_files(repo: Storage, node: Manifest | Index, folder: Path, limits: ArchiveLimits | None = None,
+                   *, whole: bool = False, local: LocalBlobs | None = None) -> ModelcarFiles:
     """The files under /models in the final filesystem of the image (of an index: of each platform's
     image, together).
 
@@ -83,9 +86,11 @@ def modelcar_files(repo: Storage, node: Manifest | Index, folder: Path,
         node: the image's manifest or index.
         folder: where the heads of `.bin` files are written.
         limits: entry count and size caps per layer (default: from the environment).
+        whole: read every layer whole, verified against its digest (see `LayerReading`).
+        local: the local store: a layer it holds is read from it, verified.
 
     Returns:
-        The files and links found.
+        The files and links found, and the layers read by ranges.
 
     Raises:
         CostlyLayer: a layer could be read only by downloading it whole (see `layer_entries`).
@@ -93,7 +98,7 @@ def modelcar_files(repo: Storage, node: Manifest | Index, folder: Path,
             platforms.
     """
     limits = limits or ArchiveLimits.from_env()
-    requests = Requests(MAX_REQUESTS)
+    reading = LayerReading(Requests(MAX_REQUESTS), whole, local)
     read: dict[str, _Changes] = {}
     found = ModelcarFiles()
     for layers in _images(repo, node):
@@ -102,7 +107,7 @@ def modelcar_files(repo: Storage, node: Manifest | Index, folder: Path,
             if layer.digest not in read:
                 if len(read) >= MAX_LAYERS:
                     raise IntegrityError(f"refused image: more than {MAX_LAYERS} layers")
-                read[layer.digest] = _read_layer(repo, layer, limits, requests, folder / f"{len(read)}-")
+                read[layer.digest] = _read_layer(repo, layer, limits, reading, folder / f"{len(read)}-")
             tree.stack(read[layer.digest])
         found.links += _through_links([read[layer.digest] for layer in layers])
         for path, entry in tree.entries.items():
@@ -112,10 +117,12 @@ def modelcar_files(repo: Storage, node: Manifest | Index, folder: Path,
                 relative = path[len(ROOT) + 1:]
                 found.files[relative], found.sizes[relative] = entry.head, entry.size
     found.links = sorted(set(found.links))
+    found.ranged = reading.ranged
     return found
 
 
-def refuse_unverified_modelcar(repo: Storage, node: Manifest | Index, image: str) -> None:
+def refuse_unverified_modelcar(repo: Storage, node: Manifest | Index, image: str, *, whole: bool = False,
+                               local: LocalBlobs | None = None) -> None:
     """Refuse a modelcar whose /models holds a file a KServe runtime unpickles (or a link, which may lead
     to one), as `build-image --modelcar` refuses such a model: for when no signature vouches for it.
 
@@ -123,6 +130,11 @@ def refuse_unverified_modelcar(repo: Storage, node: Manifest | Index, image: str
         repo: the image's repository.
         node: the image's manifest or index.
         image: the image's reference, for the message.
+        whole: read every layer whole, verified against its digest (default: a large uncompressed one by
+            its tar headers, through byte ranges; see `layer_entries`).
+        local: the local store, whose verified copy of a layer is read instead of the registry's.
+
+    A layer read by ranges is named in a warning: what the check saw of it is not bound to its digest.
 
     Raises:
         UntrustedContentError: such a file or link is there, or a layer could be checked only by
@@ -132,20 +144,27 @@ def refuse_unverified_modelcar(repo: Storage, node: Manifest | Index, image: str
     doing = f"write an InferenceService of {image}"
     with tempfile.TemporaryDirectory(prefix="modelpack-modelcar-") as folder:
         try:
-            found = modelcar_files(repo, node, Path(folder))
+            found = modelcar_files(repo, node, Path(folder), whole=whole, local=local)
         except CostlyLayer as exc:
             raise UntrustedContentError(
                 f"refusing to {doing}: to check its /models for pickles, {exc}", advice=compose(
-                    "pass {} to verify it, or {} to write it anyway", setting("verify_key=KEY", "--verify-key KEY"),
+                    "pass {} to verify it, {} to download its layers whole and check them, or {} to write it "
+                    "anyway", setting("verify_key=KEY", "--verify-key KEY"), WHOLE_LAYERS,
                     setting("trust_unverified_pickle=True", "--trust-unverified-pickle"))) from None
         refuse_unverified_pickles(found.files, image, found.sizes, links=found.links, doing=doing)
+    if found.ranged:  # (the pod pulls each layer whole and checks its digest; these bytes were not)
+        logging.getLogger("modelpack.deploy").warning(compose(
+            f"{image}'s /models was checked for pickles by the tar headers of {len(found.ranged)} uncompressed "
+            f"layer(s) ({size_text(sum(layer.size for layer in found.ranged))}), read by HTTP ranges: not bound to "
+            "the layers' digests, so a registry could serve a pod other bytes; {} downloads them whole and "
+            "verifies them", WHOLE_LAYERS))
 
 
 def _under_root(path: str) -> bool:
     return path == ROOT or path.startswith(ROOT + "/")
 
 
-def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, requests: Requests,
+def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading: LayerReading,
                 heads: Path) -> _Changes:
     """The layer's changes at or under /models; the heads of its `.bin` files saved as `heads`N.head."""
 
@@ -153,7 +172,7 @@ def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, request
         return _under_root(name) and name.lower().endswith(SNIFFED_SUFFIXES)
 
     changes = _Changes()
-    for name, member, head in layer_entries(repo, layer, limits, requests, wants_head, SNIFF_BYTES):
+    for name, member, head in layer_entries(repo, layer, limits, reading, wants_head, SNIFF_BYTES):
         parent, _, base = name.rpartition("/")
         if base == _OPAQUE:
             if parent == "" or _under_root(parent):

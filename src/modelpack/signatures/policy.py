@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelpack.errors import UsageError
+from modelpack.advice import Wording
+from modelpack.errors import UsageError, VerificationError, add_context
 from modelpack.files import read_capped
 from modelpack.oci.reference import Reference
 from modelpack.signatures.policy_identity import IDENTITY_TYPES, SignedIdentity, normalized, parse_identity
@@ -36,6 +39,7 @@ SYSTEM_POLICY = Path("/etc/containers/policy.json")
 USER_POLICY = Path(".config/containers/policy.json")  # below $HOME, as containers/image looks
 MAX_POLICY_BYTES = 1 << 20  # real files are a few KiB
 MAX_KEYS = 64
+FIX = "fix it (see containers-policy.json(5))"
 
 ACCEPT, REJECT, SIGSTORE = "insecureAcceptAnything", "reject", "sigstoreSigned"
 _KEY_FIELDS = ("keyPath", "keyPaths", "keyData", "keyDatas")
@@ -104,7 +108,13 @@ class PolicyVerdict:
         return self.digest is not None
 
 
-def policy_verdict(ref: object, src: Storage, signature_policy: str | Path | PolicyVerdict | None) -> PolicyVerdict:
+# What a command the policy refuses did not do, the last words of its refusal (see `saying_undone`).
+PULLED, SERVED = "nothing was pulled", "nothing was served"
+NO_IMAGE, NO_YAML = "no image was built", "no YAML was written"
+
+
+def policy_verdict(ref: object, src: Storage, signature_policy: str | Path | PolicyVerdict | None,
+                   undone: str = PULLED) -> PolicyVerdict:
     """The signature policy's verdict on pulling `ref` from `src`.
 
     Args:
@@ -113,6 +123,7 @@ def policy_verdict(ref: object, src: Storage, signature_policy: str | Path | Pol
         src: where it is read, with its mirrors.
         signature_policy: an explicit policy file (default: the one in effect, see `policy_file`), or a
             verdict already reached, returned as it is.
+        undone: what the asking command did not do, said at the end of a refusal (`no YAML was written`).
 
     Returns:
         The verdict (empty when there is no policy).
@@ -126,19 +137,32 @@ def policy_verdict(ref: object, src: Storage, signature_policy: str | Path | Pol
     from modelpack.places import LayoutReference
 
     if isinstance(ref, LayoutReference):  # a policy named is never ignored, nor the machine's applied to files
-        return local_verdict(str(ref), signature_policy, layout=True)
-    loaded = load(signature_policy)
-    if loaded is None or not isinstance(ref, Reference):
-        return PolicyVerdict()
-    scope, requirements = loaded.requirements_for(ref)
-    if all(requirement.type == ACCEPT for requirement in requirements):  # the usual system default
-        return PolicyVerdict(loaded.source, scope)
-    from modelpack.signatures.policy_check import enforce  # (cryptography: only when a signature may be needed)
+        return local_verdict(str(ref), signature_policy, layout=True, undone=undone)
+    with saying_undone(undone):
+        loaded = load(signature_policy)
+        if loaded is None or not isinstance(ref, Reference):
+            return PolicyVerdict()
+        scope, requirements = loaded.requirements_for(ref)
+        if all(requirement.type == ACCEPT for requirement in requirements):  # the usual system default
+            return PolicyVerdict(loaded.source, scope)
+        from modelpack.signatures.policy_check import enforce  # (cryptography: only if a signature may be needed)
 
-    return enforce(loaded, ref, src)
+        return enforce(loaded, ref, src)
 
 
-def local_verdict(what: str, signature_policy: str | Path | None, *, layout: bool = False) -> PolicyVerdict:
+@contextlib.contextmanager
+def saying_undone(undone: str) -> Iterator[None]:
+    """A refusal by the policy, or a policy that cannot be read, raised inside ends saying `undone`: what the
+    command did not do (`nothing was served`, `no image was built`), in each command's own words."""
+    try:
+        yield
+    except (VerificationError, PolicyError) as exc:
+        add_context(exc, undone)
+        raise
+
+
+def local_verdict(what: str, signature_policy: str | Path | None, *, layout: bool = False,
+                  undone: str = SERVED) -> PolicyVerdict:
     """The verdict on using a model no registry names: one of the local store (`serve iris:1.0`), or with
     `layout`, an OCI layout pulled (`pull oci:DIR -o OUT`).
 
@@ -152,6 +176,7 @@ def local_verdict(what: str, signature_policy: str | Path | None, *, layout: boo
         what: the model, as the user named it.
         signature_policy: the explicit policy file, if any.
         layout: the model is an OCI layout being pulled, not a stored one being served.
+        undone: what the asking command did not do, said at the end of a refusal.
 
     Returns:
         The verdict (empty when no policy was named; never `signed`).
@@ -160,28 +185,30 @@ def local_verdict(what: str, signature_policy: str | Path | None, *, layout: boo
         VerificationError: the policy's default rejects the model or requires a signature.
         PolicyError: the policy file cannot be read or parsed.
     """
-    from modelpack.advice import compose, setting
-    from modelpack.errors import VerificationError
-
     if not (signature_policy or os.environ.get(ENV)):
         return PolicyVerdict()
-    loaded = load(signature_policy)
+    with saying_undone(undone):
+        return _local_verdict(what, load(signature_policy), layout)
+
+
+def _local_verdict(what: str, loaded: Policy | None, layout: bool) -> PolicyVerdict:
+    from modelpack.advice import compose, setting
+
     if loaded is None:  # pragma: no cover - a named file either loads or raises
         return PolicyVerdict()
     where = f"signature policy {loaded.source} (scope default)"
-    done = "nothing was pulled" if layout else "nothing was served"
     if any(requirement.type == REJECT for requirement in loaded.default):
-        raise VerificationError(f"{what} is rejected by {where}: {done}")
+        raise VerificationError(f"{what} is rejected by {where}")
     if all(requirement.type == ACCEPT for requirement in loaded.default):
         return PolicyVerdict(loaded.source, "default")
     if layout:
         raise VerificationError(f"{what} is an OCI layout and {where} requires a signature, which modelpack checks "
-                                f"against a registry's reference only: {done}", advice=compose(
+                                f"against a registry's reference only", advice=compose(
                                     "check the layout's own signatures with a key instead: {}", setting(
                                         "pull('oci:DIR', output=OUT, verify_key=KEY)",
                                         "modelpack pull oci:DIR -o OUT --verify-key KEY")))
     raise VerificationError(f"{what} is in the local store only and {where} requires a signature, which is read "
-                            f"from a registry: {done}", advice=compose(
+                            f"from a registry", advice=compose(
                                 "serve the registry's reference under that policy: {}", setting(
                                     "serve_model('REGISTRY/REPOSITORY:TAG', signature_policy=FILE)",
                                     "modelpack serve REGISTRY/REPOSITORY:TAG --signature-policy FILE")))
@@ -221,7 +248,7 @@ def policy_file(explicit: str | Path | None = None) -> Path | None:
         path = Path(named)
         if not path.exists():
             origin = "--signature-policy" if explicit else ENV
-            raise PolicyError(f"signature policy {path} ({origin}) does not exist: nothing was pulled")
+            raise PolicyError(f"signature policy {path} ({origin}) does not exist")
         return path
     user = Path.home() / USER_POLICY
     for path in (user, SYSTEM_POLICY):
@@ -240,13 +267,13 @@ def load(explicit: str | Path | None = None) -> Policy | None:
     if path is None:
         return None
     if not path.is_file():  # a FIFO would block the read; a directory is no policy
-        raise PolicyError(f"signature policy {path} is not a regular file; nothing was pulled")
+        raise PolicyError(f"signature policy {path} is not a regular file")
     try:
         data = read_capped(path, MAX_POLICY_BYTES)
     except OSError as exc:
-        raise PolicyError(f"cannot read signature policy {path}: {exc.strerror}; nothing was pulled") from None
+        raise PolicyError(f"cannot read signature policy {path}: {exc.strerror}") from None
     if data is None:
-        raise PolicyError(f"signature policy {path} is over {MAX_POLICY_BYTES} bytes; nothing was pulled")
+        raise PolicyError(f"signature policy {path} is over {MAX_POLICY_BYTES} bytes")
     return parse(data, str(path))
 
 
@@ -277,8 +304,8 @@ def parse(data: bytes, source: str) -> Policy:
         PolicyError: not JSON, or a field that is unknown, duplicated, missing or of the wrong shape.
     """
     def fail(reason: str) -> PolicyError:
-        return PolicyError(f"signature policy {source} is invalid: {reason}; fix it (see containers-policy.json(5))"
-                           " - nothing was pulled")
+        return PolicyError(f"signature policy {source} is invalid: {reason}",
+                           advice=Wording(FIX, FIX))  # (after what the command did not do: see saying_undone)
 
     try:
         body = json.loads(data.decode(), object_pairs_hook=_unique, parse_constant=_not_json)

@@ -60,10 +60,9 @@ def enforce(policy: Policy | None, ref: Reference, repo: Storage) -> PolicyVerdi
     where = f"signature policy {policy.source} (scope {scope!r})"
     for requirement in requirements:
         if requirement.type == REJECT:
-            raise VerificationError(f"{ref} is rejected by {where}: nothing was pulled")
+            raise VerificationError(f"{ref} is rejected by {where}")
         if requirement.unsupported:
-            raise VerificationError(f"{ref} cannot be checked: {where} requires {requirement.unsupported}; "
-                                    "nothing was pulled")
+            raise VerificationError(f"{ref} cannot be checked: {where} requires {requirement.unsupported}")
     signing = [r for r in requirements if r.type != ACCEPT]
     if not signing:
         return PolicyVerdict(policy.source, scope)
@@ -83,7 +82,7 @@ def _unmet(requirement: Requirement, ref: Reference, digest: str, repo: Storage,
         keys = [public_key_from_pem(data, name) if data is not None else load_public_key(Path(name))
                 for name, data in requirement.keys]
     except KeyFileError as exc:
-        raise PolicyError(f"signature policy {source}: {exc}; nothing was pulled") from None
+        raise PolicyError(f"signature policy {source}: {exc}") from None
     reasons: list[str] = []
     tag = fallback_tag(digest) + ".sig"
     layers = legacy_layers(repo, tag, SIMPLE_SIGNING, reasons)
