@@ -205,6 +205,9 @@ def test_declared_sizes_that_cannot_fit_are_refused_before_writing(registry: Reg
     assert "not enough free space" in result.err and "909.5 TiB" in result.err and "available" in result.err
     assert len(result.err.strip().splitlines()) == 1
     store = LayoutStore()
+    # Where, and the fix, as a disk found full while writing says them (it named neither).
+    assert result.err.endswith(f"available (the local store MODELPACK_HOME={store.root}): free space there, or "
+                               "write elsewhere (set MODELPACK_HOME to move the store)\n"), result.err
     assert not list(store.blobs.rglob("*/*")) and not list(store.ingest_dir.glob("*"))
 
 
@@ -230,6 +233,8 @@ def test_pull_o_that_cannot_fit_is_refused_before_a_byte_is_received(registry: R
     _publish(ref, [(desc.replace(size=int(shutil.disk_usage(tmp_path).free * 1.5)), data)])
     refused = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"))
     assert refused.code == 1 and "not enough free space" in refused.err, refused.err
+    assert refused.err.endswith("available: free space there, or write elsewhere (give -o a folder on another "
+                                "filesystem)\n"), refused.err  # (not MODELPACK_HOME: the store takes none of it)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 

@@ -215,13 +215,32 @@ def test_k8s_image_volume_refuses_a_model_as_serving_image(registry: Registry, t
     assert "is a ModelPack model (media type " in run.err and "an artifact of type" not in run.err
 
 
-def test_k8s_image_volume_refuses_a_modelcar_as_serving_image(registry: Registry, tmp_path: Path) -> None:
-    # A modelcar holds a model and runs no server: the YAML was written, its pod would never serve.
+def modelcar(registry: Registry, tmp_path: Path) -> tuple[str, str, str]:
+    """A model, a base with `sh` and a modelcar built from both: their references."""
     model = push_model(registry, tmp_path)
     base = registry.repo("base") + ":1"
     push_base(base, ("amd64",))
     car = registry.repo("car") + ":1"
     assert build(model, car, "--base", base, "--modelcar").code == 0
+    return model, base, car
+
+
+def test_k8s_deployment_refuses_a_modelcar(registry: Registry, tmp_path: Path) -> None:
+    # A modelcar's command is `sleep`: a Deployment of it was written, and its pod never passed a probe.
+    model, _, car = modelcar(registry, tmp_path)
+    run = modelpack("k8s", car, "--plain-http")
+    assert (run.code, run.out) == (2, "") and one_line(run.err), run.err
+    assert f"{car} is a modelcar (built with --modelcar): it holds a model and runs no server" in run.err
+    # The ways out: KServe, which mounts a modelcar, or a serving image of the model it was built from.
+    assert "deploy it with --kind kserve" in run.err
+    assert f"`modelpack build-image {model.rsplit(':', 1)[0]}@sha256:" in run.err
+    # The kind that takes a modelcar still does.
+    assert modelpack("k8s", "--kind", "kserve", car, "--model-format", "sklearn", "--plain-http").code == 0
+
+
+def test_k8s_image_volume_refuses_a_modelcar_as_serving_image(registry: Registry, tmp_path: Path) -> None:
+    # A modelcar holds a model and runs no server: the YAML was written, its pod would never serve.
+    model, base, car = modelcar(registry, tmp_path)
     run = modelpack("k8s", "--kind", "image-volume", "--serving-image", car, model, "--plain-http")
     assert (run.code, run.out) == (2, "") and one_line(run.err), run.err
     assert f"--serving-image {car} is a modelcar (built with --modelcar): it holds a model and runs no server" \

@@ -62,3 +62,19 @@ def test_nothing_near_names_nothing_and_a_probe_lists_no_tags(proxy: FaultProxy,
     assert run.code == 0, run.err
     assert [line for line, status in proxy.log if status == 404 and "/manifests/sha256-" in line]  # probed
     assert proxy.requests("GET", "/tags/list") == []
+
+
+def test_a_typod_repository_is_said_as_the_repository(proxy: FaultProxy, tmp_path: Path) -> None:
+    # `team/irs:1.0.0` said "manifest ... not found; `modelpack ls HOST/team/irs` lists its versions", and that
+    # command then said the repository is not there: the tag list the suggestion asks for already knows it.
+    repo = f"{proxy.host}/t/near-{tmp_path.name[-12:].lower()}"
+    _versions(repo, tmp_path)
+    typo = repo[:-1]
+    for command in (("pull", "-o", str(tmp_path / "out")), ("inspect", "--remote")):
+        run = modelpack(*command, f"{typo}:1.0.0", "--plain-http")
+        assert (run.code, run.out) == (3, ""), run.err
+        assert run.err == (f"error: repository {typo.split('/', 1)[1]} not found on {proxy.host}; "
+                           f"`modelpack ls {proxy.host}` lists its repositories\n")
+    assert not (tmp_path / "out").exists()
+    # A repository that is there still names its nearest tag.
+    assert "did you mean 1.0.0 or 1.0.1?" in modelpack("resolve", f"{repo}:1.0.O", "--plain-http").err

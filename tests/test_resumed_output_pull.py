@@ -38,7 +38,7 @@ def test_a_stopped_pull_into_a_folder_is_resumed_where_it_stopped(
         (out / "notes.txt").write_text("mine\n")
         args.append("--force")
     partial = _kept_folder(out, merge) / f"{digest}.partial"
-    kept = _stop_mid_weight(proxy, ref, digest, partial, sig, *args)
+    kept, _ = _stop_mid_weight(proxy, ref, digest, partial, sig, *args)
     assert kept > 0
     proxy.clear()
 

@@ -17,6 +17,7 @@ import pytest
 
 from fault_proxy import Fault, FaultProxy
 from helpers import modelpack, push_weight
+from modelpack.space import size_text
 from modelpack.store.resumable_ingest import RESUME_MIN_BYTES
 from registry_process import Registry
 from test_concurrent_pulls import _wait_for
@@ -27,8 +28,9 @@ HELD_AT = 20_000_000  # the proxy sends this much of the weight, then holds the 
 
 
 def _stop_mid_weight(proxy: FaultProxy, ref: str, digest: str, partial: Path, sig: signal.Signals,
-                     *args: str) -> int:
-    """Start a pull of `ref` (`args`), stop it with `sig` once the weight is part-received; the bytes it kept."""
+                     *args: str) -> tuple[int, str]:
+    """Start a pull of `ref` (`args`), stop it with `sig` once the weight is part-received; the bytes it kept,
+    and what it said on stderr."""
     stall = Fault(f"GET .*/blobs/sha256:{digest}", times=1, stall_after=HELD_AT)
     proxy.faults.append(stall)
     process = subprocess.Popen([sys.executable, "-m", "modelpack", "pull", "--plain-http", ref, *args],
@@ -42,7 +44,7 @@ def _stop_mid_weight(proxy: FaultProxy, ref: str, digest: str, partial: Path, si
     finally:
         stall.release.set()
     assert process.returncode == (-9 if sig == signal.SIGKILL else 130), err
-    return partial.stat().st_size
+    return partial.stat().st_size, err
 
 
 def pull_again_asks_only_the_rest(proxy: FaultProxy, ref: str, digest: str, kept: int, *args: str) -> None:
@@ -65,8 +67,12 @@ def test_a_stopped_pull_is_resumed_where_it_stopped(registry: Registry, proxy: F
     ref, weight, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     partial = modelpack_home / "ingest" / f"{digest}.partial"
     args = ("-o", str(tmp_path / "out"), "--keep") if output else ()
-    kept = _stop_mid_weight(proxy, ref, digest, partial, sig, *args)
+    kept, err = _stop_mid_weight(proxy, ref, digest, partial, sig, *args)
     assert HELD_AT - 1024 * 1024 <= kept <= HELD_AT
+    if sig == signal.SIGINT:  # said (it was not: only `error: interrupted`), as a stopped `pull -o` says of its folder
+        assert err == (f"warning: kept {size_text(kept)} of unfinished downloads in the local store "
+                       f"({partial.parent}): the same pull resumes them (`modelpack store gc` removes them)\n"
+                       "error: interrupted\n")
     proxy.clear()
 
     pull_again_asks_only_the_rest(proxy, ref, digest, kept, *args)
@@ -82,7 +88,7 @@ def test_damaged_kept_bytes_are_caught_and_the_blob_fetched_whole(registry: Regi
                                                                    tmp_path: Path, modelpack_home: Path) -> None:
     ref, weight, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     partial = modelpack_home / "ingest" / f"{digest}.partial"
-    kept = _stop_mid_weight(proxy, ref, digest, partial, signal.SIGKILL)
+    kept, _ = _stop_mid_weight(proxy, ref, digest, partial, signal.SIGKILL)
     with open(partial, "r+b") as f:  # a byte of what was kept goes bad (a crash, a disk, a hand)
         f.seek(kept // 2)
         byte = f.read(1)
@@ -103,7 +109,7 @@ def test_store_gc_removes_a_download_nobody_resumed(registry: Registry, proxy: F
                                                     modelpack_home: Path) -> None:
     ref, _, digest = push_weight(_repo(registry, proxy), tmp_path, WEIGHT)
     partial = modelpack_home / "ingest" / f"{digest}.partial"
-    kept = _stop_mid_weight(proxy, ref, digest, partial, signal.SIGKILL)
+    kept, _ = _stop_mid_weight(proxy, ref, digest, partial, signal.SIGKILL)
     gc = modelpack("store", "gc", "--json")
     assert gc.code == 0, gc.err
     assert not partial.exists()

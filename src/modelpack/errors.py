@@ -135,7 +135,10 @@ class VerificationError(ModelpackError):
 
 
 class InsufficientSpaceError(ModelpackError):
-    """The declared sizes of what is to be written exceed the free space; refused before writing."""
+    """The declared sizes of what is to be written exceed the free space; refused before writing. `place`:
+    the folder whose filesystem is short (the CLI names the fix for it: MODELPACK_HOME or `-o`)."""
+
+    place: str | None = None
 
 
 class UnsupportedArtifactError(ModelpackError):

@@ -27,21 +27,23 @@ def require_space(needs: Iterable[tuple[Path, int]]) -> None:
         OSError: the place is on a read-only filesystem (EROFS) or in a folder this user cannot write in
             (EACCES): that, not its free space, is what stops the write.
     """
-    totals: dict[int, tuple[Path, int]] = {}
+    totals: dict[int, tuple[Path, Path, int]] = {}  # device: (its first place's existing parent, the place, bytes)
     for path, size in needs:
         if size <= 0:
             continue
         anchor = _existing(Path(path).absolute())
         device = os.stat(anchor).st_dev
-        first, total = totals.get(device, (anchor, 0))
-        totals[device] = (first, total + size)
-    for anchor, total in totals.values():
+        first, place, total = totals.get(device, (anchor, Path(path).absolute(), 0))
+        totals[device] = (first, place, total + size)
+    for anchor, place, total in totals.values():
         if not _can_judge(anchor):
             continue  # a virtual filesystem reports no size: its first write says what it allows
         free = shutil.disk_usage(anchor).free
         if total > free:
-            raise InsufficientSpaceError(f"not enough free space on {anchor}: {size_text(total)} needed, "
-                                         f"{size_text(free)} available")
+            short = InsufficientSpaceError(f"not enough free space on {anchor}: {size_text(total)} needed, "
+                                           f"{size_text(free)} available")
+            short.place = str(place)
+            raise short
 
 
 def _can_judge(anchor: Path) -> bool:

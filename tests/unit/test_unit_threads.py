@@ -43,3 +43,26 @@ def test_result_of_gives_what_the_future_gives_after_waking_meanwhile() -> None:
     failed.set_exception(OSError("cut"))
     with pytest.raises(OSError, match="cut"):
         result_of(failed)
+
+
+def test_map_in_workers_tells_a_long_item_to_stop_at_the_first_failure() -> None:
+    # A worker on a large file (pack hashing 50 GB) went on to its end after another file failed or a
+    # Ctrl-C: the call returned, and the command exited, only then. `stop` lets it end within its item.
+    import threading
+
+    import pytest
+
+    from modelpack.threads import map_in_workers
+
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def work(item: str) -> str:
+        if item == "bad":
+            raise OSError("unreadable")
+        seen.append("stopped" if stop.wait(30) else "ran to its end")  # (the long item: 30 s of it at most)
+        return item
+
+    with pytest.raises(OSError, match="unreadable"):
+        map_in_workers(work, ["long", "bad"], 2, "t", stop=stop)
+    assert seen == ["stopped"]

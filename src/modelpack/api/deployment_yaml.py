@@ -179,6 +179,10 @@ def kubernetes(
                 "build a serving image with {} and pass IMAGE, or mount the artifact with {} {} ({} takes an image "
                 "built with {})", _build_image(reference), _given("kind", "image-volume"),
                 _named("serving_image", "IMAGE"), _given("kind", "kserve"), setting("modelcar=True", "--modelcar")))
+        # (its pod would run the modelcar's `sleep` and never answer the probes on 8080)
+        _refuse_modelcar(node, str(reference), compose("deploy it with {}, or build a serving image with {} and pass "
+                                                       "it", _given("kind", "kserve"),
+                                                       _build_image(built_from(node) or "MODEL")))
         return k8s.render([k8s.deployment(where, pinned, cpu, memory), k8s.service(where)])
     if kind == "kserve":
         if not is_container_image(node):
@@ -254,13 +258,22 @@ def _check_server(server_ref: Reference, server_pinned: str, server_node: Manife
     """A modelcar given as the serving image is refused (it holds a model and runs no server: a pod would
     fail on `modelpack serve`). Returns the image's (first platform's) config, which says what else it lacks
     (`serving_check`), or None when it has none to read."""
+    _refuse_modelcar(server_node, _named("serving_image", str(serving_image)),
+                     compose("build a serving image with {} and pass it", _build_image(reference)))
+    return _image_config(server_ref, server_node, options)
+
+
+def _refuse_modelcar(node: Manifest | Index, shown: Wording | str, advice: Wording) -> None:
+    """Refuse a modelcar where a serving image is to run: it holds a model and runs no server.
+
+    Raises:
+        UsageError: `node` is a modelcar `build-image` made (its layout annotation).
+    """
     from modelpack.image.modelcar import LAYOUT_ANNOTATION
 
-    if LAYOUT_ANNOTATION in (server_node.annotations or {}):
-        raise UsageError(compose("{} is a modelcar (built with {}): it holds a model and runs no server",
-                                 _named("serving_image", str(serving_image)), setting("modelcar=True", "--modelcar")),
-                         advice=compose("build a serving image with {} and pass it", _build_image(reference)))
-    return _image_config(server_ref, server_node, options)
+    if LAYOUT_ANNOTATION in (node.annotations or {}):
+        raise UsageError(compose("{} is a modelcar (built with {}): it holds a model and runs no server", shown,
+                                 setting("modelcar=True", "--modelcar")), advice=advice)
 
 
 def _warn_tar_layers(node: Manifest | Index) -> None:

@@ -9,7 +9,9 @@ and unpack (the store's copy of a model into a directory).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +39,7 @@ from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.pinned_tag import tag_disagrees
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
+from modelpack.store.resumable_ingest import say_kept
 from modelpack.store.target import Storage
 from modelpack.unpacking import layer_path, unpack_manifest
 
@@ -161,7 +164,8 @@ def pull(
                 assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
                 target = local_store.repository(ref.name, partial=not selection.everything, patience=patience)
                 tag = _recorded_tag(src, ref, prefetched)
-                result = copy(src, target, version, tag, copy_options, fetched=fetched)
+                with _saying_kept(local_store, fetched[1]):
+                    result = copy(src, target, version, tag, copy_options, fetched=fetched)
                 local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
                 transfer = _transfer(ref, result)
             elif keep or link:
@@ -245,7 +249,8 @@ def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Stora
     signature = SignatureLookup(src, _single_manifest(ref, fetched[1]))
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
     try:
-        result = copy(src, target, fetched[0].digest, tag, copy_options, fetched=fetched)
+        with _saying_kept(local_store, fetched[1]):
+            result = copy(src, target, fetched[0].digest, tag, copy_options, fetched=fetched)
         if _drop_corrupt_blobs(local_store, result.blobs):
             # A stored blob failed its check (e.g. edited through a hard link): fetch it again.
             result = copy(src, target, result.descriptor.digest, tag, copy_options)
@@ -263,6 +268,17 @@ def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Stora
     finally:
         signature.close()
     return transfer
+
+
+@contextlib.contextmanager
+def _saying_kept(local_store: LayoutStore, manifest: bytes) -> Iterator[None]:
+    """A pull into the store that stops says what of its large blobs' downloads the store keeps."""
+    try:
+        yield
+    except BaseException:
+        node = parse_manifest(manifest)
+        say_kept(local_store.ingest_dir, [node.config, *node.layers] if isinstance(node, Manifest) else [])
+        raise
 
 
 def _recorded_tag(src: Storage, ref: Reference, prefetched: Prefetched | None = None) -> str | None:

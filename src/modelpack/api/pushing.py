@@ -101,7 +101,8 @@ def push(
 
     Returns:
         The reference pushed, its descriptor, how many blobs and bytes moved, the provenance file, and
-        (from the local store) which of cosign's `.sig`/`.att`/`.sbom` tags were carried (`signature_tags`).
+        (from the local store) which of cosign's `.sig`/`.att`/`.sbom` tags were carried (`signature_tags`);
+        (from a directory) the digest the tag named before, when the push moved it (`replaced`).
 
     Raises:
         UsageError: a directory without a reference, a reference that is no directory, `provenance`
@@ -183,7 +184,10 @@ def _push_folder(source: str | Path, ref: Reference, overrides: Overrides, local
         if record is not None and model is not None:
             record.remember(model.descriptor.digest)
     local_store.record_origin(ref.name, result.blobs)
-    return _with_provenance(_transfer(ref, result), provenance, local_store, model, source, overrides, started)
+    transfer = _transfer(ref, result)
+    if tagged[0] is not None and tagged[0].digest != result.descriptor.digest:  # another version had the tag
+        transfer.replaced = tagged[0].digest
+    return _with_provenance(transfer, provenance, local_store, model, source, overrides, started)
 
 
 def _metadata_first(planned: Plan) -> None:

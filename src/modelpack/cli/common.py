@@ -217,8 +217,14 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ModelpackError as exc:
             from modelpack.advice import cli_message
+            from modelpack.errors import InsufficientSpaceError
 
-            fail(_one_line(cli_message(exc)), exc.exit_code)  # its advice as commands and flags
+            message = _one_line(cli_message(exc))  # its advice as commands and flags
+            if isinstance(exc, InsufficientSpaceError):  # ... and, for a place short of space, how to move it
+                from modelpack.cli.os_errors import short_of_space
+
+                message += short_of_space(exc.place, _written_outside_store(kwargs))
+            fail(message, exc.exit_code)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (stops.Terminated)
             fail(*stopped(exc))
         except BrokenPipeError:  # `modelpack ls | head -1`: the reader left; nothing to say to it

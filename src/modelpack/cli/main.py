@@ -63,6 +63,8 @@ def main() -> NoReturn:
                             and not isinstance(commands[word], click.Group)), "COMMAND")
             click.echo(f"error: {name} is an option of the command: write it after the command "
                        f"(`modelpack {command} {name} ...`)", err=True)
+        elif (split := _key_value_split(exc)) is not None:
+            click.echo(f"error: {split} (see `{_command_path(exc)} --help`)", err=True)
         else:
             click.echo(f"error: {exc.format_message()} (see `{_command_path(exc)} --help`)", err=True)
         code = exc.exit_code
@@ -78,6 +80,21 @@ def _a_command_option_first(exc: click.ClickException) -> bool:
         return False
     return any(exc.option_name in param.opts for command in cli.all_commands().values()
                for param in getattr(command, "params", ()))
+
+
+def _key_value_split(exc: click.ClickException) -> str | None:
+    """`--set metrics.f1 0.93`, a space for the `=` of an option taking KEY=VALUE: click took `metrics.f1` as
+    the value and said only `Got unexpected extra argument (0.93)`. Returns the line saying how to write it."""
+    if not isinstance(exc, click.UsageError) or exc.ctx is None or "unexpected extra argument" not in exc.message:
+        return None
+    opts = {opt for param in exc.ctx.command.params if isinstance(param, click.Option)
+            and param.metavar == "KEY=VALUE" for opt in param.opts}
+    words = sys.argv[1:]
+    for i, word in enumerate(words[:-2]):
+        if word in opts and "=" not in words[i + 1] and not words[i + 2].startswith("-"):
+            return (f"{word} {words[i + 1]!r}: KEY=VALUE is one word, without spaces: "
+                    f"{word} {words[i + 1]}={words[i + 2]}")
+    return None
 
 
 def _command_path(exc: click.ClickException) -> str:

@@ -36,22 +36,34 @@ def describe(exc: OSError, output: tuple[str, str] | None = None) -> str:
     if exc.errno not in _FULL and exc.errno != errno.EROFS and not denied:
         return line
     full = exc.errno in _FULL
-    store_fix = "set MODELPACK_HOME to move the store" if full else "set MODELPACK_HOME to a writable directory"
-    if exc.filename and _under(Path(str(exc.filename)), home):
-        where, fix = f" (the local store MODELPACK_HOME={home})", store_fix
-    elif exc.filename:  # not the store: MODELPACK_HOME would change nothing
-        where, fix = "", _elsewhere(full, output)
-    elif output is not None:  # a failed write names no file: the store's or the output's
-        where = f" (the local store MODELPACK_HOME={home}, or the output folder {output[1]})"
-        fix = f"{_elsewhere(full, output)}, or {store_fix}"
-    else:
-        where, fix = f" (the local store MODELPACK_HOME={home})", store_fix
+    where, fix = _where_and_fix(str(exc.filename) if exc.filename else None, full, output)
     if denied:
         move = "set MODELPACK_HOME to a directory this user can write" if where else "write elsewhere"
         return f"{line}{where}: {move}, or give this user write access there"
     if full:
         return f"{line}{where}: free space (or inodes) there, or write elsewhere ({fix})"
     return f"{line}{where}: the filesystem is read-only; write elsewhere ({fix})"
+
+
+def short_of_space(place: str | None, output: tuple[str, str] | None = None) -> str:
+    """What follows `not enough free space on PLACE: ...` (a check before writing): whether PLACE is the
+    local store, and how to write elsewhere, as a full disk met while writing says it."""
+    where, fix = _where_and_fix(place, True, output)
+    return f"{where}: free space there, or write elsewhere ({fix})"
+
+
+def _where_and_fix(filename: str | None, full: bool, output: tuple[str, str] | None) -> tuple[str, str]:
+    """(` (the local store ...)` or "", the option or setting that moves the write) for a failure at `filename`."""
+    home = default_home()
+    store_fix = "set MODELPACK_HOME to move the store" if full else "set MODELPACK_HOME to a writable directory"
+    if filename and _under(Path(filename), home):
+        return f" (the local store MODELPACK_HOME={home})", store_fix
+    if filename:  # not the store: MODELPACK_HOME would change nothing
+        return "", _elsewhere(full, output)
+    if output is not None:  # a failed write names no file: the store's or the output's
+        return (f" (the local store MODELPACK_HOME={home}, or the output folder {output[1]})",
+                f"{_elsewhere(full, output)}, or {store_fix}")
+    return f" (the local store MODELPACK_HOME={home})", store_fix
 
 
 def _elsewhere(full: bool, output: tuple[str, str] | None) -> str:

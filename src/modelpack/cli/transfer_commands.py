@@ -209,6 +209,8 @@ def _transfer_json(result: TransferResult) -> dict[str, object]:
         out["referrers"] = result.referrers
     if result.from_store:
         out["fromLocalStore"] = True
+    if result.replaced:
+        out["replaced"] = result.replaced
     return out
 
 
@@ -230,6 +232,9 @@ def _report(result: object, as_json: bool, verb: str) -> None:
                f"{result.skipped} already present", err=True)
     if result.output is not None:
         click.echo(_restored(result.files, result.unchanged, result.output), err=True)
+    if result.replaced:  # a version tag pushed over (a signed 1.0.0 replaced) was said by nothing
+        click.echo(f"moved tag {clean(ref.tag or '')} from {clean(ref.with_digest(result.replaced))}, which stays "
+                   "in the registry by that digest", err=True)
     if result.referrers:  # else a copy made to carry a signature said nothing of it ("0 blobs")
         click.echo(f"carried {plural(result.referrers, 'referrer')} of the model (its signatures and "
                    "attestations)", err=True)

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import io
 import json
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from modelpack.packing.manifest_size import check_manifest_size, far_below_manif
 from modelpack.packing.reading import changed, open_source
 from modelpack.packing.rules import DEFAULT_RULES
 from modelpack.packing.select import LayerSource, select_layers
+from modelpack.store.upload import Stopped
 from modelpack.streams import ByteStream, IterStream, fill
 from modelpack.threads import map_in_workers
 
@@ -231,8 +233,10 @@ def build(
             hashes.store(*key, digest)
         return digest, size
 
+    stopped = threading.Event()  # another file failed, or Ctrl-C: a large file stops within a piece too
+
     def advance(n: int) -> None:
-        _stop_if_failed(pending)  # a large file stops within a piece of the metadata failing
+        _stop_if_failed(pending, stopped)  # (or of the metadata failing)
         if hash_progress:
             hash_progress.advance(n)
 
@@ -263,7 +267,8 @@ def build(
     # Files an upload reads and hashes, started now, largest first.
     uploads = hashed_by_upload([s for s in large if kin[s.relpath] is None]) if hashed_by_upload else {}
     ours = [s for s in hashing if s.relpath not in uploads]
-    described = dict(zip((s.relpath for s in ours), map_in_workers(describe, ours, workers), strict=True))
+    hashed = map_in_workers(describe, ours, workers, stop=stopped)
+    described = dict(zip((s.relpath for s in ours), hashed, strict=True))
     described.update((s.relpath, describe(s)) for s in by_size if s.relpath in known or s.relpath in uploads)
     if hashes:
         hashes.save()
@@ -349,10 +354,12 @@ def _digest_of_upload(upload: Future[str], pending: Future[ModelMetadata] | None
             continue
 
 
-def _stop_if_failed(pending: Future[ModelMetadata] | None) -> None:
-    """Raise what building the metadata raised, once it has (a bad modelpack.yaml, a parent not found)."""
+def _stop_if_failed(pending: Future[ModelMetadata] | None, stopped: threading.Event | None = None) -> None:
+    """Raise what building the metadata raised (a bad modelpack.yaml, a parent not found), or Stopped."""
     if pending is not None and pending.done() and (failure := pending.exception()) is not None:
         raise failure
+    if stopped is not None and stopped.is_set():
+        raise Stopped("hashing was stopped")
 
 
 def layer_mtime(source: LayerSource) -> int:

@@ -65,8 +65,8 @@ class LayoutStore:
         # Digests whose file this process has hashed (on ingest or on use): safe to hand out unread.
         self.verified: set[str] = set()
         self._state_lock = threading.Lock()  # guards `verified`
-        self._receiver = Receiver()
         self._cancelled = threading.Event()  # a transfer is being abandoned: stop waiting for other processes
+        self._receiver = Receiver(self._cancelled)  # ... and stop copying a model's file in (pack)
         self.arrived: set[str] = set()  # blobs another process stored while this one waited to fetch them
         self.where = "the local store"  # what a missing blob is said to be missing from (OciLayout: the layout)
 

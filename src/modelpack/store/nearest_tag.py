@@ -20,7 +20,7 @@ MAX_NAMED = 3  # tags named when several are equally near
 
 def name_nearest_tag(exc: NotFoundError, repo: object, tag: str | None) -> None:
     """Add `did you mean TAG?` to `exc` (changed in place) when the manifest it did not find is `tag` and
-    the repository has a tag close to it.
+    the repository has a tag close to it; when the repository itself is missing, say that instead.
 
     Args:
         exc: the registry's not-found error (its `manifest` attribute names what was asked for).
@@ -33,6 +33,9 @@ def name_nearest_tag(exc: NotFoundError, repo: object, tag: str | None) -> None:
         # (valid tags only: see tags()). The tag itself is listed when it went between the list and the read
         # (`copy --all-tags` of a repository being pruned), or by a registry whose list is stale: no suggestion.
         tags = [t for t in repo.tags() if not t.startswith(SIGNATURE_TAG_PREFIX) and t != tag]
+    except NotFoundError as missing:  # no such repository: its name is the typo, and `ls REPO` would say so
+        reword(exc, missing.wording, missing.advice)
+        return
     except ModelpackError:
         return  # the error already says what is missing; no list is no suggestion
     import difflib  # here: only a tag not found looks for a near one

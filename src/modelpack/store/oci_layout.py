@@ -70,6 +70,13 @@ class OciLayout:
         with self._scratch():
             self._blobs.push_blob(desc, opener, progress)
 
+    def cancel(self) -> None:
+        """The transfer is abandoned (Ctrl-C, another blob failed): a file being copied in stops now."""
+        self._blobs.cancel()
+
+    def resume(self) -> None:
+        self._blobs.resume()
+
     # -- manifests ---------------------------------------------------------------------------------
     def has_manifest(self, desc: Descriptor) -> bool:
         return self._blobs.repository(self.name).has_manifest(desc)

@@ -14,6 +14,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor
 from modelpack.store.ranged import Budget, Splitter
 from modelpack.store.target import Progress
+from modelpack.store.upload import Stopped
 from modelpack.store.write_behind import WINDOW, WriteBehind
 from modelpack.streams import ByteStream, fill
 
@@ -25,7 +26,8 @@ THREADED_HASH_MIN_BYTES = 64 * 1024 * 1024
 class Receiver:
     """Receives blobs into files, several at once; decides which of them get a hashing thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop: threading.Event | None = None) -> None:
+        self._stop = stop  # set when the transfer is abandoned: a file being copied in stops at its next piece
         self._lock = threading.Lock()
         self._large = 0  # large blobs being received now
         self._budget = Budget()  # extra connections for blobs fetched in ranges
@@ -63,6 +65,8 @@ class Receiver:
             with os.fdopen(fd, "wb", buffering=0) as out:
                 received = verifier.size
                 while True:
+                    if self._stop is not None and self._stop.is_set():  # (a registry's stream stops by itself)
+                        raise Stopped("the copy was stopped")
                     buffer = hashing.buffer()
                     n = fill(source, memoryview(buffer))
                     if not n:

@@ -97,15 +97,35 @@ def ingest_resumable(receiver: Receiver, ingest_dir: Path, final: Path, desc: De
         os.close(fd)
 
 
-def received_bytes(path: Path) -> int:
+def say_kept(ingest_dir: Path, blobs: Iterable[Descriptor]) -> None:
+    """After a pull into the local store stopped (Ctrl-C, a failure): one warning line saying how much of its
+    downloads the store keeps for the next pull to resume, as a stopped `pull -o` says of its folder. A
+    download another live process is writing is not this pull's to report."""
+    from modelpack.space import size_text
+
+    kept = sum(received_bytes(ingest_dir / name, unheld=True) for name in kept_downloads(ingest_dir, blobs))
+    if kept:
+        log.warning("kept %s of unfinished downloads in the local store (%s): the same pull resumes them "
+                    "(`modelpack store gc` removes them)", size_text(kept), ingest_dir)
+
+
+def received_bytes(path: Path, unheld: bool = False) -> int:
     """How many bytes of a stopped download at `path` the next pull would keep (its written start, see
-    `_written_prefix`; a blob fetched in ranges has the whole size allocated); 0 if it is not a file."""
+    `_written_prefix`; a blob fetched in ranges has the whole size allocated); 0 if it is not a file, or
+    with `unheld`, if a live process holds it (is writing it)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return 0
     try:
-        return _written_prefix(fd) if stat.S_ISREG(os.fstat(fd).st_mode) else 0
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return 0
+        if unheld:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # (released as the fd closes)
+            except BlockingIOError:
+                return 0
+        return _written_prefix(fd)
     finally:
         os.close(fd)
 
