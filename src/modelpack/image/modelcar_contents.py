@@ -22,7 +22,7 @@ from modelpack.archives import ArchiveLimits
 from modelpack.errors import IntegrityError, UntrustedContentError
 from modelpack.image.layer_entries import CostlyLayer, LayerReading, LocalBlobs, layer_entries
 from modelpack.image.modelcar import SNIFF_BYTES, SNIFFED_SUFFIXES, refuse_unverified_pickles
-from modelpack.image.root_path import landing
+from modelpack.image.root_path import Ways, landings
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.space import size_text
 from modelpack.store.blob_file import Requests
@@ -72,7 +72,7 @@ class _Changes:
     deleted: list[str] = field(default_factory=list)
     emptied: list[str] = field(default_factory=list)
     added: list[tuple[str, _Entry | None]] = field(default_factory=list)
-    symlinks: dict[str, str] = field(default_factory=dict)  # every symbolic link of the layer, and its target
+    symlinks: list[tuple[str, str]] = field(default_factory=list)  # the layer's symbolic links and targets, in order
     elsewhere: list[str] = field(default_factory=list)  # its files and links outside /models, as named
 
 
@@ -183,7 +183,7 @@ def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading
                 changes.deleted.append(deleted)
         elif not _under_root(name):
             if member.issym():
-                changes.symlinks[name] = member.linkname
+                changes.symlinks.append((name, member.linkname))
             if not member.isdir():
                 changes.elsewhere.append(name)
             continue
@@ -191,7 +191,7 @@ def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading
             changes.added.append((name, None))
         elif member.issym() or member.islnk():
             if member.issym():
-                changes.symlinks[name] = member.linkname
+                changes.symlinks.append((name, member.linkname))
             changes.added.append((name, _Entry(None, 0)))
         elif member.isfile():
             saved = heads.with_name(f"{heads.name}{len(changes.added)}.head")
@@ -203,16 +203,24 @@ def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading
 def _through_links(layers: list[_Changes]) -> list[str]:
     """The files and links the layers name outside /models that a runtime writes under it, through a link
     among their parent folders (see root_path): every link of the image counts, whichever layer made it or
-    removed it (what is kept is found as it is otherwise; this errs toward refusing)."""
-    links = {path: target for changes in layers for path, target in changes.symlinks.items()}
+    removed it, with every target it was given (what is kept is found as it is otherwise; this errs toward
+    refusing), at each place it may have been written to (`a/data` below `a -> /b` is the link /b/data)
+    as well as by its name."""
+    links: dict[str, set[str]] = {}
+    ways = Ways()
+    for changes in layers:  # in the order the runtime makes them: a link is placed through those before it
+        for path, target in changes.symlinks:
+            for place in {path, *(landings(path, links, ways) or ())}:  # (as named too: errs toward refusing)
+                links.setdefault(place, set()).add(target)
     if not links:
         return []
     found = []
     for changes in layers:
         for path in changes.elsewhere:
-            landed = landing(path, links)
-            if landed is None or _under_root(landed):
-                found.append(f"/{landed or path} (written as /{path})")
+            landed = landings(path, links, ways)
+            for place in sorted({path} if landed is None else landed):
+                if landed is None or _under_root(place):
+                    found.append(f"/{place} (written as /{path})")
     return found
 
 
