@@ -239,3 +239,14 @@ def test_a_registry_that_sends_another_range_is_not_read() -> None:
     with server:
         run = _kserve(f"{server.host}/{name}")
     assert_one_line(run.err, 2, run.code, "does not serve byte ranges", "--trust-unverified-pickle")
+
+
+def test_an_opaque_marker_at_a_layer_root_does_not_hide_the_pickles_below(registry: Registry,
+                                                                          tmp_path: Path) -> None:
+    """A root `.wh..wh..opq` empties the image in containerd's plain unpacker, but Docker's overlay2 and
+    containerd's overlayfs snapshotter write it as the layer root's opaque attribute, which overlayfs does
+    not apply to its root: /models keeps the pickle below. It was taken as emptying everything (exit 0)."""
+    base = _case(tmp_path, "base", {"models/model.joblib": PICKLE})
+    top = _case(tmp_path, "top", {".wh..wh..opq": b"", "models/config.json": b"{}"})
+    run = _kserve(push_image(registry.repo("car") + ":rootopq", [(TAR, base), (TAR, top)]))
+    assert_one_line(run.err, 2, run.code, "model.joblib", "unpickle")

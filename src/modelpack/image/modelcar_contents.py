@@ -4,8 +4,9 @@ layers say what the pod mounts).
 
 The layers are stacked as the container runtime stacks them (OCI image spec, "Whiteouts"): a later layer's
 file replaces an earlier one's, its `.wh.NAME` deletes NAME (and all under it) from the layers below, and
-its `.wh..wh..opq` empties that directory of what the layers below put there. Each layer is read once
-(see `layer_entries` for what that costs), then stacked for each platform image that lists it.
+its `.wh..wh..opq` empties that directory of what the layers below put there (but for the root's, which
+overlayfs ignores). Each layer is read once (see `layer_entries` for what that costs), then stacked for
+each platform image that lists it.
 """
 
 from __future__ import annotations
@@ -175,7 +176,9 @@ def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading
     for name, member, head in layer_entries(repo, layer, limits, reading, wants_head, SNIFF_BYTES):
         parent, _, base = name.rpartition("/")
         if base == _OPAQUE:
-            if parent == "" or _under_root(parent):
+            # (one at the layer's root is left out: overlayfs applies no opaque attribute to its root, so
+            # Docker and containerd's overlayfs snapshotter keep what the layers below put there)
+            if _under_root(parent):
                 changes.emptied.append(parent)
         elif base.startswith(_WHITEOUT):
             deleted = f"{parent}/{base[len(_WHITEOUT):]}".lstrip("/")
