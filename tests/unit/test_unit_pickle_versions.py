@@ -134,3 +134,11 @@ def test_the_walk_stops_after_its_bytes(tmp_path: Path, monkeypatch: pytest.Monk
     assert pickled_sklearn_version(tmp_path / "late.pkl", "late.pkl") is None
     monkeypatch.setattr(pickle_versions, "MAX_READ", 20_000)
     assert pickled_sklearn_version(tmp_path / "late.pkl", "late.pkl") == "6.6.6"
+
+
+def test_a_shape_numpy_cannot_have_is_not_multiplied() -> None:
+    # Two 32 MB dimensions (LONG4) took hours to multiply (4 MB ones: 24 s), the walk deaf to Ctrl-C meanwhile.
+    dtype = pickle_versions._Object(pickle_versions._Global("numpy", "dtype"), ("f8", False, True))
+    assert pickle_versions._array_bytes({"shape": (3, 2), "dtype": dtype}) == 48
+    assert pickle_versions._array_bytes({"shape": (2**63, 2**63), "dtype": dtype}) is None
+    assert pickle_versions._array_bytes({"shape": (2**63 - 1, 1), "dtype": dtype}) == (2**63 - 1) * 8

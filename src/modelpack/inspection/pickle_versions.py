@@ -30,6 +30,7 @@ from modelpack.inspection.reading import CappedReader, short_text
 MAX_READ = 64 * 1024 * 1024  # bytes of opcodes and their arguments read (arrays joblib writes are seeked past)
 MAX_OPCODES = 1_000_000
 MAX_DIMENSIONS = 64  # numpy's limit
+MAX_EXTENT = 2**63  # a dimension numpy can have (intp); multiplying larger ones is a hostile file's slow multiply
 _COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x04\x22\x4d\x18", b"\x78")
 _PUSHED = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT", "UNICODE",
            "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "STRING", "BINSTRING", "SHORT_BINSTRING"}
@@ -232,7 +233,7 @@ def _array_bytes(wrapper: dict[Any, Any]) -> int | None:
     """The bytes of the array a joblib NumpyArrayWrapper's state describes; None when it cannot be told."""
     shape, dtype = wrapper.get("shape"), wrapper.get("dtype")
     if not isinstance(shape, tuple) or len(shape) > MAX_DIMENSIONS or not all(
-            type(n) is int and n >= 0 for n in shape):
+            type(n) is int and 0 <= n < MAX_EXTENT for n in shape):
         return None
     if not isinstance(dtype, _Object) or not isinstance(dtype.args, tuple) or not dtype.args:
         return None
