@@ -37,7 +37,10 @@ _PUSHED = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLO
 _OPAQUE = {"BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8", "NEXT_BUFFER", "PERSID", "EXT1", "EXT2",
            "EXT4", "EMPTY_SET"}  # pushed as something unknown (bytes are not kept)
 _CONSTANTS = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
-_KEYS = (str, int, float, bool, type(None))  # dict keys kept: hashing a nested tuple recurses without a bound
+# Dict keys kept: hashing a nested tuple recurses without a bound, and an int's hash (never cached) costs its
+# size: a 32 MB one used as a key again and again took 45 ms a time (hours within MAX_OPCODES).
+_KEYS = (str, int, float, bool, type(None))
+MAX_KEY_BITS = 64
 _ITEM = re.compile(r"[biufcmMSV?](\d+)")  # a numpy dtype's text: its kind and size in bytes ('U': characters)
 
 
@@ -225,7 +228,7 @@ class _Walk:
 def _set_items(target: dict[Any, Any], items: list[Any]) -> None:
     """Key-value pairs (as on the stack) into `target`; keys that are not plain values are left out."""
     for key, value in zip(items[::2], items[1::2], strict=False):
-        if isinstance(key, _KEYS):
+        if isinstance(key, _KEYS) and not (isinstance(key, int) and key.bit_length() > MAX_KEY_BITS):
             target[key] = value
 
 
