@@ -31,7 +31,8 @@ from modelpack.store.target import Storage
 
 ROOT = "models"  # KServe links the modelcar's /models to /mnt/models
 MAX_LAYERS = 512  # every platform's together (overlayfs stacks at most 128 per image)
-MAX_PLATFORMS = 32
+MAX_PLATFORMS = 32  # the images (and indexes) an index leads to
+MAX_NESTING = 4  # indexes within indexes (none a build tool writes)
 MAX_REQUESTS = 8192  # range requests for the headers of all its layers: about as many files over 16 KiB
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
@@ -270,14 +271,24 @@ class _Tree:
 
 
 def _images(repo: Storage, node: Manifest | Index) -> Iterator[list[Descriptor]]:
-    """Each platform image's layers, bottom first."""
+    """Each platform image's layers, bottom first. An index within an index is walked too: containerd
+    follows one to the image it runs (images.Manifest), so its layers are checked as a direct child's."""
     if isinstance(node, Manifest):
         yield list(node.layers)
         return
-    images = [m for m in node.manifests if m.platform is None or m.platform.os != "unknown"]
-    if len(images) > MAX_PLATFORMS:
-        raise IntegrityError(f"refused image index: more than {MAX_PLATFORMS} platform images")
-    for child in images:  # one level: an index of indexes is no image a kubelet runs
-        manifest = parse_manifest(repo.fetch_manifest(child.digest)[1])
-        if isinstance(manifest, Manifest):
-            yield list(manifest.layers)
+    pending, seen = [(node, 1)], set()
+    while pending:
+        index, depth = pending.pop(0)
+        for child in index.manifests:
+            if (child.platform is not None and child.platform.os == "unknown") or child.digest in seen:
+                continue
+            seen.add(child.digest)
+            if len(seen) > MAX_PLATFORMS:
+                raise IntegrityError(f"refused image index: more than {MAX_PLATFORMS} platform images")
+            manifest = parse_manifest(repo.fetch_manifest(child.digest)[1])
+            if isinstance(manifest, Manifest):
+                yield list(manifest.layers)
+            elif depth >= MAX_NESTING:
+                raise IntegrityError(f"refused image index: indexes nested more than {MAX_NESTING} deep")
+            else:
+                pending.append((manifest, depth + 1))
