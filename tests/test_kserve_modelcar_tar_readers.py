@@ -143,3 +143,43 @@ def test_long_names_are_still_read(registry: Registry, tmp_path: Path, fmt: int)
         tar.addfile(link)
     run = _kserve(push_image(registry.repo("car") + ":long", [(TAR, layer)]))
     assert_one_line(run.err, 2, run.code, "model.joblib", "unpickle")
+
+
+def _v7_directory(name: str, size: int) -> bytes:  # an old-style entry (type NUL) whose name ends in "/"
+    return bytes(_header(name, size, tarfile.AREGTYPE))
+
+
+def test_an_old_style_directory_named_as_a_file_is_refused(registry: Registry, tmp_path: Path,
+                                                           crane_bin: Path) -> None:
+    """Python's tarfile takes a type-NUL entry named `d/` for a directory (by its own name, before the PAX
+    path `models/evil.pkl` renames it) and reads its 512 bytes as the next header; Go names it first and
+    writes a file of them, which starts with a pickle (the name field of the header Python reads)."""
+    inner = bytes(_header(PICKLE.decode(), 0))
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(_pax({"path": EVIL}) + _v7_directory("d/", len(inner)) + inner + bytes(1024))
+    image = push_image(registry.repo("car") + ":v7", [(TAR, layer)])
+    assert EVIL in _what_go_reads(crane_bin, image, tmp_path / "go.tar")
+    with tarfile.open(tmp_path / "go.tar") as go, tarfile.open(layer) as python:
+        assert go.extractfile(EVIL).read().startswith(PICKLE)  # type: ignore[union-attr]
+        assert python.getmember(EVIL).isdir()
+    run = _kserve(image)
+    assert_one_line(run.err, 6, run.code, "refused layer", "old-style", "container runtime")
+
+
+@pytest.mark.parametrize("rest", ["data", "renamed"])
+def test_an_old_style_directory_with_data_is_refused(registry: Registry, tmp_path: Path, rest: str) -> None:
+    """Python reads a V7 directory's bytes as headers: here one whose size covers the pickle's header and
+    data, so Python never lists it. Go skips them (crane's Go, which then reads the pickle's header; crane
+    export itself stops at a directory holding data, so it cannot show it). And Go since 1.2x decides file or
+    directory by the name a PAX header gives, skipping a directory's bytes none: a renamed one is refused too."""
+    hidden = _pickle_as(EVIL)
+    if rest == "data":
+        body = _v7_directory("d/", 512) + bytes(_header("junk", len(hidden))) + hidden
+    else:  # Python: a file `models/readme.txt` whose bytes it skips; new Go: a directory, its bytes read
+        body = _pax({"path": "models/readme.txt/"}) + _v7_directory("readme", len(hidden)) + hidden
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(body + bytes(1024))
+    with tarfile.open(layer) as python:
+        assert EVIL not in python.getnames()
+    run = _kserve(push_image(registry.repo("car") + f":{rest}", [(TAR, layer)]))
+    assert_one_line(run.err, 6, run.code, "refused layer", "old-style", "container runtime")

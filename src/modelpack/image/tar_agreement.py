@@ -12,7 +12,10 @@ read one header differently, the image's author chooses what each sees: a pickle
   read after a GNU long name the last word, Go the long name;
 - applies a global PAX header's `path` or `size` to every later member, Go to none;
 - reads a number field with leading NULs as 0, where Go skips them (a size: the next header elsewhere);
-- ends the archive at a header it cannot read (a bad checksum), where Go reads on, or fails.
+- ends the archive at a header it cannot read (a bad checksum), where Go reads on, or fails;
+- takes an old-style (V7, type NUL) entry whose own name ends in `/` for a directory and reads the bytes
+  its size covers as the next headers, where Go skips them (and, in releases since 1.2x, decides
+  directory or file by the name a PAX header or GNU long name gives it, skipping a directory's none).
 
 Each of these is refused (Disagreement) rather than read one way: no tool writes them, and either
 reading may be the one that runs.
@@ -42,6 +45,7 @@ class AgreedTarInfo(_BoundedTarInfo):
     """A member whose headers both readers read alike (else Disagreement, while reading them)."""
 
     _naming: tuple[bytes, ...] = ()  # the PAX and GNU long-name headers before it, nearest first
+    _v7: bool = False  # an old-style entry (type NUL): a directory when its own name ends in "/"
 
     @classmethod
     def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Any:
@@ -59,6 +63,7 @@ class AgreedTarInfo(_BoundedTarInfo):
                 buf[257:265] != _POSIX_MAGIC or buf[508:512] == _STAR_TRAILER):
             raise Disagreement(f"a tar header for {member.name!r} has a name prefix outside a POSIX ustar header "
                                "(Python's tarfile prepends it, a container runtime does not)")
+        member._v7 = buf[156:157] == tarfile.AREGTYPE
         return member
 
     def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
@@ -72,9 +77,16 @@ class AgreedTarInfo(_BoundedTarInfo):
                 raise Disagreement(f"{member.name!r} is named by more than one PAX or GNU long-name header "
                                    "(Python's tarfile and a container runtime keep different ones)")
             member._naming = (self.type, *member._naming)
+            if member._v7 and (self.type == tarfile.GNUTYPE_LONGNAME or "path" in member.pax_headers):
+                raise Disagreement(f"{member.name!r} is an old-style entry named by a PAX or GNU long-name header "
+                                   "(Python's tarfile tells a directory by its own name, a container runtime by "
+                                   "the name it is given)")
         if any(key.startswith("GNU.sparse.") for key in member.pax_headers):
             raise Disagreement(f"{member.name!r} has PAX sparse-file fields (Python's tarfile applies its name "
                                "and size to any file, a container runtime only to a sparse one)")
+        if member._v7 and member.isdir() and member.size > 0:
+            raise Disagreement(f"{member.name!r} is an old-style directory of {member.size} bytes (Python's tarfile "
+                               "reads them as the next headers, a container runtime skips them)")
         if _GLOBAL_FIELDS.intersection(archive.pax_headers):
             raise Disagreement("a global PAX header sets a path or size (Python's tarfile applies it to every "
                                "later member, a container runtime to none)")
