@@ -86,6 +86,29 @@ def _checksum_with_a_leading_nul() -> bytes:  # Python ends the archive there; G
     return bytes(_header("models/a.txt", 3)) + _data(b"abc") + bytes(header) + _data(PICKLE)
 
 
+def _record(key: str, value: str, sign: str = "") -> bytes:
+    """One PAX record, `LENGTH key=value\n` (`sign` before the length: Go's ParseInt takes one)."""
+    text = f" {key}={value}\n"
+    length = len(sign) + len(text) + len(str(len(text)))
+    length += len(str(length)) - len(str(len(text)))
+    return f"{sign}{length}{text}".encode()
+
+
+def _pax_body(body: bytes, size: int) -> bytes:  # a PAX header of `size` bytes, whatever the body holds
+    return bytes(_header("././@PaxHeader", size, tarfile.XHDTYPE)) + _data(body)
+
+
+def _pax_records_past_its_size() -> bytes:  # Python parses the whole padded block; Go `size` bytes
+    first = _record("path", EVIL)
+    return _pax_body(first + _record("path", "models/readme.txt"), len(first)) + _pickle_as("x")
+
+
+def _long_name_past_its_size() -> bytes:  # Python cuts the name at a NUL in the padded block; Go at `size`
+    data = EVIL.encode() + b".txt\0"
+    return bytes(_header("././@LongLink", len(EVIL), tarfile.GNUTYPE_LONGNAME, tarfile.GNU_FORMAT)) + _data(data) \
+        + _pickle_as("x", tarfile.GNU_FORMAT)
+
+
 CASES: dict[str, Callable[[], bytes]] = {
     "a GNU header's prefix": _gnu_prefix,
     "a V7 header's prefix": _v7_prefix,
@@ -96,6 +119,10 @@ CASES: dict[str, Callable[[], bytes]] = {
     "a global PAX path": lambda: _pax({"path": "safe.txt"}, tarfile.XGLTYPE) + _pickle_as(EVIL),
     "a size with leading NULs": _size_with_leading_nuls,
     "a checksum with a leading NUL": _checksum_with_a_leading_nul,
+    "PAX records past its size": _pax_records_past_its_size,
+    "a PAX record length with a sign": lambda: _pax_body(
+        body := _record("path", "models/readme.txt") + _record("path", EVIL, "+"), len(body)) + _pickle_as("x"),
+    "a GNU long name past its size": _long_name_past_its_size,
 }
 
 

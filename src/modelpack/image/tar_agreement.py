@@ -13,6 +13,8 @@ read one header differently, the image's author chooses what each sees: a pickle
 - applies a global PAX header's `path` or `size` to every later member, Go to none;
 - reads a number field with leading NULs as 0, where Go skips them (a size: the next header elsewhere);
 - ends the archive at a header it cannot read (a bad checksum), where Go reads on, or fails;
+- reads a PAX header's or GNU long name's whole last block, past its size (Go: its size), and parses PAX
+  records until one it cannot (Go: each record, or fails; a length with a `+` Go takes and Python stops at);
 - takes an old-style (V7, type NUL) entry whose own name ends in `/` for a directory and reads the bytes
   its size covers as the next headers, where Go skips them (and, in releases since 1.2x, decides
   directory or file by the name a PAX header or GNU long name gives it, skipping a directory's none).
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import re
 import tarfile
+from collections.abc import Callable
 from typing import Any, cast
 
 from modelpack.archives import _BoundedTarInfo
@@ -33,6 +36,7 @@ from modelpack.errors import IntegrityError
 _POSIX_MAGIC = b"ustar\x0000"  # magic and version: where Go reads the prefix field (but not star's)
 _STAR_TRAILER = b"tar\x00"
 _OCTAL = re.compile(rb"[0-7]+")
+_DECIMAL = re.compile(rb"[0-9]{1,18}")  # a PAX record's length, plain digits (no sign, no 4,300-digit int)
 _NAMING = (tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
 _GLOBAL_FIELDS = frozenset({"path", "linkpath", "size"})  # a global header's fields Python applies to members
 
@@ -66,6 +70,14 @@ class AgreedTarInfo(_BoundedTarInfo):
         member._v7 = buf[156:157] == tarfile.AREGTYPE
         return member
 
+    def _proc_pax(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        _checked_block(self, archive, _check_pax)
+        return super()._proc_pax(archive)  # type: ignore[misc]
+
+    def _proc_gnulong(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        _checked_block(self, archive, _check_long_name)
+        return super()._proc_gnulong(archive)  # type: ignore[misc]
+
     def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type == tarfile.SOLARIS_XHDTYPE:
             raise Disagreement("a Solaris extended header (read as PAX by Python only)")
@@ -91,6 +103,51 @@ class AgreedTarInfo(_BoundedTarInfo):
             raise Disagreement("a global PAX header sets a path or size (Python's tarfile applies it to every "
                                "later member, a container runtime to none)")
         return member
+
+
+def _checked_block(header: tarfile.TarInfo, archive: tarfile.TarFile, check: Callable[[bytes, bytes], None]) -> None:
+    """Read the data of a PAX or GNU long-name `header` as tarfile is about to (its size, rounded up to whole
+    blocks), `check` its bytes within the size and past it, and leave them for tarfile's own read."""
+    real = cast(Any, archive).fileobj
+    data = real.read(header._block(header.size))  # type: ignore[attr-defined]
+    check(data[:header.size], data[header.size:])
+    cast(Any, archive).fileobj = _Replayed(archive, real, data)
+
+
+class _Replayed:
+    """An archive's file whose next read (tarfile's of the block just checked) gives that block back, and
+    puts the file itself back in its place."""
+
+    def __init__(self, archive: tarfile.TarFile, real: Any, data: bytes) -> None:
+        self._archive, self._real, self._data = archive, real, data
+
+    def read(self, size: int = -1) -> bytes:
+        cast(Any, self._archive).fileobj = self._real
+        return self._data
+
+
+def _check_pax(body: bytes, past: bytes) -> None:
+    """Refuse PAX records Python's tarfile and Go's archive/tar read apart: any past the header's size,
+    or a body that is not records as Go reads them, each `LENGTH key=value\n` (Python stops at the first it
+    cannot parse, and takes a length Go refuses or misses one Go takes)."""
+    if past.strip(b"\x00"):
+        raise Disagreement("a PAX header with bytes past its size (Python's tarfile reads records there, a "
+                           "container runtime does not)")
+    rest = body
+    while rest:
+        length, space, _ = rest.partition(b" ")
+        n = int(length) if space and _DECIMAL.fullmatch(length) else 0
+        key, equals, _ = rest[len(length) + 1:n].partition(b"=")
+        if n < 5 or n > len(rest) or rest[n - 1:n] != b"\n" or not key or not equals:
+            raise Disagreement("a PAX header whose records Python's tarfile and a container runtime read apart")
+        rest = rest[n:]
+
+
+def _check_long_name(body: bytes, past: bytes) -> None:
+    """Refuse a GNU long name Python's tarfile reads on past its size (to a NUL in the block's rest)."""
+    if b"\x00" not in body and past[:1] not in (b"", b"\x00"):
+        raise Disagreement("a GNU long name with more past its size (Python's tarfile reads on to a NUL, a "
+                           "container runtime stops at its size)")
 
 
 def _go_number(field: bytes | bytearray) -> int | None:
