@@ -117,14 +117,12 @@ def _shown_url(url: str) -> str | None:
     """A run's URL as a provenance, signed and published, may hold it: without the `user:token@` a Jenkins URL
     configured with one carries (BUILD_URL repeats it); None when it is no http(s) URL, holds whitespace or
     control characters, or is over MAX_URL characters."""
-    from urllib.parse import urlsplit, urlunsplit
+    from modelpack.metadata.git_facts import strip_credentials
 
     if len(url) > MAX_URL or not url.isprintable() or any(c.isspace() for c in url):
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc.rpartition("@")[2]:
-        return None
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    shown = strip_credentials(url)
+    return shown if shown.startswith(("https://", "http://")) and len(shown) > len("https://") else None
 
 
 def save(store: LayoutStore, digest: str, predicate: dict[str, Any]) -> Path:
