@@ -201,3 +201,18 @@ def test_an_auth_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) ->
     run = modelpack("logout", "registry.example.com", env={"REGISTRY_AUTH_FILE": str(fifo)}, timeout=60)
     assert run.code == 2 and run.err.count("\n") == 1, run.err
     assert f"cannot read auth file {fifo}: it is not a regular file" in run.err
+
+
+def test_values_nested_past_what_modelpack_reads_back_are_refused(tmp_path: Path) -> None:
+    # 70 lists deep were pushed, then dropped by inspect as a malformed annotation (its reader stops at 64
+    # levels); a dict holding itself raised RecursionError, no MetadataError.
+    model = one_file_model(tmp_path)
+    deep: Any = 1
+    for _ in range(70):
+        deep = [deep]
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    for value in (deep, cyclic):
+        with pytest.raises(mp.errors.MetadataError, match="nested more than 32 levels deep"):
+            mp.push(model, f"oci:{tmp_path / 'layout'}:1", {"hyperparameters": {"grid": value}})
+    assert not (tmp_path / "layout").exists()
