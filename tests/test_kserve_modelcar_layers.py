@@ -239,3 +239,33 @@ def test_a_registry_that_sends_another_range_is_not_read() -> None:
     with server:
         run = _kserve(f"{server.host}/{name}")
     assert_one_line(run.err, 2, run.code, "does not serve byte ranges", "--trust-unverified-pickle")
+
+
+def test_an_opaque_marker_at_a_layer_root_does_not_hide_the_pickles_below(registry: Registry,
+                                                                          tmp_path: Path) -> None:
+    """A root `.wh..wh..opq` empties the image in containerd's plain unpacker, but Docker's overlay2 and
+    containerd's overlayfs snapshotter write it as the layer root's opaque attribute, which overlayfs does
+    not apply to its root: /models keeps the pickle below. It was taken as emptying everything (exit 0)."""
+    base = _case(tmp_path, "base", {"models/model.joblib": PICKLE})
+    top = _case(tmp_path, "top", {".wh..wh..opq": b"", "models/config.json": b"{}"})
+    run = _kserve(push_image(registry.repo("car") + ":rootopq", [(TAR, base), (TAR, top)]))
+    assert_one_line(run.err, 2, run.code, "model.joblib", "unpickle")
+
+
+def test_an_image_reached_through_an_index_of_indexes_is_checked(registry: Registry, tmp_path: Path) -> None:
+    """containerd walks an index within an index to the manifest it runs (images.Manifest); the check
+    read one level and found no layers at all in an index of indexes (exit 0 with a pickle in /models)."""
+    from modelpack.oci.descriptor import Index, Platform
+
+    ref = registry.repo("car") + ":nested"
+    pinned = push_image(ref, [(TAR, _case(tmp_path, "evil", {"models/model.joblib": PICKLE}))])
+    repo = mp.remote(mp.Reference.parse(ref), PLAIN)
+    node = Descriptor(mediaType=MANIFEST, digest=pinned.rsplit("@", 1)[1], size=0)
+    node = node.replace(size=len(repo.fetch_manifest(node.digest)[1]))
+    for _ in range(2):  # an index of it, then an index of that index (each entry for linux/amd64)
+        body = Index(manifests=[node.replace(platform=Platform(architecture="amd64", os="linux"))]).canonical_bytes()
+        node = Descriptor(mediaType="application/vnd.oci.image.index.v1+json", digest=digests.of_bytes(body),
+                          size=len(body))
+        repo.put_manifest(node, body, "nested")
+    run = _kserve(ref.rsplit(":", 1)[0] + "@" + node.digest)
+    assert_one_line(run.err, 2, run.code, "model.joblib", "unpickle")

@@ -53,3 +53,23 @@ def test_links_that_lead_elsewhere_count_for_nothing(registry: Registry, tmp_pat
                                         "models/model.onnx": b"\x08\x07", "models/config.json": b"{}"})
     run = _kserve(push_image(registry.repo("car") + ":3", [(TAR, base), (TAR, top)]))
     assert run.code == 0 and "kind: InferenceService" in run.out, run.err
+
+
+def test_a_pickle_written_through_a_link_placed_by_another_link_is_refused(registry: Registry,
+                                                                          tmp_path: Path) -> None:
+    # The link `a/data` is written through `a -> /b` at /b/data: `b/data/evil.pkl` lands in /models. The
+    # check knew links only by the names they were written as (`a/data`), so it missed /b/data (exit 0).
+    base = _layer(tmp_path / "base.tar", {"models/config.json": b"{}", "b/keep": b"", "a": "/b",
+                                          "a/data": "/models"})
+    top = _layer(tmp_path / "top.tar", {"b/data/evil.pkl": PICKLE})
+    run = _kserve(push_image(registry.repo("car") + ":4", [(TAR, base), (TAR, top)]))
+    assert_one_line(run.err, 2, run.code, "/models/evil.pkl (written as /b/data/evil.pkl)", "unpickle")
+
+
+def test_a_pickle_written_through_a_link_later_repointed_is_refused(registry: Registry, tmp_path: Path) -> None:
+    # `data` led to /models when evil.pkl was written through it, and elsewhere from the layer above: the
+    # check knew each link by its last target only, so the pickle left in /models passed (exit 0).
+    base = _layer(tmp_path / "base.tar", {"models/config.json": b"{}", "data": "/models", "data/evil.pkl": PICKLE})
+    top = _layer(tmp_path / "top.tar", {"data": "/srv"})
+    run = _kserve(push_image(registry.repo("car") + ":5", [(TAR, base), (TAR, top)]))
+    assert_one_line(run.err, 2, run.code, "/models/evil.pkl (written as /data/evil.pkl)", "unpickle")

@@ -86,6 +86,29 @@ def _checksum_with_a_leading_nul() -> bytes:  # Python ends the archive there; G
     return bytes(_header("models/a.txt", 3)) + _data(b"abc") + bytes(header) + _data(PICKLE)
 
 
+def _record(key: str, value: str, sign: str = "") -> bytes:
+    """One PAX record, `LENGTH key=value\n` (`sign` before the length: Go's ParseInt takes one)."""
+    text = f" {key}={value}\n"
+    length = len(sign) + len(text) + len(str(len(text)))
+    length += len(str(length)) - len(str(len(text)))
+    return f"{sign}{length}{text}".encode()
+
+
+def _pax_body(body: bytes, size: int) -> bytes:  # a PAX header of `size` bytes, whatever the body holds
+    return bytes(_header("././@PaxHeader", size, tarfile.XHDTYPE)) + _data(body)
+
+
+def _pax_records_past_its_size() -> bytes:  # Python parses the whole padded block; Go `size` bytes
+    first = _record("path", EVIL)
+    return _pax_body(first + _record("path", "models/readme.txt"), len(first)) + _pickle_as("x")
+
+
+def _long_name_past_its_size() -> bytes:  # Python cuts the name at a NUL in the padded block; Go at `size`
+    data = EVIL.encode() + b".txt\0"
+    return bytes(_header("././@LongLink", len(EVIL), tarfile.GNUTYPE_LONGNAME, tarfile.GNU_FORMAT)) + _data(data) \
+        + _pickle_as("x", tarfile.GNU_FORMAT)
+
+
 CASES: dict[str, Callable[[], bytes]] = {
     "a GNU header's prefix": _gnu_prefix,
     "a V7 header's prefix": _v7_prefix,
@@ -96,6 +119,10 @@ CASES: dict[str, Callable[[], bytes]] = {
     "a global PAX path": lambda: _pax({"path": "safe.txt"}, tarfile.XGLTYPE) + _pickle_as(EVIL),
     "a size with leading NULs": _size_with_leading_nuls,
     "a checksum with a leading NUL": _checksum_with_a_leading_nul,
+    "PAX records past its size": _pax_records_past_its_size,
+    "a PAX record length with a sign": lambda: _pax_body(
+        body := _record("path", "models/readme.txt") + _record("path", EVIL, "+"), len(body)) + _pickle_as("x"),
+    "a GNU long name past its size": _long_name_past_its_size,
 }
 
 
@@ -143,3 +170,43 @@ def test_long_names_are_still_read(registry: Registry, tmp_path: Path, fmt: int)
         tar.addfile(link)
     run = _kserve(push_image(registry.repo("car") + ":long", [(TAR, layer)]))
     assert_one_line(run.err, 2, run.code, "model.joblib", "unpickle")
+
+
+def _v7_directory(name: str, size: int) -> bytes:  # an old-style entry (type NUL) whose name ends in "/"
+    return bytes(_header(name, size, tarfile.AREGTYPE))
+
+
+def test_an_old_style_directory_named_as_a_file_is_refused(registry: Registry, tmp_path: Path,
+                                                           crane_bin: Path) -> None:
+    """Python's tarfile takes a type-NUL entry named `d/` for a directory (by its own name, before the PAX
+    path `models/evil.pkl` renames it) and reads its 512 bytes as the next header; Go names it first and
+    writes a file of them, which starts with a pickle (the name field of the header Python reads)."""
+    inner = bytes(_header(PICKLE.decode(), 0))
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(_pax({"path": EVIL}) + _v7_directory("d/", len(inner)) + inner + bytes(1024))
+    image = push_image(registry.repo("car") + ":v7", [(TAR, layer)])
+    assert EVIL in _what_go_reads(crane_bin, image, tmp_path / "go.tar")
+    with tarfile.open(tmp_path / "go.tar") as go, tarfile.open(layer) as python:
+        assert go.extractfile(EVIL).read().startswith(PICKLE)  # type: ignore[union-attr]
+        assert python.getmember(EVIL).isdir()
+    run = _kserve(image)
+    assert_one_line(run.err, 6, run.code, "refused layer", "old-style", "container runtime")
+
+
+@pytest.mark.parametrize("rest", ["data", "renamed"])
+def test_an_old_style_directory_with_data_is_refused(registry: Registry, tmp_path: Path, rest: str) -> None:
+    """Python reads a V7 directory's bytes as headers: here one whose size covers the pickle's header and
+    data, so Python never lists it. Go skips them (crane's Go, which then reads the pickle's header; crane
+    export itself stops at a directory holding data, so it cannot show it). And Go since 1.2x decides file or
+    directory by the name a PAX header gives, skipping a directory's bytes none: a renamed one is refused too."""
+    hidden = _pickle_as(EVIL)
+    if rest == "data":
+        body = _v7_directory("d/", 512) + bytes(_header("junk", len(hidden))) + hidden
+    else:  # Python: a file `models/readme.txt` whose bytes it skips; new Go: a directory, its bytes read
+        body = _pax({"path": "models/readme.txt/"}) + _v7_directory("readme", len(hidden)) + hidden
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(body + bytes(1024))
+    with tarfile.open(layer) as python:
+        assert EVIL not in python.getnames()
+    run = _kserve(push_image(registry.repo("car") + f":{rest}", [(TAR, layer)]))
+    assert_one_line(run.err, 6, run.code, "refused layer", "old-style", "container runtime")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -190,3 +191,28 @@ def test_two_jobs_logging_in_at_once_both_keep_their_entry(fresh_registry: Calla
     assert saved["team/a"].auth_file == saved["team/b"].auth_file
     auths = json.loads(saved["team/a"].auth_file.read_text())["auths"]
     assert {f"{reg.host}/team/a", f"{reg.host}/team/b"} <= set(auths), auths
+
+
+def test_an_auth_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    # A job whose REGISTRY_AUTH_FILE (or ~/.docker/config.json) is a named pipe: every pull and login read it
+    # and waited for a writer, for ever (registries.conf and policy.json were refused so already).
+    fifo = tmp_path / "auth.json"
+    os.mkfifo(fifo)
+    run = modelpack("logout", "registry.example.com", env={"REGISTRY_AUTH_FILE": str(fifo)}, timeout=60)
+    assert run.code == 2 and run.err.count("\n") == 1, run.err
+    assert f"cannot read auth file {fifo}: it is not a regular file" in run.err
+
+
+def test_values_nested_past_what_modelpack_reads_back_are_refused(tmp_path: Path) -> None:
+    # 70 lists deep were pushed, then dropped by inspect as a malformed annotation (its reader stops at 64
+    # levels); a dict holding itself raised RecursionError, no MetadataError.
+    model = one_file_model(tmp_path)
+    deep: Any = 1
+    for _ in range(70):
+        deep = [deep]
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    for value in (deep, cyclic):
+        with pytest.raises(mp.errors.MetadataError, match="nested more than 32 levels deep"):
+            mp.push(model, f"oci:{tmp_path / 'layout'}:1", {"hyperparameters": {"grid": value}})
+    assert not (tmp_path / "layout").exists()

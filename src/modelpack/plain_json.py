@@ -9,25 +9,34 @@ from __future__ import annotations
 import math
 from typing import Any
 
+# Lists and mappings within each other: what was written must read back, and modelpack's reader refuses
+# JSON nested past 64 levels (oci.jsontext), where the metadata or predicate itself sits a few levels down.
+MAX_NESTING = 32
 
-def as_json(value: Any, where: str = "") -> Any:
+
+def as_json(value: Any, where: str = "", depth: int = 0) -> Any:
     """`value` as JSON's types: numpy scalars (`.item()`) and arrays (`.tolist()`) converted, tuples as lists.
 
     Raises:
-        ValueError: a value of another type (a datetime, an object), naming where it is.
+        ValueError: a value of another type (a datetime, an object), or nested past MAX_NESTING levels
+            (one that holds itself), naming where it is.
     """
+    if depth > MAX_NESTING:
+        shown = where if len(where) <= 100 else f"{where[:60]}...{where[-30:]}"
+        raise ValueError(f"{shown or 'value'} is nested more than {MAX_NESTING} levels deep (or holds itself), "
+                         "which modelpack would not read back")
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if type(value).__module__ == "numpy" and callable(getattr(value, "tolist", None)):
         plain = value.tolist()  # a scalar's is its Python number
         if isinstance(plain, float) and getattr(value, "itemsize", 8) < 8:
             plain = float(str(value))  # a float32's shortest text (0.93), not its binary expansion (0.9300000071...)
-        return as_json(plain, where)
+        return as_json(plain, where, depth)
     if isinstance(value, dict):
         plain = {_key(key, where): item for key, item in value.items()}
-        return {key: as_json(item, f"{where}.{key}" if where else key) for key, item in plain.items()}
+        return {key: as_json(item, f"{where}.{key}" if where else key, depth + 1) for key, item in plain.items()}
     if isinstance(value, list | tuple):
-        return [as_json(item, f"{where}.{i}" if where else str(i)) for i, item in enumerate(value)]
+        return [as_json(item, f"{where}.{i}" if where else str(i), depth + 1) for i, item in enumerate(value)]
     kind = f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
     raise ValueError(f"{where or 'value'} is a {kind}, which JSON cannot hold "
                      "(give a number, text, true/false, null, a list or a mapping)")

@@ -40,6 +40,7 @@ BUILD_TYPE = "https://modelpack.dev/provenance/pack/v1"
 BUILDER_ID_ENV = "MODELPACK_BUILDER_ID"
 DEFAULT_BUILDER_ID = "https://modelpack.dev/cli"
 FOLDER = "provenance"
+MAX_URL = 2048  # a CI run's URL recorded as the invocationId
 
 
 def build_predicate(model: PackedModel, model_dir: Path, reference: str, overrides: Overrides,
@@ -101,14 +102,27 @@ def invocation_id() -> str:
     attempt, as slsa-github-generator records it; GitLab's and Buildkite's job, Jenkins' build), else a
     fresh UUID: SLSA's invocationId is for finding the run's logs."""
     env = os.environ
+    found = None
     if env.get("GITHUB_ACTIONS") == "true" and env.get("GITHUB_REPOSITORY") and env.get("GITHUB_RUN_ID"):
         server = env.get("GITHUB_SERVER_URL") or "https://github.com"
         run = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-        return f"{run}/attempts/{env['GITHUB_RUN_ATTEMPT']}" if env.get("GITHUB_RUN_ATTEMPT") else run
-    for flag, url in (("GITLAB_CI", "CI_JOB_URL"), ("BUILDKITE", "BUILDKITE_BUILD_URL"), ("JENKINS_URL", "BUILD_URL")):
-        if env.get(flag) and env.get(url, "").startswith(("https://", "http://")):
-            return env[url]
-    return f"urn:uuid:{uuid.uuid4()}"
+        found = f"{run}/attempts/{env['GITHUB_RUN_ATTEMPT']}" if env.get("GITHUB_RUN_ATTEMPT") else run
+    else:
+        found = next((env[url] for flag, url in (("GITLAB_CI", "CI_JOB_URL"), ("BUILDKITE", "BUILDKITE_BUILD_URL"),
+                                                 ("JENKINS_URL", "BUILD_URL")) if env.get(flag) and env.get(url)), None)
+    return (found and _shown_url(found)) or f"urn:uuid:{uuid.uuid4()}"
+
+
+def _shown_url(url: str) -> str | None:
+    """A run's URL as a provenance, signed and published, may hold it: without the `user:token@` a Jenkins URL
+    configured with one carries (BUILD_URL repeats it); None when it is no http(s) URL, holds whitespace or
+    control characters, or is over MAX_URL characters."""
+    from modelpack.metadata.git_facts import strip_credentials
+
+    if len(url) > MAX_URL or not url.isprintable() or any(c.isspace() for c in url):
+        return None
+    shown = strip_credentials(url)
+    return shown if shown.startswith(("https://", "http://")) and len(shown) > len("https://") else None
 
 
 def save(store: LayoutStore, digest: str, predicate: dict[str, Any]) -> Path:

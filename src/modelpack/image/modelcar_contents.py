@@ -4,8 +4,9 @@ layers say what the pod mounts).
 
 The layers are stacked as the container runtime stacks them (OCI image spec, "Whiteouts"): a later layer's
 file replaces an earlier one's, its `.wh.NAME` deletes NAME (and all under it) from the layers below, and
-its `.wh..wh..opq` empties that directory of what the layers below put there. Each layer is read once
-(see `layer_entries` for what that costs), then stacked for each platform image that lists it.
+its `.wh..wh..opq` empties that directory of what the layers below put there (but for the root's, which
+overlayfs ignores). Each layer is read once (see `layer_entries` for what that costs), then stacked for
+each platform image that lists it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from modelpack.archives import ArchiveLimits
 from modelpack.errors import IntegrityError, UntrustedContentError
 from modelpack.image.layer_entries import CostlyLayer, LayerReading, LocalBlobs, layer_entries
 from modelpack.image.modelcar import SNIFF_BYTES, SNIFFED_SUFFIXES, refuse_unverified_pickles
-from modelpack.image.root_path import landing
+from modelpack.image.root_path import Ways, landings
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.space import size_text
 from modelpack.store.blob_file import Requests
@@ -30,7 +31,8 @@ from modelpack.store.target import Storage
 
 ROOT = "models"  # KServe links the modelcar's /models to /mnt/models
 MAX_LAYERS = 512  # every platform's together (overlayfs stacks at most 128 per image)
-MAX_PLATFORMS = 32
+MAX_PLATFORMS = 32  # the images (and indexes) an index leads to
+MAX_NESTING = 4  # indexes within indexes (none a build tool writes)
 MAX_REQUESTS = 8192  # range requests for the headers of all its layers: about as many files over 16 KiB
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
@@ -72,7 +74,7 @@ class _Changes:
     deleted: list[str] = field(default_factory=list)
     emptied: list[str] = field(default_factory=list)
     added: list[tuple[str, _Entry | None]] = field(default_factory=list)
-    symlinks: dict[str, str] = field(default_factory=dict)  # every symbolic link of the layer, and its target
+    symlinks: list[tuple[str, str]] = field(default_factory=list)  # the layer's symbolic links and targets, in order
     elsewhere: list[str] = field(default_factory=list)  # its files and links outside /models, as named
 
 
@@ -175,7 +177,9 @@ def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading
     for name, member, head in layer_entries(repo, layer, limits, reading, wants_head, SNIFF_BYTES):
         parent, _, base = name.rpartition("/")
         if base == _OPAQUE:
-            if parent == "" or _under_root(parent):
+            # (one at the layer's root is left out: overlayfs applies no opaque attribute to its root, so
+            # Docker and containerd's overlayfs snapshotter keep what the layers below put there)
+            if _under_root(parent):
                 changes.emptied.append(parent)
         elif base.startswith(_WHITEOUT):
             deleted = f"{parent}/{base[len(_WHITEOUT):]}".lstrip("/")
@@ -183,7 +187,7 @@ def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading
                 changes.deleted.append(deleted)
         elif not _under_root(name):
             if member.issym():
-                changes.symlinks[name] = member.linkname
+                changes.symlinks.append((name, member.linkname))
             if not member.isdir():
                 changes.elsewhere.append(name)
             continue
@@ -191,7 +195,7 @@ def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading
             changes.added.append((name, None))
         elif member.issym() or member.islnk():
             if member.issym():
-                changes.symlinks[name] = member.linkname
+                changes.symlinks.append((name, member.linkname))
             changes.added.append((name, _Entry(None, 0)))
         elif member.isfile():
             saved = heads.with_name(f"{heads.name}{len(changes.added)}.head")
@@ -203,16 +207,24 @@ def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading
 def _through_links(layers: list[_Changes]) -> list[str]:
     """The files and links the layers name outside /models that a runtime writes under it, through a link
     among their parent folders (see root_path): every link of the image counts, whichever layer made it or
-    removed it (what is kept is found as it is otherwise; this errs toward refusing)."""
-    links = {path: target for changes in layers for path, target in changes.symlinks.items()}
+    removed it, with every target it was given (what is kept is found as it is otherwise; this errs toward
+    refusing), at each place it may have been written to (`a/data` below `a -> /b` is the link /b/data)
+    as well as by its name."""
+    links: dict[str, set[str]] = {}
+    ways = Ways()
+    for changes in layers:  # in the order the runtime makes them: a link is placed through those before it
+        for path, target in changes.symlinks:
+            for place in {path, *(landings(path, links, ways) or ())}:  # (as named too: errs toward refusing)
+                links.setdefault(place, set()).add(target)
     if not links:
         return []
     found = []
     for changes in layers:
         for path in changes.elsewhere:
-            landed = landing(path, links)
-            if landed is None or _under_root(landed):
-                found.append(f"/{landed or path} (written as /{path})")
+            landed = landings(path, links, ways)
+            for place in sorted({path} if landed is None else landed):
+                if landed is None or _under_root(place):
+                    found.append(f"/{place} (written as /{path})")
     return found
 
 
@@ -259,14 +271,24 @@ class _Tree:
 
 
 def _images(repo: Storage, node: Manifest | Index) -> Iterator[list[Descriptor]]:
-    """Each platform image's layers, bottom first."""
+    """Each platform image's layers, bottom first. An index within an index is walked too: containerd
+    follows one to the image it runs (images.Manifest), so its layers are checked as a direct child's."""
     if isinstance(node, Manifest):
         yield list(node.layers)
         return
-    images = [m for m in node.manifests if m.platform is None or m.platform.os != "unknown"]
-    if len(images) > MAX_PLATFORMS:
-        raise IntegrityError(f"refused image index: more than {MAX_PLATFORMS} platform images")
-    for child in images:  # one level: an index of indexes is no image a kubelet runs
-        manifest = parse_manifest(repo.fetch_manifest(child.digest)[1])
-        if isinstance(manifest, Manifest):
-            yield list(manifest.layers)
+    pending, seen = [(node, 1)], set()
+    while pending:
+        index, depth = pending.pop(0)
+        for child in index.manifests:
+            if (child.platform is not None and child.platform.os == "unknown") or child.digest in seen:
+                continue
+            seen.add(child.digest)
+            if len(seen) > MAX_PLATFORMS:
+                raise IntegrityError(f"refused image index: more than {MAX_PLATFORMS} platform images")
+            manifest = parse_manifest(repo.fetch_manifest(child.digest)[1])
+            if isinstance(manifest, Manifest):
+                yield list(manifest.layers)
+            elif depth >= MAX_NESTING:
+                raise IntegrityError(f"refused image index: indexes nested more than {MAX_NESTING} deep")
+            else:
+                pending.append((manifest, depth + 1))

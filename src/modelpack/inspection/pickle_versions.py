@@ -30,13 +30,17 @@ from modelpack.inspection.reading import CappedReader, short_text
 MAX_READ = 64 * 1024 * 1024  # bytes of opcodes and their arguments read (arrays joblib writes are seeked past)
 MAX_OPCODES = 1_000_000
 MAX_DIMENSIONS = 64  # numpy's limit
+MAX_EXTENT = 2**63  # a dimension numpy can have (intp); multiplying larger ones is a hostile file's slow multiply
 _COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x04\x22\x4d\x18", b"\x78")
 _PUSHED = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT", "UNICODE",
            "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "STRING", "BINSTRING", "SHORT_BINSTRING"}
 _OPAQUE = {"BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8", "NEXT_BUFFER", "PERSID", "EXT1", "EXT2",
            "EXT4", "EMPTY_SET"}  # pushed as something unknown (bytes are not kept)
 _CONSTANTS = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
-_KEYS = (str, int, float, bool, type(None))  # dict keys kept: hashing a nested tuple recurses without a bound
+# Dict keys kept: hashing a nested tuple recurses without a bound, and an int's hash (never cached) costs its
+# size: a 32 MB one used as a key again and again took 45 ms a time (hours within MAX_OPCODES).
+_KEYS = (str, int, float, bool, type(None))
+MAX_KEY_BITS = 64
 _ITEM = re.compile(r"[biufcmMSV?](\d+)")  # a numpy dtype's text: its kind and size in bytes ('U': characters)
 
 
@@ -224,7 +228,7 @@ class _Walk:
 def _set_items(target: dict[Any, Any], items: list[Any]) -> None:
     """Key-value pairs (as on the stack) into `target`; keys that are not plain values are left out."""
     for key, value in zip(items[::2], items[1::2], strict=False):
-        if isinstance(key, _KEYS):
+        if isinstance(key, _KEYS) and not (isinstance(key, int) and key.bit_length() > MAX_KEY_BITS):
             target[key] = value
 
 
@@ -232,7 +236,7 @@ def _array_bytes(wrapper: dict[Any, Any]) -> int | None:
     """The bytes of the array a joblib NumpyArrayWrapper's state describes; None when it cannot be told."""
     shape, dtype = wrapper.get("shape"), wrapper.get("dtype")
     if not isinstance(shape, tuple) or len(shape) > MAX_DIMENSIONS or not all(
-            type(n) is int and n >= 0 for n in shape):
+            type(n) is int and 0 <= n < MAX_EXTENT for n in shape):
         return None
     if not isinstance(dtype, _Object) or not isinstance(dtype.args, tuple) or not dtype.args:
         return None

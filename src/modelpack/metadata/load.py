@@ -136,11 +136,17 @@ def apply_overrides(raw: dict[str, Any], overrides: Overrides) -> None:
         apply_override(raw, item)
 
 
-def _flatten(mapping: Mapping[Any, Any], prefix: str) -> Iterator[tuple[str, Any]]:
+def _flatten(mapping: Mapping[Any, Any], prefix: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
+    from modelpack.plain_json import MAX_NESTING
+
+    if depth > MAX_NESTING:  # (a mapping that holds itself: as plain_json refuses one)
+        shown = prefix if len(prefix) <= 100 else f"{prefix[:60]}...{prefix[-30:]}"
+        raise MetadataError(f"override {shown.rstrip('.')!r} is nested more than {MAX_NESTING} levels deep (or "
+                            "holds itself), which modelpack would not read back")
     for key, value in mapping.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
-            yield from _flatten(value, dotted + ".")
+            yield from _flatten(value, dotted + ".", depth + 1)
         else:
             yield dotted, dict(value) if isinstance(value, Mapping) else value
 

@@ -15,6 +15,7 @@ import fcntl
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,13 @@ def read_auth_file(path: Path, kind: str = "docker config") -> dict[str, Any]:
     """A docker config or containers auth.json (the same format): {} when it does not exist.
 
     Raises:
-        UsageError: it cannot be read, is over 4 MiB, is not JSON, or a field has the wrong type.
+        UsageError: it cannot be read, is no regular file, is over 4 MiB, is not JSON, or a field has the
+            wrong type.
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block every pull's read of it
+            raise UsageError(f"cannot read {kind} {path}: it is not a regular file (a FIFO, device or socket); "
+                             "fix or move it")
         raw = read_capped(path, MAX_AUTH_FILE_BYTES)
         if raw is None:
             raise UsageError(f"{kind} {path} is over {MAX_AUTH_FILE_BYTES >> 20} MiB; fix or move it")
