@@ -47,6 +47,14 @@ def test_another_tools_word_for_a_command_names_ours(word: str, ours: str) -> No
     assert modelpack("nonsense").err == "error: No such command 'nonsense'. (see `modelpack --help`)\n"
 
 
+@pytest.mark.parametrize(("typed", "meant"), [("pul", "pull"), ("pussh", "push"), ("inspcet", "inspect")])
+def test_a_mistyped_command_is_answered_with_the_nearest_one(typed: str, meant: str) -> None:
+    # click suggests for a mistyped option but said only "No such command 'pul'." for a command.
+    run = modelpack(typed, "localhost:5000/team/iris")
+    assert (run.code, run.out) == (2, "")
+    assert run.err == f"error: No such command {typed!r}; did you mean {meant!r}? (see `modelpack --help`)\n"
+
+
 def test_every_option_says_what_it_does_in_help() -> None:
     # `login -u`, `generate-key-pair -d`, `k8s --kind/--cpu/--memory`, `ui --port` showed only a default
     import click

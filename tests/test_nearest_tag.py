@@ -78,3 +78,18 @@ def test_a_typod_repository_is_said_as_the_repository(proxy: FaultProxy, tmp_pat
     assert not (tmp_path / "out").exists()
     # A repository that is there still names its nearest tag.
     assert "did you mean 1.0.0 or 1.0.1?" in modelpack("resolve", f"{repo}:1.0.O", "--plain-http").err
+
+
+def test_a_repository_named_without_a_tag_says_latest_was_assumed(proxy: FaultProxy, tmp_path: Path) -> None:
+    # `pull REPO` said "manifest of REPO:latest: not found" as if `latest` had been typed.
+    repo = f"{proxy.host}/t/untagged"
+    _versions(repo, tmp_path)
+    for command in (("pull", "-o", str(tmp_path / "out")), ("inspect", "--remote")):
+        run = modelpack(*command, repo, "--plain-http")
+        assert (run.code, run.out) == (3, ""), run.err
+        assert f"{repo}:latest: not found" in run.err
+        assert "; no tag was given, so latest was assumed; " in run.err, run.err
+    typed = modelpack("inspect", "--remote", f"{repo}:latest", "--plain-http")
+    assert typed.code == 3 and "was assumed" not in typed.err
+    missing = modelpack("inspect", "--remote", f"{repo}-gone", "--plain-http")
+    assert missing.code == 3 and "was assumed" not in missing.err and "repository" in missing.err

@@ -29,6 +29,13 @@ class _Commands(LazyGroup):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         if args and args[0] in _OTHER_WORDS and self.get_command(ctx, args[0]) is None:
             raise click.UsageError(f"No such command {args[0]!r}: {_OTHER_WORDS[args[0]]}", ctx)
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            import difflib
+
+            # click suggests for a mistyped option, not a command (`modelpack pul`).
+            near = difflib.get_close_matches(args[0], self.list_commands(ctx), n=1, cutoff=0.6)
+            if near:
+                raise click.UsageError(f"No such command {args[0]!r}; did you mean {near[0]!r}?", ctx)
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
             refuse_repeated(command, rest, ctx)

@@ -18,7 +18,7 @@ CUTOFF = 0.6  # difflib's get_close_matches default: `prd` finds `prod`, `zzz` f
 MAX_NAMED = 3  # tags named when several are equally near
 
 
-def name_nearest_tag(exc: NotFoundError, repo: object, tag: str | None) -> None:
+def name_nearest_tag(exc: NotFoundError, repo: object, tag: str | None) -> bool:
     """Add `did you mean TAG?` to `exc` (changed in place) when the manifest it did not find is `tag` and
     the repository has a tag close to it; when the repository itself is missing, say that instead.
 
@@ -26,28 +26,32 @@ def name_nearest_tag(exc: NotFoundError, repo: object, tag: str | None) -> None:
         exc: the registry's not-found error (its `manifest` attribute names what was asked for).
         repo: the repository, to list its tags (one that lists none, or fails to, adds nothing).
         tag: the tag the user named (None for a digest: nothing to suggest).
+
+    Returns:
+        Whether the repository itself is missing (said instead).
     """
     if not tag or exc.manifest != tag or not isinstance(repo, TagLister):
-        return
+        return False
     try:
         # (valid tags only: see tags()). The tag itself is listed when it went between the list and the read
         # (`copy --all-tags` of a repository being pruned), or by a registry whose list is stale: no suggestion.
         tags = [t for t in repo.tags() if not t.startswith(SIGNATURE_TAG_PREFIX) and t != tag]
     except NotFoundError as missing:  # no such repository: its name is the typo, and `ls REPO` would say so
         reword(exc, missing.wording, missing.advice)
-        return
+        return True
     except ModelpackError:
-        return  # the error already says what is missing; no list is no suggestion
+        return False  # the error already says what is missing; no list is no suggestion
     import difflib  # here: only a tag not found looks for a near one
 
     score = {t: difflib.SequenceMatcher(None, tag, t).ratio() for t in tags}
     best = max(score.values(), default=0.0)
     if best < CUTOFF:
-        return
+        return False
     nearest = sorted(t for t, s in score.items() if s == best)  # a tie (`1.0.O`: 1.0.0 and 1.0.1) names all
     said = " or ".join(nearest[:MAX_NAMED]) + (" (or another)" if len(nearest) > MAX_NAMED else "")
     advice = compose(f"did you mean {said}? {{}}", exc.advice) if exc.advice else compose(f"did you mean {said}?")
     reword(exc, exc.wording, advice)
+    return False
 
 
 @contextlib.contextmanager
@@ -63,7 +67,12 @@ def naming_nearest_tag(repo: object, reference: object) -> Iterator[None]:
     try:
         yield
     except NotFoundError as exc:
-        name_nearest_tag(exc, repo, tag)
+        no_repository = name_nearest_tag(exc, repo, tag)
+        if isinstance(reference, Reference) and reference.tag_implied and tag and exc.manifest == tag \
+                and not no_repository:
+            # `pull REG/team/iris` said "manifest of ...:latest: not found", as if `latest` had been typed.
+            assumed = f"no tag was given, so {tag} was assumed"
+            reword(exc, exc.wording, compose(f"{assumed}; {{}}", exc.advice) if exc.advice else compose(assumed))
         _raise_if_blob(exc, repo, reference)
         raise
     except RegistryError as exc:
