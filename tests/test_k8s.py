@@ -197,7 +197,13 @@ def test_kserve_refuses_a_modelcar_its_sklearn_runtime_cannot_load(registry: Reg
     (folder / "modelpack.yaml").write_text("name: iris\nframework: scikit-learn\nformat: skops\n")
     ref = registry.repo("skops") + ":1"
     mp.push(folder, ref, options=ClientOptions(plain_http=True))
-    tagged, _ = _build(registry, ref, "skops-car", "--modelcar")
+    base, tagged = registry.repo("base") + ":1", registry.repo("images") + ":skops-car"
+    push_base(base, ("amd64",))
+    built = modelpack("build-image", "--plain-http", ref, "-t", tagged, "--base", base, "--modelcar")
+    assert built.code == 0, built.err
+    # Said when the modelcar is built, not first when its YAML is asked for.
+    assert (f"warning: KServe's sklearn runtimes load only .joblib/.pkl/.pickle files and {ref} holds model.skops: "
+            "`k8s --kind kserve` will refuse this modelcar") in built.err, built.err
     run = modelpack("k8s", "--plain-http", "--kind", "kserve", tagged)
     assert run.code == 2 and run.out == "", run.err
     assert run.err == (f"error: KServe's sklearn runtimes load only .joblib/.pkl/.pickle files and {tagged} holds "

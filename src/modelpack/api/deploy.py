@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 import sys
 import tempfile
@@ -15,6 +16,7 @@ from modelpack.api.core import _store, parse_parameter_reference, parse_referenc
 from modelpack.api.pulling import manifest_for_files
 from modelpack.errors import (
     AuthenticationError,
+    ModelpackError,
     NotFoundError,
     RegistryError,
     TransportError,
@@ -144,11 +146,37 @@ def build_image(
 
             source.layout, source.extra = modelcar_files(model_ref, manifest, blob_path, model_ref.repository,
                                                          Path(scratch))
+            _say_if_kserve_cannot_load(model_ref, desc, manifest, local_store)
         dst = open_layout(image_ref, create=True) if isinstance(image_ref, LayoutReference) \
             else remote(image_ref, options)
         return _build(source, base_ref, remote(base_ref, options), image_ref, dst,
                       modelcar=modelcar, copy_options=copy_options, serving=serving,
                       architectures=(host,) if serving is not None else ())
+
+
+def _say_if_kserve_cannot_load(model_ref: Reference, desc: Descriptor, manifest: Manifest,
+                               local_store: LayoutStore) -> None:
+    """Warn, building a modelcar, when KServe's runtime for the model's framework loads none of its files (the
+    quick start's `.skops` model): `k8s --kind kserve` refuses such a modelcar, which is better known now."""
+    import json
+
+    from modelpack.image import k8s
+    from modelpack.model_info import ModelInfo
+
+    try:
+        config = json.loads(local_store.read_blob_bytes(manifest.config))
+    except (ValueError, ModelpackError):
+        return  # not JSON, or not there: no framework to go by
+    info = ModelInfo.read(str(model_ref), desc, manifest, config if isinstance(config, dict) else None)
+    model_format = k8s.kserve_format(info.framework) if info.framework else None
+    paths = [f.path for f in info.files if f.path]
+    loads = k8s.runtime_cannot_load(model_format, paths) if model_format else None
+    if loads is not None:
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        logging.getLogger("modelpack.image").warning(
+            "warning: KServe's %s runtimes load only %s files and %s holds %s: `k8s --kind kserve` will refuse "
+            "this modelcar (a serving image, built without --modelcar, serves the model)", model_format,
+            "/".join(loads), model_ref, shown)
 
 
 def _refuse_unverified_pickle_image(model_ref: Reference, manifest: Manifest, local_store: LayoutStore,

@@ -366,8 +366,8 @@ def _check_runtime_loads(reference: str, model_format: str, paths: list[str]) ->
     """
     from modelpack.image import k8s
 
-    loads = k8s.runtime_file_types(model_format)
-    if not loads or not paths or any(path.endswith(loads) for path in paths):
+    loads = k8s.runtime_cannot_load(model_format, paths)
+    if loads is None:
         return
     shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
     raise UsageError(f"KServe's {model_format} runtimes load only {'/'.join(loads)} files and {reference} holds "

@@ -130,6 +130,15 @@ def runtime_file_types(model_format: str) -> tuple[str, ...] | None:
     return _RUNTIME_FILES.get(model_format)
 
 
+def runtime_cannot_load(model_format: str, paths: list[str]) -> tuple[str, ...] | None:
+    """The file extensions KServe's runtimes for `model_format` load, when none of `paths` has one (None:
+    one does, there are no paths, or those runtimes are not known to be limited)."""
+    loads = runtime_file_types(model_format)
+    if not loads or not paths or any(path.endswith(loads) for path in paths):
+        return None
+    return loads
+
+
 def inference_service(where: Placement, model_uri: str, framework: str, cpu: str, memory: str) -> dict[str, Any]:
     """A KServe InferenceService whose predictor's runtime (chosen by KServe from `modelFormat`) serves the
     model of a modelcar image (`storageUri: oci://...`, KServe's modelcars, mounted at /mnt/models)."""
