@@ -259,14 +259,23 @@ class _Tree:
 
 
 def _images(repo: Storage, node: Manifest | Index) -> Iterator[list[Descriptor]]:
-    """Each platform image's layers, bottom first."""
+    """Each platform image's layers, bottom first: of an index's children and of the indexes among them
+    (containerd follows an index within an index to the image for its platform), each fetched once."""
     if isinstance(node, Manifest):
         yield list(node.layers)
         return
-    images = [m for m in node.manifests if m.platform is None or m.platform.os != "unknown"]
-    if len(images) > MAX_PLATFORMS:
-        raise IntegrityError(f"refused image index: more than {MAX_PLATFORMS} platform images")
-    for child in images:  # one level: an index of indexes is no image a kubelet runs
-        manifest = parse_manifest(repo.fetch_manifest(child.digest)[1])
-        if isinstance(manifest, Manifest):
-            yield list(manifest.layers)
+    seen: set[str] = set()
+    pending = [node]
+    while pending:
+        index = pending.pop()
+        for child in index.manifests:
+            if (child.platform is not None and child.platform.os == "unknown") or child.digest in seen:
+                continue  # (an attestation; a child listed twice)
+            seen.add(child.digest)
+            if len(seen) > MAX_PLATFORMS:  # (indexes counted too: a chain of them costs a fetch each)
+                raise IntegrityError(f"refused image index: more than {MAX_PLATFORMS} platform images or indexes")
+            manifest = parse_manifest(repo.fetch_manifest(child.digest)[1])
+            if isinstance(manifest, Manifest):
+                yield list(manifest.layers)
+            else:
+                pending.append(manifest)
