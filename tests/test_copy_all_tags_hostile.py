@@ -166,3 +166,38 @@ def test_a_tag_removed_from_a_layout_during_the_copy_is_left_out_too(tmp_path: P
     results = mp.copy_all_tags(f"oci:{layout}", f"oci:{tmp_path / 'out'}", copied=prune, warn=warned.append)
     assert [r.reference.tag for r in results] == ["1.0"]
     assert warned == [f"tag 2.0: removed from oci:{layout} since its tag list was read; left out"]
+
+
+def test_signature_tags_of_manifests_the_source_lacks_are_one_warning(tmp_path: Path) -> None:
+    # A source listing 40 signature tags for digests it has no manifest of: one line for them all, naming a
+    # few (a line each before: a source listing thousands wrote thousands).
+    absent = sorted("sha256:" + hashlib.sha256(str(n).encode()).hexdigest() for n in range(40))
+    with HostileRegistry() as hostile:
+        hostile.routes[r"^(GET|HEAD) /v2/a/b/(manifests|blobs)/"] = serve_content(crafted_model(tags=("1",)))
+        hostile.routes["/tags/list"] = serve_tags(["1", *(d.replace(":", "-") + ".sig" for d in absent)])
+        copied = modelpack("copy", "--all-tags", "--plain-http", f"{hostile.host}/a/b", f"oci:{tmp_path / 'out'}")
+    assert copied.code == 0, copied.err
+    warnings = [line for line in copied.err.splitlines() if line.startswith("warning: ")]
+    named = ", ".join(d.replace(":", "-") for d in absent[:3])
+    assert warnings == [f"warning: {named} and 37 more: signatures of 40 manifests, which the source no longer has; "
+                        "left out"], copied.err
+    assert _layout_tags(tmp_path / "out") == {"1"}
+
+
+def test_a_signature_tag_naming_a_blob_is_left_out(registry: Registry, tmp_path: Path) -> None:
+    # Distribution answers a manifest request by a blob's digest with HTTP 500: the copy of every tag ended
+    # in exit 3 ("it is the digest of a blob ... not of a model") after the tags were copied.
+    import modelpack as mp
+    from modelpack.store.options import ClientOptions
+
+    source, plain = registry.repo("models"), ClientOptions(plain_http=True)
+    assert modelpack("push", "--plain-http", str(_model(tmp_path / "model")), f"{source}:1.0").code == 0
+    repo = mp.remote(mp.Reference.parse(f"{source}:1.0"), plain)
+    desc, body = repo.fetch_manifest("1.0")
+    layer = mp.inspect(f"{source}:1.0", options=plain, remote_only=True).manifest.layers[0].digest
+    repo.put_manifest(desc, body, layer.replace(":", "-") + ".sig")
+    copied = modelpack("copy", "--all-tags", "--plain-http", source, f"oci:{tmp_path / 'out'}")
+    assert copied.code == 0, copied.err
+    assert f"warning: {layer.replace(':', '-')}: signatures of {layer}, which the source no longer has; left out" \
+        in copied.err.splitlines(), copied.err
+    assert copied.out.split() == [f"oci:{tmp_path / 'out'}@{desc.digest}"]

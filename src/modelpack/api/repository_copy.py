@@ -15,6 +15,7 @@ from modelpack.errors import ModelpackError, NotFoundError, UsageError, reword
 from modelpack.oci.reference import Reference, is_tag
 from modelpack.places import LayoutReference, Place, open_layout, parse_place
 from modelpack.signatures.lookup import fallback_tag, is_signature_tag, signature_subject
+from modelpack.store.blob_digest import is_a_blob_not_a_manifest
 from modelpack.store.copy import CopyOptions
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions, closes_own_options
@@ -111,21 +112,31 @@ def _copy_signed_untagged(src: Place, dst: Place, tags: list[str], repo: Storage
     """Copy by digest each model a signature tag names that no copied tag did (appended to `results`)."""
     tagged = len(results)
     subjects = {signature_subject(tag) for tag in tags}
+    absent: list[str] = []
     for digest in sorted(d for d in subjects if d is not None and d not in carried):
         try:
             result = copy_model(_digested(src, digest), _digested(dst, digest), warn=warn, carried=carried,
                                 **copying)
         except NotFoundError as exc:
-            if not _gone(repo, digest):
+            if not (_gone(repo, digest) or is_a_blob_not_a_manifest(repo, digest)):
                 raise _failed_untagged(exc, digest, tagged, len(results) - tagged) from None
-            # Signatures of a manifest since deleted (cosign leaves its tags behind): nothing to carry.
-            warn(f"{fallback_tag(digest)}: signatures of {digest}, which the source no longer has; left out")
+            # Signatures of a manifest since deleted (cosign leaves its tags behind), or a tag naming a blob's
+            # digest: nothing to carry. Said once: a source may list thousands.
+            absent.append(digest)
             continue
         except ModelpackError as exc:
             raise _failed_untagged(exc, digest, tagged, len(results) - tagged) from None
         results.append(result)
         if copied is not None:
             copied(digest, result)
+    if absent:
+        named = ", ".join(fallback_tag(digest) for digest in absent[:_NAMED])
+        more = f" and {len(absent) - _NAMED} more" if len(absent) > _NAMED else ""
+        which = f"{absent[0]}, which" if len(absent) == 1 else f"{len(absent)} manifests, which"
+        warn(f"{named}{more}: signatures of {which} the source no longer has; left out")
+
+
+_NAMED = 3  # signature tags of absent manifests a warning names
 
 
 def _failed_untagged(exc: ModelpackError, digest: str, tags: int, untagged: int) -> ModelpackError:

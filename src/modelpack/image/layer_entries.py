@@ -15,8 +15,9 @@ GBs large) layer, for a check that needs the names and a few first bytes, not th
   blob, closed unread): streamed like a compressed one when it is at most STREAM_AT_MOST bytes; a larger
   one raises CostlyLayer (as do more range requests than the caller allows), for the caller to decide.
 
-Every way is bounded by ArchiveLimits (entries, unpacked bytes) and a header never seen twice, and refuses a
-header a container runtime would read otherwise (see tar_agreement).
+Every way is bounded by ArchiveLimits (entries, unpacked bytes), paths of at most MAX_PATH_BYTES and a header
+never seen twice (none is kept once yielded), and refuses a header a container runtime would read otherwise
+(see tar_agreement).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from modelpack.store.target import BlobReader, SpanReader
 from modelpack.streams import ByteStream
 
 STREAM_AT_MOST = 64 * 1024 * 1024
+# A path longer than Linux's PATH_MAX is no file a container runtime can write (ENAMETOOLONG), while tarfile
+# takes a GNU long name or PAX path up to 1 MiB: kept for each entry, a small gzip layer would cost GBs.
+MAX_PATH_BYTES = 4096
 WHOLE_AT_MOST = 16 * 1024 * 1024  # (a ranged read of a tar of small files fetches about its size anyway)
 
 # Whether a member's first bytes are wanted (its normalized name, relative to /, and its header).
@@ -154,6 +158,13 @@ def _entries(tar: tarfile.TarFile, layer: Descriptor, limits: ArchiveLimits, wan
                 raise IntegrityError(f"refused layer {layer.digest}: a tar header at {member.offset} "
                                      "leads back into the archive")
             last = member.offset
+            longest = max(len(member.name.encode("utf-8", "surrogateescape")),
+                          len(member.linkname.encode("utf-8", "surrogateescape")))
+            if longest > MAX_PATH_BYTES:
+                raise IntegrityError(f"refused layer {layer.digest}: a tar entry names a path of {longest} bytes, "
+                                     f"longer than a container runtime can write ({MAX_PATH_BYTES})")
+            # tarfile keeps every header it read (in `members`, no typed API): the caller keeps what it needs.
+            tar.members.clear()  # type: ignore[attr-defined]
             name = posixpath.normpath("/" + member.name).lstrip("/")
             head = b""
             if member.isfile() and wants_head(name, member):

@@ -34,6 +34,9 @@ MAX_LAYERS = 512  # every platform's together (overlayfs stacks at most 128 per 
 MAX_PLATFORMS = 32  # the images (and indexes) an index leads to
 MAX_NESTING = 4  # indexes within indexes (none a build tool writes)
 MAX_REQUESTS = 8192  # range requests for the headers of all its layers: about as many files over 16 KiB
+# The paths the layers' changes keep until they are stacked (a base image's files outside /models too, for the
+# links that may lead there): a large image's hundreds of thousands take a few tens of MiB.
+MAX_KEPT_PATH_BYTES = 256 * 1024 * 1024
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 
@@ -102,6 +105,7 @@ def modelcar_files(repo: Storage, node: Manifest | Index, folder: Path, limits: 
     limits = limits or ArchiveLimits.from_env()
     reading = LayerReading(Requests(MAX_REQUESTS), whole, local)
     read: dict[str, _Changes] = {}
+    kept = _Kept()
     found = ModelcarFiles()
     for layers in _images(repo, node):
         tree = _Tree()
@@ -109,7 +113,7 @@ def modelcar_files(repo: Storage, node: Manifest | Index, folder: Path, limits: 
             if layer.digest not in read:
                 if len(read) >= MAX_LAYERS:
                     raise IntegrityError(f"refused image: more than {MAX_LAYERS} layers")
-                read[layer.digest] = _read_layer(repo, layer, limits, reading, folder / f"{len(read)}-")
+                read[layer.digest] = _read_layer(repo, layer, limits, reading, folder / f"{len(read)}-", kept)
             tree.stack(read[layer.digest])
         found.links += _through_links([read[layer.digest] for layer in layers])
         for path, entry in tree.entries.items():
@@ -166,8 +170,21 @@ def _under_root(path: str) -> bool:
     return path == ROOT or path.startswith(ROOT + "/")
 
 
+class _Kept:
+    """The bytes of the paths the image's layers' changes keep, refused past MAX_KEPT_PATH_BYTES."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def take(self, name: str, member: tarfile.TarInfo) -> None:
+        self.total += len(name) + len(member.linkname)
+        if self.total > MAX_KEPT_PATH_BYTES:
+            raise IntegrityError(f"refused image: its layers name more than {size_text(MAX_KEPT_PATH_BYTES)} of "
+                                 "paths")
+
+
 def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading: LayerReading,
-                heads: Path) -> _Changes:
+                heads: Path, kept: _Kept) -> _Changes:
     """The layer's changes at or under /models; the heads of its `.bin` files saved as `heads`N.head."""
 
     def wants_head(name: str, member: tarfile.TarInfo) -> bool:
@@ -175,6 +192,7 @@ def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading
 
     changes = _Changes()
     for name, member, head in layer_entries(repo, layer, limits, reading, wants_head, SNIFF_BYTES):
+        kept.take(name, member)  # (a path each entry keeps at most, and a link's target)
         parent, _, base = name.rpartition("/")
         if base == _OPAQUE:
             # (one at the layer's root is left out: overlayfs applies no opaque attribute to its root, so
