@@ -48,9 +48,7 @@ if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C
     from modelpack.api.local_models import list_models as list_models
     from modelpack.api.local_models import remove as remove
     from modelpack.api.local_models import tag as tag
-    from modelpack.api.pulling import absent_layers as absent_layers
     from modelpack.api.pulling import pull as pull
-    from modelpack.api.pulling import unpack as unpack
     from modelpack.api.pushing import push as push
     from modelpack.api.registry_login import login as login
     from modelpack.api.registry_login import logout as logout
@@ -67,6 +65,8 @@ if TYPE_CHECKING:  # package before the command's entry point can catch a Ctrl-C
     from modelpack.api.signing import verify as verify
     from modelpack.api.store import check_store as check_store
     from modelpack.api.store import gc_store as gc_store
+    from modelpack.api.store_unpack import absent_layers as absent_layers
+    from modelpack.api.store_unpack import unpack as unpack
     from modelpack.errors import ModelpackError as ModelpackError
     from modelpack.inspection.init import InitResult as InitResult
     from modelpack.inspection.init import init_metadata as init_metadata

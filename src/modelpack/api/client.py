@@ -36,6 +36,7 @@ from modelpack.api import (
     reporting,
     serving,
     signing,
+    store_unpack,
 )
 from modelpack.api import store as store_api
 from modelpack.store.credentials import Credentials
@@ -177,7 +178,7 @@ class Client:
     pack = _bound(core.pack)
     push = _bound(pushing.push)
     pull = _bound(pulling.pull)
-    unpack = _bound(pulling.unpack)
+    unpack = _bound(store_unpack.unpack)
     inspect = _bound(core.inspect)
     lineage = _bound(lineage_reading.lineage)
     list_models = _bound(local_models.list_models)

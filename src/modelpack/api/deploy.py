@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.catalog import resolve
 from modelpack.api.core import _store, parse_parameter_reference, parse_reference, remote
-from modelpack.api.pulling import manifest_for_files
+from modelpack.api.store_unpack import manifest_for_files
 from modelpack.errors import (
     AuthenticationError,
     ModelpackError,

@@ -1,5 +1,5 @@
-"""Getting a model out of a registry or the store: pull (into the store, or straight into a directory)
-and unpack (the store's copy of a model into a directory).
+"""Getting a model out of a registry: pull (into the store, or straight into a directory; `unpack`, the
+store's copy of a model into a directory, is in store_unpack).
 
     import modelpack
     modelpack.pull("localhost:5000/team/iris@sha256:...", output="./iris")      # files only
@@ -16,16 +16,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelpack import advice
 from modelpack.advice import compose, setting
-from modelpack.api.core import TransferResult, _store, _transfer, parse_reference, remote
+from modelpack.api.core import TransferResult, _store, _transfer, remote
 from modelpack.api.model_sig import SignatureLookup
+from modelpack.api.store_unpack import single_manifest, unpack_stored
 from modelpack.api.stored_copy import say_stand_in, stand_in
 from modelpack.errors import IntegrityError, NotFoundError, RegistryError, TransportError, UsageError
 from modelpack.image.kinds import refuse_container_image
 from modelpack.metadata.restore import restore_metadata_file
-from modelpack.model_info import index_refusal
-from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.output_folder import check_output, naming_output
 from modelpack.places import LayoutReference, Place, open_place, parse_place
@@ -41,7 +40,6 @@ from modelpack.store.pinned_tag import tag_disagrees
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
 from modelpack.store.resumable_ingest import say_kept
 from modelpack.store.target import Storage
-from modelpack.unpacking import layer_path, unpack_manifest
 
 if TYPE_CHECKING:
     from modelpack.store.directory import DirectoryTarget
@@ -195,7 +193,7 @@ def _from_store(ref: Reference, digest: str, local_store: LayoutStore, output: P
     """pull -o while the registry is down: the store's copy of `digest` (see stored_copy.stand_in)."""
     with local_store.reading():
         desc = local_store.resolve(ref.with_digest(digest))
-        files = _unpack(ref.with_digest(digest), output, local_store, link, force, selection, str(ref))
+        files = unpack_stored(ref.with_digest(digest), output, local_store, link, force, selection, str(ref))
     transfer = TransferResult(ref, desc, 0, 0, 0, output=output, files=files, from_store=True)
     transfer.unchanged = sorted(getattr(files, "unchanged", ()))
     return transfer
@@ -207,7 +205,7 @@ def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, loc
     """pull -o: each blob received once into the output's filesystem, then renamed into place."""
     from modelpack.store.directory import DirectoryTarget
 
-    whole = _single_manifest(ref, fetched[1])
+    whole = single_manifest(ref, fetched[1])
     manifest = selection.select(whole, str(ref))
     target = DirectoryTarget(manifest, output, force=force, local=local_store)  # paths checked here
     signature = SignatureLookup(src, whole)
@@ -246,7 +244,7 @@ def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Stora
                    selection: LayerSelection, tag: str | None, patience: float | None) -> TransferResult:
     target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything,
                                     patience=patience)
-    signature = SignatureLookup(src, _single_manifest(ref, fetched[1]))
+    signature = SignatureLookup(src, single_manifest(ref, fetched[1]))
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
     try:
         with _saying_kept(local_store, fetched[1]):
@@ -260,7 +258,7 @@ def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Stora
         # Known before the files go out: a modelpack.yaml beside model.sig would fail `model_signing verify`.
         sign = signature.found() is not None
         with local_store.reading():
-            transfer.files = _unpack(ref.with_digest(result.descriptor.digest), output, local_store, link, force,
+            transfer.files = unpack_stored(ref.with_digest(result.descriptor.digest), output, local_store, link, force,
                                      selection, str(ref), metadata=not sign)
             transfer.unchanged = sorted(getattr(transfer.files, "unchanged", ()))
         if sign and MODEL_SIG_FILE not in transfer.files:
@@ -299,14 +297,6 @@ def _recorded_tag(src: Storage, ref: Reference, prefetched: Prefetched | None = 
     return None
 
 
-def _single_manifest(ref: Place, data: bytes) -> Manifest:
-    node = parse_manifest(data)
-    refuse_container_image(ref, node)
-    if isinstance(node, Index):
-        raise UsageError(index_refusal(ref, "is an index of several manifests; name one of them by digest"))
-    return node
-
-
 def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bool:
     """Verify blobs the pull did not download before they are linked out; delete any that fail."""
     dropped = False
@@ -318,86 +308,6 @@ def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bo
     return dropped
 
 
-def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore | None = None,
-           link: bool = False, force: bool = False, selection: LayerSelection | None = None,
-           origin: str | None = None) -> list[str]:
-    """Restore the files of a model in the local store into `output`, and a ModelPack model's
-    metadata as `modelpack.yaml` (unless one of its layers is a file of that name).
-
-    Args:
-        reference: the model in the local store.
-        output: a new or empty directory (any directory with `force`).
-        store: the local store (default: MODELPACK_HOME's).
-        link: hard-link the files to the store's blobs (read-only) instead of copying them.
-        force: replace the files of `output` that differ from the model's; leave the rest alone.
-        selection: restore only the layers it takes.
-        origin: the reference modelpack.yaml names (default: `reference`).
-
-    Returns:
-        The restored paths, relative to `output`.
-
-    Raises:
-        UsageError: `output` is not empty and not `force`, or `selection` takes no layer.
-        NotFoundError: a layer to restore is absent from the store (a partial pull left it out).
-        IntegrityError: a layer's blob in the store has changed size (run `store check --repair`).
-        UnsafePathError: the artifact names a path that must not be written (nothing is written).
-    """
-    ref = parse_reference(reference)
-    local_store = _store(store)
-    with local_store.reading():  # a concurrent `rm` of it then leaves its blobs until we are done
-        return _unpack(ref, output, local_store, link, force, selection, origin)
-
-
-def _unpack(ref: Reference, output: str | Path, local_store: LayoutStore, link: bool, force: bool,
-            selection: LayerSelection | None, origin: str | None, metadata: bool = True) -> list[str]:
-    desc = local_store.resolve(ref)
-    whole = _single_manifest(ref, local_store.read_blob_bytes(desc))
-    manifest = (selection or LayerSelection()).select(whole, str(ref))
-    check_output(output, force)
-    absent = [layer for layer in manifest.layers if not local_store.has_blob(layer)]
-    damaged = [layer for layer in absent if local_store.blob_path(layer.digest).exists()]  # of another size
-    if damaged:
-        raise IntegrityError(compose("the local store's copy of {} ({}) is damaged: its size changed (an edited {} "
-                                     "output?)", _names(damaged), str(ref), setting("link=True", "--link")),
-                             advice=advice.repair_store("then pull it again"))
-    if absent:
-        raise NotFoundError(f"{ref} is partial in the local store: {_names(absent)} not pulled", advice=compose(
-            "pull it without a selection (or with one that takes them) first, or unpack with {}",
-            setting("selection=LayerSelection(include=..., kinds=...)", "--include/--kind")))
-    with naming_output(Path(output)):
-        files = unpack_manifest(manifest, local_store, Path(output), link=link, force=force)
-    config = local_store.read_blob_bytes(whole.config) if local_store.has_blob(whole.config) \
-        and whole.config.size <= MAX_MANIFEST_BYTES else None
-    if metadata:
-        restore_metadata_file(Path(output), whole, config, origin or str(ref), desc.digest, files)
-    return files
-
-
-def absent_layers(reference: str | Reference, *, store: LayoutStore | None = None) -> list[Descriptor]:
-    """The layers of a model in the local store that it does not hold (left out by a partial pull, or
-    lost); none for a complete model or an index.
-
-    Args:
-        reference: the model's reference.
-        store: the local store (default: MODELPACK_HOME's).
-
-    Returns:
-        The descriptors of the absent layers.
-
-    Raises:
-        NotFoundError: the model is not in the local store.
-    """
-    local_store = _store(store)
-    desc = local_store.resolve(parse_reference(reference))
-    node = parse_manifest(local_store.read_blob_bytes(desc))
-    return [layer for layer in node.layers if not local_store.has_blob(layer)] if isinstance(node, Manifest) else []
-
-
-def _names(layers: list[Descriptor]) -> str:
-    paths = [layer_path(layer) or layer.digest[:19] for layer in layers]
-    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
-
-
 def _small(source: DirectoryTarget, desc: Descriptor) -> bytes | None:
     """A received config blob's bytes (verified on receipt), if it is small enough to be one."""
     if desc.size > MAX_MANIFEST_BYTES:
@@ -407,13 +317,3 @@ def _small(source: DirectoryTarget, desc: Descriptor) -> bytes | None:
             return f.read(MAX_MANIFEST_BYTES + 1)
     except (NotFoundError, OSError):
         return None
-
-
-def manifest_for_files(local_store: LayoutStore, ref: Reference) -> Manifest:
-    """The manifest of a model in the local store whose files are to be restored.
-
-    Raises:
-        UsageError: the reference names an index of several manifests.
-    """
-    desc = local_store.resolve(ref)
-    return _single_manifest(ref, local_store.read_blob_bytes(desc))

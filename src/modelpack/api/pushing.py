@@ -346,7 +346,7 @@ def refuse_partial(local_store: LayoutStore, ref: Reference, verb: str = "push")
     Raises:
         UsageError: layers of the stored model are absent.
     """
-    from modelpack.api.pulling import absent_layers
+    from modelpack.api.store_unpack import absent_layers
 
     try:
         absent = absent_layers(ref, store=local_store)

@@ -15,7 +15,8 @@ from modelpack.advice import Wording, compose, setting
 from modelpack.api.catalog import resolve
 from modelpack.api.core import inspect, inspect_fetched, parse_reference, remote
 from modelpack.api.deploy import VERIFY_KEY
-from modelpack.api.pulling import pull, unpack
+from modelpack.api.pulling import pull
+from modelpack.api.store_unpack import unpack
 from modelpack.api.stored_copy import say_stand_in, stand_in
 from modelpack.errors import (
     IntegrityError,
