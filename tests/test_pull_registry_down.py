@@ -151,3 +151,12 @@ def test_a_registry_failing_with_5xx_after_its_retries_is_unreachable(
     assert len(warnings) == 1 and "answered HTTP 503" in warnings[0] and "from the local store" in warnings[0], \
         run.err
     assert tree(tmp_path / "out") == tree(model)
+
+
+def test_a_selection_taking_no_layer_is_refused_before_the_store_is_said_to_stand_in(
+        stored_then_down: tuple[str, str, Path], tmp_path: Path) -> None:
+    _, pinned, _ = stored_then_down
+    run = modelpack("pull", "--plain-http", pinned, "-o", str(tmp_path / "out"), "--include", "nothing-*")
+    assert run.code == 2, run.err
+    assert _warnings(run.err) == [], run.err  # said "writing ... from the local store", then refused
+    assert not (tmp_path / "out").exists()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from modelpack.advice import compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, remote
 from modelpack.api.model_sig import SignatureLookup
-from modelpack.api.store_unpack import single_manifest, unpack_stored
+from modelpack.api.store_unpack import manifest_for_files, single_manifest, unpack_stored
 from modelpack.api.stored_copy import say_stand_in, stand_in
 from modelpack.errors import IntegrityError, NotFoundError, RegistryError, TransportError, UsageError
 from modelpack.image.kinds import refuse_container_image
@@ -181,6 +181,8 @@ def pull(
                           signature_asked=verify_key is not None or verdict is None or verdict.signed)
         if digest is None:
             raise
+        # A selection that takes no layer is refused as with the registry up, before the stand-in is said.
+        selection.select(manifest_for_files(local_store, ref.with_digest(digest)), str(ref))
         say_stand_in(log, exc, f"writing {digest} into {output}")
         return _from_store(ref, digest, local_store, Path(output), link, force, selection)
     transfer.verified_signatures = verified
