@@ -1,7 +1,8 @@
 """The entries of an image layer's tar, read as cheaply as its packing allows: what is in a (possibly
 GBs large) layer, for a check that needs the names and a few first bytes, not the files.
 
-- A layer the local store holds: read from there, hashed as it is read (verified against its digest).
+- A layer the local store holds: hashed whole there (a corrupt copy is removed, and the registry's read),
+  then read without hashing it again, an uncompressed one by seeking past each member's data.
 - A gzip or zstd tar cannot be seeked: it is streamed and decompressed, headers read and data dropped,
   so it costs its (compressed) size in download; it is verified against its digest as it passes. So is an
   uncompressed one of at most WHOLE_AT_MOST bytes (reading it by ranges would save little), and every one
@@ -116,8 +117,9 @@ def _read_entries(repo: BlobReader, layer: Descriptor, limits: ArchiveLimits, re
     packing = parsed[1] if parsed else _packing(layer.media_type)
     local = reading.local
     if local is not None and _verified_locally(local, layer):
-        repo = local  # (and hashed again as it is read, below)
-    elif packing == "tar" and isinstance(repo, SpanReader) and not reading.whole and layer.size > WHOLE_AT_MOST:
+        yield from _stored_entries(local, layer, packing, limits, wants_head, head_bytes)
+        return
+    if packing == "tar" and isinstance(repo, SpanReader) and not reading.whole and layer.size > WHOLE_AT_MOST:
         span = repo
         try:
             try:
@@ -171,6 +173,19 @@ def _entries(tar: tarfile.TarFile, layer: Descriptor, limits: ArchiveLimits, wan
                 reader = tar.extractfile(member)
                 head = reader.read(head_bytes) if reader is not None else b""
             yield name, member, head
+
+
+def _stored_entries(local: LocalBlobs, layer: Descriptor, packing: str, limits: ArchiveLimits, wants_head: WantsHead,
+                    head_bytes: int) -> Iterator[tuple[str, tarfile.TarInfo, bytes]]:
+    """A layer the local store holds, verified whole just before: read without hashing it again (a 5 GB layer
+    read twice), an uncompressed one by seeking past each member's data, as the ranged reading does."""
+    with local.open_blob(layer) as blob, _corrupt_stream_refused(layer):
+        if packing == "tar" and blob.seekable():
+            tar = tarfile.open(fileobj=blob, mode="r:", tarinfo=AgreedTarInfo)  # noqa: SIM115 - closed by _entries
+        else:
+            stream: Any = decompressing(blob, packing)
+            tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=AgreedTarInfo)  # noqa: SIM115 - as above
+        yield from _entries(tar, layer, limits, wants_head, head_bytes)
 
 
 def _verified_locally(local: LocalBlobs, layer: Descriptor) -> bool:
