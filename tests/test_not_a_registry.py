@@ -24,7 +24,9 @@ def test_a_host_that_is_no_registry_is_said_to_be_none(registry: Registry, ui: C
 
 
 def test_a_registrys_own_not_found_stays_not_found(registry: Registry) -> None:
-    missing = modelpack("pull", "--plain-http", registry.repo() + ":nope")
-    assert missing.code == 3 and "MANIFEST_UNKNOWN" in missing.err, missing.err
+    repo = registry.repo()
+    missing = modelpack("pull", "--plain-http", repo + ":nope")  # (a repository with nothing in it: said so)
+    assert missing.code == 3 and f"repository {repo.split('/', 1)[1]} not found on" in missing.err, missing.err
+    assert "not an OCI registry" not in missing.err
     listed = modelpack("ls", "--plain-http", registry.repo())
     assert listed.code == 3 and "not found on" in listed.err, listed.err

@@ -146,12 +146,14 @@ def build_image(
 
             source.layout, source.extra = modelcar_files(model_ref, manifest, blob_path, model_ref.repository,
                                                          Path(scratch))
-            _say_if_kserve_cannot_load(model_ref, desc, manifest, local_store)
         dst = open_layout(image_ref, create=True) if isinstance(image_ref, LayoutReference) \
             else remote(image_ref, options)
-        return _build(source, base_ref, remote(base_ref, options), image_ref, dst,
-                      modelcar=modelcar, copy_options=copy_options, serving=serving,
-                      architectures=(host,) if serving is not None else ())
+        built = _build(source, base_ref, remote(base_ref, options), image_ref, dst,
+                       modelcar=modelcar, copy_options=copy_options, serving=serving,
+                       architectures=(host,) if serving is not None else ())
+    if modelcar:  # (said once it is built: before, it came ahead of a refusal of the base)
+        _say_if_kserve_cannot_load(model_ref, desc, manifest, local_store)
+    return built
 
 
 def _say_if_kserve_cannot_load(model_ref: Reference, desc: Descriptor, manifest: Manifest,
