@@ -41,3 +41,22 @@ def test_login_leaves_the_callers_options_and_nothing_open(fresh_registry: Calla
     assert reg.host in json.loads(saved.auth_file.read_text())["auths"]
     assert _open_files() - files == set()
     assert [t.name for t in set(threading.enumerate()) - threads] == []
+
+
+def test_login_and_logout_write_through_a_symlinked_docker_config(fresh_registry: Callable[..., Registry],
+                                                                  tmp_path: Path) -> None:
+    """A docker config kept elsewhere (a dotfiles repository, a mounted secret) and linked into place: login and
+    logout change the file the link names and leave the link a link, as docker does."""
+    reg = fresh_registry(auth_htpasswd=htpasswd_file(tmp_path / "htpasswd", AUTH_USER, AUTH_PASSWORD))
+    config = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
+    kept = tmp_path / "dotfiles" / "docker-config.json"
+    kept.parent.mkdir()
+    kept.write_text(json.dumps({"auths": {"other.example": {"auth": "dTpw"}}}))
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.symlink_to(os.path.relpath(kept, config.parent))
+    saved = mp.login(reg.host, AUTH_USER, AUTH_PASSWORD, options=mp.ClientOptions(plain_http=True))
+    assert config.is_symlink() and saved.auth_file == kept
+    assert set(json.loads(kept.read_text())["auths"]) == {"other.example", reg.host}
+    assert mp.logout(reg.host)
+    assert config.is_symlink()
+    assert set(json.loads(kept.read_text())["auths"]) == {"other.example"}

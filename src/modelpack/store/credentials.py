@@ -187,6 +187,7 @@ def store_in_file(path: Path, host: str, creds: Credentials, *, use_creds_store:
             helper for `host` while `repository` is given (helpers keep hosts only).
         HelperFailed: the helper refused them.
     """
+    path = _link_target(path)
     with _writers_turn(path, create=True):
         config = read_auth_file(path, kind)
         helper = _helper_for(config, host, use_creds_store)
@@ -202,6 +203,14 @@ def store_in_file(path: Path, host: str, creds: Credentials, *, use_creds_store:
             config.setdefault("auths", {})[host] = {"auth": creds.basic()}
         written = _write_config(config, path)
     return SavedCredentials(written, credential_helper.program(helper) if helper else None)
+
+
+def _link_target(path: Path) -> Path:
+    """The file a symlinked auth file points to, which a write must replace, as docker's does: replacing
+    the link itself would cut the user's link (a config kept in a dotfiles repository, a mounted secret)
+    and leave the file it named stale. A dangling link's target is made; a loop is left to the read to
+    report."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 @contextlib.contextmanager
@@ -292,6 +301,7 @@ def remove_from_file(path: Path, host: str, kind: str, *, use_creds_store: bool 
     """Remove one entry from one auth file: `repository`'s own on `host` when given, else the host's (and
     erase the host's from the helper its `credHelpers` names; helpers keep hosts only); whether there was
     one. A host's entry goes alone: those of its repositories stay, as with podman."""
+    path = _link_target(path)
     with _writers_turn(path, create=False):
         config = read_auth_file(path, kind)
         helper = None if repository else _helper_for(config, host, use_creds_store)
