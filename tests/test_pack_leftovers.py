@@ -40,3 +40,26 @@ def test_pack_and_push_name_the_leftovers_they_pack(registry: Registry, tmp_path
     assert (clean.code, clean.err) == (0, ""), clean.err
     layers = json.loads(modelpack("inspect", "local/m:2", "--json").out)["layers"]
     assert [layer["path"] for layer in layers] == ["model.safetensors"]
+
+
+def test_pack_names_large_files_it_packs_as_weights_by_guess(tmp_path: Path) -> None:
+    """A stray core dump or archive beside the model went in as a weight layer without a word."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "modelpack.yaml").write_text("name: m\n")
+    (folder / "model.safetensors").write_bytes(os.urandom(500))
+    (folder / "notes.xyz").write_bytes(b"small: not worth a line")
+    with open(folder / "core.12345", "wb") as f:
+        f.truncate(64 * 1024 * 1024)  # (sparse: hashed, never written)
+    packed = modelpack("pack", str(folder), "-t", "local/m:1")
+    assert packed.code == 0, packed.err
+    assert packed.err == ("warning: packing as weights, by guess from their names: core.12345 (64.0 MiB) (if they "
+                          "are, say so with files.kinds: {core.12345: weight} in modelpack.yaml; if not, leave them "
+                          "out with files.exclude: [core.12345])\n"), packed.err
+
+    (folder / "modelpack.yaml").write_text("name: m\nfiles: {kinds: {core.12345: weight}}\n")
+    assert modelpack("pack", str(folder), "-t", "local/m:2").err == ""
+    (folder / "modelpack.yaml").write_text("name: m\nfiles: {exclude: [core.12345]}\n")
+    assert modelpack("pack", str(folder), "-t", "local/m:3").err == ""
+    layers = json.loads(modelpack("inspect", "local/m:3", "--json").out)["layers"]
+    assert [layer["path"] for layer in layers] == ["model.safetensors", "notes.xyz"]

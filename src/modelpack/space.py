@@ -72,6 +72,16 @@ def _existing(path: Path) -> Path:
     return path
 
 
+def human_size(size: int) -> str:
+    """`size` bytes, short: "1.5 GiB", "512 B"."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
 def size_text(n: int) -> str:
     """`n` bytes for a person: "1.5 GiB (1610612736 bytes)"."""
     for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):

@@ -142,11 +142,14 @@ def describe(
 
 
 def warn_leftovers(sources: list[LayerSource], warn: Callable[[str], None] | None) -> None:
-    """Said in the calling thread, before hashing: what tools left in the folder, packed as layers."""
+    """Said in the calling thread, before hashing: what tools left in the folder, and large files of no
+    known kind, packed as layers."""
+    from modelpack.packing.guessed import guessed_warning
     from modelpack.packing.leftovers import leftovers_warning
 
-    if message := leftovers_warning(sources):
-        (warn or log.warning)(message)
+    for message in (leftovers_warning(sources), guessed_warning(sources)):
+        if message:
+            (warn or log.warning)(message)
 
 
 def _completed(metadata: ModelMetadata, model_dir: str | Path, sources: list[LayerSource],

@@ -12,7 +12,6 @@ from modelpack.cli.common import (
     clean,
     client_options,
     handle_errors,
-    human_size,
     json_option,
     network_options,
     plural,
@@ -21,6 +20,7 @@ from modelpack.cli.common import (
 )
 from modelpack.cli.escape import clean_cell, clean_cut
 from modelpack.cli.file_types import RegularFile
+from modelpack.space import human_size
 
 if TYPE_CHECKING:
     from modelpack.api.remote_removal import Removal

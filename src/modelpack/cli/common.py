@@ -190,15 +190,6 @@ def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
 
 
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
 def fail(message: str, code: int = 1) -> None:
     """Print `error: MESSAGE` (escaped: it may quote a registry's words) and exit with `code`."""
     click.echo(f"error: {clean(message)}", err=True)

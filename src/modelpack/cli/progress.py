@@ -63,7 +63,7 @@ INTERVAL_ENV = "MODELPACK_PROGRESS_INTERVAL"
 def _log_lines(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
     """`start(size)` and `advance(n)` as `_growing_bar`'s; a line on stderr every interval while any work
     was announced (also when no byte moved since the last: a stalled transfer shows as one)."""
-    from modelpack.cli.common import human_size
+    from modelpack.space import human_size
 
     interval = env_int(INTERVAL_ENV, 60, minimum=0, maximum=86400)
     lock = threading.Lock()

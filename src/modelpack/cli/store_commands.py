@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from modelpack.cli.common import clean, handle_errors, human_size, json_option, plural, print_json
+from modelpack.cli.common import clean, handle_errors, json_option, plural, print_json
+from modelpack.space import human_size
 
 
 @click.group()

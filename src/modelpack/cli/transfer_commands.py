@@ -11,7 +11,6 @@ from modelpack.cli.common import (
     clean,
     client_options,
     handle_errors,
-    human_size,
     json_option,
     layer_selection,
     link_force_options,
@@ -24,6 +23,7 @@ from modelpack.cli.common import (
     write_output,
 )
 from modelpack.cli.file_types import RegularFile
+from modelpack.space import human_size
 
 if TYPE_CHECKING:
     from modelpack.api import TransferResult

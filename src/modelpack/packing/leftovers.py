@@ -31,6 +31,10 @@ def leftovers_warning(sources: Sequence[LayerSource]) -> str | None:
             names |= hit
     if not found:
         return None
-    shown = ", ".join(found[:_SHOWN]) + (f" and {len(found) - _SHOWN} more" if len(found) > _SHOWN else "")
-    return (f"packing what tools leave behind as layers: {shown} (leave them out with files.exclude: "
+    return (f"packing what tools leave behind as layers: {some_of(found)} (leave them out with files.exclude: "
             f"[{', '.join(sorted(names))}] in modelpack.yaml)")
+
+
+def some_of(names: Sequence[str]) -> str:
+    """The first few of `names`, joined, and how many more there are (a warning's line stays one line)."""
+    return ", ".join(names[:_SHOWN]) + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")

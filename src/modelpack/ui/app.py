@@ -46,8 +46,8 @@ def templates() -> Any:
     """The Jinja2 environment of the pages: autoescape always on, helpers as globals and filters."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    from modelpack.cli.common import human_size
     from modelpack.metadata.mapping import malformed_annotation
+    from modelpack.space import human_size
 
     env = Environment(loader=PackageLoader("modelpack.ui", "templates"), autoescape=True, finalize=_visible,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
