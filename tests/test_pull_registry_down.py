@@ -1,6 +1,7 @@
-"""`modelpack pull REPO@DIGEST -o DIR` while its registry cannot be reached: the copy a pull left in the local
-store is written (every blob verified), with one warning; by tag, the error names the digest the store last
-recorded for it; a signature to check, a copy that is partial or damaged, still fail as unreachable (exit 5)."""
+"""`modelpack pull REPO@DIGEST [-o DIR]` while its registry cannot be reached: the copy a pull left in the local
+store is written (every blob verified), or without -o found to be there already, with one warning; by tag, the
+error names the digest the store last recorded for it; a signature to check, a copy that is partial or damaged,
+still fail as unreachable (exit 5)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,30 @@ def test_a_stored_digest_is_written_from_the_store_with_one_warning(
     assert said["fromLocalStore"] is True and said["digest"] == digest and said["blobsCopied"] == 0
     assert {path: sha for path, (sha, _) in tree(tmp_path / "linked").items()} == \
         {path: sha for path, (sha, _) in tree(model).items()}  # (linked to the store's blobs: read-only)
+
+
+def test_a_stored_digest_pulled_into_the_store_is_found_there_with_one_warning(
+        stored_then_down: tuple[str, str, Path], tmp_path: Path) -> None:
+    # Before, only -o stood the store's copy in: a pull into the store that already held the digest whole
+    # failed (exit 5), and a script pulling by digest before it serves stopped there.
+    tagged, pinned, _ = stored_then_down
+    run = modelpack("pull", "--plain-http", pinned)
+    assert run.code == 0, run.err
+    assert run.out.strip() == pinned, run.out
+    warnings = _warnings(run.err)
+    assert len(warnings) == 1 and "cannot connect to" in warnings[0], run.err
+    assert warnings[0].endswith(f"; the local store already holds {pinned} (every blob verified)"), run.err
+    assert run.err.strip() == warnings[0], run.err  # no "pulled ...: 0 blobs" line besides
+    said = json.loads(modelpack("pull", "--plain-http", "--json", pinned).out)
+    assert said["fromLocalStore"] is True and said["digest"] == pinned.split("@")[1] and said["blobsCopied"] == 0
+    by_tag = modelpack("pull", "--plain-http", tagged)
+    assert by_tag.code == 5, by_tag.err
+    assert by_tag.err.strip().endswith(f"name {pinned} to use that copy while the registry is down"), by_tag.err
+    blob = _damage_a_layer(pinned)
+    damaged = modelpack("pull", "--plain-http", pinned)
+    assert damaged.code == 5 and f"the local store's copy of {pinned.split('@')[1]} is damaged" in damaged.err, \
+        damaged.err
+    assert not blob.exists()
 
 
 def _damage_a_layer(pinned: str) -> Path:
@@ -158,9 +183,10 @@ def test_what_the_store_cannot_vouch_for_still_needs_the_registry(
     absent = pinned.split("@")[0] + "@sha256:" + "0" * 64
     for args in (("--verify-key", str(public), pinned), ("--signature-policy", str(policy), pinned), (absent,)):
         out = tmp_path / "out"
-        run = modelpack("pull", "--plain-http", *args, "-o", str(out))
-        assert run.code == 5 and run.err.startswith("error: cannot connect to "), (args, run.err)
-        assert "local store" not in run.err and not out.exists(), (args, run.err)
+        for where in (("-o", str(out)), ()):  # (without -o: into the store)
+            run = modelpack("pull", "--plain-http", *args, *where)
+            assert run.code == 5 and run.err.startswith("error: cannot connect to "), (args, where, run.err)
+            assert "local store" not in run.err and not out.exists(), (args, where, run.err)
 
 
 def test_a_partial_stored_copy_stands_in_for_the_layers_it_holds_only(

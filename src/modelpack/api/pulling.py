@@ -98,8 +98,10 @@ def pull(
     With `output`, a ModelPack model's metadata is also restored as `modelpack.yaml` (see
     metadata.restore), unless one of its layers is a file of that name.
 
-    With `output`, a digest whose registry cannot be reached is written from the local store's copy, every
-    blob hashed again, with a warning (see stored_copy; `from_store` in the result).
+    A digest whose registry cannot be reached is taken from the local store's copy, every blob hashed
+    again, with a warning (see stored_copy; `from_store` in the result): with `output` its files are
+    written from it; without, the store already holds what the pull was for, and nothing changes. A
+    tag's error names the digest the store last recorded for it.
 
     Returns:
         What was transferred; with `output`, the restored file paths.
@@ -176,7 +178,7 @@ def pull(
                     transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force,
                                            selection)
     except (TransportError, RegistryError) as exc:
-        if output is None or not isinstance(ref, Reference) or prefetched is not None:
+        if not isinstance(ref, Reference) or prefetched is not None:
             raise  # (serve, which pulls what it checked, stands in for it itself)
         stored = stand_in(ref, exc, local_store, selection=selection,
                           signature_asked=verify_key is not None or verdict is None or verdict.signed)
@@ -185,6 +187,9 @@ def pull(
         # Refused as with the registry up (a selection that takes no layer), before the stand-in is said.
         refuse_container_image(ref, stored.manifest)
         selection.select(stored.manifest, str(ref))
+        if output is None:  # what the pull would have put in the store is there, whole
+            say_stand_in(log, exc, f"the local store already holds {ref.with_digest(stored.digest)}")
+            return TransferResult(ref, stored.descriptor, 0, 0, 0, from_store=True)
         say_stand_in(log, exc, f"writing {stored.digest} into {output} from the local store")
         return _from_store(ref, stored, local_store, Path(output), link, force, selection)
     transfer.verified_signatures = verified

@@ -170,6 +170,8 @@ def serve_model(
             pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked,
                           signature_policy=verdict)
             digest = pulled.descriptor.digest
+            if pulled.from_store:  # the registry was down: the pull stood the store's copy in, and said so
+                pulled = None
         except (TransportError, RegistryError) as exc:
             # A restart while the registry is down: the copy a pull left, verified, is the model a digest
             # names (a pickle in it is refused below unless trusted, as from the registry).
