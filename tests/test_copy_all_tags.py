@@ -21,17 +21,20 @@ def _layout_tags(layout: Path) -> set[str]:
             if "org.opencontainers.image.ref.name" in m.get("annotations", {})}
 
 
+def _push(tmp_path: Path, name: str, ref: str, content: bytes) -> str:
+    """A one-file model (`content`) pushed to `ref` from the folder `name`; its digest."""
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(content)
+    pushed = modelpack("push", "--plain-http", str(folder), ref)
+    assert pushed.code == 0, pushed.err
+    return pushed.out.strip().split("@")[1]
+
+
 def test_a_repository_goes_through_a_layout_into_another_registry_with_its_signatures(
         registry: Registry, tmp_path: Path) -> None:
     source, site = registry.repo("models"), registry.repo("site")
-    digests = {}
-    for tag in ("1.0", "2.0"):
-        folder = tmp_path / f"model-{tag}"
-        folder.mkdir()
-        (folder / "weights.bin").write_bytes(tag.encode() * 500)
-        pushed = modelpack("push", "--plain-http", str(folder), f"{source}:{tag}")
-        assert pushed.code == 0, pushed.err
-        digests[tag] = pushed.out.strip().split("@")[1]
+    digests = {tag: _push(tmp_path, f"model-{tag}", f"{source}:{tag}", tag.encode() * 500) for tag in ("1.0", "2.0")}
     assert modelpack("generate-key-pair", cwd=tmp_path, env=PW).code == 0
     key, public = str(tmp_path / "cosign.key"), str(tmp_path / "cosign.pub")
     signed = modelpack("sign", "--plain-http", "--signature-format", "both", "--key", key, f"{source}:2.0", env=PW)
@@ -120,12 +123,7 @@ def test_a_signed_model_no_tag_names_any_more_is_copied_by_digest_with_its_signa
     key, public = str(tmp_path / "cosign.key"), str(tmp_path / "cosign.pub")
     pushed = []
     for n, tag in enumerate(("1.0", "1.0", "gone")):
-        folder = tmp_path / f"model-{n}"
-        folder.mkdir()
-        (folder / "weights.bin").write_bytes(str(n).encode() * 500)
-        out = modelpack("push", "--plain-http", str(folder), f"{source}:{tag}")
-        assert out.code == 0, out.err
-        pushed.append(out.out.strip().split("@")[1])
+        pushed.append(_push(tmp_path, f"model-{n}", f"{source}:{tag}", str(n).encode() * 500))
         signed = modelpack("sign", "--plain-http", "--signature-format", "both", "--key", key,
                            f"{source}@{pushed[-1]}", env=PW)
         assert signed.code == 0, signed.err
@@ -154,3 +152,34 @@ def test_a_signed_model_no_tag_names_any_more_is_copied_by_digest_with_its_signa
     bare = modelpack("copy", "--all-tags", "--no-referrers", "--plain-http", source, f"oci:{tmp_path / 'plain'}")
     assert bare.code == 0, bare.err
     assert bare.err.strip().endswith(f"copied 1 tag of {source} to oci:{tmp_path / 'plain'}"), bare.err
+
+
+def test_the_signed_children_of_a_tagged_index_travel_with_it_not_as_signed_untagged_models(
+        registry: Registry, tmp_path: Path, crane_bin: Path, cosign_bin: Path) -> None:
+    # An index put together by crane of two models, each signed alone: one by cosign (its `.sig` tag), one by
+    # `modelpack sign` (a bundle, listed by the referrers fallback's `sha256-<hex>` tag). Their signature tags
+    # made each child count as a signed untagged model: copied again by digest and reported as such.
+    from test_copy_signatures import cosign_verifies
+    from test_signature_policy import cosign_keys, cosign_sign
+
+    staging, source, site = registry.repo("staging"), registry.repo("models"), registry.repo("site")
+    children = [_push(tmp_path, f"model-{n}", f"{staging}:{n}", str(n).encode() * 500) for n in range(2)]
+    made = subprocess.run([str(crane_bin), "index", "append", "--insecure", "-t", f"{source}:multi",
+                           *(arg for digest in children for arg in ("-m", f"{staging}@{digest}"))],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    index = made.stdout.strip().rsplit("@", 1)[1]
+    cosign_key, cosign_public = cosign_keys(cosign_bin, tmp_path, "c")
+    cosign_sign(cosign_bin, cosign_key, f"{source}@{children[0]}")
+    assert modelpack("generate-key-pair", cwd=tmp_path, env=PW).code == 0
+    signed = modelpack("sign", "--plain-http", "--key", str(tmp_path / "cosign.key"), f"{source}@{children[1]}",
+                       env=PW)
+    assert signed.code == 0, signed.err
+
+    out = modelpack("copy", "--all-tags", "--plain-http", source, site)
+    assert out.code == 0, out.err
+    assert out.err.strip().endswith(f"copied 1 tag of {source} to {site}"), out.err
+    assert out.out.split() == [f"{site}@{index}"]
+    assert cosign_verifies(cosign_bin, cosign_public, f"{site}@{children[0]}")
+    verified = modelpack("verify", "--plain-http", "--key", str(tmp_path / "cosign.pub"), f"{site}@{children[1]}")
+    assert verified.code == 0, verified.err

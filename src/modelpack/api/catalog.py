@@ -294,9 +294,9 @@ def copy_model(
 ) -> TransferResult:
     """Copy a model between places: registries, the local store (`from_local`, `to_local`) and OCI
     layout directories (`oci:DIR[:TAG]`); blobs are streamed (or mounted within one registry) and its
-    signatures come along: its referrers (sigstore bundles, attestations) and, for the model and each
-    manifest of an index, cosign's `sha256-<hex>.sig`, `.att` and `.sbom` tags, merged into the ones the
-    target may have (see `signatures.signature_tags`).
+    signatures come along: for the model, or an index and each of its manifests, its referrers (sigstore
+    bundles, attestations) and cosign's `sha256-<hex>.sig`, `.att` and `.sbom` tags, merged into the ones
+    the target may have (see `signatures.signature_tags`).
 
     Args:
         source: a registry reference, or `oci:DIR[:TAG|@DIGEST]`.
@@ -309,7 +309,8 @@ def copy_model(
         copy_options: concurrency and progress of the copy.
         warn: told, one line each, a signature tag not carried and why (default: a logging warning).
         carried: digests whose signatures were carried between the same two repositories already (tags of one
-            manifest, copied by `copy_all_tags`): not walked again. The copied model's digest is added.
+            manifest, copied by `copy_all_tags`): not walked again. The digests of the manifests copied (the
+            model's, or an index's and its children's) are added.
 
     Returns:
         The target, the manifest's descriptor, what was copied, skipped or mounted, and (unless
@@ -350,7 +351,7 @@ def copy_model(
         referrers, tags = carry_signatures(src, dst, result, mounts or CopyOptions(), warn) \
             if with_referrers and digest not in (carried or ()) else (0, {})
         if carried is not None:
-            carried.add(digest)
+            carried.update(result.manifests)  # (an index's children: their signatures came with it)
     transfer = _transfer(dst_ref, result)
     transfer.signature_tags, transfer.referrers = tags, referrers
     return transfer

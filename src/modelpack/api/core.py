@@ -68,7 +68,7 @@ class TransferResult:
     # or "left" (warned)
     signature_tags: dict[str, list[str]] = field(default_factory=dict)
     referrers: int = 0  # with `copy_model` and `push(REF)`: signatures and attestations carried as referrers
-    from_store: bool = False  # with `pull(output=...)`: the registry was down; written from the store's copy
+    from_store: bool = False  # with `pull`: the registry was down; the store's copy stood in (written out with -o)
     replaced: str | None = None  # with `push(DIR, REF)`: the digest REF's tag named before, when the push moved it
 
 

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 from modelpack.advice import compose, setting
 from modelpack.api.core import TransferResult, _store, _transfer, remote
 from modelpack.api.model_sig import SignatureLookup
-from modelpack.api.store_unpack import manifest_for_files, single_manifest, unpack_stored
-from modelpack.api.stored_copy import say_stand_in, stand_in
+from modelpack.api.store_unpack import single_manifest, unpack_stored
+from modelpack.api.stored_copy import StoredCopy, say_stand_in, stand_in
 from modelpack.errors import IntegrityError, NotFoundError, RegistryError, TransportError, UsageError
 from modelpack.image.kinds import refuse_container_image
 from modelpack.metadata.restore import restore_metadata_file
-from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Manifest, parse_manifest
+from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.output_folder import check_output, naming_output
 from modelpack.places import LayoutReference, Place, open_place, parse_place
@@ -98,8 +98,10 @@ def pull(
     With `output`, a ModelPack model's metadata is also restored as `modelpack.yaml` (see
     metadata.restore), unless one of its layers is a file of that name.
 
-    With `output`, a digest whose registry cannot be reached is written from the local store's copy, every
-    blob hashed again, with a warning (see stored_copy; `from_store` in the result).
+    A digest whose registry cannot be reached is taken from the local store's copy, every blob hashed
+    again, with a warning (see stored_copy; `from_store` in the result): with `output` its files are
+    written from it; without, the store already holds what the pull was for, and nothing changes. A
+    tag's error names the digest the store last recorded for it.
 
     Returns:
         What was transferred; with `output`, the restored file paths.
@@ -157,12 +159,13 @@ def pull(
                 fetched = src.fetch_manifest(version)
             if prefetched is not None and prefetched.blobs:
                 src = PrefetchedSource(src, prefetched.blobs)  # (it delegates the rest to src)
-            refuse_container_image(ref, parse_manifest(fetched[1]))  # before any blob is fetched
+            node = parse_manifest(fetched[1])
+            refuse_container_image(ref, node)  # before any blob is fetched
             if output is None:
                 assert isinstance(ref, Reference)  # (a layout needs -o: refused above)
                 target = local_store.repository(ref.name, partial=not selection.everything, patience=patience)
                 tag = _recorded_tag(src, ref, prefetched)
-                with _saying_kept(local_store, fetched[1]):
+                with _saying_kept(local_store, node):
                     result = copy(src, target, version, tag, copy_options, fetched=fetched)
                 local_store.record_origin(ref.name, result.blobs)  # where a later push may mount them from
                 transfer = _transfer(ref, result)
@@ -175,28 +178,32 @@ def pull(
                     transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force,
                                            selection)
     except (TransportError, RegistryError) as exc:
-        if output is None or not isinstance(ref, Reference) or prefetched is not None:
+        if not isinstance(ref, Reference) or prefetched is not None:
             raise  # (serve, which pulls what it checked, stands in for it itself)
-        digest = stand_in(ref, exc, local_store, selection=selection,
+        stored = stand_in(ref, exc, local_store, selection=selection,
                           signature_asked=verify_key is not None or verdict is None or verdict.signed)
-        if digest is None:
+        if stored is None:
             raise
-        # A selection that takes no layer is refused as with the registry up, before the stand-in is said.
-        selection.select(manifest_for_files(local_store, ref.with_digest(digest)), str(ref))
-        say_stand_in(log, exc, f"writing {digest} into {output}")
-        return _from_store(ref, digest, local_store, Path(output), link, force, selection)
+        # Refused as with the registry up (a selection that takes no layer), before the stand-in is said.
+        refuse_container_image(ref, stored.manifest)
+        selection.select(stored.manifest, str(ref))
+        if output is None:  # what the pull would have put in the store is there, whole
+            say_stand_in(log, exc, f"the local store already holds {ref.with_digest(stored.digest)}")
+            return TransferResult(ref, stored.descriptor, 0, 0, 0, from_store=True)
+        say_stand_in(log, exc, f"writing {stored.digest} into {output} from the local store")
+        return _from_store(ref, stored, local_store, Path(output), link, force, selection)
     transfer.verified_signatures = verified
     transfer.policy_verified = verdict.signed
     return transfer
 
 
-def _from_store(ref: Reference, digest: str, local_store: LayoutStore, output: Path, link: bool, force: bool,
+def _from_store(ref: Reference, stored: StoredCopy, local_store: LayoutStore, output: Path, link: bool, force: bool,
                 selection: LayerSelection) -> TransferResult:
-    """pull -o while the registry is down: the store's copy of `digest` (see stored_copy.stand_in)."""
+    """pull -o while the registry is down: the store's copy (see stored_copy.stand_in)."""
     with local_store.reading():
-        desc = local_store.resolve(ref.with_digest(digest))
-        files = unpack_stored(ref.with_digest(digest), output, local_store, link, force, selection, str(ref))
-    transfer = TransferResult(ref, desc, 0, 0, 0, output=output, files=files, from_store=True)
+        files = unpack_stored(ref.with_digest(stored.digest), output, local_store, link, force, selection, str(ref),
+                              stored=(stored.descriptor, stored.manifest))
+    transfer = TransferResult(ref, stored.descriptor, 0, 0, 0, output=output, files=files, from_store=True)
     transfer.unchanged = sorted(getattr(files, "unchanged", ()))
     return transfer
 
@@ -246,10 +253,11 @@ def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Stora
                    selection: LayerSelection, tag: str | None, patience: float | None) -> TransferResult:
     target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything,
                                     patience=patience)
-    signature = SignatureLookup(src, single_manifest(ref, fetched[1]))
+    whole = single_manifest(ref, parse_manifest(fetched[1]))
+    signature = SignatureLookup(src, whole)
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
     try:
-        with _saying_kept(local_store, fetched[1]):
+        with _saying_kept(local_store, whole):
             result = copy(src, target, fetched[0].digest, tag, copy_options, fetched=fetched)
         if _drop_corrupt_blobs(local_store, result.blobs):
             # A stored blob failed its check (e.g. edited through a hard link): fetch it again.
@@ -271,12 +279,12 @@ def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Stora
 
 
 @contextlib.contextmanager
-def _saying_kept(local_store: LayoutStore, manifest: bytes) -> Iterator[None]:
-    """A pull into the store that stops says what of its large blobs' downloads the store keeps."""
+def _saying_kept(local_store: LayoutStore, node: Manifest | Index) -> Iterator[None]:
+    """A pull into the store (of the manifest or index `node`) that stops says what of its large blobs'
+    downloads the store keeps."""
     try:
         yield
     except BaseException:
-        node = parse_manifest(manifest)
         say_kept(local_store.ingest_dir, [node.config, *node.layers] if isinstance(node, Manifest) else [])
         raise
 

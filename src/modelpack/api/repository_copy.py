@@ -39,7 +39,8 @@ def copy_all_tags(
     the referrers fallback's tags (`sha256-<hex>`, `.sig`, `.att`, `.sbom`) are not versions: they travel
     with the model they sign (or are left, with `with_referrers=False`). A signed model no tag names any
     more (a tag moved to a newer version while clusters still pull the old one by digest) is copied by its
-    digest, with its signatures: its signature tags are how a repository lists it.
+    digest, with its signatures: its signature tags are how a repository lists it. The manifests of a copied
+    index are not such models: they and their signatures travel with it.
 
     Args:
         source: a registry repository (`HOST/REPOSITORY`, no tag) or an OCI layout (`oci:DIR`). A registry's
@@ -109,7 +110,8 @@ def copy_all_tags(
 def _copy_signed_untagged(src: Place, dst: Place, tags: list[str], repo: Storage, carried: set[str],
                           results: list[TransferResult], *, warn: Callable[[str], None],
                           copied: Callable[[str, TransferResult], None] | None, **copying: Any) -> None:
-    """Copy by digest each model a signature tag names that no copied tag did (appended to `results`)."""
+    """Copy by digest each model a signature tag names that no copied tag did, alone or as a manifest of an
+    index (appended to `results`)."""
     tagged = len(results)
     subjects = {signature_subject(tag) for tag in tags}
     absent: list[str] = []

@@ -170,15 +170,17 @@ def serve_model(
             pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked,
                           signature_policy=verdict)
             digest = pulled.descriptor.digest
+            if pulled.from_store:  # the registry was down: the pull stood the store's copy in, and said so
+                pulled = None
         except (TransportError, RegistryError) as exc:
             # A restart while the registry is down: the copy a pull left, verified, is the model a digest
             # names (a pickle in it is refused below unless trusted, as from the registry).
-            stored_digest = stand_in(ref, exc, store or LayoutStore(),
+            stand_in_copy = stand_in(ref, exc, store or LayoutStore(),
                                      signature_asked=verify_key is not None or verdict.signed)
-            if stored_digest is None:
+            if stand_in_copy is None:
                 raise
-            digest = stored_digest
-            say_stand_in(logging.getLogger("modelpack.serve"), exc, f"serving {digest}")
+            digest = stand_in_copy.digest
+            say_stand_in(logging.getLogger("modelpack.serve"), exc, f"serving {digest} from the local store")
         metadata = inspect(ref.with_digest(digest), store=store).metadata
         workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
         try:  # the runtime holds the model in memory once loaded: the unpacked copy is not kept

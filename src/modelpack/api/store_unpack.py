@@ -25,9 +25,10 @@ from modelpack.store.layout import LayoutStore
 from modelpack.unpacking import layer_path, unpack_manifest
 
 
-def single_manifest(ref: Place, data: bytes) -> Manifest:
-    """The one manifest `data` holds (a container image or an index of several is refused: UsageError)."""
-    node = parse_manifest(data)
+def single_manifest(ref: Place, data: bytes | Manifest | Index) -> Manifest:
+    """The one manifest `data` holds, as bytes or parsed (a container image or an index of several is
+    refused: UsageError)."""
+    node = parse_manifest(data) if isinstance(data, bytes) else data
     refuse_container_image(ref, node)
     if isinstance(node, Index):
         raise UsageError(index_refusal(ref, "is an index of several manifests; name one of them by digest"))
@@ -65,10 +66,11 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
 
 
 def unpack_stored(ref: Reference, output: str | Path, local_store: LayoutStore, link: bool, force: bool,
-            selection: LayerSelection | None, origin: str | None, metadata: bool = True) -> list[str]:
-    """`unpack` of a parsed reference, under the caller's `local_store.reading()`."""
-    desc = local_store.resolve(ref)
-    whole = single_manifest(ref, local_store.read_blob_bytes(desc))
+                  selection: LayerSelection | None, origin: str | None, metadata: bool = True,
+                  stored: tuple[Descriptor, Manifest] | None = None) -> list[str]:
+    """`unpack` of a parsed reference, under the caller's `local_store.reading()`; `stored`: its manifest's
+    descriptor and the manifest, when the caller has read them from the store already."""
+    desc, whole = stored if stored is not None else _read(ref, local_store)
     manifest = (selection or LayerSelection()).select(whole, str(ref))
     check_output(output, force)
     absent = [layer for layer in manifest.layers if not local_store.has_blob(layer)]
@@ -121,5 +123,9 @@ def manifest_for_files(local_store: LayoutStore, ref: Reference) -> Manifest:
     Raises:
         UsageError: the reference names an index of several manifests.
     """
+    return _read(ref, local_store)[1]
+
+
+def _read(ref: Reference, local_store: LayoutStore) -> tuple[Descriptor, Manifest]:
     desc = local_store.resolve(ref)
-    return single_manifest(ref, local_store.read_blob_bytes(desc))
+    return desc, single_manifest(ref, local_store.read_blob_bytes(desc))

@@ -1,5 +1,5 @@
 """A model's copy in the local store standing in for its registry while the registry cannot be reached
-(`pull REPO@DIGEST -o DIR`, `serve REPO@DIGEST`).
+(`pull REPO@DIGEST [-o DIR]`, `serve REPO@DIGEST`).
 
 A digest names its bytes: the copy a pull left in the store, every blob hashed again, is that model, as the
 registry would have served it. Only a reference by digest is taken so (a tag is the registry's to say), and
@@ -10,6 +10,7 @@ the registry. A tag's failure names the digest the store last recorded for it, f
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from modelpack.errors import (
     IntegrityError,
@@ -19,10 +20,23 @@ from modelpack.errors import (
     TransportError,
     add_context,
 )
-from modelpack.oci.descriptor import Manifest, parse_manifest
+from modelpack.oci.descriptor import Descriptor, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
 from modelpack.selection import LayerSelection
 from modelpack.store.layout import LayoutStore
+
+
+@dataclass(frozen=True)
+class StoredCopy:
+    """The local store's copy of a model that stands in for its registry: its manifest, read (and hashed)
+    once, for the caller to use rather than read again."""
+
+    descriptor: Descriptor  # the manifest's
+    manifest: Manifest
+
+    @property
+    def digest(self) -> str:
+        return self.descriptor.digest
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -34,8 +48,8 @@ def unreachable(exc: BaseException) -> bool:
 
 
 def stand_in(ref: Reference, exc: ModelpackError, store: LayoutStore, *, signature_asked: bool,
-             selection: LayerSelection | None = None) -> str | None:
-    """The digest whose copy in the local store stands in for `ref`, which its registry could not serve.
+             selection: LayerSelection | None = None) -> StoredCopy | None:
+    """The local store's copy that stands in for `ref`, which its registry could not serve.
 
     Args:
         ref: what was asked for.
@@ -46,51 +60,72 @@ def stand_in(ref: Reference, exc: ModelpackError, store: LayoutStore, *, signatu
         selection: the layers wanted (default: all).
 
     Returns:
-        `ref`'s digest when the store holds its manifest, config and the layers wanted, each blob verified
-        (a corrupt one is removed); else None, and for a tag whose stored copy would do, `exc` then says
-        which digest the store last recorded for it.
+        For a digest, its copy when the store holds its manifest, config and the layers wanted, each blob
+        hashed again (a corrupt one is removed, and `exc` says the copy is damaged); else None.
+        For a tag, always None: when the store holds the manifest, config and layers wanted of the digest
+        it last recorded for the tag, `exc` names that digest for the user to pull by. Only their presence
+        and sizes are checked, not their bytes (a 70 GB model is not read for an error message): a blob
+        damaged in place is found by the pull by digest the user then runs, which says the copy is damaged.
+        A damaged manifest (read, so hashed, either way) is said on both paths.
     """
     if signature_asked or not unreachable(exc):
         return None
+    wanted = selection or LayerSelection()
     if ref.digest:
-        if _complete(ref, store, selection or LayerSelection(), exc):
-            return ref.digest
-        return None
+        return _complete(ref, store, wanted, exc)
     recorded = store.find(ref)
-    if recorded is not None and _complete(ref.with_digest(recorded.digest), store, selection or LayerSelection(),
-                                          exc):
-        pinned = ref.with_digest(recorded.digest)
+    if recorded is None:
+        return None
+    pinned = ref.with_digest(recorded.digest)
+    if _present(pinned, store, wanted, exc) is not None:
         add_context(exc, f"the local store last recorded {ref} as {recorded.digest}: name {pinned} to use "
                          "that copy while the registry is down")
     return None
 
 
-def say_stand_in(log: logging.Logger, exc: ModelpackError, doing: str) -> None:
-    """The one warning that the registry could not be reached (`exc`) and what is `doing` instead."""
-    log.warning("warning: %s; %s from the local store (every blob verified)", exc, doing)
+def say_stand_in(log: logging.Logger, exc: ModelpackError, instead: str) -> None:
+    """The one warning that the registry could not be reached (`exc`) and what the local store's copy does
+    `instead` ("writing D into DIR from the local store")."""
+    log.warning("warning: %s; %s (every blob verified)", exc, instead)
 
 
-def _complete(ref: Reference, store: LayoutStore, selection: LayerSelection, exc: ModelpackError) -> bool:
-    """Whether the store holds `ref` (by digest) whole as `selection` takes it, each blob hashed again; a
-    damaged copy is named on `exc`."""
+def _complete(ref: Reference, store: LayoutStore, selection: LayerSelection, exc: ModelpackError) -> StoredCopy | None:
+    """`ref`'s (by digest) copy when the store holds it whole as `selection` takes it, each blob hashed
+    again; a damaged copy is named on `exc`."""
+    found = _present(ref, store, selection, exc)
+    if found is None:
+        return None
     try:
-        desc = store.find(ref)
-        if desc is None:
-            return False
-        node = parse_manifest(store.read_blob_bytes(desc))  # (hashed as it is read)
-        if not isinstance(node, Manifest):
-            return False  # an index: neither pull -o nor serve takes one
-        wanted = [layer for layer in node.layers if selection(layer)]
-        if not all(store.has_blob(blob) for blob in [node.config, *wanted]):
-            return False  # left out by a partial pull, or removed
-        for blob in [node.config, *wanted]:
+        for blob in [found.manifest.config, *_wanted(found.manifest, selection)]:
             store.verify_blob(blob)  # (remembered: unpacking does not hash a file's blob twice)
     except IntegrityError:
         add_context(exc, f"the local store's copy of {ref.digest} is damaged (a corrupt blob was removed)")
-        return False
+        return None
+    return found
+
+
+def _present(ref: Reference, store: LayoutStore, selection: LayerSelection, exc: ModelpackError) -> StoredCopy | None:
+    """`ref`'s (by digest) copy when the store holds its manifest (hashed as it is read), config and the
+    layers `selection` takes, each of its recorded size (a stat each: their bytes are not read)."""
+    try:
+        desc = store.find(ref)
+        if desc is None:
+            return None
+        node = parse_manifest(store.read_blob_bytes(desc))
+    except IntegrityError:
+        add_context(exc, f"the local store's copy of {ref.digest} is damaged (its manifest)")
+        return None
     except (NotFoundError, ValueError):
-        return False
-    return True
+        return None
+    if not isinstance(node, Manifest):
+        return None  # an index: neither pull nor serve stands one in
+    if not all(store.has_blob(blob) for blob in [node.config, *_wanted(node, selection)]):
+        return None  # left out by a partial pull, or removed
+    return StoredCopy(desc, node)
 
 
-__all__ = ["say_stand_in", "stand_in", "unreachable"]
+def _wanted(node: Manifest, selection: LayerSelection) -> list[Descriptor]:
+    return [layer for layer in node.layers if selection(layer)]
+
+
+__all__ = ["StoredCopy", "say_stand_in", "stand_in", "unreachable"]

@@ -224,8 +224,11 @@ def _report(result: object, as_json: bool, verb: str) -> None:
         print_json(_transfer_json(result))
         return
     say_verified(result)
-    if result.from_store:  # the registry was down: nothing pulled (the warning said so), the files restored
-        click.echo(_restored(result.files, result.unchanged, result.output), err=True)
+    if result.from_store:  # the registry was down: nothing pulled (the warning said so)
+        if result.output is not None:
+            click.echo(_restored(result.files, result.unchanged, result.output), err=True)
+        else:
+            click.echo(clean(digest_ref))  # as a pull into the store prints it
         return
     mounted = f"; {result.mounted} mounted from another repository, not sent" if result.mounted else ""
     click.echo(f"{verb} {clean(ref)}: {plural(result.copied, 'blob')} ({human_size(result.bytes)}{mounted}), "

@@ -89,8 +89,9 @@ def copy_signature_tags(src: Storage, dst: Storage, manifests: Iterable[str], op
 def carry_signatures(src: Storage, dst: Storage, copied: CopyResult, options: CopyOptions,
                      warn: Callable[[str], None] | None = None,
                      command: str = "copy") -> tuple[int, dict[str, list[str]]]:
-    """Bring a copied model's signatures along: its referrers (bundles, attestations), then cosign's tags
-    of each manifest copied (what `copy` and `push` from the local store both do).
+    """Bring a copied model's signatures along: the referrers (bundles, attestations), then cosign's tags,
+    of each manifest copied: a model, or an index and each of its children, whose signatures travel with it
+    (what `copy` and `push` from the local store both do).
 
     Args:
         src: where the model was copied from.
@@ -101,8 +102,8 @@ def carry_signatures(src: Storage, dst: Storage, copied: CopyResult, options: Co
         command: what wrote the model, "copy" or "push" (how a failure here says so).
 
     Returns:
-        How many referrers were carried (or found there already), and the tags "copied", already "present"
-        and "left" (as TransferResult.referrers and .signature_tags report them).
+        How many referrers were carried (or found there already), all manifests' together, and the tags
+        "copied", already "present" and "left" (as TransferResult.referrers and .signature_tags report them).
 
     Raises:
         AuthenticationError, TransportError: a registry refused us or could not be reached.
@@ -112,7 +113,7 @@ def carry_signatures(src: Storage, dst: Storage, copied: CopyResult, options: Co
     from modelpack.signatures.referrers import copy_referrers
 
     try:
-        referrers = copy_referrers(src, dst, copied.descriptor.digest, options)
+        referrers = sum(copy_referrers(src, dst, digest, options) for digest in copied.manifests)
         tags = copy_signature_tags(src, dst, copied.manifests, options, warn)
     except ModelpackError as exc:
         # The model is in place: the line says so, else it reads as if nothing was written (an air-gapped
