@@ -63,6 +63,20 @@ def test_a_lone_onnx_input_is_not_renamed(serving: Any, tmp_path: Path) -> None:
     assert status == 400 and body["error"] == "unknown input 'features'; the model's inputs are x FP32 [-1, 2]"
 
 
+def test_an_onnx_input_of_unrecorded_shape_takes_any(serving: Any, tmp_path: Path) -> None:
+    """onnxruntime declares such an input as [], as it does a scalar: its shape is not checked."""
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "free",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    (tmp_path / "free").mkdir()
+    onnx.save(model, tmp_path / "free" / "model.onnx")
+    url = serving(tmp_path / "free", name="free") + "/v2/models/free/infer"
+    status, body = call(url, {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1] * 6}]})
+    assert status == 200 and body["outputs"][0]["shape"] == [2, 3], body
+
+
 def test_a_scikit_learn_model_takes_one_matrix_under_any_name(serving: Any, tmp_path: Path) -> None:
     folder, model = iris_skops(tmp_path / "iris")
     url = serving(folder) + "/v2/models/iris/infer"

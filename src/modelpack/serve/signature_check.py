@@ -8,8 +8,10 @@ the shape is checked earlier, as each tensor is decoded (`protocol`, `oip_grpc`)
 What is checked depends on what the model declares:
 
 - A model that names its inputs (ONNX): every input by name, none missing, none unknown, each shape
-  against the graph's (a symbolic or unknown dimension is `-1`). Datatypes are converted where no value
-  changes (`datatypes.cast`), not refused as Triton refuses them.
+  against the graph's (a symbolic or unknown dimension is `-1`). An input declared with no dimensions is
+  not checked for shape: onnxruntime says `[]` both of a scalar and of an input whose shape the graph does
+  not record, which takes any; onnxruntime itself refuses what its graph cannot take (a 400 too).
+  Datatypes are converted where no value changes (`datatypes.cast`), not refused as Triton refuses them.
 - A model that takes one unnamed matrix (scikit-learn, XGBoost): exactly one input, of any name, as
   KServe's sklearnserver and MLServer take it (modelpack's metadata calls it `input-0`); its shape must
   be two-dimensional, with the model's number of features as its width where the model records one
@@ -55,6 +57,8 @@ def check_inputs(inputs: dict[str, Any], declared: list[dict[str, Any]], named: 
 
 def _check_shape(name: str, array: Any, declared: dict[str, Any]) -> None:
     expected = [int(d) for d in declared["shape"]]
+    if not expected:  # onnxruntime gives [] for a scalar and for an input the graph records no shape of
+        return
     given = [int(d) for d in array.shape]
     if len(given) != len(expected) or any(e != -1 and e != g for e, g in zip(expected, given, strict=True)):
         raise BadRequest(f"input {name!r}: shape {given} does not match the model's {expected} "
