@@ -5,18 +5,19 @@ Deployment mounting the model artifact as a Kubernetes image volume. Every refer
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from modelpack.advice import WHOLE_LAYERS, Wording, compose, setting
-from modelpack.api.core import inspect, parse_parameter_reference, parse_reference, remote
+from modelpack.advice import Wording, compose, setting
+from modelpack.api.core import inspect, parse_reference, remote
+from modelpack.api.deployment_options import check_options
+from modelpack.api.deployment_options import given as _given
+from modelpack.api.deployment_options import named as _named
 from modelpack.api.deployment_trust import refuse_unverified_pickle_volume, unvouched
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.image.kinds import A_MODEL_REFERENCE, built_from, is_container_image, kind_of
-from modelpack.image.quantity import cpu_problem, memory_problem
 from modelpack.image.serving import model_identity
 from modelpack.metadata.mapping import metadata_view
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Index, Manifest, parse_manifest
@@ -30,24 +31,6 @@ from modelpack.store.target import read_small
 from modelpack.unpacking import layer_is_archive, layer_path
 
 log = logging.getLogger("modelpack.deploy")
-
-KINDS = ("deployment", "kserve", "image-volume")
-MAX_REPLICAS = 2**31 - 1  # an int32 in the Deployment and InferenceService schemas
-_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def _given(param: str, value: object, *, quoted: bool = False) -> Wording:
-    """A parameter with a value, as each audience writes it: `kind='kserve'`, `--kind kserve` (`quoted`:
-    a value the user gave, quoted on the command line too)."""
-    return setting(f"{param}={value!r}", f"--{param.replace('_', '-')} {repr(value) if quoted else value}")
-
-
-def _named(param: str, value: str = "") -> Wording:
-    """A parameter by name (with a placeholder or a value): `serving_image=IMAGE`, `--serving-image IMAGE`."""
-    return setting(f"{param}={value}" if value else param, f"--{param.replace('_', '-')}{' ' if value else ''}{value}")
-
 
 KSERVE_IMAGE = setting("kubernetes(IMAGE, 'kserve')", "`k8s --kind kserve IMAGE`")
 
@@ -76,6 +59,7 @@ def kubernetes(
     trust_unverified_pickle: bool = False,
     signature_policy: str | Path | None = None,
     whole_layers: bool = False,
+    kube_version: str | None = None,
 ) -> str:
     """YAML for running a model. Tags are resolved now: every reference in the output is pinned by digest.
 
@@ -111,13 +95,17 @@ def kubernetes(
         whole_layers: with kserve, the pickle check downloads each modelcar layer the local store lacks whole
             and verifies its digest (default: an uncompressed one over 16 MiB is read by its tar headers
             through byte ranges, which are not bound to its digest, and a warning says so).
+        kube_version: the cluster's Kubernetes version (e.g. "1.29"; default: a current one): before 1.30
+            the Deployment's preStop pause is an exec of the serving image's Python, not the sleep action
+            (`image.kube_version`); image-volume needs 1.33.
 
     Returns:
         The YAML documents (no anchors or aliases).
 
     Raises:
         UsageError: an unknown kind, an image where a model is expected (or the reverse), a bad name,
-            namespace, pull Secret name, replica count or cpu/memory quantity, an option the kind does not use,
+            namespace, pull Secret name, replica count, cpu/memory quantity or Kubernetes version (image-volume
+            before 1.33), an option the kind does not use,
             or no framework for a modelcar (or one it records in another registry, not asked) and no
             `model_format`.
         UntrustedContentError: with image-volume, the serving image would load a pickle (it serves the mounted
@@ -134,44 +122,14 @@ def kubernetes(
     """
     from modelpack.image import k8s
 
-    if kind not in KINDS:
-        raise UsageError(compose("{}: expected deployment, kserve or image-volume", _given("kind", kind, quoted=True)))
-    if name is not None and not _DNS_1035.match(name):
-        raise UsageError(compose("{} is not a DNS-1035 label (lower-case letters, digits and '-', starting with a "
-                                 "letter, at most 63)", _given("name", name, quoted=True)))
-    if namespace is not None and not _DNS_1123.match(namespace):
-        raise UsageError(compose("{} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)",
-                                 _given("namespace", namespace, quoted=True)))
-    secrets = (image_pull_secrets,) if isinstance(image_pull_secrets, str) else tuple(image_pull_secrets)
-    for secret in secrets:
-        if not isinstance(secret, str) or not _DNS_1123_SUBDOMAIN.match(secret):
-            raise UsageError(compose("{} is not a Secret's name (a DNS-1123 subdomain: lower-case letters, digits, "
-                                     "'-' and '.', at most 253)",
-                                     setting(f"image_pull_secrets=[{secret!r}]", f"--image-pull-secret {secret!r}")))
-    if not 0 <= replicas <= MAX_REPLICAS:
-        raise UsageError(compose("{}: give 0 to {} (Kubernetes holds replicas as a 32-bit number)",
-                                 _given("replicas", replicas), str(MAX_REPLICAS)))
-    for param, value, problem in (("cpu", cpu, cpu_problem(cpu)), ("memory", memory, memory_problem(memory))):
-        if problem is not None:
-            raise UsageError(compose("{} " + problem.replace("{", "{{").replace("}", "}}"),
-                                     _given(param, value, quoted=True)))
-    if serving_image is not None and kind != "image-volume":  # else silently left out of the YAML
-        raise UsageError(compose("{} applies to {} only ({} runs REF itself)", _named("serving_image"),
-                                 _given("kind", "image-volume"), _given("kind", kind)))
-    if model_format is not None and kind != "kserve":
-        raise UsageError(compose("{} applies to {} only ({} writes no modelFormat)", _named("model_format"),
-                                 _given("kind", "kserve"), _given("kind", kind)))
-    if whole_layers and kind != "kserve":
-        raise UsageError(compose("{} applies to {} only (a modelcar's pickle check)", WHOLE_LAYERS,
-                                 _given("kind", "kserve")))
-    if serving_image is not None:
-        parse_parameter_reference("serving_image", serving_image)  # a bad one said before anything is fetched
+    secrets, cluster = check_options(kind, name, namespace, image_pull_secrets, replicas, cpu, memory, serving_image,
+                                     model_format, whole_layers, kube_version)
     ref = parse_reference(reference)
     verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy, NO_YAML)
     pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)
     _warn_tag_disagrees(ref, options)
     name = name or k8s.name_for(ref.repository)
-    where = k8s.Placement(name, namespace, replicas, tuple(dict.fromkeys(secrets)))
+    where = k8s.Placement(name, namespace, replicas, secrets)
     if kind == "deployment":
         if not is_container_image(node):
             # (--kind kserve refuses the artifact too: it takes a modelcar image built from it)
@@ -183,7 +141,8 @@ def kubernetes(
         _refuse_modelcar(node, str(reference), compose("deploy it with {}, or build a serving image with {} and pass "
                                                        "it", _given("kind", "kserve"),
                                                        _build_image(built_from(node) or "MODEL")))
-        return k8s.render([k8s.deployment(where, pinned, cpu, memory), k8s.service(where)])
+        pre_stop = _pre_stop(cluster, ref, node, options)
+        return k8s.render([k8s.deployment(where, pinned, cpu, memory, pre_stop=pre_stop), k8s.service(where)])
     if kind == "kserve":
         if not is_container_image(node):
             raise UsageError(f"{reference} is a model artifact: KServe's storageUri oci:// takes a modelcar image",
@@ -250,6 +209,21 @@ def kubernetes(
         log.warning("%s %s", serving_image, "; it ".join(problems))
     return k8s.render([k8s.deployment(where, server_pinned, cpu, memory, volume_image=pinned,
                                       model_digest=digest, identity=identity), k8s.service(where)])
+
+
+def _pre_stop(cluster: tuple[int, int] | None, ref: Reference, node: Manifest | Index,
+              options: ClientOptions | None) -> dict[str, Any]:
+    """The serving image's preStop pause for `cluster`: before 1.30 an exec of the Python the image records
+    (read from its config only then)."""
+    from modelpack.image import k8s, kube_version
+    from modelpack.image.serving_layer import LABEL
+
+    if cluster is None or cluster >= kube_version.SLEEP_ACTION:
+        return kube_version.pre_stop(cluster, k8s.PRE_STOP_SECONDS)
+    config = _image_config(ref, node, options) or {}
+    labels = (config.get("config") or {}).get("Labels") if isinstance(config.get("config"), dict) else None
+    interpreter = labels.get(f"{LABEL}python.interpreter") if isinstance(labels, dict) else None
+    return kube_version.pre_stop(cluster, k8s.PRE_STOP_SECONDS, interpreter)
 
 
 def _check_server(server_ref: Reference, server_pinned: str, server_node: Manifest | Index,

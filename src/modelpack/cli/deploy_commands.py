@@ -103,13 +103,17 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
               help="With --kind kserve: check a modelcar's /models for pickles in its layers downloaded whole and "
               "verified against their digests (default: an uncompressed layer over 16 MiB, unless the local store "
               "has it, is read by its tar headers through HTTP ranges, not bound to its digest: a warning says so).")
+@click.option("--kube-version", metavar="MAJOR.MINOR",
+              help="The cluster's Kubernetes version (kubectl version's server; default: 1.30 or later): before "
+              "1.30 the preStop pause runs the serving image's Python instead of the sleep action, which 1.28 and "
+              "1.29 refuse. Not with --kind kserve; image-volume needs 1.33.")
 @signature_policy_option
 @network_options
 @handle_errors
 def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, namespace: str | None,
         replicas: int, cpu: str, memory: str, model_format: str | None, image_pull_secrets: tuple[str, ...],
-        verify_key: str | None, trust_unverified_pickle: bool, whole_layers: bool, signature_policy: str | None,
-        plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
+        verify_key: str | None, trust_unverified_pickle: bool, whole_layers: bool, kube_version: str | None,
+        signature_policy: str | None, plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Kubernetes YAML, every image reference pinned by digest. REF is: a serving image (build-image) for
     `deployment`; for `kserve` a modelcar image (build-image --modelcar; storageUri oci://) or a serving image
     (a custom predictor container); the model artifact for `image-volume`. Refused (exit 2) when the serving
@@ -122,7 +126,8 @@ def k8s(reference: str, kind: str, serving_image: str | None, name: str | None, 
                               image_pull_secrets=image_pull_secrets,
                               options=client_options(plain_http, insecure, ca_file, verbose),
                               verify_key=verify_key, trust_unverified_pickle=trust_unverified_pickle,
-                              signature_policy=signature_policy, whole_layers=whole_layers), nl=False)
+                              signature_policy=signature_policy, whole_layers=whole_layers,
+                              kube_version=kube_version), nl=False)
 
 
 def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:

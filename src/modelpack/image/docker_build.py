@@ -116,6 +116,7 @@ def checked_digest(ref: Reference, modelcar: bool, options: Any, verify_key: str
         PolicyError: the policy file cannot be read or parsed.
     """
     from modelpack.api.core import remote
+    from modelpack.image.mlserver_settings import MAX_SETTINGS
     from modelpack.image.modelcar import SNIFF_BYTES, SNIFFED_SUFFIXES
     from modelpack.image.served_file import JSON_HEAD, declared_sizes, remote_heads
     from modelpack.oci.descriptor import parse_manifest
@@ -129,7 +130,9 @@ def checked_digest(ref: Reference, modelcar: bool, options: Any, verify_key: str
 
         referrers.verify_signatures(repo, desc.digest, keys.load_public_key(Path(verify_key)))
     elif not trust_unverified_pickle and not verdict.signed:
-        heads = dict.fromkeys(SNIFFED_SUFFIXES, SNIFF_BYTES) if modelcar else {".json": JSON_HEAD}
+        # (a modelcar's .json files: MLServer's model-settings.json, read whole up to its limit)
+        heads = {**dict.fromkeys(SNIFFED_SUFFIXES, SNIFF_BYTES), ".json": MAX_SETTINGS + 1} if modelcar \
+            else {".json": JSON_HEAD}
         with tempfile.TemporaryDirectory(prefix="modelpack-docker-") as folder:
             _refuse_pickles(remote_heads(repo, node, Path(folder), heads), str(ref), modelcar, declared_sizes(node))
     return desc.digest, dict(node.annotations or {}), verdict

@@ -52,8 +52,8 @@ def resources(cpu: str, memory: str) -> dict[str, Any]:
 STARTUP_SECONDS = 600
 # Kubernetes removes a stopping pod from its Service's endpoints while it sends SIGTERM; kube-proxy and
 # ingress controllers learn of it seconds later, and serve stops accepting at SIGTERM: requests routed
-# meanwhile would be refused. A preStop sleep (Kubernetes 1.30+, no `sleep` binary needed in the image)
-# keeps serve answering until they have.
+# meanwhile would be refused. A preStop sleep (Kubernetes 1.30+, no `sleep` binary needed in the image;
+# an exec of the image's Python before: `kube_version`) keeps serve answering until they have.
 PRE_STOP_SECONDS = 5
 # What a pod has after the stop begins before its SIGKILL: that sleep, serve's graceful stop
 # (--request-timeout, 30 s by default) and a margin to close; Kubernetes' default (30 s) would kill it.
@@ -76,7 +76,8 @@ def probes() -> dict[str, Any]:
 
 
 def deployment(where: Placement, image: str, cpu: str, memory: str, volume_image: str | None = None,
-               model_digest: str | None = None, identity: dict[str, str] | None = None) -> dict[str, Any]:
+               model_digest: str | None = None, identity: dict[str, str] | None = None,
+               pre_stop: dict[str, Any] | None = None) -> dict[str, Any]:
     """A Deployment running `image` (a serving image), or with `volume_image` a serving image that serves the
     model artifact mounted at /models as a Kubernetes image volume (1.33+).
 
@@ -84,11 +85,12 @@ def deployment(where: Placement, image: str, cpu: str, memory: str, volume_image
     entrypoint, which in a serving image is already `modelpack serve /models ...`) runs the server,
     and `identity` (name, version, digest of the mounted model) overrides the MODELPACK_MODEL_*
     variables the serving image carries for the model it was built from: the volume's files include
-    no modelpack.yaml, so without them /v2/models and /metrics would name the wrong model."""
+    no modelpack.yaml, so without them /v2/models and /metrics would name the wrong model. `pre_stop` is the
+    preStop handler (`kube_version.pre_stop`; default: a sleep of PRE_STOP_SECONDS, Kubernetes 1.30+)."""
     container: dict[str, Any] = {"name": "model-server", "image": image,
                                  "ports": [{"name": "http", "containerPort": SERVE_PORT}],
                                  "resources": resources(cpu, memory), **probes(),
-                                 "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}}}
+                                 "lifecycle": {"preStop": pre_stop or {"sleep": {"seconds": PRE_STOP_SECONDS}}}}
     pod: dict[str, Any] = {"containers": [container], "terminationGracePeriodSeconds": GRACE_SECONDS,
                            **where.pull_secrets_spec()}
     if volume_image is not None:

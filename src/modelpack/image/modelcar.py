@@ -94,10 +94,12 @@ def _may_unpickle(content: Path, whole: int | None = None) -> bool:
 
 def refuse_unverified_pickles(files: Mapping[str, Path], model: object, sizes: Mapping[str, int] | None = None,
                               *, doing: str | None = None, links: Sequence[str] = ()) -> None:
-    """Refuse a modelcar holding a file a KServe runtime unpickles, when no signature was verified.
+    """Refuse a modelcar holding a file a KServe runtime unpickles, or an MLServer model-settings.json that
+    makes it run code (`mlserver_settings`), when no signature was verified.
 
     Args:
-        files: the model's paths (as under /models) and their bytes (see `unpickled_files`).
+        files: the model's paths (as under /models) and their bytes (see `unpickled_files`; a
+            model-settings.json's first MAX_SETTINGS + 1 bytes at least, else it counts).
         model: the model reference, for the message.
         sizes: each path's whole size when `files` holds heads (see `unpickled_files`).
         doing: what is refused (default: building a modelcar of `model`).
@@ -106,12 +108,14 @@ def refuse_unverified_pickles(files: Mapping[str, Path], model: object, sizes: M
     Raises:
         UntrustedContentError: one such file is there (exit 2).
     """
-    found = unpickled_files(files, sizes) + [f"{link} (a link)" for link in links]
+    from modelpack.image.mlserver_settings import settings_running_code
+
+    found = unpickled_files(files, sizes) + settings_running_code(files, sizes) + [f"{link} (a link)" for link in links]
     if found:
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
         raise UntrustedContentError(
             f"refusing to {doing or f'build a modelcar of {model}'}: it holds {shown[:300]}, which KServe's "
-            "runtimes unpickle (code runs when loaded), and no signature was verified", advice=compose(
+            "runtimes unpickle or run (code runs when loaded), and no signature was verified", advice=compose(
                 "pass {} to verify it, or {} to {} anyway", setting("verify_key=KEY", "--verify-key KEY"),
                 setting("trust_unverified_pickle=True", "--trust-unverified-pickle"),
                 "build it" if doing is None else "write it"))
@@ -216,9 +220,15 @@ def model_layout(files: Mapping[str, Path], annotations: Mapping[str, str] | Non
 
     Returns:
         The layout.
+
+    Raises:
+        UsageError: a model-settings.json MLServer cannot read (`mlserver_settings.refuse_unreadable`).
     """
+    from modelpack.image.mlserver_settings import refuse_unreadable
     from modelpack.image.serving import model_identity
     from modelpack.metadata.mapping import metadata_view
+
+    refuse_unreadable(files)  # every modelcar build passes here, a vouched-for model's too
 
     meta = metadata_view(dict(annotations or {}), None)
     framework = meta.get("framework") if isinstance(meta.get("framework"), str) else None

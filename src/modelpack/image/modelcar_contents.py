@@ -22,6 +22,7 @@ from modelpack.advice import WHOLE_LAYERS, compose, setting
 from modelpack.archives import ArchiveLimits
 from modelpack.errors import IntegrityError, UntrustedContentError
 from modelpack.image.layer_entries import CostlyLayer, LayerReading, LocalBlobs, layer_entries
+from modelpack.image.mlserver_settings import is_settings
 from modelpack.image.modelcar import SNIFF_BYTES, SNIFFED_SUFFIXES, refuse_unverified_pickles
 from modelpack.image.root_path import Ways, landings
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
@@ -46,8 +47,8 @@ class ModelcarFiles:
     """The files under /models, as `modelcar.unpickled_files` reads them.
 
     Attributes:
-        files: each path (relative to /models) and a file holding its first bytes (a `.bin` one's
-            first SNIFF_BYTES; empty for the others, whose name is what a runtime goes by).
+        files: each path (relative to /models) and a file holding its first bytes (a `.bin` one's or a
+            model-settings.json's first SNIFF_BYTES; empty for the others, whose name is what a runtime goes by).
         sizes: each path's whole size.
         links: paths (absolute, e.g. `/models`) of links at or under /models: what they lead to is
             another layer's to say, so they are named, not followed; and of files written under /models
@@ -185,10 +186,11 @@ class _Kept:
 
 def _read_layer(repo: Storage, layer: Descriptor, limits: ArchiveLimits, reading: LayerReading,
                 heads: Path, kept: _Kept) -> _Changes:
-    """The layer's changes at or under /models; the heads of its `.bin` files saved as `heads`N.head."""
+    """The layer's changes at or under /models; the heads of its `.bin` and model-settings.json files saved as
+    `heads`N.head."""
 
-    def wants_head(name: str, member: tarfile.TarInfo) -> bool:
-        return _under_root(name) and name.lower().endswith(SNIFFED_SUFFIXES)
+    def wants_head(name: str, member: tarfile.TarInfo) -> bool:  # (a longer model-settings.json counts, unread)
+        return _under_root(name) and (name.lower().endswith(SNIFFED_SUFFIXES) or is_settings(name))
 
     changes = _Changes()
     for name, member, head in layer_entries(repo, layer, limits, reading, wants_head, SNIFF_BYTES):

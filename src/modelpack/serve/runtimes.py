@@ -16,6 +16,7 @@ from modelpack.serve.xgboost_runtime import load_booster
 
 class Runtime(Protocol):
     platform: str
+    named_inputs: bool  # the model names its inputs (False: it takes one matrix, under any name)
 
     def predict(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Named numpy arrays in, named numpy arrays out."""
@@ -30,16 +31,13 @@ class Runtime(Protocol):
 class SklearnRuntime:
     model: Any
     platform: str = "sklearn"
+    named_inputs: bool = False
     outputs: list[str] = field(default_factory=lambda: ["predict"])
 
     def predict(self, inputs: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
-        if len(inputs) != 1:
-            raise ValueError("a scikit-learn model takes exactly one input tensor")
-        features = np.asarray(next(iter(inputs.values())))
-        if features.ndim == 1:
-            features = features.reshape(1, -1)
+        features = np.asarray(next(iter(inputs.values())))  # one 2-D input: `signature_check`
         out = {"predict": np.asarray(self.model.predict(features))}
         if hasattr(self.model, "predict_proba"):
             out["predict_proba"] = np.asarray(self.model.predict_proba(features))
@@ -65,18 +63,14 @@ class SklearnRuntime:
 class OnnxRuntime:
     session: Any
     platform: str = "onnxruntime_onnx"
+    named_inputs: bool = True
 
     def predict(self, inputs: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         expected = {i.name: i for i in self.session.get_inputs()}
         feed = {}
-        for name, value in inputs.items():
-            if name not in expected:
-                if len(expected) == 1 and len(inputs) == 1:
-                    name = next(iter(expected))
-                else:
-                    raise ValueError(f"unknown input {name!r}; the model takes {sorted(expected)}")
+        for name, value in inputs.items():  # names and shapes checked by `signature_check`
             value = cast(np.asarray(value), _v2_type(expected[name].type), f"input {name!r}")
             if expected[name].type == "tensor(string)" and np.size(value):  # onnxruntime takes text: binary
                 try:  # BYTES arrive as bytes

@@ -7,6 +7,7 @@ from typing import Any
 
 from modelpack.serve.protocol import BadRequest, encode_response, output_tensor, parse_request
 from modelpack.serve.runtimes import Runtime
+from modelpack.serve.signature_check import check_inputs
 
 
 @dataclass
@@ -19,6 +20,7 @@ class ServedModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     digest: str | None = None
     _outputs: list[str] | None = field(default=None, init=False, repr=False)
+    _inputs: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
 
     def describe(self) -> dict[str, Any]:
         """The protocol's model metadata, with the artifact's digest and metadata in `parameters`."""
@@ -43,11 +45,15 @@ class ServedModel:
         return self._outputs
 
     def predict(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """The model's outputs (numpy arrays by name) for checked inputs.
+        """The model's outputs (numpy arrays by name) for inputs whose data fill their shapes.
 
         Raises:
-            BadRequest: the model refuses the inputs.
+            BadRequest: the inputs are not the ones the model declares (`signature_check`), or the model
+                refuses them.
         """
+        if self._inputs is None:  # a runtime's signature does not change
+            self._inputs = self.runtime.signature()[0]
+        check_inputs(inputs, self._inputs, self.runtime.named_inputs)
         try:
             return self.runtime.predict(inputs)
         except (ValueError, TypeError) as exc:

@@ -29,6 +29,7 @@ class XGBoostRuntime:
 
     booster: Any
     platform: str = "xgboost"
+    named_inputs: bool = False
     objective: str = field(init=False)
     classes: int = field(init=False)
     targets: int = field(init=False)
@@ -45,19 +46,12 @@ class XGBoostRuntime:
         """Named numpy arrays in (one matrix of features), named numpy arrays out (module docstring).
 
         Raises:
-            ValueError: not one input, or a matrix of the wrong width.
+            ValueError: features that are not numbers.
         """
         import numpy as np
 
-        if len(inputs) != 1:
-            raise ValueError("an XGBoost model takes exactly one input tensor")
-        name, features = next(iter(inputs.items()))
+        name, features = next(iter(inputs.items()))  # one [-1, features] input: `signature_check`
         features = np.asarray(features)
-        if features.ndim == 1:
-            features = features.reshape(1, -1)
-        width = self.booster.num_features()
-        if features.ndim != 2 or features.shape[1] != width:
-            raise ValueError(f"expected rows of {width} features, got shape {list(features.shape)}")
         if features.dtype.kind not in "fiub":
             raise ValueError(f"features must be numbers, not {features.dtype}")
         raw = np.asarray(self.booster.inplace_predict(cast(features, "FP32", f"input {name!r}")))
