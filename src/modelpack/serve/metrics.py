@@ -114,6 +114,7 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started, status, observed = time.perf_counter(), 500, False
+        head: Any = None  # the response's start, held back until its body goes (see observing_send)
 
         def observe() -> None:
             nonlocal observed
@@ -122,16 +123,24 @@ class MetricsMiddleware:
                 self.metrics.observe(endpoint_of(scope["path"]), status, time.perf_counter() - started)
 
         async def observing_send(message: Any) -> None:
-            nonlocal status
+            nonlocal status, head
             if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # uvicorn writes the status line as soon as it is given: a client that needs no more (one that
+                # reads the status) could scrape before the request was counted. Held back, it goes with the body.
+                status, head = message["status"], message
+                return
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
                 # Counted before the response's last bytes go: a client that has its answer and then scrapes
                 # /metrics (any worker) finds it counted; counted after, a scrape could come first.
                 observe()
+            if head is not None:
+                await send(head)
+                head = None
             await send(message)
 
         try:
             await self.app(scope, receive, observing_send)
         finally:
-            observe()  # (an app that failed, or ended without a body)
+            if head is not None:  # its start never went (the app failed, or ended without a body): uvicorn answers 500
+                status = 500
+            observe()
