@@ -354,7 +354,7 @@ def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
                 if entry["missing"]:
                     label = "no longer in its registry (deleted): the chain ends here"
                 click.echo(f"{'  ' * (len(entries) - 1)}{'└─ ' if len(entries) > 1 else ''}"
-                           f"{clean(entry['reference'])}  {clean((entry['digest'] or '-')[:19])}  {clean(label)}")
+                           f"{clean(entry['reference'])}  {clean((entry['digest'] or '-')[:19])}  {clean_cut(label)}")
     finally:
         if as_json:
             print_json(entries)
