@@ -56,6 +56,7 @@ def clean(value: object, keep: str = "") -> str:
 
 VALUE_MAX = 200  # characters of one metadata value `inspect` and `diff` show on a line (--json: all)
 CELL_MAX = 40  # characters of a value in a column of a listing (`ls`), its note of what was cut included
+PATH_MAX = 4096  # characters of a layer's path `inspect` shows (PATH_MAX: no file a pull writes has a longer one)
 
 
 def _cut(text: str, width: int) -> tuple[str, int]:
