@@ -24,7 +24,8 @@ def test_inspect_cuts_long_types_platforms_and_paths(tmp_path: Path) -> None:
     data = json.dumps(manifest).encode()
     content["1"] = content[digests.of_bytes(data)] = (OCI_MANIFEST, data)
     entry = {"mediaType": OCI_MANIFEST, "digest": digests.of_bytes(data), "size": len(data),
-             "artifactType": "x/" + LONG[:100_000], "platform": {"os": "linux" + LONG[:100_000], "architecture": "amd64"}}
+             "artifactType": "x/" + LONG[:100_000],
+             "platform": {"os": "linux" + LONG[:100_000], "architecture": "amd64"}}
     content["idx"] = (INDEX, json.dumps({"schemaVersion": 2, "mediaType": INDEX, "manifests": [entry]}).encode())
     env = {"MODELPACK_HOME": str(tmp_path / "home")}
     with HostileRegistry() as registry:
