@@ -1,13 +1,14 @@
 """`inspect` and `diff` printed a 100 KB annotation value (a description, a label) on one line, filling the
 terminal: a value is cut for the terminal past 200 characters, saying how many were left out, as `ls` cuts
-its columns; `--json` keeps the whole value. Against the real registry."""
+its columns; `--json` keeps the whole value. So are `lineage`'s name and version, and both values of the
+warning that annotations and config disagree. Against the real registry."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from helpers import modelpack
+from helpers import modelpack, push_edited_manifest
 from registry_process import Registry
 from ui_support import push_version
 
@@ -58,3 +59,25 @@ def test_ls_cuts_a_long_value_saying_how_many_characters_were_left_out(registry:
     assert len(metrics) < 300, metrics
     whole = json.loads(modelpack("ls", "--plain-http", "--json", repo).out)
     assert next(v for v in whole if v["tag"] == "1")["metadata"]["version"] == version
+
+
+def test_lineage_and_a_disagreement_warning_cut_a_long_value(registry: Registry, tmp_path: Path) -> None:
+    """`lineage` printed a 100 KB version whole; the warning that the annotations and the config disagree
+    quoted both values whole (a 100 KB name: 200 KB on one line of stderr)."""
+    repo = registry.repo("long-lineage")
+    push_version(tmp_path / "a", f"{repo}:1", {"name": "m", "version": "1." + LONG})
+    edited = push_edited_manifest(registry, f"{repo}:1", {"io.modelpack.model.name": "n" + LONG}, "2")
+
+    chain = modelpack("lineage", "--plain-http", f"{repo}:1")
+    assert chain.code == 0, chain.err
+    assert max(len(line) for line in chain.out.splitlines()) < 400, chain.out[:1000]
+    assert chain.out.rstrip().endswith(" more characters; --json shows them)"), chain.out[-300:]
+    whole = json.loads(modelpack("lineage", "--plain-http", "--json", f"{repo}:1").out)
+    assert whole[0]["version"] == "1." + LONG
+
+    shown = modelpack("inspect", "--remote", "--plain-http", edited)
+    assert shown.code == 0, shown.err
+    warning = next(line for line in shown.err.splitlines() if "disagree on name" in line)
+    assert len(warning) < 800 and warning.count("more characters; --json shows them") == 2, warning[:1000]
+    as_json = json.loads(modelpack("inspect", "--remote", "--plain-http", "--json", edited).out)
+    assert as_json["metadataDisagreements"][0]["annotations"] == "n" + LONG

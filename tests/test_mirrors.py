@@ -216,6 +216,17 @@ def test_a_blocked_host_is_refused_for_login_and_its_catalog_too(tmp_path: Path,
                                       "was sent; edit that file to allow it")
 
 
+def test_blocked_holds_for_the_host_written_in_other_case_and_a_doubled_domain(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # skopeo lets both through to the network: DNS finds the same host for `Evil.Example.com`.
+    write_conf(tmp_path, monkeypatch, '[[registry]]\nlocation = "evil.example.com"\nblocked = true\n'
+                                      '[[registry]]\nprefix = "*.evil.example.com"\nblocked = true\n')
+    for args in (("pull", "Evil.Example.com/m:1"), ("pull", "a.evil.example.com.evil.example.com/m:1"),
+                 ("login", "EVIL.example.com", "-u", "alice", "--password-stdin"), ("ls", "Evil.Example.COM")):
+        result = modelpack(*args, "--timeout", "3", stdin="secret\n")
+        assert result.code == 2 and "blocked = true): nothing was sent" in result.err, (args, result.err)
+
+
 def test_a_digest_only_mirror_is_skipped_for_a_tag_pull(
         cache_pair: tuple[Registry, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     origin, cache = cache_pair

@@ -249,3 +249,26 @@ def test_reads_may_go_through_mirrors_and_writes_never(tmp_path: Path, monkeypat
     assert isinstance(reader, MirroredRepository) and reader.name == "t/m"
     assert repr(reader) == "MirroredRepository(m.local (mirror) -> p.example.com (origin))"
     assert reader.origin().client.host == "p.example.com"
+
+
+@pytest.mark.parametrize("name", ["Evil.example.com/team/m", "EVIL.EXAMPLE.COM:5000/team/m", "a.evil.example.com/m",
+                                  "x.evil.example.com.evil.example.com/m", "A.Evil.Example.Com/m"])
+def test_blocked_cannot_be_escaped_by_case_or_a_doubled_domain(name: str) -> None:
+    """containers/image (skopeo 1.9 here) lets both through: `Evil.example.com` is the host DNS finds for
+    `evil.example.com`, and `*.evil.example.com` looked for its domain's first occurrence in the name."""
+    c = conf('[[registry]]\nlocation = "evil.example.com"\nblocked = true\n'
+             '[[registry]]\nprefix = "*.evil.example.com"\nblocked = true\n')
+    with pytest.raises(UsageError, match="blocked = true"):
+        c.route(Reference.parse(f"{name}:1"))
+    with pytest.raises(UsageError, match="blocked = true"):
+        c.check_host(name.partition("/")[0])
+
+
+def test_a_wildcard_matches_the_end_of_the_host_name_only() -> None:
+    c = conf('[[registry]]\nprefix = "*.example.com"\n[[registry.mirror]]\nlocation = "cache.local"\n')
+    assert c.entry_for("a.example.com.attacker.net/m") is None
+    assert c.entry_for("attacker.net/a.example.com/m") is None
+    assert c.entry_for("a.example.comx/m") is None
+    assert c.entry_for("[::1]:5000/m") is None
+    assert where(c.route(Reference.parse("A.Example.com.Example.COM:5000/team/m:1")), False) == \
+        ["cache.local:5000/team/m", "A.Example.com.Example.COM:5000/team/m"]

@@ -18,7 +18,7 @@ from modelpack.cli.common import (
     print_json,
     warning,
 )
-from modelpack.cli.escape import clean_cell, clean_cut
+from modelpack.cli.escape import PATH_MAX, clean_cell, clean_cut
 from modelpack.cli.file_types import RegularFile
 from modelpack.space import human_size
 
@@ -274,11 +274,12 @@ def diff(old: str, new: str, remote_only: bool, plain_http: bool, insecure: bool
         click.echo("no differences")
         return
     for item in result.added:
-        click.echo(f"+ {clean(item['path'])}  ({human_size(item['size'])})")
+        click.echo(f"+ {clean_cut(item['path'], PATH_MAX)}  ({human_size(item['size'])})")
     for item in result.removed:
-        click.echo(f"- {clean(item['path'])}  ({human_size(item['size'])})")
+        click.echo(f"- {clean_cut(item['path'], PATH_MAX)}  ({human_size(item['size'])})")
     for item in result.changed:
-        click.echo(f"~ {clean(item['path'])}  {human_size(item['oldSize'])} -> {human_size(item['newSize'])}")
+        click.echo(f"~ {clean_cut(item['path'], PATH_MAX)}  {human_size(item['oldSize'])} -> "
+                   f"{human_size(item['newSize'])}")
     for key, change in result.metadata.items():
         click.echo(f"  {clean_cut(key, 80)}: {_change(change['old'], change['new'])}")
 
@@ -304,24 +305,24 @@ def inspect(reference: str, remote_only: bool, plain_http: bool, insecure: bool,
     click.echo(f"Digest:        {clean(info.digest)}")
     if info.source_format == "index":
         click.echo(f"Index of {len(info.entries)} manifest{'s' if len(info.entries) != 1 else ''}"
-                   f"{' (' + clean(info.artifact_type) + ')' if info.artifact_type else ''}:")
+                   f"{' (' + clean_cut(info.artifact_type) + ')' if info.artifact_type else ''}:")
         for entry in info.entries:
             click.echo(f"  {clean(entry.digest[:19])}  {human_size(entry.size):>10}  "
-                       f"{clean(entry.platform or '-'):<14}  {clean(entry.artifact_type or entry.media_type)}")
+                       f"{clean_cut(entry.platform or '-'):<14}  {clean_cut(entry.artifact_type or entry.media_type)}")
     else:
-        click.echo(f"Artifact type: {clean(info.artifact_type or '-')}")
+        click.echo(f"Artifact type: {clean_cut(info.artifact_type or '-')}")
         click.echo(f"Written by:    {clean(info.source_format)}")
     for key, value in info.metadata.items():
         shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
         # a key of 16 characters still gets its space; a long value is cut (--json has it whole)
         click.echo(f"  {clean_cut(key, 80) + ':':<16} {clean_cut(shown)}")
     if info.software:  # from labels, said once more as what Annex IV 1(c) asks for
-        click.echo(f"  {'software:':<16} {clean(', '.join(info.software))}")
+        click.echo(f"  {'software:':<16} {clean_cut(', '.join(info.software))}")
     if info.files:
         click.echo(f"Layers ({len(info.files)}, {human_size(info.total_size)}):")
         for file in info.files:
             click.echo(f"  {clean(file.digest[:19])}  {human_size(file.size):>10}  "
-                       f"{clean(file.kind or '-'):<13}  {clean(file.path or '-')}"
+                       f"{clean_cut(file.kind or '-'):<13}  {clean_cut(file.path or '-', PATH_MAX)}"
                        + ("  (absent: not pulled)" if file.digest in {a.digest for a in absent} else ""))
     if absent:
         click.echo(f"Partial: {plural(len(absent), 'layer')} not in the local store (a pull without "
@@ -354,7 +355,7 @@ def lineage(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
                 if entry["missing"]:
                     label = "no longer in its registry (deleted): the chain ends here"
                 click.echo(f"{'  ' * (len(entries) - 1)}{'└─ ' if len(entries) > 1 else ''}"
-                           f"{clean(entry['reference'])}  {clean((entry['digest'] or '-')[:19])}  {clean(label)}")
+                           f"{clean(entry['reference'])}  {clean((entry['digest'] or '-')[:19])}  {clean_cut(label)}")
     finally:
         if as_json:
             print_json(entries)

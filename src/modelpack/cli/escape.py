@@ -15,13 +15,17 @@ import re
 from modelpack.advice import Wording, cli_message
 from modelpack.errors import ModelpackError
 
-# C0 and C1 controls, DEL, and the invisible format characters that change how text reads: zero-width
-# characters, bidi embeddings/overrides/isolates, line and paragraph separators, the byte-order mark. And
-# lone surrogates, which JSON's `\ud800` escapes make: no UTF-8 encodes them (a report or a page could not be
-# written), and a C locale's stdout writes \udc80-\udcff as the raw bytes 0x80-0xff (0x9b: an 8-bit CSI).
+# C0 and C1 controls, DEL, line and paragraph separators, every format character (Unicode's Cf: zero-width
+# characters, bidi embeddings/overrides/isolates, the byte-order mark, prepended number signs) and every
+# default-ignorable code point (drawn as nothing: soft hyphens, Hangul fillers, variation selectors, the tag
+# characters U+E0000-E0FFF): text holding them reads as other text, or hides text. And lone surrogates,
+# which JSON's `\ud800` escapes make: no UTF-8 encodes them (a report or a page could not be written), and
+# a C locale's stdout writes \udc80-\udcff as the raw bytes 0x80-0xff (0x9b: an 8-bit CSI).
 _UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff"
-    "\ufeff\ufff9-\ufffb]"
+    "[\x00-\x1f\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
+    "\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ud800-\udfff\ufe00-\ufe0f"
+    "\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -29,7 +33,9 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     code = ord(char)
-    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    if char in _NAMED:
+        return _NAMED[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def clean(value: object, keep: str = "") -> str:
@@ -50,6 +56,7 @@ def clean(value: object, keep: str = "") -> str:
 
 VALUE_MAX = 200  # characters of one metadata value `inspect` and `diff` show on a line (--json: all)
 CELL_MAX = 40  # characters of a value in a column of a listing (`ls`), its note of what was cut included
+PATH_MAX = 4096  # characters of a layer's path `inspect` shows (PATH_MAX: no file a pull writes has a longer one)
 
 
 def _cut(text: str, width: int) -> tuple[str, int]:

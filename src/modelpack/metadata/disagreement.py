@@ -4,7 +4,8 @@ modelpack writes the fields both can hold to both (`mapping.py`), so they agree 
 manifest written by hand or by another tool can make them differ. `ls`, the web UI's version lists and
 registry UIs read the annotations alone, while `inspect`, `report` and `lineage` read both and prefer the
 config for some fields: without a word, one digest would show one version in a listing and another in
-its technical documentation. Both values are the registry's: callers escape them before showing them.
+its technical documentation. Both values are the registry's: the sentence shows them escaped and cut (a
+100 KB name would fill a terminal twice over); `to_json` keeps them whole.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Disagreement:
             shown: the value the command shows for the field.
 
         Returns:
-            The field, both values, and which one is shown.
+            The field, both values, and which one is shown, each escaped and cut past 200 characters.
         """
         return (f"the manifest's annotations and its config disagree on {self.field}: the annotations say "
                 f"{_text(self.annotations)}, the config {_text(self.config)} (shown here: {_text(shown)}; "
@@ -70,4 +71,6 @@ def _same(key: str, one: Any, other: Any) -> bool:
 
 
 def _text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    from modelpack.cli.escape import clean_cut
+
+    return clean_cut(json.dumps(value, ensure_ascii=False, sort_keys=True))

@@ -31,7 +31,8 @@ from modelpack.advice import Wording
 from modelpack.errors import UsageError, VerificationError, add_context
 from modelpack.files import read_capped
 from modelpack.oci.reference import Reference
-from modelpack.signatures.policy_identity import IDENTITY_TYPES, SignedIdentity, normalized, parse_identity
+from modelpack.signatures.policy_identity import IDENTITY_TYPES, SignedIdentity, parse_identity
+from modelpack.signatures.policy_scopes import fold_scope, scope_candidates
 from modelpack.store.target import Storage
 
 ENV = "MODELPACK_SIGNATURE_POLICY"
@@ -81,12 +82,12 @@ class Policy:
         Returns:
             (the scope that applied, as the file names it, or "default"; its requirements).
         """
-        scopes = dict(self.docker)
-        for scope in scope_candidates(ref):
-            if scope in scopes:
-                return scope, scopes[scope]
+        scopes = {fold_scope(scope): (scope, requirements) for scope, requirements in self.docker}
+        for candidate in scope_candidates(ref):
+            if candidate in scopes:
+                return scopes[candidate]
         if "" in scopes:
-            return 'transports.docker ""', scopes[""]
+            return 'transports.docker ""', scopes[""][1]
         return "default", self.default
 
 
@@ -214,23 +215,6 @@ def _local_verdict(what: str, loaded: Policy | None, layout: bool) -> PolicyVerd
                                     "modelpack serve REGISTRY/REPOSITORY:TAG --signature-policy FILE")))
 
 
-def scope_candidates(ref: Reference) -> list[str]:
-    """The docker scopes that may name `ref`, most specific first (containers/image's order)."""
-    name = normalized(ref)
-    identity = f"{name.name}:{name.tag}" if name.tag else f"{name.name}@{name.digest}"
-    found = [identity]
-    path = name.name
-    while "/" in path:
-        found.append(path)
-        path = path.rsplit("/", 1)[0]
-    found.append(path)
-    host = path.partition(":")[0] if not path.startswith("[") else path
-    while "." in host:
-        host = host.split(".", 1)[1]
-        found.append(f"*.{host}")
-    return found
-
-
 def policy_file(explicit: str | Path | None = None) -> Path | None:
     """The policy file in effect.
 
@@ -329,15 +313,18 @@ def _policy(body: Any, source: str) -> Policy:
     transports = body.get("transports", {})
     if not isinstance(transports, dict):
         raise ValueError('"transports" is not an object')
-    docker: list[tuple[str, tuple[Requirement, ...]]] = []
+    docker: dict[str, tuple[str, tuple[Requirement, ...]]] = {}  # folded scope: (as written, requirements)
     for transport, scopes in transports.items():
         if not isinstance(scopes, dict):
             raise ValueError(f"transports.{transport} is not an object of scopes")
         for scope, listed in scopes.items():
             requirements = _requirements(listed, f"transports.{transport}[{scope!r}]")
             if transport == "docker":
-                docker.append((scope, requirements))
-    return Policy(source, default, tuple(docker))
+                if fold_scope(scope) in docker:  # which applied would depend on the order of the file's keys
+                    raise ValueError(f"transports.docker scopes {docker[fold_scope(scope)][0]!r} and {scope!r} "
+                                     "name the same host (host names ignore case); keep one")
+                docker[fold_scope(scope)] = (scope, requirements)
+    return Policy(source, default, tuple(docker.values()))
 
 
 def _only(obj: dict[str, Any], allowed: set[str], where: str) -> None:

@@ -19,6 +19,10 @@ from modelpack.oci.jsontext import parse_or_none
 from modelpack.store.credentials import Credentials, refused
 
 _PARAM = re.compile(r'(\w+)=("([^"]*)"|[^,\s]*)')
+# What a token may be to go into an Authorization header: visible ASCII, no space (RFC 6750's b64token is
+# narrower; real services send JWTs or base64). A CR or LF would end the header and let the token service
+# write headers of its own into every request to the registry; the size bounds every request it goes into.
+_TOKEN = re.compile(r"[\x21-\x7e]{1,65536}")
 # Refresh a little before expiry so a token does not run out mid-request.
 _EARLY = 10.0
 
@@ -118,6 +122,9 @@ class TokenCache:
         token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not token or not isinstance(token, str):
             raise AuthenticationError(f"token service of {self.host} sent no token")
+        if not _TOKEN.fullmatch(token):
+            raise AuthenticationError(f"token service of {self.host} sent a token that cannot go into a request "
+                                      f"({len(token)} characters; a token is up to 64 KiB of visible ASCII)")
         try:
             lifetime = float(body.get("expires_in") or 60)
         except (TypeError, ValueError):

@@ -67,17 +67,19 @@ class RegistryEntry:
     def matched(self, name: str) -> int:
         """How many leading characters of `name` (host/repository) this entry's prefix matches; -1: none.
         As containers/image matches: what follows the match is nothing, `/` or `:` (a port: `example.com`
-        matches `example.com:5000`, so a port does not escape `blocked`); a wildcard's domain is looked for
-        in the host, first occurrence, and the port after it is not part of the match."""
+        matches `example.com:5000`, so a port does not escape `blocked`); the port after a wildcard's domain
+        is not part of the match. Unlike containers/image, whose `blocked = true` both let through: host
+        names match whatever their case (`Evil.example.com` is the host DNS finds for `evil.example.com`),
+        and a wildcard's domain must end the host name (containers/image looks for its first occurrence,
+        so `*.example.com` missed `a.example.com.example.com`)."""
+        name, prefix = name.lower(), self.prefix.lower()  # (repositories are lower case by their grammar)
         if self.wildcard:
-            at = name.find(self.prefix[1:])
-            if at < 0 or "/" in name[:at]:
-                return -1
-            end = at + len(self.prefix) - 1
-        elif name.startswith(self.prefix):
-            end = len(self.prefix)
-        else:
+            host = name.partition("/")[0]
+            end = len(host.rpartition(":")[0] if ":" in host and not host.endswith("]") else host)
+            return end if name[:end].endswith(prefix[1:]) else -1
+        if not name.startswith(prefix):
             return -1
+        end = len(prefix)
         return end if name[end:end + 1] in ("", "/", ":") else -1
 
 

@@ -54,6 +54,7 @@ def templates() -> Any:
     env.filters["size"] = human_size
     env.filters["short"] = lambda digest: str(digest)[:19]
     env.filters["value"] = _value
+    env.filters["cell"] = _cell
     env.filters["metric"] = lambda number: f"{number:.6g}"
     env.globals.update(repo_url=repo_url, version_url=version_page.version_url, report_url=report_url,
                        malformed_annotation=malformed_annotation,
@@ -71,6 +72,15 @@ def _visible(value: Any) -> Any:
     if isinstance(value, Markup) or not isinstance(value, str):
         return value
     return "\n".join(clean(line) for line in value.split("\n"))
+
+
+def _cell(value: Any) -> str:
+    """A registry's value in a column of a listing, cut as `ls` cuts it (40 characters, saying how many were
+    left out): a 100 KB version would make the table a page wide, and a repository of versions each with a
+    4 MiB manifest a page of hundreds of MB. The version's own page shows it whole."""
+    from modelpack.cli.escape import clean_cell
+
+    return clean_cell(value)
 
 
 def _value(value: Any) -> str:
