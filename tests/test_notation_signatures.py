@@ -6,12 +6,16 @@ notation signature for what it is and never counts it as its own (verify, report
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import modelpack as mp
+from fault_proxy import FaultProxy
 from helpers import modelpack
+from modelpack.store.options import ClientOptions
 from notation_support import Notation
 from registry_process import Registry
 from test_signing import assert_refused, keypair
@@ -26,9 +30,7 @@ pytestmark = pytest.mark.interop
 
 def fallback_listing(repo: str, digest: str) -> dict[str, str | None]:
     """What the `sha256-<hex>` fallback index lists: digest -> artifactType (read with modelpack's API)."""
-    import modelpack as mp
     from modelpack.oci.descriptor import Index, parse_manifest
-    from modelpack.store.options import ClientOptions
 
     remote = mp.remote(mp.Reference.parse(f"{repo}:x"), ClientOptions(plain_http=True))
     node = parse_manifest(remote.fetch_manifest(digest.replace(":", "-"))[1])
@@ -113,3 +115,30 @@ def test_a_signature_policy_is_not_met_by_a_notation_signature(pushed: tuple[str
     refused = modelpack("pull", "--plain-http", "--signature-policy", str(policy), tag_ref, "-o", str(out))
     assert_refused(refused, "is refused by signature policy", NOT_COUNTED, "nothing was pulled")
     assert not out.exists()
+
+
+def test_on_a_registry_with_the_referrers_api(registry: Registry, notation: Notation, tmp_path: Path) -> None:
+    """notation storing through the referrers API (no fallback tag), as on a registry that has it (FaultProxy answers
+    it in front of the real registry): modelpack finds it there too, and copy carries it to one without the API."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(os.urandom(3000))
+    with FaultProxy(registry.host, referrers_api=True) as proxy:
+        repo = f"{proxy.host}/notation/api"
+        digest = mp.push(model, f"{repo}:v1", options=ClientOptions(plain_http=True)).descriptor.digest
+        signed = notation.run("sign", "--insecure-registry", "--force-referrers-tag=false", f"{repo}@{digest}")
+        assert signed.returncode == 0, signed.stderr
+        key, public = keypair(tmp_path, "k")
+        done = modelpack("sign", "--plain-http", "--key", str(key), f"{repo}:v1", env=PASSWORD)
+        assert done.code == 0, done.err
+        assert not proxy.requests("PUT", f"/manifests/{digest.replace(':', '-')}")  # no fallback index written
+        assert notation.verify(f"{repo}@{digest}").returncode == 0
+        verified = modelpack("verify", "--plain-http", "--json", "--key", str(public), f"{repo}:v1")
+        assert verified.code == 0, verified.err
+        assert len(json.loads(verified.out)["notarySignatures"]) == 1
+        target = registry.repo("notation-api-copy")
+        copied = modelpack("copy", "--plain-http", f"{repo}:v1", f"{target}:v1")
+        assert copied.code == 0, copied.err
+    checked = notation.verify(f"{target}@{digest}")
+    assert checked.returncode == 0, checked.stderr
+    assert modelpack("verify", "--plain-http", "--key", str(public), f"{target}:v1").code == 0
