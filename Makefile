@@ -40,9 +40,10 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# Reference OCI clients (oras, cosign, crane) from Debian's archive, unpacked into .tools/bin.
+# Reference OCI clients (oras, cosign, crane, and notation: Notary Project signatures beside ours) from
+# Debian's archive, unpacked into .tools/bin.
 tools:
-	scripts/fetch-oci-tools $(TOOLS) oras cosign crane
+	scripts/fetch-oci-tools $(TOOLS) oras cosign crane notation
 
 # Debian stable's Distribution registry, for `make bench` only (tests use the system's): a newer Go
 # build than Debian 12's, whose registry spends twice the CPU per GiB (see benchmarks/bench_registry.py).

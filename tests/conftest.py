@@ -154,6 +154,14 @@ def cosign_bin() -> Path:
 
 
 @pytest.fixture
+def notation(tmp_path: Path) -> Any:
+    """The notation CLI with a test certificate of its own, trusted by its trust policy (notation_support.py)."""
+    from notation_support import Notation
+
+    return Notation(_tool("notation"), tmp_path / "notation-config")
+
+
+@pytest.fixture
 def pushed(registry: Registry, tmp_path: Path) -> tuple[str, str]:
     """(tag reference, digest reference) of a freshly pushed one-file model (signing, attestations)."""
     import modelpack as mp

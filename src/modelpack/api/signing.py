@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -151,6 +151,8 @@ class VerifyResult:
     reference: Place
     digest: str
     signatures: list[FoundSignature]  # kind, location and signed annotations of each that verified
+    # Notary Project signatures found beside them: not checked, not counted (`notation verify` judges them)
+    notary_signatures: list[str] = field(default_factory=list)
 
 
 @closes_own_options
@@ -190,5 +192,6 @@ def verify(
     repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL, mirrors=True)
     with naming_nearest_tag(repo, ref):
         subject = repo.resolve(version or "")
-    found = referrers.verify_signatures(repo, subject.digest, public, annotations)
-    return VerifyResult(ref, subject.digest, found)
+    notary: list[str] = []
+    found = referrers.verify_signatures(repo, subject.digest, public, annotations, notary)
+    return VerifyResult(ref, subject.digest, found, notary)

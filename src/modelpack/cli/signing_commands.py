@@ -210,10 +210,15 @@ def verify(reference: str, key: str, annotations: tuple[str, ...], local: bool, 
     if as_json:
         print_json({"reference": str(result.reference), "digest": result.digest, "verified": True,
                     "signatures": [{"kind": s.kind, "location": s.location, "annotations": s.annotations}
-                                   for s in result.signatures]})
+                                   for s in result.signatures],
+                    "notarySignatures": result.notary_signatures})
     else:
         click.echo(f"verified {clean(result.reference.with_digest(result.digest))}: "
                    f"{plural(len(result.signatures), 'valid signature')}")
+        if result.notary_signatures:  # beside ours, and never one of them: said, so no one reads it as checked
+            from modelpack.signatures.notary import notary_note
+
+            click.echo(f"note: {notary_note(len(result.notary_signatures))}", err=True)
 
 
 COMMANDS = (login, logout, generate_key_pair, sign, verify)

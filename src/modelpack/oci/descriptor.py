@@ -279,6 +279,21 @@ class Index(_Node):
     __slots__ = _slots(_fields)
 
 
+def listed_artifact_type(node: Manifest | Index) -> str | None:
+    """A referrer's artifactType as the OCI referrers API lists it: the manifest's own, else (an image manifest
+    recording its type in its config alone, as notation writes its signatures) the config's media type.
+
+    Args:
+        node: the referrer's manifest.
+
+    Returns:
+        The type to list it under (None for an index without artifactType).
+    """
+    if node.artifact_type is not None or not isinstance(node, Manifest):
+        return node.artifact_type
+    return node.config.media_type
+
+
 def json_bytes(value: Any) -> bytes:
     """Compact JSON in a stable form: what every blob and manifest we write is serialised with."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -72,11 +72,12 @@ class LineageStep:
 class Referrer:
     """A signature, an attestation or another artifact attached to the model."""
 
-    kind: str  # signature, attestation, model-signing, other
+    kind: str  # signature, attestation, model-signing, notary-signature, other
     location: str  # the referrer manifest's digest, or cosign's legacy tag
     predicate_type: str | None = None  # an attestation's (a signature's is cosign's sign/v1)
     verified_by: list[str] = field(default_factory=list)  # the keys it verified with
     attached: str | None = None  # when it was pushed, as its manifest records it (the pusher's clock, unsigned)
+    note: str | None = None  # what to make of one no key given here checks (a Notary Project signature)
 
 
 @dataclass

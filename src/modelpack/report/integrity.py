@@ -15,6 +15,7 @@ from modelpack.report.facts import KeyCheck, Referrer, Statement
 from modelpack.signatures.attestations import DSSE_ENVELOPE, LEGACY_PREDICATE_ANNOTATION, verify_attestations
 from modelpack.signatures.dsse import COSIGN_PREDICATE
 from modelpack.signatures.lookup import fallback_tag, legacy_layers, reachable, referrers, signature_manifest
+from modelpack.signatures.notary import NOTARY_KIND, NOTARY_NOTE, NOTARY_SIGNATURE, is_notary
 from modelpack.signatures.predicates import CYCLONEDX, SLSA_1, SPDX
 from modelpack.signatures.referrers import PREDICATE_ANNOTATION, SIMPLE_SIGNING, verify_signatures
 from modelpack.store.target import Storage
@@ -62,6 +63,8 @@ def attached(repo: Storage, digest: str, problems: list[str]) -> list[Referrer]:
                 found.append(Referrer("attestation", ref.digest, labelled, attached=created))
         elif kind == mt.MODEL_SIGNING_ARTIFACT:
             found.append(Referrer("model-signing", ref.digest, kind, attached=created))
+        elif is_notary(ref, manifest):  # its envelope is notation's to check: named, never read here
+            found.append(Referrer(NOTARY_KIND, ref.digest, NOTARY_SIGNATURE, attached=created, note=NOTARY_NOTE))
         else:
             found.append(Referrer("other", ref.digest, kind, attached=created))
     tag = fallback_tag(digest)

@@ -161,8 +161,9 @@ def _integrity(f: ReportFacts) -> list[str]:
                    "; ".join(k.problems)] for k in f.key_checks]) if f.key_checks else \
         ["No public key given (report --key cosign.pub): nothing was verified.\n"]
     out += _table(["Attached", "Predicate or artifact type", "Where", "Attached at (unsigned)", "Verified with"],
-                  [[r.kind, r.predicate_type, r.location, r.attached, ", ".join(r.verified_by) or "not verified"]
-                   for r in f.referrers]) if f.referrers else ["No signatures or attestations attached.\n"]
+                  [[r.kind, r.predicate_type, r.location, r.attached,
+                    ", ".join(r.verified_by) or r.note or "not verified"] for r in f.referrers]) \
+        if f.referrers else ["No signatures or attestations attached.\n"]
     for p in f.provenance:
         out.append(f"### Verified provenance (SLSA v1), signed by {md(p['key'])}\n")
         out += _kv([("Builder", p.get("builder")), ("Build type", p.get("buildType")), ("Source", p.get("source")),

@@ -31,6 +31,7 @@ from modelpack.signatures.keys import (
     verify_signature,
 )
 from modelpack.signatures.lookup import fallback_tag, legacy_layers, signature_blob
+from modelpack.signatures.notary import notary_listed, notary_note
 from modelpack.signatures.policy import ACCEPT, REJECT, Policy, PolicyError, PolicyVerdict, Requirement
 from modelpack.signatures.policy_identity import accepts, normalized, parse_claim
 from modelpack.signatures.referrers import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING
@@ -70,8 +71,10 @@ def enforce(policy: Policy | None, ref: Reference, repo: Storage) -> PolicyVerdi
     for requirement in signing:
         reasons = _unmet(requirement, ref, digest, repo, policy.source)
         if reasons:
+            notary = notary_listed(repo, digest)  # notation-signed is not unsigned: said, and why it does not count
             raise VerificationError(f"{ref} is refused by {where}: no signature it accepts on {digest}: "
-                                    + "; ".join(dict.fromkeys(reasons)))
+                                    + "; ".join(dict.fromkeys(reasons))
+                                    + (f"; {notary_note(notary)}" if notary else ""))
     return PolicyVerdict(policy.source, scope, digest)
 
 

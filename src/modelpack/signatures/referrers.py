@@ -26,7 +26,7 @@ from modelpack.errors import (
 )
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
+from modelpack.oci.descriptor import Descriptor, Index, Manifest, listed_artifact_type, parse_manifest
 from modelpack.oci.jsontext import parse_or_none
 from modelpack.signatures import model_signing
 from modelpack.signatures.dsse import COSIGN_PREDICATE, make_bundle, verify_bundle
@@ -41,6 +41,7 @@ from modelpack.signatures.lookup import (
     signature_blob,
     signature_manifest,
 )
+from modelpack.signatures.notary import is_notary, notary_note
 from modelpack.signatures.simple_signing import COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING, SIMPLE_SIGNING_TYPE
 from modelpack.store.copy import CopyOptions
 from modelpack.store.target import ReferrerLister, Storage
@@ -167,17 +168,35 @@ def _write_fallback_index(repo: Storage, tag: str, entries: list[Descriptor]) ->
 
 
 def verify_signatures(repo: Storage, subject_digest: str, public: PublicKey,
-                      required: dict[str, str] | None = None) -> list[FoundSignature]:
+                      required: dict[str, str] | None = None,
+                      notary: list[str] | None = None) -> list[FoundSignature]:
     """Every signature on `subject_digest` that verifies with `public` (and carries `required`
-    annotations); attestations never count. At most MAX_REFERRERS are walked, as cosign does.
-    Raises VerificationError, with the reasons, when there is none."""
+    annotations); attestations and Notary Project signatures never count. At most MAX_REFERRERS are
+    walked, as cosign does.
+
+    Args:
+        repo: where the model lives.
+        subject_digest: its manifest digest.
+        public: the key a signature must verify with.
+        required: annotations a counted signature must carry.
+        notary: told the digest of each Notary Project signature found (not counted; see notary.py).
+
+    Returns:
+        The signatures that verify.
+
+    Raises:
+        VerificationError: none verifies (the reasons given, a Notary Project signature named as not counted).
+    """
     verified: list[FoundSignature] = []
     reasons: list[str] = []
+    notaries = notary if notary is not None else []
     unreachable: list[TransportError] = []
     for ref in reachable(lambda: referrers_or_reason(repo, subject_digest, reasons), unreachable):
         try:
             manifest = signature_manifest(repo, ref.digest)
             if manifest.artifact_type != mt.SIGSTORE_BUNDLE and ref.artifact_type != mt.SIGSTORE_BUNDLE:
+                if is_notary(ref, manifest):
+                    notaries.append(ref.digest)
                 continue
             labelled = (manifest.annotations or {}).get(PREDICATE_ANNOTATION, COSIGN_PREDICATE)
             if labelled != COSIGN_PREDICATE:  # an attestation by its own label: not worth a download
@@ -199,6 +218,8 @@ def verify_signatures(repo: Storage, subject_digest: str, public: PublicKey,
         verified = kept
     if not verified:
         detail = "; ".join(sorted(set(reasons))) if reasons else "no signatures found"
+        if notaries:
+            detail += "; " + notary_note(len(notaries))
         raise VerificationError(f"no valid signature on {subject_digest}: {detail}")
     return verified
 
@@ -278,7 +299,7 @@ def copy_referrers(src: Storage, dst: Storage, digest: str, options: CopyOptions
     names `digest` as its subject is one: a fallback index (or a registry) may list anything."""
     from modelpack.store.copy import copy
 
-    found = [entry for entry in referrers(src, digest) if _refers_to(src, entry.digest, digest)]
+    found = [entry for listed in referrers(src, digest) if (entry := _referring(src, listed, digest)) is not None]
     for entry in found:
         copy(src, dst, entry.digest, None, options)
     if found and not (isinstance(dst, ReferrerLister) and dst.list_referrers(digest) is not None):
@@ -286,16 +307,22 @@ def copy_referrers(src: Storage, dst: Storage, digest: str, options: CopyOptions
     return len(found)
 
 
-def _refers_to(repo: Storage, listed: str, digest: str) -> bool:
-    """Whether the manifest `listed` (found among the referrers of `digest`) names `digest` as its subject;
-    one that does not (another model, an image) is left where it is, and said."""
+def _referring(repo: Storage, listed: Descriptor, digest: str) -> Descriptor | None:
+    """`listed` (found among the referrers of `digest`), if its manifest names `digest` as its subject; one that
+    does not (another model, an image) is left where it is, and said. Listed with the artifactType the referrers
+    API gives it: a layout's entry (or skopeo's copy of a fallback index) may have none, and notation finds its
+    signatures, whose manifests record the type in their config alone, by that field."""
     try:
-        subject = parse_manifest(repo.fetch_manifest(listed)[1]).subject
+        node = parse_manifest(repo.fetch_manifest(listed.digest)[1])
     except (NotFoundError, IntegrityError, UnsupportedArtifactError) as exc:
-        log.warning("not copied: %s, listed as a referrer of %s (%s)", listed, digest, exc)
-        return False
+        log.warning("not copied: %s, listed as a referrer of %s (%s)", listed.digest, digest, exc)
+        return None
+    subject = node.subject
     if subject is None or subject.digest != digest:
-        log.warning("not copied: %s, listed as a referrer of %s, names %s as its subject", listed, digest,
+        log.warning("not copied: %s, listed as a referrer of %s, names %s as its subject", listed.digest, digest,
                     subject.digest if subject else "nothing")
-        return False
-    return True
+        return None
+    if listed.artifact_type is not None:
+        return listed
+    return Descriptor(mediaType=listed.media_type, digest=listed.digest, size=listed.size,
+                      artifactType=listed_artifact_type(node), annotations=listed.annotations)

@@ -167,11 +167,36 @@ def is_fallback_tag(reference: str) -> bool:
 
 def attached_entries(entries: list[StoreEntry], name: str, digest: str,
                      read_index: Callable[[Descriptor], list[str]]) -> list[StoreEntry]:
-    """The entries that only exist for `digest` in repository `name`: its fallback tags
-    (`name:sha256-<hex>[.sig|.att]`) and the signatures and attestations they list by digest.
-    `read_index` gives the digests an index lists (none when it cannot be read)."""
-    tag = f"{name}:{digest.replace(':', '-')}"
-    tagged = [e for e in entries if e.reference in (tag, tag + ".sig", tag + ".att")]
-    listed = {d for e in tagged for d in read_index(e.descriptor)}
-    by_digest = [e for e in entries if e.descriptor.digest in listed and e.reference == f"{name}@{e.descriptor.digest}"]
-    return tagged + by_digest
+    """The entries that only exist for `digest`, which no entry names any more: its fallback tags
+    (`NAME:sha256-<hex>[.sig|.att]`) and the signatures and attestations they list by digest, in repository
+    `name` and every other one holding such tags (a model signed under one name, tagged under another with
+    `modelpack tag` and removed under both, left the first name's: a fallback index of nothing).
+
+    Args:
+        entries: the store's index entries (those kept).
+        name: the repository the model was removed from.
+        digest: its manifest digest.
+        read_index: the digests an index lists (none when it cannot be read).
+
+    Returns:
+        The entries to drop with it.
+    """
+    found: list[StoreEntry] = []
+    for repository in sorted(_signature_names(entries, digest) | {name}):
+        tag = f"{repository}:{digest.replace(':', '-')}"
+        tagged = [e for e in entries if e.reference in (tag, tag + ".sig", tag + ".att")]
+        listed = {d for e in tagged for d in read_index(e.descriptor)}
+        found += tagged + [e for e in entries
+                           if e.descriptor.digest in listed and e.reference == f"{repository}@{e.descriptor.digest}"]
+    return found
+
+
+def _signature_names(entries: list[StoreEntry], digest: str) -> set[str]:
+    """The repositories holding signature tags of `digest` (`NAME:sha256-<hex>[.sig|.att]`)."""
+    tag = digest.replace(":", "-")
+    names = set()
+    for entry in entries:
+        name, _, found = entry.reference.rpartition(":")
+        if found in (tag, tag + ".sig", tag + ".att"):
+            names.add(name)
+    return names

@@ -325,7 +325,7 @@ class LayoutStore:
             kept = [e for e in entries if e not in gone]
             signatures: list[StoreEntry] = []
             for digest in sorted({e.descriptor.digest for e in gone} - {e.descriptor.digest for e in kept}):
-                attached = attached_entries(kept, reference.name, digest, self._listed)  # sign --local's
+                attached = attached_entries(kept, reference.name, digest, self._listed)  # sign --local's, a copy's
                 kept = [e for e in kept if e not in attached]
                 signatures += attached
             self._write_index(kept)

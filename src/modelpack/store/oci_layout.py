@@ -25,7 +25,7 @@ from modelpack.errors import IntegrityError, NotFoundError, UsageError
 from modelpack.files import atomic_write, new_file_mode
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
-from modelpack.oci.descriptor import Descriptor, Index, parse_manifest
+from modelpack.oci.descriptor import Descriptor, Index, listed_artifact_type, parse_manifest
 from modelpack.store.layout import LayoutStore
 from modelpack.store.layout_index_view import MAX_LAYOUT_INDEX_BYTES, IndexFile
 from modelpack.store.target import Opener, Progress
@@ -157,7 +157,7 @@ class OciLayout:
             if self._subject_of(entry) == digest:
                 node = parse_manifest(self._blobs.read_blob_bytes(entry))
                 found.append(Descriptor(mediaType=entry.media_type, digest=entry.digest, size=entry.size,
-                                        artifactType=node.artifact_type, annotations=node.annotations))
+                                        artifactType=listed_artifact_type(node), annotations=node.annotations))
         return found + self._fallback_listed(digest)
 
     def _fallback_listed(self, digest: str) -> list[Descriptor]:
