@@ -239,7 +239,8 @@ def _serve(source: str, host: str, port: int, name: str | None, verify_key: str 
     # This process is the server's own: freed bodies and messages leave it (see malloc). Not in
     # `serve_model`, which a library user calls in a process whose malloc is theirs.
     return_large_allocations()
-    sock = socket.socket(fileno=listen_fd) if listen_fd is not None else None
+    # Bound before the model is fetched and loaded (minutes for a large one): a port in use is said at once.
+    sock = socket.socket(fileno=listen_fd) if listen_fd is not None else listen(host, port)
     server = api.serve_model(pinned or source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
                              limits=limits, options=client_options(plain_http, insecure, ca_file, verbose),
