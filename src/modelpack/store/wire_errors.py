@@ -63,4 +63,6 @@ def connect_timed_out(exc: BaseException) -> bool:
     """Whether a failure is a connect timeout: the host never answered (not a slow answer)."""
     if isinstance(exc, CurlFailure):
         return exc.connect_timed_out
+    if isinstance(exc, loaded("urllib3.exceptions", "NewConnectionError")):
+        return False  # a subclass of ConnectTimeoutError, yet "connection refused": an answer, at once
     return isinstance(exc, loaded("urllib3.exceptions", "ConnectTimeoutError"))
