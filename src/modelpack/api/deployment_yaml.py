@@ -13,7 +13,7 @@ from typing import Any
 
 from modelpack.advice import WHOLE_LAYERS, Wording, compose, setting
 from modelpack.api.core import inspect, parse_parameter_reference, parse_reference, remote
-from modelpack.api.deployment_trust import refuse_unverified_pickle_volume, unvouched
+from modelpack.api.deployment_trust import refuse_unverified_pickle_volume, unvouched, unvouched_modelcar
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.image.kinds import A_MODEL_REFERENCE, built_from, is_container_image, kind_of
 from modelpack.image.quantity import cpu_problem, memory_problem
@@ -211,7 +211,7 @@ def kubernetes(
         if not model_format:
             _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
         _check_runtime_layout(str(reference), k8s.kserve_format(framework), node, paths)
-        if unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
+        if unvouched_modelcar(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
             from modelpack.image.modelcar_contents import refuse_unverified_modelcar
             from modelpack.store.layout import LayoutStore
 
