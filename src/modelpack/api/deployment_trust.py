@@ -40,6 +40,17 @@ def unvouched(ref: Reference, pinned: str, verify_key: str | Path | None, truste
     return not trusted
 
 
+def verify_deployed(ref: Reference, pinned: str, verify_key: str | Path | None, options: ClientOptions | None) -> None:
+    """A serving image's signature, when a key is given (`k8s IMAGE --verify-key KEY`): it has no pickle
+    check to vouch for, but a key given is a key checked (it was ignored, and the YAML written, exit 0).
+
+    Raises:
+        VerificationError: `verify_key` given and no signature on the image verifies with it (exit 7).
+    """
+    if verify_key is not None:
+        unvouched(ref, pinned, verify_key, False, options)
+
+
 def unvouched_modelcar(ref: Reference, pinned: str, verify_key: str | Path | None, trusted: bool,
                        options: ClientOptions | None) -> bool:
     """`unvouched` of a modelcar image (`k8s --kind kserve`): a key that verifies nothing on it says that

@@ -13,7 +13,25 @@ from typing import Any
 
 from modelpack.advice import WHOLE_LAYERS, Wording, compose, setting
 from modelpack.api.core import inspect, parse_parameter_reference, parse_reference, remote
-from modelpack.api.deployment_trust import refuse_unverified_pickle_volume, unvouched, unvouched_modelcar
+from modelpack.api.deployment_trust import (
+    refuse_unverified_pickle_volume,
+    unvouched,
+    unvouched_modelcar,
+    verify_deployed,
+)
+from modelpack.api.deployment_wording import (
+    build_image_wording as _build_image,
+)
+from modelpack.api.deployment_wording import (
+    check_runtime_layout,
+    check_runtime_loads,
+)
+from modelpack.api.deployment_wording import (
+    given as _given,
+)
+from modelpack.api.deployment_wording import (
+    named as _named,
+)
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.image.kinds import A_MODEL_REFERENCE, built_from, is_container_image, kind_of
 from modelpack.image.quantity import cpu_problem, memory_problem
@@ -36,26 +54,6 @@ MAX_REPLICAS = 2**31 - 1  # an int32 in the Deployment and InferenceService sche
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def _given(param: str, value: object, *, quoted: bool = False) -> Wording:
-    """A parameter with a value, as each audience writes it: `kind='kserve'`, `--kind kserve` (`quoted`:
-    a value the user gave, quoted on the command line too)."""
-    return setting(f"{param}={value!r}", f"--{param.replace('_', '-')} {repr(value) if quoted else value}")
-
-
-def _named(param: str, value: str = "") -> Wording:
-    """A parameter by name (with a placeholder or a value): `serving_image=IMAGE`, `--serving-image IMAGE`."""
-    return setting(f"{param}={value}" if value else param, f"--{param.replace('_', '-')}{' ' if value else ''}{value}")
-
-
-KSERVE_IMAGE = setting("kubernetes(IMAGE, 'kserve')", "`k8s --kind kserve IMAGE`")
-
-
-def _build_image(model: str | Reference, *, modelcar: bool = False) -> Wording:
-    """Building an image from `model`, as each audience does it."""
-    return setting(f"modelpack.build_image({str(model)!r}, IMAGE{', modelcar=True' if modelcar else ''})",
-                   f"`modelpack build-image {model} -t IMAGE{' --modelcar' if modelcar else ''}`")
 
 
 @closes_own_options
@@ -101,8 +99,9 @@ def kubernetes(
             pulls the images and the image volume with, for a registry that needs a login: the pod's (or
             KServe predictor's) `imagePullSecrets`.
         options: registry client options.
-        verify_key: with image-volume (kserve), a public key the artifact's (modelcar's) signature must verify
-            with, for exactly the digest the YAML pins; then a pickle may be what the serving image (runtime) loads.
+        verify_key: a public key the signature of what the YAML pins must verify with (the artifact with
+            image-volume, the image otherwise); with image-volume (kserve), a pickle may then be what the
+            serving image (runtime) loads.
         trust_unverified_pickle: with image-volume, mount a model whose served file is a pickle; with kserve,
             write a modelcar whose /models holds one; although its signature was not verified.
         signature_policy: the containers-policy.json that REF (and a serving image) must satisfy (default: the
@@ -183,6 +182,7 @@ def kubernetes(
         _refuse_modelcar(node, str(reference), compose("deploy it with {}, or build a serving image with {} and pass "
                                                        "it", _given("kind", "kserve"),
                                                        _build_image(built_from(node) or "MODEL")))
+        verify_deployed(ref, pinned, verify_key, options)
         return k8s.render([k8s.deployment(where, pinned, cpu, memory), k8s.service(where)])
     if kind == "kserve":
         if not is_container_image(node):
@@ -194,6 +194,7 @@ def kubernetes(
             if model_format is not None:  # else silently left out: the image is its own runtime
                 raise UsageError(compose("{} applies to a modelcar; {} is a serving image, run as the predictor's "
                                          "container with no modelFormat", _named("model_format"), str(reference)))
+            verify_deployed(ref, pinned, verify_key, options)
             return k8s.render([k8s.inference_service_container(where, pinned, cpu, memory)])
         try:
             recorded, paths = _recorded_model(ref, node, options, model_format)
@@ -209,8 +210,8 @@ def kubernetes(
             raise UsageError(f"{reference} records no model framework", advice=compose(
                 "pass {} (e.g. sklearn, onnx) for KServe's modelFormat", _named("model_format", "NAME")))
         if not model_format:
-            _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
-        _check_runtime_layout(str(reference), k8s.kserve_format(framework), node, paths)
+            check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
+        check_runtime_layout(str(reference), k8s.kserve_format(framework), node, paths)
         if unvouched_modelcar(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
             from modelpack.image.modelcar_contents import refuse_unverified_modelcar
             from modelpack.store.layout import LayoutStore
@@ -355,53 +356,3 @@ def _recorded_model(ref: Reference, node: Manifest | Index, options: ClientOptio
     except UsageError:
         return None, []
     return (str(info.framework) if info.framework else None), [f.path for f in info.files if f.path]
-
-
-def _check_runtime_loads(reference: str, model_format: str, paths: list[str]) -> None:
-    """Refuse an InferenceService whose runtime would fail to load the model: KServe picks it by
-    `modelFormat`, and its sklearn runtimes read pickles only (the quick start's model is a `.skops` file).
-
-    Raises:
-        UsageError: the modelcar's model has no file that runtime loads (exit 2).
-    """
-    from modelpack.image import k8s
-
-    loads = k8s.runtime_cannot_load(model_format, paths)
-    if loads is None:
-        return
-    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-    raise UsageError(f"KServe's {model_format} runtimes load only {'/'.join(loads)} files and {reference} holds "
-                     f"{shown}", advice=compose(
-                         "deploy a serving image instead ({}, then {}), or pass {} for a ServingRuntime that loads it",
-                         _build_image("MODEL"), KSERVE_IMAGE, _named("model_format", "NAME")))
-
-
-def _check_runtime_layout(reference: str, model_format: str, node: Manifest | Index, paths: list[str]) -> None:
-    """Refuse an InferenceService of a modelcar of ours laid out where the runtime KServe picks for
-    `model_format` does not look (`runtime_layouts.layout_problem`: Triton for onnx, TF Serving for
-    tensorflow, TorchServe for pytorch). Anyone else's modelcar (no `io.modelpack.model.reference`) is taken
-    as it is.
-
-    Raises:
-        UsageError: the modelcar is ours and not in its runtime's layout (exit 2).
-    """
-    from modelpack.image.modelcar import LAYOUT_ANNOTATION
-    from modelpack.image.runtime_layouts import layout_problem
-
-    annotations = node.annotations or {}
-    if not annotations.get(A_MODEL_REFERENCE):
-        return
-    problem = layout_problem(model_format, annotations.get(LAYOUT_ANNOTATION), paths, reference)
-    if problem is None:
-        return
-    if model_format == "pytorch":  # TorchServe's layout is the model author's to write
-        advice = compose("put {} and {} in the model folder, push it and rebuild the modelcar, or pass {} for a "
-                         "ServingRuntime of yours", "model-store/NAME.mar", "config/config.properties",
-                         _named("model_format", "NAME"))
-    elif model_format == "tensorflow":  # modelpack serve loads no SavedModel: no serving image to offer
-        advice = compose("rebuild it with {} from a model holding saved_model.pb",
-                         _build_image("MODEL", modelcar=True))
-    else:
-        advice = compose("rebuild it with {}, or deploy a serving image ({} of {})",
-                         _build_image("MODEL", modelcar=True), KSERVE_IMAGE, _build_image("MODEL"))
-    raise UsageError(problem, advice=advice)

@@ -93,9 +93,9 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
               help="A Secret (kubectl create secret docker-registry NAME ...) the kubelet pulls the images and "
                    "the image volume with, for a registry that needs a login; repeatable.")
 @click.option("--verify-key", type=RegularFile(),
-              help="With --kind image-volume (kserve): public key the artifact's (modelcar's) signature must verify "
-              "with, for exactly the digest written; a pickle (.joblib/.pkl) is mounted only then (or with "
-              "--trust-unverified-pickle).")
+              help="Public key the signature of exactly the digest written must verify with (the artifact's with "
+              "--kind image-volume, else the image's); with image-volume (kserve) a pickle (.joblib/.pkl) is "
+              "mounted only then (or with --trust-unverified-pickle).")
 @click.option("--trust-unverified-pickle", is_flag=True,
               help="With --kind image-volume (kserve): mount a model (a modelcar) holding a pickle although its "
               "signature was not verified: it runs as code.")
