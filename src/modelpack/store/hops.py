@@ -7,6 +7,7 @@ there would carry that host's credentials, for a request the redirecting registr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -127,7 +128,10 @@ class Hops:
         """
         future: Future[Answer] = self._engine.start(request)
         if watch.cancelled is None or threading.current_thread() is threading.main_thread():
-            try:  # (the main thread wakes on a signal: see result_of)
+            try:  # (the main thread wakes on a signal: see result_of; another waits plainly, as cheaper)
+                if threading.current_thread() is not threading.main_thread():
+                    with contextlib.suppress(TimeoutError):
+                        future.exception(timeout=SAY_WAITING_AFTER)  # returns once answered, raising nothing
                 while not future.done() and time.monotonic() - request.began < SAY_WAITING_AFTER:
                     wait((future,), timeout=CANCEL_POLL)
                 if not future.done():
