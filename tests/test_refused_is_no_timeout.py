@@ -6,6 +6,7 @@ the class for the cause. A refusal is now said as one, as the first request's is
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 
 import pytest
@@ -40,3 +41,16 @@ def test_a_refused_connection_is_said_as_refused_not_as_a_timeout() -> None:
 
 def test_a_connect_timeout_is_still_one() -> None:
     assert connect_timed_out(urllib3.exceptions.ConnectTimeoutError(None, "timed out"))
+
+
+def test_a_module_still_being_imported_contributes_no_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another thread importing urllib3 puts `urllib3.exceptions` in sys.modules before its classes: the
+    check of a failure meanwhile was an AttributeError (`internal error`, exit 70, in a pull's retry)."""
+    import types
+
+    from modelpack.store.wire_errors import loaded
+
+    partial = types.ModuleType("urllib3_partially_imported_n40")
+    partial.HTTPError = urllib3.exceptions.HTTPError  # type: ignore[attr-defined]  # defined so far
+    monkeypatch.setitem(sys.modules, partial.__name__, partial)
+    assert loaded(partial.__name__, "HTTPError", "NewConnectionError") == (urllib3.exceptions.HTTPError,)

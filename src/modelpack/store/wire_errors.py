@@ -26,7 +26,9 @@ def loaded(module: str, *names: str) -> tuple[type[Exception], ...]:
         The classes, ready for `except` or `isinstance`.
     """
     found = sys.modules.get(module)
-    return tuple(getattr(found, name) for name in names) if found is not None else ()
+    # A module another thread is importing is in sys.modules before its classes are: one not defined yet
+    # cannot have been raised either (it was an AttributeError, `internal error`, in a pull's retry).
+    return tuple(cls for name in names if (cls := getattr(found, name, None)) is not None)
 
 
 def wire_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
