@@ -116,6 +116,18 @@ def test_a_modelcar_whose_signature_verifies_is_written(registry: Registry, tmp_
     assert wrong.out == ""
 
 
+def test_an_unsigned_modelcar_says_the_image_itself_is_checked(registry: Registry, tmp_path: Path) -> None:
+    """A newcomer signs the model, builds the modelcar and passes --verify-key to k8s: the refusal said
+    "no signatures found" of a digest they did not know; it names the image and how to sign it."""
+    tagged = registry.repo("car") + ":1"
+    push_modelcar(tagged, {"models/model.joblib": PICKLE})
+    _, public = keypair(tmp_path, "ours")
+    run = _kserve(tagged, "--verify-key", str(public))
+    assert_one_line(run.err, 7, run.code, "no signatures found", "the modelcar image itself is checked",
+                    f"`modelpack sign {tagged} --key KEY` signs it", "build-image --verify-key")
+    assert run.out == ""
+
+
 def test_the_recorded_model_is_not_fetched_from_another_host(registry: Registry, tmp_path: Path,
                                                               fresh_registry: Callable[..., Registry]) -> None:
     """The annotation names a model on another registry (any host a registry chooses): not contacted; the

@@ -178,6 +178,24 @@ def test_port_in_use_names_host_and_port_and_leaves_nothing(pushed: str, scratch
     assert copies(scratch) == []
 
 
+def test_port_in_use_is_said_before_the_model_is_fetched_or_loaded(registry: Registry, tmp_path: Path) -> None:
+    """The port is bound first: a busy one was said only after the model was pulled and loaded (minutes
+    for a large one), so here the model's own fault, which loading would find, is not what is said."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "README.md").write_text("no model here\n")
+    ref = registry.repo() + ":1"
+    mp.push(folder, ref, options=PLAIN)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for source in (ref, str(folder)):
+            run = modelpack("serve", source, "--plain-http", "--port", str(port))
+            assert run.code == 2 and run.err.count("\n") == 1, run.err
+            assert f"cannot listen on 127.0.0.1:{port}" in run.err and "no model file" not in run.err
+
+
 def test_a_model_that_cannot_be_served_is_named_by_its_reference(registry: Registry, tmp_path: Path,
                                                                  scratch: Path) -> None:
     folder = tmp_path / "notes"

@@ -1,13 +1,13 @@
-"""The options of `kubernetes` (`modelpack k8s`) checked before any registry is asked, and the wording its
-refusals use for them (a parameter as Python and as the command line write it)."""
+"""The options of `kubernetes` (`modelpack k8s`) checked before any registry is asked."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from modelpack.advice import WHOLE_LAYERS, Wording, compose, setting
+from modelpack.advice import WHOLE_LAYERS, compose, setting
 from modelpack.api.core import parse_parameter_reference
+from modelpack.api.deployment_wording import given, named
 from modelpack.errors import UsageError
 from modelpack.image import kube_version
 from modelpack.image.quantity import cpu_problem, memory_problem
@@ -18,17 +18,6 @@ MAX_REPLICAS = 2**31 - 1  # an int32 in the Deployment and InferenceService sche
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def given(param: str, value: object, *, quoted: bool = False) -> Wording:
-    """A parameter with a value, as each audience writes it: `kind='kserve'`, `--kind kserve` (`quoted`:
-    a value the user gave, quoted on the command line too)."""
-    return setting(f"{param}={value!r}", f"--{param.replace('_', '-')} {repr(value) if quoted else value}")
-
-
-def named(param: str, value: str = "") -> Wording:
-    """A parameter by name (with a placeholder or a value): `serving_image=IMAGE`, `--serving-image IMAGE`."""
-    return setting(f"{param}={value}" if value else param, f"--{param.replace('_', '-')}{' ' if value else ''}{value}")
 
 
 def check_options(kind: str, name: str | None, namespace: str | None, image_pull_secrets: Sequence[str] | str,

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from modelpack.api.core import remote
+from modelpack.errors import VerificationError, add_context
 from modelpack.oci.descriptor import Index, Manifest
 from modelpack.oci.reference import Reference
 from modelpack.store.options import ClientOptions
@@ -37,6 +38,34 @@ def unvouched(ref: Reference, pinned: str, verify_key: str | Path | None, truste
                                     keys.load_public_key(Path(verify_key)))
         return False
     return not trusted
+
+
+def verify_deployed(ref: Reference, pinned: str, verify_key: str | Path | None, options: ClientOptions | None) -> None:
+    """A serving image's signature, when a key is given (`k8s IMAGE --verify-key KEY`): it has no pickle
+    check to vouch for, but a key given is a key checked (it was ignored, and the YAML written, exit 0).
+
+    Raises:
+        VerificationError: `verify_key` given and no signature on the image verifies with it (exit 7).
+    """
+    if verify_key is not None:
+        unvouched(ref, pinned, verify_key, False, options)
+
+
+def unvouched_modelcar(ref: Reference, pinned: str, verify_key: str | Path | None, trusted: bool,
+                       options: ClientOptions | None) -> bool:
+    """`unvouched` of a modelcar image (`k8s --kind kserve`): a key that verifies nothing on it says that
+    the image's own signature is what is checked (a newcomer signed the model it was built from, and read
+    only "no signatures found" of a digest they did not know).
+
+    Raises:
+        VerificationError: `verify_key` given and no signature on the image verifies with it (exit 7).
+    """
+    try:
+        return unvouched(ref, pinned, verify_key, trusted, options)
+    except VerificationError as exc:
+        add_context(exc, f"the modelcar image itself is checked: `modelpack sign {ref} --key KEY` signs it "
+                         "(the model it was built from is checked by build-image --verify-key)")
+        raise
 
 
 def refuse_unverified_pickle_volume(ref: Reference, digest: str, node: Manifest | Index,

@@ -13,9 +13,16 @@ from typing import Any
 from modelpack.advice import Wording, compose, setting
 from modelpack.api.core import inspect, parse_reference, remote
 from modelpack.api.deployment_options import check_options
-from modelpack.api.deployment_options import given as _given
-from modelpack.api.deployment_options import named as _named
-from modelpack.api.deployment_trust import refuse_unverified_pickle_volume, unvouched
+from modelpack.api.deployment_trust import (
+    refuse_unverified_pickle_volume,
+    unvouched,
+    unvouched_modelcar,
+    verify_deployed,
+)
+from modelpack.api.deployment_wording import build_image_wording as _build_image
+from modelpack.api.deployment_wording import check_runtime_layout, check_runtime_loads
+from modelpack.api.deployment_wording import given as _given
+from modelpack.api.deployment_wording import named as _named
 from modelpack.errors import NotFoundError, UsageError
 from modelpack.image.kinds import A_MODEL_REFERENCE, built_from, is_container_image, kind_of
 from modelpack.image.serving import model_identity
@@ -32,13 +39,6 @@ from modelpack.unpacking import layer_is_archive, layer_path
 
 log = logging.getLogger("modelpack.deploy")
 
-KSERVE_IMAGE = setting("kubernetes(IMAGE, 'kserve')", "`k8s --kind kserve IMAGE`")
-
-
-def _build_image(model: str | Reference, *, modelcar: bool = False) -> Wording:
-    """Building an image from `model`, as each audience does it."""
-    return setting(f"modelpack.build_image({str(model)!r}, IMAGE{', modelcar=True' if modelcar else ''})",
-                   f"`modelpack build-image {model} -t IMAGE{' --modelcar' if modelcar else ''}`")
 
 
 @closes_own_options
@@ -85,8 +85,9 @@ def kubernetes(
             pulls the images and the image volume with, for a registry that needs a login: the pod's (or
             KServe predictor's) `imagePullSecrets`.
         options: registry client options.
-        verify_key: with image-volume (kserve), a public key the artifact's (modelcar's) signature must verify
-            with, for exactly the digest the YAML pins; then a pickle may be what the serving image (runtime) loads.
+        verify_key: a public key the signature of what the YAML pins must verify with (the artifact with
+            image-volume, the image otherwise); with image-volume (kserve), a pickle may then be what the
+            serving image (runtime) loads.
         trust_unverified_pickle: with image-volume, mount a model whose served file is a pickle; with kserve,
             write a modelcar whose /models holds one; although its signature was not verified.
         signature_policy: the containers-policy.json that REF (and a serving image) must satisfy (default: the
@@ -142,6 +143,7 @@ def kubernetes(
                                                        "it", _given("kind", "kserve"),
                                                        _build_image(built_from(node) or "MODEL")))
         pre_stop = _pre_stop(cluster, ref, node, options)
+        verify_deployed(ref, pinned, verify_key, options)
         return k8s.render([k8s.deployment(where, pinned, cpu, memory, pre_stop=pre_stop), k8s.service(where)])
     if kind == "kserve":
         if not is_container_image(node):
@@ -153,6 +155,7 @@ def kubernetes(
             if model_format is not None:  # else silently left out: the image is its own runtime
                 raise UsageError(compose("{} applies to a modelcar; {} is a serving image, run as the predictor's "
                                          "container with no modelFormat", _named("model_format"), str(reference)))
+            verify_deployed(ref, pinned, verify_key, options)
             return k8s.render([k8s.inference_service_container(where, pinned, cpu, memory)])
         try:
             recorded, paths = _recorded_model(ref, node, options, model_format)
@@ -168,9 +171,9 @@ def kubernetes(
             raise UsageError(f"{reference} records no model framework", advice=compose(
                 "pass {} (e.g. sklearn, onnx) for KServe's modelFormat", _named("model_format", "NAME")))
         if not model_format:
-            _check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
-        _check_runtime_layout(str(reference), k8s.kserve_format(framework), node, paths)
-        if unvouched(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
+            check_runtime_loads(str(reference), k8s.kserve_format(framework), paths)
+        check_runtime_layout(str(reference), k8s.kserve_format(framework), node, paths)
+        if unvouched_modelcar(ref, pinned, verify_key, trust_unverified_pickle or verdict.signed, options):
             from modelpack.image.modelcar_contents import refuse_unverified_modelcar
             from modelpack.store.layout import LayoutStore
 
@@ -329,53 +332,3 @@ def _recorded_model(ref: Reference, node: Manifest | Index, options: ClientOptio
     except UsageError:
         return None, []
     return (str(info.framework) if info.framework else None), [f.path for f in info.files if f.path]
-
-
-def _check_runtime_loads(reference: str, model_format: str, paths: list[str]) -> None:
-    """Refuse an InferenceService whose runtime would fail to load the model: KServe picks it by
-    `modelFormat`, and its sklearn runtimes read pickles only (the quick start's model is a `.skops` file).
-
-    Raises:
-        UsageError: the modelcar's model has no file that runtime loads (exit 2).
-    """
-    from modelpack.image import k8s
-
-    loads = k8s.runtime_cannot_load(model_format, paths)
-    if loads is None:
-        return
-    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-    raise UsageError(f"KServe's {model_format} runtimes load only {'/'.join(loads)} files and {reference} holds "
-                     f"{shown}", advice=compose(
-                         "deploy a serving image instead ({}, then {}), or pass {} for a ServingRuntime that loads it",
-                         _build_image("MODEL"), KSERVE_IMAGE, _named("model_format", "NAME")))
-
-
-def _check_runtime_layout(reference: str, model_format: str, node: Manifest | Index, paths: list[str]) -> None:
-    """Refuse an InferenceService of a modelcar of ours laid out where the runtime KServe picks for
-    `model_format` does not look (`runtime_layouts.layout_problem`: Triton for onnx, TF Serving for
-    tensorflow, TorchServe for pytorch). Anyone else's modelcar (no `io.modelpack.model.reference`) is taken
-    as it is.
-
-    Raises:
-        UsageError: the modelcar is ours and not in its runtime's layout (exit 2).
-    """
-    from modelpack.image.modelcar import LAYOUT_ANNOTATION
-    from modelpack.image.runtime_layouts import layout_problem
-
-    annotations = node.annotations or {}
-    if not annotations.get(A_MODEL_REFERENCE):
-        return
-    problem = layout_problem(model_format, annotations.get(LAYOUT_ANNOTATION), paths, reference)
-    if problem is None:
-        return
-    if model_format == "pytorch":  # TorchServe's layout is the model author's to write
-        advice = compose("put {} and {} in the model folder, push it and rebuild the modelcar, or pass {} for a "
-                         "ServingRuntime of yours", "model-store/NAME.mar", "config/config.properties",
-                         _named("model_format", "NAME"))
-    elif model_format == "tensorflow":  # modelpack serve loads no SavedModel: no serving image to offer
-        advice = compose("rebuild it with {} from a model holding saved_model.pb",
-                         _build_image("MODEL", modelcar=True))
-    else:
-        advice = compose("rebuild it with {}, or deploy a serving image ({} of {})",
-                         _build_image("MODEL", modelcar=True), KSERVE_IMAGE, _build_image("MODEL"))
-    raise UsageError(problem, advice=advice)

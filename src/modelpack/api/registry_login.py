@@ -25,7 +25,7 @@ def login(registry: str, username: str, password: str, *,
 
     Args:
         registry: the registry host, e.g. `localhost:5000` or `ghcr.io`, or a host and a repository (or
-            namespace) path on it, e.g. `ghcr.io/team/model`.
+            namespace) path on it, e.g. `ghcr.io/team/model`; a URL (`https://ghcr.io/v2/`) names its host.
         username: the user name.
         password: the password or token.
         options: how to reach the registry (left as they are: the credentials are checked on a copy).
@@ -73,10 +73,14 @@ def logout(registry: str) -> bool:
 
 
 def _login_target(registry: str) -> tuple[str, str | None]:
-    """The host and the repository path (None for a host's own entry) `login`/`logout` name, a URL's
-    scheme and trailing slash dropped; refused in one line when it is neither (a tag, a space: it would
-    only fail later, as if the registry had sent it)."""
+    """The host and the repository path (None for a host's own entry) `login`/`logout` name, a trailing
+    slash dropped; a URL (`https://HOST/v2/`, as registry pages show it) names its host alone, as podman and
+    docker take it: its path is the API's, not a repository to keep credentials for. Refused in one line
+    when it is neither (a tag, a space: it would only fail later, as if the registry had sent it)."""
+    url = registry.startswith(("https://", "http://"))
     host, _, repository = registry.removeprefix("https://").removeprefix("http://").rstrip("/").partition("/")
+    if url:
+        repository = ""
     if not is_domain(host):
         raise UsageError(f"{registry!r} is not a registry host (e.g. localhost:5000 or ghcr.io)")
     if repository and not is_repository_name(repository):

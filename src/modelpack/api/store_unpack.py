@@ -62,7 +62,14 @@ def unpack(reference: str | Reference, output: str | Path, *, store: LayoutStore
     ref = parse_reference(reference)
     local_store = _store(store)
     with local_store.reading():  # a concurrent `rm` of it then leaves its blobs until we are done
-        return unpack_stored(ref, output, local_store, link, force, selection, origin)
+        try:
+            return unpack_stored(ref, output, local_store, link, force, selection, origin)
+        except NotFoundError as exc:
+            if exc.advice is not None or not ref.registry:
+                raise
+            # `unpack REG/REPO:TAG -o DIR` of a model never pulled: the command that fetches it.
+            raise NotFoundError(exc.wording, advice=compose("{} fetches it from its registry", setting(
+                f"modelpack.pull({str(ref)!r}, output=...)", f"`modelpack pull {ref} -o DIR`"))) from None
 
 
 def unpack_stored(ref: Reference, output: str | Path, local_store: LayoutStore, link: bool, force: bool,

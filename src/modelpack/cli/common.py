@@ -129,7 +129,17 @@ def _log_warning(message: Warning | str, category: type[Warning], filename: str,
 
 
 class _StderrLog(logging.StreamHandler):
-    """The handler `configure_logging` installs (told apart from others, e.g. a test runner's)."""
+    """The handler `configure_logging` installs (told apart from others, e.g. a test runner's). It writes
+    to `sys.stderr` as it is when a line is logged: while a progress bar is drawn, rich puts a proxy there
+    that prints the line above the bar (the stream of the start glued a warning to the bar's end)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always sys.stderr, whatever StreamHandler.__init__ or setStream are given
 
 
 def configure_logging(*, verbose: bool = False) -> None:

@@ -93,9 +93,9 @@ def build_image(model_ref: str, image: str, base: str | None, modelcar: bool, no
               help="A Secret (kubectl create secret docker-registry NAME ...) the kubelet pulls the images and "
                    "the image volume with, for a registry that needs a login; repeatable.")
 @click.option("--verify-key", type=RegularFile(),
-              help="With --kind image-volume (kserve): public key the artifact's (modelcar's) signature must verify "
-              "with, for exactly the digest written; a pickle (.joblib/.pkl) is mounted only then (or with "
-              "--trust-unverified-pickle).")
+              help="Public key the signature of exactly the digest written must verify with (the artifact's with "
+              "--kind image-volume, else the image's); with image-volume (kserve) a pickle (.joblib/.pkl) is "
+              "mounted only then (or with --trust-unverified-pickle).")
 @click.option("--trust-unverified-pickle", is_flag=True,
               help="With --kind image-volume (kserve): mount a model (a modelcar) holding a pickle although its "
               "signature was not verified: it runs as code.")
@@ -244,7 +244,8 @@ def _serve(source: str, host: str, port: int, name: str | None, verify_key: str 
     # This process is the server's own: freed bodies and messages leave it (see malloc). Not in
     # `serve_model`, which a library user calls in a process whose malloc is theirs.
     return_large_allocations()
-    sock = socket.socket(fileno=listen_fd) if listen_fd is not None else None
+    # Bound before the model is fetched and loaded (minutes for a large one): a port in use is said at once.
+    sock = socket.socket(fileno=listen_fd) if listen_fd is not None else listen(host, port)
     server = api.serve_model(pinned or source, host=host, port=port, name=name, verify_key=verify_key,
                              trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
                              limits=limits, options=client_options(plain_http, insecure, ca_file, verbose),

@@ -3,6 +3,7 @@ own). Commands import the API lazily so `--version` stays fast."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, NoReturn
 
@@ -72,6 +73,8 @@ def main() -> NoReturn:
                        f"(`modelpack {command} {name} ...`)", err=True)
         elif (split := _key_value_split(exc)) is not None:
             click.echo(f"error: {split} (see `{_command_path(exc)} --help`)", err=True)
+        elif (variable := _from_environment(exc)) is not None:
+            click.echo(f"error: {variable}", err=True)
         else:
             click.echo(f"error: {exc.format_message()} (see `{_command_path(exc)} --help`)", err=True)
         code = exc.exit_code
@@ -102,6 +105,22 @@ def _key_value_split(exc: click.ClickException) -> str | None:
             return (f"{word} {words[i + 1]!r}: KEY=VALUE is one word, without spaces: "
                     f"{word} {words[i + 1]}={words[i + 2]}")
     return None
+
+
+def _from_environment(exc: click.ClickException) -> str | None:
+    """`MODELPACK_TIMEOUT=abc` in the environment: click blamed `--timeout`, an option the command line
+    never gave. Returns the line naming the variable and its value instead, as modelpack's own variables
+    are refused (see modelpack.environment)."""
+    if not isinstance(exc, click.BadParameter) or exc.ctx is None or exc.param is None or exc.param.name is None:
+        return None
+    if exc.ctx.get_parameter_source(exc.param.name) is not click.core.ParameterSource.ENVIRONMENT:
+        return None
+    names = [exc.param.envvar] if isinstance(exc.param.envvar, str) else list(exc.param.envvar or ())
+    variable = next((name for name in names if name in os.environ), None)
+    if variable is None:
+        return None
+    return (f"{variable}={os.environ[variable]!r} (set in the environment): {exc.message.rstrip('.')}; "
+            f"change or unset it")
 
 
 def _command_path(exc: click.ClickException) -> str:

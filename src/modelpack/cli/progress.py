@@ -99,6 +99,7 @@ def _log_lines(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[in
 
 
 def _bar() -> Any:
+    from rich.console import Console
     from rich.filesize import pick_unit_and_suffix
     from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, Task
     from rich.text import Text
@@ -111,6 +112,9 @@ def _bar() -> Any:
             unit, suffix = pick_unit_and_suffix(int(speed), ["B", "KiB", "MiB", "GiB", "TiB"], 1024)
             return Text(f"{speed / unit:.1f} {suffix}/s", style="progress.data.speed")
 
-    # Binary units (GiB), as every size modelpack prints.
+    # Binary units (GiB), as every size modelpack prints. On stderr, the terminal it was chosen for: rich's
+    # default, stdout, showed no bar when stdout was redirected (`D=$(modelpack pull ...)` on a terminal)
+    # and wrote a blank line into it, ahead of the reference printed. Soft wrap: a warning printed above the
+    # bar keeps its own lines (rich would break a long path where the terminal's width falls).
     return Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(binary_units=True),
-                    BinarySpeedColumn(), transient=True)
+                    BinarySpeedColumn(), transient=True, console=Console(stderr=True, soft_wrap=True))

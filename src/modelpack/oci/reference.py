@@ -13,6 +13,8 @@ from modelpack import advice
 from modelpack.errors import InvalidReferenceError
 from modelpack.oci.digest import is_digest
 
+_HEX = re.compile(r"[0-9a-f]{7,64}")  # 7: the shortest prefix git and docker show
+
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _DOMAIN = re.compile(
@@ -60,6 +62,7 @@ class Reference:
             if not is_digest(digest):
                 raise InvalidReferenceError(
                     f"invalid reference {original!r}: {digest!r} is not a digest (sha256:<64 hex>)"
+                    + _digest_hint(digest)
                 )
         tag = None
         last_slash = text.rfind("/")
@@ -151,6 +154,17 @@ class Reference:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+
+def _digest_hint(text: str) -> str:
+    """What a near-digest lacks: `sha256:` before 64 hex digits, or the rest of the 12 digits `ls`, `list`
+    and `inspect`'s layers show (copied from there, it names nothing a registry can look up)."""
+    hexpart = text.removeprefix("sha256:")
+    if not _HEX.fullmatch(hexpart):
+        return ""
+    if len(hexpart) == 64:
+        return f"; write @sha256:{hexpart}"
+    return "; a digest is written whole: `modelpack resolve REPO:TAG` (or `ls --json`) prints it"
 
 
 def _refuse_a_place(original: str) -> None:

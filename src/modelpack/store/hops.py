@@ -7,9 +7,11 @@ there would carry that host's credentials, for a request the redirecting registr
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import Any
 
 from modelpack.errors import RegistryError
@@ -17,14 +19,18 @@ from modelpack.store.bodies import ERROR_BODY_LIMIT, finish
 from modelpack.store.curl_engine import Answer, CurlEngine, CurlFailure, Exchange
 from modelpack.store.given_urls import check_url, joined
 from modelpack.store.hostauth import HostAuth, host_of
-from modelpack.store.messages import path_of, who
+from modelpack.store.messages import path_of, seconds, who
 from modelpack.store.options import ClientOptions
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport
 from modelpack.store.upload import SMALL_BODY, FileBody, SizedReader, Stopped, read_whole
 from modelpack.store.watch import CANCEL_POLL, Watch, watching
+from modelpack.threads import result_of
+
+log = logging.getLogger("modelpack.registry")
 
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
+SAY_WAITING_AFTER = 10.0  # seconds of a registry's silence before the user is told what is awaited
 Body = bytes | FileBody | None
 
 
@@ -120,9 +126,21 @@ class Hops:
         Raises:
             Stopped: the transfer was abandoned meanwhile (the exchange is dropped).
         """
-        if watch.cancelled is None or threading.current_thread() is threading.main_thread():
-            return self._engine.exchange(request)  # (the main thread wakes on a signal: see result_of)
         future: Future[Answer] = self._engine.start(request)
+        if watch.cancelled is None or threading.current_thread() is threading.main_thread():
+            try:  # (the main thread wakes on a signal: see result_of; another waits plainly, as cheaper)
+                if threading.current_thread() is not threading.main_thread():
+                    with contextlib.suppress(TimeoutError):
+                        future.exception(timeout=SAY_WAITING_AFTER)  # returns once answered, raising nothing
+                while not future.done() and time.monotonic() - request.began < SAY_WAITING_AFTER:
+                    wait((future,), timeout=CANCEL_POLL)
+                if not future.done():
+                    self._say_waiting(request)
+                return result_of(future)
+            except BaseException:  # Ctrl-C: the exchange must not go on (nor be retried) behind our back
+                self._engine.abandon(request)
+                raise
+        said = False
         while True:
             try:
                 future.exception(timeout=CANCEL_POLL)  # returns once answered, raising nothing
@@ -130,8 +148,22 @@ class Hops:
                 if watch.cancelled.is_set():
                     self._engine.abandon(request)
                     raise Stopped("the exchange was stopped") from None
+                if not said and time.monotonic() - request.began >= SAY_WAITING_AFTER:
+                    said = True
+                    self._say_waiting(request)
                 continue
             return future.result()
+
+    def _say_waiting(self, request: Exchange) -> None:
+        """A registry silent for SAY_WAITING_AFTER seconds is named while the attempt goes on (on a terminal,
+        or with -v): a hung registry showed nothing for the stall bound (30 s), a hang to whoever waits."""
+        message = (f"{who(request.url)} has not answered {request.method} {path_of(request.url)} in "
+                   f"{seconds(SAY_WAITING_AFTER)}; waiting (the attempt ends after {seconds(request.stall)} of "
+                   "silence; Ctrl-C stops)")
+        if self._options.on_retry is not None:
+            self._options.on_retry(message)
+        else:
+            log.info("%s", message)
 
 
 def whole_cap(method: str, body: Body, stream: bool, buffer: int | None, limit: int) -> int | None:

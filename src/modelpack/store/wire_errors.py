@@ -26,7 +26,9 @@ def loaded(module: str, *names: str) -> tuple[type[Exception], ...]:
         The classes, ready for `except` or `isinstance`.
     """
     found = sys.modules.get(module)
-    return tuple(getattr(found, name) for name in names) if found is not None else ()
+    # A module another thread is importing is in sys.modules before its classes are: one not defined yet
+    # cannot have been raised either (it was an AttributeError, `internal error`, in a pull's retry).
+    return tuple(cls for name in names if (cls := getattr(found, name, None)) is not None)
 
 
 def wire_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
@@ -63,4 +65,6 @@ def connect_timed_out(exc: BaseException) -> bool:
     """Whether a failure is a connect timeout: the host never answered (not a slow answer)."""
     if isinstance(exc, CurlFailure):
         return exc.connect_timed_out
+    if isinstance(exc, loaded("urllib3.exceptions", "NewConnectionError")):
+        return False  # a subclass of ConnectTimeoutError, yet "connection refused": an answer, at once
     return isinstance(exc, loaded("urllib3.exceptions", "ConnectTimeoutError"))
