@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError, wait
 from dataclasses import replace
 from typing import Any
@@ -130,6 +131,12 @@ class BlobPipeline:
         self.copied: list[Descriptor] = []
         self.skipped: list[Descriptor] = []
         self._lock = threading.Lock()
+        # Jobs a worker has begun and not ended. A Ctrl-C inside `submit` can land after the pool started
+        # the job's thread and before the job's future was returned (and tracked): waiting on the futures
+        # alone, the exit then let the clients resume while that worker went on to sit out a registry's
+        # Retry-After for a minute (test_pull_files, about 1 run in 7). Counted by the worker itself.
+        self._running = 0
+        self._ended = threading.Condition(self._lock)
         self._failed = threading.Event()
         self._first: BaseException | None = None  # what failed first (the others may only be its cancellation)
         self._pool = worker_pool(max(1, options.workers or default_workers()))
@@ -156,7 +163,7 @@ class BlobPipeline:
         quick = self._quick_for(blob)
         fetch = self._fetch_for(blob) if quick is None else None
         if quick is None and fetch is None:
-            self._track(self._pool.submit(self._move, blob, opener))
+            self._start(self._move, blob, opener)
             return
         if fetch is not None and self.dst.has_blob(blob):  # (a local check: `pull -o --force` of equal files)
             self._finished(blob, skipped=True)
@@ -170,7 +177,7 @@ class BlobPipeline:
                     self.options.progress(blob.size)
                 self._finished(blob, skipped=False)
             elif not self._failed.is_set():  # handed back: a worker moves it the ordinary way
-                self._track(self._pool.submit(self._move, blob, opener, True))
+                self._start(self._move, blob, opener, True)
 
         if quick is not None:
             quick.start(blob, opener, done)
@@ -251,7 +258,7 @@ class BlobPipeline:
                 raise
             self._finished(Descriptor(mediaType=media_type, digest=digest.result(), size=size), skipped=not uploaded)
 
-        self._track(self._pool.submit(job))
+        self._start(job)
         return True
 
     def _sent_whole(self, digest: Future[str]) -> None:
@@ -269,6 +276,21 @@ class BlobPipeline:
         if not future.cancelled() and future.exception() is None:
             with self._lock:
                 self._futures.pop(future, None)
+
+    def _start(self, job: Callable[..., None], *args: Any) -> None:
+        """Run `job(*args)` on a worker, counted as running while it does (see `_running`)."""
+        self._track(self._pool.submit(self._counted, job, *args))
+
+    def _counted(self, job: Callable[..., None], *args: Any) -> None:
+        with self._lock:
+            self._running += 1
+        try:
+            if not self._failed.is_set():  # (looked at once counted: an exit that saw none running had set it)
+                job(*args)
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._ended.notify_all()
 
     def _move(self, blob: Descriptor, opener: Opener, announced: bool = False) -> None:
         if self._failed.is_set():
@@ -356,6 +378,9 @@ class BlobPipeline:
         with self._lock:  # a job the shutdown cancelled never counts as done for wait(): leave it out
             futures = [future for future in self._futures if not future.cancelled()]
         wait(futures)
+        with self._lock:
+            while self._running:
+                self._ended.wait()
         self._pool.shutdown(wait=True)
 
 
