@@ -11,6 +11,7 @@ import yaml
 
 import modelpack as mp
 from helpers import modelpack
+from modelpack.errors import UsageError
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
 from test_image import push_base
@@ -24,6 +25,16 @@ def test_k8s_refuses_replicas_past_int32(replicas: str) -> None:
     assert (run.code, run.out) == (2, ""), run.err
     assert run.err == (f"error: --replicas {replicas}: give 0 to 2147483647 (Kubernetes holds replicas as a 32-bit "
                        "number)\n")
+
+
+def test_k8s_refuses_trusting_a_pickle_where_nothing_would_be_trusted() -> None:
+    # A Deployment runs a serving image: its pickle was build-image's to trust, and the flag did nothing here.
+    run = modelpack("k8s", "--plain-http", "localhost:1/team/serve:1", "--trust-unverified-pickle")
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err == ("error: --trust-unverified-pickle applies to --kind image-volume and --kind kserve only (a "
+                       "Deployment runs a serving image: trusting a pickle was for build-image to decide)\n")
+    with pytest.raises(UsageError, match=r"trust_unverified_pickle applies to kind='image-volume'"):
+        mp.kubernetes("localhost:1/team/serve:1", trust_unverified_pickle=True, options=PLAIN)
 
 
 def test_a_modelcar_whose_model_was_deleted_names_the_model_and_the_fix(registry: Registry, tmp_path: Path) -> None:

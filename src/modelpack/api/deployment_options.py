@@ -22,13 +22,13 @@ _DNS_1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\
 
 def check_options(kind: str, name: str | None, namespace: str | None, image_pull_secrets: Sequence[str] | str,
                   replicas: int, cpu: str, memory: str, serving_image: str | Reference | None,
-                  model_format: str | None, whole_layers: bool,
+                  model_format: str | None, whole_layers: bool, trust_unverified_pickle: bool,
                   kube: str | None) -> tuple[tuple[str, ...], tuple[int, int] | None]:
     """Refuse a value Kubernetes would refuse, or an option the kind does not use (else silently left out).
 
     Args:
         kind, name, namespace, image_pull_secrets, replicas, cpu, memory, serving_image, model_format,
-            whole_layers: as `kubernetes` takes them.
+            whole_layers, trust_unverified_pickle: as `kubernetes` takes them.
         kube: the cluster's Kubernetes version (`kube_version`), or None for a current one.
 
     Returns:
@@ -67,6 +67,11 @@ def check_options(kind: str, name: str | None, namespace: str | None, image_pull
     if whole_layers and kind != "kserve":
         raise UsageError(compose("{} applies to {} only (a modelcar's pickle check)", WHOLE_LAYERS,
                                  given("kind", "kserve")))
+    if trust_unverified_pickle and kind == "deployment":  # its image's pickle was build-image's to trust
+        raise UsageError(compose("{} applies to {} and {} only (a Deployment runs a serving image: trusting a pickle "
+                                 "was for {} to decide)", named("trust_unverified_pickle"),
+                                 given("kind", "image-volume"), given("kind", "kserve"),
+                                 setting("build_image()", "build-image")))
     if serving_image is not None:
         parse_parameter_reference("serving_image", serving_image)  # a bad one said before anything is fetched
     return tuple(dict.fromkeys(secrets)), _cluster(kind, kube)

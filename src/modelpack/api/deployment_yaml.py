@@ -124,7 +124,7 @@ def kubernetes(
     from modelpack.image import k8s
 
     secrets, cluster = check_options(kind, name, namespace, image_pull_secrets, replicas, cpu, memory, serving_image,
-                                     model_format, whole_layers, kube_version)
+                                     model_format, whole_layers, trust_unverified_pickle, kube_version)
     ref = parse_reference(reference)
     verdict = policy_verdict(ref, remote(ref, options, mirrors=True), signature_policy, NO_YAML)
     pinned, node = _remote_node(replace(ref, digest=verdict.digest) if verdict.digest else ref, options)
