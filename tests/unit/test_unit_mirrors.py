@@ -191,6 +191,8 @@ def test_short_name_settings_are_ignored() -> None:
      "pull-from-mirror"),
     ('[[registry]]\nlocation = "r.example.com"\n[[registry]]\nlocation = "r.example.com"\nblocked = true',
      "defined more than once with conflicting blocked"),
+    ('[[registry]]\nlocation = "R.Example.com/team"\n[[registry]]\nlocation = "r.example.com/team"\nblocked = true',
+     "defined more than once with conflicting blocked"),  # one host, whatever its case
     ('[registries.block]\nregistries = ["a.example.com"]\n[[registry]]\nlocation = "r.example.com"', "mixes version"),
     # Nesting deep enough to exhaust the TOML parser's recursion: still one line, not an internal error.
     ("x = " + "[" * 100_000 + "]" * 100_000, "is not valid TOML"),

@@ -288,7 +288,8 @@ def check_conflicts(entries: Iterable[RegistryEntry]) -> None:
     for entry in entries:
         if not entry.location:  # a wildcard's: the host matched is kept, nothing to conflict on
             continue
-        other = seen.setdefault(entry.location, entry)
+        host, slash, rest = entry.location.partition("/")
+        other = seen.setdefault(host.lower() + slash + rest, entry)  # (a host is one whatever its case)
         for flag in ("insecure", "blocked"):
             if getattr(other, flag) != getattr(entry, flag):
                 where = entry.source if entry.source == other.source else f"{other.source} and {entry.source}"
