@@ -70,3 +70,37 @@ def test_a_signal_while_the_last_output_is_flushed_is_one_line(tmp_path: Path, s
     run = subprocess.run([sys.executable, "-m", "modelpack", "list"], capture_output=True, text=True, env=env,
                          timeout=60)
     assert (run.returncode, run.stderr.strip()) == (code, f"no models in the local store\n{said}")
+
+
+# Imported by Python's `site`: the first "error: " line written to stderr sends the signal, whose handler
+# raises inside the command's failure handling (after its line, before its exit), as a supervisor's SIGTERM
+# did to a `serve --workers` worker that had just said why it could not load the model.
+_SEND_AFTER_THE_ERROR_LINE = """
+import io, os, sys
+
+class _SignalAfterError(io.TextIOWrapper):
+    sent = False
+
+    def write(self, text):
+        written = super().write(text)
+        if text.startswith("error: ") and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), int(os.environ["SEND_SIGNAL"]))
+        return written
+
+sys.stderr = _SignalAfterError(sys.stderr.detach(), encoding="utf-8", line_buffering=True)
+"""
+
+
+@pytest.mark.parametrize(("stop", "code", "said"), [(signal.SIGINT, 130, "error: interrupted"),
+                                                    (signal.SIGTERM, 143, "error: terminated")])
+def test_a_signal_while_the_error_is_said_adds_one_line_not_a_blank_one(tmp_path: Path, stop: signal.Signals,
+                                                                        code: int, said: str) -> None:
+    (tmp_path / "sitecustomize.py").write_text(_SEND_AFTER_THE_ERROR_LINE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]), "SEND_SIGNAL": str(int(stop)),
+           "MODELPACK_HOME": str(tmp_path / "home")}
+    run = subprocess.run([sys.executable, "-m", "modelpack", "unpack", "example.com/never/pulled:v1", "-o",
+                          str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=60)
+    lines = run.stderr.splitlines()
+    assert (run.returncode, len(lines), lines[-1]) == (code, 2, said), run.stderr  # click put a blank line between
+    assert lines[0].startswith("error: ") and lines[0] != said, run.stderr

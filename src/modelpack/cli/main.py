@@ -27,6 +27,21 @@ _OTHER_WORDS = {
 
 
 class _Commands(LazyGroup):
+    # A stop (Ctrl-C, SIGTERM) that escapes a command's own handling (say, one landing while it prints its
+    # error) becomes click's Abort here: click's main would first write a blank line (for a terminal's
+    # `^C` echo), a line more than any stop gets elsewhere. `main` says the stop's one line.
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            raise click.Abort() from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise click.Abort() from exc
+
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         if args and args[0] in _OTHER_WORDS and self.get_command(ctx, args[0]) is None:
             raise click.UsageError(f"No such command {args[0]!r}: {_OTHER_WORDS[args[0]]}", ctx)
