@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, wait
 from typing import Any
 
@@ -23,14 +24,13 @@ from modelpack.store.messages import path_of, seconds, who
 from modelpack.store.options import ClientOptions
 from modelpack.store.transport import DEFAULT_HEADERS, Response, Transport
 from modelpack.store.upload import SMALL_BODY, FileBody, SizedReader, Stopped, read_whole
-from modelpack.store.watch import CANCEL_POLL, Watch, watching
+from modelpack.store.watch import CANCEL_POLL, SAY_WAITING_AFTER, Watch, watching
 from modelpack.threads import result_of
 
 log = logging.getLogger("modelpack.registry")
 
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
-SAY_WAITING_AFTER = 10.0  # seconds of a registry's silence before the user is told what is awaited
 Body = bytes | FileBody | None
 
 
@@ -44,6 +44,7 @@ class Hops:
         self._auth = auth
         self._transport = transport
         self._engine = engine
+        self._waiting_said: dict[tuple[str, str], float] = {}  # (method, URL) -> when its silence was last said
 
     def attempt(self, method: str, url: str, headers: dict[str, str] | None, body: Body, scope: str,
                 watch: Watch, whole: int | None) -> Response:
@@ -77,6 +78,7 @@ class Hops:
                     body.opened = data
                 try:
                     payload = SizedReader(data, body) if isinstance(body, FileBody) else data
+                    watch.on_quiet = self._quiet_notice(method, url, watch.stall)
                     with watching(watch):
                         resp = self._transport.request(method, url, req_headers, payload, timeout,
                                                        body.size if isinstance(body, FileBody) else None)
@@ -135,7 +137,7 @@ class Hops:
                 while not future.done() and time.monotonic() - request.began < SAY_WAITING_AFTER:
                     wait((future,), timeout=CANCEL_POLL)
                 if not future.done():
-                    self._say_waiting(request)
+                    self._say_waiting(request.method, request.url, request.stall)
                 return result_of(future)
             except BaseException:  # Ctrl-C: the exchange must not go on (nor be retried) behind our back
                 self._engine.abandon(request)
@@ -150,20 +152,29 @@ class Hops:
                     raise Stopped("the exchange was stopped") from None
                 if not said and time.monotonic() - request.began >= SAY_WAITING_AFTER:
                     said = True
-                    self._say_waiting(request)
+                    self._say_waiting(request.method, request.url, request.stall)
                 continue
             return future.result()
 
-    def _say_waiting(self, request: Exchange) -> None:
+    def _say_waiting(self, method: str, url: str, stall: float, started: bool = False) -> None:
         """A registry silent for SAY_WAITING_AFTER seconds is named while the attempt goes on (on a terminal,
-        or with -v): a hung registry showed nothing for the stall bound (30 s), a hang to whoever waits."""
-        message = (f"{who(request.url)} has not answered {request.method} {path_of(request.url)} in "
-                   f"{seconds(SAY_WAITING_AFTER)}; waiting (the attempt ends after {seconds(request.stall)} of "
-                   "silence; Ctrl-C stops)")
+        or with -v): a hung registry showed nothing for the stall bound (30 s), a hang to whoever waits, and a
+        blob stalled midway a frozen bar. `started`: part of the answer had come."""
+        now = time.monotonic()
+        if now - self._waiting_said.get((method, url), -SAY_WAITING_AFTER) < SAY_WAITING_AFTER:
+            return  # the other ranges of a blob, stalled with it: one line says it
+        self._waiting_said[(method, url)] = now
+        awaited = f"sent nothing more of its answer to {method}" if started else f"not answered {method}"
+        message = (f"{who(url)} has {awaited} {path_of(url)} in {seconds(SAY_WAITING_AFTER)}; waiting (the attempt "
+                   f"ends after {seconds(stall)} of silence; Ctrl-C stops)")
         if self._options.on_retry is not None:
             self._options.on_retry(message)
         else:
             log.info("%s", message)
+
+    def _quiet_notice(self, method: str, url: str, stall: float) -> Callable[[bool], None]:
+        """What a streamed answer's watch tells of a silence (see `_say_waiting`)."""
+        return lambda started: self._say_waiting(method, url, stall, started)
 
 
 def whole_cap(method: str, body: Body, stream: bool, buffer: int | None, limit: int) -> int | None:

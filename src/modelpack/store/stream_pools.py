@@ -34,6 +34,9 @@ class _WatchedSocketIO(socket.SocketIO):
         while True:
             allowed = self._watch.next_timeout()
             wait = allowed if cancelled is None else min(allowed, CANCEL_POLL)
+            notice = self._watch.until_quiet_notice()
+            if notice is not None:
+                wait = min(wait, max(notice, 0.01))
             self._watched.settimeout(wait)
             try:
                 # recv_into itself: SocketIO refuses every read after its first timeout, and a poll's is none
@@ -43,8 +46,9 @@ class _WatchedSocketIO(socket.SocketIO):
             except TimeoutError:
                 if cancelled is not None and cancelled.is_set():
                     raise TimeoutError("transfer cancelled") from None
+                self._watch.quiet()
                 if wait < allowed:
-                    continue  # only the poll for a cancel ended: the watch's own bound has not passed
+                    continue  # only a poll (a cancel, the silence notice) ended: the watch's bound has not passed
                 self._watch.timed_out()
                 raise
         if count:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 PROGRESS_BYTES = 16 * 1024  # "meaningful progress": this much within one stall window
 CANCEL_POLL = 0.25  # seconds a read of a cancellable transfer waits before it looks at the cancel flag
+SAY_WAITING_AFTER = 10.0  # seconds of a registry's silence before the user is told what is awaited
 _current = threading.local()
 
 
@@ -43,14 +44,21 @@ class Watch:
         # not when the stall bound (up to 30 s) passes.
         self.cancelled = cancelled
         self.expired: str | None = None
+        # Told (once per stall window) when no byte has come for SAY_WAITING_AFTER seconds, with whether
+        # any of the response had: a stalled blob showed a frozen bar for the stall bound (30 s).
+        self.on_quiet: Callable[[bool], None] | None = None
         self._pending = "stall"
         self._window_start = time.monotonic()
         self._window_bytes = 0
+        self._last_byte = self._window_start
+        self._started = False
+        self._told = False
 
     def begin(self) -> None:
         """A response starts: the stall window opens now (an upload's body may have taken long)."""
-        self._window_start = time.monotonic()
+        self._window_start = self._last_byte = time.monotonic()
         self._window_bytes = 0
+        self._started = self._told = False
 
     def next_timeout(self) -> float:
         """Seconds the next recv() may wait; raises Expired when a bound has passed."""
@@ -70,9 +78,25 @@ class Watch:
 
     def arrived(self, count: int) -> None:
         self._window_bytes += count
+        self._last_byte = time.monotonic()
+        self._started = True
         if self._window_bytes >= self.min_bytes:
-            self._window_start = time.monotonic()
+            self._window_start = self._last_byte
             self._window_bytes = 0
+            self._told = False
+
+    def until_quiet_notice(self) -> float | None:
+        """Seconds until the silence is worth telling `on_quiet` (None: nothing to tell)."""
+        if self.on_quiet is None or self._told:
+            return None
+        return self._last_byte + SAY_WAITING_AFTER - time.monotonic()
+
+    def quiet(self) -> None:
+        """A recv() waited without a byte: tell `on_quiet` once the silence has lasted SAY_WAITING_AFTER."""
+        if self.on_quiet is not None and not self._told and \
+                time.monotonic() - self._last_byte >= SAY_WAITING_AFTER - 0.01:
+            self._told = True
+            self.on_quiet(self._started)
 
 
 @contextlib.contextmanager
