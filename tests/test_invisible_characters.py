@@ -30,3 +30,14 @@ def test_invisible_characters_in_metadata_are_shown_as_escapes(registry: Registr
     assert SHOWN in shown and "safe\\u3164model\\xad" in shown
     exact = json.loads(modelpack("inspect", "--remote", "--plain-http", "--json", f"{repo}:1").out)
     assert exact["metadata"]["version"] == "v1" + HIDDEN
+
+
+def test_an_emojis_own_joiner_and_variation_selector_are_shown_as_written(registry: Registry, tmp_path: Path) -> None:
+    # ❤️ is U+2764 U+FE0F, 👩‍💻 is U+1F469 U+200D U+1F4BB: parts of what is drawn, not hidden text. The same
+    # characters after a digit or between letters still hide something ("v1" + U+FE0F reads as "v1").
+    repo = registry.repo("emoji")
+    push_version(tmp_path / "m", f"{repo}:1", {"name": "m", "version": "v1\ufe0f",
+                                               "description": "\u2764\ufe0f \U0001f469\u200d\U0001f4bb mo\u200ddel"})
+    shown = modelpack("inspect", "--remote", "--plain-http", f"{repo}:1").out
+    assert "\u2764\ufe0f \U0001f469\u200d\U0001f4bb mo\\u200ddel" in shown, shown
+    assert "v1\\ufe0f" in shown, shown

@@ -21,7 +21,13 @@ from modelpack.errors import ModelpackError
 # characters U+E0000-E0FFF): text holding them reads as other text, or hides text. And lone surrogates,
 # which JSON's `\ud800` escapes make: no UTF-8 encodes them (a report or a page could not be written), and
 # a C locale's stdout writes \udc80-\udcff as the raw bytes 0x80-0xff (0x9b: an 8-bit CSI).
+# ... but an emoji's own: a variation selector after an emoji (❤️, the text or emoji form of one) and a
+# zero-width joiner between two (👩‍💻) are parts of a character shown, not text hidden; between letters or
+# after a digit they still show as escapes.
+_EMOJI = ("\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21aa\u231a-\u23ff\u24c2\u25aa-\u27bf\u2934\u2935"
+          "\u2b05-\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff")
 _UNSAFE = re.compile(
+    f"(?!(?<=[{_EMOJI}])[\ufe0e\ufe0f])(?!(?<=[{_EMOJI}\ufe0f])\u200d(?=[{_EMOJI}]))"
     "[\x00-\x1f\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
     "\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ud800-\udfff\ufe00-\ufe0f"
     "\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
