@@ -71,3 +71,14 @@ def test_an_entry_with_a_time_no_clock_holds_is_restored(registry: Registry, tmp
     result = modelpack("pull", "--plain-http", ref, "-o", str(out))
     assert result.code == 0, result.err
     assert (out / "folder" / "w.bin").read_bytes() == b"weights"
+
+
+def test_a_tar_made_in_its_folder_restores_without_its_dot_entry(registry: Registry, tmp_path: Path) -> None:
+    # `tar -C model -cf - .` begins with "./", the folder itself: nothing to write, not an unsafe path.
+    ref = registry.repo() + ":dot"
+    publish(ref, [tar_layer(lambda t: (add(t, "./", kind=tarfile.DIRTYPE), add(t, "./sub", kind=tarfile.DIRTYPE),
+                                       add(t, "./sub/w.bin", b"weights")), path="sub")])
+    out = tmp_path / "out"
+    result = modelpack("pull", "--plain-http", ref, "-o", str(out))
+    assert result.code == 0, result.err
+    assert (out / "sub" / "w.bin").read_bytes() == b"weights"

@@ -119,6 +119,8 @@ def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStr
                     raise IntegrityError(f"refused layer {layer.digest}: it unpacks to more than {max_bytes} bytes, "
                                          f"{limits.max_ratio} times its {layer.size} (limits {ENV_MAX_RATIO}, "
                                          f"{ENV_MIN_BYTES})")
+                if member.isdir() and _names_top(member.name):
+                    continue
                 rel = place(member.name)
                 if member.issym() or member.islnk():
                     raise UnsafePathError(f"refused archive entry {rel!r}: links are not unpacked")
@@ -136,6 +138,12 @@ def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStr
                 if member.isfile():
                     names.append(rel)
     return names
+
+
+def _names_top(name: str) -> bool:
+    """Whether an entry names the folder extracted into (`tar -C DIR .` records DIR itself as "./"): a
+    folder entry of it writes nothing."""
+    return name != "" and not name.startswith("/") and set(name.split("/")) <= {".", ""}
 
 
 def _refuse_written(root: Path, rel: str, member: tarfile.TarInfo) -> None:
