@@ -82,3 +82,19 @@ def test_a_tar_made_in_its_folder_restores_without_its_dot_entry(registry: Regis
     result = modelpack("pull", "--plain-http", ref, "-o", str(out))
     assert result.code == 0, result.err
     assert (out / "sub" / "w.bin").read_bytes() == b"weights"
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["new", "force"])
+def test_an_entry_named_with_backslashes_is_written_where_it_is_listed(registry: Registry, tmp_path: Path,
+                                                                       force: bool) -> None:
+    # Its path was checked and listed as dir/file.txt (as a file layer's is), but written as one file named
+    # "dir\file.txt"; merging (--force) then found nothing to move, failed and left "dir" behind.
+    ref = registry.repo() + ":windows"
+    publish(ref, [tar_layer(lambda t: add(t, "dir\\file.txt", b"weights"), path="dir")])
+    out = tmp_path / "out"
+    if force:
+        out.mkdir()
+    result = modelpack("pull", "--plain-http", ref, "-o", str(out), *(["--force"] if force else []))
+    assert result.code == 0, result.err
+    assert (out / "dir" / "file.txt").read_bytes() == b"weights"
+    assert not (out / "dir\\file.txt").exists()

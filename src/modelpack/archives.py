@@ -87,7 +87,8 @@ def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStr
         layer: the layer (tar, tar+gzip or tar+zstd).
         open_blob: opens the layer's verified bytes.
         root: the directory to extract into.
-        place: checks an entry's name and returns its relative path (raises UnsafePathError).
+        place: checks an entry's name and returns the relative path it is written at (raises
+            UnsafePathError).
         limits: entry count and size caps (default: from the environment).
         umask: taken from each file's recorded mode, as tar run by a user does (folders are made with
             the umask's mode, as tar's "data" filter leaves them).
@@ -129,7 +130,9 @@ def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStr
                 _refuse_written(root, rel, member)
                 # the "data" filter also refuses absolute names and escapes, and drops setuid bits.
                 try:
-                    tar.extract(member, root, filter=lambda found, dest: _data_less_umask(found, dest, umask))
+                    # at `rel`, the name as checked and listed: "d\\f" is d/f, as in a file layer's path
+                    tar.extract(member, root, filter=lambda found, dest, rel=rel: _data_less_umask(
+                        found.replace(name=rel, deep=False), dest, umask))
                 except tarfile.FilterError as exc:
                     raise UnsafePathError(f"refused archive entry {rel!r}: {exc}") from None
                 except (NotADirectoryError, FileExistsError):
