@@ -71,8 +71,11 @@ class _BoundedTarInfo(tarfile.TarInfo):
             self._refuse_sparse()
         return super()._proc_member(tarfile)  # type: ignore[misc]
 
-    def _refuse_sparse(self, *_: object) -> None:
-        raise IntegrityError(f"refused archive entry {self.name[:200]!r}: sparse files are not unpacked")
+    def _refuse_sparse(self, member: tarfile.TarInfo | None = None, headers: object = None, *_: object) -> None:
+        # (a pax header's own name is ././@PaxHeader: name the file it describes)
+        pax = headers if isinstance(headers, dict) else {}
+        name = pax.get("GNU.sparse.name") or pax.get("path") or (member or self).name
+        raise IntegrityError(f"refused archive entry {str(name)[:200]!r}: sparse files are not unpacked")
 
     # tarfile's readers of the three pax sparse formats (0.0, 0.1, 1.0)
     _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _refuse_sparse
