@@ -19,15 +19,16 @@ GOOD_CONFIG: dict[str, Any] = {"architecture": "amd64", "os": "linux", "config":
                                "history": [{"created_by": "test"}]}
 
 
-def push_image(ref: str, config: dict[str, Any] | bytes = GOOD_CONFIG, tag: bool = True) -> Descriptor:
-    """A one-layer image; `config` may be anything, to play a hostile registry's base."""
+def push_image(ref: str, config: dict[str, Any] | bytes = GOOD_CONFIG, tag: bool = True,
+               layer: bytes = LAYER) -> Descriptor:
+    """A one-layer image; `config` (and `layer`, a tar) may be anything, to play a hostile registry's base."""
     target = mp.remote(mp.Reference.parse(ref), PLAIN)
     data = config if isinstance(config, bytes) else json.dumps(config).encode()
-    layer_desc = Descriptor(mediaType="application/vnd.oci.image.layer.v1.tar", digest=digests.of_bytes(LAYER),
-                            size=len(LAYER))
+    layer_desc = Descriptor(mediaType="application/vnd.oci.image.layer.v1.tar", digest=digests.of_bytes(layer),
+                            size=len(layer))
     config_desc = Descriptor(mediaType="application/vnd.oci.image.config.v1+json", digest=digests.of_bytes(data),
                              size=len(data))
-    for desc, blob in ((layer_desc, LAYER), (config_desc, data)):
+    for desc, blob in ((layer_desc, layer), (config_desc, data)):
         target.push_blob(desc, lambda blob=blob: io.BytesIO(blob))
     manifest = Manifest(config=config_desc, layers=[layer_desc]).canonical_bytes()
     desc = Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json", digest=digests.of_bytes(manifest),

@@ -15,11 +15,11 @@ import zstandard
 
 import modelpack as mp
 from helpers import modelpack, tree
+from hostile_artifacts import publish
 from modelpack.oci import digest as digests
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
 from test_data_safety import MIB, _archive_layer, _pull_refused
-from test_hardening import _publish
 
 PLAIN = ClientOptions(plain_http=True)
 ZSTD_DATASET = "application/vnd.cncf.model.dataset.v1.tar+zstd"
@@ -131,14 +131,14 @@ def test_a_zstd_bomb_is_refused_before_it_is_written(registry: Registry, tmp_pat
     ref = registry.repo() + ":bomb"
     layer = _archive_layer(_zstd_bomb(2 * 1024 * MIB), ZSTD_DATASET)
     assert layer[0].size < MIB
-    _publish(ref, [layer])
+    publish(ref, [layer])
     err = _pull_refused(ref, tmp_path)
     assert "MODELPACK_ARCHIVE_MAX_RATIO" in err and "unpacks to more than" in err
 
 
 def test_zstd_entry_count_is_capped(registry: Registry, tmp_path: Path) -> None:
     ref = registry.repo() + ":many"
-    _publish(ref, [_archive_layer(_zstd_tar({f"d/{i}.txt": b"" for i in range(300)}), ZSTD_DATASET)])
+    publish(ref, [_archive_layer(_zstd_tar({f"d/{i}.txt": b"" for i in range(300)}), ZSTD_DATASET)])
     err = _pull_refused(ref, tmp_path, env={"MODELPACK_ARCHIVE_MAX_ENTRIES": "200"})
     assert "more than 200 archive entries" in err
 
@@ -148,7 +148,7 @@ def test_a_corrupt_zstd_stream_is_refused_in_one_line(registry: Registry, tmp_pa
     data = _zstd_tar({"a.txt": b"x" * 5000})
     broken = data[:12] + bytes(b ^ 0xFF for b in data[12:40]) + data[40:]
     assert digests.of_bytes(broken) != digests.of_bytes(data)
-    _publish(ref, [_archive_layer(broken, ZSTD_DATASET)])
+    publish(ref, [_archive_layer(broken, ZSTD_DATASET)])
     assert "not a readable archive" in _pull_refused(ref, tmp_path)
 
 

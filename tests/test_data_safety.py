@@ -17,12 +17,12 @@ from pathlib import Path
 
 import modelpack as mp
 from helpers import modelpack, tree
+from hostile_artifacts import add, publish, raw
 from modelpack.oci import digest as digests
 from modelpack.oci.descriptor import Descriptor
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
-from test_hardening import _add, _publish, _raw
 
 PLAIN = ClientOptions(plain_http=True)
 
@@ -152,7 +152,7 @@ def _many_entries(count: int) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for i in range(count):
-            _add(tar, f"d/{i}.txt", b"")
+            add(tar, f"d/{i}.txt", b"")
     return buffer.getvalue()
 
 
@@ -170,14 +170,14 @@ def test_a_gzip_bomb_is_refused_before_it_is_written(registry: Registry, tmp_pat
     ref = registry.repo() + ":bomb"
     layer = _archive_layer(_gzip_bomb(2 * 1024 * MIB))
     assert layer[0].size < 3 * MIB
-    _publish(ref, [layer])
+    publish(ref, [layer])
     err = _pull_refused(ref, tmp_path)
     assert "MODELPACK_ARCHIVE_MAX_RATIO" in err and "unpacks to more than" in err
 
 
 def test_archive_entry_count_is_capped_and_configurable(registry: Registry, tmp_path: Path) -> None:
     ref = registry.repo() + ":many"
-    _publish(ref, [_archive_layer(_many_entries(1500))])
+    publish(ref, [_archive_layer(_many_entries(1500))])
     err = _pull_refused(ref, tmp_path, env={"MODELPACK_ARCHIVE_MAX_ENTRIES": "1000"})
     assert "more than 1000 archive entries" in err and "MODELPACK_ARCHIVE_MAX_ENTRIES" in err
     assert len(mp.pull(ref, output=tmp_path / "default", options=PLAIN).files) == 1500  # under the default limit
@@ -190,16 +190,16 @@ def test_a_huge_tar_metadata_record_is_refused(registry: Registry, tmp_path: Pat
         info.pax_headers = {"comment": "x" * (3 * MIB)}
         tar.addfile(info, io.BytesIO(b""))
     ref = registry.repo() + ":pax"
-    _publish(ref, [_archive_layer(buffer.getvalue())])
+    publish(ref, [_archive_layer(buffer.getvalue())])
     assert "metadata record" in _pull_refused(ref, tmp_path)
 
 
 def test_declared_sizes_that_cannot_fit_are_refused_before_writing(registry: Registry, tmp_path: Path) -> None:
     ref = registry.repo() + ":huge"
-    desc, data = _raw("w.bin")
+    desc, data = raw("w.bin")
     repo = mp.remote(mp.Reference.parse(ref), PLAIN)
     repo.push_blob(desc, lambda: io.BytesIO(data))
-    _publish(ref, [(desc.replace(size=10**15), data)])
+    publish(ref, [(desc.replace(size=10**15), data)])
     result = modelpack("pull", "--plain-http", ref)
     assert result.code == 1, result.err
     assert "not enough free space" in result.err and "909.5 TiB" in result.err and "available" in result.err
@@ -215,9 +215,9 @@ def test_pull_o_keep_counts_the_output_copy_too(registry: Registry, tmp_path: Pa
     # A declared size that fits on the disk once but not twice (store blob + restored copy, one disk).
     size = int(shutil.disk_usage(tmp_path).free * 0.6)
     ref = registry.repo() + ":twice"
-    desc, data = _raw("w.bin")
+    desc, data = raw("w.bin")
     mp.remote(mp.Reference.parse(ref), PLAIN).push_blob(desc, lambda: io.BytesIO(data))
-    _publish(ref, [(desc.replace(size=size), data)])
+    publish(ref, [(desc.replace(size=size), data)])
     refused = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"), "--keep")
     assert refused.code == 1 and "not enough free space" in refused.err, refused.err
     for once in (["-o", str(tmp_path / "files")], []):  # files only, or the store only: it fits once
@@ -228,9 +228,9 @@ def test_pull_o_keep_counts_the_output_copy_too(registry: Registry, tmp_path: Pa
 
 def test_pull_o_that_cannot_fit_is_refused_before_a_byte_is_received(registry: Registry, tmp_path: Path) -> None:
     ref = registry.repo() + ":toobig"
-    desc, data = _raw("w.bin")
+    desc, data = raw("w.bin")
     mp.remote(mp.Reference.parse(ref), PLAIN).push_blob(desc, lambda: io.BytesIO(data))
-    _publish(ref, [(desc.replace(size=int(shutil.disk_usage(tmp_path).free * 1.5)), data)])
+    publish(ref, [(desc.replace(size=int(shutil.disk_usage(tmp_path).free * 1.5)), data)])
     refused = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"))
     assert refused.code == 1 and "not enough free space" in refused.err, refused.err
     assert refused.err.endswith("available: free space there, or write elsewhere (give -o a folder on another "

@@ -18,16 +18,11 @@ import pytest
 
 import modelpack as mp
 from helpers import modelpack, tree
-from modelpack.oci import digest as digests
-from modelpack.oci.descriptor import Descriptor, Manifest
+from hostile_artifacts import PLAIN, add, publish, raw, tar_layer
 from modelpack.store.credentials import Credentials
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
-
-PLAIN = ClientOptions(plain_http=True)
-RAW = "application/vnd.cncf.model.weight.v1.raw"
-TAR = "application/vnd.cncf.model.weight.v1.tar"
 
 
 def run_concurrently(work: Callable[[int], None], count: int) -> list[BaseException]:
@@ -48,59 +43,21 @@ def run_concurrently(work: Callable[[int], None], count: int) -> list[BaseExcept
     return errors
 
 
-def _publish(ref: str, layers: list[tuple[Descriptor, bytes]]) -> None:
-    """Push a hand-made ModelPack manifest with the given layers (descriptor, bytes)."""
-    repo = mp.remote(mp.Reference.parse(ref), PLAIN)
-    config = b'{"descriptor":{"name":"evil"},"config":{},"modelfs":{"type":"layers","diffIds":[]}}'
-    config_desc = Descriptor(mediaType="application/vnd.cncf.model.config.v1+json", digest=digests.of_bytes(config),
-                             size=len(config))
-    for desc, data in [(config_desc, config), *layers]:
-        repo.push_blob(desc.replace(size=len(data)), lambda data=data: io.BytesIO(data))
-    manifest = Manifest(artifactType="application/vnd.cncf.model.manifest.v1+json", config=config_desc,
-                        layers=[d for d, _ in layers]).canonical_bytes()
-    repo.put_manifest(Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json",
-                                 digest=digests.of_bytes(manifest), size=len(manifest)),
-                      manifest, mp.Reference.parse(ref).tag)
-
-
-def _raw(path: str, data: bytes = b"evil") -> tuple[Descriptor, bytes]:
-    return Descriptor(mediaType=RAW, digest=digests.of_bytes(data), size=len(data),
-                      annotations={"org.cncf.model.filepath": path}), data
-
-
-def _tar_layer(build: callable) -> tuple[Descriptor, bytes]:  # type: ignore[valid-type]
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        build(tar)
-    data = buffer.getvalue()
-    return Descriptor(mediaType=TAR, digest=digests.of_bytes(data), size=len(data),
-                      annotations={"org.cncf.model.filepath": "folder"}), data
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes = b"x", kind: bytes = tarfile.REGTYPE,
-         link: str = "") -> None:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = link
-    info.size = len(data) if kind == tarfile.REGTYPE else 0
-    tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
-
-
 HOSTILE = {
-    "dotdot": lambda: [_raw("../escaped.txt")],
-    "absolute": lambda: [_raw("/tmp/modelpack-absolute.txt")],
-    "nested-dotdot": lambda: [_raw("a/../../escaped.txt")],
-    "duplicate": lambda: [_raw("same.txt", b"one"), _raw("same.txt", b"two")],
-    "tar-dotdot": lambda: [_tar_layer(lambda t: _add(t, "../escaped.txt"))],
-    "tar-absolute": lambda: [_tar_layer(lambda t: _add(t, "/tmp/modelpack-abs.txt"))],
-    "tar-symlink": lambda: [_tar_layer(lambda t: (_add(t, "link", kind=tarfile.SYMTYPE, link="/etc"),
-                                                  _add(t, "link/passwd")))],
-    "tar-hardlink": lambda: [_tar_layer(lambda t: _add(t, "h", kind=tarfile.LNKTYPE, link="/etc/passwd"))],
-    "tar-device": lambda: [_tar_layer(lambda t: _add(t, "dev", kind=tarfile.CHRTYPE))],
+    "dotdot": lambda: [raw("../escaped.txt")],
+    "absolute": lambda: [raw("/tmp/modelpack-absolute.txt")],
+    "nested-dotdot": lambda: [raw("a/../../escaped.txt")],
+    "duplicate": lambda: [raw("same.txt", b"one"), raw("same.txt", b"two")],
+    "tar-dotdot": lambda: [tar_layer(lambda t: add(t, "../escaped.txt"))],
+    "tar-absolute": lambda: [tar_layer(lambda t: add(t, "/tmp/modelpack-abs.txt"))],
+    "tar-symlink": lambda: [tar_layer(lambda t: (add(t, "link", kind=tarfile.SYMTYPE, link="/etc"),
+                                                  add(t, "link/passwd")))],
+    "tar-hardlink": lambda: [tar_layer(lambda t: add(t, "h", kind=tarfile.LNKTYPE, link="/etc/passwd"))],
+    "tar-device": lambda: [tar_layer(lambda t: add(t, "dev", kind=tarfile.CHRTYPE))],
     # git runs hooks from .git/: git itself refuses any path component named .git (any case).
-    "dotgit": lambda: [_raw(".git/hooks/post-checkout", b"#!/bin/sh\ntouch pwned\n")],
-    "dotgit-case": lambda: [_raw("sub/.GiT/config")],
-    "tar-dotgit": lambda: [_tar_layer(lambda t: _add(t, "repo/.Git/hooks/pre-commit"))],
+    "dotgit": lambda: [raw(".git/hooks/post-checkout", b"#!/bin/sh\ntouch pwned\n")],
+    "dotgit-case": lambda: [raw("sub/.GiT/config")],
+    "tar-dotgit": lambda: [tar_layer(lambda t: add(t, "repo/.Git/hooks/pre-commit"))],
 }
 
 
@@ -108,7 +65,7 @@ HOSTILE = {
 def test_hostile_artifacts_are_refused_and_nothing_is_written(registry: Registry, tmp_path: Path,
                                                               case: str) -> None:
     ref = registry.repo() + ":evil"
-    _publish(ref, HOSTILE[case]())
+    publish(ref, HOSTILE[case]())
     work = tmp_path / "work"
     work.mkdir()
     out = work / "out"
@@ -121,10 +78,10 @@ def test_hostile_artifacts_are_refused_and_nothing_is_written(registry: Registry
 
 def test_a_descriptor_that_lies_about_size_is_refused(registry: Registry, tmp_path: Path) -> None:
     ref = registry.repo() + ":lie"
-    desc, data = _raw("w.bin", b"A" * 100)
+    desc, data = raw("w.bin", b"A" * 100)
     repo = mp.remote(mp.Reference.parse(ref), PLAIN)
     repo.push_blob(desc, lambda: io.BytesIO(data))
-    _publish(ref, [(desc.replace(size=50), data)])
+    publish(ref, [(desc.replace(size=50), data)])
     result = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"))
     assert result.code == 6 and "declared size" in result.err, result.err
     assert not (tmp_path / "out").exists()

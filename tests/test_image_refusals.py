@@ -3,6 +3,7 @@ base index, base configs that break the image spec, the wrong kind of reference 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import yaml
 
 import modelpack as mp
 from helpers import modelpack
+from hostile_artifacts import add
 from images import GOOD_CONFIG, LAYER, push_image
 from modelpack.errors import NotFoundError
 from modelpack.oci import digest as digests
@@ -291,3 +293,19 @@ def test_k8s_names_start_with_a_letter_and_yaml_has_no_aliases(registry: Registr
     assert documents[1]["kind"] == "Service" and documents[1]["metadata"]["name"] == "model-9start"
     assert documents[0]["metadata"]["name"] == "model-9start"
     assert "&id" not in run.out and "*id" not in run.out
+
+
+def test_a_base_layer_with_a_sparse_map_is_refused_in_one_line(registry: Registry, tmp_path: Path) -> None:
+    # tarfile reads a sparse map whole, unbounded, while looking for Python; a malformed one raised ValueError.
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        add(tar, "usr/lib/python3.11/os.py", b"", pax={"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                                                       "GNU.sparse.name": "usr/lib/python3.11/os.py"})
+    layer = buffer.getvalue()
+    base = registry.repo("base") + ":sparse"
+    push_image(base, {**GOOD_CONFIG, "rootfs": {"type": "layers", "diff_ids": [digests.of_bytes(layer)]}}, layer=layer)
+    image = registry.repo("img") + ":1"
+    run = build(push_model(registry, tmp_path), image, "--base", base)
+    assert run.code == 6 and one_line(run.err), run.err
+    assert "a base image layer: refused archive entry 'usr/lib/python3.11/os.py': sparse" in run.err, run.err
+    assert "--base" in run.err and tags(image) == []

@@ -16,11 +16,11 @@ import pytest
 import modelpack as mp
 from fault_proxy import Fault, FaultProxy
 from helpers import modelpack, tree
+from hostile_artifacts import publish, raw
 from modelpack.oci.descriptor import Descriptor
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
-from test_hardening import _publish, _raw
 from test_transfer import _repo
 
 PLAIN = ClientOptions(plain_http=True)
@@ -98,9 +98,9 @@ def test_force_downloads_only_the_files_that_differ(registry: Registry, proxy: F
 def test_an_artifact_with_a_path_that_cannot_be_restored_is_refused_before_any_download(
         registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
     ref = _repo(registry, proxy) + ":evil"
-    desc, data = _raw("w.bin", os.urandom(100_000))
+    desc, data = raw("w.bin", os.urandom(100_000))
     nameless = Descriptor(mediaType=desc.media_type, digest=desc.digest, size=desc.size)  # no path at all
-    _publish(registry.host + "/" + ref.split("/", 1)[1], [(nameless, data)])
+    publish(registry.host + "/" + ref.split("/", 1)[1], [(nameless, data)])
     proxy.clear()
     result = modelpack("pull", "--plain-http", ref, "-o", str(tmp_path / "out"))
     assert result.code == 6 and "names no file path" in result.err, result.err

@@ -31,6 +31,7 @@ import pytest
 import modelpack as mp
 from fault_proxy import Fault, FaultProxy
 from helpers import modelpack, push_weight
+from hostile_artifacts import publish, raw
 from hostile_registry import HostileRegistry, model_content, reply, serve_content, weights_digest
 from modelpack.errors import IntegrityError, ModelpackError
 from modelpack.oci import digest as digests
@@ -41,7 +42,6 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.target import BlobOpener
 from registry_process import Registry
 from test_concurrent_pulls import _wait_for
-from test_hardening import _publish, _raw
 from test_resumed_pull import HELD_AT, WEIGHT
 from test_transfer import _repo
 
@@ -284,8 +284,8 @@ def test_a_manifest_declaring_another_size_for_a_kept_digest_stores_nothing(regi
     registry's answer to the Range asked for from that size (416, or a range of another total) ends in
     the blob fetched whole and refused; nothing is stored under the digest."""
     ref = registry.repo() + ":lie"
-    desc, data = _raw("w.bin", BLOB)
-    _publish(ref, [(desc.replace(size=declared), data)])
+    desc, data = raw("w.bin", BLOB)
+    publish(ref, [(desc.replace(size=declared), data)])
     partial = LayoutStore().ingest_dir / f"{desc.digest.split(':')[1]}.partial"
     partial.parent.mkdir(parents=True, exist_ok=True)
     partial.write_bytes(BLOB[:MIB + 99])

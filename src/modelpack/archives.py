@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import math
+import os
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -32,6 +34,8 @@ ENV_MAX_ENTRIES = "MODELPACK_ARCHIVE_MAX_ENTRIES"
 ENV_MAX_RATIO = "MODELPACK_ARCHIVE_MAX_RATIO"
 ENV_MIN_BYTES = "MODELPACK_ARCHIVE_MIN_BYTES"
 MAX_METADATA_BYTES = 1024 * 1024  # one pax header or GNU long name; real ones are a few hundred bytes
+_GNU_SPARSE = tarfile.GNUTYPE_SPARSE
+_MAX_TIME = 2.0 ** 40  # seconds: far past any clock, well inside time_t
 _METADATA_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
                    tarfile.GNUTYPE_LONGLINK)
 
@@ -54,13 +58,27 @@ class ArchiveLimits:
 
 
 class _BoundedTarInfo(tarfile.TarInfo):
-    """tarfile reads a pax header or GNU long name into memory in one piece: refuse a huge one first."""
+    """tarfile reads a pax header or GNU long name into memory in one piece: refuse a huge one first.
+    A sparse file's map is read whole too, uncapped, from the entry's data (1.8 KiB of zstd held a map
+    of 5 million ranges: +450 MiB), and a malformed one raised ValueError: sparse entries are refused
+    before it is read (a model's files are never sparse)."""
 
     def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in _METADATA_TYPES and self.size > MAX_METADATA_BYTES:
             raise IntegrityError(f"refused archive: a {self.size}-byte tar metadata record "
                                  f"(limit {MAX_METADATA_BYTES})")
+        if self.type == _GNU_SPARSE:
+            self._refuse_sparse()
         return super()._proc_member(tarfile)  # type: ignore[misc]
+
+    def _refuse_sparse(self, member: tarfile.TarInfo | None = None, headers: object = None, *_: object) -> None:
+        # (a pax header's own name is ././@PaxHeader: name the file it describes)
+        pax = headers if isinstance(headers, dict) else {}
+        name = pax.get("GNU.sparse.name") or pax.get("path") or (member or self).name
+        raise IntegrityError(f"refused archive entry {str(name)[:200]!r}: sparse files are not unpacked")
+
+    # tarfile's readers of the three pax sparse formats (0.0, 0.1, 1.0)
+    _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _refuse_sparse
 
 
 def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStream], root: Path,
@@ -72,7 +90,8 @@ def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStr
         layer: the layer (tar, tar+gzip or tar+zstd).
         open_blob: opens the layer's verified bytes.
         root: the directory to extract into.
-        place: checks an entry's name and returns its relative path (raises UnsafePathError).
+        place: checks an entry's name and returns the relative path it is written at (raises
+            UnsafePathError).
         limits: entry count and size caps (default: from the environment).
         umask: taken from each file's recorded mode, as tar run by a user does (folders are made with
             the umask's mode, as tar's "data" filter leaves them).
@@ -104,25 +123,55 @@ def extract_archive(layer: Descriptor, open_blob: Callable[[Descriptor], ByteStr
                     raise IntegrityError(f"refused layer {layer.digest}: it unpacks to more than {max_bytes} bytes, "
                                          f"{limits.max_ratio} times its {layer.size} (limits {ENV_MAX_RATIO}, "
                                          f"{ENV_MIN_BYTES})")
+                if member.isdir() and _names_top(member.name):
+                    continue
                 rel = place(member.name)
                 if member.issym() or member.islnk():
                     raise UnsafePathError(f"refused archive entry {rel!r}: links are not unpacked")
                 if not (member.isfile() or member.isdir()):
                     raise UnsafePathError(f"refused archive entry {rel!r}: not a regular file or folder")
+                _refuse_written(root, rel, member)
                 # the "data" filter also refuses absolute names and escapes, and drops setuid bits.
                 try:
-                    tar.extract(member, root, filter=lambda found, dest: _data_less_umask(found, dest, umask))
+                    # at `rel`, the name as checked and listed: "d\\f" is d/f, as in a file layer's path
+                    tar.extract(member, root, filter=lambda found, dest, rel=rel: _data_less_umask(
+                        found.replace(name=rel, deep=False), dest, umask))
                 except tarfile.FilterError as exc:
                     raise UnsafePathError(f"refused archive entry {rel!r}: {exc}") from None
+                except (NotADirectoryError, FileExistsError):
+                    raise UnsafePathError(f"refused archive entry {rel!r}: a folder of it is a file in this "
+                                          "artifact") from None
                 if member.isfile():
                     names.append(rel)
     return names
 
 
+def _names_top(name: str) -> bool:
+    """Whether an entry names the folder extracted into (`tar -C DIR .` records DIR itself as "./"): a
+    folder entry of it writes nothing."""
+    return name != "" and not name.startswith("/") and set(name.split("/")) <= {".", ""}
+
+
+def _refuse_written(root: Path, rel: str, member: tarfile.TarInfo) -> None:
+    """Refuse an entry whose place holds something already (only a folder may meet a folder): tarfile
+    writes a file through whatever is there, and with --link that is a hard link to a store blob.
+
+    Raises:
+        UnsafePathError: `rel` was written already, by this layer or an earlier one.
+    """
+    target = os.path.join(root, rel)
+    if os.path.lexists(target) and not (member.isdir() and os.path.isdir(target)):
+        raise UnsafePathError(f"refused artifact: {rel!r} is written twice")
+
+
 def _data_less_umask(member: tarfile.TarInfo, dest: str, umask: int) -> tarfile.TarInfo:
-    """tar's "data" filter, then the umask off the mode it keeps (a file's; a folder's it drops)."""
+    """tar's "data" filter, then the umask off the mode it keeps (a file's; a folder's it drops), and no
+    time that the clock cannot hold (NaN or 1e300 in a pax header failed the extraction)."""
     kept = tarfile.data_filter(member, dest)
-    return kept if kept.mode is None else kept.replace(mode=kept.mode & ~umask, deep=False)
+    mode = kept.mode if kept.mode is None else kept.mode & ~umask
+    mtime = kept.mtime if math.isfinite(kept.mtime) and abs(kept.mtime) < _MAX_TIME else None
+    # (None leaves the time unset, as tarfile's own filters do; typeshed does not say so)
+    return kept.replace(mode=mode, mtime=mtime, deep=False)  # type: ignore[arg-type]
 
 
 def _packing(media_type: str) -> str:

@@ -222,22 +222,34 @@ def _assemble(manifest: Manifest, blobs: BlobSource, staging: Path, link: bool,
     unchanged: set[str] = set()
     paths = file_paths(manifest)
     confined = Confined(staging)
+    claimed: set[str] = set()  # a file left unchanged is not in `staging` to be found there twice
     for layer in manifest.layers:
         if layer_is_archive(layer):  # entries carry their own paths, relative to the model root
             from modelpack.archives import extract_archive  # (with tarfile) only for a model with archives
 
-            written.extend(extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name),
-                                           umask=umask))
+            names = extract_archive(layer, blobs.open_blob, staging, lambda name: _place(staging, name),
+                                    umask=umask)
+            _claim(claimed, names)
+            written.extend(names)
             _stamp_archive(staging, layer)
             confined.forget()
             continue
         rel = paths[layer.digest, layer_path(layer)]
+        _claim(claimed, [rel])
         written.append(rel)
         if existing is not None and (rel in known_equal or same_file(existing / rel, layer)):
             unchanged.add(rel)
             continue
         _write_file(layer, rel, blobs, confined, link, umask)
     return written, unchanged
+
+
+def _claim(claimed: set[str], names: list[str]) -> None:
+    """Add `names` to the paths written so far, refusing one written before (by any layer)."""
+    for name in names:
+        if name in claimed:
+            raise UnsafePathError(f"refused artifact: {name!r} is written twice")
+        claimed.add(name)
 
 
 def _stamp_archive(root: Path, layer: Descriptor) -> None:

@@ -90,12 +90,18 @@ def python_of(config: dict[str, Any], layers: Iterable[Descriptor], open_layer: 
 
 
 def member_names(stream: Any, media_type: str) -> Iterable[str]:
-    """The member names of one layer's tar, read as a stream."""
+    """The member names of one layer's tar, read as a stream: the registry's, so its metadata records are
+    bounded and a sparse map refused as a model's are (`_BoundedTarInfo`), and no header is kept once read."""
+    from modelpack.archives import _BoundedTarInfo
+
     packing = next((p for suffix, p in _PACKING.items() if media_type.endswith(suffix)), "tar")
     try:
-        with stream, tarfile.open(fileobj=decompressing(stream, packing), mode="r|") as tar:
+        with stream, tarfile.open(fileobj=decompressing(stream, packing), mode="r|", tarinfo=_BoundedTarInfo) as tar:
             for member in tar:
+                tar.members.clear()  # type: ignore[attr-defined]  # (tarfile keeps every header it read)
                 yield member.name
     except (tarfile.TarError, EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
         raise IntegrityError(f"a base image layer is not a readable {packing} ({type(exc).__name__})",
                              advice=ANOTHER_BASE) from None
+    except IntegrityError as exc:
+        raise IntegrityError(f"a base image layer: {exc}", advice=ANOTHER_BASE) from None
