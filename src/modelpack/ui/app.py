@@ -28,6 +28,7 @@ from modelpack.oci import digest as digests
 from modelpack.report.facts import REPORT_FORMATS as REPORT_KINDS
 from modelpack.threads import worker_pool
 from modelpack.ui import browse, version_page
+from modelpack.ui.host_names import HostCheck, HostNames
 from modelpack.ui.site import Site
 
 log = logging.getLogger("modelpack.ui")
@@ -97,20 +98,19 @@ def report_url(host: str, repository: str, digest: str) -> str:
     return f"/report/{host}/{repository}@{digest}"
 
 
-def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
+def build_app(site: Site, host_names: HostNames | None = None) -> Any:
     """The ASGI application serving `site`.
 
     Args:
         site: what to show and how to reach it.
-        allowed_hosts: Host header values accepted (DNS rebinding: a page of another site that resolves
-            its name to 127.0.0.1 must not read these pages); None accepts any.
+        host_names: the Host headers answered (DNS rebinding: a page of another site that resolves its
+            name to this machine must not read these pages; see `host_names`); None answers any.
 
     Returns:
         A Starlette application.
     """
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, RedirectResponse, Response
     from starlette.routing import Route
@@ -197,7 +197,7 @@ def build_app(site: Site, allowed_hosts: list[str] | None = None) -> Any:
 
     routes = [Route("/", guarded(home)), Route("/r/{host}/{repository:path}", guarded(repository)),
               Route("/v/{host}/{rest:path}", guarded(version)), Route("/report/{host}/{rest:path}", guarded(report))]
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)] if allowed_hosts else []
+    middleware = [Middleware(HostCheck, names=host_names)] if host_names is not None else []
     return Starlette(routes=routes, middleware=middleware)
 
 

@@ -4,22 +4,25 @@ graceful stop on SIGTERM or SIGINT) with the UI's application."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
 from modelpack.errors import MissingDependencyError
 from modelpack.serve.http_server import InferenceServer, listen
 from modelpack.serve.limits import ServerLimits
+from modelpack.ui.host_names import HostNames
 from modelpack.ui.site import Site
 
-_ANY = ("0.0.0.0", "::", "")
 
-
-def make_ui_server(site: Site, host: str = "127.0.0.1", port: int = 8080) -> InferenceServer:
+def make_ui_server(site: Site, host: str = "127.0.0.1", port: int = 8080,
+                   allow_hosts: Sequence[str] = ()) -> InferenceServer:
     """The UI's server, listening already; call `serve_forever()` on it.
 
     Args:
         site: what to show.
         host: address to listen on (default loopback only: the pages show what the user's credentials read).
         port: port to listen on (0: any free port).
+        allow_hosts: host names answered besides IP addresses, `localhost` and this machine's name (a
+            reverse proxy's, the machine's DNS name; `*.example.com`; `*` answers any: see `host_names`).
 
     Returns:
         The server.
@@ -36,13 +39,11 @@ def make_ui_server(site: Site, host: str = "127.0.0.1", port: int = 8080) -> Inf
                                          'pip install "modelpack[ui]"') from None
     from modelpack.ui.app import build_app
 
-    # A page from elsewhere whose name resolves to this address must not read ours (DNS rebinding):
-    # only the names of this address are accepted, unless it listens on every address anyway.
-    names = {host, f"[{host}]"} if ":" in host else {host}  # an IPv6 address, as a Host header writes it
-    allowed = None if host in _ANY else sorted(names | {"localhost", "127.0.0.1"})
+    # A page from elsewhere whose name resolves to this machine must not read ours (DNS rebinding), whichever
+    # address the UI listens on: on every address, a LAN's browser is as exposed as this machine's.
     sock = listen(host, port)
     try:
-        return InferenceServer(build_app(site, allowed), sock, ServerLimits())
+        return InferenceServer(build_app(site, HostNames(allow_hosts)), sock, ServerLimits())
     except BaseException:
         sock.close()
         raise
