@@ -11,9 +11,11 @@ starved of CPU is not split, since more connections would only compete for the s
 stream keeps reading while its next piece is free. The first ranged request is a probe: until a 206
 with the requested Content-Range confirms that ranges are served, no other connection starts; any other
 answer (a 200 with the whole blob from a server that ignores Range, an error) leaves the blob to the
-first stream alone. Pieces go to the URL the blob came from
-after redirects (object storage), authenticated for that host only (see `hostauth`); each resumes a cut
-connection and is watched for stalls like any download (see `blobstream`).
+first stream alone; a range answered with other bytes after good ones (a shifted Content-Range, a 200) stops
+the ranges, and the rest comes from one plain stream of the whole blob (no Range), said once with -v.
+Pieces go to the URL the blob came from after redirects (object storage), authenticated for that host only
+(see `hostauth`); each resumes a cut connection and is watched for stalls like any download (see
+`blobstream`).
 
 A hashing thread follows the completed prefix of the file, reading it back from the page cache, so when
 the last piece lands at most a few pieces remain to hash; the digest is checked over the whole file as
@@ -112,8 +114,10 @@ class Splitter:
     """Watches one blob's stream and, once `due`, fetches the rest of it in ranges (`run`)."""
 
     def __init__(self, desc: Descriptor, opener: RangeOpener, connections: int, budget: Budget,
-                 policy: Policy, queued: Callable[[], int | None] | None = None) -> None:
+                 policy: Policy, queued: Callable[[], int | None] | None = None,
+                 restart: Callable[[], ByteStream | None] | None = None) -> None:
         self._desc = desc
+        self._restart = restart  # the whole blob again as one plain stream, for when ranges go wrong
         self._queued = queued  # bytes waiting on the stream's socket
         self._reads = self._waiting = 0  # reads in this window, and those after which the socket was empty
         self._opener = opener
@@ -137,7 +141,8 @@ class Splitter:
         opener = ranges() if callable(ranges) else None
         if opener is None or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDWR:
             return None
-        return cls(desc, opener, connections, budget, policy, getattr(source, "queued", None))
+        return cls(desc, opener, connections, budget, policy, getattr(source, "queued", None),
+                   getattr(source, "restart", None))
 
     def due(self, received: int) -> bool:
         """Told the bytes received so far after each piece of the stream: whether to split now."""
@@ -208,7 +213,46 @@ class Splitter:
                 # for the blob's bytes (caught by the digest, at the cost of fetching it all again).
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, whole)
+        failure = pieces.failure
+        if isinstance(failure, RangesIgnored) and self._plain_stream(fd, verifier, failure, whole, progress):
+            return
         pieces.raise_failure()
+
+    def _plain_stream(self, fd: int, verifier: Verifier, failure: RangesIgnored, reported: int,
+                      progress: Progress | None) -> bool:
+        """After a range answered with other bytes than asked for: the rest of the blob, from the end of the
+        bytes hashed so far, out of one plain stream of the whole blob (a server that shifts one range may
+        shift the next, so none is asked for). False when the source cannot be opened so.
+
+        Args:
+            reported: bytes from the blob's start that `progress` was told of already.
+
+        Raises:
+            TransportError, RegistryError, ...: as the stream's request.
+            IntegrityError: the stream ended before the blob's end.
+        """
+        stream = self._restart() if self._restart is not None else None
+        if stream is None:
+            return False
+        hashed, size = verifier.size, self._desc.size
+        log.info("%s: the rest of it, from byte %d, over one plain stream", failure, hashed)
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, hashed)  # what lies past the hashed bytes is written again from the stream
+        buffer = memoryview(bytearray(CHUNK))
+        offset = 0
+        with stream:
+            while offset < size:
+                n = fill(stream, buffer[:min(len(buffer), size - offset)])
+                if not n:
+                    raise IntegrityError(f"a blob ended at {offset} bytes, before its declared end")
+                if offset + n > hashed:  # (the bytes before were received and hashed: read past)
+                    at, kept = max(offset, hashed), buffer[max(0, hashed - offset):n]
+                    verifier.update(kept)
+                    _write_at(fd, kept, at)
+                    if progress and offset + n > reported:
+                        progress(offset + n - max(offset, reported))
+                offset += n
+        return True
 
     # -- the connections --------------------------------------------------------------------------
     def _primary(self, source: ByteStream, pieces: Pieces, fd: int, progress: Progress | None) -> None:
@@ -281,9 +325,14 @@ def _copy(stream: ByteStream, fd: int, start: int, end: int, buffer: memoryview,
         n = fill(stream, buffer[:min(len(buffer), end - offset)])
         if not n:
             raise IntegrityError(f"a blob ended at {offset} bytes, before its declared end")
-        view = buffer[:n]
-        while view:
-            written = os.pwrite(fd, view, offset)
-            view, offset = view[written:], offset + written
+        _write_at(fd, buffer[:n], offset)
+        offset += n
         if progress:
             progress(n)
+
+
+def _write_at(fd: int, view: memoryview, offset: int) -> None:
+    """All of `view` written at `offset` of the file."""
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
