@@ -13,6 +13,7 @@ from modelpack import advice
 from modelpack.advice import compose, setting
 from modelpack.api.core import _store, parse_reference
 from modelpack.errors import IntegrityError, NotFoundError, UsageError
+from modelpack.first_few import first_few
 from modelpack.image.kinds import refuse_container_image
 from modelpack.metadata.restore import restore_metadata_file
 from modelpack.model_info import index_refusal
@@ -121,7 +122,7 @@ def absent_layers(reference: str | Reference, *, store: LayoutStore | None = Non
 
 def _names(layers: list[Descriptor]) -> str:
     paths = [layer_path(layer) or layer.digest[:19] for layer in layers]
-    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return first_few(paths, 5)
 
 
 def manifest_for_files(local_store: LayoutStore, ref: Reference) -> Manifest:
