@@ -77,7 +77,8 @@ def unpack_stored(ref: Reference, output: str | Path, local_store: LayoutStore, 
                   selection: LayerSelection | None, origin: str | None, metadata: bool = True,
                   stored: tuple[Descriptor, Manifest] | None = None) -> list[str]:
     """`unpack` of a parsed reference, under the caller's `local_store.reading()`; `stored`: its manifest's
-    descriptor and the manifest, when the caller has read them from the store already."""
+    descriptor and the manifest, when the caller has read them from the store already (or pulled them
+    there, their digest checked)."""
     desc, whole = stored if stored is not None else _read(ref, local_store)
     manifest = (selection or LayerSelection()).select(whole, str(ref))
     check_output(output, force)
