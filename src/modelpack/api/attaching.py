@@ -156,7 +156,7 @@ def _attached(manifest: Manifest, config: dict[str, Any], sources: list[LayerSou
     from modelpack.metadata.load import apply_overrides, creation_time, source_date_epoch, validate
     from modelpack.metadata.mapping import manifest_annotations, model_config
     from modelpack.metadata.restore import packed_metadata
-    from modelpack.packing.build import layer_annotations
+    from modelpack.packing.layer_descriptor import layer_annotations
     from modelpack.packing.reading import open_source
 
     raw = {k: v for k, v in packed_metadata(manifest, config).items() if k not in ("created", "files")}
