@@ -245,6 +245,26 @@ def test_a_shifted_range_after_good_ones_falls_back_to_one_plain_stream(tmp_path
     assert len(said) == 1 and "did not serve bytes" in said[0] and layer in said[0], said
 
 
+def test_a_mirror_shifting_a_range_falls_back_to_one_plain_stream_from_it(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    blob = os.urandom(12 * MIB)
+    content = model_content(blob)
+    layer = weights_digest(content)
+    with HostileRegistry() as origin, HostileRegistry() as mirror:
+        origin.routes[r"^(GET|HEAD) /v2/a/b/"] = serve_content(content)
+        answer = RangeServer(blob, shift_from=4)
+        mirror.routes[f"GET /v2/a/b/blobs/{layer}"] = answer
+        mirror.routes[r"^(GET|HEAD) /v2/a/b/"] = serve_content(content)
+        conf = tmp_path / "registries.conf"
+        conf.write_text(f'[[registry]]\nlocation = "{origin.host}"\n[[registry.mirror]]\nlocation = "{mirror.host}"\n')
+        monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(conf))
+        mp.pull(f"{origin.host}/a/b:1", output=tmp_path / "out", options=PLAIN)
+        gets = [line for line in mirror.requests(f"blobs/{layer}") if line.startswith("GET")]
+        assert not origin.requests(f"blobs/{layer}")  # the mirror served it all
+    assert (tmp_path / "out" / "w.bin").read_bytes() == blob
+    assert len(answer.ranges) >= 4 and len(gets) - len(answer.ranges) == 2, gets
+
+
 @pytest.mark.parametrize("storage_auth", ["presigned", "own token"])
 def test_ranges_of_a_redirected_blob_go_to_the_target_with_its_own_credentials(tmp_path: Path,
                                                                               storage_auth: str) -> None:

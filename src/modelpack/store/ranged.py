@@ -214,8 +214,10 @@ class Splitter:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, whole)
         failure = pieces.failure
-        if isinstance(failure, RangesIgnored) and self._plain_stream(fd, verifier, failure, whole, progress):
-            return
+        if isinstance(failure, RangesIgnored):
+            source.close()  # (the first stream, stopped with the ranges: its connection is of no more use)
+            if self._plain_stream(fd, verifier, failure, whole, progress):
+                return
         pieces.raise_failure()
 
     def _plain_stream(self, fd: int, verifier: Verifier, failure: RangesIgnored, reported: int,
