@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 import modelpack as mp
 from fault_proxy import FaultProxy
 from helpers import modelpack
+from modelpack.errors import UsageError
 from modelpack.oci import digest as digests
 from modelpack.store.options import ClientOptions
 from registry_process import Registry
@@ -96,6 +98,12 @@ def test_attach_refuses_paths_outside_and_links(registry: Registry, proxy: Fault
         assert result.code == 2, (name, result.err)
         assert "Traceback" not in result.err and result.err.count("\n") == 1
     assert not [line for line in proxy.requests() if line.startswith(("POST", "PUT"))]
+    # The folder named as the user knows it (its absolute path, not "."), and the way out, in each one's terms.
+    outside = modelpack("attach", "--plain-http", ref, "../secret.txt", "-t", "bad", cwd=work)
+    assert outside.err == (f"error: ../secret.txt: outside {work}, the folder whose files attach adds (their path "
+                           "there becomes the layer's path); run attach from a folder that holds it\n")
+    with pytest.raises(UsageError, match=rf"outside {re.escape(str(work))}, .*; pass base=, a folder that holds it"):
+        mp.attach(ref, ["../secret.txt"], "bad", options=PLAIN, base=work)
 
 
 def test_a_path_the_model_has_names_how_to_change_it(registry: Registry, proxy: FaultProxy, tmp_path: Path) -> None:

@@ -151,9 +151,10 @@ class RangeServer:
     after `corrupt_after` asked for by a Range are inverted. `ranges` records the Range headers."""
 
     def __init__(self, data: bytes, corrupt_after: int | None = None, accept_ranges: bool = True,
-                 pace: float = 0, stream_pace: float = 0) -> None:
+                 pace: float = 0, stream_pace: float = 0, shift_from: int | None = None) -> None:
         self.data, self.corrupt_after, self.accept_ranges = data, corrupt_after, accept_ranges
         self.pace, self.stream_pace = pace, stream_pace  # seconds between pieces of 64 KiB of a range, of a 200
+        self.shift_from = shift_from  # from this bounded Range on (1: the first), each answered one byte later
         self.ranges: list[str] = []
 
     def __call__(self, handler: BaseHTTPRequestHandler) -> None:
@@ -169,6 +170,9 @@ class RangeServer:
             return
         start = int(match.group(1))
         end = int(match.group(2)) + 1 if match.group(2) else len(data)
+        bounded = sum(1 for asked in self.ranges if re.fullmatch(r"bytes=\d+-\d+", asked))
+        if self.shift_from is not None and match.group(2) and bounded >= self.shift_from and end < len(data):
+            start, end = start + 1, end + 1  # the range next to the one asked for
         body = data[start:end]
         if corrupt_after is not None and end > corrupt_after:
             body = body[:max(0, corrupt_after - start)] + bytes(b ^ 0xFF for b in body[max(0, corrupt_after - start):])
@@ -220,6 +224,45 @@ def test_a_range_with_wrong_bytes_is_refused_and_nothing_is_kept(tmp_path: Path)
     store = LayoutStore()
     assert not store.blob_path(layer).exists()
     assert list(store.ingest_dir.iterdir()) == []
+
+
+def test_a_shifted_range_after_good_ones_falls_back_to_one_plain_stream(tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    blob = os.urandom(12 * MIB)
+    content = model_content(blob)
+    layer = weights_digest(content)
+    with HostileRegistry() as registry:
+        answer = RangeServer(blob, shift_from=4)  # three good ranges, then shifted ones
+        registry.routes[f"GET /v2/a/b/blobs/{layer}"] = answer
+        registry.routes[r"^(GET|HEAD) /v2/a/b/"] = serve_content(content)
+        with caplog.at_level("INFO", logger="modelpack.registry"):
+            mp.pull(f"{registry.host}/a/b:1", output=tmp_path / "out", options=PLAIN)
+        gets = [line for line in registry.requests(f"blobs/{layer}") if line.startswith("GET")]
+    assert (tmp_path / "out" / "w.bin").read_bytes() == blob  # (and its digest was checked on the way)
+    assert len(answer.ranges) >= 4, answer.ranges
+    assert len(gets) - len(answer.ranges) == 2, gets  # the first stream, and the plain stream the rest came from
+    said = [r.getMessage() for r in caplog.records if "one plain stream" in r.getMessage()]
+    assert len(said) == 1 and "did not serve bytes" in said[0] and layer in said[0], said
+
+
+def test_a_mirror_shifting_a_range_falls_back_to_one_plain_stream_from_it(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    blob = os.urandom(12 * MIB)
+    content = model_content(blob)
+    layer = weights_digest(content)
+    with HostileRegistry() as origin, HostileRegistry() as mirror:
+        origin.routes[r"^(GET|HEAD) /v2/a/b/"] = serve_content(content)
+        answer = RangeServer(blob, shift_from=4)
+        mirror.routes[f"GET /v2/a/b/blobs/{layer}"] = answer
+        mirror.routes[r"^(GET|HEAD) /v2/a/b/"] = serve_content(content)
+        conf = tmp_path / "registries.conf"
+        conf.write_text(f'[[registry]]\nlocation = "{origin.host}"\n[[registry.mirror]]\nlocation = "{mirror.host}"\n')
+        monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(conf))
+        mp.pull(f"{origin.host}/a/b:1", output=tmp_path / "out", options=PLAIN)
+        gets = [line for line in mirror.requests(f"blobs/{layer}") if line.startswith("GET")]
+        assert not origin.requests(f"blobs/{layer}")  # the mirror served it all
+    assert (tmp_path / "out" / "w.bin").read_bytes() == blob
+    assert len(answer.ranges) >= 4 and len(gets) - len(answer.ranges) == 2, gets
 
 
 @pytest.mark.parametrize("storage_auth", ["presigned", "own token"])

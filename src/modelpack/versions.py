@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelpack.errors import IntegrityError, UnsupportedArtifactError
+from modelpack.first_few import first_few
 from modelpack.metadata.mapping import malformed_annotation
 from modelpack.model_info import ModelInfo
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
@@ -132,8 +133,7 @@ _log = logging.getLogger("modelpack.versions")
 
 
 def _tag_list(tags: list[str], shown: int = 5) -> str:
-    more = f" and {len(tags) - shown} more" if len(tags) > shown else ""
-    return ("tag " if len(tags) == 1 else "tags ") + ", ".join(tags[:shown]) + more
+    return ("tag " if len(tags) == 1 else "tags ") + first_few(tags, shown)
 
 
 

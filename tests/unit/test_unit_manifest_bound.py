@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import pytest
 
 from modelpack.metadata.schema import ModelMetadata
-from modelpack.packing.build import PackedLayer, assemble, layer_descriptor
+from modelpack.packing.build import PackedLayer, assemble
+from modelpack.packing.layer_descriptor import layer_descriptor
 from modelpack.packing.manifest_size import _layer_bound
 from modelpack.packing.select import LayerSource, SourceFile
 

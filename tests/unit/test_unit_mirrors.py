@@ -10,7 +10,8 @@ import pytest
 from modelpack.errors import UsageError
 from modelpack.oci.reference import Reference
 from modelpack.store import mirrors, registries_files
-from modelpack.store.mirrors import RegistriesConf, parse
+from modelpack.store.mirrors import RegistriesConf
+from modelpack.store.registries_parse import parse
 
 DIGEST = "sha256:" + "a" * 64
 

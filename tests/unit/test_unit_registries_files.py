@@ -101,7 +101,7 @@ def test_hostile_sizes_are_bounded(home: Path, tmp_path: Path, monkeypatch: pyte
 
 
 def test_hostile_shapes_are_refused_in_one_line(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelpack.store.mirrors import MAX_MIRRORS
+    from modelpack.store.registries_parse import MAX_MIRRORS
 
     many = tmp_path / "many.conf"
     many.write_text('[[registry]]\nlocation = "o.example.com"\n' +

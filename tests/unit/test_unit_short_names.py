@@ -11,7 +11,7 @@ import pytest
 from modelpack.errors import InvalidReferenceError
 from modelpack.oci.reference import Reference
 from modelpack.store import registries_files as files
-from modelpack.store.mirrors import parse_file
+from modelpack.store.registries_parse import parse_file
 from modelpack.store.remote_routes import require_registry
 
 PODMANS = '''unqualified-search-registries = ["docker.io"]

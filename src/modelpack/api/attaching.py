@@ -156,7 +156,7 @@ def _attached(manifest: Manifest, config: dict[str, Any], sources: list[LayerSou
     from modelpack.metadata.load import apply_overrides, creation_time, source_date_epoch, validate
     from modelpack.metadata.mapping import manifest_annotations, model_config
     from modelpack.metadata.restore import packed_metadata
-    from modelpack.packing.build import layer_annotations
+    from modelpack.packing.layer_descriptor import layer_annotations
     from modelpack.packing.reading import open_source
 
     raw = {k: v for k, v in packed_metadata(manifest, config).items() if k not in ("created", "files")}
@@ -223,13 +223,12 @@ def _sources(files: Sequence[str | Path], base: Path) -> list[LayerSource]:
         try:
             rel = safe_relpath(os.path.relpath(os.path.abspath(given), os.path.abspath(base)).replace(os.sep, "/"))
         except UnsafePathError:
-            raise UsageError(f"{name}: outside {base}; attach files inside it (their path there becomes "
-                             "the layer's path)") from None
+            raise _outside(name, base) from None
         for step in [given, *list(given.parents)[: rel.count("/")]]:  # the file, and the folders up to `base`
             if step.is_symlink():
                 raise UsageError(f"{name}: {step} is a symbolic link; attach the file itself")
         if Path(os.path.realpath(given)).parent != root and root not in Path(os.path.realpath(given)).parents:
-            raise UsageError(f"{name}: outside {base}")
+            raise _outside(name, base)
         try:
             st = os.stat(given, follow_symlinks=False)
         except OSError as exc:
@@ -242,3 +241,11 @@ def _sources(files: Sequence[str | Path], base: Path) -> list[LayerSource]:
         out[rel] = LayerSource(rel, kind, certain, files=[
             SourceFile(rel, given, stat.S_IMODE(st.st_mode) & 0o777, st.st_size, int(st.st_mtime))])
     return [out[rel] for rel in sorted(out)]
+
+
+def _outside(name: str | Path, base: Path) -> UsageError:
+    """A file outside `base`, which is named as the user knows it (its absolute path: "." says nothing in
+    a script's log), with the way to attach it."""
+    return UsageError(f"{name}: outside {os.path.abspath(base)}, the folder whose files attach adds (their path "
+                      "there becomes the layer's path)", advice=compose("{}", setting(
+                          "pass base=, a folder that holds it", "run attach from a folder that holds it")))

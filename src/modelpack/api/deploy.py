@@ -22,6 +22,7 @@ from modelpack.errors import (
     TransportError,
     UsageError,
 )
+from modelpack.first_few import first_few
 from modelpack.image.kinds import is_container_image
 from modelpack.oci.descriptor import Descriptor, Index, Manifest, parse_manifest
 from modelpack.oci.reference import Reference
@@ -174,7 +175,7 @@ def _say_if_kserve_cannot_load(model_ref: Reference, desc: Descriptor, manifest:
     paths = [f.path for f in info.files if f.path]
     loads = k8s.runtime_cannot_load(model_format, paths) if model_format else None
     if loads is not None:
-        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        shown = first_few(paths, 3)
         logging.getLogger("modelpack.image").warning(
             "warning: KServe's %s runtimes load only %s files and %s holds %s: `k8s --kind kserve` will refuse "
             "this modelcar (a serving image, built without --modelcar, serves the model)", model_format,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from modelpack.advice import Wording, compose, setting
 from modelpack.errors import UsageError
+from modelpack.first_few import first_few
 from modelpack.image.kinds import A_MODEL_REFERENCE
 from modelpack.oci.descriptor import Index, Manifest
 from modelpack.oci.reference import Reference
@@ -73,9 +74,8 @@ def check_runtime_loads(reference: str, model_format: str, paths: list[str]) -> 
     loads = k8s.runtime_cannot_load(model_format, paths)
     if loads is None:
         return
-    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
     raise UsageError(f"KServe's {model_format} runtimes load only {'/'.join(loads)} files and {reference} holds "
-                     f"{shown}", advice=compose(
+                     f"{first_few(paths, 3)}", advice=compose(
                          "deploy a serving image instead ({}, then {}), or pass {} for a ServingRuntime that loads it",
                          build_image_wording("MODEL"), KSERVE_IMAGE, named("model_format", "NAME")))
 

@@ -24,6 +24,7 @@ from modelpack.api.deployment_wording import check_runtime_layout, check_runtime
 from modelpack.api.deployment_wording import given as _given
 from modelpack.api.deployment_wording import named as _named
 from modelpack.errors import NotFoundError, UsageError
+from modelpack.first_few import first_few
 from modelpack.image.kinds import A_MODEL_REFERENCE, built_from, is_container_image, kind_of
 from modelpack.image.serving import model_identity
 from modelpack.metadata.mapping import metadata_view
@@ -261,7 +262,7 @@ def _warn_tar_layers(node: Manifest | Index) -> None:
     # labels `layer.v1.tar` and an image volume mounts as the files they are.
     packed = [layer_path(layer) or layer.digest for layer in layers if layer_is_archive(layer)]
     if packed:
-        shown = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
+        shown = first_few(packed, 5)
         log.warning("an image volume shows tar layers as single files, not folders: %s (pack them as one "
                     "layer per file, without files.archives or files.compress, to mount them as files)", shown)
 

@@ -171,12 +171,12 @@ def pull(
                 transfer = _transfer(ref, result)
             elif keep or link:
                 assert isinstance(ref, Reference)
-                transfer = _pull_through_store(ref, fetched, src, local_store, Path(output), copy_options, link,
-                                               force, selection, _recorded_tag(src, ref, prefetched), patience)
+                transfer = _pull_through_store(ref, fetched, node, src, local_store, Path(output), copy_options,
+                                               link, force, selection, _recorded_tag(src, ref, prefetched), patience)
             else:
                 with naming_output(Path(output)):  # only the output is written: the store is read
-                    transfer = _pull_files(ref, fetched, src, local_store, Path(output), copy_options, force,
-                                           selection)
+                    transfer = _pull_files(ref, fetched, node, src, local_store, Path(output), copy_options,
+                                           force, selection)
     except (TransportError, RegistryError) as exc:
         if not isinstance(ref, Reference) or prefetched is not None:
             raise  # (serve, which pulls what it checked, stands in for it itself)
@@ -208,13 +208,14 @@ def _from_store(ref: Reference, stored: StoredCopy, local_store: LayoutStore, ou
     return transfer
 
 
-def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, local_store: LayoutStore,
-                output: Path, copy_options: CopyOptions | None, force: bool,
+def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], node: Manifest | Index, src: Storage,
+                local_store: LayoutStore, output: Path, copy_options: CopyOptions | None, force: bool,
                 selection: LayerSelection) -> TransferResult:
-    """pull -o: each blob received once into the output's filesystem, then renamed into place."""
+    """pull -o: each blob received once into the output's filesystem, then renamed into place (`node`:
+    `fetched` parsed)."""
     from modelpack.store.directory import DirectoryTarget
 
-    whole = single_manifest(ref, fetched[1])
+    whole = single_manifest(ref, node)
     manifest = selection.select(whole, str(ref))
     target = DirectoryTarget(manifest, output, force=force, local=local_store)  # paths checked here
     signature = SignatureLookup(src, whole)
@@ -237,23 +238,23 @@ def _pull_files(ref: Place, fetched: tuple[Descriptor, bytes], src: Storage, loc
     return transfer
 
 
-def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Storage,
+def _pull_through_store(ref: Reference, fetched: tuple[Descriptor, bytes], node: Manifest | Index, src: Storage,
                         local_store: LayoutStore, output: Path, copy_options: CopyOptions | None, link: bool,
                         force: bool, selection: LayerSelection, tag: str | None,
                         patience: float | None) -> TransferResult:
     """pull -o --keep / --link: into the store (`tag` recorded there), then the files copied (or linked)
-    out of it."""
+    out of it (`node`: `fetched` parsed, by `pull`)."""
     with local_store.writing():  # from the first blob until the files are out: no `rm` may collect them
-        return _through_store(ref, fetched, src, local_store, output, copy_options, link, force, selection, tag,
-                              patience)
+        return _through_store(ref, fetched, node, src, local_store, output, copy_options, link, force, selection,
+                              tag, patience)
 
 
-def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Storage, local_store: LayoutStore,
-                   output: Path, copy_options: CopyOptions | None, link: bool, force: bool,
+def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], node: Manifest | Index, src: Storage,
+                   local_store: LayoutStore, output: Path, copy_options: CopyOptions | None, link: bool, force: bool,
                    selection: LayerSelection, tag: str | None, patience: float | None) -> TransferResult:
     target = local_store.repository(ref.name, also_at=None if link else output, partial=not selection.everything,
                                     patience=patience)
-    whole = single_manifest(ref, parse_manifest(fetched[1]))
+    whole = single_manifest(ref, node)
     signature = SignatureLookup(src, whole)
     copy_options = replace(copy_options or CopyOptions(), on_root=signature.start)
     try:
@@ -268,8 +269,9 @@ def _through_store(ref: Reference, fetched: tuple[Descriptor, bytes], src: Stora
         # Known before the files go out: a modelpack.yaml beside model.sig would fail `model_signing verify`.
         sign = signature.found() is not None
         with local_store.reading():
+            # (the manifest pulled, not read back from the store: copy checked its digest)
             transfer.files = unpack_stored(ref.with_digest(result.descriptor.digest), output, local_store, link, force,
-                                     selection, str(ref), metadata=not sign)
+                                           selection, str(ref), metadata=not sign, stored=(result.descriptor, whole))
             transfer.unchanged = sorted(getattr(transfer.files, "unchanged", ()))
         if sign and MODEL_SIG_FILE not in transfer.files:
             signature.write(output)

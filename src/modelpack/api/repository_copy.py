@@ -12,6 +12,7 @@ from modelpack.advice import compose
 from modelpack.api.catalog import copy_model
 from modelpack.api.core import TransferResult, remote
 from modelpack.errors import ModelpackError, NotFoundError, UsageError, reword
+from modelpack.first_few import first_few
 from modelpack.oci.reference import Reference, is_tag
 from modelpack.places import LayoutReference, Place, open_layout, parse_place
 from modelpack.signatures.lookup import fallback_tag, is_signature_tag, signature_subject
@@ -132,10 +133,9 @@ def _copy_signed_untagged(src: Place, dst: Place, tags: list[str], repo: Storage
         if copied is not None:
             copied(digest, result)
     if absent:
-        named = ", ".join(fallback_tag(digest) for digest in absent[:_NAMED])
-        more = f" and {len(absent) - _NAMED} more" if len(absent) > _NAMED else ""
+        named = first_few([fallback_tag(digest) for digest in absent], _NAMED)
         which = f"{absent[0]}, which" if len(absent) == 1 else f"{len(absent)} manifests, which"
-        warn(f"{named}{more}: signatures of {which} the source no longer has; left out")
+        warn(f"{named}: signatures of {which} the source no longer has; left out")
 
 
 _NAMED = 3  # signature tags of absent manifests a warning names

@@ -13,6 +13,7 @@ from modelpack import advice
 from modelpack.advice import compose, setting
 from modelpack.api.core import _store, parse_reference
 from modelpack.errors import IntegrityError, NotFoundError, UsageError
+from modelpack.first_few import first_few
 from modelpack.image.kinds import refuse_container_image
 from modelpack.metadata.restore import restore_metadata_file
 from modelpack.model_info import index_refusal
@@ -76,7 +77,8 @@ def unpack_stored(ref: Reference, output: str | Path, local_store: LayoutStore, 
                   selection: LayerSelection | None, origin: str | None, metadata: bool = True,
                   stored: tuple[Descriptor, Manifest] | None = None) -> list[str]:
     """`unpack` of a parsed reference, under the caller's `local_store.reading()`; `stored`: its manifest's
-    descriptor and the manifest, when the caller has read them from the store already."""
+    descriptor and the manifest, when the caller has read them from the store already (or pulled them
+    there, their digest checked)."""
     desc, whole = stored if stored is not None else _read(ref, local_store)
     manifest = (selection or LayerSelection()).select(whole, str(ref))
     check_output(output, force)
@@ -121,7 +123,7 @@ def absent_layers(reference: str | Reference, *, store: LayoutStore | None = Non
 
 def _names(layers: list[Descriptor]) -> str:
     paths = [layer_path(layer) or layer.digest[:19] for layer in layers]
-    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return first_few(paths, 5)
 
 
 def manifest_for_files(local_store: LayoutStore, ref: Reference) -> Manifest:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from modelpack.advice import compose, setting
 from modelpack.errors import UntrustedContentError, UsageError
+from modelpack.first_few import first_few
 from modelpack.image.layers import FileEntry
 from modelpack.oci.descriptor import Manifest
 
@@ -112,7 +113,7 @@ def refuse_unverified_pickles(files: Mapping[str, Path], model: object, sizes: M
 
     found = unpickled_files(files, sizes) + settings_running_code(files, sizes) + [f"{link} (a link)" for link in links]
     if found:
-        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        shown = first_few(found, 3)
         raise UntrustedContentError(
             f"refusing to {doing or f'build a modelcar of {model}'}: it holds {shown[:300]}, which KServe's "
             "runtimes unpickle or run (code runs when loaded), and no signature was verified", advice=compose(

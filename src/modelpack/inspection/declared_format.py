@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from modelpack.first_few import first_few
 from modelpack.inspection.init import MODEL_FILE_KINDS, format_by_name, format_name, recognised_files
 from modelpack.packing.select import LayerSource
 
@@ -48,9 +49,8 @@ def format_mismatch(declared: str, sources: Iterable[LayerSource], model_dir: st
     held = [(kind, relpath) for kind in MODEL_FILE_KINDS for relpath, _ in found.get(kind, [])]
     if not held or any(_answers_to(wanted, kind, relpath) for kind, relpath in held):
         return None
-    shown = ", ".join(f"{relpath} ({format_name(kind, relpath)})" for kind, relpath in held[:MAX_NAMED])
-    more = f" and {len(held) - MAX_NAMED} more" if len(held) > MAX_NAMED else ""
-    return (f"format {declared} is declared, but no model file is {declared}: the directory holds {shown}{more}; "
+    shown = first_few([f"{relpath} ({format_name(kind, relpath)})" for kind, relpath in held], MAX_NAMED)
+    return (f"format {declared} is declared, but no model file is {declared}: the directory holds {shown}; "
             f"packed as declared (correct `format:` in modelpack.yaml; `modelpack init --print {model_dir}` "
             "shows what the files say)")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from modelpack import advice
 from modelpack.errors import InvalidReferenceError
 from modelpack.oci.digest import is_digest
+from modelpack.oci.hosts import split_port
 
 _HEX = re.compile(r"[0-9a-f]{7,64}")  # 7: the shortest prefix git and docker show
 
@@ -77,6 +78,7 @@ class Reference:
             if not _DOMAIN.fullmatch(first):
                 _refuse_a_place(original)
                 raise InvalidReferenceError(f"invalid reference {original!r}: bad registry host {first!r}")
+            check_port(first, f"invalid reference {original!r}")
             registry, text = first, rest
         if not _PATH.fullmatch(text):
             _refuse_a_place(original)
@@ -128,7 +130,8 @@ class Reference:
         if not self.registry:
             host = f"{self.repository}:{self.tag}"
             if not self.digest and self.tag and self.tag.isdigit() and \
-                    ("." in self.repository or self.repository == "localhost") and is_registry_host(host):
+                    ("." in self.repository or self.repository == "localhost") and _DOMAIN.fullmatch(host):
+                check_port(host, host)
                 # `pull HOST:PORT` read as repository HOST, tag PORT: name the registry, not a repository
                 raise InvalidReferenceError(f"{host} names no repository: write {host}/REPOSITORY:TAG",
                                             advice=advice.list_repositories(host))
@@ -187,6 +190,23 @@ def is_registry_host(text: str) -> bool:
 def is_domain(text: str) -> bool:
     """Whether `text` is a host name or address, with an optional port (`registry.local:5000`, `[::1]`)."""
     return _DOMAIN.fullmatch(text) is not None
+
+
+def check_port(host: str, shown: str) -> None:
+    """Refuse a host whose port no connection can be made to (0, over 65535), naming it: the grammar takes
+    any digits, and it would fail later as if the network had refused.
+
+    Args:
+        host: `host[:port]`, of the registry grammar.
+        shown: what the error line starts with (the reference or host as the user wrote it).
+
+    Raises:
+        InvalidReferenceError: the port is out of range.
+    """
+    port = split_port(host)[1]
+    # (len first: int() of thousands of digits raises; what is no number is the grammar's to refuse)
+    if port.isascii() and port.isdigit() and (len(port) > 5 or not 0 < int(port) <= 65535):
+        raise InvalidReferenceError(f"{shown}: port {port} is out of range (1 to 65535)")
 
 
 def retarget(source: Reference, target: str | Reference) -> Reference:

@@ -2,7 +2,7 @@
 folder then reads none of its files, as one of unchanged single files does.
 
 A folder's layer bytes follow from: each member's path in the layer, whether it is a folder, its mode,
-size and content; the one mtime every entry is given (`build.tar_mtime`); the tar format `tar_chunks`
+size and content; the one mtime every entry is given (`layer_descriptor.tar_mtime`); the tar format `tar_chunks`
 writes (and modelpack's code, see code_stamp: a change to the writer that forgot ARCHIVE_FORMAT still
 keeps no older entry); and, compressed, the compressor, its version and level. Content is vouched for as the file
 hash cache does (see hashcache): by what stat says (size, mtime_ns, ctime_ns, inode, device), taken by

@@ -10,7 +10,6 @@ import contextlib
 import functools
 import hashlib
 import io
-import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -21,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from modelpack.errors import NotFoundError
 from modelpack.metadata.created import creation_time, source_date_epoch
-from modelpack.metadata.mapping import manifest_annotations, model_config, rfc3339
+from modelpack.metadata.mapping import manifest_annotations, model_config
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest, encode_manifest, json_bytes
 from modelpack.packing.archive_entries import check_archive_entries
 from modelpack.packing.archive_key import archive_key
 from modelpack.packing.hashcache import HashCache
+from modelpack.packing.layer_descriptor import layer_descriptor, tar_mtime
 from modelpack.packing.manifest_size import check_manifest_size, far_below_manifest_limit
 from modelpack.packing.reading import changed, open_source
 from modelpack.packing.rules import DEFAULT_RULES
@@ -39,10 +39,8 @@ from modelpack.threads import map_in_workers
 if TYPE_CHECKING:
     from modelpack.metadata.schema import ModelMetadata
 
-TYPEFLAG_REG = ord("0")
 # Files at least this large may start uploading before their digest is known (see api.push).
 SPECULATE_MIN_BYTES = 32 * 1024 * 1024
-TYPEFLAG_DIR = ord("5")
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,18 +314,6 @@ def assemble(metadata: ModelMetadata, created: datetime, layers: tuple[PackedLay
     return PackedModel(metadata, manifest, data, desc, config_bytes, layers)
 
 
-def layer_descriptor(source: LayerSource, packing: mt.Packing, digest: str, size: int, epoch: int | None,
-                     oras_digest: str) -> Descriptor:
-    """A layer's descriptor; `oras_digest` (the tar's digest up to its end-of-archive blocks) is recorded
-    for a gzipped folder only."""
-    annotations = layer_annotations(source, epoch)
-    if source.archive and packing == "tar+gzip":
-        # A folder oras pull unpacks as the folder (it reads only gzip); a plain tar stays one file there.
-        annotations.update({mt.A_ORAS_UNPACK: "true", mt.A_ORAS_DIGEST: oras_digest})
-    return Descriptor(mediaType=mt.layer_media_type(source.kind, packing), digest=digest, size=size,
-                      annotations=annotations)
-
-
 def _kin(sources: list[LayerSource]) -> dict[str, str | None]:
     """For each of `sources` (large files), an earlier one it may equal (the same size and first MiB),
     or None. Only a file with none is uploaded as it is hashed: an upload that hashes cannot stop early
@@ -360,45 +346,3 @@ def _stop_if_failed(pending: Future[ModelMetadata] | None, stopped: threading.Ev
         raise failure
     if stopped is not None and stopped.is_set():
         raise Stopped("hashing was stopped")
-
-
-def layer_mtime(source: LayerSource) -> int:
-    """The modification time a layer records: its file's, or for a folder the newest of all in it."""
-    return max(f.mtime for f in source.files)
-
-
-def tar_mtime(source: LayerSource, epoch: int | None) -> int:
-    """The mtime of every entry of a tar layer: SOURCE_DATE_EPOCH when set, else the layer's own recorded
-    mtime. Not the model's `created`: that is the newest file of the whole model, so touching one weight
-    file changed every archive's bytes and a new version uploaded them all again. A pull stamps the
-    files with the layer's recorded mtime (unpacking._stamp_archive), so the pulled folder packs the same."""
-    return epoch if epoch is not None else layer_mtime(source)
-
-
-def layer_annotations(source: LayerSource, epoch: int | None) -> dict[str, str]:
-    head = source.files[0]
-    mtime = layer_mtime(source)
-    if source.archive:
-        # The folder itself: a directory entry, as modctl and the spec's typeflag describe it.
-        mode, size, typeflag = 0o755, 0, TYPEFLAG_DIR
-    else:
-        mode, size, typeflag = head.mode, head.size, TYPEFLAG_REG
-    if epoch is not None:
-        mtime = min(mtime, epoch)  # clamp, as reproducible-builds.org specifies
-    file_meta = {
-        "name": source.relpath.rsplit("/", 1)[-1],
-        "mode": mode,
-        "uid": 0,
-        "gid": 0,
-        "size": size,
-        "mtime": rfc3339(datetime.fromtimestamp(mtime).astimezone()),
-        "typeflag": typeflag,
-    }
-    annotations = {
-        mt.A_FILEPATH: source.relpath,
-        mt.A_FILE_METADATA: json.dumps(file_meta, separators=(",", ":")),
-        mt.A_TITLE: source.relpath,
-    }
-    if not source.certain:
-        annotations[mt.A_MEDIATYPE_UNTESTED] = "true"
-    return annotations

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from modelpack.packing.leftovers import some_of
+from modelpack.first_few import first_few
+from modelpack.packing.leftovers import SHOWN
 from modelpack.packing.select import LayerSource
 from modelpack.space import human_size
 
@@ -28,7 +29,7 @@ def guessed_warning(sources: Sequence[LayerSource]) -> str | None:
     found = [(path, size) for path, size in found if size >= LARGE]
     if not found:
         return None
-    shown = some_of([f"{path} ({human_size(size)})" for path, size in found])
+    shown = first_few([f"{path} ({human_size(size)})" for path, size in found], SHOWN)
     first = found[0][0]
     return (f"packing as weights, by guess from their names: {shown} (if they are, say so with "
             f"files.kinds: {{{first}: weight}} in modelpack.yaml; if not, leave them out with files.exclude: "

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from modelpack.first_few import first_few
 from modelpack.packing.select import LayerSource
 
 LEFTOVERS = ("__pycache__", ".ipynb_checkpoints", ".DS_Store", "Thumbs.db")
-_SHOWN = 5
+SHOWN = 5
 
 
 def leftovers_warning(sources: Sequence[LayerSource]) -> str | None:
@@ -31,10 +32,5 @@ def leftovers_warning(sources: Sequence[LayerSource]) -> str | None:
             names |= hit
     if not found:
         return None
-    return (f"packing what tools leave behind as layers: {some_of(found)} (leave them out with files.exclude: "
+    return (f"packing what tools leave behind as layers: {first_few(found, SHOWN)} (leave them out with files.exclude: "
             f"[{', '.join(sorted(names))}] in modelpack.yaml)")
-
-
-def some_of(names: Sequence[str]) -> str:
-    """The first few of `names`, joined, and how many more there are (a warning's line stays one line)."""
-    return ", ".join(names[:_SHOWN]) + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")

@@ -34,7 +34,8 @@ def check_manifest_size(metadata: ModelMetadata, created: datetime, sources: lis
     Raises:
         UsageError: the manifest would be too large; names the folders holding the most files.
     """
-    from modelpack.packing.build import PackedLayer, assemble, layer_descriptor, tar_mtime
+    from modelpack.packing.build import PackedLayer, assemble
+    from modelpack.packing.layer_descriptor import layer_descriptor, tar_mtime
 
     # Most models are far below: a bound spares them building the manifest twice (~35 ms per 1,000 layers).
     bound = len(assemble(metadata, created, ()).manifest_bytes) + sum(_layer_bound(s.relpath) for s in sources)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelpack.first_few import first_few
 from modelpack.serve.protocol import BadRequest
 
 
@@ -66,13 +67,8 @@ def _check_shape(name: str, array: Any, declared: dict[str, Any]) -> None:
 
 
 def _describe(declared: list[dict[str, Any]]) -> str:
-    return _listed([f"{d['name']} {d['datatype']} {list(d['shape'])}" for d in declared]) or "none"
+    return first_few([f"{d['name']} {d['datatype']} {list(d['shape'])}" for d in declared], 8) or "none"
 
 
 def _names(inputs: dict[str, Any]) -> str:
-    return _listed([repr(name) for name in inputs])
-
-
-def _listed(items: list[str], most: int = 8) -> str:
-    """The first few items (a request or a model may name thousands of inputs; the error stays one line)."""
-    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+    return first_few([repr(name) for name in inputs], 8)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelpack.errors import IntegrityError, UntrustedContentError
+from modelpack.first_few import first_few
 
 _ROOTS = ("sklearn", "numpy", "scipy")
 # Modules whose classes touch files, the network or run scripts (memmaps, dataset fetchers, test helpers).
@@ -107,7 +108,7 @@ def load_skops(path: Path) -> Any:
         raise IntegrityError(f"{path.name}: not a readable .skops file ({type(exc).__name__}: {exc})") from None
     refused = [name for name in names if not admitted(name)]
     if refused:
-        shown = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
+        shown = first_few(refused, 5)
         raise UntrustedContentError(
             f"{path.name} names types outside the allow-list (scikit-learn classes, numpy arrays/scalars, "
             f"scipy sparse matrices): {shown}; refusing to load it")

@@ -322,7 +322,8 @@ def _policy(body: Any, source: str) -> Policy:
             if transport == "docker":
                 if fold_scope(scope) in docker:  # which applied would depend on the order of the file's keys
                     raise ValueError(f"transports.docker scopes {docker[fold_scope(scope)][0]!r} and {scope!r} "
-                                     "name the same host (host names ignore case); keep one")
+                                     "name the same host (host names ignore case, an address is one however written); "
+                                     "keep one")
                 docker[fold_scope(scope)] = (scope, requirements)
     return Policy(source, default, tuple(docker.values()))
 

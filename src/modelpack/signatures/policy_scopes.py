@@ -1,12 +1,14 @@
 """Which `transports.docker` scope of a policy file names a reference (containers-policy.json(5)): the
 reference itself, its repository, each namespace up to the host, then `*.domain` wildcards from the longest.
-Host names are compared in lower case on both sides (see `scope_candidates`).
+Hosts are compared as the resolver sees them on both sides: names in lower case, an address however it is
+written (`canonical_host`; see `scope_candidates`).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from modelpack.oci.hosts import canonical_host
 from modelpack.oci.reference import Reference
 from modelpack.signatures.policy_identity import normalized
 
@@ -15,7 +17,8 @@ def scope_candidates(ref: Reference) -> list[str]:
     """The docker scopes that may name `ref`, most specific first (containers/image's order), its host in
     lower case: `Registry.example.com` is the host DNS finds for `registry.example.com`, so a scope of that
     host applies to it (containers/image compares case: a policy's scope was escaped by writing the host
-    another way, falling through to a default that may accept anything).
+    another way, falling through to a default that may accept anything); an address is one however it is
+    written (`127.1` reaches the 127.0.0.1 a scope names).
 
     Args:
         ref: a fully qualified reference.
@@ -24,7 +27,7 @@ def scope_candidates(ref: Reference) -> list[str]:
         The reference itself, its repository, each namespace up to the host, then `*.domain` wildcards.
     """
     name = normalized(ref)
-    name = replace(name, registry=name.registry.lower())
+    name = replace(name, registry=canonical_host(name.registry))
     identity = f"{name.name}:{name.tag}" if name.tag else f"{name.name}@{name.digest}"
     found = [identity]
     path = name.name
@@ -40,7 +43,7 @@ def scope_candidates(ref: Reference) -> list[str]:
 
 
 def fold_scope(scope: str) -> str:
-    """A docker scope with its host (all before the first `/`) in lower case, as `scope_candidates` has it.
+    """A docker scope with its host (all before the first `/`) as `scope_candidates` has it.
 
     Args:
         scope: a `transports.docker` key of a policy file (`""` and `*.domain` included).
@@ -49,4 +52,4 @@ def fold_scope(scope: str) -> str:
         The scope to compare with `scope_candidates`' (a tag keeps its case: tags are case-sensitive).
     """
     host, slash, rest = scope.partition("/")
-    return host.lower() + slash + rest
+    return canonical_host(host) + slash + rest

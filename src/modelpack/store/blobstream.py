@@ -104,6 +104,15 @@ class ResumableBlob(io.RawIOBase):
 
         return open_range
 
+    def restart(self) -> ResumableBlob:
+        """The whole blob once more, as one plain stream (no Range) from where it last came from: for a
+        download whose ranges went wrong (see `ranged`).
+
+        Raises:
+            TransportError, RegistryError, NotFoundError, AuthenticationError: as `RegistryClient.send`.
+        """
+        return ResumableBlob(self._repo, self._desc, url=self._url)
+
     def queued(self) -> int | None:
         """Bytes that have arrived on this stream's socket and wait to be read; None when unknown. Near 0
         after a read means the connection, not this process, sets the pace."""

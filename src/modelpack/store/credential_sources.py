@@ -36,7 +36,7 @@ from modelpack.errors import UsageError
 from modelpack.store import credential_helper, credentials
 from modelpack.store.credential_helper import HelperFailed
 from modelpack.store.credential_types import Credentials, SavedCredentials
-from modelpack.store.mirrors import AUTH_FILES
+from modelpack.store.registries_parse import AUTH_FILES
 
 AUTH_FILE_ENV = "REGISTRY_AUTH_FILE"
 log = logging.getLogger("modelpack.credentials")

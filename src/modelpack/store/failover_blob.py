@@ -88,6 +88,14 @@ class FailoverBlob(io.RawIOBase):
 
         return open_range
 
+    def restart(self) -> ByteStream | None:
+        """The whole blob once more as one plain stream (see `ResumableBlob.restart`), from the endpoint
+        serving this stream and failing over like it; None when that stream cannot be restarted."""
+        restart = getattr(self._stream, "restart", None)
+        if not callable(restart):
+            return None
+        return FailoverBlob(self._owner, self._desc, 0, None, (restart(), self._source))
+
     def queued(self) -> int | None:
         queued = getattr(self._stream, "queued", None)
         return queued() if callable(queued) else None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,40 +162,3 @@ def is_fallback_tag(reference: str) -> bool:
     base = tag.removesuffix(".sig").removesuffix(".att")
     alg, _, hexd = base.partition("-")
     return alg == "sha256" and len(hexd) == 64 and all(c in "0123456789abcdef" for c in hexd)
-
-
-def attached_entries(entries: list[StoreEntry], name: str, digest: str,
-                     read_index: Callable[[Descriptor], list[str]]) -> list[StoreEntry]:
-    """The entries that only exist for `digest`, which no entry names any more: its fallback tags
-    (`NAME:sha256-<hex>[.sig|.att]`) and the signatures and attestations they list by digest, in repository
-    `name` and every other one holding such tags (a model signed under one name, tagged under another with
-    `modelpack tag` and removed under both, left the first name's: a fallback index of nothing).
-
-    Args:
-        entries: the store's index entries (those kept).
-        name: the repository the model was removed from.
-        digest: its manifest digest.
-        read_index: the digests an index lists (none when it cannot be read).
-
-    Returns:
-        The entries to drop with it.
-    """
-    found: list[StoreEntry] = []
-    for repository in sorted(_signature_names(entries, digest) | {name}):
-        tag = f"{repository}:{digest.replace(':', '-')}"
-        tagged = [e for e in entries if e.reference in (tag, tag + ".sig", tag + ".att")]
-        listed = {d for e in tagged for d in read_index(e.descriptor)}
-        found += tagged + [e for e in entries
-                           if e.descriptor.digest in listed and e.reference == f"{repository}@{e.descriptor.digest}"]
-    return found
-
-
-def _signature_names(entries: list[StoreEntry], digest: str) -> set[str]:
-    """The repositories holding signature tags of `digest` (`NAME:sha256-<hex>[.sig|.att]`)."""
-    tag = digest.replace(":", "-")
-    names = set()
-    for entry in entries:
-        name, _, found = entry.reference.rpartition(":")
-        if found in (tag, tag + ".sig", tag + ".att"):
-            names.add(name)
-    return names

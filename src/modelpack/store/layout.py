@@ -27,13 +27,13 @@ from modelpack.store.fetch_lock import fetching
 from modelpack.store.index_file import (
     A_PARTIAL,
     StoreEntry,
-    attached_entries,
     index_bytes,
     parse_index,
     read_index_file,
     repair_index_file,
     require_folder,
 )
+from modelpack.store.index_removal import entries_removed
 from modelpack.store.layout_files import open_regular
 from modelpack.store.layout_repository import LayoutRepository
 from modelpack.store.maintenance import GcReport, collect_garbage, sweep_ingest
@@ -313,21 +313,7 @@ class LayoutStore:
         entries of a manifest no name is left on (`attached_entries`); GC blobs. Returns the references
         dropped, those signature entries last."""
         with self._locked():
-            entries = self._read_index()
-            if reference.digest and not reference.tag:
-                gone = [e for e in entries if e.reference.startswith(reference.name + ":")
-                        or e.reference.startswith(reference.name + "@")]
-                gone = [e for e in gone if e.descriptor.digest == reference.digest]
-            else:
-                gone = [e for e in entries if e.reference == str(reference)]
-            if not gone:
-                raise not_in_store(reference, (e.reference for e in entries))
-            kept = [e for e in entries if e not in gone]
-            signatures: list[StoreEntry] = []
-            for digest in sorted({e.descriptor.digest for e in gone} - {e.descriptor.digest for e in kept}):
-                attached = attached_entries(kept, reference.name, digest, self._listed)  # sign --local's, a copy's
-                kept = [e for e in kept if e not in attached]
-                signatures += attached
+            gone, signatures, kept = entries_removed(self._read_index(), reference, self._listed)
             self._write_index(kept)
             collect_garbage(self, kept)
             sweep_ingest(self)  # cheap, and safe: only files no live process holds

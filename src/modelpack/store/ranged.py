@@ -11,9 +11,11 @@ starved of CPU is not split, since more connections would only compete for the s
 stream keeps reading while its next piece is free. The first ranged request is a probe: until a 206
 with the requested Content-Range confirms that ranges are served, no other connection starts; any other
 answer (a 200 with the whole blob from a server that ignores Range, an error) leaves the blob to the
-first stream alone. Pieces go to the URL the blob came from
-after redirects (object storage), authenticated for that host only (see `hostauth`); each resumes a cut
-connection and is watched for stalls like any download (see `blobstream`).
+first stream alone; a range answered with other bytes after good ones (a shifted Content-Range, a 200) stops
+the ranges, and the rest comes from one plain stream of the whole blob (no Range), said once with -v.
+Pieces go to the URL the blob came from after redirects (object storage), authenticated for that host only
+(see `hostauth`); each resumes a cut connection and is watched for stalls like any download (see
+`blobstream`).
 
 A hashing thread follows the completed prefix of the file, reading it back from the page cache, so when
 the last piece lands at most a few pieces remain to hash; the digest is checked over the whole file as
@@ -36,6 +38,7 @@ from modelpack.errors import IntegrityError, ModelpackError
 from modelpack.oci.descriptor import Descriptor
 from modelpack.oci.digest import Verifier
 from modelpack.store.blobstream import RangeOpener, RangesIgnored
+from modelpack.store.ranged_pieces import Pieces, PieceStopped
 from modelpack.store.target import Progress
 from modelpack.streams import ByteStream, fill
 from modelpack.threads import worker_thread
@@ -111,8 +114,10 @@ class Splitter:
     """Watches one blob's stream and, once `due`, fetches the rest of it in ranges (`run`)."""
 
     def __init__(self, desc: Descriptor, opener: RangeOpener, connections: int, budget: Budget,
-                 policy: Policy, queued: Callable[[], int | None] | None = None) -> None:
+                 policy: Policy, queued: Callable[[], int | None] | None = None,
+                 restart: Callable[[], ByteStream | None] | None = None) -> None:
         self._desc = desc
+        self._restart = restart  # the whole blob again as one plain stream, for when ranges go wrong
         self._queued = queued  # bytes waiting on the stream's socket
         self._reads = self._waiting = 0  # reads in this window, and those after which the socket was empty
         self._opener = opener
@@ -136,7 +141,8 @@ class Splitter:
         opener = ranges() if callable(ranges) else None
         if opener is None or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDWR:
             return None
-        return cls(desc, opener, connections, budget, policy, getattr(source, "queued", None))
+        return cls(desc, opener, connections, budget, policy, getattr(source, "queued", None),
+                   getattr(source, "restart", None))
 
     def due(self, received: int) -> bool:
         """Told the bytes received so far after each piece of the stream: whether to split now."""
@@ -190,7 +196,7 @@ class Splitter:
             thread.start()
         try:
             self._primary(source, pieces, fd, progress)
-        except _Stopped:
+        except PieceStopped:
             pass  # another connection failed first: its failure is raised below
         except BaseException as exc:
             pieces.fail(exc)
@@ -207,7 +213,48 @@ class Splitter:
                 # for the blob's bytes (caught by the digest, at the cost of fetching it all again).
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, whole)
+        failure = pieces.failure
+        if isinstance(failure, RangesIgnored):
+            source.close()  # (the first stream, stopped with the ranges: its connection is of no more use)
+            if self._plain_stream(fd, verifier, failure, whole, progress):
+                return
         pieces.raise_failure()
+
+    def _plain_stream(self, fd: int, verifier: Verifier, failure: RangesIgnored, reported: int,
+                      progress: Progress | None) -> bool:
+        """After a range answered with other bytes than asked for: the rest of the blob, from the end of the
+        bytes hashed so far, out of one plain stream of the whole blob (a server that shifts one range may
+        shift the next, so none is asked for). False when the source cannot be opened so.
+
+        Args:
+            reported: bytes from the blob's start that `progress` was told of already.
+
+        Raises:
+            TransportError, RegistryError, ...: as the stream's request.
+            IntegrityError: the stream ended before the blob's end.
+        """
+        stream = self._restart() if self._restart is not None else None
+        if stream is None:
+            return False
+        hashed, size = verifier.size, self._desc.size
+        log.info("%s: the rest of it, from byte %d, over one plain stream", failure, hashed)
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, hashed)  # what lies past the hashed bytes is written again from the stream
+        buffer = memoryview(bytearray(CHUNK))
+        offset = 0
+        with stream:
+            while offset < size:
+                n = fill(stream, buffer[:min(len(buffer), size - offset)])
+                if not n:
+                    raise IntegrityError(f"a blob ended at {offset} bytes, before its declared end")
+                if offset + n > hashed:  # (the bytes before were received and hashed: read past)
+                    at, kept = max(offset, hashed), buffer[max(0, hashed - offset):n]
+                    verifier.update(kept)
+                    _write_at(fd, kept, at)
+                    if progress and offset + n > reported:
+                        progress(offset + n - max(offset, reported))
+                offset += n
+        return True
 
     # -- the connections --------------------------------------------------------------------------
     def _primary(self, source: ByteStream, pieces: Pieces, fd: int, progress: Progress | None) -> None:
@@ -276,97 +323,18 @@ def _copy(stream: ByteStream, fd: int, start: int, end: int, buffer: memoryview,
     offset = start
     while offset < end:
         if pieces.failure is not None:
-            raise _Stopped()
+            raise PieceStopped()
         n = fill(stream, buffer[:min(len(buffer), end - offset)])
         if not n:
             raise IntegrityError(f"a blob ended at {offset} bytes, before its declared end")
-        view = buffer[:n]
-        while view:
-            written = os.pwrite(fd, view, offset)
-            view, offset = view[written:], offset + written
+        _write_at(fd, buffer[:n], offset)
+        offset += n
         if progress:
             progress(n)
 
 
-class _Stopped(Exception):
-    """Another connection failed: this one stops (the first failure is the one reported)."""
-
-
-class Pieces:
-    """The pieces of the rest of a blob and who holds them: free, taken or done; shared by the
-    connections and the hashing thread under one condition."""
-
-    def __init__(self, start: int, end: int, size: int) -> None:
-        self.bounds = [(at, min(at + size, end)) for at in range(start, end, size)]
-        self._state = ["taken"] + ["free"] * (len(self.bounds) - 1)  # the first stream holds piece 0
-        self._cond = threading.Condition()
-        self.failure: BaseException | None = None
-        self.confirmed = False  # a ranged request got exactly its range
-        self.refused = False
-
-    def claim(self) -> int | None:
-        """The lowest free piece, now taken; None when none is left (or the transfer failed)."""
-        with self._cond:
-            if self.failure is not None or "free" not in self._state:
-                return None
-            index = self._state.index("free")
-            self._state[index] = "taken"
-            return index
-
-    def next_for_primary(self, index: int) -> int | None:
-        """Piece `index` for the first stream to read on into, or None: nothing left, or another
-        connection holds it and ranges are confirmed (waits while that is not yet known)."""
-        with self._cond:
-            while self.failure is None and index < len(self._state):
-                if self._state[index] == "free":
-                    self._state[index] = "taken"
-                    return index
-                if self.confirmed:
-                    return None
-                self._cond.wait()
-            return None
-
-    def confirm(self) -> None:
-        with self._cond:
-            self.confirmed = True
-            self._cond.notify_all()
-
-    def refuse(self, index: int) -> None:
-        """The probe was not answered with its range: its piece goes back, no other connection starts."""
-        with self._cond:
-            self.refused = True
-            self._state[index] = "free"
-            self._cond.notify_all()
-
-    def wait_confirmed(self) -> bool:
-        with self._cond:
-            while not (self.confirmed or self.refused or self.failure is not None):
-                self._cond.wait()
-            return self.confirmed and self.failure is None
-
-    def done(self, index: int) -> None:
-        with self._cond:
-            self._state[index] = "done"
-            self._cond.notify_all()
-
-    def wait_done(self, index: int) -> bool:
-        with self._cond:
-            while self._state[index] != "done" and self.failure is None:
-                self._cond.wait()
-            return self.failure is None
-
-    def whole_until(self) -> int:
-        """Where the leading run of pieces received whole ends: the blob is whole up to there."""
-        with self._cond:
-            first = next((i for i, state in enumerate(self._state) if state != "done"), len(self._state))
-            return self.bounds[first][0] if first < len(self.bounds) else self.bounds[-1][1]
-
-    def fail(self, exc: BaseException) -> None:
-        with self._cond:
-            if self.failure is None and not isinstance(exc, _Stopped):
-                self.failure = exc
-            self._cond.notify_all()
-
-    def raise_failure(self) -> None:
-        if self.failure is not None:
-            raise self.failure
+def _write_at(fd: int, view: memoryview, offset: int) -> None:
+    """All of `view` written at `offset` of the file."""
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from modelpack.errors import UsageError
 from modelpack.files import read_capped
-from modelpack.store.mirrors import RegistriesConf, RegistryEntry, check_conflicts, parse_file
+from modelpack.store.mirrors import RegistriesConf, RegistryEntry
+from modelpack.store.registries_parse import check_conflicts, parse_file
 from modelpack.store.short_names import Alias
 
 ENV = "CONTAINERS_REGISTRIES_CONF"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 
 from modelpack import advice
-from modelpack.errors import IntegrityError, NotFoundError, RegistryError, TransportError
+from modelpack.errors import IntegrityError, NotFoundError, RegistryError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import MAX_MANIFEST_BYTES, Descriptor, Index, parse_manifest
@@ -23,9 +23,10 @@ from modelpack.store.options import ClientOptions, OwnsOptions
 from modelpack.store.pages import paginate
 from modelpack.store.quick_fetch import QuickFetches
 from modelpack.store.quick_upload import QuickUploads
-from modelpack.store.target import Opener, Progress, SpeculationFailed
+from modelpack.store.streamed_upload import push_speculative
+from modelpack.store.target import Opener, Progress
 from modelpack.store.transport import Response
-from modelpack.store.upload import Abandoned, FileBody, Stopped, changed_since_walk, check_stored, refused
+from modelpack.store.upload import FileBody, check_stored, refused
 from modelpack.store.upload_sessions import UploadSessions
 from modelpack.streams import ByteStream
 
@@ -151,72 +152,12 @@ class RegistryRepository(OwnsOptions):
     def push_blob_speculative(self, size: int, opener: Opener, digest: Future[str],
                               progress: Progress | None = None, abandon: threading.Event | None = None,
                               hashing: bool = False) -> bool:
-        """Start uploading a blob whose digest is still being computed, so hashing and uploading
-        overlap. When the digest arrives, a HEAD asks whether the registry already has the blob; if so,
-        the upload is abandoned, as it is once `abandon` is set (the caller sends these bytes another
-        way: an equal file). With `hashing`, the upload itself hashes what it sends and sets `digest` once
-        it has read the whole file (no HEAD: the caller knows the repository holds nothing). Returns
-        whether bytes were uploaded; raises SpeculationFailed when the registry refused the streamed
-        upload, so the caller pushes the ordinary way."""
-        present = abandon if abandon is not None else threading.Event()
+        """Upload a blob whose digest is still being computed (see `streamed_upload.push_speculative`).
+        Returns whether bytes were uploaded; raises SpeculationFailed when the registry refused the
+        streamed upload, so the caller pushes the ordinary way."""
+        return push_speculative(self, size, opener, digest, progress, abandon, hashing)
 
-        def check(done: Future[str]) -> None:
-            if done.exception() is None and not present.is_set() and self.has_blob(_probe(done.result(), size)):
-                present.set()
-
-        start = self.client.send("POST", f"{self._prefix}/blobs/uploads/", headers={"Content-Length": "0"},
-                                 ok=(202,), what="start upload")
-        finish(start)
-        location = _absolute(self.client.base, start.headers.get("Location", ""))
-        self.uploads.opened(location)
-        if not hashing:
-            digest.add_done_callback(check)
-        body = FileBody(opener, size, progress, abort=present, hashed=digest if hashing else None)
-        try:
-            resp = self.client.send(
-                "PATCH", location, body=body,
-                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                ok=(202,), retries=0, what="streamed upload",
-            )
-            finish(resp)
-        except Abandoned:
-            self._cancel(location)
-            return False
-        except Stopped:
-            raise  # interrupted: the session is cancelled with the others (cancel_uploads)
-        except (RegistryError, TransportError, NotFoundError) as exc:
-            self._cancel(location)
-            raise SpeculationFailed(str(exc)) from None
-        if hashing and not digest.done():  # (every transport here reads a body to its end: not expected)
-            self._cancel(location)
-            raise SpeculationFailed("the upload ended before its body was read to the end")
-        self.uploads.opened(after := _absolute(self.client.base, resp.headers.get("Location", "")) or location)
-        final = digest.result()  # the hash finished long before a large upload did
-        # A file rewritten meanwhile: with `hashing` the digest is of the bytes sent, which would go up torn;
-        # without, the hash read the file beside the upload and both may have read the rewrite, or part of it.
-        torn = changed_since_walk(body)
-        if torn is not None:
-            self._cancel(after)
-            raise torn
-        if present.is_set():
-            self._cancel(after)
-            return False
-        sep = "&" if "?" in after else "?"
-        try:
-            closed = self.client.send("PUT", f"{after}{sep}digest={final}", headers={"Content-Length": "0"},
-                                      ok=(201, 204), what=f"upload of {final}")
-            closed.close()
-            self.uploads.closed(after)
-            check_stored(self.client.host, final, closed)
-        except RegistryError as exc:
-            if "DIGEST_INVALID" in exc.codes or "SIZE_INVALID" in exc.codes:
-                raise refused(body, final) from None
-            raise SpeculationFailed(str(exc)) from None
-        except NotFoundError as exc:  # the session is gone (expired, or a Location that led nowhere)
-            raise SpeculationFailed(str(exc)) from None
-        return True
-
-    def _cancel(self, location: str) -> None:
+    def cancel_upload(self, location: str) -> None:
         """Abandon an upload session; registries expire them anyway, so failure here is harmless."""
         try:
             answer = self.client.send("DELETE", location, ok=range(200, 500), retries=0, what="cancel upload")
@@ -373,10 +314,6 @@ class RegistryRepository(OwnsOptions):
             return False
         page = parse_or_none(resp.content)
         return isinstance(page, dict) and isinstance(page.get("tags"), list) and bool(page["tags"])
-
-
-def _probe(digest: str, size: int) -> Descriptor:
-    return Descriptor(mediaType="application/octet-stream", digest=digest, size=size)
 
 
 def _absolute(base: str, location: str) -> str:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from modelpack.errors import InvalidReferenceError, UsageError
-from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference
+from modelpack.oci.hosts import canonical_host
+from modelpack.oci.reference import DOCKER_HUB, DOCKER_HUB_API, Reference, check_port
 from modelpack.store import registries_files as registries_conf
 from modelpack.store.mirrors import Endpoint
 from modelpack.store.options import ClientOptions
@@ -87,10 +88,12 @@ def host_client(host: str, options: ClientOptions) -> RegistryClient:
             catalog and credentials its pulls use), or registries.conf is malformed.
         TransportError: an `insecure` host answers neither HTTPS nor HTTP.
     """
+    check_port(host, host)
     entry = registries_conf.load().check_host(host)
-    if entry is not None and entry.location and not entry.wildcard and entry.prefix == host:
+    if entry is not None and entry.location and not entry.wildcard and entry.key == canonical_host(host):
         elsewhere = entry.location.partition("/")[0]
-        if elsewhere != host:  # its pulls and their credentials go there: a login here would never be used
+        # its pulls and their credentials go there: a login here would never be used
+        if canonical_host(elsewhere) != canonical_host(host):
             raise UsageError(f"{host} is a name {entry.source} rewrites to {entry.location}: its repositories are "
                              f"read and written at {elsewhere}; name {elsewhere} instead")
     chosen = _endpoint_options(host, entry is not None and entry.insecure, False, options)

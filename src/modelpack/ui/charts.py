@@ -34,6 +34,16 @@ class Chart:
         return f"{self.high:.4g}", f"{self.low:.4g}"
 
     @property
+    def ticks(self) -> list[tuple[float, str]]:
+        """The value labels left of the axis: (baseline y, text). The highest at the top and the lowest at
+        the bottom; one value (or all equal), drawn mid-height, is labelled once, beside its points (two
+        labels alike at both ends said nothing of where the line is)."""
+        _, y0, _, height = self.plot
+        if self.high == self.low:
+            return [(y0 + height / 2 + 4, self.labels[0])]
+        return [(y0 + 4, self.labels[0]), (y0 + height, self.labels[1])]
+
+    @property
     def line(self) -> str:
         """The polyline's `points` attribute."""
         return " ".join(f"{p.x:.1f},{p.y:.1f}" for p in self.points)
