@@ -91,7 +91,7 @@ def link_force_options(func: F) -> F:
                         "that differ, leave equal files and files not in the model alone.")(func)
     func = click.option("--link", is_flag=True, help="Hard-link the files to the local store's blobs instead of "
                         "copying them (same filesystem; on another one they are copies, with a warning); they are made "
-                        "read-only. pull then keeps the model in the store.")(func)
+                        "read-only, and the model stays in the local store (`pull --link` keeps it there).")(func)
     return func
 
 
