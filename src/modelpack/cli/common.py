@@ -279,8 +279,10 @@ def write_output(output: str, data: bytes) -> None:
     pipe (-o /dev/stderr, a FIFO) is written in place, never replaced by a file.
 
     Raises:
-        UsageError: the file cannot be written (why).
+        OSError: the place is read-only or full (named, as pull -o's is: exit 1 with the fix).
+        UsageError: the file cannot be written for another reason (why).
     """
+    import errno
     import stat
     from pathlib import Path
 
@@ -299,4 +301,7 @@ def write_output(output: str, data: bytes) -> None:
         else:
             atomic_write(path, data, mode=new_file_mode())
     except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            # Not the user's mistake (exit 2): where it happened, with `-o` as the fix, as for pull -o (exit 1).
+            raise OSError(exc.errno, exc.strerror, output) from None
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
