@@ -59,11 +59,22 @@ def test_options_refuse_a_wait_that_cannot_end_also_when_set_later(setting: str,
 
 
 @pytest.mark.parametrize(("setting", "value"), [("retries", -1), ("retries", 10**9), ("retries", 2.5),
-                                                ("backoff", float("inf")), ("max_backoff", float("nan"))])
+                                                ("backoff", float("inf")), ("max_backoff", float("nan")),
+                                                ("plain_http", "false"), ("insecure", 1), ("plain_http", None)])
 def test_options_refuse_retries_and_backoffs_without_bound(setting: str, value: object) -> None:
+    # plain_http="false" (an environment variable passed through) was taken, and true: it sent plain HTTP.
     options = mp.ClientOptions()
     with pytest.raises(ValueError, match=f"^{setting}="):
         setattr(options, setting, value)
+
+
+def test_remote_takes_a_reference_as_text_as_every_verb_does(pushed: tuple[str, str]) -> None:
+    # The README's `modelpack.remote(ref, options, mirrors=True)` with a str failed with an AttributeError.
+    ref, by_digest = pushed
+    with mp.ClientOptions(plain_http=True) as options, mp.remote(ref, options, mirrors=True) as repo:
+        assert repo.resolve(ref.rsplit(":", 1)[1]).digest == by_digest.rsplit("@", 1)[1]
+    with pytest.raises(mp.errors.InvalidReferenceError, match="names no registry"):
+        mp.remote("team/iris:1")
 
 
 def test_an_auth_refusal_says_what_to_call_in_python_and_what_to_run_on_the_command_line(

@@ -33,15 +33,22 @@ def _versions(repo: str, tmp_path: Path) -> None:
     (("verify", "--key", "{key}"), "prd", "did you mean prod?", ""),
     (("tag", "--remote"), "prd", "did you mean prod?", "champion"),
     (("copy",), "prd", "did you mean prod?", "{repo}-copy:1"),
+    # sign, attest and verify-attestation said only "not found" (newcomer 41):
+    (("sign", "--key", "{private}"), "prd", "did you mean prod?", ""),
+    (("attest", "--key", "{private}", "--predicate", "{predicate}"), "v1.0.1", "did you mean 1.0.1?", ""),
+    (("verify-attestation", "--key", "{key}"), "prd", "did you mean prod?", ""),
 ])
 def test_a_typod_tag_names_the_nearest(proxy: FaultProxy, tmp_path: Path, command: tuple[str, ...], typed: str,
                                        said: str, after: str) -> None:
     repo = f"{proxy.host}/t/near-{tmp_path.name[-12:].lower()}"
     _versions(repo, tmp_path)
-    _, key = mp.generate_key_pair(tmp_path / "keys", b"pw")
-    args = [a.format(out=tmp_path / "out", repo=repo, key=key) for a in command]
+    private, key = mp.generate_key_pair(tmp_path / "keys", b"pw")
+    predicate = tmp_path / "predicate.json"
+    predicate.write_text("{}")
+    args = [a.format(out=tmp_path / "out", repo=repo, key=key, private=private, predicate=predicate)
+            for a in command]
     run = modelpack(args[0], *args[1:], f"{repo}:{typed}", *([after.format(repo=repo)] if after else []),
-                    "--plain-http")
+                    "--plain-http", env={"COSIGN_PASSWORD": "pw"})
     assert (run.code, run.out) == (3, ""), run.err
     assert run.err.count("\n") == 1
     assert f"; {said} `modelpack ls {repo}` lists its versions\n" in run.err

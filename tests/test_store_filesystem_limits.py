@@ -162,3 +162,17 @@ def test_an_output_on_a_virtual_filesystem_names_it_not_its_free_space(pushed: t
     assert (run.code, run.out) == (1, ""), run.err
     assert run.err == ("error: cannot write /proc/modelpack-out: No such file or directory (/proc: a virtual "
                        "filesystem, where no files can be made)\n")
+
+
+def test_a_report_onto_a_read_only_folder_names_it_and_the_fix(pushed: tuple[str, str], tmpfs: Mount) -> None:
+    # `report -o` (and `sbom -o`) said "cannot write FILE: Read-only file system" with exit 2, a usage
+    # mistake, where pull -o says the place and the fix with exit 1 (newcomer 41).
+    ref, _ = pushed
+    where = tmpfs("evidence", "size=64k")
+    _read_only(where)
+    out = where / "iris.md"
+    run = modelpack("report", "--plain-http", ref, "-o", str(out))
+    assert (run.code, run.out) == (1, ""), run.err
+    assert run.err.splitlines() == [f"error: Read-only file system: {out}: the filesystem is read-only; write "
+                                    "elsewhere (give -o a writable folder)"]
+    assert list(where.iterdir()) == []

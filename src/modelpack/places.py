@@ -20,6 +20,7 @@ from modelpack.oci import digest as digests
 from modelpack.oci.reference import Reference, is_tag
 
 if TYPE_CHECKING:
+    from modelpack.oci.descriptor import Descriptor
     from modelpack.store.layout import LayoutStore
     from modelpack.store.oci_layout import OciLayout
     from modelpack.store.options import ClientOptions
@@ -169,3 +170,16 @@ def open_place(place: Place, *, options: ClientOptions | None = None, store: Lay
             raise UsageError(f"{place.written} names no registry; it is a model of the local store",
                              advice=compose("{} to read it there", local_flag))
     return remote(place, options, mirrors=mirrors), place.version
+
+
+def resolve_place(place: Place, storage: Storage, version: str | None) -> Descriptor:
+    """What `version` names in `storage` (opened by `open_place`); a tag the registry does not have is named
+    with its nearest (`did you mean 1.0.0?`), as every command reading a model says it.
+
+    Raises:
+        NotFoundError: no such tag or digest there.
+    """
+    from modelpack.store.nearest_tag import naming_nearest_tag
+
+    with naming_nearest_tag(storage, place):
+        return storage.resolve(version or "")

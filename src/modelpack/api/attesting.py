@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from modelpack.api.core import LOCAL
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
-from modelpack.places import Place, open_place, parse_place
+from modelpack.places import Place, open_place, parse_place, resolve_place
 from modelpack.plain_json import as_json, non_finite
 from modelpack.store.options import ClientOptions, closes_own_options
 
@@ -101,7 +101,7 @@ def attest(
     signer = keys.load_private_key(Path(key), password)
     ref = parse_place(reference)
     repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL)
-    subject = repo.resolve(version or "")
+    subject = resolve_place(ref, repo, version)
     desc = attestations.attach_attestation(repo, subject, signer, ref.name, uri, body)
     return AttestResult(ref, subject.digest, uri, desc)
 
@@ -154,7 +154,7 @@ def verify_attestation(
     ref = parse_place(reference)
     # Read only: through registries.conf mirrors, as `pull` reads (digests are checked whatever host serves them).
     repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL, mirrors=True)
-    subject = repo.resolve(version or "")
+    subject = resolve_place(ref, repo, version)
     found = attestations.verify_attestations(repo, subject.digest, public, uri)
     return VerifyAttestationResult(ref, subject.digest, uri, found)
 
@@ -194,7 +194,7 @@ def attest_provenance(
     local_store = store or LayoutStore()
     ref = parse_place(reference)
     repo, version = open_place(ref, options=options, store=local_store, local=local, local_flag=LOCAL)
-    digest = repo.resolve(version or "").digest
+    digest = resolve_place(ref, repo, version).digest
     predicate = provenance.load(local_store, digest)
     return attest(ref.with_digest(digest), key, password, predicate, "slsaprovenance1", local=local,
                   options=options, store=local_store)

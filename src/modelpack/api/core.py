@@ -108,14 +108,15 @@ def parse_parameter_reference(param: str, text: str | Reference) -> Reference:
                                     advice=exc.advice) from None
 
 
-def remote(reference: Reference, options: ClientOptions | None = None, *, mirrors: bool = False) -> RemoteRepository:
+def remote(reference: str | Reference, options: ClientOptions | None = None, *,
+           mirrors: bool = False) -> RemoteRepository:
     """The registry repository a reference names, as registries.conf routes it (`location`, `blocked`,
     `insecure`; see README, Environment). The repository keeps using connections after this returns:
     given no `options`, it has options of its own, closed when you close it (`with modelpack.remote(ref)
     as repo: ...`), or else when it is garbage-collected; given yours, close yours when done.
 
     Args:
-        reference: a reference naming a registry.
+        reference: a reference naming a registry (text, as every other verb takes it, or parsed).
         options: how to reach registries.
         mirrors: the caller only reads (a pull): reads try the reference's registries.conf mirrors first.
             Writes always go to the origin.
@@ -124,10 +125,12 @@ def remote(reference: Reference, options: ClientOptions | None = None, *, mirror
         The repository: resolve, fetch and push manifests and blobs, list tags; `close()` it.
 
     Raises:
+        InvalidReferenceError: the text is not a reference.
         UsageError: the reference names no registry, is blocked, or registries.conf is malformed.
         TransportError: an `insecure` registries.conf host answers neither HTTPS nor HTTP (the one request
             made here; the repository's own requests raise what the registry's answers call for).
     """
+    reference = parse_reference(reference)  # (a str reached `require_registry` as an AttributeError)
     if options is not None:
         return open_remote(reference, options, mirrors=mirrors)
     own = ClientOptions()

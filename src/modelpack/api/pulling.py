@@ -117,6 +117,9 @@ def pull(
             does not match its digest (nothing is written).
         NotFoundError: no such model there.
         AuthenticationError, TransportError, RegistryError: the registry refused or could not be reached.
+        OSError: the output or the local store cannot be written (read-only, not writable by this user, a
+            virtual filesystem such as /proc, no space left): checked for `output` before anything is
+            fetched, and not a ModelpackError, as a failed write anywhere is not.
     """
     ref = parse_place(reference)
     if output is not None:

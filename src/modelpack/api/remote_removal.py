@@ -20,7 +20,8 @@ from modelpack.store.target import RemoteRepository
 _NO_SUCH_DIGEST = "sha256:" + "0" * 64
 # Distribution's setting, the registry this refusal (405 UNSUPPORTED) comes from.
 _ENABLE_DELETES = ("its operator enables deleting (Distribution: storage.delete.enabled: true in its config.yml, "
-                   "or REGISTRY_STORAGE_DELETE_ENABLED=true, then a restart)")
+                   "or REGISTRY_STORAGE_DELETE_ENABLED=true, then a restart); a pull-through cache "
+                   "(proxy.remoteurl) deletes nothing: delete at its origin")
 
 
 @dataclass

@@ -11,8 +11,7 @@ from modelpack.advice import compose, setting
 from modelpack.api.core import LOCAL
 from modelpack.errors import UsageError
 from modelpack.oci.descriptor import Descriptor
-from modelpack.places import Place, open_place, parse_place
-from modelpack.store.nearest_tag import naming_nearest_tag
+from modelpack.places import Place, open_place, parse_place, resolve_place
 from modelpack.store.options import ClientOptions, closes_own_options
 
 if TYPE_CHECKING:
@@ -114,7 +113,7 @@ def sign(
     identity = _identity(ref, local) if signature_format != "bundle" else None
     signer = keys.load_private_key(Path(key), password)
     repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL)
-    subject = repo.resolve(version or "")
+    subject = resolve_place(ref, repo, version)
     bundle = legacy = None
     if signature_format == "both":  # all or nothing, as far as the registry API allows (see both_formats)
         from modelpack.signatures.both_formats import sign_both
@@ -190,8 +189,7 @@ def verify(
     ref = parse_place(reference)
     # Read only: through registries.conf mirrors, as `pull` reads (digests are checked whatever host serves them).
     repo, version = open_place(ref, options=options, store=store, local=local, local_flag=LOCAL, mirrors=True)
-    with naming_nearest_tag(repo, ref):
-        subject = repo.resolve(version or "")
+    subject = resolve_place(ref, repo, version)
     notary: list[str] = []
     found = referrers.verify_signatures(repo, subject.digest, public, annotations, notary)
     return VerifyResult(ref, subject.digest, found, notary)

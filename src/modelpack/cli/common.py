@@ -91,7 +91,7 @@ def link_force_options(func: F) -> F:
                         "that differ, leave equal files and files not in the model alone.")(func)
     func = click.option("--link", is_flag=True, help="Hard-link the files to the local store's blobs instead of "
                         "copying them (same filesystem; on another one they are copies, with a warning); they are made "
-                        "read-only. pull then keeps the model in the store.")(func)
+                        "read-only, and the model stays in the local store (`pull --link` keeps it there).")(func)
     return func
 
 
@@ -279,8 +279,10 @@ def write_output(output: str, data: bytes) -> None:
     pipe (-o /dev/stderr, a FIFO) is written in place, never replaced by a file.
 
     Raises:
-        UsageError: the file cannot be written (why).
+        OSError: the place is read-only or full (named, as pull -o's is: exit 1 with the fix).
+        UsageError: the file cannot be written for another reason (why).
     """
+    import errno
     import stat
     from pathlib import Path
 
@@ -299,4 +301,7 @@ def write_output(output: str, data: bytes) -> None:
         else:
             atomic_write(path, data, mode=new_file_mode())
     except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            # Not the user's mistake (exit 2): where it happened, with `-o` as the fix, as for pull -o (exit 1).
+            raise OSError(exc.errno, exc.strerror, output) from None
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None

@@ -5,28 +5,29 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import click
 
 from modelpack.cli.command_modules import LazyGroup
 from modelpack.cli.common import configure_logging, global_verbose_option, silence_stdout
+from modelpack.cli.near_commands import NearCommands
 from modelpack.cli.repeated_options import refuse_repeated
 from modelpack.cli.stops import ignore_stop_signals_once_done, stopped
 from modelpack.version import __version__
 
-# Commands a newcomer reaches for by another tool's word, and ours that does it (click said only "No such
-# command 'versions'").
-_OTHER_WORDS = {
-    **dict.fromkeys(("versions", "tags", "list-versions"), "`modelpack ls REPO` lists a repository's versions"),
-    **dict.fromkeys(("delete", "remove", "untag"), "`modelpack rm REF` removes a reference"),
-    **dict.fromkeys(("show", "info", "describe"), "`modelpack inspect REF` shows a model"),
-    "upload": "`modelpack push` uploads a model", "download": "`modelpack pull` downloads one",
-    "models": "`modelpack list` lists the local store's models",
-}
 
+class _Commands(NearCommands, LazyGroup):
+    # Commands a newcomer reaches for by another tool's word, and ours that does it (click said only "No such
+    # command 'versions'").
+    other_words: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("versions", "tags", "list-versions"), "`modelpack ls REPO` lists a repository's versions"),
+        **dict.fromkeys(("delete", "remove", "untag"), "`modelpack rm REF` removes a reference"),
+        **dict.fromkeys(("show", "info", "describe"), "`modelpack inspect REF` shows a model"),
+        "upload": "`modelpack push` uploads a model", "download": "`modelpack pull` downloads one",
+        "models": "`modelpack list` lists the local store's models",
+    }
 
-class _Commands(LazyGroup):
     # A stop (Ctrl-C, SIGTERM) that escapes a command's own handling (say, one landing while it prints its
     # error) becomes click's Abort here: click's main would first write a blank line (for a terminal's
     # `^C` echo), a line more than any stop gets elsewhere. `main` says the stop's one line.
@@ -43,15 +44,6 @@ class _Commands(LazyGroup):
             raise click.Abort() from exc
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
-        if args and args[0] in _OTHER_WORDS and self.get_command(ctx, args[0]) is None:
-            raise click.UsageError(f"No such command {args[0]!r}: {_OTHER_WORDS[args[0]]}", ctx)
-        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
-            import difflib
-
-            # click suggests for a mistyped option, not a command (`modelpack pul`).
-            near = difflib.get_close_matches(args[0], self.list_commands(ctx), n=1, cutoff=0.6)
-            if near:
-                raise click.UsageError(f"No such command {args[0]!r}; did you mean {near[0]!r}?", ctx)
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
             refuse_repeated(command, rest, ctx)

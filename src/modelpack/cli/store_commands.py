@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import click
 
 from modelpack.cli.common import clean, handle_errors, json_option, plural, print_json
+from modelpack.cli.near_commands import NearCommands
 from modelpack.space import human_size
 
 
-@click.group()
+class _StoreCommands(NearCommands):
+    # The help said "verify its blobs", so a newcomer typed `store verify` (click said only "No such command
+    # 'verify'."); `store list` and `store prune` are other tools' words.
+    other_words: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("verify", "fsck", "validate"), "`modelpack store check` hashes every blob"),
+        **dict.fromkeys(("list", "ls"), "`modelpack list` lists the local store's models"),
+        **dict.fromkeys(("prune", "clean", "cleanup"), "`modelpack store gc` frees the space of unused blobs"),
+    }
+
+
+@click.group(cls=_StoreCommands)
 def store() -> None:
-    """Look after the local store: verify its blobs, free its space."""
+    """Look after the local store: check its blobs against their digests (`store check`), free its space
+    (`store gc`)."""
 
 
 @store.command()

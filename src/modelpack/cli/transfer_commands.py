@@ -134,7 +134,7 @@ def push(source: str, reference: str | None, overrides: tuple[str, ...], compres
 @click.command()
 @click.argument("reference")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Write the model's files into this "
-              "directory (new or empty) instead of the local store.")
+              "directory (new or empty; an existing one with --force) instead of the local store.")
 @click.option("--keep", is_flag=True, help="With -o: also keep the model in the local store (the files are "
               "then copies of its blobs).")
 @click.option("--verify-key", type=RegularFile(),
@@ -251,7 +251,7 @@ def _report(result: object, as_json: bool, verb: str) -> None:
 @click.command()
 @click.argument("reference")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
-              help="Directory to restore into (new or empty).")
+              help="Directory to restore into (new or empty; an existing one with --force).")
 @link_force_options
 @selection_options
 @handle_errors

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,6 +21,7 @@ from modelpack.metadata.git_facts import strip_credentials as strip_credentials
 from modelpack.metadata.schema import Capabilities, FileRules, ModelMetadata
 from modelpack.metadata.yaml_file import JsonLoader
 from modelpack.metadata.yaml_file import read_yaml as read_yaml
+from modelpack.spelling import did_you_mean
 
 # `--set` strings (`metrics.f1=0.9`, values parsed as YAML scalars) or a mapping from the API, whose
 # values are taken as given and whose nested mappings merge key by key ({"metrics": {"f1": 0.9}}).
@@ -84,12 +84,6 @@ def describe_validation_error(exc: ValidationError) -> str:
             msg += f" (quote it: \"{err['input']}\")"
         parts.append(f"{field}: {msg}")
     return "invalid metadata: " + "; ".join(parts)
-
-
-def did_you_mean(name: str, known: typing.Iterable[str]) -> str:
-    """` (did you mean 'version'?)` for a near miss such as `versoin`, else nothing."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.7)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _model_at(where: Sequence[Any]) -> type[BaseModel] | None:

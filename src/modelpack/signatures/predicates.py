@@ -53,7 +53,10 @@ def predicate_type(name: str) -> str:
         return SHORT_NAMES[name]
     parsed = urlparse(name)
     if not parsed.scheme or not (parsed.netloc or parsed.path) or any(c.isspace() for c in name):
-        raise UsageError(f"--type {name!r}: use one of {', '.join(SHORT_NAMES)} or a URI")
+        from modelpack.spelling import did_you_mean  # (a typo: `cyclondx`)
+
+        raise UsageError(f"--type {name!r}{did_you_mean(name, SHORT_NAMES)}: use one of {', '.join(SHORT_NAMES)} "
+                         "or a URI")
     return name
 
 

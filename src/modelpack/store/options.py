@@ -78,12 +78,16 @@ _SETTING_CHECKS: dict[str, Callable[[object], bool]] = {
     "backoff": lambda v: _number(v) and 0 <= v <= MAX_TIMEOUT,  # type: ignore[operator]
     "max_backoff": lambda v: _number(v) and 0 <= v <= MAX_TIMEOUT,  # type: ignore[operator]
     "retries": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_RETRIES,
+    # A string is true whatever it says: `plain_http=os.environ.get("PLAIN")` holding "false" sent HTTP.
+    "plain_http": lambda v: isinstance(v, bool), "insecure": lambda v: isinstance(v, bool),
 }
 _SETTING_RANGES = {
     "timeout": TIMEOUT_RANGE, "connect_timeout": TIMEOUT_RANGE, "read_timeout": TIMEOUT_RANGE,
     "backoff": f"is not a number of seconds from 0 to {MAX_TIMEOUT:.0f}",
     "max_backoff": f"is not a number of seconds from 0 to {MAX_TIMEOUT:.0f}",
     "retries": f"is not a whole number from 0 to {MAX_RETRIES}",
+    "plain_http": "is not True or False (a text such as 'false' would count as true)",
+    "insecure": "is not True or False (a text such as 'false' would count as true)",
 }
 
 
@@ -97,7 +101,8 @@ class ClientOptions:
 
     Every setting is checked when set, also after construction: `timeout`, `connect_timeout` and
     `read_timeout` must be above 0 and at most MAX_TIMEOUT seconds, `backoff` and `max_backoff` from 0 to
-    MAX_TIMEOUT, `retries` a whole number from 0 to MAX_RETRIES, so every network wait stays bounded.
+    MAX_TIMEOUT, `retries` a whole number from 0 to MAX_RETRIES, so every network wait stays bounded;
+    `plain_http` and `insecure` are True or False (the text "false" would be true).
 
     Raises:
         UsageError: a setting outside its range (also when assigned later: `options.timeout = inf`).

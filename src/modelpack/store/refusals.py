@@ -13,6 +13,9 @@ from modelpack.store.credentials import Credentials
 from modelpack.store.messages import error_details
 from modelpack.store.transport import Response
 
+READ_ONLY = ("it takes no writes: a pull-through cache (Distribution's proxy.remoteurl) or a read-only registry; "
+             "write to its origin")
+
 
 def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Credentials | None) -> Exception:
     """The error for `resp`, a refusal by `host` of the request described by `what` (the response is
@@ -57,7 +60,11 @@ def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Crede
         return AuthenticationError(f"{host} denied {who} to {target} ({detail})",
                                    advice=None if creds else advice.login(host))
     said = f" ({detail})" if messages else ""  # (not "HTTP 500 (HTTP 500)")
-    refused = RegistryError(f"{what}: {host} answered HTTP {status}{said}", status, tuple(codes))
+    # A pull-through cache (Distribution's proxy.remoteurl) answers every write 405 UNSUPPORTED: said alone,
+    # that reads as a fault of ours, not as a mirror given where its origin was meant.
+    read_only = status == 405 and resp.method in ("PUT", "POST", "PATCH")
+    refused = RegistryError(f"{what}: {host} answered HTTP {status}{said}", status, tuple(codes),
+                            advice=advice.compose(READ_ONLY) if read_only else None)
     # Distribution answers 500 for a manifest by a blob's digest: `blob_digest` tells the user which it was.
     path = urllib.parse.urlsplit(resp.url or "").path
     refused.manifest = urllib.parse.unquote(path.rsplit("/manifests/", 1)[1]) if "/manifests/" in path else None

@@ -16,6 +16,7 @@ from modelpack.oci.hosts import canonical_host
 from modelpack.oci.reference import check_port, is_domain, is_registry_host, is_repository_name
 from modelpack.store.credential_helper import check_name
 from modelpack.store.mirrors import Mirror, RegistryEntry
+from modelpack.store.registries_keys import warn_unknown
 from modelpack.store.short_names import Alias, aliases, say_unused
 
 PULL_FROM = ("all", "digest-only", "tag-only")
@@ -82,6 +83,7 @@ def parse_file(text: str, source: str, drop_in: bool = False) -> ParsedFile:
     entries = [_entry(table, source) for table in tables] + _legacy(legacy, source)
     check_conflicts(entries)
     say_unused(data, source)
+    warn_unknown(data, source)
     # The same prefix twice in one file: the first table applies, as in containers/image (skopeo asks the
     # first one's mirrors); a later file's table of that prefix replaces it (see registries_files).
     first: dict[str, RegistryEntry] = {}

@@ -1,0 +1,40 @@
+"""A write sent to a pull-through cache, a real Distribution (`proxy: remoteurl:`) in front of a real
+origin: a platform engineer pushing, tagging or deleting at the mirror's address instead of the origin's.
+The cache answers every write 405 UNSUPPORTED; the line said only that, as if modelpack had sent something
+wrong. It now says the registry takes no writes and to write to its origin (exit 1, as any refusal)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from helpers import modelpack
+from registry_process import Registry
+from test_mirrors import make_model
+
+TAKES_NO_WRITES = ("; it takes no writes: a pull-through cache (Distribution's proxy.remoteurl) or a read-only "
+                   "registry; write to its origin\n")
+
+
+def test_writes_to_a_pull_through_cache_name_its_origin(fresh_registry: Callable[..., Registry],
+                                                         tmp_path: Path) -> None:
+    origin = fresh_registry()
+    cache = fresh_registry(proxy=origin.url, delete=True)
+    pushed = modelpack("push", "--plain-http", str(make_model(tmp_path / "model")), f"{origin.host}/team/m:1")
+    assert pushed.code == 0, pushed.err
+
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "weights.bin").write_bytes(b"only here")
+    for args in (("push", str(new), f"{cache.host}/team/new:1"),
+                 ("tag", "--remote", f"{cache.host}/team/m:1", "prod"),
+                 ("copy", f"{origin.host}/team/m:1", f"{cache.host}/team/m:copy")):
+        run = modelpack(*args, "--plain-http")
+        assert (run.code, run.out) == (1, ""), run.err
+        assert run.err.startswith("error: ") and run.err.endswith(TAKES_NO_WRITES), run.err
+        assert run.err.count("\n") == 1, run.err
+
+    removed = modelpack("rm", "--remote", "--plain-http", f"{cache.host}/team/m:1")
+    assert removed.code == 1, removed.err
+    assert removed.err.endswith("; a pull-through cache (proxy.remoteurl) deletes nothing: delete at its origin\n")
+    assert modelpack("resolve", "--plain-http", f"{origin.host}/team/m:1").code == 0
