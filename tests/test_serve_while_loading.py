@@ -129,6 +129,8 @@ def test_the_port_answers_while_the_model_loads_then_the_model_takes_it_over(
     assert headers["retry-after"] == "5" and headers["connection"] == "close"
     status, _, body = get(port, "/v2/models/gated")
     assert (status, json.loads(body)) == (503, {"error": "model is loading"})
+    status, _, _ = ask(port, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"x" * 70000 + b"\r\n\r\n")
+    assert status == 431  # the model server's cap on a request's head holds while loading too
 
     # Through the handover: every connection is accepted and answered, by one server or the other.
     seen: list[Any] = []
@@ -172,16 +174,17 @@ def test_the_port_answers_while_the_model_loads_then_the_model_takes_it_over(
     assert proc.wait(timeout=60) == 0
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_grpc_answers_while_the_model_loads_then_the_model_takes_its_port_over(
-        gated: tuple[Path, Path], scratch: Path, processes: list[subprocess.Popen[str]]) -> None:
+        gated: tuple[Path, Path], scratch: Path, processes: list[subprocess.Popen[str]], workers: str) -> None:
     import tritonclient.grpc as triton
     from tritonclient.utils import InferenceServerException
 
     folder, fifo = gated
     port, grpc_port = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "modelpack", "serve", str(folder), "--port", str(port),
-                             "--grpc-port", str(grpc_port)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            text=True, env={**os.environ, "TMPDIR": str(scratch)})
+                             "--grpc-port", str(grpc_port), "--workers", workers], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, env={**os.environ, "TMPDIR": str(scratch)})
     processes.append(proc)
     client = triton.InferenceServerClient(f"127.0.0.1:{grpc_port}")
     deadline = time.monotonic() + 60
@@ -204,7 +207,7 @@ def test_grpc_answers_while_the_model_loads_then_the_model_takes_its_port_over(
                 break
     finally:
         os.close(gate)
-    assert f"grpc://127.0.0.1:{grpc_port}" in line
+    assert f"grpc://127.0.0.1:{grpc_port}" in line or workers != "1"
     # The same client (channel): its connection to the loading server went away, it reconnected.
     assert triton.InferenceServerClient(f"127.0.0.1:{grpc_port}").is_model_ready("gated")
     assert client.is_server_ready()
