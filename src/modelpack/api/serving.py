@@ -161,11 +161,14 @@ def serve_model(
             ref = replace(ref, digest=verdict.digest)  # exactly what the policy verified
         checked = None
         try:
-            if verify_key is None and not trust_unverified_pickle and not verdict.signed:
+            if verify_key is None:
                 # Pull the manifest the check read, not the tag again: a tag moved in between must not get
                 # a model past the check that it never saw (nor download one the check would have refused).
-                # The pull takes the manifest and config the check fetched: neither is fetched twice.
-                checked = _refuse_unverified_pickle_early(ref, model_file, options, store)
+                # The pull takes the manifest and config the check fetched: neither is fetched twice. Read
+                # first when trusted too: a registry that does not answer is then said below, in serve's
+                # words, not in the pull's ("the local store already holds ...").
+                checked = _refuse_unverified_pickle_early(
+                    ref, model_file, options, store, refuse=not trust_unverified_pickle and not verdict.signed)
                 ref = replace(ref, digest=checked.descriptor.digest)
             pulled = pull(ref, options=options, store=store, verify_key=verify_key, prefetched=checked,
                           signature_policy=verdict)
@@ -180,7 +183,8 @@ def serve_model(
             if stand_in_copy is None:
                 raise
             digest = stand_in_copy.digest
-            say_stand_in(logging.getLogger("modelpack.serve"), exc, f"serving {digest} from the local store")
+            say_stand_in(logging.getLogger("modelpack.serve"), exc,
+                         f"serving the local store's copy of {ref.with_digest(digest)} instead")
         metadata = inspect(ref.with_digest(digest), store=store).metadata
         workdir = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
         try:  # the runtime holds the model in memory once loaded: the unpacked copy is not kept
@@ -319,13 +323,15 @@ def _directory_metadata(path: Path) -> dict[str, Any]:
 
 
 def _refuse_unverified_pickle_early(ref: Reference, model_file: str | Path | None, options: ClientOptions | None,
-                                    store: LayoutStore | None) -> Prefetched:
+                                    store: LayoutStore | None, refuse: bool = True) -> Prefetched:
     """Refuse from the manifest alone, before gigabytes are downloaded, what `_load_runtime` would refuse
-    once they were: a model whose only servable files are pickles, with no verified signature.
-    Returns the manifest and config it read: the ones to pull."""
+    once they were: a model whose only servable files are pickles, with no verified signature (unless not
+    `refuse`: a pickle trusted). Returns the manifest and config it read: the ones to pull."""
     from modelpack.serve import model_file as files
 
     info, fetched = inspect_fetched(ref, remote_only=True, options=options, store=store)
+    if not refuse:
+        return fetched
     paths = [f.path for f in info.files if f.path]
     packings = [mt.parse_layer_media_type(f.media_type) for f in info.files]
     if any(parsed is None or parsed[1] != "raw" for parsed in packings):

@@ -193,7 +193,8 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
           plain_http: bool, insecure: bool, ca_file: str | None, verbose: bool) -> None:
     """Serve a model directory or reference over the Open Inference Protocol (KServe V2, REST, with
     binary tensors): /v2, /v2/health/live|ready, /v2/models/NAME[/versions/V][/ready|/infer], and
-    Prometheus metrics at /metrics labelled with the model's name, version and digest.
+    Prometheus metrics at /metrics labelled with the model's name, version and digest. While the model
+    loads, the port answers live (200), not ready (400) and anything else 503 (Retry-After).
 
     ONNX and .skops files are preferred to pickles. A pickle (.joblib/.pkl) runs code when loaded: from a
     directory you name it is loaded as your choice (a directory made by `pull -o` holds a registry's
@@ -225,20 +226,31 @@ def _serve(source: str, host: str, port: int, name: str | None, verify_key: str 
     from modelpack.serve.http_server import listen
     from modelpack.serve.lifecycle import configure_logging, run
     from modelpack.serve.limits import ServerLimits
+    from modelpack.serve.loading import LoadingResponder
+    from modelpack.serve.runtimes import require_stack
 
     configure_logging()
+    require_stack(grpc_port is not None)  # before the port answers: a missing extra is its one line
     limits = ServerLimits(max_connections, request_timeout, max_request_size, min_receive_rate=min_receive_rate)
     if workers > 1:
         from modelpack.serve.workers import run_workers
 
         shared = listen(host, port)
         bound = shared.getsockname()[1]
-        # The tag is resolved once, here: workers resolving it each could serve different models.
-        from modelpack.api.serving import pin_served
+        # This process answers while the workers load (live, not ready), until the first serves: from then
+        # on the port is the model's (a worker answering "not ready" itself would say it to some connections
+        # while another said "ready" to others).
+        # Its gRPC too, on a port the workers know (they bind it as well: SO_REUSEPORT, see grpc_loading).
+        with LoadingResponder(shared, limits, host, grpc_port or None) as answering:
+            # The tag is resolved once, here: workers resolving it each could serve different models.
+            from modelpack.api.serving import pin_served
 
-        pin = pin_served(source, client_options(plain_http, insecure, ca_file, verbose), signature_policy)
-        sys.exit(run_workers([*sys.argv[1:], "--pinned", pin], shared, workers, ready=lambda: click.echo(
-            f"serving on http://{visit_host(host)}:{bound}/v2 ({workers} workers)", err=True)))
+            pin = pin_served(source, client_options(plain_http, insecure, ca_file, verbose), signature_policy)
+
+            code = run_workers([*sys.argv[1:], "--pinned", pin], shared, workers, first=answering.stop,
+                               ready=lambda: click.echo(
+                                   f"serving on http://{visit_host(host)}:{bound}/v2 ({workers} workers)", err=True))
+        sys.exit(code)
     from modelpack.serve.malloc import return_large_allocations
 
     # This process is the server's own: freed bodies and messages leave it (see malloc). Not in
@@ -246,10 +258,14 @@ def _serve(source: str, host: str, port: int, name: str | None, verify_key: str 
     return_large_allocations()
     # Bound before the model is fetched and loaded (minutes for a large one): a port in use is said at once.
     sock = socket.socket(fileno=listen_fd) if listen_fd is not None else listen(host, port)
-    server = api.serve_model(pinned or source, host=host, port=port, name=name, verify_key=verify_key,
-                             trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
-                             limits=limits, options=client_options(plain_http, insecure, ca_file, verbose),
-                             sock=sock, grpc_port=grpc_port, signature_policy=signature_policy)
+    # Answered meanwhile (live, not ready): by this process, or by a worker's parent (--listen-fd).
+    with LoadingResponder(None if listen_fd is not None else sock, limits, host,
+                          None if listen_fd is not None else grpc_port) as answering:
+        server = api.serve_model(pinned or source, host=host, port=port, name=name, verify_key=verify_key,
+                                 trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
+                                 limits=limits, options=client_options(plain_http, insecure, ca_file, verbose),
+                                 sock=sock, grpc_port=answering.grpc_port if listen_fd is None else grpc_port,
+                                 signature_policy=signature_policy)
     if server.pulled is not None:  # as `pull` says it: what vouched for the model served
         from modelpack.cli.transfer_commands import say_verified
 

@@ -47,8 +47,10 @@ def resources(cpu: str, memory: str) -> dict[str, Any]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
 
 
-# `modelpack serve` listens once its model is loaded: until then a probe's connection is refused. The
-# startup probe gives a large model this long to load before liveness (3 misses 10 s apart) may restart it.
+# While `modelpack serve` loads its model, its port answers live (200) and not ready (400), as Triton's
+# does. The startup probe stays, on ready: it gives a large model this long to load, and restarts a pod
+# whose load never ends, which liveness alone would not (it answers 200 all through the load); liveness
+# (3 misses 10 s apart) and readiness start once it has passed.
 STARTUP_SECONDS = 600
 # Kubernetes removes a stopping pod from its Service's endpoints while it sends SIGTERM; kube-proxy and
 # ingress controllers learn of it seconds later, and serve stops accepting at SIGTERM: requests routed

@@ -56,6 +56,35 @@ def listen(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
     return sock
 
 
+def uvicorn_config(app: Any, limits: ServerLimits, graceful_stop: int | None = None) -> Any:
+    """uvicorn's configuration for `app` with serve's HTTP layer (`http_protocols`): the same for the model's
+    server and for what answers while it loads (`loading`).
+
+    Args:
+        app: the ASGI application.
+        limits: the request deadline bounds headers (and, by default, the graceful stop).
+        graceful_stop: seconds uvicorn waits for connections on a stop (default: behind ours, `stop_bound`).
+
+    Returns:
+        A `uvicorn.Config`.
+    """
+    import uvicorn
+
+    from modelpack.serve.http_protocols import MAX_HEAD, protocol_class
+
+    # uvicorn warns "Invalid HTTP request received." for every request it cannot parse: a client could
+    # fill the log one line a request. Those get a JSON 400/431 and are counted; its errors still show.
+    logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
+    if graceful_stop is None:
+        graceful_stop = int(max(1, limits.request_timeout)) + 5
+    # loop="asyncio" even where uvloop is installed: under 32 connections uvloop left some requests
+    # waiting 80-480 ms (p99 up to 250 ms) where asyncio's never passed 50 ms, at the same req/s.
+    return uvicorn.Config(app, http=protocol_class(limits.request_timeout), loop="asyncio", lifespan="off",
+                          log_config=None, access_log=False, backlog=BACKLOG, timeout_keep_alive=int(KEEP_ALIVE),
+                          timeout_graceful_shutdown=graceful_stop, server_header=False, date_header=True,
+                          h11_max_incomplete_event_size=MAX_HEAD)
+
+
 class InferenceServer:
     """An ASGI application served by uvicorn on a bound socket; `serve_forever()` until stopped."""
 
@@ -65,22 +94,8 @@ class InferenceServer:
             sock: a listening socket (`listen`).
             limits: the request deadline also bounds headers and the graceful stop.
         """
-        import uvicorn
-
         self.socket, self.limits = sock, limits
-        # uvicorn warns "Invalid HTTP request received." for every request it cannot parse: a client could
-        # fill the log one line a request. Those get a JSON 400/431 and are counted; its errors still show.
-        logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
-        from modelpack.serve.http_protocols import MAX_HEAD, protocol_class
-
-        # loop="asyncio" even where uvloop is installed: under 32 connections uvloop left some requests
-        # waiting 80-480 ms (p99 up to 250 ms) where asyncio's never passed 50 ms, at the same req/s.
-        config = uvicorn.Config(app, http=protocol_class(limits.request_timeout), loop="asyncio",
-                                lifespan="off", log_config=None,
-                                access_log=False, backlog=BACKLOG, timeout_keep_alive=int(KEEP_ALIVE),
-                                timeout_graceful_shutdown=int(max(1, limits.request_timeout)) + 5,  # behind ours
-                                server_header=False, date_header=True, h11_max_incomplete_event_size=MAX_HEAD)
-        self._server = _server_class()(config)
+        self._server = _server_class()(uvicorn_config(app, limits))
         self._server.stop_bound = max(1.0, limits.request_timeout)
         self._done = threading.Event()
         self.grpc_server: Any = None  # also serving gRPC (modelpack.serve.oip_grpc), stopped with this

@@ -257,7 +257,13 @@ class RequestRefused(Exception):
 
 async def refuse(send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     """Send a complete JSON error response `{"error": message}`."""
-    body = json.dumps({"error": message}).encode()
+    await send_json(send, status, {"error": message}, headers)
+
+
+async def send_json(send: Send, status: int, content: dict[str, Any],
+                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Send a complete JSON response of `content`, with `headers` added."""
+    body = json.dumps(content).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *(headers or [])]})

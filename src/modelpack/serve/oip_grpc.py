@@ -102,24 +102,34 @@ def start_grpc(model: ServedModel, metrics: ServerMetrics, host: str, port: int,
                                       # A call not reading yet may be sent its stream's window, which
                                       # bandwidth probing grows to MiBs (32 such 16 MiB calls: +170 MB).
                                       ("grpc.http2.bdp_probe", 0),
-                                      ("grpc.max_connection_age_ms", _ms(10 * call_timeout)),
-                                      ("grpc.max_connection_age_grace_ms", _ms(call_timeout))])
+                                      ("grpc.max_connection_age_ms", milliseconds(10 * call_timeout)),
+                                      ("grpc.max_connection_age_grace_ms", milliseconds(call_timeout))])
     server.add_generic_rpc_handlers((_CountingRefusals(grpc.method_handlers_generic_handler(SERVICE, handlers),
                                                        server, metrics),))
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        raise UsageError(f"cannot listen on {host}:{port} for gRPC",
-                         advice=compose("choose another {}", setting("grpc_port", "--grpc-port")))
+    bound = bind(server, host, port)
     with signals_blocked():
         server.start()
     return server, bound
 
 
-def _ms(seconds: float) -> int:
+def bind(server: Any, host: str, port: int) -> int:
+    """Have the gRPC `server` (not started) listen on `host`:`port`; the port it listens on.
+
+    Raises:
+        UsageError: the port cannot be bound.
+    """
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = int(server.add_insecure_port(address))
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise UsageError(f"cannot listen on {host}:{port} for gRPC",
+                         advice=compose("choose another {}", setting("grpc_port", "--grpc-port")))
+    return bound
+
+
+def milliseconds(seconds: float) -> int:
     """Milliseconds for a gRPC option: a C int (--request-timeout goes up to 1,000,000 s)."""
     return min(int(seconds * 1000), 2 ** 31 - 1)
 

@@ -33,7 +33,8 @@ from modelpack.serve.http_server import again_line, stopping_line
 from modelpack.threads import worker_thread
 
 
-def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: Callable[[], None]) -> int:
+def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: Callable[[], None],
+                first: Callable[[], None] | None = None) -> int:
     """Run `workers` serve processes on `sock` until they exit.
 
     Args:
@@ -42,6 +43,7 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
         sock: the bound, listening socket.
         workers: how many processes.
         ready: called once every worker said it is serving, after the workers' model line (said once).
+        first: called once the first worker said it is serving (the model answers on the port from then on).
 
     Returns:
         The exit status: 0 when all workers exited 0, else the first non-zero status.
@@ -104,7 +106,7 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
 
     try:
         sock.close()  # the workers hold it now
-        if _all_started(procs, started) and not stopping.is_set():
+        if _all_started(procs, started, first) and not stopping.is_set():
             if model_lines:  # each worker said it before its "serving on": the same line, shown once
                 sys.stderr.write(model_lines[0])
                 sys.stderr.flush()
@@ -128,12 +130,16 @@ def run_workers(arguments: list[str], sock: socket.socket, workers: int, ready: 
     return next((code for code in codes if code != 0), 0)
 
 
-def _all_started(procs: list[subprocess.Popen[str]], started: threading.Semaphore) -> bool:
-    """Wait until each worker said "serving on", or one exited before it did."""
-    for _ in procs:
+def _all_started(procs: list[subprocess.Popen[str]], started: threading.Semaphore,
+                 first: Callable[[], None] | None = None) -> bool:
+    """Wait until each worker said "serving on" (calling `first` after the first did), or one exited before
+    it did."""
+    for count in range(len(procs)):
         while not started.acquire(timeout=0.2):
             if any(proc.poll() is not None for proc in procs):
                 return False
+        if count == 0 and first is not None:
+            first()
     return True
 
 
