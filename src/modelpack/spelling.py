@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -17,5 +16,7 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     Returns:
         The parenthesis with a leading space, or "" when no known name is close.
     """
+    import difflib  # here: only a name not known looks for a near one (every pull reads registries.conf)
+
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.7)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -11,7 +11,7 @@ import click
 
 from modelpack.cli.command_modules import LazyGroup
 from modelpack.cli.common import configure_logging, global_verbose_option, silence_stdout
-from modelpack.cli.near_commands import NearCommands
+from modelpack.cli.near_miss_group import NearCommands
 from modelpack.cli.repeated_options import refuse_repeated
 from modelpack.cli.stops import ignore_stop_signals_once_done, stopped
 from modelpack.version import __version__

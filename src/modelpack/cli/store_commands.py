@@ -7,7 +7,7 @@ from typing import ClassVar
 import click
 
 from modelpack.cli.common import clean, handle_errors, json_option, plural, print_json
-from modelpack.cli.near_commands import NearCommands
+from modelpack.cli.near_miss_group import NearCommands
 from modelpack.space import human_size
 
 
