@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from modelpack.advice import compose, setting
+from modelpack.artifact_paths import safe_relpath
 from modelpack.confined import Confined, inside
 from modelpack.errors import IntegrityError, UnsafePathError, UsageError
 from modelpack.file_attributes import file_metadata, file_mode, recorded_time, set_attributes
@@ -28,7 +29,6 @@ from modelpack.formats import default_name, is_foreign_archive
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
-from modelpack.oci.jsontext import encodable
 from modelpack.output_folder import check_output, discard_work_folder, release_work_folder, work_folder
 from modelpack.space import require_space, same_filesystem
 from modelpack.streams import ByteStream
@@ -51,34 +51,6 @@ def layer_is_archive(layer: Descriptor) -> bool:
         return True
     # oras CLI: a directory pushed as a tar+gzip layer it marks for unpacking.
     return layer.annotation(mt.A_ORAS_UNPACK) == "true"
-
-
-def safe_relpath(path: str) -> str:
-    """Normalise an artifact path, refusing anything that is not plainly inside the output directory."""
-    if not path or "\0" in path:
-        raise UnsafePathError(f"refused path {path!r}: empty or contains NUL")
-    if not encodable(path):  # a JSON `\ud800` escape: no file name encodes it
-        raise UnsafePathError(f"refused path {path!r}: it holds a lone surrogate, which no file name can")
-    if path.startswith(("/", "\\")):
-        raise UnsafePathError(f"refused absolute path {path!r}")
-    parts = PurePosixPath(path.replace("\\", "/")).parts
-    if any(part == ".." for part in parts):
-        raise UnsafePathError(f"refused path {path!r}: it climbs out with '..'")
-    clean = [p for p in parts if p not in (".", "")]
-    if not clean:
-        raise UnsafePathError(f"refused path {path!r}: it names the output directory itself")
-    if len(clean[0]) >= 2 and clean[0][1] == ":" and clean[0][0].isascii() and clean[0][0].isalpha():
-        raise UnsafePathError(f"refused path {path!r}: it names a drive")
-    if any(_is_git_dir(part) for part in clean):
-        raise UnsafePathError(f"refused path {path!r}: a .git folder's hooks would run on the next git command")
-    return "/".join(clean)
-
-
-def _is_git_dir(part: str) -> bool:
-    """What git's own checkout refuses (verify_dotfile): `.git` in any case, also with the trailing dots
-    or spaces Windows drops, and its 8.3 short name `git~1`."""
-    name = part.rstrip(". ").lower()
-    return name in (".git", "git~1")
 
 
 class BlobSource(Protocol):

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from modelpack.artifact_paths import safe_relpath
 from modelpack.errors import IntegrityError, UnsafePathError
-from modelpack.unpacking import safe_relpath
 
 SETTINGS = settings(database=None, deadline=None, max_examples=300)
 
