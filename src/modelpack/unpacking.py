@@ -306,19 +306,31 @@ def same_file(path: Path, layer: Descriptor) -> bool:
 
 
 def merge_staged(staging: Path, output: Path, files: list[str]) -> None:
-    """Move staged files into `output`, each by one rename; every target is checked before any moves."""
-    confined = Confined(output)
+    """Move staged files into `output`, each by one rename. Every target is checked before any folder is
+    made (a refusal leaves `output` as it was, and a link of it leading outside gets no folder made
+    through it) or any file moves; folders made for a move that then fails are removed again."""
+    confined = Confined(output)  # (resolves what exists of each folder: checked before it is made)
     for rel in files:
         for parent in reversed(PurePosixPath(rel).parents[:-1]):
             place = output / parent
             if place.exists() and not place.is_dir():
                 raise UsageError(f"cannot restore {rel!r}: {place} is a file, not a folder")
-        (output / rel).parent.mkdir(parents=True, exist_ok=True)
         target = confined.place(rel)
         if target.is_dir() and not target.is_symlink():
             raise UsageError(f"cannot restore {rel!r}: {target} is a folder")
-    for rel in files:
-        os.replace(staging / rel, output / rel)
+    made: list[Path] = []
+    try:
+        for rel in files:
+            for parent in reversed(PurePosixPath(rel).parents[:-1]):
+                with contextlib.suppress(FileExistsError):
+                    (output / parent).mkdir()
+                    made.append(output / parent)
+            os.replace(staging / rel, output / rel)
+    except BaseException:
+        for folder in reversed(made):  # only those still empty: a file moved in stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def _place(root: Path, name: str) -> str:
