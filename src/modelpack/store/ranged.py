@@ -204,7 +204,10 @@ class Splitter:
             pass  # another connection failed first: its failure is raised below
         except BaseException as exc:
             pieces.fail(exc)
-            raise
+            # A shifted range met by the first stream, once it takes pieces too, falls back as one met by
+            # another connection does (below), not only when another met it first.
+            if not isinstance(exc, RangesIgnored):
+                raise
         finally:
             for thread in threads:
                 thread.join()
