@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from test_serve_lifecycle import processes as processes
 from test_serve_lifecycle import scratch as scratch
 from test_serve_while_loading import ask, free_port, gated, release
@@ -58,10 +60,11 @@ def served(fifo: Path, proc: subprocess.Popen[str]) -> int:
     raise AssertionError("serve never served")
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])  # 2: the parent answers while the workers load
 def test_serve_on_loopback_answers_its_own_names_not_a_rebinding_page(
-        gated: tuple[Path, Path], scratch: Path, processes: list[subprocess.Popen[str]]) -> None:
+        gated: tuple[Path, Path], scratch: Path, processes: list[subprocess.Popen[str]], workers: str) -> None:
     folder, fifo = gated
-    proc, port = start(folder, scratch, processes, "--allow-host", "models.example.com")
+    proc, port = start(folder, scratch, processes, "--allow-host", "models.example.com", "--workers", workers)
     # While loading: the health answers tell a page nothing either.
     assert status(port, "/v2/health/live", f"127.0.0.1:{port}") == 200
     assert status(port, "/v2/health/live", f"rebind.example:{port}") == 400
