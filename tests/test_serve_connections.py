@@ -79,7 +79,7 @@ def serve(tmp_path: Path) -> Iterator[Any]:
 
 
 def post(body: bytes, *headers: bytes) -> bytes:
-    return (b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    return (b"POST /v2/models/m/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             + b"".join(header + b"\r\n" for header in headers)
             + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
@@ -134,12 +134,12 @@ def test_idle_connections_holding_every_descriptor_do_not_shut_out_probes(serve:
     server = serve("--request-timeout", "1000", files=64)
     idle = [socket.create_connection(("127.0.0.1", server.port), timeout=60) for _ in range(200)]
     try:
-        ready = server.exchange(b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        ready = server.exchange(b"GET /v2/health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         assert ready.startswith(b"HTTP/1.1 200"), ready[:200]
     finally:
         for conn in idle:
             conn.close()
-    assert server.exchange(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")\
+    assert server.exchange(b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")\
         .startswith(b"HTTP/1.1 200")
     text = "".join(server.log)
     assert "Traceback" not in text and text.count("out of file descriptors") <= 2, text[:2000]
@@ -151,7 +151,7 @@ def test_a_head_is_bounded_alike_by_either_parser(serve: Any, h11: bool, size: i
     # h11 bounds a head only while it is incomplete: 100 KiB arriving in one read passed (a 200), where
     # httptools answers 431. And uvicorn logged a line for every request it could not parse.
     server = serve(h11=h11)
-    response = server.exchange(b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\nX: " + b"a" * size
+    response = server.exchange(b"GET /v2/health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nX: " + b"a" * size
                                + b"\r\nConnection: close\r\n\r\n")
     assert response.split(b"\r\n")[0].split(b" ")[1] == status, response[:200]
     if status == b"431":

@@ -43,7 +43,7 @@ def silent_clients(base: str, count: int, declared: int, sent: bytes = b"") -> I
         conns = []
         for _ in range(count):
             conn = stack.enter_context(socket.create_connection((host, int(port)), timeout=30))
-            conn.sendall(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            conn.sendall(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                          b"Content-Length: " + str(declared).encode() + b"\r\n\r\n" + sent)
             conns.append(conn)
         yield conns
@@ -122,7 +122,7 @@ def test_a_response_nobody_reads_is_dropped_at_the_deadline(serving: Any, iris: 
     with socket.socket() as conn:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         conn.connect(("127.0.0.1", port))
-        conn.sendall(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        conn.sendall(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
                      + str(len(rows)).encode() + b"\r\n\r\n" + rows)
         assert conn.recv(12) == b"HTTP/1.1 200"  # answered, and then not read
         for _ in range(600):

@@ -79,7 +79,7 @@ def test_expect_100_continue_is_answered_before_the_body(serving: Any, iris: Pat
     host, port = serving(iris).removeprefix("http://").split(":")
     body = json_body()
     with socket.create_connection((host, int(port)), timeout=30) as conn:
-        conn.sendall(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        conn.sendall(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
                      b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
         assert conn.recv(65536).startswith(b"HTTP/1.1 100 ")
         conn.sendall(body)
@@ -91,7 +91,8 @@ def test_expect_100_continue_is_answered_before_the_body(serving: Any, iris: Pat
 def test_methods_an_endpoint_does_not_take_get_405_json(serving: Any, iris: Path, method: str) -> None:
     base = serving(iris)
     for path, allowed in (("/v2/models/iris/infer", "POST"), ("/v2/models/iris", "GET")):
-        reply = raw(base, f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        reply = raw(base, f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
+                          "Connection: close\r\n\r\n"
                     .encode())
         status, body = status_and_json(reply)
         assert status == 405 and f"{method} is not allowed" in body["error"]
@@ -125,7 +126,7 @@ def test_a_request_line_http_cannot_parse_gets_a_json_400(serving: Any, iris: Pa
 @pytest.mark.parametrize("request_line", [b"GET /v2/models/iris/versions/1.0/", b"POST /v2/models/iris/infer/"])
 def test_a_trailing_slash_is_a_json_404_not_a_redirect_to_the_clients_host(serving: Any, iris: Path,
                                                                             request_line: bytes) -> None:
-    base = serving(iris)
+    base = serving(iris, allow_hosts=["elsewhere.example"])  # a name the server answers, as a proxy's
     reply = raw(base, request_line + b" HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n"
                                      b"Content-Length: 2\r\n\r\n{}")
     status, body = status_and_json(reply)
@@ -220,7 +221,7 @@ def test_malformed_binary_tensors_get_400_naming_the_problem(serving: Any, iris:
 def test_chunked_body_over_the_limit_gets_413(serving: Any, iris: Path) -> None:
     base = serving(iris, limits=ServerLimits(max_request_bytes=1000))
     chunk = b"x" * 600
-    request = (b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    request = (b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
                b"Connection: close\r\n\r\n" + (b"258\r\n" + chunk + b"\r\n") * 3 + b"0\r\n\r\n")
     status, body = status_and_json(raw(base, request))
     assert status == 413 and "1000" in body["error"]
@@ -284,9 +285,10 @@ def test_a_version_with_a_slash_is_answered_where_a_client_quotes_it(serving: An
     assert status == 200 and body["model_version"] == "1.0 beta/2"
     status, body = call(base.replace("%2F2", "%2F3") + "/infer", json_body())
     assert status == 404 and "version '1.0 beta/3'" in body["error"]
-    reply = raw(base.split("/v2/")[0], b"GET /v2/models/ver/versions/1.0%20beta%2F2/infer HTTP/1.1\r\nHost: x\r\n"
+    reply = raw(base.split("/v2/")[0], b"GET /v2/models/ver/versions/1.0%20beta%2F2/infer HTTP/1.1\r\n"
+                                       b"Host: 127.0.0.1\r\n"
                                        b"Connection: close\r\n\r\n")
     assert status_and_json(reply)[0] == 405
-    reply = raw(base.split("/v2/")[0], b"GET /v2/models/ver/versions/1.0%20beta%2F2/ HTTP/1.1\r\nHost: x\r\n"
+    reply = raw(base.split("/v2/")[0], b"GET /v2/models/ver/versions/1.0%20beta%2F2/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                        b"Connection: close\r\n\r\n")
     assert status_and_json(reply) == (404, {"error": "no such endpoint: GET /v2/models/ver/versions/1.0 beta/2/"})

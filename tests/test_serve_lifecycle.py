@@ -108,7 +108,7 @@ def wait_until_refused(port: int) -> None:
 def answer(port: int) -> bytes:
     """The whole reply to one inference request on a connection of its own."""
     conn = socket.create_connection(("127.0.0.1", port), timeout=30)
-    conn.sendall(b"POST /v2/models/linear/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    conn.sendall(b"POST /v2/models/linear/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                  b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
     reply = b""
     while chunk := conn.recv(65536):
@@ -124,7 +124,7 @@ def test_stop_signal_finishes_the_request_in_flight_and_exits_0_leaving_nothing(
     processes.append(proc)
     assert copies(scratch) == [], "the unpacked model copy is removed once the model is loaded"
     conn = socket.create_connection(("127.0.0.1", port), timeout=30)
-    head = (f"POST /v2/models/linear/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = (f"POST /v2/models/linear/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(BODY)}\r\n\r\n").encode()
     conn.sendall(head + BODY[:10])  # in flight: half of the body sent
     proc.send_signal(stop)
@@ -243,7 +243,7 @@ def test_a_client_leaving_mid_body_is_counted_not_logged_as_a_traceback(
         pushed: str, scratch: Path, processes: list[subprocess.Popen[str]]) -> None:
     proc, port = start(scratch, pushed, "--plain-http")
     processes.append(proc)
-    head = (f"POST /v2/models/linear/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = (f"POST /v2/models/linear/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(BODY)}\r\n\r\n").encode()
     for _ in range(3):  # as wrk's connections do when a run ends: gone with half a request sent
         with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:

@@ -85,7 +85,7 @@ def test_half_sent_requests_do_not_each_hold_a_thread(server: Any) -> None:
     half_sent = []
     for _ in range(300):
         conn = srv.connect()
-        conn.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
+        conn.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n")
         half_sent.append(conn)
     status, body = call(f"{srv.base}/v2/models/m/infer", infer_body())
     assert status == 200 or (status == 503 and "error" in body)
@@ -109,7 +109,7 @@ def read_response(conn: socket.socket) -> bytes:
 def test_a_slow_client_is_cut_off(server: Any) -> None:
     srv = server("--request-timeout", "2")
     conn = srv.connect()
-    conn.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\n")
+    conn.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     # One header byte every half second keeps each read short, but not the request as a whole.
     for _ in range(40):
         time.sleep(0.5)
@@ -129,7 +129,7 @@ def test_oversized_body_is_refused_before_it_is_read(server: Any) -> None:
     size = 64 * MiB
     row = json.dumps([5.1, 3.5, 1.4, 0.2]).encode() + b","
     conn = srv.connect()
-    conn.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    conn.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  b"Content-Length: " + str(size).encode() + b"\r\n\r\n")
 
     def send_body() -> None:
@@ -210,7 +210,7 @@ def test_pipelined_requests_whose_answers_are_not_read_do_not_grow_the_server(se
     # grew the server by ~250 MB for each 10 MB it sent.
     srv = server()
     before = srv.peak_rss_mib()
-    requests = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n" * 10_000
+    requests = b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 10_000
     with srv.connect() as conn:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         conn.setblocking(False)
@@ -235,7 +235,7 @@ def test_headers_past_64_kib_get_a_431_and_do_not_grow_the_server(server: Any, p
     srv = server()
     before = srv.peak_rss_mib()
     with srv.connect() as conn:
-        conn.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        conn.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
         with contextlib.suppress(OSError):  # the server stops reading: expected
             for _ in range(50):  # 40 MB
                 conn.sendall(piece)
@@ -248,7 +248,7 @@ def test_headers_past_64_kib_get_a_431_and_do_not_grow_the_server(server: Any, p
 
 def test_a_32_kib_head_sent_in_pieces_is_answered(server: Any) -> None:
     srv = server()
-    head = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n" + b"X-H: " + b"v" * 100 + b"\r\n" \
+    head = b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-H: " + b"v" * 100 + b"\r\n" \
         + b"".join(b"X-%d: %s\r\n" % (i, b"v" * 100) for i in range(300)) + b"Connection: close\r\n\r\n"
     assert 30_000 < len(head) <= 32 * 1024
     with srv.connect() as conn:

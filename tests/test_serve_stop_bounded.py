@@ -16,7 +16,7 @@ from test_serve_lifecycle import processes as processes
 from test_serve_lifecycle import pushed as pushed
 from test_serve_lifecycle import scratch as scratch
 
-HEAD = (f"POST /v2/models/linear/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+HEAD = (f"POST /v2/models/linear/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(BODY)}\r\n\r\n").encode()
 
 

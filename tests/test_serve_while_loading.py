@@ -83,7 +83,7 @@ def ask(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 def get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
-    return ask(port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    return ask(port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
 
 
 def release(fifo: Path, proc: subprocess.Popen[str]) -> int:
@@ -123,13 +123,13 @@ def test_the_port_answers_while_the_model_loads_then_the_model_takes_it_over(
     assert not client.is_model_ready("gated")
     status, _, body = get(port, "/v2/health/ready")
     assert (status, json.loads(body)) == (400, {"ready": False})
-    status, headers, body = ask(port, b"POST /v2/models/gated/infer HTTP/1.1\r\nHost: x\r\n"
+    status, headers, body = ask(port, b"POST /v2/models/gated/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                       b"Content-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n")
     assert (status, json.loads(body)) == (503, {"error": "model is loading"})  # answered with none of its body sent
     assert headers["retry-after"] == "5" and headers["connection"] == "close"
     status, _, body = get(port, "/v2/models/gated")
     assert (status, json.loads(body)) == (503, {"error": "model is loading"})
-    status, _, _ = ask(port, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"x" * 70000 + b"\r\n\r\n")
+    status, _, _ = ask(port, b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"x" * 70000 + b"\r\n\r\n")
     assert status == 431  # the model server's cap on a request's head holds while loading too
 
     # Through the handover: every connection is accepted and answered, by one server or the other.
@@ -167,7 +167,7 @@ def test_the_port_answers_while_the_model_loads_then_the_model_takes_it_over(
         assert 400 not in seen[seen.index(200):], seen
     assert client.is_server_ready() and client.is_model_ready("gated")
     infer = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [1, 1]}]})
-    status, _, body = ask(port, f"POST /v2/models/gated/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    status, _, body = ask(port, f"POST /v2/models/gated/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                                 f"Content-Length: {len(infer)}\r\n\r\n{infer}".encode())
     assert status == 200 and json.loads(body)["outputs"][0]["data"] == pytest.approx([2.0]), body
     proc.send_signal(signal.SIGTERM)

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from modelpack.advice import compose, setting
+from modelpack.artifact_paths import safe_relpath
 from modelpack.confined import Confined, inside
 from modelpack.errors import IntegrityError, UnsafePathError, UsageError
 from modelpack.file_attributes import file_metadata, file_mode, recorded_time, set_attributes
@@ -28,7 +29,6 @@ from modelpack.formats import default_name, is_foreign_archive
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Descriptor, Manifest
-from modelpack.oci.jsontext import encodable
 from modelpack.output_folder import check_output, discard_work_folder, release_work_folder, work_folder
 from modelpack.space import require_space, same_filesystem
 from modelpack.streams import ByteStream
@@ -51,34 +51,6 @@ def layer_is_archive(layer: Descriptor) -> bool:
         return True
     # oras CLI: a directory pushed as a tar+gzip layer it marks for unpacking.
     return layer.annotation(mt.A_ORAS_UNPACK) == "true"
-
-
-def safe_relpath(path: str) -> str:
-    """Normalise an artifact path, refusing anything that is not plainly inside the output directory."""
-    if not path or "\0" in path:
-        raise UnsafePathError(f"refused path {path!r}: empty or contains NUL")
-    if not encodable(path):  # a JSON `\ud800` escape: no file name encodes it
-        raise UnsafePathError(f"refused path {path!r}: it holds a lone surrogate, which no file name can")
-    if path.startswith(("/", "\\")):
-        raise UnsafePathError(f"refused absolute path {path!r}")
-    parts = PurePosixPath(path.replace("\\", "/")).parts
-    if any(part == ".." for part in parts):
-        raise UnsafePathError(f"refused path {path!r}: it climbs out with '..'")
-    clean = [p for p in parts if p not in (".", "")]
-    if not clean:
-        raise UnsafePathError(f"refused path {path!r}: it names the output directory itself")
-    if len(clean[0]) >= 2 and clean[0][1] == ":" and clean[0][0].isascii() and clean[0][0].isalpha():
-        raise UnsafePathError(f"refused path {path!r}: it names a drive")
-    if any(_is_git_dir(part) for part in clean):
-        raise UnsafePathError(f"refused path {path!r}: a .git folder's hooks would run on the next git command")
-    return "/".join(clean)
-
-
-def _is_git_dir(part: str) -> bool:
-    """What git's own checkout refuses (verify_dotfile): `.git` in any case, also with the trailing dots
-    or spaces Windows drops, and its 8.3 short name `git~1`."""
-    name = part.rstrip(". ").lower()
-    return name in (".git", "git~1")
 
 
 class BlobSource(Protocol):
@@ -334,19 +306,31 @@ def same_file(path: Path, layer: Descriptor) -> bool:
 
 
 def merge_staged(staging: Path, output: Path, files: list[str]) -> None:
-    """Move staged files into `output`, each by one rename; every target is checked before any moves."""
-    confined = Confined(output)
+    """Move staged files into `output`, each by one rename. Every target is checked before any folder is
+    made (a refusal leaves `output` as it was, and a link of it leading outside gets no folder made
+    through it) or any file moves; folders made for a move that then fails are removed again."""
+    confined = Confined(output)  # (resolves what exists of each folder: checked before it is made)
     for rel in files:
         for parent in reversed(PurePosixPath(rel).parents[:-1]):
             place = output / parent
             if place.exists() and not place.is_dir():
                 raise UsageError(f"cannot restore {rel!r}: {place} is a file, not a folder")
-        (output / rel).parent.mkdir(parents=True, exist_ok=True)
         target = confined.place(rel)
         if target.is_dir() and not target.is_symlink():
             raise UsageError(f"cannot restore {rel!r}: {target} is a folder")
-    for rel in files:
-        os.replace(staging / rel, output / rel)
+    made: list[Path] = []
+    try:
+        for rel in files:
+            for parent in reversed(PurePosixPath(rel).parents[:-1]):
+                with contextlib.suppress(FileExistsError):
+                    (output / parent).mkdir()
+                    made.append(output / parent)
+            os.replace(staging / rel, output / rel)
+    except BaseException:
+        for folder in reversed(made):  # only those still empty: a file moved in stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def _place(root: Path, name: str) -> str:

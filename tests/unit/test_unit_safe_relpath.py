@@ -8,8 +8,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from modelpack.artifact_paths import safe_relpath
 from modelpack.errors import IntegrityError, UnsafePathError
-from modelpack.unpacking import safe_relpath
 
 SETTINGS = settings(database=None, deadline=None, max_examples=300)
 
@@ -28,6 +28,7 @@ SETTINGS = settings(database=None, deadline=None, max_examples=300)
         ("a b/ç ö.bin", "a b/ç ö.bin"),
         ("~/x", "~/x"),
         (".gitignore", ".gitignore"),
+        ("a" * 255, "a" * 255),
         ("a/.github/x.yml", "a/.github/x.yml"),
     ],
 )
@@ -65,6 +66,9 @@ def test_normalises_safe_paths(path: str, expected: str) -> None:
         ".Git./hooks/x",
         "a\\.git \\hooks",
         "GIT~1/hooks/x",
+        "a" * 256,  # a name no filesystem holds (255 bytes)
+        "models/" + "é" * 128,  # 256 bytes in UTF-8
+        "/".join(["a" * 200] * 21),  # 4,220 bytes: past PATH_MAX
     ],
 )
 def test_refuses_unsafe_paths(path: str) -> None:

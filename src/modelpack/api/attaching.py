@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelpack.advice import compose, setting
 from modelpack.api.core import TransferResult, _transfer, parse_reference, remote
+from modelpack.artifact_paths import safe_relpath
 from modelpack.errors import NotFoundError, UnsafePathError, UsageError
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
@@ -34,7 +35,7 @@ from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.options import ClientOptions, closes_own_options
 from modelpack.store.target import ReadableStorage, read_small
 from modelpack.streams import ByteStream
-from modelpack.unpacking import layer_path, safe_relpath
+from modelpack.unpacking import layer_path
 
 if TYPE_CHECKING:
     from modelpack.metadata.load import Overrides

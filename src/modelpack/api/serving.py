@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from modelpack.errors import (
     UntrustedContentError,
     UsageError,
 )
+from modelpack.http_hosts import serving_host_names
 from modelpack.model_info import index_refusal
 from modelpack.oci import digest as digests
 from modelpack.oci import mediatypes as mt
@@ -64,6 +66,7 @@ def serve_model(
     sock: socket.socket | None = None,
     grpc_port: int | None = None,
     signature_policy: str | Path | None = None,
+    allow_hosts: Sequence[str] = (),
 ) -> Any:
     """An Open Inference Protocol (V2) server for a model directory or a reference (pulled, verified,
     unpacked). Returns the server; call `serve_forever()` on it.
@@ -97,6 +100,9 @@ def serve_model(
             see `pull`); a signature it verified counts as `verify_key`'s does (exactly that digest is pulled).
             A model of the local store under a bare name is judged by a named policy's default
             (`signature_policy.local_verdict`); with a directory it is refused, as `verify_key` is.
+        allow_hosts: Host names answered besides addresses, localhost and this machine's name (DNS
+            rebinding, `modelpack.http_hosts.serving_host_names`): checked on a loopback `host`, and on any
+            `host` once names are given.
 
     Returns:
         The server (listening, not yet serving).
@@ -213,7 +219,8 @@ def serve_model(
     metadata = replace_surrogates(metadata)
     served = ServedModel(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(label)), runtime,
                          str(metadata["version"]) if metadata.get("version") else None, metadata, digest)
-    server = make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port)
+    server = make_server(served, host, port, limits, sock=sock, grpc_port=grpc_port,
+                         host_names=serving_host_names(host, allow_hosts))
     server.pulled, server.served = pulled, served
     return server
 

@@ -155,6 +155,10 @@ def _request_size(ctx: click.Context, param: click.Parameter, value: str) -> int
 @click.command()
 @click.argument("source")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this Host name (repeatable; `*.example.com`, `*` any). On a loopback "
+              "--host only addresses, localhost and this machine's name are answered (a page whose name "
+              "resolves to 127.0.0.1 cannot read the model); with --allow-host, on any --host too.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
 @click.option("--name", help="Model name in the API (default: the model's name).")
 @click.option("--verify-key", type=RegularFile(),
@@ -186,7 +190,7 @@ def _request_size(ctx: click.Context, param: click.Parameter, value: str) -> int
 @signature_policy_option
 @network_options
 @handle_errors
-def serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
+def serve(source: str, host: str, allow_hosts: tuple[str, ...], port: int, name: str | None, verify_key: str | None,
           trust_unverified_pickle: bool, signature_policy: str | None, model_file: str | None,
           max_connections: int, request_timeout: float, max_request_size: int, min_receive_rate: int, workers: int,
           grpc_port: int | None, listen_fd: int | None, parent_fd: int | None, pinned: str | None,
@@ -206,14 +210,14 @@ def serve(source: str, host: str, port: int, name: str | None, verify_key: str |
             from modelpack.serve.parent_watch import end_with_parent
 
             end_with_parent(parent_fd)  # (its SIGTERM may come before this returns)
-        _serve(source, host, port, name, verify_key, trust_unverified_pickle, signature_policy, model_file,
+        _serve(source, host, allow_hosts, port, name, verify_key, trust_unverified_pickle, signature_policy, model_file,
                max_connections, request_timeout, max_request_size, min_receive_rate, workers, grpc_port, listen_fd,
                pinned, plain_http, insecure, ca_file, verbose)
     except KeyboardInterrupt as exc:  # stopped before serving (loading the model): a requested stop, as
         stopped_while_loading(exc)  # once serving and as `--workers` says it, not "error: terminated" (143)
 
 
-def _serve(source: str, host: str, port: int, name: str | None, verify_key: str | None,
+def _serve(source: str, host: str, allow_hosts: tuple[str, ...], port: int, name: str | None, verify_key: str | None,
            trust_unverified_pickle: bool, signature_policy: str | None, model_file: str | None,
            max_connections: int, request_timeout: float, max_request_size: int, min_receive_rate: int, workers: int,
            grpc_port: int | None, listen_fd: int | None, pinned: str | None,
@@ -223,6 +227,7 @@ def _serve(source: str, host: str, port: int, name: str | None, verify_key: str 
     import sys
 
     from modelpack import api
+    from modelpack.http_hosts import serving_host_names
     from modelpack.serve.http_server import listen
     from modelpack.serve.lifecycle import configure_logging, run
     from modelpack.serve.limits import ServerLimits
@@ -232,6 +237,7 @@ def _serve(source: str, host: str, port: int, name: str | None, verify_key: str 
     configure_logging()
     require_stack(grpc_port is not None)  # before the port answers: a missing extra is its one line
     limits = ServerLimits(max_connections, request_timeout, max_request_size, min_receive_rate=min_receive_rate)
+    host_names = serving_host_names(host, allow_hosts)  # the loading answers too: it tells what is served
     if workers > 1:
         from modelpack.serve.workers import run_workers
 
@@ -241,7 +247,7 @@ def _serve(source: str, host: str, port: int, name: str | None, verify_key: str 
         # on the port is the model's (a worker answering "not ready" itself would say it to some connections
         # while another said "ready" to others).
         # Its gRPC too, on a port the workers know (they bind it as well: SO_REUSEPORT, see grpc_loading).
-        with LoadingResponder(shared, limits, host, grpc_port or None) as answering:
+        with LoadingResponder(shared, limits, host, grpc_port or None, host_names) as answering:
             # The tag is resolved once, here: workers resolving it each could serve different models.
             from modelpack.api.serving import pin_served
 
@@ -260,12 +266,12 @@ def _serve(source: str, host: str, port: int, name: str | None, verify_key: str 
     sock = socket.socket(fileno=listen_fd) if listen_fd is not None else listen(host, port)
     # Answered meanwhile (live, not ready): by this process, or by a worker's parent (--listen-fd).
     with LoadingResponder(None if listen_fd is not None else sock, limits, host,
-                          None if listen_fd is not None else grpc_port) as answering:
+                          None if listen_fd is not None else grpc_port, host_names) as answering:
         server = api.serve_model(pinned or source, host=host, port=port, name=name, verify_key=verify_key,
                                  trust_unverified_pickle=trust_unverified_pickle, model_file=model_file,
                                  limits=limits, options=client_options(plain_http, insecure, ca_file, verbose),
                                  sock=sock, grpc_port=answering.grpc_port if listen_fd is None else grpc_port,
-                                 signature_policy=signature_policy)
+                                 signature_policy=signature_policy, allow_hosts=allow_hosts)
     if server.pulled is not None:  # as `pull` says it: what vouched for the model served
         from modelpack.cli.transfer_commands import say_verified
 

@@ -67,8 +67,9 @@ def remote_heads(repo: Storage, node: Manifest | Index, folder: Path, heads: dic
         IntegrityError: what `pull -o` refuses (`unpacking.file_paths`): a file layer naming no path, or an
             unsafe path, two layers writing one path, a file that is another's folder (UnsafePathError).
     """
+    from modelpack.artifact_paths import safe_relpath
     from modelpack.streams import read_at_most
-    from modelpack.unpacking import file_paths, layer_path, safe_relpath
+    from modelpack.unpacking import file_paths, layer_path
 
     layers = node.layers if isinstance(node, Manifest) else []
     restored = file_paths(node) if isinstance(node, Manifest) else {}
@@ -98,8 +99,9 @@ def titled(node: Manifest | Index, files: dict[str, Path]) -> dict[str, Path]:
     Returns:
         Each file under its title (its path where it has none).
     """
+    from modelpack.artifact_paths import safe_relpath
     from modelpack.oci import mediatypes as mt
-    from modelpack.unpacking import layer_path, safe_relpath
+    from modelpack.unpacking import layer_path
 
     out: dict[str, Path] = {}
     for layer in node.layers if isinstance(node, Manifest) else []:
@@ -117,7 +119,8 @@ def declared_sizes(node: Manifest | Index) -> dict[str, int]:
     Returns:
         {path: size}, for the layers that are single files.
     """
-    from modelpack.unpacking import layer_path, safe_relpath
+    from modelpack.artifact_paths import safe_relpath
+    from modelpack.unpacking import layer_path
 
     layers = node.layers if isinstance(node, Manifest) else []
     return {safe_relpath(path): layer.size for layer in layers if (path := layer_path(layer)) is not None}

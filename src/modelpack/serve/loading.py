@@ -24,6 +24,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
+from modelpack.http_hosts import HostCheck, HostNames
 from modelpack.serve.limits import Receive, Scope, Send, ServerLimits, send_json
 from modelpack.threads import worker_thread
 
@@ -54,13 +55,15 @@ class LoadingResponder:
     `grpc_loading`'s server), from `start()` to `stop()`; as a context manager, from entering to leaving."""
 
     def __init__(self, sock: socket.socket | None, limits: ServerLimits, host: str = "127.0.0.1",
-                 grpc_port: int | None = None) -> None:
+                 grpc_port: int | None = None, host_names: HostNames | None = None) -> None:
         """Args:
             sock: the listening socket the model's server will serve on (left listening); None: another
                 process answers on it (a `--workers` worker's parent).
             limits: the request deadline bounds each request's headers, as in the model's server.
             host: the address gRPC listens on.
             grpc_port: answer gRPC on this port too (0: any free port; `grpc_port` then says which).
+            host_names: the Host headers answered, as the model's server will (`modelpack.http_hosts`);
+                None answers any.
         """
         self.host, self.limits, self.grpc_port = host, limits, grpc_port
         self._grpc: Any = None
@@ -71,7 +74,8 @@ class LoadingResponder:
             from modelpack.serve.http_server import uvicorn_config
 
             self._socket = sock.dup()  # (closed by uvicorn when it stops; `sock` keeps listening)
-            self._server = _responder_class()(uvicorn_config(loading_app, limits, graceful_stop=int(HANDOVER_WAIT)))
+            app = loading_app if host_names is None else HostCheck(loading_app, host_names)
+            self._server = _responder_class()(uvicorn_config(app, limits, graceful_stop=int(HANDOVER_WAIT)))
             self._thread = worker_thread(self._server.run, [self._socket], name="modelpack-loading", daemon=True)
 
     def start(self) -> None:

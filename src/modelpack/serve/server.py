@@ -4,16 +4,21 @@
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
 
 from modelpack.serve.http_server import InferenceServer
 from modelpack.serve.limits import ByteBudget, ServerLimits
 from modelpack.serve.served_model import ServedModel
 
+if TYPE_CHECKING:
+    from modelpack.http_hosts import HostNames
+
 __all__ = ["InferenceServer", "ServedModel", "make_server"]
 
 
 def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits | None = None,
-                sock: socket.socket | None = None, grpc_port: int | None = None) -> InferenceServer:
+                sock: socket.socket | None = None, grpc_port: int | None = None,
+                host_names: HostNames | None = None) -> InferenceServer:
     """A server for `model`, listening already; call `serve_forever()` on it.
 
     Args:
@@ -23,6 +28,7 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
         limits: concurrency, request deadline, body size and gRPC receive rate (default: `ServerLimits()`).
         sock: a listening socket to serve on instead of binding `host`:`port`.
         grpc_port: also serve the protocol over gRPC on this port (0: any free port; None: no gRPC).
+        host_names: the Host headers HTTP answers (`modelpack.http_hosts`); None answers any.
 
     Returns:
         The server.
@@ -43,7 +49,7 @@ def make_server(model: ServedModel, host: str, port: int, limits: ServerLimits |
     budget = ByteBudget(bounds.inflight_bytes)  # one for both protocols: one process's memory
     sock = sock or listen(host, port)
     try:
-        server = InferenceServer(build_app(model, bounds, metrics, budget), sock, bounds)
+        server = InferenceServer(build_app(model, bounds, metrics, budget, host_names), sock, bounds)
         if grpc_port is not None:
             from modelpack.serve.oip_grpc import start_grpc
 

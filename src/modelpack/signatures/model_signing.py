@@ -12,11 +12,12 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from modelpack.artifact_paths import safe_relpath
 from modelpack.errors import VerificationError
 from modelpack.oci import mediatypes as mt
 from modelpack.oci.descriptor import Manifest
 from modelpack.oci.jsontext import parse_or_none
-from modelpack.unpacking import layer_is_archive, layer_path, safe_relpath
+from modelpack.unpacking import layer_is_archive, layer_path
 
 if TYPE_CHECKING:  # (cryptography, imported by the keys, costs ~35 ms: `pull -o` only checks a listing)
     from modelpack.signatures.keys import PublicKey, Signer

@@ -184,6 +184,10 @@ class Splitter:
         per_piece = (size - received) // (self._connections * 4)
         per_piece = max(self._policy.piece_min, min(self._policy.piece_max, per_piece))
         pieces = Pieces(received, size, per_piece)
+        # What the ranges tell `progress`, counted: on a fall back to one stream, the bytes of pieces stopped
+        # part-way (or past a gap) were told already and are not told again as the stream writes them anew.
+        told = _Told(progress) if progress else None
+        progress = told
         extra = self._budget.take(self._connections - 1)
         log.info("fetching the last %d bytes of %s over %d connections", size - received, self._desc.digest,
                  extra + 1)
@@ -200,7 +204,10 @@ class Splitter:
             pass  # another connection failed first: its failure is raised below
         except BaseException as exc:
             pieces.fail(exc)
-            raise
+            # A shifted range met by the first stream, once it takes pieces too, falls back as one met by
+            # another connection does (below), not only when another met it first.
+            if not isinstance(exc, RangesIgnored):
+                raise
         finally:
             for thread in threads:
                 thread.join()
@@ -216,7 +223,7 @@ class Splitter:
         failure = pieces.failure
         if isinstance(failure, RangesIgnored):
             source.close()  # (the first stream, stopped with the ranges: its connection is of no more use)
-            if self._plain_stream(fd, verifier, failure, whole, progress):
+            if self._plain_stream(fd, verifier, failure, received + (told.total if told else 0), told):
                 return
         pieces.raise_failure()
 
@@ -227,7 +234,8 @@ class Splitter:
         shift the next, so none is asked for). False when the source cannot be opened so.
 
         Args:
-            reported: bytes from the blob's start that `progress` was told of already.
+            reported: bytes `progress` was told of already, the blob's first ones and all the ranges'
+                (some discarded since): the stream tells only what it writes past as many.
 
         Raises:
             TransportError, RegistryError, ...: as the stream's request.
@@ -315,6 +323,20 @@ class Splitter:
                     offset += n
         except BaseException as exc:
             pieces.fail(exc)
+
+
+class _Told:
+    """A progress callback that counts what it is told, from every connection's thread."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.total = 0
+        self._progress = progress
+        self._lock = threading.Lock()
+
+    def __call__(self, n: int) -> None:
+        with self._lock:
+            self.total += n
+        self._progress(n)
 
 
 def _copy(stream: ByteStream, fd: int, start: int, end: int, buffer: memoryview, pieces: Pieces,

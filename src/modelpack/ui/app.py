@@ -24,11 +24,11 @@ from urllib.parse import quote, urlencode
 
 from modelpack.advice import cli_message  # the UI is started from the CLI: its words
 from modelpack.errors import AuthenticationError, ModelpackError, NotFoundError, UsageError
+from modelpack.http_hosts import HostCheck, HostNames
 from modelpack.oci import digest as digests
 from modelpack.report.facts import REPORT_FORMATS as REPORT_KINDS
 from modelpack.threads import worker_pool
 from modelpack.ui import browse, version_page
-from modelpack.ui.host_names import HostCheck, HostNames
 from modelpack.ui.site import Site
 
 log = logging.getLogger("modelpack.ui")
@@ -104,7 +104,7 @@ def build_app(site: Site, host_names: HostNames | None = None) -> Any:
     Args:
         site: what to show and how to reach it.
         host_names: the Host headers answered (DNS rebinding: a page of another site that resolves its
-            name to this machine must not read these pages; see `host_names`); None answers any.
+            name to this machine must not read these pages; see `modelpack.http_hosts`); None answers any.
 
     Returns:
         A Starlette application.

@@ -7,9 +7,9 @@ import importlib
 from collections.abc import Sequence
 
 from modelpack.errors import MissingDependencyError
+from modelpack.http_hosts import HostNames
 from modelpack.serve.http_server import InferenceServer, listen
 from modelpack.serve.limits import ServerLimits
-from modelpack.ui.host_names import HostNames
 from modelpack.ui.site import Site
 
 
@@ -22,7 +22,7 @@ def make_ui_server(site: Site, host: str = "127.0.0.1", port: int = 8080,
         host: address to listen on (default loopback only: the pages show what the user's credentials read).
         port: port to listen on (0: any free port).
         allow_hosts: host names answered besides IP addresses, `localhost` and this machine's name (a
-            reverse proxy's, the machine's DNS name; `*.example.com`; `*` answers any: see `host_names`).
+            reverse proxy's, the machine's DNS name; `*.example.com`; `*` answers any: see `modelpack.http_hosts`).
 
     Returns:
         The server.

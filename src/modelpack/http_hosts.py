@@ -1,12 +1,17 @@
-"""Which Host headers the UI answers: its defence against DNS rebinding.
+"""Which Host headers `ui` and `serve` answer: their defence against DNS rebinding.
 
 A page of another site can make its own name resolve to this machine (DNS rebinding) and then read our
-pages as its own origin: everything the user's registry credentials can read. The browser sends that
+pages as its own origin: for the UI everything the user's registry credentials can read, for `serve` the
+model's metadata, /metrics and inference. The browser sends that
 site's name as the Host header, which is how the page is told apart. So the UI answers a request only when
 its Host is one a user reaches it by: an IP address (a rebinding page has a name of its own, never an
 address), `localhost`, this machine's names, or a name the user allowed (`ui --allow-host`, for a reverse
 proxy or a DNS name of the machine). Listening on every address no longer turns the check off; only
 `--allow-host '*'` does.
+
+`serve` checks when it listens on a loopback address (its default) or was given `--allow-host`; on every
+address without `--allow-host` it does not: in Kubernetes a pod is reached by service names and IPs it
+cannot list (`serving_host_names`).
 """
 
 from __future__ import annotations
@@ -58,13 +63,40 @@ class HostCheck:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and not self.names.accepts(_host_header(scope)):
-            body = b"Invalid host header: a page of another site cannot read this one (see modelpack ui --allow-host)"
+            body = b"Invalid host header: a page of another site cannot read this one (see --allow-host)"
             await send({"type": "http.response.start", "status": 400,
                         "headers": [(b"content-type", b"text/plain; charset=utf-8"),
                                     (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
+
+
+def serving_host_names(listen_host: str, allowed: Iterable[str] = ()) -> HostNames | None:
+    """The Host names `serve` answers when listening on `listen_host`.
+
+    Args:
+        listen_host: the address `serve` listens on (`--host`).
+        allowed: the `--allow-host` names.
+
+    Returns:
+        The names to check: given names always; a loopback address (only this machine's browsers reach
+        it, and a rebinding page is one of them) without any; None (no check) on other addresses without
+        names: a container's 0.0.0.0 is reached by names the server cannot know.
+    """
+    allowed = tuple(allowed)
+    if allowed or _is_loopback(listen_host):
+        return HostNames(allowed)
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _host_header(scope: Scope) -> str:
