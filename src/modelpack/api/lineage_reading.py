@@ -77,7 +77,8 @@ def _say_tag_disagrees(start: str, local_store: LayoutStore, options: ClientOpti
     if not ref.tag or not ref.digest or ref.tag_implied:
         return
     try:
-        say_tag_disagrees(remote(ref, options, mirrors=True), ref, log, f"the lineage of {ref.digest}, the digest given")
+        done = f"the lineage of {ref.digest}, the digest given"
+        say_tag_disagrees(remote(ref, options, mirrors=True), ref, log, done)
     except ModelpackError:
         if not reads_locally(ref, local_store):
             raise
