@@ -5,6 +5,7 @@ wrong. It now says the registry takes no writes and to write to its origin (exit
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,3 +64,22 @@ def test_a_copy_to_a_repository_the_origin_lacks_says_the_cache_takes_no_writes(
     read = modelpack("inspect", "--remote", "--plain-http", f"{cache.host}/team/new@{digest}")
     assert read.code == 3 and "not found (MANIFEST_UNKNOWN from its origin, which " in read.err, read.err
 
+
+def test_a_push_the_origin_holds_already_says_nothing_was_written(fresh_registry: Callable[..., Registry],
+                                                                   tmp_path: Path) -> None:
+    """`push DIR CACHE/team/m:1` of the model the origin's team/m:1 names: the cache answers the tag with
+    it, so nothing is sent, and the cache takes no write anyway; it printed "pushed ...: 0 blobs". It now
+    says nothing was written, and why (as for any registry whose tag names the model already)."""
+    origin = fresh_registry()
+    cache = fresh_registry(proxy=origin.url)
+    model = make_model(tmp_path / "model")
+    pushed = modelpack("push", "--plain-http", str(model), f"{origin.host}/team/m:1")
+    assert pushed.code == 0 and pushed.err.startswith("pushed "), pushed.err
+    for args in (("push", str(model), f"{cache.host}/team/m:1"),
+                 ("copy", f"{origin.host}/team/m:1", f"{cache.host}/team/m:1")):
+        run = modelpack(*args, "--plain-http")
+        assert (run.code, run.out) == (0, pushed.out.replace(origin.host, cache.host)), run.err
+        assert run.err == f"nothing written to {cache.host}/team/m:1: its tag names this model already " \
+                          "(3 blobs present)\n", run.err
+    as_json = modelpack("push", "--plain-http", "--json", str(model), f"{cache.host}/team/m:1")
+    assert json.loads(as_json.out)["written"] is False, as_json.out
