@@ -5,6 +5,8 @@ version signed by cosign itself."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,6 +18,15 @@ from test_signing import COSIGN_FLAGS, cosign
 from ui_support import push_version
 
 PLAIN = ClientOptions(plain_http=True)
+
+
+def hint(key: Path) -> str:
+    """The key's fingerprint as sigstore writes it: base64 of the sha256 of its DER SubjectPublicKeyInfo."""
+    from cryptography.hazmat.primitives import serialization
+
+    public = serialization.load_pem_public_key(key.read_bytes())
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
 def test_ls_names_the_keys_each_version_verifies_with(registry: Registry, cosign_bin: Path, tmp_path: Path) -> None:
@@ -36,9 +47,14 @@ def test_ls_names_the_keys_each_version_verifies_with(registry: Registry, cosign
     header, *rows = listed.out.splitlines()
     assert "SIGNED" in header.split()
     cells = {row.split()[0]: row for row in rows}
-    assert f"  {team}, {review}  " in cells["1.1"] and f"  {team}, {review}  " in cells["prod"]
-    assert f"  {team}  " in cells["1.0"] and str(review) not in cells["1.0"]
-    assert str(team) not in cells["2.0"] and "  -  " in cells["2.0"]
+    # Named as `report` names a key, by file name and fingerprint: the full paths made the table a page wide.
+    team_label, review_label = (f"cosign.pub (SHA256:{hint(key)})" for key in (team, review))
+    assert str(tmp_path) not in listed.out, listed.out
+    assert f"  {team_label}, {review_label}  " in cells["1.1"] and f"  {team_label}, {review_label}  " in cells["prod"]
+    assert f"  {team_label}  " in cells["1.0"] and review_label not in cells["1.0"]
+    assert team_label not in cells["2.0"] and "  -  " in cells["2.0"]
+    verbose = modelpack("ls", "--plain-http", "-v", "--key", str(team), repo)  # -v: the path as given
+    assert f"  {team}  " in {row.split()[0]: row for row in verbose.out.splitlines()}["1.0"], verbose.out
     as_json = {v["tag"]: v for v in json.loads(modelpack("ls", "--plain-http", "--json", "--key", str(team),
                                                          repo).out)}
     assert as_json["1.0"]["signedBy"] == [str(team)] and as_json["2.0"]["signedBy"] == []

@@ -70,6 +70,9 @@ class TransferResult:
     referrers: int = 0  # with `copy_model` and `push(REF)`: signatures and attestations carried as referrers
     from_store: bool = False  # with `pull`: the registry was down; the store's copy stood in (written out with -o)
     replaced: str | None = None  # with `push(DIR, REF)`: the digest REF's tag named before, when the push moved it
+    # False: REF's tag named this model already, so nothing was written, not even the tag (a pull-through
+    # cache answers so for a model its origin has, and takes no write at all)
+    written: bool = True
 
 
 def _store(store: LayoutStore | None) -> LayoutStore:
@@ -289,7 +292,7 @@ def _check_pinned(ref: Reference, digest: str) -> None:
 
 def _transfer(ref: Place, result: CopyResult) -> TransferResult:
     return TransferResult(ref, result.descriptor, len(result.copied), len(result.skipped), result.bytes_copied,
-                          mounted=len(result.mounted))
+                          mounted=len(result.mounted), written=result.written)
 
 
 Inspection = ModelInfo  # the name inspect()'s result had before it was typed

@@ -34,7 +34,7 @@ from modelpack.oci.reference import Reference
 from modelpack.signatures.policy import NO_YAML, policy_verdict
 from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
-from modelpack.store.pinned_tag import tag_disagrees
+from modelpack.store.pinned_tag import say_tag_disagrees
 from modelpack.store.target import read_small
 from modelpack.unpacking import layer_is_archive, layer_path
 
@@ -278,10 +278,7 @@ def _remote_node(ref: Reference, options: ClientOptions | None) -> tuple[str, Ma
 
 def _warn_tag_disagrees(ref: Reference, options: ClientOptions | None) -> None:
     """REPO:TAG@DIGEST is pinned by its digest, as Kubernetes pulls it; a tag naming another digest is said."""
-    now = tag_disagrees(remote(ref, options, mirrors=True), ref)
-    if now is not None:
-        log.warning("tag %s of %s %s in the registry: the YAML pins %s, the digest given", ref.tag, ref.name, now,
-                    ref.digest)
+    say_tag_disagrees(remote(ref, options, mirrors=True), ref, log, f"the YAML pins {ref.digest}, the digest given")
 
 
 def _runs_modelpack_serve(ref: Reference, node: Manifest | Index, options: ClientOptions | None) -> bool:

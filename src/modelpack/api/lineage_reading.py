@@ -4,14 +4,18 @@ local store when it has it, else from its registry."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from modelpack.api.core import _store, parse_reference, read_model
-from modelpack.errors import UsageError
+from modelpack.api.core import _store, parse_reference, read_model, reads_locally, remote
+from modelpack.errors import ModelpackError, UsageError
 from modelpack.oci.reference import Reference
 from modelpack.store.layout import LayoutStore
 from modelpack.store.options import ClientOptions
+from modelpack.store.pinned_tag import say_tag_disagrees
+
+log = logging.getLogger("modelpack.lineage")
 
 
 def lineage(reference: str | Reference, *, options: ClientOptions | None = None,
@@ -53,7 +57,28 @@ def _lineage(start: str, local_store: LayoutStore, options: ClientOptions | None
         with contextlib.suppress(UsageError):  # a bad MODELPACK_* value: raised by the first registry read
             own = ClientOptions()
     try:
-        yield from chain(start, within(hosts, lambda text: read_model(text, local_store, options or own)))
+        entries = chain(start, within(hosts, lambda text: read_model(text, local_store, options or own)))
+        first = next(entries, None)
+        if first is None:
+            return
+        _say_tag_disagrees(start, local_store, options or own)
+        yield first
+        yield from entries
     finally:
         if own is not None:
             own.close()
+
+
+def _say_tag_disagrees(start: str, local_store: LayoutStore, options: ClientOptions | None) -> None:
+    """REPO:TAG@DIGEST is the lineage of DIGEST: a registry's tag naming another digest is said, as pull says
+    it, else the chain shows one version under another's name. Read from the local store, an unreachable
+    registry leaves it unsaid (the lineage is the store's, offline)."""
+    ref = parse_reference(start)
+    if not ref.tag or not ref.digest or ref.tag_implied:
+        return
+    try:
+        done = f"the lineage of {ref.digest}, the digest given"
+        say_tag_disagrees(remote(ref, options, mirrors=True), ref, log, done)
+    except ModelpackError:
+        if not reads_locally(ref, local_store):
+            raise

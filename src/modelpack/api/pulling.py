@@ -36,7 +36,7 @@ from modelpack.store.layout import LayoutStore
 from modelpack.store.mirrored import naming_mirrors
 from modelpack.store.nearest_tag import naming_nearest_tag
 from modelpack.store.options import ClientOptions, closes_own_options
-from modelpack.store.pinned_tag import tag_disagrees
+from modelpack.store.pinned_tag import say_tag_disagrees
 from modelpack.store.prefetched import Prefetched, PrefetchedSource
 from modelpack.store.resumable_ingest import say_kept
 from modelpack.store.target import Storage
@@ -304,12 +304,9 @@ def _recorded_tag(src: Storage, ref: Reference, prefetched: Prefetched | None = 
         return ref.tag
     if prefetched is not None and prefetched.asked_as == ref.tag and prefetched.descriptor.digest == ref.digest:
         return ref.tag
-    now = tag_disagrees(src, ref)
-    if now is None:
-        return ref.tag
-    log.warning("tag %s of %s %s in the registry: pulled %s by its digest, without recording the tag",
-                ref.tag, ref.name, now, ref.digest)
-    return None
+    if say_tag_disagrees(src, ref, log, f"pulled {ref.digest} by its digest, without recording the tag"):
+        return None
+    return ref.tag
 
 
 def _drop_corrupt_blobs(local_store: LayoutStore, blobs: list[Descriptor]) -> bool:

@@ -329,7 +329,7 @@ def _push_directory(model_dir: Path, overrides: Overrides, planned: Plan, ref: R
     _check_pinned(ref, model.descriptor.digest)
     if tagged_desc is not None and tagged_desc.digest == model.descriptor.digest:  # unchanged: one GET in all
         blobs = [model.manifest.config, *model.manifest.layers]
-        return model, CopyResult(model.descriptor, skipped=blobs, blobs=list(blobs))
+        return model, CopyResult(model.descriptor, skipped=blobs, blobs=list(blobs), written=False)
     handled = pipeline.copied + pipeline.skipped
     result = copy(model, dst, model.descriptor.digest, ref.tag,
                   replace(options, present=frozenset(d.digest for d in handled)))

@@ -101,7 +101,7 @@ def unchanged_push(record: FolderRecord | None, tagged: tuple[Descriptor | None,
         return None
     warn_leftovers(planned.sources, warn)  # said on every push of the folder, as describing it says it
     blobs = [manifest.config, *manifest.layers]
-    return CopyResult(desc, skipped=blobs, blobs=list(blobs))
+    return CopyResult(desc, skipped=blobs, blobs=list(blobs), written=False)
 
 
 def _fingerprint(planned: Plan, code: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -186,7 +187,8 @@ def resolve(reference: str, plain_http: bool, insecure: bool, ca_file: str | Non
                                            "Default: newest first (-created).")
 @click.option("--key", "keys", multiple=True, type=RegularFile(),
               help="Public key (cosign.pub): a SIGNED column names the keys each version's signature verifies "
-                   "with, as `verify` checks it. Repeatable.")
+                   "with, as `verify` checks it, by file name and fingerprint (-v: path; --json: as given). "
+                   "Repeatable.")
 @network_options
 @json_option
 @handle_errors
@@ -219,8 +221,11 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, keys: tuple[st
     shown = [(_cell(v.metadata.get("version")), _cell(v.metadata.get("created"))) for v in versions]
     v_width = max(10, *(len(version) for version, _ in shown))
     c_width = max(20, *(len(created) for _, created in shown))
-    # The keys that verify each version (as given; `-`: none of them), when --key was given.
-    signed = [clean(", ".join(v.signed_by) or "-") if v.signed_by is not None else None for v in versions]
+    # The keys that verify each version (`-`: none of them), when --key was given: by file name and
+    # fingerprint as `report` names them (a full path made the table a page wide); -v: as given.
+    named = _key_labels(keys) if keys and not verbose else {}
+    signed = [clean(", ".join(named.get(k, k) for k in v.signed_by) or "-") if v.signed_by is not None else None
+              for v in versions]
     s_width = max([6, *(len(text) for text in signed if text is not None)])
     signed_head = f"{'SIGNED':<{s_width}}  " if keys else ""
     click.echo(f"{'TAG':<{width}}  {'DIGEST':<19}  {'VERSION':<{v_width}}  {'CREATED':<{c_width}}  {'SIZE':>10}  "
@@ -230,6 +235,13 @@ def ls(repository: str, where: tuple[str, ...], sort: str | None, keys: tuple[st
         click.echo(f"{clean(v.tag):<{width}}  {clean(v.digest[:19]):<19}  {version:<{v_width}}  "
                    f"{created:<{c_width}}  {human_size(v.size):>10}  "
                    f"{f'{signer:<{s_width}}  ' if signer is not None else ''}{clean_cut(metrics or '-')}")
+
+
+def _key_labels(keys: tuple[str, ...]) -> dict[str, str]:
+    """Each key as given -> its file name and fingerprint (`cosign.pub (SHA256:...)`, see `key_label`)."""
+    from modelpack.signatures.keys import key_label, load_public_key
+
+    return {key: key_label(Path(key), load_public_key(Path(key))) for key in keys}
 
 
 def _list_repositories(registry: str, options: ClientOptions, as_json: bool) -> None:

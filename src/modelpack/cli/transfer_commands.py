@@ -211,6 +211,8 @@ def _transfer_json(result: TransferResult) -> dict[str, object]:
         out["fromLocalStore"] = True
     if result.replaced:
         out["replaced"] = result.replaced
+    if not result.written:
+        out["written"] = False
     return out
 
 
@@ -231,8 +233,12 @@ def _report(result: object, as_json: bool, verb: str) -> None:
             click.echo(clean(digest_ref))  # as a pull into the store prints it
         return
     mounted = f"; {result.mounted} mounted from another repository, not sent" if result.mounted else ""
-    click.echo(f"{verb} {clean(ref)}: {plural(result.copied, 'blob')} ({human_size(result.bytes)}{mounted}), "
-               f"{result.skipped} already present", err=True)
+    if _nothing_written(result, verb):  # "pushed" was untrue, and to a pull-through cache misleading
+        click.echo(f"nothing written to {clean(ref)}: its tag names this model already ({result.skipped} blobs "
+                   "present)", err=True)
+    else:
+        click.echo(f"{verb} {clean(ref)}: {plural(result.copied, 'blob')} ({human_size(result.bytes)}{mounted}), "
+                   f"{result.skipped} already present", err=True)
     if result.output is not None:
         click.echo(_restored(result.files, result.unchanged, result.output), err=True)
     if result.replaced:  # a version tag pushed over (a signed 1.0.0 replaced) was said by nothing
@@ -246,6 +252,13 @@ def _report(result: object, as_json: bool, verb: str) -> None:
         kinds = ", ".join(sorted({"." + tag.rsplit(".", 1)[-1] for tag in carried}))
         click.echo(f"carried {plural(len(carried), 'cosign signature tag')} ({clean(kinds)})", err=True)
     click.echo(clean(digest_ref))
+
+
+def _nothing_written(result: TransferResult, verb: str) -> bool:
+    """Whether a push or copy wrote nothing to the registry: REF's tag named the model already (a
+    pull-through cache answers so for what its origin has), and no signature or referrer was carried."""
+    return verb in ("pushed", "copied") and not result.written and not result.referrers \
+        and not result.signature_tags.get("copied")
 
 
 @click.command()

@@ -95,7 +95,7 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
     Returns:
         One KeyCheck per key.
     """
-    from modelpack.signatures.keys import key_hint, load_public_key
+    from modelpack.signatures.keys import key_label, load_public_key
 
     types = sorted({r.predicate_type for r in found if r.kind == "attestation" and r.predicate_type})
     model, model_sigs = _model_signing_bundles(repo, digest, found)  # read once, checked with each key
@@ -107,7 +107,7 @@ def check_keys(repo: Storage, digest: str, keys: list[Path], found: list[Referre
             checks.append(KeyCheck(path.name, problems=[str(exc)]))
             continue
         # Named by file and fingerprint (sigstore's key hint): a document outlives the path on one machine.
-        check = KeyCheck(f"{path.name} (SHA256:{key_hint(public)})")
+        check = KeyCheck(key_label(path, public))
         checks.append(check)
         try:
             signatures = verify_signatures(repo, digest, public)

@@ -89,6 +89,20 @@ def key_hint(public: PublicKey) -> str:
     return base64.b64encode(hashlib.sha256(public_der(public)).digest()).decode()
 
 
+def key_label(path: Path, public: PublicKey) -> str:
+    """A key as a document or a table names it: its file name and fingerprint (`cosign.pub (SHA256:...)`),
+    not its path on one machine, which outlives nothing and can make a line a page wide.
+
+    Args:
+        path: the key's file.
+        public: the key read from it.
+
+    Returns:
+        `NAME (SHA256:HINT)`, the hint as sigstore writes it (see `key_hint`).
+    """
+    return f"{path.name} (SHA256:{key_hint(public)})"
+
+
 def public_der(public: PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 

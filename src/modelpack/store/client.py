@@ -183,6 +183,8 @@ class RegistryClient:
             if resp.status_code in RETRY_STATUS and attempt <= retries:
                 retry_after = resp.headers.get("Retry-After")
                 refusal = self.error_for(resp, what or f"{method} {redact(url)}")  # reads and finishes it
+                if isinstance(refusal, NotFoundError):  # an origin's 404 a cache relayed as a 500: no retry helps
+                    raise refusal
                 if before_retry is not None and attempt == 1:
                     before_retry(refusal)
                 if self._backoff.wait(attempt, retries, retry_after, deadline,

@@ -65,6 +65,7 @@ def _copy(src: ReadableStorage, dst: Storage, version: str, tag: str | None, opt
         current = dst.find(tag)
         if current is not None and current.digest == root.digest:
             result.skipped.extend(result.blobs)
+            result.written = False
             return result  # nothing to send: an unchanged model costs one HEAD
     # A store that collects garbage is told a copy into it runs until the tag names the content.
     writing = getattr(dst, "writing", None)

@@ -62,6 +62,7 @@ class CopyResult:
     blobs: list[Descriptor] = field(default_factory=list)  # every blob of the graph, copied or not
     mounted: list[Descriptor] = field(default_factory=list)  # of `copied`: mounted by the registry, not sent
     manifests: list[str] = field(default_factory=list)  # the digest of every manifest of the graph, root first
+    written: bool = True  # False: the tag named the root already, and nothing was sent (not even the tag)
 
     @property
     def bytes_copied(self) -> int:

@@ -11,6 +11,7 @@ from modelpack.store.auth_keys import REPO_PATH
 from modelpack.store.bodies import finish, read_error_body
 from modelpack.store.credentials import Credentials
 from modelpack.store.messages import error_details
+from modelpack.store.relayed_not_found import relayed_code
 from modelpack.store.transport import Response
 
 READ_ONLY = ("it takes no writes: a pull-through cache (Distribution's proxy.remoteurl) or a read-only registry; "
@@ -36,7 +37,10 @@ def refusal(resp: Response, what: str, host: str, plain_http: bool, creds: Crede
         return TransportError(f"{host} speaks HTTPS, not plain HTTP", advice=advice.plain_http(False))
     codes, messages = error_details(text)
     detail = "; ".join(messages) if messages else f"HTTP {status}"
-    if status == 404:
+    relayed = relayed_code(text) if status == 500 else None
+    if relayed is not None:  # a pull-through cache's 500 that relays its origin's 404: final, as a 404 is
+        detail = f"{relayed} from its origin, which {host}, a pull-through cache, relayed as HTTP 500"
+    if status == 404 or relayed is not None:
         # A tag that is not there (a typo, or `latest` assumed): name the command that lists the real ones
         path = urllib.parse.urlsplit(resp.url or "").path
         match = REPO_PATH.match(path)

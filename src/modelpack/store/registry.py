@@ -23,6 +23,7 @@ from modelpack.store.options import ClientOptions, OwnsOptions
 from modelpack.store.pages import paginate
 from modelpack.store.quick_fetch import QuickFetches
 from modelpack.store.quick_upload import QuickUploads
+from modelpack.store.relayed_not_found import unless_relayed
 from modelpack.store.streamed_upload import push_speculative
 from modelpack.store.target import Opener, Progress
 from modelpack.store.transport import Response
@@ -192,10 +193,10 @@ class RegistryRepository(OwnsOptions):
             return None
 
     def resolve(self, version: str) -> Descriptor:
+        what = f"{self.client.host}/{self.name}{'@' if digests.is_digest(version) else ':'}{version}"
         resp = self.client.send("HEAD", f"{self._prefix}/manifests/{version}", headers={"Accept": ACCEPT_MANIFESTS},
-                                what=f"{self.client.host}/{self.name}:{version}" if not digests.is_digest(version)
-                                else f"{self.client.host}/{self.name}@{version}",
-                                before_retry=unless_a_blob(self, version))
+                                what=what,
+                                before_retry=unless_relayed(self, version, what, unless_a_blob(self, version)))
         finish(resp)
         digest = resp.headers.get("Docker-Content-Digest")
         size = resp.headers.get("Content-Length")

@@ -85,8 +85,12 @@ def _cell(value: Any) -> str:
 
 
 def _value(value: Any) -> str:
-    """A metadata value as text (lists and mappings as JSON); the template escapes it."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    """A metadata value as text (lists and mappings as JSON), a line break in it shown as `\\n` as the
+    listings (`_cell`) and the terminal show it: the page would fold it into a space, and "1.0\\n2" would
+    read as the version "1.0 2". The template escapes the HTML."""
+    from modelpack.cli.escape import clean
+
+    return clean(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True))
 
 
 def repo_url(host: str, repository: str) -> str:
